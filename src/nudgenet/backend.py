@@ -1,0 +1,58 @@
+"""Array module, default dtype and random generators: the bottom layer of nudgenet.
+
+Everything random in nudgenet takes a ``seed`` (int), a ``numpy.random.Generator``, or ``None``;
+``None`` draws from the global generator that :func:`manual_seed` resets.  Same seed, same result,
+bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import numpy as np
+
+xp = np  # the array module; NumPy today, CuPy-compatible by design
+
+SeedLike = Union[int, np.integer, np.random.Generator, None]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_default_dtype = np.dtype(np.float32)
+_global_generator = np.random.default_rng()
+
+
+def get_default_dtype() -> np.dtype:
+    """The floating dtype new tensors and parameters get (float32 unless changed)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the default floating dtype: ``float32`` (fast) or ``float64`` (gradient checks)."""
+    global _default_dtype
+    _default_dtype = as_float_dtype(dtype)
+
+
+def as_float_dtype(dtype) -> np.dtype:
+    """Normalise ``dtype`` to float32 or float64, or raise naming what came."""
+    d = np.dtype(dtype)
+    if d not in _FLOAT_DTYPES:
+        raise TypeError(f"expected a floating dtype float32 or float64, got {d}")
+    return d
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reset the global generator used wherever no seed or generator is passed."""
+    global _global_generator
+    _global_generator = np.random.default_rng(seed)
+    return _global_generator
+
+
+def generator(seed: SeedLike = None) -> np.random.Generator:
+    """A Generator from a seed: an int seeds a new one, a Generator is used as is,
+    ``None`` gives the global generator (see :func:`manual_seed`)."""
+    if seed is None:
+        return _global_generator
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"expected an int seed, a numpy.random.Generator or None, got {type(seed).__name__}")

@@ -1,0 +1,17 @@
+"""Exceptions nudgenet raises for user mistakes; the CLI turns these into one-line errors."""
+
+
+class NudgenetError(Exception):
+    """Base class of every error nudgenet raises on bad input."""
+
+
+class ShapeError(NudgenetError, ValueError):
+    """An array or tensor had the wrong shape; the message names expected and actual."""
+
+
+class DataError(NudgenetError, ValueError):
+    """A data file or array is missing, corrupt, or inconsistent (labels vs images, checksums)."""
+
+
+class ModelFileError(NudgenetError, ValueError):
+    """A model file is missing, corrupt, or not a nudgenet model."""
