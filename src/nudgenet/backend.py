@@ -7,13 +7,11 @@ bit for bit.
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 
 xp = np  # the array module; NumPy today, CuPy-compatible by design
 
-SeedLike = Union[int, np.integer, np.random.Generator, None]
+SeedLike = int | np.integer | np.random.Generator | None
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _default_dtype = np.dtype(np.float32)
@@ -55,4 +53,6 @@ def generator(seed: SeedLike = None) -> np.random.Generator:
         return seed
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return np.random.default_rng(int(seed))
-    raise TypeError(f"expected an int seed, a numpy.random.Generator or None, got {type(seed).__name__}")
+    raise TypeError(
+        f"expected an int seed, a numpy.random.Generator or None, got {type(seed).__name__}"
+    )

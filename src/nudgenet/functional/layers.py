@@ -1,0 +1,201 @@
+"""The layer primitives: the fused affine map, activations, softmax and dropout.
+
+Activation backward passes use the saved output (or a mask), never recompute the forward.
+Together with :class:`Linear` they give the δ-rule: for ``a = f(z)``, ``z = x W + b``,
+``δ = ∂C/∂z = ∂C/∂a ⊙ f′(z)`` and ``∂C/∂W = xᵀ δ``, ``∂C/∂b = Σ δ``, ``∂C/∂x = δ Wᵀ``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import SeedLike, generator
+from ..errors import ShapeError
+from ..tensor import Function, Tensor, as_tensor
+
+
+def sigmoid_array(z: np.ndarray) -> np.ndarray:
+    """σ(z) = 1 / (1 + e⁻ᶻ), without overflow warnings for very negative z."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+class Linear(Function):
+    """y = x W + b;  dx = g Wᵀ,  dW = xᵀ g,  db = Σₙ g   (x is (..., in), W is (in, out))"""
+
+    def forward(self, x, w, b=None):
+        if x.ndim == 0 or x.shape[-1] != w.shape[0]:
+            raise ShapeError(
+                f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape {x.shape}) but "
+                f"the weight expects {w.shape[0]} (weight shape {w.shape})"
+            )
+        self.x, self.w = x, w
+        y = x @ w
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, g):
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = (g @ self.w.T) if self.needs_grad[0] else None
+        gw = (x2.T @ g2) if self.needs_grad[1] else None
+        if len(self.needs_grad) == 2:
+            return gx, gw
+        gb = g2.sum(axis=0) if self.needs_grad[2] else None
+        return gx, gw, gb
+
+
+class ReLU(Function):
+    """a = max(z, 0);  dz = g ⊙ [a > 0]"""
+
+    def forward(self, z):
+        self.out = np.maximum(z, 0)
+        return self.out
+
+    def backward(self, g):
+        return (g * (self.out > 0),)
+
+
+class LeakyReLU(Function):
+    """a = z if z > 0 else s·z;  dz = g ⊙ (1 if z > 0 else s)"""
+
+    def forward(self, z, slope=0.01):
+        self.positive, self.slope = z > 0, slope
+        return np.where(self.positive, z, z * slope)
+
+    def backward(self, g):
+        return (np.where(self.positive, g, g * self.slope),)
+
+
+class Sigmoid(Function):
+    """a = σ(z);  dz = g ⊙ a (1 − a)"""
+
+    def forward(self, z):
+        self.out = sigmoid_array(z)
+        return self.out
+
+    def backward(self, g):
+        return (g * self.out * (1 - self.out),)
+
+
+class Tanh(Function):
+    """a = tanh z;  dz = g ⊙ (1 − a²)"""
+
+    def forward(self, z):
+        self.out = np.tanh(z)
+        return self.out
+
+    def backward(self, g):
+        return (g * (1 - self.out * self.out),)
+
+
+class Softplus(Function):
+    """a = ln(1 + eᶻ) (computed as max(z, 0) + ln(1 + e⁻|ᶻ|));  dz = g ⊙ σ(z)"""
+
+    def forward(self, z):
+        self.z = z
+        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+    def backward(self, g):
+        return (g * sigmoid_array(self.z),)
+
+
+def softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """pᵢ = e^(zᵢ − max z) / Σⱼ e^(zⱼ − max z)  (shifted so it cannot overflow)."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def log_softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """ln pᵢ = zᵢ − max z − ln Σⱼ e^(zⱼ − max z)."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+class Softmax(Function):
+    """p = softmax(z);  dz = p ⊙ (g − Σ g ⊙ p)"""
+
+    def forward(self, z, axis=-1):
+        self.out, self.axis = softmax_array(z, axis), axis
+        return self.out
+
+    def backward(self, g):
+        p = self.out
+        return (p * (g - (g * p).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    """out = ln softmax(z);  dz = g − softmax(z) ⊙ Σ g"""
+
+    def forward(self, z, axis=-1):
+        self.out, self.axis = log_softmax_array(z, axis), axis
+        return self.out
+
+    def backward(self, g):
+        return (g - np.exp(self.out) * g.sum(axis=self.axis, keepdims=True),)
+
+
+class Dropout(Function):
+    """out = x ⊙ m with m = [u ≥ p] / (1 − p) (inverted dropout);  dx = g ⊙ m"""
+
+    def forward(self, x, mask):
+        self.mask = mask
+        return x * mask
+
+    def backward(self, g):
+        return (g * self.mask,)
+
+
+# --- public functions ------------------------------------------------------------------------
+
+
+def linear(x, weight, bias=None) -> Tensor:
+    """``x @ weight + bias`` as one fused primitive; ``weight`` is ``(in, out)``."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    if bias is None:
+        return Linear.apply(x, weight)
+    return Linear.apply(x, weight, as_tensor(bias, weight))
+
+
+def relu(z) -> Tensor:
+    return ReLU.apply(as_tensor(z))
+
+
+def leaky_relu(z, negative_slope: float = 0.01) -> Tensor:
+    return LeakyReLU.apply(as_tensor(z), slope=negative_slope)
+
+
+def sigmoid(z) -> Tensor:
+    return Sigmoid.apply(as_tensor(z))
+
+
+def tanh(z) -> Tensor:
+    return Tanh.apply(as_tensor(z))
+
+
+def softplus(z) -> Tensor:
+    return Softplus.apply(as_tensor(z))
+
+
+def softmax(z, axis: int = -1) -> Tensor:
+    return Softmax.apply(as_tensor(z), axis=axis)
+
+
+def log_softmax(z, axis: int = -1) -> Tensor:
+    return LogSoftmax.apply(as_tensor(z), axis=axis)
+
+
+def dropout(x, p: float = 0.5, training: bool = True, seed: SeedLike = None) -> Tensor:
+    """Zero each element with probability ``p`` and scale survivors by 1/(1 − p) while training;
+    the identity otherwise.  ``seed`` is an int, a Generator, or None (the global generator)."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    x = as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    keep = generator(seed).random(x.shape, dtype=x.dtype if x.dtype.kind == "f" else None) >= p
+    mask = keep.astype(x.dtype) / x.dtype.type(1.0 - p)
+    return Dropout.apply(x, mask=mask)

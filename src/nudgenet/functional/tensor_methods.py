@@ -1,0 +1,53 @@
+"""Tensor's operators and math methods, bound to the primitives that implement them.
+
+Kept here (not in ``tensor.py``) so the engine module never imports the primitives above it.
+"""
+
+from __future__ import annotations
+
+from ..tensor import Tensor
+from . import arithmetic as A
+from . import layers as L
+
+
+def _reflected(op):
+    return lambda self, other: op(other, self)
+
+
+def _install() -> None:
+    methods = {
+        "__add__": A.add,
+        "__radd__": _reflected(A.add),
+        "__sub__": A.sub,
+        "__rsub__": _reflected(A.sub),
+        "__mul__": A.mul,
+        "__rmul__": _reflected(A.mul),
+        "__truediv__": A.div,
+        "__rtruediv__": _reflected(A.div),
+        "__pow__": A.pow,
+        "__rpow__": _reflected(A.pow),
+        "__matmul__": A.matmul,
+        "__rmatmul__": _reflected(A.matmul),
+        "__neg__": A.neg,
+        "__abs__": A.abs,
+        "__getitem__": A.getitem,
+        "sum": A.sum,
+        "mean": A.mean,
+        "max": A.max,
+        "exp": A.exp,
+        "log": A.log,
+        "abs": A.abs,
+        "reshape": A.reshape,
+        "transpose": A.transpose,
+        "relu": L.relu,
+        "sigmoid": L.sigmoid,
+        "tanh": L.tanh,
+        "softmax": L.softmax,
+        "log_softmax": L.log_softmax,
+    }
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)
+    Tensor.T = property(lambda self: A.transpose(self), doc="The tensor with its axes reversed.")
+
+
+_install()

@@ -1,0 +1,210 @@
+"""Checking backprop against finite differences.
+
+:func:`gradcheck` tests any function of tensors; :func:`check_gradients` tests a whole model and
+loss, parameter by parameter, and returns a readable report.  Both use central differences
+``(f(θ + ε) − f(θ − ε)) / 2ε`` in float64, whose error is O(ε²).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .backend import SeedLike, generator
+from .errors import NudgenetError
+from .tensor import Tensor, no_grad
+
+
+class GradcheckError(NudgenetError, AssertionError):
+    """Backprop's gradient disagrees with the finite-difference estimate."""
+
+
+def _projected(fn: Callable[..., Tensor], inputs, weights: np.ndarray) -> float:
+    """s = Σ fn(inputs) ⊙ r: a scalar whose gradient is Jᵀr, so one backward checks the Jacobian."""
+    with no_grad():
+        return float((fn(*inputs).data * weights).sum())
+
+
+def _numeric_grad(
+    evaluate: Callable[[], float], values: np.ndarray, positions, eps: float
+) -> np.ndarray:
+    """Central differences of ``evaluate()`` w.r.t. ``values.flat[i]`` for each i in positions."""
+    flat = values.reshape(-1)
+    estimates = np.empty(len(positions))
+    for k, i in enumerate(positions):
+        original = flat[i]
+        flat[i] = original + eps
+        plus = evaluate()
+        flat[i] = original - eps
+        minus = evaluate()
+        flat[i] = original
+        estimates[k] = (plus - minus) / (2 * eps)
+    return estimates
+
+
+def _require_float64(kind: str, name: str, dtype) -> None:
+    if dtype != np.float64:
+        raise TypeError(
+            f"gradient checks need float64 {kind}s (float32 rounding swamps the differences), "
+            f"got {dtype} for {name}"
+        )
+
+
+def gradcheck(
+    fn: Callable[..., Tensor],
+    *inputs: Tensor,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: SeedLike = 0,
+    raise_exception: bool = True,
+) -> bool:
+    """Compare backprop's gradients of ``fn(*inputs)`` with central differences, for every
+    element of every input that requires a gradient (float64 required).
+
+    The output may have any shape: it is projected on fixed random weights r, so the check covers
+    Jᵀr.  An element passes when ``|analytic − numeric| <= atol + rtol·|numeric|``.
+    Returns True, or raises :class:`GradcheckError` naming the worst element (or returns False
+    with ``raise_exception=False``).
+    """
+    checked = [(i, t) for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True")
+    for i, t in checked:
+        _require_float64("input", f"input {i}", t.dtype)
+    out = fn(*inputs)
+    weights = generator(seed).standard_normal(out.shape)
+    saved = [t.grad for _, t in checked]
+    for _, t in checked:
+        t.grad = None
+    out.backward(weights)
+    analytic = [np.zeros(t.shape) if t.grad is None else t.grad for _, t in checked]
+    for (_, t), grad in zip(checked, saved):
+        t.grad = grad
+    for (i, t), a in zip(checked, analytic):
+        numeric = _numeric_grad(
+            lambda: _projected(fn, inputs, weights), t.data, range(t.size), eps
+        ).reshape(t.shape)
+        error = np.abs(a - numeric)
+        bad = error > atol + rtol * np.abs(numeric)
+        if bad.any():
+            k = np.unravel_index(np.argmax(np.where(bad, error, -1)), t.shape)
+            message = (
+                f"gradcheck: input {i} (shape {t.shape}) element {tuple(int(j) for j in k)}: "
+                f"backprop gives {a[k]:.6g}, finite differences give {numeric[k]:.6g} "
+                f"({int(bad.sum())} of {t.size} elements out of tolerance)"
+            )
+            if raise_exception:
+                raise GradcheckError(message)
+            return False
+    return True
+
+
+@dataclass
+class ParameterCheck:
+    """How one parameter's backprop gradient compares with finite differences."""
+
+    name: str
+    shape: tuple[int, ...]
+    checked: int
+    max_abs_error: float
+    max_rel_error: float
+    passed: bool
+
+
+@dataclass
+class GradientReport:
+    """Per-parameter results of :func:`check_gradients`; ``str(report)`` is a table."""
+
+    parameters: list[ParameterCheck]
+    loss: float
+    eps: float
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.parameters)
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "loss": self.loss,
+            "eps": self.eps,
+            "parameters": [asdict(p) | {"shape": list(p.shape)} for p in self.parameters],
+        }
+
+    def __str__(self) -> str:
+        header = (
+            f"{'parameter':<24}{'shape':<14}{'checked':>8}{'max abs err':>14}"
+            f"{'max rel err':>14}  result"
+        )
+        rows = [header, "-" * len(header)]
+        for p in self.parameters:
+            rows.append(
+                f"{p.name:<24}{str(p.shape):<14}{p.checked:>8}{p.max_abs_error:>14.3e}"
+                f"{p.max_rel_error:>14.3e}  {'pass' if p.passed else 'FAIL'}"
+            )
+        verdict = "all gradients match" if self.passed else "GRADIENT MISMATCH"
+        rows.append(f"loss {self.loss:.6g}, eps {self.eps:g}: {verdict}")
+        return "\n".join(rows)
+
+
+def check_gradients(
+    model,
+    loss_fn: Callable[[Tensor, object], Tensor],
+    x,
+    y,
+    eps: float = 1e-6,
+    atol: float = 1e-6,
+    rtol: float = 1e-4,
+    max_checks_per_parameter: int | None = 200,
+    seed: SeedLike = 0,
+) -> GradientReport:
+    """Check every parameter's gradient of ``loss_fn(model(x), y)`` against central differences.
+
+    Runs on a float64 copy of the model in eval mode (the model itself is untouched).  For large
+    parameters a seeded random sample of ``max_checks_per_parameter`` entries is checked
+    (``None`` checks all).  Relative error is ``|a − n| / max(|a|, |n|, atol)``; an entry passes
+    when ``|a − n| <= atol + rtol·|n|``.
+    """
+    model = copy.deepcopy(model).double().eval()
+    x64 = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+    target = y.data if isinstance(y, Tensor) else np.asarray(y)
+    if target.dtype.kind == "f":
+        target = target.astype(np.float64)
+    rng = generator(seed)
+
+    model.zero_grad()
+    for p in model.parameters():
+        p.grad = None
+    loss = loss_fn(model(x64), target)
+    loss.backward()
+
+    def evaluate() -> float:
+        with no_grad():
+            return float(loss_fn(model(x64), target).data)
+
+    results = []
+    for name, p in model.named_parameters():
+        analytic = np.zeros(p.shape) if p.grad is None else p.grad
+        if max_checks_per_parameter is None or p.size <= max_checks_per_parameter:
+            positions = np.arange(p.size)
+        else:
+            positions = np.sort(rng.choice(p.size, max_checks_per_parameter, replace=False))
+        numeric = _numeric_grad(evaluate, p.data, positions, eps)
+        a = analytic.reshape(-1)[positions]
+        error = np.abs(a - numeric)
+        scale = np.maximum(np.maximum(np.abs(a), np.abs(numeric)), atol)
+        results.append(
+            ParameterCheck(
+                name=name,
+                shape=tuple(p.shape),
+                checked=len(positions),
+                max_abs_error=float(error.max(initial=0.0)),
+                max_rel_error=float((error / scale).max(initial=0.0)),
+                passed=bool(np.all(error <= atol + rtol * np.abs(numeric))),
+            )
+        )
+    return GradientReport(parameters=results, loss=float(loss.data), eps=eps)

@@ -1,0 +1,47 @@
+"""Layers, containers, losses and initialisers."""
+
+from . import init
+from .flat import FlatParameters, flatten
+from .layers import (
+    Dropout,
+    Identity,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CategoricalCrossEntropyLoss,
+    CrossEntropyLoss,
+    MSELoss,
+)
+from .module import Module, Parameter
+
+__all__ = [
+    "init",
+    "FlatParameters",
+    "flatten",
+    "Module",
+    "Parameter",
+    "Dropout",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CategoricalCrossEntropyLoss",
+    "CrossEntropyLoss",
+    "MSELoss",
+]

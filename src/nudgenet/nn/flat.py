@@ -1,0 +1,69 @@
+"""One contiguous buffer for many parameters, and one for their gradients.
+
+:class:`FlatParameters` copies each parameter's values into a slice of a single array and
+rebinds the parameter's ``.data`` (and ``.grad``) to a view of that slice.  Zeroing every
+gradient is then one ``fill``, an optimiser step is a few vectorised operations on the whole
+buffer, and an allreduce across processes would be one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class FlatParameters:
+    """Parameters packed in order into ``self.data``; their gradients into ``self.grad``."""
+
+    def __init__(self, params: Sequence[Tensor]):
+        params = list(params)
+        if not params:
+            raise ValueError("expected at least one parameter, got an empty list")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("the same parameter appears more than once in the list")
+        dtype = np.result_type(*[p.data for p in params])
+        total = sum(p.data.size for p in params)
+        self.params = params
+        self.data = np.empty(total, dtype=dtype)
+        self.grad = np.zeros(total, dtype=dtype)
+        offset = 0
+        for p in params:
+            end = offset + p.data.size
+            self.data[offset:end] = p.data.ravel()
+            if p.grad is not None:
+                self.grad[offset:end] = p.grad.ravel()
+            p.data = self.data[offset:end].reshape(p.data.shape)
+            p.grad = self.grad[offset:end].reshape(p.data.shape)
+            p._flat = self
+            offset = end
+
+    def is_current(self) -> bool:
+        """True while every parameter still lives in this buffer (none was re-packed or rebound)."""
+        return all(
+            p._flat is self
+            and p.data.base is self.data
+            and p.grad is not None
+            and p.grad.base is self.grad
+            for p in self.params
+        )
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero with one fill."""
+        self.grad.fill(0)
+
+
+def flatten(params: Sequence[Tensor]) -> FlatParameters:
+    """The buffer holding exactly ``params`` in order, packing them into a new one if needed."""
+    params = list(params)
+    owner = getattr(params[0], "_flat", None) if params else None
+    if (
+        owner is not None
+        and len(owner.params) == len(params)
+        and all(a is b for a, b in zip(owner.params, params))
+        and owner.is_current()
+    ):
+        return owner
+    return FlatParameters(params)

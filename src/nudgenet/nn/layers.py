@@ -1,0 +1,164 @@
+"""Layers: Linear, the activations, Dropout, and the Sequential container."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .. import functional as F
+from ..backend import SeedLike, as_float_dtype, generator, get_default_dtype
+from ..errors import ShapeError
+from ..tensor import Tensor, as_tensor
+from . import init as initializers
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """``y = x W + b`` with ``W`` of shape ``(in_features, out_features)`` (one GEMM per batch).
+
+    ``init`` sets the weights (a name such as ``"he_uniform"`` or an initialiser from
+    :mod:`nudgenet.init`, default Glorot uniform); ``bias_init`` the bias (default zeros).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init="glorot_uniform",
+        bias_init=None,
+        dtype=None,
+        seed: SeedLike = None,
+    ):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(
+                f"Linear: in_features and out_features must be positive, got "
+                f"{in_features} and {out_features}"
+            )
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = as_float_dtype(dtype or get_default_dtype())
+        rng = generator(seed)
+        self.weight = Parameter(initializers.get(init)((in_features, out_features), rng, dtype))
+        self.bias = (
+            Parameter(initializers.get(bias_init or "zeros")((out_features,), rng, dtype))
+            if bias
+            else None
+        )
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ShapeError(
+                f"{self._name()}: expected input with {self.in_features} features, "
+                f"shape (N, {self.in_features}), got shape {x.shape}"
+            )
+        return F.linear(x, self.weight, self.bias)
+
+    def _name(self) -> str:
+        return f"Linear({self.in_features} -> {self.out_features})"
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features} -> {self.out_features}" + ("" if self.bias else ", bias=False")
+
+
+class _Activation(Module):
+    """A parameter-free layer applying one functional primitive."""
+
+    def forward(self, x) -> Tensor:
+        return self._fn(as_tensor(x))
+
+
+class ReLU(_Activation):
+    _fn = staticmethod(F.relu)
+
+
+class Sigmoid(_Activation):
+    _fn = staticmethod(F.sigmoid)
+
+
+class Tanh(_Activation):
+    _fn = staticmethod(F.tanh)
+
+
+class Softplus(_Activation):
+    _fn = staticmethod(F.softplus)
+
+
+class Identity(_Activation):
+    _fn = staticmethod(lambda x: x)
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softmax(Module):
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        self.axis = int(axis)
+
+    def forward(self, x) -> Tensor:
+        return F.softmax(x, self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Dropout(Module):
+    """Zeroes each input with probability ``p`` while training (scaling the rest by 1/(1−p));
+    the identity in eval mode.  ``seed`` makes the masks reproducible."""
+
+    def __init__(self, p: float = 0.5, seed: SeedLike = None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = generator(seed)
+
+    def forward(self, x) -> Tensor:
+        return F.dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Layers applied in order; indexable (``model[0]``, ``model[1:]``) and iterable."""
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"Sequential: item {i} must be a Module, got {type(layer).__name__}"
+                )
+            setattr(self, str(i), layer)
+
+    def forward(self, x) -> Tensor:
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+    def append(self, layer: Module) -> Sequential:
+        setattr(self, str(len(self)), layer)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        layers = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        return layers[index]

@@ -1,0 +1,166 @@
+"""Module and Parameter: the PyTorch habits (``parameters()``, ``train()``, ``state_dict()``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..backend import as_float_dtype
+from ..errors import ShapeError
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module owns and an optimiser updates (``requires_grad=True``)."""
+
+    __slots__ = ("_flat",)
+
+    def __init__(self, data, dtype=None):
+        super().__init__(data, requires_grad=True, dtype=dtype)
+        self._flat = None  # the FlatParameters buffer this parameter's data lives in, if any
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+class Module:
+    """Base class of layers and models.  Assigning a Parameter or Module attribute registers it;
+    subclasses implement ``forward``.  ``module(x)`` calls ``forward(x)``."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before assigning "
+                f"attribute {name!r}"
+            )
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def forward(self, *inputs):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
+
+    # --- walking the tree ---------------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        yield from self._modules.values()
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, depth first."""
+        yield self
+        for child in self._modules.values():
+            yield from child.modules()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs in registration order, e.g. ``("0.weight", W)``."""
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        for name, child in self._modules.items():
+            yield from child.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # --- modes and gradients ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (Dropout active) on this module and all below it."""
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (Dropout is the identity)."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    # --- dtype --------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype | None:
+        params = self.parameters()
+        return params[0].dtype if params else None
+
+    def to(self, dtype) -> Module:
+        """Convert every parameter to ``dtype`` (float32 or float64), in place; returns self.
+        Optimisers created before notice and re-pack their buffers at the next step."""
+        dtype = as_float_dtype(dtype)
+        for p in self.parameters():
+            if p.dtype != dtype:
+                p.data = p.data.astype(dtype)
+                p.grad = None if p.grad is None else p.grad.astype(dtype)
+                p._flat = None
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    # --- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter's values, keyed by dotted name."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy values into the existing parameters (views into flat buffers stay views)."""
+        own = dict(self.named_parameters())
+        if strict:
+            missing = sorted(set(own) - set(state))
+            unexpected = sorted(set(state) - set(own))
+            if missing or unexpected:
+                raise KeyError(
+                    f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
+                )
+        for name, value in state.items():
+            if name not in own:
+                continue
+            value = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if value.shape != own[name].shape:
+                raise ShapeError(
+                    f"load_state_dict: {name!r} expected shape {own[name].shape}, got {value.shape}"
+                )
+            own[name].data[...] = value
+
+    # --- description --------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The arguments shown inside this module's parentheses in its repr."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [self._repr_tree(indent="")]
+        total = self.num_parameters()
+        if self._modules:
+            lines.append(f"Total parameters: {total:,}")
+        return "\n".join(lines)
+
+    def _repr_tree(self, indent: str) -> str:
+        head = f"{type(self).__name__}({self.extra_repr()})"
+        if not self._modules:
+            count = self.num_parameters()
+            return f"{head}  # {count:,} params" if count else head
+        inner = indent + "  "
+        rows = [
+            f"{inner}({name}): {child._repr_tree(inner)}" for name, child in self._modules.items()
+        ]
+        return f"{type(self).__name__}(\n" + "\n".join(rows) + f"\n{indent})"

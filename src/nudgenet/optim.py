@@ -1,0 +1,347 @@
+"""Optimisers and learning-rate schedules.
+
+Every optimiser packs its parameters into one flat buffer (:class:`~nudgenet.nn.FlatParameters`),
+so ``zero_grad()`` is one fill and ``step()`` is a few vectorised in-place operations on the whole
+model.  The usual loop::
+
+    optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from .nn.flat import FlatParameters, flatten
+from .nn.module import Module
+from .tensor import Tensor
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> float:
+    value = float(value)
+    if not (value >= 0 if allow_zero else value > 0) or not math.isfinite(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: holds the parameters' flat buffer, the learning rate ``lr``, a step counter and
+    per-parameter state (flat arrays the size of the buffer).  Subclasses implement ``_update``."""
+
+    _state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Tensor] | Module, lr: float):
+        if isinstance(params, Module):
+            params = params.parameters()
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError(
+                    f"{type(self).__name__}: parameter {i} must be a tensor with "
+                    f"requires_grad=True, got {type(p).__name__}"
+                )
+        self.lr = _positive("lr", lr)
+        self.step_count = 0
+        self._flat = flatten(self.params)
+        self.state = {name: np.zeros_like(self._flat.data) for name in self._state_names}
+
+    def _buffer(self) -> FlatParameters:
+        """The flat buffer, re-packed if a parameter was moved or converted since the last step."""
+        if not self._flat.is_current():
+            self._flat = FlatParameters(self.params)
+            dtype = self._flat.data.dtype
+            self.state = {k: v.astype(dtype, copy=False) for k, v in self.state.items()}
+        return self._flat
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero (one fill of the flat gradient buffer)."""
+        self._buffer().zero_grad()
+
+    def step(self) -> None:
+        """Apply one update to every parameter from its accumulated ``.grad``."""
+        flat = self._buffer()
+        self.step_count += 1
+        self._update(flat.data, flat.grad)
+
+    def _update(self, theta: np.ndarray, grad: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict:
+        """The settings that define this optimiser, ``lr`` included."""
+        return {"lr": self.lr}
+
+    def state_dict(self) -> dict:
+        """Hyperparameters, step count and copies of the state arrays."""
+        return {
+            "type": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "step_count": self.step_count,
+            "state": {k: v.copy() for k, v in self.state.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (same optimiser type and parameter sizes)."""
+        if state.get("type") != type(self).__name__:
+            raise ValueError(
+                f"load_state_dict: expected state of a {type(self).__name__}, "
+                f"got {state.get('type')!r}"
+            )
+        arrays = state["state"]
+        if set(arrays) != set(self.state):
+            raise KeyError(
+                f"load_state_dict: expected state arrays {sorted(self.state)}, got {sorted(arrays)}"
+            )
+        for name, value in arrays.items():
+            value = np.asarray(value)
+            if value.shape != self.state[name].shape:
+                raise ValueError(
+                    f"load_state_dict: state {name!r} expected shape {self.state[name].shape}, "
+                    f"got {value.shape}"
+                )
+            self.state[name][...] = value
+        for name, value in state["hyperparameters"].items():
+            setattr(self, name, value)
+        self.step_count = int(state["step_count"])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay:
+
+    g ← ∇θ + λθ;   v ← μv + g;   θ ← θ − η·(g + μv if nesterov else v)   (v = g when μ = 0)
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
+        self.momentum = _positive("momentum", momentum, allow_zero=True)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self._state_names = ("velocity",) if self.momentum else ()
+        super().__init__(params, lr)
+
+    def hyperparameters(self) -> dict:
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+        }
+
+    def _update(self, theta, grad):
+        g = grad + self.weight_decay * theta if self.weight_decay else grad
+        if not self.momentum:
+            theta -= self.lr * g
+            return
+        v = self.state["velocity"]
+        v *= self.momentum
+        v += g
+        theta -= self.lr * (g + self.momentum * v if self.nesterov else v)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` adds λθ to the gradient:
+
+    m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  θ ← θ − η·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
+    """
+
+    _state_names = ("m", "v")
+    _decoupled = False
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        b1, b2 = (float(b) for b in betas)
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        self.betas = (b1, b2)
+        self.eps = _positive("eps", eps)
+        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+        super().__init__(params, lr)
+
+    def hyperparameters(self) -> dict:
+        return {
+            "lr": self.lr,
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
+
+    def _update(self, theta, grad):
+        b1, b2 = self.betas
+        if self.weight_decay and self._decoupled:
+            theta *= 1 - self.lr * self.weight_decay
+        elif self.weight_decay:
+            grad = grad + self.weight_decay * theta
+        m, v = self.state["m"], self.state["v"]
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        v += (1 - b2) * (grad * grad)
+        t = self.step_count
+        m_hat_scale = self.lr / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        theta -= m_hat_scale * m / (np.sqrt(v_hat) + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): θ ← θ(1 − ηλ) before the
+    Adam step, instead of adding λθ to the gradient."""
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop:  s ← αs + (1−α)g²;  u = g/(√s + ε);  with momentum b ← μb + u, θ ← θ − ηb,
+    else θ ← θ − ηu.  ``weight_decay`` adds λθ to g."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+    ):
+        if not 0 <= alpha < 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1), got {alpha}")
+        self.alpha = float(alpha)
+        self.eps = _positive("eps", eps)
+        self.momentum = _positive("momentum", momentum, allow_zero=True)
+        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+        self._state_names = ("square_avg", "momentum_buffer") if self.momentum else ("square_avg",)
+        super().__init__(params, lr)
+
+    def hyperparameters(self) -> dict:
+        return {
+            "lr": self.lr,
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+        }
+
+    def _update(self, theta, grad):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * theta
+        s = self.state["square_avg"]
+        s *= self.alpha
+        s += (1 - self.alpha) * (grad * grad)
+        u = grad / (np.sqrt(s) + self.eps)
+        if self.momentum:
+            b = self.state["momentum_buffer"]
+            b *= self.momentum
+            b += u
+            u = b
+        theta -= self.lr * u
+
+
+# --- learning-rate schedules -----------------------------------------------------------------
+
+
+class LRScheduler:
+    """Sets ``optimizer.lr`` from the epoch count; call ``step()`` once per epoch."""
+
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.epoch = 0
+
+    def lr_at(self, epoch: int) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self) -> float:
+        """Advance one epoch and return the new learning rate."""
+        self.epoch += 1
+        self.optimizer.lr = self.lr_at(self.epoch)
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict:
+        return {"type": type(self).__name__, "base_lr": self.base_lr, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base_lr, self.epoch = float(state["base_lr"]), int(state["epoch"])
+        self.optimizer.lr = self.lr_at(self.epoch)
+
+
+class StepLR(LRScheduler):
+    """η_t = η₀ · γ^⌊t / step_size⌋"""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = int(step_size), _positive("gamma", gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(LRScheduler):
+    """η_t = η₀ · γᵗ"""
+
+    def __init__(self, optimizer: Optimizer, gamma: float):
+        self.gamma = _positive("gamma", gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.gamma**epoch
+
+
+class CosineAnnealingLR(LRScheduler):
+    """η_t = η_min + (η₀ − η_min)(1 + cos(π·min(t, T)/T)) / 2"""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):  # noqa: N803
+        if T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
+        self.T_max, self.eta_min = int(T_max), _positive("eta_min", eta_min, allow_zero=True)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        t = min(epoch, self.T_max)
+        return (
+            self.eta_min
+            + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+        )
+
+
+class InverseTimeLR(LRScheduler):
+    """η_t = η₀ / (1 + decay·t)   (the classic 1/t schedule)"""
+
+    def __init__(self, optimizer: Optimizer, decay: float = 1.0):
+        self.decay = _positive("decay", decay, allow_zero=True)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr / (1 + self.decay * epoch)
