@@ -52,6 +52,8 @@ class Linear(Module):
                 f"{self._name()}: expected input with {self.in_features} features, "
                 f"shape (N, {self.in_features}), got shape {x.shape}"
             )
+        if x.dtype != self.weight.dtype and not x.requires_grad:
+            x = Tensor(x.data.astype(self.weight.dtype))  # data follows the model's dtype
         return F.linear(x, self.weight, self.bias)
 
     def _name(self) -> str:
