@@ -1,6 +1,7 @@
 """Layers, containers, losses and initialisers."""
 
 from . import init
+from .config import build, describe
 from .flat import FlatParameters, flatten
 from .layers import (
     Dropout,
@@ -12,6 +13,7 @@ from .layers import (
     Sigmoid,
     Softmax,
     Softplus,
+    Standardize,
     Tanh,
 )
 from .losses import (
@@ -36,6 +38,9 @@ __all__ = [
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "Standardize",
+    "build",
+    "describe",
     "Softmax",
     "Softplus",
     "Tanh",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
 from .. import functional as F
 from ..backend import SeedLike, as_float_dtype, generator, get_default_dtype
 from ..errors import ShapeError
@@ -164,3 +166,31 @@ class Sequential(Module):
         if isinstance(index, slice):
             return Sequential(*layers[index])
         return layers[index]
+
+
+class Standardize(Module):
+    """Preprocessing carried inside the model: ``(x − mean) / std`` per feature, with fixed
+    statistics (no parameters).  Saved with the model, so a loaded model takes raw inputs, and
+    input gradients flow through it."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)  # kept exact; cast to the input's
+        std = np.asarray(std, dtype=np.float64).reshape(-1)  # dtype in forward
+        if mean.shape != std.shape:
+            raise ShapeError(f"Standardize: mean has shape {mean.shape} but std has {std.shape}")
+        if np.any(std <= 0):
+            raise ValueError("Standardize: every std must be > 0 (use 1 for constant features)")
+        self.mean, self.std = mean, std
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        if x.ndim == 0 or x.shape[-1] != self.mean.size:
+            raise ShapeError(
+                f"Standardize: expected input with {self.mean.size} features, got shape {x.shape}"
+            )
+        dtype = x.dtype if x.dtype.kind == "f" else get_default_dtype()
+        return (x - Tensor(self.mean.astype(dtype))) / Tensor(self.std.astype(dtype))
+
+    def extra_repr(self) -> str:
+        return f"features={self.mean.size}"

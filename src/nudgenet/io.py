@@ -1,0 +1,97 @@
+"""Model files: architecture, weights and metadata in one safetensors file.
+
+The weights are safetensors tensors (a format that stores raw numbers and cannot run code on
+load; never pickle).  The file's header metadata holds the architecture as JSON (see
+:func:`nudgenet.nn.describe`), the nudgenet version, and your own metadata (class names, the data
+set, the loss...).  Preprocessing travels as a :class:`~nudgenet.nn.Standardize` layer inside the
+model.  Writes are atomic: a temporary file in the same folder, then a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+from .errors import ModelFileError
+from .nn.config import build, describe
+from .nn.module import Module
+
+FORMAT = "nudgenet-model"
+FORMAT_VERSION = "1"
+
+
+def _safetensors():
+    try:
+        from safetensors import numpy as st
+        from safetensors import safe_open
+    except ImportError as error:  # pragma: no cover - a required dependency
+        raise ImportError(
+            "model files need the 'safetensors' package: pip install safetensors"
+        ) from error
+    return st, safe_open
+
+
+def save(model: Module, path, metadata: dict | None = None) -> Path:
+    """Write ``model`` to ``path`` (conventionally ``*.safetensors``) and return the path.
+
+    ``metadata`` (JSON-able: class names, data set, loss, ...) is stored too and comes back as
+    ``model.metadata`` from :func:`load`; it defaults to the model's own ``metadata``.
+    """
+    st, _ = _safetensors()
+    path = Path(path)
+    info = dict(getattr(model, "metadata", None) or {}) if metadata is None else dict(metadata)
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "nudgenet_version": __version__,
+        "architecture": json.dumps(describe(model)),
+        "metadata": json.dumps(info),
+    }
+    tensors = {name: np.ascontiguousarray(value) for name, value in model.state_dict().items()}
+    payload = st.save(tensors, metadata=header)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path) -> Module:
+    """The model saved at ``path``, in eval mode, with ``model.metadata`` restored."""
+    st, safe_open = _safetensors()
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"no model file at {path}")
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            header = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise ModelFileError(f"{path} is not a readable safetensors model file: {error}") from None
+    if header.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{path} is a safetensors file but not a nudgenet model "
+            f"(format {header.get('format')!r})"
+        )
+    try:
+        architecture = json.loads(header["architecture"])
+        metadata = json.loads(header.get("metadata", "{}"))
+        dtype = next(iter(tensors.values())).dtype if tensors else None
+        model = build(architecture, dtype=dtype)
+        model.load_state_dict(tensors)
+    except (KeyError, ValueError, TypeError) as error:
+        raise ModelFileError(f"{path}: the model file is inconsistent: {error}") from None
+    model.metadata = metadata
+    return model.eval()

@@ -1,0 +1,82 @@
+"""Architectures as plain data: ``describe(model)`` gives a JSON-able dict, ``build`` rebuilds it.
+
+Only the layer types named in :data:`LAYERS` can be described; weights are not part of the
+description (model files store them separately).
+"""
+
+from __future__ import annotations
+
+from .layers import (
+    Dropout,
+    Identity,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Standardize,
+    Tanh,
+)
+from .module import Module
+
+LAYERS: dict[str, type[Module]] = {
+    cls.__name__: cls
+    for cls in (
+        Dropout,
+        Identity,
+        LeakyReLU,
+        Linear,
+        ReLU,
+        Sequential,
+        Sigmoid,
+        Softmax,
+        Softplus,
+        Standardize,
+        Tanh,
+    )
+}
+
+
+def _arguments(layer: Module) -> dict:
+    if isinstance(layer, Linear):
+        return {
+            "in_features": layer.in_features,
+            "out_features": layer.out_features,
+            "bias": layer.bias is not None,
+        }
+    if isinstance(layer, LeakyReLU):
+        return {"negative_slope": layer.negative_slope}
+    if isinstance(layer, Softmax):
+        return {"axis": layer.axis}
+    if isinstance(layer, Dropout):
+        return {"p": layer.p}
+    if isinstance(layer, Standardize):
+        return {"mean": layer.mean.tolist(), "std": layer.std.tolist()}
+    return {}
+
+
+def describe(model: Module) -> dict:
+    """``{"type": "Sequential", "layers": [{"type": "Linear", "in_features": 784, ...}, ...]}``."""
+    name = type(model).__name__
+    if LAYERS.get(name) is not type(model):
+        raise TypeError(
+            f"cannot describe a {name} layer; model files support {sorted(LAYERS)} "
+            "(save a custom module's weights with state_dict() instead)"
+        )
+    if isinstance(model, Sequential):
+        return {"type": name, "layers": [describe(layer) for layer in model]}
+    return {"type": name, **_arguments(model)}
+
+
+def build(spec: dict, dtype=None) -> Module:
+    """The module a :func:`describe` dict stands for, with freshly initialised weights."""
+    if not isinstance(spec, dict) or spec.get("type") not in LAYERS:
+        raise ValueError(f"unknown layer description {spec!r}; expected a type in {sorted(LAYERS)}")
+    kind, args = spec["type"], {k: v for k, v in spec.items() if k != "type"}
+    if kind == "Sequential":
+        return Sequential(*[build(layer, dtype) for layer in args.get("layers", [])])
+    if kind == "Linear":
+        return Linear(**args, dtype=dtype, seed=0)
+    return LAYERS[kind](**args)

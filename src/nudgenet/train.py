@@ -1,0 +1,215 @@
+"""The training loop: ``fit``, ``evaluate``, ``predict`` and the per-epoch ``History``.
+
+Each epoch reshuffles the rows from the seed, walks them in mini-batches and, per batch, runs
+``zero_grad → forward → loss → backward → step``: the gradient of a step is the batch mean (with
+the default ``reduction="mean"``).  Same seed, same History, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from .backend import SeedLike, generator
+from .callbacks import Callback
+from .errors import ShapeError
+from .metrics import Metric, resolve
+from .nn.module import Module
+from .optim import Optimizer
+from .progress import EpochReporter
+from .tensor import Tensor, no_grad
+
+
+class History:
+    """What ``fit`` measured: ``history.history`` maps each metric (``loss``, ``val_loss``,
+    ``accuracy``, ``val_accuracy``, ``lr``, ``seconds``, ...) to its per-epoch list."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def to_dict(self) -> dict:
+        return {"epoch": list(self.epoch), **{k: list(v) for k, v in self.history.items()}}
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self)}, metrics={list(self.history)})"
+
+
+def _as_array(value) -> np.ndarray:
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def prepare_data(model: Module, x, y=None, what: str = "x"):
+    """``x`` (and ``y``) as arrays ready for ``model``: floats in the model's dtype (cast once,
+    not per batch), matching lengths."""
+    x = _as_array(x)
+    dtype = model.dtype or x.dtype
+    if x.ndim == 0 or len(x) == 0:
+        raise ShapeError(
+            f"{what}: expected a non-empty array of rows (N, features), got shape {x.shape}"
+        )
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    if y is None:
+        return x
+    y = _as_array(y)
+    if y.ndim == 0 or len(y) != len(x):
+        raise ShapeError(
+            f"{what}: inputs have {len(x)} rows but targets have "
+            f"{len(y) if y.ndim else 'no'} rows (shape {y.shape})"
+        )
+    if y.dtype.kind == "f" and y.dtype != dtype:
+        y = y.astype(dtype)
+    return x, y
+
+
+def _split_validation(x, y, validation_data, validation_split: float):
+    if validation_data is not None and validation_split:
+        raise ValueError("fit: pass validation_data or validation_split, not both")
+    if validation_data is not None:
+        return x, y, validation_data
+    if not validation_split:
+        return x, y, None
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+    n_val = int(round(len(x) * validation_split))
+    if n_val == 0 or n_val == len(x):
+        raise ValueError(
+            f"fit: validation_split={validation_split} of {len(x)} rows leaves an empty "
+            "training or validation set"
+        )
+    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+
+
+def fit(
+    model: Module,
+    loss_fn,
+    optimizer: Optimizer,
+    x,
+    y,
+    epochs: int = 10,
+    batch_size: int = 32,
+    validation_data: tuple | None = None,
+    validation_split: float = 0.0,
+    shuffle: bool = True,
+    seed: SeedLike = None,
+    drop_last: bool = False,
+    metrics: Sequence[str] | None = None,
+    callbacks: Sequence[Callback] | None = None,
+    verbose: int = 1,
+) -> History:
+    """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
+
+    ``validation_split`` holds out the last fraction of the rows (before shuffling), as Keras
+    does.  The last partial batch is kept unless ``drop_last``.  ``verbose``: 0 silent, 1 a
+    progress bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
+    """
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(
+            f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
+        )
+    x, y = prepare_data(model, x, y)
+    x, y, validation = _split_validation(x, y, validation_data, validation_split)
+    if validation is not None:
+        validation = prepare_data(model, *validation, what="validation_data")
+    metric_fns = resolve(metrics)
+    callbacks = list(callbacks or ())
+    rng = generator(seed)
+    was_training = model.training
+    n = len(x)
+    steps = n // batch_size if drop_last else math.ceil(n / batch_size)
+    if steps == 0:
+        raise ValueError(f"fit: drop_last with batch_size={batch_size} > {n} rows leaves no batch")
+    reporter = EpochReporter(verbose, epochs, steps)
+    history = History()
+    for cb in callbacks:
+        cb.model, cb.optimizer = model, optimizer
+        cb.on_train_begin()
+
+    for epoch in range(epochs):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        model.train()
+        started = time.perf_counter()
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        sums = dict.fromkeys(["loss", *metric_fns], 0.0)
+        seen = 0
+        reporter.begin_epoch(epoch)
+        for step in range(steps):
+            rows = order[step * batch_size : (step + 1) * batch_size]
+            xb, yb = x[rows], y[rows]
+            optimizer.zero_grad()
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            optimizer.step()
+            seen += len(rows)
+            sums["loss"] += float(loss.data) * len(rows)
+            for name, metric in metric_fns.items():
+                sums[name] += metric(out.data, yb, loss_fn) * len(rows)
+            reporter.step(sums["loss"] / seen)
+        logs = {name: total / seen for name, total in sums.items()}
+        if validation is not None:
+            scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
+            logs.update({f"val_{name}": value for name, value in scores.items()})
+        logs["lr"] = optimizer.lr
+        logs["seconds"] = time.perf_counter() - started
+        history.append(epoch, logs)
+        reporter.end_epoch(epoch, logs)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+        if not math.isfinite(logs["loss"]):
+            warnings.warn(
+                f"fit: the training loss became {logs['loss']} in epoch {epoch + 1}; stopping. "
+                "Lower the learning rate or check the data for NaN/inf.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            break
+        if any(cb.stop_training for cb in callbacks):
+            break
+    for cb in callbacks:
+        cb.on_train_end()
+    model.train(was_training)
+    return history
+
+
+def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for every row of ``x``, in eval mode without recording a graph."""
+    x = prepare_data(model, x)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            parts = [model(x[i : i + batch_size]).data for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def evaluate(
+    model: Module, loss_fn, x, y, metrics: Sequence[str] | None = None, batch_size: int = 1024
+) -> dict[str, float]:
+    """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``."""
+    x, y = prepare_data(model, x, y)
+    outputs = predict(model, x, batch_size)
+    metric_fns: dict[str, Metric] = resolve(metrics)
+    with no_grad():
+        scores = {"loss": float(loss_fn(Tensor(outputs), y).data)}
+    scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
+    return scores
