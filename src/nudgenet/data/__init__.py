@@ -1,0 +1,35 @@
+"""Data sets and data handling for nudgenet (exposed as ``nudgenet.datasets``).
+
+Data sets: :func:`mnist`, :func:`digits` (bundled, offline), :func:`black_scholes`, :func:`xor`,
+:func:`spirals`. Your own data: :func:`load_arrays` (.npz, .csv), :func:`load_idx_pair`,
+:func:`load_idx` / :func:`save_idx`. Preparation: :func:`train_test_split`,
+:class:`Standardizer`.
+
+Conventions: features are float32 ``(N, features)``; class labels are int64 ``(N,)``; every
+random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files raise
+:class:`nudgenet.errors.DataError` naming what was expected and what was found.
+"""
+
+from .handwritten import digits, mnist
+from .idx import load_idx, load_idx_pair, save_idx
+from .options import OptionSamples, black_scholes, black_scholes_call
+from .scaling import Standardizer
+from .split import train_test_split
+from .toy import spirals, xor
+from .userdata import load_arrays
+
+__all__ = [
+    "OptionSamples",
+    "Standardizer",
+    "black_scholes",
+    "black_scholes_call",
+    "digits",
+    "load_arrays",
+    "load_idx",
+    "load_idx_pair",
+    "mnist",
+    "save_idx",
+    "spirals",
+    "train_test_split",
+    "xor",
+]

@@ -1,0 +1,63 @@
+"""Byte-level file plumbing for ``nudgenet.data``: read a file that may be gzip-compressed, and
+write a file atomically."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import secrets
+import zlib
+from pathlib import Path
+
+from ..errors import DataError
+
+PathLike = str | os.PathLike[str]
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_bytes(path: PathLike) -> bytes:
+    """The content of ``path``, decompressed when it starts with the gzip magic bytes ``1f 8b``.
+
+    Compression is detected from the bytes, never from the name, so ``x.gz`` holding raw data and
+    ``x`` holding gzip data both read correctly.
+
+    Raises:
+        DataError: the file is missing or unreadable, or its gzip stream is corrupt or truncated
+            (instead of the raw ``zlib.error`` / ``EOFError`` / ``gzip.BadGzipFile``).
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{p}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e})") from e
+    if not raw.startswith(GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{p}: corrupt gzip stream ({e})") from e
+
+
+def write_atomic(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A reader sees either the old file or the complete new one, never a partial write; an
+    interrupted write leaves no temporary file behind. Missing parent folders are created.
+    The file gets the usual permissions (``0o666`` less the umask).
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

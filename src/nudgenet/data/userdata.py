@@ -1,0 +1,194 @@
+"""Load a user's own data set from one file: ``.npz`` or ``.csv`` (IDX pairs: see ``idx``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+import zipfile
+
+import numpy as np
+
+from ..errors import DataError
+from ._convert import as_features, as_labels, require_finite
+from ._io import PathLike, read_bytes
+
+LabelColumn = int | str | None
+
+_X_KEYS = ("x", "X")
+_Y_KEYS = ("y", "Y")
+
+
+def load_arrays(
+    path: PathLike, label_column: LabelColumn = -1
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load ``(x, y)`` from an ``.npz`` or ``.csv`` file (either may be gzip-compressed).
+
+    Rules:
+
+    * ``.npz`` (loaded with ``allow_pickle=False``): features under key ``x`` (or ``X``), labels
+      under ``y`` (or ``Y``). ``label_column`` must be left at ``-1``, or be ``None`` to load
+      features only.
+    * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a
+      header when any of its cells is not a number. ``label_column`` picks the label column by
+      header name or by index (negative counts from the end; default: the last column); every
+      other column is a feature. ``None``: no label column.
+    * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
+    * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
+
+    Returns:
+        ``x``: float32 ``(N, features)`` (an ``.npz`` array of shape ``(N, ...)`` is flattened;
+        uint8 data is scaled to [0, 1]). ``y``: int64 when every label is a whole number, else
+        float32; ``None`` when ``label_column`` is ``None``.
+
+    Raises:
+        DataError: unreadable or unsupported file, missing keys (the message lists the keys
+            found), a non-numeric or empty cell (the message names line and column), a ragged
+            row, an unknown label column, NaN or infinite values, or ``x`` and ``y`` of
+            different lengths.
+    """
+    name = str(path).lower()
+    if name.endswith((".npz", ".npz.gz")):
+        if label_column not in (-1, None):
+            raise ValueError(
+                f"label_column={label_column!r} applies to CSV files; an .npz file keeps its "
+                "labels under key 'y' (pass label_column=None to load features only)"
+            )
+        x, y = _read_npz(path, labels=label_column is not None)
+    elif name.endswith((".csv", ".csv.gz")):
+        x, y = _read_csv(path, label_column)
+    else:
+        raise DataError(
+            f"{path}: unsupported file type; expected .npz or .csv (optionally .gz); "
+            "for an IDX image/label pair use load_idx_pair(images, labels)"
+        )
+    if x.ndim == 0:
+        raise DataError(f"{path}: features must have a row per sample, got a scalar")
+    if y is not None and (y.ndim == 0 or len(y) != len(x)):
+        raise DataError(f"{path}: x has {len(x)} rows but y has shape {y.shape}")
+    features = require_finite(path, "x", as_features(x))
+    return features, None if y is None else require_finite(path, "y", as_labels(y))
+
+
+def _read_npz(path: PathLike, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ``x`` and (when ``labels``) ``y`` arrays of an ``.npz`` archive."""
+    data = read_bytes(path)
+    try:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: holds a single .npy array, not an .npz archive")
+        with loaded as archive:
+            keys = list(archive.files)
+            x_key, y_key = _first_present(keys, _X_KEYS), _first_present(keys, _Y_KEYS)
+            x = None if x_key is None else archive[x_key]
+            y = None if y_key is None or not labels else archive[y_key]
+    except DataError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as e:  # pickled/object data, not a zip
+        raise DataError(f"{path}: cannot read as an .npz archive ({e})") from e
+    if x is None:
+        raise DataError(f"{path}: no features: expected key 'x' (or 'X'), found keys {keys}")
+    if labels and y is None:
+        raise DataError(
+            f"{path}: no labels: expected key 'y' (or 'Y'), found keys {keys}; "
+            "pass label_column=None to load features only"
+        )
+    return x, y
+
+
+def _first_present(keys: list[str], wanted: tuple[str, ...]) -> str | None:
+    return next((k for k in wanted if k in keys), None)
+
+
+def _read_csv(path: PathLike, label_column: LabelColumn) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features and labels of a CSV file (see :func:`load_arrays` for the rules)."""
+    try:
+        text = read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text file ({e})") from e
+    first = next(csv.reader(io.StringIO(text)), [])
+    if not any(cell.strip() for cell in first):
+        raise DataError(f"{path}: empty CSV file (no cells on the first line)")
+    header = None if all(map(_is_number, first)) else [cell.strip() for cell in first]
+    col = _label_index(path, label_column, header, len(first))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+            table = np.loadtxt(
+                io.StringIO(text),
+                delimiter=",",
+                skiprows=0 if header is None else 1,
+                comments=None,
+                quotechar='"',
+                ndmin=2,
+                dtype=np.float64,
+            )
+    except ValueError as e:
+        _raise_bad_cell(path, text, header, len(first))
+        raise DataError(f"{path}: cannot parse as CSV ({e})") from e
+    if table.shape[0] == 0:
+        raise DataError(f"{path}: no data rows after the header")
+    if col is None:
+        return table, None
+    return np.delete(table, col, axis=1), table[:, col]
+
+
+def _is_number(cell: str) -> bool:
+    """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
+    digit separators such as ``1_000``; NumPy does not)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return "_" not in cell
+
+
+def _label_index(
+    path: PathLike, label_column: LabelColumn, header: list[str] | None, n_columns: int
+) -> int | None:
+    """The non-negative index of the label column, or None for no labels."""
+    if label_column is None:
+        return None
+    if n_columns < 2:
+        raise DataError(
+            f"{path}: has {n_columns} column; a label column needs at least one feature column "
+            "beside it (pass label_column=None if the file holds features only)"
+        )
+    if isinstance(label_column, str):
+        if header is None:
+            raise DataError(
+                f"{path}: label_column={label_column!r} is a name but the file has no header "
+                "row; pass the column's index instead"
+            )
+        if label_column not in header:
+            raise DataError(f"{path}: no column named {label_column!r}; the header has {header}")
+        return header.index(label_column)
+    if isinstance(label_column, bool) or not isinstance(label_column, int | np.integer):
+        raise TypeError(
+            f"label_column must be a column name, an int index or None, "
+            f"got {type(label_column).__name__}"
+        )
+    if not -n_columns <= label_column < n_columns:
+        raise DataError(
+            f"{path}: label_column={label_column} is out of range for {n_columns} columns"
+        )
+    return int(label_column) % n_columns
+
+
+def _raise_bad_cell(path: PathLike, text: str, header: list[str] | None, n_columns: int) -> None:
+    """Raise a DataError naming the first ragged row or non-numeric cell, if there is one."""
+    rows = csv.reader(io.StringIO(text))
+    if header is not None:
+        next(rows)
+    for row in rows:
+        line = rows.line_num
+        if not row:
+            continue
+        if len(row) != n_columns:
+            raise DataError(f"{path}: line {line} has {len(row)} cells, expected {n_columns}")
+        for j, cell in enumerate(row):
+            if not _is_number(cell):
+                name = f" ({header[j]!r})" if header is not None else ""
+                raise DataError(
+                    f"{path}: line {line}, column {j + 1}{name}: {cell!r} is not a number"
+                )

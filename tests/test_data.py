@@ -1,0 +1,682 @@
+"""Tests of nudgenet.data: IDX files, MNIST (local and a faked download), the bundled digits,
+Black-Scholes samples, toy sets, splitting, standardising, and loading users' files."""
+
+from __future__ import annotations
+
+import doctest
+import gzip
+import hashlib
+import importlib
+import json
+import struct
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nudgenet.data import (
+    Standardizer,
+    black_scholes,
+    black_scholes_call,
+    digits,
+    handwritten,
+    load_arrays,
+    load_idx,
+    load_idx_pair,
+    mnist,
+    save_idx,
+    spirals,
+    train_test_split,
+    xor,
+)
+from nudgenet.data import download as download_module
+from nudgenet.errors import DataError, NudgenetError, ShapeError
+
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+needs_mnist = pytest.mark.skipif(
+    not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason=f"no MNIST test set at {MNIST_DIR}",
+)
+REAL_FETCH = download_module._fetch
+
+
+@pytest.fixture(autouse=True)
+def offline_and_isolated(monkeypatch, tmp_path):
+    """No test touches the network, the user's cache or their NUDGENET_DATA."""
+
+    def no_network(url):
+        raise AssertionError(f"a test tried to download {url}")
+
+    monkeypatch.setattr(download_module, "_fetch", no_network)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("NUDGENET_DATA", raising=False)
+
+
+def cached_mnist(tmp_path: Path) -> Path:
+    return tmp_path / "xdg-cache" / "nudgenet" / "mnist"
+
+
+def write_fake_mnist(folder: Path, prefix: str, n: int = 5, gz: bool = True, seed: int = 0):
+    """A small MNIST-shaped pair; returns (images uint8 (n, 28, 28), labels uint8 (n,))."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+    ext = ".gz" if gz else ""
+    save_idx(folder / f"{prefix}-images-idx3-ubyte{ext}", images)
+    save_idx(folder / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+    return images, labels
+
+
+def idx_bytes(code: int, dims: tuple[int, ...], payload: bytes) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload
+
+
+# --- IDX -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])
+def test_idx_round_trip_every_dtype(tmp_path, dtype, name):
+    a = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype)
+    save_idx(tmp_path / name, a)
+    b = load_idx(tmp_path / name)
+    assert b.dtype == np.dtype(dtype) and b.dtype.isnative
+    assert b.shape == (2, 3, 4)
+    np.testing.assert_array_equal(a, b)
+    assert b.flags.writeable
+
+
+def test_load_idx_reads_big_endian_values(tmp_path):
+    payload = struct.pack(">3i", 1, 256, -2)
+    (tmp_path / "a").write_bytes(idx_bytes(0x0C, (3,), payload))
+    np.testing.assert_array_equal(load_idx(tmp_path / "a"), [1, 256, -2])
+
+
+def test_load_idx_detects_gzip_by_magic_not_by_name(tmp_path):
+    data = idx_bytes(0x08, (2, 2), bytes([1, 2, 3, 4]))
+    (tmp_path / "raw.gz").write_bytes(data)
+    (tmp_path / "packed.idx").write_bytes(gzip.compress(data))
+    for name in ("raw.gz", "packed.idx"):
+        np.testing.assert_array_equal(load_idx(tmp_path / name), [[1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize(
+    ("payload_size", "problem"), [(11, "truncated"), (13, "over-long"), (0, "truncated")]
+)
+def test_load_idx_wrong_payload_size_names_expected_and_actual_bytes(
+    tmp_path, payload_size, problem
+):
+    (tmp_path / "a").write_bytes(idx_bytes(0x0C, (3,), bytes(payload_size)))
+    with pytest.raises(DataError, match=f"{payload_size} bytes, expected 12.*{problem}"):
+        load_idx(tmp_path / "a")
+
+
+def test_load_idx_truncated_real_mnist_file(tmp_path):
+    data = idx_bytes(0x08, (100, 28, 28), bytes(100 * 784))
+    (tmp_path / "t.gz").write_bytes(gzip.compress(data[:-784]))
+    with pytest.raises(DataError, match=f"{99 * 784} bytes, expected {100 * 784}"):
+        load_idx(tmp_path / "t.gz")
+
+
+def test_load_idx_corrupt_gzip_is_a_data_error(tmp_path):
+    packed = gzip.compress(idx_bytes(0x08, (1000,), bytes(range(250)) * 4))
+    (tmp_path / "cut.gz").write_bytes(packed[: len(packed) // 2])
+    flipped = bytearray(packed)
+    flipped[len(packed) // 2] ^= 0xFF
+    (tmp_path / "flipped.gz").write_bytes(bytes(flipped))
+    for name in ("cut.gz", "flipped.gz"):
+        with pytest.raises(DataError, match="corrupt gzip"):
+            load_idx(tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x01\x00\x08\x01" + bytes(8), "not an IDX file: starts with bytes 01 00 08 01"),
+        (b"PK\x03\x04" + bytes(8), "not an IDX file"),
+        (b"\x00\x00", "not an IDX file"),
+        (b"", r"\(empty\)"),
+        (b"\x00\x00\x0a\x01" + struct.pack(">I", 1) + b"x", "unknown IDX type code 0x0A"),
+        (b"\x00\x00\x08\x00", "0 dimensions"),
+        (b"\x00\x00\x08\x03" + struct.pack(">I", 1), "truncated IDX header: 8 bytes, expected 16"),
+    ],
+)
+def test_load_idx_bad_header(tmp_path, data, message):
+    (tmp_path / "bad").write_bytes(data)
+    with pytest.raises(DataError, match=message):
+        load_idx(tmp_path / "bad")
+
+
+def test_load_idx_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_idx(tmp_path / "nope.idx")
+
+
+def test_save_idx_rejects_what_idx_cannot_hold(tmp_path):
+    with pytest.raises(DataError, match="cannot store dtype int64"):
+        save_idx(tmp_path / "a", np.zeros(3, dtype=np.int64))
+    with pytest.raises(DataError, match=r"shape \(\)"):
+        save_idx(tmp_path / "a", np.float32(1.0))
+    assert not list(tmp_path.iterdir())
+
+
+def test_load_idx_pair_flattens_and_scales_uint8(tmp_path):
+    images = np.array([[[0, 255], [51, 102]], [[1, 2], [3, 4]]], dtype=np.uint8)
+    save_idx(tmp_path / "img", images)
+    save_idx(tmp_path / "lab", np.array([3, 7], dtype=np.uint8))
+    x, y = load_idx_pair(tmp_path / "img", tmp_path / "lab")
+    assert x.dtype == np.float32 and x.shape == (2, 4)
+    np.testing.assert_allclose(x[0], [0.0, 1.0, 0.2, 0.4], rtol=1e-6)
+    assert y.dtype == np.int64 and y.tolist() == [3, 7]
+
+
+def test_load_idx_pair_keeps_non_uint8_values(tmp_path):
+    save_idx(tmp_path / "img", np.array([[1.5, -2.0]], dtype=np.float64))
+    save_idx(tmp_path / "lab", np.array([4], dtype=np.int32))
+    x, y = load_idx_pair(tmp_path / "img", tmp_path / "lab")
+    assert x.dtype == np.float32 and x.tolist() == [[1.5, -2.0]]
+    assert y.dtype == np.int64 and y.tolist() == [4]
+
+
+def test_load_idx_pair_rejects_nan(tmp_path):
+    save_idx(tmp_path / "img", np.array([[0.0], [np.nan]], dtype=np.float32))
+    save_idx(tmp_path / "lab", np.array([0, 1], dtype=np.uint8))
+    with pytest.raises(DataError, match="x holds 1 NaN or infinite values .* sample 1"):
+        load_idx_pair(tmp_path / "img", tmp_path / "lab")
+
+
+def test_load_idx_pair_errors(tmp_path):
+    save_idx(tmp_path / "img", np.zeros((3, 2, 2), dtype=np.uint8))
+    save_idx(tmp_path / "lab2", np.zeros(2, dtype=np.uint8))
+    save_idx(tmp_path / "lab2d", np.zeros((3, 1), dtype=np.uint8))
+    with pytest.raises(DataError, match="holds 3 images but .* holds 2 labels"):
+        load_idx_pair(tmp_path / "img", tmp_path / "lab2")
+    with pytest.raises(DataError, match=r"1-D labels file, got shape \(3, 1\)"):
+        load_idx_pair(tmp_path / "img", tmp_path / "lab2d")
+    with pytest.raises(DataError, match=r"images of shape \(28, 28\), got \(2, 2\)"):
+        load_idx_pair(tmp_path / "img", tmp_path / "lab2", image_shape=(28, 28))
+
+
+# --- MNIST -----------------------------------------------------------------------------------
+
+
+@needs_mnist
+def test_mnist_real_test_set():
+    x, y = mnist("test", data_dir=MNIST_DIR, download=False)
+    assert x.shape == (10000, 784) and x.dtype == np.float32
+    assert y.shape == (10000,) and y.dtype == np.int64
+    assert x.min() == 0.0 and x.max() == 1.0
+    assert 0.1 < x.mean() < 0.15  # MNIST's mean pixel is about 0.13
+    counts = np.bincount(y, minlength=10)
+    assert len(counts) == 10 and counts.sum() == 10000
+    assert counts.min() > 850 and counts.max() < 1200
+    assert y[:8].tolist() == [7, 2, 1, 0, 4, 1, 4, 9]  # the well-known first test labels
+
+
+@needs_mnist
+def test_mnist_finds_a_parent_folder_and_the_env_var(monkeypatch):
+    x_parent, y_parent = mnist("test", data_dir=MNIST_DIR.parent, download=False)
+    monkeypatch.setenv("NUDGENET_DATA", str(MNIST_DIR.parent))
+    x_env, y_env = mnist("test", download=False)
+    assert x_parent.shape == x_env.shape == (10000, 784)
+    np.testing.assert_array_equal(y_parent, y_env)
+
+
+def test_mnist_raw_train_files(tmp_path):
+    images, labels = write_fake_mnist(tmp_path, "train", n=4, gz=False)
+    x, y = mnist("train", data_dir=tmp_path, download=False)
+    np.testing.assert_allclose(x, images.reshape(4, 784) / 255, rtol=1e-6)
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_mnist_data_dir_comes_before_env_var(tmp_path, monkeypatch):
+    write_fake_mnist(tmp_path / "a", "t10k", n=3)
+    write_fake_mnist(tmp_path / "b", "t10k", n=6)
+    monkeypatch.setenv("NUDGENET_DATA", str(tmp_path / "b"))
+    assert len(mnist("test", data_dir=tmp_path / "a", download=False)[1]) == 3
+    assert len(mnist("test", download=False)[1]) == 6
+
+
+def test_mnist_missing_without_download_says_where_it_looked(tmp_path):
+    with pytest.raises(DataError) as info:
+        mnist("test", data_dir=tmp_path / "nowhere", download=False)
+    message = str(info.value)
+    for expected in (
+        "t10k-images-idx3-ubyte",
+        str(tmp_path / "nowhere"),
+        str(tmp_path / "nowhere" / "mnist"),
+        str(cached_mnist(tmp_path)),
+        "data_dir",
+        "NUDGENET_DATA",
+        "download=True",
+    ):
+        assert expected in message
+
+
+def test_mnist_bad_split():
+    with pytest.raises(ValueError, match="'train' or 'test', got 'val'"):
+        mnist("val")
+
+
+def test_mnist_inconsistent_files(tmp_path):
+    write_fake_mnist(tmp_path, "t10k", n=5)
+    save_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(4, dtype=np.uint8))
+    with pytest.raises(DataError, match="holds 5 images but .* holds 4 labels"):
+        mnist("test", data_dir=tmp_path, download=False)
+    save_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.full(5, 10, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"labels must be 0..9, got 10..10"):
+        mnist("test", data_dir=tmp_path, download=False)
+    save_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((5, 27, 28), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"shape \(28, 28\), got \(27, 28\)"):
+        mnist("test", data_dir=tmp_path, download=False)
+
+
+def fake_server(tmp_path: Path, monkeypatch, *, official_digests: bool = False) -> dict:
+    """Serve a fake MNIST test pair through download._fetch; returns {url: bytes} served.
+
+    Unless ``official_digests``, the expected sizes and digests are replaced by the fake files'.
+    """
+    write_fake_mnist(tmp_path / "server", "t10k", n=7)
+    served: dict[str, bytes] = {}
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        body = (tmp_path / "server" / name).read_bytes()
+        if not official_digests:
+            digests = (hashlib.md5(body).hexdigest(), hashlib.sha256(body).hexdigest())
+            remote = download_module.RemoteFile(name, len(body), *digests)
+            monkeypatch.setitem(handwritten._MNIST_FILES, name, remote)
+        else:  # right size, wrong content
+            body = body.ljust(handwritten._MNIST_FILES[name].size, b"\0")
+        for mirror in handwritten.MNIST_MIRRORS:
+            served[mirror + name] = body
+    requested: list[str] = []
+
+    def fetch(url):
+        requested.append(url)
+        return served[url]
+
+    monkeypatch.setattr(download_module, "_fetch", fetch)
+    return {"requested": requested, "served": served}
+
+
+def test_mnist_download_verifies_and_caches(tmp_path, monkeypatch):
+    server = fake_server(tmp_path, monkeypatch)
+    x, y = mnist("test", data_dir=tmp_path / "empty")
+    assert x.shape == (7, 784) and y.shape == (7,)
+    assert len(server["requested"]) == 2
+    assert all(url.startswith(handwritten.MNIST_MIRRORS[0]) for url in server["requested"])
+    cached = sorted(p.name for p in cached_mnist(tmp_path).iterdir())
+    assert cached == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]  # no temp files
+    x_again, _ = mnist("test")  # from the cache now: nothing more fetched
+    assert len(server["requested"]) == 2
+    np.testing.assert_array_equal(x, x_again)
+
+
+def test_mnist_download_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
+    server = fake_server(tmp_path, monkeypatch, official_digests=True)
+    with pytest.raises(DataError) as info:
+        mnist("test")
+    message = str(info.value)
+    assert "checksum mismatch: MD5" in message
+    assert "expected 9fb629c4189551a2d022fa330f9573f3" in message  # the official t10k-images MD5
+    assert "NUDGENET_DATA" in message
+    assert len(server["requested"]) == len(handwritten.MNIST_MIRRORS)  # every mirror tried
+    assert not cached_mnist(tmp_path).exists() or not list(cached_mnist(tmp_path).iterdir())
+
+
+def test_download_falls_back_to_the_next_mirror(tmp_path, monkeypatch):
+    server = fake_server(tmp_path, monkeypatch)
+    first = handwritten.MNIST_MIRRORS[0]
+
+    def flaky(url):
+        server["requested"].append(url)
+        if url.startswith(first):
+            raise urllib.error.URLError("connection refused")
+        return server["served"][url]
+
+    monkeypatch.setattr(download_module, "_fetch", flaky)
+    x, _ = mnist("test")
+    assert x.shape == (7, 784)
+    assert len(server["requested"]) == 4
+
+
+def test_download_reports_every_failure(tmp_path, monkeypatch):
+    name = "t10k-labels-idx1-ubyte.gz"
+    remote = download_module.RemoteFile(name, 4, "0" * 32, "0" * 64)
+    monkeypatch.setattr(download_module, "_fetch", lambda url: b"abc")
+    with pytest.raises(DataError, match=r"(?s)m1/t10k.*got 3 bytes, expected 4.*m2/t10k"):
+        download_module.download(remote, ["https://m1/", "https://m2/"], tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_real_fetch_reads_a_url_without_network(tmp_path):
+    (tmp_path / "f.bin").write_bytes(b"\x00\x01payload")
+    assert REAL_FETCH((tmp_path / "f.bin").as_uri()) == b"\x00\x01payload"
+
+
+def test_cache_dir_honours_xdg_cache_home(monkeypatch, tmp_path):
+    assert download_module.cache_dir("mnist") == tmp_path / "xdg-cache" / "nudgenet" / "mnist"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert download_module.cache_dir() == tmp_path / "home" / ".cache" / "nudgenet"
+
+
+# --- digits ----------------------------------------------------------------------------------
+
+
+def test_digits_bundled():
+    x, y = digits()
+    assert x.shape == (1797, 64) and x.dtype == np.float32
+    assert y.shape == (1797,) and y.dtype == np.int64
+    assert x.min() == 0.0 and x.max() == 1.0
+    np.testing.assert_array_equal(np.unique(x * 16), np.arange(17))  # pixel counts 0..16
+    assert np.bincount(y).tolist()[:3] == [178, 182, 177]
+
+
+def test_digits_match_scikit_learn():
+    sk_datasets = pytest.importorskip("sklearn.datasets")
+    sk = sk_datasets.load_digits()
+    x, y = digits()
+    np.testing.assert_array_equal(x * 16, sk.data)
+    np.testing.assert_array_equal(y, sk.target)
+
+
+# --- Black-Scholes ---------------------------------------------------------------------------
+
+
+def test_black_scholes_shapes_ranges_and_seed():
+    d = black_scholes(2000, seed=3)
+    assert d.x.shape == (2000, 4) and d.x.dtype == np.float32
+    for field in (d.price, d.delta, d.vega):
+        assert field.shape == (2000, 1) and field.dtype == np.float32
+    bounds = [(0.8, 1.2), (0.05, 2.0), (0.0, 0.08), (0.1, 0.5)]
+    for column, (low, high) in zip(d.x.T, bounds, strict=True):
+        assert low <= column.min() and column.max() <= high
+        assert column.max() - column.min() > 0.9 * (high - low)  # the whole range is used
+    again = black_scholes(2000, seed=3)
+    np.testing.assert_array_equal(d.x, again.x)
+    np.testing.assert_array_equal(d.price, again.price)
+    assert not np.array_equal(d.x, black_scholes(2000, seed=4).x)
+    assert d.columns == ("moneyness", "maturity", "rate", "volatility")
+
+
+def test_black_scholes_custom_ranges_and_dtype():
+    d = black_scholes(50, seed=0, moneyness=(1.0, 1.0), volatility=(0.3, 0.3), dtype=np.float64)
+    assert d.x.dtype == np.float64 and d.price.dtype == np.float64
+    assert np.all(d.x[:, 0] == 1.0) and np.all(d.x[:, 3] == 0.3)
+
+
+def test_black_scholes_no_arbitrage_bounds_and_greek_signs():
+    d = black_scholes(5000, seed=1, dtype=np.float64)
+    m, t, r = d.x[:, 0], d.x[:, 1], d.x[:, 2]
+    price = d.price[:, 0]
+    assert np.all(price >= np.maximum(m - np.exp(-r * t), 0.0) - 1e-12)
+    assert np.all(price <= m)
+    assert np.all((d.delta > 0) & (d.delta < 1))
+    assert np.all(d.vega > 0)
+
+
+def test_black_scholes_greeks_match_finite_differences():
+    d = black_scholes(500, seed=2, dtype=np.float64)
+    m, t, r, sigma = d.x.T
+    h = 1e-6
+    dp_dm = (
+        black_scholes_call(m + h, t, r, sigma)[0] - black_scholes_call(m - h, t, r, sigma)[0]
+    ) / (2 * h)
+    dp_ds = (
+        black_scholes_call(m, t, r, sigma + h)[0] - black_scholes_call(m, t, r, sigma - h)[0]
+    ) / (2 * h)
+    np.testing.assert_allclose(dp_dm, d.delta[:, 0], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dp_ds, d.vega[:, 0], rtol=1e-6, atol=1e-8)
+
+
+def test_black_scholes_call_textbook_value_and_deep_tail():
+    price, delta, vega = black_scholes_call(100 / 100, 1.0, 0.05, 0.2)  # Hull: C = 10.4506
+    assert abs(float(price) * 100 - 10.4506) < 1e-4
+    assert abs(float(delta) - 0.6368) < 1e-4
+    assert abs(float(vega) * 100 - 37.524) < 1e-3
+    _, tiny_delta, _ = black_scholes_call(0.5, 0.05, 0.0, 0.1)  # d1 ≈ −31
+    assert 0 < float(tiny_delta) < 1e-200  # the lower tail keeps its relative accuracy
+
+
+def test_black_scholes_bad_arguments():
+    with pytest.raises(ValueError, match=r"maturity range .* got \(2.0, 1.0\)"):
+        black_scholes(10, maturity=(2.0, 1.0))
+    with pytest.raises(ValueError, match="volatility must be positive"):
+        black_scholes(10, volatility=(0.0, 0.2))
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        black_scholes(-1)
+    with pytest.raises(ValueError, match="moneyness must be positive"):
+        black_scholes_call(-1.0, 1.0, 0.0, 0.2)
+
+
+# --- toy sets --------------------------------------------------------------------------------
+
+
+def test_xor():
+    x, y = xor()
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(y, np.logical_xor(x[:, 0], x[:, 1]))
+
+
+def test_spirals():
+    x, y = spirals(10, classes=3, noise=0.1, seed=5)
+    assert x.shape == (10, 2) and x.dtype == np.float32 and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [4, 3, 3]
+    assert np.all(np.linalg.norm(x, axis=1) <= 1 + 1e-6)
+    np.testing.assert_array_equal(x, spirals(10, classes=3, noise=0.1, seed=5)[0])
+    assert not np.array_equal(x, spirals(10, classes=3, noise=0.1, seed=6)[0])
+    x0, _ = spirals(300, noise=0.0, seed=0)
+    assert np.allclose(x0[299], [np.sin(12.0), np.cos(12.0)], atol=1e-6)  # end of arm 2
+
+
+def test_spirals_errors():
+    with pytest.raises(ValueError, match="n=2 is fewer than classes=3"):
+        spirals(2, classes=3)
+    with pytest.raises(ValueError, match="noise must be >= 0"):
+        spirals(noise=-1.0)
+
+
+# --- train_test_split ------------------------------------------------------------------------
+
+
+def test_split_keeps_rows_together_and_partitions():
+    x = np.arange(100).reshape(50, 2)
+    y = np.arange(50)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.3, seed=0)
+    assert len(x_te) == 15 and len(x_tr) == 35
+    np.testing.assert_array_equal(x_tr[:, 0] // 2, y_tr)
+    np.testing.assert_array_equal(x_te[:, 0] // 2, y_te)
+    assert sorted(np.concatenate([y_tr, y_te]).tolist()) == list(range(50))
+    assert y_tr.tolist() != sorted(y_tr.tolist())  # shuffled
+    again = train_test_split(x, y, test_size=0.3, seed=0)
+    np.testing.assert_array_equal(again[3], y_te)
+
+
+def test_split_without_shuffle_takes_the_last_rows():
+    y_tr, y_te = train_test_split(list(range(10)), test_size=0.25, shuffle=False)
+    assert y_tr.tolist() == list(range(7)) and y_te.tolist() == [7, 8, 9]
+
+
+def test_split_stratified_keeps_class_shares():
+    y = np.array([0] * 80 + [1] * 20)
+    _, y_te = train_test_split(y, test_size=0.25, seed=1, stratify=y)
+    assert np.bincount(y_te).tolist() == [20, 5]
+    labels = np.repeat([0, 1, 2], [50, 30, 20])
+    _, y_te = train_test_split(labels, test_size=10, seed=1, stratify=labels)
+    assert np.bincount(y_te).tolist() == [5, 3, 2]
+
+
+def test_split_errors():
+    with pytest.raises(ShapeError, match=r"lengths \[10, 9\]"):
+        train_test_split(np.zeros(10), np.zeros(9))
+    for bad in (0.0, 1.0, 0, 10, -1):
+        with pytest.raises(ValueError, match="test_size"):
+            train_test_split(np.zeros(10), test_size=bad)
+    with pytest.raises(ValueError, match="shuffle=True"):
+        train_test_split(np.zeros(10), stratify=np.zeros(10), shuffle=False)
+    with pytest.raises(ValueError, match="class 1 has only 1 row"):
+        train_test_split(np.zeros(10), stratify=[0] * 9 + [1])
+    with pytest.raises(ShapeError, match="stratify has shape"):
+        train_test_split(np.zeros(10), stratify=[0, 1] * 4)
+
+
+# --- Standardizer ----------------------------------------------------------------------------
+
+
+def test_standardizer_round_trip_keeps_float32():
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(200, 3)) * [1.0, 10.0, 0.1] + [5.0, -3.0, 0.0]).astype(np.float32)
+    x[:, 2] = 7.0  # a constant feature
+    s = Standardizer()
+    z = s.fit_transform(x)
+    assert z.dtype == np.float32
+    np.testing.assert_allclose(z[:, :2].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(z[:, :2].std(axis=0), 1.0, rtol=1e-5)
+    assert np.all(z[:, 2] == 0.0)  # centred, not divided by zero
+    back = s.inverse_transform(z)
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, x, rtol=1e-5, atol=1e-5)
+
+
+def test_standardizer_json_round_trip():
+    x = np.random.default_rng(1).normal(size=(30, 4, 2))
+    s = Standardizer().fit(x)
+    restored = Standardizer.from_dict(json.loads(json.dumps(s.to_dict())))
+    np.testing.assert_array_equal(restored.transform(x), s.transform(x))
+    assert restored.transform(x).shape == (30, 4, 2)
+
+
+def test_standardizer_integer_input_gives_float32():
+    assert Standardizer().fit_transform(np.array([[1], [3]])).dtype == np.float32
+
+
+def test_standardizer_errors():
+    s = Standardizer()
+    with pytest.raises(NudgenetError, match="not fitted"):
+        s.transform(np.zeros((2, 3)))
+    s.fit(np.zeros((4, 3)))
+    with pytest.raises(ShapeError, match=r"features of shape \(3,\), got x of shape \(2, 5\)"):
+        s.transform(np.zeros((2, 5)))
+    with pytest.raises(DataError, match="NaN or infinity in 1 of 2 features"):
+        Standardizer().fit(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    with pytest.raises(ShapeError, match="at least one row"):
+        Standardizer().fit(np.zeros((0, 3)))
+    with pytest.raises(DataError, match=r"missing \['scale'\]; got keys \['mean'\]"):
+        Standardizer.from_dict({"mean": [0.0]})
+    with pytest.raises(DataError, match="positive scales"):
+        Standardizer.from_dict({"mean": [0.0], "scale": [0.0]})
+    with pytest.raises(DataError, match="mean has shape"):
+        Standardizer.from_dict({"mean": [0.0, 1.0], "scale": [1.0]})
+
+
+# --- users' files: .npz and .csv -------------------------------------------------------------
+
+
+def test_load_npz(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.arange(12, dtype=np.float64).reshape(3, 4), y=[0.0, 2.0, 1.0])
+    x, y = load_arrays(tmp_path / "d.npz")
+    assert x.dtype == np.float32 and x.shape == (3, 4)
+    assert y.dtype == np.int64 and y.tolist() == [0, 2, 1]  # whole numbers become class labels
+    x, y = load_arrays(tmp_path / "d.npz", label_column=None)
+    assert y is None and x.shape == (3, 4)
+
+
+def test_load_npz_images_and_regression_targets(tmp_path):
+    images = np.full((2, 3, 3), 255, dtype=np.uint8)
+    np.savez_compressed(tmp_path / "d.npz", x=images, y=np.array([0.5, 1.25]))
+    x, y = load_arrays(tmp_path / "d.npz")
+    assert x.shape == (2, 9) and np.all(x == 1.0)
+    assert y.dtype == np.float32 and y.tolist() == [0.5, 1.25]
+
+
+def test_load_npz_errors(tmp_path):
+    np.savez(tmp_path / "keys.npz", features=np.zeros((2, 2)), labels=np.zeros(2))
+    with pytest.raises(DataError, match=r"expected key 'x' \(or 'X'\), found keys \['features'"):
+        load_arrays(tmp_path / "keys.npz")
+    np.savez(tmp_path / "nolabels.npz", x=np.zeros((2, 2)))
+    with pytest.raises(DataError, match=r"expected key 'y' .* found keys \['x'\]"):
+        load_arrays(tmp_path / "nolabels.npz")
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
+    with pytest.raises(DataError, match="cannot read as an .npz"):
+        load_arrays(tmp_path / "obj.npz")
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    (tmp_path / "plain.npz").write_bytes((tmp_path / "plain.npy").read_bytes())
+    with pytest.raises(DataError, match="single .npy array"):
+        load_arrays(tmp_path / "plain.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(DataError, match="cannot read as an .npz"):
+        load_arrays(tmp_path / "junk.npz")
+    np.savez(tmp_path / "short.npz", x=np.zeros((3, 2)), y=np.zeros(2))
+    with pytest.raises(DataError, match=r"x has 3 rows but y has shape \(2,\)"):
+        load_arrays(tmp_path / "short.npz")
+    with pytest.raises(ValueError, match="applies to CSV"):
+        load_arrays(tmp_path / "short.npz", label_column="label")
+
+
+def test_load_csv_with_header_and_named_label(tmp_path):
+    (tmp_path / "d.csv").write_text("label,a,b\n1,0.5,2\n0,1.5,3\n")
+    x, y = load_arrays(tmp_path / "d.csv", label_column="label")
+    assert x.dtype == np.float32 and x.tolist() == [[0.5, 2.0], [1.5, 3.0]]
+    assert y.dtype == np.int64 and y.tolist() == [1, 0]
+
+
+def test_load_csv_without_header_default_last_column(tmp_path):
+    (tmp_path / "d.csv").write_text('1,2,0.25\n\n3,"4",0.75\n')
+    x, y = load_arrays(tmp_path / "d.csv")
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert y.dtype == np.float32 and y.tolist() == [0.25, 0.75]
+    x, y = load_arrays(tmp_path / "d.csv", label_column=0)
+    assert y.tolist() == [1, 3] and x.shape == (2, 2)
+    x, y = load_arrays(tmp_path / "d.csv", label_column=None)
+    assert y is None and x.shape == (2, 3)
+
+
+def test_load_csv_gz(tmp_path):
+    (tmp_path / "d.csv.gz").write_bytes(gzip.compress(b"a,b,y\n1,2,3\n"))
+    x, y = load_arrays(tmp_path / "d.csv.gz")
+    assert x.tolist() == [[1.0, 2.0]] and y.tolist() == [3]
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        ("a,b,y\n1,2,0\n3,oops,1\n", {}, r"line 3, column 2 \('b'\): 'oops' is not a number"),
+        ("1,2,0\n3,,1\n", {}, "line 2, column 2: '' is not a number"),
+        ("a,b,y\n1,2,0\n3,4\n", {}, "line 3 has 2 cells, expected 3"),
+        ("1,2,0\n", {"label_column": "y"}, "is a name but the file has no header"),
+        (
+            "a,b,y\n1,2,0\n",
+            {"label_column": "label"},
+            r"no column named 'label'; .*\['a', 'b', 'y'\]",
+        ),
+        ("1,2,0\n", {"label_column": 3}, "label_column=3 is out of range for 3 columns"),
+        ("a,b,y\n", {}, "no data rows"),
+        ("", {}, "empty CSV"),
+        ("1\n2\n", {}, "has 1 column"),
+        ("1,2,0\n1,1_000,0\n", {}, "line 2, column 2: '1_000' is not a number"),
+        ("a,b\n1,0\nnan,1\n", {}, "x holds 1 NaN or infinite values .* sample 1"),
+        ("a,b\n1,0\n2,inf\n", {}, "y holds 1 NaN or infinite values .* sample 1"),
+        ("a,b\n1e39,0\n", {}, "x holds 1 NaN or infinite values .* sample 0"),
+    ],
+)
+def test_load_csv_errors(tmp_path, text, kwargs, message):
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_arrays(tmp_path / "d.csv", **kwargs)
+
+
+def test_load_arrays_unsupported_or_missing(tmp_path):
+    with pytest.raises(DataError, match="unsupported file type.*load_idx_pair"):
+        load_arrays(tmp_path / "d.parquet")
+    with pytest.raises(DataError, match="no such file"):
+        load_arrays(tmp_path / "missing.csv")
+
+
+# --- docstring examples ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["handwritten", "options", "scaling", "split", "toy"])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(f"nudgenet.data.{module}"))
+    assert result.attempted > 0 and result.failed == 0
