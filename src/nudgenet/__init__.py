@@ -8,10 +8,14 @@
 (2, 4)
 """
 
-from . import functional, optim
+from . import data as datasets
+from . import functional, metrics, optim
+from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
+from .callbacks import Callback, EarlyStopping, LambdaCallback, LearningRateScheduler
 from .errors import DataError, ModelFileError, NudgenetError, ShapeError
 from .inspect import GradcheckError, GradientReport, check_gradients, gradcheck
+from .io import load, save
 from .nn import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -29,49 +33,23 @@ from .nn import (
     Sigmoid,
     Softmax,
     Softplus,
+    Standardize,
     Tanh,
     init,
 )
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
-
-__version__ = "0.1.0"
+from .train import History, evaluate, fit, predict
 
 __all__ = [
-    "functional",
-    "optim",
-    "init",
-    "get_default_dtype",
-    "manual_seed",
-    "set_default_dtype",
-    "DataError",
-    "ModelFileError",
-    "NudgenetError",
-    "ShapeError",
-    "GradcheckError",
-    "GradientReport",
-    "check_gradients",
-    "gradcheck",
-    "BCELoss",
-    "BCEWithLogitsLoss",
-    "CategoricalCrossEntropyLoss",
-    "CrossEntropyLoss",
-    "Dropout",
-    "Identity",
-    "LeakyReLU",
-    "Linear",
-    "Module",
-    "MSELoss",
-    "Parameter",
-    "ReLU",
-    "Sequential",
-    "Sigmoid",
-    "Softmax",
-    "Softplus",
-    "Tanh",
-    "Tensor",
-    "enable_grad",
-    "is_grad_enabled",
-    "no_grad",
-    "tensor",
-    "__version__",
+    "datasets", "functional", "metrics", "optim", "init", "__version__",
+    "get_default_dtype", "manual_seed", "set_default_dtype",
+    "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler",
+    "DataError", "ModelFileError", "NudgenetError", "ShapeError",
+    "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
+    "load", "save",
+    "BCELoss", "BCEWithLogitsLoss", "CategoricalCrossEntropyLoss", "CrossEntropyLoss", "Dropout",
+    "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU", "Sequential",
+    "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh",
+    "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
+    "History", "evaluate", "fit", "predict",
 ]

@@ -10,30 +10,20 @@ model.  Writes are atomic: a temporary file in the same folder, then a rename.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from safetensors import numpy as st
+from safetensors import safe_open
 
 from ._version import __version__
 from .errors import ModelFileError
+from .files import write_atomic
 from .nn.config import build, describe
 from .nn.module import Module
 
 FORMAT = "nudgenet-model"
 FORMAT_VERSION = "1"
-
-
-def _safetensors():
-    try:
-        from safetensors import numpy as st
-        from safetensors import safe_open
-    except ImportError as error:  # pragma: no cover - a required dependency
-        raise ImportError(
-            "model files need the 'safetensors' package: pip install safetensors"
-        ) from error
-    return st, safe_open
 
 
 def save(model: Module, path, metadata: dict | None = None) -> Path:
@@ -42,7 +32,6 @@ def save(model: Module, path, metadata: dict | None = None) -> Path:
     ``metadata`` (JSON-able: class names, data set, loss, ...) is stored too and comes back as
     ``model.metadata`` from :func:`load`; it defaults to the model's own ``metadata``.
     """
-    st, _ = _safetensors()
     path = Path(path)
     info = dict(getattr(model, "metadata", None) or {}) if metadata is None else dict(metadata)
     header = {
@@ -53,24 +42,12 @@ def save(model: Module, path, metadata: dict | None = None) -> Path:
         "metadata": json.dumps(info),
     }
     tensors = {name: np.ascontiguousarray(value) for name, value in model.state_dict().items()}
-    payload = st.save(tensors, metadata=header)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, st.save(tensors, metadata=header))
     return path
 
 
 def load(path) -> Module:
     """The model saved at ``path``, in eval mode, with ``model.metadata`` restored."""
-    st, safe_open = _safetensors()
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}")

@@ -1,11 +1,9 @@
-"""Byte-level file plumbing for ``nudgenet.data``: read a file that may be gzip-compressed, and
-write a file atomically."""
+"""Byte-level file plumbing for ``nudgenet.data``: read a file that may be gzip-compressed."""
 
 from __future__ import annotations
 
 import gzip
 import os
-import secrets
 import zlib
 from pathlib import Path
 
@@ -39,25 +37,3 @@ def read_bytes(path: PathLike) -> bytes:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{p}: corrupt gzip stream ({e})") from e
-
-
-def write_atomic(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader sees either the old file or the complete new one, never a partial write; an
-    interrupted write leaves no temporary file behind. Missing parent folders are created.
-    The file gets the usual permissions (``0o666`` less the umask).
-    """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

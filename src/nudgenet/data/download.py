@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from ._io import write_atomic
+from ..files import write_atomic
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ import struct
 import numpy as np
 
 from ..errors import DataError
+from ..files import write_atomic
 from ._convert import as_features, as_labels, require_finite
-from ._io import PathLike, read_bytes, write_atomic
+from ._io import PathLike, read_bytes
 
 _DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),

@@ -1,0 +1,201 @@
+"""Ready-made pieces for the command line: named data sets, MLP builders, losses and optimisers.
+
+A data set comes back as a :class:`Dataset` with a train part and a held-out part, split the same
+way every time from its seed, so ``nudgenet evaluate`` can rebuild the held-out rows a model was
+scored on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import data as datasets
+from . import nn, optim
+from .errors import DataError, NudgenetError
+
+DATASETS = ("digits", "mnist", "black-scholes", "spirals", "xor")
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "leaky_relu": nn.LeakyReLU,
+}
+LOSSES = ("auto", "cross_entropy", "mse", "bce_with_logits")
+OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop}
+
+
+@dataclass
+class Dataset:
+    """Features and targets split into train and held-out rows, plus what the task is."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: str  # "classification" or "regression"
+    class_names: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def outputs(self) -> int:
+        if self.task == "classification":
+            return len(self.class_names)
+        return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
+
+
+def _task_of(y: np.ndarray) -> str:
+    return "classification" if y.dtype.kind in "iub" else "regression"
+
+
+def _mnist(data_dir, test_size: float, seed: int):
+    """The standard 60k/10k split when the training files exist; else the 10k set, split."""
+    try:
+        x_train, y_train = datasets.mnist("train", data_dir, download=False)
+        x_test, y_test = datasets.mnist("test", data_dir, download=False)
+        return x_train, y_train, x_test, y_test, "standard MNIST split (60,000 / 10,000)"
+    except DataError:
+        pass
+    try:
+        x, y = datasets.mnist("test", data_dir, download=False)
+    except DataError:
+        x_train, y_train = datasets.mnist("train", data_dir, download=True)
+        x_test, y_test = datasets.mnist("test", data_dir, download=True)
+        return x_train, y_train, x_test, y_test, "standard MNIST split (60,000 / 10,000)"
+    parts = datasets.train_test_split(x, y, test_size=test_size, seed=seed, stratify=y)
+    note = (
+        f"MNIST training files not found; using the 10,000-image test set split "
+        f"{len(parts[0]):,} train / {len(parts[1]):,} held out"
+    )
+    return (*parts[0::2], *parts[1::2], note)
+
+
+def _rows(name: str, data_dir, samples: int, seed: int, labels, label_column):
+    """``(x, y)`` for a named synthetic / bundled set or a user's file."""
+    if name == "digits":
+        return datasets.digits()
+    if name == "black-scholes":
+        options = datasets.black_scholes(samples, seed=seed)
+        return options.x, options.price
+    if name == "spirals":
+        return datasets.spirals(samples, classes=3, seed=seed)
+    if name == "xor":
+        return datasets.xor()
+    path = Path(name)
+    if not path.exists():
+        raise DataError(
+            f"unknown data set {name!r}: expected one of {', '.join(DATASETS)} or an existing "
+            ".npz / .csv / IDX file"
+        )
+    if labels is not None:
+        return datasets.load_idx_pair(path, labels)
+    x, y = datasets.load_arrays(path, label_column=label_column)
+    return x, y
+
+
+def load_dataset(
+    name: str,
+    data_dir=None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    samples: int = 50_000,
+    labels=None,
+    label_column: str | int = -1,
+) -> Dataset:
+    """Load a named data set (or a user's file) and split it into train / held-out rows."""
+    if name == "mnist":
+        x_train, y_train, x_test, y_test, note = _mnist(data_dir, test_size, seed)
+    else:
+        x, y = _rows(name, data_dir, samples, seed, labels, label_column)
+        if y is None:
+            raise DataError(f"{name}: the file has no label column to train on")
+        stratify = y if _task_of(y) == "classification" and name != "xor" else None
+        if name == "xor":  # four points: train and score on all of them
+            x_train, x_test, y_train, y_test, note = x, x, y, y, "XOR: trained and scored on all 4"
+        else:
+            x_train, x_test, y_train, y_test = datasets.train_test_split(
+                x, y, test_size=test_size, seed=seed, stratify=stratify
+            )
+            note = f"{len(x_train):,} train / {len(x_test):,} held out"
+    task = _task_of(y_train)
+    if task == "regression" and y_train.ndim == 1:
+        y_train, y_test = y_train.reshape(-1, 1), y_test.reshape(-1, 1)
+    class_names = []
+    if task == "classification":
+        classes = int(max(y_train.max(), y_test.max())) + 1
+        if min(y_train.min(), y_test.min()) < 0:
+            raise DataError(f"{name}: class labels must be 0, 1, 2, ...; found negative labels")
+        class_names = [str(c) for c in range(classes)]
+    return Dataset(name, x_train, y_train, x_test, y_test, task, class_names, note)
+
+
+def parse_layers(text: str) -> list[int]:
+    """``"64,32"`` → ``[64, 32]``; ``""`` → no hidden layer."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise NudgenetError(f"--layers expects sizes like 64,32; got {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise NudgenetError(f"--layers sizes must be positive, got {text!r}")
+    return sizes
+
+
+def resolve_loss(name: str, task: str, outputs: int):
+    """The loss object for ``name`` (``"auto"``: cross-entropy for classes, MSE for values)."""
+    if name == "auto":
+        name = "cross_entropy" if task == "classification" else "mse"
+    if name == "cross_entropy" and task == "classification":
+        return nn.CrossEntropyLoss()
+    if name == "bce_with_logits" and task == "classification" and outputs == 2:
+        return nn.BCEWithLogitsLoss()
+    if name == "mse" and task == "regression":
+        return nn.MSELoss()
+    raise NudgenetError(
+        f"loss {name!r} does not fit a {task} task with {outputs} outputs; use cross_entropy "
+        "(classes), bce_with_logits (two classes) or mse (values)"
+    )
+
+
+def build_mlp(
+    features: int,
+    hidden: list[int],
+    outputs: int,
+    activation: str = "relu",
+    standardize: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = 0,
+) -> nn.Sequential:
+    """``[Standardize] → (Linear → activation) × len(hidden) → Linear(outputs)``, He init for
+    ReLU-like activations and Glorot otherwise, each layer seeded from ``seed``."""
+    if activation not in ACTIVATIONS:
+        raise NudgenetError(
+            f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}"
+        )
+    init = "he_uniform" if activation in ("relu", "leaky_relu") else "glorot_uniform"
+    rng = np.random.default_rng(seed)
+    layers: list[nn.Module] = []
+    if standardize is not None:
+        layers.append(nn.Standardize(*standardize))
+    sizes = [features, *hidden]
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out, init=init, seed=rng), ACTIVATIONS[activation]()]
+    layers.append(nn.Linear(sizes[-1], outputs, seed=rng))
+    return nn.Sequential(*layers)
+
+
+def build_optimizer(name: str, params, lr: float | None, momentum: float):
+    """An optimiser by name with sensible default learning rates (SGD 0.05, the others 1e-3)."""
+    if name not in OPTIMIZERS:
+        raise NudgenetError(f"unknown optimiser {name!r}; expected one of {sorted(OPTIMIZERS)}")
+    if name == "sgd":
+        return optim.SGD(params, lr=0.05 if lr is None else lr, momentum=momentum)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=1e-3 if lr is None else lr, momentum=momentum)
+    return OPTIMIZERS[name](params, lr=1e-3 if lr is None else lr)
