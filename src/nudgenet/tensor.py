@@ -290,7 +290,8 @@ class Function:
         fn = cls()
         needs = tuple(t.requires_grad for t in inputs)
         fn.needs_grad = needs
-        out = Tensor(fn.forward(*[t.data for t in inputs], **options))
+        # np.asarray: a NumPy scalar result (a full reduction, 0-d arithmetic) keeps its dtype
+        out = Tensor(np.asarray(fn.forward(*[t.data for t in inputs], **options)))
         if _grad_enabled and any(needs):
             fn.inputs = inputs
             out.requires_grad = True

@@ -142,10 +142,10 @@ class MatMul(Function):
     def backward(self, g):
         a = self.a[np.newaxis, :] if self.a.ndim == 1 else self.a
         b = self.b[:, np.newaxis] if self.b.ndim == 1 else self.b
+        if self.b.ndim == 1:  # first, so a vector·vector's 0-d g becomes (1, 1)
+            g = np.expand_dims(g, -1)
         if self.a.ndim == 1:
             g = np.expand_dims(g, -2)
-        if self.b.ndim == 1:
-            g = np.expand_dims(g, -1)
         ga = gb = None
         if self.needs_grad[0]:
             ga = g @ np.swapaxes(b, -1, -2)
@@ -184,7 +184,7 @@ class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
         out = np.mean(a, axis=axis, keepdims=keepdims)
-        self.count = a.size // max(np.size(out), 1) if a.size else 1
+        self.count = a.size // np.size(out) if a.size else 1  # (builtin max is shadowed here)
         return out
 
     def backward(self, g):
@@ -209,7 +209,7 @@ class Max(Function):
                 if self.axis is not None
                 else np.reshape(g, (1,) * self.winners.ndim)
             )
-        ties = self.winners.sum(axis=self.axis, keepdims=True)
+        ties = self.winners.sum(axis=self.axis, keepdims=True, dtype=g.dtype)  # no upcast
         return (self.winners * (g / ties),)
 
 
