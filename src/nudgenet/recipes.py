@@ -137,6 +137,21 @@ def load_dataset(
     return Dataset(name, x_train, y_train, x_test, y_test, task, class_names, note)
 
 
+def loss_by_class_name(name: str):
+    """A saved model's loss, from the class name stored in its metadata."""
+    known = {cls.__name__: cls for cls in (nn.CrossEntropyLoss, nn.MSELoss, nn.BCEWithLogitsLoss)}
+    if name not in known:
+        raise NudgenetError(f"the model file names an unknown loss {name!r}")
+    return known[name]()
+
+
+def targets_for(loss_fn, y: np.ndarray) -> np.ndarray:
+    """Labels as the loss wants them: a float column of 0/1 for one-logit binary losses."""
+    if isinstance(loss_fn, nn.BCEWithLogitsLoss):
+        return y.reshape(-1, 1).astype(np.float32)
+    return y
+
+
 def parse_layers(text: str) -> list[int]:
     """``"64,32"`` → ``[64, 32]``; ``""`` → no hidden layer."""
     try:
