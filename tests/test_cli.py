@@ -1,0 +1,233 @@
+"""The `nudgenet` command, run for real in subprocesses."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+
+def run(*args, cwd, check=True):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "nudgenet", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def last_json(result):
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("digits")
+    result = run("train", "--json", cwd=folder)
+    return folder, last_json(result)
+
+
+def test_train_with_no_arguments_reaches_95_percent_on_digits(digits_model):
+    folder, summary = digits_model
+    assert summary["dataset"] == "digits" and summary["task"] == "classification"
+    assert summary["test_accuracy"] >= 0.95
+    assert summary["epochs"] == 30 and summary["train_loss"] < summary["test_loss"] + 1
+    assert (folder / summary["model_path"]).is_file()
+    assert summary["seconds"] < 60
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "nudgenet"
+    if not script.exists():
+        pytest.skip("package not installed in this environment (running from src/)")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_evaluate_rebuilds_the_same_held_out_split(digits_model):
+    folder, summary = digits_model
+    scores = last_json(run("evaluate", summary["model_path"], "--json", cwd=folder))
+    assert scores["rows"] == 360
+    assert scores["accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert scores["loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+
+
+def test_predict_prints_classes_and_probabilities(digits_model, tmp_path):
+    folder, summary = digits_model
+    x, y = ng.datasets.digits()
+    np.save(tmp_path / "rows.npy", x[:5])
+    np.savetxt(tmp_path / "rows.csv", x[:5], delimiter=",")
+    model = folder / summary["model_path"]
+    from_npy = last_json(run("predict", model, tmp_path / "rows.npy", "--json", cwd=tmp_path))
+    from_csv = last_json(run("predict", model, tmp_path / "rows.csv", "--json", cwd=tmp_path))
+    assert from_npy["classes"] == from_csv["classes"]
+    probabilities = np.array(from_npy["probabilities"])
+    assert probabilities.shape == (5, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+    expected = ng.predict(ng.load(model), x[:5]).argmax(axis=1)
+    assert from_npy["classes"] == expected.tolist()
+    text = run("predict", model, tmp_path / "rows.npy", cwd=tmp_path).stdout
+    assert text.startswith("row 0: ")
+
+
+def test_regression_on_black_scholes(tmp_path):
+    result = run(
+        "train",
+        "--dataset",
+        "black-scholes",
+        "--samples",
+        "4000",
+        "--layers",
+        "32",
+        "--activation",
+        "tanh",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "5",
+        "--json",
+        "-q",
+        "-o",
+        "bs.safetensors",
+        cwd=tmp_path,
+    )
+    summary = last_json(result)
+    assert summary["task"] == "regression" and summary["test_rmse"] < 0.05
+    assert summary["model_path"] == "bs.safetensors"
+    rows = ng.datasets.black_scholes(3, seed=9).x
+    np.save(tmp_path / "options.npy", rows)
+    values = last_json(run("predict", "bs.safetensors", "options.npy", "--json", cwd=tmp_path))
+    assert np.array(values["predictions"]).shape == (3, 1)
+
+
+def test_user_csv_with_early_stopping_and_options(tmp_path):
+    x, y = ng.datasets.spirals(300, classes=3, seed=0)
+    table = np.column_stack([x, y])
+    np.savetxt(tmp_path / "spirals.csv", table, delimiter=",", header="a,b,label", comments="")
+    summary = last_json(
+        run(
+            "train",
+            "--dataset",
+            "spirals.csv",
+            "--label-column",
+            "label",
+            "--layers",
+            "32,32",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--epochs",
+            "200",
+            "--early-stopping",
+            "10",
+            "--batch-size",
+            "16",
+            "--json",
+            "-q",
+            cwd=tmp_path,
+        )
+    )
+    assert summary["epochs"] < 200 and summary["val_loss"] is not None
+    assert summary["test_accuracy"] >= 0.85
+    assert last_json(run("evaluate", summary["model_path"], "--json", cwd=tmp_path))["rows"] == 60
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason="shared MNIST files not present")
+def test_mnist_from_a_local_folder(tmp_path):
+    summary = last_json(
+        run(
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            MNIST,
+            "--layers",
+            "16,16",
+            "--batch-size",
+            "100",
+            "--epochs",
+            "5",
+            "--json",
+            "-q",
+            cwd=tmp_path,
+        )
+    )
+    assert summary["test_accuracy"] >= 0.88
+
+
+def _error(result):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    return lines[-1]
+
+
+def test_user_mistakes_give_one_line_errors(digits_model, tmp_path):
+    folder, summary = digits_model
+    model = folder / summary["model_path"]
+    assert "no such file" in _error(run("predict", model, "absent.npy", cwd=tmp_path, check=False))
+    assert "no model file" in _error(
+        run("evaluate", "absent.safetensors", cwd=tmp_path, check=False)
+    )
+    assert "unknown data set 'nope'" in _error(
+        run("train", "--dataset", "nope", cwd=tmp_path, check=False)
+    )
+    assert "unrecognized arguments: --bogus" in _error(
+        run("train", "--bogus", cwd=tmp_path, check=False)
+    )
+    np.save(tmp_path / "narrow.npy", np.zeros((2, 60), np.float32))
+    message = _error(run("predict", model, "narrow.npy", cwd=tmp_path, check=False))
+    assert "64 features" in message and "(2, 60)" in message
+    (tmp_path / "broken.safetensors").write_bytes(model.read_bytes()[:100])
+    assert "not a readable" in _error(
+        run("evaluate", "broken.safetensors", cwd=tmp_path, check=False)
+    )
+
+
+def test_corrupt_and_mismatched_idx_files(tmp_path):
+    images = tmp_path / "images-idx3-ubyte.gz"
+    labels = tmp_path / "labels-idx1-ubyte.gz"
+    ng.datasets.save_idx(images, np.zeros((10, 4, 4), np.uint8))
+    ng.datasets.save_idx(labels, np.zeros(9, np.uint8))
+    message = _error(
+        run("train", "--dataset", images, "--labels", labels, cwd=tmp_path, check=False)
+    )
+    assert "10" in message and "9" in message
+    good = gzip.compress(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + bytes(5))
+    (tmp_path / "truncated.gz").write_bytes(good[:-6])
+    message = _error(
+        run(
+            "train",
+            "--dataset",
+            images,
+            "--labels",
+            tmp_path / "truncated.gz",
+            cwd=tmp_path,
+            check=False,
+        )
+    )
+    assert "gzip" in message
+
+
+def test_help_for_every_command():
+    for command in ("train", "evaluate", "predict"):
+        result = run(command, "--help", cwd=REPO)
+        assert "--json" in result.stdout

@@ -1,0 +1,248 @@
+"""fit / evaluate / predict, History, callbacks and metrics."""
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+
+
+def _blobs(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centres = np.array([[0.0, 3.0], [3.0, 0.0], [-3.0, -3.0]])
+    x = (centres[y] + rng.normal(size=(n, 2))).astype(np.float32)
+    return x, y
+
+
+def _model(seed=0, features=2, classes=3):
+    return ng.Sequential(
+        ng.Linear(features, 16, seed=seed), ng.ReLU(), ng.Linear(16, classes, seed=seed + 1)
+    )
+
+
+def _train(seed=0, **kwargs):
+    x, y = _blobs()
+    model = _model()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    options = dict(epochs=5, batch_size=32, seed=seed, metrics=["accuracy"], verbose=0)
+    options.update(kwargs)
+    history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, **options)
+    return model, history
+
+
+def test_fit_learns_and_records_every_metric():
+    model, history = _train(validation_split=0.25)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert len(history) == 5 and history.epoch == [0, 1, 2, 3, 4]
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["val_accuracy"][-1] >= 0.95
+    assert history["lr"] == [0.1] * 5
+
+
+def test_same_seed_same_history_bit_for_bit():
+    (m1, h1), (m2, h2) = _train(seed=3), _train(seed=3)
+    assert h1["loss"] == h2["loss"] and h1["accuracy"] == h2["accuracy"]
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(p.data, q.data)
+    _, h3 = _train(seed=4)
+    assert h3["loss"] != h1["loss"]
+
+
+def test_steps_per_epoch_keep_or_drop_the_last_partial_batch():
+    x, y = _blobs(n=100)
+    for drop_last, expected in ((False, 4), (True, 3)):
+        model = _model()
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.01)
+        ng.fit(
+            model,
+            ng.CrossEntropyLoss(),
+            optimizer,
+            x,
+            y,
+            epochs=2,
+            batch_size=30,
+            drop_last=drop_last,
+            verbose=0,
+            seed=0,
+        )
+        assert optimizer.step_count == 2 * expected
+
+
+def test_step_gradient_is_the_batch_mean():
+    x, y = _blobs(n=8)
+    model = _model()
+    expected = {n: p.data.copy() for n, p in model.named_parameters()}
+    reference = _model()
+    loss = ng.CrossEntropyLoss()(reference(x), y)
+    loss.backward()
+    for name, p in reference.named_parameters():
+        expected[name] -= 0.5 * p.grad
+    ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        ng.optim.SGD(model.parameters(), lr=0.5),
+        x,
+        y,
+        epochs=1,
+        batch_size=8,
+        shuffle=False,
+        verbose=0,
+    )
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.data, expected[name], rtol=1e-5, atol=1e-7)
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    x, y = _blobs()
+    model = _model()
+    stopper = ng.EarlyStopping(monitor="val_loss", patience=1, restore_best=True)
+    snapshots = []
+    recorder = ng.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(model.state_dict()))
+    history = ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        ng.optim.SGD(model.parameters(), lr=3.0),
+        x,
+        y,
+        epochs=50,
+        batch_size=16,
+        validation_split=0.3,
+        seed=0,
+        verbose=0,
+        callbacks=[stopper, recorder],
+    )
+    assert len(history) < 50 and stopper.stopped_epoch == len(history) - 1
+    best = int(np.argmin(history["val_loss"]))
+    assert stopper.best_epoch == best
+    for name, value in model.state_dict().items():
+        assert np.array_equal(value, snapshots[best][name])
+
+
+def test_early_stopping_without_validation_data_names_the_problem():
+    with pytest.raises(KeyError, match="val_loss"):
+        _train(callbacks=[ng.EarlyStopping()])
+
+
+def test_learning_rate_schedule_hook():
+    x, y = _blobs()
+    model = _model()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    schedule = ng.LearningRateScheduler(ng.optim.StepLR(optimizer, step_size=2, gamma=0.5))
+    history = ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        optimizer,
+        x,
+        y,
+        epochs=5,
+        verbose=0,
+        callbacks=[schedule],
+        seed=0,
+    )
+    assert history["lr"] == [0.1, 0.1, 0.05, 0.05, 0.025]  # the rate each epoch used
+    by_function = ng.LearningRateScheduler(lambda epoch: 0.2 / (epoch + 1))
+    history = ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        optimizer,
+        x,
+        y,
+        epochs=3,
+        verbose=0,
+        callbacks=[by_function],
+        seed=0,
+    )
+    assert history["lr"] == [0.2, 0.1, 0.2 / 3]
+
+
+def test_custom_callback_sees_each_epochs_metrics_and_can_stop():
+    class StopAtAccuracy(ng.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, epoch, logs):
+            self.seen.append((epoch, logs["accuracy"]))
+            self.stop_training = logs["accuracy"] > 0.9
+
+    callback = StopAtAccuracy()
+    _, history = _train(epochs=30, callbacks=[callback])
+    assert callback.seen[-1][1] > 0.9 and len(history) == len(callback.seen) < 30
+
+
+def test_line_per_epoch_when_not_a_terminal(capsys):
+    _train(epochs=2, verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("Epoch 2/2") and "loss:" in lines[1]
+
+
+def test_regression_metrics_and_evaluate():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)).astype(np.float32)
+    model = ng.Sequential(ng.Linear(3, 1, seed=0))
+    ng.fit(
+        model,
+        ng.MSELoss(),
+        ng.optim.SGD(model.parameters(), lr=0.1),
+        x,
+        y,
+        epochs=30,
+        verbose=0,
+        seed=0,
+    )
+    scores = ng.evaluate(model, ng.MSELoss(), x, y, metrics=["mse", "rmse", "mae"])
+    out = ng.predict(model, x)
+    assert scores["mse"] == pytest.approx(np.mean((out - y) ** 2), rel=1e-5)
+    assert scores["rmse"] == pytest.approx(np.sqrt(scores["mse"]))
+    assert scores["mae"] == pytest.approx(np.mean(np.abs(out - y)), rel=1e-5)
+    assert scores["rmse"] < 1e-2
+
+
+def test_predict_batches_match_one_pass_and_do_not_record_a_graph():
+    x, _ = _blobs()
+    model = _model()
+    assert np.array_equal(ng.predict(model, x, batch_size=7), ng.predict(model, x))
+    assert ng.predict(model, x).dtype == np.float32
+    assert model.training  # predict restores the mode
+
+
+def test_float64_inputs_are_cast_once_to_the_model_dtype():
+    x, y = _blobs()
+    model, _ = _train()
+    assert ng.predict(model, x.astype(np.float64)).dtype == np.float32
+
+
+def test_mismatched_rows_and_bad_settings_raise_clearly():
+    x, y = _blobs()
+    model = _model()
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ng.ShapeError, match="400 rows but targets have 399"):
+        ng.fit(model, ng.CrossEntropyLoss(), opt, x, y[:-1], verbose=0)
+    with pytest.raises(ValueError, match="validation_split"):
+        ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, validation_split=1.5, verbose=0)
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, metrics=["f1"], verbose=0)
+
+
+def test_diverging_training_warns_and_stops():
+    x, y = _blobs()
+    x = x * 1e30
+    model = _model()
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="loss became"):
+        history = ng.fit(
+            model,
+            ng.MSELoss(),
+            ng.optim.SGD(model.parameters(), lr=1e10),
+            x,
+            np.zeros((len(x), 3), np.float32),
+            epochs=5,
+            verbose=0,
+        )
+    assert len(history) < 5
+
+
+def test_binary_accuracy_thresholds_follow_the_loss():
+    outputs = np.array([[-0.2], [0.2], [0.7]], dtype=np.float32)
+    labels = np.array([0, 1, 1])
+    assert ng.metrics.accuracy(outputs, labels, ng.BCEWithLogitsLoss()) == 1.0
+    assert ng.metrics.accuracy(outputs, labels, ng.BCELoss()) == pytest.approx(2 / 3)
