@@ -1,7 +1,8 @@
 """Callbacks for :func:`nudgenet.fit`: early stopping, learning-rate schedules, your own hooks.
 
 A callback subclasses :class:`Callback` and overrides any of ``on_train_begin()``,
-``on_epoch_begin(epoch)``, ``on_epoch_end(epoch, logs)`` (``logs`` holds the epoch's metrics:
+``on_epoch_begin(epoch)``, ``on_batch_end(step, loss)`` (after each update, while the batch's
+gradients are still in ``.grad``), ``on_epoch_end(epoch, logs)`` (``logs`` holds the epoch's metrics:
 ``loss``, ``val_loss``, ``accuracy``, ``lr``, ...) and ``on_train_end()``.  ``fit`` sets
 ``self.model`` and ``self.optimizer`` first; setting ``self.stop_training = True`` ends training
 after the current epoch.
@@ -26,6 +27,9 @@ class Callback:
         pass
 
     def on_epoch_begin(self, epoch: int) -> None:
+        pass
+
+    def on_batch_end(self, step: int, loss: float) -> None:
         pass
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:

@@ -159,10 +159,13 @@ def fit(
             loss.backward()
             optimizer.step()
             seen += len(rows)
-            sums["loss"] += float(loss.data) * len(rows)
+            batch_loss = float(loss.data)
+            sums["loss"] += batch_loss * len(rows)
             for name, metric in metric_fns.items():
                 sums[name] += metric(out.data, yb, loss_fn) * len(rows)
             reporter.step(sums["loss"] / seen)
+            for cb in callbacks:
+                cb.on_batch_end(step, batch_loss)
         logs = {name: total / seen for name, total in sums.items()}
         if validation is not None:
             scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
