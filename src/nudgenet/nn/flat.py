@@ -37,13 +37,14 @@ class FlatParameters:
                 self.grad[offset:end] = p.grad.ravel()
             p.data = self.data[offset:end].reshape(p.data.shape)
             p.grad = self.grad[offset:end].reshape(p.data.shape)
-            p._flat = self
+            if hasattr(p, "_flat"):  # a Parameter remembers its buffer; a plain Tensor has no slot
+                p._flat = self
             offset = end
 
     def is_current(self) -> bool:
         """True while every parameter still lives in this buffer (none was re-packed or rebound)."""
         return all(
-            p._flat is self
+            getattr(p, "_flat", self) is self
             and p.data.base is self.data
             and p.grad is not None
             and p.grad.base is self.grad
