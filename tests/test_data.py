@@ -3,10 +3,8 @@ Black-Scholes samples, toy sets, splitting, standardising, and loading users' fi
 
 from __future__ import annotations
 
-import doctest
 import gzip
 import hashlib
-import importlib
 import json
 import struct
 import urllib.error
@@ -671,12 +669,3 @@ def test_load_arrays_unsupported_or_missing(tmp_path):
         load_arrays(tmp_path / "d.parquet")
     with pytest.raises(DataError, match="no such file"):
         load_arrays(tmp_path / "missing.csv")
-
-
-# --- docstring examples ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("module", ["handwritten", "options", "scaling", "split", "toy"])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(importlib.import_module(f"nudgenet.data.{module}"))
-    assert result.attempted > 0 and result.failed == 0
