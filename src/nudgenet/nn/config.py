@@ -1,41 +1,22 @@
 """Architectures as plain data: ``describe(model)`` gives a JSON-able dict, ``build`` rebuilds it.
 
-Only the layer types named in :data:`LAYERS` can be described; weights are not part of the
-description (model files store them separately).
+Only the layer types defined in :mod:`nudgenet.nn.layers` (:data:`LAYERS`) can be described;
+weights are not part of the description (model files store them separately).
 """
 
 from __future__ import annotations
 
-from .layers import (
-    Dropout,
-    Identity,
-    LeakyReLU,
-    Linear,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Standardize,
-    Tanh,
-)
+from . import layers
+from .layers import Dropout, LeakyReLU, Linear, Sequential, Softmax, Standardize
 from .module import Module
 
 LAYERS: dict[str, type[Module]] = {
-    cls.__name__: cls
-    for cls in (
-        Dropout,
-        Identity,
-        LeakyReLU,
-        Linear,
-        ReLU,
-        Sequential,
-        Sigmoid,
-        Softmax,
-        Softplus,
-        Standardize,
-        Tanh,
-    )
+    name: cls
+    for name, cls in vars(layers).items()
+    if isinstance(cls, type)
+    and issubclass(cls, Module)
+    and cls.__module__ == layers.__name__
+    and not name.startswith("_")
 }
 
 
