@@ -127,32 +127,25 @@ def test_learning_rate_schedule_hook():
     x, y = _blobs()
     model = _model()
     optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
-    schedule = ng.LearningRateScheduler(ng.optim.StepLR(optimizer, step_size=2, gamma=0.5))
-    history = ng.fit(
-        model,
-        ng.CrossEntropyLoss(),
-        optimizer,
-        x,
-        y,
-        epochs=5,
-        verbose=0,
-        callbacks=[schedule],
-        seed=0,
-    )
-    assert history["lr"] == [0.1, 0.1, 0.05, 0.05, 0.025]  # the rate each epoch used
+
+    def rates(callback, epochs):
+        history = ng.fit(
+            model,
+            ng.CrossEntropyLoss(),
+            optimizer,
+            x,
+            y,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[callback],
+            seed=0,
+        )
+        return history["lr"]
+
+    step = ng.LearningRateScheduler(ng.optim.StepLR(optimizer, step_size=2, gamma=0.5))
+    assert rates(step, 5) == [0.1, 0.1, 0.05, 0.05, 0.025]  # the rate each epoch used
     by_function = ng.LearningRateScheduler(lambda epoch: 0.2 / (epoch + 1))
-    history = ng.fit(
-        model,
-        ng.CrossEntropyLoss(),
-        optimizer,
-        x,
-        y,
-        epochs=3,
-        verbose=0,
-        callbacks=[by_function],
-        seed=0,
-    )
-    assert history["lr"] == [0.2, 0.1, 0.2 / 3]
+    assert rates(by_function, 3) == [0.2, 0.1, 0.2 / 3]
 
 
 def test_custom_callback_sees_each_epochs_metrics_and_can_stop():
