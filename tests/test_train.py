@@ -239,3 +239,14 @@ def test_binary_accuracy_thresholds_follow_the_loss():
     labels = np.array([0, 1, 1])
     assert ng.metrics.accuracy(outputs, labels, ng.BCEWithLogitsLoss()) == 1.0
     assert ng.metrics.accuracy(outputs, labels, ng.BCELoss()) == pytest.approx(2 / 3)
+
+
+def test_progress_bar_on_a_terminal(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    _train(epochs=2, verbose=1)
+    captured = capsys.readouterr()
+    assert "Epoch 1/2" in captured.err and "Epoch 2/2" in captured.err
+    assert "13/13" in captured.err and "loss" in captured.err  # 400 rows / 32 per batch
+    assert captured.out == ""
