@@ -16,6 +16,7 @@ import numpy as np
 
 from .backend import SeedLike, generator
 from .callbacks import Callback
+from .diagnostics import GradientDiagnostics
 from .errors import ShapeError
 from .metrics import Metric, resolve
 from .nn.module import Module
@@ -112,12 +113,16 @@ def fit(
     metrics: Sequence[str] | None = None,
     callbacks: Sequence[Callback] | None = None,
     verbose: int = 1,
+    diagnostics: bool = False,
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
     ``validation_split`` holds out the last fraction of the rows (before shuffling), as Keras
     does.  The last partial batch is kept unless ``drop_last``.  ``verbose``: 0 silent, 1 a
     progress bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
+    ``diagnostics=True`` adds a :class:`~nudgenet.diagnostics.GradientDiagnostics` callback
+    (per-layer gradient norms and dead ReLU units per epoch, in the History; opt-in: it costs a
+    few percent of an epoch).  Callbacks get ``model``, ``optimizer`` and ``history`` set.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
@@ -129,6 +134,8 @@ def fit(
         validation = prepare_data(model, *validation, what="validation_data")
     metric_fns = resolve(metrics)
     callbacks = list(callbacks or ())
+    if diagnostics:  # per-layer grad_norm/<layer> and dead_units/<layer> in the History
+        callbacks.append(GradientDiagnostics())
     rng = generator(seed)
     was_training = model.training
     n = len(x)
@@ -138,7 +145,7 @@ def fit(
     reporter = EpochReporter(verbose, epochs, steps)
     history = History()
     for cb in callbacks:
-        cb.model, cb.optimizer = model, optimizer
+        cb.model, cb.optimizer, cb.history = model, optimizer, history
         cb.on_train_begin()
 
     for epoch in range(epochs):
