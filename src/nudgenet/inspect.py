@@ -32,7 +32,7 @@ def _numeric_grad(
     evaluate: Callable[[], float], values: np.ndarray, positions, eps: float
 ) -> np.ndarray:
     """Central differences of ``evaluate()`` w.r.t. ``values.flat[i]`` for each i in positions."""
-    flat = values.reshape(-1)
+    flat = values.flat  # writes through for any strides (reshape(-1) copies a transposed array)
     estimates = np.empty(len(positions))
     for k, i in enumerate(positions):
         original = flat[i]
