@@ -1,0 +1,310 @@
+"""Optimisers and schedules against their textbook formulas, over several steps, with a fixed
+sequence of gradients written straight into ``p.grad``; the expected trajectories are computed
+here in plain NumPy on the concatenated parameters."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet import optim
+
+_RNG = np.random.default_rng(11)
+THETA0 = [_RNG.standard_normal((3, 2)), _RNG.standard_normal(4)]
+STEPS = 6
+GRADS = [[_RNG.standard_normal(t.shape) for t in THETA0] for _ in range(STEPS)]
+FLAT0 = np.concatenate([t.ravel() for t in THETA0])
+FLAT_GRADS = [np.concatenate([g.ravel() for g in gs]) for gs in GRADS]
+
+
+def _fresh_params(values=THETA0):
+    return [ng.Tensor(v.copy(), requires_grad=True) for v in values]
+
+
+def _flat(params):
+    return np.concatenate([p.data.ravel() for p in params])
+
+
+def trajectory(make_opt, params=None, grads=GRADS, rebind=False):
+    """θ after each step of ``make_opt(params)`` fed the fixed gradient sequence."""
+    params = _fresh_params() if params is None else params
+    opt = make_opt(params)
+    out = []
+    for gs in grads:
+        for p, g in zip(params, gs):
+            if rebind:
+                p.grad = g.copy()  # a new array, not a write into the optimiser's buffer
+            else:
+                p.grad[...] = g
+        opt.step()
+        out.append(_flat(params))
+    return np.array(out)
+
+
+# --- textbook references ----------------------------------------------------------------------
+
+
+def ref_sgd(lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    theta, v, out = FLAT0.copy(), np.zeros_like(FLAT0), []
+    for g in FLAT_GRADS:
+        g = g + weight_decay * theta
+        if momentum:
+            v = momentum * v + g
+            step = g + momentum * v if nesterov else v
+        else:
+            step = g
+        theta = theta - lr * step
+        out.append(theta)
+    return np.array(out)
+
+
+def ref_adam(lr, b1=0.9, b2=0.999, eps=1e-8, l2=0.0, decoupled=0.0):
+    theta, m, v, out = FLAT0.copy(), np.zeros_like(FLAT0), np.zeros_like(FLAT0), []
+    for t, g in enumerate(FLAT_GRADS, start=1):
+        g = g + l2 * theta
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        theta = theta - lr * (m_hat / (np.sqrt(v_hat) + eps) + decoupled * theta)
+        out.append(theta)
+    return np.array(out)
+
+
+def ref_rmsprop(lr, alpha=0.99, eps=1e-8, momentum=0.0):
+    theta, s, b, out = FLAT0.copy(), np.zeros_like(FLAT0), np.zeros_like(FLAT0), []
+    for g in FLAT_GRADS:
+        s = alpha * s + (1 - alpha) * g**2
+        u = g / (np.sqrt(s) + eps)
+        if momentum:
+            b = momentum * b + u
+            u = b
+        theta = theta - lr * u
+        out.append(theta)
+    return np.array(out)
+
+
+@pytest.mark.parametrize(
+    ("make_opt", "expected"),
+    [
+        (lambda p: optim.SGD(p, lr=0.1), ref_sgd(0.1)),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=0.9), ref_sgd(0.1, momentum=0.9)),
+        (
+            lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+            ref_sgd(0.1, momentum=0.9, nesterov=True),
+        ),
+        (lambda p: optim.SGD(p, lr=0.1, weight_decay=0.05), ref_sgd(0.1, weight_decay=0.05)),
+        (
+            lambda p: optim.SGD(p, lr=0.05, momentum=0.5, weight_decay=0.1),
+            ref_sgd(0.05, momentum=0.5, weight_decay=0.1),
+        ),
+        (lambda p: optim.Adam(p, lr=0.01), ref_adam(0.01)),
+        (
+            lambda p: optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6),
+            ref_adam(0.02, b1=0.8, b2=0.99, eps=1e-6),
+        ),
+        (lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1), ref_adam(0.01, l2=0.1)),
+        (lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1), ref_adam(0.01, decoupled=0.1)),
+        (lambda p: optim.RMSprop(p, lr=0.01), ref_rmsprop(0.01)),
+        (
+            lambda p: optim.RMSprop(p, lr=0.01, alpha=0.9, momentum=0.8),
+            ref_rmsprop(0.01, alpha=0.9, momentum=0.8),
+        ),
+    ],
+    ids=[
+        "sgd",
+        "sgd-momentum",
+        "sgd-nesterov",
+        "sgd-weight_decay",
+        "sgd-momentum-weight_decay",
+        "adam",
+        "adam-betas-eps",
+        "adam-l2",
+        "adamw",
+        "rmsprop",
+        "rmsprop-momentum",
+    ],
+)
+def test_update_follows_textbook_formula(make_opt, expected):
+    np.testing.assert_allclose(trajectory(make_opt), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_adam_l2_and_adamw_decoupled_decay_differ():
+    l2 = trajectory(lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1))
+    decoupled = trajectory(lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1))
+    plain = trajectory(lambda p: optim.Adam(p, lr=0.01))
+    assert np.abs(l2 - decoupled).max() > 1e-4
+    assert np.abs(l2 - plain).max() > 1e-5 and np.abs(decoupled - plain).max() > 1e-5
+
+
+def test_adam_first_step_moves_each_weight_by_about_lr():
+    """Bias correction makes the first step ≈ lr·sign(g), whatever the gradient's scale."""
+    first = trajectory(lambda p: optim.Adam(p, lr=0.01), grads=GRADS[:1])[0]
+    np.testing.assert_allclose(first - FLAT0, -0.01 * np.sign(FLAT_GRADS[0]), rtol=1e-6)
+
+
+def test_optimizer_accepts_a_rebound_grad_array():
+    expected = ref_sgd(0.1, momentum=0.9)
+    got = trajectory(lambda p: optim.SGD(p, lr=0.1, momentum=0.9), rebind=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_zero_grad_and_float32_state():
+    params = [ng.Tensor(v.astype(np.float32), requires_grad=True) for v in THETA0]
+    opt = optim.Adam(params, lr=0.01)
+    for p, g in zip(params, GRADS[0]):
+        p.grad[...] = g
+    opt.step()
+    assert all(p.data.dtype == np.float32 for p in params)
+    assert all(s.dtype == np.float32 for s in opt.state.values())
+    opt.zero_grad()
+    assert all(not p.grad.any() for p in params)
+
+
+def test_optimizer_takes_a_module():
+    model = ng.Sequential(ng.Linear(2, 3), ng.Tanh(), ng.Linear(3, 1))
+    opt = optim.SGD(model, lr=0.1)
+    assert opt.params == model.parameters()
+
+
+# --- state_dict round trip --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p, lr=0.01: optim.Adam(p, lr=lr, weight_decay=0.01),
+        lambda p, lr=0.1: optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
+        lambda p, lr=0.01: optim.RMSprop(p, lr=lr, momentum=0.5),
+        lambda p, lr=0.01: optim.AdamW(p, lr=lr),
+    ],
+    ids=["adam", "sgd-nesterov", "rmsprop-momentum", "adamw"],
+)
+def test_state_dict_round_trip_continues_identically(make_opt):
+    params = _fresh_params()
+    opt = make_opt(params)
+    trajectory(lambda p: opt, params=params, grads=GRADS[:3])
+    saved_state, saved_values = opt.state_dict(), [p.data.copy() for p in params]
+    assert saved_state["step_count"] == 3
+    continued = trajectory(lambda p: opt, params=params, grads=GRADS[3:])
+
+    restored_params = _fresh_params(saved_values)
+    restored = make_opt(restored_params, lr=123.0)  # lr comes back from the state
+    restored.load_state_dict(saved_state)
+    assert restored.lr == opt.lr and restored.step_count == 3
+    resumed = trajectory(lambda p: restored, params=restored_params, grads=GRADS[3:])
+    np.testing.assert_array_equal(resumed, continued)
+
+
+def test_state_dict_is_a_copy_and_load_checks_type_and_shapes():
+    params = _fresh_params()
+    opt = optim.Adam(params, lr=0.01)
+    trajectory(lambda p: opt, params=params, grads=GRADS[:1])
+    state = opt.state_dict()
+    m = state["state"]["m"].copy()
+    trajectory(lambda p: opt, params=params, grads=GRADS[1:2])
+    np.testing.assert_array_equal(state["state"]["m"], m)
+    with pytest.raises(ValueError, match="expected state of a SGD, got 'Adam'"):
+        optim.SGD(_fresh_params(), lr=0.1).load_state_dict(state)
+    small = optim.Adam([ng.Tensor(np.zeros(3), requires_grad=True)], lr=0.01)
+    with pytest.raises(ValueError, match=r"state 'm' expected shape \(3,\), got \(10,\)"):
+        small.load_state_dict(state)
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+EPOCHS = range(1, 13)
+
+
+@pytest.mark.parametrize(
+    ("make_schedule", "formula"),
+    [
+        (lambda o: optim.StepLR(o, step_size=3, gamma=0.5), lambda t: 0.1 * 0.5 ** (t // 3)),
+        (lambda o: optim.ExponentialLR(o, gamma=0.9), lambda t: 0.1 * 0.9**t),
+        (
+            lambda o: optim.CosineAnnealingLR(o, T_max=8, eta_min=0.01),
+            lambda t: 0.01 + 0.09 * (1 + math.cos(math.pi * min(t, 8) / 8)) / 2,
+        ),
+        (lambda o: optim.InverseTimeLR(o, decay=0.5), lambda t: 0.1 / (1 + 0.5 * t)),
+    ],
+    ids=["StepLR", "ExponentialLR", "CosineAnnealingLR", "InverseTimeLR"],
+)
+def test_schedules_follow_their_formula(make_schedule, formula):
+    opt = optim.SGD(_fresh_params(), lr=0.1)
+    schedule = make_schedule(opt)
+    assert opt.lr == 0.1
+    for t in EPOCHS:
+        returned = schedule.step()
+        assert returned == pytest.approx(formula(t), rel=1e-12)
+        assert opt.lr == returned
+    # the schedule's state restores the learning rate of the epoch it was at
+    fresh = optim.SGD(_fresh_params(), lr=0.1)
+    make_schedule(fresh).load_state_dict(schedule.state_dict())
+    assert fresh.lr == pytest.approx(formula(EPOCHS[-1]), rel=1e-12)
+
+
+def test_cosine_schedule_ends_at_eta_min_and_stays():
+    opt = optim.SGD(_fresh_params(), lr=1.0)
+    schedule = optim.CosineAnnealingLR(opt, T_max=4, eta_min=0.1)
+    lrs = [schedule.step() for _ in range(6)]
+    assert lrs[1] == pytest.approx(0.55)  # halfway: (η0 + η_min) / 2
+    assert lrs[3:] == pytest.approx([0.1, 0.1, 0.1])
+
+
+def test_optimizer_step_uses_the_scheduled_lr():
+    params = _fresh_params()
+    opt = optim.SGD(params, lr=0.1)
+    optim.StepLR(opt, step_size=1, gamma=0.1).step()
+    got = trajectory(lambda p: opt, params=params, grads=GRADS[:1])[0]
+    np.testing.assert_allclose(got, FLAT0 - 0.01 * FLAT_GRADS[0], rtol=1e-12)
+
+
+# --- bad hyperparameters ----------------------------------------------------------------------
+
+OPTIMIZERS = [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop]
+
+
+@pytest.mark.parametrize("cls", OPTIMIZERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("lr", [0.0, -0.01, float("nan"), float("inf")])
+def test_non_positive_or_non_finite_lr_raises(cls, lr):
+    with pytest.raises(ValueError, match=r"lr must be a finite number > 0, got"):
+        cls(_fresh_params(), lr=lr)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "momentum must be a finite number >= 0"),
+        (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "nesterov=True needs momentum > 0"),
+        (lambda p: optim.SGD(p, lr=0.1, weight_decay=-1), "weight_decay must be"),
+        (lambda p: optim.Adam(p, betas=(1.0, 0.999)), r"betas must be in \[0, 1\)"),
+        (lambda p: optim.Adam(p, eps=0.0), "eps must be a finite number > 0"),
+        (lambda p: optim.RMSprop(p, alpha=1.5), r"alpha must be in \[0, 1\), got 1.5"),
+        (lambda p: optim.StepLR(optim.SGD(p, lr=0.1), step_size=0), "step_size must be >= 1"),
+        (lambda p: optim.ExponentialLR(optim.SGD(p, lr=0.1), gamma=0), "gamma must be"),
+        (lambda p: optim.CosineAnnealingLR(optim.SGD(p, lr=0.1), T_max=0), "T_max must be >= 1"),
+        (lambda p: optim.SGD([], lr=0.1), "empty parameter list"),
+    ],
+    ids=[
+        "momentum",
+        "nesterov",
+        "weight_decay",
+        "betas",
+        "eps",
+        "alpha",
+        "step_size",
+        "gamma",
+        "T_max",
+        "empty",
+    ],
+)
+def test_bad_hyperparameters_raise(build, message):
+    with pytest.raises(ValueError, match=message):
+        build(_fresh_params())
+
+
+def test_parameters_must_require_grad():
+    with pytest.raises(TypeError, match="parameter 1 must be a tensor with requires_grad=True"):
+        optim.SGD([ng.Tensor(np.ones(2), requires_grad=True), ng.Tensor(np.ones(2))], lr=0.1)

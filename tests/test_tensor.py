@@ -1,0 +1,171 @@
+"""The engine: gradient accumulation, graph release, deep graphs, no_grad, detach, retain_grad,
+dtypes of new tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+import nudgenet.functional as F
+
+
+def _cubic_graph(x: ng.Tensor) -> ng.Tensor:
+    """f(x) = Σ x³ + 2x; ∂f/∂x = 3x² + 2."""
+    return (x**3 + 2 * x).sum()
+
+
+@pytest.fixture
+def x():
+    return ng.tensor(np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]), requires_grad=True)
+
+
+def test_gradients_accumulate_across_two_fresh_graphs(x):
+    expected = 3 * x.data**2 + 2
+    _cubic_graph(x).backward()
+    np.testing.assert_allclose(x.grad, expected)
+    _cubic_graph(x).backward()
+    np.testing.assert_allclose(x.grad, 2 * expected)
+    x.zero_grad()
+    np.testing.assert_array_equal(x.grad, np.zeros_like(x.data))
+
+
+def test_second_backward_through_a_released_graph_raises(x):
+    y = _cubic_graph(x)
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_lets_backward_run_again_and_gradients_double(x):
+    y = _cubic_graph(x)
+    y.backward(retain_graph=True)
+    first = x.grad.copy()
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * first)
+    np.testing.assert_allclose(first, 3 * x.data**2 + 2)
+
+
+def test_backward_with_explicit_seed_gives_vector_jacobian_product(x):
+    seed = np.arange(6.0).reshape(2, 3)
+    (x * x).backward(seed)
+    np.testing.assert_allclose(x.grad, 2 * x.data * seed)
+
+
+def test_shared_subexpression_sums_both_paths(x):
+    h = x.exp()  # used by two branches
+    (h * h + h).sum().backward()
+    e = np.exp(x.data)
+    np.testing.assert_allclose(x.grad, 2 * e * e + e)
+
+
+def test_ten_thousand_chained_operations_backprop_without_recursion_error():
+    x = ng.tensor(np.array([0.3, -0.2]), requires_grad=True)
+    c = 1.0001
+    y = x
+    for _ in range(5_000):  # 10,000 recorded operations
+        y = y * c + 0.001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, np.full(2, c**5_000), rtol=1e-10)
+    del y  # dropping the long chain must not overflow the stack either
+
+
+def test_no_grad_records_nothing(x):
+    with ng.no_grad():
+        assert not ng.is_grad_enabled()
+        y = (x * 2).sum()
+        with ng.enable_grad():
+            z = (x * 2).sum()
+    assert ng.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad and not z.is_leaf
+    with pytest.raises(RuntimeError, match="does not require gradients"):
+        y.backward()
+    assert x.grad is None
+
+
+def test_no_grad_as_decorator(x):
+    @ng.no_grad()
+    def infer(t):
+        return t * 3
+
+    out = infer(x)
+    assert not out.requires_grad and out.is_leaf
+    assert ng.is_grad_enabled()
+
+
+def test_no_grad_restores_mode_after_an_exception():
+    with pytest.raises(ZeroDivisionError), ng.no_grad():
+        1 / 0  # noqa: B018
+    assert ng.is_grad_enabled()
+
+
+def test_detach_shares_data_and_blocks_gradient(x):
+    d = x.detach()
+    assert d.data is x.data and not d.requires_grad and d.is_leaf
+    (x * d).sum().backward()  # d is a constant: ∂/∂x (x ⊙ c) = c
+    np.testing.assert_allclose(x.grad, x.data)
+
+
+def test_retain_grad_keeps_an_intermediate_gradient():
+    rng = np.random.default_rng(0)
+    x = ng.tensor(rng.standard_normal((4, 3)))
+    w = ng.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    z = (x @ w).retain_grad()
+    other = x @ w  # same value, not retained
+    loss = (z.tanh() + other.tanh()).sum()
+    loss.backward()
+    np.testing.assert_allclose(z.grad, 1 - np.tanh(x.data @ w.data) ** 2)
+    assert other.grad is None
+    np.testing.assert_allclose(w.grad, x.data.T @ (2 * z.grad))
+
+
+def test_leaf_and_creator_flags(x):
+    y = x * 2
+    assert x.is_leaf and not y.is_leaf
+    data = ng.tensor(np.ones(3))
+    assert (data * 2).is_leaf  # nothing required a gradient: no graph
+
+
+def test_backward_of_a_leaf_itself():
+    x = ng.tensor(np.array(3.0), requires_grad=True)
+    x.backward()
+    assert x.grad == 1.0
+
+
+def test_item_returns_a_python_number():
+    value = ng.tensor(np.array([[2.5]])).item()
+    assert value == 2.5 and isinstance(value, float)
+    assert ng.tensor(np.array([1, 2])).sum().item() == 3
+    with pytest.raises(ng.ShapeError, match=r"one-element.*\(2,\)"):
+        ng.tensor(np.array([1.0, 2.0])).item()
+
+
+def test_new_tensor_dtypes():
+    assert ng.tensor(1.5).dtype == np.float32
+    assert ng.tensor([1.0, 2.0]).dtype == np.float32
+    assert ng.tensor(np.ones(2)).dtype == np.float64
+    assert ng.tensor(np.ones(2, np.float32)).dtype == np.float32
+    assert ng.tensor(np.ones(2, np.float16)).dtype == np.float32
+    assert ng.tensor(np.array([1, 2])).dtype.kind == "i"  # labels stay integer
+    assert ng.tensor(np.ones(2), dtype=np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("data", [np.array([1, 2, 3]), [1, 2], np.array([True])])
+def test_integer_and_bool_tensors_cannot_require_grad(data):
+    with pytest.raises(TypeError, match="floating"):
+        ng.tensor(data, requires_grad=True)
+
+
+def test_float32_scalar_operands_do_not_upcast():
+    x = ng.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    loss = (2.0 * x + 1 - x / 3.0) ** 2
+    loss = F.mean(loss * 0.5 + np.float64(0.25))
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_repr_names_dtype_and_grad_flag():
+    text = repr(ng.tensor(np.array([1.0, 2.0]), requires_grad=True))
+    assert text.startswith("tensor([1., 2.]") and "float64" in text and "requires_grad" in text
