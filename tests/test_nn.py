@@ -409,3 +409,17 @@ def test_constant_zeros_names_and_dtype():
         ng.init.get("lecun")
     with pytest.raises(ValueError, match="low < high"):
         ng.init.uniform(0.1, -0.1)
+
+
+def test_tied_weights_are_listed_once_and_train():
+    shared = ng.Linear(3, 3, seed=0)
+    model = ng.Sequential(shared, ng.Tanh(), shared)
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    x = np.ones((2, 3), np.float32)
+    before = shared.weight.data.copy()
+    loss = (model(x) ** 2).sum()
+    loss.backward()
+    expected = before - 0.1 * shared.weight.grad
+    optimizer.step()
+    np.testing.assert_allclose(shared.weight.data, expected, rtol=1e-6)

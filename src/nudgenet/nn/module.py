@@ -67,11 +67,19 @@ class Module:
             yield from child.modules()
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """``(dotted name, parameter)`` pairs in registration order, e.g. ``("0.weight", W)``."""
+        """``(dotted name, parameter)`` pairs in registration order, e.g. ``("0.weight", W)``.
+        A parameter shared by several layers (tied weights) is listed once, under its first name."""
+        seen: set[int] = set()
+        for name, p in self._named_parameters_with_repeats(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _named_parameters_with_repeats(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
         for name, p in self._parameters.items():
             yield prefix + name, p
         for name, child in self._modules.items():
-            yield from child.named_parameters(prefix + name + ".")
+            yield from child._named_parameters_with_repeats(prefix + name + ".")
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
