@@ -150,3 +150,9 @@ def test_bad_layer_arguments():
         ng.Linear(2, 2, dtype=np.int32)
     with pytest.raises(TypeError, match="seed.*got str"):
         ng.Linear(2, 2, seed="0")
+
+
+def test_batched_matmul_with_mismatched_batches_names_both_shapes():
+    a, b = ng.tensor(np.zeros((2, 3, 4))), ng.tensor(np.zeros((5, 4, 2)))
+    with pytest.raises(ng.ShapeError, match=r"batch dimensions of \(2, 3, 4\) and \(5, 4, 2\)"):
+        a @ b

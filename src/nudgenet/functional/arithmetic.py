@@ -129,6 +129,13 @@ def _check_matmul(a: np.ndarray, b: np.ndarray) -> None:
             f"({inner_a}) must equal the second's {'only' if b.ndim == 1 else 'second-to-last'} "
             f"dimension ({inner_b})"
         )
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(
+            f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast: "
+            f"{a.shape[:-2]} vs {b.shape[:-2]}"
+        ) from None
 
 
 class MatMul(Function):
