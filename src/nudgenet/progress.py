@@ -7,7 +7,7 @@ import sys
 
 def format_logs(logs: dict) -> str:
     """``loss: 0.1234 - accuracy: 0.9650 - ...`` (lr and seconds left out)."""
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items() if k not in ("lr", "seconds"))
+    return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items() if k not in ("lr", "seconds"))
 
 
 class EpochReporter:
