@@ -9,11 +9,13 @@
 """
 
 from . import data as datasets
-from . import functional, metrics, optim
+from . import functional, metrics, optim, plot
 from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .callbacks import Callback, EarlyStopping, LambdaCallback, LearningRateScheduler
+from .diagnostics import GradientDiagnostics
 from .errors import DataError, ModelFileError, NudgenetError, ShapeError
+from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
 from .inspect import GradcheckError, GradientReport, check_gradients, gradcheck
 from .io import load, save
 from .nn import (
@@ -41,11 +43,12 @@ from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from .train import History, evaluate, fit, predict
 
 __all__ = [
-    "datasets", "functional", "metrics", "optim", "init", "__version__",
+    "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
     "get_default_dtype", "manual_seed", "set_default_dtype",
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler",
     "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
+    "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
     "BCELoss", "BCEWithLogitsLoss", "CategoricalCrossEntropyLoss", "CrossEntropyLoss", "Dropout",
     "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU", "Sequential",

@@ -1,4 +1,4 @@
-"""The ``nudgenet`` command: ``train``, ``evaluate``, ``predict``.
+"""The ``nudgenet`` command: ``train``, ``evaluate``, ``predict``, ``explain``, ``gradcheck``.
 
 User mistakes (a missing file, a corrupt archive, a wrong feature count, an unknown option) end
 with one line on stderr and a non-zero exit code, never a traceback.  ``--json`` makes the last
@@ -19,6 +19,8 @@ from . import data as datasets
 from . import recipes
 from .callbacks import EarlyStopping
 from .errors import DataError, NudgenetError
+from .explain import explain, nudge_test
+from .inspect import check_gradients
 from .io import load, save
 from .metrics import predicted_classes
 from .nn.losses import BCEWithLogitsLoss
@@ -118,6 +120,7 @@ def _train(args) -> int:
         metrics=_metrics_for(data.task),
         callbacks=callbacks,
         verbose=0 if args.quiet else (2 if args.verbose else 1),
+        diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: for --plot and --json
     )
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=_metrics_for(data.task))
     metadata = {
@@ -144,6 +147,19 @@ def _train(args) -> int:
         "seconds": time.perf_counter() - started,
     }
     result.update({f"test_{name}": scores[name] for name in _metrics_for(data.task)})
+    result["grad_norms"] = {
+        key.split("/", 1)[1]: values[-1]
+        for key, values in history.history.items()
+        if key.startswith("grad_norm/")
+    }
+    if args.plot:
+        from .plot import plot_gradient_norms, plot_history
+
+        curves = Path(args.plot)
+        gradients = curves.with_name(f"{curves.stem}-gradients{curves.suffix or '.png'}")
+        plot_history(history, curves)
+        plot_gradient_norms(history, gradients)
+        result["figures"] = [str(curves), str(gradients)]
     if args.json:
         _emit_json(result)
     else:
@@ -160,8 +176,9 @@ def _saved(model, key: str, default):
     return (getattr(model, "metadata", None) or {}).get(key, default)
 
 
-def _evaluate(args) -> int:
-    model = load(args.model)
+def _held_out(args, model):
+    """The held-out rows a saved model was scored on (rebuilt from its metadata), its loss and
+    task: ``(data, loss_fn, y_test, task)``."""
     task = _saved(model, "task", "classification")
     loss_name = _saved(model, "loss", "CrossEntropyLoss")
     args.dataset = args.dataset or _saved(model, "dataset", None)
@@ -176,7 +193,12 @@ def _evaluate(args) -> int:
         _saved(model, "samples", 50_000),
     )
     loss_fn = recipes.loss_by_class_name(loss_name)
-    y = recipes.targets_for(loss_fn, data.y_test)
+    return data, loss_fn, recipes.targets_for(loss_fn, data.y_test), task
+
+
+def _evaluate(args) -> int:
+    model = load(args.model)
+    data, loss_fn, y, task = _held_out(args, model)
     scores = evaluate(model, loss_fn, data.x_test, y, metrics=_metrics_for(task))
     if args.json:
         _emit_json({"dataset": data.name, "rows": len(y), **scores})
@@ -238,6 +260,127 @@ def _predict(args) -> int:
             top = np.argsort(p)[::-1][: args.top]
             others = ", ".join(f"{names[k] if k < len(names) else k}: {p[k]:.3f}" for k in top)
             print(f"row {i}: {label}  ({others})")
+    return 0
+
+
+# --- explain ---------------------------------------------------------------------------------
+
+
+IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28)}
+
+
+def _explain(args) -> int:
+    model = load(args.model)
+    data, loss_fn, y, task = _held_out(args, model)
+    if not -len(y) <= args.index < len(y):
+        raise NudgenetError(
+            f"--index {args.index} is outside the {len(y):,} held-out rows of {data.name}"
+        )
+    x_row, y_row = data.x_test[args.index], y[args.index : args.index + 1]
+    explanation = explain(model, loss_fn, x_row, y_row, top=args.top)
+    check = nudge_test(model, loss_fn, x_row[None, :], y_row, eps=args.eps)
+    result = {
+        "dataset": data.name,
+        "index": args.index,
+        "target": y_row[0].tolist(),
+        **explanation.to_dict(),
+        "nudge_test": check.to_dict(),
+        "figures": [],
+    }
+    if task == "classification" and explanation.outputs.shape[1] > 1:
+        result["predicted"] = int(np.argmax(explanation.outputs[0]))
+    if args.out:
+        from .plot import plot_explanation, plot_network, plot_weights
+
+        out = Path(args.out)
+        suffix = out.suffix or ".png"
+        shape = IMAGE_SHAPES.get(data.name)
+        plot_explanation(explanation, out, image_shape=shape)
+        result["figures"].append(str(out))
+        units = [layer.weight.shape[1] for layer in explanation.layers]
+        if explanation.layers and max([explanation.layers[0].weight.shape[0], *units]) <= 10:
+            plot_network(model, explanation, out.with_name(f"{out.stem}-network{suffix}"))
+            result["figures"].append(str(out.with_name(f"{out.stem}-network{suffix}")))
+        if shape is not None:
+            plot_weights(model, out.with_name(f"{out.stem}-weights{suffix}"), image_shape=shape)
+            result["figures"].append(str(out.with_name(f"{out.stem}-weights{suffix}")))
+    if args.json:
+        _emit_json(result)
+        return 0
+    predicted = f", predicted {result['predicted']}" if "predicted" in result else ""
+    print(f"{data.name} held-out row {args.index}: target {result['target']}{predicted}")
+    print(explanation)
+    print(check)
+    for path in result["figures"]:
+        print(f"figure written to {path}")
+    return 0
+
+
+# --- gradcheck -------------------------------------------------------------------------------
+
+GRADIENT_MISMATCH = 3  # exit code of `gradcheck` when a gradient disagrees
+
+
+def _architecture(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split("-")]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or any(size < 1 for size in sizes):
+        raise NudgenetError(
+            f"{text!r} is neither a model file nor an architecture like 784-16-16-10"
+        )
+    return sizes
+
+
+def _gradcheck(args) -> int:
+    path = Path(args.model)
+    if path.suffix == ".safetensors" or path.exists():
+        model = load(path)
+        loss_fn = recipes.loss_by_class_name(_saved(model, "loss", "CrossEntropyLoss"))
+        task = _saved(model, "task", "classification")
+        source = str(path)
+    else:
+        sizes = _architecture(args.model)
+        model = recipes.build_mlp(
+            sizes[0], sizes[1:-1], sizes[-1], args.activation, None, args.seed
+        )
+        task = "classification" if sizes[-1] > 1 else "regression"
+        loss_fn = recipes.resolve_loss(args.loss, task, sizes[-1])
+        source = f"{args.model} ({args.activation})"
+    features = next(layer for layer in model.parameters()).shape[0]
+    if args.dataset:
+        data = _load(args, 0.2, args.seed, max(args.rows, 100))
+        if data.features != features:
+            raise NudgenetError(
+                f"{data.name} has {data.features} features but the model expects {features}"
+            )
+        x = np.concatenate([data.x_train, data.x_test])[: args.rows]
+        y = recipes.targets_for(loss_fn, np.concatenate([data.y_train, data.y_test])[: args.rows])
+        rows_from = f"the first {len(x)} rows of {data.name}"
+    else:
+        rng = np.random.default_rng(args.seed)
+        x = rng.random((args.rows, features))
+        outputs = model(x[:1]).shape[1]
+        if task == "classification" and outputs > 1:
+            y = rng.integers(0, outputs, size=args.rows)
+        else:
+            y = recipes.targets_for(loss_fn, rng.integers(0, 2, size=args.rows))
+            if task == "regression":
+                y = rng.normal(size=(args.rows, outputs))
+        rows_from = f"a random batch of {args.rows} rows"
+    report = check_gradients(
+        model, loss_fn, x, y, max_checks_per_parameter=args.max_checks, seed=args.seed
+    )
+    failed = [p.name for p in report.parameters if not p.passed]
+    if args.json:
+        _emit_json({"model": source, "rows": rows_from, **report.to_dict()})
+    else:
+        print(f"gradient check of {source} on {rows_from}, float64, central differences:")
+        print(report)
+    if failed:
+        print(f"nudgenet gradcheck: gradient mismatch in {', '.join(failed)}", file=sys.stderr)
+        return GRADIENT_MISMATCH
     return 0
 
 
@@ -304,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scaling.add_argument("--no-standardize", dest="standardize", action="store_false")
     train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")
+    train.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="write the training curves (loss, accuracy/rmse; train and validation) to PNG and "
+        "the per-layer gradient norms to PNG's name + -gradients (needs matplotlib)",
+    )
     _add_output_options(train)
     train.set_defaults(run=_train)
 
@@ -328,15 +477,69 @@ def build_parser() -> argparse.ArgumentParser:
     predict_cmd.add_argument("--top", type=int, default=3, help="probabilities shown per row")
     _add_output_options(predict_cmd)
     predict_cmd.set_defaults(run=_predict)
+
+    explain_cmd = commands.add_parser(
+        "explain",
+        help="show what backprop wants for one held-out example",
+        description="For one held-out row of the data set the model was trained on: the desired "
+        "output nudges (-dC/da), each layer's delta and gradient norm, the parameters with the "
+        "largest |dC/dtheta|, and the nudge test. --out also writes figures.",
+    )
+    explain_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
+    _add_data_options(explain_cmd, None)
+    explain_cmd.add_argument("--index", type=int, default=0, help="held-out row (default: 0)")
+    explain_cmd.add_argument("--top", type=int, default=10, help="parameters listed (default: 10)")
+    explain_cmd.add_argument(
+        "--eps", type=float, default=1e-4, help="nudge-test step size (default: %(default)s)"
+    )
+    explain_cmd.add_argument(
+        "--out",
+        metavar="PNG",
+        help="write the explanation figure (input, nudges, dC/dW images) here, plus -network "
+        "(networks of at most 10 units a layer) and -weights (image inputs) beside it",
+    )
+    _add_output_options(explain_cmd, progress=False)
+    explain_cmd.set_defaults(run=_explain)
+
+    gradcheck_cmd = commands.add_parser(
+        "gradcheck",
+        help="check every parameter's backprop gradient against finite differences",
+        description="Compare backprop with central differences in float64, parameter by "
+        "parameter. MODEL_OR_ARCH is a saved .safetensors model or an architecture like "
+        f"784-16-16-10. Exit code {GRADIENT_MISMATCH} when a gradient disagrees.",
+    )
+    gradcheck_cmd.add_argument("model", metavar="MODEL_OR_ARCH")
+    _add_data_options(gradcheck_cmd, None)
+    gradcheck_cmd.add_argument(
+        "--activation",
+        default="relu",
+        choices=sorted(recipes.ACTIVATIONS),
+        help="hidden activation for an architecture (default: %(default)s)",
+    )
+    gradcheck_cmd.add_argument("--loss", default="auto", choices=recipes.LOSSES)
+    gradcheck_cmd.add_argument(
+        "--rows", type=int, default=8, help="batch size checked (default: %(default)s)"
+    )
+    gradcheck_cmd.add_argument(
+        "--max-checks",
+        type=int,
+        default=200,
+        help="entries sampled per parameter (default: %(default)s)",
+    )
+    gradcheck_cmd.add_argument("--seed", type=int, default=0)
+    _add_output_options(gradcheck_cmd, progress=False)
+    gradcheck_cmd.set_defaults(run=_gradcheck)
     return parser
 
 
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
+def _add_output_options(parser: argparse.ArgumentParser, progress: bool = True) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
         help="make the last line of stdout one JSON object with the results",
     )
+    if not progress:
+        return
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     noise.add_argument("--verbose", "-v", action="store_true", help="one line per epoch")
@@ -347,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (NudgenetError, OSError, ValueError, KeyError) as error:
+    except (NudgenetError, OSError, ValueError, KeyError, ImportError) as error:
         message = str(error).strip("'\"") or type(error).__name__
         print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)
         return 1

@@ -1,0 +1,126 @@
+"""`nudgenet explain`, `nudgenet gradcheck` and `train --plot`, run for real in subprocesses."""
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet import cli, recipes
+from test_cli import run as run_checked  # tests/ is on sys.path under pytest
+
+
+def run(*args, cwd):
+    """``python -m nudgenet ARGS`` in a subprocess; the exit code is the caller's to check."""
+    return run_checked(*args, cwd=cwd, check=False)
+
+
+def last_json(result):
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def png_size(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path_factory.mktemp("explain")
+    summary = last_json(
+        run(
+            "train", "--epochs", "4", "--layers", "16", "--plot", "curves.png", "--json", cwd=folder
+        )
+    )
+    return folder, summary
+
+
+def test_train_plot_writes_curves_and_gradient_norms(trained):
+    folder, summary = trained
+    assert summary["figures"] == ["curves.png", "curves-gradients.png"]
+    assert png_size(folder / "curves.png") == (1000, 400)
+    assert png_size(folder / "curves-gradients.png") == (1000, 400)
+    assert set(summary["grad_norms"]) == {"0", "2"} and all(
+        v > 0 for v in summary["grad_norms"].values()
+    )
+
+
+def test_explain_prints_ranked_nudges_and_writes_figures(trained):
+    folder, summary = trained
+    model = folder / summary["model_path"]
+    text = run("explain", model, "--index", "7", "--out", "explain.png", cwd=folder)
+    assert text.returncode == 0, text.stderr
+    assert "digits held-out row 7" in text.stdout and "nudge = -dC/da" in text.stdout
+    assert "top 10 parameters" in text.stdout and "nudge test" in text.stdout
+    payload = last_json(run("explain", model, "--index", "7", "--json", cwd=folder))
+    # independently: the held-out row 7 and −∂C/∂logits = onehot − softmax
+    data = recipes.load_dataset("digits", test_size=0.2, seed=0)
+    logits = ng.predict(ng.load(model), data.x_test[7:8]).astype(np.float64)[0]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    expected = np.eye(10)[data.y_test[7]] - p
+    np.testing.assert_allclose(payload["nudges"][0], expected, atol=1e-5)
+    assert payload["ranked_outputs"][0]["unit"] == data.y_test[7] == payload["target"]
+    assert payload["nudge_test"]["relative_error"] < 0.01
+    assert png_size(folder / "explain.png") == (1100, 700)
+    assert png_size(folder / "explain-weights.png") == (700, 700)
+
+
+def test_explain_rejects_a_row_outside_the_held_out_set(trained):
+    folder, summary = trained
+    result = run("explain", folder / summary["model_path"], "--index", "5000", cwd=folder)
+    assert result.returncode == 1 and "outside the 360 held-out rows" in result.stderr
+
+
+def test_gradcheck_of_an_architecture_and_a_saved_model_passes(trained):
+    folder, summary = trained
+    table = run("gradcheck", "784-16-16-10", "--activation", "tanh", cwd=folder)
+    assert table.returncode == 0, table.stderr
+    assert "all gradients match" in table.stdout and "0.weight" in table.stdout
+    report = last_json(run("gradcheck", folder / summary["model_path"], "--json", cwd=folder))
+    assert report["passed"] and [p["name"] for p in report["parameters"]] == [
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+    ]
+
+
+def test_gradcheck_fails_with_exit_code_3_at_relu_kinks(tmp_path):
+    # all-zero rows and zero biases put every first-layer ReLU exactly at its kink z = 0, where
+    # backprop takes the derivative 0 and central differences see (ε − 0) / 2ε = 1/2
+    np.savez(tmp_path / "zeros.npz", x=np.zeros((8, 4), np.float32), y=np.arange(8) % 3)
+    result = run("gradcheck", "4-3-3", "--dataset", "zeros.npz", cwd=tmp_path)
+    assert result.returncode == cli.GRADIENT_MISMATCH == 3
+    assert "FAIL" in result.stdout and "0.bias" in result.stderr
+    smooth = run(
+        "gradcheck", "4-3-3", "--activation", "softplus", "--dataset", "zeros.npz", cwd=tmp_path
+    )
+    assert smooth.returncode == 0, smooth.stdout
+
+
+def test_gradcheck_exit_code_with_a_sabotaged_model(tmp_path, monkeypatch, capsys):
+    """In-process: a Linear whose backward drops the bias gradient's sign must fail the check."""
+    from nudgenet.functional import layers as F
+
+    original = F.Linear.backward
+
+    def sabotaged(self, g):
+        gx, gw, *rest = original(self, g)
+        return (gx, gw, *[-r if r is not None else None for r in rest])
+
+    monkeypatch.setattr(F.Linear, "backward", sabotaged)
+    assert cli.main(["gradcheck", "5-4-3", "--activation", "tanh", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    failed = {p["name"] for p in report["parameters"] if not p["passed"]}
+    assert failed == {"0.bias", "2.bias"}
+
+
+def test_gradcheck_rejects_a_bad_architecture(tmp_path):
+    result = run("gradcheck", "784-x-10", cwd=tmp_path)
+    assert result.returncode == 1 and "architecture like 784-16-16-10" in result.stderr

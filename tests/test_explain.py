@@ -1,0 +1,172 @@
+"""ng.explain, ng.nudge_test and ng.input_gradient against independent NumPy computations."""
+
+import json
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+
+
+def _tanh_net():
+    return ng.Sequential(ng.Linear(4, 5, seed=0), ng.Tanh(), ng.Linear(5, 3, seed=1)).double()
+
+
+def _manual_backprop(model, x, label):
+    """Cross-entropy of one example, backprop written out by hand (the δ-rule)."""
+    w1, b1 = model[0].weight.data, model[0].bias.data
+    w2, b2 = model[2].weight.data, model[2].bias.data
+    a1 = np.tanh(x @ w1 + b1)
+    z2 = a1 @ w2 + b2
+    p = np.exp(z2 - z2.max()) / np.exp(z2 - z2.max()).sum()
+    delta2 = p - np.eye(3)[label]  # ∂C/∂z2 for softmax + cross-entropy
+    delta1 = (delta2 @ w2.T) * (1 - a1**2)
+    grads = {
+        "0.weight": np.outer(x, delta1),
+        "0.bias": delta1,
+        "2.weight": np.outer(a1, delta2),
+        "2.bias": delta2,
+    }
+    return delta1, delta2, grads, a1
+
+
+def test_nudges_deltas_and_top_parameter_match_hand_backprop():
+    model = _tanh_net()
+    x = np.array([0.3, -1.2, 0.8, 2.0])
+    e = ng.explain(model, ng.CrossEntropyLoss(), x, np.array(2), top=5)
+    delta1, delta2, grads, a1 = _manual_backprop(model, x, 2)
+    np.testing.assert_allclose(e.nudges[0], -delta2, rtol=1e-12)  # nudge = −∂C/∂a (logits)
+    np.testing.assert_allclose(e.layers[0].delta[0], delta1, rtol=1e-12)
+    np.testing.assert_allclose(e.layers[1].delta[0], delta2, rtol=1e-12)
+    np.testing.assert_allclose(e.layers[0].weight_grad, grads["0.weight"], rtol=1e-12)
+    expected_norm = np.sqrt((grads["2.weight"] ** 2).sum() + (grads["2.bias"] ** 2).sum())
+    assert e.layers[1].grad_norm == pytest.approx(expected_norm, rel=1e-12)
+    assert [t.activation for t in e.layers] == ["Tanh", "Identity"]
+    # the top-ranked parameter is the arg-max of |gradient| over all parameters
+    names = list(grads)
+    flat = np.concatenate([grads[n].ravel() for n in names])
+    k = int(np.argmax(np.abs(flat)))
+    sizes = np.cumsum([0] + [grads[n].size for n in names])
+    owner = int(np.searchsorted(sizes, k, side="right") - 1)
+    index = np.unravel_index(k - sizes[owner], grads[names[owner]].shape)
+    best = e.top[0]
+    assert (best.parameter, best.index) == (names[owner], tuple(int(i) for i in index))
+    assert best.gradient == pytest.approx(flat[k], rel=1e-12)
+    assert [abs(p.gradient) for p in e.top] == sorted(
+        (abs(p.gradient) for p in e.top), reverse=True
+    )
+    # "brightest neurons": for one example ∂C/∂Wᵢⱼ = activationᵢ · δⱼ
+    for p in e.top:
+        if p.kind == "weight":
+            assert p.gradient == pytest.approx(p.activation * p.delta, rel=1e-10)
+            assert p.value == model[int(p.layer)].weight.data[p.index]
+
+
+def test_digit_network_with_sigmoid_outputs_and_mse():
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(
+        ng.Linear(64, 16, seed=0), ng.Sigmoid(), ng.Linear(16, 10, seed=1), ng.Sigmoid()
+    ).double()
+    target = np.eye(10)[y[:1]]
+    e = ng.explain(model, ng.MSELoss(), x[0], target[0])
+    a = e.outputs[0]
+    np.testing.assert_allclose(e.nudges[0], -2 * (a - target[0]) / 10, rtol=1e-12)
+    ranked = e.ranked_outputs()
+    assert ranked[0][0] == y[0]  # the true digit is the one output that should go up
+    assert ranked[0][1] > 0 and all(v < 0 for _, v in ranked[1:])
+    assert "nudge = -dC/da" in str(e) and f"output {y[0]:>3}" in str(e)
+
+
+def test_batch_cosines_against_independent_per_example_gradients():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    model = _tanh_net()
+    e = ng.explain(model, ng.CrossEntropyLoss(), x, y, top=3)
+    per_example = []
+    for n in range(6):
+        grads = _manual_backprop(model, x[n], y[n])[2]
+        per_example.append(np.concatenate([g.ravel() for g in grads.values()]))
+    g = np.array(per_example)
+    mean = g.mean(axis=0)
+    cos = g @ mean / (np.linalg.norm(g, axis=1) * np.linalg.norm(mean))
+    np.testing.assert_allclose([ex.cosine_with_mean for ex in e.examples], cos, rtol=1e-10)
+    # the batch step is the mean of what the examples want
+    batch_grad = np.concatenate(
+        [t.weight_grad.ravel().tolist() + t.bias_grad.tolist() for t in e.layers]
+    )
+    np.testing.assert_allclose(batch_grad, mean, rtol=1e-10)  # same order: W, b per layer
+    assert e.mean_grad_norm == pytest.approx(np.linalg.norm(mean))
+    payload = json.loads(e.to_json())
+    assert payload["batch_size"] == 6 and len(payload["examples"]) == 6
+    assert "cos" in str(e)
+
+
+def test_explain_and_nudge_test_leave_the_model_as_it_was():
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(
+        ng.Linear(64, 8, seed=0), ng.ReLU(), ng.Dropout(0.5, seed=0), ng.Linear(8, 10, seed=1)
+    )
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)  # grads are views into a flat buffer
+    loss_fn = ng.CrossEntropyLoss()
+    optimizer.zero_grad()
+    loss_fn(model(x[:10]), y[:10]).backward()
+    before = model.state_dict()
+    grads = [p.grad.copy() for p in model.parameters()]
+    ng.explain(model, loss_fn, x[:4], y[:4])
+    ng.nudge_test(model, loss_fn, x[:20], y[:20], eps=0.1)
+    ng.input_gradient(model, x[:3])
+    assert model.training
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    for p, g in zip(model.parameters(), grads):
+        np.testing.assert_array_equal(p.grad, g)
+        assert p.grad.base is optimizer._flat.grad  # still a view into the flat buffer
+
+
+@pytest.mark.parametrize("eps", [1e-3, 1e-4, 1e-5])
+def test_nudge_test_first_order_prediction_within_one_percent(eps):
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 16, seed=0), ng.Tanh(), ng.Linear(16, 10, seed=1))
+    result = ng.nudge_test(model, ng.CrossEntropyLoss(), x[:100], y[:100], eps=eps)
+    assert result.dtype == "float64"
+    assert result.actual_change < 0
+    assert result.predicted_change == pytest.approx(-eps * result.grad_norm)
+    assert result.relative_error < 0.01, str(result)
+    # independent: the gradient norm from check_gradients' float64 copy via a fresh backward
+    copy = ng.Sequential(ng.Linear(64, 16, seed=0), ng.Tanh(), ng.Linear(16, 10, seed=1)).double()
+    ng.CrossEntropyLoss()(copy(x[:100]), y[:100]).backward()
+    norm = np.sqrt(sum((p.grad**2).sum() for p in copy.parameters()))
+    assert result.grad_norm == pytest.approx(norm, rel=1e-10)
+
+
+def test_nudge_test_error_shrinks_with_eps():
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 16, seed=0), ng.Tanh(), ng.Linear(16, 10, seed=1))
+    errors = [
+        ng.nudge_test(model, ng.CrossEntropyLoss(), x[:50], y[:50], eps=e).relative_error
+        for e in (1e-1, 1e-2, 1e-3)
+    ]
+    assert errors[0] > errors[1] > errors[2]
+
+
+def test_input_gradient_matches_finite_differences_through_standardize():
+    rng = np.random.default_rng(0)
+    raw = rng.normal(3.0, 2.0, size=(7, 4))
+    model = ng.Sequential(
+        ng.Standardize(raw.mean(axis=0), raw.std(axis=0)),
+        ng.Linear(4, 6, seed=0),
+        ng.Softplus(),
+        ng.Linear(6, 2, seed=1),
+    ).double()
+    jac = ng.input_gradient(model, raw)
+    assert jac.shape == (7, 2, 4)
+    h = 1e-6
+    for i in range(4):
+        step = np.zeros(4)
+        step[i] = h
+        with ng.no_grad():
+            numeric = (model(raw + step).data - model(raw - step).data) / (2 * h)
+        np.testing.assert_allclose(jac[:, :, i], numeric, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ng.input_gradient(model, raw, output=1), jac[:, 1])
+    with pytest.raises(IndexError):
+        ng.input_gradient(model, raw, output=2)

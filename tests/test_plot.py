@@ -1,0 +1,114 @@
+"""Figures are written as valid, non-empty PNGs of the requested size."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+
+pytest.importorskip("matplotlib")
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk, after checking the signature and its CRC."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(data[12:29])
+    assert b"IDAT" in data and data.rstrip().endswith(b"IEND\xaeB`\x82")
+    return struct.unpack(">II", data[16:24])
+
+
+def png_pixels_vary(path):
+    """Not a blank image: decode the first IDAT stream and check more than one byte value."""
+    data, pos, chunks = path.read_bytes(), 8, []
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IDAT":
+            chunks.append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    raw = zlib.decompress(b"".join(chunks))
+    return len(set(raw)) > 2
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 12, seed=0), ng.ReLU(), ng.Linear(12, 10, seed=1))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    history = ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        optimizer,
+        x,
+        y,
+        epochs=3,
+        batch_size=64,
+        validation_split=0.2,
+        metrics=["accuracy"],
+        seed=0,
+        verbose=0,
+        diagnostics=True,
+    )
+    return model, history, x, y
+
+
+def test_training_curves_and_gradient_norms(trained, tmp_path):
+    _, history, _, _ = trained
+    figure = ng.plot.plot_history(history, tmp_path / "curves.png", size=(800, 300))
+    assert png_size(tmp_path / "curves.png") == (800, 300)
+    assert png_pixels_vary(tmp_path / "curves.png")
+    assert [ax.get_title() for ax in figure.axes] == ["loss", "accuracy"]
+    assert len(figure.axes[0].lines) == 2  # train and validation
+    ng.plot.plot_gradient_norms(history, tmp_path / "norms.png")
+    assert png_size(tmp_path / "norms.png") == (1000, 400)
+    with pytest.raises(ValueError, match="diagnostics=True"):
+        ng.plot.plot_gradient_norms({"loss": [1.0]})
+
+
+def test_first_layer_weights_as_8x8_images(trained, tmp_path):
+    model = trained[0]
+    figure = ng.plot.plot_weights(model, tmp_path / "weights.png")
+    assert png_size(tmp_path / "weights.png") == (700, 700)
+    images = [ax.images[0].get_array() for ax in figure.axes if ax.images]
+    assert len(images) == 12 and images[3].shape == (8, 8)
+    np.testing.assert_allclose(images[3], model[0].weight.data[:, 3].reshape(8, 8), rtol=1e-6)
+    mnist_like = ng.Sequential(ng.Linear(784, 4, seed=0))
+    figure = ng.plot.plot_weights(mnist_like)
+    assert [ax.images[0].get_array().shape for ax in figure.axes if ax.images] == [(28, 28)] * 4
+    with pytest.raises(ValueError, match="image_shape"):
+        ng.plot.plot_weights(ng.Sequential(ng.Linear(5, 2)))
+
+
+def test_one_example_explanation_figure(trained, tmp_path):
+    model, _, x, y = trained
+    e = ng.explain(model, ng.CrossEntropyLoss(), x[7], y[7])
+    figure = ng.plot.plot_explanation(e, tmp_path / "explain.png", units=4)
+    assert png_size(tmp_path / "explain.png") == (1100, 700)
+    assert png_pixels_vary(tmp_path / "explain.png")
+    bars = [p.get_height() for p in figure.axes[1].patches]
+    np.testing.assert_allclose(bars, e.nudges[0], rtol=1e-6)
+    grad_images = [ax.images[0].get_array() for ax in figure.axes[2:] if ax.images]
+    strongest = int(np.argmax(np.linalg.norm(e.layers[0].weight_grad, axis=0)))
+    assert len(grad_images) == 4
+    np.testing.assert_allclose(
+        grad_images[0], e.layers[0].weight_grad[:, strongest].reshape(8, 8), rtol=1e-6
+    )
+
+
+def test_small_network_drawing(tmp_path):
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
+    e = ng.explain(model, ng.CrossEntropyLoss(), np.array([0.5, -1.0, 2.0]), np.array(1))
+    figure = ng.plot.plot_network(model, e, tmp_path / "net.png")
+    assert png_size(tmp_path / "net.png") == (1000, 650)
+    edges = list(figure.axes[0].lines)
+    assert len(edges) == 3 * 4 + 4 * 2
+    widths = np.array([line.get_linewidth() for line in edges[:12]])
+    grads = np.abs(e.layers[0].weight_grad).ravel()
+    assert np.argmax(widths) == np.argmax(grads)  # thickness follows |∂C/∂W|
+    big = ng.Sequential(ng.Linear(64, 16), ng.ReLU(), ng.Linear(16, 10))
+    with pytest.raises(ValueError, match="at most 10 units"):
+        ng.plot.plot_network(big, ng.explain(big, ng.CrossEntropyLoss(), np.zeros(64), np.array(0)))
