@@ -7,9 +7,21 @@ measured.  The network is Standardize → 4-48-48-48-1 with tanh, trained on the
 error with Adam and a cosine learning-rate schedule.  The first layer standardises the raw
 inputs with the training set's mean and std, so the saved model takes raw inputs.
 
-Every layer is smooth (tanh, not ReLU), so the network's derivatives with respect to its inputs
-are smooth too: ∂price/∂m is the call's delta and ∂price/∂σ its vega.  They are not trained, only
-measured here against the closed form (``heldout_delta_rmse``, ``heldout_vega_rmse``).
+The Greeks come from backprop to the inputs: ``ng.input_gradient(model, x)`` gives ∂price/∂x for
+every held-out row, through the Standardize layer, so the columns are derivatives with respect to
+the raw inputs.  The input is moneyness m = S/K and the output the price per unit strike, so
+∂(C/K)/∂(S/K) = ∂C/∂S: column 0 is the call's delta, column 3 (∂price/∂σ) its vega per unit
+strike.  They are not trained, only compared with the Black-Scholes closed forms
+(``heldout_delta_mae`` ≤ 0.02 and ``heldout_vega_mae`` ≤ 0.03 are tested; RMSE reported too).
+
+Why tanh: a network's input derivatives are only as good as its activations' derivatives.  With
+ReLU, ∂price/∂m is piecewise constant (a staircase) and the second derivative (gamma) is zero
+almost everywhere, so a ReLU pricer can fit prices well and still get delta visibly wrong.  tanh
+(like softplus) is smooth, so the fitted price surface is smooth and its gradient is a smooth
+approximation of delta and vega.  tanh rather than softplus because it measured better here:
+with the same settings (seeds 0-2) tanh gave delta MAE 0.014-0.017 and vega MAE 0.014-0.015,
+softplus 0.021-0.027 and 0.018-0.022, with twice the price RMSE (tanh is centred and bounded, so
+the deep layers' inputs stay in a well-scaled range).
 
     python examples/option_pricing.py                       # a line per epoch, then results
     python examples/option_pricing.py --json --output model.safetensors
@@ -45,12 +57,8 @@ def build_model(x_train: np.ndarray, hidden: int, layers: int, seed: int) -> ng.
     return ng.Sequential(*modules)
 
 
-def input_gradients(model: ng.Module, x: np.ndarray) -> np.ndarray:
-    """∂output/∂x for every row (rows are independent, so one backward of the sum gives all)."""
-    inputs = ng.tensor(x, requires_grad=True)
-    model.eval()
-    model(inputs).sum().backward()
-    return inputs.grad
+def mae(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(a, np.float64) - b)))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     predicted = ng.predict(model, x_held)
     errors = np.abs(predicted.astype(np.float64) - y_held)
-    grads = input_gradients(model, x_held)
+    grads = ng.input_gradient(model, x_held)  # (N, 4): ∂price/∂(m, T, r, σ), raw inputs
     short = x_held[:, 1] < 0.25  # the hardest corner: short maturities, sharp curvature at m = 1
 
     architecture = f"Standardize -> 4-{'-'.join([str(args.hidden)] * args.layers)}-1 tanh"
@@ -130,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
         "heldout_max_abs_error": float(errors.max()),
         "heldout_rmse_short_maturity": rmse(predicted[short], y_held[short]),
         "heldout_rmse_long_maturity": rmse(predicted[~short], y_held[~short]),
+        "heldout_delta_mae": mae(grads[:, :1], data.delta[held]),
+        "heldout_vega_mae": mae(grads[:, 3:], data.vega[held]),
         "heldout_delta_rmse": rmse(grads[:, :1], data.delta[held]),
         "heldout_vega_rmse": rmse(grads[:, 3:], data.vega[held]),
         "model_path": str(path),
@@ -142,8 +152,9 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         print(
             f"held-out RMSE {heldout_rmse:.5f} of the strike (max error {errors.max():.4f}); "
-            f"delta RMSE {result['heldout_delta_rmse']:.4f}, vega RMSE "
-            f"{result['heldout_vega_rmse']:.4f} (not trained); saved to {path}"
+            f"Greeks by backprop to the inputs (not trained): delta MAE "
+            f"{result['heldout_delta_mae']:.4f}, vega MAE {result['heldout_vega_mae']:.4f} "
+            f"per unit strike; saved to {path}"
         )
     return result
 

@@ -100,6 +100,9 @@ def test_option_pricing_rmse_below_half_a_percent_of_strike(tmp_path):
     assert r["n_train"] + r["n_heldout"] >= 50_000
     assert r["heldout_rmse"] < 0.005, r
     assert r["architecture"].startswith("Standardize") and "tanh" in r["architecture"]
+    # Greeks by backprop to the inputs (ng.input_gradient) against the Black-Scholes closed forms
+    assert r["heldout_delta_mae"] <= 0.02, r
+    assert r["heldout_vega_mae"] <= 0.03, r
     assert Path(r["model_path"]) == output and output.is_file()
     assert r["reload_max_abs_diff"] == 0.0
     # The saved model takes raw inputs (its first layer standardises them): price fresh options.
@@ -108,3 +111,6 @@ def test_option_pricing_rmse_below_half_a_percent_of_strike(tmp_path):
     predicted = ng.predict(model, fresh.x)
     assert float(np.sqrt(np.mean((predicted - fresh.price) ** 2))) < 0.005
     assert model.metadata["inputs"] == list(fresh.columns)
+    greeks = ng.input_gradient(model, fresh.x)  # through the model's Standardize layer
+    assert float(np.mean(np.abs(greeks[:, :1] - fresh.delta))) <= 0.02
+    assert float(np.mean(np.abs(greeks[:, 3:] - fresh.vega))) <= 0.03
