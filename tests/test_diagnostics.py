@@ -59,8 +59,7 @@ def test_history_gets_per_layer_gradient_norms_equal_to_the_batch_gradients():
     assert history["grad_norm/0"][0] == pytest.approx(np.mean(seen[:3]), rel=1e-5)
     assert history["grad_norm/0"][1] == pytest.approx(np.mean(seen[3:]), rel=1e-5)
     assert all(0.0 <= v <= 1.0 for v in history["dead_units/1"] + history["dead_units/3"])
-    # the hook is removed after training: ReLU.forward is the class's again
-    assert "forward" not in model[1].__dict__
+    assert "forward" not in model[1].__dict__  # nothing hooks the forward pass
 
 
 def test_dead_units_counts_relus_that_never_fire():
@@ -102,3 +101,27 @@ def test_diagnostics_is_opt_in():
     )
     assert not any(k.startswith(("grad_norm/", "dead_units/")) for k in history.history)
     assert isinstance(GradientDiagnostics(), ng.Callback)
+
+
+def test_diagnostics_only_observe_training_is_unchanged():
+    x, y = _data()
+    runs = []
+    for diagnostics in (False, True):
+        model = _model()
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        history = ng.fit(
+            model,
+            ng.CrossEntropyLoss(),
+            optimizer,
+            x,
+            y,
+            epochs=2,
+            batch_size=32,
+            seed=0,
+            verbose=0,
+            diagnostics=diagnostics,
+        )
+        runs.append((history["loss"], model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for name, value in runs[0][1].items():
+        np.testing.assert_array_equal(value, runs[1][1][name])

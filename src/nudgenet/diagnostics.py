@@ -6,17 +6,26 @@
 * ``grad_norm/<layer>`` for every ``Linear`` layer: the mean over the epoch's batches of the
   layer's batch-gradient norm ``‖(∂C/∂W, ∂C/∂b)‖₂`` — vanishing gradients shrink towards the
   input layers, exploding ones grow;
-* ``dead_units/<layer>`` for every ``ReLU`` layer: the fraction of its units that never fired
-  (output > 0) on any training row of the epoch.  A dead unit passes no gradient back and stops
-  learning.
+* ``dead_units/<layer>`` for every ``ReLU`` layer that follows a ``Linear``: the fraction of its
+  units that never fired (output > 0) on any training row of the epoch.  A dead unit passes no
+  gradient back and stops learning.
+
+How dead units are seen without watching the forward pass: a ReLU unit j that does not fire for
+row n has ``δₙⱼ = ∂C/∂zₙⱼ = 0``, so a unit that fired for no row of a batch has a bias gradient
+``∂C/∂bⱼ = Σₙ δₙⱼ`` of exactly 0 (or, without a bias, a zero column ``∂C/∂W[:, j]``).  A unit is
+counted as having fired in the epoch when its gradient was non-zero in some batch.  (The converse
+can fail only where a firing unit still gets exactly zero gradient — all its outgoing weights 0 —
+and such a unit is not learning either.)  Reading gradients, not activations, keeps the
+callback out of the forward pass, so it works with ``fit``'s compiled fast path.
 
 ``<layer>`` is the layer's name in the model (``"0"`` for ``model[0]``, whose weight is
 ``"0.weight"``).
 
-Cost: opt-in.  Per batch it reads each layer's gradient once (a dot product) and reduces each
-ReLU output to a "fired" mask; on the 784-16-16-10 MNIST network at batch 100 that measured about
-5-10% of an epoch — small, but above the ~5% a default may cost, so ``fit`` leaves it off unless
-asked.
+Cost: opt-in.  Per batch it reads each layer's gradient once (a dot product per parameter) and
+compares each ReLU layer's bias gradient with 0.  On the 784-16-16-10 MNIST network at batch 100
+(8,000 rows, fit's compiled fast path, one BLAS thread) that measured about +10% of an epoch
+(a few tens of microseconds per batch against a ~250 µs step): above the ~5% a default may cost,
+so ``fit`` leaves it off unless asked (``diagnostics=True``; ``nudgenet train`` asks).
 """
 
 from __future__ import annotations
@@ -49,32 +58,19 @@ class GradientDiagnostics(Callback):
     def on_train_begin(self) -> None:
         layers = list(leaf_layers(self.model))
         self.layers = [(name, layer) for name, layer in layers if isinstance(layer, Linear)]
-        self.relus = [(name, layer) for name, layer in layers if isinstance(layer, ReLU)]
-        self._fired: list[np.ndarray | None] = [None] * len(self.relus)
-        for k, (_, layer) in enumerate(self.relus):
-            object.__setattr__(layer, "forward", self._watch(layer, k))
-
-    def _watch(self, layer: ReLU, k: int):
-        """``layer.forward``, also OR-ing which units fired while training into ``_fired[k]``."""
-        forward = type(layer).forward
-
-        def watched(x):
-            out = forward(layer, x)
-            if layer.training:
-                data = out.data
-                fired = (data.reshape(-1, data.shape[-1]) > 0).any(axis=0)
-                if self._fired[k] is None or self._fired[k].shape != fired.shape:
-                    self._fired[k] = fired
-                else:
-                    self._fired[k] |= fired
-            return out
-
-        return watched
+        self.relus = []  # (ReLU's name, the Linear feeding it)
+        feeding = None
+        for name, layer in layers:
+            if isinstance(layer, Linear):
+                feeding = layer
+            elif isinstance(layer, ReLU) and feeding is not None:
+                self.relus.append((name, feeding))
+                feeding = None
 
     def on_epoch_begin(self, epoch: int) -> None:
         self._norms = np.zeros(len(self.layers))
         self._steps = 0
-        self._fired = [None] * len(self.relus)
+        self._fired = [np.zeros(linear.out_features, dtype=bool) for _, linear in self.relus]
 
     def on_batch_end(self, step: int, loss: float) -> None:
         for k, (_, layer) in enumerate(self.layers):
@@ -84,6 +80,11 @@ class GradientDiagnostics(Callback):
                     g = p.grad.reshape(-1)
                     total += float(np.dot(g, g))
             self._norms[k] += total**0.5
+        for fired, (_, linear) in zip(self._fired, self.relus):
+            if linear.bias is not None and linear.bias.grad is not None:
+                fired |= linear.bias.grad != 0
+            elif linear.weight.grad is not None:
+                fired |= (linear.weight.grad != 0).any(axis=0)
         self._steps += 1
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
@@ -91,8 +92,7 @@ class GradientDiagnostics(Callback):
         for k, (name, _) in enumerate(self.layers):
             record(f"grad_norm/{name}", float(self._norms[k] / max(self._steps, 1)))
         for k, (name, _) in enumerate(self.relus):
-            fired = self._fired[k]
-            record(f"dead_units/{name}", float("nan") if fired is None else float(1 - fired.mean()))
+            record(f"dead_units/{name}", float(1 - self._fired[k].mean()) if self._steps else 0.0)
 
     def _record(self, key: str, value: float) -> None:
         history = getattr(self, "history", None)
@@ -100,7 +100,3 @@ class GradientDiagnostics(Callback):
             history.history.setdefault(key, []).append(value)
         self.last = getattr(self, "last", {})
         self.last[key] = value
-
-    def on_train_end(self) -> None:
-        for _, layer in self.relus:
-            layer.__dict__.pop("forward", None)
