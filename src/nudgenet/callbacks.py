@@ -4,8 +4,8 @@ A callback subclasses :class:`Callback` and overrides any of ``on_train_begin()`
 ``on_epoch_begin(epoch)``, ``on_batch_end(step, loss)`` (after each update, while the batch's
 gradients are still in ``.grad``), ``on_epoch_end(epoch, logs)`` (``logs`` holds the epoch's
 metrics: ``loss``, ``val_loss``, ``accuracy``, ``lr``, ...) and ``on_train_end()``.  ``fit`` sets
-``self.model`` and ``self.optimizer`` first; setting ``self.stop_training = True`` ends training
-after the current epoch.
+``self.model``, ``self.optimizer`` and ``self.history`` (the History being filled) first;
+setting ``self.stop_training = True`` ends training after the current epoch.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Callback:
 
     model = None
     optimizer = None
+    history = None
     stop_training = False
 
     def on_train_begin(self) -> None:
