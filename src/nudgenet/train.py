@@ -11,6 +11,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from .backend import SeedLike, generator
 from .callbacks import Callback
 from .diagnostics import GradientDiagnostics
 from .errors import ShapeError
+from .fast import CompiledMLP, blas_threads_for
 from .metrics import Metric, resolve
 from .nn.module import Module
 from .optim import Optimizer
@@ -97,6 +99,17 @@ def _split_validation(x, y, validation_data, validation_split: float):
     return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
 
 
+def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows):
+    """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
+    loss)``."""
+    xb, yb = x[rows], y[rows]
+    optimizer.zero_grad()
+    out = model(xb)
+    loss = loss_fn(out, yb)
+    loss.backward()
+    return out.data, yb, float(loss.data)
+
+
 def fit(
     model: Module,
     loss_fn,
@@ -148,51 +161,52 @@ def fit(
         cb.model, cb.optimizer, cb.history = model, optimizer, history
         cb.on_train_begin()
 
-    for epoch in range(epochs):
-        for cb in callbacks:
-            cb.on_epoch_begin(epoch)
-        model.train()
-        started = time.perf_counter()
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        sums = dict.fromkeys(["loss", *metric_fns], 0.0)
-        seen = 0
-        reporter.begin_epoch(epoch)
-        for step in range(steps):
-            rows = order[step * batch_size : (step + 1) * batch_size]
-            xb, yb = x[rows], y[rows]
-            optimizer.zero_grad()
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            loss.backward()
-            optimizer.step()
-            seen += len(rows)
-            batch_loss = float(loss.data)
-            sums["loss"] += batch_loss * len(rows)
-            for name, metric in metric_fns.items():
-                sums[name] += metric(out.data, yb, loss_fn) * len(rows)
-            reporter.step(sums["loss"] / seen)
+    # The compiled step (nudgenet.fast) when the model and loss allow it, else the engine's.
+    compiled = CompiledMLP.compile(model, loss_fn, optimizer, y)
+    train_step = (
+        compiled.train_step if compiled else partial(_engine_step, model, loss_fn, optimizer)
+    )
+    with blas_threads_for(model, batch_size):
+        for epoch in range(epochs):
             for cb in callbacks:
-                cb.on_batch_end(step, batch_loss)
-        logs = {name: total / seen for name, total in sums.items()}
-        if validation is not None:
-            scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
-            logs.update({f"val_{name}": value for name, value in scores.items()})
-        logs["lr"] = optimizer.lr
-        logs["seconds"] = time.perf_counter() - started
-        history.append(epoch, logs)
-        reporter.end_epoch(epoch, logs)
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-        if not math.isfinite(logs["loss"]):
-            warnings.warn(
-                f"fit: the training loss became {logs['loss']} in epoch {epoch + 1}; stopping. "
-                "Lower the learning rate or check the data for NaN/inf.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            break
-        if any(cb.stop_training for cb in callbacks):
-            break
+                cb.on_epoch_begin(epoch)
+            model.train()
+            started = time.perf_counter()
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            sums = dict.fromkeys(["loss", *metric_fns], 0.0)
+            seen = 0
+            reporter.begin_epoch(epoch)
+            for step in range(steps):
+                rows = order[step * batch_size : (step + 1) * batch_size]
+                out, yb, batch_loss = train_step(x, y, rows)
+                optimizer.step()
+                seen += len(rows)
+                sums["loss"] += batch_loss * len(rows)
+                for name, metric in metric_fns.items():
+                    sums[name] += metric(out, yb, loss_fn) * len(rows)
+                reporter.step(sums["loss"] / seen)
+                for cb in callbacks:
+                    cb.on_batch_end(step, batch_loss)
+            logs = {name: total / seen for name, total in sums.items()}
+            if validation is not None:
+                scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
+                logs.update({f"val_{name}": value for name, value in scores.items()})
+            logs["lr"] = optimizer.lr
+            logs["seconds"] = time.perf_counter() - started
+            history.append(epoch, logs)
+            reporter.end_epoch(epoch, logs)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if not math.isfinite(logs["loss"]):
+                warnings.warn(
+                    f"fit: the training loss became {logs['loss']} in epoch {epoch + 1}; stopping. "
+                    "Lower the learning rate or check the data for NaN/inf.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+            if any(cb.stop_training for cb in callbacks):
+                break
     for cb in callbacks:
         cb.on_train_end()
     model.train(was_training)

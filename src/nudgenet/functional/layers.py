@@ -14,10 +14,11 @@ from ..errors import ShapeError
 from ..tensor import Function, Tensor, as_tensor
 
 
-def sigmoid_array(z: np.ndarray) -> np.ndarray:
-    """σ(z) = 1 / (1 + e⁻ᶻ), without overflow warnings for very negative z."""
+def sigmoid_array(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """σ(z) = 1 / (1 + e⁻ᶻ), without overflow warnings for very negative z (into ``out``)."""
     with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-z))
+        e = np.exp(np.negative(z, out=out), out=out)
+    return np.divide(1.0, np.add(e, 1.0, out=out), out=out)
 
 
 class Linear(Function):
@@ -46,15 +47,32 @@ class Linear(Function):
         return gx, gw, gb
 
 
-class ReLU(Function):
-    """a = max(z, 0);  dz = g ⊙ [a > 0]"""
+class Activation(Function):
+    """An element-wise ``a = f(z)`` whose derivative is written with the output ``a``.
+
+    ``activate(z, out)`` and ``delta(g, a, out)`` (δ = g ⊙ f′ from ``a``) are the array rules;
+    ``out`` lets a caller reuse buffers (the compiled training step in :mod:`nudgenet.fast`
+    runs these same two functions, so it computes the same numbers as this primitive).
+    """
 
     def forward(self, z):
-        self.out = np.maximum(z, 0)
+        self.out = self.activate(z)
         return self.out
 
     def backward(self, g):
-        return (g * (self.out > 0),)
+        return (self.delta(g, self.out),)
+
+
+class ReLU(Activation):
+    """a = max(z, 0);  dz = g ⊙ [a > 0]"""
+
+    @staticmethod
+    def activate(z, out=None):
+        return np.maximum(z, 0, out=out)
+
+    @staticmethod
+    def delta(g, a, out=None):
+        return np.multiply(g, a > 0, out=out)
 
 
 class LeakyReLU(Function):
@@ -68,26 +86,26 @@ class LeakyReLU(Function):
         return (np.where(self.positive, g, g * self.slope),)
 
 
-class Sigmoid(Function):
+class Sigmoid(Activation):
     """a = σ(z);  dz = g ⊙ a (1 − a)"""
 
-    def forward(self, z):
-        self.out = sigmoid_array(z)
-        return self.out
+    activate = staticmethod(sigmoid_array)
 
-    def backward(self, g):
-        return (g * self.out * (1 - self.out),)
+    @staticmethod
+    def delta(g, a, out=None):
+        return np.multiply(np.multiply(g, a, out=out), 1 - a, out=out)
 
 
-class Tanh(Function):
+class Tanh(Activation):
     """a = tanh z;  dz = g ⊙ (1 − a²)"""
 
-    def forward(self, z):
-        self.out = np.tanh(z)
-        return self.out
+    @staticmethod
+    def activate(z, out=None):
+        return np.tanh(z, out=out)
 
-    def backward(self, g):
-        return (g * (1 - self.out * self.out),)
+    @staticmethod
+    def delta(g, a, out=None):
+        return np.multiply(g, 1 - a * a, out=out)
 
 
 class Softplus(Function):
@@ -108,10 +126,10 @@ def softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
     return e
 
 
-def log_softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
-    """ln pᵢ = zᵢ − max z − ln Σⱼ e^(zⱼ − max z)."""
-    shifted = z - z.max(axis=axis, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+def log_softmax_array(z: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """ln pᵢ = zᵢ − max z − ln Σⱼ e^(zⱼ − max z)  (into ``out`` when given)."""
+    shifted = np.subtract(z, np.maximum.reduce(z, axis=axis, keepdims=True), out=out)
+    shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
     return shifted
 
 

@@ -25,9 +25,12 @@ def _target_array(target) -> np.ndarray:
     return target.data if isinstance(target, Tensor) else np.asarray(target)
 
 
-def class_targets(op: str, target, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def class_targets(
+    op: str, target, shape: tuple[int, ...], dtype: np.dtype, dense: bool = True
+) -> np.ndarray:
     """Targets for ``shape = (N, C)`` scores as a dense ``(N, C)`` array of ``dtype``:
-    integer labels in ``[0, C)`` become one-hot rows; probability rows are taken as they are."""
+    integer labels in ``[0, C)`` become one-hot rows (or, with ``dense=False``, stay the checked
+    labels); probability rows are taken as they are."""
     if len(shape) != 2:
         raise ShapeError(f"{op}: expected scores of shape (N, classes), got shape {shape}")
     n, classes = shape
@@ -43,9 +46,11 @@ def class_targets(op: str, target, shape: tuple[int, ...], dtype: np.dtype) -> n
                 f"{op}: labels must be in [0, {classes - 1}] for {classes} classes, got values "
                 f"from {y.min()} to {y.max()}"
             )
-        dense = np.zeros(shape, dtype=dtype)
-        dense[np.arange(n), y] = 1
-        return dense
+        if not dense:
+            return y
+        dense_y = np.zeros(shape, dtype=dtype)
+        dense_y[np.arange(n), y] = 1
+        return dense_y
     if y.shape != shape:
         raise ShapeError(
             f"{op}: targets must be integer labels of shape ({n},) or probabilities of shape "
@@ -69,15 +74,38 @@ def _scale(reduction: str, count: int):
 
 
 class CrossEntropy(Function):
-    """C = −(1/N) Σₙ Σₖ yₙₖ ln softmax(z)ₙₖ;  dz = (softmax(z) − y) / N"""
+    """C = −(1/N) Σₙ Σₖ yₙₖ ln softmax(z)ₙₖ;  dz = (softmax(z) − y) / N
+
+    ``y`` is probability (one-hot) rows ``(N, C)``, or integer labels ``(N,)`` standing for
+    their one-hot rows without building them: the sum picks ``ln p`` at each label and the
+    backward subtracts 1 there.  ``value`` and ``delta`` are the array rules, shared with the
+    compiled training step (:mod:`nudgenet.fast`); ``rows`` is ``arange(N)``, ``out`` a buffer.
+    """
+
+    @staticmethod
+    def value(log_p, y, scale, rows=None):
+        if y.ndim == 1:
+            picked = log_p[np.arange(len(y)) if rows is None else rows, y]
+            return -picked.sum() * scale
+        return -(y * log_p).sum() * scale
+
+    @staticmethod
+    def delta(log_p, y, g_scale, rows=None, out=None):
+        p = np.exp(log_p, out=out)
+        if y.ndim == 1:
+            p[np.arange(len(y)) if rows is None else rows, y] -= 1
+        else:
+            p -= y
+        p *= g_scale
+        return p
 
     def forward(self, z, y, scale):
-        log_p = log_softmax_array(z)
-        self.y, self.scale, self.log_p = y, scale, log_p
-        return np.asarray(-(y * log_p).sum() * scale, dtype=z.dtype)
+        self.log_p = log_softmax_array(z)
+        self.y, self.scale = y, scale
+        return np.asarray(self.value(self.log_p, y, scale), dtype=z.dtype)
 
     def backward(self, g):
-        return ((np.exp(self.log_p) - self.y) * (g * self.scale),)
+        return (self.delta(self.log_p, self.y, g * self.scale),)
 
 
 class CategoricalCrossEntropy(Function):
@@ -124,14 +152,22 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 class SquaredError(Function):
-    """C = (1/n) Σ (p − y)²;  dp = 2 (p − y) / n"""
+    """C = (1/n) Σ (p − y)²;  dp = 2 (p − y) / n   (rules shared with :mod:`nudgenet.fast`)"""
+
+    @staticmethod
+    def value(diff, scale):
+        return (diff * diff).sum() * scale
+
+    @staticmethod
+    def delta(diff, g_scale, out=None):
+        return np.multiply(diff, 2 * g_scale, out=out)
 
     def forward(self, p, y, scale):
         self.diff, self.scale = p - y, scale
-        return np.asarray((self.diff * self.diff).sum() * scale, dtype=p.dtype)
+        return np.asarray(self.value(self.diff, scale), dtype=p.dtype)
 
     def backward(self, g):
-        return (self.diff * (2 * g * self.scale),)
+        return (self.delta(self.diff, g * self.scale),)
 
 
 # --- public functions ------------------------------------------------------------------------
@@ -142,7 +178,7 @@ def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
     or probability / one-hot rows ``(N, C)``.  Fused: the backward is ``(softmax − y) / N``."""
     check_reduction("cross_entropy", reduction)
     logits = as_tensor(logits)
-    y = class_targets("cross_entropy", target, logits.shape, logits.dtype)
+    y = class_targets("cross_entropy", target, logits.shape, logits.dtype, dense=False)
     return CrossEntropy.apply(logits, y=y, scale=_scale(reduction, logits.shape[0]))
 
 

@@ -43,13 +43,16 @@ class FlatParameters:
 
     def is_current(self) -> bool:
         """True while every parameter still lives in this buffer (none was re-packed or rebound)."""
-        return all(
-            getattr(p, "_flat", self) is self
-            and p.data.base is self.data
-            and p.grad is not None
-            and p.grad.base is self.grad
-            for p in self.params
-        )
+        data, grad = self.data, self.grad
+        for p in self.params:  # a plain loop: this runs before every optimiser step
+            if (
+                p.data.base is not data
+                or p.grad is None
+                or p.grad.base is not grad
+                or getattr(p, "_flat", self) is not self
+            ):
+                return False
+        return True
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero with one fill."""
