@@ -27,6 +27,15 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> float:
     return value
 
 
+_CHUNK = 1 << 15  # elements per piece of an update: the piece and its temporaries stay in cache
+
+
+def _chunks(size: int):
+    """Slices covering ``range(size)`` in pieces of ``_CHUNK``; the same arithmetic per element
+    as one whole-buffer operation, without streaming model-sized temporaries through memory."""
+    return [slice(start, start + _CHUNK) for start in range(0, size, _CHUNK)]
+
+
 class Optimizer:
     """Base class: holds the parameters' flat buffer, the learning rate ``lr``, a step counter and
     per-parameter state (flat arrays the size of the buffer).  Subclasses implement ``_update``."""
@@ -144,11 +153,15 @@ class SGD(Optimizer):
         }
 
     def _update(self, theta, grad):
+        velocity = self.state.get("velocity")
+        for part in _chunks(theta.size):  # cache-sized pieces: no model-sized temporaries
+            self._update_part(theta[part], grad[part], None if velocity is None else velocity[part])
+
+    def _update_part(self, theta, grad, v):
         g = grad + self.weight_decay * theta if self.weight_decay else grad
         if not self.momentum:
             theta -= self.lr * g
             return
-        v = self.state["velocity"]
         v *= self.momentum
         v += g
         theta -= self.lr * (g + self.momentum * v if self.nesterov else v)

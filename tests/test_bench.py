@@ -1,0 +1,52 @@
+"""The benchmark runs end to end (no timing assertions: timings belong in the benchmark)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from nudgenet import bench
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def test_quick_benchmark_runs_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-m", "nudgenet.bench", "--quick", "--impl", "nudgenet", "numpy"]
+    done = subprocess.run(
+        [*command, "--json", str(out)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| A | 100 | 1000 | nudgenet |" in done.stdout
+    assert "GFLOP/s" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["machine"]["gemm_gflops"] > 0 and report["machine"]["copy_gbps"] > 0
+    rows = report["results"]
+    assert {(r["arch"], r["batch"], r["impl"]) for r in rows} == {
+        (arch, batch, impl)
+        for arch, batch in [("A", 100), ("A", 10), ("C", 100)]
+        for impl in ("nudgenet", "numpy")
+    }
+    for row in rows:
+        assert "error" not in row, row
+        assert row["seconds"] > 0 and row["peak_rss_mib"] > 0 and row["predict_seconds"] > 0
+        if row["impl"] == "nudgenet":
+            assert row["speedup_vs_numpy"] > 0
+
+
+def test_missing_comparators_are_skipped_with_a_note(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "torch" else real(name)
+    )
+    impls, notes = bench.available(["nudgenet", "torch", "numpy"])
+    assert impls == ["nudgenet", "numpy"]
+    assert notes == ["torch: skipped (torch is not installed)"]
+
+
+def test_parameter_count_and_flops_basis():
+    assert bench.parameter_count(bench.ARCHITECTURES["A"]) == 785 * 16 + 17 * 16 + 17 * 10
