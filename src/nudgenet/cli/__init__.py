@@ -1,0 +1,39 @@
+"""The ``nudgenet`` command: ``train``, ``evaluate``, ``predict``, ``explain``, ``gradcheck``.
+
+User mistakes (a missing file, a corrupt archive, a wrong feature count, an unknown option) end
+with one line on stderr and a non-zero exit code, never a traceback.  ``--json`` makes the last
+line of stdout one JSON object with the results.  Each subcommand lives in its own module, with
+``register(commands)`` adding its parser and ``run(args)`` doing the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import NudgenetError
+from . import evaluate, explain, gradcheck, predict, train
+from .gradcheck import GRADIENT_MISMATCH
+
+__all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nudgenet", description="Train, evaluate and use feed-forward networks."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (train, evaluate, predict, explain, gradcheck):
+        command.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (NudgenetError, OSError, ValueError, KeyError, ImportError) as error:
+        message = str(error).strip("'\"") or type(error).__name__
+        print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)
+        return 1

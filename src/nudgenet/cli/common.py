@@ -1,0 +1,100 @@
+"""What the commands share: data options, the saved model's metadata, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import recipes
+from ..errors import NudgenetError
+
+CLASSIFICATION_METRICS = ["accuracy"]
+REGRESSION_METRICS = ["rmse", "mae"]
+
+
+def metrics_for(task: str) -> list[str]:
+    """The metrics reported for a task."""
+    return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+
+
+def emit_json(payload: dict) -> None:
+    """Print ``payload`` as the last line of stdout."""
+    print(json.dumps(payload, sort_keys=True))
+
+
+def add_data_options(parser: argparse.ArgumentParser, dataset_default) -> None:
+    parser.add_argument(
+        "--dataset",
+        default=dataset_default,
+        help=f"one of {', '.join(recipes.DATASETS)}, or a .npz/.csv file, or an IDX images file "
+        "with --labels (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="folder holding the MNIST files (else $NUDGENET_DATA, "
+        "then the user cache; downloaded when missing)",
+    )
+    parser.add_argument("--labels", help="IDX labels file, when --dataset is an IDX images file")
+    parser.add_argument(
+        "--label-column",
+        default="-1",
+        help="CSV label column, by name or index (default: the last)",
+    )
+
+
+def label_column(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def load_data(args, test_size: float, seed: int, samples: int) -> recipes.Dataset:
+    """The data set the command line names, split into train and held-out rows."""
+    return recipes.load_dataset(
+        args.dataset,
+        args.data_dir,
+        test_size=test_size,
+        seed=seed,
+        samples=samples,
+        labels=args.labels,
+        label_column=label_column(args.label_column),
+    )
+
+
+def saved(model, key: str, default):
+    """A value from the metadata saved with ``model``."""
+    return (getattr(model, "metadata", None) or {}).get(key, default)
+
+
+def held_out(args, model):
+    """The held-out rows a saved model was scored on (rebuilt from its metadata), its loss and
+    task: ``(data, loss_fn, y_test, task)``."""
+    task = saved(model, "task", "classification")
+    loss_name = saved(model, "loss", "CrossEntropyLoss")
+    args.dataset = args.dataset or saved(model, "dataset", None)
+    if args.dataset is None:
+        raise NudgenetError("the model file does not name its data set; pass --dataset")
+    if args.label_column == "-1":
+        args.label_column = str(saved(model, "label_column", "-1"))
+    data = load_data(
+        args,
+        saved(model, "test_size", 0.2),
+        saved(model, "seed", 0),
+        saved(model, "samples", 50_000),
+    )
+    loss_fn = recipes.loss_by_class_name(loss_name)
+    return data, loss_fn, recipes.targets_for(loss_fn, data.y_test), task
+
+
+def add_output_options(parser: argparse.ArgumentParser, progress: bool = True) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="make the last line of stdout one JSON object with the results",
+    )
+    if not progress:
+        return
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    noise.add_argument("--verbose", "-v", action="store_true", help="one line per epoch")

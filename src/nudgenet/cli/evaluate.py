@@ -1,0 +1,35 @@
+"""``nudgenet evaluate``: score a saved model on the held-out rows it was scored on."""
+
+from __future__ import annotations
+
+from ..io import load
+from ..train import evaluate
+from .common import add_data_options, add_output_options, emit_json, held_out, metrics_for
+
+
+def run(args) -> int:
+    model = load(args.model)
+    data, loss_fn, y, task = held_out(args, model)
+    scores = evaluate(model, loss_fn, data.x_test, y, metrics=metrics_for(task))
+    if args.json:
+        emit_json({"dataset": data.name, "rows": len(y), **scores})
+    else:
+        print(
+            f"{data.name} held-out ({len(y):,} rows): "
+            + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        )
+    return 0
+
+
+def register(commands) -> None:
+    """Add the ``evaluate`` subcommand."""
+    evaluate_cmd = commands.add_parser(
+        "evaluate",
+        help="score a saved model on held-out data",
+        description="Score a saved model. By default on the held-out rows of the data set it was "
+        "trained on (the same split, rebuilt from the seed saved in the model).",
+    )
+    evaluate_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
+    add_data_options(evaluate_cmd, None)
+    add_output_options(evaluate_cmd)
+    evaluate_cmd.set_defaults(run=run)

@@ -1,0 +1,87 @@
+"""``nudgenet explain``: what backprop wants for one held-out example, with figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NudgenetError
+from ..explain import explain, nudge_test
+from ..io import load
+from .common import add_data_options, add_output_options, emit_json, held_out
+
+IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28)}
+
+
+def run(args) -> int:
+    model = load(args.model)
+    data, loss_fn, y, task = held_out(args, model)
+    if not -len(y) <= args.index < len(y):
+        raise NudgenetError(
+            f"--index {args.index} is outside the {len(y):,} held-out rows of {data.name}"
+        )
+    x_row, y_row = data.x_test[args.index], y[args.index : args.index + 1]
+    explanation = explain(model, loss_fn, x_row, y_row, top=args.top)
+    check = nudge_test(model, loss_fn, x_row[None, :], y_row, eps=args.eps)
+    result = {
+        "dataset": data.name,
+        "index": args.index,
+        "target": y_row[0].tolist(),
+        **explanation.to_dict(),
+        "nudge_test": check.to_dict(),
+        "figures": [],
+    }
+    if task == "classification" and explanation.outputs.shape[1] > 1:
+        result["predicted"] = int(np.argmax(explanation.outputs[0]))
+    if args.out:
+        from ..plot import plot_explanation, plot_network, plot_weights
+
+        out = Path(args.out)
+        suffix = out.suffix or ".png"
+        shape = IMAGE_SHAPES.get(data.name)
+        plot_explanation(explanation, out, image_shape=shape)
+        result["figures"].append(str(out))
+        units = [layer.weight.shape[1] for layer in explanation.layers]
+        if explanation.layers and max([explanation.layers[0].weight.shape[0], *units]) <= 10:
+            plot_network(model, explanation, out.with_name(f"{out.stem}-network{suffix}"))
+            result["figures"].append(str(out.with_name(f"{out.stem}-network{suffix}")))
+        if shape is not None:
+            plot_weights(model, out.with_name(f"{out.stem}-weights{suffix}"), image_shape=shape)
+            result["figures"].append(str(out.with_name(f"{out.stem}-weights{suffix}")))
+    if args.json:
+        emit_json(result)
+        return 0
+    predicted = f", predicted {result['predicted']}" if "predicted" in result else ""
+    print(f"{data.name} held-out row {args.index}: target {result['target']}{predicted}")
+    print(explanation)
+    print(check)
+    for path in result["figures"]:
+        print(f"figure written to {path}")
+    return 0
+
+
+def register(commands) -> None:
+    """Add the ``explain`` subcommand."""
+    explain_cmd = commands.add_parser(
+        "explain",
+        help="show what backprop wants for one held-out example",
+        description="For one held-out row of the data set the model was trained on: the desired "
+        "output nudges (-dC/da), each layer's delta and gradient norm, the parameters with the "
+        "largest |dC/dtheta|, and the nudge test. --out also writes figures.",
+    )
+    explain_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
+    add_data_options(explain_cmd, None)
+    explain_cmd.add_argument("--index", type=int, default=0, help="held-out row (default: 0)")
+    explain_cmd.add_argument("--top", type=int, default=10, help="parameters listed (default: 10)")
+    explain_cmd.add_argument(
+        "--eps", type=float, default=1e-4, help="nudge-test step size (default: %(default)s)"
+    )
+    explain_cmd.add_argument(
+        "--out",
+        metavar="PNG",
+        help="write the explanation figure (input, nudges, dC/dW images) here, plus -network "
+        "(networks of at most 10 units a layer) and -weights (image inputs) beside it",
+    )
+    add_output_options(explain_cmd, progress=False)
+    explain_cmd.set_defaults(run=run)
