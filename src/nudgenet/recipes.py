@@ -78,7 +78,7 @@ def _mnist(data_dir, test_size: float, seed: int):
     return (*parts[0::2], *parts[1::2], note)
 
 
-def _rows(name: str, data_dir, samples: int, seed: int, labels, label_column):
+def _rows(name: str, samples: int, seed: int, labels, label_column):
     """``(x, y)`` for a named synthetic / bundled set or a user's file."""
     if name == "digits":
         return datasets.digits()
@@ -114,7 +114,7 @@ def load_dataset(
     if name == "mnist":
         x_train, y_train, x_test, y_test, note = _mnist(data_dir, test_size, seed)
     else:
-        x, y = _rows(name, data_dir, samples, seed, labels, label_column)
+        x, y = _rows(name, samples, seed, labels, label_column)
         if y is None:
             raise DataError(f"{name}: the file has no label column to train on")
         stratify = y if _task_of(y) == "classification" and name != "xor" else None
