@@ -603,7 +603,7 @@ def test_load_npz_errors(tmp_path):
     with pytest.raises(DataError, match="single .npy array"):
         load_arrays(tmp_path / "plain.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(DataError, match="cannot read as an .npz"):
+    with pytest.raises(DataError, match=r"not an .npz \(zip\) archive"):
         load_arrays(tmp_path / "junk.npz")
     np.savez(tmp_path / "short.npz", x=np.zeros((3, 2)), y=np.zeros(2))
     with pytest.raises(DataError, match=r"x has 3 rows but y has shape \(2,\)"):
@@ -669,3 +669,19 @@ def test_load_arrays_unsupported_or_missing(tmp_path):
         load_arrays(tmp_path / "d.parquet")
     with pytest.raises(DataError, match="no such file"):
         load_arrays(tmp_path / "missing.csv")
+
+
+def test_load_npy_features_only(tmp_path):
+    np.save(tmp_path / "img.npy", np.full((2, 3, 3), 255, np.uint8))
+    x, y = load_arrays(tmp_path / "img.npy", label_column=None)
+    assert y is None and x.shape == (2, 9) and x.dtype == np.float32 and np.all(x == 1.0)
+    np.save(tmp_path / "one.npy", np.arange(4.0))
+    assert load_arrays(tmp_path / "one.npy", label_column=None)[0].shape == (1, 4)
+    np.save(tmp_path / "nan.npy", np.array([[1.0, np.nan]]))
+    with pytest.raises(DataError, match="NaN or infinite"):
+        load_arrays(tmp_path / "nan.npy", label_column=None)
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4)))
+    with pytest.raises(DataError, match=r"at least one row, got shape \(0, 4\)"):
+        load_arrays(tmp_path / "empty.npy", label_column=None)
+    with pytest.raises(DataError, match="unsupported file type"):
+        load_arrays(tmp_path / "img.npy")  # .npy holds no labels

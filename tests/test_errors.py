@@ -156,3 +156,9 @@ def test_batched_matmul_with_mismatched_batches_names_both_shapes():
     a, b = ng.tensor(np.zeros((2, 3, 4))), ng.tensor(np.zeros((5, 4, 2)))
     with pytest.raises(ng.ShapeError, match=r"batch dimensions of \(2, 3, 4\) and \(5, 4, 2\)"):
         a @ b
+
+
+def test_dropout_of_integer_data_gives_floats_not_infinities():
+    out = F.dropout(np.ones((4, 5), dtype=np.int64), 0.5, seed=0)
+    assert out.dtype == ng.get_default_dtype()
+    assert set(np.unique(out.data)) <= {0.0, 2.0}

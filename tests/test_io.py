@@ -87,6 +87,13 @@ def test_bad_files_raise_model_file_errors(tmp_path):
         ng.load(foreign)
 
 
+def test_tied_weights_are_refused_rather_than_written_unreadable(tmp_path):
+    shared = ng.Linear(3, 3, seed=0)
+    with pytest.raises(ng.ModelFileError, match="tied weights"):
+        ng.save(ng.Sequential(shared, ng.Tanh(), shared), tmp_path / "tied.safetensors")
+    assert not (tmp_path / "tied.safetensors").exists()
+
+
 def test_custom_modules_cannot_be_described():
     class Custom(ng.Module):
         def forward(self, x):

@@ -32,6 +32,12 @@ def save(model: Module, path, metadata: dict | None = None) -> Path:
     ``metadata`` (JSON-able: class names, data set, loss, ...) is stored too and comes back as
     ``model.metadata`` from :func:`load`; it defaults to the model's own ``metadata``.
     """
+    layers = list(model.modules())
+    if len({id(layer) for layer in layers}) != len(layers):
+        raise ModelFileError(
+            "cannot save a model that uses one layer in several places (tied weights): the "
+            "architecture would be rebuilt with separate layers; save model.state_dict() instead"
+        )
     path = Path(path)
     info = dict(getattr(model, "metadata", None) or {}) if metadata is None else dict(metadata)
     header = {

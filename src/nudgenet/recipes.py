@@ -179,6 +179,11 @@ def resolve_loss(name: str, task: str, outputs: int):
     )
 
 
+def output_units(loss_fn, outputs: int) -> int:
+    """Units of the last layer: one logit for a binary loss on logits, else ``outputs``."""
+    return 1 if isinstance(loss_fn, nn.BCEWithLogitsLoss) else outputs
+
+
 def build_mlp(
     features: int,
     hidden: list[int],

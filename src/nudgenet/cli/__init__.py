@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (NudgenetError, OSError, ValueError, KeyError, ImportError) as error:
-        message = str(error).strip("'\"") or type(error).__name__
+        text = error.args[0] if isinstance(error, KeyError) and error.args else error
+        message = str(text) or type(error).__name__
         print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)
         return 1

@@ -12,6 +12,17 @@ CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def metrics_for(task: str) -> list[str]:
     """The metrics reported for a task."""
     return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS

@@ -11,7 +11,14 @@ from .. import recipes
 from ..errors import NudgenetError
 from ..inspect import check_gradients
 from ..io import load
-from .common import add_data_options, add_output_options, emit_json, load_data, saved
+from .common import (
+    add_data_options,
+    add_output_options,
+    emit_json,
+    load_data,
+    positive_int,
+    saved,
+)
 
 GRADIENT_MISMATCH = 3  # exit code of `gradcheck` when a gradient disagrees
 
@@ -40,8 +47,17 @@ def run(args) -> int:
         model = recipes.build_mlp(
             sizes[0], sizes[1:-1], sizes[-1], args.activation, None, args.seed
         )
-        task = "classification" if sizes[-1] > 1 else "regression"
-        loss_fn = recipes.resolve_loss(args.loss, task, sizes[-1])
+        if args.loss == "bce_with_logits":  # two classes from one logit
+            if sizes[-1] != 1:
+                raise NudgenetError(
+                    f"bce_with_logits needs an architecture ending in one output unit (e.g. "
+                    f"{'-'.join(map(str, sizes[:-1]))}-1), got {args.model}"
+                )
+            task, classes = "classification", 2
+        else:
+            task = "classification" if sizes[-1] > 1 else "regression"
+            classes = sizes[-1]
+        loss_fn = recipes.resolve_loss(args.loss, task, classes)
         source = f"{args.model} ({args.activation})"
     features = next(layer for layer in model.parameters()).shape[0]
     if args.dataset:
@@ -98,11 +114,11 @@ def register(commands) -> None:
     )
     gradcheck_cmd.add_argument("--loss", default="auto", choices=recipes.LOSSES)
     gradcheck_cmd.add_argument(
-        "--rows", type=int, default=8, help="batch size checked (default: %(default)s)"
+        "--rows", type=positive_int, default=8, help="batch size checked (default: %(default)s)"
     )
     gradcheck_cmd.add_argument(
         "--max-checks",
-        type=int,
+        type=positive_int,
         default=200,
         help="entries sampled per parameter (default: %(default)s)",
     )

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .. import data as datasets
-from ..errors import DataError
 from ..io import load
 from ..metrics import predicted_classes
 from ..train import predict
 from .common import add_output_options, emit_json, saved
 
 
-def _read_rows(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.suffix == ".npy":
-        try:
-            rows = np.load(path, allow_pickle=False)
-        except ValueError as error:
-            raise DataError(f"{path}: not a readable .npy array ({error})") from None
-        return np.atleast_2d(rows).reshape(len(np.atleast_2d(rows)), -1).astype(np.float32)
-    x, _ = datasets.load_arrays(path, label_column=None)
-    return x
-
-
 def run(args) -> int:
     model = load(args.model)
-    rows = _read_rows(Path(args.input))
+    rows, _ = datasets.load_arrays(args.input, label_column=None)
     outputs = predict(model, rows)
     if saved(model, "task", "classification") == "regression":
         values = outputs.tolist()
@@ -72,7 +56,9 @@ def register(commands) -> None:
         description="Print each row's class and probabilities (classifiers), or values.",
     )
     predict_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
-    predict_cmd.add_argument("input", help="rows of features: .npy, or .csv without a label column")
+    predict_cmd.add_argument(
+        "input", help="rows of features: .npy, .npz (key x), or .csv without a label column"
+    )
     predict_cmd.add_argument("--top", type=int, default=3, help="probabilities shown per row")
     add_output_options(predict_cmd)
     predict_cmd.set_defaults(run=run)

@@ -10,9 +10,15 @@ from .. import data as datasets
 from .. import recipes
 from ..callbacks import EarlyStopping
 from ..io import save
-from ..nn.losses import BCEWithLogitsLoss
 from ..train import evaluate, fit
-from .common import add_data_options, add_output_options, emit_json, load_data, metrics_for
+from .common import (
+    add_data_options,
+    add_output_options,
+    emit_json,
+    load_data,
+    metrics_for,
+    positive_int,
+)
 
 
 def run(args) -> int:
@@ -27,7 +33,7 @@ def run(args) -> int:
         stats = (scaler.mean_, scaler.scale_)
     hidden = recipes.parse_layers(args.layers)
     loss_fn = recipes.resolve_loss(args.loss, data.task, data.outputs)
-    outputs = 1 if isinstance(loss_fn, BCEWithLogitsLoss) else data.outputs
+    outputs = recipes.output_units(loss_fn, data.outputs)
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
     y_train = recipes.targets_for(loss_fn, data.y_train)
     y_test = recipes.targets_for(loss_fn, data.y_test)
@@ -37,7 +43,7 @@ def run(args) -> int:
     if args.early_stopping:
         callbacks.append(EarlyStopping(patience=args.early_stopping, restore_best=True))
         validation_split = validation_split or 0.1
-    if not args.json or args.verbose:
+    if args.verbose or not (args.json or args.quiet):
         print(
             f"nudgenet: {data.name}: {data.note}; {data.task}, {data.features} features",
             file=sys.stderr,
@@ -125,7 +131,7 @@ def register(commands) -> None:
     )
     train.add_argument(
         "--samples",
-        type=int,
+        type=positive_int,
         default=50_000,
         help="rows to generate for black-scholes/spirals (default: %(default)s)",
     )
@@ -140,8 +146,8 @@ def register(commands) -> None:
         default=0.9,
         help="momentum for sgd/rmsprop (default: %(default)s)",
     )
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=positive_int, default=32)
+    train.add_argument("--epochs", type=positive_int, default=30)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--early-stopping",

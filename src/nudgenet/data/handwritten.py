@@ -136,11 +136,10 @@ def _find(folder: Path, name: str) -> Path | None:
 
 def _not_found(split: str, names: tuple[str, ...], folders: list[Path]) -> str:
     files = " and ".join(f"{n}[.gz]" for n in names)
-    looked = "\n".join(f"  {f}" for f in folders)
+    looked = ", ".join(str(f) for f in folders)
     return (
-        f"MNIST {split!r} files {files} not found. Looked in:\n{looked}\n"
-        f"Point at a folder holding them with mnist(..., data_dir=...) or the {MNIST_ENV} "
-        "environment variable"
+        f"MNIST {split!r} files {files} not found (looked in {looked}); point at a folder "
+        f"holding them with mnist(..., data_dir=...) or the {MNIST_ENV} environment variable"
     )
 
 

@@ -1,4 +1,5 @@
-"""Load a user's own data set from one file: ``.npz`` or ``.csv`` (IDX pairs: see ``idx``)."""
+"""Load a user's own data set from one file: ``.npz``, ``.csv`` or (features only) ``.npy``
+(IDX pairs: see ``idx``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ _Y_KEYS = ("y", "Y")
 def load_arrays(
     path: PathLike, label_column: LabelColumn = -1
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Load ``(x, y)`` from an ``.npz`` or ``.csv`` file (either may be gzip-compressed).
+    """Load ``(x, y)`` from an ``.npz`` or ``.csv`` file (either may be gzip-compressed), or
+    features alone from an ``.npy`` file (``label_column=None``).
 
     Rules:
 
@@ -33,6 +35,7 @@ def load_arrays(
       header when any of its cells is not a number. ``label_column`` picks the label column by
       header name or by index (negative counts from the end; default: the last column); every
       other column is a feature. ``None``: no label column.
+    * ``.npy`` (loaded with ``allow_pickle=False``): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
 
@@ -57,35 +60,46 @@ def load_arrays(
         x, y = _read_npz(path, labels=label_column is not None)
     elif name.endswith((".csv", ".csv.gz")):
         x, y = _read_csv(path, label_column)
+    elif name.endswith(".npy") and label_column is None:
+        x, y = _read_npy(path), None
     else:
         raise DataError(
-            f"{path}: unsupported file type; expected .npz or .csv (optionally .gz); "
+            f"{path}: unsupported file type; expected .npz or .csv (optionally .gz), or .npy "
+            "for features only; "
             "for an IDX image/label pair use load_idx_pair(images, labels)"
         )
-    if x.ndim == 0:
-        raise DataError(f"{path}: features must have a row per sample, got a scalar")
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"{path}: features must have at least one row, got shape {x.shape}")
     if y is not None and (y.ndim == 0 or len(y) != len(x)):
         raise DataError(f"{path}: x has {len(x)} rows but y has shape {y.shape}")
     features = require_finite(path, "x", as_features(x))
     return features, None if y is None else require_finite(path, "y", as_labels(y))
 
 
+def _read_npy(path: PathLike) -> np.ndarray:
+    """The one array of an ``.npy`` file; a 1-D array is one sample."""
+    try:
+        x = np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable .npy array of numbers ({e})") from None
+    return x.reshape(1, -1) if x.ndim == 1 else x
+
+
 def _read_npz(path: PathLike, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The ``x`` and (when ``labels``) ``y`` arrays of an ``.npz`` archive."""
     data = read_bytes(path)
+    if data.startswith(b"\x93NUMPY"):
+        raise DataError(f"{path}: holds a single .npy array, not an .npz archive")
+    if not data.startswith(b"PK"):
+        raise DataError(f"{path}: not an .npz (zip) archive")
     try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise DataError(f"{path}: holds a single .npy array, not an .npz archive")
-        with loaded as archive:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             keys = list(archive.files)
             x_key, y_key = _first_present(keys, _X_KEYS), _first_present(keys, _Y_KEYS)
             x = None if x_key is None else archive[x_key]
             y = None if y_key is None or not labels else archive[y_key]
-    except DataError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile) as e:  # pickled/object data, not a zip
-        raise DataError(f"{path}: cannot read as an .npz archive ({e})") from e
+    except (OSError, ValueError, zipfile.BadZipFile) as e:  # pickled/object data, a broken zip
+        raise DataError(f"{path}: cannot read as an .npz archive of numeric arrays") from e
     if x is None:
         raise DataError(f"{path}: no features: expected key 'x' (or 'X'), found keys {keys}")
     if labels and y is None:

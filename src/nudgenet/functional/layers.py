@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import SeedLike, generator
+from ..backend import SeedLike, generator, get_default_dtype
 from ..errors import ShapeError
 from ..tensor import Function, Tensor, as_tensor
 
@@ -212,8 +212,10 @@ def dropout(x, p: float = 0.5, training: bool = True, seed: SeedLike = None) -> 
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     x = as_tensor(x)
+    if x.dtype.kind != "f":  # integer data: scaling by 1/(1 − p) needs floats
+        x = Tensor(x.data.astype(get_default_dtype()))
     if not training or p == 0.0:
         return x
-    keep = generator(seed).random(x.shape, dtype=x.dtype if x.dtype.kind == "f" else None) >= p
+    keep = generator(seed).random(x.shape, dtype=x.dtype) >= p
     mask = keep.astype(x.dtype) / x.dtype.type(1.0 - p)
     return Dropout.apply(x, mask=mask)
