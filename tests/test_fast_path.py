@@ -46,7 +46,7 @@ CASES = {
 }  # fmt: skip
 
 
-def _train(case, compiled: bool, monkeypatch, batch_size=32):
+def _train(case, compiled: bool, monkeypatch, batch_size=32, metrics=True, callbacks=()):
     model = ng.Sequential(*case["layers"]())
     model.to(case["dtype"])
     optimizer = case["opt"](model.parameters())
@@ -66,15 +66,17 @@ def _train(case, compiled: bool, monkeypatch, batch_size=32):
             batch_size=batch_size,
             seed=0,
             verbose=0,
-            metrics=["accuracy"] if case["classes"] else ["mse"],
+            metrics=(["accuracy"] if case["classes"] else ["mse"]) if metrics else None,
+            callbacks=list(callbacks),
         )
     return model, history
 
 
+@pytest.mark.parametrize("metrics", [True, False], ids=["metrics", "loss-only-loop"])
 @pytest.mark.parametrize("name", CASES)
-def test_compiled_step_trains_bit_for_bit_like_the_engine(name, monkeypatch):
-    fast_model, fast_history = _train(CASES[name], True, monkeypatch)
-    slow_model, slow_history = _train(CASES[name], False, monkeypatch)
+def test_compiled_step_trains_bit_for_bit_like_the_engine(name, metrics, monkeypatch):
+    fast_model, fast_history = _train(CASES[name], True, monkeypatch, metrics=metrics)
+    slow_model, slow_history = _train(CASES[name], False, monkeypatch, metrics=metrics)
     fast, slow = fast_model.state_dict(), slow_model.state_dict()
     assert fast.keys() == slow.keys()
     for key in fast:
@@ -86,6 +88,35 @@ def test_compiled_step_trains_bit_for_bit_like_the_engine(name, monkeypatch):
     # and training moved the parameters at all (otherwise the comparison proves nothing)
     fresh = ng.Sequential(*CASES[name]["layers"]()).to(CASES[name]["dtype"]).state_dict()
     assert not np.array_equal(fast["0.weight"], fresh["0.weight"])
+
+
+class _Rebind(ng.callbacks.Callback):
+    """Mid-epoch, rebinds parameters the way user code might: to a new array (halved weights)
+    and to another view object of the same flat buffer (so a cached view would be stale)."""
+
+    def __init__(self, at: int = 3):
+        self.at, self.seen = at, 0
+
+    def on_batch_end(self, step, loss):
+        self.seen += 1
+        if self.seen == self.at:
+            first, second = self.model[0], self.model[2]
+            first.weight.data = first.weight.data * 0.5
+            second.weight.data = second.weight.data[...]
+            second.bias.grad = second.bias.grad[...]
+
+
+def test_compiled_step_follows_parameters_rebound_mid_training(monkeypatch):
+    case = CASES["relu-ce-sgd-momentum"]
+    fast_model, fast_history = _train(case, True, monkeypatch, callbacks=[_Rebind()])
+    slow_model, slow_history = _train(case, False, monkeypatch, callbacks=[_Rebind()])
+    fast, slow = fast_model.state_dict(), slow_model.state_dict()
+    for key in fast:
+        assert np.array_equal(fast[key], slow[key]), key
+    assert fast_history.history["loss"] == slow_history.history["loss"]
+    # the halving took effect (a step bound to the old arrays would have trained past it)
+    untouched_model, _ = _train(case, True, monkeypatch)
+    assert not np.array_equal(fast["0.weight"], untouched_model.state_dict()["0.weight"])
 
 
 def test_compiled_step_gradients_match_backward_after_one_step():

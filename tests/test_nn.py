@@ -78,6 +78,24 @@ def test_parameters_and_gradients_are_views_into_one_buffer_each():
     assert all(not p.grad.any() and p.grad.base is grad_base for p in params)
 
 
+def test_flat_buffer_notices_any_rebinding():
+    model = _mlp(4, 3, 2)
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    flat = opt._flat
+    assert flat.is_current()
+    weight = model[0].weight
+    view = weight.data
+    weight.data = weight.data[...]  # another view of the same buffer: still counts as moved
+    assert weight.data.base is view.base and not flat.is_current()
+    weight.data = view
+    assert flat.is_current()
+    weight.grad = weight.grad.copy()
+    assert not flat.is_current()
+    opt.step()  # re-packs: every parameter a view of the new buffer again
+    assert opt._flat is not flat and opt._flat.is_current()
+    assert all(p.data.base is opt._flat.data for p in model.parameters())
+
+
 def _sgd_step_matches(model, opt, x, target, lr):
     """One plain-SGD step; checks θ_new = θ_old − lr·∇ for every parameter."""
     opt.zero_grad()

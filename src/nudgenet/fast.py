@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .functional.layers import Activation, log_softmax_array
+from .functional.layers import Activation
 from .functional.layers import ReLU as ReLURule
 from .functional.layers import Sigmoid as SigmoidRule
 from .functional.layers import Tanh as TanhRule
@@ -68,26 +68,61 @@ def blas_threads_for(model: Module, batch_size: int) -> Iterator[None]:
 
 
 class _Buffers:
-    """The arrays one batch size needs: inputs, each layer's output, each hidden layer's δ."""
+    """The arrays one batch size needs: inputs, each layer's output, each hidden layer's δ, and
+    (:meth:`bind`) the parameter arrays each step reads and writes."""
 
     def __init__(self, n: int, x: np.ndarray, y: np.ndarray, widths: list[int], dtype, scale):
-        self.rows = np.arange(n)
         self.scale = scale  # the loss's 1/N (or 1), and ∂C/∂C · scale as backward() forms it
         self.g_scale = np.ones((), dtype=dtype) * scale
         self.x = np.empty((n, *x.shape[1:]), dtype=x.dtype)
         self.y = np.empty((n, *y.shape[1:]), dtype=y.dtype)
         self.acts = [self.x] + [np.empty((n, w), dtype=dtype) for w in widths]
         self.deltas = [np.empty((n, w), dtype=dtype) for w in widths[:-1]]
-        self.loss = np.empty((n, widths[-1]), dtype=dtype)
+        self.loss = np.empty((n, widths[-1]), dtype=dtype)  # MSE: p − y, then δ; CE: s
+        self.exp = np.empty((n, widths[-1]), dtype=dtype)  # CE: e = exp s, then δ
+        self.total = np.empty((n, 1), dtype=dtype)  # CE: max z, then S = Σ e
+        self.offsets = np.arange(0, n * widths[-1], widths[-1])  # CE: flat row starts n·C
+        self.index = np.empty(n, dtype=np.intp)  # CE: flat label positions n·C + yₙ
+        self.flat = None  # the optimiser's buffer the plans below were bound to
+
+    def bind(self, blocks, flat) -> None:
+        """Bind the step to the parameter arrays now living in ``flat`` (the optimiser's buffer):
+        per block the forward's ``(a, W, z, b, f)`` and, last block first, the backward's
+        ``(aᵀ, ∂W, ∂b, Wᵀ, δ buffer below, a, f′ below)``, so a step does no attribute look-ups."""
+        acts, self.flat = self.acts, flat
+        self.forward = []
+        self.backward = []
+        for i, (linear, rule) in enumerate(blocks):
+            bias = linear.bias
+            self.forward.append((
+                acts[i], linear.weight.data, acts[i + 1],
+                None if bias is None else bias.data, None if rule is None else rule.activate,
+            ))  # fmt: skip
+            below = blocks[i - 1][1] if i else None
+            self.backward.append((
+                acts[i].T, linear.weight.grad, None if bias is None else bias.grad,
+                linear.weight.data.T if i else None, self.deltas[i - 1] if i else None,
+                acts[i], None if below is None else below.delta,
+            ))  # fmt: skip
+        self.backward.reverse()
+        last = blocks[-1][1]
+        self.last_delta = None if last is None else last.delta
 
 
 class CompiledMLP:
     """Forward, loss and backward of a Linear/activation stack, with no graph (see module doc)."""
 
-    def __init__(self, blocks: list[tuple[Linear, type[Activation] | None]], loss_fn, dtype):
+    def __init__(
+        self,
+        blocks: list[tuple[Linear, type[Activation] | None]],
+        loss_fn,
+        optimizer: Optimizer,
+        dtype,
+    ):
         self.blocks = blocks
         self.cross_entropy = isinstance(loss_fn, CrossEntropyLoss)
         self.reduction = loss_fn.reduction
+        self.optimizer = optimizer
         self.dtype = dtype
         self._buffers: dict[int, _Buffers] = {}
 
@@ -117,51 +152,57 @@ class CompiledMLP:
             or not _targets_fit(loss_fn, y, blocks[-1][0].out_features)
         ):
             return None
-        return cls([tuple(b) for b in blocks], loss_fn, params[0].dtype)
+        return cls([tuple(b) for b in blocks], loss_fn, optimizer, params[0].dtype)
 
     def _buffers_for(self, n: int, x: np.ndarray, y: np.ndarray) -> _Buffers:
-        if n not in self._buffers:
+        buf = self._buffers.get(n)
+        if buf is None:
             widths = [linear.out_features for linear, _ in self.blocks]
             scale = _scale(self.reduction, n if self.cross_entropy else n * widths[-1])
-            self._buffers[n] = _Buffers(n, x, y, widths, self.dtype, scale)
-        return self._buffers[n]
+            buf = self._buffers[n] = _Buffers(n, x, y, widths, self.dtype, scale)
+        return buf
 
     def train_step(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray):
         """Gradients of the loss on ``x[rows], y[rows]`` into every parameter's ``.grad``
         (overwritten, as after ``zero_grad()``); returns ``(outputs, targets, loss)``."""
+        # the optimiser's buffer, re-packed first if a parameter was moved or converted since the
+        # last step (as the engine's zero_grad() would): the bound arrays are then its views
+        flat = self.optimizer._buffer()
         buf = self._buffers_for(len(rows), x, y)
+        if buf.flat is not flat:
+            buf.bind(self.blocks, flat)
         # the batch, gathered into reused buffers ("clip": fit's rows are valid, and the default
         # mode="raise" would gather into a temporary and copy that)
         x.take(rows, axis=0, out=buf.x, mode="clip")
         y.take(rows, axis=0, out=buf.y, mode="clip")
-        acts = buf.acts  # acts[i] is the input of block i, acts[-1] the model's output
-        for (linear, rule), a, z in zip(self.blocks, acts, acts[1:]):
-            np.matmul(a, linear.weight.data, out=z)
-            if linear.bias is not None:
-                z += linear.bias.data
-            if rule is not None:
-                rule.activate(z, out=z)
-        loss, delta = self._loss(acts[-1], buf)
-        last_rule = self.blocks[-1][1]
-        if last_rule is not None:
-            delta = last_rule.delta(delta, acts[-1], out=delta)
-        for i in range(len(self.blocks) - 1, -1, -1):
-            linear, a = self.blocks[i][0], acts[i]
-            np.matmul(a.T, delta, out=linear.weight.grad)
-            if linear.bias is not None:
-                np.add.reduce(delta, axis=0, out=linear.bias.grad)  # = delta.sum(axis=0)
-            if i:
-                upstream = np.matmul(delta, linear.weight.data.T, out=buf.deltas[i - 1])
-                rule = self.blocks[i - 1][1]
-                delta = upstream if rule is None else rule.delta(upstream, a, out=upstream)
-        return acts[-1], buf.y, loss
+        matmul, add_reduce = np.matmul, np.add.reduce
+        for a, w, z, b, activate in buf.forward:  # z = a W + b;  a = f(z)
+            matmul(a, w, out=z)
+            if b is not None:
+                z += b
+            if activate is not None:
+                activate(z, out=z)
+        out = buf.acts[-1]
+        loss, delta = self._loss(out, buf)
+        if buf.last_delta is not None:
+            delta = buf.last_delta(delta, out, out=delta)
+        for a_t, grad_w, grad_b, w_t, upstream, a, below_delta in buf.backward:
+            matmul(a_t, delta, out=grad_w)  # ∂W = aᵀ δ
+            if grad_b is not None:
+                add_reduce(delta, axis=0, out=grad_b)  # ∂b = Σₙ δ (= delta.sum(axis=0))
+            if w_t is not None:  # δ ← (δ Wᵀ) ⊙ f′(a) for the block below
+                delta = matmul(delta, w_t, out=upstream)
+                if below_delta is not None:
+                    delta = below_delta(delta, a, out=delta)
+        return out, buf.y, loss
 
     def _loss(self, out: np.ndarray, buf: _Buffers) -> tuple[float, np.ndarray]:
-        """The batch loss and δ = ∂C/∂out (in ``buf.loss``), by the engine's own rules."""
+        """The batch loss and δ = ∂C/∂out, by the engine's own rules."""
         if self.cross_entropy:
-            log_p = log_softmax_array(out, out=buf.loss)
-            loss = float(CrossEntropy.value(log_p, buf.y, buf.scale, buf.rows))
-            return loss, CrossEntropy.delta(log_p, buf.y, buf.g_scale, buf.rows, out=log_p)
+            s, e, total = CrossEntropy.parts(out, buf.loss, buf.exp, buf.total)
+            index = CrossEntropy.label_index(buf.y, None, buf.offsets, buf.index)
+            loss = float(CrossEntropy.value(s, total, buf.y, buf.scale, index))
+            return loss, CrossEntropy.delta(e, total, buf.y, buf.g_scale, index, out=e)
         diff = np.subtract(out, buf.y, out=buf.loss)
         loss = float(SquaredError.value(diff, buf.scale))
         return loss, SquaredError.delta(diff, buf.g_scale, out=diff)

@@ -9,6 +9,7 @@ model.  The usual loop::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 
@@ -30,10 +31,12 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> float:
 _CHUNK = 1 << 15  # elements per piece of an update: the piece and its temporaries stay in cache
 
 
-def _chunks(size: int):
+@functools.lru_cache(maxsize=64)
+def _chunks(size: int) -> tuple[slice, ...]:
     """Slices covering ``range(size)`` in pieces of ``_CHUNK``; the same arithmetic per element
-    as one whole-buffer operation, without streaming model-sized temporaries through memory."""
-    return [slice(start, start + _CHUNK) for start in range(0, size, _CHUNK)]
+    as one whole-buffer operation, without streaming model-sized temporaries through memory.
+    Cached: a training run asks for the same size at every step."""
+    return tuple(slice(start, start + _CHUNK) for start in range(0, size, _CHUNK))
 
 
 class Optimizer:
@@ -154,6 +157,9 @@ class SGD(Optimizer):
 
     def _update(self, theta, grad):
         velocity = self.state.get("velocity")
+        if theta.size <= _CHUNK:  # one piece: no slicing
+            self._update_part(theta, grad, velocity)
+            return
         for part in _chunks(theta.size):  # cache-sized pieces: no model-sized temporaries
             self._update_part(theta[part], grad[part], None if velocity is None else velocity[part])
 

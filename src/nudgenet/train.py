@@ -166,6 +166,9 @@ def fit(
     train_step = (
         compiled.train_step if compiled else partial(_engine_step, model, loss_fn, optimizer)
     )
+    update = optimizer.step
+    # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
+    per_batch = bool(metric_fns or callbacks or reporter.bars)
     with blas_threads_for(model, batch_size):
         for epoch in range(epochs):
             for cb in callbacks:
@@ -173,21 +176,23 @@ def fit(
             model.train()
             started = time.perf_counter()
             order = rng.permutation(n) if shuffle else np.arange(n)
-            sums = dict.fromkeys(["loss", *metric_fns], 0.0)
-            seen = 0
+            sums = dict.fromkeys(metric_fns, 0.0)
+            loss_sum, seen = 0.0, 0
             reporter.begin_epoch(epoch)
-            for step in range(steps):
-                rows = order[step * batch_size : (step + 1) * batch_size]
+            for step, start in enumerate(range(0, steps * batch_size, batch_size)):
+                rows = order[start : start + batch_size]
                 out, yb, batch_loss = train_step(x, y, rows)
-                optimizer.step()
-                seen += len(rows)
-                sums["loss"] += batch_loss * len(rows)
-                for name, metric in metric_fns.items():
-                    sums[name] += metric(out, yb, loss_fn) * len(rows)
-                reporter.step(sums["loss"] / seen)
-                for cb in callbacks:
-                    cb.on_batch_end(step, batch_loss)
-            logs = {name: total / seen for name, total in sums.items()}
+                update()
+                m = len(rows)
+                seen += m
+                loss_sum += batch_loss * m
+                if per_batch:
+                    for name, metric in metric_fns.items():
+                        sums[name] += metric(out, yb, loss_fn) * m
+                    reporter.step(loss_sum / seen)
+                    for cb in callbacks:
+                        cb.on_batch_end(step, batch_loss)
+            logs = {"loss": loss_sum / seen, **{name: t / seen for name, t in sums.items()}}
             if validation is not None:
                 scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
                 logs.update({f"val_{name}": value for name, value in scores.items()})

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..tensor import Function, Tensor, as_tensor
-from .layers import log_softmax_array, sigmoid_array
+from .layers import sigmoid_array
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -76,36 +76,57 @@ def _scale(reduction: str, count: int):
 class CrossEntropy(Function):
     """C = −(1/N) Σₙ Σₖ yₙₖ ln softmax(z)ₙₖ;  dz = (softmax(z) − y) / N
 
-    ``y`` is probability (one-hot) rows ``(N, C)``, or integer labels ``(N,)`` standing for
-    their one-hot rows without building them: the sum picks ``ln p`` at each label and the
-    backward subtracts 1 there.  ``value`` and ``delta`` are the array rules, shared with the
-    compiled training step (:mod:`nudgenet.fast`); ``rows`` is ``arange(N)``, ``out`` a buffer.
+    Written with the row-shifted scores s = z − max z, e = exp s and S = Σₖ e (per row), so
+    ln softmax(z) = s − ln S and softmax(z) = e / S: the forward's one ``exp`` serves the
+    backward too.  ``y`` is probability (one-hot) rows ``(N, C)``, or integer labels ``(N,)``
+    standing for their one-hot rows without building them: C = (Σₙ ln Sₙ − Σₙ s[n, yₙ]) / N picks
+    s at each label, and the backward subtracts 1 there, both through the flat positions
+    n·C + yₙ (:meth:`label_index`).  ``parts``, ``value`` and ``delta`` are the array rules,
+    shared with the compiled training step (:mod:`nudgenet.fast`); the ``out``-style arguments
+    are buffers it reuses.
     """
 
     @staticmethod
-    def value(log_p, y, scale, rows=None):
-        if y.ndim == 1:
-            picked = log_p[np.arange(len(y)) if rows is None else rows, y]
-            return -picked.sum() * scale
-        return -(y * log_p).sum() * scale
+    def parts(z, shifted=None, e=None, total=None):
+        """``(s, e, S)``: s = z − max z per row (into ``shifted``), e = exp s (into ``e``),
+        S = Σₖ e of shape (N, 1) (into ``total``)."""
+        s = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True, out=total), out=shifted)
+        e = np.exp(s, out=e)
+        return s, e, np.add.reduce(e, axis=-1, keepdims=True, out=total)
 
     @staticmethod
-    def delta(log_p, y, g_scale, rows=None, out=None):
-        p = np.exp(log_p, out=out)
+    def label_index(y, classes, offsets=None, out=None):
+        """Flat positions n·C + yₙ of integer labels in an (N, C) array (``offsets`` = n·C)."""
+        if offsets is None:
+            offsets = np.arange(0, len(y) * classes, classes)
+        return np.add(offsets, y, out=out, casting="unsafe", dtype=np.intp)
+
+    @staticmethod
+    def value(s, total, y, scale, index=None):
+        log_total = np.log(total)
+        if y.ndim == 1:  # Σ ln S and −Σ s[n, yₙ] are both ≥ 0: no cancellation
+            picked = s.take(index)
+            return (np.add.reduce(log_total, axis=None) - np.add.reduce(picked)) * scale
+        return -(y * (s - log_total)).sum() * scale
+
+    @staticmethod
+    def delta(e, total, y, g_scale, index=None, out=None):
+        p = np.divide(e, total, out=out)
         if y.ndim == 1:
-            p[np.arange(len(y)) if rows is None else rows, y] -= 1
+            p.reshape(-1)[index] -= 1
         else:
             p -= y
         p *= g_scale
         return p
 
     def forward(self, z, y, scale):
-        self.log_p = log_softmax_array(z)
+        s, self.e, self.total = self.parts(z)
+        self.index = self.label_index(y, z.shape[-1]) if y.ndim == 1 else None
         self.y, self.scale = y, scale
-        return np.asarray(self.value(self.log_p, y, scale), dtype=z.dtype)
+        return np.asarray(self.value(s, self.total, y, scale, self.index), dtype=z.dtype)
 
     def backward(self, g):
-        return (self.delta(self.log_p, self.y, g * self.scale),)
+        return (self.delta(self.e, self.total, self.y, g * self.scale, self.index),)
 
 
 class CategoricalCrossEntropy(Function):

@@ -40,17 +40,15 @@ class FlatParameters:
             if hasattr(p, "_flat"):  # a Parameter remembers its buffer; a plain Tensor has no slot
                 p._flat = self
             offset = end
+        # the very view objects handed out: a parameter still holding them lives in this buffer
+        self._views = [(p, p.data, p.grad) for p in params]
 
     def is_current(self) -> bool:
-        """True while every parameter still lives in this buffer (none was re-packed or rebound)."""
-        data, grad = self.data, self.grad
-        for p in self.params:  # a plain loop: this runs before every optimiser step
-            if (
-                p.data.base is not data
-                or p.grad is None
-                or p.grad.base is not grad
-                or getattr(p, "_flat", self) is not self
-            ):
+        """True while every parameter still holds the views of this buffer that it was given
+        (none was re-packed, converted or rebound, not even to another view of the buffer):
+        identity checks only, since this runs before every optimiser step."""
+        for p, data, grad in self._views:
+            if p.data is not data or p.grad is not grad or getattr(p, "_flat", self) is not self:
                 return False
         return True
 
