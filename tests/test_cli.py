@@ -48,7 +48,6 @@ def test_train_with_no_arguments_reaches_95_percent_on_digits(digits_model):
     assert summary["test_accuracy"] >= 0.95
     assert summary["epochs"] == 30 and summary["train_loss"] < summary["test_loss"] + 1
     assert (folder / summary["model_path"]).is_file()
-    assert summary["seconds"] < 60
 
 
 def test_console_script_is_installed():
@@ -210,7 +209,7 @@ def test_corrupt_and_mismatched_idx_files(tmp_path):
     message = _error(
         run("train", "--dataset", images, "--labels", labels, cwd=tmp_path, check=False)
     )
-    assert "10" in message and "9" in message
+    assert message.endswith("holds 10 images but " + str(labels) + " holds 9 labels")
     good = gzip.compress(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + bytes(5))
     (tmp_path / "truncated.gz").write_bytes(good[:-6])
     message = _error(
@@ -228,6 +227,21 @@ def test_corrupt_and_mismatched_idx_files(tmp_path):
 
 
 def test_help_for_every_command():
-    for command in ("train", "evaluate", "predict"):
+    for command in ("train", "evaluate", "predict", "explain", "gradcheck"):
         result = run(command, "--help", cwd=REPO)
         assert "--json" in result.stdout
+
+
+def test_task_option_reads_whole_number_targets_as_values(tmp_path):
+    rng = np.random.default_rng(0)
+    a = rng.random(300)
+    table = np.column_stack([a, np.round(1000 * a + 5000)])  # 300 distinct whole numbers
+    np.savetxt(tmp_path / "price.csv", table, delimiter=",", header="a,price", comments="")
+    common = ("train", "--dataset", "price.csv", "--epochs", "30", "--json", "-q")
+    auto = last_json(run(*common, cwd=tmp_path))
+    assert auto["task"] == "regression" and "test_rmse" in auto
+    assert auto["test_rmse"] < 30  # targets spread over 5000..6000 (std 290)
+    forced = run(*common, "--task", "classification", cwd=tmp_path, check=False)
+    assert "class" in _error(forced)  # 300 classes of one row each cannot be split
+    scores = last_json(run("evaluate", auto["model_path"], "--json", cwd=tmp_path))
+    assert scores["rmse"] == pytest.approx(auto["test_rmse"], rel=1e-6)

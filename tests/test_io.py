@@ -18,6 +18,7 @@ def _model():
         ng.LeakyReLU(0.1),
         ng.Linear(8, 4, bias=False, seed=2),
         ng.Softmax(),
+        ng.Rescale([2.0, 0.5, 1.0, 3.0], [1.0, 0.0, -1.0, 0.25]),
     )
 
 

@@ -52,8 +52,28 @@ class Dataset:
         return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
 
 
-def _task_of(y: np.ndarray) -> str:
-    return "classification" if y.dtype.kind in "iub" else "regression"
+TASKS = ("auto", "classification", "regression")
+MAX_AUTO_CLASSES = 100  # more distinct whole-number targets than this read as values
+
+
+def _task_of(name: str, y: np.ndarray, task: str) -> tuple[str, np.ndarray]:
+    """The task and the targets shaped for it.  ``"auto"``: one column of whole numbers with at
+    most :data:`MAX_AUTO_CLASSES` distinct values is a classification, anything else a
+    regression."""
+    if task not in TASKS:
+        raise NudgenetError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    whole = y.dtype.kind in "iub"
+    if task == "auto":
+        few = whole and y.ndim == 1 and len(np.unique(y)) <= MAX_AUTO_CLASSES
+        task = "classification" if few else "regression"
+    if task == "classification":
+        if not whole or y.ndim != 1:
+            raise DataError(
+                f"{name}: classification needs one column of whole-number labels, got "
+                f"{y.dtype} targets of shape {y.shape}; pass --task regression for values"
+            )
+        return task, y.astype(np.int64, copy=False)
+    return task, y.astype(np.float32, copy=False).reshape(len(y), -1)
 
 
 def _mnist(data_dir, test_size: float, seed: int):
@@ -109,15 +129,18 @@ def load_dataset(
     samples: int = 50_000,
     labels=None,
     label_column: str | int = -1,
+    task: str = "auto",
 ) -> Dataset:
-    """Load a named data set (or a user's file) and split it into train / held-out rows."""
+    """Load a named data set (or a user's file) and split it into train / held-out rows;
+    ``task`` is ``"auto"``, ``"classification"`` or ``"regression"``."""
     if name == "mnist":
         x_train, y_train, x_test, y_test, note = _mnist(data_dir, test_size, seed)
     else:
         x, y = _rows(name, samples, seed, labels, label_column)
         if y is None:
             raise DataError(f"{name}: the file has no label column to train on")
-        stratify = y if _task_of(y) == "classification" and name != "xor" else None
+        task, y = _task_of(name, y, task)
+        stratify = y if task == "classification" and name != "xor" else None
         if name == "xor":  # four points: train and score on all of them
             x_train, x_test, y_train, y_test, note = x, x, y, y, "XOR: trained and scored on all 4"
         else:
@@ -125,9 +148,8 @@ def load_dataset(
                 x, y, test_size=test_size, seed=seed, stratify=stratify
             )
             note = f"{len(x_train):,} train / {len(x_test):,} held out"
-    task = _task_of(y_train)
-    if task == "regression" and y_train.ndim == 1:
-        y_train, y_test = y_train.reshape(-1, 1), y_test.reshape(-1, 1)
+    if name == "mnist":
+        task = "classification"
     class_names = []
     if task == "classification":
         classes = int(max(y_train.max(), y_test.max())) + 1

@@ -70,6 +70,7 @@ def load_data(args, test_size: float, seed: int, samples: int) -> recipes.Datase
         samples=samples,
         labels=args.labels,
         label_column=label_column(args.label_column),
+        task=getattr(args, "task", "auto"),
     )
 
 
@@ -88,6 +89,7 @@ def held_out(args, model):
         raise NudgenetError("the model file does not name its data set; pass --dataset")
     if args.label_column == "-1":
         args.label_column = str(saved(model, "label_column", "-1"))
+    args.task = task  # the split and targets exactly as in training
     data = load_data(
         args,
         saved(model, "test_size", 0.2),

@@ -10,6 +10,7 @@ from .. import data as datasets
 from .. import recipes
 from ..callbacks import EarlyStopping
 from ..io import save
+from ..nn.layers import Rescale
 from ..train import evaluate, fit
 from .common import (
     add_data_options,
@@ -37,6 +38,10 @@ def run(args) -> int:
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
     y_train = recipes.targets_for(loss_fn, data.y_train)
     y_test = recipes.targets_for(loss_fn, data.y_test)
+    target_scaler = None
+    if standardize and data.task == "regression":  # train on z-scored targets (see --help)
+        target_scaler = datasets.Standardizer().fit(y_train)
+        y_train = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
     callbacks = []
     validation_split = args.validation_split
@@ -63,6 +68,8 @@ def run(args) -> int:
         verbose=0 if args.quiet else (2 if args.verbose else 1),
         diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: for --plot and --json
     )
+    if target_scaler is not None:  # the saved model predicts in the targets' own units
+        model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
     metadata = {
         "dataset": data.name,
@@ -135,6 +142,13 @@ def register(commands) -> None:
         default=50_000,
         help="rows to generate for black-scholes/spirals (default: %(default)s)",
     )
+    train.add_argument(
+        "--task",
+        default="auto",
+        choices=recipes.TASKS,
+        help="auto: whole-number labels (at most 100 distinct) are classes, anything else "
+        "values (default: %(default)s)",
+    )
     train.add_argument("--layers", default="64", help="hidden sizes, e.g. 16,16 (default: 64)")
     train.add_argument("--activation", default="relu", choices=sorted(recipes.ACTIVATIONS))
     train.add_argument("--loss", default="auto", choices=recipes.LOSSES)
@@ -162,7 +176,9 @@ def register(commands) -> None:
         dest="standardize",
         action="store_true",
         default=None,
-        help="standardise inputs (saved in the model); default for non-image data",
+        help="standardise inputs (saved in the model) and, for regression, train on z-scored "
+        "targets, rescaled by a final layer in the saved model (so History losses are in "
+        "standardised units, test scores in the targets' own); default for non-image data",
     )
     scaling.add_argument("--no-standardize", dest="standardize", action="store_false")
     train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")

@@ -7,7 +7,7 @@ weights are not part of the description (model files store them separately).
 from __future__ import annotations
 
 from . import layers
-from .layers import Dropout, LeakyReLU, Linear, Sequential, Softmax, Standardize
+from .layers import Dropout, LeakyReLU, Linear, Rescale, Sequential, Softmax, Standardize
 from .module import Module
 
 LAYERS: dict[str, type[Module]] = {
@@ -35,6 +35,8 @@ def _arguments(layer: Module) -> dict:
         return {"p": layer.p}
     if isinstance(layer, Standardize):
         return {"mean": layer.mean.tolist(), "std": layer.std.tolist()}
+    if isinstance(layer, Rescale):
+        return {"scale": layer.scale.tolist(), "offset": layer.offset.tolist()}
     return {}
 
 

@@ -194,3 +194,30 @@ class Standardize(Module):
 
     def extra_repr(self) -> str:
         return f"features={self.mean.size}"
+
+
+class Rescale(Module):
+    """Postprocessing carried inside the model: ``y = x · scale + offset`` per output, with fixed
+    values (no parameters) — e.g. a regressor trained on standardised targets, saved so that it
+    predicts in the targets' own units."""
+
+    def __init__(self, scale, offset):
+        super().__init__()
+        scale = np.asarray(scale, dtype=np.float64).reshape(-1)  # kept exact; cast in forward
+        offset = np.asarray(offset, dtype=np.float64).reshape(-1)
+        if scale.shape != offset.shape:
+            raise ShapeError(
+                f"Rescale: scale has shape {scale.shape} but offset has {offset.shape}"
+            )
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x) -> Tensor:
+        x = as_tensor(x)
+        if x.ndim == 0 or x.shape[-1] != self.scale.size:
+            raise ShapeError(
+                f"Rescale: expected input with {self.scale.size} features, got shape {x.shape}"
+            )
+        return x * Tensor(self.scale.astype(x.dtype)) + Tensor(self.offset.astype(x.dtype))
+
+    def extra_repr(self) -> str:
+        return f"features={self.scale.size}"
