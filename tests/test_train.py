@@ -250,3 +250,50 @@ def test_progress_bar_on_a_terminal(capsys, monkeypatch):
     assert "Epoch 1/2" in captured.err and "Epoch 2/2" in captured.err
     assert "13/13" in captured.err and "loss" in captured.err  # 400 rows / 32 per batch
     assert captured.out == ""
+
+
+def _frozen_regression():
+    """A regressor whose weights do not move (lr ~ 0), so History must equal evaluate."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 3)).astype(np.float32)
+    y = rng.normal(size=(90, 2)).astype(np.float32) * 3
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    return model, x, y
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_epoch_loss_and_rmse_equal_evaluate_on_frozen_weights(reduction):
+    model, x, y = _frozen_regression()
+    loss_fn = ng.MSELoss(reduction=reduction)
+    optimizer = ng.optim.SGD(model.parameters(), lr=1e-30)
+    history = ng.fit(
+        model,
+        loss_fn,
+        optimizer,
+        x,
+        y,
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        metrics=["rmse", "mae"],
+        validation_data=(x, y),
+        seed=0,
+    )
+    assert history["loss"][0] == pytest.approx(history["val_loss"][0], rel=1e-5)
+    assert history["rmse"][0] == pytest.approx(history["val_rmse"][0], rel=1e-5)
+    assert history["mae"][0] == pytest.approx(history["val_mae"][0], rel=1e-5)
+
+
+def test_fit_restores_the_mode_when_it_raises():
+    x, y = _blobs()
+    model = _model().eval()
+    with pytest.raises(ValueError, match="labels must be in"):
+        ng.fit(
+            model,
+            ng.CrossEntropyLoss(),
+            ng.optim.SGD(model.parameters(), lr=0.1),
+            x,
+            y + 5,
+            verbose=0,
+        )
+    assert not model.training

@@ -167,54 +167,63 @@ def fit(
         compiled.train_step if compiled else partial(_engine_step, model, loss_fn, optimizer)
     )
     update = optimizer.step
+    # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
+    per_row = getattr(loss_fn, "reduction", "mean") == "mean"
     # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
     per_batch = bool(metric_fns or callbacks or reporter.bars)
-    with blas_threads_for(model, batch_size):
-        for epoch in range(epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            model.train()
-            started = time.perf_counter()
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            sums = dict.fromkeys(metric_fns, 0.0)
-            loss_sum, seen = 0.0, 0
-            reporter.begin_epoch(epoch)
-            for step, start in enumerate(range(0, steps * batch_size, batch_size)):
-                rows = order[start : start + batch_size]
-                out, yb, batch_loss = train_step(x, y, rows)
-                update()
-                m = len(rows)
-                seen += m
-                loss_sum += batch_loss * m
-                if per_batch:
-                    for name, metric in metric_fns.items():
-                        sums[name] += metric(out, yb, loss_fn) * m
-                    reporter.step(loss_sum / seen)
-                    for cb in callbacks:
-                        cb.on_batch_end(step, batch_loss)
-            logs = {"loss": loss_sum / seen, **{name: t / seen for name, t in sums.items()}}
-            if validation is not None:
-                scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
-                logs.update({f"val_{name}": value for name, value in scores.items()})
-            logs["lr"] = optimizer.lr
-            logs["seconds"] = time.perf_counter() - started
-            history.append(epoch, logs)
-            reporter.end_epoch(epoch, logs)
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            if not math.isfinite(logs["loss"]):
-                warnings.warn(
-                    f"fit: the training loss became {logs['loss']} in epoch {epoch + 1}; stopping. "
-                    "Lower the learning rate or check the data for NaN/inf.",
-                    RuntimeWarning,
-                    stacklevel=2,
+    try:
+        with blas_threads_for(model, batch_size):
+            for epoch in range(epochs):
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
+                model.train()
+                started = time.perf_counter()
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                totals = {name: [0.0, 0] for name in metric_fns}
+                loss_sum, seen = 0.0, 0
+                reporter.begin_epoch(epoch)
+                for step, start in enumerate(range(0, steps * batch_size, batch_size)):
+                    rows = order[start : start + batch_size]
+                    out, yb, batch_loss = train_step(x, y, rows)
+                    update()
+                    m = len(rows)
+                    seen += m
+                    loss_sum += batch_loss * m if per_row else batch_loss
+                    if per_batch:
+                        for name, metric in metric_fns.items():
+                            total, count = metric.totals(out, yb, loss_fn)
+                            totals[name][0] += total
+                            totals[name][1] += count
+                        reporter.step(loss_sum / seen if per_row else loss_sum)
+                        for cb in callbacks:
+                            cb.on_batch_end(step, batch_loss)
+                logs = {"loss": loss_sum / seen if per_row else loss_sum}
+                logs.update(
+                    {name: metric_fns[name].finish(t / c) for name, (t, c) in totals.items()}
                 )
-                break
-            if any(cb.stop_training for cb in callbacks):
-                break
-    for cb in callbacks:
-        cb.on_train_end()
-    model.train(was_training)
+                if validation is not None:
+                    scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
+                    logs.update({f"val_{name}": value for name, value in scores.items()})
+                logs["lr"] = optimizer.lr
+                logs["seconds"] = time.perf_counter() - started
+                history.append(epoch, logs)
+                reporter.end_epoch(epoch, logs)
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                if not math.isfinite(logs["loss"]):
+                    warnings.warn(
+                        f"fit: the training loss became {logs['loss']} in epoch {epoch + 1}; "
+                        "stopping. Lower the learning rate or check the data for NaN/inf.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    break
+                if any(cb.stop_training for cb in callbacks):
+                    break
+        for cb in callbacks:
+            cb.on_train_end()
+    finally:
+        model.train(was_training)
     return history
 
 
