@@ -159,7 +159,7 @@ def test_unsupported_models_fall_back_to_the_engine():
     frozen = ng.optim.SGD(mlp[0].parameters(), lr=0.1)  # optimiser owns only some parameters
     assert not _compiles(mlp, ng.CrossEntropyLoss(), labels, frozen)
     hooked = ng.Sequential(ng.Linear(4, 3, seed=0), ng.ReLU())
-    object.__setattr__(hooked[1], "forward", lambda x: x)  # what fit(diagnostics=True) does
+    object.__setattr__(hooked[1], "forward", lambda x: x)  # a hooked layer (e.g. a user's wrapper)
     assert not _compiles(hooked, ng.CrossEntropyLoss(), labels)
 
 

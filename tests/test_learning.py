@@ -40,23 +40,8 @@ def test_xor_with_a_2_4_1_network_reaches_full_accuracy():
     assert losses[-1] < 0.1 < losses[0]
 
 
-def make_spirals(points_per_class=100, classes=3, noise=0.2, seed=0):
-    """The classic CS231n spirals: class k winds from the centre over angles 4k .. 4(k+1)."""
-    rng = np.random.default_rng(seed)
-    x = np.zeros((points_per_class * classes, 2), dtype=np.float32)
-    y = np.zeros(points_per_class * classes, dtype=np.int64)
-    for k in range(classes):
-        rows = slice(points_per_class * k, points_per_class * (k + 1))
-        radius = np.linspace(0.0, 1.0, points_per_class)
-        angle = np.linspace(4 * k, 4 * (k + 1), points_per_class)
-        angle += rng.standard_normal(points_per_class) * noise
-        x[rows] = np.c_[radius * np.sin(angle), radius * np.cos(angle)]
-        y[rows] = k
-    return x, y
-
-
 def test_three_class_spirals_reach_95_percent_training_accuracy():
-    x, y = make_spirals()
+    x, y = ng.datasets.spirals(300, classes=3, noise=0.2, seed=0)
     assert x.shape == (300, 2) and np.bincount(y).tolist() == [100, 100, 100]
     model = ng.Sequential(
         ng.Linear(2, 64, init="he_uniform", seed=0),

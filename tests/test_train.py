@@ -199,7 +199,7 @@ def test_predict_batches_match_one_pass_and_do_not_record_a_graph():
     assert model.training  # predict restores the mode
 
 
-def test_float64_inputs_are_cast_once_to_the_model_dtype():
+def test_float64_inputs_are_cast_to_the_model_dtype():
     x, y = _blobs()
     model, _ = _train()
     assert ng.predict(model, x.astype(np.float64)).dtype == np.float32

@@ -18,8 +18,8 @@ with ``out=``, and gradients land where ``zero_grad(); backward()`` would put th
 optimiser's own ``step()`` then updates the flat buffer as usual.  ``tests/test_fast_path.py``
 trains models both ways and compares every parameter exactly.
 
-:meth:`CompiledMLP.compile` returns ``None`` for anything else (another layer, a hooked layer such
-as ``fit(diagnostics=True)`` installs, probability targets, parameters the optimiser does not
+:meth:`CompiledMLP.compile` returns ``None`` for anything else (another layer, a layer whose
+``forward`` was replaced, probability targets, parameters the optimiser does not
 own, ...), and ``fit`` then uses the general engine, which also raises the usual errors for bad
 targets.
 """

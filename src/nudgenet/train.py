@@ -2,7 +2,9 @@
 
 Each epoch reshuffles the rows from the seed, walks them in mini-batches and, per batch, runs
 ``zero_grad → forward → loss → backward → step``: the gradient of a step is the batch mean (with
-the default ``reduction="mean"``).  Same seed, same History, bit for bit.
+the default ``reduction="mean"``).  Same seed, same History, bit for bit; layers with randomness
+of their own (Dropout) draw from their own ``seed``, or from the global generator that
+:func:`nudgenet.manual_seed` resets.
 """
 
 from __future__ import annotations
