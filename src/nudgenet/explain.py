@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .diagnostics import leaf_layers
-from .nn.layers import Linear
+from .nn.layers import Dropout, Linear
 from .nn.module import Module
 from .tensor import Tensor, enable_grad, no_grad
 from .train import prepare_data
@@ -275,7 +275,11 @@ def _layer_traces(records) -> list[LayerTrace]:
         if not isinstance(layer, Linear):
             continue
         following = records[k + 1] if k + 1 < len(records) else None
-        if following is not None and not following[1].parameters():
+        if (
+            following is not None
+            and not following[1].parameters()
+            and not isinstance(following[1], Dropout)  # the identity in eval mode
+        ):
             activation, a = type(following[1]).__name__, following[3].data
         else:
             activation, a = "Identity", z.data
