@@ -175,10 +175,12 @@ def plot_explanation(
     units: int = 6,
     row: int = 0,
     size: tuple[int, int] = (1100, 700),
+    label: str | None = None,
 ):
     """One example seen by backprop: its input (an image where the features make one), the
     output nudges ``−∂C/∂a`` as a bar chart (up green, down red), and ``∂C/∂W`` of the first layer
-    for the ``units`` hidden units it affects most (largest ``‖∂C/∂W[:, j]‖``) as images."""
+    for the ``units`` hidden units it affects most (largest ``‖∂C/∂W[:, j]‖``) as images.
+    ``label`` names the input in its title (default: its row in the explanation)."""
     first = explanation.layers[0] if explanation.layers else None
     x = explanation.x[row]
     shape = _image_shape(x.size, image_shape)
@@ -192,7 +194,7 @@ def plot_explanation(
     else:
         ax.bar(np.arange(x.size), x)
         ax.set_xlabel("input feature")
-    ax.set_title(f"input (row {row})")
+    ax.set_title(label or f"input (row {row})")
     ax = figure.add_subplot(outer[0, 1])
     colours = ["tab:green" if v > 0 else "tab:red" for v in nudges]
     ax.bar(np.arange(nudges.size), nudges, color=colours)

@@ -40,7 +40,8 @@ def run(args) -> int:
         out = Path(args.out)
         suffix = out.suffix or ".png"
         shape = IMAGE_SHAPES.get(data.name)
-        plot_explanation(explanation, out, image_shape=shape)
+        label = f"{data.name} held-out row {args.index}, target {result['target']}"
+        plot_explanation(explanation, out, image_shape=shape, label=label)
         result["figures"].append(str(out))
         units = [layer.weight.shape[1] for layer in explanation.layers]
         if explanation.layers and max([explanation.layers[0].weight.shape[0], *units]) <= 10:
