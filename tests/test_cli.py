@@ -47,6 +47,7 @@ def test_train_with_no_arguments_reaches_95_percent_on_digits(digits_model):
     assert summary["dataset"] == "digits" and summary["task"] == "classification"
     assert summary["test_accuracy"] >= 0.95
     assert summary["epochs"] == 30 and summary["train_loss"] < summary["test_loss"] + 1
+    assert summary["val_loss"] > 0  # 10% of the training rows are held back by default
     assert (folder / summary["model_path"]).is_file()
 
 
@@ -82,6 +83,25 @@ def test_predict_prints_classes_and_probabilities(digits_model, tmp_path):
     assert from_npy["classes"] == expected.tolist()
     text = run("predict", model, tmp_path / "rows.npy", cwd=tmp_path).stdout
     assert text.startswith("row 0: ")
+
+
+def test_predict_into_a_closed_pipe_stops_quietly(digits_model, tmp_path):
+    folder, summary = digits_model
+    x, _ = ng.datasets.digits()
+    np.save(tmp_path / "many.npy", np.tile(x, (20, 1)))  # ~36,000 lines: more than a pipe holds
+    command = [sys.executable, "-m", "nudgenet", "predict", folder / summary["model_path"]]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    with subprocess.Popen(
+        [*map(str, command), str(tmp_path / "many.npy")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        assert process.stdout.readline().startswith(b"row 0: ")
+        process.stdout.close()  # the reader goes away, as `| head -n 1` does
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 1
+    assert stderr == ""
 
 
 def test_regression_on_black_scholes(tmp_path):
@@ -176,7 +196,8 @@ def _error(result):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    return lines[-1]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def test_user_mistakes_give_one_line_errors(digits_model, tmp_path):
@@ -192,6 +213,15 @@ def test_user_mistakes_give_one_line_errors(digits_model, tmp_path):
     assert "unrecognized arguments: --bogus" in _error(
         run("train", "--bogus", cwd=tmp_path, check=False)
     )
+    bad_value = run("train", "--epochs", "x", cwd=tmp_path, check=False)
+    assert bad_value.returncode == 2  # argparse's code for a usage mistake
+    assert "expected a fraction between 0 and 1, got '1'" in _error(
+        run("train", "--test-size", "1", cwd=tmp_path, check=False)
+    )
+    assert "needs --validation-split > 0" in _error(
+        run("train", "--early-stopping", "3", "--validation-split", "0", cwd=tmp_path, check=False)
+    )
+    assert "expected a whole number >= 1, got 'x' (see nudgenet train --help)" in _error(bad_value)
     np.save(tmp_path / "narrow.npy", np.zeros((2, 60), np.float32))
     message = _error(run("predict", model, "narrow.npy", cwd=tmp_path, check=False))
     assert "64 features" in message and "(2, 60)" in message
@@ -224,6 +254,9 @@ def test_corrupt_and_mismatched_idx_files(tmp_path):
         )
     )
     assert "gzip" in message
+    without_labels = run("train", "--dataset", images, cwd=tmp_path, check=False)
+    assert "looks like an IDX images file" in _error(without_labels)
+    assert "--labels FILE" in _error(without_labels)
 
 
 def test_help_for_every_command():

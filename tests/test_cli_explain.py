@@ -2,6 +2,7 @@
 
 import json
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,19 @@ def test_explain_prints_ranked_nudges_and_writes_figures(trained):
     assert payload["nudge_test"]["relative_error"] < 0.01
     assert png_size(folder / "explain.png") == (1100, 700)
     assert png_size(folder / "explain-weights.png") == (700, 700)
+
+
+def test_figures_that_cannot_be_written_fail_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--plot", "curves.txt", "--quiet"]) == 1
+    assert "expected one of the suffixes" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    assert cli.main(["train", "--plot", "curves.png", "--quiet"]) == 1
+    assert "pip install 'nudgenet[plot]'" in capsys.readouterr().err
+    assert cli.main(["explain", "absent.safetensors", "--out", "x.png"]) == 1
+    assert "pip install 'nudgenet[plot]'" in capsys.readouterr().err  # not "no model file"
+    assert list(tmp_path.iterdir()) == []  # nothing trained, nothing saved
 
 
 def test_explain_rejects_a_row_outside_the_held_out_set(trained):

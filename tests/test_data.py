@@ -318,6 +318,7 @@ def test_mnist_download_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
     assert "checksum mismatch: MD5" in message
     assert "expected 9fb629c4189551a2d022fa330f9573f3" in message  # the official t10k-images MD5
     assert "NUDGENET_DATA" in message
+    assert "\n" not in message  # one line, so the command line can print it as one
     assert len(server["requested"]) == len(handwritten.MNIST_MIRRORS)  # every mirror tried
     assert not cached_mnist(tmp_path).exists() or not list(cached_mnist(tmp_path).iterdir())
 

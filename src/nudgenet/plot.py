@@ -23,18 +23,41 @@ DPI = 100
 _METRICS = ("accuracy", "rmse", "mae", "mse")
 
 
-def _figure(size: tuple[int, int]):
-    """A matplotlib Figure of ``size`` pixels on an Agg canvas."""
+def _matplotlib_canvas():
+    """matplotlib's Agg canvas class, or an ImportError naming the extra to install."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError(
             "nudgenet's figures need matplotlib, an optional extra: pip install 'nudgenet[plot]'"
         ) from None
+    return FigureCanvasAgg
+
+
+def check_figure_path(path) -> Path:
+    """``path`` as a Path, once matplotlib is known to be installed and to write its suffix.
+
+    Call it before long work whose result is a figure, so a missing extra or a ``.jpeg`` typo
+    fails at once.  No suffix means PNG.  Raises ImportError or ValueError.
+    """
+    path = Path(path)
+    formats = _matplotlib_canvas().get_supported_filetypes()
+    if path.suffix and path.suffix[1:].lower() not in formats:
+        raise ValueError(
+            f"cannot write a figure to {path}: expected one of the suffixes "
+            f"{', '.join('.' + name for name in sorted(formats))}, got {path.suffix!r}"
+        )
+    return path
+
+
+def _figure(size: tuple[int, int]):
+    """A matplotlib Figure of ``size`` pixels on an Agg canvas."""
+    canvas = _matplotlib_canvas()
+    from matplotlib.figure import Figure
+
     width, height = size
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
+    canvas(figure)
     return figure
 
 

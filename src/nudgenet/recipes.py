@@ -117,6 +117,11 @@ def _rows(name: str, samples: int, seed: int, labels, label_column):
         )
     if labels is not None:
         return datasets.load_idx_pair(path, labels)
+    if "idx" in path.name.lower():
+        raise DataError(
+            f"{name} looks like an IDX images file: give its labels file too "
+            "(--labels FILE on the command line, labels= in Python)"
+        )
     x, y = datasets.load_arrays(path, label_column=label_column)
     return x, y
 

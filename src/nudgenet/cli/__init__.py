@@ -9,7 +9,9 @@ line of stdout one JSON object with the results.  Each subcommand lives in its o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import NoReturn
 
 from ..errors import NudgenetError
 from . import evaluate, explain, gradcheck, predict, train
@@ -18,8 +20,15 @@ from .gradcheck import GRADIENT_MISMATCH
 __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, pointing at ``--help`` (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="nudgenet", description="Train, evaluate and use feed-forward networks."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -33,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (`nudgenet predict ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (NudgenetError, OSError, ValueError, KeyError, ImportError) as error:
         text = error.args[0] if isinstance(error, KeyError) and error.args else error
         message = str(text) or type(error).__name__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from .. import recipes
 from ..errors import NudgenetError
@@ -21,6 +22,27 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    return _fraction(text, zero_allowed=False)
+
+
+def fraction_or_zero(text: str) -> float:
+    """An argparse type: 0 (none) or a number strictly between 0 and 1."""
+    return _fraction(text, zero_allowed=True)
+
+
+def _fraction(text: str, zero_allowed: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if 0 < value < 1 or (zero_allowed and value == 0):
+        return value
+    expected = "0 or a fraction" if zero_allowed else "a fraction"
+    raise argparse.ArgumentTypeError(f"expected {expected} between 0 and 1, got {text!r}")
 
 
 def metrics_for(task: str) -> list[str]:

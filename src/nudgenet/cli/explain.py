@@ -9,12 +9,15 @@ import numpy as np
 from ..errors import NudgenetError
 from ..explain import explain, nudge_test
 from ..io import load
+from ..plot import check_figure_path
 from .common import add_data_options, add_output_options, emit_json, held_out
 
 IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28)}
 
 
 def run(args) -> int:
+    if args.out:  # a missing matplotlib or a bad suffix fails before any work
+        check_figure_path(args.out)
     model = load(args.model)
     data, loss_fn, y, task = held_out(args, model)
     if not -len(y) <= args.index < len(y):

@@ -9,13 +9,17 @@ from pathlib import Path
 from .. import data as datasets
 from .. import recipes
 from ..callbacks import EarlyStopping
+from ..errors import NudgenetError
 from ..io import save
 from ..nn.layers import Rescale
+from ..plot import check_figure_path
 from ..train import evaluate, fit
 from .common import (
     add_data_options,
     add_output_options,
     emit_json,
+    fraction,
+    fraction_or_zero,
     load_data,
     metrics_for,
     positive_int,
@@ -24,6 +28,8 @@ from .common import (
 
 def run(args) -> int:
     started = time.perf_counter()
+    if args.plot:  # a missing matplotlib or a bad suffix fails now, not after training
+        check_figure_path(args.plot)
     data = load_data(args, args.test_size, args.seed, args.samples)
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
@@ -44,10 +50,12 @@ def run(args) -> int:
         y_train = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
     callbacks = []
-    validation_split = args.validation_split
     if args.early_stopping:
+        if not args.validation_split:
+            raise NudgenetError(
+                "--early-stopping watches val_loss: it needs --validation-split > 0"
+            )
         callbacks.append(EarlyStopping(patience=args.early_stopping, restore_best=True))
-        validation_split = validation_split or 0.1
     if args.verbose or not (args.json or args.quiet):
         print(
             f"nudgenet: {data.name}: {data.note}; {data.task}, {data.features} features",
@@ -61,7 +69,7 @@ def run(args) -> int:
         y_train,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        validation_split=validation_split,
+        validation_split=args.validation_split,
         seed=args.seed,
         metrics=metrics_for(data.task),
         callbacks=callbacks,
@@ -127,14 +135,14 @@ def register(commands) -> None:
     )
     add_data_options(train, "digits")
     train.add_argument(
-        "--test-size", type=float, default=0.2, help="held-out fraction (default: %(default)s)"
+        "--test-size", type=fraction, default=0.2, help="held-out fraction (default: %(default)s)"
     )
     train.add_argument(
         "--validation-split",
-        type=float,
-        default=0.0,
-        help="fraction of the training rows used for val_loss (default: none; "
-        "0.1 with --early-stopping)",
+        type=fraction_or_zero,
+        default=0.1,
+        help="fraction of the training rows held back for val_loss and the validation curves; "
+        "0 trains on them all (default: %(default)s)",
     )
     train.add_argument(
         "--samples",

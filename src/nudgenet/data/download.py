@@ -64,7 +64,7 @@ def download(file: RemoteFile, mirrors: Sequence[str], folder: Path) -> Path:
         target = folder / file.name
         write_atomic(target, data)
         return target
-    raise DataError(f"could not download {file.name}:\n  " + "\n  ".join(failures))
+    raise DataError(f"could not download {file.name}: " + "; ".join(failures))
 
 
 def _fetch(url: str) -> bytes:

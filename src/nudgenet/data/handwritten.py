@@ -99,7 +99,7 @@ def mnist(
             for n in names
         ]
     except DataError as e:
-        raise DataError(f"{help_text}.\nDownloading them failed: {e}") from e
+        raise DataError(f"{help_text}; downloading them failed: {e}") from e
     return _load_mnist(paths[0], paths[1])
 
 
