@@ -67,6 +67,20 @@ def test_mnist_16_16_reaches_92_percent_held_out():
     assert r["seconds"] > 0
 
 
+@pytest.mark.skipif(mnist_dir() is None, reason="the MNIST 10k files are not on this machine")
+def test_readme_mnist_example_runs_and_reaches_what_it_says(tmp_path, monkeypatch):
+    block = (REPO / "README.md").read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'data_dir="path/to/mnist"' in block and "accuracy 0.9165 after 12 epochs" in block
+    code = block.replace("path/to/mnist", str(mnist_dir()))
+    monkeypatch.chdir(tmp_path)  # it saves mnist.safetensors
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    model, x_val, y_val = namespace["model"], namespace["x_val"], namespace["y_val"]
+    scores = ng.evaluate(model, ng.CrossEntropyLoss(), x_val, y_val, metrics=["accuracy"])
+    assert scores["accuracy"] >= 0.91 and len(namespace["history"]) == 12
+    assert ng.load(tmp_path / "mnist.safetensors").metadata["class_names"][9] == "9"
+
+
 def test_softmax_classifier_separates_three_spirals_deterministically():
     r = results("softmax_classifier")
     assert r["heldout_accuracy"] >= 0.9, r
