@@ -170,7 +170,7 @@ def test_user_csv_with_early_stopping_and_options(tmp_path):
 
 
 @pytest.mark.skipif(not MNIST.is_dir(), reason="shared MNIST files not present")
-def test_mnist_from_a_local_folder(tmp_path):
+def test_mnist_from_a_local_folder(tmp_path, monkeypatch):
     summary = last_json(
         run(
             "train",
@@ -190,6 +190,9 @@ def test_mnist_from_a_local_folder(tmp_path):
         )
     )
     assert summary["test_accuracy"] >= 0.88
+    monkeypatch.delenv("NUDGENET_DATA", raising=False)  # found again through the model's metadata
+    scores = last_json(run("evaluate", summary["model_path"], "--json", cwd=tmp_path))
+    assert scores["accuracy"] == pytest.approx(summary["test_accuracy"])
 
 
 def _error(result):
@@ -229,6 +232,32 @@ def test_user_mistakes_give_one_line_errors(digits_model, tmp_path):
     assert "not a readable" in _error(
         run("evaluate", "broken.safetensors", cwd=tmp_path, check=False)
     )
+
+
+def test_an_idx_pair_trains_and_evaluates_without_naming_the_labels_again(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200).astype(np.uint8)
+    pictures = np.zeros((200, 4, 4), np.uint8)
+    pictures[labels == 1, :2] = 200  # class 1 is bright on top
+    pictures += rng.integers(0, 40, pictures.shape, dtype=np.uint8)
+    ng.datasets.save_idx(tmp_path / "pics-idx3-ubyte.gz", pictures)
+    ng.datasets.save_idx(tmp_path / "tags-idx1-ubyte", labels)
+    summary = last_json(
+        run(
+            "train",
+            "--dataset",
+            "pics-idx3-ubyte.gz",
+            "--labels",
+            "tags-idx1-ubyte",
+            "--epochs",
+            "5",
+            "--json",
+            cwd=tmp_path,
+        )
+    )
+    assert summary["test_accuracy"] == 1.0
+    scores = last_json(run("evaluate", summary["model_path"], "--json", cwd=tmp_path))
+    assert scores["rows"] == 40 and scores["accuracy"] == 1.0
 
 
 def test_corrupt_and_mismatched_idx_files(tmp_path):

@@ -106,7 +106,10 @@ def held_out(args, model):
     task: ``(data, loss_fn, y_test, task)``."""
     task = saved(model, "task", "classification")
     loss_name = saved(model, "loss", "CrossEntropyLoss")
-    args.dataset = args.dataset or saved(model, "dataset", None)
+    if args.dataset is None:  # the data the model was trained on, found where training found it
+        args.dataset = saved(model, "dataset", None)
+        args.labels = args.labels or saved(model, "labels", None)
+        args.data_dir = args.data_dir or saved(model, "data_dir", None)
     if args.dataset is None:
         raise NudgenetError("the model file does not name its data set; pass --dataset")
     if args.label_column == "-1":

@@ -81,6 +81,8 @@ def run(args) -> int:
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
     metadata = {
         "dataset": data.name,
+        "data_dir": args.data_dir,
+        "labels": args.labels,
         "task": data.task,
         "loss": type(loss_fn).__name__,
         "class_names": data.class_names,
