@@ -86,7 +86,7 @@ class GradientDiagnostics(Callback):
         self._norms += np.sqrt(np.bincount(self._owner, squares, minlength=len(self.layers)))
         for fired, (_, linear) in zip(self._fired, self.relus):
             if linear.bias is not None and linear.bias.grad is not None:
-                fired |= linear.bias.grad != 0
+                np.logical_or(fired, linear.bias.grad, out=fired)  # non-zero counts as fired
             elif linear.weight.grad is not None:
                 fired |= (linear.weight.grad != 0).any(axis=0)
         self._steps += 1
