@@ -408,6 +408,22 @@ def _operator_cases():
         ),
         case(".T", lambda a: a.T, lambda a: a.T, spec(s)),
         case("op-reuse-x*x+x", lambda a: a * a + a, lambda a: a * a + a, spec(s)),
+        # an input that also feeds a later input: its gradient must be complete before it is used
+        case("op-reuse-x+tanh(x)", lambda a: a + a.tanh(), lambda a: a + np.tanh(a), spec(s)),
+        case("op-reuse-swish", lambda a: a * a.sigmoid(), lambda a: a * np_sigmoid(a), spec(s)),
+        case(
+            "op-reuse-b+exp(b)",
+            lambda a: (lambda b: b + b.exp())(a * 2),
+            lambda a: 2 * a + np.exp(2 * a),
+            spec(s),
+        ),
+        case(
+            "op-reuse-residual",
+            lambda x, w: (lambda z: z + z.relu())(x @ w),
+            lambda x, w: (lambda z: z + np.maximum(z, 0))(x @ w),
+            spec((5, 3)),
+            spec((3, 4)),
+        ),
         case(
             "op-chain-mlp",
             lambda x, w, b: ((x @ w + b).tanh() ** 2).mean(),

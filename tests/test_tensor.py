@@ -59,6 +59,14 @@ def test_shared_subexpression_sums_both_paths(x):
     np.testing.assert_allclose(x.grad, 2 * e * e + e)
 
 
+def test_an_input_reached_again_through_a_later_input_gets_its_whole_gradient(x):
+    # b feeds the sum directly (first input) and through exp (second input): b's gradient must
+    # hold both paths before it is passed on to x
+    b = x * 2
+    (b + b.exp()).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 + 2 * np.exp(2 * x.data))
+
+
 def test_ten_thousand_chained_operations_backprop_without_recursion_error():
     x = ng.tensor(np.array([0.3, -0.2]), requires_grad=True)
     c = 1.0001

@@ -185,22 +185,29 @@ class Tensor:
 
 
 def _graph_order(root: Tensor) -> list[Tensor]:
-    """Tensors of the recorded graph below ``root``, each after everything it depends on."""
+    """Tensors of the recorded graph below ``root``, each after everything it depends on.
+
+    An iterative depth-first post-order: a tensor is appended only once all its inputs have been,
+    and marked done when it is expanded (not when first seen), so a tensor reached again through
+    a later input still precedes every tensor that uses it.
+    """
     order: list[Tensor] = []
-    visited: set[int] = {id(root)}
+    done: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
     while stack:
         tensor, expanded = stack.pop()
         if expanded:
             order.append(tensor)
             continue
+        if id(tensor) in done:
+            continue
+        done.add(id(tensor))
         stack.append((tensor, True))
         creator = tensor._creator
         if creator is None:
             continue
         for parent in creator.inputs:
-            if parent.requires_grad and id(parent) not in visited:
-                visited.add(id(parent))
+            if parent.requires_grad and id(parent) not in done:
                 stack.append((parent, False))
     return order
 
