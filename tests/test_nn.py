@@ -347,6 +347,34 @@ def test_dropout_module_seed_reproducible():
         ng.Dropout(1.0)
 
 
+def test_unseeded_dropout_draws_from_the_generator_manual_seed_resets():
+    # built before manual_seed: the layer must not keep the generator that was global back then
+    x = np.ones((20, 30), np.float32)
+    d = ng.Dropout(0.5)
+    ng.manual_seed(0)
+    a = d(x).data
+    ng.manual_seed(0)
+    b = d(x).data
+    np.testing.assert_array_equal(a, b)
+    keep = np.random.default_rng(0).random(x.shape, dtype=np.float32) >= 0.5
+    np.testing.assert_array_equal(a, np.where(keep, np.float32(2), np.float32(0)))
+    ng.manual_seed(1)
+    assert not np.array_equal(d(x).data, a)
+
+
+def test_seeded_dropout_keeps_its_own_stream_whatever_manual_seed_does():
+    x = np.ones((20, 30), np.float32)
+    d = ng.Dropout(0.5, seed=3)
+    ng.manual_seed(0)
+    first = d(x).data
+    ng.manual_seed(0)
+    second = d(x).data
+    stream = np.random.default_rng(3)
+    for mask in (first, second):  # two consecutive draws of the layer's own generator
+        keep = stream.random(x.shape, dtype=np.float32) >= 0.5
+        np.testing.assert_array_equal(mask, np.where(keep, np.float32(2), np.float32(0)))
+
+
 def test_sequential_indexing_slicing_len_iteration():
     layers = [ng.Linear(2, 3), ng.ReLU(), ng.Linear(3, 1)]
     model = ng.Sequential(*layers)

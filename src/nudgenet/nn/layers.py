@@ -118,14 +118,20 @@ class Softmax(Module):
 
 class Dropout(Module):
     """Zeroes each input with probability ``p`` while training (scaling the rest by 1/(1−p));
-    the identity in eval mode.  ``seed`` makes the masks reproducible."""
+    the identity in eval mode.
+
+    With a ``seed`` (int or Generator) the layer keeps its own generator, so its masks are
+    reproducible whatever else draws random numbers.  Without one it draws from the global
+    generator as it is at each forward, so :func:`nudgenet.manual_seed` called after the layer
+    was built still decides its masks.
+    """
 
     def __init__(self, p: float = 0.5, seed: SeedLike = None):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = float(p)
-        self.rng = generator(seed)
+        self.rng = None if seed is None else generator(seed)  # None: F.dropout looks it up
 
     def forward(self, x) -> Tensor:
         return F.dropout(x, self.p, self.training, self.rng)
