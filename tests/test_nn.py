@@ -53,6 +53,45 @@ def test_784_16_16_10_sgd_momentum_step_stays_float32(mnist_like_batch):
         assert model(x).dtype == np.float32
 
 
+@pytest.fixture
+def default_float64():
+    """``ng.set_default_dtype("float64")`` for one test, the previous default restored after."""
+    previous = ng.get_default_dtype()
+    ng.set_default_dtype("float64")
+    try:
+        yield
+    finally:
+        ng.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda params: ng.optim.SGD(params, lr=0.1, momentum=0.9),
+        lambda params: ng.optim.Adam(params, lr=0.01),
+    ],
+    ids=["sgd-momentum", "adam"],
+)
+def test_set_default_dtype_float64_makes_the_whole_training_step_float64(
+    default_float64, mnist_like_batch, make_opt
+):
+    x, y = mnist_like_batch  # float32 data: the model's dtype decides
+    assert ng.get_default_dtype() == np.float64 and ng.tensor([1.0]).dtype == np.float64
+    model = _mlp(784, 16, 16, 10)
+    opt = make_opt(model.parameters())
+    before = [p.data.copy() for p in model.parameters()]
+    opt.zero_grad()
+    out = model(x)
+    loss = ng.CrossEntropyLoss()(out, y)
+    loss.backward()
+    opt.step()
+    assert out.dtype == np.float64 and loss.dtype == np.float64
+    for p, old in zip(model.parameters(), before):
+        assert p.data.dtype == np.float64 and p.grad.dtype == np.float64
+        assert not np.array_equal(p.data, old)  # the step really ran
+    assert opt.state and all(s.dtype == np.float64 for s in opt.state.values())
+
+
 def test_parameters_and_gradients_are_views_into_one_buffer_each():
     model = _mlp(6, 5, 4, 3)
     params = model.parameters()

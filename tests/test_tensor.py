@@ -149,6 +149,17 @@ def test_item_returns_a_python_number():
         ng.tensor(np.array([1.0, 2.0])).item()
 
 
+def test_numpy_returns_the_tensors_array_itself():
+    values = np.array([[1.5, -2.0], [0.25, 4.0]], dtype=np.float32)
+    t = ng.tensor(values, requires_grad=True)
+    a = t.numpy()
+    assert isinstance(a, np.ndarray) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, values)
+    a[0, 0] = 7.0  # shared, not copied: writing through it changes the tensor
+    assert t.data[0, 0] == 7.0
+    assert (t * 2).numpy()[0, 0] == 14.0
+
+
 def test_new_tensor_dtypes():
     assert ng.tensor(1.5).dtype == np.float32
     assert ng.tensor([1.0, 2.0]).dtype == np.float32
