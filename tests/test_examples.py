@@ -29,6 +29,13 @@ def mnist_dir() -> Path | None:
     return None
 
 
+def readme_python_block(heading: str) -> str:
+    """The code of the first ```python block after ``heading`` in the README."""
+    text = (REPO / "README.md").read_text()
+    assert heading in text, f"the README has no {heading!r} section"
+    return text.split(heading, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def run_script(name: str, *args: str, json_output: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
@@ -69,7 +76,7 @@ def test_mnist_16_16_reaches_92_percent_held_out():
 
 @pytest.mark.skipif(mnist_dir() is None, reason="the MNIST 10k files are not on this machine")
 def test_readme_mnist_example_runs_and_reaches_what_it_says(tmp_path, monkeypatch):
-    block = (REPO / "README.md").read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    block = readme_python_block("## The Python API")
     assert 'data_dir="path/to/mnist"' in block and "accuracy 0.9165 after 12 epochs" in block
     code = block.replace("path/to/mnist", str(mnist_dir()))
     monkeypatch.chdir(tmp_path)  # it saves mnist.safetensors
@@ -81,7 +88,41 @@ def test_readme_mnist_example_runs_and_reaches_what_it_says(tmp_path, monkeypatc
     assert ng.load(tmp_path / "mnist.safetensors").metadata["class_names"][9] == "9"
 
 
-def test_softmax_classifier_separates_three_spirals_deterministically():
+def test_readme_autodiff_example_runs_and_its_gradients_are_the_chain_rules():
+    namespace: dict = {}
+    exec(compile(readme_python_block("### Tensors and autodiff"), "README.md", "exec"), namespace)
+    x, w, z = namespace["x"], namespace["w"], namespace["z"]
+    assert x.dtype == np.float32 and x.grad.dtype == np.float32  # "float32 by default"
+    xv, wv = x.data.astype(np.float64), w.data.astype(np.float64)
+    s = 1 / (1 + np.exp(-(xv @ wv)))  # y = Σ σ(x w): ∂y/∂x = σ'(xw) wᵀ, ∂y/∂w = xᵀ σ'(xw)
+    np.testing.assert_allclose(x.grad, s * (1 - s) * wv.T, rtol=1e-6)
+    np.testing.assert_allclose(w.grad, xv.T * (s * (1 - s)), rtol=1e-6)
+    assert not z.requires_grad and z.is_leaf  # computed under no_grad: no graph
+    np.testing.assert_array_equal(z.data, 2 * x.data)
+
+
+def test_readme_gradient_check_example_runs_and_passes():
+    # The MNIST example's model and loss; MNIST-shaped random rows stand in for its data files.
+    rng = np.random.default_rng(0)
+    namespace: dict = {
+        "ng": ng,
+        "model": ng.Sequential(
+            ng.Linear(784, 16, seed=0),
+            ng.ReLU(),
+            ng.Linear(16, 16, seed=1),
+            ng.ReLU(),
+            ng.Linear(16, 10, seed=2),
+        ),
+        "loss_fn": ng.CrossEntropyLoss(),
+        "x_val": rng.random((8, 784), dtype=np.float32),
+        "y_val": rng.integers(0, 10, 8),
+    }
+    block = readme_python_block("### Checking the gradients")
+    assert "ng.gradcheck(" in block
+    exec(compile(block, "README.md", "exec"), namespace)  # its assert and gradcheck raise if off
+    assert namespace["report"].passed
+    assert namespace["a64"].dtype == namespace["b64"].dtype == np.float64
+
     r = results("softmax_classifier")
     assert r["heldout_accuracy"] >= 0.9, r
     assert r["train_accuracy"] >= 0.9, r
