@@ -14,7 +14,8 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 def test_quick_benchmark_runs_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    command = [sys.executable, "-m", "nudgenet.bench", "--quick", "--impl", "nudgenet", "numpy"]
+    command = [sys.executable, "-m", "nudgenet.bench", "--quick"]
+    command += ["--impl", "nudgenet", "numpy", "gemm-numpy"]
     done = subprocess.run(
         [*command, "--json", str(out)], capture_output=True, text=True, env=env, timeout=300
     )
@@ -27,13 +28,16 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path):
     assert {(r["arch"], r["batch"], r["impl"]) for r in rows} == {
         (arch, batch, impl)
         for arch, batch in [("A", 100), ("A", 10), ("C", 100)]
-        for impl in ("nudgenet", "numpy")
+        for impl in ("nudgenet", "numpy", "gemm-numpy")
     }
     for row in rows:
         assert "error" not in row, row
         assert row["seconds"] > 0 and row["peak_rss_mib"] > 0 and row["predict_seconds"] > 0
         if row["impl"] == "nudgenet":
             assert row["speedup_vs_numpy"] > 0
+            assert row["times_gemm-numpy"] > 0  # a floor is not a comparator: no speedup
+            assert "speedup_vs_gemm-numpy" not in row
+    assert "floor: nudgenet" in done.stdout
 
 
 def test_missing_comparators_are_skipped_with_a_note(monkeypatch):
@@ -50,3 +54,12 @@ def test_missing_comparators_are_skipped_with_a_note(monkeypatch):
 
 def test_parameter_count_and_flops_basis():
     assert bench.parameter_count(bench.ARCHITECTURES["A"]) == 785 * 16 + 17 * 16 + 17 * 10
+
+
+def test_floor_plan_has_every_product_of_a_step():
+    # forward a W per layer; ∂W = aᵀ δ per layer; δ Wᵀ for every layer but the first
+    plan = bench._gemm_plan((784, 16, 10), batch=100)
+    assert plan == [
+        ((100, 784), (784, 16), (100, 16), (100, 16), (784, 16), None),
+        ((100, 16), (16, 10), (100, 10), (100, 10), (16, 10), (100, 16)),
+    ]

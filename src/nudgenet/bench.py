@@ -7,6 +7,12 @@ samples per epoch), the ratio to each comparator, the fraction of this machine's
 ceiling (measured in the same run, with the copy bandwidth), peak memory, and the time to predict
 every row.  ``--json PATH`` writes it all as JSON.  ``--quick`` is a seconds-long smoke run.
 
+Two floors run beside them: ``gemm-numpy`` and ``gemm-torch`` time only the matrix products of
+the same training steps (z = a W, ∂W = aᵀ δ, δ Wᵀ) through NumPy's BLAS on the threads ``fit``
+uses, and through PyTorch's BLAS: no implementation calling that BLAS can train faster, so
+nudgenet's distance above its floor is its own overhead, and the gap between the floors is the
+libraries' BLAS.
+
 Architectures: A = 784-16-16-10 (batch 100 and 10), B = 784-128-64-10, C = 784-1024-1024-10
 (batch 100; by default on a 10,000-row subset, as the table says).  Each implementation runs in
 its own subprocess (clean peak memory, no shared thread pools); comparators that are not
@@ -32,7 +38,7 @@ ARCHITECTURES = {
     "B": (784, 128, 64, 10),
     "C": (784, 1024, 1024, 10),
 }
-IMPLEMENTATIONS = ("nudgenet", "numpy", "torch", "sklearn")
+IMPLEMENTATIONS = ("nudgenet", "numpy", "torch", "sklearn", "gemm-numpy", "gemm-torch")
 LR = 0.1
 
 
@@ -166,13 +172,86 @@ def run_sklearn(sizes, x, y, batch, epochs):
     return times, lambda: model.predict_proba(x)
 
 
+# --- the floors: only the matrix products of a training step, nothing else
+
+
+def _gemm_plan(sizes, batch):
+    """Per layer ``(a, W, z, δ, ∂W, δ below)`` shapes of one step at ``batch`` rows."""
+    return [
+        ((batch, a), (a, b), (batch, b), (batch, b), (a, b), (batch, a) if i else None)
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
+    ]
+
+
+def _time_products(plan, new, matmul, transpose, steps, epochs, forward_rows):
+    """Seconds per epoch of ``steps`` steps of z = a W (every layer), then, last layer first,
+    ∂W = aᵀ δ and δ Wᵀ (not for the first layer); and a predictor running z = a W over
+    ``forward_rows`` in chunks of 1024 rows, as ``ng.predict`` does."""
+    layers = [tuple(None if shape is None else new(shape) for shape in shapes) for shapes in plan]
+    times = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        for _ in range(steps):
+            for a, w, z, _, _, _ in layers:
+                matmul(a, w, out=z)
+            for a, w, _, d, grad_w, below in reversed(layers):
+                matmul(transpose(a), d, out=grad_w)
+                if below is not None:
+                    matmul(d, transpose(w), out=below)
+        times.append(time.perf_counter() - started)
+    rows = min(1024, forward_rows)
+    chunk = [new((rows, shape[1][0])) for shape in plan]
+    outs = [new((rows, shape[1][1])) for shape in plan]
+
+    def predict():
+        for start in range(0, forward_rows, rows):
+            m = min(rows, forward_rows - start)
+            for a, (_, w, *_), z in zip(chunk, layers, outs):
+                matmul(a[:m], w, out=z[:m])
+
+    return times, predict
+
+
+def run_gemm_numpy(sizes, x, y, batch, epochs):
+    """The floor through NumPy's BLAS, on the BLAS threads nudgenet's ``fit`` would use."""
+    import nudgenet as ng
+    from nudgenet.fast import blas_threads_for
+
+    model = ng.Sequential(*[ng.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+    rng = np.random.default_rng(0)
+
+    def new(shape):
+        return rng.random(shape, dtype=np.float32)
+
+    steps = -(-len(x) // batch)
+    with blas_threads_for(model, batch):
+        times, predict = _time_products(
+            _gemm_plan(sizes, batch), new, np.matmul, np.transpose, steps, epochs, len(x)
+        )
+    return times, predict
+
+
+def run_gemm_torch(sizes, x, y, batch, epochs):
+    """The floor through PyTorch's BLAS, on its default threads."""
+    import torch
+
+    def new(shape):
+        return torch.rand(shape)
+
+    steps = -(-len(x) // batch)
+    return _time_products(_gemm_plan(sizes, batch), new, torch.mm, torch.t, steps, epochs, len(x))
+
+
 RUNNERS = {
     "nudgenet": run_nudgenet,
     "numpy": run_numpy,
     "torch": run_torch,
     "sklearn": run_sklearn,
+    "gemm-numpy": run_gemm_numpy,
+    "gemm-torch": run_gemm_torch,
 }
-MODULES = {"torch": "torch", "sklearn": "sklearn"}
+MODULES = {"torch": "torch", "sklearn": "sklearn", "gemm-torch": "torch"}
+FLOORS = ("gemm-numpy", "gemm-torch")
 
 
 def _max_rss_mib() -> float:
@@ -350,7 +429,8 @@ def _short(row) -> str:
 
 
 def _add_ratios(results) -> None:
-    """``speedup_vs_<impl>``: that implementation's seconds / nudgenet's, same configuration."""
+    """``speedup_vs_<impl>``: that implementation's seconds / nudgenet's, same configuration;
+    ``times_<floor>``: nudgenet's seconds / a floor's (how far above its matrix products)."""
     for row in results:
         if row["impl"] != "nudgenet" or "seconds" not in row:
             continue
@@ -358,7 +438,14 @@ def _add_ratios(results) -> None:
             same = (other["arch"], other["batch"], other["samples"]) == (
                 row["arch"], row["batch"], row["samples"]
             )  # fmt: skip
-            if same and other is not row and "seconds" in other:
+            if not same or other is row or "seconds" not in other:
+                continue
+            if other["impl"] in FLOORS:
+                row[f"times_{other['impl']}"] = row["seconds"] / other["seconds"]
+                row[f"predict_times_{other['impl']}"] = (
+                    row["predict_seconds"] / other["predict_seconds"]
+                )
+            else:
                 row[f"speedup_vs_{other['impl']}"] = other["seconds"] / row["seconds"]
                 row[f"predict_speedup_vs_{other['impl']}"] = (
                     other["predict_seconds"] / row["predict_seconds"]
@@ -390,9 +477,11 @@ def format_table(report: dict) -> str:
             if "error" in row:
                 lines.append(f"{head} error: {row['error']} |||||||")
                 continue
-            speed, key = "", f"speedup_vs_{row['impl']}"
+            speed, key, floor = "", f"speedup_vs_{row['impl']}", f"times_{row['impl']}"
             if key in ours:
                 speed = f"{ours[key]:.2f}× / {ours['predict_' + key]:.2f}×"
+            elif floor in ours:
+                speed = f"floor: nudgenet {ours[floor]:.2f}× / {ours['predict_' + floor]:.2f}× it"
             lines.append(
                 f"{head} {row['seconds']:.4f} | {row['gflops']:.1f} | "
                 f"{100 * row['fraction_of_gemm']:.0f}% | {row['peak_rss_mib']:.0f} "
