@@ -47,9 +47,9 @@ def trajectory(make_opt, params=None, grads=GRADS, rebind=False):
 # --- textbook references ----------------------------------------------------------------------
 
 
-def ref_sgd(lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    theta, v, out = FLAT0.copy(), np.zeros_like(FLAT0), []
-    for g in FLAT_GRADS:
+def ref_sgd(lr, momentum=0.0, nesterov=False, weight_decay=0.0, theta0=FLAT0, grads=FLAT_GRADS):
+    theta, v, out = theta0.copy(), np.zeros_like(theta0), []
+    for g in grads:
         g = g + weight_decay * theta
         if momentum:
             v = momentum * v + g
@@ -61,9 +61,9 @@ def ref_sgd(lr, momentum=0.0, nesterov=False, weight_decay=0.0):
     return np.array(out)
 
 
-def ref_adam(lr, b1=0.9, b2=0.999, eps=1e-8, l2=0.0, decoupled=0.0):
-    theta, m, v, out = FLAT0.copy(), np.zeros_like(FLAT0), np.zeros_like(FLAT0), []
-    for t, g in enumerate(FLAT_GRADS, start=1):
+def ref_adam(lr, b1=0.9, b2=0.999, eps=1e-8, l2=0.0, decoupled=0.0, theta0=FLAT0, grads=FLAT_GRADS):
+    theta, m, v, out = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0), []
+    for t, g in enumerate(grads, start=1):
         g = g + l2 * theta
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g**2
@@ -73,9 +73,9 @@ def ref_adam(lr, b1=0.9, b2=0.999, eps=1e-8, l2=0.0, decoupled=0.0):
     return np.array(out)
 
 
-def ref_rmsprop(lr, alpha=0.99, eps=1e-8, momentum=0.0):
-    theta, s, b, out = FLAT0.copy(), np.zeros_like(FLAT0), np.zeros_like(FLAT0), []
-    for g in FLAT_GRADS:
+def ref_rmsprop(lr, alpha=0.99, eps=1e-8, momentum=0.0, theta0=FLAT0, grads=FLAT_GRADS):
+    theta, s, b, out = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0), []
+    for g in grads:
         s = alpha * s + (1 - alpha) * g**2
         u = g / (np.sqrt(s) + eps)
         if momentum:
@@ -129,6 +129,56 @@ def ref_rmsprop(lr, alpha=0.99, eps=1e-8, momentum=0.0):
 )
 def test_update_follows_textbook_formula(make_opt, expected):
     np.testing.assert_allclose(trajectory(make_opt), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("make_opt", "reference"),
+    [
+        (lambda p: optim.SGD(p, lr=0.1), lambda t, g: ref_sgd(0.1, theta0=t, grads=g)),
+        (
+            lambda p: optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01),
+            lambda t, g: ref_sgd(0.05, momentum=0.9, weight_decay=0.01, theta0=t, grads=g),
+        ),
+        (
+            lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+            lambda t, g: ref_sgd(
+                0.05, momentum=0.9, nesterov=True, weight_decay=0.01, theta0=t, grads=g
+            ),
+        ),
+        (
+            lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1),
+            lambda t, g: ref_adam(0.01, l2=0.1, theta0=t, grads=g),
+        ),
+        (
+            lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1),
+            lambda t, g: ref_adam(0.01, decoupled=0.1, theta0=t, grads=g),
+        ),
+        (
+            lambda p: optim.RMSprop(p, lr=0.01, momentum=0.8),
+            lambda t, g: ref_rmsprop(0.01, momentum=0.8, theta0=t, grads=g),
+        ),
+    ],
+    ids=[
+        "sgd",
+        "sgd-momentum-weight_decay",
+        "sgd-nesterov-weight_decay",
+        "adam-l2",
+        "adamw",
+        "rmsprop-momentum",
+    ],
+)
+def test_update_of_a_buffer_larger_than_one_chunk_follows_textbook_formula(make_opt, reference):
+    # Linear(400, 200): 80,200 parameters, so SGD updates the buffer in two whole chunks of
+    # optim._CHUNK elements and a partial third; every element must get the textbook update.
+    params = ng.Linear(400, 200, dtype=np.float64, seed=0).parameters()
+    theta0 = _flat(params)
+    assert theta0.size > 2 * optim._CHUNK and theta0.size % optim._CHUNK
+    rng = np.random.default_rng(12)
+    grads = [[rng.standard_normal(p.shape) for p in params] for _ in range(4)]
+    flat_grads = [np.concatenate([g.ravel() for g in gs]) for gs in grads]
+    np.testing.assert_allclose(
+        trajectory(make_opt, params, grads), reference(theta0, flat_grads), rtol=1e-12, atol=1e-14
+    )
 
 
 def test_adam_l2_and_adamw_decoupled_decay_differ():
