@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nudgenet as ng
-from nudgenet.diagnostics import GradientDiagnostics, leaf_layers
+from nudgenet.diagnostics import GradientDiagnostics
 
 
 def _data(n=120, seed=0):
@@ -22,12 +22,6 @@ def _model():
         ng.ReLU(),
         ng.Linear(4, 2, seed=2),
     )
-
-
-def test_leaf_layers_names_match_parameter_prefixes():
-    model = ng.Sequential(ng.Linear(2, 3), ng.Sequential(ng.ReLU(), ng.Linear(3, 1)))
-    assert [name for name, _ in leaf_layers(model)] == ["0", "1.0", "1.1"]
-    assert [n for n, _ in model.named_parameters()][2:] == ["1.1.weight", "1.1.bias"]
 
 
 def test_history_gets_per_layer_gradient_norms_equal_to_the_batch_gradients():

@@ -8,6 +8,7 @@ import pytest
 
 import nudgenet as ng
 import nudgenet.functional as F
+from nudgenet.nn.layers import leaf_layers
 
 # --- a float32 training step ------------------------------------------------------------------
 
@@ -427,6 +428,33 @@ def test_sequential_indexing_slicing_len_iteration():
     assert len(model) == 4 and [n for n, _ in model.named_children()][-1] == "3"
     with pytest.raises(TypeError, match="item 1 must be a Module, got function"):
         ng.Sequential(ng.ReLU(), lambda x: x)
+
+
+def test_leaf_layers_names_match_parameter_prefixes():
+    model = ng.Sequential(ng.Linear(2, 3), ng.Sequential(ng.ReLU(), ng.Linear(3, 1)))
+    assert [name for name, _ in leaf_layers(model)] == ["0", "1.0", "1.1"]
+    assert [n for n, _ in model.named_parameters()][2:] == ["1.1.weight", "1.1.bias"]
+
+
+def test_leaf_layers_opens_only_sequentials_that_apply_their_layers_in_order():
+    class Reversed(ng.Sequential):  # applies its layers last first: calling them in order differs
+        def forward(self, x):
+            for layer in list(self)[::-1]:
+                x = layer(x)
+            return x
+
+    inner = Reversed(ng.Linear(3, 3, seed=0), ng.ReLU())
+    replaced = ng.Sequential(ng.Tanh())
+    object.__setattr__(replaced, "forward", lambda x: x)  # replaced on the instance
+    model = ng.Sequential(ng.Linear(2, 3, seed=1), inner, replaced)
+    leaves = list(leaf_layers(model))
+    assert [name for name, _ in leaves] == ["0", "1", "2"]
+    assert leaves[1][1] is inner and leaves[2][1] is replaced
+    x = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
+    h = x
+    for _, layer in leaves:  # calling the leaves one after another is the model's forward
+        h = layer(h)
+    np.testing.assert_array_equal(h.data, model(x).data)
 
 
 def test_repr_shows_architecture_and_parameter_counts():

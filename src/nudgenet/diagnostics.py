@@ -31,24 +31,10 @@ batches: above the ~5% a default may cost, so ``fit`` leaves it off unless asked
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from .callbacks import Callback
-from .nn.layers import Linear, ReLU, Sequential
-from .nn.module import Module
-
-
-def leaf_layers(model: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
-    """``(name, layer)`` for every layer a (possibly nested) Sequential applies, in order; the name
-    is the dotted prefix of the layer's parameters (``"0"`` for ``model[0]``, whose weight is
-    ``"0.weight"``).  A model that is not a Sequential is one layer, named ``""``."""
-    if isinstance(model, Sequential):
-        for name, child in model.named_children():
-            yield from leaf_layers(child, f"{prefix}{name}.")
-    else:
-        yield prefix.rstrip("."), model
+from .nn.layers import Linear, ReLU, leaf_layers
 
 
 class GradientDiagnostics(Callback):

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .diagnostics import leaf_layers
-from .nn.layers import Dropout, Linear
+from .nn.layers import Dropout, Linear, leaf_layers
 from .nn.module import Module
 from .tensor import Tensor, enable_grad, no_grad
 from .train import prepare_data

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .diagnostics import leaf_layers
-from .explain import Explanation
-from .nn.layers import Linear
+from .nn.layers import Linear, leaf_layers
 from .nn.module import Module
+
+if TYPE_CHECKING:  # for annotations only: explain.py sits above this module
+    from .explain import Explanation
 
 DPI = 100
 _METRICS = ("accuracy", "rmse", "mae", "mse")

@@ -174,6 +174,24 @@ class Sequential(Module):
         return layers[index]
 
 
+def leaf_layers(model: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    """``(name, layer)`` for every layer a (possibly nested) Sequential applies, in order; the name
+    is the dotted prefix of the layer's parameters (``"0"`` for ``model[0]``, whose weight is
+    ``"0.weight"``).  Calling the layers one after another computes ``model(x)``: a Sequential is
+    opened only when its ``forward`` is Sequential's own (not overridden by a subclass or
+    replaced on the instance); any other module is one layer (the model itself is named ``""``).
+    """
+    if isinstance(model, Sequential) and _applies_in_order(model):
+        for name, child in model.named_children():
+            yield from leaf_layers(child, f"{prefix}{name}.")
+    else:
+        yield prefix.rstrip("."), model
+
+
+def _applies_in_order(model: Sequential) -> bool:
+    return type(model).forward is Sequential.forward and "forward" not in vars(model)
+
+
 class Standardize(Module):
     """Preprocessing carried inside the model: ``(x − mean) / std`` per feature, with fixed
     statistics (no parameters).  Saved with the model, so a loaded model takes raw inputs, and
