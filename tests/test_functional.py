@@ -576,3 +576,17 @@ def test_binary_cross_entropy_of_exact_zero_and_one_is_finite():
     assert np.isfinite(loss.item()) and loss.item() > 5
     loss.backward()
     assert np.all(np.isfinite(p.grad))
+
+
+@pytest.mark.parametrize("shape", [(100, 10), (10, 100), (7, 7), (6,), (3, 4, 5), (1000, 3)])
+@pytest.mark.parametrize("ufunc", [np.maximum, np.add], ids=["max", "sum"])
+def test_reduce_rows_equals_a_reduction_over_the_last_axis(shape, ufunc):
+    from nudgenet.functional.layers import reduce_rows
+
+    a = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    expected = ufunc.reduce(a.astype(np.float64), axis=-1, keepdims=True)
+    out = np.empty(expected.shape, dtype=np.float32)
+    np.testing.assert_allclose(reduce_rows(ufunc, a), expected, rtol=1e-5, atol=1e-5)
+    written = reduce_rows(ufunc, a, out=out)
+    assert written.shape == expected.shape and np.shares_memory(written, out)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)

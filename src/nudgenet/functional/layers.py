@@ -119,17 +119,31 @@ class Softplus(Function):
         return (g * sigmoid_array(self.z),)
 
 
+def reduce_rows(ufunc: np.ufunc, a: np.ndarray, axis: int = -1, out=None) -> np.ndarray:
+    """``ufunc.reduce(a, axis, keepdims=True)`` (into ``out``), fast for class scores.
+
+    A 2-D array of many rows and few columns (a batch of class scores) is reduced across its
+    columns as the rows of its transposed copy: one vectorised pass per class instead of a
+    short loop per row (at 100 × 10, 1.5 µs instead of 5.7 for the max).  The max is the same
+    either way; a sum may differ in its last bit, so every caller of one rule goes through here.
+    """
+    if a.ndim == 2 and axis in (-1, 1) and a.shape[0] > a.shape[1]:
+        columns = np.ascontiguousarray(a.T)
+        return ufunc.reduce(columns, axis=0, keepdims=True, out=None if out is None else out.T).T
+    return ufunc.reduce(a, axis=axis, keepdims=True, out=out)
+
+
 def softmax_array(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """pᵢ = e^(zᵢ − max z) / Σⱼ e^(zⱼ − max z)  (shifted so it cannot overflow)."""
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
+    e = np.exp(z - reduce_rows(np.maximum, z, axis))
+    e /= reduce_rows(np.add, e, axis)
     return e
 
 
 def log_softmax_array(z: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
     """ln pᵢ = zᵢ − max z − ln Σⱼ e^(zⱼ − max z)  (into ``out`` when given)."""
-    shifted = np.subtract(z, np.maximum.reduce(z, axis=axis, keepdims=True), out=out)
-    shifted -= np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = np.subtract(z, reduce_rows(np.maximum, z, axis), out=out)
+    shifted -= np.log(reduce_rows(np.add, np.exp(shifted), axis))
     return shifted
 
 

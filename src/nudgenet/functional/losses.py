@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..tensor import Function, Tensor, as_tensor
-from .layers import sigmoid_array
+from .layers import reduce_rows, sigmoid_array
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -90,9 +90,9 @@ class CrossEntropy(Function):
     def parts(z, shifted=None, e=None, total=None):
         """``(s, e, S)``: s = z − max z per row (into ``shifted``), e = exp s (into ``e``),
         S = Σₖ e of shape (N, 1) (into ``total``)."""
-        s = np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True, out=total), out=shifted)
+        s = np.subtract(z, reduce_rows(np.maximum, z, out=total), out=shifted)
         e = np.exp(s, out=e)
-        return s, e, np.add.reduce(e, axis=-1, keepdims=True, out=total)
+        return s, e, reduce_rows(np.add, e, out=total)
 
     @staticmethod
     def label_index(y, classes, offsets=None, out=None):
