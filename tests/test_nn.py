@@ -193,12 +193,60 @@ def test_two_optimizers_sharing_parameters_both_stay_correct():
     assert all(p.data.base is base for p in model.parameters())
 
 
-def test_module_zero_grad_zeroes_every_gradient():
-    model = _mlp(3, 4, 2)
+def _count_calls(monkeypatch, cls, name: str) -> list:
+    """Record the instance of every ``cls.name(...)`` call from now on (the method still runs)."""
+    calls, original = [], getattr(cls, name)
+
+    def counting(self, *args, **kwargs):
+        calls.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, counting)
+    return calls
+
+
+def _with_gradients(model):
     F.mse_loss(model(np.ones((2, 3), np.float32)), np.zeros((2, 2), np.float32)).backward()
-    assert any(p.grad.any() for p in model.parameters())
+    assert all(p.grad.all() for p in model.parameters())  # every entry non-zero to begin with
+    return model
+
+
+def test_module_zero_grad_is_one_fill_of_the_buffer_holding_exactly_its_parameters(monkeypatch):
+    model = _mlp(3, 4, 2, act=ng.Tanh)
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    _with_gradients(model)
+    fills = _count_calls(monkeypatch, ng.nn.FlatParameters, "zero_grad")
+    single = _count_calls(monkeypatch, ng.Tensor, "zero_grad")
     model.zero_grad()
+    assert fills == [opt._flat] and single == []
     assert all(not p.grad.any() for p in model.parameters())
+
+
+@pytest.mark.parametrize("packing", ["none", "stale"])
+def test_module_zero_grad_without_its_own_buffer_fills_each_parameter(monkeypatch, packing):
+    model = _mlp(3, 4, 2, act=ng.Tanh)
+    if packing == "stale":  # packed, then converted: the buffer no longer holds the parameters
+        ng.optim.SGD(model.parameters(), lr=0.1)
+        model.double()
+    _with_gradients(model)
+    fills = _count_calls(monkeypatch, ng.nn.FlatParameters, "zero_grad")
+    single = _count_calls(monkeypatch, ng.Tensor, "zero_grad")
+    model.zero_grad()
+    assert fills == [] and [id(p) for p in single] == [id(p) for p in model.parameters()]
+    assert all(not p.grad.any() for p in model.parameters())
+
+
+def test_module_zero_grad_of_part_of_a_buffer_leaves_the_other_gradients(monkeypatch):
+    model = _mlp(3, 4, 2, act=ng.Tanh)
+    ng.optim.SGD(model.parameters(), lr=0.1)  # one buffer for both layers
+    _with_gradients(model)
+    kept = [p.grad.copy() for p in model[2].parameters()]
+    fills = _count_calls(monkeypatch, ng.nn.FlatParameters, "zero_grad")
+    model[0].zero_grad()
+    assert fills == []
+    assert all(not p.grad.any() for p in model[0].parameters())
+    for p, grad in zip(model[2].parameters(), kept):
+        np.testing.assert_array_equal(p.grad, grad)
 
 
 # --- parameters, names, state -----------------------------------------------------------------

@@ -57,8 +57,8 @@ class FlatParameters:
         self.grad.fill(0)
 
 
-def flatten(params: Sequence[Tensor]) -> FlatParameters:
-    """The buffer holding exactly ``params`` in order, packing them into a new one if needed."""
+def packed(params: Sequence[Tensor]) -> FlatParameters | None:
+    """The current buffer holding exactly ``params`` in order (no more, no fewer), or None."""
     params = list(params)
     owner = getattr(params[0], "_flat", None) if params else None
     if (
@@ -68,4 +68,11 @@ def flatten(params: Sequence[Tensor]) -> FlatParameters:
         and owner.is_current()
     ):
         return owner
-    return FlatParameters(params)
+    return None
+
+
+def flatten(params: Sequence[Tensor]) -> FlatParameters:
+    """The buffer holding exactly ``params`` in order, packing them into a new one if needed."""
+    params = list(params)
+    owner = packed(params)
+    return owner if owner is not None else FlatParameters(params)

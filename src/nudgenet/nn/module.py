@@ -9,6 +9,7 @@ import numpy as np
 from ..backend import as_float_dtype
 from ..errors import ShapeError
 from ..tensor import Tensor
+from .flat import packed
 
 
 class Parameter(Tensor):
@@ -99,7 +100,16 @@ class Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
-        for p in self.parameters():
+        """Set every parameter's gradient to zero.  When this module's parameters are exactly
+        those of one flat buffer (an optimiser over ``module.parameters()`` packed them), that is
+        one fill of the buffer; otherwise each parameter's gradient is filled on its own, so a
+        buffer shared with other modules' parameters is left alone."""
+        params = self.parameters()
+        buffer = packed(params)
+        if buffer is not None:
+            buffer.zero_grad()
+            return
+        for p in params:
             p.zero_grad()
 
     # --- dtype --------------------------------------------------------------------------------
