@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 MNIST = REPO.parent / "shared" / "data" / "mnist"
 
 
-def run(*args, cwd, check=True):
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+def run(*args, cwd, check=True, env=None):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "nudgenet", *map(str, args)],
         cwd=cwd,
@@ -307,3 +307,57 @@ def test_task_option_reads_whole_number_targets_as_values(tmp_path):
     assert "class" in _error(forced)  # 300 classes of one row each cannot be split
     scores = last_json(run("evaluate", auto["model_path"], "--json", cwd=tmp_path))
     assert scores["rmse"] == pytest.approx(auto["test_rmse"], rel=1e-6)
+
+
+def train_offline_on_mnist_in(folder, check=True):
+    """``nudgenet train --dataset mnist --data-dir folder`` for one epoch, where no other MNIST
+    folder is searched and a download fails at once (a proxy that refuses)."""
+    env = {
+        "NUDGENET_DATA": "",
+        "XDG_CACHE_HOME": str(folder / "cache"),
+        "https_proxy": "http://127.0.0.1:9",
+        "http_proxy": "http://127.0.0.1:9",
+    }
+    command = ("train", "--dataset", "mnist", "--data-dir", folder, "--epochs", "1")
+    return run(*command, cwd=folder, env=env, check=check)
+
+
+def write_mnist_pair(folder, prefix, n):
+    rng = np.random.default_rng(n)
+    ng.datasets.save_idx(
+        folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), np.uint8)
+    )
+    ng.datasets.save_idx(folder / f"{prefix}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8) % 10)
+
+
+def truncate(path, cut=100):
+    path.write_bytes(path.read_bytes()[:-cut])
+
+
+def test_mnist_uses_the_training_files_and_says_how_many_rows(tmp_path):
+    write_mnist_pair(tmp_path, "train", 30)
+    write_mnist_pair(tmp_path, "t10k", 20)
+    result = train_offline_on_mnist_in(tmp_path)
+    assert "standard MNIST split (30 train / 20 held out)" in result.stderr
+    assert "held-out: loss" in result.stdout
+
+
+def test_a_truncated_mnist_training_file_is_an_error_not_a_fallback(tmp_path):
+    write_mnist_pair(tmp_path, "train", 30)
+    write_mnist_pair(tmp_path, "t10k", 20)
+    truncate(tmp_path / "train-images-idx3-ubyte")
+    result = train_offline_on_mnist_in(tmp_path, check=False)
+    message = _error(result)
+    assert result.returncode == 1
+    assert str(tmp_path / "train-images-idx3-ubyte") in message and "truncated" in message
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
+def test_a_truncated_mnist_test_file_is_named_not_reported_missing(tmp_path):
+    write_mnist_pair(tmp_path, "t10k", 20)  # no training files: the 10k set would be split
+    truncate(tmp_path / "t10k-labels-idx1-ubyte", cut=3)
+    result = train_offline_on_mnist_in(tmp_path, check=False)
+    message = _error(result)
+    assert result.returncode == 1
+    assert str(tmp_path / "t10k-labels-idx1-ubyte") in message and "truncated" in message
+    assert "not found" not in message and "download" not in message

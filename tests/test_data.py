@@ -29,7 +29,7 @@ from nudgenet.data import (
     xor,
 )
 from nudgenet.data import download as download_module
-from nudgenet.errors import DataError, NudgenetError, ShapeError
+from nudgenet.errors import DataError, DataNotFoundError, NudgenetError, ShapeError
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 needs_mnist = pytest.mark.skipif(
@@ -237,7 +237,7 @@ def test_mnist_data_dir_comes_before_env_var(tmp_path, monkeypatch):
 
 
 def test_mnist_missing_without_download_says_where_it_looked(tmp_path):
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataNotFoundError) as info:
         mnist("test", data_dir=tmp_path / "nowhere", download=False)
     message = str(info.value)
     for expected in (
@@ -260,8 +260,9 @@ def test_mnist_bad_split():
 def test_mnist_inconsistent_files(tmp_path):
     write_fake_mnist(tmp_path, "t10k", n=5)
     save_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(4, dtype=np.uint8))
-    with pytest.raises(DataError, match="holds 5 images but .* holds 4 labels"):
+    with pytest.raises(DataError, match="holds 5 images but .* holds 4 labels") as info:
         mnist("test", data_dir=tmp_path, download=False)
+    assert not isinstance(info.value, DataNotFoundError)  # there, but wrong: not "not found"
     save_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.full(5, 10, dtype=np.uint8))
     with pytest.raises(DataError, match=r"labels must be 0..9, got 10..10"):
         mnist("test", data_dir=tmp_path, download=False)

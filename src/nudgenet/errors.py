@@ -13,5 +13,10 @@ class DataError(NudgenetError, ValueError):
     """A data file or array is missing, corrupt, or inconsistent (labels vs images, checksums)."""
 
 
+class DataNotFoundError(DataError):
+    """Data files are not where they were looked for (unlike a file that is there but corrupt,
+    which is a plain :class:`DataError`)."""
+
+
 class ModelFileError(NudgenetError, ValueError):
     """A model file is missing, corrupt, or not a nudgenet model."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import data as datasets
 from . import nn, optim
-from .errors import DataError, NudgenetError
+from .errors import DataError, DataNotFoundError, NudgenetError
 
 DATASETS = ("digits", "mnist", "black-scholes", "spirals", "xor")
 ACTIVATIONS = {
@@ -77,22 +77,27 @@ def _task_of(name: str, y: np.ndarray, task: str) -> tuple[str, np.ndarray]:
 
 
 def _mnist(data_dir, test_size: float, seed: int):
-    """The standard 60k/10k split when the training files exist; else the 10k set, split."""
+    """The standard 60k/10k split when the training files exist; else the 10k set, split; when
+    the 10k files are missing too, the four files downloaded.  Only files that are not there
+    lead to another choice: a corrupt file is an error naming it."""
     try:
-        x_train, y_train = datasets.mnist("train", data_dir, download=False)
-        x_test, y_test = datasets.mnist("test", data_dir, download=False)
-        return x_train, y_train, x_test, y_test, "standard MNIST split (60,000 / 10,000)"
-    except DataError:
-        pass
+        train = datasets.mnist("train", data_dir, download=False)
+    except DataNotFoundError:
+        train = None
     try:
-        x, y = datasets.mnist("test", data_dir, download=False)
-    except DataError:
-        x_train, y_train = datasets.mnist("train", data_dir, download=True)
-        x_test, y_test = datasets.mnist("test", data_dir, download=True)
-        return x_train, y_train, x_test, y_test, "standard MNIST split (60,000 / 10,000)"
+        test = datasets.mnist("test", data_dir, download=False)
+    except DataNotFoundError:
+        test = None
+    if test is None:  # no local 10k set: download what is missing
+        train = datasets.mnist("train", data_dir, download=True)
+        test = datasets.mnist("test", data_dir, download=True)
+    if train is not None:
+        note = f"standard MNIST split ({len(train[1]):,} train / {len(test[1]):,} held out)"
+        return (*train, *test, note)
+    x, y = test
     parts = datasets.train_test_split(x, y, test_size=test_size, seed=seed, stratify=y)
     note = (
-        f"MNIST training files not found; using the 10,000-image test set split "
+        f"MNIST training files not found; using the {len(y):,}-image test set split "
         f"{len(parts[0]):,} train / {len(parts[1]):,} held out"
     )
     return (*parts[0::2], *parts[1::2], note)

@@ -7,7 +7,7 @@ import os
 import zlib
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, DataNotFoundError
 
 PathLike = str | os.PathLike[str]
 
@@ -21,14 +21,15 @@ def read_bytes(path: PathLike) -> bytes:
     ``x`` holding gzip data both read correctly.
 
     Raises:
-        DataError: the file is missing or unreadable, or its gzip stream is corrupt or truncated
+        DataNotFoundError: the file is missing.
+        DataError: the file is unreadable, or its gzip stream is corrupt or truncated
             (instead of the raw ``zlib.error`` / ``EOFError`` / ``gzip.BadGzipFile``).
     """
     p = Path(path)
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"{p}: no such file") from None
+        raise DataNotFoundError(f"{p}: no such file") from None
     except OSError as e:
         raise DataError(f"{p}: cannot read ({e})") from e
     if not raw.startswith(GZIP_MAGIC):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, DataNotFoundError
 from ._io import PathLike
 from .download import RemoteFile, cache_dir
 from .download import download as download_file
@@ -77,8 +77,10 @@ def mnist(
 
     Raises:
         ValueError: ``split`` is neither "train" nor "test".
-        DataError: files not found (and not downloadable: the message says where it looked and
-            how to point at the files), invalid or inconsistent files, or a failed download.
+        DataNotFoundError: the split's files are found nowhere and ``download`` is false (the
+            message says where it looked and how to point at the files).
+        DataError: invalid or inconsistent files (the message names the file), or a failed
+            download.
     """
     if split not in _SPLIT_PREFIX:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -91,7 +93,7 @@ def mnist(
             return _load_mnist(found[0], found[1])
     help_text = _not_found(split, names, folders)
     if not download:
-        raise DataError(f"{help_text}, or pass download=True to download them")
+        raise DataNotFoundError(f"{help_text}, or pass download=True to download them")
     cache = cache_dir("mnist")
     try:
         paths = [
@@ -139,7 +141,8 @@ def _not_found(split: str, names: tuple[str, ...], folders: list[Path]) -> str:
     looked = ", ".join(str(f) for f in folders)
     return (
         f"MNIST {split!r} files {files} not found (looked in {looked}); point at a folder "
-        f"holding them with mnist(..., data_dir=...) or the {MNIST_ENV} environment variable"
+        f"holding them with --data-dir (data_dir= in Python) or the {MNIST_ENV} environment "
+        "variable"
     )
 
 
