@@ -8,7 +8,7 @@ buffers reused from one step to the next::
 
     forward    z = a W + b   (GEMM into a buffer)         a = f(z)   (in place)
     loss       C, and δ = ∂C/∂z of the last layer        (in place)
-    backward   ∂C/∂W = aᵀ δ,  ∂C/∂b = Σₙ δ                (written straight into the flat .grad)
+    backward   ∂C/∂W = aᵀ δ,  ∂C/∂b = 1ᵀ δ                (written straight into the flat .grad)
                δ ← (δ Wᵀ) ⊙ f′(a)                        (into a buffer)
 
 It computes the same numbers as the engine, bit for bit: the activation and loss rules are the
@@ -17,6 +17,11 @@ very array functions the engine's primitives call (``Activation.activate`` / ``d
 with ``out=``, and gradients land where ``zero_grad(); backward()`` would put them.  The
 optimiser's own ``step()`` then updates the flat buffer as usual.  ``tests/test_fast_path.py``
 trains models both ways and compares every parameter exactly.
+
+After a step, :attr:`CompiledMLP.outputs` maps the last layer of each block (the activation, or
+the ``Linear`` when none follows) to its output on the batch: the buffer the forward pass wrote,
+not a copy, so it is valid until the next step.  ``fit`` hands it to callbacks that ask for the
+batch's layer outputs (the dead-unit count of :mod:`nudgenet.diagnostics`).
 
 :meth:`CompiledMLP.compile` returns ``None`` for anything else (another layer, a layer whose
 ``forward`` was replaced, probability targets, parameters the optimiser does not
@@ -32,6 +37,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .functional.layers import Activation
+from .functional.layers import Linear as LinearRule
 from .functional.layers import ReLU as ReLURule
 from .functional.layers import Sigmoid as SigmoidRule
 from .functional.layers import Tanh as TanhRule
@@ -83,6 +89,7 @@ class _Buffers:
         self.total = np.empty((n, 1), dtype=dtype)  # CE: max z, then S = Σ e
         self.offsets = np.arange(0, n * widths[-1], widths[-1])  # CE: flat row starts n·C
         self.index = np.empty(n, dtype=np.intp)  # CE: flat label positions n·C + yₙ
+        self.ones = np.ones(n, dtype=dtype)  # ∂b = 1ᵀ δ
         self.flat = None  # the optimiser's buffer the plans below were bound to
 
     def bind(self, blocks, flat) -> None:
@@ -118,8 +125,12 @@ class CompiledMLP:
         loss_fn,
         optimizer: Optimizer,
         dtype,
+        ends: list[Module],
     ):
         self.blocks = blocks
+        self.ends = ends  # each block's last layer: its Linear or the activation after it
+        self.outputs: dict[Module, np.ndarray] = {}  # end layer -> its output on the last batch
+        self._current: _Buffers | None = None  # the buffers ``outputs`` points into
         self.cross_entropy = isinstance(loss_fn, CrossEntropyLoss)
         self.reduction = loss_fn.reduction
         self.optimizer = optimizer
@@ -132,14 +143,17 @@ class CompiledMLP:
         if type(model) is not Sequential or "forward" in vars(model):
             return None
         blocks: list[list] = []
+        ends: list[Module] = []
         for layer in model:
             kind = type(layer)
             if "forward" in vars(layer):  # a hooked layer: let the engine call the hook
                 return None
             if kind is Linear:
                 blocks.append([layer, None])
+                ends.append(layer)
             elif kind in _RULES and blocks and blocks[-1][1] is None:
                 blocks[-1][1] = _RULES[kind]
+                ends[-1] = layer
             elif kind is not Identity:
                 return None
         params = model.parameters()
@@ -152,7 +166,7 @@ class CompiledMLP:
             or not _targets_fit(loss_fn, y, blocks[-1][0].out_features)
         ):
             return None
-        return cls([tuple(b) for b in blocks], loss_fn, optimizer, params[0].dtype)
+        return cls([tuple(b) for b in blocks], loss_fn, optimizer, params[0].dtype, ends)
 
     def _buffers_for(self, n: int, x: np.ndarray, y: np.ndarray) -> _Buffers:
         buf = self._buffers.get(n)
@@ -171,11 +185,14 @@ class CompiledMLP:
         buf = self._buffers_for(len(rows), x, y)
         if buf.flat is not flat:
             buf.bind(self.blocks, flat)
+        if buf is not self._current:  # another batch size: outputs now live in these buffers
+            self._current = buf
+            self.outputs.update(zip(self.ends, buf.acts[1:]))
         # the batch, gathered into reused buffers ("clip": fit's rows are valid, and the default
         # mode="raise" would gather into a temporary and copy that)
         x.take(rows, axis=0, out=buf.x, mode="clip")
         y.take(rows, axis=0, out=buf.y, mode="clip")
-        matmul, add_reduce = np.matmul, np.add.reduce
+        matmul, bias_grad, ones = np.matmul, LinearRule.bias_grad, buf.ones
         for a, w, z, b, activate in buf.forward:  # z = a W + b;  a = f(z)
             matmul(a, w, out=z)
             if b is not None:
@@ -189,7 +206,7 @@ class CompiledMLP:
         for a_t, grad_w, grad_b, w_t, upstream, a, below_delta in buf.backward:
             matmul(a_t, delta, out=grad_w)  # ∂W = aᵀ δ
             if grad_b is not None:
-                add_reduce(delta, axis=0, out=grad_b)  # ∂b = Σₙ δ (= delta.sum(axis=0))
+                bias_grad(delta, ones, out=grad_b)  # ∂b = Σₙ δ = 1ᵀ δ
             if w_t is not None:  # δ ← (δ Wᵀ) ⊙ f′(a) for the block below
                 delta = matmul(delta, w_t, out=upstream)
                 if below_delta is not None:
