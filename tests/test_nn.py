@@ -3,12 +3,17 @@ parameter buffer, and a float32 training step that stays float32 end to end."""
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import nudgenet as ng
 import nudgenet.functional as F
 from nudgenet.nn.layers import leaf_layers
+from nudgenet.tensor import Function
 
 # --- a float32 training step ------------------------------------------------------------------
 
@@ -91,6 +96,84 @@ def test_set_default_dtype_float64_makes_the_whole_training_step_float64(
         assert p.data.dtype == np.float64 and p.grad.dtype == np.float64
         assert not np.array_equal(p.data, old)  # the step really ran
     assert opt.state and all(s.dtype == np.float64 for s in opt.state.values())
+
+
+def _training_step(batch: int):
+    """One SGD-momentum step of a 784-16-16-10 ReLU net on a random batch, ready to run."""
+    rng = np.random.default_rng(batch)
+    x, y = rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, size=batch)
+    model = _mlp(784, 16, 16, 10)
+    opt = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        ng.CrossEntropyLoss()(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_a_training_step_applies_the_same_primitives_at_batch_1_and_100(monkeypatch):
+    # one fused primitive per layer and for the loss, each run once forward and once backward,
+    # whatever the batch: no per-sample loop applies a primitive row by row
+    calls: Counter = Counter()
+
+    def counted(method, kind):
+        def run(self, *args, **kwargs):
+            calls[type(self).__name__, kind] += 1
+            return method(self, *args, **kwargs)
+
+        return run
+
+    for cls in set(_subclasses(Function)):
+        for kind in ("forward", "backward"):
+            if kind in vars(cls):
+                monkeypatch.setattr(cls, kind, counted(vars(cls)[kind], kind))
+    per_batch = {}
+    for batch in (1, 100):
+        step = _training_step(batch)
+        calls.clear()
+        step()
+        per_batch[batch] = dict(calls)
+    layers = {"Linear": 3, "ReLU": 2, "CrossEntropy": 1}
+    expected = {(name, kind): n for name, n in layers.items() for kind in ("forward", "backward")}
+    assert per_batch[1] == per_batch[100] == expected
+
+
+def test_a_training_step_runs_as_many_lines_of_nudgenet_at_batch_100_as_at_1000():
+    # No Python loop over samples anywhere in the package, inside primitives included: the number
+    # of nudgenet source lines executed must not grow with the batch.  (Batch 1 may take another
+    # branch where a shape decides how to vectorise, so two many-row batches are compared.)
+    package = str(Path(ng.__file__).parent)
+
+    def lines_run(step) -> int:
+        count = 0
+
+        def count_lines(frame, event, arg):
+            nonlocal count
+            count += event == "line"
+            return count_lines
+
+        def enter(frame, event, arg):
+            return count_lines if frame.f_code.co_filename.startswith(package) else None
+
+        step()  # untraced first: anything filled once (caches, buffers) is not counted
+        previous = sys.gettrace()
+        sys.settrace(enter)
+        try:
+            step()
+        finally:
+            sys.settrace(previous)
+        return count
+
+    small, large = lines_run(_training_step(100)), lines_run(_training_step(1000))
+    assert small > 100 and small == large
 
 
 def test_parameters_and_gradients_are_views_into_one_buffer_each():
