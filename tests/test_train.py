@@ -118,6 +118,20 @@ def test_early_stopping_stops_and_restores_the_best_weights():
         assert np.array_equal(value, snapshots[best][name])
 
 
+@pytest.mark.parametrize("patience", [0, 1, 2, 3])
+def test_early_stopping_stops_patience_epochs_after_the_best(patience):
+    stopper = ng.EarlyStopping(patience=patience, restore_best=False)
+    stopper.on_train_begin()
+    val_losses = [3.0, 1.0, 2.0, 2.0, 1.5, 1.2, 1.1, 1.05]  # best at epoch 1, then no better
+    for epoch, value in enumerate(val_losses):
+        stopper.on_epoch_end(epoch, {"val_loss": value})
+        if stopper.stop_training:
+            break
+    assert stopper.best_epoch == 1
+    # as Keras: patience=2 stops after epoch 3; patience=0, like 1, after the first bad epoch
+    assert stopper.stopped_epoch == stopper.best_epoch + max(patience, 1)
+
+
 def test_early_stopping_without_validation_data_names_the_problem():
     with pytest.raises(KeyError, match="val_loss"):
         _train(callbacks=[ng.EarlyStopping()])

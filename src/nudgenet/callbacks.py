@@ -6,6 +6,12 @@ gradients are still in ``.grad``), ``on_epoch_end(epoch, logs)`` (``logs`` holds
 metrics: ``loss``, ``val_loss``, ``accuracy``, ``lr``, ...) and ``on_train_end()``.  ``fit`` sets
 ``self.model``, ``self.optimizer`` and ``self.history`` (the History being filled) first;
 setting ``self.stop_training = True`` ends training after the current epoch.
+
+A callback that sets ``wants_outputs = True`` finds in ``self.outputs``, during
+``on_batch_end``, the batch's output of the model's layers, ``{layer: array}`` (the arrays the
+step computed, reused by the next batch: read them, do not keep or change them).  It holds the
+output of each activation that follows a ``Linear`` in a Sequential model (and of a ``Linear``
+with none after it); the general engine also holds every other layer's.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ class Callback:
     optimizer = None
     history = None
     stop_training = False
+    wants_outputs = False  # True: fit fills self.outputs with the batch's layer outputs
+    outputs = None
 
     def on_train_begin(self) -> None:
         pass
@@ -65,9 +73,11 @@ class LambdaCallback(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs;
-    with ``restore_best=True`` the model ends with the weights of its best epoch.
-    ``mode`` is ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names)."""
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs
+    (as Keras does: with the best epoch ``b``, training stops after epoch ``b + patience``;
+    ``patience=0`` stops, like 1, after the first epoch without improvement).  With
+    ``restore_best=True`` the model ends with the weights of its best epoch.  ``mode`` is
+    ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names)."""
 
     def __init__(
         self,
@@ -109,7 +119,7 @@ class EarlyStopping(Callback):
                 self.best_state = self.model.state_dict()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stop_training, self.stopped_epoch = True, epoch
 
     def on_train_end(self) -> None:
