@@ -28,6 +28,18 @@ def _positive(name: str, value: float, allow_zero: bool = False) -> float:
     return value
 
 
+def _below_one(owner: str, name: str, value: float) -> float:
+    """``value`` as a float in [0, 1): a momentum or decay rate (1 or more would let the kept
+    part of the past grow instead of fade, and training diverge)."""
+    value = float(value)
+    if not 0 <= value < 1:
+        raise ValueError(
+            f"{owner}: {name} must be in [0, 1), got {value} (the share of the past kept at "
+            "each step: 1 or more makes it grow instead of fade)"
+        )
+    return value
+
+
 _CHUNK = 1 << 15  # elements per piece of an update: the piece and its temporaries stay in cache
 
 
@@ -139,7 +151,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ):
-        self.momentum = _positive("momentum", momentum, allow_zero=True)
+        self.momentum = _below_one("SGD", "momentum", momentum)
         self.nesterov = bool(nesterov)
         self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
         if self.nesterov and self.momentum == 0:
@@ -190,9 +202,7 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ):
-        b1, b2 = (float(b) for b in betas)
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        b1, b2 = (_below_one(type(self).__name__, "betas", b) for b in betas)
         self.betas = (b1, b2)
         self.eps = _positive("eps", eps)
         self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
@@ -253,11 +263,9 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ):
-        if not 0 <= alpha < 1:
-            raise ValueError(f"RMSprop: alpha must be in [0, 1), got {alpha}")
-        self.alpha = float(alpha)
+        self.alpha = _below_one("RMSprop", "alpha", alpha)
         self.eps = _positive("eps", eps)
-        self.momentum = _positive("momentum", momentum, allow_zero=True)
+        self.momentum = _below_one("RMSprop", "momentum", momentum)
         self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
         self._state_names = ("square_avg", "momentum_buffer") if self.momentum else ("square_avg",)
         super().__init__(params, lr)
