@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -361,3 +362,35 @@ def test_a_truncated_mnist_test_file_is_named_not_reported_missing(tmp_path):
     assert result.returncode == 1
     assert str(tmp_path / "t10k-labels-idx1-ubyte") in message and "truncated" in message
     assert "not found" not in message and "download" not in message
+
+
+def test_a_diverged_run_ends_with_one_line_and_saves_nothing(tmp_path):
+    command = ("train", "--dataset", "black-scholes", "--samples", "500", "--lr", "10", "-q")
+    result = run(*command, cwd=tmp_path, check=False)
+    message = _error(result)  # no RuntimeWarning lines from numpy or fit
+    assert result.returncode == 1
+    assert "training diverged: the training loss became nan in epoch 1" in message
+    assert "no model saved" in message and not list(tmp_path.iterdir())
+    momentum = run("train", "--momentum", "5", cwd=tmp_path, check=False)
+    assert momentum.returncode == 2
+    assert "--momentum: expected 0 or a fraction between 0 and 1, got '5'" in _error(momentum)
+
+
+def test_running_out_of_memory_is_one_line(tmp_path):
+    result = run("train", "--layers", "1,1000000000000", "-q", cwd=tmp_path, check=False)
+    message = _error(result)
+    assert result.returncode == 1 and message.startswith("nudgenet train: error: out of memory")
+
+
+def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    command = [sys.executable, "-m", "nudgenet", "train", "--epochs", "100000"]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stderr.readline().startswith("nudgenet: digits:")  # the info line
+        assert process.stdout.readline().startswith("Epoch 1/100000")  # training is under way
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        assert process.stderr.read() == "nudgenet train: interrupted\n"
+    assert not list(tmp_path.iterdir())

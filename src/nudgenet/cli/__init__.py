@@ -1,9 +1,11 @@
 """The ``nudgenet`` command: ``train``, ``evaluate``, ``predict``, ``explain``, ``gradcheck``.
 
 User mistakes (a missing file, a corrupt archive, a wrong feature count, an unknown option) end
-with one line on stderr and a non-zero exit code, never a traceback.  ``--json`` makes the last
-line of stdout one JSON object with the results.  Each subcommand lives in its own module, with
-``register(commands)`` adding its parser and ``run(args)`` doing the work.
+with one line on stderr and a non-zero exit code (2 for a usage mistake, 1 otherwise), never a
+traceback; so do running out of memory (exit 1) and Ctrl-C (exit 130, as shells report
+SIGINT).  ``--json`` makes the last line of stdout one JSON object with the results.  Each
+subcommand lives in its own module, with ``register(commands)`` adding its parser and
+``run(args)`` doing the work.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except BrokenPipeError:  # the reader went away (`nudgenet predict ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print(f"nudgenet {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError as error:
+        message = f"out of memory{f' ({error})' if str(error) else ''}"
+        print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)
         return 1
     except (NudgenetError, OSError, ValueError, KeyError, ImportError) as error:
         text = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from .. import data as datasets
 from .. import recipes
@@ -61,21 +65,7 @@ def run(args) -> int:
             f"nudgenet: {data.name}: {data.note}; {data.task}, {data.features} features",
             file=sys.stderr,
         )
-    history = fit(
-        model,
-        loss_fn,
-        optimizer,
-        data.x_train,
-        y_train,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_split=args.validation_split,
-        seed=args.seed,
-        metrics=metrics_for(data.task),
-        callbacks=callbacks,
-        verbose=0 if args.quiet else (2 if args.verbose else 1),
-        diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: for --plot and --json
-    )
+    history = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
@@ -127,6 +117,35 @@ def run(args) -> int:
     return 0
 
 
+def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
+    """``fit`` with the command's options; a run whose training loss is not finite ends with one
+    line (no numpy warnings on the way) and saves nothing."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "fit: the training loss became", RuntimeWarning)
+        history = fit(
+            model,
+            loss_fn,
+            optimizer,
+            data.x_train,
+            y_train,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            validation_split=args.validation_split,
+            seed=args.seed,
+            metrics=metrics_for(data.task),
+            callbacks=callbacks,
+            verbose=0 if args.quiet else (2 if args.verbose else 1),
+            diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
+        )
+    if len(history) and not math.isfinite(history["loss"][-1]):
+        raise NudgenetError(
+            f"training diverged: the training loss became {history['loss'][-1]} in epoch "
+            f"{len(history)}; no model saved (try a lower --lr or --momentum, or check the data "
+            "for NaN/inf)"
+        )
+    return history
+
+
 def register(commands) -> None:
     """Add the ``train`` subcommand."""
     train = commands.add_parser(
@@ -166,9 +185,9 @@ def register(commands) -> None:
     train.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, else 1e-3)")
     train.add_argument(
         "--momentum",
-        type=float,
+        type=fraction_or_zero,
         default=0.9,
-        help="momentum for sgd/rmsprop (default: %(default)s)",
+        help="momentum for sgd/rmsprop, in [0, 1) (default: %(default)s)",
     )
     train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--epochs", type=positive_int, default=30)
