@@ -23,6 +23,7 @@ from .diagnostics import GradientDiagnostics
 from .errors import ShapeError
 from .fast import CompiledMLP, blas_threads_for
 from .metrics import Metric, resolve
+from .nn.layers import leaf_layers
 from .nn.module import Module
 from .optim import Optimizer
 from .progress import EpochReporter
@@ -101,15 +102,41 @@ def _split_validation(x, y, validation_data, validation_split: float):
     return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
 
 
-def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows):
+def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, layers=None, kept=None):
     """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
-    loss)``."""
+    loss)``.  Given ``layers`` (the model's :func:`leaf_layers`, in order) it calls them one after
+    another, which is ``model(x)``, keeping each one's output array in ``kept[layer]``."""
     xb, yb = x[rows], y[rows]
     optimizer.zero_grad()
-    out = model(xb)
+    if layers is None:
+        out = model(xb)
+    else:
+        out = xb
+        for layer in layers:
+            out = layer(out)
+            kept[layer] = out.data
     loss = loss_fn(out, yb)
     loss.backward()
     return out.data, yb, float(loss.data)
+
+
+def _train_step(model: Module, loss_fn, optimizer: Optimizer, y, callbacks: list[Callback]):
+    """The compiled step (nudgenet.fast) when the model and loss allow it, else the engine's.
+
+    Sets each callback's ``outputs`` to the dict the step fills with the batch's layer outputs:
+    the compiled step always keeps them (its buffers); the engine keeps every leaf layer's only
+    when a callback ``wants_outputs``."""
+    compiled = CompiledMLP.compile(model, loss_fn, optimizer, y)
+    if compiled:
+        step, outputs = compiled.train_step, compiled.outputs
+    else:
+        outputs = {}
+        wanted = any(cb.wants_outputs for cb in callbacks)
+        layers = [layer for _, layer in leaf_layers(model)] if wanted else None
+        step = partial(_engine_step, model, loss_fn, optimizer, layers=layers, kept=outputs)
+    for cb in callbacks:
+        cb.outputs = outputs
+    return step
 
 
 def fit(
@@ -136,8 +163,9 @@ def fit(
     does.  The last partial batch is kept unless ``drop_last``.  ``verbose``: 0 silent, 1 a
     progress bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
     ``diagnostics=True`` adds a :class:`~nudgenet.diagnostics.GradientDiagnostics` callback
-    (per-layer gradient norms and dead ReLU units per epoch, in the History; opt-in: it costs a
-    few percent of an epoch).  Callbacks get ``model``, ``optimizer`` and ``history`` set.
+    (per-layer gradient norms and dead ReLU units per epoch, in the History; opt-in: it costs
+    about 8% of an epoch of the 784-16-16-10 MNIST net at batch 100).  Callbacks get ``model``,
+    ``optimizer`` and ``history`` set.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
@@ -163,11 +191,7 @@ def fit(
         cb.model, cb.optimizer, cb.history = model, optimizer, history
         cb.on_train_begin()
 
-    # The compiled step (nudgenet.fast) when the model and loss allow it, else the engine's.
-    compiled = CompiledMLP.compile(model, loss_fn, optimizer, y)
-    train_step = (
-        compiled.train_step if compiled else partial(_engine_step, model, loss_fn, optimizer)
-    )
+    train_step = _train_step(model, loss_fn, optimizer, y, callbacks)
     update = optimizer.step
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"
