@@ -394,3 +394,22 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
         assert process.wait(timeout=60) == 130
         assert process.stderr.read() == "nudgenet train: interrupted\n"
     assert not list(tmp_path.iterdir())
+
+
+def test_a_model_file_declaring_a_huge_layer_is_a_one_line_error(tmp_path):
+    from safetensors.numpy import save_file
+
+    huge = {"type": "Linear", "in_features": 10**6, "out_features": 10**6, "bias": True}
+    header = {
+        "format": "nudgenet-model",
+        "architecture": json.dumps({"type": "Sequential", "layers": [huge]}),
+        "metadata": json.dumps({"dataset": "digits"}),
+    }
+    tensors = {"0.weight": np.zeros((64, 10), np.float32), "0.bias": np.zeros(10, np.float32)}
+    save_file(tensors, str(tmp_path / "huge.safetensors"), metadata=header)
+    result = run("evaluate", "huge.safetensors", cwd=tmp_path, check=False)
+    message = _error(result)
+    assert result.returncode == 1
+    assert "tensor '0.weight' has shape (64, 10), the architecture declares (1000000, 1000000)" in (
+        message
+    )

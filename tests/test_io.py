@@ -1,6 +1,7 @@
 """Model files: round trip, atomic writes, no code execution, clear errors."""
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -102,3 +103,77 @@ def test_custom_modules_cannot_be_described():
 
     with pytest.raises(TypeError, match="cannot describe a Custom"):
         ng.save(Custom(), "unused.safetensors")
+
+
+def test_parameter_shapes_are_read_from_the_architecture_as_built():
+    model = ng.Sequential(_model(), ng.Sequential(ng.Linear(4, 5, seed=3), ng.ReLU()))
+    shapes = ng.nn.config.parameter_shapes(ng.nn.config.describe(model))
+    assert shapes == {name: p.shape for name, p in model.named_parameters()}
+    assert "1.0.weight" in shapes and "0.6.bias" not in shapes  # nested; bias=False
+
+
+def _crafted(tmp_path, change_architecture, change_tensors=lambda tensors: tensors):
+    """A model file whose header or tensors were edited after saving."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.ReLU(), ng.Linear(4, 2, seed=1))
+    path = ng.save(model, tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="np") as f:
+        header = f.metadata()
+        tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    architecture = json.loads(header["architecture"])
+    change_architecture(architecture)
+    header["architecture"] = json.dumps(architecture)
+    crafted = tmp_path / "crafted.safetensors"
+    save_file(change_tensors(tensors), str(crafted), metadata=header)
+    return crafted
+
+
+def _declare_first_layer(units):
+    def change(architecture):  # Linear(units, units) where the file holds Linear(3, 4)'s weights
+        architecture["layers"][0].update(in_features=units, out_features=units)
+
+    return change
+
+
+def test_a_file_declaring_a_large_layer_fails_before_allocating_it(tmp_path):
+    crafted = _crafted(tmp_path, _declare_first_layer(2000))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ng.ModelFileError) as info:
+            ng.load(crafted)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # a built 2000x2000 layer alone takes 16 MB (32 MB drawn in float64)
+    assert "tensor '0.weight' has shape (3, 4), the architecture declares (2000, 2000)" in str(
+        info.value
+    )
+
+
+def test_a_file_declaring_a_huge_layer_is_a_model_file_error(tmp_path):
+    crafted = _crafted(tmp_path, _declare_first_layer(10**6))  # 8 TB drawn in float64
+    with pytest.raises(ng.ModelFileError, match=r"declares \(1000000, 1000000\)"):
+        ng.load(crafted)
+
+
+def test_tensor_names_and_dtypes_must_match_the_architecture(tmp_path):
+    def keep(architecture):
+        pass
+
+    def drop_bias(tensors):
+        return {k: v for k, v in tensors.items() if k != "2.bias"}
+
+    def half(tensors):
+        return {k: v.astype(np.float16) for k, v in tensors.items()}
+
+    def mixed(tensors):
+        return {**tensors, "2.bias": tensors["2.bias"].astype(np.float64)}
+
+    with pytest.raises(ng.ModelFileError, match=r"missing \['2.bias'\], unexpected \[\]"):
+        ng.load(_crafted(tmp_path, keep, drop_bias))
+    with pytest.raises(ng.ModelFileError, match="all float32 or all float64, got float16"):
+        ng.load(_crafted(tmp_path, keep, half))
+    with pytest.raises(ng.ModelFileError, match="got float32, float64"):
+        ng.load(_crafted(tmp_path, keep, mixed))

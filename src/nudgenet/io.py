@@ -19,7 +19,7 @@ from safetensors import safe_open
 from ._version import __version__
 from .errors import ModelFileError
 from .files import write_atomic
-from .nn.config import build, describe
+from .nn.config import build, describe, parameter_shapes
 from .nn.module import Module
 
 FORMAT = "nudgenet-model"
@@ -71,10 +71,32 @@ def load(path) -> Module:
     try:
         architecture = json.loads(header["architecture"])
         metadata = json.loads(header.get("metadata", "{}"))
-        dtype = next(iter(tensors.values())).dtype if tensors else None
-        model = build(architecture, dtype=dtype)
+        dtype = _check_tensors(tensors, parameter_shapes(architecture))
+        model = build(architecture, dtype=dtype, initialise=False)
         model.load_state_dict(tensors)
     except (KeyError, ValueError, TypeError) as error:
         raise ModelFileError(f"{path}: the model file is inconsistent: {error}") from None
     model.metadata = metadata
     return model.eval()
+
+
+def _check_tensors(tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]):
+    """The one float dtype of the file's tensors, once their names and shapes are those the
+    architecture declares: checked before any layer is built, so a file declaring a huge layer
+    allocates nothing."""
+    missing, unexpected = sorted(set(shapes) - set(tensors)), sorted(set(tensors) - set(shapes))
+    if missing or unexpected:
+        raise ValueError(
+            f"the architecture needs tensors {sorted(shapes)}; missing {missing}, "
+            f"unexpected {unexpected}"
+        )
+    for name, shape in shapes.items():
+        if tensors[name].shape != shape:
+            raise ValueError(
+                f"tensor {name!r} has shape {tensors[name].shape}, the architecture declares "
+                f"{shape}"
+            )
+    dtypes = sorted({str(t.dtype) for t in tensors.values()})
+    if len(dtypes) > 1 or not set(dtypes) <= {"float32", "float64"}:
+        raise ValueError(f"expected tensors all float32 or all float64, got {', '.join(dtypes)}")
+    return np.dtype(dtypes[0]) if dtypes else None
