@@ -85,6 +85,25 @@ def test_figures_that_cannot_be_written_fail_before_any_work(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []  # nothing trained, nothing saved
 
 
+def test_explain_draws_a_table_of_a_square_number_of_features_as_bars(
+    tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)  # 64 tabular features: a square, but not an 8x8 image
+    np.savez("table.npz", x=rng.normal(size=(60, 64)), y=np.arange(60) % 3)
+    assert cli.main(["train", "--dataset", "table.npz", "--epochs", "1", "--layers", "4",
+                     "--quiet", "-o", "table.safetensors"]) == 0  # fmt: skip
+    drawn = []
+    draw = ng.plot.plot_explanation
+    monkeypatch.setattr(ng.plot, "plot_explanation", lambda *a, **k: drawn.append(draw(*a, **k)))
+    assert cli.main(["explain", "table.safetensors", "--out", "explain.png"]) == 0
+    panel = drawn[0].axes[0]
+    assert not panel.images and len(panel.patches) == 64  # a bar per feature
+    written = capsys.readouterr().out
+    assert "figure written to explain.png" in written and "explain-weights" not in written
+
+
 def test_explain_rejects_a_row_outside_the_held_out_set(trained):
     folder, summary = trained
     result = run("explain", folder / summary["model_path"], "--index", "5000", cwd=folder)

@@ -99,6 +99,22 @@ def test_one_example_explanation_figure(trained, tmp_path):
     )
 
 
+def test_only_squares_of_side_8_or_more_are_taken_for_images():
+    def input_panel(features, **kwargs):
+        model = ng.Sequential(ng.Linear(features, 3, seed=0))
+        e = ng.explain(model, ng.CrossEntropyLoss(), np.linspace(-1, 1, features), np.array(2))
+        return ng.plot.plot_explanation(e, **kwargs).axes[0]
+
+    for table in (4, 9, 49):  # tabular features whose count happens to be a square
+        panel = input_panel(table)
+        assert not panel.images and len(panel.patches) == table  # one bar per feature
+    assert input_panel(64).images[0].get_array().shape == (8, 8)
+    assert not input_panel(64, image_shape=False).images  # told: not an image
+    assert input_panel(12, image_shape=(3, 4)).images[0].get_array().shape == (3, 4)
+    with pytest.raises(ValueError, match="expected image inputs, got 9 input features"):
+        ng.plot.plot_weights(ng.Sequential(ng.Linear(9, 2)))
+
+
 def test_small_network_drawing(tmp_path):
     model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
     e = ng.explain(model, ng.CrossEntropyLoss(), np.array([0.5, -1.0, 2.0]), np.array(1))

@@ -5,6 +5,10 @@ matplotlib is an optional extra (``pip install nudgenet[plot]``), imported only 
 drawn.  Figures are built on matplotlib's Agg canvas directly (no pyplot, no global backend
 switch), have a fixed size in pixels (``size=(width, height)`` at 100 dpi, so a saved PNG is
 exactly that size), and are returned; pass ``path`` to also write them (PNG, SVG, PDF: by suffix).
+
+Inputs are drawn as images when ``image_shape=(height, width)`` says so, or, by default
+(``image_shape=None``), when the feature count is a square of side 8 or more (8×8 digits, 28×28
+MNIST); a table of 4 or 9 features is not a tiny image.  ``image_shape=False``: never an image.
 """
 
 from __future__ import annotations
@@ -75,14 +79,21 @@ def _series(history) -> dict[str, list[float]]:
     return dict(history.history if hasattr(history, "history") else history)
 
 
+MIN_IMAGE_SIDE = 8  # the smallest square inferred to be an image: the 8×8 digits
+
+
 def _image_shape(features: int, image_shape) -> tuple[int, int] | None:
+    """The (height, width) to draw ``features`` inputs as, or None for not an image (see the
+    module doc: a given shape, False, or None to infer squares of side >= 8)."""
+    if image_shape is False:
+        return None
     if image_shape is not None:
         shape = tuple(int(n) for n in image_shape)
         if math.prod(shape) != features:
             raise ValueError(f"image_shape {shape} does not hold {features} input features")
         return shape
     side = math.isqrt(features)
-    return (side, side) if side * side == features and side > 1 else None
+    return (side, side) if side * side == features and side >= MIN_IMAGE_SIDE else None
 
 
 def _first_linear(model: Module) -> Linear:
@@ -175,12 +186,13 @@ def plot_weights(
 ):
     """The first Linear layer's weights into each of its first ``units`` hidden units, one image
     per unit (column ``W[:, j]`` reshaped to ``image_shape``: 28×28 for MNIST, 8×8 for digits,
-    inferred for square inputs).  Red is positive, blue negative."""
+    inferred for square inputs of side >= 8).  Red is positive, blue negative."""
     layer = _first_linear(model)
     shape = _image_shape(layer.in_features, image_shape)
     if shape is None:
         raise ValueError(
-            f"plot_weights: {layer.in_features} input features are not a square image; pass "
+            f"plot_weights: expected image inputs, got {layer.in_features} input features that "
+            "are not a square image of side >= 8 (or image_shape=False); pass "
             "image_shape=(height, width)"
         )
     count = layer.out_features if units is None else min(units, layer.out_features)

@@ -42,7 +42,8 @@ def run(args) -> int:
 
         out = Path(args.out)
         suffix = out.suffix or ".png"
-        shape = IMAGE_SHAPES.get(data.name)
+        # the named image sets, an IDX images file (a square inferred), else a table: no image
+        shape = IMAGE_SHAPES.get(data.name, None if args.labels else False)
         label = f"{data.name} held-out row {args.index}, target {result['target']}"
         plot_explanation(explanation, out, image_shape=shape, label=label)
         result["figures"].append(str(out))
@@ -50,7 +51,7 @@ def run(args) -> int:
         if explanation.layers and max([explanation.layers[0].weight.shape[0], *units]) <= 10:
             plot_network(model, explanation, out.with_name(f"{out.stem}-network{suffix}"))
             result["figures"].append(str(out.with_name(f"{out.stem}-network{suffix}")))
-        if shape is not None:
+        if shape:
             plot_weights(model, out.with_name(f"{out.stem}-weights{suffix}"), image_shape=shape)
             result["figures"].append(str(out.with_name(f"{out.stem}-weights{suffix}")))
     if args.json:
