@@ -89,14 +89,30 @@ def test_one_example_explanation_figure(trained, tmp_path):
     figure = ng.plot.plot_explanation(e, tmp_path / "explain.png", units=4)
     assert png_size(tmp_path / "explain.png") == (1100, 700)
     assert png_pixels_vary(tmp_path / "explain.png")
-    bars = [p.get_height() for p in figure.axes[1].patches]
-    np.testing.assert_allclose(bars, e.nudges[0], rtol=1e-6)
+    # independently, in float64: the forward pass, δ of each layer and ∂C/∂W₀ = x δ₁ᵀ
+    (w0, b0), (w1, b1) = [(m.weight.data.astype(np.float64), m.bias.data) for m in model[::2]]
+    row = x[7].astype(np.float64)
+    h = np.maximum(row @ w0 + b0, 0)
+    logits = h @ w1 + b1
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    delta2 = p - np.eye(10)[y[7]]
+    grad_w0 = np.outer(row, (delta2 @ w1.T) * (h > 0))
+    np.testing.assert_allclose(figure.axes[0].images[0].get_array(), row.reshape(8, 8))
+    bars = [patch.get_height() for patch in figure.axes[1].patches]
+    np.testing.assert_allclose(bars, -delta2, rtol=1e-5, atol=1e-7)
     grad_images = [ax.images[0].get_array() for ax in figure.axes[2:] if ax.images]
-    strongest = int(np.argmax(np.linalg.norm(e.layers[0].weight_grad, axis=0)))
+    strongest = np.argsort(-np.linalg.norm(grad_w0, axis=0))[:4]
     assert len(grad_images) == 4
-    np.testing.assert_allclose(
-        grad_images[0], e.layers[0].weight_grad[:, strongest].reshape(8, 8), rtol=1e-6
-    )
+    for image, unit in zip(grad_images, strongest):
+        np.testing.assert_allclose(image, grad_w0[:, unit].reshape(8, 8), rtol=1e-4, atol=1e-7)
+
+
+def test_explanation_figure_refuses_a_batch_whose_gradients_are_a_mean(trained):
+    model, _, x, y = trained
+    batch = ng.explain(model, ng.CrossEntropyLoss(), x[:5], y[:5], per_example=False)
+    with pytest.raises(ValueError, match="expected an explanation of 1 row, got 5"):
+        ng.plot.plot_explanation(batch)
 
 
 def test_only_squares_of_side_8_or_more_are_taken_for_images():

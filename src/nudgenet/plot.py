@@ -210,18 +210,26 @@ def plot_explanation(
     path=None,
     image_shape=None,
     units: int = 6,
-    row: int = 0,
     size: tuple[int, int] = (1100, 700),
     label: str | None = None,
 ):
     """One example seen by backprop: its input (an image where the features make one), the
     output nudges ``−∂C/∂a`` as a bar chart (up green, down red), and ``∂C/∂W`` of the first layer
     for the ``units`` hidden units it affects most (largest ``‖∂C/∂W[:, j]‖``) as images.
-    ``label`` names the input in its title (default: its row in the explanation)."""
+    ``label`` names the input in its title (default: "input").
+
+    ``explanation`` must be of one example (``explain(model, loss_fn, x[k], y[k])``): every panel
+    then shows that example.  A batch's gradients are the mean over its rows, so they are not
+    any one row's, and a batch raises ValueError."""
+    if explanation.batch_size != 1:
+        raise ValueError(
+            f"plot_explanation draws one example: expected an explanation of 1 row, got "
+            f"{explanation.batch_size} (whose gradients are their mean); explain one row, "
+            "explain(model, loss_fn, x[k], y[k])"
+        )
     first = explanation.layers[0] if explanation.layers else None
-    x = explanation.x[row]
+    x, nudges = explanation.x[0], explanation.nudges[0]
     shape = _image_shape(x.size, image_shape)
-    nudges = explanation.nudges[row] if explanation.batch_size > 1 else explanation.nudges[0]
     figure = _figure(size)
     outer = figure.add_gridspec(2, 2, height_ratios=[1, 1.3], width_ratios=[1, 2])
     ax = figure.add_subplot(outer[0, 0])
@@ -231,7 +239,7 @@ def plot_explanation(
     else:
         ax.bar(np.arange(x.size), x)
         ax.set_xlabel("input feature")
-    ax.set_title(label or f"input (row {row})")
+    ax.set_title(label or "input")
     ax = figure.add_subplot(outer[0, 1])
     colours = ["tab:green" if v > 0 else "tab:red" for v in nudges]
     ax.bar(np.arange(nudges.size), nudges, color=colours)
