@@ -56,6 +56,12 @@ def trained():
     return model, history, x, y
 
 
+def epoch_ticks(ax):
+    """The x ticks the axes shows (inside its limits)."""
+    low, high = ax.get_xlim()
+    return [float(t) for t in ax.get_xticks() if low <= t <= high]
+
+
 def test_training_curves_and_gradient_norms(trained, tmp_path):
     _, history, _, _ = trained
     figure = ng.plot.plot_history(history, tmp_path / "curves.png", size=(800, 300))
@@ -63,8 +69,10 @@ def test_training_curves_and_gradient_norms(trained, tmp_path):
     assert png_pixels_vary(tmp_path / "curves.png")
     assert [ax.get_title() for ax in figure.axes] == ["loss", "accuracy"]
     assert len(figure.axes[0].lines) == 2  # train and validation
-    ng.plot.plot_gradient_norms(history, tmp_path / "norms.png")
+    norms = ng.plot.plot_gradient_norms(history, tmp_path / "norms.png")
     assert png_size(tmp_path / "norms.png") == (1000, 400)
+    for ax in figure.axes + norms.axes:  # 3 epochs: ticks 1, 2, 3, never 1.5 or 2.5
+        assert set(epoch_ticks(ax)) == {1.0, 2.0, 3.0}, epoch_ticks(ax)
     with pytest.raises(ValueError, match="diagnostics=True"):
         ng.plot.plot_gradient_norms({"loss": [1.0]})
 

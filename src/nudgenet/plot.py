@@ -79,6 +79,19 @@ def _series(history) -> dict[str, list[float]]:
     return dict(history.history if hasattr(history, "history") else history)
 
 
+def _per_layer(series: dict[str, list[float]], kind: str) -> dict[str, list[float]]:
+    """``{layer: values}`` of the ``<kind>/<layer>`` series (``grad_norm``, ``dead_units``)."""
+    return {k.split("/", 1)[1]: v for k, v in series.items() if k.startswith(f"{kind}/")}
+
+
+def _epoch_axis(ax) -> None:
+    """Label the x axis "epoch", with ticks at whole epochs only (no 1.5)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 MIN_IMAGE_SIDE = 8  # the smallest square inferred to be an image: the 8×8 digits
 
 
@@ -119,7 +132,7 @@ def plot_history(history, path=None, size: tuple[int, int] = (1000, 400)):
         ax.plot(epochs, series[name], marker="o", ms=3, label=f"train {name}")
         if f"val_{name}" in series:
             ax.plot(epochs, series[f"val_{name}"], marker="o", ms=3, label=f"validation {name}")
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -131,8 +144,7 @@ def plot_gradient_norms(history, path=None, size: tuple[int, int] = (1000, 400))
     ReLU units: the ``grad_norm/<layer>`` and ``dead_units/<layer>`` series that
     ``fit(..., diagnostics=True)`` writes."""
     series = _series(history)
-    norms = {k.split("/", 1)[1]: v for k, v in series.items() if k.startswith("grad_norm/")}
-    dead = {k.split("/", 1)[1]: v for k, v in series.items() if k.startswith("dead_units/")}
+    norms, dead = _per_layer(series, "grad_norm"), _per_layer(series, "dead_units")
     if not norms:
         raise ValueError(
             "plot_gradient_norms: the history has no grad_norm/<layer> series; train with "
@@ -149,7 +161,7 @@ def plot_gradient_norms(history, path=None, size: tuple[int, int] = (1000, 400))
         axes[1].set_ylim(-0.02, 1.02)
         axes[1].set_title("dead ReLU units (never fired in the epoch)")
     for ax in axes:
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(title="layer")
     return _finish(figure, path)
