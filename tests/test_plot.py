@@ -149,6 +149,25 @@ def test_small_network_drawing(tmp_path):
     widths = np.array([line.get_linewidth() for line in edges[:12]])
     grads = np.abs(e.layers[0].weight_grad).ravel()
     assert np.argmax(widths) == np.argmax(grads)  # thickness follows |∂C/∂W|
+    assert [t.get_text() for t in figure.axes[0].texts][-3:] == [
+        "input",
+        "0 (Tanh)",
+        "2 (Identity)",
+    ]
     big = ng.Sequential(ng.Linear(64, 16), ng.ReLU(), ng.Linear(16, 10))
     with pytest.raises(ValueError, match="at most 10 units"):
         ng.plot.plot_network(big, ng.explain(big, ng.CrossEntropyLoss(), np.zeros(64), np.array(0)))
+
+
+def test_network_drawing_says_its_inputs_are_standardised():
+    mean, std, x = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 0.5]), np.array([2.0, -2.0, 4.0])
+    model = ng.Sequential(
+        ng.Standardize(mean, std), ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1)
+    )
+    e = ng.explain(model, ng.CrossEntropyLoss(), x, np.array(1))
+    texts = [t.get_text() for t in ng.plot.plot_network(model, e).axes[0].texts]
+    assert texts[-3:] == ["input after Standardize", "1 (Tanh)", "3 (Identity)"]
+    assert texts[:3] == [f"{v:.2f}" for v in (x - mean) / std]  # the input nodes: 0.50 -1.00 2.00
+    other = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
+    with pytest.raises(ValueError, match="layer '1' is not a Linear layer of the model"):
+        ng.plot.plot_network(other, e)

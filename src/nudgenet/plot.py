@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .nn.layers import Linear, leaf_layers
+from .nn.layers import Dropout, Identity, Linear, leaf_layers
 from .nn.module import Module
 
 if TYPE_CHECKING:  # for annotations only: explain.py sits above this module
@@ -114,6 +114,22 @@ def _first_linear(model: Module) -> Linear:
         if isinstance(layer, Linear):
             return layer
     raise ValueError("the model has no Linear layer to draw")
+
+
+def _input_name(model: Module, first) -> str:
+    """The input nodes' label: "input", or "input after <layers>" naming what ``model`` applies
+    to its inputs before the Linear layer of trace ``first`` (skipping Dropout and Identity:
+    identities in eval mode, where explain runs)."""
+    before = []
+    for name, layer in leaf_layers(model):
+        if name == first.name and isinstance(layer, Linear):
+            return f"input after {', '.join(before)}" if before else "input"
+        if not isinstance(layer, (Dropout, Identity)):
+            before.append(type(layer).__name__)
+    raise ValueError(
+        f"plot_network: expected an explanation of this model, but its first Linear layer "
+        f"{first.name!r} is not a Linear layer of the model"
+    )
 
 
 # --- training --------------------------------------------------------------------------------
@@ -285,10 +301,14 @@ def plot_network(
 ):
     """A small network drawn as a graph: an edge per weight, coloured by its value (red positive,
     blue negative) and as thick as its ``|∂C/∂W|`` for the explained example(s); units are
-    shaded by their activation.  Every layer must have at most ``max_units`` units."""
+    shaded by their activation.  Every layer must have at most ``max_units`` units.
+
+    ``explanation`` is of ``model``, which names what the input nodes show: the first Linear
+    layer's inputs, "input after Standardize" where the model standardises them first."""
     layers = list(explanation.layers)
     if not layers:
         raise ValueError("plot_network: the explanation has no Linear layer")
+    input_name = _input_name(model, layers[0])
     sizes = [layers[0].weight.shape[0]] + [t.weight.shape[1] for t in layers]
     if max(sizes) > max_units:
         raise ValueError(
@@ -344,7 +364,7 @@ def plot_network(
                 zorder=3,
                 color="white" if abs(value) / limit > 0.6 else "black",
             )
-    names = ["input"] + [f"{t.name} ({t.activation})" for t in layers]
+    names = [input_name] + [f"{t.name} ({t.activation})" for t in layers]
     for k, name in enumerate(names):
         ax.annotate(name, (k, -0.62), ha="center", fontsize=9)
     ax.set_xlim(-0.4, len(sizes) - 0.6)
