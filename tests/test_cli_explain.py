@@ -49,6 +49,7 @@ def test_train_plot_writes_curves_and_gradient_norms(trained):
     assert set(summary["grad_norms"]) == {"0", "2"} and all(
         v > 0 for v in summary["grad_norms"].values()
     )
+    assert set(summary["dead_units"]) == {"1"} and 0 <= summary["dead_units"]["1"] <= 1
 
 
 def test_explain_prints_ranked_nudges_and_writes_figures(trained):

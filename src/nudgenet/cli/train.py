@@ -95,11 +95,12 @@ def run(args) -> int:
         "seconds": time.perf_counter() - started,
     }
     result.update({f"test_{name}": scores[name] for name in metrics_for(data.task)})
-    result["grad_norms"] = {
-        key.split("/", 1)[1]: values[-1]
-        for key, values in history.history.items()
-        if key.startswith("grad_norm/")
-    }
+    for kind, key in (("grad_norm/", "grad_norms"), ("dead_units/", "dead_units")):
+        result[key] = {  # the last epoch's value per layer
+            name[len(kind) :]: values[-1]
+            for name, values in history.history.items()
+            if name.startswith(kind)
+        }
     if args.plot:
         from ..plot import plot_gradient_norms, plot_history
 
