@@ -300,7 +300,17 @@ def test_task_option_reads_whole_number_targets_as_values(tmp_path):
     a = rng.random(300)
     table = np.column_stack([a, np.round(1000 * a + 5000)])  # 300 distinct whole numbers
     np.savetxt(tmp_path / "price.csv", table, delimiter=",", header="a,price", comments="")
-    common = ("train", "--dataset", "price.csv", "--epochs", "30", "--json", "-q")
+    common = (
+        "train",
+        "--dataset",
+        "price.csv",
+        "--label-column",
+        "price",
+        "--epochs",
+        "30",
+        "--json",
+        "-q",
+    )
     auto = last_json(run(*common, cwd=tmp_path))
     assert auto["task"] == "regression" and "test_rmse" in auto
     assert auto["test_rmse"] < 30  # targets spread over 5000..6000 (std 290)
@@ -413,3 +423,23 @@ def test_a_model_file_declaring_a_huge_layer_is_a_one_line_error(tmp_path):
     assert "tensor '0.weight' has shape (64, 10), the architecture declares (1000000, 1000000)" in (
         message
     )
+
+
+def test_a_csv_header_without_a_label_column_is_not_guessed(tmp_path):
+    x, y = ng.datasets.spirals(100, classes=2, seed=0)
+    table = np.column_stack([y, x])
+    np.savetxt(tmp_path / "anon.csv", table, delimiter=",", header="a,b,c", comments="")
+    np.savetxt(tmp_path / "named.csv", table, delimiter=",", header="Target,b,c", comments="")
+    result = run("train", "--dataset", "anon.csv", "--epochs", "1", cwd=tmp_path, check=False)
+    message = _error(result)
+    assert result.returncode == 1 and "the columns are ['a', 'b', 'c']" in message
+    assert "--label-column" in message and not list(tmp_path.glob("*.safetensors"))
+    named = run("train", "--dataset", "named.csv", "--epochs", "1", "--verbose", cwd=tmp_path)
+    assert "classification, 2 features, labels in column 'Target'" in named.stderr
+    summary = last_json(
+        run("train", "--dataset", "named.csv", "--epochs", "1", "--json", cwd=tmp_path)
+    )
+    assert summary["label_column"] == "Target" and summary["task"] == "classification"
+    pick = ("--label-column", "a", "--epochs", "1", "--json")
+    chosen = last_json(run("train", "--dataset", "anon.csv", *pick, cwd=tmp_path))
+    assert chosen["label_column"] == "a" and chosen["test_loss"] == summary["test_loss"]

@@ -23,6 +23,7 @@ from nudgenet.data import (
     load_idx,
     load_idx_pair,
     mnist,
+    resolve_label_column,
     save_idx,
     spirals,
     train_test_split,
@@ -632,6 +633,36 @@ def test_load_csv_without_header_default_last_column(tmp_path):
     assert y is None and x.shape == (2, 3)
 
 
+def test_auto_label_column_takes_a_column_named_like_labels(tmp_path):
+    (tmp_path / "named.csv").write_text("a,Target,b\n1,7,2\n3,8,4\n")
+    x, y = load_arrays(tmp_path / "named.csv", label_column="auto")
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]] and y.tolist() == [7, 8]
+    assert resolve_label_column(tmp_path / "named.csv") == "Target"
+    (tmp_path / "plain.csv").write_text("1,7,2\n3,8,4\n")  # no header: the last column
+    assert load_arrays(tmp_path / "plain.csv", label_column="auto")[1].tolist() == [2, 4]
+    assert resolve_label_column(tmp_path / "plain.csv") == 2
+    assert resolve_label_column(tmp_path / "plain.csv", -3) == 0
+    assert resolve_label_column(tmp_path / "named.csv", -1) == "b"
+    assert resolve_label_column(tmp_path / "named.csv", None) is None
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 2)), y=np.arange(2))
+    assert load_arrays(tmp_path / "d.npz", label_column="auto")[1].tolist() == [0, 1]
+    assert resolve_label_column(tmp_path / "d.npz") is None
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("a,b,c", r"no column is named label, target, y, class; the columns are \['a', 'b', 'c'\]"),
+        ("label,y,c", r"several columns could hold them \(\['label', 'y'\]\)"),
+    ],
+)
+def test_auto_label_column_does_not_guess(tmp_path, header, message):
+    (tmp_path / "d.csv").write_text(f"{header}\n1,2,3\n")
+    for load in (load_arrays, resolve_label_column):
+        with pytest.raises(DataError, match=message + ".*: name one with --label-column"):
+            load(tmp_path / "d.csv", label_column="auto")
+
+
 def test_load_csv_gz(tmp_path):
     (tmp_path / "d.csv.gz").write_bytes(gzip.compress(b"a,b,y\n1,2,3\n"))
     x, y = load_arrays(tmp_path / "d.csv.gz")
@@ -650,7 +681,7 @@ def test_load_csv_gz(tmp_path):
             {"label_column": "label"},
             r"no column named 'label'; .*\['a', 'b', 'y'\]",
         ),
-        ("1,2,0\n", {"label_column": 3}, "label_column=3 is out of range for 3 columns"),
+        ("1,2,0\n", {"label_column": 3}, "label column 3 is out of range for 3 columns"),
         ("a,b,y\n", {}, "no data rows"),
         ("", {}, "empty CSV"),
         ("1\n2\n", {}, "has 1 column"),

@@ -40,6 +40,7 @@ class Dataset:
     task: str  # "classification" or "regression"
     class_names: list[str] = field(default_factory=list)
     note: str = ""
+    label_column: int | str | None = None  # a CSV file's label column: its name, or its index
 
     @property
     def features(self) -> int:
@@ -104,16 +105,17 @@ def _mnist(data_dir, test_size: float, seed: int):
 
 
 def _rows(name: str, samples: int, seed: int, labels, label_column):
-    """``(x, y)`` for a named synthetic / bundled set or a user's file."""
+    """``(x, y, label column)`` for a named synthetic / bundled set or a user's file; the label
+    column (name or index) only for a CSV file."""
     if name == "digits":
-        return datasets.digits()
+        return *datasets.digits(), None
     if name == "black-scholes":
         options = datasets.black_scholes(samples, seed=seed)
-        return options.x, options.price
+        return options.x, options.price, None
     if name == "spirals":
-        return datasets.spirals(samples, classes=3, seed=seed)
+        return *datasets.spirals(samples, classes=3, seed=seed), None
     if name == "xor":
-        return datasets.xor()
+        return *datasets.xor(), None
     path = Path(name)
     if not path.exists():
         raise DataError(
@@ -121,14 +123,15 @@ def _rows(name: str, samples: int, seed: int, labels, label_column):
             ".npz / .csv / IDX file"
         )
     if labels is not None:
-        return datasets.load_idx_pair(path, labels)
+        return *datasets.load_idx_pair(path, labels), None
     if "idx" in path.name.lower():
         raise DataError(
             f"{name} looks like an IDX images file: give its labels file too "
             "(--labels FILE on the command line, labels= in Python)"
         )
-    x, y = datasets.load_arrays(path, label_column=label_column)
-    return x, y
+    column = datasets.resolve_label_column(path, label_column)  # "auto" → the column it picks
+    x, y = datasets.load_arrays(path, label_column=label_column if column is None else column)
+    return x, y, column
 
 
 def load_dataset(
@@ -138,15 +141,18 @@ def load_dataset(
     seed: int = 0,
     samples: int = 50_000,
     labels=None,
-    label_column: str | int = -1,
+    label_column: str | int = "auto",
     task: str = "auto",
 ) -> Dataset:
     """Load a named data set (or a user's file) and split it into train / held-out rows;
-    ``task`` is ``"auto"``, ``"classification"`` or ``"regression"``."""
+    ``task`` is ``"auto"``, ``"classification"`` or ``"regression"``; ``label_column`` as in
+    :func:`nudgenet.data.load_arrays` (default ``"auto"``: a CSV column named label, target, y
+    or class, else an error; the last column of a CSV without a header)."""
+    column = None
     if name == "mnist":
         x_train, y_train, x_test, y_test, note = _mnist(data_dir, test_size, seed)
     else:
-        x, y = _rows(name, samples, seed, labels, label_column)
+        x, y, column = _rows(name, samples, seed, labels, label_column)
         if y is None:
             raise DataError(f"{name}: the file has no label column to train on")
         task, y = _task_of(name, y, task)
@@ -166,7 +172,7 @@ def load_dataset(
         if min(y_train.min(), y_test.min()) < 0:
             raise DataError(f"{name}: class labels must be 0, 1, 2, ...; found negative labels")
         class_names = [str(c) for c in range(classes)]
-    return Dataset(name, x_train, y_train, x_test, y_test, task, class_names, note)
+    return Dataset(name, x_train, y_train, x_test, y_test, task, class_names, note, column)
 
 
 def loss_by_class_name(name: str):

@@ -70,12 +70,15 @@ def add_data_options(parser: argparse.ArgumentParser, dataset_default) -> None:
     parser.add_argument("--labels", help="IDX labels file, when --dataset is an IDX images file")
     parser.add_argument(
         "--label-column",
-        default="-1",
-        help="CSV label column, by name or index (default: the last)",
+        help="CSV label column, by name or index from 0 (default: the column named label, "
+        "target, y or class; the last column of a file without a header row)",
     )
 
 
-def label_column(text: str):
+def label_column(text: str | None):
+    """``--label-column``: an index, a name, or ``"auto"`` when not given."""
+    if text is None:
+        return "auto"
     try:
         return int(text)
     except ValueError:
@@ -112,8 +115,8 @@ def held_out(args, model):
         args.data_dir = args.data_dir or saved(model, "data_dir", None)
     if args.dataset is None:
         raise NudgenetError("the model file does not name its data set; pass --dataset")
-    if args.label_column == "-1":
-        args.label_column = str(saved(model, "label_column", "-1"))
+    if args.label_column is None and saved(model, "label_column", None) is not None:
+        args.label_column = str(saved(model, "label_column", None))
     args.task = task  # the split and targets exactly as in training
     data = load_data(
         args,

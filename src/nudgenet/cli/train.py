@@ -61,8 +61,9 @@ def run(args) -> int:
             )
         callbacks.append(EarlyStopping(patience=args.early_stopping, restore_best=True))
     if args.verbose or not (args.json or args.quiet):
+        labels = "" if data.label_column is None else f", labels in column {data.label_column!r}"
         print(
-            f"nudgenet: {data.name}: {data.note}; {data.task}, {data.features} features",
+            f"nudgenet: {data.name}: {data.note}; {data.task}, {data.features} features{labels}",
             file=sys.stderr,
         )
     history = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
@@ -79,13 +80,14 @@ def run(args) -> int:
         "test_size": args.test_size,
         "seed": args.seed,
         "samples": args.samples,
-        "label_column": args.label_column,
+        "label_column": data.label_column,
     }
     output = Path(args.output or f"nudgenet-{Path(data.name).stem}.safetensors")
     save(model, output, metadata)
     result = {
         "dataset": data.name,
         "task": data.task,
+        "label_column": data.label_column,
         "epochs": len(history),
         "train_loss": history["loss"][-1] if len(history) else None,
         "val_loss": history.history.get("val_loss", [None])[-1],

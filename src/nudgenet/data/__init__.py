@@ -1,7 +1,8 @@
 """Data sets and data handling for nudgenet (exposed as ``nudgenet.datasets``).
 
 Data sets: :func:`mnist`, :func:`digits` (bundled, offline), :func:`black_scholes`, :func:`xor`,
-:func:`spirals`. Your own data: :func:`load_arrays` (.npz, .csv), :func:`load_idx_pair`,
+:func:`spirals`. Your own data: :func:`load_arrays` (.npz, .csv; :func:`resolve_label_column`
+says which CSV column holds the labels), :func:`load_idx_pair`,
 :func:`load_idx` / :func:`save_idx`. Preparation: :func:`train_test_split`,
 :class:`Standardizer`.
 
@@ -16,7 +17,7 @@ from .options import OptionSamples, black_scholes, black_scholes_call
 from .scaling import Standardizer
 from .split import train_test_split
 from .toy import spirals, xor
-from .userdata import load_arrays
+from .userdata import load_arrays, resolve_label_column
 
 __all__ = [
     "OptionSamples",
@@ -28,6 +29,7 @@ __all__ = [
     "load_idx",
     "load_idx_pair",
     "mnist",
+    "resolve_label_column",
     "save_idx",
     "spirals",
     "train_test_split",

@@ -15,6 +15,7 @@ from ._convert import as_features, as_labels, require_finite
 from ._io import PathLike, read_bytes
 
 LabelColumn = int | str | None
+LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
 
 _X_KEYS = ("x", "X")
 _Y_KEYS = ("y", "Y")
@@ -29,12 +30,15 @@ def load_arrays(
     Rules:
 
     * ``.npz`` (loaded with ``allow_pickle=False``): features under key ``x`` (or ``X``), labels
-      under ``y`` (or ``Y``). ``label_column`` must be left at ``-1``, or be ``None`` to load
-      features only.
+      under ``y`` (or ``Y``). ``label_column`` must be left at ``-1`` (or ``"auto"``), or be
+      ``None`` to load features only.
     * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a
       header when any of its cells is not a number. ``label_column`` picks the label column by
       header name or by index (negative counts from the end; default: the last column); every
-      other column is a feature. ``None``: no label column.
+      other column is a feature. ``None``: no label column. ``"auto"``: with a header, the one
+      column named ``label``, ``target``, ``y`` or ``class`` (any case), else an error listing
+      the columns; without a header, the last column.
+      :func:`resolve_label_column` says which column that is.
     * ``.npy`` (loaded with ``allow_pickle=False``): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
@@ -52,10 +56,10 @@ def load_arrays(
     """
     name = str(path).lower()
     if name.endswith((".npz", ".npz.gz")):
-        if label_column not in (-1, None):
+        if label_column not in (-1, "auto", None):
             raise ValueError(
-                f"label_column={label_column!r} applies to CSV files; an .npz file keeps its "
-                "labels under key 'y' (pass label_column=None to load features only)"
+                f"{path}: a label column ({label_column!r}) applies to CSV files; an .npz file "
+                "keeps its labels under key 'y'"
             )
         x, y = _read_npz(path, labels=label_column is not None)
     elif name.endswith((".csv", ".csv.gz")):
@@ -65,8 +69,8 @@ def load_arrays(
     else:
         raise DataError(
             f"{path}: unsupported file type; expected .npz or .csv (optionally .gz), or .npy "
-            "for features only; "
-            "for an IDX image/label pair use load_idx_pair(images, labels)"
+            "for features only; an IDX image/label pair needs its labels file too (--labels on "
+            "the command line, load_idx_pair in Python)"
         )
     if x.ndim == 0 or len(x) == 0:
         raise DataError(f"{path}: features must have at least one row, got shape {x.shape}")
@@ -104,8 +108,8 @@ def _read_npz(path: PathLike, labels: bool) -> tuple[np.ndarray, np.ndarray | No
         raise DataError(f"{path}: no features: expected key 'x' (or 'X'), found keys {keys}")
     if labels and y is None:
         raise DataError(
-            f"{path}: no labels: expected key 'y' (or 'Y'), found keys {keys}; "
-            "pass label_column=None to load features only"
+            f"{path}: no labels: expected key 'y' (or 'Y'), found keys {keys} (features only: "
+            "label_column=None in Python)"
         )
     return x, y
 
@@ -116,14 +120,7 @@ def _first_present(keys: list[str], wanted: tuple[str, ...]) -> str | None:
 
 def _read_csv(path: PathLike, label_column: LabelColumn) -> tuple[np.ndarray, np.ndarray | None]:
     """Features and labels of a CSV file (see :func:`load_arrays` for the rules)."""
-    try:
-        text = read_bytes(path).decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a UTF-8 text file ({e})") from e
-    first = next(csv.reader(io.StringIO(text)), [])
-    if not any(cell.strip() for cell in first):
-        raise DataError(f"{path}: empty CSV file (no cells on the first line)")
-    header = None if all(map(_is_number, first)) else [cell.strip() for cell in first]
+    text, first, header = _csv_start(path)
     col = _label_index(path, label_column, header, len(first))
     try:
         with warnings.catch_warnings():
@@ -147,6 +144,34 @@ def _read_csv(path: PathLike, label_column: LabelColumn) -> tuple[np.ndarray, np
     return np.delete(table, col, axis=1), table[:, col]
 
 
+def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> int | str | None:
+    """The column of a CSV file that ``load_arrays(path, label_column)`` takes the labels from:
+    its name when the file has a header row, else its index (from 0); ``None`` for other file
+    types or ``label_column=None``.
+
+    Raises:
+        DataError: as :func:`load_arrays` would for this label column (no such column, no
+            column that ``"auto"`` recognises, an unreadable file).
+    """
+    if label_column is None or not str(path).lower().endswith((".csv", ".csv.gz")):
+        return None
+    _, first, header = _csv_start(path)
+    col = _label_index(path, label_column, header, len(first))
+    return col if header is None or col is None else header[col]
+
+
+def _csv_start(path: PathLike) -> tuple[str, list[str], list[str] | None]:
+    """A CSV file's text, its first row, and that row's stripped cells if it is a header."""
+    try:
+        text = read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a UTF-8 text file ({e})") from e
+    first = next(csv.reader(io.StringIO(text)), [])
+    if not any(cell.strip() for cell in first):
+        raise DataError(f"{path}: empty CSV file (no cells on the first line)")
+    return text, first, None if all(map(_is_number, first)) else [cell.strip() for cell in first]
+
+
 def _is_number(cell: str) -> bool:
     """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
     digit separators such as ``1_000``; NumPy does not)."""
@@ -166,13 +191,15 @@ def _label_index(
     if n_columns < 2:
         raise DataError(
             f"{path}: has {n_columns} column; a label column needs at least one feature column "
-            "beside it (pass label_column=None if the file holds features only)"
+            "beside it (features only: label_column=None in Python)"
         )
+    if label_column == "auto" and not (header and "auto" in header):
+        return _recognised_label_column(path, header, n_columns)
     if isinstance(label_column, str):
         if header is None:
             raise DataError(
-                f"{path}: label_column={label_column!r} is a name but the file has no header "
-                "row; pass the column's index instead"
+                f"{path}: the label column {label_column!r} is a name but the file has no "
+                "header row; give the column's index instead (from 0; -1 is the last)"
             )
         if label_column not in header:
             raise DataError(f"{path}: no column named {label_column!r}; the header has {header}")
@@ -184,9 +211,29 @@ def _label_index(
         )
     if not -n_columns <= label_column < n_columns:
         raise DataError(
-            f"{path}: label_column={label_column} is out of range for {n_columns} columns"
+            f"{path}: label column {label_column} is out of range for {n_columns} columns "
+            f"(0..{n_columns - 1}, or -1..-{n_columns} from the end)"
         )
     return int(label_column) % n_columns
+
+
+def _recognised_label_column(path: PathLike, header: list[str] | None, n_columns: int) -> int:
+    """``label_column="auto"``: the last column of a file without a header; else the one column
+    named as in :data:`LABEL_NAMES`."""
+    if header is None:
+        return n_columns - 1
+    found = [name for name in header if name.lower() in LABEL_NAMES]
+    if len(found) == 1:
+        return header.index(found[0])
+    problem = (
+        f"several columns could hold them ({found})"
+        if found
+        else f"no column is named {', '.join(LABEL_NAMES)}"
+    )
+    raise DataError(
+        f"{path}: which column holds the labels? {problem}; the columns are {header}: name "
+        "one with --label-column (label_column= in Python)"
+    )
 
 
 def _raise_bad_cell(path: PathLike, text: str, header: list[str] | None, n_columns: int) -> None:
