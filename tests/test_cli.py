@@ -443,3 +443,15 @@ def test_a_csv_header_without_a_label_column_is_not_guessed(tmp_path):
     pick = ("--label-column", "a", "--epochs", "1", "--json")
     chosen = last_json(run("train", "--dataset", "anon.csv", *pick, cwd=tmp_path))
     assert chosen["label_column"] == "a" and chosen["test_loss"] == summary["test_loss"]
+
+
+def test_xor_trains_with_default_options(tmp_path):
+    result = run("train", "--dataset", "xor", cwd=tmp_path)
+    assert "no validation rows (4 training rows are too few)" in result.stderr
+    assert "held-out: loss" in result.stdout and (tmp_path / "nudgenet-xor.safetensors").is_file()
+    assert last_json(run("train", "--dataset", "xor", "--json", cwd=tmp_path))["val_loss"] is None
+    asked = run("train", "--dataset", "xor", "--validation-split", "0.1", cwd=tmp_path, check=False)
+    assert _error(asked).endswith(
+        "--validation-split 0.1 of 4 training rows leaves no validation rows; use 0 (none) or "
+        "another fraction"
+    )

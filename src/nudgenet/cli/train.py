@@ -53,6 +53,7 @@ def run(args) -> int:
         target_scaler = datasets.Standardizer().fit(y_train)
         y_train = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
+    args.validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
     callbacks = []
     if args.early_stopping:
         if not args.validation_split:
@@ -63,7 +64,8 @@ def run(args) -> int:
     if args.verbose or not (args.json or args.quiet):
         labels = "" if data.label_column is None else f", labels in column {data.label_column!r}"
         print(
-            f"nudgenet: {data.name}: {data.note}; {data.task}, {data.features} features{labels}",
+            f"nudgenet: {data.name}: {data.note}{validation_note}; {data.task}, "
+            f"{data.features} features{labels}",
             file=sys.stderr,
         )
     history = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
@@ -120,6 +122,24 @@ def run(args) -> int:
     return 0
 
 
+DEFAULT_VALIDATION_SPLIT = 0.1
+
+
+def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
+    """The fraction of the training rows held back for validation, and a note when the default
+    is dropped: a set too small to spare a row (XOR's 4 rows) trains on them all."""
+    chosen = DEFAULT_VALIDATION_SPLIT if fraction is None else fraction
+    held = round(rows * chosen)  # as fit rounds it
+    if not chosen or 0 < held < rows:
+        return chosen, ""
+    if fraction is None:
+        return 0.0, f", no validation rows ({rows} training rows are too few)"
+    raise NudgenetError(
+        f"--validation-split {fraction} of {rows} training rows leaves "
+        f"{'no validation' if held == 0 else 'no training'} rows; use 0 (none) or another fraction"
+    )
+
+
 def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
     """``fit`` with the command's options; a run whose training loss is not finite ends with one
     line (no numpy warnings on the way) and saves nothing."""
@@ -164,9 +184,9 @@ def register(commands) -> None:
     train.add_argument(
         "--validation-split",
         type=fraction_or_zero,
-        default=0.1,
         help="fraction of the training rows held back for val_loss and the validation curves; "
-        "0 trains on them all (default: %(default)s)",
+        f"0 trains on them all (default: {DEFAULT_VALIDATION_SPLIT}, or 0 when the data set is "
+        "too small to spare a row)",
     )
     train.add_argument(
         "--samples",
