@@ -259,6 +259,10 @@ def test_an_idx_pair_trains_and_evaluates_without_naming_the_labels_again(tmp_pa
     assert summary["test_accuracy"] == 1.0
     scores = last_json(run("evaluate", summary["model_path"], "--json", cwd=tmp_path))
     assert scores["rows"] == 40 and scores["accuracy"] == 1.0
+    elsewhere = tmp_path / "elsewhere"  # the model file holds absolute paths to both files
+    elsewhere.mkdir()
+    model = tmp_path / summary["model_path"]
+    assert last_json(run("evaluate", model, "--json", cwd=elsewhere)) == scores
 
 
 def test_corrupt_and_mismatched_idx_files(tmp_path):
@@ -320,17 +324,21 @@ def test_task_option_reads_whole_number_targets_as_values(tmp_path):
     assert scores["rmse"] == pytest.approx(auto["test_rmse"], rel=1e-6)
 
 
-def train_offline_on_mnist_in(folder, check=True):
-    """``nudgenet train --dataset mnist --data-dir folder`` for one epoch, where no other MNIST
-    folder is searched and a download fails at once (a proxy that refuses)."""
-    env = {
+def offline(folder):
+    """An environment where no other MNIST folder is searched and a download fails at once (a
+    proxy that refuses)."""
+    return {
         "NUDGENET_DATA": "",
         "XDG_CACHE_HOME": str(folder / "cache"),
         "https_proxy": "http://127.0.0.1:9",
         "http_proxy": "http://127.0.0.1:9",
     }
+
+
+def train_offline_on_mnist_in(folder, check=True):
+    """``nudgenet train --dataset mnist --data-dir folder`` for one epoch, offline."""
     command = ("train", "--dataset", "mnist", "--data-dir", folder, "--epochs", "1")
-    return run(*command, cwd=folder, env=env, check=check)
+    return run(*command, cwd=folder, env=offline(folder), check=check)
 
 
 def write_mnist_pair(folder, prefix, n):
@@ -455,3 +463,43 @@ def test_xor_trains_with_default_options(tmp_path):
         "--validation-split 0.1 of 4 training rows leaves no validation rows; use 0 (none) or "
         "another fraction"
     )
+
+
+def test_evaluate_from_another_folder_and_on_another_file(tmp_path):
+    x, y = ng.datasets.spirals(300, classes=3, seed=0)
+    order = np.random.default_rng(0).permutation(300)  # spirals come ordered by class
+    x, y = x[order], y[order]
+    (tmp_path / "data").mkdir()
+    for name, rows in (("train.csv", slice(0, 200)), ("new.csv", slice(200, 300))):
+        table = np.column_stack([x[rows], y[rows]])
+        np.savetxt(tmp_path / "data" / name, table, delimiter=",", header="a,b,label", comments="")
+    command = ("train", "--dataset", "data/train.csv", "--epochs", "5", "--json", "-o", "m.st")
+    summary = last_json(run(*command, cwd=tmp_path))
+    (tmp_path / "elsewhere").mkdir()
+    model = tmp_path / "m.st"
+    held = last_json(run("evaluate", model, "--json", cwd=tmp_path / "elsewhere"))
+    assert held["rows"] == 40 and held["scope"] == "held-out"
+    assert held["loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+    spelled_otherwise = ("evaluate", model, "--dataset", "../data/./train.csv", "--json")
+    assert last_json(run(*spelled_otherwise, cwd=tmp_path / "elsewhere"))["rows"] == 40
+    other = run("evaluate", model, "--dataset", "data/new.csv", cwd=tmp_path).stdout
+    assert other.startswith("data/new.csv all 100 rows (not the data set the model was trained on)")
+    scores = last_json(run("evaluate", model, "--dataset", "data/new.csv", "--json", cwd=tmp_path))
+    expected = ng.evaluate(
+        ng.load(model), ng.CrossEntropyLoss(), x[200:], y[200:], metrics=["accuracy"]
+    )
+    assert scores["rows"] == 100 and scores["scope"] == "all"
+    assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert scores["accuracy"] == expected["accuracy"]
+
+
+def test_mnist_from_a_relative_data_dir_is_found_again_from_another_folder(tmp_path):
+    (tmp_path / "files").mkdir()
+    write_mnist_pair(tmp_path / "files", "t10k", 50)
+    env = offline(tmp_path)
+    command = ("train", "--dataset", "mnist", "--data-dir", "files", "--epochs", "1", "--json")
+    summary = last_json(run(*command, cwd=tmp_path, env=env))
+    (tmp_path / "elsewhere").mkdir()
+    model = tmp_path / summary["model_path"]
+    scores = last_json(run("evaluate", model, "--json", cwd=tmp_path / "elsewhere", env=env))
+    assert scores["rows"] == 10 and scores["loss"] == pytest.approx(summary["test_loss"], rel=1e-6)

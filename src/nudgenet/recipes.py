@@ -41,6 +41,7 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     note: str = ""
     label_column: int | str | None = None  # a CSV file's label column: its name, or its index
+    scope: str = "held-out"  # "all": no split, every row is in x_test (see load_dataset)
 
     @property
     def features(self) -> int:
@@ -137,7 +138,7 @@ def _rows(name: str, samples: int, seed: int, labels, label_column):
 def load_dataset(
     name: str,
     data_dir=None,
-    test_size: float = 0.2,
+    test_size: float | None = 0.2,
     seed: int = 0,
     samples: int = 50_000,
     labels=None,
@@ -147,9 +148,17 @@ def load_dataset(
     """Load a named data set (or a user's file) and split it into train / held-out rows;
     ``task`` is ``"auto"``, ``"classification"`` or ``"regression"``; ``label_column`` as in
     :func:`nudgenet.data.load_arrays` (default ``"auto"``: a CSV column named label, target, y
-    or class, else an error; the last column of a CSV without a header)."""
-    column = None
-    if name == "mnist":
+    or class, else an error; the last column of a CSV without a header).
+
+    ``test_size=None``: no split; every row is held out (``x_train`` is empty, ``scope`` is
+    ``"all"``), to score a model on data it was not trained on; for ``mnist``, the test set.
+    """
+    column, scope = None, "held-out"
+    if name == "mnist" and test_size is None:
+        x_test, y_test = datasets.mnist("test", data_dir)
+        x_train, y_train, scope = x_test[:0], y_test[:0], "all"
+        note = f"the MNIST test set, all {len(y_test):,} images"
+    elif name == "mnist":
         x_train, y_train, x_test, y_test, note = _mnist(data_dir, test_size, seed)
     else:
         x, y, column = _rows(name, samples, seed, labels, label_column)
@@ -157,7 +166,10 @@ def load_dataset(
             raise DataError(f"{name}: the file has no label column to train on")
         task, y = _task_of(name, y, task)
         stratify = y if task == "classification" and name != "xor" else None
-        if name == "xor":  # four points: train and score on all of them
+        if test_size is None:
+            x_train, x_test, y_train, y_test, scope = x[:0], x, y[:0], y, "all"
+            note = f"all {len(x):,} rows"
+        elif name == "xor":  # four points: train and score on all of them
             x_train, x_test, y_train, y_test, note = x, x, y, y, "XOR: trained and scored on all 4"
         else:
             x_train, x_test, y_train, y_test = datasets.train_test_split(
@@ -168,11 +180,12 @@ def load_dataset(
         task = "classification"
     class_names = []
     if task == "classification":
-        classes = int(max(y_train.max(), y_test.max())) + 1
-        if min(y_train.min(), y_test.min()) < 0:
+        parts = [part for part in (y_train, y_test) if len(part)]  # y_train is empty for "all"
+        low, high = min(part.min() for part in parts), max(part.max() for part in parts)
+        if low < 0:
             raise DataError(f"{name}: class labels must be 0, 1, 2, ...; found negative labels")
-        class_names = [str(c) for c in range(classes)]
-    return Dataset(name, x_train, y_train, x_test, y_test, task, class_names, note, column)
+        class_names = [str(c) for c in range(int(high) + 1)]
+    return Dataset(name, x_train, y_train, x_test, y_test, task, class_names, note, column, scope)
 
 
 def loss_by_class_name(name: str):

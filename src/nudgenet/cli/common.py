@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 from .. import recipes
 from ..errors import NudgenetError
@@ -104,23 +105,48 @@ def saved(model, key: str, default):
     return (getattr(model, "metadata", None) or {}).get(key, default)
 
 
+def absolute(path: str | None) -> str | None:
+    """``path`` made absolute (for model metadata that must work from any folder)."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _same_data(given: str | None, trained_on: str | None) -> bool:
+    """Whether a ``--dataset`` or ``--labels`` value names what the model's metadata names (not
+    given: the model's own)."""
+    if given is None or given == trained_on:
+        return True
+    if trained_on is None or given in recipes.DATASETS or trained_on in recipes.DATASETS:
+        return False
+    return absolute(given) == absolute(trained_on)
+
+
 def held_out(args, model):
-    """The held-out rows a saved model was scored on (rebuilt from its metadata), its loss and
-    task: ``(data, loss_fn, y_test, task)``."""
+    """The rows to score a saved model on, its loss and task: ``(data, loss_fn, y_test, task)``.
+
+    Without ``--dataset``, or when it names the data the model was trained on: the held-out rows
+    it was scored on (the split rebuilt from its metadata, the files found where training found
+    them).  Any other data set: every row of it (``data.scope == "all"``), since the model's
+    split says nothing about a file it never saw."""
     task = saved(model, "task", "classification")
     loss_name = saved(model, "loss", "CrossEntropyLoss")
-    if args.dataset is None:  # the data the model was trained on, found where training found it
-        args.dataset = saved(model, "dataset", None)
-        args.labels = args.labels or saved(model, "labels", None)
-        args.data_dir = args.data_dir or saved(model, "data_dir", None)
+    trained_on = saved(model, "dataset", None)
+    args.dataset = args.dataset or trained_on
     if args.dataset is None:
         raise NudgenetError("the model file does not name its data set; pass --dataset")
-    if args.label_column is None and saved(model, "label_column", None) is not None:
-        args.label_column = str(saved(model, "label_column", None))
-    args.task = task  # the split and targets exactly as in training
+    same = (
+        trained_on is not None
+        and _same_data(args.dataset, trained_on)
+        and _same_data(args.labels, saved(model, "labels", None))
+    )
+    if same:
+        args.labels = args.labels or saved(model, "labels", None)
+        args.data_dir = args.data_dir or saved(model, "data_dir", None)
+        if args.label_column is None and saved(model, "label_column", None) is not None:
+            args.label_column = str(saved(model, "label_column", None))
+    args.task = task  # the targets read as in training
     data = load_data(
         args,
-        saved(model, "test_size", 0.2),
+        saved(model, "test_size", 0.2) if same else None,
         saved(model, "seed", 0),
         saved(model, "samples", 50_000),
     )

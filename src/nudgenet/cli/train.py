@@ -19,6 +19,7 @@ from ..nn.layers import Rescale
 from ..plot import check_figure_path
 from ..train import evaluate, fit
 from .common import (
+    absolute,
     add_data_options,
     add_output_options,
     emit_json,
@@ -73,9 +74,10 @@ def run(args) -> int:
         model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
     metadata = {
-        "dataset": data.name,
-        "data_dir": args.data_dir,
-        "labels": args.labels,
+        # absolute paths: evaluate and explain find the files again from any folder
+        "dataset": data.name if data.name in recipes.DATASETS else absolute(data.name),
+        "data_dir": absolute(args.data_dir),
+        "labels": absolute(args.labels),
         "task": data.task,
         "loss": type(loss_fn).__name__,
         "class_names": data.class_names,
