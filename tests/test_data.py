@@ -237,6 +237,14 @@ def test_mnist_data_dir_comes_before_env_var(tmp_path, monkeypatch):
     assert len(mnist("test", download=False)[1]) == 6
 
 
+def test_mnist_env_var_comes_before_the_cache(tmp_path, monkeypatch):
+    write_fake_mnist(cached_mnist(tmp_path), "t10k", n=3)
+    write_fake_mnist(tmp_path / "env", "t10k", n=6)
+    assert len(mnist("test", download=False)[1]) == 3  # the cache, when nothing else is named
+    monkeypatch.setenv("NUDGENET_DATA", str(tmp_path / "env"))
+    assert len(mnist("test", download=False)[1]) == 6
+
+
 def test_mnist_missing_without_download_says_where_it_looked(tmp_path):
     with pytest.raises(DataNotFoundError) as info:
         mnist("test", data_dir=tmp_path / "nowhere", download=False)
@@ -322,6 +330,20 @@ def test_mnist_download_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
     assert "NUDGENET_DATA" in message
     assert "\n" not in message  # one line, so the command line can print it as one
     assert len(server["requested"]) == len(handwritten.MNIST_MIRRORS)  # every mirror tried
+    assert not cached_mnist(tmp_path).exists() or not list(cached_mnist(tmp_path).iterdir())
+
+
+def test_mnist_download_with_the_right_size_and_md5_but_another_sha256_is_refused(
+    tmp_path, monkeypatch
+):
+    server = fake_server(tmp_path, monkeypatch)  # size and digests of the files served...
+    name = "t10k-images-idx3-ubyte.gz"
+    served = handwritten._MNIST_FILES[name]
+    wrong = download_module.RemoteFile(name, served.size, served.md5, "0" * 64)
+    monkeypatch.setitem(handwritten._MNIST_FILES, name, wrong)  # ...but another SHA-256
+    with pytest.raises(DataError, match=f"checksum mismatch: SHA-256 {served.sha256}, expected"):
+        mnist("test")
+    assert len(server["requested"]) == len(handwritten.MNIST_MIRRORS)  # every mirror refused
     assert not cached_mnist(tmp_path).exists() or not list(cached_mnist(tmp_path).iterdir())
 
 

@@ -1,5 +1,7 @@
 """fit / evaluate / predict, History, callbacks and metrics."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -174,6 +176,38 @@ def test_custom_callback_sees_each_epochs_metrics_and_can_stop():
     callback = StopAtAccuracy()
     _, history = _train(epochs=30, callbacks=[callback])
     assert callback.seen[-1][1] > 0.9 and len(history) == len(callback.seen) < 30
+
+
+def test_each_epoch_reshuffles_the_rows_from_the_seed():
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    y = np.arange(20, dtype=np.float32).reshape(20, 1)  # each row's target is its number
+
+    def batch_orders(seed, epochs=3, batches=4):
+        seen = []
+
+        def loss(outputs, targets):  # records which rows each batch holds
+            seen.extend(np.asarray(targets).astype(int).ravel().tolist())
+            return ng.MSELoss()(outputs, targets)
+
+        model = ng.Sequential(ng.Linear(2, 1, seed=0))
+        optimizer = ng.optim.SGD(model.parameters(), lr=1e-6)
+        ng.fit(model, loss, optimizer, x, y, epochs=epochs, batch_size=5, seed=seed, verbose=0)
+        assert len(seen) == 20 * epochs
+        return [seen[i : i + 20] for i in range(0, len(seen), 20)]
+
+    orders = batch_orders(seed=7)
+    assert all(sorted(order) == list(range(20)) for order in orders)  # every row once an epoch
+    assert orders[0] != orders[1] and orders[1] != orders[2] and orders[0] != orders[2]
+    assert batch_orders(seed=7) == orders and batch_orders(seed=8) != orders
+
+
+def test_default_verbosity_is_one_line_per_epoch_when_not_a_terminal(capsys):
+    assert not sys.stderr.isatty()  # captured: as in a log file or a pipe
+    _train(epochs=3, verbose=1)
+    out, err = capsys.readouterr()
+    starts = [line.split(" - ")[0] for line in out.strip().splitlines()]
+    assert starts == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    assert err == ""  # no progress bar
 
 
 def test_line_per_epoch_when_not_a_terminal(capsys):
