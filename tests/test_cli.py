@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -503,3 +504,37 @@ def test_mnist_from_a_relative_data_dir_is_found_again_from_another_folder(tmp_p
     model = tmp_path / summary["model_path"]
     scores = last_json(run("evaluate", model, "--json", cwd=tmp_path / "elsewhere", env=env))
     assert scores["rows"] == 10 and scores["loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+
+
+def test_train_with_no_arguments_prints_the_held_out_scores_and_saves(tmp_path):
+    result = run("train", cwd=tmp_path)
+    assert result.stderr.startswith("nudgenet: digits: 1,437 train / 360 held out")
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 32 and lines[0].startswith("Epoch 1/30")  # a line per epoch, off a tty
+    held_out = re.fullmatch(r"held-out: loss (\S+), accuracy (\S+)", lines[-2])
+    assert held_out and float(held_out[2]) >= 0.95
+    assert lines[-1] == "model saved to nudgenet-digits.safetensors"
+    scores = last_json(run("evaluate", "nudgenet-digits.safetensors", "--json", cwd=tmp_path))
+    assert f"{scores['loss']:.4f}" == held_out[1] and f"{scores['accuracy']:.4f}" == held_out[2]
+
+
+def test_an_unusable_output_path_fails_before_training(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    for output, problem in (
+        ("folder", "--output folder is a folder; expected a model file path such as folder/"),
+        ("file/m.safetensors", "--output file/m.safetensors: file is a file, not a folder"),
+    ):
+        result = run("train", "-o", output, cwd=tmp_path, check=False)
+        assert problem in _error(result) and result.returncode == 1
+        assert result.stdout == ""  # no epoch was trained
+
+
+def test_predict_top_must_be_positive(digits_model, tmp_path):
+    folder, summary = digits_model
+    np.save(tmp_path / "rows.npy", ng.datasets.digits()[0][:2])
+    model = folder / summary["model_path"]
+    result = run("predict", model, "rows.npy", "--top", "0", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "--top: expected a whole number >= 1, got '0'" in (
+        _error(result)
+    )

@@ -8,7 +8,7 @@ from .. import data as datasets
 from ..io import load
 from ..metrics import predicted_classes
 from ..train import predict
-from .common import add_output_options, emit_json, saved
+from .common import add_output_options, emit_json, positive_int, saved
 
 
 def run(args) -> int:
@@ -59,6 +59,8 @@ def register(commands) -> None:
     predict_cmd.add_argument(
         "input", help="rows of features: .npy, .npz (key x), or .csv without a label column"
     )
-    predict_cmd.add_argument("--top", type=int, default=3, help="probabilities shown per row")
+    predict_cmd.add_argument(
+        "--top", type=positive_int, default=3, help="probabilities shown per row (default: 3)"
+    )
     add_output_options(predict_cmd)
     predict_cmd.set_defaults(run=run)

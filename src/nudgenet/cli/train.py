@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -35,6 +36,8 @@ def run(args) -> int:
     started = time.perf_counter()
     if args.plot:  # a missing matplotlib or a bad suffix fails now, not after training
         check_figure_path(args.plot)
+    output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
+    _check_output(output)  # so does a model file that cannot be written
     data = load_data(args, args.test_size, args.seed, args.samples)
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
@@ -86,7 +89,6 @@ def run(args) -> int:
         "samples": args.samples,
         "label_column": data.label_column,
     }
-    output = Path(args.output or f"nudgenet-{Path(data.name).stem}.safetensors")
     save(model, output, metadata)
     result = {
         "dataset": data.name,
@@ -122,6 +124,23 @@ def run(args) -> int:
         print(f"held-out: {held_out}")
         print(f"model saved to {output}")
     return 0
+
+
+def _check_output(path: Path) -> None:
+    """Fail before training when the model file cannot be written at ``path`` (missing folders
+    are created when it is saved)."""
+    if path.is_dir():
+        raise NudgenetError(
+            f"--output {path} is a folder; expected a model file path such as "
+            f"{path / 'model.safetensors'}"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NudgenetError(f"--output {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NudgenetError(f"--output {path}: no permission to write in {folder}")
 
 
 DEFAULT_VALIDATION_SPLIT = 0.1
