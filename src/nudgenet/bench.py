@@ -183,10 +183,10 @@ def _gemm_plan(sizes, batch):
     ]
 
 
-def _time_products(plan, new, matmul, transpose, steps, epochs, forward_rows):
+def _time_products(plan, new, matmul, transpose, steps, epochs, x):
     """Seconds per epoch of ``steps`` steps of z = a W (every layer), then, last layer first,
-    ∂W = aᵀ δ and δ Wᵀ (not for the first layer); and a predictor running z = a W over
-    ``forward_rows`` in chunks of 1024 rows, as ``ng.predict`` does."""
+    ∂W = aᵀ δ and δ Wᵀ (not for the first layer); and a predictor running z = a W over every
+    row of ``x`` (streamed from memory) in chunks of 1024 rows, as ``ng.predict`` does."""
     layers = [tuple(None if shape is None else new(shape) for shape in shapes) for shapes in plan]
     times = []
     for _ in range(epochs):
@@ -199,15 +199,14 @@ def _time_products(plan, new, matmul, transpose, steps, epochs, forward_rows):
                 if below is not None:
                     matmul(d, transpose(w), out=below)
         times.append(time.perf_counter() - started)
-    rows = min(1024, forward_rows)
-    chunk = [new((rows, shape[1][0])) for shape in plan]
+    rows = min(1024, len(x))
     outs = [new((rows, shape[1][1])) for shape in plan]
 
     def predict():
-        for start in range(0, forward_rows, rows):
-            m = min(rows, forward_rows - start)
-            for a, (_, w, *_), z in zip(chunk, layers, outs):
-                matmul(a[:m], w, out=z[:m])
+        for start in range(0, len(x), rows):
+            a = x[start : start + rows]
+            for (_, w, *_), z in zip(layers, outs):
+                a = matmul(a, w, out=z[: len(a)])
 
     return times, predict
 
@@ -226,7 +225,7 @@ def run_gemm_numpy(sizes, x, y, batch, epochs):
     steps = -(-len(x) // batch)
     with blas_threads_for(model, batch):
         times, predict = _time_products(
-            _gemm_plan(sizes, batch), new, np.matmul, np.transpose, steps, epochs, len(x)
+            _gemm_plan(sizes, batch), new, np.matmul, np.transpose, steps, epochs, x
         )
     return times, predict
 
@@ -239,7 +238,8 @@ def run_gemm_torch(sizes, x, y, batch, epochs):
         return torch.rand(shape)
 
     steps = -(-len(x) // batch)
-    return _time_products(_gemm_plan(sizes, batch), new, torch.mm, torch.t, steps, epochs, len(x))
+    xt = torch.from_numpy(x)
+    return _time_products(_gemm_plan(sizes, batch), new, torch.mm, torch.t, steps, epochs, xt)
 
 
 RUNNERS = {
