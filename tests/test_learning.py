@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
+from threadpoolctl import threadpool_limits  # tiny GEMMs: one BLAS thread, as fit runs them
 
 import nudgenet as ng
-
-try:  # tiny GEMMs run fastest on one BLAS thread; many threads crawl on a busy 2-core machine
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - threadpoolctl comes with the test extras (scikit-learn)
-
-    def threadpool_limits(limits=None):
-        return contextlib.nullcontext()
 
 
 def _train(model, loss_fn, opt, x, y, epochs):

@@ -32,6 +32,7 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 ARCHITECTURES = {
     "A": (784, 16, 16, 10),
@@ -315,10 +316,6 @@ def copy_bandwidth(mib: int = 256, repeats: int = 5) -> float:
 
 
 def _blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl not installed)"
     return ", ".join(
         f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)"
         for i in threadpool_info()

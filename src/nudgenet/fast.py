@@ -35,6 +35,7 @@ import contextlib
 from collections.abc import Iterator
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .functional.layers import Activation
 from .functional.layers import Linear as LinearRule
@@ -56,17 +57,9 @@ SMALL_GEMM = 1 << 24
 
 @contextlib.contextmanager
 def blas_threads_for(model: Module, batch_size: int) -> Iterator[None]:
-    """Run the block on one BLAS thread when every ``Linear`` product of a batch is small.
-
-    Uses threadpoolctl when it is installed (an optional dependency); otherwise does nothing.
-    """
+    """Run the block on one BLAS thread when every ``Linear`` product of a batch is small."""
     sizes = [m.in_features * m.out_features for m in model.modules() if isinstance(m, Linear)]
     if not sizes or batch_size * max(sizes) >= SMALL_GEMM:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
         yield
         return
     with threadpool_limits(1, user_api="blas"):
