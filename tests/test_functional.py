@@ -578,7 +578,9 @@ def test_binary_cross_entropy_of_exact_zero_and_one_is_finite():
     assert np.all(np.isfinite(p.grad))
 
 
-@pytest.mark.parametrize("shape", [(100, 10), (10, 100), (7, 7), (6,), (3, 4, 5), (1000, 3)])
+@pytest.mark.parametrize(
+    "shape", [(100, 10), (10, 100), (7, 7), (6,), (3, 4, 5), (1000, 3), (100, 16), (300, 17)]
+)
 @pytest.mark.parametrize("ufunc", [np.maximum, np.add], ids=["max", "sum"])
 def test_reduce_rows_equals_a_reduction_over_the_last_axis(shape, ufunc):
     from nudgenet.functional.layers import reduce_rows
