@@ -164,3 +164,30 @@ def test_diagnostics_only_observe_training_is_unchanged(path, monkeypatch):
     assert runs[0][0] == runs[1][0]
     for name, value in runs[0][1].items():
         np.testing.assert_array_equal(value, runs[1][1][name])
+
+
+def _shared_relu_model(second_width):
+    """One ReLU instance used after both hidden layers (as ``act = ReLU()`` reused)."""
+    act = ng.ReLU()
+    return ng.Sequential(
+        ng.Linear(5, 8, seed=0),
+        act,
+        ng.Linear(8, second_width, seed=1),
+        act,
+        ng.Linear(second_width, 3, seed=2),
+    )
+
+
+@pytest.mark.parametrize("path", ["compiled", "engine"])
+@pytest.mark.parametrize("second_width", [8, 4])
+def test_a_relu_instance_used_twice_is_counted_at_each_place(path, second_width, monkeypatch):
+    x, y = _data()
+    y = y + (x[:, 2] > 1)  # three classes
+    model = _shared_relu_model(second_width)
+    with ng.no_grad():
+        model[0].bias.data[:4] = -1e3  # the first use: units 0-3 never fire
+        model[2].bias.data[:] = 1e3  # the second use: every unit fires
+    history = _fit_with_diagnostics(model, x, y, path, monkeypatch)
+    hidden = np.maximum(x.astype(np.float64) @ model[0].weight.data + model[0].bias.data, 0)
+    assert history["dead_units/1"] == [pytest.approx(_never_fired(x, model[0]))] == [0.5]
+    assert history["dead_units/3"] == [pytest.approx(_never_fired(hidden, model[2]))] == [0.0]

@@ -46,7 +46,7 @@ class GradientDiagnostics(Callback):
     def on_train_begin(self) -> None:
         layers = list(leaf_layers(self.model))
         self.layers = [(name, layer) for name, layer in layers if isinstance(layer, Linear)]
-        self.relus = []  # (ReLU's name, the ReLU, the Linear feeding it)
+        self.relus = []  # (ReLU's name, the ReLU, the Linear feeding it), one per place
         feeding = None
         for name, layer in layers:
             if isinstance(layer, Linear):
@@ -72,8 +72,8 @@ class GradientDiagnostics(Callback):
         squares = [0.0 if p.grad is None else np.vdot(p.grad, p.grad) for p in self._params]
         self._norms += np.sqrt(np.bincount(self._owner, squares, minlength=len(self.layers)))
         outputs = self.outputs
-        for fired, (_, relu, _) in zip(self._fired, self.relus):
-            fired |= outputs[relu].any(axis=0)  # a ReLU's output is > 0 or exactly 0
+        for fired, (name, _, _) in zip(self._fired, self.relus):
+            fired |= outputs[name].any(axis=0)  # a ReLU's output is > 0 or exactly 0
         self._steps += 1
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:

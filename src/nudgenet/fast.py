@@ -18,10 +18,12 @@ with ``out=``, and gradients land where ``zero_grad(); backward()`` would put th
 optimiser's own ``step()`` then updates the flat buffer as usual.  ``tests/test_fast_path.py``
 trains models both ways and compares every parameter exactly.
 
-After a step, :attr:`CompiledMLP.outputs` maps the last layer of each block (the activation, or
-the ``Linear`` when none follows) to its output on the batch: the buffer the forward pass wrote,
-not a copy, so it is valid until the next step.  ``fit`` hands it to callbacks that ask for the
-batch's layer outputs (the dead-unit count of :mod:`nudgenet.diagnostics`).
+After a step, :attr:`CompiledMLP.outputs` maps the name of the last layer of each block (the
+activation, or the ``Linear`` when none follows; the name :func:`~nudgenet.nn.layers.leaf_layers`
+gives it, ``"1"`` for ``model[1]``) to its output on the batch: the buffer the forward pass wrote,
+not a copy, so it is valid until the next step.  Names, not layer objects: one activation
+instance used after two layers is two places with two outputs.  ``fit`` hands it to callbacks
+that ask for the batch's layer outputs (the dead-unit count of :mod:`nudgenet.diagnostics`).
 
 :meth:`CompiledMLP.compile` returns ``None`` for anything else (another layer, a layer whose
 ``forward`` was replaced, probability targets, parameters the optimiser does not
@@ -118,11 +120,11 @@ class CompiledMLP:
         loss_fn,
         optimizer: Optimizer,
         dtype,
-        ends: list[Module],
+        ends: list[str],
     ):
         self.blocks = blocks
-        self.ends = ends  # each block's last layer: its Linear or the activation after it
-        self.outputs: dict[Module, np.ndarray] = {}  # end layer -> its output on the last batch
+        self.ends = ends  # the name of each block's last layer: its Linear or the activation
+        self.outputs: dict[str, np.ndarray] = {}  # end layer's name -> its output, last batch
         self._current: _Buffers | None = None  # the buffers ``outputs`` points into
         self.cross_entropy = isinstance(loss_fn, CrossEntropyLoss)
         self.reduction = loss_fn.reduction
@@ -136,17 +138,17 @@ class CompiledMLP:
         if type(model) is not Sequential or "forward" in vars(model):
             return None
         blocks: list[list] = []
-        ends: list[Module] = []
-        for layer in model:
+        ends: list[str] = []
+        for name, layer in model.named_children():  # a flat Sequential: as leaf_layers names
             kind = type(layer)
             if "forward" in vars(layer):  # a hooked layer: let the engine call the hook
                 return None
             if kind is Linear:
                 blocks.append([layer, None])
-                ends.append(layer)
+                ends.append(name)
             elif kind in _RULES and blocks and blocks[-1][1] is None:
                 blocks[-1][1] = _RULES[kind]
-                ends[-1] = layer
+                ends[-1] = name
             elif kind is not Identity:
                 return None
         params = model.parameters()

@@ -104,17 +104,18 @@ def _split_validation(x, y, validation_data, validation_split: float):
 
 def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, layers=None, kept=None):
     """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
-    loss)``.  Given ``layers`` (the model's :func:`leaf_layers`, in order) it calls them one after
-    another, which is ``model(x)``, keeping each one's output array in ``kept[layer]``."""
+    loss)``.  Given ``layers`` (the model's :func:`leaf_layers`, ``(name, layer)`` in order) it
+    calls them one after another, which is ``model(x)``, keeping each one's output array in
+    ``kept[name]`` (by name: a layer object used twice has two outputs)."""
     xb, yb = x[rows], y[rows]
     optimizer.zero_grad()
     if layers is None:
         out = model(xb)
     else:
         out = xb
-        for layer in layers:
+        for name, layer in layers:
             out = layer(out)
-            kept[layer] = out.data
+            kept[name] = out.data
     loss = loss_fn(out, yb)
     loss.backward()
     return out.data, yb, float(loss.data)
@@ -132,7 +133,7 @@ def _train_step(model: Module, loss_fn, optimizer: Optimizer, y, callbacks: list
     else:
         outputs = {}
         wanted = any(cb.wants_outputs for cb in callbacks)
-        layers = [layer for _, layer in leaf_layers(model)] if wanted else None
+        layers = list(leaf_layers(model)) if wanted else None
         step = partial(_engine_step, model, loss_fn, optimizer, layers=layers, kept=outputs)
     for cb in callbacks:
         cb.outputs = outputs
