@@ -178,6 +178,20 @@ def test_custom_callback_sees_each_epochs_metrics_and_can_stop():
     assert callback.seen[-1][1] > 0.9 and len(history) == len(callback.seen) < 30
 
 
+@pytest.mark.parametrize("diagnostics", [False, True])
+def test_fit_leaves_the_outputs_attribute_of_a_callback_that_does_not_ask_for_them(diagnostics):
+    class CollectOutputs(ng.Callback):  # its own "outputs": the predictions at each epoch's end
+        def __init__(self):
+            self.outputs = []
+
+        def on_epoch_end(self, epoch, logs):
+            self.outputs.append(ng.predict(self.model, np.zeros((1, 2), dtype=np.float32)))
+
+    callback = CollectOutputs()
+    _train(epochs=3, callbacks=[callback], diagnostics=diagnostics)
+    assert isinstance(callback.outputs, list) and len(callback.outputs) == 3
+
+
 def test_each_epoch_reshuffles_the_rows_from_the_seed():
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     y = np.arange(20, dtype=np.float32).reshape(20, 1)  # each row's target is its number

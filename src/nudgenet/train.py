@@ -124,18 +124,19 @@ def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, layer
 def _train_step(model: Module, loss_fn, optimizer: Optimizer, y, callbacks: list[Callback]):
     """The compiled step (nudgenet.fast) when the model and loss allow it, else the engine's.
 
-    Sets each callback's ``outputs`` to the dict the step fills with the batch's layer outputs:
-    the compiled step always keeps them (its buffers); the engine keeps every leaf layer's only
-    when a callback ``wants_outputs``."""
+    Sets ``outputs`` of each callback that ``wants_outputs`` (no other: ``outputs`` may be a
+    callback's own attribute) to the dict the step fills with the batch's layer outputs: the
+    compiled step always keeps them (its buffers); the engine keeps every leaf layer's only when
+    a callback wants them."""
+    wanting = [cb for cb in callbacks if cb.wants_outputs]
     compiled = CompiledMLP.compile(model, loss_fn, optimizer, y)
     if compiled:
         step, outputs = compiled.train_step, compiled.outputs
     else:
         outputs = {}
-        wanted = any(cb.wants_outputs for cb in callbacks)
-        layers = list(leaf_layers(model)) if wanted else None
+        layers = list(leaf_layers(model)) if wanting else None
         step = partial(_engine_step, model, loss_fn, optimizer, layers=layers, kept=outputs)
-    for cb in callbacks:
+    for cb in wanting:
         cb.outputs = outputs
     return step
 
