@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nudgenet import recipes
 from nudgenet.data import (
     Standardizer,
     black_scholes,
@@ -27,9 +28,11 @@ from nudgenet.data import (
     save_idx,
     spirals,
     train_test_split,
+    userdata,
     xor,
 )
 from nudgenet.data import download as download_module
+from nudgenet.data._io import read_bytes
 from nudgenet.errors import DataError, DataNotFoundError, NudgenetError, ShapeError
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -669,6 +672,33 @@ def test_auto_label_column_takes_a_column_named_like_labels(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 2)), y=np.arange(2))
     assert load_arrays(tmp_path / "d.npz", label_column="auto")[1].tolist() == [0, 1]
     assert resolve_label_column(tmp_path / "d.npz") is None
+
+
+def test_a_label_column_by_index_under_a_repeated_header_name_is_that_column(tmp_path):
+    rows = [(k + 0.5, 10 * k, k % 2) for k in range(10)]  # the labels: column 2, also named x
+    text = "x,b,x\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows)
+    (tmp_path / "d.csv").write_text(text)
+    data = recipes.load_dataset(str(tmp_path / "d.csv"), label_column=2, test_size=0.3)
+    assert data.task == "classification" and data.label_column == 2  # "x" would be column 0
+    x = np.concatenate([data.x_train, data.x_test])
+    y = np.concatenate([data.y_train, data.y_test])
+    assert sorted(map(tuple, np.column_stack([x, y]).tolist())) == sorted(rows)
+    assert resolve_label_column(tmp_path / "d.csv", 1) == "b"  # a name only where it is unique
+    with pytest.raises(DataError, match=r"2 columns are named 'x' \(0, 2\); give the index"):
+        load_arrays(tmp_path / "d.csv", label_column="x")
+
+
+def test_loading_a_csv_data_set_reads_the_file_once(tmp_path, monkeypatch):
+    (tmp_path / "d.csv.gz").write_bytes(gzip.compress(b"a,b,Label\n" + b"1,2,0\n3,4,1\n" * 5))
+    reads = []
+
+    def counted(path):
+        reads.append(path)
+        return read_bytes(path)
+
+    monkeypatch.setattr(userdata, "read_bytes", counted)
+    data = recipes.load_dataset(str(tmp_path / "d.csv.gz"), test_size=0.2)
+    assert data.label_column == "Label" and len(reads) == 1
 
 
 @pytest.mark.parametrize(

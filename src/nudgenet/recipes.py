@@ -130,9 +130,8 @@ def _rows(name: str, samples: int, seed: int, labels, label_column):
             f"{name} looks like an IDX images file: give its labels file too "
             "(--labels FILE on the command line, labels= in Python)"
         )
-    column = datasets.resolve_label_column(path, label_column)  # "auto" → the column it picks
-    x, y = datasets.load_arrays(path, label_column=label_column if column is None else column)
-    return x, y, column
+    x, y = datasets.load_arrays(path, label_column=label_column)
+    return x, y, datasets.resolve_label_column(path, label_column)  # read from the header only
 
 
 def load_dataset(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import DataError, DataNotFoundError
 
@@ -26,15 +29,36 @@ def read_bytes(path: PathLike) -> bytes:
             (instead of the raw ``zlib.error`` / ``EOFError`` / ``gzip.BadGzipFile``).
     """
     p = Path(path)
-    try:
+    with _reading(p):
         raw = p.read_bytes()
-    except FileNotFoundError:
-        raise DataNotFoundError(f"{p}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{p}: cannot read ({e})") from e
     if not raw.startswith(GZIP_MAGIC):
         return raw
-    try:
+    with _reading(p, gzipped=True):
         return gzip.decompress(raw)
+
+
+@contextlib.contextmanager
+def open_bytes(path: PathLike) -> Iterator[BinaryIO]:
+    """``path`` open as a stream of its content, decompressed as it is read when the file starts
+    with the gzip magic bytes (as :func:`read_bytes` decides, with its errors, also for what is
+    read in the block): to read the start of a file, a CSV header, without reading all of it."""
+    p = Path(path)
+    with _reading(p):
+        raw = p.open("rb")
+    with raw:
+        with _reading(p):
+            gzipped = raw.peek(len(GZIP_MAGIC)).startswith(GZIP_MAGIC)
+        with _reading(p, gzipped):
+            yield gzip.GzipFile(fileobj=raw) if gzipped else raw
+
+
+@contextlib.contextmanager
+def _reading(p: Path, gzipped: bool = False) -> Iterator[None]:
+    """Turn the errors of reading ``p`` into a DataNotFoundError or a DataError naming it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise DataNotFoundError(f"{p}: no such file") from None
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{p}: corrupt gzip stream ({e})") from e
+        problem = "corrupt gzip stream" if gzipped else "cannot read"
+        raise DataError(f"{p}: {problem} ({e})") from e

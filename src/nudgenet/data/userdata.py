@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._convert import as_features, as_labels, require_finite
-from ._io import PathLike, read_bytes
+from ._io import PathLike, open_bytes, read_bytes
 
 LabelColumn = int | str | None
 LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
@@ -146,8 +146,9 @@ def _read_csv(path: PathLike, label_column: LabelColumn) -> tuple[np.ndarray, np
 
 def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> int | str | None:
     """The column of a CSV file that ``load_arrays(path, label_column)`` takes the labels from:
-    its name when the file has a header row, else its index (from 0); ``None`` for other file
-    types or ``label_column=None``.
+    its name when the file has a header row where no other column has that name, else its index
+    (from 0); ``None`` for other file types or ``label_column=None``.  Reads the file only as far
+    as its first row.
 
     Raises:
         DataError: as :func:`load_arrays` would for this label column (no such column, no
@@ -155,9 +156,17 @@ def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> 
     """
     if label_column is None or not str(path).lower().endswith((".csv", ".csv.gz")):
         return None
-    _, first, header = _csv_start(path)
+    try:
+        with open_bytes(path) as stream:
+            text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+            first = next(csv.reader(text), [])
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
+    header = _header(path, first)
     col = _label_index(path, label_column, header, len(first))
-    return col if header is None or col is None else header[col]
+    if header is None or col is None or header.count(header[col]) > 1:
+        return col
+    return header[col]
 
 
 def _csv_start(path: PathLike) -> tuple[str, list[str], list[str] | None]:
@@ -165,11 +174,21 @@ def _csv_start(path: PathLike) -> tuple[str, list[str], list[str] | None]:
     try:
         text = read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a UTF-8 text file ({e})") from e
+        raise _not_utf8(path, e) from e
     first = next(csv.reader(io.StringIO(text)), [])
+    return text, first, _header(path, first)
+
+
+def _not_utf8(path: PathLike, error: UnicodeDecodeError) -> DataError:
+    return DataError(f"{path}: not a UTF-8 text file ({error})")
+
+
+def _header(path: PathLike, first: list[str]) -> list[str] | None:
+    """The stripped cells of a CSV file's first row if it is a header (any cell not a number),
+    else None."""
     if not any(cell.strip() for cell in first):
         raise DataError(f"{path}: empty CSV file (no cells on the first line)")
-    return text, first, None if all(map(_is_number, first)) else [cell.strip() for cell in first]
+    return None if all(map(_is_number, first)) else [cell.strip() for cell in first]
 
 
 def _is_number(cell: str) -> bool:
@@ -203,7 +222,13 @@ def _label_index(
             )
         if label_column not in header:
             raise DataError(f"{path}: no column named {label_column!r}; the header has {header}")
-        return header.index(label_column)
+        named = [k for k, name in enumerate(header) if name == label_column]
+        if len(named) > 1:
+            raise DataError(
+                f"{path}: {len(named)} columns are named {label_column!r} "
+                f"({', '.join(map(str, named))}); give the index of the label column instead"
+            )
+        return named[0]
     if isinstance(label_column, bool) or not isinstance(label_column, int | np.integer):
         raise TypeError(
             f"label_column must be a column name, an int index or None, "
