@@ -171,3 +171,16 @@ def test_network_drawing_says_its_inputs_are_standardised():
     other = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
     with pytest.raises(ValueError, match="layer '1' is not a Linear layer of the model"):
         ng.plot.plot_network(other, e)
+
+
+def test_network_drawing_refuses_an_explanation_of_another_model_of_the_same_layout():
+    def model(first_seed, last_seed):
+        return ng.Sequential(
+            ng.Linear(3, 4, seed=first_seed), ng.Tanh(), ng.Linear(4, 2, seed=last_seed)
+        )
+
+    e = ng.explain(model(0, 1), ng.CrossEntropyLoss(), np.array([0.5, -1.0, 2.0]), np.array(1))
+    assert ng.plot.plot_network(model(0, 1), e)  # the same weights: the same model
+    for other, layer in ((model(5, 1), "0"), (model(0, 5), "2")):
+        with pytest.raises(ValueError, match=f"its layer '{layer}' has other weights than the"):
+            ng.plot.plot_network(other, e)

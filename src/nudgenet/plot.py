@@ -116,20 +116,35 @@ def _first_linear(model: Module) -> Linear:
     raise ValueError("the model has no Linear layer to draw")
 
 
-def _input_name(model: Module, first) -> str:
+def _input_name(model: Module, traces) -> str:
     """The input nodes' label: "input", or "input after <layers>" naming what ``model`` applies
-    to its inputs before the Linear layer of trace ``first`` (skipping Dropout and Identity:
-    identities in eval mode, where explain runs)."""
-    before = []
-    for name, layer in leaf_layers(model):
-        if name == first.name and isinstance(layer, Linear):
-            return f"input after {', '.join(before)}" if before else "input"
-        if not isinstance(layer, (Dropout, Identity)):
-            before.append(type(layer).__name__)
-    raise ValueError(
-        f"plot_network: expected an explanation of this model, but its first Linear layer "
-        f"{first.name!r} is not a Linear layer of the model"
-    )
+    to its inputs before the Linear layer of the first trace (skipping Dropout and Identity:
+    identities in eval mode, where explain runs).
+
+    Every trace must name a Linear layer of ``model`` whose weights equal the trace's, else
+    ValueError: an explanation of another model, even one of the same layout, is refused."""
+    layers = list(leaf_layers(model))
+    linears = {name: layer for name, layer in layers if isinstance(layer, Linear)}
+    for trace in traces:
+        layer = linears.get(trace.name)
+        if layer is None:
+            raise ValueError(
+                f"plot_network: expected an explanation of this model, but its layer "
+                f"{trace.name!r} is not a Linear layer of the model"
+            )
+        if not np.array_equal(layer.weight.data, trace.weight):
+            raise ValueError(
+                f"plot_network: expected an explanation of this model, but its layer "
+                f"{trace.name!r} has other weights than the model's (shape "
+                f"{trace.weight.shape}, the model's {layer.weight.shape})"
+            )
+    first = [name for name, _ in layers].index(traces[0].name)
+    before = [
+        type(layer).__name__
+        for _, layer in layers[:first]
+        if not isinstance(layer, (Dropout, Identity))
+    ]
+    return f"input after {', '.join(before)}" if before else "input"
 
 
 # --- training --------------------------------------------------------------------------------
@@ -303,12 +318,13 @@ def plot_network(
     blue negative) and as thick as its ``|∂C/∂W|`` for the explained example(s); units are
     shaded by their activation.  Every layer must have at most ``max_units`` units.
 
-    ``explanation`` is of ``model``, which names what the input nodes show: the first Linear
-    layer's inputs, "input after Standardize" where the model standardises them first."""
+    ``explanation`` is of ``model`` (its Linear layers, by name and weights; else ValueError),
+    which names what the input nodes show: the first Linear layer's inputs, "input after
+    Standardize" where the model standardises them first."""
     layers = list(explanation.layers)
     if not layers:
         raise ValueError("plot_network: the explanation has no Linear layer")
-    input_name = _input_name(model, layers[0])
+    input_name = _input_name(model, layers)
     sizes = [layers[0].weight.shape[0]] + [t.weight.shape[1] for t in layers]
     if max(sizes) > max_units:
         raise ValueError(
