@@ -395,6 +395,40 @@ def test_a_diverged_run_ends_with_one_line_and_saves_nothing(tmp_path):
     assert "--momentum: expected 0 or a fraction between 0 and 1, got '5'" in _error(momentum)
 
 
+def test_a_diverged_run_with_early_stopping_saves_its_best_epoch_with_a_note(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 2))
+    table = np.column_stack([x, x[:, 0] + 0.5 * x[:, 1] + 0.1])
+    np.savetxt(tmp_path / "lin.csv", table, delimiter=",", header="a,b,target", comments="")
+    train = ("train", "--dataset", "lin.csv", "--layers", "16", "--batch-size", "8", "--lr", "0.1")
+    train = [*train, "--epochs", "100", "--early-stopping", "100"]  # it diverges long before
+    result = run(*train, "-v", cwd=tmp_path)
+    val_losses = [float(v) for v in re.findall(r"val_loss: (\S+)", result.stdout)]
+    diverged, best = len(val_losses), int(np.nanargmin(val_losses)) + 1
+    assert 1 < best < diverged < 100 and not np.isfinite(val_losses[-1])
+    note = result.stderr.strip().splitlines()[-1]  # the info line, then only this one
+    assert len(result.stderr.strip().splitlines()) == 2
+    assert note.startswith(f"nudgenet: training diverged in epoch {diverged} (training loss ")
+    assert note.endswith(f"saving epoch {best}, the best val_loss, kept by --early-stopping")
+    held_out = float(re.search(r"held-out: loss (\S+),", result.stdout)[1])
+    assert np.isfinite(held_out) and (tmp_path / "nudgenet-lin.safetensors").is_file()
+    summary = json.loads(  # strict JSON: no NaN or Infinity
+        run(*train, "--json", cwd=tmp_path).stdout.splitlines()[-1],
+        parse_constant=lambda name: pytest.fail(f"{name} in the JSON"),
+    )
+    assert summary["diverged_epoch"] == diverged and summary["kept_epoch"] == best
+    assert summary["epochs"] == diverged and summary["test_loss"] == pytest.approx(held_out, 1e-4)
+    train[train.index("--epochs") + 1] = best  # the same run, stopped after the best epoch
+    stopped = last_json(run(*train, "--json", "-o", "best.safetensors", cwd=tmp_path))
+    assert stopped["test_loss"] == summary["test_loss"]  # the weights saved are that epoch's
+    # no finite epoch to keep (NaN from the first): the one-line error, nothing saved
+    command = ("train", "--dataset", "black-scholes", "--samples", "500", "--lr", "10", "-q")
+    command += ("--early-stopping", "3", "-o", "b.safetensors")
+    nothing = run(*command, cwd=tmp_path, check=False)
+    assert nothing.returncode == 1 and "training diverged" in _error(nothing)
+    assert "no model saved" in _error(nothing) and not (tmp_path / "b.safetensors").exists()
+
+
 def test_running_out_of_memory_is_one_line(tmp_path):
     result = run("train", "--layers", "1,1000000000000", "-q", cwd=tmp_path, check=False)
     message = _error(result)

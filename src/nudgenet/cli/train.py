@@ -72,7 +72,7 @@ def run(args) -> int:
             f"{data.features} features{labels}",
             file=sys.stderr,
         )
-    history = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
+    history, kept = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
@@ -95,17 +95,19 @@ def run(args) -> int:
         "task": data.task,
         "label_column": data.label_column,
         "epochs": len(history),
-        "train_loss": history["loss"][-1] if len(history) else None,
-        "val_loss": history.history.get("val_loss", [None])[-1],
+        "train_loss": _finite(history["loss"][-1] if len(history) else None),
+        "val_loss": _finite(history.history.get("val_loss", [None])[-1]),
         "test_loss": scores["loss"],
         "model_path": str(output),
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
     }
     result.update({f"test_{name}": scores[name] for name in metrics_for(data.task)})
+    if kept is not None:  # diverged; the saved model is the best epoch's
+        result.update(diverged_epoch=len(history), kept_epoch=kept)
     for kind, key in (("grad_norm/", "grad_norms"), ("dead_units/", "dead_units")):
         result[key] = {  # the last epoch's value per layer
-            name[len(kind) :]: values[-1]
+            name[len(kind) :]: _finite(values[-1])
             for name, values in history.history.items()
             if name.startswith(kind)
         }
@@ -162,8 +164,12 @@ def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
 
 
 def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
-    """``fit`` with the command's options; a run whose training loss is not finite ends with one
-    line (no numpy warnings on the way) and saves nothing."""
+    """``fit`` with the command's options: ``(history, kept)``.
+
+    A run whose training loss is not finite (no numpy warnings on the way) ends with one line
+    and saves nothing, unless ``--early-stopping`` restored finite weights of its best epoch:
+    then a one-line note says so and those are saved; ``kept`` is that epoch (from 1), else
+    None."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "fit: the training loss became", RuntimeWarning)
         history = fit(
@@ -181,13 +187,31 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
         )
-    if len(history) and not math.isfinite(history["loss"][-1]):
+    if not len(history) or math.isfinite(history["loss"][-1]):
+        return history, None
+    loss, epoch = history["loss"][-1], len(history)
+    best = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
+    if best is None or best.best_state is None or not _all_finite(model):
         raise NudgenetError(
-            f"training diverged: the training loss became {history['loss'][-1]} in epoch "
-            f"{len(history)}; no model saved (try a lower --lr or --momentum, or check the data "
-            "for NaN/inf)"
+            f"training diverged: the training loss became {loss} in epoch {epoch}; no model "
+            "saved (try a lower --lr or --momentum, or check the data for NaN/inf)"
         )
-    return history
+    kept = best.best_epoch + 1
+    print(
+        f"nudgenet: training diverged in epoch {epoch} (training loss {loss}); saving epoch "
+        f"{kept}, the best val_loss, kept by --early-stopping",
+        file=sys.stderr,
+    )
+    return history, kept
+
+
+def _all_finite(model) -> bool:
+    return all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def _finite(value: float | None) -> float | None:
+    """``value``, or None for NaN and infinities (which JSON does not have)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def register(commands) -> None:
