@@ -111,6 +111,39 @@ def test_explain_rejects_a_row_outside_the_held_out_set(trained):
     assert result.returncode == 1 and "outside the 360 held-out rows" in result.stderr
 
 
+def test_explain_on_another_data_set_speaks_of_its_rows_not_held_out_ones(
+    trained, monkeypatch, capsys
+):
+    folder, summary = trained
+    monkeypatch.chdir(folder)
+    x, y = ng.datasets.digits()
+    np.savez("other.npz", x=x[:30], y=y[:30])
+    model = str(folder / summary["model_path"])
+    text = run("explain", model, "--dataset", "other.npz", "--index", "3", cwd=folder)
+    assert text.returncode == 0, text.stderr
+    first = text.stdout.splitlines()[0]
+    assert first.startswith(f"other.npz row 3 (of all 30 rows): target {y[3]}")
+    outside = run("explain", model, "--dataset", "other.npz", "--index", "30", cwd=folder)
+    assert outside.returncode == 1
+    assert outside.stderr.strip().endswith("--index 30 is outside the 30 rows of other.npz")
+    labels = []  # the figure's title names the row the same way
+    monkeypatch.setattr(ng.plot, "plot_explanation", lambda *a, **k: labels.append(k["label"]))
+    assert cli.main(["explain", model, "--dataset", "other.npz", "--index", "3", "--out",
+                     "other.png"]) == 0  # fmt: skip
+    assert labels == [f"other.npz row 3 (of all 30 rows), target {y[3]}"]
+    capsys.readouterr()
+    assert cli.main(["explain", model, "--index", "3", "--out", "own.png"]) == 0
+    assert labels[1].startswith("digits held-out row 3, target")
+
+
+@pytest.mark.parametrize("top", ["0", "-2"])
+def test_explain_top_is_a_whole_number_of_at_least_one(trained, top):
+    folder, summary = trained
+    result = run("explain", folder / summary["model_path"], "--top", top, cwd=folder)
+    assert result.returncode == 2
+    assert f"--top: expected a whole number >= 1, got '{top}'" in result.stderr
+
+
 def test_gradcheck_of_an_architecture_and_a_saved_model_passes(trained):
     folder, summary = trained
     table = run("gradcheck", "784-16-16-10", "--activation", "tanh", cwd=folder)

@@ -1,4 +1,5 @@
-"""``nudgenet explain``: what backprop wants for one held-out example, with figures."""
+"""``nudgenet explain``: what backprop wants for one held-out example (or one row of another data
+set), with figures."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..errors import NudgenetError
 from ..explain import explain, nudge_test
 from ..io import load
 from ..plot import check_figure_path
-from .common import add_data_options, add_output_options, emit_json, held_out
+from .common import add_data_options, add_output_options, emit_json, held_out, positive_int
 
 IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28)}
 
@@ -20,10 +21,12 @@ def run(args) -> int:
         check_figure_path(args.out)
     model = load(args.model)
     data, loss_fn, y, task = held_out(args, model)
+    held = "held-out " if data.scope == "held-out" else ""
     if not -len(y) <= args.index < len(y):
         raise NudgenetError(
-            f"--index {args.index} is outside the {len(y):,} held-out rows of {data.name}"
+            f"--index {args.index} is outside the {len(y):,} {held}rows of {data.name}"
         )
+    row = f"{data.name} {held}row {args.index}" + ("" if held else f" (of all {len(y):,} rows)")
     x_row, y_row = data.x_test[args.index], y[args.index : args.index + 1]
     explanation = explain(model, loss_fn, x_row, y_row, top=args.top)
     check = nudge_test(model, loss_fn, x_row[None, :], y_row, eps=args.eps)
@@ -44,7 +47,7 @@ def run(args) -> int:
         suffix = out.suffix or ".png"
         # the named image sets, an IDX images file (a square inferred), else a table: no image
         shape = IMAGE_SHAPES.get(data.name, None if args.labels else False)
-        label = f"{data.name} held-out row {args.index}, target {result['target']}"
+        label = f"{row}, target {result['target']}"
         plot_explanation(explanation, out, image_shape=shape, label=label)
         result["figures"].append(str(out))
         units = [layer.weight.shape[1] for layer in explanation.layers]
@@ -58,7 +61,7 @@ def run(args) -> int:
         emit_json(result)
         return 0
     predicted = f", predicted {result['predicted']}" if "predicted" in result else ""
-    print(f"{data.name} held-out row {args.index}: target {result['target']}{predicted}")
+    print(f"{row}: target {result['target']}{predicted}")
     print(explanation)
     print(check)
     for path in result["figures"]:
@@ -71,14 +74,22 @@ def register(commands) -> None:
     explain_cmd = commands.add_parser(
         "explain",
         help="show what backprop wants for one held-out example",
-        description="For one held-out row of the data set the model was trained on: the desired "
-        "output nudges (-dC/da), each layer's delta and gradient norm, the parameters with the "
-        "largest |dC/dtheta|, and the nudge test. --out also writes figures.",
+        description="For one held-out row of the data set the model was trained on (or one row "
+        "of another --dataset, all of whose rows are scored): the desired output nudges "
+        "(-dC/da), each layer's delta and gradient norm, the parameters with the largest "
+        "|dC/dtheta|, and the nudge test. --out also writes figures.",
     )
     explain_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
     add_data_options(explain_cmd, None)
-    explain_cmd.add_argument("--index", type=int, default=0, help="held-out row (default: 0)")
-    explain_cmd.add_argument("--top", type=int, default=10, help="parameters listed (default: 10)")
+    explain_cmd.add_argument(
+        "--index",
+        type=int,
+        default=0,
+        help="held-out row, or row of another --dataset (default: %(default)s)",
+    )
+    explain_cmd.add_argument(
+        "--top", type=positive_int, default=10, help="parameters listed (default: %(default)s)"
+    )
     explain_cmd.add_argument(
         "--eps", type=float, default=1e-4, help="nudge-test step size (default: %(default)s)"
     )
