@@ -528,6 +528,27 @@ def test_evaluate_from_another_folder_and_on_another_file(tmp_path):
     assert scores["accuracy"] == expected["accuracy"]
 
 
+def test_evaluate_on_another_file_reads_labels_from_the_column_the_model_was_trained_on(tmp_path):
+    x, y = ng.datasets.spirals(300, classes=3, seed=0)
+    order = np.random.default_rng(0).permutation(300)
+    x, y = x[order], y[order]
+    for name, header, rows in (
+        ("train.csv", "kind,a,b", slice(0, 200)),
+        ("new.csv", "kind,a,b", slice(200, 250)),  # the same columns: labels in "kind"
+        ("renamed.csv", "a,b,label", slice(250, 300)),  # no "kind": the usual "auto" choice
+    ):
+        columns = [y[rows], *x[rows].T] if header.startswith("kind") else [*x[rows].T, y[rows]]
+        table = np.column_stack(columns)
+        np.savetxt(tmp_path / name, table, delimiter=",", header=header, comments="")
+    train = ("train", "--dataset", "train.csv", "--label-column", "kind", "--epochs", "3")
+    run(*train, "-q", "-o", "m.st", cwd=tmp_path)
+    for name, rows in (("new.csv", slice(200, 250)), ("renamed.csv", slice(250, 300))):
+        scores = last_json(run("evaluate", "m.st", "--dataset", name, "--json", cwd=tmp_path))
+        expected = ng.evaluate(ng.load(tmp_path / "m.st"), ng.CrossEntropyLoss(), x[rows], y[rows])
+        assert scores["rows"] == 50 and scores["scope"] == "all"
+        assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+
+
 def test_mnist_from_a_relative_data_dir_is_found_again_from_another_folder(tmp_path):
     (tmp_path / "files").mkdir()
     write_mnist_pair(tmp_path / "files", "t10k", 50)

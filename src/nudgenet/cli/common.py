@@ -7,8 +7,9 @@ import json
 import math
 from pathlib import Path
 
+from .. import data as datasets
 from .. import recipes
-from ..errors import NudgenetError
+from ..errors import DataError, NudgenetError
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
@@ -71,8 +72,9 @@ def add_data_options(parser: argparse.ArgumentParser, dataset_default) -> None:
     parser.add_argument("--labels", help="IDX labels file, when --dataset is an IDX images file")
     parser.add_argument(
         "--label-column",
-        help="CSV label column, by name or index from 0 (default: the column named label, "
-        "target, y or class; the last column of a file without a header row)",
+        help="CSV label column, by name or index from 0 (default: for a saved model, the "
+        "column it was trained on where the file has it; else the column named label, target, "
+        "y or class; the last column of a file without a header row)",
     )
 
 
@@ -86,8 +88,10 @@ def label_column(text: str | None):
         return text
 
 
-def load_data(args, test_size: float, seed: int, samples: int) -> recipes.Dataset:
-    """The data set the command line names, split into train and held-out rows."""
+def load_data(args, test_size: float | None, seed: int, samples: int) -> recipes.Dataset:
+    """The data set the command line names, split into train and held-out rows; ``test_size``
+    None: not split, every row held out (``scope == "all"``, see :func:`recipes.load_dataset`).
+    """
     return recipes.load_dataset(
         args.dataset,
         args.data_dir,
@@ -126,7 +130,9 @@ def held_out(args, model):
     Without ``--dataset``, or when it names the data the model was trained on: the held-out rows
     it was scored on (the split rebuilt from its metadata, the files found where training found
     them).  Any other data set: every row of it (``data.scope == "all"``), since the model's
-    split says nothing about a file it never saw."""
+    split says nothing about a file it never saw.  Without ``--label-column`` the labels are read
+    from the column the model was trained on, where the file has it (a CSV of the same columns),
+    else from the column ``"auto"`` picks."""
     task = saved(model, "task", "classification")
     loss_name = saved(model, "loss", "CrossEntropyLoss")
     trained_on = saved(model, "dataset", None)
@@ -141,8 +147,10 @@ def held_out(args, model):
     if same:
         args.labels = args.labels or saved(model, "labels", None)
         args.data_dir = args.data_dir or saved(model, "data_dir", None)
-        if args.label_column is None and saved(model, "label_column", None) is not None:
-            args.label_column = str(saved(model, "label_column", None))
+    column = saved(model, "label_column", None)
+    if args.label_column is None and column is not None:
+        if same or _has_column(args.dataset, column):
+            args.label_column = str(column)
     args.task = task  # the targets read as in training
     data = load_data(
         args,
@@ -152,6 +160,14 @@ def held_out(args, model):
     )
     loss_fn = recipes.loss_by_class_name(loss_name)
     return data, loss_fn, recipes.targets_for(loss_fn, data.y_test), task
+
+
+def _has_column(path: str, column: str | int) -> bool:
+    """Whether the CSV file ``path`` has the label column ``column`` (by name or index)."""
+    try:
+        return datasets.resolve_label_column(path, column) is not None
+    except DataError:  # no such column (or no such file: loading it says so)
+        return False
 
 
 def add_output_options(parser: argparse.ArgumentParser, progress: bool = True) -> None:
