@@ -30,6 +30,8 @@ the ~5% a default may cost, so ``fit`` leaves it off unless asked (``diagnostics
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .callbacks import Callback
@@ -89,3 +91,10 @@ class GradientDiagnostics(Callback):
             history.history.setdefault(key, []).append(value)
         self.last = getattr(self, "last", {})
         self.last[key] = value
+
+
+def per_layer(series: Mapping[str, list[float]], kind: str) -> dict[str, list[float]]:
+    """``{layer: values}`` of a History's ``<kind>/<layer>`` series (``kind``: ``"grad_norm"`` or
+    ``"dead_units"``), in the History's order."""
+    prefix = f"{kind}/"
+    return {key[len(prefix) :]: values for key, values in series.items() if key.startswith(prefix)}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .diagnostics import per_layer
 from .nn.layers import Dropout, Identity, Linear, leaf_layers
 from .nn.module import Module
 
@@ -77,11 +78,6 @@ def _finish(figure, path):
 
 def _series(history) -> dict[str, list[float]]:
     return dict(history.history if hasattr(history, "history") else history)
-
-
-def _per_layer(series: dict[str, list[float]], kind: str) -> dict[str, list[float]]:
-    """``{layer: values}`` of the ``<kind>/<layer>`` series (``grad_norm``, ``dead_units``)."""
-    return {k.split("/", 1)[1]: v for k, v in series.items() if k.startswith(f"{kind}/")}
 
 
 def _epoch_axis(ax) -> None:
@@ -175,7 +171,7 @@ def plot_gradient_norms(history, path=None, size: tuple[int, int] = (1000, 400))
     ReLU units: the ``grad_norm/<layer>`` and ``dead_units/<layer>`` series that
     ``fit(..., diagnostics=True)`` writes."""
     series = _series(history)
-    norms, dead = _per_layer(series, "grad_norm"), _per_layer(series, "dead_units")
+    norms, dead = per_layer(series, "grad_norm"), per_layer(series, "dead_units")
     if not norms:
         raise ValueError(
             "plot_gradient_norms: the history has no grad_norm/<layer> series; train with "

@@ -93,13 +93,22 @@ def _split_validation(x, y, validation_data, validation_split: float):
         return x, y, None
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-    n_val = int(round(len(x) * validation_split))
-    if n_val == 0 or n_val == len(x):
-        raise ValueError(
-            f"fit: validation_split={validation_split} of {len(x)} rows leaves an empty "
-            "training or validation set"
-        )
+    n_val = validation_rows(len(x), validation_split)
     return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+
+
+def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:
+    """How many of ``n`` training rows a validation split of ``split`` (in (0, 1)) holds back:
+    ``round(n · split)``, the last rows (``fit``'s ``validation_split``).  ValueError, naming
+    ``option`` and whether the training or the validation set is left empty, when that is not at
+    least one row and less than ``n``."""
+    held = round(n * split)
+    if not 0 < held < n:
+        raise ValueError(
+            f"{option} {split} of {n} training rows leaves no "
+            f"{'validation' if held == 0 else 'training'} rows; use 0 (none) or another fraction"
+        )
+    return held
 
 
 def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, layers=None, kept=None):

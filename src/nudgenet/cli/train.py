@@ -14,11 +14,12 @@ import numpy as np
 from .. import data as datasets
 from .. import recipes
 from ..callbacks import EarlyStopping
+from ..diagnostics import per_layer
 from ..errors import NudgenetError
 from ..io import save
 from ..nn.layers import Rescale
 from ..plot import check_figure_path
-from ..train import evaluate, fit
+from ..train import evaluate, fit, validation_rows
 from .common import (
     absolute,
     add_data_options,
@@ -105,11 +106,9 @@ def run(args) -> int:
     result.update({f"test_{name}": scores[name] for name in metrics_for(data.task)})
     if kept is not None:  # diverged; the saved model is the best epoch's
         result.update(diverged_epoch=len(history), kept_epoch=kept)
-    for kind, key in (("grad_norm/", "grad_norms"), ("dead_units/", "dead_units")):
+    for kind, key in (("grad_norm", "grad_norms"), ("dead_units", "dead_units")):
         result[key] = {  # the last epoch's value per layer
-            name[len(kind) :]: _finite(values[-1])
-            for name, values in history.history.items()
-            if name.startswith(kind)
+            layer: _finite(values[-1]) for layer, values in per_layer(history.history, kind).items()
         }
     if args.plot:
         from ..plot import plot_gradient_norms, plot_history
@@ -152,15 +151,15 @@ def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
     """The fraction of the training rows held back for validation, and a note when the default
     is dropped: a set too small to spare a row (XOR's 4 rows) trains on them all."""
     chosen = DEFAULT_VALIDATION_SPLIT if fraction is None else fraction
-    held = round(rows * chosen)  # as fit rounds it
-    if not chosen or 0 < held < rows:
-        return chosen, ""
-    if fraction is None:
+    if not chosen:
+        return 0.0, ""
+    try:
+        validation_rows(rows, chosen, option="--validation-split")  # as fit will hold them
+    except ValueError:
+        if fraction is not None:  # asked for: the one-line error, in the option's terms
+            raise
         return 0.0, f", no validation rows ({rows} training rows are too few)"
-    raise NudgenetError(
-        f"--validation-split {fraction} of {rows} training rows leaves "
-        f"{'no validation' if held == 0 else 'no training'} rows; use 0 (none) or another fraction"
-    )
+    return chosen, ""
 
 
 def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
