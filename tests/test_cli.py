@@ -429,10 +429,30 @@ def test_a_diverged_run_with_early_stopping_saves_its_best_epoch_with_a_note(tmp
     assert "no model saved" in _error(nothing) and not (tmp_path / "b.safetensors").exists()
 
 
+def _address_space_limit(size: int):
+    """A preexec_fn: the child process may map at most ``size`` bytes, so a larger allocation is
+    a MemoryError whatever the host's memory overcommit setting (which could otherwise let it
+    through to the OOM killer)."""
+
+    def limit():
+        import resource  # POSIX only
+
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return limit
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is enforced on Linux")
 def test_running_out_of_memory_is_one_line(tmp_path):
-    result = run("train", "--layers", "1,1000000000000", "-q", cwd=tmp_path, check=False)
+    command = [sys.executable, "-m", "nudgenet", "train", "--layers", "1,1000000000000", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OPENBLAS_NUM_THREADS": "1"}
+    result = subprocess.run(  # a terabyte layer in a process limited to 4 GiB
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        preexec_fn=_address_space_limit(4 << 30),
+    )  # fmt: skip
     message = _error(result)
     assert result.returncode == 1 and message.startswith("nudgenet train: error: out of memory")
+    assert "shape (1, 1000000000000)" in message  # the layer's weights, not something else
 
 
 def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
