@@ -41,7 +41,7 @@ class UntilTarget(ng.Callback):
         self.x, self.y, self.loss_fn, self.target = x, y, loss_fn, target
         self.reached_at = None  # epochs trained when the target was first met
 
-    def on_epoch_begin(self, epoch: int) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.steps_before = self.optimizer.step_count
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:

@@ -1,4 +1,5 @@
-"""fit(..., diagnostics=True): per-layer gradient norms and dead ReLU units in the History."""
+"""fit(..., diagnostics=True): per-layer gradient norms and dead ReLU units in each epoch's logs,
+and so in the History."""
 
 import contextlib
 
@@ -34,7 +35,7 @@ def test_history_gets_per_layer_gradient_norms_equal_to_the_batch_gradients():
     seen = []
 
     class Spy(ng.Callback):  # independent: the norm of layer 0's batch gradient, batch by batch
-        def on_batch_end(self, step, loss):
+        def on_train_batch_end(self, batch, logs=None):
             w, b = self.model[0].weight.grad, self.model[0].bias.grad
             seen.append(np.sqrt((w.astype(np.float64) ** 2).sum() + (b**2).sum()))
 
@@ -191,3 +192,34 @@ def test_a_relu_instance_used_twice_is_counted_at_each_place(path, second_width,
     hidden = np.maximum(x.astype(np.float64) @ model[0].weight.data + model[0].bias.data, 0)
     assert history["dead_units/1"] == [pytest.approx(_never_fired(x, model[0]))] == [0.5]
     assert history["dead_units/3"] == [pytest.approx(_never_fired(hidden, model[2]))] == [0.0]
+
+
+def test_diagnostics_go_into_the_logs_first_and_the_history_keeps_its_order(capsys):
+    x, y = _data()
+    model = _model()
+    seen = []
+    watcher = ng.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(dict(logs)))
+    history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1),
+                     x, y, epochs=2, batch_size=40, seed=0, verbose=2, metrics=["accuracy"],
+                     diagnostics=True, callbacks=[watcher])  # fmt: skip
+    per_layer = ["grad_norm/0", "grad_norm/2", "grad_norm/4", "dead_units/1", "dead_units/3"]
+    assert list(history.history) == ["loss", "accuracy", "lr", "seconds", *per_layer]
+    assert seen == [{key: values[e] for key, values in history.history.items()} for e in (0, 1)]
+    # the progress line shows the metrics only, as without diagnostics
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and "grad_norm" not in lines[1] and "dead_units" not in lines[1]
+    assert lines[1].endswith(f"s - loss: {history['loss'][1]:.4g} - accuracy: "
+                             f"{history['accuracy'][1]:.4g}")  # fmt: skip
+
+
+def test_early_stopping_can_watch_a_diagnostic():
+    x, y = _data()
+    model = _model()
+    with ng.no_grad():
+        model[2].bias.data[:] = -1e3  # the second ReLU is dead and stays dead: no improvement
+    stopper = ng.EarlyStopping(monitor="dead_units/3", mode="min", patience=1)
+    history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1),
+                     x, y, epochs=10, seed=0, verbose=0, diagnostics=True,
+                     callbacks=[stopper])  # fmt: skip
+    assert history["dead_units/3"] == [1.0, 1.0]
+    assert history.stop_reason == "early_stopping" and history.stopped_epoch == 1

@@ -114,6 +114,8 @@ def test_early_stopping_stops_and_restores_the_best_weights():
         callbacks=[stopper, recorder],
     )
     assert len(history) < 50 and stopper.stopped_epoch == len(history) - 1
+    assert history.stop_reason == "early_stopping"
+    assert history.stopped_epoch == stopper.stopped_epoch
     best = int(np.argmin(history["val_loss"]))
     assert stopper.best_epoch == best
     for name, value in model.state_dict().items():
@@ -176,6 +178,7 @@ def test_custom_callback_sees_each_epochs_metrics_and_can_stop():
     callback = StopAtAccuracy()
     _, history = _train(epochs=30, callbacks=[callback])
     assert callback.seen[-1][1] > 0.9 and len(history) == len(callback.seen) < 30
+    assert history.stop_reason == "stopped" and history.stopped_epoch == len(history) - 1
 
 
 @pytest.mark.parametrize("diagnostics", [False, True])
@@ -300,6 +303,8 @@ def test_diverging_training_warns_and_stops():
             verbose=0,
         )
     assert len(history) < 5
+    assert history.stop_reason == "diverged" and history.stopped_epoch == len(history) - 1
+    assert not np.isfinite(history["loss"][-1])
 
 
 def test_binary_accuracy_thresholds_follow_the_loss():
@@ -365,3 +370,152 @@ def test_fit_restores_the_mode_when_it_raises():
             verbose=0,
         )
     assert not model.training
+
+
+class _Recorder(ng.Callback):
+    """Every hook's call, with a copy of its logs as the hook saw them."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, logs=None):
+        self.calls.append(("train_begin", None, dict(logs)))
+
+    def on_train_end(self, logs=None):
+        self.calls.append(("train_end", None, dict(logs)))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.calls.append(("epoch_begin", epoch, dict(logs)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append(("epoch_end", epoch, dict(logs)))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.calls.append(("batch_begin", batch, dict(logs)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls.append(("batch_end", batch, dict(logs)))
+
+
+def test_every_hook_gets_keras_logs_in_keras_order():
+    x, y = _blobs(n=100)
+    recorder = _Recorder()
+    model = _model()
+    history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1),
+                     x, y, epochs=2, batch_size=32, metrics=["accuracy"], seed=0, verbose=0,
+                     callbacks=[recorder])  # fmt: skip
+    calls = recorder.calls
+    assert [(hook, at) for hook, at, _ in calls] == [
+        ("train_begin", None),
+        *[
+            call
+            for epoch in (0, 1)
+            for call in (
+                ("epoch_begin", epoch),
+                *[(hook, b) for b in range(4) for hook in ("batch_begin", "batch_end")],
+                ("epoch_end", epoch),
+            )
+        ],
+        ("train_end", None),
+    ]
+    assert calls[0][2] == {} and calls[1][2] == {}  # train and epoch begin: empty
+    sizes = [32, 32, 32, 4]  # 100 rows in batches of 32
+    begins = [logs for hook, _, logs in calls if hook == "batch_begin"]
+    ends = [logs for hook, _, logs in calls if hook == "batch_end"]
+    assert begins == [{"size": size} for size in sizes * 2]
+    assert [(logs["size"], set(logs)) for logs in ends] == [
+        (s, {"size", "loss"}) for s in sizes * 2
+    ]
+    epoch_ends = [logs for hook, _, logs in calls if hook == "epoch_end"]
+    for epoch, logs in enumerate(epoch_ends):
+        assert logs == {key: values[epoch] for key, values in history.history.items()}
+        batches = ends[4 * epoch : 4 * epoch + 4]  # the epoch loss: the batches' mean by rows
+        weighted = sum(b["loss"] * b["size"] for b in batches) / 100
+        assert logs["loss"] == pytest.approx(weighted, rel=1e-12)
+    assert calls[-1][2] == epoch_ends[-1]  # train end: the last epoch's logs
+
+
+def test_the_older_batch_hook_names_are_called_as_aliases():
+    seen = []
+
+    class Old(ng.Callback):
+        def on_batch_begin(self, batch, logs=None):
+            seen.append(("begin", batch, dict(logs)))
+
+        def on_batch_end(self, batch, logs=None):
+            seen.append(("end", batch, set(logs)))
+
+    _train(epochs=1, callbacks=[Old()])  # 400 rows, batches of 32: 13 batches
+    assert [s[:2] for s in seen] == [(h, b) for b in range(13) for h in ("begin", "end")]
+    assert seen[0][2] == {"size": 32} and seen[-2][2] == {"size": 400 - 12 * 32}
+    assert seen[1][2] == {"size", "loss"}
+
+
+def test_lambda_callback_takes_every_hook():
+    counts = {}
+
+    def count(name):
+        return lambda *args: counts.__setitem__(name, counts.get(name, 0) + len(args))
+
+    hooks = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end")
+    batch_hooks = ("on_batch_begin", "on_batch_end")
+    old = ng.LambdaCallback(**{name: count(name) for name in hooks + batch_hooks})
+    new = ng.LambdaCallback(**{name: count(name) for name in ng.callbacks.HOOKS[4:6]})
+    _train(epochs=2, callbacks=[old, new])
+    # calls × arguments: (logs) once, (epoch, logs) twice, (batch, logs) 2 × 13 times
+    assert counts == {
+        "on_train_begin": 1, "on_train_end": 1, "on_epoch_begin": 4, "on_epoch_end": 4,
+        "on_batch_begin": 52, "on_batch_end": 52,
+        "on_train_batch_begin": 52, "on_train_batch_end": 52,
+    }  # fmt: skip
+    with pytest.raises(TypeError, match="expected hooks among .* got 'on_epoch_ends'"):
+        ng.LambdaCallback(on_epoch_ends=print)
+
+
+def test_what_a_callback_adds_to_the_logs_reaches_the_next_callbacks_history_and_line(capsys):
+    class Gap(ng.Callback):  # adds a metric of its own
+        def on_epoch_end(self, epoch, logs=None):
+            logs["gap"] = logs["val_loss"] - logs["loss"]
+            self.recorded_before = len(self.history)  # History records after every callback
+
+    gap = Gap()
+    seen = []
+    watcher = ng.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs["gap"]))
+    stopper = ng.EarlyStopping(monitor="gap", patience=0, min_delta=1e9, restore_best=False)
+    _, history = _train(epochs=5, validation_split=0.25, callbacks=[gap, watcher, stopper],
+                        verbose=2)  # fmt: skip
+    assert list(history.history)[-1] == "gap" and history["gap"] == seen
+    assert history["gap"][0] == history["val_loss"][0] - history["loss"][0]
+    assert gap.recorded_before == len(history) - 1
+    assert len(history) == 2 and history.stop_reason == "early_stopping"  # stopped on "gap"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].endswith(f" - gap: {history['gap'][0]:.4g}")
+
+
+@pytest.mark.parametrize("order", ["mine first", "early stopping first"])
+def test_the_first_callback_to_stop_names_the_reason(order):
+    class StopAtSecond(ng.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.stop_training = epoch == 1
+
+    # patience 0 and an impossible min_delta: it too stops after the second epoch
+    stopper = ng.EarlyStopping(monitor="loss", patience=0, min_delta=1e9, restore_best=False)
+    callbacks = [StopAtSecond(), stopper]
+    if order != "mine first":
+        callbacks.reverse()
+    _, history = _train(epochs=5, callbacks=callbacks)
+    assert len(history) == 2 and history.stopped_epoch == 1
+    assert history.stop_reason == ("stopped" if order == "mine first" else "early_stopping")
+
+
+def test_a_run_of_every_epoch_is_completed_and_history_says_so():
+    _, history = _train(epochs=3)
+    assert history.stop_reason == "completed" and history.stopped_epoch is None
+    record = history.to_dict()
+    assert record["epoch"] == [0, 1, 2] and record["loss"] == history["loss"]
+    assert (record["stop_reason"], record["stopped_epoch"]) == ("completed", None)
+    assert list(record) == ["epoch", *history.history, "stop_reason", "stopped_epoch"]
+    assert "stop_reason='completed', stopped_epoch=None" in repr(history)
+    ends = []
+    _, empty = _train(epochs=0, callbacks=[ng.LambdaCallback(on_train_end=ends.append)])
+    assert len(empty) == 0 and empty.stop_reason == "completed" and ends == [{}]

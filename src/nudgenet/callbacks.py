@@ -1,14 +1,28 @@
 """Callbacks for :func:`nudgenet.fit`: early stopping, learning-rate schedules, your own hooks.
 
-A callback subclasses :class:`Callback` and overrides any of ``on_train_begin()``,
-``on_epoch_begin(epoch)``, ``on_batch_end(step, loss)`` (after each update, while the batch's
-gradients are still in ``.grad``), ``on_epoch_end(epoch, logs)`` (``logs`` holds the epoch's
-metrics: ``loss``, ``val_loss``, ``accuracy``, ``lr``, ...) and ``on_train_end()``.  ``fit`` sets
-``self.model``, ``self.optimizer`` and ``self.history`` (the History being filled) first;
-setting ``self.stop_training = True`` ends training after the current epoch.
+A callback subclasses :class:`Callback` and overrides any of Keras's hooks; every hook gets
+``logs``, a dict, passed on from one callback to the next (what one adds, the next sees):
+
+* ``on_train_begin(logs)`` and ``on_epoch_begin(epoch, logs)``: ``logs`` is empty;
+* ``on_train_batch_begin(batch, logs)``: ``size``, the batch's rows;
+* ``on_train_batch_end(batch, logs)``: ``size`` and ``loss``, the batch's loss (after the
+  update, while the batch's gradients are still in ``.grad``);
+* ``on_epoch_end(epoch, logs)``: the epoch's metrics (``loss``, ``accuracy``, ``val_loss``,
+  ``lr``, ``seconds``, ..., and with ``fit(diagnostics=True)`` the per-layer
+  ``grad_norm/<layer>`` and ``dead_units/<layer>``); entries a callback adds are recorded in the
+  History and shown on the progress line with the others;
+* ``on_train_end(logs)``: the last epoch's logs (empty when no epoch ran).
+
+``on_batch_begin(batch, logs)`` / ``on_batch_end(batch, logs)`` are Keras's older names: the
+default ``on_train_batch_begin`` / ``on_train_batch_end`` call them, so override either name.
+``batch`` and ``epoch`` count from 0.  ``fit`` sets ``self.model``, ``self.optimizer`` and
+``self.history`` first; the History records an epoch's logs after every callback's
+``on_epoch_end`` ran (as Keras's does).  Setting ``self.stop_training = True`` ends training
+after the current epoch, and the History's ``stop_reason`` becomes the callback's
+``stop_reason`` (``"stopped"``; ``"early_stopping"`` for :class:`EarlyStopping`).
 
 A callback that sets ``wants_outputs = True`` finds in ``self.outputs``, during
-``on_batch_end``, the batch's output of the model's layers, ``{name: array}`` keyed by the
+``on_train_batch_end``, the batch's output of the model's layers, ``{name: array}`` keyed by the
 layer's name in the model (as :func:`nudgenet.nn.layers.leaf_layers` names it: ``"1"`` for
 ``model[1]``; by place, so an activation instance used twice has both outputs), the arrays the
 step computed, reused by the next batch: read them, do not keep or change them.  It holds the
@@ -23,55 +37,67 @@ from collections.abc import Callable
 
 from .optim import LRScheduler
 
+HOOKS = (
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_batch_begin",
+    "on_batch_end",
+)
+
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing (the train-batch hooks call their older aliases)."""
 
     model = None
     optimizer = None
     history = None
     stop_training = False
+    stop_reason = "stopped"  # the History's stop_reason when this callback stops training
     wants_outputs = False  # True: fit fills self.outputs with the batch's layer outputs
     outputs = None
 
-    def on_train_begin(self) -> None:
+    def on_train_begin(self, logs: dict | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch: int) -> None:
+    def on_train_end(self, logs: dict | None = None) -> None:
         pass
 
-    def on_batch_end(self, step: int, loss: float) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         pass
 
-    def on_train_end(self) -> None:
-        pass
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_end(batch, logs)
+
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Keras's older name of ``on_train_batch_begin``."""
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Keras's older name of ``on_train_batch_end``."""
 
 
 class LambdaCallback(Callback):
-    """A callback from functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
+    """A callback from functions, one per hook, with the hook's arguments:
+    ``LambdaCallback(on_epoch_end=lambda epoch, logs: ..., on_train_begin=lambda logs: ...)``;
+    any of the names in :data:`HOOKS`."""
 
-    def __init__(
-        self,
-        on_epoch_end: Callable[[int, dict], None] | None = None,
-        on_train_begin: Callable[[], None] | None = None,
-        on_train_end: Callable[[], None] | None = None,
-    ):
-        self._epoch_end, self._begin, self._end = on_epoch_end, on_train_begin, on_train_end
-
-    def on_train_begin(self) -> None:
-        if self._begin:
-            self._begin()
-
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        if self._epoch_end:
-            self._epoch_end(epoch, logs)
-
-    def on_train_end(self) -> None:
-        if self._end:
-            self._end()
+    def __init__(self, **hooks: Callable | None):
+        unknown = sorted(set(hooks) - set(HOOKS))
+        if unknown:
+            raise TypeError(
+                f"LambdaCallback: expected hooks among {', '.join(HOOKS)}, got {unknown[0]!r}"
+            )
+        # instance attributes shadow the methods, as Keras's LambdaCallback does
+        self.__dict__.update({name: fn for name, fn in hooks.items() if fn is not None})
 
 
 class EarlyStopping(Callback):
@@ -80,6 +106,8 @@ class EarlyStopping(Callback):
     ``patience=0`` stops, like 1, after the first epoch without improvement).  With
     ``restore_best=True`` the model ends with the weights of its best epoch.  ``mode`` is
     ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names)."""
+
+    stop_reason = "early_stopping"
 
     def __init__(
         self,
@@ -97,7 +125,7 @@ class EarlyStopping(Callback):
         self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
         self.restore_best = restore_best
 
-    def on_train_begin(self) -> None:
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.best = -math.inf if self.maximize else math.inf
         self.best_epoch, self.wait, self.best_state = None, 0, None
         self.stop_training = False
@@ -108,7 +136,8 @@ class EarlyStopping(Callback):
             return value > self.best + self.min_delta
         return value < self.best - self.min_delta
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
         if self.monitor not in logs:
             raise KeyError(
                 f"EarlyStopping monitors {self.monitor!r}, but the epoch's metrics are "
@@ -124,7 +153,7 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             self.stop_training, self.stopped_epoch = True, epoch
 
-    def on_train_end(self) -> None:
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
 
@@ -136,10 +165,10 @@ class LearningRateScheduler(Callback):
     def __init__(self, schedule: LRScheduler | Callable[[int], float]):
         self.schedule = schedule
 
-    def on_epoch_begin(self, epoch: int) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not isinstance(self.schedule, LRScheduler):
             self.optimizer.lr = float(self.schedule(epoch))
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if isinstance(self.schedule, LRScheduler):
             self.schedule.step()

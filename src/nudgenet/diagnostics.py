@@ -1,7 +1,8 @@
 """Training diagnostics: per-layer gradient norms and dead ReLU units, epoch by epoch.
 
-:class:`GradientDiagnostics` is a callback (``fit(..., diagnostics=True)`` adds one; the
-``nudgenet train`` command turns it on).  For every epoch it writes into the History:
+:class:`GradientDiagnostics` is a callback (``fit(..., diagnostics=True)`` runs one before the
+other callbacks; the ``nudgenet train`` command turns it on).  At every epoch's end it adds to
+the epoch's ``logs``, and so to the History, to the callbacks after it and to any logger:
 
 * ``grad_norm/<layer>`` for every ``Linear`` layer: the mean over the epoch's batches of the
   layer's batch-gradient norm ``‖(∂C/∂W, ∂C/∂b)‖₂`` — vanishing gradients shrink towards the
@@ -19,13 +20,10 @@ unit.  (Gradients cannot tell: a unit that fires but feeds only dead units downs
 ``<layer>`` is the layer's name in the model (``"0"`` for ``model[0]``, whose weight is
 ``"0.weight"``).
 
-Cost: opt-in.  Per batch it reads each parameter's gradient once (``vdot``) and reduces each
-ReLU layer's output over the rows once (``any``): about 11 µs, and with a callback present
-``fit`` also runs its per-batch bookkeeping.  On the MNIST-shaped 784-16-16-10 network at batch
-100 (60,000 random rows, fit's compiled fast path, one BLAS thread) that measured +8% of an
-epoch (median of 20 epochs each, twice: 0.115 s -> 0.124 s), and more at smaller batches: above
-the ~5% a default may cost, so ``fit`` leaves it off unless asked (``diagnostics=True``;
-``nudgenet train`` asks).
+Opt-in: per batch it reads each parameter's gradient once (``vdot``) and reduces each ReLU
+layer's output over the rows once (``any``), and with a callback present ``fit`` also runs its
+per-batch bookkeeping; that costs more of an epoch than a default may (docs/performance.md has
+the measurement), so ``fit`` leaves it off unless asked (``nudgenet train`` asks).
 """
 
 from __future__ import annotations
@@ -39,13 +37,13 @@ from .nn.layers import Linear, ReLU, leaf_layers
 
 
 class GradientDiagnostics(Callback):
-    """Record per-epoch ``grad_norm/<layer>`` and ``dead_units/<layer>`` in ``fit``'s History
+    """Add per-epoch ``grad_norm/<layer>`` and ``dead_units/<layer>`` to the epoch's ``logs``
     (see the module doc).  After training, ``self.layers`` and ``self.relus`` name what was
     watched."""
 
     wants_outputs = True  # fit fills self.outputs: the ReLU layers' outputs on each batch
 
-    def on_train_begin(self) -> None:
+    def on_train_begin(self, logs: dict | None = None) -> None:
         layers = list(leaf_layers(self.model))
         self.layers = [(name, layer) for name, layer in layers if isinstance(layer, Linear)]
         self.relus = []  # (ReLU's name, the ReLU, the Linear feeding it), one per place
@@ -65,12 +63,12 @@ class GradientDiagnostics(Callback):
         self._owner = [k for k, _ in watched]
         self._params = [p for _, p in watched]
 
-    def on_epoch_begin(self, epoch: int) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._norms = np.zeros(len(self.layers))
         self._steps = 0
         self._fired = [np.zeros(linear.out_features, dtype=bool) for _, _, linear in self.relus]
 
-    def on_batch_end(self, step: int, loss: float) -> None:
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         squares = [0.0 if p.grad is None else np.vdot(p.grad, p.grad) for p in self._params]
         self._norms += np.sqrt(np.bincount(self._owner, squares, minlength=len(self.layers)))
         outputs = self.outputs
@@ -78,19 +76,13 @@ class GradientDiagnostics(Callback):
             fired |= outputs[name].any(axis=0)  # a ReLU's output is > 0 or exactly 0
         self._steps += 1
 
-    def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        record = self._record
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Adds the epoch's ``grad_norm/<layer>`` and ``dead_units/<layer>`` to ``logs``."""
+        steps = max(self._steps, 1)
         for k, (name, _) in enumerate(self.layers):
-            record(f"grad_norm/{name}", float(self._norms[k] / max(self._steps, 1)))
+            logs[f"grad_norm/{name}"] = float(self._norms[k] / steps)
         for k, (name, _, _) in enumerate(self.relus):
-            record(f"dead_units/{name}", float(1 - self._fired[k].mean()) if self._steps else 0.0)
-
-    def _record(self, key: str, value: float) -> None:
-        history = getattr(self, "history", None)
-        if history is not None:
-            history.history.setdefault(key, []).append(value)
-        self.last = getattr(self, "last", {})
-        self.last[key] = value
+            logs[f"dead_units/{name}"] = float(1 - self._fired[k].mean()) if self._steps else 0.0
 
 
 def per_layer(series: Mapping[str, list[float]], kind: str) -> dict[str, list[float]]:

@@ -1,4 +1,6 @@
-"""Per-epoch reporting for ``fit``: a tqdm bar on a terminal, one line per epoch elsewhere."""
+"""Per-epoch reporting for ``fit``: a tqdm bar on a terminal, one line per epoch elsewhere.
+
+``fit`` reports an epoch's logs after its callbacks ran, so the line shows what they added."""
 
 from __future__ import annotations
 
@@ -6,8 +8,12 @@ import sys
 
 
 def format_logs(logs: dict) -> str:
-    """``loss: 0.1234 - accuracy: 0.9650 - ...`` (lr and seconds left out)."""
-    return " - ".join(f"{k}: {v:.4g}" for k, v in logs.items() if k not in ("lr", "seconds"))
+    """``loss: 0.1234 - accuracy: 0.9650 - ...``: the epoch's metrics, those callbacks added
+    included, but not ``lr``, ``seconds`` or the per-layer ``<kind>/<layer>`` series of
+    diagnostics (those go to the History, figures and JSON, not to a line)."""
+    return " - ".join(
+        f"{k}: {v:.4g}" for k, v in logs.items() if k not in ("lr", "seconds") and "/" not in k
+    )
 
 
 class EpochReporter:

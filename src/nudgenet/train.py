@@ -22,38 +22,13 @@ from .callbacks import Callback
 from .diagnostics import GradientDiagnostics
 from .errors import ShapeError
 from .fast import CompiledMLP, blas_threads_for
+from .history import History
 from .metrics import Metric, resolve
 from .nn.layers import leaf_layers
 from .nn.module import Module
 from .optim import Optimizer
 from .progress import EpochReporter
 from .tensor import Tensor, no_grad
-
-
-class History:
-    """What ``fit`` measured: ``history.history`` maps each metric (``loss``, ``val_loss``,
-    ``accuracy``, ``val_accuracy``, ``lr``, ``seconds``, ...) to its per-epoch list."""
-
-    def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def append(self, epoch: int, logs: dict) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def to_dict(self) -> dict:
-        return {"epoch": list(self.epoch), **{k: list(v) for k, v in self.history.items()}}
-
-    def __repr__(self) -> str:
-        return f"History(epochs={len(self)}, metrics={list(self.history)})"
 
 
 def _as_array(value) -> np.ndarray:
@@ -150,6 +125,21 @@ def _train_step(model: Module, loss_fn, optimizer: Optimizer, y, callbacks: list
     return step
 
 
+def _stop_reason(epoch: int, loss: float, callbacks: list[Callback]) -> str | None:
+    """Why training stops after ``epoch``, or None: ``"diverged"`` when the training loss is not
+    finite (warned, for users who read warnings), else the ``stop_reason`` of the first callback
+    that set ``stop_training``."""
+    if not math.isfinite(loss):
+        warnings.warn(
+            f"fit: the training loss became {loss} in epoch {epoch + 1}; "
+            "stopping. Lower the learning rate or check the data for NaN/inf.",
+            RuntimeWarning,
+            stacklevel=3,  # fit's caller
+        )
+        return "diverged"
+    return next((cb.stop_reason for cb in callbacks if cb.stop_training), None)
+
+
 def fit(
     model: Module,
     loss_fn,
@@ -173,10 +163,13 @@ def fit(
     ``validation_split`` holds out the last fraction of the rows (before shuffling), as Keras
     does.  The last partial batch is kept unless ``drop_last``.  ``verbose``: 0 silent, 1 a
     progress bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
-    ``diagnostics=True`` adds a :class:`~nudgenet.diagnostics.GradientDiagnostics` callback
-    (per-layer gradient norms and dead ReLU units per epoch, in the History; opt-in: it costs
-    about 8% of an epoch of the 784-16-16-10 MNIST net at batch 100).  Callbacks get ``model``,
-    ``optimizer`` and ``history`` set.
+    ``diagnostics=True`` runs a :class:`~nudgenet.diagnostics.GradientDiagnostics` callback
+    before the others (per-layer gradient norms and dead ReLU units in each epoch's logs; opt-in
+    because it costs a measurable share of an epoch, see docs/performance.md).  Callbacks get
+    ``model``, ``optimizer`` and ``history`` set and Keras's hooks with ``logs``
+    (:mod:`nudgenet.callbacks`); an epoch's logs go to the History and the progress line after
+    the callbacks ran.  Training stops early when the training loss is not finite (with a
+    RuntimeWarning) or a callback sets ``stop_training``; ``history.stop_reason`` says which.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
@@ -187,9 +180,8 @@ def fit(
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
     metric_fns = resolve(metrics)
-    callbacks = list(callbacks or ())
-    if diagnostics:  # per-layer grad_norm/<layer> and dead_units/<layer> in the History
-        callbacks.append(GradientDiagnostics())
+    first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
+    callbacks = first + list(callbacks or ())
     rng = generator(seed)
     was_training = model.training
     n = len(x)
@@ -200,7 +192,7 @@ def fit(
     history = History()
     for cb in callbacks:
         cb.model, cb.optimizer, cb.history = model, optimizer, history
-        cb.on_train_begin()
+        cb.on_train_begin({})
 
     train_step = _train_step(model, loss_fn, optimizer, y, callbacks)
     update = optimizer.step
@@ -208,11 +200,12 @@ def fit(
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"
     # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
     per_batch = bool(metric_fns or callbacks or reporter.bars)
+    logs = {}  # the last epoch's, for on_train_end
     try:
         with blas_threads_for(model, batch_size):
             for epoch in range(epochs):
                 for cb in callbacks:
-                    cb.on_epoch_begin(epoch)
+                    cb.on_epoch_begin(epoch, {})
                 model.train()
                 started = time.perf_counter()
                 order = rng.permutation(n) if shuffle else np.arange(n)
@@ -221,9 +214,13 @@ def fit(
                 reporter.begin_epoch(epoch)
                 for step, start in enumerate(range(0, steps * batch_size, batch_size)):
                     rows = order[start : start + batch_size]
+                    m = len(rows)
+                    if callbacks:
+                        batch_logs = {"size": m}
+                        for cb in callbacks:
+                            cb.on_train_batch_begin(step, batch_logs)
                     out, yb, batch_loss = train_step(x, y, rows)
                     update()
-                    m = len(rows)
                     seen += m
                     loss_sum += batch_loss * m if per_row else batch_loss
                     if per_batch:
@@ -232,8 +229,9 @@ def fit(
                             totals[name][0] += total
                             totals[name][1] += count
                         reporter.step(loss_sum / seen if per_row else loss_sum)
+                        batch_logs = {"size": m, "loss": batch_loss}
                         for cb in callbacks:
-                            cb.on_batch_end(step, batch_loss)
+                            cb.on_train_batch_end(step, batch_logs)
                 logs = {"loss": loss_sum / seen if per_row else loss_sum}
                 logs.update(
                     {name: metric_fns[name].finish(t / c) for name, (t, c) in totals.items()}
@@ -243,22 +241,16 @@ def fit(
                     logs.update({f"val_{name}": value for name, value in scores.items()})
                 logs["lr"] = optimizer.lr
                 logs["seconds"] = time.perf_counter() - started
-                history.append(epoch, logs)
-                reporter.end_epoch(epoch, logs)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
-                if not math.isfinite(logs["loss"]):
-                    warnings.warn(
-                        f"fit: the training loss became {logs['loss']} in epoch {epoch + 1}; "
-                        "stopping. Lower the learning rate or check the data for NaN/inf.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
-                    break
-                if any(cb.stop_training for cb in callbacks):
+                history.append(epoch, logs)
+                reporter.end_epoch(epoch, logs)
+                reason = _stop_reason(epoch, logs["loss"], callbacks)
+                if reason is not None:
+                    history.stop_reason, history.stopped_epoch = reason, epoch
                     break
         for cb in callbacks:
-            cb.on_train_end()
+            cb.on_train_end(logs)
     finally:
         model.train(was_training)
     return history
