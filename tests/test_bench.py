@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nudgenet import bench
+from nudgenet.bench import floors, implementations, run
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -47,18 +47,21 @@ def test_missing_comparators_are_skipped_with_a_note(monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name: None if name == "torch" else real(name)
     )
-    impls, notes = bench.available(["nudgenet", "torch", "numpy"])
+    impls, notes = run.available(["nudgenet", "torch", "numpy"])
     assert impls == ["nudgenet", "numpy"]
     assert notes == ["torch: skipped (torch is not installed)"]
 
 
 def test_parameter_count_and_flops_basis():
-    assert bench.parameter_count(bench.ARCHITECTURES["A"]) == 785 * 16 + 17 * 16 + 17 * 10
+    assert (
+        implementations.parameter_count(implementations.ARCHITECTURES["A"])
+        == 785 * 16 + 17 * 16 + 17 * 10
+    )
 
 
 def test_floor_plan_has_every_product_of_a_step():
     # forward a W per layer; ∂W = aᵀ δ per layer; δ Wᵀ for every layer but the first
-    plan = bench._gemm_plan((784, 16, 10), batch=100)
+    plan = floors.gemm_plan((784, 16, 10), batch=100)
     assert plan == [
         ((100, 784), (784, 16), (100, 16), (100, 16), (784, 16), None),
         ((100, 16), (16, 10), (100, 10), (100, 10), (16, 10), (100, 16)),
