@@ -16,7 +16,7 @@ from .callbacks import Callback, EarlyStopping, LambdaCallback, LearningRateSche
 from .diagnostics import GradientDiagnostics
 from .errors import DataError, ModelFileError, NudgenetError, ShapeError
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
-from .inspect import GradcheckError, GradientReport, check_gradients, gradcheck
+from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
 from .io import load, save
 from .nn import (
     BCELoss,
