@@ -31,13 +31,13 @@ from .nn import (
     MSELoss,
     Parameter,
     ReLU,
-    Rescale,
     Sequential,
     Sigmoid,
     Softmax,
     Softplus,
     Standardize,
     Tanh,
+    Unstandardize,
     init,
 )
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
@@ -52,9 +52,9 @@ __all__ = [
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
     "BCELoss", "BCEWithLogitsLoss", "CategoricalCrossEntropyLoss", "CrossEntropyLoss", "Dropout",
-    "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU", "Rescale",
+    "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU",
     "Sequential",
-    "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh",
+    "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh", "Unstandardize",
     "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
     "History", "evaluate", "fit", "predict",
 ]
