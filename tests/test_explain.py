@@ -170,3 +170,21 @@ def test_input_gradient_matches_finite_differences_through_standardize():
     np.testing.assert_allclose(ng.input_gradient(model, raw, output=1), jac[:, 1])
     with pytest.raises(IndexError):
         ng.input_gradient(model, raw, output=2)
+
+
+def test_a_layer_used_in_two_places_is_explained_at_each_place_and_no_hook_is_left():
+    """explain reads the layers' outputs through nudgenet.nn.trace: a Tanh object used twice is
+    two places, exactly as a model with two separate Tanh layers."""
+    shared = ng.Tanh()
+    model = ng.Sequential(
+        ng.Linear(4, 5, seed=0), shared, ng.Linear(5, 5, seed=1), shared, ng.Linear(5, 3, seed=2)
+    ).double()
+    separate = ng.Sequential(*[ng.Tanh() if layer is shared else layer for layer in model])
+    x, y = np.random.default_rng(3).normal(size=(3, 4)), np.array([0, 2, 1])
+    e, expected = (ng.explain(m, ng.CrossEntropyLoss(), x, y, top=4) for m in (model, separate))
+    assert e.to_dict() == expected.to_dict()
+    for got, want in zip(e.layers, expected.layers):
+        for field in ("inputs", "z", "a", "delta"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+    np.testing.assert_array_equal(e.layers[1].inputs, np.tanh(e.layers[0].z))
+    assert all(m._forward_hooks == {} for m in model.modules())

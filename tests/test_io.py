@@ -19,7 +19,7 @@ def _model():
         ng.LeakyReLU(0.1),
         ng.Linear(8, 4, bias=False, seed=2),
         ng.Softmax(),
-        ng.Rescale([2.0, 0.5, 1.0, 3.0], [1.0, 0.0, -1.0, 0.25]),
+        ng.Unstandardize([1.0, 0.0, -1.0, 0.25], [2.0, 0.5, 1.0, 3.0]),
     )
 
 
@@ -177,3 +177,83 @@ def test_tensor_names_and_dtypes_must_match_the_architecture(tmp_path):
         ng.load(_crafted(tmp_path, keep, half))
     with pytest.raises(ng.ModelFileError, match="got float32, float64"):
         ng.load(_crafted(tmp_path, keep, mixed))
+
+
+def test_files_from_before_the_vocabulary_was_settled_still_load(tmp_path):
+    """An old file: Standardize described with "std", and Rescale(scale, offset), which computed
+    x·scale + offset: now Unstandardize(mean=offset, scale)."""
+    from safetensors.numpy import save_file
+
+    architecture = {
+        "type": "Sequential",
+        "layers": [
+            {"type": "Standardize", "mean": [1.0, 2.0], "std": [2.0, 4.0]},
+            {"type": "Linear", "in_features": 2, "out_features": 1, "bias": True},
+            {"type": "Rescale", "scale": [3.0], "offset": [10.0]},
+        ],
+    }
+    header = {
+        "format": "nudgenet-model",
+        "format_version": "1",
+        "nudgenet_version": "0.1.0",
+        "architecture": json.dumps(architecture),
+        "metadata": "{}",
+    }
+    weight, bias = np.array([[0.5], [-1.0]]), np.array([0.25])
+    path = tmp_path / "old.safetensors"
+    save_file({"1.weight": weight, "1.bias": bias}, str(path), metadata=header)
+    model = ng.load(path)
+    assert [type(layer).__name__ for layer in model] == ["Standardize", "Linear", "Unstandardize"]
+    np.testing.assert_array_equal(model[0].scale, [2.0, 4.0])
+    np.testing.assert_array_equal(model[2].mean, [10.0])
+    x = np.array([[3.0, 6.0], [-1.0, 0.0]])
+    expected = (((x - [1.0, 2.0]) / [2.0, 4.0]) @ weight + bias) * 3.0 + 10.0
+    np.testing.assert_allclose(ng.predict(model, x), expected, rtol=1e-12)
+    assert ng.nn.describe(model)["layers"][2] == {
+        "type": "Unstandardize",
+        "mean": [10.0],
+        "scale": [3.0],
+    }
+
+
+class _Scaled(ng.Module):
+    """A layer with a constructor argument, put in the registry by the tests below."""
+
+    def __init__(self, factor: float = 2.0):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def test_a_registered_layer_that_does_not_describe_its_arguments_is_not_saved(
+    monkeypatch, tmp_path
+):
+    from nudgenet.nn import config
+
+    monkeypatch.setitem(config.LAYERS, "_Scaled", _Scaled)
+    with pytest.raises(
+        NotImplementedError, match=r"_Scaled takes constructor arguments \(factor\)"
+    ):
+        ng.save(_Scaled(3.0), tmp_path / "scaled.safetensors")
+    assert not (tmp_path / "scaled.safetensors").exists()
+
+    class Required(_Scaled):
+        def __init__(self, factor):
+            super().__init__(factor)
+
+        def get_config(self):
+            return {}
+
+    monkeypatch.setitem(config.LAYERS, "Required", Required)
+    with pytest.raises(TypeError, match=r"returned \[\], which cannot rebuild.*'factor'"):
+        config.describe(Required(3.0))
+
+    class Misnamed(_Scaled):
+        def get_config(self):
+            return {"scale": self.factor}
+
+    monkeypatch.setitem(config.LAYERS, "Misnamed", Misnamed)
+    with pytest.raises(TypeError, match=r"returned \['scale'\], which cannot rebuild"):
+        config.describe(ng.Sequential(ng.ReLU(), Misnamed(3.0)))

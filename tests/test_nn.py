@@ -669,12 +669,12 @@ def test_tied_weights_are_listed_once_and_train():
     np.testing.assert_allclose(shared.weight.data, expected, rtol=1e-6)
 
 
-def test_rescale_maps_outputs_back_to_target_units_and_passes_gradients():
-    layer = ng.Rescale([2.0, 10.0], [1.0, -5.0])
+def test_unstandardize_maps_outputs_back_to_target_units_and_passes_gradients():
+    layer = ng.Unstandardize([1.0, -5.0], [2.0, 10.0])
     x = ng.tensor(np.array([[1.0, 2.0]]), requires_grad=True)
     out = layer(x)
     np.testing.assert_array_equal(out.data, [[3.0, 15.0]])
     out.sum().backward()
     np.testing.assert_array_equal(x.grad, [[2.0, 10.0]])
-    with pytest.raises(ng.ShapeError, match="Rescale: expected input with 2 features"):
+    with pytest.raises(ng.ShapeError, match="Unstandardize: expected input with 2 features"):
         layer(np.zeros((1, 3)))

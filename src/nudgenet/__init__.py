@@ -16,7 +16,7 @@ from .callbacks import Callback, EarlyStopping, LambdaCallback, LearningRateSche
 from .diagnostics import GradientDiagnostics
 from .errors import DataError, ModelFileError, NudgenetError, ShapeError
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
-from .inspect import GradcheckError, GradientReport, check_gradients, gradcheck
+from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
 from .io import load, save
 from .nn import (
     BCELoss,
@@ -31,13 +31,13 @@ from .nn import (
     MSELoss,
     Parameter,
     ReLU,
-    Rescale,
     Sequential,
     Sigmoid,
     Softmax,
     Softplus,
     Standardize,
     Tanh,
+    Unstandardize,
     init,
 )
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
@@ -52,9 +52,9 @@ __all__ = [
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
     "BCELoss", "BCEWithLogitsLoss", "CategoricalCrossEntropyLoss", "CrossEntropyLoss", "Dropout",
-    "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU", "Rescale",
+    "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU",
     "Sequential",
-    "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh",
+    "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh", "Unstandardize",
     "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
     "History", "evaluate", "fit", "predict",
 ]

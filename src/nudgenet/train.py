@@ -24,7 +24,7 @@ from .errors import ShapeError
 from .fast import CompiledMLP, blas_threads_for
 from .history import History
 from .metrics import Metric, resolve
-from .nn.layers import leaf_layers
+from .nn.layers import trace
 from .nn.module import Module
 from .optim import Optimizer
 from .progress import EpochReporter
@@ -86,20 +86,18 @@ def validation_rows(n: int, split: float, option: str = "fit: validation_split")
     return held
 
 
-def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, layers=None, kept=None):
+def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None):
     """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
-    loss)``.  Given ``layers`` (the model's :func:`leaf_layers`, ``(name, layer)`` in order) it
-    calls them one after another, which is ``model(x)``, keeping each one's output array in
-    ``kept[name]`` (by name: a layer object used twice has two outputs)."""
+    loss)``.  Given a dict ``kept``, the forward runs through :func:`~nudgenet.nn.layers.trace`
+    and ``kept[name]`` gets each leaf layer's output array (by place: a layer object used twice
+    has two)."""
     xb, yb = x[rows], y[rows]
     optimizer.zero_grad()
-    if layers is None:
+    if kept is None:
         out = model(xb)
     else:
-        out = xb
-        for name, layer in layers:
-            out = layer(out)
-            kept[name] = out.data
+        out, outputs = trace(model, xb)
+        kept.update((name, output.data) for name, output in outputs.items())
     loss = loss_fn(out, yb)
     loss.backward()
     return out.data, yb, float(loss.data)
@@ -118,8 +116,7 @@ def _train_step(model: Module, loss_fn, optimizer: Optimizer, y, callbacks: list
         step, outputs = compiled.train_step, compiled.outputs
     else:
         outputs = {}
-        layers = list(leaf_layers(model)) if wanting else None
-        step = partial(_engine_step, model, loss_fn, optimizer, layers=layers, kept=outputs)
+        step = partial(_engine_step, model, loss_fn, optimizer, kept=outputs if wanting else None)
     for cb in wanting:
         cb.outputs = outputs
     return step

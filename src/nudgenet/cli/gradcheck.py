@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import recipes
 from ..errors import NudgenetError
-from ..inspect import check_gradients
+from ..gradient_check import check_gradients
 from ..io import load
 from .common import (
     add_data_options,

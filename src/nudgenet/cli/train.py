@@ -17,7 +17,7 @@ from ..callbacks import EarlyStopping
 from ..diagnostics import per_layer
 from ..errors import NudgenetError
 from ..io import save
-from ..nn.layers import Rescale
+from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
 from ..train import evaluate, fit, validation_rows
 from .common import (
@@ -75,7 +75,7 @@ def run(args) -> int:
         )
     history, kept = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
     if target_scaler is not None:  # the saved model predicts in the targets' own units
-        model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
+        model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
     metadata = {
         # absolute paths: evaluate and explain find the files again from any folder

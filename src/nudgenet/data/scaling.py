@@ -25,6 +25,10 @@ class Standardizer:
     one mean per pixel. Statistics are computed in float64; outputs keep a floating input's
     dtype (float32 stays float32); integer input gives the default float dtype.
 
+    A model carries it as layers of the same two words: ``nudgenet.Standardize(s.mean_,
+    s.scale_)`` in front for its inputs, ``nudgenet.Unstandardize(t.mean_, t.scale_)`` at the end
+    for a regressor's standardised targets.
+
     >>> s = Standardizer().fit(np.array([[1.0, 5.0], [3.0, 5.0]], dtype=np.float32))
     >>> s.transform(np.array([[2.0, 6.0]], dtype=np.float32))
     array([[0., 1.]], dtype=float32)

@@ -1,7 +1,7 @@
-"""Layers, containers, losses and initialisers."""
+"""Layers, containers, losses and initialisers; forward hooks and :func:`trace`."""
 
 from . import init
-from .config import build, describe
+from .config import LAYERS, build, describe
 from .flat import FlatParameters, flatten
 from .layers import (
     Dropout,
@@ -9,13 +9,15 @@ from .layers import (
     LeakyReLU,
     Linear,
     ReLU,
-    Rescale,
     Sequential,
     Sigmoid,
     Softmax,
     Softplus,
     Standardize,
     Tanh,
+    Unstandardize,
+    leaf_layers,
+    trace,
 )
 from .losses import (
     BCELoss,
@@ -24,7 +26,7 @@ from .losses import (
     CrossEntropyLoss,
     MSELoss,
 )
-from .module import Module, Parameter
+from .module import Module, Parameter, RemovableHandle
 
 __all__ = [
     "init",
@@ -32,17 +34,21 @@ __all__ = [
     "flatten",
     "Module",
     "Parameter",
+    "RemovableHandle",
     "Dropout",
     "Identity",
     "LeakyReLU",
     "Linear",
     "ReLU",
-    "Rescale",
     "Sequential",
     "Sigmoid",
     "Standardize",
+    "Unstandardize",
+    "LAYERS",
     "build",
     "describe",
+    "leaf_layers",
+    "trace",
     "Softmax",
     "Softplus",
     "Tanh",

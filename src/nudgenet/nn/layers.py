@@ -1,4 +1,9 @@
-"""Layers: Linear, the activations, Dropout, and the Sequential container."""
+"""Layers: Linear, the activations, Dropout, Standardize and Unstandardize, the Sequential
+container, and walking a model's layers (:func:`leaf_layers`, :func:`trace`).
+
+Every class defined here is a layer that model files can hold (the registry
+:data:`nudgenet.nn.config.LAYERS`): it describes its constructor arguments with ``get_config``.
+"""
 
 from __future__ import annotations
 
@@ -32,12 +37,7 @@ class Linear(Module):
         seed: SeedLike = None,
     ):
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(
-                f"Linear: in_features and out_features must be positive, got "
-                f"{in_features} and {out_features}"
-            )
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features, self.out_features = _sizes(in_features, out_features)
         dtype = as_float_dtype(dtype or get_default_dtype())
         rng = generator(seed)
         self.weight = Parameter(initializers.get(init)((in_features, out_features), rng, dtype))
@@ -63,6 +63,48 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_features} -> {self.out_features}" + ("" if self.bias else ", bias=False")
+
+    def get_config(self) -> dict:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias is not None,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, *, dtype=None, initialise: bool = True) -> Linear:
+        """Weights drawn from seed 0 (the same every time), or, with ``initialise=False``, left
+        as uninitialised memory (no random draws)."""
+        fill = {} if initialise else {"init": _uninitialised, "bias_init": _uninitialised}
+        return cls(**config, **fill, dtype=dtype, seed=0)
+
+    @classmethod
+    def parameter_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        n_in, n_out = _sizes(config.get("in_features"), config.get("out_features"))
+        shapes = {"weight": (n_in, n_out)}
+        if config.get("bias", True):
+            shapes["bias"] = (n_out,)
+        return shapes
+
+
+def _sizes(in_features, out_features) -> tuple[int, int]:
+    """Linear's sizes as ints, or ValueError unless both are positive whole numbers."""
+    sizes = (in_features, out_features)
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in sizes):
+        raise ValueError(
+            f"Linear: in_features and out_features must be whole numbers, got "
+            f"{in_features!r} and {out_features!r}"
+        )
+    if in_features < 1 or out_features < 1:
+        raise ValueError(
+            f"Linear: in_features and out_features must be positive, got "
+            f"{in_features} and {out_features}"
+        )
+    return int(in_features), int(out_features)
+
+
+def _uninitialised(shape, rng, dtype) -> np.ndarray:
+    return np.empty(shape, dtype)
 
 
 class _Activation(Module):
@@ -103,6 +145,9 @@ class LeakyReLU(Module):
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
 
+    def get_config(self) -> dict:
+        return {"negative_slope": self.negative_slope}
+
 
 class Softmax(Module):
     def __init__(self, axis: int = -1):
@@ -114,6 +159,9 @@ class Softmax(Module):
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
+
+    def get_config(self) -> dict:
+        return {"axis": self.axis}
 
 
 class Dropout(Module):
@@ -138,6 +186,11 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+    def get_config(self) -> dict:
+        """``p`` only: the masks' ``seed`` is not saved (a loaded model draws its masks from the
+        global generator)."""
+        return {"p": self.p}
 
 
 class Sequential(Module):
@@ -173,6 +226,36 @@ class Sequential(Module):
             return Sequential(*layers[index])
         return layers[index]
 
+    # The layers' own descriptions come from nudgenet.nn.config, which imports this module (its
+    # registry is the layers defined here), hence the imports inside these three methods.
+    def get_config(self) -> dict:
+        """``{"layers": [each layer's description]}``."""
+        from .config import describe
+
+        return {"layers": [describe(layer) for layer in self]}
+
+    @classmethod
+    def from_config(cls, config: dict, *, dtype=None, initialise: bool = True) -> Sequential:
+        from .config import build
+
+        return cls(*[build(layer, dtype, initialise) for layer in _layer_list(config)])
+
+    @classmethod
+    def parameter_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        from .config import parameter_shapes
+
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, layer in enumerate(_layer_list(config)):
+            shapes.update(parameter_shapes(layer, f"{i}."))
+        return shapes
+
+
+def _layer_list(config: dict) -> list:
+    layers = config.get("layers", [])
+    if not isinstance(layers, list):
+        raise ValueError(f"Sequential: expected a list of layers, got {layers!r}")
+    return layers
+
 
 def leaf_layers(model: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
     """``(name, layer)`` for every layer a (possibly nested) Sequential applies, in order; the name
@@ -192,56 +275,93 @@ def _applies_in_order(model: Sequential) -> bool:
     return type(model).forward is Sequential.forward and "forward" not in vars(model)
 
 
-class Standardize(Module):
-    """Preprocessing carried inside the model: ``(x − mean) / std`` per feature, with fixed
-    statistics (no parameters).  Saved with the model, so a loaded model takes raw inputs, and
-    input gradients flow through it."""
+def trace(model: Module, *inputs) -> tuple[Tensor, dict[str, Tensor]]:
+    """``model(*inputs)`` and every leaf layer's output on the way: ``(output, {name: output})``,
+    named and ordered as :func:`leaf_layers` names the layers (a layer object used in two places
+    has two entries).  It runs one ordinary forward with a forward hook on each leaf layer, and
+    removes the hooks afterwards, also when the forward raises.
 
-    def __init__(self, mean, std):
+    >>> import numpy as np, nudgenet as ng
+    >>> model = ng.Sequential(ng.Linear(2, 3, seed=0), ng.ReLU(), ng.Linear(3, 1, seed=1))
+    >>> out, outputs = ng.nn.trace(model, np.ones((4, 2), np.float32))
+    >>> list(outputs), outputs["2"] is out
+    (['0', '1', '2'], True)
+    """
+    leaves = list(leaf_layers(model))
+    outputs: dict[str, Tensor] = {}
+
+    def record(layer: Module, layer_inputs: tuple, output) -> None:
+        # The leaves run one after another, so the next place to fill is leaves[len(outputs)];
+        # a call of the same object elsewhere (inside another layer) is not that place.
+        if len(outputs) < len(leaves) and leaves[len(outputs)][1] is layer:
+            outputs[leaves[len(outputs)][0]] = output
+
+    handles = [
+        layer.register_forward_hook(record) for layer in {id(m): m for _, m in leaves}.values()
+    ]
+    try:
+        output = model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return output, outputs
+
+
+class _Statistics(Module):
+    """Fixed per-feature ``mean`` and ``scale`` (no parameters), kept exact in float64 and cast
+    to the input's floating dtype in forward; saved with the model, and gradients flow through.
+    """
+
+    def __init__(self, mean, scale):
         super().__init__()
-        mean = np.asarray(mean, dtype=np.float64).reshape(-1)  # kept exact; cast to the input's
-        std = np.asarray(std, dtype=np.float64).reshape(-1)  # dtype in forward
-        if mean.shape != std.shape:
-            raise ShapeError(f"Standardize: mean has shape {mean.shape} but std has {std.shape}")
-        if np.any(std <= 0):
-            raise ValueError("Standardize: every std must be > 0 (use 1 for constant features)")
-        self.mean, self.std = mean, std
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+        if mean.shape != scale.shape:
+            raise ShapeError(
+                f"{type(self).__name__}: mean has shape {mean.shape} but scale has {scale.shape}"
+            )
+        self.mean, self.scale = mean, scale
 
-    def forward(self, x) -> Tensor:
+    def _operands(self, x) -> tuple[Tensor, Tensor, Tensor]:
+        """``x``, ``mean`` and ``scale`` as tensors of one floating dtype, once ``x`` is checked
+        to have this layer's feature count."""
         x = as_tensor(x)
         if x.ndim == 0 or x.shape[-1] != self.mean.size:
             raise ShapeError(
-                f"Standardize: expected input with {self.mean.size} features, got shape {x.shape}"
+                f"{type(self).__name__}: expected input with {self.mean.size} features, got "
+                f"shape {x.shape}"
             )
         dtype = x.dtype if x.dtype.kind == "f" else get_default_dtype()
-        return (x - Tensor(self.mean.astype(dtype))) / Tensor(self.std.astype(dtype))
+        return x, Tensor(self.mean.astype(dtype)), Tensor(self.scale.astype(dtype))
 
     def extra_repr(self) -> str:
         return f"features={self.mean.size}"
 
+    def get_config(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
 
-class Rescale(Module):
-    """Postprocessing carried inside the model: ``y = x · scale + offset`` per output, with fixed
-    values (no parameters) — e.g. a regressor trained on standardised targets, saved so that it
-    predicts in the targets' own units."""
 
-    def __init__(self, scale, offset):
-        super().__init__()
-        scale = np.asarray(scale, dtype=np.float64).reshape(-1)  # kept exact; cast in forward
-        offset = np.asarray(offset, dtype=np.float64).reshape(-1)
-        if scale.shape != offset.shape:
-            raise ShapeError(
-                f"Rescale: scale has shape {scale.shape} but offset has {offset.shape}"
-            )
-        self.scale, self.offset = scale, offset
+class Standardize(_Statistics):
+    """Preprocessing carried inside the model: ``x' = (x − mean) / scale`` per feature (e.g.
+    ``Standardize(s.mean_, s.scale_)`` of a fitted :class:`~nudgenet.data.Standardizer`), so a
+    saved model takes raw inputs and input gradients are with respect to them."""
+
+    def __init__(self, mean, scale):
+        super().__init__(mean, scale)
+        if np.any(self.scale <= 0):
+            raise ValueError("Standardize: every scale must be > 0 (use 1 for constant features)")
 
     def forward(self, x) -> Tensor:
-        x = as_tensor(x)
-        if x.ndim == 0 or x.shape[-1] != self.scale.size:
-            raise ShapeError(
-                f"Rescale: expected input with {self.scale.size} features, got shape {x.shape}"
-            )
-        return x * Tensor(self.scale.astype(x.dtype)) + Tensor(self.offset.astype(x.dtype))
+        x, mean, scale = self._operands(x)
+        return (x - mean) / scale
 
-    def extra_repr(self) -> str:
-        return f"features={self.scale.size}"
+
+class Unstandardize(_Statistics):
+    """Postprocessing carried inside the model, the inverse of :class:`Standardize`:
+    ``y = x · scale + mean`` per output (e.g. a regressor trained on targets standardised by a
+    :class:`~nudgenet.data.Standardizer` ``t``, saved with ``Unstandardize(t.mean_, t.scale_)``
+    so that it predicts in the targets' own units)."""
+
+    def forward(self, x) -> Tensor:
+        x, mean, scale = self._operands(x)
+        return x * scale + mean

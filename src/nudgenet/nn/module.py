@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import inspect
+import itertools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -25,14 +27,38 @@ class Parameter(Tensor):
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
 
 
+class RemovableHandle:
+    """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook (a second call
+    does nothing); used as a context manager, the hook is removed when the block ends."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
 class Module:
     """Base class of layers and models.  Assigning a Parameter or Module attribute registers it;
-    subclasses implement ``forward``.  ``module(x)`` calls ``forward(x)``."""
+    subclasses implement ``forward``.  ``module(x)`` calls ``forward(x)``, then any forward hooks.
+
+    A layer that model files can hold describes itself with :meth:`get_config` and is rebuilt by
+    :meth:`from_config` (Keras's names); see :mod:`nudgenet.nn.config`."""
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_hooks", {})  # handle id -> hook, in registration order
 
     def __setattr__(self, name: str, value) -> None:
         if "_parameters" not in self.__dict__:
@@ -52,7 +78,32 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *inputs, **kwargs):
-        return self.forward(*inputs, **kwargs)
+        output = self.forward(*inputs, **kwargs)
+        if self._forward_hooks:
+            output = self._run_forward_hooks(inputs, output)
+        return output
+
+    # --- hooks --------------------------------------------------------------------------------
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every forward of this module (PyTorch's
+        contract: ``inputs`` is the tuple of positional arguments; a return value other than None
+        replaces the output).  Hooks run in registration order; ``handle.remove()`` unregisters
+        this one.  A model with forward hooks always runs through the engine (never compiled)."""
+        if not callable(hook):
+            raise TypeError(
+                f"register_forward_hook: expected a callable hook(module, inputs, output), "
+                f"got {type(hook).__name__}"
+            )
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    def _run_forward_hooks(self, inputs: tuple, output):
+        for hook in list(self._forward_hooks.values()):  # a hook may remove itself
+            result = hook(self, inputs, output)
+            if result is not None:
+                output = result
+        return output
 
     # --- walking the tree ---------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -159,6 +210,38 @@ class Module:
                     f"load_state_dict: {name!r} expected shape {own[name].shape}, got {value.shape}"
                 )
             own[name].data[...] = value
+
+    # --- configuration (Keras's get_config / from_config) ----------------------------------
+    def get_config(self) -> dict:
+        """The constructor arguments that rebuild this layer, as JSON-able values:
+        ``type(layer).from_config(layer.get_config())`` is the same layer, weights aside (model
+        files store those apart).  This default, ``{}``, serves only a class whose constructor
+        takes no arguments; for any other it raises NotImplementedError, so a layer that does not
+        describe its arguments is never saved and silently rebuilt with their defaults."""
+        arguments = list(inspect.signature(type(self)).parameters)
+        if arguments:
+            raise NotImplementedError(
+                f"{type(self).__name__} takes constructor arguments ({', '.join(arguments)}) "
+                "but does not override get_config() to return them"
+            )
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict, *, dtype=None, initialise: bool = True) -> Module:
+        """The layer :meth:`get_config` described: ``cls(**config)``, its parameters (if any)
+        converted to ``dtype``.  ``initialise=False`` lets a layer skip drawing initial values
+        (its weights are about to be loaded)."""
+        layer = cls(**config)
+        return layer if dtype is None else layer.to(dtype)
+
+    @classmethod
+    def parameter_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        """The parameters ``from_config(config)`` holds, dotted name -> shape.  This default
+        builds the layer uninitialised; a layer whose parameters can be large reads the shapes
+        from ``config`` instead, so that a model file can be checked before anything is
+        allocated."""
+        layer = cls.from_config(config, initialise=False)
+        return {name: p.shape for name, p in layer.named_parameters()}
 
     # --- description --------------------------------------------------------------------------
     def extra_repr(self) -> str:

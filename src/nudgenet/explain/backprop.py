@@ -1,0 +1,167 @@
+"""explain: one forward and one backward pass, keeping everything backprop computed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.layers import Dropout, Linear, leaf_layers, trace
+from ..nn.module import Module
+from ..tensor import Tensor, enable_grad
+from ..train import prepare_data
+from .report import ExampleGradient, Explanation, LayerTrace, ParameterNudge
+from .state import flat_grads, grad_copy, preserved_state
+
+
+def _target_rows(y, rows: slice):
+    y = y.data if isinstance(y, Tensor) else np.asarray(y)
+    return y[rows]
+
+
+def _loss_name(loss_fn) -> str:
+    return getattr(loss_fn, "__name__", None) or type(loss_fn).__name__
+
+
+def _layer_traces(model: Module, x: Tensor, outputs: dict[str, Tensor]) -> list[LayerTrace]:
+    """A LayerTrace for every Linear leaf layer, from :func:`trace`'s ``outputs`` of the forward
+    of ``x`` (their gradients retained by the backward since)."""
+    leaves = list(leaf_layers(model))
+    inputs = [x] + [outputs[name] for name, _ in leaves[:-1]]  # what each leaf layer was given
+    traces = []
+    for k, (name, layer) in enumerate(leaves):
+        if not isinstance(layer, Linear):
+            continue
+        z = outputs[name]
+        following = leaves[k + 1] if k + 1 < len(leaves) else None
+        if (
+            following is not None
+            and not following[1].parameters()
+            and not isinstance(following[1], Dropout)  # the identity in eval mode
+        ):
+            activation, a = type(following[1]).__name__, outputs[following[0]].data
+        else:
+            activation, a = "Identity", z.data
+        bias = layer.bias
+        traces.append(
+            LayerTrace(
+                name=name,
+                activation=activation,
+                inputs=inputs[k].data.reshape(-1, layer.in_features),
+                z=z.data,
+                a=a,
+                delta=grad_copy(z),
+                weight=layer.weight.data,
+                weight_grad=grad_copy(layer.weight),
+                bias_grad=None if bias is None else grad_copy(bias),
+            )
+        )
+    return traces
+
+
+def _top_parameters(model: Module, traces: list[LayerTrace], top: int) -> list[ParameterNudge]:
+    named = list(model.named_parameters())
+    grads = flat_grads([p for _, p in named])
+    order = np.argsort(-np.abs(grads), kind="stable")[:top]
+    offsets = np.cumsum([0] + [p.size for _, p in named])
+    by_layer = {t.name: t for t in traces}
+    result = []
+    for rank, flat_index in enumerate(order, start=1):
+        k = int(np.searchsorted(offsets, flat_index, side="right") - 1)
+        name, p = named[k]
+        index = np.unravel_index(int(flat_index - offsets[k]), p.shape)
+        layer, _, kind = name.rpartition(".")
+        entry = ParameterNudge(
+            rank=rank,
+            parameter=name,
+            layer=layer,
+            kind=kind,
+            index=tuple(int(i) for i in index),
+            gradient=float(grads[flat_index]),
+            value=float(p.data[index]),
+        )
+        trace = by_layer.get(layer)
+        if trace is not None and kind == "weight":
+            i, j = index
+            entry.activation = float(trace.inputs[:, i].mean())
+            entry.delta = float(trace.delta[:, j].mean())
+        elif trace is not None and kind == "bias":
+            entry.delta = float(trace.delta[:, index[0]].mean())
+        result.append(entry)
+    return result
+
+
+def _per_example(model, loss_fn, x: np.ndarray, y, params) -> tuple[list, float]:
+    """Each row's own gradient gₙ = ∇θ C(xₙ, yₙ) and its cosine with the mean ḡ."""
+    grads, losses, wants = [], [], []
+    for n in range(len(x)):
+        for p in params:
+            if p.grad is not None:
+                p.grad.fill(0)
+        out = model(x[n : n + 1])
+        out.retain_grad()
+        loss = loss_fn(out, _target_rows(y, slice(n, n + 1)))
+        loss.backward()
+        grads.append(flat_grads(params))
+        losses.append(float(loss.data))
+        wants.append(int(np.argmax(-out.grad.reshape(-1))))
+    g = np.stack(grads).astype(np.float64)
+    mean = g.mean(axis=0)
+    norms = np.linalg.norm(g, axis=1)
+    mean_norm = float(np.linalg.norm(mean))
+    cosines = g @ mean / np.maximum(norms * mean_norm, np.finfo(np.float64).tiny)
+    examples = [
+        ExampleGradient(n, losses[n], float(norms[n]), float(cosines[n]), wants[n])
+        for n in range(len(x))
+    ]
+    return examples, mean_norm
+
+
+def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = True) -> Explanation:
+    """One forward and backward pass of ``loss_fn(model(x), y)``, with everything backprop saw.
+
+    ``x`` is one example (a 1-D row is treated as a batch of one) or a batch.  Returns an
+    :class:`Explanation`: ``nudges = −∂C/∂a`` of the outputs, every Linear layer's ``δ = ∂C/∂z``
+    and gradients, the ``top`` parameters by ``|∂C/∂θ|``, and, for a batch (with
+    ``per_example``), each example's gradient against the batch mean (one extra backward pass
+    per row).  The model (values, ``.grad``, mode) is left as it was.
+
+    >>> import numpy as np, nudgenet as ng
+    >>> model = ng.Sequential(ng.Linear(2, 3, seed=0), ng.Tanh(), ng.Linear(3, 2, seed=1))
+    >>> e = ng.explain(model, ng.CrossEntropyLoss(), np.array([0.5, -1.0]), np.array([1]), top=3)
+    >>> e.nudges.shape, len(e.layers), len(e.top)
+    ((1, 2), 2, 3)
+    >>> bool(e.nudges[0, 1] > 0 > e.nudges[0, 0])       # the true class's output should go up
+    True
+    """
+    if top < 0:
+        raise ValueError(f"explain: top must be >= 0, got {top}")
+    x_arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if x_arr.ndim == 1:
+        x_arr = x_arr[None, :]
+        y_arr = np.asarray(y.data if isinstance(y, Tensor) else y)
+        y = y_arr[None] if y_arr.ndim == 0 or (y_arr.dtype.kind == "f" and y_arr.ndim == 1) else y
+    x_arr, y = prepare_data(model, x_arr, y)
+    with preserved_state(model) as params, enable_grad():
+        x_in = Tensor(x_arr)
+        out, outputs = trace(model, x_in)
+        for output in (*outputs.values(), out):
+            if output.requires_grad:
+                output.retain_grad()  # δ = ∂C/∂z of every layer
+        loss = loss_fn(out, y)
+        loss.backward()
+        traces = _layer_traces(model, x_in, outputs)
+        nudges = -grad_copy(out)
+        ranked = _top_parameters(model, traces, top)
+        examples, mean_norm = [], None
+        if per_example and len(x_arr) > 1:
+            examples, mean_norm = _per_example(model, loss_fn, x_arr, y, params)
+    return Explanation(
+        loss=float(loss.data),
+        loss_name=_loss_name(loss_fn),
+        x=x_arr,
+        outputs=out.data.copy(),
+        nudges=nudges,
+        layers=traces,
+        top=ranked,
+        examples=examples,
+        mean_grad_norm=mean_norm,
+    )

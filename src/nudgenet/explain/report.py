@@ -1,0 +1,195 @@
+"""What :func:`~nudgenet.explain.explain` returns: the explanation and its parts, each readable
+(``str``) and plain data (``to_dict``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class LayerTrace:
+    """One ``Linear`` layer ℓ and what backprop computed there for the explained rows.
+
+    ``inputs`` is the activation feeding the layer ``x`` (N, in); ``z = x W + b`` and
+    ``a = f(z)`` (N, out), ``f`` the activation layer that follows (``"Identity"`` if none);
+    ``delta = ∂C/∂z`` (N, out); ``weight_grad = xᵀ δ`` (in, out); ``bias_grad = Σₙ δ`` (out,).
+    """
+
+    name: str
+    activation: str
+    inputs: np.ndarray
+    z: np.ndarray
+    a: np.ndarray
+    delta: np.ndarray
+    weight: np.ndarray
+    weight_grad: np.ndarray
+    bias_grad: np.ndarray | None
+
+    @property
+    def grad_norm(self) -> float:
+        """‖(∂C/∂W, ∂C/∂b)‖₂ for this layer."""
+        total = float(np.vdot(self.weight_grad, self.weight_grad))
+        if self.bias_grad is not None:
+            total += float(np.vdot(self.bias_grad, self.bias_grad))
+        return total**0.5
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "shape": list(self.weight.shape),
+            "activation": self.activation,
+            "grad_norm": self.grad_norm,
+            "delta": self.delta.tolist(),
+        }
+
+
+@dataclass
+class ParameterNudge:
+    """One parameter entry ranked by ``|∂C/∂θ|``.  For a weight ``Wᵢⱼ`` of a Linear layer,
+    ``activation`` is the batch mean of the input ``xᵢ`` that feeds it and ``delta`` the batch
+    mean of ``δⱼ``; for one example ``gradient = activation · delta`` exactly."""
+
+    rank: int
+    parameter: str
+    layer: str
+    kind: str
+    index: tuple[int, ...]
+    gradient: float
+    value: float
+    activation: float | None = None
+    delta: float | None = None
+
+    @property
+    def nudge(self) -> float:
+        """−∂C/∂θ: the direction (and relative size) gradient descent moves this parameter."""
+        return -self.gradient
+
+    def to_dict(self) -> dict:
+        return {
+            "rank": self.rank,
+            "parameter": self.parameter,
+            "layer": self.layer,
+            "kind": self.kind,
+            "index": list(self.index),
+            "gradient": self.gradient,
+            "nudge": self.nudge,
+            "value": self.value,
+            "activation": self.activation,
+            "delta": self.delta,
+        }
+
+
+@dataclass
+class ExampleGradient:
+    """What example ``index`` of a batch wants: its own loss, gradient norm ``‖gₙ‖``, the cosine
+    of ``gₙ`` with the batch mean ``ḡ``, and the output unit it most wants raised."""
+
+    index: int
+    loss: float
+    grad_norm: float
+    cosine_with_mean: float
+    wants_up: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain` found; ``str()`` is a readable report, ``to_dict()``/``to_json()`` the
+    same as plain data.  ``nudges`` is ``−∂C/∂a`` of the outputs, shape (N, outputs)."""
+
+    loss: float
+    loss_name: str
+    x: np.ndarray
+    outputs: np.ndarray
+    nudges: np.ndarray
+    layers: list[LayerTrace]
+    top: list[ParameterNudge]
+    examples: list[ExampleGradient] = field(default_factory=list)
+    mean_grad_norm: float | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.outputs)
+
+    @property
+    def output_nudges(self) -> np.ndarray:
+        """The nudges summed over the rows, one per output unit: the push the whole (mean) cost
+        gives each output.  For one example: that example's ``−∂C/∂a``."""
+        return self.nudges.sum(axis=0)
+
+    def ranked_outputs(self) -> list[tuple[int, float]]:
+        """``(unit, nudge)`` for every output unit, the most wanted increase first."""
+        push = self.output_nudges
+        order = np.argsort(-push, kind="stable")
+        return [(int(k), float(push[k])) for k in order]
+
+    def to_dict(self) -> dict:
+        return {
+            "loss": self.loss,
+            "loss_name": self.loss_name,
+            "batch_size": self.batch_size,
+            "outputs": self.outputs.tolist(),
+            "nudges": self.nudges.tolist(),
+            "ranked_outputs": [{"unit": k, "nudge": v} for k, v in self.ranked_outputs()],
+            "layers": [layer.to_dict() for layer in self.layers],
+            "top": [p.to_dict() for p in self.top],
+            "examples": [e.to_dict() for e in self.examples],
+            "mean_grad_norm": self.mean_grad_norm,
+        }
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        n = self.batch_size
+        rows = [
+            f"{'1 example' if n == 1 else f'{n} examples'}: {self.loss_name} = {self.loss:.6g}",
+            "",
+            "output nudges, nudge = -dC/da (+ wants the output up, - wants it down):",
+        ]
+        out = self.outputs.mean(axis=0)
+        for unit, push in self.ranked_outputs():
+            arrow = "up" if push > 0 else "down" if push < 0 else "-"
+            rows.append(
+                f"  output {unit:>3}  value {out[unit]:>+10.4f}  nudge {push:>+11.4e}  {arrow}"
+            )
+        rows += ["", "layers (delta = dC/dz):"]
+        for layer in self.layers:
+            d = np.abs(layer.delta).mean(axis=0)
+            rows.append(
+                f"  {layer.name or 'model':<6} {str(layer.weight.shape):<12}"
+                f" -> {layer.activation:<9} |grad| {layer.grad_norm:.4e}"
+                f"   mean |delta| {d.mean():.3e}"
+                f" (largest at unit {int(np.argmax(d))})"
+            )
+        means = " (activation, delta: batch means)" if n > 1 else ""
+        rows += ["", f"top {len(self.top)} parameters by |dC/dtheta|{means}:"]
+        for p in self.top:
+            index = ",".join(str(i) for i in p.index)
+            feeds = (
+                f"  activation {p.activation:+.4f} x delta {p.delta:+.4e}"
+                if p.activation is not None
+                else ""
+            )
+            rows.append(
+                f"  {p.rank:>3}. {p.parameter}[{index}]  grad {p.gradient:+.4e}"
+                f"  value {p.value:+.4f}{feeds}"
+            )
+        if self.examples:
+            rows += [
+                "",
+                "each example's gradient g_n against the batch mean (cos = g_n . g / |g_n||g|):",
+            ]
+            for e in self.examples:
+                rows.append(
+                    f"  example {e.index:>4}  loss {e.loss:.4f}  |g_n| {e.grad_norm:.4e}"
+                    f"  cos {e.cosine_with_mean:+.3f}  wants output {e.wants_up} up"
+                )
+            agree = np.mean([e.cosine_with_mean > 0 for e in self.examples])
+            rows.append(f"  {agree:.0%} of the examples point within 90 degrees of the mean step")
+        return "\n".join(rows)
