@@ -175,13 +175,13 @@ def test_gradcheck_exit_code_with_a_sabotaged_model(tmp_path, monkeypatch, capsy
     """In-process: a Linear whose backward drops the bias gradient's sign must fail the check."""
     from nudgenet.functional import layers as F
 
-    original = F.Linear.backward
+    original = F.LinearFunction.backward
 
     def sabotaged(self, g):
         gx, gw, *rest = original(self, g)
         return (gx, gw, *[-r if r is not None else None for r in rest])
 
-    monkeypatch.setattr(F.Linear, "backward", sabotaged)
+    monkeypatch.setattr(F.LinearFunction, "backward", sabotaged)
     assert cli.main(["gradcheck", "5-4-3", "--activation", "tanh", "--json"]) == 3
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     failed = {p["name"] for p in report["parameters"] if not p["passed"]}

@@ -1,15 +1,11 @@
 """fit(..., diagnostics=True): per-layer gradient norms and dead ReLU units in each epoch's logs,
 and so in the History."""
 
-import contextlib
-
 import numpy as np
 import pytest
 
 import nudgenet as ng
-from nudgenet import train as train_module
 from nudgenet.diagnostics import GradientDiagnostics
-from nudgenet.fast import CompiledMLP
 
 
 def _data(n=120, seed=0):
@@ -61,22 +57,12 @@ def test_history_gets_per_layer_gradient_norms_equal_to_the_batch_gradients():
     assert "forward" not in model[1].__dict__  # nothing hooks the forward pass
 
 
-@contextlib.contextmanager
-def _training_on(path, monkeypatch):
-    """fit runs its compiled step or, with that switched off, the general engine."""
-    with monkeypatch.context() as m:
-        if path == "engine":
-            m.setattr(train_module.CompiledMLP, "compile", classmethod(lambda *a: None))
-        yield
-
-
-def _fit_with_diagnostics(model, x, y, path, monkeypatch, lr=1e-6, epochs=1, batch_size=30):
+def _fit_with_diagnostics(model, x, y, path, lr=1e-6, epochs=1, batch_size=30):
+    """fit on its compiled step (compile=True) or the general engine (compile=False)."""
     optimizer = ng.optim.SGD(model.parameters(), lr=lr)
     loss_fn = ng.CrossEntropyLoss()
-    assert CompiledMLP.compile(model, loss_fn, optimizer, y) is not None
-    with _training_on(path, monkeypatch):
-        return ng.fit(model, loss_fn, optimizer, x, y, epochs=epochs, batch_size=batch_size,
-                      seed=0, verbose=0, diagnostics=True)  # fmt: skip
+    return ng.fit(model, loss_fn, optimizer, x, y, epochs=epochs, batch_size=batch_size,
+                  seed=0, verbose=0, diagnostics=True, compile=path == "compiled")  # fmt: skip
 
 
 def _never_fired(x, linear):
@@ -86,39 +72,37 @@ def _never_fired(x, linear):
 
 
 @pytest.mark.parametrize("path", ["compiled", "engine"])
-def test_dead_units_counts_relus_that_never_fire(path, monkeypatch):
+def test_dead_units_counts_relus_that_never_fire(path):
     x, y = _data()
     model = _model()
     with ng.no_grad():
         model[0].bias.data[:3] = -1e3  # units 0-2 of the first ReLU can never fire
-    history = _fit_with_diagnostics(model, x, y, path, monkeypatch)
+    history = _fit_with_diagnostics(model, x, y, path)
     assert history["dead_units/1"][0] == pytest.approx(_never_fired(x, model[0]))
     assert history["dead_units/1"][0] >= 0.5
 
 
 @pytest.mark.parametrize("path", ["compiled", "engine"])
-def test_a_unit_that_fires_is_not_dead_though_nothing_downstream_passes_it_gradient(
-    path, monkeypatch
-):
+def test_a_unit_that_fires_is_not_dead_though_nothing_downstream_passes_it_gradient(path):
     x, y = _data()
     model = _model()
     with ng.no_grad():
         model[0].bias.data[:2] = -1e3  # units 0-1 of the first ReLU never fire ...
         model[2].bias.data[:] = -1e3  # ... and the whole second ReLU is dead: no gradient
     # reaches the first layer, so all its bias gradients are 0, yet units 2-5 do fire
-    history = _fit_with_diagnostics(model, x, y, path, monkeypatch)
+    history = _fit_with_diagnostics(model, x, y, path)
     assert history["dead_units/3"] == [1.0]
     assert history["dead_units/1"][0] == pytest.approx(_never_fired(x, model[0])) == 2 / 6
 
 
-def test_compiled_step_and_engine_count_the_same_dead_units_while_training(monkeypatch):
+def test_compiled_step_and_engine_count_the_same_dead_units_while_training():
     x, y = _data(n=130)  # batches of 30: a partial last batch of 10 rows
     runs = {}
     for path in ("compiled", "engine"):
         model = _model()
         with ng.no_grad():
             model[0].bias.data[:4] -= 2.5  # units near death: the fractions move as it learns
-        history = _fit_with_diagnostics(model, x, y, path, monkeypatch, lr=2.0, epochs=4)
+        history = _fit_with_diagnostics(model, x, y, path, lr=2.0, epochs=4)
         runs[path] = {k: v for k, v in history.history.items() if "/" in k}
     assert runs["compiled"] == runs["engine"]
     fractions = runs["compiled"]["dead_units/1"] + runs["compiled"]["dead_units/3"]
@@ -142,25 +126,25 @@ def test_diagnostics_is_opt_in():
 
 
 @pytest.mark.parametrize("path", ["compiled", "engine"])
-def test_diagnostics_only_observe_training_is_unchanged(path, monkeypatch):
+def test_diagnostics_only_observe_training_is_unchanged(path):
     x, y = _data()
     runs = []
     for diagnostics in (False, True):  # the engine runs the layers one by one when watched
         model = _model()
         optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        with _training_on(path, monkeypatch):
-            history = ng.fit(
-                model,
-                ng.CrossEntropyLoss(),
-                optimizer,
-                x,
-                y,
-                epochs=2,
-                batch_size=32,
-                seed=0,
-                verbose=0,
-                diagnostics=diagnostics,
-            )
+        history = ng.fit(
+            model,
+            ng.CrossEntropyLoss(),
+            optimizer,
+            x,
+            y,
+            epochs=2,
+            batch_size=32,
+            seed=0,
+            verbose=0,
+            diagnostics=diagnostics,
+            compile=path == "compiled",
+        )
         runs.append((history["loss"], model.state_dict()))
     assert runs[0][0] == runs[1][0]
     for name, value in runs[0][1].items():
@@ -181,14 +165,14 @@ def _shared_relu_model(second_width):
 
 @pytest.mark.parametrize("path", ["compiled", "engine"])
 @pytest.mark.parametrize("second_width", [8, 4])
-def test_a_relu_instance_used_twice_is_counted_at_each_place(path, second_width, monkeypatch):
+def test_a_relu_instance_used_twice_is_counted_at_each_place(path, second_width):
     x, y = _data()
     y = y + (x[:, 2] > 1)  # three classes
     model = _shared_relu_model(second_width)
     with ng.no_grad():
         model[0].bias.data[:4] = -1e3  # the first use: units 0-3 never fire
         model[2].bias.data[:] = 1e3  # the second use: every unit fires
-    history = _fit_with_diagnostics(model, x, y, path, monkeypatch)
+    history = _fit_with_diagnostics(model, x, y, path)
     hidden = np.maximum(x.astype(np.float64) @ model[0].weight.data + model[0].bias.data, 0)
     assert history["dead_units/1"] == [pytest.approx(_never_fired(x, model[0]))] == [0.5]
     assert history["dead_units/3"] == [pytest.approx(_never_fired(hidden, model[2]))] == [0.0]

@@ -1,19 +1,21 @@
-"""The compiled training step (nudgenet.fast) computes what the general engine computes.
+"""The compiled training step (nudgenet.compiled) computes what the general engine computes.
 
-Each case trains one model twice from the same seeds with ``fit``: once as ``fit`` chooses (the
-compiled step) and once with the compiled step switched off (the engine builds and walks the
-graph).  Parameters and per-epoch losses must be *bitwise* equal (``np.array_equal``): the
-compiled step runs the engine's own activation and loss rules and the same BLAS calls, only into
-reused buffers, so there is no rounding difference to tolerate.  (``array_equal`` treats −0.0 and
-+0.0 as equal; the engine adds a gradient to a zeroed buffer, the compiled step writes it.)
+Each case trains one model twice from the same seeds with ``fit``: once with ``compile=True``
+(the compiled step) and once with ``compile=False`` (the engine builds and walks the graph).
+Parameters and per-epoch losses must be *bitwise* equal (``np.array_equal``): both run the same
+kernels (``nudgenet.functional.kernels``), the compiled step only into reused buffers, so there
+is no rounding difference to tolerate.  (``array_equal`` treats −0.0 and +0.0 as equal; the
+engine adds a gradient to a zeroed buffer, the compiled step writes it.)
 """
+
+import re
 
 import numpy as np
 import pytest
 
 import nudgenet as ng
-from nudgenet import train as train_module
-from nudgenet.fast import CompiledMLP
+from nudgenet.compiled import CompiledMLP
+from nudgenet.errors import CompileError, NudgenetError
 
 
 def _data(n, features, outputs, classes, dtype, seed=0):
@@ -52,10 +54,9 @@ def _train(case, compiled: bool, monkeypatch, batch_size=32, metrics=True, callb
     optimizer = case["opt"](model.parameters())
     outputs = model[len(model) - 1].out_features if case["classes"] == 0 else None
     x, y = _data(250, 20, outputs, case["classes"], case["dtype"])  # 250 rows: a partial batch
-    assert (CompiledMLP.compile(model, case["loss"], optimizer, y) is not None) is True
     with monkeypatch.context() as m:
-        if not compiled:
-            m.setattr(train_module.CompiledMLP, "compile", classmethod(lambda *a: None))
+        if not compiled:  # compile=False must not even try
+            m.setattr(CompiledMLP, "compile", None)
         history = ng.fit(
             model,
             case["loss"],
@@ -68,6 +69,7 @@ def _train(case, compiled: bool, monkeypatch, batch_size=32, metrics=True, callb
             verbose=0,
             metrics=(["accuracy"] if case["classes"] else ["mse"]) if metrics else None,
             callbacks=list(callbacks),
+            compile=compiled,
         )
     return model, history
 
@@ -125,9 +127,8 @@ def test_compiled_step_gradients_match_backward_after_one_step():
     optimizer = case["opt"](model.parameters())
     x, y = _data(40, 20, None, 4, np.float32)
     rows = np.arange(40)[::-1].copy()
-    out, targets, loss = CompiledMLP.compile(model, case["loss"], optimizer, y).train_step(
-        x, y, rows
-    )
+    step = CompiledMLP.compile(model, case["loss"], optimizer, x, y)
+    out, targets, loss = step.train_step(x, y, rows)
     fast_grads = [p.grad.copy() for p in model.parameters()]
     optimizer.zero_grad()
     engine_loss = case["loss"](model(x[rows]), y[rows])
@@ -139,32 +140,121 @@ def test_compiled_step_gradients_match_backward_after_one_step():
         assert np.array_equal(fast_grad, p.grad)
 
 
-def _compiles(model, loss_fn, y, optimizer=None):
-    optimizer = optimizer or ng.optim.SGD(model.parameters(), lr=0.1)
-    return CompiledMLP.compile(model, loss_fn, optimizer, y) is not None
+# --- what the compiled step covers, and why not -------------------------------------------------
+
+LABELS = np.array([0, 1, 2, 1, 0, 2])
+X = np.random.default_rng(1).standard_normal((6, 4)).astype(np.float32)
 
 
-def test_unsupported_models_fall_back_to_the_engine():
-    labels = np.array([0, 1, 2])
-    mlp = ng.Sequential(ng.Linear(4, 3, seed=0), ng.ReLU(), ng.Linear(3, 3, seed=1))
-    assert _compiles(mlp, ng.CrossEntropyLoss(), labels)
-    dropout = ng.Sequential(ng.Linear(4, 3, seed=0), ng.Dropout(0.5), ng.Linear(3, 3, seed=1))
-    assert not _compiles(dropout, ng.CrossEntropyLoss(), labels)
-    two_activations = ng.Sequential(ng.Linear(4, 3, seed=0), ng.ReLU(), ng.Tanh())
-    assert not _compiles(two_activations, ng.CrossEntropyLoss(), labels)
-    assert not _compiles(mlp, ng.CrossEntropyLoss(), np.eye(3))  # probability targets
-    assert not _compiles(mlp, ng.CrossEntropyLoss(), np.array([0, 1, 3]))  # label out of range
-    assert not _compiles(mlp, ng.BCEWithLogitsLoss(), np.eye(3))
-    assert not _compiles(mlp, ng.MSELoss(), np.zeros(3))  # (N,) targets for 3 outputs: an error
-    frozen = ng.optim.SGD(mlp[0].parameters(), lr=0.1)  # optimiser owns only some parameters
-    assert not _compiles(mlp, ng.CrossEntropyLoss(), labels, frozen)
-    hooked = ng.Sequential(ng.Linear(4, 3, seed=0), ng.ReLU())
-    object.__setattr__(hooked[1], "forward", lambda x: x)  # a hooked layer (e.g. a user's wrapper)
-    assert not _compiles(hooked, ng.CrossEntropyLoss(), labels)
+def _mlp(*middle, last=3):
+    return ng.Sequential(ng.Linear(4, 3, seed=0), *middle, ng.Linear(3, last, seed=1))
+
+
+def _hooked():
+    model = _mlp(ng.ReLU())
+    object.__setattr__(model[1], "_forward_hooks", {0: lambda module, inputs, output: None})
+    return model
+
+
+def _forward_replaced():
+    model = _mlp(ng.ReLU())
+    object.__setattr__(model[1], "forward", lambda x: x)  # e.g. a user's wrapper
+    return model
+
+
+def _tied():
+    shared = ng.Linear(4, 4, seed=0)
+    return ng.Sequential(shared, ng.Tanh(), shared, ng.Tanh(), ng.Linear(4, 3, seed=1))
+
+
+class _OwnForward(ng.Sequential):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+# (what to train, why the compiled step refuses it): model, loss, targets, optimiser's parameters
+REFUSED = {
+    "softplus": (lambda: _mlp(ng.Softplus()), None, None, None,
+                 "layer '1' (Softplus) has no compiled rule"),
+    "dropout": (lambda: _mlp(ng.Dropout(0.5, seed=0)), None, None, None,
+                "layer '1' (Dropout) has no compiled rule"),
+    "two-activations": (lambda: _mlp(ng.ReLU(), ng.Tanh()), None, None, None,
+                        "layer '2' (Tanh) does not follow a Linear"),
+    "activation-first": (lambda: ng.Sequential(ng.ReLU(), ng.Linear(4, 3, seed=0)), None, None,
+                         None, "layer '0' (ReLU) does not follow a Linear"),
+    "no-linear": (lambda: ng.Sequential(ng.Identity()), None, None,
+                  lambda m: ng.Linear(4, 3).parameters(), "the model has no Linear layer"),
+    "own-forward": (lambda: _OwnForward(ng.Linear(4, 3, seed=0)), None, None, None,
+                    "the model (_OwnForward) has no compiled rule"),
+    "forward-hooks": (_hooked, None, None, None, "forward hooks on layer '1' (ReLU)"),
+    "forward-replaced": (_forward_replaced, None, None, None,
+                         "layer '1' (ReLU) has its forward replaced on the instance"),
+    "tied-weights": (_tied, None, None, None, "tied weights"),
+    "probabilities": (_mlp, None, np.eye(3)[LABELS], None,
+                      "targets are probabilities of shape (6, 3); the compiled step takes "
+                      "integer labels"),
+    "label-out-of-range": (_mlp, None, LABELS + 1, None, "labels must be in [0, 2]"),
+    "bce": (_mlp, ng.BCEWithLogitsLoss(), np.eye(3)[LABELS], None,
+            "BCEWithLogitsLoss has no compiled rule"),
+    "mse-vector-targets": (_mlp, ng.MSELoss(), LABELS.astype(np.float32), None,
+                           "takes floats of shape (N, 3)"),
+    "frozen": (_mlp, None, None, lambda m: m[0].parameters(),
+               "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
+    "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],
+              "the optimizer also updates parameters outside the model"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_compile_true_names_why_a_model_cannot_be_compiled(name):
+    make, loss_fn, y, params, why = REFUSED[name]
+    model = make()
+    optimizer = ng.optim.SGD(model.parameters() if params is None else params(model), lr=0.1)
+    with pytest.raises(CompileError, match=re.escape(why)) as raised:
+        ng.fit(model, loss_fn or ng.CrossEntropyLoss(), optimizer, X, LABELS if y is None else y,
+               epochs=1, verbose=0, compile=True)  # fmt: skip
+    assert isinstance(raised.value, NudgenetError) and isinstance(raised.value, ValueError)
+    assert str(raised.value).startswith("fit(compile=True): ") and "\n" not in str(raised.value)
+
+
+def test_compile_true_names_inputs_the_first_linear_does_not_take():
+    model = _mlp(ng.ReLU())
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(CompileError, match=r"inputs are float32 of shape \(6, 5\)"):
+        CompiledMLP.compile(model, ng.CrossEntropyLoss(), optimizer, np.ones((6, 5), "f4"), LABELS)
+    with pytest.raises(CompileError, match="takes 5 features but the layer before gives 3"):
+        wrong = ng.Sequential(ng.Linear(4, 3, seed=0), ng.Linear(5, 3, seed=0))
+        CompiledMLP.compile(wrong, ng.CrossEntropyLoss(), optimizer, X, LABELS)
+
+
+def test_compile_accepts_only_auto_true_or_false():
+    model = _mlp(ng.ReLU())
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    for bad in ("yes", 1, None):
+        with pytest.raises(ValueError, match="compile must be 'auto', True or False, got"):
+            ng.fit(model, ng.CrossEntropyLoss(), optimizer, X, LABELS, verbose=0, compile=bad)
+
+
+def _fit_state(make, compile, epochs=2):
+    model = make()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    y = np.arange(40) % 3
+    x = np.random.default_rng(2).standard_normal((40, 4)).astype(np.float32)
+    ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=epochs, batch_size=8, seed=0,
+           verbose=0, compile=compile)  # fmt: skip
+    return model.state_dict()
+
+
+def test_auto_falls_back_to_the_engine_for_tied_weights():
+    # the compiled step once accepted a Linear used twice and wrote its gradient twice instead
+    # of adding the two: the tied weights trained differently from the engine
+    auto, engine = _fit_state(_tied, "auto"), _fit_state(_tied, False)
+    for key in engine:
+        assert np.array_equal(auto[key], engine[key]), key
 
 
 def test_fallback_keeps_the_engines_errors_and_diagnostics_still_work():
-    model = ng.Sequential(ng.Linear(4, 3, seed=0), ng.ReLU(), ng.Linear(3, 3, seed=1))
+    model = _mlp(ng.ReLU())
     optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
     x = np.ones((6, 4), np.float32)
     with pytest.raises(ValueError, match="labels must be in"):
@@ -173,3 +263,43 @@ def test_fallback_keeps_the_engines_errors_and_diagnostics_still_work():
     history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, np.array([0, 1, 2, 0, 1, 2]),
                      epochs=2, batch_size=3, verbose=0, diagnostics=True)  # fmt: skip
     assert any(key.startswith("grad_norm/") for key in history.history)
+
+
+class _Outputs(ng.callbacks.Callback):
+    """Copies of the batch's layer outputs fit hands to callbacks that want them."""
+
+    wants_outputs = True
+
+    def __init__(self):
+        self.seen = []
+
+    def on_batch_end(self, *args, **kwargs):
+        self.seen.append({name: out.copy() for name, out in self.outputs.items()})
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        lambda: [ng.Identity(), ng.Linear(4, 5, seed=0), ng.Identity(), ng.Sigmoid(),
+                 ng.Linear(5, 3, seed=1)],
+        lambda: [ng.Linear(4, 5, seed=0), ng.ReLU(), ng.Identity(), ng.Linear(5, 3, seed=1),
+                 ng.Tanh(), ng.Identity()],
+    ],
+    ids=["identity-first-linear-last", "activation-last"],
+)  # fmt: skip
+def test_compiled_step_hands_callbacks_the_same_layer_outputs_as_the_engine(layers):
+    seen = {}
+    for compile in (True, False):
+        model = ng.Sequential(*layers())
+        spy = _Outputs()
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+        y = np.arange(10) % 3
+        x = np.random.default_rng(3).standard_normal((10, 4)).astype(np.float32)
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=1, batch_size=4, seed=0,
+               verbose=0, callbacks=[spy], compile=compile)  # fmt: skip
+        seen[compile] = spy.seen
+    assert len(seen[True]) == len(seen[False]) == 3  # batches of 4, 4 and 2 rows
+    for fast, slow in zip(seen[True], seen[False]):
+        assert list(fast) == list(slow) == [str(i) for i in range(len(layers()))]
+        for name in slow:
+            assert np.array_equal(fast[name], slow[name]), name

@@ -583,7 +583,7 @@ def test_binary_cross_entropy_of_exact_zero_and_one_is_finite():
 )
 @pytest.mark.parametrize("ufunc", [np.maximum, np.add], ids=["max", "sum"])
 def test_reduce_rows_equals_a_reduction_over_the_last_axis(shape, ufunc):
-    from nudgenet.functional.layers import reduce_rows
+    from nudgenet.functional.kernels import reduce_rows
 
     a = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     expected = ufunc.reduce(a.astype(np.float64), axis=-1, keepdims=True)

@@ -145,12 +145,12 @@ def test_check_gradients_passes_and_prints_its_table(batch, capsys):
 
 
 def test_check_gradients_fails_when_a_backward_is_sabotaged(batch, monkeypatch):
-    original = functional_layers.Tanh.backward
+    original = functional_layers.TanhFunction.backward
 
     def off_by_one_percent(self, g):
         return tuple(1.01 * d for d in original(self, g))
 
-    monkeypatch.setattr(functional_layers.Tanh, "backward", off_by_one_percent)
+    monkeypatch.setattr(functional_layers.TanhFunction, "backward", off_by_one_percent)
     report = ng.check_gradients(_small_mlp(), ng.CrossEntropyLoss(), *batch)
     assert not report.passed
     verdicts = {p.name: p.passed for p in report.parameters}

@@ -141,7 +141,7 @@ def test_a_training_step_applies_the_same_primitives_at_batch_1_and_100(monkeypa
         calls.clear()
         step()
         per_batch[batch] = dict(calls)
-    layers = {"Linear": 3, "ReLU": 2, "CrossEntropy": 1}
+    layers = {"LinearFunction": 3, "ReLUFunction": 2, "CrossEntropyFunction": 1}
     expected = {(name, kind): n for name, n in layers.items() for kind in ("forward", "backward")}
     assert per_batch[1] == per_batch[100] == expected
 

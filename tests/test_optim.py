@@ -181,6 +181,39 @@ def test_update_of_a_buffer_larger_than_one_chunk_follows_textbook_formula(make_
     )
 
 
+CHUNKED = {
+    "sgd-momentum-nesterov-weight_decay": lambda p: optim.SGD(
+        p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01
+    ),
+    "adam-l2": lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1),
+    "adamw": lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=0.01, weight_decay=0.1),
+    "rmsprop-momentum": lambda p: optim.RMSprop(p, lr=0.01, momentum=0.8),
+}
+
+
+@pytest.mark.parametrize("make_opt", CHUNKED.values(), ids=CHUNKED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_step_is_bit_identical_to_one_whole_buffer_update(make_opt, dtype):
+    # step() updates a buffer of several chunks piece by piece; the same update applied to the
+    # whole buffer at once (one _update call, model-sized temporaries) must give the same bits
+    chunked, whole = (make_opt(ng.Linear(400, 200, dtype=dtype, seed=0)) for _ in range(2))
+    start = chunked.flat_params.copy()
+    assert start.size > 2 * optim._CHUNK and start.size % optim._CHUNK  # a partial last chunk
+    rng = np.random.default_rng(13)
+    for _ in range(4):
+        grad = rng.standard_normal(chunked.flat_grads.size).astype(dtype)
+        chunked.flat_grads[...] = grad
+        chunked.step()
+        whole.flat_grads[...] = grad
+        whole.step_count += 1
+        whole._update(whole.flat_params, whole.flat_grads, *whole.state.values())
+    assert np.array_equal(chunked.flat_params, whole.flat_params)
+    for name in chunked.state:
+        assert np.array_equal(chunked.state[name], whole.state[name]), name
+    assert (chunked.flat_params != start).all()  # every element, the last chunk's included
+
+
 def test_adam_l2_and_adamw_decoupled_decay_differ():
     l2 = trajectory(lambda p: optim.Adam(p, lr=0.01, weight_decay=0.1))
     decoupled = trajectory(lambda p: optim.AdamW(p, lr=0.01, weight_decay=0.1))
@@ -368,3 +401,38 @@ def test_bad_hyperparameters_raise(build, message):
 def test_parameters_must_require_grad():
     with pytest.raises(TypeError, match="parameter 1 must be a tensor with requires_grad=True"):
         optim.SGD([ng.Tensor(np.ones(2), requires_grad=True), ng.Tensor(np.ones(2))], lr=0.1)
+
+
+# --- the flat buffers -------------------------------------------------------------------------
+
+
+def test_flat_params_and_flat_grads_are_the_arrays_the_parameters_view():
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
+    opt = optim.SGD(model, lr=0.1)
+    params, grads = opt.flat_params, opt.flat_grads
+    assert params.ndim == grads.ndim == 1 and params.flags.c_contiguous and grads.flags.c_contiguous
+    assert params.size == grads.size == model.num_parameters()
+    assert opt.flat_params is params and opt.flat_grads is grads  # the same arrays each time
+    np.testing.assert_array_equal(params, np.concatenate([p.data.ravel() for p in opt.params]))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    ng.MSELoss()(model(x), np.zeros((5, 2), np.float32)).backward()  # accumulates into grads
+    np.testing.assert_array_equal(grads, np.concatenate([p.grad.ravel() for p in opt.params]))
+    assert grads.any()
+    params[...] = 0.5  # writing the buffer writes every parameter
+    assert all((p.data == 0.5).all() for p in model.parameters())
+    grads *= 2  # e.g. an allreduce's average written back
+    opt.step()
+    np.testing.assert_array_equal(params, 0.5 - np.float32(0.1) * grads)
+
+
+def test_flat_params_follow_a_converted_model_and_the_state_its_dtype():
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
+    opt = optim.Adam(model, lr=0.01)
+    before = opt.flat_params
+    model.double()  # the parameters leave the buffer: the next read re-packs them
+    after, grads = opt.flat_params, opt.flat_grads
+    assert after is not before and after.dtype == grads.dtype == np.float64
+    assert all(np.shares_memory(p.data, after) for p in model.parameters())
+    assert all(np.shares_memory(p.grad, grads) for p in model.parameters())
+    np.testing.assert_array_equal(after, before.astype(np.float64))
+    assert all(s.dtype == np.float64 for s in opt.state.values())

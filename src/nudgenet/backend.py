@@ -1,4 +1,4 @@
-"""Array module, default dtype and random generators: the bottom layer of nudgenet.
+"""Default dtype and random generators: the bottom layer of nudgenet.
 
 Everything random in nudgenet takes a ``seed`` (int), a ``numpy.random.Generator``, or ``None``;
 ``None`` draws from the global generator that :func:`manual_seed` resets.  Same seed, same result,
@@ -8,8 +8,6 @@ bit for bit.
 from __future__ import annotations
 
 import numpy as np
-
-xp = np  # the array module; NumPy today, CuPy-compatible by design
 
 SeedLike = int | np.integer | np.random.Generator | None
 

@@ -20,3 +20,8 @@ class DataNotFoundError(DataError):
 
 class ModelFileError(NudgenetError, ValueError):
     """A model file is missing, corrupt, or not a nudgenet model."""
+
+
+class CompileError(NudgenetError, ValueError):
+    """``fit(..., compile=True)`` was asked for a model, loss or targets the compiled training
+    step does not cover; the message names what (a layer, a hook, the targets, ...)."""

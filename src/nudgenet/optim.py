@@ -53,7 +53,9 @@ def _chunks(size: int) -> tuple[slice, ...]:
 
 class Optimizer:
     """Base class: holds the parameters' flat buffer, the learning rate ``lr``, a step counter and
-    per-parameter state (flat arrays the size of the buffer).  Subclasses implement ``_update``."""
+    per-parameter state (flat arrays the size of the buffer, named by ``_state_names``).
+    Subclasses implement ``_update(theta, grad, *state)``: the update of one piece of the
+    buffer, element by element, so ``step()`` can run it on cache-sized pieces."""
 
     _state_names: tuple[str, ...] = ()
 
@@ -75,25 +77,48 @@ class Optimizer:
         self.state = {name: np.zeros_like(self._flat.data) for name in self._state_names}
 
     def _buffer(self) -> FlatParameters:
-        """The flat buffer, re-packed if a parameter was moved or converted since the last step."""
-        if not self._flat.is_current():
-            self._flat = FlatParameters(self.params)
-            dtype = self._flat.data.dtype
-            self.state = {k: v.astype(dtype, copy=False) for k, v in self.state.items()}
-        return self._flat
+        """The flat buffer, re-packed if a parameter was moved or converted since the last step
+        (the state arrays follow its dtype)."""
+        flat = self._flat
+        if not flat.is_current():
+            self._flat = flat = FlatParameters(flat.params)
+            self.state = {k: v.astype(flat.data.dtype, copy=False) for k, v in self.state.items()}
+        return flat
+
+    @property
+    def flat_params(self) -> np.ndarray:
+        """Every parameter's values in one contiguous 1-D array, in ``self.params`` order: each
+        parameter's ``.data`` is a view into it, so writing here writes the parameters.
+        Re-packed first if a parameter was moved, converted or rebound since the last step
+        (then it is a new array: read the property again rather than keeping the array)."""
+        return self._buffer().data
+
+    @property
+    def flat_grads(self) -> np.ndarray:
+        """Every parameter's gradient in one contiguous 1-D array, laid out as
+        :attr:`flat_params`: each ``.grad`` is a view into it, so ``backward()`` accumulates
+        here and ``step()`` reads it (re-packed first, as :attr:`flat_params`)."""
+        return self._buffer().grad
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero (one fill of the flat gradient buffer)."""
         self._buffer().zero_grad()
 
     def step(self) -> None:
-        """Apply one update to every parameter from its accumulated ``.grad``."""
+        """Apply one update to every parameter from its accumulated ``.grad``: ``_update`` on
+        the whole buffer, or on pieces of ``_CHUNK`` elements when it is larger (the same
+        arithmetic per element, without model-sized temporaries)."""
         flat = self._buffer()
         self.step_count += 1
-        self._update(flat.data, flat.grad)
+        theta, grad, state = flat.data, flat.grad, self.state.values()  # in _state_names order
+        if theta.size <= _CHUNK:  # one piece: no slicing
+            self._update(theta, grad, *state)
+            return
+        for part in _chunks(theta.size):
+            self._update(theta[part], grad[part], *[s[part] for s in state])
 
-    def _update(self, theta: np.ndarray, grad: np.ndarray) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def _update(self, theta: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
+        raise NotImplementedError  # pragma: no cover
 
     def hyperparameters(self) -> dict:
         """The settings that define this optimiser, ``lr`` included."""
@@ -167,15 +192,7 @@ class SGD(Optimizer):
             "weight_decay": self.weight_decay,
         }
 
-    def _update(self, theta, grad):
-        velocity = self.state.get("velocity")
-        if theta.size <= _CHUNK:  # one piece: no slicing
-            self._update_part(theta, grad, velocity)
-            return
-        for part in _chunks(theta.size):  # cache-sized pieces: no model-sized temporaries
-            self._update_part(theta[part], grad[part], None if velocity is None else velocity[part])
-
-    def _update_part(self, theta, grad, v):
+    def _update(self, theta, grad, v=None):
         g = grad + self.weight_decay * theta if self.weight_decay else grad
         if not self.momentum:
             theta -= self.lr * g
@@ -216,13 +233,12 @@ class Adam(Optimizer):
             "weight_decay": self.weight_decay,
         }
 
-    def _update(self, theta, grad):
+    def _update(self, theta, grad, m, v):
         b1, b2 = self.betas
         if self.weight_decay and self._decoupled:
             theta *= 1 - self.lr * self.weight_decay
         elif self.weight_decay:
             grad = grad + self.weight_decay * theta
-        m, v = self.state["m"], self.state["v"]
         m *= b1
         m += (1 - b1) * grad
         v *= b2
@@ -279,15 +295,13 @@ class RMSprop(Optimizer):
             "weight_decay": self.weight_decay,
         }
 
-    def _update(self, theta, grad):
+    def _update(self, theta, grad, s, b=None):
         if self.weight_decay:
             grad = grad + self.weight_decay * theta
-        s = self.state["square_avg"]
         s *= self.alpha
         s += (1 - self.alpha) * (grad * grad)
         u = grad / (np.sqrt(s) + self.eps)
-        if self.momentum:
-            b = self.state["momentum_buffer"]
+        if b is not None:
             b *= self.momentum
             b += u
             u = b

@@ -19,9 +19,9 @@ import numpy as np
 
 from .backend import SeedLike, generator
 from .callbacks import Callback
+from .compiled import CompiledMLP, blas_threads_for
 from .diagnostics import GradientDiagnostics
-from .errors import ShapeError
-from .fast import CompiledMLP, blas_threads_for
+from .errors import CompileError, ShapeError
 from .history import History
 from .metrics import Metric, resolve
 from .nn.layers import trace
@@ -103,15 +103,27 @@ def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=
     return out.data, yb, float(loss.data)
 
 
-def _train_step(model: Module, loss_fn, optimizer: Optimizer, y, callbacks: list[Callback]):
-    """The compiled step (nudgenet.fast) when the model and loss allow it, else the engine's.
+def _train_step(
+    model: Module, loss_fn, optimizer: Optimizer, x, y, callbacks: list[Callback], compile="auto"
+):
+    """The step ``fit`` runs per batch: the compiled step (:mod:`nudgenet.compiled`) when
+    ``compile`` is True (CompileError if it does not cover the model) or ``"auto"`` and it
+    covers the model, else the engine's (always, when ``compile`` is False).
 
     Sets ``outputs`` of each callback that ``wants_outputs`` (no other: ``outputs`` may be a
     callback's own attribute) to the dict the step fills with the batch's layer outputs: the
     compiled step always keeps them (its buffers); the engine keeps every leaf layer's only when
     a callback wants them."""
+    if compile != "auto" and not isinstance(compile, bool):
+        raise ValueError(f"fit: compile must be 'auto', True or False, got {compile!r}")
     wanting = [cb for cb in callbacks if cb.wants_outputs]
-    compiled = CompiledMLP.compile(model, loss_fn, optimizer, y)
+    compiled = None
+    if compile is not False:
+        try:
+            compiled = CompiledMLP.compile(model, loss_fn, optimizer, x, y)
+        except CompileError as error:
+            if compile is True:
+                raise CompileError(f"fit(compile=True): {error}") from None
     if compiled:
         step, outputs = compiled.train_step, compiled.outputs
     else:
@@ -154,6 +166,7 @@ def fit(
     callbacks: Sequence[Callback] | None = None,
     verbose: int = 1,
     diagnostics: bool = False,
+    compile: bool | str = "auto",
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
@@ -167,6 +180,9 @@ def fit(
     (:mod:`nudgenet.callbacks`); an epoch's logs go to the History and the progress line after
     the callbacks ran.  Training stops early when the training loss is not finite (with a
     RuntimeWarning) or a callback sets ``stop_training``; ``history.stop_reason`` says which.
+    ``compile``: ``"auto"`` runs the compiled step (:mod:`nudgenet.compiled`, the same numbers
+    bit for bit) when it covers the model, loss and targets, else the engine; ``True`` requires
+    it (:class:`~nudgenet.errors.CompileError` names why not); ``False`` always runs the engine.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
@@ -191,7 +207,7 @@ def fit(
         cb.model, cb.optimizer, cb.history = model, optimizer, history
         cb.on_train_begin({})
 
-    train_step = _train_step(model, loss_fn, optimizer, y, callbacks)
+    train_step = _train_step(model, loss_fn, optimizer, x, y, callbacks, compile)
     update = optimizer.step
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"

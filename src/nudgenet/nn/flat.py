@@ -1,18 +1,28 @@
-"""One contiguous buffer for many parameters, and one for their gradients.
+"""One contiguous buffer for many parameters, and one for their gradients: the whole rule.
 
 :class:`FlatParameters` copies each parameter's values into a slice of a single array and
 rebinds the parameter's ``.data`` (and ``.grad``) to a view of that slice.  Zeroing every
 gradient is then one ``fill``, an optimiser step is a few vectorised operations on the whole
-buffer, and an allreduce across processes would be one call.
+buffer, and an allreduce across processes is one call.
+
+A buffer stays *current* while every parameter still holds the very views it was given; a
+parameter moved, converted (``Module.to``) or rebound to any other array makes it stale, and
+whoever holds it re-packs (a new ``FlatParameters`` of the same parameters).  Optimisers own
+their buffer and show it as ``optimizer.flat_params`` / ``optimizer.flat_grads``;
+:func:`zero_grad` serves ``Module.zero_grad``.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..tensor import Tensor
+
+# id(parameter) -> the buffer that last packed it (weak: a buffer nobody holds is forgotten)
+_packed_by: weakref.WeakValueDictionary[int, FlatParameters] = weakref.WeakValueDictionary()
 
 
 class FlatParameters:
@@ -37,8 +47,7 @@ class FlatParameters:
                 self.grad[offset:end] = p.grad.ravel()
             p.data = self.data[offset:end].reshape(p.data.shape)
             p.grad = self.grad[offset:end].reshape(p.data.shape)
-            if hasattr(p, "_flat"):  # a Parameter remembers its buffer; a plain Tensor has no slot
-                p._flat = self
+            _packed_by[id(p)] = self
             offset = end
         # the very view objects handed out: a parameter still holding them lives in this buffer
         self._views = [(p, p.data, p.grad) for p in params]
@@ -48,7 +57,7 @@ class FlatParameters:
         (none was re-packed, converted or rebound, not even to another view of the buffer):
         identity checks only, since this runs before every optimiser step."""
         for p, data, grad in self._views:
-            if p.data is not data or p.grad is not grad or getattr(p, "_flat", self) is not self:
+            if p.data is not data or p.grad is not grad:
                 return False
         return True
 
@@ -60,7 +69,7 @@ class FlatParameters:
 def packed(params: Sequence[Tensor]) -> FlatParameters | None:
     """The current buffer holding exactly ``params`` in order (no more, no fewer), or None."""
     params = list(params)
-    owner = getattr(params[0], "_flat", None) if params else None
+    owner = _packed_by.get(id(params[0])) if params else None
     if (
         owner is not None
         and len(owner.params) == len(params)
@@ -76,3 +85,14 @@ def flatten(params: Sequence[Tensor]) -> FlatParameters:
     params = list(params)
     owner = packed(params)
     return owner if owner is not None else FlatParameters(params)
+
+
+def zero_grad(params: Sequence[Tensor]) -> None:
+    """Zero the gradients of ``params``: one fill when they are exactly one current buffer's,
+    else each parameter's own (so a buffer shared with other parameters is left alone)."""
+    buffer = packed(params)
+    if buffer is not None:
+        buffer.zero_grad()
+        return
+    for p in params:
+        p.zero_grad()

@@ -11,17 +11,16 @@ import numpy as np
 from ..backend import as_float_dtype
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .flat import packed
+from . import flat
 
 
 class Parameter(Tensor):
     """A leaf tensor that a Module owns and an optimiser updates (``requires_grad=True``)."""
 
-    __slots__ = ("_flat",)
+    __slots__ = ()
 
     def __init__(self, data, dtype=None):
         super().__init__(data, requires_grad=True, dtype=dtype)
-        self._flat = None  # the FlatParameters buffer this parameter's data lives in, if any
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
@@ -151,17 +150,9 @@ class Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero.  When this module's parameters are exactly
-        those of one flat buffer (an optimiser over ``module.parameters()`` packed them), that is
-        one fill of the buffer; otherwise each parameter's gradient is filled on its own, so a
-        buffer shared with other modules' parameters is left alone."""
-        params = self.parameters()
-        buffer = packed(params)
-        if buffer is not None:
-            buffer.zero_grad()
-            return
-        for p in params:
-            p.zero_grad()
+        """Set every parameter's gradient to zero: one fill when this module's parameters are
+        exactly one optimiser's flat buffer, else each gradient on its own (:mod:`.flat`)."""
+        flat.zero_grad(self.parameters())
 
     # --- dtype --------------------------------------------------------------------------------
     @property
@@ -177,7 +168,6 @@ class Module:
             if p.dtype != dtype:
                 p.data = p.data.astype(dtype)
                 p.grad = None if p.grad is None else p.grad.astype(dtype)
-                p._flat = None
         return self
 
     def double(self) -> Module:
