@@ -25,9 +25,9 @@ A callback that sets ``wants_outputs = True`` finds in ``self.outputs``, during
 ``on_train_batch_end``, the batch's output of the model's layers, ``{name: array}`` keyed by the
 layer's name in the model (as :func:`nudgenet.nn.layers.leaf_layers` names it: ``"1"`` for
 ``model[1]``; by place, so an activation instance used twice has both outputs), the arrays the
-step computed, reused by the next batch: read them, do not keep or change them.  It holds the
-output of each activation that follows a ``Linear`` in a Sequential model (and of a ``Linear``
-with none after it); the general engine also holds every other layer's.
+step computed, reused by the next batch: read them, do not keep or change them.  It holds every
+leaf layer's output, the same names and values whether ``fit`` runs the compiled step or the
+engine.
 """
 
 from __future__ import annotations
