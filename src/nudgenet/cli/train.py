@@ -42,26 +42,26 @@ def run(args) -> int:
     data = load_data(args, args.test_size, args.seed, args.samples)
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
-        standardize = args.dataset not in ("digits", "mnist") and args.labels is None
+        standardize = not data.record.images
     stats = None
     if standardize:
         scaler = datasets.Standardizer().fit(data.x_train)
         stats = (scaler.mean_, scaler.scale_)
     hidden = recipes.parse_layers(args.layers)
-    loss_fn = recipes.resolve_loss(args.loss, data.task, data.outputs)
-    outputs = recipes.output_units(loss_fn, data.outputs)
+    loss_fn = recipes.resolve_loss(args.loss, data.task)
+    outputs = loss_fn.output_units(data.outputs)
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
-    y_train = recipes.targets_for(loss_fn, data.y_train)
-    y_test = recipes.targets_for(loss_fn, data.y_test)
+    y_train = loss_fn.check_targets(data.y_train, outputs)
+    y_test = loss_fn.check_targets(data.y_test, outputs)
     target_scaler = None
     if standardize and data.task == "regression":  # train on z-scored targets (see --help)
         target_scaler = datasets.Standardizer().fit(y_train)
         y_train = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
-    args.validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
+    validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
     callbacks = []
     if args.early_stopping:
-        if not args.validation_split:
+        if not validation_split:
             raise NudgenetError(
                 "--early-stopping watches val_loss: it needs --validation-split > 0"
             )
@@ -73,24 +73,26 @@ def run(args) -> int:
             f"{data.features} features{labels}",
             file=sys.stderr,
         )
-    history, kept = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
+    history, kept = _fit(
+        args, model, loss_fn, optimizer, data, y_train, validation_split, callbacks
+    )
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
-    metadata = {
+    record = recipes.TrainingRecord(
         # absolute paths: evaluate and explain find the files again from any folder
-        "dataset": data.name if data.name in recipes.DATASETS else absolute(data.name),
-        "data_dir": absolute(args.data_dir),
-        "labels": absolute(args.labels),
-        "task": data.task,
-        "loss": type(loss_fn).__name__,
-        "class_names": data.class_names,
-        "test_size": args.test_size,
-        "seed": args.seed,
-        "samples": args.samples,
-        "label_column": data.label_column,
-    }
-    save(model, output, metadata)
+        dataset=data.name if data.name in recipes.DATASETS else absolute(data.name),
+        data_dir=absolute(args.data_dir),
+        labels=absolute(args.labels),
+        label_column=data.label_column,
+        task=data.task,
+        loss=type(loss_fn).__name__,
+        class_names=tuple(data.class_names),
+        test_size=args.test_size,
+        seed=args.seed,
+        samples=args.samples,
+    )
+    save(model, output, record.to_dict())
     result = {
         "dataset": data.name,
         "task": data.task,
@@ -162,7 +164,7 @@ def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
     return chosen, ""
 
 
-def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
+def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, callbacks):
     """``fit`` with the command's options: ``(history, kept)``.
 
     A run whose training loss is not finite (no numpy warnings on the way) ends with one line
@@ -179,7 +181,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
             y_train,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            validation_split=args.validation_split,
+            validation_split=validation_split,
             seed=args.seed,
             metrics=metrics_for(data.task),
             callbacks=callbacks,
@@ -213,6 +215,10 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+GENERATED = [record.name for record in recipes.DATASETS.values() if record.generated]
+MOMENTUM = [name for name, recipe in recipes.OPTIMIZERS.items() if recipe.momentum]
+
+
 def register(commands) -> None:
     """Add the ``train`` subcommand."""
     train = commands.add_parser(
@@ -223,7 +229,10 @@ def register(commands) -> None:
     )
     add_data_options(train, "digits")
     train.add_argument(
-        "--test-size", type=fraction, default=0.2, help="held-out fraction (default: %(default)s)"
+        "--test-size",
+        type=fraction,
+        default=recipes.DEFAULT_TEST_SIZE,
+        help="held-out fraction (default: %(default)s)",
     )
     train.add_argument(
         "--validation-split",
@@ -235,8 +244,8 @@ def register(commands) -> None:
     train.add_argument(
         "--samples",
         type=positive_int,
-        default=50_000,
-        help="rows to generate for black-scholes/spirals (default: %(default)s)",
+        default=recipes.DEFAULT_SAMPLES,
+        help=f"rows to generate for {'/'.join(GENERATED)} (default: %(default)s)",
     )
     train.add_argument(
         "--task",
@@ -247,14 +256,15 @@ def register(commands) -> None:
     )
     train.add_argument("--layers", default="64", help="hidden sizes, e.g. 16,16 (default: 64)")
     train.add_argument("--activation", default="relu", choices=sorted(recipes.ACTIVATIONS))
-    train.add_argument("--loss", default="auto", choices=recipes.LOSSES)
+    train.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
     train.add_argument("--optimizer", default="sgd", choices=sorted(recipes.OPTIMIZERS))
-    train.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, else 1e-3)")
+    rates = ", ".join(f"{name} {recipe.lr:g}" for name, recipe in recipes.OPTIMIZERS.items())
+    train.add_argument("--lr", type=float, help=f"learning rate (default: {rates})")
     train.add_argument(
         "--momentum",
         type=fraction_or_zero,
         default=0.9,
-        help="momentum for sgd/rmsprop, in [0, 1) (default: %(default)s)",
+        help=f"momentum for {'/'.join(MOMENTUM)}, in [0, 1) (default: %(default)s)",
     )
     train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--epochs", type=positive_int, default=30)
