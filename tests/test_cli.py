@@ -615,6 +615,37 @@ def test_predict_top_must_be_positive(digits_model, tmp_path):
     )
 
 
+def test_train_json_reports_the_losses_of_the_epoch_early_stopping_kept(
+    tmp_path, monkeypatch, capsys
+):
+    from nudgenet.cli import main
+    from nudgenet.cli import train as train_command
+
+    histories = []
+
+    def recording_fit(*args, **kwargs):
+        histories.append(ng.fit(*args, **kwargs))
+        return histories[-1]
+
+    monkeypatch.setattr(train_command, "fit", recording_fit)
+    monkeypatch.chdir(tmp_path)
+    x, y = ng.datasets.spirals(200, classes=3, seed=0)
+    np.savez("spirals.npz", x=x, y=y)
+    command = ["train", "--dataset", "spirals.npz", "--optimizer", "adam", "--lr", "0.03"]
+    command += ["--epochs", "100", "--early-stopping", "3", "--json", "-q"]
+    assert main(command) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    history = histories[0]
+    best = int(np.argmin(history["val_loss"]))  # the epoch EarlyStopping restored
+    assert history.stop_reason == "early_stopping" and best < len(history) - 1
+    assert summary["train_loss"] == history["loss"][best]
+    assert summary["val_loss"] == history["val_loss"][best] != history["val_loss"][-1]
+    assert summary["kept_epoch"] == best + 1 and summary["epochs"] == len(history)
+    assert summary["stop_reason"] == "early_stopping"
+    layer = next(iter(summary["grad_norms"]))
+    assert summary["grad_norms"][layer] == history[f"grad_norm/{layer}"][best]
+
+
 def test_a_one_logit_model_predicts_both_classes_probabilities(tmp_path):
     train = ("train", "--dataset", "xor", "--loss", "bce_with_logits", "--layers", "8")
     run(*train, "--lr", "0.5", "--epochs", "200", "-q", "-o", "xor.safetensors", cwd=tmp_path)

@@ -59,13 +59,13 @@ def run(args) -> int:
         y_train = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
     validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
-    callbacks = []
+    stopping = None
     if args.early_stopping:
         if not validation_split:
             raise NudgenetError(
                 "--early-stopping watches val_loss: it needs --validation-split > 0"
             )
-        callbacks.append(EarlyStopping(patience=args.early_stopping, restore_best=True))
+        stopping = EarlyStopping(patience=args.early_stopping, restore_best=True)
     if args.verbose or not (args.json or args.quiet):
         labels = "" if data.label_column is None else f", labels in column {data.label_column!r}"
         print(
@@ -73,9 +73,8 @@ def run(args) -> int:
             f"{data.features} features{labels}",
             file=sys.stderr,
         )
-    history, kept = _fit(
-        args, model, loss_fn, optimizer, data, y_train, validation_split, callbacks
-    )
+    history = _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping)
+    kept = _kept_epoch(history, stopping)
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
@@ -98,19 +97,22 @@ def run(args) -> int:
         "task": data.task,
         "label_column": data.label_column,
         "epochs": len(history),
-        "train_loss": _finite(history["loss"][-1] if len(history) else None),
-        "val_loss": _finite(history.history.get("val_loss", [None])[-1]),
+        "stop_reason": history.stop_reason,
+        "kept_epoch": kept + 1,  # the epoch whose weights are saved, from 1
+        "train_loss": _finite(history["loss"][kept]),
+        "val_loss": _finite(history.history["val_loss"][kept] if validation_split else None),
         "test_loss": scores["loss"],
         "model_path": str(output),
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
     }
     result.update({f"test_{name}": scores[name] for name in metrics_for(data.task)})
-    if kept is not None:  # diverged; the saved model is the best epoch's
-        result.update(diverged_epoch=len(history), kept_epoch=kept)
+    if history.stop_reason == "diverged":  # and --early-stopping kept an earlier epoch
+        result["diverged_epoch"] = history.stopped_epoch + 1
     for kind, key in (("grad_norm", "grad_norms"), ("dead_units", "dead_units")):
-        result[key] = {  # the last epoch's value per layer
-            layer: _finite(values[-1]) for layer, values in per_layer(history.history, kind).items()
+        result[key] = {  # the kept epoch's value per layer
+            layer: _finite(values[kept])
+            for layer, values in per_layer(history.history, kind).items()
         }
     if args.plot:
         from ..plot import plot_gradient_norms, plot_history
@@ -164,15 +166,15 @@ def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
     return chosen, ""
 
 
-def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, callbacks):
-    """``fit`` with the command's options: ``(history, kept)``.
+def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping):
+    """``fit`` with the command's options; returns the History.
 
-    A run whose training loss is not finite (no numpy warnings on the way) ends with one line
-    and saves nothing, unless ``--early-stopping`` restored finite weights of its best epoch:
-    then a one-line note says so and those are saved; ``kept`` is that epoch (from 1), else
-    None."""
+    A run that diverged (``history.stop_reason == "diverged"``: the training loss is not finite)
+    ends with one line and saves nothing, unless ``--early-stopping`` restored finite weights of
+    its best epoch: then a one-line note says so and those are saved.  No numpy or fit warnings
+    on the way: the outcome is reported here, once."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "fit: the training loss became", RuntimeWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         history = fit(
             model,
             loss_fn,
@@ -184,26 +186,33 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, callb
             validation_split=validation_split,
             seed=args.seed,
             metrics=metrics_for(data.task),
-            callbacks=callbacks,
+            callbacks=[stopping] if stopping else [],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
         )
-    if not len(history) or math.isfinite(history["loss"][-1]):
-        return history, None
-    loss, epoch = history["loss"][-1], len(history)
-    best = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
-    if best is None or best.best_state is None or not _all_finite(model):
+    if history.stop_reason != "diverged":
+        return history
+    epoch = history.stopped_epoch
+    loss = history["loss"][epoch]
+    if stopping is None or stopping.best_state is None or not _all_finite(model):
         raise NudgenetError(
-            f"training diverged: the training loss became {loss} in epoch {epoch}; no model "
+            f"training diverged: the training loss became {loss} in epoch {epoch + 1}; no model "
             "saved (try a lower --lr or --momentum, or check the data for NaN/inf)"
         )
-    kept = best.best_epoch + 1
     print(
-        f"nudgenet: training diverged in epoch {epoch} (training loss {loss}); saving epoch "
-        f"{kept}, the best val_loss, kept by --early-stopping",
+        f"nudgenet: training diverged in epoch {epoch + 1} (training loss {loss}); saving epoch "
+        f"{_kept_epoch(history, stopping) + 1}, the best val_loss, kept by --early-stopping",
         file=sys.stderr,
     )
-    return history, kept
+    return history
+
+
+def _kept_epoch(history, stopping) -> int:
+    """The epoch (from 0) whose weights the model ends with: the best one where
+    ``--early-stopping`` restored it, else the last."""
+    if stopping is not None and stopping.best_state is not None:
+        return stopping.best_epoch
+    return len(history) - 1
 
 
 def _all_finite(model) -> bool:
