@@ -17,7 +17,7 @@ from ..callbacks import EarlyStopping
 from ..diagnostics import per_layer
 from ..errors import NudgenetError
 from ..io import save
-from ..nn.layers import Rescale
+from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
 from ..train import evaluate, fit, validation_rows
 from .common import (
@@ -76,7 +76,7 @@ def run(args) -> int:
     history = _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping)
     kept = _kept_epoch(history, stopping)
     if target_scaler is not None:  # the saved model predicts in the targets' own units
-        model.append(Rescale(target_scaler.scale_, target_scaler.mean_))
+        model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
     record = recipes.TrainingRecord(
         # absolute paths: evaluate and explain find the files again from any folder
