@@ -16,11 +16,11 @@ folder (``~/.cache/nudgenet/mnist``), downloading the files (SHA-256 checked) un
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import time
 from pathlib import Path
+
+from _common import finish, parser, seconds_since, verbosity
 
 import nudgenet as ng
 from nudgenet.errors import DataError
@@ -66,25 +66,19 @@ def build_model(seed: int) -> ng.Sequential:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="split, weights and shuffling")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--lr", type=float, default=0.05, help="initial learning rate (cosine)")
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--weight-decay", type=float, default=2e-3)
-    parser.add_argument("--data-dir", default=default_data_dir(), help="folder of the IDX files")
-    parser.add_argument(
+    options = parser(__doc__, "split, weights and shuffling", 20)
+    options.add_argument("--lr", type=float, default=0.05, help="initial learning rate (cosine)")
+    options.add_argument("--momentum", type=float, default=0.9)
+    options.add_argument("--weight-decay", type=float, default=2e-3)
+    options.add_argument("--data-dir", default=default_data_dir(), help="folder of the IDX files")
+    options.add_argument(
         "--split",
         choices=("auto", "small", "full"),
         default="auto",
         help="auto: 60k/10k if the training files are on disk, else 8k/2k of the 10k set",
     )
-    parser.add_argument("--no-download", dest="download", action="store_false")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON, last")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    options.add_argument("--no-download", dest="download", action="store_false")
+    args = options.parse_args(argv)
 
     started = time.perf_counter()
     try:
@@ -92,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
             args.data_dir, args.split, args.download, args.seed
         )
     except DataError as error:
-        parser.exit(1, f"mnist_16_16: {error}\n")
+        options.exit(1, f"mnist_16_16: {error}\n")
     model = build_model(args.seed)
     loss_fn = ng.CrossEntropyLoss()
     optimizer = ng.optim.SGD(
@@ -111,9 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         metrics=["accuracy"],
         callbacks=[ng.LearningRateScheduler(schedule)],
-        verbose=0 if args.quiet or args.json else 2,
+        verbose=verbosity(args),
     )
-    train_seconds = time.perf_counter() - trained
+    train_seconds = seconds_since(trained)
     held = ng.evaluate(model, loss_fn, x_held, y_held, metrics=["accuracy"])
     result = {
         "example": "mnist_16_16",
@@ -133,17 +127,15 @@ def main(argv: list[str] | None = None) -> dict:
         "train_accuracy": history["accuracy"][-1],
         "heldout_loss": held["loss"],
         "heldout_accuracy": held["accuracy"],
-        "train_seconds": round(train_seconds, 3),
-        "seconds": round(time.perf_counter() - started, 3),
+        "train_seconds": train_seconds,
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"{described}: held-out accuracy {held['accuracy']:.4f} after {len(history)} epochs "
-            f"(train loss {result['final_train_loss']:.4f}, {train_seconds:.1f} s training)"
-        )
-    return result
+    return finish(
+        result,
+        args,
+        started,
+        f"{described}: held-out accuracy {held['accuracy']:.4f} after {len(history)} epochs "
+        f"(train loss {result['final_train_loss']:.4f}, {train_seconds:.1f} s training)",
+    )
 
 
 if __name__ == "__main__":

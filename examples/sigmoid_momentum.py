@@ -15,11 +15,10 @@ the step along them.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
 import numpy as np
+from _common import finish, parser, seconds_since
 
 import nudgenet as ng
 
@@ -65,7 +64,7 @@ def train(model, initial: dict, momentum: float, x, y, args) -> dict:
         optimizer,
         x,
         y,
-        epochs=args.max_epochs,
+        epochs=args.epochs,
         batch_size=BATCH,
         seed=args.seed,
         metrics=["accuracy"],
@@ -81,7 +80,7 @@ def train(model, initial: dict, momentum: float, x, y, args) -> dict:
         "updates": optimizer.step_count,
         "final_loss": final["loss"],
         "final_accuracy": final["accuracy"],
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": seconds_since(started),
     }
     if not (args.json or args.quiet):
         reached = f"after {until.reached_at} epochs" if until.reached_at else "never"
@@ -93,25 +92,18 @@ def train(model, initial: dict, momentum: float, x, y, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="data, weights and shuffling")
-    parser.add_argument(
-        "--epochs",
-        "--max-epochs",
-        dest="max_epochs",
-        type=int,
-        default=3000,
-        help="the most epochs either run may take to reach the target",
+    options = parser(
+        __doc__,
+        "data, weights and shuffling",
+        3000,
+        epochs_help="the most epochs either run may take to reach the target",
+        aliases=("--max-epochs",),
     )
-    parser.add_argument("--lr", type=float, default=0.5, help="the same for both runs")
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--target", type=float, default=0.2, help="binary cross-entropy to reach")
-    parser.add_argument("--hidden", type=int, default=8)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON, last")
-    parser.add_argument("--quiet", action="store_true", help="no per-run lines")
-    args = parser.parse_args(argv)
-    if args.max_epochs < 1:
-        parser.error(f"--epochs must be at least 1, got {args.max_epochs}")
+    options.add_argument("--lr", type=float, default=0.5, help="the same for both runs")
+    options.add_argument("--momentum", type=float, default=0.9)
+    options.add_argument("--target", type=float, default=0.2, help="binary cross-entropy to reach")
+    options.add_argument("--hidden", type=int, default=8)
+    args = options.parse_args(argv)
 
     started = time.perf_counter()
     x, y = circle_data(args.seed)
@@ -139,15 +131,14 @@ def main(argv: list[str] | None = None) -> dict:
         "sgd": plain,
         "momentum": with_momentum,
         "momentum_faster": faster,
-        "seconds": round(time.perf_counter() - started, 3),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"epochs to loss {args.target}: plain SGD {plain['epochs_to_target']}, "
-            f"momentum {args.momentum}: {with_momentum['epochs_to_target']}"
-        )
+    finish(
+        result,
+        args,
+        started,
+        f"epochs to loss {args.target}: plain SGD {plain['epochs_to_target']}, "
+        f"momentum {args.momentum}: {with_momentum['epochs_to_target']}",
+    )
     if not faster:
         raise SystemExit("momentum did not reach the target loss in fewer epochs than plain SGD")
     return result

@@ -9,11 +9,10 @@ A quarter of the points (stratified, from ``--seed``) is held out and only measu
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 
 import numpy as np
+from _common import finish, parser, verbosity
 
 import nudgenet as ng
 
@@ -28,18 +27,12 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> list[list[int
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="data, split, weights and shuffling")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--points", type=int, default=600, help="spiral points, all classes")
-    parser.add_argument("--noise", type=float, default=0.2, help="angle noise (radians)")
-    parser.add_argument("--hidden", type=int, default=32, help="units per hidden layer")
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON, last")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    options = parser(__doc__, "data, split, weights and shuffling", 100)
+    options.add_argument("--points", type=int, default=600, help="spiral points, all classes")
+    options.add_argument("--noise", type=float, default=0.2, help="angle noise (radians)")
+    options.add_argument("--hidden", type=int, default=32, help="units per hidden layer")
+    options.add_argument("--lr", type=float, default=0.05)
+    args = options.parse_args(argv)
 
     started = time.perf_counter()
     x, y = ng.datasets.spirals(args.points, CLASSES, args.noise, seed=args.seed)
@@ -66,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=32,
         seed=args.seed,
         metrics=["accuracy"],
-        verbose=0 if args.quiet or args.json else 2,
+        verbose=verbosity(args),
     )
     train = ng.evaluate(model, loss_fn, x_train, y_train, metrics=["accuracy"])
     held = ng.evaluate(model, loss_fn, x_held, y_held, metrics=["accuracy"])
@@ -87,16 +80,14 @@ def main(argv: list[str] | None = None) -> dict:
         "heldout_accuracy": held["accuracy"],
         "heldout_confusion": confusion_matrix(y_held, probabilities.argmax(axis=1)),
         "heldout_mean_confidence": float(probabilities.max(axis=1).mean()),
-        "seconds": round(time.perf_counter() - started, 3),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"train accuracy {train['accuracy']:.4f}, held-out accuracy {held['accuracy']:.4f} "
-            f"(held-out loss {held['loss']:.4f}); confusion {result['heldout_confusion']}"
-        )
-    return result
+    return finish(
+        result,
+        args,
+        started,
+        f"train accuracy {train['accuracy']:.4f}, held-out accuracy {held['accuracy']:.4f} "
+        f"(held-out loss {held['loss']:.4f}); confusion {result['heldout_confusion']}",
+    )
 
 
 if __name__ == "__main__":

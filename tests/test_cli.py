@@ -613,3 +613,99 @@ def test_predict_top_must_be_positive(digits_model, tmp_path):
     assert result.returncode == 2 and "--top: expected a whole number >= 1, got '0'" in (
         _error(result)
     )
+
+
+def test_train_json_reports_the_losses_of_the_epoch_early_stopping_kept(
+    tmp_path, monkeypatch, capsys
+):
+    from nudgenet.cli import main
+    from nudgenet.cli import train as train_command
+
+    histories = []
+
+    def recording_fit(*args, **kwargs):
+        histories.append(ng.fit(*args, **kwargs))
+        return histories[-1]
+
+    monkeypatch.setattr(train_command, "fit", recording_fit)
+    monkeypatch.chdir(tmp_path)
+    x, y = ng.datasets.spirals(200, classes=3, seed=0)
+    np.savez("spirals.npz", x=x, y=y)
+    command = ["train", "--dataset", "spirals.npz", "--optimizer", "adam", "--lr", "0.03"]
+    command += ["--epochs", "100", "--early-stopping", "3", "--json", "-q"]
+    assert main(command) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    history = histories[0]
+    best = int(np.argmin(history["val_loss"]))  # the epoch EarlyStopping restored
+    assert history.stop_reason == "early_stopping" and best < len(history) - 1
+    assert summary["train_loss"] == history["loss"][best]
+    assert summary["val_loss"] == history["val_loss"][best] != history["val_loss"][-1]
+    assert summary["kept_epoch"] == best + 1 and summary["epochs"] == len(history)
+    assert summary["stop_reason"] == "early_stopping"
+    layer = next(iter(summary["grad_norms"]))
+    assert summary["grad_norms"][layer] == history[f"grad_norm/{layer}"][best]
+
+
+def test_a_one_logit_model_predicts_both_classes_probabilities(tmp_path):
+    train = ("train", "--dataset", "xor", "--loss", "bce_with_logits", "--layers", "8")
+    run(*train, "--lr", "0.5", "--epochs", "200", "-q", "-o", "xor.safetensors", cwd=tmp_path)
+    x, y = ng.datasets.xor()
+    np.save(tmp_path / "xor.npy", x)
+    out = last_json(run("predict", "xor.safetensors", "xor.npy", "--json", cwd=tmp_path))
+    logits = ng.predict(ng.load(tmp_path / "xor.safetensors"), x)[:, 0].astype(np.float64)
+    p = np.array(out["probabilities"])
+    assert p.shape == (4, 2)  # P(0) = 1 − σ(z), P(1) = σ(z)
+    np.testing.assert_allclose(p[:, 1], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-6)
+    assert out["classes"] == (logits > 0).astype(int).tolist() == y.tolist()
+    assert out["predictions"] == [str(c) for c in y]
+    text = run("predict", "xor.safetensors", "xor.npy", cwd=tmp_path).stdout.splitlines()
+    assert text[1].startswith("row 1: 1  (1: ") and text[1].endswith(", 0: 0.000)")
+    scores = last_json(run("evaluate", "xor.safetensors", "--json", cwd=tmp_path))
+    assert scores["rows"] == 4 and scores["accuracy"] == 1.0
+
+
+def test_a_data_set_is_one_record_in_the_registry(tmp_path, monkeypatch, capsys):
+    from nudgenet import recipes
+    from nudgenet.cli import main
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    record = recipes.DatasetRecord("halves", lambda source: (x, y), "classification")
+    monkeypatch.setitem(recipes.DATASETS, "halves", record)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "halves", "--epochs", "5", "--json", "-q"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["dataset"] == "halves" and summary["task"] == "classification"
+    assert isinstance(ng.load(tmp_path / "nudgenet-halves.safetensors")[0], ng.Standardize)
+    assert main(["evaluate", "nudgenet-halves.safetensors", "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["rows"] == 12 and scores["loss"] == pytest.approx(summary["test_loss"], 1e-6)
+
+
+def test_held_out_reads_the_command_line_without_changing_it(digits_model):
+    import argparse
+
+    from nudgenet.cli.common import held_out
+
+    folder, summary = digits_model
+    args = argparse.Namespace(dataset=None, labels=None, data_dir=None, label_column=None)
+    data, loss_fn, y = held_out(args, ng.load(folder / summary["model_path"]))
+    assert vars(args) == dict(dataset=None, labels=None, data_dir=None, label_column=None)
+    assert data.name == "digits" and data.scope == "held-out" and len(y) == 360
+    assert isinstance(loss_fn, ng.CrossEntropyLoss)
+
+
+def test_the_training_record_is_written_and_read_in_one_place(digits_model):
+    from nudgenet.recipes import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE, TrainingRecord
+
+    folder, summary = digits_model
+    model = ng.load(folder / summary["model_path"])
+    record = TrainingRecord.of(model)
+    assert record.to_dict() == model.metadata  # every key train wrote, and no other
+    assert record.dataset == "digits" and record.class_names == tuple("0123456789")
+    assert TrainingRecord.from_dict(record.to_dict()) == record
+    old = TrainingRecord.from_dict({"dataset": "digits", "someone_elses_key": 1})
+    assert (old.test_size, old.samples, old.seed) == (DEFAULT_TEST_SIZE, DEFAULT_SAMPLES, 0)
+    assert (old.task, old.loss, old.class_names) == ("classification", "CrossEntropyLoss", ())

@@ -123,6 +123,8 @@ def test_readme_gradient_check_example_runs_and_passes():
     assert namespace["report"].passed
     assert namespace["a64"].dtype == namespace["b64"].dtype == np.float64
 
+
+def test_softmax_classifier_separates_the_spirals_and_is_reproducible():
     r = results("softmax_classifier")
     assert r["heldout_accuracy"] >= 0.9, r
     assert r["train_accuracy"] >= 0.9, r

@@ -3,8 +3,9 @@
 Each metric is a mean over rows or elements, kept as a :class:`Metric`: ``totals(outputs,
 targets, loss_fn)`` gives the batch's ``(sum, count)``, and ``finish(sum / count)`` the value
 (``√`` for RMSE).  So an epoch's metric adds sums and counts over its batches and is exact, not
-an average of batch averages.  ``loss_fn`` tells how to read outputs as classes (argmax of scores;
-a single column of logits is split at 0, of probabilities at 0.5).  The functions
+an average of batch averages.  ``loss_fn`` tells how to read outputs as classes: its
+``predict_classes`` (see :mod:`nudgenet.nn.losses`); a plain function as the loss, or none:
+the argmax of several columns, one column split at 0.5.  The functions
 :func:`accuracy`, :func:`mse`, :func:`rmse` and :func:`mae` score whole arrays.
 """
 
@@ -16,22 +17,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .nn.losses import BCEWithLogitsLoss
-
-
-def predicted_classes(outputs: np.ndarray, loss_fn=None) -> np.ndarray:
-    """Class labels from model outputs: argmax over columns, or a threshold for one column."""
-    if outputs.ndim == 2 and outputs.shape[1] > 1:
-        return outputs.argmax(axis=1)
-    threshold = 0.0 if isinstance(loss_fn, BCEWithLogitsLoss) else 0.5
-    return (outputs.reshape(len(outputs), -1)[:, 0] > threshold).astype(np.int64)
+from .nn.losses import scores_to_classes
 
 
 def _correct(outputs: np.ndarray, targets, loss_fn) -> tuple[float, int]:
     targets = np.asarray(targets)
     if targets.ndim == 2 and targets.shape[1] > 1:  # one-hot rows
         targets = targets.argmax(axis=1)
-    hits = predicted_classes(outputs, loss_fn) == targets.reshape(-1)
+    predict_classes = getattr(loss_fn, "predict_classes", scores_to_classes)
+    hits = predict_classes(outputs) == targets.reshape(-1)
     return float(np.count_nonzero(hits)), hits.size
 
 

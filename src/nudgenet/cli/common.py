@@ -6,10 +6,14 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from .. import data as datasets
 from .. import recipes
 from ..errors import DataError, NudgenetError
+from ..train import predict
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
@@ -104,9 +108,9 @@ def load_data(args, test_size: float | None, seed: int, samples: int) -> recipes
     )
 
 
-def saved(model, key: str, default):
-    """A value from the metadata saved with ``model``."""
-    return (getattr(model, "metadata", None) or {}).get(key, default)
+def output_units(model, x) -> int:
+    """How many outputs ``model`` gives a row (from one row of ``x``)."""
+    return int(predict(model, x[:1]).shape[1])
 
 
 def absolute(path: str | None) -> str | None:
@@ -124,42 +128,51 @@ def _same_data(given: str | None, trained_on: str | None) -> bool:
     return absolute(given) == absolute(trained_on)
 
 
-def held_out(args, model):
-    """The rows to score a saved model on, its loss and task: ``(data, loss_fn, y_test, task)``.
+class HeldOut(NamedTuple):
+    """The rows to score a saved model on, its loss, and the targets as that loss wants them."""
+
+    data: recipes.Dataset
+    loss_fn: object
+    y: np.ndarray
+
+
+def held_out(args, model) -> HeldOut:
+    """The rows to score a saved model on, from its :class:`~nudgenet.recipes.TrainingRecord`
+    and the command line (``args`` is only read).
 
     Without ``--dataset``, or when it names the data the model was trained on: the held-out rows
-    it was scored on (the split rebuilt from its metadata, the files found where training found
+    it was scored on (the split rebuilt from its record, the files found where training found
     them).  Any other data set: every row of it (``data.scope == "all"``), since the model's
     split says nothing about a file it never saw.  Without ``--label-column`` the labels are read
     from the column the model was trained on, where the file has it (a CSV of the same columns),
-    else from the column ``"auto"`` picks."""
-    task = saved(model, "task", "classification")
-    loss_name = saved(model, "loss", "CrossEntropyLoss")
-    trained_on = saved(model, "dataset", None)
-    args.dataset = args.dataset or trained_on
-    if args.dataset is None:
+    else from the column ``"auto"`` picks.  The targets are read for the model's task."""
+    record = recipes.TrainingRecord.of(model)
+    dataset = args.dataset or record.dataset
+    if dataset is None:
         raise NudgenetError("the model file does not name its data set; pass --dataset")
     same = (
-        trained_on is not None
-        and _same_data(args.dataset, trained_on)
-        and _same_data(args.labels, saved(model, "labels", None))
+        record.dataset is not None
+        and _same_data(dataset, record.dataset)
+        and _same_data(args.labels, record.labels)
     )
-    if same:
-        args.labels = args.labels or saved(model, "labels", None)
-        args.data_dir = args.data_dir or saved(model, "data_dir", None)
-    column = saved(model, "label_column", None)
-    if args.label_column is None and column is not None:
-        if same or _has_column(args.dataset, column):
-            args.label_column = str(column)
-    args.task = task  # the targets read as in training
-    data = load_data(
-        args,
-        saved(model, "test_size", 0.2) if same else None,
-        saved(model, "seed", 0),
-        saved(model, "samples", 50_000),
+    column = label_column(args.label_column)
+    if args.label_column is None and record.label_column is not None:
+        if same or _has_column(dataset, record.label_column):
+            column = record.label_column
+    data = recipes.load_dataset(
+        dataset,
+        args.data_dir or (record.data_dir if same else None),
+        test_size=record.test_size if same else None,
+        seed=record.seed,
+        samples=record.samples,
+        labels=args.labels or (record.labels if same else None),
+        label_column=column,
+        task=record.task,
     )
-    loss_fn = recipes.loss_by_class_name(loss_name)
-    return data, loss_fn, recipes.targets_for(loss_fn, data.y_test), task
+    loss_fn = record.loss_fn()
+    return HeldOut(
+        data, loss_fn, loss_fn.check_targets(data.y_test, output_units(model, data.x_test))
+    )
 
 
 def _has_column(path: str, column: str | int) -> bool:

@@ -9,8 +9,8 @@ from .common import add_data_options, add_output_options, emit_json, held_out, m
 
 def run(args) -> int:
     model = load(args.model)
-    data, loss_fn, y, task = held_out(args, model)
-    scores = evaluate(model, loss_fn, data.x_test, y, metrics=metrics_for(task))
+    data, loss_fn, y = held_out(args, model)
+    scores = evaluate(model, loss_fn, data.x_test, y, metrics=metrics_for(data.task))
     if args.json:
         emit_json({"dataset": data.name, "rows": len(y), "scope": data.scope, **scores})
     else:

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import NudgenetError
 from ..explain import explain, nudge_test
 from ..io import load
 from ..plot import check_figure_path
 from .common import add_data_options, add_output_options, emit_json, held_out, positive_int
 
-IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28)}
-
 
 def run(args) -> int:
     if args.out:  # a missing matplotlib or a bad suffix fails before any work
         check_figure_path(args.out)
     model = load(args.model)
-    data, loss_fn, y, task = held_out(args, model)
+    data, loss_fn, y = held_out(args, model)
     held = "held-out " if data.scope == "held-out" else ""
     if not -len(y) <= args.index < len(y):
         raise NudgenetError(
@@ -38,15 +34,15 @@ def run(args) -> int:
         "nudge_test": check.to_dict(),
         "figures": [],
     }
-    if task == "classification" and explanation.outputs.shape[1] > 1:
-        result["predicted"] = int(np.argmax(explanation.outputs[0]))
+    if loss_fn.task == "classification":
+        result["predicted"] = int(loss_fn.predict_classes(explanation.outputs)[0])
     if args.out:
         from ..plot import plot_explanation, plot_network, plot_weights
 
         out = Path(args.out)
         suffix = out.suffix or ".png"
-        # the named image sets, an IDX images file (a square inferred), else a table: no image
-        shape = IMAGE_SHAPES.get(data.name, None if args.labels else False)
+        # an image set's rows as images (None: a square inferred), a table's as bars (False)
+        shape = data.record.image_shape if data.record.images else False
         label = f"{row}, target {result['target']}"
         plot_explanation(explanation, out, image_shape=shape, label=label)
         result["figures"].append(str(out))

@@ -16,8 +16,8 @@ from .common import (
     add_output_options,
     emit_json,
     load_data,
+    output_units,
     positive_int,
-    saved,
 )
 
 GRADIENT_MISMATCH = 3  # exit code of `gradcheck` when a gradient disagrees
@@ -35,51 +35,54 @@ def _architecture(text: str) -> list[int]:
     return sizes
 
 
-def run(args) -> int:
+def _model_and_loss(args):
+    """``(model, loss_fn, source)``: a saved model and its loss, or a fresh MLP for an
+    architecture with the named loss (``auto``: cross-entropy for several outputs, the squared
+    error for one)."""
     path = Path(args.model)
     if path.suffix == ".safetensors" or path.exists():
         model = load(path)
-        loss_fn = recipes.loss_by_class_name(saved(model, "loss", "CrossEntropyLoss"))
-        task = saved(model, "task", "classification")
-        source = str(path)
-    else:
-        sizes = _architecture(args.model)
-        model = recipes.build_mlp(
-            sizes[0], sizes[1:-1], sizes[-1], args.activation, None, args.seed
+        return model, recipes.TrainingRecord.of(model).loss_fn(), str(path)
+    sizes = _architecture(args.model)
+    units = sizes[-1]
+    model = recipes.build_mlp(sizes[0], sizes[1:-1], units, args.activation, None, args.seed)
+    name = args.loss if args.loss != "auto" else ("cross_entropy" if units > 1 else "mse")
+    loss_fn = recipes.LOSSES[name]()
+    n = units if loss_fn.task == "regression" or units > 1 else 2  # one unit: two classes
+    if loss_fn.output_units(n) != units:
+        raise NudgenetError(
+            f"{name} needs an architecture ending in {loss_fn.output_units(n)} output units "
+            f"for {n} classes, got {args.model}"
         )
-        if args.loss == "bce_with_logits":  # two classes from one logit
-            if sizes[-1] != 1:
-                raise NudgenetError(
-                    f"bce_with_logits needs an architecture ending in one output unit (e.g. "
-                    f"{'-'.join(map(str, sizes[:-1]))}-1), got {args.model}"
-                )
-            task, classes = "classification", 2
-        else:
-            task = "classification" if sizes[-1] > 1 else "regression"
-            classes = sizes[-1]
-        loss_fn = recipes.resolve_loss(args.loss, task, classes)
-        source = f"{args.model} ({args.activation})"
+    return model, loss_fn, f"{args.model} ({args.activation})"
+
+
+def _random_targets(loss_fn, rng, rows: int, units: int) -> np.ndarray:
+    """Targets for ``rows`` random rows: values, or labels of every class (one output unit
+    scores two)."""
+    if loss_fn.task == "regression":
+        return rng.normal(size=(rows, units))
+    return rng.integers(0, max(units, 2), size=rows)
+
+
+def run(args) -> int:
+    model, loss_fn, source = _model_and_loss(args)
     features = next(layer for layer in model.parameters()).shape[0]
     if args.dataset:
-        data = load_data(args, 0.2, args.seed, max(args.rows, 100))
+        data = load_data(args, recipes.DEFAULT_TEST_SIZE, args.seed, max(args.rows, 100))
         if data.features != features:
             raise NudgenetError(
                 f"{data.name} has {data.features} features but the model expects {features}"
             )
         x = np.concatenate([data.x_train, data.x_test])[: args.rows]
-        y = recipes.targets_for(loss_fn, np.concatenate([data.y_train, data.y_test])[: args.rows])
+        y = np.concatenate([data.y_train, data.y_test])[: args.rows]
         rows_from = f"the first {len(x)} rows of {data.name}"
     else:
         rng = np.random.default_rng(args.seed)
         x = rng.random((args.rows, features))
-        outputs = model(x[:1]).shape[1]
-        if task == "classification" and outputs > 1:
-            y = rng.integers(0, outputs, size=args.rows)
-        else:
-            y = recipes.targets_for(loss_fn, rng.integers(0, 2, size=args.rows))
-            if task == "regression":
-                y = rng.normal(size=(args.rows, outputs))
+        y = _random_targets(loss_fn, rng, args.rows, output_units(model, x))
         rows_from = f"a random batch of {args.rows} rows"
+    y = loss_fn.check_targets(y, output_units(model, x))
     report = check_gradients(
         model, loss_fn, x, y, max_checks_per_parameter=args.max_checks, seed=args.seed
     )
@@ -112,7 +115,7 @@ def register(commands) -> None:
         choices=sorted(recipes.ACTIVATIONS),
         help="hidden activation for an architecture (default: %(default)s)",
     )
-    gradcheck_cmd.add_argument("--loss", default="auto", choices=recipes.LOSSES)
+    gradcheck_cmd.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
     gradcheck_cmd.add_argument(
         "--rows", type=positive_int, default=8, help="batch size checked (default: %(default)s)"
     )

@@ -6,16 +6,17 @@ import numpy as np
 
 from .. import data as datasets
 from ..io import load
-from ..metrics import predicted_classes
+from ..recipes import TrainingRecord
 from ..train import predict
-from .common import add_output_options, emit_json, positive_int, saved
+from .common import add_output_options, emit_json, positive_int
 
 
 def run(args) -> int:
     model = load(args.model)
+    record = TrainingRecord.of(model)
     rows, _ = datasets.load_arrays(args.input, label_column=None)
     outputs = predict(model, rows)
-    if saved(model, "task", "classification") == "regression":
+    if record.task == "regression":
         values = outputs.tolist()
         if args.json:
             emit_json({"predictions": values})
@@ -23,15 +24,15 @@ def run(args) -> int:
             for i, value in enumerate(values):
                 print(f"row {i}: " + ", ".join(f"{v:.6g}" for v in value))
         return 0
-    names = saved(model, "class_names", [])
-    if outputs.shape[1] == 1:  # one logit: P(class 1) = σ(z)
-        p1 = 1.0 / (1.0 + np.exp(-outputs[:, 0].astype(np.float64)))
-        probabilities = np.stack([1 - p1, p1], axis=1)
-    else:
-        shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True)).astype(np.float64)
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-    classes = predicted_classes(probabilities)
-    labels = [names[c] if c < len(names) else str(c) for c in classes]
+    loss_fn = record.loss_fn()  # one column per class, in float64 for printing
+    probabilities = loss_fn.probabilities(outputs.astype(np.float64))
+    classes = loss_fn.predict_classes(outputs)
+    names = record.class_names
+
+    def name(k: int) -> str:
+        return names[k] if k < len(names) else str(k)
+
+    labels = [name(c) for c in classes]
     if args.json:
         emit_json(
             {
@@ -43,7 +44,7 @@ def run(args) -> int:
     else:
         for i, (label, p) in enumerate(zip(labels, probabilities)):
             top = np.argsort(p)[::-1][: args.top]
-            others = ", ".join(f"{names[k] if k < len(names) else k}: {p[k]:.3f}" for k in top)
+            others = ", ".join(f"{name(k)}: {p[k]:.3f}" for k in top)
             print(f"row {i}: {label}  ({others})")
     return 0
 

@@ -42,30 +42,30 @@ def run(args) -> int:
     data = load_data(args, args.test_size, args.seed, args.samples)
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
-        standardize = args.dataset not in ("digits", "mnist") and args.labels is None
+        standardize = not data.record.images
     stats = None
     if standardize:
         scaler = datasets.Standardizer().fit(data.x_train)
         stats = (scaler.mean_, scaler.scale_)
     hidden = recipes.parse_layers(args.layers)
-    loss_fn = recipes.resolve_loss(args.loss, data.task, data.outputs)
-    outputs = recipes.output_units(loss_fn, data.outputs)
+    loss_fn = recipes.resolve_loss(args.loss, data.task)
+    outputs = loss_fn.output_units(data.outputs)
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
-    y_train = recipes.targets_for(loss_fn, data.y_train)
-    y_test = recipes.targets_for(loss_fn, data.y_test)
+    y_train = loss_fn.check_targets(data.y_train, outputs)
+    y_test = loss_fn.check_targets(data.y_test, outputs)
     target_scaler = None
     if standardize and data.task == "regression":  # train on z-scored targets (see --help)
         target_scaler = datasets.Standardizer().fit(y_train)
         y_train = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
-    args.validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
-    callbacks = []
+    validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
+    stopping = None
     if args.early_stopping:
-        if not args.validation_split:
+        if not validation_split:
             raise NudgenetError(
                 "--early-stopping watches val_loss: it needs --validation-split > 0"
             )
-        callbacks.append(EarlyStopping(patience=args.early_stopping, restore_best=True))
+        stopping = EarlyStopping(patience=args.early_stopping, restore_best=True)
     if args.verbose or not (args.json or args.quiet):
         labels = "" if data.label_column is None else f", labels in column {data.label_column!r}"
         print(
@@ -73,42 +73,46 @@ def run(args) -> int:
             f"{data.features} features{labels}",
             file=sys.stderr,
         )
-    history, kept = _fit(args, model, loss_fn, optimizer, data, y_train, callbacks)
+    history = _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping)
+    kept = _kept_epoch(history, stopping)
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
-    metadata = {
+    record = recipes.TrainingRecord(
         # absolute paths: evaluate and explain find the files again from any folder
-        "dataset": data.name if data.name in recipes.DATASETS else absolute(data.name),
-        "data_dir": absolute(args.data_dir),
-        "labels": absolute(args.labels),
-        "task": data.task,
-        "loss": type(loss_fn).__name__,
-        "class_names": data.class_names,
-        "test_size": args.test_size,
-        "seed": args.seed,
-        "samples": args.samples,
-        "label_column": data.label_column,
-    }
-    save(model, output, metadata)
+        dataset=data.name if data.name in recipes.DATASETS else absolute(data.name),
+        data_dir=absolute(args.data_dir),
+        labels=absolute(args.labels),
+        label_column=data.label_column,
+        task=data.task,
+        loss=type(loss_fn).__name__,
+        class_names=tuple(data.class_names),
+        test_size=args.test_size,
+        seed=args.seed,
+        samples=args.samples,
+    )
+    save(model, output, record.to_dict())
     result = {
         "dataset": data.name,
         "task": data.task,
         "label_column": data.label_column,
         "epochs": len(history),
-        "train_loss": _finite(history["loss"][-1] if len(history) else None),
-        "val_loss": _finite(history.history.get("val_loss", [None])[-1]),
+        "stop_reason": history.stop_reason,
+        "kept_epoch": kept + 1,  # the epoch whose weights are saved, from 1
+        "train_loss": _finite(history["loss"][kept]),
+        "val_loss": _finite(history.history["val_loss"][kept] if validation_split else None),
         "test_loss": scores["loss"],
         "model_path": str(output),
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
     }
     result.update({f"test_{name}": scores[name] for name in metrics_for(data.task)})
-    if kept is not None:  # diverged; the saved model is the best epoch's
-        result.update(diverged_epoch=len(history), kept_epoch=kept)
+    if history.stop_reason == "diverged":  # and --early-stopping kept an earlier epoch
+        result["diverged_epoch"] = history.stopped_epoch + 1
     for kind, key in (("grad_norm", "grad_norms"), ("dead_units", "dead_units")):
-        result[key] = {  # the last epoch's value per layer
-            layer: _finite(values[-1]) for layer, values in per_layer(history.history, kind).items()
+        result[key] = {  # the kept epoch's value per layer
+            layer: _finite(values[kept])
+            for layer, values in per_layer(history.history, kind).items()
         }
     if args.plot:
         from ..plot import plot_gradient_norms, plot_history
@@ -162,15 +166,15 @@ def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
     return chosen, ""
 
 
-def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
-    """``fit`` with the command's options: ``(history, kept)``.
+def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping):
+    """``fit`` with the command's options; returns the History.
 
-    A run whose training loss is not finite (no numpy warnings on the way) ends with one line
-    and saves nothing, unless ``--early-stopping`` restored finite weights of its best epoch:
-    then a one-line note says so and those are saved; ``kept`` is that epoch (from 1), else
-    None."""
+    A run that diverged (``history.stop_reason == "diverged"``: the training loss is not finite)
+    ends with one line and saves nothing, unless ``--early-stopping`` restored finite weights of
+    its best epoch: then a one-line note says so and those are saved.  No numpy or fit warnings
+    on the way: the outcome is reported here, once."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "fit: the training loss became", RuntimeWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         history = fit(
             model,
             loss_fn,
@@ -179,29 +183,36 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, callbacks):
             y_train,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            validation_split=args.validation_split,
+            validation_split=validation_split,
             seed=args.seed,
             metrics=metrics_for(data.task),
-            callbacks=callbacks,
+            callbacks=[stopping] if stopping else [],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
         )
-    if not len(history) or math.isfinite(history["loss"][-1]):
-        return history, None
-    loss, epoch = history["loss"][-1], len(history)
-    best = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
-    if best is None or best.best_state is None or not _all_finite(model):
+    if history.stop_reason != "diverged":
+        return history
+    epoch = history.stopped_epoch
+    loss = history["loss"][epoch]
+    if stopping is None or stopping.best_state is None or not _all_finite(model):
         raise NudgenetError(
-            f"training diverged: the training loss became {loss} in epoch {epoch}; no model "
+            f"training diverged: the training loss became {loss} in epoch {epoch + 1}; no model "
             "saved (try a lower --lr or --momentum, or check the data for NaN/inf)"
         )
-    kept = best.best_epoch + 1
     print(
-        f"nudgenet: training diverged in epoch {epoch} (training loss {loss}); saving epoch "
-        f"{kept}, the best val_loss, kept by --early-stopping",
+        f"nudgenet: training diverged in epoch {epoch + 1} (training loss {loss}); saving epoch "
+        f"{_kept_epoch(history, stopping) + 1}, the best val_loss, kept by --early-stopping",
         file=sys.stderr,
     )
-    return history, kept
+    return history
+
+
+def _kept_epoch(history, stopping) -> int:
+    """The epoch (from 0) whose weights the model ends with: the best one where
+    ``--early-stopping`` restored it, else the last."""
+    if stopping is not None and stopping.best_state is not None:
+        return stopping.best_epoch
+    return len(history) - 1
 
 
 def _all_finite(model) -> bool:
@@ -211,6 +222,10 @@ def _all_finite(model) -> bool:
 def _finite(value: float | None) -> float | None:
     """``value``, or None for NaN and infinities (which JSON does not have)."""
     return value if value is not None and math.isfinite(value) else None
+
+
+GENERATED = [record.name for record in recipes.DATASETS.values() if record.generated]
+MOMENTUM = [name for name, recipe in recipes.OPTIMIZERS.items() if recipe.momentum]
 
 
 def register(commands) -> None:
@@ -223,7 +238,10 @@ def register(commands) -> None:
     )
     add_data_options(train, "digits")
     train.add_argument(
-        "--test-size", type=fraction, default=0.2, help="held-out fraction (default: %(default)s)"
+        "--test-size",
+        type=fraction,
+        default=recipes.DEFAULT_TEST_SIZE,
+        help="held-out fraction (default: %(default)s)",
     )
     train.add_argument(
         "--validation-split",
@@ -235,8 +253,8 @@ def register(commands) -> None:
     train.add_argument(
         "--samples",
         type=positive_int,
-        default=50_000,
-        help="rows to generate for black-scholes/spirals (default: %(default)s)",
+        default=recipes.DEFAULT_SAMPLES,
+        help=f"rows to generate for {'/'.join(GENERATED)} (default: %(default)s)",
     )
     train.add_argument(
         "--task",
@@ -247,14 +265,15 @@ def register(commands) -> None:
     )
     train.add_argument("--layers", default="64", help="hidden sizes, e.g. 16,16 (default: 64)")
     train.add_argument("--activation", default="relu", choices=sorted(recipes.ACTIVATIONS))
-    train.add_argument("--loss", default="auto", choices=recipes.LOSSES)
+    train.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
     train.add_argument("--optimizer", default="sgd", choices=sorted(recipes.OPTIMIZERS))
-    train.add_argument("--lr", type=float, help="learning rate (default: 0.05 for sgd, else 1e-3)")
+    rates = ", ".join(f"{name} {recipe.lr:g}" for name, recipe in recipes.OPTIMIZERS.items())
+    train.add_argument("--lr", type=float, help=f"learning rate (default: {rates})")
     train.add_argument(
         "--momentum",
         type=fraction_or_zero,
         default=0.9,
-        help="momentum for sgd/rmsprop, in [0, 1) (default: %(default)s)",
+        help=f"momentum for {'/'.join(MOMENTUM)}, in [0, 1) (default: %(default)s)",
     )
     train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--epochs", type=positive_int, default=30)

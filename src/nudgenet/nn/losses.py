@@ -1,14 +1,79 @@
-"""Loss objects: ``loss_fn(prediction, target)`` returns a scalar tensor."""
+"""Loss objects: ``loss_fn(prediction, target)`` returns a scalar tensor.
+
+Each loss also knows its task, so no caller has to ask which loss it holds:
+
+- ``task``: ``"classification"`` or ``"regression"``;
+- ``output_units(n)``: units of the last layer for ``n`` classes (a regression: ``n`` target
+  columns);
+- ``check_targets(y, n_outputs)``: the targets as the loss wants them for a model of
+  ``n_outputs`` output units (e.g. a float 0/1 column from integer labels for one logit), or a
+  one-line error naming what was expected and what came;
+- ``predict_classes(outputs)``: int64 class labels, one per row;
+- ``probabilities(outputs)``: one column per class, each row summing to 1 (a regression has
+  none: an error; the binary losses' several columns are independent 0/1 labels).
+
+One output column scores two classes (0 and 1): its probabilities come back as the two columns
+``P(0) = 1 − p, P(1) = p``, so every classifier's probabilities have a column per class.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import functional as F
-from ..functional.losses import check_reduction
+from ..backend import get_default_dtype
+from ..errors import ShapeError
+from ..functional.layers import sigmoid_array, softmax_array
+from ..functional.losses import check_reduction, class_targets
 from ..tensor import Tensor
+
+
+def scores_to_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Class labels from scores: the argmax of several columns; one column (or a vector) is
+    class 1 where it is above ``threshold``, else 0."""
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 2 and outputs.shape[1] > 1:
+        return outputs.argmax(axis=1).astype(np.int64)
+    return (outputs.reshape(len(outputs), -1)[:, 0] > threshold).astype(np.int64)
+
+
+def _rows(name: str, outputs) -> np.ndarray:
+    outputs = np.asarray(outputs)
+    if outputs.ndim != 2:
+        raise ShapeError(f"{name}: expected outputs of shape (N, units), got shape {outputs.shape}")
+    return outputs
+
+
+def _targets(name: str, y) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 0:
+        raise ShapeError(f"{name}: expected targets with one row per sample, got a scalar")
+    return y
+
+
+def _float_columns(name: str, y, n_outputs: int, what: str) -> np.ndarray:
+    """Targets of shape ``(N, n_outputs)`` (``(N,)`` for one output: made a column), as floats
+    (integers and booleans in the default dtype)."""
+    y = _targets(name, y)
+    if y.ndim == 1 and n_outputs == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[1] != n_outputs or y.dtype.kind not in "iubf":
+        raise ShapeError(
+            f"{name}: expected {what} of shape (N, {n_outputs}) for {n_outputs} output unit(s), "
+            f"got {y.dtype} array of shape {y.shape}"
+        )
+    return y if y.dtype.kind == "f" else y.astype(get_default_dtype())
+
+
+def _two_columns(p: np.ndarray) -> np.ndarray:
+    """Probabilities of one column (P(1)) as two, ``[1 − p, p]``; several columns as they are."""
+    return np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p
 
 
 class _Loss:
     _fn = None
+    task = "classification"
+    _threshold = 0.5  # where one output column splits class 0 from class 1
 
     def __init__(self, reduction: str = "mean"):
         check_reduction(type(self).__name__, reduction)
@@ -20,32 +85,103 @@ class _Loss:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reduction={self.reduction!r})"
 
+    def output_units(self, n: int) -> int:
+        """One output unit per class."""
+        return n
+
+    def predict_classes(self, outputs: np.ndarray) -> np.ndarray:
+        """The argmax of several columns; one column is class 1 above the loss's threshold."""
+        return scores_to_classes(outputs, self._threshold)
+
+    def check_targets(self, y, n_outputs: int) -> np.ndarray:
+        """Integer labels in ``[0, n_outputs)`` of shape ``(N,)``, or probability rows
+        ``(N, n_outputs)``."""
+        y = _targets(type(self).__name__, y)
+        return class_targets(type(self).__name__, y, (len(y), n_outputs), y.dtype, dense=False)
+
 
 class MSELoss(_Loss):
-    """Mean squared error over every element (regression)."""
+    """Mean squared error over every element (regression).  ``predict_classes`` still reads
+    outputs as scores (argmax, or one column split at 0.5), for networks trained on one-hot or
+    0/1 targets with the squared error."""
 
     _fn = staticmethod(F.mse_loss)
+    task = "regression"
+
+    def check_targets(self, y, n_outputs: int) -> np.ndarray:
+        """Values of shape ``(N, n_outputs)`` (``(N,)`` for one output: made a column), as
+        floats."""
+        return _float_columns("MSELoss", y, n_outputs, "numeric targets")
+
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        raise ValueError(
+            "MSELoss: a regression's outputs are values, not class probabilities; a "
+            "classifier's loss (CrossEntropyLoss, BCEWithLogitsLoss, ...) has them"
+        )
 
 
 class CrossEntropyLoss(_Loss):
-    """Softmax cross-entropy from logits; targets are integer labels or probability rows."""
+    """Softmax cross-entropy from logits; targets are integer labels or probability rows.
+    Probabilities: the softmax of the logits."""
 
     _fn = staticmethod(F.cross_entropy)
 
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        return softmax_array(_rows("CrossEntropyLoss", outputs), axis=1)
+
 
 class CategoricalCrossEntropyLoss(_Loss):
-    """Cross-entropy of probabilities (after a Softmax layer), clipped so p = 0 stays finite."""
+    """Cross-entropy of probabilities (after a Softmax layer), clipped so p = 0 stays finite.
+    Probabilities: the outputs, as they are."""
 
     _fn = staticmethod(F.categorical_cross_entropy)
 
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        return _rows("CategoricalCrossEntropyLoss", outputs)
 
-class BCELoss(_Loss):
-    """Binary cross-entropy of probabilities (after a Sigmoid layer)."""
+
+class _Binary(_Loss):
+    """Shared by the binary losses: one output unit scores two classes (several units: one
+    independent 0/1 label each)."""
+
+    def output_units(self, n: int) -> int:
+        """One unit for two classes; more classes are an error."""
+        if n != 2:
+            raise ValueError(
+                f"{type(self).__name__}: one output unit scores two classes, got {n} classes "
+                "(use CrossEntropyLoss for more)"
+            )
+        return 1
+
+    def check_targets(self, y, n_outputs: int) -> np.ndarray:
+        """Labels 0/1 (or probabilities in [0, 1]) of shape ``(N, n_outputs)`` (``(N,)`` for one
+        output: made a column), as floats."""
+        name = type(self).__name__
+        y = _float_columns(name, y, n_outputs, "labels 0/1")
+        if y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(
+                f"{name}: expected labels 0/1 (or probabilities in [0, 1]), got values from "
+                f"{y.min():g} to {y.max():g}"
+            )
+        return y
+
+
+class BCELoss(_Binary):
+    """Binary cross-entropy of probabilities (after a Sigmoid layer).  Probabilities: one
+    column p is ``[1 − p, p]``, several are as they are; class 1 where p > 0.5."""
 
     _fn = staticmethod(F.binary_cross_entropy)
 
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        return _two_columns(_rows("BCELoss", outputs))
 
-class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy from logits, numerically stable."""
+
+class BCEWithLogitsLoss(_Binary):
+    """Binary cross-entropy from logits, numerically stable.  Probabilities: σ(z), one column
+    as ``[1 − σ(z), σ(z)]``; class 1 where the logit z > 0 (σ(z) > 0.5, without rounding)."""
 
     _fn = staticmethod(F.binary_cross_entropy_with_logits)
+    _threshold = 0.0
+
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        return _two_columns(sigmoid_array(_rows("BCEWithLogitsLoss", outputs)))

@@ -1,0 +1,53 @@
+"""Ready-made pieces for the command line, by job: named data sets and their loading and
+splitting (:mod:`.datasets`), MLPs, losses and optimisers by name (:mod:`.builders`), and the
+training record saved in a model file (:mod:`.record`)."""
+
+from .builders import (
+    ACTIVATIONS,
+    DEFAULT_LOSSES,
+    LOSSES,
+    OPTIMIZERS,
+    build_mlp,
+    build_optimizer,
+    loss_by_class_name,
+    parse_layers,
+    resolve_loss,
+)
+from .datasets import (
+    DATASETS,
+    DEFAULT_SAMPLES,
+    DEFAULT_TEST_SIZE,
+    TASKS,
+    Dataset,
+    DatasetRecord,
+    Rows,
+    Source,
+    Split,
+    file_record,
+    load_dataset,
+)
+from .record import TrainingRecord
+
+__all__ = [
+    "ACTIVATIONS",
+    "DATASETS",
+    "DEFAULT_LOSSES",
+    "DEFAULT_SAMPLES",
+    "DEFAULT_TEST_SIZE",
+    "LOSSES",
+    "OPTIMIZERS",
+    "TASKS",
+    "Dataset",
+    "DatasetRecord",
+    "Rows",
+    "Source",
+    "Split",
+    "TrainingRecord",
+    "build_mlp",
+    "build_optimizer",
+    "file_record",
+    "load_dataset",
+    "loss_by_class_name",
+    "parse_layers",
+    "resolve_loss",
+]

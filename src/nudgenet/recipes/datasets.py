@@ -1,0 +1,264 @@
+"""The data sets the command line knows by name, and how any data set is loaded and split.
+
+Each named set is one :class:`DatasetRecord` in :data:`DATASETS`: its loader, its task and what
+the commands need to know about it (images or a table, too small to split, generated rows).
+Adding a data set is adding one record.  A user's file (.npz / .csv, or an IDX images file with
+its labels file) gets a record of its own from :func:`file_record`.
+
+:func:`load_dataset` returns a :class:`Dataset` with a train part and a held-out part, split the
+same way every time from its seed, so ``nudgenet evaluate`` can rebuild the held-out rows a
+model was scored on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import data
+from ..errors import DataError, DataNotFoundError, NudgenetError
+
+DEFAULT_TEST_SIZE = 0.2  # the held-out fraction
+DEFAULT_SAMPLES = 50_000  # rows drawn for a generated set
+TASKS = ("auto", "classification", "regression")
+MAX_AUTO_CLASSES = 100  # more distinct whole-number targets than this read as values
+
+
+class Source(NamedTuple):
+    """What a loader may use: the folder of downloaded files, how many rows to draw, the seed."""
+
+    data_dir: str | None
+    samples: int
+    seed: int
+
+
+class Rows(NamedTuple):
+    """Every row of a data set; ``label_column``: a CSV file's label column (name or index)."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    label_column: int | str | None = None
+
+
+class Split(NamedTuple):
+    """A data set's own train / held-out split, and a note saying what it is."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    note: str
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """What the commands know about a data set."""
+
+    name: str
+    load: Callable[[Source], tuple]  # every row, (x, y) or Rows (for MNIST: the test set)
+    task: str  # "classification", "regression", or "auto" (read from the targets: a file)
+    images: bool = False  # pixels in [0, 1]: not standardised by default; explain draws them
+    image_shape: tuple[int, int] | None = None  # how a row is drawn (None: a square)
+    split: bool = True  # False: too few rows to hold any out, trained and scored on all
+    generated: bool = False  # rows drawn from --samples and --seed
+    split_rows: Callable[[Source, float], Split] | None = None  # its own train / held-out split
+
+
+def _mnist_split(source: Source, test_size: float) -> Split:
+    """The standard 60k/10k split when the training files exist; else the 10k set, split; when
+    the 10k files are missing too, the four files downloaded.  Only files that are not there
+    lead to another choice: a corrupt file is an error naming it."""
+    try:
+        train = data.mnist("train", source.data_dir, download=False)
+    except DataNotFoundError:
+        train = None
+    try:
+        test = data.mnist("test", source.data_dir, download=False)
+    except DataNotFoundError:
+        test = None
+    if test is None:  # no local 10k set: download what is missing
+        train = data.mnist("train", source.data_dir, download=True)
+        test = data.mnist("test", source.data_dir, download=True)
+    if train is not None:
+        note = f"standard MNIST split ({len(train[1]):,} train / {len(test[1]):,} held out)"
+        return Split(*train, *test, note)
+    x, y = test
+    parts = data.train_test_split(x, y, test_size=test_size, seed=source.seed, stratify=y)
+    note = (
+        f"MNIST training files not found; using the {len(y):,}-image test set split "
+        f"{len(parts[0]):,} train / {len(parts[1]):,} held out"
+    )
+    return Split(*parts[0::2], *parts[1::2], note)
+
+
+def _black_scholes(source: Source) -> tuple[np.ndarray, np.ndarray]:
+    options = data.black_scholes(source.samples, seed=source.seed)
+    return options.x, options.price
+
+
+DATASETS: dict[str, DatasetRecord] = {
+    record.name: record
+    for record in (
+        DatasetRecord(
+            "digits",
+            lambda s: data.digits(),
+            "classification",
+            images=True,
+            image_shape=(8, 8),
+        ),
+        DatasetRecord(
+            "mnist",
+            lambda s: data.mnist("test", s.data_dir),
+            "classification",
+            images=True,
+            image_shape=(28, 28),
+            split_rows=_mnist_split,
+        ),
+        DatasetRecord("black-scholes", _black_scholes, "regression", generated=True),
+        DatasetRecord(
+            "spirals",
+            lambda s: data.spirals(s.samples, classes=3, seed=s.seed),
+            "classification",
+            generated=True,
+        ),
+        DatasetRecord("xor", lambda s: data.xor(), "classification", split=False),
+    )
+}
+
+
+def file_record(name: str, labels=None, label_column: str | int | None = "auto") -> DatasetRecord:
+    """The record of a user's file: an IDX images file with its ``labels`` file, else a .npz /
+    .csv file (labels as in :func:`nudgenet.data.load_arrays`); its task read from its targets."""
+    path = Path(name)
+    if not path.exists():
+        raise DataError(
+            f"unknown data set {name!r}: expected one of {', '.join(DATASETS)} or an existing "
+            ".npz / .csv / IDX file"
+        )
+    if labels is not None:
+        return DatasetRecord(name, lambda s: data.load_idx_pair(path, labels), "auto", images=True)
+    if "idx" in path.name.lower():
+        raise DataError(
+            f"{name} looks like an IDX images file: give its labels file too "
+            "(--labels FILE on the command line, labels= in Python)"
+        )
+
+    def load(source: Source) -> Rows:
+        x, y = data.load_arrays(path, label_column=label_column)
+        return Rows(x, y, data.resolve_label_column(path, label_column))  # the header only
+
+    return DatasetRecord(name, load, "auto")
+
+
+@dataclass
+class Dataset:
+    """Features and targets split into train and held-out rows, plus what the task is."""
+
+    record: DatasetRecord
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: str  # "classification" or "regression"
+    class_names: list[str] = field(default_factory=list)
+    note: str = ""
+    label_column: int | str | None = None  # a CSV file's label column: its name, or its index
+    scope: str = "held-out"  # "all": no split, every row is in x_test (see load_dataset)
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def outputs(self) -> int:
+        if self.task == "classification":
+            return len(self.class_names)
+        return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
+
+
+def _task_of(name: str, y: np.ndarray, task: str) -> str:
+    """The task: ``"auto"`` is a classification for one column of whole numbers with at most
+    :data:`MAX_AUTO_CLASSES` distinct values, else a regression; a classification needs one
+    column of whole-number labels."""
+    if task not in TASKS:
+        raise NudgenetError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    whole = y.dtype.kind in "iub"
+    if task == "auto":
+        few = whole and y.ndim == 1 and len(np.unique(y)) <= MAX_AUTO_CLASSES
+        task = "classification" if few else "regression"
+    if task == "classification" and (not whole or y.ndim != 1):
+        raise DataError(
+            f"{name}: classification needs one column of whole-number labels, got "
+            f"{y.dtype} targets of shape {y.shape}; pass --task regression for values"
+        )
+    return task
+
+
+def _targets(y: np.ndarray, task: str) -> np.ndarray:
+    """Targets shaped for the task: int64 labels, or float32 value columns."""
+    if task == "classification":
+        return y.astype(np.int64, copy=False)
+    return y.astype(np.float32, copy=False).reshape(len(y), -1)
+
+
+def load_dataset(
+    name: str,
+    data_dir=None,
+    test_size: float | None = DEFAULT_TEST_SIZE,
+    seed: int = 0,
+    samples: int = DEFAULT_SAMPLES,
+    labels=None,
+    label_column: str | int = "auto",
+    task: str = "auto",
+) -> Dataset:
+    """Load a named data set (or a user's file) and split it into train / held-out rows;
+    ``task`` is ``"auto"`` (the record's own; a file's read from its targets),
+    ``"classification"`` or ``"regression"``; ``label_column`` as in
+    :func:`nudgenet.data.load_arrays` (default ``"auto"``: a CSV column named label, target, y
+    or class, else an error; the last column of a CSV without a header).
+
+    ``test_size=None``: no split; every row is held out (``x_train`` is empty, ``scope`` is
+    ``"all"``), to score a model on data it was not trained on; for ``mnist``, the test set.
+    """
+    record = DATASETS.get(name) or file_record(name, labels, label_column)
+    source = Source(data_dir, samples, seed)
+    task = record.task if task == "auto" else task
+    column, scope = None, "held-out"
+    if record.split_rows is not None and test_size is not None:
+        x_train, y_train, x_test, y_test, note = record.split_rows(source, test_size)
+        task = _task_of(name, y_train, task)
+        y_train, y_test = _targets(y_train, task), _targets(y_test, task)
+    else:
+        x, y, column = Rows(*record.load(source))
+        if y is None:
+            raise DataError(f"{name}: the file has no label column to train on")
+        task = _task_of(name, y, task)
+        y = _targets(y, task)
+        if test_size is None:
+            x_train, x_test, y_train, y_test, scope = x[:0], x, y[:0], y, "all"
+            note = f"all {len(x):,} rows"
+        elif not record.split:
+            x_train, x_test, y_train, y_test = x, x, y, y
+            note = f"too few rows to hold any out: trained and scored on all {len(x):,}"
+        else:
+            stratify = y if task == "classification" else None
+            x_train, x_test, y_train, y_test = data.train_test_split(
+                x, y, test_size=test_size, seed=seed, stratify=stratify
+            )
+            note = f"{len(x_train):,} train / {len(x_test):,} held out"
+    class_names = []
+    if task == "classification":
+        parts = [part for part in (y_train, y_test) if len(part)]  # y_train is empty for "all"
+        low, high = min(part.min() for part in parts), max(part.max() for part in parts)
+        if low < 0:
+            raise DataError(f"{name}: class labels must be 0, 1, 2, ...; found negative labels")
+        class_names = [str(c) for c in range(int(high) + 1)]
+    return Dataset(record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope)

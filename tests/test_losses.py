@@ -1,0 +1,134 @@
+"""What each loss object knows about its task: probabilities, classes, targets, output units."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+
+CLASSIFIERS = [
+    ng.CrossEntropyLoss,
+    ng.CategoricalCrossEntropyLoss,
+    ng.BCELoss,
+    ng.BCEWithLogitsLoss,
+]
+LOSSES = [ng.MSELoss, *CLASSIFIERS]
+
+
+def _outputs(loss_fn, rows: int, units: int, seed: int = 0) -> np.ndarray:
+    """Outputs of the kind the loss takes: probabilities for the probability losses, else
+    scores."""
+    z = np.random.default_rng(seed).normal(size=(rows, units))
+    if isinstance(loss_fn, ng.CategoricalCrossEntropyLoss):
+        return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return 1 / (1 + np.exp(-z)) if isinstance(loss_fn, ng.BCELoss) else z
+
+
+@pytest.mark.parametrize("cls", LOSSES, ids=lambda c: c.__name__)
+def test_every_loss_takes_the_targets_it_checked_and_classifies_rows(cls):
+    loss_fn = cls()
+    classes = 2 if cls in (ng.BCELoss, ng.BCEWithLogitsLoss) else 3
+    units = loss_fn.output_units(classes)
+    labels = np.array([0, 1, 1, 0, classes - 1])
+    # a regression's targets are values: here one-hot rows, as the seeds' squared-error nets had
+    y = loss_fn.check_targets(np.eye(classes)[labels] if cls is ng.MSELoss else labels, units)
+    outputs = _outputs(loss_fn, len(labels), units)
+    assert np.isfinite(loss_fn(ng.tensor(outputs), y).item())
+    predicted = loss_fn.predict_classes(outputs)
+    assert predicted.dtype == np.int64 and predicted.shape == (len(labels),)
+    assert set(predicted) <= set(range(classes))
+    if loss_fn.task == "regression":
+        with pytest.raises(ValueError, match="MSELoss: a regression's outputs are values"):
+            loss_fn.probabilities(outputs)
+        return
+    p = loss_fn.probabilities(outputs)
+    assert p.shape == (len(labels), classes) and p.dtype == outputs.dtype
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(p.argmax(axis=1), predicted)
+
+
+def test_tasks_and_output_units():
+    assert ng.MSELoss().task == "regression"
+    assert {cls().task for cls in CLASSIFIERS} == {"classification"}
+    assert ng.CrossEntropyLoss().output_units(10) == 10 and ng.MSELoss().output_units(3) == 3
+    assert ng.BCEWithLogitsLoss().output_units(2) == ng.BCELoss().output_units(2) == 1
+    with pytest.raises(ValueError, match="BCEWithLogitsLoss: one output unit scores two classes"):
+        ng.BCEWithLogitsLoss().output_units(3)
+
+
+def test_cross_entropy_probabilities_are_the_softmax_without_overflow():
+    z = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = ng.CrossEntropyLoss().probabilities(z)
+    expected = np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()
+    np.testing.assert_allclose(p, [[1.0, 0.0, 0.0], expected], rtol=1e-6)
+    assert p.dtype == np.float32
+
+
+def test_binary_probabilities_are_two_columns_for_one_output():
+    z = np.array([[-800.0], [-0.2], [0.0], [0.2], [800.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # σ of a very negative logit: no overflow warning
+        p = ng.BCEWithLogitsLoss().probabilities(z)
+    sigma = 1 / (1 + np.exp(-np.clip(z[:, 0], -50, 50)))
+    np.testing.assert_allclose(p, np.column_stack([1 - sigma, sigma]), atol=1e-15)
+    assert ng.BCEWithLogitsLoss().predict_classes(z).tolist() == [0, 0, 0, 1, 1]  # z > 0
+    q = np.array([[0.2], [0.5], [0.7]])
+    np.testing.assert_allclose(ng.BCELoss().probabilities(q), [[0.8, 0.2], [0.5, 0.5], [0.3, 0.7]])
+    assert ng.BCELoss().predict_classes(q).tolist() == [0, 0, 1]  # p > 0.5
+    several = np.array([[-1.0, 2.0]])  # several outputs: one independent label each
+    np.testing.assert_allclose(
+        ng.BCEWithLogitsLoss().probabilities(several), 1 / (1 + np.exp(-several))
+    )
+
+
+def test_probabilities_need_rows_of_outputs():
+    with pytest.raises(ng.ShapeError, match=r"CrossEntropyLoss: expected outputs of shape \(N, "):
+        ng.CrossEntropyLoss().probabilities(np.zeros(3))
+
+
+def test_categorical_cross_entropy_probabilities_are_the_outputs():
+    p = np.array([[0.1, 0.9], [0.6, 0.4]])
+    assert ng.CategoricalCrossEntropyLoss().probabilities(p) is p
+
+
+def test_check_targets_gives_what_the_loss_wants():
+    labels = np.array([0, 1, 1])
+    same = ng.CrossEntropyLoss().check_targets(labels, 2)
+    assert same is labels  # integer labels as they are
+    column = ng.BCEWithLogitsLoss().check_targets(labels, 1)
+    assert column.shape == (3, 1) and column.dtype == ng.get_default_dtype()
+    assert column[:, 0].tolist() == [0.0, 1.0, 1.0]
+    assert ng.MSELoss().check_targets(np.arange(3), 1).shape == (3, 1)
+    rows = np.array([[0.2, 0.8], [1.0, 0.0]], dtype=np.float32)
+    assert ng.CrossEntropyLoss().check_targets(rows, 2) is rows  # probability rows
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "y", "units", "message"),
+    [
+        (ng.CrossEntropyLoss(), [0, 3, 1], 3, r"CrossEntropyLoss: labels must be in \[0, 2\]"),
+        (ng.CrossEntropyLoss(), [0.0, 1.0], 2, "integer labels of shape .* got float64"),
+        (ng.BCEWithLogitsLoss(), [0, 2, 1], 1, "BCEWithLogitsLoss: expected labels 0/1 .* 0 to 2"),
+        (
+            ng.BCELoss(),
+            [[0, 1], [1, 0]],
+            1,
+            r"BCELoss: expected labels 0/1 of shape \(N, 1\) .* int64 array of shape \(2, 2\)",
+        ),
+        (ng.MSELoss(), np.zeros((4, 2)), 3, r"MSELoss: expected numeric targets of shape \(N, 3"),
+        (ng.MSELoss(), 1.0, 1, "MSELoss: expected targets with one row per sample"),
+    ],
+)
+def test_check_targets_names_what_was_expected_and_what_came(loss_fn, y, units, message):
+    with pytest.raises(ValueError, match=message):
+        loss_fn.check_targets(np.asarray(y), units)
+
+
+def test_accuracy_of_a_plain_function_loss_reads_scores():
+    outputs = np.array([[0.2], [0.7]])
+    assert ng.metrics.accuracy(outputs, np.array([0, 1]), ng.functional.mse_loss) == 1.0
