@@ -23,7 +23,7 @@ import numpy as np
 from .. import functional as F
 from ..backend import get_default_dtype
 from ..errors import ShapeError
-from ..functional.layers import sigmoid_array, softmax_array
+from ..functional import kernels as K
 from ..functional.losses import check_reduction, class_targets
 from ..tensor import Tensor
 
@@ -127,7 +127,7 @@ class CrossEntropyLoss(_Loss):
     _fn = staticmethod(F.cross_entropy)
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        return softmax_array(_rows("CrossEntropyLoss", outputs), axis=1)
+        return K.softmax(_rows("CrossEntropyLoss", outputs), axis=1)
 
 
 class CategoricalCrossEntropyLoss(_Loss):
@@ -184,4 +184,4 @@ class BCEWithLogitsLoss(_Binary):
     _threshold = 0.0
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        return _two_columns(sigmoid_array(_rows("BCEWithLogitsLoss", outputs)))
+        return _two_columns(K.sigmoid(_rows("BCEWithLogitsLoss", outputs)))
