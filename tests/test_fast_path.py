@@ -99,7 +99,7 @@ class _Rebind(ng.callbacks.Callback):
     def __init__(self, at: int = 3):
         self.at, self.seen = at, 0
 
-    def on_batch_end(self, step, loss):
+    def on_train_batch_end(self, batch, logs=None):
         self.seen += 1
         if self.seen == self.at:
             first, second = self.model[0], self.model[2]

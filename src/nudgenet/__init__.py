@@ -14,9 +14,10 @@ from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .callbacks import Callback, EarlyStopping, LambdaCallback, LearningRateScheduler
 from .diagnostics import GradientDiagnostics
-from .errors import DataError, ModelFileError, NudgenetError, ShapeError
+from .errors import CompileError, DataError, ModelFileError, NudgenetError, ShapeError
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
 from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
+from .history import History
 from .io import load, save
 from .nn import (
     BCELoss,
@@ -41,13 +42,13 @@ from .nn import (
     init,
 )
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
-from .train import History, evaluate, fit, predict
+from .train import evaluate, fit, predict
 
 __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
     "get_default_dtype", "manual_seed", "set_default_dtype",
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler",
-    "DataError", "ModelFileError", "NudgenetError", "ShapeError",
+    "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
