@@ -519,3 +519,18 @@ def test_a_run_of_every_epoch_is_completed_and_history_says_so():
     ends = []
     _, empty = _train(epochs=0, callbacks=[ng.LambdaCallback(on_train_end=ends.append)])
     assert len(empty) == 0 and empty.stop_reason == "completed" and ends == [{}]
+
+
+def test_a_callback_stops_training_the_keras_way_through_its_model():
+    class StopAtThird(ng.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                self.model.stop_training = True  # Keras's idiom
+
+    model, history = _train(epochs=6, callbacks=[StopAtThird()])
+    assert len(history) == 3 and history.stop_reason == "stopped" and history.stopped_epoch == 2
+    assert model.stop_training  # the flag stays set until the next fit resets it
+    x, y = _blobs()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    again = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=2, verbose=0)
+    assert again.stop_reason == "completed" and len(again) == 2

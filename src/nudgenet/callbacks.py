@@ -19,7 +19,8 @@ default ``on_train_batch_begin`` / ``on_train_batch_end`` call them, so override
 ``self.history`` first; the History records an epoch's logs after every callback's
 ``on_epoch_end`` ran (as Keras's does).  Setting ``self.stop_training = True`` ends training
 after the current epoch, and the History's ``stop_reason`` becomes the callback's
-``stop_reason`` (``"stopped"``; ``"early_stopping"`` for :class:`EarlyStopping`).
+``stop_reason`` (``"stopped"``; ``"early_stopping"`` for :class:`EarlyStopping`); Keras's
+``self.model.stop_training = True`` does the same, with ``"stopped"``.
 
 A callback that sets ``wants_outputs = True`` finds in ``self.outputs``, during
 ``on_train_batch_end``, the batch's output of the model's layers, ``{name: array}`` keyed by the

@@ -134,10 +134,11 @@ def _train_step(
     return step
 
 
-def _stop_reason(epoch: int, loss: float, callbacks: list[Callback]) -> str | None:
+def _stop_reason(epoch: int, loss: float, callbacks: list[Callback], model: Module) -> str | None:
     """Why training stops after ``epoch``, or None: ``"diverged"`` when the training loss is not
     finite (warned, for users who read warnings), else the ``stop_reason`` of the first callback
-    that set ``stop_training``."""
+    that set its ``stop_training``, else ``"stopped"`` when a callback set Keras's
+    ``self.model.stop_training``."""
     if not math.isfinite(loss):
         warnings.warn(
             f"fit: the training loss became {loss} in epoch {epoch + 1}; "
@@ -146,7 +147,8 @@ def _stop_reason(epoch: int, loss: float, callbacks: list[Callback]) -> str | No
             stacklevel=3,  # fit's caller
         )
         return "diverged"
-    return next((cb.stop_reason for cb in callbacks if cb.stop_training), None)
+    reason = next((cb.stop_reason for cb in callbacks if cb.stop_training), None)
+    return reason or ("stopped" if model.stop_training else None)
 
 
 def fit(
@@ -203,6 +205,7 @@ def fit(
         raise ValueError(f"fit: drop_last with batch_size={batch_size} > {n} rows leaves no batch")
     reporter = EpochReporter(verbose, epochs, steps)
     history = History()
+    model.stop_training = False  # Keras's flag: a callback may set self.model.stop_training
     for cb in callbacks:
         cb.model, cb.optimizer, cb.history = model, optimizer, history
         cb.on_train_begin({})
@@ -258,7 +261,7 @@ def fit(
                     cb.on_epoch_end(epoch, logs)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)
-                reason = _stop_reason(epoch, logs["loss"], callbacks)
+                reason = _stop_reason(epoch, logs["loss"], callbacks, model)
                 if reason is not None:
                     history.stop_reason, history.stopped_epoch = reason, epoch
                     break
