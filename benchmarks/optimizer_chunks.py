@@ -1,6 +1,6 @@
 """Optimiser step on the whole flat buffer at once vs in cache-sized chunks (what step() does).
 
-    PYTHONPATH=src python benchmarks/optimizer_chunks.py      # about half a minute
+    PYTHONPATH=src python benchmarks/optimizer_chunks.py      # about 10 seconds
 
 For the parameter buffers of bench's B (784-128-64-10) and C (784-1024-1024-10) models, float32,
 each optimiser's update is timed both ways in the same run, alternating: ``step()`` (chunks of

@@ -152,7 +152,7 @@ def _mlp(*middle, last=3):
 
 def _hooked():
     model = _mlp(ng.ReLU())
-    object.__setattr__(model[1], "_forward_hooks", {0: lambda module, inputs, output: None})
+    model[1].register_forward_hook(lambda module, inputs, output: None)
     return model
 
 
@@ -191,13 +191,12 @@ REFUSED = {
                          "layer '1' (ReLU) has its forward replaced on the instance"),
     "tied-weights": (_tied, None, None, None, "tied weights"),
     "probabilities": (_mlp, None, np.eye(3)[LABELS], None,
-                      "targets are probabilities of shape (6, 3); the compiled step takes "
+                      "targets are probability rows of shape (6, 3); the compiled step takes "
                       "integer labels"),
-    "label-out-of-range": (_mlp, None, LABELS + 1, None, "labels must be in [0, 2]"),
     "bce": (_mlp, ng.BCEWithLogitsLoss(), np.eye(3)[LABELS], None,
             "BCEWithLogitsLoss has no compiled rule"),
-    "mse-vector-targets": (_mlp, ng.MSELoss(), LABELS.astype(np.float32), None,
-                           "takes floats of shape (N, 3)"),
+    "mse-integer-targets": (_mlp, ng.MSELoss(), np.eye(3, dtype=np.int64)[LABELS], None,
+                            "targets are int64 of shape (6, 3); the compiled step takes floats"),
     "frozen": (_mlp, None, None, lambda m: m[0].parameters(),
                "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
     "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],
@@ -215,6 +214,65 @@ def test_compile_true_names_why_a_model_cannot_be_compiled(name):
                epochs=1, verbose=0, compile=True)  # fmt: skip
     assert isinstance(raised.value, NudgenetError) and isinstance(raised.value, ValueError)
     assert str(raised.value).startswith("fit(compile=True): ") and "\n" not in str(raised.value)
+
+
+BAD_TARGETS = {  # targets the loss refuses: every choice of backend gives the loss's own error
+    "label-out-of-range": (None, LABELS + 1, "labels must be in [0, 2] for 3 classes, got values "
+                           "from 1 to 3"),
+    "mse-vector-targets": (ng.MSELoss(), LABELS.astype(np.float32), "shape (6,)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("compile", ["auto", True, False])
+@pytest.mark.parametrize("name", BAD_TARGETS)
+def test_targets_the_loss_refuses_give_its_error_on_every_backend(name, compile):
+    loss_fn, y, message = BAD_TARGETS[name]
+    model = _mlp(ng.ReLU())
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
+        ng.fit(model, loss_fn or ng.CrossEntropyLoss(), optimizer, X, y, epochs=1, verbose=0,
+               compile=compile)  # fmt: skip
+    assert not isinstance(raised.value, CompileError)
+
+
+class _HookAtSecondBatch(ng.Callback):
+    """Registers a forward hook on the model's ReLU in the middle of the first epoch."""
+
+    def __init__(self):
+        self.calls, self.batches = 0, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches == 2:
+            self.model[1].register_forward_hook(self._count)
+
+    def _count(self, module, inputs, output):
+        self.calls += 1
+
+
+def test_a_forward_hook_registered_during_training_is_called_and_changes_no_number():
+    histories, models, hooks = [], [], []
+    for compile in ("auto", False):
+        hook = _HookAtSecondBatch()
+        model = _mlp(ng.ReLU())
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        histories.append(ng.fit(model, ng.CrossEntropyLoss(), optimizer, X, LABELS, epochs=3,
+                                batch_size=2, verbose=0, seed=0, callbacks=[hook],
+                                compile=compile))  # fmt: skip
+        models.append(model.state_dict())
+        hooks.append(hook.calls)
+    assert hooks == [7, 7]  # 3 batches a epoch, hooked from the third of 9 on
+    assert histories[0]["loss"] == histories[1]["loss"]
+    for key in models[0]:
+        assert np.array_equal(models[0][key], models[1][key]), key
+
+
+def test_compile_true_refuses_a_forward_hook_registered_during_training():
+    model = _mlp(ng.ReLU())
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(CompileError, match="a forward hook was registered during training"):
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, X, LABELS, epochs=1, batch_size=2,
+               verbose=0, callbacks=[_HookAtSecondBatch()], compile=True)  # fmt: skip
 
 
 def test_compile_true_names_inputs_the_first_linear_does_not_take():

@@ -1,5 +1,6 @@
 """fit / evaluate / predict, History, callbacks and metrics."""
 
+import re
 import sys
 
 import numpy as np
@@ -513,8 +514,7 @@ def test_a_run_of_every_epoch_is_completed_and_history_says_so():
     assert history.stop_reason == "completed" and history.stopped_epoch is None
     record = history.to_dict()
     assert record["epoch"] == [0, 1, 2] and record["loss"] == history["loss"]
-    assert (record["stop_reason"], record["stopped_epoch"]) == ("completed", None)
-    assert list(record) == ["epoch", *history.history, "stop_reason", "stopped_epoch"]
+    assert list(record) == ["epoch", *history.history]  # series only: each can be plotted
     assert "stop_reason='completed', stopped_epoch=None" in repr(history)
     ends = []
     _, empty = _train(epochs=0, callbacks=[ng.LambdaCallback(on_train_end=ends.append)])
@@ -534,3 +534,53 @@ def test_a_callback_stops_training_the_keras_way_through_its_model():
     optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
     again = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=2, verbose=0)
     assert again.stop_reason == "completed" and len(again) == 2
+
+
+class _OldEpochBegin(ng.Callback):
+    def on_epoch_begin(self, epoch):  # nudgenet 0.1's signature, without logs
+        pass
+
+
+class _OldBatchEnd(ng.Callback):
+    def __init__(self):
+        self.received = []
+
+    def on_batch_end(self, step, loss):  # nudgenet 0.1's signature: loss is now the logs dict
+        self.received.append(loss)
+
+
+@pytest.mark.parametrize(
+    "callback, hook",
+    [
+        (_OldEpochBegin(), "on_epoch_begin(epoch, logs)"),
+        (ng.LambdaCallback(on_train_begin=lambda: None), "on_train_begin(logs)"),
+    ],
+    ids=["subclass", "lambda"],
+)
+def test_a_callback_with_an_old_signature_is_refused_before_training(callback, hook):
+    with pytest.raises(TypeError, match=re.escape(f"fit calls {hook}, Keras's signature")):
+        _train(epochs=1, callbacks=[callback])
+
+
+def test_a_batch_hook_taking_loss_is_warned_that_it_gets_logs():
+    callback = _OldBatchEnd()
+    with pytest.warns(UserWarning, match=re.escape('read the loss as logs["loss"]')):
+        _train(epochs=1, callbacks=[callback])
+    assert callback.received and all("loss" in logs for logs in callback.received)
+
+
+def test_callbacks_share_one_logs_dict_per_hook_call():
+    class Writer(ng.Callback):
+        def on_train_begin(self, logs=None):
+            logs["note"] = "train"
+
+        def on_epoch_begin(self, epoch, logs=None):
+            logs["note"] = epoch
+
+    seen = []
+    reader = ng.LambdaCallback(
+        on_train_begin=lambda logs: seen.append(logs.get("note")),
+        on_epoch_begin=lambda epoch, logs: seen.append(logs.get("note")),
+    )
+    _train(epochs=2, callbacks=[Writer(), reader])
+    assert seen == ["train", 0, 1]

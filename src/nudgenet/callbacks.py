@@ -33,7 +33,9 @@ engine.
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from collections.abc import Callable
 
 from .optim import LRScheduler
@@ -84,6 +86,38 @@ class Callback:
 
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Keras's older name of ``on_train_batch_end``."""
+
+
+def check_signatures(callback: Callback) -> None:
+    """Refuse, before training starts, a callback whose hooks cannot take Keras's arguments
+    (``on_epoch_begin(self, epoch)``, ``on_train_begin(self)``: nudgenet 0.1's signatures), with
+    one TypeError naming the signature ``fit`` calls; warn when a batch hook's second parameter
+    is named ``loss``, since it now receives the ``logs`` dict (the loss is ``logs["loss"]``)."""
+    for name in HOOKS:
+        hook = getattr(callback, name)
+        if getattr(hook, "__func__", None) is getattr(Callback, name):
+            continue  # not overridden
+        takes_index = not (name.startswith("on_train_") and "batch" not in name)
+        try:
+            signature = inspect.signature(hook)
+        except (TypeError, ValueError):  # no signature to read (a builtin): nothing to check
+            continue
+        try:
+            signature.bind(*([0] if takes_index else []), {})
+        except TypeError:
+            expected = f"{'batch' if 'batch' in name else 'epoch'}, logs" if takes_index else "logs"
+            raise TypeError(
+                f"{type(callback).__name__}.{name}{signature}: fit calls {name}({expected}), "
+                "Keras's signature (logs is a dict); add the missing parameter, e.g. logs=None"
+            ) from None
+        parameters = list(signature.parameters)
+        if "batch" in name and parameters[1:2] == ["loss"]:
+            warnings.warn(
+                f"{type(callback).__name__}.{name}(..., loss): its second argument is Keras's logs "
+                'dict, not the batch loss; read the loss as logs["loss"]',
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 class LambdaCallback(Callback):

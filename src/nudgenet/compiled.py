@@ -297,24 +297,22 @@ def _check_parameters(model: Module, blocks: list[_Block], optimizer: Optimizer)
 
 
 def _check_targets(loss_fn, y: np.ndarray, classes: int) -> None:
-    """CompileError unless ``y`` suits the compiled loss (the engine names what is wrong with
-    targets that suit neither)."""
+    """CompileError unless the compiled step covers ``y``.  Targets the loss itself refuses
+    raise the loss's own error (:meth:`check_targets`, the one place of that rule), so
+    ``compile=True`` and the engine say the same about bad targets."""
     kind = type(loss_fn)
-    if kind is CrossEntropyLoss:
-        if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise CompileError(
-                f"targets are {'probabilities' if y.dtype.kind == 'f' else y.dtype} of shape "
-                f"{y.shape}; the compiled step takes integer labels of shape (N,)"
-            )
-        if len(y) == 0 or y.min() < 0 or y.max() >= classes:
-            raise CompileError(f"labels must be in [0, {classes - 1}] for {classes} outputs")
-    elif kind is MSELoss:
-        if y.ndim != 2 or y.shape[1] != classes or y.dtype.kind != "f":
-            raise CompileError(
-                f"targets are {y.dtype} of shape {y.shape}; the compiled step takes floats of "
-                f"shape (N, {classes}) for MSELoss"
-            )
-    else:
+    if kind not in (CrossEntropyLoss, MSELoss):
         raise CompileError(
             f"the loss {kind.__name__} has no compiled rule (CrossEntropyLoss and MSELoss do)"
+        )
+    loss_fn.check_targets(y, classes)
+    if kind is CrossEntropyLoss and (y.ndim != 1 or y.dtype.kind not in "iub"):
+        raise CompileError(
+            f"the targets are probability rows of shape {y.shape}; the compiled step takes "
+            "integer labels of shape (N,)"
+        )
+    if kind is MSELoss and (y.ndim != 2 or y.dtype.kind != "f"):
+        raise CompileError(
+            f"the targets are {y.dtype} of shape {y.shape}; the compiled step takes floats of "
+            f"shape (N, {classes}) for MSELoss"
         )

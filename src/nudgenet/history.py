@@ -32,14 +32,9 @@ class History:
         return len(self.epoch)
 
     def to_dict(self) -> dict:
-        """``{"epoch": [...], <metric>: [...], ..., "stop_reason": ..., "stopped_epoch": ...}``."""
-        series = {k: list(v) for k, v in self.history.items()}
-        return {
-            "epoch": list(self.epoch),
-            **series,
-            "stop_reason": self.stop_reason,
-            "stopped_epoch": self.stopped_epoch,
-        }
+        """``{"epoch": [...], <metric>: [...], ...}``: every per-epoch series, nothing else
+        (``stop_reason`` and ``stopped_epoch`` are attributes), so each value can be plotted."""
+        return {"epoch": list(self.epoch), **{k: list(v) for k, v in self.history.items()}}
 
     def __repr__(self) -> str:
         return (

@@ -18,14 +18,14 @@ from functools import partial
 import numpy as np
 
 from .backend import SeedLike, generator
-from .callbacks import Callback
+from .callbacks import Callback, check_signatures
 from .compiled import CompiledMLP, blas_threads_for
 from .diagnostics import GradientDiagnostics
 from .errors import CompileError, ShapeError
 from .history import History
 from .metrics import Metric, resolve
 from .nn.layers import trace
-from .nn.module import Module
+from .nn.module import Module, RemovableHandle
 from .optim import Optimizer
 from .progress import EpochReporter
 from .tensor import Tensor, no_grad
@@ -124,13 +124,35 @@ def _train_step(
         except CompileError as error:
             if compile is True:
                 raise CompileError(f"fit(compile=True): {error}") from None
+    outputs = compiled.outputs if compiled else {}
+    step = partial(_engine_step, model, loss_fn, optimizer, kept=outputs if wanting else None)
     if compiled:
-        step, outputs = compiled.train_step, compiled.outputs
-    else:
-        outputs = {}
-        step = partial(_engine_step, model, loss_fn, optimizer, kept=outputs if wanting else None)
+        step = _compiled_until_hooked(model, compiled.train_step, step, compile is True)
     for cb in wanting:
         cb.outputs = outputs
+    return step
+
+
+def _compiled_until_hooked(model: Module, compiled_step, engine_step, required: bool):
+    """The compiled step until a forward hook is registered on a module of ``model`` during
+    training (by a callback, say), which the compiled step could not call; from then on the
+    engine's step, which calls it and computes the same numbers (with ``compile=True``: a
+    CompileError instead).  Per step this costs one integer comparison."""
+    seen, current = RemovableHandle.registered, compiled_step
+
+    def step(x, y, rows):
+        nonlocal seen, current
+        if RemovableHandle.registered != seen:
+            seen = RemovableHandle.registered
+            if current is compiled_step and any(m._forward_hooks for m in model.modules()):
+                if required:
+                    raise CompileError(
+                        "fit(compile=True): a forward hook was registered during training; the "
+                        "compiled step cannot call it (use compile='auto' or False)"
+                    )
+                current = engine_step
+        return current(x, y, rows)
+
     return step
 
 
@@ -207,10 +229,12 @@ def fit(
     history = History()
     model.stop_training = False  # Keras's flag: a callback may set self.model.stop_training
     for cb in callbacks:
+        check_signatures(cb)
         cb.model, cb.optimizer, cb.history = model, optimizer, history
-        cb.on_train_begin({})
-
     train_step = _train_step(model, loss_fn, optimizer, x, y, callbacks, compile)
+    begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
+    for cb in callbacks:
+        cb.on_train_begin(begin_logs)
     update = optimizer.step
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"
@@ -220,8 +244,9 @@ def fit(
     try:
         with blas_threads_for(model, batch_size):
             for epoch in range(epochs):
+                begin_logs = {}
                 for cb in callbacks:
-                    cb.on_epoch_begin(epoch, {})
+                    cb.on_epoch_begin(epoch, begin_logs)
                 model.train()
                 started = time.perf_counter()
                 order = rng.permutation(n) if shuffle else np.arange(n)

@@ -46,8 +46,12 @@ def _model_and_loss(args):
     sizes = _architecture(args.model)
     units = sizes[-1]
     model = recipes.build_mlp(sizes[0], sizes[1:-1], units, args.activation, None, args.seed)
-    name = args.loss if args.loss != "auto" else ("cross_entropy" if units > 1 else "mse")
-    loss_fn = recipes.LOSSES[name]()
+    # a bare architecture's task: several output units score classes, one is a value (auto)
+    task = "classification" if units > 1 else "regression"
+    name = args.loss
+    if name != "auto":
+        task = recipes.LOSSES[name]().task
+    loss_fn = recipes.resolve_loss(name, task)
     n = units if loss_fn.task == "regression" or units > 1 else 2  # one unit: two classes
     if loss_fn.output_units(n) != units:
         raise NudgenetError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import itertools
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -30,11 +29,12 @@ class RemovableHandle:
     """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook (a second call
     does nothing); used as a context manager, the hook is removed when the block ends."""
 
-    _ids = itertools.count()
+    registered = 0  # hooks registered so far on any module (fit's compiled step watches it)
 
     def __init__(self, hooks: dict) -> None:
         self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
+        RemovableHandle.registered += 1
+        self.id = RemovableHandle.registered
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
@@ -87,7 +87,8 @@ class Module:
         """Call ``hook(module, inputs, output)`` after every forward of this module (PyTorch's
         contract: ``inputs`` is the tuple of positional arguments; a return value other than None
         replaces the output).  Hooks run in registration order; ``handle.remove()`` unregisters
-        this one.  A model with forward hooks always runs through the engine (never compiled)."""
+        this one.  A model with forward hooks runs through the engine, which calls them (``fit``
+switches to it when a hook is registered during training)."""
         if not callable(hook):
             raise TypeError(
                 f"register_forward_hook: expected a callable hook(module, inputs, output), "
