@@ -20,12 +20,14 @@ from .gradient_check import GradcheckError, GradientReport, check_gradients, gra
 from .history import History
 from .io import load, save
 from .nn import (
+    BatchNorm1d,
     BCELoss,
     BCEWithLogitsLoss,
     CategoricalCrossEntropyLoss,
     CrossEntropyLoss,
     Dropout,
     Identity,
+    LayerNorm,
     LeakyReLU,
     Linear,
     Module,
@@ -56,6 +58,7 @@ __all__ = [
     "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU",
     "Sequential",
     "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh", "Unstandardize",
+    "BatchNorm1d", "LayerNorm",
     "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
     "History", "evaluate", "fit", "predict",
 ]

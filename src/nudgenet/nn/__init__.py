@@ -27,6 +27,7 @@ from .losses import (
     MSELoss,
 )
 from .module import Module, Parameter, RemovableHandle
+from .normalization import BatchNorm1d, LayerNorm
 
 __all__ = [
     "init",
@@ -35,8 +36,10 @@ __all__ = [
     "Module",
     "Parameter",
     "RemovableHandle",
+    "BatchNorm1d",
     "Dropout",
     "Identity",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "ReLU",
