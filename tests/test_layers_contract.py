@@ -1,10 +1,12 @@
 """The layer contract, run over every class in the layer registry (nudgenet.nn.config.LAYERS).
 
 A layer that model files can hold must: describe itself as JSON (get_config) and be rebuilt from
-that description (from_config) into the same layer; save and load through a model file with
-bitwise the same predictions, in float32 and float64; pass a float64 gradient check for its input
-and for each of its parameters; keep its input's float dtype; and show its configuration in its
-repr.  A class added to the registry fails here until EXAMPLES holds an example of it.
+that description (from_config) into the same layer; declare the tensors a file holds for it
+(parameter_shapes: its state_dict, buffers included); save and load through a model file with
+bitwise the same predictions (in eval mode) and state, in float32 and float64; pass a float64
+gradient check for its input and for each of its parameters, in training mode and in eval mode;
+keep its input's float dtype; and show its configuration in its repr.  A class added to the
+registry fails here until EXAMPLES holds an example of it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,19 @@ import pytest
 
 import nudgenet as ng
 from nudgenet.nn.config import LAYERS, build, describe
+
+
+def _moved(layer, batches: int = 3):
+    """``layer`` with its parameters and running statistics away from their starting values
+    (random γ, β; a few training batches), so that a description or a model file that lost any
+    of them gives other outputs.  The same every call."""
+    rng = np.random.default_rng(1)
+    for p in layer.parameters():
+        p.data[...] = rng.uniform(0.5, 1.5, p.shape) * rng.choice([-1.0, 1.0], p.shape)
+    for _ in range(batches if layer.buffers() else 0):
+        layer(rng.normal(1.0, 2.0, (6, 3)).astype(np.float32))
+    return layer
+
 
 # Every registry class with examples of it: (a function building one, its input features).  Give
 # each constructor argument a value other than its default, so that a description that dropped
@@ -32,6 +47,14 @@ EXAMPLES = {
     "Dropout": [(lambda: ng.Dropout(0.3, seed=0), 3)],
     "Standardize": [(lambda: ng.Standardize([0.5, -1.0, 2.0], [2.0, 0.5, 1.5]), 3)],
     "Unstandardize": [(lambda: ng.Unstandardize([0.5, -1.0, 2.0], [2.0, 0.5, 1.5]), 3)],
+    "LayerNorm": [
+        (lambda: _moved(ng.LayerNorm(3, eps=1e-3)), 3),
+        (lambda: ng.LayerNorm((3,), elementwise_affine=False), 3),
+    ],
+    "BatchNorm1d": [
+        (lambda: _moved(ng.BatchNorm1d(3, eps=1e-3, momentum=0.3)), 3),
+        (lambda: ng.BatchNorm1d(3, affine=False, track_running_stats=False), 3),
+    ],
     "Sequential": [
         (
             lambda: ng.Sequential(
@@ -89,6 +112,14 @@ def test_description_is_json_and_builds_the_same_layer(name):
         np.testing.assert_array_equal(_outputs(rebuilt, x), _outputs(layer, x))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_shapes_declare_the_state_dict(name):
+    for make, _ in _examples(name):
+        layer = make()
+        declared = ng.nn.config.parameter_shapes(describe(layer))
+        assert declared == {key: value.shape for key, value in layer.state_dict().items()}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 def test_model_file_round_trip_predicts_the_same(name, dtype, tmp_path):
@@ -103,6 +134,11 @@ def test_model_file_round_trip_predicts_the_same(name, dtype, tmp_path):
         predicted = ng.predict(loaded, x)
         assert predicted.dtype == dtype
         np.testing.assert_array_equal(predicted, ng.predict(layer, x))
+        state, kept = layer.state_dict(), loaded.state_dict()
+        assert list(kept) == list(state)  # buffers (running statistics) included
+        for key, value in state.items():
+            assert kept[key].dtype == dtype
+            np.testing.assert_array_equal(kept[key], value)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -112,10 +148,13 @@ def test_gradients_match_finite_differences_in_float64(name):
         # A fresh layer per evaluation in training mode: the same weights and (for Dropout) the
         # same mask every time, so the differences see the function backprop differentiated.
         assert ng.gradcheck(lambda t, make=make: make().double()(t), x)
-        layer = make().double().eval()
-        params = layer.parameters()
-        assert ng.gradcheck(lambda t, *p, layer=layer: layer(t), x, *params)
-        (layer(x) * layer(x)).sum().backward()  # the check above compared something non-zero
+        for training in (True, False):  # batch norm: batch statistics, then running ones
+            layer = make().double().train(training)
+            params = layer.parameters()
+            if training and not np.array_equal(_outputs(layer, x), _outputs(layer, x)):
+                continue  # a new random draw each call (Dropout): checked fresh above
+            assert ng.gradcheck(lambda t, *p, layer=layer: layer(t), x, *params)
+        (layer(x) * layer(x)).sum().backward()  # the eval check compared something non-zero
         assert all(np.any(p.grad) for p in params)
 
 
@@ -128,7 +167,9 @@ def test_outputs_keep_the_float_dtype(name, dtype):
         for mode in (True, False):
             assert layer.train(mode)(x).dtype == dtype
         assert build(describe(layer), dtype=dtype)(x).dtype == dtype
-        assert all(p.dtype == dtype for p in build(describe(layer), dtype=dtype).parameters())
+        built = build(describe(layer), dtype=dtype)
+        assert all(p.dtype == dtype for p in built.parameters() + built.buffers())
+        assert all(b.dtype == dtype for b in layer.buffers())
 
 
 def _changed(config: dict, key: str) -> dict:

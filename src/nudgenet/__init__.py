@@ -12,7 +12,13 @@ from . import data as datasets
 from . import functional, metrics, optim, plot
 from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
-from .callbacks import Callback, EarlyStopping, LambdaCallback, LearningRateScheduler
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    ReduceLROnPlateau,
+)
 from .diagnostics import GradientDiagnostics
 from .errors import CompileError, DataError, ModelFileError, NudgenetError, ShapeError
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
@@ -20,12 +26,14 @@ from .gradient_check import GradcheckError, GradientReport, check_gradients, gra
 from .history import History
 from .io import load, save
 from .nn import (
+    BatchNorm1d,
     BCELoss,
     BCEWithLogitsLoss,
     CategoricalCrossEntropyLoss,
     CrossEntropyLoss,
     Dropout,
     Identity,
+    LayerNorm,
     LeakyReLU,
     Linear,
     Module,
@@ -47,7 +55,7 @@ from .train import evaluate, fit, predict
 __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
     "get_default_dtype", "manual_seed", "set_default_dtype",
-    "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler",
+    "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
@@ -56,6 +64,7 @@ __all__ = [
     "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU",
     "Sequential",
     "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh", "Unstandardize",
+    "BatchNorm1d", "LayerNorm",
     "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
     "History", "evaluate", "fit", "predict",
 ]

@@ -13,6 +13,9 @@ A callback subclasses :class:`Callback` and overrides any of Keras's hooks; ever
   History and shown on the progress line with the others;
 * ``on_train_end(logs)``: the last epoch's logs (empty when no epoch ran).
 
+Built in: :class:`EarlyStopping`, :class:`LearningRateScheduler`, :class:`ReduceLROnPlateau`
+(Keras's names and rules), :class:`LambdaCallback`.
+
 ``on_batch_begin(batch, logs)`` / ``on_batch_end(batch, logs)`` are Keras's older names: the
 default ``on_train_batch_begin`` / ``on_train_batch_end`` call them, so override either name.
 ``batch`` and ``epoch`` count from 0.  ``fit`` sets ``self.model``, ``self.optimizer`` and
@@ -135,7 +138,40 @@ class LambdaCallback(Callback):
         self.__dict__.update({name: fn for name, fn in hooks.items() if fn is not None})
 
 
-class EarlyStopping(Callback):
+class _MonitorCallback(Callback):
+    """A callback watching one metric of the epoch's logs, ``monitor``: whether larger is better
+    (``mode``: ``"min"``, ``"max"`` or ``"auto"``, max for accuracy-like names) and the margin
+    ``min_delta`` by which a value must beat the best one to count as an improvement."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(
+                f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', got {mode!r}"
+            )
+        self.monitor, self.min_delta = monitor, abs(min_delta)
+        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+        self._reset_best()
+
+    def _reset_best(self) -> None:
+        self.best = -math.inf if self.maximize else math.inf
+
+    def _improved(self, value: float) -> bool:
+        if self.maximize:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def _current(self, logs: dict | None) -> float:
+        """The monitored value in an epoch's logs, or KeyError saying which metrics are there."""
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise KeyError(
+                f"{type(self).__name__} monitors {self.monitor!r}, but the epoch's metrics are "
+                f"{sorted(logs)}; pass validation data to fit or monitor another metric"
+            )
+        return logs[self.monitor]
+
+
+class EarlyStopping(_MonitorCallback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs
     (as Keras does: with the best epoch ``b``, training stops after epoch ``b + patience``;
     ``patience=0`` stops, like 1, after the first epoch without improvement).  With
@@ -154,31 +190,17 @@ class EarlyStopping(Callback):
     ):
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), abs(min_delta)
-        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
-        self.restore_best = restore_best
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.restore_best = int(patience), restore_best
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.best = -math.inf if self.maximize else math.inf
+        self._reset_best()
         self.best_epoch, self.wait, self.best_state = None, 0, None
         self.stop_training = False
         self.stopped_epoch = None
 
-    def _improved(self, value: float) -> bool:
-        if self.maximize:
-            return value > self.best + self.min_delta
-        return value < self.best - self.min_delta
-
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        if self.monitor not in logs:
-            raise KeyError(
-                f"EarlyStopping monitors {self.monitor!r}, but the epoch's metrics are "
-                f"{sorted(logs)}; pass validation data to fit or monitor another metric"
-            )
-        value = logs[self.monitor]
+        value = self._current(logs)
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
@@ -207,3 +229,63 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if isinstance(self.schedule, LRScheduler):
             self.schedule.step()
+
+
+class ReduceLROnPlateau(_MonitorCallback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved by more than
+    ``min_delta`` for ``patience`` epochs (Keras's callback and rules).
+
+    After each epoch: during a cooldown (``cooldown`` epochs after a reduction) the count of
+    epochs without improvement stays 0; an improvement on the best value resets it; otherwise it
+    grows, and on reaching ``patience`` the rate becomes max(lr · factor, ``min_lr``) (unless it
+    is already at ``min_lr`` or below), the cooldown starts and the count restarts.  ``mode``:
+    ``"min"``, ``"max"``, or ``"auto"`` (max when the name contains "acc").  The epoch's
+    ``lr`` in the History is the rate that epoch trained with; ``verbose=1`` prints a line for
+    each reduction.  A ``monitor`` missing from the epoch's metrics is an error (Keras warns).
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ):
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+        if patience < 0 or cooldown < 0 or min_lr < 0:
+            raise ValueError(
+                f"ReduceLROnPlateau: expected patience, cooldown and min_lr >= 0, got "
+                f"{patience}, {cooldown} and {min_lr}"
+            )
+        super().__init__(monitor, mode, min_delta)
+        self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
+        self.verbose, self.min_lr = verbose, float(min_lr)
+        self.on_train_begin()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset_best()
+        self.wait = self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = self._current(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience and self.optimizer.lr > self.min_lr:
+                self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+                if self.verbose > 0:
+                    print(
+                        f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                        f"{self.optimizer.lr:.4g}.",
+                        flush=True,
+                    )
+                self.cooldown_counter, self.wait = self.cooldown, 0

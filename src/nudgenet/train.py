@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from functools import partial
+from numbers import Real
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from .history import History
 from .metrics import Metric, resolve
 from .nn.layers import trace
 from .nn.module import Module, RemovableHandle
+from .nn.utils import clip_grad_norm_
 from .optim import Optimizer
 from .progress import EpochReporter
 from .tensor import Tensor, no_grad
@@ -173,6 +175,21 @@ def _stop_reason(epoch: int, loss: float, callbacks: list[Callback], model: Modu
     return reason or ("stopped" if model.stop_training else None)
 
 
+def _clipping_step(optimizer: Optimizer, max_norm: float | None):
+    """``optimizer.step``, after :func:`~nudgenet.nn.utils.clip_grad_norm_` of its gradients
+    (one norm over its flat buffer) when ``max_norm`` is given."""
+    if max_norm is None:
+        return optimizer.step
+    if isinstance(max_norm, bool) or not (isinstance(max_norm, Real) and 0 < max_norm < math.inf):
+        raise ValueError(f"fit: clip_grad_norm must be a number > 0 or None, got {max_norm!r}")
+
+    def step() -> None:
+        clip_grad_norm_(optimizer.params, max_norm)
+        optimizer.step()
+
+    return step
+
+
 def fit(
     model: Module,
     loss_fn,
@@ -191,6 +208,7 @@ def fit(
     verbose: int = 1,
     diagnostics: bool = False,
     compile: bool | str = "auto",
+    clip_grad_norm: float | None = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
@@ -207,6 +225,8 @@ def fit(
     ``compile``: ``"auto"`` runs the compiled step (:mod:`nudgenet.compiled`, the same numbers
     bit for bit) when it covers the model, loss and targets, else the engine; ``True`` requires
     it (:class:`~nudgenet.errors.CompileError` names why not); ``False`` always runs the engine.
+    ``clip_grad_norm``: clip the batch gradient's total 2-norm to this before every step
+    (:func:`~nudgenet.nn.utils.clip_grad_norm_` on the optimiser's flat gradients; either backend).
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
@@ -217,6 +237,7 @@ def fit(
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
     metric_fns = resolve(metrics)
+    update = _clipping_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
     first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
     callbacks = first + list(callbacks or ())
     rng = generator(seed)
@@ -235,7 +256,6 @@ def fit(
     begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
     for cb in callbacks:
         cb.on_train_begin(begin_logs)
-    update = optimizer.step
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"
     # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)

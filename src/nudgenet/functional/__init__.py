@@ -24,7 +24,9 @@ from .arithmetic import (
     transpose,
 )
 from .layers import (
+    batch_norm,
     dropout,
+    layer_norm,
     leaky_relu,
     linear,
     log_softmax,
@@ -59,7 +61,9 @@ __all__ = [
     "sub",
     "sum",
     "transpose",
+    "batch_norm",
     "dropout",
+    "layer_norm",
     "leaky_relu",
     "linear",
     "log_softmax",

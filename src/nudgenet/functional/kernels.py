@@ -106,6 +106,59 @@ def softplus_delta(g: np.ndarray, z: np.ndarray) -> np.ndarray:
     return g * sigmoid(z)
 
 
+# --- normalisation ------------------------------------------------------------------------------
+# Batch norm and layer norm: y = x̂ ⊙ γ + β with x̂ = (x − μ) / √(σ² + ε), the statistics taken
+# over the rows (batch norm in training), over the features (layer norm), or fixed (batch norm's
+# running statistics, in eval).  s = 1/√(σ² + ε) is saved for the backward.
+
+
+def moments(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """μ = mean x,  σ² = mean (x − μ)²  over ``axis`` (the biased variance), kept as axes of 1."""
+    return x.mean(axis=axis, keepdims=True), x.var(axis=axis, keepdims=True)
+
+
+def normalize(x: np.ndarray, mean, var, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(x̂, s)``: x̂ = (x − μ) s with s = 1/√(σ² + ε)."""
+    inv_std = 1.0 / np.sqrt(var + eps)
+    return (x - mean) * inv_std, inv_std
+
+
+def normalize_delta(g_hat, x_hat, inv_std, axis: int | None) -> np.ndarray:
+    """dx from ĝ = ∂C/∂x̂.  Statistics of x itself over ``axis`` (μ and σ² move with x):
+    dx = s (ĝ − mean ĝ − x̂ ⊙ mean(ĝ ⊙ x̂)), the means over ``axis``, the standard batch-norm
+    backward; fixed statistics (``axis`` None): dx = s ĝ."""
+    if axis is None:
+        return g_hat * inv_std
+    centred = g_hat - g_hat.mean(axis=axis, keepdims=True)
+    return (centred - x_hat * (g_hat * x_hat).mean(axis=axis, keepdims=True)) * inv_std
+
+
+def scale_shift(x_hat: np.ndarray, weight=None, bias=None) -> np.ndarray:
+    """y = x̂ ⊙ γ + β  (per feature, the last axis; without γ or β that part is left out)"""
+    y = x_hat if weight is None else x_hat * weight
+    return y if bias is None else y + bias
+
+
+def scale_shift_grads(g: np.ndarray, x_hat: np.ndarray, weight=None):
+    """``(ĝ, dγ, dβ)``: ĝ = g ⊙ γ (g without γ),  dγ = Σ g ⊙ x̂,  dβ = Σ g, the sums over every
+    row (every axis but the last)."""
+    rows = g.reshape(-1, g.shape[-1])
+    g_hat = g if weight is None else g * weight
+    return g_hat, (rows * x_hat.reshape(rows.shape)).sum(axis=0), rows.sum(axis=0)
+
+
+def update_running(running: np.ndarray, batch: np.ndarray, momentum: float) -> None:
+    """r ← (1 − m) r + m b, in place: a running statistic follows the batch's (PyTorch's
+    ``momentum`` convention: m is the weight of the new value)."""
+    running *= 1 - momentum
+    running += momentum * batch
+
+
+def unbiased(var: np.ndarray, n: int) -> np.ndarray:
+    """σ̂² = σ² n / (n − 1): the unbiased variance of n values from the biased one."""
+    return var * (n / (n - 1))
+
+
 # --- softmax ------------------------------------------------------------------------------------
 
 _FEW_COLUMNS = 16  # up to this many columns the transposed copy pays (docs/performance.md)

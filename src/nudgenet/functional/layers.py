@@ -1,4 +1,5 @@
-"""The layer primitives: the fused affine map, activations, softmax and dropout.
+"""The layer primitives: the fused affine map, activations, softmax, dropout, and batch and
+layer normalisation.
 
 Each ``<Name>Function`` saves what its backward needs and calls the array rules of
 :mod:`.kernels` (where each equation is written, shared with the compiled training step);
@@ -6,6 +7,8 @@ the functions at the bottom (``linear``, ``relu``, ...) apply them to tensors.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..backend import SeedLike, generator, get_default_dtype
 from ..errors import ShapeError
@@ -123,6 +126,25 @@ class DropoutFunction(Function):
         return (g * self.mask,)
 
 
+class NormalizationFunction(Function):
+    """y = x̂ ⊙ γ + β, x̂ = (x − μ) s, s = 1/√(σ² + ε), given μ and σ² (``mean``, ``var``) taken
+    from x over ``axis`` (None: fixed statistics);  with ĝ = g ⊙ γ,
+    dx = s (ĝ − mean ĝ − x̂ ⊙ mean(ĝ ⊙ x̂)) (means over ``axis``; s ĝ for fixed statistics),
+    dγ = Σ g ⊙ x̂,  dβ = Σ g  (sums over the rows).  γ and β come together or not at all."""
+
+    def forward(self, x, weight=None, bias=None, *, mean, var, eps, axis):
+        self.x_hat, self.inv_std = K.normalize(x, mean, var, eps)
+        self.weight, self.axis = weight, axis
+        return K.scale_shift(self.x_hat, weight, bias)
+
+    def backward(self, g):
+        g_hat, grad_weight, grad_bias = K.scale_shift_grads(g, self.x_hat, self.weight)
+        gx = K.normalize_delta(g_hat, self.x_hat, self.inv_std, self.axis)
+        if len(self.needs_grad) == 1:
+            return (gx,)
+        return gx, grad_weight, grad_bias
+
+
 # --- public functions ------------------------------------------------------------------------
 
 
@@ -175,3 +197,76 @@ def dropout(x, p: float = 0.5, training: bool = True, seed: SeedLike = None) -> 
     keep = generator(seed).random(x.shape, dtype=x.dtype) >= p
     mask = keep.astype(x.dtype) / x.dtype.type(1.0 - p)
     return DropoutFunction.apply(x, mask=mask)
+
+
+def _affine(weight, bias, like: Tensor) -> tuple[Tensor, ...]:
+    """``(γ, β)`` as tensors of ``like``'s dtype (a missing one as the constant 1 or 0), or ``()``
+    when both are None."""
+    if weight is None and bias is None:
+        return ()
+    features = like.shape[-1:]
+    return (
+        Tensor(np.ones(features, like.dtype)) if weight is None else as_tensor(weight),
+        Tensor(np.zeros(features, like.dtype)) if bias is None else as_tensor(bias),
+    )
+
+
+def _floating(x) -> Tensor:
+    x = as_tensor(x)
+    return x if x.dtype.kind == "f" else Tensor(x.data.astype(get_default_dtype()))
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """Normalise each row over its last axis, of ``normalized_shape`` features (an int or a
+    one-element tuple): x̂ = (x − μ)/√(σ² + ε), μ and σ² the row's mean and biased variance; then
+    x̂ ⊙ ``weight`` + ``bias`` (each optional, of that shape).  PyTorch's signature."""
+    x = _floating(x)
+    features = tuple(np.atleast_1d(normalized_shape).tolist())
+    if x.ndim == 0 or x.shape[-1:] != features or len(features) != 1:
+        raise ShapeError(
+            f"layer_norm: expected input whose last axis has normalized_shape={normalized_shape} "
+            f"features (only the last axis is normalised), got shape {x.shape}"
+        )
+    mean, var = K.moments(x.data, axis=-1)
+    return NormalizationFunction.apply(
+        x, *_affine(weight, bias, x), mean=mean, var=var, eps=eps, axis=-1
+    )
+
+
+def batch_norm(
+    x,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each feature (column) of a batch (N, C): in training, by the batch's mean and
+    biased variance, moving ``running_mean`` and ``running_var`` (arrays, or None) toward the
+    batch's mean and unbiased variance in place (r ← (1 − momentum) r + momentum b); otherwise
+    by the running statistics.  Then x̂ ⊙ ``weight`` + ``bias`` (each optional, (C,)).
+    PyTorch's signature and rules."""
+    x = _floating(x)
+    if x.ndim != 2:
+        raise ShapeError(f"batch_norm: expected a batch of rows (N, features), got shape {x.shape}")
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: outside training it needs running_mean and running_var")
+        mean, var, axis = running_mean, running_var, None
+    else:
+        if len(x) < 2:
+            raise ValueError(
+                f"batch_norm: training needs more than one row per batch (got shape {x.shape}): "
+                "the variance of one value is 0; use drop_last=True or another batch size"
+            )
+        mean, var = K.moments(x.data, axis=0)
+        axis = 0
+        if running_mean is not None:
+            K.update_running(running_mean, mean[0], momentum)
+        if running_var is not None:
+            K.update_running(running_var, K.unbiased(var[0], len(x)), momentum)
+    return NormalizationFunction.apply(
+        x, *_affine(weight, bias, x), mean=mean, var=var, eps=eps, axis=axis
+    )

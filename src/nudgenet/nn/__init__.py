@@ -1,6 +1,7 @@
-"""Layers, containers, losses and initialisers; forward hooks and :func:`trace`."""
+"""Layers, containers, losses and initialisers; forward hooks and :func:`trace`; gradient
+clipping (:mod:`.utils`)."""
 
-from . import init
+from . import init, utils
 from .config import LAYERS, build, describe
 from .flat import FlatParameters, flatten
 from .layers import (
@@ -27,16 +28,20 @@ from .losses import (
     MSELoss,
 )
 from .module import Module, Parameter, RemovableHandle
+from .normalization import BatchNorm1d, LayerNorm
 
 __all__ = [
     "init",
+    "utils",
     "FlatParameters",
     "flatten",
     "Module",
     "Parameter",
     "RemovableHandle",
+    "BatchNorm1d",
     "Dropout",
     "Identity",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "ReLU",

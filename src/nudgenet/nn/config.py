@@ -1,10 +1,11 @@
 """Architectures as plain data: ``describe(model)`` gives a JSON-able dict, ``build`` rebuilds it.
 
 A description is ``{"type": <class name>, **layer.get_config()}``.  Only the layer classes
-defined in :mod:`nudgenet.nn.layers` can be described: :data:`LAYERS` is that registry, the one
+defined in the modules of :data:`LAYER_MODULES` (:mod:`nudgenet.nn.layers`,
+:mod:`nudgenet.nn.normalization`) can be described: :data:`LAYERS` is that registry, the one
 list of the layers model files can hold (a new layer defined there joins it, and the common layer
-tests in ``tests/test_layers_contract.py`` then require an example of it).  Weights are not part
-of the description (model files store them separately).
+tests in ``tests/test_layers_contract.py`` then require an example of it).  Weights and buffers
+are not part of the description (model files store them separately).
 
 The rule that keeps a description complete: ``Module.get_config`` raises for a class whose
 constructor takes arguments and that does not override it, and :func:`describe` checks that a
@@ -17,15 +18,17 @@ from __future__ import annotations
 
 import inspect
 
-from . import layers
+from . import layers, normalization
 from .module import Module
 
+LAYER_MODULES = (layers, normalization)  # the modules whose public Module classes are layers
 LAYERS: dict[str, type[Module]] = {
     name: cls
-    for name, cls in vars(layers).items()
+    for module in LAYER_MODULES
+    for name, cls in vars(module).items()
     if isinstance(cls, type)
     and issubclass(cls, Module)
-    and cls.__module__ == layers.__name__
+    and cls.__module__ == module.__name__
     and not name.startswith("_")
 }
 
@@ -70,9 +73,10 @@ def _checked(spec) -> tuple[type[Module], dict]:
 
 
 def parameter_shapes(spec: dict, prefix: str = "") -> dict[str, tuple[int, ...]]:
-    """The parameters ``build(spec)`` would hold, dotted name → shape (as ``named_parameters``
-    names them), from each layer's ``parameter_shapes(config)``: a model file's tensors are
-    checked against its architecture before any large layer is built."""
+    """The tensors ``build(spec)`` would hold, its parameters and persistent buffers, dotted
+    name → shape (as ``state_dict`` names them), from each layer's ``parameter_shapes(config)``:
+    a model file's tensors are checked against its architecture before any large layer is
+    built."""
     cls, config = _checked(spec)
     return {prefix + name: shape for name, shape in cls.parameter_shapes(config).items()}
 

@@ -1,4 +1,5 @@
-"""Module and Parameter: the PyTorch habits (``parameters()``, ``train()``, ``state_dict()``)."""
+"""Module and Parameter: the PyTorch habits (``parameters()``, ``train()``, ``state_dict()``,
+``register_buffer``)."""
 
 from __future__ import annotations
 
@@ -50,12 +51,20 @@ class Module:
     """Base class of layers and models.  Assigning a Parameter or Module attribute registers it;
     subclasses implement ``forward``.  ``module(x)`` calls ``forward(x)``, then any forward hooks.
 
+    State that is not trained (a batch norm's running statistics) lives in buffers
+    (:meth:`register_buffer`, PyTorch's contract): plain arrays, never given a gradient nor
+    listed by ``parameters()`` (so no optimiser updates them), but saved and loaded with the
+    parameters by ``state_dict()`` and model files (unless registered ``persistent=False``) and
+    converted by ``to()``.
+
     A layer that model files can hold describes itself with :meth:`get_config` and is rebuilt by
     :meth:`from_config` (Keras's names); see :mod:`nudgenet.nn.config`."""
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})  # name -> ndarray or None
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_forward_hooks", {})  # handle id -> hook, in registration order
 
@@ -65,8 +74,12 @@ class Module:
                 f"{type(self).__name__}.__init__ must call super().__init__() before assigning "
                 f"attribute {name!r}"
             )
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            value = self._buffers[name] = _buffer(type(self).__name__, name, value)
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        if isinstance(value, (Parameter, Module)):
+            self._buffers.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -136,6 +149,59 @@ switches to it when a hook is registered during training)."""
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    # --- buffers ------------------------------------------------------------------------------
+    def register_buffer(self, name: str, array: np.ndarray | None, persistent: bool = True) -> None:
+        """Register ``array`` as the buffer ``name``: state of the module that is not a
+        parameter (no gradient, not in ``parameters()``), reachable as ``self.<name>``.
+        Persistent buffers are in ``state_dict()`` and so in model files; ``to()`` converts
+        floating ones.  ``None`` registers a buffer that is left out of both until an array is
+        assigned to ``self.<name>`` (an assignment replaces the buffer's array)."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before "
+                f"register_buffer({name!r}, ...)"
+            )
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: expected a non-empty name without '.', got {name!r}")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
+        self._buffers[name] = _buffer(type(self).__name__, name, array)
+        object.__setattr__(self, name, self._buffers[name])
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """``(dotted name, array)`` for every buffer that holds an array, this module's first,
+        then its children's (e.g. ``("1.running_mean", ...)``); an array shared by several
+        modules is listed once, under its first name."""
+        yield from self._named_arrays(prefix, parameters=False, persistent_only=False)
+
+    def buffers(self) -> list[np.ndarray]:
+        return [b for _, b in self.named_buffers()]
+
+    def _named_arrays(
+        self, prefix: str, parameters: bool, persistent_only: bool
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """``(dotted name, array)`` module by module, this one first: each module's parameters'
+        values (when ``parameters``), then its buffers that hold arrays (the persistent ones
+        only, when ``persistent_only``); an object reached twice is listed once, by its first
+        name."""
+        seen: set[int] = set()
+        for path, module in _named_modules(self, prefix):
+            members = list(module._parameters.items()) if parameters else []
+            members += [
+                (name, array)
+                for name, array in module._buffers.items()
+                if array is not None
+                and not (persistent_only and name in module._non_persistent_buffers)
+            ]
+            for name, member in members:
+                if id(member) not in seen:
+                    seen.add(id(member))
+                    yield path + name, member.data if isinstance(member, Tensor) else member
+
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
 
@@ -158,17 +224,26 @@ switches to it when a hook is registered during training)."""
     # --- dtype --------------------------------------------------------------------------------
     @property
     def dtype(self) -> np.dtype | None:
+        """The first parameter's dtype; for a module without parameters, its first floating
+        buffer's; else None."""
         params = self.parameters()
-        return params[0].dtype if params else None
+        if params:
+            return params[0].dtype
+        return next((b.dtype for b in self.buffers() if b.dtype.kind == "f"), None)
 
     def to(self, dtype) -> Module:
-        """Convert every parameter to ``dtype`` (float32 or float64), in place; returns self.
-        Optimisers created before notice and re-pack their buffers at the next step."""
+        """Convert every parameter and every floating buffer to ``dtype`` (float32 or float64),
+        in place; returns self.  Optimisers created before notice and re-pack their flat buffers
+        at the next step."""
         dtype = as_float_dtype(dtype)
         for p in self.parameters():
             if p.dtype != dtype:
                 p.data = p.data.astype(dtype)
                 p.grad = None if p.grad is None else p.grad.astype(dtype)
+        for module in self.modules():
+            for name, array in module._buffers.items():
+                if array is not None and array.dtype.kind == "f" and array.dtype != dtype:
+                    setattr(module, name, array.astype(dtype))
         return self
 
     def double(self) -> Module:
@@ -179,12 +254,19 @@ switches to it when a hook is registered during training)."""
 
     # --- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter's values, keyed by dotted name."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Copies of every parameter's values and every persistent buffer, keyed by dotted
+        name."""
+        return {name: array.copy() for name, array in self._named_state()}
+
+    def _named_state(self) -> Iterator[tuple[str, np.ndarray]]:
+        """What ``state_dict`` holds, not copied: module by module, the parameters' values and
+        the persistent buffers (PyTorch's order)."""
+        return self._named_arrays("", parameters=True, persistent_only=True)
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy values into the existing parameters (views into flat buffers stay views)."""
-        own = dict(self.named_parameters())
+        """Copy values into the existing parameters and persistent buffers (views into flat
+        buffers stay views; each keeps its dtype)."""
+        own = dict(self._named_state())
         if strict:
             missing = sorted(set(own) - set(state))
             unexpected = sorted(set(state) - set(own))
@@ -200,7 +282,7 @@ switches to it when a hook is registered during training)."""
                 raise ShapeError(
                     f"load_state_dict: {name!r} expected shape {own[name].shape}, got {value.shape}"
                 )
-            own[name].data[...] = value
+            own[name][...] = value
 
     # --- configuration (Keras's get_config / from_config) ----------------------------------
     def get_config(self) -> dict:
@@ -227,12 +309,13 @@ switches to it when a hook is registered during training)."""
 
     @classmethod
     def parameter_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
-        """The parameters ``from_config(config)`` holds, dotted name -> shape.  This default
-        builds the layer uninitialised; a layer whose parameters can be large reads the shapes
-        from ``config`` instead, so that a model file can be checked before anything is
+        """The tensors a model file holds for ``from_config(config)``: its parameters and
+        persistent buffers (``state_dict``'s names), dotted name -> shape.  This default builds
+        the layer uninitialised; a layer whose tensors can be large reads the shapes from
+        ``config`` instead, so that a model file can be checked before anything is
         allocated."""
         layer = cls.from_config(config, initialise=False)
-        return {name: p.shape for name, p in layer.named_parameters()}
+        return {name: array.shape for name, array in layer._named_state()}
 
     # --- description --------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -249,10 +332,28 @@ switches to it when a hook is registered during training)."""
     def _repr_tree(self, indent: str) -> str:
         head = f"{type(self).__name__}({self.extra_repr()})"
         if not self._modules:
-            count = self.num_parameters()
-            return f"{head}  # {count:,} params" if count else head
+            count, buffers = self.num_parameters(), [n for n, _ in self.named_buffers()]
+            notes = [f"{count:,} params"] if count else []
+            notes += [f"buffers {', '.join(buffers)}"] if buffers else []
+            return f"{head}  # {'; '.join(notes)}" if notes else head
         inner = indent + "  "
         rows = [
             f"{inner}({name}): {child._repr_tree(inner)}" for name, child in self._modules.items()
         ]
         return f"{type(self).__name__}(\n" + "\n".join(rows) + f"\n{indent})"
+
+
+def _named_modules(module: Module, prefix: str) -> Iterator[tuple[str, Module]]:
+    """``(dotted prefix of its names, module)`` for ``module`` and every module below it."""
+    yield prefix, module
+    for name, child in module._modules.items():
+        yield from _named_modules(child, f"{prefix}{name}.")
+
+
+def _buffer(owner: str, name: str, array) -> np.ndarray | None:
+    """A buffer's value, or TypeError: buffers hold NumPy arrays (or None)."""
+    if array is not None and not isinstance(array, np.ndarray):
+        raise TypeError(
+            f"{owner}: buffer {name!r} must be a NumPy array or None, got {type(array).__name__}"
+        )
+    return array
