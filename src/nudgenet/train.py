@@ -21,6 +21,7 @@ import numpy as np
 from .backend import SeedLike, generator
 from .callbacks import Callback, check_signatures
 from .compiled import CompiledMLP, blas_threads_for
+from .data.split import unshared_classes, validation_split_rows
 from .diagnostics import GradientDiagnostics
 from .errors import CompileError, ShapeError
 from .history import History
@@ -61,7 +62,10 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
     return x, y
 
 
-def _split_validation(x, y, validation_data, validation_split: float):
+def _split_validation(x, y, validation_data, validation_split: float, mode: str, rng, task):
+    """The training rows and the validation data: ``validation_data``, or the rows
+    ``validation_split`` holds back as ``mode`` picks them, with one warning when the class
+    labels of one part are missing from the other (see :mod:`nudgenet.data.split`)."""
     if validation_data is not None and validation_split:
         raise ValueError("fit: pass validation_data or validation_split, not both")
     if validation_data is not None:
@@ -70,8 +74,22 @@ def _split_validation(x, y, validation_data, validation_split: float):
         return x, y, None
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-    n_val = validation_rows(len(x), validation_split)
-    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+    held = validation_rows(len(x), validation_split)
+    fit_rows, val_rows = validation_split_rows(len(x), held, mode, y, rng)
+    unshared = task != "regression" and unshared_classes(y[fit_rows], y[val_rows])
+    if unshared:  # class-sorted rows split by "last", or too few rows of a class
+        rows = f"the last {held} rows as given" if mode == "last" else f'mode "{mode}"'
+        fix = {
+            "last": 'are the rows sorted by class? Pass validation_split_mode="stratify" (or '
+            '"shuffle"), or validation_data',
+            "shuffle": 'pass validation_split_mode="stratify"',
+        }.get(mode, "a class has too few rows for both parts")
+        warnings.warn(
+            f"fit: the validation rows ({rows}) {unshared}: val_* scores will mislead; {fix}",
+            UserWarning,
+            stacklevel=3,  # fit's caller
+        )
+    return x[fit_rows], y[fit_rows], (x[val_rows], y[val_rows])
 
 
 def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:
@@ -209,11 +227,15 @@ def fit(
     diagnostics: bool = False,
     compile: bool | str = "auto",
     clip_grad_norm: float | None = None,
+    validation_split_mode: str = "last",
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
     ``validation_split`` holds out the last fraction of the rows (before shuffling), as Keras
-    does.  The last partial batch is kept unless ``drop_last``.  ``verbose``: 0 silent, 1 a
+    does; ``validation_split_mode="shuffle"`` draws them at random from ``seed`` instead, and
+    ``"stratify"`` keeps each class's share in both parts.  A warning says when the validation
+    rows hold classes the training rows lack or vice versa (class-sorted rows and ``"last"``).
+    The last partial batch is kept unless ``drop_last``.  ``verbose``: 0 silent, 1 a
     progress bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
     ``diagnostics=True`` runs a :class:`~nudgenet.diagnostics.GradientDiagnostics` callback
     before the others (per-layer gradient norms and dead ReLU units in each epoch's logs; opt-in
@@ -233,14 +255,17 @@ def fit(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
         )
     x, y = prepare_data(model, x, y)
-    x, y, validation = _split_validation(x, y, validation_data, validation_split)
+    rng = generator(seed)  # the validation rows of "shuffle"/"stratify" are its first draw
+    task = getattr(loss_fn, "task", None)
+    x, y, validation = _split_validation(
+        x, y, validation_data, validation_split, validation_split_mode, rng, task
+    )
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
     metric_fns = resolve(metrics)
     update = _clipping_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
     first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
     callbacks = first + list(callbacks or ())
-    rng = generator(seed)
     was_training = model.training
     n = len(x)
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)

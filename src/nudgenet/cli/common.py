@@ -56,6 +56,14 @@ def metrics_for(task: str) -> list[str]:
     return CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
 
 
+def format_figure(value: float) -> str:
+    """A loss or score for the text output: 4 decimals (``0.0523``), or 3 significant digits
+    with an exponent where decimals would hide it (``1.23e-06``, ``4.56e+07``)."""
+    if value == 0 or not math.isfinite(value) or 1e-3 <= abs(value) < 1e5:
+        return f"{value:.4f}"
+    return f"{value:.2e}"
+
+
 def emit_json(payload: dict) -> None:
     """Print ``payload`` as the last line of stdout."""
     print(json.dumps(payload, sort_keys=True))
@@ -145,7 +153,9 @@ def held_out(args, model) -> HeldOut:
     them).  Any other data set: every row of it (``data.scope == "all"``), since the model's
     split says nothing about a file it never saw.  Without ``--label-column`` the labels are read
     from the column the model was trained on, where the file has it (a CSV of the same columns),
-    else from the column ``"auto"`` picks.  The targets are read for the model's task."""
+    else from the column ``"auto"`` picks.  The targets are read for the model's task; labels
+    are matched to the model's class names (a label it never saw is an error), so a file lacking
+    a class keeps the model's numbering."""
     record = recipes.TrainingRecord.of(model)
     dataset = args.dataset or record.dataset
     if dataset is None:
@@ -157,7 +167,7 @@ def held_out(args, model) -> HeldOut:
     )
     column = label_column(args.label_column)
     if args.label_column is None and record.label_column is not None:
-        if same or _has_column(dataset, record.label_column):
+        if same or has_label_column(dataset, record.label_column):
             column = record.label_column
     data = recipes.load_dataset(
         dataset,
@@ -168,6 +178,7 @@ def held_out(args, model) -> HeldOut:
         labels=args.labels or (record.labels if same else None),
         label_column=column,
         task=record.task,
+        class_names=record.class_names if record.task == "classification" else None,
     )
     loss_fn = record.loss_fn()
     return HeldOut(
@@ -175,8 +186,9 @@ def held_out(args, model) -> HeldOut:
     )
 
 
-def _has_column(path: str, column: str | int) -> bool:
-    """Whether the CSV file ``path`` has the label column ``column`` (by name or index)."""
+def has_label_column(path: str, column: str | int) -> bool:
+    """Whether the CSV file ``path`` has the label column ``column`` (by name or index); False for
+    other files."""
     try:
         return datasets.resolve_label_column(path, column) is not None
     except DataError:  # no such column (or no such file: loading it says so)

@@ -36,6 +36,11 @@ def run(args) -> int:
     }
     if loss_fn.task == "classification":
         result["predicted"] = int(loss_fn.predict_classes(explanation.outputs)[0])
+        names = data.class_names  # the model's (cat, dog; or 0, 1, ...), where it has them
+        label = int(data.y_test[args.index])
+        if max(label, result["predicted"]) < len(names):
+            result["target_name"] = names[label]
+            result["predicted_name"] = names[result["predicted"]]
     if args.out:
         from ..plot import plot_explanation, plot_network, plot_weights
 
@@ -43,7 +48,7 @@ def run(args) -> int:
         suffix = out.suffix or ".png"
         # an image set's rows as images (None: a square inferred), a table's as bars (False)
         shape = data.record.image_shape if data.record.images else False
-        label = f"{row}, target {result['target']}"
+        label = f"{row}, target {result.get('target_name', result['target'])}"
         plot_explanation(explanation, out, image_shape=shape, label=label)
         result["figures"].append(str(out))
         units = [layer.weight.shape[1] for layer in explanation.layers]
@@ -56,8 +61,9 @@ def run(args) -> int:
     if args.json:
         emit_json(result)
         return 0
-    predicted = f", predicted {result['predicted']}" if "predicted" in result else ""
-    print(f"{row}: target {result['target']}{predicted}")
+    target = result.get("target_name", result["target"])
+    predicted = result.get("predicted_name", result.get("predicted"))
+    print(f"{row}: target {target}" + ("" if predicted is None else f", predicted {predicted}"))
     print(explanation)
     print(check)
     for path in result["figures"]:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .. import data as datasets
 from ..io import load
+from ..nn.layers import Linear
 from ..recipes import TrainingRecord
 from ..train import predict
-from .common import add_output_options, emit_json, positive_int
+from .common import add_output_options, emit_json, has_label_column, positive_int
 
 
 def run(args) -> int:
     model = load(args.model)
     record = TrainingRecord.of(model)
-    rows, _ = datasets.load_arrays(args.input, label_column=None)
+    rows = _features(args, model, record)
     outputs = predict(model, rows)
     if record.task == "regression":
         values = outputs.tolist()
@@ -49,6 +52,29 @@ def run(args) -> int:
     return 0
 
 
+def _features(args, model, record: TrainingRecord) -> np.ndarray:
+    """The rows of ``args.input`` to predict from.  A CSV file that still has the label column
+    the model was trained on (by its name, or by its index in a file without a header) loses
+    that column, with a note on stderr, when the rest is as many features as the model takes."""
+    column = record.label_column
+    if column is not None and has_label_column(args.input, column):
+        x, _ = datasets.load_arrays(args.input, label_column=column)
+        if x.shape[1] == _inputs(model):
+            if not getattr(args, "quiet", False):
+                print(
+                    f"nudgenet: {args.input}: dropped column {column!r}, the label column the "
+                    "model was trained on",
+                    file=sys.stderr,
+                )
+            return x
+    return datasets.load_arrays(args.input, label_column=None)[0]
+
+
+def _inputs(model) -> int | None:
+    """How many features ``model`` takes: its first Linear layer's inputs (None: none)."""
+    return next((m.in_features for m in model.modules() if isinstance(m, Linear)), None)
+
+
 def register(commands) -> None:
     """Add the ``predict`` subcommand."""
     predict_cmd = commands.add_parser(
@@ -58,7 +84,9 @@ def register(commands) -> None:
     )
     predict_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
     predict_cmd.add_argument(
-        "input", help="rows of features: .npy, .npz (key x), or .csv without a label column"
+        "input",
+        help="rows of features: .npy, .npz (key x), or .csv (a label column the model was "
+        "trained on is dropped)",
     )
     predict_cmd.add_argument(
         "--top", type=positive_int, default=3, help="probabilities shown per row (default: 3)"

@@ -25,6 +25,7 @@ from .common import (
     add_data_options,
     add_output_options,
     emit_json,
+    format_figure,
     fraction,
     fraction_or_zero,
     load_data,
@@ -53,10 +54,10 @@ def run(args) -> int:
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
     y_train = loss_fn.check_targets(data.y_train, outputs)
     y_test = loss_fn.check_targets(data.y_test, outputs)
-    target_scaler = None
+    target_scaler, y_fit = None, y_train
     if standardize and data.task == "regression":  # train on z-scored targets (see --help)
         target_scaler = datasets.Standardizer().fit(y_train)
-        y_train = target_scaler.transform(y_train)
+        y_fit = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
     validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
     stopping = None
@@ -68,12 +69,13 @@ def run(args) -> int:
         stopping = EarlyStopping(patience=args.early_stopping, restore_best=True)
     if args.verbose or not (args.json or args.quiet):
         labels = "" if data.label_column is None else f", labels in column {data.label_column!r}"
+        why = f"; {data.task_reason}" if data.task_reason else ""
         print(
             f"nudgenet: {data.name}: {data.note}{validation_note}; {data.task}, "
-            f"{data.features} features{labels}",
+            f"{data.features} features{labels}{why}",
             file=sys.stderr,
         )
-    history = _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping)
+    history = _fit(args, model, loss_fn, optimizer, data, y_fit, validation_split, stopping)
     kept = _kept_epoch(history, stopping)
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
@@ -99,9 +101,9 @@ def run(args) -> int:
         "epochs": len(history),
         "stop_reason": history.stop_reason,
         "kept_epoch": kept + 1,  # the epoch whose weights are saved, from 1
-        "train_loss": _finite(history["loss"][kept]),
-        "val_loss": _finite(history.history["val_loss"][kept] if validation_split else None),
+        **_fit_losses(model, loss_fn, data, y_train, history, kept, validation_split),
         "test_loss": scores["loss"],
+        "units": "target" if data.task == "regression" else None,
         "model_path": str(output),
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
@@ -125,10 +127,31 @@ def run(args) -> int:
     if args.json:
         emit_json(result)
     else:
-        held_out = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
-        print(f"held-out: {held_out}")
+        held_out = ", ".join(f"{k} {format_figure(v)}" for k, v in scores.items())
+        units = " (in the targets' units)" if data.task == "regression" else ""
+        print(f"held-out: {held_out}{units}")
         print(f"model saved to {output}")
     return 0
+
+
+def _fit_losses(model, loss_fn, data, y_train, history, kept, validation_split) -> dict:
+    """``train_loss`` and ``val_loss`` for the results: a classifier's from the History (the
+    kept epoch's); a regression's in the targets' own units, like its test scores: the saved
+    model's loss on the training rows and on the validation rows (the last ones, as ``fit``
+    held them), since the History of z-scored targets is in standardised units."""
+    if data.task != "regression":
+        val = history.history["val_loss"][kept] if validation_split else None
+        return {"train_loss": _finite(history["loss"][kept]), "val_loss": _finite(val)}
+    held = validation_rows(len(y_train), validation_split) if validation_split else 0
+    fitted = len(y_train) - held
+
+    def loss(rows: slice) -> float | None:
+        return _finite(evaluate(model, loss_fn, data.x_train[rows], y_train[rows])["loss"])
+
+    return {
+        "train_loss": loss(slice(0, fitted)),
+        "val_loss": loss(slice(fitted, None)) if held else None,
+    }
 
 
 def _check_output(path: Path) -> None:
@@ -260,8 +283,11 @@ def register(commands) -> None:
         "--task",
         default="auto",
         choices=recipes.TASKS,
-        help="auto: whole-number labels (at most 100 distinct) are classes, anything else "
-        "values (default: %(default)s)",
+        help="auto: labels that are names are classes; whole numbers are classes when at most "
+        f"{recipes.AUTO_MAX_CLASSES} distinct ones (it asks when one is rare: on 1 row, or "
+        f"under {recipes.AUTO_MIN_CLASS_ROWS} in a larger file), values when more; other "
+        "targets are values. The info line says what was guessed and why (default: "
+        "%(default)s)",
     )
     train.add_argument("--layers", default="64", help="hidden sizes, e.g. 16,16 (default: 64)")
     train.add_argument("--activation", default="relu", choices=sorted(recipes.ACTIVATIONS))
@@ -292,8 +318,9 @@ def register(commands) -> None:
         action="store_true",
         default=None,
         help="standardise inputs (saved in the model) and, for regression, train on z-scored "
-        "targets, rescaled by a final layer in the saved model (so History losses are in "
-        "standardised units, test scores in the targets' own); default for non-image data",
+        "targets, rescaled by a final layer in the saved model (so the progress lines and "
+        "--plot curves are in standardised units; the results, held-out line and --json, in "
+        "the targets' own); default for non-image data",
     )
     scaling.add_argument("--no-standardize", dest="standardize", action="store_false")
     train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")

@@ -6,18 +6,21 @@ says which CSV column holds the labels), :func:`load_idx_pair`,
 :func:`load_idx` / :func:`save_idx`. Preparation: :func:`train_test_split`,
 :class:`Standardizer`.
 
-Conventions: features are float32 ``(N, features)``; class labels are int64 ``(N,)``; every
+Conventions: features are float32 ``(N, features)``; class labels are int64 ``(N,)`` (labels
+that are names, ``cat``/``dog``, are encoded as scikit-learn's LabelEncoder does: sorted names →
+0..k-1, see :func:`load_arrays`'s ``return_classes`` and ``classes``); every
 random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files raise
 :class:`nudgenet.errors.DataError` naming what was expected and what was found.
 """
 
+from .csvfile import resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
 from .options import OptionSamples, black_scholes, black_scholes_call
 from .scaling import Standardizer
 from .split import train_test_split
 from .toy import spirals, xor
-from .userdata import load_arrays, resolve_label_column
+from .userdata import load_arrays
 
 __all__ = [
     "OptionSamples",

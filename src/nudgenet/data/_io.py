@@ -59,6 +59,13 @@ def _reading(p: Path, gzipped: bool = False) -> Iterator[None]:
         yield
     except FileNotFoundError:
         raise DataNotFoundError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise folder_error(p) from None
     except (OSError, EOFError, zlib.error) as e:
         problem = "corrupt gzip stream" if gzipped else "cannot read"
         raise DataError(f"{p}: {problem} ({e})") from e
+
+
+def folder_error(path: PathLike) -> DataError:
+    """The error for a folder given where a data file is expected."""
+    return DataError(f"{path} is a folder, not a data file; name a file in it")

@@ -1,4 +1,5 @@
-"""Split arrays into a training and a test part, at random, optionally keeping class shares."""
+"""Split arrays into a training and a test part, at random, optionally keeping class shares; and
+the rows ``fit`` holds back for validation."""
 
 from __future__ import annotations
 
@@ -57,6 +58,51 @@ def train_test_split(
         order = generator(seed).permutation(n) if shuffle else np.arange(n)
         train, test = order[: n - n_test], order[n - n_test :]
     return [part for a in arrs for part in (a[train], a[test])]
+
+
+VALIDATION_SPLIT_MODES = ("last", "shuffle", "stratify")
+
+
+def validation_split_rows(
+    n: int, held: int, mode: str = "last", labels: ArrayLike | None = None, seed: SeedLike = None
+) -> tuple[slice | np.ndarray, slice | np.ndarray]:
+    """The training and the validation rows out of ``n`` when ``held`` of them are held back.
+
+    ``mode``: ``"last"`` the last rows as given (Keras's ``validation_split``; slices, so no
+    copy), ``"shuffle"`` rows drawn at random from ``seed``, ``"stratify"`` drawn keeping each
+    class's share of ``labels`` (as :func:`train_test_split`'s ``stratify``).
+
+    >>> validation_split_rows(5, 2)
+    (slice(0, 3, None), slice(3, 5, None))
+    """
+    if mode not in VALIDATION_SPLIT_MODES:
+        raise ValueError(
+            f"validation_split_mode must be one of {', '.join(VALIDATION_SPLIT_MODES)}, "
+            f"got {mode!r}"
+        )
+    if mode == "last":
+        return slice(0, n - held), slice(n - held, n)
+    stratify = labels if mode == "stratify" else None
+    train, test = train_test_split(np.arange(n), test_size=held, seed=seed, stratify=stratify)
+    return train, test
+
+
+def unshared_classes(y_fit: np.ndarray, y_val: np.ndarray) -> str:
+    """What is wrong with the classes of validation labels ``y_val`` beside the training labels
+    ``y_fit`` (``"hold classes [2] that the training rows lack"``, and/or ``"lack classes
+    [0, 1] that the training rows hold"``); ``""`` when both hold the same classes, or when the
+    labels are not one column of whole numbers (values, probabilities)."""
+    if y_fit.ndim != 1 or y_fit.dtype.kind not in "iub":
+        return ""
+    fitted, validated = set(np.unique(y_fit).tolist()), set(np.unique(y_val).tolist())
+    return " and ".join(
+        f"{verb} classes {sorted(classes)[:10]} that the training rows {what}"
+        for verb, classes, what in (
+            ("hold", validated - fitted, "lack"),
+            ("lack", fitted - validated, "hold"),
+        )
+        if classes
+    )
 
 
 def _test_count(test_size: float | int, n: int) -> int:

@@ -1,6 +1,7 @@
 """Ready-made pieces for the command line, by job: named data sets and their loading and
-splitting (:mod:`.datasets`), MLPs, losses and optimisers by name (:mod:`.builders`), and the
-training record saved in a model file (:mod:`.record`)."""
+splitting (:mod:`.datasets`), the task their targets are for (:mod:`.tasks`), MLPs, losses and
+optimisers by name (:mod:`.builders`), and the training record saved in a model file
+(:mod:`.record`)."""
 
 from .builders import (
     ACTIVATIONS,
@@ -17,7 +18,6 @@ from .datasets import (
     DATASETS,
     DEFAULT_SAMPLES,
     DEFAULT_TEST_SIZE,
-    TASKS,
     Dataset,
     DatasetRecord,
     Rows,
@@ -27,9 +27,12 @@ from .datasets import (
     load_dataset,
 )
 from .record import TrainingRecord
+from .tasks import AUTO_MAX_CLASSES, AUTO_MIN_CLASS_ROWS, TASKS
 
 __all__ = [
     "ACTIVATIONS",
+    "AUTO_MAX_CLASSES",
+    "AUTO_MIN_CLASS_ROWS",
     "DATASETS",
     "DEFAULT_LOSSES",
     "DEFAULT_SAMPLES",

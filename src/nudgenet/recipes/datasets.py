@@ -12,7 +12,7 @@ model was scored on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -20,12 +20,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import data
-from ..errors import DataError, DataNotFoundError, NudgenetError
+from ..errors import DataError, DataNotFoundError
+from .tasks import task_of
 
 DEFAULT_TEST_SIZE = 0.2  # the held-out fraction
 DEFAULT_SAMPLES = 50_000  # rows drawn for a generated set
-TASKS = ("auto", "classification", "regression")
-MAX_AUTO_CLASSES = 100  # more distinct whole-number targets than this read as values
 
 
 class Source(NamedTuple):
@@ -37,11 +36,13 @@ class Source(NamedTuple):
 
 
 class Rows(NamedTuple):
-    """Every row of a data set; ``label_column``: a CSV file's label column (name or index)."""
+    """Every row of a data set; ``label_column``: a CSV file's label column (name or index);
+    ``classes``: the class names when the labels were names (``y`` holds their codes)."""
 
     x: np.ndarray
     y: np.ndarray | None
     label_column: int | str | None = None
+    classes: list[str] | None = None
 
 
 class Split(NamedTuple):
@@ -130,9 +131,15 @@ DATASETS: dict[str, DatasetRecord] = {
 }
 
 
-def file_record(name: str, labels=None, label_column: str | int | None = "auto") -> DatasetRecord:
+def file_record(
+    name: str,
+    labels=None,
+    label_column: str | int | None = "auto",
+    classes: Sequence[str] | None = None,
+) -> DatasetRecord:
     """The record of a user's file: an IDX images file with its ``labels`` file, else a .npz /
-    .csv file (labels as in :func:`nudgenet.data.load_arrays`); its task read from its targets."""
+    .csv file (labels as in :func:`nudgenet.data.load_arrays`, names encoded with ``classes``
+    when given); its task read from its targets."""
     path = Path(name)
     if not path.exists():
         raise DataError(
@@ -148,8 +155,8 @@ def file_record(name: str, labels=None, label_column: str | int | None = "auto")
         )
 
     def load(source: Source) -> Rows:
-        x, y = data.load_arrays(path, label_column=label_column)
-        return Rows(x, y, data.resolve_label_column(path, label_column))  # the header only
+        x, y, names = data.load_arrays(path, label_column, classes, return_classes=True)
+        return Rows(x, y, data.resolve_label_column(path, label_column), names)  # the header only
 
     return DatasetRecord(name, load, "auto")
 
@@ -168,6 +175,7 @@ class Dataset:
     note: str = ""
     label_column: int | str | None = None  # a CSV file's label column: its name, or its index
     scope: str = "held-out"  # "all": no split, every row is in x_test (see load_dataset)
+    task_reason: str = ""  # why this task, when it was guessed (recipes.tasks)
 
     @property
     def name(self) -> str:
@@ -182,24 +190,6 @@ class Dataset:
         if self.task == "classification":
             return len(self.class_names)
         return int(self.y_train.shape[1]) if self.y_train.ndim == 2 else 1
-
-
-def _task_of(name: str, y: np.ndarray, task: str) -> str:
-    """The task: ``"auto"`` is a classification for one column of whole numbers with at most
-    :data:`MAX_AUTO_CLASSES` distinct values, else a regression; a classification needs one
-    column of whole-number labels."""
-    if task not in TASKS:
-        raise NudgenetError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    whole = y.dtype.kind in "iub"
-    if task == "auto":
-        few = whole and y.ndim == 1 and len(np.unique(y)) <= MAX_AUTO_CLASSES
-        task = "classification" if few else "regression"
-    if task == "classification" and (not whole or y.ndim != 1):
-        raise DataError(
-            f"{name}: classification needs one column of whole-number labels, got "
-            f"{y.dtype} targets of shape {y.shape}; pass --task regression for values"
-        )
-    return task
 
 
 def _targets(y: np.ndarray, task: str) -> np.ndarray:
@@ -218,29 +208,32 @@ def load_dataset(
     labels=None,
     label_column: str | int = "auto",
     task: str = "auto",
+    class_names: Sequence[str] | None = None,
 ) -> Dataset:
     """Load a named data set (or a user's file) and split it into train / held-out rows;
-    ``task`` is ``"auto"`` (the record's own; a file's read from its targets),
-    ``"classification"`` or ``"regression"``; ``label_column`` as in
-    :func:`nudgenet.data.load_arrays` (default ``"auto"``: a CSV column named label, target, y
-    or class, else an error; the last column of a CSV without a header).
+    ``task`` is ``"auto"`` (the record's own; a file's guessed from its targets, see
+    :mod:`nudgenet.recipes.tasks`), ``"classification"`` or ``"regression"``; ``label_column``
+    as in :func:`nudgenet.data.load_arrays` (default ``"auto"``: a CSV column named label,
+    target, y or class, else an error; the last column of a CSV without a header).  Labels that
+    are names are encoded as scikit-learn's LabelEncoder does (sorted names → 0..k-1), or, given
+    ``class_names`` (a saved model's), with those: a label not among them is an error.
 
     ``test_size=None``: no split; every row is held out (``x_train`` is empty, ``scope`` is
     ``"all"``), to score a model on data it was not trained on; for ``mnist``, the test set.
     """
-    record = DATASETS.get(name) or file_record(name, labels, label_column)
+    record = DATASETS.get(name) or file_record(name, labels, label_column, class_names)
     source = Source(data_dir, samples, seed)
     task = record.task if task == "auto" else task
-    column, scope = None, "held-out"
+    column, names, scope = None, None, "held-out"
     if record.split_rows is not None and test_size is not None:
         x_train, y_train, x_test, y_test, note = record.split_rows(source, test_size)
-        task = _task_of(name, y_train, task)
+        task, reason = task_of(name, y_train, task)
         y_train, y_test = _targets(y_train, task), _targets(y_test, task)
     else:
-        x, y, column = Rows(*record.load(source))
+        x, y, column, names = Rows(*record.load(source))
         if y is None:
             raise DataError(f"{name}: the file has no label column to train on")
-        task = _task_of(name, y, task)
+        task, reason = task_of(name, y, task, names=names is not None)
         y = _targets(y, task)
         if test_size is None:
             x_train, x_test, y_train, y_test, scope = x[:0], x, y[:0], y, "all"
@@ -254,11 +247,13 @@ def load_dataset(
                 x, y, test_size=test_size, seed=seed, stratify=stratify
             )
             note = f"{len(x_train):,} train / {len(x_test):,} held out"
-    class_names = []
-    if task == "classification":
+    class_names = names or []
+    if task == "classification" and names is None:
         parts = [part for part in (y_train, y_test) if len(part)]  # y_train is empty for "all"
         low, high = min(part.min() for part in parts), max(part.max() for part in parts)
         if low < 0:
             raise DataError(f"{name}: class labels must be 0, 1, 2, ...; found negative labels")
         class_names = [str(c) for c in range(int(high) + 1)]
-    return Dataset(record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope)
+    return Dataset(
+        record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope, reason
+    )

@@ -1,0 +1,248 @@
+"""CSV files of numbers, one sample per row, with an optional header row and a label column
+(numbers, or names such as ``cat``): how the header, the label column and each cell are read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+
+import numpy as np
+
+from ..errors import DataError
+from ._io import PathLike, open_bytes
+
+LabelColumn = int | str | None
+LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
+
+
+def read_csv(
+    path: PathLike, raw: bytes, label_column: LabelColumn
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features and labels of the CSV file ``path`` whose content is ``raw`` (the rules:
+    :func:`nudgenet.data.load_arrays`): the whole table at once when every cell is a number, else
+    the features (numbers) and the label column's stripped cells (names)."""
+    text, first, header = _csv_start(path, raw)
+    n_columns = len(first)
+    col = _label_index(path, label_column, header, n_columns)
+    try:
+        table = _numbers(path, text, header)
+    except ValueError as e:
+        if col is None:
+            _raise_bad_cell(path, text, header, n_columns)
+            raise DataError(f"{path}: cannot parse as CSV ({e})") from e
+        return _features_and_names(path, text, header, n_columns, col)
+    if col is None:
+        return table, None
+    return np.delete(table, col, axis=1), table[:, col]
+
+
+def _numbers(
+    path: PathLike, text: str, header: list[str] | None, columns: list[int] | None = None
+) -> np.ndarray:
+    """The CSV rows of ``text`` (after the header) as float64 ``(rows, columns)``; ValueError
+    for a cell that is not a number; DataError when there are no rows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
+        table = np.loadtxt(
+            io.StringIO(text),
+            delimiter=",",
+            skiprows=0 if header is None else 1,
+            comments=None,
+            quotechar='"',
+            ndmin=2,
+            dtype=np.float64,
+            usecols=columns,
+        )
+    if table.shape[0] == 0:
+        raise DataError(f"{path}: no data rows after the header")
+    return table
+
+
+def _features_and_names(
+    path: PathLike, text: str, header: list[str] | None, n_columns: int, col: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features (every column but ``col``, numbers) and the stripped cells of the label
+    column ``col`` (names: an empty one is an error) of a CSV file."""
+    names = []
+    for line, row in _data_rows(path, text, header, n_columns):
+        if not row[col].strip():
+            raise DataError(f"{path}: line {line}, column {col + 1}{_named(header, col)}: no label")
+        names.append(row[col].strip())
+    try:
+        features = _numbers(path, text, header, [j for j in range(n_columns) if j != col])
+    except ValueError as e:
+        _raise_bad_cell(path, text, header, n_columns, label=col)
+        raise DataError(f"{path}: cannot parse as CSV ({e})") from e
+    if len(features) != len(names):  # rows NumPy and Python's csv module count differently
+        raise DataError(f"{path}: cannot parse as CSV (blank or malformed lines)")
+    return features, np.array(names)
+
+
+def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> int | str | None:
+    """The column of a CSV file that ``nudgenet.data.load_arrays(path, label_column)`` takes
+    the labels from: its name when the file has a header row where no other column has that
+    name, else its index (from 0); ``None`` for other file types or ``label_column=None``.  Reads
+    the file only as far as its second row.
+
+    Raises:
+        DataError: as :func:`~nudgenet.data.load_arrays` would for this label column (no such
+            column, no column that ``"auto"`` recognises, an unreadable file).
+    """
+    if label_column is None or not str(path).lower().endswith((".csv", ".csv.gz")):
+        return None
+    try:
+        with open_bytes(path) as stream:
+            first, second = _first_rows(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
+    header = _header(path, first, second)
+    col = _label_index(path, label_column, header, len(first))
+    if header is None or col is None or header.count(header[col]) > 1:
+        return col
+    return header[col]
+
+
+def _csv_start(path: PathLike, raw: bytes) -> tuple[str, list[str], list[str] | None]:
+    """A CSV file's text, its first row, and that row's stripped cells if it is a header."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
+    first, second = _first_rows(io.StringIO(text))
+    return text, first, _header(path, first, second)
+
+
+def _first_rows(stream) -> tuple[list[str], list[str] | None]:
+    """A CSV stream's first row, and its next row that is not blank (None: there is none)."""
+    rows = csv.reader(stream)
+    first = next(rows, [])
+    return first, next((row for row in rows if not _blank(row)), None)
+
+
+def _not_utf8(path: PathLike, error: UnicodeDecodeError) -> DataError:
+    return DataError(f"{path}: not a UTF-8 text file ({error})")
+
+
+def _header(path: PathLike, first: list[str], second: list[str] | None) -> list[str] | None:
+    """The stripped cells of a CSV file's first row if it is a header, else None.
+
+    The first row is a header when one of its cells is not a number where the next row has a
+    number (a column name above values), so a first row whose only words are labels (``cat``,
+    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header."""
+    if not any(cell.strip() for cell in first):
+        raise DataError(f"{path}: empty CSV file (no cells on the first line)")
+    words = [j for j, cell in enumerate(first) if not _is_number(cell)]
+    if second is not None:
+        words = [j for j in words if j < len(second) and _is_number(second[j])]
+    return [cell.strip() for cell in first] if words else None
+
+
+def _blank(row: list[str]) -> bool:
+    """Whether a CSV row is a blank line (skipped, as NumPy's reader skips it)."""
+    return not any(cell.strip() for cell in row)
+
+
+def _is_number(cell: str) -> bool:
+    """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
+    digit separators such as ``1_000``; NumPy does not)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return "_" not in cell
+
+
+def _label_index(
+    path: PathLike, label_column: LabelColumn, header: list[str] | None, n_columns: int
+) -> int | None:
+    """The non-negative index of the label column, or None for no labels."""
+    if label_column is None:
+        return None
+    if n_columns < 2:
+        raise DataError(
+            f"{path}: has {n_columns} column; a label column needs at least one feature column "
+            "beside it (features only: label_column=None in Python)"
+        )
+    if label_column == "auto" and not (header and "auto" in header):
+        return _recognised_label_column(path, header, n_columns)
+    if isinstance(label_column, str):
+        if header is None:
+            raise DataError(
+                f"{path}: the label column {label_column!r} is a name but the file has no "
+                "header row; give the column's index instead (from 0; -1 is the last)"
+            )
+        if label_column not in header:
+            raise DataError(f"{path}: no column named {label_column!r}; the header has {header}")
+        named = [k for k, name in enumerate(header) if name == label_column]
+        if len(named) > 1:
+            raise DataError(
+                f"{path}: {len(named)} columns are named {label_column!r} "
+                f"({', '.join(map(str, named))}); give the index of the label column instead"
+            )
+        return named[0]
+    if isinstance(label_column, bool) or not isinstance(label_column, int | np.integer):
+        raise TypeError(
+            f"label_column must be a column name, an int index or None, "
+            f"got {type(label_column).__name__}"
+        )
+    if not -n_columns <= label_column < n_columns:
+        raise DataError(
+            f"{path}: label column {label_column} is out of range for {n_columns} columns "
+            f"(0..{n_columns - 1}, or -1..-{n_columns} from the end)"
+        )
+    return int(label_column) % n_columns
+
+
+def _recognised_label_column(path: PathLike, header: list[str] | None, n_columns: int) -> int:
+    """``label_column="auto"``: the last column of a file without a header; else the one column
+    named as in :data:`LABEL_NAMES`."""
+    if header is None:
+        return n_columns - 1
+    found = [name for name in header if name.lower() in LABEL_NAMES]
+    if len(found) == 1:
+        return header.index(found[0])
+    problem = (
+        f"several columns could hold them ({found})"
+        if found
+        else f"no column is named {', '.join(LABEL_NAMES)}"
+    )
+    raise DataError(
+        f"{path}: which column holds the labels? {problem}; the columns are {header}: name "
+        "one with --label-column (label_column= in Python)"
+    )
+
+
+def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: int):
+    """``(line, cells)`` of each data row of a CSV file (blank lines skipped); a DataError for
+    the first row with another number of cells."""
+    rows = csv.reader(io.StringIO(text))
+    if header is not None:
+        next(rows)
+    for row in rows:
+        if _blank(row):
+            continue
+        if len(row) != n_columns:
+            raise DataError(
+                f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
+            )
+        yield rows.line_num, row
+
+
+def _named(header: list[str] | None, j: int) -> str:
+    """`` ('name')`` for column ``j`` of a file with a header, else nothing."""
+    return f" ({header[j]!r})" if header is not None else ""
+
+
+def _raise_bad_cell(
+    path: PathLike, text: str, header: list[str] | None, n_columns: int, label: int | None = None
+) -> None:
+    """Raise a DataError naming the first ragged row or non-numeric cell (outside the ``label``
+    column, which may hold names), if there is one."""
+    for line, row in _data_rows(path, text, header, n_columns):
+        for j, cell in enumerate(row):
+            if j != label and not _is_number(cell):
+                raise DataError(
+                    f"{path}: line {line}, column {j + 1}{_named(header, j)}: {cell!r} is not a "
+                    "number"
+                )

@@ -1,0 +1,387 @@
+"""Users' own tables (issue 11): labels that are names, guessing the task, validation rows of
+class-sorted data, losses in the targets' units, a CSV that still has its label column, and a
+folder given as a data set."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet import recipes
+from nudgenet.data import load_arrays, resolve_label_column
+from nudgenet.errors import DataError
+
+# --- labels that are names ------------------------------------------------------------------
+
+
+def pets(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features and names (cat / dog / fox) that the features decide."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    names = np.array(["cat", "dog", "fox"])[np.digitize(x[:, 0] + x[:, 1], [-0.5, 0.5])]
+    return x, names
+
+
+def write_pets(path, x, names, header="a,b,c,kind", spelled=None):
+    """A CSV of ``x`` and ``names``, each name spelled by ``spelled(k, name)`` (quotes, spaces)."""
+    spell = spelled or (lambda k, name: name)
+    lines = [header] if header else []
+    lines += [
+        ",".join(f"{v:.6f}" for v in row) + "," + spell(k, name)
+        for k, (row, name) in enumerate(zip(x, names))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def messy(k: int, name: str) -> str:
+    """Names quoted or not, with stray spaces."""
+    return (f'"{name}"', f" {name} ", f'" {name}"', name)[k % 4]
+
+
+def test_text_labels_are_encoded_as_label_encoder_does(tmp_path):
+    from sklearn.preprocessing import LabelEncoder
+
+    x, names = pets()
+    write_pets(tmp_path / "pets.csv", x, names, spelled=messy)
+    features, y, classes = load_arrays(tmp_path / "pets.csv", "kind", return_classes=True)
+    encoder = LabelEncoder().fit(names)
+    assert classes == encoder.classes_.tolist() == ["cat", "dog", "fox"]
+    assert y.dtype == np.int64 and y.tolist() == encoder.transform(names).tolist()
+    np.testing.assert_allclose(features, x, atol=1e-6)
+    assert load_arrays(tmp_path / "pets.csv", "kind")[1].tolist() == y.tolist()  # (x, y) as ever
+    # no header: a first row whose only word is its label is data, not a header
+    write_pets(tmp_path / "plain.csv", x, names, header=None)
+    assert resolve_label_column(tmp_path / "plain.csv") == 3
+    plain, y_plain, classes_plain = load_arrays(tmp_path / "plain.csv", return_classes=True)
+    assert len(plain) == len(x) and y_plain.tolist() == y.tolist() and classes_plain == classes
+    # numeric labels: as they are, and no class names
+    np.savetxt(tmp_path / "numbers.csv", np.column_stack([x, y]), delimiter=",")
+    assert load_arrays(tmp_path / "numbers.csv", return_classes=True)[2] is None
+    # an .npz archive of string labels: the same rule
+    np.savez(tmp_path / "pets.npz", x=x, y=names)
+    assert load_arrays(tmp_path / "pets.npz", return_classes=True)[2] == classes
+
+
+def test_given_classes_keep_the_numbering_and_name_an_unknown_label(tmp_path):
+    x, names = pets()
+    dogs = names == "dog"
+    write_pets(tmp_path / "dogs.csv", x[dogs], names[dogs])
+    _, y, classes = load_arrays(tmp_path / "dogs.csv", "kind", ["cat", "dog", "fox"], True)
+    assert y.tolist() == [1] * int(dogs.sum()) and classes == ["cat", "dog", "fox"]
+    assert load_arrays(tmp_path / "dogs.csv", "kind")[1].tolist() == [0] * int(dogs.sum())
+    write_pets(tmp_path / "birds.csv", x[:3], ["cat", "bird", "dog"])
+    with pytest.raises(DataError, match=r"label 'bird' is not one of the model's classes"):
+        load_arrays(tmp_path / "birds.csv", "kind", ["cat", "dog", "fox"])
+    np.savetxt(tmp_path / "n.csv", np.column_stack([x[:4], [2, 0, 1, 2]]), delimiter=",")
+    assert load_arrays(tmp_path / "n.csv", classes=["0", "1", "2"])[1].tolist() == [2, 0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,kind\n1,cat\n2,\n", r"line 3, column 2 \('kind'\): no label"),
+        ("a,kind\n1,cat\noops,dog\n", r"line 3, column 1 \('a'\): 'oops' is not a number"),
+        ("a,kind\n1,cat\n2,dog,3\n", "line 3 has 3 cells, expected 2"),
+    ],
+)
+def test_text_label_files_with_bad_cells(tmp_path, text, message):
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_arrays(tmp_path / "d.csv", "kind")
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    from nudgenet.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_the_commands_print_and_return_class_names(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    x, names = pets(300)
+    write_pets(tmp_path / "pets.csv", x, names, spelled=messy)
+    train = ("train", "--dataset", "pets.csv", "--epochs", "20", "-o", "pets.st")
+    code, out, err = run_cli(capsys, *train, "--label-column", "kind", "--json")
+    summary = last_json(out)
+    assert code == 0 and summary["task"] == "classification" and summary["test_accuracy"] > 0.8
+    model = ng.load(tmp_path / "pets.st")
+    assert model.metadata["class_names"] == ["cat", "dog", "fox"]
+    # predict: names, in text and JSON
+    np.save(tmp_path / "rows.npy", x[:6])
+    out = run_cli(capsys, "predict", "pets.st", "rows.npy", "--json")[1]
+    expected = ["cat", "dog", "fox"]
+    labels = [expected[k] for k in ng.predict(model, x[:6]).argmax(axis=1)]
+    assert last_json(out)["predictions"] == labels
+    assert run_cli(capsys, "predict", "pets.st", "rows.npy")[1].startswith(f"row 0: {labels[0]}  (")
+    # explain: the target's and the prediction's names
+    code, out, _ = run_cli(capsys, "explain", "pets.st", "--index", "2", "--json")
+    result = last_json(out)
+    assert result["target_name"] == expected[result["target"]]
+    assert result["predicted_name"] == expected[result["predicted"]]
+    text = run_cli(capsys, "explain", "pets.st", "--index", "2")[1].splitlines()[0]
+    assert text.endswith(f"target {result['target_name']}, predicted {result['predicted_name']}")
+    # evaluate on a file of foxes only: the model's numbering, not the file's own
+    foxes = names == "fox"
+    write_pets(tmp_path / "foxes.csv", x[foxes], names[foxes])
+    scores = last_json(
+        run_cli(capsys, "evaluate", "pets.st", "--dataset", "foxes.csv", "--json")[1]
+    )
+    right = ng.predict(model, x[foxes]).argmax(axis=1) == 2
+    assert scores["rows"] == int(foxes.sum()) and scores["accuracy"] == pytest.approx(right.mean())
+    write_pets(tmp_path / "birds.csv", x[:3], ["cat", "bird", "dog"])
+    code, _, err = run_cli(capsys, "evaluate", "pets.st", "--dataset", "birds.csv")
+    assert code == 1 and err.strip().count("\n") == 0
+    assert "label 'bird' is not one of the model's classes (cat, dog, fox)" in err
+
+
+def test_text_labels_are_never_a_regression(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    x, names = pets()
+    write_pets(tmp_path / "pets.csv", x, names)
+    code, _, err = run_cli(
+        capsys, "train", "--dataset", "pets.csv", "--label-column", "kind", "--task", "regression"
+    )
+    assert code == 1 and "the labels are names, not values: a regression needs numbers" in err
+
+
+# --- guessing the task ----------------------------------------------------------------------
+
+
+def write_table(path, x, y, header="a,b,target"):
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header=header, comments="", fmt="%g")
+
+
+def test_many_whole_numbers_are_values_and_the_info_line_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    ages = np.clip(np.round(50 + 12 * x[:, 0]), 18, 90)  # about 60 distinct whole numbers
+    write_table(tmp_path / "ages.csv", x, ages)
+    code, out, err = run_cli(capsys, "train", "--dataset", "ages.csv", "--epochs", "2")
+    assert code == 0
+    assert re.search(
+        r"; regression, 2 features, labels in column 'target'; task guessed: \d+ distinct whole "
+        r"numbers, more than 20, read as values \(override: --task classification\)",
+        err,
+    )
+    code, out, err = run_cli(capsys, "train", "--dataset", "ages.csv", "--epochs", "2", "--json")
+    assert last_json(out)["task"] == "regression"
+
+
+def test_a_few_classes_are_classes_and_a_shaky_guess_asks_for_the_task(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = np.digitize(x[:, 0], [-0.5, 0.5])  # 3 classes of plenty of rows
+    write_table(tmp_path / "three.csv", x, y)
+    code, _, err = run_cli(capsys, "train", "--dataset", "three.csv", "--epochs", "1")
+    assert code == 0 and "; classification, 2 features" in err
+    assert (
+        "task guessed: 3 distinct whole numbers, read as classes (override: --task regression)"
+        in (err)
+    )
+    counts = np.round(np.exp(x[:, 0]))  # counts with a long tail: 12 values, rare high ones
+    write_table(tmp_path / "counts.csv", x, counts)
+    assert 3 <= len(np.unique(counts)) <= 20 and np.bincount(counts.astype(int)).min() < 5
+    code, out, err = run_cli(capsys, "train", "--dataset", "counts.csv", "--epochs", "1")
+    assert code == 1 and out == "" and "are the labels classes or values?" in err
+    assert "pass --task classification or --task regression" in err
+    code, out, _ = run_cli(
+        capsys,
+        *("train", "--dataset", "counts.csv", "--epochs", "1"),
+        "--json",
+        "--task",
+        "regression",
+    )
+    assert code == 0 and last_json(out)["task"] == "regression"
+
+
+def test_the_task_thresholds_live_in_one_place():
+    from nudgenet.recipes.tasks import AUTO_MAX_CLASSES, AUTO_MIN_CLASS_ROWS, task_of
+
+    many = np.repeat(np.arange(AUTO_MAX_CLASSES + 1), AUTO_MIN_CLASS_ROWS)
+    assert task_of("f", many, "auto").name == "regression"
+    assert task_of("f", many[many < AUTO_MAX_CLASSES], "auto").name == "classification"
+    assert task_of("f", many, "classification") == ("classification", "")  # given: no reason
+    rare = np.concatenate([np.repeat(np.arange(5), 10), [5] * (AUTO_MIN_CLASS_ROWS - 1)])
+    with pytest.raises(DataError, match="classes or values"):
+        task_of("f", rare, "auto")
+    assert task_of("f", np.array([0, 0, 1]), "auto").name == "classification"  # binary: classes
+    small = np.array([0, 0, 0, 1, 1, 1, 2, 2])  # too few rows to tell: read as classes
+    assert task_of("f", small, "auto").name == "classification"
+    with pytest.raises(DataError, match="classes or values"):
+        task_of("f", np.array([0, 0, 1, 1, 2]), "auto")  # a value on one row
+    assert task_of("f", np.array([0.5, 1.0]), "auto").name == "regression"
+    assert task_of("f", np.array([0, 1]), "auto", names=True).reason.endswith(
+        "names, read as classes"
+    )
+
+
+# --- validation rows of class-sorted data -----------------------------------------------------
+
+
+def spiral_fit(**kwargs):
+    x, y = ng.datasets.spirals(600, classes=3, seed=0)  # rows sorted by class
+    model = ng.Sequential(ng.Linear(2, 32, seed=0), ng.ReLU(), ng.Linear(32, 3, seed=1))
+    optimizer = ng.optim.Adam(model.parameters(), lr=0.01)
+    return ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        optimizer,
+        x,
+        y,
+        epochs=15,
+        validation_split=0.2,
+        seed=0,
+        metrics=["accuracy"],
+        verbose=0,
+        **kwargs,
+    )
+
+
+def test_validation_rows_that_lack_classes_are_warned_about():
+    with pytest.warns(
+        UserWarning,
+        match=r"the validation rows \(the last 120 rows as given\) lack "
+        r"classes \[0, 1\] that the training rows hold.*validation_split_mode="
+        r'"stratify"',
+    ):
+        history = spiral_fit()
+    assert history["val_accuracy"][-1] < 0.2  # Keras's rule, kept: the last rows are one class
+
+
+@pytest.mark.parametrize("mode", ["shuffle", "stratify"])
+def test_shuffled_or_stratified_validation_rows(mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: both parts hold every class
+        history = spiral_fit(validation_split_mode=mode)
+    assert history["val_accuracy"][-1] > 0.8
+    again = spiral_fit(validation_split_mode=mode)
+    assert again.history["val_loss"] == history.history["val_loss"]  # the seed's rows, each time
+
+
+def test_validation_split_modes_pick_the_rows():
+    from nudgenet.data.split import validation_split_rows
+
+    y = np.repeat([0, 1, 2], [60, 30, 10])
+    train, val = validation_split_rows(100, 20, "stratify", y, seed=0)
+    assert np.bincount(y[val]).tolist() == [12, 6, 2] and len(np.union1d(train, val)) == 100
+    assert validation_split_rows(100, 20) == (slice(0, 80), slice(80, 100))
+    with pytest.raises(ValueError, match="validation_split_mode must be one of last, shuffle"):
+        validation_split_rows(100, 20, "random")
+
+
+def test_the_command_line_validation_rows_hold_every_class():
+    """``nudgenet train`` holds back the last rows of its training part, which the stratified
+    held-out split has shuffled: class-sorted spirals give validation rows of every class."""
+    data = recipes.load_dataset("spirals", samples=600, seed=0)
+    held = ng.train.validation_rows(len(data.y_train), 0.1)
+    assert np.unique(data.y_train[-held:]).tolist() == [0, 1, 2]
+
+
+# --- losses in the targets' units -------------------------------------------------------------
+
+
+def test_regression_losses_are_all_in_the_targets_units(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 2))
+    y = 1e-3 * (x[:, 0] + 0.5 * x[:, 1])  # small targets: small losses
+    write_table(tmp_path / "tiny.csv", x, y)
+    train = ("train", "--dataset", "tiny.csv", "--epochs", "20", "-q", "-o", "tiny.st")
+    summary = last_json(run_cli(capsys, *train, "--json")[1])
+    assert summary["units"] == "target"
+    model = ng.load(tmp_path / "tiny.st")
+    data = recipes.load_dataset("tiny.csv", seed=0)
+    fitted = len(data.y_train) - ng.train.validation_rows(len(data.y_train), 0.1)
+    for key, rows in (("train_loss", slice(0, fitted)), ("val_loss", slice(fitted, None))):
+        expected = ng.evaluate(model, ng.MSELoss(), data.x_train[rows], data.y_train[rows])
+        assert summary[key] == pytest.approx(expected["loss"], rel=1e-5)
+    assert summary["train_loss"] < 1e-6 and summary["test_loss"] < 1e-6  # one scale, not two
+    out = run_cli(capsys, *train)[1]
+    held_out = re.fullmatch(
+        r"held-out: loss (\S+), rmse (\S+), mae (\S+) \(in the targets' units\)",
+        out.splitlines()[-2],
+    )
+    assert (
+        held_out
+        and "e-" in held_out[1]
+        and float(held_out[1]) == pytest.approx(summary["test_loss"], rel=0.01)
+    )
+
+
+def test_figures_print_small_values_readably():
+    from nudgenet.cli.common import format_figure
+
+    assert format_figure(0.97333) == "0.9733" and format_figure(0.0) == "0.0000"
+    assert format_figure(1.234e-06) == "1.23e-06" and format_figure(2.5e7) == "2.50e+07"
+    assert format_figure(float("nan")) == "nan"
+
+
+# --- a CSV that still has its label column; a folder as a data set --------------------------
+
+
+def train_pets(tmp_path, monkeypatch, capsys) -> np.ndarray:
+    """pets.st, trained in ``tmp_path`` (the working folder now) on pets.csv; its features."""
+    monkeypatch.chdir(tmp_path)
+    x, names = pets()
+    write_pets(tmp_path / "pets.csv", x, names)
+    train = ("train", "--dataset", "pets.csv", "--label-column", "kind", "--epochs", "2")
+    assert run_cli(capsys, *train, "-q", "-o", "pets.st")[0] == 0
+    return x
+
+
+def test_predict_drops_the_label_column_the_model_was_trained_on(tmp_path, monkeypatch, capsys):
+    x = train_pets(tmp_path, monkeypatch, capsys)
+    code, out, err = run_cli(capsys, "predict", "pets.st", "pets.csv", "--json")
+    assert code == 0 and len(last_json(out)["predictions"]) == len(x)
+    assert (
+        err
+        == "nudgenet: pets.csv: dropped column 'kind', the label column the model was trained on\n"
+    )
+    write_table(tmp_path / "plain.csv", x, np.arange(len(x)) % 2, header="")  # labels: column 3
+    (tmp_path / "plain.csv").write_text((tmp_path / "plain.csv").read_text().lstrip("\n"))
+    run_cli(capsys, "train", "--dataset", "plain.csv", "--epochs", "2", "-q", "-o", "plain.st")
+    code, out, err = run_cli(capsys, "predict", "plain.st", "plain.csv", "--json")
+    assert code == 0 and "dropped column 3" in err
+    assert last_json(out)["classes"] == ng.predict(ng.load("plain.st"), x).argmax(1).tolist()
+    np.savetxt(tmp_path / "rows.csv", x[:2], delimiter=",")  # features only: as they are
+    assert run_cli(capsys, "predict", "plain.st", "rows.csv")[2] == ""
+
+
+def test_a_folder_as_a_data_set_says_it_is_a_folder(tmp_path, monkeypatch, capsys):
+    train_pets(tmp_path, monkeypatch, capsys)
+    (tmp_path / "tables").mkdir()
+    for command in (
+        ("train", "--dataset", "tables"),
+        ("predict", "pets.st", "tables"),
+        ("evaluate", "pets.st", "--dataset", "tables"),
+    ):
+        code, out, err = run_cli(capsys, *command)
+        assert code == 1 and out == ""
+        message = "tables is a folder, not a data file; name a file in it"
+        assert err == f"nudgenet {command[0]}: error: {message}\n"
+
+
+def test_the_readme_tables_example_runs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### Tables", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "pets.csv").is_file()
