@@ -193,11 +193,11 @@ REFUSED = {
     "probabilities": (_mlp, None, np.eye(3)[LABELS], None,
                       "targets are probabilities of shape (6, 3); the compiled step takes "
                       "integer labels"),
-    "label-out-of-range": (_mlp, None, LABELS + 1, None, "labels must be in [0, 2]"),
     "bce": (_mlp, ng.BCEWithLogitsLoss(), np.eye(3)[LABELS], None,
             "BCEWithLogitsLoss has no compiled rule"),
-    "mse-vector-targets": (_mlp, ng.MSELoss(), LABELS.astype(np.float32), None,
-                           "takes floats of shape (N, 3)"),
+    "class-weights": (_mlp, ng.CrossEntropyLoss(weight=[1.0, 2.0, 1.0]), None, None,
+                      "the loss has class weights (CrossEntropyLoss(reduction='mean', "
+                      "weight=[1.0, 2.0, 1.0]))"),
     "frozen": (_mlp, None, None, lambda m: m[0].parameters(),
                "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
     "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],
@@ -215,6 +215,27 @@ def test_compile_true_names_why_a_model_cannot_be_compiled(name):
                epochs=1, verbose=0, compile=True)  # fmt: skip
     assert isinstance(raised.value, NudgenetError) and isinstance(raised.value, ValueError)
     assert str(raised.value).startswith("fit(compile=True): ") and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("weights", [{"sample_weight": np.ones(6)}, {"class_weight": "balanced"}])
+def test_compile_true_refuses_weighted_rows(weights):
+    model = _mlp(ng.ReLU())
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    why = "fit(compile=True): rows are weighted (class_weight or sample_weight)"
+    with pytest.raises(CompileError, match=re.escape(why)):
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, X, LABELS, verbose=0, compile=True,
+               **weights)  # fmt: skip
+
+
+def test_compile_names_targets_it_does_not_take():
+    """fit checks targets first (a one-line error for targets no backend takes); the compiled
+    step still names its own reason for them."""
+    model = _mlp(ng.ReLU())
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(CompileError, match=re.escape("labels must be in [0, 2]")):
+        CompiledMLP.compile(model, ng.CrossEntropyLoss(), optimizer, X, LABELS + 1)
+    with pytest.raises(CompileError, match=re.escape("takes floats of shape (N, 3)")):
+        CompiledMLP.compile(model, ng.MSELoss(), optimizer, X, LABELS.astype(np.float32))
 
 
 def test_compile_true_names_inputs_the_first_linear_does_not_take():

@@ -284,8 +284,8 @@ def test_mismatched_rows_and_bad_settings_raise_clearly():
     for split, empty in ((0.001, "validation"), (0.999, "training")):  # 0.4 and 399.6 rows
         with pytest.raises(ValueError, match=f"validation_split {split} of 400 .* no {empty} rows"):
             ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, validation_split=split, verbose=0)
-    with pytest.raises(ValueError, match="unknown metric 'f1'"):
-        ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, metrics=["f1"], verbose=0)
+    with pytest.raises(ValueError, match="unknown metric 'f2'"):
+        ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, metrics=["f2"], verbose=0)
 
 
 def test_diverging_training_warns_and_stops():

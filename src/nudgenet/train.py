@@ -9,6 +9,7 @@ of their own (Dropout) draw from their own ``seed``, or from the global generato
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -22,10 +23,12 @@ from .callbacks import Callback
 from .compiled import CompiledMLP, blas_threads_for
 from .diagnostics import GradientDiagnostics
 from .errors import CompileError, ShapeError
+from .functional.losses import check_weights
 from .history import History
 from .metrics import Metric, resolve
 from .nn.layers import trace
 from .nn.module import Module
+from .nn.weights import row_weights
 from .optim import Optimizer
 from .progress import EpochReporter
 from .tensor import Tensor, no_grad
@@ -86,11 +89,29 @@ def validation_rows(n: int, split: float, option: str = "fit: validation_split")
     return held
 
 
-def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None):
+def targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
+    ``x``), floats in the model's dtype; as it is for a loss without ``check_targets``."""
+    check_targets = getattr(loss_fn, "check_targets", None)
+    if check_targets is None:
+        return y
+    outputs = predict(model, x[:1])
+    y = check_targets(y, outputs.shape[1] if outputs.ndim > 1 else 1)
+    return y.astype(outputs.dtype) if y.dtype.kind == "f" and y.dtype != outputs.dtype else y
+
+
+def _takes_sample_weight(loss_fn) -> bool:
+    try:
+        return "sample_weight" in inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):  # no signature to read
+        return False
+
+
+def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None, weights=None):
     """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
     loss)``.  Given a dict ``kept``, the forward runs through :func:`~nudgenet.nn.layers.trace`
     and ``kept[name]`` gets each leaf layer's output array (by place: a layer object used twice
-    has two)."""
+    has two).  Given row ``weights``, the loss is their weighted mean over the batch."""
     xb, yb = x[rows], y[rows]
     optimizer.zero_grad()
     if kept is None:
@@ -98,13 +119,20 @@ def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=
     else:
         out, outputs = trace(model, xb)
         kept.update((name, output.data) for name, output in outputs.items())
-    loss = loss_fn(out, yb)
+    loss = loss_fn(out, yb) if weights is None else loss_fn(out, yb, sample_weight=weights[rows])
     loss.backward()
     return out.data, yb, float(loss.data)
 
 
 def _train_step(
-    model: Module, loss_fn, optimizer: Optimizer, x, y, callbacks: list[Callback], compile="auto"
+    model: Module,
+    loss_fn,
+    optimizer: Optimizer,
+    x,
+    y,
+    callbacks: list[Callback],
+    compile="auto",
+    weights=None,
 ):
     """The step ``fit`` runs per batch: the compiled step (:mod:`nudgenet.compiled`) when
     ``compile`` is True (CompileError if it does not cover the model) or ``"auto"`` and it
@@ -120,7 +148,7 @@ def _train_step(
     compiled = None
     if compile is not False:
         try:
-            compiled = CompiledMLP.compile(model, loss_fn, optimizer, x, y)
+            compiled = CompiledMLP.compile(model, loss_fn, optimizer, x, y, weights)
         except CompileError as error:
             if compile is True:
                 raise CompileError(f"fit(compile=True): {error}") from None
@@ -128,7 +156,8 @@ def _train_step(
         step, outputs = compiled.train_step, compiled.outputs
     else:
         outputs = {}
-        step = partial(_engine_step, model, loss_fn, optimizer, kept=outputs if wanting else None)
+        kept = outputs if wanting else None
+        step = partial(_engine_step, model, loss_fn, optimizer, kept=kept, weights=weights)
     for cb in wanting:
         cb.outputs = outputs
     return step
@@ -167,6 +196,8 @@ def fit(
     verbose: int = 1,
     diagnostics: bool = False,
     compile: bool | str = "auto",
+    class_weight: dict | str | None = None,
+    sample_weight=None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
@@ -183,15 +214,33 @@ def fit(
     ``compile``: ``"auto"`` runs the compiled step (:mod:`nudgenet.compiled`, the same numbers
     bit for bit) when it covers the model, loss and targets, else the engine; ``True`` requires
     it (:class:`~nudgenet.errors.CompileError` names why not); ``False`` always runs the engine.
+    Targets go through ``loss_fn.check_targets`` once (e.g. labels ``0.0, 1.0`` become integer
+    labels).  ``class_weight`` (a dict ``{class: weight}`` or ``"balanced"``) and
+    ``sample_weight`` (one per row) weight the training rows, multiplied where both are given
+    (:mod:`nudgenet.nn.weights`); each batch's loss is then the weighted mean Σ wₙℓₙ / Σ wₙ
+    (not Keras's Σ wₙℓₙ / N: see :mod:`nudgenet.functional.losses`), the epoch's ``loss`` too,
+    on the engine (the compiled step takes no weights).  Metrics and the validation loss stay
+    unweighted.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
         )
     x, y = prepare_data(model, x, y)
+    y = targets_for(model, loss_fn, x, y)
+    sample_weight = check_weights("fit", "sample_weight", sample_weight, len(y), np.float64)
     x, y, validation = _split_validation(x, y, validation_data, validation_split)
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
+        validation = (validation[0], targets_for(model, loss_fn, *validation))
+    if sample_weight is not None:  # validation_split held out the last rows: and their weights
+        sample_weight = sample_weight[: len(y)]
+    weights = row_weights("fit", loss_fn, y, class_weight, sample_weight)
+    if weights is not None and not _takes_sample_weight(loss_fn):
+        raise TypeError(
+            f"fit: class_weight and sample_weight need a loss that takes sample_weight= (every "
+            f"nudgenet loss does), got {loss_fn!r}"
+        )
     metric_fns = resolve(metrics)
     first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
     callbacks = first + list(callbacks or ())
@@ -207,7 +256,7 @@ def fit(
         cb.model, cb.optimizer, cb.history = model, optimizer, history
         cb.on_train_begin({})
 
-    train_step = _train_step(model, loss_fn, optimizer, x, y, callbacks, compile)
+    train_step = _train_step(model, loss_fn, optimizer, x, y, callbacks, compile, weights)
     update = optimizer.step
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"
@@ -222,8 +271,8 @@ def fit(
                 model.train()
                 started = time.perf_counter()
                 order = rng.permutation(n) if shuffle else np.arange(n)
-                totals = {name: [0.0, 0] for name in metric_fns}
-                loss_sum, seen = 0.0, 0
+                parts = {name: [] for name in metric_fns}  # each batch's statistics
+                loss_sum, seen = 0.0, 0  # Σ of the batch losses times their rows (weights)
                 reporter.begin_epoch(epoch)
                 for step, start in enumerate(range(0, steps * batch_size, batch_size)):
                     rows = order[start : start + batch_size]
@@ -234,21 +283,18 @@ def fit(
                             cb.on_train_batch_begin(step, batch_logs)
                     out, yb, batch_loss = train_step(x, y, rows)
                     update()
-                    seen += m
-                    loss_sum += batch_loss * m if per_row else batch_loss
+                    size = m if weights is None else weights[rows].sum()
+                    seen += size
+                    loss_sum += batch_loss * size if per_row else batch_loss
                     if per_batch:
                         for name, metric in metric_fns.items():
-                            total, count = metric.totals(out, yb, loss_fn)
-                            totals[name][0] += total
-                            totals[name][1] += count
+                            parts[name].append(metric.part(out, yb, loss_fn))
                         reporter.step(loss_sum / seen if per_row else loss_sum)
                         batch_logs = {"size": m, "loss": batch_loss}
                         for cb in callbacks:
                             cb.on_train_batch_end(step, batch_logs)
                 logs = {"loss": loss_sum / seen if per_row else loss_sum}
-                logs.update(
-                    {name: metric_fns[name].finish(t / c) for name, (t, c) in totals.items()}
-                )
+                logs.update({name: metric_fns[name].finish(p) for name, p in parts.items()})
                 if validation is not None:
                     scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
                     logs.update({f"val_{name}": value for name, value in scores.items()})
@@ -283,13 +329,22 @@ def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
 
 
 def evaluate(
-    model: Module, loss_fn, x, y, metrics: Sequence[str] | None = None, batch_size: int = 1024
+    model: Module,
+    loss_fn,
+    x,
+    y,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 1024,
+    sample_weight=None,
 ) -> dict[str, float]:
-    """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``."""
+    """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``.  With ``sample_weight`` (one
+    per row) the loss is their weighted mean; the metrics stay unweighted."""
     x, y = prepare_data(model, x, y)
+    y = targets_for(model, loss_fn, x, y)
     outputs = predict(model, x, batch_size)
     metric_fns: dict[str, Metric] = resolve(metrics)
+    weights = {} if sample_weight is None else {"sample_weight": sample_weight}
     with no_grad():
-        scores = {"loss": float(loss_fn(Tensor(outputs), y).data)}
+        scores = {"loss": float(loss_fn(Tensor(outputs), y, **weights).data)}
     scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
     return scores
