@@ -195,9 +195,6 @@ REFUSED = {
                       "integer labels"),
     "bce": (_mlp, ng.BCEWithLogitsLoss(), np.eye(3)[LABELS], None,
             "BCEWithLogitsLoss has no compiled rule"),
-    "class-weights": (_mlp, ng.CrossEntropyLoss(weight=[1.0, 2.0, 1.0]), None, None,
-                      "the loss has class weights (CrossEntropyLoss(reduction='mean', "
-                      "weight=[1.0, 2.0, 1.0]))"),
     "frozen": (_mlp, None, None, lambda m: m[0].parameters(),
                "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
     "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],
@@ -217,14 +214,21 @@ def test_compile_true_names_why_a_model_cannot_be_compiled(name):
     assert str(raised.value).startswith("fit(compile=True): ") and "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize("weights", [{"sample_weight": np.ones(6)}, {"class_weight": "balanced"}])
-def test_compile_true_refuses_weighted_rows(weights):
+WEIGHTED = {
+    "sample_weight": ({"sample_weight": np.ones(6)}, "rows are weighted (class_weight or "),
+    "class_weight": ({"class_weight": "balanced"}, "rows are weighted (class_weight or "),
+    "loss-weight": ({}, "the loss has class weights (CrossEntropyLoss(reduction='mean', weight="),
+}
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_compile_true_refuses_weights(name):
+    options, why = WEIGHTED[name]
+    loss_fn = ng.CrossEntropyLoss(**({"weight": [1.0, 2.0, 1.0]} if name == "loss-weight" else {}))
     model = _mlp(ng.ReLU())
     optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
-    why = "fit(compile=True): rows are weighted (class_weight or sample_weight)"
-    with pytest.raises(CompileError, match=re.escape(why)):
-        ng.fit(model, ng.CrossEntropyLoss(), optimizer, X, LABELS, verbose=0, compile=True,
-               **weights)  # fmt: skip
+    with pytest.raises(CompileError, match=re.escape(f"fit(compile=True): {why}")):
+        ng.fit(model, loss_fn, optimizer, X, LABELS, verbose=0, compile=True, **options)
 
 
 def test_compile_names_targets_it_does_not_take():

@@ -89,7 +89,7 @@ def validation_rows(n: int, split: float, option: str = "fit: validation_split")
     return held
 
 
-def targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
     ``x``), floats in the model's dtype; as it is for a loss without ``check_targets``."""
     check_targets = getattr(loss_fn, "check_targets", None)
@@ -227,12 +227,12 @@ def fit(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
         )
     x, y = prepare_data(model, x, y)
-    y = targets_for(model, loss_fn, x, y)
+    y = _targets_for(model, loss_fn, x, y)
     sample_weight = check_weights("fit", "sample_weight", sample_weight, len(y), np.float64)
     x, y, validation = _split_validation(x, y, validation_data, validation_split)
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
-        validation = (validation[0], targets_for(model, loss_fn, *validation))
+        validation = (validation[0], _targets_for(model, loss_fn, *validation))
     if sample_weight is not None:  # validation_split held out the last rows: and their weights
         sample_weight = sample_weight[: len(y)]
     weights = row_weights("fit", loss_fn, y, class_weight, sample_weight)
@@ -340,7 +340,7 @@ def evaluate(
     """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``.  With ``sample_weight`` (one
     per row) the loss is their weighted mean; the metrics stay unweighted."""
     x, y = prepare_data(model, x, y)
-    y = targets_for(model, loss_fn, x, y)
+    y = _targets_for(model, loss_fn, x, y)
     outputs = predict(model, x, batch_size)
     metric_fns: dict[str, Metric] = resolve(metrics)
     weights = {} if sample_weight is None else {"sample_weight": sample_weight}

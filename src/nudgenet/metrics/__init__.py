@@ -12,7 +12,7 @@ classes (:mod:`nudgenet.nn.losses`); the names are scikit-learn's scoring names 
 
 from __future__ import annotations
 
-from .classification import CONFUSION_METRICS, accuracy, confusion_matrix, roc_auc, score_of
+from .classification import CONFUSION_METRICS, accuracy, confusion_matrix, roc_auc
 from .metric import Metric, mean_metric
 from .regression import mae, mse, r2, rmse
 
@@ -33,7 +33,6 @@ __all__ = [
     "confusion_matrix",
     "mean_metric",
     "resolve",
-    "score_of",
     *METRICS,
 ]
 
