@@ -185,3 +185,19 @@ def test_fit_and_evaluate_take_float_labels_as_the_integer_labels():
         assert as_float.history[key] == as_int.history[key]
     scores = ng.evaluate(model, ng.CrossEntropyLoss(), x, y.astype(np.float32), ["accuracy"])
     assert scores == ng.evaluate(model, ng.CrossEntropyLoss(), x, y, ["accuracy"])
+
+
+def test_fit_leaves_the_targets_of_outputs_that_are_not_rows_of_units_to_the_loss():
+    class Flat(ng.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = ng.Linear(2, 1, seed=0)
+
+        def forward(self, x):
+            return self.linear(x).reshape(-1)  # (N,): no units to check the targets against
+
+    x = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    model = Flat()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    history = ng.fit(model, ng.MSELoss(), optimizer, x, x.sum(axis=1), epochs=2, verbose=0)
+    assert history["loss"][1] < history["loss"][0]

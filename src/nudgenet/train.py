@@ -91,12 +91,15 @@ def validation_rows(n: int, split: float, option: str = "fit: validation_split")
 
 def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
-    ``x``), floats in the model's dtype; as it is for a loss without ``check_targets``."""
+    ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
+    model whose outputs are not rows of units ``(N, units)``."""
     check_targets = getattr(loss_fn, "check_targets", None)
     if check_targets is None:
         return y
     outputs = predict(model, x[:1])
-    y = check_targets(y, outputs.shape[1] if outputs.ndim > 1 else 1)
+    if outputs.ndim != 2:
+        return y
+    y = check_targets(y, outputs.shape[1])
     return y.astype(outputs.dtype) if y.dtype.kind == "f" and y.dtype != outputs.dtype else y
 
 
