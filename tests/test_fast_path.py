@@ -195,8 +195,6 @@ REFUSED = {
                       "integer labels"),
     "bce": (_mlp, ng.BCEWithLogitsLoss(), np.eye(3)[LABELS], None,
             "BCEWithLogitsLoss has no compiled rule"),
-    "mse-integer-targets": (_mlp, ng.MSELoss(), np.eye(3, dtype=np.int64)[LABELS], None,
-                            "targets are int64 of shape (6, 3); the compiled step takes floats"),
     "frozen": (_mlp, None, None, lambda m: m[0].parameters(),
                "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
     "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],
@@ -273,6 +271,23 @@ def test_compile_true_refuses_a_forward_hook_registered_during_training():
     with pytest.raises(CompileError, match="a forward hook was registered during training"):
         ng.fit(model, ng.CrossEntropyLoss(), optimizer, X, LABELS, epochs=1, batch_size=2,
                verbose=0, callbacks=[_HookAtSecondBatch()], compile=True)  # fmt: skip
+
+
+WEIGHTED = {
+    "sample_weight": ({"sample_weight": np.ones(6)}, "rows are weighted (class_weight or "),
+    "class_weight": ({"class_weight": "balanced"}, "rows are weighted (class_weight or "),
+    "loss-weight": ({}, "the loss has class weights (CrossEntropyLoss(reduction='mean', weight="),
+}
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_compile_true_refuses_weights(name):
+    options, why = WEIGHTED[name]
+    loss_fn = ng.CrossEntropyLoss(**({"weight": [1.0, 2.0, 1.0]} if name == "loss-weight" else {}))
+    model = _mlp(ng.ReLU())
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(CompileError, match=re.escape(f"fit(compile=True): {why}")):
+        ng.fit(model, loss_fn, optimizer, X, LABELS, verbose=0, compile=True, **options)
 
 
 def test_compile_true_names_inputs_the_first_linear_does_not_take():

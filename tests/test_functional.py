@@ -314,6 +314,104 @@ def _loss_cases():
     ]
 
 
+# weights, and PyTorch's formulas for them (written out here: torch is not a test dependency)
+CLASS_W = np.array([0.5, 2.0, 1.5])  # one per class (CrossEntropyLoss(weight=...))
+ROW_W = np.array([1.0, 0.0, 2.5, 0.5, 3.0])  # one per row (sample_weight), a zero among them
+POS_W = np.array([3.0, 0.5])  # one per column (BCEWithLogitsLoss(pos_weight=...))
+
+
+def np_weighted_mean(losses, w):
+    """Σ wₙ ℓₙ / Σ wₙ of per-row losses (the rows' elements averaged first)."""
+    per_row = losses.reshape(len(losses), -1).mean(axis=1)
+    return (w * per_row).sum() / w.sum()
+
+
+def _weighted_loss_cases():
+    rows = np.arange(N)
+    picked_w = CLASS_W[LABELS]
+    return [
+        case(  # PyTorch: Σ w[yₙ] ℓₙ / Σ w[yₙ]
+            "cross_entropy-labels-class-weight-mean",
+            lambda z: F.cross_entropy(z, LABELS, weight=CLASS_W),
+            lambda z: -(picked_w * np_log_softmax(z)[rows, LABELS]).sum() / picked_w.sum(),
+            spec((N, C)),
+        ),
+        case(
+            "cross_entropy-labels-class-and-row-weights-sum",
+            lambda z: F.cross_entropy(z, LABELS, "sum", weight=CLASS_W, sample_weight=ROW_W),
+            lambda z: -(ROW_W * picked_w * np_log_softmax(z)[rows, LABELS]).sum(),
+            spec((N, C)),
+        ),
+        case(  # PyTorch, probability targets: −Σₙ Σₖ wₖ yₙₖ ln pₙₖ / N
+            "cross_entropy-probs-class-weight-mean",
+            lambda z: F.cross_entropy(z, SOFT.astype(z.dtype), weight=CLASS_W),
+            lambda z: -(CLASS_W * SOFT * np_log_softmax(z)).sum() / N,
+            spec((N, C)),
+        ),
+        case(  # rows that do not sum to 1: the gradient is softmax · Σy − y, not softmax − y
+            "cross_entropy-unnormalised-probs-mean",
+            lambda z: F.cross_entropy(z, 2 * SOFT.astype(z.dtype)),
+            lambda z: -(2 * SOFT * np_log_softmax(z)).sum() / N,
+            spec((N, C)),
+        ),
+        case(
+            "cross_entropy-probs-row-weights-mean",
+            lambda z: F.cross_entropy(z, SOFT.astype(z.dtype), sample_weight=ROW_W),
+            lambda z: np_weighted_mean(-(SOFT * np_log_softmax(z)).sum(axis=1), ROW_W),
+            spec((N, C)),
+        ),
+        case(
+            "categorical_cross_entropy-labels-row-weights-mean",
+            lambda p: F.categorical_cross_entropy(p, LABELS, sample_weight=ROW_W),
+            lambda p: np_weighted_mean(-np.log(p[rows, LABELS]), ROW_W),
+            spec((N, C), "prob"),
+        ),
+        case(
+            "binary_cross_entropy-row-weights-mean",
+            lambda p: F.binary_cross_entropy(p, BINARY.astype(p.dtype), sample_weight=ROW_W),
+            lambda p: np_weighted_mean(np_bce(p, BINARY), ROW_W),
+            spec((N, 2), "prob"),
+        ),
+        case(  # PyTorch: −[q y ln σ(z) + (1 − y) ln(1 − σ(z))]
+            "binary_cross_entropy_with_logits-pos-weight-and-row-weights-mean",
+            lambda z, y: F.binary_cross_entropy_with_logits(
+                z, y, pos_weight=POS_W, sample_weight=ROW_W
+            ),
+            lambda z, y: np_weighted_mean(
+                -(POS_W * y * np.log(np_sigmoid(z)) + (1 - y) * np.log(1 - np_sigmoid(z))), ROW_W
+            ),
+            spec((N, 2)),
+            spec((N, 2), "const"),
+        ),
+        case(
+            "binary_cross_entropy_with_logits-pos-weight-number-sum",
+            lambda z: F.binary_cross_entropy_with_logits(
+                z, BINARY.astype(z.dtype), "sum", pos_weight=4.0
+            ),
+            lambda z: (
+                -(
+                    4 * BINARY * np.log(np_sigmoid(z)) + (1 - BINARY) * np.log(1 - np_sigmoid(z))
+                ).sum()
+            ),
+            spec((N, 2)),
+        ),
+        case(
+            "mse_loss-row-weights-mean",
+            lambda p, y: F.mse_loss(p, y, sample_weight=ROW_W),
+            lambda p, y: np_weighted_mean((p - y) ** 2, ROW_W),
+            spec((N, 2)),
+            spec((N, 2), "const"),
+        ),
+        case(
+            "mse_loss-vector-row-weights-sum",
+            lambda p, y: F.mse_loss(p, y, "sum", sample_weight=ROW_W),
+            lambda p, y: (ROW_W * (p - y) ** 2).sum(),
+            spec((N,)),
+            spec((N,), "const"),
+        ),
+    ]
+
+
 def _operator_cases():
     """Tensor's operators and methods, reflected forms with numbers and ndarrays included."""
     s = (3, 4)
@@ -443,6 +541,7 @@ CASES = (
     + _shape_cases()
     + _layer_cases()
     + _loss_cases()
+    + _weighted_loss_cases()
     + _operator_cases()
 )
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nudgenet as ng
-from nudgenet import train as train_module
+from nudgenet import step as step_module
 from nudgenet.nn import trace
 from nudgenet.nn.layers import leaf_layers
 
@@ -141,7 +141,7 @@ def test_the_engine_step_keeps_every_layers_output_by_place():
     x, y = _x(8), np.zeros((8, 4), np.float32)
     kept = {}
     rows = np.arange(5)
-    out, _, _ = train_module._engine_step(model, ng.MSELoss(), optimizer, x, y, rows, kept)
+    out, _, _ = step_module._engine_step(model, ng.MSELoss(), optimizer, x, y, rows, kept)
     assert list(kept) == ["0", "1", "2", "3"]
     np.testing.assert_array_equal(kept["3"], out)
     np.testing.assert_array_equal(kept["1"], np.maximum(kept["0"], 0))

@@ -112,7 +112,13 @@ def test_check_targets_gives_what_the_loss_wants():
     ("loss_fn", "y", "units", "message"),
     [
         (ng.CrossEntropyLoss(), [0, 3, 1], 3, r"CrossEntropyLoss: labels must be in \[0, 2\]"),
-        (ng.CrossEntropyLoss(), [0.0, 1.0], 2, "integer labels of shape .* got float64"),
+        (
+            ng.CrossEntropyLoss(),
+            [0.0, 0.5],
+            2,
+            "labels must be whole numbers 0..1; got 0.5 at row 1",
+        ),
+        (ng.CrossEntropyLoss(), np.zeros((2, 3)), 2, "integer labels of shape .* got float64"),
         (ng.BCEWithLogitsLoss(), [0, 2, 1], 1, "BCEWithLogitsLoss: expected labels 0/1 .* 0 to 2"),
         (
             ng.BCELoss(),
@@ -132,3 +138,66 @@ def test_check_targets_names_what_was_expected_and_what_came(loss_fn, y, units, 
 def test_accuracy_of_a_plain_function_loss_reads_scores():
     outputs = np.array([[0.2], [0.7]])
     assert ng.metrics.accuracy(outputs, np.array([0, 1]), ng.functional.mse_loss) == 1.0
+
+
+# --- labels given as floats ------------------------------------------------------------------
+
+
+def test_whole_number_float_labels_are_labels():
+    for loss_fn in (ng.CrossEntropyLoss(), ng.CategoricalCrossEntropyLoss()):
+        y = loss_fn.check_targets(np.array([0.0, 2.0, 1.0], dtype=np.float32), 3)
+        assert y.dtype == np.int64 and y.tolist() == [0, 2, 1]
+    rows = np.array([[0.5, 0.5], [1.0, 0.0]])  # float rows (N, C) stay probability targets
+    assert ng.CrossEntropyLoss().check_targets(rows, 2) is rows
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        ([0.0, 1.0, 1.0, 0.5], r"labels must be whole numbers 0\.\.2; got 0\.5 at row 3"),
+        ([0.0, np.nan], "labels must be whole numbers 0..2; got nan at row 1"),
+        ([0.0, 3.0], r"labels must be in \[0, 2\] for 3 classes, got values from 0 to 3"),
+    ],
+)
+def test_float_labels_that_are_not_classes_are_refused_in_one_line(y, message):
+    x = np.zeros((len(y), 2), dtype=np.float32)
+    model = ng.Sequential(ng.Linear(2, 3, seed=0))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=f"CrossEntropyLoss: {message}"):
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, np.array(y), verbose=0)
+
+
+def test_fit_and_evaluate_take_float_labels_as_the_integer_labels():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 90)
+    x = (np.eye(3)[y] @ rng.normal(size=(3, 4)) + rng.normal(size=(90, 4))).astype(np.float32)
+
+    def trained(labels):
+        model = ng.Sequential(ng.Linear(4, 8, seed=0), ng.ReLU(), ng.Linear(8, 3, seed=1))
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+        history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, labels, epochs=3, seed=0,
+                         metrics=["accuracy"], verbose=0, compile=True)  # fmt: skip
+        return model, history
+
+    model, as_int = trained(y)
+    _, as_float = trained(y.astype(np.float64))
+    for key in ("loss", "accuracy"):  # bit for bit, on the compiled step
+        assert as_float.history[key] == as_int.history[key]
+    scores = ng.evaluate(model, ng.CrossEntropyLoss(), x, y.astype(np.float32), ["accuracy"])
+    assert scores == ng.evaluate(model, ng.CrossEntropyLoss(), x, y, ["accuracy"])
+
+
+def test_fit_leaves_the_targets_of_outputs_that_are_not_rows_of_units_to_the_loss():
+    class Flat(ng.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = ng.Linear(2, 1, seed=0)
+
+        def forward(self, x):
+            return self.linear(x).reshape(-1)  # (N,): no units to check the targets against
+
+    x = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    model = Flat()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    history = ng.fit(model, ng.MSELoss(), optimizer, x, x.sum(axis=1), epochs=2, verbose=0)
+    assert history["loss"][1] < history["loss"][0]

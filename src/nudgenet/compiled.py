@@ -22,7 +22,8 @@ compares every parameter exactly.
 :meth:`CompiledMLP.compile` accepts the model, loss, optimiser and data, else the engine;
 ``True`` requires it (:class:`~nudgenet.errors.CompileError` names what it does not cover: a
 layer, a forward hook, a layer whose ``forward`` was replaced on the instance, probability
-targets, parameters the optimiser does not own, ...); ``False`` always runs the engine.
+targets, class weights or weighted rows, parameters the optimiser does not own, ...); ``False``
+always runs the engine.
 
 Layer outputs: after each step, :attr:`CompiledMLP.outputs` maps the name of every layer the
 model applies (as :func:`~nudgenet.nn.layers.leaf_layers` names it, ``"1"`` for ``model[1]``)
@@ -148,10 +149,14 @@ class CompiledMLP:
         self._buffers: dict[int, _Buffers] = {}
 
     @classmethod
-    def compile(cls, model: Module, loss_fn, optimizer: Optimizer, x, y) -> CompiledMLP:
+    def compile(
+        cls, model: Module, loss_fn, optimizer: Optimizer, x, y, sample_weight=None
+    ) -> CompiledMLP:
         """The compiled step for ``model`` trained with ``loss_fn`` and ``optimizer`` on inputs
         ``x`` and targets ``y``; :class:`~nudgenet.errors.CompileError` naming what it does not
-        cover otherwise."""
+        cover otherwise (row weights among it: ``sample_weight`` not None)."""
+        if sample_weight is not None:
+            raise CompileError("rows are weighted (class_weight or sample_weight)")
         blocks, places = _plan(model)
         last = blocks[-1].linear.out_features
         dtype = _check_parameters(model, blocks, optimizer)
@@ -301,6 +306,8 @@ def _check_targets(loss_fn, y: np.ndarray, classes: int) -> None:
     raise the loss's own error (:meth:`check_targets`, the one place of that rule), so
     ``compile=True`` and the engine say the same about bad targets."""
     kind = type(loss_fn)
+    if getattr(loss_fn, "weight", None) is not None:
+        raise CompileError(f"the loss has class weights ({loss_fn!r})")
     if kind not in (CrossEntropyLoss, MSELoss):
         raise CompileError(
             f"the loss {kind.__name__} has no compiled rule (CrossEntropyLoss and MSELoss do)"

@@ -9,28 +9,28 @@ of their own (Dropout) draw from their own ``seed``, or from the global generato
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
 from collections.abc import Sequence
-from functools import partial
-from numbers import Real
 
 import numpy as np
 
 from .backend import SeedLike, generator
 from .callbacks import Callback, check_signatures
-from .compiled import CompiledMLP, blas_threads_for
+from .compiled import blas_threads_for
 from .data.split import unshared_classes, validation_split_rows
 from .diagnostics import GradientDiagnostics
-from .errors import CompileError, ShapeError
+from .errors import ShapeError
+from .functional.losses import check_weights
 from .history import History
 from .metrics import Metric, resolve
-from .nn.layers import trace
-from .nn.module import Module, RemovableHandle
-from .nn.utils import clip_grad_norm_
+from .nn.module import Module
+from .nn.weights import row_weights
 from .optim import Optimizer
 from .progress import EpochReporter
+from .step import choose_step, update_step
 from .tensor import Tensor, no_grad
 
 
@@ -62,16 +62,19 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
     return x, y
 
 
-def _split_validation(x, y, validation_data, validation_split: float, mode: str, rng, task):
-    """The training rows and the validation data: ``validation_data``, or the rows
-    ``validation_split`` holds back as ``mode`` picks them, with one warning when the class
-    labels of one part are missing from the other (see :mod:`nudgenet.data.split`)."""
+def _split_validation(
+    x, y, sample_weight, validation_data, validation_split: float, mode: str, rng, task
+):
+    """The training rows (and their ``sample_weight``) and the validation data:
+    ``validation_data``, or the rows ``validation_split`` holds back as ``mode`` picks them, with
+    one warning when the class labels of one part are missing from the other (see
+    :mod:`nudgenet.data.split`)."""
     if validation_data is not None and validation_split:
         raise ValueError("fit: pass validation_data or validation_split, not both")
     if validation_data is not None:
-        return x, y, validation_data
+        return x, y, sample_weight, validation_data
     if not validation_split:
-        return x, y, None
+        return x, y, sample_weight, None
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
     held = validation_rows(len(x), validation_split)
@@ -89,7 +92,8 @@ def _split_validation(x, y, validation_data, validation_split: float, mode: str,
             UserWarning,
             stacklevel=3,  # fit's caller
         )
-    return x[fit_rows], y[fit_rows], (x[val_rows], y[val_rows])
+    weights = None if sample_weight is None else sample_weight[fit_rows]
+    return x[fit_rows], y[fit_rows], weights, (x[val_rows], y[val_rows])
 
 
 def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:
@@ -106,74 +110,25 @@ def validation_rows(n: int, split: float, option: str = "fit: validation_split")
     return held
 
 
-def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None):
-    """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
-    loss)``.  Given a dict ``kept``, the forward runs through :func:`~nudgenet.nn.layers.trace`
-    and ``kept[name]`` gets each leaf layer's output array (by place: a layer object used twice
-    has two)."""
-    xb, yb = x[rows], y[rows]
-    optimizer.zero_grad()
-    if kept is None:
-        out = model(xb)
-    else:
-        out, outputs = trace(model, xb)
-        kept.update((name, output.data) for name, output in outputs.items())
-    loss = loss_fn(out, yb)
-    loss.backward()
-    return out.data, yb, float(loss.data)
+def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
+    ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
+    model whose outputs are not rows of units ``(N, units)``."""
+    check_targets = getattr(loss_fn, "check_targets", None)
+    if check_targets is None:
+        return y
+    outputs = predict(model, x[:1])
+    if outputs.ndim != 2:
+        return y
+    y = check_targets(y, outputs.shape[1])
+    return y.astype(outputs.dtype) if y.dtype.kind == "f" and y.dtype != outputs.dtype else y
 
 
-def _train_step(
-    model: Module, loss_fn, optimizer: Optimizer, x, y, callbacks: list[Callback], compile="auto"
-):
-    """The step ``fit`` runs per batch: the compiled step (:mod:`nudgenet.compiled`) when
-    ``compile`` is True (CompileError if it does not cover the model) or ``"auto"`` and it
-    covers the model, else the engine's (always, when ``compile`` is False).
-
-    Sets ``outputs`` of each callback that ``wants_outputs`` (no other: ``outputs`` may be a
-    callback's own attribute) to the dict the step fills with the batch's layer outputs: the
-    compiled step always keeps them (its buffers); the engine keeps every leaf layer's only when
-    a callback wants them."""
-    if compile != "auto" and not isinstance(compile, bool):
-        raise ValueError(f"fit: compile must be 'auto', True or False, got {compile!r}")
-    wanting = [cb for cb in callbacks if cb.wants_outputs]
-    compiled = None
-    if compile is not False:
-        try:
-            compiled = CompiledMLP.compile(model, loss_fn, optimizer, x, y)
-        except CompileError as error:
-            if compile is True:
-                raise CompileError(f"fit(compile=True): {error}") from None
-    outputs = compiled.outputs if compiled else {}
-    step = partial(_engine_step, model, loss_fn, optimizer, kept=outputs if wanting else None)
-    if compiled:
-        step = _compiled_until_hooked(model, compiled.train_step, step, compile is True)
-    for cb in wanting:
-        cb.outputs = outputs
-    return step
-
-
-def _compiled_until_hooked(model: Module, compiled_step, engine_step, required: bool):
-    """The compiled step until a forward hook is registered on a module of ``model`` during
-    training (by a callback, say), which the compiled step could not call; from then on the
-    engine's step, which calls it and computes the same numbers (with ``compile=True``: a
-    CompileError instead).  Per step this costs one integer comparison."""
-    seen, current = RemovableHandle.registered, compiled_step
-
-    def step(x, y, rows):
-        nonlocal seen, current
-        if RemovableHandle.registered != seen:
-            seen = RemovableHandle.registered
-            if current is compiled_step and any(m._forward_hooks for m in model.modules()):
-                if required:
-                    raise CompileError(
-                        "fit(compile=True): a forward hook was registered during training; the "
-                        "compiled step cannot call it (use compile='auto' or False)"
-                    )
-                current = engine_step
-        return current(x, y, rows)
-
-    return step
+def _takes_sample_weight(loss_fn) -> bool:
+    try:
+        return "sample_weight" in inspect.signature(loss_fn).parameters
+    except (TypeError, ValueError):  # no signature to read
+        return False
 
 
 def _stop_reason(epoch: int, loss: float, callbacks: list[Callback], model: Module) -> str | None:
@@ -191,21 +146,6 @@ def _stop_reason(epoch: int, loss: float, callbacks: list[Callback], model: Modu
         return "diverged"
     reason = next((cb.stop_reason for cb in callbacks if cb.stop_training), None)
     return reason or ("stopped" if model.stop_training else None)
-
-
-def _clipping_step(optimizer: Optimizer, max_norm: float | None):
-    """``optimizer.step``, after :func:`~nudgenet.nn.utils.clip_grad_norm_` of its gradients
-    (one norm over its flat buffer) when ``max_norm`` is given."""
-    if max_norm is None:
-        return optimizer.step
-    if isinstance(max_norm, bool) or not (isinstance(max_norm, Real) and 0 < max_norm < math.inf):
-        raise ValueError(f"fit: clip_grad_norm must be a number > 0 or None, got {max_norm!r}")
-
-    def step() -> None:
-        clip_grad_norm_(optimizer.params, max_norm)
-        optimizer.step()
-
-    return step
 
 
 def fit(
@@ -228,6 +168,8 @@ def fit(
     compile: bool | str = "auto",
     clip_grad_norm: float | None = None,
     validation_split_mode: str = "last",
+    class_weight: dict | str | None = None,
+    sample_weight=None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
@@ -249,21 +191,37 @@ def fit(
     it (:class:`~nudgenet.errors.CompileError` names why not); ``False`` always runs the engine.
     ``clip_grad_norm``: clip the batch gradient's total 2-norm to this before every step
     (:func:`~nudgenet.nn.utils.clip_grad_norm_` on the optimiser's flat gradients; either backend).
+    Targets go through ``loss_fn.check_targets`` once (e.g. labels ``0.0, 1.0`` become integer
+    labels).  ``class_weight`` (a dict ``{class: weight}`` or ``"balanced"``) and
+    ``sample_weight`` (one per row) weight the training rows, multiplied where both are given
+    (:mod:`nudgenet.nn.weights`); each batch's loss is then the weighted mean Σ wₙℓₙ / Σ wₙ
+    (not Keras's Σ wₙℓₙ / N: see :mod:`nudgenet.functional.losses`), the epoch's ``loss`` too,
+    on the engine (the compiled step takes no weights).  Metrics and the validation loss stay
+    unweighted.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
         )
     x, y = prepare_data(model, x, y)
+    y = _targets_for(model, loss_fn, x, y)
+    sample_weight = check_weights("fit", "sample_weight", sample_weight, len(y), np.float64)
     rng = generator(seed)  # the validation rows of "shuffle"/"stratify" are its first draw
     task = getattr(loss_fn, "task", None)
-    x, y, validation = _split_validation(
-        x, y, validation_data, validation_split, validation_split_mode, rng, task
+    x, y, sample_weight, validation = _split_validation(
+        x, y, sample_weight, validation_data, validation_split, validation_split_mode, rng, task
     )
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
+        validation = (validation[0], _targets_for(model, loss_fn, *validation))
+    weights = row_weights("fit", loss_fn, y, class_weight, sample_weight)
+    if weights is not None and not _takes_sample_weight(loss_fn):
+        raise TypeError(
+            f"fit: class_weight and sample_weight need a loss that takes sample_weight= (every "
+            f"nudgenet loss does), got {loss_fn!r}"
+        )
     metric_fns = resolve(metrics)
-    update = _clipping_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
+    update = update_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
     first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
     callbacks = first + list(callbacks or ())
     was_training = model.training
@@ -277,7 +235,7 @@ def fit(
     for cb in callbacks:
         check_signatures(cb)
         cb.model, cb.optimizer, cb.history = model, optimizer, history
-    train_step = _train_step(model, loss_fn, optimizer, x, y, callbacks, compile)
+    train_step = choose_step(model, loss_fn, optimizer, x, y, callbacks, compile, weights)
     begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
     for cb in callbacks:
         cb.on_train_begin(begin_logs)
@@ -295,8 +253,8 @@ def fit(
                 model.train()
                 started = time.perf_counter()
                 order = rng.permutation(n) if shuffle else np.arange(n)
-                totals = {name: [0.0, 0] for name in metric_fns}
-                loss_sum, seen = 0.0, 0
+                parts = {name: [] for name in metric_fns}  # each batch's statistics
+                loss_sum, seen = 0.0, 0  # Σ of the batch losses times their rows (weights)
                 reporter.begin_epoch(epoch)
                 for step, start in enumerate(range(0, steps * batch_size, batch_size)):
                     rows = order[start : start + batch_size]
@@ -307,21 +265,18 @@ def fit(
                             cb.on_train_batch_begin(step, batch_logs)
                     out, yb, batch_loss = train_step(x, y, rows)
                     update()
-                    seen += m
-                    loss_sum += batch_loss * m if per_row else batch_loss
+                    size = m if weights is None else weights[rows].sum()
+                    seen += size
+                    loss_sum += batch_loss * size if per_row else batch_loss
                     if per_batch:
                         for name, metric in metric_fns.items():
-                            total, count = metric.totals(out, yb, loss_fn)
-                            totals[name][0] += total
-                            totals[name][1] += count
+                            parts[name].append(metric.part(out, yb, loss_fn))
                         reporter.step(loss_sum / seen if per_row else loss_sum)
                         batch_logs = {"size": m, "loss": batch_loss}
                         for cb in callbacks:
                             cb.on_train_batch_end(step, batch_logs)
                 logs = {"loss": loss_sum / seen if per_row else loss_sum}
-                logs.update(
-                    {name: metric_fns[name].finish(t / c) for name, (t, c) in totals.items()}
-                )
+                logs.update({name: metric_fns[name].finish(p) for name, p in parts.items()})
                 if validation is not None:
                     scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
                     logs.update({f"val_{name}": value for name, value in scores.items()})
@@ -356,13 +311,22 @@ def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
 
 
 def evaluate(
-    model: Module, loss_fn, x, y, metrics: Sequence[str] | None = None, batch_size: int = 1024
+    model: Module,
+    loss_fn,
+    x,
+    y,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 1024,
+    sample_weight=None,
 ) -> dict[str, float]:
-    """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``."""
+    """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``.  With ``sample_weight`` (one
+    per row) the loss is their weighted mean; the metrics stay unweighted."""
     x, y = prepare_data(model, x, y)
+    y = _targets_for(model, loss_fn, x, y)
     outputs = predict(model, x, batch_size)
     metric_fns: dict[str, Metric] = resolve(metrics)
+    weights = {} if sample_weight is None else {"sample_weight": sample_weight}
     with no_grad():
-        scores = {"loss": float(loss_fn(Tensor(outputs), y).data)}
+        scores = {"loss": float(loss_fn(Tensor(outputs), y, **weights).data)}
     scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
     return scores

@@ -2,25 +2,61 @@
 
 from __future__ import annotations
 
+import math
+
+from .. import recipes
 from ..io import load
-from ..train import evaluate
-from .common import add_data_options, add_output_options, emit_json, held_out, metrics_for
+from ..metrics import confusion_matrix
+from ..train import evaluate, predict
+from .common import add_data_options, add_output_options, emit_json, held_out
+
+BINARY_METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]  # class 1 is the positive
+MULTICLASS_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
+REGRESSION_METRICS = ["rmse", "mae", "r2"]
+
+
+def report_metrics(task: str, classes: int) -> list[str]:
+    """The metrics ``evaluate`` reports for a task (and a classifier's number of classes)."""
+    if task != "classification":
+        return REGRESSION_METRICS
+    return BINARY_METRICS if classes == 2 else MULTICLASS_METRICS
 
 
 def run(args) -> int:
     model = load(args.model)
     data, loss_fn, y = held_out(args, model)
-    scores = evaluate(model, loss_fn, data.x_test, y, metrics=metrics_for(data.task))
-    if args.json:
-        emit_json({"dataset": data.name, "rows": len(y), "scope": data.scope, **scores})
-    else:
-        scope = (
-            f"held-out ({len(y):,} rows)"
-            if data.scope == "held-out"
-            else f"all {len(y):,} rows (not the data set the model was trained on)"
-        )
-        print(f"{data.name} {scope}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    result = {"dataset": data.name, "rows": len(y), "scope": data.scope}
+    matrix = None
+    if data.task == "classification":
+        matrix = confusion_matrix(predict(model, data.x_test), y, loss_fn)
+        names = list(recipes.TrainingRecord.of(model).class_names)
+        names += [str(c) for c in range(len(names), len(matrix))]  # older files: numbers
+        result.update(confusion_matrix=matrix.tolist(), class_names=names[: len(matrix)])
+    metrics = report_metrics(data.task, 0 if matrix is None else len(matrix))
+    scores = evaluate(model, loss_fn, data.x_test, y, metrics=metrics)
+    if args.json:  # NaN (roc_auc of one class) is no JSON: null
+        emit_json({**result, **{k: v if math.isfinite(v) else None for k, v in scores.items()}})
+        return 0
+    scope = (
+        f"held-out ({len(y):,} rows)"
+        if data.scope == "held-out"
+        else f"all {len(y):,} rows (not the data set the model was trained on)"
+    )
+    print(f"{data.name} {scope}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    if matrix is not None:
+        print(_matrix_text(matrix, result["class_names"]))
     return 0
+
+
+def _matrix_text(matrix, names: list[str]) -> str:
+    """The confusion matrix as a table: a row per true class, a column per predicted one."""
+    width = max(len(str(matrix.max())), *(len(name) for name in names))
+    label = max(len(name) for name in names)
+    lines = ["confusion matrix (rows: true class, columns: predicted class):"]
+    lines.append(" " * (label + 3) + " ".join(f"{name:>{width}}" for name in names))
+    for name, row in zip(names, matrix):
+        lines.append(f"  {name:>{label}} " + " ".join(f"{count:>{width}}" for count in row))
+    return "\n".join(lines)
 
 
 def register(commands) -> None:
@@ -30,7 +66,9 @@ def register(commands) -> None:
         help="score a saved model on held-out data",
         description="Score a saved model. By default on the held-out rows of the data set it was "
         "trained on (the same split, rebuilt from the seed saved in the model); on every row of "
-        "any other --dataset (for mnist, the 10k test set).",
+        "any other --dataset (for mnist, the 10k test set). A classifier's scores: accuracy, "
+        "precision, recall, F1 (class 1 of two; else their macro averages), ROC AUC (two "
+        "classes) and the confusion matrix; a regression's: RMSE, MAE and R².",
     )
     evaluate_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
     add_data_options(evaluate_cmd, None)

@@ -20,6 +20,7 @@ from ..io import save
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
 from ..train import evaluate, fit, validation_rows
+from .class_weight import USAGE, class_weight_for, class_weight_option
 from .common import (
     absolute,
     add_data_options,
@@ -212,6 +213,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             callbacks=[stopping] if stopping else [],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
+            class_weight=class_weight_for(args.class_weight, data),
         )
     if history.stop_reason != "diverged":
         return history
@@ -300,6 +302,14 @@ def register(commands) -> None:
         type=fraction_or_zero,
         default=0.9,
         help=f"momentum for {'/'.join(MOMENTUM)}, in [0, 1) (default: %(default)s)",
+    )
+    train.add_argument(
+        "--class-weight",
+        type=class_weight_option,
+        metavar="WEIGHTS",
+        help=f"weigh the training rows by class: {USAGE}; 'balanced' gives each class "
+        "n_rows / (n_classes * its rows), as scikit-learn does. The training loss is then the "
+        "weighted mean; validation and test scores stay unweighted",
     )
     train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--epochs", type=positive_int, default=30)

@@ -13,7 +13,8 @@ Together, ``linear`` and an activation give the δ-rule: for ``a = f(z)``, ``z =
 ``δ = ∂C/∂z = ∂C/∂a ⊙ f′(z)``, ``∂C/∂W = xᵀ δ``, ``∂C/∂b = 1ᵀ δ``, ``∂C/∂x = δ Wᵀ``.
 
 A loss's ``scale`` is the factor its sum is multiplied by (:func:`per_row_scale`,
-:func:`per_element_scale`); ``g_scale`` is that factor times the incoming gradient ∂C/∂C.
+:func:`per_element_scale`), or with row weights one factor per row (:func:`weighted_scale`);
+``g_scale`` is that factor times the incoming gradient ∂C/∂C.
 """
 
 from __future__ import annotations
@@ -216,6 +217,28 @@ def per_element_scale(reduction: str, shape: tuple[int, ...]) -> float:
     return 1.0 / count if reduction == "mean" and count else 1.0
 
 
+def weighted_scale(reduction: str, w: np.ndarray, shape: tuple[int, ...], per_element: bool):
+    """Row weights w (N,) as the factor each row's loss terms are multiplied by, shaped
+    (N, 1, ...) to broadcast over ``shape`` (N, ...): for ``"mean"`` wₙ / Σw (the class losses)
+    or wₙ / (m Σw) for the element-wise losses with m elements per row, so the loss is the
+    weighted mean Σ wₙℓₙ / Σ wₙ (PyTorch's rule for a class ``weight``; equal weights give the
+    unweighted mean); for ``"sum"`` wₙ.  A zero Σw gives zeros (PyTorch: NaN): rows of no weight
+    count for nothing."""
+    w = w.reshape(-1, *[1] * (len(shape) - 1))
+    if reduction != "mean":
+        return w
+    total = np.add.reduce(w, axis=None) * (math.prod(shape[1:]) if per_element else 1)
+    return w / total if total else np.zeros_like(w)
+
+
+def scaled_sum(terms: np.ndarray, scale):
+    """Σ terms · scale: the sum, then one multiply, for a number; Σ (terms ⊙ scale) for the
+    per-row factors of :func:`weighted_scale`."""
+    if np.ndim(scale):
+        return np.multiply(terms, scale).sum()
+    return terms.sum() * scale
+
+
 def cross_entropy_parts(z: np.ndarray, shifted=None, e=None, total=None):
     """``(s, e, S)`` for softmax cross-entropy from scores z (N, C): s = z − max z per row (into
     ``shifted``), e = exp s (into ``e``), S = Σₖ e of shape (N, 1) (into ``total``), so that
@@ -236,21 +259,25 @@ def label_index(y: np.ndarray, classes: int | None, offsets=None, out=None) -> n
 def cross_entropy_value(s, total, y, scale, index=None):
     """C = −scale Σₙ Σₖ yₙₖ (s − ln S)ₙₖ for probability rows y (N, C); for integer labels y (N,)
     standing for their one-hot rows, C = scale (Σₙ ln Sₙ − Σₙ s[n, yₙ]), s picked at the flat
-    ``index`` of the labels (:func:`label_index`)."""
+    ``index`` of the labels (:func:`label_index`).  ``scale`` may be per-row factors (N, 1)."""
     log_total = np.log(total)
     if y.ndim == 1:  # Σ ln S and −Σ s[n, yₙ] are both ≥ 0: no cancellation
         picked = s.take(index)
+        if np.ndim(scale):
+            return scaled_sum(log_total - picked.reshape(-1, 1), scale)
         return (np.add.reduce(log_total, axis=None) - np.add.reduce(picked)) * scale
-    return -(y * (s - log_total)).sum() * scale
+    return -scaled_sum(y * (s - log_total), scale)
 
 
 def cross_entropy_delta(e, total, y, g_scale, index=None, out=None):
-    """dz = (softmax(z) − y) · g_scale = (e / S − y) · g_scale; for integer labels, 1 is
+    """dz = (softmax(z) Σₖ yₖ − y) · g_scale = (e / S · Σₖ yₖ − y) · g_scale, which is
+    (softmax(z) − y) · g_scale for rows summing to 1; for integer labels (one-hot rows), 1 is
     subtracted at the labels' flat ``index``."""
     p = np.divide(e, total, out=out)
     if y.ndim == 1:
         p.reshape(-1)[index] -= 1
     else:
+        p *= reduce_rows(np.add, y)
         p -= y
     p *= g_scale
     return p
@@ -264,7 +291,7 @@ def clip_probabilities(p: np.ndarray, low: float, high: float):
 
 def categorical_cross_entropy_value(clipped, y, scale):
     """C = −scale Σ y ln p̂"""
-    return -(y * np.log(clipped)).sum() * scale
+    return -scaled_sum(y * np.log(clipped), scale)
 
 
 def categorical_cross_entropy_delta(clipped, inside, y, g_scale):
@@ -274,7 +301,7 @@ def categorical_cross_entropy_delta(clipped, inside, y, g_scale):
 
 def binary_cross_entropy_value(clipped, y, scale):
     """C = −scale Σ [y ln p̂ + (1 − y) ln(1 − p̂)]"""
-    return -(y * np.log(clipped) + (1 - y) * np.log1p(-clipped)).sum() * scale
+    return -scaled_sum(y * np.log(clipped) + (1 - y) * np.log1p(-clipped), scale)
 
 
 def binary_cross_entropy_delta(clipped, inside, y, g_scale):
@@ -282,19 +309,27 @@ def binary_cross_entropy_delta(clipped, inside, y, g_scale):
     return (clipped - y) / (clipped * (1 - clipped)) * inside * g_scale
 
 
-def binary_cross_entropy_with_logits_value(z, y, scale):
-    """C = scale Σ [softplus(z) − z y]  (= BCE of σ(z), with no overflow for any z)"""
-    return (softplus(z) - z * y).sum() * scale
+def binary_cross_entropy_with_logits_value(z, y, scale, pos_weight=None):
+    """C = scale Σ [softplus(z) − z y]  (= BCE of σ(z), with no overflow for any z); with a
+    ``pos_weight`` q per column (PyTorch's), C = scale Σ [q y softplus(−z) + (1 − y) softplus(z)],
+    the positive term −y ln σ(z) = y softplus(−z) weighted by q."""
+    if pos_weight is None:
+        return scaled_sum(softplus(z) - z * y, scale)
+    return scaled_sum(pos_weight * y * softplus(-z) + (1 - y) * softplus(z), scale)
 
 
-def binary_cross_entropy_with_logits_delta(z, y, g_scale):
-    """dz = (σ(z) − y) · g_scale"""
-    return (sigmoid(z) - y) * g_scale
+def binary_cross_entropy_with_logits_delta(z, y, g_scale, pos_weight=None):
+    """dz = (σ(z) − y) · g_scale;  with ``pos_weight`` q,
+    dz = (σ(z) (q y + 1 − y) − q y) · g_scale"""
+    if pos_weight is None:
+        return (sigmoid(z) - y) * g_scale
+    qy = pos_weight * y
+    return (sigmoid(z) * (qy + 1 - y) - qy) * g_scale
 
 
 def squared_error_value(diff, scale):
     """C = scale Σ (p − y)², from diff = p − y"""
-    return (diff * diff).sum() * scale
+    return scaled_sum(diff * diff, scale)
 
 
 def squared_error_delta(diff, g_scale, out=None):

@@ -4,6 +4,15 @@ kernels of :mod:`.kernels` (shared with the compiled training step).
 Targets are constants (no gradient flows into them).  ``reduction="mean"`` averages over the
 batch (for :func:`mse_loss`, over every element, as PyTorch does); ``"sum"`` adds.  A target
 whose shape does not match is an error, never silently broadcast.
+
+Weights.  Every loss takes ``sample_weight``, one weight wₙ ≥ 0 per row (Keras's name): the loss
+is then the weighted mean Σ wₙℓₙ / Σ wₙ (for the element-wise losses, over the row's elements
+too: Σ wₙ Σᵢ ℓₙᵢ / (m Σ wₙ) for m elements per row), or with ``"sum"`` Σ wₙℓₙ.  Keras divides by
+N instead ("sum_over_batch_size", keras-team/keras#19740); the weighted mean is PyTorch's rule
+for a class ``weight``, keeps the loss in the units of an unweighted one whatever the weights'
+scale (so a learning rate tuned without weights still fits) and equals it when all weights are
+equal.  :func:`cross_entropy` also takes PyTorch's ``weight`` (one per class) and
+:func:`binary_cross_entropy_with_logits` PyTorch's ``pos_weight`` (one per column).
 """
 
 from __future__ import annotations
@@ -24,6 +33,39 @@ def check_reduction(op: str, reduction: str) -> None:
 
 def _target_array(target) -> np.ndarray:
     return target.data if isinstance(target, Tensor) else np.asarray(target)
+
+
+def check_weights(
+    op: str, name: str, weights, length: int, dtype, per: str = "row"
+) -> np.ndarray | None:
+    """``weights`` (None: none) as an array of ``length`` non-negative finite numbers in
+    ``dtype``, one per ``per``, or a one-line error naming what came."""
+    if weights is None:
+        return None
+    w = _target_array(weights)
+    if w.shape != (length,) or w.dtype.kind not in "iubf":
+        raise ShapeError(
+            f"{op}: {name} must be {length} numbers, one per {per}; got {w.dtype} array of shape "
+            f"{w.shape}"
+        )
+    bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+    if len(bad):
+        raise ValueError(f"{op}: {name} must be finite and >= 0; got {w[bad[0]]} at {per} {bad[0]}")
+    return w.astype(dtype, copy=False)
+
+
+def _scale(reduction: str, shape: tuple[int, ...], rows: np.ndarray | None, per_element: bool):
+    """The loss's factor: a number without row weights, else one per row (see the module doc)."""
+    if rows is not None:
+        return K.weighted_scale(reduction, rows, shape, per_element)
+    return (K.per_element_scale if per_element else K.per_row_scale)(reduction, shape)
+
+
+def _sample_weights(op: str, sample_weight, prediction: Tensor) -> np.ndarray | None:
+    if sample_weight is not None and prediction.ndim == 0:
+        raise ShapeError(f"{op}: sample_weight needs rows; the prediction is a scalar")
+    rows = len(prediction.data) if prediction.ndim else 0
+    return check_weights(op, "sample_weight", sample_weight, rows, prediction.dtype)
 
 
 def class_targets(
@@ -71,11 +113,12 @@ def _same_shape_target(op: str, prediction: Tensor, target) -> np.ndarray:
 
 
 class CrossEntropyFunction(Function):
-    """C = −scale Σₙ Σₖ yₙₖ ln softmax(z)ₙₖ;  dz = (softmax(z) − y) · scale
+    """C = −scale Σₙ Σₖ yₙₖ ln softmax(z)ₙₖ;  dz = (softmax(z) Σₖ yₖ − y) · scale (which is
+    softmax(z) − y for rows summing to 1)
 
     ``y`` is probability (one-hot) rows ``(N, C)``, or integer labels ``(N,)`` standing for their
     one-hot rows without building them (the kernels pick and decrement at the labels' flat
-    positions n·C + yₙ).
+    positions n·C + yₙ).  ``scale`` is a number, or one factor per row ``(N, 1)``.
     """
 
     def forward(self, z, y, scale):
@@ -118,14 +161,19 @@ class BinaryCrossEntropyFunction(Function):
 
 class BinaryCrossEntropyWithLogitsFunction(Function):
     """C = scale Σ [softplus(z) − z y]  (= BCE of σ(z), without overflow);
-    dz = (σ(z) − y) · scale"""
+    dz = (σ(z) − y) · scale; with ``pos_weight`` q, the positive term y softplus(−z) weighted
+    by q: dz = (σ(z) (q y + 1 − y) − q y) · scale"""
 
-    def forward(self, z, y, scale):
-        self.z, self.y, self.scale = z, y, scale
-        return np.asarray(K.binary_cross_entropy_with_logits_value(z, y, scale), z.dtype)
+    def forward(self, z, y, scale, pos_weight=None):
+        self.z, self.y, self.scale, self.pos_weight = z, y, scale, pos_weight
+        value = K.binary_cross_entropy_with_logits_value(z, y, scale, pos_weight)
+        return np.asarray(value, z.dtype)
 
     def backward(self, g):
-        return (K.binary_cross_entropy_with_logits_delta(self.z, self.y, g * self.scale),)
+        delta = K.binary_cross_entropy_with_logits_delta(
+            self.z, self.y, g * self.scale, self.pos_weight
+        )
+        return (delta,)
 
 
 class SquaredErrorFunction(Function):
@@ -142,48 +190,84 @@ class SquaredErrorFunction(Function):
 # --- public functions ------------------------------------------------------------------------
 
 
-def cross_entropy(logits, target, reduction: str = "mean") -> Tensor:
+def cross_entropy(
+    logits, target, reduction: str = "mean", weight=None, sample_weight=None
+) -> Tensor:
     """Softmax cross-entropy from raw scores ``(N, C)``; ``target`` is integer labels ``(N,)``
-    or probability / one-hot rows ``(N, C)``.  Fused: the backward is ``(softmax − y) / N``."""
+    or probability / one-hot rows ``(N, C)``.  Fused: the backward is ``(softmax − y) / N``.
+
+    ``weight`` (PyTorch's): one weight per class.  For integer labels row n counts
+    w[yₙ] times and ``"mean"`` is the weighted mean Σ w[yₙ] ℓₙ / Σ w[yₙ]; for probability rows
+    each class's term is multiplied by its weight, −Σₖ wₖ yₙₖ ln pₙₖ, and ``"mean"`` divides by
+    N (PyTorch's two rules).  ``sample_weight`` (one per row, see the module doc) multiplies in.
+    """
     check_reduction("cross_entropy", reduction)
     logits = as_tensor(logits)
     y = class_targets("cross_entropy", target, logits.shape, logits.dtype, dense=False)
-    return CrossEntropyFunction.apply(logits, y=y, scale=K.per_row_scale(reduction, logits.shape))
+    rows = _sample_weights("cross_entropy", sample_weight, logits)
+    weight = check_weights(
+        "cross_entropy", "weight", weight, logits.shape[1], logits.dtype, "class"
+    )
+    if weight is not None and y.ndim == 1:  # each row weighted by its class's weight
+        rows = weight[y] if rows is None else rows * weight[y]
+    elif weight is not None:  # each class's term weighted
+        y = y * weight
+    scale = _scale(reduction, logits.shape, rows, per_element=False)
+    return CrossEntropyFunction.apply(logits, y=y, scale=scale)
 
 
-def categorical_cross_entropy(probs, target, reduction: str = "mean", eps: float = 1e-7) -> Tensor:
+def categorical_cross_entropy(
+    probs, target, reduction: str = "mean", eps: float = 1e-7, sample_weight=None
+) -> Tensor:
     """Cross-entropy of probabilities (e.g. a Softmax layer's output), clipped to ``[eps, 1]``
     so a probability of exactly 0 gives a finite loss and finite gradients."""
     check_reduction("categorical_cross_entropy", reduction)
     probs = as_tensor(probs)
     y = class_targets("categorical_cross_entropy", target, probs.shape, probs.dtype)
-    scale = K.per_row_scale(reduction, probs.shape)
+    rows = _sample_weights("categorical_cross_entropy", sample_weight, probs)
+    scale = _scale(reduction, probs.shape, rows, per_element=False)
     return CategoricalCrossEntropyFunction.apply(probs, y=y, scale=scale, eps=eps)
 
 
-def binary_cross_entropy(probs, target, reduction: str = "mean", eps: float = 1e-7) -> Tensor:
+def binary_cross_entropy(
+    probs, target, reduction: str = "mean", eps: float = 1e-7, sample_weight=None
+) -> Tensor:
     """Binary cross-entropy of probabilities in [0, 1] (clipped to ``[eps, 1 − eps]``), averaged
     over every element; ``target`` has the same shape, values 0/1 (or soft labels)."""
     check_reduction("binary_cross_entropy", reduction)
     probs = as_tensor(probs)
     y = _same_shape_target("binary_cross_entropy", probs, target)
-    scale = K.per_element_scale(reduction, probs.shape)
+    rows = _sample_weights("binary_cross_entropy", sample_weight, probs)
+    scale = _scale(reduction, probs.shape, rows, per_element=True)
     return BinaryCrossEntropyFunction.apply(probs, y=y, scale=scale, eps=eps)
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy of σ(logits), computed stably from the logits."""
-    check_reduction("binary_cross_entropy_with_logits", reduction)
+def binary_cross_entropy_with_logits(
+    logits, target, reduction: str = "mean", pos_weight=None, sample_weight=None
+) -> Tensor:
+    """Binary cross-entropy of σ(logits), computed stably from the logits.  ``pos_weight``
+    (PyTorch's): a number, or one per column of ``(N, C)`` logits, multiplying the loss of the
+    positive labels, −q y ln σ(z) (q > 1 trades precision for recall)."""
+    op = "binary_cross_entropy_with_logits"
+    check_reduction(op, reduction)
     logits = as_tensor(logits)
-    y = _same_shape_target("binary_cross_entropy_with_logits", logits, target)
-    scale = K.per_element_scale(reduction, logits.shape)
-    return BinaryCrossEntropyWithLogitsFunction.apply(logits, y=y, scale=scale)
+    y = _same_shape_target(op, logits, target)
+    rows = _sample_weights(op, sample_weight, logits)
+    if pos_weight is not None:
+        columns = logits.shape[-1] if logits.ndim > 1 else 1
+        q = np.broadcast_to(pos_weight, columns) if np.size(pos_weight) == 1 else pos_weight
+        pos_weight = check_weights(op, "pos_weight", q, columns, logits.dtype, "column")
+    scale = _scale(reduction, logits.shape, rows, per_element=True)
+    return BinaryCrossEntropyWithLogitsFunction.apply(
+        logits, y=y, scale=scale, pos_weight=pos_weight
+    )
 
 
-def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
+def mse_loss(prediction, target, reduction: str = "mean", sample_weight=None) -> Tensor:
     """Mean (or sum) of squared errors over every element; shapes must match exactly."""
     check_reduction("mse_loss", reduction)
     prediction = as_tensor(prediction)
     y = _same_shape_target("mse_loss", prediction, target)
-    scale = K.per_element_scale(reduction, prediction.shape)
+    rows = _sample_weights("mse_loss", sample_weight, prediction)
+    scale = _scale(reduction, prediction.shape, rows, per_element=True)
     return SquaredErrorFunction.apply(prediction, y=y, scale=scale)

@@ -6,14 +6,17 @@ Each loss also knows its task, so no caller has to ask which loss it holds:
 - ``output_units(n)``: units of the last layer for ``n`` classes (a regression: ``n`` target
   columns);
 - ``check_targets(y, n_outputs)``: the targets as the loss wants them for a model of
-  ``n_outputs`` output units (e.g. a float 0/1 column from integer labels for one logit), or a
-  one-line error naming what was expected and what came;
+  ``n_outputs`` output units (e.g. a float 0/1 column from integer labels for one logit, integer
+  labels from whole-number floats), or a one-line error naming what was expected and what came;
 - ``predict_classes(outputs)``: int64 class labels, one per row;
 - ``probabilities(outputs)``: one column per class, each row summing to 1 (a regression has
   none: an error; the binary losses' several columns are independent 0/1 labels).
 
 One output column scores two classes (0 and 1): its probabilities come back as the two columns
 ``P(0) = 1 − p, P(1) = p``, so every classifier's probabilities have a column per class.
+
+``loss_fn(prediction, target, sample_weight=None)``: ``sample_weight`` (Keras's name) gives each
+row a weight; the loss is then the weighted mean (see :mod:`nudgenet.functional.losses`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .. import functional as F
 from ..backend import get_default_dtype
 from ..errors import ShapeError
 from ..functional import kernels as K
-from ..functional.losses import check_reduction, class_targets
+from ..functional.losses import check_reduction, check_weights, class_targets
 from ..tensor import Tensor
 
 
@@ -35,6 +38,34 @@ def scores_to_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray
     if outputs.ndim == 2 and outputs.shape[1] > 1:
         return outputs.argmax(axis=1).astype(np.int64)
     return (outputs.reshape(len(outputs), -1)[:, 0] > threshold).astype(np.int64)
+
+
+def target_classes(targets) -> np.ndarray:
+    """The class of each row of targets, as int64: integer labels as they are; probability or
+    one-hot rows ``(N, C)``: the argmax; a column (or vector) of 0/1 labels: the label, rounded
+    to the nearest whole number (a soft label above 0.5 is class 1, as the argmax of its two
+    columns ``[1 − y, y]`` would say)."""
+    targets = np.asarray(targets)
+    if targets.ndim == 2 and targets.shape[1] > 1:
+        return targets.argmax(axis=1).astype(np.int64)
+    targets = targets.reshape(-1)
+    return (
+        targets.astype(np.int64)
+        if targets.dtype.kind in "iub"
+        else np.rint(targets).astype(np.int64)
+    )
+
+
+def _whole_labels(name: str, y: np.ndarray, classes: int) -> np.ndarray:
+    """Float labels that are whole numbers (``0.0, 1.0, ...``) as int64; a one-line error naming
+    the first row that is not."""
+    bad = np.flatnonzero(~np.isfinite(y) | (y != np.floor(y)))
+    if len(bad):
+        raise ValueError(
+            f"{name}: labels must be whole numbers 0..{classes - 1}; got {y[bad[0]]:g} at row "
+            f"{bad[0]}"
+        )
+    return y.astype(np.int64)
 
 
 def _rows(name: str, outputs) -> np.ndarray:
@@ -79,11 +110,26 @@ class _Loss:
         check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
-    def __call__(self, prediction, target) -> Tensor:
-        return type(self)._fn(prediction, target, reduction=self.reduction)
+    def _options(self) -> dict:
+        """The loss's own weights, passed to its function (none here)."""
+        return {}
+
+    def __call__(self, prediction, target, sample_weight=None) -> Tensor:
+        return type(self)._fn(
+            prediction,
+            target,
+            reduction=self.reduction,
+            sample_weight=sample_weight,
+            **self._options(),
+        )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(reduction={self.reduction!r})"
+        options = "".join(
+            f", {name}={value.tolist()}"
+            for name, value in self._options().items()
+            if value is not None
+        )
+        return f"{type(self).__name__}(reduction={self.reduction!r}{options})"
 
     def output_units(self, n: int) -> int:
         """One output unit per class."""
@@ -94,10 +140,13 @@ class _Loss:
         return scores_to_classes(outputs, self._threshold)
 
     def check_targets(self, y, n_outputs: int) -> np.ndarray:
-        """Integer labels in ``[0, n_outputs)`` of shape ``(N,)``, or probability rows
-        ``(N, n_outputs)``."""
-        y = _targets(type(self).__name__, y)
-        return class_targets(type(self).__name__, y, (len(y), n_outputs), y.dtype, dense=False)
+        """Integer labels in ``[0, n_outputs)`` of shape ``(N,)`` (floats that are whole numbers,
+        ``0.0, 1.0, ...``, made int64 labels), or probability rows ``(N, n_outputs)``."""
+        name = type(self).__name__
+        y = _targets(name, y)
+        if y.ndim == 1 and y.dtype.kind == "f":
+            y = _whole_labels(name, y, n_outputs)
+        return class_targets(name, y, (len(y), n_outputs), y.dtype, dense=False)
 
 
 class MSELoss(_Loss):
@@ -120,11 +169,30 @@ class MSELoss(_Loss):
         )
 
 
+def _weight_vector(name: str, option: str, weight, per: str) -> np.ndarray | None:
+    """A loss's ``weight`` / ``pos_weight``: None, or a vector of non-negative numbers."""
+    if weight is None:
+        return None
+    weight = np.atleast_1d(np.asarray(weight, dtype=np.float64))
+    return check_weights(name, option, weight, len(weight), np.float64, per)
+
+
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy from logits; targets are integer labels or probability rows.
-    Probabilities: the softmax of the logits."""
+    Probabilities: the softmax of the logits.
+
+    ``weight`` (PyTorch's): one weight per class; with integer labels the loss is the weighted
+    mean Σ w[yₙ] ℓₙ / Σ w[yₙ], with probability rows each class's term is weighted and the mean
+    divides by N (:func:`~nudgenet.functional.cross_entropy`)."""
 
     _fn = staticmethod(F.cross_entropy)
+
+    def __init__(self, reduction: str = "mean", *, weight=None):
+        super().__init__(reduction)
+        self.weight = _weight_vector("CrossEntropyLoss", "weight", weight, "class")
+
+    def _options(self) -> dict:
+        return {"weight": self.weight}
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
         return K.softmax(_rows("CrossEntropyLoss", outputs), axis=1)
@@ -178,10 +246,20 @@ class BCELoss(_Binary):
 
 class BCEWithLogitsLoss(_Binary):
     """Binary cross-entropy from logits, numerically stable.  Probabilities: σ(z), one column
-    as ``[1 − σ(z), σ(z)]``; class 1 where the logit z > 0 (σ(z) > 0.5, without rounding)."""
+    as ``[1 − σ(z), σ(z)]``; class 1 where the logit z > 0 (σ(z) > 0.5, without rounding).
+
+    ``pos_weight`` (PyTorch's): a number or one per output column, multiplying the loss of the
+    positive labels (e.g. negatives / positives for a rare class 1)."""
 
     _fn = staticmethod(F.binary_cross_entropy_with_logits)
     _threshold = 0.0
+
+    def __init__(self, reduction: str = "mean", *, pos_weight=None):
+        super().__init__(reduction)
+        self.pos_weight = _weight_vector("BCEWithLogitsLoss", "pos_weight", pos_weight, "column")
+
+    def _options(self) -> dict:
+        return {"pos_weight": self.pos_weight}
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
         return _two_columns(K.sigmoid(_rows("BCEWithLogitsLoss", outputs)))

@@ -1,0 +1,46 @@
+"""``nudgenet train --class-weight``: ``balanced``, or a weight per class by name or number."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..errors import NudgenetError
+
+USAGE = "'balanced' or CLASS:WEIGHT pairs such as 0:1,1:5 (weights >= 0)"
+
+
+def class_weight_option(text: str) -> str | dict[str, float]:
+    """An argparse type: ``"balanced"``, or ``"0:1,1:5"`` / ``"cat:1,dog:5"`` as
+    ``{class name: weight}``."""
+    if text == "balanced":
+        return text
+    weights = {}
+    for pair in text.split(","):
+        name, colon, value = pair.rpartition(":")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not colon or not name.strip() or not (0 <= weight < math.inf):
+            raise argparse.ArgumentTypeError(f"expected {USAGE}, got {text!r}")
+        weights[name.strip()] = weight
+    return weights
+
+
+def class_weight_for(option, data):
+    """``fit``'s ``class_weight`` for the option (None: none) and a classification data set:
+    ``"balanced"``, or ``{class index: weight}`` with each class named as the data names it."""
+    if option is None:
+        return None
+    if data.task != "classification":
+        raise NudgenetError(f"--class-weight weighs classes; {data.name} is a {data.task} task")
+    if option == "balanced":
+        return option
+    names = list(data.class_names)
+    unknown = [name for name in option if name not in names]
+    if unknown:
+        raise NudgenetError(
+            f"--class-weight names no class {unknown[0]!r}; the classes are {', '.join(names)}"
+        )
+    return {names.index(name): weight for name, weight in option.items()}

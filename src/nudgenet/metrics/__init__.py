@@ -1,0 +1,47 @@
+"""Metrics on model outputs: for classifiers accuracy, precision, recall, F1 and ROC AUC; for
+regressors MSE, RMSE, MAE and R².
+
+Each is a :class:`Metric`: statistics per batch (``part``) and the value from all of them
+(``finish``), so ``fit(metrics=[...])`` reports an epoch's metric over all its rows, exactly,
+not as an average of batch values; calling a metric scores whole arrays:
+``ng.metrics.f1_macro(outputs, targets, loss_fn)``.  ``loss_fn`` says how to read outputs as
+classes (:mod:`nudgenet.nn.losses`); the names are scikit-learn's scoring names (``"f1"``: class
+1 of two; ``"f1_macro"``, ``"f1_micro"``, ``"f1_weighted"``: its ``average=``).
+:func:`confusion_matrix` is an array, not a metric.
+"""
+
+from __future__ import annotations
+
+from .classification import CONFUSION_METRICS, accuracy, confusion_matrix, roc_auc
+from .metric import Metric, mean_metric
+from .regression import mae, mse, r2, rmse
+
+METRICS: dict[str, Metric] = {
+    "accuracy": accuracy,
+    **CONFUSION_METRICS,
+    "roc_auc": roc_auc,
+    "mse": mse,
+    "rmse": rmse,
+    "mae": mae,
+    "r2": r2,
+}
+globals().update(CONFUSION_METRICS)  # ng.metrics.precision, ng.metrics.f1_macro, ...
+
+__all__ = [
+    "METRICS",
+    "Metric",
+    "confusion_matrix",
+    "mean_metric",
+    "resolve",
+    *METRICS,
+]
+
+
+def resolve(names) -> dict[str, Metric]:
+    """Metrics by name (the keys of :data:`METRICS`)."""
+    resolved = {}
+    for name in names or ():
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; expected one of {sorted(METRICS)}")
+        resolved[name] = METRICS[name]
+    return resolved

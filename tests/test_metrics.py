@@ -1,0 +1,173 @@
+"""Metrics against scikit-learn's values, exact over an epoch's batches in fit, and the
+confusion matrix of ``nudgenet evaluate``."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+import nudgenet as ng
+
+RNG = np.random.default_rng(0)
+CE = ng.CrossEntropyLoss()
+
+
+def _classifier_outputs(n=200, classes=4):
+    """Scores whose argmax often, not always, is the label; class 3 never predicted."""
+    y = RNG.integers(0, classes, n)
+    scores = RNG.normal(size=(n, classes)) + 1.5 * np.eye(classes)[y]
+    scores[:, 3] = -10
+    return scores, y
+
+
+@pytest.mark.parametrize("kind", ["precision", "recall", "f1"])
+@pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
+def test_averaged_scores_are_scikit_learns(kind, average):
+    scores, y = _classifier_outputs()
+    predicted = scores.argmax(axis=1)
+    sklearn_score = getattr(skm, f"{kind}_score")
+    expected = sklearn_score(y, predicted, average=average, zero_division=0)
+    assert ng.metrics.METRICS[f"{kind}_{average}"](scores, y, CE) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kind", ["precision", "recall", "f1"])
+def test_binary_scores_are_scikit_learns_for_class_1(kind):
+    logits = RNG.normal(size=(150, 1))
+    y = (logits[:, 0] + RNG.normal(size=150) > 0.5).astype(np.int64)
+    sklearn_score = getattr(skm, f"{kind}_score")
+    expected = sklearn_score(y, (logits[:, 0] > 0).astype(int))
+    assert ng.metrics.METRICS[kind](logits, y, ng.BCEWithLogitsLoss()) == pytest.approx(expected)
+    two_columns = np.column_stack([np.zeros(150), logits[:, 0]])  # softmax: class 1 where z > 0
+    assert ng.metrics.METRICS[kind](two_columns, y, CE) == pytest.approx(expected)
+
+
+def test_a_binary_score_of_more_classes_says_which_averages_exist():
+    scores, y = _classifier_outputs()
+    with pytest.raises(
+        ValueError, match="f1: scores class 1 of two classes .* got 4 classes: use "
+    ):
+        ng.metrics.f1(scores, y, CE)
+
+
+def test_confusion_matrix_is_scikit_learns():
+    scores, y = _classifier_outputs()
+    expected = skm.confusion_matrix(y, scores.argmax(axis=1), labels=range(4))
+    np.testing.assert_array_equal(ng.metrics.confusion_matrix(scores, y, CE), expected)
+    one_hot = np.eye(4)[y]  # probability rows: the argmax is the class
+    np.testing.assert_array_equal(ng.metrics.confusion_matrix(scores, one_hot, CE), expected)
+
+
+def test_roc_auc_is_scikit_learns_ties_included():
+    y = RNG.integers(0, 2, 300)
+    logits = np.round(y + RNG.normal(size=300), 1)  # rounded: many tied scores
+    p = 1 / (1 + np.exp(-logits))
+    expected = skm.roc_auc_score(y, p)
+    assert ng.metrics.roc_auc(logits[:, None], y, ng.BCEWithLogitsLoss()) == pytest.approx(expected)
+    two = np.column_stack([-logits / 2, logits / 2])  # softmax(two)[:, 1] = σ(logits)
+    assert ng.metrics.roc_auc(two, y, CE) == pytest.approx(expected)
+    assert ng.metrics.roc_auc(p[:, None], y, ng.MSELoss()) == pytest.approx(expected)  # a score
+    assert np.isnan(ng.metrics.roc_auc(logits[:, None], np.zeros(300), ng.BCEWithLogitsLoss()))
+    with pytest.raises(ValueError, match="roc_auc: for two classes"):
+        ng.metrics.roc_auc(*_classifier_outputs(), CE)
+
+
+def test_r2_is_scikit_learns():
+    y = RNG.normal(size=(100, 2)) * [1.0, 50.0] + [0.0, 1e4]
+    p = y + RNG.normal(size=(100, 2)) * [0.5, 20.0]
+    assert ng.metrics.r2(p, y) == pytest.approx(skm.r2_score(y, p), rel=1e-12)
+    constant = np.full(10, 3.0)
+    assert ng.metrics.r2(constant, constant) == 1.0 and ng.metrics.r2(constant + 1, constant) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "names"),
+    [
+        (CE, ["accuracy", "f1_macro", "precision_micro", "recall_weighted"]),
+        (ng.BCEWithLogitsLoss(), ["f1", "precision", "recall", "roc_auc"]),
+        (ng.MSELoss(), ["r2", "rmse", "mae"]),
+    ],
+)
+def test_fit_reports_each_metric_over_all_the_epochs_rows_not_a_mean_of_batches(loss_fn, names):
+    y = RNG.integers(0, 2 if isinstance(loss_fn, ng.BCEWithLogitsLoss) else 3, 101)
+    x = RNG.normal(size=(101, 3)) + y[:, None]
+    units = loss_fn.output_units(2 if isinstance(loss_fn, ng.BCEWithLogitsLoss) else 3)
+    targets = RNG.normal(size=(101, 3)) + x if loss_fn.task == "regression" else y
+    model = ng.Sequential(ng.Linear(3, units, seed=0)).double()
+    optimizer = ng.optim.SGD(model.parameters(), lr=1e-300)  # steps below the weights' last bit
+    history = ng.fit(model, loss_fn, optimizer, x, targets, epochs=1, batch_size=10, seed=0,
+                     metrics=names, verbose=0)  # fmt: skip
+    outputs = ng.predict(model, x)
+    checked = loss_fn.check_targets(targets, units)
+    for name in names:
+        whole = ng.metrics.METRICS[name](outputs, checked, loss_fn)
+        assert history[name][0] == pytest.approx(whole, rel=1e-12), name
+        batches = [
+            ng.metrics.METRICS[name](outputs[i : i + 10], checked[i : i + 10], loss_fn)
+            for i in range(0, 101, 10)
+        ]
+        if name in ("f1_macro", "roc_auc", "r2"):  # not a mean of per-row values
+            assert whole != pytest.approx(np.mean(batches), rel=1e-6)
+
+
+# --- nudgenet evaluate ------------------------------------------------------------------------
+
+
+def _csv(path, x, y):
+    table = np.column_stack([x, y])
+    np.savetxt(path, table, delimiter=",", header="a,b,label", comments="")
+
+
+@pytest.fixture
+def main_in(monkeypatch, tmp_path, capsys):
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*argv):
+        assert main(list(argv)) == 0
+        return capsys.readouterr().out.strip().splitlines()
+
+    return run
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_evaluate_prints_the_confusion_matrix_and_scikit_learns_scores(main_in, tmp_path, classes):
+    x, y = ng.datasets.spirals(300, classes=classes, seed=0)
+    order = np.random.default_rng(0).permutation(300)
+    x, y = x[order], y[order]
+    _csv(tmp_path / "train.csv", x[:200], y[:200])
+    _csv(tmp_path / "new.csv", x[200:], y[200:])
+    main_in("train", "--dataset", "train.csv", "--epochs", "5", "-q", "-o", "m.st")
+    report = json.loads(main_in("evaluate", "m.st", "--dataset", "new.csv", "--json")[-1])
+    predicted = ng.predict(ng.load(tmp_path / "m.st"), x[200:].astype(np.float32)).argmax(axis=1)
+    matrix = skm.confusion_matrix(y[200:], predicted, labels=range(classes))
+    assert report["confusion_matrix"] == matrix.tolist()
+    assert report["class_names"] == [str(c) for c in range(classes)]
+    assert report["accuracy"] == pytest.approx(skm.accuracy_score(y[200:], predicted))
+    if classes == 2:
+        assert report["f1"] == pytest.approx(skm.f1_score(y[200:], predicted))
+        assert 0.5 <= report["roc_auc"] <= 1
+    else:
+        assert report["f1_macro"] == pytest.approx(
+            skm.f1_score(y[200:], predicted, average="macro")
+        )
+    text = main_in("evaluate", "m.st", "--dataset", "new.csv")
+    assert text[0].startswith("new.csv all 100 rows") and "accuracy" in text[0]
+    assert text[1] == "confusion matrix (rows: true class, columns: predicted class):"
+    assert text[2].split() == [str(c) for c in range(classes)]  # predicted classes
+    for label, (row, line) in enumerate(zip(matrix, text[3:])):  # a row per true class
+        assert line.split() == [str(label), *map(str, row)]
+
+
+def test_evaluate_reports_r2_for_a_regression(main_in, tmp_path):
+    x = np.random.default_rng(1).normal(size=(200, 2))
+    y = x @ [1.5, -2.0] + 0.1 * np.random.default_rng(2).normal(size=200)
+    _csv(tmp_path / "train.csv", x[:150], y[:150])
+    _csv(tmp_path / "new.csv", x[150:], y[150:])
+    main_in("train", "--dataset", "train.csv", "--task", "regression", "--epochs", "20", "-q",
+            "-o", "r.st")  # fmt: skip
+    report = json.loads(main_in("evaluate", "r.st", "--dataset", "new.csv", "--json")[-1])
+    predicted = ng.predict(ng.load(tmp_path / "r.st"), x[150:].astype(np.float32))
+    assert report["r2"] == pytest.approx(skm.r2_score(y[150:], predicted[:, 0]), rel=1e-5)
+    assert "confusion_matrix" not in report and {"rmse", "mae"} <= set(report)
