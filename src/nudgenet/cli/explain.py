@@ -9,11 +9,19 @@ from ..errors import NudgenetError
 from ..explain import explain, nudge_test
 from ..io import load
 from ..plot import check_figure_path
-from .common import add_data_options, add_output_options, emit_json, held_out, positive_int
+from .common import (
+    add_data_options,
+    add_output_options,
+    emit_json,
+    figure_path,
+    held_out,
+    positive_float,
+    positive_int,
+)
 
 
 def run(args) -> int:
-    if args.out:  # a missing matplotlib or a bad suffix fails before any work
+    if args.out:  # a missing matplotlib fails before any work (the parser took the suffix)
         check_figure_path(args.out)
     model = load(args.model)
     data, loss_fn, y = held_out(args, model)
@@ -87,13 +95,17 @@ def register(commands) -> None:
         "--top", type=positive_int, default=10, help="parameters listed (default: %(default)s)"
     )
     explain_cmd.add_argument(
-        "--eps", type=float, default=1e-4, help="nudge-test step size (default: %(default)s)"
+        "--eps",
+        type=positive_float,
+        default=1e-4,
+        help="nudge-test step size (default: %(default)s)",
     )
     explain_cmd.add_argument(
         "--out",
+        type=figure_path,
         metavar="PNG",
         help="write the explanation figure (input, nudges, dC/dW images) here, plus -network "
         "(networks of at most 10 units a layer) and -weights (image inputs) beside it",
     )
-    add_output_options(explain_cmd, progress=False)
+    add_output_options(explain_cmd)
     explain_cmd.set_defaults(run=run)
