@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import NudgenetError
 from ..explain import explain, nudge_test
+from ..explain.probes import DEFAULT_TOLERANCE
 from ..io import load
 from ..plot import check_figure_path
 from .common import (
@@ -98,7 +99,8 @@ def register(commands) -> None:
         "--eps",
         type=positive_float,
         default=1e-4,
-        help="nudge-test step size (default: %(default)s)",
+        help="nudge-test step size; the test is flagged FAILED, with the reason, when its "
+        f"relative error is above {DEFAULT_TOLERANCE:g} (default: %(default)s)",
     )
     explain_cmd.add_argument(
         "--out",
