@@ -75,8 +75,9 @@ def test_explain_prints_ranked_nudges_and_writes_figures(trained):
 
 def test_figures_that_cannot_be_written_fail_before_any_work(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["train", "--plot", "curves.txt", "--quiet"]) == 1
-    assert "expected one of the suffixes" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # a suffix matplotlib cannot write: a usage mistake
+        cli.main(["train", "--plot", "curves.txt", "--quiet"])
+    assert usage.value.code == 2 and "expected one of the suffixes" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     assert cli.main(["train", "--plot", "curves.png", "--quiet"]) == 1

@@ -1,11 +1,13 @@
 """The ``nudgenet`` command: ``train``, ``evaluate``, ``predict``, ``explain``, ``gradcheck``.
 
 User mistakes (a missing file, a corrupt archive, a wrong feature count, an unknown option) end
-with one line on stderr and a non-zero exit code (2 for a usage mistake, 1 otherwise), never a
-traceback; so do running out of memory (exit 1) and Ctrl-C (exit 130, as shells report
-SIGINT).  ``--json`` makes the last line of stdout one JSON object with the results.  Each
-subcommand lives in its own module, with ``register(commands)`` adding its parser and
-``run(args)`` doing the work.
+with one line on stderr and a non-zero exit code, never a traceback: 2 for a usage mistake (an
+unknown option, a bad option value, refused by the argument types of :mod:`.common`, or options
+that contradict each other, a :class:`~.common.UsageError`), 1 otherwise; so do running out of
+memory (exit 1) and Ctrl-C (exit 130, as shells report SIGINT).  Every command takes ``--json``
+(the last line of stdout is one JSON object with the results) and ``-q/--quiet`` (nothing
+informational on stderr).  Each subcommand lives in its own module, with
+``register(commands)`` adding its parser and ``run(args)`` doing the work.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import os
 import sys
 from typing import NoReturn
 
+from .._version import __version__
 from ..errors import NudgenetError
 from . import evaluate, explain, gradcheck, predict, train
+from .common import UsageError
 from .gradcheck import GRADIENT_MISMATCH
 
 __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
@@ -33,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrors(
         prog="nudgenet", description="Train, evaluate and use feed-forward networks."
     )
+    parser.add_argument("--version", action="version", version=f"nudgenet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in (train, evaluate, predict, explain, gradcheck):
         command.register(commands)
@@ -50,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nudgenet {args.command}: interrupted", file=sys.stderr)
         return 130
+    except UsageError as error:
+        message = f"{error} (see nudgenet {args.command} --help)"
+        print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except MemoryError as error:
         message = f"out of memory{f' ({error})' if str(error) else ''}"
         print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)

@@ -13,21 +13,67 @@ import numpy as np
 from .. import data as datasets
 from .. import recipes
 from ..errors import DataError, NudgenetError
+from ..plot import check_figure_path
 from ..train import predict
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
 
 
+class UsageError(NudgenetError):
+    """A command line whose options contradict each other, found only once the command runs
+    (``main`` ends it with exit code 2, as argparse does a bad value)."""
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number >= 1."""
+    return _whole_number(text, minimum=1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    return _whole_number(text, minimum=0)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (not NaN or infinity)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def layer_sizes(text: str) -> list[int]:
+    """An argparse type: hidden layer sizes such as ``64,32`` (see :func:`recipes.parse_layers`)."""
+    try:
+        return recipes.parse_layers(text)
+    except NudgenetError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def figure_path(text: str) -> Path:
+    """An argparse type: a path whose suffix matplotlib writes (see :func:`check_figure_path`).
+    Without matplotlib the path is taken as it is: the command then says which extra to
+    install (a missing package is no usage mistake)."""
+    try:
+        return check_figure_path(text)
+    except ImportError:
+        return Path(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def fraction(text: str) -> float:
@@ -195,14 +241,28 @@ def has_label_column(path: str, column: str | int) -> bool:
         return False
 
 
-def add_output_options(parser: argparse.ArgumentParser, progress: bool = True) -> None:
+def add_output_options(parser: argparse.ArgumentParser, training: bool = False) -> None:
+    """``--json`` and ``-q/--quiet`` for every command; ``-v/--verbose`` for one that trains."""
     parser.add_argument(
         "--json",
         action="store_true",
         help="make the last line of stdout one JSON object with the results",
     )
-    if not progress:
-        return
     noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    noise.add_argument("--verbose", "-v", action="store_true", help="one line per epoch")
+    noise.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress and no informational messages on stderr (results and errors are still "
+        "printed)"
+        if training
+        else "no informational messages on stderr (results and errors are still printed)",
+    )
+    if training:
+        noise.add_argument(
+            "--verbose",
+            "-v",
+            action="store_true",
+            help="one line per epoch instead of a progress bar, and the data set's summary "
+            "line even with --json",
+        )

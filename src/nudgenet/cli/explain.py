@@ -3,17 +3,32 @@ set), with figures."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
+import numpy as np
+
+from ..data._io import open_bytes
 from ..errors import NudgenetError
 from ..explain import explain, nudge_test
+from ..explain.probes import DEFAULT_TOLERANCE
 from ..io import load
 from ..plot import check_figure_path
-from .common import add_data_options, add_output_options, emit_json, held_out, positive_int
+from ..recipes import TrainingRecord
+from .common import (
+    add_data_options,
+    add_output_options,
+    emit_json,
+    figure_path,
+    held_out,
+    positive_float,
+    positive_int,
+)
 
 
 def run(args) -> int:
-    if args.out:  # a missing matplotlib or a bad suffix fails before any work
+    if args.out:  # a missing matplotlib fails before any work (the parser took the suffix)
         check_figure_path(args.out)
     model = load(args.model)
     data, loss_fn, y = held_out(args, model)
@@ -22,7 +37,8 @@ def run(args) -> int:
         raise NudgenetError(
             f"--index {args.index} is outside the {len(y):,} {held}rows of {data.name}"
         )
-    row = f"{data.name} {held}row {args.index}" + ("" if held else f" (of all {len(y):,} rows)")
+    where = f"{held}row {args.index}" + ("" if held else f" (of all {len(y):,} rows)")
+    row = f"{data.name} {where}"
     x_row, y_row = data.x_test[args.index], y[args.index : args.index + 1]
     explanation = explain(model, loss_fn, x_row, y_row, top=args.top)
     check = nudge_test(model, loss_fn, x_row[None, :], y_row, eps=args.eps)
@@ -48,13 +64,22 @@ def run(args) -> int:
         suffix = out.suffix or ".png"
         # an image set's rows as images (None: a square inferred), a table's as bars (False)
         shape = data.record.image_shape if data.record.images else False
-        label = f"{row}, target {result.get('target_name', result['target'])}"
-        plot_explanation(explanation, out, image_shape=shape, label=label)
+        target = result.get("target_name")  # a class by its name, where the model has names
+        if target is None:
+            values = np.atleast_1d(y_row[0])
+            target = ", ".join(f"{v:.4g}" if values.dtype.kind == "f" else str(v) for v in values)
+        label = f"{Path(data.name).name} {where}, target {target}"  # a file by its name
+        names = {
+            "feature_names": None if shape is not False else _feature_names(data),
+            "class_names": list(TrainingRecord.of(model).class_names) or None,
+        }
+        plot_explanation(explanation, out, image_shape=shape, label=label, **names)
         result["figures"].append(str(out))
         units = [layer.weight.shape[1] for layer in explanation.layers]
         if explanation.layers and max([explanation.layers[0].weight.shape[0], *units]) <= 10:
-            plot_network(model, explanation, out.with_name(f"{out.stem}-network{suffix}"))
-            result["figures"].append(str(out.with_name(f"{out.stem}-network{suffix}")))
+            network = out.with_name(f"{out.stem}-network{suffix}")
+            plot_network(model, explanation, network, label=label, **names)
+            result["figures"].append(str(network))
         if shape:
             plot_weights(model, out.with_name(f"{out.stem}-weights{suffix}"), image_shape=shape)
             result["figures"].append(str(out.with_name(f"{out.stem}-weights{suffix}")))
@@ -69,6 +94,19 @@ def run(args) -> int:
     for path in result["figures"]:
         print(f"figure written to {path}")
     return 0
+
+
+def _feature_names(data) -> list[str] | None:
+    """The names of a data set's features: a CSV file's header row without its label column;
+    None where the data set has none (no header row, an .npz file, a named set).  The data sets
+    do not carry column names, so the header row is read here."""
+    if not isinstance(data.label_column, str):  # a CSV label column is a name iff a header names it
+        return None
+    with open_bytes(data.name) as stream:
+        header = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")))
+    names = [cell.strip() for cell in header]
+    names.remove(data.label_column)
+    return names if len(names) == data.features else None
 
 
 def register(commands) -> None:
@@ -93,13 +131,18 @@ def register(commands) -> None:
         "--top", type=positive_int, default=10, help="parameters listed (default: %(default)s)"
     )
     explain_cmd.add_argument(
-        "--eps", type=float, default=1e-4, help="nudge-test step size (default: %(default)s)"
+        "--eps",
+        type=positive_float,
+        default=1e-4,
+        help="nudge-test step size; the test is flagged FAILED, with the reason, when its "
+        f"relative error is above {DEFAULT_TOLERANCE:g} (default: %(default)s)",
     )
     explain_cmd.add_argument(
         "--out",
+        type=figure_path,
         metavar="PNG",
         help="write the explanation figure (input, nudges, dC/dW images) here, plus -network "
         "(networks of at most 10 units a layer) and -weights (image inputs) beside it",
     )
-    add_output_options(explain_cmd, progress=False)
+    add_output_options(explain_cmd)
     explain_cmd.set_defaults(run=run)

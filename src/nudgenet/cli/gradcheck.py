@@ -16,6 +16,7 @@ from .common import (
     add_output_options,
     emit_json,
     load_data,
+    non_negative_int,
     output_units,
     positive_int,
 )
@@ -129,6 +130,6 @@ def register(commands) -> None:
         default=200,
         help="entries sampled per parameter (default: %(default)s)",
     )
-    gradcheck_cmd.add_argument("--seed", type=int, default=0)
-    add_output_options(gradcheck_cmd, progress=False)
+    gradcheck_cmd.add_argument("--seed", type=non_negative_int, default=0)
+    add_output_options(gradcheck_cmd)
     gradcheck_cmd.set_defaults(run=run)

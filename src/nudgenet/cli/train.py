@@ -22,22 +22,27 @@ from ..plot import check_figure_path
 from ..train import evaluate, fit, validation_rows
 from .class_weight import USAGE, class_weight_for, class_weight_option
 from .common import (
+    UsageError,
     absolute,
     add_data_options,
     add_output_options,
     emit_json,
+    figure_path,
     format_figure,
     fraction,
     fraction_or_zero,
+    layer_sizes,
     load_data,
     metrics_for,
+    non_negative_int,
+    positive_float,
     positive_int,
 )
 
 
 def run(args) -> int:
     started = time.perf_counter()
-    if args.plot:  # a missing matplotlib or a bad suffix fails now, not after training
+    if args.plot:  # a missing matplotlib fails now, not after training (the parser took the suffix)
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
     _check_output(output)  # so does a model file that cannot be written
@@ -49,7 +54,7 @@ def run(args) -> int:
     if standardize:
         scaler = datasets.Standardizer().fit(data.x_train)
         stats = (scaler.mean_, scaler.scale_)
-    hidden = recipes.parse_layers(args.layers)
+    hidden = args.layers
     loss_fn = recipes.resolve_loss(args.loss, data.task)
     outputs = loss_fn.output_units(data.outputs)
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
@@ -64,9 +69,7 @@ def run(args) -> int:
     stopping = None
     if args.early_stopping:
         if not validation_split:
-            raise NudgenetError(
-                "--early-stopping watches val_loss: it needs --validation-split > 0"
-            )
+            raise UsageError("--early-stopping watches val_loss: it needs --validation-split > 0")
         stopping = EarlyStopping(patience=args.early_stopping, restore_best=True)
     if args.verbose or not (args.json or args.quiet):
         labels = "" if data.label_column is None else f", labels in column {data.label_column!r}"
@@ -291,12 +294,14 @@ def register(commands) -> None:
         "targets are values. The info line says what was guessed and why (default: "
         "%(default)s)",
     )
-    train.add_argument("--layers", default="64", help="hidden sizes, e.g. 16,16 (default: 64)")
+    train.add_argument(
+        "--layers", type=layer_sizes, default="64", help="hidden sizes, e.g. 16,16 (default: 64)"
+    )
     train.add_argument("--activation", default="relu", choices=sorted(recipes.ACTIVATIONS))
     train.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
     train.add_argument("--optimizer", default="sgd", choices=sorted(recipes.OPTIMIZERS))
     rates = ", ".join(f"{name} {recipe.lr:g}" for name, recipe in recipes.OPTIMIZERS.items())
-    train.add_argument("--lr", type=float, help=f"learning rate (default: {rates})")
+    train.add_argument("--lr", type=positive_float, help=f"learning rate (default: {rates})")
     train.add_argument(
         "--momentum",
         type=fraction_or_zero,
@@ -313,13 +318,13 @@ def register(commands) -> None:
     )
     train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument("--epochs", type=positive_int, default=30)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument(
         "--early-stopping",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="PATIENCE",
-        help="stop after PATIENCE epochs without val_loss improvement",
+        help="stop after PATIENCE epochs without val_loss improvement (default: 0, off)",
     )
     scaling = train.add_mutually_exclusive_group()
     scaling.add_argument(
@@ -336,9 +341,10 @@ def register(commands) -> None:
     train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")
     train.add_argument(
         "--plot",
+        type=figure_path,
         metavar="PNG",
         help="write the training curves (loss, accuracy/rmse; train and validation) to PNG and "
         "the per-layer gradient norms to PNG's name + -gradients (needs matplotlib)",
     )
-    add_output_options(train)
+    add_output_options(train, training=True)
     train.set_defaults(run=run)

@@ -154,6 +154,9 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
         examples, mean_norm = [], None
         if per_example and len(x_arr) > 1:
             examples, mean_norm = _per_example(model, loss_fn, x_arr, y, params)
+    probabilities = None
+    if getattr(loss_fn, "task", None) == "classification":  # a loss that knows its task
+        probabilities = loss_fn.probabilities(out.data.astype(np.float64))
     return Explanation(
         loss=float(loss.data),
         loss_name=_loss_name(loss_fn),
@@ -164,4 +167,5 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
         top=ranked,
         examples=examples,
         mean_grad_norm=mean_norm,
+        probabilities=probabilities,
     )

@@ -4,26 +4,39 @@ change the cost as predicted?) and the gradient with respect to the inputs."""
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..nn.layers import LeakyReLU, ReLU
 from ..nn.module import Module
 from ..tensor import Tensor, enable_grad, no_grad
 from ..train import prepare_data
 from .state import flat_grads, preserved_state
 
+KINKED = (ReLU, LeakyReLU)  # activations whose derivative jumps where their input is 0
+DEFAULT_TOLERANCE = 1e-2  # relative error: O(eps) for a smooth cost, 1e-4 at eps = 1e-4
+ROUNDING = 100  # the cost's rounding error, in machine epsilons of |C|, a nudge must exceed
+
 
 @dataclass
 class NudgeTest:
     """The step ``θ ← θ − ε g/‖g‖`` (every parameter, ``g = ∂C/∂θ``): first-order prediction of
-    the cost change ``−ε‖g‖`` against the actual change ``C(θ_new) − C(θ)``."""
+    the cost change ``−ε‖g‖`` against the actual change ``C(θ_new) − C(θ)``.
+
+    It ``passed`` when the relative error is at most ``tolerance``; else ``reason`` says why
+    not: the step moved ``kinks_crossed`` ReLU inputs across 0 (the cost is not smooth there),
+    the predicted change is lost in the cost's rounding, or the step is too large for the
+    cost's curvature (each with the eps to try instead)."""
 
     eps: float
     grad_norm: float
     cost_before: float
     cost_after: float
     dtype: str
+    tolerance: float = DEFAULT_TOLERANCE
+    kinks_crossed: int = 0
 
     @property
     def predicted_change(self) -> float:
@@ -39,6 +52,37 @@ class NudgeTest:
         predicted = self.predicted_change
         return abs(self.actual_change - predicted) / max(abs(predicted), 1e-300)
 
+    @property
+    def passed(self) -> bool:
+        return self.relative_error <= self.tolerance
+
+    @property
+    def reason(self) -> str | None:
+        """Why the test failed, and the eps to try instead; None when it passed."""
+        if self.passed:
+            return None
+        if self.kinks_crossed:
+            return (
+                f"the step moved {self.kinks_crossed} ReLU input(s) across 0, a kink where the "
+                f"cost has no derivative: try a smaller eps (e.g. {self._smaller_eps():g}); an "
+                "input sitting exactly on a kink fails at any eps"
+            )
+        rounding = ROUNDING * np.finfo(self.dtype).eps * abs(self.cost_before)
+        if abs(self.predicted_change) * self.tolerance < rounding:
+            return (
+                f"the predicted change {self.predicted_change:+.2e} is lost in the {self.dtype} "
+                f"rounding of the cost {self.cost_before:.3g}: try a larger eps"
+            )
+        return (
+            "the step is too large for the cost's curvature (second-order terms): try a smaller "
+            f"eps (e.g. {self._smaller_eps():g})"
+        )
+
+    def _smaller_eps(self) -> float:
+        """A power of 10 at which an O(eps) error should be well inside the tolerance."""
+        target = self.eps * self.tolerance / max(self.relative_error, self.tolerance) / 10
+        return 10.0 ** math.floor(math.log10(target))
+
     def to_dict(self) -> dict:
         return {
             "eps": self.eps,
@@ -49,6 +93,10 @@ class NudgeTest:
             "actual_change": self.actual_change,
             "relative_error": self.relative_error,
             "dtype": self.dtype,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "kinks_crossed": self.kinks_crossed,
+            "reason": self.reason,
         }
 
     def __str__(self) -> str:
@@ -56,25 +104,42 @@ class NudgeTest:
             f"nudge test, step eps={self.eps:g} against the gradient (|g| = {self.grad_norm:.6g}, "
             f"{self.dtype}): cost {self.cost_before:.10g} -> {self.cost_after:.10g}; predicted "
             f"change -eps|g| = {self.predicted_change:+.6e}, actual {self.actual_change:+.6e} "
-            f"(relative error {self.relative_error:.2e})"
+            f"(relative error {self.relative_error:.2e})\n  "
+            + (
+                f"ok: within the tolerance {self.tolerance:.0e}"
+                if self.passed
+                else f"FAILED: above the tolerance {self.tolerance:.0e}; {self.reason}"
+            )
         )
 
 
-def nudge_test(model: Module, loss_fn, x, y, eps: float = 1e-4, float64: bool = True) -> NudgeTest:
+def nudge_test(
+    model: Module,
+    loss_fn,
+    x,
+    y,
+    eps: float = 1e-4,
+    float64: bool = True,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> NudgeTest:
     """Take the step ``θ ← θ − ε·g/‖g‖`` and compare the cost change with ``−ε‖g‖``.
 
     Works on a copy (in float64 unless ``float64=False``, in eval mode), so the model is never
     modified.  For small ε the two agree to O(ε): with ε = 1e-4 in float64, typically within
-    0.01%.
+    0.01%.  The result's ``passed`` says whether the relative error is within ``tolerance``,
+    its ``reason`` why not (see :class:`NudgeTest`).
 
     >>> import numpy as np, nudgenet as ng
     >>> model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
     >>> x, y = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 1, 0, 1])
-    >>> ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, eps=1e-4).relative_error < 0.01
-    True
+    >>> check = ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, eps=1e-4)
+    >>> check.passed, check.relative_error < 0.01, check.tolerance
+    (True, True, 0.01)
     """
     if not eps > 0:
         raise ValueError(f"nudge_test: eps must be > 0, got {eps}")
+    if not tolerance > 0:
+        raise ValueError(f"nudge_test: tolerance must be > 0, got {tolerance}")
     work = copy.deepcopy(model)
     if float64:
         work.double()
@@ -89,12 +154,34 @@ def nudge_test(model: Module, loss_fn, x, y, eps: float = 1e-4, float64: bool = 
     norm = float(np.linalg.norm(flat_grads(params).astype(np.float64)))
     if norm == 0:
         raise ValueError("nudge_test: the gradient is zero here; there is no downhill step")
+    signs = _kink_signs(work, x)
     for p in params:
         if p.grad is not None:
             p.data -= (eps / norm) * p.grad
     with no_grad():
         after = float(loss_fn(work(x), y).data)
-    return NudgeTest(float(eps), norm, float(loss.data), after, str(work.dtype))
+    crossed = int(np.count_nonzero(_kink_signs(work, x) != signs))
+    return NudgeTest(
+        float(eps), norm, float(loss.data), after, str(work.dtype), float(tolerance), crossed
+    )
+
+
+def _kink_signs(model: Module, x) -> np.ndarray:
+    """The sign of every input of the model's ReLU-like layers (:data:`KINKED`) for rows ``x``,
+    from one forward pass, flattened."""
+    signs: list[np.ndarray] = []
+
+    def keep(layer, inputs, output) -> None:
+        signs.append(np.sign(inputs[0].data).ravel())
+
+    handles = [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, KINKED)]
+    try:
+        with no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return np.concatenate(signs) if signs else np.zeros(0)
 
 
 def input_gradient(model: Module, x, output: int | None = None) -> np.ndarray:

@@ -100,7 +100,9 @@ class ExampleGradient:
 @dataclass
 class Explanation:
     """What :func:`explain` found; ``str()`` is a readable report, ``to_dict()``/``to_json()`` the
-    same as plain data.  ``nudges`` is ``−∂C/∂a`` of the outputs, shape (N, outputs)."""
+    same as plain data.  ``nudges`` is ``−∂C/∂a`` of the outputs, shape (N, outputs);
+    ``probabilities`` (N, classes), for a classifier's loss, the loss's reading of the outputs
+    (in float64), else None."""
 
     loss: float
     loss_name: str
@@ -111,6 +113,35 @@ class Explanation:
     top: list[ParameterNudge]
     examples: list[ExampleGradient] = field(default_factory=list)
     mean_grad_norm: float | None = None
+    probabilities: np.ndarray | None = None
+
+    @property
+    def predicted(self) -> np.ndarray | None:
+        """Each row's most probable class (a classifier's loss), else None."""
+        return None if self.probabilities is None else self.probabilities.argmax(axis=1)
+
+    def loss_text(self, digits: int = 3) -> str:
+        """``CrossEntropyLoss = 0.524``: the loss to ``digits`` significant digits; a loss that
+        is exactly 0 in the outputs' precision (a confident, right classifier in float32) is
+        said to be below that precision, not 0."""
+        if self.loss != 0 or self.outputs.dtype.kind != "f":
+            return f"{self.loss_name} = {self.loss:.{digits}g}"
+        return (
+            f"{self.loss_name} < {np.finfo(self.outputs.dtype).eps:.0e} (0 in {self.outputs.dtype})"
+        )
+
+    def summary(self, class_names: list[str] | None = None) -> str:
+        """One line for a title: for one example, a classifier's predicted class (named from
+        ``class_names`` where given) and its probability, or the outputs (4 significant
+        digits); then :meth:`loss_text`."""
+        parts = []
+        if self.batch_size == 1 and self.probabilities is not None:
+            k = int(self.predicted[0])
+            name = class_names[k] if class_names is not None and k < len(class_names) else k
+            parts.append(f"predicted {name} (p = {self.probabilities[0, k]:.3f})")
+        elif self.batch_size == 1:
+            parts.append("output " + ", ".join(f"{v:.4g}" for v in self.outputs[0]))
+        return ", ".join([*parts, self.loss_text()])
 
     @property
     def batch_size(self) -> int:
@@ -140,6 +171,7 @@ class Explanation:
             "top": [p.to_dict() for p in self.top],
             "examples": [e.to_dict() for e in self.examples],
             "mean_grad_norm": self.mean_grad_norm,
+            "probabilities": None if self.probabilities is None else self.probabilities.tolist(),
         }
 
     def to_json(self, **kwargs) -> str:
@@ -148,7 +180,7 @@ class Explanation:
     def __str__(self) -> str:
         n = self.batch_size
         rows = [
-            f"{'1 example' if n == 1 else f'{n} examples'}: {self.loss_name} = {self.loss:.6g}",
+            f"{'1 example' if n == 1 else f'{n} examples'}: {self.loss_text(digits=6)}",
             "",
             "output nudges, nudge = -dC/da (+ wants the output up, - wants it down):",
         ]

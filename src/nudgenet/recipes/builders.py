@@ -41,13 +41,16 @@ OPTIMIZERS = {
 
 
 def parse_layers(text: str) -> list[int]:
-    """``"64,32"`` → ``[64, 32]``; ``""`` → no hidden layer."""
+    """``"64,32"`` → ``[64, 32]``; ``""`` → no hidden layer; anything else, such as ``"16,abc"``
+    or ``"0"``, a NudgenetError."""
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise NudgenetError(f"--layers expects sizes like 64,32; got {text!r}") from None
+        sizes = [0]
     if any(size < 1 for size in sizes):
-        raise NudgenetError(f"--layers sizes must be positive, got {text!r}")
+        raise NudgenetError(
+            f"expected hidden layer sizes like 64,32 (whole numbers >= 1), got {text!r}"
+        )
     return sizes
 
 

@@ -1,0 +1,112 @@
+"""The command line's contract with its user: every usage mistake exits 2 with one line naming
+the option, what it expected and what came; -q on every command; --version; help that speaks
+of epochs only where a command trains."""
+
+import pytest
+
+from nudgenet import __version__, cli
+
+
+def outcome(argv, capsys):
+    """``(exit code, stdout, stderr)`` of ``nudgenet ARGV``, run in this process."""
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as stop:  # argparse's own exits: --help, --version, usage errors
+        code = stop.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("usage")
+    path = folder / "xor.safetensors"
+    assert cli.main(["train", "--dataset", "xor", "--epochs", "2", "-q", "-o", str(path)]) == 0
+    return path
+
+
+# (arguments, the option named, what it expects) for a bad value of every checked option
+MODEL = "MODEL"  # replaced by the fixture's model file
+BAD_VALUES = [
+    (["train", "--lr", "-0.1"], "--lr", "expected a finite number > 0, got '-0.1'"),
+    (["train", "--lr", "0"], "--lr", "expected a finite number > 0, got '0'"),
+    (["train", "--lr", "nan"], "--lr", "expected a finite number > 0, got 'nan'"),
+    (["train", "--lr", "inf"], "--lr", "expected a finite number > 0, got 'inf'"),
+    (["train", "--layers", "16,abc"], "--layers", "expected hidden layer sizes like 64,32"),
+    (["train", "--layers", "16,0"], "--layers", "(whole numbers >= 1), got '16,0'"),
+    (["train", "--epochs", "0"], "--epochs", "expected a whole number >= 1, got '0'"),
+    (["train", "--batch-size", "-3"], "--batch-size", "expected a whole number >= 1, got '-3'"),
+    (["train", "--samples", "1.5"], "--samples", "expected a whole number >= 1, got '1.5'"),
+    (["train", "--momentum", "1"], "--momentum", "0 or a fraction between 0 and 1, got '1'"),
+    (["train", "--test-size", "0"], "--test-size", "a fraction between 0 and 1, got '0'"),
+    (["train", "--validation-split", "-0.1"], "--validation-split", "got '-0.1'"),
+    (["train", "--early-stopping", "-1"], "--early-stopping", "a whole number >= 0, got '-1'"),
+    (["train", "--seed", "-1"], "--seed", "expected a whole number >= 0, got '-1'"),
+    (["train", "--plot", "curves.txt"], "--plot", "expected one of the suffixes"),
+    (["explain", MODEL, "--eps", "0"], "--eps", "expected a finite number > 0, got '0'"),
+    (["explain", MODEL, "--top", "0"], "--top", "expected a whole number >= 1, got '0'"),
+    (["explain", MODEL, "--out", "x.jpgg"], "--out", "got '.jpgg'"),
+    (["predict", MODEL, "rows.npy", "--top", "0"], "--top", "a whole number >= 1, got '0'"),
+    (["gradcheck", "2-3-2", "--seed", "-5"], "--seed", "a whole number >= 0, got '-5'"),
+    (["gradcheck", "2-3-2", "--rows", "0"], "--rows", "a whole number >= 1, got '0'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "option", "expected"), BAD_VALUES, ids=lambda v: str(v))
+def test_a_bad_option_value_exits_2_with_one_line_naming_it(
+    argv, option, expected, model, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # nothing is trained or written
+    code, out, err = outcome([model if a == MODEL else a for a in argv], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"argument {option}: " in err and expected in err
+    assert err.startswith(f"nudgenet {argv[0]}: error: ")
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
+def test_options_that_contradict_each_other_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = outcome(["train", "--early-stopping", "3", "--validation-split", "0"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--early-stopping watches val_loss: it needs --validation-split > 0" in err
+    assert "(see nudgenet train --help)" in err and list(tmp_path.iterdir()) == []
+
+
+def test_version(capsys):
+    code, out, _ = outcome(["--version"], capsys)
+    assert code == 0 and out.strip() == f"nudgenet {__version__}"
+    assert __version__.count(".") == 2
+
+
+def test_every_command_takes_quiet_and_still_prints_its_results(model, tmp_path, capsys):
+    import numpy as np
+
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.array([[0.0, 1.0], [1.0, 1.0]], dtype=np.float32))
+    commands = {
+        "evaluate": [model],
+        "predict": [model, rows],
+        "explain": [model, "--index", "1"],
+        "gradcheck": [model],
+    }
+    for command, args in commands.items():
+        for quiet in ("-q", "--quiet"):
+            code, out, err = outcome([command, *args, quiet], capsys)
+            assert code == 0, (command, err)
+            assert err == "" and out.strip(), command
+        code, out, err = outcome([command, *args, "-q", "--json"], capsys)
+        assert code == 0 and err == "" and out.strip().splitlines()[-1].startswith("{")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "explain", "gradcheck"])
+def test_help_of_commands_that_do_not_train_says_nothing_of_epochs(command, capsys):
+    code, text, _ = outcome([command, "--help"], capsys)
+    assert code == 0 and "--quiet" in text
+    for word in ("epoch", "progress", "--verbose"):
+        assert word not in text.lower(), f"nudgenet {command} --help mentions {word!r}"
+
+
+def test_train_help_keeps_its_progress_options(capsys):
+    code, text, _ = outcome(["train", "--help"], capsys)
+    assert code == 0 and "--verbose" in text and "--quiet" in text and "epoch" in text

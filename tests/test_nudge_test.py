@@ -1,0 +1,99 @@
+"""The nudge test flags a relative error above its tolerance and says why (a ReLU kink crossed,
+a step too large, a change lost in rounding), in Python, in `nudgenet explain` and its --json."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet import cli
+
+
+def _on_a_kink():
+    """A ReLU unit whose input is 1e-6 (x = 1e-6, weight 1, bias 0): a step of 1e-4 against the
+    gradient pushes it below 0, where the cost stops depending on it."""
+    model = ng.Sequential(ng.Linear(1, 1, seed=0), ng.ReLU(), ng.Linear(1, 1, seed=1)).double()
+    model[0].weight.data[:] = 1
+    model[0].bias.data[:] = 0
+    model[2].weight.data[:] = 3
+    model[2].bias.data[:] = 0
+    return model, np.array([[1e-6]]), np.array([[-1.0]])
+
+
+def _smooth():
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    return model, x, np.array([0, 1, 1, 0, 1])
+
+
+def _suggested_eps(reason: str) -> float:
+    return float(re.search(r"try a smaller eps \(e\.g\. ([0-9.e+-]+)\)", reason)[1])
+
+
+def test_a_smooth_cost_passes_within_the_tolerance():
+    model, x, y = _smooth()
+    check = ng.nudge_test(model, ng.CrossEntropyLoss(), x, y)
+    assert check.passed and check.reason is None and check.tolerance == 0.01
+    assert check.relative_error < 1e-3 and check.kinks_crossed == 0
+    assert "ok: within the tolerance 1e-02" in str(check)
+    assert check.to_dict()["passed"] is True and check.to_dict()["tolerance"] == 0.01
+    strict = ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, tolerance=1e-9)
+    assert not strict.passed and strict.tolerance == 1e-9
+
+
+def test_a_step_across_a_relu_kink_fails_and_says_so():
+    model, x, y = _on_a_kink()
+    check = ng.nudge_test(model, ng.MSELoss(), x, y, eps=1e-4)
+    assert check.relative_error > 0.1  # the first-order picture breaks at the kink
+    assert not check.passed and check.kinks_crossed == 1
+    assert "1 ReLU input(s) across 0" in check.reason and "smaller eps" in check.reason
+    text = str(check)
+    assert "FAILED: above the tolerance 1e-02" in text and "kink" in text
+    data = check.to_dict()
+    assert data["passed"] is False and data["tolerance"] == 0.01 and data["kinks_crossed"] == 1
+    smaller = ng.nudge_test(model, ng.MSELoss(), x, y, eps=_suggested_eps(check.reason))
+    assert smaller.passed and smaller.kinks_crossed == 0  # the suggestion works
+
+
+def test_a_step_too_large_for_the_curvature_fails_and_suggests_a_smaller_eps():
+    model, x, y = _smooth()
+    check = ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, eps=1.0)
+    assert not check.passed and check.kinks_crossed == 0
+    assert "too large for the cost's curvature" in check.reason
+    smaller = ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, eps=_suggested_eps(check.reason))
+    assert smaller.passed
+
+
+def test_a_change_lost_in_rounding_suggests_a_larger_eps():
+    model, x, y = _smooth()
+    check = ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, eps=1e-6, float64=False)
+    assert check.dtype == "float32" and not check.passed
+    assert "float32 rounding" in check.reason and "larger eps" in check.reason
+
+
+def test_tolerance_must_be_positive():
+    model, x, y = _smooth()
+    with pytest.raises(ValueError, match="tolerance must be > 0, got 0"):
+        ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, tolerance=0)
+
+
+@pytest.fixture(scope="module")
+def xor_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nudge") / "xor.safetensors"
+    assert cli.main(["train", "--dataset", "xor", "--epochs", "5", "-q", "-o", str(path)]) == 0
+    return str(path)
+
+
+def test_explain_flags_a_failed_nudge_test_in_text_and_json(xor_model, capsys):
+    assert cli.main(["explain", xor_model, "--eps", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "FAILED: above the tolerance 1e-02" in text and "try a smaller eps" in text
+    assert cli.main(["explain", xor_model, "--eps", "1", "--json"]) == 0
+    check = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["nudge_test"]
+    assert check["passed"] is False and check["tolerance"] == 0.01
+    assert check["relative_error"] > check["tolerance"] and "smaller eps" in check["reason"]
+    assert cli.main(["explain", xor_model, "--json"]) == 0  # the default eps passes
+    check = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["nudge_test"]
+    assert check["passed"] is True and check["reason"] is None
