@@ -1,7 +1,9 @@
-"""Layers, containers, losses and initialisers; forward hooks and :func:`trace`."""
+"""Layers, containers (Sequential, ModuleList, ModuleDict), losses and initialisers; forward
+hooks and :func:`trace`."""
 
 from . import init
 from .config import LAYERS, build, describe
+from .containers import ModuleDict, ModuleList
 from .flat import FlatParameters, flatten
 from .layers import (
     Dropout,
@@ -33,6 +35,8 @@ __all__ = [
     "FlatParameters",
     "flatten",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "Parameter",
     "RemovableHandle",
     "Dropout",
