@@ -12,7 +12,13 @@ from . import data as datasets
 from . import functional, metrics, optim, plot
 from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
-from .callbacks import Callback, EarlyStopping, LambdaCallback, LearningRateScheduler
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    LambdaCallback,
+    LearningRateScheduler,
+    TerminateOnDivergence,
+)
 from .diagnostics import GradientDiagnostics
 from .errors import CompileError, DataError, ModelFileError, NudgenetError, ShapeError
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
@@ -50,6 +56,7 @@ __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
     "get_default_dtype", "manual_seed", "set_default_dtype",
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler",
+    "TerminateOnDivergence",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import data as datasets
 from .. import recipes
-from ..callbacks import EarlyStopping
+from ..callbacks import EarlyStopping, TerminateOnDivergence
 from ..diagnostics import per_layer
 from ..errors import NudgenetError
 from ..io import save
@@ -167,12 +167,15 @@ def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
 
 
 def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping):
-    """``fit`` with the command's options; returns the History.
+    """``fit`` with the command's options and a :class:`~nudgenet.TerminateOnDivergence` guard;
+    returns the History.
 
-    A run that diverged (``history.stop_reason == "diverged"``: the training loss is not finite)
-    ends with one line and saves nothing, unless ``--early-stopping`` restored finite weights of
-    its best epoch: then a one-line note says so and those are saved.  No numpy or fit warnings
-    on the way: the outcome is reported here, once."""
+    A run that diverged (``history.stop_reason == "diverged"``: the training loss became NaN or
+    infinite, or ran away while finite) ends with one line naming the epoch and a smaller
+    ``--lr``, and saves nothing, unless ``--early-stopping`` restored the weights of a best
+    epoch from before the divergence: then a one-line note says so and those are saved.  No
+    numpy or fit warnings on the way: the outcome is reported here, once."""
+    guard = TerminateOnDivergence()  # first: it names the stop when another stops too
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         history = fit(
@@ -186,22 +189,25 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             validation_split=validation_split,
             seed=args.seed,
             metrics=metrics_for(data.task),
-            callbacks=[stopping] if stopping else [],
+            callbacks=[guard, stopping] if stopping else [guard],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
         )
     if history.stop_reason != "diverged":
         return history
-    epoch = history.stopped_epoch
-    loss = history["loss"][epoch]
-    if stopping is None or stopping.best_state is None or not _all_finite(model):
+    kept = _kept_epoch(history, stopping)
+    restored = stopping is not None and stopping.best_state is not None
+    if not (restored and guard.healthy(kept) and _all_finite(model)):
+        data_hint = "" if math.isfinite(guard.losses[-1]) else ", or check the data for NaN/inf"
         raise NudgenetError(
-            f"training diverged: the training loss became {loss} in epoch {epoch + 1}; no model "
-            "saved (try a lower --lr or --momentum, or check the data for NaN/inf)"
+            f"training diverged: {guard.message}; no model saved (try a smaller --lr, e.g. "
+            f"{optimizer.lr / 10:g}{data_hint})"
         )
+    epoch = history.stopped_epoch
     print(
-        f"nudgenet: training diverged in epoch {epoch + 1} (training loss {loss}); saving epoch "
-        f"{_kept_epoch(history, stopping) + 1}, the best val_loss, kept by --early-stopping",
+        f"nudgenet: training diverged in epoch {epoch + 1} (training loss "
+        f"{history['loss'][epoch]}); saving epoch {kept + 1}, the best val_loss, kept by "
+        "--early-stopping",
         file=sys.stderr,
     )
     return history
