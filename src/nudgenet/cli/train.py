@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 import warnings
@@ -16,7 +15,6 @@ from .. import recipes
 from ..callbacks import EarlyStopping, TerminateOnDivergence
 from ..diagnostics import per_layer
 from ..errors import NudgenetError
-from ..io import save
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
 from ..train import evaluate, fit, validation_rows
@@ -31,6 +29,7 @@ from .common import (
     metrics_for,
     positive_int,
 )
+from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
 def run(args) -> int:
@@ -38,7 +37,7 @@ def run(args) -> int:
     if args.plot:  # a missing matplotlib or a bad suffix fails now, not after training
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
-    _check_output(output)  # so does a model file that cannot be written
+    existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
     data = load_data(args, args.test_size, args.seed, args.samples)
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
@@ -53,6 +52,20 @@ def run(args) -> int:
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
     y_train = loss_fn.check_targets(data.y_train, outputs)
     y_test = loss_fn.check_targets(data.y_test, outputs)
+    record = recipes.TrainingRecord(
+        # absolute paths: evaluate and explain find the files again from any folder
+        dataset=data.name if data.name in recipes.DATASETS else absolute(data.name),
+        data_dir=absolute(args.data_dir),
+        labels=absolute(args.labels),
+        label_column=data.label_column,
+        task=data.task,
+        loss=type(loss_fn).__name__,
+        class_names=tuple(data.class_names),
+        test_size=args.test_size,
+        seed=args.seed,
+        samples=args.samples,
+    )
+    check_comparable(output, record, existing)  # before training: its score is compared after
     target_scaler = None
     if standardize and data.task == "regression":  # train on z-scored targets (see --help)
         target_scaler = datasets.Standardizer().fit(y_train)
@@ -78,20 +91,7 @@ def run(args) -> int:
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
-    record = recipes.TrainingRecord(
-        # absolute paths: evaluate and explain find the files again from any folder
-        dataset=data.name if data.name in recipes.DATASETS else absolute(data.name),
-        data_dir=absolute(args.data_dir),
-        labels=absolute(args.labels),
-        label_column=data.label_column,
-        task=data.task,
-        loss=type(loss_fn).__name__,
-        class_names=tuple(data.class_names),
-        test_size=args.test_size,
-        seed=args.seed,
-        samples=args.samples,
-    )
-    save(model, output, record.to_dict())
+    saved = save_unless_worse(model, output, record.scored(scores), existing)
     result = {
         "dataset": data.name,
         "task": data.task,
@@ -103,6 +103,7 @@ def run(args) -> int:
         "val_loss": _finite(history.history["val_loss"][kept] if validation_split else None),
         "test_loss": scores["loss"],
         "model_path": str(output),
+        "saved": saved,  # False: the model already at model_path scored better and is kept
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
     }
@@ -127,25 +128,9 @@ def run(args) -> int:
     else:
         held_out = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
         print(f"held-out: {held_out}")
-        print(f"model saved to {output}")
-    return 0
-
-
-def _check_output(path: Path) -> None:
-    """Fail before training when the model file cannot be written at ``path`` (missing folders
-    are created when it is saved)."""
-    if path.is_dir():
-        raise NudgenetError(
-            f"--output {path} is a folder; expected a model file path such as "
-            f"{path / 'model.safetensors'}"
-        )
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise NudgenetError(f"--output {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise NudgenetError(f"--output {path}: no permission to write in {folder}")
+        if saved:
+            print(f"model saved to {output}")
+    return 0 if saved else KEPT_BETTER_MODEL
 
 
 DEFAULT_VALIDATION_SPLIT = 0.1
@@ -303,6 +288,13 @@ def register(commands) -> None:
     )
     scaling.add_argument("--no-standardize", dest="standardize", action="store_false")
     train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the file at --output whatever it holds; without it, only a nudgenet model "
+        "scored on the same held-out rows is replaced, and only by a run scoring at least as "
+        f"well (a worse run is not saved: exit code {KEPT_BETTER_MODEL})",
+    )
     train.add_argument(
         "--plot",
         metavar="PNG",
