@@ -115,3 +115,17 @@ def test_a_buildable_file_also_loads_into_a_given_model(tmp_path):
     assert loaded is target and loaded.dtype == np.float64  # the model keeps its dtype
     np.testing.assert_allclose(ng.predict(loaded, X), ng.predict(model, X), atol=1e-6)
     assert np.array_equal(ng.predict(ng.load(path), X), ng.predict(model, X))
+
+
+def test_the_readme_custom_module_example_runs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## Model files", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'ng.load("resmlp.safetensors", model=ResMLP())' in block
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "readme"}
+    exec(compile(block, "README.md", "exec"), namespace)  # its assert checks the round trip
+    assert [name for name, _ in namespace["restored"].named_parameters()][2] == "blocks.0.weight"
+    with pytest.raises(ng.ModelFileError, match=r"model=ResMLP\(\.\.\.\)"):
+        ng.load("resmlp.safetensors")
