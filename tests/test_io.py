@@ -89,11 +89,15 @@ def test_bad_files_raise_model_file_errors(tmp_path):
         ng.load(foreign)
 
 
-def test_tied_weights_are_refused_rather_than_written_unreadable(tmp_path):
+def test_tied_weights_are_not_rebuilt_apart_but_loaded_into_a_model(tmp_path):
+    # issue 11: saving them once raised; they are now saved as weights, never rebuilt untied
     shared = ng.Linear(3, 3, seed=0)
+    path = ng.save(ng.Sequential(shared, ng.Tanh(), shared), tmp_path / "tied.safetensors")
     with pytest.raises(ng.ModelFileError, match="tied weights"):
-        ng.save(ng.Sequential(shared, ng.Tanh(), shared), tmp_path / "tied.safetensors")
-    assert not (tmp_path / "tied.safetensors").exists()
+        ng.load(path)
+    again = ng.Linear(3, 3, seed=1)
+    loaded = ng.load(path, model=ng.Sequential(again, ng.Tanh(), again))
+    assert loaded[0] is loaded[2] and np.array_equal(loaded[0].weight.data, shared.weight.data)
 
 
 def test_custom_modules_cannot_be_described():
@@ -102,7 +106,7 @@ def test_custom_modules_cannot_be_described():
             return x
 
     with pytest.raises(TypeError, match="cannot describe a Custom"):
-        ng.save(Custom(), "unused.safetensors")
+        ng.nn.describe(Custom())
 
 
 def test_parameter_shapes_are_read_from_the_architecture_as_built():

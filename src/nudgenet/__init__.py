@@ -18,6 +18,7 @@ from .callbacks import (
     LambdaCallback,
     LearningRateScheduler,
     ReduceLROnPlateau,
+    TerminateOnDivergence,
 )
 from .diagnostics import GradientDiagnostics
 from .errors import CompileError, DataError, ModelFileError, NudgenetError, ShapeError
@@ -37,6 +38,8 @@ from .nn import (
     LeakyReLU,
     Linear,
     Module,
+    ModuleDict,
+    ModuleList,
     MSELoss,
     Parameter,
     ReLU,
@@ -56,12 +59,14 @@ __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
     "get_default_dtype", "manual_seed", "set_default_dtype",
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
+    "TerminateOnDivergence",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
     "BCELoss", "BCEWithLogitsLoss", "CategoricalCrossEntropyLoss", "CrossEntropyLoss", "Dropout",
-    "Identity", "LeakyReLU", "Linear", "Module", "MSELoss", "Parameter", "ReLU",
+    "Identity", "LeakyReLU", "Linear", "Module", "ModuleDict", "ModuleList", "MSELoss",
+    "Parameter", "ReLU",
     "Sequential",
     "Sigmoid", "Softmax", "Softplus", "Standardize", "Tanh", "Unstandardize",
     "BatchNorm1d", "LayerNorm",

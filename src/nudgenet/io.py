@@ -5,6 +5,13 @@ load; never pickle).  The file's header metadata holds the architecture as JSON 
 :func:`nudgenet.nn.describe`), the nudgenet version, and your own metadata (class names, the data
 set, the loss...).  Preprocessing travels as a :class:`~nudgenet.nn.Standardize` layer inside the
 model.  Writes are atomic: a temporary file in the same folder, then a rename.
+
+Any Module can be saved.  One that :func:`~nudgenet.nn.build` can rebuild exactly (every module
+in it a layer of :data:`~nudgenet.nn.config.LAYERS`, no module or parameter used twice) is
+saved with its architecture, and ``load(path)`` rebuilds it.  Any other (a custom module, tied
+weights) is saved with its weights and an *outline* of what is known of it (each module's
+class, its children, and the description of every part that can be described); its code is not
+in the file, so ``load(path, model=MyNet())`` loads the weights into a freshly built instance.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from safetensors import safe_open
 from ._version import __version__
 from .errors import ModelFileError
 from .files import write_atomic
-from .nn.config import build, describe, parameter_shapes
+from .nn.config import LAYERS, build, describe, parameter_shapes
 from .nn.module import Module
 
 FORMAT = "nudgenet-model"
@@ -30,37 +37,65 @@ def save(model: Module, path, metadata: dict | None = None) -> Path:
     """Write ``model`` to ``path`` (conventionally ``*.safetensors``) and return the path.
 
     ``metadata`` (JSON-able: class names, data set, loss, ...) is stored too and comes back as
-    ``model.metadata`` from :func:`load`; it defaults to the model's own ``metadata``.
+    ``model.metadata`` from :func:`load`; it defaults to the model's own ``metadata``.  A model
+    :func:`load` cannot rebuild (a custom module, tied weights) is saved with its weights and
+    its outline; load it with ``load(path, model=...)``.
     """
-    layers = list(model.modules())
-    if len({id(layer) for layer in layers}) != len(layers):
-        raise ModelFileError(
-            "cannot save a model that uses one layer in several places (tied weights): the "
-            "architecture would be rebuilt with separate layers; save model.state_dict() instead"
-        )
     path = Path(path)
     info = dict(getattr(model, "metadata", None) or {}) if metadata is None else dict(metadata)
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "nudgenet_version": __version__,
-        "architecture": json.dumps(describe(model)),
         "metadata": json.dumps(info),
     }
+    if _buildable(model):
+        header["architecture"] = json.dumps(describe(model))
+    else:
+        header["outline"] = json.dumps(outline(model))
     tensors = {name: np.ascontiguousarray(value) for name, value in model.state_dict().items()}
     write_atomic(path, st.save(tensors, metadata=header))
     return path
 
 
-def load(path) -> Module:
-    """The model saved at ``path``, in eval mode, with ``model.metadata`` restored."""
-    path = Path(path)
+def _buildable(model: Module) -> bool:
+    """Whether ``build(describe(model))`` is ``model`` again: every module in it a registry layer
+    (:data:`~nudgenet.nn.config.LAYERS`), no module or parameter in two places (tied weights
+    would be rebuilt apart)."""
+    modules = list(model.modules())  # a module used twice is listed twice
+    params = [p for module in modules for p in module._parameters.values()]
+    return (
+        len({id(m) for m in modules}) == len(modules)
+        and len({id(p) for p in params}) == len(params)
+        and all(LAYERS.get(type(m).__name__) is type(m) for m in modules)
+    )
+
+
+def outline(model: Module) -> dict:
+    """What a model file records of a model :func:`load` cannot rebuild: its description where
+    it has one (:func:`~nudgenet.nn.describe`), else ``{"class": ..., "module": ..., "children":
+    {name: outline(child)}}`` (the class's name and the Python module defining it)."""
+    if _buildable(model):
+        return describe(model)
+    kind = type(model)
+    children = {name: outline(child) for name, child in model.named_children()}
+    return {"class": kind.__qualname__, "module": kind.__module__, "children": children}
+
+
+def read_metadata(path) -> dict:
+    """The metadata saved with the model at ``path`` (as ``load(path).metadata``), read from the
+    file's header alone: no tensor is read.  ModelFileError when ``path`` is not a nudgenet model
+    file."""
+    return json.loads(_header(Path(path)).get("metadata", "{}"))
+
+
+def _header(path: Path) -> dict:
+    """The header of the nudgenet model file ``path``, or a one-line ModelFileError."""
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}")
     try:
         with safe_open(str(path), framework="np") as handle:
             header = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     except Exception as error:  # safetensors raises its own error types for corrupt files
         raise ModelFileError(f"{path} is not a readable safetensors model file: {error}") from None
     if header.get("format") != FORMAT:
@@ -68,34 +103,81 @@ def load(path) -> Module:
             f"{path} is a safetensors file but not a nudgenet model "
             f"(format {header.get('format')!r})"
         )
+    return header
+
+
+def load(path, model: Module | None = None) -> Module:
+    """The model saved at ``path``, in eval mode, with ``model.metadata`` restored.
+
+    With ``model`` (a freshly built instance of the saved module's class, for a file of a custom
+    module), the file's weights are copied into it, in its own dtype, and it is returned: the
+    file must hold exactly its tensors (``state_dict()``'s names and shapes), else a
+    ModelFileError names the missing, unexpected and mis-shaped ones."""
+    path = Path(path)
+    header = _header(path)
     try:
-        architecture = json.loads(header["architecture"])
-        metadata = json.loads(header.get("metadata", "{}"))
-        dtype = _check_tensors(tensors, parameter_shapes(architecture))
-        model = build(architecture, dtype=dtype, initialise=False)
-        model.load_state_dict(tensors)
-    except (KeyError, ValueError, TypeError) as error:
+        with safe_open(str(path), framework="np") as handle:
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise ModelFileError(f"{path} is not a readable safetensors model file: {error}") from None
+    if model is not None:
+        model = _into(model, tensors, path)
+    elif "architecture" not in header and "outline" in header:
+        kind = json.loads(header["outline"]).get("class", "module")
+        raise ModelFileError(
+            f"{path} holds the weights of a {kind} that nudgenet cannot rebuild from the file "
+            f"(a custom module, or tied weights): load them into a new one with "
+            f"ng.load(path, model={kind}(...))"
+        )
+    else:
+        try:
+            architecture = json.loads(header["architecture"])
+            dtype = _check_tensors(tensors, parameter_shapes(architecture))
+            model = build(architecture, dtype=dtype, initialise=False)
+            model.load_state_dict(tensors)
+        except (KeyError, ValueError, TypeError) as error:
+            raise ModelFileError(f"{path}: the model file is inconsistent: {error}") from None
+    try:
+        model.metadata = json.loads(header.get("metadata", "{}"))
+    except ValueError as error:
         raise ModelFileError(f"{path}: the model file is inconsistent: {error}") from None
-    model.metadata = metadata
     return model.eval()
 
 
-def _check_tensors(tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]):
-    """The one float dtype of the file's tensors, once their names and shapes are those the
-    architecture declares: checked before any layer is built, so a file declaring a huge layer
+def _into(model: Module, tensors: dict[str, np.ndarray], path: Path) -> Module:
+    """``model`` with the file's ``tensors`` copied into it, once their names and shapes are
+    exactly its own."""
+    if not isinstance(model, Module):
+        raise TypeError(f"load: model must be a Module instance, got {type(model).__name__}")
+    shapes = {name: value.shape for name, value in model.state_dict().items()}
+    try:
+        _check_tensors(tensors, shapes, owner=f"the model {type(model).__name__}")
+    except ValueError as error:
+        raise ModelFileError(f"{path}: {error}") from None
+    model.load_state_dict(tensors)
+    return model
+
+
+def _check_tensors(
+    tensors: dict[str, np.ndarray],
+    shapes: dict[str, tuple[int, ...]],
+    owner: str = "the architecture",
+):
+    """The one float dtype of the file's tensors, once their names and shapes are those
+    ``owner`` declares: checked before any layer is built, so a file declaring a huge layer
     allocates nothing."""
     missing, unexpected = sorted(set(shapes) - set(tensors)), sorted(set(tensors) - set(shapes))
     if missing or unexpected:
         raise ValueError(
-            f"the architecture needs tensors {sorted(shapes)}; missing {missing}, "
-            f"unexpected {unexpected}"
+            f"the file's tensors do not match {owner}: missing {missing}, unexpected {unexpected}"
         )
-    for name, shape in shapes.items():
-        if tensors[name].shape != shape:
-            raise ValueError(
-                f"tensor {name!r} has shape {tensors[name].shape}, the architecture declares "
-                f"{shape}"
-            )
+    wrong = [
+        f"tensor {name!r} has shape {tensors[name].shape}, {owner} declares {shape}"
+        for name, shape in shapes.items()
+        if tensors[name].shape != shape
+    ]
+    if wrong:
+        raise ValueError("; ".join(wrong))
     dtypes = sorted({str(t.dtype) for t in tensors.values()})
     if len(dtypes) > 1 or not set(dtypes) <= {"float32", "float64"}:
         raise ValueError(f"expected tensors all float32 or all float64, got {', '.join(dtypes)}")

@@ -62,6 +62,30 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
     return x, y
 
 
+def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
+    """The optimiser must update the model's parameters: ValueError when it updates none of them
+    (built for another model: training would change nothing), a UserWarning naming those it
+    leaves out when it updates only some (PyTorch's way to freeze parameters, or a mistake)."""
+    params = list(model.named_parameters())
+    owned = {id(p) for p in getattr(optimizer, "params", ())}
+    left_out = [name for name, p in params if id(p) not in owned]
+    if params and len(left_out) == len(params):
+        raise ValueError(
+            f"fit: the optimizer updates none of the model's {len(params)} parameters (was it "
+            "built for another model?); build it from this one's, e.g. "
+            "ng.optim.SGD(model.parameters(), lr=0.05)"
+        )
+    if left_out:
+        shown = ", ".join(left_out[:4]) + (", ..." if len(left_out) > 4 else "")
+        warnings.warn(
+            f"fit: the optimizer updates {len(params) - len(left_out)} of the model's "
+            f"{len(params)} parameters; {shown} stay fixed (build it from model.parameters() "
+            "to train them all)",
+            UserWarning,
+            stacklevel=3,  # fit's caller
+        )
+
+
 def _split_validation(
     x, y, sample_weight, validation_data, validation_split: float, mode: str, rng, task
 ):
@@ -198,11 +222,14 @@ def fit(
     (not Keras's Σ wₙℓₙ / N: see :mod:`nudgenet.functional.losses`), the epoch's ``loss`` too,
     on the engine (the compiled step takes no weights).  Metrics and the validation loss stay
     unweighted.
+    An ``optimizer`` that updates none of the model's parameters is a ValueError; one that
+    updates only some, a UserWarning naming the others (they stay fixed: freezing).
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
         )
+    _check_optimizer(model, optimizer)
     x, y = prepare_data(model, x, y)
     y = _targets_for(model, loss_fn, x, y)
     sample_weight = check_weights("fit", "sample_weight", sample_weight, len(y), np.float64)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 import warnings
@@ -13,10 +12,9 @@ import numpy as np
 
 from .. import data as datasets
 from .. import recipes
-from ..callbacks import EarlyStopping
+from ..callbacks import EarlyStopping, TerminateOnDivergence
 from ..diagnostics import per_layer
 from ..errors import NudgenetError
-from ..io import save
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
 from ..train import evaluate, fit, validation_rows
@@ -38,6 +36,7 @@ from .common import (
     positive_float,
     positive_int,
 )
+from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
 def run(args) -> int:
@@ -45,7 +44,7 @@ def run(args) -> int:
     if args.plot:  # a missing matplotlib fails now, not after training (the parser took the suffix)
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
-    _check_output(output)  # so does a model file that cannot be written
+    existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
     data = load_data(args, args.test_size, args.seed, args.samples)
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
@@ -60,6 +59,20 @@ def run(args) -> int:
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
     y_train = loss_fn.check_targets(data.y_train, outputs)
     y_test = loss_fn.check_targets(data.y_test, outputs)
+    record = recipes.TrainingRecord(
+        # absolute paths: evaluate and explain find the files again from any folder
+        dataset=data.name if data.name in recipes.DATASETS else absolute(data.name),
+        data_dir=absolute(args.data_dir),
+        labels=absolute(args.labels),
+        label_column=data.label_column,
+        task=data.task,
+        loss=type(loss_fn).__name__,
+        class_names=tuple(data.class_names),
+        test_size=args.test_size,
+        seed=args.seed,
+        samples=args.samples,
+    )
+    check_comparable(output, record, existing)  # before training: its score is compared after
     target_scaler, y_fit = None, y_train
     if standardize and data.task == "regression":  # train on z-scored targets (see --help)
         target_scaler = datasets.Standardizer().fit(y_train)
@@ -84,20 +97,7 @@ def run(args) -> int:
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
-    record = recipes.TrainingRecord(
-        # absolute paths: evaluate and explain find the files again from any folder
-        dataset=data.name if data.name in recipes.DATASETS else absolute(data.name),
-        data_dir=absolute(args.data_dir),
-        labels=absolute(args.labels),
-        label_column=data.label_column,
-        task=data.task,
-        loss=type(loss_fn).__name__,
-        class_names=tuple(data.class_names),
-        test_size=args.test_size,
-        seed=args.seed,
-        samples=args.samples,
-    )
-    save(model, output, record.to_dict())
+    saved = save_unless_worse(model, output, record.scored(scores), existing)
     result = {
         "dataset": data.name,
         "task": data.task,
@@ -109,6 +109,7 @@ def run(args) -> int:
         "test_loss": scores["loss"],
         "units": "target" if data.task == "regression" else None,
         "model_path": str(output),
+        "saved": saved,  # False: the model already at model_path scored better and is kept
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
     }
@@ -134,8 +135,9 @@ def run(args) -> int:
         held_out = ", ".join(f"{k} {format_figure(v)}" for k, v in scores.items())
         units = " (in the targets' units)" if data.task == "regression" else ""
         print(f"held-out: {held_out}{units}")
-        print(f"model saved to {output}")
-    return 0
+        if saved:
+            print(f"model saved to {output}")
+    return 0 if saved else KEPT_BETTER_MODEL
 
 
 def _fit_losses(model, loss_fn, data, y_train, history, kept, validation_split) -> dict:
@@ -158,23 +160,6 @@ def _fit_losses(model, loss_fn, data, y_train, history, kept, validation_split) 
     }
 
 
-def _check_output(path: Path) -> None:
-    """Fail before training when the model file cannot be written at ``path`` (missing folders
-    are created when it is saved)."""
-    if path.is_dir():
-        raise NudgenetError(
-            f"--output {path} is a folder; expected a model file path such as "
-            f"{path / 'model.safetensors'}"
-        )
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise NudgenetError(f"--output {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise NudgenetError(f"--output {path}: no permission to write in {folder}")
-
-
 DEFAULT_VALIDATION_SPLIT = 0.1
 
 
@@ -194,12 +179,15 @@ def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
 
 
 def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopping):
-    """``fit`` with the command's options; returns the History.
+    """``fit`` with the command's options and a :class:`~nudgenet.TerminateOnDivergence` guard;
+    returns the History.
 
-    A run that diverged (``history.stop_reason == "diverged"``: the training loss is not finite)
-    ends with one line and saves nothing, unless ``--early-stopping`` restored finite weights of
-    its best epoch: then a one-line note says so and those are saved.  No numpy or fit warnings
-    on the way: the outcome is reported here, once."""
+    A run that diverged (``history.stop_reason == "diverged"``: the training loss became NaN or
+    infinite, or ran away while finite) ends with one line naming the epoch and a smaller
+    ``--lr``, and saves nothing, unless ``--early-stopping`` restored the weights of a best
+    epoch from before the divergence: then a one-line note says so and those are saved.  No
+    numpy or fit warnings on the way: the outcome is reported here, once."""
+    guard = TerminateOnDivergence()  # first: it names the stop when another stops too
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         history = fit(
@@ -213,23 +201,26 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             validation_split=validation_split,
             seed=args.seed,
             metrics=metrics_for(data.task),
-            callbacks=[stopping] if stopping else [],
+            callbacks=[guard, stopping] if stopping else [guard],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
         )
     if history.stop_reason != "diverged":
         return history
-    epoch = history.stopped_epoch
-    loss = history["loss"][epoch]
-    if stopping is None or stopping.best_state is None or not _all_finite(model):
+    kept = _kept_epoch(history, stopping)
+    restored = stopping is not None and stopping.best_state is not None
+    if not (restored and guard.healthy(kept) and _all_finite(model)):
+        data_hint = "" if math.isfinite(guard.losses[-1]) else ", or check the data for NaN/inf"
         raise NudgenetError(
-            f"training diverged: the training loss became {loss} in epoch {epoch + 1}; no model "
-            "saved (try a lower --lr or --momentum, or check the data for NaN/inf)"
+            f"training diverged: {guard.message}; no model saved (try a smaller --lr, e.g. "
+            f"{optimizer.lr / 10:g}{data_hint})"
         )
+    epoch = history.stopped_epoch
     print(
-        f"nudgenet: training diverged in epoch {epoch + 1} (training loss {loss}); saving epoch "
-        f"{_kept_epoch(history, stopping) + 1}, the best val_loss, kept by --early-stopping",
+        f"nudgenet: training diverged in epoch {epoch + 1} (training loss "
+        f"{history['loss'][epoch]}); saving epoch {kept + 1}, the best val_loss, kept by "
+        "--early-stopping",
         file=sys.stderr,
     )
     return history
@@ -339,6 +330,13 @@ def register(commands) -> None:
     )
     scaling.add_argument("--no-standardize", dest="standardize", action="store_false")
     train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the file at --output whatever it holds; without it, only a nudgenet model "
+        "scored on the same held-out rows is replaced, and only by a run scoring at least as "
+        f"well (a worse run is not saved: exit code {KEPT_BETTER_MODEL})",
+    )
     train.add_argument(
         "--plot",
         type=figure_path,

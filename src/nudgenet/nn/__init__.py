@@ -1,8 +1,9 @@
-"""Layers, containers, losses and initialisers; forward hooks and :func:`trace`; gradient
-clipping (:mod:`.utils`)."""
+"""Layers, containers (Sequential, ModuleList, ModuleDict), losses and initialisers; forward
+hooks and :func:`trace`; gradient clipping (:mod:`.utils`)."""
 
 from . import init, utils
 from .config import LAYERS, build, describe
+from .containers import ModuleDict, ModuleList
 from .flat import FlatParameters, flatten
 from .layers import (
     Dropout,
@@ -36,6 +37,8 @@ __all__ = [
     "FlatParameters",
     "flatten",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "Parameter",
     "RemovableHandle",
     "BatchNorm1d",

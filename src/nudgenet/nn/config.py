@@ -47,7 +47,7 @@ def describe(model: Module) -> dict:
     if cls is not type(model):
         raise TypeError(
             f"cannot describe a {name} layer; model files support {sorted(LAYERS)} "
-            "(save a custom module's weights with state_dict() instead)"
+            "(ng.save writes any module's weights; ng.load(path, model=...) reads them back)"
         )
     config = model.get_config()
     if cls.from_config.__func__ is Module.from_config.__func__:  # rebuilt as cls(**config)

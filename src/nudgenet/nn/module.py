@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -47,9 +48,20 @@ class RemovableHandle:
         self.remove()
 
 
+def _holds_modules(value) -> bool:
+    """Whether ``value`` is a plain list, tuple or dict with a Module among its items."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return False
+    return any(isinstance(item, Module) for item in value)
+
+
 class Module:
-    """Base class of layers and models.  Assigning a Parameter or Module attribute registers it;
-    subclasses implement ``forward``.  ``module(x)`` calls ``forward(x)``, then any forward hooks.
+    """Base class of layers and models.  Assigning a Parameter or Module attribute registers it
+    (a plain list, tuple or dict of Modules does not, and warns: hold them in a
+    :class:`~nudgenet.nn.ModuleList` or :class:`~nudgenet.nn.ModuleDict`); subclasses implement
+    ``forward``.  ``module(x)`` calls ``forward(x)``, then any forward hooks.
 
     State that is not trained (a batch norm's running statistics) lives in buffers
     (:meth:`register_buffer`, PyTorch's contract): plain arrays, never given a gradient nor
@@ -84,6 +96,14 @@ class Module:
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
+        elif _holds_modules(value):
+            warnings.warn(
+                f"{type(self).__name__}.{name} is a {type(value).__name__} holding Modules: "
+                "they are not registered (parameters(), state_dict(), to(), train(), the "
+                "optimizer and ng.save miss them); use ng.ModuleList (ng.ModuleDict for a dict)",
+                UserWarning,
+                stacklevel=2,  # the assignment, in the caller's __init__
+            )
         object.__setattr__(self, name, value)
 
     def forward(self, *inputs):  # pragma: no cover - abstract

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from .builders import loss_by_class_name
 from .datasets import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE
+
+# The held-out score saved with a model, per task: the metric, and whether higher is better.
+SCORES = {"classification": ("accuracy", True), "regression": ("rmse", False)}
+
+# The fields that decide which rows a model is scored on (and with which metric, by the task):
+# two scores compare only when the records agree on all of them.
+HELD_OUT = ("dataset", "data_dir", "labels", "label_column", "test_size", "seed", "samples", "task")
 
 
 @dataclass(frozen=True)
 class TrainingRecord:
     """How a model was trained: the data set and split to rebuild its held-out rows, the task
-    and loss to score it with, the class names to print.  Each default is what a model file
+    and loss to score it with, the class names to print, and its score on those rows (which
+    ``nudgenet train`` compares before it replaces a model file).  Each default is what a model file
     without that key means (one written before the key existed, or by ``ng.save`` with metadata
     of your own); keys this class does not know are ignored."""
 
@@ -25,6 +33,8 @@ class TrainingRecord:
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = 0
     samples: int = DEFAULT_SAMPLES
+    score_metric: str | None = None  # the metric of ``score``: SCORES[task]
+    score: float | None = None  # the model's score on its held-out rows; None: not scored
 
     def to_dict(self) -> dict:
         """The JSON-able metadata to save with the model."""
@@ -44,6 +54,35 @@ class TrainingRecord:
     def of(cls, model) -> TrainingRecord:
         """The record saved with ``model`` (its ``metadata``, as :func:`nudgenet.load` sets it)."""
         return cls.from_dict(getattr(model, "metadata", None))
+
+    def scored(self, scores: dict[str, float]) -> TrainingRecord:
+        """This record with the held-out score taken from ``scores`` (metric name -> value)."""
+        metric = SCORES[self.task][0]
+        return replace(self, score_metric=metric, score=float(scores[metric]))
+
+    def not_comparable(self, other: TrainingRecord) -> str | None:
+        """Why ``other``'s score cannot be compared with this run's, in a few words; None when
+        it can: scored by this run's metric, on the same held-out rows (:data:`HELD_OUT`)."""
+        if other.score is None:
+            return "it records no held-out score"
+        differ = [
+            f"{name} {getattr(other, name)!r}, this run's {getattr(self, name)!r}"
+            for name in HELD_OUT
+            if getattr(other, name) != getattr(self, name)
+        ]
+        if differ:
+            return "other held-out rows: " + "; ".join(differ)
+        if other.score_metric != SCORES[self.task][0]:
+            return f"it is scored by {other.score_metric}, this run by {SCORES[self.task][0]}"
+        return None
+
+    def beats(self, other: TrainingRecord) -> bool:
+        """Whether this record's held-out score is strictly better than ``other``'s (both scored
+        by one metric)."""
+        higher_is_better = SCORES[self.task][1]
+        if higher_is_better:
+            return self.score > other.score
+        return self.score < other.score
 
     def loss_fn(self):
         """A new loss object of the saved class."""

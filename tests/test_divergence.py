@@ -1,0 +1,176 @@
+"""TerminateOnDivergence: finite runaways stop, healthy training never does (issue 11)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet import recipes
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _drive(guard, epochs, rows=32):
+    """Feed ``guard`` the hooks of a run whose epochs had these batch losses (a list of batch
+    losses per epoch, ``rows`` rows each); the epoch after which it stopped, or None."""
+    guard.on_train_begin({})
+    for epoch, batches in enumerate(epochs):
+        guard.on_epoch_begin(epoch, {})
+        for batch, loss in enumerate(batches):
+            guard.on_train_batch_end(batch, {"size": rows, "loss": loss})
+        guard.on_epoch_end(epoch, {"loss": float(np.mean(batches))})
+        if guard.stop_training:
+            return epoch
+    return None
+
+
+def test_the_runaway_rule_compares_each_epoch_with_the_start():
+    guard = ng.TerminateOnDivergence(factor=10)
+    with pytest.warns(RuntimeWarning, match=r"rose to 10\.5 in epoch 3, more than 10 times its "
+                                            r"start \(1\); stopping\. Lower the learning rate"):
+        assert _drive(guard, [[1.0, 0.5], [0.3], [10.5]]) == 2
+    assert guard.diverged_epoch == 2 and guard.stop_reason == "diverged"
+    assert guard.message == "the training loss rose to 10.5 in epoch 3, more than 10 times its " \
+                            "start (1)"  # fmt: skip
+    assert _drive(guard, [[1.0, 0.5], [0.3], [10.0]]) is None  # not more than 10 times
+    # the start is the mean loss of the first 32 rows: four batches of 8 here
+    assert _drive(guard, [[4.0, 2.0, 1.0, 1.0, 60.0]], rows=8) is None  # start 2, mean 13.6
+    with pytest.warns(RuntimeWarning, match=r"rose to 20\.5 in epoch 2, more than 10 times its "
+                                            r"start \(2\)"):
+        assert _drive(guard, [[4.0, 2.0, 1.0, 1.0, 60.0], [20.5]], rows=8) == 1
+    with pytest.warns(RuntimeWarning, match="more than 3 times its start"):
+        assert _drive(ng.TerminateOnDivergence(factor=3), [[1.0], [3.5]]) == 1
+
+
+def test_the_climb_rule_needs_patience_rises_ending_above_the_first_epoch():
+    climb = [[1.0], [0.5], [0.6], [0.7], [0.8], [0.9]]
+    guard = ng.TerminateOnDivergence()  # patience 5
+    assert _drive(guard, [*climb, [0.95]]) is None  # five rises, still below the first epoch's
+    assert _drive(guard, [*climb[:-1], [1.1]]) is None  # four rises
+    with pytest.warns(RuntimeWarning, match="rose in each of the last 5 epochs, to 1.1 in epoch 7"):
+        assert _drive(guard, [*climb, [1.1]]) == 6
+    assert guard.diverged_epoch == 2  # the climb began in epoch 3 (from 1)
+    assert [guard.healthy(e) for e in range(4)] == [True, True, False, False]
+    with pytest.warns(RuntimeWarning):
+        assert _drive(ng.TerminateOnDivergence(patience=2), [[1.0], [0.5], [0.9], [1.2]]) == 3
+
+
+def test_a_nan_loss_is_recorded_for_fit_to_report():
+    guard = ng.TerminateOnDivergence()
+    assert _drive(guard, [[1.0], [float("nan")]]) == 1  # no warning here: fit warns
+    assert guard.message == "the training loss became nan in epoch 2" and guard.diverged_epoch == 1
+
+
+def test_bad_settings_are_one_line_errors():
+    for factor in (1, 0.5, float("inf"), "10"):
+        with pytest.raises(ValueError, match="factor must be a number > 1"):
+            ng.TerminateOnDivergence(factor=factor)
+    for patience in (0, 2.5, True):
+        with pytest.raises(ValueError, match="patience must be a whole number >= 1"):
+            ng.TerminateOnDivergence(patience=patience)
+
+
+def _digits_run(lr, callbacks, epochs=30):
+    x, y = ng.datasets.digits()
+    model = recipes.build_mlp(64, [64], 10, "relu", None, 0)  # nudgenet train's network
+    optimizer = ng.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    with np.errstate(all="ignore"):
+        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=epochs, seed=0,
+                      verbose=0, callbacks=callbacks)  # fmt: skip
+
+
+def test_fit_with_the_guard_stops_the_issues_runaway_with_a_finite_loss():
+    unguarded = _digits_run(100.0, [])
+    assert unguarded.stop_reason == "completed"  # today's fit: 30 epochs of a finite runaway
+    assert all(np.isfinite(unguarded["loss"])) and min(unguarded["loss"]) > 50
+    guard = ng.TerminateOnDivergence()
+    with pytest.warns(RuntimeWarning, match="in epoch 1, more than 100 times its start"):
+        history = _digits_run(100.0, [guard])
+    assert history.stop_reason == "diverged" and history.stopped_epoch == 0 == guard.diverged_epoch
+    assert np.isfinite(history["loss"][0]) and history["loss"][0] > 10 * guard.start
+
+
+def _guard_of_a_cli_run(monkeypatch, tmp_path, *options):
+    """The TerminateOnDivergence guard ``nudgenet train`` ran with these options, after the run."""
+    from nudgenet.cli import main
+    from nudgenet.cli import train as train_command
+
+    guards = []
+
+    def recording_fit(*args, **kwargs):
+        guards.extend(cb for cb in kwargs["callbacks"] if isinstance(cb, ng.TerminateOnDivergence))
+        return ng.fit(*args, **kwargs)
+
+    monkeypatch.setattr(train_command, "fit", recording_fit)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "-q", "-o", "m.safetensors", *options]) == 0
+    assert len(guards) == 1
+    return guards[0]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        (),  # the bundled digits, the defaults, 30 epochs
+        ("--dataset", "black-scholes"),  # the defaults: 50,000 rows
+        ("--dataset", "black-scholes", "--samples", "5000", "--optimizer", "adam", "--lr", "0.1"),
+        ("--dataset", "spirals", "--samples", "2000", "--optimizer", "adam", "--lr", "0.03",
+         "--epochs", "100"),
+        ("--dataset", "xor", "--epochs", "300"),  # one batch an epoch: the first is the start
+        ("--lr", "0.3", "--epochs", "60"),  # noisy: rises for three epochs at a time
+    ],
+    ids=["digits", "black-scholes", "bs-adam-noisy", "spirals-adam", "xor", "digits-noisy"],
+)
+def test_healthy_noisy_training_never_trips_the_guard(monkeypatch, tmp_path, options):
+    guard = _guard_of_a_cli_run(monkeypatch, tmp_path, *options)
+    assert not guard.stop_training and guard.diverged_epoch is None
+    assert max(guard.losses) < 0.5 * guard.factor * guard.start  # a margin of 2 at least
+    losses = guard.losses
+    rises = "".join("+" if after > before else " " for before, after in zip(losses, losses[1:]))
+    longest = max((len(run) for run in rises.split()), default=0)
+    assert longest < guard.patience or max(losses[1:]) < losses[0]
+
+
+def _train(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "nudgenet", "train", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+
+
+def test_the_cli_stops_a_runaway_names_the_epoch_and_the_fix_and_keeps_the_good_model(tmp_path):
+    assert _train("-q", cwd=tmp_path).returncode == 0
+    good = (tmp_path / "nudgenet-digits.safetensors").read_bytes()
+    result = _train("--lr", "100", "-q", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        "nudgenet train: error: training diverged: the training loss rose to 9.679e+06 in epoch "
+        "1, more than 100 times its start (2.742); no model saved (try a smaller --lr, e.g. 10)\n"
+    )
+    assert (tmp_path / "nudgenet-digits.safetensors").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nudgenet-digits.safetensors"]
+
+
+def test_early_stopping_keeps_no_epoch_of_a_run_that_ran_away_from_the_start(tmp_path):
+    result = _train("--lr", "100", "--early-stopping", "3", "--json", "-o", "es.safetensors",
+                    cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1 and "training diverged: the training loss rose to" in (
+        result.stderr
+    )
+    assert not (tmp_path / "es.safetensors").exists() and "model_path" not in result.stdout
+
+
+def test_a_swinging_run_that_settles_is_not_stopped(monkeypatch, tmp_path):
+    """SGD's default rate on a small regression swings up to 35 times its start, then settles
+    below it: not a runaway (a default factor of 10 stopped it in epoch 3)."""
+    x = np.random.default_rng(1).normal(size=(150, 2))
+    y = x @ [1.5, -2.0] + 0.1 * np.random.default_rng(2).normal(size=150)
+    table = np.column_stack([x, y])
+    np.savetxt(tmp_path / "small.csv", table, delimiter=",", header="a,b,label", comments="")
+    guard = _guard_of_a_cli_run(monkeypatch, tmp_path, "--dataset", str(tmp_path / "small.csv"),
+                                "--task", "regression", "--epochs", "20")  # fmt: skip
+    assert not guard.stop_training
+    assert max(guard.losses) > 20 * guard.start and guard.losses[-1] < 0.1 * guard.start

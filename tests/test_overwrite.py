@@ -1,0 +1,125 @@
+"""`nudgenet train` never replaces good work: a worse run, or a file that is not a nudgenet
+model, is kept unless --overwrite (issue 11)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet.recipes import TrainingRecord
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "nudgenet-digits.safetensors"
+WORSE = ("--layers", "2", "--epochs", "1")  # the same held-out rows, a far weaker model
+
+
+def train(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-m", "nudgenet", "train", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+
+
+def summary(result):
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_worse_run_does_not_replace_a_better_model(tmp_path):
+    good = summary(train("--json", "-q", cwd=tmp_path))
+    assert good["test_accuracy"] >= 0.95
+    before = (tmp_path / MODEL).read_bytes()
+    worse = train(*WORSE, "--json", "-q", cwd=tmp_path)
+    assert (tmp_path / MODEL).read_bytes() == before and worse.returncode == 4
+    result = summary(worse)
+    assert good["saved"] is True and result["saved"] is False
+    assert result["test_accuracy"] < good["test_accuracy"] and result["model_path"] == MODEL
+    assert worse.stderr == (
+        f"nudgenet: kept {MODEL}: its held-out accuracy {good['test_accuracy']:.4g} beats this "
+        f"run's {result['test_accuracy']:.4g}; this run's model is not saved (--overwrite "
+        "replaces it)\n"
+    )
+    assert (tmp_path / MODEL).read_bytes() == before
+    text = train(*WORSE, "-q", cwd=tmp_path)  # without --json: no "model saved to" line
+    assert text.returncode == 4 and text.stdout.startswith("held-out: ")
+    assert "model saved" not in text.stdout and (tmp_path / MODEL).read_bytes() == before
+    replaced = train(*WORSE, "--overwrite", "-q", cwd=tmp_path)  # asked for: replaced
+    assert replaced.returncode == 0 and replaced.stdout.endswith(f"model saved to {MODEL}\n")
+    record = TrainingRecord.of(ng.load(tmp_path / MODEL))
+    assert record.score == pytest.approx(result["test_accuracy"])
+    better = train("-q", cwd=tmp_path)  # a better run replaces a worse model unasked
+    assert better.returncode == 0 and better.stderr.count("\n") == 0  # no "kept" line
+    assert TrainingRecord.of(ng.load(tmp_path / MODEL)).score == good["test_accuracy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MODEL]  # atomic: no temporary files
+
+
+def test_a_file_that_is_not_a_nudgenet_model_is_never_replaced_unasked(tmp_path):
+    from safetensors.numpy import save_file
+
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    save_file({"w": np.zeros(3, np.float32)}, str(tmp_path / "other.safetensors"))
+    other = (tmp_path / "other.safetensors").read_bytes()
+    for name in ("notes.txt", "other.safetensors"):
+        result = train("-o", name, cwd=tmp_path)
+        assert result.returncode == 1 and result.stdout == ""  # refused before training
+        assert result.stderr == (
+            f"nudgenet train: error: --output {name} exists and is not a nudgenet model; pass "
+            "--overwrite to replace it, or choose another --output\n"
+        )
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"
+    assert (tmp_path / "other.safetensors").read_bytes() == other
+    assert train("-o", "notes.txt", "--overwrite", "-q", cwd=tmp_path).returncode == 0
+    assert ng.load(tmp_path / "notes.txt").metadata["dataset"] == "digits"
+
+
+def test_a_model_that_cannot_be_compared_is_kept_before_training(tmp_path):
+    assert train("-q", cwd=tmp_path).returncode == 0
+    before = (tmp_path / MODEL).read_bytes()
+    result = train("--seed", "1", cwd=tmp_path)  # another split: scores do not compare
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"nudgenet train: error: --output {MODEL} holds a model this run cannot be compared "
+        "with (other held-out rows: seed 0, this run's 1); pass --overwrite to replace it, or "
+        "choose another --output\n"
+    )
+    ng.save(ng.Sequential(ng.Linear(64, 10)), tmp_path / "plain.safetensors")  # no record
+    plain = train("-o", "plain.safetensors", cwd=tmp_path)
+    assert plain.returncode == 1 and "(it records no held-out score)" in plain.stderr
+    assert (tmp_path / MODEL).read_bytes() == before
+    assert train("--seed", "1", "--overwrite", "-q", cwd=tmp_path).returncode == 0
+    assert TrainingRecord.of(ng.load(tmp_path / MODEL)).seed == 1
+
+
+def test_the_record_keeps_the_held_out_score_and_compares_by_the_tasks_metric():
+    digits = TrainingRecord(dataset="digits", score_metric="accuracy", score=0.95)
+    assert digits.scored({"loss": 0.2, "accuracy": 0.97}).score == 0.97
+    assert digits.scored({"accuracy": 0.97}).beats(digits)
+    assert not digits.beats(digits) and not digits.scored({"accuracy": 0.9}).beats(digits)
+    assert TrainingRecord.from_dict(digits.to_dict()) == digits
+    assert TrainingRecord.from_dict({"dataset": "digits"}).score is None  # an older file
+    prices = TrainingRecord(dataset="black-scholes", task="regression", loss="MSELoss")
+    low, high = prices.scored({"rmse": 0.01, "mae": 0.5}), prices.scored({"rmse": 0.02})
+    assert low.score_metric == "rmse" and low.beats(high) and not high.beats(low)
+    assert low.not_comparable(high) is None
+    assert digits.not_comparable(TrainingRecord(dataset="digits")) == (
+        "it records no held-out score"
+    )
+    assert "other held-out rows: dataset 'black-scholes', this run's 'digits'; task " in (
+        digits.not_comparable(low)
+    )
+    renamed = TrainingRecord(dataset="digits", score_metric="f1", score=0.9)
+    assert digits.not_comparable(renamed) == "it is scored by f1, this run by accuracy"
+
+
+def test_a_regression_model_keeps_its_rmse_and_a_worse_run_is_not_saved(tmp_path):
+    options = ("--dataset", "black-scholes", "--samples", "2000", "--layers", "16", "-q")
+    good = summary(train(*options, "--epochs", "20", "--json", cwd=tmp_path))
+    model = ng.load(tmp_path / "nudgenet-black-scholes.safetensors")
+    assert TrainingRecord.of(model).score_metric == "rmse"
+    assert TrainingRecord.of(model).score == good["test_rmse"]
+    worse = train(*options, "--epochs", "1", "--json", cwd=tmp_path)
+    assert worse.returncode == 4 and summary(worse)["test_rmse"] > good["test_rmse"]
+    assert "its held-out rmse" in worse.stderr
