@@ -644,6 +644,10 @@ def test_train_json_reports_the_losses_of_the_epoch_early_stopping_kept(
     assert summary["stop_reason"] == "early_stopping"
     layer = next(iter(summary["grad_norms"]))
     assert summary["grad_norms"][layer] == history[f"grad_norm/{layer}"][best]
+    assert main([*command[:-2], "-o", "text.safetensors", "--overwrite"]) == 0  # text output
+    said = capsys.readouterr().err
+    assert f"early stopping after epoch {len(history)}: val_loss did not improve for 3 epochs; " \
+           f"keeping epoch {best + 1}, the best" in said  # fmt: skip
 
 
 def test_a_one_logit_model_predicts_both_classes_probabilities(tmp_path):

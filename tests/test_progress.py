@@ -122,7 +122,7 @@ def test_the_line_per_epoch_keeps_its_parseable_format(capsys):
     history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=2,
                      validation_split=0.2, metrics=["accuracy"], verbose=2, seed=0)  # fmt: skip
     lines = capsys.readouterr().out.strip().splitlines()
-    pattern = re.compile(r"^Epoch (\d+)/2 - [0-9.]+s - (.*)$")
+    pattern = re.compile(r"^Epoch (\d+)/2 - [0-9.]+m?s - (.*)$")
     for epoch, line in enumerate(lines):
         match = pattern.match(line)
         assert match and int(match[1]) == epoch + 1, line
@@ -130,3 +130,9 @@ def test_the_line_per_epoch_keeps_its_parseable_format(capsys):
         assert list(fields) == ["loss", "accuracy", "val_loss", "val_accuracy"]
         for name, value in fields.items():
             assert float(value) == pytest.approx(history[name][epoch], rel=1e-3)
+
+
+def test_an_epoch_shorter_than_a_second_shows_its_milliseconds():
+    from nudgenet.progress import duration
+
+    assert [duration(s) for s in (0.0042, 0.25, 1.0, 12.345)] == ["4ms", "250ms", "1.00s", "12.35s"]

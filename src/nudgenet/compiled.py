@@ -111,8 +111,8 @@ class _Buffers:
     def bind(self, blocks: list[_Block], flat: np.ndarray) -> None:
         """Bind the step to the parameter arrays now living in ``flat`` (the optimiser's
         flat_params): per block the forward's ``(a below, W, b, z, activate, a)`` and, last block
-        first, the backward's ``(a below, ∂W, ∂b, W, δ buffer below, f′ below)``, so a step does
-        no attribute look-ups."""
+        first, the backward's ``(aᵀ below, ∂W, ∂b, Wᵀ, δ buffer below, a below, f′ below)``, so a
+        step does no attribute look-ups."""
         self.bound = flat
         self.forward, self.backward = [], []
         inputs = [self.x, *self.a[:-1]]
@@ -124,9 +124,9 @@ class _Buffers:
             ))  # fmt: skip
             below = blocks[i - 1].rule if i else None
             self.backward.append((
-                inputs[i], weight.grad, None if bias is None else bias.grad,
-                weight.data if i else None, self.deltas[i - 1] if i else None,
-                None if below is None else below.delta,
+                inputs[i].T, weight.grad, None if bias is None else bias.grad,
+                weight.data.T if i else None, self.deltas[i - 1] if i else None,
+                inputs[i], None if below is None else below.delta,
             ))  # fmt: skip
         self.backward.reverse()
         last = blocks[-1].rule
@@ -198,12 +198,12 @@ class CompiledMLP:
             delta = buf.last_delta(delta, out, delta)
         grad_weight, grad_bias, ones = K.linear_grad_weight, K.linear_grad_bias, buf.ones
         grad_input = K.linear_grad_input
-        for a_in, gw, gb, w, upstream, below_delta in buf.backward:
-            grad_weight(a_in, delta, gw)
+        for a_in_t, gw, gb, w_t, upstream, a_in, below_delta in buf.backward:
+            grad_weight(a_in_t, delta, gw)  # ∂W = aᵀ δ
             if gb is not None:
-                grad_bias(delta, ones, gb)
-            if w is not None:  # δ ← (δ Wᵀ) ⊙ f′(a) for the block below
-                delta = grad_input(delta, w, upstream)
+                grad_bias(delta, ones, gb)  # ∂b = 1ᵀ δ
+            if w_t is not None:  # δ ← (δ Wᵀ) ⊙ f′(a) for the block below
+                delta = grad_input(delta, w_t, upstream)
                 if below_delta is not None:  # a below is this block's input
                     delta = below_delta(delta, a_in, delta)
         return out, buf.y, loss

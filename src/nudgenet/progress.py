@@ -22,6 +22,11 @@ def metric_items(logs: dict) -> list[str]:
     return [f"{k}: {v:.4g}" for k, v in logs.items() if k not in ("lr", "seconds") and "/" not in k]
 
 
+def duration(seconds: float) -> str:
+    """An epoch's time, readable at every size: ``"8ms"`` below a second, else ``"1.25s"``."""
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
 def format_logs(logs: dict) -> str:
     """``loss: 0.1234 - accuracy: 0.965 - ...``: :func:`metric_items` on one line."""
     return " - ".join(metric_items(logs))
@@ -73,8 +78,9 @@ class EpochReporter:
         if self.bar is not None:
             self._close_bar(metric_items(logs))
         elif self.lines:
+            took = duration(logs["seconds"])
             print(
-                f"Epoch {epoch + 1}/{self.epochs} - {logs['seconds']:.2f}s - {format_logs(logs)}",
+                f"Epoch {epoch + 1}/{self.epochs} - {took} - {format_logs(logs)}",
                 file=self.stream,
                 flush=True,
             )

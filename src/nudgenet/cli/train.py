@@ -94,6 +94,13 @@ def run(args) -> int:
         )
     history = _fit(args, model, loss_fn, optimizer, data, y_fit, validation_split, stopping)
     kept = _kept_epoch(history, stopping)
+    if history.stop_reason == "early_stopping" and not args.quiet:
+        print(
+            f"nudgenet: early stopping after epoch {history.stopped_epoch + 1}: val_loss did not "
+            f"improve for {args.early_stopping} epochs; keeping epoch {kept + 1}, the best "
+            f"(val_loss {format_figure(history['val_loss'][kept])})",
+            file=sys.stderr,
+        )
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))

@@ -34,14 +34,14 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, out=None) 
     return z
 
 
-def linear_grad_input(g: np.ndarray, w: np.ndarray, out=None) -> np.ndarray:
-    """dx = g Wᵀ"""
-    return np.matmul(g, w.T, out=out)
+def linear_grad_input(g: np.ndarray, w_t: np.ndarray, out=None) -> np.ndarray:
+    """dx = g Wᵀ   (given the view ``w_t`` = Wᵀ, which a caller running many steps makes once)"""
+    return np.matmul(g, w_t, out=out)
 
 
-def linear_grad_weight(x: np.ndarray, g: np.ndarray, out=None) -> np.ndarray:
-    """dW = xᵀ g   (x is (N, in), g is (N, out))"""
-    return np.matmul(x.T, g, out=out)
+def linear_grad_weight(x_t: np.ndarray, g: np.ndarray, out=None) -> np.ndarray:
+    """dW = xᵀ g   (given the view ``x_t`` = xᵀ of x (N, in); g is (N, out))"""
+    return np.matmul(x_t, g, out=out)
 
 
 def linear_grad_bias(g: np.ndarray, ones: np.ndarray | None = None, out=None) -> np.ndarray:

@@ -31,8 +31,8 @@ class LinearFunction(Function):
     def backward(self, g):
         x2 = self.x.reshape(-1, self.x.shape[-1])  # leading axes as rows
         g2 = g.reshape(-1, g.shape[-1])
-        gx = K.linear_grad_input(g, self.w) if self.needs_grad[0] else None
-        gw = K.linear_grad_weight(x2, g2) if self.needs_grad[1] else None
+        gx = K.linear_grad_input(g, self.w.T) if self.needs_grad[0] else None
+        gw = K.linear_grad_weight(x2.T, g2) if self.needs_grad[1] else None
         if len(self.needs_grad) == 2:
             return gx, gw
         return gx, gw, K.linear_grad_bias(g2) if self.needs_grad[2] else None
