@@ -59,6 +59,16 @@ def test_the_climb_rule_needs_patience_rises_ending_above_the_first_epoch():
         assert _drive(ng.TerminateOnDivergence(patience=2), [[1.0], [0.5], [0.9], [1.2]]) == 3
 
 
+def test_the_stuck_rule_stops_a_run_that_never_gets_below_its_start():
+    stuck = [[1.0, 3.0]] + [[2.5], [1.8], [2.2]] * 3  # the start is 1.0; ten epochs above it
+    guard = ng.TerminateOnDivergence()  # patience 5: 2 × 5 epochs
+    assert _drive(guard, stuck[:-1]) is None  # nine epochs
+    with pytest.warns(RuntimeWarning, match=r"stayed above its start \(1\) for all 10 epochs"):
+        assert _drive(guard, stuck) == 9
+    assert guard.diverged_epoch == 0 and "nothing was learnt" in guard.message
+    assert _drive(guard, [*stuck[:5], [0.9], *stuck[5:]]) is None  # once below the start: learnt
+
+
 def test_a_nan_loss_is_recorded_for_fit_to_report():
     guard = ng.TerminateOnDivergence()
     assert _drive(guard, [[1.0], [float("nan")]]) == 1  # no warning here: fit warns
@@ -161,6 +171,14 @@ def test_early_stopping_keeps_no_epoch_of_a_run_that_ran_away_from_the_start(tmp
         result.stderr
     )
     assert not (tmp_path / "es.safetensors").exists() and "model_path" not in result.stdout
+
+
+def test_the_cli_stops_a_run_that_learns_nothing(tmp_path):
+    """Digits at SGD's --lr 10: the loss hovers at 2-3 times its start and accuracy at 0.1, with
+    no runaway and no climb; exit 1 and no model."""
+    result = _train("--lr", "10", "-q", cwd=tmp_path)
+    assert result.returncode == 1 and "nothing was learnt" in result.stderr
+    assert "for all 10 epochs" in result.stderr and not list(tmp_path.glob("*.safetensors"))
 
 
 def test_a_swinging_run_that_settles_is_not_stopped(monkeypatch, tmp_path):

@@ -171,3 +171,13 @@ def test_evaluate_reports_r2_for_a_regression(main_in, tmp_path):
     predicted = ng.predict(ng.load(tmp_path / "r.st"), x[150:].astype(np.float32))
     assert report["r2"] == pytest.approx(skm.r2_score(y[150:], predicted[:, 0]), rel=1e-5)
     assert "confusion_matrix" not in report and {"rmse", "mae"} <= set(report)
+
+
+def test_evaluate_prints_small_figures_readably(main_in, tmp_path):
+    x = np.random.default_rng(1).normal(size=(200, 2))
+    y = 1e-4 * (x @ [1.5, -2.0])  # errors of order 1e-5: "0.0000" at four decimals
+    _csv(tmp_path / "tiny.csv", x, y)
+    main_in("train", "--dataset", "tiny.csv", "--task", "regression", "--epochs", "5", "-q",
+            "-o", "t.st")  # fmt: skip
+    line = main_in("evaluate", "t.st")[-1]
+    assert "rmse " in line and "0.0000" not in line and "e-0" in line, line

@@ -385,3 +385,20 @@ def test_the_readme_tables_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     assert (tmp_path / "pets.csv").is_file()
+
+
+def test_the_cli_turns_fits_warnings_into_notes_and_q_silences_them(tmp_path, monkeypatch, capsys):
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(40), 8)  # 40 classes of 8 rows: the validation rows lack some
+    x = rng.normal(size=(len(y), 3)) + y[:, None]
+    np.savetxt("many.csv", np.column_stack([x, y]), delimiter=",", header="a,b,c,label",
+               comments="", fmt=["%.5f"] * 3 + ["%d"])  # fmt: skip
+    command = ["train", "--dataset", "many.csv", "--task", "classification", "--epochs", "1"]
+    assert main([*command, "-o", "a.st"]) == 0
+    err = capsys.readouterr().err
+    assert "nudgenet: note: fit: the validation rows" in err and "UserWarning" not in err
+    assert main([*command, "-q", "-o", "b.st"]) == 0
+    assert capsys.readouterr().err == ""

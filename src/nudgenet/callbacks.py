@@ -227,7 +227,9 @@ class TerminateOnDivergence(Callback):
       first batches up to ``START_ROWS`` rows (at the default batch size, the untrained model's
       loss on its first batch);
     * **climb**: L rose in each of the last ``patience`` epochs and is now above the first
-      epoch's, which undoes all that training had learnt.
+      epoch's, which undoes all that training had learnt;
+    * **stuck**: all of at least ``2 × patience`` epochs ended above L₀: nothing was learnt (the
+      digits at ``--lr 10``).  A run stuck at chance level *below* L₀ is not caught.
 
     Healthy training breaks neither: its loss falls below L₀ within the first epoch and its noise
     does not climb for ``patience`` epochs in a row back above the first epoch's
@@ -240,7 +242,8 @@ class TerminateOnDivergence(Callback):
 
     ``stop_reason`` is ``"diverged"``.  When training diverges (or its loss becomes NaN or
     infinite, which ``fit`` stops on and warns about), ``diverged_epoch`` is the epoch (from 0)
-    where the divergence began (the runaway epoch, or the first of the climb), ``message`` says
+    where the divergence began (the runaway epoch, the first of the climb, or 0 for a run stuck
+    above its start), ``message`` says
     what happened in one line, and a finite runaway warns (RuntimeWarning) as ``fit`` does."""
 
     stop_reason = "diverged"
@@ -298,6 +301,12 @@ class TerminateOnDivergence(Callback):
                 epoch - self.patience + 1,
                 f"the training loss rose in each of the last {self.patience} epochs, to "
                 f"{loss:.4g} in epoch {epoch + 1}, above the first epoch's {self.losses[0]:.4g}",
+            )
+        elif len(self.losses) >= 2 * self.patience and min(self.losses) > start:
+            self._stop(
+                0,
+                f"the training loss has stayed above its start ({start:.4g}) for all "
+                f"{len(self.losses)} epochs, {loss:.4g} in epoch {epoch + 1}: nothing was learnt",
             )
 
     def _stop(self, began: int, message: str, warn: bool = True) -> None:

@@ -122,7 +122,7 @@ def _split_validation(
 
 def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:
     """How many of ``n`` training rows a validation split of ``split`` (in (0, 1)) holds back:
-    ``round(n · split)``, the last rows (``fit``'s ``validation_split``).  ValueError, naming
+    ``round(n · split)`` (``fit``'s ``validation_split``; its mode picks which).  ValueError, naming
     ``option`` and whether the training or the validation set is left empty, when that is not at
     least one row and less than ``n``."""
     held = round(n * split)

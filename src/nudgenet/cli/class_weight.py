@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..errors import NudgenetError
+from .common import UsageError
 
 USAGE = "'balanced' or CLASS:WEIGHT pairs such as 0:1,1:5 (weights >= 0)"
 
@@ -34,13 +34,13 @@ def class_weight_for(option, data):
     if option is None:
         return None
     if data.task != "classification":
-        raise NudgenetError(f"--class-weight weighs classes; {data.name} is a {data.task} task")
+        raise UsageError(f"--class-weight weighs classes; {data.name} is a {data.task} task")
     if option == "balanced":
         return option
     names = list(data.class_names)
     unknown = [name for name in option if name not in names]
     if unknown:
-        raise NudgenetError(
+        raise UsageError(
             f"--class-weight names no class {unknown[0]!r}; the classes are {', '.join(names)}"
         )
     return {names.index(name): weight for name, weight in option.items()}

@@ -8,7 +8,7 @@ from .. import recipes
 from ..io import load
 from ..metrics import confusion_matrix
 from ..train import evaluate, predict
-from .common import add_data_options, add_output_options, emit_json, held_out
+from .common import add_data_options, add_output_options, emit_json, format_figure, held_out
 
 BINARY_METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]  # class 1 is the positive
 MULTICLASS_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
@@ -42,7 +42,8 @@ def run(args) -> int:
         if data.scope == "held-out"
         else f"all {len(y):,} rows (not the data set the model was trained on)"
     )
-    print(f"{data.name} {scope}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    figures = ", ".join(f"{k} {format_figure(v)}" for k, v in scores.items())
+    print(f"{data.name} {scope}: {figures}")
     if matrix is not None:
         print(_matrix_text(matrix, result["class_names"]))
     return 0

@@ -193,10 +193,11 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     infinite, or ran away while finite) ends with one line naming the epoch and a smaller
     ``--lr``, and saves nothing, unless ``--early-stopping`` restored the weights of a best
     epoch from before the divergence: then a one-line note says so and those are saved.  No
-    numpy or fit warnings on the way: the outcome is reported here, once."""
+    numpy warnings or Python warning lines on the way: the outcome is reported here, once, and
+    fit's other warnings (validation rows lacking classes, ...) as one-line notes (not with -q)."""
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         history = fit(
             model,
             loss_fn,
@@ -213,6 +214,9 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
         )
+    for warning in caught:  # a divergence is reported below; other warnings as one-line notes
+        if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
+            print(f"nudgenet: note: {warning.message}", file=sys.stderr)
     if history.stop_reason != "diverged":
         return history
     kept = _kept_epoch(history, stopping)

@@ -221,6 +221,7 @@ def load_dataset(
     ``test_size=None``: no split; every row is held out (``x_train`` is empty, ``scope`` is
     ``"all"``), to score a model on data it was not trained on; for ``mnist``, the test set.
     """
+    class_names_given = class_names
     record = DATASETS.get(name) or file_record(name, labels, label_column, class_names)
     source = Source(data_dir, samples, seed)
     task = record.task if task == "auto" else task
@@ -248,12 +249,29 @@ def load_dataset(
             )
             note = f"{len(x_train):,} train / {len(x_test):,} held out"
     class_names = names or []
-    if task == "classification" and names is None:
-        parts = [part for part in (y_train, y_test) if len(part)]  # y_train is empty for "all"
-        low, high = min(part.min() for part in parts), max(part.max() for part in parts)
-        if low < 0:
-            raise DataError(f"{name}: class labels must be 0, 1, 2, ...; found negative labels")
-        class_names = [str(c) for c in range(int(high) + 1)]
+    if task == "classification" and names is None:  # number labels: their values are the names
+        every = np.concatenate([y_train, y_test])
+        class_names, codes = _number_classes(name, every, class_names_given)
+        y_train, y_test = codes[: len(y_train)], codes[len(y_train) :]
     return Dataset(
         record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope, reason
     )
+
+
+def _number_classes(name: str, y: np.ndarray, known: Sequence[str] | None):
+    """``(class names, codes)`` of number labels, as LabelEncoder numbers them: the sorted
+    distinct values are the classes 0..k-1 and their names (labels 0..k-1 keep their numbers;
+    labels 0, 5, 10 become three classes, not eleven).  Given ``known`` names (a saved model's),
+    each label is its name's position there; a label the model never saw is an error."""
+    if known:
+        position = {label: code for code, label in enumerate(known)}
+        names = [str(value) for value in y.tolist()]
+        unseen = sorted({label for label in names if label not in position})
+        if unseen:
+            raise DataError(
+                f"{name}: labels {', '.join(unseen[:5])} are not among the model's classes "
+                f"({', '.join(known[:10])}{', ...' if len(known) > 10 else ''})"
+            )
+        return list(known), np.array([position[label] for label in names], dtype=np.int64)
+    values, codes = np.unique(y, return_inverse=True)
+    return [str(value) for value in values.tolist()], codes.astype(np.int64).reshape(y.shape)
