@@ -55,3 +55,12 @@ def test_the_cli_trains_and_evaluates_sparse_labels_by_their_values(tmp_path, mo
     assert main(["evaluate", "s.st", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["class_names"] == ["0", "5", "10"] and len(report["confusion_matrix"]) == 3
+
+
+def test_a_number_column_with_a_missing_value_is_named_not_made_classes(tmp_path):
+    ages = [str(a) for a in range(18, 90)] * 3
+    ages[7] = "NA"
+    rows = [f"{i % 7},{i % 5},{age}" for i, age in enumerate(ages)]
+    (tmp_path / "ages.csv").write_text("a,b,age\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"labels are numbers but for 1 of 216 rows \('NA'\)"):
+        ng.datasets.load_arrays(tmp_path / "ages.csv", label_column="age")

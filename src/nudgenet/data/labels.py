@@ -32,6 +32,7 @@ def encode_labels(
     """
     names = _names(labels, source)
     if classes is None or len(classes) == 0:
+        _refuse_numbers_with_gaps(names, source)
         classes, codes = np.unique(names, return_inverse=True)
         return codes.reshape(-1).astype(np.int64), [str(c) for c in classes]
     known = np.asarray([str(c) for c in classes])
@@ -45,6 +46,27 @@ def encode_labels(
             f"({', '.join(map(str, classes))})"
         )
     return order[found].astype(np.int64), list(map(str, classes))
+
+
+def _refuse_numbers_with_gaps(names: np.ndarray, source: object) -> None:
+    """A DataError for a column of numbers with a few cells that are not (``NA``, ``?``, ``-``):
+    read as names, every distinct number would become a class of its own."""
+    numbers = np.array([_is_number(name) for name in names.tolist()], dtype=bool)
+    if numbers.all() or numbers.mean() < 0.9:
+        return
+    odd = sorted(set(names[~numbers].tolist()))
+    raise DataError(
+        f"{source}: the labels are numbers but for {int((~numbers).sum())} of {len(names)} rows "
+        f"({', '.join(map(repr, odd[:3]))}): missing values? Remove or fill those rows"
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _names(labels: np.ndarray, source: object) -> np.ndarray:
