@@ -144,7 +144,8 @@ def _table_input(ax, explanation: Explanation, names: list[str]) -> None:
     ax.set_yticks(rows[::step], [f"{names[i]} = {raw[i]:.4g}" for i in rows[::step]], fontsize=8)
     ax.invert_yaxis()
     preprocessed = not np.array_equal(seen, raw)
-    ax.set_xlabel("value seen by the first layer (after the model's preprocessing)"
+    # two short lines: one long line, wider than this narrow panel, was cut at the figure's edge
+    ax.set_xlabel("value seen by the first layer\n(after the model's preprocessing)"
                   if preprocessed else "value")  # fmt: skip
     ax.set_title("input features")
 
