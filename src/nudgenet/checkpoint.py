@@ -39,7 +39,7 @@ import numpy as np
 from safetensors import numpy as st
 
 from .errors import CheckpointError
-from .files import write_atomic
+from .files import sorted_header, write_atomic
 from .io import outline
 from .run_state import Position, Run, decode, encode
 
@@ -124,12 +124,11 @@ class Checkpoint:
         at = run.restore(state)
         if verbose:
             history = run.history
-            ended = at.epoch >= epochs or history.stop_reason != "completed"
-            print(
-                f"fit: resuming from {path}: epoch {at.epoch + 1}, step {at.step} of {steps}"
-                + (f" (training had ended: {history.stop_reason})" if ended else ""),
-                file=sys.stderr,
-            )
+            if at.epoch >= epochs or history.stop_reason != "completed":
+                where = f"training had ended after epoch {at.epoch} ({history.stop_reason})"
+            else:
+                where = f"epoch {at.epoch + 1}, step {at.step} of {steps}"
+            print(f"fit: resuming from {path}: {where}", file=sys.stderr)
         return at
 
     def due(self, epochs_done: int) -> bool:
@@ -151,7 +150,7 @@ class Checkpoint:
         }
         header["sha256"] = _digest(header, arrays)
         path = self.directory / f"checkpoint-{epoch:06d}-{step:07d}.safetensors"
-        write_atomic(path, st.save(arrays, metadata=header))
+        write_atomic(path, sorted_header(st.save(arrays, metadata=header)))
         _fsync_folder(self.directory)
         for old in self.files()[: -self.keep]:
             old.unlink(missing_ok=True)
