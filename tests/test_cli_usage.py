@@ -71,6 +71,8 @@ def test_options_that_contradict_each_other_exit_2(tmp_path, monkeypatch, capsys
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "--early-stopping watches val_loss: it needs --validation-split > 0" in err
     assert "(see nudgenet train --help)" in err and list(tmp_path.iterdir()) == []
+    code, _, err = outcome(["train", "--restart"], capsys)
+    assert code == 2 and "--restart starts a --checkpoint folder's run over" in err
 
 
 def test_version(capsys):

@@ -288,7 +288,7 @@ def test_the_command_line_validation_rows_hold_every_class():
     """``nudgenet train`` holds back the last rows of its training part, which the stratified
     held-out split has shuffled: class-sorted spirals give validation rows of every class."""
     data = recipes.load_dataset("spirals", samples=600, seed=0)
-    held = ng.train.validation_rows(len(data.y_train), 0.1)
+    held = ng.holdout.validation_rows(len(data.y_train), 0.1)
     assert np.unique(data.y_train[-held:]).tolist() == [0, 1, 2]
 
 
@@ -306,7 +306,7 @@ def test_regression_losses_are_all_in_the_targets_units(tmp_path, monkeypatch, c
     assert summary["units"] == "target"
     model = ng.load(tmp_path / "tiny.st")
     data = recipes.load_dataset("tiny.csv", seed=0)
-    fitted = len(data.y_train) - ng.train.validation_rows(len(data.y_train), 0.1)
+    fitted = len(data.y_train) - ng.holdout.validation_rows(len(data.y_train), 0.1)
     for key, rows in (("train_loss", slice(0, fitted)), ("val_loss", slice(fitted, None))):
         expected = ng.evaluate(model, ng.MSELoss(), data.x_train[rows], data.y_train[rows])
         assert summary[key] == pytest.approx(expected["loss"], rel=1e-5)

@@ -18,10 +18,18 @@ from .callbacks import (
     LambdaCallback,
     LearningRateScheduler,
     ReduceLROnPlateau,
-    TerminateOnDivergence,
 )
+from .checkpoint import Checkpoint
 from .diagnostics import GradientDiagnostics
-from .errors import CompileError, DataError, ModelFileError, NudgenetError, ShapeError
+from .divergence import TerminateOnDivergence
+from .errors import (
+    CheckpointError,
+    CompileError,
+    DataError,
+    ModelFileError,
+    NudgenetError,
+    ShapeError,
+)
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
 from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
 from .history import History
@@ -59,7 +67,7 @@ __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
     "get_default_dtype", "manual_seed", "set_default_dtype",
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
-    "TerminateOnDivergence",
+    "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",

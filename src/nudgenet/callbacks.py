@@ -15,7 +15,8 @@ A callback subclasses :class:`Callback` and overrides any of Keras's hooks; ever
 * ``on_train_end(logs)``: the last epoch's logs (empty when no epoch ran).
 
 Built in: :class:`EarlyStopping`, :class:`LearningRateScheduler`, :class:`ReduceLROnPlateau`
-(Keras's names and rules), :class:`LambdaCallback`.
+(Keras's names and rules), :class:`LambdaCallback`; and
+:class:`~nudgenet.divergence.TerminateOnDivergence`.
 
 ``on_batch_begin(batch, logs)`` / ``on_batch_end(batch, logs)`` are Keras's older names: the
 default ``on_train_batch_begin`` / ``on_train_batch_end`` call them, so override either name.
@@ -67,6 +68,19 @@ class Callback:
     stop_reason = "stopped"  # the History's stop_reason when this callback stops training
     wants_outputs = False  # True: fit fills self.outputs with the batch's layer outputs
     outputs = None
+    _state: tuple[str, ...] = ()  # the attributes state_dict saves
+
+    def state_dict(self) -> dict:
+        """What a checkpoint saves of this callback (:class:`~nudgenet.Checkpoint`): the
+        attributes named in ``_state`` that are set (numbers, strings, lists, dicts, arrays).
+        A callback keeping other state across epochs or batches names it there, or overrides
+        this and :meth:`load_state_dict`."""
+        return {name: getattr(self, name) for name in self._state if hasattr(self, name)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (after ``on_train_begin``)."""
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         pass
@@ -181,6 +195,7 @@ class EarlyStopping(_MonitorCallback):
     ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names)."""
 
     stop_reason = "early_stopping"
+    _state = ("best", "best_epoch", "wait", "best_state", "stop_training", "stopped_epoch")
 
     def __init__(
         self,
@@ -217,118 +232,21 @@ class EarlyStopping(_MonitorCallback):
             self.model.load_state_dict(self.best_state)
 
 
-class TerminateOnDivergence(Callback):
-    """Stop training that runs away, also while its loss stays finite (Keras's TerminateOnNaN
-    catches only NaN and infinities, which ``fit`` itself stops on).  Two rules, on each epoch's
-    training loss L, the mean of its batch losses weighted by their rows (the epoch's ``loss``
-    for ``reduction="mean"``):
-
-    * **runaway**: L > ``factor`` × L₀, the loss at the start of training: the mean loss of the
-      first batches up to ``START_ROWS`` rows (at the default batch size, the untrained model's
-      loss on its first batch);
-    * **climb**: L rose in each of the last ``patience`` epochs and is now above the first
-      epoch's, which undoes all that training had learnt;
-    * **stuck**: all of at least ``2 × patience`` epochs ended above L₀: nothing was learnt (the
-      digits at ``--lr 10``).  A run stuck at chance level *below* L₀ is not caught.
-
-    Healthy training breaks neither: its loss falls below L₀ within the first epoch and its noise
-    does not climb for ``patience`` epochs in a row back above the first epoch's
-    (``tests/test_divergence.py`` checks the bundled digits and black-scholes runs).  The default
-    ``factor`` is 100: a run with too large a step can swing to tens of times its start and still
-    settle (a small regression at SGD's default rate rose to 35 × L₀ and ended at 0.015 × L₀),
-    while a runaway grows by orders of magnitude (``--lr 100`` on the digits: 3.5 million × L₀
-    in its first epoch).  Fine-tuning a model that starts near a loss of 0 may want a larger
-    ``factor``.
-
-    ``stop_reason`` is ``"diverged"``.  When training diverges (or its loss becomes NaN or
-    infinite, which ``fit`` stops on and warns about), ``diverged_epoch`` is the epoch (from 0)
-    where the divergence began (the runaway epoch, the first of the climb, or 0 for a run stuck
-    above its start), ``message`` says
-    what happened in one line, and a finite runaway warns (RuntimeWarning) as ``fit`` does."""
-
-    stop_reason = "diverged"
-    START_ROWS = 32
-
-    def __init__(self, factor: float = 100.0, patience: int = 5):
-        if not (isinstance(factor, (int, float)) and 1 < factor < math.inf):
-            raise ValueError(f"TerminateOnDivergence: factor must be a number > 1, got {factor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(
-                f"TerminateOnDivergence: patience must be a whole number >= 1, got {patience!r}"
-            )
-        self.factor, self.patience = float(factor), patience
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.stop_training = False
-        self.losses: list[float] = []  # L per epoch
-        self.diverged_epoch, self.message = None, None
-        self._start = [0.0, 0]  # loss × rows and rows, over the first START_ROWS rows
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch = [0.0, 0]
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss, rows = logs["loss"], logs["size"]
-        self._epoch[0] += loss * rows
-        self._epoch[1] += rows
-        if self._start[1] < self.START_ROWS:
-            self._start[0] += loss * rows
-            self._start[1] += rows
-
-    @property
-    def start(self) -> float | None:
-        """L₀, the loss at the start of training (None before the first batch)."""
-        return self._start[0] / self._start[1] if self._start[1] else None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        loss = self._epoch[0] / self._epoch[1]
-        self.losses.append(loss)
-        start, recent = self.start, self.losses[-self.patience - 1 :]
-        if not math.isfinite(loss):  # fit stops and warns
-            self._stop(epoch, f"the training loss became {loss} in epoch {epoch + 1}", warn=False)
-        elif 0 < start < math.inf and loss > self.factor * start:
-            self._stop(
-                epoch,
-                f"the training loss rose to {loss:.4g} in epoch {epoch + 1}, more than "
-                f"{self.factor:g} times its start ({start:.4g})",
-            )
-        elif (
-            len(recent) > self.patience
-            and all(after > before for before, after in zip(recent, recent[1:]))
-            and loss > self.losses[0]
-        ):
-            self._stop(
-                epoch - self.patience + 1,
-                f"the training loss rose in each of the last {self.patience} epochs, to "
-                f"{loss:.4g} in epoch {epoch + 1}, above the first epoch's {self.losses[0]:.4g}",
-            )
-        elif len(self.losses) >= 2 * self.patience and min(self.losses) > start:
-            self._stop(
-                0,
-                f"the training loss has stayed above its start ({start:.4g}) for all "
-                f"{len(self.losses)} epochs, {loss:.4g} in epoch {epoch + 1}: nothing was learnt",
-            )
-
-    def _stop(self, began: int, message: str, warn: bool = True) -> None:
-        self.stop_training, self.diverged_epoch, self.message = True, began, message
-        if warn:
-            warnings.warn(
-                f"TerminateOnDivergence: {message}; stopping. Lower the learning rate.",
-                RuntimeWarning,
-                stacklevel=3,  # fit's caller
-            )
-
-    def healthy(self, epoch: int) -> bool:
-        """Whether ``epoch``'s weights come from before any divergence."""
-        return self.diverged_epoch is None or epoch < self.diverged_epoch
-
-
 class LearningRateScheduler(Callback):
     """Set the learning rate each epoch from a schedule: an :class:`~nudgenet.optim.LRScheduler`
     (stepped after every epoch) or a function ``epoch -> lr`` (called before every epoch)."""
 
     def __init__(self, schedule: LRScheduler | Callable[[int], float]):
         self.schedule = schedule
+
+    def state_dict(self) -> dict:
+        """The schedule's state, for a :class:`~nudgenet.optim.LRScheduler` (a function keeps
+        none)."""
+        return self.schedule.state_dict() if isinstance(self.schedule, LRScheduler) else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.schedule.load_state_dict(state)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not isinstance(self.schedule, LRScheduler):
@@ -351,6 +269,8 @@ class ReduceLROnPlateau(_MonitorCallback):
     ``lr`` in the History is the rate that epoch trained with; ``verbose=1`` prints a line for
     each reduction.  A ``monitor`` missing from the epoch's metrics is an error (Keras warns).
     """
+
+    _state = ("best", "wait", "cooldown_counter")
 
     def __init__(
         self,

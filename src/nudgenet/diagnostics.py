@@ -42,6 +42,7 @@ class GradientDiagnostics(Callback):
     watched."""
 
     wants_outputs = True  # fit fills self.outputs: the ReLU layers' outputs on each batch
+    _state = ("_norms", "_steps", "_fired")  # the epoch's sums so far
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         layers = list(leaf_layers(self.model))

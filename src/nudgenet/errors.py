@@ -25,3 +25,8 @@ class ModelFileError(NudgenetError, ValueError):
 class CompileError(NudgenetError, ValueError):
     """``fit(..., compile=True)`` was asked for a model, loss or targets the compiled training
     step does not cover; the message names what (a layer, a hook, the targets, ...)."""
+
+
+class CheckpointError(NudgenetError, ValueError):
+    """A checkpoint is unreadable (corrupt, truncated, not a checkpoint) or belongs to another
+    run (architecture, optimiser, data, batch size or seed differ); the message names which."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -27,3 +28,15 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def sorted_header(blob: bytes) -> bytes:
+    """The safetensors file ``blob`` with its JSON header's keys sorted, so the same tensors and
+    metadata always give the same bytes (the safetensors library writes the metadata in a
+    hash map's order, which changes from one process to the next).  The header stays padded
+    with spaces to a multiple of 8 bytes; the tensors' offsets, counted from its end, hold."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + size :]

@@ -12,13 +12,15 @@ class History:
     ``"early_stopping"`` (an :class:`~nudgenet.EarlyStopping` stopped it), ``"diverged"`` (the
     training loss became NaN or infinite) or ``"stopped"`` (another callback set
     ``stop_training``); ``stopped_epoch`` is then the last epoch run (from 0), and None when
-    training completed."""
+    training completed.  ``stop_message``: for a batch whose loss was not finite, one line naming
+    its epoch, step and the layer whose gradient went non-finite first (else None)."""
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
         self.stop_reason = "completed"
         self.stopped_epoch: int | None = None
+        self.stop_message: str | None = None  # where a non-finite batch stopped training
 
     def append(self, epoch: int, logs: dict) -> None:
         self.epoch.append(epoch)

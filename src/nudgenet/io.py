@@ -25,7 +25,7 @@ from safetensors import safe_open
 
 from ._version import __version__
 from .errors import ModelFileError
-from .files import write_atomic
+from .files import sorted_header, write_atomic
 from .nn.config import LAYERS, build, describe, parameter_shapes
 from .nn.module import Module
 
@@ -54,7 +54,7 @@ def save(model: Module, path, metadata: dict | None = None) -> Path:
     else:
         header["outline"] = json.dumps(outline(model))
     tensors = {name: np.ascontiguousarray(value) for name, value in model.state_dict().items()}
-    write_atomic(path, st.save(tensors, metadata=header))
+    write_atomic(path, sorted_header(st.save(tensors, metadata=header)))  # same model, same bytes
     return path
 
 

@@ -19,17 +19,20 @@ import numpy as np
 
 from .backend import SeedLike, generator
 from .callbacks import Callback, check_signatures
+from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
-from .data.split import unshared_classes, validation_split_rows
 from .diagnostics import GradientDiagnostics
+from .divergence import non_finite
 from .errors import ShapeError
 from .functional.losses import check_weights
 from .history import History
+from .holdout import split_validation
 from .metrics import Metric, resolve
 from .nn.module import Module
 from .nn.weights import row_weights
 from .optim import Optimizer
 from .progress import EpochReporter
+from .run_state import Position, Run, generators
 from .step import choose_step, update_step
 from .tensor import Tensor, no_grad
 
@@ -86,54 +89,6 @@ def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
         )
 
 
-def _split_validation(
-    x, y, sample_weight, validation_data, validation_split: float, mode: str, rng, task
-):
-    """The training rows (and their ``sample_weight``) and the validation data:
-    ``validation_data``, or the rows ``validation_split`` holds back as ``mode`` picks them, with
-    one warning when the class labels of one part are missing from the other (see
-    :mod:`nudgenet.data.split`)."""
-    if validation_data is not None and validation_split:
-        raise ValueError("fit: pass validation_data or validation_split, not both")
-    if validation_data is not None:
-        return x, y, sample_weight, validation_data
-    if not validation_split:
-        return x, y, sample_weight, None
-    if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-    held = validation_rows(len(x), validation_split)
-    fit_rows, val_rows = validation_split_rows(len(x), held, mode, y, rng)
-    unshared = task != "regression" and unshared_classes(y[fit_rows], y[val_rows])
-    if unshared:  # class-sorted rows split by "last", or too few rows of a class
-        rows = f"the last {held} rows as given" if mode == "last" else f'mode "{mode}"'
-        fix = {
-            "last": 'are the rows sorted by class? Pass validation_split_mode="stratify" (or '
-            '"shuffle"), or validation_data',
-            "shuffle": 'pass validation_split_mode="stratify"',
-        }.get(mode, "a class has too few rows for both parts")
-        warnings.warn(
-            f"fit: the validation rows ({rows}) {unshared}: val_* scores will mislead; {fix}",
-            UserWarning,
-            stacklevel=3,  # fit's caller
-        )
-    weights = None if sample_weight is None else sample_weight[fit_rows]
-    return x[fit_rows], y[fit_rows], weights, (x[val_rows], y[val_rows])
-
-
-def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:
-    """How many of ``n`` training rows a validation split of ``split`` (in (0, 1)) holds back:
-    ``round(n · split)`` (``fit``'s ``validation_split``; its mode picks which).  ValueError, naming
-    ``option`` and whether the training or the validation set is left empty, when that is not at
-    least one row and less than ``n``."""
-    held = round(n * split)
-    if not 0 < held < n:
-        raise ValueError(
-            f"{option} {split} of {n} training rows leaves no "
-            f"{'validation' if held == 0 else 'training'} rows; use 0 (none) or another fraction"
-        )
-    return held
-
-
 def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
     ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
@@ -155,14 +110,16 @@ def _takes_sample_weight(loss_fn) -> bool:
         return False
 
 
-def _stop_reason(epoch: int, loss: float, callbacks: list[Callback], model: Module) -> str | None:
+def _stop_reason(
+    epoch: int, loss: float, callbacks: list[Callback], model: Module, detail: str | None
+) -> str | None:
     """Why training stops after ``epoch``, or None: ``"diverged"`` when the training loss is not
-    finite (warned, for users who read warnings), else the ``stop_reason`` of the first callback
-    that set its ``stop_training``, else ``"stopped"`` when a callback set Keras's
-    ``self.model.stop_training``."""
+    finite (warned with ``detail``, the line saying where, for users who read warnings), else
+    the ``stop_reason`` of the first callback that set its ``stop_training``, else
+    ``"stopped"`` when a callback set Keras's ``self.model.stop_training``."""
     if not math.isfinite(loss):
         warnings.warn(
-            f"fit: the training loss became {loss} in epoch {epoch + 1}; "
+            f"fit: {detail or f'the training loss became {loss} in epoch {epoch + 1}'}; "
             "stopping. Lower the learning rate or check the data for NaN/inf.",
             RuntimeWarning,
             stacklevel=3,  # fit's caller
@@ -194,6 +151,7 @@ def fit(
     validation_split_mode: str = "last",
     class_weight: dict | str | None = None,
     sample_weight=None,
+    checkpoint: Checkpoint | None = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
@@ -222,6 +180,11 @@ def fit(
     (not Keras's Σ wₙℓₙ / N: see :mod:`nudgenet.functional.losses`), the epoch's ``loss`` too,
     on the engine (the compiled step takes no weights).  Metrics and the validation loss stay
     unweighted.
+    ``checkpoint``: a :class:`~nudgenet.Checkpoint` saves the run's state as it goes and
+    resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`).
+    A batch whose loss is not finite stops training before its update, the History's
+    ``stop_message`` naming the epoch, the step and the layer
+    (:func:`~nudgenet.divergence.non_finite`).
     An ``optimizer`` that updates none of the model's parameters is a ValueError; one that
     updates only some, a UserWarning naming the others (they stay fixed: freezing).
     """
@@ -235,7 +198,7 @@ def fit(
     sample_weight = check_weights("fit", "sample_weight", sample_weight, len(y), np.float64)
     rng = generator(seed)  # the validation rows of "shuffle"/"stratify" are its first draw
     task = getattr(loss_fn, "task", None)
-    x, y, sample_weight, validation = _split_validation(
+    x, y, sample_weight, validation = split_validation(
         x, y, sample_weight, validation_data, validation_split, validation_split_mode, rng, task
     )
     if validation is not None:
@@ -266,32 +229,45 @@ def fit(
     begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
     for cb in callbacks:
         cb.on_train_begin(begin_logs)
+    run, at = Run(model, optimizer, callbacks, history, generators(model, rng)), Position()
+    if checkpoint is not None:
+        arrays = (x, y, *(validation or ()))
+        settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle}
+        run_of = fingerprint(run, arrays, seed, settings)
+        at = checkpoint.resume(run, run_of, epochs, steps, verbose)
+    every_steps = checkpoint.every_steps if checkpoint is not None else None
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"
     # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
     per_batch = bool(metric_fns or callbacks or reporter.bars)
-    logs = {}  # the last epoch's, for on_train_end
+    logs = {k: v[-1] for k, v in history.history.items()}  # the last epoch's, for on_train_end
     try:
         with blas_threads_for(model, batch_size):
-            for epoch in range(epochs):
-                begin_logs = {}
-                for cb in callbacks:
-                    cb.on_epoch_begin(epoch, begin_logs)
+            for epoch in range(at.epoch if history.stop_reason == "completed" else epochs, epochs):
+                if at.step == 0:  # else resumed mid-epoch: its hooks ran, its order is drawn
+                    begin_logs = {}
+                    for cb in callbacks:
+                        cb.on_epoch_begin(epoch, begin_logs)
+                    order = rng.permutation(n) if shuffle else np.arange(n)
+                    at = Position(epoch, 0, order, parts={name: [] for name in metric_fns})
                 model.train()
                 started = time.perf_counter()
-                order = rng.permutation(n) if shuffle else np.arange(n)
-                parts = {name: [] for name in metric_fns}  # each batch's statistics
-                loss_sum, seen = 0.0, 0  # Σ of the batch losses times their rows (weights)
+                # Σ of the batch losses times their rows (weights), and each batch's statistics
+                order, loss_sum, seen, parts = at.order, at.loss_sum, at.seen, at.parts
                 reporter.begin_epoch(epoch)
-                for step, start in enumerate(range(0, steps * batch_size, batch_size)):
-                    rows = order[start : start + batch_size]
+                for step in range(at.step, steps):
+                    rows = order[step * batch_size : (step + 1) * batch_size]
                     m = len(rows)
                     if callbacks:
                         batch_logs = {"size": m}
                         for cb in callbacks:
                             cb.on_train_batch_begin(step, batch_logs)
                     out, yb, batch_loss = train_step(x, y, rows)
-                    update()
+                    finite = math.isfinite(batch_loss)
+                    if finite:  # else stop now, the parameters the last finite ones
+                        update()
+                    else:
+                        history.stop_message = non_finite(model, epoch, step, batch_loss)
                     size = m if weights is None else weights[rows].sum()
                     seen += size
                     loss_sum += batch_loss * size if per_row else batch_loss
@@ -302,6 +278,11 @@ def fit(
                         batch_logs = {"size": m, "loss": batch_loss}
                         for cb in callbacks:
                             cb.on_train_batch_end(step, batch_logs)
+                    if not finite:
+                        break
+                    if every_steps and (epoch * steps + step + 1) % every_steps == 0:
+                        at = Position(epoch, step + 1, order, loss_sum, seen, parts)
+                        checkpoint.save(run.capture(at), epoch, step + 1)
                 logs = {"loss": loss_sum / seen if per_row else loss_sum}
                 logs.update({name: metric_fns[name].finish(p) for name, p in parts.items()})
                 if validation is not None:
@@ -313,9 +294,14 @@ def fit(
                     cb.on_epoch_end(epoch, logs)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)
-                reason = _stop_reason(epoch, logs["loss"], callbacks, model)
+                reason = _stop_reason(epoch, logs["loss"], callbacks, model, history.stop_message)
                 if reason is not None:
                     history.stop_reason, history.stopped_epoch = reason, epoch
+                at = Position(epoch + 1)
+                last = reason is not None or epoch + 1 == epochs
+                if checkpoint and reason != "diverged" and (last or checkpoint.due(epoch + 1)):
+                    checkpoint.save(run.capture(at), epoch + 1, 0)
+                if reason is not None:
                     break
         for cb in callbacks:
             cb.on_train_end(logs)

@@ -12,12 +12,15 @@ import numpy as np
 
 from .. import data as datasets
 from .. import recipes
-from ..callbacks import EarlyStopping, TerminateOnDivergence
+from ..callbacks import EarlyStopping
+from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
+from ..divergence import TerminateOnDivergence
 from ..errors import NudgenetError
+from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
-from ..train import evaluate, fit, validation_rows
+from ..train import evaluate, fit
 from .class_weight import USAGE, class_weight_for, class_weight_option
 from .common import (
     UsageError,
@@ -41,6 +44,8 @@ from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unle
 
 def run(args) -> int:
     started = time.perf_counter()
+    if args.restart and not args.checkpoint:
+        raise UsageError("--restart starts a --checkpoint folder's run over: it needs --checkpoint")
     if args.plot:  # a missing matplotlib fails now, not after training (the parser took the suffix)
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
@@ -196,6 +201,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     numpy warnings or Python warning lines on the way: the outcome is reported here, once, and
     fit's other warnings (validation rows lacking classes, ...) as one-line notes (not with -q)."""
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
+    checkpoint = Checkpoint(args.checkpoint, restart=args.restart) if args.checkpoint else None
     with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = fit(
@@ -213,6 +219,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
+            checkpoint=checkpoint,
         )
     for warning in caught:  # a divergence is reported below; other warnings as one-line notes
         if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
@@ -224,7 +231,8 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     if not (restored and guard.healthy(kept) and _all_finite(model)):
         data_hint = "" if math.isfinite(guard.losses[-1]) else ", or check the data for NaN/inf"
         raise NudgenetError(
-            f"training diverged: {guard.message}; no model saved (try a smaller --lr, e.g. "
+            f"training diverged: {history.stop_message or guard.message}; no model saved "
+            "(try a smaller --lr, e.g. "
             f"{optimizer.lr / 10:g}{data_hint})"
         )
     epoch = history.stopped_epoch
@@ -354,6 +362,18 @@ def register(commands) -> None:
         metavar="PNG",
         help="write the training curves (loss, accuracy/rmse; train and validation) to PNG and "
         "the per-layer gradient norms to PNG's name + -gradients (needs matplotlib)",
+    )
+    train.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="save the run's whole state to DIR after every epoch; the same command run again "
+        "resumes from DIR's newest checkpoint and ends as an uninterrupted run would, bit for "
+        "bit (a checkpoint of another run is refused)",
+    )
+    train.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete --checkpoint DIR's checkpoints and start the run over",
     )
     add_output_options(train, training=True)
     train.set_defaults(run=run)

@@ -1,0 +1,235 @@
+"""Checkpoints: training that survives being killed, and resumes bit for bit.
+
+``fit(..., checkpoint=Checkpoint(directory))`` writes the run's whole state (see
+:mod:`nudgenet.run_state`) to ``directory`` every ``every_epochs`` epochs and/or every
+``every_steps`` optimiser steps, and at the end of training; calling the same ``fit`` again with
+the same directory resumes from the newest checkpoint (one line says where: epoch and step), and
+ends with parameters, optimiser state and History (but its ``seconds``) identical, bit for bit,
+to a run never interrupted.
+
+One design, not Keras's pair ``BackupAndRestore`` + ``ModelCheckpoint``: Keras's backup resumes
+at epoch boundaries and restores no random state, while nudgenet's shuffles are a pure function
+of the seed's generator, so a checkpoint can be taken mid-epoch and the run resumed exactly; the
+best model of a run is kept by :class:`~nudgenet.EarlyStopping` (``restore_best``) and saved with
+:func:`nudgenet.save`.
+
+Files: ``checkpoint-<epoch>-<step>.safetensors``, one per checkpoint, each written atomically
+(temporary file, fsync, rename, then the folder fsynced): arrays as safetensors tensors, the rest
+as JSON in the header, with a SHA-256 of both; no pickle.  The newest ``keep`` are kept.  A newest
+checkpoint that is corrupt or truncated is skipped with a warning for the one before it.  A
+checkpoint of another run (architecture, parameters, optimiser and its settings, callbacks, data
+shapes or contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError`
+naming the difference; ``restart=True`` (``nudgenet train --restart``) deletes the folder's
+checkpoints and starts over.  A state with non-finite parameters is never written, so a run that
+diverges keeps its last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+from safetensors import numpy as st
+
+from .errors import CheckpointError
+from .files import sorted_header, write_atomic
+from .io import outline
+from .run_state import Position, Run, decode, encode
+
+FORMAT = "nudgenet-checkpoint"
+FORMAT_VERSION = "1"
+_NAME = re.compile(r"checkpoint-(\d+)-(\d+)\.safetensors")
+
+
+def _every(name: str, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Checkpoint: {name} must be a whole number >= 1 or None, got {value!r}")
+    return value
+
+
+class Checkpoint:
+    """Where and how often ``fit`` saves the run's state (see the module doc): every
+    ``every_epochs`` epochs (None: never at an epoch's end), every ``every_steps`` optimiser
+    steps counted over the whole run (None: never mid-epoch), and always when training ends;
+    the newest ``keep`` files stay.  ``restart=True`` deletes the folder's checkpoints first."""
+
+    def __init__(
+        self,
+        directory,
+        every_epochs: int | None = 1,
+        every_steps: int | None = None,
+        keep: int = 2,
+        restart: bool = False,
+    ):
+        self.directory = Path(directory)
+        self.every_epochs = _every("every_epochs", every_epochs)
+        self.every_steps = _every("every_steps", every_steps)
+        self.keep = _every("keep", keep)
+        if self.keep is None:
+            raise ValueError("Checkpoint: keep must be a whole number >= 1, got None")
+        self.restart = bool(restart)
+        self.fingerprint: dict = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"Checkpoint({str(self.directory)!r}, every_epochs={self.every_epochs}, "
+            f"every_steps={self.every_steps}, keep={self.keep})"
+        )
+
+    def files(self) -> list[Path]:
+        """The folder's checkpoint files, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [(m, p) for p in self.directory.iterdir() if (m := _NAME.fullmatch(p.name))]
+        return [p for m, p in sorted(found, key=lambda mp: (int(mp[0][1]), int(mp[0][2])))]
+
+    def start(self, fingerprint: dict) -> tuple[Path, dict] | None:
+        """For a run described by ``fingerprint`` (:func:`fingerprint`): the newest readable
+        checkpoint and its state, or None to start over (restart, or none there).  Unreadable
+        ones are skipped with a warning; one of another run is a CheckpointError."""
+        self.fingerprint = json.loads(json.dumps(fingerprint))
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for leftover in self.directory.glob(".checkpoint-*.tmp"):  # a write killed midway
+            leftover.unlink(missing_ok=True)
+        if self.restart:
+            for path in self.files():
+                path.unlink()
+        for path in reversed(self.files()):
+            try:
+                theirs, state = read(path)
+            except CheckpointError as error:
+                warnings.warn(f"{error}; trying the one before it", UserWarning, stacklevel=3)
+                continue
+            _check_same_run(path, self.fingerprint, theirs)
+            return path, state
+        return None
+
+    def resume(self, run: Run, fingerprint: dict, epochs: int, steps: int, verbose: int):
+        """The :class:`~nudgenet.run_state.Position` ``fit`` starts from: the newest checkpoint's,
+        its state restored into ``run`` (saying so in one line unless ``verbose`` is 0), or the
+        start."""
+        found = self.start(fingerprint)
+        if found is None:
+            return Position()
+        path, state = found
+        at = run.restore(state)
+        if verbose:
+            history = run.history
+            if at.epoch >= epochs or history.stop_reason != "completed":
+                where = f"training had ended after epoch {at.epoch} ({history.stop_reason})"
+            else:
+                where = f"epoch {at.epoch + 1}, step {at.step} of {steps}"
+            print(f"fit: resuming from {path}: {where}", file=sys.stderr)
+        return at
+
+    def due(self, epochs_done: int) -> bool:
+        """Whether a checkpoint is due at the end of an epoch, ``epochs_done`` in all."""
+        return bool(self.every_epochs) and epochs_done % self.every_epochs == 0
+
+    def save(self, state: dict, epoch: int, step: int) -> Path | None:
+        """Write ``state`` as the checkpoint at (``epoch``, ``step``) and drop all but the newest
+        ``keep``; nothing (None) when its parameters are not all finite."""
+        params = state["model"].values()
+        if not all(np.isfinite(a).all() for a in params if a.dtype.kind == "f"):
+            return None
+        arrays: dict[str, np.ndarray] = {}
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "fingerprint": json.dumps(self.fingerprint),
+            "state": json.dumps(encode(state, arrays)),
+        }
+        header["sha256"] = _digest(header, arrays)
+        path = self.directory / f"checkpoint-{epoch:06d}-{step:07d}.safetensors"
+        write_atomic(path, sorted_header(st.save(arrays, metadata=header)))
+        _fsync_folder(self.directory)
+        for old in self.files()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+
+def read(path: Path) -> tuple[dict, dict]:
+    """The fingerprint and state of the checkpoint at ``path``; CheckpointError naming the file
+    when it is not a whole, unaltered nudgenet checkpoint."""
+    try:
+        data = path.read_bytes()
+        arrays = st.load(data)
+        size = int.from_bytes(data[:8], "little")  # safetensors: the header's length, its JSON
+        header = json.loads(data[8 : 8 + size])["__metadata__"]
+        if header.get("format") != FORMAT:
+            raise ValueError(f"format {header.get('format')!r}, not {FORMAT!r}")
+        if header.get("sha256") != _digest(header, arrays):
+            raise ValueError("its checksum does not match its contents")
+        return json.loads(header["fingerprint"]), decode(json.loads(header["state"]), arrays)
+    except Exception as error:  # safetensors and json raise their own types for bad bytes
+        raise CheckpointError(f"checkpoint {path} is unreadable ({error})") from None
+
+
+def _digest(header: dict, arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for key in ("format", "format_version", "fingerprint", "state"):
+        h.update(header[key].encode())
+    for key in sorted(arrays):
+        a = arrays[key]
+        h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the system lets a folder be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
+    """What a checkpoint must share with the run resuming from it, as JSON-able values: the
+    model, the optimiser and its settings, the callbacks, the data ``arrays`` (training inputs and
+    targets, validation ones), the ``seed`` and the loop's ``settings`` (batch size, ...)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seed = int(seed)
+    else:
+        seed = "the global generator" if seed is None else "a Generator"
+    state = run.model.state_dict()
+    return {
+        "architecture": outline(run.model),
+        "parameters": {k: [list(v.shape), v.dtype.str] for k, v in state.items()},
+        "optimizer": [type(run.optimizer).__name__, run.optimizer.hyperparameters()],
+        "callbacks": [type(cb).__name__ for cb in run.callbacks],
+        "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],
+        "data checksum": [zlib.crc32(np.ascontiguousarray(a).view(np.uint8)) for a in arrays],
+        **settings,
+        "seed": seed,
+    }
+
+
+def _check_same_run(path: Path, mine: dict, theirs: dict) -> None:
+    for key in mine:
+        if mine[key] != theirs.get(key):
+            raise CheckpointError(
+                f"checkpoint {path} is of another run: {key} {_short(theirs.get(key))} there, "
+                f"{_short(mine[key])} here; use another directory, or restart=True "
+                "(nudgenet train --restart) to start over"
+            )
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,248 @@
+"""Checkpoints: a run killed anywhere and resumed ends bit for bit as one never interrupted."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet.checkpoint import read
+from nudgenet.optim import StepLR
+
+
+class Killed(Exception):
+    """What the kill callback raises: the process dying at that moment, as far as fit knows."""
+
+
+class Kill(ng.Callback):
+    """Raise :class:`Killed` after the optimiser's ``at``-th step (counted over the whole run, so
+    a resumed run is killed at the same moment of training), or never (None)."""
+
+    def __init__(self, at=None):
+        self.at = at
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.optimizer.step_count == self.at:
+            raise Killed(self.at)
+
+
+ROWS, FEATURES, CLASSES, BATCH = 120, 6, 3, 16  # 8 steps an epoch, the last one short
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(ROWS, FEATURES)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5)
+    return x, y
+
+
+def setup(case):
+    """A fresh run of ``case``: (model, optimizer, callbacks, fit's keywords)."""
+    ng.manual_seed(3)
+    hidden = [ng.Linear(FEATURES, 12, seed=0), ng.ReLU()]
+    if case == "dropout":
+        hidden += [ng.Dropout(0.3), ng.Linear(12, 12, seed=2), ng.Tanh(), ng.Dropout(0.2, seed=9)]
+    if case == "batchnorm":
+        hidden += [ng.BatchNorm1d(12)]
+    model = ng.Sequential(*hidden, ng.Linear(12, CLASSES, seed=1))
+    keywords = {"epochs": 6, "batch_size": BATCH, "seed": 11, "verbose": 0}
+    callbacks = []
+    if case in ("sgd-schedule", "dropout", "batchnorm"):
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        callbacks.append(ng.LearningRateScheduler(StepLR(optimizer, 2, 0.5)))
+    else:
+        optimizer = ng.optim.Adam(model.parameters(), lr=0.05)
+    if case == "early-stopping":
+        keywords.update(epochs=30, validation_split=0.25, metrics=["accuracy"], diagnostics=True)
+        callbacks += [
+            ng.ReduceLROnPlateau(patience=1, factor=0.5),
+            ng.EarlyStopping(patience=2, min_delta=0.01),
+            ng.TerminateOnDivergence(),
+        ]
+    return model, optimizer, callbacks, keywords
+
+
+def train(case, compile, kill=None, checkpoint=None):
+    model, optimizer, callbacks, keywords = setup(case)
+    x, y = data()
+    history = ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        optimizer,
+        x,
+        y,
+        callbacks=[*callbacks, Kill(kill)],
+        compile=compile,
+        checkpoint=checkpoint,
+        **keywords,
+    )
+    return model, optimizer, history
+
+
+def outcome(model, optimizer, history):
+    """Everything the run ends with that must match, as bytes and plain values."""
+    state = optimizer.state_dict()
+    series = {k: v for k, v in history.to_dict().items() if k != "seconds"}
+    return (
+        {k: (v.dtype, v.tobytes()) for k, v in model.state_dict().items()},
+        {k: v.tobytes() for k, v in state.pop("state").items()},
+        state,
+        repr(series),  # repr: NaN equals NaN, and 0.1 differs from 0.1000001
+        (history.stop_reason, history.stopped_epoch),
+    )
+
+
+CASES = [
+    ("sgd-schedule", True),
+    ("adam", True),
+    ("sgd-schedule", False),
+    ("dropout", False),
+    ("batchnorm", False),
+    ("early-stopping", "auto"),
+]
+
+
+@pytest.mark.parametrize(("case", "compile"), CASES)
+@pytest.mark.parametrize("every_steps", [None, 3], ids=["epochs", "steps"])
+def test_a_run_killed_and_resumed_ends_as_one_never_killed(tmp_path, case, compile, every_steps):
+    model, optimizer, history = train(case, compile)
+    expected, steps = outcome(model, optimizer, history), optimizer.step_count
+    if case == "early-stopping":
+        assert history.stop_reason == "early_stopping" and history.stopped_epoch < 29
+    # mid-epoch, at an epoch's last step, twice in a row, just before the end
+    kills = sorted({5, 8, 13, 14, steps // 2, steps - 1})
+    checkpoint = ng.Checkpoint(tmp_path, every_steps=every_steps)
+    for kill in kills:
+        with pytest.raises(Killed):
+            train(case, compile, kill, checkpoint)
+    assert outcome(*train(case, compile, checkpoint=checkpoint)) == expected
+    assert len(checkpoint.files()) <= checkpoint.keep
+
+
+def test_a_finished_run_run_again_trains_no_more(tmp_path, capsys):
+    checkpoint = ng.Checkpoint(tmp_path, every_epochs=4)
+    expected = outcome(*train("adam", True, checkpoint=checkpoint))
+    assert [p.name for p in checkpoint.files()][-1] == "checkpoint-000006-0000000.safetensors"
+    model, optimizer, history = train("adam", True, kill=1, checkpoint=checkpoint)  # no step runs
+    assert outcome(model, optimizer, history) == expected
+
+
+def test_the_resumed_run_says_where_it_resumes_in_one_line(tmp_path, capsys):
+    checkpoint = ng.Checkpoint(tmp_path, every_epochs=None, every_steps=5)
+    with pytest.raises(Killed):
+        train("adam", True, kill=12, checkpoint=checkpoint)
+    model, optimizer, _, keywords = setup("adam")
+    keywords["verbose"] = 2
+    capsys.readouterr()
+    ng.fit(
+        model,
+        ng.CrossEntropyLoss(),
+        optimizer,
+        *data(),
+        callbacks=[Kill()],
+        checkpoint=checkpoint,
+        **keywords,
+    )
+    err = capsys.readouterr().err
+    assert err.count("fit: resuming from ") == 1
+    assert "checkpoint-000001-0000002.safetensors: epoch 2, step 2 of 8" in err  # step 10 of 48
+
+
+def test_a_checkpoint_of_another_run_is_refused_naming_the_difference(tmp_path):
+    checkpoint = ng.Checkpoint(tmp_path)
+    train("adam", True, checkpoint=checkpoint)
+    model, optimizer, _, keywords = setup("adam")
+    keywords["batch_size"] = 20
+    with pytest.raises(ng.CheckpointError, match="batch_size 16 there, 20 here"):
+        ng.fit(
+            model,
+            ng.CrossEntropyLoss(),
+            optimizer,
+            *data(),
+            callbacks=[Kill()],
+            checkpoint=checkpoint,
+            **keywords,
+        )
+    with pytest.raises(ng.CheckpointError, match="optimizer"):
+        train("sgd-schedule", True, checkpoint=checkpoint)
+    with pytest.raises(ng.CheckpointError, match="architecture"):
+        train("dropout", False, checkpoint=checkpoint)
+    restarted = ng.Checkpoint(tmp_path, restart=True)
+    assert outcome(*train("dropout", False, checkpoint=restarted)) == outcome(
+        *train("dropout", False)
+    )
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
+    expected = outcome(*train("adam", True))
+    checkpoint = ng.Checkpoint(tmp_path, every_steps=4, keep=3)
+    with pytest.raises(Killed):
+        train("adam", True, kill=22, checkpoint=checkpoint)
+    newest = checkpoint.files()[-1]
+    data_ = bytearray(newest.read_bytes())
+    data_[-3] ^= 0x10  # a flipped bit in the arrays
+    newest.write_bytes(bytes(data_))
+    (tmp_path / ".checkpoint-000009-0000001.safetensors.ab12.tmp").write_bytes(b"half")
+    with pytest.warns(UserWarning, match="unreadable .*checksum.*trying the one before"):
+        assert outcome(*train("adam", True, checkpoint=checkpoint)) == expected
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("cut", [0, 7, 100, -1])
+def test_a_truncated_checkpoint_is_unreadable_not_a_crash(tmp_path, cut):
+    checkpoint = ng.Checkpoint(tmp_path)
+    train("adam", True, checkpoint=checkpoint)
+    path = checkpoint.files()[-1]
+    path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(ng.CheckpointError, match="unreadable"):
+        read(path)
+
+
+def test_a_non_finite_loss_stops_before_its_update_naming_epoch_step_and_layer(tmp_path):
+    model, optimizer, _, _ = setup("adam")
+    x, y = data()
+    x[2 * BATCH + 5, 3] = np.nan  # in the third batch (no shuffling)
+    checkpoint = ng.Checkpoint(tmp_path, every_steps=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(RuntimeWarning, match="epoch 1, step 3.*layer '2'"):
+            ng.fit(
+                model,
+                ng.CrossEntropyLoss(),
+                optimizer,
+                x,
+                y,
+                batch_size=BATCH,
+                shuffle=False,
+                verbose=0,
+                checkpoint=checkpoint,
+            )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model, optimizer, _, _ = setup("adam")
+        history = ng.fit(
+            model,
+            ng.CrossEntropyLoss(),
+            optimizer,
+            x,
+            y,
+            batch_size=BATCH,
+            shuffle=False,
+            verbose=0,
+            checkpoint=ng.Checkpoint(tmp_path, every_steps=1, restart=True),
+        )
+    assert history.stop_reason == "diverged" and history.stopped_epoch == 0
+    assert "epoch 1, step 3" in history.stop_message
+    assert optimizer.step_count == 2  # the non-finite batch made no update
+    assert all(np.isfinite(p.data).all() for p in model.parameters())
+    names = [p.name for p in ng.Checkpoint(tmp_path).files()]
+    assert names == [
+        "checkpoint-000000-0000001.safetensors",
+        "checkpoint-000000-0000002.safetensors",
+    ]
+    fingerprint, state = read(ng.Checkpoint(tmp_path).files()[-1])
+    assert all(np.isfinite(a).all() for a in state["model"].values())
+    assert math.isfinite(state["epoch"]["loss_sum"])
