@@ -32,9 +32,9 @@ def load_arrays(
 
     Rules:
 
-    * ``.npz`` (loaded with ``allow_pickle=False``): features under key ``x`` (or ``X``), labels
-      under ``y`` (or ``Y``). ``label_column`` must be left at ``-1`` (or ``"auto"``), or be
-      ``None`` to load features only.
+    * ``.npz`` (arrays of Python objects, which need pickle, are refused): features under key
+      ``x`` (or ``X``), labels under ``y`` (or ``Y``). ``label_column`` must be left at ``-1``
+      (or ``"auto"``), or be ``None`` to load features only.
     * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a
       header when any of its cells is not a number. ``label_column`` picks the label column by
       header name or by index (negative counts from the end; default: the last column); every
@@ -44,7 +44,7 @@ def load_arrays(
       :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be
       names (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class
       names* below.
-    * ``.npy`` (loaded with ``allow_pickle=False``): one array of rows, features only.
+    * ``.npy`` (no object arrays either): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
 
