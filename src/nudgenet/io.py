@@ -86,7 +86,28 @@ def read_metadata(path) -> dict:
     """The metadata saved with the model at ``path`` (as ``load(path).metadata``), read from the
     file's header alone: no tensor is read.  ModelFileError when ``path`` is not a nudgenet model
     file."""
-    return json.loads(_header(Path(path)).get("metadata", "{}"))
+    path = Path(path)
+    return _metadata(_header(path), path)
+
+
+def _metadata(header: dict, path: Path) -> dict:
+    """The caller's metadata in a model file's ``header``: a JSON object, else ModelFileError."""
+    metadata = _json(header, "metadata", path, default="{}")
+    if not isinstance(metadata, dict):
+        raise ModelFileError(
+            f"{path}: the model file's metadata is a JSON {type(metadata).__name__}, "
+            "expected an object"
+        )
+    return metadata
+
+
+def _json(header: dict, key: str, path: Path, default: str = "null"):
+    """The value of the JSON text under ``key`` in a model file's ``header`` (``default`` when
+    absent), or a one-line ModelFileError when it is not JSON (or nested too deep to read)."""
+    try:
+        return json.loads(header.get(key, default))
+    except (ValueError, RecursionError) as error:
+        raise ModelFileError(f"{path}: the model file's {key} is not JSON: {error}") from None
 
 
 def _header(path: Path) -> dict:
@@ -123,24 +144,23 @@ def load(path, model: Module | None = None) -> Module:
     if model is not None:
         model = _into(model, tensors, path)
     elif "architecture" not in header and "outline" in header:
-        kind = json.loads(header["outline"]).get("class", "module")
+        described = _json(header, "outline", path)
+        kind = described.get("class", "module") if isinstance(described, dict) else "module"
         raise ModelFileError(
             f"{path} holds the weights of a {kind} that nudgenet cannot rebuild from the file "
             f"(a custom module, or tied weights): load them into a new one with "
             f"ng.load(path, model={kind}(...))"
         )
     else:
+        architecture = _json(header, "architecture", path)
         try:
-            architecture = json.loads(header["architecture"])
             dtype = _check_tensors(tensors, parameter_shapes(architecture))
             model = build(architecture, dtype=dtype, initialise=False)
             model.load_state_dict(tensors)
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError, RecursionError) as error:  # RecursionError:
+            # layers nested deeper than Python's recursion limit lets build go
             raise ModelFileError(f"{path}: the model file is inconsistent: {error}") from None
-    try:
-        model.metadata = json.loads(header.get("metadata", "{}"))
-    except ValueError as error:
-        raise ModelFileError(f"{path}: the model file is inconsistent: {error}") from None
+    model.metadata = _metadata(header, path)
     return model.eval()
 
 

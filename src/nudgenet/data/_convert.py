@@ -28,16 +28,22 @@ def as_features(x: np.ndarray) -> np.ndarray:
 
 def as_labels(y: np.ndarray) -> np.ndarray:
     """Labels as int64 when every value is a whole number (integer or bool dtype, or floats such
-    as ``3.0``), else as float32 (regression targets)."""
+    as ``3.0``: see :func:`whole`), else as float32 (regression targets)."""
     if y.dtype.kind in "biu":
         return y.astype(np.int64)
     if y.dtype.kind != "f":
         raise DataError(f"labels must be numeric, got dtype {y.dtype}")
-    with np.errstate(invalid="ignore"):  # NaN and inf give NaN here, so they stay float
-        whole = bool(np.all(np.mod(y, 1) == 0))
-    if whole:
+    if whole(y).all():
         return y.astype(np.int64)
-    return y.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # beyond float32's range: infinite, see require_finite
+        return y.astype(np.float32, copy=False)
+
+
+def whole(y: np.ndarray) -> np.ndarray:
+    """Which values of the float array ``y`` are whole numbers that int64 holds (not NaN, not
+    infinite, below 2**63 in magnitude): those that can be class labels."""
+    with np.errstate(invalid="ignore"):  # NaN and inf give NaN here: not whole
+        return (np.mod(y, 1) == 0) & (np.abs(y) < 2.0**63)
 
 
 def require_finite(source: object, name: str, values: np.ndarray) -> np.ndarray:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -32,6 +34,9 @@ def read_csv(
             _raise_bad_cell(path, text, header, n_columns)
             raise DataError(f"{path}: cannot parse as CSV ({e})") from e
         return _features_and_names(path, text, header, n_columns, col)
+    if table.shape[1] != n_columns:  # every data row narrower or wider than the first row
+        _raise_bad_cell(path, text, header, n_columns)
+        raise DataError(f"{path}: the first row has {n_columns} cells, the others {table.shape[1]}")
     if col is None:
         return table, None
     return np.delete(table, col, axis=1), table[:, col]
@@ -93,7 +98,9 @@ def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> 
         return None
     try:
         with open_bytes(path) as stream:
-            first, second = _first_rows(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+            first, second = _first_rows(
+                path, io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+            )
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
     header = _header(path, first, second)
@@ -109,15 +116,29 @@ def _csv_start(path: PathLike, raw: bytes) -> tuple[str, list[str], list[str] | 
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
-    first, second = _first_rows(io.StringIO(text))
+    if "\x00" in text:  # NumPy's CSV reader would end the cell there, silently
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataError(f"{path}: line {line} holds a NUL byte; a CSV file is text")
+    first, second = _first_rows(path, io.StringIO(text))
     return text, first, _header(path, first, second)
 
 
-def _first_rows(stream) -> tuple[list[str], list[str] | None]:
+def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
     """A CSV stream's first row, and its next row that is not blank (None: there is none)."""
     rows = csv.reader(stream)
-    first = next(rows, [])
-    return first, next((row for row in rows if not _blank(row)), None)
+    with _csv_errors(path):
+        first = next(rows, [])
+        return first, next((row for row in rows if not _blank(row)), None)
+
+
+@contextlib.contextmanager
+def _csv_errors(path: PathLike) -> Iterator[None]:
+    """Python's csv.Error (a NUL byte, a line break inside an unquoted field, a field over the
+    csv module's size limit) as a DataError naming the file."""
+    try:
+        yield
+    except csv.Error as e:
+        raise DataError(f"{path}: cannot parse as CSV ({e})") from None
 
 
 def _not_utf8(path: PathLike, error: UnicodeDecodeError) -> DataError:
@@ -217,16 +238,17 @@ def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: i
     """``(line, cells)`` of each data row of a CSV file (blank lines skipped); a DataError for
     the first row with another number of cells."""
     rows = csv.reader(io.StringIO(text))
-    if header is not None:
-        next(rows)
-    for row in rows:
-        if _blank(row):
-            continue
-        if len(row) != n_columns:
-            raise DataError(
-                f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
-            )
-        yield rows.line_num, row
+    with _csv_errors(path):
+        if header is not None:
+            next(rows)
+        for row in rows:
+            if _blank(row):
+                continue
+            if len(row) != n_columns:
+                raise DataError(
+                    f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
+                )
+            yield rows.line_num, row
 
 
 def _named(header: list[str] | None, j: int) -> str:

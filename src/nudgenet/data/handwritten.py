@@ -148,6 +148,13 @@ def _not_found(split: str, names: tuple[str, ...], folders: list[Path]) -> str:
 
 def _load_mnist(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
     x, y = load_idx_pair(images, labels, image_shape=(28, 28))
+    if y.dtype != np.int64:
+        raise DataError(f"{labels}: MNIST labels must be whole numbers 0..9, got {y.dtype} values")
     if y.size and not (y.min() >= 0 and y.max() <= 9):
         raise DataError(f"{labels}: MNIST labels must be 0..9, got {y.min()}..{y.max()}")
+    if x.size and not (x.min() >= 0 and x.max() <= 1):
+        raise DataError(
+            f"{images}: MNIST pixels must lie in 0..1 (uint8 files: 0..255), got "
+            f"{x.min()}..{x.max()}"
+        )
     return x, y

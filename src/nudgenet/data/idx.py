@@ -75,7 +75,10 @@ def load_idx(path: PathLike) -> np.ndarray:
             f"({shape} values of {dtype}): the file is {problem}"
         )
     values = np.frombuffer(data, dtype=dtype.newbyteorder(">"), count=math.prod(dims), offset=start)
-    return values.astype(dtype).reshape(dims)
+    try:
+        return values.astype(dtype).reshape(dims)
+    except ValueError as e:  # more dimensions than NumPy holds, or sizes beyond its index type
+        raise DataError(f"{path}: cannot hold an IDX array of {ndim} dims {dims} ({e})") from None
 
 
 def save_idx(path: PathLike, array: np.ndarray) -> None:

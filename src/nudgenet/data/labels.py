@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import DataError
+from ._convert import whole
 
 
 def is_text(labels: np.ndarray) -> bool:
@@ -78,11 +79,10 @@ def _names(labels: np.ndarray, source: object) -> np.ndarray:
         return np.char.strip(labels.astype(str))
     if labels.dtype.kind in "biu":
         return labels.astype(np.int64).astype(str)
-    with np.errstate(invalid="ignore"):
-        whole = labels.dtype.kind == "f" and bool(np.all(np.mod(labels, 1) == 0))
-    if not whole:
+    whole_labels = whole(labels) if labels.dtype.kind == "f" else np.zeros(labels.shape, bool)
+    if not whole_labels.all():
         raise DataError(
             f"{source}: class labels must be names or whole numbers, got {labels.dtype} values "
-            "such as " + repr(labels[np.argmax(np.mod(labels, 1) != 0)].item())
+            "such as " + repr(labels[np.argmin(whole_labels)].item())
         )
     return labels.astype(np.int64).astype(str)

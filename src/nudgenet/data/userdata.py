@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from ..errors import DataError
 from ._convert import as_features, as_labels, require_finite
 from ._io import PathLike, folder_error, read_bytes
+from ._npy import read_npy, read_npz
 from .csvfile import LabelColumn, read_csv
 from .labels import encode_labels, is_text
 
@@ -32,9 +32,9 @@ def load_arrays(
 
     Rules:
 
-    * ``.npz`` (loaded with ``allow_pickle=False``): features under key ``x`` (or ``X``), labels
-      under ``y`` (or ``Y``). ``label_column`` must be left at ``-1`` (or ``"auto"``), or be
-      ``None`` to load features only.
+    * ``.npz`` (arrays of Python objects, which need pickle, are refused): features under key
+      ``x`` (or ``X``), labels under ``y`` (or ``Y``). ``label_column`` must be left at ``-1``
+      (or ``"auto"``), or be ``None`` to load features only.
     * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a
       header when any of its cells is not a number. ``label_column`` picks the label column by
       header name or by index (negative counts from the end; default: the last column); every
@@ -44,7 +44,7 @@ def load_arrays(
       :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be
       names (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class
       names* below.
-    * ``.npy`` (loaded with ``allow_pickle=False``): one array of rows, features only.
+    * ``.npy`` (no object arrays either): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
 
@@ -111,10 +111,8 @@ def load_arrays(
 
 def _read_npy(path: PathLike) -> np.ndarray:
     """The one array of an ``.npy`` file; a 1-D array is one sample."""
-    try:
-        x = np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable .npy array of numbers ({e})") from None
+    data = read_bytes(path)
+    x = read_npy(io.BytesIO(data), len(data), path)
     return x.reshape(1, -1) if x.ndim == 1 else x
 
 
@@ -125,14 +123,7 @@ def _read_npz(path: PathLike, labels: bool) -> tuple[np.ndarray, np.ndarray | No
         raise DataError(f"{path}: holds a single .npy array, not an .npz archive")
     if not data.startswith(b"PK"):
         raise DataError(f"{path}: not an .npz (zip) archive")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            keys = list(archive.files)
-            x_key, y_key = _first_present(keys, _X_KEYS), _first_present(keys, _Y_KEYS)
-            x = None if x_key is None else archive[x_key]
-            y = None if y_key is None or not labels else archive[y_key]
-    except (OSError, ValueError, zipfile.BadZipFile) as e:  # pickled/object data, a broken zip
-        raise DataError(f"{path}: cannot read as an .npz archive of numeric arrays") from e
+    keys, (x, y) = read_npz(data, [_X_KEYS, _Y_KEYS if labels else ()], path)
     if x is None:
         raise DataError(f"{path}: no features: expected key 'x' (or 'X'), found keys {keys}")
     if labels and y is None:
@@ -141,7 +132,3 @@ def _read_npz(path: PathLike, labels: bool) -> tuple[np.ndarray, np.ndarray | No
             "label_column=None in Python)"
         )
     return x, y
-
-
-def _first_present(keys: list[str], wanted: tuple[str, ...]) -> str | None:
-    return next((k for k in wanted if k in keys), None)
