@@ -51,7 +51,9 @@ def test_a_run_killed_at_random_moments_writes_the_model_of_a_run_never_killed(t
             killed += 1
         else:
             process.communicate()
-    assert killed >= KILLS - 1  # the moments fall within the runs
+    # most moments fall within a run; a resumed run has less left to do and may finish first
+    # (time-based, so the count varies with the machine's load: the bytes below must not)
+    assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were killed"
     assert len(list((tmp_path / "ckpt").glob("checkpoint-*.safetensors"))) >= 1
     err = finish(start("-o", "killed.safetensors", "--checkpoint", "ckpt", cwd=tmp_path))
     assert "fit: resuming from " not in err  # -q: quiet

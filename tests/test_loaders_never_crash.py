@@ -645,3 +645,35 @@ def test_found_crashes_are_refused_with_a_nudgenet_error(folder, case):
         assert loaded[1].dtype == np.float32 and loaded[1][0] == np.float32(2.0**63)
     else:
         assert loaded is None
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+def _valid_checkpoint(folder: Path) -> bytes:
+    from nudgenet.checkpoint import Checkpoint
+
+    x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(12, 2)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = ng.nn.Sequential(ng.nn.Linear(2, 3, seed=0), ng.nn.ReLU(), ng.nn.Linear(3, 2, seed=1))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    checkpoints = folder / "valid-checkpoints"
+    ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=1, batch_size=4, verbose=0,
+           seed=0, checkpoint=Checkpoint(checkpoints))  # fmt: skip
+    return sorted(checkpoints.glob("*.safetensors"))[-1].read_bytes()
+
+
+@FUZZ
+@given(data=st.data())
+def test_checkpoints_never_crash(folder, data):
+    from nudgenet.checkpoint import read
+
+    valid = getattr(test_checkpoints_never_crash, "valid", None)
+    if valid is None:
+        valid = test_checkpoints_never_crash.valid = _valid_checkpoint(folder)
+    raw = data.draw(mutated(st.just(valid), gz=False))
+    path = write(folder / "checkpoint-000001-0000000.safetensors", raw)
+    loaded = outcome(lambda: read(path))
+    if loaded is not None:
+        fingerprint, state = loaded
+        assert isinstance(fingerprint, dict) and isinstance(state, dict)
