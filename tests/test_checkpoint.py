@@ -186,9 +186,23 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
     data_[-3] ^= 0x10  # a flipped bit in the arrays
     newest.write_bytes(bytes(data_))
     (tmp_path / ".checkpoint-000009-0000001.safetensors.ab12.tmp").write_bytes(b"half")
-    with pytest.warns(UserWarning, match="unreadable .*checksum.*trying the one before"):
+    with pytest.warns(UserWarning, match="unreadable .*checksum.*set aside as .*trying the one"):
         assert outcome(*train("adam", True, checkpoint=checkpoint)) == expected
     assert not list(tmp_path.glob(".*.tmp"))
+    assert [p.name for p in tmp_path.glob("*.corrupt")] == [newest.with_suffix(".corrupt").name]
+
+
+def test_with_keep_1_a_corrupt_checkpoint_is_set_aside_so_new_ones_are_kept(tmp_path):
+    checkpoint = ng.Checkpoint(tmp_path, every_steps=4, keep=1)
+    with pytest.raises(Killed):
+        train("adam", True, kill=22, checkpoint=checkpoint)
+    only = checkpoint.files()[-1]
+    only.write_bytes(only.read_bytes()[:50])
+    with pytest.warns(UserWarning, match="set aside"), pytest.raises(Killed):
+        train("adam", True, kill=10, checkpoint=checkpoint)
+    kept = checkpoint.files()
+    assert len(kept) == 1 and kept[0] != only  # a new, readable one: the corrupt one no longer wins
+    read(kept[0])
 
 
 @pytest.mark.parametrize("cut", [0, 7, 100, -1])
@@ -208,7 +222,7 @@ def test_a_non_finite_loss_stops_before_its_update_naming_epoch_step_and_layer(t
     checkpoint = ng.Checkpoint(tmp_path, every_steps=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        with pytest.raises(RuntimeWarning, match="epoch 1, step 3.*layer '2'"):
+        with pytest.raises(RuntimeWarning, match="epoch 1, step 3; 1 of the batch's rows hold NaN"):
             ng.fit(
                 model,
                 ng.CrossEntropyLoss(),
@@ -246,3 +260,35 @@ def test_a_non_finite_loss_stops_before_its_update_naming_epoch_step_and_layer(t
     fingerprint, state = read(ng.Checkpoint(tmp_path).files()[-1])
     assert all(np.isfinite(a).all() for a in state["model"].values())
     assert math.isfinite(state["epoch"]["loss_sum"])
+
+
+def test_a_forward_overflow_is_named_by_its_first_layer_not_the_output_layer():
+    from nudgenet.divergence import non_finite
+
+    model = ng.nn.Sequential(ng.nn.Linear(2, 3, seed=0), ng.nn.ReLU(), ng.nn.Linear(3, 2, seed=1))
+    model[0].weight.data[...] = 3e38  # finite, but x W overflows float32 in layer '0'
+    x = np.ones((4, 2), dtype=np.float32)
+    said = non_finite(model, 0, 4, float("nan"), x)
+    assert said.endswith("the forward pass first overflowed in layer '0'"), said
+    assert model.training  # put back in training mode
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"metrics": ["accuracy", "f1_macro"]}, "metrics"),
+        ({"clip_grad_norm": 0.01}, "clip_grad_norm"),
+        ({"class_weight": {0: 5.0}}, "data shapes"),
+    ],
+    ids=["metrics", "clipping", "row-weights"],
+)
+def test_a_run_with_other_settings_is_refused_naming_them(tmp_path, change, named):
+    x, y = data()
+    options = dict(epochs=2, batch_size=BATCH, verbose=0, seed=0, metrics=["accuracy"])
+    model, optimizer, _, _ = setup("adam")
+    ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=ng.Checkpoint(tmp_path),
+           **options)  # fmt: skip
+    model, optimizer, _, _ = setup("adam")
+    with pytest.raises(ng.CheckpointError, match=f"is of another run: {named} "):
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=ng.Checkpoint(tmp_path),
+               **{**options, **change})  # fmt: skip

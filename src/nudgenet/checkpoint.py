@@ -95,7 +95,8 @@ class Checkpoint:
     def start(self, fingerprint: dict) -> tuple[Path, dict] | None:
         """For a run described by ``fingerprint`` (:func:`fingerprint`): the newest readable
         checkpoint and its state, or None to start over (restart, or none there).  Unreadable
-        ones are skipped with a warning; one of another run is a CheckpointError."""
+        ones are set aside (renamed ``*.corrupt``) with a warning; one of another run is a
+        CheckpointError."""
         self.fingerprint = json.loads(json.dumps(fingerprint))
         self.directory.mkdir(parents=True, exist_ok=True)
         for leftover in self.directory.glob(".checkpoint-*.tmp"):  # a write killed midway
@@ -107,7 +108,15 @@ class Checkpoint:
             try:
                 theirs, state = read(path)
             except CheckpointError as error:
-                warnings.warn(f"{error}; trying the one before it", UserWarning, stacklevel=3)
+                # set aside, not left to outrank the new good ones (with keep=1 it would be the
+                # one file pruning keeps, and every later run would start over)
+                path.rename(path.with_suffix(".corrupt"))
+                warnings.warn(
+                    f"{error}; set aside as {path.with_suffix('.corrupt').name}, trying the one "
+                    "before it",
+                    UserWarning,
+                    stacklevel=3,
+                )
                 continue
             _check_same_run(path, self.fingerprint, theirs)
             return path, state

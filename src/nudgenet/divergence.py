@@ -1,8 +1,8 @@
 """Divergence: training whose loss runs away or stops being a number.
 
 :class:`TerminateOnDivergence` stops a run whose finite loss runs away; :func:`non_finite`
-names where a batch's loss or gradient stopped being finite (``fit`` stops on it at once, before
-the update, so the parameters stay the last finite ones).
+names why a batch's loss stopped being finite (``fit`` stops on it at once, before the update,
+so the parameters stay the last finite ones).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import warnings
 import numpy as np
 
 from .callbacks import Callback
+from .nn.layers import trace
+from .tensor import no_grad
 
 
 class TerminateOnDivergence(Callback):
@@ -123,18 +125,27 @@ class TerminateOnDivergence(Callback):
         return self.diverged_epoch is None or epoch < self.diverged_epoch
 
 
-def non_finite(model, epoch: int, step: int, loss: float) -> str:
+def non_finite(model, epoch: int, step: int, loss: float, inputs: np.ndarray) -> str:
     """One line saying where a batch stopped being finite: its epoch and step (from 1), its loss
-    and the layer where backward first met a NaN or infinity, i.e. the layer nearest the output
-    whose gradient is not finite (the layers before it inherit it), or whose parameters already
-    are not (an earlier update's doing)."""
+    and the cause, found after the fact at no cost to the steps before: parameters already not
+    finite (an earlier update, from a gradient that was not finite while the loss was), inputs
+    that are not, or else the first layer whose output overflowed on the batch (a forward pass
+    in eval mode, so no running statistics move), or the loss itself."""
     where = f"the training loss became {loss} in epoch {epoch + 1}, step {step + 1}"
-    named = list(model.named_parameters())
-    for name, p in named:
+    for name, p in model.named_parameters():
         if not np.isfinite(p.data).all():
             return f"{where}; the parameters of {name} were already not finite"
-    for name, p in reversed(named):
-        if p.grad is not None and not np.isfinite(p.grad).all():
-            layer = name.rsplit(".", 1)[0] if "." in name else name
-            return f"{where}; the gradient first went non-finite in layer {layer!r} ({name})"
-    return f"{where}; the gradients are finite"
+    bad_rows = np.flatnonzero(~np.isfinite(inputs.reshape(len(inputs), -1)).all(axis=1))
+    if bad_rows.size:
+        return f"{where}; {bad_rows.size} of the batch's rows hold NaN or infinite inputs"
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad(), np.errstate(all="ignore"):
+            _, outputs = trace(model, inputs)
+    finally:
+        model.train(was_training)
+    for layer, output in outputs.items():
+        if not np.isfinite(output.data).all():
+            return f"{where}; the forward pass first overflowed in layer {layer!r}"
+    return f"{where}; every layer's output is finite: the loss itself overflowed"

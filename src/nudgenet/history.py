@@ -13,7 +13,7 @@ class History:
     training loss became NaN or infinite) or ``"stopped"`` (another callback set
     ``stop_training``); ``stopped_epoch`` is then the last epoch run (from 0), and None when
     training completed.  ``stop_message``: for a batch whose loss was not finite, one line naming
-    its epoch, step and the layer whose gradient went non-finite first (else None)."""
+    its epoch, step and cause (inputs not finite, the first layer that overflowed, ...), or None."""
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}

@@ -183,7 +183,7 @@ def fit(
     ``checkpoint``: a :class:`~nudgenet.Checkpoint` saves the run's state as it goes and
     resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`).
     A batch whose loss is not finite stops training before its update, the History's
-    ``stop_message`` naming the epoch, the step and the layer
+    ``stop_message`` naming the epoch, the step and the cause
     (:func:`~nudgenet.divergence.non_finite`).
     An ``optimizer`` that updates none of the model's parameters is a ValueError; one that
     updates only some, a UserWarning naming the others (they stay fixed: freezing).
@@ -231,8 +231,10 @@ def fit(
         cb.on_train_begin(begin_logs)
     run, at = Run(model, optimizer, callbacks, history, generators(model, rng)), Position()
     if checkpoint is not None:
-        arrays = (x, y, *(validation or ()))
-        settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle}
+        arrays = (x, y, *(validation or ()), *(() if weights is None else (weights,)))
+        settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
+                    "loss": repr(loss_fn), "metrics": list(metric_fns),
+                    "clip_grad_norm": clip_grad_norm}  # fmt: skip
         run_of = fingerprint(run, arrays, seed, settings)
         at = checkpoint.resume(run, run_of, epochs, steps, verbose)
     every_steps = checkpoint.every_steps if checkpoint is not None else None
@@ -267,7 +269,7 @@ def fit(
                     if finite:  # else stop now, the parameters the last finite ones
                         update()
                     else:
-                        history.stop_message = non_finite(model, epoch, step, batch_loss)
+                        history.stop_message = non_finite(model, epoch, step, batch_loss, x[rows])
                     size = m if weights is None else weights[rows].sum()
                     seen += size
                     loss_sum += batch_loss * size if per_row else batch_loss
