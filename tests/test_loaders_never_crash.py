@@ -418,7 +418,8 @@ def test_model_files_never_crash(folder, data):
     if model is not None:
         assert isinstance(model.metadata, dict)
         x = np.zeros((1, 2), dtype=np.float32)
-        assert model(ng.tensor(x)).shape == (1, 2)
+        with np.errstate(all="ignore"):  # fuzzed weights may be huge: the load is what is tested
+            assert model(ng.tensor(x)).shape == (1, 2)
     into = outcome(lambda: ng.load(path, model=ng.nn.Sequential(
         ng.nn.Linear(2, 3), ng.nn.ReLU(), ng.nn.Linear(3, 2))))
     if into is not None:
