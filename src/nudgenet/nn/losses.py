@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import functional as F
 from ..backend import get_default_dtype
+from ..data._convert import whole
 from ..errors import ShapeError
 from ..functional import kernels as K
 from ..functional.losses import check_reduction, check_weights, class_targets
@@ -57,9 +58,10 @@ def target_classes(targets) -> np.ndarray:
 
 
 def _whole_labels(name: str, y: np.ndarray, classes: int) -> np.ndarray:
-    """Float labels that are whole numbers (``0.0, 1.0, ...``) as int64; a one-line error naming
-    the first row that is not."""
-    bad = np.flatnonzero(~np.isfinite(y) | (y != np.floor(y)))
+    """Float labels that are whole numbers (``0.0, 1.0, ...``; the data loaders' rule,
+    :func:`nudgenet.data._convert.whole`) as int64; a one-line error naming the first row that is
+    not."""
+    bad = np.flatnonzero(~whole(y))
     if len(bad):
         raise ValueError(
             f"{name}: labels must be whole numbers 0..{classes - 1}; got {y[bad[0]]:g} at row "
