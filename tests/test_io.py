@@ -261,3 +261,15 @@ def test_a_registered_layer_that_does_not_describe_its_arguments_is_not_saved(
     monkeypatch.setitem(config.LAYERS, "Misnamed", Misnamed)
     with pytest.raises(TypeError, match=r"returned \['scale'\], which cannot rebuild"):
         config.describe(ng.Sequential(ng.ReLU(), Misnamed(3.0)))
+
+
+def test_may_write_is_set_and_restored():
+    from nudgenet import files
+
+    assert files.may_write() is True
+    previous = files.set_may_write(False)
+    try:
+        assert previous is True and files.may_write() is False
+    finally:
+        files.set_may_write(previous)
+    assert files.may_write() is True

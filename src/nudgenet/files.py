@@ -7,6 +7,21 @@ import os
 import secrets
 from pathlib import Path
 
+_this_process_writes = True
+
+
+def may_write() -> bool:
+    """Whether this process writes the run's files (models, checkpoints, logs): False on a
+    data-parallel rank other than 0, which computes but leaves writing to rank 0."""
+    return _this_process_writes
+
+
+def set_may_write(allowed: bool) -> bool:
+    """Set what :func:`may_write` answers; returns the previous answer (to restore it)."""
+    global _this_process_writes
+    previous, _this_process_writes = _this_process_writes, bool(allowed)
+    return previous
+
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
