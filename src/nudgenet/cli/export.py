@@ -18,13 +18,14 @@ def run(args) -> int:
     proto = onnx.load(str(path))
     outputs = [value.name for value in proto.graph.output]
     dtype = args.dtype or str(model.dtype or "float32")
-    result = {"model": args.model, "onnx": str(path), "opset": OPSET, "dtype": dtype,
-              "inputs": [value.name for value in proto.graph.input], "outputs": outputs}  # fmt: skip
+    inputs = [value.name for value in proto.graph.input]
     if args.json:
-        emit_json(result)
+        emit_json({"model": args.model, "onnx": str(path), "opset": OPSET, "dtype": dtype,
+                   "inputs": inputs, "outputs": outputs})  # fmt: skip
     else:
         if not args.quiet:
-            print(f"nudgenet: opset {OPSET}, {dtype}, outputs {', '.join(outputs)}", file=sys.stderr)
+            note = f"opset {OPSET}, {dtype}, inputs {', '.join(inputs)}"
+            print(f"nudgenet: {note}, outputs {', '.join(outputs)}", file=sys.stderr)
         print(f"ONNX model saved to {path}")
     return 0
 
