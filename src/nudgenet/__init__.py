@@ -36,6 +36,7 @@ from .export import export_onnx
 from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
 from .history import History
 from .io import load, save
+from .logs import CSVLogger, TensorBoard
 from .nn import (
     BatchNorm1d,
     BCELoss,
@@ -82,5 +83,5 @@ __all__ = [
     "BatchNorm1d", "LayerNorm",
     "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
     "History", "evaluate", "fit", "predict",
-    "export_onnx", "ExportError",
+    "export_onnx", "ExportError", "CSVLogger", "TensorBoard",
 ]
