@@ -135,3 +135,30 @@ def test_the_train_command_writes_tensorboard_logs_and_a_csv_log(tmp_path):
         read = [e.value for e in runs[run].Scalars(tag)]
         assert read == [float(np.float32(float(row.split(",")[column]))) for row in rows[1:]]
     assert [i.step for i in runs["train"].Images("first_layer_weights")] == [0, 1, 2]  # digits
+
+
+def test_a_run_resumed_from_a_checkpoint_replaces_the_steps_a_killed_run_logged(tmp_path):
+    x, y = ng.datasets.digits()
+    boards = []
+
+    def kill_once(epoch, logs):  # after TensorBoard wrote epoch 2, before its checkpoint
+        if epoch == 3 and len(boards) == 1:
+            boards[0].close()  # what the interpreter's exit does (atexit)
+            raise KeyboardInterrupt
+
+    def run():
+        model = ng.Sequential(ng.Linear(64, 10, seed=0))
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
+        boards.append(ng.TensorBoard(tmp_path / "tb"))
+        callbacks = [boards[-1], ng.LambdaCallback(on_epoch_begin=kill_once)]
+        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:300], y[:300], epochs=4,
+                      seed=0, verbose=0, callbacks=callbacks,
+                      checkpoint=ng.Checkpoint(tmp_path / "ck", every_epochs=2))  # fmt: skip
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")] == [0, 1, 2]
+    history = run()  # resumes at epoch 2: TensorBoard drops the killed run's step 2
+    read = events(tmp_path / "tb" / "train").Scalars("loss")
+    assert [e.step for e in read] == [0, 1, 2, 3]
+    assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]

@@ -4,6 +4,8 @@ layer table, written as TensorBoard event files with ``tensorboardX`` (``pip ins
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import math
 import os
 from pathlib import Path
@@ -15,7 +17,8 @@ from ..files import may_write
 from ..nn.layers import Linear, leaf_layers
 from .epochs import EpochLogWriter
 
-RUNS = ("train", "validation")  # the sub-folders, as Keras names them
+FLUSH_SECONDS = 10  # tensorboardX's writer thread puts queued events in the file this often
+_OPENED = itertools.count()  # event files opened by this process
 
 
 def scalar_place(key: str) -> tuple[str, str]:
@@ -47,9 +50,11 @@ class TensorBoard(EpochLogWriter):
       has a square number of inputs.
     * **text**, with ``write_graph``: the model's layer table (``model``), once.
 
-    Writing starts when the first epoch ends; a run resumed from a checkpoint at epoch ``e``
-    has TensorBoard purge the events of steps ``>= e`` a killed run left.  Nothing is written
-    where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
+    Writing starts when the first epoch ends; tensorboardX's writer thread puts the events in
+    the files within ``FLUSH_SECONDS`` (10 s), and all of them when training ends or, if an
+    exception (Ctrl-C) ended it, when the interpreter exits.  A run resumed from a checkpoint at
+    epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left.  Nothing is
+    written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
     """
 
     def __init__(
@@ -80,9 +85,14 @@ class TensorBoard(EpochLogWriter):
     def _writer(self, run: str, first_step: int):
         """The event writer of ``run`` (``train`` or ``validation``), opened at its first use."""
         if run not in self._writers:
+            if not self._writers:  # a run ended by an exception (Ctrl-C) still gets its events out
+                atexit.register(self.close)
             purge = {"purge_step": first_step} if first_step > 0 else {}
+            # tensorboardX names a file by the second it opened it: a suffix keeps a second
+            # writer in the same second (a run resumed at once) from replacing the first's file
+            suffix = f".{os.getpid()}.{next(_OPENED)}"
             self._writers[run] = self._tensorboardx.SummaryWriter(
-                str(self.log_dir / run), flush_secs=10, **purge
+                str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix, **purge
             )
         return self._writers[run]
 
@@ -113,10 +123,11 @@ class TensorBoard(EpochLogWriter):
             if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                 run, tag = scalar_place(key)
                 self._writer(run, epoch).add_scalar(tag, float(value), epoch)
-        for writer in self._writers.values():
-            writer.flush()
 
     def close(self) -> None:
+        """Write every pending event and close the files (at the end of training, or when the
+        interpreter exits after an exception ended training)."""
+        atexit.unregister(self.close)
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
