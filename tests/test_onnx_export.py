@@ -178,11 +178,15 @@ def test_a_custom_module_saved_with_its_outline_exports_once_loaded(tmp_path):
     model = Custom()
     ng.save(model, tmp_path / "custom.safetensors", metadata={"class_names": ["a", "b", "c"]})
     loaded = ng.load(tmp_path / "custom.safetensors", model=Custom())
-    runtime, proto = exported(loaded, tmp_path, features=6, loss="CrossEntropyLoss")
+    runtime, proto = exported(loaded, tmp_path, features=6, loss="CrossEntropyLoss",
+                              feature_names=list("uvwxyz"))  # fmt: skip
     x = random_rows(6).astype(np.float32) / 3.0
     output, label, _ = runtime.run(None, {"input": x})
     np.testing.assert_allclose(output, ng.predict(model, x), rtol=0, atol=1e-5)
-    assert json.loads(proto.metadata_props[1].value) == ["a", "b", "c"]
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["class_names"]) == ["a", "b", "c"]  # from the file's metadata
+    assert json.loads(props["feature_names"]) == list("uvwxyz")
+    assert props["nudgenet_version"] == ng.__version__ and props["task"] == "classification"
 
 
 class Doubling(Function):

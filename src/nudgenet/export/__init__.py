@@ -100,9 +100,11 @@ def onnx_model(
             f"cannot tell how many input features {type(model).__name__} takes: pass features=N"
         )
     metadata = getattr(model, "metadata", None) or {}
-    record = TrainingRecord.from_dict(metadata)
-    if loss is None and "loss" in metadata:
+    record = TrainingRecord.from_dict(metadata)  # what nudgenet train saved, or the defaults
+    if loss is None and "loss" in metadata:  # (a default loss would be a guess)
         loss = record.loss
+    if class_names is None and record.class_names:
+        class_names = record.class_names
     names = _array_names(model)
     rng = np.random.default_rng(0)
     builders, traces = [], []
@@ -147,7 +149,6 @@ def onnx_model(
         doc_string=_summary(model),
     )
     properties = {"nudgenet_version": __version__}
-    class_names = class_names if class_names is not None else metadata.get("class_names")
     feature_names = feature_names if feature_names is not None else metadata.get("feature_names")
     if class_names is not None:
         properties["class_names"] = json.dumps([str(c) for c in class_names])

@@ -53,12 +53,6 @@ class Trace:
     nodes: list[Node] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
 
-    def depends_on_input(self, tensor: Tensor) -> bool:
-        return tensor is self.input or id(tensor) in self._computed
-
-    def __post_init__(self) -> None:
-        self._computed = {id(node.output) for node in self.nodes}
-
     def layer_of(self, tensor: Tensor) -> str:
         """The innermost module whose forward computed ``tensor``, in words, for errors."""
         for call in self.calls:
