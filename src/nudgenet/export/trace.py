@@ -21,6 +21,7 @@ from ..nn.layers import Linear, _Statistics, leaf_layers
 from ..nn.module import Module
 from ..nn.normalization import _Normalization
 from ..tensor import Function, Tensor, enable_grad
+from ..tensor import _graph_order as graph_order  # the engine's own walk of the graph
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def trace(model: Module, rows: np.ndarray) -> Trace:
             f"the model returned a {type(output).__name__}; only a model returning one tensor can "
             "be exported"
         )
-    order = _graph_order(output)
+    order = graph_order(output)  # every tensor needing a gradient: all that use the input
     computed: set[int] = {id(x)}
     nodes = []
     for tensor in order:
@@ -123,26 +124,6 @@ def _named_modules(module: Module, name: str) -> Iterator[tuple[str, Module]]:
     yield name, module
     for child_name, child in module.named_children():
         yield from _named_modules(child, f"{name}.{child_name}" if name else child_name)
-
-
-def _graph_order(root: Tensor) -> list[Tensor]:
-    """Every tensor ``root`` was computed from (through any input of a recorded node), each
-    after the tensors it was computed from: an iterative depth-first post-order."""
-    order: list[Tensor] = []
-    done: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in done:
-            continue
-        done.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._creator is not None:
-            stack.extend((t, False) for t in tensor._creator.inputs if id(t) not in done)
-    return order
 
 
 def _computes(call: Call, tensor: Tensor) -> bool:
