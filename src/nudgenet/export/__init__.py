@@ -17,8 +17,8 @@ dimension ``"batch"``, the input ``"input"`` (rows of features), the output ``"o
 a classifier ``"label"`` (int64) and ``"probabilities"`` (:mod:`.heads`).  Opset 13 is the first
 in which Softmax and LogSoftmax normalise one axis, as nudgenet's do (before it they flattened
 the trailing axes), and every other operation used has had its present form since 13 or
-earlier; the lowest opset that serves is the one most runtimes read (onnxruntime since 1.7,
-where the installed 1.32 reads up to opset 23 or so), so nothing newer is asked for.
+earlier; the lowest opset that serves is the one most runtimes read (onnxruntime since 1.7;
+1.32, tested here, reads it as it reads far newer ones), so nothing newer is asked for.
 ``metadata_props`` holds ``nudgenet_version``, and where known ``class_names`` and
 ``feature_names`` (JSON lists), ``loss`` and ``task``.
 """
