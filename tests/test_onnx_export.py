@@ -297,13 +297,16 @@ def test_the_examples_trained_models_export_to_what_predict_gives(tmp_path):
             np.testing.assert_allclose(outputs[2], probabilities, rtol=0, atol=1e-5)
 
 
-def test_without_the_onnx_package_the_error_names_the_extra(tmp_path, monkeypatch):
+def test_without_the_onnx_package_the_error_names_the_extra(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if the extra were not installed
     with pytest.raises(ImportError, match=r'^ONNX export needs onnx, an optional extra: pip '
                        r'install "nudgenet\[onnx\]"$'):  # fmt: skip
         ng.export_onnx(ng.Linear(2, 2, seed=0), tmp_path / "m.onnx")
-    code = cli.main(["export", str(tmp_path / "missing.safetensors"), str(tmp_path / "m.onnx")])
-    assert code == 1  # the model file is read first: no file, one line
+    ng.save(ng.Linear(2, 2, seed=0), tmp_path / "m.safetensors")
+    assert cli.main(["export", str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx")]) == 1
+    expected = 'ONNX export needs onnx, an optional extra: pip install "nudgenet[onnx]"'
+    assert capsys.readouterr().err == f"nudgenet export: error: {expected}\n"
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def run_cli(*args, cwd):

@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.util import tensor_util
 
 import nudgenet as ng
+from nudgenet import cli
 from nudgenet.files import set_may_write
 from nudgenet.logs.tensorboard import scalar_place
 
@@ -113,11 +114,16 @@ def test_nothing_is_written_where_this_process_does_not_write(tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
-def test_without_tensorboardx_the_error_names_the_extra(tmp_path, monkeypatch):
+def test_without_tensorboardx_the_error_names_the_extra(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if the extra were not installed
     with pytest.raises(ImportError, match=r'^TensorBoard logging needs tensorboardX, an optional '
                        r'extra: pip install "nudgenet\[tensorboard\]"$'):  # fmt: skip
         ng.TensorBoard(tmp_path)
+    argv = ["train", "--dataset", "xor", "--tensorboard", "tb", "-q", "-o", "m.safetensors"]
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 1  # before training: no model, no logs
+    assert "pip install \"nudgenet[tensorboard]\"" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_train_command_writes_tensorboard_logs_and_a_csv_log(tmp_path):
