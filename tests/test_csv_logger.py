@@ -78,3 +78,30 @@ def test_nothing_is_written_where_this_process_does_not_write(tmp_path):
     finally:
         set_may_write(previous)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_resumed_from_a_checkpoint_rewrites_the_file_as_the_history(tmp_path):
+    x = np.random.default_rng(0).normal(size=(60, 2)).astype(np.float32)
+    y = x[:, :1] - x[:, 1:]
+    loggers = []
+
+    def kill_once(epoch, logs):  # after the logger wrote epoch 2's row, past the checkpoint
+        if epoch == 3 and len(loggers) == 1:
+            raise KeyboardInterrupt
+
+    def fit():
+        model = ng.Sequential(ng.Linear(2, 1, seed=0))
+        loggers.append(ng.CSVLogger(tmp_path / "log.csv"))
+        return ng.fit(model, ng.MSELoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+                      epochs=5, seed=0, verbose=0,
+                      callbacks=[loggers[-1], ng.LambdaCallback(on_epoch_begin=kill_once)],
+                      checkpoint=ng.Checkpoint(tmp_path / "ck", every_epochs=2))  # fmt: skip
+
+    with pytest.raises(KeyboardInterrupt):
+        fit()
+    assert [row[0] for row in read(tmp_path / "log.csv")[1:]] == ["0", "1", "2"]
+    history = fit()  # resumes from the checkpoint after epoch 1
+    header, *rows = read(tmp_path / "log.csv")
+    assert [int(row[0]) for row in rows] == history.epoch == [0, 1, 2, 3, 4]
+    column = header.index("loss")
+    assert [float(row[column]) for row in rows] == [float(v) for v in history["loss"]]

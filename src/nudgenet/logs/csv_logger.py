@@ -18,12 +18,14 @@ class CSVLogger(EpochLogWriter):
     row per epoch, the epoch counted from 0 (Keras's format).  A key an epoch lacks is written
     ``NA``; numbers are written so that they read back exactly (Python's ``repr`` of the float).
     ``append=True`` continues an existing file (its header kept; a new or empty file gets one),
-    for instance the file of a run resumed from a :class:`~nudgenet.Checkpoint`; else the file
-    is started afresh when training begins.  ``separator`` separates the columns.
+    for instance across ``fit`` calls; else the file is started afresh when training begins.
+    ``separator`` separates the columns.
 
     Every write replaces the whole file atomically (:func:`~nudgenet.files.write_atomic`), so a
     reader never sees half a row; nothing is written where :func:`~nudgenet.files.may_write`
-    is False.
+    is False.  A :class:`~nudgenet.Checkpoint` saves the file's text with the run, so a run
+    resumed from it rewrites the file as it stood then and goes on: one row per epoch of the
+    History, whatever rows the killed run wrote after its checkpoint.
 
     >>> import numpy as np, nudgenet as ng, tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
@@ -34,6 +36,8 @@ class CSVLogger(EpochLogWriter):
     >>> path.read_text().splitlines()[0]
     'epoch,loss,lr,seconds'
     """
+
+    _state = ("keys", "_text", "_pending")  # what a checkpoint saves (see Callback.state_dict)
 
     def __init__(self, filename, separator: str = ",", append: bool = False):
         if not isinstance(separator, str) or len(separator) != 1:
