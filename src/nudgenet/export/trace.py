@@ -17,9 +17,9 @@ import numpy as np
 
 from ..errors import ExportError
 from ..nn.config import LAYERS
-from ..nn.layers import Linear, _Statistics, leaf_layers
+from ..nn.layers import Linear, Standardize, Unstandardize, leaf_layers
 from ..nn.module import Module
-from ..nn.normalization import _Normalization
+from ..nn.normalization import BatchNorm1d, LayerNorm
 from ..tensor import Function, Tensor, enable_grad
 from ..tensor import _graph_order as graph_order  # the engine's own walk of the graph
 
@@ -71,9 +71,9 @@ def input_features(model: Module) -> int | None:
     for _, layer in leaf_layers(model):
         if isinstance(layer, Linear):
             return layer.in_features
-        if isinstance(layer, _Statistics):
+        if isinstance(layer, (Standardize, Unstandardize)):
             return layer.mean.size
-        if isinstance(layer, _Normalization):
+        if isinstance(layer, (LayerNorm, BatchNorm1d)):
             return layer.features
         if LAYERS.get(type(layer).__name__) is not type(layer):
             return None
