@@ -168,3 +168,18 @@ def test_a_run_resumed_from_a_checkpoint_replaces_the_steps_a_killed_run_logged(
     read = events(tmp_path / "tb" / "train").Scalars("loss")
     assert [e.step for e in read] == [0, 1, 2, 3]
     assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]
+
+
+def test_non_finite_values_are_left_out_of_the_histograms(tmp_path, capsys):
+    model = ng.Sequential(ng.Linear(2, 2, seed=0))
+    model[0].weight.grad = np.array([[1.0, np.nan], [np.inf, 2.0]], np.float32)
+    board = ng.TensorBoard(tmp_path)
+    board.model = model
+    board.on_train_begin({})
+    board.on_epoch_end(0, {"loss": float("nan")})
+    board.on_train_end({})
+    train = events(tmp_path / "train")
+    (gradient,) = train.Histograms("gradients/0.weight")
+    assert (gradient.histogram_value.num, gradient.histogram_value.max) == (2, 2.0)
+    assert "gradients/0.bias" not in train.Tags()["histograms"]  # no gradient yet
+    assert np.isnan(train.Scalars("loss")[0].value) and capsys.readouterr().out == ""

@@ -42,7 +42,7 @@ class TensorBoard(EpochLogWriter):
     * **histograms**, every ``histogram_freq`` epochs (0: none): each parameter's values
       (``weights/<name>``) and its gradient (``gradients/<name>``) as the last batch of the
       epoch left it (after clipping: what the optimiser stepped with), written when the
-      epoch ends.
+      epoch ends; NaN and infinite values are left out (a diverging run's last gradient).
     * **images**, with ``write_images`` and at the histograms' epochs: the first Linear layer's
       weights, one tile per unit, each of ``image_shape`` (height, width) pixels, mid-grey 0,
       white and black the unit's largest positive and negative weight
@@ -112,9 +112,10 @@ class TensorBoard(EpochLogWriter):
             self._graph_due = False
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             for name, p in self.model.named_parameters():
-                train.add_histogram(f"weights/{name}", p.data, epoch)
-                if p.grad is not None:
-                    train.add_histogram(f"gradients/{name}", p.grad, epoch)
+                for kind, values in (("weights", p.data), ("gradients", p.grad)):
+                    finite = None if values is None else values[np.isfinite(values)]
+                    if finite is not None and finite.size:  # NaN and inf left out
+                        train.add_histogram(f"{kind}/{name}", finite, epoch)
             if self._image_layer is not None:
                 train.add_images("first_layer_weights", weight_tiles(*self._image_layer), epoch)
 
