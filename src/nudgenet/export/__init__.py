@@ -70,6 +70,13 @@ def export_onnx(
     file's metadata.  ``dtype``: float32 or float64 for the graph (default: the model's).
     ``features``: the number of input features, needed only when the model's first layer does
     not say (a custom module).  Needs the ``onnx`` package (``pip install "nudgenet[onnx]"``).
+
+    >>> import pathlib, tempfile, onnx, nudgenet as ng
+    >>> model = ng.Sequential(ng.Linear(4, 8, seed=0), ng.ReLU(), ng.Linear(8, 3, seed=1))
+    >>> path = ng.export_onnx(model, pathlib.Path(tempfile.mkdtemp()) / "model.onnx",
+    ...                       loss=ng.CrossEntropyLoss())
+    >>> [output.name for output in onnx.load(path).graph.output]
+    ['output', 'label', 'probabilities']
     """
     onnx = require("onnx", "onnx", "ONNX export")
     proto = onnx_model(
