@@ -39,7 +39,7 @@ import numpy as np
 from safetensors import numpy as st
 
 from .errors import CheckpointError
-from .files import sorted_header, write_atomic
+from .files import may_write, sorted_header, write_atomic
 from .io import outline
 from .run_state import Position, Run, decode, encode
 
@@ -146,9 +146,10 @@ class Checkpoint:
 
     def save(self, state: dict, epoch: int, step: int) -> Path | None:
         """Write ``state`` as the checkpoint at (``epoch``, ``step``) and drop all but the newest
-        ``keep``; nothing (None) when its parameters are not all finite."""
+        ``keep``; nothing (None) when its parameters are not all finite, or when this process
+        writes no files (:func:`~nudgenet.files.may_write`: a data-parallel rank other than 0)."""
         params = state["model"].values()
-        if not all(np.isfinite(a).all() for a in params if a.dtype.kind == "f"):
+        if not may_write() or not all(np.isfinite(a).all() for a in params if a.dtype.kind == "f"):
             return None
         arrays: dict[str, np.ndarray] = {}
         header = {

@@ -3,8 +3,9 @@
 :func:`data_parallel` wraps ``fit``: with ``distributed=True`` under an MPI launcher it joins
 ``MPI.COMM_WORLD`` and runs ``fit`` inside :func:`~.faults.abort_on_error`, writing files only on
 rank 0 (:func:`nudgenet.files.set_may_write`) and showing warnings only there; ``fit`` receives
-a :class:`DataParallel` in place of ``True`` and calls it at four places: :meth:`~DataParallel.start`
-(refuse what cannot run, compare the ranks, give every rank rank 0's state),
+a :class:`DataParallel` in place of ``True`` and calls it at these places:
+:meth:`~DataParallel.start` (refuse what cannot run, compare the ranks, give every rank
+rank 0's state),
 :meth:`~DataParallel.sharded` (each step on this rank's share of the batch, then one
 ``Allreduce``), :meth:`~DataParallel.gather` and :meth:`~DataParallel.evaluate` (an epoch's
 metrics and validation scores over all rows, each exactly once), :meth:`~DataParallel.agree`
