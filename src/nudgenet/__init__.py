@@ -9,7 +9,7 @@
 """
 
 from . import data as datasets
-from . import functional, metrics, optim, plot
+from . import distributed, functional, metrics, optim, plot
 from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .callbacks import (
@@ -65,6 +65,7 @@ from .train import evaluate, fit, predict
 
 __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
+    "distributed",
     "get_default_dtype", "manual_seed", "set_default_dtype",
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",

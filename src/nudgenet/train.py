@@ -22,7 +22,7 @@ from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
 from .diagnostics import GradientDiagnostics
-from .distributed.parallel import data_parallel
+from .distributed.parallel import fit_data_parallel
 from .divergence import non_finite
 from .errors import ShapeError
 from .functional.losses import check_weights
@@ -130,7 +130,6 @@ def _stop_reason(
     return reason or ("stopped" if model.stop_training else None)
 
 
-@data_parallel
 def fit(
     model: Module,
     loss_fn,
@@ -195,7 +194,9 @@ def fit(
     process's on the whole batch (:mod:`nudgenet.distributed`); without a launcher, a
     RuntimeWarning and plain ``fit``.
     """
-    parallel = distributed or None  # a DataParallel where @data_parallel started one
+    if distributed is True:  # run again as this process's rank of MPI's world
+        return fit_data_parallel(fit, locals())
+    parallel = distributed or None  # the DataParallel fit_data_parallel passes
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
@@ -242,15 +243,16 @@ def fit(
     settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
                 "loss": repr(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
-    if parallel and parallel.rank:
-        checkpoint = None  # rank 0 resumes and saves; parallel.start gives the others its state
+    if parallel:  # the same run on every rank?  Rank 0 alone resumes and saves checkpoints
+        more = {"epochs": epochs, "compile": compile, "diagnostics": diagnostics}
+        parallel.check(run, loss_fn, {**settings, **more}, arrays)
+        checkpoint = None if parallel.rank else checkpoint
     if checkpoint is not None:
         run_of = fingerprint(run, arrays, seed, settings)
         at = checkpoint.resume(run, run_of, epochs, steps, verbose)
-    if parallel:
-        more = {"epochs": epochs, "compile": compile, "diagnostics": diagnostics}
-        at = parallel.start(run, at, loss_fn, {**settings, **more}, arrays)
-        train_step = parallel.sharded(train_step, weights)  # its rows, then one Allreduce
+    if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
+        at = parallel.start(run, at)
+        train_step = parallel.sharded(train_step, weights)
     every_steps = checkpoint.every_steps if checkpoint is not None else None
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"

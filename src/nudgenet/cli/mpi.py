@@ -28,7 +28,7 @@ def under_mpi(command: str, run):
             return run(args)
         name, size = found
         try:
-            comm = world(f"nudgenet {command} under mpiexec ({name}={size})")
+            comm = world(f"nudgenet {command}")
         except DistributedError:
             if size == 1:  # one process: nothing to race with
                 return run(args)

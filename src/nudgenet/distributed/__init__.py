@@ -17,14 +17,15 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
   (:mod:`.faults`).
 
 :mod:`.launch` says whether a launcher started this process, :mod:`.parallel` is what ``fit``
-calls.  ``guard()`` is :func:`~.faults.abort_on_error` for a script's own code around ``fit``.
+calls; :func:`last_run` says what the last run's allreduces cost.  :func:`guard` is
+:func:`~.faults.abort_on_error` for a script's own code around ``fit``.
 """
 
 from __future__ import annotations
 
 from .faults import abort_on_error
 from .launch import DistributedError, launcher, world
-from .parallel import DataParallel, data_parallel
+from .parallel import DataParallel, last_run
 
 
 def rank() -> int:
@@ -46,8 +47,8 @@ __all__ = [
     "DataParallel",
     "DistributedError",
     "abort_on_error",
-    "data_parallel",
     "guard",
+    "last_run",
     "launcher",
     "rank",
     "size",

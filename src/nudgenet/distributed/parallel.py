@@ -1,22 +1,20 @@
 """``fit(..., distributed=True)``: this rank's part of a data-parallel run.
 
-:func:`data_parallel` wraps ``fit``: with ``distributed=True`` under an MPI launcher it joins
-``MPI.COMM_WORLD`` and runs ``fit`` inside :func:`~.faults.abort_on_error`, writing files only on
-rank 0 (:func:`nudgenet.files.set_may_write`) and showing warnings only there; ``fit`` receives
-a :class:`DataParallel` in place of ``True`` and calls it at these places:
-:meth:`~DataParallel.start` (refuse what cannot run, compare the ranks, give every rank
-rank 0's state),
-:meth:`~DataParallel.sharded` (each step on this rank's share of the batch, then one
-``Allreduce``), :meth:`~DataParallel.gather` and :meth:`~DataParallel.evaluate` (an epoch's
-metrics and validation scores over all rows, each exactly once), :meth:`~DataParallel.agree`
-(rank 0's logs and stop decision on every rank, so the History is the same everywhere).
+:func:`fit_data_parallel` runs ``fit`` for ``distributed=True``: under an MPI launcher it joins
+``MPI.COMM_WORLD`` and runs ``fit`` again inside :func:`~.faults.abort_on_error`, writing files
+only on rank 0 (:func:`nudgenet.files.set_may_write`) and showing warnings only there; ``fit``
+receives a :class:`DataParallel` in place of ``True`` and calls it at these places:
+:meth:`~DataParallel.check` (refuse what cannot run, compare the ranks),
+:meth:`~DataParallel.start` (rank 0's state on every rank), :meth:`~DataParallel.sharded` (each
+step on this rank's share of the batch, then one ``Allreduce``), :meth:`~DataParallel.gather`
+and :meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
+exactly once), :meth:`~DataParallel.agree` (rank 0's logs and stop decision on every rank, so
+the History is the same everywhere).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import warnings
 from collections.abc import Iterator
 
@@ -30,6 +28,15 @@ from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same
 from .launch import DistributedError, launcher, world
 from .shard import bounds, share
+
+_last_run: dict = {}  # what the last data-parallel fit of this process measured
+
+
+def last_run() -> dict:
+    """The last data-parallel ``fit`` of this process: ``ranks``, ``allreduce_calls`` (one per
+    step), ``allreduce_seconds`` (in all) and ``allreduce_bytes`` (sent per call and rank);
+    empty before one ran."""
+    return dict(_last_run)
 
 
 class DataParallel:
@@ -52,16 +59,15 @@ class DataParallel:
         finally:
             files.set_may_write(previous)
 
-    def start(self, run: Run, at: Position, loss_fn, settings: dict, arrays) -> Position:
-        """Refuse a model with BatchNorm1d; compare the ranks' runs (DistributedError on rank 0
-        naming the first difference); give every rank rank 0's parameters, optimiser state,
-        History, callbacks' and generators' states (a resumed checkpoint's, if rank 0 resumed
-        one); then give each rank its own stream of every generator but fit's (Dropout masks
-        differ per rank, reproducible from the seed and the rank).  The position to start at."""
+    def check(self, run: Run, loss_fn, settings: dict, arrays) -> None:
+        """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings``, the
+        shapes of the data ``arrays``, the model, optimiser, callbacks and row order
+        (DistributedError on rank 0 naming the first difference)."""
         for module in run.model.modules():
             if isinstance(module, BatchNorm1d):
                 raise DistributedError(
-                    f"fit(distributed=True): the model holds {module!r}, which normalises by "
+                    f"fit(distributed=True): the model holds a {type(module).__name__}, which "
+                    "normalises by "
                     "the statistics of each rank's share of the batch, not of the global batch; "
                     "data-parallel training refuses it (LayerNorm normalises each row alone)"
                 )
@@ -76,7 +82,13 @@ class DataParallel:
             "data shapes": [[list(a.shape), str(a.dtype)] for a in arrays],
             "row order": str(run.rngs["fit"].bit_generator.state),
         })  # fmt: skip
-        self.allreduce = GradientAllreduce(self.comm, optimizer)
+
+    def start(self, run: Run, at: Position) -> Position:
+        """Give every rank rank 0's parameters, optimiser state, History, callbacks' and
+        generators' states (a resumed checkpoint's, if rank 0 resumed one); then each rank its
+        own stream of every generator but fit's (Dropout masks differ per rank, reproducible
+        from the seed and the rank).  The position to start at."""
+        self.allreduce = GradientAllreduce(self.comm, run.optimizer)
         state = self.comm.bcast(run.capture(at) if self.rank == 0 else None, root=0)
         if self.rank:
             at = run.restore(state)
@@ -150,28 +162,22 @@ def join(what: str) -> DataParallel | None:
     return DataParallel(world(what))
 
 
-def data_parallel(fit):
-    """``fit`` with ``distributed=True`` run data-parallel (see the module doc): it needs a
-    ``seed`` (every rank draws the same row order from it)."""
-    signature = inspect.signature(fit)
-
-    @functools.wraps(fit)
-    def wrapper(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        if not bound.arguments.get("distributed"):
-            return fit(*args, **kwargs)
-        parallel = join("fit(distributed=True)")
-        bound.arguments["distributed"] = parallel
-        if parallel is None:
-            return fit(*bound.args, **bound.kwargs)
-        with parallel.running():
-            seed = bound.arguments.get("seed")
-            if seed is None:
-                raise DistributedError(
-                    "fit(distributed=True) needs seed= (an int): every rank draws the same row "
-                    "order from it (None would draw from the global generator, which is each "
-                    "rank's own)"
-                )
-            return fit(*bound.args, **bound.kwargs)
-
-    return wrapper
+def fit_data_parallel(fit, arguments: dict):
+    """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True``: it
+    needs a ``seed`` (every rank draws the same row order from it)."""
+    parallel = join("fit(distributed=True)")
+    if parallel is None:
+        return fit(**{**arguments, "distributed": False})
+    with parallel.running():
+        if arguments["seed"] is None:
+            raise DistributedError(
+                "fit(distributed=True) needs seed= (an int): every rank draws the same row "
+                "order from it (None would draw from the global generator, which is each "
+                "rank's own)"
+            )
+        history = fit(**{**arguments, "distributed": parallel})
+    done = parallel.allreduce
+    _last_run.clear()
+    _last_run.update(ranks=parallel.size, allreduce_calls=done.calls,
+                     allreduce_seconds=done.seconds, allreduce_bytes=done.bytes)  # fmt: skip
+    return history
