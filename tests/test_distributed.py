@@ -175,3 +175,36 @@ def test_a_batch_is_shared_in_contiguous_near_equal_parts(size):
         assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
         lengths = [stop - start for start, stop in parts]
         assert max(lengths) - min(lengths) <= 1
+
+
+def test_memmap_arrays_maps_npy_and_stored_npz_members(tmp_path):
+    x = np.arange(24, dtype=np.float32).reshape(8, 3)
+    y = np.arange(8)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    np.save(tmp_path / "x.npy", np.asfortranarray(x))
+    mx, my = ng.datasets.memmap_arrays(tmp_path / "d.npz")
+    assert isinstance(mx, np.memmap) and isinstance(my, np.memmap)
+    np.testing.assert_array_equal(mx, x)
+    np.testing.assert_array_equal(my, y)
+    fx, none = ng.datasets.memmap_arrays(tmp_path / "x.npy")
+    np.testing.assert_array_equal(fx, x)
+    assert none is None
+    model = ng.Sequential(ng.Linear(3, 2))  # float32, as the file: fit uses the mapped rows
+    assert np.shares_memory(ng.train.prepare_data(model, mx), mx)
+
+
+def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
+    x = np.ones((4, 2), np.float32)
+    np.savez_compressed(tmp_path / "c.npz", x=x)
+    with pytest.raises(ng.DataError, match=r"c.npz\[x.npy\] is compressed; .*np.savez"):
+        ng.datasets.memmap_arrays(tmp_path / "c.npz")
+    np.save(tmp_path / "o.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    with pytest.raises(ng.DataError, match="Python objects"):
+        ng.datasets.memmap_arrays(tmp_path / "o.npy")
+    np.save(tmp_path / "t.npy", x)
+    (tmp_path / "t.npy").write_bytes((tmp_path / "t.npy").read_bytes()[:-4])
+    with pytest.raises(ng.DataError, match=r"declares shape \(4, 2\) of float32 but 28 bytes"):
+        ng.datasets.memmap_arrays(tmp_path / "t.npy")
+    np.savez(tmp_path / "n.npz", y=np.arange(3))
+    with pytest.raises(ng.DataError, match="no features: expected key 'x'"):
+        ng.datasets.memmap_arrays(tmp_path / "n.npz")
