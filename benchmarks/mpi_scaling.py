@@ -1,0 +1,180 @@
+"""Strong scaling of data-parallel ``fit`` over MPI on this machine, in one run.
+
+    PYTHONPATH=src python benchmarks/mpi_scaling.py            # about 2 minutes on 2 cores
+    PYTHONPATH=src python benchmarks/mpi_scaling.py --quick    # seconds: proves it runs
+
+For the benchmark's networks B (784-128-64-10) and C (784-1024-1024-10), softmax cross-entropy,
+SGD, global batch 256, random float32 rows (:mod:`nudgenet.bench.implementations`): samples per
+second of ``fit`` for 1 process at 1 BLAS thread, 2 ranks (``mpiexec -n 2``, ``distributed=True``)
+at 1 thread each, and 1 process at 2 threads; the speedups over the first; per step the seconds
+in ``Allreduce`` and the bytes each rank sends (:func:`nudgenet.distributed.last_run`).  Then
+the cost model's inputs: the ``Allreduce`` time of 2 ranks from 8 bytes to 32 MiB, fitted as
+``t = α + bytes / β`` (latency α, bandwidth β); and the peak memory (RSS) per process of one
+epoch of B on a memory-mapped ``.npy`` file (:func:`nudgenet.datasets.memmap_arrays`), 1
+process against each of 2 ranks.  Every configuration runs in its own processes; the median of
+the timed epochs (after one warm-up epoch) is reported.  ``--json PATH`` writes it all.
+docs/performance.md explains the numbers and the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+ARCHITECTURES = {"B": (784, 128, 64, 10), "C": (784, 1024, 1024, 10)}
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def mpiexec() -> str:
+    beside = Path(sys.executable).with_name("mpiexec")
+    return str(beside) if beside.exists() else "mpiexec"
+
+
+def spawn(ranks: int, threads: int, *args: str) -> dict:
+    """This script with ``args`` in ``ranks`` processes (under mpiexec when more than one) at
+    ``threads`` BLAS threads each; the JSON its rank 0 printed last."""
+    env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
+    command = [sys.executable, str(HERE), *args]
+    if ranks > 1:
+        command = [mpiexec(), "-n", str(ranks), *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_worker(arch: str, samples: int, epochs: int, distributed: bool, data: str | None):
+    """One configuration (in this process, one rank of it under mpiexec): its JSON on rank 0."""
+    import nudgenet as ng
+    from nudgenet.bench.implementations import make_data
+
+    sizes = ARCHITECTURES[arch]
+    if data:
+        x, y = ng.datasets.memmap_arrays(data)
+    else:
+        x, y = make_data(samples, sizes[0], sizes[-1])
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [ng.Linear(a, b, seed=i), ng.ReLU()]
+    model = ng.Sequential(*layers[:-1])
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
+    history = ng.fit(
+        model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=epochs, batch_size=256, seed=0,
+        verbose=0, distributed=distributed,
+    )  # fmt: skip
+    seconds = statistics.median(history["seconds"][1:] or history["seconds"])
+    steps = -(-len(x) // 256)
+    found = {"samples_per_second": len(x) / seconds, "epoch_seconds": seconds}
+    rss = [peak_rss_mib()]
+    if distributed:
+        cost = ng.distributed.last_run()
+        found.update(
+            allreduce_ms_per_step=1e3 * cost["allreduce_seconds"] / cost["allreduce_calls"],
+            bytes_per_step=cost["allreduce_bytes"],
+            step_ms=1e3 * seconds / steps,
+        )
+        from mpi4py import MPI
+
+        rss = MPI.COMM_WORLD.gather(rss[0])
+        if MPI.COMM_WORLD.rank:
+            return
+    found["peak_rss_mib"] = rss
+    print(json.dumps(found))
+
+
+def ping_worker(largest: int) -> None:
+    """The median time of ``Allreduce`` (in place, SUM, float32) from 8 bytes to ``largest``."""
+    from mpi4py import MPI
+
+    comm, rows = MPI.COMM_WORLD, []
+    size = 8
+    while size <= largest:
+        buffer = np.ones(size // 4, np.float32)
+        times = []
+        for _ in range(max(5, min(200, (1 << 24) // size))):
+            comm.Barrier()
+            began = time.perf_counter()
+            comm.Allreduce(MPI.IN_PLACE, buffer, op=MPI.SUM)
+            times.append(time.perf_counter() - began)
+        rows.append((size, statistics.median(times)))
+        size *= 4
+    if comm.rank == 0:
+        sizes, seconds = np.array(rows, dtype=np.float64).T
+        slope, alpha = np.polyfit(sizes, seconds, 1)  # t = α + bytes / β
+        print(json.dumps({"latency_us": 1e6 * max(alpha, 0.0), "bandwidth_gbs": 1e-9 / slope,
+                          "points": [[int(b), 1e6 * t] for b, t in rows]}))  # fmt: skip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        if args.worker[0] == "ping":
+            ping_worker(int(args.worker[1]))
+        else:
+            arch, samples, epochs, distributed, data = args.worker
+            train_worker(arch, int(samples), int(epochs), distributed == "1", data or None)
+        return 0
+    samples = {"B": 2048, "C": 512} if args.quick else {"B": 40000, "C": 4000}
+    epochs = "2" if args.quick else "4"
+    report: dict = {"scaling": {}, "machine": os.cpu_count()}
+    print("arch  configuration          samples/s  speedup  allreduce ms/step  bytes/step")
+    for arch, n in samples.items():
+        rows = {
+            "1 process, 1 thread": spawn(1, 1, "--worker", arch, str(n), epochs, "0", ""),
+            "2 ranks, 1 thread each": spawn(2, 1, "--worker", arch, str(n), epochs, "1", ""),
+            "1 process, 2 threads": spawn(1, 2, "--worker", arch, str(n), epochs, "0", ""),
+        }
+        base = rows["1 process, 1 thread"]["samples_per_second"]
+        for name, row in rows.items():
+            row["speedup"] = row["samples_per_second"] / base
+            reduce = f"{row['allreduce_ms_per_step']:.3f}" if "bytes_per_step" in row else "-"
+            moved = row.get("bytes_per_step", "-")
+            print(f"{arch:<5} {name:<22} {row['samples_per_second']:>9.0f} "
+                  f"{row['speedup']:>7.2f}x {reduce:>18} {moved:>11}")  # fmt: skip
+        report["scaling"][arch] = rows
+    largest = 1 << (20 if args.quick else 25)
+    ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
+    print(f"Allreduce of 2 ranks: latency {ping['latency_us']:.1f} us, "
+          f"bandwidth {ping['bandwidth_gbs']:.2f} GB/s")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        from nudgenet.bench.implementations import make_data
+
+        rows = 4096 if args.quick else 60000
+        x, y = make_data(rows)
+        path = Path(folder) / "data.npz"
+        np.savez(path, x=x, y=y)
+        del x, y
+        memory = report["memory"] = {
+            "data_mib": path.stat().st_size / 2**20,
+            "1 process": spawn(1, 1, "--worker", "B", "0", "1", "0", str(path))["peak_rss_mib"],
+            "2 ranks": spawn(2, 1, "--worker", "B", "0", "1", "1", str(path))["peak_rss_mib"],
+        }
+    print(f"peak RSS, one epoch of B on a memory-mapped {memory['data_mib']:.0f} MiB file: "
+          f"1 process {memory['1 process'][0]:.0f} MiB; 2 ranks "
+          f"{', '.join(f'{r:.0f}' for r in memory['2 ranks'])} MiB")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
