@@ -44,6 +44,8 @@ class FlatParameters:
         self.data = np.empty(total, dtype=dtype)
         self.grad_and_spare = np.zeros(total + spare, dtype=dtype)
         self.grad, self.spare = self.grad_and_spare[:total], self.grad_and_spare[total:]
+        if not spare:  # the gradients' own array: each parameter's .grad is a view of it
+            self.grad = self.grad_and_spare
         offset = 0
         for p in params:
             end = offset + p.data.size
