@@ -9,11 +9,12 @@ second of ``fit`` for 1 process at 1 BLAS thread, 2 ranks (``mpiexec -n 2``, ``d
 at 1 thread each, and 1 process at 2 threads; the speedups over the first; per step the seconds
 in ``Allreduce`` and the bytes each rank sends (:func:`nudgenet.distributed.last_run`).  Then
 the cost model's inputs: the ``Allreduce`` time of 2 ranks from 8 bytes to 32 MiB, fitted as
-``t = α + bytes / β`` (latency α, bandwidth β); and the peak memory (RSS) per process of one
-epoch of B on a memory-mapped ``.npy`` file (:func:`nudgenet.datasets.memmap_arrays`), 1
-process against each of 2 ranks.  Every configuration runs in its own processes; the median of
-the timed epochs (after one warm-up epoch) is reported.  ``--json PATH`` writes it all.
-docs/performance.md explains the numbers and the model.
+``t = α + bytes / β`` (latency α, bandwidth β); and the memory per process after one epoch of B
+on a memory-mapped ``.npz`` file (:func:`nudgenet.datasets.memmap_arrays`), 1 process against
+each of 2 ranks: peak RSS, the file's pages and private pages in it, and PSS (pages shared by the
+ranks, such as the file's, counted once in all).  Every configuration runs in its own
+processes; the median of the timed epochs (after one warm-up epoch) is reported.
+``--json PATH`` writes it all.  docs/performance.md explains the numbers and the model.
 """
 
 from __future__ import annotations
@@ -54,8 +55,20 @@ def spawn(ranks: int, threads: int, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def memory_mib() -> dict:
+    """This process's peak RSS (VmHWM: ru_maxrss would count the parent's pages from before
+    exec), and now its file-backed and private RSS and its PSS (shared pages divided among the
+    processes mapping them), in MiB; ru_maxrss alone where /proc is missing."""
+    try:
+        status = Path("/proc/self/status").read_text().splitlines()
+        rollup = Path("/proc/self/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return {"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    fields = {
+        line.split(":")[0]: int(line.split()[1]) / 1024 for line in status + rollup if "kB" in line
+    }
+    return {"peak_rss": fields["VmHWM"], "file_rss": fields["RssFile"],
+            "private_rss": fields["RssAnon"], "pss": fields["Pss"]}  # fmt: skip
 
 
 def train_worker(arch: str, samples: int, epochs: int, distributed: bool, data: str | None):
@@ -80,7 +93,7 @@ def train_worker(arch: str, samples: int, epochs: int, distributed: bool, data: 
     seconds = statistics.median(history["seconds"][1:] or history["seconds"])
     steps = -(-len(x) // 256)
     found = {"samples_per_second": len(x) / seconds, "epoch_seconds": seconds}
-    rss = [peak_rss_mib()]
+    rss = [memory_mib()]
     if distributed:
         cost = ng.distributed.last_run()
         found.update(
@@ -93,7 +106,7 @@ def train_worker(arch: str, samples: int, epochs: int, distributed: bool, data: 
         rss = MPI.COMM_WORLD.gather(rss[0])
         if MPI.COMM_WORLD.rank:
             return
-    found["peak_rss_mib"] = rss
+    found["memory_mib"] = rss
     print(json.dumps(found))
 
 
@@ -124,6 +137,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parts = ("scaling", "allreduce", "memory")
+    parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="run these parts")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
@@ -136,8 +151,9 @@ def main(argv=None) -> int:
     samples = {"B": 2048, "C": 512} if args.quick else {"B": 40000, "C": 4000}
     epochs = "2" if args.quick else "4"
     report: dict = {"scaling": {}, "machine": os.cpu_count()}
-    print("arch  configuration          samples/s  speedup  allreduce ms/step  bytes/step")
-    for arch, n in samples.items():
+    if "scaling" in args.only:
+        print("arch  configuration          samples/s  speedup  allreduce ms/step  bytes/step")
+    for arch, n in samples.items() if "scaling" in args.only else ():
         rows = {
             "1 process, 1 thread": spawn(1, 1, "--worker", arch, str(n), epochs, "0", ""),
             "2 ranks, 1 thread each": spawn(2, 1, "--worker", arch, str(n), epochs, "1", ""),
@@ -151,29 +167,39 @@ def main(argv=None) -> int:
             print(f"{arch:<5} {name:<22} {row['samples_per_second']:>9.0f} "
                   f"{row['speedup']:>7.2f}x {reduce:>18} {moved:>11}")  # fmt: skip
         report["scaling"][arch] = rows
-    largest = 1 << (20 if args.quick else 25)
-    ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
-    print(f"Allreduce of 2 ranks: latency {ping['latency_us']:.1f} us, "
-          f"bandwidth {ping['bandwidth_gbs']:.2f} GB/s")  # fmt: skip
-    with tempfile.TemporaryDirectory() as folder:
-        from nudgenet.bench.implementations import make_data
-
-        rows = 4096 if args.quick else 60000
-        x, y = make_data(rows)
-        path = Path(folder) / "data.npz"
-        np.savez(path, x=x, y=y)
-        del x, y
-        memory = report["memory"] = {
-            "data_mib": path.stat().st_size / 2**20,
-            "1 process": spawn(1, 1, "--worker", "B", "0", "1", "0", str(path))["peak_rss_mib"],
-            "2 ranks": spawn(2, 1, "--worker", "B", "0", "1", "1", str(path))["peak_rss_mib"],
-        }
-    print(f"peak RSS, one epoch of B on a memory-mapped {memory['data_mib']:.0f} MiB file: "
-          f"1 process {memory['1 process'][0]:.0f} MiB; 2 ranks "
-          f"{', '.join(f'{r:.0f}' for r in memory['2 ranks'])} MiB")  # fmt: skip
+    if "allreduce" in args.only:
+        largest = 1 << (20 if args.quick else 25)
+        ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
+        print(f"Allreduce of 2 ranks: latency {ping['latency_us']:.1f} us, "
+              f"bandwidth {ping['bandwidth_gbs']:.2f} GB/s")  # fmt: skip
+    if "memory" in args.only:
+        report["memory"] = memory(args.quick)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
+
+
+def memory(quick: bool) -> dict:
+    """Memory per process after an epoch of B on a memory-mapped file: 1 process, 2 ranks."""
+    with tempfile.TemporaryDirectory() as folder:
+        import nudgenet as ng
+        from nudgenet.bench.implementations import make_data
+
+        rows = 4096 if quick else 60000
+        x, y = make_data(rows)
+        path = Path(folder) / "data.npz"
+        ng.datasets.save_arrays(path, x=x, y=y)
+        del x, y
+        found = {
+            "data_mib": path.stat().st_size / 2**20,
+            "1 process": spawn(1, 1, "--worker", "B", "0", "1", "0", str(path))["memory_mib"],
+            "2 ranks": spawn(2, 1, "--worker", "B", "0", "1", "1", str(path))["memory_mib"],
+        }
+    print(f"memory (MiB) after an epoch of B on a memory-mapped {found['data_mib']:.0f} MiB file:")
+    for name, ranks in (("1 process", found["1 process"]), ("2 ranks", found["2 ranks"])):
+        for rank, m in enumerate(ranks):
+            print(f"  {name}, rank {rank}: " + ", ".join(f"{k} {v:.0f}" for k, v in m.items()))
+    return found
 
 
 if __name__ == "__main__":

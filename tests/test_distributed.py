@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -177,10 +178,12 @@ def test_a_batch_is_shared_in_contiguous_near_equal_parts(size):
         assert max(lengths) - min(lengths) <= 1
 
 
-def test_memmap_arrays_maps_npy_and_stored_npz_members(tmp_path):
+def test_memmap_arrays_maps_npy_files_and_save_arrays_archives(tmp_path):
     x = np.arange(24, dtype=np.float32).reshape(8, 3)
     y = np.arange(8)
-    np.savez(tmp_path / "d.npz", x=x, y=y)
+    ng.datasets.save_arrays(tmp_path / "d.npz", x=x, y=y)
+    with np.load(tmp_path / "d.npz") as plain:  # a valid .npz for everyone else too
+        np.testing.assert_array_equal(plain["x"], x)
     np.save(tmp_path / "x.npy", np.asfortranarray(x))
     mx, my = ng.datasets.memmap_arrays(tmp_path / "d.npz")
     assert isinstance(mx, np.memmap) and isinstance(my, np.memmap)
@@ -191,6 +194,24 @@ def test_memmap_arrays_maps_npy_and_stored_npz_members(tmp_path):
     assert none is None
     model = ng.Sequential(ng.Linear(3, 2))  # float32, as the file: fit uses the mapped rows
     assert np.shares_memory(ng.train.prepare_data(model, mx), mx)
+    assert mx.flags.aligned and my.flags.aligned  # else NumPy copies all of it to take rows
+
+
+def test_training_on_a_mapped_file_copies_only_its_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npz"
+    ng.datasets.save_arrays(
+        path, x=rng.random((20000, 50), dtype=np.float32), y=np.arange(20000) % 2
+    )
+    x, y = ng.datasets.memmap_arrays(path)  # 4 MB of features; a batch is 0.4 MB
+    model = ng.Sequential(ng.Linear(50, 2, seed=0))
+    tracemalloc.start()
+    try:
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+               epochs=1, batch_size=2000, seed=0, verbose=0)  # fmt: skip
+        assert tracemalloc.get_traced_memory()[1] < 2_000_000
+    finally:
+        tracemalloc.stop()
 
 
 def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
@@ -198,6 +219,11 @@ def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
     np.savez_compressed(tmp_path / "c.npz", x=x)
     with pytest.raises(ng.DataError, match=r"c.npz\[x.npy\] is compressed; .*np.savez"):
         ng.datasets.memmap_arrays(tmp_path / "c.npz")
+    np.savez(tmp_path / "u.npz", x=x)  # members at odd offsets
+    with pytest.raises(
+        ng.DataError, match=r"u.npz\[x.npy\]: its data is not aligned .*save_arrays"
+    ):
+        ng.datasets.memmap_arrays(tmp_path / "u.npz")
     np.save(tmp_path / "o.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
     with pytest.raises(ng.DataError, match="Python objects"):
         ng.datasets.memmap_arrays(tmp_path / "o.npy")
@@ -205,6 +231,6 @@ def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
     (tmp_path / "t.npy").write_bytes((tmp_path / "t.npy").read_bytes()[:-4])
     with pytest.raises(ng.DataError, match=r"declares shape \(4, 2\) of float32 but 28 bytes"):
         ng.datasets.memmap_arrays(tmp_path / "t.npy")
-    np.savez(tmp_path / "n.npz", y=np.arange(3))
+    ng.datasets.save_arrays(tmp_path / "n.npz", y=np.arange(3))
     with pytest.raises(ng.DataError, match="no features: expected key 'x'"):
         ng.datasets.memmap_arrays(tmp_path / "n.npz")

@@ -22,9 +22,12 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 
 from .launch import DistributedError
+
+_FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
 
 
 def describe(error: BaseException) -> str:
@@ -50,6 +53,7 @@ def abort_on_error(comm) -> Iterator[None]:
         code = 130 if isinstance(error, KeyboardInterrupt) else 1
         line = f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {describe(error)}"
         print(line, file=sys.__stderr__ or sys.stderr, flush=True)
+        time.sleep(_FORWARDED)  # the launcher forwards the line before Abort tears it down
         comm.Abort(code)
         os._exit(code)  # MPICH's Abort may return before the launcher ends this process
 
