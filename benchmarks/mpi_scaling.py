@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve()
-ARCHITECTURES = {"B": (784, 128, 64, 10), "C": (784, 1024, 1024, 10)}
+ARCHITECTURES = {"A": (784, 16, 16, 10), "B": (784, 128, 64, 10), "C": (784, 1024, 1024, 10)}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -128,7 +128,7 @@ def ping_worker(largest: int) -> None:
         size *= 4
     if comm.rank == 0:
         sizes, seconds = np.array(rows, dtype=np.float64).T
-        slope, alpha = np.polyfit(sizes, seconds, 1)  # t = α + bytes / β
+        slope, alpha = np.polyfit(sizes, seconds, 1, w=1 / seconds)  # t = α + bytes / β, relative
         print(json.dumps({"latency_us": 1e6 * max(alpha, 0.0), "bandwidth_gbs": 1e-9 / slope,
                           "points": [[int(b), 1e6 * t] for b, t in rows]}))  # fmt: skip
 
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parts = ("scaling", "allreduce", "memory")
+    parts = ("scaling", "allreduce", "memory", "model")
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="run these parts")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -149,13 +149,21 @@ def main(argv=None) -> int:
             train_worker(arch, int(samples), int(epochs), distributed == "1", data or None)
         return 0
     samples = {"B": 2048, "C": 512} if args.quick else {"B": 40000, "C": 4000}
+    if "model" in args.only:  # A's compute per sample, for the model (not itself scaled)
+        samples = {"A": 2048 if args.quick else 60000, **samples}
     epochs = "2" if args.quick else "4"
     report: dict = {"scaling": {}, "machine": os.cpu_count()}
     if "scaling" in args.only:
         print("arch  configuration          samples/s  speedup  allreduce ms/step  bytes/step")
-    for arch, n in samples.items() if "scaling" in args.only else ():
+    timed = {"scaling", "model"} & set(args.only)
+    for arch, n in samples.items() if timed else ():
         rows = {
             "1 process, 1 thread": spawn(1, 1, "--worker", arch, str(n), epochs, "0", ""),
+        }
+        if arch == "A" or "scaling" not in args.only:  # the model needs only this
+            report["scaling"][arch] = rows
+            continue
+        rows |= {
             "2 ranks, 1 thread each": spawn(2, 1, "--worker", arch, str(n), epochs, "1", ""),
             "1 process, 2 threads": spawn(1, 2, "--worker", arch, str(n), epochs, "0", ""),
         }
@@ -167,16 +175,56 @@ def main(argv=None) -> int:
             print(f"{arch:<5} {name:<22} {row['samples_per_second']:>9.0f} "
                   f"{row['speedup']:>7.2f}x {reduce:>18} {moved:>11}")  # fmt: skip
         report["scaling"][arch] = rows
-    if "allreduce" in args.only:
+    if "allreduce" in args.only or "model" in args.only:
         largest = 1 << (20 if args.quick else 25)
         ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
         print(f"Allreduce of 2 ranks: latency {ping['latency_us']:.1f} us, "
               f"bandwidth {ping['bandwidth_gbs']:.2f} GB/s")  # fmt: skip
+    if "model" in args.only:
+        report["model"] = cost_model(report)
     if "memory" in args.only:
         report["memory"] = memory(args.quick)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
+
+
+def allreduce_seconds(ranks: int, size: int, latency: float, bandwidth: float) -> float:
+    """MPICH's Allreduce of ``size`` bytes on ``ranks``: 2⌈log₂ N⌉ latencies (recursive halving
+    and doubling) and 2(N − 1)/N of the buffer through each rank's link (Rabenseifner)."""
+    return 2 * np.ceil(np.log2(ranks)) * latency + 2 * (ranks - 1) / ranks * size / bandwidth
+
+
+def cost_model(report: dict) -> dict:
+    """Step time T(N) = c·B/N + allreduce(4·(P + 1) bytes, N) for A, B, C from this run's
+    measured c (seconds per sample, 1 process at 1 thread) and Allreduce latency and bandwidth:
+    the speedup at global batch 256 up to 1024 ranks and where it peaks, and the global batch
+    keeping the efficiency c·B/N / T(N) at 80 % for 8 and 64 ranks: B ≥ 4·N·allreduce/c."""
+    from nudgenet.bench.implementations import parameter_count
+
+    ping = report["allreduce"]
+    latency, bandwidth = ping["latency_us"] * 1e-6, ping["bandwidth_gbs"] * 1e9
+    found = {}
+    print(f"model: latency {latency * 1e6:.1f} us, bandwidth {bandwidth / 1e9:.2f} GB/s")
+    print(
+        "arch  c (us/sample)  bytes/step  speedup at B=256: N=2, 8, 64  peak (N)  "
+        "B for 80% at N=8, 64"
+    )
+    for arch, rows in report["scaling"].items():
+        c = 1 / rows["1 process, 1 thread"]["samples_per_second"]
+        size = 4 * (parameter_count(ARCHITECTURES[arch]) + 1)
+        ranks = 2 ** np.arange(1, 11)
+        speedup = [c * 256 / (c * 256 / n + allreduce_seconds(n, size, latency, bandwidth))
+                   for n in ranks]  # fmt: skip
+        batch = {n: 4 * n * allreduce_seconds(n, size, latency, bandwidth) / c for n in (8, 64)}
+        peak = int(np.argmax(speedup))
+        found[arch] = {"c_us": c * 1e6, "bytes": size, "speedup_256": dict(zip(
+            ranks.tolist(), speedup)), "peak_ranks": int(ranks[peak]),
+            "batch_for_80_percent": batch}  # fmt: skip
+        print(f"{arch:<5} {c * 1e6:>13.2f} {size:>11} {speedup[0]:>10.2f} {speedup[2]:>5.2f} "
+              f"{speedup[5]:>5.2f} {speedup[peak]:>9.2f} ({ranks[peak]}) "
+              f"{batch[8]:>9.0f} {batch[64]:>7.0f}")  # fmt: skip
+    return found
 
 
 def memory(quick: bool) -> dict:
