@@ -198,8 +198,10 @@ def allreduce_seconds(ranks: int, size: int, latency: float, bandwidth: float) -
 def cost_model(report: dict) -> dict:
     """Step time T(N) = c·B/N + allreduce(4·(P + 1) bytes, N) for A, B, C from this run's
     measured c (seconds per sample, 1 process at 1 thread) and Allreduce latency and bandwidth:
-    the speedup at global batch 256 up to 1024 ranks and where it peaks, and the global batch
-    keeping the efficiency c·B/N / T(N) at 80 % for 8 and 64 ranks: B ≥ 4·N·allreduce/c."""
+    the speedup at global batch 256 for 2, 8 and 64 ranks, the most ranks (a power of 2) still
+    at 50 % efficiency there (where scaling stops: more ranks wait longer than they compute),
+    and the global batch keeping the efficiency c·B/N / T(N) at 80 % for 8 and 64 ranks:
+    B ≥ 4·N·allreduce/c."""
     from nudgenet.bench.implementations import parameter_count
 
     ping = report["allreduce"]
@@ -207,23 +209,20 @@ def cost_model(report: dict) -> dict:
     found = {}
     print(f"model: latency {latency * 1e6:.1f} us, bandwidth {bandwidth / 1e9:.2f} GB/s")
     print(
-        "arch  c (us/sample)  bytes/step  speedup at B=256: N=2, 8, 64  peak (N)  "
-        "B for 80% at N=8, 64"
-    )
+        "arch  c (us/sample)  bytes/step  speedup at B=256: N=2, 8, 64  50% until N  B for 80% at N=8, 64"
+    )  # noqa: E501
     for arch, rows in report["scaling"].items():
         c = 1 / rows["1 process, 1 thread"]["samples_per_second"]
         size = 4 * (parameter_count(ARCHITECTURES[arch]) + 1)
-        ranks = 2 ** np.arange(1, 11)
-        speedup = [c * 256 / (c * 256 / n + allreduce_seconds(n, size, latency, bandwidth))
-                   for n in ranks]  # fmt: skip
-        batch = {n: 4 * n * allreduce_seconds(n, size, latency, bandwidth) / c for n in (8, 64)}
-        peak = int(np.argmax(speedup))
-        found[arch] = {"c_us": c * 1e6, "bytes": size, "speedup_256": dict(zip(
-            ranks.tolist(), speedup)), "peak_ranks": int(ranks[peak]),
-            "batch_for_80_percent": batch}  # fmt: skip
-        print(f"{arch:<5} {c * 1e6:>13.2f} {size:>11} {speedup[0]:>10.2f} {speedup[2]:>5.2f} "
-              f"{speedup[5]:>5.2f} {speedup[peak]:>9.2f} ({ranks[peak]}) "
-              f"{batch[8]:>9.0f} {batch[64]:>7.0f}")  # fmt: skip
+        ranks = [2**k for k in range(1, 11)]
+        reduce = {n: allreduce_seconds(n, size, latency, bandwidth) for n in ranks}
+        speedup = {n: c * 256 / (c * 256 / n + reduce[n]) for n in ranks}
+        half = max([1] + [n for n in ranks if speedup[n] >= n / 2])
+        batch = {n: 4 * n * reduce[n] / c for n in (8, 64)}
+        found[arch] = {"c_us": c * 1e6, "bytes": size, "speedup_256": speedup,
+                       "half_efficiency_ranks": half, "batch_for_80_percent": batch}  # fmt: skip
+        print(f"{arch:<5} {c * 1e6:>13.2f} {size:>11} {speedup[2]:>10.2f} {speedup[8]:>5.2f} "
+              f"{speedup[64]:>5.2f} {half:>12} {batch[8]:>9.0f} {batch[64]:>7.0f}")  # fmt: skip
     return found
 
 
