@@ -208,9 +208,8 @@ def cost_model(report: dict) -> dict:
     latency, bandwidth = ping["latency_us"] * 1e-6, ping["bandwidth_gbs"] * 1e9
     found = {}
     print(f"model: latency {latency * 1e6:.1f} us, bandwidth {bandwidth / 1e9:.2f} GB/s")
-    print(
-        "arch  c (us/sample)  bytes/step  speedup at B=256: N=2, 8, 64  50% until N  B for 80% at N=8, 64"
-    )  # noqa: E501
+    heading = "arch  c (us/sample)  bytes/step  speedup at B=256: N=2, 8, 64  50% until N"
+    print(f"{heading}  B for 80% at N=8, 64")
     for arch, rows in report["scaling"].items():
         c = 1 / rows["1 process, 1 thread"]["samples_per_second"]
         size = 4 * (parameter_count(ARCHITECTURES[arch]) + 1)

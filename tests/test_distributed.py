@@ -55,6 +55,7 @@ def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(out.read_text())
     assert found["ranks"] == ranks
+    assert found["rank_and_size"] == [[rank, ranks] for rank in range(ranks)]
     for name, case in found["cases"].items():
         tolerance = 1e-4 if "float32" in name else 1e-6
         if ranks == 1:  # one rank: plain fit's arithmetic exactly

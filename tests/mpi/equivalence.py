@@ -18,6 +18,8 @@ from nudgenet import files
 comm = MPI.COMM_WORLD
 out_path, workdir = Path(sys.argv[1]), Path(sys.argv[2])
 results = {"ranks": comm.size, "cases": {}}
+with ng.distributed.guard():  # the script's own code, guarded as fit is
+    results["rank_and_size"] = comm.allgather((ng.distributed.rank(), ng.distributed.size()))
 
 OPTIMIZERS = {
     "sgd": lambda p: ng.optim.SGD(p, lr=0.1, momentum=0.9),
