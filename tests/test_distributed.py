@@ -235,3 +235,22 @@ def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
     ng.datasets.save_arrays(tmp_path / "n.npz", y=np.arange(3))
     with pytest.raises(ng.DataError, match="no features: expected key 'x'"):
         ng.datasets.memmap_arrays(tmp_path / "n.npz")
+
+
+def test_the_scaling_benchmark_runs(tmp_path):
+    """benchmarks/mpi_scaling.py --quick: every part, the model from its own measurements."""
+    out = tmp_path / "scaling.json"
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    script = ROOT / "benchmarks" / "mpi_scaling.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    two = report["scaling"]["C"]["2 ranks, 1 thread each"]
+    assert two["bytes_per_step"] == 4 * (1_863_690 + 1)  # C's parameters and the loss, float32
+    assert report["allreduce"]["bandwidth_gbs"] > 0
+    assert set(report["model"]) == {"A", "B", "C"}
+    assert len(report["memory"]["2 ranks"]) == 2

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from safetensors import numpy as st
 
-from .errors import CheckpointError
+from .errors import CheckpointError, first_difference
 from .files import may_write, sorted_header, write_atomic
 from .io import outline
 from .run_state import Position, Run, decode, encode
@@ -231,15 +231,9 @@ def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
 
 
 def _check_same_run(path: Path, mine: dict, theirs: dict) -> None:
-    for key in mine:
-        if mine[key] != theirs.get(key):
-            raise CheckpointError(
-                f"checkpoint {path} is of another run: {key} {_short(theirs.get(key))} there, "
-                f"{_short(mine[key])} here; use another directory, or restart=True "
-                "(nudgenet train --restart) to start over"
-            )
-
-
-def _short(value) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    difference = first_difference(mine, theirs)
+    if difference:
+        raise CheckpointError(
+            f"checkpoint {path} is of another run: {difference}; use another directory, or "
+            "restart=True (nudgenet train --restart) to start over"
+        )

@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+from ..errors import first_difference
 from .launch import DistributedError
 
 _FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
@@ -66,17 +67,10 @@ def check_same(comm, mine: dict) -> None:
     everyone = comm.allgather(mine)
     if comm.Get_rank():
         return
-    first = everyone[0]
     for rank, theirs in enumerate(everyone[1:], start=1):
-        for key in first:
-            if theirs.get(key) != first[key]:
-                raise DistributedError(
-                    f"rank {rank} runs another fit than rank 0: {key} {_short(theirs.get(key))} "
-                    f"there, {_short(first[key])} on rank 0 (every rank must build the same "
-                    "model and optimiser and pass the same options and data sizes)"
-                )
-
-
-def _short(value) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        difference = first_difference(everyone[0], theirs, here="on rank 0")
+        if difference:
+            raise DistributedError(
+                f"rank {rank} runs another fit than rank 0: {difference} (every rank must build "
+                "the same model and optimiser and pass the same options and data sizes)"
+            )
