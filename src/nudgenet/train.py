@@ -243,11 +243,11 @@ def fit(
     settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
                 "loss": repr(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
-    if parallel:  # the same run on every rank?  Rank 0 alone resumes and saves checkpoints
-        more = {"epochs": epochs, "compile": compile, "diagnostics": diagnostics}
+    if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
+        every = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
+        more = {"epochs": epochs, "compile": compile, "diagnostics": diagnostics, "every": every}
         parallel.check(run, loss_fn, {**settings, **more}, arrays)
-        checkpoint = None if parallel.rank else checkpoint
-    if checkpoint is not None:
+    if checkpoint is not None and not (parallel and parallel.rank):
         run_of = fingerprint(run, arrays, seed, settings)
         at = checkpoint.resume(run, run_of, epochs, steps, verbose)
     if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
@@ -299,7 +299,8 @@ def fit(
                     if not finite:
                         break
                     if every_steps and (epoch * steps + step + 1) % every_steps == 0:
-                        at = Position(epoch, step + 1, order, loss_sum, seen, parts)
+                        every_part = parallel.gather(parts) if parallel else parts  # all ranks'
+                        at = Position(epoch, step + 1, order, loss_sum, seen, every_part)
                         checkpoint.save(run.capture(at), epoch, step + 1)
                 logs = {"loss": loss_sum / seen if per_row else loss_sum}
                 if parallel:  # every rank's statistics; the validation rows split among them

@@ -133,25 +133,33 @@ class Watch(ng.Callback):
         seen_may_write.append(files.may_write())
 
 
-def checkpointed(epochs, folder, callbacks=()):
+def checkpointed(epochs, folder):
     model = classifier("float64")
     optimizer = OPTIMIZERS["adam"](model.parameters())
     history = ng.fit(
         model, ng.CrossEntropyLoss(), optimizer, x64, labels, epochs=epochs, batch_size=32,
-        seed=0, verbose=0, distributed=True, callbacks=list(callbacks),
-        checkpoint=ng.Checkpoint(folder, every_steps=3) if folder else None,
+        seed=0, verbose=0, distributed=True, callbacks=[Watch()], metrics=["accuracy"],
+        checkpoint=ng.Checkpoint(folder, every_steps=3, keep=20) if folder else None,
     )  # fmt: skip
-    return flat(model), history
+    history.history.pop("seconds")
+    return flat(model), history.history
 
 
 folder = workdir / "checkpoints"
-checkpointed(2, folder, [Watch()])
-resumed, resumed_history = checkpointed(4, folder, [Watch()])
-straight, straight_history = checkpointed(4, None, [Watch()])
+checkpointed(2, folder)
+written = sorted(p.name for p in folder.iterdir()) if comm.rank == 0 else None
+if comm.rank == 0:  # as if killed in epoch 2 after its 5th step: resume from there
+    for name in written[written.index("checkpoint-000001-0000005.safetensors") + 1 :]:
+        (folder / name).unlink()
+comm.Barrier()
+resumed, resumed_history = checkpointed(4, folder)
+straight, straight_history = checkpointed(4, None)
 results["checkpoint"] = {
     "may_write": comm.allgather(seen_may_write),
-    "files": sorted(p.name for p in folder.iterdir()) if comm.rank == 0 else None,
-    "resumed_equals_uninterrupted": comm.allgather(bool(np.array_equal(resumed, straight))),
+    "files": written,
+    "resumed_equals_uninterrupted": comm.allgather(
+        bool(np.array_equal(resumed, straight)) and resumed_history == straight_history
+    ),
     "may_write_after": comm.allgather(files.may_write()),
 }
 

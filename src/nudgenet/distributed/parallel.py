@@ -85,13 +85,15 @@ class DataParallel:
 
     def start(self, run: Run, at: Position) -> Position:
         """Give every rank rank 0's parameters, optimiser state, History, callbacks' and
-        generators' states (a resumed checkpoint's, if rank 0 resumed one); then each rank its
+        generators' states (a resumed checkpoint's, if rank 0 resumed one: checkpoints hold
+        the metrics' statistics of every rank, gathered when saved); then each rank its
         own stream of every generator but fit's (Dropout masks differ per rank, reproducible
         from the seed and the rank).  The position to start at."""
         self.allreduce = GradientAllreduce(self.comm, run.optimizer)
         state = self.comm.bcast(run.capture(at) if self.rank == 0 else None, root=0)
-        if self.rank:
+        if self.rank:  # mid-epoch, rank 0 alone keeps the statistics of every rank's rows so far
             at = run.restore(state)
+            at.parts = {name: [] for name in at.parts}
         for name, rng in run.rngs.items():
             if name != "fit" and self.rank:  # rank 0 keeps its stream: 1 rank is plain fit
                 rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
