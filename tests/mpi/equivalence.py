@@ -95,6 +95,16 @@ record(
     ),
 )  # fmt: skip
 
+# gradient clipping (of the summed gradient) and a sum-reduced loss
+record(
+    "clip-sum-loss",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd",
+        loss_fn=ng.CrossEntropyLoss(reduction="sum"), epochs=2, batch_size=32,
+        clip_grad_norm=0.5, metrics=["accuracy"],
+    ),
+)  # fmt: skip
+
 # batches with fewer rows than ranks (some ranks have none), validation rows fewer than ranks
 xr = x64[:11]
 yr = np.stack([xr.sum(axis=1), xr[:, 0] * xr[:, 1]], axis=1)
