@@ -26,6 +26,7 @@ from .errors import (
     CheckpointError,
     CompileError,
     DataError,
+    DistributedError,
     ModelFileError,
     NudgenetError,
     ShapeError,
@@ -65,11 +66,11 @@ from .train import evaluate, fit, predict
 
 __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",
-    "distributed",
     "get_default_dtype", "manual_seed", "set_default_dtype",
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
+    "distributed", "DistributedError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",

@@ -34,6 +34,12 @@ class CheckpointError(NudgenetError, ValueError):
     run (architecture, optimiser, data, batch size or seed differ); the message names which."""
 
 
+class DistributedError(NudgenetError, RuntimeError):
+    """Data-parallel training cannot run as asked: mpi4py missing under an MPI launcher, ranks
+    that do not run the same ``fit`` (model, options, data sizes), a layer that needs the whole
+    batch (:mod:`nudgenet.distributed`)."""
+
+
 def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None:
     """``"<key> <theirs> there, <mine> <here>"`` for the first key of ``mine`` whose value
     ``theirs`` does not hold (values as JSON, cut to 60 characters), or None: the words of a

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 
 from .. import files
 from ..distributed import DistributedError, abort_on_error, launcher, world
@@ -54,4 +53,3 @@ def _silent(silent: bool):
     with open(os.devnull, "w") as null:
         with contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
             yield
-    sys.stdout.flush()

@@ -23,8 +23,9 @@ calls; :func:`last_run` says what the last run's allreduces cost.  :func:`guard`
 
 from __future__ import annotations
 
+from ..errors import DistributedError
 from .faults import abort_on_error
-from .launch import DistributedError, launcher, world
+from .launch import launcher, world
 from .parallel import DataParallel, last_run
 
 

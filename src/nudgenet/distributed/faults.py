@@ -12,7 +12,7 @@ the job at once with the signal's exit code.
 :func:`check_same` runs once before training: one small ``allgather`` of each rank's
 description of its run (the model's parameter shapes, the optimiser and its settings, fit's
 options, the data's shapes); a rank whose description differs from rank 0's is a
-:class:`~nudgenet.distributed.launch.DistributedError` naming the rank and the first difference,
+:class:`~nudgenet.errors.DistributedError` naming the rank and the first difference,
 instead of a deadlock or a wrong average.
 """
 
@@ -25,8 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from ..errors import first_difference
-from .launch import DistributedError
+from ..errors import DistributedError, first_difference
 
 _FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
 

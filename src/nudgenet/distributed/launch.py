@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import NudgenetError
+from ..errors import DistributedError
 
 # (variable, what it holds) in the order checked: MPICH's Hydra and Intel MPI, Open MPI, PMIx,
 # Slurm's srun (its step's task count: an sbatch script itself is no step)
@@ -18,11 +18,6 @@ _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
 _RANK_ONLY_VARIABLES = ("PMIX_RANK", "PMI_RANK")
 
 MPI_EXTRA = 'pip install "nudgenet[mpi]"'
-
-
-class DistributedError(NudgenetError, RuntimeError):
-    """Data-parallel training cannot run as asked: MPI missing under a launcher, ranks that do
-    not run the same ``fit`` (model, options, data sizes), a layer that needs the whole batch."""
 
 
 def launcher() -> tuple[str, int | None] | None:

@@ -21,12 +21,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from .. import files
+from ..errors import DistributedError
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
 from ..tensor import Tensor, no_grad
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same
-from .launch import DistributedError, launcher, world
+from .launch import launcher, world
 from .shard import bounds, share
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
