@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 from mpi4py import MPI
+from threadpoolctl import threadpool_info
 
 import nudgenet as ng
 from nudgenet import files
+from nudgenet.distributed.threads import cores
 
 comm = MPI.COMM_WORLD
 out_path, workdir = Path(sys.argv[1]), Path(sys.argv[2])
@@ -174,6 +176,24 @@ results["checkpoint"] = {
 }
 
 results["last_run"] = ng.distributed.last_run()  # the uninterrupted run: 4 epochs of 7 steps
+
+# BLAS threads during a run: the machine's cores shared among its ranks, never more than before
+class Threads(ng.Callback):
+    def on_train_begin(self, logs=None):  # outside fit's own limit for small products
+        self.seen = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+threads = Threads()
+model = classifier("float64")
+optimizer = OPTIMIZERS["sgd"](model.parameters())
+ng.fit(model, ng.CrossEntropyLoss(), optimizer, x64, labels, epochs=1, batch_size=64, seed=0,
+       verbose=0, distributed=True, callbacks=[threads])  # fmt: skip
+share = max(1, cores() // comm.size)  # every rank on this one machine
+results["blas_threads"] = comm.allgather(
+    threads.seen == [min(share, n) for n in before]
+    and before == [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+)
 
 # progress: only rank 0 prints
 model = classifier("float64")

@@ -29,6 +29,7 @@ from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same
 from .launch import launcher, world
 from .shard import bounds, share
+from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
 
@@ -50,13 +51,15 @@ class DataParallel:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Abort every rank on an error here; files and warnings from rank 0 only."""
+        """Abort every rank on an error here; files and warnings from rank 0 only; the BLAS
+        threads of the ranks on one machine sharing its cores (:mod:`.threads`)."""
         previous = files.set_may_write(files.may_write() and self.rank == 0)
         try:
-            with abort_on_error(self.comm), warnings.catch_warnings():
-                if self.rank:
-                    warnings.simplefilter("ignore")
-                yield
+            with abort_on_error(self.comm), blas_threads_per_rank(self.comm):
+                with warnings.catch_warnings():
+                    if self.rank:
+                        warnings.simplefilter("ignore")
+                    yield
         finally:
             files.set_may_write(previous)
 
