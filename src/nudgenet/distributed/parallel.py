@@ -71,9 +71,9 @@ class DataParallel:
             if isinstance(module, BatchNorm1d):
                 raise DistributedError(
                     f"fit(distributed=True): the model holds a {type(module).__name__}, which "
-                    "normalises by "
-                    "the statistics of each rank's share of the batch, not of the global batch; "
-                    "data-parallel training refuses it (LayerNorm normalises each row alone)"
+                    "normalises by the statistics of each rank's share of the batch, not of the "
+                    "global batch; data-parallel training refuses it (LayerNorm normalises each "
+                    "row alone)"
                 )
         self.per_row = getattr(loss_fn, "reduction", "mean") == "mean"
         optimizer = run.optimizer
@@ -162,7 +162,7 @@ def join(what: str) -> DataParallel | None:
             f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); training "
             "in this one process",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,  # fit's caller (through fit_data_parallel and fit)
         )
         return None
     return DataParallel(world(what))
