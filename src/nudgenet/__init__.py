@@ -9,7 +9,7 @@
 """
 
 from . import data as datasets
-from . import functional, metrics, optim, plot
+from . import distributed, functional, metrics, optim, plot
 from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .callbacks import (
@@ -26,6 +26,7 @@ from .errors import (
     CheckpointError,
     CompileError,
     DataError,
+    DistributedError,
     ExportError,
     ModelFileError,
     NudgenetError,
@@ -72,6 +73,7 @@ __all__ = [
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
+    "distributed", "DistributedError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",

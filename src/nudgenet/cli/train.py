@@ -17,6 +17,7 @@ from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
 from ..errors import NudgenetError
+from ..files import may_write
 from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
@@ -40,6 +41,7 @@ from .common import (
     positive_int,
 )
 from .logs import add_log_options, log_callbacks
+from .mpi import under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -134,7 +136,7 @@ def run(args) -> int:
             layer: _finite(values[kept])
             for layer, values in per_layer(history.history, kind).items()
         }
-    if args.plot:
+    if args.plot and may_write():  # rank 0 only, under mpiexec
         from ..plot import plot_gradient_norms, plot_history
 
         curves = Path(args.plot)
@@ -221,6 +223,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
             checkpoint=checkpoint,
+            distributed=args.distributed,  # under mpiexec (cli/mpi.py)
         )
     for warning in caught:  # a divergence is reported below; other warnings as one-line notes
         if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
@@ -378,4 +381,4 @@ def register(commands) -> None:
     )
     add_log_options(train)
     add_output_options(train, training=True)
-    train.set_defaults(run=run)
+    train.set_defaults(run=under_mpi("train", run), distributed=False)
