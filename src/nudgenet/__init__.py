@@ -11,6 +11,7 @@
 from . import data as datasets
 from . import functional, metrics, optim, plot
 from ._version import __version__
+from .autograd import grad
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .callbacks import (
     Callback,
@@ -31,7 +32,13 @@ from .errors import (
     ShapeError,
 )
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
-from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
+from .gradient_check import (
+    GradcheckError,
+    GradientReport,
+    check_gradients,
+    gradcheck,
+    gradgradcheck,
+)
 from .history import History
 from .io import load, save
 from .nn import (
@@ -70,6 +77,7 @@ __all__ = [
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
+    "grad", "gradgradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
     "BCELoss", "BCEWithLogitsLoss", "CategoricalCrossEntropyLoss", "CrossEntropyLoss", "Dropout",

@@ -12,6 +12,12 @@ stay views).  After a backward pass the graph's saved arrays are released; a sec
 ``backward()`` through the same graph raises, unless the first passed ``retain_graph=True``, in
 which case it adds the same gradients again (gradients accumulate, as in PyTorch).
 
+Gradients of gradients.  Each :class:`Function` has two backward rules: ``backward`` on arrays
+(the fast one every ordinary pass runs) and ``backward_graph`` on tensors, written with other
+primitives, which ``create_graph=True`` runs with recording on, so the gradients it returns are
+tensors with a graph of their own (:func:`nudgenet.autograd.grad`; ``backward(create_graph=True)``
+also keeps each leaf's in ``.grad_tensor``, ``.grad`` staying an array).
+
 The arithmetic operators and methods such as ``.exp()`` are installed by
 :mod:`nudgenet.functional`, next to the primitives that implement them.
 """
@@ -25,6 +31,7 @@ import numpy as np
 
 from .backend import get_default_dtype
 from .errors import ShapeError
+from .graph import graph_order, leading_to, unbroadcast
 
 _grad_enabled = True
 
@@ -83,6 +90,7 @@ class Tensor:
         "requires_grad",
         "_creator",
         "_retains_grad",
+        "grad_tensor",
         "name",
         "__weakref__",
     )
@@ -98,6 +106,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._creator: Function | None = None
         self._retains_grad = False
+        self.grad_tensor: Tensor | None = None  # set by backward(create_graph=True)
         self.name = name
 
     # --- array facts -------------------------------------------------------------------------
@@ -145,9 +154,11 @@ class Tensor:
         return self
 
     def zero_grad(self) -> None:
-        """Reset ``.grad`` to zeros in place (keeping any view into a flat buffer)."""
+        """Reset ``.grad`` to zeros in place (keeping any view into a flat buffer); drop
+        ``.grad_tensor``."""
         if self.grad is not None:
             self.grad.fill(0)
+        self.grad_tensor = None
 
     def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
@@ -155,114 +166,123 @@ class Tensor:
         return f"tensor({body}, dtype={self.dtype}{extra})"
 
     # --- backprop -----------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(
+        self, grad=None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Accumulate ∂self/∂leaf into every leaf's ``.grad`` that requires gradients.
 
         ``grad`` is the seed ∂C/∂self; it may be omitted only for a one-element tensor (seed 1).
+        ``create_graph=True`` (PyTorch's): the backward pass is itself recorded, and each leaf's
+        accumulated gradient is also kept as a tensor in ``.grad_tensor``, with this pass's graph,
+        so a loss built from it backpropagates again; ``.grad`` stays an array (a view of an
+        optimiser's flat buffer).  ``retain_graph`` defaults to ``create_graph``.
         """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require gradients: "
                 "none of its inputs had requires_grad=True (or it was computed under no_grad)"
             )
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() on a tensor of shape {self.shape} needs a gradient argument of "
-                    "that shape; only a one-element tensor can be its own seed"
-                )
-            seed = np.ones(self.shape, dtype=self.dtype)
-        else:
-            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if seed.shape != self.shape:
-                raise ShapeError(
-                    f"backward(): gradient shape {seed.shape} does not match tensor shape "
-                    f"{self.shape}"
-                )
-        _backpropagate(self, seed, retain_graph)
+        seed = seed_gradient(self, grad, "backward()", create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        _backpropagate([self], [seed], retain, create_graph)
 
     # Operators and math methods are installed by nudgenet.functional.
 
 
-def _graph_order(root: Tensor) -> list[Tensor]:
-    """Tensors of the recorded graph below ``root``, each after everything it depends on.
-
-    An iterative depth-first post-order: a tensor is appended only once all its inputs have been,
-    and marked done when it is expanded (not when first seen), so a tensor reached again through
-    a later input still precedes every tensor that uses it.
-    """
-    order: list[Tensor] = []
-    done: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in done:
-            continue
-        done.add(id(tensor))
-        stack.append((tensor, True))
-        creator = tensor._creator
-        if creator is None:
-            continue
-        for parent in creator.inputs:
-            if parent.requires_grad and id(parent) not in done:
-                stack.append((parent, False))
-    return order
+def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False):
+    """The seed ∂C/∂output: ``grad`` checked against the output's shape, or 1 for a one-element
+    output; an array, or for a recorded backward a tensor (``grad`` itself, if one)."""
+    if grad is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"{caller} on a tensor of shape {output.shape} needs a gradient argument of "
+                "that shape; only a one-element tensor can be its own seed"
+            )
+        grad = np.ones(output.shape, dtype=output.dtype)
+    if create_graph:
+        seed = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, output.dtype))
+    else:
+        seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
+    if seed.shape != output.shape:
+        raise ShapeError(
+            f"{caller}: gradient shape {seed.shape} does not match tensor shape {output.shape}"
+        )
+    return seed
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Reduce a gradient of a broadcast result back to the operand's ``shape`` by summing."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad
-
-
-def _accumulate_leaf(tensor: Tensor, grad: np.ndarray) -> None:
+def _accumulate_leaf(tensor: Tensor, grad) -> None:
+    if isinstance(grad, Tensor):  # a recorded backward: the sum as a tensor too, with its graph
+        previous = tensor.grad
+        tensor.grad_tensor = grad if previous is None else Tensor(previous.copy()) + grad
+        grad = grad.data
     if tensor.grad is None:
         tensor.grad = np.array(grad, dtype=tensor.dtype, copy=True)
     else:
         tensor.grad += grad
 
 
-def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
-    order = _graph_order(root)
-    grads: dict[int, np.ndarray] = {id(root): seed}
-    for tensor in reversed(order):
-        grad = grads.pop(id(tensor), None)
-        if grad is None:
-            continue
-        creator = tensor._creator
-        if creator is None:
-            _accumulate_leaf(tensor, grad)
-            continue
-        if tensor._retains_grad:
-            _accumulate_leaf(tensor, grad)
-        if creator.released:
-            raise RuntimeError(
-                f"backward() through the graph a second time: {type(creator).__name__}'s saved "
-                "values were released after the first pass; pass retain_graph=True to the first "
-                "backward() to walk the graph again"
-            )
-        input_grads = creator.backward(grad)
-        if not retain_graph:
-            creator.release()
-        for parent, g in zip(creator.inputs, input_grads):
-            if g is None or not parent.requires_grad:
+def _backpropagate(
+    roots: Sequence[Tensor],
+    seeds: Sequence,
+    retain_graph: bool,
+    create_graph: bool = False,
+    targets: set[int] | None = None,
+) -> dict[int, object]:
+    """Walk the graph below ``roots`` once in reverse, from their ``seeds``.  Without
+    ``targets``, every leaf (and tensor that retains its grad) accumulates its gradient; with
+    them (tensor ids), only the paths leading to a target are walked and the targets'
+    gradients are returned, by id, touching no ``.grad``.  ``create_graph``: the tensors'
+    ``backward_graph`` runs, with recording on, instead of ``backward``."""
+    order = graph_order(roots)
+    reach = None if targets is None else leading_to(order, targets)
+    grads: dict[int, object] = {}
+    for root, seed in zip(roots, seeds):
+        _route(grads, root, seed)
+    found: dict[int, object] = {}
+    with _grad_mode(True) if create_graph else contextlib.nullcontext():
+        for tensor in reversed(order):
+            grad = grads.pop(id(tensor), None)
+            if grad is None:
                 continue
-            g = unbroadcast(g, parent.shape)
-            key = id(parent)
-            if key in grads:
-                grads[key] = grads[key] + g
-            else:
-                grads[key] = g
+            creator = tensor._creator
+            if reach is not None:
+                if id(tensor) in targets:
+                    found[id(tensor)] = grad
+            elif creator is None or tensor._retains_grad:
+                _accumulate_leaf(tensor, grad)
+            if creator is None:
+                continue
+            _backward_node(creator, grad, grads, retain_graph, create_graph, reach)
+    return found
+
+
+def _backward_node(creator, grad, grads: dict, retain_graph, create_graph, reach) -> None:
+    """Run one node's backward rule and route what it returns to its inputs in ``grads``;
+    ``reach``: when given, only inputs in it get gradients."""
+    if creator.released:
+        raise RuntimeError(
+            f"backward() through the graph a second time: {type(creator).__name__}'s saved "
+            "values were released after the first pass; pass retain_graph=True to the first "
+            "backward() to walk the graph again"
+        )
+    needs = creator.needs_grad
+    if reach is not None:
+        creator.needs_grad = tuple(n and id(p) in reach for n, p in zip(needs, creator.inputs))
+    try:
+        input_grads = creator.backward_graph(grad) if create_graph else creator.backward(grad)
+    finally:
+        creator.needs_grad = needs
+    if not retain_graph:
+        creator.release()
+    for parent, g in zip(creator.inputs, input_grads):
+        if g is None or not parent.requires_grad or (reach is not None and id(parent) not in reach):
+            continue
+        _route(grads, parent, unbroadcast(g, parent.shape))
+
+
+def _route(grads: dict, tensor: Tensor, g) -> None:
+    key = id(tensor)
+    grads[key] = grads[key] + g if key in grads else g
 
 
 class Function:
@@ -283,6 +303,14 @@ class Function:
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:  # pragma: no cover
         raise NotImplementedError
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The backward rule on tensors, written with other primitives so that it is recorded
+        (``create_graph=True``); a primitive without one cannot be differentiated twice."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no differentiable backward rule (backward_graph), so "
+            "create_graph=True cannot pass through it"
+        )
 
     def release(self) -> None:
         """Drop saved arrays once backward has run; keeps the graph's shape for error messages."""
