@@ -39,6 +39,7 @@ from .common import (
     positive_float,
     positive_int,
 )
+from .differential import add_differential_option, training_loss
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -97,7 +98,8 @@ def run(args) -> int:
             f"{data.features} features{labels}{why}",
             file=sys.stderr,
         )
-    history = _fit(args, model, loss_fn, optimizer, data, y_fit, validation_split, stopping)
+    fit_loss, y_fit = training_loss(args, data, loss_fn, y_fit, target_scaler)  # --differential
+    history = _fit(args, model, fit_loss, optimizer, data, y_fit, validation_split, stopping)
     kept = _kept_epoch(history, stopping)
     if history.stop_reason == "early_stopping" and not args.quiet:
         print(
@@ -375,5 +377,6 @@ def register(commands) -> None:
         action="store_true",
         help="delete --checkpoint DIR's checkpoints and start the run over",
     )
+    add_differential_option(train)
     add_output_options(train, training=True)
     train.set_defaults(run=run)
