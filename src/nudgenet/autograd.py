@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tensor import Tensor, _backpropagate, seed_gradient
+from .tensor import Tensor, backpropagate, seed_gradient
 
 
 def _tensors(value, what: str) -> tuple[Tensor, ...]:
@@ -73,7 +73,7 @@ def grad(
         roots.append(out)
         seeds.append(seed_gradient(out, seed, f"grad: output {i}", create_graph))
     retain = create_graph if retain_graph is None else retain_graph
-    found = _backpropagate(roots, seeds, retain, create_graph, {id(t) for t in inputs})
+    found = backpropagate(roots, seeds, retain, create_graph, {id(t) for t in inputs})
     result = []
     for i, t in enumerate(inputs):
         g = found.get(id(t))

@@ -184,7 +184,7 @@ class Tensor:
             )
         seed = seed_gradient(self, grad, "backward()", create_graph)
         retain = create_graph if retain_graph is None else retain_graph
-        _backpropagate([self], [seed], retain, create_graph)
+        backpropagate([self], [seed], retain, create_graph)
 
     # Operators and math methods are installed by nudgenet.functional.
 
@@ -221,7 +221,7 @@ def _accumulate_leaf(tensor: Tensor, grad) -> None:
         tensor.grad += grad
 
 
-def _backpropagate(
+def backpropagate(
     roots: Sequence[Tensor],
     seeds: Sequence,
     retain_graph: bool,
