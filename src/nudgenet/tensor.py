@@ -235,9 +235,11 @@ def backpropagate(
     ``backward_graph`` runs, with recording on, instead of ``backward``."""
     order = graph_order(roots)
     reach = None if targets is None else leading_to(order, targets)
+    plain = reach is None and not create_graph  # an ordinary pass: the array rules, all inputs
     grads: dict[int, object] = {}
     for root, seed in zip(roots, seeds):
-        _route(grads, root, seed)
+        key = id(root)
+        grads[key] = grads[key] + seed if key in grads else seed
     found: dict[int, object] = {}
     with _grad_mode(True) if create_graph else contextlib.nullcontext():
         for tensor in reversed(order):
@@ -252,37 +254,39 @@ def backpropagate(
                 _accumulate_leaf(tensor, grad)
             if creator is None:
                 continue
-            _backward_node(creator, grad, grads, retain_graph, create_graph, reach)
+            if creator.released:
+                raise RuntimeError(
+                    f"backward() through the graph a second time: {type(creator).__name__}'s "
+                    "saved values were released after the first pass; pass retain_graph=True to "
+                    "the first backward() to walk the graph again"
+                )
+            if plain:
+                input_grads = creator.backward(grad)
+            else:
+                input_grads = _backward_rule(creator, grad, create_graph, reach)
+            if not retain_graph:
+                creator.release()
+            for parent, g in zip(creator.inputs, input_grads):
+                if g is None or not parent.requires_grad:
+                    continue
+                if reach is not None and id(parent) not in reach:
+                    continue
+                g = unbroadcast(g, parent.shape)
+                key = id(parent)
+                grads[key] = grads[key] + g if key in grads else g
     return found
 
 
-def _backward_node(creator, grad, grads: dict, retain_graph, create_graph, reach) -> None:
-    """Run one node's backward rule and route what it returns to its inputs in ``grads``;
-    ``reach``: when given, only inputs in it get gradients."""
-    if creator.released:
-        raise RuntimeError(
-            f"backward() through the graph a second time: {type(creator).__name__}'s saved "
-            "values were released after the first pass; pass retain_graph=True to the first "
-            "backward() to walk the graph again"
-        )
+def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None):
+    """``creator``'s recorded (``create_graph``) or array backward, asked only for the inputs
+    in ``reach`` when given (through ``needs_grad``, restored after)."""
     needs = creator.needs_grad
     if reach is not None:
         creator.needs_grad = tuple(n and id(p) in reach for n, p in zip(needs, creator.inputs))
     try:
-        input_grads = creator.backward_graph(grad) if create_graph else creator.backward(grad)
+        return creator.backward_graph(grad) if create_graph else creator.backward(grad)
     finally:
         creator.needs_grad = needs
-    if not retain_graph:
-        creator.release()
-    for parent, g in zip(creator.inputs, input_grads):
-        if g is None or not parent.requires_grad or (reach is not None and id(parent) not in reach):
-            continue
-        _route(grads, parent, unbroadcast(g, parent.shape))
-
-
-def _route(grads: dict, tensor: Tensor, g) -> None:
-    key = id(tensor)
-    grads[key] = grads[key] + g if key in grads else g
 
 
 class Function:
