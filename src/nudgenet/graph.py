@@ -16,7 +16,7 @@ def graph_order(roots: Sequence) -> list:
     """
     order: list = []
     done: set[int] = set()
-    stack: list[tuple[object, bool]] = [(root, False) for root in reversed(roots)]
+    stack: list[tuple[object, bool]] = list(zip(roots[::-1], [False] * len(roots)))
     while stack:
         tensor, expanded = stack.pop()
         if expanded:

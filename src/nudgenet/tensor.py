@@ -198,7 +198,8 @@ def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False)
                 f"{caller} on a tensor of shape {output.shape} needs a gradient argument of "
                 "that shape; only a one-element tensor can be its own seed"
             )
-        grad = np.ones(output.shape, dtype=output.dtype)
+        seed = np.ones(output.shape, dtype=output.dtype)
+        return Tensor(seed) if create_graph else seed
     if create_graph:
         seed = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, output.dtype))
     else:
@@ -210,15 +211,19 @@ def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False)
     return seed
 
 
-def _accumulate_leaf(tensor: Tensor, grad) -> None:
-    if isinstance(grad, Tensor):  # a recorded backward: the sum as a tensor too, with its graph
-        previous = tensor.grad
-        tensor.grad_tensor = grad if previous is None else Tensor(previous.copy()) + grad
-        grad = grad.data
+def _accumulate_leaf(tensor: Tensor, grad: np.ndarray) -> None:
     if tensor.grad is None:
         tensor.grad = np.array(grad, dtype=tensor.dtype, copy=True)
     else:
         tensor.grad += grad
+
+
+def _accumulate_recorded(tensor: Tensor, grad: Tensor) -> None:
+    """A recorded pass's gradient: the sum in ``.grad`` as always, and as a tensor in
+    ``.grad_tensor`` (what ``.grad`` held before as a constant, plus ``grad`` with its graph)."""
+    previous = tensor.grad
+    tensor.grad_tensor = grad if previous is None else Tensor(previous.copy()) + grad
+    _accumulate_leaf(tensor, grad.data)
 
 
 def backpropagate(
@@ -235,45 +240,53 @@ def backpropagate(
     ``backward_graph`` runs, with recording on, instead of ``backward``."""
     order = graph_order(roots)
     reach = None if targets is None else leading_to(order, targets)
-    plain = reach is None and not create_graph  # an ordinary pass: the array rules, all inputs
     grads: dict[int, object] = {}
     for root, seed in zip(roots, seeds):
         key = id(root)
         grads[key] = grads[key] + seed if key in grads else seed
+    if create_graph:
+        with _grad_mode(True):
+            return _walk(order, grads, retain_graph, True, targets, reach)
+    return _walk(order, grads, retain_graph, False, targets, reach)
+
+
+def _walk(order, grads: dict, retain_graph, create_graph, targets, reach) -> dict[int, object]:
+    """The reverse pass of :func:`backpropagate` over ``order``, from the seeds in ``grads``."""
+    plain = reach is None and not create_graph  # an ordinary pass: the array rules, all inputs
+    accumulate = _accumulate_recorded if create_graph else _accumulate_leaf
     found: dict[int, object] = {}
-    with _grad_mode(True) if create_graph else contextlib.nullcontext():
-        for tensor in reversed(order):
-            grad = grads.pop(id(tensor), None)
-            if grad is None:
+    for tensor in reversed(order):
+        grad = grads.pop(id(tensor), None)
+        if grad is None:
+            continue
+        creator = tensor._creator
+        if reach is not None:
+            if id(tensor) in targets:
+                found[id(tensor)] = grad
+        elif creator is None or tensor._retains_grad:
+            accumulate(tensor, grad)
+        if creator is None:
+            continue
+        if creator.released:
+            raise RuntimeError(
+                f"backward() through the graph a second time: {type(creator).__name__}'s saved "
+                "values were released after the first pass; pass retain_graph=True to the "
+                "first backward() to walk the graph again"
+            )
+        if plain:
+            input_grads = creator.backward(grad)
+        else:
+            input_grads = _backward_rule(creator, grad, create_graph, reach)
+        if not retain_graph:
+            creator.release()
+        for parent, g in zip(creator.inputs, input_grads):
+            if g is None or not parent.requires_grad:
                 continue
-            creator = tensor._creator
-            if reach is not None:
-                if id(tensor) in targets:
-                    found[id(tensor)] = grad
-            elif creator is None or tensor._retains_grad:
-                _accumulate_leaf(tensor, grad)
-            if creator is None:
+            if reach is not None and id(parent) not in reach:
                 continue
-            if creator.released:
-                raise RuntimeError(
-                    f"backward() through the graph a second time: {type(creator).__name__}'s "
-                    "saved values were released after the first pass; pass retain_graph=True to "
-                    "the first backward() to walk the graph again"
-                )
-            if plain:
-                input_grads = creator.backward(grad)
-            else:
-                input_grads = _backward_rule(creator, grad, create_graph, reach)
-            if not retain_graph:
-                creator.release()
-            for parent, g in zip(creator.inputs, input_grads):
-                if g is None or not parent.requires_grad:
-                    continue
-                if reach is not None and id(parent) not in reach:
-                    continue
-                g = unbroadcast(g, parent.shape)
-                key = id(parent)
-                grads[key] = grads[key] + g if key in grads else g
+            g = unbroadcast(g, parent.shape)
+            key = id(parent)
+            grads[key] = grads[key] + g if key in grads else g
     return found
 
 
