@@ -27,11 +27,13 @@ from .errors import (
     CheckpointError,
     CompileError,
     DataError,
+    ExportError,
     ModelFileError,
     NudgenetError,
     ShapeError,
 )
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
+from .export import export_onnx
 from .gradient_check import (
     GradcheckError,
     GradientReport,
@@ -41,6 +43,7 @@ from .gradient_check import (
 )
 from .history import History
 from .io import load, save
+from .logs import CSVLogger, TensorBoard
 from .nn import (
     BatchNorm1d,
     BCELoss,
@@ -89,4 +92,5 @@ __all__ = [
     "BatchNorm1d", "LayerNorm",
     "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
     "History", "evaluate", "fit", "predict",
+    "export_onnx", "ExportError", "CSVLogger", "TensorBoard",
 ]

@@ -30,3 +30,8 @@ class CompileError(NudgenetError, ValueError):
 class CheckpointError(NudgenetError, ValueError):
     """A checkpoint is unreadable (corrupt, truncated, not a checkpoint) or belongs to another
     run (architecture, optimiser, data, batch size or seed differ); the message names which."""
+
+
+class ExportError(NudgenetError, ValueError):
+    """A model cannot be exported (to ONNX): the message names the layer and the operation that
+    has no counterpart, or what else stands in the way."""

@@ -40,6 +40,7 @@ from .common import (
     positive_int,
 )
 from .differential import add_differential_option, training_loss
+from .logs import add_log_options, log_callbacks
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -217,7 +218,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             validation_split=validation_split,
             seed=args.seed,
             metrics=metrics_for(data.task),
-            callbacks=[guard, stopping] if stopping else [guard],
+            callbacks=[guard, *([stopping] if stopping else []), *log_callbacks(args, data)],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
@@ -377,6 +378,7 @@ def register(commands) -> None:
         action="store_true",
         help="delete --checkpoint DIR's checkpoints and start the run over",
     )
+    add_log_options(train)
     add_differential_option(train)
     add_output_options(train, training=True)
     train.set_defaults(run=run)
