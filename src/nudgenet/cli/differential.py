@@ -18,7 +18,8 @@ def add_differential_option(parser) -> None:
         action="store_true",
         help="differential training (Huge & Savine 2020): fit the values and their derivatives "
         "by the inputs (DifferentialLoss), for a data set with derivative labels "
-        "(black-scholes-mc: pathwise derivatives of Monte-Carlo payoffs)",
+        "(black-scholes-mc: pathwise derivatives of Monte-Carlo payoffs); a smooth --activation "
+        "(softplus, tanh) gives smooth derivatives",
     )
 
 
