@@ -90,7 +90,7 @@ class Tensor:
         "requires_grad",
         "_creator",
         "_retains_grad",
-        "grad_tensor",
+        "_grad_tensor",
         "name",
         "__weakref__",
     )
@@ -106,7 +106,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._creator: Function | None = None
         self._retains_grad = False
-        self.grad_tensor: Tensor | None = None  # set by backward(create_graph=True)
         self.name = name
 
     # --- array facts -------------------------------------------------------------------------
@@ -153,12 +152,18 @@ class Tensor:
         self._retains_grad = True
         return self
 
+    @property
+    def grad_tensor(self) -> Tensor | None:
+        """The gradient as a tensor with its graph, set by ``backward(create_graph=True)``
+        (unset, None: the slot is filled only then, so creating a tensor costs nothing more)."""
+        return getattr(self, "_grad_tensor", None)
+
     def zero_grad(self) -> None:
         """Reset ``.grad`` to zeros in place (keeping any view into a flat buffer); drop
         ``.grad_tensor``."""
         if self.grad is not None:
             self.grad.fill(0)
-        self.grad_tensor = None
+        self._grad_tensor = None
 
     def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
@@ -184,7 +189,10 @@ class Tensor:
             )
         seed = seed_gradient(self, grad, "backward()", create_graph)
         retain = create_graph if retain_graph is None else retain_graph
-        backpropagate([self], [seed], retain, create_graph)
+        if create_graph:
+            backpropagate([self], [seed], retain, create_graph)
+        else:  # the ordinary pass, straight to the walk
+            _walk(graph_order([self]), {id(self): seed}, retain, None, _accumulate_leaf)
 
     # Operators and math methods are installed by nudgenet.functional.
 
@@ -222,7 +230,7 @@ def _accumulate_recorded(tensor: Tensor, grad: Tensor) -> None:
     """A recorded pass's gradient: the sum in ``.grad`` as always, and as a tensor in
     ``.grad_tensor`` (what ``.grad`` held before as a constant, plus ``grad`` with its graph)."""
     previous = tensor.grad
-    tensor.grad_tensor = grad if previous is None else Tensor(previous.copy()) + grad
+    tensor._grad_tensor = grad if previous is None else Tensor(previous.copy()) + grad
     _accumulate_leaf(tensor, grad.data)
 
 
@@ -239,67 +247,81 @@ def backpropagate(
     gradients are returned, by id, touching no ``.grad``.  ``create_graph``: the tensors'
     ``backward_graph`` runs, with recording on, instead of ``backward``."""
     order = graph_order(roots)
-    reach = None if targets is None else leading_to(order, targets)
     grads: dict[int, object] = {}
     for root, seed in zip(roots, seeds):
         key = id(root)
         grads[key] = grads[key] + seed if key in grads else seed
-    if create_graph:
-        with _grad_mode(True):
-            return _walk(order, grads, retain_graph, True, targets, reach)
-    return _walk(order, grads, retain_graph, False, targets, reach)
+    if targets is None and not create_graph:  # an ordinary pass: the array rules, every input
+        _walk(order, grads, retain_graph, None, _accumulate_leaf)
+        return {}
+    reach = None if targets is None else leading_to(order, targets)
 
+    def rule(creator, grad):
+        return _backward_rule(creator, grad, create_graph, reach)
 
-def _walk(order, grads: dict, retain_graph, create_graph, targets, reach) -> dict[int, object]:
-    """The reverse pass of :func:`backpropagate` over ``order``, from the seeds in ``grads``."""
-    plain = reach is None and not create_graph  # an ordinary pass: the array rules, all inputs
-    accumulate = _accumulate_recorded if create_graph else _accumulate_leaf
     found: dict[int, object] = {}
+    if targets is None:
+        accumulate = _accumulate_recorded
+    else:  # a target's gradient is kept as retain_grad keeps one, into found, not .grad
+        def accumulate(tensor, grad):
+            if id(tensor) in targets:
+                found[id(tensor)] = grad
+
+    kept = [t for t in order if id(t) in (targets or ()) and not t._retains_grad]
+    for t in kept:
+        t._retains_grad = True
+    try:
+        with _grad_mode(True) if create_graph else contextlib.nullcontext():
+            _walk(order, grads, retain_graph, rule, accumulate)
+    finally:
+        for t in kept:
+            t._retains_grad = False
+    return found
+
+
+def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate) -> None:
+    """The reverse pass over ``order`` from the seeds in ``grads``: each node's ``rule`` (None:
+    its array ``backward``), and ``accumulate(tensor, grad)`` for the leaves and the tensors
+    that retain their grad."""
     for tensor in reversed(order):
         grad = grads.pop(id(tensor), None)
         if grad is None:
             continue
         creator = tensor._creator
-        if reach is not None:
-            if id(tensor) in targets:
-                found[id(tensor)] = grad
-        elif creator is None or tensor._retains_grad:
-            accumulate(tensor, grad)
         if creator is None:
+            accumulate(tensor, grad)
             continue
+        if tensor._retains_grad:
+            accumulate(tensor, grad)
         if creator.released:
             raise RuntimeError(
                 f"backward() through the graph a second time: {type(creator).__name__}'s saved "
                 "values were released after the first pass; pass retain_graph=True to the "
                 "first backward() to walk the graph again"
             )
-        if plain:
-            input_grads = creator.backward(grad)
-        else:
-            input_grads = _backward_rule(creator, grad, create_graph, reach)
+        input_grads = creator.backward(grad) if rule is None else rule(creator, grad)
         if not retain_graph:
             creator.release()
         for parent, g in zip(creator.inputs, input_grads):
             if g is None or not parent.requires_grad:
                 continue
-            if reach is not None and id(parent) not in reach:
-                continue
             g = unbroadcast(g, parent.shape)
             key = id(parent)
             grads[key] = grads[key] + g if key in grads else g
-    return found
 
 
-def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None):
-    """``creator``'s recorded (``create_graph``) or array backward, asked only for the inputs
-    in ``reach`` when given (through ``needs_grad``, restored after)."""
+def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple:
+    """``creator``'s recorded (``create_graph``) or array backward; with ``reach``, only for
+    its inputs in it (asked through ``needs_grad``, restored after; the others get None)."""
     needs = creator.needs_grad
-    if reach is not None:
-        creator.needs_grad = tuple(n and id(p) in reach for n, p in zip(needs, creator.inputs))
-    try:
+    if reach is None:
         return creator.backward_graph(grad) if create_graph else creator.backward(grad)
+    creator.needs_grad = tuple(n and id(p) in reach for n, p in zip(needs, creator.inputs))
+    try:
+        grads = creator.backward_graph(grad) if create_graph else creator.backward(grad)
     finally:
         creator.needs_grad = needs
+    return tuple(g if id(p) in reach else None for g, p in zip(grads, creator.inputs))
 
 
 class Function:
