@@ -241,19 +241,18 @@ def backpropagate(
     create_graph: bool = False,
     targets: set[int] | None = None,
 ) -> dict[int, object]:
-    """Walk the graph below ``roots`` once in reverse, from their ``seeds``.  Without
-    ``targets``, every leaf (and tensor that retains its grad) accumulates its gradient; with
-    them (tensor ids), only the paths leading to a target are walked and the targets'
-    gradients are returned, by id, touching no ``.grad``.  ``create_graph``: the tensors'
-    ``backward_graph`` runs, with recording on, instead of ``backward``."""
+    """Walk the graph below ``roots`` once in reverse, from their ``seeds``, for a recorded
+    pass or one toward chosen inputs (an ordinary ``backward()`` goes straight to
+    :func:`_walk`).  Without ``targets``, every leaf (and tensor that retains its grad)
+    accumulates its gradient; with them (tensor ids), only the paths leading to a target are
+    walked and the targets' gradients are returned, by id, touching no ``.grad``.
+    ``create_graph``: the tensors' ``backward_graph`` runs, with recording on, instead of
+    ``backward``."""
     order = graph_order(roots)
     grads: dict[int, object] = {}
     for root, seed in zip(roots, seeds):
         key = id(root)
         grads[key] = grads[key] + seed if key in grads else seed
-    if targets is None and not create_graph:  # an ordinary pass: the array rules, every input
-        _walk(order, grads, retain_graph, None, _accumulate_leaf)
-        return {}
     reach = None if targets is None else leading_to(order, targets)
 
     def rule(creator, grad):
