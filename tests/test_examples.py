@@ -16,7 +16,13 @@ import nudgenet as ng
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-SCRIPTS = ["mnist_16_16", "softmax_classifier", "sigmoid_momentum", "option_pricing"]
+SCRIPTS = [
+    "mnist_16_16",
+    "softmax_classifier",
+    "sigmoid_momentum",
+    "option_pricing",
+    "differential_pricing",
+]
 
 
 def mnist_dir() -> Path | None:

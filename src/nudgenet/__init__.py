@@ -11,6 +11,7 @@
 from . import data as datasets
 from . import distributed, functional, metrics, optim, plot
 from ._version import __version__
+from .autograd import grad
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .callbacks import (
     Callback,
@@ -34,7 +35,13 @@ from .errors import (
 )
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
 from .export import export_onnx
-from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
+from .gradient_check import (
+    GradcheckError,
+    GradientReport,
+    check_gradients,
+    gradcheck,
+    gradgradcheck,
+)
 from .history import History
 from .io import load, save
 from .logs import CSVLogger, TensorBoard
@@ -44,6 +51,7 @@ from .nn import (
     BCEWithLogitsLoss,
     CategoricalCrossEntropyLoss,
     CrossEntropyLoss,
+    DifferentialLoss,
     Dropout,
     Identity,
     LayerNorm,
@@ -75,6 +83,7 @@ __all__ = [
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "distributed", "DistributedError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
+    "grad", "gradgradcheck", "DifferentialLoss",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
     "BCELoss", "BCEWithLogitsLoss", "CategoricalCrossEntropyLoss", "CrossEntropyLoss", "Dropout",

@@ -1,8 +1,9 @@
 """Checking backprop against finite differences.
 
-:func:`gradcheck` tests any function of tensors; :func:`check_gradients` tests a whole model and
-loss, parameter by parameter, and returns a readable report.  Both use central differences
-``(f(θ + ε) − f(θ − ε)) / 2ε`` in float64, whose error is O(ε²).
+:func:`gradcheck` tests any function of tensors; :func:`gradgradcheck` the gradients of its
+gradients (the recorded backward of ``create_graph=True``); :func:`check_gradients` tests a whole
+model and loss, parameter by parameter, and returns a readable report.  All use central
+differences ``(f(θ + ε) − f(θ − ε)) / 2ε`` in float64, whose error is O(ε²).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .autograd import grad
 from .backend import SeedLike, generator
 from .errors import NudgenetError
-from .tensor import Tensor, no_grad
+from .tensor import Tensor, enable_grad, no_grad
 
 
 class GradcheckError(NudgenetError, AssertionError):
@@ -82,8 +84,8 @@ def gradcheck(
         t.grad = None
     out.backward(weights)
     analytic = [np.zeros(t.shape) if t.grad is None else t.grad for _, t in checked]
-    for (_, t), grad in zip(checked, saved):
-        t.grad = grad
+    for (_, t), kept in zip(checked, saved):
+        t.grad = kept
     for (i, t), a in zip(checked, analytic):
         numeric = _numeric_grad(
             lambda: _projected(fn, inputs, weights), t.data, range(t.size), eps
@@ -101,6 +103,73 @@ def gradcheck(
                 raise GradcheckError(message)
             return False
     return True
+
+
+def _close(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> bool:
+    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+
+
+def gradgradcheck(
+    fn: Callable[..., Tensor],
+    *inputs: Tensor,
+    grad_outputs=None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: SeedLike = 0,
+    raise_exception: bool = True,
+) -> bool:
+    """Check the second derivatives of ``fn(*inputs)`` (PyTorch's ``gradgradcheck``): the
+    gradients v ↦ ∂⟨fn(inputs), v⟩/∂inputs, taken with ``create_graph=True``, are themselves
+    checked by :func:`gradcheck`, with respect to the inputs and to v; first, their values are
+    compared with the ordinary (array) backward's, since each primitive writes its rule twice.
+
+    ``grad_outputs`` is v (a float64 array or tensor of the output's shape; default: seeded
+    random normal values), which is also differentiated.  The gradients are projected on fixed
+    random weights into one number, so one recorded backward checks every Hessian-vector
+    product they hold.  Returns True, or raises :class:`GradcheckError` (False with
+    ``raise_exception=False``).
+    """
+    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input has requires_grad=True")
+    rng = generator(seed)
+    shape = fn(*inputs).shape
+    if grad_outputs is None:
+        grad_outputs = rng.standard_normal(shape)
+    v = Tensor(np.array(grad_outputs.data if isinstance(grad_outputs, Tensor) else grad_outputs))
+    _require_float64("grad_output", "grad_outputs", v.dtype)
+    if v.shape != shape:
+        raise ValueError(f"gradgradcheck: grad_outputs has shape {v.shape}, the output {shape}")
+    out = fn(*inputs)
+    recorded = grad(out, checked, v, create_graph=True, allow_unused=True)
+    for i, (r, a) in enumerate(zip(recorded, grad(out, checked, v, allow_unused=True))):
+        if (r is None) != (a is None) or (a is not None and not _close(r.data, a.data, atol, rtol)):
+            if raise_exception:
+                raise GradcheckError(
+                    f"gradgradcheck: input {i}: the recorded backward (create_graph=True) gives "
+                    "another gradient than the array backward"
+                )
+            return False
+    v.requires_grad = True
+    weights = [Tensor(rng.standard_normal(t.shape)) for t in checked]
+
+    def projected_gradient(*args: Tensor) -> Tensor:
+        *values, seed_v = args
+        with enable_grad():  # also inside gradcheck's finite differences (run under no_grad)
+            out = fn(*values)
+            wanted = [t for t in values if isinstance(t, Tensor) and t.requires_grad]
+            grads = grad(out, wanted, seed_v, create_graph=True, allow_unused=True)
+        total = (seed_v * 0.0).sum()  # keeps a graph when no gradient depends on anything
+        for g, w in zip(grads, weights):
+            if g is not None:
+                total = total + (g * w).sum()
+        return total
+
+    return gradcheck(
+        projected_gradient, *inputs, v, eps=eps, atol=atol, rtol=rtol, seed=seed,
+        raise_exception=raise_exception,
+    )  # fmt: skip
 
 
 @dataclass

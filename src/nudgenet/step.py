@@ -21,21 +21,35 @@ from .nn.layers import trace
 from .nn.module import Module, RemovableHandle
 from .nn.utils import clip_grad_norm_
 from .optim import Optimizer
+from .tensor import Tensor
 
 
-def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None, weights=None):
+def _engine_step(
+    model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None, weights=None, inputs=False
+):
     """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
     loss)``.  Given a dict ``kept``, the forward runs through :func:`~nudgenet.nn.layers.trace`
     and ``kept[name]`` gets each leaf layer's output array (by place: a layer object used twice
-    has two).  Given row ``weights``, the loss is their weighted mean over the batch."""
+    has two).  Given row ``weights``, the loss is their weighted mean over the batch.  With
+    ``inputs`` (a loss that ``wants_inputs``, as :class:`~nudgenet.DifferentialLoss`), the batch
+    is a tensor requiring gradients, passed to the loss as ``inputs=``, and the targets returned
+    (for the metrics) are the columns the outputs predict."""
     xb, yb = x[rows], y[rows]
+    if inputs:
+        xb = Tensor(xb, requires_grad=True)
     optimizer.zero_grad()
     if kept is None:
         out = model(xb)
     else:
         out, outputs = trace(model, xb)
         kept.update((name, output.data) for name, output in outputs.items())
-    loss = loss_fn(out, yb) if weights is None else loss_fn(out, yb, sample_weight=weights[rows])
+    if inputs:  # (fit refuses row weights for a loss without sample_weight=)
+        loss = loss_fn(out, yb, inputs=xb)
+        yb = yb[:, : out.shape[-1]]
+    elif weights is None:
+        loss = loss_fn(out, yb)
+    else:
+        loss = loss_fn(out, yb, sample_weight=weights[rows])
     loss.backward()
     return out.data, yb, float(loss.data)
 
@@ -70,7 +84,10 @@ def choose_step(
                 raise CompileError(f"fit(compile=True): {error}") from None
     outputs = compiled.outputs if compiled else {}
     kept = outputs if wanting else None
-    step = partial(_engine_step, model, loss_fn, optimizer, kept=kept, weights=weights)
+    inputs = getattr(loss_fn, "wants_inputs", False)  # DifferentialLoss
+    step = partial(
+        _engine_step, model, loss_fn, optimizer, kept=kept, weights=weights, inputs=inputs
+    )
     if compiled:
         step = _compiled_until_hooked(model, compiled.train_step, step, compile is True)
     for cb in wanting:

@@ -12,6 +12,12 @@ stay views).  After a backward pass the graph's saved arrays are released; a sec
 ``backward()`` through the same graph raises, unless the first passed ``retain_graph=True``, in
 which case it adds the same gradients again (gradients accumulate, as in PyTorch).
 
+Gradients of gradients.  Each :class:`Function` has two backward rules: ``backward`` on arrays
+(the fast one every ordinary pass runs) and ``backward_graph`` on tensors, written with other
+primitives, which ``create_graph=True`` runs with recording on, so the gradients it returns are
+tensors with a graph of their own (:func:`nudgenet.autograd.grad`; ``backward(create_graph=True)``
+also keeps each leaf's in ``.grad_tensor``, ``.grad`` staying an array).
+
 The arithmetic operators and methods such as ``.exp()`` are installed by
 :mod:`nudgenet.functional`, next to the primitives that implement them.
 """
@@ -25,6 +31,7 @@ import numpy as np
 
 from .backend import get_default_dtype
 from .errors import ShapeError
+from .graph import graph_order, leading_to, unbroadcast
 
 _grad_enabled = True
 
@@ -83,6 +90,7 @@ class Tensor:
         "requires_grad",
         "_creator",
         "_retains_grad",
+        "_grad_tensor",
         "name",
         "__weakref__",
     )
@@ -144,10 +152,18 @@ class Tensor:
         self._retains_grad = True
         return self
 
+    @property
+    def grad_tensor(self) -> Tensor | None:
+        """The gradient as a tensor with its graph, set by ``backward(create_graph=True)``
+        (unset, None: the slot is filled only then, so creating a tensor costs nothing more)."""
+        return getattr(self, "_grad_tensor", None)
+
     def zero_grad(self) -> None:
-        """Reset ``.grad`` to zeros in place (keeping any view into a flat buffer)."""
+        """Reset ``.grad`` to zeros in place (keeping any view into a flat buffer); drop
+        ``.grad_tensor``."""
         if self.grad is not None:
             self.grad.fill(0)
+        self._grad_tensor = None
 
     def __repr__(self) -> str:
         extra = ", requires_grad=True" if self.requires_grad else ""
@@ -155,74 +171,52 @@ class Tensor:
         return f"tensor({body}, dtype={self.dtype}{extra})"
 
     # --- backprop -----------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(
+        self, grad=None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Accumulate ∂self/∂leaf into every leaf's ``.grad`` that requires gradients.
 
         ``grad`` is the seed ∂C/∂self; it may be omitted only for a one-element tensor (seed 1).
+        ``create_graph=True`` (PyTorch's): the backward pass is itself recorded, and each leaf's
+        accumulated gradient is also kept as a tensor in ``.grad_tensor``, with this pass's graph,
+        so a loss built from it backpropagates again; ``.grad`` stays an array (a view of an
+        optimiser's flat buffer).  ``retain_graph`` defaults to ``create_graph``.
         """
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require gradients: "
                 "none of its inputs had requires_grad=True (or it was computed under no_grad)"
             )
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() on a tensor of shape {self.shape} needs a gradient argument of "
-                    "that shape; only a one-element tensor can be its own seed"
-                )
-            seed = np.ones(self.shape, dtype=self.dtype)
-        else:
-            seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if seed.shape != self.shape:
-                raise ShapeError(
-                    f"backward(): gradient shape {seed.shape} does not match tensor shape "
-                    f"{self.shape}"
-                )
-        _backpropagate(self, seed, retain_graph)
+        seed = seed_gradient(self, grad, "backward()", create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        if create_graph:
+            backpropagate([self], [seed], retain, create_graph)
+        else:  # the ordinary pass, straight to the walk
+            _walk(graph_order([self]), {id(self): seed}, retain, None, _accumulate_leaf)
 
     # Operators and math methods are installed by nudgenet.functional.
 
 
-def _graph_order(root: Tensor) -> list[Tensor]:
-    """Tensors of the recorded graph below ``root``, each after everything it depends on.
-
-    An iterative depth-first post-order: a tensor is appended only once all its inputs have been,
-    and marked done when it is expanded (not when first seen), so a tensor reached again through
-    a later input still precedes every tensor that uses it.
-    """
-    order: list[Tensor] = []
-    done: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in done:
-            continue
-        done.add(id(tensor))
-        stack.append((tensor, True))
-        creator = tensor._creator
-        if creator is None:
-            continue
-        for parent in creator.inputs:
-            if parent.requires_grad and id(parent) not in done:
-                stack.append((parent, False))
-    return order
-
-
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Reduce a gradient of a broadcast result back to the operand's ``shape`` by summing."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
-    return grad
+def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False):
+    """The seed ∂C/∂output: ``grad`` checked against the output's shape, or 1 for a one-element
+    output; an array, or for a recorded backward a tensor (``grad`` itself, if one)."""
+    if grad is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"{caller} on a tensor of shape {output.shape} needs a gradient argument of "
+                "that shape; only a one-element tensor can be its own seed"
+            )
+        seed = np.ones(output.shape, dtype=output.dtype)
+        return Tensor(seed) if create_graph else seed
+    if create_graph:
+        seed = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, output.dtype))
+    else:
+        seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
+    if seed.shape != output.shape:
+        raise ShapeError(
+            f"{caller}: gradient shape {seed.shape} does not match tensor shape {output.shape}"
+        )
+    return seed
 
 
 def _accumulate_leaf(tensor: Tensor, grad: np.ndarray) -> None:
@@ -232,26 +226,79 @@ def _accumulate_leaf(tensor: Tensor, grad: np.ndarray) -> None:
         tensor.grad += grad
 
 
-def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
-    order = _graph_order(root)
-    grads: dict[int, np.ndarray] = {id(root): seed}
+def _accumulate_recorded(tensor: Tensor, grad: Tensor) -> None:
+    """A recorded pass's gradient: the sum in ``.grad`` as always, and as a tensor in
+    ``.grad_tensor`` (what ``.grad`` held before as a constant, plus ``grad`` with its graph)."""
+    previous = tensor.grad
+    tensor._grad_tensor = grad if previous is None else Tensor(previous.copy()) + grad
+    _accumulate_leaf(tensor, grad.data)
+
+
+def backpropagate(
+    roots: Sequence[Tensor],
+    seeds: Sequence,
+    retain_graph: bool,
+    create_graph: bool = False,
+    targets: set[int] | None = None,
+) -> dict[int, object]:
+    """Walk the graph below ``roots`` once in reverse, from their ``seeds``, for a recorded
+    pass or one toward chosen inputs (an ordinary ``backward()`` goes straight to
+    :func:`_walk`).  Without ``targets``, every leaf (and tensor that retains its grad)
+    accumulates its gradient; with them (tensor ids), only the paths leading to a target are
+    walked and the targets' gradients are returned, by id, touching no ``.grad``.
+    ``create_graph``: the tensors' ``backward_graph`` runs, with recording on, instead of
+    ``backward``."""
+    order = graph_order(roots)
+    grads: dict[int, object] = {}
+    for root, seed in zip(roots, seeds):
+        key = id(root)
+        grads[key] = grads[key] + seed if key in grads else seed
+    reach = None if targets is None else leading_to(order, targets)
+
+    def rule(creator, grad):
+        return _backward_rule(creator, grad, create_graph, reach)
+
+    found: dict[int, object] = {}
+    if targets is None:
+        accumulate = _accumulate_recorded
+    else:  # a target's gradient is kept as retain_grad keeps one, into found, not .grad
+        def accumulate(tensor, grad):
+            if id(tensor) in targets:
+                found[id(tensor)] = grad
+
+    kept = [t for t in order if id(t) in (targets or ()) and not t._retains_grad]
+    for t in kept:
+        t._retains_grad = True
+    try:
+        with _grad_mode(True) if create_graph else contextlib.nullcontext():
+            _walk(order, grads, retain_graph, rule, accumulate)
+    finally:
+        for t in kept:
+            t._retains_grad = False
+    return found
+
+
+def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate) -> None:
+    """The reverse pass over ``order`` from the seeds in ``grads``: each node's ``rule`` (None:
+    its array ``backward``), and ``accumulate(tensor, grad)`` for the leaves and the tensors
+    that retain their grad."""
     for tensor in reversed(order):
         grad = grads.pop(id(tensor), None)
         if grad is None:
             continue
         creator = tensor._creator
         if creator is None:
-            _accumulate_leaf(tensor, grad)
+            accumulate(tensor, grad)
             continue
         if tensor._retains_grad:
-            _accumulate_leaf(tensor, grad)
+            accumulate(tensor, grad)
         if creator.released:
             raise RuntimeError(
                 f"backward() through the graph a second time: {type(creator).__name__}'s saved "
-                "values were released after the first pass; pass retain_graph=True to the first "
-                "backward() to walk the graph again"
+                "values were released after the first pass; pass retain_graph=True to the "
+                "first backward() to walk the graph again"
             )
-        input_grads = creator.backward(grad)
+        input_grads = creator.backward(grad) if rule is None else rule(creator, grad)
         if not retain_graph:
             creator.release()
         for parent, g in zip(creator.inputs, input_grads):
@@ -259,10 +306,21 @@ def _backpropagate(root: Tensor, seed: np.ndarray, retain_graph: bool) -> None:
                 continue
             g = unbroadcast(g, parent.shape)
             key = id(parent)
-            if key in grads:
-                grads[key] = grads[key] + g
-            else:
-                grads[key] = g
+            grads[key] = grads[key] + g if key in grads else g
+
+
+def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple:
+    """``creator``'s recorded (``create_graph``) or array backward; with ``reach``, only for
+    its inputs in it (asked through ``needs_grad``, restored after; the others get None)."""
+    needs = creator.needs_grad
+    if reach is None:
+        return creator.backward_graph(grad) if create_graph else creator.backward(grad)
+    creator.needs_grad = tuple(n and id(p) in reach for n, p in zip(needs, creator.inputs))
+    try:
+        grads = creator.backward_graph(grad) if create_graph else creator.backward(grad)
+    finally:
+        creator.needs_grad = needs
+    return tuple(g if id(p) in reach else None for g, p in zip(grads, creator.inputs))
 
 
 class Function:
@@ -286,6 +344,14 @@ class Function:
 
     def backward(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:  # pragma: no cover
         raise NotImplementedError
+
+    def backward_graph(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """The backward rule on tensors, written with other primitives so that it is recorded
+        (``create_graph=True``); a primitive without one cannot be differentiated twice."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no differentiable backward rule (backward_graph), so "
+            "create_graph=True cannot pass through it"
+        )
 
     def release(self) -> None:
         """Drop saved arrays once backward has run; keeps the graph's shape for error messages."""

@@ -368,7 +368,11 @@ def evaluate(
     outputs = predict(model, x, batch_size)
     metric_fns: dict[str, Metric] = resolve(metrics)
     weights = {} if sample_weight is None else {"sample_weight": sample_weight}
-    with no_grad():
-        scores = {"loss": float(loss_fn(Tensor(outputs), y, **weights).data)}
+    if getattr(loss_fn, "wants_inputs", False):  # a loss of the input gradients too
+        scores = {"loss": loss_fn.evaluate(model, x, y, batch_size)}
+        y = y[:, : outputs.shape[-1]]  # the metrics score the values
+    else:
+        with no_grad():
+            scores = {"loss": float(loss_fn(Tensor(outputs), y, **weights).data)}
     scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
     return scores

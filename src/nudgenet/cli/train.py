@@ -40,6 +40,7 @@ from .common import (
     positive_float,
     positive_int,
 )
+from .differential import add_differential_option, training_loss
 from .logs import add_log_options, log_callbacks
 from .mpi import under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
@@ -100,7 +101,8 @@ def run(args) -> int:
             f"{data.features} features{labels}{why}",
             file=sys.stderr,
         )
-    history = _fit(args, model, loss_fn, optimizer, data, y_fit, validation_split, stopping)
+    fit_loss, y_fit = training_loss(args, data, loss_fn, y_fit, target_scaler)  # --differential
+    history = _fit(args, model, fit_loss, optimizer, data, y_fit, validation_split, stopping)
     kept = _kept_epoch(history, stopping)
     if history.stop_reason == "early_stopping" and not args.quiet:
         print(
@@ -380,5 +382,6 @@ def register(commands) -> None:
         help="delete --checkpoint DIR's checkpoints and start the run over",
     )
     add_log_options(train)
+    add_differential_option(train)
     add_output_options(train, training=True)
     train.set_defaults(run=under_mpi("train", run), distributed=False)

@@ -1,9 +1,11 @@
 """Data sets and data handling for nudgenet (exposed as ``nudgenet.datasets``).
 
 Data sets: :func:`mnist`, :func:`digits` (bundled, offline), :func:`black_scholes`, :func:`xor`,
-:func:`spirals`. Your own data: :func:`load_arrays` (.npz, .csv; :func:`resolve_label_column`
-says which CSV column holds the labels; :func:`memmap_arrays` maps .npy/.npz arrays without
-reading them, :func:`save_arrays` writes .npz archives it maps), :func:`load_idx_pair`,
+:func:`spirals`; Monte-Carlo payoffs with pathwise derivatives for differential training:
+:func:`black_scholes_mc`, :func:`bachelier_basket`. Your own data: :func:`load_arrays` (.npz,
+.csv; :func:`resolve_label_column` says which CSV column holds the labels; :func:`memmap_arrays`
+maps .npy/.npz arrays without reading them, :func:`save_arrays` writes .npz archives it maps),
+:func:`load_idx_pair`,
 :func:`load_idx` / :func:`save_idx`. Preparation: :func:`train_test_split`,
 :class:`Standardizer`.
 
@@ -18,6 +20,15 @@ from .csvfile import resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
 from .memmap import memmap_arrays, save_arrays
+from .montecarlo import (
+    BasketSamples,
+    MonteCarloOptions,
+    bachelier_basket,
+    bachelier_basket_call,
+    basket_market,
+    black_scholes_mc,
+    call_payoff,
+)
 from .options import OptionSamples, black_scholes, black_scholes_call
 from .scaling import Standardizer
 from .split import train_test_split
@@ -25,6 +36,13 @@ from .toy import spirals, xor
 from .userdata import load_arrays
 
 __all__ = [
+    "BasketSamples",
+    "MonteCarloOptions",
+    "bachelier_basket",
+    "bachelier_basket_call",
+    "basket_market",
+    "black_scholes_mc",
+    "call_payoff",
     "OptionSamples",
     "Standardizer",
     "black_scholes",

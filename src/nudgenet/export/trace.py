@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ExportError
+from ..graph import graph_order  # the engine's own walk of the graph
 from ..nn.config import LAYERS
 from ..nn.layers import Linear, Standardize, Unstandardize, leaf_layers
 from ..nn.module import Module
 from ..nn.normalization import BatchNorm1d, LayerNorm
 from ..tensor import Function, Tensor, enable_grad
-from ..tensor import _graph_order as graph_order  # the engine's own walk of the graph
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def trace(model: Module, rows: np.ndarray) -> Trace:
             f"the model returned a {type(output).__name__}; only a model returning one tensor can "
             "be exported"
         )
-    order = graph_order(output)  # every tensor needing a gradient: all that use the input
+    order = graph_order([output])  # every tensor needing a gradient: all that use the input
     computed: set[int] = {id(x)}
     nodes = []
     for tensor in order:

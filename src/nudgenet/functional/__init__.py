@@ -4,6 +4,7 @@
 Tensor's operators (``+ - * / @ **``, indexing) and methods (``.sum()``, ``.exp()``, ...).
 """
 
+from . import graph_backward as _graph_backward
 from . import tensor_methods as _tensor_methods  # noqa: F401  (binds Tensor's operators)
 from .arithmetic import (
     abs,
@@ -43,6 +44,8 @@ from .losses import (
     cross_entropy,
     mse_loss,
 )
+
+_graph_backward.install()  # each primitive's backward_graph (create_graph=True)
 
 __all__ = [
     "abs",

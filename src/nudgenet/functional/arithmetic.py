@@ -256,12 +256,17 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, g):
-        grad = np.zeros(self.shape, dtype=self.dtype)
-        if _is_basic(self.index):
-            grad[self.index] = g  # slices and ints select each element at most once
-        else:
-            np.add.at(grad, self.index, g)
-        return (grad,)
+        return (scatter(g, self.shape, self.dtype, self.index),)
+
+
+def scatter(g: np.ndarray, shape: tuple[int, ...], dtype, index) -> np.ndarray:
+    """zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of ``a[index]``)."""
+    grad = np.zeros(shape, dtype=dtype)
+    if _is_basic(index):
+        grad[index] = g  # slices and ints select each element at most once
+    else:
+        np.add.at(grad, index, g)
+    return grad
 
 
 def _is_basic(index) -> bool:

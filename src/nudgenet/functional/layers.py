@@ -134,7 +134,7 @@ class NormalizationFunction(Function):
 
     def forward(self, x, weight=None, bias=None, *, mean, var, eps, axis):
         self.x_hat, self.inv_std = K.normalize(x, mean, var, eps)
-        self.weight, self.axis = weight, axis
+        self.weight, self.axis, self.mean, self.eps = weight, axis, mean, eps
         return K.scale_shift(self.x_hat, weight, bias)
 
     def backward(self, g):

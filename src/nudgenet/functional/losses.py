@@ -180,7 +180,7 @@ class SquaredErrorFunction(Function):
     """C = scale Σ (p − y)²;  dp = 2 (p − y) · scale"""
 
     def forward(self, p, y, scale):
-        self.diff, self.scale = p - y, scale
+        self.diff, self.y, self.scale = p - y, y, scale
         return np.asarray(K.squared_error_value(self.diff, scale), p.dtype)
 
     def backward(self, g):

@@ -4,6 +4,7 @@ hooks and :func:`trace`; gradient clipping (:mod:`.utils`)."""
 from . import init, utils
 from .config import LAYERS, build, describe
 from .containers import ModuleDict, ModuleList
+from .differential import DifferentialLoss
 from .flat import FlatParameters, flatten
 from .layers import (
     Dropout,
@@ -65,4 +66,5 @@ __all__ = [
     "CategoricalCrossEntropyLoss",
     "CrossEntropyLoss",
     "MSELoss",
+    "DifferentialLoss",
 ]

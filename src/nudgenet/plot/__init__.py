@@ -13,12 +13,13 @@ A table's features are named by ``feature_names`` (a CSV file's header) where gi
 
 The package: :mod:`._canvas` (the canvas, sizes, titles, image shapes), :mod:`.training`
 (curves and gradient norms), :mod:`.explanation` (weights and one example),
-:mod:`.network` (a small network as a graph).
+:mod:`.network` (a small network as a graph), :mod:`.pricing` (a pricer's price and delta).
 """
 
 from ._canvas import DPI, check_figure_path
 from .explanation import plot_explanation, plot_weights
 from .network import plot_network
+from .pricing import plot_price_and_delta
 from .training import plot_gradient_norms, plot_history
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "plot_gradient_norms",
     "plot_history",
     "plot_network",
+    "plot_price_and_delta",
     "plot_weights",
 ]

@@ -67,6 +67,7 @@ class DatasetRecord:
     split: bool = True  # False: too few rows to hold any out, trained and scored on all
     generated: bool = False  # rows drawn from --samples and --seed
     split_rows: Callable[[Source, float], Split] | None = None  # its own train / held-out split
+    differential: bool = False  # y's first column the value, the others its ∂/∂x (Dataset.dydx_*)
 
 
 def _mnist_split(source: Source, test_size: float) -> Split:
@@ -101,6 +102,14 @@ def _black_scholes(source: Source) -> tuple[np.ndarray, np.ndarray]:
     return options.x, options.price
 
 
+def _black_scholes_mc(source: Source) -> tuple[np.ndarray, np.ndarray]:
+    """Spot, volatility and maturity; the payoff of one path, then its pathwise derivatives."""
+    paths = data.black_scholes_mc(
+        source.samples, seed=source.seed, volatility=(0.1, 0.4), maturity=(0.25, 2.0)
+    )
+    return paths.x, np.hstack([paths.payoff, paths.differentials])
+
+
 DATASETS: dict[str, DatasetRecord] = {
     record.name: record
     for record in (
@@ -120,6 +129,9 @@ DATASETS: dict[str, DatasetRecord] = {
             split_rows=_mnist_split,
         ),
         DatasetRecord("black-scholes", _black_scholes, "regression", generated=True),
+        DatasetRecord(
+            "black-scholes-mc", _black_scholes_mc, "regression", generated=True, differential=True
+        ),
         DatasetRecord(
             "spirals",
             lambda s: data.spirals(s.samples, classes=3, seed=s.seed),
@@ -176,6 +188,8 @@ class Dataset:
     label_column: int | str | None = None  # a CSV file's label column: its name, or its index
     scope: str = "held-out"  # "all": no split, every row is in x_test (see load_dataset)
     task_reason: str = ""  # why this task, when it was guessed (recipes.tasks)
+    dydx_train: np.ndarray | None = None  # a differential record's ∂y/∂x labels (y: the values)
+    dydx_test: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -248,14 +262,19 @@ def load_dataset(
                 x, y, test_size=test_size, seed=seed, stratify=stratify
             )
             note = f"{len(x_train):,} train / {len(x_test):,} held out"
+    dydx_train = dydx_test = None
+    if record.differential:  # the values are the targets; their derivatives kept beside
+        dydx_train, dydx_test = y_train[:, 1:], y_test[:, 1:]
+        y_train, y_test = y_train[:, :1], y_test[:, :1]
     class_names = names or []
     if task == "classification" and names is None:  # number labels: their values are the names
         every = np.concatenate([y_train, y_test])
         class_names, codes = _number_classes(name, every, class_names_given)
         y_train, y_test = codes[: len(y_train)], codes[len(y_train) :]
     return Dataset(
-        record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope, reason
-    )
+        record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope, reason,
+        dydx_train, dydx_test,
+    )  # fmt: skip
 
 
 def _number_classes(name: str, y: np.ndarray, known: Sequence[str] | None):

@@ -1,0 +1,130 @@
+"""Differential training's loss: values and their derivatives by the inputs (Huge & Savine 2020,
+"Differential machine learning", arXiv 2005.02347; Sobolev training, Czarnecki et al. 2017).
+
+For a model f with one output, inputs x (N, n), value labels y and derivative labels D (N, n)::
+
+    C = α · mean (c (f(x) − y))²  +  β · mean_(rows, j) (λⱼ (∂f/∂xⱼ − Dⱼ))²
+
+``c`` (``value_scale``) and ``λⱼ`` (``derivative_scale``) put the two terms in comparable units;
+:meth:`DifferentialLoss.from_labels` takes the paper's choices: c = 1/std(y),
+λⱼ = 1/√mean(Dⱼ²) (the paper's λⱼ on standardised data: the loss is the same whatever units
+x and y are in), α = 1/(1 + λn), β = 1 − α with λ = 1.  ∂f/∂x is taken by
+:func:`nudgenet.grad` with ``create_graph=True``, so the loss backpropagates to the parameters
+through the model's input gradient (the rows must not depend on each other: no batch statistics
+in training mode).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..autograd import grad
+from ..errors import ShapeError
+from ..tensor import Tensor, enable_grad
+from .module import Module
+
+
+def _scale(name: str, value, length: int) -> np.ndarray:
+    scale = np.broadcast_to(np.asarray(value, dtype=np.float64), (length,))
+    if not np.all(np.isfinite(scale) & (scale > 0)):
+        raise ValueError(f"DifferentialLoss: {name} must be finite and > 0, got {value!r}")
+    return scale
+
+
+class DifferentialLoss:
+    """C = α · value MSE + β · derivative MSE (module doc).  ``target`` rows are the value label
+    then the n derivative labels, ``(N, 1 + n)``; the loss is called with the ``inputs`` tensor
+    the prediction was computed from (``fit`` passes it: ``wants_inputs``).
+
+    ``alpha`` (default 0.5) and ``beta`` (default 1 − α) weigh the terms; ``value_scale`` (a
+    number) and ``derivative_scale`` (a number or one per input) scale the errors before
+    squaring.  The compiled training step does not cover it: ``fit`` runs the engine.
+    """
+
+    task = "regression"
+    wants_inputs = True  # fit's engine step passes inputs= (a tensor requiring gradients)
+
+    def __init__(self, alpha: float = 0.5, beta: float | None = None, value_scale=1.0,
+                 derivative_scale=1.0):  # fmt: skip
+        beta = 1.0 - alpha if beta is None else beta
+        if not (alpha >= 0 and beta >= 0 and alpha + beta > 0):
+            raise ValueError(
+                f"DifferentialLoss: alpha and beta must be >= 0, not both 0; got {alpha}, {beta}"
+            )
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.value_scale = float(_scale("value_scale", value_scale, 1)[0])
+        self.derivative_scale = np.atleast_1d(np.asarray(derivative_scale, dtype=np.float64))
+        _scale("derivative_scale", self.derivative_scale, self.derivative_scale.size)
+
+    @classmethod
+    def from_labels(cls, y, dydx, lam: float = 1.0) -> DifferentialLoss:
+        """The paper's weights for value labels ``y`` (N, 1) and derivative labels ``dydx``
+        (N, n): c = 1/std(y), λⱼ = 1/√mean(Dⱼ²) (1 for a column of zeros),
+        α = 1/(1 + λn), β = 1 − α."""
+        y, dydx = np.asarray(y, np.float64), np.asarray(dydx, np.float64)
+        if dydx.ndim != 2 or len(dydx) != len(y):
+            raise ShapeError(
+                f"DifferentialLoss.from_labels: expected derivative labels (N, inputs) for "
+                f"{len(y)} values, got shape {dydx.shape}"
+            )
+        spread = float(y.std()) or 1.0
+        size = np.sqrt((dydx**2).mean(axis=0))
+        alpha = 1.0 / (1.0 + lam * dydx.shape[1])
+        return cls(alpha, 1.0 - alpha, 1.0 / spread, 1.0 / np.where(size > 0, size, 1.0))
+
+    def __repr__(self) -> str:
+        return (
+            f"DifferentialLoss(alpha={self.alpha!r}, beta={self.beta!r}, "
+            f"value_scale={self.value_scale!r}, derivative_scale={self.derivative_scale.tolist()})"
+        )
+
+    def split(self, target, inputs: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(values (N, 1), derivatives (N, inputs))`` of ``target`` rows, checked."""
+        y = np.asarray(target.data if isinstance(target, Tensor) else target)
+        if y.ndim != 2 or y.shape[1] != 1 + inputs:
+            raise ShapeError(
+                f"DifferentialLoss: expected targets (N, {1 + inputs}): the value, then its "
+                f"derivative by each of the {inputs} inputs; got shape {y.shape}"
+            )
+        if self.derivative_scale.size not in (1, inputs):
+            raise ShapeError(
+                f"DifferentialLoss: derivative_scale has {self.derivative_scale.size} entries "
+                f"for {inputs} inputs"
+            )
+        return y[:, :1], y[:, 1:]
+
+    def __call__(self, prediction: Tensor, target, inputs: Tensor | None = None) -> Tensor:
+        if not isinstance(inputs, Tensor) or not inputs.requires_grad:
+            raise TypeError(
+                "DifferentialLoss needs inputs=, the tensor (requires_grad=True) the prediction "
+                "was computed from, to take the prediction's derivatives by it"
+            )
+        if prediction.ndim != 2 or prediction.shape[1] != 1 or inputs.ndim != 2:
+            raise ShapeError(
+                f"DifferentialLoss: expected one output per row (N, 1) from inputs (N, n); got "
+                f"outputs {prediction.shape} from inputs {inputs.shape}"
+            )
+        values, derivatives = self.split(target, inputs.shape[1])
+        dtype = prediction.dtype
+        (slopes,) = grad(prediction.sum(), inputs, create_graph=True)  # rows: ∂f(xₙ)/∂xₙ
+        c = np.asarray(self.value_scale, dtype)
+        lam = self.derivative_scale.astype(dtype)
+        loss = self.alpha * F.mse_loss(prediction * c, (values * c).astype(dtype))
+        return loss + self.beta * F.mse_loss(slopes * lam, (derivatives * lam).astype(dtype))
+
+    def evaluate(self, model: Module, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+        """The loss over all rows of ``(x, y)`` (the mean of the batches' losses, weighted by
+        their rows), in eval mode (then the model's mode is restored); each batch's graph is
+        dropped after it."""
+        total, was_training = 0.0, model.training
+        model.eval()
+        try:
+            with enable_grad():
+                for start in range(0, len(x), batch_size):
+                    xb = Tensor(x[start : start + batch_size], requires_grad=True)
+                    loss = self(model(xb), y[start : start + batch_size], inputs=xb)
+                    total += float(loss.data) * len(xb)
+        finally:
+            model.train(was_training)
+        return total / len(x)
