@@ -105,3 +105,24 @@ def test_a_run_resumed_from_a_checkpoint_rewrites_the_file_as_the_history(tmp_pa
     assert [int(row[0]) for row in rows] == history.epoch == [0, 1, 2, 3, 4]
     column = header.index("loss")
     assert [float(row[column]) for row in rows] == [float(v) for v in history["loss"]]
+
+
+def test_appending_a_run_with_other_keys_keeps_every_value_under_its_own_column(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,lr,seconds,old_metric\n0,0.5,0.05,0.1,7\n")  # no validation
+    history = run(path, epochs=2, append=True)  # validation: val_loss, val_rmse, ...
+
+    def late(epoch, logs):  # a key that only a later epoch logs
+        if epoch == 1:
+            logs["late"] = 3.0
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(None not in row for row in rows)  # no cell without a column
+    assert rows[0]["loss"] == "0.5" and rows[0]["val_loss"] == "NA"
+    assert [float(r["val_loss"]) for r in rows[1:]] == history["val_loss"]
+    assert [float(r["loss"]) for r in rows[1:]] == history["loss"]
+    assert [r["old_metric"] for r in rows] == ["7", "NA", "NA"]
+    run(tmp_path / "late.csv", epochs=2, extra_callbacks=[ng.LambdaCallback(on_epoch_end=late)])
+    with open(tmp_path / "late.csv", newline="") as f:
+        assert [r["late"] for r in csv.DictReader(f)] == ["NA", "3.0"]
