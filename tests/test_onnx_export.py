@@ -340,3 +340,23 @@ def test_the_export_command_writes_a_classifier_with_its_class_names(tmp_path):
     done = run_cli("export", "nothing.safetensors", "n.onnx", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "nudgenet export: error: no model file at nothing.safetensors" in done.stderr
+
+
+def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    ng.save(ng.Linear(2, 2, seed=0), "m.safetensors")
+    before = (tmp_path / "m.safetensors").read_bytes()
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    for output, problem in (
+        ("m.safetensors", "output m.safetensors is a nudgenet model file; choose another output"),
+        ("folder", "output folder is a folder; expected an ONNX file path such as folder/"),
+        ("file/m.onnx", "output file/m.onnx: file is a file, not a folder"),
+    ):
+        assert cli.main(["export", "m.safetensors", output]) == 1
+        err = capsys.readouterr().err
+        assert problem in err and err.count("\n") == 1, err
+    assert (tmp_path / "m.safetensors").read_bytes() == before  # the model file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "m.safetensors"]

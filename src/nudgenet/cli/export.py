@@ -5,13 +5,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import ModelFileError, NudgenetError
 from ..export import OPSET, export_onnx
-from ..io import load
+from ..io import load, read_metadata
 from .common import add_output_options, emit_json
+from .output import check_writable
 
 
 def run(args) -> int:
     model = load(args.model)
+    check_writable(args.output, "output", "an ONNX file", "model.onnx")
+    if args.output.is_file() and _is_model_file(args.output):  # the model itself, or another
+        raise NudgenetError(
+            f"output {args.output} is a nudgenet model file; choose another output, such as "
+            f"{args.output.with_suffix('.onnx')}"
+        )
     path = export_onnx(model, args.output, dtype=args.dtype)  # loss and names: the metadata
     import onnx  # installed: export_onnx needs it
 
@@ -28,6 +36,14 @@ def run(args) -> int:
             print(f"nudgenet: {note}, outputs {', '.join(outputs)}", file=sys.stderr)
         print(f"ONNX model saved to {path}")
     return 0
+
+
+def _is_model_file(path: Path) -> bool:
+    try:
+        read_metadata(path)
+    except ModelFileError:
+        return False
+    return True
 
 
 def register(commands) -> None:
