@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nudgenet as ng
+from nudgenet import cli
 from nudgenet.files import set_may_write
 
 
@@ -126,3 +127,25 @@ def test_appending_a_run_with_other_keys_keeps_every_value_under_its_own_column(
     run(tmp_path / "late.csv", epochs=2, extra_callbacks=[ng.LambdaCallback(on_epoch_end=late)])
     with open(tmp_path / "late.csv", newline="") as f:
         assert [r["late"] for r in csv.DictReader(f)] == ["NA", "3.0"]
+
+
+def test_the_train_command_refuses_a_log_that_would_replace_its_data_or_model(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    data = "a,b,label\n" + "".join(f"{i % 3},{i % 5},{i % 2}\n" for i in range(40))
+    (tmp_path / "data.csv").write_text(data)
+    base = ["train", "--dataset", "data.csv", "--epochs", "1", "-q"]
+    for extra, option in (
+        (["--log-csv", "data.csv"], "--dataset"),
+        (["--log-csv", "./sub/../data.csv", "-o", "m.safetensors"], "--dataset"),
+        (["--log-csv", "m.safetensors", "-o", "m.safetensors"], "--output"),
+    ):
+        assert cli.main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"is the {option} file; the log would replace it" in err and err.count("\n") == 1
+    assert (tmp_path / "data.csv").read_text() == data  # the data set is intact
+    assert not (tmp_path / "m.safetensors").exists()
+    argv = ["train", "--dataset", "digits", "--epochs", "1", "-q", "--log-csv", "digits"]
+    assert cli.main(argv) == 0  # a file named like a bundled data set is no data file
+    assert (tmp_path / "digits").read_text().startswith("epoch,")
