@@ -183,3 +183,33 @@ def test_non_finite_values_are_left_out_of_the_histograms(tmp_path, capsys):
     assert (gradient.histogram_value.num, gradient.histogram_value.max) == (2, 2.0)
     assert "gradients/0.bias" not in train.Tags()["histograms"]  # no gradient yet
     assert np.isnan(train.Scalars("loss")[0].value) and capsys.readouterr().out == ""
+
+
+def test_an_epoch_a_killed_run_had_not_yet_written_is_written_by_the_resumed_run(tmp_path):
+    x, y = ng.datasets.digits()
+    killed = []
+
+    def kill_once(epoch, logs):  # after the checkpoint of epoch 1, before TensorBoard wrote it
+        if epoch == 2 and not killed:
+            killed.append(epoch)
+            raise KeyboardInterrupt
+
+    def run():
+        model = ng.Sequential(ng.Linear(64, 10, seed=0))
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
+        board = ng.TensorBoard(tmp_path / "tb", histogram_freq=0)
+        callbacks = [ng.LambdaCallback(on_epoch_begin=kill_once), board]
+        try:
+            return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:300], y[:300], epochs=4,
+                          seed=0, verbose=0, callbacks=callbacks,
+                          checkpoint=ng.Checkpoint(tmp_path / "ck", every_epochs=2))  # fmt: skip
+        finally:
+            board.close()  # what the interpreter's exit does (atexit)
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")] == [0]
+    history = run()  # resumes at epoch 2
+    read = events(tmp_path / "tb" / "train").Scalars("loss")
+    assert [e.step for e in read] == [0, 1, 2, 3]
+    assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]

@@ -53,9 +53,12 @@ class TensorBoard(EpochLogWriter):
     Writing starts when the first epoch ends; tensorboardX's writer thread puts the events in
     the files within ``FLUSH_SECONDS`` (10 s), and all of them when training ends or, if an
     exception (Ctrl-C) ended it, when the interpreter exits.  A run resumed from a checkpoint at
-    epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left.  Nothing is
-    written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
+    epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left; the
+    checkpoint holds the scalars of its epoch not yet written, which the resumed run writes.
+    Nothing is written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
     """
+
+    _state = ("_pending",)  # what a checkpoint saves (see Callback.state_dict)
 
     def __init__(
         self,
