@@ -101,6 +101,9 @@ def test_images_of_the_wrong_shape_are_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"takes 64 inputs, not images of shape \(7, 9\)"):
         digits_run(tmp_path, write_images=True, image_shape=(7, 9))
     assert not (tmp_path / "train").exists()
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(ValueError, match=r"log_dir .*notes.txt is a file; expected a folder"):
+        digits_run(tmp_path / "notes.txt")  # before training, not after its first epoch
     with pytest.raises(ValueError, match="histogram_freq must be a whole number >= 0, got -1"):
         ng.TensorBoard(tmp_path, histogram_freq=-1)
 

@@ -100,7 +100,12 @@ class TensorBoard(EpochLogWriter):
         return self._writers[run]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        """Check, before training, that the first layer's weights can be drawn as images."""
+        """Check, before training, that ``log_dir`` can be a folder and that the first layer's
+        weights can be drawn as images."""
+        if may_write() and self.log_dir.is_file():
+            raise ValueError(
+                f"TensorBoard: log_dir {self.log_dir} is a file; expected a folder for the logs"
+            )
         self._graph_due = self.write_graph
         self._image_layer = first_layer_images(self.model, self.image_shape) if (
             self.write_images) else None  # fmt: skip
