@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import math
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from .epochs import EpochLogWriter
 
 FLUSH_SECONDS = 10  # tensorboardX's writer thread puts queued events in the file this often
 _OPENED = itertools.count()  # event files opened by this process
+_NAN_WARNINGS = logging.getLogger("tensorboardX.x2num")  # warns of every NaN or inf it is given
 
 
 def scalar_place(key: str) -> tuple[str, str]:
@@ -128,10 +130,16 @@ class TensorBoard(EpochLogWriter):
                 train.add_images("first_layer_weights", weight_tiles(*self._image_layer), epoch)
 
     def write_epoch(self, epoch: int, logs: dict) -> None:
-        for key, value in logs.items():
-            if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                run, tag = scalar_place(key)
-                self._writer(run, epoch).add_scalar(tag, float(value), epoch)
+        """The epoch's numbers as scalars; a NaN or infinite one (a diverged run's) is recorded
+        as it is, without the warning tensorboardX logs for each."""
+        was_disabled, _NAN_WARNINGS.disabled = _NAN_WARNINGS.disabled, True
+        try:
+            for key, value in logs.items():
+                if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                    run, tag = scalar_place(key)
+                    self._writer(run, epoch).add_scalar(tag, float(value), epoch)
+        finally:
+            _NAN_WARNINGS.disabled = was_disabled
 
     def close(self) -> None:
         """Write every pending event and close the files (at the end of training, or when the
