@@ -53,23 +53,30 @@ class CSVLogger(EpochLogWriter):
         self.keys, self._text = None, ""
         if self.append and self.filename.is_file():
             self._text = self.filename.read_text(encoding="utf-8")
+            if self._text and not self._text.endswith("\n"):
+                self._text += "\n"
         elif may_write():
             write_atomic(self.filename, b"")  # started afresh, as Keras opens it with "w"
 
     def write_epoch(self, epoch: int, logs: dict) -> None:
-        rows = [row for row in csv.reader(io.StringIO(self._text), delimiter=self.sep) if row]
         if self.keys is None:  # the columns of the file appended to, else this epoch's keys
-            self.keys = rows[0][1:] if rows else sorted(logs)
-        added = sorted(set(logs).difference(self.keys))  # new columns: NA in the rows before
-        self.keys += added
-        rows = [row + ["NA"] * len(added) for row in rows[1:]]
-        rows.append([epoch, *(_cell(logs.get(key, "NA")) for key in self.keys)])
-        out = io.StringIO()
-        csv.writer(out, delimiter=self.sep, lineterminator="\n").writerows(
-            [["epoch", *self.keys], *rows]
-        )
-        self._text = out.getvalue()
+            self.keys = self._rows()[0][1:] if self._text.strip() else sorted(logs)
+        added = sorted(set(logs).difference(self.keys))
+        if added or not self._text.strip():  # the header (again): new columns, NA before
+            rows = [row + ["NA"] * len(added) for row in self._rows()[1:]]
+            self.keys += added
+            self._text = self._lines([["epoch", *self.keys], *rows])
+        self._text += self._lines([[epoch, *(_cell(logs.get(key, "NA")) for key in self.keys)]])
         write_atomic(self.filename, self._text.encode("utf-8"))
+
+    def _rows(self) -> list[list[str]]:
+        """The rows of the file's text so far (the header first), blank lines left out."""
+        return [row for row in csv.reader(io.StringIO(self._text), delimiter=self.sep) if row]
+
+    def _lines(self, rows) -> str:
+        out = io.StringIO()
+        csv.writer(out, delimiter=self.sep, lineterminator="\n").writerows(rows)
+        return out.getvalue()
 
 
 def _cell(value) -> str:
