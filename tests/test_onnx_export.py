@@ -383,3 +383,18 @@ def test_names_that_do_not_fit_the_model_and_a_loss_class_are_refused_clearly(tm
     _, proto = exported(binary, tmp_path, loss=ng.BCEWithLogitsLoss(), class_names=["no", "yes"])
     assert json.loads({p.key: p.value for p in proto.metadata_props}["class_names"]) == [
         "no", "yes"]  # fmt: skip
+
+
+def test_the_export_command_names_the_features_of_a_csv_file_s_header(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{i % 7},{i % 5},{'cat' if i % 2 else 'dog'}\n" for i in range(60))
+    (tmp_path / "pets.csv").write_text("height,weight,species\n" + rows)
+    argv = ["train", "--dataset", "pets.csv", "--label-column", "species", "--epochs", "1"]
+    assert cli.main([*argv, "-q", "-o", "pets.safetensors"]) == 0
+    assert cli.main(["export", "pets.safetensors", "pets.onnx", "-q"]) == 0
+    props = {p.key: p.value for p in onnx.load("pets.onnx").metadata_props}
+    assert json.loads(props["feature_names"]) == ["height", "weight"]
+    assert json.loads(props["class_names"]) == ["cat", "dog"]
+    (tmp_path / "pets.csv").unlink()  # the data moved: the model still exports, unnamed
+    assert cli.main(["export", "pets.safetensors", "pets.onnx", "-q"]) == 0
+    assert "feature_names" not in {p.key for p in onnx.load("pets.onnx").metadata_props}
