@@ -149,3 +149,23 @@ def test_the_train_command_refuses_a_log_that_would_replace_its_data_or_model(
     argv = ["train", "--dataset", "digits", "--epochs", "1", "-q", "--log-csv", "digits"]
     assert cli.main(argv) == 0  # a file named like a bundled data set is no data file
     assert (tmp_path / "digits").read_text().startswith("epoch,")
+
+
+def test_a_logger_reused_after_a_run_that_raised_writes_only_the_new_run(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = x[:, :1] - x[:, 1:]
+    logger = ng.CSVLogger(tmp_path / "log.csv")
+
+    def broken(epoch, logs):  # a callback after the logger fails when epoch 1 ends
+        if epoch == 1:
+            raise RuntimeError("a bug in a callback")
+
+    def fit(callbacks):
+        model = ng.Sequential(ng.Linear(2, 1, seed=0))
+        return ng.fit(model, ng.MSELoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+                      epochs=3, seed=0, verbose=0, callbacks=[logger, *callbacks])  # fmt: skip
+
+    with pytest.raises(RuntimeError, match="a bug in a callback"):
+        fit([ng.LambdaCallback(on_epoch_end=broken)])
+    history = fit([])  # the same logger, as a notebook cell run again would use it
+    assert [int(row[0]) for row in read(tmp_path / "log.csv")[1:]] == history.epoch == [0, 1, 2]

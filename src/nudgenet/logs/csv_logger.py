@@ -50,6 +50,7 @@ class CSVLogger(EpochLogWriter):
         self._text = ""
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
         self.keys, self._text = None, ""
         if self.append and self.filename.is_file():
             self._text = self.filename.read_text(encoding="utf-8")

@@ -104,6 +104,7 @@ class TensorBoard(EpochLogWriter):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Check, before training, that ``log_dir`` can be a folder and that the first layer's
         weights can be drawn as images."""
+        super().on_train_begin(logs)
         if may_write() and self.log_dir.is_file():
             raise ValueError(
                 f"TensorBoard: log_dir {self.log_dir} is a file; expected a folder for the logs"
