@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import nudgenet as ng
+from nudgenet import cli
 from nudgenet.files import set_may_write
 
 
@@ -105,3 +106,66 @@ def test_a_run_resumed_from_a_checkpoint_rewrites_the_file_as_the_history(tmp_pa
     assert [int(row[0]) for row in rows] == history.epoch == [0, 1, 2, 3, 4]
     column = header.index("loss")
     assert [float(row[column]) for row in rows] == [float(v) for v in history["loss"]]
+
+
+def test_appending_a_run_with_other_keys_keeps_every_value_under_its_own_column(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss,lr,seconds,old_metric\n0,0.5,0.05,0.1,7\n")  # no validation
+    history = run(path, epochs=2, append=True)  # validation: val_loss, val_rmse, ...
+
+    def late(epoch, logs):  # a key that only a later epoch logs
+        if epoch == 1:
+            logs["late"] = 3.0
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(None not in row for row in rows)  # no cell without a column
+    assert rows[0]["loss"] == "0.5" and rows[0]["val_loss"] == "NA"
+    assert [float(r["val_loss"]) for r in rows[1:]] == history["val_loss"]
+    assert [float(r["loss"]) for r in rows[1:]] == history["loss"]
+    assert [r["old_metric"] for r in rows] == ["7", "NA", "NA"]
+    run(tmp_path / "late.csv", epochs=2, extra_callbacks=[ng.LambdaCallback(on_epoch_end=late)])
+    with open(tmp_path / "late.csv", newline="") as f:
+        assert [r["late"] for r in csv.DictReader(f)] == ["NA", "3.0"]
+
+
+def test_the_train_command_refuses_a_log_that_would_replace_its_data_or_model(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    data = "a,b,label\n" + "".join(f"{i % 3},{i % 5},{i % 2}\n" for i in range(40))
+    (tmp_path / "data.csv").write_text(data)
+    base = ["train", "--dataset", "data.csv", "--epochs", "1", "-q"]
+    for extra, option in (
+        (["--log-csv", "data.csv"], "--dataset"),
+        (["--log-csv", "./sub/../data.csv", "-o", "m.safetensors"], "--dataset"),
+        (["--log-csv", "m.safetensors", "-o", "m.safetensors"], "--output"),
+    ):
+        assert cli.main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"is the {option} file; the log would replace it" in err and err.count("\n") == 1
+    assert (tmp_path / "data.csv").read_text() == data  # the data set is intact
+    assert not (tmp_path / "m.safetensors").exists()
+    argv = ["train", "--dataset", "digits", "--epochs", "1", "-q", "--log-csv", "digits"]
+    assert cli.main(argv) == 0  # a file named like a bundled data set is no data file
+    assert (tmp_path / "digits").read_text().startswith("epoch,")
+
+
+def test_a_logger_reused_after_a_run_that_raised_writes_only_the_new_run(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = x[:, :1] - x[:, 1:]
+    logger = ng.CSVLogger(tmp_path / "log.csv")
+
+    def broken(epoch, logs):  # a callback after the logger fails when epoch 1 ends
+        if epoch == 1:
+            raise RuntimeError("a bug in a callback")
+
+    def fit(callbacks):
+        model = ng.Sequential(ng.Linear(2, 1, seed=0))
+        return ng.fit(model, ng.MSELoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+                      epochs=3, seed=0, verbose=0, callbacks=[logger, *callbacks])  # fmt: skip
+
+    with pytest.raises(RuntimeError, match="a bug in a callback"):
+        fit([ng.LambdaCallback(on_epoch_end=broken)])
+    history = fit([])  # the same logger, as a notebook cell run again would use it
+    assert [int(row[0]) for row in read(tmp_path / "log.csv")[1:]] == history.epoch == [0, 1, 2]

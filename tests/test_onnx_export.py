@@ -6,6 +6,7 @@ its loss's; what cannot be exported is refused with one line naming it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,7 +118,8 @@ def test_a_classifier_gets_its_loss_label_and_probabilities(loss_cls, columns, t
     x = random_rows(4, 200).astype(np.float32)
     x[-1] = 0.0  # a logit of exactly 0 (the binary-from-logits threshold) for a bias of 0
     model[0].bias.data[...] = 0.0
-    runtime, proto = exported(model, tmp_path, loss=loss, class_names=["no", "yes", "maybe"])
+    names = ["no", "yes", "maybe"][: max(columns, 2)]  # one column: two classes
+    runtime, proto = exported(model, tmp_path, loss=loss, class_names=names)
     output, label, probabilities = runtime.run(None, {"input": x})
     np.testing.assert_allclose(output, ng.predict(model, x), rtol=0, atol=1e-5)
     # the heads by the loss's own rules, from the graph's output (a saturated sigmoid's ties of
@@ -126,7 +128,7 @@ def test_a_classifier_gets_its_loss_label_and_probabilities(loss_cls, columns, t
     np.testing.assert_array_equal(label, loss.predict_classes(output))
     np.testing.assert_allclose(probabilities, loss.probabilities(output), rtol=0, atol=1e-6)
     props = {p.key: p.value for p in proto.metadata_props}
-    assert json.loads(props["class_names"]) == ["no", "yes", "maybe"]
+    assert json.loads(props["class_names"]) == names
     assert props["loss"] == loss_cls.__name__ and props["task"] == "classification"
     return None
 
@@ -340,3 +342,59 @@ def test_the_export_command_writes_a_classifier_with_its_class_names(tmp_path):
     done = run_cli("export", "nothing.safetensors", "n.onnx", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "nudgenet export: error: no model file at nothing.safetensors" in done.stderr
+
+
+def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    ng.save(ng.Linear(2, 2, seed=0), "m.safetensors")
+    before = (tmp_path / "m.safetensors").read_bytes()
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("")
+    for output, problem in (
+        ("m.safetensors", "output m.safetensors is a nudgenet model file; choose another output"),
+        ("folder", "output folder is a folder; expected an ONNX file path such as folder/"),
+        ("file/m.onnx", "output file/m.onnx: file is a file, not a folder"),
+    ):
+        assert cli.main(["export", "m.safetensors", output]) == 1
+        err = capsys.readouterr().err
+        assert problem in err and err.count("\n") == 1, err
+    assert (tmp_path / "m.safetensors").read_bytes() == before  # the model file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "m.safetensors"]
+
+
+def test_names_that_do_not_fit_the_model_and_a_loss_class_are_refused_clearly(tmp_path):
+    model = ng.Sequential(ng.Linear(4, 8, seed=0), ng.ReLU(), ng.Linear(8, 3, seed=1))
+    loss = ng.CrossEntropyLoss()
+    for options, message in (
+        ({"class_names": ["a", "b"]}, "class_names: expected 3 names (one per class), got 2"),
+        ({"class_names": "abc"}, "class_names: expected a list of names, got the string 'abc'"),
+        ({"feature_names": list("xyz")}, "feature_names: expected 4 names (one per input "
+                                         "feature), got 3"),  # fmt: skip
+    ):
+        with pytest.raises(ng.ExportError, match=f"^{re.escape(message)}$"):
+            ng.export_onnx(model, tmp_path / "m.onnx", loss=loss, **options)
+    assert not (tmp_path / "m.onnx").exists()
+    _, proto = exported(model, tmp_path, loss=ng.CrossEntropyLoss)  # the class: as its object
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["loss"] == "CrossEntropyLoss" and len(proto.graph.output) == 3
+    binary = ng.Linear(4, 1, seed=0)  # one column of logits, two classes
+    _, proto = exported(binary, tmp_path, loss=ng.BCEWithLogitsLoss(), class_names=["no", "yes"])
+    assert json.loads({p.key: p.value for p in proto.metadata_props}["class_names"]) == [
+        "no", "yes"]  # fmt: skip
+
+
+def test_the_export_command_names_the_features_of_a_csv_file_s_header(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{i % 7},{i % 5},{'cat' if i % 2 else 'dog'}\n" for i in range(60))
+    (tmp_path / "pets.csv").write_text("height,weight,species\n" + rows)
+    argv = ["train", "--dataset", "pets.csv", "--label-column", "species", "--epochs", "1"]
+    assert cli.main([*argv, "-q", "-o", "pets.safetensors"]) == 0
+    assert cli.main(["export", "pets.safetensors", "pets.onnx", "-q"]) == 0
+    props = {p.key: p.value for p in onnx.load("pets.onnx").metadata_props}
+    assert json.loads(props["feature_names"]) == ["height", "weight"]
+    assert json.loads(props["class_names"]) == ["cat", "dog"]
+    (tmp_path / "pets.csv").unlink()  # the data moved: the model still exports, unnamed
+    assert cli.main(["export", "pets.safetensors", "pets.onnx", "-q"]) == 0
+    assert "feature_names" not in {p.key for p in onnx.load("pets.onnx").metadata_props}

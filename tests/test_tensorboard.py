@@ -101,6 +101,9 @@ def test_images_of_the_wrong_shape_are_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"takes 64 inputs, not images of shape \(7, 9\)"):
         digits_run(tmp_path, write_images=True, image_shape=(7, 9))
     assert not (tmp_path / "train").exists()
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(ValueError, match=r"log_dir .*notes.txt is a file; expected a folder"):
+        digits_run(tmp_path / "notes.txt")  # before training, not after its first epoch
     with pytest.raises(ValueError, match="histogram_freq must be a whole number >= 0, got -1"):
         ng.TensorBoard(tmp_path, histogram_freq=-1)
 
@@ -170,7 +173,7 @@ def test_a_run_resumed_from_a_checkpoint_replaces_the_steps_a_killed_run_logged(
     assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]
 
 
-def test_non_finite_values_are_left_out_of_the_histograms(tmp_path, capsys):
+def test_non_finite_values_are_left_out_of_the_histograms(tmp_path, capsys, caplog):
     model = ng.Sequential(ng.Linear(2, 2, seed=0))
     model[0].weight.grad = np.array([[1.0, np.nan], [np.inf, 2.0]], np.float32)
     board = ng.TensorBoard(tmp_path)
@@ -183,3 +186,35 @@ def test_non_finite_values_are_left_out_of_the_histograms(tmp_path, capsys):
     assert (gradient.histogram_value.num, gradient.histogram_value.max) == (2, 2.0)
     assert "gradients/0.bias" not in train.Tags()["histograms"]  # no gradient yet
     assert np.isnan(train.Scalars("loss")[0].value) and capsys.readouterr().out == ""
+    # a diverged run's NaN scalars are values to record, not a warning on stderr per value
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("tensorboardX")] == []
+
+
+def test_an_epoch_a_killed_run_had_not_yet_written_is_written_by_the_resumed_run(tmp_path):
+    x, y = ng.datasets.digits()
+    killed = []
+
+    def kill_once(epoch, logs):  # after the checkpoint of epoch 1, before TensorBoard wrote it
+        if epoch == 2 and not killed:
+            killed.append(epoch)
+            raise KeyboardInterrupt
+
+    def run():
+        model = ng.Sequential(ng.Linear(64, 10, seed=0))
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
+        board = ng.TensorBoard(tmp_path / "tb", histogram_freq=0)
+        callbacks = [ng.LambdaCallback(on_epoch_begin=kill_once), board]
+        try:
+            return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:300], y[:300], epochs=4,
+                          seed=0, verbose=0, callbacks=callbacks,
+                          checkpoint=ng.Checkpoint(tmp_path / "ck", every_epochs=2))  # fmt: skip
+        finally:
+            board.close()  # what the interpreter's exit does (atexit)
+
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")] == [0]
+    history = run()  # resumes at epoch 2
+    read = events(tmp_path / "tb" / "train").Scalars("loss")
+    assert [e.step for e in read] == [0, 1, 2, 3]
+    assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -12,6 +14,7 @@ import numpy as np
 
 from .. import data as datasets
 from .. import recipes
+from ..data._io import open_bytes
 from ..errors import DataError, NudgenetError
 from ..plot import check_figure_path
 from ..train import predict
@@ -266,3 +269,17 @@ def add_output_options(parser: argparse.ArgumentParser, training: bool = False) 
             help="one line per epoch instead of a progress bar, and the data set's summary "
             "line even with --json",
         )
+
+
+def feature_names(path, label_column, features: int) -> list[str] | None:
+    """The names of a data set's ``features``: the header row of the CSV file at ``path``
+    without its ``label_column``; None where the data set has none (no header row, an .npz
+    file, a named set).  The data sets do not carry column names, so the header row is read
+    here."""
+    if not isinstance(label_column, str):  # a CSV label column is a name iff a header names it
+        return None
+    with open_bytes(path) as stream:
+        header = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")))
+    names = [cell.strip() for cell in header]
+    names.remove(label_column)
+    return names if len(names) == features else None

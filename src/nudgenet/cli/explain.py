@@ -3,13 +3,10 @@ set), with figures."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from ..data._io import open_bytes
 from ..errors import NudgenetError
 from ..explain import explain, nudge_test
 from ..explain.probes import DEFAULT_TOLERANCE
@@ -20,6 +17,7 @@ from .common import (
     add_data_options,
     add_output_options,
     emit_json,
+    feature_names,
     figure_path,
     held_out,
     positive_float,
@@ -70,7 +68,9 @@ def run(args) -> int:
             target = ", ".join(f"{v:.4g}" if values.dtype.kind == "f" else str(v) for v in values)
         label = f"{Path(data.name).name} {where}, target {target}"  # a file by its name
         names = {
-            "feature_names": None if shape is not False else _feature_names(data),
+            "feature_names": None if shape is not False else feature_names(
+                data.name, data.label_column, data.features
+            ),
             "class_names": list(TrainingRecord.of(model).class_names) or None,
         }
         plot_explanation(explanation, out, image_shape=shape, label=label, **names)
@@ -94,19 +94,6 @@ def run(args) -> int:
     for path in result["figures"]:
         print(f"figure written to {path}")
     return 0
-
-
-def _feature_names(data) -> list[str] | None:
-    """The names of a data set's features: a CSV file's header row without its label column;
-    None where the data set has none (no header row, an .npz file, a named set).  The data sets
-    do not carry column names, so the header row is read here."""
-    if not isinstance(data.label_column, str):  # a CSV label column is a name iff a header names it
-        return None
-    with open_bytes(data.name) as stream:
-        header = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")))
-    names = [cell.strip() for cell in header]
-    names.remove(data.label_column)
-    return names if len(names) == data.features else None
 
 
 def register(commands) -> None:

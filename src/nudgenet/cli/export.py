@@ -5,14 +5,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import ModelFileError, NudgenetError
 from ..export import OPSET, export_onnx
-from ..io import load
-from .common import add_output_options, emit_json
+from ..export.trace import input_features
+from ..io import load, read_metadata
+from ..recipes import TrainingRecord
+from .common import add_output_options, emit_json, feature_names
+from .output import check_writable
 
 
 def run(args) -> int:
     model = load(args.model)
-    path = export_onnx(model, args.output, dtype=args.dtype)  # loss and names: the metadata
+    check_writable(args.output, "output", "an ONNX file", "model.onnx")
+    if args.output.is_file() and _is_model_file(args.output):  # the model itself, or another
+        raise NudgenetError(
+            f"output {args.output} is a nudgenet model file; choose another output, such as "
+            f"{args.output.with_suffix('.onnx')}"
+        )
+    names = _feature_names(model)
+    # the loss and the class names: from the model's metadata (nudgenet train's record)
+    path = export_onnx(model, args.output, dtype=args.dtype, feature_names=names)
     import onnx  # installed: export_onnx needs it
 
     proto = onnx.load(str(path))
@@ -30,6 +42,24 @@ def run(args) -> int:
     return 0
 
 
+def _feature_names(model) -> list[str] | None:
+    """The header of the CSV file the model was trained on (its record's), where it names the
+    features and is still there; else None."""
+    record = TrainingRecord.from_dict(getattr(model, "metadata", None) or {})
+    features = input_features(model)
+    if record.dataset is None or features is None or not Path(record.dataset).is_file():
+        return None
+    return feature_names(record.dataset, record.label_column, features)
+
+
+def _is_model_file(path: Path) -> bool:
+    try:
+        read_metadata(path)
+    except ModelFileError:
+        return False
+    return True
+
+
 def register(commands) -> None:
     """Add the ``export`` subcommand."""
     export = commands.add_parser(
@@ -38,8 +68,8 @@ def register(commands) -> None:
         description="Write a nudgenet model file as an ONNX file (opset "
         f"{OPSET}, a dynamic batch dimension) that onnxruntime or any ONNX runtime can serve. A "
         "classifier trained by nudgenet train gets the outputs label and probabilities besides "
-        "output, and its class names in the file's metadata. Needs the onnx extra: "
-        'pip install "nudgenet[onnx]".',
+        "output, and its class names (and a CSV file's feature names) in the file's metadata. "
+        'Needs the onnx extra: pip install "nudgenet[onnx]".',
     )
     export.add_argument("model", help="a .safetensors model file written by nudgenet")
     export.add_argument("output", type=Path, help="the ONNX file to write, e.g. model.onnx")

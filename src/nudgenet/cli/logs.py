@@ -6,8 +6,10 @@ import argparse
 import math
 from pathlib import Path
 
+from .. import recipes
 from ..callbacks import Callback
 from ..logs import CSVLogger, TensorBoard
+from .common import UsageError
 
 
 def log_folder(text: str) -> Path:
@@ -57,5 +59,21 @@ def log_callbacks(args, data) -> list[Callback]:
         images = data.record.images and shape is not None
         callbacks.append(TensorBoard(args.tensorboard, write_images=images, image_shape=shape))
     if args.log_csv:
+        check_log_file(args)
         callbacks.append(CSVLogger(args.log_csv))
     return callbacks
+
+
+def check_log_file(args) -> None:
+    """``--log-csv`` must not name the data set file the run reads nor its ``--output``: the log
+    replaces its file when training starts (a UsageError says so, before training)."""
+    files = {"--output": args.output}
+    if args.dataset not in recipes.DATASETS:  # a file, not a bundled data set's name
+        files["--dataset"] = args.dataset
+    log = args.log_csv.resolve()
+    for option, path in files.items():
+        if path and Path(path).resolve() == log:
+            raise UsageError(
+                f"--log-csv {args.log_csv} is the {option} file; the log would replace it: "
+                f"name another file, such as {log.with_name(f'{log.stem}-log.csv').name}"
+            )

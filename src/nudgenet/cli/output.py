@@ -29,18 +29,7 @@ def check_output(path: Path, overwrite: bool) -> TrainingRecord | None:
     created when it is saved), or when a file there is not a nudgenet model (unless
     ``overwrite``).  The record of the nudgenet model at ``path``, or None (no file, or
     ``overwrite``)."""
-    if path.is_dir():
-        raise NudgenetError(
-            f"--output {path} is a folder; expected a model file path such as "
-            f"{path / 'model.safetensors'}"
-        )
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise NudgenetError(f"--output {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise NudgenetError(f"--output {path}: no permission to write in {folder}")
+    check_writable(path, "--output", "a model file", "model.safetensors")
     if overwrite or not path.exists():
         return None
     try:
@@ -50,6 +39,23 @@ def check_output(path: Path, overwrite: bool) -> TrainingRecord | None:
             f"--output {path} exists and is not a nudgenet model; {_CHOICES}"
         ) from None
     return TrainingRecord.from_dict(metadata)
+
+
+def check_writable(path: Path, option: str, kind: str, example: str) -> None:
+    """Fail when no file can be written at ``path`` (the value of ``option``): a folder there
+    (``kind`` and ``example`` name what was expected: ``"a model file"``,
+    ``"model.safetensors"``), a file where a folder should be, no permission to write."""
+    if path.is_dir():
+        raise NudgenetError(
+            f"{option} {path} is a folder; expected {kind} path such as {path / example}"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NudgenetError(f"{option} {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NudgenetError(f"{option} {path}: no permission to write in {folder}")
 
 
 def check_comparable(path: Path, record: TrainingRecord, existing: TrainingRecord | None):

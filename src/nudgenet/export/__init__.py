@@ -39,7 +39,7 @@ from ..nn.module import Module
 from ..recipes.record import TrainingRecord
 from .converters import CONVERTERS
 from .graph import GraphBuilder
-from .heads import add_head, head_for
+from .heads import add_head, head_for, loss_name
 from .trace import Trace, input_features, trace
 
 OPSET = 13
@@ -157,15 +157,30 @@ def onnx_model(
     )
     properties = {"nudgenet_version": __version__}
     feature_names = feature_names if feature_names is not None else metadata.get("feature_names")
+    classes = None if head is None else max(output_shape[1], 2)
     if class_names is not None:
-        properties["class_names"] = json.dumps([str(c) for c in class_names])
+        properties["class_names"] = _names("class_names", class_names, classes, "class")
     if feature_names is not None:
-        properties["feature_names"] = json.dumps([str(f) for f in feature_names])
+        properties["feature_names"] = _names("feature_names", feature_names, features,
+                                             "input feature")  # fmt: skip
     if loss is not None:
-        properties["loss"] = loss if isinstance(loss, str) else type(loss).__name__
+        properties["loss"] = loss_name(loss)
         properties["task"] = "regression" if head is None else "classification"
     onnx.helper.set_model_props(proto, properties)
     return proto
+
+
+def _names(argument: str, names, count: int | None, what: str) -> str:
+    """``names`` as the JSON list the metadata holds, if there are ``count`` of them (None: any
+    number), else ExportError."""
+    if isinstance(names, str):
+        raise ExportError(f"{argument}: expected a list of names, got the string {names!r}")
+    names = [str(name) for name in names]
+    if count is not None and len(names) != count:
+        raise ExportError(
+            f"{argument}: expected {count} names (one per {what}), got {len(names)}"
+        )
+    return json.dumps(names)
 
 
 def _array_names(model: Module) -> dict[int, str]:

@@ -32,10 +32,17 @@ HEADS = {
 REGRESSION = {"MSELoss"}  # no label, no probabilities
 
 
+def loss_name(loss) -> str:
+    """The class name of ``loss``: a loss object, its class, or the name itself."""
+    if isinstance(loss, str):
+        return loss
+    return loss.__name__ if isinstance(loss, type) else type(loss).__name__
+
+
 def head_for(loss) -> Head | None:
-    """The classifier head of ``loss`` (a loss object or its class name), None for a
+    """The classifier head of ``loss`` (a loss object, its class or its class name), None for a
     regression's loss; ExportError for a loss it does not know."""
-    name = loss if isinstance(loss, str) else type(loss).__name__
+    name = loss_name(loss)
     if name in REGRESSION:
         return None
     if name not in HEADS:

@@ -16,9 +16,12 @@ class CSVLogger(EpochLogWriter):
     """Write each epoch's logs to the CSV file ``filename``: a header ``epoch,<keys sorted>``
     (the first epoch's keys: ``accuracy,loss,lr,seconds,val_accuracy,val_loss``, ...), then one
     row per epoch, the epoch counted from 0 (Keras's format).  A key an epoch lacks is written
-    ``NA``; numbers are written so that they read back exactly (Python's ``repr`` of the float).
-    ``append=True`` continues an existing file (its header kept; a new or empty file gets one),
-    for instance across ``fit`` calls; else the file is started afresh when training begins.
+    ``NA``; a key no column holds yet (a later epoch's, or one missing from the file appended
+    to) gets a column at the end, ``NA`` in the rows before, so every value stays under its own
+    name; numbers are written so that they read back exactly (Python's ``repr`` of the float).
+    ``append=True`` continues an existing file (its columns kept; a new or empty file gets a
+    header), for instance across ``fit`` calls; else the file is started afresh when training
+    begins.
     ``separator`` separates the columns.
 
     Every write replaces the whole file atomically (:func:`~nudgenet.files.write_atomic`), so a
@@ -47,6 +50,7 @@ class CSVLogger(EpochLogWriter):
         self._text = ""
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
         self.keys, self._text = None, ""
         if self.append and self.filename.is_file():
             self._text = self.filename.read_text(encoding="utf-8")
@@ -56,16 +60,24 @@ class CSVLogger(EpochLogWriter):
             write_atomic(self.filename, b"")  # started afresh, as Keras opens it with "w"
 
     def write_epoch(self, epoch: int, logs: dict) -> None:
-        header = self.keys is None and not self._text
-        if self.keys is None:
-            self.keys = sorted(logs)
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=self.sep, lineterminator="\n")
-        if header:
-            writer.writerow(["epoch", *self.keys])
-        writer.writerow([epoch, *(_cell(logs.get(key, "NA")) for key in self.keys)])
-        self._text += out.getvalue()
+        if self.keys is None:  # the columns of the file appended to, else this epoch's keys
+            self.keys = self._rows()[0][1:] if self._text.strip() else sorted(logs)
+        added = sorted(set(logs).difference(self.keys))
+        if added or not self._text.strip():  # the header (again): new columns, NA before
+            rows = [row + ["NA"] * len(added) for row in self._rows()[1:]]
+            self.keys += added
+            self._text = self._lines([["epoch", *self.keys], *rows])
+        self._text += self._lines([[epoch, *(_cell(logs.get(key, "NA")) for key in self.keys)]])
         write_atomic(self.filename, self._text.encode("utf-8"))
+
+    def _rows(self) -> list[list[str]]:
+        """The rows of the file's text so far (the header first), blank lines left out."""
+        return [row for row in csv.reader(io.StringIO(self._text), delimiter=self.sep) if row]
+
+    def _lines(self, rows) -> str:
+        out = io.StringIO()
+        csv.writer(out, delimiter=self.sep, lineterminator="\n").writerows(rows)
+        return out.getvalue()
 
 
 def _cell(value) -> str:

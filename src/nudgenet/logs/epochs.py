@@ -16,6 +16,10 @@ class EpochLogWriter(Callback):
 
     _pending: tuple[int, dict] | None = None
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Forget an epoch a run ended by an exception left unwritten: it is not this run's."""
+        self._pending = None
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._pending = (epoch, logs if logs is not None else {})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import math
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from .epochs import EpochLogWriter
 
 FLUSH_SECONDS = 10  # tensorboardX's writer thread puts queued events in the file this often
 _OPENED = itertools.count()  # event files opened by this process
+_NAN_WARNINGS = logging.getLogger("tensorboardX.x2num")  # warns of every NaN or inf it is given
 
 
 def scalar_place(key: str) -> tuple[str, str]:
@@ -53,9 +55,12 @@ class TensorBoard(EpochLogWriter):
     Writing starts when the first epoch ends; tensorboardX's writer thread puts the events in
     the files within ``FLUSH_SECONDS`` (10 s), and all of them when training ends or, if an
     exception (Ctrl-C) ended it, when the interpreter exits.  A run resumed from a checkpoint at
-    epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left.  Nothing is
-    written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
+    epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left; the
+    checkpoint holds the scalars of its epoch not yet written, which the resumed run writes.
+    Nothing is written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
     """
+
+    _state = ("_pending",)  # what a checkpoint saves (see Callback.state_dict)
 
     def __init__(
         self,
@@ -97,7 +102,13 @@ class TensorBoard(EpochLogWriter):
         return self._writers[run]
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        """Check, before training, that the first layer's weights can be drawn as images."""
+        """Check, before training, that ``log_dir`` can be a folder and that the first layer's
+        weights can be drawn as images."""
+        super().on_train_begin(logs)
+        if may_write() and self.log_dir.is_file():
+            raise ValueError(
+                f"TensorBoard: log_dir {self.log_dir} is a file; expected a folder for the logs"
+            )
         self._graph_due = self.write_graph
         self._image_layer = first_layer_images(self.model, self.image_shape) if (
             self.write_images) else None  # fmt: skip
@@ -120,10 +131,16 @@ class TensorBoard(EpochLogWriter):
                 train.add_images("first_layer_weights", weight_tiles(*self._image_layer), epoch)
 
     def write_epoch(self, epoch: int, logs: dict) -> None:
-        for key, value in logs.items():
-            if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                run, tag = scalar_place(key)
-                self._writer(run, epoch).add_scalar(tag, float(value), epoch)
+        """The epoch's numbers as scalars; a NaN or infinite one (a diverged run's) is recorded
+        as it is, without the warning tensorboardX logs for each."""
+        was_disabled, _NAN_WARNINGS.disabled = _NAN_WARNINGS.disabled, True
+        try:
+            for key, value in logs.items():
+                if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                    run, tag = scalar_place(key)
+                    self._writer(run, epoch).add_scalar(tag, float(value), epoch)
+        finally:
+            _NAN_WARNINGS.disabled = was_disabled
 
     def close(self) -> None:
         """Write every pending event and close the files (at the end of training, or when the
