@@ -225,9 +225,11 @@ class BaseMLP(BaseEstimator):
         return dense(X)
 
     def _outputs(self, X) -> np.ndarray:
-        """The network's outputs after ``out_activation_``, for validated rows ``X``."""
+        """The network's outputs after ``out_activation_``, for validated rows ``X``, in
+        ``X``'s dtype (float64 or float32, as scikit-learn's)."""
         self._sync()
-        return output_function(self.out_activation_, predict(self._model, X))
+        scores = predict(self._model, X).astype(X.dtype, copy=False)
+        return output_function(self.out_activation_, scores)
 
     def _score_rows(self, X, y, sample_weight=None) -> float:
         """scikit-learn's score without input validation (NaN for non-finite predictions)."""
