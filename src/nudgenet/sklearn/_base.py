@@ -81,7 +81,7 @@ class BaseMLP(BaseEstimator):
         targets = self._train_targets(columns, rule, dtype)
         self._sync()
         if self.solver == "lbfgs":
-            self._solver = self._new_solver(rule)
+            self._new_solver(rule)
             loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
             factor = rule.loss_factor(outputs)
             _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
@@ -124,20 +124,24 @@ class BaseMLP(BaseEstimator):
         self.best_loss_ = None if stopping else np.inf
 
     def _new_solver(self, rule) -> Regularized:
-        """The solver over the network's parameters, scikit-learn's L2 term on its weights."""
+        """A new solver over the network's parameters (scikit-learn's L2 term on its weights) as
+        ``_solver``; it packs them into its flat buffer, so ``coefs_`` is published again."""
         params = self._model.parameters()
         weights = [layer.weight for layer in linears(self._model)]
         common = (params, self.learning_rate_init, weights, self.alpha,
                   rule.grad_factor(self.n_outputs_))  # fmt: skip
         if self.solver == "sgd":
-            return SklearnSGD(*common, self.momentum, self.nesterovs_momentum)
-        if self.solver == "adam":
-            return SklearnAdam(*common, (self.beta_1, self.beta_2), self.epsilon)
-        return Regularized(*common)
+            self._solver = SklearnSGD(*common, self.momentum, self.nesterovs_momentum)
+        elif self.solver == "adam":
+            self._solver = SklearnAdam(*common, (self.beta_1, self.beta_2), self.epsilon)
+        else:
+            self._solver = Regularized(*common)
+        self._publish()
+        return self._solver
 
     def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental) -> None:
         if not incremental or self._solver is None:
-            self._solver = self._new_solver(rule)
+            self._new_solver(rule)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         validation = None
@@ -275,8 +279,7 @@ class BaseMLP(BaseEstimator):
         if "_model" in state:
             self._solver = None
             if solver_state is not None:
-                self._solver = self._new_solver(RULES[self._loss_rule])
-                self._solver.load_state_dict(solver_state)
+                self._new_solver(RULES[self._loss_rule]).load_state_dict(solver_state)
             self._publish()
 
     def __sklearn_tags__(self):
