@@ -267,7 +267,7 @@ class BaseMLP(BaseEstimator):
     # --- pickling (joblib, clone of fitted estimators) -------------------------------------
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # object.__getstate__ gives __dict__ itself
         solver = state.pop("_solver", None)
         if solver is not None:
             state["_solver_state"] = solver.state_dict()
