@@ -50,12 +50,15 @@ class BaseMLP(BaseEstimator):
         """Fit the network to ``X`` and targets ``y`` (``sample_weight``: one per row)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def _check_partial_fit(self) -> None:
+    def _has_partial_fit(self) -> bool:
+        """True for ``adam``/``sgd``; AttributeError for ``lbfgs`` (so, as scikit-learn's,
+        ``hasattr(est, "partial_fit")`` is False there)."""
         if self.solver not in ("sgd", "adam"):
             raise AttributeError(
                 f"partial_fit is only available for stochastic optimizers. {self.solver} is not "
                 "stochastic."
             )
+        return True
 
     def _fit(self, X, y, sample_weight, incremental: bool):
         check_params(self)

@@ -8,6 +8,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseMLP
@@ -89,10 +90,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.loss, self.class_weight, self.dtype = loss, class_weight, dtype
         self.dropout, self.early_stopping_on, self.callbacks = dropout, early_stopping_on, callbacks
 
+    @available_if(BaseMLP._has_partial_fit)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``(X, y)``, continuing from the last call; ``classes`` (every class
         of all the calls) is required on the first.  ``adam`` and ``sgd`` only."""
-        self._check_partial_fit()
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseMLP
@@ -64,9 +65,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.dtype, self.dropout = dtype, dropout
         self.early_stopping_on, self.callbacks = early_stopping_on, callbacks
 
+    @available_if(BaseMLP._has_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the last call (``adam``/``sgd`` only)."""
-        self._check_partial_fit()
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
