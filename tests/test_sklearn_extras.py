@@ -77,8 +77,11 @@ def test_dropout_per_hidden_layer_trains_differently_and_predicts_deterministica
                                                ("softplus", "Softplus"), ("logistic", "Sigmoid"),
                                                ("identity", None)])  # fmt: skip
 def test_activations_by_scikit_learn_or_nudgenet_name(activation, layer):
-    est = _fit(MLPClassifier((16,), activation=activation, random_state=0, max_iter=30,
-                             learning_rate_init=0.02))
+    est = _fit(
+        MLPClassifier(
+            (16,), activation=activation, random_state=0, max_iter=30, learning_rate_init=0.02
+        )
+    )
     names = [type(m).__name__ for m in est.to_nudgenet()]
     assert names == ["Linear", layer, "Linear"] if layer else names == ["Linear", "Linear"]
     assert est.score(X, Y) > 0.8

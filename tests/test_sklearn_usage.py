@@ -66,8 +66,8 @@ def test_pickle_round_trip_keeps_predictions_and_the_solver_state():
 @pytest.mark.parametrize("make, y", [
     (lambda: MLPClassifier((12,), max_iter=20, random_state=0), LABELS),
     (lambda: MLPClassifier((12,), max_iter=20, random_state=0), np.c_[Y % 2, Y % 3 == 0]),
-    (lambda: MLPRegressor(hidden_layer_sizes=(12,), max_iter=20, random_state=0, early_stopping=True),
-     np.c_[Y, -Y] / 9),
+    (lambda: MLPRegressor(hidden_layer_sizes=(12,), max_iter=20, random_state=0,
+                          early_stopping=True), np.c_[Y, -Y] / 9),
 ], ids=["string-labels", "multilabel", "two-outputs-early-stopping"])  # fmt: skip
 def test_save_and_load_give_the_same_estimator(make, y, tmp_path):
     with pytest.warns(Warning):

@@ -30,9 +30,15 @@ def _fit(est, x, y, **kw):
 
 
 # lbfgs only in float64 (its default): float32 rounding sends its line searches apart
-@pytest.mark.parametrize("solver, dtype", [(solver, dtype) for solver in ONE_BATCH
-                                           for dtype in ("float64", "float32")
-                                           if (solver, dtype) != ("lbfgs", "float32")])
+@pytest.mark.parametrize(
+    "solver, dtype",
+    [
+        (solver, dtype)
+        for solver in ONE_BATCH
+        for dtype in ("float64", "float32")
+        if (solver, dtype) != ("lbfgs", "float32")
+    ],
+)
 @pytest.mark.parametrize("kind", [MLPClassifier, MLPRegressor])
 def test_whole_weights_equal_repeated_rows_and_zero_equals_dropped(kind, solver, dtype):
     params = dict(hidden_layer_sizes=(10,), random_state=0, dtype=dtype, **ONE_BATCH[solver])

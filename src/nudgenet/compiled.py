@@ -3,8 +3,9 @@
 ``fit`` trains any model through the general engine (record the graph, walk it backward).  For
 the model most people train, a :class:`~nudgenet.nn.Sequential` of ``Linear`` layers each
 followed by at most one ReLU / Sigmoid / Tanh, with ``CrossEntropyLoss`` (integer labels),
-``BCEWithLogitsLoss`` (0/1 columns, no ``pos_weight``) or ``MSELoss``, it can run :class:`CompiledMLP` instead: the same equations for the whole network,
-into buffers reused from one step to the next::
+``BCEWithLogitsLoss`` (0/1 columns, no ``pos_weight``) or ``MSELoss``, it can run
+:class:`CompiledMLP` instead: the same equations for the whole network, into buffers reused from
+one step to the next::
 
     forward    z = a W + b,  a = f(z)                       (kernels.linear, activate)
     loss       C, and δ = ∂C/∂z of the last layer           (the loss's value and delta kernels)

@@ -7,8 +7,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseMLP
@@ -79,7 +79,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         early_stopping_on="score",
         callbacks=None,
     ):
-        self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
+        self.hidden_layer_sizes, self.activation, self.solver = (
+            hidden_layer_sizes,
+            activation,
+            solver,
+        )
         self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
         self.learning_rate_init, self.power_t, self.max_iter = learning_rate_init, power_t, max_iter
         self.shuffle, self.random_state, self.tol = shuffle, random_state, tol

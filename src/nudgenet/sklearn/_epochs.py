@@ -14,8 +14,6 @@ gain ``sklearn_loss`` and, with a validation set, ``val_score`` and ``val_loss``
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..callbacks import Callback
 from ..train import predict
 

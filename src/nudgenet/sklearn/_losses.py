@@ -22,7 +22,8 @@ and its gradient ``(p − y)/N`` summed over outputs (hence C/2); ``mse`` is nud
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import xlogy

@@ -40,7 +40,9 @@ def _real(low=-math.inf, high=math.inf, low_open=False, high_open=False):
 
 
 def _whole(low: int):
-    return lambda value: isinstance(value, Integral) and not isinstance(value, bool) and value >= low
+    return lambda value: (
+        isinstance(value, Integral) and not isinstance(value, bool) and value >= low
+    )
 
 
 def _one_of(*options):

@@ -54,7 +54,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         callbacks=None,
     ):
         self.loss = loss
-        self.hidden_layer_sizes, self.activation, self.solver = hidden_layer_sizes, activation, solver
+        self.hidden_layer_sizes, self.activation, self.solver = (
+            hidden_layer_sizes,
+            activation,
+            solver,
+        )
         self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
         self.learning_rate_init, self.power_t, self.max_iter = learning_rate_init, power_t, max_iter
         self.shuffle, self.random_state, self.tol = shuffle, random_state, tol
@@ -93,7 +97,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return values.ravel() if values.shape[1] == 1 else values
 
     def predict(self, X):
-        """The predicted values: ``(n_samples,)`` for one output, else ``(n_samples, n_outputs)``."""
+        """The predicted values: ``(n_samples,)`` for one output, else
+        ``(n_samples, n_outputs)``."""
         return self._predict_rows(self._checked_rows(X))
 
     def __sklearn_tags__(self):
