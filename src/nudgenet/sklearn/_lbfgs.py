@@ -4,7 +4,7 @@ The objective is scikit-learn's full-batch loss and its gradient: one step of ``
 (the compiled step where it covers the model, else the engine's) over every row, writing the
 gradient into ``flat_grads``, which :meth:`~._optim.Regularized.regularize` turns into
 scikit-learn's (loss factor, L2 term on the weights).  scipy works in float64; the buffers
-keep the network's dtype.  Options as scikit-learn's: ``maxiter=max_iter``, ``maxfun=max_fun``,
+keep the network's dtype; one BLAS thread where the products are small, as in ``fit``.  Options as scikit-learn's: ``maxiter=max_iter``, ``maxfun=max_fun``,
 ``gtol=tol``; ``n_iter_`` and the ConvergenceWarning from scikit-learn's own
 ``_check_optimize_result``.
 """
@@ -15,6 +15,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.utils.optimize import _check_optimize_result
 
+from ..compiled import blas_threads_for
 from ..step import choose_step
 
 
@@ -38,14 +39,15 @@ def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> None:
         report.count += 1
 
     report.count = 1
-    result = scipy.optimize.minimize(
-        objective,
-        solver.flat_params.astype(np.float64),
-        method="L-BFGS-B",
-        jac=True,
-        callback=report if est.verbose else None,
-        options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
-    )
+    with blas_threads_for(model, len(x)):  # one BLAS thread where the products are small
+        result = scipy.optimize.minimize(
+            objective,
+            solver.flat_params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=report if est.verbose else None,
+            options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
+        )
     est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
     est.loss_ = float(result.fun)
     solver.flat_params[...] = result.x
