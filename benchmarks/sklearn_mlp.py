@@ -29,7 +29,6 @@ import statistics
 import time
 import warnings
 
-import numpy as np
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as SklearnClassifier

@@ -44,6 +44,13 @@ class BaseMLP(BaseEstimator):
 
     _score_function = None  # accuracy_score or r2_score, as the subclass's score
 
+    def _store_parameters(self, parameters: dict) -> None:
+        """``__init__``'s arguments (its ``locals()``) as attributes, unchanged, as scikit-learn
+        requires (``get_params`` reads them back by the signature's names)."""
+        for name, value in parameters.items():
+            if name != "self":
+                setattr(self, name, value)
+
     # --- fitting ---------------------------------------------------------------------------
 
     def fit(self, X, y, sample_weight=None):

@@ -4,9 +4,9 @@ The objective is scikit-learn's full-batch loss and its gradient: one step of ``
 (the compiled step where it covers the model, else the engine's) over every row, writing the
 gradient into ``flat_grads``, which :meth:`~._optim.Regularized.regularize` turns into
 scikit-learn's (loss factor, L2 term on the weights).  scipy works in float64; the buffers
-keep the network's dtype; one BLAS thread where the products are small, as in ``fit``.  Options as scikit-learn's: ``maxiter=max_iter``, ``maxfun=max_fun``,
-``gtol=tol``; ``n_iter_`` and the ConvergenceWarning from scikit-learn's own
-``_check_optimize_result``.
+keep the network's dtype; one BLAS thread where the products are small, as in ``fit``.
+Options as scikit-learn's: ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``;
+``n_iter_`` and the ConvergenceWarning from scikit-learn's own ``_check_optimize_result``.
 """
 
 from __future__ import annotations

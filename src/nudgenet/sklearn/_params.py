@@ -1,6 +1,7 @@
-"""The estimators' hyper-parameters: scikit-learn's, with their defaults, plus nudgenet's, and
-the one check of every value (a one-line ValueError naming the parameter, what it expects and
-what came), run at the start of ``fit`` / ``partial_fit`` as scikit-learn does."""
+"""The one check of every hyper-parameter's value (scikit-learn's and nudgenet's): a one-line
+ValueError naming the parameter, what it expects and what came, at the start of ``fit`` /
+``partial_fit``, as scikit-learn checks.  The defaults are the estimators' signatures
+(scikit-learn's, then nudgenet's own)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,6 @@ import numpy as np
 from ..callbacks import Callback
 from ._losses import CLASSIFIER_LOSSES, REGRESSOR_LOSSES
 from ._network import ACTIVATIONS, dropout_rates
-
-# scikit-learn's MLP parameters after hidden_layer_sizes and activation, with its defaults
-SKLEARN_DEFAULTS = {
-    "solver": "adam", "alpha": 0.0001, "batch_size": "auto", "learning_rate": "constant",
-    "learning_rate_init": 0.001, "power_t": 0.5, "max_iter": 200, "shuffle": True,
-    "random_state": None, "tol": 0.0001, "verbose": False, "warm_start": False,
-    "momentum": 0.9, "nesterovs_momentum": True, "early_stopping": False,
-    "validation_fraction": 0.1, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-08,
-    "n_iter_no_change": 10, "max_fun": 15000,
-}  # fmt: skip
-# nudgenet's own, after them (the classifier adds class_weight, and loss="log_loss")
-EXTRA_DEFAULTS = {
-    "dtype": None, "dropout": None, "early_stopping_on": "score", "callbacks": None,
-}  # fmt: skip
 
 
 def _real(low=-math.inf, high=math.inf, low_open=False, high_open=False):

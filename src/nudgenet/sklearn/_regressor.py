@@ -53,21 +53,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         early_stopping_on="score",
         callbacks=None,
     ):
-        self.loss = loss
-        self.hidden_layer_sizes, self.activation, self.solver = (
-            hidden_layer_sizes,
-            activation,
-            solver,
-        )
-        self.alpha, self.batch_size, self.learning_rate = alpha, batch_size, learning_rate
-        self.learning_rate_init, self.power_t, self.max_iter = learning_rate_init, power_t, max_iter
-        self.shuffle, self.random_state, self.tol = shuffle, random_state, tol
-        self.verbose, self.warm_start, self.momentum = verbose, warm_start, momentum
-        self.nesterovs_momentum, self.early_stopping = nesterovs_momentum, early_stopping
-        self.validation_fraction, self.beta_1, self.beta_2 = validation_fraction, beta_1, beta_2
-        self.epsilon, self.n_iter_no_change, self.max_fun = epsilon, n_iter_no_change, max_fun
-        self.dtype, self.dropout = dtype, dropout
-        self.early_stopping_on, self.callbacks = early_stopping_on, callbacks
+        self._store_parameters(locals())
 
     @available_if(BaseMLP._has_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):
