@@ -91,8 +91,10 @@ def compare(name: str, solver: str, seeds: int) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    head = ("| data | solver | nudgenet dtype | scikit-learn score | nudgenet score | Δ points | "
-            "scikit-learn fit s | nudgenet fit s | fit speed-up | iterations (sk / ng) |")
+    head = (
+        "| data | solver | nudgenet dtype | scikit-learn score | nudgenet score | Δ points | "
+        "scikit-learn fit s | nudgenet fit s | fit speed-up | iterations (sk / ng) |"
+    )
     lines = [head, "|" + "---|" * 10]
     for r in results:
         lines.append(
