@@ -159,3 +159,8 @@ def test_partial_fit_exists_for_stochastic_solvers_only():
     est = MLPClassifier((8,)).partial_fit(X, Y, classes=np.arange(10))
     with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
         est.partial_fit(X, Y + 10)
+    warm = _fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, warm_start=True), y=Y * 1.0)
+    with pytest.raises(ValueError, match=r"needs the fitted network's layers \[64, 8, 1\] and "
+                                         r"loss 'squared_error', got \[64, 8, 1\] and "
+                                         r"'poisson'"):  # fmt: skip
+        warm.set_params(loss="poisson").fit(X, Y * 1.0)

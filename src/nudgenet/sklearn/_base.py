@@ -81,10 +81,10 @@ class BaseMLP(BaseEstimator):
         rng = check_random_state(self.random_state)
         if first:
             self._initialize(units, loss, rng)
-        elif units != self._units:
+        elif units != self._units or loss != self._loss_rule:
             raise ValueError(
-                f"{type(self).__name__}: warm_start/partial_fit needs the same layers as the "
-                f"fitted network {self._units}, got {units}"
+                f"{type(self).__name__}: warm_start/partial_fit needs the fitted network's layers "
+                f"{self._units} and loss {self._loss_rule!r}, got {units} and {loss!r}"
             )
         dtype = self._model.parameters()[0].dtype
         X = X.astype(dtype, copy=False)
@@ -192,7 +192,7 @@ class BaseMLP(BaseEstimator):
             self._model, loss_fn, self._solver, X, targets,
             epochs=1 if incremental else self.max_iter, batch_size=batch_size,
             shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
-            verbose=int(self.verbose), sample_weight=weights,
+            verbose=min(int(self.verbose), 2), sample_weight=weights,
         )  # fmt: skip
         if not incremental and not epochs.stopped and self.n_iter_ == self.max_iter:
             warnings.warn(
