@@ -13,7 +13,7 @@ try:
     import sklearn  # noqa: F401
 except ImportError as error:  # pragma: no cover - tested by hiding the packages
     raise ImportError(
-        f"nudgenet.sklearn needs scikit-learn and scipy ({error.name} is missing): "
+        f"nudgenet.sklearn needs scikit-learn and scipy ({error.name or error} is missing): "
         'pip install "nudgenet[sklearn]"'
     ) from None
 
