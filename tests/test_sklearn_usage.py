@@ -112,10 +112,13 @@ def test_to_nudgenet_gives_the_trained_network_scoring_logits():
     assert est.coefs_[0].any()
 
 
-def test_without_scikit_learn_the_import_names_the_extra():
-    code = "import sys; sys.modules['sklearn'] = None; import nudgenet.sklearn"
+@pytest.mark.parametrize("missing", ["sklearn", "scipy"])
+def test_without_scikit_learn_or_scipy_the_import_names_the_extra(missing):
+    code = f"import sys; sys.modules[{missing!r}] = None; import nudgenet.sklearn"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1
-    assert last.startswith("ImportError: nudgenet.sklearn needs scikit-learn and scipy")
-    assert last.endswith('pip install "nudgenet[sklearn]"')
+    assert last == (
+        f"ImportError: nudgenet.sklearn needs {missing}, an optional extra: "
+        'pip install "nudgenet[sklearn]"'
+    )

@@ -9,7 +9,7 @@
 """
 
 from . import data as datasets
-from . import functional, metrics, optim, plot
+from . import distributed, functional, metrics, optim, plot
 from ._version import __version__
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .callbacks import (
@@ -26,14 +26,18 @@ from .errors import (
     CheckpointError,
     CompileError,
     DataError,
+    DistributedError,
+    ExportError,
     ModelFileError,
     NudgenetError,
     ShapeError,
 )
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
+from .export import export_onnx
 from .gradient_check import GradcheckError, GradientReport, check_gradients, gradcheck
 from .history import History
 from .io import load, save
+from .logs import CSVLogger, TensorBoard
 from .nn import (
     BatchNorm1d,
     BCELoss,
@@ -69,6 +73,7 @@ __all__ = [
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
+    "distributed", "DistributedError",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",
     "load", "save",
@@ -80,4 +85,5 @@ __all__ = [
     "BatchNorm1d", "LayerNorm",
     "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
     "History", "evaluate", "fit", "predict",
+    "export_onnx", "ExportError", "CSVLogger", "TensorBoard",
 ]

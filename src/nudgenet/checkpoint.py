@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 from safetensors import numpy as st
 
-from .errors import CheckpointError
-from .files import sorted_header, write_atomic
+from .errors import CheckpointError, first_difference
+from .files import may_write, sorted_header, write_atomic
 from .io import outline
 from .run_state import Position, Run, decode, encode
 
@@ -146,9 +146,10 @@ class Checkpoint:
 
     def save(self, state: dict, epoch: int, step: int) -> Path | None:
         """Write ``state`` as the checkpoint at (``epoch``, ``step``) and drop all but the newest
-        ``keep``; nothing (None) when its parameters are not all finite."""
+        ``keep``; nothing (None) when its parameters are not all finite, or when this process
+        writes no files (:func:`~nudgenet.files.may_write`: a data-parallel rank other than 0)."""
         params = state["model"].values()
-        if not all(np.isfinite(a).all() for a in params if a.dtype.kind == "f"):
+        if not may_write() or not all(np.isfinite(a).all() for a in params if a.dtype.kind == "f"):
             return None
         arrays: dict[str, np.ndarray] = {}
         header = {
@@ -230,15 +231,9 @@ def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
 
 
 def _check_same_run(path: Path, mine: dict, theirs: dict) -> None:
-    for key in mine:
-        if mine[key] != theirs.get(key):
-            raise CheckpointError(
-                f"checkpoint {path} is of another run: {key} {_short(theirs.get(key))} there, "
-                f"{_short(mine[key])} here; use another directory, or restart=True "
-                "(nudgenet train --restart) to start over"
-            )
-
-
-def _short(value) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    difference = first_difference(mine, theirs)
+    if difference:
+        raise CheckpointError(
+            f"checkpoint {path} is of another run: {difference}; use another directory, or "
+            "restart=True (nudgenet train --restart) to start over"
+        )

@@ -1,5 +1,7 @@
 """Exceptions nudgenet raises for user mistakes; the CLI turns these into one-line errors."""
 
+import json
+
 
 class NudgenetError(Exception):
     """Base class of every error nudgenet raises on bad input."""
@@ -30,3 +32,27 @@ class CompileError(NudgenetError, ValueError):
 class CheckpointError(NudgenetError, ValueError):
     """A checkpoint is unreadable (corrupt, truncated, not a checkpoint) or belongs to another
     run (architecture, optimiser, data, batch size or seed differ); the message names which."""
+
+
+class ExportError(NudgenetError, ValueError):
+    """A model cannot be exported (to ONNX): the message names the layer and the operation that
+    has no counterpart, or what else stands in the way."""
+class DistributedError(NudgenetError, RuntimeError):
+    """Data-parallel training cannot run as asked: mpi4py missing under an MPI launcher, ranks
+    that do not run the same ``fit`` (model, options, data sizes), a layer that needs the whole
+    batch (:mod:`nudgenet.distributed`)."""
+
+
+def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None:
+    """``"<key> <theirs> there, <mine> <here>"`` for the first key of ``mine`` whose value
+    ``theirs`` does not hold (values as JSON, cut to 60 characters), or None: the words of a
+    one-line error saying how two runs differ (a checkpoint's and this one, two ranks)."""
+    for key, value in mine.items():
+        if theirs.get(key) != value:
+            return f"{key} {_short(theirs.get(key))} there, {_short(value)} {here}"
+    return None
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."

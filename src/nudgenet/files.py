@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 _this_process_writes = True
 
@@ -24,19 +27,29 @@ def set_may_write(allowed: bool) -> bool:
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``
+    (:func:`atomic_file`).
 
     A reader sees either the old file or the complete new one, never a partial write; an
     interrupted write leaves no temporary file behind. Missing parent folders are created.
     The file gets the usual permissions (``0o666`` less the umask).
     """
+    with atomic_file(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through, for data too large to hold in memory at once:
+    a temporary file in the same folder, flushed, fsynced and renamed over ``path`` when the
+    block ends, removed when it raises (the rules of :func:`write_atomic`)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)

@@ -78,10 +78,11 @@ class Optimizer:
 
     def _buffer(self) -> FlatParameters:
         """The flat buffer, re-packed if a parameter was moved or converted since the last step
-        (the state arrays follow its dtype)."""
+        (or the current buffer that re-packed them, such as a data-parallel run's; the state
+        arrays follow its dtype)."""
         flat = self._flat
         if not flat.is_current():
-            self._flat = flat = FlatParameters(flat.params)
+            self._flat = flat = flatten(flat.params)
             self.state = {k: v.astype(flat.data.dtype, copy=False) for k, v in self.state.items()}
         return flat
 

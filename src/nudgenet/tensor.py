@@ -271,11 +271,14 @@ class Function:
     Subclasses implement ``forward(self, *arrays, **options) -> ndarray``, saving on ``self`` what
     the backward rule needs, and ``backward(self, grad) -> tuple`` with one gradient (or None)
     per input.  ``self.needs_grad[i]`` says whether input ``i`` wants a gradient, so work for
-    inputs that need none (a batch of data) can be skipped.
+    inputs that need none (a batch of data) can be skipped.  A recorded node keeps the keyword
+    ``options`` it was applied with (an axis, a slope, fixed statistics), so the graph can be read
+    back as the operations it computes (:mod:`nudgenet.export` does).
     """
 
     inputs: Sequence[Tensor]
     needs_grad: tuple[bool, ...]
+    options: dict
     released = False
 
     def forward(self, *arrays: np.ndarray, **options) -> np.ndarray:  # pragma: no cover
@@ -300,7 +303,7 @@ class Function:
         # np.asarray: a NumPy scalar result (a full reduction, 0-d arithmetic) keeps its dtype
         out = Tensor(np.asarray(fn.forward(*[t.data for t in inputs], **options)))
         if _grad_enabled and any(needs):
-            fn.inputs = inputs
+            fn.inputs, fn.options = inputs, options
             out.requires_grad = True
             out._creator = fn
         return out

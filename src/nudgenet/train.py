@@ -22,6 +22,7 @@ from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
 from .diagnostics import GradientDiagnostics
+from .distributed.parallel import fit_data_parallel
 from .divergence import non_finite
 from .errors import ShapeError
 from .functional.losses import check_weights
@@ -152,6 +153,7 @@ def fit(
     class_weight: dict | str | None = None,
     sample_weight=None,
     checkpoint: Checkpoint | None = None,
+    distributed: bool = False,
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
@@ -187,7 +189,14 @@ def fit(
     (:func:`~nudgenet.divergence.non_finite`).
     An ``optimizer`` that updates none of the model's parameters is a ValueError; one that
     updates only some, a UserWarning naming the others (they stay fixed: freezing).
+    ``distributed=True`` (under ``mpiexec -n N``, with a ``seed``): data-parallel over MPI, each
+    rank training on its share of every batch, the update and the History the same as one
+    process's on the whole batch (:mod:`nudgenet.distributed`); without a launcher, a
+    RuntimeWarning and plain ``fit``.
     """
+    if distributed is True:  # run again as this process's rank of MPI's world
+        return fit_data_parallel(fit, locals())
+    parallel = distributed or None  # the DataParallel fit_data_parallel passes
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"
@@ -219,7 +228,7 @@ def fit(
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
     if steps == 0:
         raise ValueError(f"fit: drop_last with batch_size={batch_size} > {n} rows leaves no batch")
-    reporter = EpochReporter(verbose, epochs, steps)
+    reporter = EpochReporter(0 if parallel and parallel.rank else verbose, epochs, steps)
     history = History()
     model.stop_training = False  # Keras's flag: a callback may set self.model.stop_training
     for cb in callbacks:
@@ -230,13 +239,20 @@ def fit(
     for cb in callbacks:
         cb.on_train_begin(begin_logs)
     run, at = Run(model, optimizer, callbacks, history, generators(model, rng)), Position()
-    if checkpoint is not None:
-        arrays = (x, y, *(validation or ()), *(() if weights is None else (weights,)))
-        settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
-                    "loss": repr(loss_fn), "metrics": list(metric_fns),
-                    "clip_grad_norm": clip_grad_norm}  # fmt: skip
+    arrays = (x, y, *(validation or ()), *(() if weights is None else (weights,)))
+    settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
+                "loss": repr(loss_fn), "metrics": list(metric_fns),
+                "clip_grad_norm": clip_grad_norm}  # fmt: skip
+    if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
+        every = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
+        more = {"epochs": epochs, "compile": compile, "diagnostics": diagnostics, "every": every}
+        parallel.check(run, loss_fn, {**settings, **more}, arrays)
+    if checkpoint is not None and not (parallel and parallel.rank):
         run_of = fingerprint(run, arrays, seed, settings)
         at = checkpoint.resume(run, run_of, epochs, steps, verbose)
+    if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
+        at = parallel.start(run, at)
+        train_step = parallel.sharded(train_step, weights)
     every_steps = checkpoint.every_steps if checkpoint is not None else None
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"
@@ -274,7 +290,7 @@ def fit(
                     seen += size
                     loss_sum += batch_loss * size if per_row else batch_loss
                     if per_batch:
-                        for name, metric in metric_fns.items():
+                        for name, metric in metric_fns.items() if len(yb) else ():
                             parts[name].append(metric.part(out, yb, loss_fn))
                         reporter.step(loss_sum / seen if per_row else loss_sum)
                         batch_logs = {"size": m, "loss": batch_loss}
@@ -283,20 +299,31 @@ def fit(
                     if not finite:
                         break
                     if every_steps and (epoch * steps + step + 1) % every_steps == 0:
-                        at = Position(epoch, step + 1, order, loss_sum, seen, parts)
+                        every_part = parallel.gather(parts) if parallel else parts  # all ranks'
+                        at = Position(epoch, step + 1, order, loss_sum, seen, every_part)
                         checkpoint.save(run.capture(at), epoch, step + 1)
                 logs = {"loss": loss_sum / seen if per_row else loss_sum}
+                if parallel:  # every rank's statistics; the validation rows split among them
+                    parts = parallel.gather(parts)
                 logs.update({name: metric_fns[name].finish(p) for name, p in parts.items()})
                 if validation is not None:
-                    scores = evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
+                    scores = (
+                        parallel.evaluate(predict, model, loss_fn, *validation, metric_fns)
+                        if parallel
+                        else evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
+                    )
                     logs.update({f"val_{name}": value for name, value in scores.items()})
                 logs["lr"] = optimizer.lr
                 logs["seconds"] = time.perf_counter() - started
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
+                if parallel:  # rank 0's logs (its seconds, ...): one History on every rank
+                    logs = parallel.agree(logs)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)
                 reason = _stop_reason(epoch, logs["loss"], callbacks, model, history.stop_message)
+                if parallel:
+                    reason = parallel.agree(reason)
                 if reason is not None:
                     history.stop_reason, history.stopped_epoch = reason, epoch
                 at = Position(epoch + 1)

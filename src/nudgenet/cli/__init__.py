@@ -1,4 +1,5 @@
-"""The ``nudgenet`` command: ``train``, ``evaluate``, ``predict``, ``explain``, ``gradcheck``.
+"""The ``nudgenet`` command: ``train``, ``evaluate``, ``predict``, ``explain``, ``gradcheck``,
+``export``.
 
 User mistakes (a missing file, a corrupt archive, a wrong feature count, an unknown option) end
 with one line on stderr and a non-zero exit code, never a traceback: 2 for a usage mistake (an
@@ -19,7 +20,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..errors import NudgenetError
-from . import evaluate, explain, gradcheck, predict, train
+from . import evaluate, explain, export, gradcheck, predict, train
 from .common import UsageError
 from .gradcheck import GRADIENT_MISMATCH
 
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nudgenet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (train, evaluate, predict, explain, gradcheck):
+    for command in (train, evaluate, predict, explain, gradcheck, export):
         command.register(commands)
     return parser
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ModelFileError, NudgenetError
+from ..files import may_write
 from ..io import read_metadata, save
 from ..recipes.record import SCORES, TrainingRecord
 
@@ -64,7 +65,10 @@ def check_comparable(path: Path, record: TrainingRecord, existing: TrainingRecor
 def save_unless_worse(model, path: Path, record: TrainingRecord, existing) -> bool:
     """Save ``model`` with its scored ``record`` at ``path``, unless the model there (its record
     ``existing``) scored better: then one line on stderr says so and nothing is written.
-    Whether the model was saved."""
+    Whether the model was saved (on a data-parallel rank other than 0, which writes nothing:
+    True, as rank 0 saves it)."""
+    if not may_write():
+        return True
     if existing is not None and existing.beats(record):
         metric = SCORES[record.task][0]
         print(

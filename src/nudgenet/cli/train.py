@@ -17,6 +17,7 @@ from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
 from ..errors import NudgenetError
+from ..files import may_write
 from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
@@ -39,6 +40,8 @@ from .common import (
     positive_float,
     positive_int,
 )
+from .logs import add_log_options, log_callbacks
+from .mpi import under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -133,7 +136,7 @@ def run(args) -> int:
             layer: _finite(values[kept])
             for layer, values in per_layer(history.history, kind).items()
         }
-    if args.plot:
+    if args.plot and may_write():  # rank 0 only, under mpiexec
         from ..plot import plot_gradient_norms, plot_history
 
         curves = Path(args.plot)
@@ -215,11 +218,12 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             validation_split=validation_split,
             seed=args.seed,
             metrics=metrics_for(data.task),
-            callbacks=[guard, stopping] if stopping else [guard],
+            callbacks=[guard, *([stopping] if stopping else []), *log_callbacks(args, data)],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
             checkpoint=checkpoint,
+            distributed=args.distributed,  # under mpiexec (cli/mpi.py)
         )
     for warning in caught:  # a divergence is reported below; other warnings as one-line notes
         if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
@@ -375,5 +379,6 @@ def register(commands) -> None:
         action="store_true",
         help="delete --checkpoint DIR's checkpoints and start the run over",
     )
+    add_log_options(train)
     add_output_options(train, training=True)
-    train.set_defaults(run=run)
+    train.set_defaults(run=under_mpi("train", run), distributed=False)

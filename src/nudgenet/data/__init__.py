@@ -2,7 +2,8 @@
 
 Data sets: :func:`mnist`, :func:`digits` (bundled, offline), :func:`black_scholes`, :func:`xor`,
 :func:`spirals`. Your own data: :func:`load_arrays` (.npz, .csv; :func:`resolve_label_column`
-says which CSV column holds the labels), :func:`load_idx_pair`,
+says which CSV column holds the labels; :func:`memmap_arrays` maps .npy/.npz arrays without
+reading them, :func:`save_arrays` writes .npz archives it maps), :func:`load_idx_pair`,
 :func:`load_idx` / :func:`save_idx`. Preparation: :func:`train_test_split`,
 :class:`Standardizer`.
 
@@ -16,6 +17,7 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 from .csvfile import resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
+from .memmap import memmap_arrays, save_arrays
 from .options import OptionSamples, black_scholes, black_scholes_call
 from .scaling import Standardizer
 from .split import train_test_split
@@ -31,8 +33,10 @@ __all__ = [
     "load_arrays",
     "load_idx",
     "load_idx_pair",
+    "memmap_arrays",
     "mnist",
     "resolve_label_column",
+    "save_arrays",
     "save_idx",
     "spirals",
     "train_test_split",

@@ -26,9 +26,13 @@ _packed_by: weakref.WeakValueDictionary[int, FlatParameters] = weakref.WeakValue
 
 
 class FlatParameters:
-    """Parameters packed in order into ``self.data``; their gradients into ``self.grad``."""
+    """Parameters packed in order into ``self.data``; their gradients into ``self.grad``.
 
-    def __init__(self, params: Sequence[Tensor]):
+    ``spare`` elements follow the gradients in one array (``self.grad_and_spare``; the spare
+    part is ``self.spare``): a data-parallel step sends its loss with its gradients in one
+    message (:mod:`nudgenet.distributed`)."""
+
+    def __init__(self, params: Sequence[Tensor], spare: int = 0):
         params = list(params)
         if not params:
             raise ValueError("expected at least one parameter, got an empty list")
@@ -38,7 +42,10 @@ class FlatParameters:
         total = sum(p.data.size for p in params)
         self.params = params
         self.data = np.empty(total, dtype=dtype)
-        self.grad = np.zeros(total, dtype=dtype)
+        self.grad_and_spare = np.zeros(total + spare, dtype=dtype)
+        self.grad, self.spare = self.grad_and_spare[:total], self.grad_and_spare[total:]
+        if not spare:  # the gradients' own array: each parameter's .grad is a view of it
+            self.grad = self.grad_and_spare
         offset = 0
         for p in params:
             end = offset + p.data.size

@@ -5,19 +5,16 @@ Change one import line of a working scikit-learn script::
     from nudgenet.sklearn import MLPClassifier   # was: from sklearn.neural_network import ...
 
 The same parameters, defaults and fitted attributes as scikit-learn's MLP, and more: see
-:class:`MLPClassifier`.  Needs the ``sklearn`` extra (scikit-learn and scipy).
+:class:`MLPClassifier`.  Needs the ``sklearn`` extra (scikit-learn and scipy): without it,
+importing this package is a one-line ImportError naming it.
 """
 
-try:
-    import scipy.optimize  # noqa: F401
-    import sklearn  # noqa: F401
-except ImportError as error:  # pragma: no cover - tested by hiding the packages
-    raise ImportError(
-        f"nudgenet.sklearn needs scikit-learn and scipy ({error.name or error} is missing): "
-        'pip install "nudgenet[sklearn]"'
-    ) from None
+from ..extras import require
 
-from ._classifier import MLPClassifier
-from ._regressor import MLPRegressor
+require("scipy.optimize", "sklearn", "nudgenet.sklearn")  # first: scikit-learn needs scipy
+require("sklearn", "sklearn", "nudgenet.sklearn")
+
+from ._classifier import MLPClassifier  # noqa: E402 - after the check of the extra
+from ._regressor import MLPRegressor  # noqa: E402
 
 __all__ = ["MLPClassifier", "MLPRegressor"]

@@ -1,0 +1,57 @@
+"""Data-parallel training over MPI: the same run on 1 process, N processes or N machines.
+
+``mpiexec -n 4 python script.py`` with ``ng.fit(..., distributed=True, seed=0)`` in the script
+(or ``mpiexec -n 4 nudgenet train ...``) trains one model on four processes (*ranks*), each
+computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
+``pip install "nudgenet[mpi]"``, which brings the ``mpich`` wheel and its ``mpiexec``):
+
+* rank 0's parameters (and, resuming a checkpoint, its whole saved state) go to every rank;
+* every epoch all ranks draw the same row order from the shared ``seed``; each global batch of
+  ``batch_size`` rows is split in contiguous shares (:mod:`.shard`);
+* one ``Allreduce`` per step sums the ranks' gradients and losses, weighted by their rows, in
+  the optimiser's flat gradient buffer (:mod:`.allreduce`): the update is the one a single
+  process takes on the whole batch;
+* an epoch's metrics and validation scores are computed over all rows exactly once; the
+  History is rank 0's, the same on every rank; only rank 0 prints and writes files;
+* an error on one rank ends every rank; ranks that differ are caught at the start
+  (:mod:`.faults`).
+
+:mod:`.launch` says whether a launcher started this process, :mod:`.parallel` is what ``fit``
+calls; :func:`last_run` says what the last run's allreduces cost.  :func:`guard` is
+:func:`~.faults.abort_on_error` for a script's own code around ``fit``.
+"""
+
+from __future__ import annotations
+
+from ..errors import DistributedError
+from .faults import abort_on_error
+from .launch import launcher, world
+from .parallel import DataParallel, last_run
+
+
+def rank() -> int:
+    """This process's rank in ``MPI.COMM_WORLD`` (0 when no launcher started it)."""
+    return world("nudgenet.distributed.rank").Get_rank() if launcher() else 0
+
+
+def size() -> int:
+    """How many ranks ``MPI.COMM_WORLD`` has (1 when no launcher started it)."""
+    return world("nudgenet.distributed.size").Get_size() if launcher() else 1
+
+
+def guard():
+    """A context manager: an exception in the block ends every rank (one line names it)."""
+    return abort_on_error(world("nudgenet.distributed.guard"))
+
+
+__all__ = [
+    "DataParallel",
+    "DistributedError",
+    "abort_on_error",
+    "guard",
+    "last_run",
+    "launcher",
+    "rank",
+    "size",
+    "world",
+]

@@ -1,0 +1,46 @@
+"""Was this process started by an MPI launcher, and the communicator when it was.
+
+A launcher (``mpiexec``, ``mpirun``, Slurm's ``srun``) tells each process it starts so through
+its environment; :func:`launcher` reads that, without importing MPI, so ``nudgenet train`` can
+refuse to run N independent copies racing to write one file when mpi4py is missing.
+:func:`world` imports mpi4py lazily (the ``mpi`` extra) and returns ``MPI.COMM_WORLD``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import DistributedError
+
+# (variable, what it holds) in the order checked: MPICH's Hydra and Intel MPI, Open MPI, PMIx,
+# Slurm's srun (its step's task count: an sbatch script itself is no step)
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
+_RANK_ONLY_VARIABLES = ("PMIX_RANK", "PMI_RANK")
+
+MPI_EXTRA = 'pip install "nudgenet[mpi]"'
+
+
+def launcher() -> tuple[str, int | None] | None:
+    """``(variable, world size)`` when a launcher's variable is in the environment (the size
+    None where the variable holds only a rank), else None."""
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name)
+        if value and value.isdigit():
+            return name, int(value)
+    for name in _RANK_ONLY_VARIABLES:
+        if os.environ.get(name):
+            return name, None
+    return None
+
+
+def world(what: str):
+    """``MPI.COMM_WORLD``; DistributedError naming the extra when mpi4py is missing."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        found = launcher()
+        where = f" (launched by MPI: {found[0]} is set)" if found else ""
+        raise DistributedError(
+            f"{what} needs mpi4py{where}, which is not installed: {MPI_EXTRA}"
+        ) from None
+    return MPI.COMM_WORLD

@@ -1,0 +1,189 @@
+"""``fit(..., distributed=True)``: this rank's part of a data-parallel run.
+
+:func:`fit_data_parallel` runs ``fit`` for ``distributed=True``: under an MPI launcher it joins
+``MPI.COMM_WORLD`` and runs ``fit`` again inside :func:`~.faults.abort_on_error`, writing files
+only on rank 0 (:func:`nudgenet.files.set_may_write`) and showing warnings only there; ``fit``
+receives a :class:`DataParallel` in place of ``True`` and calls it at these places:
+:meth:`~DataParallel.check` (refuse what cannot run, compare the ranks),
+:meth:`~DataParallel.start` (rank 0's state on every rank), :meth:`~DataParallel.sharded` (each
+step on this rank's share of the batch, then one ``Allreduce``), :meth:`~DataParallel.gather`
+and :meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
+exactly once), :meth:`~DataParallel.agree` (rank 0's logs and stop decision on every rank, so
+the History is the same everywhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+
+from .. import files
+from ..errors import DistributedError
+from ..nn.normalization import BatchNorm1d
+from ..run_state import Position, Run
+from ..tensor import Tensor, no_grad
+from .allreduce import GradientAllreduce
+from .faults import abort_on_error, check_same
+from .launch import launcher, world
+from .shard import bounds, share
+from .threads import blas_threads_per_rank
+
+_last_run: dict = {}  # what the last data-parallel fit of this process measured
+
+
+def last_run() -> dict:
+    """The last data-parallel ``fit`` of this process: ``ranks``, ``allreduce_calls`` (one per
+    step), ``allreduce_seconds`` (in all) and ``allreduce_bytes`` (sent per call and rank);
+    empty before one ran."""
+    return dict(_last_run)
+
+
+class DataParallel:
+    """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc)."""
+
+    def __init__(self, comm):
+        self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
+        self.allreduce: GradientAllreduce | None = None
+        self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Abort every rank on an error here; files and warnings from rank 0 only; the BLAS
+        threads of the ranks on one machine sharing its cores (:mod:`.threads`)."""
+        previous = files.set_may_write(files.may_write() and self.rank == 0)
+        try:
+            with abort_on_error(self.comm), blas_threads_per_rank(self.comm):
+                with warnings.catch_warnings():
+                    if self.rank:
+                        warnings.simplefilter("ignore")
+                    yield
+        finally:
+            files.set_may_write(previous)
+
+    def check(self, run: Run, loss_fn, settings: dict, arrays) -> None:
+        """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings``, the
+        shapes of the data ``arrays``, the model, optimiser, callbacks and row order
+        (DistributedError on rank 0 naming the first difference)."""
+        for module in run.model.modules():
+            if isinstance(module, BatchNorm1d):
+                raise DistributedError(
+                    f"fit(distributed=True): the model holds a {type(module).__name__}, which "
+                    "normalises by the statistics of each rank's share of the batch, not of the "
+                    "global batch; data-parallel training refuses it (LayerNorm normalises each "
+                    "row alone)"
+                )
+        self.per_row = getattr(loss_fn, "reduction", "mean") == "mean"
+        optimizer = run.optimizer
+        check_same(self.comm, {
+            **settings,
+            "ranks": self.size,
+            "parameters": [[list(p.shape), str(p.dtype)] for p in run.model.parameters()],
+            "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
+            "callbacks": [type(cb).__name__ for cb in run.callbacks],
+            "data shapes": [[list(a.shape), str(a.dtype)] for a in arrays],
+            "row order": str(run.rngs["fit"].bit_generator.state),
+        })  # fmt: skip
+
+    def start(self, run: Run, at: Position) -> Position:
+        """Give every rank rank 0's parameters, optimiser state, History, callbacks' and
+        generators' states (a resumed checkpoint's, if rank 0 resumed one: checkpoints hold
+        the metrics' statistics of every rank, gathered when saved); then each rank its
+        own stream of every generator but fit's (Dropout masks differ per rank, reproducible
+        from the seed and the rank).  The position to start at."""
+        self.allreduce = GradientAllreduce(self.comm, run.optimizer)
+        state = self.comm.bcast(run.capture(at) if self.rank == 0 else None, root=0)
+        if self.rank:  # mid-epoch, rank 0 alone keeps the statistics of every rank's rows so far
+            at = run.restore(state)
+            at.parts = {name: [] for name in at.parts}
+        for name, rng in run.rngs.items():
+            if name != "fit" and self.rank:  # rank 0 keeps its stream: 1 rank is plain fit
+                rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
+        return at
+
+    def sharded(self, train_step, weights: np.ndarray | None):
+        """``train_step`` on this rank's share of each global batch, then the gradients and
+        losses of every rank summed (:class:`~.allreduce.GradientAllreduce`): ``(outputs,
+        targets, loss)`` of this rank's rows (outputs None when it has none) and the global
+        batch's loss."""
+        optimizer = self.allreduce.optimizer
+
+        def step(x, y, rows):
+            mine = share(rows, self.rank, self.size)
+            mass = len(mine) if weights is None else weights[mine].sum()
+            if mass > 0:
+                out, yb, loss = train_step(x, y, mine)
+            else:  # no rows (or no weight) here this step: still join the allreduce
+                optimizer.zero_grad()
+                out, yb, loss = None, y[mine], 0.0
+            scale = 1.0
+            if self.per_row:
+                scale = mass / (len(rows) if weights is None else weights[rows].sum())
+            return out, yb, self.allreduce(scale, loss)
+
+        return step
+
+    def gather(self, parts: dict[str, list]) -> dict[str, list]:
+        """Every rank's per-batch metric statistics, rank by rank, on every rank."""
+        everyone = self.comm.allgather(parts)
+        return {name: [p for theirs in everyone for p in theirs[name]] for name in parts}
+
+    def evaluate(self, predict, model, loss_fn, x, y, metric_fns: dict) -> dict[str, float]:
+        """``evaluate``'s scores over all of ``(x, y)``: each rank predicts its contiguous share
+        of the rows once (``predict(model, rows)``); its loss weighted by its share and its
+        metrics' statistics are combined in rank order, the same on every rank."""
+        start, stop = bounds(len(x), self.rank, self.size)
+        loss, parts = 0.0, {}
+        if stop > start:
+            outputs, targets = predict(model, x[start:stop]), y[start:stop]
+            with no_grad():
+                loss = float(loss_fn(Tensor(outputs), targets).data)
+            if self.per_row:
+                loss *= (stop - start) / len(x)
+            parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}
+        everyone = self.comm.allgather((loss, parts))
+        scores = {"loss": float(sum(share_loss for share_loss, _ in everyone))}
+        for name, fn in metric_fns.items():
+            scores[name] = fn.finish([p[name] for _, p in everyone if name in p])
+        return scores
+
+    def agree(self, value):
+        """Rank 0's ``value`` on every rank."""
+        return self.comm.bcast(value, root=0)
+
+
+def join(what: str) -> DataParallel | None:
+    """This process's rank of ``MPI.COMM_WORLD``, or None (with a warning) when no MPI launcher
+    started it: then it trains alone, as plain ``fit``."""
+    if launcher() is None:
+        warnings.warn(
+            f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); training "
+            "in this one process",
+            RuntimeWarning,
+            stacklevel=4,  # fit's caller (through fit_data_parallel and fit)
+        )
+        return None
+    return DataParallel(world(what))
+
+
+def fit_data_parallel(fit, arguments: dict):
+    """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True``: it
+    needs a ``seed`` (every rank draws the same row order from it)."""
+    parallel = join("fit(distributed=True)")
+    if parallel is None:
+        return fit(**{**arguments, "distributed": False})
+    with parallel.running():
+        if arguments["seed"] is None:
+            raise DistributedError(
+                "fit(distributed=True) needs seed= (an int): every rank draws the same row "
+                "order from it (None would draw from the global generator, which is each "
+                "rank's own)"
+            )
+        history = fit(**{**arguments, "distributed": parallel})
+    done = parallel.allreduce
+    _last_run.clear()
+    _last_run.update(ranks=parallel.size, allreduce_calls=done.calls,
+                     allreduce_seconds=done.seconds, allreduce_bytes=done.bytes)  # fmt: skip
+    return history

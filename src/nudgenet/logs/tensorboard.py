@@ -1,0 +1,175 @@
+"""``TensorBoard``: a run's curves, weight and gradient histograms, first-layer weight images and
+layer table, written as TensorBoard event files with ``tensorboardX`` (``pip install
+"nudgenet[tensorboard]"``); view them with ``tensorboard --logdir DIR``."""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..extras import require
+from ..files import may_write
+from ..nn.layers import Linear, leaf_layers
+from .epochs import EpochLogWriter
+
+FLUSH_SECONDS = 10  # tensorboardX's writer thread puts queued events in the file this often
+_OPENED = itertools.count()  # event files opened by this process
+
+
+def scalar_place(key: str) -> tuple[str, str]:
+    """Where the History key ``key`` is written, ``(run, tag)``: a ``val_`` key in the
+    ``validation`` run under the name without the prefix, so that ``loss`` and ``val_loss`` are
+    two curves of one chart (Keras's layout); every other key in the ``train`` run, as it is."""
+    if key.startswith("val_"):
+        return "validation", key[len("val_") :]
+    return "train", key
+
+
+class TensorBoard(EpochLogWriter):
+    """Write a run's logs for TensorBoard under ``log_dir`` (Keras's name and arguments):
+
+    * **scalars**, per epoch: every key of the epoch's logs (the History's: ``loss``, the
+      metrics, ``lr``, ``seconds``, with ``fit(diagnostics=True)`` ``grad_norm/<layer>`` and
+      ``dead_units/<layer>``, and what other callbacks add), at step = the epoch (from 0);
+      ``val_`` keys go to ``log_dir/validation`` under the same tag, the others to
+      ``log_dir/train`` (:func:`scalar_place`).  TensorBoard stores a scalar as a float32, so
+      each value reads back as the History's rounded to float32.
+    * **histograms**, every ``histogram_freq`` epochs (0: none): each parameter's values
+      (``weights/<name>``) and its gradient (``gradients/<name>``) as the last batch of the
+      epoch left it (after clipping: what the optimiser stepped with), written when the
+      epoch ends; NaN and infinite values are left out (a diverging run's last gradient).
+    * **images**, with ``write_images`` and at the histograms' epochs: the first Linear layer's
+      weights, one tile per unit, each of ``image_shape`` (height, width) pixels, mid-grey 0,
+      white and black the unit's largest positive and negative weight
+      (``first_layer_weights``).  ``image_shape`` defaults to a square when the first layer
+      has a square number of inputs.
+    * **text**, with ``write_graph``: the model's layer table (``model``), once.
+
+    Writing starts when the first epoch ends; tensorboardX's writer thread puts the events in
+    the files within ``FLUSH_SECONDS`` (10 s), and all of them when training ends or, if an
+    exception (Ctrl-C) ended it, when the interpreter exits.  A run resumed from a checkpoint at
+    epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left.  Nothing is
+    written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
+    """
+
+    def __init__(
+        self,
+        log_dir="logs",
+        histogram_freq: int = 1,
+        write_graph: bool = True,
+        write_images: bool = False,
+        image_shape: tuple[int, int] | None = None,
+    ):
+        self._tensorboardx = require("tensorboardX", "tensorboard", "TensorBoard logging")
+        whole = isinstance(histogram_freq, int) and not isinstance(histogram_freq, bool)
+        if not whole or histogram_freq < 0:
+            raise ValueError(
+                f"TensorBoard: histogram_freq must be a whole number >= 0, got {histogram_freq!r}"
+            )
+        if image_shape is not None:
+            image_shape = tuple(int(n) for n in image_shape)
+            if len(image_shape) != 2 or min(image_shape) < 1:
+                raise ValueError(
+                    f"TensorBoard: image_shape must be (height, width), got {image_shape!r}"
+                )
+        self.log_dir = Path(os.fspath(log_dir))
+        self.histogram_freq, self.write_graph = histogram_freq, write_graph
+        self.write_images, self.image_shape = write_images, image_shape
+        self._writers: dict = {}
+
+    def _writer(self, run: str, first_step: int):
+        """The event writer of ``run`` (``train`` or ``validation``), opened at its first use."""
+        if run not in self._writers:
+            if not self._writers:  # a run ended by an exception (Ctrl-C) still gets its events out
+                atexit.register(self.close)
+            purge = {"purge_step": first_step} if first_step > 0 else {}
+            # tensorboardX names a file by the second it opened it: a suffix keeps a second
+            # writer in the same second (a run resumed at once) from replacing the first's file
+            suffix = f".{os.getpid()}.{next(_OPENED)}"
+            self._writers[run] = self._tensorboardx.SummaryWriter(
+                str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix, **purge
+            )
+        return self._writers[run]
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Check, before training, that the first layer's weights can be drawn as images."""
+        self._graph_due = self.write_graph
+        self._image_layer = first_layer_images(self.model, self.image_shape) if (
+            self.write_images) else None  # fmt: skip
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        if not may_write():
+            return
+        train = self._writer("train", epoch)
+        if self._graph_due:
+            train.add_text("model", layer_table(self.model), epoch)
+            self._graph_due = False
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for name, p in self.model.named_parameters():
+                for kind, values in (("weights", p.data), ("gradients", p.grad)):
+                    finite = None if values is None else values[np.isfinite(values)]
+                    if finite is not None and finite.size:  # NaN and inf left out
+                        train.add_histogram(f"{kind}/{name}", finite, epoch)
+            if self._image_layer is not None:
+                train.add_images("first_layer_weights", weight_tiles(*self._image_layer), epoch)
+
+    def write_epoch(self, epoch: int, logs: dict) -> None:
+        for key, value in logs.items():
+            if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                run, tag = scalar_place(key)
+                self._writer(run, epoch).add_scalar(tag, float(value), epoch)
+
+    def close(self) -> None:
+        """Write every pending event and close the files (at the end of training, or when the
+        interpreter exits after an exception ended training)."""
+        atexit.unregister(self.close)
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def first_layer_images(model, image_shape) -> tuple[Linear, tuple[int, int]]:
+    """The model's first Linear layer and the shape of the image its inputs are (``image_shape``,
+    else a square), or a ValueError saying why its weights cannot be drawn."""
+    first = next((layer for _, layer in leaf_layers(model) if isinstance(layer, Linear)), None)
+    if first is None:
+        raise ValueError("TensorBoard(write_images=True): the model has no Linear layer")
+    shape = image_shape or _square(first.in_features)
+    if shape is None or shape[0] * shape[1] != first.in_features:
+        raise ValueError(
+            f"TensorBoard(write_images=True): the first Linear layer takes {first.in_features} "
+            f"inputs, not images of shape {shape or '(a square)'}; pass image_shape=(height, "
+            "width)"
+        )
+    return first, shape
+
+
+def weight_tiles(layer: Linear, shape: tuple[int, int]) -> np.ndarray:
+    """``layer``'s weights as images ``(units, 1, height, width)`` in [0, 1]: 0.5 for a weight
+    of 0, 1 and 0 for each unit's largest positive and negative weight (in absolute value)."""
+    w = layer.weight.data.T.astype(np.float64)  # (units, inputs)
+    peak = np.abs(w).max(axis=1, keepdims=True)
+    tiles = 0.5 + 0.5 * w / np.where(peak > 0, peak, 1.0)
+    return tiles.reshape(len(w), 1, *shape)
+
+
+def _square(n: int) -> tuple[int, int] | None:
+    side = math.isqrt(n)
+    return (side, side) if side * side == n else None
+
+
+def layer_table(model) -> str:
+    """The model's layers as a Markdown table (TensorBoard's text tab renders it): each leaf
+    layer's name, what it is, and its parameters; then the total."""
+    rows = ["| layer | type | parameters |", "|---|---|---:|"]
+    for name, layer in leaf_layers(model):
+        kind = f"{type(layer).__name__}({layer.extra_repr()})"
+        rows.append(f"| {name or '(model)'} | {kind} | {layer.num_parameters():,} |")
+    rows.append(f"| | **total** | **{model.num_parameters():,}** |")
+    return "\n".join(rows)

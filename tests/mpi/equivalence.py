@@ -1,0 +1,204 @@
+"""Run under ``mpiexec -n N``: data-parallel fits against one process's, written as JSON by rank 0.
+
+Every rank also trains the single-process reference (the models are tiny), so each case compares
+the parameters after a whole fit (max |Δ| / max |θ|), the History's values, and that the History
+is the same on every rank.  ``python equivalence.py OUT.json WORKDIR``.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+from threadpoolctl import threadpool_info
+
+import nudgenet as ng
+from nudgenet import files
+from nudgenet.distributed.threads import cores
+
+comm = MPI.COMM_WORLD
+out_path, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+results = {"ranks": comm.size, "cases": {}}
+with ng.distributed.guard():  # the script's own code, guarded as fit is
+    results["rank_and_size"] = comm.allgather((ng.distributed.rank(), ng.distributed.size()))
+
+OPTIMIZERS = {
+    "sgd": lambda p: ng.optim.SGD(p, lr=0.1, momentum=0.9),
+    "adam": lambda p: ng.optim.Adam(p, lr=0.01),
+    "adamw": lambda p: ng.optim.AdamW(p, lr=0.01, weight_decay=0.05),
+}
+
+
+def classifier(dtype, dropout=False):
+    layers = [ng.Linear(6, 8, seed=0, dtype=dtype), ng.Tanh()]
+    layers += [ng.Dropout(0.3, seed=7)] if dropout else []
+    return ng.Sequential(*layers, ng.Linear(8, 3, seed=1, dtype=dtype))
+
+
+def flat(model):
+    return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+
+def both(build, x, y, opt, loss_fn, **options):
+    """(parameters, History) of one process, then of this rank in the data-parallel run."""
+    runs = []
+    for distributed in (False, True):
+        model = build()
+        optimizer = OPTIMIZERS[opt](model.parameters())
+        history = ng.fit(
+            model, loss_fn, optimizer, x, y, seed=0, verbose=0, distributed=distributed, **options
+        )
+        runs.append((flat(model), history))
+    return runs
+
+
+def record(name, runs):
+    (p1, h1), (pn, hn) = runs
+    everyone = comm.allgather((h1.to_dict(), hn.to_dict(), hn.stop_reason))
+    same_everywhere = all(theirs[1:] == everyone[0][1:] for theirs in everyone)
+    history_error = {
+        key: max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(h1.history[key], values))
+        for key, values in hn.history.items()
+        if key not in ("seconds",)
+    }
+    results["cases"][name] = {
+        "param_error": float(np.abs(pn - p1).max() / np.abs(p1).max()),
+        "history_error": history_error,
+        "same_history_on_every_rank": same_everywhere,
+        "keys": sorted(hn.history),
+        "epochs": [len(h1), len(hn)],
+    }
+
+
+rng = np.random.default_rng(1)
+x64 = rng.normal(size=(203, 6))
+labels = rng.integers(0, 3, 203)
+for dtype in ("float64", "float32"):
+    x = x64.astype(dtype)
+    for opt in OPTIMIZERS:
+        for validation in (0.0, 0.2):
+            record(
+                f"{opt}-{dtype}-{'val' if validation else 'noval'}",
+                both(
+                    lambda dtype=dtype: classifier(dtype), x, labels, opt,
+                    loss_fn=ng.CrossEntropyLoss(), epochs=3, batch_size=32,
+                    validation_split=validation, metrics=["accuracy", "f1_macro"],
+                ),
+            )  # fmt: skip
+
+# the engine (compile=False), with row weights, on the same classifier
+record(
+    "engine-class-weight",
+    both(
+        lambda: classifier("float64"), x64, labels, "adam", loss_fn=ng.CrossEntropyLoss(),
+        epochs=2, batch_size=32, compile=False, class_weight="balanced",
+        validation_split=0.2, metrics=["accuracy"],
+    ),
+)  # fmt: skip
+
+# gradient clipping (of the summed gradient) and a sum-reduced loss
+record(
+    "clip-sum-loss",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd",
+        loss_fn=ng.CrossEntropyLoss(reduction="sum"), epochs=2, batch_size=32,
+        clip_grad_norm=0.5, metrics=["accuracy"],
+    ),
+)  # fmt: skip
+
+# batches with fewer rows than ranks (some ranks have none), validation rows fewer than ranks
+xr = x64[:11]
+yr = np.stack([xr.sum(axis=1), xr[:, 0] * xr[:, 1]], axis=1)
+record(
+    "regression-tiny-batches",
+    both(
+        lambda: ng.Sequential(ng.Linear(6, 5, seed=3, dtype="float64"), ng.ReLU(),
+                              ng.Linear(5, 2, seed=4, dtype="float64")),
+        xr, yr, "adam", loss_fn=ng.MSELoss(), epochs=3, batch_size=2,
+        validation_data=(x64[11:13], yr[:2]), metrics=["r2", "mae", "rmse"],
+    ),
+)  # fmt: skip
+
+
+# Dropout: masks differ per rank (their generators' states after the run), the same again
+def dropout_run():
+    model = classifier("float64", dropout=True)
+    ng.fit(model, ng.CrossEntropyLoss(), OPTIMIZERS["sgd"](model.parameters()), x64, labels,
+           epochs=2, batch_size=32, seed=0, verbose=0, distributed=True)  # fmt: skip
+    return flat(model), str(model[2].rng.bit_generator.state)
+
+
+(first, first_state), (again, again_state) = dropout_run(), dropout_run()
+results["dropout"] = {
+    "repeatable": comm.allgather(bool(np.array_equal(first, again) and first_state == again_state)),
+    "streams_differ": len(set(comm.allgather(first_state))) == comm.size,
+    "same_parameters_on_every_rank": len({a.tobytes() for a in comm.allgather(first)}) == 1,
+}
+
+# only rank 0 writes: a checkpointed run; the same run resumed ends as the uninterrupted one
+seen_may_write = []
+
+
+class Watch(ng.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        seen_may_write.append(files.may_write())
+
+
+def checkpointed(epochs, folder):
+    model = classifier("float64")
+    optimizer = OPTIMIZERS["adam"](model.parameters())
+    history = ng.fit(
+        model, ng.CrossEntropyLoss(), optimizer, x64, labels, epochs=epochs, batch_size=32,
+        seed=0, verbose=0, distributed=True, callbacks=[Watch()], metrics=["accuracy"],
+        checkpoint=ng.Checkpoint(folder, every_steps=3, keep=20) if folder else None,
+    )  # fmt: skip
+    history.history.pop("seconds")
+    return flat(model), history.history
+
+
+folder = workdir / "checkpoints"
+checkpointed(2, folder)
+written = sorted(p.name for p in folder.iterdir()) if comm.rank == 0 else None
+if comm.rank == 0:  # as if killed in epoch 2 after its 5th step: resume from there
+    for name in written[written.index("checkpoint-000001-0000005.safetensors") + 1 :]:
+        (folder / name).unlink()
+comm.Barrier()
+resumed, resumed_history = checkpointed(4, folder)
+straight, straight_history = checkpointed(4, None)
+results["checkpoint"] = {
+    "may_write": comm.allgather(seen_may_write),
+    "files": written,
+    "resumed_equals_uninterrupted": comm.allgather(
+        bool(np.array_equal(resumed, straight)) and resumed_history == straight_history
+    ),
+    "may_write_after": comm.allgather(files.may_write()),
+}
+
+results["last_run"] = ng.distributed.last_run()  # the uninterrupted run: 4 epochs of 7 steps
+
+# BLAS threads during a run: the machine's cores shared among its ranks, never more than before
+class Threads(ng.Callback):
+    def on_train_begin(self, logs=None):  # outside fit's own limit for small products
+        self.seen = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+threads = Threads()
+model = classifier("float64")
+optimizer = OPTIMIZERS["sgd"](model.parameters())
+ng.fit(model, ng.CrossEntropyLoss(), optimizer, x64, labels, epochs=1, batch_size=64, seed=0,
+       verbose=0, distributed=True, callbacks=[threads])  # fmt: skip
+share = max(1, cores() // comm.size)  # every rank on this one machine
+results["blas_threads"] = comm.allgather(
+    threads.seen == [min(share, n) for n in before]
+    and before == [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+)
+
+# progress: only rank 0 prints
+model = classifier("float64")
+ng.fit(model, ng.CrossEntropyLoss(), OPTIMIZERS["sgd"](model.parameters()), x64, labels,
+       epochs=1, batch_size=64, seed=0, verbose=2, distributed=True)  # fmt: skip
+
+if comm.rank == 0:
+    out_path.write_text(json.dumps(results, indent=1))

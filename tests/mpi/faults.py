@@ -1,0 +1,54 @@
+"""Run under ``mpiexec -n 2``: one way a data-parallel fit goes wrong, named by ``sys.argv[1]``.
+
+``python faults.py CASE``: ``bad-data`` (rank 1's labels out of range), ``memory`` (rank 1 runs
+out of memory at its 3rd batch), ``interrupt`` (Ctrl-C on rank 0 at its 3rd batch), ``kill``
+(rank 1 killed with SIGKILL at its 3rd batch), ``model`` / ``data`` / ``options`` (rank 1 builds
+another model, has one row fewer, another batch size), ``batchnorm``, ``no-seed``.
+"""
+
+import os
+import signal
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import nudgenet as ng
+
+case, rank = sys.argv[1], MPI.COMM_WORLD.rank
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(400, 5)), rng.integers(0, 3, 400)
+hidden, batch_size, seed = 8, 32, 0
+if rank == 1 and case == "bad-data":
+    y[17] = 7  # a label beyond the model's 3 classes
+if rank == 1 and case == "model":
+    hidden = 9
+if rank == 1 and case == "data":
+    x, y = x[:-1], y[:-1]
+if rank == 1 and case == "options":
+    batch_size = 64
+if case == "no-seed":
+    seed = None
+middle = [ng.BatchNorm1d(hidden)] if case == "batchnorm" else []
+model = ng.Sequential(
+    ng.Linear(5, hidden, seed=0), *middle, ng.ReLU(), ng.Linear(hidden, 3, seed=1)
+)
+
+
+class Fail(ng.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch < 2:
+            return
+        if case == "memory" and rank == 1:
+            raise MemoryError()
+        if case == "interrupt" and rank == 0:
+            raise KeyboardInterrupt
+        if case == "kill" and rank == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+ng.fit(
+    model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=50,
+    batch_size=batch_size, seed=seed, verbose=0, distributed=True, callbacks=[Fail()],
+)  # fmt: skip
+print("finished")

@@ -1,0 +1,255 @@
+"""Data-parallel training over MPI (nudgenet.distributed): the scripts in tests/mpi run under a
+real ``mpiexec`` (the mpi extra, which the test extra installs: a missing MPI fails these tests,
+it never skips them), each with a time limit, several checks per launch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+from nudgenet.cli import main
+from nudgenet.distributed import DistributedError, launcher
+from nudgenet.distributed.shard import bounds
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = Path(__file__).resolve().parent / "mpi"
+LAUNCHER_VARIABLES = (
+    "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
+)  # fmt: skip
+
+
+def mpiexec() -> str:
+    beside = Path(sys.executable).with_name("mpiexec")
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if found is None:
+        pytest.fail('mpiexec not found: pip install -e ".[test]" installs the mpi extra (mpich)')
+    return found
+
+
+def launch(ranks: int, *command: str, timeout: float = 60, cwd=None):
+    """``mpiexec -n ranks python command...`` (or ``-m``); the result and its seconds."""
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    started = time.perf_counter()
+    result = subprocess.run(
+        [mpiexec(), "-n", str(ranks), sys.executable, *command],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+    )  # fmt: skip
+    return result, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
+    out = tmp_path / "results.json"
+    result, _ = launch(ranks, str(SCRIPTS / "equivalence.py"), str(out), str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert found["ranks"] == ranks
+    assert found["rank_and_size"] == [[rank, ranks] for rank in range(ranks)]
+    for name, case in found["cases"].items():
+        tolerance = 1e-4 if "float32" in name else 1e-6
+        if ranks == 1:  # one rank: plain fit's arithmetic exactly
+            tolerance = 0
+        assert case["param_error"] <= tolerance, (name, case["param_error"])
+        assert max(case["history_error"].values()) <= tolerance, (name, case["history_error"])
+        assert case["same_history_on_every_rank"], name
+        assert case["epochs"][0] == case["epochs"][1], name
+    val = found["cases"]["adam-float64-val"]["keys"]
+    assert {"loss", "accuracy", "f1_macro", "val_loss", "val_accuracy", "val_f1_macro"} <= set(val)
+    assert {"val_r2", "val_mae", "r2"} <= set(found["cases"]["regression-tiny-batches"]["keys"])
+    dropout = found["dropout"]
+    assert all(dropout["repeatable"]) and dropout["same_parameters_on_every_rank"]
+    assert dropout["streams_differ"]
+    saved = found["checkpoint"]
+    assert all(saved["may_write"][0]) and not any(w for r in saved["may_write"][1:] for w in r)
+    assert all(saved["may_write_after"]), "fit restores may_write"
+    assert "checkpoint-000001-0000005.safetensors" in saved["files"]  # mid-epoch, by rank 0 alone
+    assert all(saved["resumed_equals_uninterrupted"])
+    assert found["last_run"]["allreduce_calls"] == 4 * 7  # one per step: 4 epochs of 7 batches
+    assert found["last_run"]["ranks"] == ranks
+    assert all(found["blas_threads"]), "BLAS threads: the cores shared among the ranks"
+    assert result.stdout.count("Epoch 1/1") == 1, "only rank 0 prints progress"
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "message"),
+    [
+        ("bad-data", 1, "rank 1 of 2: ValueError: CrossEntropyLoss: labels must be in [0, 2]"),
+        ("memory", 1, "rank 1 of 2: out of memory (MemoryError)"),
+        ("interrupt", 130, "rank 0 of 2: interrupted (KeyboardInterrupt)"),
+        ("kill", None, ""),  # the launcher's code for a killed rank (Hydra: 9)
+        ("model", 1, "rank 1 runs another fit than rank 0: parameters [[[5, 9]"),
+        ("data", 1, "rank 1 runs another fit than rank 0: data shapes [[[399, 5]"),
+        ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),
+        ("batchnorm", 1, "the model holds a BatchNorm1d, which normalises by the statistics"),
+        ("no-seed", 1, "fit(distributed=True) needs seed= (an int)"),
+    ],
+)
+def test_a_failing_rank_ends_every_rank(case, code, message):
+    """Within seconds (the script would train 50 epochs), non-zero, the failing rank's line."""
+    result, seconds = launch(2, str(SCRIPTS / "faults.py"), case, timeout=30)
+    assert result.returncode == code if code else result.returncode != 0, result.stderr[-2000:]
+    assert "finished" not in result.stdout
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert seconds < 20
+
+
+def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(tmp_path):
+    command = ["-m", "nudgenet", "train", "--epochs", "2", "--json", "-o", "model.safetensors"]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    alone = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path / "one", env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )  # fmt: skip
+    result, _ = launch(2, *command, "--plot", "curves.png", cwd=tmp_path / "two")
+    assert alone.returncode == 0 and result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("Epoch 2/2") == alone.stdout.count("Epoch 2/2") == 1
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, "one JSON result: rank 0's"
+    ours, theirs = json.loads(lines[0]), json.loads(alone.stdout.splitlines()[-1])
+    for key in ("test_loss", "train_loss", "val_loss", "test_accuracy"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-4), key
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "curves-gradients.png", "curves.png", "model.safetensors",
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def no_launcher(monkeypatch):
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_launcher_is_read_from_the_environment(no_launcher, monkeypatch):
+    assert launcher() is None
+    monkeypatch.setenv("PMIX_RANK", "3")
+    assert launcher() == ("PMIX_RANK", None)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    assert launcher() == ("OMPI_COMM_WORLD_SIZE", 4)
+    monkeypatch.setenv("PMI_SIZE", "8")
+    assert launcher() == ("PMI_SIZE", 8)
+
+
+def _fit(distributed, seed=0):
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=2, batch_size=8, seed=seed,
+           verbose=0, distributed=distributed)  # fmt: skip
+    return model[0].weight.data.copy()
+
+
+def test_distributed_outside_a_launcher_warns_and_is_plain_fit(no_launcher):
+    with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
+        weights = _fit(True)
+    np.testing.assert_array_equal(weights, _fit(False))
+
+
+def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
+    monkeypatch.setenv("PMI_SIZE", "2")
+    with pytest.raises(DistributedError, match=r'needs mpi4py .*pip install "nudgenet\[mpi\]"'):
+        _fit(True)
+    assert main(["train", "--epochs", "1", "-q"]) == 1  # never 2 copies racing on one file
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'pip install "nudgenet[mpi]"' in err[0] and "PMI_SIZE" in err[0]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_a_batch_is_shared_in_contiguous_near_equal_parts(size):
+    for m in range(0, 12):
+        parts = [bounds(m, rank, size) for rank in range(size)]
+        assert parts[0][0] == 0 and parts[-1][1] == m
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+        lengths = [stop - start for start, stop in parts]
+        assert max(lengths) - min(lengths) <= 1
+
+
+def test_memmap_arrays_maps_npy_files_and_save_arrays_archives(tmp_path):
+    x = np.arange(24, dtype=np.float32).reshape(8, 3)
+    y = np.arange(8)
+    ng.datasets.save_arrays(tmp_path / "d.npz", x=x, y=y)
+    with np.load(tmp_path / "d.npz") as plain:  # a valid .npz for everyone else too
+        np.testing.assert_array_equal(plain["x"], x)
+    np.save(tmp_path / "x.npy", np.asfortranarray(x))
+    mx, my = ng.datasets.memmap_arrays(tmp_path / "d.npz")
+    assert isinstance(mx, np.memmap) and isinstance(my, np.memmap)
+    np.testing.assert_array_equal(mx, x)
+    np.testing.assert_array_equal(my, y)
+    fx, none = ng.datasets.memmap_arrays(tmp_path / "x.npy")
+    np.testing.assert_array_equal(fx, x)
+    assert none is None
+    model = ng.Sequential(ng.Linear(3, 2))  # float32, as the file: fit uses the mapped rows
+    assert np.shares_memory(ng.train.prepare_data(model, mx), mx)
+    assert mx.flags.aligned and my.flags.aligned  # else NumPy copies all of it to take rows
+
+
+def test_training_on_a_mapped_file_copies_only_its_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npz"
+    ng.datasets.save_arrays(
+        path, x=rng.random((20000, 50), dtype=np.float32), y=np.arange(20000) % 2
+    )
+    x, y = ng.datasets.memmap_arrays(path)  # 4 MB of features; a batch is 0.4 MB
+    model = ng.Sequential(ng.Linear(50, 2, seed=0))
+    tracemalloc.start()
+    try:
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+               epochs=1, batch_size=2000, seed=0, verbose=0)  # fmt: skip
+        assert tracemalloc.get_traced_memory()[1] < 2_000_000
+    finally:
+        tracemalloc.stop()
+
+
+def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
+    x = np.ones((4, 2), np.float32)
+    np.savez_compressed(tmp_path / "c.npz", x=x)
+    with pytest.raises(ng.DataError, match=r"c.npz\[x.npy\] is compressed; .*np.savez"):
+        ng.datasets.memmap_arrays(tmp_path / "c.npz")
+    np.savez(tmp_path / "u.npz", x=x)  # members at odd offsets
+    with pytest.raises(
+        ng.DataError, match=r"u.npz\[x.npy\]: its data is not aligned .*save_arrays"
+    ):
+        ng.datasets.memmap_arrays(tmp_path / "u.npz")
+    np.save(tmp_path / "o.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    with pytest.raises(ng.DataError, match="Python objects"):
+        ng.datasets.memmap_arrays(tmp_path / "o.npy")
+    np.save(tmp_path / "t.npy", x)
+    (tmp_path / "t.npy").write_bytes((tmp_path / "t.npy").read_bytes()[:-4])
+    with pytest.raises(ng.DataError, match=r"declares shape \(4, 2\) of float32 but 28 bytes"):
+        ng.datasets.memmap_arrays(tmp_path / "t.npy")
+    ng.datasets.save_arrays(tmp_path / "n.npz", y=np.arange(3))
+    with pytest.raises(ng.DataError, match="no features: expected key 'x'"):
+        ng.datasets.memmap_arrays(tmp_path / "n.npz")
+
+
+def test_the_scaling_benchmark_runs(tmp_path):
+    """benchmarks/mpi_scaling.py --quick: every part, the model from its own measurements."""
+    out = tmp_path / "scaling.json"
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    script = ROOT / "benchmarks" / "mpi_scaling.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    two = report["scaling"]["C"]["2 ranks, 1 thread each"]
+    assert two["bytes_per_step"] == 4 * (1_863_690 + 1)  # C's parameters and the loss, float32
+    assert report["allreduce"]["bandwidth_gbs"] > 0
+    assert set(report["model"]) == {"A", "B", "C"}
+    assert len(report["memory"]["2 ranks"]) == 2

@@ -1,0 +1,342 @@
+"""ONNX export: every registry layer, the examples' models and custom modules give, in
+onnxruntime, the outputs of ``ng.predict`` within 1e-5 (float32) and 1e-12 (float64); the files
+pass ``onnx.checker.check_model(full_check=True)``; a classifier's label and probabilities are
+its loss's; what cannot be exported is refused with one line naming it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import nudgenet as ng
+from nudgenet import cli
+from nudgenet.export import IR_VERSION, OPSET
+from nudgenet.nn import losses
+from nudgenet.nn.config import LAYERS
+from nudgenet.tensor import Function, as_tensor
+from test_examples import mnist_dir
+from test_layers_contract import EXAMPLES
+
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def session(path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def exported(model, tmp_path, name="model.onnx", **options):
+    """``(session, model proto)`` of ``model`` exported to ``tmp_path / name``, checked."""
+    path = ng.export_onnx(model, tmp_path / name, **options)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    return session(path), proto
+
+
+def compare(model, tmp_path, x, dtype, **options) -> tuple[np.ndarray, np.ndarray]:
+    """``(onnxruntime's output, ng.predict's)`` for the rows ``x``, the graph in ``dtype``."""
+    model.to(dtype)
+    x = np.asarray(x, dtype)
+    runtime, _ = exported(model, tmp_path, dtype=dtype, features=x.shape[1], **options)
+    (output, *_) = runtime.run(None, {"input": x})
+    expected = ng.predict(model, x)
+    assert output.dtype == dtype and output.shape == expected.shape
+    return output, expected
+
+
+def max_error(model, tmp_path, x, dtype, **options) -> float:
+    """The largest |onnxruntime − ng.predict| over the rows ``x``, the graph in ``dtype``."""
+    output, expected = compare(model, tmp_path, x, dtype, **options)
+    return float(np.max(np.abs(output.astype(np.float64) - expected)))
+
+
+def random_rows(features: int, rows: int = 64, seed: int = 0) -> np.ndarray:
+    """Rows of standard normal values, a few of them large (±30: saturated activations)."""
+    x = np.random.default_rng(seed).normal(size=(rows, features))
+    x[:4] *= 30.0
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_every_registry_layer_exports_to_what_predict_gives(name, dtype, tmp_path):
+    assert name in EXAMPLES, f"add an example of {name} to test_layers_contract.EXAMPLES"
+    for build, features in EXAMPLES[name]:
+        layer = build()
+        error = max_error(layer, tmp_path, random_rows(features), dtype)
+        assert error <= TOLERANCE[dtype], f"{name}: {error:.3g}"
+
+
+def test_the_batch_dimension_is_dynamic_and_the_file_declares_opset_13(tmp_path):
+    model = ng.Sequential(ng.Linear(4, 8, seed=0), ng.ReLU(), ng.Linear(8, 3, seed=1))
+    runtime, proto = exported(model, tmp_path)
+    assert [o.version for o in proto.opset_import] == [OPSET] == [13]
+    assert proto.ir_version == IR_VERSION == 7
+    (input_,) = proto.graph.input
+    dims = input_.type.tensor_type.shape.dim
+    assert input_.name == "input" and dims[0].dim_param == "batch" and dims[1].dim_value == 4
+    assert [o.name for o in proto.graph.output] == ["output"]  # no loss known: no heads
+    for rows in (1, 7, 1500):
+        x = random_rows(4, rows, seed=rows).astype(np.float32)
+        (output,) = runtime.run(None, {"input": x})
+        np.testing.assert_allclose(output, ng.predict(model, x), rtol=0, atol=1e-5)
+    assert {p.key: p.value for p in proto.metadata_props} == {"nudgenet_version": ng.__version__}
+    again = ng.export_onnx(model, tmp_path / "again.onnx")
+    assert again.read_bytes() == (tmp_path / "model.onnx").read_bytes()  # same model, same bytes
+
+
+def loss_classes():
+    return [
+        cls
+        for name, cls in vars(losses).items()
+        if isinstance(cls, type) and name.endswith("Loss") and not name.startswith("_")
+    ]
+
+
+@pytest.mark.parametrize("loss_cls", loss_classes(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("columns", [1, 3])
+def test_a_classifier_gets_its_loss_label_and_probabilities(loss_cls, columns, tmp_path):
+    loss = loss_cls()
+    if loss.task == "regression" or (columns == 1 and loss_cls is losses.CrossEntropyLoss):
+        return _test_no_heads(loss, columns, tmp_path)
+    if columns == 1 and loss_cls is losses.CategoricalCrossEntropyLoss:
+        with pytest.raises(ng.ExportError, match="two or more output columns"):
+            ng.export_onnx(ng.Linear(4, 1, seed=0), tmp_path / "m.onnx", loss=loss)
+        return None
+    last = ng.Softmax() if loss_cls is losses.CategoricalCrossEntropyLoss else ng.Sigmoid()
+    probabilities_out = loss_cls in (losses.CategoricalCrossEntropyLoss, losses.BCELoss)
+    layers = [ng.Linear(4, columns, seed=0)] + ([last] if probabilities_out else [])
+    model = ng.Sequential(*layers)
+    x = random_rows(4, 200).astype(np.float32)
+    x[-1] = 0.0  # a logit of exactly 0 (the binary-from-logits threshold) for a bias of 0
+    model[0].bias.data[...] = 0.0
+    runtime, proto = exported(model, tmp_path, loss=loss, class_names=["no", "yes", "maybe"])
+    output, label, probabilities = runtime.run(None, {"input": x})
+    np.testing.assert_allclose(output, ng.predict(model, x), rtol=0, atol=1e-5)
+    # the heads by the loss's own rules, from the graph's output (a saturated sigmoid's ties of
+    # 1.0 may fall otherwise in onnxruntime's float32 Sigmoid than in NumPy's)
+    assert label.dtype == np.int64
+    np.testing.assert_array_equal(label, loss.predict_classes(output))
+    np.testing.assert_allclose(probabilities, loss.probabilities(output), rtol=0, atol=1e-6)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["class_names"]) == ["no", "yes", "maybe"]
+    assert props["loss"] == loss_cls.__name__ and props["task"] == "classification"
+    return None
+
+
+def _test_no_heads(loss, columns, tmp_path):
+    model = ng.Linear(4, columns, seed=0)
+    if loss.task == "regression":
+        _, proto = exported(model, tmp_path, loss=loss)
+        assert [o.name for o in proto.graph.output] == ["output"]
+    else:
+        with pytest.raises(ng.ExportError, match="two or more output columns"):
+            ng.export_onnx(model, tmp_path / "m.onnx", loss=loss)
+
+
+def test_a_loss_without_known_outputs_is_refused(tmp_path):
+    class HingeLoss:
+        pass
+
+    with pytest.raises(ng.ExportError, match="no classifier outputs are known for the loss"):
+        ng.export_onnx(ng.Linear(2, 2, seed=0), tmp_path / "m.onnx", loss=HingeLoss())
+
+
+class Custom(ng.Module):
+    """A forward of tensor arithmetic, reductions, reshapes and indexing, with a weight it
+    derives from its parameters (a constant in the file)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = ng.Parameter(np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32))
+        self.scale = ng.Parameter(np.array([0.5, 2.0, 1.5, 1.0], np.float32))
+        self.head = ng.Linear(4, 3, seed=1)
+
+    def forward(self, x):
+        x = as_tensor(x)  # ng.predict passes arrays
+        h = (x @ (self.w * 0.5)).tanh() * self.scale - 1.0 / (2.0 + x[:, 1:5].abs())
+        h = h + h.mean(axis=1, keepdims=True) - h.max(axis=1, keepdims=True) / 3.0
+        h = (h.reshape(len(x), 2, 2).transpose(0, 2, 1).reshape(len(x), -1)) ** 2
+        h = h + (-h).exp().sum(axis=1, keepdims=True) + x[:, 0].reshape(len(x), 1).exp().log()
+        return ng.functional.log_softmax(self.head(h)) + ng.functional.leaky_relu(h[:, :3], 0.3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_a_custom_module_of_exported_operations_exports(dtype, tmp_path):
+    error = max_error(Custom(), tmp_path, random_rows(6) / 3.0, dtype)
+    assert error <= TOLERANCE[dtype]
+
+
+def test_a_custom_module_saved_with_its_outline_exports_once_loaded(tmp_path):
+    model = Custom()
+    ng.save(model, tmp_path / "custom.safetensors", metadata={"class_names": ["a", "b", "c"]})
+    loaded = ng.load(tmp_path / "custom.safetensors", model=Custom())
+    runtime, proto = exported(loaded, tmp_path, features=6, loss="CrossEntropyLoss",
+                              feature_names=list("uvwxyz"))  # fmt: skip
+    x = random_rows(6).astype(np.float32) / 3.0
+    output, label, _ = runtime.run(None, {"input": x})
+    np.testing.assert_allclose(output, ng.predict(model, x), rtol=0, atol=1e-5)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["class_names"]) == ["a", "b", "c"]  # from the file's metadata
+    assert json.loads(props["feature_names"]) == list("uvwxyz")
+    assert props["nudgenet_version"] == ng.__version__ and props["task"] == "classification"
+
+
+class Doubling(Function):
+    """A primitive the exporter has no converter for."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, g):
+        return (2 * g,)
+
+
+class Wrapper(ng.Module):
+    def __init__(self, forward):
+        super().__init__()
+        self.inner = ng.Linear(3, 3, seed=0)
+        self._forward = forward
+
+    def forward(self, x):
+        return self._forward(self.inner(x))
+
+
+REFUSED = [
+    (lambda h: Doubling.apply(h), "layer 'outer.1' (Wrapper): the operation Doubling has no ONNX"),
+    (lambda h: h + ng.Tensor(h.data**2), "traced on 2 and on 3 rows, the graphs differ"),
+    (lambda h: ng.functional.dropout(h, 0.5, training=True), "the operation DropoutFunction"),
+    (lambda h: h[np.array([0, 1])], "only slices and whole numbers"),
+    (lambda h: ng.Tensor(h.data), "does not depend on its input through nudgenet's operations"),
+    (lambda h: (h, h), "only a model returning one tensor can be exported"),
+]
+
+
+@pytest.mark.parametrize(("forward", "message"), REFUSED, ids=[m for _, m in REFUSED])
+def test_what_cannot_be_exported_is_refused_in_one_line_naming_it(forward, message, tmp_path):
+    model = ng.Sequential()
+    model.outer = ng.Sequential(ng.Linear(3, 3, seed=1), Wrapper(forward))
+    with pytest.raises(ng.ExportError) as caught:
+        ng.export_onnx(model, tmp_path / "m.onnx")
+    text = str(caught.value)
+    assert message in text and "\n" not in text
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def quick_fit(model, loss, x, y, epochs=2):
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    ng.fit(model, loss, optimizer, x, y, epochs=epochs, batch_size=64, seed=0, verbose=0)
+    return model
+
+
+def example_models():
+    """The examples' networks, trained a little on their own kind of data: (name, model, loss,
+    rows to compare on)."""
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        import mnist_16_16
+        import option_pricing
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    folder = mnist_dir()
+    if folder is not None:
+        x, y = ng.datasets.mnist("test", data_dir=folder, download=False)
+        x, y = x[:3000], y[:3000]
+    else:  # the bundled 8x8 digits, padded to 784 pixels: real images all the same
+        x, y = ng.datasets.digits()
+        x = np.pad(x, ((0, 0), (0, 784 - x.shape[1])))
+    mnist = quick_fit(mnist_16_16.build_model(0), ng.CrossEntropyLoss(), x[:2000], y[:2000])
+    prices = ng.datasets.black_scholes(2000, seed=0)
+    pricing = option_pricing.build_model(prices.x, 16, 2, 0)
+    pricing = quick_fit(pricing, ng.MSELoss(), prices.x, prices.price.reshape(-1, 1))
+    sx, sy = ng.datasets.spirals(600, 3, 0.2, seed=0)
+    spirals = ng.Sequential(ng.Linear(2, 32, seed=0), ng.Tanh(), ng.Linear(32, 32, seed=1),
+                            ng.Tanh(), ng.Linear(32, 3, seed=2))  # fmt: skip
+    spirals = quick_fit(spirals, ng.CrossEntropyLoss(), sx, sy, epochs=5)
+    circle = np.random.default_rng(0).uniform(-1, 1, size=(500, 2)).astype(np.float32)
+    inside = (np.sum(circle**2, axis=1) < 0.5).astype(np.float32)[:, None]
+    sigmoid = ng.Sequential(ng.Linear(2, 8, seed=0), ng.Sigmoid(), ng.Linear(8, 1, seed=1),
+                            ng.Sigmoid())  # fmt: skip
+    sigmoid = quick_fit(sigmoid, ng.BCELoss(), circle, inside, epochs=5)
+    return [
+        ("mnist_16_16", mnist, ng.CrossEntropyLoss(), x[2000:]),
+        ("option_pricing", pricing, ng.MSELoss(), prices.x[:500]),
+        ("softmax_classifier", spirals, ng.CrossEntropyLoss(), sx),
+        ("sigmoid_momentum", sigmoid, ng.BCELoss(), circle),
+    ]
+
+
+def test_the_examples_trained_models_export_to_what_predict_gives(tmp_path):
+    """On real rows and on random ones drawn across the data's range; each output within the
+    tolerance absolute, or relative where its size passes 1: float32 logits of ~20 summed from
+    784 products are themselves ~1e-5 from the exact value, and two BLAS libraries summing in
+    other orders differ by that much (float64: 1e-12 absolute and relative alike)."""
+    for name, model, loss, x in example_models():
+        rng = np.random.default_rng(1)
+        noise = rng.uniform(x.min(axis=0), x.max(axis=0), size=(500, x.shape[1]))
+        for dtype in (np.float32, np.float64):
+            for rows in (x, noise):
+                output, expected = compare(model, tmp_path, rows, dtype, loss=loss)
+                tolerance = TOLERANCE[dtype]
+                np.testing.assert_allclose(output, expected, rtol=tolerance, atol=tolerance,
+                                           err_msg=f"{name}, {dtype.__name__}")  # fmt: skip
+        model.to(np.float32)
+        runtime, _ = exported(model, tmp_path, loss=loss)
+        outputs = runtime.run(None, {"input": np.asarray(x, np.float32)})
+        if loss.task == "classification":
+            expected = ng.predict(model, np.asarray(x, np.float32))
+            np.testing.assert_array_equal(outputs[1], loss.predict_classes(expected))
+            probabilities = loss.probabilities(expected)
+            np.testing.assert_allclose(outputs[2], probabilities, rtol=0, atol=1e-5)
+
+
+def test_without_the_onnx_package_the_error_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the extra were not installed
+    with pytest.raises(ImportError, match=r'^ONNX export needs onnx, an optional extra: pip '
+                       r'install "nudgenet\[onnx\]"$'):  # fmt: skip
+        ng.export_onnx(ng.Linear(2, 2, seed=0), tmp_path / "m.onnx")
+    ng.save(ng.Linear(2, 2, seed=0), tmp_path / "m.safetensors")
+    assert cli.main(["export", str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx")]) == 1
+    expected = 'ONNX export needs onnx, an optional extra: pip install "nudgenet[onnx]"'
+    assert capsys.readouterr().err == f"nudgenet export: error: {expected}\n"
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def run_cli(*args, cwd):
+    command = [sys.executable, "-m", "nudgenet", *map(str, args)]
+    env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
+
+
+def test_the_export_command_writes_a_classifier_with_its_class_names(tmp_path):
+    done = run_cli("train", "--dataset", "digits", "--epochs", "2", "-q", "-o", "d.safetensors",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = run_cli("export", "d.safetensors", "d.onnx", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["outputs"] == ["output", "label", "probabilities"] and result["opset"] == 13
+    proto = onnx.load(str(tmp_path / "d.onnx"))
+    onnx.checker.check_model(proto, full_check=True)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["class_names"]) == [str(d) for d in range(10)]
+    model = ng.load(tmp_path / "d.safetensors")
+    x, _ = ng.datasets.digits()
+    output, label, probabilities = session(tmp_path / "d.onnx").run(None, {"input": x})
+    expected = ng.predict(model, x)
+    assert np.max(np.abs(output - expected)) <= 1e-5
+    np.testing.assert_array_equal(label, expected.argmax(axis=1))
+    done = run_cli("export", "d.safetensors", "d64.onnx", "--dtype", "float64", cwd=tmp_path)
+    assert done.returncode == 0 and "ONNX model saved to d64.onnx" in done.stdout
+    (output64, *_) = session(tmp_path / "d64.onnx").run(None, {"input": x.astype(np.float64)})
+    assert np.max(np.abs(output64 - ng.predict(model.double(), x))) <= 1e-12
+    done = run_cli("export", "nothing.safetensors", "n.onnx", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "nudgenet export: error: no model file at nothing.safetensors" in done.stderr
