@@ -122,3 +122,15 @@ def test_without_scikit_learn_or_scipy_the_import_names_the_extra(missing):
         f"ImportError: nudgenet.sklearn needs {missing}, an optional extra: "
         'pip install "nudgenet[sklearn]"'
     )
+
+
+def test_the_nudgenet_network_exports_to_onnx_and_explains(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    with pytest.warns(Warning):
+        est = MLPClassifier((16,), max_iter=20, random_state=0).fit(X, Y)
+    net = est.to_nudgenet()
+    session = ort.InferenceSession(str(ng.export_onnx(net, tmp_path / "digits.onnx")))
+    rows = X[:5].astype(np.float32)
+    (logits,) = session.run(None, {session.get_inputs()[0].name: rows})
+    np.testing.assert_allclose(logits, ng.predict(net, rows), rtol=1e-5, atol=1e-6)
+    assert isinstance(ng.explain(net, ng.CrossEntropyLoss(), rows, Y[:5]), ng.Explanation)
