@@ -40,6 +40,11 @@ CASES = {
         loss=ng.MSELoss(), classes=0,
         opt=lambda p: ng.optim.Adam(p, lr=0.01), dtype=np.float64,
     ),
+    "tanh-bce-multilabel-adam": dict(
+        layers=lambda: [ng.Linear(20, 12, seed=8), ng.Tanh(), ng.Linear(12, 3, seed=9)],
+        loss=ng.BCEWithLogitsLoss(), classes=0, binary=True,
+        opt=lambda p: ng.optim.Adam(p, lr=0.01), dtype=np.float32,
+    ),
     "no-bias-sum-reduction-output-activation": dict(
         layers=lambda: [ng.Linear(20, 10, bias=False, seed=6), ng.Tanh(), ng.Identity(),
                         ng.Linear(10, 5, seed=7), ng.ReLU()],
@@ -55,6 +60,8 @@ def _train(case, compiled: bool, monkeypatch, batch_size=32, metrics=True, callb
     optimizer = case["opt"](model.parameters())
     outputs = model[len(model) - 1].out_features if case["classes"] == 0 else None
     x, y = _data(250, 20, outputs, case["classes"], case["dtype"])  # 250 rows: a partial batch
+    if case.get("binary"):
+        y = (y > 0).astype(case["dtype"])  # 0/1 labels, one column per label
     with monkeypatch.context() as m:
         if not compiled:  # compile=False must not even try
             m.setattr(CompiledMLP, "compile", None)
@@ -194,8 +201,8 @@ REFUSED = {
     "probabilities": (_mlp, None, np.eye(3)[LABELS], None,
                       "targets are probability rows of shape (6, 3); the compiled step takes "
                       "integer labels"),
-    "bce": (_mlp, ng.BCEWithLogitsLoss(), np.eye(3)[LABELS], None,
-            "BCEWithLogitsLoss has no compiled rule"),
+    "bce-pos-weight": (_mlp, ng.BCEWithLogitsLoss(pos_weight=2.0), np.eye(3)[LABELS], None,
+                       "the loss has a pos_weight"),
     "frozen": (_mlp, None, None, lambda m: m[0].parameters(),
                "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
     "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],

@@ -2,9 +2,10 @@
 
 ``fit`` trains any model through the general engine (record the graph, walk it backward).  For
 the model most people train, a :class:`~nudgenet.nn.Sequential` of ``Linear`` layers each
-followed by at most one ReLU / Sigmoid / Tanh, with ``CrossEntropyLoss`` (integer labels) or
-``MSELoss``, it can run :class:`CompiledMLP` instead: the same equations for the whole network,
-into buffers reused from one step to the next::
+followed by at most one ReLU / Sigmoid / Tanh, with ``CrossEntropyLoss`` (integer labels),
+``BCEWithLogitsLoss`` (0/1 columns, no ``pos_weight``) or ``MSELoss``, it can run
+:class:`CompiledMLP` instead: the same equations for the whole network, into buffers reused from
+one step to the next::
 
     forward    z = a W + b,  a = f(z)                       (kernels.linear, activate)
     loss       C, and δ = ∂C/∂z of the last layer           (the loss's value and delta kernels)
@@ -45,7 +46,7 @@ from .errors import CompileError
 from .functional import kernels as K
 from .functional.layers import ActivationFunction, ReLUFunction, SigmoidFunction, TanhFunction
 from .nn.layers import Identity, Linear, ReLU, Sigmoid, Tanh, leaf_layers
-from .nn.losses import CrossEntropyLoss, MSELoss
+from .nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .nn.module import Module
 from .optim import Optimizer
 
@@ -224,10 +225,17 @@ def _squared_error(out: np.ndarray, buf: _Buffers) -> tuple[float, np.ndarray]:
     return loss, K.squared_error_delta(diff, buf.g_scale, out=diff)
 
 
+def _binary_cross_entropy_with_logits(out: np.ndarray, buf: _Buffers) -> tuple[float, np.ndarray]:
+    """The batch's binary cross-entropy of σ(out) and δ = ∂C/∂out, by the kernels."""
+    loss = float(K.binary_cross_entropy_with_logits_value(out, buf.y, buf.scale))
+    return loss, K.binary_cross_entropy_with_logits_delta(out, buf.y, buf.g_scale)
+
+
 # each covered loss: its scale rule and the step's loss
 _LOSSES = {
     CrossEntropyLoss: (K.per_row_scale, _cross_entropy),
     MSELoss: (K.per_element_scale, _squared_error),
+    BCEWithLogitsLoss: (K.per_element_scale, _binary_cross_entropy_with_logits),
 }
 
 
@@ -308,18 +316,21 @@ def _check_targets(loss_fn, y: np.ndarray, classes: int) -> None:
     kind = type(loss_fn)
     if getattr(loss_fn, "weight", None) is not None:
         raise CompileError(f"the loss has class weights ({loss_fn!r})")
-    if kind not in (CrossEntropyLoss, MSELoss):
+    if kind not in _LOSSES:
         raise CompileError(
-            f"the loss {kind.__name__} has no compiled rule (CrossEntropyLoss and MSELoss do)"
+            f"the loss {kind.__name__} has no compiled rule (CrossEntropyLoss, BCEWithLogitsLoss "
+            "and MSELoss do)"
         )
+    if getattr(loss_fn, "pos_weight", None) is not None:
+        raise CompileError(f"the loss has a pos_weight ({loss_fn!r})")
     loss_fn.check_targets(y, classes)
     if kind is CrossEntropyLoss and (y.ndim != 1 or y.dtype.kind not in "iub"):
         raise CompileError(
             f"the targets are probability rows of shape {y.shape}; the compiled step takes "
             "integer labels of shape (N,)"
         )
-    if kind is MSELoss and (y.ndim != 2 or y.dtype.kind != "f"):
+    if kind is not CrossEntropyLoss and (y.ndim != 2 or y.dtype.kind != "f"):
         raise CompileError(
             f"the targets are {y.dtype} of shape {y.shape}; the compiled step takes floats of "
-            f"shape (N, {classes}) for MSELoss"
+            f"shape (N, {classes}) for {kind.__name__}"
         )

@@ -1,0 +1,298 @@
+"""What the two estimators share: fitting (scikit-learn's rules on nudgenet's fit), prediction
+through the nudgenet network, the fitted attributes, pickling, ``to_nudgenet``, ``save``/``load``.
+
+Training: ``adam``/``sgd`` run :func:`nudgenet.fit` (the compiled step where it covers the
+network, else the engine) with scikit-learn's solvers (:mod:`._optim`) and its end-of-epoch
+rules (:mod:`._epochs`); ``lbfgs`` runs scipy on the same buffers (:mod:`._lbfgs`).  The network
+trains in ``dtype``: by default nudgenet's default dtype (float32) for ``adam``/``sgd`` and
+float64 for ``lbfgs``, whose line search needs the precision; scikit-learn trains in the input's
+dtype.  ``coefs_`` and ``intercepts_`` are the network's own weight arrays (scikit-learn's
+shapes: ``(fan_in, fan_out)`` and ``(fan_out,)``): writing into them changes the model, and
+arrays assigned to them are used by the next ``predict``.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..backend import get_default_dtype
+from ..train import fit, predict
+from . import _lbfgs, _persist
+from ._epochs import SklearnEpochs
+from ._losses import RULES, WeightTotal, output_function
+from ._network import build_network, linears
+from ._optim import Regularized, SklearnAdam, SklearnSGD
+from ._params import check_params
+
+
+def dense(X):
+    """Sparse inputs as dense arrays (the network multiplies dense matrices)."""
+    return X.toarray() if sp.issparse(X) else X
+
+
+class BaseMLP(BaseEstimator):
+    """Shared by :class:`MLPClassifier` and :class:`MLPRegressor` (module docstring)."""
+
+    _score_function = None  # accuracy_score or r2_score, as the subclass's score
+
+    def _store_parameters(self, parameters: dict) -> None:
+        """``__init__``'s arguments (its ``locals()``) as attributes, unchanged, as scikit-learn
+        requires (``get_params`` reads them back by the signature's names)."""
+        for name, value in parameters.items():
+            if name != "self":
+                setattr(self, name, value)
+
+    # --- fitting ---------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to ``X`` and targets ``y`` (``sample_weight``: one per row)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _has_partial_fit(self) -> bool:
+        """True for ``adam``/``sgd``; AttributeError for ``lbfgs`` (so, as scikit-learn's,
+        ``hasattr(est, "partial_fit")`` is False there)."""
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not "
+                "stochastic."
+            )
+        return True
+
+    def _fit(self, X, y, sample_weight, incremental: bool):
+        check_params(self)
+        first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y, columns = self._validate_input(X, y, incremental, reset=first)
+        X = dense(X)
+        weights = self._row_weights(y, sample_weight, X, incremental)
+        loss = self._loss_name(columns)
+        rule = RULES[loss]
+        outputs = self._output_units(columns, rule)
+        hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=np.int64)).tolist()
+        units = [X.shape[1], *hidden, outputs]
+        rng = check_random_state(self.random_state)
+        if first:
+            self._initialize(units, loss, rng)
+        elif units != self._units or loss != self._loss_rule:
+            raise ValueError(
+                f"{type(self).__name__}: warm_start/partial_fit needs the fitted network's layers "
+                f"{self._units} and loss {self._loss_rule!r}, got {units} and {loss!r}"
+            )
+        dtype = self._model.parameters()[0].dtype
+        X = X.astype(dtype, copy=False)
+        targets = self._train_targets(columns, rule, dtype)
+        self._sync()
+        if self.solver == "lbfgs":
+            self._new_solver(rule)
+            loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
+            factor = rule.loss_factor(outputs)
+            _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
+        else:
+            self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
+        self._publish()
+        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain large "
+                "values and need to be preprocessed."
+            )
+        return self
+
+    def _training_dtype(self):
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        return np.dtype(np.float64) if self.solver == "lbfgs" else get_default_dtype()
+
+    def _initialize(self, units: list[int], loss: str, rng) -> None:
+        """The first fit's state: a fresh network from scikit-learn's initial weights."""
+        rule = RULES[loss]
+        self.n_iter_, self.t_ = 0, 0
+        self.n_outputs_, self.n_layers_ = units[-1], len(units)
+        self.out_activation_ = rule.out_activation
+        self._units, self._loss_rule = units, loss
+        self._model = build_network(
+            units, self.activation, self.dropout, self._training_dtype(), rng
+        )
+        self._solver = None
+        self._publish()
+        if self.solver == "lbfgs":
+            return
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        stopping = self.early_stopping
+        self.validation_scores_ = [] if stopping else None
+        self.validation_loss_curve_ = [] if stopping else None
+        self.best_validation_score_ = -np.inf if stopping else None
+        self.best_validation_loss_ = np.inf if stopping else None
+        self.best_loss_ = None if stopping else np.inf
+
+    def _new_solver(self, rule) -> Regularized:
+        """A new solver over the network's parameters (scikit-learn's L2 term on its weights) as
+        ``_solver``; it packs them into its flat buffer, so ``coefs_`` is published again."""
+        params = self._model.parameters()
+        weights = [layer.weight for layer in linears(self._model)]
+        common = (params, self.learning_rate_init, weights, self.alpha,
+                  rule.grad_factor(self.n_outputs_))  # fmt: skip
+        if self.solver == "sgd":
+            self._solver = SklearnSGD(*common, self.momentum, self.nesterovs_momentum)
+        elif self.solver == "adam":
+            self._solver = SklearnAdam(*common, (self.beta_1, self.beta_2), self.epsilon)
+        else:
+            self._solver = Regularized(*common)
+        self._publish()
+        return self._solver
+
+    def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental) -> None:
+        if not incremental or self._solver is None:
+            self._new_solver(rule)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        validation = None
+        if self.early_stopping:
+            stratify = columns if is_classifier(self) and columns.shape[1] == 1 else None
+            train, held = train_test_split(
+                np.arange(len(X)), random_state=rng, test_size=self.validation_fraction,
+                stratify=stratify,
+            )  # fmt: skip
+            if len(held) < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the "
+                    "size of your dataset."
+                )
+            held_weights = None if weights is None else weights[held]
+            validation = (X[held], y[held], targets[held], held_weights)
+            X, targets = X[train], targets[train]
+            weights = None if weights is None else weights[train]
+            self._best_weights = self._solver.flat_params.copy()
+        n = len(X)
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to "
+                    "be clipped",
+                    stacklevel=4,
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        loss_fn = rule.make()
+        epochs = SklearnEpochs(self, loss_fn, rule.loss_factor(self.n_outputs_), n, validation)
+        if weights is not None:
+            loss_fn = WeightTotal(loss_fn, self._solver)
+        self.n_iter_ = 0
+        fit(
+            self._model, loss_fn, self._solver, X, targets,
+            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
+            verbose=min(int(self.verbose), 2), sample_weight=weights,
+        )  # fmt: skip
+        if not incremental and not epochs.stopped and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        if self.early_stopping:
+            self._solver.flat_params[...] = self._best_weights
+
+    def _row_weights(self, y, sample_weight, X, incremental: bool):
+        """One float64 weight per row (``sample_weight``, times the class weights of a
+        classifier), or None."""
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(sample_weight, X, dtype=np.float64)
+
+    # --- the network's state ---------------------------------------------------------------
+
+    def _parameters(self):
+        return [p for layer in linears(self._model) for p in (layer.weight, layer.bias)]
+
+    def _publish(self) -> None:
+        """``coefs_`` / ``intercepts_``: the network's weight and bias arrays themselves."""
+        layers = linears(self._model)
+        self.coefs_ = [layer.weight.data for layer in layers]
+        self.intercepts_ = [layer.bias.data for layer in layers]
+
+    def _sync(self) -> None:
+        """Arrays assigned to ``coefs_`` / ``intercepts_`` become the network's."""
+        for layer, coef, intercept in zip(linears(self._model), self.coefs_, self.intercepts_):
+            for param, value in ((layer.weight, coef), (layer.bias, intercept)):
+                if param.data is not value:
+                    param.data = np.asarray(value, dtype=param.data.dtype)
+
+    # --- prediction ------------------------------------------------------------------------
+
+    def _checked_rows(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
+        return dense(X)
+
+    def _outputs(self, X) -> np.ndarray:
+        """The network's outputs after ``out_activation_``, for validated rows ``X``, in
+        ``X``'s dtype (float64 or float32, as scikit-learn's)."""
+        self._sync()
+        scores = predict(self._model, X).astype(X.dtype, copy=False)
+        return output_function(self.out_activation_, scores)
+
+    def _score_rows(self, X, y, sample_weight=None) -> float:
+        """scikit-learn's score without input validation (NaN for non-finite predictions)."""
+        predicted = self._predict_rows(X)
+        if predicted.dtype.kind == "f" and not np.isfinite(predicted).all():
+            return np.nan
+        return float(type(self)._score_function(y, predicted, sample_weight=sample_weight))
+
+    def to_nudgenet(self):
+        """A copy of the trained network, an ``ng.Sequential`` in eval mode whose outputs are
+        the scores before ``out_activation_`` (logits for the classifiers), as nudgenet's
+        losses take them: ``explain``, the plots, ``ng.save`` and ONNX export work on it."""
+        check_is_fitted(self)
+        self._sync()
+        model = copy.deepcopy(self._model)
+        model.eval()
+        return model
+
+    def save(self, path):
+        """Write the fitted estimator to a nudgenet model file (safetensors, no pickle):
+        the network, and in its metadata the parameters and fitted attributes.  Returns the
+        path."""
+        check_is_fitted(self)
+        return _persist.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """The estimator :meth:`save` wrote to ``path``."""
+        return _persist.load(cls, path)
+
+    # --- pickling (joblib, clone of fitted estimators) -------------------------------------
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # object.__getstate__ gives __dict__ itself
+        solver = state.pop("_solver", None)
+        if solver is not None:
+            state["_solver_state"] = solver.state_dict()
+        return state
+
+    def __setstate__(self, state):
+        solver_state = state.pop("_solver_state", None)
+        super().__setstate__(state)
+        if "_model" in state:
+            self._solver = None
+            if solver_state is not None:
+                self._new_solver(RULES[self._loss_rule]).load_state_dict(solver_state)
+            self._publish()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,187 @@
+"""``MLPClassifier``: scikit-learn's, trained by nudgenet."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from ._base import BaseMLP
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` (the same parameters,
+    defaults, meanings and fitted attributes; binary, multiclass and multilabel targets of any
+    label type), trained by nudgenet.  See scikit-learn's documentation for its parameters;
+    where nudgenet differs or adds:
+
+    - ``solver``: ``adam``/``sgd`` run :func:`nudgenet.fit` with scikit-learn's update rules;
+      ``lbfgs`` runs scipy's L-BFGS-B on nudgenet's flat buffers.
+    - ``activation``: scikit-learn's names or nudgenet's (``sigmoid``, ``softplus``,
+      ``leaky_relu``).
+    - ``verbose``: 1 shows nudgenet's progress bar (a line per epoch off a terminal), 2 a line
+      per epoch; ``lbfgs`` prints scikit-learn's lines.
+    - ``random_state``: the same starting weights as scikit-learn's for the same seed; the
+      shuffling differs.
+    - ``loss`` (nudgenet's): ``"log_loss"`` (scikit-learn's: softmax for several classes,
+      logistic for two or for multilabel targets), ``"cross_entropy"`` (softmax, also for two
+      classes) or ``"bce_with_logits"`` (logistic).
+    - ``class_weight``: ``"balanced"`` or ``{class: weight}``, multiplying ``sample_weight``
+      (``"balanced"`` is refused by ``partial_fit``: compute the weights on all the data).
+      Each batch's loss and L2 term are divided by the batch's weight total, so with one
+      batch, weight 0 equals dropping a row and a whole weight k repeating it k times.
+    - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).
+    - ``dropout``: a rate, or one per hidden layer (not with ``lbfgs``).
+    - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
+      validation loss instead, keeping the weights of the lowest; the fitted
+      ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.
+    - ``callbacks``: nudgenet callbacks for ``fit`` (they see ``sklearn_loss``, ``val_score``
+      and ``val_loss`` in the epoch's logs).
+    """
+
+    _score_function = staticmethod(accuracy_score)
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        loss="log_loss",
+        class_weight=None,
+        dtype=None,
+        dropout=None,
+        early_stopping_on="score",
+        callbacks=None,
+    ):
+        self._store_parameters(locals())
+
+    @available_if(BaseMLP._has_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over ``(X, y)``, continuing from the last call; ``classes`` (every class
+        of all the calls) is required on the first.  ``adam`` and ``sgd`` only."""
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _validate_input(self, X, y, incremental: bool, reset: bool):
+        """scikit-learn's: ``(X, y, Y)`` with Y the labels binarised (bool columns)."""
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+            dtype=(np.float64, np.float32), reset=reset,
+        )  # fmt: skip
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the "
+                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
+        return X, y, self._label_binarizer.transform(y).astype(bool)
+
+    def _row_weights(self, y, sample_weight, X, incremental: bool):
+        weights = super()._row_weights(y, sample_weight, X, incremental)
+        if self.class_weight is None:
+            return weights
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit: compute the weights "
+                "on all the data (sklearn.utils.class_weight.compute_class_weight) and pass a dict"
+            )
+        by_class = compute_sample_weight(self.class_weight, y)
+        return by_class if weights is None else weights * by_class
+
+    def _loss_name(self, columns) -> str:
+        """The rule for ``loss`` and these targets; ValueError where they do not fit."""
+        kind = self._label_binarizer.y_type_
+        if self.loss == "log_loss":
+            return "cross_entropy" if kind == "multiclass" else "bce_with_logits"
+        if self.loss == "cross_entropy" and kind.startswith("multilabel"):
+            raise ValueError(
+                "MLPClassifier: loss='cross_entropy' scores one class per row; multilabel "
+                "targets need 'log_loss' or 'bce_with_logits'"
+            )
+        if self.loss == "bce_with_logits" and kind == "multiclass":
+            raise ValueError(
+                f"MLPClassifier: loss='bce_with_logits' scores two classes or multilabel "
+                f"targets, got {len(self.classes_)} classes (use 'log_loss' or 'cross_entropy')"
+            )
+        return self.loss
+
+    def _output_units(self, columns, rule) -> int:
+        return max(len(self.classes_), 2) if rule.out_activation == "softmax" else columns.shape[1]
+
+    def _train_targets(self, columns, rule, dtype) -> np.ndarray:
+        """Class indices for softmax, 0/1 columns otherwise."""
+        if rule.out_activation == "softmax":
+            return columns.argmax(axis=1) if columns.shape[1] > 1 else columns[:, 0].astype(int)
+        return columns.astype(dtype)
+
+    def _predict_rows(self, X) -> np.ndarray:
+        p = self._outputs(X)
+        if self.out_activation_ == "softmax":
+            return self.classes_[p.argmax(axis=1)]
+        return self._label_binarizer.inverse_transform(p.ravel() if p.shape[1] == 1 else p)
+
+    def predict(self, X):
+        """The predicted classes (a label indicator matrix for multilabel targets)."""
+        return self._predict_rows(self._checked_rows(X))
+
+    def predict_proba(self, X):
+        """The probability of each class (columns in ``classes_`` order); multilabel: of each
+        label."""
+        p = self._outputs(self._checked_rows(X))
+        if p.shape[1] == 1:
+            return np.hstack([1 - p, p])
+        return p
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        p = self.predict_proba(X)
+        return np.log(p, out=p)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

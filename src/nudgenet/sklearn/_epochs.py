@@ -1,0 +1,95 @@
+"""scikit-learn's end of an epoch, as a nudgenet callback run first by ``fit``.
+
+Per batch it tells the solver the batch's rows (for the L2 term) and sums scikit-learn's batch
+loss (the nudgenet loss times the loss factor, plus the L2 term) times the rows.  Per epoch,
+as scikit-learn's ``_fit_stochastic`` does: ``n_iter_ += 1``, ``loss_`` (that sum over the rows),
+``t_ += rows``, ``loss_curve_``; with a validation set its score (and, beyond scikit-learn, its
+loss in ``validation_loss_curve_``); the no-improvement count on the training loss, or on the
+validation score or loss (``early_stopping_on``), ``tol`` and ``n_iter_no_change``; the
+learning-rate schedules (``invscaling`` after each epoch; ``adaptive`` divides by 5 instead of
+stopping, until below 1e-6); and stopping (``stop_reason = "converged"``).  The epoch's logs
+gain ``sklearn_loss`` and, with a validation set, ``val_score`` and ``val_loss``, shown by
+``verbose`` and seen by the user's callbacks.
+"""
+
+from __future__ import annotations
+
+from ..callbacks import Callback
+from ..train import predict
+
+
+class SklearnEpochs(Callback):
+    """scikit-learn's per-epoch bookkeeping and stopping rule on the estimator ``est``
+    (module docstring); ``validation``: ``(x, y, sample_weight)`` or None."""
+
+    stop_reason = "converged"
+
+    def __init__(self, est, loss_fn, loss_factor: float, rows: int, validation=None):
+        self.est, self.loss_fn, self.loss_factor = est, loss_fn, loss_factor
+        self.rows, self.validation = rows, validation
+        self.total = 0.0
+        self.stopped = False
+        self.message = ""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.total = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.optimizer.rows = logs["size"]  # a weighted loss overrides it with its weight total
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        batch_loss = self.loss_factor * logs["loss"] + self.optimizer.penalty
+        self.total += batch_loss * logs["size"]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        est = self.est
+        est.n_iter_ += 1
+        est.loss_ = self.total / self.rows
+        est.t_ += self.rows
+        est.loss_curve_.append(est.loss_)
+        logs["sklearn_loss"] = est.loss_
+        if self.validation is not None:
+            score, loss = self._validate()
+            est.validation_scores_.append(score)
+            est.validation_loss_curve_.append(loss)
+            logs["val_score"], logs["val_loss"] = score, loss
+            improved = self._track_validation(score, loss)
+        else:
+            improved = not est.loss_ > est.best_loss_ - est.tol
+            if est.loss_ < est.best_loss_:
+                est.best_loss_ = est.loss_
+        est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
+        if est.learning_rate == "invscaling" and est.solver == "sgd":
+            self.optimizer.lr = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            if est.learning_rate == "adaptive" and est.solver == "sgd" and self.optimizer.lr > 1e-6:
+                self.optimizer.lr /= 5.0
+                est._no_improvement_count = 0
+            else:
+                self.stop_training = self.stopped = True
+
+    def _validate(self) -> tuple[float, float]:
+        """The validation rows' score (accuracy or R², scikit-learn's ``score``) and loss (the
+        nudgenet loss times the loss factor, without the L2 term), weighted when given."""
+        x, y, targets, weight = self.validation
+        score = self.est._score_rows(x, y, weight)
+        scores = predict(self.est._model, x)
+        options = {} if weight is None else {"sample_weight": weight}
+        loss = float(self.loss_fn(scores, targets, **options).data) * self.loss_factor
+        return score, loss
+
+    def _track_validation(self, score: float, loss: float) -> bool:
+        """Whether this epoch counts as an improvement by ``tol`` (scikit-learn's rule: a NaN
+        counts), on the score or, with ``early_stopping_on="loss"``, the loss; the best epoch's
+        score, loss and weights are kept."""
+        est = self.est
+        if est.early_stopping_on == "loss":
+            improved = not loss > est.best_validation_loss_ - est.tol
+            best = loss < est.best_validation_loss_
+        else:
+            improved = not score < est.best_validation_score_ + est.tol
+            best = score > est.best_validation_score_
+        if best:
+            est.best_validation_score_, est.best_validation_loss_ = score, loss
+            est._best_weights = self.optimizer.flat_params.copy()
+        return improved

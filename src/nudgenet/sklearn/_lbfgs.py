@@ -1,0 +1,53 @@
+"""``solver="lbfgs"``: scipy's L-BFGS-B on the optimiser's flat parameter and gradient buffers.
+
+The objective is scikit-learn's full-batch loss and its gradient: one step of ``fit``'s own
+(the compiled step where it covers the model, else the engine's) over every row, writing the
+gradient into ``flat_grads``, which :meth:`~._optim.Regularized.regularize` turns into
+scikit-learn's (loss factor, L2 term on the weights).  scipy works in float64; the buffers
+keep the network's dtype; one BLAS thread where the products are small, as in ``fit``.
+Options as scikit-learn's: ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``;
+``n_iter_`` and the ConvergenceWarning from scikit-learn's own ``_check_optimize_result``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+from sklearn.utils.optimize import _check_optimize_result
+
+from ..compiled import blas_threads_for
+from ..step import choose_step
+
+
+def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> None:
+    """Train ``est._model`` (whose parameters ``solver`` holds) by L-BFGS-B; sets ``n_iter_``
+    and ``loss_``.  ``weights``: one per row, or None."""
+    model = est._model
+    step = choose_step(model, loss_fn, solver, x, y, [], "auto", weights)
+    rows = np.arange(len(x))
+    solver.rows = len(x) if weights is None else float(weights.sum())
+    model.train()
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        solver.flat_params[...] = theta
+        _, _, loss = step(x, y, rows)
+        penalty = solver.regularize()
+        return loss_factor * loss + penalty, solver.flat_grads.astype(np.float64)
+
+    def report(intermediate_result) -> None:
+        print(f"Iteration {report.count}, loss = {intermediate_result.fun:.8f}")
+        report.count += 1
+
+    report.count = 1
+    with blas_threads_for(model, len(x)):  # one BLAS thread where the products are small
+        result = scipy.optimize.minimize(
+            objective,
+            solver.flat_params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            callback=report if est.verbose else None,
+            options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
+        )
+    est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
+    est.loss_ = float(result.fun)
+    solver.flat_params[...] = result.x

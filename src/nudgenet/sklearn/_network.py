@@ -1,0 +1,62 @@
+"""The estimators' network: a nudgenet Sequential with scikit-learn's initial weights.
+
+``Linear → activation [→ Dropout]`` per hidden layer, then ``Linear`` to the outputs (their
+scores; the output function is applied outside, see :mod:`._losses`).  Weights and biases start
+as scikit-learn's do, drawn in the same order from the same ``RandomState``: uniform in
+``±√(factor / (fan_in + fan_out))``, factor 2 for the logistic activation and 6 otherwise, the
+weights of a layer then its biases.  So the same ``random_state`` gives scikit-learn's very
+starting point.  Dropout layers draw their masks from seeds drawn after the weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn import Dropout, Linear, Sequential, Sigmoid
+from ..recipes.builders import ACTIVATIONS as NUDGENET_ACTIVATIONS
+
+# scikit-learn's names, then nudgenet's (recipes.builders); "identity": no layer
+ACTIVATIONS = {"identity": None, "logistic": Sigmoid, **NUDGENET_ACTIVATIONS}
+LOGISTIC = ("logistic", "sigmoid")  # the activations whose initial weights use factor 2
+
+
+def dropout_rates(dropout, hidden: int) -> list[float]:
+    """One dropout rate per hidden layer from ``None``, one number, or one per layer;
+    ValueError otherwise."""
+    if dropout is None:
+        return [0.0] * hidden
+    rates = [dropout] * hidden if np.ndim(dropout) == 0 else list(dropout)
+    if len(rates) != hidden or not all(isinstance(r, (int, float)) and 0 <= r < 1 for r in rates):
+        raise ValueError(
+            f"dropout: expected None, a rate in [0, 1) or one rate per hidden layer "
+            f"({hidden}), got {dropout!r}"
+        )
+    return [float(r) for r in rates]
+
+
+def build_network(units: list[int], activation: str, dropout, dtype, rng) -> Sequential:
+    """The network for layer sizes ``units`` (inputs, hidden..., outputs), initialised from the
+    ``RandomState`` ``rng`` as scikit-learn does (module docstring)."""
+    factor = 2.0 if activation in LOGISTIC else 6.0
+    layers = []
+    for fan_in, fan_out in zip(units[:-1], units[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        linear = Linear(fan_in, fan_out, init="zeros", dtype=dtype)
+        linear.weight.data = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype)
+        linear.bias.data = rng.uniform(-bound, bound, fan_out).astype(dtype)
+        layers.append(linear)
+    rates = dropout_rates(dropout, len(units) - 2)
+    network = []
+    for linear, rate in zip(layers[:-1], rates):
+        network.append(linear)
+        if ACTIVATIONS[activation] is not None:
+            network.append(ACTIVATIONS[activation]())
+        if rate:
+            network.append(Dropout(rate, seed=int(rng.randint(np.iinfo(np.int32).max))))
+    network.append(layers[-1])
+    return Sequential(*network)
+
+
+def linears(model: Sequential) -> list[Linear]:
+    """The network's Linear layers, first to last."""
+    return [layer for layer in model if isinstance(layer, Linear)]

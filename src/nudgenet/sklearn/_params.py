@@ -1,0 +1,119 @@
+"""The one check of every hyper-parameter's value (scikit-learn's and nudgenet's): a one-line
+ValueError naming the parameter, what it expects and what came, at the start of ``fit`` /
+``partial_fit``, as scikit-learn checks.  The defaults are the estimators' signatures
+(scikit-learn's, then nudgenet's own)."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+from ..callbacks import Callback
+from ._losses import CLASSIFIER_LOSSES, REGRESSOR_LOSSES
+from ._network import ACTIVATIONS, dropout_rates
+
+
+def _real(low=-math.inf, high=math.inf, low_open=False, high_open=False):
+    def check(value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
+            return False
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        return above and below
+
+    return check
+
+
+def _whole(low: int):
+    return lambda value: (
+        isinstance(value, Integral) and not isinstance(value, bool) and value >= low
+    )
+
+
+def _one_of(*options):
+    return lambda value: isinstance(value, str) and value in options
+
+
+def _flag(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _hidden(value) -> bool:
+    sizes = [value] if np.ndim(value) == 0 else list(value)
+    return all(_whole(1)(size) for size in sizes)
+
+
+def _dropout(value) -> bool:
+    try:
+        dropout_rates(value, len(value) if np.ndim(value) else 1)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _callbacks(value) -> bool:
+    return value is None or all(isinstance(cb, Callback) for cb in value)
+
+
+def _class_weight(value) -> bool:
+    return value is None or value == "balanced" or isinstance(value, dict)
+
+
+# name -> (the test, what it expects)
+CHECKS = {
+    "hidden_layer_sizes": (_hidden, "whole numbers >= 1 (one per hidden layer)"),
+    "activation": (_one_of(*ACTIVATIONS), f"one of {', '.join(ACTIVATIONS)}"),
+    "solver": (_one_of("lbfgs", "sgd", "adam"), "'lbfgs', 'sgd' or 'adam'"),
+    "alpha": (_real(0), "a number >= 0"),
+    "batch_size": (lambda v: v == "auto" or _whole(1)(v), "'auto' or a whole number >= 1"),
+    "learning_rate": (_one_of("constant", "invscaling", "adaptive"),
+                      "'constant', 'invscaling' or 'adaptive'"),
+    "learning_rate_init": (_real(0, low_open=True), "a number > 0"),
+    "power_t": (_real(0), "a number >= 0"),
+    "max_iter": (_whole(1), "a whole number >= 1"),
+    "shuffle": (_flag, "True or False"),
+    "tol": (_real(0), "a number >= 0"),
+    "verbose": (lambda v: _flag(v) or _whole(0)(v), "True, False or a whole number >= 0"),
+    "warm_start": (_flag, "True or False"),
+    "momentum": (_real(0, 1), "a number in [0, 1]"),
+    "nesterovs_momentum": (_flag, "True or False"),
+    "early_stopping": (_flag, "True or False"),
+    "validation_fraction": (_real(0, 1, high_open=True), "a number in [0, 1)"),
+    "beta_1": (_real(0, 1, high_open=True), "a number in [0, 1)"),
+    "beta_2": (_real(0, 1, high_open=True), "a number in [0, 1)"),
+    "epsilon": (_real(0, low_open=True), "a number > 0"),
+    "n_iter_no_change": (lambda v: v == math.inf or _whole(1)(v), "a whole number >= 1 or inf"),
+    "max_fun": (_whole(1), "a whole number >= 1"),
+    "dtype": (lambda v: v in (None, "float32", "float64", np.float32, np.float64),
+              "None, 'float32' or 'float64'"),
+    "dropout": (_dropout, "None, a rate in [0, 1) or one rate per hidden layer"),
+    "early_stopping_on": (_one_of("score", "loss"), "'score' or 'loss'"),
+    "callbacks": (_callbacks, "None or a list of nudgenet callbacks"),
+    "class_weight": (_class_weight, "None, 'balanced' or a dict {class: weight}"),
+}  # fmt: skip
+LOSSES = {"MLPClassifier": CLASSIFIER_LOSSES, "MLPRegressor": REGRESSOR_LOSSES}
+
+
+def check_params(est) -> None:
+    """ValueError naming the first parameter of ``est`` whose value is not allowed."""
+    name = type(est).__name__
+    for param, value in est.get_params(deep=False).items():
+        if param == "random_state":
+            continue  # sklearn's check_random_state says what it takes, at fit
+        if param == "loss":
+            test, expected = _one_of(*LOSSES[name]), f"one of {', '.join(LOSSES[name])}"
+        else:
+            test, expected = CHECKS[param]
+        try:
+            ok = test(value)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name}: {param} must be {expected}, got {value!r}")
+    if est.solver == "lbfgs" and est.dropout is not None:
+        raise ValueError(
+            f"{name}: dropout needs a stochastic solver ('adam' or 'sgd'); L-BFGS needs the "
+            f"same loss at every evaluation, got solver='lbfgs' with dropout={est.dropout!r}"
+        )

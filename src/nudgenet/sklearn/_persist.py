@@ -1,0 +1,97 @@
+"""``est.save(path)`` / ``Estimator.load(path)``: a fitted estimator in a nudgenet model file.
+
+The file is an ordinary nudgenet model (safetensors, no pickle; :func:`nudgenet.io.save`): the
+network as ``to_nudgenet()`` gives it, so ``ng.load`` and the command line read it too.  Its
+metadata holds, under ``"sklearn"``, the estimator's class, its parameters (those JSON can
+hold: ``callbacks`` and a ``RandomState`` are not kept) and its fitted attributes.  The
+solver's state (Adam's moments) is not kept: ``partial_fit`` after ``load`` starts a new one.
+Written only where :func:`nudgenet.files.may_write` allows (rank 0 of a data-parallel run).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+from sklearn.preprocessing import LabelBinarizer
+
+from .. import io
+from ..errors import ModelFileError
+from ..files import may_write
+
+FITTED = (
+    "n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_", "loss_",
+    "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_",
+    "validation_loss_curve_", "best_validation_loss_", "_units", "_loss_rule",
+    "_no_improvement_count",
+)  # fmt: skip
+
+
+def _plain(value):
+    """``value`` as JSON holds it: sequences as lists, NumPy numbers as numbers, dicts as
+    ``{"pairs": [[key, value], ...]}`` (keys of any type); None for what JSON cannot hold."""
+    if isinstance(value, dict):
+        return {"pairs": [[_plain(k), _plain(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, bool, Integral, Real)):
+        return value
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return np.dtype(value).name
+    return None
+
+
+def _restored(name: str, value):
+    if isinstance(value, dict) and "pairs" in value:
+        return {k: v for k, v in value["pairs"]}
+    if name == "hidden_layer_sizes" and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def metadata(est) -> dict:
+    """What :func:`load` needs besides the network, as JSON."""
+    fitted = {name: _plain(getattr(est, name)) for name in FITTED if hasattr(est, name)}
+    if hasattr(est, "feature_names_in_"):
+        fitted["feature_names_in_"] = [str(n) for n in est.feature_names_in_]
+    if hasattr(est, "classes_"):
+        fitted["classes_"] = {"values": _plain(est.classes_), "dtype": est.classes_.dtype.str}
+        fitted["y_type_"] = est._label_binarizer.y_type_
+    params = {k: _plain(v) for k, v in est.get_params(deep=False).items()}
+    return {"sklearn": {"class": type(est).__name__, "params": params, "fitted": fitted}}
+
+
+def save(est, path) -> Path:
+    path = Path(path)
+    if may_write():
+        io.save(est.to_nudgenet(), path, metadata=metadata(est))
+    return path
+
+
+def load(cls, path):
+    """An estimator of class ``cls`` from the file ``path``; ModelFileError for a file that
+    holds another estimator or none."""
+    model = io.load(path)
+    info = (model.metadata or {}).get("sklearn")
+    if not isinstance(info, dict) or info.get("class") != cls.__name__:
+        found = info.get("class") if isinstance(info, dict) else "no scikit-learn estimator"
+        raise ModelFileError(f"{path}: expected a saved {cls.__name__}, the file holds {found}")
+    est = cls(**{k: _restored(k, v) for k, v in info["params"].items()})
+    fitted = dict(info["fitted"])
+    if "classes_" in fitted:
+        classes = fitted.pop("classes_")
+        binarizer = LabelBinarizer()
+        binarizer.classes_ = np.asarray(classes["values"], dtype=np.dtype(classes["dtype"]))
+        binarizer.y_type_, binarizer.sparse_input_ = fitted.pop("y_type_"), False
+        est._label_binarizer, est.classes_ = binarizer, binarizer.classes_
+    if "feature_names_in_" in fitted:
+        est.feature_names_in_ = np.asarray(fitted.pop("feature_names_in_"), dtype=object)
+    for name, value in fitted.items():
+        setattr(est, name, value)
+    model.train()
+    est._model, est._solver = model, None
+    est._publish()
+    return est

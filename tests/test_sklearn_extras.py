@@ -1,0 +1,166 @@
+"""What nudgenet.sklearn adds to scikit-learn's MLP (validation loss and early stopping on it,
+dropout, nudgenet's activations and losses by name, the progress display, callbacks), and its
+one-line errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+import nudgenet as ng
+from nudgenet.sklearn import MLPClassifier, MLPRegressor
+from nudgenet.sklearn._losses import PoissonLoss
+
+X, Y = load_digits(return_X_y=True)
+X, Y = X[:300] / 16, Y[:300]
+
+
+def _fit(est, x=X, y=Y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(x, y, **kw)
+
+
+class Snapshots(ng.Callback):
+    """Keeps the weights and the logs of every epoch."""
+
+    def __init__(self):
+        self.weights, self.logs = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.optimizer.flat_params.copy())
+        self.logs.append(dict(logs))
+
+
+@pytest.mark.parametrize("on", ["loss", "score"])
+def test_early_stopping_keeps_the_best_epoch_by_validation_loss_or_score(on):
+    snapshots = Snapshots()
+    est = _fit(MLPClassifier((16,), random_state=0, early_stopping=True, early_stopping_on=on,
+                             n_iter_no_change=3, tol=0 if on == "loss" else 1e-3,
+                             learning_rate_init=0.05,
+                             callbacks=[snapshots]))  # fmt: skip
+    curve, scores = est.validation_loss_curve_, est.validation_scores_
+    assert len(curve) == len(scores) == est.n_iter_ == len(snapshots.weights) < 200
+    best = int(np.argmin(curve)) if on == "loss" else int(np.argmax(scores))
+    assert est.n_iter_ == best + 3 + 2  # stopped after n_iter_no_change + 1 epochs without gain
+    assert est.best_validation_loss_ == curve[best]
+    assert est.best_validation_score_ == scores[best]
+    np.testing.assert_array_equal(est._solver.flat_params, snapshots.weights[best])
+    assert [logs["val_loss"] for logs in snapshots.logs] == curve
+    assert [logs["sklearn_loss"] for logs in snapshots.logs] == est.loss_curve_
+
+
+def test_validation_loss_is_the_loss_of_the_held_out_rows():
+    est = _fit(MLPRegressor(hidden_layer_sizes=(8,), random_state=0, early_stopping=True,
+                            max_iter=3, validation_fraction=0.5, alpha=0))  # fmt: skip
+    assert est.validation_loss_curve_[-1] < est.validation_loss_curve_[0]
+    assert MLPRegressor().get_params()["early_stopping_on"] == "score"
+    without = _fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=2))
+    assert without.validation_loss_curve_ is None and without.best_validation_loss_ is None
+
+
+def test_dropout_per_hidden_layer_trains_differently_and_predicts_deterministically():
+    params = dict(hidden_layer_sizes=(32, 16), random_state=0, max_iter=30, learning_rate_init=0.01)
+    plain = _fit(MLPClassifier(**params))
+    dropped = _fit(MLPClassifier(dropout=[0.5, 0.0], **params))
+    again = _fit(MLPClassifier(dropout=[0.5, 0.0], **params))
+    layers = [type(layer).__name__ for layer in dropped.to_nudgenet()]
+    assert layers == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Linear"]
+    assert not np.allclose(plain.coefs_[0], dropped.coefs_[0])
+    np.testing.assert_array_equal(dropped.coefs_[0], again.coefs_[0])  # same seed, same masks
+    np.testing.assert_array_equal(dropped.predict_proba(X), dropped.predict_proba(X))
+    assert dropped.score(X, Y) > 0.8
+
+
+@pytest.mark.parametrize("activation, layer", [("leaky_relu", "LeakyReLU"),
+                                               ("softplus", "Softplus"), ("logistic", "Sigmoid"),
+                                               ("identity", None)])  # fmt: skip
+def test_activations_by_scikit_learn_or_nudgenet_name(activation, layer):
+    est = _fit(
+        MLPClassifier(
+            (16,), activation=activation, random_state=0, max_iter=30, learning_rate_init=0.02
+        )
+    )
+    names = [type(m).__name__ for m in est.to_nudgenet()]
+    assert names == ["Linear", layer, "Linear"] if layer else names == ["Linear", "Linear"]
+    assert est.score(X, Y) > 0.8
+
+
+def test_losses_by_name():
+    binary = Y % 2
+    softmax = _fit(MLPClassifier((8,), loss="cross_entropy", random_state=0, max_iter=20), y=binary)
+    assert softmax.out_activation_ == "softmax" and softmax.coefs_[-1].shape == (8, 2)
+    np.testing.assert_allclose(softmax.predict_proba(X).sum(axis=1), 1, rtol=1e-6)
+    logistic = _fit(MLPClassifier((8,), loss="bce_with_logits", random_state=0, max_iter=20),
+                    y=binary)  # fmt: skip
+    assert logistic.out_activation_ == "logistic" and logistic.coefs_[-1].shape == (8, 1)
+    one_batch = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=1, alpha=0, batch_size=300)
+    half = _fit(MLPRegressor(**one_batch), y=Y * 0.1)
+    full = _fit(MLPRegressor(loss="mse", **one_batch), y=Y * 0.1)
+    assert full.loss_ == pytest.approx(2 * half.loss_, rel=1e-6)  # nudgenet's mean square
+
+
+def test_poisson_loss_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    z = ng.tensor(rng.standard_normal((5, 2)), requires_grad=True, dtype=np.float64)
+    y, w = rng.poisson(2.0, (5, 2)).astype(float), rng.random(5)
+    assert ng.gradcheck(lambda t: PoissonLoss()(t, y), z)
+    assert ng.gradcheck(lambda t: PoissonLoss()(t, y, sample_weight=w), z)
+
+
+def test_verbose_shows_nudgenets_progress_and_callbacks_get_the_logs(capsys):
+    seen = Snapshots()
+    _fit(MLPClassifier((8,), max_iter=2, verbose=2, random_state=0, callbacks=[seen]))
+    out = capsys.readouterr().out
+    assert "Epoch 1/2 " in out and "Epoch 2/2 " in out and "sklearn_loss" in out
+    assert len(seen.logs) == 2 and {"loss", "sklearn_loss", "lr"} <= set(seen.logs[0])
+    _fit(MLPClassifier((8,), solver="lbfgs", max_iter=2, verbose=True, random_state=0))
+    assert "Iteration 1, loss = " in capsys.readouterr().out
+
+
+ERRORS = {
+    "hidden": (MLPClassifier(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must be whole "
+               "numbers >= 1 (one per hidden layer), got (10, 0)"),
+    "activation": (MLPClassifier(activation="gelu"), "activation must be one of identity, "
+                   "logistic, relu"),
+    "solver": (MLPRegressor(solver="newton"), "solver must be 'lbfgs', 'sgd' or 'adam', got "
+               "'newton'"),
+    "momentum": (MLPClassifier(momentum=1.5), "momentum must be a number in [0, 1], got 1.5"),
+    "loss": (MLPRegressor(loss="log_loss"), "loss must be one of squared_error, poisson, mse"),
+    "dropout": (MLPClassifier(dropout=1.0), "dropout must be None, a rate in [0, 1)"),
+    "dropout-layers": (MLPClassifier(dropout=[0.1, 0.2]), "one rate per hidden layer (1), got "
+                       "[0.1, 0.2]"),
+    "lbfgs-dropout": (MLPClassifier(solver="lbfgs", dropout=0.2), "dropout needs a stochastic "
+                      "solver"),
+    "callbacks": (MLPClassifier(callbacks=[print]), "callbacks must be None or a list of "
+                  "nudgenet callbacks"),
+    "multiclass-bce": (MLPClassifier(loss="bce_with_logits"), "loss='bce_with_logits' scores "
+                       "two classes or multilabel targets, got 10 classes"),
+    "negative-poisson": (MLPRegressor(loss="poisson"), "poisson loss: expected targets >= 0"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ERRORS)
+def test_bad_settings_are_one_line_errors(name):
+    est, message = ERRORS[name]
+    y = Y - 5.0 if name == "negative-poisson" else Y
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")
+                       .replace(")", r"\)")) as raised:  # fmt: skip
+        est.fit(X, y)
+    assert "\n" not in str(raised.value)
+
+
+def test_partial_fit_exists_for_stochastic_solvers_only():
+    assert hasattr(MLPClassifier(), "partial_fit")
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        MLPRegressor(early_stopping=True).partial_fit(X, Y * 1.0)
+    est = MLPClassifier((8,)).partial_fit(X, Y, classes=np.arange(10))
+    with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+        est.partial_fit(X, Y + 10)
+    warm = _fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, warm_start=True), y=Y * 1.0)
+    with pytest.raises(ValueError, match=r"needs the fitted network's layers \[64, 8, 1\] and "
+                                         r"loss 'squared_error', got \[64, 8, 1\] and "
+                                         r"'poisson'"):  # fmt: skip
+        warm.set_params(loss="poisson").fit(X, Y * 1.0)

@@ -1,0 +1,79 @@
+"""sample_weight and class_weight mean what they say: with one batch (``lbfgs``, or a batch
+as large as the data), weight 0 is dropping the row and a whole weight k is repeating it k
+times; class weights are sample weights by class."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.utils.class_weight import compute_sample_weight
+
+from nudgenet.sklearn import MLPClassifier, MLPRegressor
+
+X, Y = load_digits(return_X_y=True)
+X, Y = X[:150] / 16, Y[:150] % 3
+WEIGHTS = np.random.default_rng(1).integers(0, 4, len(X))  # zeros, ones and repeats
+REPEATED = np.repeat(np.arange(len(X)), WEIGHTS)
+ONE_BATCH = {
+    "lbfgs": dict(solver="lbfgs", max_iter=30),
+    "adam-one-batch": dict(solver="adam", batch_size=1000, max_iter=30, learning_rate_init=0.01),
+    "sgd-one-batch": dict(solver="sgd", batch_size=1000, max_iter=30, learning_rate_init=0.1),
+}
+TOLERANCE = {"float64": dict(rtol=1e-7, atol=1e-10), "float32": dict(rtol=2e-3, atol=2e-4)}
+
+
+def _fit(est, x, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter warnings; the batch size clipped to the rows
+        return est.fit(x, y, **kw)
+
+
+# lbfgs only in float64 (its default): float32 rounding sends its line searches apart
+@pytest.mark.parametrize(
+    "solver, dtype",
+    [
+        (solver, dtype)
+        for solver in ONE_BATCH
+        for dtype in ("float64", "float32")
+        if (solver, dtype) != ("lbfgs", "float32")
+    ],
+)
+@pytest.mark.parametrize("kind", [MLPClassifier, MLPRegressor])
+def test_whole_weights_equal_repeated_rows_and_zero_equals_dropped(kind, solver, dtype):
+    params = dict(hidden_layer_sizes=(10,), random_state=0, dtype=dtype, **ONE_BATCH[solver])
+    y = Y if kind is MLPClassifier else Y / 2.0
+    weighted = _fit(kind(**params), X, y, sample_weight=WEIGHTS)
+    repeated = _fit(kind(**params), X[REPEATED], y[REPEATED])
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_, repeated.coefs_ + repeated.intercepts_):
+        np.testing.assert_allclose(a, b, **TOLERANCE[dtype])
+    assert weighted.loss_ == pytest.approx(repeated.loss_, rel=TOLERANCE[dtype]["rtol"])
+    unweighted = _fit(kind(**params), X, y)  # the weights changed something
+    assert not np.allclose(unweighted.coefs_[0], weighted.coefs_[0], **TOLERANCE[dtype])
+
+
+def test_class_weight_is_sample_weight_by_class_and_multiplies_it():
+    params = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5)
+    by_class = {0: 1.0, 1: 3.0, 2: 0.5}
+    for class_weight in ("balanced", by_class):
+        a = _fit(MLPClassifier(class_weight=class_weight, **params), X, Y, sample_weight=WEIGHTS)
+        b = _fit(MLPClassifier(**params), X, Y,
+                 sample_weight=WEIGHTS * compute_sample_weight(class_weight, Y))  # fmt: skip
+        for p, q in zip(a.coefs_, b.coefs_):
+            np.testing.assert_array_equal(p, q)
+
+
+def test_balanced_class_weight_lifts_a_rare_class():
+    rare = np.r_[np.flatnonzero(Y != 2), np.flatnonzero(Y == 2)[:4]]
+    params = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=60)
+    plain = _fit(MLPClassifier(**params), X[rare], Y[rare])
+    balanced = _fit(MLPClassifier(class_weight="balanced", **params), X[rare], Y[rare])
+    twos = X[Y == 2]
+    assert (balanced.predict(twos) == 2).mean() > (plain.predict(twos) == 2).mean()
+
+
+def test_partial_fit_refuses_balanced_class_weight():
+    est = MLPClassifier(class_weight="balanced")
+    with pytest.raises(ValueError, match="class_weight='balanced' is not supported for "
+                                         "partial_fit"):  # fmt: skip
+        est.partial_fit(X, Y, classes=[0, 1, 2])
