@@ -76,6 +76,7 @@ def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
     assert "checkpoint-000001-0000005.safetensors" in saved["files"]  # mid-epoch, by rank 0 alone
     assert all(saved["resumed_equals_uninterrupted"])
     assert found["last_run"]["allreduce_calls"] == 4 * 7  # one per step: 4 epochs of 7 batches
+    assert found["last_run"]["allreduce_bytes"] == 8 * (83 + 1)  # every gradient and the loss
     assert found["last_run"]["ranks"] == ranks
     assert all(found["blas_threads"]), "BLAS threads: the cores shared among the ranks"
     assert result.stdout.count("Epoch 1/1") == 1, "only rank 0 prints progress"

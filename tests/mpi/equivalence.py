@@ -30,21 +30,22 @@ OPTIMIZERS = {
 }
 
 
-def classifier(dtype, dropout=False):
-    layers = [ng.Linear(6, 8, seed=0, dtype=dtype), ng.Tanh()]
+def classifier(dtype, dropout=False, seed=0):
+    layers = [ng.Linear(6, 8, seed=seed, dtype=dtype), ng.Tanh()]
     layers += [ng.Dropout(0.3, seed=7)] if dropout else []
-    return ng.Sequential(*layers, ng.Linear(8, 3, seed=1, dtype=dtype))
+    return ng.Sequential(*layers, ng.Linear(8, 3, seed=seed + 1, dtype=dtype))
 
 
 def flat(model):
     return np.concatenate([p.data.ravel() for p in model.parameters()])
 
 
-def both(build, x, y, opt, loss_fn, **options):
-    """(parameters, History) of one process, then of this rank in the data-parallel run."""
+def both(build, x, y, opt, loss_fn, build_here=None, **options):
+    """(parameters, History) of one process, then of this rank in the data-parallel run (its
+    model from ``build_here``, if given)."""
     runs = []
     for distributed in (False, True):
-        model = build()
+        model = (build_here if distributed and build_here else build)()
         optimizer = OPTIMIZERS[opt](model.parameters())
         history = ng.fit(
             model, loss_fn, optimizer, x, y, seed=0, verbose=0, distributed=distributed, **options
@@ -84,6 +85,7 @@ for dtype in ("float64", "float32"):
                     lambda dtype=dtype: classifier(dtype), x, labels, opt,
                     loss_fn=ng.CrossEntropyLoss(), epochs=3, batch_size=32,
                     validation_split=validation, metrics=["accuracy", "f1_macro"],
+                    compile=True,
                 ),
             )  # fmt: skip
 
@@ -94,6 +96,26 @@ record(
         lambda: classifier("float64"), x64, labels, "adam", loss_fn=ng.CrossEntropyLoss(),
         epochs=2, batch_size=32, compile=False, class_weight="balanced",
         validation_split=0.2, metrics=["accuracy"],
+    ),
+)  # fmt: skip
+
+# rank 0's initial parameters on every rank: the other ranks build theirs from other seeds
+record(
+    "rank-0-initial-parameters",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.CrossEntropyLoss(),
+        build_here=lambda: classifier("float64", seed=10 * comm.rank), epochs=1, batch_size=32,
+    ),
+)  # fmt: skip
+
+# row weights of 0: a rank's whole share (rows 6-8), a whole batch (rows 0-5), in order
+zero_weights = np.ones(len(x64))
+zero_weights[:9] = 0
+record(
+    "zero-weight-shares",
+    both(
+        lambda: classifier("float64"), x64, labels, "adam", loss_fn=ng.CrossEntropyLoss(),
+        epochs=2, batch_size=6, shuffle=False, sample_weight=zero_weights, metrics=["accuracy"],
     ),
 )  # fmt: skip
 

@@ -112,15 +112,16 @@ class DataParallel:
 
         def step(x, y, rows):
             mine = share(rows, self.rank, self.size)
-            mass = len(mine) if weights is None else weights[mine].sum()
-            if mass > 0:
+            if len(mine):  # rows of no weight too: their outputs count in the metrics
                 out, yb, loss = train_step(x, y, mine)
-            else:  # no rows (or no weight) here this step: still join the allreduce
+            else:  # no rows here this step: still join the allreduce
                 optimizer.zero_grad()
                 out, yb, loss = None, y[mine], 0.0
             scale = 1.0
-            if self.per_row:
-                scale = mass / (len(rows) if weights is None else weights[rows].sum())
+            if self.per_row:  # a batch of no weight at all counts for nothing, as in one process
+                mass = len(mine) if weights is None else weights[mine].sum()
+                total = len(rows) if weights is None else weights[rows].sum()
+                scale = mass / total if total else 0.0
             return out, yb, self.allreduce(scale, loss)
 
         return step
