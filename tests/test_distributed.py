@@ -92,6 +92,8 @@ def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
         ("model", 1, "rank 1 runs another fit than rank 0: parameters [[[5, 9]"),
         ("data", 1, "rank 1 runs another fit than rank 0: data shapes [[[399, 5]"),
         ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),
+        ("activation", 1, "rank 1 runs another fit than rank 0: architecture"),
+        ("data-values", 1, "rank 1 runs another fit than rank 0: data sample"),
         ("batchnorm", 1, "the model holds a BatchNorm1d, which normalises by the statistics"),
         ("no-seed", 1, "fit(distributed=True) needs seed= (an int)"),
     ],

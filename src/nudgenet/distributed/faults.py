@@ -10,10 +10,10 @@ outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH
 the job at once with the signal's exit code.
 
 :func:`check_same` runs once before training: one small ``allgather`` of each rank's
-description of its run (the model's parameter shapes, the optimiser and its settings, fit's
-options, the data's shapes); a rank whose description differs from rank 0's is a
-:class:`~nudgenet.errors.DistributedError` naming the rank and the first difference,
-instead of a deadlock or a wrong average.
+description of its run (the model's layers and parameter shapes, the optimiser and its
+settings, fit's options, the data's shapes and a checksum of a sample of its rows); a rank
+whose description differs from rank 0's is a :class:`~nudgenet.errors.DistributedError`
+naming the rank and the first difference, instead of a deadlock or a wrong average.
 """
 
 from __future__ import annotations
@@ -71,5 +71,5 @@ def check_same(comm, mine: dict) -> None:
         if difference:
             raise DistributedError(
                 f"rank {rank} runs another fit than rank 0: {difference} (every rank must build "
-                "the same model and optimiser and pass the same options and data sizes)"
+                "the same model and optimiser and pass the same options and data)"
             )
