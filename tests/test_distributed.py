@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import nudgenet as ng
-from nudgenet.cli import main
+from nudgenet.cli import build_parser, main
 from nudgenet.distributed import DistributedError, launcher
 from nudgenet.distributed.shard import bounds
 
@@ -169,6 +169,26 @@ def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypat
     assert main(["train", "--epochs", "1", "-q"]) == 1  # never 2 copies racing on one file
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'pip install "nudgenet[mpi]"' in err[0] and "PMI_SIZE" in err[0]
+
+
+def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeypatch, capsys):
+    """``mpiexec -n 2 nudgenet export m.safetensors m.onnx`` would write one file twice."""
+    commands = {
+        "evaluate": ["m.safetensors"], "predict": ["m.safetensors", "x.npy"],
+        "explain": ["m.safetensors"], "gradcheck": ["m.safetensors"],
+        "export": ["m.safetensors", "m.onnx"],
+    }  # fmt: skip
+    parser = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(parser.choices) == {"train", *commands}, "a new command: add it here"
+    monkeypatch.setenv("PMI_SIZE", "2")
+    for command, arguments in commands.items():
+        assert main([command, *arguments]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            f"nudgenet {command}: error: this command runs in one process, but an MPI launcher "
+            "started 2 copies of it (PMI_SIZE is set): run it without mpiexec (only nudgenet "
+            "train trains data-parallel)"
+        ]
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])

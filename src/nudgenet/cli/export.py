@@ -8,6 +8,7 @@ from pathlib import Path
 from ..export import OPSET, export_onnx
 from ..io import load
 from .common import add_output_options, emit_json
+from .mpi import one_process
 
 
 def run(args) -> int:
@@ -49,4 +50,4 @@ def register(commands) -> None:
         help="the graph's float type (default: the model's)",
     )
     add_output_options(export)
-    export.set_defaults(run=run)
+    export.set_defaults(run=one_process(run))
