@@ -5,8 +5,8 @@ out of memory at its 3rd batch), ``interrupt`` (Ctrl-C on rank 0 at its 3rd batc
 (rank 1 killed with SIGKILL at its 3rd batch), ``model`` / ``data`` / ``options`` (rank 1 builds
 another model, has one row fewer, another batch size), ``activation`` (rank 1's hidden layer
 is a Tanh: the same parameter shapes), ``data-values`` (rank 1 draws its own data: the same
-shapes), ``batchnorm``, ``no-seed``.
-"""
+shapes), ``batchnorm``, ``no-seed``, ``uncaught`` (the script's own code raises on rank 1
+before ``fit``, rank 0 goes on into ``fit``)."""
 
 import os
 import signal
@@ -18,6 +18,8 @@ from mpi4py import MPI
 import nudgenet as ng
 
 case, rank = sys.argv[1], MPI.COMM_WORLD.rank
+if case == "uncaught" and ng.distributed.rank() == 1:
+    raise FileNotFoundError("data.npz")
 rng = np.random.default_rng(1 if rank == 1 and case == "data-values" else 0)
 x, y = rng.normal(size=(400, 5)), rng.integers(0, 3, 400)
 hidden, batch_size, seed = 8, 32, 0

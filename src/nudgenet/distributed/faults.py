@@ -50,12 +50,34 @@ def abort_on_error(comm) -> Iterator[None]:
     except BaseException as error:
         if isinstance(error, SystemExit) and error.code in (0, None):
             raise
-        code = 130 if isinstance(error, KeyboardInterrupt) else 1
-        line = f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {describe(error)}"
-        print(line, file=sys.__stderr__ or sys.stderr, flush=True)
-        time.sleep(_FORWARDED)  # the launcher forwards the line before Abort tears it down
-        comm.Abort(code)
-        os._exit(code)  # MPICH's Abort may return before the launcher ends this process
+        _abort(comm, error)
+
+
+def abort_on_uncaught(comm) -> None:
+    """Make an exception that nothing catches (in a script's own code before or after ``fit``)
+    end every rank as :func:`abort_on_error` does, after Python's usual report of it: a rank
+    that merely exits leaves the others waiting in their next collective for ever.  Installed
+    (once) as ``sys.excepthook`` when a process joins a world of several ranks."""
+    previous = sys.excepthook
+    if getattr(previous, "aborts", False):
+        return
+
+    def hook(kind, error, traceback) -> None:
+        previous(kind, error, traceback)
+        _abort(comm, error)
+
+    hook.aborts = True
+    sys.excepthook = hook
+
+
+def _abort(comm, error: BaseException) -> None:
+    """One line naming this rank and ``error`` on stderr, then ``Abort`` every rank."""
+    code = 130 if isinstance(error, KeyboardInterrupt) else 1
+    line = f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {describe(error)}"
+    print(line, file=sys.__stderr__ or sys.stderr, flush=True)
+    time.sleep(_FORWARDED)  # the launcher forwards the line before Abort tears it down
+    comm.Abort(code)
+    os._exit(code)  # MPICH's Abort may return before the launcher ends this process
 
 
 def check_same(comm, mine: dict) -> None:
