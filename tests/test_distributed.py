@@ -241,7 +241,7 @@ def test_training_on_a_mapped_file_copies_only_its_batches(tmp_path):
 def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
     x = np.ones((4, 2), np.float32)
     np.savez_compressed(tmp_path / "c.npz", x=x)
-    with pytest.raises(ng.DataError, match=r"c.npz\[x.npy\] is compressed; .*np.savez"):
+    with pytest.raises(ng.DataError, match=r"c.npz\[x.npy\] is compressed; .*save_arrays\(path"):
         ng.datasets.memmap_arrays(tmp_path / "c.npz")
     np.savez(tmp_path / "u.npz", x=x)  # members at odd offsets
     with pytest.raises(
