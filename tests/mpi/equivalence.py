@@ -40,16 +40,17 @@ def flat(model):
     return np.concatenate([p.data.ravel() for p in model.parameters()])
 
 
-def both(build, x, y, opt, loss_fn, build_here=None, **options):
+def both(build, x, y, opt, loss_fn, build_here=None, callbacks=list, **options):
     """(parameters, History) of one process, then of this rank in the data-parallel run (its
-    model from ``build_here``, if given)."""
+    model from ``build_here``, if given); each run with new ``callbacks()``."""
     runs = []
     for distributed in (False, True):
         model = (build_here if distributed and build_here else build)()
         optimizer = OPTIMIZERS[opt](model.parameters())
         history = ng.fit(
-            model, loss_fn, optimizer, x, y, seed=0, verbose=0, distributed=distributed, **options
-        )
+            model, loss_fn, optimizer, x, y, seed=0, verbose=0, distributed=distributed,
+            callbacks=callbacks(), **options,
+        )  # fmt: skip
         runs.append((flat(model), history))
     return runs
 
@@ -69,6 +70,7 @@ def record(name, runs):
         "same_history_on_every_rank": same_everywhere,
         "keys": sorted(hn.history),
         "epochs": [len(h1), len(hn)],
+        "lr_changed": len(set(hn.history["lr"])) > 1,
     }
 
 
@@ -116,6 +118,17 @@ record(
     both(
         lambda: classifier("float64"), x64, labels, "adam", loss_fn=ng.CrossEntropyLoss(),
         epochs=2, batch_size=6, shuffle=False, sample_weight=zero_weights, metrics=["accuracy"],
+    ),
+)  # fmt: skip
+
+# callbacks that stop training and change the learning rate decide alike on every rank
+record(
+    "early-stopping",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.CrossEntropyLoss(),
+        epochs=20, batch_size=16, validation_split=0.3, callbacks=lambda: [
+            ng.ReduceLROnPlateau(patience=0, factor=0.5), ng.EarlyStopping(patience=3)
+        ],
     ),
 )  # fmt: skip
 
@@ -217,10 +230,13 @@ results["blas_threads"] = comm.allgather(
     and before == [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 )
 
-# progress: only rank 0 prints
+# progress: only rank 0 prints; the log callbacks (each rank names its own files) write on rank 0
 model = classifier("float64")
+logs = [ng.CSVLogger(workdir / f"log-{comm.rank}.csv"), ng.TensorBoard(workdir / f"tb-{comm.rank}")]
 ng.fit(model, ng.CrossEntropyLoss(), OPTIMIZERS["sgd"](model.parameters()), x64, labels,
-       epochs=1, batch_size=64, seed=0, verbose=2, distributed=True)  # fmt: skip
+       epochs=1, batch_size=64, seed=0, verbose=2, distributed=True, callbacks=logs)  # fmt: skip
+comm.Barrier()
+results["log_files"] = sorted(p.name for p in workdir.glob("[lt][ob]*-*"))
 
 if comm.rank == 0:
     out_path.write_text(json.dumps(results, indent=1))
