@@ -165,6 +165,13 @@ def test_distributed_outside_a_launcher_warns_and_is_plain_fit(no_launcher):
     np.testing.assert_array_equal(weights, _fit(False))
 
 
+def test_distributed_takes_true_or_false(no_launcher):
+    with pytest.raises(TypeError, match="fit: distributed must be True or False, got 'yes'"):
+        _fit("yes")
+    with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
+        _fit(np.True_)  # a NumPy bool is a bool
+
+
 def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
     monkeypatch.setenv("PMI_SIZE", "2")
