@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import nudgenet as ng
-from nudgenet.cli import main
+from nudgenet.cli import build_parser, main
 from nudgenet.distributed import DistributedError, launcher
 from nudgenet.distributed.shard import bounds
 
@@ -66,7 +66,8 @@ def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
         assert case["epochs"][0] == case["epochs"][1], name
     val = found["cases"]["adam-float64-val"]["keys"]
     assert {"loss", "accuracy", "f1_macro", "val_loss", "val_accuracy", "val_f1_macro"} <= set(val)
-    assert {"val_r2", "val_mae", "r2"} <= set(found["cases"]["regression-tiny-batches"]["keys"])
+    tiny = found["cases"]["regression-tiny-batches"]["keys"]
+    assert {"val_r2", "val_mae", "r2", "grad_norm/0", "dead_units/1"} <= set(tiny)
     dropout = found["dropout"]
     assert all(dropout["repeatable"]) and dropout["same_parameters_on_every_rank"]
     assert dropout["streams_differ"]
@@ -76,9 +77,13 @@ def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
     assert "checkpoint-000001-0000005.safetensors" in saved["files"]  # mid-epoch, by rank 0 alone
     assert all(saved["resumed_equals_uninterrupted"])
     assert found["last_run"]["allreduce_calls"] == 4 * 7  # one per step: 4 epochs of 7 batches
+    assert found["last_run"]["allreduce_bytes"] == 8 * (83 + 1)  # every gradient and the loss
     assert found["last_run"]["ranks"] == ranks
     assert all(found["blas_threads"]), "BLAS threads: the cores shared among the ranks"
     assert result.stdout.count("Epoch 1/1") == 1, "only rank 0 prints progress"
+    assert found["log_files"] == ["log-0.csv", "tb-0"], "CSVLogger, TensorBoard: rank 0 writes"
+    stopped = found["cases"]["early-stopping"]
+    assert stopped["epochs"][0] < 20 and stopped["lr_changed"], "the callbacks acted"
 
 
 @pytest.mark.parametrize(
@@ -91,8 +96,11 @@ def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
         ("model", 1, "rank 1 runs another fit than rank 0: parameters [[[5, 9]"),
         ("data", 1, "rank 1 runs another fit than rank 0: data shapes [[[399, 5]"),
         ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),
+        ("activation", 1, "rank 1 runs another fit than rank 0: architecture"),
+        ("data-values", 1, "rank 1 runs another fit than rank 0: data sample"),
         ("batchnorm", 1, "the model holds a BatchNorm1d, which normalises by the statistics"),
         ("no-seed", 1, "fit(distributed=True) needs seed= (an int)"),
+        ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
     ],
 )
 def test_a_failing_rank_ends_every_rank(case, code, message):
@@ -101,7 +109,7 @@ def test_a_failing_rank_ends_every_rank(case, code, message):
     assert result.returncode == code if code else result.returncode != 0, result.stderr[-2000:]
     assert "finished" not in result.stdout
     assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert ("Traceback" in result.stderr) == (case == "uncaught")
     assert seconds < 20
 
 
@@ -158,6 +166,13 @@ def test_distributed_outside_a_launcher_warns_and_is_plain_fit(no_launcher):
     np.testing.assert_array_equal(weights, _fit(False))
 
 
+def test_distributed_takes_true_or_false(no_launcher):
+    with pytest.raises(TypeError, match="fit: distributed must be True or False, got 'yes'"):
+        _fit("yes")
+    with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
+        _fit(np.True_)  # a NumPy bool is a bool
+
+
 def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
     monkeypatch.setenv("PMI_SIZE", "2")
@@ -168,6 +183,26 @@ def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypat
     assert len(err) == 1 and 'pip install "nudgenet[mpi]"' in err[0] and "PMI_SIZE" in err[0]
 
 
+def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeypatch, capsys):
+    """``mpiexec -n 2 nudgenet export m.safetensors m.onnx`` would write one file twice."""
+    commands = {
+        "evaluate": ["m.safetensors"], "predict": ["m.safetensors", "x.npy"],
+        "explain": ["m.safetensors"], "gradcheck": ["m.safetensors"],
+        "export": ["m.safetensors", "m.onnx"],
+    }  # fmt: skip
+    parser = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(parser.choices) == {"train", *commands}, "a new command: add it here"
+    monkeypatch.setenv("PMI_SIZE", "2")
+    for command, arguments in commands.items():
+        assert main([command, *arguments]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            f"nudgenet {command}: error: this command runs in one process, but an MPI launcher "
+            "started 2 copies of it (PMI_SIZE is set): run it without mpiexec (only nudgenet "
+            "train trains data-parallel)"
+        ]
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 5])
 def test_a_batch_is_shared_in_contiguous_near_equal_parts(size):
     for m in range(0, 12):
@@ -176,6 +211,7 @@ def test_a_batch_is_shared_in_contiguous_near_equal_parts(size):
         assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
         lengths = [stop - start for start, stop in parts]
         assert max(lengths) - min(lengths) <= 1
+        assert lengths[0] >= 1 or m == 0, "rank 0 (its diagnostics are the History's) has rows"
 
 
 def test_memmap_arrays_maps_npy_files_and_save_arrays_archives(tmp_path):
@@ -217,7 +253,7 @@ def test_training_on_a_mapped_file_copies_only_its_batches(tmp_path):
 def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
     x = np.ones((4, 2), np.float32)
     np.savez_compressed(tmp_path / "c.npz", x=x)
-    with pytest.raises(ng.DataError, match=r"c.npz\[x.npy\] is compressed; .*np.savez"):
+    with pytest.raises(ng.DataError, match=r"c.npz\[x.npy\] is compressed; .*save_arrays\(path"):
         ng.datasets.memmap_arrays(tmp_path / "c.npz")
     np.savez(tmp_path / "u.npz", x=x)  # members at odd offsets
     with pytest.raises(

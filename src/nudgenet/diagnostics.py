@@ -72,9 +72,10 @@ class GradientDiagnostics(Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         squares = [0.0 if p.grad is None else np.vdot(p.grad, p.grad) for p in self._params]
         self._norms += np.sqrt(np.bincount(self._owner, squares, minlength=len(self.layers)))
-        outputs = self.outputs
+        outputs = self.outputs  # none yet on a data-parallel rank that has had no rows
         for fired, (name, _, _) in zip(self._fired, self.relus):
-            fired |= outputs[name].any(axis=0)  # a ReLU's output is > 0 or exactly 0
+            if name in outputs:
+                fired |= outputs[name].any(axis=0)  # a ReLU's output is > 0 or exactly 0
         self._steps += 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

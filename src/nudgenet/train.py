@@ -22,7 +22,7 @@ from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
 from .diagnostics import GradientDiagnostics
-from .distributed.parallel import fit_data_parallel
+from .distributed.parallel import DataParallel, fit_data_parallel
 from .divergence import non_finite
 from .errors import ShapeError
 from .functional.losses import check_weights
@@ -194,8 +194,11 @@ def fit(
     process's on the whole batch (:mod:`nudgenet.distributed`); without a launcher, a
     RuntimeWarning and plain ``fit``.
     """
-    if distributed is True:  # run again as this process's rank of MPI's world
-        return fit_data_parallel(fit, locals())
+    if not isinstance(distributed, DataParallel):  # the caller's True or False
+        if distributed not in (True, False):
+            raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
+        if distributed:  # run again as this process's rank of MPI's world
+            return fit_data_parallel(fit, locals())
     parallel = distributed or None  # the DataParallel fit_data_parallel passes
     if epochs < 0 or batch_size < 1:
         raise ValueError(

@@ -30,25 +30,27 @@ OPTIMIZERS = {
 }
 
 
-def classifier(dtype, dropout=False):
-    layers = [ng.Linear(6, 8, seed=0, dtype=dtype), ng.Tanh()]
+def classifier(dtype, dropout=False, seed=0):
+    layers = [ng.Linear(6, 8, seed=seed, dtype=dtype), ng.Tanh()]
     layers += [ng.Dropout(0.3, seed=7)] if dropout else []
-    return ng.Sequential(*layers, ng.Linear(8, 3, seed=1, dtype=dtype))
+    return ng.Sequential(*layers, ng.Linear(8, 3, seed=seed + 1, dtype=dtype))
 
 
 def flat(model):
     return np.concatenate([p.data.ravel() for p in model.parameters()])
 
 
-def both(build, x, y, opt, loss_fn, **options):
-    """(parameters, History) of one process, then of this rank in the data-parallel run."""
+def both(build, x, y, opt, loss_fn, build_here=None, callbacks=list, **options):
+    """(parameters, History) of one process, then of this rank in the data-parallel run (its
+    model from ``build_here``, if given); each run with new ``callbacks()``."""
     runs = []
     for distributed in (False, True):
-        model = build()
+        model = (build_here if distributed and build_here else build)()
         optimizer = OPTIMIZERS[opt](model.parameters())
         history = ng.fit(
-            model, loss_fn, optimizer, x, y, seed=0, verbose=0, distributed=distributed, **options
-        )
+            model, loss_fn, optimizer, x, y, seed=0, verbose=0, distributed=distributed,
+            callbacks=callbacks(), **options,
+        )  # fmt: skip
         runs.append((flat(model), history))
     return runs
 
@@ -60,7 +62,7 @@ def record(name, runs):
     history_error = {
         key: max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(h1.history[key], values))
         for key, values in hn.history.items()
-        if key not in ("seconds",)
+        if key != "seconds" and not key.startswith("dead_units/")  # those: rank 0's rows
     }
     results["cases"][name] = {
         "param_error": float(np.abs(pn - p1).max() / np.abs(p1).max()),
@@ -68,6 +70,7 @@ def record(name, runs):
         "same_history_on_every_rank": same_everywhere,
         "keys": sorted(hn.history),
         "epochs": [len(h1), len(hn)],
+        "lr_changed": len(set(hn.history["lr"])) > 1,
     }
 
 
@@ -84,6 +87,7 @@ for dtype in ("float64", "float32"):
                     lambda dtype=dtype: classifier(dtype), x, labels, opt,
                     loss_fn=ng.CrossEntropyLoss(), epochs=3, batch_size=32,
                     validation_split=validation, metrics=["accuracy", "f1_macro"],
+                    compile=True,
                 ),
             )  # fmt: skip
 
@@ -97,6 +101,37 @@ record(
     ),
 )  # fmt: skip
 
+# rank 0's initial parameters on every rank: the other ranks build theirs from other seeds
+record(
+    "rank-0-initial-parameters",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.CrossEntropyLoss(),
+        build_here=lambda: classifier("float64", seed=10 * comm.rank), epochs=1, batch_size=32,
+    ),
+)  # fmt: skip
+
+# row weights of 0: a rank's whole share (rows 6-8), a whole batch (rows 0-5), in order
+zero_weights = np.ones(len(x64))
+zero_weights[:9] = 0
+record(
+    "zero-weight-shares",
+    both(
+        lambda: classifier("float64"), x64, labels, "adam", loss_fn=ng.CrossEntropyLoss(),
+        epochs=2, batch_size=6, shuffle=False, sample_weight=zero_weights, metrics=["accuracy"],
+    ),
+)  # fmt: skip
+
+# callbacks that stop training and change the learning rate decide alike on every rank
+record(
+    "early-stopping",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.CrossEntropyLoss(),
+        epochs=20, batch_size=16, validation_split=0.3, callbacks=lambda: [
+            ng.ReduceLROnPlateau(patience=0, factor=0.5), ng.EarlyStopping(patience=3)
+        ],
+    ),
+)  # fmt: skip
+
 # gradient clipping (of the summed gradient) and a sum-reduced loss
 record(
     "clip-sum-loss",
@@ -107,7 +142,8 @@ record(
     ),
 )  # fmt: skip
 
-# batches with fewer rows than ranks (some ranks have none), validation rows fewer than ranks
+# batches with fewer rows than ranks (some ranks have none), validation rows fewer than ranks;
+# the diagnostics (grad norms of the whole batch; dead units of rank 0's rows)
 xr = x64[:11]
 yr = np.stack([xr.sum(axis=1), xr[:, 0] * xr[:, 1]], axis=1)
 record(
@@ -116,7 +152,7 @@ record(
         lambda: ng.Sequential(ng.Linear(6, 5, seed=3, dtype="float64"), ng.ReLU(),
                               ng.Linear(5, 2, seed=4, dtype="float64")),
         xr, yr, "adam", loss_fn=ng.MSELoss(), epochs=3, batch_size=2,
-        validation_data=(x64[11:13], yr[:2]), metrics=["r2", "mae", "rmse"],
+        validation_data=(x64[11:13], yr[:2]), metrics=["r2", "mae", "rmse"], diagnostics=True,
     ),
 )  # fmt: skip
 
@@ -195,10 +231,13 @@ results["blas_threads"] = comm.allgather(
     and before == [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 )
 
-# progress: only rank 0 prints
+# progress: only rank 0 prints; the log callbacks (each rank names its own files) write on rank 0
 model = classifier("float64")
+logs = [ng.CSVLogger(workdir / f"log-{comm.rank}.csv"), ng.TensorBoard(workdir / f"tb-{comm.rank}")]
 ng.fit(model, ng.CrossEntropyLoss(), OPTIMIZERS["sgd"](model.parameters()), x64, labels,
-       epochs=1, batch_size=64, seed=0, verbose=2, distributed=True)  # fmt: skip
+       epochs=1, batch_size=64, seed=0, verbose=2, distributed=True, callbacks=logs)  # fmt: skip
+comm.Barrier()
+results["log_files"] = sorted(p.name for p in workdir.glob("[lt][ob]*-*"))
 
 if comm.rank == 0:
     out_path.write_text(json.dumps(results, indent=1))

@@ -3,8 +3,10 @@
 ``python faults.py CASE``: ``bad-data`` (rank 1's labels out of range), ``memory`` (rank 1 runs
 out of memory at its 3rd batch), ``interrupt`` (Ctrl-C on rank 0 at its 3rd batch), ``kill``
 (rank 1 killed with SIGKILL at its 3rd batch), ``model`` / ``data`` / ``options`` (rank 1 builds
-another model, has one row fewer, another batch size), ``batchnorm``, ``no-seed``.
-"""
+another model, has one row fewer, another batch size), ``activation`` (rank 1's hidden layer
+is a Tanh: the same parameter shapes), ``data-values`` (rank 1 draws its own data: the same
+shapes), ``batchnorm``, ``no-seed``, ``uncaught`` (the script's own code raises on rank 1
+before ``fit``, rank 0 goes on into ``fit``)."""
 
 import os
 import signal
@@ -16,7 +18,9 @@ from mpi4py import MPI
 import nudgenet as ng
 
 case, rank = sys.argv[1], MPI.COMM_WORLD.rank
-rng = np.random.default_rng(0)
+if case == "uncaught" and ng.distributed.rank() == 1:
+    raise FileNotFoundError("data.npz")
+rng = np.random.default_rng(1 if rank == 1 and case == "data-values" else 0)
 x, y = rng.normal(size=(400, 5)), rng.integers(0, 3, 400)
 hidden, batch_size, seed = 8, 32, 0
 if rank == 1 and case == "bad-data":
@@ -31,7 +35,10 @@ if case == "no-seed":
     seed = None
 middle = [ng.BatchNorm1d(hidden)] if case == "batchnorm" else []
 model = ng.Sequential(
-    ng.Linear(5, hidden, seed=0), *middle, ng.ReLU(), ng.Linear(hidden, 3, seed=1)
+    ng.Linear(5, hidden, seed=0),
+    *middle,
+    ng.Tanh() if rank == 1 and case == "activation" else ng.ReLU(),
+    ng.Linear(hidden, 3, seed=1),
 )
 
 

@@ -9,6 +9,7 @@ from ..io import load
 from ..metrics import confusion_matrix
 from ..train import evaluate, predict
 from .common import add_data_options, add_output_options, emit_json, format_figure, held_out
+from .mpi import one_process
 
 BINARY_METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]  # class 1 is the positive
 MULTICLASS_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
@@ -74,4 +75,4 @@ def register(commands) -> None:
     evaluate_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
     add_data_options(evaluate_cmd, None)
     add_output_options(evaluate_cmd)
-    evaluate_cmd.set_defaults(run=run)
+    evaluate_cmd.set_defaults(run=one_process(run))

@@ -23,6 +23,7 @@ from .common import (
     positive_float,
     positive_int,
 )
+from .mpi import one_process
 
 
 def run(args) -> int:
@@ -132,4 +133,4 @@ def register(commands) -> None:
         "(networks of at most 10 units a layer) and -weights (image inputs) beside it",
     )
     add_output_options(explain_cmd)
-    explain_cmd.set_defaults(run=run)
+    explain_cmd.set_defaults(run=one_process(run))

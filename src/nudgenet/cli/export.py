@@ -11,6 +11,7 @@ from ..export.trace import input_features
 from ..io import load, read_metadata
 from ..recipes import TrainingRecord
 from .common import add_output_options, emit_json, feature_names
+from .mpi import one_process
 from .output import check_writable
 
 
@@ -79,4 +80,4 @@ def register(commands) -> None:
         help="the graph's float type (default: the model's)",
     )
     add_output_options(export)
-    export.set_defaults(run=run)
+    export.set_defaults(run=one_process(run))

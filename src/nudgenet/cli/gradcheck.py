@@ -20,6 +20,7 @@ from .common import (
     output_units,
     positive_int,
 )
+from .mpi import one_process
 
 GRADIENT_MISMATCH = 3  # exit code of `gradcheck` when a gradient disagrees
 
@@ -132,4 +133,4 @@ def register(commands) -> None:
     )
     gradcheck_cmd.add_argument("--seed", type=non_negative_int, default=0)
     add_output_options(gradcheck_cmd)
-    gradcheck_cmd.set_defaults(run=run)
+    gradcheck_cmd.set_defaults(run=one_process(run))

@@ -6,7 +6,8 @@ environment, :func:`nudgenet.distributed.launcher`) the command runs with ``args
 True inside :func:`~nudgenet.distributed.abort_on_error` (an error on any rank ends every rank
 with one line naming it); ranks other than 0 print nothing and write no file
 (:func:`nudgenet.files.may_write`).  A launcher that claims more than one process while mpi4py
-is missing is a one-line error naming the ``mpi`` extra.
+is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wraps the other
+commands, which run in one process: started as several copies, they refuse in one line.
 """
 
 from __future__ import annotations
@@ -53,3 +54,23 @@ def _silent(silent: bool):
     with open(os.devnull, "w") as null:
         with contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
             yield
+
+
+def one_process(run):
+    """``run`` for a command that runs in one process: a DistributedError (one line) when a
+    launcher started several copies of it, which would each print the results and write the
+    same files (a launcher's variable without a size counts as several)."""
+
+    def wrapped(args) -> int:
+        found = launcher()
+        if found is not None and found[1] != 1:
+            name, size = found
+            copies = f"{size} copies of it" if size else "it"
+            raise DistributedError(
+                f"this command runs in one process, but an MPI launcher started {copies} "
+                f"({name} is set): run it without mpiexec (only nudgenet train trains "
+                "data-parallel)"
+            )
+        return run(args)
+
+    return wrapped

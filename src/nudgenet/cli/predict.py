@@ -12,6 +12,7 @@ from ..nn.layers import Linear
 from ..recipes import TrainingRecord
 from ..train import predict
 from .common import add_output_options, emit_json, has_label_column, positive_int
+from .mpi import one_process
 
 
 def run(args) -> int:
@@ -92,4 +93,4 @@ def register(commands) -> None:
         "--top", type=positive_int, default=3, help="probabilities shown per row (default: 3)"
     )
     add_output_options(predict_cmd)
-    predict_cmd.set_defaults(run=run)
+    predict_cmd.set_defaults(run=one_process(run))

@@ -80,7 +80,7 @@ def _member(f, path: Path, info: zipfile.ZipInfo) -> np.ndarray:
     if info.compress_type != zipfile.ZIP_STORED:
         raise DataError(
             f"{where} is compressed; memory-mapping needs members stored as they are: re-save "
-            "with np.savez (not np.savez_compressed)"
+            "with nudgenet.datasets.save_arrays(path, x=x, y=y) (np.savez's are not aligned)"
         )
     f.seek(info.header_offset)
     signature, name, extra = _LOCAL_HEADER.unpack(f.read(_LOCAL_HEADER.size))

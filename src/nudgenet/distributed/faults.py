@@ -10,10 +10,10 @@ outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH
 the job at once with the signal's exit code.
 
 :func:`check_same` runs once before training: one small ``allgather`` of each rank's
-description of its run (the model's parameter shapes, the optimiser and its settings, fit's
-options, the data's shapes); a rank whose description differs from rank 0's is a
-:class:`~nudgenet.errors.DistributedError` naming the rank and the first difference,
-instead of a deadlock or a wrong average.
+description of its run (the model's layers and parameter shapes, the optimiser and its
+settings, fit's options, the data's shapes and a checksum of a sample of its rows); a rank
+whose description differs from rank 0's is a :class:`~nudgenet.errors.DistributedError`
+naming the rank and the first difference, instead of a deadlock or a wrong average.
 """
 
 from __future__ import annotations
@@ -50,12 +50,34 @@ def abort_on_error(comm) -> Iterator[None]:
     except BaseException as error:
         if isinstance(error, SystemExit) and error.code in (0, None):
             raise
-        code = 130 if isinstance(error, KeyboardInterrupt) else 1
-        line = f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {describe(error)}"
-        print(line, file=sys.__stderr__ or sys.stderr, flush=True)
-        time.sleep(_FORWARDED)  # the launcher forwards the line before Abort tears it down
-        comm.Abort(code)
-        os._exit(code)  # MPICH's Abort may return before the launcher ends this process
+        _abort(comm, error)
+
+
+def abort_on_uncaught(comm) -> None:
+    """Make an exception that nothing catches (in a script's own code before or after ``fit``)
+    end every rank as :func:`abort_on_error` does, after Python's usual report of it: a rank
+    that merely exits leaves the others waiting in their next collective for ever.  Installed
+    (once) as ``sys.excepthook`` when a process joins a world of several ranks."""
+    previous = sys.excepthook
+    if getattr(previous, "aborts", False):
+        return
+
+    def hook(kind, error, traceback) -> None:
+        previous(kind, error, traceback)
+        _abort(comm, error)
+
+    hook.aborts = True
+    sys.excepthook = hook
+
+
+def _abort(comm, error: BaseException) -> None:
+    """One line naming this rank and ``error`` on stderr, then ``Abort`` every rank."""
+    code = 130 if isinstance(error, KeyboardInterrupt) else 1
+    line = f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {describe(error)}"
+    print(line, file=sys.__stderr__ or sys.stderr, flush=True)
+    time.sleep(_FORWARDED)  # the launcher forwards the line before Abort tears it down
+    comm.Abort(code)
+    os._exit(code)  # MPICH's Abort may return before the launcher ends this process
 
 
 def check_same(comm, mine: dict) -> None:
@@ -71,5 +93,5 @@ def check_same(comm, mine: dict) -> None:
         if difference:
             raise DistributedError(
                 f"rank {rank} runs another fit than rank 0: {difference} (every rank must build "
-                "the same model and optimiser and pass the same options and data sizes)"
+                "the same model and optimiser and pass the same options and data)"
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from ..errors import DistributedError
+from .faults import abort_on_uncaught
 
 # (variable, what it holds) in the order checked: MPICH's Hydra and Intel MPI, Open MPI, PMIx,
 # Slurm's srun (its step's task count: an sbatch script itself is no step)
@@ -34,7 +35,9 @@ def launcher() -> tuple[str, int | None] | None:
 
 
 def world(what: str):
-    """``MPI.COMM_WORLD``; DistributedError naming the extra when mpi4py is missing."""
+    """``MPI.COMM_WORLD``; DistributedError naming the extra when mpi4py is missing.  In a world
+    of several ranks, an exception nothing catches then ends every rank
+    (:func:`~.faults.abort_on_uncaught`)."""
     try:
         from mpi4py import MPI
     except ImportError:
@@ -43,4 +46,6 @@ def world(what: str):
         raise DistributedError(
             f"{what} needs mpi4py{where}, which is not installed: {MPI_EXTRA}"
         ) from None
+    if MPI.COMM_WORLD.Get_size() > 1:
+        abort_on_uncaught(MPI.COMM_WORLD)
     return MPI.COMM_WORLD

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
 
 from .. import files
 from ..errors import DistributedError
+from ..io import outline
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
 from ..tensor import Tensor, no_grad
@@ -65,8 +67,9 @@ class DataParallel:
 
     def check(self, run: Run, loss_fn, settings: dict, arrays) -> None:
         """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings``, the
-        shapes of the data ``arrays``, the model, optimiser, callbacks and row order
-        (DistributedError on rank 0 naming the first difference)."""
+        shapes of the data ``arrays`` and a sample of their rows (:func:`sample_checksum`), the
+        model, optimiser, callbacks and row order (DistributedError on rank 0 naming the first
+        difference)."""
         for module in run.model.modules():
             if isinstance(module, BatchNorm1d):
                 raise DistributedError(
@@ -81,9 +84,11 @@ class DataParallel:
             **settings,
             "ranks": self.size,
             "parameters": [[list(p.shape), str(p.dtype)] for p in run.model.parameters()],
+            "architecture": outline(run.model),
             "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
             "callbacks": [type(cb).__name__ for cb in run.callbacks],
             "data shapes": [[list(a.shape), str(a.dtype)] for a in arrays],
+            "data sample": [sample_checksum(a) for a in arrays],
             "row order": str(run.rngs["fit"].bit_generator.state),
         })  # fmt: skip
 
@@ -112,15 +117,16 @@ class DataParallel:
 
         def step(x, y, rows):
             mine = share(rows, self.rank, self.size)
-            mass = len(mine) if weights is None else weights[mine].sum()
-            if mass > 0:
+            if len(mine):  # rows of no weight too: their outputs count in the metrics
                 out, yb, loss = train_step(x, y, mine)
-            else:  # no rows (or no weight) here this step: still join the allreduce
+            else:  # no rows here this step: still join the allreduce
                 optimizer.zero_grad()
                 out, yb, loss = None, y[mine], 0.0
             scale = 1.0
-            if self.per_row:
-                scale = mass / (len(rows) if weights is None else weights[rows].sum())
+            if self.per_row:  # a batch of no weight at all counts for nothing, as in one process
+                mass = len(mine) if weights is None else weights[mine].sum()
+                total = len(rows) if weights is None else weights[rows].sum()
+                scale = mass / total if total else 0.0
             return out, yb, self.allreduce(scale, loss)
 
         return step
@@ -152,6 +158,14 @@ class DataParallel:
     def agree(self, value):
         """Rank 0's ``value`` on every rank."""
         return self.comm.bcast(value, root=0)
+
+
+def sample_checksum(array: np.ndarray, rows: int = 16) -> int:
+    """CRC-32 of ``rows`` rows spread evenly over ``array`` (reading only those of a mapped
+    file): ranks that loaded other data (each its own random draw or part of a data set) differ
+    here, while their shapes agree."""
+    picked = np.unique(np.linspace(0, len(array) - 1, num=min(rows, len(array))).astype(np.intp))
+    return zlib.crc32(np.ascontiguousarray(array[picked]).tobytes())
 
 
 def join(what: str) -> DataParallel | None:
