@@ -151,6 +151,14 @@ def test_bad_settings_are_one_line_errors(name):
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_negative_sample_weight_is_the_same_error_for_every_solver(solver):
+    weights = np.ones(len(X))
+    weights[3] = -1.0
+    with pytest.raises(ValueError, match="^Negative values in data passed to `sample_weight`"):
+        MLPClassifier((4,), solver=solver, max_iter=2).fit(X, Y, sample_weight=weights)
+
+
 def test_partial_fit_exists_for_stochastic_solvers_only():
     assert hasattr(MLPClassifier(), "partial_fit")
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")

@@ -35,8 +35,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       (``"balanced"`` counts each row by its ``sample_weight``, as scikit-learn's
       ``compute_class_weight``; it is refused by ``partial_fit``: compute the weights on all
       the data).
-      Each batch's loss and L2 term are divided by the batch's weight total, so with one
-      batch, weight 0 equals dropping a row and a whole weight k repeating it k times.
+    - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
+      total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
+      it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).
     - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).
     - ``dropout``: a rate, or one per hidden layer (not with ``lbfgs``).
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
