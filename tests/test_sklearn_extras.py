@@ -79,6 +79,8 @@ def test_dropout_per_hidden_layer_trains_differently_and_predicts_deterministica
     np.testing.assert_array_equal(dropped.coefs_[0], again.coefs_[0])  # same seed, same masks
     np.testing.assert_array_equal(dropped.predict_proba(X), dropped.predict_proba(X))
     assert dropped.score(X, Y) > 0.8
+    numpy_rate = _fit(MLPClassifier(dropout=[np.float32(0.5), 0.0], **params))  # any real rate
+    np.testing.assert_array_equal(numpy_rate.coefs_[0], dropped.coefs_[0])
 
 
 @pytest.mark.parametrize("activation, layer", [("leaky_relu", "LeakyReLU"),
