@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 import nudgenet as ng
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
@@ -53,8 +54,15 @@ def test_early_stopping_keeps_the_best_epoch_by_validation_loss_or_score(on):
 
 def test_validation_loss_is_the_loss_of_the_held_out_rows():
     est = _fit(MLPRegressor(hidden_layer_sizes=(8,), random_state=0, early_stopping=True,
-                            max_iter=3, validation_fraction=0.5, alpha=0))  # fmt: skip
+                            max_iter=3, validation_fraction=0.5, alpha=0, dtype="float64",
+                            early_stopping_on="loss"))  # fmt: skip
     assert est.validation_loss_curve_[-1] < est.validation_loss_curve_[0]
+    rng = np.random.RandomState(0)  # scikit-learn's draws: the initial weights, then the split
+    for shape in ((64, 8), 8, (8, 1), 1):
+        rng.uniform(size=shape)
+    _, held = train_test_split(np.arange(len(X)), random_state=rng, test_size=0.5)
+    half_mse = 0.5 * np.mean((est.predict(X[held]) - Y[held]) ** 2)  # the best epoch's weights
+    assert est.best_validation_loss_ == pytest.approx(half_mse, rel=1e-9)
     assert MLPRegressor().get_params()["early_stopping_on"] == "score"
     without = _fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=2))
     assert without.validation_loss_curve_ is None and without.best_validation_loss_ is None
@@ -71,6 +79,8 @@ def test_dropout_per_hidden_layer_trains_differently_and_predicts_deterministica
     np.testing.assert_array_equal(dropped.coefs_[0], again.coefs_[0])  # same seed, same masks
     np.testing.assert_array_equal(dropped.predict_proba(X), dropped.predict_proba(X))
     assert dropped.score(X, Y) > 0.8
+    numpy_rate = _fit(MLPClassifier(dropout=[np.float32(0.5), 0.0], **params))  # any real rate
+    np.testing.assert_array_equal(numpy_rate.coefs_[0], dropped.coefs_[0])
 
 
 @pytest.mark.parametrize("activation, layer", [("leaky_relu", "LeakyReLU"),
@@ -149,6 +159,14 @@ def test_bad_settings_are_one_line_errors(name):
                        .replace(")", r"\)")) as raised:  # fmt: skip
         est.fit(X, y)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_negative_sample_weight_is_the_same_error_for_every_solver(solver):
+    weights = np.ones(len(X))
+    weights[3] = -1.0
+    with pytest.raises(ValueError, match="^Negative values in data passed to `sample_weight`"):
+        MLPClassifier((4,), solver=solver, max_iter=2).fit(X, Y, sample_weight=weights)
 
 
 def test_partial_fit_exists_for_stochastic_solvers_only():

@@ -43,6 +43,8 @@ CASES = {  # name: (ours, scikit-learn's, x, y, parameters, sample_weight)
                                dict(activation="identity"), None),
     "poisson": (MLPRegressor, sk.MLPRegressor, XR, np.abs(YR), dict(loss="poisson"), None),
     "lbfgs-classifier": (MLPClassifier, sk.MLPClassifier, X, Y, dict(solver="lbfgs"), None),
+    "lbfgs-max-fun": (MLPClassifier, sk.MLPClassifier, X, Y, dict(solver="lbfgs", max_fun=6),
+                      None),
     "lbfgs-regressor-weighted": (MLPRegressor, sk.MLPRegressor, XR, YR, dict(solver="lbfgs"),
                                  WEIGHTS[: len(XR)]),
 }  # fmt: skip

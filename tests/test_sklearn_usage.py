@@ -2,6 +2,7 @@
 clone, cross_val_score), pickling for joblib, nudgenet model files (save/load, no pickle),
 to_nudgenet, and the one-line ImportError without the extra."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -24,12 +25,20 @@ LABELS = np.array(["zero", "one", "two"])[Y % 3]  # string labels
 XB, YB = load_breast_cancer(return_X_y=True)
 
 
+def _process_id(estimator, x, y) -> int:
+    """A "score": the id of the process that fitted and scored ``estimator``."""
+    return os.getpid()
+
+
 def test_grid_search_over_a_pipeline_with_two_processes():
     pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=30, random_state=0))
     grid = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(8,), (32,)]}, cv=2,
-                        n_jobs=2)  # fmt: skip
+                        n_jobs=2, scoring={"accuracy": "accuracy", "process": _process_id},
+                        refit="accuracy")  # fmt: skip
     with pytest.warns(Warning):  # max_iter=30 does not converge: ConvergenceWarning
         grid.fit(XB, YB)
+    workers = {grid.cv_results_[f"split{k}_test_process"][i] for k in range(2) for i in range(2)}
+    assert os.getpid() not in workers  # the estimators were pickled to other processes
     assert grid.best_score_ > 0.9
     assert grid.best_estimator_.score(XB, YB) > 0.95
 

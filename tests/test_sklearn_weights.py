@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
 
@@ -54,13 +54,25 @@ def test_whole_weights_equal_repeated_rows_and_zero_equals_dropped(kind, solver,
 
 def test_class_weight_is_sample_weight_by_class_and_multiplies_it():
     params = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5)
+    balanced = compute_class_weight("balanced", classes=np.arange(3), y=Y, sample_weight=WEIGHTS)
     by_class = {0: 1.0, 1: 3.0, 2: 0.5}
-    for class_weight in ("balanced", by_class):
+    # "balanced" counts each row by its sample weight, as scikit-learn's compute_class_weight
+    for class_weight, factors in (("balanced", balanced[Y]),
+                                  (by_class, compute_sample_weight(by_class, Y))):  # fmt: skip
         a = _fit(MLPClassifier(class_weight=class_weight, **params), X, Y, sample_weight=WEIGHTS)
-        b = _fit(MLPClassifier(**params), X, Y,
-                 sample_weight=WEIGHTS * compute_sample_weight(class_weight, Y))  # fmt: skip
+        b = _fit(MLPClassifier(**params), X, Y, sample_weight=WEIGHTS * factors)
         for p, q in zip(a.coefs_, b.coefs_):
             np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("y", [Y, np.c_[Y == 0, Y == 1]], ids=["multiclass", "multilabel"])
+def test_balanced_class_weight_keeps_whole_weights_equal_to_repeated_rows(y):
+    params = dict(hidden_layer_sizes=(10,), random_state=0, class_weight="balanced",
+                  **ONE_BATCH["lbfgs"])  # fmt: skip
+    weighted = _fit(MLPClassifier(**params), X, y, sample_weight=WEIGHTS)
+    repeated = _fit(MLPClassifier(**params), X[REPEATED], y[REPEATED])
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_, repeated.coefs_ + repeated.intercepts_):
+        np.testing.assert_allclose(a, b, **TOLERANCE["float64"])
 
 
 def test_balanced_class_weight_lifts_a_rare_class():
@@ -77,3 +89,10 @@ def test_partial_fit_refuses_balanced_class_weight():
     with pytest.raises(ValueError, match="class_weight='balanced' is not supported for "
                                          "partial_fit"):  # fmt: skip
         est.partial_fit(X, Y, classes=[0, 1, 2])
+
+
+def test_balanced_class_weight_with_a_class_of_weight_zero_fits():
+    weights = np.where(Y == 2, 0.0, 1.0)  # class 2 weighs nothing: no division by its total
+    est = _fit(MLPClassifier((8,), class_weight="balanced", max_iter=3, random_state=0), X, Y,
+               sample_weight=weights)  # fmt: skip
+    assert est.n_iter_ == 3 and all(np.isfinite(c).all() for c in est.coefs_)

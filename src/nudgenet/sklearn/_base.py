@@ -206,10 +206,11 @@ class BaseMLP(BaseEstimator):
 
     def _row_weights(self, y, sample_weight, X, incremental: bool):
         """One float64 weight per row (``sample_weight``, times the class weights of a
-        classifier), or None."""
+        classifier), or None; ValueError for a negative weight, whatever the solver
+        (scikit-learn's MLP takes them; nudgenet's losses do not)."""
         if sample_weight is None:
             return None
-        return _check_sample_weight(sample_weight, X, dtype=np.float64)
+        return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
 
     # --- the network's state ---------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
@@ -32,9 +32,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       logistic for two or for multilabel targets), ``"cross_entropy"`` (softmax, also for two
       classes) or ``"bce_with_logits"`` (logistic).
     - ``class_weight``: ``"balanced"`` or ``{class: weight}``, multiplying ``sample_weight``
-      (``"balanced"`` is refused by ``partial_fit``: compute the weights on all the data).
-      Each batch's loss and L2 term are divided by the batch's weight total, so with one
-      batch, weight 0 equals dropping a row and a whole weight k repeating it k times.
+      (``"balanced"`` counts each row by its ``sample_weight``, as scikit-learn's
+      ``compute_class_weight``; it is refused by ``partial_fit``: compute the weights on all
+      the data).
+    - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
+      total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
+      it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).
     - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).
     - ``dropout``: a rate, or one per hidden layer (not with ``lbfgs``).
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
@@ -129,7 +132,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 "class_weight='balanced' is not supported for partial_fit: compute the weights "
                 "on all the data (sklearn.utils.class_weight.compute_class_weight) and pass a dict"
             )
-        by_class = compute_sample_weight(self.class_weight, y)
+        if self.class_weight != "balanced":
+            by_class = compute_sample_weight(self.class_weight, y)
+            return by_class if weights is None else weights * by_class
+        by_class = np.ones(len(y))
+        for column in y.reshape(len(y), -1).T:  # one per label of a multilabel target
+            classes, index = np.unique(column, return_inverse=True)
+            with np.errstate(divide="ignore"):  # a class of weight 0: its rows weigh nothing
+                balanced = compute_class_weight(
+                    "balanced", classes=classes, y=column, sample_weight=weights
+                )
+            by_class *= np.where(np.isfinite(balanced), balanced, 0.0)[index]
         return by_class if weights is None else weights * by_class
 
     def _loss_name(self, columns) -> str:

@@ -10,6 +10,8 @@ starting point.  Dropout layers draw their masks from seeds drawn after the weig
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 from ..nn import Dropout, Linear, Sequential, Sigmoid
@@ -26,7 +28,7 @@ def dropout_rates(dropout, hidden: int) -> list[float]:
     if dropout is None:
         return [0.0] * hidden
     rates = [dropout] * hidden if np.ndim(dropout) == 0 else list(dropout)
-    if len(rates) != hidden or not all(isinstance(r, (int, float)) and 0 <= r < 1 for r in rates):
+    if len(rates) != hidden or not all(isinstance(r, Real) and 0 <= r < 1 for r in rates):
         raise ValueError(
             f"dropout: expected None, a rate in [0, 1) or one rate per hidden layer "
             f"({hidden}), got {dropout!r}"
