@@ -227,6 +227,12 @@ def test_train_command_differential(tmp_path):
     assert done["test_loss"] != plain["test_loss"] and math.isfinite(done["test_loss"])
     model = ng.load(tmp_path / "d.safetensors")
     assert ng.predict(model, np.array([[1.0, 0.2, 1.0]])).shape == (1, 1)  # values, 3 inputs
+    # the README's command as it stands: its defaults (softplus, adam) train, where relu and
+    # sgd's rate and momentum diverged within the first epoch
+    bare = last_json(run("train", "--dataset", "black-scholes-mc", "--differential", "--samples",
+                         "1000", "--epochs", "1", "--json", "-q", "-o", "b.safetensors",
+                         cwd=tmp_path))  # fmt: skip
+    assert bare["stop_reason"] == "completed" and math.isfinite(bare["test_loss"])
     bad = run("train", "--differential", "--epochs", "1", cwd=tmp_path, check=False)
     assert bad.returncode == 2
     assert "--differential needs a data set with derivative labels" in bad.stderr
