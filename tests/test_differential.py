@@ -207,6 +207,8 @@ def test_fit_trains_on_values_and_derivatives_on_the_engine(tmp_path):
     assert scores["mae"] == pytest.approx(np.abs(values - y[train_rows, :1]).mean())
     scores = ng.evaluate(model, loss, x[192:], y[192:], metrics=["mae"])
     assert scores["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-9)
+    with pytest.raises(TypeError, match="evaluate: sample_weight needs a loss that takes"):
+        ng.evaluate(model, loss, x, y, sample_weight=np.arange(len(x)) % 2)  # not ignored
     folder = tmp_path / "run"
     train(2, ng.Checkpoint(folder))
     resumed, resumed_history, _ = train(4, ng.Checkpoint(folder))
