@@ -291,6 +291,15 @@ def test_grad_outputs_and_non_scalar_errors():
     np.testing.assert_array_equal(g.data, [3.0, 5.0, 7.0])  # the two outputs' sum
 
 
+def test_grad_outputs_take_the_output_dtype_under_create_graph():
+    x = ng.tensor(np.array([0.5, 1.0], np.float32), requires_grad=True)
+    for seed in (np.ones(2), ng.tensor(np.ones(2))):  # float64 seeds, as without create_graph
+        (g,) = ng.grad(x * 2, x, seed, create_graph=True)
+        assert g.dtype == np.float32
+    with pytest.raises(TypeError, match="gradient dtype float64 does not match.*float32"):
+        ng.grad(x * 2, x, ng.tensor(np.ones(2), requires_grad=True), create_graph=True)
+
+
 def test_grad_outputs_tensor_is_differentiated_too():
     """The double-backward trick: J v is linear in v, and differentiable with respect to it."""
     x = _x()
