@@ -356,8 +356,9 @@ class Function:
         """The backward rule on tensors, written with other primitives so that it is recorded
         (``create_graph=True``); a primitive without one cannot be differentiated twice."""
         raise NotImplementedError(
-            f"{type(self).__name__} has no differentiable backward rule (backward_graph), so "
-            "create_graph=True cannot pass through it"
+            f"{type(self).__name__} has no differentiable backward rule, so create_graph=True "
+            "cannot pass through it: define its backward_graph(self, grad), the backward written "
+            "with tensor operations on self.inputs"
         )
 
     def release(self) -> None:
