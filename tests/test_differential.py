@@ -6,7 +6,10 @@ the example's promised ratios."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -215,6 +218,41 @@ def test_fit_trains_on_values_and_derivatives_on_the_engine(tmp_path):
     assert resumed_history["loss"] == history["loss"]
     for a, b in zip(resumed.parameters(), model.parameters()):
         np.testing.assert_array_equal(a.data, b.data)
+
+
+DATA_PARALLEL = """
+import json, os, sys
+import numpy as np
+import nudgenet as ng
+data = ng.datasets.black_scholes_mc(256, seed=4)
+model = ng.Sequential(ng.Linear(1, 6, seed=0), ng.Softplus(), ng.Linear(6, 1, seed=1)).double()
+loss = ng.DifferentialLoss.from_labels(data.payoff, data.differentials)
+history = ng.fit(model, loss, ng.optim.Adam(model.parameters(), lr=0.01), data.x,
+                 np.hstack([data.payoff, data.differentials]), epochs=2, batch_size=32, seed=0,
+                 verbose=0, metrics=["mae"], validation_split=0.25, distributed=True)
+found = {k: v for k, v in history.history.items() if k != "seconds"}
+with open(f"{sys.argv[1]}/{os.getpid()}.json", "w") as file:  # one per process
+    json.dump(found, file)
+"""
+
+
+def test_data_parallel_fit_validates_a_differential_loss(tmp_path):
+    """Under mpiexec, the validation rows' DifferentialLoss and metrics, as one process's."""
+    from test_distributed import launch
+
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one").mkdir()
+    result, _ = launch(2, "-c", DATA_PARALLEL, str(tmp_path / "two"), timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ranks = [json.loads(f.read_text()) for f in (tmp_path / "two").iterdir()]
+    subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / "one")], timeout=60,
+                   check=True)  # fmt: skip
+    (theirs,) = [json.loads(f.read_text()) for f in (tmp_path / "one").iterdir()]
+    assert len(ranks) == 2 and {"val_loss", "val_mae"} <= set(theirs)
+    for ours in ranks:  # every rank's History
+        assert set(ours) == set(theirs)
+        for key, values in theirs.items():
+            np.testing.assert_allclose(ours[key], values, rtol=1e-6, err_msg=key)
 
 
 # --- the command line and the example -------------------------------------------------------------
