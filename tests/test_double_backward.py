@@ -336,6 +336,18 @@ def test_backward_create_graph_keeps_a_gradient_tensor_for_a_penalty():
     assert w.grad_tensor is None
 
 
+def test_an_optimizers_zero_grad_drops_the_gradient_tensors():
+    """As Tensor.zero_grad does: no stale gradient tensor (holding its graph) beside a later
+    plain backward's .grad."""
+    w = _x()
+    optimizer = ng.optim.SGD([w], lr=0.1)
+    (w**3).sum().backward(create_graph=True)
+    optimizer.zero_grad()
+    assert w.grad_tensor is None
+    (w * w).sum().backward()
+    assert w.grad_tensor is None and w.grad.tolist() == (2 * w.data).tolist()
+
+
 def test_backward_without_create_graph_records_nothing():
     x = _x()
     (x * x).sum().backward()
