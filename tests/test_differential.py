@@ -61,7 +61,9 @@ def test_black_scholes_mc_is_call_payoff_on_its_draws_and_reproducible():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"volatility": -0.2}, {"maturity": (2.0, 1.0)}, {"strike": 0.0}, {"spot": (0.0, 1)}]
+    "bad",
+    [{"volatility": -0.2}, {"maturity": (2.0, 1.0)}, {"strike": 0.0}, {"spot": (0.0, 1)},
+     {"spot": 1.0}, {"volatility": (0.2,)}, {"maturity": (0.5, 1.0, 2.0)}],  # fmt: skip
 )
 def test_black_scholes_mc_refuses_bad_settings(bad):
     with pytest.raises(ValueError, match="black_scholes_mc: .* (positive|must)"):
