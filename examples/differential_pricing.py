@@ -10,8 +10,9 @@ batch size, Adam with an exponentially decaying learning rate) are trained two w
 values with ``ng.MSELoss`` ("value-only"), and on values and derivatives with
 ``ng.DifferentialLoss.from_labels`` (the paper's weights), through ``ng.fit``.  Both are scored
 on a grid of spots over that range against the closed form: price RMSE and delta MAE (∂network/∂spot
-by ``ng.grad``), per unit strike, averaged over several data seeds (one seed's noise decides a
-lot at 1,024 samples).  Then a basket option under the Bachelier model in 7 dimensions
+by ``ng.grad``), prices at strike 1.1 (not per unit strike), averaged over several data
+seeds (one seed's noise decides a lot at 1,024 samples).  Then a basket option under the
+Bachelier model in 7 dimensions
 (``ng.datasets.bachelier_basket``, closed form known), scored on 4,096 fresh rows, where the
 value-only network has to discover from noisy payoffs that only the basket matters.
 

@@ -6,7 +6,10 @@ the example's promised ratios."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -58,7 +61,9 @@ def test_black_scholes_mc_is_call_payoff_on_its_draws_and_reproducible():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"volatility": -0.2}, {"maturity": (2.0, 1.0)}, {"strike": 0.0}, {"spot": (0.0, 1)}]
+    "bad",
+    [{"volatility": -0.2}, {"maturity": (2.0, 1.0)}, {"strike": 0.0}, {"spot": (0.0, 1)},
+     {"spot": 1.0}, {"volatility": (0.2,)}, {"maturity": (0.5, 1.0, 2.0)}],  # fmt: skip
 )
 def test_black_scholes_mc_refuses_bad_settings(bad):
     with pytest.raises(ValueError, match="black_scholes_mc: .* (positive|must)"):
@@ -207,12 +212,49 @@ def test_fit_trains_on_values_and_derivatives_on_the_engine(tmp_path):
     assert scores["mae"] == pytest.approx(np.abs(values - y[train_rows, :1]).mean())
     scores = ng.evaluate(model, loss, x[192:], y[192:], metrics=["mae"])
     assert scores["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-9)
+    with pytest.raises(TypeError, match="evaluate: sample_weight needs a loss that takes"):
+        ng.evaluate(model, loss, x, y, sample_weight=np.arange(len(x)) % 2)  # not ignored
     folder = tmp_path / "run"
     train(2, ng.Checkpoint(folder))
     resumed, resumed_history, _ = train(4, ng.Checkpoint(folder))
     assert resumed_history["loss"] == history["loss"]
     for a, b in zip(resumed.parameters(), model.parameters()):
         np.testing.assert_array_equal(a.data, b.data)
+
+
+DATA_PARALLEL = """
+import json, os, sys
+import numpy as np
+import nudgenet as ng
+data = ng.datasets.black_scholes_mc(256, seed=4)
+model = ng.Sequential(ng.Linear(1, 6, seed=0), ng.Softplus(), ng.Linear(6, 1, seed=1)).double()
+loss = ng.DifferentialLoss.from_labels(data.payoff, data.differentials)
+history = ng.fit(model, loss, ng.optim.Adam(model.parameters(), lr=0.01), data.x,
+                 np.hstack([data.payoff, data.differentials]), epochs=2, batch_size=32, seed=0,
+                 verbose=0, metrics=["mae"], validation_split=0.25, distributed=True)
+found = {k: v for k, v in history.history.items() if k != "seconds"}
+with open(f"{sys.argv[1]}/{os.getpid()}.json", "w") as file:  # one per process
+    json.dump(found, file)
+"""
+
+
+def test_data_parallel_fit_validates_a_differential_loss(tmp_path):
+    """Under mpiexec, the validation rows' DifferentialLoss and metrics, as one process's."""
+    from test_distributed import launch
+
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one").mkdir()
+    result, _ = launch(2, "-c", DATA_PARALLEL, str(tmp_path / "two"), timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ranks = [json.loads(f.read_text()) for f in (tmp_path / "two").iterdir()]
+    subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / "one")], timeout=60,
+                   check=True)  # fmt: skip
+    (theirs,) = [json.loads(f.read_text()) for f in (tmp_path / "one").iterdir()]
+    assert len(ranks) == 2 and {"val_loss", "val_mae"} <= set(theirs)
+    for ours in ranks:  # every rank's History
+        assert set(ours) == set(theirs)
+        for key, values in theirs.items():
+            np.testing.assert_allclose(ours[key], values, rtol=1e-6, err_msg=key)
 
 
 # --- the command line and the example -------------------------------------------------------------
@@ -227,6 +269,12 @@ def test_train_command_differential(tmp_path):
     assert done["test_loss"] != plain["test_loss"] and math.isfinite(done["test_loss"])
     model = ng.load(tmp_path / "d.safetensors")
     assert ng.predict(model, np.array([[1.0, 0.2, 1.0]])).shape == (1, 1)  # values, 3 inputs
+    # the README's command as it stands: its defaults (softplus, adam) train, where relu and
+    # sgd's rate and momentum diverged within the first epoch
+    bare = last_json(run("train", "--dataset", "black-scholes-mc", "--differential", "--samples",
+                         "1000", "--epochs", "1", "--json", "-q", "-o", "b.safetensors",
+                         cwd=tmp_path))  # fmt: skip
+    assert bare["stop_reason"] == "completed" and math.isfinite(bare["test_loss"])
     bad = run("train", "--differential", "--epochs", "1", cwd=tmp_path, check=False)
     assert bad.returncode == 2
     assert "--differential needs a data set with derivative labels" in bad.stderr

@@ -152,7 +152,8 @@ def test_a_primitive_without_a_rule_is_named():
 
     x = ng.tensor([1.0, 2.0], requires_grad=True)
     assert ng.grad(Twice.apply(x).sum(), x)[0].data.tolist() == [2.0, 2.0]
-    with pytest.raises(NotImplementedError, match="Twice has no differentiable backward"):
+    with pytest.raises(NotImplementedError, match="Twice has no differentiable backward.*"
+                       "define its backward_graph"):  # fmt: skip
         ng.grad(Twice.apply(x).sum(), x, create_graph=True)
 
 
@@ -291,6 +292,15 @@ def test_grad_outputs_and_non_scalar_errors():
     np.testing.assert_array_equal(g.data, [3.0, 5.0, 7.0])  # the two outputs' sum
 
 
+def test_grad_outputs_take_the_output_dtype_under_create_graph():
+    x = ng.tensor(np.array([0.5, 1.0], np.float32), requires_grad=True)
+    for seed in (np.ones(2), ng.tensor(np.ones(2))):  # float64 seeds, as without create_graph
+        (g,) = ng.grad(x * 2, x, seed, create_graph=True)
+        assert g.dtype == np.float32
+    with pytest.raises(TypeError, match="gradient dtype float64 does not match.*float32"):
+        ng.grad(x * 2, x, ng.tensor(np.ones(2), requires_grad=True), create_graph=True)
+
+
 def test_grad_outputs_tensor_is_differentiated_too():
     """The double-backward trick: J v is linear in v, and differentiable with respect to it."""
     x = _x()
@@ -324,6 +334,18 @@ def test_backward_create_graph_keeps_a_gradient_tensor_for_a_penalty():
     np.testing.assert_allclose(w.grad.ravel(), numeric, rtol=1e-6)
     w.zero_grad()
     assert w.grad_tensor is None
+
+
+def test_an_optimizers_zero_grad_drops_the_gradient_tensors():
+    """As Tensor.zero_grad does: no stale gradient tensor (holding its graph) beside a later
+    plain backward's .grad."""
+    w = _x()
+    optimizer = ng.optim.SGD([w], lr=0.1)
+    (w**3).sum().backward(create_graph=True)
+    optimizer.zero_grad()
+    assert w.grad_tensor is None
+    (w * w).sum().backward()
+    assert w.grad_tensor is None and w.grad.tolist() == (2 * w.data).tolist()
 
 
 def test_backward_without_create_graph_records_nothing():

@@ -208,8 +208,15 @@ def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False)
             )
         seed = np.ones(output.shape, dtype=output.dtype)
         return Tensor(seed) if create_graph else seed
-    if create_graph:
-        seed = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, output.dtype))
+    if create_graph:  # a seed tensor requiring gradients stays itself: its graph is followed
+        if isinstance(grad, Tensor) and grad.requires_grad and grad.dtype != output.dtype:
+            raise TypeError(
+                f"{caller}: gradient dtype {grad.dtype} does not match tensor dtype "
+                f"{output.dtype} (a seed that requires gradients is not cast)"
+            )
+        if not (isinstance(grad, Tensor) and grad.requires_grad):
+            grad = Tensor(np.asarray(grad.data if isinstance(grad, Tensor) else grad, output.dtype))
+        seed = grad
     else:
         seed = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
     if seed.shape != output.shape:
@@ -349,8 +356,9 @@ class Function:
         """The backward rule on tensors, written with other primitives so that it is recorded
         (``create_graph=True``); a primitive without one cannot be differentiated twice."""
         raise NotImplementedError(
-            f"{type(self).__name__} has no differentiable backward rule (backward_graph), so "
-            "create_graph=True cannot pass through it"
+            f"{type(self).__name__} has no differentiable backward rule, so create_graph=True "
+            "cannot pass through it: define its backward_graph(self, grad), the backward written "
+            "with tensor operations on self.inputs"
         )
 
     def release(self) -> None:

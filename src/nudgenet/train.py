@@ -220,7 +220,7 @@ def fit(
     if weights is not None and not _takes_sample_weight(loss_fn):
         raise TypeError(
             f"fit: class_weight and sample_weight need a loss that takes sample_weight= (every "
-            f"nudgenet loss does), got {loss_fn!r}"
+            f"nudgenet loss but DifferentialLoss does), got {loss_fn!r}"
         )
     metric_fns = resolve(metrics)
     update = update_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
@@ -372,6 +372,10 @@ def evaluate(
     metric_fns: dict[str, Metric] = resolve(metrics)
     weights = {} if sample_weight is None else {"sample_weight": sample_weight}
     if getattr(loss_fn, "wants_inputs", False):  # a loss of the input gradients too
+        if sample_weight is not None:  # as fit refuses them, rather than ignore them
+            raise TypeError(
+                f"evaluate: sample_weight needs a loss that takes sample_weight=, got {loss_fn!r}"
+            )
         scores = {"loss": loss_fn.evaluate(model, x, y, batch_size)}
         y = y[:, : outputs.shape[-1]]  # the metrics score the values
     else:

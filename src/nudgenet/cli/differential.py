@@ -18,9 +18,20 @@ def add_differential_option(parser) -> None:
         action="store_true",
         help="differential training (Huge & Savine 2020): fit the values and their derivatives "
         "by the inputs (DifferentialLoss), for a data set with derivative labels "
-        "(black-scholes-mc: pathwise derivatives of Monte-Carlo payoffs); a smooth --activation "
-        "(softplus, tanh) gives smooth derivatives",
+        "(black-scholes-mc: pathwise derivatives of Monte-Carlo payoffs); its defaults are "
+        "--activation softplus (smooth derivatives) and --optimizer adam",
     )
+
+
+def differential_defaults(args) -> None:
+    """Fill in ``--activation`` and ``--optimizer`` when not given: relu and sgd, or with
+    ``--differential`` softplus and adam (the paper's, and the Python recipe's: a ReLU network's
+    derivatives are steps, and the derivative term's gradients at initialisation are about ten
+    times the value term's, which sgd's default rate and momentum blow up)."""
+    if args.activation is None:
+        args.activation = "softplus" if args.differential else "relu"
+    if args.optimizer is None:
+        args.optimizer = "adam" if args.differential else "sgd"
 
 
 def training_loss(args, data, loss_fn, y_fit: np.ndarray, target_scaler):

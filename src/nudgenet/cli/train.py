@@ -40,7 +40,7 @@ from .common import (
     positive_float,
     positive_int,
 )
-from .differential import add_differential_option, training_loss
+from .differential import add_differential_option, differential_defaults, training_loss
 from .logs import add_log_options, log_callbacks
 from .mpi import under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
@@ -48,6 +48,7 @@ from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unle
 
 def run(args) -> int:
     started = time.perf_counter()
+    differential_defaults(args)  # --activation and --optimizer when not given
     if args.restart and not args.checkpoint:
         raise UsageError("--restart starts a --checkpoint folder's run over: it needs --checkpoint")
     if args.plot:  # a missing matplotlib fails now, not after training (the parser took the suffix)
@@ -313,9 +314,17 @@ def register(commands) -> None:
     train.add_argument(
         "--layers", type=layer_sizes, default="64", help="hidden sizes, e.g. 16,16 (default: 64)"
     )
-    train.add_argument("--activation", default="relu", choices=sorted(recipes.ACTIVATIONS))
+    train.add_argument(
+        "--activation",
+        choices=sorted(recipes.ACTIVATIONS),
+        help="hidden layers' activation (default: relu; softplus with --differential)",
+    )
     train.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
-    train.add_argument("--optimizer", default="sgd", choices=sorted(recipes.OPTIMIZERS))
+    train.add_argument(
+        "--optimizer",
+        choices=sorted(recipes.OPTIMIZERS),
+        help="(default: sgd; adam with --differential)",
+    )
     rates = ", ".join(f"{name} {recipe.lr:g}" for name, recipe in recipes.OPTIMIZERS.items())
     train.add_argument("--lr", type=positive_float, help=f"learning rate (default: {rates})")
     train.add_argument(

@@ -67,13 +67,12 @@ def _draw(rng: np.random.Generator, name: str, setting: Setting, n: int) -> np.n
         if setting <= 0:
             raise ValueError(f"black_scholes_mc: {name} must be positive, got {setting}")
         return None
-    low, high = setting
-    if not 0 < low <= high:
+    if np.shape(setting) != (2,) or not 0 < setting[0] <= setting[1]:
         raise ValueError(
             f"black_scholes_mc: {name} must be a positive number or a range (low, high) with "
             f"0 < low <= high, got {setting}"
         )
-    return rng.uniform(low, high, size=n)
+    return rng.uniform(*setting, size=n)
 
 
 def black_scholes_mc(
@@ -101,6 +100,8 @@ def black_scholes_mc(
         raise ValueError(f"black_scholes_mc: n must be >= 0, got {n}")
     if strike <= 0:
         raise ValueError(f"black_scholes_mc: strike must be positive, got {strike}")
+    if np.ndim(spot) == 0:  # the one input always drawn
+        raise ValueError(f"black_scholes_mc: spot must be a range (low, high), got {spot!r}")
     rng = generator(seed)
     spots = _draw(rng, "spot", tuple(spot), n)
     drawn = {"volatility": _draw(rng, "volatility", volatility, n)}

@@ -34,6 +34,7 @@ from .shard import bounds, share
 from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
+EVALUATION_BATCH = 1024  # rows per recorded graph of a DifferentialLoss (evaluate's default)
 
 
 def last_run() -> dict:
@@ -144,8 +145,12 @@ class DataParallel:
         loss, parts = 0.0, {}
         if stop > start:
             outputs, targets = predict(model, x[start:stop]), y[start:stop]
-            with no_grad():
-                loss = float(loss_fn(Tensor(outputs), targets).data)
+            if getattr(loss_fn, "wants_inputs", False):  # DifferentialLoss: input gradients too
+                loss = loss_fn.evaluate(model, x[start:stop], targets, EVALUATION_BATCH)
+                targets = targets[:, : outputs.shape[-1]]  # the metrics score the values
+            else:
+                with no_grad():
+                    loss = float(loss_fn(Tensor(outputs), targets).data)
             if self.per_row:
                 loss *= (stop - start) / len(x)
             parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}

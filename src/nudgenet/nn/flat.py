@@ -69,8 +69,11 @@ class FlatParameters:
         return True
 
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero with one fill."""
+        """Set every parameter's gradient to zero with one fill, and drop its ``.grad_tensor``
+        (as :meth:`Tensor.zero_grad` does: a recorded backward's, with that step's graph)."""
         self.grad.fill(0)
+        for p in self.params:
+            p._grad_tensor = None
 
 
 def packed(params: Sequence[Tensor]) -> FlatParameters | None:
