@@ -254,7 +254,8 @@ def example_models():
     else:  # the bundled 8x8 digits, padded to 784 pixels: real images all the same
         x, y = ng.datasets.digits()
         x = np.pad(x, ((0, 0), (0, 784 - x.shape[1])))
-    mnist = quick_fit(mnist_16_16.build_model(0), ng.CrossEntropyLoss(), x[:2000], y[:2000])
+    cut = len(x) * 2 // 3  # train on the first two thirds, compare on the rest
+    mnist = quick_fit(mnist_16_16.build_model(0), ng.CrossEntropyLoss(), x[:cut], y[:cut])
     prices = ng.datasets.black_scholes(2000, seed=0)
     pricing = option_pricing.build_model(prices.x, 16, 2, 0)
     pricing = quick_fit(pricing, ng.MSELoss(), prices.x, prices.price.reshape(-1, 1))
@@ -268,7 +269,7 @@ def example_models():
                             ng.Sigmoid())  # fmt: skip
     sigmoid = quick_fit(sigmoid, ng.BCELoss(), circle, inside, epochs=5)
     return [
-        ("mnist_16_16", mnist, ng.CrossEntropyLoss(), x[2000:]),
+        ("mnist_16_16", mnist, ng.CrossEntropyLoss(), x[cut:]),
         ("option_pricing", pricing, ng.MSELoss(), prices.x[:500]),
         ("softmax_classifier", spirals, ng.CrossEntropyLoss(), sx),
         ("sigmoid_momentum", sigmoid, ng.BCELoss(), circle),
