@@ -21,7 +21,7 @@ from .nn.layers import trace
 from .nn.module import Module, RemovableHandle
 from .nn.utils import clip_grad_norm_
 from .optim import Optimizer
-from .tensor import Tensor
+from .tensor import Tensor, no_grad
 
 
 def _engine_step(
@@ -52,6 +52,23 @@ def _engine_step(
         loss = loss_fn(out, yb, sample_weight=weights[rows])
     loss.backward()
     return out.data, yb, float(loss.data)
+
+
+def whole_loss(model: Module, loss_fn, x, y, outputs, batch_size: int, sample_weight=None):
+    """``(loss, targets)`` over all rows of ``(x, y)``, whose predictions are ``outputs``: the
+    loss as ``loss_fn`` reduces it (weighted by ``sample_weight`` if given) and the targets the
+    metrics score.  A loss that ``wants_inputs`` (:class:`~nudgenet.DifferentialLoss`) takes
+    its own, in batches of ``batch_size`` rows (it needs the input gradients), and the metrics
+    score the value columns; it takes no row weights."""
+    if not getattr(loss_fn, "wants_inputs", False):
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        with no_grad():
+            return float(loss_fn(Tensor(outputs), y, **weights).data), y
+    if sample_weight is not None:  # as fit refuses them, rather than ignore them
+        raise TypeError(
+            f"evaluate: sample_weight needs a loss that takes sample_weight=, got {loss_fn!r}"
+        )
+    return loss_fn.evaluate(model, x, y, batch_size), y[:, : outputs.shape[-1]]
 
 
 def choose_step(

@@ -34,7 +34,7 @@ from .nn.weights import row_weights
 from .optim import Optimizer
 from .progress import EpochReporter
 from .run_state import Position, Run, generators
-from .step import choose_step, update_step
+from .step import choose_step, update_step, whole_loss
 from .tensor import Tensor, no_grad
 
 
@@ -370,16 +370,7 @@ def evaluate(
     y = _targets_for(model, loss_fn, x, y)
     outputs = predict(model, x, batch_size)
     metric_fns: dict[str, Metric] = resolve(metrics)
-    weights = {} if sample_weight is None else {"sample_weight": sample_weight}
-    if getattr(loss_fn, "wants_inputs", False):  # a loss of the input gradients too
-        if sample_weight is not None:  # as fit refuses them, rather than ignore them
-            raise TypeError(
-                f"evaluate: sample_weight needs a loss that takes sample_weight=, got {loss_fn!r}"
-            )
-        scores = {"loss": loss_fn.evaluate(model, x, y, batch_size)}
-        y = y[:, : outputs.shape[-1]]  # the metrics score the values
-    else:
-        with no_grad():
-            scores = {"loss": float(loss_fn(Tensor(outputs), y, **weights).data)}
+    loss, y = whole_loss(model, loss_fn, x, y, outputs, batch_size, sample_weight)
+    scores = {"loss": loss}
     scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
     return scores

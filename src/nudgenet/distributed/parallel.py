@@ -26,7 +26,7 @@ from ..errors import DistributedError
 from ..io import outline
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
-from ..tensor import Tensor, no_grad
+from ..step import whole_loss
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same
 from .launch import launcher, world
@@ -145,12 +145,8 @@ class DataParallel:
         loss, parts = 0.0, {}
         if stop > start:
             outputs, targets = predict(model, x[start:stop]), y[start:stop]
-            if getattr(loss_fn, "wants_inputs", False):  # DifferentialLoss: input gradients too
-                loss = loss_fn.evaluate(model, x[start:stop], targets, EVALUATION_BATCH)
-                targets = targets[:, : outputs.shape[-1]]  # the metrics score the values
-            else:
-                with no_grad():
-                    loss = float(loss_fn(Tensor(outputs), targets).data)
+            loss, targets = whole_loss(model, loss_fn, x[start:stop], targets, outputs,
+                                       EVALUATION_BATCH)  # fmt: skip
             if self.per_row:
                 loss *= (stop - start) / len(x)
             parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}
