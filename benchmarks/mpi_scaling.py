@@ -1,13 +1,17 @@
 """Strong scaling of data-parallel ``fit`` over MPI on this machine, in one run.
 
-    PYTHONPATH=src python benchmarks/mpi_scaling.py            # about 2 minutes on 2 cores
+    PYTHONPATH=src python benchmarks/mpi_scaling.py            # about 3 minutes on 2 cores
     PYTHONPATH=src python benchmarks/mpi_scaling.py --quick    # seconds: proves it runs
 
 For the benchmark's networks B (784-128-64-10) and C (784-1024-1024-10), softmax cross-entropy,
 SGD, global batch 256, random float32 rows (:mod:`nudgenet.bench.implementations`): samples per
 second of ``fit`` for 1 process at 1 BLAS thread, 2 ranks (``mpiexec -n 2``, ``distributed=True``)
-at 1 thread each, and 1 process at 2 threads; the speedups over the first; per step the seconds
-in ``Allreduce`` and the bytes each rank sends (:func:`nudgenet.distributed.last_run`).  Then
+at 1 thread each, and 1 process at 2 threads, interleaved over ``--repeats`` rounds (after a
+first round, discarded: on a virtual machine a core idle until then starts slow); the
+speedups over the first (the median over the rounds of each round's ratio); per step the seconds
+in the gradients' reduction (through the node's shared memory, or ``Allreduce``: waiting for the
+other rank included) and the bytes of the buffer it sums (:func:`nudgenet.distributed.last_run`).
+Then
 the cost model's inputs: the ``Allreduce`` time of 2 ranks from 8 bytes to 32 MiB, fitted as
 ``t = α + bytes / β`` (latency α, bandwidth β); and the memory per process after one epoch of B
 on a memory-mapped ``.npz`` file (:func:`nudgenet.datasets.memmap_arrays`), 1 process against
@@ -137,6 +141,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--repeats", type=int, default=5, metavar="R",
+                        help="rounds of the scaling configurations, interleaved, after one "
+                        "discarded (default 5)")  # fmt: skip
     parts = ("scaling", "allreduce", "memory", "model")
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="run these parts")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
@@ -154,27 +161,28 @@ def main(argv=None) -> int:
     epochs = "2" if args.quick else "4"
     report: dict = {"scaling": {}, "machine": os.cpu_count()}
     if "scaling" in args.only:
-        print("arch  configuration          samples/s  speedup  allreduce ms/step  bytes/step")
+        print("arch  configuration          samples/s  speedup     reduce ms/step  bytes/step")
     timed = {"scaling", "model"} & set(args.only)
+    repeats = 1 if args.quick else args.repeats
     for arch, n in samples.items() if timed else ():
-        rows = {
-            "1 process, 1 thread": spawn(1, 1, "--worker", arch, str(n), epochs, "0", ""),
-        }
-        if arch == "A" or "scaling" not in args.only:  # the model needs only this
-            report["scaling"][arch] = rows
+        worker = ("--worker", arch, str(n), epochs)
+        configurations = {"1 process, 1 thread": (1, 1, "0")}
+        if arch != "A" and "scaling" in args.only:  # (the model needs only the first)
+            configurations |= {"2 ranks, 1 thread each": (2, 1, "1"),
+                               "1 process, 2 threads": (1, 2, "0")}  # fmt: skip
+        rounds = [
+            {name: spawn(ranks, threads, *worker, distributed, "")
+             for name, (ranks, threads, distributed) in configurations.items()}
+            for _ in range(repeats + (not args.quick))
+        ][(not args.quick):]  # a first round wakes the idle core: discarded  # fmt: skip
+        rows = report["scaling"][arch] = median_rows(rounds)
+        if len(rows) == 1:
             continue
-        rows |= {
-            "2 ranks, 1 thread each": spawn(2, 1, "--worker", arch, str(n), epochs, "1", ""),
-            "1 process, 2 threads": spawn(1, 2, "--worker", arch, str(n), epochs, "0", ""),
-        }
-        base = rows["1 process, 1 thread"]["samples_per_second"]
         for name, row in rows.items():
-            row["speedup"] = row["samples_per_second"] / base
             reduce = f"{row['allreduce_ms_per_step']:.3f}" if "bytes_per_step" in row else "-"
             moved = row.get("bytes_per_step", "-")
             print(f"{arch:<5} {name:<22} {row['samples_per_second']:>9.0f} "
                   f"{row['speedup']:>7.2f}x {reduce:>18} {moved:>11}")  # fmt: skip
-        report["scaling"][arch] = rows
     if "allreduce" in args.only or "model" in args.only:
         largest = 1 << (20 if args.quick else 25)
         ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
@@ -187,6 +195,21 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
+
+
+def median_rows(rounds: list[dict]) -> dict:
+    """Per configuration, the round of median samples/s, with ``speedup``: the median over the
+    rounds of its samples/s over the same round's 1 process at 1 thread (configurations run
+    interleaved, so a slow spell of the machine slows both sides of a ratio), and every
+    round's ``speedups``."""
+    rows = {}
+    for name in rounds[0]:
+        runs = sorted((r[name] for r in rounds), key=lambda row: row["samples_per_second"])
+        ratios = [r[name]["samples_per_second"] / r["1 process, 1 thread"]["samples_per_second"]
+                  for r in rounds]  # fmt: skip
+        rows[name] = {**runs[len(runs) // 2], "speedup": statistics.median(ratios),
+                      "speedups": ratios}  # fmt: skip
+    return rows
 
 
 def allreduce_seconds(ranks: int, size: int, latency: float, bandwidth: float) -> float:

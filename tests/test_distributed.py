@@ -48,12 +48,29 @@ def launch(ranks: int, *command: str, timeout: float = 60, cwd=None):
     return result, time.perf_counter() - started
 
 
-@pytest.mark.parametrize("ranks", [1, 2, 3])
-def test_n_ranks_train_as_one_process_does(ranks, tmp_path):
+@pytest.mark.parametrize(
+    ("ranks", "nodes", "reduction"),
+    [
+        (1, None, "node shared memory"),
+        (2, None, "node shared memory"),
+        (3, None, "node shared memory"),
+        (2, 2, "node shared memory"),  # one rank per machine: the parts' Allreduce across nodes
+        (4, 2, "node shared memory"),  # two machines of two: shared memory, then across
+        (3, 2, "Allreduce"),  # machines of 2 and 1 rank: the whole buffer's Allreduce
+    ],
+)
+def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     out = tmp_path / "results.json"
-    result, _ = launch(ranks, str(SCRIPTS / "equivalence.py"), str(out), str(tmp_path))
+    simulated = [] if nodes is None else [str(nodes)]
+    result, _ = launch(ranks, str(SCRIPTS / "equivalence.py"), str(out), str(tmp_path), *simulated)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(out.read_text())
+    assert found["reduction"] == reduction
+    assert found["own_step_reduction"] == "Allreduce"
+    after = found["after"]
+    assert after["gradient_error"] <= (0 if ranks == 1 else 1e-12)
+    assert all(after["own_parameters"]) and all(after["own_state"])
+    assert after["same_parameters_before"]
     assert found["ranks"] == ranks
     assert found["rank_and_size"] == [[rank, ranks] for rank in range(ranks)]
     for name, case in found["cases"].items():

@@ -436,3 +436,56 @@ def test_flat_params_follow_a_converted_model_and_the_state_its_dtype():
     assert all(np.shares_memory(p.grad, grads) for p in model.parameters())
     np.testing.assert_array_equal(after, before.astype(np.float64))
     assert all(s.dtype == np.float64 for s in opt.state.values())
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: optim.Adam(p, lr=0.01, weight_decay=0.01),
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        lambda p: optim.RMSprop(p, lr=0.01, momentum=0.5),
+        lambda p: optim.AdamW(p, lr=0.01),
+    ],
+    ids=["adam", "sgd-nesterov", "rmsprop-momentum", "adamw"],
+)
+@pytest.mark.parametrize("size", [1000, 3 * optim._CHUNK + 17])  # one piece; several pieces
+def test_steps_of_the_parts_of_a_buffer_make_the_whole_step(make_opt, size):
+    """step(part) updates only that slice, as step() would: parts stepped by optimisers in the
+    same state (ranks of a node, each its part) together make the whole step, bit for bit."""
+    rng = np.random.default_rng(0)
+    start, grads = rng.standard_normal(size), rng.standard_normal((3, size))
+    cut = size // 3 + 5
+    runs = []
+    for part in (None, slice(0, cut), slice(cut, size)):
+        param = ng.Tensor(start.copy(), requires_grad=True)
+        opt = make_opt([param])
+        for g in grads:
+            opt.flat_grads[...] = g
+            opt.step() if part is None else opt.step(part)
+        runs.append(opt.flat_params.copy())
+        assert opt.step_count == 3
+    whole, first, second = runs
+    np.testing.assert_array_equal(first[:cut], whole[:cut])
+    np.testing.assert_array_equal(second[cut:], whole[cut:])
+    np.testing.assert_array_equal(first[cut:], start[cut:])  # the rest left alone
+    np.testing.assert_array_equal(second[:cut], start[:cut])
+
+
+def test_flat_parameters_pack_into_given_storage():
+    a = ng.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    b = ng.Tensor(np.array([7.0, 8.0]), requires_grad=True)
+    data, grads = np.full(8, -1.0), np.full(9, -1.0)
+    flat = ng.nn.FlatParameters([a, b], spare=1, storage=(data, grads))
+    assert flat.data is data and flat.grad_and_spare is grads
+    np.testing.assert_array_equal(data, [0, 1, 2, 3, 4, 5, 7, 8])  # the values written there
+    np.testing.assert_array_equal(grads, 0)  # the gradients start at zero
+    assert np.shares_memory(a.data, data) and np.shares_memory(b.grad, grads)
+    data[...] = 5.0
+    other = ng.Tensor(np.zeros((2, 3)), requires_grad=True)  # another process's copy
+    bound = ng.nn.FlatParameters([other, ng.Tensor(np.zeros(2), requires_grad=True)], spare=1,
+                                 storage=(data, np.zeros(9)), write_data=False)  # fmt: skip
+    np.testing.assert_array_equal(other.data, 5.0)  # bound to the values there, not written
+    assert bound.is_current()
+    wrong = r"storage must be float64 arrays of shapes \(8,\) and \(9,\)"
+    with pytest.raises(ValueError, match=wrong):
+        ng.nn.FlatParameters([a, b], spare=1, storage=(np.zeros(8, np.float32), np.zeros(9)))

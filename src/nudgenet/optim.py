@@ -105,18 +105,22 @@ class Optimizer:
         """Set every parameter's gradient to zero (one fill of the flat gradient buffer)."""
         self._buffer().zero_grad()
 
-    def step(self) -> None:
+    def step(self, part: slice | None = None) -> None:
         """Apply one update to every parameter from its accumulated ``.grad``: ``_update`` on
         the whole buffer, or on pieces of ``_CHUNK`` elements when it is larger (the same
-        arithmetic per element, without model-sized temporaries)."""
+        arithmetic per element, without model-sized temporaries).  ``part``: update only this
+        slice of the flat buffer (a data-parallel rank's share of a buffer its node shares,
+        :mod:`nudgenet.distributed.node`); it still counts as one step."""
         flat = self._buffer()
         self.step_count += 1
-        theta, grad, state = flat.data, flat.grad, self.state.values()  # in _state_names order
+        theta, grad, state = flat.data, flat.grad, list(self.state.values())  # _state_names order
+        if part is not None:
+            theta, grad, state = theta[part], grad[part], [s[part] for s in state]
         if theta.size <= _CHUNK:  # one piece: no slicing
             self._update(theta, grad, *state)
             return
-        for part in _chunks(theta.size):
-            self._update(theta[part], grad[part], *[s[part] for s in state])
+        for piece in _chunks(theta.size):
+            self._update(theta[piece], grad[piece], *[s[piece] for s in state])
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:
         raise NotImplementedError  # pragma: no cover

@@ -135,16 +135,18 @@ def _compiled_until_hooked(model: Module, compiled_step, engine_step, required: 
     return step
 
 
-def update_step(optimizer: Optimizer, max_norm: float | None):
-    """``optimizer.step``, after :func:`~nudgenet.nn.utils.clip_grad_norm_` of its gradients
-    (one norm over its flat buffer) when ``max_norm`` is given."""
+def update_step(optimizer: Optimizer, max_norm: float | None, part: slice | None = None):
+    """``optimizer.step`` (of the flat buffer's ``part`` only, when given), after
+    :func:`~nudgenet.nn.utils.clip_grad_norm_` of its gradients (one norm over its whole flat
+    buffer) when ``max_norm`` is given."""
+    update = optimizer.step if part is None else partial(optimizer.step, part)
     if max_norm is None:
-        return optimizer.step
+        return update
     if isinstance(max_norm, bool) or not (isinstance(max_norm, Real) and 0 < max_norm < math.inf):
         raise ValueError(f"fit: clip_grad_norm must be a number > 0 or None, got {max_norm!r}")
 
     def step() -> None:
         clip_grad_norm_(optimizer.params, max_norm)
-        optimizer.step()
+        update()
 
     return step

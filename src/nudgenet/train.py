@@ -256,6 +256,7 @@ def fit(
     if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
         at = parallel.start(run, at)
         train_step = parallel.sharded(train_step, weights)
+        update = parallel.updating(optimizer, clip_grad_norm, callbacks)
     every_steps = checkpoint.every_steps if checkpoint is not None else None
     # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
     per_row = getattr(loss_fn, "reduction", "mean") == "mean"

@@ -2,7 +2,8 @@
 
 Every rank also trains the single-process reference (the models are tiny), so each case compares
 the parameters after a whole fit (max |Δ| / max |θ|), the History's values, and that the History
-is the same on every rank.  ``python equivalence.py OUT.json WORKDIR``.
+is the same on every rank.  ``python equivalence.py OUT.json WORKDIR [NODES]``: with NODES, the
+ranks are told they sit on that many machines (consecutive ranks on one), as a cluster would be.
 """
 
 import json
@@ -15,10 +16,14 @@ from threadpoolctl import threadpool_info
 
 import nudgenet as ng
 from nudgenet import files
+from nudgenet.distributed import node
 from nudgenet.distributed.threads import cores
 
 comm = MPI.COMM_WORLD
 out_path, workdir = Path(sys.argv[1]), Path(sys.argv[2])
+if len(sys.argv) > 3:
+    nodes = int(sys.argv[3])
+    node.split_nodes = lambda comm: comm.Split(color=comm.rank * nodes // comm.size, key=comm.rank)
 results = {"ranks": comm.size, "cases": {}}
 with ng.distributed.guard():  # the script's own code, guarded as fit is
     results["rank_and_size"] = comm.allgather((ng.distributed.rank(), ng.distributed.size()))
@@ -156,6 +161,54 @@ record(
     ),
 )  # fmt: skip
 
+results["reduction"] = ng.distributed.last_run()["reduction"]
+
+
+# an optimiser that replaces step() cannot update a part: every rank the whole, after Allreduce
+class LoggedSGD(ng.optim.SGD):
+    def step(self, *args):
+        super().step(*args)
+
+
+OPTIMIZERS["sgd"], plain_sgd = (lambda p: LoggedSGD(p, lr=0.1, momentum=0.9)), OPTIMIZERS["sgd"]
+record(
+    "own-step-optimizer",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.CrossEntropyLoss(),
+        epochs=2, batch_size=32,
+    ),
+)  # fmt: skip
+OPTIMIZERS["sgd"] = plain_sgd
+results["own_step_reduction"] = ng.distributed.last_run()["reduction"]
+
+
+# after a run, each rank's parameters, optimiser state and gradients are its own again (the
+# node's shared memory is freed), and its .grad the last batch's whole gradient, as one process's
+def last_gradient(distributed):
+    model = classifier("float64")
+    optimizer = OPTIMIZERS["adam"](model.parameters())
+    ng.fit(model, ng.CrossEntropyLoss(), optimizer, x64, labels, epochs=1, batch_size=64, seed=0,
+           verbose=0, distributed=distributed)  # fmt: skip
+    return model, optimizer, np.concatenate([p.grad.ravel() for p in model.parameters()])
+
+
+_, _, alone = last_gradient(False)
+model, optimizer, together = last_gradient(True)
+before, state_before = flat(model), optimizer.state["m"].copy()
+model.parameters()[0].data[...] += comm.rank + 1  # each rank its own change
+optimizer.state["m"][...] += comm.rank + 1
+comm.Barrier()
+results["after"] = {
+    "gradient_error": float(np.abs(together - alone).max() / np.abs(alone).max()),
+    "own_parameters": comm.allgather(
+        bool(np.array_equal(flat(model)[:48], before[:48] + (comm.rank + 1)))
+        and bool(np.array_equal(flat(model)[48:], before[48:]))
+    ),
+    "own_state": comm.allgather(
+        bool(np.array_equal(optimizer.state["m"], state_before + (comm.rank + 1)))
+    ),
+    "same_parameters_before": len({b.tobytes() for b in comm.allgather(before)}) == 1,
+}
 
 # Dropout: masks differ per rank (their generators' states after the run), the same again
 def dropout_run():

@@ -9,7 +9,7 @@ receives a :class:`DataParallel` in place of ``True`` and calls it at these plac
 step on this rank's share of the batch, then one ``Allreduce``), :meth:`~DataParallel.gather`
 and :meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
 exactly once), :meth:`~DataParallel.agree` (rank 0's logs and stop decision on every rank, so
-the History is the same everywhere).
+the History is the same everywhere); fit's optimiser update is :meth:`~DataParallel.updating`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from ..errors import DistributedError
 from ..io import outline
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
-from ..step import whole_loss
+from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same
 from .launch import launcher, world
+from .node import NodeReduction, reduction_for
 from .shard import bounds, share
 from .threads import blas_threads_per_rank
 
@@ -38,9 +39,10 @@ EVALUATION_BATCH = 1024  # rows per recorded graph of a DifferentialLoss (evalua
 
 
 def last_run() -> dict:
-    """The last data-parallel ``fit`` of this process: ``ranks``, ``allreduce_calls`` (one per
-    step), ``allreduce_seconds`` (in all) and ``allreduce_bytes`` (sent per call and rank);
-    empty before one ran."""
+    """The last data-parallel ``fit`` of this process: ``ranks``, ``reduction`` (``"node
+    shared memory"`` or ``"Allreduce"``, :mod:`.node`), ``allreduce_calls`` (one per step),
+    ``allreduce_seconds`` (in all, waiting for the other ranks included) and ``allreduce_bytes``
+    (the gradients and loss summed per step); empty before one ran."""
     return dict(_last_run)
 
 
@@ -49,7 +51,7 @@ class DataParallel:
 
     def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
-        self.allreduce: GradientAllreduce | None = None
+        self.reduction: NodeReduction | GradientAllreduce | None = None
         self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
 
     @contextlib.contextmanager
@@ -98,8 +100,8 @@ class DataParallel:
         generators' states (a resumed checkpoint's, if rank 0 resumed one: checkpoints hold
         the metrics' statistics of every rank, gathered when saved); then each rank its
         own stream of every generator but fit's (Dropout masks differ per rank, reproducible
-        from the seed and the rank).  The position to start at."""
-        self.allreduce = GradientAllreduce(self.comm, run.optimizer)
+        from the seed and the rank); then the step's reduction (:func:`~.node.reduction_for`).
+        The position to start at."""
         state = self.comm.bcast(run.capture(at) if self.rank == 0 else None, root=0)
         if self.rank:  # mid-epoch, rank 0 alone keeps the statistics of every rank's rows so far
             at = run.restore(state)
@@ -107,14 +109,15 @@ class DataParallel:
         for name, rng in run.rngs.items():
             if name != "fit" and self.rank:  # rank 0 keeps its stream: 1 rank is plain fit
                 rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
+        self.reduction = reduction_for(self.comm, run.optimizer)
         return at
 
     def sharded(self, train_step, weights: np.ndarray | None):
         """``train_step`` on this rank's share of each global batch, then the gradients and
-        losses of every rank summed (:class:`~.allreduce.GradientAllreduce`): ``(outputs,
-        targets, loss)`` of this rank's rows (outputs None when it has none) and the global
-        batch's loss."""
-        optimizer = self.allreduce.optimizer
+        losses of every rank summed (the reduction :meth:`start` chose): ``(outputs, targets,
+        loss)`` of this rank's rows (outputs None when it has none) and the global batch's
+        loss."""
+        optimizer, reduce = self.reduction.optimizer, self.reduction
 
         def step(x, y, rows):
             mine = share(rows, self.rank, self.size)
@@ -128,9 +131,26 @@ class DataParallel:
                 mass = len(mine) if weights is None else weights[mine].sum()
                 total = len(rows) if weights is None else weights[rows].sum()
                 scale = mass / total if total else 0.0
-            return out, yb, self.allreduce(scale, loss)
+            return out, yb, reduce(scale, loss)
 
         return step
+
+    def updating(self, optimizer, max_norm: float | None, callbacks: list):
+        """fit's update (clipping first to ``max_norm``, if given): with the node's shared
+        memory, the optimiser's step on this rank's part of the buffer, then a wait for the
+        node's other parts (:mod:`.node`; every rank's ``.grad`` then holds the whole gradient
+        only when clipping or ``callbacks`` may read it); with an Allreduce, the whole step."""
+        reduction = self.reduction
+        if isinstance(reduction, GradientAllreduce):
+            return update_step(optimizer, max_norm)
+        reduction.whole = max_norm is not None or bool(callbacks)
+        step = update_step(optimizer, max_norm, reduction.part)
+
+        def update() -> None:
+            step()
+            reduction.updated()
+
+        return update
 
     def gather(self, parts: dict[str, list]) -> dict[str, list]:
         """Every rank's per-batch metric statistics, rank by rank, on every rank."""
@@ -197,8 +217,14 @@ def fit_data_parallel(fit, arguments: dict):
                 "rank's own)"
             )
         history = fit(**{**arguments, "distributed": parallel})
-    done = parallel.allreduce
+        done = parallel.reduction
+        if isinstance(done, NodeReduction):  # the parameters back in this rank's memory
+            done.release()
     _last_run.clear()
-    _last_run.update(ranks=parallel.size, allreduce_calls=done.calls,
-                     allreduce_seconds=done.seconds, allreduce_bytes=done.bytes)  # fmt: skip
+    if done is not None:
+        _last_run.update(
+            ranks=parallel.size, allreduce_calls=done.calls, allreduce_seconds=done.seconds,
+            allreduce_bytes=done.bytes,
+            reduction="Allreduce" if isinstance(done, GradientAllreduce) else "node shared memory",
+        )  # fmt: skip
     return history

@@ -30,9 +30,20 @@ class FlatParameters:
 
     ``spare`` elements follow the gradients in one array (``self.grad_and_spare``; the spare
     part is ``self.spare``): a data-parallel step sends its loss with its gradients in one
-    message (:mod:`nudgenet.distributed`)."""
+    message (:mod:`nudgenet.distributed`).
 
-    def __init__(self, params: Sequence[Tensor], spare: int = 0):
+    ``storage``: the ``(data, grad_and_spare)`` arrays to pack into instead of new ones (a
+    data-parallel node's shared memory, :mod:`nudgenet.distributed.node`), of the parameters'
+    dtype and sizes; with ``write_data=False`` the parameters are bound to ``data`` without
+    writing their values there (another process sharing it wrote the same ones)."""
+
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        spare: int = 0,
+        storage: tuple[np.ndarray, np.ndarray] | None = None,
+        write_data: bool = True,
+    ):
         params = list(params)
         if not params:
             raise ValueError("expected at least one parameter, got an empty list")
@@ -41,15 +52,26 @@ class FlatParameters:
         dtype = np.result_type(*[p.data for p in params])
         total = sum(p.data.size for p in params)
         self.params = params
-        self.data = np.empty(total, dtype=dtype)
-        self.grad_and_spare = np.zeros(total + spare, dtype=dtype)
+        if storage is None:
+            self.data = np.empty(total, dtype=dtype)
+            self.grad_and_spare = np.zeros(total + spare, dtype=dtype)
+        else:
+            self.data, self.grad_and_spare = storage
+            shapes = [(a.dtype, a.shape) for a in storage]
+            if shapes != [(dtype, (total,)), (dtype, (total + spare,))]:
+                raise ValueError(
+                    f"storage must be {dtype} arrays of shapes ({total},) and ({total + spare},) "
+                    f"for these parameters, got {shapes}"
+                )
+            self.grad_and_spare.fill(0)
         self.grad, self.spare = self.grad_and_spare[:total], self.grad_and_spare[total:]
         if not spare:  # the gradients' own array: each parameter's .grad is a view of it
             self.grad = self.grad_and_spare
         offset = 0
         for p in params:
             end = offset + p.data.size
-            self.data[offset:end] = p.data.ravel()
+            if write_data:
+                self.data[offset:end] = p.data.ravel()
             if p.grad is not None:
                 self.grad[offset:end] = p.grad.ravel()
             p.data = self.data[offset:end].reshape(p.data.shape)

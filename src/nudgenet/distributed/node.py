@@ -1,0 +1,236 @@
+"""A data-parallel step's gradients summed through the memory the ranks of a machine share.
+
+Ranks on one machine (a *node*: ``Split_type(COMM_TYPE_SHARED)``) need not send each other
+their gradients: MPI can give them one shared memory window (``Win.Allocate_shared``), and then
+a rank reads the others' gradients where they lie.  :class:`NodeReduction` keeps there one
+copy of the parameters and of the optimiser's state for the whole node, and for each rank its
+flat gradient buffer with its loss in a spare element after it (the views the rank's
+parameters' ``.data``, ``.grad`` and the optimiser's state arrays become).  Cut the ``P``
+gradients into one contiguous part per node rank (:func:`~.shard.bounds`); a step is::
+
+    each rank   its rows' mean gradient and loss into its own buffer, its share s_r to the node
+    barrier
+    every rank  the loss Σ_k s_k · loss_k over the node's ranks in rank order (then summed
+                across nodes)
+    rank r      on its part: g = Σ_k s_k · g_k in rank order (the node's sum), then, across
+                nodes, one in-place Allreduce of that part among the ranks of the same node
+                rank; g into its own buffer (and every node rank's, when ``whole``)
+    barrier
+    rank r      the optimiser's update of its part of the parameters and state (``step(part)``)
+    barrier     the parameters are whole again for the next forward
+
+A rank's ``.grad`` then holds the global batch's gradient in its own part only, unless
+``whole`` (fit sets it when callbacks or gradient clipping may read the gradients during
+training): then every part, in every rank's buffer.  At the end of fit every rank gets the
+whole gradient of the last batch.
+
+So a node moves each gradient element once in and N times out instead of through MPI's
+messages, and the optimiser's update, done once per node instead of once per rank, is split
+among the node's ranks.  Across nodes the parts travel through MPI as before (an Allreduce per
+node rank, of its part only), so this needs nodes of equal size; :func:`reduction_for` falls
+back to :class:`~.allreduce.GradientAllreduce` (every rank its own copy, one Allreduce of the
+whole buffer) where they differ, or where an optimiser replaces ``step``, which could not be
+split.  Both compute the update one process would, to rounding (ranks summed in rank order).
+
+:meth:`NodeReduction.release` copies the parameters and the state back to each rank's own
+memory before the window is freed: arrays taken from the parameters *during* a distributed fit
+(views of the window) must not be kept past it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import DistributedError
+from ..nn.flat import FlatParameters
+from ..optim import Optimizer
+from .allreduce import GradientAllreduce
+from .shard import bounds
+
+_ALIGN = 64  # bytes: each array in the window starts on a cache line
+_PIECE = 1 << 15  # elements summed at a time: the piece and its work arrays stay in cache
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // _ALIGN) * _ALIGN
+
+
+def split_nodes(comm):
+    """``comm``'s ranks that share memory (MPI's ``COMM_TYPE_SHARED``): this rank's node."""
+    from mpi4py import MPI
+
+    return comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+
+
+def reduction_for(comm, optimizer: Optimizer):
+    """The step's reduction for ``optimizer`` on ``comm``: a :class:`NodeReduction` when the
+    nodes have equal numbers of ranks and the optimiser's ``step`` is the base class's (it can
+    update a part), else a :class:`~.allreduce.GradientAllreduce`."""
+    node = split_nodes(comm)
+    sizes = comm.allgather(node.Get_size())
+    if len(set(sizes)) == 1 and type(optimizer).step is Optimizer.step:
+        return NodeReduction(comm, node, optimizer)
+    node.Free()
+    return GradientAllreduce(comm, optimizer)
+
+
+class NodeReduction:
+    """The module doc's step, for ``optimizer`` on ``comm`` whose ranks on this machine form
+    ``node``.  Called per step as ``reduction(share, loss) -> global loss``; then the update of
+    ``part``, then :meth:`updated`; :meth:`release` at the end of fit.  Counts ``seconds`` and
+    ``calls`` of the reduction and ``bytes``, the size of the buffer it sums."""
+
+    def __init__(self, comm, node, optimizer: Optimizer):
+        from mpi4py import MPI
+
+        self.optimizer, self.node, self.seconds, self.calls = optimizer, node, 0.0, 0
+        self._MPI = MPI
+        rank, ranks = node.Get_rank(), node.Get_size()
+        self.rank = rank
+        nodes = comm.Split(color=rank, key=comm.Get_rank())  # rank r of every node
+        self.across = nodes if nodes.Get_size() > 1 else None
+        if self.across is None:
+            nodes.Free()
+        params = optimizer.params
+        dtype = np.result_type(*[p.data for p in params])
+        size = sum(p.data.size for p in params)
+        self.dtype, self.size = dtype, size
+        names = list(optimizer.state)
+        shared = [size] * (1 + len(names))  # parameters, then each state array: rank 0 holds
+        item = dtype.itemsize
+        common = sum(_aligned(n * item) for n in shared) + _aligned(8 * ranks)
+        own = _aligned((size + 1) * item)
+        info = MPI.Info.Create()
+        info.Set("alloc_shared_noncontig", "true")  # each rank's part on its own pages
+        self.window = MPI.Win.Allocate_shared(own + (common if rank == 0 else 0), 1, info, node)
+        info.Free()
+        self.window.Lock_all(MPI.MODE_NOCHECK)
+        base = np.frombuffer(self.window.Shared_query(0)[0], np.uint8)
+        arrays, offset = [], 0
+        for n in shared:
+            arrays.append(base[offset : offset + n * item].view(dtype))
+            offset += _aligned(n * item)
+        self.shares = base[offset : offset + 8 * ranks].view(np.float64)  # s_k of each rank
+        self.buffers = [
+            np.frombuffer(self.window.Shared_query(k)[0], np.uint8)[-own:][: (size + 1) * item]
+            .view(dtype) for k in range(ranks)
+        ]  # fmt: skip
+        self.data, self.states = arrays[0], dict(zip(names, arrays[1:]))
+        start, stop = bounds(size, rank, ranks)
+        self.part = slice(start, stop)  # the gradients this rank sums, the parameters it updates
+        self.whole = True  # every rank's buffer gets every part of the sum (module doc)
+        self.pieces = [slice(i, min(i + _PIECE, stop)) for i in range(start, stop, _PIECE)]
+        self.work = np.empty((2, _PIECE), dtype)
+        self._pack(state=True)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of the buffer summed per step: the gradients and the loss."""
+        return (self.size + 1) * self.dtype.itemsize
+
+    def _sync(self) -> None:
+        """Every node rank here, and what each wrote to the window visible to all."""
+        self.window.Sync()
+        self.node.Barrier()
+        self.window.Sync()
+
+    def _pack(self, state: bool = False) -> None:
+        """Bind the parameters (and the optimiser's state, with ``state``) to the window: node
+        rank 0 writes their values there (every rank holds the same ones), then the others bind
+        theirs without writing."""
+        storage = (self.data, self.buffers[self.rank])
+        if self.rank == 0:
+            self.flat = FlatParameters(self.optimizer.params, spare=1, storage=storage)
+            for name, array in self.states.items() if state else ():
+                array[...] = self.optimizer.state[name]
+        self._sync()
+        if self.rank:
+            self.flat = FlatParameters(
+                self.optimizer.params, spare=1, storage=storage, write_data=False
+            )
+        self.optimizer.flat_params  # noqa: B018  (the optimiser adopts the buffer)
+        if state:
+            self.optimizer.state = dict(self.states)
+
+    def __call__(self, share: float, loss: float) -> float:
+        """Sum the node's (and the other nodes') ``share``-weighted gradients and losses
+        (module doc); returns the global batch's loss."""
+        if not self.flat.is_current():  # a parameter was rebound: into the window again
+            if np.result_type(*[p.data for p in self.optimizer.params]) != self.dtype:
+                raise DistributedError(
+                    f"fit(distributed=True): the parameters changed dtype during training "
+                    f"(from {self.dtype}); a data-parallel run keeps one dtype"
+                )
+            self._pack()
+        started = time.perf_counter()
+        self.flat.spare[0] = loss
+        self.shares[self.rank] = share
+        self._sync()
+        shares = [float(s) for s in self.shares]
+        loss = sum(s * float(buffer[self.size]) for s, buffer in zip(shares, self.buffers))
+        if self.across is not None:
+            loss = self.across.allreduce(loss)
+        self._sum(shares)
+        self._sync()
+        self.seconds += time.perf_counter() - started
+        self.calls += 1
+        return loss
+
+    def _sum(self, shares: list[float]) -> None:
+        """Σ_k s_k · g_k over this rank's part, in rank order, into its own buffer (and every
+        node rank's, when ``whole``), after the Allreduce across nodes, when there are some."""
+        buffers, own = self.buffers, self.buffers[self.rank]
+        others = [b for b in buffers if b is not own] if self.whole and not self.across else []
+        alike = len(set(shares)) == 1  # even shares: s · Σ_k g_k, one product per element
+        total, term = self.work
+        for piece in self.pieces:
+            t, w = total[: piece.stop - piece.start], term[: piece.stop - piece.start]
+            if alike:
+                first = buffers[0][piece]
+                for buffer in buffers[1:]:
+                    first = np.add(first, buffer[piece], out=t)
+                np.multiply(first, shares[0], out=own[piece])
+            else:
+                np.multiply(buffers[0][piece], shares[0], out=t)
+                for buffer, share in zip(buffers[1:], shares[1:]):
+                    np.multiply(buffer[piece], share, out=w)
+                    np.add(t, w, out=t)
+                own[piece] = t
+            for buffer in others:
+                buffer[piece] = own[piece]
+        if self.across is not None:
+            self.across.Allreduce(self._MPI.IN_PLACE, own[self.part], op=self._MPI.SUM)
+            if self.whole:
+                self._share_part()
+
+    def _share_part(self) -> None:
+        """This rank's part of its buffer into every node rank's buffer."""
+        own = self.buffers[self.rank]
+        for buffer in self.buffers:
+            if buffer is not own:
+                buffer[self.part] = own[self.part]
+
+    def updated(self) -> None:
+        """After this rank's update of its part: wait until every node rank updated its own."""
+        self._sync()
+
+    def release(self) -> None:
+        """The parameters, the last batch's whole gradient and the optimiser's state back in
+        this rank's own memory, then the window freed (every rank calls it, at the end of
+        fit)."""
+        if not self.whole:  # each part of the last gradient to every rank
+            self._sync()
+            self._share_part()
+        self._sync()
+        self.flat = FlatParameters(self.optimizer.params)
+        self.optimizer.flat_params  # noqa: B018
+        self.optimizer.state = {name: array.copy() for name, array in self.states.items()}
+        self.node.Barrier()  # nobody frees what another still copies
+        self.buffers = self.states = self.data = self.shares = None
+        self.window.Unlock_all()
+        self.window.Free()
+        if self.across is not None:
+            self.across.Free()
+        self.node.Free()
