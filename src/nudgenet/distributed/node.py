@@ -15,14 +15,16 @@ gradients into one contiguous part per node rank (:func:`~.shard.bounds`); a ste
     rank r      on its part: g = Σ_k s_k · g_k in rank order (the node's sum), then, across
                 nodes, one in-place Allreduce of that part among the ranks of the same node
                 rank; g into its own buffer (and every node rank's, when ``whole``)
-    barrier
+    (barrier)   only when the update reads the whole gradient (clipping: ``settle``)
     rank r      the optimiser's update of its part of the parameters and state (``step(part)``)
     barrier     the parameters are whole again for the next forward
 
-A rank's ``.grad`` then holds the global batch's gradient in its own part only, unless
-``whole`` (fit sets it when callbacks or gradient clipping may read the gradients during
-training): then every part, in every rank's buffer.  At the end of fit every rank gets the
-whole gradient of the last batch.
+A rank reads the other ranks' buffers only before its update, so the last barrier also keeps
+every rank from writing its next gradient while another still reads it.  A rank's ``.grad``
+holds the global batch's gradient in its own part only, unless ``whole`` (fit sets it when
+callbacks or gradient clipping may read the gradients during training): then every part, in
+every rank's buffer, complete after the last barrier (after the middle one with ``settle``).
+At the end of fit every rank gets the whole gradient of the last batch.
 
 So a node moves each gradient element once in and N times out instead of through MPI's
 messages, and the optimiser's update, done once per node instead of once per rank, is split
@@ -121,6 +123,7 @@ class NodeReduction:
         start, stop = bounds(size, rank, ranks)
         self.part = slice(start, stop)  # the gradients this rank sums, the parameters it updates
         self.whole = True  # every rank's buffer gets every part of the sum (module doc)
+        self.settle = True  # every part summed before any rank's update (module doc)
         self.pieces = [slice(i, min(i + _PIECE, stop)) for i in range(start, stop, _PIECE)]
         self.work = np.empty((2, _PIECE), dtype)
         self._pack(state=True)
@@ -173,7 +176,8 @@ class NodeReduction:
         if self.across is not None:
             loss = self.across.allreduce(loss)
         self._sum(shares)
-        self._sync()
+        if self.settle:
+            self._sync()
         self.seconds += time.perf_counter() - started
         self.calls += 1
         return loss

@@ -143,7 +143,8 @@ class DataParallel:
         reduction = self.reduction
         if isinstance(reduction, GradientAllreduce):
             return update_step(optimizer, max_norm)
-        reduction.whole = max_norm is not None or bool(callbacks)
+        reduction.settle = max_norm is not None  # the clipping norm reads every part
+        reduction.whole = reduction.settle or bool(callbacks)
         step = update_step(optimizer, max_norm, reduction.part)
 
         def update() -> None:
