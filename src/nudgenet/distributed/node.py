@@ -26,10 +26,14 @@ callbacks or gradient clipping may read the gradients during training): then eve
 every rank's buffer, complete after the last barrier (after the middle one with ``settle``).
 At the end of fit every rank gets the whole gradient of the last batch.
 
-So a node moves each gradient element once in and N times out instead of through MPI's
-messages, and the optimiser's update, done once per node instead of once per rank, is split
-among the node's ranks.  Across nodes the parts travel through MPI as before (an Allreduce per
-node rank, of its part only), so this needs nodes of equal size; :func:`reduction_for` falls
+So no gradient is copied from rank to rank on a machine: each element is read where its rank
+wrote it, once, by the rank summing that part (and the sum written to the others only when
+``whole``); and the optimiser's update, done once per node instead of once per rank, is split
+among the node's ranks.  A barrier is MPI-3's idiom for a shared window, ``Win.Sync(); Barrier();
+Win.Sync()``: what each rank wrote before it is visible to all after it.
+
+Across nodes the parts travel through MPI (an Allreduce per node rank, of its part only), so
+this needs nodes of equal size; :func:`reduction_for` falls
 back to :class:`~.allreduce.GradientAllreduce` (every rank its own copy, one Allreduce of the
 whole buffer) where they differ, or where an optimiser replaces ``step``, which could not be
 split.  Both compute the update one process would, to rounding (ranks summed in rank order).
