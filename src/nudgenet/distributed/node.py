@@ -33,10 +33,10 @@ among the node's ranks.  A barrier is MPI-3's idiom for a shared window, ``Win.S
 Win.Sync()``: what each rank wrote before it is visible to all after it.
 
 Across nodes the parts travel through MPI (an Allreduce per node rank, of its part only), so
-this needs nodes of equal size; :func:`reduction_for` falls
-back to :class:`~.allreduce.GradientAllreduce` (every rank its own copy, one Allreduce of the
-whole buffer) where they differ, or where an optimiser replaces ``step``, which could not be
-split.  Both compute the update one process would, to rounding (ranks summed in rank order).
+this needs nodes of equal size; :func:`reduction_for` falls back to
+:class:`~.allreduce.GradientAllreduce` (every rank its own copy, one Allreduce of the whole
+buffer) where they differ, or where an optimiser replaces ``step``, which could not be split.
+Both compute the update one process would, to rounding (ranks summed in rank order).
 
 :meth:`NodeReduction.release` copies the parameters and the state back to each rank's own
 memory before the window is freed: arrays taken from the parameters *during* a distributed fit
