@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from functools import partial
+from functools import cache, partial
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .errors import CompileError
 from .functional import kernels as K
@@ -63,6 +63,14 @@ _COVERED = "a Sequential of Linear layers, each followed by at most one ReLU, Si
 SMALL_GEMM = 1 << 24
 
 
+@cache
+def _thread_pools() -> ThreadpoolController:
+    """threadpoolctl's handle on the thread pools of the libraries loaded now (numpy's BLAS
+    among them), made once: finding them reads the process's memory map, milliseconds that a
+    short fit would pay every time."""
+    return ThreadpoolController()
+
+
 @contextlib.contextmanager
 def blas_threads_for(model: Module, batch_size: int) -> Iterator[None]:
     """Run the block on one BLAS thread when every ``Linear`` product of a batch is small."""
@@ -70,7 +78,7 @@ def blas_threads_for(model: Module, batch_size: int) -> Iterator[None]:
     if not sizes or batch_size * max(sizes) >= SMALL_GEMM:
         yield
         return
-    with threadpool_limits(1, user_api="blas"):
+    with _thread_pools().limit(limits=1, user_api="blas"):
         yield
 
 
