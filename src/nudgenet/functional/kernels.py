@@ -244,10 +244,16 @@ def weighted_scale(reduction: str, w: np.ndarray, shape: tuple[int, ...], per_el
     return w / total if total else np.zeros_like(w)
 
 
+def _per_row(scale) -> bool:
+    """Whether ``scale`` is per-row factors (an array, :func:`weighted_scale`) rather than a
+    number (``np.ndim`` would say the same, at the price of an exception for a float)."""
+    return getattr(scale, "ndim", 0) > 0
+
+
 def scaled_sum(terms: np.ndarray, scale):
     """Σ terms · scale: the sum, then one multiply, for a number; Σ (terms ⊙ scale) for the
     per-row factors of :func:`weighted_scale`."""
-    if np.ndim(scale):
+    if _per_row(scale):
         return np.multiply(terms, scale).sum()
     return terms.sum() * scale
 
@@ -276,7 +282,7 @@ def cross_entropy_value(s, total, y, scale, index=None):
     log_total = np.log(total)
     if y.ndim == 1:  # Σ ln S and −Σ s[n, yₙ] are both ≥ 0: no cancellation
         picked = s.take(index)
-        if np.ndim(scale):
+        if _per_row(scale):
             return scaled_sum(log_total - picked.reshape(-1, 1), scale)
         return (np.add.reduce(log_total, axis=None) - np.add.reduce(picked)) * scale
     return -scaled_sum(y * (s - log_total), scale)
