@@ -41,7 +41,8 @@ class Regularized(Optimizer):
     Per step it works in place on arrays made once per flat buffer (:meth:`_bind`): the L2
     term is ``g += θ ⊙ d`` with ``d`` the factor ``α / rows`` on the weights and 0 on the
     biases (the same numbers as adding ``α W / rows`` to each weight's slice: a bias gains
-    ``± 0``), and the updates write their intermediate values into two scratch arrays."""
+    ``± 0``), the penalty ``0.5 (θ ⊙ d) · θ`` (one dot product), and the updates write their
+    intermediate values into two scratch arrays."""
 
     def __init__(self, params, lr: float, weights, alpha: float, grad_factor: float):
         super().__init__(params, lr)
@@ -52,11 +53,10 @@ class Regularized(Optimizer):
         self._bound = None  # the flat_params the arrays below belong to
 
     def _bind(self, theta: np.ndarray) -> None:
-        """The views and work arrays for the flat buffer ``theta``: each weight's values, the
-        weight mask (1 on the weights, 0 on the biases), the L2 factors ``d`` of the last
-        scale, and two scratch arrays the size of the buffer."""
+        """The arrays for the flat buffer ``theta``: the weight mask (1 on the weights, 0 on
+        the biases), the L2 factors ``d`` of the last scale, and two scratch arrays the size of
+        the buffer."""
         self._bound = theta
-        self._weights = [theta[part] for part in self.slices]
         self._mask = np.zeros_like(theta)
         for part in self.slices:
             self._mask[part] = 1
@@ -80,10 +80,7 @@ class Regularized(Optimizer):
             self._decay_scale = scale
         term = np.multiply(theta, self._decay, out=self._scratch[0])
         grad += term
-        squares = 0.0
-        for w in self._weights:
-            squares += float(np.dot(w, w))
-        self.penalty = 0.5 * scale * squares
+        self.penalty = 0.5 * float(np.dot(term, theta))  # 0.5 (α / rows) Σ‖W‖²
         return self.penalty
 
     def step(self) -> None:
@@ -91,8 +88,8 @@ class Regularized(Optimizer):
         super().step()
 
     def _work(self, size: int) -> tuple[np.ndarray, ...]:
-        """The two scratch arrays for a piece of ``size`` elements of the buffer (``step`` updates a
-        large buffer piece by piece, one after the other)."""
+        """The two scratch arrays for a piece of ``size`` elements of the buffer (``step``
+        updates a large buffer piece by piece, one after the other)."""
         if size == self._bound.size:
             return self._scratch
         return tuple(w[:size] for w in self._scratch)
