@@ -385,3 +385,23 @@ def test_compiled_step_hands_callbacks_the_same_layer_outputs_as_the_engine(laye
         assert list(fast) == list(slow) == [str(i) for i in range(len(layers()))]
         for name in slow:
             assert np.array_equal(fast[name], slow[name]), name
+
+
+def test_blas_threads_for_small_products_is_one_thread_then_restores():
+    """Small products run on one BLAS thread, the pools' settings restored after, at every call
+    (the handle on the thread pools is made once and reused); large ones keep every thread."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from nudgenet.compiled import blas_threads_for
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        for _ in range(2):
+            with blas_threads_for(ng.nn.Sequential(ng.nn.Linear(4, 3)), 8):
+                assert set(blas_threads()) == {1}
+            assert blas_threads() == before
+        with blas_threads_for(ng.nn.Sequential(ng.nn.Linear(64, 1024)), 4096):
+            assert blas_threads() == before

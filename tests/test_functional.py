@@ -691,3 +691,31 @@ def test_reduce_rows_equals_a_reduction_over_the_last_axis(shape, ufunc):
     written = reduce_rows(ufunc, a, out=out)
     assert written.shape == expected.shape and np.shares_memory(written, out)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_grad_input_of_one_output_column_is_the_exact_outer_product():
+    """g of shape (N, 1): np.dot's BLAS call (np.matmul would loop in numpy), into a new array,
+    into ``out``, and, for an ``out`` np.dot cannot take (not contiguous), np.matmul's."""
+    from nudgenet.functional.kernels import linear_grad_input
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        g = rng.standard_normal((37, 1)).astype(dtype)
+        w = rng.standard_normal((5, 1)).astype(dtype)
+        expected = g * w.T
+        assert np.array_equal(linear_grad_input(g, w.T), expected)
+        out = np.empty((37, 5), dtype)
+        assert linear_grad_input(g, w.T, out) is out and np.array_equal(out, expected)
+        strided = np.empty((37, 10), dtype)[:, ::2]
+        assert linear_grad_input(g, w.T, strided) is strided
+        assert np.array_equal(strided, expected)
+
+
+def test_relu_against_reused_zeros_is_relu_bit_for_bit():
+    from nudgenet.functional.kernels import relu
+
+    z = np.random.default_rng(0).standard_normal((20, 7)).astype(np.float32)
+    z[0, :3] = [0.0, -0.0, np.nan]
+    out = np.empty_like(z)
+    assert relu(z, out, zeros=np.zeros_like(z)) is out
+    assert out.tobytes() == relu(z).tobytes()

@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from functools import cache, partial
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .errors import CompileError
 from .functional import kernels as K
@@ -62,6 +63,14 @@ _COVERED = "a Sequential of Linear layers, each followed by at most one ReLU, Si
 SMALL_GEMM = 1 << 24
 
 
+@cache
+def _thread_pools() -> ThreadpoolController:
+    """threadpoolctl's handle on the thread pools of the libraries loaded now (numpy's BLAS
+    among them), made once: finding them reads the process's memory map, milliseconds that a
+    short fit would pay every time."""
+    return ThreadpoolController()
+
+
 @contextlib.contextmanager
 def blas_threads_for(model: Module, batch_size: int) -> Iterator[None]:
     """Run the block on one BLAS thread when every ``Linear`` product of a batch is small."""
@@ -69,7 +78,7 @@ def blas_threads_for(model: Module, batch_size: int) -> Iterator[None]:
     if not sizes or batch_size * max(sizes) >= SMALL_GEMM:
         yield
         return
-    with threadpool_limits(1, user_api="blas"):
+    with _thread_pools().limit(limits=1, user_api="blas"):
         yield
 
 
@@ -94,6 +103,7 @@ class _Buffers:
         self.y = np.empty((n, *y.shape[1:]), dtype=y.dtype)
         self.z = [np.empty((n, w), dtype=dtype) for w in widths]
         self.a = [np.empty_like(z) if b.rule else z for z, b in zip(self.z, blocks)]
+        self.activate = [_activation(b.rule, z) for z, b in zip(self.z, blocks)]
         self.deltas = [np.empty((n, w), dtype=dtype) for w in widths[:-1]]
         self.loss = np.empty((n, widths[-1]), dtype=dtype)  # MSE: p − y, then δ; CE: s
         self.exp = np.empty((n, widths[-1]), dtype=dtype)  # CE: e = exp s, then δ
@@ -118,10 +128,10 @@ class _Buffers:
         self.forward, self.backward = [], []
         inputs = [self.x, *self.a[:-1]]
         for i, block in enumerate(blocks):
-            weight, bias, rule = block.linear.weight, block.linear.bias, block.rule
+            weight, bias = block.linear.weight, block.linear.bias
             self.forward.append((
                 inputs[i], weight.data, None if bias is None else bias.data, self.z[i],
-                None if rule is None else rule.activate, self.a[i],
+                self.activate[i], self.a[i],
             ))  # fmt: skip
             below = blocks[i - 1].rule if i else None
             self.backward.append((
@@ -132,6 +142,15 @@ class _Buffers:
         self.backward.reverse()
         last = blocks[-1].rule
         self.last_delta = None if last is None else last.delta
+
+
+def _activation(rule: type[ActivationFunction] | None, z: np.ndarray):
+    """A block's activation kernel ``f(z, out)`` (None without one): ReLU's against a reused
+    array of zeros shaped like ``z`` (:func:`~nudgenet.functional.kernels.relu`: the same
+    numbers, faster)."""
+    if rule is ReLUFunction:
+        return partial(rule.activate, zeros=np.zeros_like(z))
+    return None if rule is None else rule.activate
 
 
 class CompiledMLP:

@@ -35,8 +35,19 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, out=None) 
 
 
 def linear_grad_input(g: np.ndarray, w_t: np.ndarray, out=None) -> np.ndarray:
-    """dx = g Wᵀ   (given the view ``w_t`` = Wᵀ, which a caller running many steps makes once)"""
+    """dx = g Wᵀ   (given the view ``w_t`` = Wᵀ, which a caller running many steps makes once).
+
+    With one output column (g of shape (N, 1)) the product is an outer product, each element
+    one multiplication: ``np.matmul`` then runs numpy's own unvectorised loop instead of BLAS
+    (several times slower), ``np.dot`` calls BLAS; the numbers are the same."""
+    if g.ndim == 2 and g.shape[1] == 1 and (out is None or _dot_fits(out, g, w_t)):
+        return np.dot(g, w_t, out=out)
     return np.matmul(g, w_t, out=out)
+
+
+def _dot_fits(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``np.dot(a, b, out=out)`` takes ``out`` (C-contiguous, of the product's dtype)."""
+    return out.flags.c_contiguous and out.dtype == np.result_type(a, b)
 
 
 def linear_grad_weight(x_t: np.ndarray, g: np.ndarray, out=None) -> np.ndarray:
@@ -55,9 +66,11 @@ def linear_grad_bias(g: np.ndarray, ones: np.ndarray | None = None, out=None) ->
 # --- activations --------------------------------------------------------------------------------
 
 
-def relu(z: np.ndarray, out=None) -> np.ndarray:
-    """a = max(z, 0)"""
-    return np.maximum(z, 0, out=out)
+def relu(z: np.ndarray, out=None, zeros=None) -> np.ndarray:
+    """a = max(z, 0).  ``zeros``: an array of zeros of z's shape, reused by a caller running many
+    steps (the same numbers; numpy's maximum is several times faster against it than against
+    the scalar 0, which it does not vectorise)."""
+    return np.maximum(z, 0 if zeros is None else zeros, out=out)
 
 
 def relu_delta(g: np.ndarray, a: np.ndarray, out=None) -> np.ndarray:
@@ -231,10 +244,16 @@ def weighted_scale(reduction: str, w: np.ndarray, shape: tuple[int, ...], per_el
     return w / total if total else np.zeros_like(w)
 
 
+def _per_row(scale) -> bool:
+    """Whether ``scale`` is per-row factors (an array, :func:`weighted_scale`) rather than a
+    number (``np.ndim`` would say the same, at the price of an exception for a float)."""
+    return getattr(scale, "ndim", 0) > 0
+
+
 def scaled_sum(terms: np.ndarray, scale):
     """Σ terms · scale: the sum, then one multiply, for a number; Σ (terms ⊙ scale) for the
     per-row factors of :func:`weighted_scale`."""
-    if np.ndim(scale):
+    if _per_row(scale):
         return np.multiply(terms, scale).sum()
     return terms.sum() * scale
 
@@ -263,7 +282,7 @@ def cross_entropy_value(s, total, y, scale, index=None):
     log_total = np.log(total)
     if y.ndim == 1:  # Σ ln S and −Σ s[n, yₙ] are both ≥ 0: no cancellation
         picked = s.take(index)
-        if np.ndim(scale):
+        if _per_row(scale):
             return scaled_sum(log_total - picked.reshape(-1, 1), scale)
         return (np.add.reduce(log_total, axis=None) - np.add.reduce(picked)) * scale
     return -scaled_sum(y * (s - log_total), scale)
