@@ -68,6 +68,9 @@ class Callback:
     stop_reason = "stopped"  # the History's stop_reason when this callback stops training
     wants_outputs = False  # True: fit fills self.outputs with the batch's layer outputs
     outputs = None
+    # whether a hook may change the parameters or the optimiser's state (not its learning rate)
+    # in place: see may_write_parameters, which believes a False only from the callback's own class
+    writes_parameters = True
     _state: tuple[str, ...] = ()  # the attributes state_dict saves
 
     def state_dict(self) -> dict:
@@ -139,6 +142,16 @@ def check_signatures(callback: Callback) -> None:
             )
 
 
+def may_write_parameters(callback: Callback) -> bool:
+    """Whether ``callback`` may change the parameters or the optimiser's state in place during
+    training: unless its own class says ``writes_parameters = False`` (a subclass of a callback
+    that only reads may add hooks that write, so each class answers for itself).  A
+    data-parallel run shares one copy of them among a machine's ranks only when no callback may
+    write it (:mod:`nudgenet.distributed.node`): each rank runs every hook, so a write in place
+    would happen once per rank."""
+    return vars(type(callback)).get("writes_parameters", True) is not False
+
+
 class LambdaCallback(Callback):
     """A callback from functions, one per hook, with the hook's arguments:
     ``LambdaCallback(on_epoch_end=lambda epoch, logs: ..., on_train_begin=lambda logs: ...)``;
@@ -194,6 +207,10 @@ class EarlyStopping(_MonitorCallback):
     ``restore_best=True`` the model ends with the weights of its best epoch.  ``mode`` is
     ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names)."""
 
+    # restore_best writes the parameters in on_train_end only, the same values on every rank, and
+    # fit waits there until every rank has taken its last step (may_write_parameters)
+    writes_parameters = False
+
     stop_reason = "early_stopping"
     _state = ("best", "best_epoch", "wait", "best_state", "stop_training", "stopped_epoch")
 
@@ -236,6 +253,8 @@ class LearningRateScheduler(Callback):
     """Set the learning rate each epoch from a schedule: an :class:`~nudgenet.optim.LRScheduler`
     (stepped after every epoch) or a function ``epoch -> lr`` (called before every epoch)."""
 
+    writes_parameters = False  # the learning rate only (may_write_parameters)
+
     def __init__(self, schedule: LRScheduler | Callable[[int], float]):
         self.schedule = schedule
 
@@ -269,6 +288,8 @@ class ReduceLROnPlateau(_MonitorCallback):
     ``lr`` in the History is the rate that epoch trained with; ``verbose=1`` prints a line for
     each reduction.  A ``monitor`` missing from the epoch's metrics is an error (Keras warns).
     """
+
+    writes_parameters = False  # the learning rate only (may_write_parameters)
 
     _state = ("best", "wait", "cooldown_counter")
 

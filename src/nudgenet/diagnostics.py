@@ -41,6 +41,8 @@ class GradientDiagnostics(Callback):
     (see the module doc).  After training, ``self.layers`` and ``self.relus`` name what was
     watched."""
 
+    writes_parameters = False  # reads them only (may_write_parameters)
+
     wants_outputs = True  # fit fills self.outputs: the ReLU layers' outputs on each batch
     _state = ("_norms", "_steps", "_fired")  # the epoch's sums so far
 

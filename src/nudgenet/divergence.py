@@ -47,6 +47,8 @@ class TerminateOnDivergence(Callback):
     above its start), ``message`` says
     what happened in one line, and a finite runaway warns (RuntimeWarning) as ``fit`` does."""
 
+    writes_parameters = False  # reads them only (may_write_parameters)
+
     stop_reason = "diverged"
     START_ROWS = 32
     _state = ("stop_training", "losses", "diverged_epoch", "message", "_start", "_epoch")

@@ -336,6 +336,8 @@ def fit(
                     checkpoint.save(run.capture(at), epoch + 1, 0)
                 if reason is not None:
                     break
+        if parallel:
+            parallel.trained()
         for cb in callbacks:
             cb.on_train_end(logs)
     finally:

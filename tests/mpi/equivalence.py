@@ -8,6 +8,7 @@ ranks are told they sit on that many machines (consecutive ranks on one), as a c
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,47 @@ record(
 
 results["reduction"] = ng.distributed.last_run()["reduction"]
 
+# a model of more than one piece of the sum (38,220 parameters), uneven shares
+record(
+    "several-pieces",
+    both(
+        lambda: ng.Sequential(ng.Linear(6, 300, seed=5, dtype="float64"), ng.Tanh(),
+                              ng.Linear(300, 120, seed=6, dtype="float64")),
+        x64, rng.integers(0, 120, len(x64)), "adam", loss_fn=ng.CrossEntropyLoss(), epochs=2,
+        batch_size=37,
+    ),
+)  # fmt: skip
+results["several_pieces_reduction"] = ng.distributed.last_run()["reduction"]
+
+
+# a callback that writes the parameters in place (each rank runs it): every rank its own copy
+class Shrink(ng.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        for p in self.model.parameters():
+            p.data *= 0.9
+
+
+record(
+    "callback-writes-parameters",
+    both(
+        lambda: classifier("float64"), x64, labels, "adam", loss_fn=ng.CrossEntropyLoss(),
+        epochs=3, batch_size=32, callbacks=lambda: [Shrink()],
+    ),
+)  # fmt: skip
+results["writing_callback_reduction"] = ng.distributed.last_run()["reduction"]
+
+# too little shared memory on the machine: Allreduce, and a warning on rank 0
+real_free, node.shared_memory_free = node.shared_memory_free, lambda: 1000
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    record("no-shared-memory", both(lambda: classifier("float64"), x64, labels, "sgd",
+                                    loss_fn=ng.CrossEntropyLoss(), epochs=1, batch_size=32))
+node.shared_memory_free = real_free
+results["no_shared_memory"] = {
+    "reduction": ng.distributed.last_run()["reduction"],
+    "warned": comm.allgather([str(w.message) for w in seen if "--shm-size" in str(w.message)]),
+}
+
 
 # an optimiser that replaces step() cannot update a part: every rank the whole, after Allreduce
 class LoggedSGD(ng.optim.SGD):
@@ -230,6 +272,8 @@ seen_may_write = []
 
 
 class Watch(ng.Callback):
+    writes_parameters = False  # reads only: the machine's ranks may share one copy
+
     def on_epoch_end(self, epoch, logs=None):
         seen_may_write.append(files.may_write())
 

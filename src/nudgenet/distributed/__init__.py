@@ -8,8 +8,11 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
 * rank 0's parameters (and, resuming a checkpoint, its whole saved state) go to every rank;
 * every epoch all ranks draw the same row order from the shared ``seed``; each global batch of
   ``batch_size`` rows is split in contiguous shares (:mod:`.shard`);
-* one ``Allreduce`` per step sums the ranks' gradients and losses, weighted by their rows, in
-  the optimiser's flat gradient buffer (:mod:`.allreduce`): the update is the one a single
+* each step the ranks' gradients and losses, weighted by their rows, are summed over the
+  optimiser's flat gradient buffer: through the memory a machine's ranks share, each rank
+  summing and updating its part of one shared copy of the parameters (:mod:`.node`), and an
+  ``Allreduce`` of each part across machines; or one ``Allreduce`` of the whole buffer, every
+  rank updating its own copy (:mod:`.allreduce`).  Either way the update is the one a single
   process takes on the whole batch;
 * an epoch's metrics and validation scores are computed over all rows exactly once; the
   History is rank 0's, the same on every rank; only rank 0 prints and writes files;
@@ -17,7 +20,7 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
   (:mod:`.faults`).
 
 :mod:`.launch` says whether a launcher started this process, :mod:`.parallel` is what ``fit``
-calls; :func:`last_run` says what the last run's allreduces cost.  :func:`guard` is
+calls; :func:`last_run` says which reduction the last run used and what it cost.  :func:`guard` is
 :func:`~.faults.abort_on_error` for a script's own code around ``fit``.
 """
 

@@ -35,8 +35,12 @@ Win.Sync()``: what each rank wrote before it is visible to all after it.
 Across nodes the parts travel through MPI (an Allreduce per node rank, of its part only), so
 this needs nodes of equal size; :func:`reduction_for` falls back to
 :class:`~.allreduce.GradientAllreduce` (every rank its own copy, one Allreduce of the whole
-buffer) where they differ, or where an optimiser replaces ``step``, which could not be split.
-Both compute the update one process would, to rounding (ranks summed in rank order).
+buffer) where they differ, where an optimiser replaces ``step`` (which could not be split),
+where a callback may write the parameters in place (every rank runs it: on one shared copy the
+write would happen once per rank; built-in callbacks that only read say so,
+:func:`~nudgenet.callbacks.may_write_parameters`), and, with a warning, where a machine's
+``/dev/shm`` lacks room for the window (a container's default is 64 MiB).  Both compute the
+update one process would, to rounding (ranks summed in rank order).
 
 :meth:`NodeReduction.release` copies the parameters and the state back to each rank's own
 memory before the window is freed: arrays taken from the parameters *during* a distributed fit
@@ -45,10 +49,14 @@ memory before the window is freed: arrays taken from the parameters *during* a d
 
 from __future__ import annotations
 
+import math
+import os
 import time
+import warnings
 
 import numpy as np
 
+from ..callbacks import may_write_parameters
 from ..errors import DistributedError
 from ..nn.flat import FlatParameters
 from ..optim import Optimizer
@@ -56,11 +64,19 @@ from .allreduce import GradientAllreduce
 from .shard import bounds
 
 _ALIGN = 64  # bytes: each array in the window starts on a cache line
+SHARED_MEMORY = "/dev/shm"  # where MPICH's shared-memory windows live (a tmpfs)
 _PIECE = 1 << 15  # elements summed at a time: the piece and its work arrays stay in cache
 
 
 def _aligned(nbytes: int) -> int:
     return -(-nbytes // _ALIGN) * _ALIGN
+
+
+def _layout(optimizer: Optimizer) -> tuple[np.dtype, int, list[str]]:
+    """The flat buffer's dtype and size and the optimiser's state arrays' names."""
+    params = optimizer.params
+    dtype = np.result_type(*[p.data for p in params])
+    return dtype, sum(p.data.size for p in params), list(optimizer.state)
 
 
 def split_nodes(comm):
@@ -70,14 +86,45 @@ def split_nodes(comm):
     return comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
 
 
-def reduction_for(comm, optimizer: Optimizer):
-    """The step's reduction for ``optimizer`` on ``comm``: a :class:`NodeReduction` when the
-    nodes have equal numbers of ranks and the optimiser's ``step`` is the base class's (it can
-    update a part), else a :class:`~.allreduce.GradientAllreduce`."""
+def shared_memory_free() -> int | None:
+    """Bytes free where MPICH makes a machine's shared memory (``/dev/shm``), None where that
+    cannot be told."""
+    try:
+        found = os.statvfs(SHARED_MEMORY)
+    except OSError:
+        return None
+    return found.f_bavail * found.f_frsize
+
+
+def reduction_for(comm, optimizer: Optimizer, callbacks: list):
+    """The step's reduction for ``optimizer`` on ``comm``: a :class:`NodeReduction` when every
+    node has as many ranks, the optimiser's ``step`` is the base class's (it can update a
+    part), no callback may write the parameters (each rank would: one write per rank on the
+    one copy, :func:`~nudgenet.callbacks.may_write_parameters`) and every machine's shared
+    memory has room for the window (else, with a warning); otherwise a
+    :class:`~.allreduce.GradientAllreduce`, on every rank alike."""
     node = split_nodes(comm)
-    sizes = comm.allgather(node.Get_size())
-    if len(set(sizes)) == 1 and type(optimizer).step is Optimizer.step:
+    needed = NodeReduction.window_bytes(optimizer, node.Get_size())
+    free = shared_memory_free() if node.Get_rank() == 0 else None
+    room = free is None or free >= needed + (needed >> 3)  # an eighth to spare
+    everyone = comm.allgather((node.Get_size(), room, free))
+    shared = (
+        len({size for size, _, _ in everyone}) == 1
+        and type(optimizer).step is Optimizer.step
+        and not any(may_write_parameters(cb) for cb in callbacks)
+    )
+    if shared and all(fits for _, fits, _ in everyone):
         return NodeReduction(comm, node, optimizer)
+    if shared:
+        least = min(free for _, fits, free in everyone if not fits)
+        warnings.warn(
+            f"fit(distributed=True): {SHARED_MEMORY} has {least / 2**20:.0f} MiB free where "
+            f"the ranks of a machine would share {needed / 2**20:.0f} MiB of parameters, "
+            "optimiser state and gradients; summing with Allreduce instead (give the machine "
+            "or container more, e.g. docker run --shm-size)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     node.Free()
     return GradientAllreduce(comm, optimizer)
 
@@ -99,11 +146,8 @@ class NodeReduction:
         self.across = nodes if nodes.Get_size() > 1 else None
         if self.across is None:
             nodes.Free()
-        params = optimizer.params
-        dtype = np.result_type(*[p.data for p in params])
-        size = sum(p.data.size for p in params)
+        dtype, size, names = _layout(optimizer)
         self.dtype, self.size = dtype, size
-        names = list(optimizer.state)
         shared = [size] * (1 + len(names))  # parameters, then each state array: rank 0 holds
         item = dtype.itemsize
         common = sum(_aligned(n * item) for n in shared) + _aligned(8 * ranks)
@@ -130,7 +174,14 @@ class NodeReduction:
         self.settle = True  # every part summed before any rank's update (module doc)
         self.pieces = [slice(i, min(i + _PIECE, stop)) for i in range(start, stop, _PIECE)]
         self.work = np.empty((2, _PIECE), dtype)
-        self._pack(state=True)
+        self._pack()
+
+    @staticmethod
+    def window_bytes(optimizer: Optimizer, ranks: int) -> int:
+        """The shared memory a machine of ``ranks`` ranks needs: the parameters and the
+        optimiser's state once, a gradient buffer per rank."""
+        dtype, size, names = _layout(optimizer)
+        return dtype.itemsize * (size * (1 + len(names)) + (size + 1) * ranks) + 8 * ranks
 
     @property
     def bytes(self) -> int:
@@ -143,14 +194,14 @@ class NodeReduction:
         self.node.Barrier()
         self.window.Sync()
 
-    def _pack(self, state: bool = False) -> None:
-        """Bind the parameters (and the optimiser's state, with ``state``) to the window: node
-        rank 0 writes their values there (every rank holds the same ones), then the others bind
+    def _pack(self) -> None:
+        """Bind the parameters and the optimiser's state to the window: node rank 0 writes
+        their values there (every rank holds the same ones, rank 0's), then the others bind
         theirs without writing."""
         storage = (self.data, self.buffers[self.rank])
         if self.rank == 0:
             self.flat = FlatParameters(self.optimizer.params, spare=1, storage=storage)
-            for name, array in self.states.items() if state else ():
+            for name, array in self.states.items():
                 array[...] = self.optimizer.state[name]
         self._sync()
         if self.rank:
@@ -158,19 +209,16 @@ class NodeReduction:
                 self.optimizer.params, spare=1, storage=storage, write_data=False
             )
         self.optimizer.flat_params  # noqa: B018  (the optimiser adopts the buffer)
-        if state:
-            self.optimizer.state = dict(self.states)
+        self.optimizer.state = dict(self.states)
 
     def __call__(self, share: float, loss: float) -> float:
         """Sum the node's (and the other nodes') ``share``-weighted gradients and losses
         (module doc); returns the global batch's loss."""
-        if not self.flat.is_current():  # a parameter was rebound: into the window again
-            if np.result_type(*[p.data for p in self.optimizer.params]) != self.dtype:
-                raise DistributedError(
-                    f"fit(distributed=True): the parameters changed dtype during training "
-                    f"(from {self.dtype}); a data-parallel run keeps one dtype"
-                )
-            self._pack()
+        if not self.flat.is_current():  # only a callback could have: reduction_for refuses it
+            raise DistributedError(
+                "fit(distributed=True): a parameter was rebound or converted during training, "
+                "which the machine's shared copy of the parameters cannot follow"
+            )
         started = time.perf_counter()
         self.flat.spare[0] = loss
         self.shares[self.rank] = share
@@ -180,7 +228,7 @@ class NodeReduction:
         if self.across is not None:
             loss = self.across.allreduce(loss)
         self._sum(shares)
-        if self.settle:
+        if self.settle or not math.isfinite(loss):  # fit reads the gradients, without updating
             self._sync()
         self.seconds += time.perf_counter() - started
         self.calls += 1

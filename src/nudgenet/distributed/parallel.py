@@ -109,7 +109,7 @@ class DataParallel:
         for name, rng in run.rngs.items():
             if name != "fit" and self.rank:  # rank 0 keeps its stream: 1 rank is plain fit
                 rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
-        self.reduction = reduction_for(self.comm, run.optimizer)
+        self.reduction = reduction_for(self.comm, run.optimizer, run.callbacks)
         return at
 
     def sharded(self, train_step, weights: np.ndarray | None):
@@ -176,6 +176,12 @@ class DataParallel:
         for name, fn in metric_fns.items():
             scores[name] = fn.finish([p[name] for _, p in everyone if name in p])
         return scores
+
+    def trained(self) -> None:
+        """Wait until every rank has taken its last step and rank 0 saved its last checkpoint:
+        a callback's ``on_train_end`` may then write the parameters a machine's ranks share
+        (EarlyStopping's best weights, the same on every rank)."""
+        self.comm.Barrier()
 
     def agree(self, value):
         """Rank 0's ``value`` on every rank."""

@@ -40,6 +40,8 @@ class CSVLogger(EpochLogWriter):
     'epoch,loss,lr,seconds'
     """
 
+    writes_parameters = False  # writes logs only (may_write_parameters)
+
     _state = ("keys", "_text", "_pending")  # what a checkpoint saves (see Callback.state_dict)
 
     def __init__(self, filename, separator: str = ",", append: bool = False):

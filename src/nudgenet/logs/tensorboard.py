@@ -60,6 +60,8 @@ class TensorBoard(EpochLogWriter):
     Nothing is written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
     """
 
+    writes_parameters = False  # writes logs only (may_write_parameters)
+
     _state = ("_pending",)  # what a checkpoint saves (see Callback.state_dict)
 
     def __init__(
