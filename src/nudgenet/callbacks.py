@@ -148,7 +148,8 @@ def may_write_parameters(callback: Callback) -> bool:
     that only reads may add hooks that write, so each class answers for itself).  A
     data-parallel run shares one copy of them among a machine's ranks only when no callback may
     write it (:mod:`nudgenet.distributed.node`): each rank runs every hook, so a write in place
-    would happen once per rank."""
+    would happen once per rank.  Such a run's parameter arrays are views of memory freed when
+    fit ends: a callback that says it only reads copies what it keeps."""
     return vars(type(callback)).get("writes_parameters", True) is not False
 
 
