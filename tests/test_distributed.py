@@ -36,9 +36,10 @@ def mpiexec() -> str:
     return found
 
 
-def launch(ranks: int, *command: str, timeout: float = 60, cwd=None):
-    """``mpiexec -n ranks python command...`` (or ``-m``); the result and its seconds."""
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+def launch(ranks: int, *command: str, timeout: float = 60, cwd=None, env=None):
+    """``mpiexec -n ranks python command...`` (or ``-m``), with the variables ``env`` added to
+    the environment; the result and its seconds."""
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in LAUNCHER_VARIABLES}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     started = time.perf_counter()
     result = subprocess.run(
@@ -117,23 +118,60 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("interrupt", 130, "rank 0 of 2: interrupted (KeyboardInterrupt)"),
         ("kill", None, ""),  # the launcher's code for a killed rank (Hydra: 9)
         ("model", 1, "rank 1 runs another fit than rank 0: parameters [[[5, 9]"),
-        ("data", 1, "rank 1 runs another fit than rank 0: data shapes [[[399, 5]"),
+        ("data", 1, 'rank 1 runs another fit than rank 0: x "(399, 5) float32" there, "(400, 5)'),
         ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),
         ("activation", 1, "rank 1 runs another fit than rank 0: architecture"),
-        ("data-values", 1, "rank 1 runs another fit than rank 0: data sample"),
+        ("data-values", 1, "rank 1 runs another fit than rank 0: x (CRC-32 of 16 rows) "),
         ("batchnorm", 1, "the model holds a BatchNorm1d, which normalises by the statistics"),
         ("no-seed", 1, "fit(distributed=True) needs seed= (an int)"),
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
+        ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
+        ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
+        # a rank that leaves normally: the others' stall line, then the shutdown they asked for
+        ("leaves", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of fit(distri"),
+        ("second-fit-alone", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of"),
     ],
 )
 def test_a_failing_rank_ends_every_rank(case, code, message):
     """Within seconds (the script would train 50 epochs), non-zero, the failing rank's line."""
-    result, seconds = launch(2, str(SCRIPTS / "faults.py"), case, timeout=30)
+    stall = {"NUDGENET_STALL_WARNING_SECONDS": "1", "NUDGENET_STALL_SHUTDOWN_SECONDS": "3"}
+    result, seconds = launch(2, str(SCRIPTS / "faults.py"), case, timeout=30, env=stall)
     assert result.returncode == code if code else result.returncode != 0, result.stderr[-2000:]
     assert "finished" not in result.stdout
     assert message in result.stderr
     assert ("Traceback" in result.stderr) == (case == "uncaught")
     assert seconds < 20
+    lines = [line for line in result.stderr.splitlines() if "nudgenet: rank" in line]
+    assert all(line.startswith("nudgenet: rank") for line in lines), "one line each, not cut"
+    if case in ("leaves", "second-fit-alone"):
+        assert "rank 0 of 2: waited 1 s at the start of fit(distributed=True)" in result.stderr
+        assert "still waiting (NUDGENET_STALL_SHUTDOWN_SECONDS=<seconds> ends the job)" in (
+            result.stderr
+        )
+
+
+def test_a_slow_rank_is_waited_for_with_one_line_and_no_busy_wait():
+    """Rank 1 starts fit 2.5 s after rank 0: rank 0 says it waits after 1 s, then both train;
+    while waiting it sleeps between looks rather than spinning a core."""
+    result, seconds = launch(
+        2, str(SCRIPTS / "faults.py"), "slow", timeout=60,
+        env={"NUDGENET_STALL_WARNING_SECONDS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("trained 2 epochs") == 2
+    assert result.stderr.count("waited 1 s at the start of fit(distributed=True)") == 1
+    assert "rank 0 of 2: waited" in result.stderr
+    cpu, wall = (float(v) for v in result.stdout.split("rank 0 fit cpu")[1].split()[:2])
+    assert wall > 2 and cpu < wall - 1.5, (cpu, wall)  # the 2.5 s of waiting did not spin
+
+
+def test_a_stall_setting_that_is_not_seconds_is_a_clear_error(monkeypatch):
+    from nudgenet.distributed.faults import STALL_SHUTDOWN, rendezvous
+
+    monkeypatch.setenv(STALL_SHUTDOWN, "soon")
+    with pytest.raises(DistributedError, match="NUDGENET_STALL_SHUTDOWN_SECONDS: expected "
+                       r"seconds \(a number >= 0\), got 'soon'"):  # fmt: skip
+        rendezvous(None, "fit(distributed=True)")
 
 
 def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(tmp_path):

@@ -242,14 +242,18 @@ def fit(
     for cb in callbacks:
         cb.on_train_begin(begin_logs)
     run, at = Run(model, optimizer, callbacks, history, generators(model, rng)), Position()
-    arrays = (x, y, *(validation or ()), *(() if weights is None else (weights,)))
+    data = {"x": x, "y": y, **dict(zip(("validation x", "validation y"), validation or ()))}
+    if weights is not None:
+        data["sample_weight"] = weights
+    arrays = tuple(data.values())
     settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
                 "loss": repr(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
     if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
         every = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
-        more = {"epochs": epochs, "compile": compile, "diagnostics": diagnostics, "every": every}
-        parallel.check(run, loss_fn, {**settings, **more}, arrays)
+        more = {"seed": seed, "epochs": epochs, "compile": compile, "diagnostics": diagnostics,
+                "every": every}  # fmt: skip
+        parallel.check(run, loss_fn, {**settings, **more}, data)
     if checkpoint is not None and not (parallel and parallel.rank):
         run_of = fingerprint(run, arrays, seed, settings)
         at = checkpoint.resume(run, run_of, epochs, steps, verbose)

@@ -6,11 +6,15 @@ out of memory at its 3rd batch), ``interrupt`` (Ctrl-C on rank 0 at its 3rd batc
 another model, has one row fewer, another batch size), ``activation`` (rank 1's hidden layer
 is a Tanh: the same parameter shapes), ``data-values`` (rank 1 draws its own data: the same
 shapes), ``batchnorm``, ``no-seed``, ``uncaught`` (the script's own code raises on rank 1
-before ``fit``, rank 0 goes on into ``fit``)."""
+before ``fit``, rank 0 goes on into ``fit``), ``leaves`` (rank 1 exits normally, rank 0 goes on
+into ``fit``), ``second-fit-alone`` (both ranks run a short ``fit``, then rank 0 alone another),
+``sample-weight`` (rank 1 alone passes ``sample_weight``), ``seed`` (rank 1's seed is 1),
+``slow`` (rank 1 starts ``fit`` 2.5 s after rank 0: a stall line, then training as usual)."""
 
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 from mpi4py import MPI
@@ -33,6 +37,8 @@ if rank == 1 and case == "options":
     batch_size = 64
 if case == "no-seed":
     seed = None
+if rank == 1 and case == "seed":
+    seed = 1
 middle = [ng.BatchNorm1d(hidden)] if case == "batchnorm" else []
 model = ng.Sequential(
     ng.Linear(5, hidden, seed=0),
@@ -54,8 +60,20 @@ class Fail(ng.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-ng.fit(
-    model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y, epochs=50,
-    batch_size=batch_size, seed=seed, verbose=0, distributed=True, callbacks=[Fail()],
+if case == "second-fit-alone":
+    ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+           epochs=1, batch_size=batch_size, seed=seed, verbose=0, distributed=True)  # fmt: skip
+if case in ("leaves", "second-fit-alone") and rank == 1:
+    sys.exit(0)
+if case == "slow" and rank == 1:
+    time.sleep(2.5)
+weights = np.ones(len(y)) if case == "sample-weight" and rank == 1 else None
+cpu, wall = time.process_time(), time.perf_counter()
+history = ng.fit(
+    model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+    epochs=2 if case == "slow" else 50, batch_size=batch_size, seed=seed, verbose=0,
+    distributed=True, callbacks=[] if case == "slow" else [Fail()], sample_weight=weights,
 )  # fmt: skip
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+sys.stdout.write(f"rank {rank} trained {len(history.epoch)} epochs; rank {rank} fit cpu {cpu} {wall}\n")  # noqa: E501  (one write: the ranks' lines must not merge)
 print("finished")

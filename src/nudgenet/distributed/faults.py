@@ -9,6 +9,15 @@ code (130 for Ctrl-C, 1 otherwise; MPICH's launcher adds a line of its own).  A 
 outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH's Hydra ends
 the job at once with the signal's exit code.
 
+A rank that leaves normally (its script ends, ``sys.exit(0)``, or it passes
+``distributed=False``) while the others start a distributed ``fit`` cannot be told from a slow
+one: MPI says nothing of a rank that finalised.  :func:`rendezvous`, the first thing of every
+distributed ``fit``, waits for every rank without spinning a core, prints one line on each rank
+still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), and, when
+``NUDGENET_STALL_SHUTDOWN_SECONDS`` is set, ends the job after that long (Horovod's stall check
+and its ``HOROVOD_STALL_SHUTDOWN_TIME_SECONDS``, off by default for the same reason: a rank
+still loading a large data set is only slow).
+
 :func:`check_same` runs once before training: one small ``allgather`` of each rank's
 description of its run (the model's layers and parameter shapes, the optimiser and its
 settings, fit's options, the data's shapes and a checksum of a sample of its rows); a rank
@@ -28,6 +37,9 @@ from collections.abc import Iterator
 from ..errors import DistributedError, first_difference
 
 _FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
+STALL_WARNING = "NUDGENET_STALL_WARNING_SECONDS"  # a line after this long waiting (default 60)
+STALL_SHUTDOWN = "NUDGENET_STALL_SHUTDOWN_SECONDS"  # the job ended after this long (default: never)
+_POLL = (1e-4, 0.05)  # seconds between looks at a pending rendezvous: first, at most
 
 
 def describe(error: BaseException) -> str:
@@ -70,14 +82,64 @@ def abort_on_uncaught(comm) -> None:
     sys.excepthook = hook
 
 
+def _say(comm, text: str) -> None:
+    """``nudgenet: rank r of n: text`` on stderr in one write (the launcher merges the ranks'
+    streams: a line written in pieces could be cut by another rank's)."""
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {text}\n")
+    stream.flush()
+
+
 def _abort(comm, error: BaseException) -> None:
     """One line naming this rank and ``error`` on stderr, then ``Abort`` every rank."""
     code = 130 if isinstance(error, KeyboardInterrupt) else 1
-    line = f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {describe(error)}"
-    print(line, file=sys.__stderr__ or sys.stderr, flush=True)
+    _say(comm, describe(error))
     time.sleep(_FORWARDED)  # the launcher forwards the line before Abort tears it down
     comm.Abort(code)
     os._exit(code)  # MPICH's Abort may return before the launcher ends this process
+
+
+def _seconds(variable: str, default: float) -> float:
+    """The environment ``variable`` as seconds (``default`` when unset or empty); a
+    DistributedError naming it when it is not a number >= 0."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise DistributedError(f"{variable}: expected seconds (a number >= 0), got {text!r}")
+    return seconds
+
+
+def rendezvous(comm, what: str) -> None:
+    """Return once every rank of ``comm`` has called this (a nonblocking barrier, looked at
+    every 0.1-50 ms rather than spun on); see the module doc for the stall line and shutdown.
+    ``what``: what the ranks are starting, for those words."""
+    warn_after, shutdown_after = _seconds(STALL_WARNING, 60.0), _seconds(STALL_SHUTDOWN, 0.0)
+    request, started, pause, warned = comm.Ibarrier(), time.monotonic(), _POLL[0], False
+    while not request.Test():
+        waited = time.monotonic() - started
+        if shutdown_after and waited >= shutdown_after:
+            raise DistributedError(
+                f"{_stalled(what, waited)}; {STALL_SHUTDOWN}={shutdown_after:g} ends the job"
+            )
+        if not warned and waited >= warn_after:
+            _say(comm, f"{_stalled(what, waited)}; still waiting ({STALL_SHUTDOWN}=<seconds> "
+                       "ends the job)")  # fmt: skip
+            warned = True
+        time.sleep(pause)
+        pause = min(2 * pause, _POLL[1])
+
+
+def _stalled(what: str, waited: float) -> str:
+    return (
+        f"waited {waited:.0f} s at the start of {what} for the other ranks: every rank must make "
+        f"the same {what} calls (one whose script ended, exited or passed distributed=False "
+        "leaves the others waiting)"
+    )
 
 
 def check_same(comm, mine: dict) -> None:

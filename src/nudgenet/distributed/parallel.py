@@ -28,7 +28,7 @@ from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
-from .faults import abort_on_error, check_same
+from .faults import abort_on_error, check_same, rendezvous
 from .launch import launcher, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, share
@@ -36,6 +36,7 @@ from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
 EVALUATION_BATCH = 1024  # rows per recorded graph of a DifferentialLoss (evaluate's default)
+DATA = ("x", "y", "validation x", "validation y", "sample_weight")  # fit's arrays, by name
 
 
 def last_run() -> dict:
@@ -56,22 +57,25 @@ class DataParallel:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Abort every rank on an error here; files and warnings from rank 0 only; the BLAS
+        """Abort every rank on an error here; wait for every rank to start this fit
+        (:func:`~.faults.rendezvous`); files and warnings from rank 0 only; the BLAS
         threads of the ranks on one machine sharing its cores (:mod:`.threads`)."""
         previous = files.set_may_write(files.may_write() and self.rank == 0)
         try:
-            with abort_on_error(self.comm), blas_threads_per_rank(self.comm):
-                with warnings.catch_warnings():
+            with abort_on_error(self.comm):
+                rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
+                with blas_threads_per_rank(self.comm), warnings.catch_warnings():
                     if self.rank:
                         warnings.simplefilter("ignore")
                     yield
         finally:
             files.set_may_write(previous)
 
-    def check(self, run: Run, loss_fn, settings: dict, arrays) -> None:
+    def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
         """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings``, the
-        shapes of the data ``arrays`` and a sample of their rows (:func:`sample_checksum`), the
-        model, optimiser, callbacks and row order (DistributedError on rank 0 naming the first
+        model, optimiser and callbacks, the shape of each of fit's ``data`` arrays by name
+        (:data:`DATA`; "absent" where a rank has none), a sample of their rows
+        (:func:`sample_checksum`) and the row order (DistributedError on rank 0 naming the first
         difference)."""
         for module in run.model.modules():
             if isinstance(module, BatchNorm1d):
@@ -90,8 +94,9 @@ class DataParallel:
             "architecture": outline(run.model),
             "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
             "callbacks": [type(cb).__name__ for cb in run.callbacks],
-            "data shapes": [[list(a.shape), str(a.dtype)] for a in arrays],
-            "data sample": [sample_checksum(a) for a in arrays],
+            **{name: "absent" if name not in data else f"{data[name].shape} {data[name].dtype}"
+               for name in DATA},
+            **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a) for name, a in data.items()},
             "row order": str(run.rngs["fit"].bit_generator.state),
         })  # fmt: skip
 
