@@ -227,6 +227,21 @@ def test_distributed_outside_a_launcher_warns_and_is_plain_fit(no_launcher):
     np.testing.assert_array_equal(weights, _fit(False))
 
 
+@pytest.mark.parametrize("distributed", [False, True])
+def test_fit_warnings_point_at_the_line_that_called_fit(distributed, no_launcher):
+    """However deep in nudgenet a warning is raised (distributed=True runs fit again inside
+    nudgenet), it names the caller's file: warnings filters by module, and the line shown, work."""
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    x, y = np.random.default_rng(0).normal(size=(40, 3)) * 1e30, np.arange(40) % 2
+    with pytest.warns(RuntimeWarning) as record:
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=1e30), x, y,
+               epochs=3, seed=0, verbose=0, distributed=distributed)  # fmt: skip
+    ours = [w for w in record if str(w.message).startswith("fit")]  # not NumPy's overflows
+    assert any("stopping. Lower the learning rate" in str(w.message) for w in ours)
+    assert len(ours) == 1 + distributed  # and "not started by an MPI launcher"
+    assert {w.filename for w in ours} == {__file__}, [(w.filename, str(w.message)) for w in ours]
+
+
 def test_distributed_takes_true_or_false(no_launcher):
     with pytest.raises(TypeError, match="fit: distributed must be True or False, got 'yes'"):
         _fit("yes")

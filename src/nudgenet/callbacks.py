@@ -44,6 +44,7 @@ import math
 import warnings
 from collections.abc import Callable
 
+from .errors import caller_stacklevel
 from .optim import LRScheduler
 
 HOOKS = (
@@ -138,7 +139,7 @@ def check_signatures(callback: Callback) -> None:
                 f"{type(callback).__name__}.{name}(..., loss): its second argument is Keras's logs "
                 'dict, not the batch loss; read the loss as logs["loss"]',
                 UserWarning,
-                stacklevel=4,
+                stacklevel=caller_stacklevel(),
             )
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from safetensors import numpy as st
 
-from .errors import CheckpointError, first_difference
+from .errors import CheckpointError, caller_stacklevel, first_difference
 from .files import may_write, sorted_header, write_atomic
 from .io import outline
 from .run_state import Position, Run, decode, encode
@@ -115,7 +115,7 @@ class Checkpoint:
                     f"{error}; set aside as {path.with_suffix('.corrupt').name}, trying the one "
                     "before it",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=caller_stacklevel(),
                 )
                 continue
             _check_same_run(path, self.fingerprint, theirs)

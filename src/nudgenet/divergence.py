@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from .callbacks import Callback
+from .errors import caller_stacklevel
 from .nn.layers import trace
 from .tensor import no_grad
 
@@ -119,7 +120,7 @@ class TerminateOnDivergence(Callback):
             warnings.warn(
                 f"TerminateOnDivergence: {message}; stopping. Lower the learning rate.",
                 RuntimeWarning,
-                stacklevel=3,  # fit's caller
+                stacklevel=caller_stacklevel(),
             )
 
     def healthy(self, epoch: int) -> bool:

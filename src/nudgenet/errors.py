@@ -1,6 +1,11 @@
-"""Exceptions nudgenet raises for user mistakes; the CLI turns these into one-line errors."""
+"""Exceptions nudgenet raises for user mistakes; the CLI turns these into one-line errors.
+:func:`caller_stacklevel` points nudgenet's warnings at the user's line."""
 
 import json
+import os
+import sys
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class NudgenetError(Exception):
@@ -37,6 +42,8 @@ class CheckpointError(NudgenetError, ValueError):
 class ExportError(NudgenetError, ValueError):
     """A model cannot be exported (to ONNX): the message names the layer and the operation that
     has no counterpart, or what else stands in the way."""
+
+
 class DistributedError(NudgenetError, RuntimeError):
     """Data-parallel training cannot run as asked: mpi4py missing under an MPI launcher, ranks
     that do not run the same ``fit`` (model, options, data sizes), a layer that needs the whole
@@ -56,3 +63,13 @@ def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None
 def _short(value) -> str:
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a ``warnings.warn`` in the function calling this point at
+    the first frame outside nudgenet (the user's line that called ``fit``, say), however deep
+    in nudgenet the warning is raised (``fit`` runs itself again for ``distributed=True``)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level

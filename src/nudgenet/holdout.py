@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 
 from .data.split import unshared_classes, validation_split_rows
+from .errors import caller_stacklevel
 
 
 def split_validation(
@@ -37,7 +38,7 @@ def split_validation(
         warnings.warn(
             f"fit: the validation rows ({rows}) {unshared}: val_* scores will mislead; {fix}",
             UserWarning,
-            stacklevel=3,  # fit's caller
+            stacklevel=caller_stacklevel(),
         )
     weights = None if sample_weight is None else sample_weight[fit_rows]
     return x[fit_rows], y[fit_rows], weights, (x[val_rows], y[val_rows])

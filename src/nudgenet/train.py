@@ -24,7 +24,7 @@ from .compiled import blas_threads_for
 from .diagnostics import GradientDiagnostics
 from .distributed.parallel import DataParallel, fit_data_parallel
 from .divergence import non_finite
-from .errors import ShapeError
+from .errors import ShapeError, caller_stacklevel
 from .functional.losses import check_weights
 from .history import History
 from .holdout import split_validation
@@ -86,7 +86,7 @@ def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
             f"{len(params)} parameters; {shown} stay fixed (build it from model.parameters() "
             "to train them all)",
             UserWarning,
-            stacklevel=3,  # fit's caller
+            stacklevel=caller_stacklevel(),
         )
 
 
@@ -123,7 +123,7 @@ def _stop_reason(
             f"fit: {detail or f'the training loss became {loss} in epoch {epoch + 1}'}; "
             "stopping. Lower the learning rate or check the data for NaN/inf.",
             RuntimeWarning,
-            stacklevel=3,  # fit's caller
+            stacklevel=caller_stacklevel(),
         )
         return "diverged"
     reason = next((cb.stop_reason for cb in callbacks if cb.stop_training), None)

@@ -57,7 +57,7 @@ import warnings
 import numpy as np
 
 from ..callbacks import may_write_parameters
-from ..errors import DistributedError
+from ..errors import DistributedError, caller_stacklevel
 from ..nn.flat import FlatParameters
 from ..optim import Optimizer
 from .allreduce import GradientAllreduce
@@ -123,7 +123,7 @@ def reduction_for(comm, optimizer: Optimizer, callbacks: list):
             "optimiser state and gradients; summing with Allreduce instead (give the machine "
             "or container more, e.g. docker run --shm-size)",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=caller_stacklevel(),
         )
     node.Free()
     return GradientAllreduce(comm, optimizer)

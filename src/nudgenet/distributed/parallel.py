@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .. import files
-from ..errors import DistributedError
+from ..errors import DistributedError, caller_stacklevel
 from ..io import outline
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
@@ -209,7 +209,7 @@ def join(what: str) -> DataParallel | None:
             f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); training "
             "in this one process",
             RuntimeWarning,
-            stacklevel=4,  # fit's caller (through fit_data_parallel and fit)
+            stacklevel=caller_stacklevel(),
         )
         return None
     return DataParallel(world(what))
