@@ -627,6 +627,8 @@ def test_sample_weights_follow_their_rows_into_a_validation_split(mode):
                              validation_data=(x[val_rows], y[val_rows]), **options)  # fmt: skip
         runs.append(history)
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["val_loss"] == runs[1]["val_loss"]
+
+
 def test_only_a_callbacks_own_class_can_say_it_does_not_write_parameters(tmp_path):
     """may_write_parameters: built-ins that read say so; anything else, a subclass of one of
     them included, may write (a data-parallel run then keeps a copy per rank)."""
