@@ -266,13 +266,16 @@ class BaseMLP(BaseEstimator):
     def save(self, path):
         """Write the fitted estimator to a nudgenet model file (safetensors, no pickle):
         the network, and in its metadata the parameters and fitted attributes.  Returns the
-        path."""
+        path.  Not kept (:mod:`._persist`): ``callbacks`` (:meth:`load` gives None), a
+        ``RandomState`` as ``random_state`` (None; an int is kept), the solver's state."""
         check_is_fitted(self)
         return _persist.save(self, path)
 
     @classmethod
     def load(cls, path):
-        """The estimator :meth:`save` wrote to ``path``."""
+        """The estimator :meth:`save` wrote to ``path``, with ``callbacks=None`` (callbacks are
+        not saved: set them again with ``set_params`` to fit with them) and ``random_state``
+        None where a ``RandomState`` was given."""
         return _persist.load(cls, path)
 
     # --- pickling (joblib, clone of fitted estimators) -------------------------------------
