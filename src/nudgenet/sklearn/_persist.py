@@ -47,10 +47,13 @@ def _plain(value):
 
 
 def _restored(name: str, value):
+    """A parameter's value from what :func:`_plain` made of it (dicts also inside lists: a
+    multilabel ``class_weight``)."""
     if isinstance(value, dict) and "pairs" in value:
         return {k: v for k, v in value["pairs"]}
-    if name == "hidden_layer_sizes" and isinstance(value, list):
-        return tuple(value)
+    if isinstance(value, list):
+        items = [_restored(name, v) for v in value]
+        return tuple(items) if name == "hidden_layer_sizes" else items
     return value
 
 
