@@ -161,6 +161,45 @@ def test_bad_settings_are_one_line_errors(name):
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize("call", ["fit", "partial_fit", "predict", "predict_proba", "score"])
+def test_inputs_beyond_float32s_range_are_one_line_errors_where_float32_trains(call):
+    big = X.copy()
+    big[3, 5] = -1e39  # finite in float64, -inf in float32
+    est = MLPClassifier((8,), max_iter=2, random_state=0)
+    if call in ("predict", "predict_proba", "score"):
+        _fit(est)
+    action = {
+        "fit": lambda: est.fit(big, Y),
+        "partial_fit": lambda: est.partial_fit(big, Y, classes=np.arange(10)),
+        "predict": lambda: est.predict(big),
+        "predict_proba": lambda: est.predict_proba(big),
+        "score": lambda: est.score(big, Y),
+    }
+    message = (
+        r"^MLPClassifier: expected X within float32's range \(±3.403e\+38\), got 1 value beyond "
+        r"it, the first -1e\+39 in sample 3, column 5 \(0-based\); scale X, or fit with "
+        r"dtype='float64'"
+    )
+    before = [c.copy() for c in est.coefs_] if hasattr(est, "coefs_") else None
+    with pytest.raises(ValueError, match=message) as raised:
+        action[call]()
+    assert "\n" not in str(raised.value)
+    if before is None:  # refused before the first network was built
+        assert not hasattr(est, "coefs_")
+    else:
+        assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+    wide = _fit(MLPClassifier((8,), max_iter=2, random_state=0, dtype="float64"), x=big)
+    assert np.isfinite(wide.predict_proba(big)).all()  # float64 holds it
+
+
+def test_regression_targets_beyond_float32s_range_are_one_line_errors():
+    y = Y * 1e38  # beyond float32 from 4 up
+    with pytest.raises(ValueError, match=r"^MLPRegressor: expected y within float32's range "
+                       r"\(±3.403e\+38\), got 181 values beyond it, the first 4e\+38 in "
+                       r"sample 4, column 0 \(0-based\)"):  # fmt: skip
+        MLPRegressor(hidden_layer_sizes=(8,), max_iter=2).fit(X, y)
+
+
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_negative_sample_weight_is_the_same_error_for_every_solver(solver):
     weights = np.ones(len(X))

@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..backend import get_default_dtype
+from ..data._convert import within_range
 from ..train import fit, predict
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
@@ -71,10 +72,12 @@ class BaseMLP(BaseEstimator):
         check_params(self)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y, columns = self._validate_input(X, y, incremental, reset=first)
-        X = dense(X)
         weights = self._row_weights(y, sample_weight, X, incremental)
         loss = self._loss_name(columns)
         rule = RULES[loss]
+        dtype = self._training_dtype() if first else self._model.parameters()[0].dtype
+        X = self._in_dtype("X", dense(X), dtype)  # checked before the network changes
+        targets = self._train_targets(columns, rule, dtype)
         outputs = self._output_units(columns, rule)
         hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=np.int64)).tolist()
         units = [X.shape[1], *hidden, outputs]
@@ -86,9 +89,6 @@ class BaseMLP(BaseEstimator):
                 f"{type(self).__name__}: warm_start/partial_fit needs the fitted network's layers "
                 f"{self._units} and loss {self._loss_rule!r}, got {units} and {loss!r}"
             )
-        dtype = self._model.parameters()[0].dtype
-        X = X.astype(dtype, copy=False)
-        targets = self._train_targets(columns, rule, dtype)
         self._sync()
         if self.solver == "lbfgs":
             self._new_solver(rule)
@@ -104,6 +104,14 @@ class BaseMLP(BaseEstimator):
                 "values and need to be preprocessed."
             )
         return self
+
+    def _in_dtype(self, name: str, values: np.ndarray, dtype) -> np.ndarray:
+        """``values`` (``X``, or a regressor's ``y``) in the network's ``dtype``: a one-line
+        ValueError for a value beyond its range (float32's ±3.4e38), which the cast would make
+        infinite (:func:`nudgenet.data._convert.within_range`, the command line's rule too).
+        Once per call, on the whole array: nothing per batch."""
+        remedy = f"scale {name}, or fit with dtype='float64', whose range holds it"
+        return within_range(type(self).__name__, name, values, dtype, remedy)
 
     def _training_dtype(self):
         if self.dtype is not None:
@@ -243,7 +251,8 @@ class BaseMLP(BaseEstimator):
         """The network's outputs after ``out_activation_``, for validated rows ``X``, in
         ``X``'s dtype (float64 or float32, as scikit-learn's)."""
         self._sync()
-        scores = predict(self._model, X).astype(X.dtype, copy=False)
+        rows = self._in_dtype("X", X, self._model.parameters()[0].dtype)
+        scores = predict(self._model, rows).astype(X.dtype, copy=False)
         return output_function(self.out_activation_, scores)
 
     def _score_rows(self, X, y, sample_weight=None) -> float:

@@ -40,7 +40,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
       total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
       it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).
-    - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).
+    - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).  ``X`` (and a
+      regressor's ``y``) must lie within its range: in float32 a value beyond ±3.4e38, finite
+      in float64, is a one-line ValueError naming its sample and column in ``fit``,
+      ``partial_fit``, ``predict``, ``predict_proba`` and ``score`` (the cast would make it
+      infinite); ``dtype="float64"`` takes it.
     - ``dropout``: a rate, or one per hidden layer (not with ``lbfgs``).
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
       validation loss instead, keeping the weights of the lowest; the fitted
