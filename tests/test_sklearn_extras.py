@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 import nudgenet as ng
@@ -159,6 +160,43 @@ def test_bad_settings_are_one_line_errors(name):
                        .replace(")", r"\)")) as raised:  # fmt: skip
         est.fit(X, y)
     assert "\n" not in str(raised.value)
+
+
+SKLEARN_NON_FINITE = (  # scikit-learn's words, which users match on
+    r"^Solver produced non-finite parameter weights\. The input data may contain large values "
+    r"and need to be preprocessed\."
+)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", [MLPClassifier, MLPRegressor])
+def test_a_fit_whose_loss_stops_being_finite_raises_scikit_learns_error(kind, solver, method):
+    est = kind(hidden_layer_sizes=(8,), solver=solver, learning_rate_init=1e30, batch_size=50,
+               max_iter=1, random_state=0)  # fmt: skip
+    fitting = getattr(est, method)
+    options = {"classes": np.arange(10)} if (method, kind) == ("partial_fit", MLPClassifier) else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fit's own RuntimeWarning, NumPy's overflow
+        warnings.simplefilter("error", ConvergenceWarning)  # not "max_iter reached" as well
+        with pytest.raises(ValueError, match=SKLEARN_NON_FINITE + r" nudgenet: the training loss "
+                           r"became (nan|inf) in epoch 1, step \d+; .* Lower learning_rate_init "
+                           r"or scale the inputs") as raised:  # fmt: skip
+            fitting(X, Y * 1.0, **options)
+    assert "\n" not in str(raised.value)
+    # left fitted, as scikit-learn leaves it: the last finite weights, the loss curve as it went
+    assert not np.isfinite(est.loss_curve_[-1]) and est.n_iter_ == len(est.loss_curve_) == 1
+    assert all(np.isfinite(c).all() for c in est.coefs_)
+    with np.errstate(all="ignore"):  # huge weights
+        assert len(est.predict(X)) == len(X)
+
+
+def test_lbfgs_on_a_loss_that_is_not_finite_raises_scikit_learns_error():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=SKLEARN_NON_FINITE + r" nudgenet: L-BFGS-B's loss "
+                           r"is (nan|inf) after 0 iterations, .* Scale the inputs"):  # fmt: skip
+            MLPClassifier((8,), solver="lbfgs", random_state=0).fit(X * 1e300, Y)
 
 
 @pytest.mark.parametrize("call", ["fit", "partial_fit", "predict", "predict_proba", "score"])

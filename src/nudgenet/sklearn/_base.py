@@ -34,6 +34,11 @@ from ._network import build_network, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
 
+NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and "
+    "need to be preprocessed."
+)  # scikit-learn's words
+
 
 def dense(X):
     """Sparse inputs as dense arrays (the network multiplies dense matrices)."""
@@ -55,7 +60,8 @@ class BaseMLP(BaseEstimator):
     # --- fitting ---------------------------------------------------------------------------
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the network to ``X`` and targets ``y`` (``sample_weight``: one per row)."""
+        """Fit the network to ``X`` and targets ``y`` (``sample_weight``: one per row).
+        ValueError where the training loss stops being finite (class docstring)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _has_partial_fit(self) -> bool:
@@ -94,16 +100,23 @@ class BaseMLP(BaseEstimator):
             self._new_solver(rule)
             loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
             factor = rule.loss_factor(outputs)
-            _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
+            diverged = _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
         else:
-            self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
+            diverged = self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
         self._publish()
-        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain large "
-                "values and need to be preprocessed."
-            )
+        self._check_finite(diverged)
         return self
+
+    def _check_finite(self, diverged: str | None) -> None:
+        """scikit-learn's ValueError, its words first (users match on them), where the weights
+        are not finite or, beyond scikit-learn, training stopped on a loss that was not
+        (``diverged``: nudgenet's words saying where, added to the message), with what to
+        change.  The estimator stays as training left it (class docstring)."""
+        if diverged is None and all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            return
+        where = f" nudgenet: {diverged}." if diverged else ""
+        change = "Scale" if self.solver == "lbfgs" else "Lower learning_rate_init or scale"
+        raise ValueError(f"{NON_FINITE}{where} {change} the inputs (e.g. StandardScaler).")
 
     def _in_dtype(self, name: str, values: np.ndarray, dtype) -> np.ndarray:
         """``values`` (``X``, or a regressor's ``y``) in the network's ``dtype``: a one-line
@@ -157,7 +170,9 @@ class BaseMLP(BaseEstimator):
         self._publish()
         return self._solver
 
-    def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental) -> None:
+    def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental):
+        """``adam``/``sgd`` through :func:`nudgenet.fit`; returns None, or where a batch's loss
+        stopped being finite (the History's ``stop_message``: fit stops before its update)."""
         if not incremental or self._solver is None:
             self._new_solver(rule)
         if self.early_stopping and incremental:
@@ -196,13 +211,15 @@ class BaseMLP(BaseEstimator):
         if weights is not None:
             loss_fn = WeightTotal(loss_fn, self._solver)
         self.n_iter_ = 0
-        fit(
+        history = fit(
             self._model, loss_fn, self._solver, X, targets,
             epochs=1 if incremental else self.max_iter, batch_size=batch_size,
             shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
             verbose=min(int(self.verbose), 2), sample_weight=weights,
         )  # fmt: skip
-        if not incremental and not epochs.stopped and self.n_iter_ == self.max_iter:
+        diverged = history.stop_message
+        reached = not epochs.stopped and not diverged and self.n_iter_ == self.max_iter
+        if reached and not incremental:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
@@ -211,6 +228,7 @@ class BaseMLP(BaseEstimator):
             )
         if self.early_stopping:
             self._solver.flat_params[...] = self._best_weights
+        return diverged and f"{diverged}; fit stopped before that step's update"
 
     def _row_weights(self, y, sample_weight, X, incremental: bool):
         """One float64 weight per row (``sample_weight``, times the class weights of a

@@ -51,6 +51,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.
     - ``callbacks``: nudgenet callbacks for ``fit`` (they see ``sklearn_loss``, ``val_score``
       and ``val_loss`` in the epoch's logs).
+    - A training loss that stops being finite: ``fit`` and ``partial_fit`` raise
+      scikit-learn's ValueError (its words first: "Solver produced non-finite parameter
+      weights. ..."), then nudgenet's saying where (epoch, step, the first layer that
+      overflowed) and what to change; ``lbfgs`` too where its final loss is not finite
+      (scikit-learn's checks only the weights).  nudgenet stops before the update of the
+      batch whose loss was not finite, so, as scikit-learn's, the estimator is left fitted but
+      not usefully: ``coefs_`` are the last finite weights (with ``early_stopping``, the best
+      epoch's), ``loss_curve_`` ends with the loss that was not finite.  Fit again with a
+      lower ``learning_rate_init`` or scaled inputs.
     """
 
     _score_function = staticmethod(accuracy_score)
