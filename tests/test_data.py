@@ -740,7 +740,13 @@ def test_load_csv_gz(tmp_path):
         ("1,2,0\n1,1_000,0\n", {}, "line 2, column 2: '1_000' is not a number"),
         ("a,b\n1,0\nnan,1\n", {}, "x holds 1 NaN or infinite values .* sample 1"),
         ("a,b\n1,0\n2,inf\n", {}, "y holds 1 NaN or infinite values .* sample 1"),
-        ("a,b\n1e39,0\n", {}, "x holds 1 NaN or infinite values .* sample 0"),
+        (
+            "a,b\n1e39,0\n",
+            {},
+            r"expected x within float32's range \(±3.403e\+38\), got 1 "
+            r"value beyond it, the first 1e\+39 in sample 0, column 0 \(0-based\); scale the data",
+        ),
+        ("a,b\n1,0\n2,-4e38\n", {}, r"expected y within float32's range .* -4e\+38 in sample 1"),
     ],
 )
 def test_load_csv_errors(tmp_path, text, kwargs, message):

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 import nudgenet as ng
@@ -159,6 +160,82 @@ def test_bad_settings_are_one_line_errors(name):
                        .replace(")", r"\)")) as raised:  # fmt: skip
         est.fit(X, y)
     assert "\n" not in str(raised.value)
+
+
+SKLEARN_NON_FINITE = (  # scikit-learn's words, which users match on
+    r"^Solver produced non-finite parameter weights\. The input data may contain large values "
+    r"and need to be preprocessed\."
+)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", [MLPClassifier, MLPRegressor])
+def test_a_fit_whose_loss_stops_being_finite_raises_scikit_learns_error(kind, solver, method):
+    est = kind(hidden_layer_sizes=(8,), solver=solver, learning_rate_init=1e30, batch_size=50,
+               max_iter=1, random_state=0)  # fmt: skip
+    fitting = getattr(est, method)
+    options = {"classes": np.arange(10)} if (method, kind) == ("partial_fit", MLPClassifier) else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fit's own RuntimeWarning, NumPy's overflow
+        warnings.simplefilter("error", ConvergenceWarning)  # not "max_iter reached" as well
+        with pytest.raises(ValueError, match=SKLEARN_NON_FINITE + r" nudgenet: the training loss "
+                           r"became (nan|inf) in epoch 1, step \d+; .* Lower learning_rate_init "
+                           r"or scale the inputs") as raised:  # fmt: skip
+            fitting(X, Y * 1.0, **options)
+    assert "\n" not in str(raised.value)
+    # left fitted, as scikit-learn leaves it: the last finite weights, the loss curve as it went
+    assert not np.isfinite(est.loss_curve_[-1]) and est.n_iter_ == len(est.loss_curve_) == 1
+    assert all(np.isfinite(c).all() for c in est.coefs_)
+    with np.errstate(all="ignore"):  # huge weights
+        assert len(est.predict(X)) == len(X)
+
+
+def test_lbfgs_on_a_loss_that_is_not_finite_raises_scikit_learns_error():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=SKLEARN_NON_FINITE + r" nudgenet: L-BFGS-B's loss "
+                           r"is (nan|inf) after 0 iterations, .* Scale the inputs"):  # fmt: skip
+            MLPClassifier((8,), solver="lbfgs", random_state=0).fit(X * 1e300, Y)
+
+
+@pytest.mark.parametrize("call", ["fit", "partial_fit", "predict", "predict_proba", "score"])
+def test_inputs_beyond_float32s_range_are_one_line_errors_where_float32_trains(call):
+    big = X.copy()
+    big[3, 5] = -1e39  # finite in float64, -inf in float32
+    est = MLPClassifier((8,), max_iter=2, random_state=0)
+    if call in ("predict", "predict_proba", "score"):
+        _fit(est)
+    action = {
+        "fit": lambda: est.fit(big, Y),
+        "partial_fit": lambda: est.partial_fit(big, Y, classes=np.arange(10)),
+        "predict": lambda: est.predict(big),
+        "predict_proba": lambda: est.predict_proba(big),
+        "score": lambda: est.score(big, Y),
+    }
+    message = (
+        r"^MLPClassifier: expected X within float32's range \(±3.403e\+38\), got 1 value beyond "
+        r"it, the first -1e\+39 in sample 3, column 5 \(0-based\); scale X, or fit with "
+        r"dtype='float64'"
+    )
+    before = [c.copy() for c in est.coefs_] if hasattr(est, "coefs_") else None
+    with pytest.raises(ValueError, match=message) as raised:
+        action[call]()
+    assert "\n" not in str(raised.value)
+    if before is None:  # refused before the first network was built
+        assert not hasattr(est, "coefs_")
+    else:
+        assert all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+    wide = _fit(MLPClassifier((8,), max_iter=2, random_state=0, dtype="float64"), x=big)
+    assert np.isfinite(wide.predict_proba(big)).all()  # float64 holds it
+
+
+def test_regression_targets_beyond_float32s_range_are_one_line_errors():
+    y = Y * 1e38  # beyond float32 from 4 up
+    with pytest.raises(ValueError, match=r"^MLPRegressor: expected y within float32's range "
+                       r"\(±3.403e\+38\), got 181 values beyond it, the first 4e\+38 in "
+                       r"sample 4, column 0 \(0-based\)"):  # fmt: skip
+        MLPRegressor(hidden_layer_sizes=(8,), max_iter=2).fit(X, y)
 
 
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])

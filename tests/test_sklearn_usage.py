@@ -96,6 +96,24 @@ def test_save_and_load_give_the_same_estimator(make, y, tmp_path):
     assert isinstance(ng.load(path), ng.Sequential)  # an ordinary nudgenet model file
 
 
+def test_callbacks_and_a_random_state_generator_are_not_saved_and_refitting_works(tmp_path):
+    stop = ng.EarlyStopping(monitor="loss", patience=2)
+    est = MLPClassifier((8,), max_iter=20, random_state=np.random.RandomState(0), callbacks=[stop])
+    with pytest.warns(Warning):
+        est.fit(X, Y)
+    loaded = MLPClassifier.load(est.save(tmp_path / "callbacks.safetensors"))
+    assert loaded.callbacks is None and loaded.random_state is None  # JSON holds neither
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    with pytest.warns(Warning):
+        assert loaded.set_params(max_iter=2).fit(X, Y).n_iter_ == 2  # fits again
+    seeded = MLPClassifier.load(est.set_params(random_state=7).save(tmp_path / "seed.safetensors"))
+    assert seeded.random_state == 7  # a seed is kept
+    copy = clone(est)  # clone copies the callbacks: a fresh EarlyStopping, as fit needs
+    assert copy.callbacks[0] is not stop and isinstance(copy.callbacks[0], ng.EarlyStopping)
+    with pytest.warns(Warning):
+        assert copy.set_params(max_iter=3).fit(X, Y).n_iter_ == 3
+
+
 def test_load_refuses_other_files(tmp_path):
     est = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     with pytest.warns(Warning):

@@ -65,6 +65,29 @@ def test_class_weight_is_sample_weight_by_class_and_multiplies_it():
             np.testing.assert_array_equal(p, q)
 
 
+def test_multilabel_class_weight_is_one_dict_per_label(tmp_path):
+    y = np.c_[Y == 0, Y == 1]
+    per_label = [{0: 1.0, 1: 3.0}, {0: 0.5, 1: 1.0}]
+    params = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5)
+    a = _fit(MLPClassifier(class_weight=per_label, **params), X, y, sample_weight=WEIGHTS)
+    b = _fit(MLPClassifier(**params), X, y,
+             sample_weight=WEIGHTS * compute_sample_weight(per_label, y))  # fmt: skip
+    for p, q in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(p, q)
+    assert MLPClassifier.load(a.save(tmp_path / "a.safetensors")).get_params() == a.get_params()
+    errors = [
+        ({0: 1.0, 1: 3.0}, y, r"class_weight: multilabel targets need one dict per label \(a "
+         r"list of 2 dicts\), got a dict"),
+        (per_label[:1], y, r"class_weight: expected one dict per label \(2\), got 1"),
+        (per_label, Y, r"class_weight: a list of dicts is for multilabel targets \(one per "
+         r"label\); these targets need one dict \{class: weight\}"),
+    ]  # fmt: skip
+    for class_weight, targets, message in errors:
+        with pytest.raises(ValueError, match=message) as raised:
+            MLPClassifier(class_weight=class_weight, **params).fit(X, targets)
+        assert "\n" not in str(raised.value)
+
+
 @pytest.mark.parametrize("y", [Y, np.c_[Y == 0, Y == 1]], ids=["multiclass", "multilabel"])
 def test_balanced_class_weight_keeps_whole_weights_equal_to_repeated_rows(y):
     params = dict(hidden_layer_sizes=(10,), random_state=0, class_weight="balanced",

@@ -289,6 +289,22 @@ def test_mismatched_rows_and_bad_settings_raise_clearly():
         ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, metrics=["f2"], verbose=0)
 
 
+def test_inputs_of_the_wrong_width_name_their_whole_shape():
+    x, y = _blobs()
+    model = _model(features=3)
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    expected = r"expected input with 3 features, shape \(N, 3\), got shape \(400, 2\)"
+    with pytest.raises(ng.ShapeError, match=expected):  # fit reads the outputs of one row
+        ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, verbose=0)
+    with pytest.raises(ng.ShapeError, match=expected):
+        ng.evaluate(model, ng.CrossEntropyLoss(), x, y)
+    model = _model()
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ng.ShapeError, match=r"got shape \(80, 3\)"):
+        ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, verbose=0,
+               validation_data=(np.zeros((80, 3), np.float32), y[:80]))  # fmt: skip
+
+
 def test_diverging_training_warns_and_stops():
     x, y = _blobs()
     x = x * 1e30
@@ -611,6 +627,8 @@ def test_sample_weights_follow_their_rows_into_a_validation_split(mode):
                              validation_data=(x[val_rows], y[val_rows]), **options)  # fmt: skip
         runs.append(history)
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["val_loss"] == runs[1]["val_loss"]
+
+
 def test_only_a_callbacks_own_class_can_say_it_does_not_write_parameters(tmp_path):
     """may_write_parameters: built-ins that read say so; anything else, a subclass of one of
     them included, may write (a data-parallel run then keeps a copy per rank)."""

@@ -93,11 +93,16 @@ def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
 def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
     ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
-    model whose outputs are not rows of units ``(N, units)``."""
+    model whose outputs are not rows of units ``(N, units)``.  A model that refuses that row
+    refuses all of ``x``: its ShapeError names ``x``'s shape, not the row's."""
     check_targets = getattr(loss_fn, "check_targets", None)
     if check_targets is None:
         return y
-    outputs = predict(model, x[:1])
+    try:
+        outputs = predict(model, x[:1])
+    except ShapeError:
+        predict(model, x, batch_size=len(x))  # the same error, naming x's own shape
+        raise
     if outputs.ndim != 2:
         return y
     y = check_targets(y, outputs.shape[1])

@@ -1,5 +1,7 @@
 """The conversions every loader in ``nudgenet.data`` applies: features to a float32 matrix,
-labels to int64 or float32, and the check that both are finite."""
+labels to int64 or float32, and the checks that both are finite; and the one rule for values
+beyond the range of the float type they are cast to (:func:`within_range`), which the
+scikit-learn estimators apply too."""
 
 from __future__ import annotations
 
@@ -10,33 +12,62 @@ import numpy as np
 from ..errors import DataError
 
 
-def as_features(x: np.ndarray) -> np.ndarray:
+def as_features(x: np.ndarray, source: object) -> np.ndarray:
     """``(N, ...)`` → float32 ``(N, features)``, one row per sample.
 
     uint8 data (image pixels) is scaled from 0..255 to [0, 1]; any other numeric dtype is cast
-    to float32 unchanged (values beyond float32's range become infinite: see
-    :func:`require_finite`).
+    to float32 unchanged (a value beyond float32's range is a DataError naming ``source``:
+    :func:`within_range`).
     """
     rows = x.reshape(x.shape[0], math.prod(x.shape[1:]))
     if rows.dtype == np.uint8:
         return np.divide(rows, 255, dtype=np.float32)
     if rows.dtype.kind not in "biuf":
         raise DataError(f"features must be numeric, got dtype {rows.dtype}")
-    with np.errstate(over="ignore"):
-        return rows.astype(np.float32, copy=False)
+    return within_range(source, "x", rows, np.float32, "scale the data")
 
 
-def as_labels(y: np.ndarray) -> np.ndarray:
+def as_labels(y: np.ndarray, source: object) -> np.ndarray:
     """Labels as int64 when every value is a whole number (integer or bool dtype, or floats such
-    as ``3.0``: see :func:`whole`), else as float32 (regression targets)."""
+    as ``3.0``: see :func:`whole`), else as float32 (regression targets, within its range:
+    :func:`within_range`)."""
     if y.dtype.kind in "biu":
         return y.astype(np.int64)
     if y.dtype.kind != "f":
         raise DataError(f"labels must be numeric, got dtype {y.dtype}")
     if whole(y).all():
         return y.astype(np.int64)
-    with np.errstate(over="ignore"):  # beyond float32's range: infinite, see require_finite
-        return y.astype(np.float32, copy=False)
+    return within_range(source, "y", y, np.float32, "scale the targets")
+
+
+def within_range(source: object, name: str, values: np.ndarray, dtype, remedy: str) -> np.ndarray:
+    """``values`` cast to the float ``dtype``, after checking that no finite value lies beyond its
+    range (the cast would make it infinite, and training on it diverges).  Checked only where
+    ``values`` are floats of a wider range (float64 to float32): one pass over the cast array;
+    NaN and infinities pass (:func:`require_finite` refuses them where wanted).
+
+    Raises:
+        DataError: one line naming ``source``, ``name``, the range, how many values lie beyond
+            it, the first (its sample and column, 0-based) and ``remedy``.
+    """
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore"):
+        cast = values.astype(dtype, copy=False)
+    if values.dtype.kind != "f" or np.finfo(values.dtype).max <= np.finfo(dtype).max:
+        return cast
+    if np.isfinite(cast).all():
+        return cast
+    beyond = np.isinf(cast) & np.isfinite(values)
+    count = int(beyond.sum())
+    if count:
+        row, column = np.argwhere(beyond.reshape(len(values), -1))[0]
+        value = values.reshape(len(values), -1)[row, column]
+        raise DataError(
+            f"{source}: expected {name} within {dtype}'s range (±{np.finfo(dtype).max:.4g}), got "
+            f"{count} value{'s' if count > 1 else ''} beyond it, the first {value:g} in sample "
+            f"{row}, column {column} (0-based); {remedy}"
+        )
+    return cast
 
 
 def whole(y: np.ndarray) -> np.ndarray:
@@ -56,7 +87,7 @@ def require_finite(source: object, name: str, values: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         raise DataError(
-            f"{source}: {name} holds {int(bad.sum())} NaN or infinite values (missing or "
-            f"out-of-float32-range data), the first in sample {np.argwhere(bad)[0][0]} (0-based)"
+            f"{source}: {name} holds {int(bad.sum())} NaN or infinite values (missing data?), "
+            f"the first in sample {np.argwhere(bad)[0][0]} (0-based)"
         )
     return values

@@ -121,7 +121,7 @@ def load_idx_pair(
     Raises:
         DataError: either file is invalid (see :func:`load_idx`), the labels are not 1-D, the
             images have another shape than ``image_shape``, the counts differ, or a value is
-            NaN or infinite.
+            NaN or infinite or beyond float32's range.
     """
     x, y = load_idx(images), load_idx(labels)
     if y.ndim != 1:
@@ -133,4 +133,5 @@ def load_idx_pair(
         )
     if len(x) != len(y):
         raise DataError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels")
-    return require_finite(images, "x", as_features(x)), require_finite(labels, "y", as_labels(y))
+    x = require_finite(images, "x", as_features(x, images))
+    return x, require_finite(labels, "y", as_labels(y, labels))

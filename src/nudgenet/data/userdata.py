@@ -73,7 +73,8 @@ def load_arrays(
     Raises:
         DataError: unreadable or unsupported file (or a folder), missing keys (the message
             lists the keys found), a non-numeric feature or an empty cell (the message names
-            line and column), a ragged row, an unknown label column, NaN or infinite values,
+            line and column), a ragged row, an unknown label column, NaN or infinite values or
+            values beyond float32's range (the message names the first's sample and column),
             ``x`` and ``y`` of different lengths, or a label not in ``classes``.
     """
     name = str(path).lower()
@@ -100,9 +101,9 @@ def load_arrays(
         raise DataError(f"{path}: features must have at least one row, got shape {x.shape}")
     if y is not None and (y.ndim == 0 or len(y) != len(x)):
         raise DataError(f"{path}: x has {len(x)} rows but y has shape {y.shape}")
-    features = require_finite(path, "x", as_features(x))
+    features = require_finite(path, "x", as_features(x, path))
     if y is not None and not is_text(y):
-        y = require_finite(path, "y", as_labels(y))
+        y = require_finite(path, "y", as_labels(y, path))
     names = None
     if y is not None and (is_text(y) or (classes is not None and len(classes))):
         y, names = encode_labels(y, classes, path)

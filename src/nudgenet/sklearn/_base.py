@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..backend import get_default_dtype
+from ..data._convert import within_range
 from ..train import fit, predict
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
@@ -32,6 +33,11 @@ from ._losses import RULES, WeightTotal, output_function
 from ._network import build_network, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
+
+NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and "
+    "need to be preprocessed."
+)  # scikit-learn's words
 
 
 def dense(X):
@@ -54,7 +60,8 @@ class BaseMLP(BaseEstimator):
     # --- fitting ---------------------------------------------------------------------------
 
     def fit(self, X, y, sample_weight=None):
-        """Fit the network to ``X`` and targets ``y`` (``sample_weight``: one per row)."""
+        """Fit the network to ``X`` and targets ``y`` (``sample_weight``: one per row).
+        ValueError where the training loss stops being finite (class docstring)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _has_partial_fit(self) -> bool:
@@ -71,10 +78,12 @@ class BaseMLP(BaseEstimator):
         check_params(self)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y, columns = self._validate_input(X, y, incremental, reset=first)
-        X = dense(X)
         weights = self._row_weights(y, sample_weight, X, incremental)
         loss = self._loss_name(columns)
         rule = RULES[loss]
+        dtype = self._training_dtype() if first else self._model.parameters()[0].dtype
+        X = self._in_dtype("X", dense(X), dtype)  # checked before the network changes
+        targets = self._train_targets(columns, rule, dtype)
         outputs = self._output_units(columns, rule)
         hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=np.int64)).tolist()
         units = [X.shape[1], *hidden, outputs]
@@ -86,24 +95,36 @@ class BaseMLP(BaseEstimator):
                 f"{type(self).__name__}: warm_start/partial_fit needs the fitted network's layers "
                 f"{self._units} and loss {self._loss_rule!r}, got {units} and {loss!r}"
             )
-        dtype = self._model.parameters()[0].dtype
-        X = X.astype(dtype, copy=False)
-        targets = self._train_targets(columns, rule, dtype)
         self._sync()
         if self.solver == "lbfgs":
             self._new_solver(rule)
             loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
             factor = rule.loss_factor(outputs)
-            _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
+            diverged = _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
         else:
-            self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
+            diverged = self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
         self._publish()
-        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain large "
-                "values and need to be preprocessed."
-            )
+        self._check_finite(diverged)
         return self
+
+    def _check_finite(self, diverged: str | None) -> None:
+        """scikit-learn's ValueError, its words first (users match on them), where the weights
+        are not finite or, beyond scikit-learn, training stopped on a loss that was not
+        (``diverged``: nudgenet's words saying where, added to the message), with what to
+        change.  The estimator stays as training left it (class docstring)."""
+        if diverged is None and all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            return
+        where = f" nudgenet: {diverged}." if diverged else ""
+        change = "Scale" if self.solver == "lbfgs" else "Lower learning_rate_init or scale"
+        raise ValueError(f"{NON_FINITE}{where} {change} the inputs (e.g. StandardScaler).")
+
+    def _in_dtype(self, name: str, values: np.ndarray, dtype) -> np.ndarray:
+        """``values`` (``X``, or a regressor's ``y``) in the network's ``dtype``: a one-line
+        ValueError for a value beyond its range (float32's ±3.4e38), which the cast would make
+        infinite (:func:`nudgenet.data._convert.within_range`, the command line's rule too).
+        Once per call, on the whole array: nothing per batch."""
+        remedy = f"scale {name}, or fit with dtype='float64', whose range holds it"
+        return within_range(type(self).__name__, name, values, dtype, remedy)
 
     def _training_dtype(self):
         if self.dtype is not None:
@@ -149,7 +170,9 @@ class BaseMLP(BaseEstimator):
         self._publish()
         return self._solver
 
-    def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental) -> None:
+    def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental):
+        """``adam``/``sgd`` through :func:`nudgenet.fit`; returns None, or where a batch's loss
+        stopped being finite (the History's ``stop_message``: fit stops before its update)."""
         if not incremental or self._solver is None:
             self._new_solver(rule)
         if self.early_stopping and incremental:
@@ -188,13 +211,15 @@ class BaseMLP(BaseEstimator):
         if weights is not None:
             loss_fn = WeightTotal(loss_fn, self._solver)
         self.n_iter_ = 0
-        fit(
+        history = fit(
             self._model, loss_fn, self._solver, X, targets,
             epochs=1 if incremental else self.max_iter, batch_size=batch_size,
             shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
             verbose=min(int(self.verbose), 2), sample_weight=weights,
         )  # fmt: skip
-        if not incremental and not epochs.stopped and self.n_iter_ == self.max_iter:
+        diverged = history.stop_message
+        reached = not epochs.stopped and not diverged and self.n_iter_ == self.max_iter
+        if reached and not incremental:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
@@ -203,6 +228,7 @@ class BaseMLP(BaseEstimator):
             )
         if self.early_stopping:
             self._solver.flat_params[...] = self._best_weights
+        return diverged and f"{diverged}; fit stopped before that step's update"
 
     def _row_weights(self, y, sample_weight, X, incremental: bool):
         """One float64 weight per row (``sample_weight``, times the class weights of a
@@ -243,7 +269,8 @@ class BaseMLP(BaseEstimator):
         """The network's outputs after ``out_activation_``, for validated rows ``X``, in
         ``X``'s dtype (float64 or float32, as scikit-learn's)."""
         self._sync()
-        scores = predict(self._model, X).astype(X.dtype, copy=False)
+        rows = self._in_dtype("X", X, self._model.parameters()[0].dtype)
+        scores = predict(self._model, rows).astype(X.dtype, copy=False)
         return output_function(self.out_activation_, scores)
 
     def _score_rows(self, X, y, sample_weight=None) -> float:
@@ -266,13 +293,16 @@ class BaseMLP(BaseEstimator):
     def save(self, path):
         """Write the fitted estimator to a nudgenet model file (safetensors, no pickle):
         the network, and in its metadata the parameters and fitted attributes.  Returns the
-        path."""
+        path.  Not kept (:mod:`._persist`): ``callbacks`` (:meth:`load` gives None), a
+        ``RandomState`` as ``random_state`` (None; an int is kept), the solver's state."""
         check_is_fitted(self)
         return _persist.save(self, path)
 
     @classmethod
     def load(cls, path):
-        """The estimator :meth:`save` wrote to ``path``."""
+        """The estimator :meth:`save` wrote to ``path``, with ``callbacks=None`` (callbacks are
+        not saved: set them again with ``set_params`` to fit with them) and ``random_state``
+        None where a ``RandomState`` was given."""
         return _persist.load(cls, path)
 
     # --- pickling (joblib, clone of fitted estimators) -------------------------------------

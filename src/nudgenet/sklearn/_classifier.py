@@ -34,17 +34,32 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``class_weight``: ``"balanced"`` or ``{class: weight}``, multiplying ``sample_weight``
       (``"balanced"`` counts each row by its ``sample_weight``, as scikit-learn's
       ``compute_class_weight``; it is refused by ``partial_fit``: compute the weights on all
-      the data).
+      the data).  Multilabel targets take ``"balanced"`` (each label balanced on its own) or a
+      list of one dict per label column, ``[{0: w0, 1: w1}, ...]`` (scikit-learn's convention
+      for several outputs); a single dict is a one-line error there.
     - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
       total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
       it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).
-    - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).
+    - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).  ``X`` (and a
+      regressor's ``y``) must lie within its range: in float32 a value beyond ±3.4e38, finite
+      in float64, is a one-line ValueError naming its sample and column in ``fit``,
+      ``partial_fit``, ``predict``, ``predict_proba`` and ``score`` (the cast would make it
+      infinite); ``dtype="float64"`` takes it.
     - ``dropout``: a rate, or one per hidden layer (not with ``lbfgs``).
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
       validation loss instead, keeping the weights of the lowest; the fitted
       ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.
     - ``callbacks``: nudgenet callbacks for ``fit`` (they see ``sklearn_loss``, ``val_score``
       and ``val_loss`` in the epoch's logs).
+    - A training loss that stops being finite: ``fit`` and ``partial_fit`` raise
+      scikit-learn's ValueError (its words first: "Solver produced non-finite parameter
+      weights. ..."), then nudgenet's saying where (epoch, step, the first layer that
+      overflowed) and what to change; ``lbfgs`` too where its final loss is not finite
+      (scikit-learn's checks only the weights).  nudgenet stops before the update of the
+      batch whose loss was not finite, so, as scikit-learn's, the estimator is left fitted but
+      not usefully: ``coefs_`` are the last finite weights (with ``early_stopping``, the best
+      epoch's), ``loss_curve_`` ends with the loss that was not finite.  Fit again with a
+      lower ``learning_rate_init`` or scaled inputs.
     """
 
     _score_function = staticmethod(accuracy_score)
@@ -133,7 +148,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 "on all the data (sklearn.utils.class_weight.compute_class_weight) and pass a dict"
             )
         if self.class_weight != "balanced":
-            by_class = compute_sample_weight(self.class_weight, y)
+            by_class = compute_sample_weight(self._class_weight_for(y), y)
             return by_class if weights is None else weights * by_class
         by_class = np.ones(len(y))
         for column in y.reshape(len(y), -1).T:  # one per label of a multilabel target
@@ -144,6 +159,29 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 )
             by_class *= np.where(np.isfinite(balanced), balanced, 0.0)[index]
         return by_class if weights is None else weights * by_class
+
+    def _class_weight_for(self, y):
+        """``class_weight`` (a dict or a list of dicts) after checking it fits the targets: one
+        dict for single-label targets, one per label column for multilabel ones (scikit-learn's
+        ``compute_sample_weight`` convention); a one-line ValueError otherwise."""
+        weights, labels = self.class_weight, y.shape[1] if y.ndim == 2 else None
+        if labels is None and isinstance(weights, list):
+            raise ValueError(
+                f"MLPClassifier: class_weight: a list of dicts is for multilabel targets (one per "
+                f"label); these targets need one dict {{class: weight}}, got a list of "
+                f"{len(weights)}"
+            )
+        if labels is not None and isinstance(weights, dict):
+            raise ValueError(
+                f"MLPClassifier: class_weight: multilabel targets need one dict per label (a list "
+                f"of {labels} dicts), got a dict"
+            )
+        if labels is not None and len(weights) != labels:
+            raise ValueError(
+                f"MLPClassifier: class_weight: expected one dict per label ({labels}), got "
+                f"{len(weights)}"
+            )
+        return weights
 
     def _loss_name(self, columns) -> str:
         """The rule for ``loss`` and these targets; ValueError where they do not fit."""

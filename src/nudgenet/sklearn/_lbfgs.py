@@ -11,6 +11,8 @@ Options as scikit-learn's: ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol`
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.optimize
 from sklearn.utils.optimize import _check_optimize_result
@@ -19,9 +21,10 @@ from ..compiled import blas_threads_for
 from ..step import choose_step
 
 
-def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> None:
+def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> str | None:
     """Train ``est._model`` (whose parameters ``solver`` holds) by L-BFGS-B; sets ``n_iter_``
-    and ``loss_``.  ``weights``: one per row, or None."""
+    and ``loss_``.  ``weights``: one per row, or None.  Returns None, or for a final loss that
+    is not finite (scipy stops on one: inputs too large for the network) words saying so."""
     model = est._model
     step = choose_step(model, loss_fn, solver, x, y, [], "auto", weights)
     rows = np.arange(len(x))
@@ -51,3 +54,6 @@ def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> None:
     est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
     est.loss_ = float(result.fun)
     solver.flat_params[...] = result.x
+    if math.isfinite(est.loss_):
+        return None
+    return f"L-BFGS-B's loss is {est.loss_} after {est.n_iter_} iterations, at the weights it kept"

@@ -58,6 +58,10 @@ def _callbacks(value) -> bool:
 
 
 def _class_weight(value) -> bool:
+    """None, "balanced", a dict, or a list of dicts (one per label of multilabel targets: the
+    classifier checks that they fit the targets)."""
+    if isinstance(value, list):
+        return all(isinstance(item, dict) for item in value)
     return value is None or value == "balanced" or isinstance(value, dict)
 
 
@@ -91,7 +95,8 @@ CHECKS = {
     "dropout": (_dropout, "None, a rate in [0, 1) or one rate per hidden layer"),
     "early_stopping_on": (_one_of("score", "loss"), "'score' or 'loss'"),
     "callbacks": (_callbacks, "None or a list of nudgenet callbacks"),
-    "class_weight": (_class_weight, "None, 'balanced' or a dict {class: weight}"),
+    "class_weight": (_class_weight, "None, 'balanced', a dict {class: weight} or, for "
+                     "multilabel targets, a list of such dicts (one per label)"),
 }  # fmt: skip
 LOSSES = {"MLPClassifier": CLASSIFIER_LOSSES, "MLPRegressor": REGRESSOR_LOSSES}
 

@@ -3,8 +3,10 @@
 The file is an ordinary nudgenet model (safetensors, no pickle; :func:`nudgenet.io.save`): the
 network as ``to_nudgenet()`` gives it, so ``ng.load`` and the command line read it too.  Its
 metadata holds, under ``"sklearn"``, the estimator's class, its parameters (those JSON can
-hold: ``callbacks`` and a ``RandomState`` are not kept) and its fitted attributes.  The
-solver's state (Adam's moments) is not kept: ``partial_fit`` after ``load`` starts a new one.
+hold) and its fitted attributes.  Not kept: ``callbacks`` (Python objects; files hold no
+pickle), so the loaded estimator's are None, its default; a ``RandomState`` given as
+``random_state``, which loads as None (an int is kept); the solver's state (Adam's moments),
+so ``partial_fit`` after ``load`` starts a new one.
 Written only where :func:`nudgenet.files.may_write` allows (rank 0 of a data-parallel run).
 """
 
@@ -45,10 +47,13 @@ def _plain(value):
 
 
 def _restored(name: str, value):
+    """A parameter's value from what :func:`_plain` made of it (dicts also inside lists: a
+    multilabel ``class_weight``)."""
     if isinstance(value, dict) and "pairs" in value:
         return {k: v for k, v in value["pairs"]}
-    if name == "hidden_layer_sizes" and isinstance(value, list):
-        return tuple(value)
+    if isinstance(value, list):
+        items = [_restored(name, v) for v in value]
+        return tuple(items) if name == "hidden_layer_sizes" else items
     return value
 
 
@@ -60,7 +65,7 @@ def metadata(est) -> dict:
     if hasattr(est, "classes_"):
         fitted["classes_"] = {"values": _plain(est.classes_), "dtype": est.classes_.dtype.str}
         fitted["y_type_"] = est._label_binarizer.y_type_
-    params = {k: _plain(v) for k, v in est.get_params(deep=False).items()}
+    params = {k: _plain(v) for k, v in est.get_params(deep=False).items() if k != "callbacks"}
     return {"sklearn": {"class": type(est).__name__, "params": params, "fitted": fitted}}
 
 

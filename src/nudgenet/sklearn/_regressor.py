@@ -76,7 +76,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return columns.shape[1]
 
     def _train_targets(self, columns, rule, dtype) -> np.ndarray:
-        return columns.astype(dtype)
+        return self._in_dtype("y", columns, dtype)
 
     def _predict_rows(self, X) -> np.ndarray:
         values = self._outputs(X)
