@@ -98,7 +98,7 @@ def test_fit_with_the_guard_stops_the_issues_runaway_with_a_finite_loss():
     assert unguarded.stop_reason == "completed"  # today's fit: 30 epochs of a finite runaway
     assert all(np.isfinite(unguarded["loss"])) and min(unguarded["loss"]) > 50
     guard = ng.TerminateOnDivergence()
-    with pytest.warns(RuntimeWarning, match="in epoch 1, more than 100 times its start"):
+    with pytest.warns(ng.DivergenceWarning, match="in epoch 1, more than 100 times its start"):
         history = _digits_run(100.0, [guard])
     assert history.stop_reason == "diverged" and history.stopped_epoch == 0 == guard.diverged_epoch
     assert np.isfinite(history["loss"][0]) and history["loss"][0] > 10 * guard.start

@@ -177,8 +177,9 @@ def test_a_fit_whose_loss_stops_being_finite_raises_scikit_learns_error(kind, so
     fitting = getattr(est, method)
     options = {"classes": np.arange(10)} if (method, kind) == ("partial_fit", MLPClassifier) else {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fit's own RuntimeWarning, NumPy's overflow
+        warnings.simplefilter("ignore")  # NumPy's overflow
         warnings.simplefilter("error", ConvergenceWarning)  # not "max_iter reached" as well
+        warnings.simplefilter("error", ng.DivergenceWarning)  # nor fit's: the error says it all
         with pytest.raises(ValueError, match=SKLEARN_NON_FINITE + r" nudgenet: the training loss "
                            r"became (nan|inf) in epoch 1, step \d+; .* Lower learning_rate_init "
                            r"or scale the inputs") as raised:  # fmt: skip

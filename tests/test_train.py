@@ -2,6 +2,7 @@
 
 import re
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -298,6 +299,9 @@ def test_inputs_of_the_wrong_width_name_their_whole_shape():
         ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, verbose=0)
     with pytest.raises(ng.ShapeError, match=expected):
         ng.evaluate(model, ng.CrossEntropyLoss(), x, y)
+    for batch_size in (1024, 64):  # predict runs batches: the shape is still x's own
+        with pytest.raises(ng.ShapeError, match=expected):
+            ng.predict(model, x, batch_size=batch_size)
     model = _model()
     opt = ng.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ng.ShapeError, match=r"got shape \(80, 3\)"):
@@ -309,7 +313,9 @@ def test_diverging_training_warns_and_stops():
     x, y = _blobs()
     x = x * 1e30
     model = _model()
-    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match="loss became"):
+    # its own category, a RuntimeWarning: filters for either catch it
+    assert issubclass(ng.DivergenceWarning, RuntimeWarning)
+    with np.errstate(all="ignore"), pytest.warns(ng.DivergenceWarning, match="^fit: .*loss became"):
         history = ng.fit(
             model,
             ng.MSELoss(),
@@ -646,3 +652,36 @@ def test_only_a_callbacks_own_class_can_say_it_does_not_write_parameters(tmp_pat
     assert not any(may_write_parameters(cb) for cb in readers)
     writers = [ng.Callback(), ng.LambdaCallback(), Logs(tmp_path / "b.csv")]
     assert all(may_write_parameters(cb) for cb in writers)
+
+
+@pytest.mark.parametrize("call", ["fit", "validation_data", "predict", "evaluate", "targets"])
+def test_float64_values_beyond_a_float32_models_range_are_one_line_errors(call):
+    x, y = _blobs()
+    x = x.astype(np.float64)
+    targets = np.zeros((len(x), 3))  # float64 regression targets
+    if call == "targets":
+        targets[7, 2] = 1e39
+    else:
+        x[7, 1] = -1e39  # finite in float64, -inf in float32: training on it would be NaN
+    model = _model()
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    actions = {
+        "fit": lambda: ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, verbose=0),
+        "validation_data": lambda: ng.fit(model, ng.CrossEntropyLoss(), opt, x[:8] * 0, y[:8],
+                                          validation_data=(x, y), verbose=0),
+        "predict": lambda: ng.predict(model, x),
+        "evaluate": lambda: ng.evaluate(model, ng.CrossEntropyLoss(), x, y),
+        "targets": lambda: ng.fit(model, ng.MSELoss(), opt, x, targets, verbose=0),
+    }  # fmt: skip
+    what = "validation_data" if call == "validation_data" else "x"
+    name, value, column = ("targets", "1e+39", 2) if call == "targets" else ("inputs", "-1e+39", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy overflow warning, no diverged fit
+        with pytest.raises(ng.DataError, match=(
+            rf"^{what}: expected {name} within float32's range \(±3.403e\+38\), got 1 value beyond "
+            rf"it, the first {re.escape(value)} in sample 7, column {column} \(0-based\); scale "
+            r"them, or train in float64 \(model.double\(\)\)$")):  # fmt: skip
+            actions[call]()
+    model.double()  # float64 takes them
+    assert np.isfinite(ng.predict(model, x[:7])).all()
+    assert ng.predict(model, x).dtype == np.float64

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from .callbacks import Callback
-from .errors import caller_stacklevel
+from .errors import DivergenceWarning, caller_stacklevel
 from .nn.layers import trace
 from .tensor import no_grad
 
@@ -46,7 +46,8 @@ class TerminateOnDivergence(Callback):
     infinite, which ``fit`` stops on and warns about), ``diverged_epoch`` is the epoch (from 0)
     where the divergence began (the runaway epoch, the first of the climb, or 0 for a run stuck
     above its start), ``message`` says
-    what happened in one line, and a finite runaway warns (RuntimeWarning) as ``fit`` does."""
+    what happened in one line, and a finite runaway warns
+    (:class:`~nudgenet.DivergenceWarning`) as ``fit`` does."""
 
     writes_parameters = False  # reads them only (may_write_parameters)
 
@@ -119,7 +120,7 @@ class TerminateOnDivergence(Callback):
         if warn:
             warnings.warn(
                 f"TerminateOnDivergence: {message}; stopping. Lower the learning rate.",
-                RuntimeWarning,
+                DivergenceWarning,
                 stacklevel=caller_stacklevel(),
             )
 

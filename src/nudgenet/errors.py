@@ -50,6 +50,14 @@ class DistributedError(NudgenetError, RuntimeError):
     batch (:mod:`nudgenet.distributed`)."""
 
 
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because its loss stopped being finite (``fit``) or ran away
+    (:class:`~nudgenet.TerminateOnDivergence`); the message says where and what to change.
+    A RuntimeWarning, so filters for that category keep catching it; its own class lets a
+    caller that reports divergence itself (the scikit-learn estimators raise ValueError)
+    silence just this warning."""
+
+
 def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None:
     """``"<key> <theirs> there, <mine> <here>"`` for the first key of ``mine`` whose value
     ``theirs`` does not hold (values as JSON, cut to 60 characters), or None: the words of a

@@ -21,10 +21,11 @@ from .backend import SeedLike, generator
 from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
+from .data._convert import within_range
 from .diagnostics import GradientDiagnostics
 from .distributed.parallel import DataParallel, fit_data_parallel
 from .divergence import non_finite
-from .errors import ShapeError, caller_stacklevel
+from .errors import DivergenceWarning, ShapeError, caller_stacklevel
 from .functional.losses import check_weights
 from .history import History
 from .holdout import split_validation
@@ -44,15 +45,16 @@ def _as_array(value) -> np.ndarray:
 
 def prepare_data(model: Module, x, y=None, what: str = "x"):
     """``x`` (and ``y``) as arrays ready for ``model``: floats in the model's dtype (cast once,
-    not per batch), matching lengths."""
-    x = _as_array(x)
+    not per batch; a value beyond that dtype's range is a DataError, as the data loaders' rule
+    :func:`~nudgenet.data._convert.within_range` says), matching lengths."""
+    x, wider = _as_array(x), "scale them, or train in float64 (model.double())"
     dtype = model.dtype or x.dtype
     if x.ndim == 0 or len(x) == 0:
         raise ShapeError(
             f"{what}: expected a non-empty array of rows (N, features), got shape {x.shape}"
         )
     if x.dtype != dtype:
-        x = x.astype(dtype)
+        x = within_range(what, "inputs", x, dtype, wider)
     if y is None:
         return x
     y = _as_array(y)
@@ -62,7 +64,7 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
             f"{len(y) if y.ndim else 'no'} rows (shape {y.shape})"
         )
     if y.dtype.kind == "f" and y.dtype != dtype:
-        y = y.astype(dtype)
+        y = within_range(what, "targets", y, dtype, wider)
     return x, y
 
 
@@ -101,7 +103,7 @@ def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.nda
     try:
         outputs = predict(model, x[:1])
     except ShapeError:
-        predict(model, x, batch_size=len(x))  # the same error, naming x's own shape
+        predict(model, x)  # the same error, naming x's own shape (predict's rule)
         raise
     if outputs.ndim != 2:
         return y
@@ -127,7 +129,7 @@ def _stop_reason(
         warnings.warn(
             f"fit: {detail or f'the training loss became {loss} in epoch {epoch + 1}'}; "
             "stopping. Lower the learning rate or check the data for NaN/inf.",
-            RuntimeWarning,
+            DivergenceWarning,
             stacklevel=caller_stacklevel(),
         )
         return "diverged"
@@ -355,13 +357,21 @@ def fit(
 
 
 def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
-    """The model's outputs for every row of ``x``, in eval mode without recording a graph."""
+    """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
+    batches of ``batch_size`` rows; a ShapeError names ``x``'s whole shape, not a batch's."""
     x = prepare_data(model, x)
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            parts = [model(x[i : i + batch_size]).data for i in range(0, len(x), batch_size)]
+            try:
+                parts = [model(x[:batch_size]).data]
+            except ShapeError:
+                if len(x) > batch_size:
+                    model(x)  # the same error, naming x's own shape instead of its first batch's
+                raise
+            rest = range(batch_size, len(x), batch_size)
+            parts += [model(x[i : i + batch_size]).data for i in rest]
     finally:
         model.train(was_training)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
