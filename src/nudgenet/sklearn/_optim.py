@@ -10,7 +10,7 @@ learning rate changes, and in where Adam's ε sits):
 
 - :class:`SklearnSGD`:  v ← μv − ηg;  θ ← θ + (μv − ηg if nesterov else v)
 - :class:`SklearnAdam`: m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
-  θ ← θ − η √(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε)  (kept as sums: the class docstring)
+  θ ← θ − η √(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε)
 """
 
 from __future__ import annotations
@@ -121,11 +121,9 @@ class SklearnSGD(Regularized):
 
 class SklearnAdam(Regularized):
     """scikit-learn's Adam (module docstring): ε added to √v, the bias corrections folded into
-    the step size.  Its state is the moments' discounted sums, two operations fewer per step
-    than the moments: ``M ← β₁M + g`` and ``V ← β₂V + g²``, so m = (1−β₁)M and v = (1−β₂)V, and
-    the step is θ ← θ − η √(1−β₂ᵗ)/(1−β₁ᵗ) · (1−β₁)/√(1−β₂) · M / (√V + ε/√(1−β₂))."""
+    the step size."""
 
-    _state_names = ("m_sum", "v_sum")
+    _state_names = ("m", "v")
 
     def __init__(self, params, lr, weights, alpha, grad_factor, betas=(0.9, 0.999), eps=1e-8):
         self.betas, self.eps = (float(betas[0]), float(betas[1])), float(eps)
@@ -134,18 +132,19 @@ class SklearnAdam(Regularized):
     def hyperparameters(self) -> dict:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps}
 
-    def _update(self, theta, grad, m_sum, v_sum):
+    def _update(self, theta, grad, m, v):
         b1, b2 = self.betas
         t = self.step_count
         part, denominator = self._work(theta.size)
-        m_sum *= b1
-        m_sum += grad
-        v_sum *= b2
-        v_sum += np.multiply(grad, grad, out=part)
-        root = math.sqrt(1 - b2)
-        size = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t) * (1 - b1) / root
-        np.sqrt(v_sum, out=denominator)
-        denominator += self.eps / root
-        np.multiply(m_sum, size, out=part)
+        m *= b1
+        m += np.multiply(grad, 1 - b1, out=part)
+        v *= b2
+        np.multiply(grad, grad, out=part)
+        part *= 1 - b2
+        v += part
+        size = self.lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+        np.sqrt(v, out=denominator)
+        denominator += self.eps
+        np.multiply(m, size, out=part)
         part /= denominator
         theta -= part
