@@ -302,6 +302,22 @@ def test_inputs_of_the_wrong_width_name_their_whole_shape():
     for batch_size in (1024, 64):  # predict runs batches: the shape is still x's own
         with pytest.raises(ng.ShapeError, match=expected):
             ng.predict(model, x, batch_size=batch_size)
+    # a hidden layer refusing its inputs: the shape all the rows would give it, found without
+    # running the layers before it on all the rows
+    model = ng.Sequential(ng.Linear(2, 20, seed=0), ng.ReLU(), ng.Linear(7, 3, seed=1))
+    seen = []
+    model[0].register_forward_hook(lambda module, inputs, output: seen.append(len(output.data)))
+    hidden = r"Linear\(7 -> 3\): expected input with 7 features, .* got shape \(400, 20\)$"
+    with pytest.raises(ng.ShapeError, match=hidden):
+        ng.predict(model, x, batch_size=64)
+    assert seen == [64]
+    with pytest.raises(ng.ShapeError, match=hidden):  # fit reads one row first
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+               verbose=0)  # fmt: skip
+    assert seen == [64, 1]
+    for batch_size in (0, -3):  # x[:-3] would quietly drop rows
+        with pytest.raises(ValueError, match=f"^expected batch_size >= 1, got {batch_size}$"):
+            ng.predict(model, x, batch_size=batch_size)
     model = _model()
     opt = ng.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ng.ShapeError, match=r"got shape \(80, 3\)"):
@@ -328,6 +344,20 @@ def test_diverging_training_warns_and_stops():
     assert len(history) < 5
     assert history.stop_reason == "diverged" and history.stopped_epoch == len(history) - 1
     assert not np.isfinite(history["loss"][-1])
+
+
+def test_a_callback_that_reports_divergence_itself_stops_fit_warning():
+    class Reporter(ng.Callback):
+        reports_divergence = True  # its owner raises instead (the scikit-learn estimators)
+
+    x, y = _blobs()
+    model = _model()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error", ng.DivergenceWarning)
+        history = ng.fit(model, ng.MSELoss(), ng.optim.SGD(model.parameters(), lr=1e10),
+                         x * 1e30, np.zeros((len(x), 3), np.float32), epochs=5, verbose=0,
+                         callbacks=[Reporter()])  # fmt: skip
+    assert history.stop_reason == "diverged" and "loss became" in history.stop_message
 
 
 def test_binary_accuracy_thresholds_follow_the_loss():
@@ -673,14 +703,14 @@ def test_float64_values_beyond_a_float32_models_range_are_one_line_errors(call):
         "evaluate": lambda: ng.evaluate(model, ng.CrossEntropyLoss(), x, y),
         "targets": lambda: ng.fit(model, ng.MSELoss(), opt, x, targets, verbose=0),
     }  # fmt: skip
-    what = "validation_data" if call == "validation_data" else "x"
+    what = {"validation_data": "validation_data", "targets": "y"}.get(call, "x")
     name, value, column = ("targets", "1e+39", 2) if call == "targets" else ("inputs", "-1e+39", 1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no NumPy overflow warning, no diverged fit
         with pytest.raises(ng.DataError, match=(
             rf"^{what}: expected {name} within float32's range \(±3.403e\+38\), got 1 value beyond "
             rf"it, the first {re.escape(value)} in sample 7, column {column} \(0-based\); scale "
-            r"them, or train in float64 \(model.double\(\)\)$")):  # fmt: skip
+            r"them, or use the model in float64 \(model.double\(\)\)$")):  # fmt: skip
             actions[call]()
     model.double()  # float64 takes them
     assert np.isfinite(ng.predict(model, x[:7])).all()

@@ -26,7 +26,9 @@ default ``on_train_batch_begin`` / ``on_train_batch_end`` call them, so override
 after the current epoch, and the History's ``stop_reason`` becomes the callback's
 ``stop_reason`` (``"stopped"``; ``"early_stopping"`` for :class:`EarlyStopping`,
 ``"diverged"`` for :class:`TerminateOnDivergence`); Keras's ``self.model.stop_training = True``
-does the same, with ``"stopped"``.
+does the same, with ``"stopped"``.  A callback whose class sets ``reports_divergence = True``
+belongs to code that reports a training loss that is not finite itself: ``fit`` then stops
+without its :class:`~nudgenet.DivergenceWarning` (the scikit-learn estimators raise ValueError).
 
 A callback that sets ``wants_outputs = True`` finds in ``self.outputs``, during
 ``on_train_batch_end``, the batch's output of the model's layers, ``{name: array}`` keyed by the
@@ -72,6 +74,9 @@ class Callback:
     # whether a hook may change the parameters or the optimiser's state (not its learning rate)
     # in place: see may_write_parameters, which believes a False only from the callback's own class
     writes_parameters = True
+    # True: whoever runs this callback reports a training loss that is not finite itself (the
+    # scikit-learn estimators raise ValueError), so fit does not warn about it as well
+    reports_divergence = False
     _state: tuple[str, ...] = ()  # the attributes state_dict saves
 
     def state_dict(self) -> dict:

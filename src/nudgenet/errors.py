@@ -53,9 +53,19 @@ class DistributedError(NudgenetError, RuntimeError):
 class DivergenceWarning(RuntimeWarning):
     """Training stopped because its loss stopped being finite (``fit``) or ran away
     (:class:`~nudgenet.TerminateOnDivergence`); the message says where and what to change.
-    A RuntimeWarning, so filters for that category keep catching it; its own class lets a
-    caller that reports divergence itself (the scikit-learn estimators raise ValueError)
-    silence just this warning."""
+    A RuntimeWarning, so filters for that category keep catching it; its own class lets users
+    filter it alone (``warnings.simplefilter("error", ng.DivergenceWarning)``).  Code that
+    reports such a stop itself runs fit with a callback saying ``reports_divergence``."""
+
+
+def name_all_rows(error: ShapeError, rows: int, total: int) -> None:
+    """Make ``error``, raised by a model on the first ``rows`` of ``total`` input rows (a
+    batch, or one row read to check the targets), name the shape all the rows give: the
+    refusing layer's ``got shape (rows, ...)`` becomes ``(total, ...)``, the rest unchanged;
+    in place, so re-raising it keeps its traceback (no second pass over all the rows)."""
+    if rows != total and error.args:
+        said = str(error.args[0])
+        error.args = (said.replace(f"got shape ({rows},", f"got shape ({total},", 1),)
 
 
 def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None:

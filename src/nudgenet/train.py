@@ -25,7 +25,7 @@ from .data._convert import within_range
 from .diagnostics import GradientDiagnostics
 from .distributed.parallel import DataParallel, fit_data_parallel
 from .divergence import non_finite
-from .errors import DivergenceWarning, ShapeError, caller_stacklevel
+from .errors import DivergenceWarning, ShapeError, caller_stacklevel, name_all_rows
 from .functional.losses import check_weights
 from .history import History
 from .holdout import split_validation
@@ -47,7 +47,7 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
     """``x`` (and ``y``) as arrays ready for ``model``: floats in the model's dtype (cast once,
     not per batch; a value beyond that dtype's range is a DataError, as the data loaders' rule
     :func:`~nudgenet.data._convert.within_range` says), matching lengths."""
-    x, wider = _as_array(x), "scale them, or train in float64 (model.double())"
+    x, wider = _as_array(x), "scale them, or use the model in float64 (model.double())"
     dtype = model.dtype or x.dtype
     if x.ndim == 0 or len(x) == 0:
         raise ShapeError(
@@ -64,7 +64,7 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
             f"{len(y) if y.ndim else 'no'} rows (shape {y.shape})"
         )
     if y.dtype.kind == "f" and y.dtype != dtype:
-        y = within_range(what, "targets", y, dtype, wider)
+        y = within_range("y" if what == "x" else what, "targets", y, dtype, wider)
     return x, y
 
 
@@ -96,14 +96,14 @@ def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.nda
     """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
     ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
     model whose outputs are not rows of units ``(N, units)``.  A model that refuses that row
-    refuses all of ``x``: its ShapeError names ``x``'s shape, not the row's."""
+    refuses all of ``x``: its ShapeError names the shape of all the rows, not the row's."""
     check_targets = getattr(loss_fn, "check_targets", None)
     if check_targets is None:
         return y
     try:
         outputs = predict(model, x[:1])
-    except ShapeError:
-        predict(model, x)  # the same error, naming x's own shape (predict's rule)
+    except ShapeError as error:
+        name_all_rows(error, 1, len(x))
         raise
     if outputs.ndim != 2:
         return y
@@ -122,16 +122,17 @@ def _stop_reason(
     epoch: int, loss: float, callbacks: list[Callback], model: Module, detail: str | None
 ) -> str | None:
     """Why training stops after ``epoch``, or None: ``"diverged"`` when the training loss is not
-    finite (warned with ``detail``, the line saying where, for users who read warnings), else
+    finite (warned with ``detail``, the line saying where, unless ``reports_divergence``), else
     the ``stop_reason`` of the first callback that set its ``stop_training``, else
     ``"stopped"`` when a callback set Keras's ``self.model.stop_training``."""
     if not math.isfinite(loss):
-        warnings.warn(
-            f"fit: {detail or f'the training loss became {loss} in epoch {epoch + 1}'}; "
-            "stopping. Lower the learning rate or check the data for NaN/inf.",
-            DivergenceWarning,
-            stacklevel=caller_stacklevel(),
-        )
+        if not any(getattr(cb, "reports_divergence", False) for cb in callbacks):
+            warnings.warn(
+                f"fit: {detail or f'the training loss became {loss} in epoch {epoch + 1}'}; "
+                "stopping. Lower the learning rate or check the data for NaN/inf.",
+                DivergenceWarning,
+                stacklevel=caller_stacklevel(),
+            )
         return "diverged"
     reason = next((cb.stop_reason for cb in callbacks if cb.stop_training), None)
     return reason or ("stopped" if model.stop_training else None)
@@ -176,7 +177,7 @@ def fit(
     ``model``, ``optimizer`` and ``history`` set and Keras's hooks with ``logs``
     (:mod:`nudgenet.callbacks`); an epoch's logs go to the History and the progress line after
     the callbacks ran.  Training stops early when the training loss is not finite (with a
-    RuntimeWarning) or a callback sets ``stop_training``; ``history.stop_reason`` says which.
+    DivergenceWarning) or a callback sets ``stop_training``; ``history.stop_reason`` says which.
     ``compile``: ``"auto"`` runs the compiled step (:mod:`nudgenet.compiled`, the same numbers
     bit for bit) when it covers the model, loss and targets, else the engine; ``True`` requires
     it (:class:`~nudgenet.errors.CompileError` names why not); ``False`` always runs the engine.
@@ -358,7 +359,9 @@ def fit(
 
 def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
-    batches of ``batch_size`` rows; a ShapeError names ``x``'s whole shape, not a batch's."""
+    batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``)."""
+    if batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
     x = prepare_data(model, x)
     was_training = model.training
     model.eval()
@@ -366,9 +369,8 @@ def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
         with no_grad():
             try:
                 parts = [model(x[:batch_size]).data]
-            except ShapeError:
-                if len(x) > batch_size:
-                    model(x)  # the same error, naming x's own shape instead of its first batch's
+            except ShapeError as error:
+                name_all_rows(error, min(batch_size, len(x)), len(x))
                 raise
             rest = range(batch_size, len(x), batch_size)
             parts += [model(x[i : i + batch_size]).data for i in rest]

@@ -26,7 +26,6 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..backend import get_default_dtype
 from ..data._convert import within_range
-from ..errors import DivergenceWarning
 from ..train import fit, predict
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
@@ -212,14 +211,12 @@ class BaseMLP(BaseEstimator):
         if weights is not None:
             loss_fn = WeightTotal(loss_fn, self._solver)
         self.n_iter_ = 0
-        with warnings.catch_warnings():  # fit's own: the ValueError says it (_check_finite)
-            warnings.filterwarnings("ignore", "fit: ", DivergenceWarning)
-            history = fit(
-                self._model, loss_fn, self._solver, X, targets,
-                epochs=1 if incremental else self.max_iter, batch_size=batch_size,
-                shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
-                verbose=min(int(self.verbose), 2), sample_weight=weights,
-            )  # fmt: skip
+        history = fit(
+            self._model, loss_fn, self._solver, X, targets,
+            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
+            verbose=min(int(self.verbose), 2), sample_weight=weights,
+        )  # fmt: skip
         diverged = history.stop_message
         reached = not epochs.stopped and not diverged and self.n_iter_ == self.max_iter
         if reached and not incremental:

@@ -23,6 +23,7 @@ class SklearnEpochs(Callback):
     (module docstring); ``validation``: ``(x, y, sample_weight)`` or None."""
 
     stop_reason = "converged"
+    reports_divergence = True  # the estimator raises scikit-learn's ValueError instead
 
     def __init__(self, est, loss_fn, loss_factor: float, rows: int, validation=None):
         self.est, self.loss_fn, self.loss_factor = est, loss_fn, loss_factor
