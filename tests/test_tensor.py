@@ -3,6 +3,8 @@ dtypes of new tensors."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -106,6 +108,62 @@ def test_no_grad_restores_mode_after_an_exception():
     with pytest.raises(ZeroDivisionError), ng.no_grad():
         1 / 0  # noqa: B018
     assert ng.is_grad_enabled()
+
+
+def test_no_grad_in_one_thread_leaves_the_others_recording(x):
+    inside, leave = threading.Event(), threading.Event()
+
+    def infer():
+        with ng.no_grad():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=infer)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        assert ng.is_grad_enabled()  # this thread's mode: another's no_grad does not reach it
+        assert (x * 2).sum().requires_grad
+    finally:
+        leave.set()
+        thread.join()
+    assert ng.is_grad_enabled()
+
+
+def test_no_grad_blocks_that_overlap_across_threads_restore_each_thread_s_mode():
+    """Thread A enters, B enters, A exits, B exits (as concurrent predicts do): a mode shared by
+    the threads would end disabled for good."""
+    steps = [threading.Event() for _ in range(3)]
+    modes = []
+
+    def a():
+        with ng.no_grad():
+            steps[0].set()
+            steps[1].wait(10)
+        steps[2].set()
+
+    def b():
+        steps[0].wait(10)
+        with ng.no_grad():
+            steps[1].set()
+            steps[2].wait(10)
+        modes.append(ng.is_grad_enabled())
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert modes == [True] and ng.is_grad_enabled()
+
+
+def test_one_no_grad_decorator_entered_again_before_it_exits(x):
+    @ng.no_grad()
+    def infer(t, depth):
+        return infer(t, depth - 1) if depth else t * 3
+
+    assert not infer(x, 3).requires_grad
+    assert ng.is_grad_enabled() and (x * 2).requires_grad
 
 
 def test_detach_shares_data_and_blocks_gradient(x):

@@ -36,6 +36,7 @@ from .errors import (
 )
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
 from .export import export_onnx
+from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .gradient_check import (
     GradcheckError,
     GradientReport,
@@ -73,7 +74,7 @@ from .nn import (
     Unstandardize,
     init,
 )
-from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .tensor import Tensor, tensor
 from .train import evaluate, fit, predict
 
 __all__ = [

@@ -14,8 +14,8 @@ import numpy as np
 
 from .callbacks import Callback
 from .errors import DivergenceWarning, caller_stacklevel
+from .grad_mode import no_grad
 from .nn.layers import trace
-from .tensor import no_grad
 
 
 class TerminateOnDivergence(Callback):

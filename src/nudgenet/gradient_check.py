@@ -17,7 +17,8 @@ import numpy as np
 from .autograd import grad
 from .backend import SeedLike, generator
 from .errors import NudgenetError
-from .tensor import Tensor, enable_grad, no_grad
+from .grad_mode import enable_grad, no_grad
+from .tensor import Tensor
 
 
 class GradcheckError(NudgenetError, AssertionError):

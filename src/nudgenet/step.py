@@ -17,11 +17,12 @@ from numbers import Real
 from .callbacks import Callback
 from .compiled import CompiledMLP
 from .errors import CompileError
+from .grad_mode import no_grad
 from .nn.layers import trace
 from .nn.module import Module, RemovableHandle
 from .nn.utils import clip_grad_norm_
 from .optim import Optimizer
-from .tensor import Tensor, no_grad
+from .tensor import Tensor
 
 
 def _engine_step(

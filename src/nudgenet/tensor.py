@@ -25,46 +25,14 @@ The arithmetic operators and methods such as ``.exp()`` are installed by
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .backend import get_default_dtype
 from .errors import ShapeError
+from .grad_mode import MODE, enable_grad
 from .graph import graph_order, leading_to, unbroadcast
-
-_grad_enabled = True
-
-
-def is_grad_enabled() -> bool:
-    """Whether operations currently record the graph."""
-    return _grad_enabled
-
-
-@contextlib.contextmanager
-def _grad_mode(enabled: bool) -> Iterator[None]:
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, enabled
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
-
-
-class no_grad(contextlib.ContextDecorator):
-    """Context manager (or decorator) inside which no graph is recorded: inference, updates."""
-
-    def __enter__(self) -> None:
-        self._mode = _grad_mode(False)
-        self._mode.__enter__()
-
-    def __exit__(self, *exc) -> None:
-        self._mode.__exit__(*exc)
-
-
-def enable_grad() -> contextlib.AbstractContextManager:
-    """Context manager that turns graph recording back on inside a ``no_grad`` block."""
-    return _grad_mode(True)
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
@@ -277,7 +245,7 @@ def backpropagate(
     for t in kept:
         t._retains_grad = True
     try:
-        with _grad_mode(True) if create_graph else contextlib.nullcontext():
+        with enable_grad() if create_graph else contextlib.nullcontext():
             _walk(order, grads, retain_graph, rule, accumulate)
     finally:
         for t in kept:
@@ -376,7 +344,7 @@ class Function:
         fn.needs_grad = needs
         # np.asarray: a NumPy scalar result (a full reduction, 0-d arithmetic) keeps its dtype
         out = Tensor(np.asarray(fn.forward(*[t.data for t in inputs], **options)))
-        if _grad_enabled and any(needs):
+        if MODE.enabled and any(needs):
             fn.inputs, fn.options = inputs, options
             out.requires_grad = True
             out._creator = fn

@@ -27,6 +27,7 @@ from .distributed.parallel import DataParallel, fit_data_parallel
 from .divergence import non_finite
 from .errors import DivergenceWarning, ShapeError, caller_stacklevel, name_all_rows
 from .functional.losses import check_weights
+from .grad_mode import no_grad
 from .history import History
 from .holdout import split_validation
 from .metrics import Metric, resolve
@@ -36,7 +37,7 @@ from .optim import Optimizer
 from .progress import EpochReporter
 from .run_state import Position, Run, generators
 from .step import choose_step, update_step, whole_loss
-from .tensor import Tensor, no_grad
+from .tensor import Tensor
 
 
 def _as_array(value) -> np.ndarray:
@@ -329,8 +330,7 @@ def fit(
                         else evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
                     )
                     logs.update({f"val_{name}": value for name, value in scores.items()})
-                logs["lr"] = optimizer.lr
-                logs["seconds"] = time.perf_counter() - started
+                logs.update(lr=optimizer.lr, seconds=time.perf_counter() - started)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 if parallel:  # rank 0's logs (its seconds, ...): one History on every rank

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..grad_mode import enable_grad, no_grad
 from ..nn.layers import LeakyReLU, ReLU
 from ..nn.module import Module
-from ..tensor import Tensor, enable_grad, no_grad
+from ..tensor import Tensor
 from ..train import prepare_data
 from .state import flat_grads, preserved_state
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ExportError
+from ..grad_mode import enable_grad
 from ..graph import graph_order  # the engine's own walk of the graph
 from ..nn.config import LAYERS
 from ..nn.layers import Linear, Standardize, Unstandardize, leaf_layers
 from ..nn.module import Module
 from ..nn.normalization import BatchNorm1d, LayerNorm
-from ..tensor import Function, Tensor, enable_grad
+from ..tensor import Function, Tensor
 
 
 @dataclass(frozen=True)

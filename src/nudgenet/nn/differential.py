@@ -21,7 +21,8 @@ import numpy as np
 from .. import functional as F
 from ..autograd import grad
 from ..errors import ShapeError
-from ..tensor import Tensor, enable_grad
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
 from .module import Module
 
 

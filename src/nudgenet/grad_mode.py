@@ -1,0 +1,55 @@
+"""Whether operations record the graph: ``no_grad``, ``enable_grad``, ``is_grad_enabled``.
+
+The mode belongs to each thread, as PyTorch's does: one thread's ``no_grad`` (a ``predict``,
+say) leaves the other threads recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+
+class _GradMode(threading.local):
+    """Whether operations record the graph, per thread (as PyTorch's grad mode): one thread's
+    ``no_grad`` (a ``predict``, say) leaves the others recording.  ``saved``: the modes that
+    the blocks still open replaced, innermost last, so one ``no_grad`` instance (a decorator)
+    may be entered again before it exits."""
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.saved: list[bool] = []
+
+
+MODE = _GradMode()  # this thread's mode: read by every recorded operation
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations record the graph now, in this thread."""
+    return MODE.enabled
+
+
+class _SetGradMode(contextlib.ContextDecorator):
+    """Inside the block (or the decorated function) this thread records the graph or not."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        MODE.saved.append(MODE.enabled)
+        MODE.enabled = self.enabled
+
+    def __exit__(self, *exc) -> None:
+        MODE.enabled = MODE.saved.pop()
+
+
+class no_grad(_SetGradMode):
+    """Context manager (or decorator) inside which no graph is recorded: inference, updates."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager:
+    """Context manager that turns graph recording back on inside a ``no_grad`` block."""
+    return _SetGradMode(True)
