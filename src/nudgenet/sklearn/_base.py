@@ -8,13 +8,13 @@ trains in ``dtype``: by default nudgenet's default dtype (float32) for ``adam``/
 float64 for ``lbfgs``, whose line search needs the precision; scikit-learn trains in the input's
 dtype.  ``coefs_`` and ``intercepts_`` are the network's own weight arrays (scikit-learn's
 shapes: ``(fan_in, fan_out)`` and ``(fan_out,)``): writing into them changes the model, and
-arrays assigned to them are used by the next ``predict``.
+arrays of the same shapes assigned to them are used by the next ``predict``.  After ``fit`` the
+network stays in eval mode, so ``predict`` from several threads changes no shared state.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +33,7 @@ from ._losses import RULES, WeightTotal, output_function
 from ._network import build_network, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
+from ._warnings import warn
 
 NON_FINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values and "
@@ -41,7 +42,9 @@ NON_FINITE = (
 
 
 def dense(X):
-    """Sparse inputs as dense arrays (the network multiplies dense matrices)."""
+    """Sparse inputs as dense arrays: the network multiplies dense matrices (scikit-learn's MLP
+    multiplies sparse ones, so a wide sparse input, TF-IDF features say, needs far more memory
+    here: rows × columns numbers; the estimators' docstring says so)."""
     return X.toarray() if sp.issparse(X) else X
 
 
@@ -75,8 +78,28 @@ class BaseMLP(BaseEstimator):
         return True
 
     def _fit(self, X, y, sample_weight, incremental: bool):
+        """Validate, train, publish; a first fit that raises (refused inputs, above all) leaves
+        the estimator as it was, unfitted or with its last fit (``_train``'s docstring)."""
         check_params(self)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        before = dict(vars(self))
+        try:
+            diverged = self._train(X, y, sample_weight, incremental, first)
+        except Exception:
+            if first:  # everything a first fit makes is new: the old state is whole
+                vars(self).clear()
+                vars(self).update(before)
+            raise
+        self._publish()
+        self._model.eval()  # predict then switches no shared state (threads may share it)
+        self._check_finite(diverged)
+        return self
+
+    def _train(self, X, y, sample_weight, incremental: bool, first: bool) -> str | None:
+        """Check the inputs, make the network (``first``) and train it; returns None or where
+        training stopped on a loss that was not finite.  A first fit makes a new network,
+        solver and curves, so restoring the attributes undoes it; warm and incremental fits
+        update the fitted ones in place."""
         X, y, columns = self._validate_input(X, y, incremental, reset=first)
         weights = self._row_weights(y, sample_weight, X, incremental)
         loss = self._loss_name(columns)
@@ -96,16 +119,12 @@ class BaseMLP(BaseEstimator):
                 f"{self._units} and loss {self._loss_rule!r}, got {units} and {loss!r}"
             )
         self._sync()
-        if self.solver == "lbfgs":
-            self._new_solver(rule)
-            loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
-            factor = rule.loss_factor(outputs)
-            diverged = _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
-        else:
-            diverged = self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
-        self._publish()
-        self._check_finite(diverged)
-        return self
+        if self.solver != "lbfgs":
+            return self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
+        self._new_solver(rule)
+        loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
+        factor = rule.loss_factor(outputs)
+        return _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
 
     def _check_finite(self, diverged: str | None) -> None:
         """scikit-learn's ValueError, its words first (users match on them), where the weights
@@ -172,7 +191,9 @@ class BaseMLP(BaseEstimator):
 
     def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental):
         """``adam``/``sgd`` through :func:`nudgenet.fit`; returns None, or where a batch's loss
-        stopped being finite (the History's ``stop_message``: fit stops before its update)."""
+        stopped being finite (the History's ``stop_message``: fit stops before its update).
+        Ctrl-C (KeyboardInterrupt) ends training as in scikit-learn: a warning, and the fit
+        returns with the weights trained so far (the best epoch's with ``early_stopping``)."""
         if not incremental or self._solver is None:
             self._new_solver(rule)
         if self.early_stopping and incremental:
@@ -199,11 +220,8 @@ class BaseMLP(BaseEstimator):
             batch_size = min(200, n)
         else:
             if self.batch_size > n:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It is going to "
-                    "be clipped",
-                    stacklevel=4,
-                )
+                warn("Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                     "clipped")  # fmt: skip
             batch_size = int(np.clip(self.batch_size, 1, n))
         seed = int(rng.randint(np.iinfo(np.int32).max))
         loss_fn = rule.make()
@@ -211,21 +229,25 @@ class BaseMLP(BaseEstimator):
         if weights is not None:
             loss_fn = WeightTotal(loss_fn, self._solver)
         self.n_iter_ = 0
-        history = fit(
-            self._model, loss_fn, self._solver, X, targets,
-            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
-            shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
-            verbose=min(int(self.verbose), 2), sample_weight=weights,
-        )  # fmt: skip
-        diverged = history.stop_message
-        reached = not epochs.stopped and not diverged and self.n_iter_ == self.max_iter
-        if reached and not incremental:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+        try:
+            history = fit(
+                self._model, loss_fn, self._solver, X, targets,
+                epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+                shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
+                verbose=min(int(self.verbose), 2), sample_weight=weights,
+            )  # fmt: skip
+        except KeyboardInterrupt:  # scikit-learn's: keep what was trained, say so
+            warn("Training interrupted by user.")
+            diverged = None
+        else:
+            diverged = history.stop_message
+            reached = not epochs.stopped and not diverged and self.n_iter_ == self.max_iter
+            if reached and not incremental:
+                warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                    "the optimization hasn't converged yet.",
+                    ConvergenceWarning,
+                )
         if self.early_stopping:
             self._solver.flat_params[...] = self._best_weights
         return diverged and f"{diverged}; fit stopped before that step's update"
@@ -250,11 +272,22 @@ class BaseMLP(BaseEstimator):
         self.intercepts_ = [layer.bias.data for layer in layers]
 
     def _sync(self) -> None:
-        """Arrays assigned to ``coefs_`` / ``intercepts_`` become the network's."""
-        for layer, coef, intercept in zip(linears(self._model), self.coefs_, self.intercepts_):
-            for param, value in ((layer.weight, coef), (layer.bias, intercept)):
-                if param.data is not value:
-                    param.data = np.asarray(value, dtype=param.data.dtype)
+        """Arrays assigned to ``coefs_`` / ``intercepts_`` become the network's; ValueError for
+        one whose shape is not the fitted network's (scikit-learn's MLP would predict with
+        it, but nudgenet's layers keep their sizes: fit again to change them)."""
+        layers = linears(self._model)
+        for i, (layer, coef, intercept) in enumerate(zip(layers, self.coefs_, self.intercepts_)):
+            for name, param, value in (("coefs_", layer.weight, coef),
+                                       ("intercepts_", layer.bias, intercept)):  # fmt: skip
+                if param.data is value:
+                    continue
+                if np.shape(value) != param.data.shape:
+                    raise ValueError(
+                        f"{type(self).__name__}: {name}[{i}] must keep the fitted shape "
+                        f"{param.data.shape}, got {np.shape(value)}; to change the layers' "
+                        "sizes, set hidden_layer_sizes and fit again"
+                    )
+                param.data = np.asarray(value, dtype=param.data.dtype)
 
     # --- prediction ------------------------------------------------------------------------
 
@@ -318,6 +351,7 @@ class BaseMLP(BaseEstimator):
         solver_state = state.pop("_solver_state", None)
         super().__setstate__(state)
         if "_model" in state:
+            self._model.eval()  # as after fit (pickles of older versions kept train mode)
             self._solver = None
             if solver_state is not None:
                 self._new_solver(RULES[self._loss_rule]).load_state_dict(solver_state)

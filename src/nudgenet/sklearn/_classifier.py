@@ -25,7 +25,20 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``activation``: scikit-learn's names or nudgenet's (``sigmoid``, ``softplus``,
       ``leaky_relu``).
     - ``verbose``: 1 shows nudgenet's progress bar (a line per epoch off a terminal), 2 a line
-      per epoch; ``lbfgs`` prints scikit-learn's lines.
+      per epoch; ``lbfgs`` prints ``Iteration N, loss = ...`` per iteration.
+    - Sparse ``X`` (CSR, CSC) is taken, and converted to a dense array: scikit-learn's MLP
+      multiplies it sparse, so a wide sparse input (TF-IDF features, say) needs rows × columns
+      numbers of memory here.
+    - The loss (``loss_``, ``loss_curve_``, lbfgs's objective) is the exact cross-entropy of the
+      softmax or logistic outputs; scikit-learn's clips the probabilities to [eps, 1 − eps]
+      first, so where the network is very confident (a probability below 2.2e-16) its recorded
+      loss is lower than nudgenet's, and lbfgs's path differs.  The gradients are the same.
+    - Ctrl-C during an ``adam``/``sgd`` fit ends training as in scikit-learn: a warning
+      ("Training interrupted by user."), and ``fit`` returns the estimator trained so far.
+    - Warnings (ConvergenceWarning, ...) are attributed to scikit-learn's MLP module, so the
+      filters written for it (``module="sklearn"``) apply (:mod:`nudgenet.sklearn._warnings`).
+    - A first fit that raises (refused inputs: negative weights, values beyond the dtype's
+      range, ...) leaves the estimator as it was before it.
     - ``random_state``: the same starting weights as scikit-learn's for the same seed; the
       shuffling differs.
     - ``loss`` (nudgenet's): ``"log_loss"`` (scikit-learn's: softmax for several classes,

@@ -6,7 +6,8 @@ gradient into ``flat_grads``, which :meth:`~._optim.Regularized.regularize` turn
 scikit-learn's (loss factor, L2 term on the weights).  scipy works in float64; the buffers
 keep the network's dtype; one BLAS thread where the products are small, as in ``fit``.
 Options as scikit-learn's: ``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``;
-``n_iter_`` and the ConvergenceWarning from scikit-learn's own ``_check_optimize_result``.
+``n_iter_`` (at most ``max_iter``) and, where scipy did not converge, scikit-learn's
+ConvergenceWarning in its words, issued as scikit-learn's MLP does (:mod:`._warnings`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import math
 
 import numpy as np
 import scipy.optimize
-from sklearn.utils.optimize import _check_optimize_result
+from sklearn.exceptions import ConvergenceWarning
 
 from ..compiled import blas_threads_for
 from ..step import choose_step
+from ._warnings import lbfgs_not_converged, warn
 
 
 def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> str | None:
@@ -51,7 +53,10 @@ def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> str | N
             callback=report if est.verbose else None,
             options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
         )
-    est.n_iter_ = _check_optimize_result("lbfgs", result, est.max_iter)
+    est.n_iter_ = min(result.nit, est.max_iter)
+    if result.status != 0:
+        reason = lbfgs_not_converged(result.status, result.message, est.n_iter_, est.max_iter)
+        warn(reason, ConvergenceWarning)
     est.loss_ = float(result.fun)
     solver.flat_params[...] = result.x
     if math.isfinite(est.loss_):

@@ -1,7 +1,9 @@
 """The one check of every hyper-parameter's value (scikit-learn's and nudgenet's): a one-line
-ValueError naming the parameter, what it expects and what came, at the start of ``fit`` /
-``partial_fit``, as scikit-learn checks.  The defaults are the estimators' signatures
-(scikit-learn's, then nudgenet's own)."""
+error naming the parameter, what it expects and what came, at the start of ``fit`` /
+``partial_fit``, as scikit-learn checks, of scikit-learn's class for it,
+``InvalidParameterError`` (a ValueError and a TypeError), so code catching either catches it.
+Numbers must be finite (``n_iter_no_change`` may be inf).  The defaults are the estimators'
+signatures (scikit-learn's, then nudgenet's own)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ..callbacks import Callback
 from ._losses import CLASSIFIER_LOSSES, REGRESSOR_LOSSES
@@ -16,8 +19,10 @@ from ._network import ACTIVATIONS, dropout_rates
 
 
 def _real(low=-math.inf, high=math.inf, low_open=False, high_open=False):
+    """A finite number in the interval from ``low`` to ``high`` (open or closed ends)."""
+
     def check(value) -> bool:
-        if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             return False
         above = value > low if low_open else value >= low
         below = value < high if high_open else value <= high
@@ -38,6 +43,13 @@ def _one_of(*options):
 
 def _flag(value) -> bool:
     return isinstance(value, (bool, np.bool_))
+
+
+def _random_state(value) -> bool:
+    """scikit-learn's random states: None, a seed its ``RandomState`` takes, or one."""
+    return value is None or isinstance(value, np.random.RandomState) or (
+        _whole(0)(value) and value < 2**32
+    )
 
 
 def _hidden(value) -> bool:
@@ -70,15 +82,15 @@ CHECKS = {
     "hidden_layer_sizes": (_hidden, "whole numbers >= 1 (one per hidden layer)"),
     "activation": (_one_of(*ACTIVATIONS), f"one of {', '.join(ACTIVATIONS)}"),
     "solver": (_one_of("lbfgs", "sgd", "adam"), "'lbfgs', 'sgd' or 'adam'"),
-    "alpha": (_real(0), "a number >= 0"),
+    "alpha": (_real(0), "a finite number >= 0"),
     "batch_size": (lambda v: v == "auto" or _whole(1)(v), "'auto' or a whole number >= 1"),
     "learning_rate": (_one_of("constant", "invscaling", "adaptive"),
                       "'constant', 'invscaling' or 'adaptive'"),
-    "learning_rate_init": (_real(0, low_open=True), "a number > 0"),
-    "power_t": (_real(0), "a number >= 0"),
+    "learning_rate_init": (_real(0, low_open=True), "a finite number > 0"),
+    "power_t": (_real(0), "a finite number >= 0"),
     "max_iter": (_whole(1), "a whole number >= 1"),
     "shuffle": (_flag, "True or False"),
-    "tol": (_real(0), "a number >= 0"),
+    "tol": (_real(0), "a finite number >= 0"),
     "verbose": (lambda v: _flag(v) or _whole(0)(v), "True, False or a whole number >= 0"),
     "warm_start": (_flag, "True or False"),
     "momentum": (_real(0, 1), "a number in [0, 1]"),
@@ -87,9 +99,11 @@ CHECKS = {
     "validation_fraction": (_real(0, 1, high_open=True), "a number in [0, 1)"),
     "beta_1": (_real(0, 1, high_open=True), "a number in [0, 1)"),
     "beta_2": (_real(0, 1, high_open=True), "a number in [0, 1)"),
-    "epsilon": (_real(0, low_open=True), "a number > 0"),
+    "epsilon": (_real(0, low_open=True), "a finite number > 0"),
     "n_iter_no_change": (lambda v: v == math.inf or _whole(1)(v), "a whole number >= 1 or inf"),
     "max_fun": (_whole(1), "a whole number >= 1"),
+    "random_state": (_random_state, "None, a whole number in [0, 2**32 - 1] or a "
+                     "numpy.random.RandomState"),
     "dtype": (lambda v: v in (None, "float32", "float64", np.float32, np.float64),
               "None, 'float32' or 'float64'"),
     "dropout": (_dropout, "None, a rate in [0, 1) or one rate per hidden layer"),
@@ -102,11 +116,9 @@ LOSSES = {"MLPClassifier": CLASSIFIER_LOSSES, "MLPRegressor": REGRESSOR_LOSSES}
 
 
 def check_params(est) -> None:
-    """ValueError naming the first parameter of ``est`` whose value is not allowed."""
+    """InvalidParameterError naming the first parameter of ``est`` whose value is not allowed."""
     name = type(est).__name__
     for param, value in est.get_params(deep=False).items():
-        if param == "random_state":
-            continue  # sklearn's check_random_state says what it takes, at fit
         if param == "loss":
             test, expected = _one_of(*LOSSES[name]), f"one of {', '.join(LOSSES[name])}"
         else:
@@ -116,9 +128,9 @@ def check_params(est) -> None:
         except TypeError:
             ok = False
         if not ok:
-            raise ValueError(f"{name}: {param} must be {expected}, got {value!r}")
+            raise InvalidParameterError(f"{name}: {param} must be {expected}, got {value!r}")
     if est.solver == "lbfgs" and est.dropout is not None:
-        raise ValueError(
+        raise InvalidParameterError(
             f"{name}: dropout needs a stochastic solver ('adam' or 'sgd'); L-BFGS needs the "
             f"same loss at every evaluation, got solver='lbfgs' with dropout={est.dropout!r}"
         )

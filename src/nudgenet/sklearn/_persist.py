@@ -31,30 +31,40 @@ FITTED = (
 
 
 def _plain(value):
-    """``value`` as JSON holds it: sequences as lists, NumPy numbers as numbers, dicts as
-    ``{"pairs": [[key, value], ...]}`` (keys of any type); None for what JSON cannot hold."""
+    """``value`` as JSON holds it, so that :func:`_restored` gives it back: lists as lists,
+    tuples as ``{"tuple": [...]}``, NumPy numbers as numbers, NumPy scalar types and dtypes as
+    ``{"numpy_type": name}`` / ``{"numpy_dtype": name}``, dicts as ``{"pairs": [[key, value],
+    ...]}`` (keys of any type); None for what JSON cannot hold."""
     if isinstance(value, dict):
         return {"pairs": [[_plain(k), _plain(v)] for k, v in value.items()]}
-    if isinstance(value, (list, tuple, np.ndarray)):
+    if isinstance(value, tuple):
+        return {"tuple": [_plain(v) for v in value]}
+    if isinstance(value, (list, np.ndarray)):
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (str, bool, Integral, Real)):
         return value
     if isinstance(value, type) and issubclass(value, np.generic):
-        return np.dtype(value).name
+        return {"numpy_type": np.dtype(value).name}
+    if isinstance(value, np.dtype):
+        return {"numpy_dtype": value.name}
     return None
 
 
-def _restored(name: str, value):
-    """A parameter's value from what :func:`_plain` made of it (dicts also inside lists: a
-    multilabel ``class_weight``)."""
-    if isinstance(value, dict) and "pairs" in value:
-        return {k: v for k, v in value["pairs"]}
+def _restored(value):
+    """A parameter's value from what :func:`_plain` made of it."""
     if isinstance(value, list):
-        items = [_restored(name, v) for v in value]
-        return tuple(items) if name == "hidden_layer_sizes" else items
-    return value
+        return [_restored(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "pairs" in value:
+        return {_restored(k): _restored(v) for k, v in value["pairs"]}
+    if "tuple" in value:
+        return tuple(_restored(v) for v in value["tuple"])
+    if "numpy_type" in value:
+        return np.dtype(value["numpy_type"]).type
+    return np.dtype(value["numpy_dtype"])
 
 
 def metadata(est) -> dict:
@@ -84,7 +94,7 @@ def load(cls, path):
     if not isinstance(info, dict) or info.get("class") != cls.__name__:
         found = info.get("class") if isinstance(info, dict) else "no scikit-learn estimator"
         raise ModelFileError(f"{path}: expected a saved {cls.__name__}, the file holds {found}")
-    est = cls(**{k: _restored(k, v) for k, v in info["params"].items()})
+    est = cls(**{k: _restored(v) for k, v in info["params"].items()})
     fitted = dict(info["fitted"])
     if "classes_" in fitted:
         classes = fitted.pop("classes_")
@@ -95,8 +105,8 @@ def load(cls, path):
     if "feature_names_in_" in fitted:
         est.feature_names_in_ = np.asarray(fitted.pop("feature_names_in_"), dtype=object)
     for name, value in fitted.items():
-        setattr(est, name, value)
-    model.train()
+        setattr(est, name, _restored(value))
+    model.eval()  # as after fit: predict switches no shared state
     est._model, est._solver = model, None
     est._publish()
     return est

@@ -1,0 +1,171 @@
+"""What a script written for scikit-learn's MLP relies on beyond the estimator checks: its
+warning filters, Ctrl-C keeping the model, predicting from threads, a refused fit leaving the
+estimator as it was, scikit-learn's parameter errors, and parameters kept by save/load."""
+
+import pickle
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+import nudgenet as ng
+from nudgenet.sklearn import MLPClassifier, MLPRegressor
+from nudgenet.sklearn import _lbfgs as lbfgs
+
+X, Y = load_digits(return_X_y=True)
+X, Y = X[:300] / 16, Y[:300]
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_convergence_warnings_obey_the_filters_written_for_scikit_learn(solver):
+    est = MLPClassifier((8,), solver=solver, max_iter=2, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning, module="sklearn")
+        est.fit(X, Y)  # the filter of scikit-learn's own MLP examples
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    with pytest.warns(ConvergenceWarning) as shown:
+        est.fit(X, Y)
+    assert shown[0].filename == __file__  # shown at the user's line
+
+
+def test_a_too_large_batch_size_warns_as_scikit_learn():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error")
+        warnings.filterwarnings("ignore", module="sklearn")  # checked first: added last
+        MLPClassifier((4,), batch_size=1000, max_iter=2, random_state=0).fit(X, Y)
+
+
+class Interrupt(ng.Callback):
+    """Ctrl-C at the end of epoch ``at`` (0-based), as a user pressing it."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ctrl_c_ends_a_stochastic_fit_with_the_model_trained_so_far(early_stopping):
+    est = MLPClassifier((8,), max_iter=50, random_state=0, early_stopping=early_stopping,
+                        n_iter_no_change=50, callbacks=[Interrupt(at=3)])  # fmt: skip
+    with pytest.warns(UserWarning, match="^Training interrupted by user.$"):
+        assert est.fit(X, Y) is est
+    assert est.n_iter_ == 4 and len(est.loss_curve_) == 4
+    if early_stopping:  # the best epoch's weights, as scikit-learn restores them
+        np.testing.assert_array_equal(est._solver.flat_params, est._best_weights)
+    assert est.score(X, Y) > 0.1 and np.isfinite(est.coefs_[0]).all()
+
+
+def test_lbfgs_lets_ctrl_c_through_as_scikit_learn(monkeypatch):
+    real = lbfgs.choose_step
+
+    def interrupting(*args, **kwargs):
+        step, calls = real(*args, **kwargs), []
+
+        def run(x, y, rows):
+            calls.append(rows)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return step(x, y, rows)
+
+        return run
+
+    monkeypatch.setattr(lbfgs, "choose_step", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        MLPClassifier((8,), solver="lbfgs", max_iter=50, random_state=0).fit(X, Y)
+
+
+@pytest.mark.parametrize("how", ["fit", "partial_fit", "lbfgs", "pickle", "load"])
+def test_a_fitted_network_is_in_eval_mode_so_predict_changes_no_shared_state(how, tmp_path):
+    dropout = None if how == "lbfgs" else 0.5
+    est = MLPClassifier((16,), max_iter=3, random_state=0, dropout=dropout,
+                        solver="lbfgs" if how == "lbfgs" else "adam")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if how == "partial_fit":
+            est.partial_fit(X, Y, classes=np.arange(10))
+        else:
+            est.fit(X, Y)
+    if how == "pickle":
+        est = pickle.loads(pickle.dumps(est))
+    if how == "load":
+        est = MLPClassifier.load(est.save(tmp_path / "m.safetensors"))
+    assert not est._model.training
+    expected = est.predict_proba(X)
+    results = []
+
+    def predict_many():
+        results.extend(est.predict_proba(X) for _ in range(5))
+
+    threads = [threading.Thread(target=predict_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 20
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("refusal", [
+    {"sample_weight": -np.ones(len(Y))},
+    {"X": X * 1e39},
+], ids=["negative-weights", "beyond-float32"])  # fmt: skip
+def test_a_refused_first_fit_leaves_the_estimator_as_it_was(refusal):
+    arguments = {"X": X, "y": Y, **refusal}
+    est = MLPClassifier((8,), max_iter=2, random_state=0)
+    with pytest.raises(ValueError):
+        est.fit(**arguments)
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    assert not hasattr(est, "classes_") and not hasattr(est, "n_features_in_")
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X[:, :10], Y % 2)  # a good fit, then a refused one keeps it
+    before = est.predict_proba(X[:, :10])
+    with pytest.raises(ValueError):
+        est.fit(**arguments)
+    assert est.n_features_in_ == 10 and list(est.classes_) == [0, 1]
+    np.testing.assert_array_equal(est.predict_proba(X[:, :10]), before)
+
+
+@pytest.mark.parametrize("params", [
+    {"alpha": np.inf}, {"tol": float("inf")}, {"learning_rate_init": np.inf},
+    {"random_state": "a"}, {"random_state": np.random.default_rng(0)}, {"random_state": -1},
+    {"max_iter": 0}, {"solver": "newton"},
+], ids=["alpha-inf", "tol-inf", "learning-rate-inf", "random-state-string", "generator",
+        "negative-seed", "max-iter-0", "solver"])  # fmt: skip
+def test_bad_parameters_raise_scikit_learns_invalid_parameter_error(params):
+    with pytest.raises(InvalidParameterError, match=f"^MLPRegressor: {next(iter(params))} must"):
+        MLPRegressor(**params).fit(X, Y * 1.0)
+    assert issubclass(InvalidParameterError, ValueError)
+    assert issubclass(InvalidParameterError, TypeError)
+
+
+def test_assigning_coefs_of_other_shapes_is_a_one_line_error():
+    with pytest.warns(ConvergenceWarning):
+        est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, Y)
+    est.coefs_ = [est.coefs_[0][:, :4], est.coefs_[1][:4]]
+    with pytest.raises(ValueError, match=r"^MLPClassifier: coefs_\[0\] must keep the fitted "
+                                         r"shape \(64, 8\), got \(64, 4\); to change"):  # fmt: skip
+        est.predict(X)
+
+
+@pytest.mark.parametrize("params", [
+    {"hidden_layer_sizes": [6, 4], "dtype": np.float64},
+    {"hidden_layer_sizes": (6,), "dtype": np.dtype("float64")},
+    {"hidden_layer_sizes": 5, "dtype": "float32", "dropout": (0.1,)},
+], ids=["list-numpy-type", "tuple-numpy-dtype", "int-string"])  # fmt: skip
+def test_save_and_load_keep_the_parameters_and_their_types(params, tmp_path):
+    with pytest.warns(ConvergenceWarning):
+        est = MLPClassifier(max_iter=2, random_state=0, **params).fit(X, Y)
+    loaded = MLPClassifier.load(est.save(tmp_path / "m.safetensors"))
+    for name, value in est.get_params().items():
+        assert loaded.get_params()[name] == value and type(loaded.get_params()[name]) is type(value)
+    assert loaded._model.parameters()[0].dtype == est._model.parameters()[0].dtype
