@@ -36,15 +36,22 @@ def mpiexec() -> str:
     return found
 
 
+def environment(env=None) -> dict:
+    """This process's environment without a launcher's variables, with the variables ``env``
+    added and this checkout's ``src`` first on the path."""
+    found = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    found = {**found, **(env or {})}
+    found["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), found.get("PYTHONPATH", "")])
+    return found
+
+
 def launch(ranks: int, *command: str, timeout: float = 60, cwd=None, env=None):
     """``mpiexec -n ranks python command...`` (or ``-m``), with the variables ``env`` added to
     the environment; the result and its seconds."""
-    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in LAUNCHER_VARIABLES}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     started = time.perf_counter()
     result = subprocess.run(
         [mpiexec(), "-n", str(ranks), sys.executable, *command],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+        capture_output=True, text=True, timeout=timeout, env=environment(env), cwd=cwd,
     )  # fmt: skip
     return result, time.perf_counter() - started
 
@@ -259,6 +266,41 @@ def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypat
     assert len(err) == 1 and 'pip install "nudgenet[mpi]"' in err[0] and "PMI_SIZE" in err[0]
 
 
+FIT = """
+import numpy as np, nudgenet as ng
+model = ng.Sequential(ng.Linear(2, 2, seed=0))
+ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), np.ones((8, 2)),
+       np.arange(8) % 2, epochs=1, seed=0, verbose=0, distributed=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "command"),
+    [
+        ({"SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1"}, ["-c", FIT]),  # srun, no --mpi=pmi2
+        ({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"},  # another MPI's mpiexec
+         ["-m", "nudgenet", "train", "--epochs", "1", "-o", "m.safetensors"]),
+    ],
+    ids=["srun-fit", "open-mpi-train"],
+)  # fmt: skip
+def test_a_launcher_mpi_cannot_hear_is_refused_not_run_as_copies(variables, command, tmp_path):
+    """A launcher's variables say 2 processes, but MPI makes each a world of its own (a launcher
+    the mpich wheel's MPI does not speak to): every copy would train alone and write the same
+    files.  fit(distributed=True) and nudgenet train refuse in one line saying what to use."""
+    done = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=environment(variables),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    said = f"runs under an MPI launcher of 2 processes ({next(iter(variables))} is set), but MPI"
+    lines = [line for line in done.stderr.splitlines() if said in line]
+    assert len(lines) == 1 and "srun --mpi=pmi2" in lines[0], done.stderr[-2000:]
+    assert str(Path(sys.executable).with_name("mpiexec")) in lines[0]
+    if command[0] == "-m":  # the command line: one line (mpi4py may warn too), no model written
+        assert lines[0].startswith("nudgenet train: error: nudgenet train runs under")
+        assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
+
+
 def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeypatch, capsys):
     """``mpiexec -n 2 nudgenet export m.safetensors m.onnx`` would write one file twice."""
     commands = {
@@ -351,12 +393,10 @@ def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
 def test_the_scaling_benchmark_runs(tmp_path):
     """benchmarks/mpi_scaling.py --quick: every part, the model from its own measurements."""
     out = tmp_path / "scaling.json"
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
-    env["PYTHONPATH"] = str(ROOT / "src")
     script = ROOT / "benchmarks" / "mpi_scaling.py"
     done = subprocess.run(
         [sys.executable, str(script), "--quick", "--json", str(out)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True, text=True, timeout=120, env=environment(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
