@@ -124,6 +124,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("memory", 1, "rank 1 of 2: out of memory (MemoryError)"),
         ("interrupt", 130, "rank 0 of 2: interrupted (KeyboardInterrupt)"),
         ("kill", None, ""),  # the launcher's code for a killed rank (Hydra: 9)
+        ("exit-in-fit", 1, "rank 1 of 2: SystemExit: 0"),  # a clean exit, but mid-fit
         ("model", 1, "rank 1 runs another fit than rank 0: parameters [[[5, 9]"),
         ("data", 1, 'rank 1 runs another fit than rank 0: x "(399, 5) float32" there, "(400, 5)'),
         ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),

@@ -9,7 +9,8 @@ shapes), ``batchnorm``, ``no-seed``, ``uncaught`` (the script's own code raises 
 before ``fit``, rank 0 goes on into ``fit``), ``leaves`` (rank 1 exits normally, rank 0 goes on
 into ``fit``), ``second-fit-alone`` (both ranks run a short ``fit``, then rank 0 alone another),
 ``sample-weight`` (rank 1 alone passes ``sample_weight``), ``seed`` (rank 1's seed is 1),
-``slow`` (rank 1 starts ``fit`` 2.5 s after rank 0: a stall line, then training as usual)."""
+``slow`` (rank 1 starts ``fit`` 2.5 s after rank 0: a stall line, then training as usual),
+``exit-in-fit`` (a callback calls ``sys.exit(0)`` on rank 1 at its 3rd batch)."""
 
 import os
 import signal
@@ -58,6 +59,8 @@ class Fail(ng.Callback):
             raise KeyboardInterrupt
         if case == "kill" and rank == 1:
             os.kill(os.getpid(), signal.SIGKILL)
+        if case == "exit-in-fit" and rank == 1:
+            sys.exit(0)  # "good enough, stop here": the others wait for it in the next step
 
 
 if case == "second-fit-alone":

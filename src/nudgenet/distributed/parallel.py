@@ -57,12 +57,13 @@ class DataParallel:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Abort every rank on an error here; wait for every rank to start this fit
+        """Abort every rank on an error here (``sys.exit(0)`` too: the others would wait for
+        this rank in the next collective); wait for every rank to start this fit
         (:func:`~.faults.rendezvous`); files and warnings from rank 0 only; the BLAS
         threads of the ranks on one machine sharing its cores (:mod:`.threads`)."""
         previous = files.set_may_write(files.may_write() and self.rank == 0)
         try:
-            with abort_on_error(self.comm):
+            with abort_on_error(self.comm, exit_aborts=True):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
                 with blas_threads_per_rank(self.comm), warnings.catch_warnings():
                     if self.rank:
