@@ -312,14 +312,34 @@ def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeyp
     parser = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(parser.choices) == {"train", *commands}, "a new command: add it here"
     monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # no MPI to join here: see the test below
     for command, arguments in commands.items():
         assert main([command, *arguments]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [
             f"nudgenet {command}: error: this command runs in one process, but an MPI launcher "
-            "started 2 copies of it (PMI_SIZE is set): run it without mpiexec (only nudgenet "
+            "started 2 processes (PMI_SIZE is set): run it without mpiexec (only nudgenet "
             "train trains data-parallel)"
         ]
+
+
+def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
+    """``mpiexec -n 1 nudgenet train : -n 1 nudgenet evaluate``: evaluate refuses through MPI
+    (it joins, then aborts the job), so train, waiting for it at MPI's start, ends too."""
+    train = [sys.executable, "-m", "nudgenet", "train", "--epochs", "50", "-o", "m.safetensors"]
+    evaluate = [sys.executable, "-m", "nudgenet", "evaluate", "m.safetensors"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [mpiexec(), "-n", "1", *train, ":", "-n", "1", *evaluate],
+        capture_output=True, text=True, timeout=30, env=environment(), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert time.perf_counter() - started < 20
+    assert (
+        "nudgenet: rank 1 of 2: DistributedError: this command runs in one process, but an MPI "
+        "launcher started 2 processes (PMI_SIZE is set)"
+    ) in done.stderr
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])

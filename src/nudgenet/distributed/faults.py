@@ -10,11 +10,12 @@ launcher adds a line of its own).  A rank killed
 outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH's Hydra ends
 the job at once with the signal's exit code.
 
-A rank that leaves normally (its script ends, ``sys.exit(0)``, or it passes
+A rank that leaves normally after joining MPI (its script ends, ``sys.exit(0)``, or it passes
 ``distributed=False``) while the others start a distributed ``fit`` cannot be told from a slow
-one: MPI says nothing of a rank that finalised.  :func:`rendezvous`, the first thing of every
-distributed ``fit``, waits for every rank without spinning a core, prints one line on each rank
-still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), and, when
+one: MPI says nothing of a rank that finalised.  (One that leaves before joining leaves the
+others in ``MPI_Init`` for ever: no code of ours runs there.)  :func:`rendezvous`, the first
+thing of every distributed ``fit``, waits for every rank without spinning a core, prints one
+line on each rank still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), and, when
 ``NUDGENET_STALL_SHUTDOWN_SECONDS`` is set, ends the job after that long (Horovod's stall check
 and its ``HOROVOD_STALL_SHUTDOWN_TIME_SECONDS``, off by default for the same reason: a rank
 still loading a large data set is only slow).
