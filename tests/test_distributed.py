@@ -135,6 +135,10 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
         ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
+        # the option that differs, not the data it derives (x's shape or checksum, weights)
+        ("validation-split", 1, "another fit than rank 0: validation_split 0.2 there, 0.0 on"),
+        ("split-mode", 1, 'than rank 0: validation_split_mode "shuffle" there, "last" on rank 0'),
+        ("class-weight", 1, 'another fit than rank 0: class_weight {"0": 2.0} there, null on'),
         # a rank that leaves normally: the others' stall line, then the shutdown they asked for
         ("leaves", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of fit(distri"),
         ("second-fit-alone", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of"),

@@ -258,10 +258,7 @@ def fit(
                 "loss": repr(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
     if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
-        every = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
-        more = {"seed": seed, "epochs": epochs, "compile": compile, "diagnostics": diagnostics,
-                "every": every}  # fmt: skip
-        parallel.check(run, loss_fn, {**settings, **more}, data)
+        parallel.check(run, loss_fn, settings, data)
     if checkpoint is not None and not (parallel and parallel.rank):
         run_of = fingerprint(run, arrays, seed, settings)
         at = checkpoint.resume(run, run_of, epochs, steps, verbose)

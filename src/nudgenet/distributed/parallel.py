@@ -37,6 +37,10 @@ from .threads import blas_threads_per_rank
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
 EVALUATION_BATCH = 1024  # rows per recorded graph of a DifferentialLoss (evaluate's default)
 DATA = ("x", "y", "validation x", "validation y", "sample_weight")  # fit's arrays, by name
+# fit's arguments the ranks compare as given, beyond the settings a checkpoint compares too: a
+# rank that differs in one is told so, not that the data these change (x's rows) differ
+OPTIONS = ("seed", "epochs", "compile", "diagnostics", "validation_split",
+           "validation_split_mode", "class_weight")  # fmt: skip
 
 
 def last_run() -> dict:
@@ -48,10 +52,12 @@ def last_run() -> dict:
 
 
 class DataParallel:
-    """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc)."""
+    """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc),
+    called with ``arguments``."""
 
-    def __init__(self, comm):
+    def __init__(self, comm, arguments: dict):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
+        self.options = compared(arguments)
         self.reduction: NodeReduction | GradientAllreduce | None = None
         self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
 
@@ -73,11 +79,11 @@ class DataParallel:
             files.set_may_write(previous)
 
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
-        """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings``, the
-        model, optimiser and callbacks, the shape of each of fit's ``data`` arrays by name
-        (:data:`DATA`; "absent" where a rank has none), a sample of their rows
-        (:func:`sample_checksum`) and the row order (DistributedError on rank 0 naming the first
-        difference)."""
+        """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings`` and
+        options (:func:`compared`), the model, optimiser and callbacks, the shape of each of
+        fit's ``data`` arrays by name (:data:`DATA`; "absent" where a rank has none), a sample
+        of their rows (:func:`sample_checksum`) and the row order (DistributedError on rank 0
+        naming the first difference)."""
         for module in run.model.modules():
             if isinstance(module, BatchNorm1d):
                 raise DistributedError(
@@ -90,6 +96,7 @@ class DataParallel:
         optimizer = run.optimizer
         check_same(self.comm, {
             **settings,
+            **self.options,
             "ranks": self.size,
             "parameters": [[list(p.shape), str(p.dtype)] for p in run.model.parameters()],
             "architecture": outline(run.model),
@@ -202,9 +209,20 @@ def sample_checksum(array: np.ndarray, rows: int = 16) -> int:
     return zlib.crc32(np.ascontiguousarray(array[picked]).tobytes())
 
 
-def join(what: str) -> DataParallel | None:
-    """This process's rank of ``MPI.COMM_WORLD``, or None (with a warning) when no MPI launcher
-    started it: then it trains alone, as plain ``fit``."""
+def compared(arguments: dict) -> dict:
+    """fit's ``arguments`` named in :data:`OPTIONS`, and how often its checkpoint saves, as
+    plain values (a ``class_weight`` dict's keys as strings: JSON refuses NumPy's integers)."""
+    options = {name: arguments[name] for name in OPTIONS}
+    checkpoint = arguments["checkpoint"]
+    options["every"] = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
+    if isinstance(options["class_weight"], dict):
+        options["class_weight"] = {str(k): w for k, w in options["class_weight"].items()}
+    return options
+
+
+def join(what: str, arguments: dict) -> DataParallel | None:
+    """This process's rank of ``MPI.COMM_WORLD`` for a ``fit`` called with ``arguments``, or None
+    (with a warning) when no MPI launcher started it: then it trains alone, as plain ``fit``."""
     if launcher() is None:
         warnings.warn(
             f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); training "
@@ -213,13 +231,13 @@ def join(what: str) -> DataParallel | None:
             stacklevel=caller_stacklevel(),
         )
         return None
-    return DataParallel(world(what))
+    return DataParallel(world(what), arguments)
 
 
 def fit_data_parallel(fit, arguments: dict):
     """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True``: it
     needs a ``seed`` (every rank draws the same row order from it)."""
-    parallel = join("fit(distributed=True)")
+    parallel = join("fit(distributed=True)", arguments)
     if parallel is None:
         return fit(**{**arguments, "distributed": False})
     with parallel.running():
