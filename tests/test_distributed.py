@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +260,30 @@ def test_distributed_takes_true_or_false(no_launcher):
         _fit("yes")
     with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
         _fit(np.True_)  # a NumPy bool is a bool
+
+
+def test_forgetting_distributed_true_under_a_launcher_with_a_checkpoint_warns_once(
+    no_launcher, monkeypatch, tmp_path
+):
+    """``mpiexec -n 2 python script.py`` whose fit lacks distributed=True: each process trains
+    its own copy, all in one checkpoint folder; one line says so (none without a checkpoint)."""
+    monkeypatch.setenv("PMI_SIZE", "2")
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    x, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    keywords = dict(epochs=2, seed=0, verbose=0, distributed=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+               **keywords)  # fmt: skip
+    with pytest.warns(RuntimeWarning) as record:
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+               checkpoint=ng.Checkpoint(tmp_path / "ck"), **keywords)  # fmt: skip
+    assert [str(w.message) for w in record] == [
+        "fit: an MPI launcher started 2 processes (PMI_SIZE is set), but distributed=False: each "
+        f"process trains its own copy, all in the checkpoint folder {tmp_path / 'ck'}; pass "
+        "distributed=True (and a seed) to train one model on all of them"
+    ]
+    assert record[0].filename == __file__
 
 
 def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypatch, capsys):

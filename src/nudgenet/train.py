@@ -23,7 +23,7 @@ from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
 from .data._convert import within_range
 from .diagnostics import GradientDiagnostics
-from .distributed.parallel import DataParallel, fit_data_parallel
+from .distributed.parallel import DataParallel, fit_data_parallel, warn_copies
 from .divergence import non_finite
 from .errors import DivergenceWarning, ShapeError, caller_stacklevel, name_all_rows
 from .functional.losses import check_weights
@@ -200,13 +200,14 @@ def fit(
     ``distributed=True`` (under ``mpiexec -n N``, with a ``seed``): data-parallel over MPI, each
     rank training on its share of every batch, the update and the History the same as one
     process's on the whole batch (:mod:`nudgenet.distributed`); without a launcher, a
-    RuntimeWarning and plain ``fit``.
+    RuntimeWarning and plain ``fit``; under one, ``distributed=False`` with a ``checkpoint`` warns.
     """
     if not isinstance(distributed, DataParallel):  # the caller's True or False
         if distributed not in (True, False):
             raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
         if distributed:  # run again as this process's rank of MPI's world
             return fit_data_parallel(fit, locals())
+        warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
     parallel = distributed or None  # the DataParallel fit_data_parallel passes
     if epochs < 0 or batch_size < 1:
         raise ValueError(

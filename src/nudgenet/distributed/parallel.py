@@ -10,6 +10,7 @@ step on this rank's share of the batch, then one ``Allreduce``), :meth:`~DataPar
 and :meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
 exactly once), :meth:`~DataParallel.agree` (rank 0's logs and stop decision on every rank, so
 the History is the same everywhere); fit's optimiser update is :meth:`~DataParallel.updating`.
+For ``distributed=False`` with a checkpoint under a launcher, :func:`warn_copies` warns.
 """
 
 from __future__ import annotations
@@ -232,6 +233,22 @@ def join(what: str, arguments: dict) -> DataParallel | None:
         )
         return None
     return DataParallel(world(what), arguments)
+
+
+def warn_copies(checkpoint) -> None:
+    """A RuntimeWarning when ``fit(distributed=False)`` with a ``checkpoint`` (not None) runs
+    under a launcher of several processes: each trains its own copy, all in one checkpoint
+    folder (a script under ``mpiexec`` that forgot ``distributed=True``)."""
+    found = launcher()
+    if checkpoint is not None and found is not None and (found[1] or 0) > 1:
+        warnings.warn(
+            f"fit: an MPI launcher started {found[1]} processes ({found[0]} is set), but "
+            "distributed=False: each process trains its own copy, all in the checkpoint folder "
+            f"{checkpoint.directory}; pass distributed=True (and a seed) to train one model on "
+            "all of them",
+            RuntimeWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
 
 def fit_data_parallel(fit, arguments: dict):
