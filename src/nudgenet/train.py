@@ -260,20 +260,20 @@ def fit(
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
     if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
         parallel.check(run, loss_fn, settings, data)
-    if checkpoint is not None and not (parallel and parallel.rank):
-        run_of = fingerprint(run, arrays, seed, settings)
-        at = checkpoint.resume(run, run_of, epochs, steps, verbose)
-    if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
-        at = parallel.start(run, at)
-        train_step = parallel.sharded(train_step, weights)
-        update = parallel.updating(optimizer, clip_grad_norm, callbacks)
-    every_steps = checkpoint.every_steps if checkpoint is not None else None
-    # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
-    per_row = getattr(loss_fn, "reduction", "mean") == "mean"
-    # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
-    per_batch = bool(metric_fns or callbacks or reporter.bars)
-    logs = {k: v[-1] for k, v in history.history.items()}  # the last epoch's, for on_train_end
     try:
+        if checkpoint is not None and not (parallel and parallel.rank):  # it holds the folder
+            run_of = fingerprint(run, arrays, seed, settings)
+            at = checkpoint.resume(run, run_of, epochs, steps, verbose)
+        if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
+            at = parallel.start(run, at)
+            train_step = parallel.sharded(train_step, weights)
+            update = parallel.updating(optimizer, clip_grad_norm, callbacks)
+        every_steps = checkpoint.every_steps if checkpoint is not None else None
+        # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
+        per_row = getattr(loss_fn, "reduction", "mean") == "mean"
+        # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
+        per_batch = bool(metric_fns or callbacks or reporter.bars)
+        logs = {k: v[-1] for k, v in history.history.items()}  # the last epoch's, on_train_end
         with blas_threads_for(model, batch_size):
             for epoch in range(at.epoch if history.stop_reason == "completed" else epochs, epochs):
                 if at.step == 0:  # else resumed mid-epoch: its hooks ran, its order is drawn
@@ -352,6 +352,8 @@ def fit(
             cb.on_train_end(logs)
     finally:
         model.train(was_training)
+        if checkpoint is not None:
+            checkpoint.release()
     return history
 
 
