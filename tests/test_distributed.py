@@ -112,7 +112,8 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert found["last_run"]["allreduce_bytes"] == 8 * (83 + 1)  # every gradient and the loss
     assert found["last_run"]["ranks"] == ranks
     assert all(found["blas_threads"]), "BLAS threads: the cores shared among the ranks"
-    assert result.stdout.count("Epoch 1/1") == 1, "only rank 0 prints progress"
+    assert result.stdout.count("Epoch 2/2") == 1, "only rank 0 prints progress"
+    assert result.stdout.count("ReduceLROnPlateau reducing") == 1, "and callbacks' lines"
     assert found["log_files"] == ["log-0.csv", "tb-0"], "CSVLogger, TensorBoard: rank 0 writes"
     stopped = found["cases"]["early-stopping"]
     assert stopped["epochs"][0] < 20 and stopped["lr_changed"], "the callbacks acted"

@@ -240,7 +240,7 @@ def fit(
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
     if steps == 0:
         raise ValueError(f"fit: drop_last with batch_size={batch_size} > {n} rows leaves no batch")
-    reporter = EpochReporter(0 if parallel and parallel.rank else verbose, epochs, steps)
+    reporter = EpochReporter(verbose, epochs, steps)
     history = History()
     model.stop_training = False  # Keras's flag: a callback may set self.model.stop_training
     for cb in callbacks:
