@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +33,7 @@ class Kill(ng.Callback):
             raise Killed(self.at)
 
 
+SRC = Path(__file__).resolve().parents[1] / "src"
 ROWS, FEATURES, CLASSES, BATCH = 120, 6, 3, 16  # 8 steps an epoch, the last one short
 
 
@@ -203,6 +208,52 @@ def test_with_keep_1_a_corrupt_checkpoint_is_set_aside_so_new_ones_are_kept(tmp_
     kept = checkpoint.files()
     assert len(kept) == 1 and kept[0] != only  # a new, readable one: the corrupt one no longer wins
     read(kept[0])
+
+
+HOLDER = """
+import sys
+import numpy as np, nudgenet as ng
+
+
+class Wait(ng.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        print("training", flush=True)
+        sys.stdin.readline()  # until killed
+
+
+model = ng.Sequential(ng.Linear(2, 2, seed=0))
+ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), np.ones((8, 2)),
+       np.arange(8) % 2, epochs=1, seed=0, verbose=0, callbacks=[Wait()],
+       checkpoint=ng.Checkpoint(sys.argv[1]))
+"""
+
+
+def test_a_folder_another_run_trains_in_is_refused_until_that_run_is_gone(tmp_path):
+    """Two runs at once in one folder would delete each other's files and resume from each
+    other's checkpoints: the second is refused in one line, touching nothing; once the first
+    is gone (here killed: its lock dies with it) a run starts as usual."""
+    folder = tmp_path / "ck"
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    with open(tmp_path / "holder.err", "w") as err:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder)], env={**os.environ, "PYTHONPATH": path},
+            text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+        )  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "training\n", (tmp_path / "holder.err").read_text()
+        writing = folder / ".checkpoint-000001-0000000.safetensors.ab12cd34.tmp"  # its write
+        writing.write_bytes(b"half")
+        with pytest.raises(ng.CheckpointError) as refused:
+            train("adam", True, checkpoint=ng.Checkpoint(folder))
+        assert str(refused.value).startswith(f"checkpoint folder {folder} is in use by another run")
+        assert writing.exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert outcome(*train("adam", True, checkpoint=ng.Checkpoint(folder))) == outcome(
+        *train("adam", True)
+    )
+    assert not writing.exists()  # a killed write's leftover, once no run holds the folder
 
 
 @pytest.mark.parametrize("cut", [0, 7, 100, -1])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +37,22 @@ def mpiexec() -> str:
     return found
 
 
+def environment(env=None) -> dict:
+    """This process's environment without a launcher's variables, with the variables ``env``
+    added and this checkout's ``src`` first on the path."""
+    found = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    found = {**found, **(env or {})}
+    found["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), found.get("PYTHONPATH", "")])
+    return found
+
+
 def launch(ranks: int, *command: str, timeout: float = 60, cwd=None, env=None):
     """``mpiexec -n ranks python command...`` (or ``-m``), with the variables ``env`` added to
     the environment; the result and its seconds."""
-    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in LAUNCHER_VARIABLES}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     started = time.perf_counter()
     result = subprocess.run(
         [mpiexec(), "-n", str(ranks), sys.executable, *command],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+        capture_output=True, text=True, timeout=timeout, env=environment(env), cwd=cwd,
     )  # fmt: skip
     return result, time.perf_counter() - started
 
@@ -104,7 +112,8 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert found["last_run"]["allreduce_bytes"] == 8 * (83 + 1)  # every gradient and the loss
     assert found["last_run"]["ranks"] == ranks
     assert all(found["blas_threads"]), "BLAS threads: the cores shared among the ranks"
-    assert result.stdout.count("Epoch 1/1") == 1, "only rank 0 prints progress"
+    assert result.stdout.count("Epoch 2/2") == 1, "only rank 0 prints progress"
+    assert result.stdout.count("ReduceLROnPlateau reducing") == 1, "and callbacks' lines"
     assert found["log_files"] == ["log-0.csv", "tb-0"], "CSVLogger, TensorBoard: rank 0 writes"
     stopped = found["cases"]["early-stopping"]
     assert stopped["epochs"][0] < 20 and stopped["lr_changed"], "the callbacks acted"
@@ -117,6 +126,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("memory", 1, "rank 1 of 2: out of memory (MemoryError)"),
         ("interrupt", 130, "rank 0 of 2: interrupted (KeyboardInterrupt)"),
         ("kill", None, ""),  # the launcher's code for a killed rank (Hydra: 9)
+        ("exit-in-fit", 1, "rank 1 of 2: SystemExit: 0"),  # a clean exit, but mid-fit
         ("model", 1, "rank 1 runs another fit than rank 0: parameters [[[5, 9]"),
         ("data", 1, 'rank 1 runs another fit than rank 0: x "(399, 5) float32" there, "(400, 5)'),
         ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),
@@ -127,6 +137,10 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
         ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
+        # the option that differs, not the data it derives (x's shape or checksum, weights)
+        ("validation-split", 1, "another fit than rank 0: validation_split 0.2 there, 0.0 on"),
+        ("split-mode", 1, 'than rank 0: validation_split_mode "shuffle" there, "last" on rank 0'),
+        ("class-weight", 1, 'another fit than rank 0: class_weight {"0": 2.0} there, null on'),
         # a rank that leaves normally: the others' stall line, then the shutdown they asked for
         ("leaves", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of fit(distri"),
         ("second-fit-alone", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of"),
@@ -249,6 +263,30 @@ def test_distributed_takes_true_or_false(no_launcher):
         _fit(np.True_)  # a NumPy bool is a bool
 
 
+def test_forgetting_distributed_true_under_a_launcher_with_a_checkpoint_warns_once(
+    no_launcher, monkeypatch, tmp_path
+):
+    """``mpiexec -n 2 python script.py`` whose fit lacks distributed=True: each process trains
+    its own copy, all in one checkpoint folder; one line says so (none without a checkpoint)."""
+    monkeypatch.setenv("PMI_SIZE", "2")
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    x, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    keywords = dict(epochs=2, seed=0, verbose=0, distributed=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+               **keywords)  # fmt: skip
+    with pytest.warns(RuntimeWarning) as record:
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+               checkpoint=ng.Checkpoint(tmp_path / "ck"), **keywords)  # fmt: skip
+    assert [str(w.message) for w in record] == [
+        "fit: an MPI launcher started 2 processes (PMI_SIZE is set), but distributed=False: each "
+        f"process trains its own copy, all in the checkpoint folder {tmp_path / 'ck'}; pass "
+        "distributed=True (and a seed) to train one model on all of them"
+    ]
+    assert record[0].filename == __file__
+
+
 def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
     monkeypatch.setenv("PMI_SIZE", "2")
@@ -257,6 +295,41 @@ def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypat
     assert main(["train", "--epochs", "1", "-q"]) == 1  # never 2 copies racing on one file
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'pip install "nudgenet[mpi]"' in err[0] and "PMI_SIZE" in err[0]
+
+
+FIT = """
+import numpy as np, nudgenet as ng
+model = ng.Sequential(ng.Linear(2, 2, seed=0))
+ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), np.ones((8, 2)),
+       np.arange(8) % 2, epochs=1, seed=0, verbose=0, distributed=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("variables", "command"),
+    [
+        ({"SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1"}, ["-c", FIT]),  # srun, no --mpi=pmi2
+        ({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"},  # another MPI's mpiexec
+         ["-m", "nudgenet", "train", "--epochs", "1", "-o", "m.safetensors"]),
+    ],
+    ids=["srun-fit", "open-mpi-train"],
+)  # fmt: skip
+def test_a_launcher_mpi_cannot_hear_is_refused_not_run_as_copies(variables, command, tmp_path):
+    """A launcher's variables say 2 processes, but MPI makes each a world of its own (a launcher
+    the mpich wheel's MPI does not speak to): every copy would train alone and write the same
+    files.  fit(distributed=True) and nudgenet train refuse in one line saying what to use."""
+    done = subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=environment(variables),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    said = f"runs under an MPI launcher of 2 processes ({next(iter(variables))} is set), but MPI"
+    lines = [line for line in done.stderr.splitlines() if said in line]
+    assert len(lines) == 1 and "srun --mpi=pmi2" in lines[0], done.stderr[-2000:]
+    assert str(Path(sys.executable).with_name("mpiexec")) in lines[0]
+    if command[0] == "-m":  # the command line: one line (mpi4py may warn too), no model written
+        assert lines[0].startswith("nudgenet train: error: nudgenet train runs under")
+        assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
 
 
 def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeypatch, capsys):
@@ -269,14 +342,34 @@ def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeyp
     parser = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(parser.choices) == {"train", *commands}, "a new command: add it here"
     monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # no MPI to join here: see the test below
     for command, arguments in commands.items():
         assert main([command, *arguments]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [
             f"nudgenet {command}: error: this command runs in one process, but an MPI launcher "
-            "started 2 copies of it (PMI_SIZE is set): run it without mpiexec (only nudgenet "
+            "started 2 processes (PMI_SIZE is set): run it without mpiexec (only nudgenet "
             "train trains data-parallel)"
         ]
+
+
+def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
+    """``mpiexec -n 1 nudgenet train : -n 1 nudgenet evaluate``: evaluate refuses through MPI
+    (it joins, then aborts the job), so train, waiting for it at MPI's start, ends too."""
+    train = [sys.executable, "-m", "nudgenet", "train", "--epochs", "50", "-o", "m.safetensors"]
+    evaluate = [sys.executable, "-m", "nudgenet", "evaluate", "m.safetensors"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [mpiexec(), "-n", "1", *train, ":", "-n", "1", *evaluate],
+        capture_output=True, text=True, timeout=30, env=environment(), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert time.perf_counter() - started < 20
+    assert (
+        "nudgenet: rank 1 of 2: DistributedError: this command runs in one process, but an MPI "
+        "launcher started 2 processes (PMI_SIZE is set)"
+    ) in done.stderr
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])
@@ -351,12 +444,10 @@ def test_memmap_arrays_refuses_what_cannot_be_mapped(tmp_path):
 def test_the_scaling_benchmark_runs(tmp_path):
     """benchmarks/mpi_scaling.py --quick: every part, the model from its own measurements."""
     out = tmp_path / "scaling.json"
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
-    env["PYTHONPATH"] = str(ROOT / "src")
     script = ROOT / "benchmarks" / "mpi_scaling.py"
     done = subprocess.run(
         [sys.executable, str(script), "--quick", "--json", str(out)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True, text=True, timeout=120, env=environment(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())

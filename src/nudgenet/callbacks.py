@@ -47,6 +47,7 @@ import warnings
 from collections.abc import Callable
 
 from .errors import caller_stacklevel
+from .files import may_write
 from .optim import LRScheduler
 
 HOOKS = (
@@ -293,7 +294,8 @@ class ReduceLROnPlateau(_MonitorCallback):
     is already at ``min_lr`` or below), the cooldown starts and the count restarts.  ``mode``:
     ``"min"``, ``"max"``, or ``"auto"`` (max when the name contains "acc").  The epoch's
     ``lr`` in the History is the rate that epoch trained with; ``verbose=1`` prints a line for
-    each reduction.  A ``monitor`` missing from the epoch's metrics is an error (Keras warns).
+    each reduction (where :func:`~nudgenet.files.may_write`: rank 0 of a distributed fit).  A
+    ``monitor`` missing from the epoch's metrics is an error (Keras warns).
     """
 
     writes_parameters = False  # the learning rate only (may_write_parameters)
@@ -338,7 +340,7 @@ class ReduceLROnPlateau(_MonitorCallback):
             self.wait += 1
             if self.wait >= self.patience and self.optimizer.lr > self.min_lr:
                 self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
-                if self.verbose > 0:
+                if self.verbose > 0 and may_write():  # rank 0 alone, in a distributed fit
                     print(
                         f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
                         f"{self.optimizer.lr:.4g}.",

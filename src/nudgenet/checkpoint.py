@@ -16,7 +16,10 @@ best model of a run is kept by :class:`~nudgenet.EarlyStopping` (``restore_best`
 Files: ``checkpoint-<epoch>-<step>.safetensors``, one per checkpoint, each written atomically
 (temporary file, fsync, rename, then the folder fsynced): arrays as safetensors tensors, the rest
 as JSON in the header, with a SHA-256 of both; no pickle.  The newest ``keep`` are kept.  A newest
-checkpoint that is corrupt or truncated is skipped with a warning for the one before it.  A
+checkpoint that is corrupt or truncated is skipped with a warning for the one before it.  From
+the start of ``fit`` to its end the run holds the folder (an advisory lock on its
+``.checkpoint.lock``, which dies with the process): a second run there at the same time is a
+:class:`~nudgenet.errors.CheckpointError` naming the folder, before it touches a file.  A
 checkpoint of another run (architecture, parameters, optimiser and its settings, callbacks, data
 shapes or contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError`
 naming the difference; ``restart=True`` (``nudgenet train --restart``) deletes the folder's
@@ -35,6 +38,11 @@ import warnings
 import zlib
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so the folder is not held
+    fcntl = None
+
 import numpy as np
 from safetensors import numpy as st
 
@@ -45,6 +53,7 @@ from .run_state import Position, Run, decode, encode
 
 FORMAT = "nudgenet-checkpoint"
 FORMAT_VERSION = "1"
+LOCK = ".checkpoint.lock"  # in the folder: locked while a run trains there
 _NAME = re.compile(r"checkpoint-(\d+)-(\d+)\.safetensors")
 
 
@@ -78,6 +87,7 @@ class Checkpoint:
             raise ValueError("Checkpoint: keep must be a whole number >= 1, got None")
         self.restart = bool(restart)
         self.fingerprint: dict = {}
+        self._held = None  # the open lock file while this run holds the folder
 
     def __repr__(self) -> str:
         return (
@@ -96,9 +106,11 @@ class Checkpoint:
         """For a run described by ``fingerprint`` (:func:`fingerprint`): the newest readable
         checkpoint and its state, or None to start over (restart, or none there).  Unreadable
         ones are set aside (renamed ``*.corrupt``) with a warning; one of another run is a
-        CheckpointError."""
+        CheckpointError.  Holds the folder first, until :meth:`release` (a CheckpointError when
+        another run holds it)."""
         self.fingerprint = json.loads(json.dumps(fingerprint))
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._hold()
         for leftover in self.directory.glob(".checkpoint-*.tmp"):  # a write killed midway
             leftover.unlink(missing_ok=True)
         if self.restart:
@@ -121,6 +133,30 @@ class Checkpoint:
             _check_same_run(path, self.fingerprint, theirs)
             return path, state
         return None
+
+    def _hold(self) -> None:
+        """Lock the folder for this run, or raise a CheckpointError when another run holds it."""
+        if self._held is not None or fcntl is None:
+            return
+        held = open(self.directory / LOCK, "a")  # open until release: closing unlocks it
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.close()
+            raise CheckpointError(
+                f"checkpoint folder {self.directory} is in use by another run (it holds "
+                f"{LOCK} there): wait for that run to end, or give this one another folder"
+            ) from None
+        except OSError:  # a file system without locks: the folder is not held
+            held.close()
+            return
+        self._held = held
+
+    def release(self) -> None:
+        """Let other runs use the folder (``fit`` calls this when it ends, however it ends)."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def resume(self, run: Run, fingerprint: dict, epochs: int, steps: int, verbose: int):
         """The :class:`~nudgenet.run_state.Position` ``fit`` starts from: the newest checkpoint's,

@@ -14,8 +14,9 @@ _this_process_writes = True
 
 
 def may_write() -> bool:
-    """Whether this process writes the run's files (models, checkpoints, logs): False on a
-    data-parallel rank other than 0, which computes but leaves writing to rank 0."""
+    """Whether this process writes the run's files (models, checkpoints, logs) and prints its
+    lines (progress, callbacks' messages): False on a data-parallel rank other than 0, which
+    computes but leaves writing and printing to rank 0."""
     return _this_process_writes
 
 

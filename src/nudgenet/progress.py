@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sys
 
+from .files import may_write
+
 INDENT = "  "  # before the metrics lines under a bar
 
 
@@ -46,9 +48,11 @@ def wrap_items(items: list[str], width: int) -> list[str]:
 
 class EpochReporter:
     """Shows training progress.  ``verbose``: 0 silent, 1 a bar when stderr is a terminal and a
-    line per epoch otherwise, 2 always a line per epoch."""
+    line per epoch otherwise, 2 always a line per epoch; silent where this process does not
+    print (:func:`~nudgenet.files.may_write`: a distributed fit's ranks but 0)."""
 
     def __init__(self, verbose: int, epochs: int, steps: int, stream=None):
+        verbose = verbose if may_write() else 0
         self.stream = stream or sys.stdout
         self.epochs, self.steps = epochs, steps
         self.lines = verbose == 2 or (verbose == 1 and not sys.stderr.isatty())

@@ -23,7 +23,7 @@ from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
 from .data._convert import within_range
 from .diagnostics import GradientDiagnostics
-from .distributed.parallel import DataParallel, fit_data_parallel
+from .distributed.parallel import DataParallel, fit_data_parallel, warn_copies
 from .divergence import non_finite
 from .errors import DivergenceWarning, ShapeError, caller_stacklevel, name_all_rows
 from .functional.losses import check_weights
@@ -201,13 +201,14 @@ def fit(
     ``distributed=True`` (under ``mpiexec -n N``, with a ``seed``): data-parallel over MPI, each
     rank training on its share of every batch, the update and the History the same as one
     process's on the whole batch (:mod:`nudgenet.distributed`); without a launcher, a
-    RuntimeWarning and plain ``fit``.
+    RuntimeWarning and plain ``fit``; under one, ``distributed=False`` with a ``checkpoint`` warns.
     """
     if not isinstance(distributed, DataParallel):  # the caller's True or False
         if distributed not in (True, False):
             raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
         if distributed:  # run again as this process's rank of MPI's world
             return fit_data_parallel(fit, locals())
+        warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
     parallel = distributed or None  # the DataParallel fit_data_parallel passes
     if epochs < 0 or batch_size < 1:
         raise ValueError(
@@ -240,7 +241,7 @@ def fit(
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
     if steps == 0:
         raise ValueError(f"fit: drop_last with batch_size={batch_size} > {n} rows leaves no batch")
-    reporter = EpochReporter(0 if parallel and parallel.rank else verbose, epochs, steps)
+    reporter = EpochReporter(verbose, epochs, steps)
     history = History()
     model.stop_training = False  # Keras's flag: a callback may set self.model.stop_training
     for cb in callbacks:
@@ -259,24 +260,21 @@ def fit(
                 "loss": repr(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
     if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
-        every = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
-        more = {"seed": seed, "epochs": epochs, "compile": compile, "diagnostics": diagnostics,
-                "every": every}  # fmt: skip
-        parallel.check(run, loss_fn, {**settings, **more}, data)
-    if checkpoint is not None and not (parallel and parallel.rank):
-        run_of = fingerprint(run, arrays, seed, settings)
-        at = checkpoint.resume(run, run_of, epochs, steps, verbose)
-    if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
-        at = parallel.start(run, at)
-        train_step = parallel.sharded(train_step, weights)
-        update = parallel.updating(optimizer, clip_grad_norm, callbacks)
-    every_steps = checkpoint.every_steps if checkpoint is not None else None
-    # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
-    per_row = getattr(loss_fn, "reduction", "mean") == "mean"
-    # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
-    per_batch = bool(metric_fns or callbacks or reporter.bars)
-    logs = {k: v[-1] for k, v in history.history.items()}  # the last epoch's, for on_train_end
+        parallel.check(run, loss_fn, settings, data)
     try:
+        if checkpoint is not None and not (parallel and parallel.rank):  # it holds the folder
+            run_of = fingerprint(run, arrays, seed, settings)
+            at = checkpoint.resume(run, run_of, epochs, steps, verbose)
+        if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
+            at = parallel.start(run, at)
+            train_step = parallel.sharded(train_step, weights)
+            update = parallel.updating(optimizer, clip_grad_norm, callbacks)
+        every_steps = checkpoint.every_steps if checkpoint is not None else None
+        # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
+        per_row = getattr(loss_fn, "reduction", "mean") == "mean"
+        # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
+        per_batch = bool(metric_fns or callbacks or reporter.bars)
+        logs = {k: v[-1] for k, v in history.history.items()}  # the last epoch's, on_train_end
         with blas_threads_for(model, batch_size):
             for epoch in range(at.epoch if history.stop_reason == "completed" else epochs, epochs):
                 if at.step == 0:  # else resumed mid-epoch: its hooks ran, its order is drawn
@@ -354,6 +352,8 @@ def fit(
             cb.on_train_end(logs)
     finally:
         model.train(was_training)
+        if checkpoint is not None:
+            checkpoint.release()
     return history
 
 

@@ -328,11 +328,13 @@ results["blas_threads"] = comm.allgather(
     and before == [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 )
 
-# progress: only rank 0 prints; the log callbacks (each rank names its own files) write on rank 0
+# progress and a callback's lines: only rank 0 prints (ReduceLROnPlateau's min_delta makes
+# epoch 2 no improvement); the log callbacks (each rank names its own files) write on rank 0
 model = classifier("float64")
 logs = [ng.CSVLogger(workdir / f"log-{comm.rank}.csv"), ng.TensorBoard(workdir / f"tb-{comm.rank}")]
+logs.append(ng.ReduceLROnPlateau("loss", patience=0, min_delta=10, verbose=1))
 ng.fit(model, ng.CrossEntropyLoss(), OPTIMIZERS["sgd"](model.parameters()), x64, labels,
-       epochs=1, batch_size=64, seed=0, verbose=2, distributed=True, callbacks=logs)  # fmt: skip
+       epochs=2, batch_size=64, seed=0, verbose=2, distributed=True, callbacks=logs)  # fmt: skip
 comm.Barrier()
 results["log_files"] = sorted(p.name for p in workdir.glob("[lt][ob]*-*"))
 

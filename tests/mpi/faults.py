@@ -9,7 +9,10 @@ shapes), ``batchnorm``, ``no-seed``, ``uncaught`` (the script's own code raises 
 before ``fit``, rank 0 goes on into ``fit``), ``leaves`` (rank 1 exits normally, rank 0 goes on
 into ``fit``), ``second-fit-alone`` (both ranks run a short ``fit``, then rank 0 alone another),
 ``sample-weight`` (rank 1 alone passes ``sample_weight``), ``seed`` (rank 1's seed is 1),
-``slow`` (rank 1 starts ``fit`` 2.5 s after rank 0: a stall line, then training as usual)."""
+``slow`` (rank 1 starts ``fit`` 2.5 s after rank 0: a stall line, then training as usual),
+``exit-in-fit`` (a callback calls ``sys.exit(0)`` on rank 1 at its 3rd batch),
+``validation-split`` / ``split-mode`` / ``class-weight`` (rank 1 alone holds out a fifth of the
+rows / draws them at random / weights class 0)."""
 
 import os
 import signal
@@ -39,6 +42,13 @@ if case == "no-seed":
     seed = None
 if rank == 1 and case == "seed":
     seed = 1
+split, mode, class_weight = 0.2 if case == "split-mode" else 0.0, "last", None
+if rank == 1 and case == "validation-split":
+    split = 0.2
+if rank == 1 and case == "split-mode":
+    mode = "shuffle"
+if rank == 1 and case == "class-weight":
+    class_weight = {np.int64(0): 2.0}  # NumPy keys, as np.unique gives
 middle = [ng.BatchNorm1d(hidden)] if case == "batchnorm" else []
 model = ng.Sequential(
     ng.Linear(5, hidden, seed=0),
@@ -58,6 +68,8 @@ class Fail(ng.Callback):
             raise KeyboardInterrupt
         if case == "kill" and rank == 1:
             os.kill(os.getpid(), signal.SIGKILL)
+        if case == "exit-in-fit" and rank == 1:
+            sys.exit(0)  # "good enough, stop here": the others wait for it in the next step
 
 
 if case == "second-fit-alone":
@@ -73,6 +85,7 @@ history = ng.fit(
     model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
     epochs=2 if case == "slow" else 50, batch_size=batch_size, seed=seed, verbose=0,
     distributed=True, callbacks=[] if case == "slow" else [Fail()], sample_weight=weights,
+    validation_split=split, validation_split_mode=mode, class_weight=class_weight,
 )  # fmt: skip
 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
 sys.stdout.write(f"rank {rank} trained {len(history.epoch)} epochs; rank {rank} fit cpu {cpu} {wall}\n")  # noqa: E501  (one write: the ranks' lines must not merge)

@@ -7,7 +7,10 @@ True inside :func:`~nudgenet.distributed.abort_on_error` (an error on any rank e
 with one line naming it); ranks other than 0 print nothing and write no file
 (:func:`nudgenet.files.may_write`).  A launcher that claims more than one process while mpi4py
 is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wraps the other
-commands, which run in one process: started as several copies, they refuse in one line.
+commands, which run in one process: started as several processes, they refuse in one line, and
+through MPI where they can join it (then aborting the job): the job's other processes
+(``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) would otherwise wait at MPI's
+start for ever for one that never joins.
 """
 
 from __future__ import annotations
@@ -58,19 +61,25 @@ def _silent(silent: bool):
 
 def one_process(run):
     """``run`` for a command that runs in one process: a DistributedError (one line) when a
-    launcher started several copies of it, which would each print the results and write the
-    same files (a launcher's variable without a size counts as several)."""
+    launcher started several processes, which would each print the results and write the same
+    files (a launcher's variable without a size counts as several); raised inside
+    :func:`~nudgenet.distributed.abort_on_error` when MPI can be joined (module doc)."""
 
     def wrapped(args) -> int:
         found = launcher()
-        if found is not None and found[1] != 1:
-            name, size = found
-            copies = f"{size} copies of it" if size else "it"
-            raise DistributedError(
-                f"this command runs in one process, but an MPI launcher started {copies} "
-                f"({name} is set): run it without mpiexec (only nudgenet train trains "
-                "data-parallel)"
-            )
-        return run(args)
+        if found is None or found[1] == 1:
+            return run(args)
+        name, size = found
+        refusal = DistributedError(
+            f"this command runs in one process, but an MPI launcher started "
+            f"{f'{size} processes' if size else 'it'} ({name} is set): run it without mpiexec "
+            "(only nudgenet train trains data-parallel)"
+        )
+        try:
+            comm = world(f"nudgenet {args.command}")
+        except DistributedError:  # no mpi4py, or each process a world of its own: none waits
+            raise refusal from None
+        with abort_on_error(comm):
+            raise refusal
 
     return wrapped

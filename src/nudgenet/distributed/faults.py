@@ -3,17 +3,19 @@
 MPI's collectives wait for every rank: one rank raising while the others wait in an
 ``Allreduce`` would hang the job (and a rank that merely exits leaves the others waiting in
 ``MPI_Finalize``).  :func:`abort_on_error` turns any exception on one rank (bad data,
-``MemoryError``, ``KeyboardInterrupt``, ...) into one line on stderr naming the rank and the
-error, then ``MPI_Abort``, which ends every rank of the job within moments with a non-zero exit
-code (130 for Ctrl-C, 1 otherwise; MPICH's launcher adds a line of its own).  A rank killed
+``MemoryError``, ``KeyboardInterrupt``, ...; inside a distributed ``fit`` even ``sys.exit(0)``)
+into one line on stderr naming the rank and the error, then ``MPI_Abort``, which ends every rank
+of the job within moments with a non-zero exit code (130 for Ctrl-C, 1 otherwise; MPICH's
+launcher adds a line of its own).  A rank killed
 outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH's Hydra ends
 the job at once with the signal's exit code.
 
-A rank that leaves normally (its script ends, ``sys.exit(0)``, or it passes
+A rank that leaves normally after joining MPI (its script ends, ``sys.exit(0)``, or it passes
 ``distributed=False``) while the others start a distributed ``fit`` cannot be told from a slow
-one: MPI says nothing of a rank that finalised.  :func:`rendezvous`, the first thing of every
-distributed ``fit``, waits for every rank without spinning a core, prints one line on each rank
-still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), and, when
+one: MPI says nothing of a rank that finalised.  (One that leaves before joining leaves the
+others in ``MPI_Init`` for ever: no code of ours runs there.)  :func:`rendezvous`, the first
+thing of every distributed ``fit``, waits for every rank without spinning a core, prints one
+line on each rank still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), and, when
 ``NUDGENET_STALL_SHUTDOWN_SECONDS`` is set, ends the job after that long (Horovod's stall check
 and its ``HOROVOD_STALL_SHUTDOWN_TIME_SECONDS``, off by default for the same reason: a rank
 still loading a large data set is only slow).
@@ -54,13 +56,16 @@ def describe(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def abort_on_error(comm) -> Iterator[None]:
-    """Run the block; on any exception (a ``SystemExit`` of code 0 aside) print one line naming
-    this rank and the error to stderr and ``Abort`` every rank (see the module doc)."""
+def abort_on_error(comm, exit_aborts: bool = False) -> Iterator[None]:
+    """Run the block; on any exception print one line naming this rank and the error to stderr
+    and ``Abort`` every rank (see the module doc).  A ``SystemExit`` of code 0 (or None) is a
+    rank leaving normally and passes, unless ``exit_aborts`` and other ranks exist: inside a
+    distributed ``fit`` they wait for this one in the next collective, for ever."""
     try:
         yield
     except BaseException as error:
-        if isinstance(error, SystemExit) and error.code in (0, None):
+        clean = isinstance(error, SystemExit) and error.code in (0, None)
+        if clean and not (exit_aborts and comm.Get_size() > 1):
             raise
         _abort(comm, error)
 

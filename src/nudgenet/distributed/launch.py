@@ -3,12 +3,16 @@
 A launcher (``mpiexec``, ``mpirun``, Slurm's ``srun``) tells each process it starts so through
 its environment; :func:`launcher` reads that, without importing MPI, so ``nudgenet train`` can
 refuse to run N independent copies racing to write one file when mpi4py is missing.
-:func:`world` imports mpi4py lazily (the ``mpi`` extra) and returns ``MPI.COMM_WORLD``.
+:func:`world` imports mpi4py lazily (the ``mpi`` extra) and returns ``MPI.COMM_WORLD``; it
+refuses a world of 1 under a launcher that started several processes: the launcher is not one
+mpi4py's MPI speaks to, and makes each process a world of its own (every one "rank 0 of 1").
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from ..errors import DistributedError
 from .faults import abort_on_uncaught
@@ -35,17 +39,27 @@ def launcher() -> tuple[str, int | None] | None:
 
 
 def world(what: str):
-    """``MPI.COMM_WORLD``; DistributedError naming the extra when mpi4py is missing.  In a world
-    of several ranks, an exception nothing catches then ends every rank
-    (:func:`~.faults.abort_on_uncaught`)."""
+    """``MPI.COMM_WORLD``; DistributedError naming the extra when mpi4py is missing, and naming
+    the launchers to use when a launcher started several processes but MPI sees a world of 1
+    (see the module doc).  In a world of several ranks, an exception nothing catches then ends
+    every rank (:func:`~.faults.abort_on_uncaught`)."""
+    found = launcher()
     try:
         from mpi4py import MPI
     except ImportError:
-        found = launcher()
         where = f" (launched by MPI: {found[0]} is set)" if found else ""
         raise DistributedError(
             f"{what} needs mpi4py{where}, which is not installed: {MPI_EXTRA}"
         ) from None
+    if found and (found[1] or 0) > 1 and MPI.COMM_WORLD.Get_size() == 1:
+        name, size = found
+        raise DistributedError(
+            f"{what} runs under an MPI launcher of {size} processes ({name} is set), but MPI "
+            "sees a world of 1 process here: each would run alone, writing the same files; "
+            "mpi4py's MPI does not speak to this launcher (srun without --mpi=pmi2, or another "
+            f"MPI's mpiexec): start them with {Path(sys.executable).with_name('mpiexec')} (the "
+            "mpich wheel's) or srun --mpi=pmi2"
+        )
     if MPI.COMM_WORLD.Get_size() > 1:
         abort_on_uncaught(MPI.COMM_WORLD)
     return MPI.COMM_WORLD

@@ -10,6 +10,7 @@ step on this rank's share of the batch, then one ``Allreduce``), :meth:`~DataPar
 and :meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
 exactly once), :meth:`~DataParallel.agree` (rank 0's logs and stop decision on every rank, so
 the History is the same everywhere); fit's optimiser update is :meth:`~DataParallel.updating`.
+For ``distributed=False`` with a checkpoint under a launcher, :func:`warn_copies` warns.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from .threads import blas_threads_per_rank
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
 EVALUATION_BATCH = 1024  # rows per recorded graph of a DifferentialLoss (evaluate's default)
 DATA = ("x", "y", "validation x", "validation y", "sample_weight")  # fit's arrays, by name
+# fit's arguments the ranks compare as given, beyond the settings a checkpoint compares too: a
+# rank that differs in one is told so, not that the data these change (x's rows) differ
+OPTIONS = ("seed", "epochs", "compile", "diagnostics", "validation_split",
+           "validation_split_mode", "class_weight")  # fmt: skip
 
 
 def last_run() -> dict:
@@ -48,21 +53,24 @@ def last_run() -> dict:
 
 
 class DataParallel:
-    """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc)."""
+    """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc),
+    called with ``arguments``."""
 
-    def __init__(self, comm):
+    def __init__(self, comm, arguments: dict):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
+        self.options = compared(arguments)
         self.reduction: NodeReduction | GradientAllreduce | None = None
         self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Abort every rank on an error here; wait for every rank to start this fit
+        """Abort every rank on an error here (``sys.exit(0)`` too: the others would wait for
+        this rank in the next collective); wait for every rank to start this fit
         (:func:`~.faults.rendezvous`); files and warnings from rank 0 only; the BLAS
         threads of the ranks on one machine sharing its cores (:mod:`.threads`)."""
         previous = files.set_may_write(files.may_write() and self.rank == 0)
         try:
-            with abort_on_error(self.comm):
+            with abort_on_error(self.comm, exit_aborts=True):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
                 with blas_threads_per_rank(self.comm), warnings.catch_warnings():
                     if self.rank:
@@ -72,11 +80,11 @@ class DataParallel:
             files.set_may_write(previous)
 
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
-        """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings``, the
-        model, optimiser and callbacks, the shape of each of fit's ``data`` arrays by name
-        (:data:`DATA`; "absent" where a rank has none), a sample of their rows
-        (:func:`sample_checksum`) and the row order (DistributedError on rank 0 naming the first
-        difference)."""
+        """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings`` and
+        options (:func:`compared`), the model, optimiser and callbacks, the shape of each of
+        fit's ``data`` arrays by name (:data:`DATA`; "absent" where a rank has none), a sample
+        of their rows (:func:`sample_checksum`) and the row order (DistributedError on rank 0
+        naming the first difference)."""
         for module in run.model.modules():
             if isinstance(module, BatchNorm1d):
                 raise DistributedError(
@@ -89,6 +97,7 @@ class DataParallel:
         optimizer = run.optimizer
         check_same(self.comm, {
             **settings,
+            **self.options,
             "ranks": self.size,
             "parameters": [[list(p.shape), str(p.dtype)] for p in run.model.parameters()],
             "architecture": outline(run.model),
@@ -201,9 +210,20 @@ def sample_checksum(array: np.ndarray, rows: int = 16) -> int:
     return zlib.crc32(np.ascontiguousarray(array[picked]).tobytes())
 
 
-def join(what: str) -> DataParallel | None:
-    """This process's rank of ``MPI.COMM_WORLD``, or None (with a warning) when no MPI launcher
-    started it: then it trains alone, as plain ``fit``."""
+def compared(arguments: dict) -> dict:
+    """fit's ``arguments`` named in :data:`OPTIONS`, and how often its checkpoint saves, as
+    plain values (a ``class_weight`` dict's keys as strings: JSON refuses NumPy's integers)."""
+    options = {name: arguments[name] for name in OPTIONS}
+    checkpoint = arguments["checkpoint"]
+    options["every"] = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
+    if isinstance(options["class_weight"], dict):
+        options["class_weight"] = {str(k): w for k, w in options["class_weight"].items()}
+    return options
+
+
+def join(what: str, arguments: dict) -> DataParallel | None:
+    """This process's rank of ``MPI.COMM_WORLD`` for a ``fit`` called with ``arguments``, or None
+    (with a warning) when no MPI launcher started it: then it trains alone, as plain ``fit``."""
     if launcher() is None:
         warnings.warn(
             f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); training "
@@ -212,13 +232,29 @@ def join(what: str) -> DataParallel | None:
             stacklevel=caller_stacklevel(),
         )
         return None
-    return DataParallel(world(what))
+    return DataParallel(world(what), arguments)
+
+
+def warn_copies(checkpoint) -> None:
+    """A RuntimeWarning when ``fit(distributed=False)`` with a ``checkpoint`` (not None) runs
+    under a launcher of several processes: each trains its own copy, all in one checkpoint
+    folder (a script under ``mpiexec`` that forgot ``distributed=True``)."""
+    found = launcher()
+    if checkpoint is not None and found is not None and (found[1] or 0) > 1:
+        warnings.warn(
+            f"fit: an MPI launcher started {found[1]} processes ({found[0]} is set), but "
+            "distributed=False: each process trains its own copy, all in the checkpoint folder "
+            f"{checkpoint.directory}; pass distributed=True (and a seed) to train one model on "
+            "all of them",
+            RuntimeWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
 
 def fit_data_parallel(fit, arguments: dict):
     """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True``: it
     needs a ``seed`` (every rank draws the same row order from it)."""
-    parallel = join("fit(distributed=True)")
+    parallel = join("fit(distributed=True)", arguments)
     if parallel is None:
         return fit(**{**arguments, "distributed": False})
     with parallel.running():
