@@ -127,7 +127,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("interrupt", 130, "rank 0 of 2: interrupted (KeyboardInterrupt)"),
         ("kill", None, ""),  # the launcher's code for a killed rank (Hydra: 9)
         ("exit-in-fit", 1, "rank 1 of 2: SystemExit: 0"),  # a clean exit, but mid-fit
-        ("model", 1, "rank 1 runs another fit than rank 0: parameters [[[5, 9]"),
+        ("model", 1, "rank 1 runs another fit than rank 0: parameters[0][0][1] 9 there, 8 on"),
         ("data", 1, 'rank 1 runs another fit than rank 0: x "(399, 5) float32" there, "(400, 5)'),
         ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),
         ("activation", 1, "rank 1 runs another fit than rank 0: architecture"),
@@ -141,6 +141,8 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("validation-split", 1, "another fit than rank 0: validation_split 0.2 there, 0.0 on"),
         ("split-mode", 1, 'than rank 0: validation_split_mode "shuffle" there, "last" on rank 0'),
         ("class-weight", 1, 'another fit than rank 0: class_weight {"0": 2.0} there, null on'),
+        # a callback's settings, named down to the one that differs
+        ("callback-settings", 1, "another fit than rank 0: callbacks[1].factor 0.2 there, 0.5 on"),
         # a rank that leaves normally: the others' stall line, then the shutdown they asked for
         ("leaves", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of fit(distri"),
         ("second-fit-alone", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of"),

@@ -162,3 +162,19 @@ def test_dropout_of_integer_data_gives_floats_not_infinities():
     out = F.dropout(np.ones((4, 5), dtype=np.int64), 0.5, seed=0)
     assert out.dtype == ng.get_default_dtype()
     assert set(np.unique(out.data)) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("mine, theirs, expected", [
+    ({"a": 1, "b": 2}, {"a": 1, "b": 3}, "b 3 there, 2 here"),
+    ({"cb": [{"class": "R", "factor": 0.5}]}, {"cb": [{"class": "R", "factor": 0.2}]},
+     "cb[0].factor 0.2 there, 0.5 here"),
+    ({"cb": [{"class": "R"}]}, {"cb": [{"class": "E", "patience": 3}]},
+     'cb[0] {"class": "E", "patience": 3} there, {"class": "R"} here'),  # other keys: whole
+    ({"p": [[5, 8]]}, {"p": [[5, 8], [8]]}, "p [[5, 8], [8]] there, [[5, 8]] here"),  # lengths
+    ({"x": "a" * 100}, {"x": "b"}, f'x "b" there, "{"a" * 56}... here'),  # a leaf is cut
+    ({"a": 1}, {"a": 1}, None),
+])  # fmt: skip
+def test_first_difference_names_the_place_where_two_runs_differ(mine, theirs, expected):
+    from nudgenet.errors import first_difference
+
+    assert first_difference(mine, theirs) == expected

@@ -69,13 +69,29 @@ def name_all_rows(error: ShapeError, rows: int, total: int) -> None:
 
 
 def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None:
-    """``"<key> <theirs> there, <mine> <here>"`` for the first key of ``mine`` whose value
-    ``theirs`` does not hold (values as JSON, cut to 60 characters), or None: the words of a
-    one-line error saying how two runs differ (a checkpoint's and this one, two ranks)."""
+    """``"<where> <theirs> there, <mine> <here>"`` for the first place where ``theirs`` differs
+    from ``mine`` (values as JSON, cut to 60 characters), or None: the words of a one-line error
+    saying how two runs differ (a checkpoint's and this one, two ranks).  ``where`` is a key of
+    ``mine``, followed into dicts of the same keys and lists of the same length
+    (``callbacks[1].factor``), so a long value is not cut before its difference shows."""
     for key, value in mine.items():
-        if theirs.get(key) != value:
-            return f"{key} {_short(theirs.get(key))} there, {_short(value)} {here}"
+        found = _difference(key, value, theirs.get(key))
+        if found:
+            where, value, other = found
+            return f"{where} {_short(other)} there, {_short(value)} {here}"
     return None
+
+
+def _difference(where: str, mine, theirs) -> tuple[str, object, object] | None:
+    if mine == theirs:
+        return None
+    if isinstance(mine, dict) and isinstance(theirs, dict) and mine.keys() == theirs.keys():
+        parts = [(f"{where}.{key}", value, theirs[key]) for key, value in mine.items()]
+    elif isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
+        parts = [(f"{where}[{i}]", a, b) for i, (a, b) in enumerate(zip(mine, theirs))]
+    else:
+        return where, mine, theirs
+    return next((found for part in parts if (found := _difference(*part))), (where, mine, theirs))
 
 
 def _short(value) -> str:

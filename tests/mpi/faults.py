@@ -12,7 +12,8 @@ into ``fit``), ``second-fit-alone`` (both ranks run a short ``fit``, then rank 0
 ``slow`` (rank 1 starts ``fit`` 2.5 s after rank 0: a stall line, then training as usual),
 ``exit-in-fit`` (a callback calls ``sys.exit(0)`` on rank 1 at its 3rd batch),
 ``validation-split`` / ``split-mode`` / ``class-weight`` (rank 1 alone holds out a fifth of the
-rows / draws them at random / weights class 0)."""
+rows / draws them at random / weights class 0), ``callback-settings`` (rank 1's ReduceLROnPlateau
+reduces the rate by another factor)."""
 
 import os
 import signal
@@ -80,11 +81,13 @@ if case in ("leaves", "second-fit-alone") and rank == 1:
 if case == "slow" and rank == 1:
     time.sleep(2.5)
 weights = np.ones(len(y)) if case == "sample-weight" and rank == 1 else None
+factor = 0.2 if case == "callback-settings" and rank == 1 else 0.5
+plateau = ng.ReduceLROnPlateau(monitor="loss", factor=factor, patience=1)
 cpu, wall = time.process_time(), time.perf_counter()
 history = ng.fit(
     model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
     epochs=2 if case == "slow" else 50, batch_size=batch_size, seed=seed, verbose=0,
-    distributed=True, callbacks=[] if case == "slow" else [Fail()], sample_weight=weights,
+    distributed=True, callbacks=[] if case == "slow" else [Fail(), plateau], sample_weight=weights,
     validation_split=split, validation_split_mode=mode, class_weight=class_weight,
 )  # fmt: skip
 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
