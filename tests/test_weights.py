@@ -7,6 +7,7 @@ test dependency); their gradients against finite differences in tests/test_funct
 """
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -152,6 +153,17 @@ def test_the_epoch_loss_is_the_weighted_mean_over_rows_and_validation_stays_unwe
     assert history["loss"][0] == pytest.approx(weighted["loss"], rel=1e-12)
     plain = ng.evaluate(model, ng.CrossEntropyLoss(), x[45:], y[45:])
     assert history["val_loss"][0] == pytest.approx(plain["loss"], rel=1e-12)
+
+
+def test_a_first_batch_of_no_weight_shows_a_running_loss_of_0_without_a_warning(capsys):
+    x, y = _blobs()
+    weights = np.ones(len(y))
+    weights[:8] = 0  # the first batch (no shuffling) weighs nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value in scalar divide" was one
+        _, history = _fit(x, y, epochs=1, sample_weight=weights, shuffle=False, verbose=2,
+                          callbacks=[ng.Callback()])  # a callback: the running loss is computed
+    assert np.isfinite(history["loss"][0]) and "nan" not in capsys.readouterr().out
 
 
 def test_evaluate_weights_the_loss_not_the_metrics():

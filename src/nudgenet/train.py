@@ -307,7 +307,7 @@ def fit(
                     if per_batch:
                         for name, metric in metric_fns.items() if len(yb) else ():
                             parts[name].append(metric.part(out, yb, loss_fn))
-                        reporter.step(loss_sum / seen if per_row else loss_sum)
+                        reporter.step(loss_sum / (seen or 1) if per_row else loss_sum)
                         batch_logs = {"size": m, "loss": batch_loss}
                         for cb in callbacks:
                             cb.on_train_batch_end(step, batch_logs)
