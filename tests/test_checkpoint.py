@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import subprocess
@@ -254,6 +255,31 @@ def test_a_folder_another_run_trains_in_is_refused_until_that_run_is_gone(tmp_pa
         *train("adam", True)
     )
     assert not writing.exists()  # a killed write's leftover, once no run holds the folder
+
+
+def _free(folder) -> bool:
+    """Whether another run could lock ``folder`` now (flock on its own descriptor)."""
+    held = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(held)
+
+
+def test_the_folder_is_held_during_fit_only_and_the_lock_writes_nothing(tmp_path):
+    folder = tmp_path / "ck"
+    with pytest.raises(Killed):
+        train("adam", True, kill=3, checkpoint=ng.Checkpoint(folder, every_steps=1))
+    assert _free(folder)  # let go when fit failed
+    checkpoint = ng.Checkpoint(folder)
+    train("adam", True, checkpoint=checkpoint)
+    names = sorted(path.name for path in folder.iterdir())  # dotfiles too
+    assert _free(folder) and all(name.startswith("checkpoint-") for name in names)
+    train("adam", True, checkpoint=ng.Checkpoint(folder))  # resumes the finished run
+    assert sorted(path.name for path in folder.iterdir()) == names  # nothing written
 
 
 @pytest.mark.parametrize("cut", [0, 7, 100, -1])

@@ -41,17 +41,18 @@ def test_a_run_killed_at_random_moments_writes_the_model_of_a_run_never_killed(t
     assert not [key for key in metadata if "time" in key or "date" in key or "second" in key]
     chance = random.Random(12)
     killed = 0
-    for _ in range(KILLS):  # each at a random moment of a whole run's time
+    for _ in range(KILLS):  # each at a random moment of the first three quarters of a run's time
         process = start("-o", "killed.safetensors", "--checkpoint", "ckpt", cwd=tmp_path)
         try:
-            process.wait(timeout=chance.uniform(0.2, whole))
+            process.wait(timeout=chance.uniform(0.2, 0.75 * whole))
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.communicate()
             killed += 1
         else:
             process.communicate()
-    # most moments fall within a run; a resumed run has less left to do and may finish first
+    # most moments fall within a run (drawn over a whole run's time, about 1 test in 12 killed
+    # only 2 of 6 under load); a resumed run has less left to do and may finish first
     # (time-based, so the count varies with the machine's load: the bytes below must not)
     assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were killed"
     assert len(list((tmp_path / "ckpt").glob("checkpoint-*.safetensors"))) >= 1

@@ -3,6 +3,8 @@ warning filters, Ctrl-C keeping the model, predicting from threads, a refused fi
 estimator as it was, scikit-learn's parameter errors, and parameters kept by save/load."""
 
 import pickle
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -33,11 +35,40 @@ def test_convergence_warnings_obey_the_filters_written_for_scikit_learn(solver):
     assert shown[0].filename == __file__  # shown at the user's line
 
 
+def test_warnings_show_from_a_script_read_from_stdin_or_given_with_c():
+    """A __main__ whose loader gives no source (python -c, python -): the warning is shown."""
+    script = (
+        "import numpy as np\nfrom nudgenet.sklearn import MLPClassifier\n"
+        "MLPClassifier(max_iter=1).fit(np.random.rand(20, 3), np.arange(20) % 2)\n"
+    )
+    for command, stdin in (([sys.executable, "-c", script], None), ([sys.executable, "-"], script)):
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "ConvergenceWarning: Stochastic Optimizer: Maximum iterations (1)" in done.stderr
+
+
 def test_a_too_large_batch_size_warns_as_scikit_learn():
+    est = MLPClassifier((4,), batch_size=1000, max_iter=2, random_state=0)
+    with pytest.warns(UserWarning, match="^Got `batch_size` less than 1 or larger than sample"):
+        est.fit(X, Y)
     with warnings.catch_warnings():
         warnings.filterwarnings("error")
         warnings.filterwarnings("ignore", module="sklearn")  # checked first: added last
-        MLPClassifier((4,), batch_size=1000, max_iter=2, random_state=0).fit(X, Y)
+        est.fit(X, Y)
+
+
+def test_lbfgs_convergence_warning_has_the_installed_scikit_learns_words():
+    from scipy.optimize import OptimizeResult
+    from sklearn.utils.optimize import _check_optimize_result
+
+    from nudgenet.sklearn._warnings import lbfgs_not_converged
+
+    for iterations, max_iter in ((5, 5), (3, 5)):
+        result = OptimizeResult(nit=iterations, status=1, message="STOP: TOTAL NO. OF ITERATIONS")
+        with pytest.warns(ConvergenceWarning) as theirs:
+            _check_optimize_result("lbfgs", result, max_iter)
+        ours = lbfgs_not_converged(1, result.message, iterations, max_iter)
+        assert str(theirs[0].message) == ours
 
 
 class Interrupt(ng.Callback):
@@ -58,9 +89,33 @@ def test_ctrl_c_ends_a_stochastic_fit_with_the_model_trained_so_far(early_stoppi
     with pytest.warns(UserWarning, match="^Training interrupted by user.$"):
         assert est.fit(X, Y) is est
     assert est.n_iter_ == 4 and len(est.loss_curve_) == 4
-    if early_stopping:  # the best epoch's weights, as scikit-learn restores them
-        np.testing.assert_array_equal(est._solver.flat_params, est._best_weights)
     assert est.score(X, Y) > 0.1 and np.isfinite(est.coefs_[0]).all()
+    if early_stopping:  # the best epoch's weights, as scikit-learn restores them
+        best = int(np.argmax(est.validation_scores_))
+        replay = MLPClassifier((8,), max_iter=best + 1, random_state=0, early_stopping=True,
+                               n_iter_no_change=50)  # fmt: skip
+        with pytest.warns(ConvergenceWarning):
+            replay.fit(X, Y)  # the same epochs, stopped after the best one
+        np.testing.assert_array_equal(est.predict_proba(X), replay.predict_proba(X))
+
+
+def test_ctrl_c_while_validating_leaves_the_epoch_out_of_every_curve(monkeypatch):
+    from nudgenet.sklearn import _epochs
+
+    validate, calls = _epochs.SklearnEpochs._validate, []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return validate(self)
+
+    monkeypatch.setattr(_epochs.SklearnEpochs, "_validate", interrupted)
+    est = MLPClassifier((8,), max_iter=50, random_state=0, early_stopping=True)
+    with pytest.warns(UserWarning, match="^Training interrupted by user.$"):
+        est.fit(X, Y)
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.validation_scores_) == 3
+    assert len(est.validation_loss_curve_) == 3
 
 
 def test_lbfgs_lets_ctrl_c_through_as_scikit_learn(monkeypatch):
@@ -77,9 +132,22 @@ def test_lbfgs_lets_ctrl_c_through_as_scikit_learn(monkeypatch):
 
         return run
 
+    est = MLPClassifier((8,), solver="lbfgs", max_iter=30, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, Y)
+    before, n_iter = est.predict_proba(X), est.n_iter_
     monkeypatch.setattr(lbfgs, "choose_step", interrupting)
     with pytest.raises(KeyboardInterrupt):
-        MLPClassifier((8,), solver="lbfgs", max_iter=50, random_state=0).fit(X, Y)
+        est.set_params(random_state=1).fit(X, Y)  # a refit, interrupted: the last fit stays
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    assert est.n_iter_ == n_iter and est.random_state == 1
+    with pytest.raises(KeyboardInterrupt):
+        MLPClassifier((8,), solver="lbfgs").fit(X, Y)  # a first fit: nothing left behind
+    fresh = MLPClassifier((8,), solver="lbfgs")
+    with pytest.raises(KeyboardInterrupt):
+        fresh.fit(X, Y)
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
 
 
 @pytest.mark.parametrize("how", ["fit", "partial_fit", "lbfgs", "pickle", "load"])
@@ -135,6 +203,18 @@ def test_a_refused_first_fit_leaves_the_estimator_as_it_was(refusal):
     np.testing.assert_array_equal(est.predict_proba(X[:, :10]), before)
 
 
+def test_a_refused_first_partial_fit_leaves_no_classes_behind():
+    est = MLPClassifier((8,), random_state=0)
+    with pytest.raises(ValueError, match="sample_weight"):
+        est.partial_fit(X, Y, classes=np.arange(10), sample_weight=-np.ones(len(Y)))
+    assert not hasattr(est, "classes_")
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        est.partial_fit(X, Y)  # still a first call
+    assert est.partial_fit(X, Y, classes=np.arange(10)).n_iter_ == 1
+
+
 @pytest.mark.parametrize("params", [
     {"alpha": np.inf}, {"tol": float("inf")}, {"learning_rate_init": np.inf},
     {"random_state": "a"}, {"random_state": np.random.default_rng(0)}, {"random_state": -1},
@@ -155,17 +235,25 @@ def test_assigning_coefs_of_other_shapes_is_a_one_line_error():
     with pytest.raises(ValueError, match=r"^MLPClassifier: coefs_\[0\] must keep the fitted "
                                          r"shape \(64, 8\), got \(64, 4\); to change"):  # fmt: skip
         est.predict(X)
+    est.coefs_, est.intercepts_ = est.coefs_[:1], est.intercepts_[:1]
+    with pytest.raises(ValueError, match=r"^MLPClassifier: coefs_ and intercepts_ must hold 2 "
+                                         r"arrays each, one per layer, got 1 and 1$"):  # fmt: skip
+        est.predict(X)
 
 
 @pytest.mark.parametrize("params", [
     {"hidden_layer_sizes": [6, 4], "dtype": np.float64},
     {"hidden_layer_sizes": (6,), "dtype": np.dtype("float64")},
     {"hidden_layer_sizes": 5, "dtype": "float32", "dropout": (0.1,)},
-], ids=["list-numpy-type", "tuple-numpy-dtype", "int-string"])  # fmt: skip
+    {"hidden_layer_sizes": range(6, 8), "random_state": True},
+], ids=["list-numpy-type", "tuple-numpy-dtype", "int-string", "range"])  # fmt: skip
 def test_save_and_load_keep_the_parameters_and_their_types(params, tmp_path):
     with pytest.warns(ConvergenceWarning):
-        est = MLPClassifier(max_iter=2, random_state=0, **params).fit(X, Y)
+        est = MLPClassifier(**{"max_iter": 2, "random_state": 0, **params}).fit(X, Y)
     loaded = MLPClassifier.load(est.save(tmp_path / "m.safetensors"))
-    for name, value in est.get_params().items():
+    kept = {"hidden_layer_sizes": list(est.hidden_layer_sizes)} if "range" in str(params) else {}
+    for name, value in {**est.get_params(), **kept}.items():  # a range comes back as its list
         assert loaded.get_params()[name] == value and type(loaded.get_params()[name]) is type(value)
     assert loaded._model.parameters()[0].dtype == est._model.parameters()[0].dtype
+    with pytest.warns(ConvergenceWarning):
+        loaded.fit(X, Y)  # its parameters fit again

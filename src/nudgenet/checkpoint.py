@@ -17,9 +17,10 @@ Files: ``checkpoint-<epoch>-<step>.safetensors``, one per checkpoint, each writt
 (temporary file, fsync, rename, then the folder fsynced): arrays as safetensors tensors, the rest
 as JSON in the header, with a SHA-256 of both; no pickle.  The newest ``keep`` are kept.  A newest
 checkpoint that is corrupt or truncated is skipped with a warning for the one before it.  From
-the start of ``fit`` to its end the run holds the folder (an advisory lock on its
-``.checkpoint.lock``, which dies with the process): a second run there at the same time is a
-:class:`~nudgenet.errors.CheckpointError` naming the folder, before it touches a file.  A
+the start of ``fit`` to its end the run holds the folder (an advisory lock, ``flock``, on the
+folder itself: no lock file, nothing written, and it dies with the process; none where the
+system or file system has no such locks, Windows say): a second run there at the same time is
+a :class:`~nudgenet.errors.CheckpointError` naming the folder, before it touches a file.  A
 checkpoint of another run (architecture, parameters, optimiser and its settings, callbacks, data
 shapes or contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError`
 naming the difference; ``restart=True`` (``nudgenet train --restart``) deletes the folder's
@@ -53,7 +54,6 @@ from .run_state import Position, Run, decode, encode
 
 FORMAT = "nudgenet-checkpoint"
 FORMAT_VERSION = "1"
-LOCK = ".checkpoint.lock"  # in the folder: locked while a run trains there
 _NAME = re.compile(r"checkpoint-(\d+)-(\d+)\.safetensors")
 
 
@@ -87,7 +87,7 @@ class Checkpoint:
             raise ValueError("Checkpoint: keep must be a whole number >= 1, got None")
         self.restart = bool(restart)
         self.fingerprint: dict = {}
-        self._held = None  # the open lock file while this run holds the folder
+        self._held = None  # the folder's descriptor, locked, while this run holds it
 
     def __repr__(self) -> str:
         return (
@@ -135,27 +135,31 @@ class Checkpoint:
         return None
 
     def _hold(self) -> None:
-        """Lock the folder for this run, or raise a CheckpointError when another run holds it."""
+        """Lock the folder itself for this run (module doc), or raise a CheckpointError when
+        another run holds it; where it cannot be locked, it is not held."""
         if self._held is not None or fcntl is None:
             return
-        held = open(self.directory / LOCK, "a")  # open until release: closing unlocks it
+        try:
+            held = os.open(self.directory, os.O_RDONLY)  # open until release: closing unlocks
+        except OSError:
+            return
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            held.close()
+            os.close(held)
             raise CheckpointError(
-                f"checkpoint folder {self.directory} is in use by another run (it holds "
-                f"{LOCK} there): wait for that run to end, or give this one another folder"
+                f"checkpoint folder {self.directory} is in use by another run: wait for that "
+                "run to end, or give this one another folder"
             ) from None
-        except OSError:  # a file system without locks: the folder is not held
-            held.close()
+        except OSError:  # a file system without these locks
+            os.close(held)
             return
         self._held = held
 
     def release(self) -> None:
         """Let other runs use the folder (``fit`` calls this when it ends, however it ends)."""
         if self._held is not None:
-            self._held.close()
+            os.close(self._held)
             self._held = None
 
     def resume(self, run: Run, fingerprint: dict, epochs: int, steps: int, verbose: int):

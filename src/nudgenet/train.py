@@ -241,8 +241,7 @@ def fit(
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
     if steps == 0:
         raise ValueError(f"fit: drop_last with batch_size={batch_size} > {n} rows leaves no batch")
-    reporter = EpochReporter(verbose, epochs, steps)
-    history = History()
+    reporter, history = EpochReporter(verbose, epochs, steps), History()
     model.stop_training = False  # Keras's flag: a callback may set self.model.stop_training
     for cb in callbacks:
         check_signatures(cb)
@@ -359,7 +358,8 @@ def fit(
 
 def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
     """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
-    batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``)."""
+    batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``).
+    A model in train mode is switched to eval and back: from threads, ``model.eval()`` first."""
     if batch_size < 1:
         raise ValueError(f"expected batch_size >= 1, got {batch_size}")
     x = prepare_data(model, x)

@@ -50,6 +50,11 @@ def describe(error: BaseException) -> str:
         return "interrupted (KeyboardInterrupt)"
     if isinstance(error, MemoryError):
         return f"out of memory (MemoryError{f': {error}' if str(error) else ''})"
+    if isinstance(error, SystemExit) and error.code in (0, None):  # inside fit: exit_aborts
+        return (
+            "left fit(distributed=True) with sys.exit(0) while the other ranks train; to stop "
+            "every rank, set model.stop_training = True in a callback"
+        )
     text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__

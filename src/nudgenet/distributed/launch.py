@@ -53,12 +53,14 @@ def world(what: str):
         ) from None
     if found and (found[1] or 0) > 1 and MPI.COMM_WORLD.Get_size() == 1:
         name, size = found
+        wheel = Path(sys.executable).with_name("mpiexec")
+        use = f"{wheel} (the mpich wheel's)" if wheel.exists() else "the mpiexec of that MPI"
         raise DistributedError(
             f"{what} runs under an MPI launcher of {size} processes ({name} is set), but MPI "
             "sees a world of 1 process here: each would run alone, writing the same files; "
             "mpi4py's MPI does not speak to this launcher (srun without --mpi=pmi2, or another "
-            f"MPI's mpiexec): start them with {Path(sys.executable).with_name('mpiexec')} (the "
-            "mpich wheel's) or srun --mpi=pmi2"
+            f"MPI's mpiexec; mpi4py's is {MPI.Get_library_version().splitlines()[0].strip()}): "
+            f"start them with {use} or srun --mpi=pmi2"
         )
     if MPI.COMM_WORLD.Get_size() > 1:
         abort_on_uncaught(MPI.COMM_WORLD)

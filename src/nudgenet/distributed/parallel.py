@@ -54,11 +54,12 @@ def last_run() -> dict:
 
 class DataParallel:
     """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc),
-    called with ``arguments``."""
+    called with ``arguments``, whose options (:data:`OPTIONS`) the ranks compare too; one made
+    by hand for ``fit(distributed=DataParallel(comm))`` compares fit's other settings only."""
 
-    def __init__(self, comm, arguments: dict):
+    def __init__(self, comm, arguments: dict | None = None):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
-        self.options = compared(arguments)
+        self.options = compared(arguments) if arguments is not None else {}
         self.reduction: NodeReduction | GradientAllreduce | None = None
         self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
 
@@ -237,14 +238,15 @@ def join(what: str, arguments: dict) -> DataParallel | None:
 
 def warn_copies(checkpoint) -> None:
     """A RuntimeWarning when ``fit(distributed=False)`` with a ``checkpoint`` (not None) runs
-    under a launcher of several processes: each trains its own copy, all in one checkpoint
-    folder (a script under ``mpiexec`` that forgot ``distributed=True``)."""
+    under a launcher of several processes: each trains its own copy, perhaps all in one
+    checkpoint folder (a script under ``mpiexec`` that forgot ``distributed=True``; the folder's
+    lock refuses the second run there)."""
     found = launcher()
     if checkpoint is not None and found is not None and (found[1] or 0) > 1:
         warnings.warn(
             f"fit: an MPI launcher started {found[1]} processes ({found[0]} is set), but "
-            "distributed=False: each process trains its own copy, all in the checkpoint folder "
-            f"{checkpoint.directory}; pass distributed=True (and a seed) to train one model on "
+            "distributed=False: each process trains its own copy (this one's checkpoint folder: "
+            f"{checkpoint.directory}); pass distributed=True (and a seed) to train one model on "
             "all of them",
             RuntimeWarning,
             stacklevel=caller_stacklevel(),

@@ -77,15 +77,17 @@ class BaseMLP(BaseEstimator):
             )
         return True
 
-    def _fit(self, X, y, sample_weight, incremental: bool):
-        """Validate, train, publish; a first fit that raises (refused inputs, above all) leaves
-        the estimator as it was, unfitted or with its last fit (``_train``'s docstring)."""
+    def _fit(self, X, y, sample_weight, incremental: bool, before: dict | None = None):
+        """Validate, train, publish.  A first fit that raises (refused inputs, above all; also
+        Ctrl-C where nudgenet's ``fit`` does not catch it: lbfgs) leaves the estimator as it
+        was, unfitted or with its last fit: its attributes as they were ``before`` (now, unless
+        the caller set some already: ``partial_fit``'s classes), ``_train``'s docstring."""
         check_params(self)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        before = dict(vars(self))
+        before = dict(vars(self)) if before is None else before
         try:
             diverged = self._train(X, y, sample_weight, incremental, first)
-        except Exception:
+        except BaseException:
             if first:  # everything a first fit makes is new: the old state is whole
                 vars(self).clear()
                 vars(self).update(before)
@@ -273,9 +275,15 @@ class BaseMLP(BaseEstimator):
 
     def _sync(self) -> None:
         """Arrays assigned to ``coefs_`` / ``intercepts_`` become the network's; ValueError for
-        one whose shape is not the fitted network's (scikit-learn's MLP would predict with
-        it, but nudgenet's layers keep their sizes: fit again to change them)."""
+        lists of another length or an array whose shape is not the fitted network's
+        (scikit-learn's MLP would predict with it, but nudgenet's layers keep their sizes: fit
+        again to change them)."""
         layers = linears(self._model)
+        if not len(self.coefs_) == len(self.intercepts_) == len(layers):
+            raise ValueError(
+                f"{type(self).__name__}: coefs_ and intercepts_ must hold {len(layers)} arrays "
+                f"each, one per layer, got {len(self.coefs_)} and {len(self.intercepts_)}"
+            )
         for i, (layer, coef, intercept) in enumerate(zip(layers, self.coefs_, self.intercepts_)):
             for name, param, value in (("coefs_", layer.weight, coef),
                                        ("intercepts_", layer.bias, intercept)):  # fmt: skip

@@ -116,13 +116,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``(X, y)``, continuing from the last call; ``classes`` (every class
         of all the calls) is required on the first.  ``adam`` and ``sgd`` only."""
+        before = dict(vars(self))  # a refused first call leaves no classes behind either
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True, before=before)
 
     def _validate_input(self, X, y, incremental: bool, reset: bool):
         """scikit-learn's: ``(X, y, Y)`` with Y the labels binarised (bool columns)."""

@@ -44,13 +44,15 @@ class SklearnEpochs(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         est = self.est
+        # the slow part first: a Ctrl-C during it leaves the epoch out of every curve alike
+        validated = self._validate() if self.validation is not None else None
         est.n_iter_ += 1
         est.loss_ = self.total / self.rows
         est.t_ += self.rows
         est.loss_curve_.append(est.loss_)
         logs["sklearn_loss"] = est.loss_
-        if self.validation is not None:
-            score, loss = self._validate()
+        if validated is not None:
+            score, loss = validated
             est.validation_scores_.append(score)
             est.validation_loss_curve_.append(loss)
             logs["val_score"], logs["val_loss"] = score, loss

@@ -31,15 +31,15 @@ FITTED = (
 
 
 def _plain(value):
-    """``value`` as JSON holds it, so that :func:`_restored` gives it back: lists as lists,
-    tuples as ``{"tuple": [...]}``, NumPy numbers as numbers, NumPy scalar types and dtypes as
-    ``{"numpy_type": name}`` / ``{"numpy_dtype": name}``, dicts as ``{"pairs": [[key, value],
-    ...]}`` (keys of any type); None for what JSON cannot hold."""
+    """``value`` as JSON holds it, so that :func:`_restored` gives it back: lists as lists
+    (arrays and ranges too), tuples as ``{"tuple": [...]}``, NumPy numbers as numbers, NumPy
+    scalar types and dtypes as ``{"numpy_type": name}`` / ``{"numpy_dtype": name}``, dicts as
+    ``{"pairs": [[key, value], ...]}`` (keys of any type); None for what JSON cannot hold."""
     if isinstance(value, dict):
         return {"pairs": [[_plain(k), _plain(v)] for k, v in value.items()]}
     if isinstance(value, tuple):
         return {"tuple": [_plain(v) for v in value]}
-    if isinstance(value, (list, np.ndarray)):
+    if isinstance(value, (list, range, np.ndarray)):
         return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
