@@ -258,8 +258,8 @@ def test_a_folder_another_run_trains_in_is_refused_until_that_run_is_gone(tmp_pa
 
 
 def _free(folder) -> bool:
-    """Whether another run could lock ``folder`` now (flock on its own descriptor)."""
-    held = os.open(folder, os.O_RDONLY)
+    """Whether another run could lock ``folder`` now (as ``Checkpoint`` does)."""
+    held = os.open(folder / ".checkpoint.lock", os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
@@ -269,17 +269,32 @@ def _free(folder) -> bool:
         os.close(held)
 
 
-def test_the_folder_is_held_during_fit_only_and_the_lock_writes_nothing(tmp_path):
-    folder = tmp_path / "ck"
+def test_the_folder_is_held_during_fit_only(tmp_path):
+    folder, held = tmp_path / "ck", []
+    model, optimizer, _, keywords = setup("adam")
+    watch = ng.LambdaCallback(on_epoch_begin=lambda epoch, logs: held.append(not _free(folder)))
+    ng.fit(model, ng.CrossEntropyLoss(), optimizer, *data(), callbacks=[watch],
+           checkpoint=ng.Checkpoint(folder), **keywords)  # fmt: skip
+    assert held == [True] * keywords["epochs"] and _free(folder)
     with pytest.raises(Killed):
-        train("adam", True, kill=3, checkpoint=ng.Checkpoint(folder, every_steps=1))
-    assert _free(folder)  # let go when fit failed
-    checkpoint = ng.Checkpoint(folder)
-    train("adam", True, checkpoint=checkpoint)
-    names = sorted(path.name for path in folder.iterdir())  # dotfiles too
-    assert _free(folder) and all(name.startswith("checkpoint-") for name in names)
-    train("adam", True, checkpoint=ng.Checkpoint(folder))  # resumes the finished run
-    assert sorted(path.name for path in folder.iterdir()) == names  # nothing written
+        train("adam", True, kill=3, checkpoint=ng.Checkpoint(tmp_path / "k2", every_steps=1))
+    assert _free(tmp_path / "k2")  # let go when fit failed
+
+
+def test_a_folder_this_process_cannot_write_still_resumes(tmp_path, monkeypatch):
+    folder = tmp_path / "ck"
+    finished = train("adam", True, checkpoint=ng.Checkpoint(folder))
+    (folder / ".checkpoint.lock").unlink()
+    real_open = os.open
+
+    def no_lock_file(path, flags, *args):  # as a read-only folder (root may write anywhere)
+        if str(path).endswith(".checkpoint.lock"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_lock_file)
+    assert outcome(*train("adam", True, checkpoint=ng.Checkpoint(folder))) == outcome(*finished)
+    assert not (folder / ".checkpoint.lock").exists()
 
 
 @pytest.mark.parametrize("cut", [0, 7, 100, -1])

@@ -203,11 +203,14 @@ def test_a_refused_first_fit_leaves_the_estimator_as_it_was(refusal):
     np.testing.assert_array_equal(est.predict_proba(X[:, :10]), before)
 
 
-def test_a_refused_first_partial_fit_leaves_no_classes_behind():
-    est = MLPClassifier((8,), random_state=0)
-    with pytest.raises(ValueError, match="sample_weight"):
-        est.partial_fit(X, Y, classes=np.arange(10), sample_weight=-np.ones(len(Y)))
+@pytest.mark.parametrize("refusal", ["weights", "parameter"])
+def test_a_refused_first_partial_fit_leaves_no_classes_behind(refusal):
+    est = MLPClassifier((8,), random_state=0, alpha=-1 if refusal == "parameter" else 0.0001)
+    weights = -np.ones(len(Y)) if refusal == "weights" else None
+    with pytest.raises(ValueError, match="sample_weight" if weights is not None else "alpha"):
+        est.partial_fit(X, Y, classes=np.arange(10), sample_weight=weights)
     assert not hasattr(est, "classes_")
+    est.set_params(alpha=0.0001)
     with pytest.raises(NotFittedError):
         est.predict(X)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):

@@ -717,23 +717,23 @@ def test_float64_values_beyond_a_float32_models_range_are_one_line_errors(call):
     assert ng.predict(model, x).dtype == np.float64
 
 
-def test_callbacks_settings_are_what_they_were_built_with_that_changes_training():
+def test_callbacks_training_settings_are_what_they_were_built_with_that_changes_training():
     opt = ng.optim.SGD(ng.Linear(2, 1).parameters(), lr=0.1)
-    assert ng.EarlyStopping(monitor="val_acc", patience=3).settings() == {
+    assert ng.EarlyStopping(monitor="val_acc", patience=3).training_settings() == {
         "monitor": "val_acc", "maximize": True, "min_delta": 0.0, "patience": 3,
         "restore_best": True,
     }  # fmt: skip
     plateau = ng.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, mode="min")
-    assert plateau.settings() == {
+    assert plateau.training_settings() == {
         "monitor": "loss", "maximize": False, "min_delta": 1e-4, "factor": 0.5, "patience": 2,
         "cooldown": 0, "min_lr": 0.0,
     }  # fmt: skip
     step = ng.LearningRateScheduler(ng.optim.StepLR(opt, step_size=4, gamma=0.5))
-    assert step.settings() == {"schedule": "StepLR", "step_size": 4, "gamma": 0.5,
-                               "base_lr": 0.1, "epoch": 0}  # fmt: skip
+    assert step.training_settings() == {"schedule": "StepLR", "step_size": 4, "gamma": 0.5,
+                               "base_lr": 0.1}  # fmt: skip
 
     def halve(epoch):
         return 0.1 / 2**epoch
 
-    assert ng.LearningRateScheduler(halve).settings() == {"schedule": halve.__qualname__}
-    assert ng.LambdaCallback().settings() == {} and ng.Callback().settings() == {}
+    assert ng.LearningRateScheduler(halve).training_settings() == {"schedule": halve.__qualname__}
+    assert ng.LambdaCallback().training_settings() == {} and ng.Callback().training_settings() == {}

@@ -79,14 +79,16 @@ class Callback:
     # scikit-learn estimators raise ValueError), so fit does not warn about it as well
     reports_divergence = False
     _state: tuple[str, ...] = ()  # the attributes state_dict saves
-    _settings: tuple[str, ...] = ()  # the attributes settings() gives
+    _training_settings: tuple[str, ...] = ()  # the attributes training_settings() gives
 
-    def settings(self) -> dict:
+    def training_settings(self) -> dict:
         """What this callback was built with that changes the training it watches (the
-        attributes named in ``_settings``): the ranks of a distributed fit must agree on it,
-        and compare it before training (a rank reducing its learning rate by another factor
-        would update its part of the parameters at another rate)."""
-        return {name: getattr(self, name) for name in self._settings}
+        attributes named in ``_training_settings``): the ranks of a distributed fit must agree
+        on it, and compare it before training (a rank reducing its learning rate by another
+        factor would update its part of the parameters at another rate).  Called on the class
+        (``type(cb).training_settings(cb)``), so an attribute of that name on an instance does
+        not hide it."""
+        return {name: getattr(self, name) for name in self._training_settings}
 
     def state_dict(self) -> dict:
         """What a checkpoint saves of this callback (:class:`~nudgenet.Checkpoint`): the
@@ -188,7 +190,7 @@ class _MonitorCallback(Callback):
     (``mode``: ``"min"``, ``"max"`` or ``"auto"``, max for accuracy-like names) and the margin
     ``min_delta`` by which a value must beat the best one to count as an improvement."""
 
-    _settings = ("monitor", "maximize", "min_delta")
+    _training_settings = ("monitor", "maximize", "min_delta")
 
     def __init__(self, monitor: str, mode: str, min_delta: float):
         if mode not in ("auto", "min", "max"):
@@ -231,7 +233,7 @@ class EarlyStopping(_MonitorCallback):
 
     stop_reason = "early_stopping"
     _state = ("best", "best_epoch", "wait", "best_state", "stop_training", "stopped_epoch")
-    _settings = (*_MonitorCallback._settings, "patience", "restore_best")
+    _training_settings = (*_MonitorCallback._training_settings, "patience", "restore_best")
 
     def __init__(
         self,
@@ -244,7 +246,7 @@ class EarlyStopping(_MonitorCallback):
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         super().__init__(monitor, mode, min_delta)
-        self.patience, self.restore_best = int(patience), restore_best
+        self.patience, self.restore_best = int(patience), bool(restore_best)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._reset_best()
@@ -277,13 +279,14 @@ class LearningRateScheduler(Callback):
     def __init__(self, schedule: LRScheduler | Callable[[int], float]):
         self.schedule = schedule
 
-    def settings(self) -> dict:
+    def training_settings(self) -> dict:
         """The schedule: a function's qualified name, or an LRScheduler's class and its numbers
-        (``base_lr``, ``gamma``, ``step_size``, ...)."""
+        (``base_lr``, ``gamma``, ``step_size``, ...; not its ``epoch``, which is state)."""
         schedule = self.schedule
         if not isinstance(schedule, LRScheduler):
             return {"schedule": getattr(schedule, "__qualname__", type(schedule).__name__)}
-        numbers = {k: v for k, v in vars(schedule).items() if isinstance(v, (int, float))}
+        numbers = {k: v for k, v in vars(schedule).items()
+                   if isinstance(v, (int, float)) and k != "epoch"}  # fmt: skip
         return {"schedule": type(schedule).__name__, **numbers}
 
     def state_dict(self) -> dict:
@@ -321,7 +324,9 @@ class ReduceLROnPlateau(_MonitorCallback):
     writes_parameters = False  # the learning rate only (may_write_parameters)
 
     _state = ("best", "wait", "cooldown_counter")
-    _settings = (*_MonitorCallback._settings, "factor", "patience", "cooldown", "min_lr")
+    _training_settings = (
+        *_MonitorCallback._training_settings, "factor", "patience", "cooldown", "min_lr"
+    )
 
     def __init__(
         self,

@@ -17,9 +17,10 @@ Files: ``checkpoint-<epoch>-<step>.safetensors``, one per checkpoint, each writt
 (temporary file, fsync, rename, then the folder fsynced): arrays as safetensors tensors, the rest
 as JSON in the header, with a SHA-256 of both; no pickle.  The newest ``keep`` are kept.  A newest
 checkpoint that is corrupt or truncated is skipped with a warning for the one before it.  From
-the start of ``fit`` to its end the run holds the folder (an advisory lock, ``flock``, on the
-folder itself: no lock file, nothing written, and it dies with the process; none where the
-system or file system has no such locks, Windows say): a second run there at the same time is
+the start of ``fit`` to its end the run holds the folder (an advisory lock, ``flock``, on its
+``.checkpoint.lock``, or on the folder itself where this process cannot write it; it dies with
+the process; none where the system or file system has no such locks, Windows say): a second
+run there at the same time is
 a :class:`~nudgenet.errors.CheckpointError` naming the folder, before it touches a file.  A
 checkpoint of another run (architecture, parameters, optimiser and its settings, callbacks, data
 shapes or contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError`
@@ -54,6 +55,7 @@ from .run_state import Position, Run, decode, encode
 
 FORMAT = "nudgenet-checkpoint"
 FORMAT_VERSION = "1"
+LOCK = ".checkpoint.lock"  # in the folder: locked while a run trains there
 _NAME = re.compile(r"checkpoint-(\d+)-(\d+)\.safetensors")
 
 
@@ -135,14 +137,17 @@ class Checkpoint:
         return None
 
     def _hold(self) -> None:
-        """Lock the folder itself for this run (module doc), or raise a CheckpointError when
-        another run holds it; where it cannot be locked, it is not held."""
+        """Lock the folder for this run (module doc), or raise a CheckpointError when another
+        run holds it; where it cannot be locked, it is not held."""
         if self._held is not None or fcntl is None:
             return
-        try:
-            held = os.open(self.directory, os.O_RDONLY)  # open until release: closing unlocks
+        try:  # a file: NFS and CIFS lock regular files on the server, folders only locally
+            held = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError:
-            return
+            try:  # a folder this process cannot write: lock the folder itself (to resume)
+                held = os.open(self.directory, os.O_RDONLY)
+            except OSError:
+                return
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

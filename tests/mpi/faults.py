@@ -60,6 +60,9 @@ model = ng.Sequential(
 
 
 class Fail(ng.Callback):
+    def __init__(self):
+        self.training_settings = "its own"  # an attribute of that name: the ranks compare still
+
     def on_train_batch_end(self, batch, logs=None):
         if batch < 2:
             return

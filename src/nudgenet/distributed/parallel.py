@@ -83,7 +83,7 @@ class DataParallel:
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
         """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings`` and
         options (:func:`compared`), the model, optimiser and callbacks (classes and
-        ``settings()``), the shape of each of fit's ``data`` arrays by name (:data:`DATA`;
+        ``training_settings()``), the shape of each of fit's ``data`` arrays by name (:data:`DATA`;
         "absent" where a rank has none), a sample of their rows (:func:`sample_checksum`) and
         the row order (DistributedError on rank 0 naming the first difference)."""
         for module in run.model.modules():
@@ -103,7 +103,8 @@ class DataParallel:
             "parameters": [[list(p.shape), str(p.dtype)] for p in run.model.parameters()],
             "architecture": outline(run.model),
             "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
-            "callbacks": [{"class": type(cb).__name__, **cb.settings()} for cb in run.callbacks],
+            "callbacks": [{"class": type(cb).__name__, **type(cb).training_settings(cb)}
+                          for cb in run.callbacks],  # fmt: skip
             **{name: "absent" if name not in data else f"{data[name].shape} {data[name].dtype}"
                for name in DATA},
             **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a) for name, a in data.items()},

@@ -82,10 +82,10 @@ class BaseMLP(BaseEstimator):
         Ctrl-C where nudgenet's ``fit`` does not catch it: lbfgs) leaves the estimator as it
         was, unfitted or with its last fit: its attributes as they were ``before`` (now, unless
         the caller set some already: ``partial_fit``'s classes), ``_train``'s docstring."""
-        check_params(self)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         before = dict(vars(self)) if before is None else before
         try:
+            check_params(self)
             diverged = self._train(X, y, sample_weight, incremental, first)
         except BaseException:
             if first:  # everything a first fit makes is new: the old state is whole
