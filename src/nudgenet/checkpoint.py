@@ -20,8 +20,8 @@ checkpoint that is corrupt or truncated is skipped with a warning for the one be
 the start of ``fit`` to its end the run holds the folder (an advisory lock, ``flock``, on its
 ``.checkpoint.lock``, or on the folder itself where this process cannot write it; it dies with
 the process; none where the system or file system has no such locks, Windows say): a second
-run there at the same time is
-a :class:`~nudgenet.errors.CheckpointError` naming the folder, before it touches a file.  A
+run there at the same time is a :class:`~nudgenet.errors.CheckpointError` naming the folder,
+before it touches a file.  A
 checkpoint of another run (architecture, parameters, optimiser and its settings, callbacks, data
 shapes or contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError`
 naming the difference; ``restart=True`` (``nudgenet train --restart``) deletes the folder's
@@ -89,7 +89,7 @@ class Checkpoint:
             raise ValueError("Checkpoint: keep must be a whole number >= 1, got None")
         self.restart = bool(restart)
         self.fingerprint: dict = {}
-        self._held = None  # the folder's descriptor, locked, while this run holds it
+        self._held = None  # the locked descriptor (lock file or folder) while this run holds it
 
     def __repr__(self) -> str:
         return (

@@ -38,6 +38,12 @@ def launcher() -> tuple[str, int | None] | None:
     return None
 
 
+def several(found: tuple[str, int | None] | None) -> bool:
+    """Whether :func:`launcher`'s answer ``found`` says it started more than one process (a
+    variable holding only a rank says nothing of the size)."""
+    return found is not None and (found[1] or 0) > 1
+
+
 def world(what: str):
     """``MPI.COMM_WORLD``; DistributedError naming the extra when mpi4py is missing, and naming
     the launchers to use when a launcher started several processes but MPI sees a world of 1
@@ -51,7 +57,7 @@ def world(what: str):
         raise DistributedError(
             f"{what} needs mpi4py{where}, which is not installed: {MPI_EXTRA}"
         ) from None
-    if found and (found[1] or 0) > 1 and MPI.COMM_WORLD.Get_size() == 1:
+    if several(found) and MPI.COMM_WORLD.Get_size() == 1:
         name, size = found
         wheel = Path(sys.executable).with_name("mpiexec")
         use = f"{wheel} (the mpich wheel's)" if wheel.exists() else "the mpiexec of that MPI"

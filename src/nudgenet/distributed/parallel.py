@@ -30,7 +30,7 @@ from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same, rendezvous
-from .launch import launcher, world
+from .launch import launcher, several, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, share
 from .threads import blas_threads_per_rank
@@ -243,7 +243,7 @@ def warn_copies(checkpoint) -> None:
     checkpoint folder (a script under ``mpiexec`` that forgot ``distributed=True``; the folder's
     lock refuses the second run there)."""
     found = launcher()
-    if checkpoint is not None and found is not None and (found[1] or 0) > 1:
+    if checkpoint is not None and several(found):
         warnings.warn(
             f"fit: an MPI launcher started {found[1]} processes ({found[0]} is set), but "
             "distributed=False: each process trains its own copy (this one's checkpoint folder: "

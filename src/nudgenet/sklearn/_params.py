@@ -48,9 +48,7 @@ def _flag(value) -> bool:
 def _random_state(value) -> bool:
     """scikit-learn's random states: None, a seed its ``RandomState`` takes (a Python bool
     too, as scikit-learn's check takes it: a bool is an int), or one."""
-    if isinstance(value, bool):
-        return True
-    return value is None or isinstance(value, np.random.RandomState) or (
+    return value is None or isinstance(value, (bool, np.random.RandomState)) or (
         _whole(0)(value) and value < 2**32
     )
 
