@@ -1,6 +1,6 @@
 """Strong scaling of data-parallel ``fit`` over MPI on this machine, in one run.
 
-    PYTHONPATH=src python benchmarks/mpi_scaling.py            # about 3 minutes on 2 cores
+    PYTHONPATH=src python benchmarks/mpi_scaling.py            # about 4 minutes on 2 cores
     PYTHONPATH=src python benchmarks/mpi_scaling.py --quick    # seconds: proves it runs
 
 For the benchmark's networks B (784-128-64-10) and C (784-1024-1024-10), softmax cross-entropy,
@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from nudgenet.bench.arguments import output_file, positive_int
 
 HERE = Path(__file__).resolve()
 ARCHITECTURES = {"A": (784, 16, 16, 10), "B": (784, 128, 64, 10), "C": (784, 1024, 1024, 10)}
@@ -155,10 +157,11 @@ def ping_worker(largest: int) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves it runs")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--repeats", type=int, default=5, metavar="R",
+    parser.add_argument("--json", type=output_file, metavar="PATH",
+                        help="also write the results as JSON")  # fmt: skip
+    parser.add_argument("--repeats", type=positive_int, metavar="R",
                         help="rounds of the scaling configurations, interleaved, after one "
-                        "discarded (default 5)")  # fmt: skip
+                        "discarded (default 5; 1 with --quick)")  # fmt: skip
     parts = ("scaling", "allreduce", "memory", "model")
     parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="run these parts")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
@@ -178,7 +181,7 @@ def main(argv=None) -> int:
     if "scaling" in args.only:
         print("arch  configuration          samples/s  speedup     reduce ms/step  bytes/step")
     timed = {"scaling", "model"} & set(args.only)
-    repeats = 1 if args.quick else args.repeats
+    repeats = args.repeats or (1 if args.quick else 5)
     for arch, n in samples.items() if timed else ():
         worker = ("--worker", arch, str(n), epochs)
         configurations = {"1 process, 1 thread": (1, 1, "0", 1)}

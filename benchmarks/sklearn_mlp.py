@@ -36,6 +36,7 @@ from sklearn.neural_network import MLPRegressor as SklearnRegressor
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from nudgenet.bench.arguments import names_from, positive_int
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
 
 DATASETS = {  # name: (loader, is a classification)
@@ -45,6 +46,7 @@ DATASETS = {  # name: (loader, is a classification)
         lambda: datasets.make_classification(20000, 40, random_state=0), True),
     "regression_20000x40": (lambda: datasets.make_regression(20000, 40, random_state=0), False),
 }  # fmt: skip
+SOLVERS = ("adam", "sgd", "lbfgs")  # the estimators' solvers, all comparable
 
 
 def prepared(name: str, seed: int):
@@ -107,16 +109,16 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--solvers", default="adam,lbfgs")
-    parser.add_argument("--data", default=",".join(DATASETS))
-    parser.add_argument("--threads", type=int, default=None, help="BLAS threads for both")
+    parser.add_argument("--seeds", type=positive_int, default=5)
+    parser.add_argument("--solvers", type=names_from(SOLVERS), default=["adam", "lbfgs"])
+    parser.add_argument("--data", type=names_from(DATASETS), default=list(DATASETS))
+    parser.add_argument("--threads", type=positive_int, help="BLAS threads for both")
     args = parser.parse_args()
     limit = threadpool_limits(args.threads) if args.threads else contextlib.nullcontext()
     results = []
     with limit:
-        for solver in args.solvers.split(","):
-            for name in args.data.split(","):
+        for solver in args.solvers:
+            for name in args.data:
                 results.append(compare(name, solver, args.seeds))
                 print(table(results[-1:]).splitlines()[-1], flush=True)
     print()

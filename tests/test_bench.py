@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nudgenet.bench import floors, implementations, run
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -66,3 +68,30 @@ def test_floor_plan_has_every_product_of_a_step():
         ((100, 784), (784, 16), (100, 16), (100, 16), (784, 16), None),
         ((100, 16), (16, 10), (100, 10), (100, 10), (16, 10), (100, 16)),
     ]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        (["-m", "nudgenet.bench", "--rounds", "0"], "expected an integer >= 1, got '0'"),
+        (["-m", "nudgenet.bench", "--json", "/no/such/folder/x.json"], "does not exist"),
+        ([ROOT / "benchmarks/mpi_scaling.py", "--repeats", "-2"], "got '-2'"),
+        ([ROOT / "benchmarks/mpi_scaling.py", "--json", "."], "got the folder '.'"),
+        ([ROOT / "benchmarks/sklearn_mlp.py", "--solvers", "adma"], "names from adam, sgd, lbfgs"),
+        ([ROOT / "benchmarks/sklearn_mlp.py", "--seeds", "0"], "got '0'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_work(command, expected, tmp_path):
+    """A bad value is argparse's one-line error at once (exit 2), not a traceback at the end
+    of minutes of work."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, *map(str, command)],
+        capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr.splitlines()[-1]
+    assert "Traceback" not in done.stderr
