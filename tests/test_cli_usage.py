@@ -116,3 +116,10 @@ def test_help_of_commands_that_do_not_train_says_nothing_of_epochs(command, caps
 def test_train_help_keeps_its_progress_options(capsys):
     code, text, _ = outcome(["train", "--help"], capsys)
     assert code == 0 and "--verbose" in text and "--quiet" in text and "epoch" in text
+
+
+def test_train_help_says_the_batch_is_the_global_one_under_mpiexec(capsys):
+    """A Horovod user scales the batch and the rate with the ranks; here neither changes."""
+    code, text, _ = outcome(["train", "--help"], capsys)
+    flat = " ".join(text.split())
+    assert code == 0 and "under mpiexec the global batch" in flat and "keep it and --lr" in flat

@@ -138,6 +138,7 @@ def test_load_idx_corrupt_gzip_is_a_data_error(tmp_path):
         (b"\x01\x00\x08\x01" + bytes(8), "not an IDX file: starts with bytes 01 00 08 01"),
         (b"PK\x03\x04" + bytes(8), "not an IDX file"),
         (b"\x00\x00", "not an IDX file"),
+        (b"\x93NUMPY\x01\x00" + bytes(8), r"an .npy file, not IDX; put .*save_arrays"),
         (b"", r"\(empty\)"),
         (b"\x00\x00\x0a\x01" + struct.pack(">I", 1) + b"x", "unknown IDX type code 0x0A"),
         (b"\x00\x00\x08\x00", "0 dimensions"),
@@ -774,5 +775,5 @@ def test_load_npy_features_only(tmp_path):
     np.save(tmp_path / "empty.npy", np.zeros((0, 4)))
     with pytest.raises(DataError, match=r"at least one row, got shape \(0, 4\)"):
         load_arrays(tmp_path / "empty.npy", label_column=None)
-    with pytest.raises(DataError, match="unsupported file type"):
+    with pytest.raises(DataError, match=r"features only, no labels; put .*save_arrays"):
         load_arrays(tmp_path / "img.npy")  # .npy holds no labels

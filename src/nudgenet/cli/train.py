@@ -341,7 +341,13 @@ def register(commands) -> None:
         "n_rows / (n_classes * its rows), as scikit-learn does. The training loss is then the "
         "weighted mean; validation and test scores stay unweighted",
     )
-    train.add_argument("--batch-size", type=positive_int, default=32)
+    train.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=32,
+        help="rows per step (default: %(default)s); under mpiexec the global batch, shared by "
+        "the ranks: keep it and --lr as for one process, the run is the same",
+    )
     train.add_argument("--epochs", type=positive_int, default=30)
     train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument(

@@ -24,6 +24,11 @@ _HEADERS = {
     (2, 0): np.lib.format.read_array_header_2_0,
     (3, 0): np.lib.format.read_array_header_2_0,  # 3.0 differs only in its header's encoding
 }
+# how to give features and labels together: the advice of the errors that meet a lone .npy
+FEATURES_WITH_LABELS = (
+    "put features and labels in one .npz (ng.datasets.save_arrays('data.npz', x=x, y=y)) "
+    "or a CSV with a label column"
+)
 # What a corrupt zip archive or member raises (a bad CRC, an unknown compression method, an
 # encrypted member, a broken deflate stream, a short read).
 _ZIP_ERRORS = (

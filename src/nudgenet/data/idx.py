@@ -21,6 +21,7 @@ from ..errors import DataError
 from ..files import write_atomic
 from ._convert import as_features, as_labels, require_finite
 from ._io import PathLike, read_bytes
+from ._npy import FEATURES_WITH_LABELS
 
 _DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
@@ -48,6 +49,8 @@ def load_idx(path: PathLike) -> np.ndarray:
             over-long payload (the message names the expected and the actual byte counts).
     """
     data = read_bytes(path)
+    if data.startswith(b"\x93NUMPY"):
+        raise DataError(f"{path}: an .npy file, not IDX; {FEATURES_WITH_LABELS}")
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise DataError(
             f"{path}: not an IDX file: starts with bytes {data[:4].hex(' ') or '(empty)'}, "

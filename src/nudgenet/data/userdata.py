@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import DataError
 from ._convert import as_features, as_labels, require_finite
 from ._io import PathLike, folder_error, read_bytes
-from ._npy import read_npy, read_npz
+from ._npy import FEATURES_WITH_LABELS, read_npy, read_npz
 from .csvfile import LabelColumn, read_csv
 from .labels import encode_labels, is_text
 
@@ -91,6 +91,11 @@ def load_arrays(
         x, y = read_csv(path, read_bytes(path), label_column)
     elif name.endswith(".npy") and label_column is None:
         x, y = _read_npy(path), None
+    elif name.endswith(".npy"):
+        raise DataError(
+            f"{path}: an .npy file holds one array, features only, no labels; "
+            f"{FEATURES_WITH_LABELS}"
+        )
     else:
         raise DataError(
             f"{path}: unsupported file type; expected .npz or .csv (optionally .gz), or .npy "
