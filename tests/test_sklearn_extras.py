@@ -9,6 +9,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import InvalidParameterError
 
 import nudgenet as ng
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
@@ -82,6 +83,30 @@ def test_dropout_per_hidden_layer_trains_differently_and_predicts_deterministica
     assert dropped.score(X, Y) > 0.8
     numpy_rate = _fit(MLPClassifier(dropout=[np.float32(0.5), 0.0], **params))  # any real rate
     np.testing.assert_array_equal(numpy_rate.coefs_[0], dropped.coefs_[0])
+
+
+@pytest.mark.parametrize("dropout", [0.0, [0.0, 0]], ids=["rate", "per-layer"])
+def test_dropout_of_zero_builds_no_layer_and_is_taken_by_lbfgs(dropout):
+    params = dict(hidden_layer_sizes=(8, 4), solver="lbfgs", max_iter=5, random_state=0)
+    zero = _fit(MLPClassifier(dropout=dropout, **params))
+    plain = _fit(MLPClassifier(**params))
+    assert [type(layer).__name__ for layer in zero.to_nudgenet()] == [
+        "Linear", "ReLU", "Linear", "ReLU", "Linear"
+    ]
+    for a, b in zip(zero.coefs_, plain.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dropout, message", [
+    (0.5, r"dropout must be None or 0 without hidden layers \(hidden_layer_sizes=\(\)\), got 0.5"),
+    ([0.5], r"dropout must be None, a rate in \[0, 1\) or one rate per hidden layer \(0\), "
+     r"got \[0.5\]"),
+])  # fmt: skip
+def test_dropout_without_hidden_layers_is_refused_as_a_parameter(dropout, message):
+    est = MLPClassifier(hidden_layer_sizes=(), dropout=dropout, max_iter=2)
+    with pytest.raises(InvalidParameterError, match=f"^MLPClassifier: {message}$"):
+        est.fit(X, Y)
+    assert _fit(est.set_params(dropout=0.0)).n_layers_ == 2  # 0 drops nothing: taken
 
 
 @pytest.mark.parametrize("activation, layer", [("leaky_relu", "LeakyReLU"),

@@ -58,7 +58,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       in float64, is a one-line ValueError naming its sample and column in ``fit``,
       ``partial_fit``, ``predict``, ``predict_proba`` and ``score`` (the cast would make it
       infinite); ``dtype="float64"`` takes it.
-    - ``dropout``: a rate, or one per hidden layer (not with ``lbfgs``).
+    - ``dropout``: a rate, or one per hidden layer; a rate of 0 builds no Dropout layer, so
+      ``lbfgs`` (whose loss must not change between evaluations) takes only 0, as does a
+      network without hidden layers.
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
       validation loss instead, keeping the weights of the lowest; the fitted
       ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.

@@ -24,14 +24,22 @@ LOGISTIC = ("logistic", "sigmoid")  # the activations whose initial weights use 
 
 def dropout_rates(dropout, hidden: int) -> list[float]:
     """One dropout rate per hidden layer from ``None``, one number, or one per layer;
-    ValueError otherwise."""
+    ValueError otherwise, and for a rate other than 0 without hidden layers (it would drop
+    nothing)."""
     if dropout is None:
         return [0.0] * hidden
-    rates = [dropout] * hidden if np.ndim(dropout) == 0 else list(dropout)
-    if len(rates) != hidden or not all(isinstance(r, Real) and 0 <= r < 1 for r in rates):
+    one = np.ndim(dropout) == 0
+    values = [dropout] if one else list(dropout)
+    rates = values * hidden if one else values
+    if not all(isinstance(r, Real) and 0 <= r < 1 for r in values) or len(rates) != hidden:
         raise ValueError(
-            f"dropout: expected None, a rate in [0, 1) or one rate per hidden layer "
-            f"({hidden}), got {dropout!r}"
+            f"dropout must be None, a rate in [0, 1) or one rate per hidden layer ({hidden}), "
+            f"got {dropout!r}"
+        )
+    if not hidden and any(values):
+        raise ValueError(
+            f"dropout must be None or 0 without hidden layers (hidden_layer_sizes=()), got "
+            f"{dropout!r}"
         )
     return [float(r) for r in rates]
 
