@@ -2,6 +2,7 @@
 dropout, nudgenet's activations and losses by name, the progress display, callbacks), and its
 one-line errors."""
 
+import re
 import warnings
 
 import numpy as np
@@ -171,6 +172,10 @@ ERRORS = {
                       "solver"),
     "callbacks": (MLPClassifier(callbacks=[print]), "callbacks must be None or a list of "
                   "nudgenet callbacks"),
+    "lbfgs-callbacks": (MLPClassifier(solver="lbfgs", callbacks=[ng.EarlyStopping()]),
+                        "callbacks need a stochastic solver ('adam' or 'sgd'); L-BFGS runs no "
+                        "epochs to call them at, got solver='lbfgs' with callbacks "
+                        "[EarlyStopping]"),
     "multiclass-bce": (MLPClassifier(loss="bce_with_logits"), "loss='bce_with_logits' scores "
                        "two classes or multilabel targets, got 10 classes"),
     "negative-poisson": (MLPRegressor(loss="poisson"), "poisson loss: expected targets >= 0"),
@@ -181,8 +186,7 @@ ERRORS = {
 def test_bad_settings_are_one_line_errors(name):
     est, message = ERRORS[name]
     y = Y - 5.0 if name == "negative-poisson" else Y
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")
-                       .replace(")", r"\)")) as raised:  # fmt: skip
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
         est.fit(X, y)
     assert "\n" not in str(raised.value)
 

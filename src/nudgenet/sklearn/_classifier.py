@@ -64,8 +64,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
       validation loss instead, keeping the weights of the lowest; the fitted
       ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.
-    - ``callbacks``: nudgenet callbacks for ``fit`` (they see ``sklearn_loss``, ``val_score``
-      and ``val_loss`` in the epoch's logs).
+    - ``callbacks``: nudgenet callbacks for ``fit`` and ``partial_fit`` with ``adam``/``sgd``
+      (they see ``sklearn_loss``, ``val_score`` and ``val_loss`` in the epoch's logs);
+      ``lbfgs``, which runs no epochs to call them at, refuses them (InvalidParameterError).
     - A training loss that stops being finite: ``fit`` and ``partial_fit`` raise
       scikit-learn's ValueError (its words first: "Solver produced non-finite parameter
       weights. ..."), then nudgenet's saying where (epoch, step, the first layer that

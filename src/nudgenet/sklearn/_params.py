@@ -137,7 +137,9 @@ def check_params(est) -> None:
 def _check_together(est, name: str) -> None:
     """The parameters that depend on others: ``dropout`` gives one rate per hidden layer, none
     but 0 without hidden layers, and only 0 with ``lbfgs`` (a rate of 0 builds no Dropout
-    layer), whose loss must be the same at every evaluation."""
+    layer), whose loss must be the same at every evaluation; ``callbacks`` (an empty list too)
+    need ``adam`` or ``sgd``: L-BFGS runs no epochs to call them at (scipy's iterations have no
+    batches, logs or ``stop_training``)."""
     hidden = np.size(est.hidden_layer_sizes)
     try:
         rates = dropout_rates(est.dropout, hidden)
@@ -147,4 +149,10 @@ def _check_together(est, name: str) -> None:
         raise InvalidParameterError(
             f"{name}: dropout needs a stochastic solver ('adam' or 'sgd'); L-BFGS needs the "
             f"same loss at every evaluation, got solver='lbfgs' with dropout={est.dropout!r}"
+        )
+    if est.solver == "lbfgs" and est.callbacks:
+        names = ", ".join(type(callback).__name__ for callback in est.callbacks)
+        raise InvalidParameterError(
+            f"{name}: callbacks need a stochastic solver ('adam' or 'sgd'); L-BFGS runs no "
+            f"epochs to call them at, got solver='lbfgs' with callbacks [{names}]"
         )
