@@ -39,6 +39,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       filters written for it (``module="sklearn"``) apply (:mod:`nudgenet.sklearn._warnings`).
     - A first fit that raises (refused inputs: negative weights, values beyond the dtype's
       range, ...) leaves the estimator as it was before it.
+    - ``warm_start`` and ``partial_fit`` train the fitted network on, so a change since it was
+      built of ``hidden_layer_sizes``, ``activation``, ``dropout``, ``dtype`` (None: the fitted
+      network's) or ``loss`` is a one-line ValueError (a fit without ``warm_start`` builds a
+      new network); scikit-learn's MLP re-reads ``activation`` at every forward pass, so there
+      a new activation acts on the fitted weights.
     - ``random_state``: the same starting weights as scikit-learn's for the same seed; the
       shuffling differs.
     - ``loss`` (nudgenet's): ``"log_loss"`` (scikit-learn's: softmax for several classes,

@@ -20,6 +20,7 @@ from ..recipes.builders import ACTIVATIONS as NUDGENET_ACTIVATIONS
 # scikit-learn's names, then nudgenet's (recipes.builders); "identity": no layer
 ACTIVATIONS = {"identity": None, "logistic": Sigmoid, **NUDGENET_ACTIVATIONS}
 LOGISTIC = ("logistic", "sigmoid")  # the activations whose initial weights use factor 2
+NAMES = {layer: name for name, layer in reversed(ACTIVATIONS.items())}  # a layer's first name
 
 
 def dropout_rates(dropout, hidden: int) -> list[float]:
@@ -70,3 +71,33 @@ def build_network(units: list[int], activation: str, dropout, dtype, rng) -> Seq
 def linears(model: Sequential) -> list[Linear]:
     """The network's Linear layers, first to last."""
     return [layer for layer in model if isinstance(layer, Linear)]
+
+
+def layout(hidden: int, activation: str, dropout, dtype) -> dict:
+    """What :func:`build_network` makes of these arguments besides the layers' sizes, for
+    ``hidden`` hidden layers, as :func:`layout_of` reads it from a network: the activation by
+    its first name (``"sigmoid"`` is ``"logistic"``, the same layer; None without hidden
+    layers), one dropout rate per hidden layer (0: no Dropout layer) and the dtype's name."""
+    return {
+        "activation": NAMES[ACTIVATIONS[activation]] if hidden else None,
+        "dropout": dropout_rates(dropout, hidden),
+        "dtype": np.dtype(dtype).name,
+    }
+
+
+def layout_of(model: Sequential) -> dict:
+    """:func:`layout` of the network ``model``, read from its layers (so a network loaded
+    from a file is described as it is)."""
+    rates, activation = [], "identity"
+    for layer in model:
+        if isinstance(layer, Linear):
+            rates.append(0.0)
+        elif isinstance(layer, Dropout):
+            rates[-1] = layer.p
+        else:
+            activation = NAMES.get(type(layer), type(layer).__name__)  # a hand-made file
+    return {
+        "activation": activation if len(rates) > 1 else None,
+        "dropout": rates[:-1],
+        "dtype": model.parameters()[0].dtype.name,
+    }
