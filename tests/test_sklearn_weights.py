@@ -2,11 +2,13 @@
 as large as the data), weight 0 is dropping the row and a whole weight k is repeating it k
 times; class weights are sample weights by class."""
 
+import re
 import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
@@ -119,3 +121,29 @@ def test_balanced_class_weight_with_a_class_of_weight_zero_fits():
     est = _fit(MLPClassifier((8,), class_weight="balanced", max_iter=3, random_state=0), X, Y,
                sample_weight=weights)  # fmt: skip
     assert est.n_iter_ == 3 and all(np.isfinite(c).all() for c in est.coefs_)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+@pytest.mark.parametrize("class_weight, y, message", [
+    ({0: 1.0, 2: -1.0}, Y, "got -1.0 for class 2"),
+    ({"0": 1.0, 1: np.nan}, Y, "got nan for class 1"),
+    ({0: "3"}, Y, "got '3' for class 0"),
+    ([{0: 1.0, 1: 2.0}, {0: np.inf}], np.c_[Y == 0, Y == 1], "got inf for class 0 of label 1"),
+], ids=["negative", "nan", "text", "multilabel-inf"])  # fmt: skip
+def test_class_weight_values_are_checked_once_naming_the_class(solver, class_weight, y, message):
+    est = MLPClassifier((4,), solver=solver, max_iter=2, class_weight=class_weight)
+    with pytest.raises(InvalidParameterError, match=re.escape(
+        f"MLPClassifier: class_weight must give each class a finite weight >= 0, {message}"
+    )):  # fmt: skip
+        est.fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
+def test_row_weights_of_zero_everywhere_are_refused_by_every_solver(solver):
+    message = r"^MLPClassifier: class_weight .* leaves every row weight 0 \(times sample_weight\)"
+    est = MLPClassifier((4,), solver=solver, max_iter=2, class_weight={0: 0, 1: 0, 2: 0})
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, Y)
+    with pytest.raises(ValueError, match=message):  # sample_weight zero on the other classes
+        est.set_params(class_weight={0: 0}).fit(X, Y, sample_weight=(Y == 0) * 1.0)
+    assert not hasattr(est, "coefs_")

@@ -54,7 +54,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       ``compute_class_weight``; it is refused by ``partial_fit``: compute the weights on all
       the data).  Multilabel targets take ``"balanced"`` (each label balanced on its own) or a
       list of one dict per label column, ``[{0: w0, 1: w1}, ...]`` (scikit-learn's convention
-      for several outputs); a single dict is a one-line error there.
+      for several outputs); a single dict is a one-line error there.  Each weight must be a
+      finite number >= 0 (InvalidParameterError naming the class), and class weights that
+      leave every row weight 0 are a one-line ValueError, whatever the solver.
     - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
       total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
       it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).
@@ -161,17 +163,31 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return X, y, self._label_binarizer.transform(y).astype(bool)
 
     def _row_weights(self, y, sample_weight, X, incremental: bool):
+        """``sample_weight`` times the class weights (:meth:`_weights_by_class`); a one-line
+        ValueError naming ``class_weight`` where they leave every row weight 0, for every
+        solver (``sample_weight`` of zeros alone is scikit-learn's error)."""
         weights = super()._row_weights(y, sample_weight, X, incremental)
         if self.class_weight is None:
             return weights
+        by_class = self._weights_by_class(y, weights, incremental)
+        weights = by_class if weights is None else weights * by_class
+        if not weights.sum() > 0:
+            raise ValueError(
+                f"MLPClassifier: class_weight {self.class_weight!r} leaves every row weight 0 "
+                "(times sample_weight); no row would count"
+            )
+        return weights
+
+    def _weights_by_class(self, y, weights, incremental: bool) -> np.ndarray:
+        """Each row's class weight for ``class_weight`` (``"balanced"`` counting each row by
+        its ``weights``)."""
         if incremental and isinstance(self.class_weight, str):
             raise ValueError(
                 "class_weight='balanced' is not supported for partial_fit: compute the weights "
                 "on all the data (sklearn.utils.class_weight.compute_class_weight) and pass a dict"
             )
         if self.class_weight != "balanced":
-            by_class = compute_sample_weight(self._class_weight_for(y), y)
-            return by_class if weights is None else weights * by_class
+            return compute_sample_weight(self._class_weight_for(y), y)
         by_class = np.ones(len(y))
         for column in y.reshape(len(y), -1).T:  # one per label of a multilabel target
             classes, index = np.unique(column, return_inverse=True)
@@ -180,7 +196,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     "balanced", classes=classes, y=column, sample_weight=weights
                 )
             by_class *= np.where(np.isfinite(balanced), balanced, 0.0)[index]
-        return by_class if weights is None else weights * by_class
+        return by_class
 
     def _class_weight_for(self, y):
         """``class_weight`` (a dict or a list of dicts) after checking it fits the targets: one

@@ -131,7 +131,24 @@ def check_params(est) -> None:
             ok = False
         if not ok:
             raise InvalidParameterError(f"{name}: {param} must be {expected}, got {value!r}")
+    _check_class_weights(est, name)
     _check_together(est, name)
+
+
+def _check_class_weights(est, name: str) -> None:
+    """Every weight of a ``class_weight`` dict (of each dict of a list) a finite number >= 0,
+    checked here, once, with the class named (the row weights made of them would otherwise be
+    refused as a ``sample_weight`` the user did not pass)."""
+    value = getattr(est, "class_weight", None)
+    dicts = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    for label, weights in enumerate(dicts):
+        for cls, weight in weights.items():
+            if not _real(0)(weight):
+                where = f" of label {label}" if isinstance(value, list) else ""
+                raise InvalidParameterError(
+                    f"{name}: class_weight must give each class a finite weight >= 0, got "
+                    f"{weight!r} for class {cls!r}{where}"
+                )
 
 
 def _check_together(est, name: str) -> None:
