@@ -147,3 +147,22 @@ def test_row_weights_of_zero_everywhere_are_refused_by_every_solver(solver):
     with pytest.raises(ValueError, match=message):  # sample_weight zero on the other classes
         est.set_params(class_weight={0: 0}).fit(X, Y, sample_weight=(Y == 0) * 1.0)
     assert not hasattr(est, "coefs_")
+
+
+@pytest.mark.parametrize("y, class_weight", [
+    (np.array(["cat", "dog", "eel"])[Y], {"cat": 3.0, "eel": 5.0}),  # dog: weight 1
+    (np.c_[Y == 0, Y == 2], [{0: 0.5, 1: 2.0}, {1: 3.0}]),
+], ids=["labels", "multilabel"])  # fmt: skip
+def test_partial_fit_weighs_classes_over_all_classes_as_fit(y, class_weight):
+    first = np.flatnonzero(Y != 2)  # a batch lacking a class ("eel"; label 1's positives)
+    batches = [first, np.arange(len(Y))]
+    by_class = compute_sample_weight(class_weight, y)  # over the whole data, as fit weighs
+    params = dict(hidden_layer_sizes=(8,), random_state=0)
+    weighted = MLPClassifier(class_weight=class_weight, **params)
+    explicit = MLPClassifier(**params)
+    classes = {"classes": np.unique(y) if y.ndim == 1 else np.arange(y.shape[1])}
+    for rows in batches:
+        weighted.partial_fit(X[rows], y[rows], **classes)
+        explicit.partial_fit(X[rows], y[rows], sample_weight=by_class[rows], **classes)
+    for a, b in zip(weighted.coefs_, explicit.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
@@ -52,11 +52,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``class_weight``: ``"balanced"`` or ``{class: weight}``, multiplying ``sample_weight``
       (``"balanced"`` counts each row by its ``sample_weight``, as scikit-learn's
       ``compute_class_weight``; it is refused by ``partial_fit``: compute the weights on all
-      the data).  Multilabel targets take ``"balanced"`` (each label balanced on its own) or a
-      list of one dict per label column, ``[{0: w0, 1: w1}, ...]`` (scikit-learn's convention
-      for several outputs); a single dict is a one-line error there.  Each weight must be a
-      finite number >= 0 (InvalidParameterError naming the class), and class weights that
-      leave every row weight 0 are a one-line ValueError, whatever the solver.
+      the data).  A dict weighs the rows over ``classes_``, so a ``partial_fit`` batch may
+      lack classes (as in scikit-learn's ``SGDClassifier.partial_fit``).  Multilabel targets
+      take ``"balanced"`` (each label balanced on its own) or a list of one dict per label
+      column, ``[{0: w0, 1: w1}, ...]`` (scikit-learn's convention for several outputs); a
+      single dict is a one-line error there.  Each weight must be a finite number >= 0
+      (InvalidParameterError naming the class), and class weights that leave every row weight
+      0 are a one-line ValueError, whatever the solver.
     - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
       total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
       it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).
@@ -179,15 +181,26 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return weights
 
     def _weights_by_class(self, y, weights, incremental: bool) -> np.ndarray:
-        """Each row's class weight for ``class_weight`` (``"balanced"`` counting each row by
-        its ``weights``)."""
+        """Each row's class weight for ``class_weight``: ``"balanced"`` counting each row by
+        its ``weights``; a dict (or one per label) over every class the estimator knows
+        (``classes_``; 0 and 1 for each label of multilabel targets), not only those of ``y``,
+        as scikit-learn's ``SGDClassifier.partial_fit`` does, so a ``partial_fit`` batch
+        lacking a class weighs its rows as ``fit`` does."""
         if incremental and isinstance(self.class_weight, str):
             raise ValueError(
                 "class_weight='balanced' is not supported for partial_fit: compute the weights "
                 "on all the data (sklearn.utils.class_weight.compute_class_weight) and pass a dict"
             )
         if self.class_weight != "balanced":
-            return compute_sample_weight(self._class_weight_for(y), y)
+            dicts = self._class_weight_for(y)
+            labels = [(dicts, y, self.classes_)] if y.ndim == 1 else [
+                (weights, column, np.array([0, 1])) for weights, column in zip(dicts, y.T)
+            ]  # fmt: skip
+            by_class = np.ones(len(y))
+            for weights, column, classes in labels:
+                per_class = compute_class_weight(weights, classes=classes, y=column)
+                by_class *= per_class[np.searchsorted(classes, column)]
+            return by_class
         by_class = np.ones(len(y))
         for column in y.reshape(len(y), -1).T:  # one per label of a multilabel target
             classes, index = np.unique(column, return_inverse=True)
