@@ -166,3 +166,21 @@ def test_partial_fit_weighs_classes_over_all_classes_as_fit(y, class_weight):
         explicit.partial_fit(X[rows], y[rows], sample_weight=by_class[rows], **classes)
     for a, b in zip(weighted.coefs_, explicit.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
+@pytest.mark.parametrize("kind", [MLPClassifier, MLPRegressor])
+def test_weights_beyond_the_dtypes_range_train_as_the_same_weights_in_range(kind, solver):
+    # the loss divides by the weight total: scaled by 2^130 (up to 4e39, beyond float32's
+    # range), the weights train the same network bit for bit (alpha=0: scikit-learn divides
+    # the L2 term by the weight total, so there a scale does change the fit)
+    stochastic = {} if solver == "lbfgs" else {"early_stopping": True}  # weighted validation
+    params = dict(hidden_layer_sizes=(8,), solver=solver, dtype="float32", max_iter=5, alpha=0,
+                  random_state=0, **stochastic)  # fmt: skip
+    y = Y if kind is MLPClassifier else Y / 2.0
+    fits = [_fit(kind(**params), X, y, sample_weight=WEIGHTS * scale) for scale in (1, 2.0**130)]
+    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert fits[0].loss_ == fits[1].loss_
+    if stochastic:
+        assert fits[0].validation_loss_curve_ == fits[1].validation_loss_curve_

@@ -29,7 +29,7 @@ from ..data._convert import within_range
 from ..train import fit, predict
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
-from ._losses import RULES, WeightTotal, output_function
+from ._losses import RULES, WeightTotal, in_units, output_function
 from ._network import build_network, layout, layout_of, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
@@ -109,7 +109,7 @@ class BaseMLP(BaseEstimator):
         solver and curves, so restoring the attributes undoes it; warm and incremental fits
         update the fitted ones in place."""
         X, y, columns = self._validate_input(X, y, incremental, reset=first)
-        weights = self._row_weights(y, sample_weight, X, incremental)
+        weights, unit = in_units(self._row_weights(y, sample_weight, X, incremental))
         loss = self._loss_name(columns)
         rule = RULES[loss]
         dtype = self._training_dtype() if first else self._model.parameters()[0].dtype
@@ -125,9 +125,11 @@ class BaseMLP(BaseEstimator):
             self._check_fitted_network(units, loss)
         self._sync()
         if self.solver != "lbfgs":
-            return self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
+            return self._fit_stochastic(
+                X, y, columns, targets, (weights, unit), rule, rng, incremental
+            )
         self._new_solver(rule)
-        loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
+        loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver, unit)
         factor = rule.loss_factor(outputs)
         return _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
 
@@ -213,13 +215,15 @@ class BaseMLP(BaseEstimator):
         self._publish()
         return self._solver
 
-    def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental):
-        """``adam``/``sgd`` through :func:`nudgenet.fit`; returns None, or where a batch's loss
+    def _fit_stochastic(self, X, y, columns, targets, weighting, rule, rng, incremental):
+        """``adam``/``sgd`` through :func:`nudgenet.fit` (``weighting``: the row weights or None,
+        and their unit, :func:`._losses.in_units`); returns None, or where a batch's loss
         stopped being finite (the History's ``stop_message``: fit stops before its update).
         Ctrl-C (KeyboardInterrupt) ends training as in scikit-learn: a warning, and the fit
         returns with the weights trained so far (the best epoch's with ``early_stopping``)."""
         if not incremental or self._solver is None:
             self._new_solver(rule)
+        weights, unit = weighting
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         validation = None
@@ -251,7 +255,7 @@ class BaseMLP(BaseEstimator):
         loss_fn = rule.make()
         epochs = SklearnEpochs(self, loss_fn, rule.loss_factor(self.n_outputs_), n, validation)
         if weights is not None:
-            loss_fn = WeightTotal(loss_fn, self._solver)
+            loss_fn = WeightTotal(loss_fn, self._solver, unit)
         self.n_iter_ = 0
         try:
             history = fit(
