@@ -75,7 +75,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       network without hidden layers.
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
       validation loss instead, keeping the weights of the lowest; the fitted
-      ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.
+      ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.  Whichever
+      is stopped on, ``best_validation_score_`` is the highest of ``validation_scores_`` and
+      ``best_validation_loss_`` the lowest of ``validation_loss_curve_`` (scikit-learn's
+      meaning), so one of them may come from another epoch than the weights kept.
     - ``callbacks``: nudgenet callbacks for ``fit`` and ``partial_fit`` with ``adam``/``sgd``
       (they see ``sklearn_loss``, ``val_score`` and ``val_loss`` in the epoch's logs);
       ``lbfgs``, which runs no epochs to call them at, refuses them (InvalidParameterError).
