@@ -21,7 +21,10 @@ ONE_BATCH = {
     "lbfgs": dict(solver="lbfgs", max_iter=30),
     "adam-one-batch": dict(solver="adam", batch_size=1000, max_iter=30, learning_rate_init=0.01),
     "sgd-one-batch": dict(solver="sgd", batch_size=1000, max_iter=30, learning_rate_init=0.1),
-}
+    "sgd-adaptive-one-batch": dict(solver="sgd", batch_size=1000, max_iter=30,
+                                   learning_rate_init=0.1, learning_rate="adaptive", tol=0.05,
+                                   n_iter_no_change=2),  # the rate divided by 5 on the way
+}  # sgd "invscaling" is the exception: its t_ counts rows, not weight (test below)
 TOLERANCE = {"float64": dict(rtol=1e-7, atol=1e-10), "float32": dict(rtol=2e-3, atol=2e-4)}
 
 
@@ -50,6 +53,8 @@ def test_whole_weights_equal_repeated_rows_and_zero_equals_dropped(kind, solver,
     for a, b in zip(weighted.coefs_ + weighted.intercepts_, repeated.coefs_ + repeated.intercepts_):
         np.testing.assert_allclose(a, b, **TOLERANCE[dtype])
     assert weighted.loss_ == pytest.approx(repeated.loss_, rel=TOLERANCE[dtype]["rtol"])
+    if params.get("learning_rate") == "adaptive":
+        assert weighted._solver.lr == repeated._solver.lr < params["learning_rate_init"]
     unweighted = _fit(kind(**params), X, y)  # the weights changed something
     assert not np.allclose(unweighted.coefs_[0], weighted.coefs_[0], **TOLERANCE[dtype])
 
@@ -184,3 +189,14 @@ def test_weights_beyond_the_dtypes_range_train_as_the_same_weights_in_range(kind
     assert fits[0].loss_ == fits[1].loss_
     if stochastic:
         assert fits[0].validation_loss_curve_ == fits[1].validation_loss_curve_
+
+
+def test_invscaling_counts_rows_not_weight_as_scikit_learn():
+    # the one schedule where weight k is not k repeats: lr / (t_ + 1) ** power_t with t_
+    # counting the rows seen, as scikit-learn's MLP counts them (the README says so)
+    params = dict(hidden_layer_sizes=(10,), random_state=0, dtype="float64",
+                  learning_rate="invscaling", **ONE_BATCH["sgd-one-batch"])  # fmt: skip
+    weighted = _fit(MLPClassifier(**params), X, Y, sample_weight=WEIGHTS)
+    repeated = _fit(MLPClassifier(**params), X[REPEATED], Y[REPEATED])
+    assert weighted.t_ == 30 * len(X) and repeated.t_ == 30 * len(REPEATED)
+    assert weighted._solver.lr == 0.1 / (weighted.t_ + 1) ** 0.5 > repeated._solver.lr

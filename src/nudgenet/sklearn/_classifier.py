@@ -61,10 +61,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       0 are a one-line ValueError, whatever the solver.
     - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
       total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
-      it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).  Any
-      finite weights are taken, beyond the network dtype's range too: they are divided by a
-      power of two near their largest first, which changes no bit of the fit
-      (:func:`nudgenet.sklearn._losses.in_units`).
+      it k times (not with ``learning_rate="invscaling"``, whose rate decays with ``t_``,
+      which counts rows, as scikit-learn's); weights must be >= 0 (scikit-learn's MLP also
+      takes negative ones).  Any finite weights are taken, beyond the network dtype's range
+      too: they are divided by a power of two near their largest first, which changes no bit
+      of the fit (:func:`nudgenet.sklearn._losses.in_units`).
     - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).  ``X`` (and a
       regressor's ``y``) must lie within its range: in float32 a value beyond ±3.4e38, finite
       in float64, is a one-line ValueError naming its sample and column in ``fit``,
