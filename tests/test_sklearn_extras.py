@@ -55,6 +55,15 @@ def test_early_stopping_keeps_the_best_epoch_by_validation_loss_or_score(on):
     assert [logs["sklearn_loss"] for logs in snapshots.logs] == est.loss_curve_
 
 
+def test_early_stopping_restores_its_best_epoch_over_ng_early_stoppings():
+    snapshots, stop = Snapshots(), ng.EarlyStopping(monitor="val_loss", patience=3)
+    est = _fit(MLPClassifier((16,), random_state=0, early_stopping=True, learning_rate_init=0.05,
+                             callbacks=[snapshots, stop]))  # fmt: skip
+    kept = int(np.argmax(est.validation_scores_))  # the estimator's best epoch (by score)
+    assert stop.stopped_epoch is not None and stop.best_epoch != kept  # it stopped the fit
+    np.testing.assert_array_equal(est._solver.flat_params, snapshots.weights[kept])
+
+
 def test_validation_loss_is_the_loss_of_the_held_out_rows():
     est = _fit(MLPRegressor(hidden_layer_sizes=(8,), random_state=0, early_stopping=True,
                             max_iter=3, validation_fraction=0.5, alpha=0, dtype="float64",

@@ -83,6 +83,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``callbacks``: nudgenet callbacks for ``fit`` and ``partial_fit`` with ``adam``/``sgd``
       (they see ``sklearn_loss``, ``val_score`` and ``val_loss`` in the epoch's logs);
       ``lbfgs``, which runs no epochs to call them at, refuses them (InvalidParameterError).
+      With ``early_stopping=True`` the estimator restores its own best epoch (by
+      ``early_stopping_on``) after the callbacks have run, so it overrides
+      ``ng.EarlyStopping(restore_best=True)``: ``early_stopping_on="loss"`` keeps the epoch of
+      the lowest validation loss.
     - A training loss that stops being finite: ``fit`` and ``partial_fit`` raise
       scikit-learn's ValueError (its words first: "Solver produced non-finite parameter
       weights. ..."), then nudgenet's saying where (epoch, step, the first layer that
