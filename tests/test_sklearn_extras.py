@@ -175,6 +175,7 @@ ERRORS = {
     "momentum": (MLPClassifier(momentum=1.5), "momentum must be a number in [0, 1], got 1.5"),
     "loss": (MLPRegressor(loss="log_loss"), "loss must be one of squared_error, poisson, mse"),
     "dropout": (MLPClassifier(dropout=1.0), "dropout must be None, a rate in [0, 1)"),
+    "dropout-bool": (MLPClassifier(dropout=[False]), "dropout must be None, a rate in [0, 1)"),
     "dropout-layers": (MLPClassifier(dropout=[0.1, 0.2]), "one rate per hidden layer (1), got "
                        "[0.1, 0.2]"),
     "lbfgs-dropout": (MLPClassifier(solver="lbfgs", dropout=0.2), "dropout needs a stochastic "

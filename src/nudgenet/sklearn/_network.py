@@ -23,6 +23,11 @@ LOGISTIC = ("logistic", "sigmoid")  # the activations whose initial weights use 
 NAMES = {layer: name for name, layer in reversed(ACTIVATIONS.items())}  # a layer's first name
 
 
+def _rate(value) -> bool:
+    """A number in [0, 1), not a bool (False is no rate, as True is none)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < 1
+
+
 def dropout_rates(dropout, hidden: int) -> list[float]:
     """One dropout rate per hidden layer from ``None``, one number, or one per layer;
     ValueError otherwise, and for a rate other than 0 without hidden layers (it would drop
@@ -32,7 +37,7 @@ def dropout_rates(dropout, hidden: int) -> list[float]:
     one = np.ndim(dropout) == 0
     values = [dropout] if one else list(dropout)
     rates = values * hidden if one else values
-    if not all(isinstance(r, Real) and 0 <= r < 1 for r in values) or len(rates) != hidden:
+    if not all(_rate(r) for r in values) or len(rates) != hidden:
         raise ValueError(
             f"dropout must be None, a rate in [0, 1) or one rate per hidden layer ({hidden}), "
             f"got {dropout!r}"
