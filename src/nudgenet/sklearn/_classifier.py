@@ -205,11 +205,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if self.class_weight != "balanced":
             dicts = self._class_weight_for(y)
             labels = [(dicts, y, self.classes_)] if y.ndim == 1 else [
-                (weights, column, np.array([0, 1])) for weights, column in zip(dicts, y.T)
+                (given, column, np.array([0, 1])) for given, column in zip(dicts, y.T)
             ]  # fmt: skip
             by_class = np.ones(len(y))
-            for weights, column, classes in labels:
-                per_class = compute_class_weight(weights, classes=classes, y=column)
+            for given, column, classes in labels:
+                per_class = compute_class_weight(given, classes=classes, y=column)
                 by_class *= per_class[np.searchsorted(classes, column)]
             return by_class
         by_class = np.ones(len(y))

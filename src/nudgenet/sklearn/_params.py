@@ -154,9 +154,9 @@ def _check_class_weights(est, name: str) -> None:
 def _check_together(est, name: str) -> None:
     """The parameters that depend on others: ``dropout`` gives one rate per hidden layer, none
     but 0 without hidden layers, and only 0 with ``lbfgs`` (a rate of 0 builds no Dropout
-    layer), whose loss must be the same at every evaluation; ``callbacks`` (an empty list too)
-    need ``adam`` or ``sgd``: L-BFGS runs no epochs to call them at (scipy's iterations have no
-    batches, logs or ``stop_training``)."""
+    layer), whose loss must be the same at every evaluation; ``callbacks`` (an empty list
+    aside) need ``adam`` or ``sgd``: L-BFGS runs no epochs to call them at (scipy's iterations
+    have no batches, logs or ``stop_training``)."""
     hidden = np.size(est.hidden_layer_sizes)
     try:
         rates = dropout_rates(est.dropout, hidden)
