@@ -2,6 +2,7 @@
 dropout, nudgenet's activations and losses by name, the progress display, callbacks), and its
 one-line errors."""
 
+import re
 import warnings
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import InvalidParameterError
 
 import nudgenet as ng
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
@@ -46,11 +48,20 @@ def test_early_stopping_keeps_the_best_epoch_by_validation_loss_or_score(on):
     assert len(curve) == len(scores) == est.n_iter_ == len(snapshots.weights) < 200
     best = int(np.argmin(curve)) if on == "loss" else int(np.argmax(scores))
     assert est.n_iter_ == best + 3 + 2  # stopped after n_iter_no_change + 1 epochs without gain
-    assert est.best_validation_loss_ == curve[best]
-    assert est.best_validation_score_ == scores[best]
+    # each the best of its own curve (scikit-learn's meaning), whichever is stopped on
+    assert est.best_validation_loss_ == min(curve) and est.best_validation_score_ == max(scores)
     np.testing.assert_array_equal(est._solver.flat_params, snapshots.weights[best])
     assert [logs["val_loss"] for logs in snapshots.logs] == curve
     assert [logs["sklearn_loss"] for logs in snapshots.logs] == est.loss_curve_
+
+
+def test_early_stopping_restores_its_best_epoch_over_ng_early_stoppings():
+    snapshots, stop = Snapshots(), ng.EarlyStopping(monitor="val_loss", patience=3)
+    est = _fit(MLPClassifier((16,), random_state=0, early_stopping=True, learning_rate_init=0.05,
+                             callbacks=[snapshots, stop]))  # fmt: skip
+    kept = int(np.argmax(est.validation_scores_))  # the estimator's best epoch (by score)
+    assert stop.stopped_epoch is not None and stop.best_epoch != kept  # it stopped the fit
+    np.testing.assert_array_equal(est._solver.flat_params, snapshots.weights[kept])
 
 
 def test_validation_loss_is_the_loss_of_the_held_out_rows():
@@ -82,6 +93,30 @@ def test_dropout_per_hidden_layer_trains_differently_and_predicts_deterministica
     assert dropped.score(X, Y) > 0.8
     numpy_rate = _fit(MLPClassifier(dropout=[np.float32(0.5), 0.0], **params))  # any real rate
     np.testing.assert_array_equal(numpy_rate.coefs_[0], dropped.coefs_[0])
+
+
+@pytest.mark.parametrize("dropout", [0.0, [0.0, 0]], ids=["rate", "per-layer"])
+def test_dropout_of_zero_builds_no_layer_and_is_taken_by_lbfgs(dropout):
+    params = dict(hidden_layer_sizes=(8, 4), solver="lbfgs", max_iter=5, random_state=0)
+    zero = _fit(MLPClassifier(dropout=dropout, **params))
+    plain = _fit(MLPClassifier(**params))
+    assert [type(layer).__name__ for layer in zero.to_nudgenet()] == [
+        "Linear", "ReLU", "Linear", "ReLU", "Linear"
+    ]
+    for a, b in zip(zero.coefs_, plain.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dropout, message", [
+    (0.5, r"dropout must be None or 0 without hidden layers \(hidden_layer_sizes=\(\)\), got 0.5"),
+    ([0.5], r"dropout must be None, a rate in \[0, 1\) or one rate per hidden layer \(0\), "
+     r"got \[0.5\]"),
+])  # fmt: skip
+def test_dropout_without_hidden_layers_is_refused_as_a_parameter(dropout, message):
+    est = MLPClassifier(hidden_layer_sizes=(), dropout=dropout, max_iter=2)
+    with pytest.raises(InvalidParameterError, match=f"^MLPClassifier: {message}$"):
+        est.fit(X, Y)
+    assert _fit(est.set_params(dropout=0.0)).n_layers_ == 2  # 0 drops nothing: taken
 
 
 @pytest.mark.parametrize("activation, layer", [("leaky_relu", "LeakyReLU"),
@@ -140,12 +175,17 @@ ERRORS = {
     "momentum": (MLPClassifier(momentum=1.5), "momentum must be a number in [0, 1], got 1.5"),
     "loss": (MLPRegressor(loss="log_loss"), "loss must be one of squared_error, poisson, mse"),
     "dropout": (MLPClassifier(dropout=1.0), "dropout must be None, a rate in [0, 1)"),
+    "dropout-bool": (MLPClassifier(dropout=[False]), "dropout must be None, a rate in [0, 1)"),
     "dropout-layers": (MLPClassifier(dropout=[0.1, 0.2]), "one rate per hidden layer (1), got "
                        "[0.1, 0.2]"),
     "lbfgs-dropout": (MLPClassifier(solver="lbfgs", dropout=0.2), "dropout needs a stochastic "
                       "solver"),
     "callbacks": (MLPClassifier(callbacks=[print]), "callbacks must be None or a list of "
                   "nudgenet callbacks"),
+    "lbfgs-callbacks": (MLPClassifier(solver="lbfgs", callbacks=[ng.EarlyStopping()]),
+                        "callbacks need a stochastic solver ('adam' or 'sgd'); L-BFGS runs no "
+                        "epochs to call them at, got solver='lbfgs' with callbacks "
+                        "[EarlyStopping]"),
     "multiclass-bce": (MLPClassifier(loss="bce_with_logits"), "loss='bce_with_logits' scores "
                        "two classes or multilabel targets, got 10 classes"),
     "negative-poisson": (MLPRegressor(loss="poisson"), "poisson loss: expected targets >= 0"),
@@ -156,8 +196,7 @@ ERRORS = {
 def test_bad_settings_are_one_line_errors(name):
     est, message = ERRORS[name]
     y = Y - 5.0 if name == "negative-poisson" else Y
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")
-                       .replace(")", r"\)")) as raised:  # fmt: skip
+    with pytest.raises(ValueError, match=re.escape(message)) as raised:
         est.fit(X, y)
     assert "\n" not in str(raised.value)
 
@@ -256,7 +295,49 @@ def test_partial_fit_exists_for_stochastic_solvers_only():
     with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
         est.partial_fit(X, Y + 10)
     warm = _fit(MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, warm_start=True), y=Y * 1.0)
-    with pytest.raises(ValueError, match=r"needs the fitted network's layers \[64, 8, 1\] and "
-                                         r"loss 'squared_error', got \[64, 8, 1\] and "
-                                         r"'poisson'"):  # fmt: skip
+    with pytest.raises(ValueError, match=r"needs the fitted network's loss 'squared_error', "
+                                         r"got 'poisson'$"):  # fmt: skip
         warm.set_params(loss="poisson").fit(X, Y * 1.0)
+
+
+CHANGES = {
+    "layers": ({"hidden_layer_sizes": (9,)}, "layers [64, 8, 10], got [64, 9, 10]"),
+    "activation": ({"activation": "tanh"}, "activation 'relu', got 'tanh'"),
+    "dropout": ({"dropout": 0.5}, "dropout [0.0], got [0.5]"),
+    "dtype": ({"dtype": "float64"}, "dtype 'float32', got 'float64'"),
+    "several": ({"activation": "identity", "dtype": np.float64},
+                "activation 'relu' and dtype 'float32', got 'identity' and 'float64'"),
+    "lbfgs-after-dropout": ({"solver": "lbfgs", "dropout": None},
+                            "dropout [0.3], got [0.0]"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name, how", [
+    (name, how) for name in CHANGES for how in ("warm_start", "partial_fit")
+    if (name, how) != ("lbfgs-after-dropout", "partial_fit")  # lbfgs has no partial_fit
+])  # fmt: skip
+def test_warm_fits_refuse_parameters_the_fitted_network_was_not_built_with(name, how):
+    change, message = CHANGES[name]
+    dropout = 0.3 if name == "lbfgs-after-dropout" else None
+    est = _fit(MLPClassifier((8,), max_iter=3, random_state=0, warm_start=True, dropout=dropout))
+    before = [c.copy() for c in est.coefs_]
+    est.set_params(**change)
+    with pytest.raises(ValueError, match=re.escape(f"MLPClassifier: warm_start/partial_fit needs "
+                                                   f"the fitted network's {message}")):
+        if how == "warm_start":
+            est.fit(X, Y)
+        else:
+            est.partial_fit(X, Y)
+    for a, b in zip(before, est.coefs_):  # refused before training
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warm_fits_take_what_builds_the_same_network():
+    est = _fit(MLPClassifier((8,), activation="logistic", max_iter=3, random_state=0,
+                             warm_start=True))  # fmt: skip
+    network = est._model
+    _fit(est.set_params(activation="sigmoid", dropout=0.0, dtype="float32"))  # the same layers
+    _fit(est.set_params(dtype=None, solver="lbfgs"))  # None: the fitted network's dtype
+    assert est._model is network and est.coefs_[0].dtype == np.float32
+    flat = _fit(MLPRegressor(hidden_layer_sizes=(), max_iter=3, warm_start=True), y=Y * 1.0)
+    _fit(flat.set_params(activation="tanh"), y=Y * 1.0)  # no hidden layer: no activation

@@ -29,8 +29,8 @@ from ..data._convert import within_range
 from ..train import fit, predict
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
-from ._losses import RULES, WeightTotal, output_function
-from ._network import build_network, linears
+from ._losses import RULES, WeightTotal, in_units, output_function
+from ._network import build_network, layout, layout_of, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
 from ._warnings import warn
@@ -46,6 +46,12 @@ def dense(X):
     multiplies sparse ones, so a wide sparse input, TF-IDF features say, needs far more memory
     here: rows × columns numbers; the estimators' docstring says so)."""
     return X.toarray() if sp.issparse(X) else X
+
+
+def _listed(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
 class BaseMLP(BaseEstimator):
@@ -103,7 +109,7 @@ class BaseMLP(BaseEstimator):
         solver and curves, so restoring the attributes undoes it; warm and incremental fits
         update the fitted ones in place."""
         X, y, columns = self._validate_input(X, y, incremental, reset=first)
-        weights = self._row_weights(y, sample_weight, X, incremental)
+        weights, unit = in_units(self._row_weights(y, sample_weight, X, incremental))
         loss = self._loss_name(columns)
         rule = RULES[loss]
         dtype = self._training_dtype() if first else self._model.parameters()[0].dtype
@@ -115,18 +121,36 @@ class BaseMLP(BaseEstimator):
         rng = check_random_state(self.random_state)
         if first:
             self._initialize(units, loss, rng)
-        elif units != self._units or loss != self._loss_rule:
-            raise ValueError(
-                f"{type(self).__name__}: warm_start/partial_fit needs the fitted network's layers "
-                f"{self._units} and loss {self._loss_rule!r}, got {units} and {loss!r}"
-            )
+        else:
+            self._check_fitted_network(units, loss)
         self._sync()
         if self.solver != "lbfgs":
-            return self._fit_stochastic(X, y, columns, targets, weights, rule, rng, incremental)
+            return self._fit_stochastic(
+                X, y, columns, targets, (weights, unit), rule, rng, incremental
+            )
         self._new_solver(rule)
-        loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver)
+        loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver, unit)
         factor = rule.loss_factor(outputs)
         return _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
+
+    def _check_fitted_network(self, units: list[int], loss: str) -> None:
+        """A warm fit or ``partial_fit`` trains the fitted network on: a one-line ValueError
+        where the parameters ask for another one (other layer sizes, ``activation``,
+        ``dropout``, ``dtype`` or loss), which it would otherwise train silently while
+        ``get_params`` (and ``save``) described the other.  ``dtype=None`` asks for the fitted
+        network's dtype.  The fitted network is read from its layers (:func:`layout_of`), so a
+        warm fit with ``lbfgs`` never meets a Dropout layer of an ``adam`` fit."""
+        fitted = {"layers": self._units, **layout_of(self._model), "loss": self._loss_rule}
+        dtype = fitted["dtype"] if self.dtype is None else self.dtype
+        asked = {"layers": units, **layout(len(units) - 2, self.activation, self.dropout, dtype),
+                 "loss": loss}  # fmt: skip
+        changed = [name for name in fitted if fitted[name] != asked[name]]
+        if changed:
+            raise ValueError(
+                f"{type(self).__name__}: warm_start/partial_fit needs the fitted network's "
+                f"{_listed(f'{name} {fitted[name]!r}' for name in changed)}, got "
+                f"{_listed(repr(asked[name]) for name in changed)}"
+            )
 
     def _check_finite(self, diverged: str | None) -> None:
         """scikit-learn's ValueError, its words first (users match on them), where the weights
@@ -191,13 +215,15 @@ class BaseMLP(BaseEstimator):
         self._publish()
         return self._solver
 
-    def _fit_stochastic(self, X, y, columns, targets, weights, rule, rng, incremental):
-        """``adam``/``sgd`` through :func:`nudgenet.fit`; returns None, or where a batch's loss
+    def _fit_stochastic(self, X, y, columns, targets, weighting, rule, rng, incremental):
+        """``adam``/``sgd`` through :func:`nudgenet.fit` (``weighting``: the row weights or None,
+        and their unit, :func:`._losses.in_units`); returns None, or where a batch's loss
         stopped being finite (the History's ``stop_message``: fit stops before its update).
         Ctrl-C (KeyboardInterrupt) ends training as in scikit-learn: a warning, and the fit
         returns with the weights trained so far (the best epoch's with ``early_stopping``)."""
         if not incremental or self._solver is None:
             self._new_solver(rule)
+        weights, unit = weighting
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         validation = None
@@ -229,7 +255,7 @@ class BaseMLP(BaseEstimator):
         loss_fn = rule.make()
         epochs = SklearnEpochs(self, loss_fn, rule.loss_factor(self.n_outputs_), n, validation)
         if weights is not None:
-            loss_fn = WeightTotal(loss_fn, self._solver)
+            loss_fn = WeightTotal(loss_fn, self._solver, unit)
         self.n_iter_ = 0
         try:
             history = fit(

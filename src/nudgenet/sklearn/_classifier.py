@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
@@ -39,6 +39,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       filters written for it (``module="sklearn"``) apply (:mod:`nudgenet.sklearn._warnings`).
     - A first fit that raises (refused inputs: negative weights, values beyond the dtype's
       range, ...) leaves the estimator as it was before it.
+    - ``warm_start`` and ``partial_fit`` train the fitted network on, so a change since it was
+      built of ``hidden_layer_sizes``, ``activation``, ``dropout``, ``dtype`` (None: the fitted
+      network's) or ``loss`` is a one-line ValueError (a fit without ``warm_start`` builds a
+      new network); scikit-learn's MLP re-reads ``activation`` at every forward pass, so there
+      a new activation acts on the fitted weights.
     - ``random_state``: the same starting weights as scikit-learn's for the same seed; the
       shuffling differs.
     - ``loss`` (nudgenet's): ``"log_loss"`` (scikit-learn's: softmax for several classes,
@@ -47,23 +52,41 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``class_weight``: ``"balanced"`` or ``{class: weight}``, multiplying ``sample_weight``
       (``"balanced"`` counts each row by its ``sample_weight``, as scikit-learn's
       ``compute_class_weight``; it is refused by ``partial_fit``: compute the weights on all
-      the data).  Multilabel targets take ``"balanced"`` (each label balanced on its own) or a
-      list of one dict per label column, ``[{0: w0, 1: w1}, ...]`` (scikit-learn's convention
-      for several outputs); a single dict is a one-line error there.
+      the data).  A dict weighs the rows over ``classes_``, so a ``partial_fit`` batch may
+      lack classes (as in scikit-learn's ``SGDClassifier.partial_fit``).  Multilabel targets
+      take ``"balanced"`` (each label balanced on its own) or a list of one dict per label
+      column, ``[{0: w0, 1: w1}, ...]`` (scikit-learn's convention for several outputs); a
+      single dict is a one-line error there.  Each weight must be a finite number >= 0
+      (InvalidParameterError naming the class), and class weights that leave every row weight
+      0 are a one-line ValueError, whatever the solver.
     - ``sample_weight``: each batch's loss and L2 term are divided by the batch's weight
       total, so with one batch, weight 0 equals dropping a row and a whole weight k repeating
-      it k times; weights must be >= 0 (scikit-learn's MLP also takes negative ones).
+      it k times (not with ``learning_rate="invscaling"``, whose rate decays with ``t_``,
+      which counts rows, as scikit-learn's); weights must be >= 0 (scikit-learn's MLP also
+      takes negative ones).  Any finite weights are taken, beyond the network dtype's range
+      too: they are divided by a power of two near their largest first, which changes no bit
+      of the fit (:func:`nudgenet.sklearn._losses.in_units`).
     - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).  ``X`` (and a
       regressor's ``y``) must lie within its range: in float32 a value beyond ±3.4e38, finite
       in float64, is a one-line ValueError naming its sample and column in ``fit``,
       ``partial_fit``, ``predict``, ``predict_proba`` and ``score`` (the cast would make it
       infinite); ``dtype="float64"`` takes it.
-    - ``dropout``: a rate, or one per hidden layer (not with ``lbfgs``).
+    - ``dropout``: a rate, or one per hidden layer; a rate of 0 builds no Dropout layer, so
+      ``lbfgs`` (whose loss must not change between evaluations) takes only 0, as does a
+      network without hidden layers.
     - ``early_stopping_on``: ``"score"`` (scikit-learn's) or ``"loss"``: stop on the
       validation loss instead, keeping the weights of the lowest; the fitted
-      ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.
-    - ``callbacks``: nudgenet callbacks for ``fit`` (they see ``sklearn_loss``, ``val_score``
-      and ``val_loss`` in the epoch's logs).
+      ``validation_loss_curve_`` and ``best_validation_loss_`` are kept either way.  Whichever
+      is stopped on, ``best_validation_score_`` is the highest of ``validation_scores_`` and
+      ``best_validation_loss_`` the lowest of ``validation_loss_curve_`` (scikit-learn's
+      meaning), so one of them may come from another epoch than the weights kept.
+    - ``callbacks``: nudgenet callbacks for ``fit`` and ``partial_fit`` with ``adam``/``sgd``
+      (they see ``sklearn_loss``, ``val_score`` and ``val_loss`` in the epoch's logs);
+      ``lbfgs``, which runs no epochs to call them at, refuses them (InvalidParameterError).
+      With ``early_stopping=True`` the estimator restores its own best epoch (by
+      ``early_stopping_on``) after the callbacks have run, so it overrides
+      ``ng.EarlyStopping(restore_best=True)``: ``early_stopping_on="loss"`` keeps the epoch of
+      the lowest validation loss.
     - A training loss that stops being finite: ``fit`` and ``partial_fit`` raise
       scikit-learn's ValueError (its words first: "Solver produced non-finite parameter
       weights. ..."), then nudgenet's saying where (epoch, step, the first layer that
@@ -153,17 +176,42 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return X, y, self._label_binarizer.transform(y).astype(bool)
 
     def _row_weights(self, y, sample_weight, X, incremental: bool):
+        """``sample_weight`` times the class weights (:meth:`_weights_by_class`); a one-line
+        ValueError naming ``class_weight`` where they leave every row weight 0, for every
+        solver (``sample_weight`` of zeros alone is scikit-learn's error)."""
         weights = super()._row_weights(y, sample_weight, X, incremental)
         if self.class_weight is None:
             return weights
+        by_class = self._weights_by_class(y, weights, incremental)
+        weights = by_class if weights is None else weights * by_class
+        if not weights.sum() > 0:
+            raise ValueError(
+                f"MLPClassifier: class_weight {self.class_weight!r} leaves every row weight 0 "
+                "(times sample_weight); no row would count"
+            )
+        return weights
+
+    def _weights_by_class(self, y, weights, incremental: bool) -> np.ndarray:
+        """Each row's class weight for ``class_weight``: ``"balanced"`` counting each row by
+        its ``weights``; a dict (or one per label) over every class the estimator knows
+        (``classes_``; 0 and 1 for each label of multilabel targets), not only those of ``y``,
+        as scikit-learn's ``SGDClassifier.partial_fit`` does, so a ``partial_fit`` batch
+        lacking a class weighs its rows as ``fit`` does."""
         if incremental and isinstance(self.class_weight, str):
             raise ValueError(
                 "class_weight='balanced' is not supported for partial_fit: compute the weights "
                 "on all the data (sklearn.utils.class_weight.compute_class_weight) and pass a dict"
             )
         if self.class_weight != "balanced":
-            by_class = compute_sample_weight(self._class_weight_for(y), y)
-            return by_class if weights is None else weights * by_class
+            dicts = self._class_weight_for(y)
+            labels = [(dicts, y, self.classes_)] if y.ndim == 1 else [
+                (given, column, np.array([0, 1])) for given, column in zip(dicts, y.T)
+            ]  # fmt: skip
+            by_class = np.ones(len(y))
+            for given, column, classes in labels:
+                per_class = compute_class_weight(given, classes=classes, y=column)
+                by_class *= per_class[np.searchsorted(classes, column)]
+            return by_class
         by_class = np.ones(len(y))
         for column in y.reshape(len(y), -1).T:  # one per label of a multilabel target
             classes, index = np.unique(column, return_inverse=True)
@@ -172,7 +220,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     "balanced", classes=classes, y=column, sample_weight=weights
                 )
             by_class *= np.where(np.isfinite(balanced), balanced, 0.0)[index]
-        return by_class if weights is None else weights * by_class
+        return by_class
 
     def _class_weight_for(self, y):
         """``class_weight`` (a dict or a list of dicts) after checking it fits the targets: one

@@ -83,8 +83,10 @@ class SklearnEpochs(Callback):
 
     def _track_validation(self, score: float, loss: float) -> bool:
         """Whether this epoch counts as an improvement by ``tol`` (scikit-learn's rule: a NaN
-        counts), on the score or, with ``early_stopping_on="loss"``, the loss; the best epoch's
-        score, loss and weights are kept."""
+        counts), on the score or, with ``early_stopping_on="loss"``, the loss.  The weights
+        kept are those of the best epoch by that measure; ``best_validation_score_`` is the
+        highest score and ``best_validation_loss_`` the lowest loss so far, whichever is
+        stopped on (scikit-learn's meaning: each the best of its own curve)."""
         est = self.est
         if est.early_stopping_on == "loss":
             improved = not loss > est.best_validation_loss_ - est.tol
@@ -93,6 +95,9 @@ class SklearnEpochs(Callback):
             improved = not score < est.best_validation_score_ + est.tol
             best = score > est.best_validation_score_
         if best:
-            est.best_validation_score_, est.best_validation_loss_ = score, loss
             est._best_weights = self.optimizer.flat_params.copy()
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+        if loss < est.best_validation_loss_:
+            est.best_validation_loss_ = loss
         return improved

@@ -30,7 +30,7 @@ def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> str | N
     model = est._model
     step = choose_step(model, loss_fn, solver, x, y, [], "auto", weights)
     rows = np.arange(len(x))
-    solver.rows = len(x) if weights is None else float(weights.sum())
+    solver.rows = len(x)  # a weighted loss_fn (WeightTotal) sets the weight total instead
     model.train()
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:

@@ -20,18 +20,32 @@ from ..recipes.builders import ACTIVATIONS as NUDGENET_ACTIVATIONS
 # scikit-learn's names, then nudgenet's (recipes.builders); "identity": no layer
 ACTIVATIONS = {"identity": None, "logistic": Sigmoid, **NUDGENET_ACTIVATIONS}
 LOGISTIC = ("logistic", "sigmoid")  # the activations whose initial weights use factor 2
+NAMES = {layer: name for name, layer in reversed(ACTIVATIONS.items())}  # a layer's first name
+
+
+def _rate(value) -> bool:
+    """A number in [0, 1), not a bool (False is no rate, as True is none)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and 0 <= value < 1
 
 
 def dropout_rates(dropout, hidden: int) -> list[float]:
     """One dropout rate per hidden layer from ``None``, one number, or one per layer;
-    ValueError otherwise."""
+    ValueError otherwise, and for a rate other than 0 without hidden layers (it would drop
+    nothing)."""
     if dropout is None:
         return [0.0] * hidden
-    rates = [dropout] * hidden if np.ndim(dropout) == 0 else list(dropout)
-    if len(rates) != hidden or not all(isinstance(r, Real) and 0 <= r < 1 for r in rates):
+    one = np.ndim(dropout) == 0
+    values = [dropout] if one else list(dropout)
+    rates = values * hidden if one else values
+    if not all(_rate(r) for r in values) or len(rates) != hidden:
         raise ValueError(
-            f"dropout: expected None, a rate in [0, 1) or one rate per hidden layer "
-            f"({hidden}), got {dropout!r}"
+            f"dropout must be None, a rate in [0, 1) or one rate per hidden layer ({hidden}), "
+            f"got {dropout!r}"
+        )
+    if not hidden and any(values):
+        raise ValueError(
+            f"dropout must be None or 0 without hidden layers (hidden_layer_sizes=()), got "
+            f"{dropout!r}"
         )
     return [float(r) for r in rates]
 
@@ -62,3 +76,33 @@ def build_network(units: list[int], activation: str, dropout, dtype, rng) -> Seq
 def linears(model: Sequential) -> list[Linear]:
     """The network's Linear layers, first to last."""
     return [layer for layer in model if isinstance(layer, Linear)]
+
+
+def layout(hidden: int, activation: str, dropout, dtype) -> dict:
+    """What :func:`build_network` makes of these arguments besides the layers' sizes, for
+    ``hidden`` hidden layers, as :func:`layout_of` reads it from a network: the activation by
+    its first name (``"sigmoid"`` is ``"logistic"``, the same layer; None without hidden
+    layers), one dropout rate per hidden layer (0: no Dropout layer) and the dtype's name."""
+    return {
+        "activation": NAMES[ACTIVATIONS[activation]] if hidden else None,
+        "dropout": dropout_rates(dropout, hidden),
+        "dtype": np.dtype(dtype).name,
+    }
+
+
+def layout_of(model: Sequential) -> dict:
+    """:func:`layout` of the network ``model``, read from its layers (so a network loaded
+    from a file is described as it is)."""
+    rates, activation = [], "identity"
+    for layer in model:
+        if isinstance(layer, Linear):
+            rates.append(0.0)
+        elif isinstance(layer, Dropout):
+            rates[-1] = layer.p
+        else:
+            activation = NAMES.get(type(layer), type(layer).__name__)  # a hand-made file
+    return {
+        "activation": activation if len(rates) > 1 else None,
+        "dropout": rates[:-1],
+        "dtype": model.parameters()[0].dtype.name,
+    }

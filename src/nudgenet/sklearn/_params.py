@@ -1,8 +1,9 @@
-"""The one check of every hyper-parameter's value (scikit-learn's and nudgenet's): a one-line
-error naming the parameter, what it expects and what came, at the start of ``fit`` /
-``partial_fit``, as scikit-learn checks, of scikit-learn's class for it,
-``InvalidParameterError`` (a ValueError and a TypeError), so code catching either catches it.
-Numbers must be finite (``n_iter_no_change`` may be inf).  The defaults are the estimators'
+"""The one check of every hyper-parameter's value (scikit-learn's and nudgenet's), and of the
+values that depend on each other (:func:`_check_together`): a one-line error naming the
+parameter, what it expects and what came, at the start of ``fit`` / ``partial_fit``, as
+scikit-learn checks, of scikit-learn's class for it, ``InvalidParameterError`` (a ValueError
+and a TypeError), so code catching either catches it.  Numbers must be finite
+(``n_iter_no_change`` may be inf).  The defaults are the estimators'
 signatures (scikit-learn's, then nudgenet's own)."""
 
 from __future__ import annotations
@@ -130,8 +131,45 @@ def check_params(est) -> None:
             ok = False
         if not ok:
             raise InvalidParameterError(f"{name}: {param} must be {expected}, got {value!r}")
-    if est.solver == "lbfgs" and est.dropout is not None:
+    _check_class_weights(est, name)
+    _check_together(est, name)
+
+
+def _check_class_weights(est, name: str) -> None:
+    """Every weight of a ``class_weight`` dict (of each dict of a list) a finite number >= 0,
+    checked here, once, with the class named (the row weights made of them would otherwise be
+    refused as a ``sample_weight`` the user did not pass)."""
+    value = getattr(est, "class_weight", None)
+    dicts = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    for label, weights in enumerate(dicts):
+        for cls, weight in weights.items():
+            if not _real(0)(weight):
+                where = f" of label {label}" if isinstance(value, list) else ""
+                raise InvalidParameterError(
+                    f"{name}: class_weight must give each class a finite weight >= 0, got "
+                    f"{weight!r} for class {cls!r}{where}"
+                )
+
+
+def _check_together(est, name: str) -> None:
+    """The parameters that depend on others: ``dropout`` gives one rate per hidden layer, none
+    but 0 without hidden layers, and only 0 with ``lbfgs`` (a rate of 0 builds no Dropout
+    layer), whose loss must be the same at every evaluation; ``callbacks`` (an empty list
+    aside) need ``adam`` or ``sgd``: L-BFGS runs no epochs to call them at (scipy's iterations
+    have no batches, logs or ``stop_training``)."""
+    hidden = np.size(est.hidden_layer_sizes)
+    try:
+        rates = dropout_rates(est.dropout, hidden)
+    except ValueError as error:
+        raise InvalidParameterError(f"{name}: {error}") from None
+    if est.solver == "lbfgs" and any(rates):
         raise InvalidParameterError(
             f"{name}: dropout needs a stochastic solver ('adam' or 'sgd'); L-BFGS needs the "
             f"same loss at every evaluation, got solver='lbfgs' with dropout={est.dropout!r}"
+        )
+    if est.solver == "lbfgs" and est.callbacks:
+        names = ", ".join(type(callback).__name__ for callback in est.callbacks)
+        raise InvalidParameterError(
+            f"{name}: callbacks need a stochastic solver ('adam' or 'sgd'); L-BFGS runs no "
+            f"epochs to call them at, got solver='lbfgs' with callbacks [{names}]"
         )
