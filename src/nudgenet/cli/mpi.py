@@ -21,6 +21,12 @@ import os
 from .. import files
 from ..distributed import DistributedError, abort_on_error, launcher, world
 
+# under mpiexec the batch is the global one: the ranks take the very steps one process takes
+BATCH_SIZE_HELP = (
+    "rows per step (default: %(default)s); under mpiexec the global batch, shared by the ranks: "
+    "keep it and --lr as for one process, the run is the same"
+)
+
 
 def under_mpi(command: str, run):
     """``run`` as a data-parallel command when a launcher started this process (module doc)."""

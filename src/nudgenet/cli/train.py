@@ -42,7 +42,7 @@ from .common import (
 )
 from .differential import add_differential_option, differential_defaults, training_loss
 from .logs import add_log_options, log_callbacks
-from .mpi import under_mpi
+from .mpi import BATCH_SIZE_HELP, under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -341,13 +341,7 @@ def register(commands) -> None:
         "n_rows / (n_classes * its rows), as scikit-learn does. The training loss is then the "
         "weighted mean; validation and test scores stay unweighted",
     )
-    train.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=32,
-        help="rows per step (default: %(default)s); under mpiexec the global batch, shared by "
-        "the ranks: keep it and --lr as for one process, the run is the same",
-    )
+    train.add_argument("--batch-size", type=positive_int, default=32, help=BATCH_SIZE_HELP)
     train.add_argument("--epochs", type=positive_int, default=30)
     train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument(
