@@ -14,11 +14,12 @@ wrong.
 
 The file: opset 13 (:data:`OPSET`), IR version 7 (the one that goes with it), a dynamic batch
 dimension ``"batch"``, the input ``"input"`` (rows of features), the output ``"output"``, and for
-a classifier ``"label"`` (int64) and ``"probabilities"`` (:mod:`.heads`).  Opset 13 is the first
-in which Softmax and LogSoftmax normalise one axis, as nudgenet's do (before it they flattened
-the trailing axes), and every other operation used has had its present form since 13 or
-earlier; the lowest opset that serves is the one most runtimes read (onnxruntime since 1.7;
-1.32, tested here, reads it as it reads far newer ones), so nothing newer is asked for.
+a classifier ``"label"`` (int64: one per row, or a row of 0/1 labels for a binary loss's several
+columns) and ``"probabilities"`` (:mod:`.heads`).  Opset 13 is the first in which Softmax and
+LogSoftmax normalise one axis, as nudgenet's do (before it they flattened the trailing axes),
+and every other operation used has had its present form since 13 or earlier; the lowest opset
+that serves is the one most runtimes read (onnxruntime since 1.7; 1.32, tested here, reads it
+as it reads far newer ones), so nothing newer is asked for.
 ``metadata_props`` holds ``nudgenet_version``, and where known ``class_names`` and
 ``feature_names`` (JSON lists), ``loss`` and ``task``.
 """
@@ -135,9 +136,9 @@ def onnx_model(
             )
         columns = output_shape[1]
         add_head(g, head, "output", columns)
-        int64 = onnx.TensorProto.INT64
+        label_shape = [BATCH, columns] if head.multilabel(columns) else [BATCH]
         outputs += [
-            g.value_info("label", [BATCH], int64),
+            g.value_info("label", label_shape, onnx.TensorProto.INT64),
             g.value_info("probabilities", [BATCH, max(columns, 2)]),
         ]
     graph = onnx.helper.make_graph(
