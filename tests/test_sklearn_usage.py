@@ -159,6 +159,9 @@ def test_the_nudgenet_network_exports_to_onnx_and_explains(tmp_path):
     net = est.to_nudgenet()
     session = ort.InferenceSession(str(ng.export_onnx(net, tmp_path / "digits.onnx")))
     rows = X[:5].astype(np.float32)
-    (logits,) = session.run(None, {session.get_inputs()[0].name: rows})
+    logits, label, probabilities = session.run(None, {session.get_inputs()[0].name: rows})
     np.testing.assert_allclose(logits, ng.predict(net, rows), rtol=1e-5, atol=1e-6)
+    # the network's metadata records the loss: label and probabilities are the estimator's
+    np.testing.assert_array_equal(est.classes_[label], est.predict(rows))
+    np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
     assert isinstance(ng.explain(net, ng.CrossEntropyLoss(), rows, Y[:5]), ng.Explanation)

@@ -66,8 +66,9 @@ def export_onnx(
     ``loss``: the loss the model was trained with (an object or its class name), for a
     classifier's ``label`` and ``probabilities`` outputs (softmax of logits for
     CrossEntropyLoss, sigmoid for BCEWithLogitsLoss, ...); None: taken from the model's
-    ``metadata`` where ``nudgenet train`` recorded it (``ng.load`` restores it), else the output
-    alone.  ``class_names`` / ``feature_names`` (default: from the metadata) go into the
+    ``metadata`` where its training record names it (``nudgenet train`` and an estimator's
+    ``save`` write one, ``ng.load`` restores it; ``to_nudgenet()``'s network carries it), else
+    the output alone.  ``class_names`` / ``feature_names`` (default: from the metadata) go into the
     file's metadata.  ``dtype``: float32 or float64 for the graph (default: the model's).
     ``features``: the number of input features, needed only when the model's first layer does
     not say (a custom module).  Needs the ``onnx`` package (``pip install "nudgenet[onnx]"``).
@@ -108,9 +109,9 @@ def onnx_model(
             f"cannot tell how many input features {type(model).__name__} takes: pass features=N"
         )
     metadata = getattr(model, "metadata", None) or {}
-    record = TrainingRecord.from_dict(metadata)  # what nudgenet train saved, or the defaults
-    if loss is None and "loss" in metadata:  # (a default loss would be a guess)
-        loss = record.loss
+    record = TrainingRecord.from_dict(metadata)  # the training record, or its defaults
+    if loss is None:
+        loss = record.loss  # None where the metadata names none
     if class_names is None and record.class_names:
         class_names = record.class_names
     names = _array_names(model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..errors import ModelFileError
 from .builders import loss_by_class_name
 from .datasets import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE
 
@@ -21,14 +22,17 @@ class TrainingRecord:
     and loss to score it with, the class names to print, and its score on those rows (which
     ``nudgenet train`` compares before it replaces a model file).  Each default is what a model file
     without that key means (one written before the key existed, or by ``ng.save`` with metadata
-    of your own); keys this class does not know are ignored."""
+    of your own); keys this class does not know are ignored.  ``task`` and ``loss`` have none
+    (None: not recorded): every ``nudgenet train`` has written both, as ``est.save`` does, so a
+    file without them was saved with metadata of its own, and :meth:`of` refuses it rather
+    than guess what its outputs mean."""
 
     dataset: str | None = None  # a name in recipes.DATASETS, or a file's absolute path
     data_dir: str | None = None  # absolute
     labels: str | None = None  # an IDX labels file, absolute
     label_column: int | str | None = None  # a CSV file's label column: its name, or its index
-    task: str = "classification"
-    loss: str = "CrossEntropyLoss"  # the loss class's name
+    task: str | None = None  # "classification" or "regression"
+    loss: str | None = None  # the loss class's name
     class_names: tuple[str, ...] = ()
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = 0
@@ -52,8 +56,18 @@ class TrainingRecord:
 
     @classmethod
     def of(cls, model) -> TrainingRecord:
-        """The record saved with ``model`` (its ``metadata``, as :func:`nudgenet.load` sets it)."""
-        return cls.from_dict(getattr(model, "metadata", None))
+        """The record saved with ``model`` (its ``metadata``, as :func:`nudgenet.load` sets it);
+        ModelFileError where it names no task or no loss."""
+        record = cls.from_dict(getattr(model, "metadata", None))
+        missing = [name for name in ("task", "loss") if getattr(record, name) is None]
+        if missing:
+            raise ModelFileError(
+                f"the model file records no {' and no '.join(missing)}; expected both, as "
+                "nudgenet train and est.save write them (what its outputs mean is not guessed): "
+                "save the model with ng.save(model, path, metadata={'task': 'classification', "
+                "'loss': 'CrossEntropyLoss', 'class_names': [...]})"
+            )
+        return record
 
     def scored(self, scores: dict[str, float]) -> TrainingRecord:
         """This record with the held-out score taken from ``scores`` (metric name -> value)."""

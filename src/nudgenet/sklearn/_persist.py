@@ -2,7 +2,9 @@
 
 The file is an ordinary nudgenet model (safetensors, no pickle; :func:`nudgenet.io.save`): the
 network as ``to_nudgenet()`` gives it, so ``ng.load`` and the command line read it too.  Its
-metadata holds, under ``"sklearn"``, the estimator's class, its parameters (those JSON can
+metadata holds the training record ``nudgenet train`` writes (:func:`record`: the task, the loss
+the network's scores were trained with, the class names), which ``nudgenet predict`` and
+``export`` read, and under ``"sklearn"`` the estimator's class, its parameters (those JSON can
 hold) and its fitted attributes.  Not kept: ``callbacks`` (Python objects; files hold no
 pickle), so the loaded estimator's are None, its default; a ``RandomState`` given as
 ``random_state``, which loads as None (an int is kept); the solver's state (Adam's moments),
@@ -21,6 +23,8 @@ from sklearn.preprocessing import LabelBinarizer
 from .. import io
 from ..errors import ModelFileError
 from ..files import may_write
+from ..recipes.record import TrainingRecord
+from ._losses import RULES
 
 FITTED = (
     "n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_", "loss_",
@@ -67,8 +71,22 @@ def _restored(value):
     return np.dtype(value["numpy_dtype"])
 
 
+def record(est) -> TrainingRecord:
+    """The fitted ``est`` as ``nudgenet train`` records a model: the task and the nudgenet loss
+    its network's scores were trained with (``BCEWithLogitsLoss`` for two classes or
+    multilabel targets under ``log_loss``, ``CrossEntropyLoss`` for several classes, ``MSELoss``
+    or ``PoissonLoss`` for a regressor), and ``classes_`` as the class names where they are the
+    classes a row is one of (not the label columns of multilabel targets)."""
+    loss = RULES[est._loss_rule].make()
+    binarizer = getattr(est, "_label_binarizer", None)  # a classifier's
+    classes = binarizer is not None and not binarizer.y_type_.startswith("multilabel")
+    names = tuple(str(c) for c in est.classes_) if classes else ()
+    return TrainingRecord(task=loss.task, loss=type(loss).__name__, class_names=names)
+
+
 def metadata(est) -> dict:
-    """What :func:`load` needs besides the network, as JSON."""
+    """The model file's metadata: the training record (:func:`record`) and, under
+    ``"sklearn"``, what :func:`load` needs besides the network, as JSON."""
     fitted = {name: _plain(getattr(est, name)) for name in FITTED if hasattr(est, name)}
     if hasattr(est, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in est.feature_names_in_]
@@ -76,7 +94,8 @@ def metadata(est) -> dict:
         fitted["classes_"] = {"values": _plain(est.classes_), "dtype": est.classes_.dtype.str}
         fitted["y_type_"] = est._label_binarizer.y_type_
     params = {k: _plain(v) for k, v in est.get_params(deep=False).items() if k != "callbacks"}
-    return {"sklearn": {"class": type(est).__name__, "params": params, "fitted": fitted}}
+    sklearn = {"class": type(est).__name__, "params": params, "fitted": fitted}
+    return {**record(est).to_dict(), "sklearn": sklearn}
 
 
 def save(est, path) -> Path:
