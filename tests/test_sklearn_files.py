@@ -1,8 +1,9 @@
 """The model file an estimator saves is a nudgenet model file: it records the task, the loss its
 network's scores were trained with and the class names as ``nudgenet train`` does, so
 ``nudgenet predict``, ``nudgenet export`` (onnxruntime) and ``ng.export_onnx(est.to_nudgenet())``
-give the estimator's own answers."""
+give the estimator's own answers; ``load`` refuses a damaged or inconsistent file with one line."""
 
+import copy
 import json
 import warnings
 
@@ -135,3 +136,49 @@ def test_a_file_the_command_line_cannot_read_right_is_refused_in_one_line(tmp_pa
     code, out, err = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"))
     assert code == 1 and out == "" and err.count("\n") == 1
     assert "the model file names the loss 'PoissonLoss'; expected one the command line" in err
+
+
+def _tampered(tmp_path, change) -> str:
+    """A saved classifier's file with ``change(metadata)`` applied to its metadata, or with
+    the network ``change`` returns."""
+    est = _fitted("multiclass")
+    metadata = copy.deepcopy(ng.load(est.save(tmp_path / "m.safetensors")).metadata)
+    network = change(metadata)
+    network = network if isinstance(network, ng.Module) else est.to_nudgenet()
+    return str(ng.save(network, tmp_path / "tampered.safetensors", metadata=metadata))
+
+
+def _bigger_network(metadata):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return MLPClassifier((9,), max_iter=2).fit(X, Y).to_nudgenet()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["sklearn"].pop("params"),
+     "expected the saved MLPClassifier's 'params', a JSON object of parameters, got none"),
+    (lambda m: m["sklearn"].update(params=[1]), "'params', a JSON object of parameters, got a "
+                                                "JSON list"),
+    (lambda m: m["sklearn"].update(params={}, fitted={}),
+     "the saved MLPClassifier lacks the fitted attributes every fit sets: n_features_in_, "),
+    (lambda m: m["sklearn"]["params"].update(bogus=1), "cannot be restored: .*'bogus'"),
+    (lambda m: m["sklearn"]["fitted"]["classes_"].pop("dtype"),
+     "cannot be restored: a value lacks the key 'dtype'"),
+    (_bigger_network, r"the network does not match the saved MLPClassifier: expected the layer "
+                      r"sizes _units \[5, 8, 3\], got \[5, 9, 3\]"),
+    (lambda m: m["sklearn"]["fitted"].update(n_features_in_=7),
+     r"expected n_features_in_, n_outputs_, n_layers_ of the layer sizes \[5, 8, 3\], got "
+     r"\[7, 3, 3\]"),
+    (lambda m: m["sklearn"]["fitted"].update(out_activation_="logistic"),
+     "expected the output function of the loss _loss_rule 'cross_entropy'"),
+    (lambda m: m["sklearn"]["fitted"]["classes_"].update(values=[0, 1, 2, 3]),
+     r"expected 4 outputs for 4 classes \(multiclass\), got 3"),
+    (lambda m: m["sklearn"]["fitted"].update(y_type_="continuous"),
+     "expected y_type_ one of binary, multiclass, multilabel-indicator, got 'continuous'"),
+], ids=["no-params", "params-list", "empty", "unknown-param", "classes-no-dtype", "network",
+        "features", "out-activation", "classes", "y-type"])  # fmt: skip
+def test_load_refuses_a_damaged_or_inconsistent_file_in_one_line(change, message, tmp_path):
+    path = _tampered(tmp_path, change)
+    with pytest.raises(ng.ModelFileError, match=message) as error:
+        MLPClassifier.load(path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)

@@ -346,7 +346,9 @@ class BaseMLP(BaseEstimator):
     def load(cls, path):
         """The estimator :meth:`save` wrote to ``path``, with ``callbacks=None`` (callbacks are
         not saved: set them again with ``set_params`` to fit with them) and ``random_state``
-        None where a ``RandomState`` was given."""
+        None where a ``RandomState`` was given.  A one-line ModelFileError for a file holding
+        another estimator or none, lacking what every fit sets, or whose network is not the one
+        its saved attributes describe."""
         return _persist.load(cls, path)
 
     # --- pickling (joblib, clone of fitted estimators) -------------------------------------
