@@ -140,6 +140,16 @@ def test_early_stopping_stops_patience_epochs_after_the_best(patience):
     assert stopper.stopped_epoch == stopper.best_epoch + max(patience, 1)
 
 
+@pytest.mark.parametrize("cls", [ng.EarlyStopping, ng.ReduceLROnPlateau])
+def test_mode_auto_maximizes_what_is_better_higher(cls):
+    """accuracy, R², F1, a score (the estimators' val_score) up; losses and errors down."""
+    for monitor in ("val_accuracy", "val_r2", "f1_macro", "val_score", "score"):
+        assert cls(monitor=monitor).maximize, monitor
+    for monitor in ("val_loss", "loss", "val_rmse", "sklearn_loss"):
+        assert not cls(monitor=monitor).maximize, monitor
+    assert not cls(monitor="val_score", mode="min").maximize  # a mode given wins
+
+
 def test_early_stopping_without_validation_data_names_the_problem():
     with pytest.raises(KeyError, match="val_loss"):
         _train(callbacks=[ng.EarlyStopping()])

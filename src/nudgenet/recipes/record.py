@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import ModelFileError
+from ..metrics import METRICS
 from .builders import loss_by_class_name
 from .datasets import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE
 
-# The held-out score saved with a model, per task: the metric, and whether higher is better.
-SCORES = {"classification": ("accuracy", True), "regression": ("rmse", False)}
+# The held-out score saved with a model, per task: a metric of nudgenet.metrics.METRICS, whose
+# higher_is_better says which score beats another.
+SCORES = {"classification": "accuracy", "regression": "rmse"}
 
 # The fields that decide which rows a model is scored on (and with which metric, by the task):
 # two scores compare only when the records agree on all of them.
@@ -71,7 +73,7 @@ class TrainingRecord:
 
     def scored(self, scores: dict[str, float]) -> TrainingRecord:
         """This record with the held-out score taken from ``scores`` (metric name -> value)."""
-        metric = SCORES[self.task][0]
+        metric = SCORES[self.task]
         return replace(self, score_metric=metric, score=float(scores[metric]))
 
     def not_comparable(self, other: TrainingRecord) -> str | None:
@@ -86,15 +88,14 @@ class TrainingRecord:
         ]
         if differ:
             return "other held-out rows: " + "; ".join(differ)
-        if other.score_metric != SCORES[self.task][0]:
-            return f"it is scored by {other.score_metric}, this run by {SCORES[self.task][0]}"
+        if other.score_metric != SCORES[self.task]:
+            return f"it is scored by {other.score_metric}, this run by {SCORES[self.task]}"
         return None
 
     def beats(self, other: TrainingRecord) -> bool:
         """Whether this record's held-out score is strictly better than ``other``'s (both scored
         by one metric)."""
-        higher_is_better = SCORES[self.task][1]
-        if higher_is_better:
+        if METRICS[SCORES[self.task]].higher_is_better:
             return self.score > other.score
         return self.score < other.score
 
