@@ -10,6 +10,9 @@ pickle), so the loaded estimator's are None, its default; a ``RandomState`` give
 ``random_state``, which loads as None (an int is kept); the solver's state (Adam's moments),
 so ``partial_fit`` after ``load`` starts a new one.
 Written only where :func:`nudgenet.files.may_write` allows (rank 0 of a data-parallel run).
+``load`` refuses, with a one-line ModelFileError naming what is wrong, a file that holds another
+estimator or none, lacks the fitted attributes every fit sets, or whose network is not the one
+they describe (a hand-edited file): nothing half-loaded, nothing loaded silently wrong.
 """
 
 from __future__ import annotations
