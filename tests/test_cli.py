@@ -718,4 +718,30 @@ def test_the_training_record_is_written_and_read_in_one_place(digits_model):
     assert TrainingRecord.from_dict(record.to_dict()) == record
     old = TrainingRecord.from_dict({"dataset": "digits", "someone_elses_key": 1})
     assert (old.test_size, old.samples, old.seed) == (DEFAULT_TEST_SIZE, DEFAULT_SAMPLES, 0)
-    assert (old.task, old.loss, old.class_names) == ("classification", "CrossEntropyLoss", ())
+    assert (old.task, old.loss, old.class_names) == (None, None, ())  # not recorded: not guessed
+
+
+def test_a_model_file_without_a_task_and_loss_is_refused_not_guessed(tmp_path):
+    """Every ``nudgenet train`` wrote the task and the loss (so did ``est.save`` from this
+    version on): a file without them was saved by ``ng.save`` with metadata of its own, and what
+    its outputs mean (classes? of which loss? values?) would be a guess."""
+    model = ng.Sequential(ng.Linear(64, 10, seed=0))
+    ng.save(model, tmp_path / "plain.safetensors", metadata={"class_names": list("0123456789")})
+    np.save(tmp_path / "rows.npy", np.zeros((2, 64), np.float32))
+    for command in (["predict", "plain.safetensors", "rows.npy"],
+                    ["evaluate", "plain.safetensors", "--dataset", "digits"],
+                    ["explain", "plain.safetensors", "--dataset", "digits"],
+                    ["gradcheck", "plain.safetensors"]):  # fmt: skip
+        result = run(*command, cwd=tmp_path, check=False)
+        assert result.returncode == 1 and result.stdout == ""
+        assert _error(result).startswith(
+            f"nudgenet {command[0]}: error: the model file records no task and no loss; "
+            "expected both, as nudgenet train and est.save write them"
+        )
+    ng.save(model, tmp_path / "recorded.safetensors",
+            metadata={"task": "classification", "loss": "CrossEntropyLoss"})  # fmt: skip
+    assert run("predict", "recorded.safetensors", "rows.npy", cwd=tmp_path).stdout.startswith(
+        "row 0: "
+    )
+    exported = run("export", "plain.safetensors", "plain.onnx", "-q", cwd=tmp_path)
+    assert exported.returncode == 0  # the output alone: nothing is guessed

@@ -39,6 +39,7 @@ def test_every_loss_takes_the_targets_it_checked_and_classifies_rows(cls):
     assert np.isfinite(loss_fn(ng.tensor(outputs), y).item())
     predicted = loss_fn.predict_classes(outputs)
     assert predicted.dtype == np.int64 and predicted.shape == (len(labels),)
+    np.testing.assert_array_equal(loss_fn.predict_labels(outputs), predicted)  # one label
     assert set(predicted) <= set(range(classes))
     if loss_fn.task == "regression":
         with pytest.raises(ValueError, match="MSELoss: a regression's outputs are values"):
@@ -84,6 +85,18 @@ def test_binary_probabilities_are_two_columns_for_one_output():
     np.testing.assert_allclose(
         ng.BCEWithLogitsLoss().probabilities(several), 1 / (1 + np.exp(-several))
     )
+
+
+@pytest.mark.parametrize("cls", [ng.BCEWithLogitsLoss, ng.BCELoss], ids=lambda c: c.__name__)
+def test_a_binary_losss_several_columns_are_predicted_as_independent_labels(cls):
+    """Multilabel targets, as scikit-learn's MLP predicts them: each column its own 0/1 label,
+    1 above the threshold (logit 0, probability 0.5); the classes stay one argmax per row."""
+    threshold = 0.0 if cls is ng.BCEWithLogitsLoss else 0.5
+    outputs = threshold + np.array([[-0.1, 0.1, 0.2], [0.3, 0.0, -0.2], [-0.3, -0.1, -0.2]])
+    labels = cls().predict_labels(outputs)
+    assert labels.dtype == np.int64
+    assert labels.tolist() == [[0, 1, 1], [1, 0, 0], [0, 0, 0]]
+    assert cls().predict_classes(outputs).tolist() == [2, 0, 1]
 
 
 def test_probabilities_need_rows_of_outputs():

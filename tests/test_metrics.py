@@ -21,6 +21,31 @@ def _classifier_outputs(n=200, classes=4):
     return scores, y
 
 
+@pytest.mark.parametrize("name", sorted(ng.metrics.METRICS))
+def test_each_metric_says_which_way_it_improves(name):
+    """``higher_is_better`` (what the callbacks' ``mode="auto"`` reads) agrees with the metric:
+    outputs equal to 0/1 targets (as values, and as logits: class 1 above 0) score better than
+    the same outputs with noise."""
+    metric = ng.metrics.METRICS[name]
+    y = np.random.default_rng(1).integers(0, 2, 200).astype(np.float64)
+    exact = y.reshape(-1, 1).copy()
+    noisy = exact + np.random.default_rng(2).normal(size=exact.shape)
+    loss = ng.BCEWithLogitsLoss()
+    better, worse = metric(exact, y, loss), metric(noisy, y, loss)
+    assert better != worse and (better > worse) == metric.higher_is_better
+
+
+def test_a_logged_quantity_is_maximized_where_higher_is_better():
+    """A metric's own direction, with or without the val_ prefix; other names by Keras's rule
+    (acc), with auc and scikit-learn's score (the estimators' val_score) higher-better too."""
+    higher = ["accuracy", "val_accuracy", "val_r2", "f1_macro", "val_roc_auc", "val_score",
+              "score", "val_acc", "val_auc", "top5_acc"]  # fmt: skip
+    lower = ["loss", "val_loss", "sklearn_loss", "val_rmse", "mse", "mae", "lr", "seconds",
+             "grad_norm/0", "dead_units/1", "val_accuracy_loss"]  # fmt: skip
+    assert [ng.metrics.higher_is_better(key) for key in higher] == [True] * len(higher)
+    assert [ng.metrics.higher_is_better(key) for key in lower] == [False] * len(lower)
+
+
 @pytest.mark.parametrize("kind", ["precision", "recall", "f1"])
 @pytest.mark.parametrize("average", ["macro", "micro", "weighted"])
 def test_averaged_scores_are_scikit_learns(kind, average):

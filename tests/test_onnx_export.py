@@ -125,7 +125,7 @@ def test_a_classifier_gets_its_loss_label_and_probabilities(loss_cls, columns, t
     # the heads by the loss's own rules, from the graph's output (a saturated sigmoid's ties of
     # 1.0 may fall otherwise in onnxruntime's float32 Sigmoid than in NumPy's)
     assert label.dtype == np.int64
-    np.testing.assert_array_equal(label, loss.predict_classes(output))
+    np.testing.assert_array_equal(label, loss.predict_labels(output))  # several BCE: (N, C)
     np.testing.assert_allclose(probabilities, loss.probabilities(output), rtol=0, atol=1e-6)
     props = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(props["class_names"]) == names
@@ -295,7 +295,7 @@ def test_the_examples_trained_models_export_to_what_predict_gives(tmp_path):
         outputs = runtime.run(None, {"input": np.asarray(x, np.float32)})
         if loss.task == "classification":
             expected = ng.predict(model, np.asarray(x, np.float32))
-            np.testing.assert_array_equal(outputs[1], loss.predict_classes(expected))
+            np.testing.assert_array_equal(outputs[1], loss.predict_labels(expected))
             probabilities = loss.probabilities(expected)
             np.testing.assert_allclose(outputs[2], probabilities, rtol=0, atol=1e-5)
 

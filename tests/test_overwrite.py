@@ -94,7 +94,8 @@ def test_a_model_that_cannot_be_compared_is_kept_before_training(tmp_path):
 
 
 def test_the_record_keeps_the_held_out_score_and_compares_by_the_tasks_metric():
-    digits = TrainingRecord(dataset="digits", score_metric="accuracy", score=0.95)
+    classes = {"task": "classification", "loss": "CrossEntropyLoss"}  # train records both
+    digits = TrainingRecord(dataset="digits", score_metric="accuracy", score=0.95, **classes)
     assert digits.scored({"loss": 0.2, "accuracy": 0.97}).score == 0.97
     assert digits.scored({"accuracy": 0.97}).beats(digits)
     assert not digits.beats(digits) and not digits.scored({"accuracy": 0.9}).beats(digits)
@@ -104,13 +105,13 @@ def test_the_record_keeps_the_held_out_score_and_compares_by_the_tasks_metric():
     low, high = prices.scored({"rmse": 0.01, "mae": 0.5}), prices.scored({"rmse": 0.02})
     assert low.score_metric == "rmse" and low.beats(high) and not high.beats(low)
     assert low.not_comparable(high) is None
-    assert digits.not_comparable(TrainingRecord(dataset="digits")) == (
+    assert digits.not_comparable(TrainingRecord(dataset="digits", **classes)) == (
         "it records no held-out score"
     )
     assert "other held-out rows: dataset 'black-scholes', this run's 'digits'; task " in (
         digits.not_comparable(low)
     )
-    renamed = TrainingRecord(dataset="digits", score_metric="f1", score=0.9)
+    renamed = TrainingRecord(dataset="digits", score_metric="f1", score=0.9, **classes)
     assert digits.not_comparable(renamed) == "it is scored by f1, this run by accuracy"
 
 

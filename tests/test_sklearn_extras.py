@@ -341,3 +341,19 @@ def test_warm_fits_take_what_builds_the_same_network():
     assert est._model is network and est.coefs_[0].dtype == np.float32
     flat = _fit(MLPRegressor(hidden_layer_sizes=(), max_iter=3, warm_start=True), y=Y * 1.0)
     _fit(flat.set_params(activation="tanh"), y=Y * 1.0)  # no hidden layer: no activation
+
+def test_callbacks_on_val_score_keep_the_highest():
+    """val_score (accuracy here, R² for a regressor) is higher-better: EarlyStopping's mode
+    "auto" keeps its highest epoch, ReduceLROnPlateau never cuts the rate after a new best."""
+    stop = ng.EarlyStopping(monitor="val_score", patience=3)
+    rates, scores = [], []
+    watch = ng.LambdaCallback(on_epoch_end=lambda epoch, logs: (
+        rates.append(logs["lr"]), scores.append(logs["val_score"])))  # fmt: skip
+    plateau = ng.ReduceLROnPlateau(monitor="val_score", patience=2, factor=0.5)
+    est = MLPClassifier((16,), early_stopping=True, n_iter_no_change=1000, max_iter=60,
+                        random_state=0, callbacks=[stop, plateau, watch])  # fmt: skip
+    _fit(est)
+    assert stop.best == max(est.validation_scores_) == max(scores)
+    assert est.n_iter_ == stop.best_epoch + 1 + 3 or est.n_iter_ == 60  # stopped 3 after it
+    cuts = [epoch for epoch in range(1, len(rates)) if rates[epoch] < rates[epoch - 1]]
+    assert all(scores[e - 1] <= max(scores[: e - 1]) for e in cuts)  # never after a new best

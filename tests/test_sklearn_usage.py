@@ -6,11 +6,13 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -50,6 +52,18 @@ def test_cross_val_score_and_clone():
     assert scores.min() > 0.6  # three groups of digits, 40 epochs
     copy = clone(est)
     assert copy.get_params() == est.get_params() and not hasattr(copy, "coefs_")
+
+
+def test_cross_val_score_and_clone_with_a_tensorboard_callback(tmp_path):
+    """clone deep-copies the callbacks: TensorBoard holds no module or open writer."""
+    board = ng.TensorBoard(tmp_path / "logs", histogram_freq=0)
+    est = MLPClassifier((8,), max_iter=3, random_state=0, callbacks=[board])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(est, X, Y, cv=2)
+        clone(est).fit(X, Y)
+    assert len(scores) == 2 and est.callbacks[0]._writers == {}
+    assert len(list((tmp_path / "logs" / "train").iterdir())) == 3  # an event file per fit
 
 
 def test_same_random_state_same_model_bit_for_bit():
@@ -159,6 +173,9 @@ def test_the_nudgenet_network_exports_to_onnx_and_explains(tmp_path):
     net = est.to_nudgenet()
     session = ort.InferenceSession(str(ng.export_onnx(net, tmp_path / "digits.onnx")))
     rows = X[:5].astype(np.float32)
-    (logits,) = session.run(None, {session.get_inputs()[0].name: rows})
+    logits, label, probabilities = session.run(None, {session.get_inputs()[0].name: rows})
     np.testing.assert_allclose(logits, ng.predict(net, rows), rtol=1e-5, atol=1e-6)
+    # the network's metadata records the loss: label and probabilities are the estimator's
+    np.testing.assert_array_equal(est.classes_[label], est.predict(rows))
+    np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
     assert isinstance(ng.explain(net, ng.CrossEntropyLoss(), rows, Y[:5]), ng.Explanation)

@@ -5,8 +5,10 @@ images and the layer table."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +220,24 @@ def test_an_epoch_a_killed_run_had_not_yet_written_is_written_by_the_resumed_run
     read = events(tmp_path / "tb" / "train").Scalars("loss")
     assert [e.step for e in read] == [0, 1, 2, 3]
     assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]
+
+
+def test_a_copy_or_a_pickle_holds_the_settings_and_opens_its_own_writers(tmp_path):
+    """scikit-learn's ``clone`` deep-copies a callback and joblib pickles it: neither may hold
+    tensorboardX's module or the event writers (threads) open during training."""
+    board = ng.TensorBoard(tmp_path / "a", histogram_freq=2, write_graph=False)
+    copies = []
+    keep = ng.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: copies.append(pickle.loads(pickle.dumps(board)))
+    )
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 10, seed=0))
+    ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.05), x[:200],
+           y[:200], epochs=2, verbose=0, callbacks=[board, keep])  # fmt: skip
+    assert board._writers == {} and all(c._writers == {} for c in copies)  # closed, not copied
+    again = copy.deepcopy(board)
+    assert (again.histogram_freq, again.write_graph, again.log_dir) == (2, False, tmp_path / "a")
+    again.log_dir = tmp_path / "b"
+    ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.05), x[:200],
+           y[:200], epochs=2, verbose=0, callbacks=[again])  # fmt: skip
+    assert events(tmp_path / "b" / "train").Scalars("loss")[-1].step == 1  # its own files

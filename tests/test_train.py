@@ -1,5 +1,7 @@
 """fit / evaluate / predict, History, callbacks and metrics."""
 
+import copy
+import pickle
 import re
 import sys
 import warnings
@@ -136,6 +138,16 @@ def test_early_stopping_stops_patience_epochs_after_the_best(patience):
     assert stopper.best_epoch == 1
     # as Keras: patience=2 stops after epoch 3; patience=0, like 1, after the first bad epoch
     assert stopper.stopped_epoch == stopper.best_epoch + max(patience, 1)
+
+
+@pytest.mark.parametrize("cls", [ng.EarlyStopping, ng.ReduceLROnPlateau])
+def test_mode_auto_maximizes_what_is_better_higher(cls):
+    """accuracy, R², F1, a score (the estimators' val_score) up; losses and errors down."""
+    for monitor in ("val_accuracy", "val_r2", "f1_macro", "val_score", "score"):
+        assert cls(monitor=monitor).maximize, monitor
+    for monitor in ("val_loss", "loss", "val_rmse", "sklearn_loss"):
+        assert not cls(monitor=monitor).maximize, monitor
+    assert not cls(monitor="val_score", mode="min").maximize  # a mode given wins
 
 
 def test_early_stopping_without_validation_data_names_the_problem():
@@ -737,3 +749,43 @@ def test_callbacks_training_settings_are_what_they_were_built_with_that_changes_
 
     assert ng.LearningRateScheduler(halve).training_settings() == {"schedule": halve.__qualname__}
     assert ng.LambdaCallback().training_settings() == {} and ng.Callback().training_settings() == {}
+
+
+def _rate(epoch):
+    return 0.05
+
+
+def _nothing(epoch, logs):
+    pass
+
+
+def test_every_built_in_callback_copies_and_pickles_before_during_and_after_fit(tmp_path):
+    """scikit-learn's ``clone`` deep-copies an estimator's callbacks, joblib pickles them: no
+    callback may hold what cannot be copied (a module, an open writer, a lock).  The functions
+    given are module-level ones, which pickle takes by name (a lambda it cannot take)."""
+    x, y = _blobs(64)
+    model = _model()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    callbacks = [
+        ng.EarlyStopping(monitor="loss", patience=2),
+        ng.ReduceLROnPlateau(monitor="loss", patience=1),
+        ng.LearningRateScheduler(_rate),
+        ng.LearningRateScheduler(ng.optim.StepLR(optimizer, 2)),
+        ng.LambdaCallback(on_epoch_end=_nothing),
+        ng.TerminateOnDivergence(),
+        ng.GradientDiagnostics(),
+        ng.CSVLogger(tmp_path / "log.csv"),
+        ng.TensorBoard(tmp_path / "logs"),  # its event writers are open during fit
+    ]
+    copied = []
+
+    def copy_all(epoch, logs):
+        for callback in callbacks:
+            copied.append(type(copy.deepcopy(callback)))
+            copied.append(type(pickle.loads(pickle.dumps(callback))))
+
+    copy_all(None, None)
+    ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=2, verbose=0,
+           callbacks=[*callbacks, ng.LambdaCallback(on_epoch_end=copy_all)])  # fmt: skip
+    copy_all(None, None)
+    assert copied == [type(c) for c in callbacks for _ in range(2)] * 4

@@ -48,6 +48,7 @@ from collections.abc import Callable
 
 from .errors import caller_stacklevel
 from .files import may_write
+from .metrics import higher_is_better
 from .optim import LRScheduler
 
 HOOKS = (
@@ -187,8 +188,9 @@ class LambdaCallback(Callback):
 
 class _MonitorCallback(Callback):
     """A callback watching one metric of the epoch's logs, ``monitor``: whether larger is better
-    (``mode``: ``"min"``, ``"max"`` or ``"auto"``, max for accuracy-like names) and the margin
-    ``min_delta`` by which a value must beat the best one to count as an improvement."""
+    (``mode``: ``"min"``, ``"max"`` or ``"auto"``: max where higher is better,
+    :func:`nudgenet.metrics.higher_is_better`: accuracy, F1, ROC AUC, R², a score) and the
+    margin ``min_delta`` by which a value must beat the best one to count as an improvement."""
 
     _training_settings = ("monitor", "maximize", "min_delta")
 
@@ -198,7 +200,7 @@ class _MonitorCallback(Callback):
                 f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', got {mode!r}"
             )
         self.monitor, self.min_delta = monitor, abs(min_delta)
-        self.maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+        self.maximize = mode == "max" or (mode == "auto" and higher_is_better(monitor))
         self._reset_best()
 
     def _reset_best(self) -> None:
@@ -225,7 +227,8 @@ class EarlyStopping(_MonitorCallback):
     (as Keras does: with the best epoch ``b``, training stops after epoch ``b + patience``;
     ``patience=0`` stops, like 1, after the first epoch without improvement).  With
     ``restore_best=True`` the model ends with the weights of its best epoch.  ``mode`` is
-    ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names)."""
+    ``"min"``, ``"max"`` or ``"auto"`` (max where higher is better: accuracy, R², a score, ...;
+    :func:`nudgenet.metrics.higher_is_better`)."""
 
     # restore_best writes the parameters in on_train_end only, the same values on every rank, and
     # fit waits there until every rank has taken its last step (may_write_parameters)
@@ -315,7 +318,8 @@ class ReduceLROnPlateau(_MonitorCallback):
     epochs without improvement stays 0; an improvement on the best value resets it; otherwise it
     grows, and on reaching ``patience`` the rate becomes max(lr · factor, ``min_lr``) (unless it
     is already at ``min_lr`` or below), the cooldown starts and the count restarts.  ``mode``:
-    ``"min"``, ``"max"``, or ``"auto"`` (max when the name contains "acc").  The epoch's
+    ``"min"``, ``"max"``, or ``"auto"`` (max where higher is better: accuracy, R², a score,
+    ...; :func:`nudgenet.metrics.higher_is_better`).  The epoch's
     ``lr`` in the History is the rate that epoch trained with; ``verbose=1`` prints a line for
     each reduction (where :func:`~nudgenet.files.may_write`: rank 0 of a distributed fit).  A
     ``monitor`` missing from the epoch's metrics is an error (Keras warns).

@@ -24,7 +24,7 @@ def run(args) -> int:
             f"{args.output.with_suffix('.onnx')}"
         )
     names = _feature_names(model)
-    # the loss and the class names: from the model's metadata (nudgenet train's record)
+    # the loss and the class names: from the model's metadata (its training record)
     path = export_onnx(model, args.output, dtype=args.dtype, feature_names=names)
     import onnx  # installed: export_onnx needs it
 
@@ -68,8 +68,9 @@ def register(commands) -> None:
         help="export a model file to ONNX",
         description="Write a nudgenet model file as an ONNX file (opset "
         f"{OPSET}, a dynamic batch dimension) that onnxruntime or any ONNX runtime can serve. A "
-        "classifier trained by nudgenet train gets the outputs label and probabilities besides "
-        "output, and its class names (and a CSV file's feature names) in the file's metadata. "
+        "classifier whose file records its loss (nudgenet train's, an estimator's save) gets the "
+        "outputs label and probabilities besides output, and its class names (and a CSV file's "
+        "feature names) in the file's metadata. "
         'Needs the onnx extra: pip install "nudgenet[onnx]".',
     )
     export.add_argument("model", help="a .safetensors model file written by nudgenet")

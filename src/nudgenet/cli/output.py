@@ -76,7 +76,7 @@ def save_unless_worse(model, path: Path, record: TrainingRecord, existing) -> bo
     if not may_write():
         return True
     if existing is not None and existing.beats(record):
-        metric = SCORES[record.task][0]
+        metric = SCORES[record.task]
         print(
             f"nudgenet: kept {path}: its held-out {metric} {existing.score:.4g} beats this "
             f"run's {record.score:.4g}; this run's model is not saved (--overwrite replaces it)",

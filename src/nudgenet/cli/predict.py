@@ -1,4 +1,6 @@
-"""``nudgenet predict``: classes and probabilities, or values, for rows in a file."""
+"""``nudgenet predict``: classes (or a multilabel model's labels) and probabilities, or values,
+for rows in a file.  The model file's training record says which (:class:`TrainingRecord`: the
+task and the loss; a file without them is refused, not guessed at)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .mpi import one_process
 def run(args) -> int:
     model = load(args.model)
     record = TrainingRecord.of(model)
+    loss_fn = record.loss_fn()  # a loss nudgenet does not know is refused before any work
     rows = _features(args, model, record)
     outputs = predict(model, rows)
     if record.task == "regression":
@@ -28,15 +31,19 @@ def run(args) -> int:
             for i, value in enumerate(values):
                 print(f"row {i}: " + ", ".join(f"{v:.6g}" for v in value))
         return 0
-    loss_fn = record.loss_fn()  # one column per class, in float64 for printing
+    # one column per class (per label), in float64 for printing
     probabilities = loss_fn.probabilities(outputs.astype(np.float64))
-    classes = loss_fn.predict_classes(outputs)
+    classes = loss_fn.predict_labels(outputs)  # a class per row, or a row of 0/1 labels
     names = record.class_names
 
     def name(k: int) -> str:
         return names[k] if k < len(names) else str(k)
 
-    labels = [name(c) for c in classes]
+    if classes.ndim == 2:  # independent labels: the names of those a row has
+        labels = [[name(k) for k in np.flatnonzero(row)] for row in classes]
+        shown = [", ".join(row) or "(none)" for row in labels]
+    else:
+        labels = shown = [name(c) for c in classes]
     if args.json:
         emit_json(
             {
@@ -46,7 +53,7 @@ def run(args) -> int:
             }
         )
     else:
-        for i, (label, p) in enumerate(zip(labels, probabilities)):
+        for i, (label, p) in enumerate(zip(shown, probabilities)):
             top = np.argsort(p)[::-1][: args.top]
             others = ", ".join(f"{name(k)}: {p[k]:.3f}" for k in top)
             print(f"row {i}: {label}  ({others})")
@@ -81,7 +88,9 @@ def register(commands) -> None:
     predict_cmd = commands.add_parser(
         "predict",
         help="predict from rows in a .npy or .csv file",
-        description="Print each row's class and probabilities (classifiers), or values.",
+        description="Print each row's class and probabilities (classifiers; a multilabel "
+        "model's labels), or values, as the model file's training record says (its task and "
+        "loss: nudgenet train and est.save write them; a file without them is refused).",
     )
     predict_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
     predict_cmd.add_argument(

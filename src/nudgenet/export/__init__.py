@@ -14,11 +14,12 @@ wrong.
 
 The file: opset 13 (:data:`OPSET`), IR version 7 (the one that goes with it), a dynamic batch
 dimension ``"batch"``, the input ``"input"`` (rows of features), the output ``"output"``, and for
-a classifier ``"label"`` (int64) and ``"probabilities"`` (:mod:`.heads`).  Opset 13 is the first
-in which Softmax and LogSoftmax normalise one axis, as nudgenet's do (before it they flattened
-the trailing axes), and every other operation used has had its present form since 13 or
-earlier; the lowest opset that serves is the one most runtimes read (onnxruntime since 1.7;
-1.32, tested here, reads it as it reads far newer ones), so nothing newer is asked for.
+a classifier ``"label"`` (int64: one per row, or a row of 0/1 labels for a binary loss's several
+columns) and ``"probabilities"`` (:mod:`.heads`).  Opset 13 is the first in which Softmax and
+LogSoftmax normalise one axis, as nudgenet's do (before it they flattened the trailing axes),
+and every other operation used has had its present form since 13 or earlier; the lowest opset
+that serves is the one most runtimes read (onnxruntime since 1.7; 1.32, tested here, reads it
+as it reads far newer ones), so nothing newer is asked for.
 ``metadata_props`` holds ``nudgenet_version``, and where known ``class_names`` and
 ``feature_names`` (JSON lists), ``loss`` and ``task``.
 """
@@ -65,8 +66,9 @@ def export_onnx(
     ``loss``: the loss the model was trained with (an object or its class name), for a
     classifier's ``label`` and ``probabilities`` outputs (softmax of logits for
     CrossEntropyLoss, sigmoid for BCEWithLogitsLoss, ...); None: taken from the model's
-    ``metadata`` where ``nudgenet train`` recorded it (``ng.load`` restores it), else the output
-    alone.  ``class_names`` / ``feature_names`` (default: from the metadata) go into the
+    ``metadata`` where its training record names it (``nudgenet train`` and an estimator's
+    ``save`` write one, ``ng.load`` restores it; ``to_nudgenet()``'s network carries it), else
+    the output alone.  ``class_names`` / ``feature_names`` (default: from the metadata) go into the
     file's metadata.  ``dtype``: float32 or float64 for the graph (default: the model's).
     ``features``: the number of input features, needed only when the model's first layer does
     not say (a custom module).  Needs the ``onnx`` package (``pip install "nudgenet[onnx]"``).
@@ -107,9 +109,9 @@ def onnx_model(
             f"cannot tell how many input features {type(model).__name__} takes: pass features=N"
         )
     metadata = getattr(model, "metadata", None) or {}
-    record = TrainingRecord.from_dict(metadata)  # what nudgenet train saved, or the defaults
-    if loss is None and "loss" in metadata:  # (a default loss would be a guess)
-        loss = record.loss
+    record = TrainingRecord.from_dict(metadata)  # the training record, or its defaults
+    if loss is None:
+        loss = record.loss  # None where the metadata names none
     if class_names is None and record.class_names:
         class_names = record.class_names
     names = _array_names(model)
@@ -135,9 +137,9 @@ def onnx_model(
             )
         columns = output_shape[1]
         add_head(g, head, "output", columns)
-        int64 = onnx.TensorProto.INT64
+        label_shape = [BATCH, columns] if head.multilabel(columns) else [BATCH]
         outputs += [
-            g.value_info("label", [BATCH], int64),
+            g.value_info("label", label_shape, onnx.TensorProto.INT64),
             g.value_info("probabilities", [BATCH, max(columns, 2)]),
         ]
     graph = onnx.helper.make_graph(

@@ -1,13 +1,14 @@
-"""A classifier's extra outputs, as skl2onnx gives scikit-learn's MLP: ``label`` (int64, one per
-row) and ``probabilities`` (one column per class), computed in the graph from the model's
-output by its loss's rule.
+"""A classifier's extra outputs, as skl2onnx gives scikit-learn's MLP: ``label`` (int64) and
+``probabilities``, computed in the graph from the model's output by its loss's rule.
 
 Per loss (by class name), how ``probabilities(outputs)`` reads the outputs (the softmax of
-logits, the sigmoid of logits, or the outputs as they are) and, for one output column, above
-which value ``predict_classes`` says class 1.  Several columns: the label is their argmax (the
-first of equal ones, as NumPy's).  ``tests/test_onnx_export.py`` checks these against every loss
-class's own ``probabilities`` and ``predict_classes``, so a new loss without an entry, or an
-entry that disagrees, fails there.
+logits, the sigmoid of logits, or the outputs as they are) and, for the binary losses, above
+which value a column's label is 1.  The label is ``predict_labels``: the argmax of several
+columns (the first of equal ones, as NumPy's), one per row; a binary loss's column thresholded,
+one per row for one column, and for several a row of independent 0/1 labels, ``(N, C)``
+(multilabel targets, as skl2onnx exports scikit-learn's multilabel MLP).
+``tests/test_onnx_export.py`` checks these against every loss class's own ``probabilities`` and
+``predict_labels``, so a new loss without an entry, or an entry that disagrees, fails there.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from .graph import GraphBuilder
 
 class Head(NamedTuple):
     probabilities: str  # "softmax", "sigmoid" or "identity" (the outputs are probabilities)
-    threshold: float | None  # one output column: class 1 above this (None: needs 2+ columns)
+    threshold: float | None  # a binary loss: a column's label is 1 above this (None: argmax)
+
+    def multilabel(self, columns: int) -> bool:
+        """Whether ``columns`` outputs are independent labels (a row of them per row)."""
+        return self.threshold is not None and columns > 1
 
 
 HEADS = {
@@ -61,12 +66,13 @@ def add_head(g: GraphBuilder, head: Head, output: str, columns: int) -> tuple[st
             "a softmax classifier needs two or more output columns, got 1; pass the loss the "
             "model was trained with"
         )
-    if columns > 1:
+    if head.threshold is None:
         label = g.op("ArgMax", output, axis=1, keepdims=0, output="label")
     else:
         above = g.op("Greater", output, g.scalar(head.threshold, "threshold"))
-        column = g.op("Squeeze", above, g.int64s([1]))
-        label = g.op("Cast", column, to=g.onnx.TensorProto.INT64, output="label")
+        if not head.multilabel(columns):
+            above = g.op("Squeeze", above, g.int64s([1]))
+        label = g.op("Cast", above, to=g.onnx.TensorProto.INT64, output="label")
     if head.probabilities == "softmax":
         p = g.op("Softmax", output, axis=1)
     elif head.probabilities == "sigmoid":

@@ -58,6 +58,9 @@ class TensorBoard(EpochLogWriter):
     epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left; the
     checkpoint holds the scalars of its epoch not yet written, which the resumed run writes.
     Nothing is written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
+
+    A copy (``copy.deepcopy``, scikit-learn's ``clone``) or a pickle (joblib's processes) holds
+    the settings and the run's state, not the open event writers: it opens its own.
     """
 
     writes_parameters = False  # writes logs only (may_write_parameters)
@@ -72,7 +75,7 @@ class TensorBoard(EpochLogWriter):
         write_images: bool = False,
         image_shape: tuple[int, int] | None = None,
     ):
-        self._tensorboardx = require("tensorboardX", "tensorboard", "TensorBoard logging")
+        _tensorboardx()  # a missing extra fails here, before training
         whole = isinstance(histogram_freq, int) and not isinstance(histogram_freq, bool)
         if not whole or histogram_freq < 0:
             raise ValueError(
@@ -98,10 +101,14 @@ class TensorBoard(EpochLogWriter):
             # tensorboardX names a file by the second it opened it: a suffix keeps a second
             # writer in the same second (a run resumed at once) from replacing the first's file
             suffix = f".{os.getpid()}.{next(_OPENED)}"
-            self._writers[run] = self._tensorboardx.SummaryWriter(
+            self._writers[run] = _tensorboardx().SummaryWriter(
                 str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix, **purge
             )
         return self._writers[run]
+
+    def __getstate__(self) -> dict:
+        """What a copy or a pickle holds: everything but the open event writers."""
+        return {**vars(self), "_writers": {}}
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Check, before training, that ``log_dir`` can be a folder and that the first layer's
@@ -151,6 +158,11 @@ class TensorBoard(EpochLogWriter):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+
+
+def _tensorboardx():
+    """The tensorboardX module, or an ImportError naming the extra that installs it."""
+    return require("tensorboardX", "tensorboard", "TensorBoard logging")
 
 
 def first_layer_images(model, image_shape) -> tuple[Linear, tuple[int, int]]:

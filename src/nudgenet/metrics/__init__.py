@@ -31,6 +31,7 @@ __all__ = [
     "METRICS",
     "Metric",
     "confusion_matrix",
+    "higher_is_better",
     "mean_metric",
     "resolve",
     *METRICS,
@@ -45,3 +46,16 @@ def resolve(names) -> dict[str, Metric]:
             raise ValueError(f"unknown metric {name!r}; expected one of {sorted(METRICS)}")
         resolved[name] = METRICS[name]
     return resolved
+
+
+def higher_is_better(key: str) -> bool:
+    """Whether a larger value of the logged quantity ``key`` is better (the callbacks'
+    ``mode="auto"``): a metric's own direction (:attr:`Metric.higher_is_better`) where ``key``
+    names one of :data:`METRICS`, with or without the validation prefix (``accuracy``,
+    ``val_r2``); else by the name: a loss is lower-better, a name containing "acc", "auc" or
+    "score" higher-better (Keras's rule for "acc"; scikit-learn's ``score``, as the estimators'
+    ``val_score``), anything else lower-better."""
+    name = key.removeprefix("val_")
+    if name in METRICS:
+        return METRICS[name].higher_is_better
+    return "loss" not in name and any(word in name for word in ("acc", "auc", "score"))

@@ -30,7 +30,8 @@ def _correct(outputs: np.ndarray, targets, loss_fn) -> tuple[float, int]:
     return float(np.count_nonzero(hits)), hits.size
 
 
-accuracy = mean_metric(_correct)  # fraction of rows whose predicted class is the label
+# the fraction of rows whose predicted class is the label
+accuracy = mean_metric(_correct, higher_is_better=True)
 
 
 def confusion_matrix(outputs: np.ndarray, targets, loss_fn=None) -> np.ndarray:
@@ -95,7 +96,7 @@ def _binary_confusion(name: str):
 
 def _confusion_metric(kind: str, average: str) -> Metric:
     part = _binary_confusion(kind) if average == "binary" else confusion_matrix
-    return Metric(part, lambda parts: score_of(sum(parts), kind, average))
+    return Metric(part, lambda parts: score_of(sum(parts), kind, average), True)
 
 
 CONFUSION_METRICS = {
@@ -139,4 +140,4 @@ def _auc(parts: list) -> float:
     return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-roc_auc = Metric(_positive_scores, _auc)
+roc_auc = Metric(_positive_scores, _auc, True)

@@ -31,9 +31,9 @@ def _absolute(outputs: np.ndarray, targets, loss_fn) -> tuple[float, int]:
     return float(np.abs(e).sum()), e.size
 
 
-mse = mean_metric(_squared)  # mean squared error over every output
-rmse = mean_metric(_squared, math.sqrt)  # root mean squared error, in the targets' units
-mae = mean_metric(_absolute)  # mean absolute error
+mse = mean_metric(_squared, higher_is_better=False)  # mean squared error over every output
+rmse = mean_metric(_squared, math.sqrt, higher_is_better=False)  # in the targets' units
+mae = mean_metric(_absolute, higher_is_better=False)  # mean absolute error
 
 
 def _r2_part(outputs: np.ndarray, targets, loss_fn):
@@ -62,4 +62,4 @@ def _r2_finish(parts: list) -> float:
     return float(scores.mean())
 
 
-r2 = Metric(_r2_part, _r2_finish)  # coefficient of determination (1: perfect; 0: the mean)
+r2 = Metric(_r2_part, _r2_finish, True)  # coefficient of determination (1: perfect; 0: mean)

@@ -9,6 +9,9 @@ Each loss also knows its task, so no caller has to ask which loss it holds:
   ``n_outputs`` output units (e.g. a float 0/1 column from integer labels for one logit, integer
   labels from whole-number floats), or a one-line error naming what was expected and what came;
 - ``predict_classes(outputs)``: int64 class labels, one per row;
+- ``predict_labels(outputs)``: what the model predicts per row: its class (``predict_classes``),
+  except that the binary losses' several columns are independent 0/1 labels (multilabel
+  targets): then a row of C labels, each 1 above the loss's threshold;
 - ``probabilities(outputs)``: one column per class, each row summing to 1 (a regression has
   none: an error; the binary losses' several columns are independent 0/1 labels).
 
@@ -141,6 +144,11 @@ class _Loss:
         """The argmax of several columns; one column is class 1 above the loss's threshold."""
         return scores_to_classes(outputs, self._threshold)
 
+    def predict_labels(self, outputs: np.ndarray) -> np.ndarray:
+        """What the model predicts per row: its class, :meth:`predict_classes` (the binary
+        losses read several columns as independent labels instead)."""
+        return self.predict_classes(outputs)
+
     def check_targets(self, y, n_outputs: int) -> np.ndarray:
         """Integer labels in ``[0, n_outputs)`` of shape ``(N,)`` (floats that are whole numbers,
         ``0.0, 1.0, ...``, made int64 labels), or probability rows ``(N, n_outputs)``."""
@@ -222,6 +230,15 @@ class _Binary(_Loss):
                 "(use CrossEntropyLoss for more)"
             )
         return 1
+
+    def predict_labels(self, outputs: np.ndarray) -> np.ndarray:
+        """Several columns: independent 0/1 labels (multilabel targets), ``(N, C)`` int64, each
+        1 where its column is above the threshold, as scikit-learn's multilabel MLP predicts;
+        one column: :meth:`predict_classes`."""
+        outputs = np.asarray(outputs)
+        if outputs.ndim == 2 and outputs.shape[1] > 1:
+            return (outputs > self._threshold).astype(np.int64)
+        return self.predict_classes(outputs)
 
     def check_targets(self, y, n_outputs: int) -> np.ndarray:
         """Labels 0/1 (or probabilities in [0, 1]) of shape ``(N, n_outputs)`` (``(N,)`` for one

@@ -72,7 +72,10 @@ def loss_by_class_name(name: str):
     """A loss object from its class's name (as a model file's metadata stores it)."""
     known = {cls.__name__: cls for cls in LOSSES.values()}
     if name not in known:
-        raise NudgenetError(f"the model file names an unknown loss {name!r}")
+        raise NudgenetError(
+            f"the model file names the loss {name!r}; expected one the command line knows: "
+            f"{', '.join(known)}"
+        )
     return known[name]()
 
 

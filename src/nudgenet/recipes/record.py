@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..errors import ModelFileError
+from ..metrics import METRICS
 from .builders import loss_by_class_name
 from .datasets import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE
 
-# The held-out score saved with a model, per task: the metric, and whether higher is better.
-SCORES = {"classification": ("accuracy", True), "regression": ("rmse", False)}
+# The held-out score saved with a model, per task: a metric of nudgenet.metrics.METRICS, whose
+# higher_is_better says which score beats another.
+SCORES = {"classification": "accuracy", "regression": "rmse"}
 
 # The fields that decide which rows a model is scored on (and with which metric, by the task):
 # two scores compare only when the records agree on all of them.
@@ -21,14 +24,17 @@ class TrainingRecord:
     and loss to score it with, the class names to print, and its score on those rows (which
     ``nudgenet train`` compares before it replaces a model file).  Each default is what a model file
     without that key means (one written before the key existed, or by ``ng.save`` with metadata
-    of your own); keys this class does not know are ignored."""
+    of your own); keys this class does not know are ignored.  ``task`` and ``loss`` have none
+    (None: not recorded): every ``nudgenet train`` has written both, as ``est.save`` does, so a
+    file without them was saved with metadata of its own, and :meth:`of` refuses it rather
+    than guess what its outputs mean."""
 
     dataset: str | None = None  # a name in recipes.DATASETS, or a file's absolute path
     data_dir: str | None = None  # absolute
     labels: str | None = None  # an IDX labels file, absolute
     label_column: int | str | None = None  # a CSV file's label column: its name, or its index
-    task: str = "classification"
-    loss: str = "CrossEntropyLoss"  # the loss class's name
+    task: str | None = None  # "classification" or "regression"
+    loss: str | None = None  # the loss class's name
     class_names: tuple[str, ...] = ()
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = 0
@@ -52,12 +58,22 @@ class TrainingRecord:
 
     @classmethod
     def of(cls, model) -> TrainingRecord:
-        """The record saved with ``model`` (its ``metadata``, as :func:`nudgenet.load` sets it)."""
-        return cls.from_dict(getattr(model, "metadata", None))
+        """The record saved with ``model`` (its ``metadata``, as :func:`nudgenet.load` sets it);
+        ModelFileError where it names no task or no loss."""
+        record = cls.from_dict(getattr(model, "metadata", None))
+        missing = [name for name in ("task", "loss") if getattr(record, name) is None]
+        if missing:
+            raise ModelFileError(
+                f"the model file records no {' and no '.join(missing)}; expected both, as "
+                "nudgenet train and est.save write them (what its outputs mean is not guessed): "
+                "save the model with ng.save(model, path, metadata={'task': 'classification', "
+                "'loss': 'CrossEntropyLoss', 'class_names': [...]})"
+            )
+        return record
 
     def scored(self, scores: dict[str, float]) -> TrainingRecord:
         """This record with the held-out score taken from ``scores`` (metric name -> value)."""
-        metric = SCORES[self.task][0]
+        metric = SCORES[self.task]
         return replace(self, score_metric=metric, score=float(scores[metric]))
 
     def not_comparable(self, other: TrainingRecord) -> str | None:
@@ -72,15 +88,14 @@ class TrainingRecord:
         ]
         if differ:
             return "other held-out rows: " + "; ".join(differ)
-        if other.score_metric != SCORES[self.task][0]:
-            return f"it is scored by {other.score_metric}, this run by {SCORES[self.task][0]}"
+        if other.score_metric != SCORES[self.task]:
+            return f"it is scored by {other.score_metric}, this run by {SCORES[self.task]}"
         return None
 
     def beats(self, other: TrainingRecord) -> bool:
         """Whether this record's held-out score is strictly better than ``other``'s (both scored
         by one metric)."""
-        higher_is_better = SCORES[self.task][1]
-        if higher_is_better:
+        if METRICS[SCORES[self.task]].higher_is_better:
             return self.score > other.score
         return self.score < other.score
 

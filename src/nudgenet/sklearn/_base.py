@@ -350,11 +350,14 @@ class BaseMLP(BaseEstimator):
     def to_nudgenet(self):
         """A copy of the trained network, an ``ng.Sequential`` in eval mode whose outputs are
         the scores before ``out_activation_`` (logits for the classifiers), as nudgenet's
-        losses take them: ``explain``, the plots, ``ng.save`` and ONNX export work on it."""
+        losses take them: ``explain``, the plots, ``ng.save`` and ONNX export work on it.  Its
+        ``metadata`` is the training record ``nudgenet train`` writes (task, loss, class
+        names), so ``ng.export_onnx`` adds the estimator's ``label`` and ``probabilities``."""
         check_is_fitted(self)
         self._sync()
         model = copy.deepcopy(self._model)
         model.eval()
+        model.metadata = _persist.record(self).to_dict()
         return model
 
     def save(self, path):
@@ -369,7 +372,9 @@ class BaseMLP(BaseEstimator):
     def load(cls, path):
         """The estimator :meth:`save` wrote to ``path``, with ``callbacks=None`` (callbacks are
         not saved: set them again with ``set_params`` to fit with them) and ``random_state``
-        None where a ``RandomState`` was given."""
+        None where a ``RandomState`` was given.  A one-line ModelFileError for a file holding
+        another estimator or none, lacking what every fit sets, or whose network is not the one
+        its saved attributes describe."""
         return _persist.load(cls, path)
 
     # --- pickling (joblib, clone of fitted estimators) -------------------------------------

@@ -1,0 +1,184 @@
+"""The model file an estimator saves is a nudgenet model file: it records the task, the loss its
+network's scores were trained with and the class names as ``nudgenet train`` does, so
+``nudgenet predict``, ``nudgenet export`` (onnxruntime) and ``ng.export_onnx(est.to_nudgenet())``
+give the estimator's own answers; ``load`` refuses a damaged or inconsistent file with one line."""
+
+import copy
+import json
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from sklearn.datasets import make_classification, make_multilabel_classification
+
+import nudgenet as ng
+from nudgenet import cli
+from nudgenet.recipes import TrainingRecord
+from nudgenet.sklearn import MLPClassifier, MLPRegressor
+
+X, Y = make_classification(90, 5, n_informative=4, n_redundant=0, n_classes=3, random_state=0)
+YM = make_multilabel_classification(90, 5, n_classes=3, random_state=0)[1]
+ROWS = X[:12]
+
+
+def _fitted(kind: str):
+    """A small fitted estimator of each kind the command line must read."""
+    est, y = {
+        "binary-str": (MLPClassifier((8,), random_state=0), np.array(["no", "yes"])[Y % 2]),
+        "multiclass": (MLPClassifier((8,), random_state=0), np.array(["a", "b", "c"])[Y]),
+        "binary-softmax": (MLPClassifier((8,), loss="cross_entropy", random_state=0), Y % 2),
+        "multilabel": (MLPClassifier((8,), random_state=0), YM),
+        "regressor": (MLPRegressor(hidden_layer_sizes=(8,), random_state=0), X @ [1, 2, 0, -1, 3]),
+    }[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.set_params(max_iter=40, learning_rate_init=0.01).fit(X, y)
+
+
+def _run(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+KINDS = ["binary-str", "multiclass", "binary-softmax", "multilabel", "regressor"]
+LOSSES = {
+    "binary-str": "BCEWithLogitsLoss",
+    "multiclass": "CrossEntropyLoss",
+    "binary-softmax": "CrossEntropyLoss",
+    "multilabel": "BCEWithLogitsLoss",
+    "regressor": "MSELoss",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_file_records_the_task_loss_and_class_names_as_nudgenet_train(kind, tmp_path):
+    est = _fitted(kind)
+    metadata = ng.load(est.save(tmp_path / "m.safetensors")).metadata
+    record = TrainingRecord.of(ng.load(tmp_path / "m.safetensors"))
+    assert record.loss == LOSSES[kind]
+    assert record.task == ("regression" if kind == "regressor" else "classification")
+    single_label = kind not in ("multilabel", "regressor")
+    assert record.class_names == (tuple(map(str, est.classes_)) if single_label else ())
+    assert {k: v for k, v in metadata.items() if k != "sklearn"} == record.to_dict()
+    assert est.to_nudgenet().metadata == record.to_dict()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nudgenet_predict_on_a_saved_estimator_gives_its_answers(kind, tmp_path, capsys):
+    est = _fitted(kind)
+    path = est.save(tmp_path / "m.safetensors")
+    np.save(tmp_path / "rows.npy", ROWS)
+    code, out, err = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--json")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    if kind == "regressor":
+        np.testing.assert_allclose(np.ravel(result["predictions"]), est.predict(ROWS), rtol=1e-6)
+        return
+    np.testing.assert_allclose(result["probabilities"], est.predict_proba(ROWS), atol=1e-6)
+    predicted = est.predict(ROWS)
+    if kind == "multilabel":
+        assert result["classes"] == predicted.tolist()  # the indicator matrix
+        names = [[str(k) for k in np.flatnonzero(row)] for row in predicted]
+        shown = [", ".join(row) or "(none)" for row in names]
+    else:
+        names = shown = [str(c) for c in predicted]
+    assert result["predictions"] == names
+    code, out, _ = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"))
+    assert code == 0 and [line.split("  (")[0] for line in out.splitlines()] == [
+        f"row {i}: {label}" for i, label in enumerate(shown)
+    ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nudgenet_export_of_a_saved_estimator_serves_its_answers(kind, tmp_path, capsys):
+    est = _fitted(kind)
+    path = est.save(tmp_path / "m.safetensors")
+    assert _run(capsys, "export", str(path), str(tmp_path / "m.onnx"), "-q")[0] == 0
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {"input": ROWS.astype(np.float32)})
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert props["loss"] == LOSSES[kind]
+    if kind == "regressor":
+        assert len(outputs) == 1 and props["task"] == "regression"
+        np.testing.assert_allclose(outputs[0].ravel(), est.predict(ROWS), rtol=1e-5, atol=1e-5)
+        return
+    _, label, probabilities = outputs
+    np.testing.assert_allclose(probabilities, est.predict_proba(ROWS), atol=1e-6)
+    if kind == "multilabel":
+        np.testing.assert_array_equal(label, est.predict(ROWS))  # a 0/1 label per column
+        assert "class_names" not in props  # label columns, not classes
+    else:
+        np.testing.assert_array_equal(est.classes_[label], est.predict(ROWS))
+        assert json.loads(props["class_names"]) == [str(c) for c in est.classes_]
+
+
+def test_a_multilabel_network_exports_a_label_per_column_as_the_estimator_predicts(tmp_path):
+    est = _fitted("multilabel")
+    rows = ROWS.astype(np.float32)
+    for loss in (None, ng.BCEWithLogitsLoss()):  # the record's loss, or the one passed
+        path = ng.export_onnx(est.to_nudgenet(), tmp_path / "ml.onnx", loss=loss)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        _, label, probabilities = session.run(None, {"input": rows})
+        assert label.dtype == np.int64 and label.shape == (len(rows), 3)
+        np.testing.assert_array_equal(label, est.predict(rows))
+        np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
+
+
+def test_a_file_the_command_line_cannot_read_right_is_refused_in_one_line(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poisson = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=5).fit(X, Y)
+    path = poisson.save(tmp_path / "poisson.safetensors")  # outputs log-means: not the answer
+    np.save(tmp_path / "rows.npy", ROWS)
+    code, out, err = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"))
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "the model file names the loss 'PoissonLoss'; expected one the command line" in err
+
+
+def _tampered(tmp_path, change) -> str:
+    """A saved classifier's file with ``change(metadata)`` applied to its metadata, or with
+    the network ``change`` returns."""
+    est = _fitted("multiclass")
+    metadata = copy.deepcopy(ng.load(est.save(tmp_path / "m.safetensors")).metadata)
+    network = change(metadata)
+    network = network if isinstance(network, ng.Module) else est.to_nudgenet()
+    return str(ng.save(network, tmp_path / "tampered.safetensors", metadata=metadata))
+
+
+def _bigger_network(metadata):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return MLPClassifier((9,), max_iter=2).fit(X, Y).to_nudgenet()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["sklearn"].pop("params"),
+     "expected the saved MLPClassifier's 'params', a JSON object of parameters, got none"),
+    (lambda m: m["sklearn"].update(params=[1]), "'params', a JSON object of parameters, got a "
+                                                "JSON list"),
+    (lambda m: m["sklearn"].update(params={}, fitted={}),
+     "the saved MLPClassifier lacks the fitted attributes every fit sets: n_features_in_, "),
+    (lambda m: m["sklearn"]["params"].update(bogus=1), "cannot be restored: .*'bogus'"),
+    (lambda m: m["sklearn"]["fitted"]["classes_"].pop("dtype"),
+     "cannot be restored: a value lacks the key 'dtype'"),
+    (_bigger_network, r"the network does not match the saved MLPClassifier: expected the layer "
+                      r"sizes _units \[5, 8, 3\], got \[5, 9, 3\]"),
+    (lambda m: m["sklearn"]["fitted"].update(n_features_in_=7),
+     r"expected n_features_in_, n_outputs_, n_layers_ of the layer sizes \[5, 8, 3\], got "
+     r"\[7, 3, 3\]"),
+    (lambda m: m["sklearn"]["fitted"].update(out_activation_="logistic"),
+     "expected the output function of the loss _loss_rule 'cross_entropy'"),
+    (lambda m: m["sklearn"]["fitted"]["classes_"].update(values=[0, 1, 2, 3]),
+     r"expected 4 outputs for 4 classes \(multiclass\), got 3"),
+    (lambda m: m["sklearn"]["fitted"].update(y_type_="continuous"),
+     "expected y_type_ one of binary, multiclass, multilabel-indicator, got 'continuous'"),
+], ids=["no-params", "params-list", "empty", "unknown-param", "classes-no-dtype", "network",
+        "features", "out-activation", "classes", "y-type"])  # fmt: skip
+def test_load_refuses_a_damaged_or_inconsistent_file_in_one_line(change, message, tmp_path):
+    path = _tampered(tmp_path, change)
+    with pytest.raises(ng.ModelFileError, match=message) as error:
+        MLPClassifier.load(path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
