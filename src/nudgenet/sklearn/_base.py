@@ -30,7 +30,7 @@ from ..train import fit, predict
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
 from ._losses import RULES, WeightTotal, in_units, output_function
-from ._network import build_network, layout, layout_of, linears
+from ._network import build_network, check_fitted, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
 from ._warnings import warn
@@ -46,12 +46,6 @@ def dense(X):
     multiplies sparse ones, so a wide sparse input, TF-IDF features say, needs far more memory
     here: rows × columns numbers; the estimators' docstring says so)."""
     return X.toarray() if sp.issparse(X) else X
-
-
-def _listed(items) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = list(items)
-    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
 class BaseMLP(BaseEstimator):
@@ -121,8 +115,10 @@ class BaseMLP(BaseEstimator):
         rng = check_random_state(self.random_state)
         if first:
             self._initialize(units, loss, rng)
-        else:
-            self._check_fitted_network(units, loss)
+        else:  # a warm fit or partial_fit: the fitted network trains on
+            asked = (units, self.activation, self.dropout, self.dtype, loss)
+            fitted_for = (self._units, self._loss_rule)
+            check_fitted(type(self).__name__, self._model, fitted_for, asked)
         self._sync()
         if self.solver != "lbfgs":
             return self._fit_stochastic(
@@ -132,25 +128,6 @@ class BaseMLP(BaseEstimator):
         loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver, unit)
         factor = rule.loss_factor(outputs)
         return _lbfgs.minimize(self, self._solver, loss_fn, factor, X, targets, weights)
-
-    def _check_fitted_network(self, units: list[int], loss: str) -> None:
-        """A warm fit or ``partial_fit`` trains the fitted network on: a one-line ValueError
-        where the parameters ask for another one (other layer sizes, ``activation``,
-        ``dropout``, ``dtype`` or loss), which it would otherwise train silently while
-        ``get_params`` (and ``save``) described the other.  ``dtype=None`` asks for the fitted
-        network's dtype.  The fitted network is read from its layers (:func:`layout_of`), so a
-        warm fit with ``lbfgs`` never meets a Dropout layer of an ``adam`` fit."""
-        fitted = {"layers": self._units, **layout_of(self._model), "loss": self._loss_rule}
-        dtype = fitted["dtype"] if self.dtype is None else self.dtype
-        asked = {"layers": units, **layout(len(units) - 2, self.activation, self.dropout, dtype),
-                 "loss": loss}  # fmt: skip
-        changed = [name for name in fitted if fitted[name] != asked[name]]
-        if changed:
-            raise ValueError(
-                f"{type(self).__name__}: warm_start/partial_fit needs the fitted network's "
-                f"{_listed(f'{name} {fitted[name]!r}' for name in changed)}, got "
-                f"{_listed(repr(asked[name]) for name in changed)}"
-            )
 
     def _check_finite(self, diverged: str | None) -> None:
         """scikit-learn's ValueError, its words first (users match on them), where the weights

@@ -106,3 +106,31 @@ def layout_of(model: Sequential) -> dict:
         "dropout": rates[:-1],
         "dtype": model.parameters()[0].dtype.name,
     }
+
+
+def check_fitted(owner: str, model: Sequential, fitted_for: tuple, asked: tuple) -> None:
+    """A warm fit or ``partial_fit`` trains the fitted network ``model`` (built for the layer
+    sizes and loss ``fitted_for``) on: a one-line ValueError naming ``owner`` where the
+    parameters ``asked`` (layer sizes, ``activation``, ``dropout``, ``dtype``, loss) ask for
+    another one, which it would otherwise train silently while ``get_params`` (and ``save``)
+    described the other.  ``dtype`` None asks for the fitted network's.  The fitted network is
+    read from its layers (:func:`layout_of`), so a warm fit with ``lbfgs`` never meets a Dropout
+    layer of an ``adam`` fit."""
+    (layers, loss), (units, activation, dropout, dtype, new_loss) = fitted_for, asked
+    fitted = {"layers": layers, **layout_of(model), "loss": loss}
+    dtype = fitted["dtype"] if dtype is None else dtype
+    wanted = {"layers": units, **layout(len(units) - 2, activation, dropout, dtype),
+              "loss": new_loss}  # fmt: skip
+    changed = [name for name in fitted if fitted[name] != wanted[name]]
+    if changed:
+        raise ValueError(
+            f"{owner}: warm_start/partial_fit needs the fitted network's "
+            f"{_listed(f'{name} {fitted[name]!r}' for name in changed)}, got "
+            f"{_listed(repr(wanted[name]) for name in changed)}"
+        )
+
+
+def _listed(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
