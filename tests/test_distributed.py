@@ -146,16 +146,31 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         # a rank that leaves normally: the others' stall line, then the shutdown they asked for
         ("leaves", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of fit(distri"),
         ("second-fit-alone", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of"),
+        # the script's own code in guard(): its traceback too; sys.exit(n) ends the job with n
+        ("guard-error", 1, "rank 1 of 2: FileNotFoundError: [Errno 2] No such file or directory"),
+        ("guard-exit", 3, "rank 1 of 2: exited with code 3 (sys.exit)"),
+        ("guard-exit-message", 1, "rank 1 of 2: exited with code 1: bad config (sys.exit)"),
     ],
 )
 def test_a_failing_rank_ends_every_rank(case, code, message):
-    """Within seconds (the script would train 50 epochs), non-zero, the failing rank's line."""
+    """Within seconds (the script would train 50 epochs), non-zero, the failing rank's line,
+    after Python's report of the error written with it (not for Ctrl-C and sys.exit, which
+    Python does not report either): the file and line that failed, from the script's top."""
     stall = {"NUDGENET_STALL_WARNING_SECONDS": "1", "NUDGENET_STALL_SHUTDOWN_SECONDS": "3"}
     result, seconds = launch(2, str(SCRIPTS / "faults.py"), case, timeout=30, env=stall)
     assert result.returncode == code if code else result.returncode != 0, result.stderr[-2000:]
     assert "finished" not in result.stdout
     assert message in result.stderr
-    assert ("Traceback" in result.stderr) == (case == "uncaught")
+    reported = case not in ("interrupt", "kill", "exit-in-fit", "guard-exit", "guard-exit-message")
+    assert ("Traceback (most recent call last):" in result.stderr) == reported, result.stderr
+    if reported:  # from the script's top; the error's own line, then ours (one write)
+        lines = result.stderr[result.stderr.index("Traceback (most recent call last):") :]
+        lines = lines.splitlines()
+        assert lines[1].startswith(f'  File "{SCRIPTS / "faults.py"}", line '), lines[:3]
+        ours = next(i for i, line in enumerate(lines) if line.startswith("nudgenet: rank"))
+        assert message in lines[ours] and not lines[ours - 1].startswith(" "), lines[: ours + 1]
+        handling = ("in abort_on_error", "gen.throw(")  # frames of our catching it: left out
+        assert not any(frame in line for frame in handling for line in lines[:ours])
     assert seconds < 20
     lines = [line for line in result.stderr.splitlines() if "nudgenet: rank" in line]
     assert all(line.startswith("nudgenet: rank") for line in lines), "one line each, not cut"
@@ -179,6 +194,90 @@ def test_a_slow_rank_is_waited_for_with_one_line_and_no_busy_wait():
     assert "rank 0 of 2: waited" in result.stderr
     cpu, wall = (float(v) for v in result.stdout.split("rank 0 fit cpu")[1].split()[:2])
     assert wall > 2 and cpu < wall - 1.5, (cpu, wall)  # the 2.5 s of waiting did not spin
+
+
+class FakeComm:
+    """A communicator of ``size`` ranks whose Abort raises Aborted (instead of ending pytest)."""
+
+    class Aborted(BaseException):
+        pass
+
+    def __init__(self, size, rank=1):
+        self.size, self.rank = size, rank
+
+    def Get_size(self):
+        return self.size
+
+    def Get_rank(self):
+        return self.rank
+
+    def Abort(self, code):
+        raise FakeComm.Aborted(code)
+
+
+def test_guard_without_a_launcher_lets_everything_pass_and_needs_no_mpi(no_launcher, monkeypatch):
+    """A script run alone (``python script.py``): guard() is as if absent, even without mpi4py."""
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
+    with pytest.raises(ValueError, match="bad data file"):
+        with ng.distributed.guard():
+            raise ValueError("bad data file")
+    with pytest.raises(SystemExit) as exited:
+        with ng.distributed.guard():
+            sys.exit(3)
+    assert exited.value.code == 3
+
+
+def test_in_a_world_of_one_rank_an_error_passes(monkeypatch):
+    """Nothing waits for the only rank: the exception goes on as without abort_on_error."""
+    from nudgenet.distributed.faults import abort_on_error
+
+    for error in (ValueError("bad"), SystemExit(3), SystemExit(0), KeyboardInterrupt()):
+        with pytest.raises(type(error)):
+            with abort_on_error(FakeComm(1, rank=0), exit_aborts=True):
+                raise error
+
+
+def _failing_callback():
+    raise KeyError("val_accuracy")
+
+
+def test_an_aborting_rank_writes_the_traceback_then_its_line_at_once(monkeypatch):
+    """Python's report as if nothing had caught the error (from this function's frame, without
+    the frames that caught it) and the line naming the rank, in one write; Ctrl-C and sys.exit
+    get their line alone, as Python reports neither; so do the types given as ``one_line``."""
+    from nudgenet.distributed import faults
+
+    monkeypatch.setattr(faults, "_FORWARDED", 0.0)
+    monkeypatch.setattr(os, "_exit", lambda code: None)
+    writes = []
+    stream = type("Stream", (), {"write": lambda self, text: writes.append(text),
+                                 "flush": lambda self: None})  # fmt: skip
+    monkeypatch.setattr(sys, "__stderr__", stream())
+    with pytest.raises(FakeComm.Aborted) as aborted:
+        with faults.abort_on_error(FakeComm(2)):
+            _failing_callback()
+    assert aborted.value.args == (1,) and len(writes) == 1
+    lines = writes[0].splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert sum("in test_an_aborting_rank_writes_the_traceback" in line for line in lines) == 1
+    assert "in _failing_callback" in lines[-4] and "raise KeyError" in lines[-3]
+    ours = "nudgenet: rank 1 of 2: "
+    assert lines[-2:] == ["KeyError: 'val_accuracy'", ours + "KeyError: val_accuracy"]
+    assert not any("abort_on_error" in line or "contextlib" in line for line in lines)
+    cases = [
+        (SystemExit(3), (), 3, "exited with code 3 (sys.exit)"),
+        (SystemExit("bad config"), (), 1, "exited with code 1: bad config (sys.exit)"),
+        (SystemExit(256), (), 1, "exited with code 1 (sys.exit)"),
+        (KeyboardInterrupt(), (), 130, "interrupted (KeyboardInterrupt)"),
+        (ValueError("bad"), (ValueError,), 1, "ValueError: bad"),
+    ]
+    for error, one_line, code, said in cases:
+        writes.clear()
+        with pytest.raises(FakeComm.Aborted) as aborted:
+            with faults.abort_on_error(FakeComm(1), one_line=one_line):  # passes Aborted on
+                with faults.abort_on_error(FakeComm(2)):  # one_line holds within, as in fit's
+                    raise error
+        assert aborted.value.args == (code,) and writes == [f"{ours}{said}\n"], (error, writes)
 
 
 def test_a_stall_setting_that_is_not_seconds_is_a_clear_error(monkeypatch):
@@ -371,6 +470,7 @@ def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
         "nudgenet: rank 1 of 2: DistributedError: this command runs in one process, but an MPI "
         "launcher started 2 processes (PMI_SIZE is set)"
     ) in done.stderr
+    assert "Traceback" not in done.stderr, "a user's mistake: its line alone, as without MPI"
     assert not (tmp_path / "m.safetensors").exists()
 
 

@@ -13,7 +13,9 @@ into ``fit``), ``second-fit-alone`` (both ranks run a short ``fit``, then rank 0
 ``exit-in-fit`` (a callback calls ``sys.exit(0)`` on rank 1 at its 3rd batch),
 ``validation-split`` / ``split-mode`` / ``class-weight`` (rank 1 alone holds out a fifth of the
 rows / draws them at random / weights class 0), ``callback-settings`` (rank 1's ReduceLROnPlateau
-reduces the rate by another factor)."""
+reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a file inside
+``ng.distributed.guard()``), ``guard-exit`` / ``guard-exit-message`` (rank 1 calls
+``sys.exit(3)`` / ``sys.exit("bad config")`` inside it)."""
 
 import os
 import signal
@@ -28,6 +30,13 @@ import nudgenet as ng
 case, rank = sys.argv[1], MPI.COMM_WORLD.rank
 if case == "uncaught" and ng.distributed.rank() == 1:
     raise FileNotFoundError("data.npz")
+with ng.distributed.guard():
+    if case == "guard-error" and rank == 1:
+        np.load("missing-data.npy")
+    if case == "guard-exit" and rank == 1:
+        sys.exit(3)
+    if case == "guard-exit-message" and rank == 1:
+        sys.exit("bad config")
 rng = np.random.default_rng(1 if rank == 1 and case == "data-values" else 0)
 x, y = rng.normal(size=(400, 5)), rng.integers(0, 3, 400)
 hidden, batch_size, seed = 8, 32, 0

@@ -4,7 +4,8 @@ run, never N independent copies racing to write one file.
 :func:`under_mpi` wraps a command's ``run(args)``: started by a launcher (its variables in the
 environment, :func:`nudgenet.distributed.launcher`) the command runs with ``args.distributed``
 True inside :func:`~nudgenet.distributed.abort_on_error` (an error on any rank ends every rank
-with one line naming it); ranks other than 0 print nothing and write no file
+with one line naming it, after its traceback only when it is not a user's mistake, which the
+command line reports in one line alone); ranks other than 0 print nothing and write no file
 (:func:`nudgenet.files.may_write`).  A launcher that claims more than one process while mpi4py
 is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wraps the other
 commands, which run in one process: started as several processes, they refuse in one line, and
@@ -20,6 +21,10 @@ import os
 
 from .. import files
 from ..distributed import DistributedError, abort_on_error, launcher, world
+from .common import USER_ERRORS
+
+# what main() reports in one line alone reaches the other ranks' abort in one line too
+ONE_LINE = (MemoryError, *USER_ERRORS)
 
 
 def under_mpi(command: str, run):
@@ -40,7 +45,7 @@ def under_mpi(command: str, run):
         rank = comm.Get_rank()
         previous = files.set_may_write(rank == 0)
         try:
-            with abort_on_error(comm), _silent(rank != 0):
+            with abort_on_error(comm, one_line=ONE_LINE), _silent(rank != 0):
                 return run(args)
         finally:
             files.set_may_write(previous)
@@ -79,7 +84,7 @@ def one_process(run):
             comm = world(f"nudgenet {args.command}")
         except DistributedError:  # no mpi4py, or each process a world of its own: none waits
             raise refusal from None
-        with abort_on_error(comm):
+        with abort_on_error(comm, one_line=ONE_LINE):
             raise refusal
 
     return wrapped
