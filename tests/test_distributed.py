@@ -181,6 +181,21 @@ def test_a_failing_rank_ends_every_rank(case, code, message):
         )
 
 
+def test_mpi4py_s_runner_ends_the_job_on_a_non_zero_exit_outside_guard():
+    """``sys.exit(3)`` on rank 1 after joining MPI, outside guard: Python calls no hook for it,
+    so rank 0 waits at the start of fit (here until the stall shutdown); started through
+    ``python -m mpi4py`` (as the README says), the job ends at once with code 3."""
+    stall = {"NUDGENET_STALL_WARNING_SECONDS": "1", "NUDGENET_STALL_SHUTDOWN_SECONDS": "4"}
+    script = str(SCRIPTS / "faults.py")
+    plain, _ = launch(2, script, "exit-outside", timeout=30, env=stall)
+    assert plain.returncode == 1, plain.stderr[-2000:]
+    assert "rank 0 of 2: DistributedError: waited 4 s at the start of fit" in plain.stderr
+    runner, _ = launch(2, "-m", "mpi4py", script, "exit-outside", timeout=30, env=stall)
+    assert runner.returncode == 3, runner.stderr[-2000:]
+    assert "waited" not in runner.stderr, "ended before rank 0's stall line (1 s)"
+    assert "finished" not in runner.stdout
+
+
 def test_a_slow_rank_is_waited_for_with_one_line_and_no_busy_wait():
     """Rank 1 starts fit 2.5 s after rank 0: rank 0 says it waits after 1 s, then both train;
     while waiting it sleeps between looks rather than spinning a core."""

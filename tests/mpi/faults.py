@@ -15,7 +15,8 @@ into ``fit``), ``second-fit-alone`` (both ranks run a short ``fit``, then rank 0
 rows / draws them at random / weights class 0), ``callback-settings`` (rank 1's ReduceLROnPlateau
 reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a file inside
 ``ng.distributed.guard()``), ``guard-exit`` / ``guard-exit-message`` (rank 1 calls
-``sys.exit(3)`` / ``sys.exit("bad config")`` inside it)."""
+``sys.exit(3)`` / ``sys.exit("bad config")`` inside it), ``exit-outside`` (rank 1 calls
+``sys.exit(3)`` after joining MPI, outside ``guard()``; rank 0 goes on into ``fit``)."""
 
 import os
 import signal
@@ -90,6 +91,8 @@ if case == "second-fit-alone":
            epochs=1, batch_size=batch_size, seed=seed, verbose=0, distributed=True)  # fmt: skip
 if case in ("leaves", "second-fit-alone") and rank == 1:
     sys.exit(0)
+if case == "exit-outside" and rank == 1:
+    sys.exit(3)  # no hook sees it: mpi4py's runner (python -m mpi4py) aborts the job with 3
 if case == "slow" and rank == 1:
     time.sleep(2.5)
 weights = np.ones(len(y)) if case == "sample-weight" and rank == 1 else None

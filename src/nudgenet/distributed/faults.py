@@ -107,7 +107,9 @@ def abort_on_uncaught(comm) -> None:
     """Make an exception that nothing catches (in a script's own code before or after ``fit``)
     end every rank as :func:`abort_on_error` does, after Python's usual report of it: a rank
     that merely exits leaves the others waiting in their next collective for ever.  Installed
-    (once) as ``sys.excepthook`` when a process joins a world of several ranks."""
+    (once) as ``sys.excepthook`` when a process joins a world of several ranks.  ``sys.exit``
+    reaches no hook: a script started as ``python -m mpi4py script.py`` (mpi4py's runner) ends
+    the job on a non-zero one too."""
     previous = sys.excepthook
     if getattr(previous, "aborts", False):
         return
