@@ -119,6 +119,22 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert stopped["epochs"][0] < 20 and stopped["lr_changed"], "the callbacks acted"
 
 
+def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
+    """``fit(distributed=DataParallel(comm))``: the same run as distributed=True, rank 0 alone
+    printing and writing, last_run() filled, each rank's parameters its own again afterwards
+    (rank 0 zeroing its weights leaves rank 1's alone); seed=None refused: see the fault cases."""
+    out = tmp_path / "results.json"
+    result, _ = launch(2, str(SCRIPTS / "by_hand.py"), str(out), str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert found["same_as_distributed_true"] == [True, True]
+    assert found["rank_1_unchanged"], "the parameters stayed in the node's shared memory"
+    assert found["may_write"] == [[True, True], [False, False]]
+    assert result.stdout.count("Epoch 2/2") == 2, "rank 0 prints, once per fit"
+    assert found["last_run"]["ranks"] == 2 and found["last_run"]["allreduce_calls"] == 2 * 7
+    assert any(name.startswith("checkpoint-") for name in found["files"])
+
+
 @pytest.mark.parametrize(
     ("case", "code", "message"),
     [
@@ -134,6 +150,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("data-values", 1, "rank 1 runs another fit than rank 0: x (CRC-32 of 16 rows) "),
         ("batchnorm", 1, "the model holds a BatchNorm1d, which normalises by the statistics"),
         ("no-seed", 1, "fit(distributed=True) needs seed= (an int)"),
+        ("by-hand-no-seed", 1, "rank 0 of 2: DistributedError: fit(distributed=True) needs seed="),
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
         ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
@@ -373,7 +390,8 @@ def test_fit_warnings_point_at_the_line_that_called_fit(distributed, no_launcher
 
 
 def test_distributed_takes_true_or_false(no_launcher):
-    with pytest.raises(TypeError, match="fit: distributed must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="fit: distributed must be True, False or a DataParallel, "
+                       "got 'yes'"):  # fmt: skip
         _fit("yes")
     with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
         _fit(np.True_)  # a NumPy bool is a bool

@@ -16,7 +16,8 @@ rows / draws them at random / weights class 0), ``callback-settings`` (rank 1's 
 reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a file inside
 ``ng.distributed.guard()``), ``guard-exit`` / ``guard-exit-message`` (rank 1 calls
 ``sys.exit(3)`` / ``sys.exit("bad config")`` inside it), ``exit-outside`` (rank 1 calls
-``sys.exit(3)`` after joining MPI, outside ``guard()``; rank 0 goes on into ``fit``)."""
+``sys.exit(3)`` after joining MPI, outside ``guard()``; rank 0 goes on into ``fit``),
+``by-hand-no-seed`` (``fit(distributed=DataParallel(comm), seed=None)``)."""
 
 import os
 import signal
@@ -49,8 +50,11 @@ if rank == 1 and case == "data":
     x, y = x[:-1], y[:-1]
 if rank == 1 and case == "options":
     batch_size = 64
-if case == "no-seed":
+distributed = True
+if case in ("no-seed", "by-hand-no-seed"):
     seed = None
+if case == "by-hand-no-seed":
+    distributed = ng.distributed.DataParallel(MPI.COMM_WORLD)
 if rank == 1 and case == "seed":
     seed = 1
 split, mode, class_weight = 0.2 if case == "split-mode" else 0.0, "last", None
@@ -102,7 +106,8 @@ cpu, wall = time.process_time(), time.perf_counter()
 history = ng.fit(
     model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
     epochs=2 if case == "slow" else 50, batch_size=batch_size, seed=seed, verbose=0,
-    distributed=True, callbacks=[] if case == "slow" else [Fail(), plateau], sample_weight=weights,
+    distributed=distributed, callbacks=[] if case == "slow" else [Fail(), plateau],
+    sample_weight=weights,
     validation_split=split, validation_split_mode=mode, class_weight=class_weight,
 )  # fmt: skip
 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
