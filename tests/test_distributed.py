@@ -312,6 +312,37 @@ def test_an_aborting_rank_writes_the_traceback_then_its_line_at_once(monkeypatch
         assert aborted.value.args == (code,) and writes == [f"{ours}{said}\n"], (error, writes)
 
 
+@pytest.mark.parametrize(
+    ("affinities", "threads"),
+    [
+        ([set(range(32))] * 8, [4] * 8),  # 8 unbound ranks on 32 cores (Hydra's default)
+        ([set(range(4 * r, 4 * r + 4)) for r in range(8)], [4] * 8),  # srun --cpus-per-task=4
+        ([{0, 1}, {0, 1}], [1, 1]),  # 2 ranks on this machine's 2 cores
+        ([{0}, {1}], [1, 1]),  # each bound to one core
+        ([{0, 1}] * 3, [1, 1, 1]),  # more ranks than cores: 1 each still
+        ([{0}, set(range(8))], [1, 4]),  # one rank bound to a core: no more threads than cores
+    ],
+)
+def test_blas_threads_share_the_node_ranks_cores_at_most_a_rank_s_own(affinities, threads):
+    """The cores of the machine's ranks together, divided among them, at most a rank's own: a
+    launcher that bound each rank to cores of its own already divided them (they used to be
+    divided again: 4 cores each of 32 by 8 ranks gave 1 thread)."""
+    from nudgenet.distributed.threads import threads_per_rank
+
+    assert [threads_per_rank(affinities, mine) for mine in affinities] == threads
+
+
+def test_blas_threads_under_mpiexec_unbound_bound_and_on_cores_of_their_own(tmp_path):
+    out = tmp_path / "threads.json"
+    result, _ = launch(2, str(SCRIPTS / "threads.py"), str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())
+    before = found["before"]
+    assert found["unbound"] == [[max(1, min(len(found["machine"]) // 2, n)) for n in before]] * 2
+    assert found["own cores"] == [[min(2, n) for n in before]] * 2, "2 of their own, not 2 // 2"
+    assert found["bound"] == [[1] * len(before)] * 2
+
+
 def test_a_stall_setting_that_is_not_seconds_is_a_clear_error(monkeypatch):
     from nudgenet.distributed.faults import STALL_SHUTDOWN, rendezvous
 

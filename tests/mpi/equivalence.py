@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_info
 import nudgenet as ng
 from nudgenet import files
 from nudgenet.distributed import node
-from nudgenet.distributed.threads import cores
+from nudgenet.distributed.threads import affinity
 
 comm = MPI.COMM_WORLD
 out_path, workdir = Path(sys.argv[1]), Path(sys.argv[2])
@@ -322,7 +322,7 @@ model = classifier("float64")
 optimizer = OPTIMIZERS["sgd"](model.parameters())
 ng.fit(model, ng.CrossEntropyLoss(), optimizer, x64, labels, epochs=1, batch_size=64, seed=0,
        verbose=0, distributed=True, callbacks=[threads])  # fmt: skip
-share = max(1, cores() // comm.size)  # every rank on this one machine
+share = max(1, len(affinity()) // comm.size)  # every rank on this one machine, none bound
 results["blas_threads"] = comm.allgather(
     threads.seen == [min(share, n) for n in before]
     and before == [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
