@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "mpi"
 LAUNCHER_VARIABLES = (
     "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
+    "WORLD_SIZE", "HOROVOD_SIZE",
 )  # fmt: skip
 
 
@@ -381,7 +382,17 @@ def no_launcher(monkeypatch):
 
 def test_the_launcher_is_read_from_the_environment(no_launcher, monkeypatch):
     assert launcher() is None
-    monkeypatch.setenv("PMIX_RANK", "3")
+    monkeypatch.setenv("HOROVOD_SIZE", "2")  # horovodrun (gloo)
+    assert launcher() == ("HOROVOD_SIZE", 2)
+    monkeypatch.setenv("WORLD_SIZE", "3")  # torchrun
+    assert launcher() == ("WORLD_SIZE", 3)
+    monkeypatch.setenv("PMIX_RANK", "3")  # an MPI launcher's first: torchrun under mpiexec
+    assert launcher() == ("WORLD_SIZE", 3)
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "2")
+    assert launcher() == ("SLURM_STEP_NUM_TASKS", 2)
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS")
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delenv("HOROVOD_SIZE")
     assert launcher() == ("PMIX_RANK", None)
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
     assert launcher() == ("OMPI_COMM_WORLD_SIZE", 4)
@@ -476,8 +487,11 @@ ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), n
         ({"SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1"}, ["-c", FIT]),  # srun, no --mpi=pmi2
         ({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"},  # another MPI's mpiexec
          ["-m", "nudgenet", "train", "--epochs", "1", "-o", "m.safetensors"]),
+        ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}, ["-c", FIT]),  # torchrun
+        ({"HOROVOD_SIZE": "2", "HOROVOD_RANK": "1"},  # horovodrun (gloo)
+         ["-m", "nudgenet", "train", "--epochs", "1", "-o", "m.safetensors"]),
     ],
-    ids=["srun-fit", "open-mpi-train"],
+    ids=["srun-fit", "open-mpi-train", "torchrun-fit", "horovodrun-train"],
 )  # fmt: skip
 def test_a_launcher_mpi_cannot_hear_is_refused_not_run_as_copies(variables, command, tmp_path):
     """A launcher's variables say 2 processes, but MPI makes each a world of its own (a launcher
@@ -488,10 +502,14 @@ def test_a_launcher_mpi_cannot_hear_is_refused_not_run_as_copies(variables, comm
         env=environment(variables),
     )  # fmt: skip
     assert done.returncode == 1, done.stderr[-2000:]
-    said = f"runs under an MPI launcher of 2 processes ({next(iter(variables))} is set), but MPI"
+    name = next(iter(variables))
+    who = {"WORLD_SIZE": "torchrun", "HOROVOD_SIZE": "horovodrun"}.get(name, "an MPI launcher")
+    said = f"runs under {who}, which started 2 processes ({name} is set), but MPI sees a world of"
     lines = [line for line in done.stderr.splitlines() if said in line]
     assert len(lines) == 1 and "srun --mpi=pmi2" in lines[0], done.stderr[-2000:]
-    assert str(Path(sys.executable).with_name("mpiexec")) in lines[0]
+    assert f"start them with {Path(sys.executable).with_name('mpiexec')}" in lines[0]
+    if who != "an MPI launcher":
+        assert f"{who} starts no MPI, over which nudgenet trains data-parallel" in lines[0]
     if command[0] == "-m":  # the command line: one line (mpi4py may warn too), no model written
         assert lines[0].startswith("nudgenet train: error: nudgenet train runs under")
         assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
@@ -516,6 +534,31 @@ def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeyp
             "started 2 processes (PMI_SIZE is set): run it without mpiexec (only nudgenet "
             "train trains data-parallel)"
         ]
+
+
+def test_torchrun_and_horovodrun_copies_are_warned_of_and_refused_by_name(
+    no_launcher, monkeypatch, tmp_path, capsys
+):
+    """A launcher that starts no MPI (torchrun's WORLD_SIZE, horovodrun's HOROVOD_SIZE) counts as
+    one that started several processes: distributed=False with a checkpoint warns, naming it, and
+    the one-process commands refuse, saying to run without it."""
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    x, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # no MPI to join here
+    for name, who in (("WORLD_SIZE", "torchrun"), ("HOROVOD_SIZE", "horovodrun")):
+        monkeypatch.setenv(name, "2")
+        warned = rf"fit: {who} started 2 processes \({name} is set\), but distributed=False"
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+        with pytest.warns(RuntimeWarning, match=warned):
+            ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=1, seed=0, verbose=0,
+                   checkpoint=ng.Checkpoint(tmp_path / who))  # fmt: skip
+        assert main(["export", "m.safetensors", "m.onnx"]) == 1
+        assert capsys.readouterr().err.strip() == (
+            f"nudgenet export: error: this command runs in one process, but {who} started 2 "
+            f"processes ({name} is set): run it without {who} (only nudgenet train trains "
+            "data-parallel)"
+        )
+        monkeypatch.delenv(name)
 
 
 def test_a_command_refusing_beside_train_ends_the_job(tmp_path):

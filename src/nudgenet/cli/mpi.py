@@ -21,6 +21,7 @@ import os
 
 from .. import files
 from ..distributed import DistributedError, abort_on_error, launcher, world
+from ..distributed.launch import NOT_MPI, launched_by
 from .common import USER_ERRORS
 
 # what main() reports in one line alone reaches the other ranks' abort in one line too
@@ -76,9 +77,9 @@ def one_process(run):
             return run(args)
         name, size = found
         refusal = DistributedError(
-            f"this command runs in one process, but an MPI launcher started "
-            f"{f'{size} processes' if size else 'it'} ({name} is set): run it without mpiexec "
-            "(only nudgenet train trains data-parallel)"
+            f"this command runs in one process, but {launched_by(found)} started "
+            f"{f'{size} processes' if size else 'it'} ({name} is set): run it without "
+            f"{NOT_MPI.get(name, 'mpiexec')} (only nudgenet train trains data-parallel)"
         )
         try:
             comm = world(f"nudgenet {args.command}")

@@ -33,7 +33,7 @@ from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same, rendezvous
-from .launch import launcher, several, world
+from .launch import launched_by, launcher, several, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, share
 from .threads import blas_threads_per_rank
@@ -276,7 +276,7 @@ def warn_copies(checkpoint) -> None:
     found = launcher()
     if checkpoint is not None and several(found):
         warnings.warn(
-            f"fit: an MPI launcher started {found[1]} processes ({found[0]} is set), but "
+            f"fit: {launched_by(found)} started {found[1]} processes ({found[0]} is set), but "
             "distributed=False: each process trains its own copy (this one's checkpoint folder: "
             f"{checkpoint.directory}); pass distributed=True (and a seed) to train one model on "
             "all of them",
