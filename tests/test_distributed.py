@@ -374,6 +374,33 @@ def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(tmp_path):
     ]  # fmt: skip
 
 
+def test_nudgenet_train_under_mpiexec_downloads_mnist_once(tmp_path):
+    """MNIST's files missing: rank 0 downloads them while the other ranks wait, then every rank
+    loads them from the cache (each rank fetched every file, at once, into one cache)."""
+    from nudgenet.data import save_idx
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "server").mkdir()
+    (tmp_path / "logs").mkdir()
+    for prefix, rows in (("train", 60), ("t10k", 20)):
+        save_idx(tmp_path / "server" / f"{prefix}-images-idx3-ubyte.gz",
+                 rng.integers(0, 256, size=(rows, 28, 28), dtype=np.uint8))  # fmt: skip
+        save_idx(tmp_path / "server" / f"{prefix}-labels-idx1-ubyte.gz",
+                 np.arange(rows, dtype=np.uint8) % 10)  # fmt: skip
+    places = [str(tmp_path / name) for name in ("server", "logs", "m.safetensors")]
+    result, _ = launch(
+        2, str(SCRIPTS / "download.py"), *places,
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "NUDGENET_DATA": ""},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["rank-0.log"]
+    fetched = (tmp_path / "logs" / "rank-0.log").read_text().splitlines()
+    assert sorted(url.rsplit("/", 1)[1] for url in fetched) == sorted(
+        p.name for p in (tmp_path / "server").iterdir()
+    ), "each file once"
+    assert (tmp_path / "m.safetensors").exists()
+
+
 @pytest.fixture
 def no_launcher(monkeypatch):
     for name in LAUNCHER_VARIABLES:

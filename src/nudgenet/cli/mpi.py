@@ -11,7 +11,8 @@ is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wr
 commands, which run in one process: started as several processes, they refuse in one line, and
 through MPI where they can join it (then aborting the job): the job's other processes
 (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) would otherwise wait at MPI's
-start for ever for one that never joins.
+start for ever for one that never joins.  :func:`rank_zero_first` loads a data set that
+downloads its missing files on rank 0 before the others, so they are fetched once.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import os
 
-from .. import files
+from .. import files, recipes
 from ..distributed import DistributedError, abort_on_error, launcher, world
+from ..distributed.faults import barrier
 from ..distributed.launch import NOT_MPI, launched_by
 from .common import USER_ERRORS
 
@@ -52,6 +54,20 @@ def under_mpi(command: str, run):
             files.set_may_write(previous)
 
     return wrapped
+
+
+def rank_zero_first(args, load):
+    """``load()`` of the data set ``args.dataset``; under mpiexec (``args.distributed``), for a
+    data set that downloads the files it lacks (``DatasetRecord.downloads``: MNIST), on rank 0
+    first, then on the others once it returned: every rank would fetch them at once, into the
+    one cache, each hitting the mirror; they now find rank 0's files there."""
+    record = recipes.DATASETS.get(args.dataset)
+    if not (args.distributed and record is not None and record.downloads):
+        return load()
+    comm = world("nudgenet train")
+    loaded = load() if comm.Get_rank() == 0 else None
+    barrier(comm)  # an error on rank 0 ends every rank (under_mpi's abort) while they wait
+    return load() if comm.Get_rank() else loaded
 
 
 @contextlib.contextmanager

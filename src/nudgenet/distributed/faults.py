@@ -185,13 +185,11 @@ def _seconds(variable: str, default: float) -> float:
 
 
 def rendezvous(comm, what: str) -> None:
-    """Return once every rank of ``comm`` has called this (a nonblocking barrier, looked at
-    every 0.1-50 ms rather than spun on); see the module doc for the stall line and shutdown.
-    ``what``: what the ranks are starting, for those words."""
+    """Return once every rank of ``comm`` has called this (:func:`barrier`); see the module doc
+    for the stall line and shutdown.  ``what``: what the ranks are starting, for those words."""
     warn_after, shutdown_after = _seconds(STALL_WARNING, 60.0), _seconds(STALL_SHUTDOWN, 0.0)
-    request, started, pause, warned = comm.Ibarrier(), time.monotonic(), _POLL[0], False
-    while not request.Test():
-        waited = time.monotonic() - started
+    warned = False
+    for waited in _waiting(comm):
         if shutdown_after and waited >= shutdown_after:
             raise DistributedError(
                 f"{_stalled(what, waited)}; {STALL_SHUTDOWN}={shutdown_after:g} ends the job"
@@ -200,6 +198,21 @@ def rendezvous(comm, what: str) -> None:
             _say(comm, f"{_stalled(what, waited)}; still waiting ({STALL_SHUTDOWN}=<seconds> "
                        "ends the job)")  # fmt: skip
             warned = True
+
+
+def barrier(comm) -> None:
+    """Return once every rank of ``comm`` has called this, sleeping while it waits (MPI's own
+    ``Barrier`` spins a core: a rank waiting minutes for another's download would take it)."""
+    for _ in _waiting(comm):
+        pass
+
+
+def _waiting(comm) -> Iterator[float]:
+    """A nonblocking barrier of ``comm``, looked at every 0.1-50 ms rather than spun on: the
+    seconds waited so far at each look until every rank has entered it."""
+    request, started, pause = comm.Ibarrier(), time.monotonic(), _POLL[0]
+    while not request.Test():
+        yield time.monotonic() - started
         time.sleep(pause)
         pause = min(2 * pause, _POLL[1])
 
