@@ -192,7 +192,8 @@ def fit(
     on the engine (the compiled step takes no weights).  Metrics and the validation loss stay
     unweighted.
     ``checkpoint``: a :class:`~nudgenet.Checkpoint` saves the run's state as it goes and
-    resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`).
+    resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`; with
+    Dropout on several ranks, only where every batch splits evenly among the ranks).
     A batch whose loss is not finite stops training before its update, the History's
     ``stop_message`` naming the epoch, the step and the cause
     (:func:`~nudgenet.divergence.non_finite`).
@@ -201,7 +202,7 @@ def fit(
     ``distributed=True`` (under ``mpiexec -n N``, with a ``seed``): data-parallel over MPI, each
     rank training on its share of every batch, the update and the History the same as one
     process's on the whole batch (:mod:`nudgenet.distributed`; ``DataParallel(comm)``: on the
-    ranks of ``comm``); without a launcher, a RuntimeWarning and plain ``fit``; under one,
+    ranks of ``comm``); without a launcher, a warning and plain ``fit``; under one,
     ``distributed=False`` with a ``checkpoint`` warns.
     """
     if not in_progress(distributed):  # the caller's True, False or DataParallel

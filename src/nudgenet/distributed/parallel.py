@@ -130,7 +130,9 @@ class DataParallel:
         the metrics' statistics of every rank, gathered when saved); then each rank its
         own stream of every generator but fit's (Dropout masks differ per rank, reproducible
         from the seed and the rank); then the step's reduction (:func:`~.node.reduction_for`).
-        The position to start at."""
+        The position to start at.  Resuming, rank r continues rank 0's saved stream jumped by r:
+        the uninterrupted run's, bit for bit, only where rank r had drawn as many numbers as
+        rank 0, so with Dropout where every batch so far split evenly among the ranks."""
         state = self.comm.bcast(run.capture(at) if self.rank == 0 else None, root=0)
         if self.rank:  # mid-epoch, rank 0 alone keeps the statistics of every rank's rows so far
             at = run.restore(state)
