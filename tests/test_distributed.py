@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "mpi"
 LAUNCHER_VARIABLES = (
     "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
+    "WORLD_SIZE", "HOROVOD_SIZE",
 )  # fmt: skip
 
 
@@ -108,6 +109,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert all(saved["may_write_after"]), "fit restores may_write"
     assert "checkpoint-000001-0000005.safetensors" in saved["files"]  # mid-epoch, by rank 0 alone
     assert all(saved["resumed_equals_uninterrupted"])
+    assert all(found["dropout_resumed_equals_uninterrupted"]), "even shares: bit for bit"
     assert found["last_run"]["allreduce_calls"] == 4 * 7  # one per step: 4 epochs of 7 batches
     assert found["last_run"]["allreduce_bytes"] == 8 * (83 + 1)  # every gradient and the loss
     assert found["last_run"]["ranks"] == ranks
@@ -117,6 +119,22 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert found["log_files"] == ["log-0.csv", "tb-0"], "CSVLogger, TensorBoard: rank 0 writes"
     stopped = found["cases"]["early-stopping"]
     assert stopped["epochs"][0] < 20 and stopped["lr_changed"], "the callbacks acted"
+
+
+def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
+    """``fit(distributed=DataParallel(comm))``: the same run as distributed=True, rank 0 alone
+    printing and writing, last_run() filled, each rank's parameters its own again afterwards
+    (rank 0 zeroing its weights leaves rank 1's alone); seed=None refused: see the fault cases."""
+    out = tmp_path / "results.json"
+    result, _ = launch(2, str(SCRIPTS / "by_hand.py"), str(out), str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert found["same_as_distributed_true"] == [True, True]
+    assert found["rank_1_unchanged"], "the parameters stayed in the node's shared memory"
+    assert found["may_write"] == [[True, True], [False, False]]
+    assert result.stdout.count("Epoch 2/2") == 2, "rank 0 prints, once per fit"
+    assert found["last_run"]["ranks"] == 2 and found["last_run"]["allreduce_calls"] == 2 * 7
+    assert any(name.startswith("checkpoint-") for name in found["files"])
 
 
 @pytest.mark.parametrize(
@@ -134,6 +152,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         ("data-values", 1, "rank 1 runs another fit than rank 0: x (CRC-32 of 16 rows) "),
         ("batchnorm", 1, "the model holds a BatchNorm1d, which normalises by the statistics"),
         ("no-seed", 1, "fit(distributed=True) needs seed= (an int)"),
+        ("by-hand-no-seed", 1, "DistributedError: fit(distributed=True) needs seed= (an int)"),
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
         ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
@@ -146,16 +165,31 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         # a rank that leaves normally: the others' stall line, then the shutdown they asked for
         ("leaves", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of fit(distri"),
         ("second-fit-alone", 1, "rank 0 of 2: DistributedError: waited 3 s at the start of"),
+        # the script's own code in guard(): its traceback too; sys.exit(n) ends the job with n
+        ("guard-error", 1, "rank 1 of 2: FileNotFoundError: [Errno 2] No such file or directory"),
+        ("guard-exit", 3, "rank 1 of 2: exited with code 3 (sys.exit)"),
+        ("guard-exit-message", 1, "rank 1 of 2: exited with code 1: bad config (sys.exit)"),
     ],
 )
 def test_a_failing_rank_ends_every_rank(case, code, message):
-    """Within seconds (the script would train 50 epochs), non-zero, the failing rank's line."""
+    """Within seconds (the script would train 50 epochs), non-zero, the failing rank's line,
+    after Python's report of the error written with it (not for Ctrl-C and sys.exit, which
+    Python does not report either): the file and line that failed, from the script's top."""
     stall = {"NUDGENET_STALL_WARNING_SECONDS": "1", "NUDGENET_STALL_SHUTDOWN_SECONDS": "3"}
     result, seconds = launch(2, str(SCRIPTS / "faults.py"), case, timeout=30, env=stall)
     assert result.returncode == code if code else result.returncode != 0, result.stderr[-2000:]
     assert "finished" not in result.stdout
     assert message in result.stderr
-    assert ("Traceback" in result.stderr) == (case == "uncaught")
+    reported = case not in ("interrupt", "kill", "exit-in-fit", "guard-exit", "guard-exit-message")
+    assert ("Traceback (most recent call last):" in result.stderr) == reported, result.stderr
+    if reported:  # from the script's top; the error's own line, then ours (one write)
+        lines = result.stderr[result.stderr.index("Traceback (most recent call last):") :]
+        lines = lines.splitlines()
+        assert lines[1].startswith(f'  File "{SCRIPTS / "faults.py"}", line '), lines[:3]
+        ours = next(i for i, line in enumerate(lines) if line.startswith("nudgenet: rank"))
+        assert message in lines[ours] and not lines[ours - 1].startswith(" "), lines[: ours + 1]
+        handling = ("in abort_on_error", "gen.throw(")  # frames of our catching it: left out
+        assert not any(frame in line for frame in handling for line in lines[:ours])
     assert seconds < 20
     lines = [line for line in result.stderr.splitlines() if "nudgenet: rank" in line]
     assert all(line.startswith("nudgenet: rank") for line in lines), "one line each, not cut"
@@ -164,6 +198,21 @@ def test_a_failing_rank_ends_every_rank(case, code, message):
         assert "still waiting (NUDGENET_STALL_SHUTDOWN_SECONDS=<seconds> ends the job)" in (
             result.stderr
         )
+
+
+def test_mpi4py_s_runner_ends_the_job_on_a_non_zero_exit_outside_guard():
+    """``sys.exit(3)`` on rank 1 after joining MPI, outside guard: Python calls no hook for it,
+    so rank 0 waits at the start of fit (here until the stall shutdown); started through
+    ``python -m mpi4py`` (as the README says), the job ends at once with code 3."""
+    stall = {"NUDGENET_STALL_WARNING_SECONDS": "1", "NUDGENET_STALL_SHUTDOWN_SECONDS": "4"}
+    script = str(SCRIPTS / "faults.py")
+    plain, _ = launch(2, script, "exit-outside", timeout=30, env=stall)
+    assert plain.returncode == 1, plain.stderr[-2000:]
+    assert "rank 0 of 2: DistributedError: waited 4 s at the start of fit" in plain.stderr
+    runner, _ = launch(2, "-m", "mpi4py", script, "exit-outside", timeout=30, env=stall)
+    assert runner.returncode == 3, runner.stderr[-2000:]
+    assert "waited" not in runner.stderr, "ended before rank 0's stall line (1 s)"
+    assert "finished" not in runner.stdout
 
 
 def test_a_slow_rank_is_waited_for_with_one_line_and_no_busy_wait():
@@ -179,6 +228,121 @@ def test_a_slow_rank_is_waited_for_with_one_line_and_no_busy_wait():
     assert "rank 0 of 2: waited" in result.stderr
     cpu, wall = (float(v) for v in result.stdout.split("rank 0 fit cpu")[1].split()[:2])
     assert wall > 2 and cpu < wall - 1.5, (cpu, wall)  # the 2.5 s of waiting did not spin
+
+
+class FakeComm:
+    """A communicator of ``size`` ranks whose Abort raises Aborted (instead of ending pytest)."""
+
+    class Aborted(BaseException):
+        pass
+
+    def __init__(self, size, rank=1):
+        self.size, self.rank = size, rank
+
+    def Get_size(self):
+        return self.size
+
+    def Get_rank(self):
+        return self.rank
+
+    def Abort(self, code):
+        raise FakeComm.Aborted(code)
+
+
+def test_guard_without_a_launcher_lets_everything_pass_and_needs_no_mpi(no_launcher, monkeypatch):
+    """A script run alone (``python script.py``): guard() is as if absent, even without mpi4py."""
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
+    with pytest.raises(ValueError, match="bad data file"):
+        with ng.distributed.guard():
+            raise ValueError("bad data file")
+    with pytest.raises(SystemExit) as exited:
+        with ng.distributed.guard():
+            sys.exit(3)
+    assert exited.value.code == 3
+
+
+def test_in_a_world_of_one_rank_an_error_passes(monkeypatch):
+    """Nothing waits for the only rank: the exception goes on as without abort_on_error."""
+    from nudgenet.distributed.faults import abort_on_error
+
+    for error in (ValueError("bad"), SystemExit(3), SystemExit(0), KeyboardInterrupt()):
+        with pytest.raises(type(error)):
+            with abort_on_error(FakeComm(1, rank=0), exit_aborts=True):
+                raise error
+
+
+def _failing_callback():
+    raise KeyError("val_accuracy")
+
+
+def test_an_aborting_rank_writes_the_traceback_then_its_line_at_once(monkeypatch):
+    """Python's report as if nothing had caught the error (from this function's frame, without
+    the frames that caught it) and the line naming the rank, in one write; Ctrl-C and sys.exit
+    get their line alone, as Python reports neither; so do the types given as ``one_line``."""
+    from nudgenet.distributed import faults
+
+    monkeypatch.setattr(faults, "_FORWARDED", 0.0)
+    monkeypatch.setattr(os, "_exit", lambda code: None)
+    writes = []
+    stream = type("Stream", (), {"write": lambda self, text: writes.append(text),
+                                 "flush": lambda self: None})  # fmt: skip
+    monkeypatch.setattr(sys, "__stderr__", stream())
+    with pytest.raises(FakeComm.Aborted) as aborted:
+        with faults.abort_on_error(FakeComm(2)):
+            _failing_callback()
+    assert aborted.value.args == (1,) and len(writes) == 1
+    lines = writes[0].splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert sum("in test_an_aborting_rank_writes_the_traceback" in line for line in lines) == 1
+    assert "in _failing_callback" in lines[-4] and "raise KeyError" in lines[-3]
+    ours = "nudgenet: rank 1 of 2: "
+    assert lines[-2:] == ["KeyError: 'val_accuracy'", ours + "KeyError: val_accuracy"]
+    assert not any("abort_on_error" in line or "contextlib" in line for line in lines)
+    cases = [
+        (SystemExit(3), (), 3, "exited with code 3 (sys.exit)"),
+        (SystemExit("bad config"), (), 1, "exited with code 1: bad config (sys.exit)"),
+        (SystemExit(256), (), 1, "exited with code 1 (sys.exit)"),
+        (KeyboardInterrupt(), (), 130, "interrupted (KeyboardInterrupt)"),
+        (ValueError("bad"), (ValueError,), 1, "ValueError: bad"),
+    ]
+    for error, one_line, code, said in cases:
+        writes.clear()
+        with pytest.raises(FakeComm.Aborted) as aborted:
+            with faults.abort_on_error(FakeComm(1), one_line=one_line):  # passes Aborted on
+                with faults.abort_on_error(FakeComm(2)):  # one_line holds within, as in fit's
+                    raise error
+        assert aborted.value.args == (code,) and writes == [f"{ours}{said}\n"], (error, writes)
+
+
+@pytest.mark.parametrize(
+    ("affinities", "threads"),
+    [
+        ([set(range(32))] * 8, [4] * 8),  # 8 unbound ranks on 32 cores (Hydra's default)
+        ([set(range(4 * r, 4 * r + 4)) for r in range(8)], [4] * 8),  # srun --cpus-per-task=4
+        ([{0, 1}, {0, 1}], [1, 1]),  # 2 ranks on this machine's 2 cores
+        ([{0}, {1}], [1, 1]),  # each bound to one core
+        ([{0, 1}] * 3, [1, 1, 1]),  # more ranks than cores: 1 each still
+        ([{0}, set(range(8))], [1, 4]),  # one rank bound to a core: no more threads than cores
+    ],
+)
+def test_blas_threads_share_the_node_ranks_cores_at_most_a_rank_s_own(affinities, threads):
+    """The cores of the machine's ranks together, divided among them, at most a rank's own: a
+    launcher that bound each rank to cores of its own already divided them (they used to be
+    divided again: 4 cores each of 32 by 8 ranks gave 1 thread)."""
+    from nudgenet.distributed.threads import threads_per_rank
+
+    assert [threads_per_rank(affinities, mine) for mine in affinities] == threads
+
+
+def test_blas_threads_under_mpiexec_unbound_bound_and_on_cores_of_their_own(tmp_path):
+    out = tmp_path / "threads.json"
+    result, _ = launch(2, str(SCRIPTS / "threads.py"), str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())
+    before = found["before"]
+    assert found["unbound"] == [[max(1, min(len(found["machine"]) // 2, n)) for n in before]] * 2
+    assert found["own cores"] == [[min(2, n) for n in before]] * 2, "2 of their own, not 2 // 2"
+    assert found["bound"] == [[1] * len(before)] * 2
 
 
 def test_a_stall_setting_that_is_not_seconds_is_a_clear_error(monkeypatch):
@@ -211,6 +375,33 @@ def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(tmp_path):
     ]  # fmt: skip
 
 
+def test_nudgenet_train_under_mpiexec_downloads_mnist_once(tmp_path):
+    """MNIST's files missing: rank 0 downloads them while the other ranks wait, then every rank
+    loads them from the cache (each rank fetched every file, at once, into one cache)."""
+    from nudgenet.data import save_idx
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "server").mkdir()
+    (tmp_path / "logs").mkdir()
+    for prefix, rows in (("train", 60), ("t10k", 20)):
+        save_idx(tmp_path / "server" / f"{prefix}-images-idx3-ubyte.gz",
+                 rng.integers(0, 256, size=(rows, 28, 28), dtype=np.uint8))  # fmt: skip
+        save_idx(tmp_path / "server" / f"{prefix}-labels-idx1-ubyte.gz",
+                 np.arange(rows, dtype=np.uint8) % 10)  # fmt: skip
+    places = [str(tmp_path / name) for name in ("server", "logs", "m.safetensors")]
+    result, _ = launch(
+        2, str(SCRIPTS / "download.py"), *places,
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "NUDGENET_DATA": ""},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["rank-0.log"]
+    fetched = (tmp_path / "logs" / "rank-0.log").read_text().splitlines()
+    assert sorted(url.rsplit("/", 1)[1] for url in fetched) == sorted(
+        p.name for p in (tmp_path / "server").iterdir()
+    ), "each file once"
+    assert (tmp_path / "m.safetensors").exists()
+
+
 @pytest.fixture
 def no_launcher(monkeypatch):
     for name in LAUNCHER_VARIABLES:
@@ -219,7 +410,17 @@ def no_launcher(monkeypatch):
 
 def test_the_launcher_is_read_from_the_environment(no_launcher, monkeypatch):
     assert launcher() is None
-    monkeypatch.setenv("PMIX_RANK", "3")
+    monkeypatch.setenv("HOROVOD_SIZE", "2")  # horovodrun (gloo)
+    assert launcher() == ("HOROVOD_SIZE", 2)
+    monkeypatch.setenv("WORLD_SIZE", "3")  # torchrun
+    assert launcher() == ("WORLD_SIZE", 3)
+    monkeypatch.setenv("PMIX_RANK", "3")  # an MPI launcher's first: torchrun under mpiexec
+    assert launcher() == ("WORLD_SIZE", 3)
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "2")
+    assert launcher() == ("SLURM_STEP_NUM_TASKS", 2)
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS")
+    monkeypatch.delenv("WORLD_SIZE")
+    monkeypatch.delenv("HOROVOD_SIZE")
     assert launcher() == ("PMIX_RANK", None)
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
     assert launcher() == ("OMPI_COMM_WORLD_SIZE", 4)
@@ -259,7 +460,8 @@ def test_fit_warnings_point_at_the_line_that_called_fit(distributed, no_launcher
 
 
 def test_distributed_takes_true_or_false(no_launcher):
-    with pytest.raises(TypeError, match="fit: distributed must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="fit: distributed must be True, False or a DataParallel, "
+                       "got 'yes'"):  # fmt: skip
         _fit("yes")
     with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
         _fit(np.True_)  # a NumPy bool is a bool
@@ -313,8 +515,11 @@ ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), n
         ({"SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1"}, ["-c", FIT]),  # srun, no --mpi=pmi2
         ({"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"},  # another MPI's mpiexec
          ["-m", "nudgenet", "train", "--epochs", "1", "-o", "m.safetensors"]),
+        ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}, ["-c", FIT]),  # torchrun
+        ({"HOROVOD_SIZE": "2", "HOROVOD_RANK": "1"},  # horovodrun (gloo)
+         ["-m", "nudgenet", "train", "--epochs", "1", "-o", "m.safetensors"]),
     ],
-    ids=["srun-fit", "open-mpi-train"],
+    ids=["srun-fit", "open-mpi-train", "torchrun-fit", "horovodrun-train"],
 )  # fmt: skip
 def test_a_launcher_mpi_cannot_hear_is_refused_not_run_as_copies(variables, command, tmp_path):
     """A launcher's variables say 2 processes, but MPI makes each a world of its own (a launcher
@@ -325,10 +530,14 @@ def test_a_launcher_mpi_cannot_hear_is_refused_not_run_as_copies(variables, comm
         env=environment(variables),
     )  # fmt: skip
     assert done.returncode == 1, done.stderr[-2000:]
-    said = f"runs under an MPI launcher of 2 processes ({next(iter(variables))} is set), but MPI"
+    name = next(iter(variables))
+    who = {"WORLD_SIZE": "torchrun", "HOROVOD_SIZE": "horovodrun"}.get(name, "an MPI launcher")
+    said = f"runs under {who}, which started 2 processes ({name} is set), but MPI sees a world of"
     lines = [line for line in done.stderr.splitlines() if said in line]
     assert len(lines) == 1 and "srun --mpi=pmi2" in lines[0], done.stderr[-2000:]
-    assert str(Path(sys.executable).with_name("mpiexec")) in lines[0]
+    assert f"start them with {Path(sys.executable).with_name('mpiexec')}" in lines[0]
+    if who != "an MPI launcher":
+        assert f"{who} starts no MPI, over which nudgenet trains data-parallel" in lines[0]
     if command[0] == "-m":  # the command line: one line (mpi4py may warn too), no model written
         assert lines[0].startswith("nudgenet train: error: nudgenet train runs under")
         assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
@@ -355,6 +564,31 @@ def test_the_other_commands_refuse_to_run_as_several_copies(no_launcher, monkeyp
         ]
 
 
+def test_torchrun_and_horovodrun_copies_are_warned_of_and_refused_by_name(
+    no_launcher, monkeypatch, tmp_path, capsys
+):
+    """A launcher that starts no MPI (torchrun's WORLD_SIZE, horovodrun's HOROVOD_SIZE) counts as
+    one that started several processes: distributed=False with a checkpoint warns, naming it, and
+    the one-process commands refuse, saying to run without it."""
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    x, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # no MPI to join here
+    for name, who in (("WORLD_SIZE", "torchrun"), ("HOROVOD_SIZE", "horovodrun")):
+        monkeypatch.setenv(name, "2")
+        warned = rf"fit: {who} started 2 processes \({name} is set\), but distributed=False"
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+        with pytest.warns(RuntimeWarning, match=warned):
+            ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=1, seed=0, verbose=0,
+                   checkpoint=ng.Checkpoint(tmp_path / who))  # fmt: skip
+        assert main(["export", "m.safetensors", "m.onnx"]) == 1
+        assert capsys.readouterr().err.strip() == (
+            f"nudgenet export: error: this command runs in one process, but {who} started 2 "
+            f"processes ({name} is set): run it without {who} (only nudgenet train trains "
+            "data-parallel)"
+        )
+        monkeypatch.delenv(name)
+
+
 def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
     """``mpiexec -n 1 nudgenet train : -n 1 nudgenet evaluate``: evaluate refuses through MPI
     (it joins, then aborts the job), so train, waiting for it at MPI's start, ends too."""
@@ -371,6 +605,7 @@ def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
         "nudgenet: rank 1 of 2: DistributedError: this command runs in one process, but an MPI "
         "launcher started 2 processes (PMI_SIZE is set)"
     ) in done.stderr
+    assert "Traceback" not in done.stderr, "a user's mistake: its line alone, as without MPI"
     assert not (tmp_path / "m.safetensors").exists()
 
 

@@ -23,7 +23,7 @@ from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
 from .data._convert import within_range
 from .diagnostics import GradientDiagnostics
-from .distributed.parallel import DataParallel, fit_data_parallel, warn_copies
+from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, wanted, warn_copies
 from .divergence import non_finite
 from .errors import DivergenceWarning, ShapeError, caller_stacklevel, name_all_rows
 from .functional.losses import check_weights
@@ -162,7 +162,7 @@ def fit(
     class_weight: dict | str | None = None,
     sample_weight=None,
     checkpoint: Checkpoint | None = None,
-    distributed: bool = False,
+    distributed: bool | DataParallel = False,
 ) -> History:
     """Train ``model`` on ``(x, y)`` with mini-batch gradient descent; returns the History.
 
@@ -192,7 +192,8 @@ def fit(
     on the engine (the compiled step takes no weights).  Metrics and the validation loss stay
     unweighted.
     ``checkpoint``: a :class:`~nudgenet.Checkpoint` saves the run's state as it goes and
-    resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`).
+    resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`; with
+    Dropout on several ranks, only where every batch splits evenly among the ranks).
     A batch whose loss is not finite stops training before its update, the History's
     ``stop_message`` naming the epoch, the step and the cause
     (:func:`~nudgenet.divergence.non_finite`).
@@ -200,16 +201,15 @@ def fit(
     updates only some, a UserWarning naming the others (they stay fixed: freezing).
     ``distributed=True`` (under ``mpiexec -n N``, with a ``seed``): data-parallel over MPI, each
     rank training on its share of every batch, the update and the History the same as one
-    process's on the whole batch (:mod:`nudgenet.distributed`); without a launcher, a
-    RuntimeWarning and plain ``fit``; under one, ``distributed=False`` with a ``checkpoint`` warns.
+    process's on the whole batch (:mod:`nudgenet.distributed`; ``DataParallel(comm)``: on the
+    ranks of ``comm``); without a launcher, a warning and plain ``fit``; under one,
+    ``distributed=False`` with a ``checkpoint`` warns.
     """
-    if not isinstance(distributed, DataParallel):  # the caller's True or False
-        if distributed not in (True, False):
-            raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
-        if distributed:  # run again as this process's rank of MPI's world
+    if not in_progress(distributed):  # the caller's True, False or DataParallel
+        if wanted(distributed):  # run again as this process's rank of MPI's world (or comm's)
             return fit_data_parallel(fit, locals())
         warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
-    parallel = distributed or None  # the DataParallel fit_data_parallel passes
+    parallel = distributed or None  # the DataParallel fit_data_parallel runs this fit in
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"

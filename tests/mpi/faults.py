@@ -13,7 +13,11 @@ into ``fit``), ``second-fit-alone`` (both ranks run a short ``fit``, then rank 0
 ``exit-in-fit`` (a callback calls ``sys.exit(0)`` on rank 1 at its 3rd batch),
 ``validation-split`` / ``split-mode`` / ``class-weight`` (rank 1 alone holds out a fifth of the
 rows / draws them at random / weights class 0), ``callback-settings`` (rank 1's ReduceLROnPlateau
-reduces the rate by another factor)."""
+reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a file inside
+``ng.distributed.guard()``), ``guard-exit`` / ``guard-exit-message`` (rank 1 calls
+``sys.exit(3)`` / ``sys.exit("bad config")`` inside it), ``exit-outside`` (rank 1 calls
+``sys.exit(3)`` after joining MPI, outside ``guard()``; rank 0 goes on into ``fit``),
+``by-hand-no-seed`` (``fit(distributed=DataParallel(comm), seed=None)``)."""
 
 import os
 import signal
@@ -28,6 +32,13 @@ import nudgenet as ng
 case, rank = sys.argv[1], MPI.COMM_WORLD.rank
 if case == "uncaught" and ng.distributed.rank() == 1:
     raise FileNotFoundError("data.npz")
+with ng.distributed.guard():
+    if case == "guard-error" and rank == 1:
+        np.load("missing-data.npy")
+    if case == "guard-exit" and rank == 1:
+        sys.exit(3)
+    if case == "guard-exit-message" and rank == 1:
+        sys.exit("bad config")
 rng = np.random.default_rng(1 if rank == 1 and case == "data-values" else 0)
 x, y = rng.normal(size=(400, 5)), rng.integers(0, 3, 400)
 hidden, batch_size, seed = 8, 32, 0
@@ -39,8 +50,11 @@ if rank == 1 and case == "data":
     x, y = x[:-1], y[:-1]
 if rank == 1 and case == "options":
     batch_size = 64
-if case == "no-seed":
+distributed = True
+if case in ("no-seed", "by-hand-no-seed"):
     seed = None
+if case == "by-hand-no-seed":
+    distributed = ng.distributed.DataParallel(MPI.COMM_WORLD)
 if rank == 1 and case == "seed":
     seed = 1
 split, mode, class_weight = 0.2 if case == "split-mode" else 0.0, "last", None
@@ -81,6 +95,8 @@ if case == "second-fit-alone":
            epochs=1, batch_size=batch_size, seed=seed, verbose=0, distributed=True)  # fmt: skip
 if case in ("leaves", "second-fit-alone") and rank == 1:
     sys.exit(0)
+if case == "exit-outside" and rank == 1:
+    sys.exit(3)  # no hook sees it: mpi4py's runner (python -m mpi4py) aborts the job with 3
 if case == "slow" and rank == 1:
     time.sleep(2.5)
 weights = np.ones(len(y)) if case == "sample-weight" and rank == 1 else None
@@ -90,7 +106,8 @@ cpu, wall = time.process_time(), time.perf_counter()
 history = ng.fit(
     model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
     epochs=2 if case == "slow" else 50, batch_size=batch_size, seed=seed, verbose=0,
-    distributed=True, callbacks=[] if case == "slow" else [Fail(), plateau], sample_weight=weights,
+    distributed=distributed, callbacks=[] if case == "slow" else [Fail(), plateau],
+    sample_weight=weights,
     validation_split=split, validation_split_mode=mode, class_weight=class_weight,
 )  # fmt: skip
 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

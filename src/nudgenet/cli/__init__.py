@@ -19,9 +19,8 @@ import sys
 from typing import NoReturn
 
 from .._version import __version__
-from ..errors import NudgenetError
 from . import evaluate, explain, export, gradcheck, predict, train
-from .common import UsageError
+from .common import USER_ERRORS, UsageError
 from .gradcheck import GRADIENT_MISMATCH
 
 __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         message = f"out of memory{f' ({error})' if str(error) else ''}"
         print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)
         return 1
-    except (NudgenetError, OSError, ValueError, KeyError, ImportError) as error:
+    except USER_ERRORS as error:
         text = error.args[0] if isinstance(error, KeyError) and error.args else error
         message = str(text) or type(error).__name__
         print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)

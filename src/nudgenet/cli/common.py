@@ -21,6 +21,8 @@ from ..train import predict
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
+# a user's mistakes (a missing or corrupt file, a bad value): one line each, never a traceback
+USER_ERRORS = (NudgenetError, OSError, ValueError, KeyError, ImportError)
 
 
 class UsageError(NudgenetError):

@@ -4,13 +4,15 @@ run, never N independent copies racing to write one file.
 :func:`under_mpi` wraps a command's ``run(args)``: started by a launcher (its variables in the
 environment, :func:`nudgenet.distributed.launcher`) the command runs with ``args.distributed``
 True inside :func:`~nudgenet.distributed.abort_on_error` (an error on any rank ends every rank
-with one line naming it); ranks other than 0 print nothing and write no file
+with one line naming it, after its traceback only when it is not a user's mistake, which the
+command line reports in one line alone); ranks other than 0 print nothing and write no file
 (:func:`nudgenet.files.may_write`).  A launcher that claims more than one process while mpi4py
 is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wraps the other
 commands, which run in one process: started as several processes, they refuse in one line, and
 through MPI where they can join it (then aborting the job): the job's other processes
 (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) would otherwise wait at MPI's
-start for ever for one that never joins.
+start for ever for one that never joins.  :func:`rank_zero_first` loads a data set that
+downloads its missing files on rank 0 before the others, so they are fetched once.
 """
 
 from __future__ import annotations
@@ -18,8 +20,14 @@ from __future__ import annotations
 import contextlib
 import os
 
-from .. import files
+from .. import files, recipes
 from ..distributed import DistributedError, abort_on_error, launcher, world
+from ..distributed.faults import barrier
+from ..distributed.launch import NOT_MPI, launched_by
+from .common import USER_ERRORS
+
+# what main() reports in one line alone reaches the other ranks' abort in one line too
+ONE_LINE = (MemoryError, *USER_ERRORS)
 
 # under mpiexec the batch is the global one: the ranks take the very steps one process takes
 BATCH_SIZE_HELP = (
@@ -46,12 +54,26 @@ def under_mpi(command: str, run):
         rank = comm.Get_rank()
         previous = files.set_may_write(rank == 0)
         try:
-            with abort_on_error(comm), _silent(rank != 0):
+            with abort_on_error(comm, one_line=ONE_LINE), _silent(rank != 0):
                 return run(args)
         finally:
             files.set_may_write(previous)
 
     return wrapped
+
+
+def rank_zero_first(args, load):
+    """``load()`` of the data set ``args.dataset``; under mpiexec (``args.distributed``), for a
+    data set that downloads the files it lacks (``DatasetRecord.downloads``: MNIST), on rank 0
+    first, then on the others once it returned: every rank would fetch them at once, into the
+    one cache, each hitting the mirror; they now find rank 0's files there."""
+    record = recipes.DATASETS.get(args.dataset)
+    if not (args.distributed and record is not None and record.downloads):
+        return load()
+    comm = world("nudgenet train")
+    loaded = load() if comm.Get_rank() == 0 else None
+    barrier(comm)  # an error on rank 0 ends every rank (under_mpi's abort) while they wait
+    return load() if comm.Get_rank() else loaded
 
 
 @contextlib.contextmanager
@@ -77,15 +99,15 @@ def one_process(run):
             return run(args)
         name, size = found
         refusal = DistributedError(
-            f"this command runs in one process, but an MPI launcher started "
-            f"{f'{size} processes' if size else 'it'} ({name} is set): run it without mpiexec "
-            "(only nudgenet train trains data-parallel)"
+            f"this command runs in one process, but {launched_by(found)} started "
+            f"{f'{size} processes' if size else 'it'} ({name} is set): run it without "
+            f"{NOT_MPI.get(name, 'mpiexec')} (only nudgenet train trains data-parallel)"
         )
         try:
             comm = world(f"nudgenet {args.command}")
         except DistributedError:  # no mpi4py, or each process a world of its own: none waits
             raise refusal from None
-        with abort_on_error(comm):
+        with abort_on_error(comm, one_line=ONE_LINE):
             raise refusal
 
     return wrapped

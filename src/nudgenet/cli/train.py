@@ -42,7 +42,7 @@ from .common import (
 )
 from .differential import add_differential_option, differential_defaults, training_loss
 from .logs import add_log_options, log_callbacks
-from .mpi import BATCH_SIZE_HELP, under_mpi
+from .mpi import BATCH_SIZE_HELP, rank_zero_first, under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -55,7 +55,7 @@ def run(args) -> int:
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
-    data = load_data(args, args.test_size, args.seed, args.samples)
+    data = rank_zero_first(args, lambda: load_data(args, args.test_size, args.seed, args.samples))
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
         standardize = not data.record.images

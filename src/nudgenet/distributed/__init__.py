@@ -21,10 +21,13 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
 
 :mod:`.launch` says whether a launcher started this process, :mod:`.parallel` is what ``fit``
 calls; :func:`last_run` says which reduction the last run used and what it cost.  :func:`guard` is
-:func:`~.faults.abort_on_error` for a script's own code around ``fit``.
+:func:`~.faults.abort_on_error` for a script's own code around ``fit`` (a no-op without a
+launcher).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from ..errors import DistributedError
 from .faults import abort_on_error
@@ -43,7 +46,12 @@ def size() -> int:
 
 
 def guard():
-    """A context manager: an exception in the block ends every rank (one line names it)."""
+    """A context manager: under a launcher of several ranks, an exception in the block ends
+    every rank (:func:`~.faults.abort_on_error`: its traceback, then one line naming it;
+    ``sys.exit(n)`` ends them with code n, ``sys.exit(0)`` passes); with one rank, or no
+    launcher (then it needs no mpi4py), the exception passes as without it."""
+    if launcher() is None:
+        return contextlib.nullcontext()
     return abort_on_error(world("nudgenet.distributed.guard"))
 
 

@@ -3,10 +3,13 @@
 MPI's collectives wait for every rank: one rank raising while the others wait in an
 ``Allreduce`` would hang the job (and a rank that merely exits leaves the others waiting in
 ``MPI_Finalize``).  :func:`abort_on_error` turns any exception on one rank (bad data,
-``MemoryError``, ``KeyboardInterrupt``, ...; inside a distributed ``fit`` even ``sys.exit(0)``)
-into one line on stderr naming the rank and the error, then ``MPI_Abort``, which ends every rank
-of the job within moments with a non-zero exit code (130 for Ctrl-C, 1 otherwise; MPICH's
-launcher adds a line of its own).  A rank killed
+``MemoryError``, ``KeyboardInterrupt``, a non-zero ``sys.exit``; inside a distributed ``fit``
+even ``sys.exit(0)``) into Python's report of it (its traceback, as if nothing had caught it; not
+for Ctrl-C or ``sys.exit``) and one line naming the rank and the error, written to stderr at
+once (the launcher merges the ranks' streams), then ``MPI_Abort``, which ends every rank of the
+job within moments with a non-zero exit code (:func:`exit_code`: 130 for Ctrl-C, a
+``sys.exit``'s number, 1 otherwise; MPICH's launcher adds a line of its own).  In a
+communicator of one rank the exception passes: nothing waits for it.  A rank killed
 outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH's Hydra ends
 the job at once with the signal's exit code.
 
@@ -30,10 +33,12 @@ naming the rank and the first difference, instead of a deadlock or a wrong avera
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 
 from ..errors import DistributedError, first_difference
@@ -42,6 +47,9 @@ _FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
 STALL_WARNING = "NUDGENET_STALL_WARNING_SECONDS"  # a line after this long waiting (default 60)
 STALL_SHUTDOWN = "NUDGENET_STALL_SHUTDOWN_SECONDS"  # the job ended after this long (default: never)
 _POLL = (1e-4, 0.05)  # seconds between looks at a pending rendezvous: first, at most
+# errors abort_on_error reports by their line alone, without a traceback (a command line's user
+# mistakes: `nudgenet train` promises one line for them); set by abort_on_error(one_line=...)
+_one_line: contextvars.ContextVar[tuple] = contextvars.ContextVar("one_line", default=())
 
 
 def describe(error: BaseException) -> str:
@@ -55,56 +63,108 @@ def describe(error: BaseException) -> str:
             "left fit(distributed=True) with sys.exit(0) while the other ranks train; to stop "
             "every rank, set model.stop_training = True in a callback"
         )
+    if isinstance(error, SystemExit):  # Python prints a code that is not a number: so do we
+        code = error.code
+        said = "" if isinstance(code, int) else f": {str(code).strip().splitlines()[0]}"
+        return f"exited with code {exit_code(error)}{said} (sys.exit)"
     text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
+def exit_code(error: BaseException) -> int:
+    """The job's exit code when ``error`` aborts it: 130 for Ctrl-C (as shells report SIGINT),
+    a ``sys.exit``'s number as the shell would see it (never 0: ``sys.exit(0)`` inside a
+    distributed ``fit`` is a failure), else 1 (``sys.exit("message")`` too, as in Python)."""
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    if isinstance(error, SystemExit) and isinstance(error.code, int):
+        return error.code % 256 or 1
+    return 1
+
+
 @contextlib.contextmanager
-def abort_on_error(comm, exit_aborts: bool = False) -> Iterator[None]:
-    """Run the block; on any exception print one line naming this rank and the error to stderr
-    and ``Abort`` every rank (see the module doc).  A ``SystemExit`` of code 0 (or None) is a
-    rank leaving normally and passes, unless ``exit_aborts`` and other ranks exist: inside a
-    distributed ``fit`` they wait for this one in the next collective, for ever."""
+def abort_on_error(comm, exit_aborts: bool = False, one_line: tuple = ()) -> Iterator[None]:
+    """Run the block; on any exception print Python's report of it and one line naming this rank
+    and the error to stderr and ``Abort`` every rank with its :func:`exit_code` (see the module
+    doc).  A ``SystemExit`` of code 0 (or None) is a rank leaving normally and passes, unless
+    ``exit_aborts``: inside a distributed ``fit`` the others wait for this one in the next
+    collective, for ever.  In a communicator of one rank every exception passes.  Errors of the
+    types ``one_line`` (here and in the ``abort_on_error`` blocks within) get the line alone."""
+    reset = _one_line.set(one_line or _one_line.get())
     try:
         yield
     except BaseException as error:
         clean = isinstance(error, SystemExit) and error.code in (0, None)
-        if clean and not (exit_aborts and comm.Get_size() > 1):
+        if comm.Get_size() == 1 or (clean and not exit_aborts):
             raise
-        _abort(comm, error)
+        _abort(comm, error, "" if isinstance(error, _one_line.get()) else _report(error))
+    finally:
+        _one_line.reset(reset)
 
 
 def abort_on_uncaught(comm) -> None:
     """Make an exception that nothing catches (in a script's own code before or after ``fit``)
     end every rank as :func:`abort_on_error` does, after Python's usual report of it: a rank
     that merely exits leaves the others waiting in their next collective for ever.  Installed
-    (once) as ``sys.excepthook`` when a process joins a world of several ranks."""
+    (once) as ``sys.excepthook`` when a process joins a world of several ranks.  ``sys.exit``
+    reaches no hook: a script started as ``python -m mpi4py script.py`` (mpi4py's runner) ends
+    the job on a non-zero one too."""
     previous = sys.excepthook
     if getattr(previous, "aborts", False):
         return
 
-    def hook(kind, error, traceback) -> None:
-        previous(kind, error, traceback)
-        _abort(comm, error)
+    def hook(kind, error, trace) -> None:
+        report = ""
+        if previous is sys.__excepthook__:  # Python's report, written with our line at once
+            report = "".join(traceback.format_exception(kind, error, trace))
+        else:
+            previous(kind, error, trace)  # the user's own hook
+        _abort(comm, error, report)
 
     hook.aborts = True
     sys.excepthook = hook
 
 
-def _say(comm, text: str) -> None:
-    """``nudgenet: rank r of n: text`` on stderr in one write (the launcher merges the ranks'
-    streams: a line written in pieces could be cut by another rank's)."""
+def _say(comm, text: str, before: str = "") -> None:
+    """``before`` (lines ending in a newline), then ``nudgenet: rank r of n: text``, on stderr in
+    one write (the launcher merges the ranks' streams: lines written in pieces could be cut by
+    another rank's)."""
     stream = sys.__stderr__ or sys.stderr
-    stream.write(f"nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {text}\n")
+    stream.write(f"{before}nudgenet: rank {comm.Get_rank()} of {comm.Get_size()}: {text}\n")
     stream.flush()
 
 
-def _abort(comm, error: BaseException) -> None:
-    """One line naming this rank and ``error`` on stderr, then ``Abort`` every rank."""
-    code = 130 if isinstance(error, KeyboardInterrupt) else 1
-    _say(comm, describe(error))
-    time.sleep(_FORWARDED)  # the launcher forwards the line before Abort tears it down
+def _report(error: BaseException) -> str:
+    """Python's report of ``error``, caught by :func:`abort_on_error`, as it would be had nothing
+    caught it (``Traceback (most recent call last): ...``, chained exceptions too): the frames
+    from the program's start to the outermost ``with`` block it left, then those of its
+    traceback, less the context managers' own frames handling it (this one's, ``running()``'s).
+    Empty for Ctrl-C and ``sys.exit``, which Python does not report either."""
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        return ""
+    block = error.__traceback__
+    while block.tb_next and _exiting(block.tb_frame):
+        block = block.tb_next
+    found = traceback.TracebackException(type(error), error, block)
+    caller = block.tb_frame.f_back  # None for a script's top level
+    outer = traceback.extract_stack(caller) if caller else []
+    found.stack = traceback.StackSummary.from_list([*outer, *found.stack])
+    return "".join(found.format())
+
+
+def _exiting(frame) -> bool:
+    """Whether ``frame`` is a ``@contextmanager`` generator's that its ``__exit__`` runs."""
+    code = frame.f_back and frame.f_back.f_code
+    return bool(code) and (code.co_filename, code.co_name) == (contextlib.__file__, "__exit__")
+
+
+def _abort(comm, error: BaseException, report: str = "") -> None:
+    """``report`` (Python's report of ``error``, or nothing) and one line naming this rank and
+    the error on stderr, then ``Abort`` every rank with the error's :func:`exit_code`."""
+    code = exit_code(error)
+    _say(comm, describe(error), report)
+    time.sleep(_FORWARDED)  # the launcher forwards the lines before Abort tears it down
     comm.Abort(code)
     os._exit(code)  # MPICH's Abort may return before the launcher ends this process
 
@@ -125,13 +185,11 @@ def _seconds(variable: str, default: float) -> float:
 
 
 def rendezvous(comm, what: str) -> None:
-    """Return once every rank of ``comm`` has called this (a nonblocking barrier, looked at
-    every 0.1-50 ms rather than spun on); see the module doc for the stall line and shutdown.
-    ``what``: what the ranks are starting, for those words."""
+    """Return once every rank of ``comm`` has called this (:func:`barrier`); see the module doc
+    for the stall line and shutdown.  ``what``: what the ranks are starting, for those words."""
     warn_after, shutdown_after = _seconds(STALL_WARNING, 60.0), _seconds(STALL_SHUTDOWN, 0.0)
-    request, started, pause, warned = comm.Ibarrier(), time.monotonic(), _POLL[0], False
-    while not request.Test():
-        waited = time.monotonic() - started
+    warned = False
+    for waited in _waiting(comm):
         if shutdown_after and waited >= shutdown_after:
             raise DistributedError(
                 f"{_stalled(what, waited)}; {STALL_SHUTDOWN}={shutdown_after:g} ends the job"
@@ -140,6 +198,21 @@ def rendezvous(comm, what: str) -> None:
             _say(comm, f"{_stalled(what, waited)}; still waiting ({STALL_SHUTDOWN}=<seconds> "
                        "ends the job)")  # fmt: skip
             warned = True
+
+
+def barrier(comm) -> None:
+    """Return once every rank of ``comm`` has called this, sleeping while it waits (MPI's own
+    ``Barrier`` spins a core: a rank waiting minutes for another's download would take it)."""
+    for _ in _waiting(comm):
+        pass
+
+
+def _waiting(comm) -> Iterator[float]:
+    """A nonblocking barrier of ``comm``, looked at every 0.1-50 ms rather than spun on: the
+    seconds waited so far at each look until every rank has entered it."""
+    request, started, pause = comm.Ibarrier(), time.monotonic(), _POLL[0]
+    while not request.Test():
+        yield time.monotonic() - started
         time.sleep(pause)
         pause = min(2 * pause, _POLL[1])
 

@@ -2,7 +2,9 @@
 
 A launcher (``mpiexec``, ``mpirun``, Slurm's ``srun``) tells each process it starts so through
 its environment; :func:`launcher` reads that, without importing MPI, so ``nudgenet train`` can
-refuse to run N independent copies racing to write one file when mpi4py is missing.
+refuse to run N independent copies racing to write one file when mpi4py is missing.  It knows
+two launchers that start no MPI too, torchrun and horovodrun (:data:`NOT_MPI`): a script or
+``nudgenet train`` started by them is refused the same way rather than run as N copies.
 :func:`world` imports mpi4py lazily (the ``mpi`` extra) and returns ``MPI.COMM_WORLD``; it
 refuses a world of 1 under a launcher that started several processes: the launcher is not one
 mpi4py's MPI speaks to, and makes each process a world of its own (every one "rank 0 of 1").
@@ -17,10 +19,13 @@ from pathlib import Path
 from ..errors import DistributedError
 from .faults import abort_on_uncaught
 
-# (variable, what it holds) in the order checked: MPICH's Hydra and Intel MPI, Open MPI, PMIx,
-# Slurm's srun (its step's task count: an sbatch script itself is no step)
+# the variables holding the size, in the order checked: MPICH's Hydra and Intel MPI, Open MPI,
+# Slurm's srun (its step's task count: an sbatch script itself is no step); then NOT_MPI's
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
-_RANK_ONLY_VARIABLES = ("PMIX_RANK", "PMI_RANK")
+_RANK_ONLY_VARIABLES = ("PMIX_RANK", "PMI_RANK")  # PMIx, and PMI without a size
+# launchers that start no MPI, by the variable of the size they set: torch.distributed's and
+# Horovod's (with gloo; with MPI, horovodrun runs mpirun, whose variables come first)
+NOT_MPI = {"WORLD_SIZE": "torchrun", "HOROVOD_SIZE": "horovodrun"}
 
 MPI_EXTRA = 'pip install "nudgenet[mpi]"'
 
@@ -28,7 +33,7 @@ MPI_EXTRA = 'pip install "nudgenet[mpi]"'
 def launcher() -> tuple[str, int | None] | None:
     """``(variable, world size)`` when a launcher's variable is in the environment (the size
     None where the variable holds only a rank), else None."""
-    for name in _SIZE_VARIABLES:
+    for name in (*_SIZE_VARIABLES, *NOT_MPI):
         value = os.environ.get(name)
         if value and value.isdigit():
             return name, int(value)
@@ -36,6 +41,12 @@ def launcher() -> tuple[str, int | None] | None:
         if os.environ.get(name):
             return name, None
     return None
+
+
+def launched_by(found: tuple[str, int | None]) -> str:
+    """Who started this process by :func:`launcher`'s answer ``found``, for messages:
+    ``"torchrun"``, ``"horovodrun"`` or ``"an MPI launcher"``."""
+    return NOT_MPI.get(found[0], "an MPI launcher")
 
 
 def several(found: tuple[str, int | None] | None) -> bool:
@@ -53,7 +64,7 @@ def world(what: str):
     try:
         from mpi4py import MPI
     except ImportError:
-        where = f" (launched by MPI: {found[0]} is set)" if found else ""
+        where = f" (started by {launched_by(found)}: {found[0]} is set)" if found else ""
         raise DistributedError(
             f"{what} needs mpi4py{where}, which is not installed: {MPI_EXTRA}"
         ) from None
@@ -61,12 +72,17 @@ def world(what: str):
         name, size = found
         wheel = Path(sys.executable).with_name("mpiexec")
         use = f"{wheel} (the mpich wheel's)" if wheel.exists() else "the mpiexec of that MPI"
+        why = (
+            f"{NOT_MPI[name]} starts no MPI, over which nudgenet trains data-parallel"
+            if name in NOT_MPI
+            else "mpi4py's MPI does not speak to this launcher (srun without --mpi=pmi2, or "
+            f"another MPI's mpiexec; mpi4py's is "
+            f"{MPI.Get_library_version().splitlines()[0].strip()})"
+        )
         raise DistributedError(
-            f"{what} runs under an MPI launcher of {size} processes ({name} is set), but MPI "
-            "sees a world of 1 process here: each would run alone, writing the same files; "
-            "mpi4py's MPI does not speak to this launcher (srun without --mpi=pmi2, or another "
-            f"MPI's mpiexec; mpi4py's is {MPI.Get_library_version().splitlines()[0].strip()}): "
-            f"start them with {use} or srun --mpi=pmi2"
+            f"{what} runs under {launched_by(found)}, which started {size} processes ({name} is "
+            "set), but MPI sees a world of 1 process here: each would run alone, writing the "
+            f"same files; {why}: start them with {use} or srun --mpi=pmi2"
         )
     if MPI.COMM_WORLD.Get_size() > 1:
         abort_on_uncaught(MPI.COMM_WORLD)

@@ -1,9 +1,12 @@
 """``fit(..., distributed=True)``: this rank's part of a data-parallel run.
 
-:func:`fit_data_parallel` runs ``fit`` for ``distributed=True``: under an MPI launcher it joins
-``MPI.COMM_WORLD`` and runs ``fit`` again inside :func:`~.faults.abort_on_error`, writing files
-only on rank 0 (:func:`nudgenet.files.set_may_write`) and showing warnings only there; ``fit``
-receives a :class:`DataParallel` in place of ``True`` and calls it at these places:
+:func:`fit_data_parallel` runs ``fit`` for ``distributed=True`` (under an MPI launcher: this
+rank of ``MPI.COMM_WORLD``) and for a :class:`DataParallel` made by hand (``DataParallel(comm)``:
+this rank of ``comm``) alike: it runs ``fit`` again inside :meth:`DataParallel.running`
+(:func:`~.faults.abort_on_error`, files written only on rank 0,
+:func:`nudgenet.files.set_may_write`, warnings shown only there), then gives each rank its
+parameters back in its own memory; ``fit`` receives the running :class:`DataParallel` in place of
+``True`` and calls it at these places:
 :meth:`~DataParallel.check` (refuse what cannot run, compare the ranks),
 :meth:`~DataParallel.start` (rank 0's state on every rank), :meth:`~DataParallel.sharded` (each
 step on this rank's share of the batch, then one ``Allreduce``), :meth:`~DataParallel.gather`
@@ -30,7 +33,7 @@ from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same, rendezvous
-from .launch import launcher, several, world
+from .launch import launched_by, launcher, several, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, share
 from .threads import blas_threads_per_rank
@@ -53,31 +56,41 @@ def last_run() -> dict:
 
 
 class DataParallel:
-    """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc),
-    called with ``arguments``, whose options (:data:`OPTIONS`) the ranks compare too; one made
-    by hand for ``fit(distributed=DataParallel(comm))`` compares fit's other settings only."""
+    """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc):
+    ``fit(distributed=DataParallel(comm))`` runs on the ranks of ``comm`` as
+    ``distributed=True`` does on those of ``MPI.COMM_WORLD``, with the same checks."""
 
-    def __init__(self, comm, arguments: dict | None = None):
+    def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
-        self.options = compared(arguments) if arguments is not None else {}
+        self.options: dict = {}  # fit's options the ranks compare (compared), set per fit
+        self.fitting = False  # inside running(): fit's body runs on this rank
         self.reduction: NodeReduction | GradientAllreduce | None = None
         self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
+    def running(self, arguments: dict) -> Iterator[None]:
         """Abort every rank on an error here (``sys.exit(0)`` too: the others would wait for
         this rank in the next collective); wait for every rank to start this fit
-        (:func:`~.faults.rendezvous`); files and warnings from rank 0 only; the BLAS
-        threads of the ranks on one machine sharing its cores (:mod:`.threads`)."""
+        (:func:`~.faults.rendezvous`); refuse fit's ``arguments`` without a seed; files and
+        warnings from rank 0 only; the BLAS threads of the ranks on one machine sharing its
+        cores (:mod:`.threads`)."""
         previous = files.set_may_write(files.may_write() and self.rank == 0)
+        self.options, self.fitting, self.reduction = compared(arguments), True, None
         try:
             with abort_on_error(self.comm, exit_aborts=True):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
+                if arguments["seed"] is None:
+                    raise DistributedError(
+                        "fit(distributed=True) needs seed= (an int): every rank draws the same "
+                        "row order from it (None would draw from the global generator, which is "
+                        "each rank's own)"
+                    )
                 with blas_threads_per_rank(self.comm), warnings.catch_warnings():
                     if self.rank:
                         warnings.simplefilter("ignore")
                     yield
         finally:
+            self.fitting = False
             files.set_may_write(previous)
 
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
@@ -117,7 +130,9 @@ class DataParallel:
         the metrics' statistics of every rank, gathered when saved); then each rank its
         own stream of every generator but fit's (Dropout masks differ per rank, reproducible
         from the seed and the rank); then the step's reduction (:func:`~.node.reduction_for`).
-        The position to start at."""
+        The position to start at.  Resuming, rank r continues rank 0's saved stream jumped by r:
+        the uninterrupted run's, bit for bit, only where rank r had drawn as many numbers as
+        rank 0, so with Dropout where every batch so far split evenly among the ranks."""
         state = self.comm.bcast(run.capture(at) if self.rank == 0 else None, root=0)
         if self.rank:  # mid-epoch, rank 0 alone keeps the statistics of every rank's rows so far
             at = run.restore(state)
@@ -223,9 +238,9 @@ def compared(arguments: dict) -> dict:
     return options
 
 
-def join(what: str, arguments: dict) -> DataParallel | None:
-    """This process's rank of ``MPI.COMM_WORLD`` for a ``fit`` called with ``arguments``, or None
-    (with a warning) when no MPI launcher started it: then it trains alone, as plain ``fit``."""
+def join(what: str) -> DataParallel | None:
+    """This process's rank of ``MPI.COMM_WORLD``, or None (with a warning) when no MPI launcher
+    started it: then it trains alone, as plain ``fit``."""
     if launcher() is None:
         warnings.warn(
             f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); training "
@@ -234,7 +249,25 @@ def join(what: str, arguments: dict) -> DataParallel | None:
             stacklevel=caller_stacklevel(),
         )
         return None
-    return DataParallel(world(what), arguments)
+    return DataParallel(world(what))
+
+
+def in_progress(distributed) -> bool:
+    """Whether fit's ``distributed`` is the :class:`DataParallel` that :func:`fit_data_parallel`
+    runs ``fit`` in (inside its :meth:`~DataParallel.running`), not fit's caller's value."""
+    return isinstance(distributed, DataParallel) and distributed.fitting
+
+
+def wanted(distributed) -> bool:
+    """Whether fit's caller's ``distributed`` asks for a data-parallel run: True or a
+    :class:`DataParallel` (one made by hand); False; a TypeError for any other value."""
+    if isinstance(distributed, DataParallel):
+        return True
+    if distributed not in (True, False):
+        raise TypeError(
+            f"fit: distributed must be True, False or a DataParallel, got {distributed!r}"
+        )
+    return bool(distributed)
 
 
 def warn_copies(checkpoint) -> None:
@@ -245,7 +278,7 @@ def warn_copies(checkpoint) -> None:
     found = launcher()
     if checkpoint is not None and several(found):
         warnings.warn(
-            f"fit: an MPI launcher started {found[1]} processes ({found[0]} is set), but "
+            f"fit: {launched_by(found)} started {found[1]} processes ({found[0]} is set), but "
             "distributed=False: each process trains its own copy (this one's checkpoint folder: "
             f"{checkpoint.directory}); pass distributed=True (and a seed) to train one model on "
             "all of them",
@@ -255,18 +288,14 @@ def warn_copies(checkpoint) -> None:
 
 
 def fit_data_parallel(fit, arguments: dict):
-    """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True``: it
-    needs a ``seed`` (every rank draws the same row order from it)."""
-    parallel = join("fit(distributed=True)", arguments)
+    """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True`` or a
+    :class:`DataParallel` made by hand: it needs a ``seed`` (every rank draws the same row order
+    from it)."""
+    given = arguments["distributed"]
+    parallel = given if isinstance(given, DataParallel) else join("fit(distributed=True)")
     if parallel is None:
         return fit(**{**arguments, "distributed": False})
-    with parallel.running():
-        if arguments["seed"] is None:
-            raise DistributedError(
-                "fit(distributed=True) needs seed= (an int): every rank draws the same row "
-                "order from it (None would draw from the global generator, which is each "
-                "rank's own)"
-            )
+    with parallel.running(arguments):
         history = fit(**{**arguments, "distributed": parallel})
         done = parallel.reduction
         if isinstance(done, NodeReduction):  # the parameters back in this rank's memory

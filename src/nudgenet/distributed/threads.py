@@ -3,30 +3,44 @@
 Each rank's BLAS would start as many threads as the machine has cores; with several ranks on one
 machine they would then fight over the cores (on 2 cores, 2 ranks of 2 threads each ran several
 times slower than 1 thread each).  :func:`blas_threads_per_rank` caps a data-parallel run's BLAS
-threads at the cores this process may use divided by the ranks on its machine (at least 1; MPI
-says which ranks share a machine), never raising a lower limit the user set.
+threads at :func:`threads_per_rank`: the cores the machine's ranks may run on, together, divided
+by how many they are (MPI says which ranks share a machine), and at most the cores this rank may
+run on (a launcher that binds each rank to cores of its own, as ``srun --cpus-per-task=4`` or
+``mpiexec -bind-to core:4`` do, already gave each its share: 8 ranks bound to 4 cores each of 32
+get 4 threads each, not 4 // 8); at least 1, and never above a lower limit the user set.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
 
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+def affinity() -> set[int]:
+    """The cores this process may run on (all of the machine's where the system cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def threads_per_rank(affinities: Sequence[set[int]], mine: set[int]) -> int:
+    """BLAS threads for a rank whose cores are ``mine``, among ranks on one machine whose cores
+    are ``affinities`` (one set per rank, this one's included): the cores of their union divided
+    by the number of ranks, at most ``len(mine)``, at least 1."""
+    together = set().union(*affinities)
+    return max(1, min(len(together) // len(affinities), len(mine)))
 
 
 def blas_threads_per_rank(comm):
     """A context manager capping BLAS threads for the ranks of ``comm`` on this machine (a
-    collective: every rank calls it)."""
+    collective: every rank calls it; one ``allgather`` of their cores among them)."""
     from mpi4py import MPI
 
+    mine = affinity()
     neighbours = comm.Split_type(MPI.COMM_TYPE_SHARED)
-    on_this_machine = neighbours.Get_size()
+    affinities = [set(cores) for cores in neighbours.allgather(sorted(mine))]
     neighbours.Free()
     current = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    share = max(1, cores() // on_this_machine)
-    return threadpool_limits(min([share, *current]), user_api="blas")
+    return threadpool_limits(min([threads_per_rank(affinities, mine), *current]), user_api="blas")

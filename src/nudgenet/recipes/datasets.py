@@ -68,6 +68,7 @@ class DatasetRecord:
     generated: bool = False  # rows drawn from --samples and --seed
     split_rows: Callable[[Source, float], Split] | None = None  # its own train / held-out split
     differential: bool = False  # y's first column the value, the others its ∂/∂x (Dataset.dydx_*)
+    downloads: bool = False  # fetches missing files (under mpiexec: rank 0 first, cli/mpi.py)
 
 
 def _mnist_split(source: Source, test_size: float) -> Split:
@@ -127,6 +128,7 @@ DATASETS: dict[str, DatasetRecord] = {
             images=True,
             image_shape=(28, 28),
             split_rows=_mnist_split,
+            downloads=True,
         ),
         DatasetRecord("black-scholes", _black_scholes, "regression", generated=True),
         DatasetRecord(
