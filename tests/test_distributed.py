@@ -58,6 +58,23 @@ def launch(ranks: int, *command: str, timeout: float = 60, cwd=None, env=None):
     return result, time.perf_counter() - started
 
 
+def test_in_a_world_of_one_rank_a_failed_fit_gives_the_rank_its_parameters_back(tmp_path):
+    """``mpiexec -n 1``: an error in a distributed fit reaches the caller (nothing waits for the
+    rank) and the parameters leave MPI's window; a fit given the DataParallel its own fit runs
+    in (from a callback) is refused, the outer fit's parameters released too."""
+    out = tmp_path / "results.json"
+    result, _ = launch(1, str(SCRIPTS / "one_rank.py"), str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert found["callback error"] == {
+        "error": "ValueError: a bug in my callback", "own_memory": True, "fitting": False
+    }
+    nested = found["nested fit"]
+    assert nested["error"].startswith("DistributedError: this DataParallel already runs a fit")
+    assert nested["own_memory"] and not nested["fitting"]
+    assert found["after"] == {"epochs": 2, "own_memory": True}
+
+
 @pytest.mark.parametrize(
     ("ranks", "nodes", "reduction"),
     [
@@ -173,8 +190,9 @@ def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
 )
 def test_a_failing_rank_ends_every_rank(case, code, message):
     """Within seconds (the script would train 50 epochs), non-zero, the failing rank's line,
-    after Python's report of the error written with it (not for Ctrl-C and sys.exit, which
-    Python does not report either): the file and line that failed, from the script's top."""
+    after Python's report of the error written with it (not for sys.exit, which Python does not
+    report, nor Ctrl-C, which reaches every rank): the file and line that failed, from the
+    script's top."""
     stall = {"NUDGENET_STALL_WARNING_SECONDS": "1", "NUDGENET_STALL_SHUTDOWN_SECONDS": "3"}
     result, seconds = launch(2, str(SCRIPTS / "faults.py"), case, timeout=30, env=stall)
     assert result.returncode == code if code else result.returncode != 0, result.stderr[-2000:]
@@ -278,7 +296,8 @@ def _failing_callback():
 def test_an_aborting_rank_writes_the_traceback_then_its_line_at_once(monkeypatch):
     """Python's report as if nothing had caught the error (from this function's frame, without
     the frames that caught it) and the line naming the rank, in one write; Ctrl-C and sys.exit
-    get their line alone, as Python reports neither; so do the types given as ``one_line``."""
+    get their line alone (Python prints no traceback for sys.exit, and Ctrl-C interrupts every
+    rank at once); so do the types given as ``one_line``."""
     from nudgenet.distributed import faults
 
     monkeypatch.setattr(faults, "_FORWARDED", 0.0)
@@ -302,6 +321,8 @@ def test_an_aborting_rank_writes_the_traceback_then_its_line_at_once(monkeypatch
         (SystemExit(3), (), 3, "exited with code 3 (sys.exit)"),
         (SystemExit("bad config"), (), 1, "exited with code 1: bad config (sys.exit)"),
         (SystemExit(256), (), 1, "exited with code 1 (sys.exit)"),
+        (SystemExit(""), (), 1, "exited with code 1 (sys.exit)"),  # a blank message
+        (SystemExit(" \n"), (), 1, "exited with code 1 (sys.exit)"),
         (KeyboardInterrupt(), (), 130, "interrupted (KeyboardInterrupt)"),
         (ValueError("bad"), (ValueError,), 1, "ValueError: bad"),
     ]
@@ -336,10 +357,12 @@ def test_blas_threads_share_the_node_ranks_cores_at_most_a_rank_s_own(affinities
 
 def test_blas_threads_under_mpiexec_unbound_bound_and_on_cores_of_their_own(tmp_path):
     out = tmp_path / "threads.json"
-    result, _ = launch(2, str(SCRIPTS / "threads.py"), str(out))
+    two = {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}  # else a rule of 1 passes too
+    result, _ = launch(2, str(SCRIPTS / "threads.py"), str(out), env=two)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(out.read_text())
     before = found["before"]
+    assert min(before) >= 2, f"BLAS started at {before} threads: 2 are needed to tell the rules"
     assert found["unbound"] == [[max(1, min(len(found["machine"]) // 2, n)) for n in before]] * 2
     assert found["own cores"] == [[min(2, n) for n in before]] * 2, "2 of their own, not 2 // 2"
     assert found["bound"] == [[1] * len(before)] * 2
@@ -426,6 +449,24 @@ def test_the_launcher_is_read_from_the_environment(no_launcher, monkeypatch):
     assert launcher() == ("OMPI_COMM_WORLD_SIZE", 4)
     monkeypatch.setenv("PMI_SIZE", "8")
     assert launcher() == ("PMI_SIZE", 8)
+
+
+@pytest.mark.parametrize("name", ["WORLD_SIZE", "HOROVOD_SIZE"])
+def test_a_launcher_without_mpi_of_one_process_is_no_launcher(name, no_launcher, monkeypatch):
+    """torch's env:// tools set WORLD_SIZE=1 for one process: a script run so is a script run
+    alone (guard() passes errors, fit warns and trains), needing no mpi4py."""
+    monkeypatch.setenv(name, "1")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now fails
+    assert launcher() is None and ng.distributed.rank() == 0 and ng.distributed.size() == 1
+    with pytest.raises(ValueError, match="bad data file"):
+        with ng.distributed.guard():
+            raise ValueError("bad data file")
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    x, y = np.ones((8, 3), np.float32), np.zeros(8, np.int64)
+    with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
+        history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1),
+                         x, y, epochs=1, seed=0, verbose=0, distributed=True)  # fmt: skip
+    assert len(history) == 1
 
 
 def _fit(distributed, seed=0):

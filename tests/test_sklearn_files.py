@@ -127,6 +127,24 @@ def test_a_multilabel_network_exports_a_label_per_column_as_the_estimator_predic
         np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
 
 
+def test_a_poisson_regressor_exports_its_log_means_marked_as_a_regression(tmp_path, capsys):
+    """Its record names a loss the command line does not know; the export is the network's
+    output (the log-mean), as for any regression, and its properties say which loss."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poisson = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=5).fit(X, Y)
+    rows = ROWS.astype(np.float32)
+    path = poisson.save(tmp_path / "poisson.safetensors")
+    assert _run(capsys, "export", str(path), str(tmp_path / "cli.onnx"), "-q")[0] == 0
+    exported = ng.export_onnx(poisson.to_nudgenet(), tmp_path / "py.onnx")
+    for onnx_file in (tmp_path / "cli.onnx", exported):
+        session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+        (output,) = session.run(None, {"input": rows})
+        np.testing.assert_allclose(np.exp(output.ravel()), poisson.predict(rows), rtol=1e-5)
+        props = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+        assert (props["loss"], props["task"]) == ("PoissonLoss", "regression")
+
+
 def test_a_file_the_command_line_cannot_read_right_is_refused_in_one_line(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

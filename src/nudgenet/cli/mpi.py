@@ -11,8 +11,9 @@ is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wr
 commands, which run in one process: started as several processes, they refuse in one line, and
 through MPI where they can join it (then aborting the job): the job's other processes
 (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) would otherwise wait at MPI's
-start for ever for one that never joins.  :func:`rank_zero_first` loads a data set that
-downloads its missing files on rank 0 before the others, so they are fetched once.
+start for ever for one that never joins.  :func:`first_on_each_machine` loads a
+data set that downloads its missing files on one rank of each machine before the others, so a
+machine fetches them once.
 """
 
 from __future__ import annotations
@@ -62,18 +63,25 @@ def under_mpi(command: str, run):
     return wrapped
 
 
-def rank_zero_first(args, load):
+def first_on_each_machine(args, load):
     """``load()`` of the data set ``args.dataset``; under mpiexec (``args.distributed``), for a
-    data set that downloads the files it lacks (``DatasetRecord.downloads``: MNIST), on rank 0
-    first, then on the others once it returned: every rank would fetch them at once, into the
-    one cache, each hitting the mirror; they now find rank 0's files there."""
+    data set that downloads the files it lacks (``DatasetRecord.downloads``: MNIST), on the
+    first rank of each machine first, then on the others once every machine's returned: every
+    rank would fetch them at once, into its machine's cache, each hitting the mirror; they now
+    find their machine's files there (one download a machine; one in all where the machines
+    share the cache's file system, the others then finding it)."""
     record = recipes.DATASETS.get(args.dataset)
     if not (args.distributed and record is not None and record.downloads):
         return load()
+    from mpi4py import MPI
+
     comm = world("nudgenet train")
-    loaded = load() if comm.Get_rank() == 0 else None
-    barrier(comm)  # an error on rank 0 ends every rank (under_mpi's abort) while they wait
-    return load() if comm.Get_rank() else loaded
+    machine = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    first = machine.Get_rank() == 0
+    machine.Free()
+    loaded = load() if first else None
+    barrier(comm)  # an error on a first rank ends every rank (under_mpi's abort) while they wait
+    return loaded if first else load()
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ import math
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ from .common import (
 )
 from .differential import add_differential_option, differential_defaults, training_loss
 from .logs import add_log_options, log_callbacks
-from .mpi import BATCH_SIZE_HELP, rank_zero_first, under_mpi
+from .mpi import BATCH_SIZE_HELP, first_on_each_machine, under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -55,7 +56,8 @@ def run(args) -> int:
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
-    data = rank_zero_first(args, lambda: load_data(args, args.test_size, args.seed, args.samples))
+    loading = partial(load_data, args, args.test_size, args.seed, args.samples)
+    data = first_on_each_machine(args, loading)  # MNIST downloaded once a machine
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
         standardize = not data.record.images

@@ -65,7 +65,8 @@ def describe(error: BaseException) -> str:
         )
     if isinstance(error, SystemExit):  # Python prints a code that is not a number: so do we
         code = error.code
-        said = "" if isinstance(code, int) else f": {str(code).strip().splitlines()[0]}"
+        lines = [] if isinstance(code, int) else str(code).strip().splitlines()
+        said = f": {lines[0]}" if lines else ""
         return f"exited with code {exit_code(error)}{said} (sys.exit)"
     text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
     first = text.strip().splitlines()[0] if text.strip() else ""
@@ -140,17 +141,22 @@ def _report(error: BaseException) -> str:
     caught it (``Traceback (most recent call last): ...``, chained exceptions too): the frames
     from the program's start to the outermost ``with`` block it left, then those of its
     traceback, less the context managers' own frames handling it (this one's, ``running()``'s).
-    Empty for Ctrl-C and ``sys.exit``, which Python does not report either."""
+    Empty for ``sys.exit``, which Python does not report, and for Ctrl-C, which interrupts every
+    rank at once: a traceback per rank of wherever each was would bury the line.  Should the
+    frames defy this reading, the plain traceback from the catching frame: the abort must run."""
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         return ""
-    block = error.__traceback__
-    while block.tb_next and _exiting(block.tb_frame):
-        block = block.tb_next
-    found = traceback.TracebackException(type(error), error, block)
-    caller = block.tb_frame.f_back  # None for a script's top level
-    outer = traceback.extract_stack(caller) if caller else []
-    found.stack = traceback.StackSummary.from_list([*outer, *found.stack])
-    return "".join(found.format())
+    try:
+        block = error.__traceback__
+        while block.tb_next and _exiting(block.tb_frame):
+            block = block.tb_next
+        found = traceback.TracebackException(type(error), error, block)
+        caller = block.tb_frame.f_back  # None for a script's top level
+        outer = traceback.extract_stack(caller) if caller else []
+        found.stack = traceback.StackSummary.from_list([*outer, *found.stack])
+        return "".join(found.format())
+    except Exception:  # noqa: BLE001
+        return "".join(traceback.format_exception(error))
 
 
 def _exiting(frame) -> bool:

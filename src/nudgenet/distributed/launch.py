@@ -32,10 +32,12 @@ MPI_EXTRA = 'pip install "nudgenet[mpi]"'
 
 def launcher() -> tuple[str, int | None] | None:
     """``(variable, world size)`` when a launcher's variable is in the environment (the size
-    None where the variable holds only a rank), else None."""
+    None where the variable holds only a rank), else None.  A :data:`NOT_MPI` launcher counts
+    only when it started several processes: with one there is no MPI to join and nothing to
+    race with (tools of torch's ``env://`` convention set ``WORLD_SIZE=1`` for one process)."""
     for name in (*_SIZE_VARIABLES, *NOT_MPI):
         value = os.environ.get(name)
-        if value and value.isdigit():
+        if value and value.isdigit() and (name not in NOT_MPI or int(value) > 1):
             return name, int(value)
     for name in _RANK_ONLY_VARIABLES:
         if os.environ.get(name):

@@ -63,7 +63,8 @@ class DataParallel:
     def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
         self.options: dict = {}  # fit's options the ranks compare (compared), set per fit
-        self.fitting = False  # inside running(): fit's body runs on this rank
+        self.fitting = False  # inside running(): a fit runs in this object on this rank
+        self.unclaimed = False  # running() began and its fit has not yet claimed this object
         self.reduction: NodeReduction | GradientAllreduce | None = None
         self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
 
@@ -74,8 +75,14 @@ class DataParallel:
         (:func:`~.faults.rendezvous`); refuse fit's ``arguments`` without a seed; files and
         warnings from rank 0 only; the BLAS threads of the ranks on one machine sharing its
         cores (:mod:`.threads`)."""
+        if self.fitting:  # a fit called with this object inside its own fit (from a callback)
+            raise DistributedError(
+                "this DataParallel already runs a fit: a fit started inside it (from a callback, "
+                "say) needs one of its own (DataParallel(comm), or distributed=True)"
+            )
         previous = files.set_may_write(files.may_write() and self.rank == 0)
-        self.options, self.fitting, self.reduction = compared(arguments), True, None
+        self.options, self.reduction = compared(arguments), None
+        self.fitting = self.unclaimed = True
         try:
             with abort_on_error(self.comm, exit_aborts=True):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
@@ -90,7 +97,7 @@ class DataParallel:
                         warnings.simplefilter("ignore")
                     yield
         finally:
-            self.fitting = False
+            self.fitting = self.unclaimed = False
             files.set_may_write(previous)
 
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
@@ -254,8 +261,13 @@ def join(what: str) -> DataParallel | None:
 
 def in_progress(distributed) -> bool:
     """Whether fit's ``distributed`` is the :class:`DataParallel` that :func:`fit_data_parallel`
-    runs ``fit`` in (inside its :meth:`~DataParallel.running`), not fit's caller's value."""
-    return isinstance(distributed, DataParallel) and distributed.fitting
+    runs ``fit`` in (inside its :meth:`~DataParallel.running`), not fit's caller's value: True
+    once per ``running()``, for the fit it calls (the first to ask); a fit given the same object
+    later, from within that one, is a caller's (and ``running()`` refuses it)."""
+    if isinstance(distributed, DataParallel) and distributed.unclaimed:
+        distributed.unclaimed = False
+        return True
+    return False
 
 
 def wanted(distributed) -> bool:
@@ -287,6 +299,13 @@ def warn_copies(checkpoint) -> None:
         )
 
 
+def _release(reduction) -> None:
+    """The parameters back in this rank's own memory after a fit whose step ``reduction`` held
+    them in a node's shared window (:class:`~.node.NodeReduction`)."""
+    if isinstance(reduction, NodeReduction):
+        reduction.release()
+
+
 def fit_data_parallel(fit, arguments: dict):
     """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True`` or a
     :class:`DataParallel` made by hand: it needs a ``seed`` (every rank draws the same row order
@@ -296,10 +315,14 @@ def fit_data_parallel(fit, arguments: dict):
     if parallel is None:
         return fit(**{**arguments, "distributed": False})
     with parallel.running(arguments):
-        history = fit(**{**arguments, "distributed": parallel})
+        try:
+            history = fit(**{**arguments, "distributed": parallel})
+        except BaseException:  # passes on in a world of one rank; with several it aborts them
+            if parallel.size == 1:  # release() is a collective: not while the others compute
+                _release(parallel.reduction)
+            raise
         done = parallel.reduction
-        if isinstance(done, NodeReduction):  # the parameters back in this rank's memory
-            done.release()
+        _release(done)
     _last_run.clear()
     if done is not None:
         _last_run.update(

@@ -110,7 +110,8 @@ def onnx_model(
         )
     metadata = getattr(model, "metadata", None) or {}
     record = TrainingRecord.from_dict(metadata)  # the training record, or its defaults
-    if loss is None:
+    recorded = loss is None
+    if recorded:
         loss = record.loss  # None where the metadata names none
     if class_names is None and record.class_names:
         class_names = record.class_names
@@ -128,7 +129,7 @@ def onnx_model(
         BATCH if a != b else a for a, b in zip(first.output.shape, second.output.shape)
     ]
     outputs = [g.value_info("output", output_shape)]
-    head = None if loss is None else head_for(loss)
+    head = _head(loss, recorded and record.task == "regression")
     if head is not None:
         if len(output_shape) != 2:
             raise ExportError(
@@ -170,6 +171,14 @@ def onnx_model(
         properties["task"] = "regression" if head is None else "classification"
     onnx.helper.set_model_props(proto, properties)
     return proto
+
+
+def _head(loss, recorded_regression: bool):
+    """The classifier head for ``loss`` (None: the output alone): none for a regression's
+    training record, whatever loss it names (a Poisson regressor's outputs are log-means)."""
+    if loss is None or recorded_regression:
+        return None
+    return head_for(loss)
 
 
 def _names(argument: str, names, count: int | None, what: str) -> str:
