@@ -32,30 +32,44 @@ def finish(process) -> str:
     return err.decode()
 
 
+def saved(folder: Path) -> frozenset[str]:
+    """The names of the checkpoints in ``folder`` (one per epoch and step saved)."""
+    return frozenset(path.name for path in folder.glob("checkpoint-*.safetensors"))
+
+
+def kill_after_progress(process, folder: Path, delay: float) -> bool:
+    """SIGKILL ``process`` ``delay`` seconds after it has saved a checkpoint more, unless it
+    ends first; whether it was killed.  Moments tied to its progress, not to the clock: a
+    loaded machine slows the run, not the test's reasoning (kills drawn over wall-clock time
+    all fell before the first checkpoint under heavy load)."""
+    before, deadline = saved(folder), time.monotonic() + 120
+    while saved(folder) == before and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    try:
+        process.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        return True
+    finally:
+        process.communicate()
+
+
 def test_a_run_killed_at_random_moments_writes_the_model_of_a_run_never_killed(tmp_path):
     began = time.perf_counter()
     finish(start("-o", "reference.safetensors", cwd=tmp_path))
-    whole = time.perf_counter() - began
+    epoch = (time.perf_counter() - began) / 40  # about; python's start counted in
     reference = (tmp_path / "reference.safetensors").read_bytes()
     metadata = ng.io.read_metadata(tmp_path / "reference.safetensors")
     assert not [key for key in metadata if "time" in key or "date" in key or "second" in key]
     chance = random.Random(12)
     killed = 0
-    for _ in range(KILLS):  # each at a random moment of the first three quarters of a run's time
+    for _ in range(KILLS):  # each after a new checkpoint, at a random moment of the next epoch
         process = start("-o", "killed.safetensors", "--checkpoint", "ckpt", cwd=tmp_path)
-        try:
-            process.wait(timeout=chance.uniform(0.2, 0.75 * whole))
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.communicate()
-            killed += 1
-        else:
-            process.communicate()
-    # most moments fall within a run (drawn over a whole run's time, about 1 test in 12 killed
-    # only 2 of 6 under load); a resumed run has less left to do and may finish first
-    # (time-based, so the count varies with the machine's load: the bytes below must not)
+        killed += kill_after_progress(process, tmp_path / "ckpt", chance.uniform(0, epoch))
+    # each round saves a checkpoint or more before its kill, so few of the 40 epochs go by
     assert killed >= KILLS // 2, f"only {killed} of {KILLS} runs were killed"
-    assert len(list((tmp_path / "ckpt").glob("checkpoint-*.safetensors"))) >= 1
+    assert len(saved(tmp_path / "ckpt")) >= 1
     err = finish(start("-o", "killed.safetensors", "--checkpoint", "ckpt", cwd=tmp_path))
     assert "fit: resuming from " not in err  # -q: quiet
     assert (tmp_path / "killed.safetensors").read_bytes() == reference

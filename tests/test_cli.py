@@ -745,3 +745,24 @@ def test_a_model_file_without_a_task_and_loss_is_refused_not_guessed(tmp_path):
     )
     exported = run("export", "plain.safetensors", "plain.onnx", "-q", cwd=tmp_path)
     assert exported.returncode == 0  # the output alone: nothing is guessed
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"task": "regresion", "loss": "MSELoss"},
+         "records the task 'regresion'; expected one of 'classification', 'regression'"),
+        ({"task": "regression", "loss": "CrossEntropyLoss"},
+         "records the task 'regression' but the loss CrossEntropyLoss, which trains a "
+         "classification"),
+        ({"task": "classification", "loss": "CrossEntropyLoss", "class_names": ["a", "b"]},
+         "names 2 classes but the model gives 3; expected one name per class"),
+    ],
+)  # fmt: skip
+def test_predict_refuses_metadata_that_contradicts_itself_or_the_model(metadata, message, tmp_path):
+    """Hand-written metadata: a task nudgenet does not know, a loss of the other task, class
+    names that do not fit the outputs; each printed raw logits or half-named classes, exit 0."""
+    ng.save(ng.Sequential(ng.Linear(4, 3, seed=0)), tmp_path / "m.safetensors", metadata=metadata)
+    np.save(tmp_path / "rows.npy", np.zeros((2, 4), np.float32))
+    result = run("predict", "m.safetensors", "rows.npy", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and result.stdout == "" and message in _error(result)

@@ -123,3 +123,9 @@ def test_train_help_says_the_batch_is_the_global_one_under_mpiexec(capsys):
     code, text, _ = outcome(["train", "--help"], capsys)
     flat = " ".join(text.split())
     assert code == 0 and "under mpiexec the global batch" in flat and "keep it and --lr" in flat
+
+
+def test_predict_help_says_what_its_json_holds(capsys):
+    code, text, _ = outcome(["predict", "--help"], capsys)
+    flat = " ".join(text.split())
+    assert code == 0 and "'predictions'" in flat and "'classes' (each row's class index" in flat

@@ -47,13 +47,36 @@ def environment(env=None) -> dict:
     return found
 
 
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def run_job(command: list[str], **options) -> subprocess.CompletedProcess:
+    """``subprocess.run(command)`` of an MPI job, then its leftovers removed: MPICH leaves a
+    2 MiB ``/dev/shm/mpich_shm_*`` file behind each aborted job (README), which would fill a
+    small ``/dev/shm`` (Docker's 64 MiB) over the suite's aborting cases.  Only files that
+    appeared meanwhile and that no process maps any more are removed."""
+    before = set(SHARED_MEMORY.glob("mpich_shm_*"))
+    try:
+        return subprocess.run(command, capture_output=True, text=True, **options)
+    finally:
+        new = set(SHARED_MEMORY.glob("mpich_shm_*")) - before
+        mapped = set()
+        for maps in Path("/proc").glob("[0-9]*/maps") if new else ():
+            try:
+                mapped.update(line.split()[-1] for line in maps.read_text().splitlines())
+            except OSError:  # a process that ended meanwhile, or another user's
+                pass
+        for path in new - {Path(name) for name in mapped}:
+            path.unlink(missing_ok=True)
+
+
 def launch(ranks: int, *command: str, timeout: float = 60, cwd=None, env=None):
     """``mpiexec -n ranks python command...`` (or ``-m``), with the variables ``env`` added to
-    the environment; the result and its seconds."""
+    the environment (:func:`run_job`); the result and its seconds."""
     started = time.perf_counter()
-    result = subprocess.run(
+    result = run_job(
         [mpiexec(), "-n", str(ranks), sys.executable, *command],
-        capture_output=True, text=True, timeout=timeout, env=environment(env), cwd=cwd,
+        timeout=timeout, env=environment(env), cwd=cwd,
     )  # fmt: skip
     return result, time.perf_counter() - started
 
@@ -630,15 +653,24 @@ def test_torchrun_and_horovodrun_copies_are_warned_of_and_refused_by_name(
         monkeypatch.delenv(name)
 
 
+def test_the_suite_s_aborted_jobs_leave_no_shared_memory_file_behind():
+    """MPICH leaves a 2 MiB file in /dev/shm behind an aborted job; the suite's many aborting
+    cases would fill a small /dev/shm and fail later tests: run_job removes them."""
+    before = set(SHARED_MEMORY.glob("mpich_shm_*"))
+    result, _ = launch(2, str(SCRIPTS / "faults.py"), "uncaught", timeout=30)
+    assert result.returncode != 0 and "FileNotFoundError: data.npz" in result.stderr
+    assert set(SHARED_MEMORY.glob("mpich_shm_*")) - before == set()
+
+
 def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
     """``mpiexec -n 1 nudgenet train : -n 1 nudgenet evaluate``: evaluate refuses through MPI
     (it joins, then aborts the job), so train, waiting for it at MPI's start, ends too."""
     train = [sys.executable, "-m", "nudgenet", "train", "--epochs", "50", "-o", "m.safetensors"]
     evaluate = [sys.executable, "-m", "nudgenet", "evaluate", "m.safetensors"]
     started = time.perf_counter()
-    done = subprocess.run(
+    done = run_job(
         [mpiexec(), "-n", "1", *train, ":", "-n", "1", *evaluate],
-        capture_output=True, text=True, timeout=30, env=environment(), cwd=tmp_path,
+        timeout=30, env=environment(), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr[-2000:]
     assert time.perf_counter() - started < 20

@@ -73,6 +73,16 @@ def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
 
+def test_saving_onto_a_folder_names_the_folder_not_a_temporary_file(tmp_path):
+    (tmp_path / "models").mkdir()
+    model = ng.Sequential(ng.Linear(2, 1, seed=0))
+    with pytest.raises(IsADirectoryError, match=r"models is a folder; expected the path of a file"):
+        ng.save(model, tmp_path / "models")
+    assert list((tmp_path / "models").iterdir()) == [] and sorted(tmp_path.iterdir()) == [
+        tmp_path / "models"
+    ]  # no temporary file left beside it
+
+
 def test_bad_files_raise_model_file_errors(tmp_path):
     with pytest.raises(ng.ModelFileError, match="no model file"):
         ng.load(tmp_path / "absent.safetensors")

@@ -45,6 +45,8 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     a temporary file in the same folder, flushed, fsynced and renamed over ``path`` when the
     block ends, removed when it raises (the rules of :func:`write_atomic`)."""
     p = Path(path)
+    if p.is_dir():  # else os.replace's error, naming the temporary file
+        raise IsADirectoryError(f"{path} is a folder; expected the path of a file to write")
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
     try:

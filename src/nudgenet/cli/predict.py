@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from .. import data as datasets
+from ..errors import ModelFileError
 from ..io import load
 from ..nn.layers import Linear
 from ..recipes import TrainingRecord
@@ -35,9 +36,14 @@ def run(args) -> int:
     probabilities = loss_fn.probabilities(outputs.astype(np.float64))
     classes = loss_fn.predict_labels(outputs)  # a class per row, or a row of 0/1 labels
     names = record.class_names
+    if names and len(names) != probabilities.shape[1]:
+        raise ModelFileError(
+            f"{args.model}: the model file names {len(names)} classes but the model gives "
+            f"{probabilities.shape[1]}; expected one name per class"
+        )
 
     def name(k: int) -> str:
-        return names[k] if k < len(names) else str(k)
+        return names[k] if names else str(k)
 
     if classes.ndim == 2:  # independent labels: the names of those a row has
         labels = [[name(k) for k in np.flatnonzero(row)] for row in classes]
@@ -90,7 +96,10 @@ def register(commands) -> None:
         help="predict from rows in a .npy or .csv file",
         description="Print each row's class and probabilities (classifiers; a multilabel "
         "model's labels), or values, as the model file's training record says (its task and "
-        "loss: nudgenet train and est.save write them; a file without them is refused).",
+        "loss: nudgenet train and est.save write them; a file without them is refused). With "
+        "--json: 'predictions' (each row's class name, a multilabel row's names, or its "
+        "values), 'classes' (each row's class index, or a row of 0/1 labels) and "
+        "'probabilities' (a row per input row, a column per class).",
     )
     predict_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
     predict_cmd.add_argument(

@@ -59,7 +59,8 @@ class TrainingRecord:
     @classmethod
     def of(cls, model) -> TrainingRecord:
         """The record saved with ``model`` (its ``metadata``, as :func:`nudgenet.load` sets it);
-        ModelFileError where it names no task or no loss."""
+        ModelFileError where it names no task or no loss, an unknown task, or a loss of the
+        other task (metadata written by hand)."""
         record = cls.from_dict(getattr(model, "metadata", None))
         missing = [name for name in ("task", "loss") if getattr(record, name) is None]
         if missing:
@@ -68,6 +69,17 @@ class TrainingRecord:
                 "nudgenet train and est.save write them (what its outputs mean is not guessed): "
                 "save the model with ng.save(model, path, metadata={'task': 'classification', "
                 "'loss': 'CrossEntropyLoss', 'class_names': [...]})"
+            )
+        if record.task not in SCORES:
+            raise ModelFileError(
+                f"the model file records the task {record.task!r}; expected one of "
+                f"{', '.join(map(repr, SCORES))}"
+            )
+        trains = record.loss_fn().task  # a loss nudgenet does not know: its own error
+        if trains != record.task:
+            raise ModelFileError(
+                f"the model file records the task {record.task!r} but the loss {record.loss}, "
+                f"which trains a {trains}; expected both of one kind"
             )
         return record
 
