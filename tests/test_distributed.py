@@ -183,6 +183,7 @@ def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
         ("bad-data", 1, "rank 1 of 2: ValueError: CrossEntropyLoss: labels must be in [0, 2]"),
         ("memory", 1, "rank 1 of 2: out of memory (MemoryError)"),
         ("interrupt", 130, "rank 0 of 2: interrupted (KeyboardInterrupt)"),
+        ("sigint", 130, "rank 1 of 2: interrupted (KeyboardInterrupt)"),
         ("kill", None, ""),  # the launcher's code for a killed rank (Hydra: 9)
         ("exit-in-fit", 1, "rank 1 of 2: left fit(distributed=True) with sys.exit(0) while the"),
         ("model", 1, "rank 1 runs another fit than rank 0: parameters[0][0][1] 9 there, 8 on"),
@@ -221,7 +222,8 @@ def test_a_failing_rank_ends_every_rank(case, code, message):
     assert result.returncode == code if code else result.returncode != 0, result.stderr[-2000:]
     assert "finished" not in result.stdout
     assert message in result.stderr
-    reported = case not in ("interrupt", "kill", "exit-in-fit", "guard-exit", "guard-exit-message")
+    reported = case not in ("interrupt", "sigint", "kill", "exit-in-fit", "guard-exit",
+                            "guard-exit-message")
     assert ("Traceback (most recent call last):" in result.stderr) == reported, result.stderr
     if reported:  # from the script's top; the error's own line, then ours (one write)
         lines = result.stderr[result.stderr.index("Traceback (most recent call last):") :]

@@ -1,7 +1,8 @@
 """Run under ``mpiexec -n 2``: one way a data-parallel fit goes wrong, named by ``sys.argv[1]``.
 
 ``python faults.py CASE``: ``bad-data`` (rank 1's labels out of range), ``memory`` (rank 1 runs
-out of memory at its 3rd batch), ``interrupt`` (Ctrl-C on rank 0 at its 3rd batch), ``kill``
+out of memory at its 3rd batch), ``interrupt`` (Ctrl-C on rank 0 at its 3rd batch: a
+KeyboardInterrupt raised), ``sigint`` (the signal SIGINT to rank 1 at its 3rd batch), ``kill``
 (rank 1 killed with SIGKILL at its 3rd batch), ``model`` / ``data`` / ``options`` (rank 1 builds
 another model, has one row fewer, another batch size), ``activation`` (rank 1's hidden layer
 is a Tanh: the same parameter shapes), ``data-values`` (rank 1 draws its own data: the same
@@ -84,6 +85,8 @@ class Fail(ng.Callback):
             raise MemoryError()
         if case == "interrupt" and rank == 0:
             raise KeyboardInterrupt
+        if case == "sigint" and rank == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C's signal, to this rank alone
         if case == "kill" and rank == 1:
             os.kill(os.getpid(), signal.SIGKILL)
         if case == "exit-in-fit" and rank == 1:

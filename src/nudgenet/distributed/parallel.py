@@ -51,7 +51,10 @@ def last_run() -> dict:
     """The last data-parallel ``fit`` of this process: ``ranks``, ``reduction`` (``"node
     shared memory"`` or ``"Allreduce"``, :mod:`.node`), ``allreduce_calls`` (one per step),
     ``allreduce_seconds`` (in all, waiting for the other ranks included) and ``allreduce_bytes``
-    (the gradients and loss summed per step); empty before one ran."""
+    (the gradients and loss summed per step); empty before one ran.  The names are the
+    ``Allreduce``'s; through the node's shared memory they count its sums (the bytes then are
+    the buffer summed in place, none sent; across machines each part's ``Allreduce`` is in the
+    seconds)."""
     return dict(_last_run)
 
 
