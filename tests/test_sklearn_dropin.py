@@ -261,3 +261,33 @@ def test_save_and_load_keep_the_parameters_and_their_types(params, tmp_path):
     assert loaded._model.parameters()[0].dtype == est._model.parameters()[0].dtype
     with pytest.warns(ConvergenceWarning):
         loaded.fit(X, Y)  # its parameters fit again
+
+
+@pytest.mark.parametrize("ours, theirs", [("MLPClassifier", "MLPClassifier"),
+                                          ("MLPRegressor", "MLPRegressor")])  # fmt: skip
+def test_a_dataframe_s_column_names_are_kept_and_checked_as_scikit_learn_does(
+    ours, theirs, tmp_path
+):
+    """``feature_names_in_`` from a DataFrame's columns; other columns later are scikit-learn's
+    ValueError, a plain array its UserWarning; save/load keeps the names (pandas: the test
+    extra installs it)."""
+    import pandas as pd
+    from sklearn import neural_network
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 3)), columns=["age", "height", "weight"])
+    y = (frame["age"] > 0).astype(int) if ours == "MLPClassifier" else frame["height"] * 2.0
+    mine = getattr(ng.sklearn, ours)(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    reference = getattr(neural_network, theirs)(hidden_layer_sizes=(4,), max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = [mine.fit(frame, y), reference.fit(frame, y)]
+    loaded = type(mine).load(mine.save(tmp_path / "m.safetensors"))
+    for est in (*fitted, loaded):
+        assert est.feature_names_in_.tolist() == ["age", "height", "weight"]
+        assert est.feature_names_in_.dtype == object
+        with pytest.raises(ValueError, match="feature names should match those that were passed"):
+            est.predict(frame[["weight", "age", "height"]])
+        with pytest.warns(UserWarning, match="X does not have valid feature names"):
+            est.predict(frame.to_numpy())
+    np.testing.assert_array_equal(loaded.predict(frame), mine.predict(frame))
