@@ -59,15 +59,24 @@ def run_job(command: list[str], **options) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(command, capture_output=True, text=True, **options)
     finally:
-        new = set(SHARED_MEMORY.glob("mpich_shm_*")) - before
-        mapped = set()
-        for maps in Path("/proc").glob("[0-9]*/maps") if new else ():
-            try:
-                mapped.update(line.split()[-1] for line in maps.read_text().splitlines())
-            except OSError:  # a process that ended meanwhile, or another user's
-                pass
-        for path in new - {Path(name) for name in mapped}:
-            path.unlink(missing_ok=True)
+        left = set(SHARED_MEMORY.glob("mpich_shm_*")) - before
+        deadline = time.monotonic() + 3  # a killed job's ranks may outlive mpiexec a moment
+        while left and time.monotonic() < deadline:
+            for path in left - _mapped():
+                path.unlink(missing_ok=True)
+            left = {path for path in left if path.exists()}
+            time.sleep(0.05 if left else 0)
+
+
+def _mapped() -> set[Path]:
+    """The files some process maps now (other users' processes may not be readable)."""
+    found = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            found.update(Path(line.split()[-1]) for line in maps.read_text().splitlines())
+        except OSError:  # a process that ended meanwhile, or another user's
+            pass
+    return found
 
 
 def launch(ranks: int, *command: str, timeout: float = 60, cwd=None, env=None):
