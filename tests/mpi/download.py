@@ -1,13 +1,16 @@
 """Run under ``mpiexec -n 2``: ``nudgenet train --dataset mnist`` with MNIST's files nowhere, so
 they are downloaded, from a fake mirror (``download._fetch`` replaced: no network here).
 
-``python download.py SERVER LOGS OUT``: ``SERVER`` holds the four ``.gz`` files (small fakes,
-whose sizes and digests replace the official ones), served at every mirror; each rank appends
-the URLs it fetched to ``LOGS/rank-<r>.log``; the model goes to ``OUT``.  The test's
-environment names the cache (``XDG_CACHE_HOME``).
+``python download.py SERVER LOGS OUT [shared|separate]``: ``SERVER`` holds the four ``.gz``
+files (small fakes, whose sizes and digests replace the official ones), served at every mirror;
+each rank appends the URLs it fetched to ``LOGS/rank-<r>.log``; the model goes to ``OUT``.  The
+test's environment names the cache (``XDG_CACHE_HOME``).  With ``shared`` or ``separate`` each
+rank is told it is a machine of its own (MPI's ``Split_type`` replaced), the machines sharing
+the one cache or each with a cache of its own (``XDG_CACHE_HOME/machine-<r>``).
 """
 
 import hashlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +21,23 @@ from nudgenet.cli import main
 from nudgenet.data import download, handwritten
 
 server, logs, out = (Path(a) for a in sys.argv[1:4])
+machines = sys.argv[4] if len(sys.argv) > 4 else None
 rank = MPI.COMM_WORLD.rank
+if machines:
+    import nudgenet.cli.mpi as cli_mpi
+
+    class OneRankAMachine:
+        """MPI's world, each rank a machine of its own."""
+
+        def __getattr__(self, name):
+            return getattr(MPI.COMM_WORLD, name)
+
+        def Split_type(self, kind):
+            return MPI.COMM_WORLD.Split(rank, 0)
+
+    cli_mpi.world = lambda what: OneRankAMachine()
+if machines == "separate":
+    os.environ["XDG_CACHE_HOME"] = f"{os.environ['XDG_CACHE_HOME']}/machine-{rank}"
 for path in server.iterdir():
     body = path.read_bytes()
     digests = hashlib.md5(body).hexdigest(), hashlib.sha256(body).hexdigest()

@@ -3,7 +3,8 @@ caller (nothing waits for the rank) and the parameters back to the rank's own me
 as JSON.
 
 ``python one_rank.py OUT.json``: a callback failing inside ``fit(distributed=DataParallel)``;
-the same DataParallel given to a fit started inside its own fit (refused); a fit after both.
+the same DataParallel given to a fit started inside its own fit (refused); a fit after both;
+a failing callback while giving the memory back fails too (the caller gets the callback's error).
 """
 
 import json
@@ -14,6 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 import nudgenet as ng
+from nudgenet.distributed.node import NodeReduction
 
 x, y = np.random.default_rng(0).normal(size=(64, 4)), np.arange(64) % 2
 parallel = ng.distributed.DataParallel(MPI.COMM_WORLD)
@@ -65,4 +67,11 @@ for case, action in {
     results[case].update(own_memory=own_memory(optimizer), fitting=parallel.fitting)
 model, optimizer = mlp()
 results["after"] = {"epochs": len(fit(model, optimizer)), "own_memory": own_memory(optimizer)}
+release = NodeReduction.release
+NodeReduction.release = lambda self: 1 / 0  # giving the memory back fails too
+try:
+    fit(*mlp(), raise_bug)
+except Exception as error:  # noqa: BLE001
+    results["release fails"] = f"{type(error).__name__}: {error}"  # the fit's own error
+NodeReduction.release = release
 Path(sys.argv[1]).write_text(json.dumps(results, indent=1))

@@ -12,8 +12,8 @@ commands, which run in one process: started as several processes, they refuse in
 through MPI where they can join it (then aborting the job): the job's other processes
 (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) would otherwise wait at MPI's
 start for ever for one that never joins.  :func:`first_on_each_machine` loads a
-data set that downloads its missing files on one rank of each machine before the others, so a
-machine fetches them once.
+data set that downloads its missing files on rank 0, then on one rank of each other machine,
+then on the others, so they are fetched once where the machines share the cache.
 """
 
 from __future__ import annotations
@@ -65,11 +65,11 @@ def under_mpi(command: str, run):
 
 def first_on_each_machine(args, load):
     """``load()`` of the data set ``args.dataset``; under mpiexec (``args.distributed``), for a
-    data set that downloads the files it lacks (``DatasetRecord.downloads``: MNIST), on the
-    first rank of each machine first, then on the others once every machine's returned: every
-    rank would fetch them at once, into its machine's cache, each hitting the mirror; they now
-    find their machine's files there (one download a machine; one in all where the machines
-    share the cache's file system, the others then finding it)."""
+    data set that downloads the files it lacks (``DatasetRecord.downloads``: MNIST), in three
+    waves: rank 0; then the first rank of each other machine, whose cache may still lack them
+    (one a shared file system gave rank 0's has them); then every other rank, from its
+    machine's cache.  So the files are fetched once in all where the machines share the cache,
+    once a machine where they do not, never by every rank at once."""
     record = recipes.DATASETS.get(args.dataset)
     if not (args.distributed and record is not None and record.downloads):
         return load()
@@ -77,10 +77,13 @@ def first_on_each_machine(args, load):
 
     comm = world("nudgenet train")
     machine = comm.Split_type(MPI.COMM_TYPE_SHARED)
-    first = machine.Get_rank() == 0
+    first = machine.Get_rank() == 0  # rank 0 is its machine's first: Split_type keeps the order
     machine.Free()
-    loaded = load() if first else None
-    barrier(comm)  # an error on a first rank ends every rank (under_mpi's abort) while they wait
+    loaded = load() if comm.Get_rank() == 0 else None
+    barrier(comm)  # an error on a loading rank ends every rank (under_mpi's abort) while they wait
+    if first and comm.Get_rank():
+        loaded = load()
+    barrier(comm)
     return loaded if first else load()
 
 

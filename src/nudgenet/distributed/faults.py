@@ -141,9 +141,10 @@ def _report(error: BaseException) -> str:
     caught it (``Traceback (most recent call last): ...``, chained exceptions too): the frames
     from the program's start to the outermost ``with`` block it left, then those of its
     traceback, less the context managers' own frames handling it (this one's, ``running()``'s).
-    Empty for ``sys.exit``, which Python does not report, and for Ctrl-C, which interrupts every
-    rank at once: a traceback per rank of wherever each was would bury the line.  Should the
-    frames defy this reading, the plain traceback from the catching frame: the abort must run."""
+    Empty for ``sys.exit``, which Python does not report, and for Ctrl-C, which at a terminal
+    reaches every rank at once: a traceback per rank of wherever each was would bury the line.
+    Should the frames defy this reading, the plain traceback from the catching frame: the abort
+    must run."""
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         return ""
     try:

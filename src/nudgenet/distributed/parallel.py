@@ -322,7 +322,8 @@ def fit_data_parallel(fit, arguments: dict):
             history = fit(**{**arguments, "distributed": parallel})
         except BaseException:  # passes on in a world of one rank; with several it aborts them
             if parallel.size == 1:  # release() is a collective: not while the others compute
-                _release(parallel.reduction)
+                with contextlib.suppress(Exception):  # the caller gets the fit's own error
+                    _release(parallel.reduction)
             raise
         done = parallel.reduction
         _release(done)
