@@ -354,6 +354,6 @@ def test_callbacks_on_val_score_keep_the_highest():
                         random_state=0, callbacks=[stop, plateau, watch])  # fmt: skip
     _fit(est)
     assert stop.best == max(est.validation_scores_) == max(scores)
-    assert est.n_iter_ == stop.best_epoch + 1 + 3 or est.n_iter_ == 60  # stopped 3 after it
+    assert est.n_iter_ == stop.best_epoch + 1 + 3 < 60  # stopped 3 epochs after its best
     cuts = [epoch for epoch in range(1, len(rates)) if rates[epoch] < rates[epoch - 1]]
-    assert all(scores[e - 1] <= max(scores[: e - 1]) for e in cuts)  # never after a new best
+    assert cuts and all(scores[e - 1] <= max(scores[: e - 1]) for e in cuts)  # not after a best

@@ -21,7 +21,7 @@ from .mpi import one_process
 def run(args) -> int:
     model = load(args.model)
     record = TrainingRecord.of(model)
-    loss_fn = record.loss_fn()  # a loss nudgenet does not know is refused before any work
+    loss_fn = record.loss_fn()
     rows = _features(args, model, record)
     outputs = predict(model, rows)
     if record.task == "regression":

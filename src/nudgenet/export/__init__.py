@@ -110,8 +110,7 @@ def onnx_model(
         )
     metadata = getattr(model, "metadata", None) or {}
     record = TrainingRecord.from_dict(metadata)  # the training record, or its defaults
-    recorded = loss is None
-    if recorded:
+    if loss is None:
         loss = record.loss  # None where the metadata names none
     if class_names is None and record.class_names:
         class_names = record.class_names
@@ -125,11 +124,9 @@ def onnx_model(
         traces.append(traced)
     _check_same(*builders)
     g, first, second = builders[0], traces[0], traces[1]
-    output_shape = [
-        BATCH if a != b else a for a, b in zip(first.output.shape, second.output.shape)
-    ]
+    output_shape = [BATCH if a != b else a for a, b in zip(first.output.shape, second.output.shape)]
     outputs = [g.value_info("output", output_shape)]
-    head = _head(loss, recorded and record.task == "regression")
+    head = None if loss is None else head_for(loss)
     if head is not None:
         if len(output_shape) != 2:
             raise ExportError(
@@ -173,14 +170,6 @@ def onnx_model(
     return proto
 
 
-def _head(loss, recorded_regression: bool):
-    """The classifier head for ``loss`` (None: the output alone): none for a regression's
-    training record, whatever loss it names (a Poisson regressor's outputs are log-means)."""
-    if loss is None or recorded_regression:
-        return None
-    return head_for(loss)
-
-
 def _names(argument: str, names, count: int | None, what: str) -> str:
     """``names`` as the JSON list the metadata holds, if there are ``count`` of them (None: any
     number), else ExportError."""
@@ -188,9 +177,7 @@ def _names(argument: str, names, count: int | None, what: str) -> str:
         raise ExportError(f"{argument}: expected a list of names, got the string {names!r}")
     names = [str(name) for name in names]
     if count is not None and len(names) != count:
-        raise ExportError(
-            f"{argument}: expected {count} names (one per {what}), got {len(names)}"
-        )
+        raise ExportError(f"{argument}: expected {count} names (one per {what}), got {len(names)}")
     return json.dumps(names)
 
 
@@ -229,6 +216,7 @@ def _body(onnx, traced: Trace, dtype: np.dtype, names: dict[int, str]) -> GraphB
 
 def _check_same(first: GraphBuilder, second: GraphBuilder) -> None:
     """The graphs traced on 2 and 3 rows must be the same, else ExportError."""
+
     def parts(g):
         return [p.SerializeToString() for p in (*g.nodes, *g.initializers)]
 

@@ -34,7 +34,7 @@ HEADS = {
     "BCEWithLogitsLoss": Head("sigmoid", 0.0),
     "BCELoss": Head("identity", 0.5),
 }
-REGRESSION = {"MSELoss"}  # no label, no probabilities
+REGRESSION = {"MSELoss", "PoissonLoss"}  # no label, no probabilities (Poisson: log-means)
 
 
 def loss_name(loss) -> str:

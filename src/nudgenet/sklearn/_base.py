@@ -116,13 +116,11 @@ class BaseMLP(BaseEstimator):
         if first:
             self._initialize(units, loss, rng)
         else:  # a warm fit or partial_fit: the fitted network trains on
-            asked = (units, self.activation, self.dropout, self.dtype, loss)
-            fitted_for = (self._units, self._loss_rule)
-            check_fitted(type(self).__name__, self._model, fitted_for, asked)
+            check_fitted(self, units, loss)
         self._sync()
         if self.solver != "lbfgs":
             return self._fit_stochastic(
-                X, y, columns, targets, (weights, unit), rule, rng, incremental
+                X, y, columns, targets, weights, unit, rule, rng, incremental
             )
         self._new_solver(rule)
         loss_fn = rule.make() if weights is None else WeightTotal(rule.make(), self._solver, unit)
@@ -192,15 +190,14 @@ class BaseMLP(BaseEstimator):
         self._publish()
         return self._solver
 
-    def _fit_stochastic(self, X, y, columns, targets, weighting, rule, rng, incremental):
-        """``adam``/``sgd`` through :func:`nudgenet.fit` (``weighting``: the row weights or None,
-        and their unit, :func:`._losses.in_units`); returns None, or where a batch's loss
+    def _fit_stochastic(self, X, y, columns, targets, weights, unit, rule, rng, incremental):
+        """``adam``/``sgd`` through :func:`nudgenet.fit` (``weights``: the row weights or None,
+        in ``unit``, :func:`._losses.in_units`); returns None, or where a batch's loss
         stopped being finite (the History's ``stop_message``: fit stops before its update).
         Ctrl-C (KeyboardInterrupt) ends training as in scikit-learn: a warning, and the fit
         returns with the weights trained so far (the best epoch's with ``early_stopping``)."""
         if not incremental or self._solver is None:
             self._new_solver(rule)
-        weights, unit = weighting
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         validation = None

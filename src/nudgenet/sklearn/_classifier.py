@@ -263,7 +263,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self.loss
 
     def _output_units(self, columns, rule) -> int:
-        return max(len(self.classes_), 2) if rule.out_activation == "softmax" else columns.shape[1]
+        return self._class_outputs(rule)
+
+    def _class_outputs(self, rule) -> int:
+        """The network's outputs for the classes: one per class for softmax (two for two
+        classes), one per label of multilabel targets, else one (two classes, logistic)."""
+        if rule.out_activation == "softmax":
+            return max(len(self.classes_), 2)
+        multilabel = self._label_binarizer.y_type_.startswith("multilabel")
+        return len(self.classes_) if multilabel else 1
 
     def _train_targets(self, columns, rule, dtype) -> np.ndarray:
         """Class indices for softmax, 0/1 columns otherwise."""

@@ -108,23 +108,22 @@ def layout_of(model: Sequential) -> dict:
     }
 
 
-def check_fitted(owner: str, model: Sequential, fitted_for: tuple, asked: tuple) -> None:
-    """A warm fit or ``partial_fit`` trains the fitted network ``model`` (built for the layer
-    sizes and loss ``fitted_for``) on: a one-line ValueError naming ``owner`` where the
-    parameters ``asked`` (layer sizes, ``activation``, ``dropout``, ``dtype``, loss) ask for
-    another one, which it would otherwise train silently while ``get_params`` (and ``save``)
-    described the other.  ``dtype`` None asks for the fitted network's.  The fitted network is
-    read from its layers (:func:`layout_of`), so a warm fit with ``lbfgs`` never meets a Dropout
-    layer of an ``adam`` fit."""
-    (layers, loss), (units, activation, dropout, dtype, new_loss) = fitted_for, asked
-    fitted = {"layers": layers, **layout_of(model), "loss": loss}
-    dtype = fitted["dtype"] if dtype is None else dtype
-    wanted = {"layers": units, **layout(len(units) - 2, activation, dropout, dtype),
-              "loss": new_loss}  # fmt: skip
+def check_fitted(est, units: list[int], loss: str) -> None:
+    """A warm fit or ``partial_fit`` trains the estimator ``est``'s fitted network on: a
+    one-line ValueError where its parameters (with the layer sizes ``units`` and the loss
+    ``loss`` they give now) ask for another one (other layer sizes, ``activation``,
+    ``dropout``, ``dtype`` or loss), which it would otherwise train silently while
+    ``get_params`` (and ``save``) described the other.  ``dtype`` None asks for the fitted
+    network's.  The fitted network is read from its layers (:func:`layout_of`), so a warm fit
+    with ``lbfgs`` never meets a Dropout layer of an ``adam`` fit."""
+    fitted = {"layers": est._units, **layout_of(est._model), "loss": est._loss_rule}
+    dtype = fitted["dtype"] if est.dtype is None else est.dtype
+    wanted = {"layers": units, **layout(len(units) - 2, est.activation, est.dropout, dtype),
+              "loss": loss}  # fmt: skip
     changed = [name for name in fitted if fitted[name] != wanted[name]]
     if changed:
         raise ValueError(
-            f"{owner}: warm_start/partial_fit needs the fitted network's "
+            f"{type(est).__name__}: warm_start/partial_fit needs the fitted network's "
             f"{_listed(f'{name} {fitted[name]!r}' for name in changed)}, got "
             f"{_listed(repr(wanted[name]) for name in changed)}"
         )

@@ -200,7 +200,7 @@ def _check_network(est, model, path) -> None:
     if kind not in (None, *Y_TYPES):
         checks.append((False, f"y_type_ one of {', '.join(Y_TYPES)}, got {kind!r}"))
     elif kind and rule is not None and sizes:
-        outputs = _class_outputs(est, rule)
+        outputs = est._class_outputs(rule)
         what = f"{len(est.classes_)} classes ({kind})"
         checks.append((sizes[-1] == outputs, f"{outputs} outputs for {what}, got {sizes[-1]}"))
     for ok, expected in checks:
@@ -210,10 +210,3 @@ def _check_network(est, model, path) -> None:
                 f"{expected}"
             )
 
-
-def _class_outputs(est, rule) -> int:
-    """The outputs a classifier's network has for its classes: one per class for softmax (two
-    for two classes), one per label of multilabel targets, else one (two classes, logistic)."""
-    if rule.out_activation == "softmax":
-        return max(len(est.classes_), 2)
-    return len(est.classes_) if est._label_binarizer.y_type_.startswith("multilabel") else 1
