@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import struct
+import tracemalloc
 import urllib.error
 from pathlib import Path
 
@@ -564,6 +565,20 @@ def test_standardizer_round_trip_keeps_float32():
     back = s.inverse_transform(z)
     assert back.dtype == np.float32
     np.testing.assert_allclose(back, x, rtol=1e-5, atol=1e-5)
+
+
+def test_standardizer_fit_holds_no_copy_of_the_data():
+    """np.std holds a float64 copy of all rows (twice a float32 data set): fit takes blocks."""
+    x = np.random.default_rng(2).normal(3.0, 2.0, size=(200_000, 50)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        s = Standardizer().fit(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes / 3, f"{peak / 2**20:.0f} MiB for {x.nbytes / 2**20:.0f} MiB of rows"
+    np.testing.assert_allclose(s.scale_, x.std(axis=0, dtype=np.float64), rtol=1e-12)
+    np.testing.assert_array_equal(s.mean_, x.mean(axis=0, dtype=np.float64))
 
 
 def test_standardizer_json_round_trip():

@@ -14,6 +14,7 @@ from ..errors import DataError, NudgenetError, ShapeError
 # A standard deviation at or below this share of max(1, |mean|) is rounding noise: the feature
 # is constant and is centred but not scaled.
 _CONSTANT_TOLERANCE = 1e-12
+_BLOCK = 1 << 19  # values fit takes at a time (their squared deviations: 4 MiB of float64)
 
 
 class Standardizer:
@@ -51,7 +52,7 @@ class Standardizer:
         if a.ndim == 0 or a.shape[0] == 0:
             raise ShapeError(f"Standardizer.fit needs at least one row, got shape {a.shape}")
         mean = a.mean(axis=0, dtype=np.float64)
-        std = a.std(axis=0, dtype=np.float64)
+        std = np.sqrt(_squared_deviations(a, mean) / a.shape[0])
         bad = ~(np.isfinite(mean) & np.isfinite(std))
         if bad.any():
             raise DataError(
@@ -123,3 +124,14 @@ class Standardizer:
             )
         dtype = a.dtype if a.dtype.kind == "f" else get_default_dtype()
         return a.astype(dtype, copy=False), mean.astype(dtype), scale.astype(dtype)
+
+
+def _squared_deviations(a: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Σ (x − mean)² per feature over the rows of ``a``, in float64, a block of rows at a time:
+    ``np.std`` would hold a float64 copy of all of ``a`` (twice a float32 data set's memory)."""
+    rows = max(1, _BLOCK // max(1, mean.size))
+    total = np.zeros_like(mean)
+    for start in range(0, a.shape[0], rows):
+        deviations = a[start : start + rows] - mean
+        total += np.square(deviations, out=deviations).sum(axis=0)
+    return total
