@@ -443,6 +443,62 @@ def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(tmp_path):
     ]  # fmt: skip
 
 
+def test_nudgenet_train_under_mpiexec_holds_the_data_set_once_a_machine(tmp_path):
+    """Each rank of ``mpiexec -n 2 nudgenet train`` used to hold the whole data set in its own
+    memory; the machine's ranks now share one read-only copy, and train as one process does."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40_000, 1000)).astype(np.float32)  # 153 MiB
+    ng.datasets.save_arrays(tmp_path / "big.npz", x=x, y=(x[:, 0] > x[:, 1]).astype(np.int64))
+    (tmp_path / "two").mkdir()
+    result, _ = launch(2, str(SCRIPTS / "shared_data.py"), "big.npz", "two", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):
+        held = json.loads((tmp_path / "two" / f"rank-{rank}.json").read_text())
+        assert held["shared"] == x.nbytes + 40_000 * 8, "x_train, x_test, y_train, y_test"
+        assert held["Shared_Dirty"] + held["Shared_Clean"] >= x.nbytes, f"rank {rank}: {held}"
+        private = held["Private_Dirty"] + held["Private_Clean"]
+        assert private < x.nbytes / 2, f"rank {rank} holds {private / 2**20:.0f} MiB of its own"
+    alone = subprocess.run(
+        [sys.executable, "-m", "nudgenet", "train", "--dataset", "big.npz", "--epochs", "1",
+         "--layers", "8", "--json", "-o", "one.safetensors"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=environment(),
+    )  # fmt: skip
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    ours = json.loads([line for line in result.stdout.splitlines() if line.startswith("{")][0])
+    theirs = json.loads(alone.stdout.splitlines()[-1])
+    for key in ("test_loss", "train_loss", "val_loss", "test_accuracy"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-4), key
+
+
+def test_shared_arrays_lie_on_cache_lines_and_need_room_and_no_python_objects(monkeypatch):
+    from nudgenet.distributed import shared_arrays
+
+    arrays = {"x": np.zeros((3, 5), np.float32), "y": np.zeros(3, np.int64), "e": np.zeros(0)}
+    layout, size = shared_arrays._layout(arrays, "the rows")
+    assert layout == [("x", (3, 5), "<f4", 0), ("y", (3,), "<i8", 64), ("e", (0,), "<f8", 128)]
+    assert size == 128
+    monkeypatch.setattr(shared_arrays, "shared_memory_free", lambda: 130)  # under size + 1/8
+    expected = "share the 0.000122 MiB of the rows: each rank holds its own copy"
+    with pytest.warns(RuntimeWarning, match=f"has 0 MiB free where the ranks .* would {expected}"):
+        assert shared_arrays._layout(arrays, "the rows") == (None, 0)
+    monkeypatch.setattr(shared_arrays, "shared_memory_free", lambda: None)  # cannot be told
+    assert shared_arrays._layout(arrays, "the rows")[1] == 128
+    assert shared_arrays._layout({"names": np.array(["a"], object)}, "the rows") == (None, 0)
+
+
+def test_without_room_in_dev_shm_each_rank_loads_its_own_copy(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, 5)).astype(np.float32)
+    ng.datasets.save_arrays(tmp_path / "d.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    (tmp_path / "out").mkdir()
+    result, _ = launch(2, str(SCRIPTS / "shared_data.py"), "d.npz", "out", "no-room", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "/dev/shm has 0 MiB free where the ranks of a machine would share the" in result.stderr
+    assert "each rank holds its own copy" in result.stderr
+    assert result.stderr.count("RuntimeWarning") == 1, "rank 0 warns, the others print nothing"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.safetensors"]
+
+
 @pytest.mark.parametrize(
     ("machines", "fetching"),
     [(None, ["rank-0.log"]),  # one machine: rank 0 alone

@@ -32,7 +32,7 @@ if machines:
         def __getattr__(self, name):
             return getattr(MPI.COMM_WORLD, name)
 
-        def Split_type(self, kind):
+        def Split_type(self, kind, key=0):
             return MPI.COMM_WORLD.Split(rank, 0)
 
     cli_mpi.world = lambda what: OneRankAMachine()

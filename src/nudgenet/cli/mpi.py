@@ -11,21 +11,24 @@ is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wr
 commands, which run in one process: started as several processes, they refuse in one line, and
 through MPI where they can join it (then aborting the job): the job's other processes
 (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) would otherwise wait at MPI's
-start for ever for one that never joins.  :func:`first_on_each_machine` loads a
-data set that downloads its missing files on rank 0, then on one rank of each other machine,
-then on the others, so they are fetched once where the machines share the cache.
+start for ever for one that never joins.  :func:`load_once_per_machine` loads the data set
+on one rank of each machine, whose other ranks read it from the memory they share.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+
+import numpy as np
 
 from .. import files, recipes
 from ..distributed import DistributedError, abort_on_error, launcher, world
 from ..distributed.faults import barrier
 from ..distributed.launch import NOT_MPI, launched_by
-from .common import USER_ERRORS
+from ..distributed.shared_arrays import SharedArrays, share_arrays
+from .common import USER_ERRORS, label_column
 
 # what main() reports in one line alone reaches the other ranks' abort in one line too
 ONE_LINE = (MemoryError, *USER_ERRORS)
@@ -63,28 +66,49 @@ def under_mpi(command: str, run):
     return wrapped
 
 
-def first_on_each_machine(args, load):
-    """``load()`` of the data set ``args.dataset``; under mpiexec (``args.distributed``), for a
-    data set that downloads the files it lacks (``DatasetRecord.downloads``: MNIST), in three
-    waves: rank 0; then the first rank of each other machine, whose cache may still lack them
-    (one a shared file system gave rank 0's has them); then every other rank, from its
-    machine's cache.  So the files are fetched once in all where the machines share the cache,
-    once a machine where they do not, never by every rank at once."""
-    record = recipes.DATASETS.get(args.dataset)
-    if not (args.distributed and record is not None and record.downloads):
-        return load()
-    from mpi4py import MPI
+def load_once_per_machine(args, load) -> tuple[recipes.Dataset, SharedArrays | None]:
+    """``load()`` of the data set ``args.dataset``, and where it lives.  Without mpiexec
+    (``args.distributed`` False): loaded, in this process's memory (None).  Under mpiexec the
+    first rank of each machine loads it (rank 0 before the others for a data set that downloads
+    the files it lacks, ``DatasetRecord.downloads``: MNIST, whose files then come once in all
+    where the machines share the cache, once a machine where they do not) and its arrays go into
+    memory the machine's ranks share, read-only (:mod:`nudgenet.distributed.shared_arrays`):
+    one copy a machine, not one a rank; the :class:`SharedArrays` holding them is returned,
+    to ``free()`` when the run is over.  Where a machine's ``/dev/shm`` lacks room, each of its
+    ranks loads its own copy (None)."""
+    if not args.distributed:
+        return load(), None
+    from ..distributed.node import split_nodes
 
     comm = world("nudgenet train")
-    machine = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    machine = split_nodes(comm)
     first = machine.Get_rank() == 0  # rank 0 is its machine's first: Split_type keeps the order
-    machine.Free()
-    loaded = load() if comm.Get_rank() == 0 else None
-    barrier(comm)  # an error on a loading rank ends every rank (under_mpi's abort) while they wait
-    if first and comm.Get_rank():
-        loaded = load()
+    data = None
+    if getattr(recipes.DATASETS.get(args.dataset), "downloads", False):
+        data = load() if comm.Get_rank() == 0 else None
+        barrier(comm)  # an error on a loading rank ends every rank (under_mpi's abort) as they wait
+    if first and data is None:
+        data = load()
     barrier(comm)
-    return loaded if first else load()
+    arrays = _arrays(data) if first else None
+    alone = machine.Get_size() == 1  # a machine of one rank: nothing to share
+    shared = None if alone else share_arrays(machine, arrays, "the data set")
+    if shared is None:
+        data = load() if data is None else data  # from the cache, where the data set downloads
+    elif first:
+        machine.bcast({k: v for k, v in vars(data).items() if k != "record" and k not in arrays})
+        data = dataclasses.replace(data, **shared.arrays)  # its own copy can go
+    else:  # the rest of the data set from the first rank; its record (which loads) made here
+        described = machine.bcast(None)
+        record = recipes.record_for(args.dataset, args.labels, label_column(args.label_column))
+        data = recipes.Dataset(record=record, **shared.arrays, **described)
+    machine.Free()
+    return data, shared
+
+
+def _arrays(data: recipes.Dataset) -> dict[str, np.ndarray]:
+    """The data set's arrays by field name (its rows, targets, ∂y/∂x labels)."""
+    return {name: value for name, value in vars(data).items() if isinstance(value, np.ndarray)}
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ from .common import (
 )
 from .differential import add_differential_option, differential_defaults, training_loss
 from .logs import add_log_options, log_callbacks
-from .mpi import BATCH_SIZE_HELP, first_on_each_machine, under_mpi
+from .mpi import BATCH_SIZE_HELP, load_once_per_machine, under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
 
 
@@ -57,7 +57,7 @@ def run(args) -> int:
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
     loading = partial(load_data, args, args.test_size, args.seed, args.samples)
-    data = first_on_each_machine(args, loading)  # MNIST downloaded once a machine
+    data, shared = load_once_per_machine(args, loading)  # under mpiexec: one copy a machine
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
         standardize = not data.record.images
@@ -157,6 +157,8 @@ def run(args) -> int:
         print(f"held-out: {held_out}{units}")
         if saved:
             print(f"model saved to {output}")
+    if shared is not None:  # every rank is done with the rows (collective)
+        shared.free()
     return 0 if saved else KEPT_BETTER_MODEL
 
 

@@ -68,7 +68,8 @@ SHARED_MEMORY = "/dev/shm"  # where MPICH's shared-memory windows live (a tmpfs)
 _PIECE = 1 << 15  # elements summed at a time: the piece and its work arrays stay in cache
 
 
-def _aligned(nbytes: int) -> int:
+def aligned(nbytes: int) -> int:
+    """``nbytes`` rounded up to whole cache lines (where the next array in a window starts)."""
     return -(-nbytes // _ALIGN) * _ALIGN
 
 
@@ -150,8 +151,8 @@ class NodeReduction:
         self.dtype, self.size = dtype, size
         shared = [size] * (1 + len(names))  # parameters, then each state array: rank 0 holds
         item = dtype.itemsize
-        common = sum(_aligned(n * item) for n in shared) + _aligned(8 * ranks)
-        own = _aligned((size + 1) * item)
+        common = sum(aligned(n * item) for n in shared) + aligned(8 * ranks)
+        own = aligned((size + 1) * item)
         info = MPI.Info.Create()
         info.Set("alloc_shared_noncontig", "true")  # each rank's part on its own pages
         self.window = MPI.Win.Allocate_shared(own + (common if rank == 0 else 0), 1, info, node)
@@ -161,7 +162,7 @@ class NodeReduction:
         arrays, offset = [], 0
         for n in shared:
             arrays.append(base[offset : offset + n * item].view(dtype))
-            offset += _aligned(n * item)
+            offset += aligned(n * item)
         self.shares = base[offset : offset + 8 * ranks].view(np.float64)  # s_k of each rank
         self.buffers = [
             np.frombuffer(self.window.Shared_query(k)[0], np.uint8)[-own:][: (size + 1) * item]

@@ -25,6 +25,7 @@ from .datasets import (
     Split,
     file_record,
     load_dataset,
+    record_for,
 )
 from .record import TrainingRecord
 from .tasks import AUTO_MAX_CLASSES, AUTO_MIN_CLASS_ROWS, TASKS
@@ -52,5 +53,6 @@ __all__ = [
     "load_dataset",
     "loss_by_class_name",
     "parse_layers",
+    "record_for",
     "resolve_loss",
 ]

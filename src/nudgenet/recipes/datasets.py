@@ -175,6 +175,17 @@ def file_record(
     return DatasetRecord(name, load, "auto")
 
 
+def record_for(
+    name: str,
+    labels=None,
+    label_column: str | int | None = "auto",
+    classes: Sequence[str] | None = None,
+) -> DatasetRecord:
+    """The record of the data set ``name``: one the commands know by name, else a user's file
+    (:func:`file_record`)."""
+    return DATASETS.get(name) or file_record(name, labels, label_column, classes)
+
+
 @dataclass
 class Dataset:
     """Features and targets split into train and held-out rows, plus what the task is."""
@@ -238,7 +249,7 @@ def load_dataset(
     ``"all"``), to score a model on data it was not trained on; for ``mnist``, the test set.
     """
     class_names_given = class_names
-    record = DATASETS.get(name) or file_record(name, labels, label_column, class_names)
+    record = record_for(name, labels, label_column, class_names)
     source = Source(data_dir, samples, seed)
     task = record.task if task == "auto" else task
     column, names, scope = None, None, "held-out"
