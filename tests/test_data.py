@@ -632,6 +632,25 @@ def test_load_npz_images_and_regression_targets(tmp_path):
     assert y.dtype == np.float32 and y.tolist() == [0.5, 1.25]
 
 
+@pytest.mark.parametrize(("name", "save"), [
+    ("d.npz", lambda path, x: np.savez(path, x=x, y=np.zeros(len(x), np.int64))),
+    ("d.npy", np.save),
+])  # fmt: skip
+def test_loading_holds_the_features_once(name, save, tmp_path):
+    """The file's bytes, a zip member's read buffer and the finiteness mask each held another
+    copy of the rows (4x a float32 .npz in all); now the array alone, and blocks of it."""
+    x = np.random.default_rng(3).normal(size=(20_000, 500)).astype(np.float32)  # 38 MiB
+    save(tmp_path / name, x)
+    tracemalloc.start()
+    try:
+        loaded = load_arrays(tmp_path / name, label_column=-1 if name.endswith("z") else None)[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.3 * x.nbytes, f"{peak / 2**20:.0f} MiB for {x.nbytes / 2**20:.0f} MiB of rows"
+    np.testing.assert_array_equal(loaded, x)
+
+
 def test_load_npz_errors(tmp_path):
     np.savez(tmp_path / "keys.npz", features=np.zeros((2, 2)), labels=np.zeros(2))
     with pytest.raises(DataError, match=r"expected key 'x' \(or 'X'\), found keys \['features'"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import zlib
 from collections.abc import Iterator
@@ -43,13 +44,29 @@ def open_bytes(path: PathLike) -> Iterator[BinaryIO]:
     with the gzip magic bytes (as :func:`read_bytes` decides, with its errors, also for what is
     read in the block): to read the start of a file, a CSV header, without reading all of it."""
     p = Path(path)
+    with _opened(p) as (raw, gzipped), _reading(p, gzipped):
+        yield gzip.GzipFile(fileobj=raw) if gzipped else raw
+
+
+@contextlib.contextmanager
+def open_seekable(path: PathLike) -> Iterator[BinaryIO]:
+    """``path`` open for reading anywhere in it (a zip archive's directory lies at its end): the
+    file itself, or when it is gzip-compressed its content decompressed in memory
+    (:func:`read_bytes`).  A file's size is ``seek(0, 2)``."""
+    p = Path(path)
+    with _opened(p) as (raw, gzipped):
+        yield io.BytesIO(read_bytes(p)) if gzipped else raw
+
+
+@contextlib.contextmanager
+def _opened(p: Path) -> Iterator[tuple[BinaryIO, bool]]:
+    """``p`` open as it lies on disk, and whether it starts with the gzip magic bytes."""
     with _reading(p):
         raw = p.open("rb")
     with raw:
         with _reading(p):
             gzipped = raw.peek(len(GZIP_MAGIC)).startswith(GZIP_MAGIC)
-        with _reading(p, gzipped):
-            yield gzip.GzipFile(fileobj=raw) if gzipped else raw
+        yield raw, gzipped
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ corrupt file or zip archive is a DataError.
 
 from __future__ import annotations
 
-import io
 import math
 import tokenize
 import zipfile
@@ -24,6 +23,7 @@ _HEADERS = {
     (2, 0): np.lib.format.read_array_header_2_0,
     (3, 0): np.lib.format.read_array_header_2_0,  # 3.0 differs only in its header's encoding
 }
+_CHUNK = 1 << 20  # bytes read at a time into an array
 # how to give features and labels together: the advice of the errors that meet a lone .npy
 FEATURES_WITH_LABELS = (
     "put features and labels in one .npz (ng.datasets.save_arrays('data.npz', x=x, y=y)) "
@@ -66,7 +66,7 @@ def read_npy(stream: BinaryIO, size: int, source: object) -> np.ndarray:
             f"but {actual} bytes follow it"
         )
     payload = bytearray(expected)
-    if stream.readinto(payload) != expected:
+    if _read_into(stream, memoryview(payload)) != expected:
         raise DataError(f"{source}: the .npy data ends before the {expected} bytes declared")
     try:
         values = np.frombuffer(payload, dtype=dtype, count=math.prod(shape))
@@ -75,18 +75,30 @@ def read_npy(stream: BinaryIO, size: int, source: object) -> np.ndarray:
         raise DataError(f"{source}: cannot hold shape {shape} of {dtype} ({e})") from None
 
 
+def _read_into(stream: BinaryIO, payload: memoryview) -> int:
+    """Fill ``payload`` from ``stream`` a chunk at a time (a zip member's ``readinto`` reads the
+    whole request into a bytes object first: a second copy of a large array); the bytes read."""
+    done = 0
+    while done < len(payload):
+        count = stream.readinto(payload[done : done + _CHUNK])
+        if not count:
+            break
+        done += count
+    return done
+
+
 def read_npz(
-    data: bytes, wanted: list[tuple[str, ...]], source: object
+    archive_file: BinaryIO, wanted: list[tuple[str, ...]], source: object
 ) -> tuple[list[str], list[np.ndarray | None]]:
-    """The keys of the ``.npz`` archive ``data`` (member names without ``.npy``), and for each
-    tuple of ``wanted`` the array of the first of its keys the archive holds (None: none), read
-    by :func:`read_npy`.
+    """The keys of the ``.npz`` archive in the seekable ``archive_file`` (member names without
+    ``.npy``), and for each tuple of ``wanted`` the array of the first of its keys the archive
+    holds (None: none), read by :func:`read_npy`.
 
     Raises:
         DataError: a corrupt archive or member (see :func:`read_npy`; the message names it).
     """
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(archive_file) as archive:
             members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
             keys = [next((k for k in names if k in members), None) for names in wanted]
             return list(members), [

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._convert import as_features, as_labels, require_finite
-from ._io import PathLike, folder_error, read_bytes
+from ._io import PathLike, folder_error, open_seekable, read_bytes
 from ._npy import FEATURES_WITH_LABELS, read_npy, read_npz
 from .csvfile import LabelColumn, read_csv
 from .labels import encode_labels, is_text
@@ -117,19 +116,21 @@ def load_arrays(
 
 def _read_npy(path: PathLike) -> np.ndarray:
     """The one array of an ``.npy`` file; a 1-D array is one sample."""
-    data = read_bytes(path)
-    x = read_npy(io.BytesIO(data), len(data), path)
+    with open_seekable(path) as f:
+        x = read_npy(f, f.seek(0, 2) - f.seek(0), path)
     return x.reshape(1, -1) if x.ndim == 1 else x
 
 
 def _read_npz(path: PathLike, labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """The ``x`` and (when ``labels``) ``y`` arrays of an ``.npz`` archive."""
-    data = read_bytes(path)
-    if data.startswith(b"\x93NUMPY"):
-        raise DataError(f"{path}: holds a single .npy array, not an .npz archive")
-    if not data.startswith(b"PK"):
-        raise DataError(f"{path}: not an .npz (zip) archive")
-    keys, (x, y) = read_npz(data, [_X_KEYS, _Y_KEYS if labels else ()], path)
+    """The ``x`` and (when ``labels``) ``y`` arrays of an ``.npz`` archive, read from the file
+    (each array's bytes once in memory, not the file's too)."""
+    with open_seekable(path) as f:
+        start = f.read(6)
+        if start.startswith(b"\x93NUMPY"):
+            raise DataError(f"{path}: holds a single .npy array, not an .npz archive")
+        if not start.startswith(b"PK"):
+            raise DataError(f"{path}: not an .npz (zip) archive")
+        keys, (x, y) = read_npz(f, [_X_KEYS, _Y_KEYS if labels else ()], path)
     if x is None:
         raise DataError(f"{path}: no features: expected key 'x' (or 'X'), found keys {keys}")
     if labels and y is None:
