@@ -14,7 +14,6 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import nudgenet as ng
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
-from nudgenet.sklearn._losses import PoissonLoss
 
 X, Y = load_digits(return_X_y=True)
 X, Y = X[:300] / 16, Y[:300]
@@ -145,14 +144,6 @@ def test_losses_by_name():
     half = _fit(MLPRegressor(**one_batch), y=Y * 0.1)
     full = _fit(MLPRegressor(loss="mse", **one_batch), y=Y * 0.1)
     assert full.loss_ == pytest.approx(2 * half.loss_, rel=1e-6)  # nudgenet's mean square
-
-
-def test_poisson_loss_gradient_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    z = ng.tensor(rng.standard_normal((5, 2)), requires_grad=True, dtype=np.float64)
-    y, w = rng.poisson(2.0, (5, 2)).astype(float), rng.random(5)
-    assert ng.gradcheck(lambda t: PoissonLoss()(t, y), z)
-    assert ng.gradcheck(lambda t: PoissonLoss()(t, y, sample_weight=w), z)
 
 
 def test_verbose_shows_nudgenets_progress_and_callbacks_get_the_logs(capsys):

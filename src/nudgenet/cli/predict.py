@@ -24,8 +24,8 @@ def run(args) -> int:
     loss_fn = record.loss_fn()
     rows = _features(args, model, record)
     outputs = predict(model, rows)
-    if record.task == "regression":
-        values = outputs.tolist()
+    if record.task == "regression":  # the loss's values: a Poisson network's means, say
+        values = loss_fn.predict_values(outputs).tolist()
         if args.json:
             emit_json({"predictions": values})
         else:

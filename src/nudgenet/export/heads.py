@@ -34,7 +34,9 @@ HEADS = {
     "BCEWithLogitsLoss": Head("sigmoid", 0.0),
     "BCELoss": Head("identity", 0.5),
 }
-REGRESSION = {"MSELoss", "PoissonLoss"}  # no label, no probabilities (Poisson: log-means)
+# a regression's losses (no label, no probabilities): the ONNX operation that makes the
+# network's outputs the values it predicts (the loss's predict_values), None where they are them
+REGRESSION = {"MSELoss": None, "PoissonLoss": "Exp"}  # Poisson: the means, exp of log-means
 
 
 def loss_name(loss) -> str:
@@ -56,6 +58,12 @@ def head_for(loss) -> Head | None:
             f"{sorted(HEADS) + sorted(REGRESSION)}, or loss=None for the model's output alone"
         )
     return HEADS[name]
+
+
+def values_op(loss) -> str | None:
+    """The ONNX operation that makes the outputs of a model trained with ``loss`` (a regression's)
+    the values it predicts, as its ``predict_values`` does; None: they are the outputs."""
+    return REGRESSION.get(loss_name(loss))
 
 
 def add_head(g: GraphBuilder, head: Head, output: str, columns: int) -> tuple[str, str]:
