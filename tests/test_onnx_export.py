@@ -374,6 +374,7 @@ def test_names_that_do_not_fit_the_model_and_a_loss_class_are_refused_clearly(tm
     loss = ng.CrossEntropyLoss()
     for options, message in (
         ({"class_names": ["a", "b"]}, "class_names: expected 3 names (one per class), got 2"),
+        ({"class_names": ["a"]}, "class_names: expected 3 names (one per class), got 1"),
         ({"class_names": "abc"}, "class_names: expected a list of names, got the string 'abc'"),
         ({"feature_names": list("xyz")}, "feature_names: expected 4 names (one per input "
                                          "feature), got 3"),  # fmt: skip

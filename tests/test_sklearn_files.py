@@ -131,6 +131,41 @@ def test_a_multilabel_network_exports_a_label_per_column_as_the_estimator_predic
         np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
 
 
+@pytest.mark.parametrize("loss", ["log_loss", "cross_entropy"])
+def test_a_one_class_classifier_s_file_exports_and_predicts_its_class(loss, tmp_path, capsys):
+    """scikit-learn fits labels of one class; the estimator then predicts that class whatever
+    its scores (its predict_proba: two columns).  ``nudgenet export`` (no class names passed),
+    ``ng.export_onnx`` and ``nudgenet predict`` give the same; export refused the file (its one
+    class name for two probability columns), and so did predict."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier((8,), loss=loss, max_iter=1, random_state=0)
+        est.fit(X, np.full(len(X), "only"))
+    rows = ROWS.astype(np.float32)
+    proba = est.predict_proba(rows)
+    assert (proba[:, 1] > 0.5).any()  # scores that would name a second class
+    assert est.predict(rows).tolist() == ["only"] * len(rows)
+    path = est.save(tmp_path / "one.safetensors")
+    assert TrainingRecord.of(ng.load(path)).class_names == ("only",)
+    assert _run(capsys, "export", str(path), str(tmp_path / "cli.onnx"), "-q")[0] == 0
+    exported = ng.export_onnx(est.to_nudgenet(), tmp_path / "py.onnx")
+    for onnx_file in (tmp_path / "cli.onnx", exported):
+        session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+        _, label, probabilities = session.run(None, {"input": rows})
+        np.testing.assert_array_equal(label, np.zeros(len(rows)))
+        np.testing.assert_allclose(probabilities, proba, atol=1e-6)
+        props = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+        assert json.loads(props["class_names"]) == ["only"]
+    np.save(tmp_path / "rows.npy", rows)
+    code, out, err = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--json")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result["predictions"] == ["only"] * len(rows) and result["classes"] == [0] * len(rows)
+    np.testing.assert_allclose(result["probabilities"], proba, atol=1e-6)
+    code, out, _ = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--top", "2")
+    assert code == 0 and out.splitlines()[0] == f"row 0: only  (only: {proba[0, 0]:.3f})"
+
+
 def test_a_poisson_network_exports_its_means_given_the_loss_or_recorded(tmp_path):
     """``ng.export_onnx`` of the estimator's network (its record names PoissonLoss), and of
     the same network without a record given ``loss=ng.PoissonLoss()``: the output is the mean,

@@ -36,7 +36,11 @@ def run(args) -> int:
     probabilities = loss_fn.probabilities(outputs.astype(np.float64))
     classes = loss_fn.predict_labels(outputs)  # a class per row, or a row of 0/1 labels
     names = record.class_names
-    if names and len(names) != probabilities.shape[1]:
+    if len(names) == 1 and classes.ndim == 1 and probabilities.shape[1] <= 2:
+        # a model of one class (scikit-learn fits one) predicts it; its probabilities keep the
+        # loss's columns, as the estimator's predict_proba
+        classes = np.zeros_like(classes)
+    elif names and len(names) != probabilities.shape[1]:
         raise ModelFileError(
             f"{args.model}: the model file names {len(names)} classes but the model gives "
             f"{probabilities.shape[1]}; expected one name per class"
@@ -60,7 +64,7 @@ def run(args) -> int:
         )
     else:
         for i, (label, p) in enumerate(zip(shown, probabilities)):
-            top = np.argsort(p)[::-1][: args.top]
+            top = np.argsort(p[: len(names) or None])[::-1][: args.top]  # named classes
             others = ", ".join(f"{name(k)}: {p[k]:.3f}" for k in top)
             print(f"row {i}: {label}  ({others})")
     return 0

@@ -133,6 +133,7 @@ def onnx_model(
     g, first, second = builders[0], traces[0], traces[1]
     output_shape = [BATCH if a != b else a for a, b in zip(first.output.shape, second.output.shape)]
     outputs = [g.value_info("output", output_shape)]
+    classes = None  # how many classes the outputs score (None: a regression's, any names)
     if head is not None:
         if len(output_shape) != 2:
             raise ExportError(
@@ -140,7 +141,8 @@ def onnx_model(
                 f"{first.output.shape}"
             )
         columns = output_shape[1]
-        add_head(g, head, "output", columns)
+        classes = head.classes(columns, class_names)
+        add_head(g, head, "output", columns, classes)
         label_shape = [BATCH, columns] if head.multilabel(columns) else [BATCH]
         outputs += [
             g.value_info("label", label_shape, onnx.TensorProto.INT64),
@@ -163,7 +165,6 @@ def onnx_model(
     )
     properties = {"nudgenet_version": __version__}
     feature_names = feature_names if feature_names is not None else metadata.get("feature_names")
-    classes = None if head is None else max(output_shape[1], 2)
     if class_names is not None:
         properties["class_names"] = _names("class_names", class_names, classes, "class")
     if feature_names is not None:
