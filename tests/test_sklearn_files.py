@@ -204,6 +204,21 @@ def test_nudgenet_evaluate_scores_a_saved_regressor_by_its_predictions(kind, tmp
     np.testing.assert_allclose(scores["loss"], expected.item(), rtol=1e-5)
 
 
+def test_nudgenet_evaluate_of_an_estimator_s_file_claims_no_other_training_data(tmp_path, capsys):
+    """The file names no data set: evaluate needs --dataset and scores all its rows, without
+    saying they are "not the data set the model was trained on" (which it cannot know)."""
+    est = _fitted("binary-softmax")  # labels 0 and 1
+    path = est.save(tmp_path / "m.safetensors")
+    code, _, err = _run(capsys, "evaluate", str(path))
+    assert code == 1 and "the model file does not name its data set; pass --dataset" in err
+    table = tmp_path / "rows.csv"
+    np.savetxt(table, np.column_stack([X, Y % 2]), delimiter=",", header="a,b,c,d,e,label",
+               comments="")  # fmt: skip
+    code, out, err = _run(capsys, "evaluate", str(path), "--dataset", str(table))
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{table} all 90 rows: loss ") and "not the data set" not in out
+
+
 def test_nudgenet_gradcheck_of_a_poisson_file_draws_targets_its_loss_takes(tmp_path, capsys):
     """Its random targets are values >= 0 (it drew negative ones, which PoissonLoss refuses)."""
     path = _fitted("poisson").save(tmp_path / "m.safetensors")
