@@ -675,6 +675,23 @@ def test_a_one_logit_model_predicts_both_classes_probabilities(tmp_path):
     assert scores["rows"] == 4 and scores["accuracy"] == 1.0
 
 
+def test_a_model_of_one_class_predicts_it_for_every_row(tmp_path, capsys):
+    """As nudgenet train saves a model of labels of one class (one column, the softmax of one
+    score): predict raised an IndexError for rows scored above 0.5."""
+    from nudgenet.cli import main
+
+    model = ng.Linear(3, 1, seed=0)
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    assert (ng.predict(model, x) > 0.5).any()
+    metadata = {"task": "classification", "loss": "CrossEntropyLoss", "class_names": ["only"]}
+    ng.save(model, tmp_path / "one.safetensors", metadata=metadata)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["predict", str(tmp_path / "one.safetensors"), str(tmp_path / "x.npy"),
+                 "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["predictions"] == ["only"] * 8 and out["probabilities"] == [[1.0]] * 8
+
+
 def test_a_data_set_is_one_record_in_the_registry(tmp_path, monkeypatch, capsys):
     from nudgenet import recipes
     from nudgenet.cli import main

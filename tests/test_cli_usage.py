@@ -129,3 +129,4 @@ def test_predict_help_says_what_its_json_holds(capsys):
     code, text, _ = outcome(["predict", "--help"], capsys)
     flat = " ".join(text.split())
     assert code == 0 and "'predictions'" in flat and "'classes' (each row's class index" in flat
+    assert "--label-column LABEL_COLUMN a CSV file's label column, dropped from" in flat

@@ -693,6 +693,20 @@ def test_load_csv_without_header_default_last_column(tmp_path):
     assert y is None and x.shape == (2, 3)
 
 
+def test_read_labels_false_drops_the_label_column_unread(tmp_path):
+    """Rows to predict from: the label column's cells (blank, names, numbers) are not read,
+    and a feature that is no number is still an error naming its cell."""
+    (tmp_path / "d.csv").write_text("a,kind,b\n0.5,,2\n1.5,cat,3\n")
+    x, y = load_arrays(tmp_path / "d.csv", label_column="kind", read_labels=False)
+    assert y is None and x.dtype == np.float32 and x.tolist() == [[0.5, 2.0], [1.5, 3.0]]
+    assert load_arrays(tmp_path / "d.csv", label_column=1, read_labels=False)[0].shape == (2, 2)
+    with pytest.raises(DataError, match=r"line 2, column 2 \('kind'\): no label"):
+        load_arrays(tmp_path / "d.csv", label_column="kind")
+    (tmp_path / "e.csv").write_text("a,kind,b\n0.5,,x\n")
+    with pytest.raises(DataError, match=r"line 2, column 3 \('b'\): 'x' is not a number"):
+        load_arrays(tmp_path / "e.csv", label_column="kind", read_labels=False)
+
+
 def test_auto_label_column_takes_a_column_named_like_labels(tmp_path):
     (tmp_path / "named.csv").write_text("a,Target,b\n1,7,2\n3,8,4\n")
     x, y = load_arrays(tmp_path / "named.csv", label_column="auto")

@@ -318,7 +318,7 @@ def test_load_arrays_npy_and_predict_input_never_crash(folder, raw):
     loaded = outcome(lambda: load_arrays(path, label_column=None, return_classes=True))
     if loaded is not None:
         check_arrays(loaded, labelled=False)
-    args = SimpleNamespace(input=str(path), quiet=True)
+    args = SimpleNamespace(input=str(path), quiet=True, label_column=None)
     rows = outcome(lambda: predict_cli._features(args, TINY_MODEL, TrainingRecord()))
     if rows is not None:
         assert rows.dtype == np.float32 and rows.ndim == 2

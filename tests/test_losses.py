@@ -60,6 +60,40 @@ def test_tasks_and_output_units():
         ng.BCEWithLogitsLoss().output_units(3)
 
 
+def test_poisson_loss_is_half_the_deviance_of_log_means_and_predicts_their_exponential():
+    """Its value is half scikit-learn's mean Poisson deviance of the means e^z (zero counts
+    included), its gradient that of finite differences, and its predictions the means."""
+    from sklearn.metrics import mean_poisson_deviance
+
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((6, 2))
+    y = rng.poisson(2.0, (6, 2)).astype(float)
+    y[0] = 0.0
+    loss = ng.PoissonLoss()
+    assert loss.task == "regression" and loss.output_units(2) == 2
+    expected = np.mean([mean_poisson_deviance(y[:, k], np.exp(z[:, k])) for k in range(2)]) / 2
+    assert loss(ng.tensor(z, dtype=np.float64), y).item() == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_array_equal(loss.predict_values(z), np.exp(z))
+    with pytest.raises(ValueError, match="PoissonLoss: a regression's outputs are values"):
+        loss.probabilities(z)
+    with pytest.raises(ValueError, match="poisson loss: expected targets >= 0"):
+        loss.check_targets(-y, 2)
+    t, w = ng.tensor(z, requires_grad=True, dtype=np.float64), rng.random(6)
+    assert ng.gradcheck(lambda v: loss(v, y), t)
+    assert ng.gradcheck(lambda v: loss(v, y, sample_weight=w), t)
+
+
+def test_a_regression_metric_scores_the_values_its_loss_predicts():
+    """RMSE, MAE and R² of a Poisson network's means (the exponential of its outputs); an
+    MSELoss's, or no loss's, of the outputs."""
+    z = np.random.default_rng(1).normal(size=(20, 1))
+    y = np.arange(20.0).reshape(-1, 1) % 4
+    for name in ("rmse", "mae", "r2"):
+        metric = ng.metrics.METRICS[name]
+        assert metric(z, y, ng.PoissonLoss()) == metric(np.exp(z), y)
+        assert metric(z, y, ng.MSELoss()) == metric(z, y) != metric(np.exp(z), y)
+
+
 def test_cross_entropy_probabilities_are_the_softmax_without_overflow():
     z = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]], dtype=np.float32)
     with warnings.catch_warnings():

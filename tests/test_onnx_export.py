@@ -135,9 +135,13 @@ def test_a_classifier_gets_its_loss_label_and_probabilities(loss_cls, columns, t
 
 def _test_no_heads(loss, columns, tmp_path):
     model = ng.Linear(4, columns, seed=0)
-    if loss.task == "regression":
-        _, proto = exported(model, tmp_path, loss=loss)
+    if loss.task == "regression":  # the output: the values the loss predicts (Poisson: means)
+        runtime, proto = exported(model, tmp_path, loss=loss)
         assert [o.name for o in proto.graph.output] == ["output"]
+        x = random_rows(4, 200).astype(np.float32) / 10  # no overflow in exp
+        (output,) = runtime.run(None, {"input": x})
+        expected = loss.predict_values(ng.predict(model, x))
+        np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
     else:
         with pytest.raises(ng.ExportError, match="two or more output columns"):
             ng.export_onnx(model, tmp_path / "m.onnx", loss=loss)
@@ -370,6 +374,7 @@ def test_names_that_do_not_fit_the_model_and_a_loss_class_are_refused_clearly(tm
     loss = ng.CrossEntropyLoss()
     for options, message in (
         ({"class_names": ["a", "b"]}, "class_names: expected 3 names (one per class), got 2"),
+        ({"class_names": ["a"]}, "class_names: expected 3 names (one per class), got 1"),
         ({"class_names": "abc"}, "class_names: expected a list of names, got the string 'abc'"),
         ({"feature_names": list("xyz")}, "feature_names: expected 4 names (one per input "
                                          "feature), got 3"),  # fmt: skip

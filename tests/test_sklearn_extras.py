@@ -14,7 +14,6 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import nudgenet as ng
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
-from nudgenet.sklearn._losses import PoissonLoss
 
 X, Y = load_digits(return_X_y=True)
 X, Y = X[:300] / 16, Y[:300]
@@ -147,12 +146,16 @@ def test_losses_by_name():
     assert full.loss_ == pytest.approx(2 * half.loss_, rel=1e-6)  # nudgenet's mean square
 
 
-def test_poisson_loss_gradient_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    z = ng.tensor(rng.standard_normal((5, 2)), requires_grad=True, dtype=np.float64)
-    y, w = rng.poisson(2.0, (5, 2)).astype(float), rng.random(5)
-    assert ng.gradcheck(lambda t: PoissonLoss()(t, y), z)
-    assert ng.gradcheck(lambda t: PoissonLoss()(t, y, sample_weight=w), z)
+@pytest.mark.parametrize("loss", ["log_loss", "cross_entropy"])
+def test_labels_of_one_class_predict_it_whatever_the_scores(loss):
+    """As scikit-learn's MLP: the one class for every row, and two probability columns (with
+    cross_entropy, an argmax on the second, which scores no class, raised an IndexError)."""
+    x = np.random.default_rng(0).normal(size=(60, 4))
+    est = MLPClassifier((8,), loss=loss, max_iter=1, learning_rate_init=1e-6, random_state=3)
+    est = _fit(est, x, y=np.full(len(x), 7))  # scores near the random start
+    proba = est.predict_proba(x)
+    assert proba.shape == (len(x), 2) and (proba[:, 1] > proba[:, 0]).any()
+    assert est.predict(x).tolist() == [7] * len(x)
 
 
 def test_verbose_shows_nudgenets_progress_and_callbacks_get_the_logs(capsys):

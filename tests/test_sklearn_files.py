@@ -31,6 +31,7 @@ def _fitted(kind: str):
         "binary-softmax": (MLPClassifier((8,), loss="cross_entropy", random_state=0), Y % 2),
         "multilabel": (MLPClassifier((8,), random_state=0), YM),
         "regressor": (MLPRegressor(hidden_layer_sizes=(8,), random_state=0), X @ [1, 2, 0, -1, 3]),
+        "poisson": (MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), random_state=0), Y),
     }[kind]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -43,13 +44,15 @@ def _run(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
-KINDS = ["binary-str", "multiclass", "binary-softmax", "multilabel", "regressor"]
+KINDS = ["binary-str", "multiclass", "binary-softmax", "multilabel", "regressor", "poisson"]
+REGRESSORS = ("regressor", "poisson")
 LOSSES = {
     "binary-str": "BCEWithLogitsLoss",
     "multiclass": "CrossEntropyLoss",
     "binary-softmax": "CrossEntropyLoss",
     "multilabel": "BCEWithLogitsLoss",
     "regressor": "MSELoss",
+    "poisson": "PoissonLoss",
 }
 
 
@@ -59,8 +62,8 @@ def test_the_file_records_the_task_loss_and_class_names_as_nudgenet_train(kind, 
     metadata = ng.load(est.save(tmp_path / "m.safetensors")).metadata
     record = TrainingRecord.of(ng.load(tmp_path / "m.safetensors"))
     assert record.loss == LOSSES[kind]
-    assert record.task == ("regression" if kind == "regressor" else "classification")
-    single_label = kind not in ("multilabel", "regressor")
+    assert record.task == ("regression" if kind in REGRESSORS else "classification")
+    single_label = kind not in ("multilabel", *REGRESSORS)
     assert record.class_names == (tuple(map(str, est.classes_)) if single_label else ())
     assert {k: v for k, v in metadata.items() if k != "sklearn"} == record.to_dict()
     assert est.to_nudgenet().metadata == record.to_dict()
@@ -74,7 +77,7 @@ def test_nudgenet_predict_on_a_saved_estimator_gives_its_answers(kind, tmp_path,
     code, out, err = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--json")
     assert (code, err) == (0, "")
     result = json.loads(out)
-    if kind == "regressor":
+    if kind in REGRESSORS:  # a Poisson network's means, not its log-means
         np.testing.assert_allclose(np.ravel(result["predictions"]), est.predict(ROWS), rtol=1e-6)
         return
     np.testing.assert_allclose(result["probabilities"], est.predict_proba(ROWS), atol=1e-6)
@@ -101,9 +104,10 @@ def test_nudgenet_export_of_a_saved_estimator_serves_its_answers(kind, tmp_path,
     outputs = session.run(None, {"input": ROWS.astype(np.float32)})
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert props["loss"] == LOSSES[kind]
-    if kind == "regressor":
+    if kind in REGRESSORS:  # a Poisson network's means: exp of its log-means, in the graph
         assert len(outputs) == 1 and props["task"] == "regression"
         np.testing.assert_allclose(outputs[0].ravel(), est.predict(ROWS), rtol=1e-5, atol=1e-5)
+        assert props.get("output_function") == ("exp" if kind == "poisson" else None)
         return
     _, label, probabilities = outputs
     np.testing.assert_allclose(probabilities, est.predict_proba(ROWS), atol=1e-6)
@@ -127,33 +131,99 @@ def test_a_multilabel_network_exports_a_label_per_column_as_the_estimator_predic
         np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
 
 
-def test_a_poisson_regressor_exports_its_log_means_marked_as_a_regression(tmp_path, capsys):
-    """Its record names a loss the command line does not know; the export is the network's
-    output (the log-mean), as for any regression, and its properties say which loss."""
+@pytest.mark.parametrize("loss", ["log_loss", "cross_entropy"])
+def test_a_one_class_classifier_s_file_exports_and_predicts_its_class(loss, tmp_path, capsys):
+    """scikit-learn fits labels of one class; the estimator then predicts that class whatever
+    its scores (its predict_proba: two columns).  ``nudgenet export`` (no class names passed),
+    ``ng.export_onnx`` and ``nudgenet predict`` give the same; export refused the file (its one
+    class name for two probability columns), and so did predict."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        poisson = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=5).fit(X, Y)
+        est = MLPClassifier((8,), loss=loss, max_iter=1, random_state=0)
+        est.fit(X, np.full(len(X), "only"))
     rows = ROWS.astype(np.float32)
-    path = poisson.save(tmp_path / "poisson.safetensors")
+    proba = est.predict_proba(rows)
+    assert (proba[:, 1] > 0.5).any()  # scores that would name a second class
+    assert est.predict(rows).tolist() == ["only"] * len(rows)
+    path = est.save(tmp_path / "one.safetensors")
+    assert TrainingRecord.of(ng.load(path)).class_names == ("only",)
     assert _run(capsys, "export", str(path), str(tmp_path / "cli.onnx"), "-q")[0] == 0
-    exported = ng.export_onnx(poisson.to_nudgenet(), tmp_path / "py.onnx")
+    exported = ng.export_onnx(est.to_nudgenet(), tmp_path / "py.onnx")
     for onnx_file in (tmp_path / "cli.onnx", exported):
         session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-        (output,) = session.run(None, {"input": rows})
-        np.testing.assert_allclose(np.exp(output.ravel()), poisson.predict(rows), rtol=1e-5)
+        _, label, probabilities = session.run(None, {"input": rows})
+        np.testing.assert_array_equal(label, np.zeros(len(rows)))
+        np.testing.assert_allclose(probabilities, proba, atol=1e-6)
         props = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
-        assert (props["loss"], props["task"]) == ("PoissonLoss", "regression")
+        assert json.loads(props["class_names"]) == ["only"]
+    np.save(tmp_path / "rows.npy", rows)
+    code, out, err = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--json")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result["predictions"] == ["only"] * len(rows) and result["classes"] == [0] * len(rows)
+    np.testing.assert_allclose(result["probabilities"], proba, atol=1e-6)
+    code, out, _ = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--top", "2")
+    assert code == 0 and out.splitlines()[0] == f"row 0: only  (only: {proba[0, 0]:.3f})"
 
 
-def test_a_file_the_command_line_cannot_read_right_is_refused_in_one_line(tmp_path, capsys):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        poisson = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=5).fit(X, Y)
-    path = poisson.save(tmp_path / "poisson.safetensors")  # outputs log-means: not the answer
-    np.save(tmp_path / "rows.npy", ROWS)
-    code, out, err = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"))
-    assert code == 1 and out == "" and err.count("\n") == 1
-    assert "the model file names the loss 'PoissonLoss'; expected one the command line" in err
+def test_a_poisson_network_exports_its_means_given_the_loss_or_recorded(tmp_path):
+    """``ng.export_onnx`` of the estimator's network (its record names PoissonLoss), and of
+    the same network without a record given ``loss=ng.PoissonLoss()``: the output is the mean,
+    exp of the network's log-mean, as the estimator predicts."""
+    poisson = _fitted("poisson")
+    network, rows = poisson.to_nudgenet(), ROWS.astype(np.float32)
+    bare = copy.deepcopy(network)
+    bare.metadata = None
+    for model, loss in ((network, None), (bare, ng.PoissonLoss())):
+        path = ng.export_onnx(model, tmp_path / "poisson.onnx", loss=loss)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (output,) = session.run(None, {"input": rows})
+        np.testing.assert_allclose(output.ravel(), poisson.predict(rows), rtol=1e-5)
+        props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert (props["loss"], props["output_function"]) == ("PoissonLoss", "exp")
+
+
+@pytest.mark.parametrize("kind", REGRESSORS)
+def test_nudgenet_evaluate_scores_a_saved_regressor_by_its_predictions(kind, tmp_path, capsys):
+    """RMSE, MAE and R² of ``est.predict`` (a Poisson network's means: they were of its
+    log-means), and the loss the estimator was trained with."""
+    est = _fitted(kind)
+    path = est.save(tmp_path / "m.safetensors")
+    y = est.predict(X) + np.linspace(-0.5, 0.5, len(X)) ** 2  # >= 0: counts for Poisson
+    table = tmp_path / "rows.csv"
+    np.savetxt(table, np.column_stack([X, y]), delimiter=",", header="a,b,c,d,e,target",
+               comments="")  # fmt: skip
+    code, out, err = _run(capsys, "evaluate", str(path), "--dataset", str(table), "--json")
+    assert (code, err) == (0, "")
+    scores, errors = json.loads(out), est.predict(X) - y
+    np.testing.assert_allclose(scores["rmse"], np.sqrt(np.mean(errors**2)), rtol=1e-5)
+    np.testing.assert_allclose(scores["mae"], np.mean(np.abs(errors)), rtol=1e-5)
+    np.testing.assert_allclose(scores["r2"], est.score(X, y), rtol=1e-5)
+    loss = ng.PoissonLoss() if kind == "poisson" else ng.MSELoss()
+    expected = loss(ng.predict(est.to_nudgenet(), X), y.reshape(-1, 1).astype(np.float32))
+    np.testing.assert_allclose(scores["loss"], expected.item(), rtol=1e-5)
+
+
+def test_nudgenet_evaluate_of_an_estimator_s_file_claims_no_other_training_data(tmp_path, capsys):
+    """The file names no data set: evaluate needs --dataset and scores all its rows, without
+    saying they are "not the data set the model was trained on" (which it cannot know)."""
+    est = _fitted("binary-softmax")  # labels 0 and 1
+    path = est.save(tmp_path / "m.safetensors")
+    code, _, err = _run(capsys, "evaluate", str(path))
+    assert code == 1 and "the model file does not name its data set; pass --dataset" in err
+    table = tmp_path / "rows.csv"
+    np.savetxt(table, np.column_stack([X, Y % 2]), delimiter=",", header="a,b,c,d,e,label",
+               comments="")  # fmt: skip
+    code, out, err = _run(capsys, "evaluate", str(path), "--dataset", str(table))
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{table} all 90 rows: loss ") and "not the data set" not in out
+
+
+def test_nudgenet_gradcheck_of_a_poisson_file_draws_targets_its_loss_takes(tmp_path, capsys):
+    """Its random targets are values >= 0 (it drew negative ones, which PoissonLoss refuses)."""
+    path = _fitted("poisson").save(tmp_path / "m.safetensors")
+    code, out, err = _run(capsys, "gradcheck", str(path), "--json")
+    assert (code, err) == (0, "") and json.loads(out)["passed"]
 
 
 def _tampered(tmp_path, change) -> str:

@@ -362,6 +362,43 @@ def test_predict_drops_the_label_column_the_model_was_trained_on(tmp_path, monke
     assert run_cli(capsys, "predict", "plain.st", "rows.csv")[2] == ""
 
 
+def test_predict_drops_the_label_column_it_is_given(tmp_path, monkeypatch, capsys):
+    """--label-column drops a CSV file's column by name or index, whatever it holds (blank
+    labels of rows to predict), for a model that records no label column (as est.save's);
+    one column too many without it, a column the file lacks, and an .npy file are one line."""
+    x = train_pets(tmp_path, monkeypatch, capsys)
+    model = ng.load("pets.st")
+    ng.save(model, "bare.st", metadata={**model.metadata, "label_column": None})
+    expected = last_json(run_cli(capsys, "predict", "pets.st", "pets.csv", "--json")[1])
+    write_table(tmp_path / "numbers.csv", x, np.arange(len(x)) % 3, header="a,b,c,kind")
+    for table in ("pets.csv", "numbers.csv"):  # labels that are names, or numbers
+        code, out, err = run_cli(capsys, "predict", "bare.st", table)
+        assert (code, out) == (1, "") and err == (
+            f"nudgenet predict: error: {table}: expected 3 feature columns, as the model takes, "
+            "got 4; if one is the label column, drop it with --label-column (its name, or its "
+            "index from 0)\n"
+        )
+    write_pets(tmp_path / "unlabelled.csv", x, [""] * len(x))  # rows to predict: no labels
+    lines = (tmp_path / "pets.csv").read_text().splitlines()[1:]
+    first = [line.rsplit(",", 1)[1] + "," + line.rsplit(",", 1)[0] for line in lines]
+    (tmp_path / "first.csv").write_text("\n".join(first) + "\n")  # no header, labels first
+    for table, column in [("pets.csv", "kind"), ("pets.csv", "3"), ("pets.csv", "-1"),
+                          ("unlabelled.csv", "kind"), ("first.csv", "0")]:  # fmt: skip
+        code, out, err = run_cli(capsys, "predict", "bare.st", table, "--label-column", column,
+                                 "--json")  # fmt: skip
+        assert (code, err, last_json(out)) == (0, "", expected), (table, column)
+    for table, column, message in [
+        ("pets.csv", "size", "pets.csv: no column named 'size'; the header has "),
+        ("first.csv", "4", "first.csv: label column 4 is out of range for 4 columns"),
+        ("rows.npy", "kind", "rows.npy: --label-column names a column of a CSV file; an .npy "
+                             "file holds features only, an .npz file its features under key 'x'"),
+    ]:  # fmt: skip
+        np.save(tmp_path / "rows.npy", x)
+        code, out, err = run_cli(capsys, "predict", "bare.st", table, "--label-column", column)
+        assert (code, out) == (1, "") and err.startswith(f"nudgenet predict: error: {message}")
+        assert err.count("\n") == 1
+
+
 def test_a_folder_as_a_data_set_says_it_is_a_folder(tmp_path, monkeypatch, capsys):
     train_pets(tmp_path, monkeypatch, capsys)
     (tmp_path / "tables").mkdir()

@@ -280,8 +280,16 @@ def feature_names(path, label_column, features: int) -> list[str] | None:
     here."""
     if not isinstance(label_column, str):  # a CSV label column is a name iff a header names it
         return None
-    with open_bytes(path) as stream:
-        header = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")))
-    names = [cell.strip() for cell in header]
+    names = first_row(path)
     names.remove(label_column)
     return names if len(names) == features else None
+
+
+def first_row(path) -> list[str] | None:
+    """The stripped cells of the first row of the CSV file at ``path`` (its header, or its first
+    data row); None for a file of another type (by its suffix, as the loaders read it)."""
+    if not str(path).lower().endswith((".csv", ".csv.gz")):
+        return None
+    with open_bytes(path) as stream:
+        row = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")), [])
+    return [cell.strip() for cell in row]

@@ -25,12 +25,13 @@ def report_metrics(task: str, classes: int) -> list[str]:
 
 def run(args) -> int:
     model = load(args.model)
+    record = recipes.TrainingRecord.of(model)
     data, loss_fn, y = held_out(args, model)
     result = {"dataset": data.name, "rows": len(y), "scope": data.scope}
     matrix = None
     if data.task == "classification":
         matrix = confusion_matrix(predict(model, data.x_test), y, loss_fn)
-        names = list(recipes.TrainingRecord.of(model).class_names)
+        names = list(record.class_names)
         names += [str(c) for c in range(len(names), len(matrix))]  # older files: numbers
         result.update(confusion_matrix=matrix.tolist(), class_names=names[: len(matrix)])
     metrics = report_metrics(data.task, 0 if matrix is None else len(matrix))
@@ -38,11 +39,9 @@ def run(args) -> int:
     if args.json:  # NaN (roc_auc of one class) is no JSON: null
         emit_json({**result, **{k: v if math.isfinite(v) else None for k, v in scores.items()}})
         return 0
-    scope = (
-        f"held-out ({len(y):,} rows)"
-        if data.scope == "held-out"
-        else f"all {len(y):,} rows (not the data set the model was trained on)"
-    )
+    scope = f"held-out ({len(y):,} rows)" if data.scope == "held-out" else f"all {len(y):,} rows"
+    if data.scope != "held-out" and record.dataset is not None:  # a file of est.save names none
+        scope += " (not the data set the model was trained on)"
     figures = ", ".join(f"{k} {format_figure(v)}" for k, v in scores.items())
     print(f"{data.name} {scope}: {figures}")
     if matrix is not None:
@@ -68,7 +67,8 @@ def register(commands) -> None:
         help="score a saved model on held-out data",
         description="Score a saved model. By default on the held-out rows of the data set it was "
         "trained on (the same split, rebuilt from the seed saved in the model); on every row of "
-        "any other --dataset (for mnist, the 10k test set). A classifier's scores: accuracy, "
+        "any other --dataset (for mnist, the 10k test set), as for a file that names no data "
+        "set (an estimator's est.save). A classifier's scores: accuracy, "
         "precision, recall, F1 (class 1 of two; else their macro averages), ROC AUC (two "
         "classes) and the confusion matrix; a regression's: RMSE, MAE and R².",
     )

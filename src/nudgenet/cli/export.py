@@ -70,7 +70,8 @@ def register(commands) -> None:
         f"{OPSET}, a dynamic batch dimension) that onnxruntime or any ONNX runtime can serve. A "
         "classifier whose file records its loss (nudgenet train's, an estimator's save) gets the "
         "outputs label and probabilities besides output, and its class names (and a CSV file's "
-        "feature names) in the file's metadata. "
+        "feature names) in the file's metadata; a Poisson regressor's output is its means, as "
+        "est.predict gives them. "
         'Needs the onnx extra: pip install "nudgenet[onnx]".',
     )
     export.add_argument("model", help="a .safetensors model file written by nudgenet")

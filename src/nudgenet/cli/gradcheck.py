@@ -64,10 +64,10 @@ def _model_and_loss(args):
 
 
 def _random_targets(loss_fn, rng, rows: int, units: int) -> np.ndarray:
-    """Targets for ``rows`` random rows: values, or labels of every class (one output unit
-    scores two)."""
+    """Targets for ``rows`` random rows: values in [0, 1), which every regression loss takes
+    (PoissonLoss: no negative ones), or labels of every class (one output unit scores two)."""
     if loss_fn.task == "regression":
-        return rng.normal(size=(rows, units))
+        return rng.random((rows, units))
     return rng.integers(0, max(units, 2), size=rows)
 
 

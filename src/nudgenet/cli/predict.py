@@ -9,12 +9,19 @@ import sys
 import numpy as np
 
 from .. import data as datasets
-from ..errors import ModelFileError
+from ..errors import DataError, ModelFileError
 from ..io import load
 from ..nn.layers import Linear
 from ..recipes import TrainingRecord
 from ..train import predict
-from .common import add_output_options, emit_json, has_label_column, positive_int
+from .common import (
+    add_output_options,
+    emit_json,
+    first_row,
+    has_label_column,
+    label_column,
+    positive_int,
+)
 from .mpi import one_process
 
 
@@ -24,8 +31,8 @@ def run(args) -> int:
     loss_fn = record.loss_fn()
     rows = _features(args, model, record)
     outputs = predict(model, rows)
-    if record.task == "regression":
-        values = outputs.tolist()
+    if record.task == "regression":  # the loss's values: a Poisson network's means, say
+        values = loss_fn.predict_values(outputs).tolist()
         if args.json:
             emit_json({"predictions": values})
         else:
@@ -36,7 +43,11 @@ def run(args) -> int:
     probabilities = loss_fn.probabilities(outputs.astype(np.float64))
     classes = loss_fn.predict_labels(outputs)  # a class per row, or a row of 0/1 labels
     names = record.class_names
-    if names and len(names) != probabilities.shape[1]:
+    if len(names) == 1 and classes.ndim == 1 and probabilities.shape[1] <= 2:
+        # a model of one class (scikit-learn fits one) predicts it; its probabilities keep the
+        # loss's columns, as the estimator's predict_proba
+        classes = np.zeros_like(classes)
+    elif names and len(names) != probabilities.shape[1]:
         raise ModelFileError(
             f"{args.model}: the model file names {len(names)} classes but the model gives "
             f"{probabilities.shape[1]}; expected one name per class"
@@ -60,28 +71,68 @@ def run(args) -> int:
         )
     else:
         for i, (label, p) in enumerate(zip(shown, probabilities)):
-            top = np.argsort(p)[::-1][: args.top]
+            top = np.argsort(p[: len(names) or None])[::-1][: args.top]  # named classes
             others = ", ".join(f"{name(k)}: {p[k]:.3f}" for k in top)
             print(f"row {i}: {label}  ({others})")
     return 0
 
 
 def _features(args, model, record: TrainingRecord) -> np.ndarray:
-    """The rows of ``args.input`` to predict from.  A CSV file that still has the label column
-    the model was trained on (by its name, or by its index in a file without a header) loses
-    that column, with a note on stderr, when the rest is as many features as the model takes."""
+    """The rows of ``args.input`` to predict from.  A CSV file's ``--label-column`` is dropped
+    (by name or index, whatever its cells hold); without it, the label column the model was
+    trained on (by its name, or by its index in a file without a header), with a note on
+    stderr, when the file has it and the rest is as many features as the model takes.  Else a
+    CSV file of one column more than the model takes is a DataError naming --label-column."""
+    path, inputs = args.input, _inputs(model)
+    if args.label_column is not None:
+        column = label_column(args.label_column)
+        if datasets.resolve_label_column(path, column) is None:  # no CSV file: no columns
+            raise DataError(
+                f"{path}: --label-column names a column of a CSV file; an .npy file holds "
+                "features only, an .npz file its features under key 'x'"
+            )
+        return _load(path, column)
     column = record.label_column
-    if column is not None and has_label_column(args.input, column):
-        x, _ = datasets.load_arrays(args.input, label_column=column)
-        if x.shape[1] == _inputs(model):
+    if column is not None and has_label_column(path, column):
+        x = _load(path, column)
+        if x.shape[1] == inputs:
             if not getattr(args, "quiet", False):
                 print(
-                    f"nudgenet: {args.input}: dropped column {column!r}, the label column the "
+                    f"nudgenet: {path}: dropped column {column!r}, the label column the "
                     "model was trained on",
                     file=sys.stderr,
                 )
             return x
-    return datasets.load_arrays(args.input, label_column=None)[0]
+    try:
+        x = _load(path, None)
+    except DataError:  # a cell that is no number: a label column of names, say
+        if _one_column_too_many(path, inputs):
+            raise _label_column_error(path, inputs) from None
+        raise
+    if _one_column_too_many(path, inputs):
+        raise _label_column_error(path, inputs)
+    return x
+
+
+def _one_column_too_many(path, inputs: int | None) -> bool:
+    """Whether ``path`` is a CSV file of one column more than the model's ``inputs``."""
+    try:
+        columns = first_row(path)  # None: no CSV file
+    except (OSError, ValueError):  # unreadable: the loader's error says why
+        return False
+    return columns is not None and inputs is not None and len(columns) == inputs + 1
+
+
+def _label_column_error(path, inputs: int) -> DataError:
+    return DataError(
+        f"{path}: expected {inputs} feature columns, as the model takes, got {inputs + 1}; if "
+        "one is the label column, drop it with --label-column (its name, or its index from 0)"
+    )
+
+
+def _load(path, column) -> np.ndarray:
+    """The features of ``path`` without the CSV column ``column`` (None: every column)."""
+    return datasets.load_arrays(path, label_column=column, read_labels=False)[0]
 
 
 def _inputs(model) -> int | None:
@@ -95,7 +146,8 @@ def register(commands) -> None:
         "predict",
         help="predict from rows in a .npy or .csv file",
         description="Print each row's class and probabilities (classifiers; a multilabel "
-        "model's labels), or values, as the model file's training record says (its task and "
+        "model's labels), or values (a Poisson regressor's means, as est.predict gives them), "
+        "as the model file's training record says (its task and "
         "loss: nudgenet train and est.save write them; a file without them is refused). With "
         "--json: 'predictions' (each row's class name, a multilabel row's names, or its "
         "values), 'classes' (each row's class index, or a row of 0/1 labels) and "
@@ -105,7 +157,13 @@ def register(commands) -> None:
     predict_cmd.add_argument(
         "input",
         help="rows of features: .npy, .npz (key x), or .csv (a label column the model was "
-        "trained on is dropped)",
+        "trained on is dropped; --label-column names one)",
+    )
+    predict_cmd.add_argument(
+        "--label-column",
+        help="a CSV file's label column, dropped from the features whatever it holds: by name "
+        "or index from 0, as nudgenet train takes it (default: the column the model was "
+        "trained on, where the file has it and the other columns are the model's features)",
     )
     predict_cmd.add_argument(
         "--top", type=positive_int, default=3, help="probabilities shown per row (default: 3)"

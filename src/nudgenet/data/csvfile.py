@@ -19,14 +19,17 @@ LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" look
 
 
 def read_csv(
-    path: PathLike, raw: bytes, label_column: LabelColumn
+    path: PathLike, raw: bytes, label_column: LabelColumn, read_labels: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Features and labels of the CSV file ``path`` whose content is ``raw`` (the rules:
     :func:`nudgenet.data.load_arrays`): the whole table at once when every cell is a number, else
-    the features (numbers) and the label column's stripped cells (names)."""
+    the features (numbers) and the label column's stripped cells (names).  ``read_labels``
+    False: the features alone, the label column's cells unread (labels None)."""
     text, first, header = _csv_start(path, raw)
     n_columns = len(first)
     col = _label_index(path, label_column, header, n_columns)
+    if col is not None and not read_labels:
+        return _features_without(path, text, header, n_columns, col), None
     try:
         table = _numbers(path, text, header)
     except ValueError as e:
@@ -74,14 +77,22 @@ def _features_and_names(
         if not row[col].strip():
             raise DataError(f"{path}: line {line}, column {col + 1}{_named(header, col)}: no label")
         names.append(row[col].strip())
-    try:
-        features = _numbers(path, text, header, [j for j in range(n_columns) if j != col])
-    except ValueError as e:
-        _raise_bad_cell(path, text, header, n_columns, label=col)
-        raise DataError(f"{path}: cannot parse as CSV ({e})") from e
+    features = _features_without(path, text, header, n_columns, col)
     if len(features) != len(names):  # rows NumPy and Python's csv module count differently
         raise DataError(f"{path}: cannot parse as CSV (blank or malformed lines)")
     return features, np.array(names)
+
+
+def _features_without(
+    path: PathLike, text: str, header: list[str] | None, n_columns: int, col: int
+) -> np.ndarray:
+    """Every column of a CSV file but ``col`` (the label column, whatever its cells hold), as
+    numbers; a DataError naming the first cell that is not one."""
+    try:
+        return _numbers(path, text, header, [j for j in range(n_columns) if j != col])
+    except ValueError as e:
+        _raise_bad_cell(path, text, header, n_columns, label=col)
+        raise DataError(f"{path}: cannot parse as CSV ({e})") from e
 
 
 def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> int | str | None:

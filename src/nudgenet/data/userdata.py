@@ -24,10 +24,12 @@ def load_arrays(
     label_column: LabelColumn = -1,
     classes: Sequence[str] | None = None,
     return_classes: bool = False,
+    read_labels: bool = True,
 ) -> tuple:
     """Load ``(x, y)`` from an ``.npz`` or ``.csv`` file (either may be gzip-compressed), or
     features alone from an ``.npy`` file (``label_column=None``); with ``return_classes``,
-    ``(x, y, classes)``.
+    ``(x, y, classes)``.  ``read_labels=False``: a CSV file's label column is dropped unread
+    (``y`` None), so rows to predict from load whatever it holds (blank cells, say).
 
     Rules:
 
@@ -87,7 +89,7 @@ def load_arrays(
             )
         x, y = _read_npz(path, labels=label_column is not None)
     elif name.endswith((".csv", ".csv.gz")):
-        x, y = read_csv(path, read_bytes(path), label_column)
+        x, y = read_csv(path, read_bytes(path), label_column, read_labels)
     elif name.endswith(".npy") and label_column is None:
         x, y = _read_npy(path), None
     elif name.endswith(".npy"):

@@ -13,7 +13,9 @@ forward whose operations depend on the batch size, or that computes on arrays ou
 wrong.
 
 The file: opset 13 (:data:`OPSET`), IR version 7 (the one that goes with it), a dynamic batch
-dimension ``"batch"``, the input ``"input"`` (rows of features), the output ``"output"``, and for
+dimension ``"batch"``, the input ``"input"`` (rows of features), the output ``"output"`` (the
+network's output; a regression's predicted values, which for ``PoissonLoss`` are the means, the
+exponential of the network's log-means, as ``MLPRegressor(loss="poisson").predict`` gives), and for
 a classifier ``"label"`` (int64: one per row, or a row of 0/1 labels for a binary loss's several
 columns) and ``"probabilities"`` (:mod:`.heads`).  Opset 13 is the first in which Softmax and
 LogSoftmax normalise one axis, as nudgenet's do (before it they flattened the trailing axes),
@@ -21,7 +23,8 @@ and every other operation used has had its present form since 13 or earlier; the
 that serves is the one most runtimes read (onnxruntime since 1.7; 1.32, tested here, reads it
 as it reads far newer ones), so nothing newer is asked for.
 ``metadata_props`` holds ``nudgenet_version``, and where known ``class_names`` and
-``feature_names`` (JSON lists), ``loss`` and ``task``.
+``feature_names`` (JSON lists), ``loss`` and ``task``; ``output_function`` where ``"output"`` is a
+function of the network's output: ``"exp"`` for ``PoissonLoss`` (scikit-learn's name for it).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from ..nn.module import Module
 from ..recipes.record import TrainingRecord
 from .converters import CONVERTERS
 from .graph import GraphBuilder
-from .heads import add_head, head_for, loss_name
+from .heads import add_head, head_for, loss_name, values_op
 from .trace import Trace, input_features, trace
 
 OPSET = 13
@@ -65,13 +68,15 @@ def export_onnx(
 
     ``loss``: the loss the model was trained with (an object or its class name), for a
     classifier's ``label`` and ``probabilities`` outputs (softmax of logits for
-    CrossEntropyLoss, sigmoid for BCEWithLogitsLoss, ...); None: taken from the model's
-    ``metadata`` where its training record names it (``nudgenet train`` and an estimator's
-    ``save`` write one, ``ng.load`` restores it; ``to_nudgenet()``'s network carries it), else
-    the output alone.  ``class_names`` / ``feature_names`` (default: from the metadata) go into the
-    file's metadata.  ``dtype``: float32 or float64 for the graph (default: the model's).
-    ``features``: the number of input features, needed only when the model's first layer does
-    not say (a custom module).  Needs the ``onnx`` package (``pip install "nudgenet[onnx]"``).
+    CrossEntropyLoss, sigmoid for BCEWithLogitsLoss, ...), and for a regression's values
+    (PoissonLoss: ``output`` is the exponential of the network's log-means); None: taken from
+    the model's ``metadata`` where its training record names it (``nudgenet train`` and an
+    estimator's ``save`` write one, ``ng.load`` restores it; ``to_nudgenet()``'s network carries
+    it), else the output alone.  ``class_names`` / ``feature_names`` (default: from the
+    metadata) go into the file's metadata.  ``dtype``: float32 or float64 for the graph
+    (default: the model's).  ``features``: the number of input features, needed only when the
+    model's first layer does not say (a custom module).  Needs the ``onnx`` package
+    (``pip install "nudgenet[onnx]"``).
 
     >>> import pathlib, tempfile, onnx, nudgenet as ng
     >>> model = ng.Sequential(ng.Linear(4, 8, seed=0), ng.ReLU(), ng.Linear(8, 3, seed=1))
@@ -115,18 +120,20 @@ def onnx_model(
     if class_names is None and record.class_names:
         class_names = record.class_names
     names = _array_names(model)
+    head = None if loss is None else head_for(loss)
+    values = None if loss is None or head is not None else values_op(loss)
     rng = np.random.default_rng(0)
     builders, traces = [], []
     for rows in TRACE_ROWS:
         sample = rng.normal(size=(rows, features)).astype(model.dtype or dtype)
         traced = trace(model, sample)
-        builders.append(_body(onnx, traced, dtype, names))
+        builders.append(_body(onnx, traced, dtype, names, values))
         traces.append(traced)
     _check_same(*builders)
     g, first, second = builders[0], traces[0], traces[1]
     output_shape = [BATCH if a != b else a for a, b in zip(first.output.shape, second.output.shape)]
     outputs = [g.value_info("output", output_shape)]
-    head = None if loss is None else head_for(loss)
+    classes = None  # how many classes the outputs score (None: a regression's, any names)
     if head is not None:
         if len(output_shape) != 2:
             raise ExportError(
@@ -134,7 +141,8 @@ def onnx_model(
                 f"{first.output.shape}"
             )
         columns = output_shape[1]
-        add_head(g, head, "output", columns)
+        classes = head.classes(columns, class_names)
+        add_head(g, head, "output", columns, classes)
         label_shape = [BATCH, columns] if head.multilabel(columns) else [BATCH]
         outputs += [
             g.value_info("label", label_shape, onnx.TensorProto.INT64),
@@ -157,7 +165,6 @@ def onnx_model(
     )
     properties = {"nudgenet_version": __version__}
     feature_names = feature_names if feature_names is not None else metadata.get("feature_names")
-    classes = None if head is None else max(output_shape[1], 2)
     if class_names is not None:
         properties["class_names"] = _names("class_names", class_names, classes, "class")
     if feature_names is not None:
@@ -166,6 +173,8 @@ def onnx_model(
     if loss is not None:
         properties["loss"] = loss_name(loss)
         properties["task"] = "regression" if head is None else "classification"
+    if values is not None:
+        properties["output_function"] = values.lower()
     onnx.helper.set_model_props(proto, properties)
     return proto
 
@@ -188,8 +197,11 @@ def _array_names(model: Module) -> dict[int, str]:
     return names
 
 
-def _body(onnx, traced: Trace, dtype: np.dtype, names: dict[int, str]) -> GraphBuilder:
-    """The graph of the traced forward, from ``"input"`` to ``"output"``."""
+def _body(
+    onnx, traced: Trace, dtype: np.dtype, names: dict[int, str], values: str | None = None
+) -> GraphBuilder:
+    """The graph of the traced forward, from ``"input"`` to ``"output"``, through the operation
+    ``values`` (a regression's predicted values, :func:`.heads.values_op`) where given."""
     g = GraphBuilder(onnx, dtype, names)
     known: dict[int, str] = {id(traced.input): g.fresh("input")}
     for node in traced.nodes:
@@ -210,7 +222,7 @@ def _body(onnx, traced: Trace, dtype: np.dtype, names: dict[int, str]) -> GraphB
         except ExportError as error:
             raise ExportError(f"cannot export {traced.layer_of(node.output)}: {error}") from None
     last = known[id(traced.output)]
-    g.op("Identity", last, output="output")
+    g.op("Identity", g.op(values, last) if values else last, output="output")
     return g
 
 

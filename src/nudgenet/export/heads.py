@@ -27,6 +27,16 @@ class Head(NamedTuple):
         """Whether ``columns`` outputs are independent labels (a row of them per row)."""
         return self.threshold is not None and columns > 1
 
+    def classes(self, columns: int, class_names) -> int:
+        """How many classes ``columns`` outputs score: one where ``class_names`` names one and
+        the outputs are one binary column or two softmax scores (a one-class classifier, which
+        scikit-learn fits on labels of one class; its probabilities keep their two columns, as
+        its ``predict_proba``); else two for one column, one per column otherwise."""
+        one_class = class_names is not None and len(class_names) == 1
+        if one_class and columns == (1 if self.threshold is not None else 2):
+            return 1
+        return max(columns, 2)
+
 
 HEADS = {
     "CrossEntropyLoss": Head("softmax", None),
@@ -34,7 +44,9 @@ HEADS = {
     "BCEWithLogitsLoss": Head("sigmoid", 0.0),
     "BCELoss": Head("identity", 0.5),
 }
-REGRESSION = {"MSELoss", "PoissonLoss"}  # no label, no probabilities (Poisson: log-means)
+# a regression's losses (no label, no probabilities): the ONNX operation that makes the
+# network's outputs the values it predicts (the loss's predict_values), None where they are them
+REGRESSION = {"MSELoss": None, "PoissonLoss": "Exp"}  # Poisson: the means, exp of log-means
 
 
 def loss_name(loss) -> str:
@@ -58,15 +70,28 @@ def head_for(loss) -> Head | None:
     return HEADS[name]
 
 
-def add_head(g: GraphBuilder, head: Head, output: str, columns: int) -> tuple[str, str]:
+def values_op(loss) -> str | None:
+    """The ONNX operation that makes the outputs of a model trained with ``loss`` (a regression's)
+    the values it predicts, as its ``predict_values`` does; None: they are the outputs."""
+    return REGRESSION.get(loss_name(loss))
+
+
+def add_head(
+    g: GraphBuilder, head: Head, output: str, columns: int, classes: int
+) -> tuple[str, str]:
     """Add the ``label`` and ``probabilities`` outputs computed from ``output`` (rows of
-    ``columns`` scores); returns their names."""
+    ``columns`` scores of ``classes`` classes, :meth:`Head.classes`: of one, ``label`` is 0 for
+    every row, as the estimator predicts its one class); returns their names."""
     if columns == 1 and head.threshold is None:
         raise ExportError(
             "a softmax classifier needs two or more output columns, got 1; pass the loss the "
             "model was trained with"
         )
-    if head.threshold is None:
+    if classes == 1:
+        rows = g.op("Gather", g.op("Shape", output), g.int64s([0], "first"), axis=0)
+        zero = g.onnx.helper.make_tensor("value", g.onnx.TensorProto.INT64, [1], [0])
+        label = g.op("ConstantOfShape", rows, value=zero, output="label")
+    elif head.threshold is None:
         label = g.op("ArgMax", output, axis=1, keepdims=0, output="label")
     else:
         above = g.op("Greater", output, g.scalar(head.threshold, "threshold"))

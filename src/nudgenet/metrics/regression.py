@@ -1,5 +1,7 @@
 """Regression metrics: MSE, RMSE, MAE (means over every output) and R² (scikit-learn's
-``r2_score``, the mean over output columns)."""
+``r2_score``, the mean over output columns), of the values the loss predicts from the outputs
+(``loss_fn.predict_values``: the exponential of a ``PoissonLoss`` network's log-means; a plain
+function or none: the outputs as they are)."""
 
 from __future__ import annotations
 
@@ -10,24 +12,32 @@ import numpy as np
 from .metric import Metric, mean_metric
 
 
-def _columns(outputs: np.ndarray, targets) -> tuple[np.ndarray, np.ndarray]:
-    """Outputs and targets as float64 columns ``(N, k)``."""
+def _values(outputs: np.ndarray, loss_fn) -> np.ndarray:
+    """The values ``loss_fn`` predicts from ``outputs`` (the outputs, where it says none)."""
+    predict_values = getattr(loss_fn, "predict_values", None)
+    return outputs if predict_values is None else predict_values(outputs)
+
+
+def _columns(outputs: np.ndarray, targets, loss_fn) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted values and targets as float64 columns ``(N, k)``."""
+    outputs = _values(outputs, loss_fn)
     n = len(outputs)
     y = np.asarray(targets, dtype=np.float64).reshape(n, -1)
     return np.asarray(outputs, dtype=np.float64).reshape(n, -1), y
 
 
-def _errors(outputs: np.ndarray, targets) -> np.ndarray:
+def _errors(outputs: np.ndarray, targets, loss_fn) -> np.ndarray:
+    outputs = _values(outputs, loss_fn)
     return outputs.reshape(len(outputs), -1) - np.asarray(targets).reshape(len(outputs), -1)
 
 
 def _squared(outputs: np.ndarray, targets, loss_fn) -> tuple[float, int]:
-    e = _errors(outputs, targets)
+    e = _errors(outputs, targets, loss_fn)
     return float(np.vdot(e, e)), e.size
 
 
 def _absolute(outputs: np.ndarray, targets, loss_fn) -> tuple[float, int]:
-    e = _errors(outputs, targets)
+    e = _errors(outputs, targets, loss_fn)
     return float(np.abs(e).sum()), e.size
 
 
@@ -38,7 +48,7 @@ mae = mean_metric(_absolute, higher_is_better=False)  # mean absolute error
 
 def _r2_part(outputs: np.ndarray, targets, loss_fn):
     """A batch's rows n, and per column the targets' mean, Σ (y − ȳ)² and Σ (y − p)²."""
-    p, y = _columns(outputs, targets)
+    p, y = _columns(outputs, targets, loss_fn)
     mean = y.mean(axis=0)
     return len(y), mean, ((y - mean) ** 2).sum(axis=0), ((y - p) ** 2).sum(axis=0)
 

@@ -28,6 +28,7 @@ from .losses import (
     CategoricalCrossEntropyLoss,
     CrossEntropyLoss,
     MSELoss,
+    PoissonLoss,
 )
 from .module import Module, Parameter, RemovableHandle
 from .normalization import BatchNorm1d, LayerNorm
@@ -66,5 +67,6 @@ __all__ = [
     "CategoricalCrossEntropyLoss",
     "CrossEntropyLoss",
     "MSELoss",
+    "PoissonLoss",
     "DifferentialLoss",
 ]

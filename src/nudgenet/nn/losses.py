@@ -13,7 +13,9 @@ Each loss also knows its task, so no caller has to ask which loss it holds:
   except that the binary losses' several columns are independent 0/1 labels (multilabel
   targets): then a row of C labels, each 1 above the loss's threshold;
 - ``probabilities(outputs)``: one column per class, each row summing to 1 (a regression has
-  none: an error; the binary losses' several columns are independent 0/1 labels).
+  none: an error; the binary losses' several columns are independent 0/1 labels);
+- ``predict_values(outputs)`` (a regression's losses): the values the model predicts, the
+  outputs as they are for ``MSELoss``, their exponential for ``PoissonLoss`` (log-means).
 
 One output column scores two classes (0 and 1): its probabilities come back as the two columns
 ``P(0) = 1 − p, P(1) = p``, so every classifier's probabilities have a column per class.
@@ -32,7 +34,7 @@ from ..data._convert import whole
 from ..errors import ShapeError
 from ..functional import kernels as K
 from ..functional.losses import check_reduction, check_weights, class_targets
-from ..tensor import Tensor
+from ..tensor import Tensor, as_tensor
 
 
 def scores_to_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -173,10 +175,63 @@ class MSELoss(_Loss):
         return _float_columns("MSELoss", y, n_outputs, "numeric targets")
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
-        raise ValueError(
-            "MSELoss: a regression's outputs are values, not class probabilities; a "
-            "classifier's loss (CrossEntropyLoss, BCEWithLogitsLoss, ...) has them"
-        )
+        return _no_probabilities(type(self).__name__)
+
+    def predict_values(self, outputs: np.ndarray) -> np.ndarray:
+        """The predicted values: the outputs as they are."""
+        return outputs
+
+
+class PoissonLoss:
+    """Half the Poisson deviance of log-means z (regression of counts or rates): the mean over
+    elements of ``e^z − y z + y ln y − y`` (scikit-learn's ``poisson`` loss per output, the last
+    two terms constant); with ``sample_weight`` the weighted mean over rows.  Gradient
+    ``e^z − y``.  The network outputs log-means, so the predicted values are their exponential
+    (:meth:`predict_values`), as ``MLPRegressor(loss="poisson")`` predicts."""
+
+    task = "regression"
+    reduction = "mean"
+
+    def __call__(self, prediction, target, sample_weight=None) -> Tensor:
+        z, y = as_tensor(prediction), np.asarray(target)
+        y_log_y = y * np.log(np.where(y == 0, 1, y))  # 0 where y is 0 (scipy's xlogy)
+        terms = F.exp(z) - z * y + (y_log_y - y).astype(z.dtype)
+        if sample_weight is None:
+            return F.mean(terms)
+        w = np.asarray(sample_weight, dtype=z.dtype).reshape(-1, 1)
+        total = w.sum() * y.shape[1]
+        return F.sum(terms * (w / total if total else np.zeros_like(w)))
+
+    def __repr__(self) -> str:
+        return "PoissonLoss()"
+
+    def output_units(self, n: int) -> int:
+        """One output unit per target column."""
+        return n
+
+    def check_targets(self, y, n_outputs: int) -> np.ndarray:
+        """Non-negative values of shape ``(N, n_outputs)``, as floats (MSELoss's rule first)."""
+        y = MSELoss().check_targets(y, n_outputs)
+        if y.size and y.min() < 0:
+            raise ValueError(
+                f"poisson loss: expected targets >= 0 (counts or rates), got a minimum of "
+                f"{y.min():g}"
+            )
+        return y
+
+    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+        return _no_probabilities(type(self).__name__)
+
+    def predict_values(self, outputs: np.ndarray) -> np.ndarray:
+        """The predicted means: the exponential of the outputs (log-means)."""
+        return np.exp(outputs)
+
+
+def _no_probabilities(name: str):
+    raise ValueError(
+        f"{name}: a regression's outputs are values, not class probabilities; a "
+        "classifier's loss (CrossEntropyLoss, BCEWithLogitsLoss, ...) has them"
+    )
 
 
 def _weight_vector(name: str, option: str, weight, per: str) -> np.ndarray | None:

@@ -22,6 +22,8 @@ LOSSES = {
     "bce_with_logits": nn.BCEWithLogitsLoss,
 }
 DEFAULT_LOSSES = {"classification": "cross_entropy", "regression": "mse"}  # --loss auto
+# losses a model file may record that nudgenet train does not offer (an estimator's save)
+RECORDED_LOSSES = (nn.PoissonLoss,)
 
 
 class OptimizerRecipe(NamedTuple):
@@ -69,8 +71,9 @@ def resolve_loss(name: str, task: str):
 
 
 def loss_by_class_name(name: str):
-    """A loss object from its class's name (as a model file's metadata stores it)."""
-    known = {cls.__name__: cls for cls in LOSSES.values()}
+    """A loss object from its class's name (as a model file's metadata stores it): one of
+    :data:`LOSSES` or :data:`RECORDED_LOSSES`."""
+    known = {cls.__name__: cls for cls in (*LOSSES.values(), *RECORDED_LOSSES)}
     if name not in known:
         raise NudgenetError(
             f"the model file names the loss {name!r}; expected one the command line knows: "

@@ -281,6 +281,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _predict_rows(self, X) -> np.ndarray:
         p = self._outputs(X)
+        if len(self.classes_) == 1:  # one class (softmax's second column scores none): it
+            return np.repeat(self.classes_, len(p))
         if self.out_activation_ == "softmax":
             return self.classes_[p.argmax(axis=1)]
         return self._label_binarizer.inverse_transform(p.ravel() if p.shape[1] == 1 else p)

@@ -27,43 +27,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import xlogy
 
-from .. import functional as F
 from ..functional import kernels as K
-from ..nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from ..tensor import Tensor, as_tensor
-
-
-class PoissonLoss:
-    """Half the Poisson deviance of log-means z: the mean over elements of
-    ``e^z − y z + y ln y − y`` (scikit-learn's ``poisson`` loss per output, the last two terms
-    constant); with ``sample_weight`` the weighted mean over rows.  Gradient ``e^z − y``."""
-
-    task = "regression"
-    reduction = "mean"
-
-    def __call__(self, prediction, target, sample_weight=None) -> Tensor:
-        z, y = as_tensor(prediction), np.asarray(target)
-        terms = F.exp(z) - z * y + (xlogy(y, y) - y).astype(z.dtype)
-        if sample_weight is None:
-            return F.mean(terms)
-        w = np.asarray(sample_weight, dtype=z.dtype).reshape(-1, 1)
-        total = w.sum() * y.shape[1]
-        return F.sum(terms * (w / total if total else np.zeros_like(w)))
-
-    def check_targets(self, y, n_outputs: int) -> np.ndarray:
-        """Non-negative values of shape ``(N, n_outputs)``, as floats (MSELoss's rule first)."""
-        y = MSELoss().check_targets(y, n_outputs)
-        if y.size and y.min() < 0:
-            raise ValueError(
-                f"poisson loss: expected targets >= 0 (counts or rates), got a minimum of "
-                f"{y.min():g}"
-            )
-        return y
-
-    def __repr__(self) -> str:
-        return "PoissonLoss()"
+from ..nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, PoissonLoss
+from ..tensor import Tensor
 
 
 class LossRule(NamedTuple):
