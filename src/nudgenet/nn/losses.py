@@ -26,6 +26,8 @@ row a weight; the loss is then the weighted mean (see :mod:`nudgenet.functional.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import numpy as np
 
 from .. import functional as F
@@ -187,7 +189,9 @@ class PoissonLoss:
     elements of ``e^z − y z + y ln y − y`` (scikit-learn's ``poisson`` loss per output, the last
     two terms constant); with ``sample_weight`` the weighted mean over rows.  Gradient
     ``e^z − y``.  The network outputs log-means, so the predicted values are their exponential
-    (:meth:`predict_values`), as ``MLPRegressor(loss="poisson")`` predicts."""
+    (:meth:`predict_values`), as ``MLPRegressor(loss="poisson")`` predicts.  PyTorch's
+    ``PoissonNLLLoss(log_input=True)`` is ``e^z − y z``: the same gradient; the constant terms
+    here make a perfect fit's loss 0, as scikit-learn's, whose numbers the estimators report."""
 
     task = "regression"
     reduction = "mean"
@@ -227,7 +231,7 @@ class PoissonLoss:
         return np.exp(outputs)
 
 
-def _no_probabilities(name: str):
+def _no_probabilities(name: str) -> NoReturn:
     raise ValueError(
         f"{name}: a regression's outputs are values, not class probabilities; a "
         "classifier's loss (CrossEntropyLoss, BCEWithLogitsLoss, ...) has them"
