@@ -514,6 +514,21 @@ def test_a_csv_header_without_a_label_column_is_not_guessed(tmp_path):
     assert chosen["label_column"] == "a" and chosen["test_loss"] == summary["test_loss"]
 
 
+def test_training_on_labels_of_one_class_is_refused(tmp_path):
+    """A softmax over one class is always 1: training reported loss 0 and a meaningless
+    accuracy, and saved the model."""
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    rows = [f"{a},{b},cat" for a, b in x]
+    (tmp_path / "cats.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    result = run("train", "--dataset", "cats.csv", "--epochs", "1", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert _error(result) == (
+        "nudgenet train: error: cats.csv: every label is 'cat': a classifier needs two or more "
+        "classes (is the label column the right one? --label-column names it)"
+    )
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
 def test_xor_trains_with_default_options(tmp_path):
     result = run("train", "--dataset", "xor", cwd=tmp_path)
     assert "no validation rows (4 training rows are too few)" in result.stderr

@@ -175,8 +175,12 @@ def test_check_targets_gives_what_the_loss_wants():
         ),
         (ng.MSELoss(), np.zeros((4, 2)), 3, r"MSELoss: expected numeric targets of shape \(N, 3"),
         (ng.MSELoss(), 1.0, 1, "MSELoss: expected targets with one row per sample"),
+        (ng.CrossEntropyLoss(), [0, 0], 1, "1 output column, and a softmax over one column is "
+         "always 1: the loss is 0 and nothing is learnt; give it one output per class"),
+        (ng.CategoricalCrossEntropyLoss(), [0, 0], 1, "CategoricalCrossEntropyLoss: the model "
+         "has 1 output column"),
     ],
-)
+)  # fmt: skip
 def test_check_targets_names_what_was_expected_and_what_came(loss_fn, y, units, message):
     with pytest.raises(ValueError, match=message):
         loss_fn.check_targets(np.asarray(y), units)

@@ -17,7 +17,7 @@ from ..callbacks import EarlyStopping
 from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
-from ..errors import NudgenetError
+from ..errors import DataError, NudgenetError
 from ..files import may_write
 from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
@@ -58,6 +58,11 @@ def run(args) -> int:
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
     loading = partial(load_data, args, args.test_size, args.seed, args.samples)
     data, shared = load_once_per_machine(args, loading)  # under mpiexec: one copy a machine
+    if data.task == "classification" and len(data.class_names) < 2:
+        raise DataError(
+            f"{data.name}: every label is {data.class_names[0]!r}: a classifier needs two or more "
+            "classes (is the label column the right one? --label-column names it)"
+        )
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
         standardize = not data.record.images
@@ -215,15 +220,8 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = fit(
-            model,
-            loss_fn,
-            optimizer,
-            data.x_train,
-            y_train,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            validation_split=validation_split,
-            seed=args.seed,
+            model, loss_fn, optimizer, data.x_train, y_train, epochs=args.epochs,
+            batch_size=args.batch_size, validation_split=validation_split, seed=args.seed,
             metrics=metrics_for(data.task),
             callbacks=[guard, *([stopping] if stopping else []), *log_callbacks(args, data)],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
@@ -231,7 +229,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             class_weight=class_weight_for(args.class_weight, data),
             checkpoint=checkpoint,
             distributed=args.distributed,  # under mpiexec (cli/mpi.py)
-        )
+        )  # fmt: skip
     for warning in caught:  # a divergence is reported below; other warnings as one-line notes
         if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
             print(f"nudgenet: note: {warning.message}", file=sys.stderr)

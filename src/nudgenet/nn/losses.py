@@ -155,8 +155,15 @@ class _Loss:
 
     def check_targets(self, y, n_outputs: int) -> np.ndarray:
         """Integer labels in ``[0, n_outputs)`` of shape ``(N,)`` (floats that are whole numbers,
-        ``0.0, 1.0, ...``, made int64 labels), or probability rows ``(N, n_outputs)``."""
+        ``0.0, 1.0, ...``, made int64 labels), or probability rows ``(N, n_outputs)``; a model
+        of one output column is refused (PyTorch trains it, to a loss of 0 from the start)."""
         name = type(self).__name__
+        if n_outputs == 1:
+            raise ShapeError(
+                f"{name}: the model has 1 output column, and a softmax over one column is always "
+                "1: the loss is 0 and nothing is learnt; give it one output per class (2 or "
+                "more), or for two classes in one column use BCEWithLogitsLoss"
+            )
         y = _targets(name, y)
         if y.ndim == 1 and y.dtype.kind == "f":
             y = _whole_labels(name, y, n_outputs)
