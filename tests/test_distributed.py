@@ -422,8 +422,15 @@ def test_a_stall_setting_that_is_not_seconds_is_a_clear_error(monkeypatch):
         rendezvous(None, "fit(distributed=True)")
 
 
-def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(tmp_path):
-    command = ["-m", "nudgenet", "train", "--epochs", "2", "--json", "-o", "model.safetensors"]
+@pytest.mark.parametrize(("dataset", "scores"), [
+    ("digits", ("test_loss", "train_loss", "val_loss", "test_accuracy")),
+    ("black-scholes", ("test_loss", "train_loss", "val_loss", "test_rmse", "test_mae")),
+])  # fmt: skip
+def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(dataset, scores, tmp_path):
+    """The same run and scores as one process (a regression's losses, in the targets' units,
+    are the saved model's, scored after training as the test rows are, a share a rank)."""
+    command = ["-m", "nudgenet", "train", "--dataset", dataset, "--epochs", "2", "--json",
+               "-o", "model.safetensors"]  # fmt: skip
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
     alone = subprocess.run(
@@ -436,11 +443,42 @@ def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(tmp_path):
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1, "one JSON result: rank 0's"
     ours, theirs = json.loads(lines[0]), json.loads(alone.stdout.splitlines()[-1])
-    for key in ("test_loss", "train_loss", "val_loss", "test_accuracy"):
+    for key in scores:
         assert ours[key] == pytest.approx(theirs[key], rel=1e-4), key
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
         "curves-gradients.png", "curves.png", "model.safetensors",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_evaluate_distributed_scores_each_row_once_as_one_process_does(ranks, tmp_path):
+    out = tmp_path / "found.json"
+    result, _ = launch(ranks, str(SCRIPTS / "evaluate.py"), str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    shares = [stop - start for start, stop in (bounds(1001, r, ranks) for r in range(ranks))]
+    for name, case in json.loads(out.read_text()).items():
+        assert case["rows"] == [rows + 1 for rows in shares], f"{name}: each row once (+1: the "
+        "row evaluate reads first to check the targets)"
+        assert case["together"].keys() == case["alone"].keys()
+        for key, value in case["alone"].items():
+            assert case["together"][key] == pytest.approx(value, rel=1e-12), (name, key)
+
+
+def test_evaluate_distributed_refuses_ranks_with_other_rows(tmp_path):
+    result, seconds = launch(2, str(SCRIPTS / "evaluate.py"), str(tmp_path / "f.json"),
+                             "other-rows")  # fmt: skip
+    assert result.returncode != 0 and seconds < 30
+    assert "rank 1 runs another evaluate than rank 0: x (CRC-32 of 16 rows)" in result.stderr
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_evaluate_distributed_outside_a_launcher_warns_and_scores_alone(no_launcher):
+    model = ng.Sequential(ng.Linear(3, 2, seed=0))
+    x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2
+    with pytest.warns(RuntimeWarning, match=r"evaluate\(distributed=True\): not started by an "
+                      "MPI launcher .* running in this one process"):  # fmt: skip
+        together = ng.evaluate(model, ng.CrossEntropyLoss(), x, y, ["accuracy"], distributed=True)
+    assert together == ng.evaluate(model, ng.CrossEntropyLoss(), x, y, ["accuracy"])
 
 
 def test_nudgenet_train_under_mpiexec_holds_the_data_set_once_a_machine(tmp_path):
@@ -794,7 +832,7 @@ def test_memmap_arrays_maps_npy_files_and_save_arrays_archives(tmp_path):
     np.testing.assert_array_equal(fx, x)
     assert none is None
     model = ng.Sequential(ng.Linear(3, 2))  # float32, as the file: fit uses the mapped rows
-    assert np.shares_memory(ng.train.prepare_data(model, mx), mx)
+    assert np.shares_memory(ng.evaluation.prepare_data(model, mx), mx)
     assert mx.flags.aligned and my.flags.aligned  # else NumPy copies all of it to take rows
 
 

@@ -34,6 +34,7 @@ from .errors import (
     NudgenetError,
     ShapeError,
 )
+from .evaluation import evaluate, predict
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
 from .export import export_onnx
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -76,7 +77,7 @@ from .nn import (
     init,
 )
 from .tensor import Tensor, tensor
-from .train import evaluate, fit, predict
+from .train import fit
 
 __all__ = [
     "datasets", "functional", "metrics", "optim", "plot", "init", "__version__",

@@ -1,4 +1,5 @@
-"""The training loop: ``fit``, ``evaluate``, ``predict`` and the per-epoch ``History``.
+"""The training loop: ``fit`` and the per-epoch ``History`` (``evaluate`` and ``predict``:
+:mod:`nudgenet.evaluation`).
 
 Each epoch reshuffles the rows from the seed, walks them in mini-batches and, per batch, runs
 ``zero_grad → forward → loss → backward → step``: the gradient of a step is the batch mean (with
@@ -21,52 +22,21 @@ from .backend import SeedLike, generator
 from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
-from .data._convert import within_range
 from .diagnostics import GradientDiagnostics
 from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, wanted, warn_copies
 from .divergence import non_finite
-from .errors import DivergenceWarning, ShapeError, caller_stacklevel, name_all_rows
+from .errors import DivergenceWarning, caller_stacklevel
+from .evaluation import evaluate, predict, prepare_data, targets_for
 from .functional.losses import check_weights
-from .grad_mode import no_grad
 from .history import History
 from .holdout import split_validation
-from .metrics import Metric, resolve
+from .metrics import resolve
 from .nn.module import Module
 from .nn.weights import row_weights
 from .optim import Optimizer
 from .progress import EpochReporter
 from .run_state import Position, Run, generators
-from .step import choose_step, update_step, whole_loss
-from .tensor import Tensor
-
-
-def _as_array(value) -> np.ndarray:
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
-
-
-def prepare_data(model: Module, x, y=None, what: str = "x"):
-    """``x`` (and ``y``) as arrays ready for ``model``: floats in the model's dtype (cast once,
-    not per batch; a value beyond that dtype's range is a DataError, as the data loaders' rule
-    :func:`~nudgenet.data._convert.within_range` says), matching lengths."""
-    x, wider = _as_array(x), "scale them, or use the model in float64 (model.double())"
-    dtype = model.dtype or x.dtype
-    if x.ndim == 0 or len(x) == 0:
-        raise ShapeError(
-            f"{what}: expected a non-empty array of rows (N, features), got shape {x.shape}"
-        )
-    if x.dtype != dtype:
-        x = within_range(what, "inputs", x, dtype, wider)
-    if y is None:
-        return x
-    y = _as_array(y)
-    if y.ndim == 0 or len(y) != len(x):
-        raise ShapeError(
-            f"{what}: inputs have {len(x)} rows but targets have "
-            f"{len(y) if y.ndim else 'no'} rows (shape {y.shape})"
-        )
-    if y.dtype.kind == "f" and y.dtype != dtype:
-        y = within_range("y" if what == "x" else what, "targets", y, dtype, wider)
-    return x, y
+from .step import choose_step, update_step
 
 
 def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
@@ -91,25 +61,6 @@ def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
             UserWarning,
             stacklevel=caller_stacklevel(),
         )
-
-
-def _targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
-    ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
-    model whose outputs are not rows of units ``(N, units)``.  A model that refuses that row
-    refuses all of ``x``: its ShapeError names the shape of all the rows, not the row's."""
-    check_targets = getattr(loss_fn, "check_targets", None)
-    if check_targets is None:
-        return y
-    try:
-        outputs = predict(model, x[:1])
-    except ShapeError as error:
-        name_all_rows(error, 1, len(x))
-        raise
-    if outputs.ndim != 2:
-        return y
-    y = check_targets(y, outputs.shape[1])
-    return y.astype(outputs.dtype) if y.dtype.kind == "f" and y.dtype != outputs.dtype else y
 
 
 def _takes_sample_weight(loss_fn) -> bool:
@@ -216,7 +167,7 @@ def fit(
         )
     _check_optimizer(model, optimizer)
     x, y = prepare_data(model, x, y)
-    y = _targets_for(model, loss_fn, x, y)
+    y = targets_for(model, loss_fn, x, y)
     sample_weight = check_weights("fit", "sample_weight", sample_weight, len(y), np.float64)
     rng = generator(seed)  # the validation rows of "shuffle"/"stratify" are its first draw
     task = getattr(loss_fn, "task", None)
@@ -225,7 +176,7 @@ def fit(
     )
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
-        validation = (validation[0], _targets_for(model, loss_fn, *validation))
+        validation = (validation[0], targets_for(model, loss_fn, *validation))
     weights = row_weights("fit", loss_fn, y, class_weight, sample_weight)
     if weights is not None and not _takes_sample_weight(loss_fn):
         raise TypeError(
@@ -354,47 +305,3 @@ def fit(
         if checkpoint is not None:
             checkpoint.release()
     return history
-
-
-def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
-    """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
-    batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``).
-    A model in train mode is switched to eval and back: from threads, ``model.eval()`` first."""
-    if batch_size < 1:
-        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
-    x = prepare_data(model, x)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            try:
-                parts = [model(x[:batch_size]).data]
-            except ShapeError as error:
-                name_all_rows(error, min(batch_size, len(x)), len(x))
-                raise
-            rest = range(batch_size, len(x), batch_size)
-            parts += [model(x[i : i + batch_size]).data for i in rest]
-    finally:
-        model.train(was_training)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def evaluate(
-    model: Module,
-    loss_fn,
-    x,
-    y,
-    metrics: Sequence[str] | None = None,
-    batch_size: int = 1024,
-    sample_weight=None,
-) -> dict[str, float]:
-    """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``.  With ``sample_weight`` (one
-    per row) the loss is their weighted mean; the metrics stay unweighted."""
-    x, y = prepare_data(model, x, y)
-    y = _targets_for(model, loss_fn, x, y)
-    outputs = predict(model, x, batch_size)
-    metric_fns: dict[str, Metric] = resolve(metrics)
-    loss, y = whole_loss(model, loss_fn, x, y, outputs, batch_size, sample_weight)
-    scores = {"loss": loss}
-    scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
-    return scores

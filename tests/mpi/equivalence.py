@@ -6,6 +6,7 @@ is the same on every rank.  ``python equivalence.py OUT.json WORKDIR [NODES]``: 
 ranks are told they sit on that many machines (consecutive ranks on one), as a cluster would be.
 """
 
+import itertools
 import json
 import sys
 import warnings
@@ -83,17 +84,17 @@ def record(name, runs):
 rng = np.random.default_rng(1)
 x64 = rng.normal(size=(203, 6))
 labels = rng.integers(0, 3, 203)
-for dtype in ("float64", "float32"):
+for dtype, step in itertools.product(("float64", "float32"), ("", "-engine")):
     x = x64.astype(dtype)
     for opt in OPTIMIZERS:
         for validation in (0.0, 0.2):
             record(
-                f"{opt}-{dtype}-{'val' if validation else 'noval'}",
+                f"{opt}-{dtype}-{'val' if validation else 'noval'}{step}",
                 both(
                     lambda dtype=dtype: classifier(dtype), x, labels, opt,
                     loss_fn=ng.CrossEntropyLoss(), epochs=3, batch_size=32,
                     validation_split=validation, metrics=["accuracy", "f1_macro"],
-                    compile=True,
+                    compile=not step,  # the compiled step, and the engine (compile=False)
                 ),
             )  # fmt: skip
 

@@ -16,8 +16,8 @@ from .. import data as datasets
 from .. import recipes
 from ..data._io import open_bytes
 from ..errors import DataError, NudgenetError
+from ..evaluation import predict
 from ..plot import check_figure_path
-from ..train import predict
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from .. import recipes
+from ..evaluation import evaluate, predict
 from ..io import load
 from ..metrics import confusion_matrix
-from ..train import evaluate, predict
 from .common import add_data_options, add_output_options, emit_json, format_figure, held_out
 from .mpi import one_process
 

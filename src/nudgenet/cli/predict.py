@@ -10,10 +10,10 @@ import numpy as np
 
 from .. import data as datasets
 from ..errors import DataError, ModelFileError
+from ..evaluation import predict
 from ..io import load
 from ..nn.layers import Linear
 from ..recipes import TrainingRecord
-from ..train import predict
 from .common import (
     add_output_options,
     emit_json,

@@ -18,11 +18,12 @@ from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
 from ..errors import DataError, NudgenetError
+from ..evaluation import evaluate
 from ..files import may_write
 from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
-from ..train import evaluate, fit
+from ..train import fit
 from .class_weight import USAGE, class_weight_for, class_weight_option
 from .common import (
     UsageError,
@@ -121,7 +122,8 @@ def run(args) -> int:
         )
     if target_scaler is not None:  # the saved model predicts in the targets' own units
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
-    scores = evaluate(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
+    scoring = partial(evaluate, distributed=args.distributed)  # under mpiexec: a share a rank
+    scores = scoring(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
     saved = save_unless_worse(model, output, record.scored(scores), existing)
     result = {
         "dataset": data.name,
@@ -130,7 +132,7 @@ def run(args) -> int:
         "epochs": len(history),
         "stop_reason": history.stop_reason,
         "kept_epoch": kept + 1,  # the epoch whose weights are saved, from 1
-        **_fit_losses(model, loss_fn, data, y_train, history, kept, validation_split),
+        **_fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validation_split),
         "test_loss": scores["loss"],
         "units": "target" if data.task == "regression" else None,
         "model_path": str(output),
@@ -167,10 +169,10 @@ def run(args) -> int:
     return 0 if saved else KEPT_BETTER_MODEL
 
 
-def _fit_losses(model, loss_fn, data, y_train, history, kept, validation_split) -> dict:
+def _fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validation_split) -> dict:
     """``train_loss`` and ``val_loss`` for the results: a classifier's from the History (the
     kept epoch's); a regression's in the targets' own units, like its test scores: the saved
-    model's loss on the training rows and on the validation rows (the last ones, as ``fit``
+    model's loss (``scoring``'s) on the training rows and the validation rows (the last, as ``fit``
     held them), since the History of z-scored targets is in standardised units."""
     if data.task != "regression":
         val = history.history["val_loss"][kept] if validation_split else None
@@ -179,7 +181,7 @@ def _fit_losses(model, loss_fn, data, y_train, history, kept, validation_split) 
     fitted = len(y_train) - held
 
     def loss(rows: slice) -> float | None:
-        return _finite(evaluate(model, loss_fn, data.x_train[rows], y_train[rows])["loss"])
+        return _finite(scoring(model, loss_fn, data.x_train[rows], y_train[rows])["loss"])
 
     return {
         "train_loss": loss(slice(0, fitted)),

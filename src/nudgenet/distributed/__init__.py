@@ -14,8 +14,9 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
   ``Allreduce`` of each part across machines; or one ``Allreduce`` of the whole buffer, every
   rank updating its own copy (:mod:`.allreduce`).  Either way the update is the one a single
   process takes on the whole batch;
-* an epoch's metrics and validation scores are computed over all rows exactly once; the
-  History is rank 0's, the same on every rank; only rank 0 prints and writes files;
+* an epoch's metrics and validation scores are computed over all rows exactly once (and
+  ``ng.evaluate(..., distributed=True)``'s, after training); the History is rank 0's, the same
+  on every rank; only rank 0 prints and writes files;
 * an error on one rank ends every rank; ranks that differ are caught at the start
   (:mod:`.faults`).
 

@@ -232,10 +232,10 @@ def _stalled(what: str, waited: float) -> str:
     )
 
 
-def check_same(comm, mine: dict) -> None:
+def check_same(comm, mine: dict, what: str = "fit") -> None:
     """DistributedError on rank 0 naming the first rank whose ``mine`` differs from rank 0's
-    and the first differing key; the other ranks go on to the next collective, where rank 0's
-    abort ends them."""
+    (in the call ``what``) and the first differing key; the other ranks go on to the next
+    collective, where rank 0's abort ends them."""
     mine = json.loads(json.dumps(mine, default=str))  # what is compared: plain values
     everyone = comm.allgather(mine)
     if comm.Get_rank():
@@ -244,6 +244,6 @@ def check_same(comm, mine: dict) -> None:
         difference = first_difference(everyone[0], theirs, here="on rank 0")
         if difference:
             raise DistributedError(
-                f"rank {rank} runs another fit than rank 0: {difference} (every rank must build "
-                "the same model and optimiser and pass the same options and data)"
+                f"rank {rank} runs another {what} than rank 0: {difference} (every rank must "
+                "build the same model and optimiser and pass the same options and data)"
             )

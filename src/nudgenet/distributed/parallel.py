@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import files
 from ..errors import DistributedError, caller_stacklevel
+from ..functional.losses import check_weights
 from ..io import outline
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
@@ -199,24 +200,55 @@ class DataParallel:
         everyone = self.comm.allgather(parts)
         return {name: [p for theirs in everyone for p in theirs[name]] for name in parts}
 
-    def evaluate(self, predict, model, loss_fn, x, y, metric_fns: dict) -> dict[str, float]:
+    def evaluate(
+        self, predict, model, loss_fn, x, y, metric_fns: dict, batch_size: int = EVALUATION_BATCH,
+        sample_weight=None,
+    ) -> dict[str, float]:
         """``evaluate``'s scores over all of ``(x, y)``: each rank predicts its contiguous share
-        of the rows once (``predict(model, rows)``); its loss weighted by its share and its
-        metrics' statistics are combined in rank order, the same on every rank."""
+        of the rows once (``predict(model, rows, batch_size)``); its loss weighted by its share
+        of the rows (of their ``sample_weight``, given one) and its metrics' statistics are
+        combined in rank order, the same on every rank."""
         start, stop = bounds(len(x), self.rank, self.size)
         loss, parts = 0.0, {}
         if stop > start:
-            outputs, targets = predict(model, x[start:stop]), y[start:stop]
-            loss, targets = whole_loss(model, loss_fn, x[start:stop], targets, outputs,
-                                       EVALUATION_BATCH)  # fmt: skip
-            if self.per_row:
-                loss *= (stop - start) / len(x)
+            rows = slice(start, stop)
+            weights = None if sample_weight is None else sample_weight[rows]
+            outputs = predict(model, x[rows], batch_size)
+            loss, targets = whole_loss(model, loss_fn, x[rows], y[rows], outputs, batch_size,
+                                       weights)  # fmt: skip
+            if self.per_row:  # the mean over all rows: this rank's, weighted by its share
+                mass = stop - start if weights is None else weights.sum()
+                total = len(x) if weights is None else sample_weight.sum()
+                loss *= mass / total if total else 0.0
             parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}
         everyone = self.comm.allgather((loss, parts))
         scores = {"loss": float(sum(share_loss for share_loss, _ in everyone))}
         for name, fn in metric_fns.items():
             scores[name] = fn.finish([p[name] for _, p in everyone if name in p])
         return scores
+
+    def scores(
+        self, predict, model, loss_fn, x, y, metric_fns: dict, batch_size: int, sample_weight
+    ) -> dict[str, float]:
+        """``evaluate(distributed=...)``: the ranks compared (the rows' shape and a sample of
+        them, the model, the loss, the metrics: DistributedError naming the first difference),
+        then :meth:`evaluate`; an error on any rank ends every rank."""
+        with abort_on_error(self.comm, exit_aborts=True):
+            weights = None
+            if sample_weight is not None:
+                weights = check_weights("evaluate", "sample_weight", sample_weight, len(x),
+                                        np.float64)  # fmt: skip
+            data = {"x": x, "y": y, **({} if weights is None else {"sample_weight": weights})}
+            check_same(self.comm, {
+                "parameters": [[list(p.shape), str(p.dtype)] for p in model.parameters()],
+                "architecture": outline(model),
+                "loss": repr(loss_fn),
+                "metrics": list(metric_fns),
+                **{name: f"{a.shape} {a.dtype}" for name, a in data.items()},
+                **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a) for name, a in data.items()},
+            }, what="evaluate")  # fmt: skip
+            self.per_row = getattr(loss_fn, "reduction", "mean") == "mean"
+            return self.evaluate(predict, model, loss_fn, x, y, metric_fns, batch_size, weights)
 
     def trained(self) -> None:
         """Wait until every rank has taken its last step and rank 0 saved its last checkpoint:
@@ -248,12 +280,15 @@ def compared(arguments: dict) -> dict:
     return options
 
 
-def join(what: str) -> DataParallel | None:
-    """This process's rank of ``MPI.COMM_WORLD``, or None (with a warning) when no MPI launcher
-    started it: then it trains alone, as plain ``fit``."""
+def joined(distributed, what: str) -> DataParallel | None:
+    """The :class:`DataParallel` a caller gave as ``distributed``; for True this process's rank
+    of ``MPI.COMM_WORLD``, or None (with a warning naming ``what``) when no MPI launcher
+    started it: then it runs alone, as with ``distributed=False``."""
+    if isinstance(distributed, DataParallel):
+        return distributed
     if launcher() is None:
         warnings.warn(
-            f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); training "
+            f"{what}: not started by an MPI launcher (mpiexec -n N python ..., srun); running "
             "in this one process",
             RuntimeWarning,
             stacklevel=caller_stacklevel(),
@@ -313,8 +348,7 @@ def fit_data_parallel(fit, arguments: dict):
     """``fit(**arguments)`` run data-parallel (see the module doc), for ``distributed=True`` or a
     :class:`DataParallel` made by hand: it needs a ``seed`` (every rank draws the same row order
     from it)."""
-    given = arguments["distributed"]
-    parallel = given if isinstance(given, DataParallel) else join("fit(distributed=True)")
+    parallel = joined(arguments["distributed"], "fit(distributed=True)")
     if parallel is None:
         return fit(**{**arguments, "distributed": False})
     with parallel.running(arguments):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..evaluation import prepare_data
 from ..grad_mode import enable_grad
 from ..nn.layers import Dropout, Linear, leaf_layers, trace
 from ..nn.module import Module
 from ..tensor import Tensor
-from ..train import prepare_data
 from .report import ExampleGradient, Explanation, LayerTrace, ParameterNudge
 from .state import flat_grads, grad_copy, preserved_state
 

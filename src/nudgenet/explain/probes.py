@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..evaluation import prepare_data
 from ..grad_mode import enable_grad, no_grad
 from ..nn.layers import LeakyReLU, ReLU
 from ..nn.module import Module
 from ..tensor import Tensor
-from ..train import prepare_data
 from .state import flat_grads, preserved_state
 
 KINKED = (ReLU, LeakyReLU)  # activations whose derivative jumps where their input is 0

@@ -26,7 +26,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..backend import get_default_dtype
 from ..data._convert import within_range
-from ..train import fit, predict
+from ..evaluation import predict
+from ..train import fit
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
 from ._losses import RULES, WeightTotal, in_units, output_function

@@ -15,7 +15,7 @@ gain ``sklearn_loss`` and, with a validation set, ``val_score`` and ``val_loss``
 from __future__ import annotations
 
 from ..callbacks import Callback
-from ..train import predict
+from ..evaluation import predict
 
 
 class SklearnEpochs(Callback):

@@ -1,0 +1,123 @@
+"""Scoring a model: ``predict`` (its outputs for every row) and ``evaluate`` (the loss and
+metrics over all rows, in one process or data-parallel over MPI), with the preparation of the
+rows and targets that ``fit`` shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .data._convert import within_range
+from .distributed.parallel import joined, wanted
+from .errors import ShapeError, name_all_rows
+from .grad_mode import no_grad
+from .metrics import Metric, resolve
+from .nn.module import Module
+from .step import whole_loss
+from .tensor import Tensor
+
+
+def _as_array(value) -> np.ndarray:
+    return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def prepare_data(model: Module, x, y=None, what: str = "x"):
+    """``x`` (and ``y``) as arrays ready for ``model``: floats in the model's dtype (cast once,
+    not per batch; a value beyond that dtype's range is a DataError, as the data loaders' rule
+    :func:`~nudgenet.data._convert.within_range` says), matching lengths."""
+    x, wider = _as_array(x), "scale them, or use the model in float64 (model.double())"
+    dtype = model.dtype or x.dtype
+    if x.ndim == 0 or len(x) == 0:
+        raise ShapeError(
+            f"{what}: expected a non-empty array of rows (N, features), got shape {x.shape}"
+        )
+    if x.dtype != dtype:
+        x = within_range(what, "inputs", x, dtype, wider)
+    if y is None:
+        return x
+    y = _as_array(y)
+    if y.ndim == 0 or len(y) != len(x):
+        raise ShapeError(
+            f"{what}: inputs have {len(x)} rows but targets have "
+            f"{len(y) if y.ndim else 'no'} rows (shape {y.shape})"
+        )
+    if y.dtype.kind == "f" and y.dtype != dtype:
+        y = within_range("y" if what == "x" else what, "targets", y, dtype, wider)
+    return x, y
+
+
+def targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
+    ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
+    model whose outputs are not rows of units ``(N, units)``.  A model that refuses that row
+    refuses all of ``x``: its ShapeError names the shape of all the rows, not the row's."""
+    check_targets = getattr(loss_fn, "check_targets", None)
+    if check_targets is None:
+        return y
+    try:
+        outputs = predict(model, x[:1])
+    except ShapeError as error:
+        name_all_rows(error, 1, len(x))
+        raise
+    if outputs.ndim != 2:
+        return y
+    y = check_targets(y, outputs.shape[1])
+    return y.astype(outputs.dtype) if y.dtype.kind == "f" and y.dtype != outputs.dtype else y
+
+
+def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
+    batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``).
+    A model in train mode is switched to eval and back: from threads, ``model.eval()`` first."""
+    if batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
+    x = prepare_data(model, x)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            try:
+                parts = [model(x[:batch_size]).data]
+            except ShapeError as error:
+                name_all_rows(error, min(batch_size, len(x)), len(x))
+                raise
+            rest = range(batch_size, len(x), batch_size)
+            parts += [model(x[i : i + batch_size]).data for i in rest]
+    finally:
+        model.train(was_training)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def evaluate(
+    model: Module,
+    loss_fn,
+    x,
+    y,
+    metrics: Sequence[str] | None = None,
+    batch_size: int = 1024,
+    sample_weight=None,
+    distributed=False,
+) -> dict[str, float]:
+    """``{"loss": ..., <metric>: ...}`` over all of ``(x, y)``.  With ``sample_weight`` (one
+    per row) the loss is their weighted mean; the metrics stay unweighted.
+
+    ``distributed=True`` (under an MPI launcher, as ``fit``'s; or a ``DataParallel``): every
+    rank passes the same rows, scores its contiguous share of them once, and gets the scores
+    over all of them, those of one process to rounding
+    (:meth:`~nudgenet.distributed.DataParallel.scores`); outside a launcher, a warning and
+    this process alone."""
+    x, y = prepare_data(model, x, y)
+    y = targets_for(model, loss_fn, x, y)
+    metric_fns: dict[str, Metric] = resolve(metrics)
+    if wanted(distributed):
+        parallel = joined(distributed, "evaluate(distributed=True)")
+        if parallel is not None:
+            return parallel.scores(
+                predict, model, loss_fn, x, y, metric_fns, batch_size, sample_weight
+            )
+    outputs = predict(model, x, batch_size)
+    loss, y = whole_loss(model, loss_fn, x, y, outputs, batch_size, sample_weight)
+    scores = {"loss": loss}
+    scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
+    return scores
