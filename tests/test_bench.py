@@ -73,6 +73,23 @@ def test_floor_plan_has_every_product_of_a_step():
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def test_the_scikit_learn_benchmark_runs_and_prints_its_table(tmp_path):
+    """benchmarks/sklearn_mlp.py on the smallest set, one seed: a row per solver, the same
+    scores as scikit-learn's (the estimators' parity, seen through the script)."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/sklearn_mlp.py"), "--seeds", "1",
+         "--solvers", "lbfgs,adam", "--data", "breast_cancer"],
+        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|") for line in done.stdout.splitlines() if "| breast_cancer |" in line]
+    assert [row[2].strip() for row in rows[-2:]] == ["lbfgs", "adam"]
+    for row in rows:
+        assert row[4] == row[5] and row[6].strip() == "+0.00", row  # scores as scikit-learn's
+        assert row[9].strip().endswith("×")
+
+
 @pytest.mark.parametrize(
     "command, expected",
     [

@@ -691,8 +691,8 @@ def test_a_one_logit_model_predicts_both_classes_probabilities(tmp_path):
 
 
 def test_a_model_of_one_class_predicts_it_for_every_row(tmp_path, capsys):
-    """As nudgenet train saves a model of labels of one class (one column, the softmax of one
-    score): predict raised an IndexError for rows scored above 0.5."""
+    """As an older nudgenet train saved a model of labels of one class (one column, the softmax
+    of one score): predict raised an IndexError for rows scored above 0.5."""
     from nudgenet.cli import main
 
     model = ng.Linear(3, 1, seed=0)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import struct
+import threading
 import tracemalloc
 import urllib.error
 from pathlib import Path
@@ -649,6 +651,23 @@ def test_loading_holds_the_features_once(name, save, tmp_path):
         tracemalloc.stop()
     assert peak < 1.3 * x.nbytes, f"{peak / 2**20:.0f} MiB for {x.nbytes / 2**20:.0f} MiB of rows"
     np.testing.assert_array_equal(loaded, x)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_an_npy_or_npz_arriving_through_a_pipe_loads(tmp_path):
+    """A pipe cannot seek: its content is read into memory (a bare io.UnsupportedOperation)."""
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(4))
+    for name, source, labels in (("p.npy", "x.npy", None), ("p.npz", "d.npz", -1)):
+        pipe = tmp_path / name
+        os.mkfifo(pipe)
+        writer = threading.Thread(target=pipe.write_bytes, args=[(tmp_path / source).read_bytes()])
+        writer.start()
+        try:
+            np.testing.assert_array_equal(load_arrays(pipe, label_column=labels)[0], x)
+        finally:
+            writer.join(timeout=10)
 
 
 def test_load_npz_errors(tmp_path):

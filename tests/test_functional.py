@@ -77,6 +77,8 @@ def np_bce(p, y):
 N, C = 5, 3
 LABELS = np.array([0, 2, 1, 2, 0])
 SOFT = np.random.default_rng(7).dirichlet(np.ones(C), size=N)  # probability-row targets
+COUNTS = np.array([[0.0, 1.0], [3.0, 0.0], [2.0, 5.0], [1.0, 1.0], [0.0, 4.0]])  # Poisson's
+COUNTS_LOG_COUNTS = COUNTS * np.log(np.where(COUNTS > 0, COUNTS, 1))  # y ln y, 0 at y = 0
 BINARY = (np.random.default_rng(8).random((N, 2)) > 0.5).astype(np.float64)
 MASK = np.array([[True, False, True, True], [False, False, True, False], [True, True, False, True]])
 
@@ -243,6 +245,18 @@ def _loss_cases():
             lambda p, y: ((p - y) ** 2).sum(),
             spec((N, 2)),
             spec((N, 2), "const"),
+        ),
+        case(
+            "poisson_loss-mean",
+            lambda z: F.poisson_loss(z, COUNTS.astype(z.dtype)),
+            lambda z: (np.exp(z) - COUNTS * z + COUNTS_LOG_COUNTS - COUNTS).mean(),
+            spec((N, 2)),
+        ),
+        case(
+            "poisson_loss-sum",
+            lambda z: F.poisson_loss(z, COUNTS.astype(z.dtype), reduction="sum"),
+            lambda z: (np.exp(z) - COUNTS * z + COUNTS_LOG_COUNTS - COUNTS).sum(),
+            spec((N, 2)),
         ),
         case(
             "cross_entropy-labels-mean",

@@ -15,7 +15,7 @@ CLASSIFIERS = [
     ng.BCELoss,
     ng.BCEWithLogitsLoss,
 ]
-LOSSES = [ng.MSELoss, *CLASSIFIERS]
+LOSSES = [ng.MSELoss, ng.PoissonLoss, *CLASSIFIERS]
 
 
 def _outputs(loss_fn, rows: int, units: int, seed: int = 0) -> np.ndarray:
@@ -34,15 +34,16 @@ def test_every_loss_takes_the_targets_it_checked_and_classifies_rows(cls):
     units = loss_fn.output_units(classes)
     labels = np.array([0, 1, 1, 0, classes - 1])
     # a regression's targets are values: here one-hot rows, as the seeds' squared-error nets had
-    y = loss_fn.check_targets(np.eye(classes)[labels] if cls is ng.MSELoss else labels, units)
+    regression = loss_fn.task == "regression"
+    y = loss_fn.check_targets(np.eye(classes)[labels] if regression else labels, units)
     outputs = _outputs(loss_fn, len(labels), units)
     assert np.isfinite(loss_fn(ng.tensor(outputs), y).item())
     predicted = loss_fn.predict_classes(outputs)
     assert predicted.dtype == np.int64 and predicted.shape == (len(labels),)
     np.testing.assert_array_equal(loss_fn.predict_labels(outputs), predicted)  # one label
     assert set(predicted) <= set(range(classes))
-    if loss_fn.task == "regression":
-        with pytest.raises(ValueError, match="MSELoss: a regression's outputs are values"):
+    if regression:
+        with pytest.raises(ValueError, match=f"{cls.__name__}: a regression's outputs are values"):
             loss_fn.probabilities(outputs)
         return
     p = loss_fn.probabilities(outputs)
@@ -76,8 +77,15 @@ def test_poisson_loss_is_half_the_deviance_of_log_means_and_predicts_their_expon
     np.testing.assert_array_equal(loss.predict_values(z), np.exp(z))
     with pytest.raises(ValueError, match="PoissonLoss: a regression's outputs are values"):
         loss.probabilities(z)
-    with pytest.raises(ValueError, match="poisson loss: expected targets >= 0"):
+    with pytest.raises(ValueError, match="PoissonLoss: expected targets >= 0"):
         loss.check_targets(-y, 2)
+    # as the other losses: no silent broadcasting, Tensor targets, negative counts refused
+    with pytest.raises(ng.ShapeError, match=r"poisson_loss: target shape \(6,\) does not match"):
+        loss(ng.tensor(z[:, :1]), y[:, 0])
+    assert loss(ng.tensor(z), ng.tensor(y)).item() == loss(ng.tensor(z), y).item()
+    with pytest.raises(ValueError, match="poisson_loss: expected targets >= 0 .* minimum of -1"):
+        loss(ng.tensor(z), y - 1)
+    assert ng.PoissonLoss("sum")(ng.tensor(z), y).item() == pytest.approx(expected * y.size)
     t, w = ng.tensor(z, requires_grad=True, dtype=np.float64), rng.random(6)
     assert ng.gradcheck(lambda v: loss(v, y), t)
     assert ng.gradcheck(lambda v: loss(v, y, sample_weight=w), t)
@@ -175,8 +183,8 @@ def test_check_targets_gives_what_the_loss_wants():
         ),
         (ng.MSELoss(), np.zeros((4, 2)), 3, r"MSELoss: expected numeric targets of shape \(N, 3"),
         (ng.MSELoss(), 1.0, 1, "MSELoss: expected targets with one row per sample"),
-        (ng.CrossEntropyLoss(), [0, 0], 1, "1 output column, and a softmax over one column is "
-         "always 1: the loss is 0 and nothing is learnt; give it one output per class"),
+        (ng.CrossEntropyLoss(), [0, 0], 1, r"1 output column, and a softmax over one column is "
+         r"always 1 \(its loss is 0 whatever the labels\): a classifier needs one output per"),
         (ng.CategoricalCrossEntropyLoss(), [0, 0], 1, "CategoricalCrossEntropyLoss: the model "
          "has 1 output column"),
     ],

@@ -191,7 +191,7 @@ ERRORS = {
                         "[EarlyStopping]"),
     "multiclass-bce": (MLPClassifier(loss="bce_with_logits"), "loss='bce_with_logits' scores "
                        "two classes or multilabel targets, got 10 classes"),
-    "negative-poisson": (MLPRegressor(loss="poisson"), "poisson loss: expected targets >= 0"),
+    "negative-poisson": (MLPRegressor(loss="poisson"), "PoissonLoss: expected targets >= 0"),
 }  # fmt: skip
 
 

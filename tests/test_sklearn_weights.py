@@ -59,6 +59,28 @@ def test_whole_weights_equal_repeated_rows_and_zero_equals_dropped(kind, solver,
     assert not np.allclose(unweighted.coefs_[0], weighted.coefs_[0], **TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("kind", [MLPClassifier, MLPRegressor])
+def test_partial_fit_weights_equal_repeated_rows_and_zero_equals_dropped(kind, solver):
+    """Each partial_fit call is one pass over its rows; as one batch, weights are repeats."""
+    params = dict(hidden_layer_sizes=(10,), random_state=0, dtype="float64", solver=solver,
+                  batch_size=1000, learning_rate_init=0.05)  # fmt: skip
+    y = Y if kind is MLPClassifier else Y / 2.0
+    first = {"classes": np.arange(3)} if kind is MLPClassifier else {}
+
+    def passes(x, y, **weights):
+        est = kind(**params)
+        for call in range(3):
+            est.partial_fit(x, y, **weights, **(first if call == 0 else {}))
+        return est
+
+    weighted, repeated = passes(X, y, sample_weight=WEIGHTS), passes(X[REPEATED], y[REPEATED])
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_, repeated.coefs_ + repeated.intercepts_):
+        np.testing.assert_allclose(a, b, **TOLERANCE["float64"])
+    unweighted = passes(X, y)  # the weights changed something
+    assert not np.allclose(unweighted.coefs_[0], weighted.coefs_[0], **TOLERANCE["float64"])
+
+
 def test_class_weight_is_sample_weight_by_class_and_multiplies_it():
     params = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5)
     balanced = compute_class_weight("balanced", classes=np.arange(3), y=Y, sample_weight=WEIGHTS)

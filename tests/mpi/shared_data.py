@@ -24,7 +24,7 @@ free = SharedArrays.free
 
 
 def report_then_free(self):
-    fields = {"shared": self.nbytes}
+    fields = {"shared": sum(array.nbytes for array in self.arrays.values())}
     for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
         key, value = line.split(":")
         fields[key] = int(value.split()[0]) * 1024

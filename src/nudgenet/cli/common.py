@@ -281,6 +281,8 @@ def feature_names(path, label_column, features: int) -> list[str] | None:
     if not isinstance(label_column, str):  # a CSV label column is a name iff a header names it
         return None
     names = first_row(path)
+    if names is None or label_column not in names:
+        return None
     names.remove(label_column)
     return names if len(names) == features else None
 

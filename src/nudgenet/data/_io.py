@@ -51,11 +51,18 @@ def open_bytes(path: PathLike) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def open_seekable(path: PathLike) -> Iterator[BinaryIO]:
     """``path`` open for reading anywhere in it (a zip archive's directory lies at its end): the
-    file itself, or when it is gzip-compressed its content decompressed in memory
-    (:func:`read_bytes`).  A file's size is ``seek(0, 2)``."""
+    file itself, or its content in memory where it is gzip-compressed (decompressed) or cannot
+    seek (a pipe), with :func:`read_bytes`'s errors, also for what is read in the block.  A
+    file's size is ``seek(0, 2)``."""
     p = Path(path)
     with _opened(p) as (raw, gzipped):
-        yield io.BytesIO(read_bytes(p)) if gzipped else raw
+        if not gzipped and raw.seekable():
+            with _reading(p):
+                yield raw
+            return
+        with _reading(p, gzipped):
+            content = gzip.decompress(raw.read()) if gzipped else raw.read()
+        yield io.BytesIO(content)
 
 
 @contextlib.contextmanager

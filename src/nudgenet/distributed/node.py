@@ -97,6 +97,12 @@ def shared_memory_free() -> int | None:
     return found.f_bavail * found.f_frsize
 
 
+def has_room(free: int | None, needed: int) -> bool:
+    """Whether ``free`` bytes of shared memory (None: unknown, assumed) hold ``needed`` and an
+    eighth more to spare."""
+    return free is None or free >= needed + (needed >> 3)
+
+
 def reduction_for(comm, optimizer: Optimizer, callbacks: list):
     """The step's reduction for ``optimizer`` on ``comm``: a :class:`NodeReduction` when every
     node has as many ranks, the optimiser's ``step`` is the base class's (it can update a
@@ -107,7 +113,7 @@ def reduction_for(comm, optimizer: Optimizer, callbacks: list):
     node = split_nodes(comm)
     needed = NodeReduction.window_bytes(optimizer, node.Get_size())
     free = shared_memory_free() if node.Get_rank() == 0 else None
-    room = free is None or free >= needed + (needed >> 3)  # an eighth to spare
+    room = has_room(free, needed)
     everyone = comm.allgather((node.Get_size(), room, free))
     shared = (
         len({size for size, _, _ in everyone}) == 1

@@ -14,13 +14,12 @@ end, when none of them reads the arrays any more (MPI frees a window collectivel
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 
 from ..errors import caller_stacklevel
-from .node import SHARED_MEMORY, aligned, shared_memory_free
+from .node import SHARED_MEMORY, aligned, has_room, shared_memory_free
 
 
 class SharedArrays:
@@ -28,10 +27,6 @@ class SharedArrays:
 
     def __init__(self, window, arrays: dict[str, np.ndarray]):
         self.window, self.arrays = window, arrays
-
-    @property
-    def nbytes(self) -> int:
-        return sum(array.nbytes for array in self.arrays.values())
 
     def free(self) -> None:
         """Free the window (collective over the machine's ranks): the views must not be read
@@ -54,8 +49,8 @@ def share_arrays(machine, arrays: dict[str, np.ndarray] | None, what: str) -> Sh
     window = MPI.Win.Allocate_shared(size if first else 0, 1, comm=machine)
     memory = np.frombuffer(window.Shared_query(0)[0], np.uint8)
     views = {
-        name: memory[offset : offset + _nbytes(shape, dtype)].view(dtype).reshape(shape)
-        for name, shape, dtype, offset in layout
+        name: memory[offset : offset + nbytes].view(dtype).reshape(shape)
+        for name, shape, dtype, offset, nbytes in layout
     }
     if first:
         for name, view in views.items():
@@ -71,16 +66,16 @@ def share_arrays(machine, arrays: dict[str, np.ndarray] | None, what: str) -> Sh
 
 
 def _layout(arrays: dict[str, np.ndarray], what: str) -> tuple[list[tuple] | None, int]:
-    """``(name, shape, dtype, offset)`` of each array in the window (None: see
+    """``(name, shape, dtype, offset, bytes)`` of each array in the window (None: see
     :func:`share_arrays`), and the window's bytes."""
     layout, offset = [], 0
     for name, array in arrays.items():
         if array.dtype.hasobject:
             return None, 0
-        layout.append((name, array.shape, array.dtype.str, offset))
+        layout.append((name, array.shape, array.dtype.str, offset, array.nbytes))
         offset += aligned(array.nbytes)
     free = shared_memory_free()
-    if free is not None and free < offset + (offset >> 3):  # an eighth to spare
+    if not has_room(free, offset):
         warnings.warn(
             f"{SHARED_MEMORY} has {free / 2**20:.0f} MiB free where the ranks of a machine would "
             f"share the {offset / 2**20:.3g} MiB of {what}: each rank holds its own copy (give "
@@ -90,7 +85,3 @@ def _layout(arrays: dict[str, np.ndarray], what: str) -> tuple[list[tuple] | Non
         )
         return None, 0
     return layout, offset
-
-
-def _nbytes(shape: tuple[int, ...], dtype: str) -> int:
-    return math.prod(shape) * np.dtype(dtype).itemsize

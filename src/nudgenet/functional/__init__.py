@@ -43,6 +43,7 @@ from .losses import (
     categorical_cross_entropy,
     cross_entropy,
     mse_loss,
+    poisson_loss,
 )
 
 _graph_backward.install()  # each primitive's backward_graph (create_graph=True)
@@ -80,4 +81,5 @@ __all__ = [
     "categorical_cross_entropy",
     "cross_entropy",
     "mse_loss",
+    "poisson_loss",
 ]

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..tensor import Function, Tensor, as_tensor
+from . import arithmetic as A
 from . import kernels as K
 
 _REDUCTIONS = ("mean", "sum")
@@ -261,6 +262,24 @@ def binary_cross_entropy_with_logits(
     return BinaryCrossEntropyWithLogitsFunction.apply(
         logits, y=y, scale=scale, pos_weight=pos_weight
     )
+
+
+def poisson_loss(prediction, target, reduction: str = "mean", sample_weight=None) -> Tensor:
+    """Half the Poisson deviance of log-means z against counts or rates y ≥ 0: the mean (or sum)
+    over every element of ``e^z − y z + y ln y − y`` (0 where z = ln y; ``y ln y`` is 0 at
+    y = 0); shapes must match exactly.  Gradient ``e^z − y``: built from ``exp``, products and
+    a sum, whose rules give its gradients of every order."""
+    check_reduction("poisson_loss", reduction)
+    z = as_tensor(prediction)
+    y = _same_shape_target("poisson_loss", z, target)
+    if y.size and not y.min() >= 0:
+        raise ValueError(
+            f"poisson_loss: expected targets >= 0 (counts or rates), got a minimum of {y.min():g}"
+        )
+    rows = _sample_weights("poisson_loss", sample_weight, z)
+    scale = _scale(reduction, z.shape, rows, per_element=True)
+    constant = y * np.log(np.where(y > 0, y, 1)) - y
+    return A.sum((A.exp(z) - z * y + constant) * scale)
 
 
 def mse_loss(prediction, target, reduction: str = "mean", sample_weight=None) -> Tensor:

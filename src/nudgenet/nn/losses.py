@@ -36,7 +36,7 @@ from ..data._convert import whole
 from ..errors import ShapeError
 from ..functional import kernels as K
 from ..functional.losses import check_reduction, check_weights, class_targets
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor
 
 
 def scores_to_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -161,8 +161,8 @@ class _Loss:
         if n_outputs == 1:
             raise ShapeError(
                 f"{name}: the model has 1 output column, and a softmax over one column is always "
-                "1: the loss is 0 and nothing is learnt; give it one output per class (2 or "
-                "more), or for two classes in one column use BCEWithLogitsLoss"
+                "1 (its loss is 0 whatever the labels): a classifier needs one output per class "
+                "(2 or more); for two classes in one column use BCEWithLogitsLoss"
             )
         y = _targets(name, y)
         if y.ndim == 1 and y.dtype.kind == "f":
@@ -191,41 +191,24 @@ class MSELoss(_Loss):
         return outputs
 
 
-class PoissonLoss:
-    """Half the Poisson deviance of log-means z (regression of counts or rates): the mean over
-    elements of ``e^z − y z + y ln y − y`` (scikit-learn's ``poisson`` loss per output, the last
-    two terms constant); with ``sample_weight`` the weighted mean over rows.  Gradient
-    ``e^z − y``.  The network outputs log-means, so the predicted values are their exponential
+class PoissonLoss(_Loss):
+    """Half the Poisson deviance of log-means (:func:`~nudgenet.functional.poisson_loss`):
+    regression of counts or rates y ≥ 0, scikit-learn's ``poisson`` loss per output.  The
+    network outputs log-means z, so the predicted values are their exponential
     (:meth:`predict_values`), as ``MLPRegressor(loss="poisson")`` predicts.  PyTorch's
     ``PoissonNLLLoss(log_input=True)`` is ``e^z − y z``: the same gradient; the constant terms
-    here make a perfect fit's loss 0, as scikit-learn's, whose numbers the estimators report."""
+    here make a perfect fit's loss 0, as scikit-learn's, whose numbers the estimators report.
+    Keras's ``Poisson`` takes the means themselves, not their logarithms."""
 
+    _fn = staticmethod(F.poisson_loss)
     task = "regression"
-    reduction = "mean"
-
-    def __call__(self, prediction, target, sample_weight=None) -> Tensor:
-        z, y = as_tensor(prediction), np.asarray(target)
-        y_log_y = y * np.log(np.where(y == 0, 1, y))  # 0 where y is 0 (scipy's xlogy)
-        terms = F.exp(z) - z * y + (y_log_y - y).astype(z.dtype)
-        if sample_weight is None:
-            return F.mean(terms)
-        w = np.asarray(sample_weight, dtype=z.dtype).reshape(-1, 1)
-        total = w.sum() * y.shape[1]
-        return F.sum(terms * (w / total if total else np.zeros_like(w)))
-
-    def __repr__(self) -> str:
-        return "PoissonLoss()"
-
-    def output_units(self, n: int) -> int:
-        """One output unit per target column."""
-        return n
 
     def check_targets(self, y, n_outputs: int) -> np.ndarray:
         """Non-negative values of shape ``(N, n_outputs)``, as floats (MSELoss's rule first)."""
         y = MSELoss().check_targets(y, n_outputs)
-        if y.size and y.min() < 0:
+        if y.size and not y.min() >= 0:
             raise ValueError(
-                f"poisson loss: expected targets >= 0 (counts or rates), got a minimum of "
+                f"PoissonLoss: expected targets >= 0 (counts or rates), got a minimum of "
                 f"{y.min():g}"
             )
         return y
