@@ -182,6 +182,26 @@ def test_a_checkpoint_of_another_run_is_refused_naming_the_difference(tmp_path):
     )
 
 
+def test_a_run_with_a_plain_function_as_its_loss_resumes_in_another_process(tmp_path):
+    """The checkpoint compared the loss's repr, whose address (``<function f at 0x...>``)
+    differs from process to process: such a run could never resume."""
+    script = (
+        "import sys, numpy as np, nudgenet as ng\n"
+        "x, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2\n"
+        "m = ng.Sequential(ng.Linear(3, 2, seed=0))\n"
+        "h = ng.fit(m, ng.functional.cross_entropy, ng.optim.SGD(m.parameters(), lr=0.1), x, y,\n"
+        "           epochs=int(sys.argv[1]), seed=0, verbose=0,\n"
+        "           checkpoint=ng.Checkpoint(sys.argv[2]))\n"
+        "print(len(h))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(ng.__file__).parents[1])}
+    for epochs in ("2", "3"):
+        done = subprocess.run([sys.executable, "-c", script, epochs, str(tmp_path / "run")],
+                              capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3"], "the History of the 2 epochs resumed, and a third"
+
+
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path):
     expected = outcome(*train("adam", True))
     checkpoint = ng.Checkpoint(tmp_path, every_steps=4, keep=3)

@@ -457,19 +457,38 @@ def test_evaluate_distributed_scores_each_row_once_as_one_process_does(ranks, tm
     assert result.returncode == 0, result.stderr[-3000:]
     shares = [stop - start for start, stop in (bounds(1001, r, ranks) for r in range(ranks))]
     for name, case in json.loads(out.read_text()).items():
-        assert case["rows"] == [rows + 1 for rows in shares], f"{name}: each row once (+1: the "
-        "row evaluate reads first to check the targets)"
+        checked = name != "function-loss"  # a loss object's targets are checked on one row
+        assert case["rows"] == [rows + checked for rows in shares], f"{name}: each row once"
         assert case["together"].keys() == case["alone"].keys()
         for key, value in case["alone"].items():
             assert case["together"][key] == pytest.approx(value, rel=1e-12), (name, key)
 
 
-def test_evaluate_distributed_refuses_ranks_with_other_rows(tmp_path):
-    result, seconds = launch(2, str(SCRIPTS / "evaluate.py"), str(tmp_path / "f.json"),
-                             "other-rows")  # fmt: skip
+@pytest.mark.parametrize(("mode", "message"), [
+    ("other-rows", "rank 1 runs another evaluate than rank 0: x (CRC-32 of 16 rows)"),
+    ("other-weights", "rank 1 runs another evaluate than rank 0: weights (CRC-32) "),
+    ("bad-labels", "rank 1 of 2: ValueError: CrossEntropyLoss: labels must be in [0, 2]"),
+    ("alone", "waited 2 s at the start of evaluate(distributed=True) for the other ranks"),
+])  # fmt: skip
+def test_evaluate_distributed_refuses_or_ends_ranks_that_differ(mode, message, tmp_path):
+    """Ranks with other rows or weights are refused at the start (the scores would mix); an
+    error on one rank ends them all; one rank calling it alone ends by the stall check (it
+    spun, silent, for ever)."""
+    result, seconds = launch(2, str(SCRIPTS / "evaluate.py"), str(tmp_path / "f.json"), mode,
+                             env={"NUDGENET_STALL_SHUTDOWN_SECONDS": "2"})  # fmt: skip
     assert result.returncode != 0 and seconds < 30
-    assert "rank 1 runs another evaluate than rank 0: x (CRC-32 of 16 rows)" in result.stderr
+    assert message in result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "f.json").exists()
+
+
+def test_a_data_parallel_scoring_inside_its_own_fit_leaves_the_fit_alone(tmp_path):
+    """evaluate(distributed=DataParallel) from a callback of that DataParallel's fit, of a
+    summed loss: it used to halve every later step's gradient on 2 ranks."""
+    out = tmp_path / "f.json"
+    result, _ = launch(2, str(SCRIPTS / "evaluate.py"), str(out), "in-a-fit")
+    assert result.returncode == 0, result.stderr[-3000:]
+    together, alone = json.loads(out.read_text())["losses"]
+    assert together == pytest.approx(alone, rel=1e-12)
 
 
 def test_evaluate_distributed_outside_a_launcher_warns_and_scores_alone(no_launcher):

@@ -5,14 +5,15 @@ rows and targets that ``fit`` shares."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
 from .data._convert import within_range
-from .distributed.parallel import joined, wanted
+from .distributed.parallel import EVALUATION_BATCH, joined, wanted
 from .errors import ShapeError, name_all_rows
 from .grad_mode import no_grad
-from .metrics import Metric, resolve
+from .metrics import resolve
 from .nn.module import Module
 from .step import whole_loss
 from .tensor import Tensor
@@ -66,7 +67,7 @@ def targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndar
     return y.astype(outputs.dtype) if y.dtype.kind == "f" and y.dtype != outputs.dtype else y
 
 
-def predict(model: Module, x, batch_size: int = 1024) -> np.ndarray:
+def predict(model: Module, x, batch_size: int = EVALUATION_BATCH) -> np.ndarray:
     """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
     batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``).
     A model in train mode is switched to eval and back: from threads, ``model.eval()`` first."""
@@ -95,7 +96,7 @@ def evaluate(
     x,
     y,
     metrics: Sequence[str] | None = None,
-    batch_size: int = 1024,
+    batch_size: int = EVALUATION_BATCH,
     sample_weight=None,
     distributed=False,
 ) -> dict[str, float]:
@@ -103,21 +104,24 @@ def evaluate(
     per row) the loss is their weighted mean; the metrics stay unweighted.
 
     ``distributed=True`` (under an MPI launcher, as ``fit``'s; or a ``DataParallel``): every
-    rank passes the same rows, scores its contiguous share of them once, and gets the scores
-    over all of them, those of one process to rounding
-    (:meth:`~nudgenet.distributed.DataParallel.scores`); outside a launcher, a warning and
-    this process alone."""
-    x, y = prepare_data(model, x, y)
-    y = targets_for(model, loss_fn, x, y)
-    metric_fns: dict[str, Metric] = resolve(metrics)
-    if wanted(distributed):
+    rank calls it with the same model, weights and rows, scores its contiguous share of the
+    rows once, and gets the scores over all of them, those of one process to rounding
+    (:meth:`~nudgenet.distributed.DataParallel.scores`: ranks that differ are refused, an error
+    on one ends them all); outside a launcher, a warning and this process alone."""
+    prepare = partial(_prepared, model, loss_fn, x, y, metrics)
+    if wanted(distributed, "evaluate"):
         parallel = joined(distributed, "evaluate(distributed=True)")
         if parallel is not None:
-            return parallel.scores(
-                predict, model, loss_fn, x, y, metric_fns, batch_size, sample_weight
-            )
+            return parallel.scores(prepare, predict, model, loss_fn, batch_size, sample_weight)
+    x, y, metric_fns = prepare()
     outputs = predict(model, x, batch_size)
     loss, y = whole_loss(model, loss_fn, x, y, outputs, batch_size, sample_weight)
     scores = {"loss": loss}
     scores.update({name: fn(outputs, y, loss_fn) for name, fn in metric_fns.items()})
     return scores
+
+
+def _prepared(model: Module, loss_fn, x, y, metrics) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The rows and targets as the model and loss take them, and the metrics by name."""
+    x, y = prepare_data(model, x, y)
+    return x, targets_for(model, loss_fn, x, y), resolve(metrics)

@@ -31,6 +31,7 @@ from .functional.losses import check_weights
 from .history import History
 from .holdout import split_validation
 from .metrics import resolve
+from .nn.losses import loss_identity
 from .nn.module import Module
 from .nn.weights import row_weights
 from .optim import Optimizer
@@ -207,7 +208,7 @@ def fit(
         data["sample_weight"] = weights
     arrays = tuple(data.values())
     settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
-                "loss": repr(loss_fn), "metrics": list(metric_fns),
+                "loss": loss_identity(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
     if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
         parallel.check(run, loss_fn, settings, data)

@@ -108,6 +108,15 @@ record(
     ),
 )  # fmt: skip
 
+# a plain function as the loss (its repr holds an address, another on every rank)
+record(
+    "function-loss",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.functional.cross_entropy,
+        epochs=2, batch_size=32,
+    ),
+)  # fmt: skip
+
 # rank 0's initial parameters on every rank: the other ranks build theirs from other seeds
 record(
     "rank-0-initial-parameters",

@@ -60,9 +60,10 @@ def run(args) -> int:
     loading = partial(load_data, args, args.test_size, args.seed, args.samples)
     data, shared = load_once_per_machine(args, loading)  # under mpiexec: one copy a machine
     if data.task == "classification" and len(data.class_names) < 2:
+        column = " (is the label column the right one? --label-column names it)"
         raise DataError(
             f"{data.name}: every label is {data.class_names[0]!r}: a classifier needs two or more "
-            "classes (is the label column the right one? --label-column names it)"
+            f"classes{column * (data.label_column is not None)}"
         )
     standardize = args.standardize
     if standardize is None:  # images are already in [0, 1]; other data gets standardised
@@ -144,10 +145,8 @@ def run(args) -> int:
     if history.stop_reason == "diverged":  # and --early-stopping kept an earlier epoch
         result["diverged_epoch"] = history.stopped_epoch + 1
     for kind, key in (("grad_norm", "grad_norms"), ("dead_units", "dead_units")):
-        result[key] = {  # the kept epoch's value per layer
-            layer: _finite(values[kept])
-            for layer, values in per_layer(history.history, kind).items()
-        }
+        layers = per_layer(history.history, kind).items()  # the kept epoch's value per layer
+        result[key] = {layer: _finite(values[kept]) for layer, values in layers}
     if args.plot and may_write():  # rank 0 only, under mpiexec
         from ..plot import plot_gradient_norms, plot_history
 

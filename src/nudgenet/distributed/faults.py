@@ -232,10 +232,15 @@ def _stalled(what: str, waited: float) -> str:
     )
 
 
-def check_same(comm, mine: dict, what: str = "fit") -> None:
+def check_same(
+    comm,
+    mine: dict,
+    what: str = "fit",
+    must: str = "build the same model and optimiser and pass the same options and data",
+) -> None:
     """DistributedError on rank 0 naming the first rank whose ``mine`` differs from rank 0's
-    (in the call ``what``) and the first differing key; the other ranks go on to the next
-    collective, where rank 0's abort ends them."""
+    (in the call ``what``, where every rank ``must`` ...) and the first differing key; the other
+    ranks go on to the next collective, where rank 0's abort ends them."""
     mine = json.loads(json.dumps(mine, default=str))  # what is compared: plain values
     everyone = comm.allgather(mine)
     if comm.Get_rank():
@@ -245,5 +250,5 @@ def check_same(comm, mine: dict, what: str = "fit") -> None:
         if difference:
             raise DistributedError(
                 f"rank {rank} runs another {what} than rank 0: {difference} (every rank must "
-                "build the same model and optimiser and pass the same options and data)"
+                f"{must})"
             )

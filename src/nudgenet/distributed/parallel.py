@@ -29,6 +29,7 @@ from .. import files
 from ..errors import DistributedError, caller_stacklevel
 from ..functional.losses import check_weights
 from ..io import outline
+from ..nn.losses import loss_identity
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
 from ..step import update_step, whole_loss
@@ -40,7 +41,7 @@ from .shard import bounds, share
 from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
-EVALUATION_BATCH = 1024  # rows per recorded graph of a DifferentialLoss (evaluate's default)
+EVALUATION_BATCH = 1024  # rows per batch of predict and evaluate (per graph of a DifferentialLoss)
 DATA = ("x", "y", "validation x", "validation y", "sample_weight")  # fit's arrays, by name
 # fit's arguments the ranks compare as given, beyond the settings a checkpoint compares too: a
 # rank that differs in one is told so, not that the data these change (x's rows) differ
@@ -62,7 +63,8 @@ def last_run() -> dict:
 class DataParallel:
     """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc):
     ``fit(distributed=DataParallel(comm))`` runs on the ranks of ``comm`` as
-    ``distributed=True`` does on those of ``MPI.COMM_WORLD``, with the same checks."""
+    ``distributed=True`` does on those of ``MPI.COMM_WORLD``, with the same checks, and so does
+    ``evaluate(distributed=DataParallel(comm))`` (:meth:`scores`)."""
 
     def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
@@ -118,20 +120,16 @@ class DataParallel:
                     "global batch; data-parallel training refuses it (LayerNorm normalises each "
                     "row alone)"
                 )
-        self.per_row = getattr(loss_fn, "reduction", "mean") == "mean"
+        self.per_row = per_row(loss_fn)
         optimizer = run.optimizer
         check_same(self.comm, {
             **settings,
             **self.options,
             "ranks": self.size,
-            "parameters": [[list(p.shape), str(p.dtype)] for p in run.model.parameters()],
-            "architecture": outline(run.model),
+            **described(run.model, {name: data.get(name) for name in DATA}),
             "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
             "callbacks": [{"class": type(cb).__name__, **type(cb).training_settings(cb)}
                           for cb in run.callbacks],  # fmt: skip
-            **{name: "absent" if name not in data else f"{data[name].shape} {data[name].dtype}"
-               for name in DATA},
-            **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a) for name, a in data.items()},
             "row order": str(run.rngs["fit"].bit_generator.state),
         })  # fmt: skip
 
@@ -169,10 +167,9 @@ class DataParallel:
                 optimizer.zero_grad()
                 out, yb, loss = None, y[mine], 0.0
             scale = 1.0
-            if self.per_row:  # a batch of no weight at all counts for nothing, as in one process
+            if self.per_row:
                 mass = len(mine) if weights is None else weights[mine].sum()
-                total = len(rows) if weights is None else weights[rows].sum()
-                scale = mass / total if total else 0.0
+                scale = portion(mass, len(rows) if weights is None else weights[rows].sum())
             return out, yb, reduce(scale, loss)
 
         return step
@@ -216,10 +213,9 @@ class DataParallel:
             outputs = predict(model, x[rows], batch_size)
             loss, targets = whole_loss(model, loss_fn, x[rows], y[rows], outputs, batch_size,
                                        weights)  # fmt: skip
-            if self.per_row:  # the mean over all rows: this rank's, weighted by its share
+            if per_row(loss_fn):  # the mean over all rows: this rank's, weighted by its share
                 mass = stop - start if weights is None else weights.sum()
-                total = len(x) if weights is None else sample_weight.sum()
-                loss *= mass / total if total else 0.0
+                loss *= portion(mass, len(x) if weights is None else sample_weight.sum())
             parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}
         everyone = self.comm.allgather((loss, parts))
         scores = {"loss": float(sum(share_loss for share_loss, _ in everyone))}
@@ -227,27 +223,23 @@ class DataParallel:
             scores[name] = fn.finish([p[name] for _, p in everyone if name in p])
         return scores
 
-    def scores(
-        self, predict, model, loss_fn, x, y, metric_fns: dict, batch_size: int, sample_weight
-    ) -> dict[str, float]:
-        """``evaluate(distributed=...)``: the ranks compared (the rows' shape and a sample of
-        them, the model, the loss, the metrics: DistributedError naming the first difference),
-        then :meth:`evaluate`; an error on any rank ends every rank."""
+    def scores(self, prepare, predict, model, loss_fn, batch_size: int, sample_weight) -> dict:
+        """``evaluate(distributed=...)``: every rank waits for the others to call it too
+        (:func:`~.faults.rendezvous`: one rank alone is told so, not left spinning), checks its
+        rows (``prepare() -> (x, y, metric_fns)``) and is compared with rank 0 (the model and
+        its weights, the loss, the metrics, the rows' shape and a sample of them:
+        DistributedError naming the first difference), then :meth:`evaluate`; an error on any
+        rank, in any of this, ends every rank."""
         with abort_on_error(self.comm, exit_aborts=True):
-            weights = None
-            if sample_weight is not None:
-                weights = check_weights("evaluate", "sample_weight", sample_weight, len(x),
-                                        np.float64)  # fmt: skip
-            data = {"x": x, "y": y, **({} if weights is None else {"sample_weight": weights})}
+            rendezvous(self.comm, "evaluate(distributed=True)")
+            x, y, metric_fns = prepare()
+            weights = check_weights("evaluate", "sample_weight", sample_weight, len(x), np.float64)
             check_same(self.comm, {
-                "parameters": [[list(p.shape), str(p.dtype)] for p in model.parameters()],
-                "architecture": outline(model),
-                "loss": repr(loss_fn),
+                **described(model, {"x": x, "y": y, "sample_weight": weights}),
+                "weights (CRC-32)": parameters_checksum(model),
+                "loss": loss_identity(loss_fn),
                 "metrics": list(metric_fns),
-                **{name: f"{a.shape} {a.dtype}" for name, a in data.items()},
-                **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a) for name, a in data.items()},
-            }, what="evaluate")  # fmt: skip
-            self.per_row = getattr(loss_fn, "reduction", "mean") == "mean"
+            }, what="evaluate", must="pass the same model, weights, loss, metrics and rows")
             return self.evaluate(predict, model, loss_fn, x, y, metric_fns, batch_size, weights)
 
     def trained(self) -> None:
@@ -267,6 +259,39 @@ def sample_checksum(array: np.ndarray, rows: int = 16) -> int:
     here, while their shapes agree."""
     picked = np.unique(np.linspace(0, len(array) - 1, num=min(rows, len(array))).astype(np.intp))
     return zlib.crc32(np.ascontiguousarray(array[picked]).tobytes())
+
+
+def described(model, data: dict[str, np.ndarray | None]) -> dict:
+    """What the ranks compare of a model and the arrays of a run (by name; None: absent): the
+    parameters' shapes, the architecture, each array's shape and a sample of its rows."""
+    return {
+        "parameters": [[list(p.shape), str(p.dtype)] for p in model.parameters()],
+        "architecture": outline(model),
+        **{name: "absent" if a is None else f"{a.shape} {a.dtype}" for name, a in data.items()},
+        **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a)
+           for name, a in data.items() if a is not None},
+    }  # fmt: skip
+
+
+def parameters_checksum(model) -> int:
+    """CRC-32 of every parameter's values, in order."""
+    crc = 0
+    for p in model.parameters():
+        crc = zlib.crc32(np.ascontiguousarray(p.data).view(np.uint8), crc)
+    return crc
+
+
+def per_row(loss_fn) -> bool:
+    """Whether ``loss_fn`` is a mean over rows (a rank's share then weighs by its rows), not a
+    sum (the ranks' parts add up as they are)."""
+    return getattr(loss_fn, "reduction", "mean") == "mean"
+
+
+def portion(mass: float, total: float) -> float:
+    """A rank's share of some rows: the rows (or their weight) ``mass`` it holds out of
+    ``total``; 0 where the rows weigh nothing at all (they count for nothing, as in one
+    process)."""
+    return mass / total if total else 0.0
 
 
 def compared(arguments: dict) -> dict:
@@ -308,14 +333,14 @@ def in_progress(distributed) -> bool:
     return False
 
 
-def wanted(distributed) -> bool:
-    """Whether fit's caller's ``distributed`` asks for a data-parallel run: True or a
+def wanted(distributed, what: str = "fit") -> bool:
+    """Whether the ``distributed`` given to ``what`` asks for a data-parallel run: True or a
     :class:`DataParallel` (one made by hand); False; a TypeError for any other value."""
     if isinstance(distributed, DataParallel):
         return True
     if distributed not in (True, False):
         raise TypeError(
-            f"fit: distributed must be True, False or a DataParallel, got {distributed!r}"
+            f"{what}: distributed must be True, False or a DataParallel, got {distributed!r}"
         )
     return bool(distributed)
 

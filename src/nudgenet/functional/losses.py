@@ -264,6 +264,15 @@ def binary_cross_entropy_with_logits(
     )
 
 
+def counts(op: str, y: np.ndarray) -> np.ndarray:
+    """``y`` unchanged, after checking its values are counts or rates: >= 0 (and not NaN)."""
+    if y.size and not y.min() >= 0:
+        raise ValueError(
+            f"{op}: expected targets >= 0 (counts or rates), got a minimum of {y.min():g}"
+        )
+    return y
+
+
 def poisson_loss(prediction, target, reduction: str = "mean", sample_weight=None) -> Tensor:
     """Half the Poisson deviance of log-means z against counts or rates y ≥ 0: the mean (or sum)
     over every element of ``e^z − y z + y ln y − y`` (0 where z = ln y; ``y ln y`` is 0 at
@@ -271,11 +280,7 @@ def poisson_loss(prediction, target, reduction: str = "mean", sample_weight=None
     a sum, whose rules give its gradients of every order."""
     check_reduction("poisson_loss", reduction)
     z = as_tensor(prediction)
-    y = _same_shape_target("poisson_loss", z, target)
-    if y.size and not y.min() >= 0:
-        raise ValueError(
-            f"poisson_loss: expected targets >= 0 (counts or rates), got a minimum of {y.min():g}"
-        )
+    y = counts("poisson_loss", _same_shape_target("poisson_loss", z, target))
     rows = _sample_weights("poisson_loss", sample_weight, z)
     scale = _scale(reduction, z.shape, rows, per_element=True)
     constant = y * np.log(np.where(y > 0, y, 1)) - y

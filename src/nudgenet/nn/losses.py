@@ -26,6 +26,7 @@ row a weight; the loss is then the weighted mean (see :mod:`nudgenet.functional.
 
 from __future__ import annotations
 
+import re
 from typing import NoReturn
 
 import numpy as np
@@ -35,8 +36,15 @@ from ..backend import get_default_dtype
 from ..data._convert import whole
 from ..errors import ShapeError
 from ..functional import kernels as K
-from ..functional.losses import check_reduction, check_weights, class_targets
+from ..functional.losses import check_reduction, check_weights, class_targets, counts
 from ..tensor import Tensor
+
+
+def loss_identity(loss_fn) -> str:
+    """A loss as runs compare it (the ranks of a distributed fit or evaluate, a checkpoint and
+    the fit resuming it): its repr without the memory addresses of a default one (a function's
+    ``<function f at 0x...>``), which differ from process to process."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(loss_fn))
 
 
 def scores_to_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -205,13 +213,7 @@ class PoissonLoss(_Loss):
 
     def check_targets(self, y, n_outputs: int) -> np.ndarray:
         """Non-negative values of shape ``(N, n_outputs)``, as floats (MSELoss's rule first)."""
-        y = MSELoss().check_targets(y, n_outputs)
-        if y.size and not y.min() >= 0:
-            raise ValueError(
-                f"PoissonLoss: expected targets >= 0 (counts or rates), got a minimum of "
-                f"{y.min():g}"
-            )
-        return y
+        return counts("PoissonLoss", MSELoss().check_targets(y, n_outputs))
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
         return _no_probabilities(type(self).__name__)
