@@ -527,6 +527,12 @@ def test_training_on_labels_of_one_class_is_refused(tmp_path):
         "classes (is the label column the right one? --label-column names it)"
     )
     assert not list(tmp_path.glob("*.safetensors"))
+    ng.datasets.save_arrays(tmp_path / "cats.npz", x=x, y=np.zeros(60, np.int64))
+    result = run("train", "--dataset", "cats.npz", "--epochs", "1", cwd=tmp_path, check=False)
+    assert _error(result) == (  # an .npz has no label column to choose
+        "nudgenet train: error: cats.npz: every label is '0': a classifier needs two or more "
+        "classes"
+    )
 
 
 def test_xor_trains_with_default_options(tmp_path):

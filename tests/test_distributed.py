@@ -491,6 +491,17 @@ def test_a_data_parallel_scoring_inside_its_own_fit_leaves_the_fit_alone(tmp_pat
     assert together == pytest.approx(alone, rel=1e-12)
 
 
+def test_the_weights_the_ranks_compare_include_buffers():
+    """evaluate(distributed=True) refuses ranks whose models differ: BatchNorm1d's running
+    statistics (buffers, not parameters) count too."""
+    from nudgenet.distributed.parallel import parameters_checksum
+
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.BatchNorm1d(4))
+    before = parameters_checksum(model)
+    model[1].running_mean[0] += 1.0
+    assert parameters_checksum(model) != before
+
+
 def test_evaluate_distributed_outside_a_launcher_warns_and_scores_alone(no_launcher):
     model = ng.Sequential(ng.Linear(3, 2, seed=0))
     x, y = np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2

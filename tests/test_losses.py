@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -260,3 +265,57 @@ def test_fit_leaves_the_targets_of_outputs_that_are_not_rows_of_units_to_the_los
     optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
     history = ng.fit(model, ng.MSELoss(), optimizer, x, x.sum(axis=1), epochs=2, verbose=0)
     assert history["loss"][1] < history["loss"][0]
+
+
+class _Scaled:
+    """A loss object of the user's own, with object's repr."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def __call__(self, prediction, target):
+        return ng.functional.cross_entropy(prediction, target) * self.factor
+
+
+def test_a_loss_s_identity_tells_losses_apart_and_is_the_same_in_another_process():
+    """Runs (ranks, a checkpoint and its resumption) compare losses by it: a default repr's
+    address differs from process to process, and a bare name would take one lambda for
+    another."""
+    from nudgenet.nn.losses import loss_identity
+
+    losses = {
+        "a lambda": lambda p, t: ng.functional.cross_entropy(p, t),
+        "another lambda": lambda p, t: ng.functional.cross_entropy(p, t) * 100,
+        "F.mse_loss": ng.functional.mse_loss,
+        "a sum": functools.partial(ng.functional.cross_entropy, reduction="sum"),
+        "Scaled(1)": _Scaled(1),
+        "Scaled(2)": _Scaled(2),
+        "a bound method": _Scaled(1).__call__,
+        "CrossEntropyLoss": ng.CrossEntropyLoss(),
+    }
+    identities = {name: loss_identity(fn) for name, fn in losses.items()}
+    assert len(set(identities.values())) == len(losses), identities
+    assert not any("0x" in text for text in identities.values())
+    assert identities["CrossEntropyLoss"] == "CrossEntropyLoss(reduction='mean')"  # as before
+    script = (
+        "import functools, nudgenet as ng\n"
+        "from nudgenet.nn.losses import loss_identity\n"
+        "print(loss_identity(ng.functional.mse_loss))\n"
+        "print(loss_identity(functools.partial(ng.functional.cross_entropy, reduction='sum')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(ng.__file__).parents[1])}
+    there = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=60, env=env, check=True).stdout.splitlines()  # fmt: skip
+    assert there == [identities["F.mse_loss"], identities["a sum"]]
+
+
+def test_a_loss_s_reduction_is_read_from_the_loss_a_partial_or_the_function_s_default():
+    from nudgenet.nn.losses import reduction_of
+
+    F = ng.functional
+    assert reduction_of(ng.CrossEntropyLoss("sum")) == "sum"
+    assert reduction_of(functools.partial(F.cross_entropy, reduction="sum")) == "sum"
+    assert reduction_of(functools.partial(F.cross_entropy, weight=None)) == "mean"
+    assert reduction_of(F.mse_loss) == "mean"
+    assert reduction_of(lambda p, t: F.mse_loss(p, t, reduction="sum")) == "mean"  # unreadable
+

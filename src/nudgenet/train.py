@@ -23,7 +23,14 @@ from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
 from .compiled import blas_threads_for
 from .diagnostics import GradientDiagnostics
-from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, wanted, warn_copies
+from .distributed.parallel import (
+    DataParallel,
+    fit_data_parallel,
+    in_progress,
+    per_row,
+    wanted,
+    warn_copies,
+)
 from .divergence import non_finite
 from .errors import DivergenceWarning, caller_stacklevel
 from .evaluation import evaluate, predict, prepare_data, targets_for
@@ -222,7 +229,7 @@ def fit(
             update = parallel.updating(optimizer, clip_grad_norm, callbacks)
         every_steps = checkpoint.every_steps if checkpoint is not None else None
         # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
-        per_row = getattr(loss_fn, "reduction", "mean") == "mean"
+        mean_loss = per_row(loss_fn)
         # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
         per_batch = bool(metric_fns or callbacks or reporter.bars)
         logs = {k: v[-1] for k, v in history.history.items()}  # the last epoch's, on_train_end
@@ -254,11 +261,11 @@ def fit(
                         history.stop_message = non_finite(model, epoch, step, batch_loss, x[rows])
                     size = m if weights is None else weights[rows].sum()
                     seen += size
-                    loss_sum += batch_loss * size if per_row else batch_loss
+                    loss_sum += batch_loss * size if mean_loss else batch_loss
                     if per_batch:
                         for name, metric in metric_fns.items() if len(yb) else ():
                             parts[name].append(metric.part(out, yb, loss_fn))
-                        reporter.step(loss_sum / (seen or 1) if per_row else loss_sum)
+                        reporter.step(loss_sum / (seen or 1) if mean_loss else loss_sum)
                         batch_logs = {"size": m, "loss": batch_loss}
                         for cb in callbacks:
                             cb.on_train_batch_end(step, batch_logs)
@@ -268,7 +275,7 @@ def fit(
                         every_part = parallel.gather(parts) if parallel else parts  # all ranks'
                         at = Position(epoch, step + 1, order, loss_sum, seen, every_part)
                         checkpoint.save(run.capture(at), epoch, step + 1)
-                logs = {"loss": loss_sum / seen if per_row else loss_sum}
+                logs = {"loss": loss_sum / seen if mean_loss else loss_sum}
                 if parallel:  # every rank's statistics; the validation rows split among them
                     parts = parallel.gather(parts)
                 logs.update({name: metric_fns[name].finish(p) for name, p in parts.items()})

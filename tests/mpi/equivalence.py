@@ -10,6 +10,7 @@ import itertools
 import json
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +109,12 @@ record(
     ),
 )  # fmt: skip
 
-# a plain function as the loss (its repr holds an address, another on every rank)
-record(
-    "function-loss",
-    both(
-        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.functional.cross_entropy,
-        epochs=2, batch_size=32,
-    ),
-)  # fmt: skip
+# plain functions as the loss (their reprs hold an address, another on every rank), a mean and
+# a sum (a share of the batch weighs by its rows only for a mean)
+for name, loss_fn in (("function-loss", ng.functional.cross_entropy),
+                      ("function-loss-sum", partial(ng.functional.cross_entropy, reduction="sum"))):
+    record(name, both(lambda: classifier("float64"), x64, labels, "sgd", loss_fn=loss_fn,
+                      epochs=2, batch_size=32))  # fmt: skip
 
 # rank 0's initial parameters on every rank: the other ranks build theirs from other seeds
 record(

@@ -29,7 +29,7 @@ from .. import files
 from ..errors import DistributedError, caller_stacklevel
 from ..functional.losses import check_weights
 from ..io import outline
-from ..nn.losses import loss_identity
+from ..nn.losses import loss_identity, reduction_of
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
 from ..step import update_step, whole_loss
@@ -72,7 +72,7 @@ class DataParallel:
         self.fitting = False  # inside running(): a fit runs in this object on this rank
         self.unclaimed = False  # running() began and its fit has not yet claimed this object
         self.reduction: NodeReduction | GradientAllreduce | None = None
-        self.per_row = True  # the loss is a mean over rows (else a sum: shares add up as they are)
+        self.mean_loss = True  # the loss is a mean over rows (else a sum: shares add as they are)
 
     @contextlib.contextmanager
     def running(self, arguments: dict) -> Iterator[None]:
@@ -120,7 +120,7 @@ class DataParallel:
                     "global batch; data-parallel training refuses it (LayerNorm normalises each "
                     "row alone)"
                 )
-        self.per_row = per_row(loss_fn)
+        self.mean_loss = per_row(loss_fn)
         optimizer = run.optimizer
         check_same(self.comm, {
             **settings,
@@ -167,7 +167,7 @@ class DataParallel:
                 optimizer.zero_grad()
                 out, yb, loss = None, y[mine], 0.0
             scale = 1.0
-            if self.per_row:
+            if self.mean_loss:
                 mass = len(mine) if weights is None else weights[mine].sum()
                 scale = portion(mass, len(rows) if weights is None else weights[rows].sum())
             return out, yb, reduce(scale, loss)
@@ -274,17 +274,18 @@ def described(model, data: dict[str, np.ndarray | None]) -> dict:
 
 
 def parameters_checksum(model) -> int:
-    """CRC-32 of every parameter's values, in order."""
+    """CRC-32 of every parameter's and buffer's values (BatchNorm1d's running statistics ...),
+    in order."""
     crc = 0
-    for p in model.parameters():
-        crc = zlib.crc32(np.ascontiguousarray(p.data).view(np.uint8), crc)
+    for array in [p.data for p in model.parameters()] + model.buffers():
+        crc = zlib.crc32(np.ascontiguousarray(array).view(np.uint8), crc)
     return crc
 
 
 def per_row(loss_fn) -> bool:
     """Whether ``loss_fn`` is a mean over rows (a rank's share then weighs by its rows), not a
-    sum (the ranks' parts add up as they are)."""
-    return getattr(loss_fn, "reduction", "mean") == "mean"
+    sum (the ranks' parts add up as they are): :func:`~nudgenet.nn.losses.reduction_of`."""
+    return reduction_of(loss_fn) == "mean"
 
 
 def portion(mass: float, total: float) -> float:

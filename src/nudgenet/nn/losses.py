@@ -26,7 +26,11 @@ row a weight; the loss is then the weighted mean (see :mod:`nudgenet.functional.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+import types
+import zlib
 from typing import NoReturn
 
 import numpy as np
@@ -40,11 +44,54 @@ from ..functional.losses import check_reduction, check_weights, class_targets, c
 from ..tensor import Tensor
 
 
-def loss_identity(loss_fn) -> str:
+def loss_identity(loss_fn, depth: int = 0) -> str:
     """A loss as runs compare it (the ranks of a distributed fit or evaluate, a checkpoint and
-    the fit resuming it): its repr without the memory addresses of a default one (a function's
-    ``<function f at 0x...>``), which differ from process to process."""
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(loss_fn))
+    the fit resuming it), the same in every process (a default repr's memory address is not):
+    a function by its module, name and a CRC-32 of its code, constants, defaults and closure;
+    a ``functools.partial`` by its function and arguments; a bound method by its object and
+    name; an object with ``object``'s repr by its class and attributes (to a depth of 4); anything
+    else by its repr, addresses left out."""
+    inner = functools.partial(loss_identity, depth=depth + 1)
+    if depth > 4:
+        return type(loss_fn).__qualname__
+    if isinstance(loss_fn, functools.partial):
+        arguments = [*map(inner, loss_fn.args),
+                     *(f"{k}={inner(v)}" for k, v in sorted(loss_fn.keywords.items()))]
+        return f"partial({', '.join([inner(loss_fn.func), *arguments])})"  # fmt: skip
+    if isinstance(loss_fn, types.MethodType):
+        return f"{inner(loss_fn.__self__)}.{loss_fn.__func__.__name__}"
+    if isinstance(loss_fn, types.FunctionType):
+        code, cells = loss_fn.__code__, loss_fn.__closure__ or ()
+        parts = [code.co_code, code.co_consts, loss_fn.__defaults__, loss_fn.__kwdefaults__,
+                 [inner(cell.cell_contents) for cell in cells]]  # fmt: skip
+        digest = zlib.crc32(_without_addresses(repr(parts)).encode())
+        return f"{loss_fn.__module__}.{loss_fn.__qualname__} (code {digest:08x})"
+    if type(loss_fn).__repr__ is object.__repr__:
+        state = getattr(loss_fn, "__dict__", {})
+        attributes = ", ".join(f"{k}={inner(v)}" for k, v in sorted(state.items()))
+        return f"{type(loss_fn).__module__}.{type(loss_fn).__qualname__}({attributes})"
+    return _without_addresses(repr(loss_fn))
+
+
+def _without_addresses(text: str) -> str:
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+
+
+def reduction_of(loss_fn) -> str:
+    """How ``loss_fn`` reduces over rows, ``"mean"`` or ``"sum"``: its ``reduction`` (the loss
+    classes), a ``functools.partial``'s ``reduction=``, else the default of its ``reduction``
+    parameter (``F.cross_entropy``); a function without one is taken as a mean over rows."""
+    if isinstance(loss_fn, functools.partial):
+        return loss_fn.keywords.get("reduction") or reduction_of(loss_fn.func)
+    found = getattr(loss_fn, "reduction", None)
+    if isinstance(found, str):
+        return found
+    try:
+        parameter = inspect.signature(loss_fn).parameters.get("reduction")
+    except (TypeError, ValueError):  # no signature to read
+        parameter = None
+    default = getattr(parameter, "default", None)
+    return default if isinstance(default, str) else "mean"
 
 
 def scores_to_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
