@@ -74,7 +74,10 @@ def loss_identity(loss_fn, depth: int = 0) -> str:
 
 
 def _without_addresses(text: str) -> str:
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+    """``text`` without memory addresses; past 200 characters (a closure's or an attribute's
+    long list), its start and a CRC-32 of all of it, so that a checkpoint stays small."""
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+    return text if len(text) <= 200 else f"{text[:100]}... (CRC-32 {zlib.crc32(text.encode())})"
 
 
 def reduction_of(loss_fn) -> str:
