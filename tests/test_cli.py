@@ -215,6 +215,9 @@ def test_user_mistakes_give_one_line_errors(digits_model, tmp_path):
     assert "unknown data set 'nope'" in _error(
         run("train", "--dataset", "nope", cwd=tmp_path, check=False)
     )
+    assert _error(run("train", "--dataset", "nosuch.csv", cwd=tmp_path, check=False)) == (
+        "nudgenet train: error: nosuch.csv: no such file"  # not "unknown data set"
+    )
     assert "unrecognized arguments: --bogus" in _error(
         run("train", "--bogus", cwd=tmp_path, check=False)
     )

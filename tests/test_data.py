@@ -844,3 +844,11 @@ def test_load_npy_features_only(tmp_path):
         load_arrays(tmp_path / "empty.npy", label_column=None)
     with pytest.raises(DataError, match=r"features only, no labels; put .*save_arrays"):
         load_arrays(tmp_path / "img.npy")  # .npy holds no labels
+
+
+def test_labels_that_are_not_classes_show_a_value_as_its_dtype_prints_it():
+    """A float32 label printed at float64's precision read 0.6728000044822693."""
+    from nudgenet.data.labels import encode_labels
+
+    with pytest.raises(DataError, match=r"got float32 values such as 0\.6728$"):
+        encode_labels(np.array([0.6728, 1.0], np.float32), ["a", "b"], "f.csv")

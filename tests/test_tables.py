@@ -397,6 +397,14 @@ def test_predict_drops_the_label_column_it_is_given(tmp_path, monkeypatch, capsy
         code, out, err = run_cli(capsys, "predict", "bare.st", table, "--label-column", column)
         assert (code, out) == (1, "") and err.startswith(f"nudgenet predict: error: {message}")
         assert err.count("\n") == 1
+    # another column than the one the model's labels were in: those would be a feature (this
+    # predicted, exit 0, from the labels themselves)
+    code, out, err = run_cli(capsys, "predict", "pets.st", "pets.csv", "--label-column", "a")
+    assert (code, out) == (1, "") and err == (
+        "nudgenet predict: error: pets.csv: the model was trained with its labels in column "
+        "'kind', which --label-column a would give it as a feature; drop that column "
+        "(--label-column kind)\n"
+    )
 
 
 def test_a_folder_as_a_data_set_says_it_is_a_folder(tmp_path, monkeypatch, capsys):

@@ -86,10 +86,18 @@ def _features(args, model, record: TrainingRecord) -> np.ndarray:
     path, inputs = args.input, _inputs(model)
     if args.label_column is not None:
         column = label_column(args.label_column)
-        if datasets.resolve_label_column(path, column) is None:  # no CSV file: no columns
+        chosen = datasets.resolve_label_column(path, column)
+        if chosen is None:  # no CSV file: no columns
             raise DataError(
                 f"{path}: --label-column names a column of a CSV file; an .npy file holds "
                 "features only, an .npz file its features under key 'x'"
+            )
+        trained = record.label_column
+        if isinstance(trained, str) and chosen != trained and has_label_column(path, trained):
+            raise DataError(
+                f"{path}: the model was trained with its labels in column {trained!r}, which "
+                f"--label-column {args.label_column} would give it as a feature; drop that "
+                f"column (--label-column {trained})"
             )
         return _load(path, column)
     column = record.label_column

@@ -83,6 +83,6 @@ def _names(labels: np.ndarray, source: object) -> np.ndarray:
     if not whole_labels.all():
         raise DataError(
             f"{source}: class labels must be names or whole numbers, got {labels.dtype} values "
-            "such as " + repr(labels[np.argmin(whole_labels)].item())
+            f"such as {labels[np.argmin(whole_labels)]!s}"  # as its dtype prints it: 0.6728
         )
     return labels.astype(np.int64).astype(str)

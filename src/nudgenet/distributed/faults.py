@@ -199,7 +199,7 @@ def rendezvous(comm, what: str) -> None:
     for waited in _waiting(comm):
         if shutdown_after and waited >= shutdown_after:
             raise DistributedError(
-                f"{_stalled(what, waited)}; {STALL_SHUTDOWN}={shutdown_after:g} ends the job"
+                f"{_stalled(what, waited)}; {STALL_SHUTDOWN}={shutdown_after:g}: ending the job"
             )
         if not warned and waited >= warn_after:
             _say(comm, f"{_stalled(what, waited)}; still waiting ({STALL_SHUTDOWN}=<seconds> "

@@ -155,6 +155,8 @@ def file_record(
     .csv file (labels as in :func:`nudgenet.data.load_arrays`, names encoded with ``classes``
     when given); its task read from its targets."""
     path = Path(name)
+    if not path.exists() and (path.suffix or len(path.parts) > 1):  # a file's name
+        raise DataNotFoundError(f"{name}: no such file")
     if not path.exists():
         raise DataError(
             f"unknown data set {name!r}: expected one of {', '.join(DATASETS)} or an existing "
