@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 from pathlib import Path
@@ -14,7 +12,6 @@ import numpy as np
 
 from .. import data as datasets
 from .. import recipes
-from ..data._io import open_bytes
 from ..errors import DataError, NudgenetError
 from ..evaluation import predict
 from ..plot import check_figure_path
@@ -280,18 +277,8 @@ def feature_names(path, label_column, features: int) -> list[str] | None:
     here."""
     if not isinstance(label_column, str):  # a CSV label column is a name iff a header names it
         return None
-    names = first_row(path)
+    names = datasets.first_row(path)
     if names is None or label_column not in names:
         return None
     names.remove(label_column)
     return names if len(names) == features else None
-
-
-def first_row(path) -> list[str] | None:
-    """The stripped cells of the first row of the CSV file at ``path`` (its header, or its first
-    data row); None for a file of another type (by its suffix, as the loaders read it)."""
-    if not str(path).lower().endswith((".csv", ".csv.gz")):
-        return None
-    with open_bytes(path) as stream:
-        row = next(csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")), [])
-    return [cell.strip() for cell in row]

@@ -17,7 +17,6 @@ from ..recipes import TrainingRecord
 from .common import (
     add_output_options,
     emit_json,
-    first_row,
     has_label_column,
     label_column,
     positive_int,
@@ -125,8 +124,8 @@ def _features(args, model, record: TrainingRecord) -> np.ndarray:
 def _one_column_too_many(path, inputs: int | None) -> bool:
     """Whether ``path`` is a CSV file of one column more than the model's ``inputs``."""
     try:
-        columns = first_row(path)  # None: no CSV file
-    except (OSError, ValueError):  # unreadable: the loader's error says why
+        columns = datasets.first_row(path)  # None: no CSV file
+    except (OSError, ValueError):  # unreadable (DataError too): the loader's error says why
         return False
     return columns is not None and inputs is not None and len(columns) == inputs + 1
 

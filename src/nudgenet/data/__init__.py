@@ -16,7 +16,7 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 :class:`nudgenet.errors.DataError` naming what was expected and what was found.
 """
 
-from .csvfile import resolve_label_column
+from .csvfile import first_row, resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
 from .memmap import memmap_arrays, save_arrays
@@ -53,6 +53,7 @@ __all__ = [
     "load_idx_pair",
     "memmap_arrays",
     "mnist",
+    "first_row",
     "resolve_label_column",
     "save_arrays",
     "save_idx",

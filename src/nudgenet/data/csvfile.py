@@ -105,20 +105,38 @@ def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> 
         DataError: as :func:`~nudgenet.data.load_arrays` would for this label column (no such
             column, no column that ``"auto"`` recognises, an unreadable file).
     """
-    if label_column is None or not str(path).lower().endswith((".csv", ".csv.gz")):
+    if label_column is None or not _is_csv(path):
         return None
-    try:
-        with open_bytes(path) as stream:
-            first, second = _first_rows(
-                path, io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-            )
-    except UnicodeDecodeError as e:
-        raise _not_utf8(path, e) from e
+    first, second = _start_of(path)
     header = _header(path, first, second)
     col = _label_index(path, label_column, header, len(first))
     if header is None or col is None or header.count(header[col]) > 1:
         return col
     return header[col]
+
+
+def first_row(path: PathLike) -> list[str] | None:
+    """The stripped cells of the CSV file's first row (its header, or its first data row), read
+    only that far; None for other file types (by the suffix, as the loaders tell them).
+
+    Raises:
+        DataError: an unreadable file, as :func:`~nudgenet.data.load_arrays` would say.
+    """
+    return [cell.strip() for cell in _start_of(path)[0]] if _is_csv(path) else None
+
+
+def _is_csv(path: PathLike) -> bool:
+    return str(path).lower().endswith((".csv", ".csv.gz"))
+
+
+def _start_of(path: PathLike) -> tuple[list[str], list[str] | None]:
+    """The CSV file's first row and next row that is not blank (:func:`_first_rows`), read from
+    the file only as far as that."""
+    try:
+        with open_bytes(path) as stream:
+            return _first_rows(path, io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
 
 
 def _csv_start(path: PathLike, raw: bytes) -> tuple[str, list[str], list[str] | None]:
