@@ -97,6 +97,15 @@ def shared_memory_free() -> int | None:
     return found.f_bavail * found.f_frsize
 
 
+def synchronize(window, comm) -> None:
+    """Every rank of ``comm`` here, and what each wrote to the shared ``window`` visible to all:
+    MPI-3's idiom, ``Win.Sync(); Barrier(); Win.Sync()``, inside a passive-target epoch
+    (``Lock_all``)."""
+    window.Sync()
+    comm.Barrier()
+    window.Sync()
+
+
 def has_room(free: int | None, needed: int) -> bool:
     """Whether ``free`` bytes of shared memory (None: unknown, assumed) hold ``needed`` and an
     eighth more to spare."""
@@ -197,9 +206,7 @@ class NodeReduction:
 
     def _sync(self) -> None:
         """Every node rank here, and what each wrote to the window visible to all."""
-        self.window.Sync()
-        self.node.Barrier()
-        self.window.Sync()
+        synchronize(self.window, self.node)
 
     def _pack(self) -> None:
         """Bind the parameters and the optimiser's state to the window: node rank 0 writes

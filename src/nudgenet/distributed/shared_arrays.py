@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from ..errors import caller_stacklevel
-from .node import SHARED_MEMORY, aligned, has_room, shared_memory_free
+from .node import SHARED_MEMORY, aligned, has_room, shared_memory_free, synchronize
 
 
 class SharedArrays:
@@ -55,10 +55,8 @@ def share_arrays(machine, arrays: dict[str, np.ndarray] | None, what: str) -> Sh
     if first:
         for name, view in views.items():
             view[...] = arrays[name]
-    window.Lock_all(MPI.MODE_NOCHECK)  # MPI-3's idiom: what rank 0 wrote, visible to all after
-    window.Sync()
-    machine.Barrier()
-    window.Sync()
+    window.Lock_all(MPI.MODE_NOCHECK)
+    synchronize(window, machine)  # what rank 0 wrote, visible to all after
     window.Unlock_all()
     for view in views.values():
         view.flags.writeable = False  # one copy for all: a write would change every rank's rows
