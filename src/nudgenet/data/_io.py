@@ -30,12 +30,8 @@ def read_bytes(path: PathLike) -> bytes:
             (instead of the raw ``zlib.error`` / ``EOFError`` / ``gzip.BadGzipFile``).
     """
     p = Path(path)
-    with _reading(p):
-        raw = p.read_bytes()
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
-    with _reading(p, gzipped=True):
-        return gzip.decompress(raw)
+    with _opened(p) as (raw, gzipped):
+        return _content(p, raw, gzipped)
 
 
 @contextlib.contextmanager
@@ -60,9 +56,18 @@ def open_seekable(path: PathLike) -> Iterator[BinaryIO]:
             with _reading(p):
                 yield raw
             return
-        with _reading(p, gzipped):
-            content = gzip.decompress(raw.read()) if gzipped else raw.read()
-        yield io.BytesIO(content)
+        yield io.BytesIO(_content(p, raw, gzipped))
+
+
+def _content(p: Path, raw: BinaryIO, gzipped: bool) -> bytes:
+    """The rest of the open file ``raw``, decompressed where ``gzipped``, with the errors of
+    :func:`_reading`."""
+    with _reading(p):
+        data = raw.read()
+    if not gzipped:
+        return data
+    with _reading(p, gzipped=True):
+        return gzip.decompress(data)
 
 
 @contextlib.contextmanager
