@@ -597,6 +597,11 @@ def test_evaluate_on_another_file_reads_labels_from_the_column_the_model_was_tra
         expected = ng.evaluate(ng.load(tmp_path / "m.st"), ng.CrossEntropyLoss(), x[rows], y[rows])
         assert scores["rows"] == 50 and scores["scope"] == "all"
         assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    np.savetxt(tmp_path / "bare.csv", x[:5], delimiter=",", header="a,b", comments="")
+    refused = run("evaluate", "m.st", "--dataset", "bare.csv", cwd=tmp_path, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("nudgenet evaluate: error: bare.csv: no column 'kind', ")
+    assert "the columns are ['a', 'b']: name one with --label-column" in refused.stderr
 
 
 def test_mnist_from_a_relative_data_dir_is_found_again_from_another_folder(tmp_path):

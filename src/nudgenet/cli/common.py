@@ -217,6 +217,8 @@ def held_out(args, model) -> HeldOut:
     if args.label_column is None and record.label_column is not None:
         if same or has_label_column(dataset, record.label_column):
             column = record.label_column
+        else:
+            _check_recognised(dataset, record.label_column)
     data = recipes.load_dataset(
         dataset,
         args.data_dir or (record.data_dir if same else None),
@@ -232,6 +234,19 @@ def held_out(args, model) -> HeldOut:
     return HeldOut(
         data, loss_fn, loss_fn.check_targets(data.y_test, output_units(model, data.x_test))
     )
+
+
+def _check_recognised(path: str, trained: str | int) -> None:
+    """Where the CSV file ``path`` lacks the column ``trained`` the model's labels came from and
+    ``"auto"`` finds none either: a DataError that names both (an unreadable file: its own)."""
+    datasets.first_row(path)
+    try:
+        datasets.resolve_label_column(path, "auto")
+    except DataError as error:
+        reason = str(error).removeprefix(f"{path}: ")
+        raise DataError(
+            f"{path}: no column {trained!r}, the model's labels' column; {reason}"
+        ) from None
 
 
 def has_label_column(path: str, column: str | int) -> bool:
