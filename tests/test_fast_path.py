@@ -392,7 +392,7 @@ def test_blas_threads_for_small_products_is_one_thread_then_restores():
     (the handle on the thread pools is made once and reused); large ones keep every thread."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from nudgenet.compiled import blas_threads_for
+    from nudgenet.blas_threads import blas_threads_for
 
     def blas_threads():
         return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
@@ -405,3 +405,41 @@ def test_blas_threads_for_small_products_is_one_thread_then_restores():
             assert blas_threads() == before
         with blas_threads_for(ng.nn.Sequential(ng.nn.Linear(64, 1024)), 4096):
             assert blas_threads() == before
+
+
+def test_fits_in_threads_share_the_one_thread_limit_and_leave_the_pools_as_they_found_them():
+    """threadpoolctl's limit is the process's: two holders entering and leaving interleaved (fits
+    in two threads) keep one BLAS thread until the last leaves, then restore the first's
+    settings (each restoring its own left the process on one thread for good)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from nudgenet.blas_threads import blas_threads_for
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    small = ng.nn.Sequential(ng.nn.Linear(4, 3))
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        first, second = blas_threads_for(small, 8), blas_threads_for(small, 8)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first fit ends while the second runs
+        assert set(blas_threads()) == {1}
+        second.__exit__(None, None, None)
+        assert blas_threads() == before
+
+        x, y = ng.datasets.spirals(64, classes=2, seed=0)
+
+        def train(seed):
+            model = ng.nn.Sequential(ng.nn.Linear(2, 8, seed=seed), ng.nn.ReLU(),
+                                     ng.nn.Linear(8, 2, seed=seed))  # fmt: skip
+            optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+            ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=3, batch_size=8,
+                   seed=seed, verbose=0)  # fmt: skip
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(train, range(8)))
+        assert blas_threads() == before

@@ -36,12 +36,10 @@ two layers is two names with two outputs).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
-from functools import cache, partial
+from functools import partial
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from .errors import CompileError
 from .functional import kernels as K
@@ -57,29 +55,6 @@ _ACTIVATIONS: dict[type, type[ActivationFunction]] = {
     Tanh: TanhFunction,
 }
 _COVERED = "a Sequential of Linear layers, each followed by at most one ReLU, Sigmoid or Tanh"
-
-# Below this many multiply-adds per matrix product one BLAS thread is faster than several:
-# waking and joining threads costs more than the product (docs/performance.md).
-SMALL_GEMM = 1 << 24
-
-
-@cache
-def _thread_pools() -> ThreadpoolController:
-    """threadpoolctl's handle on the thread pools of the libraries loaded now (numpy's BLAS
-    among them), made once: finding them reads the process's memory map, milliseconds that a
-    short fit would pay every time."""
-    return ThreadpoolController()
-
-
-@contextlib.contextmanager
-def blas_threads_for(model: Module, batch_size: int) -> Iterator[None]:
-    """Run the block on one BLAS thread when every ``Linear`` product of a batch is small."""
-    sizes = [m.in_features * m.out_features for m in model.modules() if isinstance(m, Linear)]
-    if not sizes or batch_size * max(sizes) >= SMALL_GEMM:
-        yield
-        return
-    with _thread_pools().limit(limits=1, user_api="blas"):
-        yield
 
 
 class _Block:

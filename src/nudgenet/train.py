@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .backend import SeedLike, generator
+from .blas_threads import blas_threads_for
 from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
-from .compiled import blas_threads_for
 from .diagnostics import GradientDiagnostics
 from .distributed.parallel import (
     DataParallel,

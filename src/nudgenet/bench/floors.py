@@ -50,7 +50,7 @@ def time_products(plan, new, matmul, transpose, steps, epochs, x):
 def run_gemm_numpy(sizes, x, y, batch, epochs):
     """The floor through NumPy's BLAS, on the BLAS threads nudgenet's ``fit`` would use."""
     import nudgenet as ng
-    from nudgenet.compiled import blas_threads_for
+    from nudgenet.blas_threads import blas_threads_for
 
     model = ng.Sequential(*[ng.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
     rng = np.random.default_rng(0)

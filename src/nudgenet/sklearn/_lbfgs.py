@@ -18,7 +18,7 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 
-from ..compiled import blas_threads_for
+from ..blas_threads import blas_threads_for
 from ..step import choose_step
 from ._warnings import lbfgs_not_converged, warn
 
