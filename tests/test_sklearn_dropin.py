@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
@@ -289,3 +290,39 @@ def test_a_dataframe_s_column_names_are_kept_and_checked_as_scikit_learn_does(
         with pytest.warns(UserWarning, match="X does not have valid feature names"):
             est.predict(frame.to_numpy())
     np.testing.assert_array_equal(loaded.predict(frame), mine.predict(frame))
+
+
+def test_the_default_dtype_of_nudgenet_does_not_change_an_estimator():
+    """dtype=None is float32 (adam, sgd) or float64 (lbfgs) whatever ng.set_default_dtype says:
+    the parameters alone decide a fit, so a clone in a joblib worker process fits the same."""
+    before = ng.get_default_dtype()
+    ng.set_default_dtype("float64")
+    try:
+        adam = MLPClassifier((8,), max_iter=3, random_state=0).fit(X, Y)
+        lbfgs_fit = MLPClassifier((8,), solver="lbfgs", max_iter=3, random_state=0).fit(X, Y)
+    finally:
+        ng.set_default_dtype(before)
+    assert adam.coefs_[0].dtype == np.float32 and lbfgs_fit.coefs_[0].dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_outputs_are_in_the_dtype_of_the_rows_product_with_the_weights(dtype):
+    """As scikit-learn's: float64 where the rows or the network are; float32 only for both."""
+    classifier = MLPClassifier((8,), max_iter=3, random_state=0, dtype=dtype).fit(X, Y)
+    regressor = MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0, dtype=dtype)
+    regressor.fit(X, Y / 9)
+    for rows in (X, X.astype(np.float32)):
+        expected = np.result_type(rows.dtype, dtype)
+        assert classifier.predict_proba(rows).dtype == expected
+        assert classifier.predict_log_proba(rows).dtype == expected
+        assert regressor.predict(rows).dtype == expected
+
+
+def test_skip_parameter_validation_skips_the_value_checks_as_scikit_learn():
+    """scikit-learn's config_context(skip_parameter_validation=True) fits a value outside the
+    declared range; the rules between parameters that fit relies on still hold."""
+    with sklearn.config_context(skip_parameter_validation=True):
+        fitted = MLPRegressor(hidden_layer_sizes=(8,), alpha=-1e-4, max_iter=3).fit(X, Y * 1.0)
+        assert fitted.n_iter_ == 3
+        with pytest.raises(InvalidParameterError, match="dropout needs a stochastic solver"):
+            MLPRegressor(solver="lbfgs", dropout=0.5).fit(X, Y * 1.0)

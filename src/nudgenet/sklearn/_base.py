@@ -1,15 +1,18 @@
 """What the two estimators share: fitting (scikit-learn's rules on nudgenet's fit), prediction
 through the nudgenet network, the fitted attributes, pickling, ``to_nudgenet``, ``save``/``load``.
 
-Training: ``adam``/``sgd`` run :func:`nudgenet.fit` (the compiled step where it covers the
-network, else the engine) with scikit-learn's solvers (:mod:`._optim`) and its end-of-epoch
-rules (:mod:`._epochs`); ``lbfgs`` runs scipy on the same buffers (:mod:`._lbfgs`).  The network
-trains in ``dtype``: by default nudgenet's default dtype (float32) for ``adam``/``sgd`` and
-float64 for ``lbfgs``, whose line search needs the precision; scikit-learn trains in the input's
-dtype.  ``coefs_`` and ``intercepts_`` are the network's own weight arrays (scikit-learn's
-shapes: ``(fan_in, fan_out)`` and ``(fan_out,)``): writing into them changes the model, and
-arrays of the same shapes assigned to them are used by the next ``predict``.  After ``fit`` the
-network stays in eval mode, so ``predict`` from several threads changes no shared state.
+Training: ``adam``/``sgd`` run :func:`nudgenet.fit` (the compiled step where it covers the network,
+else the engine) with scikit-learn's solvers (:mod:`._optim`) and its end-of-epoch rules
+(:mod:`._epochs`); ``lbfgs`` runs scipy on the same buffers (:mod:`._lbfgs`). The network trains in
+``dtype``: by default float32 for ``adam``/``sgd`` and float64 for ``lbfgs``, whose line search
+needs the precision; scikit-learn trains in the input's dtype. ``dtype=None`` does not follow
+``ng.set_default_dtype``: an estimator's parameters alone decide its fit, as scikit-learn's
+contract asks (a clone fitted in a joblib worker process would not see a global set in the parent,
+so ``n_jobs`` would change the results). ``coefs_`` and ``intercepts_`` are the network's own
+weight arrays (scikit-learn's shapes: ``(fan_in, fan_out)`` and ``(fan_out,)``): writing into them
+changes the model, and arrays of the same shapes assigned to them are used by the next ``predict``.
+After ``fit`` the network stays in eval mode, so ``predict`` from several threads changes no shared
+state.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ..backend import get_default_dtype
 from ..data._convert import within_range
 from ..evaluation import predict
 from ..train import fit
@@ -150,7 +152,7 @@ class BaseMLP(BaseEstimator):
     def _training_dtype(self):
         if self.dtype is not None:
             return np.dtype(self.dtype)
-        return np.dtype(np.float64) if self.solver == "lbfgs" else get_default_dtype()
+        return np.dtype(np.float64 if self.solver == "lbfgs" else np.float32)
 
     def _initialize(self, units: list[int], loss: str, rng) -> None:
         """The first fit's state: a fresh network from scikit-learn's initial weights."""
@@ -308,11 +310,12 @@ class BaseMLP(BaseEstimator):
         return dense(X)
 
     def _outputs(self, X) -> np.ndarray:
-        """The network's outputs after ``out_activation_``, for validated rows ``X``, in
-        ``X``'s dtype (float64 or float32, as scikit-learn's)."""
+        """The network's outputs after ``out_activation_``, for validated rows ``X``, in the
+        dtype of ``X``'s product with the weights (float64 if either is), as scikit-learn's."""
         self._sync()
-        rows = self._in_dtype("X", X, self._model.parameters()[0].dtype)
-        scores = predict(self._model, rows).astype(X.dtype, copy=False)
+        weights = self._model.parameters()[0].dtype
+        rows = self._in_dtype("X", X, weights)
+        scores = predict(self._model, rows).astype(np.result_type(X.dtype, weights), copy=False)
         return output_function(self.out_activation_, scores)
 
     def _score_rows(self, X, y, sample_weight=None) -> float:

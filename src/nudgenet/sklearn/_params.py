@@ -12,6 +12,7 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import get_config
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ..callbacks import Callback
@@ -118,9 +119,13 @@ LOSSES = {"MLPClassifier": CLASSIFIER_LOSSES, "MLPRegressor": REGRESSOR_LOSSES}
 
 
 def check_params(est) -> None:
-    """InvalidParameterError naming the first parameter of ``est`` whose value is not allowed."""
+    """InvalidParameterError naming the first parameter of ``est`` whose value is not allowed.
+    Under scikit-learn's ``skip_parameter_validation`` only the rules between parameters
+    (and for ``class_weight``'s values), which fit relies on, are checked; each value's type and
+    range are not, as scikit-learn skips its estimators' ``_parameter_constraints``."""
     name = type(est).__name__
-    for param, value in est.get_params(deep=False).items():
+    checked = {} if get_config()["skip_parameter_validation"] else est.get_params(deep=False)
+    for param, value in checked.items():
         if param == "loss":
             test, expected = _one_of(*LOSSES[name]), f"one of {', '.join(LOSSES[name])}"
         else:
