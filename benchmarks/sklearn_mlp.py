@@ -12,7 +12,7 @@ standardised on the training rows (a regression's targets divided by their train
 deviation, so the default learning rate suits them), one fit each, timed by the wall clock
 around ``fit``; the held-out score is accuracy or R².
 
-nudgenet trains in its default dtype, float32, for ``adam`` (scikit-learn in float64, the
+nudgenet's estimators train in float32 by default for ``adam`` (scikit-learn in float64, the
 inputs' dtype) and in float64 for ``lbfgs``; the table says which.  Each row gives the median
 over the seeds of both scores, their difference in points (nudgenet − scikit-learn; the target
 is within ±1 or better) and the median ratio of fit times (scikit-learn / nudgenet; the target

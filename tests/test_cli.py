@@ -598,10 +598,19 @@ def test_evaluate_on_another_file_reads_labels_from_the_column_the_model_was_tra
         assert scores["rows"] == 50 and scores["scope"] == "all"
         assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-5)
     np.savetxt(tmp_path / "bare.csv", x[:5], delimiter=",", header="a,b", comments="")
-    refused = run("evaluate", "m.st", "--dataset", "bare.csv", cwd=tmp_path, check=False)
-    assert refused.returncode == 1
-    assert refused.stderr.startswith("nudgenet evaluate: error: bare.csv: no column 'kind', ")
-    assert "the columns are ['a', 'b']: name one with --label-column" in refused.stderr
+    (tmp_path / "twice.csv").write_text("kind,a,kind\n1,2,3\n")
+    (tmp_path / "empty.csv").write_text("")
+    for name, error in (
+        ("bare.csv", "the model's labels were in column 'kind', which this file lacks; which "
+         "column holds the labels? no column is named label, target, y, class; the columns are "
+         "['a', 'b']: name one with --label-column"),
+        ("twice.csv", "2 columns are named 'kind' (0, 2)"),  # each fault its own error
+        ("empty.csv", "empty CSV file"),
+        ("missing.csv", "no such file"),
+    ):  # fmt: skip
+        refused = run("evaluate", "m.st", "--dataset", name, cwd=tmp_path, check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(f"nudgenet evaluate: error: {name}: {error}"), name
 
 
 def test_mnist_from_a_relative_data_dir_is_found_again_from_another_folder(tmp_path):

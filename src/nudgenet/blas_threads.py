@@ -12,6 +12,7 @@ own, interleaved, would leave the process on one thread for good: a saved "1" re
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from functools import cache
@@ -39,6 +40,11 @@ class _OneThread:
     doc): set by the first holder, restored by the last."""
 
     def __init__(self) -> None:
+        self._reset()
+        # a child forked while a thread here held the lock would wait for it for ever
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._holders = 0
         self._limiter = None  # threadpoolctl's, which restores what the first holder found
@@ -55,8 +61,8 @@ class _OneThread:
             with self._lock:
                 self._holders -= 1
                 if self._holders == 0:
-                    self._limiter.restore_original_limits()
-                    self._limiter = None
+                    limiter, self._limiter = self._limiter, None
+                    limiter.restore_original_limits()
 
 
 _ONE_THREAD = _OneThread()

@@ -238,14 +238,19 @@ def held_out(args, model) -> HeldOut:
 
 def _check_recognised(path: str, trained: str | int) -> None:
     """Where the CSV file ``path`` lacks the column ``trained`` the model's labels came from and
-    ``"auto"`` finds none either: a DataError that names both (an unreadable file: its own)."""
-    datasets.first_row(path)
+    ``"auto"`` recognises none either: a DataError naming both.  Any other fault of the file
+    (two columns of that name, one column, unreadable) is its own error."""
+    try:
+        datasets.resolve_label_column(path, trained)
+    except datasets.NoLabelColumn:
+        pass
     try:
         datasets.resolve_label_column(path, "auto")
-    except DataError as error:
+    except datasets.NoLabelColumn as error:
+        where = repr(trained) if isinstance(trained, str) else f"{trained} (from 0)"
         reason = str(error).removeprefix(f"{path}: ")
-        raise DataError(
-            f"{path}: no column {trained!r}, the model's labels' column; {reason}"
+        raise datasets.NoLabelColumn(
+            f"{path}: the model's labels were in column {where}, which this file lacks; {reason}"
         ) from None
 
 
@@ -254,7 +259,7 @@ def has_label_column(path: str, column: str | int) -> bool:
     other files."""
     try:
         return datasets.resolve_label_column(path, column) is not None
-    except DataError:  # no such column (or no such file: loading it says so)
+    except DataError:  # no such column, or a file loading it will say more of
         return False
 
 

@@ -16,7 +16,7 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 :class:`nudgenet.errors.DataError` naming what was expected and what was found.
 """
 
-from .csvfile import first_row, resolve_label_column
+from .csvfile import NoLabelColumn, first_row, resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
 from .memmap import memmap_arrays, save_arrays
@@ -38,6 +38,7 @@ from .userdata import load_arrays
 __all__ = [
     "BasketSamples",
     "MonteCarloOptions",
+    "NoLabelColumn",
     "bachelier_basket",
     "bachelier_basket_call",
     "basket_market",

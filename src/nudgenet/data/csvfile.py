@@ -18,6 +18,12 @@ LabelColumn = int | str | None
 LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
 
 
+class NoLabelColumn(DataError):
+    """The CSV file has no column by the label column's name (or no header row to name one),
+    or ``"auto"`` recognises none, or several: the labels are not where they were looked for
+    (unlike a file too narrow for a label column, or two columns of the name asked for)."""
+
+
 def read_csv(
     path: PathLike, raw: bytes, label_column: LabelColumn, read_labels: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -102,8 +108,9 @@ def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> 
     the file only as far as its second row.
 
     Raises:
-        DataError: as :func:`~nudgenet.data.load_arrays` would for this label column (no such
-            column, no column that ``"auto"`` recognises, an unreadable file).
+        DataError: as :func:`~nudgenet.data.load_arrays` would for this label column (an
+            unreadable file, ...); :class:`NoLabelColumn` where the labels are not where they
+            were looked for (no such column, none that ``"auto"`` recognises).
     """
     if label_column is None or not _is_csv(path):
         return None
@@ -218,12 +225,14 @@ def _label_index(
         return _recognised_label_column(path, header, n_columns)
     if isinstance(label_column, str):
         if header is None:
-            raise DataError(
+            raise NoLabelColumn(
                 f"{path}: the label column {label_column!r} is a name but the file has no "
                 "header row; give the column's index instead (from 0; -1 is the last)"
             )
         if label_column not in header:
-            raise DataError(f"{path}: no column named {label_column!r}; the header has {header}")
+            raise NoLabelColumn(
+                f"{path}: no column named {label_column!r}; the header has {header}"
+            )
         named = [k for k, name in enumerate(header) if name == label_column]
         if len(named) > 1:
             raise DataError(
@@ -257,7 +266,7 @@ def _recognised_label_column(path: PathLike, header: list[str] | None, n_columns
         if found
         else f"no column is named {', '.join(LABEL_NAMES)}"
     )
-    raise DataError(
+    raise NoLabelColumn(
         f"{path}: which column holds the labels? {problem}; the columns are {header}: name "
         "one with --label-column (label_column= in Python)"
     )

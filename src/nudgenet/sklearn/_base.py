@@ -149,7 +149,9 @@ class BaseMLP(BaseEstimator):
         remedy = f"scale {name}, or fit with dtype='float64', whose range holds it"
         return within_range(type(self).__name__, name, values, dtype, remedy)
 
-    def _training_dtype(self):
+    def _training_dtype(self) -> np.dtype:
+        """The dtype a new network trains in: ``dtype``, else float32 (``adam``, ``sgd``) or
+        float64 (``lbfgs``), whatever ``ng.set_default_dtype`` says (module doc)."""
         if self.dtype is not None:
             return np.dtype(self.dtype)
         return np.dtype(np.float64 if self.solver == "lbfgs" else np.float32)

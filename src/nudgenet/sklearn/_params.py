@@ -4,7 +4,8 @@ parameter, what it expects and what came, at the start of ``fit`` / ``partial_fi
 scikit-learn checks, of scikit-learn's class for it, ``InvalidParameterError`` (a ValueError
 and a TypeError), so code catching either catches it.  Numbers must be finite
 (``n_iter_no_change`` may be inf).  The defaults are the estimators'
-signatures (scikit-learn's, then nudgenet's own)."""
+signatures (scikit-learn's, then nudgenet's own).  Under scikit-learn's
+``skip_parameter_validation`` only the rules between values are checked (:func:`check_params`)."""
 
 from __future__ import annotations
 
@@ -124,20 +125,26 @@ def check_params(est) -> None:
     (and for ``class_weight``'s values), which fit relies on, are checked; each value's type and
     range are not, as scikit-learn skips its estimators' ``_parameter_constraints``."""
     name = type(est).__name__
-    checked = {} if get_config()["skip_parameter_validation"] else est.get_params(deep=False)
-    for param, value in checked.items():
-        if param == "loss":
-            test, expected = _one_of(*LOSSES[name]), f"one of {', '.join(LOSSES[name])}"
-        else:
-            test, expected = CHECKS[param]
-        try:
-            ok = test(value)
-        except TypeError:
-            ok = False
-        if not ok:
-            raise InvalidParameterError(f"{name}: {param} must be {expected}, got {value!r}")
+    if not get_config()["skip_parameter_validation"]:
+        for param, value in est.get_params(deep=False).items():
+            _check_value(name, param, value)
     _check_class_weights(est, name)
     _check_together(est, name)
+
+
+def _check_value(name: str, param: str, value) -> None:
+    """InvalidParameterError where ``value`` is not allowed for ``param`` of the estimator
+    class ``name``."""
+    if param == "loss":
+        test, expected = _one_of(*LOSSES[name]), f"one of {', '.join(LOSSES[name])}"
+    else:
+        test, expected = CHECKS[param]
+    try:
+        ok = test(value)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise InvalidParameterError(f"{name}: {param} must be {expected}, got {value!r}")
 
 
 def _check_class_weights(est, name: str) -> None:
