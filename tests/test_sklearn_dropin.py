@@ -2,6 +2,7 @@
 warning filters, Ctrl-C keeping the model, predicting from threads, a refused fit leaving the
 estimator as it was, scikit-learn's parameter errors, and parameters kept by save/load."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -326,3 +327,32 @@ def test_skip_parameter_validation_skips_the_value_checks_as_scikit_learn():
         assert fitted.n_iter_ == 3
         with pytest.raises(InvalidParameterError, match="dropout needs a stochastic solver"):
             MLPRegressor(solver="lbfgs", dropout=0.5).fit(X, Y * 1.0)
+
+
+def test_a_grid_search_in_threads_leaves_the_blas_threads_as_it_found_them():
+    """Fits in joblib's threading backend: each sets one BLAS thread for its small products
+    (the limit is the process's); the process's thread pools end as they were (they were left
+    on one thread: each fit restored what it found, a "1" another fit had set).  In a fresh
+    process, so that no thread of this one controls OpenBLAS's limit already."""
+    script = """if True:
+        import warnings; warnings.simplefilter("ignore")
+        from joblib import parallel_backend
+        from sklearn.datasets import make_classification
+        from sklearn.model_selection import GridSearchCV
+        from threadpoolctl import threadpool_info, threadpool_limits
+        from nudgenet.sklearn import MLPClassifier
+        X, y = make_classification(300, 6, random_state=0)
+        def blas():
+            return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        before = blas()
+        assert max(before) > 1, before  # else there is nothing to restore
+        for _ in range(2):
+            with parallel_backend("threading", n_jobs=2):
+                GridSearchCV(MLPClassifier((16,), max_iter=20, batch_size=16, random_state=0),
+                             {"alpha": [1e-4, 1e-3, 1e-2, 1e-1]}, cv=3).fit(X, y)
+            assert blas() == before, (before, blas())
+    """
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}  # two threads, whatever the cores
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr

@@ -1,12 +1,15 @@
-"""One BLAS thread while a fit's matrix products are small, shared by the threads fitting at once.
+"""One BLAS thread while a fit's matrix products are small, set by one fit at a time.
 
 Waking and joining BLAS threads costs more than a small product (below :data:`SMALL_GEMM`
 multiply-adds; docs/performance.md), so ``fit`` and the estimators' L-BFGS run such networks on
-one BLAS thread.  threadpoolctl's limit is the process's, not a thread's: while any thread
-holds it, every thread's BLAS runs on one thread.  So concurrent holders (fits in a
-``ThreadPoolExecutor``, joblib's threading backend) share one limit: the first to enter sets it,
-the last to leave restores the pools as the first found them.  (Each saving and restoring its
-own, interleaved, would leave the process on one thread for good: a saved "1" restored last.)
+one BLAS thread.  threadpoolctl's limit is the process's, not a thread's (and for OpenBLAS's
+own threads it takes a limit only from one Python thread at a time, ignoring the others'), so
+fits running at once in several threads (a ``ThreadPoolExecutor``, joblib's threading backend)
+must not each save and restore the pools: interleaved, a saved "1" restored last would leave
+the process on one BLAS thread for good.  Here the limit is set by a fit that starts while no
+other fit holds it, and restored by that same fit when it ends, in the thread that set it; a
+fit that starts while another holds it runs under that limit, and after it ends with the pools
+as they were.  So the process's pools always end as they were found.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ def _thread_pools() -> ThreadpoolController:
 
 
 class _OneThread:
-    """The process's one-BLAS-thread limit, held by any number of threads at once (module
-    doc): set by the first holder, restored by the last."""
+    """The process's one-BLAS-thread limit (module doc): set by a holder that finds it unset,
+    restored by that holder when it leaves; other holders meanwhile run under it."""
 
     def __init__(self) -> None:
         self._reset()
@@ -46,21 +49,19 @@ class _OneThread:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._holders = 0
-        self._limiter = None  # threadpoolctl's, which restores what the first holder found
+        self._limiter = None  # threadpoolctl's, set by the holder that restores it
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         with self._lock:
-            if self._holders == 0:
+            setter = self._limiter is None
+            if setter:
                 self._limiter = _thread_pools().limit(limits=1, user_api="blas")
-            self._holders += 1
         try:
             yield
         finally:
-            with self._lock:
-                self._holders -= 1
-                if self._holders == 0:
+            if setter:
+                with self._lock:
                     limiter, self._limiter = self._limiter, None
                     limiter.restore_original_limits()
 
