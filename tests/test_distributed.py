@@ -215,6 +215,7 @@ def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
         ("no-seed", 1, "fit(distributed=True) needs seed= (an int)"),
         ("by-hand-no-seed", 1, "DistributedError: fit(distributed=True) needs seed= (an int)"),
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
+        ("by-hand-uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
         ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
         # the option that differs, not the data it derives (x's shape or checksum, weights)

@@ -18,7 +18,9 @@ reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a fil
 ``ng.distributed.guard()``), ``guard-exit`` / ``guard-exit-message`` (rank 1 calls
 ``sys.exit(3)`` / ``sys.exit("bad config")`` inside it), ``exit-outside`` (rank 1 calls
 ``sys.exit(3)`` after joining MPI, outside ``guard()``; rank 0 goes on into ``fit``),
-``by-hand-no-seed`` (``fit(distributed=DataParallel(comm), seed=None)``)."""
+``by-hand-no-seed`` (``fit(distributed=DataParallel(comm), seed=None)``), ``by-hand-uncaught``
+(after making a ``DataParallel(comm)``, the script's own code raises on rank 1 while rank 0
+waits in a collective of its own)."""
 
 import os
 import signal
@@ -33,6 +35,11 @@ import nudgenet as ng
 case, rank = sys.argv[1], MPI.COMM_WORLD.rank
 if case == "uncaught" and ng.distributed.rank() == 1:
     raise FileNotFoundError("data.npz")
+if case == "by-hand-uncaught":
+    ng.distributed.DataParallel(MPI.COMM_WORLD.Dup())  # the only nudgenet call
+    if rank == 1:
+        raise FileNotFoundError("data.npz")
+    MPI.COMM_WORLD.Barrier()  # the script's own collective: rank 1 never comes
 with ng.distributed.guard():
     if case == "guard-error" and rank == 1:
         np.load("missing-data.npy")

@@ -86,6 +86,16 @@ def world(what: str):
             "set), but MPI sees a world of 1 process here: each would run alone, writing the "
             f"same files; {why}: start them with {use} or srun --mpi=pmi2"
         )
+    end_job_on_uncaught()
+    return MPI.COMM_WORLD
+
+
+def end_job_on_uncaught() -> None:
+    """In a world of several ranks, make an exception that nothing catches end every rank
+    (:func:`~.faults.abort_on_uncaught`): a rank that merely exits leaves the others waiting in
+    their next collective for ever.  Called as a process joins (:func:`world`, or a
+    :class:`~.parallel.DataParallel` made of a communicator of one's own)."""
+    from mpi4py import MPI
+
     if MPI.COMM_WORLD.Get_size() > 1:
         abort_on_uncaught(MPI.COMM_WORLD)
-    return MPI.COMM_WORLD

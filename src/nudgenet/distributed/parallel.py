@@ -35,7 +35,7 @@ from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same, rendezvous
-from .launch import launched_by, launcher, several, world
+from .launch import end_job_on_uncaught, launched_by, launcher, several, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, share
 from .threads import blas_threads_per_rank
@@ -68,6 +68,7 @@ class DataParallel:
 
     def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
+        end_job_on_uncaught()  # as distributed=True: the script's own errors end the job too
         self.options: dict = {}  # fit's options the ranks compare (compared), set per fit
         self.fitting = False  # inside running(): a fit runs in this object on this rank
         self.unclaimed = False  # running() began and its fit has not yet claimed this object
