@@ -157,6 +157,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
         assert max(case["history_error"].values()) <= tolerance, (name, case["history_error"])
         assert case["same_history_on_every_rank"], name
         assert case["epochs"][0] == case["epochs"][1], name
+    assert found["cases"]["stop-on-the-last-rank"]["epochs"] == [2, 2]
     val = found["cases"]["adam-float64-val"]["keys"]
     assert {"loss", "accuracy", "f1_macro", "val_loss", "val_accuracy", "val_f1_macro"} <= set(val)
     tiny = found["cases"]["regression-tiny-batches"]["keys"]
@@ -216,6 +217,9 @@ def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
         ("by-hand-no-seed", 1, "DistributedError: fit(distributed=True) needs seed= (an int)"),
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
         ("by-hand-uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),
+        ("lr-on-rank-0", 1, "rank 1 of 2: DistributedError: the learning rate is 0.1 on rank 1 "
+                            "and 0.05 on rank 0 after this epoch"),
+        ("checkpoint-on-rank-0", 1, 'another fit than rank 0: checkpoint "none" there, {"every_'),
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
         ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
         # the option that differs, not the data it derives (x's shape or checksum, weights)

@@ -5,7 +5,8 @@
 ``every_steps`` optimiser steps, and at the end of training; calling the same ``fit`` again with
 the same directory resumes from the newest checkpoint (one line says where: epoch and step), and
 ends with parameters, optimiser state and History (but its ``seconds``) identical, bit for bit,
-to a run never interrupted.
+to a run never interrupted (on as many data-parallel ranks as saved it; on another number, to
+rounding: the ranks' shares of a batch, and so the order of the sums, change).
 
 One design, not Keras's pair ``BackupAndRestore`` + ``ModelCheckpoint``: Keras's backup resumes
 at epoch boundaries and restores no random state, while nudgenet's shuffles are a pure function

@@ -23,14 +23,8 @@ from .blas_threads import blas_threads_for
 from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, fingerprint
 from .diagnostics import GradientDiagnostics
-from .distributed.parallel import (
-    DataParallel,
-    fit_data_parallel,
-    in_progress,
-    per_row,
-    wanted,
-    warn_copies,
-)
+from .distributed.launch import warn_copies
+from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, per_row, wanted
 from .divergence import non_finite
 from .errors import DivergenceWarning, caller_stacklevel
 from .evaluation import evaluate, predict, prepare_data, targets_for
@@ -152,7 +146,8 @@ def fit(
     unweighted.
     ``checkpoint``: a :class:`~nudgenet.Checkpoint` saves the run's state as it goes and
     resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`; with
-    Dropout on several ranks, only where every batch splits evenly among the ranks).
+    Dropout on several ranks, only where every batch splits evenly among the ranks; on another
+    number of ranks than it was saved by, to rounding).
     A batch whose loss is not finite stops training before its update, the History's
     ``stop_message`` naming the epoch, the step and the cause
     (:func:`~nudgenet.divergence.non_finite`).
@@ -165,6 +160,11 @@ def fit(
     ``distributed=False`` with a ``checkpoint`` warns.
     """
     if not in_progress(distributed):  # the caller's True, False or DataParallel
+        if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+            raise TypeError(
+                f"fit: checkpoint must be a Checkpoint (ng.Checkpoint(directory)) or None, got "
+                f"{checkpoint!r}"
+            )
         if wanted(distributed):  # run again as this process's rank of MPI's world (or comm's)
             return fit_data_parallel(fit, locals())
         warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
@@ -290,12 +290,12 @@ def fit(
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 if parallel:  # rank 0's logs (its seconds, ...): one History on every rank
-                    logs = parallel.agree(logs)
+                    logs = parallel.epoch_logs(logs, optimizer.lr)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)
                 reason = _stop_reason(epoch, logs["loss"], callbacks, model, history.stop_message)
                 if parallel:
-                    reason = parallel.agree(reason)
+                    reason = parallel.stopping(reason)
                 if reason is not None:
                     history.stop_reason, history.stopped_epoch = reason, epoch
                 at = Position(epoch + 1)

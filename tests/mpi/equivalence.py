@@ -147,6 +147,29 @@ record(
     ),
 )  # fmt: skip
 
+
+
+# Keras's self.model.stop_training set on one rank only (its own budget, say) stops every rank
+class StopsAfterSecondEpoch(ng.Callback):
+    writes_parameters = False
+
+    def __init__(self, ranks):
+        self.ranks = list(ranks)  # the ranks that set it
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1 and comm.rank in self.ranks:
+            self.model.stop_training = True
+
+
+stoppers = iter([StopsAfterSecondEpoch(range(comm.size)), StopsAfterSecondEpoch([comm.size - 1])])
+record(
+    "stop-on-the-last-rank",
+    both(
+        lambda: classifier("float64"), x64, labels, "sgd", loss_fn=ng.CrossEntropyLoss(),
+        epochs=5, batch_size=32, callbacks=lambda: [next(stoppers)],
+    ),
+)  # fmt: skip
+
 # gradient clipping (of the summed gradient) and a sum-reduced loss
 record(
     "clip-sum-loss",

@@ -20,11 +20,13 @@ reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a fil
 ``sys.exit(3)`` after joining MPI, outside ``guard()``; rank 0 goes on into ``fit``),
 ``by-hand-no-seed`` (``fit(distributed=DataParallel(comm), seed=None)``), ``by-hand-uncaught``
 (after making a ``DataParallel(comm)``, the script's own code raises on rank 1 while rank 0
-waits in a collective of its own)."""
+waits in a collective of its own), ``lr-on-rank-0`` (a callback halves the learning rate on
+rank 0 only), ``checkpoint-on-rank-0`` (rank 0 alone passes a Checkpoint)."""
 
 import os
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -99,6 +101,10 @@ class Fail(ng.Callback):
         if case == "exit-in-fit" and rank == 1:
             sys.exit(0)  # "good enough, stop here": the others wait for it in the next step
 
+    def on_epoch_end(self, epoch, logs=None):
+        if case == "lr-on-rank-0" and rank == 0:
+            self.optimizer.lr *= 0.5  # bookkeeping "on rank 0 only", as a script might
+
 
 if case == "second-fit-alone":
     ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
@@ -112,12 +118,16 @@ if case == "slow" and rank == 1:
 weights = np.ones(len(y)) if case == "sample-weight" and rank == 1 else None
 factor = 0.2 if case == "callback-settings" and rank == 1 else 0.5
 plateau = ng.ReduceLROnPlateau(monitor="loss", factor=factor, patience=1)
+checkpoint = None
+if case == "checkpoint-on-rank-0" and rank == 0:  # "rank 0 saves": refused before writing
+    checkpoint = ng.Checkpoint(os.path.join(tempfile.gettempdir(), "never-written"))
 cpu, wall = time.process_time(), time.perf_counter()
 history = ng.fit(
     model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
     epochs=2 if case == "slow" else 50, batch_size=batch_size, seed=seed, verbose=0,
     distributed=distributed, callbacks=[] if case == "slow" else [Fail(), plateau],
     sample_weight=weights,
+    checkpoint=checkpoint,
     validation_split=split, validation_split_mode=mode, class_weight=class_weight,
 )  # fmt: skip
 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

@@ -8,15 +8,17 @@ two launchers that start no MPI too, torchrun and horovodrun (:data:`NOT_MPI`): 
 :func:`world` imports mpi4py lazily (the ``mpi`` extra) and returns ``MPI.COMM_WORLD``; it
 refuses a world of 1 under a launcher that started several processes: the launcher is not one
 mpi4py's MPI speaks to, and makes each process a world of its own (every one "rank 0 of 1").
+:func:`warn_copies` warns where ``fit(distributed=False)`` checkpoints under a launcher.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from ..errors import DistributedError
+from ..errors import DistributedError, caller_stacklevel
 from .faults import abort_on_uncaught
 
 # the variables holding the size, in the order checked: MPICH's Hydra and Intel MPI, Open MPI,
@@ -99,3 +101,20 @@ def end_job_on_uncaught() -> None:
 
     if MPI.COMM_WORLD.Get_size() > 1:
         abort_on_uncaught(MPI.COMM_WORLD)
+
+
+def warn_copies(checkpoint) -> None:
+    """A RuntimeWarning when ``fit(distributed=False)`` with a ``checkpoint`` (not None) runs
+    under a launcher of several processes: each trains its own copy, perhaps all in one
+    checkpoint folder (a script under ``mpiexec`` that forgot ``distributed=True``; the folder's
+    lock refuses the second run there)."""
+    found = launcher()
+    if checkpoint is not None and several(found):
+        warnings.warn(
+            f"fit: {launched_by(found)} started {found[1]} processes ({found[0]} is set), but "
+            "distributed=False: each process trains its own copy (this one's checkpoint folder: "
+            f"{checkpoint.directory}); pass distributed=True (and a seed) to train one model on "
+            "all of them",
+            RuntimeWarning,
+            stacklevel=caller_stacklevel(),
+        )

@@ -1,19 +1,18 @@
 """``fit(..., distributed=True)``: this rank's part of a data-parallel run.
 
-:func:`fit_data_parallel` runs ``fit`` for ``distributed=True`` (under an MPI launcher: this
-rank of ``MPI.COMM_WORLD``) and for a :class:`DataParallel` made by hand (``DataParallel(comm)``:
-this rank of ``comm``) alike: it runs ``fit`` again inside :meth:`DataParallel.running`
+:func:`fit_data_parallel` runs ``fit`` for ``distributed=True`` (under an MPI launcher: this rank
+of ``MPI.COMM_WORLD``) and for a :class:`DataParallel` made by hand (``DataParallel(comm)``: this
+rank of ``comm``) alike: it runs ``fit`` again inside :meth:`DataParallel.running`
 (:func:`~.faults.abort_on_error`, files written only on rank 0,
 :func:`nudgenet.files.set_may_write`, warnings shown only there), then gives each rank its
 parameters back in its own memory; ``fit`` receives the running :class:`DataParallel` in place of
-``True`` and calls it at these places:
-:meth:`~DataParallel.check` (refuse what cannot run, compare the ranks),
-:meth:`~DataParallel.start` (rank 0's state on every rank), :meth:`~DataParallel.sharded` (each
-step on this rank's share of the batch, then one ``Allreduce``), :meth:`~DataParallel.gather`
-and :meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
-exactly once), :meth:`~DataParallel.agree` (rank 0's logs and stop decision on every rank, so
-the History is the same everywhere); fit's optimiser update is :meth:`~DataParallel.updating`.
-For ``distributed=False`` with a checkpoint under a launcher, :func:`warn_copies` warns.
+``True`` and calls it at these places: :meth:`~DataParallel.check` (refuse what cannot run, compare
+the ranks), :meth:`~DataParallel.start` (rank 0's state on every rank),
+:meth:`~DataParallel.sharded` (each step on this rank's share of the batch, then one
+``Allreduce``), :meth:`~DataParallel.gather` and :meth:`~DataParallel.evaluate` (an epoch's metrics
+and validation scores over all rows, each exactly once), :meth:`~DataParallel.epoch_logs` (rank 0's
+logs on every rank, so the History is the same everywhere) and :meth:`~DataParallel.stopping` (any
+rank's stop decision, for all); fit's optimiser update is :meth:`~DataParallel.updating`.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .faults import abort_on_error, check_same, rendezvous
-from .launch import end_job_on_uncaught, launched_by, launcher, several, world
+from .launch import end_job_on_uncaught, launcher, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, share
 from .threads import blas_threads_per_rank
@@ -249,9 +248,21 @@ class DataParallel:
         (EarlyStopping's best weights, the same on every rank)."""
         self.comm.Barrier()
 
-    def agree(self, value):
-        """Rank 0's ``value`` on every rank."""
-        return self.comm.bcast(value, root=0)
+    def epoch_logs(self, logs: dict, lr: float) -> dict:
+        """Rank 0's epoch ``logs`` on every rank, once this rank's learning rate for the next
+        epoch, ``lr``, is found to be rank 0's (DistributedError: a callback that changed it on
+        some ranks only would have each rank update its part of the parameters at its own)."""
+        logs, first = self.comm.bcast((logs, lr), root=0)
+        if lr != first:
+            raise DistributedError(
+                f"the learning rate is {lr} on rank {self.rank} and {first} on rank 0 after this "
+                "epoch: a callback changed it on some ranks only; change it on every rank"
+            )
+        return logs
+
+    def stopping(self, reason: str | None) -> str | None:
+        """Any rank's ``reason`` to stop (the first by rank; None: none), on every rank."""
+        return next((r for r in self.comm.allgather(reason) if r is not None), None)
 
 
 def sample_checksum(array: np.ndarray, rows: int = 16) -> int:
@@ -301,7 +312,10 @@ def compared(arguments: dict) -> dict:
     plain values (a ``class_weight`` dict's keys as strings: JSON refuses NumPy's integers)."""
     options = {name: arguments[name] for name in OPTIONS}
     checkpoint = arguments["checkpoint"]
-    options["every"] = checkpoint and [checkpoint.every_epochs, checkpoint.every_steps]
+    options["checkpoint"] = (
+        {"every_epochs": checkpoint.every_epochs, "every_steps": checkpoint.every_steps}
+        if checkpoint else "none"  # every rank passes one (rank 0 alone writes it), or none
+    )
     if isinstance(options["class_weight"], dict):
         options["class_weight"] = {str(k): w for k, w in options["class_weight"].items()}
     return options
@@ -345,23 +359,6 @@ def wanted(distributed, what: str = "fit") -> bool:
             f"{what}: distributed must be True, False or a DataParallel, got {distributed!r}"
         )
     return bool(distributed)
-
-
-def warn_copies(checkpoint) -> None:
-    """A RuntimeWarning when ``fit(distributed=False)`` with a ``checkpoint`` (not None) runs
-    under a launcher of several processes: each trains its own copy, perhaps all in one
-    checkpoint folder (a script under ``mpiexec`` that forgot ``distributed=True``; the folder's
-    lock refuses the second run there)."""
-    found = launcher()
-    if checkpoint is not None and several(found):
-        warnings.warn(
-            f"fit: {launched_by(found)} started {found[1]} processes ({found[0]} is set), but "
-            "distributed=False: each process trains its own copy (this one's checkpoint folder: "
-            f"{checkpoint.directory}); pass distributed=True (and a seed) to train one model on "
-            "all of them",
-            RuntimeWarning,
-            stacklevel=caller_stacklevel(),
-        )
 
 
 def _release(reduction) -> None:
