@@ -171,6 +171,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert "checkpoint-000001-0000005.safetensors" in saved["files"]  # mid-epoch, by rank 0 alone
     assert all(saved["resumed_equals_uninterrupted"])
     assert all(found["dropout_resumed_equals_uninterrupted"]), "even shares: bit for bit"
+    assert all(found["stop_resumed"]), "a stop set mid-epoch on the last rank is in the checkpoint"
     assert found["last_run"]["allreduce_calls"] == 4 * 7  # one per step: 4 epochs of 7 batches
     assert found["last_run"]["allreduce_bytes"] == 8 * (83 + 1)  # every gradient and the loss
     assert found["last_run"]["ranks"] == ranks
@@ -217,9 +218,10 @@ def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
         ("by-hand-no-seed", 1, "DistributedError: fit(distributed=True) needs seed= (an int)"),
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
         ("by-hand-uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),
-        ("lr-on-rank-0", 1, "rank 1 of 2: DistributedError: the learning rate is 0.1 on rank 1 "
-                            "and 0.05 on rank 0 after this epoch"),
+        ("lr-on-rank-0", 1, "rank 0 of 2: DistributedError: rank 1 runs another fit after epoch "
+                            "1 than rank 0: optimizer.lr 0.1 there, 0.05 on rank 0"),
         ("checkpoint-on-rank-0", 1, 'another fit than rank 0: checkpoint "none" there, {"every_'),
+        ("checkpoint-path-on-rank-0", 1, "rank 0 of 2: TypeError: fit: checkpoint must be a Che"),
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),
         ("seed", 1, "rank 1 runs another fit than rank 0: seed 1 there, 0 on rank 0"),
         # the option that differs, not the data it derives (x's shape or checksum, weights)
@@ -499,7 +501,7 @@ def test_a_data_parallel_scoring_inside_its_own_fit_leaves_the_fit_alone(tmp_pat
 def test_the_weights_the_ranks_compare_include_buffers():
     """evaluate(distributed=True) refuses ranks whose models differ: BatchNorm1d's running
     statistics (buffers, not parameters) count too."""
-    from nudgenet.distributed.parallel import parameters_checksum
+    from nudgenet.distributed.compared import parameters_checksum
 
     model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.BatchNorm1d(4))
     before = parameters_checksum(model)

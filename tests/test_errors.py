@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -173,6 +175,8 @@ def test_dropout_of_integer_data_gives_floats_not_infinities():
     ({"p": [[5, 8]]}, {"p": [[5, 8], [8]]}, "p [[5, 8], [8]] there, [[5, 8]] here"),  # lengths
     ({"x": "a" * 100}, {"x": "b"}, f'x "b" there, "{"a" * 56}... here'),  # a leaf is cut
     ({"a": 1}, {"a": 1}, None),
+    ({"opt": {"lr": math.nan, "m": [0.9]}}, {"opt": {"lr": math.nan, "m": [0.9]}}, None),  # NaN
+    ({"opt": {"lr": math.nan}}, {"opt": {"lr": 0.1}}, "opt.lr 0.1 there, NaN here"),
 ])  # fmt: skip
 def test_first_difference_names_the_place_where_two_runs_differ(mine, theirs, expected):
     from nudgenet.errors import first_difference

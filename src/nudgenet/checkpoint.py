@@ -5,8 +5,9 @@
 ``every_steps`` optimiser steps, and at the end of training; calling the same ``fit`` again with
 the same directory resumes from the newest checkpoint (one line says where: epoch and step), and
 ends with parameters, optimiser state and History (but its ``seconds``) identical, bit for bit,
-to a run never interrupted (on as many data-parallel ranks as saved it; on another number, to
-rounding: the ranks' shares of a batch, and so the order of the sums, change).
+to a run never interrupted (on as many data-parallel ranks as saved it, with Dropout only where
+every batch split evenly among them; on another number of ranks, to rounding: the ranks' shares
+of a batch, and so the order of the sums, change; with Dropout it is another run).
 
 One design, not Keras's pair ``BackupAndRestore`` + ``ModelCheckpoint``: Keras's backup resumes
 at epoch boundaries and restores no random state, while nudgenet's shuffles are a pure function
@@ -66,6 +67,16 @@ def _every(name: str, value) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"Checkpoint: {name} must be a whole number >= 1 or None, got {value!r}")
     return value
+
+
+def check_checkpoint(value) -> None:
+    """A one-line TypeError unless ``value`` is a :class:`Checkpoint` or None (a folder's path,
+    as Keras's ``ModelCheckpoint`` takes, is not: how often to save is the Checkpoint's)."""
+    if value is not None and not isinstance(value, Checkpoint):
+        raise TypeError(
+            f"fit: checkpoint must be a Checkpoint (ng.Checkpoint(directory)) or None, got "
+            f"{value!r}"
+        )
 
 
 class Checkpoint:

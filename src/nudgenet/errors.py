@@ -2,6 +2,7 @@
 :func:`caller_stacklevel` points nudgenet's warnings at the user's line."""
 
 import json
+import math
 import os
 import sys
 
@@ -83,7 +84,7 @@ def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None
 
 
 def _difference(where: str, mine, theirs) -> tuple[str, object, object] | None:
-    if mine == theirs:
+    if mine == theirs or _both_nan(mine, theirs):
         return None
     if isinstance(mine, dict) and isinstance(theirs, dict) and mine.keys() == theirs.keys():
         parts = [(f"{where}.{key}", value, theirs[key]) for key, value in mine.items()]
@@ -91,7 +92,13 @@ def _difference(where: str, mine, theirs) -> tuple[str, object, object] | None:
         parts = [(f"{where}[{i}]", a, b) for i, (a, b) in enumerate(zip(mine, theirs))]
     else:
         return where, mine, theirs
-    return next((found for part in parts if (found := _difference(*part))), (where, mine, theirs))
+    return next((found for part in parts if (found := _difference(*part))), None)
+
+
+def _both_nan(mine, theirs) -> bool:
+    """Whether both values are NaN, the same setting though ``==`` says not."""
+    floats = isinstance(mine, float) and isinstance(theirs, float)
+    return floats and math.isnan(mine) and math.isnan(theirs)
 
 
 def _short(value) -> str:

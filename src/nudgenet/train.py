@@ -21,7 +21,7 @@ import numpy as np
 from .backend import SeedLike, generator
 from .blas_threads import blas_threads_for
 from .callbacks import Callback, check_signatures
-from .checkpoint import Checkpoint, fingerprint
+from .checkpoint import Checkpoint, check_checkpoint, fingerprint
 from .diagnostics import GradientDiagnostics
 from .distributed.launch import warn_copies
 from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, per_row, wanted
@@ -147,7 +147,7 @@ def fit(
     ``checkpoint``: a :class:`~nudgenet.Checkpoint` saves the run's state as it goes and
     resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`; with
     Dropout on several ranks, only where every batch splits evenly among the ranks; on another
-    number of ranks than it was saved by, to rounding).
+    number of ranks than saved it, to rounding, and with Dropout another run).
     A batch whose loss is not finite stops training before its update, the History's
     ``stop_message`` naming the epoch, the step and the cause
     (:func:`~nudgenet.divergence.non_finite`).
@@ -160,13 +160,9 @@ def fit(
     ``distributed=False`` with a ``checkpoint`` warns.
     """
     if not in_progress(distributed):  # the caller's True, False or DataParallel
-        if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
-            raise TypeError(
-                f"fit: checkpoint must be a Checkpoint (ng.Checkpoint(directory)) or None, got "
-                f"{checkpoint!r}"
-            )
         if wanted(distributed):  # run again as this process's rank of MPI's world (or comm's)
             return fit_data_parallel(fit, locals())
+        check_checkpoint(checkpoint)
         warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
     parallel = distributed or None  # the DataParallel fit_data_parallel runs this fit in
     if epochs < 0 or batch_size < 1:
@@ -273,6 +269,8 @@ def fit(
                         break
                     if every_steps and (epoch * steps + step + 1) % every_steps == 0:
                         every_part = parallel.gather(parts) if parallel else parts  # all ranks'
+                        if parallel:  # a stop set this epoch on any rank: in rank 0's state too
+                            model.stop_training = parallel.any_rank(model.stop_training)
                         at = Position(epoch, step + 1, order, loss_sum, seen, every_part)
                         checkpoint.save(run.capture(at), epoch, step + 1)
                 logs = {"loss": loss_sum / seen if mean_loss else loss_sum}
@@ -290,7 +288,7 @@ def fit(
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 if parallel:  # rank 0's logs (its seconds, ...): one History on every rank
-                    logs = parallel.epoch_logs(logs, optimizer.lr)
+                    logs = parallel.epoch_logs(logs, optimizer, epoch)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)
                 reason = _stop_reason(epoch, logs["loss"], callbacks, model, history.stop_message)

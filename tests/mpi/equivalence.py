@@ -148,7 +148,6 @@ record(
 )  # fmt: skip
 
 
-
 # Keras's self.model.stop_training set on one rank only (its own budget, say) stops every rank
 class StopsAfterSecondEpoch(ng.Callback):
     writes_parameters = False
@@ -341,6 +340,45 @@ results["checkpoint"] = {
 }
 
 results["last_run"] = ng.distributed.last_run()  # the uninterrupted run: 4 epochs of 7 steps
+
+
+# a stop set mid-epoch on the last rank alone, then a checkpoint before the epoch's end: the run
+# resumed from it stops after that epoch too
+class StopsMidEpoch(ng.Callback):
+    writes_parameters = False
+    epoch = None  # resumed mid-epoch, its on_epoch_begin has run before
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 1 and batch == 0 and comm.rank == comm.size - 1:
+            self.model.stop_training = True
+
+
+def stopped_mid_epoch(folder):
+    model = classifier("float64")
+    history = ng.fit(
+        model, ng.CrossEntropyLoss(), OPTIMIZERS["sgd"](model.parameters()), x64, labels,
+        epochs=4, batch_size=32, seed=0, verbose=0, distributed=True, callbacks=[StopsMidEpoch()],
+        checkpoint=ng.Checkpoint(folder, every_steps=3, keep=20) if folder else None,
+    )  # fmt: skip
+    history.history.pop("seconds")
+    return flat(model), history.history, history.stop_reason
+
+
+folder = workdir / "stop-checkpoints"
+stopped_mid_epoch(folder)
+if comm.rank == 0:  # as if killed after epoch 2's 2nd step, its flag set at the 1st
+    names = sorted(p.name for p in folder.iterdir())
+    for name in names[names.index("checkpoint-000001-0000002.safetensors") + 1 :]:
+        (folder / name).unlink()
+comm.Barrier()
+resumed, straight = stopped_mid_epoch(folder), stopped_mid_epoch(None)
+results["stop_resumed"] = comm.allgather(
+    bool(np.array_equal(resumed[0], straight[0])) and resumed[1:] == straight[1:]
+    and len(straight[1]["loss"]) == 2
+)
 
 
 # Dropout resumed: bit for bit where every batch splits evenly (12 rows a batch: 1 to 4 ranks)

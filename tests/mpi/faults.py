@@ -21,8 +21,10 @@ reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a fil
 ``by-hand-no-seed`` (``fit(distributed=DataParallel(comm), seed=None)``), ``by-hand-uncaught``
 (after making a ``DataParallel(comm)``, the script's own code raises on rank 1 while rank 0
 waits in a collective of its own), ``lr-on-rank-0`` (a callback halves the learning rate on
-rank 0 only), ``checkpoint-on-rank-0`` (rank 0 alone passes a Checkpoint)."""
+rank 0 only), ``checkpoint-on-rank-0`` (rank 0 alone passes a Checkpoint),
+``checkpoint-path-on-rank-0`` (rank 0 alone passes a folder's path as the checkpoint)."""
 
+import contextlib
 import os
 import signal
 import sys
@@ -42,7 +44,8 @@ if case == "by-hand-uncaught":
     if rank == 1:
         raise FileNotFoundError("data.npz")
     MPI.COMM_WORLD.Barrier()  # the script's own collective: rank 1 never comes
-with ng.distributed.guard():
+joins_at_fit = case == "checkpoint-path-on-rank-0"  # no nudgenet call joins MPI before fit
+with contextlib.nullcontext() if joins_at_fit else ng.distributed.guard():
     if case == "guard-error" and rank == 1:
         np.load("missing-data.npy")
     if case == "guard-exit" and rank == 1:
@@ -121,6 +124,8 @@ plateau = ng.ReduceLROnPlateau(monitor="loss", factor=factor, patience=1)
 checkpoint = None
 if case == "checkpoint-on-rank-0" and rank == 0:  # "rank 0 saves": refused before writing
     checkpoint = ng.Checkpoint(os.path.join(tempfile.gettempdir(), "never-written"))
+if case == "checkpoint-path-on-rank-0" and rank == 0:  # Keras's habit: a path
+    checkpoint = os.path.join(tempfile.gettempdir(), "never-written")
 cpu, wall = time.process_time(), time.perf_counter()
 history = ng.fit(
     model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,

@@ -11,28 +11,29 @@ the ranks), :meth:`~DataParallel.start` (rank 0's state on every rank),
 :meth:`~DataParallel.sharded` (each step on this rank's share of the batch, then one
 ``Allreduce``), :meth:`~DataParallel.gather` and :meth:`~DataParallel.evaluate` (an epoch's metrics
 and validation scores over all rows, each exactly once), :meth:`~DataParallel.epoch_logs` (rank 0's
-logs on every rank, so the History is the same everywhere) and :meth:`~DataParallel.stopping` (any
-rank's stop decision, for all); fit's optimiser update is :meth:`~DataParallel.updating`.
+logs on every rank, so the History is the same everywhere, once the optimiser's settings are found
+the same) and :meth:`~DataParallel.stopping` (any rank's stop decision, for all); fit's optimiser
+update is :meth:`~DataParallel.updating`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-import zlib
 from collections.abc import Iterator
 
 import numpy as np
 
 from .. import files
+from ..checkpoint import check_checkpoint
 from ..errors import DistributedError, caller_stacklevel
 from ..functional.losses import check_weights
-from ..io import outline
 from ..nn.losses import loss_identity, reduction_of
 from ..nn.normalization import BatchNorm1d
 from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
+from .compared import compared, described, parameters_checksum
 from .faults import abort_on_error, check_same, rendezvous
 from .launch import end_job_on_uncaught, launcher, world
 from .node import NodeReduction, reduction_for
@@ -42,10 +43,6 @@ from .threads import blas_threads_per_rank
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
 EVALUATION_BATCH = 1024  # rows per batch of predict and evaluate (per graph of a DifferentialLoss)
 DATA = ("x", "y", "validation x", "validation y", "sample_weight")  # fit's arrays, by name
-# fit's arguments the ranks compare as given, beyond the settings a checkpoint compares too: a
-# rank that differs in one is told so, not that the data these change (x's rows) differ
-OPTIONS = ("seed", "epochs", "compile", "diagnostics", "validation_split",
-           "validation_split_mode", "class_weight")  # fmt: skip
 
 
 def last_run() -> dict:
@@ -67,7 +64,7 @@ class DataParallel:
 
     def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
-        end_job_on_uncaught()  # as distributed=True: the script's own errors end the job too
+        end_job_on_uncaught(comm)  # as distributed=True: the script's own errors end the job too
         self.options: dict = {}  # fit's options the ranks compare (compared), set per fit
         self.fitting = False  # inside running(): a fit runs in this object on this rank
         self.unclaimed = False  # running() began and its fit has not yet claimed this object
@@ -87,11 +84,13 @@ class DataParallel:
                 "say) needs one of its own (DataParallel(comm), or distributed=True)"
             )
         previous = files.set_may_write(files.may_write() and self.rank == 0)
-        self.options, self.reduction = compared(arguments), None
+        self.reduction = None
         self.fitting = self.unclaimed = True
         try:
             with abort_on_error(self.comm, exit_aborts=True):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
+                check_checkpoint(arguments["checkpoint"])
+                self.options = compared(arguments)
                 if arguments["seed"] is None:
                     raise DistributedError(
                         "fit(distributed=True) needs seed= (an int): every rank draws the same "
@@ -248,50 +247,23 @@ class DataParallel:
         (EarlyStopping's best weights, the same on every rank)."""
         self.comm.Barrier()
 
-    def epoch_logs(self, logs: dict, lr: float) -> dict:
-        """Rank 0's epoch ``logs`` on every rank, once this rank's learning rate for the next
-        epoch, ``lr``, is found to be rank 0's (DistributedError: a callback that changed it on
-        some ranks only would have each rank update its part of the parameters at its own)."""
-        logs, first = self.comm.bcast((logs, lr), root=0)
-        if lr != first:
-            raise DistributedError(
-                f"the learning rate is {lr} on rank {self.rank} and {first} on rank 0 after this "
-                "epoch: a callback changed it on some ranks only; change it on every rank"
-            )
-        return logs
+    def epoch_logs(self, logs: dict, optimizer, epoch: int) -> dict:
+        """Rank 0's epoch ``logs`` on every rank, once the ``optimizer``'s settings for the next
+        epoch (``hyperparameters()``: the learning rate, ...) are found the same on every rank
+        (DistributedError on rank 0 naming the first difference): a callback that changed them
+        on some ranks only would have each rank update its part of the parameters by its own."""
+        check_same(self.comm, {"optimizer": optimizer.hyperparameters()},
+                   what=f"fit after epoch {epoch + 1}",
+                   must="change the optimiser's settings alike: the callbacks run on each")
+        return self.comm.bcast(logs, root=0)
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on any rank, on every rank."""
+        return any(self.comm.allgather(bool(flag)))
 
     def stopping(self, reason: str | None) -> str | None:
         """Any rank's ``reason`` to stop (the first by rank; None: none), on every rank."""
         return next((r for r in self.comm.allgather(reason) if r is not None), None)
-
-
-def sample_checksum(array: np.ndarray, rows: int = 16) -> int:
-    """CRC-32 of ``rows`` rows spread evenly over ``array`` (reading only those of a mapped
-    file): ranks that loaded other data (each its own random draw or part of a data set) differ
-    here, while their shapes agree."""
-    picked = np.unique(np.linspace(0, len(array) - 1, num=min(rows, len(array))).astype(np.intp))
-    return zlib.crc32(np.ascontiguousarray(array[picked]).tobytes())
-
-
-def described(model, data: dict[str, np.ndarray | None]) -> dict:
-    """What the ranks compare of a model and the arrays of a run (by name; None: absent): the
-    parameters' shapes, the architecture, each array's shape and a sample of its rows."""
-    return {
-        "parameters": [[list(p.shape), str(p.dtype)] for p in model.parameters()],
-        "architecture": outline(model),
-        **{name: "absent" if a is None else f"{a.shape} {a.dtype}" for name, a in data.items()},
-        **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a)
-           for name, a in data.items() if a is not None},
-    }  # fmt: skip
-
-
-def parameters_checksum(model) -> int:
-    """CRC-32 of every parameter's and buffer's values (BatchNorm1d's running statistics ...),
-    in order."""
-    crc = 0
-    for array in [p.data for p in model.parameters()] + model.buffers():
-        crc = zlib.crc32(np.ascontiguousarray(array).view(np.uint8), crc)
-    return crc
 
 
 def per_row(loss_fn) -> bool:
@@ -305,20 +277,6 @@ def portion(mass: float, total: float) -> float:
     ``total``; 0 where the rows weigh nothing at all (they count for nothing, as in one
     process)."""
     return mass / total if total else 0.0
-
-
-def compared(arguments: dict) -> dict:
-    """fit's ``arguments`` named in :data:`OPTIONS`, and how often its checkpoint saves, as
-    plain values (a ``class_weight`` dict's keys as strings: JSON refuses NumPy's integers)."""
-    options = {name: arguments[name] for name in OPTIONS}
-    checkpoint = arguments["checkpoint"]
-    options["checkpoint"] = (
-        {"every_epochs": checkpoint.every_epochs, "every_steps": checkpoint.every_steps}
-        if checkpoint else "none"  # every rank passes one (rank 0 alone writes it), or none
-    )
-    if isinstance(options["class_weight"], dict):
-        options["class_weight"] = {str(k): w for k, w in options["class_weight"].items()}
-    return options
 
 
 def joined(distributed, what: str) -> DataParallel | None:
