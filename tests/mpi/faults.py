@@ -20,9 +20,11 @@ reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a fil
 ``sys.exit(3)`` after joining MPI, outside ``guard()``; rank 0 goes on into ``fit``),
 ``by-hand-no-seed`` (``fit(distributed=DataParallel(comm), seed=None)``), ``by-hand-uncaught``
 (after making a ``DataParallel(comm)``, the script's own code raises on rank 1 while rank 0
-waits in a collective of its own), ``lr-on-rank-0`` (a callback halves the learning rate on
-rank 0 only), ``checkpoint-on-rank-0`` (rank 0 alone passes a Checkpoint),
-``checkpoint-path-on-rank-0`` (rank 0 alone passes a folder's path as the checkpoint)."""
+waits in a collective of its own; ``by-hand-self-uncaught``: the same with a one-rank
+``DataParallel(COMM_SELF)``, as a sweep of one run per rank), ``lr-on-rank-0`` (a callback
+halves the learning rate on rank 0 only), ``checkpoint-on-rank-0`` (rank 0 alone passes a
+Checkpoint), ``checkpoint-path-on-rank-0`` (rank 0 alone passes a folder's path as the
+checkpoint)."""
 
 import contextlib
 import os
@@ -39,8 +41,8 @@ import nudgenet as ng
 case, rank = sys.argv[1], MPI.COMM_WORLD.rank
 if case == "uncaught" and ng.distributed.rank() == 1:
     raise FileNotFoundError("data.npz")
-if case == "by-hand-uncaught":
-    ng.distributed.DataParallel(MPI.COMM_WORLD.Dup())  # the only nudgenet call
+if case in ("by-hand-uncaught", "by-hand-self-uncaught"):  # the only nudgenet call:
+    ng.distributed.DataParallel(MPI.COMM_SELF if "self" in case else MPI.COMM_WORLD.Dup())
     if rank == 1:
         raise FileNotFoundError("data.npz")
     MPI.COMM_WORLD.Barrier()  # the script's own collective: rank 1 never comes

@@ -2,7 +2,8 @@
 fit (or scoring other rows) are told so at once, naming the first difference
 (:func:`~.faults.check_same`), rather than deadlock or average wrong numbers: fit's options as
 given (:func:`compared`), the model's outline and parameters' shapes and a sample of each data
-array's rows (:func:`described`), and the weights' values (:func:`parameters_checksum`).
+array's rows (:func:`described`), and, for ``evaluate`` (``fit`` gives every rank rank 0's), the
+weights' values (:func:`parameters_checksum`).
 """
 
 from __future__ import annotations

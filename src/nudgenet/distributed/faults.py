@@ -23,7 +23,8 @@ line on each rank still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), a
 and its ``HOROVOD_STALL_SHUTDOWN_TIME_SECONDS``, off by default for the same reason: a rank
 still loading a large data set is only slow).
 
-:func:`check_same` runs once before training: one small ``allgather`` of each rank's
+:func:`check_same` runs once before training (and after each epoch, on the optimiser's
+settings): one small ``allgather`` of each rank's
 description of its run (the model's layers and parameter shapes, the optimiser and its
 settings, fit's options, the data's shapes and a checksum of a sample of its rows); a rank
 whose description differs from rank 0's is a :class:`~nudgenet.errors.DistributedError`

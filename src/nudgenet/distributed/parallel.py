@@ -64,7 +64,7 @@ class DataParallel:
 
     def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
-        end_job_on_uncaught(comm)  # as distributed=True: the script's own errors end the job too
+        end_job_on_uncaught()  # as distributed=True: the script's own errors end the job too
         self.options: dict = {}  # fit's options the ranks compare (compared), set per fit
         self.fitting = False  # inside running(): a fit runs in this object on this rank
         self.unclaimed = False  # running() began and its fit has not yet claimed this object
@@ -254,7 +254,9 @@ class DataParallel:
         on some ranks only would have each rank update its part of the parameters by its own."""
         check_same(self.comm, {"optimizer": optimizer.hyperparameters()},
                    what=f"fit after epoch {epoch + 1}",
-                   must="change the optimiser's settings alike: the callbacks run on each")
+                   must="keep the optimiser's settings alike: a callback changing them runs on "
+                        "each rank, and a value the optimiser derives from its part of the "
+                        "parameters differs")
         return self.comm.bcast(logs, root=0)
 
     def any_rank(self, flag: bool) -> bool:
