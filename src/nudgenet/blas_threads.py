@@ -8,8 +8,9 @@ fits running at once in several threads (a ``ThreadPoolExecutor``, joblib's thre
 must not each save and restore the pools: interleaved, a saved "1" restored last would leave
 the process on one BLAS thread for good.  Here the limit is set by a fit that starts while no
 other fit holds it, and restored by that same fit when it ends, in the thread that set it; a
-fit that starts while another holds it runs under that limit, and after it ends with the pools
-as they were.  So the process's pools always end as they were found.
+fit that starts while another holds it runs under that limit until the holder ends, then on the
+pools as they were (it sets and restores nothing itself).  So the process's pools always end
+as they were found.
 """
 
 from __future__ import annotations

@@ -145,9 +145,8 @@ def fit(
     on the engine (the compiled step takes no weights).  Metrics and the validation loss stay
     unweighted.
     ``checkpoint``: a :class:`~nudgenet.Checkpoint` saves the run's state as it goes and
-    resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`; with
-    Dropout on several ranks, only where every batch splits evenly among the ranks; on another
-    number of ranks than saved it, to rounding, and with Dropout another run).
+    resumes from its folder's newest checkpoint, bit for bit (:mod:`nudgenet.checkpoint`, which
+    says the exceptions: Dropout on several ranks, and resuming on another number of ranks).
     A batch whose loss is not finite stops training before its update, the History's
     ``stop_message`` naming the epoch, the step and the cause
     (:func:`~nudgenet.divergence.non_finite`).
@@ -219,7 +218,7 @@ def fit(
         if checkpoint is not None and not (parallel and parallel.rank):  # it holds the folder
             run_of = fingerprint(run, arrays, seed, settings)
             at = checkpoint.resume(run, run_of, epochs, steps, verbose)
-        if parallel:  # rank 0's state everywhere; each step on this rank's rows, one Allreduce
+        if parallel:  # rank 0's state everywhere; each step on this rank's rows, then the sum
             at = parallel.start(run, at)
             train_step = parallel.sharded(train_step, weights)
             update = parallel.updating(optimizer, clip_grad_norm, callbacks)
@@ -269,7 +268,7 @@ def fit(
                         break
                     if every_steps and (epoch * steps + step + 1) % every_steps == 0:
                         every_part = parallel.gather(parts) if parallel else parts  # all ranks'
-                        if parallel:  # a stop set this epoch on any rank: in rank 0's state too
+                        if parallel:  # Keras's stop flag set this epoch on any rank: in the save
                             model.stop_training = parallel.any_rank(model.stop_training)
                         at = Position(epoch, step + 1, order, loss_sum, seen, every_part)
                         checkpoint.save(run.capture(at), epoch, step + 1)
@@ -287,8 +286,9 @@ def fit(
                 logs.update(lr=optimizer.lr, seconds=time.perf_counter() - started)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
-                if parallel:  # rank 0's logs (its seconds, ...): one History on every rank
-                    logs = parallel.epoch_logs(logs, optimizer, epoch)
+                if parallel:  # the optimiser's settings alike on every rank; rank 0's logs
+                    parallel.check_optimizer(optimizer, epoch)
+                    logs = parallel.epoch_logs(logs)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)
                 reason = _stop_reason(epoch, logs["loss"], callbacks, model, history.stop_message)

@@ -15,10 +15,10 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
   rank updating its own copy (:mod:`.allreduce`).  Either way the update is the one a single
   process takes on the whole batch;
 * an epoch's metrics and validation scores are computed over all rows exactly once (and
-  ``ng.evaluate(..., distributed=True)``'s, after training); the History is rank 0's, the same
-  on every rank; only rank 0 prints and writes files;
-* an error on one rank ends every rank; ranks that differ are caught at the start
-  (:mod:`.faults`).
+  ``ng.evaluate(..., distributed=True)``'s, after training); the History holds rank 0's logs,
+  the same on every rank, and any rank's stop stops all; only rank 0 prints and writes files;
+* an error on one rank ends every rank; ranks that differ are caught at the start (and, for
+  the optimiser's settings, after each epoch) (:mod:`.faults`, :mod:`.compared`).
 
 :mod:`.launch` says whether a launcher started this process, :mod:`.parallel` is what ``fit``
 calls; :func:`last_run` says which reduction the last run used and what it cost.  :func:`guard` is
@@ -37,12 +37,14 @@ from .parallel import DataParallel, last_run
 
 
 def rank() -> int:
-    """This process's rank in ``MPI.COMM_WORLD`` (0 when no launcher started it)."""
+    """This process's rank in ``MPI.COMM_WORLD`` (0 when no launcher started it).  Under a
+    launcher this joins MPI: from then on an exception nothing catches ends the job."""
     return world("nudgenet.distributed.rank").Get_rank() if launcher() else 0
 
 
 def size() -> int:
-    """How many ranks ``MPI.COMM_WORLD`` has (1 when no launcher started it)."""
+    """How many ranks ``MPI.COMM_WORLD`` has (1 when no launcher started it); joins MPI under a
+    launcher, as :func:`rank` does."""
     return world("nudgenet.distributed.size").Get_size() if launcher() else 1
 
 

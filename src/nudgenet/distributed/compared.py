@@ -14,8 +14,9 @@ import numpy as np
 
 from ..io import outline
 
-# fit's arguments the ranks compare as given, beyond the settings a checkpoint compares too: a
-# rank that differs in one is told so, not that the data these change (x's rows) differ
+# fit's arguments the ranks compare as given, beyond fit's ``settings`` (train.py: batch_size,
+# shuffle, the loss, ..., which a checkpoint's fingerprint compares too): a rank that differs in
+# one is told so, not that the data these change (x's rows) differ
 OPTIONS = ("seed", "epochs", "compile", "diagnostics", "validation_split",
            "validation_split_mode", "class_weight")  # fmt: skip
 

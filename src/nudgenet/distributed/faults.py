@@ -1,4 +1,5 @@
-"""No hangs: a rank that fails ends every rank, and ranks that differ are caught at the start.
+"""No hangs: a rank that fails ends every rank, and ranks that differ are caught at the start
+(and, for the optimiser's settings, after each epoch).
 
 MPI's collectives wait for every rank: one rank raising while the others wait in an
 ``Allreduce`` would hang the job (and a rank that merely exits leaves the others waiting in
@@ -9,7 +10,8 @@ for Ctrl-C or ``sys.exit``) and one line naming the rank and the error, written 
 once (the launcher merges the ranks' streams), then ``MPI_Abort``, which ends every rank of the
 job within moments with a non-zero exit code (:func:`exit_code`: 130 for Ctrl-C, a
 ``sys.exit``'s number, 1 otherwise; MPICH's launcher adds a line of its own).  In a
-communicator of one rank the exception passes: nothing waits for it.  A rank killed
+communicator of one rank the exception passes to the caller (nothing there waits for it); left
+uncaught, :func:`abort_on_uncaught` ends a world of several.  A rank killed
 outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH's Hydra ends
 the job at once with the signal's exit code.
 
@@ -23,12 +25,11 @@ line on each rank still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), a
 and its ``HOROVOD_STALL_SHUTDOWN_TIME_SECONDS``, off by default for the same reason: a rank
 still loading a large data set is only slow).
 
-:func:`check_same` runs once before training (and after each epoch, on the optimiser's
-settings): one small ``allgather`` of each rank's
-description of its run (the model's layers and parameter shapes, the optimiser and its
-settings, fit's options, the data's shapes and a checksum of a sample of its rows); a rank
-whose description differs from rank 0's is a :class:`~nudgenet.errors.DistributedError`
-naming the rank and the first difference, instead of a deadlock or a wrong average.
+:func:`check_same` compares one description per rank in one small ``allgather`` (what is
+described: :mod:`.compared` and :meth:`~.parallel.DataParallel.check`), before training, after
+each epoch (the optimiser's settings) and before a distributed ``evaluate``; a rank whose
+description differs from rank 0's is a :class:`~nudgenet.errors.DistributedError` naming the
+rank and the first difference, instead of a deadlock or a wrong average.
 """
 
 from __future__ import annotations
@@ -105,15 +106,20 @@ def abort_on_error(comm, exit_aborts: bool = False, one_line: tuple = ()) -> Ite
         _one_line.reset(reset)
 
 
-def abort_on_uncaught(comm) -> None:
-    """Make an exception that nothing catches (in a script's own code before or after ``fit``)
-    end every rank as :func:`abort_on_error` does, after Python's usual report of it: a rank
-    that merely exits leaves the others waiting in their next collective for ever.  Installed
-    (once) as ``sys.excepthook`` when a process joins a world of several ranks.  ``sys.exit``
+def abort_on_uncaught() -> None:
+    """In a world of several ranks, make an exception that nothing catches (in a script's own
+    code before or after ``fit``) end every rank of ``MPI.COMM_WORLD`` as :func:`abort_on_error`
+    does, after Python's usual report of it (as ``python -m mpi4py`` does): a rank that merely
+    exits leaves the others waiting in their next collective for ever.  Installed once, as
+    ``sys.excepthook``, when a process joins: by :func:`~.launch.world` and by every
+    :class:`~.parallel.DataParallel`, whatever its communicator, ``COMM_SELF`` included (the
+    ranks of a one-run-per-rank sweep may meet in a collective afterwards).  ``sys.exit``
     reaches no hook: a script started as ``python -m mpi4py script.py`` (mpi4py's runner) ends
     the job on a non-zero one too."""
-    previous = sys.excepthook
-    if getattr(previous, "aborts", False):
+    from mpi4py import MPI
+
+    comm, previous = MPI.COMM_WORLD, sys.excepthook
+    if comm.Get_size() == 1 or getattr(previous, "aborts", False):
         return
 
     def hook(kind, error, trace) -> None:

@@ -88,21 +88,8 @@ def world(what: str):
             "set), but MPI sees a world of 1 process here: each would run alone, writing the "
             f"same files; {why}: start them with {use} or srun --mpi=pmi2"
         )
-    end_job_on_uncaught()
+    abort_on_uncaught()
     return MPI.COMM_WORLD
-
-
-def end_job_on_uncaught() -> None:
-    """In a world of several ranks, make an exception that nothing catches end the job
-    (:func:`~.faults.abort_on_uncaught`, as ``python -m mpi4py`` does): a rank that merely exits
-    leaves the others waiting in their next collective for ever.  Called as a process joins
-    (:func:`world`, or a :class:`~.parallel.DataParallel` of a communicator of one's own, of one
-    rank too: a sweep of one run per rank on ``COMM_SELF`` may meet in a collective after).
-    The line names the rank in ``MPI.COMM_WORLD``."""
-    from mpi4py import MPI
-
-    if MPI.COMM_WORLD.Get_size() > 1:
-        abort_on_uncaught(MPI.COMM_WORLD)
 
 
 def warn_copies(checkpoint) -> None:

@@ -7,13 +7,16 @@ rank of ``comm``) alike: it runs ``fit`` again inside :meth:`DataParallel.runnin
 :func:`nudgenet.files.set_may_write`, warnings shown only there), then gives each rank its
 parameters back in its own memory; ``fit`` receives the running :class:`DataParallel` in place of
 ``True`` and calls it at these places: :meth:`~DataParallel.check` (refuse what cannot run, compare
-the ranks), :meth:`~DataParallel.start` (rank 0's state on every rank),
-:meth:`~DataParallel.sharded` (each step on this rank's share of the batch, then one
-``Allreduce``), :meth:`~DataParallel.gather` and :meth:`~DataParallel.evaluate` (an epoch's metrics
-and validation scores over all rows, each exactly once), :meth:`~DataParallel.epoch_logs` (rank 0's
-logs on every rank, so the History is the same everywhere, once the optimiser's settings are found
-the same) and :meth:`~DataParallel.stopping` (any rank's stop decision, for all); fit's optimiser
-update is :meth:`~DataParallel.updating`.
+the ranks), :meth:`~DataParallel.start` (rank 0's state on every rank, and the step's reduction:
+:mod:`.node` or :mod:`.allreduce`), :meth:`~DataParallel.sharded` (each step on this rank's share
+of the batch, then the ranks' gradients summed by that reduction), :meth:`~DataParallel.gather` and
+:meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
+exactly once), :meth:`~DataParallel.check_optimizer` (the optimiser's settings alike after each
+epoch), :meth:`~DataParallel.epoch_logs` (rank 0's logs on every rank: one History),
+:meth:`~DataParallel.stopping` (any rank's stop decision, for all), :meth:`~DataParallel.any_rank`
+(Keras's stop flag of every rank, before a mid-epoch checkpoint) and :meth:`~DataParallel.trained`
+(every rank done, before ``on_train_end``); fit's optimiser update is
+:meth:`~DataParallel.updating`.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from ..run_state import Position, Run
 from ..step import update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .compared import compared, described, parameters_checksum
-from .faults import abort_on_error, check_same, rendezvous
-from .launch import end_job_on_uncaught, launcher, world
+from .faults import abort_on_error, abort_on_uncaught, check_same, rendezvous
+from .launch import launcher, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, share
 from .threads import blas_threads_per_rank
@@ -60,11 +63,13 @@ class DataParallel:
     """This process as one rank of ``comm`` in a data-parallel ``fit`` (see the module doc):
     ``fit(distributed=DataParallel(comm))`` runs on the ranks of ``comm`` as
     ``distributed=True`` does on those of ``MPI.COMM_WORLD``, with the same checks, and so does
-    ``evaluate(distributed=DataParallel(comm))`` (:meth:`scores`)."""
+    ``evaluate(distributed=DataParallel(comm))`` (:meth:`scores`).  Making one, of any
+    communicator, makes an exception nothing catches end the whole MPI job
+    (:func:`~.faults.abort_on_uncaught`)."""
 
     def __init__(self, comm):
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
-        end_job_on_uncaught()  # as distributed=True: the script's own errors end the job too
+        abort_on_uncaught()  # the script's own errors end the job too (world() did already)
         self.options: dict = {}  # fit's options the ranks compare (compared), set per fit
         self.fitting = False  # inside running(): a fit runs in this object on this rank
         self.unclaimed = False  # running() began and its fit has not yet claimed this object
@@ -75,9 +80,10 @@ class DataParallel:
     def running(self, arguments: dict) -> Iterator[None]:
         """Abort every rank on an error here (``sys.exit(0)`` too: the others would wait for
         this rank in the next collective); wait for every rank to start this fit
-        (:func:`~.faults.rendezvous`); refuse fit's ``arguments`` without a seed; files and
-        warnings from rank 0 only; the BLAS threads of the ranks on one machine sharing its
-        cores (:mod:`.threads`)."""
+        (:func:`~.faults.rendezvous`); then refuse a ``checkpoint`` that is not a Checkpoint and
+        a missing seed, and keep fit's options the ranks compare (:func:`~.compared.compared`);
+        files and warnings from rank 0 only; the BLAS threads of the ranks on one machine
+        sharing its cores (:mod:`.threads`)."""
         if self.fitting:  # a fit called with this object inside its own fit (from a callback)
             raise DistributedError(
                 "this DataParallel already runs a fit: a fit started inside it (from a callback, "
@@ -107,10 +113,12 @@ class DataParallel:
 
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
         """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings`` and
-        options (:func:`compared`), the model, optimiser and callbacks (classes and
-        ``training_settings()``), the shape of each of fit's ``data`` arrays by name (:data:`DATA`;
-        "absent" where a rank has none), a sample of their rows (:func:`sample_checksum`) and
-        the row order (DistributedError on rank 0 naming the first difference)."""
+        options (:func:`~.compared.compared`), the model (outline, parameters' shapes), the
+        optimiser (class and ``hyperparameters()``), the callbacks (class and
+        ``training_settings()``), the number of ranks, the shape of each of fit's ``data`` arrays
+        by name (:data:`DATA`; "absent" where a rank has none), a sample of their rows
+        (:func:`~.compared.sample_checksum`) and the row order (DistributedError on rank 0
+        naming the first difference)."""
         for module in run.model.modules():
             if isinstance(module, BatchNorm1d):
                 raise DistributedError(
@@ -162,7 +170,7 @@ class DataParallel:
             mine = share(rows, self.rank, self.size)
             if len(mine):  # rows of no weight too: their outputs count in the metrics
                 out, yb, loss = train_step(x, y, mine)
-            else:  # no rows here this step: still join the allreduce
+            else:  # no rows here this step: still join the step's reduction
                 optimizer.zero_grad()
                 out, yb, loss = None, y[mine], 0.0
             scale = 1.0
@@ -247,16 +255,18 @@ class DataParallel:
         (EarlyStopping's best weights, the same on every rank)."""
         self.comm.Barrier()
 
-    def epoch_logs(self, logs: dict, optimizer, epoch: int) -> dict:
-        """Rank 0's epoch ``logs`` on every rank, once the ``optimizer``'s settings for the next
-        epoch (``hyperparameters()``: the learning rate, ...) are found the same on every rank
-        (DistributedError on rank 0 naming the first difference): a callback that changed them
-        on some ranks only would have each rank update its part of the parameters by its own."""
+    def check_optimizer(self, optimizer, epoch: int) -> None:
+        """The ``optimizer``'s settings (``hyperparameters()``) as epoch ``epoch`` ends, those it
+        trained with and any a callback changed at its end, the same on every rank
+        (:func:`~.faults.check_same`: DistributedError on rank 0 naming the first difference):
+        settings changed on some ranks only would have the ranks update by different ones."""
         check_same(self.comm, {"optimizer": optimizer.hyperparameters()},
-                   what=f"fit after epoch {epoch + 1}",
-                   must="keep the optimiser's settings alike: a callback changing them runs on "
-                        "each rank, and a value the optimiser derives from its part of the "
-                        "parameters differs")
+                   what=f"fit (its optimiser's settings after epoch {epoch + 1})",
+                   must="keep the optimiser's settings alike: a callback that changes them runs "
+                        "on every rank and must change them alike there")
+
+    def epoch_logs(self, logs: dict) -> dict:
+        """Rank 0's epoch ``logs`` on every rank (its ``seconds``, ...): one History."""
         return self.comm.bcast(logs, root=0)
 
     def any_rank(self, flag: bool) -> bool:
@@ -338,7 +348,7 @@ def fit_data_parallel(fit, arguments: dict):
     with parallel.running(arguments):
         try:
             history = fit(**{**arguments, "distributed": parallel})
-        except BaseException:  # passes on in a world of one rank; with several it aborts them
+        except BaseException:  # passes on where comm has one rank; with several, aborts them
             if parallel.size == 1:  # release() is a collective: not while the others compute
                 with contextlib.suppress(Exception):  # the caller gets the fit's own error
                     _release(parallel.reduction)

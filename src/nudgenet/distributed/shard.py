@@ -4,7 +4,7 @@ A global batch of ``m`` rows (the same rows on every rank: all draw one permutat
 shared seed) is cut into ``size`` contiguous shares as even as can be: rank ``r`` takes rows
 ``⌈m·r/size⌉`` to ``⌈m·(r+1)/size⌉``.  Shares differ by at most one row, the larger ones first; a
 short last batch, or one with fewer rows than ranks, leaves the last ranks none (they still join
-the step's allreduce), never rank 0, whose diagnostics the History keeps.
+the step's reduction), never rank 0, whose diagnostics the History keeps.
 """
 
 from __future__ import annotations
