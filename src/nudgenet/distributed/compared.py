@@ -19,9 +19,10 @@ from ..io import outline
 # one is told so, not that the data these change (x's rows) differ
 OPTIONS = ("seed", "epochs", "compile", "diagnostics", "validation_split",
            "validation_split_mode", "class_weight")  # fmt: skip
+SAMPLE_ROWS = 16  # rows of each array whose checksum the ranks compare
 
 
-def sample_checksum(array: np.ndarray, rows: int = 16) -> int:
+def sample_checksum(array: np.ndarray, rows: int = SAMPLE_ROWS) -> int:
     """CRC-32 of ``rows`` rows spread evenly over ``array`` (reading only those of a mapped
     file): ranks that loaded other data (each its own random draw or part of a data set) differ
     here, while their shapes agree."""
@@ -36,7 +37,7 @@ def described(model, data: dict[str, np.ndarray | None]) -> dict:
         "parameters": [[list(p.shape), str(p.dtype)] for p in model.parameters()],
         "architecture": outline(model),
         **{name: "absent" if a is None else f"{a.shape} {a.dtype}" for name, a in data.items()},
-        **{f"{name} (CRC-32 of 16 rows)": sample_checksum(a)
+        **{f"{name} (CRC-32 of {SAMPLE_ROWS} rows)": sample_checksum(a)
            for name, a in data.items() if a is not None},
     }  # fmt: skip
 
