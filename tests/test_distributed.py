@@ -338,7 +338,7 @@ def test_in_a_world_of_one_rank_an_error_passes(monkeypatch):
 
     for error in (ValueError("bad"), SystemExit(3), SystemExit(0), KeyboardInterrupt()):
         with pytest.raises(type(error)):
-            with abort_on_error(FakeComm(1, rank=0), exit_aborts=True):
+            with abort_on_error(FakeComm(1, rank=0), exit_line="left"):
                 raise error
 
 
@@ -477,10 +477,12 @@ def test_evaluate_distributed_scores_each_row_once_as_one_process_does(ranks, tm
     ("other-weights", "rank 1 runs another evaluate than rank 0: weights (CRC-32) "),
     ("bad-labels", "rank 1 of 2: ValueError: CrossEntropyLoss: labels must be in [0, 2]"),
     ("alone", "waited 2 s at the start of evaluate(distributed=True) for the other ranks"),
+    ("exit", "rank 1 of 2: left evaluate(distributed=True) with sys.exit(0) while the other"),
 ])  # fmt: skip
 def test_evaluate_distributed_refuses_or_ends_ranks_that_differ(mode, message, tmp_path):
     """Ranks with other rows or weights are refused at the start (the scores would mix); an
-    error on one rank ends them all; one rank calling it alone ends by the stall check (it
+    error on one rank ends them all (sys.exit(0) too, named as leaving evaluate: it was called
+    leaving fit); one rank calling it alone ends by the stall check (it
     spun, silent, for ever)."""
     result, seconds = launch(2, str(SCRIPTS / "evaluate.py"), str(tmp_path / "f.json"), mode,
                              env={"NUDGENET_STALL_SHUTDOWN_SECONDS": "2"})  # fmt: skip

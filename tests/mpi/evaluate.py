@@ -6,7 +6,8 @@ process, written as JSON by rank 0.
 the scores of both calls and the rows each rank's model saw (a forward hook; the one row
 ``evaluate`` reads first to check the targets included).  MODE, on the last rank only:
 ``other-rows`` or ``other-weights`` (refused at the start), ``bad-labels`` (an error there ends
-every rank), ``alone`` (only rank 0 calls it: the stall check ends the job); ``in-a-fit``: a
+every rank), ``exit`` (its loss function calls ``sys.exit(0)``: the others would wait),
+``alone`` (only rank 0 calls it: the stall check ends the job); ``in-a-fit``: a
 ``DataParallel`` made by hand also scores inside its own fit of a summed loss, whose History
 must be one process's.
 """
@@ -68,12 +69,22 @@ if mode == "in-a-fit":
 if mode == "alone" and comm.rank:
     sys.exit(0)  # joined MPI (mpi4py's import), never calls evaluate: rank 0 waits for it
 
+
+
+def exiting_loss(scores, targets):
+    if last:
+        sys.exit(0)  # "done here": the other ranks wait for this one's share
+    return F.mse_loss(scores, targets)
+
+
 cases = {
     "classifier": (model_of(3), ng.CrossEntropyLoss(), labels, {"metrics": ["accuracy"]}),
     "weighted": (model_of(3), ng.CrossEntropyLoss(), labels, {"sample_weight": weights}),
     "regressor": (model_of(1), ng.MSELoss(), values, {"metrics": ["r2", "mae"]}),
     "function-loss": (model_of(1), F.mse_loss, values, {}),
 }
+if mode == "exit":
+    cases = {"exit": (model_of(1), exiting_loss, values, {})}
 found = {}
 for name, (model, loss_fn, y, options) in cases.items():
     seen.clear()

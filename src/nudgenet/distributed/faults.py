@@ -60,11 +60,6 @@ def describe(error: BaseException) -> str:
         return "interrupted (KeyboardInterrupt)"
     if isinstance(error, MemoryError):
         return f"out of memory (MemoryError{f': {error}' if str(error) else ''})"
-    if isinstance(error, SystemExit) and error.code in (0, None):  # inside fit: exit_aborts
-        return (
-            "left fit(distributed=True) with sys.exit(0) while the other ranks train; to stop "
-            "every rank, set model.stop_training = True in a callback"
-        )
     if isinstance(error, SystemExit):  # Python prints a code that is not a number: so do we
         code = error.code
         lines = [] if isinstance(code, int) else str(code).strip().splitlines()
@@ -78,7 +73,8 @@ def describe(error: BaseException) -> str:
 def exit_code(error: BaseException) -> int:
     """The job's exit code when ``error`` aborts it: 130 for Ctrl-C (as shells report SIGINT),
     a ``sys.exit``'s number as the shell would see it (never 0: ``sys.exit(0)`` inside a
-    distributed ``fit`` is a failure), else 1 (``sys.exit("message")`` too, as in Python)."""
+    distributed ``fit`` or ``evaluate`` is a failure), else 1 (``sys.exit("message")`` too, as
+    in Python)."""
     if isinstance(error, KeyboardInterrupt):
         return 130
     if isinstance(error, SystemExit) and isinstance(error.code, int):
@@ -87,21 +83,23 @@ def exit_code(error: BaseException) -> int:
 
 
 @contextlib.contextmanager
-def abort_on_error(comm, exit_aborts: bool = False, one_line: tuple = ()) -> Iterator[None]:
+def abort_on_error(comm, exit_line: str = "", one_line: tuple = ()) -> Iterator[None]:
     """Run the block; on any exception print Python's report of it and one line naming this rank
     and the error to stderr and ``Abort`` every rank with its :func:`exit_code` (see the module
     doc).  A ``SystemExit`` of code 0 (or None) is a rank leaving normally and passes, unless
-    ``exit_aborts``: inside a distributed ``fit`` the others wait for this one in the next
-    collective, for ever.  In a communicator of one rank every exception passes.  Errors of the
-    types ``one_line`` (here and in the ``abort_on_error`` blocks within) get the line alone."""
+    ``exit_line`` is given, its line then: inside a distributed ``fit`` or ``evaluate`` the
+    others wait for this one in the next collective, for ever.  In a communicator of one rank
+    every exception passes.  Errors of the types ``one_line`` (here and in the
+    ``abort_on_error`` blocks within) get the line alone."""
     reset = _one_line.set(one_line or _one_line.get())
     try:
         yield
     except BaseException as error:
         clean = isinstance(error, SystemExit) and error.code in (0, None)
-        if comm.Get_size() == 1 or (clean and not exit_aborts):
+        if comm.Get_size() == 1 or (clean and not exit_line):
             raise
-        _abort(comm, error, "" if isinstance(error, _one_line.get()) else _report(error))
+        report = "" if isinstance(error, _one_line.get()) else _report(error)
+        _abort(comm, error, report, exit_line if clean else describe(error))
     finally:
         _one_line.reset(reset)
 
@@ -173,11 +171,12 @@ def _exiting(frame) -> bool:
     return bool(code) and (code.co_filename, code.co_name) == (contextlib.__file__, "__exit__")
 
 
-def _abort(comm, error: BaseException, report: str = "") -> None:
+def _abort(comm, error: BaseException, report: str = "", line: str = "") -> None:
     """``report`` (Python's report of ``error``, or nothing) and one line naming this rank and
-    the error on stderr, then ``Abort`` every rank with the error's :func:`exit_code`."""
+    the error (``line``, else :func:`describe`'s) on stderr, then ``Abort`` every rank with the
+    error's :func:`exit_code`."""
     code = exit_code(error)
-    _say(comm, describe(error), report)
+    _say(comm, line or describe(error), report)
     time.sleep(_FORWARDED)  # the launcher forwards the lines before Abort tears it down
     comm.Abort(code)
     os._exit(code)  # MPICH's Abort may return before the launcher ends this process

@@ -46,6 +46,11 @@ from .threads import blas_threads_per_rank
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
 EVALUATION_BATCH = 1024  # rows per batch of predict and evaluate (per graph of a DifferentialLoss)
 DATA = ("x", "y", "validation x", "validation y", "sample_weight")  # fit's arrays, by name
+# a rank's line when it leaves a distributed call with sys.exit(0) (the others would wait for it)
+_EXIT_IN_FIT = ("left fit(distributed=True) with sys.exit(0) while the other ranks train; to "
+                "stop every rank, set model.stop_training = True in a callback")  # fmt: skip
+_EXIT_IN_EVALUATE = ("left evaluate(distributed=True) with sys.exit(0) while the other ranks "
+                     "evaluate; every rank must finish it")  # fmt: skip
 
 
 def last_run() -> dict:
@@ -93,7 +98,7 @@ class DataParallel:
         self.reduction = None
         self.fitting = self.unclaimed = True
         try:
-            with abort_on_error(self.comm, exit_aborts=True):
+            with abort_on_error(self.comm, exit_line=_EXIT_IN_FIT):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
                 check_checkpoint(arguments["checkpoint"])
                 self.options = compared(arguments)
@@ -237,7 +242,7 @@ class DataParallel:
         its weights, the loss, the metrics, the rows' shape and a sample of them:
         DistributedError naming the first difference), then :meth:`evaluate`; an error on any
         rank, in any of this, ends every rank."""
-        with abort_on_error(self.comm, exit_aborts=True):
+        with abort_on_error(self.comm, exit_line=_EXIT_IN_EVALUATE):
             rendezvous(self.comm, "evaluate(distributed=True)")
             x, y, metric_fns = prepare()
             weights = check_weights("evaluate", "sample_weight", sample_weight, len(x), np.float64)
