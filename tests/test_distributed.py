@@ -524,7 +524,7 @@ def test_evaluate_distributed_outside_a_launcher_warns_and_scores_alone(no_launc
 def test_nudgenet_train_under_mpiexec_holds_the_data_set_once_a_machine(tmp_path):
     """Each rank of ``mpiexec -n 2 nudgenet train`` used to hold the whole data set in its own
     memory; the machine's ranks now share one read-only copy, and train as one process does."""
-    from nudgenet.distributed.node import has_room, shared_memory_free
+    from nudgenet.distributed.shared_memory import has_room, shared_memory_free
 
     if not has_room(shared_memory_free(), 160 << 20):
         pytest.skip(f"/dev/shm has {shared_memory_free() >> 20} MiB free, 180 MiB are needed")

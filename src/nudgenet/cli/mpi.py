@@ -78,7 +78,7 @@ def load_once_per_machine(args, load) -> tuple[recipes.Dataset, SharedArrays | N
     ranks loads its own copy (None)."""
     if not args.distributed:
         return load(), None
-    from ..distributed.node import split_nodes
+    from ..distributed.shared_memory import split_nodes
 
     comm = world("nudgenet train")
     machine = split_nodes(comm)

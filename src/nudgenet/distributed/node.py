@@ -50,7 +50,6 @@ memory before the window is freed: arrays taken from the parameters *during* a d
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 
@@ -62,15 +61,16 @@ from ..nn.flat import FlatParameters
 from ..optim import Optimizer
 from .allreduce import GradientAllreduce
 from .shard import bounds
+from .shared_memory import (
+    SHARED_MEMORY,
+    aligned,
+    has_room,
+    shared_memory_free,
+    split_nodes,
+    synchronize,
+)
 
-_ALIGN = 64  # bytes: each array in the window starts on a cache line
-SHARED_MEMORY = "/dev/shm"  # where MPICH's shared-memory windows live (a tmpfs)
 _PIECE = 1 << 15  # elements summed at a time: the piece and its work arrays stay in cache
-
-
-def aligned(nbytes: int) -> int:
-    """``nbytes`` rounded up to whole cache lines (where the next array in a window starts)."""
-    return -(-nbytes // _ALIGN) * _ALIGN
 
 
 def _layout(optimizer: Optimizer) -> tuple[np.dtype, int, list[str]]:
@@ -78,38 +78,6 @@ def _layout(optimizer: Optimizer) -> tuple[np.dtype, int, list[str]]:
     params = optimizer.params
     dtype = np.result_type(*[p.data for p in params])
     return dtype, sum(p.data.size for p in params), list(optimizer.state)
-
-
-def split_nodes(comm):
-    """``comm``'s ranks that share memory (MPI's ``COMM_TYPE_SHARED``): this rank's node."""
-    from mpi4py import MPI
-
-    return comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
-
-
-def shared_memory_free() -> int | None:
-    """Bytes free where MPICH makes a machine's shared memory (``/dev/shm``), None where that
-    cannot be told."""
-    try:
-        found = os.statvfs(SHARED_MEMORY)
-    except OSError:
-        return None
-    return found.f_bavail * found.f_frsize
-
-
-def synchronize(window, comm) -> None:
-    """Every rank of ``comm`` here, and what each wrote to the shared ``window`` visible to all:
-    MPI-3's idiom, ``Win.Sync(); Barrier(); Win.Sync()``, inside a passive-target epoch
-    (``Lock_all``)."""
-    window.Sync()
-    comm.Barrier()
-    window.Sync()
-
-
-def has_room(free: int | None, needed: int) -> bool:
-    """Whether ``free`` bytes of shared memory (None: unknown, assumed) hold ``needed`` and an
-    eighth more to spare."""
-    return free is None or free >= needed + (needed >> 3)
 
 
 def reduction_for(comm, optimizer: Optimizer, callbacks: list):

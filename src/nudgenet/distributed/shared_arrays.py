@@ -1,6 +1,6 @@
 """Arrays held once per machine: its first rank's, read in place by the machine's other ranks.
 
-A machine's ranks (``Split_type(COMM_TYPE_SHARED)``, :func:`~.node.split_nodes`) can share
+A machine's ranks (``Split_type(COMM_TYPE_SHARED)``, :func:`~.shared_memory.split_nodes`) can share
 memory.  :func:`share_arrays` copies the first rank's named arrays into one MPI shared-memory
 window (``Win.Allocate_shared``) and gives every rank of the machine read-only views of them:
 N ranks then hold one copy of a data set, not N, and each touches only the pages of the rows it
@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from ..errors import caller_stacklevel
-from .node import SHARED_MEMORY, aligned, has_room, shared_memory_free, synchronize
+from .shared_memory import SHARED_MEMORY, aligned, has_room, shared_memory_free, synchronize
 
 
 class SharedArrays:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from .shared_memory import split_nodes
+
 
 def affinity() -> set[int]:
     """The cores this process may run on (all of the machine's where the system cannot say)."""
@@ -36,10 +38,8 @@ def threads_per_rank(affinities: Sequence[set[int]], mine: set[int]) -> int:
 def blas_threads_per_rank(comm):
     """A context manager capping BLAS threads for the ranks of ``comm`` on this machine (a
     collective: every rank calls it; one ``allgather`` of their cores among them)."""
-    from mpi4py import MPI
-
     mine = affinity()
-    neighbours = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    neighbours = split_nodes(comm)
     affinities = [set(cores) for cores in neighbours.allgather(sorted(mine))]
     neighbours.Free()
     current = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
