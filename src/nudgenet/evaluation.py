@@ -10,12 +10,12 @@ from functools import partial
 import numpy as np
 
 from .data._convert import within_range
-from .distributed.parallel import EVALUATION_BATCH, joined, wanted
+from .distributed.parallel import joined, wanted
 from .errors import ShapeError, name_all_rows
 from .grad_mode import no_grad
 from .metrics import resolve
 from .nn.module import Module
-from .step import whole_loss
+from .step import EVALUATION_BATCH, whole_loss
 from .tensor import Tensor
 
 

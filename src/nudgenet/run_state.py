@@ -25,6 +25,15 @@ from .history import History
 from .nn.module import Module
 from .optim import Optimizer
 
+FIT_ARRAYS = ("x", "y", "validation x", "validation y", "sample_weight")  # by name, in order
+
+
+def fit_arrays(x, y, validation, sample_weight) -> dict[str, np.ndarray]:
+    """A run's arrays by name (:data:`FIT_ARRAYS`), those it has, in that order: what a
+    checkpoint's fingerprint reads and data-parallel ranks compare."""
+    given = (x, y, *(validation or (None, None)), sample_weight)
+    return {name: array for name, array in zip(FIT_ARRAYS, given) if array is not None}
+
 
 @dataclass
 class Position:

@@ -24,6 +24,8 @@ from .nn.utils import clip_grad_norm_
 from .optim import Optimizer
 from .tensor import Tensor
 
+EVALUATION_BATCH = 1024  # rows per batch of predict and evaluate (per graph of a DifferentialLoss)
+
 
 def _engine_step(
     model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None, weights=None, inputs=False

@@ -24,7 +24,7 @@ from .callbacks import Callback, check_signatures
 from .checkpoint import Checkpoint, check_checkpoint, fingerprint
 from .diagnostics import GradientDiagnostics
 from .distributed.launch import warn_copies
-from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, per_row, wanted
+from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, wanted
 from .divergence import non_finite
 from .errors import DivergenceWarning, caller_stacklevel
 from .evaluation import evaluate, predict, prepare_data, targets_for
@@ -32,12 +32,12 @@ from .functional.losses import check_weights
 from .history import History
 from .holdout import split_validation
 from .metrics import resolve
-from .nn.losses import loss_identity
+from .nn.losses import is_mean_over_rows, loss_identity
 from .nn.module import Module
 from .nn.weights import row_weights
 from .optim import Optimizer
 from .progress import EpochReporter
-from .run_state import Position, Run, generators
+from .run_state import Position, Run, fit_arrays, generators
 from .step import choose_step, update_step
 
 
@@ -205,9 +205,7 @@ def fit(
     for cb in callbacks:
         cb.on_train_begin(begin_logs)
     run, at = Run(model, optimizer, callbacks, history, generators(model, rng)), Position()
-    data = {"x": x, "y": y, **dict(zip(("validation x", "validation y"), validation or ()))}
-    if weights is not None:
-        data["sample_weight"] = weights
+    data = fit_arrays(x, y, validation, weights)
     arrays = tuple(data.values())
     settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
                 "loss": loss_identity(loss_fn), "metrics": list(metric_fns),
@@ -224,7 +222,7 @@ def fit(
             update = parallel.updating(optimizer, clip_grad_norm, callbacks)
         every_steps = checkpoint.every_steps if checkpoint is not None else None
         # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
-        mean_loss = per_row(loss_fn)
+        mean_loss = is_mean_over_rows(loss_fn)
         # per batch beyond the step and the loss sum: metrics, callbacks, a progress bar (if any)
         per_batch = bool(metric_fns or callbacks or reporter.bars)
         logs = {k: v[-1] for k, v in history.history.items()}  # the last epoch's, on_train_end

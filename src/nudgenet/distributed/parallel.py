@@ -31,10 +31,10 @@ from .. import files
 from ..checkpoint import check_checkpoint
 from ..errors import DistributedError, caller_stacklevel
 from ..functional.losses import check_weights
-from ..nn.losses import loss_identity, reduction_of
+from ..nn.losses import is_mean_over_rows, loss_identity
 from ..nn.normalization import BatchNorm1d
-from ..run_state import Position, Run
-from ..step import update_step, whole_loss
+from ..run_state import FIT_ARRAYS, Position, Run
+from ..step import EVALUATION_BATCH, update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .compared import compared, described, parameters_checksum
 from .faults import abort_on_error, abort_on_uncaught, check_same, rendezvous
@@ -44,8 +44,6 @@ from .shard import bounds, share
 from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
-EVALUATION_BATCH = 1024  # rows per batch of predict and evaluate (per graph of a DifferentialLoss)
-DATA = ("x", "y", "validation x", "validation y", "sample_weight")  # fit's arrays, by name
 # a rank's line when it leaves a distributed call with sys.exit(0) (the others would wait for it)
 _EXIT_IN_FIT = ("left fit(distributed=True) with sys.exit(0) while the other ranks train; to "
                 "stop every rank, set model.stop_training = True in a callback")  # fmt: skip
@@ -121,9 +119,9 @@ class DataParallel:
         options (:func:`~.compared.compared`), the model (outline, parameters' shapes), the
         optimiser (class and ``hyperparameters()``), the callbacks (class and
         ``training_settings()``), the number of ranks, the shape of each of fit's ``data`` arrays
-        by name (:data:`DATA`; "absent" where a rank has none), a sample of their rows
-        (:func:`~.compared.sample_checksum`) and the row order (DistributedError on rank 0
-        naming the first difference)."""
+        by name (:data:`~nudgenet.run_state.FIT_ARRAYS`; "absent" where a rank has none), a
+        sample of their rows (:func:`~.compared.sample_checksum`) and the row order
+        (DistributedError on rank 0 naming the first difference)."""
         for module in run.model.modules():
             if isinstance(module, BatchNorm1d):
                 raise DistributedError(
@@ -132,13 +130,13 @@ class DataParallel:
                     "global batch; data-parallel training refuses it (LayerNorm normalises each "
                     "row alone)"
                 )
-        self.mean_loss = per_row(loss_fn)
+        self.mean_loss = is_mean_over_rows(loss_fn)
         optimizer = run.optimizer
         check_same(self.comm, {
             **settings,
             **self.options,
             "ranks": self.size,
-            **described(run.model, {name: data.get(name) for name in DATA}),
+            **described(run.model, {name: data.get(name) for name in FIT_ARRAYS}),
             "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
             "callbacks": [{"class": type(cb).__name__, **type(cb).training_settings(cb)}
                           for cb in run.callbacks],  # fmt: skip
@@ -225,7 +223,7 @@ class DataParallel:
             outputs = predict(model, x[rows], batch_size)
             loss, targets = whole_loss(model, loss_fn, x[rows], y[rows], outputs, batch_size,
                                        weights)  # fmt: skip
-            if per_row(loss_fn):  # the mean over all rows: this rank's, weighted by its share
+            if is_mean_over_rows(loss_fn):  # this rank's mean, weighted by its share
                 mass = stop - start if weights is None else weights.sum()
                 loss *= portion(mass, len(x) if weights is None else sample_weight.sum())
             parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}
@@ -281,12 +279,6 @@ class DataParallel:
     def stopping(self, reason: str | None) -> str | None:
         """Any rank's ``reason`` to stop (the first by rank; None: none), on every rank."""
         return next((r for r in self.comm.allgather(reason) if r is not None), None)
-
-
-def per_row(loss_fn) -> bool:
-    """Whether ``loss_fn`` is a mean over rows (a rank's share then weighs by its rows), not a
-    sum (the ranks' parts add up as they are): :func:`~nudgenet.nn.losses.reduction_of`."""
-    return reduction_of(loss_fn) == "mean"
 
 
 def portion(mass: float, total: float) -> float:

@@ -97,6 +97,12 @@ def reduction_of(loss_fn) -> str:
     return default if isinstance(default, str) else "mean"
 
 
+def is_mean_over_rows(loss_fn) -> bool:
+    """Whether ``loss_fn`` is a mean over rows (:func:`reduction_of` is ``"mean"``), not a sum:
+    an epoch's loss is then the rows' mean, and a data-parallel rank's share weighs by its rows."""
+    return reduction_of(loss_fn) == "mean"
+
+
 def scores_to_classes(outputs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Class labels from scores: the argmax of several columns; one column (or a vector) is
     class 1 where it is above ``threshold``, else 0."""
