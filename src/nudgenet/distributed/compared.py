@@ -1,8 +1,8 @@
 """What the ranks of a data-parallel run compare before they start, so that ranks running another
 fit (or scoring other rows) are told so at once, naming the first difference
 (:func:`~.faults.check_same`), rather than deadlock or average wrong numbers: fit's options as
-given (:func:`compared`), the model's outline and parameters' shapes and a sample of each data
-array's rows (:func:`described`), and, for ``evaluate`` (``fit`` gives every rank rank 0's), the
+given (:func:`fit_options`), the model's outline and parameters' shapes and a sample of each data
+array's rows (:func:`description`), and, for ``evaluate`` (``fit`` gives every rank rank 0's), the
 weights' values (:func:`parameters_checksum`).
 """
 
@@ -17,7 +17,7 @@ from ..io import outline
 # fit's arguments the ranks compare as given, beyond fit's ``settings`` (train.py: batch_size,
 # shuffle, the loss, ..., which a checkpoint's fingerprint compares too): a rank that differs in
 # one is told so, not that the data these change (x's rows) differ
-OPTIONS = ("seed", "epochs", "compile", "diagnostics", "validation_split",
+FIT_OPTIONS = ("seed", "epochs", "compile", "diagnostics", "validation_split",
            "validation_split_mode", "class_weight")  # fmt: skip
 SAMPLE_ROWS = 16  # rows of each array whose checksum the ranks compare
 
@@ -30,7 +30,7 @@ def sample_checksum(array: np.ndarray, rows: int = SAMPLE_ROWS) -> int:
     return zlib.crc32(np.ascontiguousarray(array[picked]).tobytes())
 
 
-def described(model, data: dict[str, np.ndarray | None]) -> dict:
+def description(model, data: dict[str, np.ndarray | None]) -> dict:
     """What the ranks compare of a model and the arrays of a run (by name; None: absent): the
     parameters' shapes, the architecture, each array's shape and a sample of its rows."""
     return {
@@ -51,10 +51,10 @@ def parameters_checksum(model) -> int:
     return crc
 
 
-def compared(arguments: dict) -> dict:
-    """fit's ``arguments`` named in :data:`OPTIONS`, and how often its checkpoint saves, as
+def fit_options(arguments: dict) -> dict:
+    """fit's ``arguments`` named in :data:`FIT_OPTIONS`, and how often its checkpoint saves, as
     plain values (a ``class_weight`` dict's keys as strings: JSON refuses NumPy's integers)."""
-    options = {name: arguments[name] for name in OPTIONS}
+    options = {name: arguments[name] for name in FIT_OPTIONS}
     checkpoint = arguments["checkpoint"]
     options["checkpoint"] = (
         {"every_epochs": checkpoint.every_epochs, "every_steps": checkpoint.every_steps}

@@ -36,7 +36,7 @@ from ..nn.normalization import BatchNorm1d
 from ..run_state import FIT_ARRAYS, Position, Run
 from ..step import EVALUATION_BATCH, update_step, whole_loss
 from .allreduce import GradientAllreduce
-from .compared import compared, described, parameters_checksum
+from .compared import description, fit_options, parameters_checksum
 from .faults import abort_on_error, abort_on_uncaught, check_same, rendezvous
 from .launch import launcher, world
 from .node import NodeReduction, reduction_for
@@ -84,7 +84,7 @@ class DataParallel:
         """Abort every rank on an error here (``sys.exit(0)`` too: the others would wait for
         this rank in the next collective); wait for every rank to start this fit
         (:func:`~.faults.rendezvous`); then refuse a ``checkpoint`` that is not a Checkpoint and
-        a missing seed, and keep fit's options the ranks compare (:func:`~.compared.compared`);
+        a missing seed, and keep fit's options the ranks compare (:func:`~.compared.fit_options`);
         files and warnings from rank 0 only; the BLAS threads of the ranks on one machine
         sharing its cores (:mod:`.threads`)."""
         if self.fitting:  # a fit called with this object inside its own fit (from a callback)
@@ -99,7 +99,7 @@ class DataParallel:
             with abort_on_error(self.comm, exit_line=_EXIT_IN_FIT):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
                 check_checkpoint(arguments["checkpoint"])
-                self.options = compared(arguments)
+                self.options = fit_options(arguments)
                 if arguments["seed"] is None:
                     raise DistributedError(
                         "fit(distributed=True) needs seed= (an int): every rank draws the same "
@@ -116,7 +116,7 @@ class DataParallel:
 
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
         """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings`` and
-        options (:func:`~.compared.compared`), the model (outline, parameters' shapes), the
+        options (:func:`~.compared.fit_options`), the model (outline, parameters' shapes), the
         optimiser (class and ``hyperparameters()``), the callbacks (class and
         ``training_settings()``), the number of ranks, the shape of each of fit's ``data`` arrays
         by name (:data:`~nudgenet.run_state.FIT_ARRAYS`; "absent" where a rank has none), a
@@ -136,7 +136,7 @@ class DataParallel:
             **settings,
             **self.options,
             "ranks": self.size,
-            **described(run.model, {name: data.get(name) for name in FIT_ARRAYS}),
+            **description(run.model, {name: data.get(name) for name in FIT_ARRAYS}),
             "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
             "callbacks": [{"class": type(cb).__name__, **type(cb).training_settings(cb)}
                           for cb in run.callbacks],  # fmt: skip
@@ -245,7 +245,7 @@ class DataParallel:
             x, y, metric_fns = prepare()
             weights = check_weights("evaluate", "sample_weight", sample_weight, len(x), np.float64)
             check_same(self.comm, {
-                **described(model, {"x": x, "y": y, "sample_weight": weights}),
+                **description(model, {"x": x, "y": y, "sample_weight": weights}),
                 "weights (CRC-32)": parameters_checksum(model),
                 "loss": loss_identity(loss_fn),
                 "metrics": list(metric_fns),
