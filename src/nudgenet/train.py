@@ -234,6 +234,8 @@ def fit(
                         cb.on_epoch_begin(epoch, begin_logs)
                     order = rng.permutation(n) if shuffle else np.arange(n)
                     at = Position(epoch, 0, order, parts={name: [] for name in metric_fns})
+                if parallel:  # the settings of this epoch's steps alike on every rank
+                    parallel.check_optimizer(optimizer, epoch, ended=False)
                 model.train()
                 started = time.perf_counter()
                 # Σ of the batch losses times their rows (weights), and each batch's statistics
@@ -285,7 +287,7 @@ def fit(
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 if parallel:  # the optimiser's settings alike on every rank; rank 0's logs
-                    parallel.check_optimizer(optimizer, epoch)
+                    parallel.check_optimizer(optimizer, epoch, ended=True)
                     logs = parallel.epoch_logs(logs)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)

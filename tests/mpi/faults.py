@@ -22,7 +22,8 @@ reduces the rate by another factor), ``guard-error`` (rank 1 fails to load a fil
 (after making a ``DataParallel(comm)``, the script's own code raises on rank 1 while rank 0
 waits in a collective of its own; ``by-hand-self-uncaught``: the same with a one-rank
 ``DataParallel(COMM_SELF)``, as a sweep of one run per rank), ``lr-on-rank-0`` (a callback
-halves the learning rate on rank 0 only), ``checkpoint-on-rank-0`` (rank 0 alone passes a
+halves the learning rate on rank 0 only, at an epoch's end; ``lr-at-begin-on-rank-0``: as the
+second epoch begins), ``checkpoint-on-rank-0`` (rank 0 alone passes a
 Checkpoint), ``checkpoint-path-on-rank-0`` (rank 0 alone passes a folder's path as the
 checkpoint)."""
 
@@ -105,6 +106,10 @@ class Fail(ng.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
         if case == "exit-in-fit" and rank == 1:
             sys.exit(0)  # "good enough, stop here": the others wait for it in the next step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if case == "lr-at-begin-on-rank-0" and rank == 0 and epoch == 1:
+            self.optimizer.lr *= 0.5  # a schedule "on rank 0 only"
 
     def on_epoch_end(self, epoch, logs=None):
         if case == "lr-on-rank-0" and rank == 0:

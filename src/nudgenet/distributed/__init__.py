@@ -18,7 +18,8 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
   ``ng.evaluate(..., distributed=True)``'s, after training); the History holds rank 0's logs,
   the same on every rank, and any rank's stop stops all; only rank 0 prints and writes files;
 * an error on one rank ends every rank; ranks that differ are caught at the start (and, for
-  the optimiser's settings, after each epoch) (:mod:`.faults`, :mod:`.compared`).
+  the optimiser's settings, as each epoch begins and after it) (:mod:`.faults`,
+  :mod:`.compared`).
 
 :mod:`.launch` says whether a launcher started this process, :mod:`.parallel` is what ``fit``
 calls; :func:`last_run` says which reduction the last run used and what it cost.  :func:`guard` is

@@ -1,5 +1,5 @@
 """No hangs: a rank that fails ends every rank, and ranks that differ are caught at the start
-(and, for the optimiser's settings, after each epoch).
+(and, for the optimiser's settings, as each epoch begins and after it).
 
 MPI's collectives wait for every rank: one rank raising while the others wait in an
 ``Allreduce`` would hang the job (and a rank that merely exits leaves the others waiting in
@@ -25,11 +25,11 @@ line on each rank still waiting after ``NUDGENET_STALL_WARNING_SECONDS`` (60), a
 and its ``HOROVOD_STALL_SHUTDOWN_TIME_SECONDS``, off by default for the same reason: a rank
 still loading a large data set is only slow).
 
-:func:`check_same` compares one description per rank in one small ``allgather`` (what is
-described: :mod:`.compared` and :meth:`~.parallel.DataParallel.check`), before training, after
-each epoch (the optimiser's settings) and before a distributed ``evaluate``; a rank whose
-description differs from rank 0's is a :class:`~nudgenet.errors.DistributedError` naming the
-rank and the first difference, instead of a deadlock or a wrong average.
+:func:`check_same` compares one description per rank in one small ``allgather`` (what is described:
+:mod:`.compared` and :meth:`~.parallel.DataParallel.check`), before training, as each epoch begins
+and after it (the optimiser's settings) and before a distributed ``evaluate``; a rank whose
+description differs from rank 0's is a :class:`~nudgenet.errors.DistributedError` naming the rank
+and the first difference, instead of a deadlock or a wrong average.
 """
 
 from __future__ import annotations

@@ -1,18 +1,18 @@
 """``fit(..., distributed=True)``: this rank's part of a data-parallel run.
 
-:func:`fit_data_parallel` runs ``fit`` for ``distributed=True`` (under an MPI launcher: this rank
-of ``MPI.COMM_WORLD``) and for a :class:`DataParallel` made by hand (``DataParallel(comm)``: this
-rank of ``comm``) alike: it runs ``fit`` again inside :meth:`DataParallel.running`
+:func:`fit_data_parallel` runs ``fit`` for ``distributed=True`` (under an MPI launcher: this rank of
+``MPI.COMM_WORLD``) and for a :class:`DataParallel` made by hand (``DataParallel(comm)``: this rank
+of ``comm``) alike: it runs ``fit`` again inside :meth:`DataParallel.running`
 (:func:`~.faults.abort_on_error`, files written only on rank 0,
 :func:`nudgenet.files.set_may_write`, warnings shown only there), then gives each rank its
 parameters back in its own memory; ``fit`` receives the running :class:`DataParallel` in place of
 ``True`` and calls it at these places: :meth:`~DataParallel.check` (refuse what cannot run, compare
 the ranks), :meth:`~DataParallel.start` (rank 0's state on every rank, and the step's reduction:
-:mod:`.node` or :mod:`.allreduce`), :meth:`~DataParallel.sharded` (each step on this rank's share
-of the batch, then the ranks' gradients summed by that reduction), :meth:`~DataParallel.gather` and
-:meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each
-exactly once), :meth:`~DataParallel.check_optimizer` (the optimiser's settings alike after each
-epoch), :meth:`~DataParallel.epoch_logs` (rank 0's logs on every rank: one History),
+:mod:`.node` or :mod:`.allreduce`), :meth:`~DataParallel.sharded` (each step on this rank's share of
+the batch, then the ranks' gradients summed by that reduction), :meth:`~DataParallel.gather` and
+:meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each exactly
+once), :meth:`~DataParallel.check_optimizer` (the optimiser's settings alike as each epoch begins
+and after it), :meth:`~DataParallel.epoch_logs` (rank 0's logs on every rank: one History),
 :meth:`~DataParallel.stopping` (any rank's stop decision, for all), :meth:`~DataParallel.any_rank`
 (Keras's stop flag of every rank, before a mid-epoch checkpoint) and :meth:`~DataParallel.trained`
 (every rank done, before ``on_train_end``); fit's optimiser update is
@@ -258,13 +258,15 @@ class DataParallel:
         (EarlyStopping's best weights, the same on every rank)."""
         self.comm.Barrier()
 
-    def check_optimizer(self, optimizer, epoch: int) -> None:
-        """The ``optimizer``'s settings (``hyperparameters()``) as epoch ``epoch`` ends, those it
-        trained with and any a callback changed at its end, the same on every rank
-        (:func:`~.faults.check_same`: DistributedError on rank 0 naming the first difference):
-        settings changed on some ranks only would have the ranks update by different ones."""
+    def check_optimizer(self, optimizer, epoch: int, ended: bool) -> None:
+        """The ``optimizer``'s settings (``hyperparameters()``) the same on every rank
+        (:func:`~.faults.check_same`: DistributedError on rank 0 naming the first difference),
+        as epoch ``epoch`` begins (after the callbacks' ``on_epoch_begin``, before its first
+        step) and once it ``ended`` (a change within the epoch, the last one's too): settings
+        changed on some ranks only would have the ranks update by different ones."""
+        when = f"after epoch {epoch + 1}" if ended else f"as epoch {epoch + 1} begins"
         check_same(self.comm, {"optimizer": optimizer.hyperparameters()},
-                   what=f"fit (its optimiser's settings after epoch {epoch + 1})",
+                   what=f"fit (its optimiser's settings {when})",
                    must="keep the optimiser's settings alike: a callback that changes them runs "
                         "on every rank and must change them alike there")
 
