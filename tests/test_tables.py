@@ -39,8 +39,9 @@ def write_pets(path, x, names, header="a,b,c,kind", spelled=None):
 
 
 def messy(k: int, name: str) -> str:
-    """Names quoted or not, with stray spaces."""
-    return (f'"{name}"', f" {name} ", f'" {name}"', name)[k % 4]
+    """Names quoted or not, with stray spaces (a space before the quotes too, as many
+    exporters write ``1.5, "cat"``)."""
+    return (f'"{name}"', f" {name} ", f'" {name}"', name, f' "{name}"', f'"{name}" ')[k % 6]
 
 
 def test_text_labels_are_encoded_as_label_encoder_does(tmp_path):
@@ -81,6 +82,20 @@ def test_given_classes_keep_the_numbering_and_name_an_unknown_label(tmp_path):
     assert load_arrays(tmp_path / "n.csv", classes=["0", "1", "2"])[1].tolist() == [2, 0, 1, 2]
 
 
+def test_a_quoted_cell_after_a_space_is_read_as_without_it(tmp_path):
+    """``1.5, "2.5", "cat"``: the cells 2.5 and cat, as in ``1.5,"2.5","cat"`` (NumPy's reader
+    takes the quotes only at a cell's start; the quoted name was a class of its own)."""
+    (tmp_path / "d.csv").write_text('a,b,kind\n1.5, "2.5", "cat"\n2,3,cat\n4, 5 , dog\n')
+    x, y, classes = load_arrays(tmp_path / "d.csv", "kind", return_classes=True)
+    assert x.tolist() == [[1.5, 2.5], [2, 3], [4, 5]] and y.tolist() == [0, 0, 1]
+    assert classes == ["cat", "dog"]
+    (tmp_path / "n.csv").write_text('a,b\n1.5, "2.5"\n2,3\n')  # every cell a number
+    assert load_arrays(tmp_path / "n.csv", "b")[0].tolist() == [[1.5], [2]]
+    (tmp_path / "bad.csv").write_text('a,b,kind\n1.5, "x",cat\n2,3,dog\n')
+    with pytest.raises(DataError, match=r"line 2, column 2 \('b'\): 'x' is not a number"):
+        load_arrays(tmp_path / "bad.csv", "kind")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -112,9 +127,11 @@ def test_the_commands_print_and_return_class_names(tmp_path, monkeypatch, capsys
     x, names = pets(300)
     write_pets(tmp_path / "pets.csv", x, names, spelled=messy)
     train = ("train", "--dataset", "pets.csv", "--epochs", "20", "-o", "pets.st")
-    code, out, err = run_cli(capsys, *train, "--label-column", "kind", "--json")
+    code, out, err = run_cli(capsys, *train, "--label-column", "kind", "--json", "--verbose")
     summary = last_json(out)
     assert code == 0 and summary["task"] == "classification" and summary["test_accuracy"] > 0.8
+    assert summary["classes"] == ["cat", "dog", "fox"]  # and the info line names them
+    assert "classification, 3 features, 3 classes (cat, dog, fox), labels in column 'kind'" in err
     model = ng.load(tmp_path / "pets.st")
     assert model.metadata["class_names"] == ["cat", "dog", "fox"]
     # predict: names, in text and JSON

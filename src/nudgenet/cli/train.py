@@ -24,28 +24,13 @@ from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
 from ..train import fit
-from .class_weight import USAGE, class_weight_for, class_weight_option
-from .common import (
-    UsageError,
-    absolute,
-    add_data_options,
-    add_output_options,
-    emit_json,
-    figure_path,
-    format_figure,
-    fraction,
-    fraction_or_zero,
-    layer_sizes,
-    load_data,
-    metrics_for,
-    non_negative_int,
-    positive_float,
-    positive_int,
-)
-from .differential import add_differential_option, differential_defaults, training_loss
-from .logs import add_log_options, log_callbacks
-from .mpi import BATCH_SIZE_HELP, load_once_per_machine, under_mpi
+from .class_weight import class_weight_for
+from .common import UsageError, absolute, emit_json, format_figure, load_data, metrics_for
+from .differential import differential_defaults, training_loss
+from .logs import log_callbacks
+from .mpi import load_once_per_machine, under_mpi
 from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
+from .train_options import DEFAULT_VALIDATION_SPLIT, add_train_options
 
 
 def run(args) -> int:
@@ -108,7 +93,7 @@ def run(args) -> int:
         why = f"; {data.task_reason}" if data.task_reason else ""
         print(
             f"nudgenet: {data.name}: {data.note}{validation_note}; {data.task}, "
-            f"{data.features} features{labels}{why}",
+            f"{data.features} features{_classes(data.class_names)}{labels}{why}",
             file=sys.stderr,
         )
     fit_loss, y_fit = training_loss(args, data, loss_fn, y_fit, target_scaler)  # --differential
@@ -130,6 +115,7 @@ def run(args) -> int:
         "dataset": data.name,
         "task": data.task,
         "label_column": data.label_column,
+        "classes": data.class_names or None,  # a classifier's, in the order of its outputs
         "epochs": len(history),
         "stop_reason": history.stop_reason,
         "kept_epoch": kept + 1,  # the epoch whose weights are saved, from 1
@@ -168,6 +154,15 @@ def run(args) -> int:
     return 0 if saved else KEPT_BETTER_MODEL
 
 
+def _classes(names: list[str], shown: int = 6) -> str:
+    """``", 3 classes (cat, dog, fox)"``: a classifier's classes for the info line (the first
+    ``shown`` of more, then "..."), so a label column read wrong shows at once."""
+    if not names:
+        return ""
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f", {len(names)} classes ({listed})"
+
+
 def _fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validation_split) -> dict:
     """``train_loss`` and ``val_loss`` for the results: a classifier's from the History (the
     kept epoch's); a regression's in the targets' own units, like its test scores: the saved
@@ -186,9 +181,6 @@ def _fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validatio
         "train_loss": loss(slice(0, fitted)),
         "val_loss": loss(slice(fitted, None)) if held else None,
     }
-
-
-DEFAULT_VALIDATION_SPLIT = 0.1
 
 
 def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
@@ -272,10 +264,6 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-GENERATED = [record.name for record in recipes.DATASETS.values() if record.generated]
-MOMENTUM = [name for name, recipe in recipes.OPTIMIZERS.items() if recipe.momentum]
-
-
 def register(commands) -> None:
     """Add the ``train`` subcommand."""
     train = commands.add_parser(
@@ -284,116 +272,5 @@ def register(commands) -> None:
         description="Train an MLP on a data set, report held-out scores, save the model. With no "
         "options: the bundled 8x8 digits, offline, in seconds.",
     )
-    add_data_options(train, "digits")
-    train.add_argument(
-        "--test-size",
-        type=fraction,
-        default=recipes.DEFAULT_TEST_SIZE,
-        help="held-out fraction (default: %(default)s)",
-    )
-    train.add_argument(
-        "--validation-split",
-        type=fraction_or_zero,
-        help="fraction of the training rows held back for val_loss and the validation curves; "
-        f"0 trains on them all (default: {DEFAULT_VALIDATION_SPLIT}, or 0 when the data set is "
-        "too small to spare a row)",
-    )
-    train.add_argument(
-        "--samples",
-        type=positive_int,
-        default=recipes.DEFAULT_SAMPLES,
-        help=f"rows to generate for {'/'.join(GENERATED)} (default: %(default)s)",
-    )
-    train.add_argument(
-        "--task",
-        default="auto",
-        choices=recipes.TASKS,
-        help="auto: labels that are names are classes; whole numbers are classes when at most "
-        f"{recipes.AUTO_MAX_CLASSES} distinct ones (it asks when one is rare: on 1 row, or "
-        f"under {recipes.AUTO_MIN_CLASS_ROWS} in a larger file), values when more; other "
-        "targets are values. The info line says what was guessed and why (default: "
-        "%(default)s)",
-    )
-    train.add_argument(
-        "--layers", type=layer_sizes, default="64", help="hidden sizes, e.g. 16,16 (default: 64)"
-    )
-    train.add_argument(
-        "--activation",
-        choices=sorted(recipes.ACTIVATIONS),
-        help="hidden layers' activation (default: relu; softplus with --differential)",
-    )
-    train.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
-    train.add_argument(
-        "--optimizer",
-        choices=sorted(recipes.OPTIMIZERS),
-        help="(default: sgd; adam with --differential)",
-    )
-    rates = ", ".join(f"{name} {recipe.lr:g}" for name, recipe in recipes.OPTIMIZERS.items())
-    train.add_argument("--lr", type=positive_float, help=f"learning rate (default: {rates})")
-    train.add_argument(
-        "--momentum",
-        type=fraction_or_zero,
-        default=0.9,
-        help=f"momentum for {'/'.join(MOMENTUM)}, in [0, 1) (default: %(default)s)",
-    )
-    train.add_argument(
-        "--class-weight",
-        type=class_weight_option,
-        metavar="WEIGHTS",
-        help=f"weigh the training rows by class: {USAGE}; 'balanced' gives each class "
-        "n_rows / (n_classes * its rows), as scikit-learn does. The training loss is then the "
-        "weighted mean; validation and test scores stay unweighted",
-    )
-    train.add_argument("--batch-size", type=positive_int, default=32, help=BATCH_SIZE_HELP)
-    train.add_argument("--epochs", type=positive_int, default=30)
-    train.add_argument("--seed", type=non_negative_int, default=0)
-    train.add_argument(
-        "--early-stopping",
-        type=non_negative_int,
-        default=0,
-        metavar="PATIENCE",
-        help="stop after PATIENCE epochs without val_loss improvement (default: 0, off)",
-    )
-    scaling = train.add_mutually_exclusive_group()
-    scaling.add_argument(
-        "--standardize",
-        dest="standardize",
-        action="store_true",
-        default=None,
-        help="standardise inputs (saved in the model) and, for regression, train on z-scored "
-        "targets, rescaled by a final layer in the saved model (so the progress lines and "
-        "--plot curves are in standardised units; the results, held-out line and --json, in "
-        "the targets' own); default for non-image data",
-    )
-    scaling.add_argument("--no-standardize", dest="standardize", action="store_false")
-    train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the file at --output whatever it holds; without it, only a nudgenet model "
-        "scored on the same held-out rows is replaced, and only by a run scoring at least as "
-        f"well (a worse run is not saved: exit code {KEPT_BETTER_MODEL})",
-    )
-    train.add_argument(
-        "--plot",
-        type=figure_path,
-        metavar="PNG",
-        help="write the training curves (loss, accuracy/rmse; train and validation) to PNG and "
-        "the per-layer gradient norms to PNG's name + -gradients (needs matplotlib)",
-    )
-    train.add_argument(
-        "--checkpoint",
-        metavar="DIR",
-        help="save the run's whole state to DIR after every epoch; the same command run again "
-        "resumes from DIR's newest checkpoint and ends as an uninterrupted run would, bit for "
-        "bit (a checkpoint of another run is refused)",
-    )
-    train.add_argument(
-        "--restart",
-        action="store_true",
-        help="delete --checkpoint DIR's checkpoints and start the run over",
-    )
-    add_log_options(train)
-    add_differential_option(train)
-    add_output_options(train, training=True)
+    add_train_options(train)
     train.set_defaults(run=under_mpi("train", run), distributed=False)

@@ -37,7 +37,7 @@ def read_csv(
     if col is not None and not read_labels:
         return _features_without(path, text, header, n_columns, col), None
     try:
-        table = _numbers(path, text, header)
+        table = _numbers(path, text, header, n_columns)
     except ValueError as e:
         if col is None:
             _raise_bad_cell(path, text, header, n_columns)
@@ -52,25 +52,48 @@ def read_csv(
 
 
 def _numbers(
-    path: PathLike, text: str, header: list[str] | None, columns: list[int] | None = None
+    path: PathLike,
+    text: str,
+    header: list[str] | None,
+    n_columns: int,
+    columns: list[int] | None = None,
 ) -> np.ndarray:
     """The CSV rows of ``text`` (after the header) as float64 ``(rows, columns)``; ValueError
-    for a cell that is not a number; DataError when there are no rows."""
+    for a cell that is not a number; DataError when there are no rows.  NumPy's reader first;
+    where it fails, cell by cell through Python's (:func:`_reader`: NumPy's takes ``"2.5"`` but
+    not ``, "2.5"``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
-        table = np.loadtxt(
-            io.StringIO(text),
-            delimiter=",",
-            skiprows=0 if header is None else 1,
-            comments=None,
-            quotechar='"',
-            ndmin=2,
-            dtype=np.float64,
-            usecols=columns,
-        )
+        try:
+            table = np.loadtxt(
+                io.StringIO(text),
+                delimiter=",",
+                skiprows=0 if header is None else 1,
+                comments=None,
+                quotechar='"',
+                ndmin=2,
+                dtype=np.float64,
+                usecols=columns,
+            )
+        except ValueError:
+            table = _cells_as_numbers(path, text, header, n_columns, columns)
     if table.shape[0] == 0:
         raise DataError(f"{path}: no data rows after the header")
     return table
+
+
+def _cells_as_numbers(
+    path: PathLike, text: str, header: list[str] | None, n_columns: int, columns
+) -> np.ndarray:
+    """The data rows' cells of ``columns`` (None: all) as float64, read by Python's CSV reader;
+    ValueError at the first that is not a number (:func:`_is_number`)."""
+    keep = range(n_columns) if columns is None else columns
+    rows = []
+    for _, row in _data_rows(path, text, header, n_columns):
+        if not all(_is_number(row[j]) for j in keep):
+            raise ValueError("a cell is not a number")
+        rows.append([float(row[j]) for j in keep])
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(keep))
 
 
 def _features_and_names(
@@ -95,7 +118,7 @@ def _features_without(
     """Every column of a CSV file but ``col`` (the label column, whatever its cells hold), as
     numbers; a DataError naming the first cell that is not one."""
     try:
-        return _numbers(path, text, header, [j for j in range(n_columns) if j != col])
+        return _numbers(path, text, header, n_columns, [j for j in range(n_columns) if j != col])
     except ValueError as e:
         _raise_bad_cell(path, text, header, n_columns, label=col)
         raise DataError(f"{path}: cannot parse as CSV ({e})") from e
@@ -161,10 +184,17 @@ def _csv_start(path: PathLike, raw: bytes) -> tuple[str, list[str], list[str] | 
 
 def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
     """A CSV stream's first row, and its next row that is not blank (None: there is none)."""
-    rows = csv.reader(stream)
+    rows = _reader(stream)
     with _csv_errors(path):
         first = next(rows, [])
         return first, next((row for row in rows if not _blank(row)), None)
+
+
+def _reader(stream):
+    """Python's CSV reader of ``stream``, a space before a quoted cell skipped (``1.0, "cat"``
+    is the cell ``cat``, as ``1.0,"cat"`` is: hand-written files and many exporters put one
+    there)."""
+    return csv.reader(stream, skipinitialspace=True)
 
 
 @contextlib.contextmanager
@@ -275,7 +305,7 @@ def _recognised_label_column(path: PathLike, header: list[str] | None, n_columns
 def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: int):
     """``(line, cells)`` of each data row of a CSV file (blank lines skipped); a DataError for
     the first row with another number of cells."""
-    rows = csv.reader(io.StringIO(text))
+    rows = _reader(io.StringIO(text))
     with _csv_errors(path):
         if header is not None:
             next(rows)
