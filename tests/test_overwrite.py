@@ -93,6 +93,19 @@ def test_a_model_that_cannot_be_compared_is_kept_before_training(tmp_path):
     assert TrainingRecord.of(ng.load(tmp_path / MODEL)).seed == 1
 
 
+def test_a_kept_model_s_score_is_shown_apart_from_the_run_s(tmp_path, capsys):
+    """The line saying why a model is kept shows the two scores to as many digits as differ."""
+    from nudgenet.cli.output import save_unless_worse
+
+    prices = TrainingRecord(dataset="black-scholes", task="regression", loss="MSELoss")
+    kept = save_unless_worse(None, tmp_path / "m.st", prices.scored({"rmse": 1.48612}),
+                             prices.scored({"rmse": 1.48597}))  # fmt: skip
+    assert not kept and not (tmp_path / "m.st").exists()
+    assert f"kept {tmp_path / 'm.st'}: its held-out rmse 1.486 beats this run's 1.4861;" in (
+        capsys.readouterr().err
+    )  # it was "1.486 beats this run's 1.486"
+
+
 def test_the_record_keeps_the_held_out_score_and_compares_by_the_tasks_metric():
     classes = {"task": "classification", "loss": "CrossEntropyLoss"}  # train records both
     digits = TrainingRecord(dataset="digits", score_metric="accuracy", score=0.95, **classes)
@@ -104,6 +117,11 @@ def test_the_record_keeps_the_held_out_score_and_compares_by_the_tasks_metric():
     prices = TrainingRecord(dataset="black-scholes", task="regression", loss="MSELoss")
     low, high = prices.scored({"rmse": 0.01, "mae": 0.5}), prices.scored({"rmse": 0.02})
     assert low.score_metric == "rmse" and low.beats(high) and not high.beats(low)
+    # scores within rounding tie: the same run on 3 ranks scored 1.48597390 against 1.48597350
+    # on one process and was refused as worse, "its held-out rmse 1.486 beats this run's 1.486"
+    one, three = prices.scored({"rmse": 1.48597350}), prices.scored({"rmse": 1.48597390})
+    assert not one.beats(three) and not three.beats(one)
+    assert not digits.scored({"accuracy": 0.9500001}).beats(digits)
     assert low.not_comparable(high) is None
     assert digits.not_comparable(TrainingRecord(dataset="digits", **classes)) == (
         "it records no held-out score"

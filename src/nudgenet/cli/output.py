@@ -77,11 +77,21 @@ def save_unless_worse(model, path: Path, record: TrainingRecord, existing) -> bo
         return True
     if existing is not None and existing.beats(record):
         metric = SCORES[record.task]
+        theirs, ours = _apart(existing.score, record.score)
         print(
-            f"nudgenet: kept {path}: its held-out {metric} {existing.score:.4g} beats this "
-            f"run's {record.score:.4g}; this run's model is not saved (--overwrite replaces it)",
+            f"nudgenet: kept {path}: its held-out {metric} {theirs} beats this run's {ours}; "
+            "this run's model is not saved (--overwrite replaces it)",
             file=sys.stderr,
         )
         return False
     save(model, path, record.to_dict())
     return True
+
+
+def _apart(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` to 4 significant digits, or to as many more as tell them apart."""
+    for digits in range(4, 18):
+        shown = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if shown[0] != shown[1]:
+            return shown
+    return shown

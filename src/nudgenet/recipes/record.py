@@ -12,6 +12,7 @@ from .datasets import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE
 # The held-out score saved with a model, per task: a metric of nudgenet.metrics.METRICS, whose
 # higher_is_better says which score beats another.
 SCORES = {"classification": "accuracy", "regression": "rmse"}
+SCORE_TIE = 1e-6  # relative: held-out scores closer than this are equal (float32 rounding)
 
 # The fields that decide which rows a model is scored on (and with which metric, by the task):
 # two scores compare only when the records agree on all of them.
@@ -105,11 +106,13 @@ class TrainingRecord:
         return None
 
     def beats(self, other: TrainingRecord) -> bool:
-        """Whether this record's held-out score is strictly better than ``other``'s (both scored
-        by one metric)."""
+        """Whether this record's held-out score is better than ``other``'s (both scored by one
+        metric) by more than :data:`SCORE_TIE` of the larger: scores within rounding of each
+        other (the same run on another number of ranks, say) are a tie."""
+        margin = SCORE_TIE * max(abs(self.score), abs(other.score))
         if METRICS[SCORES[self.task]].higher_is_better:
-            return self.score > other.score
-        return self.score < other.score
+            return self.score > other.score + margin
+        return self.score < other.score - margin
 
     def loss_fn(self):
         """A new loss object of the saved class."""
