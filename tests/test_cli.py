@@ -638,15 +638,25 @@ def test_train_with_no_arguments_prints_the_held_out_scores_and_saves(tmp_path):
 
 
 def test_an_unusable_output_path_fails_before_training(tmp_path):
+    """Every file and folder train writes is checked before training (--plot, --log-csv,
+    --tensorboard and --checkpoint failed after it, with a raw OSError or none at all)."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("")
-    for output, problem in (
-        ("folder", "--output folder is a folder; expected a model file path such as folder/"),
-        ("file/m.safetensors", "--output file/m.safetensors: file is a file, not a folder"),
+    for options, problem in (
+        (("-o", "folder"), "--output folder is a folder; expected a model file path such as fol"),
+        (("-o", "file/m.safetensors"), "--output file/m.safetensors: file is a file, not a folder"),
+        (("-o", "/proc/m.safetensors"), "--output /proc/m.safetensors: cannot write in /proc ("),
+        (("--plot", "file/c.png"), "--plot file/c.png: file is a file, not a folder"),
+        (("--plot", "/proc/c.png"), "--plot /proc/c.png: cannot write in /proc ("),
+        (("--log-csv", "file/l.csv"), "--log-csv file/l.csv: file is a file, not a folder"),
+        (("--tensorboard", "file/tb"), "--tensorboard file/tb: file is a file, not a folder"),
+        (("--checkpoint", "file"), "--checkpoint file is a file; expected a folder (made if"),
+        (("--checkpoint", "/proc/runs/1"), "--checkpoint /proc/runs/1: cannot write in /proc ("),
     ):
-        result = run("train", "-o", output, cwd=tmp_path, check=False)
-        assert problem in _error(result) and result.returncode == 1
+        result = run("train", *options, cwd=tmp_path, check=False)
+        assert problem in _error(result) and result.returncode == 1, (options, result.stderr)
         assert result.stdout == ""  # no epoch was trained
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]  # nothing written
 
 
 def test_predict_top_must_be_positive(digits_model, tmp_path):

@@ -1,5 +1,6 @@
 """The model file ``nudgenet train`` writes: checked before training, and replaced only by a run
-that scores at least as well on the same held-out rows, or with ``--overwrite``.
+that scores at least as well on the same held-out rows, or with ``--overwrite``; and its other
+outputs (figures, logs, checkpoints), checked before training too (:func:`check_outputs`).
 
 Before training (fail fast): the path must be writable, and a file already there must be a
 nudgenet model whose :class:`~nudgenet.recipes.TrainingRecord` holds a score this run can be
@@ -10,8 +11,8 @@ line says so; exit code :data:`KEPT_BETTER_MODEL`).  Writes are atomic (:func:`n
 
 from __future__ import annotations
 
-import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import ModelFileError, NudgenetError
@@ -44,18 +45,50 @@ def check_output(path: Path, overwrite: bool) -> TrainingRecord | None:
 def check_writable(path: Path, option: str, kind: str, example: str) -> None:
     """Fail when no file can be written at ``path`` (the value of ``option``): a folder there
     (``kind`` and ``example`` name what was expected: ``"a model file"``,
-    ``"model.safetensors"``), a file where a folder should be, no permission to write."""
+    ``"model.safetensors"``), a file where a folder should be, a folder where no file can be
+    made (no permission, a read-only file system)."""
     if path.is_dir():
         raise NudgenetError(
             f"{option} {path} is a folder; expected {kind} path such as {path / example}"
         )
-    folder = path.parent
+    _check_folder(path.parent, path, option)
+
+
+def check_writable_folder(path: Path, option: str) -> None:
+    """Fail when ``path`` (the value of ``option``) cannot be a folder to write files into: a
+    file there, or a folder (or the nearest one above it, where it is to be made) where no file
+    can be made."""
+    if path.exists() and not path.is_dir():
+        raise NudgenetError(f"{option} {path} is a file; expected a folder (made if missing)")
+    _check_folder(path, path, option)
+
+
+def _check_folder(folder: Path, path: Path, option: str) -> None:
+    """The folder ``folder``, or the nearest one above it that exists (missing folders are made
+    when written), must take a new file: one is made there and removed."""
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
         raise NudgenetError(f"{option} {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise NudgenetError(f"{option} {path}: no permission to write in {folder}")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise NudgenetError(
+            f"{option} {path}: cannot write in {folder} ({error.strerror or error})"
+        ) from None
+
+
+def check_outputs(args) -> None:
+    """Before training: every file and folder ``nudgenet train`` writes besides the model
+    (``--plot`` and its gradients figure beside it, ``--log-csv``, ``--tensorboard``,
+    ``--checkpoint``) can be written, so a run does not fail after its training."""
+    if args.plot:
+        check_writable(args.plot, "--plot", "a figure", "curves.png")
+    if args.log_csv:
+        check_writable(args.log_csv, "--log-csv", "a CSV file", "log.csv")
+    for option, folder in (("--tensorboard", args.tensorboard), ("--checkpoint", args.checkpoint)):
+        if folder:
+            check_writable_folder(Path(folder), option)
 
 
 def check_comparable(path: Path, record: TrainingRecord, existing: TrainingRecord | None):

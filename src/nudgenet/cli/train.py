@@ -29,7 +29,13 @@ from .common import UsageError, absolute, emit_json, format_figure, load_data, m
 from .differential import differential_defaults, training_loss
 from .logs import log_callbacks
 from .mpi import load_once_per_machine, under_mpi
-from .output import KEPT_BETTER_MODEL, check_comparable, check_output, save_unless_worse
+from .output import (
+    KEPT_BETTER_MODEL,
+    check_comparable,
+    check_output,
+    check_outputs,
+    save_unless_worse,
+)
 from .train_options import DEFAULT_VALIDATION_SPLIT, add_train_options
 
 
@@ -42,6 +48,8 @@ def run(args) -> int:
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
+    if may_write():  # and the other files it writes (rank 0's, under mpiexec)
+        check_outputs(args)
     loading = partial(load_data, args, args.test_size, args.seed, args.samples)
     data, shared = load_once_per_machine(args, loading)  # under mpiexec: one copy a machine
     if data.task == "classification" and len(data.class_names) < 2:
