@@ -357,6 +357,7 @@ def test_an_aborting_rank_writes_the_traceback_then_its_line_at_once(monkeypatch
     from nudgenet.distributed import faults
 
     monkeypatch.setattr(faults, "_FORWARDED", 0.0)
+    monkeypatch.setattr(faults, "_DEFERRED", 0.0)  # rank 1's one-line mistakes wait for rank 0
     monkeypatch.setattr(os, "_exit", lambda code: None)
     writes = []
     stream = type("Stream", (), {"write": lambda self, text: writes.append(text),
@@ -852,6 +853,18 @@ def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
     ) in done.stderr
     assert "Traceback" not in done.stderr, "a user's mistake: its line alone, as without MPI"
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_usage_mistake_under_mpiexec_is_one_line_and_exit_code_2(tmp_path):
+    """Options that contradict each other: exit code 2 as in one process (it was 1), and one
+    line, rank 0's (every rank made the mistake: each wrote its line, and MPICH one more)."""
+    command = ["-m", "nudgenet", "train", "--early-stopping", "1", "--validation-split", "0"]
+    result, seconds = launch(3, *command, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    ours = [line for line in result.stderr.splitlines() if line.startswith("nudgenet:")]
+    assert ours == ["nudgenet: rank 0 of 3: UsageError: --early-stopping watches val_loss: it "
+                    "needs --validation-split > 0"], result.stderr  # fmt: skip
+    assert seconds < 30 and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         message = f"{error} (see nudgenet {args.command} --help)"
         print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except MemoryError as error:
         message = f"out of memory{f' ({error})' if str(error) else ''}"
         print(f"nudgenet {args.command}: error: {message}", file=sys.stderr)

@@ -24,7 +24,9 @@ USER_ERRORS = (NudgenetError, OSError, ValueError, KeyError, ImportError)
 
 class UsageError(NudgenetError):
     """A command line whose options contradict each other, found only once the command runs
-    (``main`` ends it with exit code 2, as argparse does a bad value)."""
+    (``main`` ends it with exit code 2, as argparse does a bad value; so does an MPI job)."""
+
+    exit_code = 2
 
 
 def positive_int(text: str) -> int:

@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from ..errors import DistributedError, first_difference
 
 _FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
+_DEFERRED = 2.0  # seconds a rank other than 0 waits before reporting a one-line mistake
 STALL_WARNING = "NUDGENET_STALL_WARNING_SECONDS"  # a line after this long waiting (default 60)
 STALL_SHUTDOWN = "NUDGENET_STALL_SHUTDOWN_SECONDS"  # the job ended after this long (default: never)
 _POLL = (1e-4, 0.05)  # seconds between looks at a pending rendezvous: first, at most
@@ -73,13 +74,15 @@ def describe(error: BaseException) -> str:
 def exit_code(error: BaseException) -> int:
     """The job's exit code when ``error`` aborts it: 130 for Ctrl-C (as shells report SIGINT),
     a ``sys.exit``'s number as the shell would see it (never 0: ``sys.exit(0)`` inside a
-    distributed ``fit`` or ``evaluate`` is a failure), else 1 (``sys.exit("message")`` too, as
-    in Python)."""
+    distributed ``fit`` or ``evaluate`` is a failure), the error's own ``exit_code`` where its
+    class has one (the command line's usage mistakes: 2), else 1 (``sys.exit("message")`` too,
+    as in Python)."""
     if isinstance(error, KeyboardInterrupt):
         return 130
     if isinstance(error, SystemExit) and isinstance(error.code, int):
         return error.code % 256 or 1
-    return 1
+    own = getattr(type(error), "exit_code", None)
+    return own if isinstance(own, int) and own > 0 else 1
 
 
 @contextlib.contextmanager
@@ -90,7 +93,9 @@ def abort_on_error(comm, exit_line: str = "", one_line: tuple = ()) -> Iterator[
     ``exit_line`` is given, its line then: inside a distributed ``fit`` or ``evaluate`` the
     others wait for this one in the next collective, for ever.  In a communicator of one rank
     every exception passes.  Errors of the types ``one_line`` (here and in the
-    ``abort_on_error`` blocks within) get the line alone."""
+    ``abort_on_error`` blocks within: a command line's user mistakes) get the line alone, and
+    on ranks other than 0 only after :data:`_DEFERRED` seconds: a mistake every rank makes is
+    then reported once, by rank 0, whose abort ends the others first."""
     reset = _one_line.set(one_line or _one_line.get())
     try:
         yield
@@ -98,7 +103,10 @@ def abort_on_error(comm, exit_line: str = "", one_line: tuple = ()) -> Iterator[
         clean = isinstance(error, SystemExit) and error.code in (0, None)
         if comm.Get_size() == 1 or (clean and not exit_line):
             raise
-        report = "" if isinstance(error, _one_line.get()) else _report(error)
+        mistake = isinstance(error, _one_line.get())
+        if mistake and comm.Get_rank():  # the same mistake on rank 0 ends the job first,
+            time.sleep(_DEFERRED)  # with its line alone, not one line per rank
+        report = "" if mistake else _report(error)
         _abort(comm, error, report, exit_line if clean else describe(error))
     finally:
         _one_line.reset(reset)
