@@ -409,6 +409,6 @@ def test_a_run_with_other_settings_is_refused_naming_them(tmp_path, change, name
     ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=ng.Checkpoint(tmp_path),
            **options)  # fmt: skip
     model, optimizer, _, _ = setup("adam")
-    with pytest.raises(ng.CheckpointError, match=f"is of another run: {named} "):
+    with pytest.raises(ng.CheckpointError, match=rf"is of another run: {named}[ \[]"):
         ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=ng.Checkpoint(tmp_path),
                **{**options, **change})  # fmt: skip

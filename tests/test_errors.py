@@ -172,7 +172,13 @@ def test_dropout_of_integer_data_gives_floats_not_infinities():
      "cb[0].factor 0.2 there, 0.5 here"),
     ({"cb": [{"class": "R"}]}, {"cb": [{"class": "E", "patience": 3}]},
      'cb[0] {"class": "E", "patience": 3} there, {"class": "R"} here'),  # other keys: whole
-    ({"p": [[5, 8]]}, {"p": [[5, 8], [8]]}, "p [[5, 8], [8]] there, [[5, 8]] here"),  # lengths
+    ({"p": [[5, 8]]}, {"p": [[5, 8], [8]]}, "p[1] [8] there, absent here"),  # lengths
+    ({"p": [[5, 8], [8]]}, {"p": [[5, 9]]}, "p[0][1] 9 there, 8 here"),  # the first that differs
+    # long items alike, one more there: both sides were cut to the same 60 characters
+    ({"cb": [{"class": "GradientDiagnostics"}, {"class": "TerminateOnDivergence", "x": 1}]},
+     {"cb": [{"class": "GradientDiagnostics"}, {"class": "TerminateOnDivergence", "x": 1},
+             {"class": "EarlyStopping", "patience": 2}]},
+     'cb[2] {"class": "EarlyStopping", "patience": 2} there, absent here'),
     ({"x": "a" * 100}, {"x": "b"}, f'x "b" there, "{"a" * 56}... here'),  # a leaf is cut
     ({"a": 1}, {"a": 1}, None),
     ({"opt": {"lr": math.nan, "m": [0.9]}}, {"opt": {"lr": math.nan, "m": [0.9]}}, None),  # NaN

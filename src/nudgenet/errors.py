@@ -5,6 +5,7 @@ import json
 import math
 import os
 import sys
+from itertools import zip_longest
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -73,8 +74,10 @@ def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None
     """``"<where> <theirs> there, <mine> <here>"`` for the first place where ``theirs`` differs
     from ``mine`` (values as JSON, cut to 60 characters), or None: the words of a one-line error
     saying how two runs differ (a checkpoint's and this one, two ranks).  ``where`` is a key of
-    ``mine``, followed into dicts of the same keys and lists of the same length
-    (``callbacks[1].factor``), so a long value is not cut before its difference shows."""
+    ``mine``, followed into dicts of the same keys and into lists (``callbacks[1].factor``;
+    of lists of unequal length, the first item that differs or is absent from one:
+    ``callbacks[2] {...} there, absent here``), so a long value is not cut before its
+    difference shows."""
     for key, value in mine.items():
         found = _difference(key, value, theirs.get(key))
         if found:
@@ -83,13 +86,17 @@ def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None
     return None
 
 
+_ABSENT = object()  # an item one of two lists lacks
+
+
 def _difference(where: str, mine, theirs) -> tuple[str, object, object] | None:
     if mine == theirs or _both_nan(mine, theirs):
         return None
     if isinstance(mine, dict) and isinstance(theirs, dict) and mine.keys() == theirs.keys():
         parts = [(f"{where}.{key}", value, theirs[key]) for key, value in mine.items()]
-    elif isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
-        parts = [(f"{where}[{i}]", a, b) for i, (a, b) in enumerate(zip(mine, theirs))]
+    elif isinstance(mine, list) and isinstance(theirs, list):
+        pairs = zip_longest(mine, theirs, fillvalue=_ABSENT)
+        parts = [(f"{where}[{i}]", a, b) for i, (a, b) in enumerate(pairs)]
     else:
         return where, mine, theirs
     return next((found for part in parts if (found := _difference(*part))), None)
@@ -102,6 +109,8 @@ def _both_nan(mine, theirs) -> bool:
 
 
 def _short(value) -> str:
+    if value is _ABSENT:
+        return "absent"
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
