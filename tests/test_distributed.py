@@ -412,6 +412,19 @@ def test_blas_threads_share_the_node_ranks_cores_at_most_a_rank_s_own(affinities
     assert [threads_per_rank(affinities, mine) for mine in affinities] == threads
 
 
+def test_more_ranks_than_a_machine_s_cores_are_warned_about():
+    """3 ranks on 2 cores ran a spirals fit 6.6 times slower than one process, silently."""
+    from nudgenet.distributed.threads import oversubscribed
+
+    assert oversubscribed([{0, 1}] * 3) == (
+        "fit(distributed=True): 3 ranks on this machine share 2 cores: a rank waits for a core "
+        "and every step for the slowest rank, so this trains slower than 2 ranks there would"
+    )
+    assert "4 ranks on this machine share 1 core:" in oversubscribed([{0}] * 4)
+    for fitting in ([{0, 1}] * 2, [{0}, {1}], [set(range(32))] * 8, [{0}, {1, 2}, {1, 2}]):
+        assert oversubscribed(fitting) is None
+
+
 def test_blas_threads_under_mpiexec_unbound_bound_and_on_cores_of_their_own(tmp_path):
     out = tmp_path / "threads.json"
     two = {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}  # else a rule of 1 passes too

@@ -106,10 +106,11 @@ class DataParallel:
                         "row order from it (None would draw from the global generator, which is "
                         "each rank's own)"
                     )
-                with blas_threads_per_rank(self.comm), warnings.catch_warnings():
+                with warnings.catch_warnings():
                     if self.rank:
                         warnings.simplefilter("ignore")
-                    yield
+                    with blas_threads_per_rank(self.comm):
+                        yield
         finally:
             self.fitting = self.unclaimed = False
             files.set_may_write(previous)
