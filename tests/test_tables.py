@@ -462,5 +462,8 @@ def test_the_cli_turns_fits_warnings_into_notes_and_q_silences_them(tmp_path, mo
     assert main([*command, "-o", "a.st"]) == 0
     err = capsys.readouterr().err
     assert "nudgenet: note: fit: the validation rows" in err and "UserWarning" not in err
+    # in the command's terms: it has no validation_split_mode (the note named it)
+    assert "; a class has few rows: --validation-split 0 trains on them all\n" in err
+    assert "validation_split_mode" not in err
     assert main([*command, "-q", "-o", "b.st"]) == 0
     assert capsys.readouterr().err == ""

@@ -33,6 +33,7 @@ from .errors import (
     ModelFileError,
     NudgenetError,
     ShapeError,
+    ValidationRowsWarning,
 )
 from .evaluation import evaluate, predict
 from .explain import Explanation, NudgeTest, explain, input_gradient, nudge_test
@@ -85,7 +86,7 @@ __all__ = [
     "Callback", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau",
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
-    "distributed", "DistributedError", "DivergenceWarning",
+    "distributed", "DistributedError", "DivergenceWarning", "ValidationRowsWarning",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "grad", "gradgradcheck", "DifferentialLoss",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",

@@ -60,6 +60,15 @@ class DivergenceWarning(RuntimeWarning):
     reports such a stop itself runs fit with a callback saying ``reports_divergence``."""
 
 
+class ValidationRowsWarning(UserWarning):
+    """``fit``'s validation rows lack classes its training rows hold, or the reverse: ``problem``
+    says which, ``fix`` what to pass to ``fit`` instead (the command line gives its own)."""
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(f"{problem}; {fix}")
+        self.problem, self.fix = problem, fix
+
+
 def name_all_rows(error: ShapeError, rows: int, total: int) -> None:
     """Make ``error``, raised by a model on the first ``rows`` of ``total`` input rows (a
     batch, or one row read to check the targets), name the shape all the rows give: the

@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 
 from .data.split import unshared_classes, validation_split_rows
-from .errors import caller_stacklevel
+from .errors import ValidationRowsWarning, caller_stacklevel
 
 
 def split_validation(
@@ -35,11 +35,8 @@ def split_validation(
             '"shuffle"), or validation_data',
             "shuffle": 'pass validation_split_mode="stratify"',
         }.get(mode, "a class has too few rows for both parts")
-        warnings.warn(
-            f"fit: the validation rows ({rows}) {unshared}: val_* scores will mislead; {fix}",
-            UserWarning,
-            stacklevel=caller_stacklevel(),
-        )
+        problem = f"fit: the validation rows ({rows}) {unshared}: val_* scores will mislead"
+        warnings.warn(ValidationRowsWarning(problem, fix), stacklevel=caller_stacklevel())
     weights = None if sample_weight is None else sample_weight[fit_rows]
     return x[fit_rows], y[fit_rows], weights, (x[val_rows], y[val_rows])
 

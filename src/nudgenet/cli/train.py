@@ -17,7 +17,7 @@ from ..callbacks import EarlyStopping
 from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
-from ..errors import DataError, NudgenetError
+from ..errors import DataError, NudgenetError, ValidationRowsWarning
 from ..evaluation import evaluate
 from ..files import may_write
 from ..holdout import validation_rows
@@ -233,7 +233,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
         )  # fmt: skip
     for warning in caught:  # a divergence is reported below; other warnings as one-line notes
         if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
-            print(f"nudgenet: note: {warning.message}", file=sys.stderr)
+            print(f"nudgenet: note: {_in_command_terms(warning.message)}", file=sys.stderr)
     if history.stop_reason != "diverged":
         return history
     kept = _kept_epoch(history, stopping)
@@ -253,6 +253,14 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
         file=sys.stderr,
     )
     return history
+
+
+def _in_command_terms(message: Warning) -> str:
+    """A warning of fit's as the command line's note: advice in its options' terms (its
+    training rows are already a shuffled, stratified part, so rows short of a class are few)."""
+    if isinstance(message, ValidationRowsWarning):
+        return f"{message.problem}; a class has few rows: --validation-split 0 trains on them all"
+    return str(message)
 
 
 def _kept_epoch(history, stopping) -> int:
