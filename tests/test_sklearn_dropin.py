@@ -356,3 +356,37 @@ def test_a_grid_search_in_threads_leaves_the_blas_threads_as_it_found_them():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_sparse_rows_are_made_dense_once_in_the_network_s_dtype_and_predicted_in_batches():
+    """A wide sparse X (TF-IDF, say) is made dense once, cast while sparse (a float64 copy was
+    made first, then a float32 one: three dense copies at the peak), and predicted 1024 rows at
+    a time (all of it was made dense); the outputs are those of the dense rows."""
+    import tracemalloc
+
+    import scipy.sparse as sp
+
+    rows, columns = 3000, 4000
+    X = sp.random(rows, columns, density=0.002, format="csr", random_state=0)
+    y = np.random.default_rng(0).integers(0, 3, rows)
+    dense_float32 = rows * columns * 4
+    est = MLPClassifier((8,), max_iter=2, random_state=0)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        fit_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        sparse_out = est.predict_proba(X)
+        predict_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fit_peak < 1.5 * dense_float32, fit_peak / dense_float32  # it was 3.3
+    assert predict_peak < 0.5 * dense_float32, predict_peak / dense_float32  # it was 3.3
+    np.testing.assert_array_equal(sparse_out, est.predict_proba(X.toarray()))
+    np.testing.assert_array_equal(est.predict(X.tocsc()), est.predict(X.toarray()))
+    beyond = X.tolil()
+    beyond[5, 7] = 1e39
+    with pytest.raises(ValueError, match=r"the first 1e\+39 in sample 5, column 7 \(0-based\)"):
+        MLPClassifier((8,), max_iter=2).fit(beyond.tocsr(), y)

@@ -29,6 +29,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ..data._convert import within_range
 from ..evaluation import predict
+from ..step import EVALUATION_BATCH
 from ..train import fit
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
@@ -42,13 +43,6 @@ NON_FINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values and "
     "need to be preprocessed."
 )  # scikit-learn's words
-
-
-def dense(X):
-    """Sparse inputs as dense arrays: the network multiplies dense matrices (scikit-learn's MLP
-    multiplies sparse ones, so a wide sparse input, TF-IDF features say, needs far more memory
-    here: rows × columns numbers; the estimators' docstring says so)."""
-    return X.toarray() if sp.issparse(X) else X
 
 
 class BaseMLP(BaseEstimator):
@@ -110,7 +104,7 @@ class BaseMLP(BaseEstimator):
         loss = self._loss_name(columns)
         rule = RULES[loss]
         dtype = self._training_dtype() if first else self._model.parameters()[0].dtype
-        X = self._in_dtype("X", dense(X), dtype)  # checked before the network changes
+        X = self._in_dtype("X", X, dtype)  # checked before the network changes
         targets = self._train_targets(columns, rule, dtype)
         outputs = self._output_units(columns, rule)
         hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=np.int64)).tolist()
@@ -141,12 +135,21 @@ class BaseMLP(BaseEstimator):
         change = "Scale" if self.solver == "lbfgs" else "Lower learning_rate_init or scale"
         raise ValueError(f"{NON_FINITE}{where} {change} the inputs (e.g. StandardScaler).")
 
-    def _in_dtype(self, name: str, values: np.ndarray, dtype) -> np.ndarray:
+    def _in_dtype(self, name: str, values, dtype) -> np.ndarray:
         """``values`` (``X``, or a regressor's ``y``) in the network's ``dtype``: a one-line
         ValueError for a value beyond its range (float32's ±3.4e38), which the cast would make
         infinite (:func:`nudgenet.data._convert.within_range`, the command line's rule too).
-        Once per call, on the whole array: nothing per batch."""
+        Once per call, on the whole array: nothing per batch.  A sparse ``X`` becomes a dense
+        array, cast while sparse (one dense copy, in ``dtype``): the network multiplies dense
+        matrices (scikit-learn's MLP multiplies sparse ones: the estimators' docstring says
+        what that costs)."""
         remedy = f"scale {name}, or fit with dtype='float64', whose range holds it"
+        if sp.issparse(values):
+            with np.errstate(over="ignore"):  # a value beyond the range: found just below
+                cast = values.astype(dtype)
+            if np.isfinite(cast.data).all() or not np.isfinite(values.data).all():
+                return cast.toarray()
+            values = values.toarray()  # a value beyond the range: the error names its place
         return within_range(type(self).__name__, name, values, dtype, remedy)
 
     def _training_dtype(self) -> np.dtype:
@@ -306,18 +309,24 @@ class BaseMLP(BaseEstimator):
 
     def _checked_rows(self, X):
         check_is_fitted(self)
-        X = validate_data(
+        return validate_data(
             self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
         )
-        return dense(X)
 
     def _outputs(self, X) -> np.ndarray:
         """The network's outputs after ``out_activation_``, for validated rows ``X``, in the
         dtype of ``X``'s product with the weights (float64 if either is), as scikit-learn's."""
         self._sync()
         weights = self._model.parameters()[0].dtype
-        rows = self._in_dtype("X", X, weights)
-        scores = predict(self._model, rows).astype(np.result_type(X.dtype, weights), copy=False)
+        if sp.issparse(X):  # made dense a batch of rows at a time: the memory is one batch's
+            rows = X.tocsr()
+            scores = np.concatenate([
+                predict(self._model, self._in_dtype("X", rows[i : i + EVALUATION_BATCH], weights))
+                for i in range(0, rows.shape[0], EVALUATION_BATCH)
+            ])  # fmt: skip
+        else:
+            scores = predict(self._model, self._in_dtype("X", X, weights))
+        scores = scores.astype(np.result_type(X.dtype, weights), copy=False)
         return output_function(self.out_activation_, scores)
 
     def _score_rows(self, X, y, sample_weight=None) -> float:
