@@ -631,6 +631,21 @@ def test_a_batch_hook_taking_loss_is_warned_that_it_gets_logs():
     with pytest.warns(UserWarning, match=re.escape('read the loss as logs["loss"]')):
         _train(epochs=1, callbacks=[callback])
     assert callback.received and all("loss" in logs for logs in callback.received)
+    with pytest.warns(UserWarning, match=re.escape('read the loss as logs["loss"]')):
+        _train(epochs=1, callbacks=[_OldBatchEnd()])  # every fit, not the first only
+
+
+def test_a_hook_that_fits_one_hook_is_checked_again_as_another():
+    """The signatures found to fit are remembered (a partial_fit loop checked them on every
+    call), by function and hook: the same function is refused where it does not fit."""
+
+    def hook(epoch, logs):
+        pass
+
+    _train(epochs=1, callbacks=[ng.LambdaCallback(on_epoch_end=hook)])
+    _train(epochs=1, callbacks=[ng.LambdaCallback(on_epoch_end=hook)])
+    with pytest.raises(TypeError, match=re.escape("fit calls on_train_begin(logs), Keras's")):
+        _train(epochs=1, callbacks=[ng.LambdaCallback(on_train_begin=hook)])
 
 
 def test_callbacks_share_one_logs_dict_per_hook_call():

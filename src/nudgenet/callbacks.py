@@ -41,9 +41,11 @@ engine.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import warnings
+import weakref
 from collections.abc import Callable
 
 from .errors import caller_stacklevel
@@ -135,8 +137,9 @@ def check_signatures(callback: Callback) -> None:
     is named ``loss``, since it now receives the ``logs`` dict (the loss is ``logs["loss"]``)."""
     for name in HOOKS:
         hook = getattr(callback, name)
-        if getattr(hook, "__func__", None) is getattr(Callback, name):
-            continue  # not overridden
+        function = getattr(hook, "__func__", hook)
+        if function is getattr(Callback, name) or name in _FITTING.get(function, ()):
+            continue  # not overridden, or seen to fit before (a partial_fit loop's every call)
         takes_index = not (name.startswith("on_train_") and "batch" not in name)
         try:
             signature = inspect.signature(hook)
@@ -158,6 +161,14 @@ def check_signatures(callback: Callback) -> None:
                 UserWarning,
                 stacklevel=caller_stacklevel(),
             )
+            continue
+        with contextlib.suppress(TypeError):  # a hook that takes no weak reference: checked again
+            _FITTING.setdefault(function, set()).add(name)
+
+
+# each hook function check_signatures found to take Keras's arguments as which hooks (by name),
+# without a warning
+_FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def may_write_parameters(callback: Callback) -> bool:
