@@ -390,3 +390,20 @@ def test_sparse_rows_are_made_dense_once_in_the_network_s_dtype_and_predicted_in
     beyond[5, 7] = 1e39
     with pytest.raises(ValueError, match=r"the first 1e\+39 in sample 5, column 7 \(0-based\)"):
         MLPClassifier((8,), max_iter=2).fit(beyond.tocsr(), y)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_says_why_training_stops_in_scikit_learns_words(early_stopping, capsys):
+    """The line scikit-learn prints on stopping, after the last epoch's line (none was)."""
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = load_digits(return_X_y=True)
+    found = []
+    for est in (SklearnMLP, MLPClassifier):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est(early_stopping=early_stopping, tol=1e-2, verbose=1, random_state=0).fit(X / 16, y)
+        lines = capsys.readouterr().out.strip().splitlines()
+        found.append([line for line in lines if "did not improve" in line])
+        assert lines[-1] == found[-1][0]
+    assert found[0] == found[1] and len(found[1]) == 1

@@ -30,10 +30,14 @@ class SklearnEpochs(Callback):
         self.rows, self.validation = rows, validation
         self.total = 0.0
         self.stopped = False
-        self.message = ""
+        self.message = ""  # scikit-learn's verbose line, said after the epoch's own
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.total = 0.0
+        self._say_pending()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._say_pending()
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self.optimizer.rows = logs["size"]  # a weighted loss overrides it with its weight total
@@ -65,11 +69,31 @@ class SklearnEpochs(Callback):
         if est.learning_rate == "invscaling" and est.solver == "sgd":
             self.optimizer.lr = est.learning_rate_init / (est.t_ + 1) ** est.power_t
         if est._no_improvement_count > est.n_iter_no_change:
-            if est.learning_rate == "adaptive" and est.solver == "sgd" and self.optimizer.lr > 1e-6:
+            adaptive = est.learning_rate == "adaptive" and est.solver == "sgd"
+            if adaptive and self.optimizer.lr > 1e-6:
                 self.optimizer.lr /= 5.0
                 est._no_improvement_count = 0
+                self._say(f"Setting learning rate to {self.optimizer.lr:f}")
             else:
                 self.stop_training = self.stopped = True
+                self._say(f"{'Learning rate too small. ' * adaptive}Stopping.")
+
+    def _say(self, outcome: str) -> None:
+        """With ``verbose``, scikit-learn's line for a stop or an ``adaptive`` rate's cut, said
+        after the epoch's own line (as the next epoch begins, or as training ends)."""
+        est = self.est
+        if not est.verbose:
+            return
+        watched = "Training loss"
+        if self.validation is not None:
+            watched = f"Validation {'loss' if est.early_stopping_on == 'loss' else 'score'}"
+        self.message = (f"{watched} did not improve more than tol={est.tol:f} for "
+                        f"{est.n_iter_no_change} consecutive epochs. {outcome}")  # fmt: skip
+
+    def _say_pending(self) -> None:
+        if self.message:
+            print(self.message)
+            self.message = ""
 
     def _validate(self) -> tuple[float, float]:
         """The validation rows' score (accuracy or R², scikit-learn's ``score``) and loss (the
