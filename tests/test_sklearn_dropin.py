@@ -407,3 +407,37 @@ def test_verbose_says_why_training_stops_in_scikit_learns_words(early_stopping, 
         found.append([line for line in lines if "did not improve" in line])
         assert lines[-1] == found[-1][0]
     assert found[0] == found[1] and len(found[1]) == 1
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([3, 1, 2, 1]), np.array([3, 1, 2, 1], dtype=np.uint8), np.array(["b", "a", "c", "a"]),
+    np.array([0, 1, 1, 0]), np.array(["no", "yes", "no", "no"]),
+], ids=["int", "uint", "str", "binary", "binary-str"])  # fmt: skip
+def test_a_partial_fit_batch_s_labels_are_binarised_as_label_binarizer_does(labels):
+    """Known classes of a partial_fit batch are binarised at once (LabelBinarizer.transform
+    checked y's type again on every call: most of a small batch's time); the same bool columns,
+    and labels of another kind or class go to scikit-learn's own checks."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    from nudgenet.sklearn._classifier import _known_labels
+
+    binarizer = LabelBinarizer().fit(np.unique(labels))
+    for batch in (labels, labels[:2], labels[1:2]):
+        expected = binarizer.transform(batch).astype(bool)
+        np.testing.assert_array_equal(_known_labels(batch, binarizer), expected)
+    assert _known_labels(labels.astype(object), binarizer) is None  # checked as before
+    assert _known_labels(np.array([9] if labels.dtype.kind in "iu" else ["z"]), binarizer) is None
+    assert _known_labels(np.ones(3), binarizer) is None  # floats: their type is checked
+
+
+def test_partial_fit_trains_the_same_whichever_way_its_labels_are_binarised():
+    X, y = load_digits(return_X_y=True)
+    fast, checked = MLPClassifier((16,), random_state=0), MLPClassifier((16,), random_state=0)
+    for start in range(0, 640, 64):
+        rows = slice(start, start + 64)
+        fast.partial_fit(X[rows] / 16, y[rows], classes=np.arange(10))
+        checked.partial_fit(X[rows] / 16, y[rows].astype(float), classes=np.arange(10.0))
+    for a, b in zip(fast.coefs_ + fast.intercepts_, checked.coefs_ + checked.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"`y` has classes not in `self.classes_`"):
+        fast.partial_fit(X[:2] / 16, np.array([3, 11]))

@@ -160,6 +160,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
+        elif incremental and (known := _known_labels(y, self._label_binarizer)) is not None:
+            return X, y, known  # a partial_fit batch of the classes known: binarised at once
         else:
             classes = unique_labels(y)
             if self.warm_start:
@@ -308,3 +310,24 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _known_labels(y: np.ndarray, binarizer: LabelBinarizer) -> np.ndarray | None:
+    """``binarizer.transform(y).astype(bool)`` for whole-number or string labels ``y`` (N,), all
+    among ``binarizer``'s classes of one label (binary or multiclass), else None (the caller
+    then checks ``y`` as scikit-learn does, error messages included).  scikit-learn's transform
+    checks ``y``'s type again on every call, most of a small ``partial_fit`` batch's time; these
+    labels need no check: their dtype says their type, and the classes are known."""
+    classes, kinds = binarizer.classes_, {binarizer.classes_.dtype.kind, y.dtype.kind}
+    if y.ndim != 1 or binarizer.y_type_ not in ("binary", "multiclass"):
+        return None
+    if not (len(kinds) == 1 and kinds <= set("iuUS") or kinds == {"i", "u"}):
+        return None
+    column = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+    if not (classes[column] == y).all():
+        return None  # a label not among the classes: scikit-learn's error
+    if len(classes) == 2:
+        return (column == 1)[:, None]
+    known = np.zeros((len(y), len(classes)), dtype=bool)
+    known[np.arange(len(y)), column] = True
+    return known
