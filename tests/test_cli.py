@@ -637,6 +637,15 @@ def test_train_with_no_arguments_prints_the_held_out_scores_and_saves(tmp_path):
     assert f"{scores['loss']:.4f}" == held_out[1] and f"{scores['accuracy']:.4f}" == held_out[2]
 
 
+def test_train_dtype_float64_trains_and_saves_a_float64_network(tmp_path):
+    result = run("train", "--epochs", "1", "--dtype", "float64", "--json", cwd=tmp_path)
+    assert last_json(result)["test_accuracy"] > 0.8
+    model = ng.load(tmp_path / "nudgenet-digits.safetensors")
+    assert {p.data.dtype for p in model.parameters()} == {np.dtype(np.float64)}
+    scores = last_json(run("evaluate", "nudgenet-digits.safetensors", "--json", cwd=tmp_path))
+    assert scores["accuracy"] == last_json(result)["test_accuracy"]
+
+
 def test_an_unusable_output_path_fails_before_training(tmp_path):
     """Every file and folder train writes is checked before training (--plot, --log-csv,
     --tensorboard and --checkpoint failed after it, with a raw OSError or none at all)."""

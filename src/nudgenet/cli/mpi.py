@@ -36,8 +36,8 @@ ONE_LINE = (MemoryError, *USER_ERRORS)
 # under mpiexec the batch is the global one: the ranks take the very steps one process takes
 BATCH_SIZE_HELP = (
     "rows per step (default: %(default)s); under mpiexec the global batch, shared by the ranks: "
-    "keep it and --lr as for one process, the same run to float32 rounding (which a long run "
-    "amplifies: see the README)"
+    "keep it and --lr as for one process, the same run to rounding (which a long float32 run "
+    "amplifies: see --dtype)"
 )
 
 

@@ -69,6 +69,8 @@ def run(args) -> int:
     loss_fn = recipes.resolve_loss(args.loss, data.task)
     outputs = loss_fn.output_units(data.outputs)
     model = recipes.build_mlp(data.features, hidden, outputs, args.activation, stats, args.seed)
+    if args.dtype == "float64":
+        model.double()
     y_train = loss_fn.check_targets(data.y_train, outputs)
     y_test = loss_fn.check_targets(data.y_test, outputs)
     record = recipes.TrainingRecord(

@@ -92,6 +92,13 @@ def add_train_options(train) -> None:
     train.add_argument("--epochs", type=positive_int, default=30)
     train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="the network's floats: float64 is slower, and keeps a long run's rounding small "
+        "(under mpiexec: close to one process's run for longer) (default: %(default)s)",
+    )
+    train.add_argument(
         "--early-stopping",
         type=non_negative_int,
         default=0,
