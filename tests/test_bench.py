@@ -90,6 +90,24 @@ def test_the_scikit_learn_benchmark_runs_and_prints_its_table(tmp_path):
         assert row[9].strip().endswith("×")
 
 
+def test_the_online_and_sparse_benchmark_runs_and_prints_its_table(tmp_path):
+    """benchmarks/sklearn_online.py, tiny: a row per partial_fit batch size and three for the
+    sparse X, each with its ratio."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/sklearn_online.py"), "--calls", "2",
+         "--rows", "200"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "×" in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "partial_fit, 16 rows", "partial_fit, 64 rows", "partial_fit, 256 rows",
+        "200×20000 sparse: fit peak memory", "200×20000 sparse: predict peak memory",
+        "200×20000 sparse: fit time (with tracing)",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "command, expected",
     [
@@ -99,6 +117,7 @@ def test_the_scikit_learn_benchmark_runs_and_prints_its_table(tmp_path):
         ([ROOT / "benchmarks/mpi_scaling.py", "--json", "."], "got the folder '.'"),
         ([ROOT / "benchmarks/sklearn_mlp.py", "--solvers", "adma"], "names from adam, sgd, lbfgs"),
         ([ROOT / "benchmarks/sklearn_mlp.py", "--seeds", "0"], "got '0'"),
+        ([ROOT / "benchmarks/sklearn_online.py", "--calls", "0"], "got '0'"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_work(command, expected, tmp_path):

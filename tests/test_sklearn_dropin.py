@@ -360,11 +360,14 @@ def test_a_grid_search_in_threads_leaves_the_blas_threads_as_it_found_them():
 
 def test_sparse_rows_are_made_dense_once_in_the_network_s_dtype_and_predicted_in_batches():
     """A wide sparse X (TF-IDF, say) is made dense once, cast while sparse (a float64 copy was
-    made first, then a float32 one: three dense copies at the peak), and predicted 1024 rows at
-    a time (all of it was made dense); the outputs are those of the dense rows."""
+    made first, then a float32 one: three dense copies at the peak), and predicted at most
+    16 MiB of rows at a time (all of it was made dense); the outputs are those of the dense
+    rows."""
     import tracemalloc
 
     import scipy.sparse as sp
+
+    from nudgenet.sklearn._base import dense_rows
 
     rows, columns = 3000, 4000
     X = sp.random(rows, columns, density=0.002, format="csr", random_state=0)
@@ -384,6 +387,7 @@ def test_sparse_rows_are_made_dense_once_in_the_network_s_dtype_and_predicted_in
         tracemalloc.stop()
     assert fit_peak < 1.5 * dense_float32, fit_peak / dense_float32  # it was 3.3
     assert predict_peak < 0.5 * dense_float32, predict_peak / dense_float32  # it was 3.3
+    assert dense_rows(20_000, np.float32) == 209 and dense_rows(64, np.float64) == 1024
     np.testing.assert_array_equal(sparse_out, est.predict_proba(X.toarray()))
     np.testing.assert_array_equal(est.predict(X.tocsc()), est.predict(X.toarray()))
     beyond = X.tolil()

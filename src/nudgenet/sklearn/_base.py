@@ -39,6 +39,16 @@ from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
 from ._warnings import warn
 
+SPARSE_BATCH_BYTES = 1 << 24  # at most this much of a sparse X is made dense at a time to predict
+
+
+def dense_rows(columns: int, dtype) -> int:
+    """Rows of a sparse ``X`` of ``columns`` columns made dense at a time to predict: predict's
+    own batch (:data:`~nudgenet.step.EVALUATION_BATCH`), fewer where they would take more than
+    :data:`SPARSE_BATCH_BYTES` (a TF-IDF matrix of 20,000 columns: 209 rows in float32)."""
+    return max(1, min(EVALUATION_BATCH, SPARSE_BATCH_BYTES // (columns * np.dtype(dtype).itemsize)))
+
+
 NON_FINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values and "
     "need to be preprocessed."
@@ -319,10 +329,10 @@ class BaseMLP(BaseEstimator):
         self._sync()
         weights = self._model.parameters()[0].dtype
         if sp.issparse(X):  # made dense a batch of rows at a time: the memory is one batch's
-            rows = X.tocsr()
+            rows, size = X.tocsr(), dense_rows(X.shape[1], weights)
             scores = np.concatenate([
-                predict(self._model, self._in_dtype("X", rows[i : i + EVALUATION_BATCH], weights))
-                for i in range(0, rows.shape[0], EVALUATION_BATCH)
+                predict(self._model, self._in_dtype("X", rows[i : i + size], weights))
+                for i in range(0, rows.shape[0], size)
             ])  # fmt: skip
         else:
             scores = predict(self._model, self._in_dtype("X", X, weights))

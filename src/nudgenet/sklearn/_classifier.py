@@ -28,7 +28,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       per epoch; ``lbfgs`` prints ``Iteration N, loss = ...`` per iteration.
     - Sparse ``X`` (CSR, CSC) is taken; ``fit`` makes it a dense array once, in the network's
       dtype (scikit-learn's MLP multiplies it sparse, so a wide sparse input, TF-IDF features
-      say, needs rows × columns floats of memory here), and prediction 1,024 rows at a time.
+      say, needs rows × columns floats of memory here), and prediction at most 16 MiB of
+      rows at a time.
     - The loss (``loss_``, ``loss_curve_``, lbfgs's objective) is the exact cross-entropy of the
       softmax or logistic outputs; scikit-learn's clips the probabilities to [eps, 1 − eps]
       first, so where the network is very confident (a probability below 2.2e-16) its recorded
