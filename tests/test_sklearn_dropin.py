@@ -367,7 +367,7 @@ def test_sparse_rows_are_made_dense_once_in_the_network_s_dtype_and_predicted_in
 
     import scipy.sparse as sp
 
-    from nudgenet.sklearn._base import dense_rows
+    from nudgenet.sklearn._rows import dense_rows
 
     rows, columns = 3000, 4000
     X = sp.random(rows, columns, density=0.002, format="csr", random_state=0)
@@ -391,9 +391,12 @@ def test_sparse_rows_are_made_dense_once_in_the_network_s_dtype_and_predicted_in
     np.testing.assert_array_equal(sparse_out, est.predict_proba(X.toarray()))
     np.testing.assert_array_equal(est.predict(X.tocsc()), est.predict(X.toarray()))
     beyond = X.tolil()
-    beyond[5, 7] = 1e39
-    with pytest.raises(ValueError, match=r"the first 1e\+39 in sample 5, column 7 \(0-based\)"):
+    beyond[2999, 2], beyond[2000, 9], beyond[2000, 1] = 1e39, -1e39, 1e39
+    named = r"got 3 values beyond it, the first 1e\+39 in sample 2000, column 1 \(0-based\)"
+    with pytest.raises(ValueError, match=named):
         MLPClassifier((8,), max_iter=2).fit(beyond.tocsr(), y)
+    with pytest.raises(ValueError, match=named):  # each batch's own place and count were named
+        est.predict(beyond.tocsr())
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
@@ -432,6 +435,30 @@ def test_a_partial_fit_batch_s_labels_are_binarised_as_label_binarizer_does(labe
     assert _known_labels(labels.astype(object), binarizer) is None  # checked as before
     assert _known_labels(np.array([9] if labels.dtype.kind in "iu" else ["z"]), binarizer) is None
     assert _known_labels(np.ones(3), binarizer) is None  # floats: their type is checked
+    one = LabelBinarizer().fit([7])  # one class: a column of zeros, scikit-learn's
+    assert _known_labels(np.array([7, 7]), one) is None
+
+
+def test_partial_fit_keeps_scikit_learns_checks_of_one_class_and_of_warm_start():
+    """A one-class partial_fit trains toward scikit-learn's target (its binariser's zeros), and
+    with warm_start a batch lacking a class is refused as scikit-learn refuses it."""
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:100] / 16
+    losses = []
+    for cls in (SklearnMLP, MLPClassifier):
+        est = cls((8,), random_state=0, dtype="float64") if cls is MLPClassifier else cls(
+            (8,), random_state=0)  # fmt: skip
+        losses.append(est.partial_fit(X, np.full(100, 7), classes=[7]).loss_)
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
+    for cls in (SklearnMLP, MLPClassifier):
+        warm = cls((8,), warm_start=True, max_iter=2, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warm.fit(X, y[:100] % 3)
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same"):
+            warm.partial_fit(X[:10], np.zeros(10, dtype=int))
 
 
 def test_partial_fit_trains_the_same_whichever_way_its_labels_are_binarised():

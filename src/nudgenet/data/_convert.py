@@ -55,21 +55,45 @@ def within_range(source: object, name: str, values: np.ndarray, dtype, remedy: s
     dtype = np.dtype(dtype)
     with np.errstate(over="ignore"):
         cast = values.astype(dtype, copy=False)
-    if values.dtype.kind != "f" or np.finfo(values.dtype).max <= np.finfo(dtype).max:
-        return cast
-    if np.isfinite(cast).all():
+    if not _narrowed(values.dtype, dtype) or np.isfinite(cast).all():
         return cast
     beyond = np.isinf(cast) & np.isfinite(values)
-    count = int(beyond.sum())
-    if count:
+    if beyond.any():
         row, column = np.argwhere(beyond.reshape(len(values), -1))[0]
         value = values.reshape(len(values), -1)[row, column]
-        raise DataError(
-            f"{source}: expected {name} within {dtype}'s range (±{np.finfo(dtype).max:.4g}), got "
-            f"{count} value{'s' if count > 1 else ''} beyond it, the first {value:g} in sample "
-            f"{row}, column {column} (0-based); {remedy}"
-        )
+        raise _beyond(source, name, dtype, int(beyond.sum()), value, row, column, remedy)
     return cast
+
+
+def sparse_within_range(source: object, name: str, values, dtype, remedy: str):
+    """:func:`within_range` of a SciPy sparse matrix: cast while sparse, its stored values
+    checked (the first beyond the range named by row, then column, as for dense rows)."""
+    dtype = np.dtype(dtype)
+    with np.errstate(over="ignore"):
+        cast = values.astype(dtype)
+    if not _narrowed(values.dtype, dtype) or np.isfinite(cast.data).all():
+        return cast
+    stored, narrowed = values.tocoo(), cast.tocoo()
+    beyond = np.isinf(narrowed.data) & np.isfinite(stored.data)
+    if beyond.any():
+        first = np.lexsort((stored.col[beyond], stored.row[beyond]))[0]
+        row, column = stored.row[beyond][first], stored.col[beyond][first]
+        value = stored.data[beyond][first]
+        raise _beyond(source, name, dtype, int(beyond.sum()), value, row, column, remedy)
+    return cast
+
+
+def _narrowed(wide: np.dtype, dtype: np.dtype) -> bool:
+    """Whether casting floats of ``wide`` to ``dtype`` can overflow (float64 to float32)."""
+    return wide.kind == "f" and np.finfo(wide).max > np.finfo(dtype).max
+
+
+def _beyond(source, name, dtype, count, value, row, column, remedy) -> DataError:
+    return DataError(
+        f"{source}: expected {name} within {dtype}'s range (±{np.finfo(dtype).max:.4g}), got "
+        f"{count} value{'s' if count > 1 else ''} beyond it, the first {value:g} in sample "
+        f"{row}, column {column} (0-based); {remedy}"
+    )
 
 
 def whole(y: np.ndarray) -> np.ndarray:

@@ -20,16 +20,12 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ..data._convert import within_range
-from ..evaluation import predict
-from ..step import EVALUATION_BATCH
 from ..train import fit
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
@@ -37,17 +33,8 @@ from ._losses import RULES, WeightTotal, in_units, output_function
 from ._network import build_network, check_fitted, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
+from ._rows import in_dtype, network_outputs
 from ._warnings import warn
-
-SPARSE_BATCH_BYTES = 1 << 24  # at most this much of a sparse X is made dense at a time to predict
-
-
-def dense_rows(columns: int, dtype) -> int:
-    """Rows of a sparse ``X`` of ``columns`` columns made dense at a time to predict: predict's
-    own batch (:data:`~nudgenet.step.EVALUATION_BATCH`), fewer where they would take more than
-    :data:`SPARSE_BATCH_BYTES` (a TF-IDF matrix of 20,000 columns: 209 rows in float32)."""
-    return max(1, min(EVALUATION_BATCH, SPARSE_BATCH_BYTES // (columns * np.dtype(dtype).itemsize)))
-
 
 NON_FINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values and "
@@ -146,21 +133,9 @@ class BaseMLP(BaseEstimator):
         raise ValueError(f"{NON_FINITE}{where} {change} the inputs (e.g. StandardScaler).")
 
     def _in_dtype(self, name: str, values, dtype) -> np.ndarray:
-        """``values`` (``X``, or a regressor's ``y``) in the network's ``dtype``: a one-line
-        ValueError for a value beyond its range (float32's ±3.4e38), which the cast would make
-        infinite (:func:`nudgenet.data._convert.within_range`, the command line's rule too).
-        Once per call, on the whole array: nothing per batch.  A sparse ``X`` becomes a dense
-        array, cast while sparse (one dense copy, in ``dtype``): the network multiplies dense
-        matrices (scikit-learn's MLP multiplies sparse ones: the estimators' docstring says
-        what that costs)."""
-        remedy = f"scale {name}, or fit with dtype='float64', whose range holds it"
-        if sp.issparse(values):
-            with np.errstate(over="ignore"):  # a value beyond the range: found just below
-                cast = values.astype(dtype)
-            if np.isfinite(cast.data).all() or not np.isfinite(values.data).all():
-                return cast.toarray()
-            values = values.toarray()  # a value beyond the range: the error names its place
-        return within_range(type(self).__name__, name, values, dtype, remedy)
+        """``values`` (``X``, or a regressor's ``y``) in the network's ``dtype``, dense
+        (:func:`._rows.in_dtype`)."""
+        return in_dtype(type(self).__name__, name, values, dtype)
 
     def _training_dtype(self) -> np.dtype:
         """The dtype a new network trains in: ``dtype``, else float32 (``adam``, ``sgd``) or
@@ -327,16 +302,7 @@ class BaseMLP(BaseEstimator):
         """The network's outputs after ``out_activation_``, for validated rows ``X``, in the
         dtype of ``X``'s product with the weights (float64 if either is), as scikit-learn's."""
         self._sync()
-        weights = self._model.parameters()[0].dtype
-        if sp.issparse(X):  # made dense a batch of rows at a time: the memory is one batch's
-            rows, size = X.tocsr(), dense_rows(X.shape[1], weights)
-            scores = np.concatenate([
-                predict(self._model, self._in_dtype("X", rows[i : i + size], weights))
-                for i in range(0, rows.shape[0], size)
-            ])  # fmt: skip
-        else:
-            scores = predict(self._model, self._in_dtype("X", X, weights))
-        scores = scores.astype(np.result_type(X.dtype, weights), copy=False)
+        scores = network_outputs(type(self).__name__, self._model, X)
         return output_function(self.out_activation_, scores)
 
     def _score_rows(self, X, y, sample_weight=None) -> float:

@@ -161,7 +161,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
-        elif incremental and (known := _known_labels(y, self._label_binarizer)) is not None:
+        elif (
+            incremental  # warm_start: scikit-learn's check below that y holds every class
+            and not self.warm_start
+            and (known := _known_labels(y, self._label_binarizer)) is not None
+        ):
             return X, y, known  # a partial_fit batch of the classes known: binarised at once
         else:
             classes = unique_labels(y)
@@ -315,13 +319,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
 def _known_labels(y: np.ndarray, binarizer: LabelBinarizer) -> np.ndarray | None:
     """``binarizer.transform(y).astype(bool)`` for whole-number or string labels ``y`` (N,), all
-    among ``binarizer``'s classes of one label (binary or multiclass), else None (the caller
-    then checks ``y`` as scikit-learn does, error messages included).  scikit-learn's transform
-    checks ``y``'s type again on every call, most of a small ``partial_fit`` batch's time; these
-    labels need no check: their dtype says their type, and the classes are known."""
+    among ``binarizer``'s two or more classes of one label (binary or multiclass), else None
+    (the caller then checks ``y`` as scikit-learn does, error messages included). scikit-learn's
+    transform checks ``y``'s type again on every call, most of a small ``partial_fit`` batch's
+    time; these labels need no check: their dtype says their type, and the classes are known."""
     classes, kinds = binarizer.classes_, {binarizer.classes_.dtype.kind, y.dtype.kind}
-    if y.ndim != 1 or binarizer.y_type_ not in ("binary", "multiclass"):
-        return None
+    if y.ndim != 1 or binarizer.y_type_ not in ("binary", "multiclass") or len(classes) < 2:
+        return None  # (one class: LabelBinarizer's column of zeros)
     if not (len(kinds) == 1 and kinds <= set("iuUS") or kinds == {"i", "u"}):
         return None
     column = np.minimum(np.searchsorted(classes, y), len(classes) - 1)

@@ -1,0 +1,57 @@
+"""The rows the estimators' network takes: ``X`` (or a regressor's ``y``) in the network's dtype,
+checked once for values beyond its range, and a sparse ``X`` made dense.
+
+The network multiplies dense matrices (scikit-learn's MLP multiplies sparse ones): ``fit`` makes
+a sparse ``X`` dense once, cast while sparse (one dense copy, in the network's dtype), and
+prediction makes at most :data:`SPARSE_BATCH_BYTES` of its rows dense at a time, after one check
+of its stored values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..data._convert import sparse_within_range, within_range
+from ..evaluation import predict
+from ..step import EVALUATION_BATCH
+
+SPARSE_BATCH_BYTES = 1 << 24  # at most this much of a sparse X is made dense at a time to predict
+
+
+def in_dtype(source: str, name: str, values, dtype) -> np.ndarray:
+    """``values`` in ``dtype``, dense: a one-line ValueError (``source`` names the estimator)
+    for a value beyond its range (float32's ±3.4e38), which the cast would make infinite
+    (:func:`~nudgenet.data._convert.within_range`, the command line's rule too).  Once per
+    call, on the whole array: nothing per batch."""
+    remedy = _remedy(name)
+    if sp.issparse(values):
+        return sparse_within_range(source, name, values, dtype, remedy).toarray()
+    return within_range(source, name, values, dtype, remedy)
+
+
+def network_outputs(source: str, model, X) -> np.ndarray:
+    """The ``model``'s outputs for the rows ``X``, in the dtype of ``X``'s product with its
+    weights (float64 if either is), as scikit-learn's; a sparse ``X`` checked once, then made
+    dense :func:`dense_rows` rows at a time."""
+    weights = model.parameters()[0].dtype
+    if sp.issparse(X):
+        rows = sparse_within_range(source, "X", X.tocsr(), weights, _remedy("X"))
+        size = dense_rows(X.shape[1], weights)
+        scores = np.concatenate([
+            predict(model, rows[i : i + size].toarray()) for i in range(0, rows.shape[0], size)
+        ])  # fmt: skip
+    else:
+        scores = predict(model, in_dtype(source, "X", X, weights))
+    return scores.astype(np.result_type(X.dtype, weights), copy=False)
+
+
+def dense_rows(columns: int, dtype) -> int:
+    """Rows of a sparse ``X`` of ``columns`` columns made dense at a time to predict: predict's
+    own batch (:data:`~nudgenet.step.EVALUATION_BATCH`), fewer where they would take more than
+    :data:`SPARSE_BATCH_BYTES` (a TF-IDF matrix of 20,000 columns: 209 rows in float32)."""
+    return max(1, min(EVALUATION_BATCH, SPARSE_BATCH_BYTES // (columns * np.dtype(dtype).itemsize)))
+
+
+def _remedy(name: str) -> str:
+    return f"scale {name}, or fit with dtype='float64', whose range holds it"
