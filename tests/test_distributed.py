@@ -874,6 +874,19 @@ def test_a_command_refusing_beside_train_ends_the_job(tmp_path):
     assert not (tmp_path / "m.safetensors").exists()
 
 
+def test_a_rank_s_one_line_mistake_waits_less_than_a_stall_shutdown(monkeypatch):
+    """A rank other than 0 holds back its one-line mistake for rank 0's: under half a stall
+    shutdown that is set, else rank 0, waiting for it at a rendezvous, ended the job first and
+    the failing rank's line was never said."""
+    from nudgenet.distributed.faults import STALL_SHUTDOWN, _deferral
+
+    monkeypatch.delenv(STALL_SHUTDOWN, raising=False)
+    assert _deferral() == 2.0
+    for setting, waits in (("1", 0.5), ("60", 2.0), ("soon", 2.0), ("0", 2.0)):
+        monkeypatch.setenv(STALL_SHUTDOWN, setting)
+        assert _deferral() == waits, setting
+
+
 def test_a_usage_mistake_under_mpiexec_is_one_line_and_exit_code_2(tmp_path):
     """Options that contradict each other: exit code 2 as in one process (it was 1), and one
     line, rank 0's (every rank made the mistake: each wrote its line, and MPICH one more)."""

@@ -648,6 +648,24 @@ def test_a_hook_that_fits_one_hook_is_checked_again_as_another():
         _train(epochs=1, callbacks=[ng.LambdaCallback(on_train_begin=hook)])
 
 
+def test_a_function_that_fits_as_an_attribute_is_checked_again_as_a_method():
+    """Bound as a method, a function loses its first parameter to self: it fits one way and
+    not the other, and was then passed unchecked."""
+
+    def hook(epoch, logs=None):
+        pass
+
+    plain = ng.Callback()
+    plain.on_epoch_end = hook
+    _train(epochs=1, callbacks=[plain])
+
+    class AsMethod(ng.Callback):
+        on_epoch_end = hook
+
+    with pytest.raises(TypeError, match=re.escape("fit calls on_epoch_end(epoch, logs)")):
+        _train(epochs=1, callbacks=[AsMethod()])
+
+
 def test_callbacks_share_one_logs_dict_per_hook_call():
     class Writer(ng.Callback):
         def on_train_begin(self, logs=None):

@@ -137,8 +137,8 @@ def check_signatures(callback: Callback) -> None:
     is named ``loss``, since it now receives the ``logs`` dict (the loss is ``logs["loss"]``)."""
     for name in HOOKS:
         hook = getattr(callback, name)
-        function = getattr(hook, "__func__", hook)
-        if function is getattr(Callback, name) or name in _FITTING.get(function, ()):
+        function, use = getattr(hook, "__func__", hook), (name, inspect.ismethod(hook))
+        if function is getattr(Callback, name) or use in _FITTING.get(function, ()):
             continue  # not overridden, or seen to fit before (a partial_fit loop's every call)
         takes_index = not (name.startswith("on_train_") and "batch" not in name)
         try:
@@ -163,11 +163,11 @@ def check_signatures(callback: Callback) -> None:
             )
             continue
         with contextlib.suppress(TypeError):  # a hook that takes no weak reference: checked again
-            _FITTING.setdefault(function, set()).add(name)
+            _FITTING.setdefault(function, set()).add(use)
 
 
-# each hook function check_signatures found to take Keras's arguments as which hooks (by name),
-# without a warning
+# each hook function check_signatures found to take Keras's arguments, without a warning, as
+# which uses: (hook name, whether bound as a method, which drops its first parameter)
 _FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

@@ -4,12 +4,14 @@
 MPI's collectives wait for every rank: one rank raising while the others wait in an
 ``Allreduce`` would hang the job (and a rank that merely exits leaves the others waiting in
 ``MPI_Finalize``).  :func:`abort_on_error` turns any exception on one rank (bad data,
-``MemoryError``, ``KeyboardInterrupt``, a non-zero ``sys.exit``; inside a distributed ``fit``
-even ``sys.exit(0)``) into Python's report of it (its traceback, as if nothing had caught it; not
-for Ctrl-C or ``sys.exit``) and one line naming the rank and the error, written to stderr at
-once (the launcher merges the ranks' streams), then ``MPI_Abort``, which ends every rank of the
-job within moments with a non-zero exit code (:func:`exit_code`: 130 for Ctrl-C, a
-``sys.exit``'s number, 1 otherwise; MPICH's launcher adds a line of its own).  In a
+``MemoryError``, ``KeyboardInterrupt``, a non-zero ``sys.exit``; inside a distributed ``fit`` or
+``evaluate`` even ``sys.exit(0)``) into Python's report of it (its traceback, as if nothing had
+caught it; not for Ctrl-C or ``sys.exit``) and one line naming the rank and the error, written to
+stderr in one write (the launcher merges the ranks' streams; a command line's user mistake on a
+rank other than 0 after a pause, so that the same mistake on rank 0 is reported once), then
+``MPI_Abort``, which ends every rank of the job within moments with a non-zero exit code
+(:func:`exit_code`: 130 for Ctrl-C, a ``sys.exit``'s number, the error class's own
+``exit_code``, 1 otherwise; MPICH's launcher adds a line of its own).  In a
 communicator of one rank the exception passes to the caller (nothing there waits for it); left
 uncaught, :func:`abort_on_uncaught` ends a world of several.  A rank killed
 outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH's Hydra ends
@@ -82,7 +84,7 @@ def exit_code(error: BaseException) -> int:
     if isinstance(error, SystemExit) and isinstance(error.code, int):
         return error.code % 256 or 1
     own = getattr(type(error), "exit_code", None)
-    return own if isinstance(own, int) and own > 0 else 1
+    return own % 256 or 1 if isinstance(own, int) else 1
 
 
 @contextlib.contextmanager
@@ -105,7 +107,7 @@ def abort_on_error(comm, exit_line: str = "", one_line: tuple = ()) -> Iterator[
             raise
         mistake = isinstance(error, _one_line.get())
         if mistake and comm.Get_rank():  # the same mistake on rank 0 ends the job first,
-            time.sleep(_DEFERRED)  # with its line alone, not one line per rank
+            time.sleep(_deferral())  # with its line alone, not one line per rank
         report = "" if mistake else _report(error)
         _abort(comm, error, report, exit_line if clean else describe(error))
     finally:
@@ -188,6 +190,17 @@ def _abort(comm, error: BaseException, report: str = "", line: str = "") -> None
     time.sleep(_FORWARDED)  # the launcher forwards the lines before Abort tears it down
     comm.Abort(code)
     os._exit(code)  # MPICH's Abort may return before the launcher ends this process
+
+
+def _deferral() -> float:
+    """Seconds a rank other than 0 waits before reporting a one-line mistake: :data:`_DEFERRED`,
+    at most half a stall shutdown that is set (rank 0, waiting for this rank to start the same
+    call, would end the job first, this rank's line unsaid)."""
+    try:
+        shutdown = _seconds(STALL_SHUTDOWN, 0.0)
+    except DistributedError:  # a bad setting: its own error comes where the setting is read
+        shutdown = 0.0
+    return min(_DEFERRED, shutdown / 2) if shutdown else _DEFERRED
 
 
 def _seconds(variable: str, default: float) -> float:
