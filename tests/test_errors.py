@@ -181,6 +181,7 @@ def test_dropout_of_integer_data_gives_floats_not_infinities():
      'cb[2] {"class": "EarlyStopping", "patience": 2} there, absent here'),
     ({"x": "a" * 100}, {"x": "b"}, f'x "b" there, "{"a" * 56}... here'),  # a leaf is cut
     ({"a": 1}, {"a": 1}, None),
+    ({"a": 1, "b": None}, {"a": 1}, "b absent there, null here"),  # a key one side lacks
     ({"opt": {"lr": math.nan, "m": [0.9]}}, {"opt": {"lr": math.nan, "m": [0.9]}}, None),  # NaN
     ({"opt": {"lr": math.nan}}, {"opt": {"lr": 0.1}}, "opt.lr 0.1 there, NaN here"),
 ])  # fmt: skip

@@ -94,6 +94,9 @@ def test_a_quoted_cell_after_a_space_is_read_as_without_it(tmp_path):
     (tmp_path / "bad.csv").write_text('a,b,kind\n1.5, "x",cat\n2,3,dog\n')
     with pytest.raises(DataError, match=r"line 2, column 2 \('b'\): 'x' is not a number"):
         load_arrays(tmp_path / "bad.csv", "kind")
+    (tmp_path / "digits.csv").write_text('a,b,kind\n1.5, "2",cat\n2,\u0661,dog\n')  # Arabic 1
+    with pytest.raises(DataError, match="line 3, column 2 \\('b'\\): '\u0661' is not a number"):
+        load_arrays(tmp_path / "digits.csv", "kind")  # as NumPy's reader refuses it
 
 
 @pytest.mark.parametrize(
@@ -465,5 +468,9 @@ def test_the_cli_turns_fits_warnings_into_notes_and_q_silences_them(tmp_path, mo
     # in the command's terms: it has no validation_split_mode (the note named it)
     assert "; a class has few rows: --validation-split 0 trains on them all\n" in err
     assert "validation_split_mode" not in err
+    assert main([*command, "--early-stopping", "2", "-o", "c.st"]) == 0  # which refuses 0
+    assert "; a class has few rows: a larger --validation-split holds more\n" in (
+        capsys.readouterr().err
+    )
     assert main([*command, "-q", "-o", "b.st"]) == 0
     assert capsys.readouterr().err == ""

@@ -88,7 +88,7 @@ def first_difference(mine: dict, theirs: dict, here: str = "here") -> str | None
     ``callbacks[2] {...} there, absent here``), so a long value is not cut before its
     difference shows."""
     for key, value in mine.items():
-        found = _difference(key, value, theirs.get(key))
+        found = _difference(key, value, theirs.get(key, _ABSENT))
         if found:
             where, value, other = found
             return f"{where} {_short(other)} there, {_short(value)} {here}"

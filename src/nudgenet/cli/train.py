@@ -235,7 +235,8 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
         )  # fmt: skip
     for warning in caught:  # a divergence is reported below; other warnings as one-line notes
         if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
-            print(f"nudgenet: note: {_in_command_terms(warning.message)}", file=sys.stderr)
+            note = _in_command_terms(warning.message, args.early_stopping)
+            print(f"nudgenet: note: {note}", file=sys.stderr)
     if history.stop_reason != "diverged":
         return history
     kept = _kept_epoch(history, stopping)
@@ -257,12 +258,15 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     return history
 
 
-def _in_command_terms(message: Warning) -> str:
+def _in_command_terms(message: Warning, early_stopping: int) -> str:
     """A warning of fit's as the command line's note: advice in its options' terms (its
-    training rows are already a shuffled, stratified part, so rows short of a class are few)."""
-    if isinstance(message, ValidationRowsWarning):
-        return f"{message.problem}; a class has few rows: --validation-split 0 trains on them all"
-    return str(message)
+    training rows are already a shuffled, stratified part, so rows short of a class are few;
+    ``--early-stopping`` needs validation rows)."""
+    if not isinstance(message, ValidationRowsWarning):
+        return str(message)
+    if early_stopping:
+        return f"{message.problem}; a class has few rows: a larger --validation-split holds more"
+    return f"{message.problem}; a class has few rows: --validation-split 0 trains on them all"
 
 
 def _kept_epoch(history, stopping) -> int:

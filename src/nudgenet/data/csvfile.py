@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import re
 import warnings
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from ._io import PathLike, open_bytes
 
 LabelColumn = int | str | None
 LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
+_SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
 
 
 class NoLabelColumn(DataError):
@@ -76,6 +78,8 @@ def _numbers(
                 usecols=columns,
             )
         except ValueError:
+            if not _SPACED_QUOTE.search(text):  # nothing NumPy's reader misreads: its error holds
+                raise
             table = _cells_as_numbers(path, text, header, n_columns, columns)
     if table.shape[0] == 0:
         raise DataError(f"{path}: no data rows after the header")
@@ -232,12 +236,13 @@ def _blank(row: list[str]) -> bool:
 
 def _is_number(cell: str) -> bool:
     """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
-    digit separators such as ``1_000``; NumPy does not)."""
+    digit separators such as ``1_000`` and other scripts' digits such as ``١``; NumPy does
+    not)."""
     try:
         float(cell)
     except ValueError:
         return False
-    return "_" not in cell
+    return "_" not in cell and cell.isascii()
 
 
 def _label_index(
