@@ -105,6 +105,7 @@ def test_a_quoted_cell_after_a_space_is_read_as_without_it(tmp_path):
         ("a,kind\n1,cat\n2,\n", r"line 3, column 2 \('kind'\): no label"),
         ("a,kind\n1,cat\noops,dog\n", r"line 3, column 1 \('a'\): 'oops' is not a number"),
         ("a,kind\n1,cat\n2,dog,3\n", "line 3 has 3 cells, expected 2"),
+        ("a,kind\n", r"d.csv: no data rows after the header$"),  # the path was said twice
     ],
 )
 def test_text_label_files_with_bad_cells(tmp_path, text, message):

@@ -40,6 +40,8 @@ def read_csv(
         return _features_without(path, text, header, n_columns, col), None
     try:
         table = _numbers(path, text, header, n_columns)
+    except DataError:  # no data rows: said as it is
+        raise
     except ValueError as e:
         if col is None:
             _raise_bad_cell(path, text, header, n_columns)
@@ -123,6 +125,8 @@ def _features_without(
     numbers; a DataError naming the first cell that is not one."""
     try:
         return _numbers(path, text, header, n_columns, [j for j in range(n_columns) if j != col])
+    except DataError:
+        raise
     except ValueError as e:
         _raise_bad_cell(path, text, header, n_columns, label=col)
         raise DataError(f"{path}: cannot parse as CSV ({e})") from e
