@@ -13,8 +13,8 @@ not its one step.
 Sparse: a random CSR matrix of ``--rows`` rows, 20,000 columns and 0.2% non-zeros (TF-IDF's
 shape), three classes; ``MLPClassifier((64,), max_iter=3)``, the peak memory ``tracemalloc``
 sees during ``fit`` and during ``predict_proba`` of all the rows, and ``fit``'s seconds.
-scikit-learn multiplies the sparse matrix; nudgenet makes it dense once to train (in float32)
-and at most 16 MiB of rows at a time to predict, so its memory is that of the dense rows.
+scikit-learn multiplies the sparse matrix; nudgenet makes it dense a batch at a time to train
+(in float32) and at most 16 MiB of rows at a time to predict.
 """
 
 from __future__ import annotations

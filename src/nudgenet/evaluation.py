@@ -9,7 +9,8 @@ from functools import partial
 
 import numpy as np
 
-from .data._convert import within_range
+from .data._convert import sparse_within_range, within_range
+from .data.sparse_rows import SparseRows
 from .distributed.parallel import joined, wanted
 from .errors import ShapeError, name_all_rows
 from .grad_mode import no_grad
@@ -20,6 +21,8 @@ from .tensor import Tensor
 
 
 def _as_array(value) -> np.ndarray:
+    if isinstance(value, SparseRows):  # made dense a batch at a time, in the model's dtype
+        return value
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
@@ -33,7 +36,9 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
         raise ShapeError(
             f"{what}: expected a non-empty array of rows (N, features), got shape {x.shape}"
         )
-    if x.dtype != dtype:
+    if x.dtype != dtype and isinstance(x, SparseRows):
+        x = SparseRows(sparse_within_range(what, "inputs", x.matrix, dtype, wider))
+    elif x.dtype != dtype:
         x = within_range(what, "inputs", x, dtype, wider)
     if y is None:
         return x

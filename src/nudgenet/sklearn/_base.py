@@ -33,7 +33,7 @@ from ._losses import RULES, WeightTotal, in_units, output_function
 from ._network import build_network, check_fitted, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
-from ._rows import in_dtype, network_outputs
+from ._rows import in_dtype, network_outputs, part, training_rows
 from ._warnings import warn
 
 NON_FINITE = (
@@ -101,7 +101,7 @@ class BaseMLP(BaseEstimator):
         loss = self._loss_name(columns)
         rule = RULES[loss]
         dtype = self._training_dtype() if first else self._model.parameters()[0].dtype
-        X = self._in_dtype("X", X, dtype)  # checked before the network changes
+        X = training_rows(type(self).__name__, X, dtype, self.solver != "lbfgs")  # checked first
         targets = self._train_targets(columns, rule, dtype)
         outputs = self._output_units(columns, rule)
         hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=np.int64)).tolist()
@@ -207,7 +207,7 @@ class BaseMLP(BaseEstimator):
                 )
             held_weights = None if weights is None else weights[held]
             validation = (X[held], y[held], targets[held], held_weights)
-            X, targets = X[train], targets[train]
+            X, targets = part(X, train), targets[train]
             weights = None if weights is None else weights[train]
             self._best_weights = self._solver.flat_params.copy()
         n = len(X)

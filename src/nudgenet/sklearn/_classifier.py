@@ -26,9 +26,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       ``leaky_relu``).
     - ``verbose``: 1 shows nudgenet's progress bar (a line per epoch off a terminal), 2 a line
       per epoch; ``lbfgs`` prints ``Iteration N, loss = ...`` per iteration.
-    - Sparse ``X`` (CSR, CSC) is taken; ``fit`` makes it a dense array once, in the network's
-      dtype (scikit-learn's MLP multiplies it sparse, so a wide sparse input, TF-IDF features
-      say, needs rows × columns floats of memory here), and prediction at most 16 MiB of
+    - Sparse ``X`` (CSR, CSC) is taken and made dense a batch at a time (scikit-learn's MLP
+      multiplies it sparse): ``adam``/``sgd`` train on the sparse matrix and one dense batch,
+      ``lbfgs`` makes it dense at once (rows × columns floats), prediction at most 16 MiB of
       rows at a time.
     - The loss (``loss_``, ``loss_curve_``, lbfgs's objective) is the exact cross-entropy of the
       softmax or logistic outputs; scikit-learn's clips the probabilities to [eps, 1 − eps]

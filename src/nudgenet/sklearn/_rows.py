@@ -1,10 +1,10 @@
 """The rows the estimators' network takes: ``X`` (or a regressor's ``y``) in the network's dtype,
 checked once for values beyond its range, and a sparse ``X`` made dense.
 
-The network multiplies dense matrices (scikit-learn's MLP multiplies sparse ones): ``fit`` makes
-a sparse ``X`` dense once, cast while sparse (one dense copy, in the network's dtype), and
-prediction makes at most :data:`SPARSE_BATCH_BYTES` of its rows dense at a time, after one check
-of its stored values.
+The network multiplies dense matrices (scikit-learn's MLP multiplies sparse ones): a sparse ``X``
+is cast while sparse, its stored values checked once; ``adam`` and ``sgd`` then make it dense a
+batch at a time as they train, ``lbfgs`` at once (every step reads every row), and prediction
+makes at most :data:`SPARSE_BATCH_BYTES` of its rows dense at a time.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data._convert import sparse_within_range, within_range
+from ..data.sparse_rows import SparseRows
 from ..evaluation import predict
 from ..step import EVALUATION_BATCH
 
@@ -28,6 +29,21 @@ def in_dtype(source: str, name: str, values, dtype) -> np.ndarray:
     if sp.issparse(values):
         return sparse_within_range(source, name, values, dtype, remedy).toarray()
     return within_range(source, name, values, dtype, remedy)
+
+
+def training_rows(source: str, X, dtype, batches: bool):
+    """``X`` as the rows ``fit`` trains on, in ``dtype`` (:func:`in_dtype`'s check): a sparse
+    ``X`` made dense a batch at a time where training goes by ``batches`` (``adam``, ``sgd``:
+    :class:`~nudgenet.data.sparse_rows.SparseRows`), else at once (``lbfgs``: every step reads
+    every row)."""
+    if sp.issparse(X) and batches:
+        return SparseRows(sparse_within_range(source, "X", X, dtype, _remedy("X")))
+    return in_dtype(source, "X", X, dtype)
+
+
+def part(X, rows):
+    """The rows ``rows`` of training rows ``X`` (:func:`training_rows`), as training rows."""
+    return X.part(rows) if isinstance(X, SparseRows) else X[rows]
 
 
 def network_outputs(source: str, model, X) -> np.ndarray:
