@@ -1,11 +1,13 @@
 """SparseRows: a sparse matrix's rows, made dense only when fit reads a batch of them."""
 
+import tempfile
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 import nudgenet as ng
-from nudgenet.data.sparse_rows import SparseRows
+from nudgenet.data.sparse_rows import SparseRows, crc32, rows_of
 from nudgenet.errors import DataError
 
 
@@ -15,7 +17,7 @@ def _matrix(rows=50, columns=7, seed=0):
 
 def test_rows_read_as_the_dense_matrix_s_rows():
     matrix = _matrix()
-    dense, rows = matrix.toarray(), SparseRows(matrix)
+    dense, rows = matrix.toarray(), SparseRows(matrix)  # (COO: kept as CSR)
     assert len(rows) == 50 and rows.shape == (50, 7) and rows.ndim == 2
     assert rows.dtype == np.float64
     picked = np.array([4, 0, 49, 4])  # unsorted, repeated: a shuffled batch
@@ -27,6 +29,37 @@ def test_rows_read_as_the_dense_matrix_s_rows():
     np.testing.assert_array_equal(rows.part(picked)[:], dense[picked])
     with pytest.raises(ValueError, match="reads rows"):
         rows.take(picked, axis=1)
+    with pytest.raises(TypeError, match="a batch of rows at a time"):
+        np.asarray(rows)  # NumPy read it as a sequence of rows, one at a time
+    assert isinstance(rows_of(rows, picked), SparseRows)
+    np.testing.assert_array_equal(rows_of(dense, picked), dense[picked])
+
+
+def test_a_checksum_of_sparse_rows_is_that_of_the_dense_rows():
+    """A checkpoint taken on sparse rows resumes on the dense ones and back (its checksum was
+    of the rows read one at a time into a 3-D array)."""
+    matrix = _matrix(3000, 5).astype(np.float32)
+    assert crc32(SparseRows(matrix)) == crc32(matrix.toarray()) == crc32(matrix.toarray(), 0)
+    x, y = _matrix(300, 6), np.random.default_rng(0).integers(0, 3, 300)
+    x = x.astype(np.float32)
+    for first, then in ((SparseRows(x), x.toarray()), (x.toarray(), SparseRows(x))):
+        model = ng.Sequential(ng.Linear(6, 3, seed=0))
+        checkpoint = ng.Checkpoint(tempfile.mkdtemp())
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), 0.1), first, y,
+               epochs=1, verbose=0, seed=0, checkpoint=checkpoint)  # fmt: skip
+        history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), 0.1),
+                         then, y, epochs=2, verbose=0, seed=0, checkpoint=checkpoint)  # fmt: skip
+        assert len(history) == 2  # resumed after epoch 1, not refused as another run
+
+
+def test_a_validation_split_keeps_the_training_rows_sparse():
+    from nudgenet.holdout import split_validation
+
+    x, y = SparseRows(_matrix(100, 4)), np.arange(100) % 2
+    for mode in ("last", "shuffle", "stratify"):
+        rng = np.random.default_rng(0)
+        train, _, _, (val_x, _) = split_validation(x, y, None, None, 0.2, mode, rng, None)
+        assert isinstance(train, SparseRows) and len(train) == 80 and val_x.shape == (20, 4)
 
 
 def test_fit_trains_on_sparse_rows_as_on_the_dense_ones():

@@ -97,6 +97,8 @@ def test_a_quoted_cell_after_a_space_is_read_as_without_it(tmp_path):
     (tmp_path / "digits.csv").write_text('a,b,kind\n1.5, "2",cat\n2,\u0661,dog\n')  # Arabic 1
     with pytest.raises(DataError, match="line 3, column 2 \\('b'\\): '\u0661' is not a number"):
         load_arrays(tmp_path / "digits.csv", "kind")  # as NumPy's reader refuses it
+    (tmp_path / "nbsp.csv").write_text('a,b,kind\n1.5, "2",cat\n\u00a02,3,dog\n')  # padded
+    assert load_arrays(tmp_path / "nbsp.csv", "kind")[0].tolist() == [[1.5, 2], [2, 3]]
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,6 @@ import os
 import re
 import sys
 import warnings
-import zlib
 from pathlib import Path
 
 try:
@@ -50,6 +49,7 @@ except ImportError:  # Windows: no advisory locks, so the folder is not held
 import numpy as np
 from safetensors import numpy as st
 
+from .data.sparse_rows import crc32
 from .errors import CheckpointError, caller_stacklevel, first_difference
 from .files import may_write, sorted_header, write_atomic
 from .io import outline
@@ -281,7 +281,7 @@ def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
         "optimizer": [type(run.optimizer).__name__, run.optimizer.hyperparameters()],
         "callbacks": [type(cb).__name__ for cb in run.callbacks],
         "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],
-        "data checksum": [zlib.crc32(np.ascontiguousarray(a).view(np.uint8)) for a in arrays],
+        "data checksum": [crc32(a) for a in arrays],
         **settings,
         "seed": seed,
     }

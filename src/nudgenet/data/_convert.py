@@ -67,11 +67,17 @@ def within_range(source: object, name: str, values: np.ndarray, dtype, remedy: s
 
 def sparse_within_range(source: object, name: str, values, dtype, remedy: str):
     """:func:`within_range` of a SciPy sparse matrix: cast while sparse, its stored values
-    checked (the first beyond the range named by row, then column, as for dense rows)."""
+    checked (the first beyond the range named by row, then column, as for dense rows).  A
+    matrix whose entries repeat (a sum) or are out of order is put in order first, in its own
+    dtype, as making it dense would sum them."""
     dtype = np.dtype(dtype)
+    if not _narrowed(values.dtype, dtype):
+        return values.astype(dtype)
+    values = values.tocsr(copy=True)
+    values.sum_duplicates()  # and sorts each row's columns: the cast's entries line up
     with np.errstate(over="ignore"):
         cast = values.astype(dtype)
-    if not _narrowed(values.dtype, dtype) or np.isfinite(cast.data).all():
+    if np.isfinite(cast.data).all():
         return cast
     stored, narrowed = values.tocoo(), cast.tocoo()
     beyond = np.isinf(narrowed.data) & np.isfinite(stored.data)

@@ -246,7 +246,7 @@ def _is_number(cell: str) -> bool:
         float(cell)
     except ValueError:
         return False
-    return "_" not in cell and cell.isascii()
+    return "_" not in cell and cell.strip().isascii()
 
 
 def _label_index(

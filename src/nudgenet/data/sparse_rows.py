@@ -11,7 +11,11 @@ are: cast them to the network's dtype first (the scikit-learn estimators do, che
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
+
+_CHECKSUM_ROWS = 1024  # rows of a SparseRows made dense at a time for its checksum
 
 
 class SparseRows:
@@ -39,3 +43,26 @@ class SparseRows:
     def part(self, rows) -> SparseRows:
         """The rows ``rows`` as a SparseRows of their own (a training part, say)."""
         return SparseRows(self.matrix[rows])
+
+    def __array__(self, dtype=None, copy=None):
+        """Refused: all the rows at once is what this class avoids (NumPy would otherwise read
+        it as a sequence of rows, one at a time)."""
+        raise TypeError(
+            "SparseRows is read a batch of rows at a time (x[rows], x.take), not as one array"
+        )
+
+
+def rows_of(x, rows):
+    """The rows ``rows`` of fit's inputs ``x`` as ``x`` holds them: a SparseRows part stays
+    sparse, an array's rows are an array."""
+    return x.part(rows) if isinstance(x, SparseRows) else x[rows]
+
+
+def crc32(array, crc: int = 0) -> int:
+    """CRC-32 of ``array``'s values in C order, continuing ``crc``; a SparseRows's as its dense
+    rows', read a block at a time (a checkpoint taken on one resumes on the other)."""
+    if not isinstance(array, SparseRows):
+        return zlib.crc32(np.ascontiguousarray(array).view(np.uint8), crc)
+    for start in range(0, len(array), _CHECKSUM_ROWS):
+        crc = zlib.crc32(array[start : start + _CHECKSUM_ROWS].view(np.uint8), crc)
+    return crc

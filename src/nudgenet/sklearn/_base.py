@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ..data.sparse_rows import rows_of
 from ..train import fit
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs
@@ -33,7 +34,7 @@ from ._losses import RULES, WeightTotal, in_units, output_function
 from ._network import build_network, check_fitted, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
-from ._rows import in_dtype, network_outputs, part, training_rows
+from ._rows import in_dtype, network_outputs, training_rows
 from ._warnings import warn
 
 NON_FINITE = (
@@ -207,7 +208,7 @@ class BaseMLP(BaseEstimator):
                 )
             held_weights = None if weights is None else weights[held]
             validation = (X[held], y[held], targets[held], held_weights)
-            X, targets = part(X, train), targets[train]
+            X, targets = rows_of(X, train), targets[train]
             weights = None if weights is None else weights[train]
             self._best_weights = self._solver.flat_params.copy()
         n = len(X)

@@ -18,6 +18,7 @@ from ..evaluation import predict
 from ..step import EVALUATION_BATCH
 
 SPARSE_BATCH_BYTES = 1 << 24  # at most this much of a sparse X is made dense at a time to predict
+DENSE_OVER_SPARSE = 4  # a sparse X whose dense copy is at most this many times its size: dense
 
 
 def in_dtype(source: str, name: str, values, dtype) -> np.ndarray:
@@ -32,18 +33,22 @@ def in_dtype(source: str, name: str, values, dtype) -> np.ndarray:
 
 
 def training_rows(source: str, X, dtype, batches: bool):
-    """``X`` as the rows ``fit`` trains on, in ``dtype`` (:func:`in_dtype`'s check): a sparse
-    ``X`` made dense a batch at a time where training goes by ``batches`` (``adam``, ``sgd``:
-    :class:`~nudgenet.data.sparse_rows.SparseRows`), else at once (``lbfgs``: every step reads
-    every row)."""
-    if sp.issparse(X) and batches:
-        return SparseRows(sparse_within_range(source, "X", X, dtype, _remedy("X")))
-    return in_dtype(source, "X", X, dtype)
+    """``X`` as the rows ``fit`` trains on, in ``dtype`` (:func:`in_dtype`'s check): a wide
+    sparse ``X`` made dense a batch at a time where training goes by ``batches`` (``adam``,
+    ``sgd``: :class:`~nudgenet.data.sparse_rows.SparseRows`), else at once (``lbfgs``, whose
+    every step reads every row, and a sparse ``X`` whose dense rows take little more memory
+    than it does: picking a batch's rows from a sparse matrix costs more than from an array)."""
+    if not (sp.issparse(X) and batches and _worth_keeping_sparse(X, dtype)):
+        return in_dtype(source, "X", X, dtype)
+    return SparseRows(sparse_within_range(source, "X", X, dtype, _remedy("X")))
 
 
-def part(X, rows):
-    """The rows ``rows`` of training rows ``X`` (:func:`training_rows`), as training rows."""
-    return X.part(rows) if isinstance(X, SparseRows) else X[rows]
+def _worth_keeping_sparse(X, dtype) -> bool:
+    """Whether a dense copy of the sparse ``X`` in ``dtype`` would take more than
+    :data:`SPARSE_BATCH_BYTES` and :data:`DENSE_OVER_SPARSE` times ``X``'s own memory."""
+    dense = X.shape[0] * X.shape[1] * np.dtype(dtype).itemsize
+    stored = X.nnz * (X.dtype.itemsize + 4)  # a value and its column index
+    return dense > max(SPARSE_BATCH_BYTES, DENSE_OVER_SPARSE * stored)
 
 
 def network_outputs(source: str, model, X) -> np.ndarray:
