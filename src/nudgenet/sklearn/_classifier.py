@@ -27,9 +27,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``verbose``: 1 shows nudgenet's progress bar (a line per epoch off a terminal), 2 a line
       per epoch; ``lbfgs`` prints ``Iteration N, loss = ...`` per iteration.
     - Sparse ``X`` (CSR, CSC) is taken and made dense a batch at a time (scikit-learn's MLP
-      multiplies it sparse): ``adam``/``sgd`` train on the sparse matrix and one dense batch,
-      ``lbfgs`` makes it dense at once (rows × columns floats), prediction at most 16 MiB of
-      rows at a time.
+      multiplies it sparse): ``adam``/``sgd`` train on the sparse matrix and one dense batch
+      where a dense copy would be large (``nudgenet.sklearn._rows``), ``lbfgs`` makes it dense
+      at once (rows × columns floats), prediction at most 16 MiB of rows at a time.
     - The loss (``loss_``, ``loss_curve_``, lbfgs's objective) is the exact cross-entropy of the
       softmax or logistic outputs; scikit-learn's clips the probabilities to [eps, 1 − eps]
       first, so where the network is very confident (a probability below 2.2e-16) its recorded
