@@ -82,3 +82,22 @@ def test_fit_trains_on_sparse_rows_as_on_the_dense_ones():
     with pytest.raises(DataError, match=r"the first 1e\+39 in sample 7, column 2"):
         ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), 0.1),
                SparseRows(beyond), y, epochs=1, verbose=0, seed=0)  # fmt: skip
+
+
+def test_fit_predict_and_evaluate_take_a_scipy_sparse_matrix_as_its_dense_rows():
+    """A SciPy matrix as ``x`` is read a batch of rows at a time (it failed: "got shape ()")."""
+    x = _matrix(300, 6).astype(np.float32).tocsr()
+    y = np.arange(300) % 3
+    found = []
+    for rows in (x, x.toarray(), x.tocoo(), sp.csr_array(x)):
+        model = ng.Sequential(ng.Linear(6, 5, seed=0), ng.ReLU(), ng.Linear(5, 3, seed=1))
+        history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.Adam(model.parameters()), rows,
+                         y, epochs=2, batch_size=32, seed=0, verbose=0, validation_split=0.2,
+                         metrics=["accuracy"])  # fmt: skip
+        found.append((history.history, ng.predict(model, rows).tolist(),
+                      ng.evaluate(model, ng.CrossEntropyLoss(), rows, y, metrics=["accuracy"])))
+    for other in found[1:]:
+        assert other[1:] == found[0][1:]
+        assert {k: v for k, v in other[0].items() if k != "seconds"} == {
+            k: v for k, v in found[0][0].items() if k != "seconds"
+        }

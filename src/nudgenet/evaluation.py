@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 
 from .data._convert import sparse_within_range, within_range
-from .data.sparse_rows import SparseRows
+from .data.sparse_rows import SparseRows, is_sparse
 from .distributed.parallel import joined, wanted
 from .errors import ShapeError, name_all_rows
 from .grad_mode import no_grad
@@ -21,8 +21,8 @@ from .tensor import Tensor
 
 
 def _as_array(value) -> np.ndarray:
-    if isinstance(value, SparseRows):  # made dense a batch at a time, in the model's dtype
-        return value
+    if isinstance(value, SparseRows) or is_sparse(value):  # made dense a batch at a time
+        return value if isinstance(value, SparseRows) else SparseRows(value)
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 

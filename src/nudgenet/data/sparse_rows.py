@@ -1,6 +1,7 @@
 """Rows of a sparse matrix, made dense only when read: ``fit`` trains on a wide sparse input
 (TF-IDF features, say) a batch at a time, holding the sparse matrix and one dense batch rather
-than rows × columns floats.
+than rows × columns floats.  ``fit``, ``predict`` and ``evaluate`` take a SciPy sparse matrix
+as their ``x`` and read it through a SparseRows.
 
 :class:`SparseRows` wraps a SciPy sparse matrix (any format; kept as CSR, whose rows are cheap to
 pick) as the rows ``fit`` reads: ``len``, ``shape``, ``ndim``, ``dtype``, and dense rows by
@@ -50,6 +51,12 @@ class SparseRows:
         raise TypeError(
             "SparseRows is read a batch of rows at a time (x[rows], x.take), not as one array"
         )
+
+
+def is_sparse(value) -> bool:
+    """Whether ``value`` is a SciPy sparse matrix or array (told without importing SciPy, which
+    nudgenet's core does not need)."""
+    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "tocsr")
 
 
 def rows_of(x, rows):
