@@ -101,3 +101,38 @@ def test_fit_predict_and_evaluate_take_a_scipy_sparse_matrix_as_its_dense_rows()
         assert {k: v for k, v in other[0].items() if k != "seconds"} == {
             k: v for k, v in found[0][0].items() if k != "seconds"
         }
+
+
+def test_validation_rows_stay_sparse_and_a_sparse_target_is_made_dense():
+    """fit's validation rows were a dense copy of their part of x; a sparse y failed deep inside
+    (it is the targets: made dense)."""
+    from nudgenet.holdout import split_validation
+
+    x, y = SparseRows(_matrix(100, 4)), np.arange(100) % 2
+    _, _, _, (val_x, _) = split_validation(x, y, None, None, 0.2, "shuffle",
+                                           np.random.default_rng(0), None)  # fmt: skip
+    assert isinstance(val_x, SparseRows) and len(val_x) == 20
+    dense_y = np.eye(2, dtype=np.float32)[y]
+    found = []
+    for targets in (dense_y, sp.csr_matrix(dense_y)):
+        model = ng.Sequential(ng.Linear(4, 2, seed=0))
+        ng.fit(model, ng.MSELoss(), ng.optim.SGD(model.parameters(), 0.1), _matrix(100, 4),
+               targets, epochs=2, verbose=0, seed=0)  # fmt: skip
+        found.append(model[0].weight.data.copy())
+    np.testing.assert_array_equal(found[0], found[1])
+
+
+def test_the_tools_that_look_at_a_few_rows_take_sparse_rows_as_their_dense_ones():
+    """explain, input_gradient, nudge_test and check_gradients (they said "got shape ()" or
+    named SparseRows)."""
+    x, y = _matrix(20, 4), np.arange(20) % 2
+    model = ng.Sequential(ng.Linear(4, 3, seed=0), ng.Tanh(), ng.Linear(3, 2, seed=1)).double()
+    loss = ng.CrossEntropyLoss()
+    for rows in (x.tocsr()[:3], SparseRows(x.tocsr()[:3])):
+        np.testing.assert_array_equal(ng.input_gradient(model, rows),
+                                      ng.input_gradient(model, x.toarray()[:3]))  # fmt: skip
+    sparse_explained = ng.explain(model, loss, x.tocsr()[:1], y[:1])
+    dense_explained = ng.explain(model, loss, x.toarray()[:1], y[:1])
+    assert sparse_explained.loss == dense_explained.loss
+    assert ng.nudge_test(model, loss, x.tocsr()[:5], y[:5]).passed
+    assert ng.check_gradients(model, loss, x.tocsr()[:5], y[:5]).passed

@@ -21,16 +21,32 @@ from .tensor import Tensor
 
 
 def _as_array(value) -> np.ndarray:
-    if isinstance(value, SparseRows) or is_sparse(value):  # made dense a batch at a time
-        return value if isinstance(value, SparseRows) else SparseRows(value)
+    """Targets (or any whole array) as an array: a sparse one made dense."""
+    if isinstance(value, SparseRows):
+        value = value.matrix
+    if is_sparse(value):
+        return value.toarray()
     return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _as_rows(value):
+    """Inputs as rows: a sparse matrix read a batch at a time (SparseRows), else an array."""
+    if isinstance(value, SparseRows) or is_sparse(value):
+        return value if isinstance(value, SparseRows) else SparseRows(value)
+    return _as_array(value)
+
+
+def dense(x) -> np.ndarray:
+    """Inputs as one dense array (a Tensor's data; a sparse matrix's rows): for the tools that
+    look at a few rows at once (explain, input_gradient, nudge_test, check_gradients)."""
+    return _as_array(x)
 
 
 def prepare_data(model: Module, x, y=None, what: str = "x"):
     """``x`` (and ``y``) as arrays ready for ``model``: floats in the model's dtype (cast once,
     not per batch; a value beyond that dtype's range is a DataError, as the data loaders' rule
     :func:`~nudgenet.data._convert.within_range` says), matching lengths."""
-    x, wider = _as_array(x), "scale them, or use the model in float64 (model.double())"
+    x, wider = _as_rows(x), "scale them, or use the model in float64 (model.double())"
     dtype = model.dtype or x.dtype
     if x.ndim == 0 or len(x) == 0:
         raise ShapeError(

@@ -17,6 +17,7 @@ import numpy as np
 from .autograd import grad
 from .backend import SeedLike, generator
 from .errors import NudgenetError
+from .evaluation import dense
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
@@ -240,7 +241,7 @@ def check_gradients(
     when ``|a − n| <= atol + rtol·|n|``.
     """
     model = copy.deepcopy(model).double().eval()
-    x64 = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+    x64 = dense(x).astype(np.float64)
     target = y.data if isinstance(y, Tensor) else np.asarray(y)
     if target.dtype.kind == "f":
         target = target.astype(np.float64)

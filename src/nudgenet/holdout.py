@@ -39,7 +39,7 @@ def split_validation(
         problem = f"fit: the validation rows ({rows}) {unshared}: val_* scores will mislead"
         warnings.warn(ValidationRowsWarning(problem, fix), stacklevel=caller_stacklevel())
     weights = None if sample_weight is None else sample_weight[fit_rows]
-    return rows_of(x, fit_rows), y[fit_rows], weights, (x[val_rows], y[val_rows])
+    return rows_of(x, fit_rows), y[fit_rows], weights, (rows_of(x, val_rows), y[val_rows])
 
 
 def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:

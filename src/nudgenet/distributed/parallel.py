@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import files
 from ..checkpoint import check_checkpoint
+from ..data.sparse_rows import rows_of
 from ..errors import DistributedError, caller_stacklevel
 from ..functional.losses import check_weights
 from ..nn.losses import is_mean_over_rows, loss_identity
@@ -221,8 +222,9 @@ class DataParallel:
         if stop > start:
             rows = slice(start, stop)
             weights = None if sample_weight is None else sample_weight[rows]
-            outputs = predict(model, x[rows], batch_size)
-            loss, targets = whole_loss(model, loss_fn, x[rows], y[rows], outputs, batch_size,
+            share = rows_of(x, rows)  # a sparse share stays sparse: predict reads it in batches
+            outputs = predict(model, share, batch_size)
+            loss, targets = whole_loss(model, loss_fn, share, y[rows], outputs, batch_size,
                                        weights)  # fmt: skip
             if is_mean_over_rows(loss_fn):  # this rank's mean, weighted by its share
                 mass = stop - start if weights is None else weights.sum()
