@@ -11,6 +11,7 @@ import numpy as np
 
 from .data._convert import sparse_within_range, within_range
 from .data.sparse_rows import SparseRows, is_sparse
+from .data.sparse_rows import dense as dense_array
 from .distributed.parallel import joined, wanted
 from .errors import ShapeError, name_all_rows
 from .grad_mode import no_grad
@@ -20,26 +21,18 @@ from .step import EVALUATION_BATCH, whole_loss
 from .tensor import Tensor
 
 
-def _as_array(value) -> np.ndarray:
-    """Targets (or any whole array) as an array: a sparse one made dense."""
-    if isinstance(value, SparseRows):
-        value = value.matrix
-    if is_sparse(value):
-        return value.toarray()
-    return value.data if isinstance(value, Tensor) else np.asarray(value)
+def as_array(value) -> np.ndarray:
+    """Targets, or inputs taken whole (the tools that look at a few rows: explain,
+    input_gradient, nudge_test), as one array: a Tensor's data, a sparse matrix made dense."""
+    return value.data if isinstance(value, Tensor) else dense_array(value)
 
 
 def _as_rows(value):
     """Inputs as rows: a sparse matrix read a batch at a time (SparseRows), else an array."""
     if isinstance(value, SparseRows) or is_sparse(value):
         return value if isinstance(value, SparseRows) else SparseRows(value)
-    return _as_array(value)
+    return as_array(value)
 
-
-def dense(x) -> np.ndarray:
-    """Inputs as one dense array (a Tensor's data; a sparse matrix's rows): for the tools that
-    look at a few rows at once (explain, input_gradient, nudge_test, check_gradients)."""
-    return _as_array(x)
 
 
 def prepare_data(model: Module, x, y=None, what: str = "x"):
@@ -58,7 +51,7 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
         x = within_range(what, "inputs", x, dtype, wider)
     if y is None:
         return x
-    y = _as_array(y)
+    y = as_array(y)
     if y.ndim == 0 or len(y) != len(x):
         raise ShapeError(
             f"{what}: inputs have {len(x)} rows but targets have "

@@ -16,8 +16,8 @@ import numpy as np
 
 from .autograd import grad
 from .backend import SeedLike, generator
+from .data.sparse_rows import dense
 from .errors import NudgenetError
-from .evaluation import dense
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
@@ -241,7 +241,7 @@ def check_gradients(
     when ``|a − n| <= atol + rtol·|n|``.
     """
     model = copy.deepcopy(model).double().eval()
-    x64 = dense(x).astype(np.float64)
+    x64 = dense(x.data if isinstance(x, Tensor) else x).astype(np.float64)
     target = y.data if isinstance(y, Tensor) else np.asarray(y)
     if target.dtype.kind == "f":
         target = target.astype(np.float64)

@@ -59,6 +59,14 @@ def is_sparse(value) -> bool:
     return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "tocsr")
 
 
+def dense(x) -> np.ndarray:
+    """``x`` as one dense array: a sparse matrix's (or a SparseRows's) rows made dense, anything
+    else as ``np.asarray`` gives it."""
+    if isinstance(x, SparseRows):
+        x = x.matrix
+    return x.toarray() if is_sparse(x) else np.asarray(x)
+
+
 def rows_of(x, rows):
     """The rows ``rows`` of fit's inputs ``x`` as ``x`` holds them: a SparseRows part stays
     sparse, an array's rows are an array."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluation import dense, prepare_data
+from ..evaluation import as_array, prepare_data
 from ..grad_mode import enable_grad
 from ..nn.layers import Dropout, Linear, leaf_layers, trace
 from ..nn.module import Module
@@ -135,7 +135,7 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
     """
     if top < 0:
         raise ValueError(f"explain: top must be >= 0, got {top}")
-    x_arr = dense(x)
+    x_arr = as_array(x)
     if x_arr.ndim == 1:
         x_arr = x_arr[None, :]
         y_arr = np.asarray(y.data if isinstance(y, Tensor) else y)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluation import dense, prepare_data
+from ..evaluation import as_array, prepare_data
 from ..grad_mode import enable_grad, no_grad
 from ..nn.layers import LeakyReLU, ReLU
 from ..nn.module import Module
@@ -145,7 +145,7 @@ def nudge_test(
     if float64:
         work.double()
     work.eval()
-    x, y = prepare_data(work, dense(x), y)
+    x, y = prepare_data(work, as_array(x), y)
     params = work.parameters()
     for p in params:
         p.grad = None
@@ -200,7 +200,7 @@ def input_gradient(model: Module, x, output: int | None = None) -> np.ndarray:
     >>> bool(np.allclose(ng.input_gradient(model, np.ones((3, 2)))[0], model[0].weight.data[:, 0]))
     True
     """
-    x = prepare_data(model, dense(x))
+    x = prepare_data(model, as_array(x))
     with preserved_state(model), enable_grad():
         xt = Tensor(np.array(x, copy=True), requires_grad=True)
         out = model(xt)
