@@ -29,10 +29,9 @@ def as_array(value) -> np.ndarray:
 
 def _as_rows(value):
     """Inputs as rows: a sparse matrix read a batch at a time (SparseRows), else an array."""
-    if isinstance(value, SparseRows) or is_sparse(value):
-        return value if isinstance(value, SparseRows) else SparseRows(value)
-    return as_array(value)
-
+    if is_sparse(value):
+        return SparseRows(value)
+    return value if isinstance(value, SparseRows) else as_array(value)
 
 
 def prepare_data(model: Module, x, y=None, what: str = "x"):

@@ -54,14 +54,11 @@ def _worth_keeping_sparse(X, dtype) -> bool:
 def network_outputs(source: str, model, X) -> np.ndarray:
     """The ``model``'s outputs for the rows ``X``, in the dtype of ``X``'s product with its
     weights (float64 if either is), as scikit-learn's; a sparse ``X`` checked once, then made
-    dense :func:`dense_rows` rows at a time."""
+    dense :func:`dense_rows` rows at a time (predict's batches of SparseRows)."""
     weights = model.parameters()[0].dtype
-    if sp.issparse(X):
-        rows = sparse_within_range(source, "X", X.tocsr(), weights, _remedy("X"))
-        size = dense_rows(X.shape[1], weights)
-        scores = np.concatenate([
-            predict(model, rows[i : i + size].toarray()) for i in range(0, rows.shape[0], size)
-        ])  # fmt: skip
+    if sp.issparse(X):  # predict reads SparseRows a batch at a time
+        rows = SparseRows(sparse_within_range(source, "X", X, weights, _remedy("X")))
+        scores = predict(model, rows, dense_rows(X.shape[1], weights))
     else:
         scores = predict(model, in_dtype(source, "X", X, weights))
     return scores.astype(np.result_type(X.dtype, weights), copy=False)
