@@ -52,6 +52,30 @@ def test_a_checksum_of_sparse_rows_is_that_of_the_dense_rows():
         assert len(history) == 2  # resumed after epoch 1, not refused as another run
 
 
+def test_wide_sparse_rows_are_made_dense_16_mib_at_a_time_when_read_whole(monkeypatch):
+    """Prediction, fit's validation pass and a checkpoint's checksum read all the rows in turn:
+    of a wide sparse matrix, at most 16 MiB of dense rows at a time (they read 1,024 rows
+    whatever their width: 4 GiB for a million float32 columns)."""
+    read = []
+    dense_rows = SparseRows.__getitem__
+    monkeypatch.setattr(SparseRows, "__getitem__", lambda self, rows: read.append(
+        len(range(len(self))[rows]) if isinstance(rows, slice) else len(rows)
+    ) or dense_rows(self, rows))  # fmt: skip
+    rows, columns = 1200, 20_000  # float32: 16 MiB are 209 rows
+    x = sp.random(rows, columns, density=1e-4, format="csr", random_state=0, dtype=np.float32)
+    y = np.random.default_rng(0).integers(0, 2, rows)
+    assert SparseRows(x).block_rows(1024) == 209 and SparseRows(x[:, :64]).block_rows(1024) == 1024
+    model = ng.Sequential(ng.Linear(columns, 2, seed=0))
+    ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), 0.1), x, y, epochs=1,
+           batch_size=32, validation_split=0.5, verbose=0, seed=0,
+           checkpoint=ng.Checkpoint(tempfile.mkdtemp()))  # fmt: skip
+    assert read and max(read) == 209, sorted(set(read))
+    read.clear()
+    outputs = ng.predict(model, x)
+    assert max(read) == 209
+    np.testing.assert_array_equal(outputs, ng.predict(model, x.toarray()))
+
+
 def test_a_validation_split_keeps_the_training_rows_sparse():
     from nudgenet.holdout import split_validation
 

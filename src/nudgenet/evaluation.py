@@ -82,11 +82,15 @@ def targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndar
 
 def predict(model: Module, x, batch_size: int = EVALUATION_BATCH) -> np.ndarray:
     """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
-    batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``).
-    A model in train mode is switched to eval and back: from threads, ``model.eval()`` first."""
+    batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``);
+    sparse rows in batches of at most 16 MiB of dense values
+    (:meth:`~nudgenet.data.sparse_rows.SparseRows.block_rows`).  A model in train mode is
+    switched to eval and back: from threads, ``model.eval()`` first."""
     if batch_size < 1:
         raise ValueError(f"expected batch_size >= 1, got {batch_size}")
     x = prepare_data(model, x)
+    if isinstance(x, SparseRows):
+        batch_size = x.block_rows(batch_size)
     was_training = model.training
     model.eval()
     try:

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from mpi4py import MPI
 from threadpoolctl import threadpool_info
 
@@ -135,6 +136,18 @@ record(
         epochs=2, batch_size=6, shuffle=False, sample_weight=zero_weights, metrics=["accuracy"],
     ),
 )  # fmt: skip
+
+# a SciPy sparse x (each rank makes its own rows of a batch dense), validation rows too; the
+# compiled step and the engine
+for step in ("", "-engine"):
+    record(
+        f"sparse-x{step}",
+        both(
+            lambda: classifier("float64"), sp.csr_matrix(x64), labels, "adam",
+            loss_fn=ng.CrossEntropyLoss(), epochs=2, batch_size=32, validation_split=0.2,
+            metrics=["accuracy"], compile=not step,
+        ),
+    )  # fmt: skip
 
 # callbacks that stop training and change the learning rate decide alike on every rank
 record(

@@ -16,7 +16,8 @@ import zlib
 
 import numpy as np
 
-_CHECKSUM_ROWS = 1024  # rows of a SparseRows made dense at a time for its checksum
+DENSE_BLOCK_BYTES = 1 << 24  # at most this much of a SparseRows is made dense at a time, read whole
+_CHECKSUM_ROWS = 1024  # rows of a SparseRows made dense at a time for its checksum, at most
 
 
 class SparseRows:
@@ -40,6 +41,13 @@ class SparseRows:
         if axis != 0:
             raise ValueError(f"SparseRows.take reads rows (axis 0), got axis={axis}")
         return self.matrix[rows].toarray(out=out)
+
+    def block_rows(self, limit: int) -> int:
+        """Rows to make dense at a time when all the rows are read in turn (a prediction, a
+        checksum): ``limit``, or fewer where their dense values would take more than
+        :data:`DENSE_BLOCK_BYTES` (a TF-IDF matrix of 20,000 float32 columns: 209 rows)."""
+        row_bytes = max(1, self.shape[1]) * self.dtype.itemsize
+        return max(1, min(limit, DENSE_BLOCK_BYTES // row_bytes))
 
     def part(self, rows) -> SparseRows:
         """The rows ``rows`` as a SparseRows of their own (a training part, say)."""
@@ -78,6 +86,7 @@ def crc32(array, crc: int = 0) -> int:
     rows', read a block at a time (a checkpoint taken on one resumes on the other)."""
     if not isinstance(array, SparseRows):
         return zlib.crc32(np.ascontiguousarray(array).view(np.uint8), crc)
-    for start in range(0, len(array), _CHECKSUM_ROWS):
-        crc = zlib.crc32(array[start : start + _CHECKSUM_ROWS].view(np.uint8), crc)
+    block = array.block_rows(_CHECKSUM_ROWS)
+    for start in range(0, len(array), block):
+        crc = zlib.crc32(array[start : start + block].view(np.uint8), crc)
     return crc

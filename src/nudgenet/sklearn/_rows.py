@@ -4,7 +4,7 @@ checked once for values beyond its range, and a sparse ``X`` made dense.
 The network multiplies dense matrices (scikit-learn's MLP multiplies sparse ones): a sparse ``X``
 is cast while sparse, its stored values checked once; ``adam`` and ``sgd`` then make it dense a
 batch at a time as they train, ``lbfgs`` at once (every step reads every row), and prediction
-makes at most :data:`SPARSE_BATCH_BYTES` of its rows dense at a time.
+makes at most 16 MiB of its rows dense at a time (``predict``'s rule for sparse rows).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data._convert import sparse_within_range, within_range
-from ..data.sparse_rows import SparseRows
+from ..data.sparse_rows import DENSE_BLOCK_BYTES, SparseRows
 from ..evaluation import predict
-from ..step import EVALUATION_BATCH
 
-SPARSE_BATCH_BYTES = 1 << 24  # at most this much of a sparse X is made dense at a time to predict
 DENSE_OVER_SPARSE = 4  # a sparse X whose dense copy is at most this many times its size: dense
 
 
@@ -45,30 +43,24 @@ def training_rows(source: str, X, dtype, batches: bool):
 
 def _worth_keeping_sparse(X, dtype) -> bool:
     """Whether a dense copy of the sparse ``X`` in ``dtype`` would take more than
-    :data:`SPARSE_BATCH_BYTES` and :data:`DENSE_OVER_SPARSE` times ``X``'s own memory."""
+    :data:`~nudgenet.data.sparse_rows.DENSE_BLOCK_BYTES` (what predicting makes dense at a time)
+    and :data:`DENSE_OVER_SPARSE` times ``X``'s own memory."""
     dense = X.shape[0] * X.shape[1] * np.dtype(dtype).itemsize
     stored = X.nnz * (X.dtype.itemsize + 4)  # a value and its column index
-    return dense > max(SPARSE_BATCH_BYTES, DENSE_OVER_SPARSE * stored)
+    return dense > max(DENSE_BLOCK_BYTES, DENSE_OVER_SPARSE * stored)
 
 
 def network_outputs(source: str, model, X) -> np.ndarray:
     """The ``model``'s outputs for the rows ``X``, in the dtype of ``X``'s product with its
-    weights (float64 if either is), as scikit-learn's; a sparse ``X`` checked once, then made
-    dense :func:`dense_rows` rows at a time (predict's batches of SparseRows)."""
+    weights (float64 if either is), as scikit-learn's; a sparse ``X`` checked once, then read
+    as SparseRows (``predict`` makes at most 16 MiB of its rows dense at a time)."""
     weights = model.parameters()[0].dtype
-    if sp.issparse(X):  # predict reads SparseRows a batch at a time
-        rows = SparseRows(sparse_within_range(source, "X", X, weights, _remedy("X")))
-        scores = predict(model, rows, dense_rows(X.shape[1], weights))
+    if sp.issparse(X):
+        rows = sparse_within_range(source, "X", X, weights, _remedy("X"))
+        scores = predict(model, SparseRows(rows))
     else:
         scores = predict(model, in_dtype(source, "X", X, weights))
     return scores.astype(np.result_type(X.dtype, weights), copy=False)
-
-
-def dense_rows(columns: int, dtype) -> int:
-    """Rows of a sparse ``X`` of ``columns`` columns made dense at a time to predict: predict's
-    own batch (:data:`~nudgenet.step.EVALUATION_BATCH`), fewer where they would take more than
-    :data:`SPARSE_BATCH_BYTES` (a TF-IDF matrix of 20,000 columns: 209 rows in float32)."""
-    return max(1, min(EVALUATION_BATCH, SPARSE_BATCH_BYTES // (columns * np.dtype(dtype).itemsize)))
 
 
 def _remedy(name: str) -> str:
