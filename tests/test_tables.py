@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -477,3 +478,23 @@ def test_the_cli_turns_fits_warnings_into_notes_and_q_silences_them(tmp_path, mo
     )
     assert main([*command, "-q", "-o", "b.st"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_the_cli_s_notes_come_as_fit_warns_not_after_training(tmp_path, monkeypatch, capsys):
+    """A warning fit gives as it starts (more ranks than cores, say) is a note before the
+    training, not after it (they were collected and printed when fit returned)."""
+    from nudgenet.cli import main
+    from nudgenet.cli import train as train_command
+
+    fit = train_command.fit
+
+    def warning_fit(*args, **kwargs):
+        warnings.warn("3 ranks share 2 cores", UserWarning, stacklevel=2)
+        print("training begins", file=sys.stderr)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(train_command, "fit", warning_fit)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "spirals", "--epochs", "1", "-o", "m.st"]) == 0
+    err = capsys.readouterr().err
+    assert "nudgenet: note: 3 ranks share 2 cores\ntraining begins" in err, err

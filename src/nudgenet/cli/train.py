@@ -217,11 +217,19 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     ``--lr``, and saves nothing, unless ``--early-stopping`` restored the weights of a best
     epoch from before the divergence: then a one-line note says so and those are saved.  No
     numpy warnings or Python warning lines on the way: the outcome is reported here, once, and
-    fit's other warnings (validation rows lacking classes, ...) as one-line notes (not with -q)."""
+    fit's other warnings (validation rows lacking classes, more ranks than cores, ...) as
+    one-line notes as they come, before training for most (not with -q)."""
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
     checkpoint = Checkpoint(args.checkpoint, restart=args.restart) if args.checkpoint else None
-    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+
+    def note(message, category, *_where, **_more) -> None:  # warnings.showwarning's arguments
+        if not issubclass(category, RuntimeWarning) and not args.quiet:
+            print(f"nudgenet: note: {_in_command_terms(message, args.early_stopping)}",
+                  file=sys.stderr)  # fmt: skip
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("always")
+        warnings.showwarning = note  # (catch_warnings restores it)
         history = fit(
             model, loss_fn, optimizer, data.x_train, y_train, epochs=args.epochs,
             batch_size=args.batch_size, validation_split=validation_split, seed=args.seed,
@@ -233,10 +241,6 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             checkpoint=checkpoint,
             distributed=args.distributed,  # under mpiexec (cli/mpi.py)
         )  # fmt: skip
-    for warning in caught:  # a divergence is reported below; other warnings as one-line notes
-        if not issubclass(warning.category, RuntimeWarning) and not args.quiet:
-            note = _in_command_terms(warning.message, args.early_stopping)
-            print(f"nudgenet: note: {note}", file=sys.stderr)
     if history.stop_reason != "diverged":
         return history
     kept = _kept_epoch(history, stopping)
