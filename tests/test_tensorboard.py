@@ -131,6 +131,25 @@ def test_without_tensorboardx_the_error_names_the_extra(tmp_path, monkeypatch, c
     assert list(tmp_path.iterdir()) == []
 
 
+def test_without_pillow_images_are_refused_before_training_naming_the_extra(tmp_path, monkeypatch,
+                                                                         capsys):
+    """tensorboardX draws images with Pillow, which the extra lacked: an image data set's
+    ``--tensorboard`` failed after the first epoch with "No module named 'PIL'"."""
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
+    with pytest.raises(ImportError, match=r'^TensorBoard\(write_images=True\) needs PIL, an '
+                       r'optional extra: pip install "nudgenet\[tensorboard\]"$'):  # fmt: skip
+        ng.TensorBoard(tmp_path, write_images=True)
+    ng.TensorBoard(tmp_path)  # scalars and histograms need no Pillow
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--dataset", "digits", "--tensorboard", "tb", "-q", "-o", "m.safetensors"]
+    assert cli.main(argv) == 1  # before training: no model, no logs
+    assert "pip install \"nudgenet[tensorboard]\"" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    extra = next(line for line in (REPO / "pyproject.toml").read_text().splitlines()
+                 if line.startswith("tensorboard = "))  # fmt: skip
+    assert '"pillow>=' in extra, extra
+
+
 def test_the_train_command_writes_tensorboard_logs_and_a_csv_log(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     command = [sys.executable, "-m", "nudgenet", "train", "--epochs", "3", "--json", "-q",

@@ -76,6 +76,8 @@ class TensorBoard(EpochLogWriter):
         image_shape: tuple[int, int] | None = None,
     ):
         _tensorboardx()  # a missing extra fails here, before training
+        if write_images:  # tensorboardX encodes images with Pillow
+            require("PIL", "tensorboard", "TensorBoard(write_images=True)")
         whole = isinstance(histogram_freq, int) and not isinstance(histogram_freq, bool)
         if not whole or histogram_freq < 0:
             raise ValueError(
