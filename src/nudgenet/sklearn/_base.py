@@ -29,7 +29,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ..data.sparse_rows import rows_of
 from ..train import fit
 from . import _lbfgs, _persist
-from ._epochs import SklearnEpochs
+from ._epochs import SklearnEpochs, curves_to_go_on, new_curves
 from ._losses import RULES, WeightTotal, in_units, output_function
 from ._network import build_network, check_fitted, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
@@ -157,32 +157,32 @@ class BaseMLP(BaseEstimator):
         )
         self._solver = None
         self._publish()
-        if self.solver == "lbfgs":
-            return
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
-        stopping = self.early_stopping
-        self.validation_scores_ = [] if stopping else None
-        self.validation_loss_curve_ = [] if stopping else None
-        self.best_validation_score_ = -np.inf if stopping else None
-        self.best_validation_loss_ = np.inf if stopping else None
-        self.best_loss_ = None if stopping else np.inf
+        if self.solver != "lbfgs":
+            new_curves(self)
 
-    def _new_solver(self, rule) -> Regularized:
-        """A new solver over the network's parameters (scikit-learn's L2 term on its weights) as
-        ``_solver``; it packs them into its flat buffer, so ``coefs_`` is published again."""
+    def _new_solver(self, rule, kind: str | None = None) -> Regularized:
+        """A new solver of ``kind`` (``solver``'s by default) over the network's parameters
+        (scikit-learn's L2 term on its weights) as ``_solver``; it packs them into its flat
+        buffer, so ``coefs_`` is published again."""
+        kind = kind or self.solver
         params = self._model.parameters()
         weights = [layer.weight for layer in linears(self._model)]
         common = (params, self.learning_rate_init, weights, self.alpha,
                   rule.grad_factor(self.n_outputs_))  # fmt: skip
-        if self.solver == "sgd":
+        if kind == "sgd":
             self._solver = SklearnSGD(*common, self.momentum, self.nesterovs_momentum)
-        elif self.solver == "adam":
+        elif kind == "adam":
             self._solver = SklearnAdam(*common, (self.beta_1, self.beta_2), self.epsilon)
         else:
             self._solver = Regularized(*common)
         self._publish()
         return self._solver
+
+    def _solver_kind(self) -> str | None:
+        """The ``solver`` the current ``_solver`` was made for (None without one): after
+        ``set_params(solver=...)`` it is no longer ``solver``."""
+        kinds = {SklearnSGD: "sgd", SklearnAdam: "adam", Regularized: "lbfgs"}
+        return None if self._solver is None else kinds[type(self._solver)]
 
     def _fit_stochastic(self, X, y, columns, targets, weights, unit, rule, rng, incremental):
         """``adam``/``sgd`` through :func:`nudgenet.fit` (``weights``: the row weights or None,
@@ -190,10 +190,12 @@ class BaseMLP(BaseEstimator):
         stopped being finite (the History's ``stop_message``: fit stops before its update).
         Ctrl-C (KeyboardInterrupt) ends training as in scikit-learn: a warning, and the fit
         returns with the weights trained so far (the best epoch's with ``early_stopping``)."""
-        if not incremental or self._solver is None:
-            self._new_solver(rule)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if not incremental or self._solver_kind() != self.solver:  # (solver changed: a new one)
+            self._new_solver(rule)
+        self._solver.alpha = float(self.alpha)  # read at every fit, as scikit-learn's backprop
+        curves_to_go_on(self)
         validation = None
         if self.early_stopping:
             stratify = columns if is_classifier(self) and columns.shape[1] == 1 else None
@@ -219,7 +221,8 @@ class BaseMLP(BaseEstimator):
                 warn("Got `batch_size` less than 1 or larger than sample size. It is going to be "
                      "clipped")  # fmt: skip
             batch_size = int(np.clip(self.batch_size, 1, n))
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        seed = int(rng.randint(np.iinfo(np.int32).max)) if self.shuffle else 0  # as sklearn's: a
+        # draw only to shuffle (a RandomState given as random_state then goes on as there)
         loss_fn = rule.make()
         epochs = SklearnEpochs(self, loss_fn, rule.loss_factor(self.n_outputs_), n, validation)
         if weights is not None:
@@ -246,6 +249,10 @@ class BaseMLP(BaseEstimator):
                 )
         if self.early_stopping:
             self._solver.flat_params[...] = self._best_weights
+            if diverged:  # scikit-learn's trains on through the losses that are not finite
+                warn(f"nudgenet: {diverged}; training stopped there, and the weights of the "
+                     "best epoch by validation are kept.", ConvergenceWarning)  # fmt: skip
+                return None
         return diverged and f"{diverged}; fit stopped before that step's update"
 
     def _row_weights(self, y, sample_weight, X, incremental: bool):
@@ -350,16 +357,18 @@ class BaseMLP(BaseEstimator):
         solver = state.pop("_solver", None)
         if solver is not None:
             state["_solver_state"] = solver.state_dict()
+            state["_solver_made_for"] = self._solver_kind()
         return state
 
     def __setstate__(self, state):
         solver_state = state.pop("_solver_state", None)
+        kind = state.pop("_solver_made_for", None)  # (older pickles: the solver parameter's)
         super().__setstate__(state)
         if "_model" in state:
             self._model.eval()  # as after fit (pickles of older versions kept train mode)
             self._solver = None
             if solver_state is not None:
-                self._new_solver(RULES[self._loss_rule]).load_state_dict(solver_state)
+                self._new_solver(RULES[self._loss_rule], kind).load_state_dict(solver_state)
             self._publish()
 
     def __sklearn_tags__(self):

@@ -94,9 +94,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       overflowed) and what to change; ``lbfgs`` too where its final loss is not finite
       (scikit-learn's checks only the weights).  nudgenet stops before the update of the
       batch whose loss was not finite, so, as scikit-learn's, the estimator is left fitted but
-      not usefully: ``coefs_`` are the last finite weights (with ``early_stopping``, the best
-      epoch's), ``loss_curve_`` ends with the loss that was not finite.  Fit again with a
-      lower ``learning_rate_init`` or scaled inputs.
+      not usefully: ``coefs_`` are the last finite weights, ``loss_curve_`` ends with the
+      loss that was not finite.  Fit again with a lower ``learning_rate_init`` or scaled
+      inputs.  With ``early_stopping`` the fit returns instead, with a ConvergenceWarning
+      saying where, and the best epoch's weights (scikit-learn's trains on through the losses
+      that are not finite and returns those weights).
+    - Between fits: ``alpha`` is read at every fit, as scikit-learn reads it at every step;
+      ``learning_rate`` and ``power_t`` too (scikit-learn's ``partial_fit`` keeps those it
+      started with).  A fit by another ``solver`` than the last (``set_params``) makes its own
+      solver, and ``adam``'s and ``sgd``'s curves begin where a fit by ``lbfgs`` left none.
+      With ``warm_start`` and ``early_stopping``, a fit that does not beat the carried
+      ``best_validation_score_`` ends with the weights it began with, the best so far
+      (scikit-learn's keeps the trained ones, its best weights being the same arrays).
     """
 
     _score_function = staticmethod(accuracy_score)

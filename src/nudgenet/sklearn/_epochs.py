@@ -1,4 +1,5 @@
-"""scikit-learn's end of an epoch, as a nudgenet callback run first by ``fit``.
+"""scikit-learn's end of an epoch, as a nudgenet callback run first by ``fit``, and the per-epoch
+record it keeps on the estimator (:func:`new_curves`, :func:`curves_to_go_on`).
 
 Per batch it tells the solver the batch's rows (for the L2 term) and sums scikit-learn's batch
 loss (the nudgenet loss times the loss factor, plus the L2 term) times the rows.  Per epoch,
@@ -13,6 +14,8 @@ gain ``sklearn_loss`` and, with a validation set, ``val_score`` and ``val_loss``
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..callbacks import Callback
 from ..evaluation import predict
@@ -51,7 +54,7 @@ class SklearnEpochs(Callback):
         # the slow part first: a Ctrl-C during it leaves the epoch out of every curve alike
         validated = self._validate() if self.validation is not None else None
         est.n_iter_ += 1
-        est.loss_ = self.total / self.rows
+        est.loss_ = np.float64(self.total / self.rows)  # scikit-learn's type (its curves' too)
         est.t_ += self.rows
         est.loss_curve_.append(est.loss_)
         logs["sklearn_loss"] = est.loss_
@@ -103,7 +106,7 @@ class SklearnEpochs(Callback):
         scores = predict(self.est._model, x)
         options = {} if weight is None else {"sample_weight": weight}
         loss = float(self.loss_fn(scores, targets, **options).data) * self.loss_factor
-        return score, loss
+        return score, np.float64(loss)  # the score: scikit-learn's scorer's own type
 
     def _track_validation(self, score: float, loss: float) -> bool:
         """Whether this epoch counts as an improvement by ``tol`` (scikit-learn's rule: a NaN
@@ -125,3 +128,30 @@ class SklearnEpochs(Callback):
         if loss < est.best_validation_loss_:
             est.best_validation_loss_ = loss
         return improved
+
+
+def new_curves(est) -> None:
+    """``adam``'s and ``sgd``'s per-epoch record on ``est``, empty: the loss curve, the
+    validation curves (with ``early_stopping``) and the best values so far."""
+    est.loss_curve_ = []
+    est._no_improvement_count = 0
+    stopping = est.early_stopping
+    est.validation_scores_ = [] if stopping else None
+    est.validation_loss_curve_ = [] if stopping else None
+    est.best_validation_score_ = -np.inf if stopping else None
+    est.best_validation_loss_ = np.inf if stopping else None
+    est.best_loss_ = None if stopping else np.inf
+
+
+def curves_to_go_on(est) -> None:
+    """The per-epoch record a fit of ``est`` goes on with, made where it lacks what this fit
+    keeps: a warm fit or ``partial_fit`` after a fit by ``lbfgs`` (no curves), or with
+    ``early_stopping`` switched on (no validation curves) or off (no best training loss) since
+    (scikit-learn's MLP fails there on a missing or None attribute)."""
+    if getattr(est, "loss_curve_", None) is None:
+        new_curves(est)
+    elif est.early_stopping and est.validation_scores_ is None:
+        est.validation_scores_, est.validation_loss_curve_ = [], []
+        est.best_validation_score_, est.best_validation_loss_ = -np.inf, np.inf
+    elif not est.early_stopping and est.best_loss_ is None:
+        est.best_loss_ = np.inf

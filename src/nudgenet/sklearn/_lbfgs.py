@@ -57,7 +57,7 @@ def minimize(est, solver, loss_fn, loss_factor: float, x, y, weights) -> str | N
     if result.status != 0:
         reason = lbfgs_not_converged(result.status, result.message, est.n_iter_, est.max_iter)
         warn(reason, ConvergenceWarning)
-    est.loss_ = float(result.fun)
+    est.loss_ = np.float64(result.fun)  # scikit-learn's type
     solver.flat_params[...] = result.x
     if math.isfinite(est.loss_):
         return None
