@@ -401,6 +401,12 @@ def test_the_export_command_names_the_features_of_a_csv_file_s_header(tmp_path, 
     props = {p.key: p.value for p in onnx.load("pets.onnx").metadata_props}
     assert json.loads(props["feature_names"]) == ["height", "weight"]
     assert json.loads(props["class_names"]) == ["cat", "dog"]
-    (tmp_path / "pets.csv").unlink()  # the data moved: the model still exports, unnamed
-    assert cli.main(["export", "pets.safetensors", "pets.onnx", "-q"]) == 0
-    assert "feature_names" not in {p.key for p in onnx.load("pets.onnx").metadata_props}
+    (tmp_path / "pets.csv").unlink()  # the data moved: the model file holds the names
+    assert cli.main(["export", "pets.safetensors", "moved.onnx", "-q"]) == 0
+    props = {p.key: p.value for p in onnx.load("moved.onnx").metadata_props}
+    assert json.loads(props["feature_names"]) == ["height", "weight"]
+    model = ng.load("pets.safetensors")  # a file written before the names were recorded:
+    del model.metadata["feature_names"]  # the header, where the data still is, else none
+    ng.save(model, "older.safetensors", metadata=model.metadata)
+    assert cli.main(["export", "older.safetensors", "older.onnx", "-q"]) == 0
+    assert "feature_names" not in {p.key for p in onnx.load("older.onnx").metadata_props}

@@ -498,3 +498,72 @@ def test_the_cli_s_notes_come_as_fit_warns_not_after_training(tmp_path, monkeypa
     assert main(["train", "--dataset", "spirals", "--epochs", "1", "-o", "m.st"]) == 0
     err = capsys.readouterr().err
     assert "nudgenet: note: 3 ranks share 2 cores\ntraining begins" in err, err
+
+
+def _table(path, header, columns, x, labels=None):
+    """A CSV file of ``x``'s columns in the order ``columns`` (indices), under ``header``, and
+    the labels last where given."""
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for i, row in enumerate(x):
+            cells = [f"{row[j]:.5f}" for j in columns] + ([] if labels is None else [labels[i]])
+            f.write(",".join(cells) + "\n")
+
+
+def test_predict_and_evaluate_read_a_file_s_columns_by_the_names_the_model_was_trained_on(
+    tmp_path, monkeypatch, capsys
+):
+    """The model file records the header's feature columns; a file naming them in another
+    order was read by position, so predict gave other classes and evaluate another accuracy
+    without a word.  Reordered: read in the model's order, with a note; other names: refused."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    labels = np.array(["no", "yes"])[(x[:, 0] + 2 * x[:, 1] > 0).astype(int)]
+    _table("train.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
+    assert run_cli(capsys, "train", "--dataset", "train.csv", "--epochs", "3", "-q",
+                   "-o", "m.safetensors")[0] == 0  # fmt: skip
+    assert ng.load("m.safetensors").metadata["feature_names"] == ["a", "b", "c"]
+    _table("same.csv", ["a", "b", "c"], [0, 1, 2], x[:20])
+    _table("moved.csv", ["c", "a", "b"], [2, 0, 1], x[:20])
+    code, same, _ = run_cli(capsys, "predict", "m.safetensors", "same.csv", "--json")
+    code, moved, err = run_cli(capsys, "predict", "m.safetensors", "moved.csv", "--json")
+    assert code == 0 and json.loads(moved) == json.loads(same)
+    assert "moved.csv: columns read in the order the model was trained on (a, b, c)" in err
+    _table("other.csv", ["x", "b", "c"], [0, 1, 2], x[:20])
+    code, out, err = run_cli(capsys, "predict", "m.safetensors", "other.csv")
+    assert code == 1 and out == ""
+    assert err == ("nudgenet predict: error: other.csv: the model was trained on the columns a, "
+                   "b, c; this file lacks a and has x, which the model never saw\n")  # fmt: skip
+    _table("scored.csv", ["c", "b", "a", "label"], [2, 1, 0], x, labels)
+    _table("in_order.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
+    scores = [
+        json.loads(run_cli(capsys, "evaluate", "m.safetensors", "--dataset", name, "--json")[1])
+        for name in ("scored.csv", "in_order.csv")
+    ]
+    assert scores[0]["accuracy"] == scores[1]["accuracy"] > 0.9
+    import onnx  # the names come from the model file (the training CSV may have moved)
+
+    (tmp_path / "train.csv").unlink()
+    assert run_cli(capsys, "export", "m.safetensors", "moved.onnx", "-q")[0] == 0
+    properties = {p.key: p.value for p in onnx.load("moved.onnx").metadata_props}
+    assert json.loads(properties["feature_names"]) == ["a", "b", "c"]
+
+
+def test_an_estimator_s_file_is_read_by_the_names_of_its_dataframe_s_columns(
+    tmp_path, monkeypatch, capsys
+):
+    pd = pytest.importorskip("pandas")  # the test extra installs it
+    from nudgenet.sklearn import MLPClassifier
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] - x[:, 2] > 0).astype(int)
+    frame = pd.DataFrame(x, columns=["p", "q", "r"])
+    est = MLPClassifier((8,), max_iter=300, random_state=0).fit(frame, y)
+    est.save("est.safetensors")
+    _table("moved.csv", ["r", "p", "q"], [2, 0, 1], x[:10])
+    code, out, err = run_cli(capsys, "predict", "est.safetensors", "moved.csv", "--json")
+    assert code == 0 and "columns read in the order the model was trained on (p, q, r)" in err
+    assert json.loads(out)["classes"] == est.predict(x[:10]).tolist()

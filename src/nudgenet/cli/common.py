@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,6 +16,7 @@ from .. import recipes
 from ..errors import DataError, NudgenetError
 from ..evaluation import predict
 from ..plot import check_figure_path
+from .columns import in_model_order
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
@@ -232,6 +234,11 @@ def held_out(args, model) -> HeldOut:
         task=record.task,
         class_names=record.class_names if record.task == "classification" else None,
     )
+    if isinstance(data.x_test, np.ndarray):  # a CSV's columns by name, where both have names
+        x_test = in_model_order(
+            dataset, data.x_test, data.label_column, model, getattr(args, "quiet", False)
+        )
+        data = replace(data, x_test=x_test)
     loss_fn = record.loss_fn()
     return HeldOut(
         data, loss_fn, loss_fn.check_targets(data.y_test, output_units(model, data.x_test))
@@ -290,17 +297,3 @@ def add_output_options(parser: argparse.ArgumentParser, training: bool = False) 
             help="one line per epoch instead of a progress bar, and the data set's summary "
             "line even with --json",
         )
-
-
-def feature_names(path, label_column, features: int) -> list[str] | None:
-    """The names of a data set's ``features``: the header row of the CSV file at ``path``
-    without its ``label_column``; None where the data set has none (no header row, an .npz
-    file, a named set).  The data sets do not carry column names, so the header row is read
-    here."""
-    if not isinstance(label_column, str):  # a CSV label column is a name iff a header names it
-        return None
-    names = datasets.first_row(path)
-    if names is None or label_column not in names:
-        return None
-    names.remove(label_column)
-    return names if len(names) == features else None

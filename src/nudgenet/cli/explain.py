@@ -13,11 +13,11 @@ from ..explain.probes import DEFAULT_TOLERANCE
 from ..io import load
 from ..plot import check_figure_path
 from ..recipes import TrainingRecord
+from .columns import feature_names
 from .common import (
     add_data_options,
     add_output_options,
     emit_json,
-    feature_names,
     figure_path,
     held_out,
     positive_float,

@@ -10,7 +10,8 @@ from ..export import OPSET, export_onnx
 from ..export.trace import input_features
 from ..io import load, read_metadata
 from ..recipes import TrainingRecord
-from .common import add_output_options, emit_json, feature_names
+from .columns import feature_names, model_feature_names
+from .common import add_output_options, emit_json
 from .mpi import one_process
 from .output import check_writable
 
@@ -44,8 +45,12 @@ def run(args) -> int:
 
 
 def _feature_names(model) -> list[str] | None:
-    """The header of the CSV file the model was trained on (its record's), where it names the
-    features and is still there; else None."""
+    """The feature columns' names the model file records (``nudgenet train``'s, an estimator's
+    ``feature_names_in_``); for a file written before they were recorded, the header of the CSV
+    file it was trained on, where it names the features and is still there; else None."""
+    recorded = model_feature_names(model)
+    if recorded is not None:
+        return recorded
     record = TrainingRecord.from_dict(getattr(model, "metadata", None) or {})
     features = input_features(model)
     if record.dataset is None or features is None or not Path(record.dataset).is_file():

@@ -14,6 +14,7 @@ from ..evaluation import predict
 from ..io import load
 from ..nn.layers import Linear
 from ..recipes import TrainingRecord
+from .columns import in_model_order
 from .common import (
     add_output_options,
     emit_json,
@@ -28,7 +29,8 @@ def run(args) -> int:
     model = load(args.model)
     record = TrainingRecord.of(model)
     loss_fn = record.loss_fn()
-    rows = _features(args, model, record)
+    rows, dropped = _features(args, model, record)
+    rows = in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
     outputs = predict(model, rows)
     if record.task == "regression":  # the loss's values: a Poisson network's means, say
         values = loss_fn.predict_values(outputs).tolist()
@@ -76,8 +78,9 @@ def run(args) -> int:
     return 0
 
 
-def _features(args, model, record: TrainingRecord) -> np.ndarray:
-    """The rows of ``args.input`` to predict from.  A CSV file's ``--label-column`` is dropped
+def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | int | None]:
+    """The rows of ``args.input`` to predict from, and the CSV column dropped from them (None:
+    none).  A CSV file's ``--label-column`` is dropped
     (by name or index, whatever its cells hold); without it, the label column the model was
     trained on (by its name, or by its index in a file without a header), with a note on
     stderr, when the file has it and the rest is as many features as the model takes.  Else a
@@ -98,7 +101,7 @@ def _features(args, model, record: TrainingRecord) -> np.ndarray:
                 f"--label-column {args.label_column} would give it as a feature; drop that "
                 f"column (--label-column {trained})"
             )
-        return _load(path, column)
+        return _load(path, column), column
     column = record.label_column
     if column is not None and has_label_column(path, column):
         x = _load(path, column)
@@ -109,7 +112,7 @@ def _features(args, model, record: TrainingRecord) -> np.ndarray:
                     "model was trained on",
                     file=sys.stderr,
                 )
-            return x
+            return x, column
     try:
         x = _load(path, None)
     except DataError:  # a cell that is no number: a label column of names, say
@@ -118,7 +121,7 @@ def _features(args, model, record: TrainingRecord) -> np.ndarray:
         raise
     if _one_column_too_many(path, inputs):
         raise _label_column_error(path, inputs)
-    return x
+    return x, None
 
 
 def _one_column_too_many(path, inputs: int | None) -> bool:

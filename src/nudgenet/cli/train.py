@@ -25,6 +25,7 @@ from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
 from ..train import fit
 from .class_weight import class_weight_for
+from .columns import feature_names
 from .common import UsageError, absolute, emit_json, format_figure, load_data, metrics_for
 from .differential import differential_defaults, training_loss
 from .logs import log_callbacks
@@ -82,6 +83,7 @@ def run(args) -> int:
         task=data.task,
         loss=type(loss_fn).__name__,
         class_names=tuple(data.class_names),
+        feature_names=tuple(feature_names(data.name, data.label_column, data.features) or ()),
         test_size=args.test_size,
         seed=args.seed,
         samples=args.samples,

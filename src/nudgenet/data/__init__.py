@@ -16,7 +16,7 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 :class:`nudgenet.errors.DataError` naming what was expected and what was found.
 """
 
-from .csvfile import NoLabelColumn, first_row, resolve_label_column
+from .csvfile import NoLabelColumn, first_row, header_row, resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
 from .memmap import memmap_arrays, save_arrays
@@ -55,6 +55,7 @@ __all__ = [
     "memmap_arrays",
     "mnist",
     "first_row",
+    "header_row",
     "resolve_label_column",
     "save_arrays",
     "save_idx",

@@ -163,6 +163,18 @@ def first_row(path: PathLike) -> list[str] | None:
     return [cell.strip() for cell in _start_of(path)[0]] if _is_csv(path) else None
 
 
+def header_row(path: PathLike) -> list[str] | None:
+    """The stripped cells of the CSV file's header row; None where its first row is data (no
+    header) or it is no CSV file.  Reads the file only as far as its second row.
+
+    Raises:
+        DataError: an unreadable file, as :func:`~nudgenet.data.load_arrays` would say.
+    """
+    if not _is_csv(path):
+        return None
+    return _header(path, *_start_of(path))
+
+
 def _is_csv(path: PathLike) -> bool:
     return str(path).lower().endswith((".csv", ".csv.gz"))
 

@@ -164,7 +164,8 @@ def onnx_model(
         doc_string=_summary(model),
     )
     properties = {"nudgenet_version": __version__}
-    feature_names = feature_names if feature_names is not None else metadata.get("feature_names")
+    if feature_names is None:  # a record's; [] where the rows had no column names
+        feature_names = metadata.get("feature_names") or None
     if class_names is not None:
         properties["class_names"] = _names("class_names", class_names, classes, "class")
     if feature_names is not None:

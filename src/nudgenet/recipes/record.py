@@ -37,6 +37,7 @@ class TrainingRecord:
     task: str | None = None  # "classification" or "regression"
     loss: str | None = None  # the loss class's name
     class_names: tuple[str, ...] = ()
+    feature_names: tuple[str, ...] = ()  # the CSV header's feature columns, in the model's order
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = 0
     samples: int = DEFAULT_SAMPLES
@@ -45,7 +46,11 @@ class TrainingRecord:
 
     def to_dict(self) -> dict:
         """The JSON-able metadata to save with the model."""
-        return {**asdict(self), "class_names": list(self.class_names)}
+        return {
+            **asdict(self),
+            "class_names": list(self.class_names),
+            "feature_names": list(self.feature_names),
+        }
 
     @classmethod
     def from_dict(cls, metadata: dict | None) -> TrainingRecord:
@@ -53,8 +58,9 @@ class TrainingRecord:
         ignored."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in (metadata or {}).items() if key in known}
-        if "class_names" in values:
-            values["class_names"] = tuple(values["class_names"])
+        for names in ("class_names", "feature_names"):
+            if names in values:
+                values[names] = tuple(values[names])
         return cls(**values)
 
     @classmethod
