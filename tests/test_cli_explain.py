@@ -81,9 +81,11 @@ def test_figures_that_cannot_be_written_fail_before_any_work(tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the extra were not installed
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     assert cli.main(["train", "--plot", "curves.png", "--quiet"]) == 1
-    assert "pip install 'nudgenet[plot]'" in capsys.readouterr().err
+    assert 'needs matplotlib, an optional extra: pip install "nudgenet[plot]"' in (
+        capsys.readouterr().err
+    )
     assert cli.main(["explain", "absent.safetensors", "--out", "x.png"]) == 1
-    assert "pip install 'nudgenet[plot]'" in capsys.readouterr().err  # not "no model file"
+    assert 'pip install "nudgenet[plot]"' in capsys.readouterr().err  # not "no model file"
     assert list(tmp_path.iterdir()) == []  # nothing trained, nothing saved
 
 

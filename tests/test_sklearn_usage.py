@@ -153,14 +153,15 @@ def test_to_nudgenet_gives_the_trained_network_scoring_logits():
     assert est.coefs_[0].any()
 
 
-@pytest.mark.parametrize("missing", ["sklearn", "scipy"])
-def test_without_scikit_learn_or_scipy_the_import_names_the_extra(missing):
+@pytest.mark.parametrize("missing, package", [("sklearn", "scikit-learn"), ("scipy", "scipy")])
+def test_without_scikit_learn_or_scipy_the_import_names_the_extra(missing, package):
+    """The package by its name on the package index (scikit-learn, not sklearn)."""
     code = f"import sys; sys.modules[{missing!r}] = None; import nudgenet.sklearn"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1
     assert last == (
-        f"ImportError: nudgenet.sklearn needs {missing}, an optional extra: "
+        f"ImportError: nudgenet.sklearn needs {package}, an optional extra: "
         'pip install "nudgenet[sklearn]"'
     )
 

@@ -136,7 +136,7 @@ def test_without_pillow_images_are_refused_before_training_naming_the_extra(tmp_
     """tensorboardX draws images with Pillow, which the extra lacked: an image data set's
     ``--tensorboard`` failed after the first epoch with "No module named 'PIL'"."""
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
-    with pytest.raises(ImportError, match=r'^TensorBoard\(write_images=True\) needs PIL, an '
+    with pytest.raises(ImportError, match=r'^TensorBoard\(write_images=True\) needs Pillow, an '
                        r'optional extra: pip install "nudgenet\[tensorboard\]"$'):  # fmt: skip
         ng.TensorBoard(tmp_path, write_images=True)
     ng.TensorBoard(tmp_path)  # scalars and histograms need no Pillow

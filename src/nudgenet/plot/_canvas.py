@@ -7,6 +7,7 @@ import math
 import textwrap
 from pathlib import Path
 
+from ..extras import require
 from ..nn.layers import Linear, leaf_layers
 from ..nn.module import Module
 
@@ -17,13 +18,7 @@ TITLE_CHARACTER_PX = 10  # a title's characters are at most this wide, on averag
 
 def matplotlib_canvas():
     """matplotlib's Agg canvas class, or an ImportError naming the extra to install."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "nudgenet's figures need matplotlib, an optional extra: pip install 'nudgenet[plot]'"
-        ) from None
-    return FigureCanvasAgg
+    return require("matplotlib.backends.backend_agg", "plot", "Drawing figures").FigureCanvasAgg
 
 
 def check_figure_path(path) -> Path:
