@@ -542,6 +542,16 @@ def test_predict_and_evaluate_read_a_file_s_columns_by_the_names_the_model_was_t
         for name in ("scored.csv", "in_order.csv")
     ]
     assert scores[0]["accuracy"] == scores[1]["accuracy"] > 0.9
+    _table("with_id.csv", ["id", "a", "b", "c", "label"], [0, 0, 1, 2], x, labels)
+    code, _, err = run_cli(capsys, "evaluate", "m.safetensors", "--dataset", "with_id.csv")
+    assert code == 1 and err == ("nudgenet evaluate: error: with_id.csv: the model was trained on "
+                                 "the columns a, b, c; this file has id, which the model never "
+                                 "saw\n")  # fmt: skip
+    rows = [f"{i},{r[0]},{r[1]},{r[2]},{label}\n" for i, (r, label) in enumerate(zip(x, labels))]
+    (tmp_path / "unnamed.csv").write_text("".join(rows))  # no header: by position, counted
+    code, _, err = run_cli(capsys, "evaluate", "m.safetensors", "--dataset", "unnamed.csv")
+    assert code == 1 and err == ("nudgenet evaluate: error: unnamed.csv: expected 3 feature "
+                                 "columns, as the model takes, got 4\n")  # fmt: skip
     import onnx  # the names come from the model file (the training CSV may have moved)
 
     (tmp_path / "train.csv").unlink()
@@ -567,3 +577,19 @@ def test_an_estimator_s_file_is_read_by_the_names_of_its_dataframe_s_columns(
     code, out, err = run_cli(capsys, "predict", "est.safetensors", "moved.csv", "--json")
     assert code == 0 and "columns read in the order the model was trained on (p, q, r)" in err
     assert json.loads(out)["classes"] == est.predict(x[:10]).tolist()
+
+
+@pytest.mark.parametrize("separator, named", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_of_another_separator_is_named_as_such(separator, named, tmp_path):
+    """A spreadsheet's export in a locale of decimal commas (semicolons) or a tab-separated
+    file read as one column: "has 1 column; a label column needs at least one feature column"
+    and advice for Python's label_column=None."""
+    path = tmp_path / "table.csv"
+    rows = [["a", "b", "label"], ["1,5", "2", "cat"]]
+    path.write_text("\n".join(separator.join(row) for row in rows))
+    with pytest.raises(DataError) as error:
+        load_arrays(path, label_column="auto")
+    assert str(error.value) == (
+        f"{path}: line 1 is one cell of values separated by {named}; a CSV file here is "
+        "comma-separated, with decimal points: save it with commas between the cells"
+    )

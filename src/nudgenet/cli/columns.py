@@ -56,9 +56,11 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
     missing = [name for name in expected if name not in given]
     unseen = [name for name in given if name not in expected]
     if missing or unseen:
+        lacks = [f"lacks {', '.join(missing)}"] if missing else []
+        has = [f"has {', '.join(unseen)}, which the model never saw"] if unseen else []
         raise DataError(
             f"{path}: the model was trained on the columns {', '.join(expected)}; this file "
-            f"lacks {_listed(missing)} and has {_listed(unseen)}, which the model never saw"
+            + " and ".join(lacks + has)
         )
     if not quiet:
         print(
@@ -67,7 +69,3 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
             file=sys.stderr,
         )
     return x[:, [given.index(name) for name in expected]]
-
-
-def _listed(names: list[str]) -> str:
-    return ", ".join(names) if names else "none"

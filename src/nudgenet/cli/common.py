@@ -15,6 +15,7 @@ from .. import data as datasets
 from .. import recipes
 from ..errors import DataError, NudgenetError
 from ..evaluation import predict
+from ..export.trace import input_features
 from ..plot import check_figure_path
 from .columns import in_model_order
 
@@ -125,8 +126,9 @@ def add_data_options(parser: argparse.ArgumentParser, dataset_default) -> None:
     parser.add_argument(
         "--dataset",
         default=dataset_default,
-        help=f"one of {', '.join(recipes.DATASETS)}, or a .npz/.csv file, or an IDX images file "
-        "with --labels (default: %(default)s)",
+        help=f"one of {', '.join(recipes.DATASETS)}, or a .npz file, a .csv file (comma-separated, "
+        "numbers with decimal points, an optional header row), or an IDX images file with "
+        "--labels (default: %(default)s)",
     )
     parser.add_argument(
         "--data-dir",
@@ -239,6 +241,12 @@ def held_out(args, model) -> HeldOut:
             dataset, data.x_test, data.label_column, model, getattr(args, "quiet", False)
         )
         data = replace(data, x_test=x_test)
+    inputs = input_features(model)
+    if inputs is not None and data.x_test.ndim == 2 and data.x_test.shape[1] != inputs:
+        raise DataError(
+            f"{dataset}: expected {inputs} feature columns, as the model takes, got "
+            f"{data.x_test.shape[1]}"
+        )
     loss_fn = record.loss_fn()
     return HeldOut(
         data, loss_fn, loss_fn.check_targets(data.y_test, output_units(model, data.x_test))

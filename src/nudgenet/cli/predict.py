@@ -11,8 +11,8 @@ import numpy as np
 from .. import data as datasets
 from ..errors import DataError, ModelFileError
 from ..evaluation import predict
+from ..export.trace import input_features
 from ..io import load
-from ..nn.layers import Linear
 from ..recipes import TrainingRecord
 from .columns import in_model_order
 from .common import (
@@ -85,7 +85,7 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
     trained on (by its name, or by its index in a file without a header), with a note on
     stderr, when the file has it and the rest is as many features as the model takes.  Else a
     CSV file of one column more than the model takes is a DataError naming --label-column."""
-    path, inputs = args.input, _inputs(model)
+    path, inputs = args.input, input_features(model)
     if args.label_column is not None:
         column = label_column(args.label_column)
         chosen = datasets.resolve_label_column(path, column)
@@ -143,11 +143,6 @@ def _label_column_error(path, inputs: int) -> DataError:
 def _load(path, column) -> np.ndarray:
     """The features of ``path`` without the CSV column ``column`` (None: every column)."""
     return datasets.load_arrays(path, label_column=column, read_labels=False)[0]
-
-
-def _inputs(model) -> int | None:
-    """How many features ``model`` takes: its first Linear layer's inputs (None: none)."""
-    return next((m.in_features for m in model.modules() if isinstance(m, Linear)), None)
 
 
 def register(commands) -> None:

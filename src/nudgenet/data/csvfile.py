@@ -207,7 +207,22 @@ def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
     rows = _reader(stream)
     with _csv_errors(path):
         first = next(rows, [])
+        _check_commas(path, first)
         return first, next((row for row in rows if not _blank(row)), None)
+
+
+def _check_commas(path: PathLike, first: list[str]) -> None:
+    """A DataError where the first row is one cell holding semicolons or tabs: a file of
+    another separator (a spreadsheet's in a locale of decimal commas writes semicolons), which
+    would read as one column."""
+    cell = first[0] if len(first) == 1 else ""
+    for mark, separators in ((";", "semicolons"), ("\t", "tabs")):
+        if mark in cell:
+            raise DataError(
+                f"{path}: line 1 is one cell of values separated by {separators}; a CSV file "
+                "here is comma-separated, with decimal points: save it with commas between the "
+                "cells"
+            )
 
 
 def _reader(stream):
