@@ -507,7 +507,7 @@ def test_a_csv_header_without_a_label_column_is_not_guessed(tmp_path):
     assert result.returncode == 1 and "the columns are ['a', 'b', 'c']" in message
     assert "--label-column" in message and not list(tmp_path.glob("*.safetensors"))
     named = run("train", "--dataset", "named.csv", "--epochs", "1", "--verbose", cwd=tmp_path)
-    assert "classification, 2 features, 2 classes (0, 1), labels in column 'Target'" in named.stderr
+    assert "classification, 2 features (b, c), 2 classes (0, 1), labels in column 'Target'" in named.stderr
     summary = last_json(
         run("train", "--dataset", "named.csv", "--epochs", "1", "--json", cwd=tmp_path)
     )
@@ -840,3 +840,14 @@ def test_predict_refuses_metadata_that_contradicts_itself_or_the_model(metadata,
     np.save(tmp_path / "rows.npy", np.zeros((2, 4), np.float32))
     result = run("predict", "m.safetensors", "rows.npy", cwd=tmp_path, check=False)
     assert result.returncode == 1 and result.stdout == "" and message in _error(result)
+
+
+def test_train_json_writes_the_json_alone_to_stdout(tmp_path, monkeypatch, capsys):
+    """``nudgenet train --json | jq`` failed: the epoch lines came first on stdout."""
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "xor", "--epochs", "2", "-v", "--json", "-o", "m.st"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["epochs"] == 2 and out.count("\n") == 1
+    assert "Epoch 2/2 - " in err

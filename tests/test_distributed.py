@@ -471,9 +471,10 @@ def test_nudgenet_train_under_mpiexec_is_one_data_parallel_run(dataset, scores, 
     )  # fmt: skip
     result, _ = launch(2, *command, "--plot", "curves.png", cwd=tmp_path / "two")
     assert alone.returncode == 0 and result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.count("Epoch 2/2") == alone.stdout.count("Epoch 2/2") == 1
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 1, "one JSON result: rank 0's"
+    # only rank 0 prints; with --json the epoch lines go to stderr, the JSON alone to stdout
+    assert result.stderr.count("Epoch 2/2") == alone.stderr.count("Epoch 2/2") == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("{"), "one JSON result: rank 0's"
     ours, theirs = json.loads(lines[0]), json.loads(alone.stdout.splitlines()[-1])
     for key in scores:
         assert ours[key] == pytest.approx(theirs[key], rel=rel), key

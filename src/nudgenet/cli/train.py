@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -105,7 +106,8 @@ def run(args) -> int:
         why = f"; {data.task_reason}" if data.task_reason else ""
         print(
             f"nudgenet: {data.name}: {data.note}{validation_note}; {data.task}, "
-            f"{data.features} features{_classes(data.class_names)}{labels}{why}",
+            f"{_features(data.features, record.feature_names)}{_classes(data.class_names)}"
+            f"{labels}{why}",
             file=sys.stderr,
         )
     fit_loss, y_fit = training_loss(args, data, loss_fn, y_fit, target_scaler)  # --differential
@@ -169,10 +171,17 @@ def run(args) -> int:
 def _classes(names: list[str], shown: int = 6) -> str:
     """``", 3 classes (cat, dog, fox)"``: a classifier's classes for the info line (the first
     ``shown`` of more, then "..."), so a label column read wrong shows at once."""
-    if not names:
-        return ""
-    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
-    return f", {len(names)} classes ({listed})"
+    return f", {len(names)} classes ({_listed(names, shown)})" if names else ""
+
+
+def _features(count: int, names: tuple[str, ...], shown: int = 8) -> str:
+    """``"3 features (a, b, c)"``: the feature columns for the info line, by name where the file
+    has a header, so a column that is no feature (an id, a weight) shows at once."""
+    return f"{count} features" + (f" ({_listed(names, shown)})" if names else "")
+
+
+def _listed(names, shown: int) -> str:
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
 
 def _fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validation_split) -> dict:
@@ -229,7 +238,10 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             print(f"nudgenet: note: {_in_command_terms(message, args.early_stopping)}",
                   file=sys.stderr)  # fmt: skip
 
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    # with --json stdout holds the JSON alone: the epoch lines (fit prints them to stdout, as
+    # Keras does) and the callbacks' lines go to stderr, so `train --json | jq` works
+    lines = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with lines, np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = note  # (catch_warnings restores it)
         history = fit(
