@@ -507,7 +507,8 @@ def test_a_csv_header_without_a_label_column_is_not_guessed(tmp_path):
     assert result.returncode == 1 and "the columns are ['a', 'b', 'c']" in message
     assert "--label-column" in message and not list(tmp_path.glob("*.safetensors"))
     named = run("train", "--dataset", "named.csv", "--epochs", "1", "--verbose", cwd=tmp_path)
-    assert "classification, 2 features (b, c), 2 classes (0, 1), labels in column 'Target'" in named.stderr
+    info = "classification, 2 features (b, c), 2 classes (0, 1), labels in column 'Target'"
+    assert info in named.stderr
     summary = last_json(
         run("train", "--dataset", "named.csv", "--epochs", "1", "--json", cwd=tmp_path)
     )

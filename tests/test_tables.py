@@ -138,7 +138,8 @@ def test_the_commands_print_and_return_class_names(tmp_path, monkeypatch, capsys
     summary = last_json(out)
     assert code == 0 and summary["task"] == "classification" and summary["test_accuracy"] > 0.8
     assert summary["classes"] == ["cat", "dog", "fox"]  # and the info line names them
-    assert "classification, 3 features (a, b, c), 3 classes (cat, dog, fox), labels in column 'kind'" in err
+    info = "classification, 3 features (a, b, c), 3 classes (cat, dog, fox), labels in column 'kind'"
+    assert info in err
     model = ng.load(tmp_path / "pets.st")
     assert model.metadata["class_names"] == ["cat", "dog", "fox"]
     # predict: names, in text and JSON
@@ -195,8 +196,8 @@ def test_many_whole_numbers_are_values_and_the_info_line_says_why(tmp_path, monk
     code, out, err = run_cli(capsys, "train", "--dataset", "ages.csv", "--epochs", "2")
     assert code == 0
     assert re.search(
-        r"; regression, 2 features \(a, b\), labels in column 'target'; task guessed: \d+ distinct whole "
-        r"numbers, more than 20, read as values \(override: --task classification\)",
+        r"; regression, 2 features \(a, b\), labels in column 'target'; task guessed: \d+ distinct "
+        r"whole numbers, more than 20, read as values \(override: --task classification\)",
         err,
     )
     code, out, err = run_cli(capsys, "train", "--dataset", "ages.csv", "--epochs", "2", "--json")
