@@ -137,6 +137,19 @@ record(
     ),
 )  # fmt: skip
 
+# class weights of a cross-entropy on integer labels: its mean divides by Σ w[yₙ], so a rank's
+# share weighs by its rows' class weights (it weighed by its rows: 2e-2 apart), with row weights
+# too, and F.cross_entropy's weight= through a partial
+class_weighted = [0.5, 1.0, 3.0]
+for name, loss_fn, options in (
+    ("class-weighted-loss", ng.CrossEntropyLoss(weight=class_weighted), {}),
+    ("class-weighted-loss-rows", ng.CrossEntropyLoss(weight=class_weighted),
+     {"sample_weight": rng.uniform(0, 2, len(x64))}),
+    ("class-weighted-function", partial(ng.functional.cross_entropy, weight=class_weighted), {}),
+):  # fmt: skip
+    record(name, both(lambda: classifier("float64"), x64, labels, "sgd", loss_fn=loss_fn,
+                      epochs=2, batch_size=16, validation_split=0.2, **options))  # fmt: skip
+
 # a SciPy sparse x (each rank makes its own rows of a batch dense), validation rows too; the
 # compiled step and the engine
 for step in ("", "-engine"):

@@ -41,7 +41,7 @@ from .compared import description, fit_options, parameters_checksum
 from .faults import abort_on_error, abort_on_uncaught, check_same, rendezvous
 from .launch import launcher, world
 from .node import NodeReduction, reduction_for
-from .shard import bounds, share
+from .shard import bounds, share, weight_of
 from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
@@ -133,6 +133,7 @@ class DataParallel:
                     "row alone)"
                 )
         self.mean_loss = is_mean_over_rows(loss_fn)
+        self.loss_fn = loss_fn  # (a share of a mean weighs what its rows weigh in it: weight_of)
         optimizer = run.optimizer
         check_same(self.comm, {
             **settings,
@@ -179,9 +180,10 @@ class DataParallel:
                 optimizer.zero_grad()
                 out, yb, loss = None, y[mine], 0.0
             scale = 1.0
-            if self.mean_loss:
-                mass = len(mine) if weights is None else weights[mine].sum()
-                scale = portion(mass, len(rows) if weights is None else weights[rows].sum())
+            if self.mean_loss:  # this rank's mean, weighted by what its rows weigh in the batch's
+                given = (None, None) if weights is None else (weights[mine], weights[rows])
+                scale = portion(weight_of(self.loss_fn, y[mine], given[0]),
+                                weight_of(self.loss_fn, y[rows], given[1]))  # fmt: skip
             return out, yb, reduce(scale, loss)
 
         return step
@@ -226,9 +228,9 @@ class DataParallel:
             outputs = predict(model, share, batch_size)
             loss, targets = whole_loss(model, loss_fn, share, y[rows], outputs, batch_size,
                                        weights)  # fmt: skip
-            if is_mean_over_rows(loss_fn):  # this rank's mean, weighted by its share
-                mass = stop - start if weights is None else weights.sum()
-                loss *= portion(mass, len(x) if weights is None else sample_weight.sum())
+            if is_mean_over_rows(loss_fn):  # this rank's mean, weighted by what its rows weigh
+                loss *= portion(weight_of(loss_fn, y[rows], weights),
+                                weight_of(loss_fn, y, sample_weight))  # fmt: skip
             parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}
         everyone = self.comm.allgather((loss, parts))
         scores = {"loss": float(sum(share_loss for share_loss, _ in everyone))}

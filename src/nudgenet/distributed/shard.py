@@ -5,11 +5,20 @@ shared seed) is cut into ``size`` contiguous shares as even as can be: rank ``r`
 ``⌈m·r/size⌉`` to ``⌈m·(r+1)/size⌉``.  Shares differ by at most one row, the larger ones first; a
 short last batch, or one with fewer rows than ranks, leaves the last ranks none (they still join
 the step's reduction), never rank 0, whose diagnostics the History keeps.
+
+For a loss that is a mean, a rank's loss and gradients count in the global batch's by what its
+rows weigh in that mean (:func:`weight_of`): their number, their sample weights, and for a
+cross-entropy with class weights on integer labels their classes' weights too.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+from ..functional.losses import cross_entropy
+from ..nn.losses import CrossEntropyLoss
 
 
 def bounds(m: int, rank: int, size: int) -> tuple[int, int]:
@@ -21,3 +30,27 @@ def share(rows: np.ndarray, rank: int, size: int) -> np.ndarray:
     """Rank ``rank``'s contiguous share of ``rows`` (a view)."""
     start, stop = bounds(len(rows), rank, size)
     return rows[start:stop]
+
+
+def weight_of(loss_fn, targets: np.ndarray, weights: np.ndarray | None = None):
+    """What rows of ``targets`` weigh in the mean ``loss_fn`` takes over them (its
+    denominator): their number, or the sum of their sample ``weights``; for a cross-entropy
+    with class weights ``w`` on integer labels, each row times ``w[yₙ]`` (its mean is
+    Σ w[yₙ] ℓₙ / Σ w[yₙ], PyTorch's rule; probability rows are a mean over rows)."""
+    classes = _class_weights(loss_fn)
+    if classes is None or targets.ndim != 1:
+        return len(targets) if weights is None else weights.sum()
+    per_row = np.asarray(classes, dtype=np.float64)[targets.astype(np.intp)]
+    return (per_row if weights is None else weights * per_row).sum()
+
+
+def _class_weights(loss_fn):
+    """The class weights of a ``CrossEntropyLoss`` or of ``F.cross_entropy`` given through
+    ``functools.partial``; None for any other loss."""
+    if isinstance(loss_fn, CrossEntropyLoss):
+        return loss_fn.weight
+    if isinstance(loss_fn, functools.partial):
+        if loss_fn.func is cross_entropy:
+            return loss_fn.keywords.get("weight")
+        return _class_weights(loss_fn.func)
+    return None
