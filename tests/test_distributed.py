@@ -170,6 +170,8 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert all(saved["may_write_after"]), "fit restores may_write"
     assert "checkpoint-000001-0000005.safetensors" in saved["files"]  # mid-epoch, by rank 0 alone
     assert all(saved["resumed_equals_uninterrupted"])
+    resumed_metrics = found["metrics_resumed_equal_uninterrupted"]
+    assert all(len(r) == 4 and all(r) for r in resumed_metrics), resumed_metrics  # bit for bit
     assert all(found["dropout_resumed_equals_uninterrupted"]), "even shares: bit for bit"
     assert all(found["stop_resumed"]), "a stop set mid-epoch on the last rank is in the checkpoint"
     assert found["last_run"]["allreduce_calls"] == 4 * 7  # one per step: 4 epochs of 7 batches

@@ -39,7 +39,9 @@ def fit_arrays(x, y, validation, sample_weight) -> dict[str, np.ndarray]:
 class Position:
     """Where a run stands: the next ``epoch`` and ``step`` to run (step 0: the epoch has not
     begun), and mid-epoch its row ``order`` and running sums (``loss_sum``, ``seen``, the metrics'
-    per-batch ``parts``)."""
+    per-batch ``parts`` and the ``steps`` they came from: a data-parallel run combines every
+    rank's in step order, whichever rank held them, so a resumed run combines them as the
+    uninterrupted one does)."""
 
     epoch: int = 0
     step: int = 0
@@ -47,6 +49,7 @@ class Position:
     loss_sum: float = 0.0
     seen: float = 0
     parts: dict = field(default_factory=dict)
+    steps: list = field(default_factory=list)
 
 
 def generators(model: Module, rng: np.random.Generator) -> dict[str, np.random.Generator]:
@@ -80,7 +83,8 @@ class Run:
             "position": {"epoch": at.epoch, "step": at.step},
             "epoch": None
             if at.step == 0
-            else {"order": at.order, "loss_sum": at.loss_sum, "seen": at.seen, "parts": at.parts},
+            else {"order": at.order, "loss_sum": at.loss_sum, "seen": at.seen, "parts": at.parts,
+                  "steps": at.steps},  # fmt: skip
             "model": self.model.state_dict(),
             "stop_training": bool(self.model.stop_training),
             "optimizer": self.optimizer.state_dict(),
@@ -111,6 +115,8 @@ class Run:
         at = Position(**state["position"])
         for key, value in (state["epoch"] or {}).items():
             setattr(at, key, value)
+        if state["epoch"] and "steps" not in state["epoch"]:  # an older checkpoint: all before
+            at.steps = [-1] * len(next(iter(at.parts.values()), []))
         return at
 
 

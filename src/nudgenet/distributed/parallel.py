@@ -158,7 +158,7 @@ class DataParallel:
         state = self.comm.bcast(run.capture(at) if self.rank == 0 else None, root=0)
         if self.rank:  # mid-epoch, rank 0 alone keeps the statistics of every rank's rows so far
             at = run.restore(state)
-            at.parts = {name: [] for name in at.parts}
+            at.parts, at.steps = {name: [] for name in at.parts}, []
         for name, rng in run.rngs.items():
             if name != "fit" and self.rank:  # rank 0 keeps its stream: 1 rank is plain fit
                 rng.bit_generator.state = rng.bit_generator.jumped(self.rank).state
@@ -206,10 +206,18 @@ class DataParallel:
 
         return update
 
-    def gather(self, parts: dict[str, list]) -> dict[str, list]:
-        """Every rank's per-batch metric statistics, rank by rank, on every rank."""
-        everyone = self.comm.allgather(parts)
-        return {name: [p for theirs in everyone for p in theirs[name]] for name in parts}
+    def gather(self, parts: dict[str, list], steps: list) -> tuple[dict[str, list], list]:
+        """Every rank's per-batch metric statistics and the steps they are of, on every rank,
+        in step order (within a step, by rank): the order of the batches, whichever rank held
+        which statistics (a run resumed mid-epoch, whose rank 0 holds every rank's so far,
+        combines them as the uninterrupted run does)."""
+        everyone = self.comm.allgather((parts, steps))
+        every_step = [s for _, theirs in everyone for s in theirs]
+        order = sorted(range(len(every_step)), key=every_step.__getitem__)  # stable: by rank
+        merged = {name: [p for theirs, _ in everyone for p in theirs[name]] for name in parts}
+        return {name: [ps[i] for i in order] for name, ps in merged.items()}, [
+            every_step[i] for i in order
+        ]
 
     def evaluate(
         self, predict, model, loss_fn, x, y, metric_fns: dict, batch_size: int = EVALUATION_BATCH,
