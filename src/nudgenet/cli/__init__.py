@@ -19,6 +19,7 @@ import sys
 from typing import NoReturn
 
 from .._version import __version__
+from ..distributed.launch import launched_rank
 from . import evaluate, explain, export, gradcheck, predict, train
 from .common import USER_ERRORS, UsageError
 from .gradcheck import GRADIENT_MISMATCH
@@ -27,10 +28,12 @@ __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
 
 
 class _OneLineErrors(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line, pointing at ``--help`` (exit code 2)."""
+    """An argument parser whose usage errors are one line, pointing at ``--help`` (exit code 2);
+    under an MPI launcher, rank 0's alone (every rank makes the same mistake)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        said = launched_rank() in (None, 0)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if said else None)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,6 +47,17 @@ def launcher() -> tuple[str, int | None] | None:
     return None
 
 
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID", "PMIX_RANK")
+
+
+def launched_rank() -> int | None:
+    """This process's rank as its launcher's environment says, read without MPI (None where no
+    launcher says one): for a line that only rank 0 should print before MPI is joined (the
+    command line's usage errors, which every rank makes alike)."""
+    value = next((os.environ[name] for name in _RANK_VARIABLES if os.environ.get(name)), None)
+    return int(value) if value is not None and value.isdigit() else None
+
+
 def launched_by(found: tuple[str, int | None]) -> str:
     """Who started this process by :func:`launcher`'s answer ``found``, for messages:
     ``"torchrun"``, ``"horovodrun"`` or ``"an MPI launcher"``."""
