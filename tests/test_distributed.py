@@ -992,3 +992,29 @@ def test_the_scaling_benchmark_runs(tmp_path):
     assert report["allreduce"]["bandwidth_gbs"] > 0
     assert set(report["model"]) == {"A", "B", "C"}
     assert len(report["memory"]["2 ranks"]) == 2
+
+
+def test_a_warning_from_a_context_manager_of_nudgenet_s_points_at_the_user_s_line():
+    """The oversubscription warning, raised as fit's generator context manager enters, named
+    contextlib.py: frames of contextlib are passed over as nudgenet's are."""
+    import os
+    import warnings
+
+    import nudgenet.errors
+
+    inside = os.path.join(os.path.dirname(nudgenet.errors.__file__), "context.py")
+    source = (
+        "import contextlib, warnings\n"
+        "from nudgenet.errors import caller_stacklevel\n"
+        "@contextlib.contextmanager\n"
+        "def running():\n"
+        "    warnings.warn('crowded', stacklevel=caller_stacklevel())\n"
+        "    yield\n"
+    )
+    namespace = {}
+    exec(compile(source, inside, "exec"), namespace)  # as if written in nudgenet's package
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with namespace["running"]():
+            pass
+    assert [w.filename for w in record] == [__file__]

@@ -1,6 +1,7 @@
 """Exceptions nudgenet raises for user mistakes; the CLI turns these into one-line errors.
 :func:`caller_stacklevel` points nudgenet's warnings at the user's line."""
 
+import contextlib
 import json
 import math
 import os
@@ -8,6 +9,9 @@ import sys
 from itertools import zip_longest
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# frames a warning passes over to the user's line: nudgenet's, and contextlib's (whose
+# ``__enter__`` runs a context manager nudgenet wrote as a generator)
+_NOT_THE_CALLER = (_PACKAGE, contextlib.__file__)
 
 
 class NudgenetError(Exception):
@@ -127,8 +131,9 @@ def _short(value) -> str:
 def caller_stacklevel() -> int:
     """The ``stacklevel`` that makes a ``warnings.warn`` in the function calling this point at
     the first frame outside nudgenet (the user's line that called ``fit``, say), however deep
-    in nudgenet the warning is raised (``fit`` runs itself again for ``distributed=True``)."""
+    in nudgenet the warning is raised (``fit`` runs itself again for ``distributed=True``), also
+    from inside a ``with`` of nudgenet's context managers."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_code.co_filename.startswith(_NOT_THE_CALLER):
         frame, level = frame.f_back, level + 1
     return level
