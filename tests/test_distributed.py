@@ -727,28 +727,30 @@ def test_distributed_takes_true_or_false(no_launcher):
         _fit(np.True_)  # a NumPy bool is a bool
 
 
-def test_forgetting_distributed_true_under_a_launcher_with_a_checkpoint_warns_once(
-    no_launcher, monkeypatch, tmp_path
-):
+def test_forgetting_distributed_true_under_a_launcher_warns_once(no_launcher, monkeypatch,
+                                                                  tmp_path):
     """``mpiexec -n 2 python script.py`` whose fit lacks distributed=True: each process trains
-    its own copy, perhaps in one checkpoint folder; one line says so (none without one)."""
-    monkeypatch.setenv("PMI_SIZE", "2")
+    its own copy (and writes its files), perhaps in one checkpoint folder; one line says so, the
+    folder too where there is one (without a checkpoint it said nothing)."""
     model = ng.Sequential(ng.Linear(3, 2, seed=0))
     x, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
     keywords = dict(epochs=2, seed=0, verbose=0, distributed=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error")  # no launcher: nothing to say
         ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
                **keywords)  # fmt: skip
-    with pytest.warns(RuntimeWarning) as record:
-        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
-               checkpoint=ng.Checkpoint(tmp_path / "ck"), **keywords)  # fmt: skip
-    assert [str(w.message) for w in record] == [
-        "fit: an MPI launcher started 2 processes (PMI_SIZE is set), but distributed=False: each "
-        f"process trains its own copy (this one's checkpoint folder: {tmp_path / 'ck'}); pass "
-        "distributed=True (and a seed) to train one model on all of them"
-    ]
-    assert record[0].filename == __file__
+    monkeypatch.setenv("PMI_SIZE", "2")
+    said = ("fit: an MPI launcher started 2 processes (PMI_SIZE is set), but distributed=False: "
+            "each process trains its own copy{}; pass distributed=True (and a seed) to train one "
+            "model on all of them, or ignore this where each process trains a model of its own")
+    for checkpoint, where in ((None, ""),
+                              (ng.Checkpoint(tmp_path / "ck"),
+                               f" (this one's checkpoint folder: {tmp_path / 'ck'})")):  # fmt: skip
+        with pytest.warns(RuntimeWarning) as record:
+            ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x, y,
+                   checkpoint=checkpoint, **keywords)  # fmt: skip
+        assert [str(w.message) for w in record] == [said.format(where)]
+        assert record[0].filename == __file__
 
 
 def test_missing_mpi4py_under_a_launcher_is_a_clear_error(no_launcher, monkeypatch, capsys):

@@ -8,7 +8,7 @@ two launchers that start no MPI too, torchrun and horovodrun (:data:`NOT_MPI`): 
 :func:`world` imports mpi4py lazily (the ``mpi`` extra) and returns ``MPI.COMM_WORLD``; it
 refuses a world of 1 under a launcher that started several processes: the launcher is not one
 mpi4py's MPI speaks to, and makes each process a world of its own (every one "rank 0 of 1").
-:func:`warn_copies` warns where ``fit(distributed=False)`` checkpoints under a launcher.
+:func:`warn_copies` warns where ``fit(distributed=False)`` runs under a launcher of several.
 """
 
 from __future__ import annotations
@@ -104,17 +104,19 @@ def world(what: str):
 
 
 def warn_copies(checkpoint) -> None:
-    """A RuntimeWarning when ``fit(distributed=False)`` with a ``checkpoint`` (not None) runs
-    under a launcher of several processes: each trains its own copy, perhaps all in one
-    checkpoint folder (a script under ``mpiexec`` that forgot ``distributed=True``; the folder's
-    lock refuses the second run there)."""
+    """A RuntimeWarning when ``fit(distributed=False)`` runs under a launcher of several
+    processes: each trains its own copy, and writes its files (a script under ``mpiexec`` that
+    forgot ``distributed=True``; with a ``checkpoint``, perhaps all in one folder, whose lock
+    refuses the second run there).  Processes meant to train models of their own (a sweep) may
+    ignore it (``warnings.filterwarnings``)."""
     found = launcher()
-    if checkpoint is not None and several(found):
+    if several(found):
+        folder = checkpoint and f" (this one's checkpoint folder: {checkpoint.directory})"
         warnings.warn(
             f"fit: {launched_by(found)} started {found[1]} processes ({found[0]} is set), but "
-            "distributed=False: each process trains its own copy (this one's checkpoint folder: "
-            f"{checkpoint.directory}); pass distributed=True (and a seed) to train one model on "
-            "all of them",
+            f"distributed=False: each process trains its own copy{folder or ''}; pass "
+            "distributed=True (and a seed) to train one model on all of them, or ignore this "
+            "where each process trains a model of its own",
             RuntimeWarning,
             stacklevel=caller_stacklevel(),
         )
