@@ -319,7 +319,7 @@ def test_load_arrays_npy_and_predict_input_never_crash(folder, raw):
     if loaded is not None:
         check_arrays(loaded, labelled=False)
     args = SimpleNamespace(input=str(path), quiet=True, label_column=None)
-    rows = outcome(lambda: predict_cli._features(args, TINY_MODEL, TrainingRecord()))
+    rows = outcome(lambda: predict_cli.rows_to_predict(args, TINY_MODEL, TrainingRecord()))
     if rows is not None:
         assert rows.dtype == np.float32 and rows.ndim == 2
 

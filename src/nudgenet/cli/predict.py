@@ -29,8 +29,7 @@ def run(args) -> int:
     model = load(args.model)
     record = TrainingRecord.of(model)
     loss_fn = record.loss_fn()
-    rows, dropped = _features(args, model, record)
-    rows = in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
+    rows = rows_to_predict(args, model, record)
     outputs = predict(model, rows)
     if record.task == "regression":  # the loss's values: a Poisson network's means, say
         values = loss_fn.predict_values(outputs).tolist()
@@ -76,6 +75,13 @@ def run(args) -> int:
             others = ", ".join(f"{name(k)}: {p[k]:.3f}" for k in top)
             print(f"row {i}: {label}  ({others})")
     return 0
+
+
+def rows_to_predict(args, model, record: TrainingRecord) -> np.ndarray:
+    """The rows of ``args.input`` to predict from (:func:`_features`), their columns in the
+    order the model was trained on where both name them (:func:`.columns.in_model_order`)."""
+    rows, dropped = _features(args, model, record)
+    return in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
 
 
 def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | int | None]:
