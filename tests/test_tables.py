@@ -594,3 +594,16 @@ def test_a_file_of_another_separator_is_named_as_such(separator, named, tmp_path
         f"{path}: line 1 is one cell of values separated by {named}; a CSV file here is "
         "comma-separated, with decimal points: save it with commas between the cells"
     )
+
+
+def test_a_label_column_named_in_another_case_is_suggested(tmp_path):
+    """``--label-column species`` on a header ``Species``: the error listed the header only."""
+    path = tmp_path / "pets.csv"
+    path.write_text("a,b,Species\n1,2,cat\n3,4,dog\n")
+    for given in ("species", " SPECIES "):
+        with pytest.raises(DataError) as error:
+            load_arrays(path, label_column=given)
+        assert str(error.value) == (
+            f"{path}: no column named {given!r}; the header has ['a', 'b', 'Species'] (did you "
+            "mean 'Species'? names are matched exactly)"
+        )

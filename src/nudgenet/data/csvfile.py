@@ -296,8 +296,10 @@ def _label_index(
                 "header row; give the column's index instead (from 0; -1 is the last)"
             )
         if label_column not in header:
+            alike = [name for name in header if name.casefold() == label_column.strip().casefold()]
+            hint = f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""
             raise NoLabelColumn(
-                f"{path}: no column named {label_column!r}; the header has {header}"
+                f"{path}: no column named {label_column!r}; the header has {header}{hint}"
             )
         named = [k for k, name in enumerate(header) if name == label_column]
         if len(named) > 1:
