@@ -806,8 +806,11 @@ def test_load_csv_gz(tmp_path):
         ("", {}, "empty CSV"),
         ("1\n2\n", {}, "has 1 column"),
         ("1,2,0\n1,1_000,0\n", {}, "line 2, column 2: '1_000' is not a number"),
-        ("a,b\n1,0\nnan,1\n", {}, "x holds 1 NaN or infinite values .* sample 1"),
-        ("a,b\n1,0\n2,inf\n", {}, "y holds 1 NaN or infinite values .* sample 1"),
+        ("a,b\n1,0\nnan,1\n", {}, r"line 3, column 1 \('a'\): 'nan' is not a finite number "
+         r"\(missing data\?\); drop or fill it"),
+        ("a,b\n1,0\n\n2,inf\n", {}, r"line 4, column 2 \('b'\): 'inf' is not a finite number"),
+        ("a,b,kind\n1,2,cat\n3, NaN ,dog\n", {"label_column": "kind"},
+         r"line 3, column 2 \('b'\): 'NaN' is not a finite number"),  # labels that are names
         (
             "a,b\n1e39,0\n",
             {},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import re
 import warnings
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ def read_csv(
     if table.shape[1] != n_columns:  # every data row narrower or wider than the first row
         _raise_bad_cell(path, text, header, n_columns)
         raise DataError(f"{path}: the first row has {n_columns} cells, the others {table.shape[1]}")
+    _check_finite(path, text, header, n_columns, table, list(range(n_columns)))
     if col is None:
         return table, None
     return np.delete(table, col, axis=1), table[:, col]
@@ -122,9 +124,11 @@ def _features_without(
     path: PathLike, text: str, header: list[str] | None, n_columns: int, col: int
 ) -> np.ndarray:
     """Every column of a CSV file but ``col`` (the label column, whatever its cells hold), as
-    numbers; a DataError naming the first cell that is not one."""
+    numbers; a DataError naming the first cell that is not one, or not finite."""
+    columns = [j for j in range(n_columns) if j != col]
     try:
-        return _numbers(path, text, header, n_columns, [j for j in range(n_columns) if j != col])
+        return _check_finite(path, text, header, n_columns,
+                             _numbers(path, text, header, n_columns, columns), columns)  # fmt: skip
     except DataError:
         raise
     except ValueError as e:
@@ -355,6 +359,19 @@ def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: i
                     f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
                 )
             yield rows.line_num, row
+
+
+def _check_finite(path, text, header, n_columns: int, table: np.ndarray, columns) -> np.ndarray:
+    """``table`` (the file's ``columns``) unchanged, or a DataError naming the line and column of
+    its first cell that is NaN or infinite (``nan``, ``inf``: no value a network can take)."""
+    if np.isfinite(table).all():
+        return table
+    row, j = np.argwhere(~np.isfinite(table))[0]
+    line, cells = next(itertools.islice(_data_rows(path, text, header, n_columns), row, None))
+    raise DataError(
+        f"{path}: line {line}, column {columns[j] + 1}{_named(header, columns[j])}: "
+        f"{cells[columns[j]].strip()!r} is not a finite number (missing data?); drop or fill it"
+    )
 
 
 def _named(header: list[str] | None, j: int) -> str:
