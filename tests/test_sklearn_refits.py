@@ -123,3 +123,29 @@ def test_the_fitted_scalars_are_numpy_floats_as_scikit_learn_s(solver, stopping)
     for name in ("loss_curve_", "validation_scores_"):
         ours, sk = getattr(est, name, None) or [], getattr(theirs, name, None) or []
         assert [type(v) for v in ours] == [type(v) for v in sk], name
+
+
+def test_an_estimator_fitted_under_a_launcher_is_not_told_to_pass_distributed(monkeypatch):
+    """One estimator per rank (an mpi4py sweep) is what an estimator can do: fit's warning that
+    each process trains its own copy, with advice to pass distributed=True, does not apply."""
+    monkeypatch.setenv("PMI_SIZE", "2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for solver in ("adam", "sgd", "lbfgs"):
+            quietly(MLPClassifier((4,), solver=solver, max_iter=3, random_state=0).fit, X, Y)
+
+
+def test_early_stopping_says_so_when_no_epoch_beat_the_weights_it_began_with():
+    """The loss overflowing in epoch 1, whose validation score is NaN: the warning spoke of
+    "the best epoch", where the weights kept are those the fit began with."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3)) * 1e160
+    y = x @ [1.0, -2.0, 3.0]
+    est = MLPRegressor(hidden_layer_sizes=(16,), solver="adam", dtype="float64",
+                       learning_rate_init=1e3, early_stopping=True, random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflows
+        with pytest.warns(ConvergenceWarning, match="no epoch of this fit beat the weights it "
+                          "began with by validation: those are kept"):  # fmt: skip
+            est.fit(x, y)
+    assert est.best_validation_score_ == -np.inf and np.isfinite(est.coefs_[0]).all()

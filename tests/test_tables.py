@@ -591,9 +591,13 @@ def test_a_file_of_another_separator_is_named_as_such(separator, named, tmp_path
     with pytest.raises(DataError) as error:
         load_arrays(path, label_column="auto")
     assert str(error.value) == (
-        f"{path}: line 1 is one cell of values separated by {named}; a CSV file here is "
+        f"{path}: line 1 holds values separated by {named}; a CSV file here is "
         "comma-separated, with decimal points: save it with commas between the cells"
     )
+    # decimal commas and no header: a row of three "cells", "1", "5;2", "0;cat", not one
+    path.write_text("\n".join(separator.join(row) for row in [["1,5", "2,0", "cat"]] * 2))
+    with pytest.raises(DataError, match=f"line 1 holds values separated by {named}; "):
+        load_arrays(path, label_column=-1)
 
 
 def test_a_label_column_named_in_another_case_is_suggested(tmp_path):
@@ -607,3 +611,67 @@ def test_a_label_column_named_in_another_case_is_suggested(tmp_path):
             f"{path}: no column named {given!r}; the header has ['a', 'b', 'Species'] (did you "
             "mean 'Species'? names are matched exactly)"
         )
+
+
+def test_columns_by_name_with_a_negative_label_index_repeated_names_and_names_of_numbers(
+    tmp_path, monkeypatch, capsys
+):
+    """Review 25's cases: ``--label-column -1`` read the columns by position (the raw -1 was
+    passed on, not the column it names); a header repeating a name turned the check off; a
+    header of numbers (columns named 10, 20, 30) was read as a data row; a wrong count named
+    the Standardize layer in predict; explain's figure named the bars in the file's order."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    labels = np.array(["no", "yes"])[(x[:, 0] + 2 * x[:, 1] > 0).astype(int)]
+    _table("train.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
+    assert run_cli(capsys, "train", "--dataset", "train.csv", "--epochs", "3", "-q",
+                   "-o", "m.st")[0] == 0  # fmt: skip
+    _table("same.csv", ["a", "b", "c", "label"], [0, 1, 2], x[:20], labels[:20])
+    _table("moved.csv", ["c", "a", "b", "label"], [2, 0, 1], x[:20], labels[:20])
+    right = json.loads(run_cli(capsys, "predict", "m.st", "same.csv", "--json")[1])
+    for given in ("-1", "3", "label"):
+        code, out, err = run_cli(capsys, "predict", "m.st", "moved.csv", "--label-column", given,
+                                 "--json")  # fmt: skip
+        assert code == 0 and json.loads(out) == right, given
+        assert "columns read in the order the model was trained on" in err, given
+    _table("repeats.csv", ["x", "y", "y"], [0, 1, 2], x[:5])
+    code, _, err = run_cli(capsys, "predict", "m.st", "repeats.csv")
+    assert code == 1 and "this file lacks a, b, c and has x, y, y, which the model never" in err
+    wide = [f"f{j}" for j in range(30)]
+    _table("wide.csv", wide, list(range(3)) * 10, x[:3])
+    code, _, err = run_cli(capsys, "predict", "m.st", "wide.csv")  # a one-line error, not long
+    assert code == 1 and "has f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, ... (20 more), which" in err
+    np.savetxt("five.csv", rng.normal(size=(4, 5)), delimiter=",")
+    code, _, err = run_cli(capsys, "predict", "m.st", "five.csv")
+    assert err == ("nudgenet predict: error: five.csv: expected 3 feature columns, as the model "
+                   "takes, got 5\n")  # fmt: skip
+    classes = [str(int(v)) for v in labels == "yes"]  # numbers: the header's word is "label"
+    _table("numbers.csv", ["10", "20", "30", "label"], [0, 1, 2], x, classes)
+    assert run_cli(capsys, "train", "--dataset", "numbers.csv", "--epochs", "3", "-q",
+                   "-o", "n.st")[0] == 0  # fmt: skip
+    _table("numbers_in_order.csv", ["10", "20", "30"], [0, 1, 2], x[:6])
+    _table("numbers_moved.csv", ["30", "10", "20"], [2, 0, 1], x[:6])
+    ours = [json.loads(run_cli(capsys, "predict", "n.st", name, "--json")[1])["classes"]
+            for name in ("numbers_in_order.csv", "numbers_moved.csv")]  # fmt: skip
+    assert len(ours[0]) == 6 and ours[1] == ours[0]  # six rows, not the header as a seventh
+
+
+def test_the_explain_figure_names_the_bars_in_the_model_s_column_order(tmp_path, monkeypatch,
+                                                                       capsys):
+    import nudgenet.plot as plot
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    labels = np.array(["no", "yes"])[(x[:, 0] > 0).astype(int)]
+    _table("train.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
+    _table("moved.csv", ["c", "a", "b", "label"], [2, 0, 1], x, labels)
+    assert run_cli(capsys, "train", "--dataset", "train.csv", "--epochs", "2", "-q",
+                   "-o", "m.st")[0] == 0  # fmt: skip
+    seen = {}
+    monkeypatch.setattr(plot, "plot_explanation", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(plot, "plot_network", lambda *a, **kw: None)
+    assert run_cli(capsys, "explain", "m.st", "--dataset", "moved.csv", "--out", "e.png",
+                   "-q")[0] == 0  # fmt: skip
+    assert seen["feature_names"] == ["a", "b", "c"]  # the rows' order: the model's

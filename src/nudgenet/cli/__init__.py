@@ -19,7 +19,6 @@ import sys
 from typing import NoReturn
 
 from .._version import __version__
-from ..distributed.launch import launched_rank
 from . import evaluate, explain, export, gradcheck, predict, train
 from .common import USER_ERRORS, UsageError
 from .gradcheck import GRADIENT_MISMATCH
@@ -28,12 +27,12 @@ __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
 
 
 class _OneLineErrors(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line, pointing at ``--help`` (exit code 2);
-    under an MPI launcher, rank 0's alone (every rank makes the same mistake)."""
+    """An argument parser whose usage errors are one line, pointing at ``--help`` (exit code 2).
+    Under an MPI launcher every rank says its own: the ranks may run other commands (``mpiexec
+    -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``), whose mistakes are their own."""
 
     def error(self, message: str) -> NoReturn:
-        said = launched_rank() in (None, 0)
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if said else None)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import data as datasets
 from ..errors import DataError
+from ..export.trace import input_features
 from ..recipes import TrainingRecord
 
 
@@ -40,32 +41,67 @@ def model_feature_names(model) -> list[str] | None:
     return names or None
 
 
-def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False) -> np.ndarray:
+def in_model_order(
+    path, x: np.ndarray, label_column, model, quiet: bool = False, every_row: bool = False
+) -> np.ndarray:
     """The features ``x`` read from ``path`` (without its ``label_column``: a name, an index
     from 0, or None), with their columns in the order of the columns ``model`` was trained on,
     where both have names.  The same names in another order: reordered, with a note on stderr
     (not with ``quiet``).  Other names: a DataError naming the columns missing and those the
-    model never saw.  Unnamed columns on either side: ``x`` as it is (by position)."""
+    model never saw.  Unnamed columns on either side, or names that repeat (which cannot say
+    which column is which): ``x`` as it is, by position.  With ``every_row`` (``x`` is all of
+    the file's rows, in order), a first row of numbers that are the model's names (columns
+    named ``10``, ``20``, ...), read as data, is taken as the header it is."""
     expected = model_feature_names(model)
-    header = datasets.header_row(path) if expected else None
+    if not expected:
+        return x
+    header = datasets.header_row(path)
+    if header is None and every_row:
+        first = datasets.first_row(path)
+        if first is not None and sorted(_names_of(first, label_column)) == sorted(expected):
+            header, x = first, x[1:]
     if header is None:
         return x
-    given = [name for j, name in enumerate(header) if name != label_column and j != label_column]
-    if given == expected or len(given) != x.shape[1] or len(set(given)) != len(given):
-        return x  # (duplicated names cannot say which is which: by position)
+    given = _names_of(header, label_column)
+    if given == expected:
+        return x
     missing = [name for name in expected if name not in given]
     unseen = [name for name in given if name not in expected]
     if missing or unseen:
-        lacks = [f"lacks {', '.join(missing)}"] if missing else []
-        has = [f"has {', '.join(unseen)}, which the model never saw"] if unseen else []
+        lacks = [f"lacks {_listed(missing)}"] if missing else []
+        has = [f"has {_listed(unseen)}, which the model never saw"] if unseen else []
         raise DataError(
-            f"{path}: the model was trained on the columns {', '.join(expected)}; this file "
+            f"{path}: the model was trained on the columns {_listed(expected)}; this file "
             + " and ".join(lacks + has)
         )
+    if len(set(given)) != len(given) or len(set(expected)) != len(expected):
+        return x  # the same names, some repeated: by position (the count is checked after)
     if not quiet:
         print(
             f"nudgenet: {path}: columns read in the order the model was trained on "
-            f"({', '.join(expected)})",
+            f"({_listed(expected)})",
             file=sys.stderr,
         )
     return x[:, [given.index(name) for name in expected]]
+
+
+def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:
+    """``x`` unchanged, or a DataError naming ``path`` and both counts where its rows have
+    another number of columns than ``model`` takes (read from its first layer that knows)."""
+    inputs = input_features(model)
+    if inputs is not None and x.ndim == 2 and x.shape[1] != inputs:
+        raise DataError(
+            f"{path}: expected {inputs} feature columns, as the model takes, got {x.shape[1]}"
+        )
+    return x
+
+
+def _names_of(header: list[str], label_column) -> list[str]:
+    """The header's names but the label column's (given by name, or by index from 0)."""
+    return [name for j, name in enumerate(header) if name != label_column and j != label_column]
+
+
+def _listed(names: list[str], shown: int = 10) -> str:
+    """The first ``shown`` of ``names``, then how many more."""
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

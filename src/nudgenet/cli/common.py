@@ -15,9 +15,8 @@ from .. import data as datasets
 from .. import recipes
 from ..errors import DataError, NudgenetError
 from ..evaluation import predict
-from ..export.trace import input_features
 from ..plot import check_figure_path
-from .columns import in_model_order
+from .columns import check_feature_count, in_model_order
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
@@ -241,12 +240,7 @@ def held_out(args, model) -> HeldOut:
             dataset, data.x_test, data.label_column, model, getattr(args, "quiet", False)
         )
         data = replace(data, x_test=x_test)
-    inputs = input_features(model)
-    if inputs is not None and data.x_test.ndim == 2 and data.x_test.shape[1] != inputs:
-        raise DataError(
-            f"{dataset}: expected {inputs} feature columns, as the model takes, got "
-            f"{data.x_test.shape[1]}"
-        )
+    check_feature_count(dataset, data.x_test, model)
     loss_fn = record.loss_fn()
     return HeldOut(
         data, loss_fn, loss_fn.check_targets(data.y_test, output_units(model, data.x_test))

@@ -13,7 +13,7 @@ from ..explain.probes import DEFAULT_TOLERANCE
 from ..io import load
 from ..plot import check_figure_path
 from ..recipes import TrainingRecord
-from .columns import feature_names
+from .columns import feature_names, model_feature_names
 from .common import (
     add_data_options,
     add_output_options,
@@ -69,8 +69,10 @@ def run(args) -> int:
             target = ", ".join(f"{v:.4g}" if values.dtype.kind == "f" else str(v) for v in values)
         label = f"{Path(data.name).name} {where}, target {target}"  # a file by its name
         names = {
-            "feature_names": None if shape is not False else feature_names(
-                data.name, data.label_column, data.features
+            # the rows are in the model's column order (held_out): its names, else the header's
+            "feature_names": None if shape is not False else (
+                model_feature_names(model)
+                or feature_names(data.name, data.label_column, data.features)
             ),
             "class_names": list(TrainingRecord.of(model).class_names) or None,
         }

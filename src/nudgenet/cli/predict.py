@@ -14,7 +14,7 @@ from ..evaluation import predict
 from ..export.trace import input_features
 from ..io import load
 from ..recipes import TrainingRecord
-from .columns import in_model_order
+from .columns import check_feature_count, in_model_order
 from .common import (
     add_output_options,
     emit_json,
@@ -81,7 +81,9 @@ def rows_to_predict(args, model, record: TrainingRecord) -> np.ndarray:
     """The rows of ``args.input`` to predict from (:func:`_features`), their columns in the
     order the model was trained on where both name them (:func:`.columns.in_model_order`)."""
     rows, dropped = _features(args, model, record)
-    return in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
+    quiet = getattr(args, "quiet", False)
+    rows = in_model_order(args.input, rows, dropped, model, quiet, every_row=True)
+    return check_feature_count(args.input, rows, model)
 
 
 def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | int | None]:
@@ -107,7 +109,7 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
                 f"--label-column {args.label_column} would give it as a feature; drop that "
                 f"column (--label-column {trained})"
             )
-        return _load(path, column), column
+        return _load(path, column), chosen  # (chosen: the column resolved, -1 made an index)
     column = record.label_column
     if column is not None and has_label_column(path, column):
         x = _load(path, column)

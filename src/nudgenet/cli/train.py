@@ -235,8 +235,10 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
 
     def note(message, category, *_where, **_more) -> None:  # warnings.showwarning's arguments
         if not issubclass(category, RuntimeWarning) and not args.quiet:
-            print(f"nudgenet: note: {_in_command_terms(message, args.early_stopping)}",
-                  file=sys.stderr)  # fmt: skip
+            from tqdm import tqdm  # a line of its own, also while an epoch's bar is drawn
+
+            line = f"nudgenet: note: {_in_command_terms(message, args.early_stopping)}"
+            tqdm.write(line, file=sys.stderr)
 
     # with --json stdout holds the JSON alone: the epoch lines (fit prints them to stdout, as
     # Keras does) and the callbacks' lines go to stderr, so `train --json | jq` works

@@ -211,21 +211,20 @@ def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
     rows = _reader(stream)
     with _csv_errors(path):
         first = next(rows, [])
-        _check_commas(path, first)
+        if len(first) == 1:  # one cell of values with semicolons or tabs: one column
+            _other_separator(path, 1, first)
         return first, next((row for row in rows if not _blank(row)), None)
 
 
-def _check_commas(path: PathLike, first: list[str]) -> None:
-    """A DataError where the first row is one cell holding semicolons or tabs: a file of
-    another separator (a spreadsheet's in a locale of decimal commas writes semicolons), which
-    would read as one column."""
-    cell = first[0] if len(first) == 1 else ""
+def _other_separator(path: PathLike, line: int, row: list[str]) -> None:
+    """A DataError where a cell of ``row`` (at ``line``, read as one that failed) holds
+    semicolons or tabs: a file of another separator (a spreadsheet's in a locale of decimal
+    commas writes ``1,5;2,0``)."""
     for mark, separators in ((";", "semicolons"), ("\t", "tabs")):
-        if mark in cell:
+        if any(mark in cell for cell in row):
             raise DataError(
-                f"{path}: line 1 is one cell of values separated by {separators}; a CSV file "
-                "here is comma-separated, with decimal points: save it with commas between the "
-                "cells"
+                f"{path}: line {line} holds values separated by {separators}; a CSV file here is "
+                "comma-separated, with decimal points: save it with commas between the cells"
             )
 
 
@@ -355,6 +354,7 @@ def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: i
             if _blank(row):
                 continue
             if len(row) != n_columns:
+                _other_separator(path, rows.line_num, row)
                 raise DataError(
                     f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
                 )
@@ -387,6 +387,7 @@ def _raise_bad_cell(
     for line, row in _data_rows(path, text, header, n_columns):
         for j, cell in enumerate(row):
             if j != label and not _is_number(cell):
+                _other_separator(path, line, row)
                 raise DataError(
                     f"{path}: line {line}, column {j + 1}{_named(header, j)}: {cell!r} is not a "
                     "number"

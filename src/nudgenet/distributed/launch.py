@@ -13,6 +13,8 @@ mpi4py's MPI speaks to, and makes each process a world of its own (every one "ra
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import sys
 import warnings
@@ -45,17 +47,6 @@ def launcher() -> tuple[str, int | None] | None:
         if os.environ.get(name):
             return name, None
     return None
-
-
-_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID", "PMIX_RANK")
-
-
-def launched_rank() -> int | None:
-    """This process's rank as its launcher's environment says, read without MPI (None where no
-    launcher says one): for a line that only rank 0 should print before MPI is joined (the
-    command line's usage errors, which every rank makes alike)."""
-    value = next((os.environ[name] for name in _RANK_VARIABLES if os.environ.get(name)), None)
-    return int(value) if value is not None and value.isdigit() else None
 
 
 def launched_by(found: tuple[str, int | None]) -> str:
@@ -103,6 +94,21 @@ def world(what: str):
     return MPI.COMM_WORLD
 
 
+_ALONE_BY_DESIGN = contextvars.ContextVar("nudgenet_alone_by_design", default=False)
+
+
+@contextlib.contextmanager
+def alone_by_design():
+    """Inside it, ``fit(distributed=False)`` under a launcher does not warn (:func:`warn_copies`):
+    for callers that train one model per process by design and offer no ``distributed`` (the
+    scikit-learn estimators, fitted one per rank in an mpi4py sweep, say)."""
+    token = _ALONE_BY_DESIGN.set(True)
+    try:
+        yield
+    finally:
+        _ALONE_BY_DESIGN.reset(token)
+
+
 def warn_copies(checkpoint) -> None:
     """A RuntimeWarning when ``fit(distributed=False)`` runs under a launcher of several
     processes: each trains its own copy, and writes its files (a script under ``mpiexec`` that
@@ -110,7 +116,7 @@ def warn_copies(checkpoint) -> None:
     refuses the second run there).  Processes meant to train models of their own (a sweep) may
     ignore it (``warnings.filterwarnings``)."""
     found = launcher()
-    if several(found):
+    if several(found) and not _ALONE_BY_DESIGN.get():
         folder = checkpoint and f" (this one's checkpoint folder: {checkpoint.directory})"
         warnings.warn(
             f"fit: {launched_by(found)} started {found[1]} processes ({found[0]} is set), but "

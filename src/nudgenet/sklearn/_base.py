@@ -27,6 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..data.sparse_rows import rows_of
+from ..distributed.launch import alone_by_design
 from ..train import fit
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs, curves_to_go_on, new_curves
@@ -229,12 +230,13 @@ class BaseMLP(BaseEstimator):
             loss_fn = WeightTotal(loss_fn, self._solver, unit)
         self.n_iter_ = 0
         try:
-            history = fit(
-                self._model, loss_fn, self._solver, X, targets,
-                epochs=1 if incremental else self.max_iter, batch_size=batch_size,
-                shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
-                verbose=min(int(self.verbose), 2), sample_weight=weights,
-            )  # fmt: skip
+            with alone_by_design():  # an estimator trains in its process: no advice to give
+                history = fit(
+                    self._model, loss_fn, self._solver, X, targets,
+                    epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+                    shuffle=self.shuffle, seed=seed, callbacks=[epochs, *(self.callbacks or ())],
+                    verbose=min(int(self.verbose), 2), sample_weight=weights,
+                )  # fmt: skip
         except KeyboardInterrupt:  # scikit-learn's: keep what was trained, say so
             warn("Training interrupted by user.")
             diverged = None
@@ -250,8 +252,11 @@ class BaseMLP(BaseEstimator):
         if self.early_stopping:
             self._solver.flat_params[...] = self._best_weights
             if diverged:  # scikit-learn's trains on through the losses that are not finite
-                warn(f"nudgenet: {diverged}; training stopped there, and the weights of the "
-                     "best epoch by validation are kept.", ConvergenceWarning)  # fmt: skip
+                kept = ("the weights of the best epoch by validation are kept" if epochs.found_best
+                        else "no epoch of this fit beat the weights it began with by validation: "
+                        "those are kept")  # fmt: skip
+                warn(f"nudgenet: {diverged}; training stopped there, and {kept}.",
+                     ConvergenceWarning)  # fmt: skip
                 return None
         return diverged and f"{diverged}; fit stopped before that step's update"
 

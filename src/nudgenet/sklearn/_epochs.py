@@ -33,6 +33,7 @@ class SklearnEpochs(Callback):
         self.rows, self.validation = rows, validation
         self.total = 0.0
         self.stopped = False
+        self.found_best = False  # whether an epoch of this fit was the best yet by validation
         self.message = ""  # scikit-learn's verbose line, said after the epoch's own
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -123,6 +124,7 @@ class SklearnEpochs(Callback):
             best = score > est.best_validation_score_
         if best:
             est._best_weights = self.optimizer.flat_params.copy()
+            self.found_best = True
         if score > est.best_validation_score_:
             est.best_validation_score_ = score
         if loss < est.best_validation_loss_:
