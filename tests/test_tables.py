@@ -511,6 +511,18 @@ def _table(path, header, columns, x, labels=None):
             f.write(",".join(cells) + "\n")
 
 
+def _trained_on_abc(capsys, model: str):
+    """``(x, labels)`` of a table of columns a, b, c and a label, and a model trained on it
+    (``train.csv``) saved at ``model``, in the current folder."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    labels = np.array(["no", "yes"])[(x[:, 0] + 2 * x[:, 1] > 0).astype(int)]
+    _table("train.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
+    assert run_cli(capsys, "train", "--dataset", "train.csv", "--epochs", "3", "-q",
+                   "-o", model)[0] == 0  # fmt: skip
+    return x, labels
+
+
 def test_predict_and_evaluate_read_a_file_s_columns_by_the_names_the_model_was_trained_on(
     tmp_path, monkeypatch, capsys
 ):
@@ -518,12 +530,7 @@ def test_predict_and_evaluate_read_a_file_s_columns_by_the_names_the_model_was_t
     order was read by position, so predict gave other classes and evaluate another accuracy
     without a word.  Reordered: read in the model's order, with a note; other names: refused."""
     monkeypatch.chdir(tmp_path)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 3))
-    labels = np.array(["no", "yes"])[(x[:, 0] + 2 * x[:, 1] > 0).astype(int)]
-    _table("train.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
-    assert run_cli(capsys, "train", "--dataset", "train.csv", "--epochs", "3", "-q",
-                   "-o", "m.safetensors")[0] == 0  # fmt: skip
+    x, labels = _trained_on_abc(capsys, "m.safetensors")
     assert ng.load("m.safetensors").metadata["feature_names"] == ["a", "b", "c"]
     _table("same.csv", ["a", "b", "c"], [0, 1, 2], x[:20])
     _table("moved.csv", ["c", "a", "b"], [2, 0, 1], x[:20])
@@ -621,12 +628,8 @@ def test_columns_by_name_with_a_negative_label_index_repeated_names_and_names_of
     header of numbers (columns named 10, 20, 30) was read as a data row; a wrong count named
     the Standardize layer in predict; explain's figure named the bars in the file's order."""
     monkeypatch.chdir(tmp_path)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 3))
-    labels = np.array(["no", "yes"])[(x[:, 0] + 2 * x[:, 1] > 0).astype(int)]
-    _table("train.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
-    assert run_cli(capsys, "train", "--dataset", "train.csv", "--epochs", "3", "-q",
-                   "-o", "m.st")[0] == 0  # fmt: skip
+    x, labels = _trained_on_abc(capsys, "m.st")
+    rng = np.random.default_rng(1)
     _table("same.csv", ["a", "b", "c", "label"], [0, 1, 2], x[:20], labels[:20])
     _table("moved.csv", ["c", "a", "b", "label"], [2, 0, 1], x[:20], labels[:20])
     right = json.loads(run_cli(capsys, "predict", "m.st", "same.csv", "--json")[1])
