@@ -903,6 +903,11 @@ def test_a_usage_mistake_under_mpiexec_is_one_line_and_exit_code_2(tmp_path):
     assert ours == ["nudgenet: rank 0 of 3: UsageError: --early-stopping watches val_loss: it "
                     "needs --validation-split > 0"], result.stderr  # fmt: skip
     assert seconds < 30 and not list(tmp_path.iterdir())
+    result, _ = launch(2, "-m", "nudgenet", "train", "--epochs", "many", cwd=tmp_path)
+    assert result.returncode == 2  # a value argparse refuses, before MPI: every rank says its own
+    ours = [line for line in result.stderr.splitlines() if "error:" in line]  # (ranks may run
+    assert ours == ["nudgenet train: error: argument --epochs: expected a whole number >= 1, got "
+                    "'many' (see nudgenet train --help)"] * 2, result.stderr  # other commands)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])

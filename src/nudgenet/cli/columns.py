@@ -7,6 +7,7 @@ header row, and models trained on named data sets, are read by position, as befo
 from __future__ import annotations
 
 import sys
+from collections import Counter
 
 import numpy as np
 
@@ -23,10 +24,10 @@ def feature_names(path, label_column, features: int) -> list[str] | None:
     here."""
     if not isinstance(label_column, str):  # a CSV label column is a name iff a header names it
         return None
-    names = datasets.first_row(path)
-    if names is None or label_column not in names:
+    header = datasets.first_row(path)
+    if header is None or label_column not in header:
         return None
-    names.remove(label_column)
+    names = _names_of(header, label_column)
     return names if len(names) == features else None
 
 
@@ -41,41 +42,31 @@ def model_feature_names(model) -> list[str] | None:
     return names or None
 
 
-def in_model_order(
-    path, x: np.ndarray, label_column, model, quiet: bool = False, every_row: bool = False
-) -> np.ndarray:
+def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False) -> np.ndarray:
     """The features ``x`` read from ``path`` (without its ``label_column``: a name, an index
     from 0, or None), with their columns in the order of the columns ``model`` was trained on,
     where both have names.  The same names in another order: reordered, with a note on stderr
-    (not with ``quiet``).  Other names: a DataError naming the columns missing and those the
-    model never saw.  Unnamed columns on either side, or names that repeat (which cannot say
-    which column is which): ``x`` as it is, by position.  With ``every_row`` (``x`` is all of
-    the file's rows, in order), a first row of numbers that are the model's names (columns
-    named ``10``, ``20``, ...), read as data, is taken as the header it is."""
+    (not with ``quiet``).  Other names, or names counted another number of times: a DataError
+    naming the columns missing and those the model never saw.  The same names, some repeated,
+    in another order (which cannot say which column is which): a DataError.  A file without a
+    header row, or a model without names: ``x`` as it is, by position."""
     expected = model_feature_names(model)
-    if not expected:
-        return x
-    header = datasets.header_row(path)
-    if header is None and every_row:
-        first = datasets.first_row(path)
-        if first is not None and sorted(_names_of(first, label_column)) == sorted(expected):
-            header, x = first, x[1:]
+    header = datasets.header_row(path) if expected else None
     if header is None:
         return x
     given = _names_of(header, label_column)
     if given == expected:
         return x
-    missing = [name for name in expected if name not in given]
-    unseen = [name for name in given if name not in expected]
+    missing = list((Counter(expected) - Counter(given)).elements())
+    unseen = list((Counter(given) - Counter(expected)).elements())
+    trained = f"{path}: the model was trained on the columns {_listed(expected)}; this file "
     if missing or unseen:
         lacks = [f"lacks {_listed(missing)}"] if missing else []
         has = [f"has {_listed(unseen)}, which the model never saw"] if unseen else []
-        raise DataError(
-            f"{path}: the model was trained on the columns {_listed(expected)}; this file "
-            + " and ".join(lacks + has)
-        )
-    if len(set(given)) != len(given) or len(set(expected)) != len(expected):
-        return x  # the same names, some repeated: by position (the count is checked after)
+        raise DataError(trained + " and ".join(lacks + has))
+    if len(set(expected)) != len(expected):
+        raise DataError(trained + f"names them in another order ({_listed(given)}), and names "
+                        "that repeat cannot say which column is which: put them in the model's")
     if not quiet:
         print(
             f"nudgenet: {path}: columns read in the order the model was trained on "
@@ -102,6 +93,6 @@ def _names_of(header: list[str], label_column) -> list[str]:
 
 
 def _listed(names: list[str], shown: int = 10) -> str:
-    """The first ``shown`` of ``names``, then how many more."""
+    """The first ``shown`` of ``names`` (an empty one as ``''``), then how many more."""
     more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
+    return ", ".join(name or "''" for name in names[:shown]) + more

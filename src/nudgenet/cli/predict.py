@@ -79,10 +79,10 @@ def run(args) -> int:
 
 def rows_to_predict(args, model, record: TrainingRecord) -> np.ndarray:
     """The rows of ``args.input`` to predict from (:func:`_features`), their columns in the
-    order the model was trained on where both name them (:func:`.columns.in_model_order`)."""
+    order the model was trained on where both name them (:func:`.columns.in_model_order`), as
+    many as the model takes (:func:`.columns.check_feature_count`)."""
     rows, dropped = _features(args, model, record)
-    quiet = getattr(args, "quiet", False)
-    rows = in_model_order(args.input, rows, dropped, model, quiet, every_row=True)
+    rows = in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
     return check_feature_count(args.input, rows, model)
 
 

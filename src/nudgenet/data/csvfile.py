@@ -211,21 +211,28 @@ def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
     rows = _reader(stream)
     with _csv_errors(path):
         first = next(rows, [])
-        if len(first) == 1:  # one cell of values with semicolons or tabs: one column
-            _other_separator(path, 1, first)
-        return first, next((row for row in rows if not _blank(row)), None)
-
-
-def _other_separator(path: PathLike, line: int, row: list[str]) -> None:
-    """A DataError where a cell of ``row`` (at ``line``, read as one that failed) holds
-    semicolons or tabs: a file of another separator (a spreadsheet's in a locale of decimal
-    commas writes ``1,5;2,0``)."""
-    for mark, separators in ((";", "semicolons"), ("\t", "tabs")):
-        if any(mark in cell for cell in row):
+        second = next((row for row in rows if not _blank(row)), None)
+        found = _separators(first) if len(first) == 1 else None
+        if found and (second is None or _separators(second) == found):  # another separator
             raise DataError(
-                f"{path}: line {line} holds values separated by {separators}; a CSV file here is "
+                f"{path}: line 1 holds values separated by {found}; a CSV file here is "
                 "comma-separated, with decimal points: save it with commas between the cells"
             )
+        return first, second
+
+
+def _separators(row: list[str]) -> str | None:
+    """``"semicolons"`` or ``"tabs"`` where a cell of ``row`` holds them (another separator, as
+    a spreadsheet's ``1,5;2,0`` in a locale of decimal commas; or text), else None."""
+    return next((name for mark, name in ((";", "semicolons"), ("\t", "tabs"))
+                 if any(mark in cell for cell in row)), None)  # fmt: skip
+
+
+def _separator_hint(row: list[str]) -> str:
+    """A row's error's advice where its cells hold semicolons or tabs (:func:`_separators`)."""
+    found = _separators(row)
+    hint = f" (its cells hold {found}: if they separate the values, save the file with commas "
+    return "" if found is None else hint + "between the cells, and decimal points)"
 
 
 def _reader(stream):
@@ -354,9 +361,9 @@ def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: i
             if _blank(row):
                 continue
             if len(row) != n_columns:
-                _other_separator(path, rows.line_num, row)
                 raise DataError(
                     f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
+                    + _separator_hint(row)
                 )
             yield rows.line_num, row
 
@@ -387,8 +394,7 @@ def _raise_bad_cell(
     for line, row in _data_rows(path, text, header, n_columns):
         for j, cell in enumerate(row):
             if j != label and not _is_number(cell):
-                _other_separator(path, line, row)
                 raise DataError(
                     f"{path}: line {line}, column {j + 1}{_named(header, j)}: {cell!r} is not a "
-                    "number"
+                    "number" + _separator_hint(row)
                 )
