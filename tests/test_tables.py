@@ -611,6 +611,13 @@ def test_a_file_of_another_separator_is_named_as_such(separator, named, tmp_path
         load_arrays(path, label_column=-1)
 
 
+def test_a_tab_separated_file_with_semicolons_in_its_text_is_named_tab_separated(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("a\tb\tlabel\n1\t2\tcat; dog\n3\t4\tbird\n")
+    with pytest.raises(DataError, match="line 1 holds values separated by tabs; "):
+        load_arrays(path, label_column="auto")
+
+
 def test_semicolons_inside_quoted_cells_are_text_not_separators(tmp_path):
     """A quoted label or text cell holding a semicolon, and a one-column file whose header does,
     are no file of another separator: read, or refused for what they are."""
@@ -639,13 +646,14 @@ def test_a_label_column_named_in_another_case_is_suggested(tmp_path):
         )
 
 
-def test_columns_by_name_with_a_negative_label_index_repeated_names_and_names_of_numbers(
+def test_columns_by_name_with_a_negative_label_index_and_repeated_names(
     tmp_path, monkeypatch, capsys
 ):
-    """Review 25's cases: ``--label-column -1`` read the columns by position (the raw -1 was
-    passed on, not the column it names); a header repeating a name turned the check off; a
-    header of numbers (columns named 10, 20, 30) was read as a data row; a wrong count named
-    the Standardize layer in predict; explain's figure named the bars in the file's order."""
+    """Reviews 25 and 26: ``--label-column -1`` read the columns by position (the raw -1 was
+    passed on, not the column it names); a header repeating a name turned the check off, and
+    repeated names were compared as sets; a wrong count named the Standardize layer in
+    predict.  A first row of the model's names of numbers (a header of ``10,20,30``) is read
+    as data, as any row of numbers, with a note."""
     monkeypatch.chdir(tmp_path)
     x, labels = _trained_on_abc(capsys, "m.st")
     rng = np.random.default_rng(1)
@@ -673,10 +681,23 @@ def test_columns_by_name_with_a_negative_label_index_repeated_names_and_names_of
                    "-o", "t.st")[0] == 0  # fmt: skip
     _table("b_a_a.csv", ["b", "a", "a"], [2, 0, 1], x[:5])
     code, _, err = run_cli(capsys, "predict", "t.st", "b_a_a.csv")  # which a is which?
-    assert code == 1 and "names them in another order (b, a, a), and names that repeat" in err
+    assert code == 1 and err == (
+        "nudgenet predict: error: b_a_a.csv: the model was trained on the columns a, a, b; this "
+        "file names them in another order (b, a, a), and names that repeat cannot say which "
+        "column is which: put them in the model's order\n"
+    )
     _table("a_b_b.csv", ["a", "b", "b"], [0, 1, 2], x[:5])
     code, _, err = run_cli(capsys, "predict", "t.st", "a_b_b.csv")  # counted: one a, two b
     assert code == 1 and "this file lacks a and has b, which the model never saw" in err
+    classes = [str(int(v)) for v in labels == "yes"]  # numbers: the header's word is "label"
+    _table("numbers.csv", ["10", "20", "30", "label"], [0, 1, 2], x, classes)
+    assert run_cli(capsys, "train", "--dataset", "numbers.csv", "--epochs", "1", "-q",
+                   "-o", "n.st")[0] == 0  # fmt: skip
+    _table("numbers_rows.csv", ["30", "10", "20"], [2, 0, 1], x[:6])
+    code, out, err = run_cli(capsys, "predict", "n.st", "numbers_rows.csv", "--json")
+    assert code == 0 and len(json.loads(out)["classes"]) == 7  # the first row read as data...
+    assert "numbers_rows.csv: the first row (30, 10, 20) holds the model's column names but is" \
+        " read as a row of numbers" in err  # ...and said
 
 
 def test_the_explain_figure_names_the_bars_in_the_model_s_column_order(tmp_path, monkeypatch,

@@ -49,10 +49,13 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
     (not with ``quiet``).  Other names, or names counted another number of times: a DataError
     naming the columns missing and those the model never saw.  The same names, some repeated,
     in another order (which cannot say which column is which): a DataError.  A file without a
-    header row, or a model without names: ``x`` as it is, by position."""
+    header row, or a model without names: ``x`` as it is, by position (with a note where the
+    first row holds the model's names of numbers, :func:`_note_names_read_as_a_row`)."""
     expected = model_feature_names(model)
     header = datasets.header_row(path) if expected else None
     if header is None:
+        if expected and not quiet:
+            _note_names_read_as_a_row(path, label_column, expected)
         return x
     given = _names_of(header, label_column)
     if given == expected:
@@ -65,8 +68,10 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
         has = [f"has {_listed(unseen)}, which the model never saw"] if unseen else []
         raise DataError(trained + " and ".join(lacks + has))
     if len(set(expected)) != len(expected):
-        raise DataError(trained + f"names them in another order ({_listed(given)}), and names "
-                        "that repeat cannot say which column is which: put them in the model's")
+        raise DataError(
+            f"{trained}names them in another order ({_listed(given)}), and names that repeat "
+            "cannot say which column is which: put them in the model's order"
+        )
     if not quiet:
         print(
             f"nudgenet: {path}: columns read in the order the model was trained on "
@@ -74,6 +79,19 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
             file=sys.stderr,
         )
     return x[:, [given.index(name) for name in expected]]
+
+
+def _note_names_read_as_a_row(path, label_column, expected: list[str]) -> None:
+    """A note where a file without a header row begins with a row of the model's column names
+    (names of numbers, ``1,2,3``): it is read as a row of data, as any first row of numbers."""
+    first = datasets.first_row(path)
+    if first is not None and Counter(_names_of(first, label_column)) == Counter(expected):
+        print(
+            f"nudgenet: {path}: the first row ({_listed(first)}) holds the model's column names "
+            "but is read as a row of numbers, as a first row of numbers always is; if it is the "
+            "header, give the columns names with a letter in them",
+            file=sys.stderr,
+        )
 
 
 def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:

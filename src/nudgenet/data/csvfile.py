@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..errors import DataError
+from . import separators
 from ._io import PathLike, open_bytes
 
 LabelColumn = int | str | None
@@ -212,27 +213,8 @@ def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
     with _csv_errors(path):
         first = next(rows, [])
         second = next((row for row in rows if not _blank(row)), None)
-        found = _separators(first) if len(first) == 1 else None
-        if found and (second is None or _separators(second) == found):  # another separator
-            raise DataError(
-                f"{path}: line 1 holds values separated by {found}; a CSV file here is "
-                "comma-separated, with decimal points: save it with commas between the cells"
-            )
+        separators.check_first_rows(path, first, second)
         return first, second
-
-
-def _separators(row: list[str]) -> str | None:
-    """``"semicolons"`` or ``"tabs"`` where a cell of ``row`` holds them (another separator, as
-    a spreadsheet's ``1,5;2,0`` in a locale of decimal commas; or text), else None."""
-    return next((name for mark, name in ((";", "semicolons"), ("\t", "tabs"))
-                 if any(mark in cell for cell in row)), None)  # fmt: skip
-
-
-def _separator_hint(row: list[str]) -> str:
-    """A row's error's advice where its cells hold semicolons or tabs (:func:`_separators`)."""
-    found = _separators(row)
-    hint = f" (its cells hold {found}: if they separate the values, save the file with commas "
-    return "" if found is None else hint + "between the cells, and decimal points)"
 
 
 def _reader(stream):
@@ -363,7 +345,7 @@ def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: i
             if len(row) != n_columns:
                 raise DataError(
                     f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
-                    + _separator_hint(row)
+                    + separators.hint(row)
                 )
             yield rows.line_num, row
 
@@ -396,5 +378,5 @@ def _raise_bad_cell(
             if j != label and not _is_number(cell):
                 raise DataError(
                     f"{path}: line {line}, column {j + 1}{_named(header, j)}: {cell!r} is not a "
-                    "number" + _separator_hint(row)
+                    "number" + separators.hint(row)
                 )
