@@ -99,10 +99,14 @@ def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:
     another number of columns than ``model`` takes (read from its first layer that knows)."""
     inputs = input_features(model)
     if inputs is not None and x.ndim == 2 and x.shape[1] != inputs:
-        raise DataError(
-            f"{path}: expected {inputs} feature columns, as the model takes, got {x.shape[1]}"
-        )
+        raise count_error(path, inputs, x.shape[1])
     return x
+
+
+def count_error(path, inputs: int, got: int, advice: str = "") -> DataError:
+    """The one-line error of a file of ``got`` feature columns for a model of ``inputs``."""
+    return DataError(f"{path}: expected {inputs} feature columns, as the model takes, got {got}"
+                     + advice)  # fmt: skip
 
 
 def _names_of(header: list[str], label_column) -> list[str]:

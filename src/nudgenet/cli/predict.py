@@ -14,7 +14,7 @@ from ..evaluation import predict
 from ..export.trace import input_features
 from ..io import load
 from ..recipes import TrainingRecord
-from .columns import check_feature_count, in_model_order
+from .columns import check_feature_count, count_error, in_model_order
 from .common import (
     add_output_options,
     emit_json,
@@ -142,10 +142,8 @@ def _one_column_too_many(path, inputs: int | None) -> bool:
 
 
 def _label_column_error(path, inputs: int) -> DataError:
-    return DataError(
-        f"{path}: expected {inputs} feature columns, as the model takes, got {inputs + 1}; if "
-        "one is the label column, drop it with --label-column (its name, or its index from 0)"
-    )
+    return count_error(path, inputs, inputs + 1, "; if one is the label column, drop it with "
+                       "--label-column (its name, or its index from 0)")  # fmt: skip
 
 
 def _load(path, column) -> np.ndarray:
