@@ -239,8 +239,8 @@ def fit(
                 model.train()
                 started = time.perf_counter()
                 # Σ of the batch losses times their rows (weights), and each batch's statistics
-                order, loss_sum, seen, parts, parted = (at.order, at.loss_sum, at.seen, at.parts,
-                                                        at.steps)  # fmt: skip
+                order, loss_sum, seen = at.order, at.loss_sum, at.seen
+                parts, part_steps = at.parts, at.steps  # (the step each part is of)
                 reporter.begin_epoch(epoch)
                 for step in range(at.step, steps):
                     rows = order[step * batch_size : (step + 1) * batch_size]
@@ -260,7 +260,7 @@ def fit(
                     loss_sum += batch_loss * size if mean_loss else batch_loss
                     if per_batch:
                         if len(yb) and metric_fns:
-                            parted.append(step)  # (the step each batch's statistics are of)
+                            part_steps.append(step)  # (the step each batch's statistics are of)
                         for name, metric in metric_fns.items() if len(yb) else ():
                             parts[name].append(metric.part(out, yb, loss_fn))
                         reporter.step(loss_sum / (seen or 1) if mean_loss else loss_sum)
@@ -270,14 +270,15 @@ def fit(
                     if not finite:
                         break
                     if every_steps and (epoch * steps + step + 1) % every_steps == 0:
-                        every = parallel.gather(parts, parted) if parallel else (parts, parted)
+                        every = (parallel.gather(parts, part_steps) if parallel
+                                 else (parts, part_steps))  # all ranks' # fmt: skip
                         if parallel:  # Keras's stop flag set this epoch on any rank: in the save
                             model.stop_training = parallel.any_rank(model.stop_training)
                         at = Position(epoch, step + 1, order, loss_sum, seen, *every)
                         checkpoint.save(run.capture(at), epoch, step + 1)
                 logs = {"loss": loss_sum / seen if mean_loss else loss_sum}
                 if parallel:  # every rank's statistics; the validation rows split among them
-                    parts, _ = parallel.gather(parts, parted)
+                    parts, _ = parallel.gather(parts, part_steps)
                 logs.update({name: metric_fns[name].finish(p) for name, p in parts.items()})
                 if validation is not None:
                     scores = (

@@ -41,7 +41,7 @@ from .compared import description, fit_options, parameters_checksum
 from .faults import abort_on_error, abort_on_uncaught, check_same, rendezvous
 from .launch import launcher, world
 from .node import NodeReduction, reduction_for
-from .shard import bounds, share, weight_of
+from .shard import bounds, class_weights, share, weight_of
 from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
@@ -79,6 +79,7 @@ class DataParallel:
         self.unclaimed = False  # running() began and its fit has not yet claimed this object
         self.reduction: NodeReduction | GradientAllreduce | None = None
         self.mean_loss = True  # the loss is a mean over rows (else a sum: shares add as they are)
+        self.class_weights = None  # a class-weighted cross-entropy's (a share weighs by them)
 
     @contextlib.contextmanager
     def running(self, arguments: dict) -> Iterator[None]:
@@ -133,7 +134,7 @@ class DataParallel:
                     "row alone)"
                 )
         self.mean_loss = is_mean_over_rows(loss_fn)
-        self.loss_fn = loss_fn  # (a share of a mean weighs what its rows weigh in it: weight_of)
+        self.class_weights = class_weights(loss_fn)
         optimizer = run.optimizer
         check_same(self.comm, {
             **settings,
@@ -181,9 +182,9 @@ class DataParallel:
                 out, yb, loss = None, y[mine], 0.0
             scale = 1.0
             if self.mean_loss:  # this rank's mean, weighted by what its rows weigh in the batch's
-                given = (None, None) if weights is None else (weights[mine], weights[rows])
-                scale = portion(weight_of(self.loss_fn, y[mine], given[0]),
-                                weight_of(self.loss_fn, y[rows], given[1]))  # fmt: skip
+                classes = self.class_weights
+                scale = portion(weight_of(classes, y, mine, weights),
+                                weight_of(classes, y, rows, weights))  # fmt: skip
             return out, yb, reduce(scale, loss)
 
         return step
@@ -224,9 +225,9 @@ class DataParallel:
         sample_weight=None,
     ) -> dict[str, float]:
         """``evaluate``'s scores over all of ``(x, y)``: each rank predicts its contiguous share
-        of the rows once (``predict(model, rows, batch_size)``); its loss weighted by its share
-        of the rows (of their ``sample_weight``, given one) and its metrics' statistics are
-        combined in rank order, the same on every rank."""
+        of the rows once (``predict(model, rows, batch_size)``); its loss weighted by what its
+        rows weigh in the loss's mean (:func:`~.shard.weight_of`) and its metrics' statistics
+        are combined in rank order, the same on every rank."""
         start, stop = bounds(len(x), self.rank, self.size)
         loss, parts = 0.0, {}
         if stop > start:
@@ -237,8 +238,9 @@ class DataParallel:
             loss, targets = whole_loss(model, loss_fn, share, y[rows], outputs, batch_size,
                                        weights)  # fmt: skip
             if is_mean_over_rows(loss_fn):  # this rank's mean, weighted by what its rows weigh
-                loss *= portion(weight_of(loss_fn, y[rows], weights),
-                                weight_of(loss_fn, y, sample_weight))  # fmt: skip
+                classes, every = class_weights(loss_fn), np.arange(len(y))
+                loss *= portion(weight_of(classes, y, every[rows], sample_weight),
+                                weight_of(classes, y, every, sample_weight))  # fmt: skip
             parts = {name: fn.part(outputs, targets, loss_fn) for name, fn in metric_fns.items()}
         everyone = self.comm.allgather((loss, parts))
         scores = {"loss": float(sum(share_loss for share_loss, _ in everyone))}

@@ -32,19 +32,19 @@ def share(rows: np.ndarray, rank: int, size: int) -> np.ndarray:
     return rows[start:stop]
 
 
-def weight_of(loss_fn, targets: np.ndarray, weights: np.ndarray | None = None):
-    """What rows of ``targets`` weigh in the mean ``loss_fn`` takes over them (its
-    denominator): their number, or the sum of their sample ``weights``; for a cross-entropy
-    with class weights ``w`` on integer labels, each row times ``w[yₙ]`` (its mean is
-    Σ w[yₙ] ℓₙ / Σ w[yₙ], PyTorch's rule; probability rows are a mean over rows)."""
-    classes = _class_weights(loss_fn)
-    if classes is None or targets.ndim != 1:
-        return len(targets) if weights is None else weights.sum()
-    per_row = np.asarray(classes, dtype=np.float64)[targets.astype(np.intp)]
-    return (per_row if weights is None else weights * per_row).sum()
+def weight_of(classes, y: np.ndarray, rows: np.ndarray, weights: np.ndarray | None = None):
+    """What the rows ``rows`` (row numbers) of targets ``y`` weigh in a loss's mean over them
+    (its denominator): their number, or the sum of their sample ``weights`` (of all rows);
+    with the loss's class weights ``classes`` (:func:`class_weights`) on integer labels, each
+    row times ``classes[yₙ]`` (its mean is Σ w[yₙ] ℓₙ / Σ w[yₙ], PyTorch's rule; probability
+    rows are a mean over rows).  The targets are read only then."""
+    if classes is None or y.ndim != 1:
+        return len(rows) if weights is None else weights[rows].sum()
+    per_row = np.asarray(classes, dtype=np.float64)[y[rows].astype(np.intp)]
+    return (per_row if weights is None else weights[rows] * per_row).sum()
 
 
-def _class_weights(loss_fn):
+def class_weights(loss_fn):
     """The class weights of a ``CrossEntropyLoss`` or of ``F.cross_entropy`` given through
     ``functools.partial``; None for any other loss."""
     if isinstance(loss_fn, CrossEntropyLoss):
@@ -52,5 +52,5 @@ def _class_weights(loss_fn):
     if isinstance(loss_fn, functools.partial):
         if loss_fn.func is cross_entropy:
             return loss_fn.keywords.get("weight")
-        return _class_weights(loss_fn.func)
+        return class_weights(loss_fn.func)
     return None
