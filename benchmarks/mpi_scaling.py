@@ -38,12 +38,14 @@ from pathlib import Path
 import numpy as np
 
 from nudgenet.bench.arguments import output_file, positive_int
+from nudgenet.bench.machine import cross_core_write
 
 HERE = Path(__file__).resolve()
 ARCHITECTURES = {"A": (784, 16, 16, 10), "B": (784, 128, 64, 10), "C": (784, 1024, 1024, 10)}
 # two unrelated 1-thread processes at once, each at the full batch: the most 2 ranks could do
 # on this machine at that moment (what the cores give two busy processes together)
 INDEPENDENT = "2 independent processes"
+RANKS = "2 ranks, 1 thread each"
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -186,14 +188,11 @@ def main(argv=None) -> int:
         worker = ("--worker", arch, str(n), epochs)
         configurations = {"1 process, 1 thread": (1, 1, "0", 1)}
         if arch != "A" and "scaling" in args.only:  # (the model needs only the first)
-            configurations |= {"2 ranks, 1 thread each": (2, 1, "1", 1),
+            configurations |= {RANKS: (2, 1, "1", 1),
                                "1 process, 2 threads": (1, 2, "0", 1),
                                INDEPENDENT: (1, 1, "0", 2)}  # fmt: skip
-        rounds = [
-            {name: spawn(ranks, threads, *worker, distributed, "", copies=copies)
-             for name, (ranks, threads, distributed, copies) in configurations.items()}
-            for _ in range(repeats + (not args.quick))
-        ][(not args.quick):]  # a first round wakes the idle core: discarded  # fmt: skip
+        rounds = [one_round(configurations, worker) for _ in range(repeats + (not args.quick))]
+        rounds = rounds[(not args.quick):]  # a first round wakes the idle core: discarded
         rows = report["scaling"][arch] = median_rows(rounds)
         if len(rows) == 1:
             continue
@@ -202,6 +201,10 @@ def main(argv=None) -> int:
             moved = row.get("bytes_per_step", "-")
             print(f"{arch:<5} {name:<22} {row['samples_per_second']:>9.0f} "
                   f"{row['speedup']:>7.2f}x {reduce:>18} {moved:>11}")  # fmt: skip
+        for i, r in enumerate(rounds):
+            probe = r[RANKS].get("cross_core_write_us")
+            print(f"{arch:<5} round {i + 1}: 2 ranks {rows[RANKS]['speedups'][i]:.2f}x, "
+                  f"overwriting 512 KiB the other CPU read: {probe or '-'} us")  # fmt: skip
     if "allreduce" in args.only or "model" in args.only:
         largest = 1 << (20 if args.quick else 25)
         ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
@@ -214,6 +217,22 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
+
+
+def one_round(configurations: dict, worker: tuple) -> dict:
+    """Each configuration once, in order; the 2 ranks' with the machine's cross-core write
+    cost (:func:`~nudgenet.bench.machine.cross_core_write`) just before and just after them,
+    since where the hypervisor puts the two CPUs changes from one minute to the next
+    (docs/performance.md)."""
+    found = {}
+    for name, (ranks, threads, distributed, copies) in configurations.items():
+        before = cross_core_write() if ranks > 1 else None
+        found[name] = spawn(ranks, threads, *worker, distributed, "", copies=copies)
+        if before is not None:
+            after = cross_core_write()
+            found[name]["cross_core_write_us"] = [round(before["shared_us"], 1),
+                                                  round(after["shared_us"], 1)]  # fmt: skip
+    return found
 
 
 def median_rows(rounds: list[dict]) -> dict:

@@ -10,7 +10,10 @@ the same starting weights) and the same rows, on ``load_digits``, ``load_breast_
 ``solver="lbfgs"``.  Per seed: a stratified-free 75/25 split drawn from the seed, the inputs
 standardised on the training rows (a regression's targets divided by their training standard
 deviation, so the default learning rate suits them), one fit each, timed by the wall clock
-around ``fit``; the held-out score is accuracy or R².
+around ``fit``; the held-out score is accuracy or R².  Before and after each row, the cost of
+overwriting 512 KiB another CPU has just read (:func:`nudgenet.bench.machine.cross_core_write`):
+on a virtual machine it tells whether the two CPUs share a cache at the time, which changes
+scikit-learn's time (docs/performance.md).
 
 nudgenet's estimators train in float32 by default for ``adam`` (scikit-learn in float64, the
 inputs' dtype) and in float64 for ``lbfgs``; the table says which.  Each row gives the median
@@ -37,6 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from nudgenet.bench.arguments import names_from, positive_int
+from nudgenet.bench.machine import cross_core_write
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
 
 DATASETS = {  # name: (loader, is a classification)
@@ -70,7 +74,10 @@ def timed_fit(est, x, y) -> tuple[object, float]:
 
 
 def compare(name: str, solver: str, seeds: int) -> dict:
-    """Median scores, score difference and fit-time ratio over ``seeds`` seeds."""
+    """Median scores, score difference and fit-time ratio over ``seeds`` seeds; and the
+    machine's cross-core write cost just before and after (:func:`cross_core_write`: where the
+    hypervisor puts the two CPUs decides how fast scikit-learn's two BLAS threads are)."""
+    before = cross_core_write()
     classification = DATASETS[name][1]
     ours, theirs = (MLPClassifier, SklearnClassifier) if classification else (
         MLPRegressor, SklearnRegressor)  # fmt: skip
@@ -82,6 +89,7 @@ def compare(name: str, solver: str, seeds: int) -> dict:
         rows.append((sk.score(x_test, y_test), ng.score(x_test, y_test), sk_seconds, ng_seconds,
                      sk.n_iter_, ng.n_iter_))  # fmt: skip
     sk_score, ng_score, sk_s, ng_s, sk_iter, ng_iter = (statistics.median(c) for c in zip(*rows))
+    after = cross_core_write()
     return {
         "data": name, "solver": solver, "dtype": str(ng._model.parameters()[0].dtype),
         "sklearn": sk_score, "nudgenet": ng_score,
@@ -89,20 +97,24 @@ def compare(name: str, solver: str, seeds: int) -> dict:
         "sklearn_s": sk_s, "nudgenet_s": ng_s,
         "speedup": statistics.median(r[2] / r[3] for r in rows),
         "epochs": f"{sk_iter:g} / {ng_iter:g}",
+        "cross_core_write_us": None if before is None else
+        [round(before["shared_us"]), round(after["shared_us"])],
     }  # fmt: skip
 
 
 def table(results: list[dict]) -> str:
     head = (
         "| data | solver | nudgenet dtype | scikit-learn score | nudgenet score | Δ points | "
-        "scikit-learn fit s | nudgenet fit s | fit speed-up | iterations (sk / ng) |"
+        "scikit-learn fit s | nudgenet fit s | fit speed-up | iterations (sk / ng) | "
+        "cross-core write µs |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in results:
         lines.append(
             f"| {r['data']} | {r['solver']} | {r['dtype']} | {r['sklearn']:.4f} | "
             f"{r['nudgenet']:.4f} | {r['points']:+.2f} | {r['sklearn_s']:.3f} | "
-            f"{r['nudgenet_s']:.3f} | {r['speedup']:.1f}× | {r['epochs']} |"
+            f"{r['nudgenet_s']:.3f} | {r['speedup']:.1f}× | {r['epochs']} | "
+            f"{', '.join(map(str, r['cross_core_write_us'] or ['-']))} |"
         )
     return "\n".join(lines)
 

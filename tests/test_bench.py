@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nudgenet.bench import floors, implementations, run
+from nudgenet.bench import floors, implementations, machine, run
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -40,6 +40,23 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path):
             assert row["times_gemm-numpy"] > 0  # a floor is not a comparator: no speedup
             assert "speedup_vs_gemm-numpy" not in row
     assert "floor: nudgenet" in done.stdout
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_the_cross_core_probe_measures_both_writes_and_leaves_nothing(tmp_path, monkeypatch):
+    """Both medians come back; the reading process has ended and its shared file is gone."""
+    monkeypatch.setattr(machine.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(machine.os.path, "isdir", lambda path: False)  # (not /dev/shm: tmp_path)
+    before = os.sched_getaffinity(0)
+    found = machine.cross_core_write(kib=64, repeats=3)
+    assert set(found) == {"shared_us", "own_us"} and min(found.values()) > 0
+    assert list(tmp_path.iterdir()) == []
+    assert os.sched_getaffinity(0) == before  # this process's CPUs as they were
+
+
+def test_the_cross_core_probe_needs_two_cpus(monkeypatch):
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0})
+    assert machine.cross_core_write() is None
 
 
 def test_missing_comparators_are_skipped_with_a_note(monkeypatch):
@@ -88,6 +105,8 @@ def test_the_scikit_learn_benchmark_runs_and_prints_its_table(tmp_path):
     for row in rows:
         assert row[4] == row[5] and row[6].strip() == "+0.00", row  # scores as scikit-learn's
         assert row[9].strip().endswith("×")
+        if len(os.sched_getaffinity(0)) > 1:  # the cross-core write cost, before and after
+            assert all(float(us) > 0 for us in row[11].split(",")), row
 
 
 def test_the_online_and_sparse_benchmark_runs_and_prints_its_table(tmp_path):
