@@ -12,6 +12,11 @@ first round, discarded: on a virtual machine a core idle until then starts slow)
 speedups over the first (the median over the rounds of each round's ratio); per step the seconds
 in the gradients' reduction (through the node's shared memory, or ``Allreduce``: waiting for the
 other rank included) and the bytes of the buffer it sums (:func:`nudgenet.distributed.last_run`).
+Just before and after the 2 ranks of each round, the cost of overwriting 512 KiB the other CPU
+has just read (:func:`nudgenet.bench.machine.cross_core_write`): on a virtual machine the two
+CPUs are sometimes host cores sharing a cache and sometimes not, which coupled ranks pay at
+every step; the 2 ranks' median speedup over the rounds whose CPUs shared a cache throughout is
+printed too.
 Then
 the cost model's inputs: the ``Allreduce`` time of 2 ranks from 8 bytes to 32 MiB, fitted as
 ``t = α + bytes / β`` (latency α, bandwidth β); and the memory per process after one epoch of B
@@ -38,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from nudgenet.bench.arguments import output_file, positive_int
-from nudgenet.bench.machine import cross_core_write
+from nudgenet.bench.machine import cross_core_write, share_a_cache
 
 HERE = Path(__file__).resolve()
 ARCHITECTURES = {"A": (784, 16, 16, 10), "B": (784, 128, 64, 10), "C": (784, 1024, 1024, 10)}
@@ -205,6 +210,9 @@ def main(argv=None) -> int:
             probe = r[RANKS].get("cross_core_write_us")
             print(f"{arch:<5} round {i + 1}: 2 ranks {rows[RANKS]['speedups'][i]:.2f}x, "
                   f"overwriting 512 KiB the other CPU read: {probe or '-'} us")  # fmt: skip
+        if rows[RANKS].get("rounds_sharing_a_cache"):
+            print(f"{arch:<5} 2 ranks: {rows[RANKS]['speedup_sharing_a_cache']:.2f}x over the "
+                  f"{rows[RANKS]['rounds_sharing_a_cache']} round(s) whose CPUs shared a cache")
     if "allreduce" in args.only or "model" in args.only:
         largest = 1 << (20 if args.quick else 25)
         ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
@@ -232,6 +240,7 @@ def one_round(configurations: dict, worker: tuple) -> dict:
             after = cross_core_write()
             found[name]["cross_core_write_us"] = [round(before["shared_us"], 1),
                                                   round(after["shared_us"], 1)]  # fmt: skip
+            found[name]["cpus_share_a_cache"] = share_a_cache(before) and share_a_cache(after)
     return found
 
 
@@ -247,6 +256,10 @@ def median_rows(rounds: list[dict]) -> dict:
                   for r in rounds]  # fmt: skip
         rows[name] = {**runs[len(runs) // 2], "speedup": statistics.median(ratios),
                       "speedups": ratios}  # fmt: skip
+        shared = [ratio for ratio, r in zip(ratios, rounds) if r[name].get("cpus_share_a_cache")]
+        if "cpus_share_a_cache" in rounds[0][name]:  # the median of the rounds on near CPUs
+            rows[name]["rounds_sharing_a_cache"] = len(shared)
+            rows[name]["speedup_sharing_a_cache"] = statistics.median(shared) if shared else None
     return rows
 
 

@@ -54,6 +54,11 @@ def test_the_cross_core_probe_measures_both_writes_and_leaves_nothing(tmp_path, 
     assert os.sched_getaffinity(0) == before  # this process's CPUs as they were
 
 
+def test_cpus_share_a_cache_when_overwriting_what_the_other_read_costs_under_8_times_more():
+    assert machine.share_a_cache({"shared_us": 55.0, "own_us": 12.0})  # one L3 cache (VM)
+    assert not machine.share_a_cache({"shared_us": 230.0, "own_us": 12.0})  # apart
+
+
 def test_the_cross_core_probe_needs_two_cpus(monkeypatch):
     monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0})
     assert machine.cross_core_write() is None

@@ -86,6 +86,17 @@ def cross_core_write(kib: int = 512, repeats: int = 60) -> dict | None:
             "own_us": 1e6 * statistics.median(own_us)}  # fmt: skip
 
 
+# ``shared_us`` over ``own_us`` below this: the two CPUs share a cache.  Measured on a 2-vCPU
+# virtual machine (docs/performance.md): about 4-5 with the vCPUs on host cores sharing an L3
+# cache, 18-20 with them apart, 1.5 on the two threads of one core.
+SHARED_CACHE_FACTOR = 8
+
+
+def share_a_cache(probe: dict) -> bool:
+    """Whether a :func:`cross_core_write` measurement says the two CPUs share a cache."""
+    return probe["shared_us"] < SHARED_CACHE_FACTOR * probe["own_us"]
+
+
 def _copy_seconds(out: np.ndarray, values: np.ndarray) -> float:
     started = time.perf_counter()
     np.copyto(out, values)
