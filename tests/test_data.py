@@ -26,6 +26,7 @@ from nudgenet.data import (
     load_arrays,
     load_idx,
     load_idx_pair,
+    memmap_arrays,
     mnist,
     resolve_label_column,
     save_idx,
@@ -847,6 +848,37 @@ def test_load_npy_features_only(tmp_path):
         load_arrays(tmp_path / "empty.npy", label_column=None)
     with pytest.raises(DataError, match=r"features only, no labels; put .*save_arrays"):
         load_arrays(tmp_path / "img.npy")  # .npy holds no labels
+
+
+def npy_with_header(header: str) -> bytes:
+    """An .npy file of version 1.0 with ``header`` (padded as NumPy pads it) and no data."""
+    text = header.encode("latin1")
+    text += b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [  # NumPy raised TypeError sorting a bytes key with the others (found by the loaders' fuzz)
+        ("{'descr': '|u1', b'fortran_order': False, 'shape': (0,), }",
+         "not a readable .npy array .*'<' not supported"),
+        # a negative size made "declares shape (-1,) of uint8 (-1 bytes) but 0 bytes follow"
+        ("{'descr': '|u1', 'fortran_order': False, 'shape': (-1,), }",
+         r"declares shape \(-1,\), with a size below 0"),
+        ("{'descr': '|u1', 'fortran_order': False, 'shape': (-1, -1), }",
+         r"declares shape \(-1, -1\), with a size below 0"),
+        # memory-mapped, an unclosed literal raised tokenize's TokenError
+        ("{'descr': '|u1', 'fortran_order': False, 'shape': (0,), ",
+         "not a readable .npy array .*EOF in multi-line statement"),
+    ],
+)  # fmt: skip
+def test_a_damaged_npy_header_is_one_line_data_error(tmp_path, header, expected):
+    """Read or memory-mapped (one header rule for both: they had two, each missing errors)."""
+    (tmp_path / "bad.npy").write_bytes(npy_with_header(header) + b"\x00")
+    with pytest.raises(DataError, match=expected):
+        load_arrays(tmp_path / "bad.npy", label_column=None)
+    with pytest.raises(DataError, match=expected):
+        memmap_arrays(tmp_path / "bad.npy")
 
 
 def test_labels_that_are_not_classes_show_a_value_as_its_dtype_prints_it():

@@ -42,6 +42,28 @@ _ZIP_ERRORS = (
 )
 
 
+def read_header(stream: BinaryIO, source: object) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` from the ``.npy`` header at ``stream``'s position,
+    which is left where the data begins.
+
+    Raises:
+        DataError: not an ``.npy`` header, a size below 0, or an object (pickled) dtype.
+    """
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version not in _HEADERS:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, fortran_order, dtype = _HEADERS[version](stream)
+    except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as e:  # the header is a
+        # Python literal (TypeError: NumPy sorting keys of mixed types to name the wrong ones)
+        raise DataError(f"{source}: not a readable .npy array ({e})") from None
+    if any(n < 0 for n in shape):
+        raise DataError(f"{source}: the .npy header declares shape {shape}, with a size below 0")
+    if dtype.hasobject:
+        raise DataError(f"{source}: holds Python objects ({dtype}), which need pickle: refused")
+    return shape, fortran_order, dtype
+
+
 def read_npy(stream: BinaryIO, size: int, source: object) -> np.ndarray:
     """The array of the ``.npy`` content ``stream`` of ``size`` bytes.
 
@@ -50,15 +72,7 @@ def read_npy(stream: BinaryIO, size: int, source: object) -> np.ndarray:
             the ``prod(shape) × itemsize`` bytes the header declares: checked before anything
             of that size is allocated.
     """
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version not in _HEADERS:
-            raise ValueError(f"unsupported .npy format version {version}")
-        shape, fortran_order, dtype = _HEADERS[version](stream)
-    except (ValueError, SyntaxError, tokenize.TokenError) as e:  # the header is a Python literal
-        raise DataError(f"{source}: not a readable .npy array ({e})") from None
-    if dtype.hasobject:
-        raise DataError(f"{source}: holds Python objects ({dtype}), which need pickle: refused")
+    shape, fortran_order, dtype = read_header(stream, source)
     expected, actual = math.prod(shape) * dtype.itemsize, size - stream.tell()
     if expected != actual:
         raise DataError(

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import DataError
 from ..files import atomic_file
 from ._io import PathLike
-from ._npy import _HEADERS, _ZIP_ERRORS
+from ._npy import _ZIP_ERRORS, read_header
 
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip member's local header: its name and extra
 _ZIP64_EXTRA = 20  # the zip64 field zipfile adds to a local header (force_zip64)
@@ -93,14 +93,8 @@ def _map(path: Path, offset: int, size: int, where: str) -> np.ndarray:
     """The ``.npy`` array of ``size`` bytes at ``offset`` in ``path``, mapped read-only."""
     with path.open("rb") as f:
         f.seek(offset)
-        try:
-            version = np.lib.format.read_magic(f)
-            shape, fortran_order, dtype = _HEADERS[version](f)
-        except (ValueError, KeyError, SyntaxError) as e:
-            raise DataError(f"{where}: not a readable .npy array ({e})") from None
+        shape, fortran_order, dtype = read_header(f, where)
         header = f.tell() - offset
-    if dtype.hasobject:
-        raise DataError(f"{where}: holds Python objects ({dtype}), which need pickle: refused")
     if math.prod(shape) * dtype.itemsize != size - header:
         raise DataError(
             f"{where}: the .npy header declares shape {shape} of {dtype} but "
