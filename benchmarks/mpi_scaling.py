@@ -13,7 +13,7 @@ speedups over the first (the median over the rounds of each round's ratio); per 
 in the gradients' reduction (through the node's shared memory, or ``Allreduce``: waiting for the
 other rank included) and the bytes of the buffer it sums (:func:`nudgenet.distributed.last_run`).
 Just before and after the 2 ranks of each round, the cost of overwriting 512 KiB the other CPU
-has just read (:func:`nudgenet.bench.machine.cross_core_write`): on a virtual machine the two
+has just read (:func:`nudgenet.bench.cores.cross_core_write`): on a virtual machine the two
 CPUs are sometimes host cores sharing a cache and sometimes not, which coupled ranks pay at
 every step; the 2 ranks' median speedup over the rounds whose CPUs shared a cache throughout is
 printed too.
@@ -38,12 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from nudgenet.bench.arguments import output_file, positive_int
-from nudgenet.bench.machine import cross_core_write, share_a_cache
+from nudgenet.bench.cores import around, described
 
 HERE = Path(__file__).resolve()
 ARCHITECTURES = {"A": (784, 16, 16, 10), "B": (784, 128, 64, 10), "C": (784, 1024, 1024, 10)}
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
                                "1 process, 2 threads": (1, 2, "0", 1),
                                INDEPENDENT: (1, 1, "0", 2)}  # fmt: skip
         rounds = [one_round(configurations, worker) for _ in range(repeats + (not args.quick))]
-        rounds = rounds[(not args.quick):]  # a first round wakes the idle core: discarded
+        rounds = rounds[(not args.quick):]  # fmt: skip  (the first wakes the idle core: discarded)
         rows = report["scaling"][arch] = median_rows(rounds)
         if len(rows) == 1:
             continue
@@ -206,13 +207,13 @@ def main(argv=None) -> int:
             moved = row.get("bytes_per_step", "-")
             print(f"{arch:<5} {name:<22} {row['samples_per_second']:>9.0f} "
                   f"{row['speedup']:>7.2f}x {reduce:>18} {moved:>11}")  # fmt: skip
-        for i, r in enumerate(rounds):
-            probe = r[RANKS].get("cross_core_write_us")
-            print(f"{arch:<5} round {i + 1}: 2 ranks {rows[RANKS]['speedups'][i]:.2f}x, "
-                  f"overwriting 512 KiB the other CPU read: {probe or '-'} us")  # fmt: skip
-        if rows[RANKS].get("rounds_sharing_a_cache"):
-            print(f"{arch:<5} 2 ranks: {rows[RANKS]['speedup_sharing_a_cache']:.2f}x over the "
-                  f"{rows[RANKS]['rounds_sharing_a_cache']} round(s) whose CPUs shared a cache")
+        two = rows[RANKS]
+        for i, (ratio, probes) in enumerate(zip(two["speedups"], two["cross_core"])):
+            print(f"{arch:<5} round {i + 1}: 2 ranks {ratio:.2f}x; overwriting 512 KiB the other "
+                  f"CPU read, before and after: {described(probes)}")  # fmt: skip
+        near, count = two["speedup_sharing_a_cache"], two["rounds_sharing_a_cache"]
+        print(f"{arch:<5} 2 ranks on near CPUs (sharing a cache, before and after): {count} "
+              f"round(s)" + (f", {near:.2f}x" if near else ""))  # fmt: skip
     if "allreduce" in args.only or "model" in args.only:
         largest = 1 << (20 if args.quick else 25)
         ping = report["allreduce"] = spawn(2, 1, "--worker", "ping", str(largest))
@@ -228,19 +229,18 @@ def main(argv=None) -> int:
 
 
 def one_round(configurations: dict, worker: tuple) -> dict:
-    """Each configuration once, in order; the 2 ranks' with the machine's cross-core write
-    cost (:func:`~nudgenet.bench.machine.cross_core_write`) just before and just after them,
-    since where the hypervisor puts the two CPUs changes from one minute to the next
+    """Each configuration once, in order; the 2 ranks' with the CPUs' cross-core write cost
+    just before and just after them (``cross_core``: :func:`nudgenet.bench.cores.around`), since
+    where the hypervisor puts the two CPUs changes from one minute to the next
     (docs/performance.md)."""
     found = {}
     for name, (ranks, threads, distributed, copies) in configurations.items():
-        before = cross_core_write() if ranks > 1 else None
-        found[name] = spawn(ranks, threads, *worker, distributed, "", copies=copies)
-        if before is not None:
-            after = cross_core_write()
-            found[name]["cross_core_write_us"] = [round(before["shared_us"], 1),
-                                                  round(after["shared_us"], 1)]  # fmt: skip
-            found[name]["cpus_share_a_cache"] = share_a_cache(before) and share_a_cache(after)
+        run = partial(spawn, ranks, threads, *worker, distributed, "", copies=copies)
+        if ranks > 1:
+            found[name], probes = around(run)
+            found[name]["cross_core"] = probes
+        else:
+            found[name] = run()
     return found
 
 
@@ -256,10 +256,12 @@ def median_rows(rounds: list[dict]) -> dict:
                   for r in rounds]  # fmt: skip
         rows[name] = {**runs[len(runs) // 2], "speedup": statistics.median(ratios),
                       "speedups": ratios}  # fmt: skip
-        shared = [ratio for ratio, r in zip(ratios, rounds) if r[name].get("cpus_share_a_cache")]
-        if "cpus_share_a_cache" in rounds[0][name]:  # the median of the rounds on near CPUs
-            rows[name]["rounds_sharing_a_cache"] = len(shared)
-            rows[name]["speedup_sharing_a_cache"] = statistics.median(shared) if shared else None
+        if "cross_core" in rounds[0][name]:  # every round's probes; the rounds on near CPUs
+            probes = [r[name]["cross_core"] for r in rounds]
+            near = [ratio for ratio, p in zip(ratios, probes) if p and p["share_a_cache"]]
+            median = statistics.median(near) if near else None
+            rows[name].update(cross_core=probes, rounds_sharing_a_cache=len(near),
+                              speedup_sharing_a_cache=median)  # fmt: skip
     return rows
 
 

@@ -11,7 +11,7 @@ the same starting weights) and the same rows, on ``load_digits``, ``load_breast_
 standardised on the training rows (a regression's targets divided by their training standard
 deviation, so the default learning rate suits them), one fit each, timed by the wall clock
 around ``fit``; the held-out score is accuracy or R².  Before and after each row, the cost of
-overwriting 512 KiB another CPU has just read (:func:`nudgenet.bench.machine.cross_core_write`):
+overwriting 512 KiB another CPU has just read (:func:`nudgenet.bench.cores.cross_core_write`):
 on a virtual machine it tells whether the two CPUs share a cache at the time, which changes
 scikit-learn's time (docs/performance.md).
 
@@ -31,6 +31,7 @@ import contextlib
 import statistics
 import time
 import warnings
+from functools import partial
 
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
@@ -40,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from nudgenet.bench.arguments import names_from, positive_int
-from nudgenet.bench.machine import cross_core_write
+from nudgenet.bench.cores import around, described
 from nudgenet.sklearn import MLPClassifier, MLPRegressor
 
 DATASETS = {  # name: (loader, is a classification)
@@ -74,10 +75,25 @@ def timed_fit(est, x, y) -> tuple[object, float]:
 
 
 def compare(name: str, solver: str, seeds: int) -> dict:
-    """Median scores, score difference and fit-time ratio over ``seeds`` seeds; and the
-    machine's cross-core write cost just before and after (:func:`cross_core_write`: where the
-    hypervisor puts the two CPUs decides how fast scikit-learn's two BLAS threads are)."""
-    before = cross_core_write()
+    """Median scores, score difference and fit-time ratio over ``seeds`` seeds; and the CPUs'
+    cross-core write cost just before and after (``cross_core``: where the hypervisor puts the
+    two CPUs decides how fast scikit-learn's two BLAS threads are)."""
+    rows, probes = around(partial(fits, name, solver, seeds))
+    sk_score, ng_score, sk_s, ng_s, sk_iter, ng_iter, dtype = (
+        statistics.median(c) if i < 6 else c[0] for i, c in enumerate(zip(*rows)))  # fmt: skip
+    return {
+        "data": name, "solver": solver, "dtype": dtype,
+        "sklearn": sk_score, "nudgenet": ng_score,
+        "points": statistics.median(100 * (r[1] - r[0]) for r in rows),
+        "sklearn_s": sk_s, "nudgenet_s": ng_s,
+        "speedup": statistics.median(r[2] / r[3] for r in rows),
+        "epochs": f"{sk_iter:g} / {ng_iter:g}",
+        "cross_core": probes,
+    }  # fmt: skip
+
+
+def fits(name: str, solver: str, seeds: int) -> list[tuple]:
+    """Per seed: both held-out scores, both fit times, both iteration counts, nudgenet's dtype."""
     classification = DATASETS[name][1]
     ours, theirs = (MLPClassifier, SklearnClassifier) if classification else (
         MLPRegressor, SklearnRegressor)  # fmt: skip
@@ -87,26 +103,15 @@ def compare(name: str, solver: str, seeds: int) -> dict:
         sk, sk_seconds = timed_fit(theirs(solver=solver, random_state=seed), x_train, y_train)
         ng, ng_seconds = timed_fit(ours(solver=solver, random_state=seed), x_train, y_train)
         rows.append((sk.score(x_test, y_test), ng.score(x_test, y_test), sk_seconds, ng_seconds,
-                     sk.n_iter_, ng.n_iter_))  # fmt: skip
-    sk_score, ng_score, sk_s, ng_s, sk_iter, ng_iter = (statistics.median(c) for c in zip(*rows))
-    after = cross_core_write()
-    return {
-        "data": name, "solver": solver, "dtype": str(ng._model.parameters()[0].dtype),
-        "sklearn": sk_score, "nudgenet": ng_score,
-        "points": statistics.median(100 * (r[1] - r[0]) for r in rows),
-        "sklearn_s": sk_s, "nudgenet_s": ng_s,
-        "speedup": statistics.median(r[2] / r[3] for r in rows),
-        "epochs": f"{sk_iter:g} / {ng_iter:g}",
-        "cross_core_write_us": None if before is None else
-        [round(before["shared_us"]), round(after["shared_us"])],
-    }  # fmt: skip
+                     sk.n_iter_, ng.n_iter_, str(ng._model.parameters()[0].dtype)))  # fmt: skip
+    return rows
 
 
 def table(results: list[dict]) -> str:
     head = (
         "| data | solver | nudgenet dtype | scikit-learn score | nudgenet score | Δ points | "
         "scikit-learn fit s | nudgenet fit s | fit speed-up | iterations (sk / ng) | "
-        "cross-core write µs |"
+        "cross-core write, before and after |"
     )
     lines = [head, "|" + "---|" * 11]
     for r in results:
@@ -114,7 +119,7 @@ def table(results: list[dict]) -> str:
             f"| {r['data']} | {r['solver']} | {r['dtype']} | {r['sklearn']:.4f} | "
             f"{r['nudgenet']:.4f} | {r['points']:+.2f} | {r['sklearn_s']:.3f} | "
             f"{r['nudgenet_s']:.3f} | {r['speedup']:.1f}× | {r['epochs']} | "
-            f"{', '.join(map(str, r['cross_core_write_us'] or ['-']))} |"
+            f"{described(r['cross_core'])} |"
         )
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nudgenet.bench import floors, implementations, machine, run
+from nudgenet.bench import cores, floors, implementations, run
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -42,26 +42,73 @@ def test_quick_benchmark_runs_and_writes_json(tmp_path):
     assert "floor: nudgenet" in done.stdout
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+TWO_CPUS = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+
+
+@TWO_CPUS
 def test_the_cross_core_probe_measures_both_writes_and_leaves_nothing(tmp_path, monkeypatch):
-    """Both medians come back; the reading process has ended and its shared file is gone."""
-    monkeypatch.setattr(machine.tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(machine.os.path, "isdir", lambda path: False)  # (not /dev/shm: tmp_path)
+    """Both medians come back; the shared file is gone; this process's CPUs are as they were."""
+    monkeypatch.setattr(cores.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cores.os, "access", lambda path, mode: False)  # (no /dev/shm: tmp_path)
     before = os.sched_getaffinity(0)
-    found = machine.cross_core_write(kib=64, repeats=3)
+    found = cores.cross_core_write(kib=64, repeats=3)
     assert set(found) == {"shared_us", "own_us"} and min(found.values()) > 0
     assert list(tmp_path.iterdir()) == []
-    assert os.sched_getaffinity(0) == before  # this process's CPUs as they were
+    assert os.sched_getaffinity(0) == before
 
 
-def test_cpus_share_a_cache_when_overwriting_what_the_other_read_costs_under_8_times_more():
-    assert machine.share_a_cache({"shared_us": 55.0, "own_us": 12.0})  # one L3 cache (VM)
-    assert not machine.share_a_cache({"shared_us": 230.0, "own_us": 12.0})  # apart
+@TWO_CPUS
+@pytest.mark.parametrize(
+    "reader, expected",
+    [("import sys; sys.exit(3)", r"the reading process on CPU \d+ ended \(exit status 3\)"),
+     ("import time; time.sleep(60)", r"the reading process on CPU \d+ did not answer in 0.5 s")],
+)  # fmt: skip
+def test_a_reading_process_that_ends_or_stays_silent_is_one_line_and_leaves_nothing(
+    tmp_path, monkeypatch, reader, expected
+):
+    script = tmp_path / "reader.py"
+    script.write_text(reader)
+    monkeypatch.setattr(cores, "__file__", str(script))
+    monkeypatch.setattr(cores, "ANSWER_SECONDS", 0.5)
+    monkeypatch.setattr(cores.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(cores.os, "access", lambda path, mode: False)
+    before = os.sched_getaffinity(0)
+    with pytest.raises(RuntimeError, match=expected):
+        cores.cross_core_write(kib=4, repeats=2)
+    assert os.sched_getaffinity(0) == before
+    assert list(tmp_path.iterdir()) == [script]  # the shared file removed
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    assert children == []  # the reader waited for (killed when silent)
+
+
+def test_a_probe_that_cannot_run_leaves_the_measurement_alone_and_says_why(monkeypatch, capsys):
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cores, "cross_core_write", no_room)
+    assert cores.around(lambda: 5) == (5, None)
+    said = capsys.readouterr().err
+    assert said == "note: no cross-core probe: [Errno 28] No space left on device\n"
+    assert cores.described(None) == "no cross-core probe"
+
+
+def test_cpus_share_a_cache_when_overwriting_what_the_other_read_costs_under_8_times_more(
+    monkeypatch,
+):
+    assert cores.share_a_cache({"shared_us": 55.0, "own_us": 12.0})
+    assert not cores.share_a_cache({"shared_us": 230.0, "own_us": 12.0})
+    probes = iter([{"shared_us": 55.0, "own_us": 12.0}, {"shared_us": 230.0, "own_us": 12.0}])
+    monkeypatch.setattr(cores, "cross_core_write", lambda: next(probes))
+    found, said = cores.around(lambda: "fit")  # near before, apart after: not near throughout
+    assert found == "fit" and said == {
+        "shared_us": [55.0, 230.0], "own_us": [12.0, 12.0], "share_a_cache": False}  # fmt: skip
+    assert cores.described(said) == "55.0, 230.0 µs (alone 12.0, 12.0): apart"
 
 
 def test_the_cross_core_probe_needs_two_cpus(monkeypatch):
-    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0})
-    assert machine.cross_core_write() is None
+    monkeypatch.setattr(cores.os, "sched_getaffinity", lambda pid: {0})
+    assert cores.cross_core_write() is None
+    assert cores.around(lambda: 1) == (1, None)
 
 
 def test_missing_comparators_are_skipped_with_a_note(monkeypatch):
@@ -111,7 +158,7 @@ def test_the_scikit_learn_benchmark_runs_and_prints_its_table(tmp_path):
         assert row[4] == row[5] and row[6].strip() == "+0.00", row  # scores as scikit-learn's
         assert row[9].strip().endswith("×")
         if len(os.sched_getaffinity(0)) > 1:  # the cross-core write cost, before and after
-            assert all(float(us) > 0 for us in row[11].split(",")), row
+            assert row[11].strip().endswith(("near", "apart")), row
 
 
 def test_the_online_and_sparse_benchmark_runs_and_prints_its_table(tmp_path):
