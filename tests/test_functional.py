@@ -187,6 +187,19 @@ def _shape_cases():
             lambda a: np.transpose(a, (2, 0, 1)),
             spec((2, 3, 4)),
         ),
+        # axes counted from the end among others: the inverse was argsort((0, -1, 1)), wrong
+        case(
+            "transpose-mixed-sign-axes",
+            lambda a: F.transpose(a, (0, -1, 1)),
+            lambda a: np.transpose(a, (0, -1, 1)),
+            spec((2, 3, 4)),
+        ),
+        case(
+            "transpose-(-1,0)-square",
+            lambda a: F.transpose(a, (-1, 0)),
+            lambda a: np.transpose(a, (-1, 0)),
+            spec((3, 3)),
+        ),
         getitem_case("slices", np.s_[1:, ::2]),
         getitem_case("int", 1),
         getitem_case("column", np.s_[:, 2]),
@@ -269,6 +282,14 @@ def _loss_cases():
             lambda z: F.cross_entropy(z, LABELS, reduction="sum"),
             lambda z: -np_log_softmax(z)[rows, LABELS].sum(),
             spec((N, C)),
+        ),
+        # logits in another layout (a transposed view): the labels' one-hot was subtracted from
+        # a copy, so the gradient lacked it
+        case(
+            "cross_entropy-labels-transposed-logits",
+            lambda z: F.cross_entropy(z.T, LABELS),
+            lambda z: -np_log_softmax(z.T)[rows, LABELS].mean(),
+            spec((C, N)),
         ),
         case(
             "cross_entropy-probs-mean",

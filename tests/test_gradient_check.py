@@ -58,6 +58,52 @@ def test_gradcheck_detects_a_wrong_backward(x):
     assert issubclass(ng.GradcheckError, AssertionError)
 
 
+class NaNBackward(Function):
+    def forward(self, a):
+        return 2 * a
+
+    def backward(self, g):
+        return (g * np.nan,)
+
+
+class RowDroppingBackward(Function):
+    """out = a · c per column; its backward wrongly gives one row, shape (columns,)."""
+
+    def forward(self, a, c):
+        self.c = c
+        return a * c
+
+    def backward(self, g):
+        return (g[0] * self.c,)
+
+
+def test_gradcheck_fails_a_backward_that_gives_nan(x):
+    """NaN compared as "not above the tolerance", so an all-NaN backward passed."""
+    with pytest.raises(ng.GradcheckError, match=r"backprop gives nan, finite differences give"):
+        ng.gradcheck(NaNBackward.apply, x)
+    assert ng.gradcheck(NaNBackward.apply, x, raise_exception=False) is False
+
+
+def test_a_gradient_of_another_shape_fails_gradcheck_and_never_reaches_a_grad(x):
+    """A (4,) gradient for a (3, 4) input was broadcast into every row of a parameter's .grad
+    and passed gradcheck; the engine now refuses it, naming the rule."""
+    c = np.arange(1.0, 5.0)
+    expected = (r"RowDroppingBackward's backward gives a gradient of shape \(4,\) for an input "
+                r"of shape \(3, 4\)")  # fmt: skip
+    scaled = lambda a: RowDroppingBackward.apply(a, c=c)  # noqa: E731
+    with pytest.raises(ng.GradcheckError, match=f"gradcheck: {expected}"):
+        ng.gradcheck(scaled, x)
+    assert ng.gradcheck(scaled, x, raise_exception=False) is False
+    p = ng.Parameter(np.zeros((3, 4)))
+    optimizer = ng.optim.SGD([p], lr=1.0)
+    optimizer.zero_grad()
+    with pytest.raises(ng.ShapeError, match=expected):
+        RowDroppingBackward.apply(p, c=c).sum().backward()
+    assert not np.any(p.grad)  # nothing broadcast into it
+    with pytest.raises(ng.ShapeError, match=expected):
+        ng.grad(RowDroppingBackward.apply(x, c=c).sum(), x)
+
+
 def test_gradcheck_names_the_input_that_is_wrong(x):
     b = ng.tensor(np.random.default_rng(1).standard_normal((3, 4)), requires_grad=True)
     with pytest.raises(ng.GradcheckError, match=r"input 1 .*12 of 12 elements out of tolerance"):

@@ -169,7 +169,7 @@ class Custom(ng.Module):
         x = as_tensor(x)  # ng.predict passes arrays
         h = (x @ (self.w * 0.5)).tanh() * self.scale - 1.0 / (2.0 + x[:, 1:5].abs())
         h = h + h.mean(axis=1, keepdims=True) - h.max(axis=1, keepdims=True) / 3.0
-        h = (h.reshape(len(x), 2, 2).transpose(0, 2, 1).reshape(len(x), -1)) ** 2
+        h = (h.reshape(len(x), 2, 2).transpose(0, -1, 1).reshape(len(x), -1)) ** 2  # ONNX: perm ≥ 0
         h = h + (-h).exp().sum(axis=1, keepdims=True) + x[:, 0].reshape(len(x), 1).exp().log()
         return ng.functional.log_softmax(self.head(h)) + ng.functional.leaky_relu(h[:, :3], 0.3)
 

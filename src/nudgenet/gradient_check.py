@@ -17,7 +17,7 @@ import numpy as np
 from .autograd import grad
 from .backend import SeedLike, generator
 from .data.sparse_rows import dense
-from .errors import NudgenetError
+from .errors import NudgenetError, ShapeError
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
@@ -84,31 +84,44 @@ def gradcheck(
     saved = [t.grad for _, t in checked]
     for _, t in checked:
         t.grad = None
-    out.backward(weights)
+    failure = None
+    try:
+        out.backward(weights)
+    except ShapeError as error:  # a backward rule giving a gradient of another shape
+        failure = f"gradcheck: {error}"
     analytic = [np.zeros(t.shape) if t.grad is None else t.grad for _, t in checked]
     for (_, t), kept in zip(checked, saved):
         t.grad = kept
+    if failure:
+        return _failed(failure, raise_exception)
     for (i, t), a in zip(checked, analytic):
         numeric = _numeric_grad(
             lambda: _projected(fn, inputs, weights), t.data, range(t.size), eps
         ).reshape(t.shape)
         error = np.abs(a - numeric)
-        bad = error > atol + rtol * np.abs(numeric)
+        bad = ~(error <= atol + rtol * np.abs(numeric))  # NaN fails too
         if bad.any():
-            k = np.unravel_index(np.argmax(np.where(bad, error, -1)), t.shape)
-            message = (
+            k = np.unravel_index(np.argmax(np.where(bad, np.nan_to_num(error, nan=np.inf), -1)),
+                                 t.shape)  # fmt: skip
+            return _failed(
                 f"gradcheck: input {i} (shape {t.shape}) element {tuple(int(j) for j in k)}: "
                 f"backprop gives {a[k]:.6g}, finite differences give {numeric[k]:.6g} "
-                f"({int(bad.sum())} of {t.size} elements out of tolerance)"
+                f"({int(bad.sum())} of {t.size} elements out of tolerance)",
+                raise_exception,
             )
-            if raise_exception:
-                raise GradcheckError(message)
-            return False
     return True
 
 
+def _failed(message: str, raise_exception: bool) -> bool:
+    """False, or :class:`GradcheckError` with ``message`` when ``raise_exception``."""
+    if raise_exception:
+        raise GradcheckError(message)
+    return False
+
+
 def _close(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> bool:
-    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+    """Same shape, and every element within tolerance (NaN never is)."""
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
 
 
 def gradgradcheck(
@@ -147,12 +160,11 @@ def gradgradcheck(
     recorded = grad(out, checked, v, create_graph=True, allow_unused=True)
     for i, (r, a) in enumerate(zip(recorded, grad(out, checked, v, allow_unused=True))):
         if (r is None) != (a is None) or (a is not None and not _close(r.data, a.data, atol, rtol)):
-            if raise_exception:
-                raise GradcheckError(
-                    f"gradgradcheck: input {i}: the recorded backward (create_graph=True) gives "
-                    "another gradient than the array backward"
-                )
-            return False
+            return _failed(
+                f"gradgradcheck: input {i}: the recorded backward (create_graph=True) gives "
+                "another gradient than the array backward",
+                raise_exception,
+            )
     v.requires_grad = True
     weights = [Tensor(rng.standard_normal(t.shape)) for t in checked]
 

@@ -41,6 +41,8 @@ def unbroadcast(grad, shape: tuple[int, ...]):
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if extra < 0:  # fewer axes than the operand: no broadcast made it (the caller refuses it)
+        return grad
     if extra:
         grad = grad.sum(axis=tuple(range(extra)))
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)

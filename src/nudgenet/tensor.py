@@ -280,6 +280,11 @@ def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate
             if g is None or not parent.requires_grad:
                 continue
             g = unbroadcast(g, parent.shape)
+            if g.shape != parent.shape:  # a rule's slip, caught here, not in a parameter's .grad
+                raise ShapeError(
+                    f"{type(creator).__name__}'s backward gives a gradient of shape {g.shape} "
+                    f"for an input of shape {parent.shape}"
+                )
             key = id(parent)
             grads[key] = grads[key] + g if key in grads else g
 

@@ -148,8 +148,8 @@ def _reshape(g: GraphBuilder, node: Node, inputs: list) -> str:
 
 @converts(A.Transpose)
 def _transpose(g: GraphBuilder, node: Node, inputs: list) -> str:
-    axes = node.fn.options.get("axes")
-    perm = list(range(node.inputs[0].ndim))[::-1] if axes is None else [int(a) for a in axes]
+    axes, ndim = node.fn.options.get("axes"), node.inputs[0].ndim
+    perm = list(range(ndim))[::-1] if axes is None else [int(a) % ndim for a in axes]  # ONNX: ≥ 0
     return g.op("Transpose", inputs[0], perm=perm)
 
 

@@ -240,8 +240,10 @@ class Transpose(Function):
     """out = a with axes permuted;  da = g with the inverse permutation"""
 
     def forward(self, a, axes=None):
-        self.axes = axes
-        return np.transpose(a, axes)
+        out = np.transpose(a, axes)  # (NumPy's error for an axis out of range or repeated)
+        # counted from 0: the inverse is the argsort of a permutation, not of axes such as (0, -1)
+        self.axes = None if axes is None else tuple(int(axis) % a.ndim for axis in axes)
+        return out
 
     def backward(self, g):
         inverse = None if self.axes is None else np.argsort(self.axes)

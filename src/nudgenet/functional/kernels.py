@@ -294,7 +294,9 @@ def cross_entropy_delta(e, total, y, g_scale, index=None, out=None):
     subtracted at the labels' flat ``index``."""
     p = np.divide(e, total, out=out)
     if y.ndim == 1:
-        p.reshape(-1)[index] -= 1
+        if not p.flags.c_contiguous:  # (logits in another layout: a view of p would be a copy)
+            p = np.ascontiguousarray(p)
+        p.reshape(-1)[index] -= 1  # the flat positions are C order's, as label_index makes them
     else:
         p *= reduce_rows(np.add, y)
         p -= y
