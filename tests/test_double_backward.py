@@ -336,6 +336,27 @@ def test_backward_create_graph_keeps_a_gradient_tensor_for_a_penalty():
     assert w.grad_tensor is None
 
 
+def test_recorded_passes_accumulate_their_graphs_and_plain_passes_their_values():
+    """Two micro-batches with create_graph=True: the penalty ‖G‖² of the summed gradient
+    G = 3w²(x1 + x2) differentiates through both (the first was kept as a constant: −1.125,
+    −540); a later plain pass adds to .grad_tensor as to .grad (it was left stale)."""
+    w = ng.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    x1, x2 = np.array([1.0, 2.0]), np.array([-0.5, 3.0])
+    (w**3 * x1).sum().backward(create_graph=True)
+    (w**3 * x2).sum().backward(create_graph=True)
+    gradient = 3 * w.data**2 * (x1 + x2)
+    np.testing.assert_array_equal(w.grad_tensor.data, w.grad)
+    (slope,) = ng.grad((w.grad_tensor**2).sum(), w)
+    np.testing.assert_allclose(slope.data, 2 * gradient * 6 * w.data * (x1 + x2))  # [1.125, -900]
+    (w**2).sum().backward()
+    np.testing.assert_array_equal(w.grad_tensor.data, w.grad)
+    np.testing.assert_allclose(w.grad, gradient + 2 * w.data)
+    w.grad = None  # as a user resets it: the old tensor is no longer the gradient
+    assert w.grad_tensor is None
+    (w * 3).sum().backward()
+    assert w.grad_tensor is None and w.grad.tolist() == [3.0, 3.0]
+
+
 def test_an_optimizers_zero_grad_drops_the_gradient_tensors():
     """As Tensor.zero_grad does: no stale gradient tensor (holding its graph) beside a later
     plain backward's .grad."""

@@ -123,8 +123,9 @@ class Tensor:
     @property
     def grad_tensor(self) -> Tensor | None:
         """The gradient as a tensor with its graph, set by ``backward(create_graph=True)``
-        (unset, None: the slot is filled only then, so creating a tensor costs nothing more)."""
-        return getattr(self, "_grad_tensor", None)
+        (unset, None: the slot is filled only then, so creating a tensor costs nothing more);
+        None once ``.grad`` is."""
+        return getattr(self, "_grad_tensor", None) if self.grad is not None else None
 
     def zero_grad(self) -> None:
         """Reset ``.grad`` to zeros in place (keeping any view into a flat buffer); drop
@@ -195,18 +196,31 @@ def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False)
 
 
 def _accumulate_leaf(tensor: Tensor, grad: np.ndarray) -> None:
+    """An ordinary pass's gradient, added to ``.grad``; and to ``.grad_tensor`` as a constant
+    where a recorded pass left one (it goes on being ``.grad`` with the recorded graphs)."""
+    recorded = tensor.grad_tensor
     if tensor.grad is None:
         tensor.grad = np.array(grad, dtype=tensor.dtype, copy=True)
+        tensor._grad_tensor = None  # one left from before ``.grad = None`` is not this gradient
     else:
         tensor.grad += grad
+    if recorded is not None:
+        tensor._grad_tensor = recorded + Tensor(np.asarray(grad, dtype=tensor.dtype))
 
 
 def _accumulate_recorded(tensor: Tensor, grad: Tensor) -> None:
     """A recorded pass's gradient: the sum in ``.grad`` as always, and as a tensor in
-    ``.grad_tensor`` (what ``.grad`` held before as a constant, plus ``grad`` with its graph)."""
-    previous = tensor.grad
-    tensor._grad_tensor = grad if previous is None else Tensor(previous.copy()) + grad
-    _accumulate_leaf(tensor, grad.data)
+    ``.grad_tensor``: the previous ``.grad_tensor`` with its graph (or, where there is none,
+    what ``.grad`` held, as a constant) plus ``grad`` with its graph, as PyTorch sums ``.grad``
+    out of place under ``create_graph``."""
+    previous = tensor.grad_tensor
+    if previous is None and tensor.grad is not None:
+        previous = Tensor(tensor.grad.copy())
+    tensor._grad_tensor = grad if previous is None else previous + grad
+    if tensor.grad is None:
+        tensor.grad = np.array(grad.data, dtype=tensor.dtype, copy=True)
+    else:
+        tensor.grad += grad.data
 
 
 def backpropagate(
