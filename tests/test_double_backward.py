@@ -357,6 +357,26 @@ def test_recorded_passes_accumulate_their_graphs_and_plain_passes_their_values()
     assert w.grad_tensor is None and w.grad.tolist() == [3.0, 3.0]
 
 
+def test_powers_at_zero_have_derivatives_not_nan(recwarn):
+    """b aᵇ⁻¹ at a = b = 0 and aᵇ ln a at a = 0 ≤ b are 0·∞, which is 0 (PyTorch's value); they
+    were NaN (d/dx x⁰, d²/dx² x¹, d³/dx³ x², d/db xᵇ at x = 0), and gradcheck passed them."""
+    x = ng.tensor(np.array([0.0, 1.5]), requires_grad=True)
+    (first,) = ng.grad((x**0).sum(), x)
+    assert first.data.tolist() == [0.0, 0.0]
+    (first,) = ng.grad((x**1).sum(), x, create_graph=True)
+    (second,) = ng.grad(first.sum(), x)
+    assert second.data.tolist() == [0.0, 0.0]
+    (first,) = ng.grad((x**2).sum(), x, create_graph=True)
+    (second,) = ng.grad(first.sum(), x, create_graph=True)
+    (third,) = ng.grad(second.sum(), x)
+    assert third.data.tolist() == [0.0, 0.0]
+    b = ng.tensor(np.array([2.0, 0.0]), requires_grad=True)
+    a = ng.tensor(np.array([0.0, 0.0]), requires_grad=True)
+    assert ng.grad((a**b).sum(), b)[0].data.tolist() == [0.0, 0.0]
+    assert ng.gradgradcheck(lambda t: t**1 + t**2 + t**3, x)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_an_optimizers_zero_grad_drops_the_gradient_tensors():
     """As Tensor.zero_grad does: no stale gradient tensor (holding its graph) beside a later
     plain backward's .grad."""

@@ -70,7 +70,7 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """out = aᵇ;  da = g ⊙ b aᵇ⁻¹,  db = g ⊙ aᵇ ln a"""
+    """out = aᵇ;  da = g ⊙ b aᵇ⁻¹,  db = g ⊙ aᵇ ln a  (0 where these are 0·∞: :func:`pow_zeros`)"""
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -78,9 +78,19 @@ class Pow(Function):
         return self.out
 
     def backward(self, g):
-        ga = g * self.b * self.a ** (self.b - 1) if self.needs_grad[0] else None
-        gb = g * self.out * np.log(self.a) if self.needs_grad[1] else None
+        a, b = self.a, self.b
+        first, second = pow_zeros(a, b)
+        ga = g * b * a ** (b - 1 + first) if self.needs_grad[0] else None
+        gb = g * self.out * np.log(a + second) if self.needs_grad[1] else None
         return ga, gb
+
+
+def pow_zeros(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where aᵇ's derivatives are 0·∞, which is 0 (PyTorch's value too): ``a = b = 0`` in
+    b aᵇ⁻¹ (aᵇ⁻¹ read as a¹ there: adding this mask to the exponent), and ``a = 0 ≤ b`` in
+    aᵇ ln a (ln a read as ln 1: adding this mask to a).  Elsewhere the masks add 0."""
+    at_zero = a == 0
+    return at_zero & (b == 0), at_zero & (b >= 0)
 
 
 class Exp(Function):

@@ -82,7 +82,8 @@ def _matmul(fn, g):
 
 def _pow(fn, g):
     a, b = fn.inputs
-    return _each(fn, lambda: g * b * a ** (b - 1), lambda: g * a**b * A.log(a))
+    first, second = (_const(mask, g) for mask in A.pow_zeros(a.data, b.data))
+    return _each(fn, lambda: g * b * a ** (b - 1 + first), lambda: g * a**b * A.log(a + second))
 
 
 def _max(fn, g):
