@@ -292,6 +292,17 @@ def test_grad_outputs_and_non_scalar_errors():
     np.testing.assert_array_equal(g.data, [3.0, 5.0, 7.0])  # the two outputs' sum
 
 
+def test_differentiating_a_gradient_taken_without_create_graph_says_what_to_pass():
+    """The error blamed requires_grad and no_grad only."""
+    x = _x()
+    (g,) = ng.grad((x**3).sum(), x)
+    advice = "a gradient taken without create_graph=True"
+    with pytest.raises(RuntimeError, match=f"output 0 .*does not require gradients.*{advice}"):
+        ng.grad(g.sum(), x)
+    with pytest.raises(RuntimeError, match=f"backward\\(\\) called .*{advice}"):
+        g.sum().backward()
+
+
 def test_grad_outputs_take_the_output_dtype_under_create_graph():
     x = ng.tensor(np.array([0.5, 1.0], np.float32), requires_grad=True)
     for seed in (np.ones(2), ng.tensor(np.ones(2))):  # float64 seeds, as without create_graph

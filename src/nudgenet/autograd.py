@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tensor import Tensor, backpropagate, seed_gradient
+from .tensor import NO_GRAPH, Tensor, backpropagate, seed_gradient
 
 
 def _tensors(value, what: str) -> tuple[Tensor, ...]:
@@ -67,8 +67,7 @@ def grad(
     for i, (out, seed) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
             raise RuntimeError(
-                f"grad: output {i} (shape {out.shape}) does not require gradients: none of its "
-                "inputs had requires_grad=True (or it was computed under no_grad)"
+                f"grad: output {i} (shape {out.shape}) does not require gradients: {NO_GRAPH}"
             )
         roots.append(out)
         seeds.append(seed_gradient(out, seed, f"grad: output {i}", create_graph))

@@ -153,8 +153,7 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError(
-                "backward() called on a tensor that does not require gradients: "
-                "none of its inputs had requires_grad=True (or it was computed under no_grad)"
+                f"backward() called on a tensor that does not require gradients: {NO_GRAPH}"
             )
         seed = seed_gradient(self, grad, "backward()", create_graph)
         retain = create_graph if retain_graph is None else retain_graph
@@ -164,6 +163,14 @@ class Tensor:
             _walk(graph_order([self]), {id(self): seed}, retain, None, _accumulate_leaf)
 
     # Operators and math methods are installed by nudgenet.functional.
+
+
+# why a tensor has no graph to differentiate (the errors of backward() and grad())
+NO_GRAPH = (
+    "none of its inputs had requires_grad=True, it was computed under no_grad, or it is made "
+    "of a gradient taken without create_graph=True (pass that to the grad() or backward() that "
+    "took it)"
+)
 
 
 def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False):
