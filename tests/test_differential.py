@@ -176,6 +176,21 @@ def test_loss_errors_name_what_came():
         ng.DifferentialLoss(alpha=0.0, beta=0.0)
 
 
+def test_batch_statistics_are_refused_as_they_make_a_rows_slopes_take_in_the_others():
+    """BatchNorm1d in training mode trained silently on slopes summed across the rows."""
+    x, y = _rows()
+    net = ng.Sequential(ng.Linear(2, 4, seed=0), ng.BatchNorm1d(4), ng.Softplus(),
+                        ng.Linear(4, 1, seed=1)).double()  # fmt: skip
+    xt = ng.tensor(x, requires_grad=True)
+    with pytest.raises(ValueError, match="normalised by its batch's statistics.*LayerNorm"):
+        ng.DifferentialLoss()(net(xt), y, inputs=xt)
+    with pytest.raises(ValueError, match="normalised by its batch's statistics"):
+        ng.fit(net, ng.DifferentialLoss(), ng.optim.SGD(net.parameters(), lr=0.01), x, y,
+               epochs=1, batch_size=4, verbose=0)  # fmt: skip
+    net.eval()  # running statistics: each row on its own
+    assert np.isfinite(float(ng.DifferentialLoss()(net(xt), y, inputs=xt).data))
+
+
 # --- through fit ----------------------------------------------------------------------------------
 
 

@@ -21,7 +21,9 @@ import numpy as np
 from .. import functional as F
 from ..autograd import grad
 from ..errors import ShapeError
+from ..functional.layers import NormalizationFunction
 from ..grad_mode import enable_grad
+from ..graph import graph_order
 from ..tensor import Tensor
 from .module import Module
 
@@ -106,6 +108,13 @@ class DifferentialLoss:
                 f"DifferentialLoss: expected one output per row (N, 1) from inputs (N, n); got "
                 f"outputs {prediction.shape} from inputs {inputs.shape}"
             )
+        if _normalized_over_rows(prediction):
+            raise ValueError(
+                "DifferentialLoss: the prediction is normalised by its batch's statistics "
+                "(BatchNorm1d in training mode, or without running statistics), so a row's "
+                "derivatives by its inputs would take in the other rows'; use LayerNorm, or "
+                "BatchNorm1d in eval mode"
+            )
         values, derivatives = self.split(target, inputs.shape[1])
         dtype = prediction.dtype
         (slopes,) = grad(prediction.sum(), inputs, create_graph=True)  # rows: ∂f(xₙ)/∂xₙ
@@ -129,3 +138,11 @@ class DifferentialLoss:
         finally:
             model.train(was_training)
         return total / len(x)
+
+
+def _normalized_over_rows(prediction: Tensor) -> bool:
+    """Whether ``prediction``'s graph normalises by statistics over the rows (axis 0)."""
+    return any(
+        isinstance(t._creator, NormalizationFunction) and t._creator.axis == 0
+        for t in graph_order([prediction])
+    )
