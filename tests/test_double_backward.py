@@ -303,6 +303,18 @@ def test_differentiating_a_gradient_taken_without_create_graph_says_what_to_pass
         g.sum().backward()
 
 
+def test_grad_toward_an_intermediate_leaves_the_graph_below_it_alone():
+    """grad(C, h) ran h's own creator for nothing and released it, so a later backward through
+    h failed ("through the graph a second time"); PyTorch runs only what leads to the inputs."""
+    x = _x()
+    h = x.tanh()
+    (dh,) = ng.grad((h * h).sum(), h)
+    np.testing.assert_allclose(dh.data, 2 * np.tanh(x.data))
+    assert not h._creator.released
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad, 1 - np.tanh(x.data) ** 2)
+
+
 def test_grad_outputs_take_the_output_dtype_under_create_graph():
     x = ng.tensor(np.array([0.5, 1.0], np.float32), requires_grad=True)
     for seed in (np.ones(2), ng.tensor(np.ones(2))):  # float64 seeds, as without create_graph

@@ -295,6 +295,8 @@ def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate
                 "first backward() to walk the graph again"
             )
         input_grads = creator.backward(grad) if rule is None else rule(creator, grad)
+        if input_grads is None:  # (the rule's) no input leads on to a target: left untouched
+            continue
         if not retain_graph:
             creator.release()
         for parent, g in zip(creator.inputs, input_grads):
@@ -310,12 +312,15 @@ def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate
             grads[key] = grads[key] + g if key in grads else g
 
 
-def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple:
+def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple | None:
     """``creator``'s recorded (``create_graph``) or array backward; with ``reach``, only for
-    its inputs in it (asked through ``needs_grad``, restored after; the others get None)."""
+    its inputs in it (asked through ``needs_grad``, restored after; the others get None), and
+    None where none is in it (a target's own creator: neither run nor released, as PyTorch)."""
     needs = creator.needs_grad
     if reach is None:
         return creator.backward_graph(grad) if create_graph else creator.backward(grad)
+    if not any(id(p) in reach for p in creator.inputs):
+        return None
     creator.needs_grad = tuple(n and id(p) in reach for n, p in zip(needs, creator.inputs))
     try:
         grads = creator.backward_graph(grad) if create_graph else creator.backward(grad)
