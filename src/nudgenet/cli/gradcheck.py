@@ -110,8 +110,10 @@ def register(commands) -> None:
         "gradcheck",
         help="check every parameter's backprop gradient against finite differences",
         description="Compare backprop with central differences in float64, parameter by "
-        "parameter. MODEL_OR_ARCH is a saved .safetensors model or an architecture like "
-        f"784-16-16-10. Exit code {GRADIENT_MISMATCH} when a gradient disagrees.",
+        "parameter, in eval mode (Dropout off, BatchNorm1d on its running statistics: their "
+        "training-mode gradients are not checked here). MODEL_OR_ARCH is a saved .safetensors "
+        f"model or an architecture like 784-16-16-10. Exit code {GRADIENT_MISMATCH} when a "
+        "gradient disagrees.",
     )
     gradcheck_cmd.add_argument("model", metavar="MODEL_OR_ARCH")
     add_data_options(gradcheck_cmd, None)
