@@ -727,6 +727,20 @@ def test_read_labels_false_drops_the_label_column_unread(tmp_path):
         load_arrays(tmp_path / "e.csv", label_column="kind", read_labels=False)
 
 
+@pytest.mark.parametrize(
+    "rows, expected",
+    [("1.0,2.0,3.0,cat\n9.9,1.0,2.0,3.0,cat\n", "line 3 has 5 cells, expected 4"),
+     ("1.0,2.0,3.0\n", "line 2 has 3 cells, expected 4"),  # the label's cell the missing one
+     ("1.0,2.0,3.0,cat,\n", "line 2 has 5 cells, expected 4")],  # a comma after the rows only
+)  # fmt: skip
+def test_read_labels_false_refuses_a_row_of_another_width(tmp_path, rows, expected):
+    """Rows to predict from were read by position whatever their width: an inserted cell
+    shifted every feature after it, silently (the other commands refused the same file)."""
+    (tmp_path / "r.csv").write_text("width,height,depth,label\n" + rows)
+    with pytest.raises(DataError, match=expected):
+        load_arrays(tmp_path / "r.csv", label_column="label", read_labels=False)
+
+
 def test_auto_label_column_takes_a_column_named_like_labels(tmp_path):
     (tmp_path / "named.csv").write_text("a,Target,b\n1,7,2\n3,8,4\n")
     x, y = load_arrays(tmp_path / "named.csv", label_column="auto")

@@ -39,6 +39,8 @@ def read_csv(
     n_columns = len(first)
     col = _label_index(path, label_column, header, n_columns)
     if col is not None and not read_labels:
+        for _ in _data_rows(path, text, header, n_columns):  # a row of another width: refused
+            pass  # (NumPy's reader of some columns does not count the others)
         return _features_without(path, text, header, n_columns, col), None
     try:
         table = _numbers(path, text, header, n_columns)
