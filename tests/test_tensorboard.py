@@ -211,11 +211,13 @@ def test_non_finite_values_are_left_out_of_the_histograms(tmp_path, capsys, capl
     assert [r.getMessage() for r in caplog.records if r.name.startswith("tensorboardX")] == []
 
 
-def test_an_epoch_a_killed_run_had_not_yet_written_is_written_by_the_resumed_run(tmp_path):
+def test_the_epochs_a_checkpoint_records_are_in_the_log_before_it_is_saved(tmp_path):
+    """A checkpoint writes the epoch it records as done (the resumed run then writes the rest,
+    each epoch once)."""
     x, y = ng.datasets.digits()
     killed = []
 
-    def kill_once(epoch, logs):  # after the checkpoint of epoch 1, before TensorBoard wrote it
+    def kill_once(epoch, logs):  # after the checkpoint of epoch 1, before epoch 2's events
         if epoch == 2 and not killed:
             killed.append(epoch)
             raise KeyboardInterrupt
@@ -234,11 +236,41 @@ def test_an_epoch_a_killed_run_had_not_yet_written_is_written_by_the_resumed_run
 
     with pytest.raises(KeyboardInterrupt):
         run()
-    assert [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")] == [0]
+    assert [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")] == [0, 1]
     history = run()  # resumes at epoch 2
     read = events(tmp_path / "tb" / "train").Scalars("loss")
     assert [e.step for e in read] == [0, 1, 2, 3]
     assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]
+
+
+KILLED_RUN = """
+import os, sys
+import nudgenet as ng
+x, y = ng.datasets.digits()
+model = ng.Sequential(ng.Linear(64, 10, seed=0))
+def kill(epoch, logs):  # as kill -9 ends it: no atexit, no flush of tensorboardX's queue
+    if epoch == int(sys.argv[2]):
+        os._exit(9)
+ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.05), x[:300], y[:300],
+       epochs=5, seed=0, verbose=0, validation_split=0.2,
+       callbacks=[ng.TensorBoard(sys.argv[1] + "/tb"), ng.LambdaCallback(on_epoch_begin=kill)],
+       checkpoint=ng.Checkpoint(sys.argv[1] + "/ck"))
+"""
+
+
+def test_a_run_killed_hard_and_resumed_logs_every_epoch_once(tmp_path):
+    """Events still in tensorboardX's queue at a kill -9 were lost, and the resumed run never
+    wrote them: whole stretches of the curves were missing.  A resume also purged the
+    histograms of the checkpoint's last epoch, which it does not write again."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    for kill_at in ("3", "-1"):  # killed as epoch 3 begins, then resumed to the end
+        done = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path), kill_at],
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == (9 if kill_at == "3" else 0), done.stderr[-2000:]
+    train, validation = events(tmp_path / "tb" / "train"), events(tmp_path / "tb" / "validation")
+    assert [e.step for e in train.Scalars("loss")] == [0, 1, 2, 3, 4]
+    assert [e.step for e in validation.Scalars("loss")] == [0, 1, 2, 3, 4]
+    assert [e.step for e in train.Histograms("weights/0.weight")] == [0, 1, 2, 3, 4]
 
 
 def test_a_copy_or_a_pickle_holds_the_settings_and_opens_its_own_writers(tmp_path):

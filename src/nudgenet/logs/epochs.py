@@ -30,6 +30,14 @@ class EpochLogWriter(Callback):
         self._write_pending()
         self.close()
 
+    def state_dict(self) -> dict:
+        """What a checkpoint saves, once the epochs it records as done are written and in the
+        file (:meth:`flush`): the log then holds what the checkpoint holds, whatever ends the
+        run after it (``kill -9`` too), and a run resumed from it writes the epochs after."""
+        self._write_pending()
+        self.flush()
+        return super().state_dict()
+
     def _write_pending(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None and may_write():
@@ -37,6 +45,9 @@ class EpochLogWriter(Callback):
 
     def write_epoch(self, epoch: int, logs: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def flush(self) -> None:
+        """Put what was written in the file now (each write does, here)."""
 
     def close(self) -> None:
         """Release what the writer holds open (nothing here)."""

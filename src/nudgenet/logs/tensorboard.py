@@ -53,10 +53,12 @@ class TensorBoard(EpochLogWriter):
     * **text**, with ``write_graph``: the model's layer table (``model``), once.
 
     Writing starts when the first epoch ends; tensorboardX's writer thread puts the events in
-    the files within ``FLUSH_SECONDS`` (10 s), and all of them when training ends or, if an
-    exception (Ctrl-C) ended it, when the interpreter exits.  A run resumed from a checkpoint at
-    epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run left; the
-    checkpoint holds the scalars of its epoch not yet written, which the resumed run writes.
+    the files within ``FLUSH_SECONDS`` (10 s), all of them before a checkpoint is saved (the
+    files are closed then, and the next events go into new ones), and the rest when training
+    ends or, if an exception (Ctrl-C) ended it, when the interpreter exits.  A run resumed from
+    a checkpoint at epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run
+    left (its first event is of step ``e``), and the files then hold every epoch once, as the
+    History does.
     Nothing is written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
 
     A copy (``copy.deepcopy``, scikit-learn's ``clone``) or a pickle (joblib's processes) holds
@@ -102,7 +104,7 @@ class TensorBoard(EpochLogWriter):
             purge = {"purge_step": first_step} if first_step > 0 else {}
             # tensorboardX names a file by the second it opened it: a suffix keeps a second
             # writer in the same second (a run resumed at once) from replacing the first's file
-            suffix = f".{os.getpid()}.{next(_OPENED)}"
+            suffix = f".{os.getpid()}.{next(_OPENED):06d}"  # (in order as TensorBoard sorts)
             self._writers[run] = _tensorboardx().SummaryWriter(
                 str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix, **purge
             )
@@ -152,6 +154,12 @@ class TensorBoard(EpochLogWriter):
                     self._writer(run, epoch).add_scalar(tag, float(value), epoch)
         finally:
             _NAN_WARNINGS.disabled = was_disabled
+
+    def flush(self) -> None:
+        """Put every queued event in the files now (a checkpoint is being saved): the writers
+        are closed, which waits for tensorboardX's writer thread (its ``flush`` writes only what
+        the thread has taken from its queue), and the next event opens new files."""
+        self.close()
 
     def close(self) -> None:
         """Write every pending event and close the files (at the end of training, or when the
