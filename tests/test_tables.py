@@ -537,12 +537,13 @@ def test_predict_and_evaluate_read_a_file_s_columns_by_the_names_the_model_was_t
     code, same, _ = run_cli(capsys, "predict", "m.safetensors", "same.csv", "--json")
     code, moved, err = run_cli(capsys, "predict", "m.safetensors", "moved.csv", "--json")
     assert code == 0 and json.loads(moved) == json.loads(same)
-    assert "moved.csv: columns read in the order the model was trained on (a, b, c)" in err
+    assert "moved.csv: columns read in the order the model was trained on ('a', 'b', 'c')" in err
     _table("other.csv", ["x", "b", "c"], [0, 1, 2], x[:20])
     code, out, err = run_cli(capsys, "predict", "m.safetensors", "other.csv")
     assert code == 1 and out == ""
-    assert err == ("nudgenet predict: error: other.csv: the model was trained on the columns a, "
-                   "b, c; this file lacks a and has x, which the model never saw\n")  # fmt: skip
+    assert err == ("nudgenet predict: error: other.csv: the model was trained on the columns "
+                   "'a', 'b', 'c'; this file lacks 'a' and has 'x', which the model never "
+                   "saw\n")  # fmt: skip
     _table("scored.csv", ["c", "b", "a", "label"], [2, 1, 0], x, labels)
     _table("in_order.csv", ["a", "b", "c", "label"], [0, 1, 2], x, labels)
     scores = [
@@ -553,8 +554,8 @@ def test_predict_and_evaluate_read_a_file_s_columns_by_the_names_the_model_was_t
     _table("with_id.csv", ["id", "a", "b", "c", "label"], [0, 0, 1, 2], x, labels)
     code, _, err = run_cli(capsys, "evaluate", "m.safetensors", "--dataset", "with_id.csv")
     assert code == 1 and err == ("nudgenet evaluate: error: with_id.csv: the model was trained on "
-                                 "the columns a, b, c; this file has id, which the model never "
-                                 "saw\n")  # fmt: skip
+                                 "the columns 'a', 'b', 'c'; this file has 'id', which the "
+                                 "model never saw\n")  # fmt: skip
     rows = [f"{i},{r[0]},{r[1]},{r[2]},{label}\n" for i, (r, label) in enumerate(zip(x, labels))]
     (tmp_path / "unnamed.csv").write_text("".join(rows))  # no header: by position, counted
     code, _, err = run_cli(capsys, "evaluate", "m.safetensors", "--dataset", "unnamed.csv")
@@ -583,7 +584,7 @@ def test_an_estimator_s_file_is_read_by_the_names_of_its_dataframe_s_columns(
     est.save("est.safetensors")
     _table("moved.csv", ["r", "p", "q"], [2, 0, 1], x[:10])
     code, out, err = run_cli(capsys, "predict", "est.safetensors", "moved.csv", "--json")
-    assert code == 0 and "columns read in the order the model was trained on (p, q, r)" in err
+    assert code == 0 and "columns read in the order the model was trained on ('p', 'q', 'r')" in err
     assert json.loads(out)["classes"] == est.predict(x[:10]).tolist()
 
 
@@ -667,11 +668,11 @@ def test_columns_by_name_with_a_negative_label_index_and_repeated_names(
         assert "columns read in the order the model was trained on" in err, given
     _table("repeats.csv", ["x", "y", "y"], [0, 1, 2], x[:5])
     code, _, err = run_cli(capsys, "predict", "m.st", "repeats.csv")
-    assert code == 1 and "this file lacks a, b, c and has x, y, y, which the model never" in err
+    assert code == 1 and "lacks 'a', 'b', 'c' and has 'x', 'y', 'y', which the model" in err
     wide = [f"f{j}" for j in range(30)]
     _table("wide.csv", wide, list(range(3)) * 10, x[:3])
     code, _, err = run_cli(capsys, "predict", "m.st", "wide.csv")  # a one-line error, not long
-    assert code == 1 and "has f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, ... (20 more), which" in err
+    assert code == 1 and "'f7', 'f8', 'f9', ... (20 more)" in err
     np.savetxt("five.csv", rng.normal(size=(4, 5)), delimiter=",")
     code, _, err = run_cli(capsys, "predict", "m.st", "five.csv")
     assert err == ("nudgenet predict: error: five.csv: expected 3 feature columns, as the model "
@@ -682,13 +683,13 @@ def test_columns_by_name_with_a_negative_label_index_and_repeated_names(
     _table("b_a_a.csv", ["b", "a", "a"], [2, 0, 1], x[:5])
     code, _, err = run_cli(capsys, "predict", "t.st", "b_a_a.csv")  # which a is which?
     assert code == 1 and err == (
-        "nudgenet predict: error: b_a_a.csv: the model was trained on the columns a, a, b; this "
-        "file names them in another order (b, a, a), and names that repeat cannot say which "
-        "column is which: put them in the model's order\n"
+        "nudgenet predict: error: b_a_a.csv: the model was trained on the columns 'a', 'a', 'b'; "
+        "this file names them in another order ('b', 'a', 'a'), and names that repeat cannot say "
+        "which column is which: put them in the model's order\n"
     )
     _table("a_b_b.csv", ["a", "b", "b"], [0, 1, 2], x[:5])
     code, _, err = run_cli(capsys, "predict", "t.st", "a_b_b.csv")  # counted: one a, two b
-    assert code == 1 and "this file lacks a and has b, which the model never saw" in err
+    assert code == 1 and "this file lacks 'a' and has 'b' once more than the model" in err
     classes = [str(int(v)) for v in labels == "yes"]  # numbers: the header's word is "label"
     _table("numbers.csv", ["10", "20", "30", "label"], [0, 1, 2], x, classes)
     assert run_cli(capsys, "train", "--dataset", "numbers.csv", "--epochs", "1", "-q",
@@ -696,8 +697,30 @@ def test_columns_by_name_with_a_negative_label_index_and_repeated_names(
     _table("numbers_rows.csv", ["30", "10", "20"], [2, 0, 1], x[:6])
     code, out, err = run_cli(capsys, "predict", "n.st", "numbers_rows.csv", "--json")
     assert code == 0 and len(json.loads(out)["classes"]) == 7  # the first row read as data...
-    assert "numbers_rows.csv: the first row (30, 10, 20) holds the model's column names but is" \
-        " read as a row of numbers" in err  # ...and said
+    assert "numbers_rows.csv: the first row ('30', '10', '20') holds the model's column names " \
+        "but is read as a row of numbers" in err  # ...and said
+
+
+def test_column_names_match_in_one_unicode_form_and_errors_show_them_quoted(tmp_path,
+                                                                            monkeypatch, capsys):
+    """'größe' typed with a combining accent was "lacks größe and has größe"; an invisible
+    character and a repeated name made messages that contradicted themselves."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(40, 2)), np.where(rng.normal(size=40) > 0, "yes", "no")
+    _table("t.csv", ["größe", "width", "label"], [0, 1], x, labels)
+    trained = run_cli(capsys, "train", "--dataset", "t.csv", "--epochs", "1", "-q", "-o", "m.st")
+    assert trained[0] == 0
+    decomposed = "gro\u0308\u00dfe"  # the same name, its ö as o and a combining diaeresis
+    _table("nfd.csv", ["width", decomposed, "label"], [1, 0], x, labels)
+    code, out, err = run_cli(capsys, "predict", "m.st", "nfd.csv", "--json")
+    assert code == 0 and "columns read in the order the model was trained on" in err
+    _table("hidden.csv", ["größe", "\u200bwidth"], [0, 1], x[:3])
+    code, _, err = run_cli(capsys, "predict", "m.st", "hidden.csv")
+    assert code == 1 and "lacks 'width' and has '\\u200bwidth', which the model never saw" in err
+    _table("twice.csv", ["größe", "größe"], [0, 1], x[:3])
+    code, _, err = run_cli(capsys, "predict", "m.st", "twice.csv")
+    assert code == 1 and "lacks 'width' and has 'größe' once more than the model" in err
 
 
 def test_the_explain_figure_names_the_bars_in_the_model_s_column_order(tmp_path, monkeypatch,

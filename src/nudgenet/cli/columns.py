@@ -7,6 +7,7 @@ header row, and models trained on named data sets, are read by position, as befo
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections import Counter
 
 import numpy as np
@@ -57,25 +58,30 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
         if expected and not quiet:
             _note_names_read_as_a_row(path, label_column, expected)
         return x
-    given = _names_of(header, label_column)
+    # names compared in one Unicode form (é typed as one character or as e and an accent)
+    expected = [unicodedata.normalize("NFC", name) for name in expected]
+    given = [unicodedata.normalize("NFC", name) for name in _names_of(header, label_column)]
     if given == expected:
         return x
     missing = list((Counter(expected) - Counter(given)).elements())
     unseen = list((Counter(given) - Counter(expected)).elements())
-    trained = f"{path}: the model was trained on the columns {_listed(expected)}; this file "
+    trained = f"{path}: the model was trained on the columns {_quoted(expected)}; this file "
     if missing or unseen:
-        lacks = [f"lacks {_listed(missing)}"] if missing else []
-        has = [f"has {_listed(unseen)}, which the model never saw"] if unseen else []
+        lacks = [f"lacks {_quoted(missing)}"] if missing else []
+        new = [name for name in unseen if name not in expected]
+        again = [name for name in unseen if name in expected]  # a name repeated more often
+        has = [f"has {_quoted(new)}, which the model never saw"] if new else []
+        has += [f"has {_quoted(again)} once more than the model"] if again else []
         raise DataError(trained + " and ".join(lacks + has))
     if len(set(expected)) != len(expected):
         raise DataError(
-            f"{trained}names them in another order ({_listed(given)}), and names that repeat "
+            f"{trained}names them in another order ({_quoted(given)}), and names that repeat "
             "cannot say which column is which: put them in the model's order"
         )
     if not quiet:
         print(
             f"nudgenet: {path}: columns read in the order the model was trained on "
-            f"({_listed(expected)})",
+            f"({_quoted(expected)})",
             file=sys.stderr,
         )
     return x[:, [given.index(name) for name in expected]]
@@ -87,7 +93,7 @@ def _note_names_read_as_a_row(path, label_column, expected: list[str]) -> None:
     first = datasets.first_row(path)
     if first is not None and Counter(_names_of(first, label_column)) == Counter(expected):
         print(
-            f"nudgenet: {path}: the first row ({_listed(first)}) holds the model's column names "
+            f"nudgenet: {path}: the first row ({_quoted(first)}) holds the model's column names "
             "but is read as a row of numbers, as a first row of numbers always is; if it is the "
             "header, give the columns names with a letter in them",
             file=sys.stderr,
@@ -112,6 +118,12 @@ def count_error(path, inputs: int, got: int, advice: str = "") -> DataError:
 def _names_of(header: list[str], label_column) -> list[str]:
     """The header's names but the label column's (given by name, or by index from 0)."""
     return [name for j, name in enumerate(header) if name != label_column and j != label_column]
+
+
+def _quoted(names: list[str]) -> str:
+    """:func:`_listed` with each name as Python writes a string (quoted, an invisible or
+    combining character spelt out), so two names that differ show how."""
+    return _listed([repr(name) for name in names])
 
 
 def _listed(names: list[str], shown: int = 10) -> str:
