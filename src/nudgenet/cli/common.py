@@ -235,6 +235,8 @@ def held_out(args, model) -> HeldOut:
         task=record.task,
         class_names=record.class_names if record.task == "classification" else None,
     )
+    if same:  # the rows it was trained on, or a DataError
+        record.check_rows(data)
     if isinstance(data.x_test, np.ndarray):  # a CSV's columns by name, where both have names
         x_test = in_model_order(
             dataset, data.x_test, data.label_column, model, getattr(args, "quiet", False)

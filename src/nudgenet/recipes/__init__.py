@@ -27,7 +27,7 @@ from .datasets import (
     load_dataset,
     record_for,
 )
-from .record import TrainingRecord
+from .record import TrainingRecord, rows_checksum
 from .tasks import AUTO_MAX_CLASSES, AUTO_MIN_CLASS_ROWS, TASKS
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "Source",
     "Split",
     "TrainingRecord",
+    "rows_checksum",
     "build_mlp",
     "build_optimizer",
     "file_record",

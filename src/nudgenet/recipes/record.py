@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from ..errors import ModelFileError
+from ..data.sparse_rows import crc32
+from ..errors import DataError, ModelFileError
 from ..metrics import METRICS
 from .builders import loss_by_class_name
 from .datasets import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE
@@ -41,6 +42,8 @@ class TrainingRecord:
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = 0
     samples: int = DEFAULT_SAMPLES
+    # a data file's rows as split (rows_checksum): None for a named data set or an older file
+    rows_checksum: int | None = None
     score_metric: str | None = None  # the metric of ``score``: SCORES[task]
     score: float | None = None  # the model's score on its held-out rows; None: not scored
 
@@ -107,6 +110,10 @@ class TrainingRecord:
         ]
         if differ:
             return "other held-out rows: " + "; ".join(differ)
+        if None not in (self.rows_checksum, other.rows_checksum) and (
+            self.rows_checksum != other.rows_checksum
+        ):
+            return "other held-out rows: the data file changed since that model was trained"
         if other.score_metric != SCORES[self.task]:
             return f"it is scored by {other.score_metric}, this run by {SCORES[self.task]}"
         return None
@@ -120,6 +127,26 @@ class TrainingRecord:
             return self.score > other.score + margin
         return self.score < other.score - margin
 
+    def check_rows(self, data) -> None:
+        """A DataError unless ``data`` (a :class:`~nudgenet.recipes.Dataset` loaded and split
+        as this record says) holds the rows the model was trained and scored on, where the
+        record has their checksum (:func:`rows_checksum`)."""
+        if self.rows_checksum is not None and rows_checksum(data) != self.rows_checksum:
+            raise DataError(
+                f"{data.name}: its rows are not those the model was trained on (the file "
+                "changed since), so its held-out rows cannot be found again; score a copy of "
+                "it under another name (every row of a file the model never saw is scored)"
+            )
+
     def loss_fn(self):
         """A new loss object of the saved class."""
         return loss_by_class_name(self.loss)
+
+
+def rows_checksum(data) -> int:
+    """CRC-32 of a loaded data set's rows as split: training inputs and targets, then the
+    held-out ones (what a model file records of a data file: ``TrainingRecord.rows_checksum``)."""
+    crc = 0
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        crc = crc32(array, crc)
+    return crc
