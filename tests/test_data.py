@@ -741,6 +741,18 @@ def test_read_labels_false_refuses_a_row_of_another_width(tmp_path, rows, expect
         load_arrays(tmp_path / "r.csv", label_column="label", read_labels=False)
 
 
+def test_lines_of_spaces_or_tabs_are_blank_lines(tmp_path):
+    """A line of a space or a tab (left at the end of edited files) gave NumPy's error, naming
+    a row by NumPy's count and advising its usecols."""
+    (tmp_path / "w.csv").write_text("a,b,label\n1,2,cat\n \n3,4,dog\n\t\n")
+    x, y = load_arrays(tmp_path / "w.csv", label_column="label")
+    assert x.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
+    features, _ = load_arrays(tmp_path / "w.csv", label_column="label", read_labels=False)
+    assert features.shape == (2, 2)
+    (tmp_path / "n.csv").write_text("a,b,label\n1,2,0\n3,4,1\n   \n")
+    assert load_arrays(tmp_path / "n.csv", label_column=None)[0].shape == (2, 3)
+
+
 def test_auto_label_column_takes_a_column_named_like_labels(tmp_path):
     (tmp_path / "named.csv").write_text("a,Target,b\n1,7,2\n3,8,4\n")
     x, y = load_arrays(tmp_path / "named.csv", label_column="auto")
