@@ -325,6 +325,26 @@ def test_a_folder_this_process_cannot_write_still_resumes(tmp_path, monkeypatch)
     assert not (folder / ".checkpoint.lock").exists()
 
 
+def test_a_read_only_folder_with_training_left_is_refused_before_any_training(tmp_path,
+                                                                             monkeypatch):
+    """fit resumed from a read-only folder, trained an epoch, then crashed with a raw
+    PermissionError naming a temporary file at its first checkpoint."""
+    folder = tmp_path / "ck"
+    with pytest.raises(Killed):
+        train("adam", True, kill=3, checkpoint=ng.Checkpoint(folder, every_steps=1))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == folder
+                        and mode == os.W_OK else real_access(path, mode, **kw))  # fmt: skip
+    saved = ng.Checkpoint(folder).files()
+    with pytest.raises(ng.CheckpointError, match=r"ck is read-only: training on from "
+                       r"checkpoint-\d+-\d+\.safetensors would fail at its first checkpoint"):
+        train("adam", True, kill=3, checkpoint=ng.Checkpoint(folder, every_steps=1))
+    assert ng.Checkpoint(folder).files() == saved  # refused before any step (Kill not reached)
+    with pytest.raises(ng.CheckpointError, match="read-only: restarting would fail"):
+        train("adam", True, kill=3, checkpoint=ng.Checkpoint(folder, every_steps=1, restart=True))
+    assert ng.Checkpoint(folder).files() == saved  # nothing deleted
+
+
 @pytest.mark.parametrize("cut", [0, 7, 100, -1])
 def test_a_truncated_checkpoint_is_unreadable_not_a_crash(tmp_path, cut):
     checkpoint = ng.Checkpoint(tmp_path)

@@ -33,6 +33,7 @@ diverges keeps its last good checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -123,11 +124,18 @@ class Checkpoint:
         CheckpointError.  Holds the folder first, until :meth:`release` (a CheckpointError when
         another run holds it)."""
         self.fingerprint = json.loads(json.dumps(fingerprint))
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CheckpointError(
+                f"checkpoint folder {self.directory}: cannot be made ({error.strerror})"
+            ) from None
         self._hold()
         for leftover in self.directory.glob(".checkpoint-*.tmp"):  # a write killed midway
-            leftover.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # (a read-only folder keeps it: it is ignored)
+                leftover.unlink()
         if self.restart:
+            self._check_writable("restarting")
             for path in self.files():
                 path.unlink()
         for path in reversed(self.files()):
@@ -136,10 +144,14 @@ class Checkpoint:
             except CheckpointError as error:
                 # set aside, not left to outrank the new good ones (with keep=1 it would be the
                 # one file pruning keeps, and every later run would start over)
-                path.rename(path.with_suffix(".corrupt"))
+                aside = path.with_suffix(".corrupt")
+                try:
+                    path.rename(aside)
+                    done = f"set aside as {aside.name}"
+                except OSError:  # a read-only folder: a run that trains on is refused after
+                    done = "left in place (the folder is read-only)"
                 warnings.warn(
-                    f"{error}; set aside as {path.with_suffix('.corrupt').name}, trying the one "
-                    "before it",
+                    f"{error}; {done}, trying the one before it",
                     UserWarning,
                     stacklevel=caller_stacklevel(),
                 )
@@ -185,9 +197,12 @@ class Checkpoint:
         start."""
         found = self.start(fingerprint)
         if found is None:
+            self._check_writable("training from the start")
             return Position()
         path, state = found
         at = run.restore(state)
+        if at.epoch < epochs and run.history.stop_reason == "completed":  # training remains
+            self._check_writable(f"training on from {path.name}")
         if verbose:
             history = run.history
             if at.epoch >= epochs or history.stop_reason != "completed":
@@ -196,6 +211,16 @@ class Checkpoint:
                 where = f"epoch {at.epoch + 1}, step {at.step} of {steps}"
             print(f"fit: resuming from {path}: {where}", file=sys.stderr)
         return at
+
+    def _check_writable(self, what: str) -> None:
+        """A CheckpointError before any training where this process writes files but cannot
+        write in the folder: its first checkpoint would fail after an epoch's work.  (A
+        finished run resumes from a read-only folder: it writes nothing.)"""
+        if may_write() and not os.access(self.directory, os.W_OK):
+            raise CheckpointError(
+                f"checkpoint folder {self.directory} is read-only: {what} would fail at its first "
+                "checkpoint; make it writable, or pass another folder"
+            )
 
     def due(self, epochs_done: int) -> bool:
         """Whether a checkpoint is due at the end of an epoch, ``epochs_done`` in all."""
