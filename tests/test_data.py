@@ -753,6 +753,15 @@ def test_lines_of_spaces_or_tabs_are_blank_lines(tmp_path):
     assert load_arrays(tmp_path / "n.csv", label_column=None)[0].shape == (2, 3)
 
 
+def test_lines_ending_in_a_carriage_return_alone_are_named_as_such(tmp_path):
+    """Python's csv advice ("open the file in universal-newline mode?") is a coder's."""
+    (tmp_path / "mac.csv").write_bytes(b"a,b,label\r1,2,0\r3,4,1\r")
+    for column in ("label", None):
+        with pytest.raises(DataError, match=r"mac.csv: a line ends in a carriage return \(CR\) "
+                           r"alone, as old Mac text does; save it with LF or CRLF line ends$"):
+            load_arrays(tmp_path / "mac.csv", label_column=column)
+
+
 def test_auto_label_column_takes_a_column_named_like_labels(tmp_path):
     (tmp_path / "named.csv").write_text("a,Target,b\n1,7,2\n3,8,4\n")
     x, y = load_arrays(tmp_path / "named.csv", label_column="auto")

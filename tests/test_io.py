@@ -84,6 +84,8 @@ def test_saving_onto_a_folder_names_the_folder_not_a_temporary_file(tmp_path):
 
 
 def test_bad_files_raise_model_file_errors(tmp_path):
+    with pytest.raises(ng.ModelFileError, match=r"is a folder, not a model file; name a "):
+        ng.load(tmp_path)  # it said "no model file at" the folder
     with pytest.raises(ng.ModelFileError, match="no model file"):
         ng.load(tmp_path / "absent.safetensors")
     path = ng.save(_model(), tmp_path / "m.safetensors")

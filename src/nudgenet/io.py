@@ -112,6 +112,8 @@ def _json(header: dict, key: str, path: Path, default: str = "null"):
 
 def _header(path: Path) -> dict:
     """The header of the nudgenet model file ``path``, or a one-line ModelFileError."""
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file; name a .safetensors file")
     if not path.is_file():
         raise ModelFileError(f"no model file at {path}")
     try:

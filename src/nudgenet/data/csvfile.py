@@ -235,6 +235,9 @@ def _csv_errors(path: PathLike) -> Iterator[None]:
     try:
         yield
     except csv.Error as e:
+        if "new-line character seen in unquoted field" in str(e):  # its advice is a coder's
+            raise DataError(f"{path}: a line ends in a carriage return (CR) alone, as old Mac "
+                            "text does; save it with LF or CRLF line ends") from None  # fmt: skip
         raise DataError(f"{path}: cannot parse as CSV ({e})") from None
 
 
