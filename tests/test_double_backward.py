@@ -315,6 +315,49 @@ def test_grad_toward_an_intermediate_leaves_the_graph_below_it_alone():
     np.testing.assert_allclose(x.grad, 1 - np.tanh(x.data) ** 2)
 
 
+class ForgotItsReturn(Function):
+    def forward(self, a):
+        self.a = a
+        return a * a
+
+    def backward(self, g):
+        2 * self.a * g  # noqa: B018 (the slip: no return)
+
+
+def test_a_backward_rule_returning_none_is_an_error_not_a_skipped_node():
+    """A skip added for grad() toward an intermediate took a rule's missing return for "skip
+    this node": the parameters then never trained, silently."""
+    for take in (lambda out, x: out.backward(), lambda out, x: ng.grad(out, x)):
+        x = _x()
+        with pytest.raises(TypeError, match="ForgotItsReturn's backward returned None"):
+            take(ForgotItsReturn.apply(x * 3).sum(), x)
+
+
+def test_grad_toward_an_intermediate_whose_creator_a_pass_released_still_works():
+    x = _x()
+    h = x.tanh()
+    h.sum().backward()  # an ordinary pass releases tanh's saved values
+    (dh,) = ng.grad((h * h).sum(), h)  # needs nothing below h
+    np.testing.assert_allclose(dh.data, 2 * h.data)
+
+
+def test_gradgradcheck_fails_a_rule_of_another_shape_without_raising_when_asked():
+    class RowDropping(Function):
+        def forward(self, a):
+            return a * 2
+
+        def backward(self, g):
+            return (g[0] * 2,)
+
+        def backward_graph(self, g):
+            return (g[0] * 2,)
+
+    x = ng.tensor(np.ones((3, 2)), requires_grad=True)
+    assert ng.gradgradcheck(RowDropping.apply, x, raise_exception=False) is False
+    with pytest.raises(ng.GradcheckError, match="RowDropping's backward gives a gradient of shape"):
+        ng.gradgradcheck(RowDropping.apply, x)
+
+
 def test_grad_outputs_take_the_output_dtype_under_create_graph():
     x = ng.tensor(np.array([0.5, 1.0], np.float32), requires_grad=True)
     for seed in (np.ones(2), ng.tensor(np.ones(2))):  # float64 seeds, as without create_graph

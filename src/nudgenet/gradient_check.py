@@ -157,8 +157,12 @@ def gradgradcheck(
     if v.shape != shape:
         raise ValueError(f"gradgradcheck: grad_outputs has shape {v.shape}, the output {shape}")
     out = fn(*inputs)
-    recorded = grad(out, checked, v, create_graph=True, allow_unused=True)
-    for i, (r, a) in enumerate(zip(recorded, grad(out, checked, v, allow_unused=True))):
+    try:
+        recorded = grad(out, checked, v, create_graph=True, allow_unused=True)
+        arrays = grad(out, checked, v, allow_unused=True)
+    except ShapeError as error:  # a backward rule giving a gradient of another shape
+        return _failed(f"gradgradcheck: {error}", raise_exception)
+    for i, (r, a) in enumerate(zip(recorded, arrays)):
         if (r is None) != (a is None) or (a is not None and not _close(r.data, a.data, atol, rtol)):
             return _failed(
                 f"gradgradcheck: input {i}: the recorded backward (create_graph=True) gives "

@@ -254,6 +254,10 @@ def backpropagate(
     def rule(creator, grad):
         return _backward_rule(creator, grad, create_graph, reach)
 
+    # a node none of whose inputs leads to a target (a target's own creator): neither run nor
+    # released, as PyTorch leaves it
+    skip = None if reach is None else lambda c: not any(id(p) in reach for p in c.inputs)
+
     found: dict[int, object] = {}
     if targets is None:
         accumulate = _accumulate_recorded
@@ -267,17 +271,19 @@ def backpropagate(
         t._retains_grad = True
     try:
         with enable_grad() if create_graph else contextlib.nullcontext():
-            _walk(order, grads, retain_graph, rule, accumulate)
+            _walk(order, grads, retain_graph, rule, accumulate, skip)
     finally:
         for t in kept:
             t._retains_grad = False
     return found
 
 
-def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate) -> None:
+def _walk(
+    order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate, skip=None
+) -> None:
     """The reverse pass over ``order`` from the seeds in ``grads``: each node's ``rule`` (None:
-    its array ``backward``), and ``accumulate(tensor, grad)`` for the leaves and the tensors
-    that retain their grad."""
+    its array ``backward``) but those ``skip(creator)`` says to pass by, and
+    ``accumulate(tensor, grad)`` for the leaves and the tensors that retain their grad."""
     for tensor in reversed(order):
         grad = grads.pop(id(tensor), None)
         if grad is None:
@@ -288,6 +294,8 @@ def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate
             continue
         if tensor._retains_grad:
             accumulate(tensor, grad)
+        if skip is not None and skip(creator):
+            continue
         if creator.released:
             raise RuntimeError(
                 f"backward() through the graph a second time: {type(creator).__name__}'s saved "
@@ -295,8 +303,11 @@ def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate
                 "first backward() to walk the graph again"
             )
         input_grads = creator.backward(grad) if rule is None else rule(creator, grad)
-        if input_grads is None:  # (the rule's) no input leads on to a target: left untouched
-            continue
+        if input_grads is None:  # a rule written without its return
+            raise TypeError(
+                f"{type(creator).__name__}'s backward returned None; expected a tuple of one "
+                "gradient (or None) per input"
+            )
         if not retain_graph:
             creator.release()
         for parent, g in zip(creator.inputs, input_grads):
@@ -312,20 +323,19 @@ def _walk(order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate
             grads[key] = grads[key] + g if key in grads else g
 
 
-def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple | None:
+def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple:
     """``creator``'s recorded (``create_graph``) or array backward; with ``reach``, only for
-    its inputs in it (asked through ``needs_grad``, restored after; the others get None), and
-    None where none is in it (a target's own creator: neither run nor released, as PyTorch)."""
+    its inputs in it (asked through ``needs_grad``, restored after; the others get None)."""
     needs = creator.needs_grad
     if reach is None:
         return creator.backward_graph(grad) if create_graph else creator.backward(grad)
-    if not any(id(p) in reach for p in creator.inputs):
-        return None
     creator.needs_grad = tuple(n and id(p) in reach for n, p in zip(needs, creator.inputs))
     try:
         grads = creator.backward_graph(grad) if create_graph else creator.backward(grad)
     finally:
         creator.needs_grad = needs
+    if grads is None:  # a rule without its return: said by the walk
+        return None
     return tuple(g if id(p) in reach else None for g, p in zip(grads, creator.inputs))
 
 
