@@ -271,6 +271,22 @@ def test_a_run_killed_hard_and_resumed_logs_every_epoch_once(tmp_path):
     assert [e.step for e in train.Scalars("loss")] == [0, 1, 2, 3, 4]
     assert [e.step for e in validation.Scalars("loss")] == [0, 1, 2, 3, 4]
     assert [e.step for e in train.Histograms("weights/0.weight")] == [0, 1, 2, 3, 4]
+    assert [e.step for e in train.Tensors("model/text_summary")] == [0]  # written once
+
+
+def test_event_files_are_named_in_the_order_they_were_opened_across_processes(tmp_path,
+                                                                             monkeypatch):
+    """TensorBoard reads a run's files in the order of their names: a resumed run's file opened
+    in the same second by a process of a lower pid was read first, and the killed run's file
+    after it purged the resumed epochs."""
+    for step, pid in ((0, 900), (1, 100)):  # the killed process, then the resumed one
+        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
+        board = ng.TensorBoard(tmp_path)
+        board.write_epoch(step, {"loss": float(step)})
+        board.close()
+    files = sorted(p.name for p in (tmp_path / "train").iterdir())
+    assert [name.split(".")[-2] for name in files] == ["900", "100"]
+    assert [e.step for e in events(tmp_path / "train").Scalars("loss")] == [0, 1]
 
 
 def test_a_copy_or_a_pickle_holds_the_settings_and_opens_its_own_writers(tmp_path):

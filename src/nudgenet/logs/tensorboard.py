@@ -9,6 +9,7 @@ import itertools
 import logging
 import math
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,8 @@ class TensorBoard(EpochLogWriter):
 
     writes_parameters = False  # writes logs only (may_write_parameters)
 
-    _state = ("_pending",)  # what a checkpoint saves (see Callback.state_dict)
+    # what a checkpoint saves (see Callback.state_dict): a resumed run's layer table is written
+    _state = ("_pending", "_graph_due")
 
     def __init__(
         self,
@@ -102,9 +104,12 @@ class TensorBoard(EpochLogWriter):
             if not self._writers:  # a run ended by an exception (Ctrl-C) still gets its events out
                 atexit.register(self.close)
             purge = {"purge_step": first_step} if first_step > 0 else {}
-            # tensorboardX names a file by the second it opened it: a suffix keeps a second
-            # writer in the same second (a run resumed at once) from replacing the first's file
-            suffix = f".{os.getpid()}.{next(_OPENED):06d}"  # (in order as TensorBoard sorts)
+            # tensorboardX names a file by the second it opened it, and TensorBoard reads a
+            # run's files in the order of their names: the time in ns keeps them in the order
+            # they were opened (a killed run's last file read after a resumed run's, opened in
+            # the same second by a process of a lower pid, purged the resumed epochs); the pid
+            # and a count keep two files apart
+            suffix = f".{time.time_ns()}.{os.getpid()}.{next(_OPENED)}"
             self._writers[run] = _tensorboardx().SummaryWriter(
                 str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix, **purge
             )
