@@ -721,6 +721,22 @@ def test_column_names_match_in_one_unicode_form_and_errors_show_them_quoted(tmp_
     _table("twice.csv", ["größe", "größe"], [0, 1], x[:3])
     code, _, err = run_cli(capsys, "predict", "m.st", "twice.csv")
     assert code == 1 and "lacks 'width' and has 'größe' once more than the model" in err
+    # two columns whose names are one name in two forms stay two columns: read by name
+    composed, accented = "\u00e9", "e\u0301"
+    _table("two.csv", [composed, accented, "label"], [0, 1], x, labels)
+    assert run_cli(capsys, "train", "--dataset", "two.csv", "--epochs", "1", "-q",
+                   "-o", "two.st")[0] == 0  # fmt: skip
+    right = json.loads(run_cli(capsys, "predict", "two.st", "two.csv", "--json")[1])
+    _table("swapped.csv", [accented, composed, "label"], [1, 0], x, labels)
+    code, out, err = run_cli(capsys, "predict", "two.st", "swapped.csv", "--json")
+    assert code == 0 and json.loads(out) == right and "columns read in the order" in err
+    # the label column named in another form than the model's record names it
+    _table("label_nfd.csv", ["größe", "width", decomposed.replace("gro", "Gro")], [0, 1], x, labels)
+    _table("label_nfc.csv", ["größe", "width", "Größe"], [0, 1], x, labels)
+    assert run_cli(capsys, "train", "--dataset", "label_nfc.csv", "--label-column", "Größe",
+                   "--epochs", "1", "-q", "-o", "l.st")[0] == 0  # fmt: skip
+    code, out, err = run_cli(capsys, "evaluate", "l.st", "--dataset", "label_nfd.csv")
+    assert code == 0 and "all 40 rows" in out, err
 
 
 def test_a_training_file_changed_since_is_not_re_split_as_its_held_out_rows(tmp_path,

@@ -58,9 +58,10 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
         if expected and not quiet:
             _note_names_read_as_a_row(path, label_column, expected)
         return x
-    # names compared in one Unicode form (é typed as one character or as e and an accent)
-    expected = [unicodedata.normalize("NFC", name) for name in expected]
-    given = [unicodedata.normalize("NFC", name) for name in _names_of(header, label_column)]
+    given = _names_of(header, label_column)
+    if given == expected:
+        return x
+    expected, given = _in_one_form(expected, given)
     if given == expected:
         return x
     missing = list((Counter(expected) - Counter(given)).elements())
@@ -116,8 +117,23 @@ def count_error(path, inputs: int, got: int, advice: str = "") -> DataError:
 
 
 def _names_of(header: list[str], label_column) -> list[str]:
-    """The header's names but the label column's (given by name, or by index from 0)."""
-    return [name for j, name in enumerate(header) if name != label_column and j != label_column]
+    """The header's names but the label column's (given by name, in any Unicode form, or by
+    index from 0)."""
+    label = _nfc(label_column) if isinstance(label_column, str) else None
+    return [name for j, name in enumerate(header) if _nfc(name) != label and j != label_column]
+
+
+def _in_one_form(*lists: list[str]) -> list[list[str]]:
+    """The lists of names in one Unicode form (NFC: é typed as one character or as e and a
+    combining accent), unless that makes two names of a list one: then as they are."""
+    normal = [[_nfc(name) for name in names] for names in lists]
+    if all(len(set(n)) == len(set(names)) for n, names in zip(normal, lists)):
+        return normal
+    return [list(names) for names in lists]
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
 
 
 def _quoted(names: list[str]) -> str:

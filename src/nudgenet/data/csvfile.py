@@ -8,6 +8,7 @@ import csv
 import io
 import itertools
 import re
+import unicodedata
 import warnings
 from collections.abc import Iterator
 
@@ -264,6 +265,11 @@ def _blank(row: list[str]) -> bool:
     return not any(cell.strip() for cell in row)
 
 
+def _nfc(name: str) -> str:
+    """``name`` in one Unicode form (é as one character, not e and a combining accent)."""
+    return unicodedata.normalize("NFC", name)
+
+
 def _is_number(cell: str) -> bool:
     """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
     digit separators such as ``1_000`` and other scripts' digits such as ``١``; NumPy does
@@ -294,8 +300,12 @@ def _label_index(
                 f"{path}: the label column {label_column!r} is a name but the file has no "
                 "header row; give the column's index instead (from 0; -1 is the last)"
             )
-        if label_column not in header:
-            alike = [name for name in header if name.casefold() == label_column.strip().casefold()]
+        if label_column not in header:  # the same name in another Unicode form, if only one
+            same = [k for k, name in enumerate(header) if _nfc(name) == _nfc(label_column)]
+            if len(same) == 1:
+                return same[0]
+            wanted = _nfc(label_column.strip()).casefold()
+            alike = [name for name in header if _nfc(name).casefold() == wanted]
             hint = f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""
             raise NoLabelColumn(
                 f"{path}: no column named {label_column!r}; the header has {header}{hint}"
