@@ -669,6 +669,41 @@ def test_an_unusable_output_path_fails_before_training(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]  # nothing written
 
 
+def test_a_finished_runs_read_only_checkpoint_folder_resumes_one_with_training_left_is_refused(
+    tmp_path, monkeypatch, capsys
+):
+    """The command line refused a finished run's read-only --checkpoint folder, which fit
+    resumes; one with training left is refused before training, by fit, in one line."""
+    import os
+    import tempfile
+
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    command = ["train", "--layers", "8", "--epochs", "2", "-q", "--checkpoint", "ck"]
+    assert main([*command, "-o", "m.safetensors"]) == 0
+    folder = tmp_path / "ck"
+    real_access, real_temporary = os.access, tempfile.TemporaryFile
+
+    def access(path, mode, **kw):  # as for a user who may not write there (root may)
+        unwritable = Path(path).resolve() == folder and mode == os.W_OK
+        return False if unwritable else real_access(path, mode, **kw)
+
+    def temporary(*args, dir=None, **kw):
+        if dir is not None and Path(dir).resolve() == folder:
+            raise PermissionError(13, "Permission denied")
+        return real_temporary(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(tempfile, "TemporaryFile", temporary)
+    capsys.readouterr()
+    assert main([*command, "-o", "again.safetensors"]) == 0  # finished: nothing to write there
+    command[command.index("2")] = "3"
+    assert main([*command, "-o", "more.safetensors"]) == 1
+    assert "ck is read-only: training on from checkpoint-" in capsys.readouterr().err
+    assert not (tmp_path / "more.safetensors").exists()
+
+
 def test_predict_top_must_be_positive(digits_model, tmp_path):
     folder, summary = digits_model
     np.save(tmp_path / "rows.npy", ng.datasets.digits()[0][:2])

@@ -751,6 +751,13 @@ def test_lines_of_spaces_or_tabs_are_blank_lines(tmp_path):
     assert features.shape == (2, 2)
     (tmp_path / "n.csv").write_text("a,b,label\n1,2,0\n3,4,1\n   \n")
     assert load_arrays(tmp_path / "n.csv", label_column=None)[0].shape == (2, 3)
+    # CRLF line ends, a row of empty cells (a spreadsheet's), other kinds of spaces
+    for blank in (" \r\n", ",,\n", "\u00a0\n", "\f\n", " , ,\t\n"):
+        lines = "a,b,label\n1,2,0\n" + blank + "3,4,1\n"
+        (tmp_path / "b.csv").write_bytes(lines.replace("\n", "\r\n" if "\r" in blank else "\n")
+                                         .replace("\r\r", "\r").encode())  # fmt: skip
+        for column in ("label", None):
+            assert len(load_arrays(tmp_path / "b.csv", label_column=column)[0]) == 2, blank
 
 
 def test_lines_ending_in_a_carriage_return_alone_are_named_as_such(tmp_path):

@@ -751,6 +751,11 @@ def test_a_training_file_changed_since_is_not_re_split_as_its_held_out_rows(tmp_
     train = ("train", "--dataset", "t.csv", "--epochs", "2", "-q", "-o", "m.st")
     assert run_cli(capsys, *train)[0] == 0
     assert run_cli(capsys, "evaluate", "m.st")[0] == 0  # the same file: its held-out rows
+    _table("r.csv", ["a", "b", "c", "target"], [0, 1, 2], x, [f"{v:.4f}" for v in x.sum(axis=1)])
+    assert run_cli(capsys, "train", "--dataset", "r.csv", "--epochs", "1", "-q",
+                   "-o", "r.st")[0] == 0  # fmt: skip
+    code, _, err = run_cli(capsys, "evaluate", "r.st", "--label-column", "a")  # another column
+    assert code == 1 and "lacks 'a' and has 'target'" in err  # said as such, not "changed"
     order = rng.permutation(100)
     _table("t.csv", ["a", "b", "c", "label"], [0, 1, 2], x[order], labels[order])
     code, _, err = run_cli(capsys, "evaluate", "m.st")

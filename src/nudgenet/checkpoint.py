@@ -200,9 +200,9 @@ class Checkpoint:
             self._check_writable("training from the start")
             return Position()
         path, state = found
+        if state["position"]["epoch"] < epochs and state["history"]["stop_reason"] == "completed":
+            self._check_writable(f"training on from {path.name}")  # before anything is restored
         at = run.restore(state)
-        if at.epoch < epochs and run.history.stop_reason == "completed":  # training remains
-            self._check_writable(f"training on from {path.name}")
         if verbose:
             history = run.history
             if at.epoch >= epochs or history.stop_reason != "completed":

@@ -235,7 +235,7 @@ def held_out(args, model) -> HeldOut:
         task=record.task,
         class_names=record.class_names if record.task == "classification" else None,
     )
-    if same:  # the rows it was trained on, or a DataError
+    if same and column == record.label_column:  # the rows it was trained on, or a DataError
         record.check_rows(data)
     if isinstance(data.x_test, np.ndarray):  # a CSV's columns by name, where both have names
         x_test = in_model_order(

@@ -86,9 +86,11 @@ def check_outputs(args) -> None:
         check_writable(args.plot, "--plot", "a figure", "curves.png")
     if args.log_csv:
         check_writable(args.log_csv, "--log-csv", "a CSV file", "log.csv")
-    for option, folder in (("--tensorboard", args.tensorboard), ("--checkpoint", args.checkpoint)):
-        if folder:
-            check_writable_folder(Path(folder), option)
+    if args.tensorboard:
+        check_writable_folder(Path(args.tensorboard), "--tensorboard")
+    # a run's checkpoint folder is fit's to judge: a finished run resumes from a read-only one
+    if args.checkpoint and not Path(args.checkpoint).is_dir():
+        check_writable_folder(Path(args.checkpoint), "--checkpoint")
 
 
 def check_comparable(path: Path, record: TrainingRecord, existing: TrainingRecord | None):

@@ -21,7 +21,8 @@ from ._io import PathLike, open_bytes
 LabelColumn = int | str | None
 LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
-_SPACES_ONLY = re.compile(r"^[ \t]+$", re.MULTILINE)  # a line of spaces or tabs alone
+# a line of blank cells (spaces of any kind, commas), which Python's reader skips as blank
+_BLANK_LINE = re.compile(r"^[^\S\r\n]*(?:,[^\S\r\n]*)*(?=\r?$)", re.MULTILINE)
 
 
 class NoLabelColumn(DataError):
@@ -73,7 +74,7 @@ def _numbers(
     for a cell that is not a number; DataError when there are no rows.  NumPy's reader first;
     where it fails, cell by cell through Python's (:func:`_reader`: NumPy's takes ``"2.5"`` but
     not ``, "2.5"``)."""
-    text = _SPACES_ONLY.sub("", text)  # lines of spaces are blank, as Python's reader finds
+    text = _BLANK_LINE.sub("", text)  # blank, as Python's reader finds them
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "input contained no data": checked below
         try:
