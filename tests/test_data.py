@@ -764,8 +764,9 @@ def test_lines_ending_in_a_carriage_return_alone_are_named_as_such(tmp_path):
     """Python's csv advice ("open the file in universal-newline mode?") is a coder's."""
     (tmp_path / "mac.csv").write_bytes(b"a,b,label\r1,2,0\r3,4,1\r")
     for column in ("label", None):
-        with pytest.raises(DataError, match=r"mac.csv: a line ends in a carriage return \(CR\) "
-                           r"alone, as old Mac text does; save it with LF or CRLF line ends$"):
+        with pytest.raises(DataError, match=r"mac.csv: a carriage return \(CR\) stands alone, "
+                           r"not before a line feed \(old Mac text\); save it with LF or CRLF "
+                           r"line ends$"):
             load_arrays(tmp_path / "mac.csv", label_column=column)
 
 

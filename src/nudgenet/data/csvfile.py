@@ -238,8 +238,8 @@ def _csv_errors(path: PathLike) -> Iterator[None]:
         yield
     except csv.Error as e:
         if "new-line character seen in unquoted field" in str(e):  # its advice is a coder's
-            raise DataError(f"{path}: a line ends in a carriage return (CR) alone, as old Mac "
-                            "text does; save it with LF or CRLF line ends") from None  # fmt: skip
+            raise DataError(f"{path}: a carriage return (CR) stands alone, not before a line "
+                            "feed (old Mac text); save it with LF or CRLF line ends") from None
         raise DataError(f"{path}: cannot parse as CSV ({e})") from None
 
 
