@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .tensor import NO_GRAPH, Tensor, backpropagate, seed_gradient
+from .graph import NO_GRAPH
+from .tensor import Tensor, backpropagate, seed_gradient
 
 
 def _tensors(value, what: str) -> tuple[Tensor, ...]:

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# why a tensor has no graph to differentiate (the errors of backward() and grad())
+NO_GRAPH = (
+    "none of its inputs had requires_grad=True, it was computed under no_grad, or it is made "
+    "of a gradient taken without create_graph=True (pass that to the grad() or backward() that "
+    "took it)"
+)
+
 
 def graph_order(roots: Sequence) -> list:
     """Tensors of the recorded graph below ``roots``, each after everything it depends on.

@@ -32,7 +32,7 @@ import numpy as np
 from .backend import get_default_dtype
 from .errors import ShapeError
 from .grad_mode import MODE, enable_grad
-from .graph import graph_order, leading_to, unbroadcast
+from .graph import NO_GRAPH, graph_order, leading_to, unbroadcast
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
@@ -165,14 +165,6 @@ class Tensor:
     # Operators and math methods are installed by nudgenet.functional.
 
 
-# why a tensor has no graph to differentiate (the errors of backward() and grad())
-NO_GRAPH = (
-    "none of its inputs had requires_grad=True, it was computed under no_grad, or it is made "
-    "of a gradient taken without create_graph=True (pass that to the grad() or backward() that "
-    "took it)"
-)
-
-
 def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False):
     """The seed ∂C/∂output: ``grad`` checked against the output's shape, or 1 for a one-element
     output; an array, or for a recorded backward a tensor (``grad`` itself, if one)."""
@@ -278,9 +270,7 @@ def backpropagate(
     return found
 
 
-def _walk(
-    order: list[Tensor], grads: dict, retain_graph: bool, rule, accumulate, skip=None
-) -> None:
+def _walk(order: list, grads: dict, retain_graph: bool, rule, accumulate, skip=None) -> None:
     """The reverse pass over ``order`` from the seeds in ``grads``: each node's ``rule`` (None:
     its array ``backward``) but those ``skip(creator)`` says to pass by, and
     ``accumulate(tensor, grad)`` for the leaves and the tensors that retain their grad."""
