@@ -680,8 +680,10 @@ def test_a_finished_runs_read_only_checkpoint_folder_resumes_one_with_training_l
     from nudgenet.cli import main
 
     monkeypatch.chdir(tmp_path)
-    command = ["train", "--layers", "8", "--epochs", "2", "-q", "--checkpoint", "ck"]
+    command = ["train", "--layers", "8", "--epochs", "2", "-q", "--checkpoint", "ck",
+               "--log-csv", "log.csv"]  # fmt: skip
     assert main([*command, "-o", "m.safetensors"]) == 0
+    log = (tmp_path / "log.csv").read_text()
     folder = tmp_path / "ck"
     real_access, real_temporary = os.access, tempfile.TemporaryFile
 
@@ -700,8 +702,10 @@ def test_a_finished_runs_read_only_checkpoint_folder_resumes_one_with_training_l
     assert main([*command, "-o", "again.safetensors"]) == 0  # finished: nothing to write there
     command[command.index("2")] = "3"
     assert main([*command, "-o", "more.safetensors"]) == 1
-    assert "ck is read-only: training on from checkpoint-" in capsys.readouterr().err
+    assert "ck is read-only: training would fail at its first checkpoint" in (
+        capsys.readouterr().err)  # fmt: skip
     assert not (tmp_path / "more.safetensors").exists()
+    assert (tmp_path / "log.csv").read_text() == log  # refused before the CSV log started afresh
 
 
 def test_predict_top_must_be_positive(digits_model, tmp_path):

@@ -106,6 +106,9 @@ def test_a_run_resumed_from_a_checkpoint_rewrites_the_file_as_the_history(tmp_pa
     assert [int(row[0]) for row in rows] == history.epoch == [0, 1, 2, 3, 4]
     column = header.index("loss")
     assert [float(row[column]) for row in rows] == [float(v) for v in history["loss"]]
+    written = (tmp_path / "log.csv").read_text()
+    fit()  # the finished run again: it resumes, trains nothing, and keeps the log (emptied before)
+    assert (tmp_path / "log.csv").read_text() == written
 
 
 def test_appending_a_run_with_other_keys_keeps_every_value_under_its_own_column(tmp_path):

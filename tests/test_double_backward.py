@@ -329,7 +329,7 @@ def test_a_backward_rule_returning_none_is_an_error_not_a_skipped_node():
     this node": the parameters then never trained, silently."""
     for take in (lambda out, x: out.backward(), lambda out, x: ng.grad(out, x)):
         x = _x()
-        with pytest.raises(TypeError, match="ForgotItsReturn's backward returned None"):
+        with pytest.raises(TypeError, match="ForgotItsReturn's backward rule returned None"):
             take(ForgotItsReturn.apply(x * 3).sum(), x)
 
 

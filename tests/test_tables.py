@@ -737,6 +737,11 @@ def test_column_names_match_in_one_unicode_form_and_errors_show_them_quoted(tmp_
                    "--epochs", "1", "-q", "-o", "l.st")[0] == 0  # fmt: skip
     code, out, err = run_cli(capsys, "evaluate", "l.st", "--dataset", "label_nfd.csv")
     assert code == 0 and "all 40 rows" in out, err
+    # a feature named as the label in another form stays a feature (it was dropped with it)
+    _table("near.csv", [accented, "x", composed], [0, 1], x, labels)
+    assert run_cli(capsys, "train", "--dataset", "near.csv", "--label-column", composed,
+                   "--epochs", "1", "-q", "-o", "near.st")[0] == 0  # fmt: skip
+    assert recipes.TrainingRecord.of(ng.load("near.st")).feature_names == (accented, "x")
 
 
 def test_a_training_file_changed_since_is_not_re_split_as_its_held_out_rows(tmp_path,

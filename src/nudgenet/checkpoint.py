@@ -135,7 +135,6 @@ class Checkpoint:
             with contextlib.suppress(OSError):  # (a read-only folder keeps it: it is ignored)
                 leftover.unlink()
         if self.restart:
-            self._check_writable("restarting")
             for path in self.files():
                 path.unlink()
         for path in reversed(self.files()):
@@ -197,11 +196,8 @@ class Checkpoint:
         start."""
         found = self.start(fingerprint)
         if found is None:
-            self._check_writable("training from the start")
             return Position()
         path, state = found
-        if state["position"]["epoch"] < epochs and state["history"]["stop_reason"] == "completed":
-            self._check_writable(f"training on from {path.name}")  # before anything is restored
         at = run.restore(state)
         if verbose:
             history = run.history
@@ -212,15 +208,34 @@ class Checkpoint:
             print(f"fit: resuming from {path}: {where}", file=sys.stderr)
         return at
 
-    def _check_writable(self, what: str) -> None:
-        """A CheckpointError before any training where this process writes files but cannot
-        write in the folder: its first checkpoint would fail after an epoch's work.  (A
-        finished run resumes from a read-only folder: it writes nothing.)"""
-        if may_write() and not os.access(self.directory, os.W_OK):
-            raise CheckpointError(
-                f"checkpoint folder {self.directory} is read-only: {what} would fail at its first "
-                "checkpoint; make it writable, or pass another folder"
-            )
+    def check_writable(self, epochs: int) -> None:
+        """Before training (before any callback starts: a CSV log would be emptied), a
+        CheckpointError where this process writes files but cannot write in the folder (or in
+        the one above it that would hold it): its first checkpoint would fail after an epoch's
+        work.  A finished run (``epochs`` done, or stopped) resumes from a read-only folder:
+        it writes nothing there."""
+        folder = self.directory
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not may_write() or os.access(folder, os.W_OK):
+            return
+        if folder == self.directory and not self.restart and self._finished(epochs):
+            return
+        raise CheckpointError(
+            f"checkpoint folder {self.directory} is read-only: training would fail at its first "
+            "checkpoint; make it writable, or pass another folder"
+        )
+
+    def _finished(self, epochs: int) -> bool:
+        """Whether the folder's newest readable checkpoint is of a run with no training left."""
+        for path in reversed(self.files()):
+            try:
+                _, state = read(path)
+            except CheckpointError:
+                continue
+            position, history = state["position"], state["history"]
+            return position["epoch"] >= epochs or history["stop_reason"] != "completed"
+        return False
 
     def due(self, epochs_done: int) -> bool:
         """Whether a checkpoint is due at the end of an epoch, ``epochs_done`` in all."""

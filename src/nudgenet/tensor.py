@@ -295,8 +295,8 @@ def _walk(order: list, grads: dict, retain_graph: bool, rule, accumulate, skip=N
         input_grads = creator.backward(grad) if rule is None else rule(creator, grad)
         if input_grads is None:  # a rule written without its return
             raise TypeError(
-                f"{type(creator).__name__}'s backward returned None; expected a tuple of one "
-                "gradient (or None) per input"
+                f"{type(creator).__name__}'s backward rule returned None; expected a tuple of "
+                "one gradient (or None) per input"
             )
         if not retain_graph:
             creator.release()

@@ -201,6 +201,8 @@ def fit(
         check_signatures(cb)
         cb.model, cb.optimizer, cb.history = model, optimizer, history
     train_step = choose_step(model, loss_fn, optimizer, x, y, callbacks, compile, weights)
+    if checkpoint is not None and not (parallel and parallel.rank):
+        checkpoint.check_writable(epochs)  # before a callback starts (a CSV log is emptied)
     begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
     for cb in callbacks:
         cb.on_train_begin(begin_logs)

@@ -119,8 +119,11 @@ def count_error(path, inputs: int, got: int, advice: str = "") -> DataError:
 def _names_of(header: list[str], label_column) -> list[str]:
     """The header's names but the label column's (given by name, in any Unicode form, or by
     index from 0)."""
-    label = _nfc(label_column) if isinstance(label_column, str) else None
-    return [name for j, name in enumerate(header) if _nfc(name) != label and j != label_column]
+    drop = label_column
+    if isinstance(label_column, str) and label_column not in header:  # in another form?
+        same = [j for j, name in enumerate(header) if _nfc(name) == _nfc(label_column)]
+        drop = same[0] if len(same) == 1 else label_column
+    return [name for j, name in enumerate(header) if name != drop and j != drop]
 
 
 def _in_one_form(*lists: list[str]) -> list[list[str]]:

@@ -61,6 +61,13 @@ class CSVLogger(EpochLogWriter):
         elif may_write():
             write_atomic(self.filename, b"")  # started afresh, as Keras opens it with "w"
 
+    def load_state_dict(self, state: dict) -> None:
+        """A checkpoint's state, and the file as it stood then (``on_train_begin`` started it
+        afresh: a finished run resumed would leave it empty)."""
+        super().load_state_dict(state)
+        if may_write():
+            write_atomic(self.filename, self._text.encode("utf-8"))
+
     def write_epoch(self, epoch: int, logs: dict) -> None:
         if self.keys is None:  # the columns of the file appended to, else this epoch's keys
             self.keys = self._rows()[0][1:] if self._text.strip() else sorted(logs)
