@@ -111,6 +111,50 @@ def test_a_run_resumed_from_a_checkpoint_rewrites_the_file_as_the_history(tmp_pa
     assert (tmp_path / "log.csv").read_text() == written
 
 
+def test_a_run_refused_by_its_checkpoint_folder_leaves_the_log_as_it_was(tmp_path):
+    """The folder's checks (another run's checkpoint, a folder in use) came after the callbacks
+    had started, and the CSV log had been started afresh, emptied, before the refusal."""
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = x[:, :1] - x[:, 1:]
+
+    def fit(width, **checkpoint):
+        model = ng.Sequential(ng.Linear(2, width, seed=0), ng.Linear(width, 1, seed=1))
+        return ng.fit(model, ng.MSELoss(), ng.optim.SGD(model.parameters(), lr=0.05), x, y,
+                      epochs=2, seed=0, verbose=0, callbacks=[ng.CSVLogger(tmp_path / "log.csv")],
+                      checkpoint=ng.Checkpoint(tmp_path / "ck", **checkpoint))  # fmt: skip
+
+    fit(3)
+    written = (tmp_path / "log.csv").read_text()
+    with pytest.raises(ng.CheckpointError, match="is of another run"):
+        fit(4)  # another architecture
+    assert (tmp_path / "log.csv").read_text() == written
+    held = ng.Checkpoint(tmp_path / "ck")
+    held.start({})  # another run holds the folder meanwhile
+    try:
+        with pytest.raises(ng.CheckpointError, match="held by another run|in use"):
+            fit(3)
+    finally:
+        held.release()
+    assert (tmp_path / "log.csv").read_text() == written
+
+
+def test_a_finished_run_resumed_keeps_rows_appended_since(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = x[:, :1] - x[:, 1:]
+
+    def fit(checkpoint=None):
+        model = ng.Sequential(ng.Linear(2, 1, seed=0))
+        ng.fit(model, ng.MSELoss(), ng.optim.SGD(model.parameters(), lr=0.05), x, y, epochs=2,
+               seed=0, verbose=0, callbacks=[ng.CSVLogger(tmp_path / "log.csv", append=True)],
+               checkpoint=checkpoint)  # fmt: skip
+
+    fit(ng.Checkpoint(tmp_path / "ck"))
+    fit()  # another fit appends its rows
+    written = (tmp_path / "log.csv").read_text()
+    fit(ng.Checkpoint(tmp_path / "ck"))  # the finished run again: nothing to train or write
+    assert (tmp_path / "log.csv").read_text() == written
+
+
 def test_appending_a_run_with_other_keys_keeps_every_value_under_its_own_column(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("epoch,loss,lr,seconds,old_metric\n0,0.5,0.05,0.1,7\n")  # no validation

@@ -190,11 +190,10 @@ class Checkpoint:
             os.close(self._held)
             self._held = None
 
-    def resume(self, run: Run, fingerprint: dict, epochs: int, steps: int, verbose: int):
-        """The :class:`~nudgenet.run_state.Position` ``fit`` starts from: the newest checkpoint's,
-        its state restored into ``run`` (saying so in one line unless ``verbose`` is 0), or the
-        start."""
-        found = self.start(fingerprint)
+    def resume(self, run: Run, found, epochs: int, steps: int, verbose: int):
+        """The :class:`~nudgenet.run_state.Position` ``fit`` starts from: the checkpoint
+        :meth:`start` ``found``, its state restored into ``run`` (after the callbacks'
+        ``on_train_begin``; said in one line unless ``verbose`` is 0), or the start (None)."""
         if found is None:
             return Position()
         path, state = found
@@ -221,9 +220,10 @@ class Checkpoint:
             return
         if folder == self.directory and not self.restart and self._finished(epochs):
             return
+        where = "" if folder == self.directory else f" (it would be made in {folder})"
         raise CheckpointError(
-            f"checkpoint folder {self.directory} is read-only: training would fail at its first "
-            "checkpoint; make it writable, or pass another folder"
+            f"checkpoint folder {self.directory}{where} is read-only: training would fail at its "
+            "first checkpoint; make it writable, or pass another folder"
         )
 
     def _finished(self, epochs: int) -> bool:

@@ -201,23 +201,24 @@ def fit(
         check_signatures(cb)
         cb.model, cb.optimizer, cb.history = model, optimizer, history
     train_step = choose_step(model, loss_fn, optimizer, x, y, callbacks, compile, weights)
-    if checkpoint is not None and not (parallel and parallel.rank):
-        checkpoint.check_writable(epochs)  # before a callback starts (a CSV log is emptied)
-    begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
-    for cb in callbacks:
-        cb.on_train_begin(begin_logs)
     run, at = Run(model, optimizer, callbacks, history, generators(model, rng)), Position()
     data = fit_arrays(x, y, validation, weights)
     arrays = tuple(data.values())
     settings = {"batch_size": batch_size, "drop_last": drop_last, "shuffle": shuffle,
                 "loss": loss_identity(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
-    if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
-        parallel.check(run, loss_fn, settings, data)
+    holds = checkpoint is not None and not (parallel and parallel.rank)  # rank 0's folder
     try:
-        if checkpoint is not None and not (parallel and parallel.rank):  # it holds the folder
-            run_of = fingerprint(run, arrays, seed, settings)
-            at = checkpoint.resume(run, run_of, epochs, steps, verbose)
+        if holds:  # the folder judged, held, its checkpoint read and compared before a callback
+            checkpoint.check_writable(epochs)  # starts (a CSV log starts afresh then)
+            found = checkpoint.start(fingerprint(run, arrays, seed, settings))
+        begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
+        for cb in callbacks:
+            cb.on_train_begin(begin_logs)
+        if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
+            parallel.check(run, loss_fn, settings, data)
+        if holds:
+            at = checkpoint.resume(run, found, epochs, steps, verbose)
         if parallel:  # rank 0's state everywhere; each step on this rank's rows, then the sum
             at = parallel.start(run, at)
             train_step = parallel.sharded(train_step, weights)

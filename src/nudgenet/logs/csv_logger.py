@@ -62,10 +62,10 @@ class CSVLogger(EpochLogWriter):
             write_atomic(self.filename, b"")  # started afresh, as Keras opens it with "w"
 
     def load_state_dict(self, state: dict) -> None:
-        """A checkpoint's state, and the file as it stood then (``on_train_begin`` started it
-        afresh: a finished run resumed would leave it empty)."""
+        """A checkpoint's state, and the file as it stood then where ``on_train_begin`` started
+        it afresh (a finished run resumed would leave it empty; one appended to is kept)."""
         super().load_state_dict(state)
-        if may_write():
+        if may_write() and not self.append:
             write_atomic(self.filename, self._text.encode("utf-8"))
 
     def write_epoch(self, epoch: int, logs: dict) -> None:
