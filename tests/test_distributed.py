@@ -100,6 +100,16 @@ def launch(ranks: int, *command: str, timeout: float = 60, cwd=None, env=None):
     return result, time.perf_counter() - started
 
 
+def test_ranks_that_differ_are_refused_before_a_restart_deletes_the_checkpoints(tmp_path):
+    folder = tmp_path / "ck"
+    result, _ = launch(2, str(SCRIPTS / "refused_restart.py"), str(folder), "same", timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = sorted(p.name for p in folder.glob("checkpoint-*"))
+    result, _ = launch(2, str(SCRIPTS / "refused_restart.py"), str(folder), "other", timeout=60)
+    assert result.returncode == 1 and "rank 1 runs another fit than rank 0" in result.stderr
+    assert saved and sorted(p.name for p in folder.glob("checkpoint-*")) == saved
+
+
 def test_in_a_world_of_one_rank_a_failed_fit_gives_the_rank_its_parameters_back(tmp_path):
     """``mpiexec -n 1``: an error in a distributed fit reaches the caller (nothing waits for the
     rank) and the parameters leave MPI's window; a fit given the DataParallel its own fit runs

@@ -209,14 +209,14 @@ def fit(
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
     holds = checkpoint is not None and not (parallel and parallel.rank)  # rank 0's folder
     try:
+        if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
+            parallel.check(run, loss_fn, settings, data)  # (before its folder is touched)
         if holds:  # the folder judged, held, its checkpoint read and compared before a callback
             checkpoint.check_writable(epochs)  # starts (a CSV log starts afresh then)
             found = checkpoint.start(fingerprint(run, arrays, seed, settings))
         begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
         for cb in callbacks:
             cb.on_train_begin(begin_logs)
-        if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
-            parallel.check(run, loss_fn, settings, data)
         if holds:
             at = checkpoint.resume(run, found, epochs, steps, verbose)
         if parallel:  # rank 0's state everywhere; each step on this rank's rows, then the sum
