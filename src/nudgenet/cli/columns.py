@@ -7,7 +7,6 @@ header row, and models trained on named data sets, are read by position, as befo
 from __future__ import annotations
 
 import sys
-import unicodedata
 from collections import Counter
 
 import numpy as np
@@ -121,22 +120,18 @@ def _names_of(header: list[str], label_column) -> list[str]:
     index from 0)."""
     drop = label_column
     if isinstance(label_column, str) and label_column not in header:  # in another form?
-        same = [j for j, name in enumerate(header) if _nfc(name) == _nfc(label_column)]
-        drop = same[0] if len(same) == 1 else label_column
+        col = datasets.named_column(header, label_column)
+        drop = label_column if col is None else col
     return [name for j, name in enumerate(header) if name != drop and j != drop]
 
 
 def _in_one_form(*lists: list[str]) -> list[list[str]]:
     """The lists of names in one Unicode form (NFC: é typed as one character or as e and a
     combining accent), unless that makes two names of a list one: then as they are."""
-    normal = [[_nfc(name) for name in names] for names in lists]
+    normal = [[datasets.name_form(name) for name in names] for names in lists]
     if all(len(set(n)) == len(set(names)) for n, names in zip(normal, lists)):
         return normal
     return [list(names) for names in lists]
-
-
-def _nfc(name: str) -> str:
-    return unicodedata.normalize("NFC", name)
 
 
 def _quoted(names: list[str]) -> str:

@@ -16,6 +16,7 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 :class:`nudgenet.errors.DataError` naming what was expected and what was found.
 """
 
+from .column_names import name_form, named_column
 from .csvfile import NoLabelColumn, first_row, header_row, resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
@@ -56,6 +57,8 @@ __all__ = [
     "mnist",
     "first_row",
     "header_row",
+    "name_form",
+    "named_column",
     "resolve_label_column",
     "save_arrays",
     "save_idx",

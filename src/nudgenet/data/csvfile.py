@@ -8,7 +8,6 @@ import csv
 import io
 import itertools
 import re
-import unicodedata
 import warnings
 from collections.abc import Iterator
 
@@ -17,6 +16,7 @@ import numpy as np
 from ..errors import DataError
 from . import separators
 from ._io import PathLike, open_bytes
+from .column_names import name_form, named_column
 
 LabelColumn = int | str | None
 LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
@@ -266,11 +266,6 @@ def _blank(row: list[str]) -> bool:
     return not any(cell.strip() for cell in row)
 
 
-def _nfc(name: str) -> str:
-    """``name`` in one Unicode form (é as one character, not e and a combining accent)."""
-    return unicodedata.normalize("NFC", name)
-
-
 def _is_number(cell: str) -> bool:
     """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
     digit separators such as ``1_000`` and other scripts' digits such as ``١``; NumPy does
@@ -302,11 +297,10 @@ def _label_index(
                 "header row; give the column's index instead (from 0; -1 is the last)"
             )
         if label_column not in header:  # the same name in another Unicode form, if only one
-            same = [k for k, name in enumerate(header) if _nfc(name) == _nfc(label_column)]
-            if len(same) == 1:
-                return same[0]
-            wanted = _nfc(label_column.strip()).casefold()
-            alike = [name for name in header if _nfc(name).casefold() == wanted]
+            if (col := named_column(header, label_column)) is not None:
+                return col
+            wanted = name_form(label_column.strip()).casefold()
+            alike = [name for name in header if name_form(name).casefold() == wanted]
             hint = f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""
             raise NoLabelColumn(
                 f"{path}: no column named {label_column!r}; the header has {header}{hint}"

@@ -1,0 +1,22 @@
+"""Column names as a header spells them: one name may be typed in two Unicode forms (é as one
+character, or as e and a combining accent), which are the same text.  The one rule for
+comparing them, for the CSV reader's label column and the command line's feature columns."""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def name_form(name: str) -> str:
+    """``name`` in one Unicode form (NFC), as names are compared."""
+    return unicodedata.normalize("NFC", name)
+
+
+def named_column(header: list[str], name: str) -> int | None:
+    """The index of the column of ``header`` named ``name``: the first of that exact name, else
+    the one column of that name in another Unicode form; None where there is neither (or
+    several in other forms)."""
+    if name in header:
+        return header.index(name)
+    same = [k for k, cell in enumerate(header) if name_form(cell) == name_form(name)]
+    return same[0] if len(same) == 1 else None
