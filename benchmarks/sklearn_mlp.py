@@ -78,9 +78,8 @@ def compare(name: str, solver: str, seeds: int) -> dict:
     """Median scores, score difference and fit-time ratio over ``seeds`` seeds; and the CPUs'
     cross-core write cost just before and after (``cross_core``: where the hypervisor puts the
     two CPUs decides how fast scikit-learn's two BLAS threads are)."""
-    rows, probes = around(partial(fits, name, solver, seeds))
-    sk_score, ng_score, sk_s, ng_s, sk_iter, ng_iter, dtype = (
-        statistics.median(c) if i < 6 else c[0] for i, c in enumerate(zip(*rows)))  # fmt: skip
+    (rows, dtype), probes = around(partial(fits, name, solver, seeds))
+    sk_score, ng_score, sk_s, ng_s, sk_iter, ng_iter = (statistics.median(c) for c in zip(*rows))
     return {
         "data": name, "solver": solver, "dtype": dtype,
         "sklearn": sk_score, "nudgenet": ng_score,
@@ -92,8 +91,9 @@ def compare(name: str, solver: str, seeds: int) -> dict:
     }  # fmt: skip
 
 
-def fits(name: str, solver: str, seeds: int) -> list[tuple]:
-    """Per seed: both held-out scores, both fit times, both iteration counts, nudgenet's dtype."""
+def fits(name: str, solver: str, seeds: int) -> tuple[list[tuple], str]:
+    """Per seed both held-out scores, both fit times and both iteration counts; and the dtype
+    nudgenet trained in."""
     classification = DATASETS[name][1]
     ours, theirs = (MLPClassifier, SklearnClassifier) if classification else (
         MLPRegressor, SklearnRegressor)  # fmt: skip
@@ -103,8 +103,8 @@ def fits(name: str, solver: str, seeds: int) -> list[tuple]:
         sk, sk_seconds = timed_fit(theirs(solver=solver, random_state=seed), x_train, y_train)
         ng, ng_seconds = timed_fit(ours(solver=solver, random_state=seed), x_train, y_train)
         rows.append((sk.score(x_test, y_test), ng.score(x_test, y_test), sk_seconds, ng_seconds,
-                     sk.n_iter_, ng.n_iter_, str(ng._model.parameters()[0].dtype)))  # fmt: skip
-    return rows
+                     sk.n_iter_, ng.n_iter_))  # fmt: skip
+    return rows, str(ng._model.parameters()[0].dtype)
 
 
 def table(results: list[dict]) -> str:
