@@ -725,13 +725,22 @@ def test_read_labels_false_drops_the_label_column_unread(tmp_path):
     (tmp_path / "e.csv").write_text("a,kind,b\n0.5,,x\n")
     with pytest.raises(DataError, match=r"line 2, column 3 \('b'\): 'x' is not a number"):
         load_arrays(tmp_path / "e.csv", label_column="kind", read_labels=False)
+    (tmp_path / "n.csv").write_text("a,kind,b\n0.5,nan,2\n1.5,1,inf\n")  # labels as numbers
+    with pytest.raises(DataError, match=r"line 2, column 2 \('kind'\): 'nan' is not a finite"):
+        load_arrays(tmp_path / "n.csv", label_column="kind")
+    with pytest.raises(DataError, match=r"line 3, column 3 \('b'\): 'inf' is not a finite"):
+        load_arrays(tmp_path / "n.csv", label_column="kind", read_labels=False)
+    (tmp_path / "n.csv").write_text("a,kind,b\n0.5,nan,2\n1.5,1,3\n")
+    x, y = load_arrays(tmp_path / "n.csv", label_column="kind", read_labels=False)
+    assert y is None and x.tolist() == [[0.5, 2.0], [1.5, 3.0]]
 
 
 @pytest.mark.parametrize(
     "rows, expected",
     [("1.0,2.0,3.0,cat\n9.9,1.0,2.0,3.0,cat\n", "line 3 has 5 cells, expected 4"),
      ("1.0,2.0,3.0\n", "line 2 has 3 cells, expected 4"),  # the label's cell the missing one
-     ("1.0,2.0,3.0,cat,\n", "line 2 has 5 cells, expected 4")],  # a comma after the rows only
+     ("1.0,2.0,3.0,cat,\n", "line 2 has 5 cells, expected 4"),  # a comma after the rows only
+     ("1.0,2.0,3.0,0\n9.9,1.0,2.0,3.0,1\n", "line 3 has 5 cells, expected 4")],  # numbers
 )  # fmt: skip
 def test_read_labels_false_refuses_a_row_of_another_width(tmp_path, rows, expected):
     """Rows to predict from were read by position whatever their width: an inserted cell

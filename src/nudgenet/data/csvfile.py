@@ -41,10 +41,6 @@ def read_csv(
     text, first, header = _csv_start(path, raw)
     n_columns = len(first)
     col = _label_index(path, label_column, header, n_columns)
-    if col is not None and not read_labels:
-        for _ in _data_rows(path, text, header, n_columns):  # a row of another width: refused
-            pass  # (NumPy's reader of some columns does not count the others)
-        return _features_without(path, text, header, n_columns, col), None
     try:
         table = _numbers(path, text, header, n_columns)
     except DataError:  # no data rows: said as it is
@@ -53,10 +49,17 @@ def read_csv(
         if col is None:
             _raise_bad_cell(path, text, header, n_columns)
             raise DataError(f"{path}: cannot parse as CSV ({e})") from e
+        if not read_labels:  # labels that are names, or a row of another width
+            for _ in _data_rows(path, text, header, n_columns):  # the width: refused
+                pass  # (NumPy's reader of some columns does not count the others)
+            return _features_without(path, text, header, n_columns, col), None
         return _features_and_names(path, text, header, n_columns, col)
     if table.shape[1] != n_columns:  # every data row narrower or wider than the first row
         _raise_bad_cell(path, text, header, n_columns)
         raise DataError(f"{path}: the first row has {n_columns} cells, the others {table.shape[1]}")
+    if not read_labels and col is not None:  # the label column unread: whatever it holds
+        features = [j for j in range(n_columns) if j != col]
+        return _check_finite(path, text, header, n_columns, table[:, features], features), None
     _check_finite(path, text, header, n_columns, table, list(range(n_columns)))
     if col is None:
         return table, None
