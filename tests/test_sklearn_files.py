@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import make_classification, make_multilabel_classification
 
 import nudgenet as ng
@@ -129,6 +130,23 @@ def test_a_multilabel_network_exports_a_label_per_column_as_the_estimator_predic
         assert label.dtype == np.int64 and label.shape == (len(rows), 3)
         np.testing.assert_array_equal(label, est.predict(rows))
         np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
+
+
+def test_a_classifier_fitted_on_sparse_multilabel_targets_predicts_them_sparse_once_loaded(
+    tmp_path,
+):
+    """scikit-learn's MLP predicts the type of targets it was fitted on: a sparse matrix for
+    sparse multilabel targets; the loaded estimator predicted an array."""
+    x, y = make_multilabel_classification(60, 5, n_classes=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier((6,), max_iter=5, random_state=0).fit(x, sp.csr_matrix(y))
+    loaded = MLPClassifier.load(est.save(tmp_path / "ml.safetensors"))
+    for fitted in (est, loaded):
+        assert sp.issparse(fitted.predict(x))
+    np.testing.assert_array_equal(loaded.predict(x).toarray(), est.predict(x).toarray())
+    dense = MLPClassifier.load(_fitted("multilabel").save(tmp_path / "dense.safetensors"))
+    assert isinstance(dense.predict(ROWS), np.ndarray)
 
 
 @pytest.mark.parametrize("loss", ["log_loss", "cross_entropy"])

@@ -112,17 +112,44 @@ def test_without_shuffling_a_random_state_object_is_drawn_from_as_scikit_learn_d
 
 
 @pytest.mark.parametrize("solver, stopping", [("adam", False), ("sgd", True), ("lbfgs", False)])
-def test_the_fitted_scalars_are_numpy_floats_as_scikit_learn_s(solver, stopping):
+def test_the_fitted_scalars_are_numpy_floats_as_scikit_learn_s(solver, stopping, tmp_path):
+    """Also in a saved and loaded estimator (its losses came back as Python floats)."""
     est = quietly(MLPClassifier((4,), solver=solver, early_stopping=stopping, max_iter=5,
                                 random_state=0).fit, X, Y)  # fmt: skip
     theirs = quietly(SkClassifier((4,), solver=solver, early_stopping=stopping, max_iter=5,
                                   random_state=0).fit, X, Y)  # fmt: skip
-    names = ["loss_", "best_loss_", "best_validation_score_"]
-    for name in names:
-        assert type(getattr(est, name, None)) is type(getattr(theirs, name, None)), name
-    for name in ("loss_curve_", "validation_scores_"):
-        ours, sk = getattr(est, name, None) or [], getattr(theirs, name, None) or []
-        assert [type(v) for v in ours] == [type(v) for v in sk], name
+    loaded = MLPClassifier.load(est.save(tmp_path / "m.safetensors"))
+    for ours in (est, loaded):
+        for name in ("loss_", "best_loss_", "best_validation_score_"):
+            assert type(getattr(ours, name, None)) is type(getattr(theirs, name, None)), name
+        for name in ("loss_curve_", "validation_scores_"):
+            mine, sk = getattr(ours, name, None) or [], getattr(theirs, name, None) or []
+            assert [type(v) for v in mine] == [type(v) for v in sk], name
+    for name in ("best_validation_loss_", "validation_loss_curve_"):  # nudgenet's own
+        assert repr(getattr(loaded, name, None)) == repr(getattr(est, name, None)), name
+
+
+def test_weights_assigned_to_coefs_go_with_a_pickle_or_copy():
+    """A pickle or deepcopy taken before any predict kept the weights from before the
+    assignment (the network's own), while the estimator predicted with the assigned ones."""
+    est = quietly(MLPClassifier((4,), max_iter=5, random_state=0).fit, X, Y)
+    est.coefs_ = [np.zeros_like(c) for c in est.coefs_]
+    est.intercepts_ = [np.full_like(b, 0.5) for b in est.intercepts_]
+    for twin in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
+        np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
+        np.testing.assert_array_equal(twin.coefs_[0], 0.0)
+
+
+def test_a_refused_warm_fit_with_early_stopping_leaves_no_validation_curves():
+    """A warm fit refused for a too small validation set had already made empty validation
+    curves and best values, which stayed (scikit-learn keeps None there)."""
+    est = quietly(MLPClassifier((4,), max_iter=3, random_state=0, warm_start=True).fit, X, Y)
+    est.set_params(early_stopping=True)
+    before = {k: repr(v) for k, v in vars(est).items() if k != "_solver"}
+    with pytest.raises(ValueError, match="The validation set is too small"):
+        est.fit(X[:9], np.array([0, 1, 2] * 3))
+    assert {k: repr(v) for k, v in vars(est).items() if k != "_solver"} == before
+    assert est.validation_scores_ is None and est.best_validation_score_ is None
 
 
 def test_an_estimator_fitted_under_a_launcher_is_not_told_to_pass_distributed(monkeypatch):

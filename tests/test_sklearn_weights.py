@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.datasets import load_digits
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
@@ -115,6 +116,22 @@ def test_multilabel_class_weight_is_one_dict_per_label(tmp_path):
         with pytest.raises(ValueError, match=message) as raised:
             MLPClassifier(class_weight=class_weight, **params).fit(X, targets)
         assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", [{0: 1.0, 1: 3.0}, {0: 0.5, 1: 1.0}]])
+def test_class_weight_takes_sparse_multilabel_targets_as_their_dense_columns(class_weight):
+    """Sparse multilabel targets with class_weight raised NumPy's "sparse array length is
+    ambiguous" (dense ones and sparse ones without class_weight fitted)."""
+    y = np.c_[Y == 0, Y == 1].astype(int)
+    params = dict(hidden_layer_sizes=(8,), random_state=0, max_iter=5, class_weight=class_weight)
+    a = _fit(MLPClassifier(**params), X, sp.csr_matrix(y))
+    b = _fit(MLPClassifier(**params), X, y)
+    for p, q in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(p, q)
+    if class_weight != "balanced":  # (partial_fit takes no "balanced")
+        c = MLPClassifier(**params).partial_fit(X, sp.csr_matrix(y), classes=[0, 1])
+        d = MLPClassifier(**params).partial_fit(X, y, classes=[0, 1])
+        np.testing.assert_array_equal(c.coefs_[0], d.coefs_[0])
 
 
 @pytest.mark.parametrize("y", [Y, np.c_[Y == 0, Y == 1]], ids=["multiclass", "multilabel"])

@@ -193,11 +193,7 @@ class BaseMLP(BaseEstimator):
         returns with the weights trained so far (the best epoch's with ``early_stopping``)."""
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        if not incremental or self._solver_kind() != self.solver:  # (solver changed: a new one)
-            self._new_solver(rule)
-        self._solver.alpha = float(self.alpha)  # read at every fit, as scikit-learn's backprop
-        curves_to_go_on(self)
-        validation = None
+        validation = None  # (split, and refused if too small, before the estimator changes)
         if self.early_stopping:
             stratify = columns if is_classifier(self) and columns.shape[1] == 1 else None
             train, held = train_test_split(
@@ -213,6 +209,11 @@ class BaseMLP(BaseEstimator):
             validation = (X[held], y[held], targets[held], held_weights)
             X, targets = rows_of(X, train), targets[train]
             weights = None if weights is None else weights[train]
+        if not incremental or self._solver_kind() != self.solver:  # (solver changed: a new one)
+            self._new_solver(rule)
+        self._solver.alpha = float(self.alpha)  # read at every fit, as scikit-learn's backprop
+        curves_to_go_on(self)
+        if self.early_stopping:
             self._best_weights = self._solver.flat_params.copy()
         n = len(X)
         if self.batch_size == "auto":
@@ -358,6 +359,8 @@ class BaseMLP(BaseEstimator):
     # --- pickling (joblib, clone of fitted estimators) -------------------------------------
 
     def __getstate__(self):
+        if "_model" in vars(self):  # arrays assigned to coefs_ / intercepts_ go with it
+            self._sync()
         state = dict(super().__getstate__())  # object.__getstate__ gives __dict__ itself
         solver = state.pop("_solver", None)
         if solver is not None:

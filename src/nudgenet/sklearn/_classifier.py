@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
@@ -212,7 +213,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         its ``weights``; a dict (or one per label) over every class the estimator knows
         (``classes_``; 0 and 1 for each label of multilabel targets), not only those of ``y``,
         as scikit-learn's ``SGDClassifier.partial_fit`` does, so a ``partial_fit`` batch
-        lacking a class weighs its rows as ``fit`` does."""
+        lacking a class weighs its rows as ``fit`` does.  Sparse multilabel targets are read
+        as their dense 0/1 columns."""
+        if sp.issparse(y):
+            y = y.toarray()
         if incremental and isinstance(self.class_weight, str):
             raise ValueError(
                 "class_weight='balanced' is not supported for partial_fit: compute the weights "

@@ -38,6 +38,7 @@ FITTED = (
     "validation_loss_curve_", "best_validation_loss_", "_units", "_loss_rule",
     "_no_improvement_count",
 )  # fmt: skip
+LOSSES = ("loss_", "loss_curve_", "best_loss_", "validation_loss_curve_", "best_validation_loss_")
 Y_TYPES = ("binary", "multiclass", "multilabel-indicator")  # a LabelBinarizer's y_type_
 # the fitted attributes every fit sets (a classifier's classes_ and y_type_ too)
 REQUIRED = (
@@ -83,6 +84,13 @@ def _restored(value):
     return np.dtype(value["numpy_dtype"])
 
 
+def _as_losses(value):
+    """A loss or a curve of them as fit keeps them: NumPy float64s (scikit-learn's type)."""
+    if isinstance(value, list):
+        return [np.float64(v) for v in value]
+    return None if value is None else np.float64(value)
+
+
 def record(est) -> TrainingRecord:
     """The fitted ``est`` as ``nudgenet train`` records a model: the task and the nudgenet loss
     its network's scores were trained with (``BCEWithLogitsLoss`` for two classes or
@@ -105,6 +113,7 @@ def metadata(est) -> dict:
     if hasattr(est, "classes_"):
         fitted["classes_"] = {"values": _plain(est.classes_), "dtype": est.classes_.dtype.str}
         fitted["y_type_"] = est._label_binarizer.y_type_
+        fitted["sparse_input_"] = bool(est._label_binarizer.sparse_input_)  # predict's type
     params = {k: _plain(v) for k, v in est.get_params(deep=False).items() if k != "callbacks"}
     sklearn = {"class": type(est).__name__, "params": params, "fitted": fitted}
     return {**record(est).to_dict(), "sklearn": sklearn}
@@ -159,12 +168,14 @@ def _estimator(cls, info: dict, path):
             classes = fitted.pop("classes_")
             binarizer = LabelBinarizer()
             binarizer.classes_ = np.asarray(classes["values"], dtype=np.dtype(classes["dtype"]))
-            binarizer.y_type_, binarizer.sparse_input_ = fitted.pop("y_type_"), False
+            binarizer.y_type_ = fitted.pop("y_type_")
+            binarizer.sparse_input_ = bool(fitted.pop("sparse_input_", False))
             est._label_binarizer, est.classes_ = binarizer, binarizer.classes_
         if "feature_names_in_" in fitted:
             est.feature_names_in_ = np.asarray(fitted.pop("feature_names_in_"), dtype=object)
         for name, value in fitted.items():
-            setattr(est, name, _restored(value))
+            value = _restored(value)
+            setattr(est, name, _as_losses(value) if name in LOSSES else value)
     except (TypeError, ValueError, KeyError) as error:
         why = f"a value lacks the key {error}" if isinstance(error, KeyError) else error
         raise ModelFileError(
