@@ -733,6 +733,11 @@ def test_read_labels_false_drops_the_label_column_unread(tmp_path):
     (tmp_path / "n.csv").write_text("a,kind,b\n0.5,nan,2\n1.5,1,3\n")
     x, y = load_arrays(tmp_path / "n.csv", label_column="kind", read_labels=False)
     assert y is None and x.tolist() == [[0.5, 2.0], [1.5, 3.0]]
+    assert x.flags.c_contiguous  # as read_labels=True gives them (it came in Fortran order)
+    for labels in (("", "1"), ("1", ""), ("cat", "1"), ("1", "cat")):  # either path
+        (tmp_path / "m.csv").write_text("a,kind,b\n0.5,{},2\n1.5,{},3\n".format(*labels))
+        x, _ = load_arrays(tmp_path / "m.csv", label_column="kind", read_labels=False)
+        assert x.tolist() == [[0.5, 2.0], [1.5, 3.0]] and x.flags.c_contiguous, labels
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,13 @@ def test_a_multilabel_network_exports_a_label_per_column_as_the_estimator_predic
         np.testing.assert_allclose(probabilities, est.predict_proba(rows), atol=1e-6)
 
 
+def test_a_file_saved_before_sparse_input_was_recorded_loads_and_predicts_arrays(tmp_path):
+    path = _tampered(tmp_path, lambda m: m["sklearn"]["fitted"].pop("sparse_input_"))
+    loaded = MLPClassifier.load(path)
+    assert loaded._label_binarizer.sparse_input_ is False
+    assert isinstance(loaded.predict(ROWS), np.ndarray)
+
+
 def test_a_classifier_fitted_on_sparse_multilabel_targets_predicts_them_sparse_once_loaded(
     tmp_path,
 ):
@@ -281,8 +288,11 @@ def _bigger_network(metadata):
      r"expected 4 outputs for 4 classes \(multiclass\), got 3"),
     (lambda m: m["sklearn"]["fitted"].update(y_type_="continuous"),
      "expected y_type_ one of binary, multiclass, multilabel-indicator, got 'continuous'"),
+    (lambda m: m["sklearn"]["fitted"]["loss_curve_"].append(None),
+     "cannot be restored: a loss is a number, got None"),
+    (lambda m: m["sklearn"]["fitted"].update(loss_=10**400), "cannot be restored: "),
 ], ids=["no-params", "params-list", "empty", "unknown-param", "classes-no-dtype", "network",
-        "features", "out-activation", "classes", "y-type"])  # fmt: skip
+        "features", "out-activation", "classes", "y-type", "loss-none", "loss-huge"])  # fmt: skip
 def test_load_refuses_a_damaged_or_inconsistent_file_in_one_line(change, message, tmp_path):
     path = _tampered(tmp_path, change)
     with pytest.raises(ng.ModelFileError, match=message) as error:

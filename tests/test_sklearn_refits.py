@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score
 from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.neural_network import MLPRegressor as SkRegressor
 
@@ -138,6 +139,15 @@ def test_weights_assigned_to_coefs_go_with_a_pickle_or_copy():
     for twin in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
         np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
         np.testing.assert_array_equal(twin.coefs_[0], 0.0)
+    # assigned arrays that do not fit still pickle (joblib sends the estimator to workers),
+    # and the copy refuses them at predict as the original does
+    est.coefs_ = [np.zeros((2, 2))]
+    twin = pickle.loads(pickle.dumps(est))
+    for each in (est, twin):
+        with pytest.raises(ValueError, match="coefs_ and intercepts_ must hold 2 arrays"):
+            each.predict(X)
+    scores = cross_val_score(est, X, Y, cv=2, n_jobs=2)  # refits clones in the workers
+    np.testing.assert_array_equal(scores, cross_val_score(est, X, Y, cv=2, n_jobs=1))
 
 
 def test_a_refused_warm_fit_with_early_stopping_leaves_no_validation_curves():
@@ -145,10 +155,13 @@ def test_a_refused_warm_fit_with_early_stopping_leaves_no_validation_curves():
     curves and best values, which stayed (scikit-learn keeps None there)."""
     est = quietly(MLPClassifier((4,), max_iter=3, random_state=0, warm_start=True).fit, X, Y)
     est.set_params(early_stopping=True)
-    before = {k: repr(v) for k, v in vars(est).items() if k != "_solver"}
+    solver = est._solver
+    before = {k: repr(v) for k, v in vars(est).items()}
+    state = {k: repr(v) for k, v in solver.state_dict().items()}
     with pytest.raises(ValueError, match="The validation set is too small"):
         est.fit(X[:9], np.array([0, 1, 2] * 3))
-    assert {k: repr(v) for k, v in vars(est).items() if k != "_solver"} == before
+    assert {k: repr(v) for k, v in vars(est).items()} == before and est._solver is solver
+    assert {k: repr(v) for k, v in solver.state_dict().items()} == state
     assert est.validation_scores_ is None and est.best_validation_score_ is None
 
 

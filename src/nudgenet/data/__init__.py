@@ -17,9 +17,10 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 """
 
 from .column_names import name_form, named_column
-from .csvfile import NoLabelColumn, first_row, header_row, resolve_label_column
+from .csvfile import first_row, header_row, resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
+from .label_column import NoLabelColumn
 from .memmap import memmap_arrays, save_arrays
 from .montecarlo import (
     BasketSamples,

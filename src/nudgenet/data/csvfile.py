@@ -16,19 +16,11 @@ import numpy as np
 from ..errors import DataError
 from . import separators
 from ._io import PathLike, open_bytes
-from .column_names import name_form, named_column
+from .label_column import LabelColumn, label_index
 
-LabelColumn = int | str | None
-LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
 # a line of blank cells (spaces of any kind, commas), which Python's reader skips as blank
 _BLANK_LINE = re.compile(r"^[^\S\r\n]*(?:,[^\S\r\n]*)*(?=\r?$)", re.MULTILINE)
-
-
-class NoLabelColumn(DataError):
-    """The CSV file has no column by the label column's name (or no header row to name one),
-    or ``"auto"`` recognises none, or several: the labels are not where they were looked for
-    (unlike a file too narrow for a label column, or two columns of the name asked for)."""
 
 
 def read_csv(
@@ -38,10 +30,14 @@ def read_csv(
     :func:`nudgenet.data.load_arrays`): the whole table at once when every cell is a number, else
     the features (numbers) and the label column's stripped cells (names).  ``read_labels``
     False: the features alone, the label column's cells unread (labels None)."""
-    text, first, header = _csv_start(path, raw)
+    text, first, second, header = _csv_start(path, raw)
     n_columns = len(first)
-    col = _label_index(path, label_column, header, n_columns)
+    col = label_index(path, label_column, header, n_columns)
+    row = first if header is None else second  # the first data row (None: there is none)
+    unread = col is not None and not read_labels
     try:
+        if unread and row is not None and col < len(row) and not _is_number(row[col]):
+            raise ValueError("the label column holds names or blanks")  # (read apart, below)
         table = _numbers(path, text, header, n_columns)
     except DataError:  # no data rows: said as it is
         raise
@@ -49,7 +45,7 @@ def read_csv(
         if col is None:
             _raise_bad_cell(path, text, header, n_columns)
             raise DataError(f"{path}: cannot parse as CSV ({e})") from e
-        if not read_labels:  # labels that are names, or a row of another width
+        if unread:  # labels that are names or blank, or a row of another width
             for _ in _data_rows(path, text, header, n_columns):  # the width: refused
                 pass  # (NumPy's reader of some columns does not count the others)
             return _features_without(path, text, header, n_columns, col), None
@@ -57,9 +53,10 @@ def read_csv(
     if table.shape[1] != n_columns:  # every data row narrower or wider than the first row
         _raise_bad_cell(path, text, header, n_columns)
         raise DataError(f"{path}: the first row has {n_columns} cells, the others {table.shape[1]}")
-    if not read_labels and col is not None:  # the label column unread: whatever it holds
+    if unread:  # the label column unread: whatever it holds
         features = [j for j in range(n_columns) if j != col]
-        return _check_finite(path, text, header, n_columns, table[:, features], features), None
+        return _check_finite(path, text, header, n_columns, np.delete(table, col, axis=1),
+                             features), None  # fmt: skip
     _check_finite(path, text, header, n_columns, table, list(range(n_columns)))
     if col is None:
         return table, None
@@ -161,7 +158,7 @@ def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> 
         return None
     first, second = _start_of(path)
     header = _header(path, first, second)
-    col = _label_index(path, label_column, header, len(first))
+    col = label_index(path, label_column, header, len(first))
     if header is None or col is None or header.count(header[col]) > 1:
         return col
     return header[col]
@@ -203,8 +200,11 @@ def _start_of(path: PathLike) -> tuple[list[str], list[str] | None]:
         raise _not_utf8(path, e) from e
 
 
-def _csv_start(path: PathLike, raw: bytes) -> tuple[str, list[str], list[str] | None]:
-    """A CSV file's text, its first row, and that row's stripped cells if it is a header."""
+def _csv_start(
+    path: PathLike, raw: bytes
+) -> tuple[str, list[str], list[str] | None, list[str] | None]:
+    """A CSV file's text, its first row, its next row that is not blank (None: none), and the
+    first row's stripped cells if it is a header."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -213,7 +213,7 @@ def _csv_start(path: PathLike, raw: bytes) -> tuple[str, list[str], list[str] | 
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise DataError(f"{path}: line {line} holds a NUL byte; a CSV file is text")
     first, second = _first_rows(path, io.StringIO(text))
-    return text, first, _header(path, first, second)
+    return text, first, second, _header(path, first, second)
 
 
 def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
@@ -278,73 +278,6 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return "_" not in cell and cell.strip().isascii()
-
-
-def _label_index(
-    path: PathLike, label_column: LabelColumn, header: list[str] | None, n_columns: int
-) -> int | None:
-    """The non-negative index of the label column, or None for no labels."""
-    if label_column is None:
-        return None
-    if n_columns < 2:
-        raise DataError(
-            f"{path}: has {n_columns} column; a label column needs at least one feature column "
-            "beside it (features only: label_column=None in Python)"
-        )
-    if label_column == "auto" and not (header and "auto" in header):
-        return _recognised_label_column(path, header, n_columns)
-    if isinstance(label_column, str):
-        if header is None:
-            raise NoLabelColumn(
-                f"{path}: the label column {label_column!r} is a name but the file has no "
-                "header row; give the column's index instead (from 0; -1 is the last)"
-            )
-        if label_column not in header:  # the same name in another Unicode form, if only one
-            if (col := named_column(header, label_column)) is not None:
-                return col
-            wanted = name_form(label_column.strip()).casefold()
-            alike = [name for name in header if name_form(name).casefold() == wanted]
-            hint = f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""
-            raise NoLabelColumn(
-                f"{path}: no column named {label_column!r}; the header has {header}{hint}"
-            )
-        named = [k for k, name in enumerate(header) if name == label_column]
-        if len(named) > 1:
-            raise DataError(
-                f"{path}: {len(named)} columns are named {label_column!r} "
-                f"({', '.join(map(str, named))}); give the index of the label column instead"
-            )
-        return named[0]
-    if isinstance(label_column, bool) or not isinstance(label_column, int | np.integer):
-        raise TypeError(
-            f"label_column must be a column name, an int index or None, "
-            f"got {type(label_column).__name__}"
-        )
-    if not -n_columns <= label_column < n_columns:
-        raise DataError(
-            f"{path}: label column {label_column} is out of range for {n_columns} columns "
-            f"(0..{n_columns - 1}, or -1..-{n_columns} from the end)"
-        )
-    return int(label_column) % n_columns
-
-
-def _recognised_label_column(path: PathLike, header: list[str] | None, n_columns: int) -> int:
-    """``label_column="auto"``: the last column of a file without a header; else the one column
-    named as in :data:`LABEL_NAMES`."""
-    if header is None:
-        return n_columns - 1
-    found = [name for name in header if name.lower() in LABEL_NAMES]
-    if len(found) == 1:
-        return header.index(found[0])
-    problem = (
-        f"several columns could hold them ({found})"
-        if found
-        else f"no column is named {', '.join(LABEL_NAMES)}"
-    )
-    raise NoLabelColumn(
-        f"{path}: which column holds the labels? {problem}; the columns are {header}: name "
-        "one with --label-column (label_column= in Python)"
-    )
 
 
 def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: int):

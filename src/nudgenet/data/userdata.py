@@ -12,7 +12,8 @@ from ..errors import DataError
 from ._convert import as_features, as_labels, require_finite
 from ._io import PathLike, folder_error, open_seekable, read_bytes
 from ._npy import FEATURES_WITH_LABELS, read_npy, read_npz
-from .csvfile import LabelColumn, read_csv
+from .csvfile import read_csv
+from .label_column import LabelColumn
 from .labels import encode_labels, is_text
 
 _X_KEYS = ("x", "X")

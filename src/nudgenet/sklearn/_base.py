@@ -38,6 +38,7 @@ from ._params import check_params
 from ._rows import in_dtype, network_outputs, training_rows
 from ._warnings import warn
 
+_WEIGHTS = ("coefs_", "intercepts_")  # the fitted arrays a user may assign
 NON_FINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values and "
     "need to be preprocessed."
@@ -359,18 +360,19 @@ class BaseMLP(BaseEstimator):
     # --- pickling (joblib, clone of fitted estimators) -------------------------------------
 
     def __getstate__(self):
-        if "_model" in vars(self):  # arrays assigned to coefs_ / intercepts_ go with it
-            self._sync()
         state = dict(super().__getstate__())  # object.__getstate__ gives __dict__ itself
         solver = state.pop("_solver", None)
         if solver is not None:
             state["_solver_state"] = solver.state_dict()
             state["_solver_made_for"] = self._solver_kind()
+        if "_model" in state and not self._published():  # coefs_ / intercepts_ as assigned
+            state["_assigned"] = {name: state.pop(name) for name in _WEIGHTS if name in state}
         return state
 
     def __setstate__(self, state):
         solver_state = state.pop("_solver_state", None)
         kind = state.pop("_solver_made_for", None)  # (older pickles: the solver parameter's)
+        assigned = state.pop("_assigned", None)
         super().__setstate__(state)
         if "_model" in state:
             self._model.eval()  # as after fit (pickles of older versions kept train mode)
@@ -378,6 +380,18 @@ class BaseMLP(BaseEstimator):
             if solver_state is not None:
                 self._new_solver(RULES[self._loss_rule], kind).load_state_dict(solver_state)
             self._publish()
+        if assigned is not None:  # the next predict takes them (or refuses them) as the original's
+            for name in _WEIGHTS:
+                vars(self).pop(name, None)
+            vars(self).update(assigned)
+
+    def _published(self) -> bool:
+        """Whether ``coefs_`` and ``intercepts_`` are the network's own arrays (nothing was
+        assigned to them since fit or the last :meth:`_sync`)."""
+        given = [*getattr(self, "coefs_", [None]), *getattr(self, "intercepts_", [None])]
+        layers = linears(self._model)
+        own = [layer.weight.data for layer in layers] + [layer.bias.data for layer in layers]
+        return len(given) == len(own) and all(a is b for a, b in zip(given, own))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

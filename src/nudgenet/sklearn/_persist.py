@@ -87,8 +87,14 @@ def _restored(value):
 def _as_losses(value):
     """A loss or a curve of them as fit keeps them: NumPy float64s (scikit-learn's type)."""
     if isinstance(value, list):
-        return [np.float64(v) for v in value]
-    return None if value is None else np.float64(value)
+        return [_as_loss(v) for v in value]
+    return None if value is None else _as_loss(value)
+
+
+def _as_loss(value) -> np.float64:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"a loss is a number, got {value!r}")
+    return np.float64(value)  # (OverflowError: an integer beyond float64)
 
 
 def record(est) -> TrainingRecord:
@@ -176,7 +182,7 @@ def _estimator(cls, info: dict, path):
         for name, value in fitted.items():
             value = _restored(value)
             setattr(est, name, _as_losses(value) if name in LOSSES else value)
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
         why = f"a value lacks the key {error}" if isinstance(error, KeyError) else error
         raise ModelFileError(
             f"{path}: the saved {cls.__name__} cannot be restored: {why}"
