@@ -139,6 +139,35 @@ def test_explain_on_another_data_set_speaks_of_its_rows_not_held_out_ones(
     assert labels[1].startswith("digits held-out row 3, target")
 
 
+def test_explain_counts_a_negative_index_from_the_end(trained, monkeypatch, capsys):
+    """--index -1 passed the range check, then its row's target was the empty slice y[-1:0]
+    ("inputs have 1 rows but targets have 0 rows")."""
+    folder, summary = trained
+    monkeypatch.chdir(folder)
+    model = str(folder / summary["model_path"])
+    outputs = []
+    for index in ("-1", "359"):  # the last of the 360 held-out rows, both ways
+        assert cli.main(["explain", model, "--index", index, "--json"]) == 0
+        payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        outputs.append((payload["target"], payload["loss"], payload["index"]))
+    assert outputs[0][:2] == outputs[1][:2] and outputs[0][2] == -1
+
+
+def test_explain_prints_a_regression_target_to_four_digits(tmp_path, monkeypatch, capsys):
+    """A regression's target was printed as a raw list at full precision."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    np.savez("r.npz", x=x, y=(x @ [1.0, 2.0, 3.0] / 7)[:, None])
+    argv = ["train", "--dataset", "r.npz", "--task", "regression", "--epochs", "2", "-q"]
+    assert cli.main([*argv, "-o", "r.safetensors"]) == 0
+    capsys.readouterr()
+    assert cli.main(["explain", "r.safetensors", "--index", "0"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    target = first.split("target ")[1]
+    assert "[" not in target and len(target.lstrip("-").replace(".", "")) <= 6, first
+
+
 @pytest.mark.parametrize("top", ["0", "-2"])
 def test_explain_top_is_a_whole_number_of_at_least_one(trained, top):
     folder, summary = trained

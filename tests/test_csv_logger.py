@@ -196,6 +196,29 @@ def test_the_train_command_refuses_a_log_that_would_replace_its_data_or_model(
     argv = ["train", "--dataset", "digits", "--epochs", "1", "-q", "--log-csv", "digits"]
     assert cli.main(argv) == 0  # a file named like a bundled data set is no data file
     assert (tmp_path / "digits").read_text().startswith("epoch,")
+    assert cli.main(argv) == 0  # a CSV log of an earlier run is replaced
+
+
+def test_the_train_command_refuses_a_log_over_its_default_model_file_or_any_other_file(
+    tmp_path, monkeypatch, capsys
+):
+    """Without -o the check missed the default model file: the log replaced the model, and
+    train then said it had kept that (now CSV) file.  Other files that are no CSV log (another
+    model, a script) were replaced too."""
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--dataset", "digits", "--epochs", "1", "-q"]
+    assert cli.main(base) == 0
+    model = (tmp_path / "nudgenet-digits.safetensors").read_bytes()
+    assert cli.main([*base, "--log-csv", "nudgenet-digits.safetensors"]) == 2
+    assert "is the --output file; the log would replace it" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("keep me\n")
+    for other in ("nudgenet-digits.safetensors", "notes.txt"):
+        assert cli.main([*base, "-o", "new.safetensors", "--log-csv", other]) == 2
+        err = capsys.readouterr().err
+        assert f"--log-csv {other} exists and is not a CSV log" in err and err.count("\n") == 1
+    assert (tmp_path / "nudgenet-digits.safetensors").read_bytes() == model
+    assert (tmp_path / "notes.txt").read_text() == "keep me\n"
+    assert not (tmp_path / "new.safetensors").exists()
 
 
 def test_a_logger_reused_after_a_run_that_raised_writes_only_the_new_run(tmp_path):

@@ -99,6 +99,28 @@ def test_batch_cosines_against_independent_per_example_gradients():
     payload = json.loads(e.to_json())
     assert payload["batch_size"] == 6 and len(payload["examples"]) == 6
     assert "cos" in str(e)
+    # a batch's mean activation times its mean delta is not the gradient beside them: no "x"
+    assert ", delta " in str(e) and " x delta " not in str(e)
+    assert " x delta " in str(ng.explain(model, ng.CrossEntropyLoss(), x[0], y[:1], top=3))
+    # a classifier's example wants its own class up (its nudge 1 − p is the one positive)
+    assert [(ex.wants, ex.direction) for ex in e.examples] == [(int(c), "up") for c in y]
+
+
+@pytest.mark.parametrize("loss_fn", [ng.BCEWithLogitsLoss(), ng.MSELoss()])
+def test_a_one_output_example_that_wants_its_output_down_says_down(loss_fn):
+    """With one output every example was said to want "output 0 up", whatever its nudge's
+    sign."""
+    x = np.random.default_rng(0).normal(size=(6, 3))
+    y = np.array([[0.0], [1.0], [0.0], [1.0], [0.0], [0.0]])
+    if isinstance(loss_fn, ng.MSELoss):
+        y = np.where(y > 0, -5.0, 5.0)
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 1, seed=1)).double()
+    e = ng.explain(model, loss_fn, x, y)
+    directions = [ex.direction for ex in e.examples]
+    assert directions == ["up" if nudge > 0 else "down" for nudge in e.nudges.ravel()]
+    assert {"up", "down"} <= set(directions)
+    for ex in e.examples:
+        assert f"wants output 0 {ex.direction}" in str(e).splitlines()[-7 + ex.index]
 
 
 def test_explain_and_nudge_test_leave_the_model_as_it_was():

@@ -73,6 +73,20 @@ def test_a_change_lost_in_rounding_suggests_a_larger_eps():
     assert "float32 rounding" in check.reason and "larger eps" in check.reason
 
 
+def test_a_cost_of_zero_says_the_test_cannot_check_the_example():
+    """A confidently right example (−log p = 0 in float64) was blamed on curvature, each
+    smaller eps suggested failing the same way and suggesting a smaller one."""
+    model = ng.Sequential(ng.Linear(2, 2, seed=0)).double()
+    model[0].weight.data[:] = [[40.0, -40.0], [-40.0, 40.0]]
+    model[0].bias.data[:] = 0
+    x, y = np.array([[1.0, 0.0]]), np.array([0])
+    for eps in (1e-4, 1e-7, 1e-10):
+        check = ng.nudge_test(model, ng.CrossEntropyLoss(), x, y, eps=eps)
+        assert check.cost_before == 0 and check.actual_change == 0 and not check.passed
+        assert "the cost is 0 in float64" in check.reason and "cannot check" in check.reason
+        assert "eps" not in check.reason
+
+
 def test_tolerance_must_be_positive():
     model, x, y = _smooth()
     with pytest.raises(ValueError, match="tolerance must be > 0, got 0"):

@@ -367,6 +367,15 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
         assert problem in err and err.count("\n") == 1, err
     assert (tmp_path / "m.safetensors").read_bytes() == before  # the model file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "m.safetensors"]
+    # a file that is no ONNX model (arguments swapped or mistyped) was replaced, exit 0
+    for name, content in (("data.csv", b"f0,f1,label\n1,2,0\n"), ("old.onnx", b"\x08\x01")):
+        (tmp_path / name).write_bytes(content)
+        assert cli.main(["export", "m.safetensors", name]) == 1
+        err = capsys.readouterr().err
+        assert f"output {name} exists and is not an ONNX model" in err, err
+        assert (tmp_path / name).read_bytes() == content
+    assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0
+    assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0  # exported again: replaced
 
 
 def test_names_that_do_not_fit_the_model_and_a_loss_class_are_refused_clearly(tmp_path):

@@ -38,7 +38,8 @@ def run(args) -> int:
         )
     where = f"{held}row {args.index}" + ("" if held else f" (of all {len(y):,} rows)")
     row = f"{data.name} {where}"
-    x_row, y_row = data.x_test[args.index], y[args.index : args.index + 1]
+    index = args.index % len(y)  # (-1: the last row; a slice from -1 to 0 is empty)
+    x_row, y_row = data.x_test[index], y[index : index + 1]
     explanation = explain(model, loss_fn, x_row, y_row, top=args.top)
     check = nudge_test(model, loss_fn, x_row[None, :], y_row, eps=args.eps)
     result = {
@@ -52,7 +53,7 @@ def run(args) -> int:
     if loss_fn.task == "classification":
         result["predicted"] = int(loss_fn.predict_classes(explanation.outputs)[0])
         names = data.class_names  # the model's (cat, dog; or 0, 1, ...), where it has them
-        label = int(data.y_test[args.index])
+        label = int(data.y_test[index])
         if max(label, result["predicted"]) < len(names):
             result["target_name"] = names[label]
             result["predicted_name"] = names[result["predicted"]]
@@ -63,10 +64,7 @@ def run(args) -> int:
         suffix = out.suffix or ".png"
         # an image set's rows as images (None: a square inferred), a table's as bars (False)
         shape = data.record.image_shape if data.record.images else False
-        target = result.get("target_name")  # a class by its name, where the model has names
-        if target is None:
-            values = np.atleast_1d(y_row[0])
-            target = ", ".join(f"{v:.4g}" if values.dtype.kind == "f" else str(v) for v in values)
+        target = result.get("target_name", _target_text(y_row[0]))  # a class by its name
         label = f"{Path(data.name).name} {where}, target {target}"  # a file by its name
         names = {
             # the rows are in the model's column order (held_out): its names, else the header's
@@ -89,7 +87,7 @@ def run(args) -> int:
     if args.json:
         emit_json(result)
         return 0
-    target = result.get("target_name", result["target"])
+    target = result.get("target_name", _target_text(y_row[0]))
     predicted = result.get("predicted_name", result.get("predicted"))
     print(f"{row}: target {target}" + ("" if predicted is None else f", predicted {predicted}"))
     print(explanation)
@@ -97,6 +95,12 @@ def run(args) -> int:
     for path in result["figures"]:
         print(f"figure written to {path}")
     return 0
+
+
+def _target_text(target) -> str:
+    """A row's target as it is read: a class label as it is, values to 4 significant digits."""
+    values = np.atleast_1d(target)
+    return ", ".join(f"{v:.4g}" if values.dtype.kind == "f" else str(v) for v in values)
 
 
 def register(commands) -> None:

@@ -19,11 +19,14 @@ from .output import check_writable
 def run(args) -> int:
     model = load(args.model)
     check_writable(args.output, "output", "an ONNX file", "model.onnx")
-    if args.output.is_file() and _is_model_file(args.output):  # the model itself, or another
-        raise NudgenetError(
-            f"output {args.output} is a nudgenet model file; choose another output, such as "
-            f"{args.output.with_suffix('.onnx')}"
-        )
+    if args.output.is_file():  # replaced only where it is an ONNX model: exported again
+        kind = "is a nudgenet model file" if _is_model_file(args.output) else (
+            None if _is_onnx_model(args.output) else "exists and is not an ONNX model")
+        if kind:
+            raise NudgenetError(
+                f"output {args.output} {kind}; choose another output, such as "
+                f"{args.output.with_suffix('.onnx')}"
+            )
     names = _feature_names(model)
     # the loss and the class names: from the model's metadata (its training record)
     path = export_onnx(model, args.output, dtype=args.dtype, feature_names=names)
@@ -56,6 +59,17 @@ def _feature_names(model) -> list[str] | None:
     if record.dataset is None or features is None or not Path(record.dataset).is_file():
         return None
     return feature_names(record.dataset, record.label_column, features)
+
+
+def _is_onnx_model(path: Path) -> bool:
+    """Whether ``path`` holds an ONNX model (a graph of nodes; its external data unread)."""
+    import onnx  # (the extra's; export_onnx names it when missing)
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf's DecodeError, or whatever else a file of other bytes gives
+        return False
+    return bool(proto.ir_version and proto.graph.node)
 
 
 def _is_model_file(path: Path) -> bool:

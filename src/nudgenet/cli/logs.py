@@ -59,21 +59,34 @@ def log_callbacks(args, data) -> list[Callback]:
         images = data.record.images and shape is not None
         callbacks.append(TensorBoard(args.tensorboard, write_images=images, image_shape=shape))
     if args.log_csv:
-        check_log_file(args)
         callbacks.append(CSVLogger(args.log_csv))
     return callbacks
 
 
-def check_log_file(args) -> None:
-    """``--log-csv`` must not name the data set file the run reads nor its ``--output``: the log
-    replaces its file when training starts (a UsageError says so, before training)."""
-    files = {"--output": args.output}
+def check_log_file(args, output: Path) -> None:
+    """Before anything is read or trained: ``--log-csv`` must not name the data set file the
+    run reads nor its model file ``output`` (``--output`` or its default), and a file already
+    there must be a CSV log (its first line ``epoch,...``) or empty: the log replaces its file
+    when training starts (a UsageError says so)."""
+    files = {"--output": output}
     if args.dataset not in recipes.DATASETS:  # a file, not a bundled data set's name
         files["--dataset"] = args.dataset
     log = args.log_csv.resolve()
+    other = log.with_name(f"{log.stem}-log.csv").name
     for option, path in files.items():
-        if path and Path(path).resolve() == log:
+        if Path(path).resolve() == log:
             raise UsageError(
                 f"--log-csv {args.log_csv} is the {option} file; the log would replace it: "
-                f"name another file, such as {log.with_name(f'{log.stem}-log.csv').name}"
+                f"name another file, such as {other}"
             )
+    if log.is_file() and not _is_csv_log(log):
+        raise UsageError(
+            f"--log-csv {args.log_csv} exists and is not a CSV log (its first line is not "
+            f"epoch,...); the log would replace it: name another file, such as {other}"
+        )
+
+
+def _is_csv_log(path: Path) -> bool:
+    """Whether ``path`` is empty or starts as a CSVLogger's file: a header ``epoch,...``."""
+    with open(path, "rb") as f:
+        return f.read(5) in (b"", b"epoch")

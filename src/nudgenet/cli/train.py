@@ -29,7 +29,7 @@ from .class_weight import class_weight_for
 from .columns import feature_names
 from .common import UsageError, absolute, emit_json, format_figure, load_data, metrics_for
 from .differential import differential_defaults, training_loss
-from .logs import log_callbacks
+from .logs import check_log_file, log_callbacks
 from .mpi import load_once_per_machine, under_mpi
 from .output import (
     KEPT_BETTER_MODEL,
@@ -50,6 +50,8 @@ def run(args) -> int:
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
+    if args.log_csv:  # (on every rank: the run's options)
+        check_log_file(args, output)
     if may_write():  # and the other files it writes (rank 0's, under mpiexec)
         check_outputs(args)
     loading = partial(load_data, args, args.test_size, args.seed, args.samples)

@@ -103,17 +103,26 @@ def _per_example(model, loss_fn, x: np.ndarray, y, params) -> tuple[list, float]
         loss.backward()
         grads.append(flat_grads(params))
         losses.append(float(loss.data))
-        wants.append(int(np.argmax(-out.grad.reshape(-1))))
+        wants.append(_most_wanted(-out.grad.reshape(-1)))
     g = np.stack(grads).astype(np.float64)
     mean = g.mean(axis=0)
     norms = np.linalg.norm(g, axis=1)
     mean_norm = float(np.linalg.norm(mean))
     cosines = g @ mean / np.maximum(norms * mean_norm, np.finfo(np.float64).tiny)
     examples = [
-        ExampleGradient(n, losses[n], float(norms[n]), float(cosines[n]), wants[n])
+        ExampleGradient(n, losses[n], float(norms[n]), float(cosines[n]), *wants[n])
         for n in range(len(x))
     ]
     return examples, mean_norm
+
+
+def _most_wanted(nudges: np.ndarray) -> tuple[int, str]:
+    """The output an example most wants moved, and which way: the largest positive nudge
+    (up), else the most negative one (down)."""
+    up = int(np.argmax(nudges))
+    if nudges[up] > 0:
+        return up, "up"
+    return int(np.argmin(nudges)), "down"
 
 
 def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = True) -> Explanation:

@@ -68,8 +68,14 @@ class NudgeTest:
                 f"cost has no derivative: try a smaller eps (e.g. {self._smaller_eps():g}); an "
                 "input sitting exactly on a kink fails at any eps"
             )
+        if self.actual_change == 0 and self.cost_before == 0:  # no eps can show a change
+            return (
+                f"the cost is 0 in {self.dtype}: the example is fitted to the last digit, so no "
+                "small step shows a change and the test cannot check it; pick an example with a "
+                "cost (a misclassified one)"
+            )
         rounding = ROUNDING * np.finfo(self.dtype).eps * abs(self.cost_before)
-        if abs(self.predicted_change) * self.tolerance < rounding:
+        if self.actual_change == 0 or abs(self.predicted_change) * self.tolerance < rounding:
             return (
                 f"the predicted change {self.predicted_change:+.2e} is lost in the {self.dtype} "
                 f"rounding of the cost {self.cost_before:.3g}: try a larger eps"

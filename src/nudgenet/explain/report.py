@@ -85,13 +85,16 @@ class ParameterNudge:
 @dataclass
 class ExampleGradient:
     """What example ``index`` of a batch wants: its own loss, gradient norm ``‖gₙ‖``, the cosine
-    of ``gₙ`` with the batch mean ``ḡ``, and the output unit it most wants raised."""
+    of ``gₙ`` with the batch mean ``ḡ``, and the output unit it most wants moved, ``wants``, and
+    which way, ``direction``: the largest positive nudge ("up"), else the most negative one
+    ("down": every output wants to go down, as a one-output model's may)."""
 
     index: int
     loss: float
     grad_norm: float
     cosine_with_mean: float
-    wants_up: int
+    wants: int
+    direction: str
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -203,8 +206,8 @@ class Explanation:
         rows += ["", f"top {len(self.top)} parameters by |dC/dtheta|{means}:"]
         for p in self.top:
             index = ",".join(str(i) for i in p.index)
-            feeds = (
-                f"  activation {p.activation:+.4f} x delta {p.delta:+.4e}"
+            feeds = (  # one example's product is its gradient; a batch's means' is not
+                f"  activation {p.activation:+.4f}{' x' if n == 1 else ','} delta {p.delta:+.4e}"
                 if p.activation is not None
                 else ""
             )
@@ -220,7 +223,7 @@ class Explanation:
             for e in self.examples:
                 rows.append(
                     f"  example {e.index:>4}  loss {e.loss:.4f}  |g_n| {e.grad_norm:.4e}"
-                    f"  cos {e.cosine_with_mean:+.3f}  wants output {e.wants_up} up"
+                    f"  cos {e.cosine_with_mean:+.3f}  wants output {e.wants} {e.direction}"
                 )
             agree = np.mean([e.cosine_with_mean > 0 for e in self.examples])
             rows.append(f"  {agree:.0%} of the examples point within 90 degrees of the mean step")
