@@ -151,6 +151,8 @@ def test_explain_counts_a_negative_index_from_the_end(trained, monkeypatch, caps
         payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         outputs.append((payload["target"], payload["loss"], payload["index"]))
     assert outputs[0][:2] == outputs[1][:2] and outputs[0][2] == -1
+    assert cli.main(["explain", model, "--index", "-1"]) == 0
+    assert capsys.readouterr().out.startswith("digits held-out row -1 (row 359): target ")
 
 
 def test_explain_prints_a_regression_target_to_four_digits(tmp_path, monkeypatch, capsys):
@@ -158,14 +160,18 @@ def test_explain_prints_a_regression_target_to_four_digits(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 3))
-    np.savez("r.npz", x=x, y=(x @ [1.0, 2.0, 3.0] / 7)[:, None])
-    argv = ["train", "--dataset", "r.npz", "--task", "regression", "--epochs", "2", "-q"]
-    assert cli.main([*argv, "-o", "r.safetensors"]) == 0
-    capsys.readouterr()
-    assert cli.main(["explain", "r.safetensors", "--index", "0"]) == 0
-    first = capsys.readouterr().out.splitlines()[0]
-    target = first.split("target ")[1]
-    assert "[" not in target and len(target.lstrip("-").replace(".", "")) <= 6, first
+    targets = {"r": (x @ [1.0, 2.0, 3.0] / 7)[:, None], "whole": np.arange(60) * 1000 + 154488}
+    for name, y in targets.items():
+        np.savez(f"{name}.npz", x=x, y=y)
+        argv = ["train", "--dataset", f"{name}.npz", "--task", "regression", "--epochs", "2"]
+        assert cli.main([*argv, "-q", "-o", f"{name}.safetensors"]) == 0
+        capsys.readouterr()
+        assert cli.main(["explain", f"{name}.safetensors", "--index", "0"]) == 0
+        target = capsys.readouterr().out.splitlines()[0].split("target ")[1]
+        if name == "whole":  # a whole number in full, not 1.545e+05
+            assert target.isdigit() and int(target) in y, target
+        else:
+            assert "[" not in target and len(target.lstrip("-").replace(".", "")) <= 6, target
 
 
 @pytest.mark.parametrize("top", ["0", "-2"])

@@ -210,15 +210,20 @@ def test_the_train_command_refuses_a_log_over_its_default_model_file_or_any_othe
     assert cli.main(base) == 0
     model = (tmp_path / "nudgenet-digits.safetensors").read_bytes()
     assert cli.main([*base, "--log-csv", "nudgenet-digits.safetensors"]) == 2
-    assert "is the --output file; the log would replace it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is the model (the default --output) file; the log would replace it" in err
     (tmp_path / "notes.txt").write_text("keep me\n")
-    for other in ("nudgenet-digits.safetensors", "notes.txt"):
+    (tmp_path / "epochs.txt").write_text("epochalypse notes\n")  # no "epoch," header
+    for other in ("nudgenet-digits.safetensors", "notes.txt", "epochs.txt"):
         assert cli.main([*base, "-o", "new.safetensors", "--log-csv", other]) == 2
         err = capsys.readouterr().err
         assert f"--log-csv {other} exists and is not a CSV log" in err and err.count("\n") == 1
     assert (tmp_path / "nudgenet-digits.safetensors").read_bytes() == model
     assert (tmp_path / "notes.txt").read_text() == "keep me\n"
     assert not (tmp_path / "new.safetensors").exists()
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfepoch,loss\r\n0,1.0\r\n")  # re-saved
+    assert cli.main([*base, "-o", "new.safetensors", "--log-csv", "bom.csv"]) == 0
+    assert (tmp_path / "bom.csv").read_text().startswith("epoch,")
 
 
 def test_a_logger_reused_after_a_run_that_raised_writes_only_the_new_run(tmp_path):

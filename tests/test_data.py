@@ -11,6 +11,7 @@ import struct
 import threading
 import tracemalloc
 import urllib.error
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -944,3 +945,14 @@ def test_labels_that_are_not_classes_show_a_value_as_its_dtype_prints_it():
 
     with pytest.raises(DataError, match=r"got float32 values such as 0\.6728$"):
         encode_labels(np.array([0.6728, 1.0], np.float32), ["a", "b"], "f.csv")
+
+
+def test_float16_labels_are_read_without_an_overflow_warning(tmp_path):
+    """2**63, the bound of labels int64 holds, was cast to float16 (inf) to compare with float16
+    labels: a RuntimeWarning, an error where warnings are (the loaders' fuzz test found it)."""
+    np.savez(tmp_path / "h.npz", x=np.eye(3), y=np.array([1.0, 2.0, 0.5], dtype=np.float16))
+    np.savez(tmp_path / "w.npz", x=np.eye(2), y=np.array([1.0, 2.0], dtype=np.float16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_arrays(tmp_path / "h.npz")[1].dtype == np.float32  # targets: 0.5 is no class
+        assert load_arrays(tmp_path / "w.npz")[1].tolist() == [1, 2]  # whole: class labels

@@ -123,6 +123,22 @@ def test_a_one_output_example_that_wants_its_output_down_says_down(loss_fn):
         assert f"wants output 0 {ex.direction}" in str(e).splitlines()[-7 + ex.index]
 
 
+def test_each_example_names_the_output_with_the_largest_nudge_and_its_sign():
+    """The largest positive nudge was named before any negative one: a row that barely wants
+    output 0 up and strongly wants output 1 down was said to want output 0 up, and a row that
+    wants nothing (loss 0) to want output 0 down."""
+    model = ng.Sequential(ng.Linear(2, 2, seed=0)).double()
+    model[0].weight.data[:] = 0
+    model[0].bias.data[:] = 0
+    y = np.array([[0.001, -100.0], [0.0, 0.0], [-0.5, 0.2]])
+    e = ng.explain(model, ng.MSELoss(), np.zeros((3, 2)), y)
+    assert [(ex.wants, ex.direction) for ex in e.examples] == [(1, "down"), (None, "none"),
+                                                               (0, "down")]  # fmt: skip
+    lines = str(e).splitlines()[-4:-1]
+    assert "wants output 1 down" in lines[0] and "wants no change" in lines[1]
+    assert json.loads(e.to_json())["examples"][1]["wants"] is None
+
+
 def test_explain_and_nudge_test_leave_the_model_as_it_was():
     x, y = ng.datasets.digits()
     model = ng.Sequential(

@@ -358,7 +358,8 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("")
     for output, problem in (
-        ("m.safetensors", "output m.safetensors is a nudgenet model file; choose another output"),
+        ("m.safetensors", "output m.safetensors is a nudgenet model file; choose another, such "
+                          "as m.onnx"),
         ("folder", "output folder is a folder; expected an ONNX file path such as folder/"),
         ("file/m.onnx", "output file/m.onnx: file is a file, not a folder"),
     ):
@@ -368,14 +369,18 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
     assert (tmp_path / "m.safetensors").read_bytes() == before  # the model file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "m.safetensors"]
     # a file that is no ONNX model (arguments swapped or mistyped) was replaced, exit 0
-    for name, content in (("data.csv", b"f0,f1,label\n1,2,0\n"), ("old.onnx", b"\x08\x01")):
+    for name, content, other in (("data.csv", b"f0,f1,label\n1,2,0\n", "data.onnx"),
+                                 ("old.onnx", b"not ONNX", "old-new.onnx")):  # fmt: skip
         (tmp_path / name).write_bytes(content)
         assert cli.main(["export", "m.safetensors", name]) == 1
         err = capsys.readouterr().err
-        assert f"output {name} exists and is not an ONNX model" in err, err
+        assert f"output {name} exists and is not an ONNX model; choose another, such as {other}" \
+            in err, err
         assert (tmp_path / name).read_bytes() == content
     assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0
     assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0  # exported again: replaced
+    (tmp_path / "empty.onnx").write_bytes(b"")  # nothing to lose
+    assert cli.main(["export", "m.safetensors", "empty.onnx", "-q"]) == 0
 
 
 def test_names_that_do_not_fit_the_model_and_a_loss_class_are_refused_clearly(tmp_path):

@@ -36,9 +36,10 @@ def run(args) -> int:
         raise NudgenetError(
             f"--index {args.index} is outside the {len(y):,} {held}rows of {data.name}"
         )
-    where = f"{held}row {args.index}" + ("" if held else f" (of all {len(y):,} rows)")
-    row = f"{data.name} {where}"
     index = args.index % len(y)  # (-1: the last row; a slice from -1 to 0 is empty)
+    number = f"{args.index} (row {index})" if args.index < 0 else str(index)
+    where = f"{held}row {number}" + ("" if held else f" (of all {len(y):,} rows)")
+    row = f"{data.name} {where}"
     x_row, y_row = data.x_test[index], y[index : index + 1]
     explanation = explain(model, loss_fn, x_row, y_row, top=args.top)
     check = nudge_test(model, loss_fn, x_row[None, :], y_row, eps=args.eps)
@@ -98,9 +99,13 @@ def run(args) -> int:
 
 
 def _target_text(target) -> str:
-    """A row's target as it is read: a class label as it is, values to 4 significant digits."""
+    """A row's target as it is read: a class label as it is, a whole number in full, other
+    values to 4 significant digits."""
     values = np.atleast_1d(target)
-    return ", ".join(f"{v:.4g}" if values.dtype.kind == "f" else str(v) for v in values)
+    if values.dtype.kind != "f":
+        return ", ".join(str(v) for v in values)
+    return ", ".join(f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+                     for v in values.tolist())  # fmt: skip
 
 
 def register(commands) -> None:
@@ -119,7 +124,7 @@ def register(commands) -> None:
         "--index",
         type=int,
         default=0,
-        help="held-out row, or row of another --dataset (default: %(default)s)",
+        help="held-out row, or row of another --dataset; -1 is the last (default: %(default)s)",
     )
     explain_cmd.add_argument(
         "--top", type=positive_int, default=10, help="parameters listed (default: %(default)s)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -13,20 +14,21 @@ from ..recipes import TrainingRecord
 from .columns import feature_names, model_feature_names
 from .common import add_output_options, emit_json
 from .mpi import one_process
-from .output import check_writable
+from .output import check_writable, starts_as
 
 
 def run(args) -> int:
     model = load(args.model)
     check_writable(args.output, "output", "an ONNX file", "model.onnx")
     if args.output.is_file():  # replaced only where it is an ONNX model: exported again
-        kind = "is a nudgenet model file" if _is_model_file(args.output) else (
-            None if _is_onnx_model(args.output) else "exists and is not an ONNX model")
+        kind = "is a nudgenet model file" if _is_model_file(args.output) else None
+        if kind is None and not starts_as(args.output, _ONNX_START, "output"):
+            kind = "exists and is not an ONNX model"
         if kind:
-            raise NudgenetError(
-                f"output {args.output} {kind}; choose another output, such as "
-                f"{args.output.with_suffix('.onnx')}"
-            )
+            other = args.output.with_suffix(".onnx")
+            if other == args.output:
+                other = other.with_name(f"{other.stem}-new.onnx")
+            raise NudgenetError(f"output {args.output} {kind}; choose another, such as {other}")
     names = _feature_names(model)
     # the loss and the class names: from the model's metadata (its training record)
     path = export_onnx(model, args.output, dtype=args.dtype, feature_names=names)
@@ -61,15 +63,9 @@ def _feature_names(model) -> list[str] | None:
     return feature_names(record.dataset, record.label_column, features)
 
 
-def _is_onnx_model(path: Path) -> bool:
-    """Whether ``path`` holds an ONNX model (a graph of nodes; its external data unread)."""
-    import onnx  # (the extra's; export_onnx names it when missing)
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception:  # protobuf's DecodeError, or whatever else a file of other bytes gives
-        return False
-    return bool(proto.ir_version and proto.graph.node)
+# what an ONNX file (a ModelProto, its fields in number order) starts with: ir_version (field
+# 1, a varint), then the tag of field 2 (producer_name) ... 8 (opset_import)
+_ONNX_START = re.compile(rb"\x08[\x01-\x7f][\x12\x1a\x22\x28\x32\x3a\x42]", re.DOTALL)
 
 
 def _is_model_file(path: Path) -> bool:
@@ -91,6 +87,7 @@ def register(commands) -> None:
         "outputs label and probabilities besides output, and its class names (and a CSV file's "
         "feature names) in the file's metadata; a Poisson regressor's output is its means, as "
         "est.predict gives them. "
+        "An existing output file is replaced only if it is an ONNX model. "
         'Needs the onnx extra: pip install "nudgenet[onnx]".',
     )
     export.add_argument("model", help="a .safetensors model file written by nudgenet")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
 
 from .. import recipes
 from ..callbacks import Callback
 from ..logs import CSVLogger, TensorBoard
 from .common import UsageError
+from .output import starts_as
 
 
 def log_folder(text: str) -> Path:
@@ -42,7 +44,7 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
         type=log_file,
         metavar="PATH",
         help="write one CSV row per epoch to PATH (Keras's CSVLogger format: epoch, then the "
-        "epoch's metrics, sorted by name)",
+        "epoch's metrics, sorted by name); an existing file is replaced only if it is such a log",
     )
 
 
@@ -68,7 +70,7 @@ def check_log_file(args, output: Path) -> None:
     run reads nor its model file ``output`` (``--output`` or its default), and a file already
     there must be a CSV log (its first line ``epoch,...``) or empty: the log replaces its file
     when training starts (a UsageError says so)."""
-    files = {"--output": output}
+    files = {"--output" if args.output else "model (the default --output)": output}
     if args.dataset not in recipes.DATASETS:  # a file, not a bundled data set's name
         files["--dataset"] = args.dataset
     log = args.log_csv.resolve()
@@ -79,14 +81,11 @@ def check_log_file(args, output: Path) -> None:
                 f"--log-csv {args.log_csv} is the {option} file; the log would replace it: "
                 f"name another file, such as {other}"
             )
-    if log.is_file() and not _is_csv_log(log):
+    if log.is_file() and not starts_as(args.log_csv, _LOG_START, "--log-csv", UsageError):
         raise UsageError(
-            f"--log-csv {args.log_csv} exists and is not a CSV log (its first line is not "
-            f"epoch,...); the log would replace it: name another file, such as {other}"
+            f"--log-csv {args.log_csv} exists and is not a CSV log (a first line epoch,...); "
+            f"the log would replace it: name another file, such as {other}"
         )
 
 
-def _is_csv_log(path: Path) -> bool:
-    """Whether ``path`` is empty or starts as a CSVLogger's file: a header ``epoch,...``."""
-    with open(path, "rb") as f:
-        return f.read(5) in (b"", b"epoch")
+_LOG_START = re.compile(rb"(\xef\xbb\xbf)?epoch(,|\r?\n|$)")  # a CSVLogger's header (a BOM)

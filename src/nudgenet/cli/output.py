@@ -11,6 +11,7 @@ line says so; exit code :data:`KEPT_BETTER_MODEL`).  Writes are atomic (:func:`n
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -52,6 +53,20 @@ def check_writable(path: Path, option: str, kind: str, example: str) -> None:
             f"{option} {path} is a folder; expected {kind} path such as {path / example}"
         )
     _check_folder(path.parent, path, option)
+
+
+def starts_as(path: Path, pattern: re.Pattern, option: str, error=NudgenetError) -> bool:
+    """Whether the existing file ``path`` (the value of ``option``) is empty (nothing to lose)
+    or its first bytes match ``pattern``: a file the command may replace.  Only its start is
+    read (a large file given by mistake is not read whole); one that cannot be read is an
+    ``error``."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(16)
+    except OSError as e:
+        raise error(f"{option} {path} cannot be read to tell what it holds ({e.strerror}); name "
+                    "another file") from None  # fmt: skip
+    return not start or pattern.match(start) is not None
 
 
 def check_writable_folder(path: Path, option: str) -> None:

@@ -106,7 +106,7 @@ def whole(y: np.ndarray) -> np.ndarray:
     """Which values of the float array ``y`` are whole numbers that int64 holds (not NaN, not
     infinite, below 2**63 in magnitude): those that can be class labels."""
     with np.errstate(invalid="ignore"):  # NaN and inf give NaN here: not whole
-        return (np.mod(y, 1) == 0) & (np.abs(y) < 2.0**63)
+        return (np.mod(y, 1) == 0) & (np.abs(y) < np.float64(2.0**63))  # (no float16 2**63)
 
 
 def require_finite(source: object, name: str, values: np.ndarray) -> np.ndarray:

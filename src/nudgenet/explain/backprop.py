@@ -116,13 +116,15 @@ def _per_example(model, loss_fn, x: np.ndarray, y, params) -> tuple[list, float]
     return examples, mean_norm
 
 
-def _most_wanted(nudges: np.ndarray) -> tuple[int, str]:
-    """The output an example most wants moved, and which way: the largest positive nudge
-    (up), else the most negative one (down)."""
-    up = int(np.argmax(nudges))
-    if nudges[up] > 0:
-        return up, "up"
-    return int(np.argmin(nudges)), "down"
+def _most_wanted(nudges: np.ndarray) -> tuple[int | None, str]:
+    """The output an example most wants moved, and which way: the largest |nudge| (a positive
+    one on a tie), "up" or "down" by its sign; ``(None, "none")`` where every nudge is 0."""
+    size = np.abs(nudges)
+    if not size.max() > 0:
+        return None, "none"
+    largest = np.flatnonzero(size == size.max())
+    unit = int(next((k for k in largest if nudges[k] > 0), largest[0]))
+    return unit, "up" if nudges[unit] > 0 else "down"
 
 
 def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = True) -> Explanation:

@@ -85,15 +85,15 @@ class ParameterNudge:
 @dataclass
 class ExampleGradient:
     """What example ``index`` of a batch wants: its own loss, gradient norm ``‖gₙ‖``, the cosine
-    of ``gₙ`` with the batch mean ``ḡ``, and the output unit it most wants moved, ``wants``, and
-    which way, ``direction``: the largest positive nudge ("up"), else the most negative one
-    ("down": every output wants to go down, as a one-output model's may)."""
+    of ``gₙ`` with the batch mean ``ḡ``, and the output unit it most wants moved, ``wants`` (the
+    largest |nudge|), and which way, ``direction``: ``"up"`` or ``"down"`` by the nudge's sign
+    (None and ``"none"`` where every nudge is 0)."""
 
     index: int
     loss: float
     grad_norm: float
     cosine_with_mean: float
-    wants: int
+    wants: int | None
     direction: str
 
     def to_dict(self) -> dict:
@@ -221,9 +221,10 @@ class Explanation:
                 "each example's gradient g_n against the batch mean (cos = g_n . g / |g_n||g|):",
             ]
             for e in self.examples:
+                wants = "no change" if e.wants is None else f"output {e.wants} {e.direction}"
                 rows.append(
                     f"  example {e.index:>4}  loss {e.loss:.4f}  |g_n| {e.grad_norm:.4e}"
-                    f"  cos {e.cosine_with_mean:+.3f}  wants output {e.wants} {e.direction}"
+                    f"  cos {e.cosine_with_mean:+.3f}  wants {wants}"
                 )
             agree = np.mean([e.cosine_with_mean > 0 for e in self.examples])
             rows.append(f"  {agree:.0%} of the examples point within 90 degrees of the mean step")
