@@ -152,7 +152,9 @@ def test_explain_counts_a_negative_index_from_the_end(trained, monkeypatch, caps
         outputs.append((payload["target"], payload["loss"], payload["index"]))
     assert outputs[0][:2] == outputs[1][:2] and outputs[0][2] == -1
     assert cli.main(["explain", model, "--index", "-1"]) == 0
-    assert capsys.readouterr().out.startswith("digits held-out row -1 (row 359): target ")
+    assert capsys.readouterr().out.startswith("digits held-out row 359 (--index -1): target ")
+    assert cli.main(["explain", model, "--index", "-1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["row"] == 359
 
 
 def test_explain_prints_a_regression_target_to_four_digits(tmp_path, monkeypatch, capsys):
@@ -172,6 +174,17 @@ def test_explain_prints_a_regression_target_to_four_digits(tmp_path, monkeypatch
             assert target.isdigit() and int(target) in y, target
         else:
             assert "[" not in target and len(target.lstrip("-").replace(".", "")) <= 6, target
+
+
+@pytest.mark.parametrize("value, dtype, text", [
+    (154488.0, np.float32, "154488"), (-3.0, np.float32, "-3"),
+    (123456789.0, np.float32, "1.235e+08"),  # float32 holds it as 123456792: no false digits
+    (123456789.0, np.float64, "123456789"), (0.14045985, np.float64, "0.1405"),
+])  # fmt: skip
+def test_a_target_prints_in_full_only_where_its_dtype_holds_every_digit(value, dtype, text):
+    from nudgenet.cli.explain import _target_text
+
+    assert _target_text(np.array([value], dtype=dtype)) == text
 
 
 @pytest.mark.parametrize("top", ["0", "-2"])

@@ -137,6 +137,12 @@ def test_each_example_names_the_output_with_the_largest_nudge_and_its_sign():
     lines = str(e).splitlines()[-4:-1]
     assert "wants output 1 down" in lines[0] and "wants no change" in lines[1]
     assert json.loads(e.to_json())["examples"][1]["wants"] is None
+    # a tie goes to the output wanted up; nudges that are not finite say so
+    tie = ng.explain(model, ng.MSELoss(), np.zeros((2, 2)), np.array([[-1.0, 1.0], [0.5, 0]]))
+    assert (tie.examples[0].wants, tie.examples[0].direction) == (1, "up")
+    from nudgenet.explain.backprop import _most_wanted
+
+    assert _most_wanted(np.array([0.5, np.nan])) == (None, "not finite")
 
 
 def test_explain_and_nudge_test_leave_the_model_as_it_was():

@@ -18,6 +18,7 @@ import pytest
 
 import nudgenet as ng
 from nudgenet import cli
+from nudgenet.cli import output as output_module
 from nudgenet.export import IR_VERSION, OPSET
 from nudgenet.nn import losses
 from nudgenet.nn.config import LAYERS
@@ -370,17 +371,27 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "m.safetensors"]
     # a file that is no ONNX model (arguments swapped or mistyped) was replaced, exit 0
     for name, content, other in (("data.csv", b"f0,f1,label\n1,2,0\n", "data.onnx"),
-                                 ("old.onnx", b"not ONNX", "old-new.onnx")):  # fmt: skip
-        (tmp_path / name).write_bytes(content)
+                                 ("old.onnx", b"not ONNX", "old-new.onnx"),
+                                 ("near.onnx", b"\x08\x01", "near-new.onnx"),  # one byte short
+                                 ("saved_model.pb", b"\x08\x01\x12\x04", "saved_model.onnx")):
+        (tmp_path / name).write_bytes(content)  # (a protobuf file of another kind, last)
         assert cli.main(["export", "m.safetensors", name]) == 1
         err = capsys.readouterr().err
-        assert f"output {name} exists and is not an ONNX model; choose another, such as {other}" \
-            in err, err
+        assert f"output {name} exists and is not an ONNX model (.onnx); choose another, such as " \
+            f"{other}" in err, err
         assert (tmp_path / name).read_bytes() == content
     assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0
     assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0  # exported again: replaced
     (tmp_path / "empty.onnx").write_bytes(b"")  # nothing to lose
     assert cli.main(["export", "m.safetensors", "empty.onnx", "-q"]) == 0
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(output_module, "open", unreadable, raising=False)
+    assert cli.main(["export", "m.safetensors", "m.onnx"]) == 1
+    err = capsys.readouterr().err
+    assert "output m.onnx cannot be read to tell what it holds (Permission denied)" in err
 
 
 def test_names_that_do_not_fit_the_model_and_a_loss_class_are_refused_clearly(tmp_path):

@@ -37,8 +37,8 @@ def run(args) -> int:
             f"--index {args.index} is outside the {len(y):,} {held}rows of {data.name}"
         )
     index = args.index % len(y)  # (-1: the last row; a slice from -1 to 0 is empty)
-    number = f"{args.index} (row {index})" if args.index < 0 else str(index)
-    where = f"{held}row {number}" + ("" if held else f" (of all {len(y):,} rows)")
+    notes = [f"--index {args.index}"] * (args.index < 0) + [f"of all {len(y):,} rows"] * (not held)
+    where = f"{held}row {index}" + (f" ({', '.join(notes)})" if notes else "")
     row = f"{data.name} {where}"
     x_row, y_row = data.x_test[index], y[index : index + 1]
     explanation = explain(model, loss_fn, x_row, y_row, top=args.top)
@@ -46,6 +46,7 @@ def run(args) -> int:
     result = {
         "dataset": data.name,
         "index": args.index,
+        "row": index,
         "target": y_row[0].tolist(),
         **explanation.to_dict(),
         "nudge_test": check.to_dict(),
@@ -99,12 +100,14 @@ def run(args) -> int:
 
 
 def _target_text(target) -> str:
-    """A row's target as it is read: a class label as it is, a whole number in full, other
-    values to 4 significant digits."""
+    """A row's target as it is read: a class label as it is, a whole number in full where its
+    dtype holds every digit of it (below 2**23 in float32: 123456789 is stored as 123456792),
+    other values to 4 significant digits."""
     values = np.atleast_1d(target)
     if values.dtype.kind != "f":
         return ", ".join(str(v) for v in values)
-    return ", ".join(f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    exact = 2.0 ** np.finfo(values.dtype).nmant
+    return ", ".join(f"{v:.0f}" if v.is_integer() and abs(v) < exact else f"{v:.4g}"
                      for v in values.tolist())  # fmt: skip
 
 

@@ -22,8 +22,9 @@ def run(args) -> int:
     check_writable(args.output, "output", "an ONNX file", "model.onnx")
     if args.output.is_file():  # replaced only where it is an ONNX model: exported again
         kind = "is a nudgenet model file" if _is_model_file(args.output) else None
-        if kind is None and not starts_as(args.output, _ONNX_START, "output"):
-            kind = "exists and is not an ONNX model"
+        onnx_file = args.output.suffix.lower() == ".onnx"  # (other protobuf models start alike)
+        if kind is None and not (onnx_file and starts_as(args.output, _ONNX_START, "output")):
+            kind = "exists and is not an ONNX model (.onnx)"
         if kind:
             other = args.output.with_suffix(".onnx")
             if other == args.output:
@@ -87,7 +88,7 @@ def register(commands) -> None:
         "outputs label and probabilities besides output, and its class names (and a CSV file's "
         "feature names) in the file's metadata; a Poisson regressor's output is its means, as "
         "est.predict gives them. "
-        "An existing output file is replaced only if it is an ONNX model. "
+        "An existing output file is replaced only if it is an ONNX model named .onnx. "
         'Needs the onnx extra: pip install "nudgenet[onnx]".',
     )
     export.add_argument("model", help="a .safetensors model file written by nudgenet")

@@ -83,8 +83,8 @@ def check_log_file(args, output: Path) -> None:
             )
     if log.is_file() and not starts_as(args.log_csv, _LOG_START, "--log-csv", UsageError):
         raise UsageError(
-            f"--log-csv {args.log_csv} exists and is not a CSV log (a first line epoch,...); "
-            f"the log would replace it: name another file, such as {other}"
+            f"--log-csv {args.log_csv} exists and is not a CSV log (its first line is no header "
+            f"epoch,...); the log would replace it: name another file, such as {other}"
         )
 
 

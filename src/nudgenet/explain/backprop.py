@@ -118,7 +118,10 @@ def _per_example(model, loss_fn, x: np.ndarray, y, params) -> tuple[list, float]
 
 def _most_wanted(nudges: np.ndarray) -> tuple[int | None, str]:
     """The output an example most wants moved, and which way: the largest |nudge| (a positive
-    one on a tie), "up" or "down" by its sign; ``(None, "none")`` where every nudge is 0."""
+    one on a tie), "up" or "down" by its sign; ``(None, "none")`` where every nudge is 0,
+    ``(None, "not finite")`` where one is NaN or infinite."""
+    if not np.isfinite(nudges).all():
+        return None, "not finite"
     size = np.abs(nudges)
     if not size.max() > 0:
         return None, "none"

@@ -87,7 +87,7 @@ class ExampleGradient:
     """What example ``index`` of a batch wants: its own loss, gradient norm ``‖gₙ‖``, the cosine
     of ``gₙ`` with the batch mean ``ḡ``, and the output unit it most wants moved, ``wants`` (the
     largest |nudge|), and which way, ``direction``: ``"up"`` or ``"down"`` by the nudge's sign
-    (None and ``"none"`` where every nudge is 0)."""
+    (None and ``"none"`` where every nudge is 0, ``"not finite"`` where one is not)."""
 
     index: int
     loss: float
@@ -221,7 +221,8 @@ class Explanation:
                 "each example's gradient g_n against the batch mean (cos = g_n . g / |g_n||g|):",
             ]
             for e in self.examples:
-                wants = "no change" if e.wants is None else f"output {e.wants} {e.direction}"
+                wants = f"output {e.wants} {e.direction}" if e.wants is not None else (
+                    "no change" if e.direction == "none" else "? (its nudges are not finite)")
                 rows.append(
                     f"  example {e.index:>4}  loss {e.loss:.4f}  |g_n| {e.grad_norm:.4e}"
                     f"  cos {e.cosine_with_mean:+.3f}  wants {wants}"
