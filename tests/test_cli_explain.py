@@ -126,6 +126,8 @@ def test_explain_on_another_data_set_speaks_of_its_rows_not_held_out_ones(
     assert text.returncode == 0, text.stderr
     first = text.stdout.splitlines()[0]
     assert first.startswith(f"other.npz row 3 (of all 30 rows): target {y[3]}")
+    last = run("explain", model, "--dataset", "other.npz", "--index", "-1", cwd=folder)
+    assert last.stdout.startswith(f"other.npz row 29 (--index -1, of all 30 rows): target {y[29]}")
     outside = run("explain", model, "--dataset", "other.npz", "--index", "30", cwd=folder)
     assert outside.returncode == 1
     assert outside.stderr.strip().endswith("--index 30 is outside the 30 rows of other.npz")
@@ -179,6 +181,7 @@ def test_explain_prints_a_regression_target_to_four_digits(tmp_path, monkeypatch
 @pytest.mark.parametrize("value, dtype, text", [
     (154488.0, np.float32, "154488"), (-3.0, np.float32, "-3"),
     (123456789.0, np.float32, "1.235e+08"),  # float32 holds it as 123456792: no false digits
+    (2.0**23 - 1, np.float32, "8388607"), (2.0**23 + 1, np.float32, "8.389e+06"),
     (123456789.0, np.float64, "123456789"), (0.14045985, np.float64, "0.1405"),
 ])  # fmt: skip
 def test_a_target_prints_in_full_only_where_its_dtype_holds_every_digit(value, dtype, text):

@@ -140,9 +140,11 @@ def test_each_example_names_the_output_with_the_largest_nudge_and_its_sign():
     # a tie goes to the output wanted up; nudges that are not finite say so
     tie = ng.explain(model, ng.MSELoss(), np.zeros((2, 2)), np.array([[-1.0, 1.0], [0.5, 0]]))
     assert (tie.examples[0].wants, tie.examples[0].direction) == (1, "up")
-    from nudgenet.explain.backprop import _most_wanted
-
-    assert _most_wanted(np.array([0.5, np.nan])) == (None, "not finite")
+    nan = ng.explain(model, ng.MSELoss(), np.zeros((2, 2)), np.array([[np.nan, 1.0], [0.5, 0]]))
+    assert (nan.examples[0].wants, nan.examples[0].direction) == (None, "not finite")
+    lines = str(nan).splitlines()
+    assert "wants ? (its nudges are not finite)" in lines[-3]
+    assert lines[-1] == "  the cosines are not finite (a gradient is NaN or infinite)"
 
 
 def test_explain_and_nudge_test_leave_the_model_as_it_was():

@@ -370,16 +370,26 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
     assert (tmp_path / "m.safetensors").read_bytes() == before  # the model file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "m.safetensors"]
     # a file that is no ONNX model (arguments swapped or mistyped) was replaced, exit 0
-    for name, content, other in (("data.csv", b"f0,f1,label\n1,2,0\n", "data.onnx"),
-                                 ("old.onnx", b"not ONNX", "old-new.onnx"),
-                                 ("near.onnx", b"\x08\x01", "near-new.onnx"),  # one byte short
-                                 ("saved_model.pb", b"\x08\x01\x12\x04", "saved_model.onnx")):
-        (tmp_path / name).write_bytes(content)  # (a protobuf file of another kind, last)
+    for name, content in (("old.onnx", b"not ONNX"), ("near.ONNX", b"\x08\x01")):  # 1 byte short
+        (tmp_path / name).write_bytes(content)
         assert cli.main(["export", "m.safetensors", name]) == 1
         err = capsys.readouterr().err
-        assert f"output {name} exists and is not an ONNX model (.onnx); choose another, such as " \
+        other = name.split(".")[0] + "-new.onnx"  # (not the refused name in another case)
+        assert f"output {name} exists and is not an ONNX model; choose another, such as " \
             f"{other}" in err, err
         assert (tmp_path / name).read_bytes() == content
+    # an output not named .onnx: a data file given by mistake, a protobuf model of another kind
+    for name, content in (("data.csv", b"f0,f1,label\n1,2,0\n"),
+                          ("saved_model.pb", b"\x08\x01\x12"), ("model", None)):  # fmt: skip
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        assert cli.main(["export", "m.safetensors", name]) == 1
+        err = capsys.readouterr().err
+        stem = name.split(".")[0]
+        assert f"output {name}: expected an ONNX file name ending in .onnx, such as {stem}.onnx" \
+            in err, err
+        assert content is None or (tmp_path / name).read_bytes() == content
+    assert not (tmp_path / "model").exists()
     assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0
     assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0  # exported again: replaced
     (tmp_path / "empty.onnx").write_bytes(b"")  # nothing to lose

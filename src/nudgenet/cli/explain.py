@@ -100,9 +100,9 @@ def run(args) -> int:
 
 
 def _target_text(target) -> str:
-    """A row's target as it is read: a class label as it is, a whole number in full where its
-    dtype holds every digit of it (below 2**23 in float32: 123456789 is stored as 123456792),
-    other values to 4 significant digits."""
+    """A row's target as it is read: a class label as it is, a whole number in full below
+    2**nmant of its dtype (2**23 in float32: above it a value with a fraction is stored as a
+    whole one, and 123456789 as 123456792), other values to 4 significant digits."""
     values = np.atleast_1d(target)
     if values.dtype.kind != "f":
         return ", ".join(str(v) for v in values)

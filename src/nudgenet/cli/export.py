@@ -20,16 +20,16 @@ from .output import check_writable, starts_as
 def run(args) -> int:
     model = load(args.model)
     check_writable(args.output, "output", "an ONNX file", "model.onnx")
-    if args.output.is_file():  # replaced only where it is an ONNX model: exported again
-        kind = "is a nudgenet model file" if _is_model_file(args.output) else None
-        onnx_file = args.output.suffix.lower() == ".onnx"  # (other protobuf models start alike)
-        if kind is None and not (onnx_file and starts_as(args.output, _ONNX_START, "output")):
-            kind = "exists and is not an ONNX model (.onnx)"
-        if kind:
-            other = args.output.with_suffix(".onnx")
-            if other == args.output:
-                other = other.with_name(f"{other.stem}-new.onnx")
-            raise NudgenetError(f"output {args.output} {kind}; choose another, such as {other}")
+    output, other = args.output, args.output.with_suffix(".onnx")
+    if output.is_file() and _is_model_file(output):  # the model itself, or another
+        raise NudgenetError(f"output {output} is a nudgenet model file; choose another, such as "
+                            f"{other}")  # fmt: skip
+    if output.suffix.lower() != ".onnx":  # (other protobuf models start as ONNX files do)
+        raise NudgenetError(f"output {output}: expected an ONNX file name ending in .onnx, such "
+                            f"as {other}")  # fmt: skip
+    if output.is_file() and not starts_as(output, _ONNX_START, "output"):  # exported again: ok
+        raise NudgenetError(f"output {output} exists and is not an ONNX model; choose another, "
+                            f"such as {output.with_name(f'{output.stem}-new.onnx')}")  # fmt: skip
     names = _feature_names(model)
     # the loss and the class names: from the model's metadata (its training record)
     path = export_onnx(model, args.output, dtype=args.dtype, feature_names=names)
@@ -88,7 +88,8 @@ def register(commands) -> None:
         "outputs label and probabilities besides output, and its class names (and a CSV file's "
         "feature names) in the file's metadata; a Poisson regressor's output is its means, as "
         "est.predict gives them. "
-        "An existing output file is replaced only if it is an ONNX model named .onnx. "
+        "The output is named .onnx; an existing one is replaced only if it is an ONNX model (or "
+        "empty). "
         'Needs the onnx extra: pip install "nudgenet[onnx]".',
     )
     export.add_argument("model", help="a .safetensors model file written by nudgenet")

@@ -227,6 +227,10 @@ class Explanation:
                     f"  example {e.index:>4}  loss {e.loss:.4f}  |g_n| {e.grad_norm:.4e}"
                     f"  cos {e.cosine_with_mean:+.3f}  wants {wants}"
                 )
-            agree = np.mean([e.cosine_with_mean > 0 for e in self.examples])
-            rows.append(f"  {agree:.0%} of the examples point within 90 degrees of the mean step")
+            cosines = np.array([e.cosine_with_mean for e in self.examples])
+            rows.append(
+                f"  {np.mean(cosines > 0):.0%} of the examples point within 90 degrees of the mean "
+                "step" if np.isfinite(cosines).all() else "  the cosines are not finite (a "
+                "gradient is NaN or infinite)"
+            )
         return "\n".join(rows)
