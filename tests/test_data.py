@@ -24,7 +24,6 @@ from nudgenet.data import (
     black_scholes_call,
     digits,
     handwritten,
-    header_row,
     load_arrays,
     load_idx,
     load_idx_pair,
@@ -957,21 +956,3 @@ def test_float16_labels_are_read_without_an_overflow_warning(tmp_path):
         warnings.simplefilter("error")
         assert load_arrays(tmp_path / "h.npz")[1].dtype == np.float32  # targets: 0.5 is no class
         assert load_arrays(tmp_path / "w.npz")[1].tolist() == [1, 2]  # whole: class labels
-
-
-def test_pandas_default_column_names_are_a_header(tmp_path):
-    """DataFrame(array).to_csv(index=False) writes the header 0,1,...,n-1: it was read as a row
-    of data, whose last cell became a label (a class of its own, or a bogus target)."""
-    rows = "0.5,1.5,2.5,1\n0.25,0.75,1.0,0\n"
-    (tmp_path / "pd.csv").write_text("0,1,2,3\n" + rows)
-    x, y = load_arrays(tmp_path / "pd.csv")  # "auto": the last column, as without a header
-    assert x.tolist() == [[0.5, 1.5, 2.5], [0.25, 0.75, 1.0]] and y.tolist() == [1, 0]
-    assert header_row(tmp_path / "pd.csv") == ["0", "1", "2", "3"]
-    for column in (0, "0"):  # by index or by name: the same column
-        x, y = load_arrays(tmp_path / "pd.csv", label_column=column)
-        assert y.tolist() == [0.5, 0.25] and x.shape == (2, 3)
-    # whole numbers under it (counts, classes), or two columns only: data, as before
-    for name, text in (("counts.csv", "0,1,2\n3,4,5\n"), ("two.csv", "0,1\n0.5,0.7\n")):
-        (tmp_path / name).write_text(text)
-        assert header_row(tmp_path / name) is None
-        assert len(load_arrays(tmp_path / name)[0]) == 2

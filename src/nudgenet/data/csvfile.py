@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DataError
 from . import separators
 from ._io import PathLike, open_bytes
-from .label_column import LabelColumn, label_index, numbered
+from .label_column import LabelColumn, label_index
 
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
 # a line of blank cells (spaces of any kind, commas), which Python's reader skips as blank
@@ -255,15 +255,9 @@ def _header(path: PathLike, first: list[str], second: list[str] | None) -> list[
 
     The first row is a header when one of its cells is not a number where the next row has a
     number (a column name above values), so a first row whose only words are labels (``cat``,
-    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header.
-    Pandas' default names 0, 1, ..., n−1 (n ≥ 3) are a header too, above a row that is not all
-    whole numbers (a row of counts 0, 1, 2 above others is data)."""
+    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header."""
     if not any(cell.strip() for cell in first):
         raise DataError(f"{path}: empty CSV file (no cells on the first line)")
-    cells = [cell.strip() for cell in first]
-    if len(cells) >= 3 and numbered(cells) and second is not None:
-        if not all(cell.strip().lstrip("-").isdigit() for cell in second):
-            return cells
     words = [j for j, cell in enumerate(first) if not _is_number(cell)]
     if second is not None:
         words = [j for j in words if j < len(second) and _is_number(second[j])]

@@ -68,16 +68,10 @@ def label_index(
     return int(label_column) % n_columns
 
 
-def numbered(names: list[str]) -> bool:
-    """Whether the column names are 0, 1, ..., n−1: pandas' default names (a DataFrame made from
-    an array, written with ``to_csv(index=False)``), which name no label column."""
-    return names == [str(j) for j in range(len(names))]
-
-
 def _recognised(path: PathLike, header: list[str] | None, n_columns: int) -> int:
-    """``label_column="auto"``: the last column of a file without a header or with pandas'
-    default names (:func:`numbered`); else the one column named as in :data:`LABEL_NAMES`."""
-    if header is None or numbered(header):
+    """``label_column="auto"``: the last column of a file without a header; else the one column
+    named as in :data:`LABEL_NAMES`."""
+    if header is None:
         return n_columns - 1
     found = [name for name in header if name.lower() in LABEL_NAMES]
     if len(found) == 1:

@@ -38,12 +38,11 @@ def load_arrays(
       ``x`` (or ``X``), labels under ``y`` (or ``Y``). ``label_column`` must be left at ``-1``
       (or ``"auto"``), or be ``None`` to load features only.
     * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a
-      header when any of its cells is not a number, or when it is pandas' default column names
-      ``0,1,...,n-1`` above a row of other numbers. ``label_column`` picks the label column by
+      header when any of its cells is not a number. ``label_column`` picks the label column by
       header name or by index (negative counts from the end; default: the last column); every
       other column is a feature. ``None``: no label column. ``"auto"``: with a header, the one
       column named ``label``, ``target``, ``y`` or ``class`` (any case), else an error listing
-      the columns; without a header (or with pandas' default names), the last column.
+      the columns; without a header, the last column.
       :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be
       names (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class
       names* below.
