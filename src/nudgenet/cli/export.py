@@ -66,7 +66,7 @@ def _feature_names(model) -> list[str] | None:
 
 # what an ONNX file (a ModelProto, its fields in number order) starts with: ir_version (field
 # 1, a varint), then the tag of field 2 (producer_name) ... 8 (opset_import)
-_ONNX_START = re.compile(rb"\x08[\x01-\x7f][\x12\x1a\x22\x28\x32\x3a\x42]", re.DOTALL)
+_ONNX_START = re.compile(rb"\x08[\x01-\x7f][\x12\x1a\x22\x28\x32\x3a\x42]")
 
 
 def _is_model_file(path: Path) -> bool:

@@ -277,9 +277,12 @@ class BaseMLP(BaseEstimator):
 
     def _publish(self) -> None:
         """``coefs_`` / ``intercepts_``: the network's weight and bias arrays themselves."""
+        self.coefs_, self.intercepts_ = self._network_arrays()
+
+    def _network_arrays(self) -> tuple[list, list]:
+        """The network's weight arrays and bias arrays, layer by layer."""
         layers = linears(self._model)
-        self.coefs_ = [layer.weight.data for layer in layers]
-        self.intercepts_ = [layer.bias.data for layer in layers]
+        return [layer.weight.data for layer in layers], [layer.bias.data for layer in layers]
 
     def _sync(self) -> None:
         """Arrays assigned to ``coefs_`` / ``intercepts_`` become the network's; ValueError for
@@ -386,11 +389,9 @@ class BaseMLP(BaseEstimator):
             vars(self).update(assigned)
 
     def _published(self) -> bool:
-        """Whether ``coefs_`` and ``intercepts_`` are the network's own arrays (nothing was
-        assigned to them since fit or the last :meth:`_sync`)."""
+        """Whether ``coefs_`` / ``intercepts_`` are the network's own arrays (none assigned)."""
         given = [*getattr(self, "coefs_", [None]), *getattr(self, "intercepts_", [None])]
-        layers = linears(self._model)
-        own = [layer.weight.data for layer in layers] + [layer.bias.data for layer in layers]
+        own = sum(self._network_arrays(), [])  # the weights, then the biases
         return len(given) == len(own) and all(a is b for a, b in zip(given, own))
 
     def __sklearn_tags__(self):
