@@ -714,6 +714,71 @@ def test_load_csv_without_header_default_last_column(tmp_path):
     assert y is None and x.shape == (2, 3)
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        # pandas' to_csv(), index=True by default: its row index, unnamed, as a first column
+        (",a,b,label\n0,5.1,3.5,0\n1,4.9,3.0,1\n",
+         r"d.csv: column 1 has no name in the header row \(pandas' row index\? save with "
+         r"to_csv\(index=False\)\); a header names every column$"),
+        # R's write.csv(), row.names=TRUE by default: the same, quoted
+        ('"","a","label"\n"1",1.5,0\n"2",3,1\n', "column 1 has no name in the header row"),
+        # a nameless column elsewhere: no pandas hint
+        ("a,,label\n1,2,0\n3,4,1\n", r"column 2 has no name in the header row; a header"),
+        # pandas' index above numbered columns, or a missing first value: either way, said
+        (",0,1,2\n0,0.5,1.5,1\n1,2.5,3.5,0\n",
+         r"line 1, column 1 is empty above numbers: a missing value, or a header's unnamed "
+         r"column \(pandas' row index\?"),
+    ],
+)  # fmt: skip
+def test_a_header_names_every_column_of_numbers(tmp_path, text, message):
+    """A nameless column above numbers was read as a feature (pandas' row index: a leak of the
+    row order), or a first data row with a missing value as the header."""
+    (tmp_path / "d.csv").write_text(text)
+    for label_column in (-1, "label", None):
+        with pytest.raises(DataError, match=message):
+            load_arrays(tmp_path / "d.csv", label_column=label_column)
+    with pytest.raises(DataError, match=message):
+        resolve_label_column(tmp_path / "d.csv", -1)
+
+
+def test_a_first_row_counting_0_1_2_is_data_with_a_warning(tmp_path):
+    """pandas' default column names (``DataFrame(array).to_csv(index=False)``) read as they
+    always were, a row of data, with a warning saying so and what to do; none for two columns
+    (``0,1`` is a likely row of data) or a header of names."""
+    (tmp_path / "d.csv").write_text("0,1,2,3\n0.5,1.5,2.5,1\n")
+    with pytest.warns(UserWarning) as caught:
+        x, y = load_arrays(tmp_path / "d.csv")
+    assert x.tolist() == [[0, 1, 2], [0.5, 1.5, 2.5]] and y.tolist() == [3, 1]
+    (message,) = [str(w.message) for w in caught]
+    assert message == (
+        f"{tmp_path / 'd.csv'}: the first row (0,1,...,3) is read as data, as a first row of "
+        "numbers always is; if it is pandas' default column names, save with "
+        "to_csv(header=False) or name the columns"
+    )
+    assert caught[0].filename == __file__  # the caller's line
+    (tmp_path / "two.csv").write_text("0,1\n0.5,1\n")
+    (tmp_path / "named.csv").write_text("a,b,label\n0,1,2\n")
+    (tmp_path / "other.csv").write_text("0,1,3\n0.5,1,1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("two.csv", "named.csv", "other.csv"):
+            load_arrays(tmp_path / name)
+
+
+def test_a_table_file_named_idx_is_a_table(tmp_path):
+    """A .csv or .npz file with "idx" in its name was refused as an IDX images file."""
+    (tmp_path / "rapidx.csv").write_text("a,label\n0.5,1\n1.5,0\n2.5,1\n")
+    np.savez(tmp_path / "idx_rows.npz", x=np.ones((3, 2)), y=np.array([0, 1, 0]))
+    rows = recipes.load_dataset(str(tmp_path / "rapidx.csv"), test_size=None, seed=0)
+    assert rows.x_test.tolist() == [[0.5], [1.5], [2.5]]
+    rows = recipes.load_dataset(str(tmp_path / "idx_rows.npz"), test_size=None, seed=0)
+    assert rows.x_test.shape == (3, 2)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x01\0\0\0\0")
+    with pytest.raises(DataError, match="looks like an IDX images file: give its labels"):
+        recipes.load_dataset(str(tmp_path / "train-images-idx3-ubyte"), test_size=None, seed=0)
+
+
 def test_read_labels_false_drops_the_label_column_unread(tmp_path):
     """Rows to predict from: the label column's cells (blank, names, numbers) are not read,
     and a feature that is no number is still an error naming its cell."""

@@ -481,6 +481,31 @@ def test_the_cli_turns_fits_warnings_into_notes_and_q_silences_them(tmp_path, mo
     assert capsys.readouterr().err == ""
 
 
+def test_the_cli_turns_a_loader_s_warning_into_a_note_and_q_silences_it(
+    tmp_path, monkeypatch, capsys
+):
+    """A library warning outside fit (a CSV file's first row 0,1,2,... read as data) was
+    Python's two-line warning naming a source file; now a note in every command, none with
+    -q."""
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rows = np.random.default_rng(0).normal(size=(40, 3))
+    np.savetxt("pd.csv", rows, delimiter=",", header="0,1,2", comments="", fmt="%.4f")
+    note = ("pd.csv: the first row (0,1,...,2) is read as data, as a first row of numbers "
+            "always is; if it is pandas' default column names, save with to_csv(header=False) "
+            "or name the columns\n")  # fmt: skip
+    assert main(["train", "--dataset", "pd.csv", "--epochs", "1", "-o", "m.st"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"nudgenet: note: {note}") and "Warning" not in err
+    for command in (["predict", "m.st", "pd.csv", "--label-column", "2"], ["evaluate", "m.st"]):
+        assert main(command) == 0
+        first = capsys.readouterr().err.splitlines(keepends=True)[0]  # (evaluate: the full path)
+        assert first.startswith("nudgenet: note: ") and first.endswith(note)
+        assert main([*command, "-q"]) == 0
+        assert capsys.readouterr().err == ""
+
+
 def test_the_cli_s_notes_come_as_fit_warns_not_after_training(tmp_path, monkeypatch, capsys):
     """A warning fit gives as it starts (more ranks than cores, say) is a note before the
     training, not after it (they were collected and printed when fit returned)."""

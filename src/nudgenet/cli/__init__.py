@@ -5,7 +5,8 @@ User mistakes (a missing file, a corrupt archive, a wrong feature count, an unkn
 with one line on stderr and a non-zero exit code, never a traceback: 2 for a usage mistake (an
 unknown option, a bad option value, refused by the argument types of :mod:`.common`, or options
 that contradict each other, a :class:`~.common.UsageError`), 1 otherwise; so do running out of
-memory (exit 1) and Ctrl-C (exit 130, as shells report SIGINT).  Every command takes ``--json``
+memory (exit 1) and Ctrl-C (exit 130, as shells report SIGINT).  A library's warning is a
+one-line note on stderr (``nudgenet: note: ...``).  Every command takes ``--json``
 (the last line of stdout is one JSON object with the results) and ``-q/--quiet`` (nothing
 informational on stderr).  Each subcommand lives in its own module, with
 ``register(commands)`` adding its parser and ``run(args)`` doing the work.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import NoReturn
 
 from .._version import __version__
@@ -35,6 +37,21 @@ class _OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _note_for(args):
+    """``warnings.showwarning`` for a command: a library's warning (a CSV file's first row of
+    numbers read as data, ...) as one line ``nudgenet: note: ...`` on stderr, none with
+    ``-q``; numpy's RuntimeWarnings as Python shows them (``train`` words its own outcome)."""
+    shown = warnings.showwarning
+
+    def note(message, category, *where, **more) -> None:
+        if issubclass(category, RuntimeWarning):
+            shown(message, category, *where, **more)
+        elif not getattr(args, "quiet", False):
+            print(f"nudgenet: note: {message}", file=sys.stderr)
+
+    return note
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrors(
         prog="nudgenet", description="Train, evaluate and use feed-forward networks."
@@ -50,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _note_for(args)  # (catch_warnings restores it)
+            return args.run(args)
     except BrokenPipeError:  # the reader went away (`nudgenet predict ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -32,6 +32,8 @@ def read_csv(
     False: the features alone, the label column's cells unread (labels None)."""
     text, first, second, header = _csv_start(path, raw)
     n_columns = len(first)
+    if header is None and _numbered(first):
+        warnings.warn(_NUMBERED.format(path=path, last=n_columns - 1), UserWarning, stacklevel=3)
     col = label_index(path, label_column, header, n_columns)
     row = first if header is None else second  # the first data row (None: there is none)
     unread = col is not None and not read_labels
@@ -61,6 +63,20 @@ def read_csv(
     if col is None:
         return table, None
     return np.delete(table, col, axis=1), table[:, col]
+
+
+# pandas' column names of a DataFrame made from an array, the header to_csv writes by default
+_NUMBERED = ("{path}: the first row (0,1,...,{last}) is read as data, as a first row of numbers "
+             "always is; if it is pandas' default column names, save with to_csv(header=False) "
+             "or name the columns")  # fmt: skip
+
+
+def _numbered(first: list[str]) -> bool:
+    """Whether a first row of 3 cells or more reads ``0,1,2,...``: pandas' default column names
+    (a DataFrame made from an array), or a row of data that happens to count so."""
+    return len(first) >= 3 and [cell.strip() for cell in first] == [
+        str(j) for j in range(len(first))
+    ]
 
 
 def _numbers(
@@ -255,13 +271,33 @@ def _header(path: PathLike, first: list[str], second: list[str] | None) -> list[
 
     The first row is a header when one of its cells is not a number where the next row has a
     number (a column name above values), so a first row whose only words are labels (``cat``,
-    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header."""
+    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header.
+    A header names every column of numbers: an empty cell above one (the row index pandas'
+    ``to_csv`` writes unless ``index=False``, R's ``write.csv`` unless ``row.names=FALSE``; or a
+    missing value in a first row of data) is a DataError, where it would otherwise be read as
+    a feature, or the first row of data as a header."""
     if not any(cell.strip() for cell in first):
         raise DataError(f"{path}: empty CSV file (no cells on the first line)")
     words = [j for j, cell in enumerate(first) if not _is_number(cell)]
     if second is not None:
         words = [j for j in words if j < len(second) and _is_number(second[j])]
-    return [cell.strip() for cell in first] if words else None
+    if not words:
+        return None
+    header = [cell.strip() for cell in first]
+    unnamed = [j for j in words if not header[j]]
+    if unnamed:
+        raise _unnamed_column(path, header, unnamed[0])
+    return header
+
+
+def _unnamed_column(path: PathLike, header: list[str], j: int) -> DataError:
+    """The error for the empty first-row cell ``j`` above a number (:func:`_header`)."""
+    index = " (pandas' row index? save with to_csv(index=False))" if j == 0 else ""
+    if any(cell and not _is_number(cell) for cell in header):  # a header with other names
+        return DataError(f"{path}: column {j + 1} has no name in the header row{index}; a "
+                         "header names every column")  # fmt: skip
+    return DataError(f"{path}: line 1, column {j + 1} is empty above numbers: a missing value, "
+                     f"or a header's unnamed column{index}")  # fmt: skip
 
 
 def _blank(row: list[str]) -> bool:

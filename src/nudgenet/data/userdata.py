@@ -18,6 +18,14 @@ from .labels import encode_labels, is_text
 
 _X_KEYS = ("x", "X")
 _Y_KEYS = ("y", "Y")
+# the file types load_arrays reads, by the end of their names
+TABLE_SUFFIXES = (".npz", ".npz.gz", ".csv", ".csv.gz", ".npy")
+
+
+def reads_as_table(path: PathLike) -> bool:
+    """Whether :func:`load_arrays` reads ``path`` by its name (:data:`TABLE_SUFFIXES`), as
+    opposed to an IDX file (whose name need not say so)."""
+    return str(path).lower().endswith(TABLE_SUFFIXES)
 
 
 def load_arrays(
@@ -37,15 +45,16 @@ def load_arrays(
     * ``.npz`` (arrays of Python objects, which need pickle, are refused): features under key
       ``x`` (or ``X``), labels under ``y`` (or ``Y``). ``label_column`` must be left at ``-1``
       (or ``"auto"``), or be ``None`` to load features only.
-    * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a
-      header when any of its cells is not a number. ``label_column`` picks the label column by
-      header name or by index (negative counts from the end; default: the last column); every
-      other column is a feature. ``None``: no label column. ``"auto"``: with a header, the one
-      column named ``label``, ``target``, ``y`` or ``class`` (any case), else an error listing
-      the columns; without a header, the last column.
-      :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be
-      names (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class
-      names* below.
+    * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a header
+      when any of its cells is not a number above a number; a header names every column of numbers
+      (an unnamed one, as pandas' row index, is an error); a first row of numbers is data (a
+      UserWarning where it counts ``0,1,2,...``: pandas' default names). ``label_column`` picks the
+      label column by header name or by index (negative counts from the end; default: the last
+      column); every other column is a feature. ``None``: no label column. ``"auto"``: with a
+      header, the one column named ``label``, ``target``, ``y`` or ``class`` (any case), else an
+      error listing the columns; without a header, the last column.
+      :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be names
+      (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class names* below.
     * ``.npy`` (no object arrays either): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import data
+from ..data.userdata import reads_as_table
 from ..errors import DataError, DataNotFoundError
 from .tasks import task_of
 
@@ -164,7 +165,7 @@ def file_record(
         )
     if labels is not None:
         return DatasetRecord(name, lambda s: data.load_idx_pair(path, labels), "auto", images=True)
-    if "idx" in path.name.lower():
+    if "idx" in path.name.lower() and not reads_as_table(path):  # (rapidx.csv is a table)
         raise DataError(
             f"{name} looks like an IDX images file: give its labels file too "
             "(--labels FILE on the command line, labels= in Python)"
