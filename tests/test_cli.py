@@ -303,6 +303,27 @@ def test_help_for_every_command():
         assert "--json" in result.stdout
 
 
+def test_gradcheck_on_a_data_set_checks_its_first_rows_each_once(tmp_path, monkeypatch, capsys):
+    """It checked the first rows of the shuffled training part followed by the held-out rows:
+    xor's 4 rows twice as "the first 8 rows", another file's rows in a shuffled order."""
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["gradcheck", "2-4-1", "--dataset", "xor", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == "the first 4 rows of xor"
+    rows = np.random.default_rng(1).normal(size=(30, 3))
+    np.savetxt("r.csv", rows, delimiter=",", header="a,b,target", comments="", fmt="%.6f")
+    argv = ["gradcheck", "2-3-1", "--dataset", "r.csv", "--rows", "5", "--seed", "0", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    model = ng.recipes.build_mlp(2, [3], 1, "relu", None, 0).double()
+    x, y = np.loadtxt("r.csv", delimiter=",", skiprows=1)[:5].T[:2].T, rows[:5, 2:]
+    expected = ng.MSELoss()(model(x), np.round(y, 6)).item()
+    assert report["rows"] == "the first 5 rows of r.csv" and report["loss"] == pytest.approx(
+        expected, rel=1e-6
+    )
+
+
 def test_task_option_reads_whole_number_targets_as_values(tmp_path):
     rng = np.random.default_rng(0)
     a = rng.random(300)

@@ -75,13 +75,12 @@ def run(args) -> int:
     model, loss_fn, source = _model_and_loss(args)
     features = next(layer for layer in model.parameters()).shape[0]
     if args.dataset:
-        data = load_data(args, recipes.DEFAULT_TEST_SIZE, args.seed, max(args.rows, 100))
+        data = load_data(args, None, args.seed, max(args.rows, 100))  # every row, in order
         if data.features != features:
             raise NudgenetError(
                 f"{data.name} has {data.features} features but the model expects {features}"
             )
-        x = np.concatenate([data.x_train, data.x_test])[: args.rows]
-        y = np.concatenate([data.y_train, data.y_test])[: args.rows]
+        x, y = data.x_test[: args.rows], data.y_test[: args.rows]
         rows_from = f"the first {len(x)} rows of {data.name}"
     else:
         rng = np.random.default_rng(args.seed)
