@@ -324,6 +324,29 @@ def test_gradcheck_on_a_data_set_checks_its_first_rows_each_once(tmp_path, monke
     )
 
 
+def test_a_named_pipe_as_a_csv_file_is_refused_not_waited_on(tmp_path):
+    """The commands read a CSV file more than once; a named pipe as one hung them for ever
+    (predict read its first rows, then waited for a second writer).  An .npy pipe, read once,
+    still works."""
+    rows = np.random.default_rng(0).normal(size=(40, 3))
+    np.savetxt(tmp_path / "r.csv", rows, delimiter=",", header="a,b,y", comments="", fmt="%.5f")
+    run("train", "--dataset", "r.csv", "--epochs", "1", "-o", "m.st", cwd=tmp_path)
+    os.mkfifo(tmp_path / "pipe.csv")
+    message = "pipe.csv: not a regular file (a named pipe?); a CSV file is read more than once"
+    for command in (["predict", "m.st", "pipe.csv"], ["evaluate", "m.st", "--dataset", "pipe.csv"],
+                    ["train", "--dataset", "pipe.csv", "-o", "n.st"]):  # fmt: skip
+        result = subprocess.run([sys.executable, "-m", "nudgenet", *command], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PYTHONPATH": str(REPO / "src")})  # fmt: skip
+        assert result.returncode == 1 and message in _error(result)
+    os.mkfifo(tmp_path / "pipe.npy")
+    np.save(tmp_path / "x.npy", rows[:3, :2].astype(np.float32))
+    writer = subprocess.Popen(["cp", "x.npy", "pipe.npy"], cwd=tmp_path)
+    result = run("predict", "m.st", "pipe.npy", "--json", cwd=tmp_path)
+    writer.wait(timeout=60)
+    assert len(last_json(result)["predictions"]) == 3
+
+
 def test_task_option_reads_whole_number_targets_as_values(tmp_path):
     rng = np.random.default_rng(0)
     a = rng.random(300)

@@ -213,6 +213,7 @@ def held_out(args, model) -> HeldOut:
     dataset = args.dataset or record.dataset
     if dataset is None:
         raise NudgenetError("the model file does not name its data set; pass --dataset")
+    datasets.check_rereadable(dataset)  # before its first rows are read for the label column
     same = (
         record.dataset is not None
         and _same_data(dataset, record.dataset)

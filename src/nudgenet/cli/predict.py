@@ -81,6 +81,7 @@ def rows_to_predict(args, model, record: TrainingRecord) -> np.ndarray:
     """The rows of ``args.input`` to predict from (:func:`_features`), their columns in the
     order the model was trained on where both name them (:func:`.columns.in_model_order`), as
     many as the model takes (:func:`.columns.check_feature_count`)."""
+    datasets.check_rereadable(args.input)
     rows, dropped = _features(args, model, record)
     rows = in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
     return check_feature_count(args.input, rows, model)

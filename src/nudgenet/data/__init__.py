@@ -17,7 +17,7 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 """
 
 from .column_names import name_form, named_column
-from .csvfile import first_row, header_row, resolve_label_column
+from .csvfile import check_rereadable, first_row, header_row, resolve_label_column
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
 from .label_column import NoLabelColumn
@@ -50,6 +50,7 @@ __all__ = [
     "Standardizer",
     "black_scholes",
     "black_scholes_call",
+    "check_rereadable",
     "digits",
     "load_arrays",
     "load_idx",

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import itertools
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -200,6 +201,17 @@ def header_row(path: PathLike) -> list[str] | None:
     if not _is_csv(path):
         return None
     return _header(path, *_start_of(path))
+
+
+def check_rereadable(path: PathLike) -> None:
+    """A DataError where ``path`` is a CSV file that is no regular file (a named pipe, a device):
+    the commands read a CSV file more than once (its first rows, then all of it), and a pipe
+    gives its content once (the second read waited for ever).  Other files, missing ones and
+    folders are left to the loaders' errors."""
+    if _is_csv(path) and os.path.exists(path) and not os.path.isfile(path):
+        if not os.path.isdir(path):
+            raise DataError(f"{path}: not a regular file (a named pipe?); a CSV file is read more "
+                            "than once: save the rows to a file first")  # fmt: skip
 
 
 def _is_csv(path: PathLike) -> bool:

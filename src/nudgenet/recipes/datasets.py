@@ -163,6 +163,7 @@ def file_record(
             f"unknown data set {name!r}: expected one of {', '.join(DATASETS)} or an existing "
             ".npz / .csv / IDX file"
         )
+    data.check_rereadable(path)  # (read by load_arrays, then resolve_label_column)
     if labels is not None:
         return DatasetRecord(name, lambda s: data.load_idx_pair(path, labels), "auto", images=True)
     if "idx" in path.name.lower() and not reads_as_table(path):  # (rapidx.csv is a table)
