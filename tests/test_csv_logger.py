@@ -218,6 +218,10 @@ def test_the_train_command_refuses_a_log_over_its_default_model_file_or_any_othe
         assert cli.main([*base, "-o", "new.safetensors", "--log-csv", other]) == 2
         err = capsys.readouterr().err
         assert f"--log-csv {other} exists and is not a CSV log" in err and err.count("\n") == 1
+    assert "name another file, such as epochs-log.csv (see" in err
+    (tmp_path / "epochs-log.csv").write_text("taken\n")  # the suggestion: a name no file has
+    assert cli.main([*base, "-o", "new.safetensors", "--log-csv", "epochs.txt"]) == 2
+    assert "name another file, such as epochs-log-2.csv (see" in capsys.readouterr().err
     assert (tmp_path / "nudgenet-digits.safetensors").read_bytes() == model
     assert (tmp_path / "notes.txt").read_text() == "keep me\n"
     assert not (tmp_path / "new.safetensors").exists()

@@ -378,6 +378,11 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
         assert f"output {name} exists and is not an ONNX model; choose another, such as " \
             f"{other}" in err, err
         assert (tmp_path / name).read_bytes() == content
+    # the name suggested is one no file has (old-new.onnx was suggested while it existed)
+    (tmp_path / "old-new.onnx").write_bytes(b"not ONNX either")
+    assert cli.main(["export", "m.safetensors", "old.onnx"]) == 1
+    assert "choose another, such as old-new-2.onnx\n" in capsys.readouterr().err
+    (tmp_path / "old-new.onnx").unlink()
     # an output not named .onnx: a data file given by mistake, a protobuf model of another kind
     for name, content in (("data.csv", b"f0,f1,label\n1,2,0\n"),
                           ("saved_model.pb", b"\x08\x01\x12"), ("model", None)):  # fmt: skip

@@ -14,7 +14,7 @@ from ..recipes import TrainingRecord
 from .columns import feature_names, model_feature_names
 from .common import add_output_options, emit_json
 from .mpi import one_process
-from .output import check_writable, starts_as
+from .output import check_writable, starts_as, unused_name
 
 
 def run(args) -> int:
@@ -29,7 +29,7 @@ def run(args) -> int:
                             f"as {other}")  # fmt: skip
     if output.is_file() and not starts_as(output, _ONNX_START, "output"):  # exported again: ok
         raise NudgenetError(f"output {output} exists and is not an ONNX model; choose another, "
-                            f"such as {output.with_name(f'{output.stem}-new.onnx')}")  # fmt: skip
+                            f"such as {unused_name(output, 'new', '.onnx')}")  # fmt: skip
     names = _feature_names(model)
     # the loss and the class names: from the model's metadata (its training record)
     path = export_onnx(model, args.output, dtype=args.dtype, feature_names=names)

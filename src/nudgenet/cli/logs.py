@@ -11,7 +11,7 @@ from .. import recipes
 from ..callbacks import Callback
 from ..logs import CSVLogger, TensorBoard
 from .common import UsageError
-from .output import starts_as
+from .output import starts_as, unused_name
 
 
 def log_folder(text: str) -> Path:
@@ -74,7 +74,7 @@ def check_log_file(args, output: Path) -> None:
     if args.dataset not in recipes.DATASETS:  # a file, not a bundled data set's name
         files["--dataset"] = args.dataset
     log = args.log_csv.resolve()
-    other = log.with_name(f"{log.stem}-log.csv").name
+    other = unused_name(log, "log", ".csv").name
     for option, path in files.items():
         if Path(path).resolve() == log:
             raise UsageError(

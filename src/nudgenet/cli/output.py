@@ -11,6 +11,7 @@ line says so; exit code :data:`KEPT_BETTER_MODEL`).  Writes are atomic (:func:`n
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import tempfile
@@ -67,6 +68,14 @@ def starts_as(path: Path, pattern: re.Pattern, option: str, error=NudgenetError)
         raise error(f"{option} {path} cannot be read to tell what it holds ({e.strerror}); name "
                     "another file") from None  # fmt: skip
     return not start or pattern.match(start) is not None
+
+
+def unused_name(path: Path, tag: str, suffix: str) -> Path:
+    """Another name for a refused output ``path``, beside it: ``<stem>-<tag><suffix>``, or with
+    ``-2``, ``-3``, ... after the tag, the first that no file or folder has."""
+    names = (path.with_name(f"{path.stem}-{tag}{f'-{n}' if n > 1 else ''}{suffix}")
+             for n in itertools.count(1))  # fmt: skip
+    return next(name for name in names if not name.exists())
 
 
 def check_writable_folder(path: Path, option: str) -> None:
