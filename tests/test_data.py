@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import struct
 import threading
 import tracemalloc
@@ -714,21 +715,33 @@ def test_load_csv_without_header_default_last_column(tmp_path):
     assert y is None and x.shape == (2, 3)
 
 
+_INDEX = r" \(a row index\? pandas: to_csv\(index=False\); R: write.csv\(row.names=FALSE\)\)"
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
         # pandas' to_csv(), index=True by default: its row index, unnamed, as a first column
         (",a,b,label\n0,5.1,3.5,0\n1,4.9,3.0,1\n",
-         r"d.csv: column 1 has no name in the header row \(pandas' row index\? save with "
-         r"to_csv\(index=False\)\); a header names every column$"),
+         f"d.csv: column 1 has no name in the header row{_INDEX}; a header names every column$"),
         # R's write.csv(), row.names=TRUE by default: the same, quoted
         ('"","a","label"\n"1",1.5,0\n"2",3,1\n', "column 1 has no name in the header row"),
-        # a nameless column elsewhere: no pandas hint
+        # pandas' file read and saved again: the index column named as pandas names it
+        ("Unnamed: 0,a,label\n0,1.5,0\n1,3,1\n",
+         f"column 1 is named 'Unnamed: 0', pandas' name for none, in the header row{_INDEX}"),
+        ("Unnamed: 0,0,1\n0,1.5,0\n1,3,1\n", "column 1 is named 'Unnamed: 0', pandas' name"),
+        # a nameless column elsewhere: no hint of an index
         ("a,,label\n1,2,0\n3,4,1\n", r"column 2 has no name in the header row; a header"),
         # pandas' index above numbered columns, or a missing first value: either way, said
         (",0,1,2\n0,0.5,1.5,1\n1,2.5,3.5,0\n",
-         r"line 1, column 1 is empty above numbers: a missing value, or a header's unnamed "
-         r"column \(pandas' row index\?"),
+         f"line 1, column 1 is empty above numbers: a missing value, or a header's unnamed "
+         f"column{_INDEX}$"),
+        # a missing value in a first row of data whose labels are names (no header at all)
+        ("0.1,,0.6,dog\n0.2,-0.5,0.3,dog\n1.3,0.9,-0.7,cat\n",
+         r"line 1, column 2 is empty above numbers: a missing value, or a header's unnamed "
+         r"column$"),
+        # a header over no rows: said as such, not as a nameless column
+        (",a,label\n", "d.csv: no data rows after the header$"),
     ],
 )  # fmt: skip
 def test_a_header_names_every_column_of_numbers(tmp_path, text, message):
@@ -738,31 +751,35 @@ def test_a_header_names_every_column_of_numbers(tmp_path, text, message):
     for label_column in (-1, "label", None):
         with pytest.raises(DataError, match=message):
             load_arrays(tmp_path / "d.csv", label_column=label_column)
-    with pytest.raises(DataError, match=message):
-        resolve_label_column(tmp_path / "d.csv", -1)
 
 
 def test_a_first_row_counting_0_1_2_is_data_with_a_warning(tmp_path):
-    """pandas' default column names (``DataFrame(array).to_csv(index=False)``) read as they
-    always were, a row of data, with a warning saying so and what to do; none for two columns
-    (``0,1`` is a likely row of data) or a header of names."""
+    """pandas' default column names (``DataFrame(array).to_csv(index=False)``, also with a named
+    column added) read as they always were, a row of data, with a warning saying so and what to
+    do; none for two columns (``0,1`` is a likely row of data) or a header of names."""
     (tmp_path / "d.csv").write_text("0,1,2,3\n0.5,1.5,2.5,1\n")
     with pytest.warns(UserWarning) as caught:
         x, y = load_arrays(tmp_path / "d.csv")
     assert x.tolist() == [[0, 1, 2], [0.5, 1.5, 2.5]] and y.tolist() == [3, 1]
     (message,) = [str(w.message) for w in caught]
     assert message == (
-        f"{tmp_path / 'd.csv'}: the first row (0,1,...,3) is read as data, as a first row of "
-        "numbers always is; if it is pandas' default column names, save with "
+        f"{tmp_path / 'd.csv'}: the first row (0,1,2,3) is read as data, as a first row of "
+        "numbers or labels always is; if it is pandas' default column names, save with "
         "to_csv(header=False) or name the columns"
     )
     assert caught[0].filename == __file__  # the caller's line
+    (tmp_path / "wide.csv").write_text(",".join(map(str, range(10))) + "\n" + "0.5," * 9 + "1\n")
+    (tmp_path / "named.csv").write_text("0,1,2,species\n0.5,1.5,2.5,cat\n0.5,1.5,2.5,dog\n")
+    for name, row in (("wide.csv", "0,1,2,...,8,9"), ("named.csv", "0,1,2,species")):
+        with pytest.warns(UserWarning, match=f"the first row \\({re.escape(row)}\\) is read"):
+            load_arrays(tmp_path / name)
     (tmp_path / "two.csv").write_text("0,1\n0.5,1\n")
-    (tmp_path / "named.csv").write_text("a,b,label\n0,1,2\n")
+    (tmp_path / "header.csv").write_text("a,b,label\n0,1,2\n")
     (tmp_path / "other.csv").write_text("0,1,3\n0.5,1,1\n")
+    (tmp_path / "labels.csv").write_text("0,1,cat\n0.5,1,dog\n")  # counts 2 cells: data
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for name in ("two.csv", "named.csv", "other.csv"):
+        for name in ("two.csv", "header.csv", "other.csv", "labels.csv"):
             load_arrays(tmp_path / name)
 
 

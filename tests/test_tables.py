@@ -492,18 +492,68 @@ def test_the_cli_turns_a_loader_s_warning_into_a_note_and_q_silences_it(
     monkeypatch.chdir(tmp_path)
     rows = np.random.default_rng(0).normal(size=(40, 3))
     np.savetxt("pd.csv", rows, delimiter=",", header="0,1,2", comments="", fmt="%.4f")
-    note = ("pd.csv: the first row (0,1,...,2) is read as data, as a first row of numbers "
-            "always is; if it is pandas' default column names, save with to_csv(header=False) "
-            "or name the columns\n")  # fmt: skip
+    note = ("pd.csv: the first row (0,1,2) is read as data, as a first row of numbers or "
+            "labels always is; if it is pandas' default column names, save with "
+            "to_csv(header=False) or name the columns\n")  # fmt: skip
     assert main(["train", "--dataset", "pd.csv", "--epochs", "1", "-o", "m.st"]) == 0
     err = capsys.readouterr().err
     assert err.startswith(f"nudgenet: note: {note}") and "Warning" not in err
     for command in (["predict", "m.st", "pd.csv", "--label-column", "2"], ["evaluate", "m.st"]):
         assert main(command) == 0
-        first = capsys.readouterr().err.splitlines(keepends=True)[0]  # (evaluate: the full path)
-        assert first.startswith("nudgenet: note: ") and first.endswith(note)
+        notes = [line for line in capsys.readouterr().err.splitlines(keepends=True)
+                 if line.startswith("nudgenet: note: ")]  # fmt: skip
+        assert len(notes) == 1 and notes[0].endswith(note)  # (evaluate: the full path)
         assert main([*command, "-q"]) == 0
         assert capsys.readouterr().err == ""
+    # predict reads the file twice here (the trained label column, then every column): one note,
+    # and not also the note of a first row holding the model's column names, which says less
+    labelled = np.column_stack([rows[:, 2], rows[:, :2]])
+    np.savetxt("first.csv", labelled, delimiter=",", header="y,0,1", comments="", fmt="%.4f")
+    np.savetxt("x.csv", rows[:5, :3], delimiter=",", header="0,1,2", comments="", fmt="%.4f")
+    assert main(["train", "--dataset", "first.csv", "--epochs", "1", "-o", "f.st", "-q"]) == 0
+    assert main(["predict", "f.st", "x.csv"]) == 1  # 3 columns for 2 features: said
+    err = capsys.readouterr().err
+    assert err.count("nudgenet: note: ") == 1 and "x.csv: the first row (0,1,2)" in err
+
+
+def test_warning_notes_say_a_user_warning_once_and_leave_the_others_to_python(capsys):
+    """A command's notes: each UserWarning once, one line; a DeprecationWarning (a developer's)
+    as Python shows it, with its source line, not as a bare note."""
+    from types import SimpleNamespace
+
+    from nudgenet.cli.common import warning_notes
+
+    passed = []  # what reaches Python's own display (pytest records it, printing nothing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, category, *where, **more: passed.append(category)
+        warnings.showwarning = warning_notes(SimpleNamespace(quiet=False))
+        for _ in range(2):
+            warnings.warn("look at the data", UserWarning, stacklevel=1)
+        warnings.warn("an old API", DeprecationWarning, stacklevel=1)
+    assert capsys.readouterr().err == "nudgenet: note: look at the data\n"
+    assert passed == [DeprecationWarning]
+
+
+def test_predict_names_a_header_s_unnamed_column_not_a_label_column(tmp_path, monkeypatch,
+                                                                     capsys):
+    """pandas' X_new.to_csv("new.csv") (the row index written, unnamed) is one column wider
+    than the model: predict said to drop a label column with --label-column, which it has
+    not; the unnamed column's error, as train's, says what is wrong."""
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rows = np.random.default_rng(0).normal(size=(40, 3))
+    np.savetxt("d.csv", rows, delimiter=",", header="a,b,y", comments="", fmt="%.4f")
+    assert main(["train", "--dataset", "d.csv", "--epochs", "1", "-o", "m.st", "-q"]) == 0
+    indexed = np.column_stack([np.arange(5), rows[:5, :2]])
+    np.savetxt("new.csv", indexed, delimiter=",", header=",a,b", comments="", fmt="%.4f")
+    assert main(["predict", "m.st", "new.csv"]) == 1
+    assert capsys.readouterr().err == (
+        "nudgenet predict: error: new.csv: column 1 has no name in the header row (a row "
+        "index? pandas: to_csv(index=False); R: write.csv(row.names=FALSE)); a header names "
+        "every column\n"
+    )
 
 
 def test_the_cli_s_notes_come_as_fit_warns_not_after_training(tmp_path, monkeypatch, capsys):

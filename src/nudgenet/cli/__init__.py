@@ -5,7 +5,7 @@ User mistakes (a missing file, a corrupt archive, a wrong feature count, an unkn
 with one line on stderr and a non-zero exit code, never a traceback: 2 for a usage mistake (an
 unknown option, a bad option value, refused by the argument types of :mod:`.common`, or options
 that contradict each other, a :class:`~.common.UsageError`), 1 otherwise; so do running out of
-memory (exit 1) and Ctrl-C (exit 130, as shells report SIGINT).  A library's warning is a
+memory (exit 1) and Ctrl-C (exit 130, as shells report SIGINT).  A library's UserWarning is a
 one-line note on stderr (``nudgenet: note: ...``).  Every command takes ``--json``
 (the last line of stdout is one JSON object with the results) and ``-q/--quiet`` (nothing
 informational on stderr).  Each subcommand lives in its own module, with
@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from .._version import __version__
 from . import evaluate, explain, export, gradcheck, predict, train
-from .common import USER_ERRORS, UsageError
+from .common import USER_ERRORS, UsageError, warning_notes
 from .gradcheck import GRADIENT_MISMATCH
 
 __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
@@ -35,21 +35,6 @@ class _OneLineErrors(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _note_for(args):
-    """``warnings.showwarning`` for a command: a library's warning (a CSV file's first row of
-    numbers read as data, ...) as one line ``nudgenet: note: ...`` on stderr, none with
-    ``-q``; numpy's RuntimeWarnings as Python shows them (``train`` words its own outcome)."""
-    shown = warnings.showwarning
-
-    def note(message, category, *where, **more) -> None:
-        if issubclass(category, RuntimeWarning):
-            shown(message, category, *where, **more)
-        elif not getattr(args, "quiet", False):
-            print(f"nudgenet: note: {message}", file=sys.stderr)
-
-    return note
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _note_for(args)  # (catch_warnings restores it)
+            warnings.showwarning = warning_notes(args)  # (catch_warnings restores it)
             return args.run(args)
     except BrokenPipeError:  # the reader went away (`nudgenet predict ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 
 from .. import data as datasets
+from ..data.csvfile import counts_columns
 from ..errors import DataError
 from ..export.trace import input_features
 from ..recipes import TrainingRecord
@@ -91,7 +92,9 @@ def _note_names_read_as_a_row(path, label_column, expected: list[str]) -> None:
     """A note where a file without a header row begins with a row of the model's column names
     (names of numbers, ``1,2,3``): it is read as a row of data, as any first row of numbers."""
     first = datasets.first_row(path)
-    if first is not None and Counter(_names_of(first, label_column)) == Counter(expected):
+    if first is None or counts_columns(first):  # the loader's note (0,1,2,...) said so
+        return
+    if Counter(_names_of(first, label_column)) == Counter(expected):
         print(
             f"nudgenet: {path}: the first row ({_quoted(first)}) holds the model's column names "
             "but is read as a row of numbers, as a first row of numbers always is; if it is the "

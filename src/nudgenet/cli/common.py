@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -119,6 +121,28 @@ def format_figure(value: float) -> str:
 def emit_json(payload: dict) -> None:
     """Print ``payload`` as the last line of stdout."""
     print(json.dumps(payload, sort_keys=True))
+
+
+def warning_notes(args, wording=str, write=None):
+    """``warnings.showwarning`` for a command: a warning meant for its user (a UserWarning: a
+    CSV file's first row 0,1,2,... read as data, fit's notes) as one line ``nudgenet: note:
+    <wording(message)>`` (through ``write``, else on stderr), each once, none with ``-q``; any
+    other (numpy's RuntimeWarnings, ResourceWarning, DeprecationWarning) as Python shows it."""
+    shown, said = warnings.showwarning, set()
+
+    def note(message, category, *where, **more) -> None:
+        if not issubclass(category, UserWarning):
+            shown(message, category, *where, **more)
+            return
+        line = f"nudgenet: note: {wording(message)}"
+        if not getattr(args, "quiet", False) and line not in said:
+            said.add(line)
+            if write is None:
+                print(line, file=sys.stderr)
+            else:
+                write(line)
+
+    return note
 
 
 def add_data_options(parser: argparse.ArgumentParser, dataset_default) -> None:

@@ -82,7 +82,8 @@ def rows_to_predict(args, model, record: TrainingRecord) -> np.ndarray:
     order the model was trained on where both name them (:func:`.columns.in_model_order`), as
     many as the model takes (:func:`.columns.check_feature_count`)."""
     datasets.check_rereadable(args.input)
-    rows, dropped = _features(args, model, record)
+    datasets.header_row(args.input)  # a header's unnamed column: its own error, not the guess
+    rows, dropped = _features(args, model, record)  # of a label column to drop below
     rows = in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
     return check_feature_count(args.input, rows, model)
 

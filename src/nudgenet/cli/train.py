@@ -27,7 +27,15 @@ from ..plot import check_figure_path
 from ..train import fit
 from .class_weight import class_weight_for
 from .columns import feature_names
-from .common import UsageError, absolute, emit_json, format_figure, load_data, metrics_for
+from .common import (
+    UsageError,
+    absolute,
+    emit_json,
+    format_figure,
+    load_data,
+    metrics_for,
+    warning_notes,
+)
 from .differential import differential_defaults, training_loss
 from .logs import check_log_file, log_callbacks
 from .mpi import load_once_per_machine, under_mpi
@@ -236,19 +244,20 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
     checkpoint = Checkpoint(args.checkpoint, restart=args.restart) if args.checkpoint else None
 
-    def note(message, category, *_where, **_more) -> None:  # warnings.showwarning's arguments
-        if not issubclass(category, RuntimeWarning) and not args.quiet:
-            from tqdm import tqdm  # a line of its own, also while an epoch's bar is drawn
+    def above_the_bar(line: str) -> None:  # a line of its own, also while an epoch's bar is drawn
+        from tqdm import tqdm
 
-            line = f"nudgenet: note: {_in_command_terms(message, args.early_stopping)}"
-            tqdm.write(line, file=sys.stderr)
+        tqdm.write(line, file=sys.stderr)
 
     # with --json stdout holds the JSON alone: the epoch lines (fit prints them to stdout, as
     # Keras does) and the callbacks' lines go to stderr, so `train --json | jq` works
     lines = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with lines, np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = note  # (catch_warnings restores it)
+        warnings.simplefilter("ignore", RuntimeWarning)  # the outcome is said once, below
+        warnings.showwarning = warning_notes(  # (catch_warnings restores it)
+            args, partial(_in_command_terms, early_stopping=args.early_stopping), above_the_bar
+        )
         history = fit(
             model, loss_fn, optimizer, data.x_train, y_train, epochs=args.epochs,
             batch_size=args.batch_size, validation_split=validation_split, seed=args.seed,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, caller_stacklevel
 from . import separators
 from ._io import PathLike, open_bytes
 from .label_column import LabelColumn, label_index
@@ -33,8 +33,9 @@ def read_csv(
     False: the features alone, the label column's cells unread (labels None)."""
     text, first, second, header = _csv_start(path, raw)
     n_columns = len(first)
-    if header is None and _numbered(first):
-        warnings.warn(_NUMBERED.format(path=path, last=n_columns - 1), UserWarning, stacklevel=3)
+    if header is None and counts_columns(first):
+        warnings.warn(_COUNTED.format(path=path, row=_shortened(first)), UserWarning,
+                      stacklevel=caller_stacklevel())  # fmt: skip
     col = label_index(path, label_column, header, n_columns)
     row = first if header is None else second  # the first data row (None: there is none)
     unread = col is not None and not read_labels
@@ -67,17 +68,24 @@ def read_csv(
 
 
 # pandas' column names of a DataFrame made from an array, the header to_csv writes by default
-_NUMBERED = ("{path}: the first row (0,1,...,{last}) is read as data, as a first row of numbers "
-             "always is; if it is pandas' default column names, save with to_csv(header=False) "
-             "or name the columns")  # fmt: skip
+_COUNTED = ("{path}: the first row ({row}) is read as data, as a first row of numbers or "
+            "labels always is; if it is pandas' default column names, save with "
+            "to_csv(header=False) or name the columns")  # fmt: skip
 
 
-def _numbered(first: list[str]) -> bool:
-    """Whether a first row of 3 cells or more reads ``0,1,2,...``: pandas' default column names
-    (a DataFrame made from an array), or a row of data that happens to count so."""
-    return len(first) >= 3 and [cell.strip() for cell in first] == [
-        str(j) for j in range(len(first))
-    ]
+def counts_columns(cells: list[str]) -> bool:
+    """Whether a row reads ``0,1,2,...`` across, or over 3 cells or more and then only words:
+    pandas' column names of a DataFrame made from an array (``0,1,2`` from
+    ``DataFrame(array).to_csv(index=False)``, ``0,1,2,species`` with a named column added), or
+    a row of data (labels after features) that happens to read so."""
+    counted = next((j for j, cell in enumerate(cells) if cell.strip() != str(j)), len(cells))
+    return counted >= 3 and not any(_is_number(cell) for cell in cells[counted:])
+
+
+def _shortened(cells: list[str]) -> str:
+    """A row's stripped cells joined by commas, the middle of a long row left out."""
+    cells = [cell.strip() for cell in cells]
+    return ",".join(cells if len(cells) <= 6 else [*cells[:3], "...", *cells[-2:]])
 
 
 def _numbers(
@@ -214,16 +222,21 @@ def check_rereadable(path: PathLike) -> None:
                             "than once: save the rows to a file first")  # fmt: skip
 
 
+CSV_SUFFIXES = (".csv", ".csv.gz")  # the names of the files read as CSV
+
+
 def _is_csv(path: PathLike) -> bool:
-    return str(path).lower().endswith((".csv", ".csv.gz"))
+    return str(path).lower().endswith(CSV_SUFFIXES)
 
 
 def _start_of(path: PathLike) -> tuple[list[str], list[str] | None]:
     """The CSV file's first row and next row that is not blank (:func:`_first_rows`), read from
     the file only as far as that."""
     try:
-        with open_bytes(path) as stream:
-            return _first_rows(path, io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""))
+        with open_bytes(path) as stream, io.TextIOWrapper(
+            stream, encoding="utf-8-sig", newline=""
+        ) as text:  # (closed with the stream: an open wrapper is a ResourceWarning)
+            return _first_rows(path, text)
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
 
@@ -284,10 +297,9 @@ def _header(path: PathLike, first: list[str], second: list[str] | None) -> list[
     The first row is a header when one of its cells is not a number where the next row has a
     number (a column name above values), so a first row whose only words are labels (``cat``,
     ``yes``) is data; in a file of one row, any cell that is not a number makes it a header.
-    A header names every column of numbers: an empty cell above one (the row index pandas'
-    ``to_csv`` writes unless ``index=False``, R's ``write.csv`` unless ``row.names=FALSE``; or a
-    missing value in a first row of data) is a DataError, where it would otherwise be read as
-    a feature, or the first row of data as a header."""
+    A header names every column of numbers: a cell above one that is empty or pandas' name for
+    a column without one (``Unnamed: 0``) is a DataError (:func:`_unnamed_column`), where it
+    would otherwise be read as a feature (a row index), or the first row of data as a header."""
     if not any(cell.strip() for cell in first):
         raise DataError(f"{path}: empty CSV file (no cells on the first line)")
     words = [j for j, cell in enumerate(first) if not _is_number(cell)]
@@ -296,18 +308,24 @@ def _header(path: PathLike, first: list[str], second: list[str] | None) -> list[
     if not words:
         return None
     header = [cell.strip() for cell in first]
-    unnamed = [j for j in words if not header[j]]
-    if unnamed:
-        raise _unnamed_column(path, header, unnamed[0])
+    unnamed = [j for j in words if _UNNAMED.fullmatch(header[j])]
+    if unnamed and second is not None:  # (a file of one row: no data rows, said as such)
+        raise _unnamed_column(path, header, unnamed[0], words)
     return header
 
 
-def _unnamed_column(path: PathLike, header: list[str], j: int) -> DataError:
-    """The error for the empty first-row cell ``j`` above a number (:func:`_header`)."""
-    index = " (pandas' row index? save with to_csv(index=False))" if j == 0 else ""
-    if any(cell and not _is_number(cell) for cell in header):  # a header with other names
-        return DataError(f"{path}: column {j + 1} has no name in the header row{index}; a "
-                         "header names every column")  # fmt: skip
+_UNNAMED = re.compile(r"|Unnamed: \d+")  # pandas reads an empty name as "Unnamed: <index>"
+
+
+def _unnamed_column(path: PathLike, header: list[str], j: int, words: list[int]) -> DataError:
+    """The error for the unnamed first-row cell ``j`` above a number (:func:`_header`);
+    ``words``: the first row's cells that are not numbers above numbers."""
+    index = (" (a row index? pandas: to_csv(index=False); R: write.csv(row.names=FALSE))"
+             if j == 0 else "")  # fmt: skip
+    if header[j] or any(header[k] for k in words if k != j):  # pandas' name, or other names
+        named = f"is named {header[j]!r}, pandas' name for none," if header[j] else "has no name"
+        return DataError(f"{path}: column {j + 1} {named} in the header row{index}; a header "
+                         "names every column")  # fmt: skip
     return DataError(f"{path}: line 1, column {j + 1} is empty above numbers: a missing value, "
                      f"or a header's unnamed column{index}")  # fmt: skip
 

@@ -12,14 +12,15 @@ from ..errors import DataError
 from ._convert import as_features, as_labels, require_finite
 from ._io import PathLike, folder_error, open_seekable, read_bytes
 from ._npy import FEATURES_WITH_LABELS, read_npy, read_npz
-from .csvfile import read_csv
+from .csvfile import CSV_SUFFIXES, read_csv
 from .label_column import LabelColumn
 from .labels import encode_labels, is_text
 
 _X_KEYS = ("x", "X")
 _Y_KEYS = ("y", "Y")
 # the file types load_arrays reads, by the end of their names
-TABLE_SUFFIXES = (".npz", ".npz.gz", ".csv", ".csv.gz", ".npy")
+NPZ_SUFFIXES = (".npz", ".npz.gz")
+TABLE_SUFFIXES = (*NPZ_SUFFIXES, *CSV_SUFFIXES, ".npy")
 
 
 def reads_as_table(path: PathLike) -> bool:
@@ -91,14 +92,14 @@ def load_arrays(
     name = str(path).lower()
     if Path(path).is_dir():
         raise folder_error(path)
-    if name.endswith((".npz", ".npz.gz")):
+    if name.endswith(NPZ_SUFFIXES):
         if label_column not in (-1, "auto", None):
             raise ValueError(
                 f"{path}: a label column ({label_column!r}) applies to CSV files; an .npz file "
                 "keeps its labels under key 'y'"
             )
         x, y = _read_npz(path, labels=label_column is not None)
-    elif name.endswith((".csv", ".csv.gz")):
+    elif name.endswith(CSV_SUFFIXES):
         x, y = read_csv(path, read_bytes(path), label_column, read_labels)
     elif name.endswith(".npy") and label_column is None:
         x, y = _read_npy(path), None
