@@ -302,6 +302,48 @@ def test_mismatched_rows_and_bad_settings_raise_clearly():
         ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, metrics=["f2"], verbose=0)
 
 
+@pytest.mark.parametrize("compile", ["auto", False])
+def test_fit_under_no_grad_trains_as_outside_it(compile):
+    """Under no_grad(), the compiled step trained and the engine's (compile=False, or a model
+    with Dropout) raised from backward(); both now train, bit for bit as outside it."""
+    x, y = _blobs()
+
+    def trained(dropout: bool):
+        dropped = [ng.Dropout(0.2, seed=0)] if dropout else []
+        hidden = [ng.Linear(2, 16, seed=0), ng.ReLU(), *dropped]
+        model = ng.Sequential(*hidden, ng.Linear(16, 3, seed=1))
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=2, seed=0, verbose=0,
+               compile=compile)  # fmt: skip
+        return [p.data.copy() for p in model.parameters()]
+
+    for dropout in (False, True):
+        outside = trained(dropout)
+        with ng.no_grad():
+            inside = trained(dropout)
+            assert not ng.is_grad_enabled()
+        assert all(np.array_equal(a, b) for a, b in zip(inside, outside))
+
+
+def test_targets_that_are_not_finite_are_named_before_training():
+    """A NaN regression target trained until the loss was NaN, and the stop blamed an overflow
+    and the learning rate."""
+    x, _ = _blobs()
+    values = x[:, :1] * 2.0
+    values[7] = np.nan
+    model = ng.Sequential(ng.Linear(2, 1, seed=0))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"^MSELoss: targets must be finite numbers; got nan at "
+                                         r"row 7 \(missing data\?\)$"):  # fmt: skip
+        ng.fit(model, ng.MSELoss(), optimizer, x, values, verbose=0)
+    labels = np.zeros((len(x), 2))
+    labels[3, 1] = np.inf
+    model = ng.Sequential(ng.Linear(2, 2, seed=0))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="BCEWithLogitsLoss: .* got inf at row 3, column 1"):
+        ng.fit(model, ng.BCEWithLogitsLoss(), optimizer, x, labels, verbose=0)
+
+
 def test_inputs_of_the_wrong_width_name_their_whole_shape():
     x, y = _blobs()
     model = _model(features=3)

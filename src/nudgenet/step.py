@@ -17,7 +17,7 @@ from numbers import Real
 from .callbacks import Callback
 from .compiled import CompiledMLP
 from .errors import CompileError
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 from .nn.layers import trace
 from .nn.module import Module, RemovableHandle
 from .nn.utils import clip_grad_norm_
@@ -36,23 +36,25 @@ def _engine_step(
     has two).  Given row ``weights``, the loss is their weighted mean over the batch.  With
     ``inputs`` (a loss that ``wants_inputs``, as :class:`~nudgenet.DifferentialLoss`), the batch
     is a tensor requiring gradients, passed to the loss as ``inputs=``, and the targets returned
-    (for the metrics) are the columns the outputs predict."""
+    (for the metrics) are the columns the outputs predict.  The graph is recorded also where
+    ``fit`` is called under ``no_grad()`` (as the compiled step computes its gradients anyway)."""
     xb, yb = x[rows], y[rows]
     if inputs:
         xb = Tensor(xb, requires_grad=True)
     optimizer.zero_grad()
-    if kept is None:
-        out = model(xb)
-    else:
-        out, outputs = trace(model, xb)
-        kept.update((name, output.data) for name, output in outputs.items())
-    if inputs:  # (fit refuses row weights for a loss without sample_weight=)
-        loss = loss_fn(out, yb, inputs=xb)
-        yb = yb[:, : out.shape[-1]]
-    elif weights is None:
-        loss = loss_fn(out, yb)
-    else:
-        loss = loss_fn(out, yb, sample_weight=weights[rows])
+    with enable_grad():
+        if kept is None:
+            out = model(xb)
+        else:
+            out, outputs = trace(model, xb)
+            kept.update((name, output.data) for name, output in outputs.items())
+        if inputs:  # (fit refuses row weights for a loss without sample_weight=)
+            loss = loss_fn(out, yb, inputs=xb)
+            yb = yb[:, : out.shape[-1]]
+        elif weights is None:
+            loss = loss_fn(out, yb)
+        else:
+            loss = loss_fn(out, yb, sample_weight=weights[rows])
     loss.backward()
     return out.data, yb, float(loss.data)
 

@@ -157,7 +157,8 @@ def _targets(name: str, y) -> np.ndarray:
 
 def _float_columns(name: str, y, n_outputs: int, what: str) -> np.ndarray:
     """Targets of shape ``(N, n_outputs)`` (``(N,)`` for one output: made a column), as floats
-    (integers and booleans in the default dtype)."""
+    (integers and booleans in the default dtype); a NaN or infinity among them is a ValueError
+    naming its row (training on it would stop as a diverged loss, blaming the learning rate)."""
     y = _targets(name, y)
     if y.ndim == 1 and n_outputs == 1:
         y = y.reshape(-1, 1)
@@ -166,7 +167,14 @@ def _float_columns(name: str, y, n_outputs: int, what: str) -> np.ndarray:
             f"{name}: expected {what} of shape (N, {n_outputs}) for {n_outputs} output unit(s), "
             f"got {y.dtype} array of shape {y.shape}"
         )
-    return y if y.dtype.kind == "f" else y.astype(get_default_dtype())
+    if y.dtype.kind != "f":
+        return y.astype(get_default_dtype())
+    if not np.isfinite(y).all():
+        row, column = np.argwhere(~np.isfinite(y))[0]
+        where = f"row {row}" + (f", column {column}" if n_outputs > 1 else "")
+        raise ValueError(f"{name}: targets must be finite numbers; got {y[row, column]} at "
+                         f"{where} (missing data?)")  # fmt: skip
+    return y
 
 
 def _two_columns(p: np.ndarray) -> np.ndarray:
