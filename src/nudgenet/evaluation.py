@@ -141,4 +141,4 @@ def evaluate(
 def _prepared(model: Module, loss_fn, x, y, metrics) -> tuple[np.ndarray, np.ndarray, dict]:
     """The rows and targets as the model and loss take them, and the metrics by name."""
     x, y = prepare_data(model, x, y)
-    return x, targets_for(model, loss_fn, x, y), resolve(metrics)
+    return x, targets_for(model, loss_fn, x, y), resolve(metrics, loss_fn)

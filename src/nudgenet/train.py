@@ -186,7 +186,7 @@ def fit(
             f"fit: class_weight and sample_weight need a loss that takes sample_weight= (every "
             f"nudgenet loss but DifferentialLoss does), got {loss_fn!r}"
         )
-    metric_fns = resolve(metrics)
+    metric_fns = resolve(metrics, loss_fn)
     update = update_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
     first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
     callbacks = first + list(callbacks or ())

@@ -38,12 +38,28 @@ __all__ = [
 ]
 
 
-def resolve(names) -> dict[str, Metric]:
-    """Metrics by name (the keys of :data:`METRICS`)."""
+_FOR_VALUES = ("mse", "rmse", "mae", "r2")  # they score a regression's values, not classes
+
+
+def resolve(names, loss_fn=None) -> dict[str, Metric]:
+    """Metrics by name (the keys of :data:`METRICS`).  ``names`` is a list (a lone string, as
+    Keras refuses it, is a TypeError); a regression metric for a classifier's ``loss_fn`` (its
+    logits against class labels: no meaning) is a ValueError.  A classification metric stays
+    allowed for a regression loss: a network trained on one-hot or 0/1 targets with the
+    squared error is read as scores (:meth:`MSELoss.predict_classes`)."""
+    if isinstance(names, str):
+        raise TypeError(f"metrics: expected a list of names, got the string {names!r} (write "
+                        f"metrics=[{names!r}])")  # fmt: skip
     resolved = {}
+    classifier = getattr(loss_fn, "task", None) == "classification"
     for name in names or ():
         if name not in METRICS:
             raise ValueError(f"unknown metric {name!r}; expected one of {sorted(METRICS)}")
+        if classifier and name in _FOR_VALUES:
+            raise ValueError(
+                f"metric {name!r} scores a regression's values; {type(loss_fn).__name__} is a "
+                f"classifier's loss (its metrics: accuracy, f1, precision, recall, roc_auc, ...)"
+            )
         resolved[name] = METRICS[name]
     return resolved
 
