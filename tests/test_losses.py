@@ -322,3 +322,21 @@ def test_a_loss_s_reduction_is_read_from_the_loss_a_partial_or_the_function_s_de
     assert reduction_of(F.mse_loss) == "mean"
     assert reduction_of(lambda p, t: F.mse_loss(p, t, reduction="sum")) == "mean"  # unreadable
 
+
+
+@pytest.mark.parametrize(
+    "loss, outputs, targets, hint",
+    [
+        (ng.BCELoss(), [[3.0], [-2.0], [0.5]], [[0.0], [1.0], [1.0]], "BCEWithLogitsLoss"),
+        (ng.CategoricalCrossEntropyLoss(), [[3.0, -1.0], [-2.0, 5.0]], [0, 1], "CrossEntropyLoss"),
+    ],
+)
+def test_a_loss_of_probabilities_refuses_values_outside_0_1(loss, outputs, targets, hint):
+    """Logits given to a loss of probabilities were clipped: a loss near 0 (or negative) and no
+    gradient on the clipped rows, silently (PyTorch's BCELoss raises)."""
+    with pytest.raises(ValueError, match=r"expected probabilities in \[0, 1\] \(a Sigmoid or "
+                                         rf"Softmax layer's output\), got values from -2 to .*; "
+                                         rf"for logits use {hint}$"):  # fmt: skip
+        loss(ng.tensor(outputs), np.array(targets))
+    edge = np.clip(np.array(outputs), 0.0, 1.0)  # 0 and 1 themselves are probabilities
+    assert np.isfinite(loss(ng.tensor(edge), np.array(targets)).item())

@@ -217,13 +217,26 @@ def cross_entropy(
     return CrossEntropyFunction.apply(logits, y=y, scale=scale)
 
 
+def _probabilities(op: str, probs, from_logits: str) -> Tensor:
+    """``probs`` as a tensor; a ValueError where a value lies outside [0, 1] (logits given to a
+    loss of probabilities: clipped, they gave a loss near 0 and no gradient, silently)."""
+    probs = as_tensor(probs)
+    low, high = (float(probs.data.min()), float(probs.data.max())) if probs.data.size else (0, 0)
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"{op}: expected probabilities in [0, 1] (a Sigmoid or Softmax layer's output), got "
+            f"values from {low:g} to {high:g}; for logits use {from_logits}"
+        )
+    return probs
+
+
 def categorical_cross_entropy(
     probs, target, reduction: str = "mean", eps: float = 1e-7, sample_weight=None
 ) -> Tensor:
     """Cross-entropy of probabilities (e.g. a Softmax layer's output), clipped to ``[eps, 1]``
     so a probability of exactly 0 gives a finite loss and finite gradients."""
     check_reduction("categorical_cross_entropy", reduction)
-    probs = as_tensor(probs)
+    probs = _probabilities("categorical_cross_entropy", probs, "CrossEntropyLoss")
     y = class_targets("categorical_cross_entropy", target, probs.shape, probs.dtype)
     rows = _sample_weights("categorical_cross_entropy", sample_weight, probs)
     scale = _scale(reduction, probs.shape, rows, per_element=False)
@@ -236,7 +249,7 @@ def binary_cross_entropy(
     """Binary cross-entropy of probabilities in [0, 1] (clipped to ``[eps, 1 − eps]``), averaged
     over every element; ``target`` has the same shape, values 0/1 (or soft labels)."""
     check_reduction("binary_cross_entropy", reduction)
-    probs = as_tensor(probs)
+    probs = _probabilities("binary_cross_entropy", probs, "BCEWithLogitsLoss")
     y = _same_shape_target("binary_cross_entropy", probs, target)
     rows = _sample_weights("binary_cross_entropy", sample_weight, probs)
     scale = _scale(reduction, probs.shape, rows, per_element=True)
