@@ -344,6 +344,56 @@ def test_targets_that_are_not_finite_are_named_before_training():
         ng.fit(model, ng.BCEWithLogitsLoss(), optimizer, x, labels, verbose=0)
 
 
+def test_arguments_of_the_wrong_kind_are_one_line_type_errors():
+    """Each gave an error from deep inside fit (slice indices, 'multiple values for argument
+    what', 'is not iterable', a missing argument of check_targets, 'built for another model?')."""
+    x, y = _blobs()
+    model = _model()
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    loss = ng.CrossEntropyLoss()
+    mistakes = [
+        ((model, loss, opt), {"batch_size": 32.0}, r"^fit: batch_size must be a whole number \(an "
+                                                   r"int\), got 32.0$"),
+        ((model, loss, opt), {"epochs": 2.5}, "epochs must be a whole number"),
+        ((model, loss, opt), {"validation_data": x}, r"validation_data must be a pair \(x_val, "
+                                                     r"y_val\), got ndarray$"),
+        ((model, loss, opt), {"callbacks": ng.EarlyStopping()}, r"^fit: callbacks must be a list, "
+                                                               r"got EarlyStopping \(write"),
+        ((model, loss, opt), {"callbacks": [ng.optim.StepLR(opt, 1)]},
+         r"got StepLR \(a learning-rate schedule: pass ng.LearningRateScheduler\(it\)\)$"),
+        ((model, ng.CrossEntropyLoss, opt), {}, r"loss_fn is the class CrossEntropyLoss; pass an "
+                                                r"instance, CrossEntropyLoss\(\)$"),
+        ((model, loss, ng.optim.SGD), {}, r"expected an optimizer built on the model's "
+                                          r"parameters, .*; got the class SGD$"),
+        ((model, loss, "adam"), {}, r"; got 'adam'$"),
+    ]  # fmt: skip
+    for args, options, message in mistakes:
+        with pytest.raises(TypeError, match=message):
+            ng.fit(*args, x, y, verbose=0, **options)
+    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=np.int64(1), batch_size=np.int32(50))
+    assert len(history) == 1  # NumPy's integers are whole numbers
+
+
+def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_s_form_works():
+    """A schedule built on another optimiser changed nothing, silently; a schedule's negative
+    rate trained by gradient ascent; Keras's schedule(epoch, lr) failed inside the function."""
+    x, y = _blobs()
+    model = _model()
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    other = ng.optim.SGD(_model().parameters(), lr=0.1)
+    loss = ng.CrossEntropyLoss()
+    with pytest.raises(ValueError, match="schedule steps another optimizer than fit's"):
+        ng.fit(model, loss, opt, x, y, verbose=0, callbacks=[
+            ng.LearningRateScheduler(ng.optim.StepLR(other, step_size=1))])  # fmt: skip
+    for rate, shown in ((-0.1, "-0.1"), (float("inf"), "inf"), (float("nan"), "nan")):
+        with pytest.raises(ValueError, match=f"gave lr={shown} for epoch 0; expected a finite"):
+            ng.fit(model, loss, opt, x, y, verbose=0,
+                   callbacks=[ng.LearningRateScheduler(lambda epoch, r=rate: r)])  # fmt: skip
+    halved = ng.LearningRateScheduler(lambda epoch, lr: lr * 0.5)  # Keras's (epoch, lr)
+    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3, callbacks=[halved])
+    assert history.history["lr"] == [0.05, 0.025, 0.0125]
+
+
 def test_inputs_of_the_wrong_width_name_their_whole_shape():
     x, y = _blobs()
     model = _model(features=3)

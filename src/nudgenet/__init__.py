@@ -13,13 +13,7 @@ from . import distributed, functional, metrics, optim, plot
 from ._version import __version__
 from .autograd import grad
 from .backend import get_default_dtype, manual_seed, set_default_dtype
-from .callbacks import (
-    Callback,
-    EarlyStopping,
-    LambdaCallback,
-    LearningRateScheduler,
-    ReduceLROnPlateau,
-)
+from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .checkpoint import Checkpoint
 from .diagnostics import GradientDiagnostics
 from .divergence import TerminateOnDivergence
@@ -49,6 +43,7 @@ from .gradient_check import (
 from .history import History
 from .io import load, save
 from .logs import CSVLogger, TensorBoard
+from .lr_callbacks import LearningRateScheduler, ReduceLROnPlateau
 from .nn import (
     BatchNorm1d,
     BCELoss,

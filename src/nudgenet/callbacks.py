@@ -14,8 +14,9 @@ A callback subclasses :class:`Callback` and overrides any of Keras's hooks; ever
   History and shown on the progress line with the others;
 * ``on_train_end(logs)``: the last epoch's logs (empty when no epoch ran).
 
-Built in: :class:`EarlyStopping`, :class:`LearningRateScheduler`, :class:`ReduceLROnPlateau`
-(Keras's names and rules), :class:`LambdaCallback`; and
+Built in: :class:`EarlyStopping` and :class:`LambdaCallback` (Keras's names and rules), the
+learning-rate callbacks :class:`~nudgenet.lr_callbacks.LearningRateScheduler` and
+:class:`~nudgenet.lr_callbacks.ReduceLROnPlateau`, and
 :class:`~nudgenet.divergence.TerminateOnDivergence`.
 
 ``on_batch_begin(batch, logs)`` / ``on_batch_end(batch, logs)`` are Keras's older names: the
@@ -49,9 +50,7 @@ import weakref
 from collections.abc import Callable
 
 from .errors import caller_stacklevel
-from .files import may_write
 from .metrics import higher_is_better
-from .optim import LRScheduler
 
 HOOKS = (
     "on_train_begin",
@@ -282,109 +281,3 @@ class EarlyStopping(_MonitorCallback):
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-
-
-class LearningRateScheduler(Callback):
-    """Set the learning rate each epoch from a schedule: an :class:`~nudgenet.optim.LRScheduler`
-    (stepped after every epoch) or a function ``epoch -> lr`` (called before every epoch)."""
-
-    writes_parameters = False  # the learning rate only (may_write_parameters)
-
-    def __init__(self, schedule: LRScheduler | Callable[[int], float]):
-        self.schedule = schedule
-
-    def training_settings(self) -> dict:
-        """The schedule: a function's qualified name, or an LRScheduler's class and its numbers
-        (``base_lr``, ``gamma``, ``step_size``, ...; not its ``epoch``, which is state)."""
-        schedule = self.schedule
-        if not isinstance(schedule, LRScheduler):
-            return {"schedule": getattr(schedule, "__qualname__", type(schedule).__name__)}
-        numbers = {k: v for k, v in vars(schedule).items()
-                   if isinstance(v, (int, float)) and k != "epoch"}  # fmt: skip
-        return {"schedule": type(schedule).__name__, **numbers}
-
-    def state_dict(self) -> dict:
-        """The schedule's state, for a :class:`~nudgenet.optim.LRScheduler` (a function keeps
-        none)."""
-        return self.schedule.state_dict() if isinstance(self.schedule, LRScheduler) else {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state:
-            self.schedule.load_state_dict(state)
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        if not isinstance(self.schedule, LRScheduler):
-            self.optimizer.lr = float(self.schedule(epoch))
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if isinstance(self.schedule, LRScheduler):
-            self.schedule.step()
-
-
-class ReduceLROnPlateau(_MonitorCallback):
-    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved by more than
-    ``min_delta`` for ``patience`` epochs (Keras's callback and rules).
-
-    After each epoch: during a cooldown (``cooldown`` epochs after a reduction) the count of
-    epochs without improvement stays 0; an improvement on the best value resets it; otherwise it
-    grows, and on reaching ``patience`` the rate becomes max(lr · factor, ``min_lr``) (unless it
-    is already at ``min_lr`` or below), the cooldown starts and the count restarts.  ``mode``:
-    ``"min"``, ``"max"``, or ``"auto"`` (max where higher is better: accuracy, R², a score,
-    ...; :func:`nudgenet.metrics.higher_is_better`).  The epoch's
-    ``lr`` in the History is the rate that epoch trained with; ``verbose=1`` prints a line for
-    each reduction (where :func:`~nudgenet.files.may_write`: rank 0 of a distributed fit).  A
-    ``monitor`` missing from the epoch's metrics is an error (Keras warns).
-    """
-
-    writes_parameters = False  # the learning rate only (may_write_parameters)
-
-    _state = ("best", "wait", "cooldown_counter")
-    _training_settings = (
-        *_MonitorCallback._training_settings, "factor", "patience", "cooldown", "min_lr"
-    )
-
-    def __init__(
-        self,
-        monitor: str = "val_loss",
-        factor: float = 0.1,
-        patience: int = 10,
-        verbose: int = 0,
-        mode: str = "auto",
-        min_delta: float = 1e-4,
-        cooldown: int = 0,
-        min_lr: float = 0.0,
-    ):
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
-        if patience < 0 or cooldown < 0 or min_lr < 0:
-            raise ValueError(
-                f"ReduceLROnPlateau: expected patience, cooldown and min_lr >= 0, got "
-                f"{patience}, {cooldown} and {min_lr}"
-            )
-        super().__init__(monitor, mode, min_delta)
-        self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
-        self.verbose, self.min_lr = verbose, float(min_lr)
-        self.on_train_begin()
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._reset_best()
-        self.wait = self.cooldown_counter = 0
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = self._current(logs)
-        if self.cooldown_counter > 0:
-            self.cooldown_counter -= 1
-            self.wait = 0
-        if self._improved(value):
-            self.best, self.wait = value, 0
-        elif self.cooldown_counter == 0:
-            self.wait += 1
-            if self.wait >= self.patience and self.optimizer.lr > self.min_lr:
-                self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
-                if self.verbose > 0 and may_write():  # rank 0 alone, in a distributed fit
-                    print(
-                        f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
-                        f"{self.optimizer.lr:.4g}.",
-                        flush=True,
-                    )
-                self.cooldown_counter, self.wait = self.cooldown, 0

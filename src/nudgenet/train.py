@@ -28,6 +28,7 @@ from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, 
 from .divergence import non_finite
 from .errors import DivergenceWarning, caller_stacklevel
 from .evaluation import evaluate, predict, prepare_data, targets_for
+from .fit_arguments import check_kinds
 from .functional.losses import check_weights
 from .history import History
 from .holdout import split_validation
@@ -164,6 +165,7 @@ def fit(
         check_checkpoint(checkpoint)
         warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
     parallel = distributed or None  # the DataParallel fit_data_parallel runs this fit in
+    check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data)
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"

@@ -1,0 +1,142 @@
+"""The learning-rate callbacks of :func:`nudgenet.fit` (Keras's names and rules):
+:class:`LearningRateScheduler` sets the rate each epoch from a schedule, and
+:class:`ReduceLROnPlateau` cuts it when a monitored quantity stops improving."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+
+from .callbacks import Callback, _MonitorCallback
+from .files import may_write
+from .optim import LRScheduler
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate each epoch from a schedule: an :class:`~nudgenet.optim.LRScheduler`
+    of fit's optimiser (stepped after every epoch; one of another optimiser is a ValueError), or
+    a function ``epoch -> lr``, or Keras's ``(epoch, lr) -> lr`` (called before every epoch; a
+    rate that is negative or not finite is a ValueError)."""
+
+    writes_parameters = False  # the learning rate only (may_write_parameters)
+
+    def __init__(self, schedule: LRScheduler | Callable[[int], float]):
+        self.schedule = schedule
+
+    def training_settings(self) -> dict:
+        """The schedule: a function's qualified name, or an LRScheduler's class and its numbers
+        (``base_lr``, ``gamma``, ``step_size``, ...; not its ``epoch``, which is state)."""
+        schedule = self.schedule
+        if not isinstance(schedule, LRScheduler):
+            return {"schedule": getattr(schedule, "__qualname__", type(schedule).__name__)}
+        numbers = {k: v for k, v in vars(schedule).items()
+                   if isinstance(v, (int, float)) and k != "epoch"}  # fmt: skip
+        return {"schedule": type(schedule).__name__, **numbers}
+
+    def state_dict(self) -> dict:
+        """The schedule's state, for a :class:`~nudgenet.optim.LRScheduler` (a function keeps
+        none)."""
+        return self.schedule.state_dict() if isinstance(self.schedule, LRScheduler) else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.schedule.load_state_dict(state)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        schedule = self.schedule
+        if isinstance(schedule, LRScheduler) and schedule.optimizer is not self.optimizer:
+            raise ValueError("LearningRateScheduler: the schedule steps another optimizer than "
+                             "fit's; build it on the one fit trains with")  # fmt: skip
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not isinstance(self.schedule, LRScheduler):
+            lr = float(self.schedule(*_schedule_arguments(self.schedule, epoch, self.optimizer)))
+            if not lr >= 0 or math.isinf(lr):
+                raise ValueError(f"LearningRateScheduler: the schedule gave lr={lr!r} for epoch "
+                                 f"{epoch}; expected a finite number >= 0")  # fmt: skip
+            self.optimizer.lr = lr
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if isinstance(self.schedule, LRScheduler):
+            self.schedule.step()
+
+
+def _schedule_arguments(schedule, epoch: int, optimizer) -> tuple:
+    """``(epoch,)``, or Keras's ``(epoch, lr)`` for a function of two parameters."""
+    try:
+        inspect.signature(schedule).bind(epoch)
+    except TypeError:
+        return epoch, optimizer.lr
+    except ValueError:  # no signature to read (a builtin)
+        pass
+    return (epoch,)
+
+
+class ReduceLROnPlateau(_MonitorCallback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved by more than
+    ``min_delta`` for ``patience`` epochs (Keras's callback and rules).
+
+    After each epoch: during a cooldown (``cooldown`` epochs after a reduction) the count of
+    epochs without improvement stays 0; an improvement on the best value resets it; otherwise it
+    grows, and on reaching ``patience`` the rate becomes max(lr · factor, ``min_lr``) (unless it
+    is already at ``min_lr`` or below), the cooldown starts and the count restarts.  ``mode``:
+    ``"min"``, ``"max"``, or ``"auto"`` (max where higher is better: accuracy, R², a score,
+    ...; :func:`nudgenet.metrics.higher_is_better`).  The epoch's
+    ``lr`` in the History is the rate that epoch trained with; ``verbose=1`` prints a line for
+    each reduction (where :func:`~nudgenet.files.may_write`: rank 0 of a distributed fit).  A
+    ``monitor`` missing from the epoch's metrics is an error (Keras warns).
+    """
+
+    writes_parameters = False  # the learning rate only (may_write_parameters)
+
+    _state = ("best", "wait", "cooldown_counter")
+    _training_settings = (
+        *_MonitorCallback._training_settings, "factor", "patience", "cooldown", "min_lr"
+    )
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ):
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+        if patience < 0 or cooldown < 0 or min_lr < 0:
+            raise ValueError(
+                f"ReduceLROnPlateau: expected patience, cooldown and min_lr >= 0, got "
+                f"{patience}, {cooldown} and {min_lr}"
+            )
+        super().__init__(monitor, mode, min_delta)
+        self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
+        self.verbose, self.min_lr = verbose, float(min_lr)
+        self.on_train_begin()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset_best()
+        self.wait = self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = self._current(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience and self.optimizer.lr > self.min_lr:
+                self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+                if self.verbose > 0 and may_write():  # rank 0 alone, in a distributed fit
+                    print(
+                        f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                        f"{self.optimizer.lr:.4g}.",
+                        flush=True,
+                    )
+                self.cooldown_counter, self.wait = self.cooldown, 0
