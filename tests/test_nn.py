@@ -678,3 +678,24 @@ def test_unstandardize_maps_outputs_back_to_target_units_and_passes_gradients():
     np.testing.assert_array_equal(x.grad, [[2.0, 10.0]])
     with pytest.raises(ng.ShapeError, match="Unstandardize: expected input with 2 features"):
         layer(np.zeros((1, 3)))
+
+
+def test_pytorch_habits_work_or_say_what_is_wrong_in_one_line(tmp_path):
+    """float(loss), model.to("cpu"), and mistakes that gave NumPy's or json's errors (or called
+    4.0 not a whole number)."""
+    model = ng.Sequential(ng.Linear(2, 1, seed=0))
+    loss = ng.MSELoss()(model(np.ones((3, 2), dtype=np.float32)), np.zeros((3, 1)))
+    assert float(loss) == loss.item() and isinstance(float(loss), float)
+    with pytest.raises(ng.ShapeError, match=r"item\(\) needs a one-element tensor"):
+        float(ng.tensor([1.0, 2.0]))
+    assert model.to("cpu") is model
+    for device in ("cuda", "cuda:1", "mps"):
+        with pytest.raises(ValueError, match=f"runs on the CPU \\(NumPy\\), got device '{device}'"):
+            model.to(device)
+    with pytest.raises(ValueError, match="must be ints, got 4.0 and 3$"):
+        ng.Linear(4.0, 3)
+    with pytest.raises(TypeError, match="^save: expected a model \\(a Module\\), got dict$"):
+        ng.save({"w": 1}, tmp_path / "m.safetensors")
+    with pytest.raises(TypeError, match="metadata must be JSON-able .*ndarray"):
+        ng.save(model, tmp_path / "m.safetensors", metadata={"a": np.arange(3)})
+    assert not (tmp_path / "m.safetensors").exists()

@@ -212,6 +212,10 @@ def test_balanced_class_weight_lifts_the_recall_of_a_rare_class():
         (None, {"class_weight": [1.0, 2.0]}, TypeError, "class_weight must be a dict"),
         (None, {"class_weight": {"a": 1.0}}, ValueError, r"keys must be classes 0, 1, ...; got"),
         (None, {"class_weight": {0: -1.0}}, ValueError, "class_weight must be finite and >= 0"),
+        # a class no row has (a typo): it weighed nothing, silently
+        (None, {"class_weight": {0: 1.0, 7: 5.0}}, ValueError,
+         r"^fit: class_weight names class 7, which no training row has \(their classes: "
+         r"\[0, 1, 2\]\)$"),
         (None, {"sample_weight": np.ones(59)}, ng.ShapeError, "fit: sample_weight must be 60 "),
         (None, {"sample_weight": np.zeros(60)}, ValueError, "weights add up to 0; no row would"),
         (

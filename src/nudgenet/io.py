@@ -39,15 +39,23 @@ def save(model: Module, path, metadata: dict | None = None) -> Path:
     ``metadata`` (JSON-able: class names, data set, loss, ...) is stored too and comes back as
     ``model.metadata`` from :func:`load`; it defaults to the model's own ``metadata``.  A model
     :func:`load` cannot rebuild (a custom module, tied weights) is saved with its weights and
-    its outline; load it with ``load(path, model=...)``.
+    its outline; load it with ``load(path, model=...)``.  Something else than a Module, or
+    metadata that JSON cannot hold (a NumPy array: ``.tolist()`` it), is a TypeError.
     """
+    if not isinstance(model, Module):
+        raise TypeError(f"save: expected a model (a Module), got {type(model).__name__}")
     path = Path(path)
     info = dict(getattr(model, "metadata", None) or {}) if metadata is None else dict(metadata)
+    try:
+        stored = json.dumps(info)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"save: metadata must be JSON-able (numbers, strings, lists, dicts; "
+                        f"a NumPy array's .tolist()): {e}") from None  # fmt: skip
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "nudgenet_version": __version__,
-        "metadata": json.dumps(info),
+        "metadata": stored,
     }
     if _buildable(model):
         header["architecture"] = json.dumps(describe(model))

@@ -14,8 +14,15 @@ def _reflected(op):
     return lambda self, other: op(other, self)
 
 
+def _as_float(self) -> float:
+    """``float(t)`` of a one-element tensor, as PyTorch's: its :meth:`~Tensor.item` (a
+    ShapeError for more elements)."""
+    return float(self.item())
+
+
 def _install() -> None:
     methods = {
+        "__float__": _as_float,
         "__add__": A.add,
         "__radd__": _reflected(A.add),
         "__sub__": A.sub,

@@ -88,11 +88,11 @@ class Linear(Module):
 
 
 def _sizes(in_features, out_features) -> tuple[int, int]:
-    """Linear's sizes as ints, or ValueError unless both are positive whole numbers."""
+    """Linear's sizes as ints, or ValueError unless both are positive ints."""
     sizes = (in_features, out_features)
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in sizes):
         raise ValueError(
-            f"Linear: in_features and out_features must be whole numbers, got "
+            f"Linear: in_features and out_features must be ints, got "
             f"{in_features!r} and {out_features!r}"
         )
     if in_features < 1 or out_features < 1:

@@ -14,6 +14,8 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from . import flat
 
+_DEVICES = ("cpu", "cuda", "mps", "xpu", "xla")  # PyTorch's device names, for to()
+
 
 class Parameter(Tensor):
     """A leaf tensor that a Module owns and an optimiser updates (``requires_grad=True``)."""
@@ -254,7 +256,12 @@ switches to it when a hook is registered during training)."""
     def to(self, dtype) -> Module:
         """Convert every parameter and every floating buffer to ``dtype`` (float32 or float64),
         in place; returns self.  Optimisers created before notice and re-pack their flat buffers
-        at the next step."""
+        at the next step.  PyTorch's ``to("cpu")`` changes nothing (NumPy's arrays are on the
+        CPU); another device is a ValueError."""
+        if isinstance(dtype, str) and dtype.split(":")[0] in _DEVICES:
+            if dtype != "cpu":
+                raise ValueError(f"to: nudgenet runs on the CPU (NumPy), got device {dtype!r}")
+            return self
         dtype = as_float_dtype(dtype)
         for p in self.parameters():
             if p.dtype != dtype:

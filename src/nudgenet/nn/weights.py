@@ -1,10 +1,10 @@
 """Row weights for training, from Keras's ``class_weight`` and ``sample_weight``.
 
-``class_weight`` is a dict ``{class: weight}`` (a class it leaves out weighs 1, as in
-scikit-learn) or ``"balanced"``: n_samples / (n_classes · count(class)) over the classes present,
-as scikit-learn's ``compute_class_weight`` computes it, so every class weighs the same in total.
-``sample_weight`` is one weight per row.  With both, a row's weight is their product.  A row's
-class is read from its target by :func:`~nudgenet.nn.losses.target_classes`.
+``class_weight`` is a dict ``{class: weight}`` (a class it leaves out weighs 1, as in scikit-learn;
+a class no training row has is an error) or ``"balanced"``: n_samples / (n_classes · count(class))
+over the classes present, as scikit-learn's ``compute_class_weight`` computes it, so every class
+weighs the same in total. ``sample_weight`` is one weight per row. With both, a row's weight is
+their product. A row's class is read from its target by :func:`~nudgenet.nn.losses.target_classes`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def _class_weight_of_rows(op: str, class_weight, classes: np.ndarray) -> np.ndar
         raise ValueError(
             f"{op}: class_weight keys must be classes 0, 1, ...; got {list(class_weight)}"
         )
+    present = np.unique(classes).tolist()
+    absent = sorted(set(map(int, class_weight)) - set(present))
+    if absent:  # a typo, or labels encoded otherwise: its weight would do nothing
+        raise ValueError(f"{op}: class_weight names class {absent[0]}, which no training row "
+                         f"has (their classes: {present})")  # fmt: skip
     size = max([classes.max() + 1 if classes.size else 0, *(k + 1 for k in class_weight)])
     table = np.ones(int(size))  # a class left out weighs 1
     table[list(class_weight)] = list(class_weight.values())
