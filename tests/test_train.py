@@ -150,6 +150,23 @@ def test_mode_auto_maximizes_what_is_better_higher(cls):
     assert not cls(monitor="val_score", mode="min").maximize  # a mode given wins
 
 
+def test_early_stopping_takes_keras_s_restore_best_weights_and_verbose(capsys):
+    """Keras's keywords were a TypeError ("unexpected keyword")."""
+    x, y = _blobs()
+    for restore in (False, True):
+        model = _model()
+        optimizer = ng.optim.SGD(model.parameters(), lr=5.0)  # too large: it soon gets worse
+        stop = ng.EarlyStopping(patience=1, restore_best_weights=restore, verbose=1)
+        history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=30, verbose=0,
+                         validation_split=0.25, callbacks=[stop])  # fmt: skip
+        assert stop.restore_best is restore and history.stop_reason == "early_stopping"
+        lines = [f"Epoch {stop.stopped_epoch + 1}: early stopping"]
+        if restore:
+            lines.append(f"Restoring model weights from the end of the best epoch: "
+                         f"{stop.best_epoch + 1}.")  # fmt: skip
+        assert capsys.readouterr().out.splitlines() == lines
+
+
 def test_early_stopping_without_validation_data_names_the_problem():
     with pytest.raises(KeyError, match="val_loss"):
         _train(callbacks=[ng.EarlyStopping()])

@@ -50,6 +50,7 @@ import weakref
 from collections.abc import Callable
 
 from .errors import caller_stacklevel
+from .files import may_write
 from .metrics import higher_is_better
 
 HOOKS = (
@@ -236,9 +237,12 @@ class EarlyStopping(_MonitorCallback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs
     (as Keras does: with the best epoch ``b``, training stops after epoch ``b + patience``;
     ``patience=0`` stops, like 1, after the first epoch without improvement).  With
-    ``restore_best=True`` the model ends with the weights of its best epoch.  ``mode`` is
-    ``"min"``, ``"max"`` or ``"auto"`` (max where higher is better: accuracy, R², a score, ...;
-    :func:`nudgenet.metrics.higher_is_better`)."""
+    ``restore_best=True`` the model ends with the weights of its best epoch: the default, where
+    Keras's ``restore_best_weights`` (also taken here) is False, since the epochs after the best
+    are the ones early stopping judged worse.  ``mode`` is ``"min"``, ``"max"`` or ``"auto"``
+    (max where higher is better: accuracy, R², a score, ...;
+    :func:`nudgenet.metrics.higher_is_better`).  ``verbose=1``: Keras's lines when it stops and
+    when it restores the best weights."""
 
     # restore_best writes the parameters in on_train_end only, the same values on every rank, and
     # fit waits there until every rank has taken its last step (may_write_parameters)
@@ -255,11 +259,17 @@ class EarlyStopping(_MonitorCallback):
         min_delta: float = 0.0,
         mode: str = "auto",
         restore_best: bool = True,
+        *,
+        restore_best_weights: bool | None = None,
+        verbose: int = 0,
     ):
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         super().__init__(monitor, mode, min_delta)
+        if restore_best_weights is not None:  # Keras's name
+            restore_best = restore_best_weights
         self.patience, self.restore_best = int(patience), bool(restore_best)
+        self.verbose = int(verbose)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._reset_best()
@@ -279,5 +289,11 @@ class EarlyStopping(_MonitorCallback):
             self.stop_training, self.stopped_epoch = True, epoch
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        say = self.verbose > 0 and may_write()  # (rank 0 alone, in a distributed fit)
+        if say and self.stopped_epoch is not None:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best and self.best_state is not None:
+            if say:
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")  # fmt: skip
             self.model.load_state_dict(self.best_state)
