@@ -54,6 +54,9 @@ CASES = {
 }  # fmt: skip
 
 
+_METRIC = {"classification": "accuracy", "regression": "mse"}  # a metric of each task
+
+
 def _train(case, compiled: bool, monkeypatch, batch_size=32, metrics=True, callbacks=()):
     model = ng.Sequential(*case["layers"]())
     model.to(case["dtype"])
@@ -75,7 +78,7 @@ def _train(case, compiled: bool, monkeypatch, batch_size=32, metrics=True, callb
             batch_size=batch_size,
             seed=0,
             verbose=0,
-            metrics=(["accuracy"] if case["classes"] else ["mse"]) if metrics else None,
+            metrics=([_METRIC[case["loss"].task]] if metrics else None),
             callbacks=list(callbacks),
             compile=compiled,
         )
