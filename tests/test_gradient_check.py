@@ -221,3 +221,43 @@ def test_check_gradients_samples_large_parameters(batch):
     report = ng.check_gradients(model, ng.MSELoss(), x, y, max_checks_per_parameter=50)
     assert [p.checked for p in report.parameters] == [50, 20, 40, 2]
     assert report.passed
+
+
+# --- check_gradients with a loss that takes the inputs (DifferentialLoss) ---------------------
+
+
+def _differential_case():
+    """A softplus network on Black-Scholes payoffs and their pathwise deltas: the target rows
+    are the value, then its derivative by the one input."""
+    data = ng.datasets.black_scholes_mc(512, seed=1)
+    model = ng.Sequential(ng.Linear(1, 8, seed=0), ng.Softplus(), ng.Linear(8, 1, seed=1))
+    return model.double(), data.x[:8], np.hstack([data.payoff, data.differentials])[:8]
+
+
+def test_check_gradients_passes_inputs_to_a_differential_loss():
+    """It called the loss without inputs=, which DifferentialLoss refuses (TypeError); the
+    parameters' gradients pass through the input gradient's graph (second derivatives)."""
+    model, x, y = _differential_case()
+    report = ng.check_gradients(model, ng.DifferentialLoss(alpha=0.3), x, y)
+    assert report.passed, str(report)
+    assert [p.name for p in report.parameters] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert report.loss == pytest.approx(
+        ng.evaluate(model, ng.DifferentialLoss(alpha=0.3), x, y)["loss"], rel=1e-12
+    )
+
+
+def test_check_gradients_catches_a_wrong_second_derivative(monkeypatch):
+    """Softplus's recorded backward g·σ(z) with σ taken as a constant: the input gradient (and
+    so the loss) is right, but its derivative by the parameters below the Softplus misses the
+    σ'(z) term; the finite differences see it."""
+    model, x, y = _differential_case()
+    monkeypatch.setattr(
+        functional_layers.SoftplusFunction,
+        "backward_graph",
+        lambda fn, g: (g * ng.tensor(functional_layers.sigmoid(fn.inputs[0]).data),),
+    )
+    report = ng.check_gradients(model, ng.DifferentialLoss(alpha=0.3), x, y)
+    assert not report.passed
+    verdicts = {p.name: p.passed for p in report.parameters}
+    # the output layer's gradients never pass through σ'; the first layer's do
+    assert verdicts == {"0.weight": False, "0.bias": False, "2.weight": True, "2.bias": True}

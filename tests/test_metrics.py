@@ -2,6 +2,7 @@
 confusion matrix of ``nudgenet evaluate``."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -92,9 +93,39 @@ def test_roc_auc_is_scikit_learns_ties_included():
     two = np.column_stack([-logits / 2, logits / 2])  # softmax(two)[:, 1] = σ(logits)
     assert ng.metrics.roc_auc(two, y, CE) == pytest.approx(expected)
     assert ng.metrics.roc_auc(p[:, None], y, ng.MSELoss()) == pytest.approx(expected)  # a score
-    assert np.isnan(ng.metrics.roc_auc(logits[:, None], np.zeros(300), ng.BCEWithLogitsLoss()))
     with pytest.raises(ValueError, match="roc_auc: for two classes"):
         ng.metrics.roc_auc(*_classifier_outputs(), CE)
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_roc_auc_of_labels_of_one_class_warns_and_is_nan(label):
+    """It was NaN without a word (scikit-learn raises "Only one class present in y_true"); now
+    an UndefinedMetricWarning (a UserWarning) names the problem, at the caller's line."""
+    logits = RNG.normal(size=(300, 1))
+    expected = f"roc_auc: the labels hold only class {label}; ROC AUC needs rows of both classes"
+    with pytest.warns(ng.UndefinedMetricWarning, match=expected) as caught:
+        assert np.isnan(ng.metrics.roc_auc(logits, np.full(300, label), ng.BCEWithLogitsLoss()))
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert issubclass(ng.UndefinedMetricWarning, UserWarning)
+
+
+def test_fit_with_validation_rows_of_one_class_warns_once_and_trains_on():
+    """A one-class validation set gave val_roc_auc = nan every epoch without a word; now one
+    warning (Python's default filter: once per line) and every epoch still runs and logs."""
+    x = RNG.normal(size=(80, 2))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    model = ng.Sequential(ng.Linear(2, 1, seed=0)).double()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    validation = (x[y == 1][:10], y[y == 1][:10])  # only class 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        history = ng.fit(model, ng.BCEWithLogitsLoss(), optimizer, x, y, epochs=3, seed=0,
+                         validation_data=validation, metrics=["roc_auc"], verbose=0)  # fmt: skip
+    undefined = [w for w in caught if issubclass(w.category, ng.UndefinedMetricWarning)]
+    assert len(undefined) == 1, [str(w.message) for w in undefined]
+    assert "only class 1" in str(undefined[0].message) and undefined[0].filename == __file__
+    assert len(history["val_roc_auc"]) == 3 and np.isnan(history["val_roc_auc"]).all()
+    assert np.isfinite(history["roc_auc"]).all() and np.isfinite(history["val_loss"]).all()
 
 
 def test_r2_is_scikit_learns():
@@ -113,6 +144,7 @@ def test_r2_is_scikit_learns():
         (ng.MSELoss(), ["r2", "rmse", "mae"]),
     ],
 )
+@pytest.mark.filterwarnings("ignore::nudgenet.UndefinedMetricWarning")  # a 1-row batch's AUC
 def test_fit_reports_each_metric_over_all_the_epochs_rows_not_a_mean_of_batches(loss_fn, names):
     y = RNG.integers(0, 2 if isinstance(loss_fn, ng.BCEWithLogitsLoss) else 3, 101)
     x = RNG.normal(size=(101, 3)) + y[:, None]

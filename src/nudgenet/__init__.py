@@ -27,6 +27,7 @@ from .errors import (
     ModelFileError,
     NudgenetError,
     ShapeError,
+    UndefinedMetricWarning,
     ValidationRowsWarning,
 )
 from .evaluation import evaluate, predict
@@ -82,6 +83,7 @@ __all__ = [
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "distributed", "DistributedError", "DivergenceWarning", "ValidationRowsWarning",
+    "UndefinedMetricWarning",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "grad", "gradgradcheck", "DifferentialLoss",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",

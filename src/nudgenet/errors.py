@@ -64,6 +64,13 @@ class DivergenceWarning(RuntimeWarning):
     reports such a stop itself runs fit with a callback saying ``reports_divergence``."""
 
 
+class UndefinedMetricWarning(UserWarning):
+    """A metric is not defined on the rows it was given (ROC AUC of labels of one class): its
+    value is NaN (scikit-learn's name; its ``roc_auc_score`` raises instead).  A warning, not
+    an error, so that ``fit``'s per-epoch metrics and ``evaluate``'s other scores go on; with
+    Python's default filter it shows once per line of the caller, not every epoch."""
+
+
 class ValidationRowsWarning(UserWarning):
     """``fit``'s validation rows lack classes its training rows hold, or the reverse: ``problem``
     says which, ``fix`` what to pass to ``fit`` instead (the command line gives its own)."""

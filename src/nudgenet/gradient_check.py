@@ -19,6 +19,7 @@ from .backend import SeedLike, generator
 from .data.sparse_rows import dense
 from .errors import NudgenetError, ShapeError
 from .grad_mode import enable_grad, no_grad
+from .nn.differential import loss_inputs, wants_inputs
 from .tensor import Tensor
 
 
@@ -238,6 +239,13 @@ class GradientReport:
         return "\n".join(rows)
 
 
+def _model_loss(model, loss_fn, x: np.ndarray, target) -> Tensor:
+    """``loss_fn(model(x), target)``, given ``inputs=`` where the loss wants them (as ``fit``'s
+    step: :func:`~nudgenet.nn.differential.loss_inputs`)."""
+    rows, keywords = loss_inputs(loss_fn, x)
+    return loss_fn(model(rows), target, **keywords)
+
+
 def check_gradients(
     model,
     loss_fn: Callable[[Tensor, object], Tensor],
@@ -251,7 +259,9 @@ def check_gradients(
 ) -> GradientReport:
     """Check every parameter's gradient of ``loss_fn(model(x), y)`` against central differences.
 
-    Runs on a float64 copy of the model in eval mode (the model itself is untouched).  For large
+    Runs on a float64 copy of the model in eval mode (the model itself is untouched).  A loss
+    that ``wants_inputs`` (:class:`~nudgenet.DifferentialLoss`) is given ``inputs=`` as ``fit``
+    gives it, so the check covers the second derivatives its gradients take.  For large
     parameters a seeded random sample of ``max_checks_per_parameter`` entries is checked
     (``None`` checks all).  Relative error is ``|a − n| / max(|a|, |n|, atol)``; an entry passes
     when ``|a − n| <= atol + rtol·|n|``.
@@ -266,12 +276,15 @@ def check_gradients(
     model.zero_grad()
     for p in model.parameters():
         p.grad = None
-    loss = loss_fn(model(x64), target)
-    loss.backward()
+    with enable_grad():
+        loss = _model_loss(model, loss_fn, x64, target)
+        loss.backward()
+    # a loss of the input gradient (DifferentialLoss) needs the graph to compute its value
+    recording = enable_grad if wants_inputs(loss_fn) else no_grad
 
     def evaluate() -> float:
-        with no_grad():
-            return float(loss_fn(model(x64), target).data)
+        with recording():
+            return float(_model_loss(model, loss_fn, x64, target).data)
 
     results = []
     for name, p in model.named_parameters():

@@ -18,6 +18,7 @@ from .callbacks import Callback
 from .compiled import CompiledMLP
 from .errors import CompileError
 from .grad_mode import enable_grad, no_grad
+from .nn.differential import loss_inputs, wants_inputs
 from .nn.layers import trace
 from .nn.module import Module, RemovableHandle
 from .nn.utils import clip_grad_norm_
@@ -27,20 +28,18 @@ from .tensor import Tensor
 EVALUATION_BATCH = 1024  # rows per batch of predict and evaluate (per graph of a DifferentialLoss)
 
 
-def _engine_step(
-    model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None, weights=None, inputs=False
-):
+def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=None,
+                 weights=None):  # fmt: skip
     """One batch through the general engine: gradients into ``.grad``; ``(outputs, targets,
     loss)``.  Given a dict ``kept``, the forward runs through :func:`~nudgenet.nn.layers.trace`
     and ``kept[name]`` gets each leaf layer's output array (by place: a layer object used twice
-    has two).  Given row ``weights``, the loss is their weighted mean over the batch.  With
-    ``inputs`` (a loss that ``wants_inputs``, as :class:`~nudgenet.DifferentialLoss`), the batch
-    is a tensor requiring gradients, passed to the loss as ``inputs=``, and the targets returned
-    (for the metrics) are the columns the outputs predict.  The graph is recorded also where
-    ``fit`` is called under ``no_grad()`` (as the compiled step computes its gradients anyway)."""
-    xb, yb = x[rows], y[rows]
-    if inputs:
-        xb = Tensor(xb, requires_grad=True)
+    has two).  Given row ``weights``, the loss is their weighted mean over the batch.  A loss
+    that ``wants_inputs`` (:class:`~nudgenet.DifferentialLoss`) gets the batch as ``inputs=``
+    (:func:`~nudgenet.nn.differential.loss_inputs`), and the targets returned (for the metrics)
+    are the columns the outputs predict.  The graph is recorded also where ``fit`` is called
+    under ``no_grad()`` (as the compiled step computes its gradients anyway)."""
+    xb, keywords = loss_inputs(loss_fn, x[rows])
+    yb = y[rows]
     optimizer.zero_grad()
     with enable_grad():
         if kept is None:
@@ -48,8 +47,8 @@ def _engine_step(
         else:
             out, outputs = trace(model, xb)
             kept.update((name, output.data) for name, output in outputs.items())
-        if inputs:  # (fit refuses row weights for a loss without sample_weight=)
-            loss = loss_fn(out, yb, inputs=xb)
+        if keywords:  # (fit refuses row weights for a loss without sample_weight=)
+            loss = loss_fn(out, yb, **keywords)
             yb = yb[:, : out.shape[-1]]
         elif weights is None:
             loss = loss_fn(out, yb)
@@ -65,7 +64,7 @@ def whole_loss(model: Module, loss_fn, x, y, outputs, batch_size: int, sample_we
     metrics score.  A loss that ``wants_inputs`` (:class:`~nudgenet.DifferentialLoss`) takes
     its own, in batches of ``batch_size`` rows (it needs the input gradients), and the metrics
     score the value columns; it takes no row weights."""
-    if not getattr(loss_fn, "wants_inputs", False):
+    if not wants_inputs(loss_fn):
         weights = {} if sample_weight is None else {"sample_weight": sample_weight}
         with no_grad():
             return float(loss_fn(Tensor(outputs), y, **weights).data), y
@@ -106,10 +105,7 @@ def choose_step(
                 raise CompileError(f"fit(compile=True): {error}") from None
     outputs = compiled.outputs if compiled else {}
     kept = outputs if wanting else None
-    inputs = getattr(loss_fn, "wants_inputs", False)  # DifferentialLoss
-    step = partial(
-        _engine_step, model, loss_fn, optimizer, kept=kept, weights=weights, inputs=inputs
-    )
+    step = partial(_engine_step, model, loss_fn, optimizer, kept=kept, weights=weights)
     if compiled:
         step = _compiled_until_hooked(model, compiled.train_step, step, compile is True)
     for cb in wanting:

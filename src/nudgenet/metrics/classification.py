@@ -10,9 +10,11 @@ column).  A model with C > 1 output columns has C classes; one column scores two
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
+from ..errors import UndefinedMetricWarning, caller_stacklevel
 from ..nn.losses import scores_to_classes, target_classes
 from .metric import Metric, mean_metric
 
@@ -122,17 +124,29 @@ def _positive_scores(outputs: np.ndarray, targets, loss_fn) -> tuple[np.ndarray,
     return true, outputs[:, -1].copy()
 
 
+def _undefined_auc(true: np.ndarray) -> float:
+    """NaN, with an :class:`~nudgenet.UndefinedMetricWarning` saying which class the labels
+    lack (scikit-learn raises ValueError: "Only one class present in y_true")."""
+    warnings.warn(
+        f"roc_auc: the labels hold only class {int(true[0])}; ROC AUC needs rows of both "
+        "classes 0 and 1, so it is not defined (nan)",
+        UndefinedMetricWarning,
+        stacklevel=caller_stacklevel(),
+    )
+    return math.nan
+
+
 def _auc(parts: list) -> float:
     """The area under the ROC curve: the probability that a row of class 1 scores above a row
     of class 0, ties counting ½ (Mann-Whitney: (Σ ranks of class 1 − n₁(n₁ + 1)/2) / (n₁ n₀),
-    tied scores sharing their mean rank).  NaN when one class is absent (scikit-learn
-    raises)."""
+    tied scores sharing their mean rank).  NaN with a warning when one class is absent
+    (:func:`_undefined_auc`), so that fit's epochs go on."""
     true = np.concatenate([t for t, _ in parts])
     scores = np.concatenate([s for _, s in parts])
     positives = int(np.count_nonzero(true))
     negatives = len(true) - positives
     if not positives or not negatives:
-        return math.nan
+        return _undefined_auc(true)
     order = np.argsort(scores, kind="stable")
     _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
     ranks = np.repeat(first + (counts + 1) / 2, counts)  # from 1, ties at their mean

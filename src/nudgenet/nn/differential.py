@@ -132,12 +132,29 @@ class DifferentialLoss:
         try:
             with enable_grad():
                 for start in range(0, len(x), batch_size):
-                    xb = Tensor(x[start : start + batch_size], requires_grad=True)
-                    loss = self(model(xb), y[start : start + batch_size], inputs=xb)
+                    xb, keywords = loss_inputs(self, x[start : start + batch_size])
+                    loss = self(model(xb), y[start : start + batch_size], **keywords)
                     total += float(loss.data) * len(xb)
         finally:
             model.train(was_training)
         return total / len(x)
+
+
+def wants_inputs(loss_fn) -> bool:
+    """Whether ``loss_fn`` is called with ``inputs=``, the tensor its prediction was computed
+    from (a loss says so by ``wants_inputs = True``: :class:`DifferentialLoss`)."""
+    return bool(getattr(loss_fn, "wants_inputs", False))
+
+
+def loss_inputs(loss_fn, x) -> tuple[Tensor | np.ndarray, dict]:
+    """``(rows, keywords)``: the rows to compute the prediction from and the keywords to call
+    ``loss_fn`` with, ``loss_fn(model(rows), target, **keywords)``.  A loss that
+    :func:`wants_inputs` gets the rows as a tensor requiring gradients, passed as ``inputs=``
+    (call it with gradients recorded); any other loss the rows as they are and no keywords."""
+    if not wants_inputs(loss_fn):
+        return x, {}
+    rows = Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True)
+    return rows, {"inputs": rows}
 
 
 def _normalized_over_rows(prediction: Tensor) -> bool:
