@@ -136,6 +136,23 @@ def test_a_finished_run_run_again_trains_no_more(tmp_path, capsys):
     assert outcome(model, optimizer, history) == expected
 
 
+def test_a_finished_run_of_more_epochs_than_asked_is_kept_with_a_warning(tmp_path):
+    """With verbose=0 nothing said that fit(epochs=2) returned a 6-epoch run's model."""
+    checkpoint = ng.Checkpoint(tmp_path)
+    expected = outcome(*train("adam", True, checkpoint=checkpoint))  # 6 epochs
+    model, optimizer, callbacks, keywords = setup("adam")
+    keywords["epochs"] = 2
+    said = (r"^fit\(epochs=2\): .*checkpoint-000006-0000000\.safetensors is of a run trained "
+            r"for 6 epochs; its model is kept \(restart=True trains 2 anew\)$")  # fmt: skip
+    with pytest.warns(UserWarning, match=said):
+        history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, *data(), checkpoint=checkpoint,
+                         callbacks=[*callbacks, Kill()], **keywords)  # fmt: skip
+    assert outcome(model, optimizer, history) == expected
+    with warnings.catch_warnings():  # as many epochs as the run had, or more: no warning
+        warnings.simplefilter("error")
+        train("adam", True, checkpoint=checkpoint)
+
+
 def test_a_folder_given_as_the_checkpoint_is_a_one_line_type_error(tmp_path):
     """As Keras's ModelCheckpoint takes a path: fit says what it takes, not an AttributeError
     from deep inside (under MPI: tests/mpi/faults.py's checkpoint-path-on-rank-0)."""

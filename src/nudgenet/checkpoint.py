@@ -193,11 +193,16 @@ class Checkpoint:
     def resume(self, run: Run, found, epochs: int, steps: int, verbose: int):
         """The :class:`~nudgenet.run_state.Position` ``fit`` starts from: the checkpoint
         :meth:`start` ``found``, its state restored into ``run`` (after the callbacks'
-        ``on_train_begin``; said in one line unless ``verbose`` is 0), or the start (None)."""
+        ``on_train_begin``; said in one line unless ``verbose`` is 0), or the start (None).  A
+        run of more epochs than ``epochs`` is kept, with a UserWarning saying so."""
         if found is None:
             return Position()
         path, state = found
         at = run.restore(state)
+        if at.epoch > epochs:  # (verbose=0 said nothing: the longer run's model came back)
+            warnings.warn(f"fit(epochs={epochs}): {path} is of a run trained for {at.epoch} "
+                          f"epochs; its model is kept (restart=True trains {epochs} anew)",
+                          UserWarning, stacklevel=caller_stacklevel())  # fmt: skip
         if verbose:
             history = run.history
             if at.epoch >= epochs or history.stop_reason != "completed":
