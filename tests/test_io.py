@@ -2,6 +2,7 @@
 
 import json
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -285,3 +286,20 @@ def test_may_write_is_set_and_restored():
     finally:
         files.set_may_write(previous)
     assert files.may_write() is True
+
+
+def test_loading_into_a_model_of_other_layers_warns(tmp_path):
+    """The weights of a ReLU network loaded into a Tanh one of the same shapes, silently, though
+    the file records its layers."""
+    saved = ng.Sequential(ng.Linear(2, 3, seed=0), ng.ReLU(), ng.Linear(3, 1, seed=1))
+    ng.save(saved, tmp_path / "m.safetensors")
+    other = ng.Sequential(ng.Linear(2, 3), ng.Tanh(), ng.Linear(3, 1))
+    with pytest.warns(UserWarning, match=r"records other layers than the model given \(its "
+                                         r"Linear, ReLU, Linear, the model's Linear, Tanh, "
+                                         r"Linear\); the weights fit"):  # fmt: skip
+        loaded = ng.load(tmp_path / "m.safetensors", model=other)
+    assert np.array_equal(loaded[0].weight.data, saved[0].weight.data)
+    with warnings.catch_warnings():  # the same layers: nothing to say
+        warnings.simplefilter("error")
+        ng.load(tmp_path / "m.safetensors", model=ng.Sequential(ng.Linear(2, 3), ng.ReLU(),
+                                                                ng.Linear(3, 1)))  # fmt: skip

@@ -17,6 +17,7 @@ in the file, so ``load(path, model=MyNet())`` loads the weights into a freshly b
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from safetensors import numpy as st
 from safetensors import safe_open
 
 from ._version import __version__
-from .errors import ModelFileError
+from .errors import ModelFileError, caller_stacklevel
 from .files import sorted_header, write_atomic
 from .nn.config import LAYERS, build, describe, parameter_shapes
 from .nn.module import Module
@@ -153,6 +154,7 @@ def load(path, model: Module | None = None) -> Module:
         raise ModelFileError(f"{path} is not a readable safetensors model file: {error}") from None
     if model is not None:
         model = _into(model, tensors, path)
+        _warn_if_other_layers(model, header, path)
     elif "architecture" not in header and "outline" in header:
         described = _json(header, "outline", path)
         kind = described.get("class", "module") if isinstance(described, dict) else "module"
@@ -186,6 +188,30 @@ def _into(model: Module, tensors: dict[str, np.ndarray], path: Path) -> Module:
         raise ModelFileError(f"{path}: {error}") from None
     model.load_state_dict(tensors)
     return model
+
+
+def _warn_if_other_layers(model: Module, header: dict, path: Path) -> None:
+    """A UserWarning where the file records other layers than ``model``'s (:func:`outline`; a
+    ReLU saved, a Tanh given): the weights fit, the function they compute differs."""
+    recorded = header.get("architecture") or header.get("outline")
+    try:
+        saved = json.loads(recorded) if recorded else None
+    except ValueError:  # an unreadable record: the weights said what they are
+        return
+    if saved is not None and saved != outline(model):
+        warnings.warn(f"load: {path} records other layers than the model given (its "
+                      f"{_layer_types(saved)}, the model's {_layer_types(outline(model))}); the "
+                      "weights fit, what they compute differs", UserWarning,
+                      stacklevel=caller_stacklevel())  # fmt: skip
+
+
+def _layer_types(described) -> str:
+    """The layer types of an :func:`outline`, in order (``Linear, ReLU, Linear``)."""
+    if not isinstance(described, dict):
+        return "?"
+    inner = described.get("layers") or list((described.get("children") or {}).values())
+    kind = described.get("type") or described.get("class") or "?"
+    return ", ".join(_layer_types(child) for child in inner) if inner else str(kind)
 
 
 def _check_tensors(
