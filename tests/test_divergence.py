@@ -192,3 +192,17 @@ def test_a_swinging_run_that_settles_is_not_stopped(monkeypatch, tmp_path):
                                 "--task", "regression", "--epochs", "20")  # fmt: skip
     assert not guard.stop_training
     assert max(guard.losses) > 20 * guard.start and guard.losses[-1] < 0.1 * guard.start
+
+
+def test_a_loss_of_probabilities_still_reports_the_divergence_not_its_range():
+    """NaN outputs pass BCELoss's [0, 1] check (it compares min and max, NaN compares False), so
+    a run that overflows stops as diverged, naming the layer, rather than blaming logits."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    model = ng.Sequential(ng.Linear(3, 8, seed=0), ng.ReLU(), ng.Linear(8, 1, seed=1), ng.Sigmoid())
+    optimizer = ng.optim.SGD(model.parameters(), lr=1e30)
+    with pytest.warns(ng.DivergenceWarning):
+        history = ng.fit(model, ng.BCELoss(), optimizer, x, y, epochs=3, verbose=0, seed=0)
+    assert history.stop_reason == "diverged"
+    assert "the forward pass first overflowed in layer" in history.stop_message

@@ -299,7 +299,11 @@ def test_loading_into_a_model_of_other_layers_warns(tmp_path):
                                          r"Linear\); the weights fit"):  # fmt: skip
         loaded = ng.load(tmp_path / "m.safetensors", model=other)
     assert np.array_equal(loaded[0].weight.data, saved[0].weight.data)
-    with warnings.catch_warnings():  # the same layers: nothing to say
+    dropped = ng.Sequential(ng.Linear(2, 3), ng.ReLU(), ng.Dropout(0.5), ng.Linear(3, 1))
+    ng.save(dropped, tmp_path / "d.safetensors")
+    with warnings.catch_warnings():  # the same layers, or only another setting: nothing to say
         warnings.simplefilter("error")
         ng.load(tmp_path / "m.safetensors", model=ng.Sequential(ng.Linear(2, 3), ng.ReLU(),
                                                                 ng.Linear(3, 1)))  # fmt: skip
+        ng.load(tmp_path / "d.safetensors", model=ng.Sequential(
+            ng.Linear(2, 3), ng.ReLU(), ng.Dropout(0.1), ng.Linear(3, 1)))  # fmt: skip

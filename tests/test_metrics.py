@@ -243,15 +243,15 @@ def test_evaluate_prints_small_figures_readably(main_in, tmp_path):
 def test_a_regression_metric_for_a_classifier_and_a_lone_string_are_refused():
     """``metrics=["mse"]`` with CrossEntropyLoss scored the logits against the class labels
     (a number without meaning, which could drive early stopping); ``metrics="accuracy"`` was
-    read letter by letter ("unknown metric 'a'").  Accuracy stays allowed for MSELoss (one-hot
-    targets trained with the squared error)."""
+    read letter by letter ("unknown metric 'a'").  Allowed: mse of BCELoss's probabilities
+    (the Brier score), accuracy for MSELoss (one-hot targets trained with the squared error)."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 3)).astype(np.float32)
     labels = (x[:, 0] > 0).astype(np.int64)
     model = ng.Sequential(ng.Linear(3, 2, seed=0))
     optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
     for name in ("mse", "rmse", "mae", "r2"):
-        refused = f"^metric '{name}' scores a regression's values; CrossEntropyLoss is a"
+        refused = f"^metric '{name}' scores a regression's values; CrossEntropyLoss's outputs"
         with pytest.raises(ValueError, match=refused):
             ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, labels, verbose=0, metrics=[name])
         with pytest.raises(ValueError, match=f"metric '{name}' scores a regression's values"):
@@ -259,6 +259,10 @@ def test_a_regression_metric_for_a_classifier_and_a_lone_string_are_refused():
     with pytest.raises(TypeError, match=r"expected a list of names, got the string 'accuracy' "
                                         r"\(write metrics=\['accuracy'\]\)"):  # fmt: skip
         ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, labels, verbose=0, metrics="accuracy")
+    probabilities = ng.Sequential(ng.Linear(3, 1, seed=0), ng.Sigmoid())
+    scores = ng.evaluate(probabilities, ng.BCELoss(), x, labels, metrics=["mse"])
+    p = ng.predict(probabilities, x)[:, 0]
+    assert scores["mse"] == pytest.approx(np.mean((p - labels) ** 2))  # the Brier score
     one_hot = np.eye(2, dtype=np.float32)[labels]
     history = ng.fit(model, ng.MSELoss(), optimizer, x, one_hot, verbose=0, epochs=1,
                      metrics=["accuracy", "mse"])  # fmt: skip

@@ -688,7 +688,7 @@ def test_pytorch_habits_work_or_say_what_is_wrong_in_one_line(tmp_path):
     assert float(loss) == loss.item() and isinstance(float(loss), float)
     with pytest.raises(ng.ShapeError, match=r"item\(\) needs a one-element tensor"):
         float(ng.tensor([1.0, 2.0]))
-    assert model.to("cpu") is model
+    assert model.to("cpu") is model and model.to("cpu:0") is model
     for device in ("cuda", "cuda:1", "mps"):
         with pytest.raises(ValueError, match=f"runs on the CPU \\(NumPy\\), got device '{device}'"):
             model.to(device)

@@ -383,12 +383,31 @@ def test_arguments_of_the_wrong_kind_are_one_line_type_errors():
         ((model, loss, ng.optim.SGD), {}, r"expected an optimizer built on the model's "
                                           r"parameters, .*; got the class SGD$"),
         ((model, loss, "adam"), {}, r"; got 'adam'$"),
+        ((model, loss, opt), {"callbacks": [ng.Checkpoint("folder")]},
+         r"got Checkpoint \(pass it as checkpoint=...\)$"),
     ]  # fmt: skip
     for args, options, message in mistakes:
         with pytest.raises(TypeError, match=message):
             ng.fit(*args, x, y, verbose=0, **options)
-    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=np.int64(1), batch_size=np.int32(50))
-    assert len(history) == 1  # NumPy's integers are whole numbers
+    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=np.int64(1), batch_size=np.int32(50),
+                     callbacks=(c for c in [ng.LambdaCallback()]))  # fmt: skip
+    assert len(history) == 1  # NumPy's integers are whole numbers; any iterable of callbacks
+
+    class OwnSGD:  # an optimiser of one's own, duck-typed: it trains as before
+        def __init__(self, params, lr):
+            self.params, self.lr = list(params), lr
+
+        def zero_grad(self):
+            for p in self.params:
+                p.grad = None
+
+        def step(self):
+            for p in self.params:
+                p.data -= self.lr * p.grad
+
+    history = ng.fit(model, loss, OwnSGD(model.parameters(), 0.1), x, y, verbose=0, epochs=2,
+                     compile=False)  # fmt: skip
+    assert history.history["loss"][1] < history.history["loss"][0]
 
 
 def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_s_form_works():
@@ -405,10 +424,20 @@ def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_
     for rate, shown in ((-0.1, "-0.1"), (float("inf"), "inf"), (float("nan"), "nan")):
         with pytest.raises(ValueError, match=f"gave lr={shown} for epoch 0; expected a finite"):
             ng.fit(model, loss, opt, x, y, verbose=0,
-                   callbacks=[ng.LearningRateScheduler(lambda epoch, r=rate: r)])  # fmt: skip
-    halved = ng.LearningRateScheduler(lambda epoch, lr: lr * 0.5)  # Keras's (epoch, lr)
-    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3, callbacks=[halved])
-    assert history.history["lr"] == [0.05, 0.025, 0.0125]
+                   callbacks=[ng.LearningRateScheduler(_constant(rate))])  # fmt: skip
+    for halving in (lambda epoch, lr: lr * 0.5, lambda epoch, lr=1.0: lr * 0.5):  # Keras's
+        opt.lr = 0.1
+        history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3,
+                         callbacks=[ng.LearningRateScheduler(halving)])  # fmt: skip
+        assert history.history["lr"] == [0.05, 0.025, 0.0125]
+    # a decay to 0 that rounding takes just below it (-1.4e-17 at the last epoch) trains on
+    decay = ng.LearningRateScheduler(lambda epoch: 0.1 - epoch * (0.1 / 11))
+    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=12, callbacks=[decay])
+    assert len(history) == 12 and history.history["lr"][-1] == 0.0
+
+
+def _constant(rate: float):
+    return lambda epoch: rate
 
 
 def test_inputs_of_the_wrong_width_name_their_whole_shape():

@@ -1,13 +1,16 @@
-"""``fit``'s arguments checked for their kind before anything runs (a loss object, an optimiser,
-whole numbers of epochs and rows, a list of callbacks, a pair of validation arrays), so a
-mistake is one line naming the argument, not an error from deep inside the loop."""
+"""``fit``'s arguments checked for their kind before anything runs (a loss object, an optimiser:
+anything with a ``step``, not a name or a class; whole numbers of epochs and rows, callbacks in
+a list or other iterable, a pair of validation arrays), so a mistake is one line naming the
+argument, not an error from deep inside the loop."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .callbacks import Callback
-from .optim import LRScheduler, Optimizer
+from .optim import LRScheduler
+
+_HINTS = {"Checkpoint": " (pass it as checkpoint=...)"}  # nudgenet objects given as callbacks
 
 
 def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data) -> None:
@@ -15,23 +18,37 @@ def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_da
     if isinstance(loss_fn, type):
         raise TypeError(f"fit: loss_fn is the class {loss_fn.__name__}; pass an instance, "
                         f"{loss_fn.__name__}()")  # fmt: skip
-    if not isinstance(optimizer, Optimizer):
+    if isinstance(optimizer, type) or not callable(getattr(optimizer, "step", None)):
         got = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else repr(optimizer)
         raise TypeError(f"fit: expected an optimizer built on the model's parameters, such as "
                         f"ng.optim.SGD(model.parameters(), lr=0.05); got {got}")  # fmt: skip
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"fit: {name} must be a whole number (an int), got {value!r}")
-    if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+    if isinstance(callbacks, (Callback, str)) or not (callbacks is None or _iterable(callbacks)):
         raise TypeError(f"fit: callbacks must be a list, got {type(callbacks).__name__} "
                         "(write callbacks=[...])")  # fmt: skip
-    for callback in callbacks or ():
-        if not isinstance(callback, Callback):
-            hint = (" (a learning-rate schedule: pass ng.LearningRateScheduler(it))"
-                    if isinstance(callback, LRScheduler) else "")  # fmt: skip
-            raise TypeError(f"fit: callbacks must be Callback objects, got "
-                            f"{type(callback).__name__}{hint}")  # fmt: skip
     pair = isinstance(validation_data, (tuple, list)) and len(validation_data) == 2
     if validation_data is not None and not pair:
         raise TypeError(f"fit: validation_data must be a pair (x_val, y_val), got "
                         f"{type(validation_data).__name__}")  # fmt: skip
+
+
+def check_callbacks(callbacks: list) -> None:
+    """TypeError for the first of ``callbacks`` that is no Callback, naming the option it
+    belongs to where it is one of nudgenet's other objects (a schedule, a Checkpoint)."""
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            hint = _HINTS.get(type(callback).__name__, "")
+            if isinstance(callback, LRScheduler):
+                hint = " (a learning-rate schedule: pass ng.LearningRateScheduler(it))"
+            raise TypeError(f"fit: callbacks must be Callback objects, got "
+                            f"{type(callback).__name__}{hint}")  # fmt: skip
+
+
+def _iterable(value) -> bool:
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True

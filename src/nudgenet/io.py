@@ -191,17 +191,19 @@ def _into(model: Module, tensors: dict[str, np.ndarray], path: Path) -> Module:
 
 
 def _warn_if_other_layers(model: Module, header: dict, path: Path) -> None:
-    """A UserWarning where the file records other layers than ``model``'s (:func:`outline`; a
-    ReLU saved, a Tanh given): the weights fit, the function they compute differs."""
+    """A UserWarning where the file records other layer types than ``model``'s (:func:`outline`;
+    a ReLU saved, a Tanh given): the weights fit, the function they compute differs.  Other
+    settings of the same layers (Dropout's ``p``) are not warned about."""
     recorded = header.get("architecture") or header.get("outline")
     try:
         saved = json.loads(recorded) if recorded else None
     except ValueError:  # an unreadable record: the weights said what they are
         return
-    if saved is not None and saved != outline(model):
+    given = _layer_types(outline(model))
+    if saved is not None and _layer_types(saved) != given:  # (a setting, Dropout's p: not said)
         warnings.warn(f"load: {path} records other layers than the model given (its "
-                      f"{_layer_types(saved)}, the model's {_layer_types(outline(model))}); the "
-                      "weights fit, what they compute differs", UserWarning,
+                      f"{_layer_types(saved)}, the model's {given}); the weights fit, what "
+                      "they compute differs", UserWarning,
                       stacklevel=caller_stacklevel())  # fmt: skip
 
 

@@ -52,6 +52,8 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not isinstance(self.schedule, LRScheduler):
             lr = float(self.schedule(*_schedule_arguments(self.schedule, epoch, self.optimizer)))
+            if -_ROUNDING * self.optimizer.lr <= lr < 0:  # a decay to 0 that rounding overshot
+                lr = 0.0
             if not lr >= 0 or math.isinf(lr):
                 raise ValueError(f"LearningRateScheduler: the schedule gave lr={lr!r} for epoch "
                                  f"{epoch}; expected a finite number >= 0")  # fmt: skip
@@ -62,15 +64,17 @@ class LearningRateScheduler(Callback):
             self.schedule.step()
 
 
+_ROUNDING = 1e-9  # a rate this little below 0, relative to the last, is 0 (0.1 - 11 * 0.1/11)
+
+
 def _schedule_arguments(schedule, epoch: int, optimizer) -> tuple:
-    """``(epoch,)``, or Keras's ``(epoch, lr)`` for a function of two parameters."""
+    """Keras's ``(epoch, lr)`` for a function that takes two arguments (``lr`` the current rate,
+    also where the second has a default, as Keras passes it), else ``(epoch,)``."""
     try:
-        inspect.signature(schedule).bind(epoch)
-    except TypeError:
-        return epoch, optimizer.lr
-    except ValueError:  # no signature to read (a builtin)
-        pass
-    return (epoch,)
+        inspect.signature(schedule).bind(epoch, optimizer.lr)
+    except (TypeError, ValueError):  # one parameter, or no signature to read (a builtin)
+        return (epoch,)
+    return epoch, optimizer.lr
 
 
 class ReduceLROnPlateau(_MonitorCallback):

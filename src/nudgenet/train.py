@@ -28,7 +28,7 @@ from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, 
 from .divergence import non_finite
 from .errors import DivergenceWarning, caller_stacklevel
 from .evaluation import evaluate, predict, prepare_data, targets_for
-from .fit_arguments import check_kinds
+from .fit_arguments import check_callbacks, check_kinds
 from .functional.losses import check_weights
 from .history import History
 from .holdout import split_validation
@@ -192,6 +192,7 @@ def fit(
     update = update_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
     first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
     callbacks = first + list(callbacks or ())
+    check_callbacks(callbacks)
     was_training = model.training
     n = len(x)
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)

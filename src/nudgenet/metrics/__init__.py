@@ -12,6 +12,7 @@ classes (:mod:`nudgenet.nn.losses`); the names are scikit-learn's scoring names 
 
 from __future__ import annotations
 
+from ..nn.losses import BCEWithLogitsLoss, CrossEntropyLoss
 from .classification import CONFUSION_METRICS, accuracy, confusion_matrix, roc_auc
 from .metric import Metric, mean_metric
 from .regression import mae, mse, r2, rmse
@@ -43,22 +44,23 @@ _FOR_VALUES = ("mse", "rmse", "mae", "r2")  # they score a regression's values, 
 
 def resolve(names, loss_fn=None) -> dict[str, Metric]:
     """Metrics by name (the keys of :data:`METRICS`).  ``names`` is a list (a lone string, as
-    Keras refuses it, is a TypeError); a regression metric for a classifier's ``loss_fn`` (its
-    logits against class labels: no meaning) is a ValueError.  A classification metric stays
-    allowed for a regression loss: a network trained on one-hot or 0/1 targets with the
-    squared error is read as scores (:meth:`MSELoss.predict_classes`)."""
+    Keras refuses it, is a TypeError); a regression metric for a loss of logits
+    (CrossEntropyLoss, BCEWithLogitsLoss: logits against class labels, no meaning) is a
+    ValueError.  Allowed: a regression metric for a loss of probabilities (``mse`` with
+    BCELoss is the Brier score), and a classification metric for a regression loss (a network
+    trained on one-hot or 0/1 targets with the squared error: :meth:`MSELoss.predict_classes`)."""
     if isinstance(names, str):
         raise TypeError(f"metrics: expected a list of names, got the string {names!r} (write "
                         f"metrics=[{names!r}])")  # fmt: skip
     resolved = {}
-    classifier = getattr(loss_fn, "task", None) == "classification"
+    logits = isinstance(loss_fn, (CrossEntropyLoss, BCEWithLogitsLoss))
     for name in names or ():
         if name not in METRICS:
             raise ValueError(f"unknown metric {name!r}; expected one of {sorted(METRICS)}")
-        if classifier and name in _FOR_VALUES:
+        if logits and name in _FOR_VALUES:
             raise ValueError(
-                f"metric {name!r} scores a regression's values; {type(loss_fn).__name__} is a "
-                f"classifier's loss (its metrics: accuracy, f1, precision, recall, roc_auc, ...)"
+                f"metric {name!r} scores a regression's values; {type(loss_fn).__name__}'s "
+                f"outputs are logits (its metrics: accuracy, f1, precision, recall, roc_auc, ...)"
             )
         resolved[name] = METRICS[name]
     return resolved

@@ -259,7 +259,7 @@ switches to it when a hook is registered during training)."""
         at the next step.  PyTorch's ``to("cpu")`` changes nothing (NumPy's arrays are on the
         CPU); another device is a ValueError."""
         if isinstance(dtype, str) and dtype.split(":")[0] in _DEVICES:
-            if dtype != "cpu":
+            if dtype.split(":")[0] != "cpu":  # ("cpu:0" too)
                 raise ValueError(f"to: nudgenet runs on the CPU (NumPy), got device {dtype!r}")
             return self
         dtype = as_float_dtype(dtype)
