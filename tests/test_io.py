@@ -307,3 +307,29 @@ def test_loading_into_a_model_of_other_layers_warns(tmp_path):
                                                                 ng.Linear(3, 1)))  # fmt: skip
         ng.load(tmp_path / "d.safetensors", model=ng.Sequential(
             ng.Linear(2, 3), ng.ReLU(), ng.Dropout(0.1), ng.Linear(3, 1)))  # fmt: skip
+
+
+class _Pair(ng.Module):
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = ng.Linear(2, 3, seed=0), ng.Linear(3, 1, seed=1)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+class _OtherPair(_Pair):
+    def forward(self, x):
+        return self.second(self.first(x).tanh())
+
+
+def test_loading_into_another_module_class_of_the_same_layers_warns(tmp_path):
+    """The container's class was left out of the comparison: a file of one custom module
+    loaded into another of the same children without a word."""
+    ng.save(_Pair(), tmp_path / "pair.safetensors")
+    with pytest.warns(UserWarning, match=r"\(its _Pair\(Linear, Linear\), the model's "
+                                         r"_OtherPair\(Linear, Linear\)\)"):  # fmt: skip
+        ng.load(tmp_path / "pair.safetensors", model=_OtherPair())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ng.load(tmp_path / "pair.safetensors", model=_Pair())

@@ -535,6 +535,20 @@ def test_warning_notes_say_a_user_warning_once_and_leave_the_others_to_python(ca
     assert passed == [DeprecationWarning]
 
 
+def test_train_names_a_class_weight_of_no_training_row_by_the_option_s_name():
+    """fit's warning names class indices ("class 2 ... [0, 1]"); the command's note names the
+    class as --class-weight did."""
+    from nudgenet.cli.train import _in_command_terms
+    from nudgenet.errors import AbsentClassWeightWarning
+
+    warning = AbsentClassWeightWarning("fit: class_weight names class 2, ...", [2])
+    assert _in_command_terms(warning, 0, ["cat", "dog", "fox"]) == (
+        "--class-weight names class 'fox', of which no training row is left (its rows all went "
+        "to the held-out or validation rows); its weight changes nothing"
+    )
+    assert _in_command_terms(warning, 0) == "fit: class_weight names class 2, ..."
+
+
 def test_predict_names_a_header_s_unnamed_column_not_a_label_column(tmp_path, monkeypatch,
                                                                      capsys):
     """pandas' X_new.to_csv("new.csv") (the row index written, unnamed) is one column wider

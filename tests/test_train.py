@@ -405,9 +405,12 @@ def test_arguments_of_the_wrong_kind_are_one_line_type_errors():
             for p in self.params:
                 p.data -= self.lr * p.grad
 
-    history = ng.fit(model, loss, OwnSGD(model.parameters(), 0.1), x, y, verbose=0, epochs=2,
-                     compile=False)  # fmt: skip
-    assert history.history["loss"][1] < history.history["loss"][0]
+    history = ng.fit(model, loss, OwnSGD(model.parameters(), 0.1), x, y, verbose=0, epochs=2)
+    assert history.history["loss"][1] < history.history["loss"][0]  # on the engine
+    refused = r"^fit: a checkpoint needs an ng.optim.Optimizer \(its flat buffers and state\), got"
+    with pytest.raises(TypeError, match=refused + " OwnSGD; subclass"):
+        ng.fit(model, loss, OwnSGD(model.parameters(), 0.1), x, y, verbose=0,
+               checkpoint=ng.Checkpoint("never-made"))  # fmt: skip
 
 
 def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_s_form_works():
@@ -430,10 +433,22 @@ def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_
         history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3,
                          callbacks=[ng.LearningRateScheduler(halving)])  # fmt: skip
         assert history.history["lr"] == [0.05, 0.025, 0.0125]
-    # a decay to 0 that rounding takes just below it (-1.4e-17 at the last epoch) trains on
-    decay = ng.LearningRateScheduler(lambda epoch: 0.1 - epoch * (0.1 / 11))
-    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=12, callbacks=[decay])
-    assert len(history) == 12 and history.history["lr"][-1] == 0.0
+
+    def logged(schedule):  # a decorator without functools.wraps: a signature of *args
+        return lambda *args: schedule(*args)
+
+    def warm(epoch, base=0.2):  # nudgenet's one-argument form, a setting defaulted
+        return base * (epoch + 1) / 3
+
+    one_argument = [lambda epoch, r=0.03: r, logged(lambda epoch: 0.03), warm]
+    for schedule, rates in zip(one_argument, ([0.03] * 3, [0.03] * 3, [0.2 / 3, 0.4 / 3, 0.2])):
+        history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3,
+                         callbacks=[ng.LearningRateScheduler(schedule)])  # fmt: skip
+        assert history.history["lr"] == pytest.approx(rates, rel=1e-12)
+    # a decay to 0 that rounding takes just below it (-1.4e-17), also after a rate of 0, trains on
+    decay = ng.LearningRateScheduler(lambda epoch: 0.1 - min(epoch, 11) * (0.1 / 11))
+    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=13, callbacks=[decay])
+    assert len(history) == 13 and history.history["lr"][-2:] == [0.0, 0.0]
 
 
 def _constant(rate: float):

@@ -18,6 +18,7 @@ from .checkpoint import Checkpoint
 from .diagnostics import GradientDiagnostics
 from .divergence import TerminateOnDivergence
 from .errors import (
+    AbsentClassWeightWarning,
     CheckpointError,
     CompileError,
     DataError,
@@ -83,7 +84,7 @@ __all__ = [
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "distributed", "DistributedError", "DivergenceWarning", "ValidationRowsWarning",
-    "UndefinedMetricWarning",
+    "UndefinedMetricWarning", "AbsentClassWeightWarning",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "grad", "gradgradcheck", "DifferentialLoss",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",

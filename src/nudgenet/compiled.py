@@ -280,6 +280,8 @@ def _check_parameters(model: Module, blocks: list[_Block], optimizer: Optimizer)
     """The parameters' dtype; CompileError unless the optimiser owns exactly the model's
     parameters, each used by one layer once (the step writes each gradient, it does not add to
     it)."""
+    if not isinstance(optimizer, Optimizer):  # an optimiser of one's own: no flat buffers
+        raise CompileError(f"the optimizer ({type(optimizer).__name__}) is no ng.optim.Optimizer")
     seen: dict[int, str] = {}
     for block in blocks:
         for p in (block.linear.weight, block.linear.bias):

@@ -71,6 +71,16 @@ class UndefinedMetricWarning(UserWarning):
     Python's default filter it shows once per line of the caller, not every epoch."""
 
 
+class AbsentClassWeightWarning(UserWarning):
+    """``class_weight`` names ``classes`` (indices) that no training row has: their weights
+    change nothing (a typo, labels encoded otherwise, a rare class all in the validation rows;
+    the command line names them as its option did)."""
+
+    def __init__(self, message: str, classes: list[int]):
+        super().__init__(message)
+        self.classes = classes
+
+
 class ValidationRowsWarning(UserWarning):
     """``fit``'s validation rows lack classes its training rows hold, or the reverse: ``problem``
     says which, ``fix`` what to pass to ``fit`` instead (the command line gives its own)."""

@@ -1,19 +1,21 @@
-"""``fit``'s arguments checked for their kind before anything runs (a loss object, an optimiser:
-anything with a ``step``, not a name or a class; whole numbers of epochs and rows, callbacks in
-a list or other iterable, a pair of validation arrays), so a mistake is one line naming the
-argument, not an error from deep inside the loop."""
+"""``fit``'s arguments checked for their kind before anything runs, so a mistake is one line
+naming the argument, not an error from deep inside the loop: a loss object; an optimiser
+(anything with a ``step``, not a name or a class; an ``ng.optim.Optimizer`` for a checkpoint or
+a data-parallel fit, while one of one's own trains on the engine); whole numbers of epochs and
+rows; callbacks in a list or other iterable; a pair of validation arrays."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .callbacks import Callback
-from .optim import LRScheduler
+from .optim import LRScheduler, Optimizer
 
 _HINTS = {"Checkpoint": " (pass it as checkpoint=...)"}  # nudgenet objects given as callbacks
 
 
-def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data) -> None:
+def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data,
+                checkpoint=None, distributed=False) -> None:  # fmt: skip
     """TypeError for the first argument of the wrong kind (the rule: module docstring)."""
     if isinstance(loss_fn, type):
         raise TypeError(f"fit: loss_fn is the class {loss_fn.__name__}; pass an instance, "
@@ -22,6 +24,11 @@ def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_da
         got = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else repr(optimizer)
         raise TypeError(f"fit: expected an optimizer built on the model's parameters, such as "
                         f"ng.optim.SGD(model.parameters(), lr=0.05); got {got}")  # fmt: skip
+    if not isinstance(optimizer, Optimizer) and (checkpoint is not None or distributed):
+        needs = "a checkpoint" if checkpoint is not None else "a data-parallel fit"
+        raise TypeError(f"fit: {needs} needs an ng.optim.Optimizer (its flat buffers and "
+                        f"state), got {type(optimizer).__name__}; subclass "
+                        "ng.optim.Optimizer")  # fmt: skip
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"fit: {name} must be a whole number (an int), got {value!r}")

@@ -195,25 +195,29 @@ def _warn_if_other_layers(model: Module, header: dict, path: Path) -> None:
     a ReLU saved, a Tanh given): the weights fit, the function they compute differs.  Other
     settings of the same layers (Dropout's ``p``) are not warned about."""
     recorded = header.get("architecture") or header.get("outline")
-    try:
-        saved = json.loads(recorded) if recorded else None
-    except ValueError:  # an unreadable record: the weights said what they are
+    try:  # an unreadable or absurdly deep record: the weights fit, there is nothing to say
+        saved = _layer_types(json.loads(recorded)) if recorded else None
+    except (ValueError, RecursionError):
         return
     given = _layer_types(outline(model))
-    if saved is not None and _layer_types(saved) != given:  # (a setting, Dropout's p: not said)
+    if saved is not None and saved != given:  # (a setting, Dropout's p: not said)
         warnings.warn(f"load: {path} records other layers than the model given (its "
-                      f"{_layer_types(saved)}, the model's {given}); the weights fit, what "
+                      f"{saved}, the model's {given}); the weights fit, what "
                       "they compute differs", UserWarning,
                       stacklevel=caller_stacklevel())  # fmt: skip
 
 
 def _layer_types(described) -> str:
-    """The layer types of an :func:`outline`, in order (``Linear, ReLU, Linear``)."""
+    """The layer types of an :func:`outline`, in order: a Sequential's as a list (``Linear,
+    ReLU, Linear``), another container's in its name (``Net(Linear, Tanh)``)."""
     if not isinstance(described, dict):
         return "?"
     inner = described.get("layers") or list((described.get("children") or {}).values())
-    kind = described.get("type") or described.get("class") or "?"
-    return ", ".join(_layer_types(child) for child in inner) if inner else str(kind)
+    kind = str(described.get("type") or described.get("class") or "?")
+    if not inner:
+        return kind
+    listed = ", ".join(_layer_types(child) for child in inner)
+    return listed if kind == "Sequential" else f"{kind}({listed})"
 
 
 def _check_tensors(

@@ -52,7 +52,7 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not isinstance(self.schedule, LRScheduler):
             lr = float(self.schedule(*_schedule_arguments(self.schedule, epoch, self.optimizer)))
-            if -_ROUNDING * self.optimizer.lr <= lr < 0:  # a decay to 0 that rounding overshot
+            if -_ROUNDING <= lr < 0:  # a decay to 0 that rounding overshot (0.1 - 11 * 0.1/11)
                 lr = 0.0
             if not lr >= 0 or math.isinf(lr):
                 raise ValueError(f"LearningRateScheduler: the schedule gave lr={lr!r} for epoch "
@@ -64,17 +64,24 @@ class LearningRateScheduler(Callback):
             self.schedule.step()
 
 
-_ROUNDING = 1e-9  # a rate this little below 0, relative to the last, is 0 (0.1 - 11 * 0.1/11)
+_ROUNDING = 1e-12  # a rate at most this far below 0 is 0, rounded (no rate that trains is so small)
 
 
 def _schedule_arguments(schedule, epoch: int, optimizer) -> tuple:
-    """Keras's ``(epoch, lr)`` for a function that takes two arguments (``lr`` the current rate,
-    also where the second has a default, as Keras passes it), else ``(epoch,)``."""
+    """Keras's ``(epoch, lr)`` for a function whose second parameter is required or named
+    ``lr`` / ``learning_rate`` (``lr`` the current rate), else ``(epoch,)``: a second parameter
+    with another name and a default keeps its default (``lambda epoch, r=rate: r``, Python's
+    way to capture a value), as a function of ``*args`` or no signature is called as before."""
     try:
-        inspect.signature(schedule).bind(epoch, optimizer.lr)
-    except (TypeError, ValueError):  # one parameter, or no signature to read (a builtin)
+        parameters = list(inspect.signature(schedule).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin, np.vectorize)
         return (epoch,)
-    return epoch, optimizer.lr
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    second = parameters[1] if len(parameters) > 1 and parameters[0].kind in positional else None
+    if second is None or second.kind not in positional:
+        return (epoch,)
+    keras = second.default is second.empty or second.name in ("lr", "learning_rate")
+    return (epoch, optimizer.lr) if keras else (epoch,)
 
 
 class ReduceLROnPlateau(_MonitorCallback):

@@ -165,7 +165,8 @@ def fit(
         check_checkpoint(checkpoint)
         warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
     parallel = distributed or None  # the DataParallel fit_data_parallel runs this fit in
-    check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data)
+    check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data, checkpoint,
+                parallel)  # fmt: skip
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"

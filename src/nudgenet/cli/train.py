@@ -18,7 +18,7 @@ from ..callbacks import EarlyStopping
 from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
-from ..errors import DataError, NudgenetError, ValidationRowsWarning
+from ..errors import AbsentClassWeightWarning, DataError, NudgenetError, ValidationRowsWarning
 from ..evaluation import evaluate
 from ..files import may_write
 from ..holdout import validation_rows
@@ -256,7 +256,10 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", RuntimeWarning)  # the outcome is said once, below
         warnings.showwarning = warning_notes(  # (catch_warnings restores it)
-            args, partial(_in_command_terms, early_stopping=args.early_stopping), above_the_bar
+            args,
+            partial(_in_command_terms, early_stopping=args.early_stopping,
+                    class_names=list(data.class_names or ())),  # fmt: skip
+            above_the_bar,
         )
         history = fit(
             model, loss_fn, optimizer, data.x_train, y_train, epochs=args.epochs,
@@ -290,10 +293,15 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     return history
 
 
-def _in_command_terms(message: Warning, early_stopping: int) -> str:
+def _in_command_terms(message: Warning, early_stopping: int, class_names=()) -> str:
     """A warning of fit's as the command line's note: advice in its options' terms (its
     training rows are already a shuffled, stratified part, so rows short of a class are few;
-    ``--early-stopping`` needs validation rows)."""
+    ``--early-stopping`` needs validation rows; ``--class-weight`` names classes by name)."""
+    if isinstance(message, AbsentClassWeightWarning) and class_names:
+        named = ", ".join(repr(class_names[k]) for k in message.classes)
+        return (f"--class-weight names class {named}, of which no training row is left (its "
+                "rows all went to the held-out or validation rows); its weight changes "
+                "nothing")  # fmt: skip
     if not isinstance(message, ValidationRowsWarning):
         return str(message)
     if early_stopping:
