@@ -333,3 +333,33 @@ def test_loading_into_another_module_class_of_the_same_layers_warns(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ng.load(tmp_path / "pair.safetensors", model=_Pair())
+        ng.load(tmp_path / "pair.safetensors", model=_pair_defined_in_a_function())
+
+
+def _pair_defined_in_a_function() -> ng.Module:
+    """A class of the same name defined in a function (qualified _pair_....<locals>._Pair)."""
+
+    class _Pair(ng.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = ng.Linear(2, 3), ng.Linear(3, 1)
+
+    return _Pair()
+
+
+@pytest.mark.parametrize("record", ['{"type": "Sequential", "layers": 5}', '{"children": []}',
+                                    "null", "[1, 2]", '{"class": 3}'])  # fmt: skip
+def test_a_malformed_layer_record_loads_into_a_model_without_a_word(tmp_path, record):
+    """The record only feeds a warning: a malformed one raised TypeError or AttributeError."""
+    import safetensors.numpy as st
+
+    model = ng.Sequential(ng.Linear(2, 1, seed=0))
+    ng.save(model, tmp_path / "m.safetensors")
+    tensors = st.load_file(tmp_path / "m.safetensors")
+    header = json.loads((tmp_path / "m.safetensors").read_bytes()[8:].split(b"}}", 1)[0] + b"}}")
+    metadata = {**header["__metadata__"], "architecture": record}
+    st.save_file(tensors, tmp_path / "bad.safetensors", metadata=metadata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = ng.load(tmp_path / "bad.safetensors", model=ng.Sequential(ng.Linear(2, 1)))
+    assert np.array_equal(loaded[0].weight.data, model[0].weight.data)

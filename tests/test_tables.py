@@ -543,10 +543,14 @@ def test_train_names_a_class_weight_of_no_training_row_by_the_option_s_name():
 
     warning = AbsentClassWeightWarning("fit: class_weight names class 2, ...", [2])
     assert _in_command_terms(warning, 0, ["cat", "dog", "fox"]) == (
-        "--class-weight names class 'fox', of which no training row is left (its rows all went "
-        "to the held-out or validation rows); its weight changes nothing"
+        "--class-weight names class 'fox', of which no training row is left (the rows all went "
+        "to the held-out or validation rows); a weight of no row changes nothing"
     )
     assert _in_command_terms(warning, 0) == "fit: class_weight names class 2, ..."
+    both = AbsentClassWeightWarning("...", [0, 2])
+    assert _in_command_terms(both, 0, ["cat", "dog", "fox"]).startswith(
+        "--class-weight names classes 'cat', 'fox', of which"
+    )
 
 
 def test_predict_names_a_header_s_unnamed_column_not_a_label_column(tmp_path, monkeypatch,

@@ -407,6 +407,11 @@ def test_arguments_of_the_wrong_kind_are_one_line_type_errors():
 
     history = ng.fit(model, loss, OwnSGD(model.parameters(), 0.1), x, y, verbose=0, epochs=2)
     assert history.history["loss"][1] < history.history["loss"][0]  # on the engine
+    lacking = OwnSGD(model.parameters(), 0.1)
+    del lacking.lr
+    own = r"^fit: an optimizer of one's own needs params, lr, zero_grad\(\) and step\(\), "
+    with pytest.raises(TypeError, match=own + ".*; OwnSGD lacks lr$"):
+        ng.fit(model, loss, lacking, x, y, verbose=0)
     refused = r"^fit: a checkpoint needs an ng.optim.Optimizer \(its flat buffers and state\), got"
     with pytest.raises(TypeError, match=refused + " OwnSGD; subclass"):
         ng.fit(model, loss, OwnSGD(model.parameters(), 0.1), x, y, verbose=0,
@@ -445,10 +450,18 @@ def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_
         history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3,
                          callbacks=[ng.LearningRateScheduler(schedule)])  # fmt: skip
         assert history.history["lr"] == pytest.approx(rates, rel=1e-12)
+    opt.lr = 0.1
+    table = ng.LearningRateScheduler({0: 0.05}.get)  # positional-only: get(epoch, lr), as Keras
+    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=2, callbacks=[table])
+    assert history.history["lr"] == [0.05, 0.05]
     # a decay to 0 that rounding takes just below it (-1.4e-17), also after a rate of 0, trains on
     decay = ng.LearningRateScheduler(lambda epoch: 0.1 - min(epoch, 11) * (0.1 / 11))
     history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=13, callbacks=[decay])
     assert len(history) == 13 and history.history["lr"][-2:] == [0.0, 0.0]
+    tenth = np.float32(0.1)  # in float32 the rounding is larger (-7.45e-9)
+    decay = ng.LearningRateScheduler(lambda epoch: tenth - min(epoch, 3) * (tenth / np.float32(3)))
+    history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=4, callbacks=[decay])
+    assert history.history["lr"][-1] == 0.0
 
 
 def _constant(rate: float):

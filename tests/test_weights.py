@@ -297,8 +297,9 @@ def test_a_class_weight_of_a_class_no_training_row_has_is_warned_about():
     x, y = _blobs()
     model = ng.Sequential(ng.Linear(2, 3, seed=0))
     optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.warns(UserWarning, match=r"^fit: class_weight names class 7, which no training "
-                                         r"row has \(their classes: \[0, 1, 2\]\); its weight "
-                                         r"changes nothing$"):  # fmt: skip
-        ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, verbose=0, epochs=1,
-               class_weight={0: 1.0, 7: 5.0})  # fmt: skip
+    for weights, named in (({0: 1.0, 7: 5.0}, "class 7"), ({8: 2.0, 7: 5.0}, r"classes \[7, 8\]")):
+        with pytest.warns(ng.AbsentClassWeightWarning, match=rf"^fit: class_weight names {named}, "
+                          r"which no training row has \(their classes: \[0, 1, 2\]\); a weight "
+                          r"of no row changes nothing$"):  # fmt: skip
+            ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, verbose=0, epochs=1,
+                   class_weight=weights)  # fmt: skip

@@ -1,8 +1,9 @@
 """``fit``'s arguments checked for their kind before anything runs, so a mistake is one line
 naming the argument, not an error from deep inside the loop: a loss object; an optimiser
-(anything with a ``step``, not a name or a class; an ``ng.optim.Optimizer`` for a checkpoint or
-a data-parallel fit, while one of one's own trains on the engine); whole numbers of epochs and
-rows; callbacks in a list or other iterable; a pair of validation arrays."""
+(not a name or a class; one of one's own, with ``params``, ``lr``, ``zero_grad()`` and
+``step()``, trains on the engine; a checkpoint or a data-parallel fit needs an
+``ng.optim.Optimizer``); whole numbers of epochs and rows; callbacks in a list or other
+iterable; a pair of validation arrays."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .callbacks import Callback
 from .optim import LRScheduler, Optimizer
 
 _HINTS = {"Checkpoint": " (pass it as checkpoint=...)"}  # nudgenet objects given as callbacks
+_OWN_OPTIMIZER = ("params", "lr", "zero_grad", "step")  # what fit reads of any optimiser
 
 
 def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data,
@@ -24,6 +26,11 @@ def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_da
         got = f"the class {optimizer.__name__}" if isinstance(optimizer, type) else repr(optimizer)
         raise TypeError(f"fit: expected an optimizer built on the model's parameters, such as "
                         f"ng.optim.SGD(model.parameters(), lr=0.05); got {got}")  # fmt: skip
+    lacks = [name for name in _OWN_OPTIMIZER if not hasattr(optimizer, name)]
+    if not isinstance(optimizer, Optimizer) and lacks:
+        raise TypeError(f"fit: an optimizer of one's own needs params, lr, zero_grad() and "
+                        f"step(), as an ng.optim.Optimizer has; {type(optimizer).__name__} lacks "
+                        f"{', '.join(lacks)}")  # fmt: skip
     if not isinstance(optimizer, Optimizer) and (checkpoint is not None or distributed):
         needs = "a checkpoint" if checkpoint is not None else "a data-parallel fit"
         raise TypeError(f"fit: {needs} needs an ng.optim.Optimizer (its flat buffers and "

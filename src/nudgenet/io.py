@@ -195,9 +195,9 @@ def _warn_if_other_layers(model: Module, header: dict, path: Path) -> None:
     a ReLU saved, a Tanh given): the weights fit, the function they compute differs.  Other
     settings of the same layers (Dropout's ``p``) are not warned about."""
     recorded = header.get("architecture") or header.get("outline")
-    try:  # an unreadable or absurdly deep record: the weights fit, there is nothing to say
+    try:  # a record unreadable, malformed or absurdly deep: the weights fit, nothing to say
         saved = _layer_types(json.loads(recorded)) if recorded else None
-    except (ValueError, RecursionError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         return
     given = _layer_types(outline(model))
     if saved is not None and saved != given:  # (a setting, Dropout's p: not said)
@@ -209,11 +209,13 @@ def _warn_if_other_layers(model: Module, header: dict, path: Path) -> None:
 
 def _layer_types(described) -> str:
     """The layer types of an :func:`outline`, in order: a Sequential's as a list (``Linear,
-    ReLU, Linear``), another container's in its name (``Net(Linear, Tanh)``)."""
-    if not isinstance(described, dict):
-        return "?"
+    ReLU, Linear``), another container's in its name (``Net(Linear, Tanh)``; a class by its
+    name, not where it was defined).  ValueError for a record of another shape."""
+    kind = described.get("type") or described.get("class") if isinstance(described, dict) else None
+    if not isinstance(kind, str):
+        raise ValueError("not a layer's record")
+    kind = kind.rpartition(".")[2]  # (main.<locals>.Net is Net)
     inner = described.get("layers") or list((described.get("children") or {}).values())
-    kind = str(described.get("type") or described.get("class") or "?")
     if not inner:
         return kind
     listed = ", ".join(_layer_types(child) for child in inner)

@@ -16,8 +16,11 @@ from .optim import LRScheduler
 class LearningRateScheduler(Callback):
     """Set the learning rate each epoch from a schedule: an :class:`~nudgenet.optim.LRScheduler`
     of fit's optimiser (stepped after every epoch; one of another optimiser is a ValueError), or
-    a function ``epoch -> lr``, or Keras's ``(epoch, lr) -> lr`` (called before every epoch; a
-    rate that is negative or not finite is a ValueError)."""
+    a function called before every epoch: ``schedule(epoch)``, or Keras's ``schedule(epoch,
+    lr)`` with the current rate where its second parameter is required, positional-only (a
+    dict's ``get``) or named ``lr`` / ``learning_rate`` (:func:`_schedule_arguments`).  A rate
+    below 0 is 0 where rounding explains it (a millionth of the largest rate yet, at least
+    1e-12), else, as a rate that is not finite, a ValueError."""
 
     writes_parameters = False  # the learning rate only (may_write_parameters)
 
@@ -44,6 +47,7 @@ class LearningRateScheduler(Callback):
             self.schedule.load_state_dict(state)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._largest = self.optimizer.lr  # the scale of the rounding a decay to 0 may show
         schedule = self.schedule
         if isinstance(schedule, LRScheduler) and schedule.optimizer is not self.optimizer:
             raise ValueError("LearningRateScheduler: the schedule steps another optimizer than "
@@ -52,12 +56,12 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not isinstance(self.schedule, LRScheduler):
             lr = float(self.schedule(*_schedule_arguments(self.schedule, epoch, self.optimizer)))
-            if -_ROUNDING <= lr < 0:  # a decay to 0 that rounding overshot (0.1 - 11 * 0.1/11)
+            if -max(_ROUNDING, 1e-6 * self._largest) <= lr < 0:  # rounding: 0.1 - 11 * 0.1/11
                 lr = 0.0
             if not lr >= 0 or math.isinf(lr):
                 raise ValueError(f"LearningRateScheduler: the schedule gave lr={lr!r} for epoch "
                                  f"{epoch}; expected a finite number >= 0")  # fmt: skip
-            self.optimizer.lr = lr
+            self.optimizer.lr, self._largest = lr, max(self._largest, lr)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if isinstance(self.schedule, LRScheduler):
@@ -65,22 +69,24 @@ class LearningRateScheduler(Callback):
 
 
 _ROUNDING = 1e-12  # a rate at most this far below 0 is 0, rounded (no rate that trains is so small)
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def _schedule_arguments(schedule, epoch: int, optimizer) -> tuple:
-    """Keras's ``(epoch, lr)`` for a function whose second parameter is required or named
-    ``lr`` / ``learning_rate`` (``lr`` the current rate), else ``(epoch,)``: a second parameter
-    with another name and a default keeps its default (``lambda epoch, r=rate: r``, Python's
-    way to capture a value), as a function of ``*args`` or no signature is called as before."""
+    """Keras's ``(epoch, lr)`` for a function whose second parameter is required,
+    positional-only (a builtin's: ``{0: 0.1}.get``) or named ``lr`` / ``learning_rate`` (``lr``
+    the current rate), else ``(epoch,)``: a second parameter with another name and a default
+    keeps its default (``lambda epoch, r=rate: r``, Python's way to capture a value), and a
+    function of ``*args`` or of no signature is called as before."""
     try:
         parameters = list(inspect.signature(schedule).parameters.values())
     except (TypeError, ValueError):  # no signature to read (a builtin, np.vectorize)
         return (epoch,)
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    second = parameters[1] if len(parameters) > 1 and parameters[0].kind in positional else None
-    if second is None or second.kind not in positional:
+    second = parameters[1] if len(parameters) > 1 and parameters[0].kind in _POSITIONAL else None
+    if second is None or second.kind not in _POSITIONAL:
         return (epoch,)
-    keras = second.default is second.empty or second.name in ("lr", "learning_rate")
+    keras = (second.default is second.empty or second.kind is second.POSITIONAL_ONLY
+             or second.name in ("lr", "learning_rate"))  # fmt: skip
     return (epoch, optimizer.lr) if keras else (epoch,)
 
 

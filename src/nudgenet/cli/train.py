@@ -299,9 +299,10 @@ def _in_command_terms(message: Warning, early_stopping: int, class_names=()) -> 
     ``--early-stopping`` needs validation rows; ``--class-weight`` names classes by name)."""
     if isinstance(message, AbsentClassWeightWarning) and class_names:
         named = ", ".join(repr(class_names[k]) for k in message.classes)
-        return (f"--class-weight names class {named}, of which no training row is left (its "
-                "rows all went to the held-out or validation rows); its weight changes "
-                "nothing")  # fmt: skip
+        plural = len(message.classes) > 1
+        return (f"--class-weight names class{'es' * plural} {named}, of which no training row "
+                f"is left (the rows all went to the held-out or validation rows); a weight of no "
+                "row changes nothing")  # fmt: skip
     if not isinstance(message, ValidationRowsWarning):
         return str(message)
     if early_stopping:

@@ -44,8 +44,9 @@ def _class_weight_of_rows(op: str, class_weight, classes: np.ndarray) -> np.ndar
     present = np.unique(classes).tolist()
     absent = sorted(set(map(int, class_weight)) - set(present))
     if absent:  # a typo, labels encoded otherwise, or a rare class all in the validation rows
-        message = (f"{op}: class_weight names class {absent[0]}, which no training row has "
-                   f"(their classes: {present}); its weight changes nothing")  # fmt: skip
+        named = f"class {absent[0]}" if len(absent) == 1 else f"classes {absent}"
+        message = (f"{op}: class_weight names {named}, which no training row has (their "
+                   f"classes: {present}); a weight of no row changes nothing")  # fmt: skip
         warnings.warn(AbsentClassWeightWarning(message, absent), stacklevel=caller_stacklevel())
     size = max([classes.max() + 1 if classes.size else 0, *(k + 1 for k in class_weight)])
     table = np.ones(int(size))  # a class left out weighs 1
