@@ -454,3 +454,27 @@ def test_a_run_with_other_settings_is_refused_naming_them(tmp_path, change, name
     with pytest.raises(ng.CheckpointError, match=rf"is of another run: {named}[ \[]"):
         ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=ng.Checkpoint(tmp_path),
                **{**options, **change})  # fmt: skip
+
+
+def test_a_resumed_schedule_rounds_to_0_as_the_run_it_resumes(tmp_path):
+    """The rounding taken as a rate of 0 scales with the largest rate yet, which a resumed run
+    did not know: a float32 decay's -7.45e-9 was 0 in one run and an error after a resume."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = x.sum(axis=1, keepdims=True)
+    tenth = np.float32(0.1)
+
+    def rate(epoch):  # 0.001, 0.1, then 0 in float32 arithmetic (below it by rounding)
+        return [0.001, tenth][epoch] if epoch < 2 else tenth - 3 * (tenth / np.float32(3))
+
+    def run(epochs, checkpoint=None):
+        model = ng.Sequential(ng.Linear(3, 1, seed=0))
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.001)
+        schedule = [ng.LearningRateScheduler(rate)]
+        return ng.fit(model, ng.MSELoss(), optimizer, x, y, epochs=epochs, verbose=0, seed=0,
+                      callbacks=schedule, checkpoint=checkpoint)  # fmt: skip
+
+    straight = run(4).history["lr"]
+    assert straight[-2:] == [0.0, 0.0]
+    run(2, ng.Checkpoint(tmp_path))  # stopped after the largest rate
+    assert run(4, ng.Checkpoint(tmp_path)).history["lr"] == straight

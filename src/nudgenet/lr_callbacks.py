@@ -38,13 +38,18 @@ class LearningRateScheduler(Callback):
         return {"schedule": type(schedule).__name__, **numbers}
 
     def state_dict(self) -> dict:
-        """The schedule's state, for a :class:`~nudgenet.optim.LRScheduler` (a function keeps
-        none)."""
-        return self.schedule.state_dict() if isinstance(self.schedule, LRScheduler) else {}
+        """The schedule's state, for a :class:`~nudgenet.optim.LRScheduler`; for a function,
+        the largest rate yet (the scale of the rounding taken as 0), so a resumed run sets the
+        same rates as the run it resumes."""
+        if isinstance(self.schedule, LRScheduler):
+            return self.schedule.state_dict()
+        return {"largest": self._largest} if hasattr(self, "_largest") else {}
 
     def load_state_dict(self, state: dict) -> None:
-        if state:
+        if isinstance(self.schedule, LRScheduler) and state:
             self.schedule.load_state_dict(state)
+        elif "largest" in state:
+            self._largest = float(state["largest"])
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._largest = self.optimizer.lr  # the scale of the rounding a decay to 0 may show
