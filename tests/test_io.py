@@ -363,3 +363,21 @@ def test_a_malformed_layer_record_loads_into_a_model_without_a_word(tmp_path, re
         warnings.simplefilter("error")
         loaded = ng.load(tmp_path / "bad.safetensors", model=ng.Sequential(ng.Linear(2, 1)))
     assert np.array_equal(loaded[0].weight.data, model[0].weight.data)
+
+
+def test_an_older_file_s_layer_names_are_today_s_for_the_warning(tmp_path):
+    """A file of 0.1.0 records Unstandardize as Rescale: loading it into an Unstandardize model
+    warned that what it computes differs."""
+    import safetensors.numpy as st
+
+    model = ng.Sequential(ng.Linear(2, 1, seed=0), ng.Unstandardize(mean=[1.0], scale=[2.0]))
+    ng.save(model, tmp_path / "m.safetensors")
+    header = json.loads((tmp_path / "m.safetensors").read_bytes()[8:].split(b"}}", 1)[0] + b"}}")
+    old = header["__metadata__"]["architecture"].replace('"Unstandardize"', '"Rescale"')
+    assert '"Rescale"' in old
+    st.save_file(st.load_file(tmp_path / "m.safetensors"), tmp_path / "old.safetensors",
+                 metadata={**header["__metadata__"], "architecture": old})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ng.load(tmp_path / "old.safetensors", model=ng.Sequential(
+            ng.Linear(2, 1), ng.Unstandardize(mean=[0.0], scale=[1.0])))  # fmt: skip

@@ -450,6 +450,14 @@ def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_
         history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3,
                          callbacks=[ng.LearningRateScheduler(schedule)])  # fmt: skip
         assert history.history["lr"] == pytest.approx(rates, rel=1e-12)
+    for wrong, shown in ((lambda epoch: None, "None"), (lambda epoch: [0.1, 0.2], r"\[0.1, 0.2\]")):
+        with pytest.raises(ValueError, match=f"gave {shown} for epoch 0; expected a number$"):
+            ng.fit(model, loss, opt, x, y, verbose=0,
+                   callbacks=[ng.LearningRateScheduler(wrong)])  # fmt: skip
+    opt.lr = 1000.0  # the optimiser's own rate is not one the schedule set: no scale of rounding
+    with pytest.raises(ValueError, match="gave lr=-0.0005 for epoch 1"):
+        ng.fit(model, loss, opt, x, y, verbose=0, epochs=2,
+               callbacks=[ng.LearningRateScheduler([0.01, -5e-4].__getitem__)])  # fmt: skip
     opt.lr = 0.1
     table = ng.LearningRateScheduler({0: 0.05}.get)  # positional-only: get(epoch, lr), as Keras
     history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=2, callbacks=[table])

@@ -27,7 +27,7 @@ from safetensors import safe_open
 from ._version import __version__
 from .errors import ModelFileError, caller_stacklevel
 from .files import sorted_header, write_atomic
-from .nn.config import LAYERS, build, describe, parameter_shapes
+from .nn.config import LAYERS, LEGACY_NAMES, build, describe, parameter_shapes
 from .nn.module import Module
 
 FORMAT = "nudgenet-model"
@@ -144,7 +144,8 @@ def load(path, model: Module | None = None) -> Module:
     With ``model`` (a freshly built instance of the saved module's class, for a file of a custom
     module), the file's weights are copied into it, in its own dtype, and it is returned: the
     file must hold exactly its tensors (``state_dict()``'s names and shapes), else a
-    ModelFileError names the missing, unexpected and mis-shaped ones."""
+    ModelFileError names the missing, unexpected and mis-shaped ones; a UserWarning says where
+    the file records other layer types (a ReLU saved, a Tanh given)."""
     path = Path(path)
     header = _header(path)
     try:
@@ -214,7 +215,7 @@ def _layer_types(described) -> str:
     kind = described.get("type") or described.get("class") if isinstance(described, dict) else None
     if not isinstance(kind, str):
         raise ValueError("not a layer's record")
-    kind = kind.rpartition(".")[2]  # (main.<locals>.Net is Net)
+    kind = LEGACY_NAMES.get(kind, kind).rpartition(".")[2]  # (main.<locals>.Net is Net)
     inner = described.get("layers") or list((described.get("children") or {}).values())
     if not inner:
         return kind

@@ -19,8 +19,8 @@ class LearningRateScheduler(Callback):
     a function called before every epoch: ``schedule(epoch)``, or Keras's ``schedule(epoch,
     lr)`` with the current rate where its second parameter is required, positional-only (a
     dict's ``get``) or named ``lr`` / ``learning_rate`` (:func:`_schedule_arguments`).  A rate
-    below 0 is 0 where rounding explains it (a millionth of the largest rate yet, at least
-    1e-12), else, as a rate that is not finite, a ValueError."""
+    below 0 is 0 where rounding explains it (a millionth of the largest rate it set yet, at
+    least 1e-12), else, as a rate that is not finite or not a number, a ValueError."""
 
     writes_parameters = False  # the learning rate only (may_write_parameters)
 
@@ -52,7 +52,7 @@ class LearningRateScheduler(Callback):
             self._largest = float(state["largest"])
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._largest = self.optimizer.lr  # the scale of the rounding a decay to 0 may show
+        self._largest = 0.0  # the largest rate set yet: the scale of a decay's rounding below 0
         schedule = self.schedule
         if isinstance(schedule, LRScheduler) and schedule.optimizer is not self.optimizer:
             raise ValueError("LearningRateScheduler: the schedule steps another optimizer than "
@@ -60,13 +60,19 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not isinstance(self.schedule, LRScheduler):
-            lr = float(self.schedule(*_schedule_arguments(self.schedule, epoch, self.optimizer)))
-            if -max(_ROUNDING, 1e-6 * self._largest) <= lr < 0:  # rounding: 0.1 - 11 * 0.1/11
+            value = self.schedule(*_schedule_arguments(self.schedule, epoch, self.optimizer))
+            try:
+                lr = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"LearningRateScheduler: the schedule gave {value!r} for epoch "
+                                 f"{epoch}; expected a number") from None  # fmt: skip
+            largest = getattr(self, "_largest", 0.0)
+            if -max(_ROUNDING, 1e-6 * largest) <= lr <= 0:  # rounding: 0.1 - 11 * 0.1/11, -0.0
                 lr = 0.0
             if not lr >= 0 or math.isinf(lr):
                 raise ValueError(f"LearningRateScheduler: the schedule gave lr={lr!r} for epoch "
                                  f"{epoch}; expected a finite number >= 0")  # fmt: skip
-            self.optimizer.lr, self._largest = lr, max(self._largest, lr)
+            self.optimizer.lr, self._largest = lr, max(largest, lr)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if isinstance(self.schedule, LRScheduler):

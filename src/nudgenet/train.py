@@ -152,7 +152,11 @@ def fit(
     ``stop_message`` naming the epoch, the step and the cause
     (:func:`~nudgenet.divergence.non_finite`).
     An ``optimizer`` that updates none of the model's parameters is a ValueError; one that
-    updates only some, a UserWarning naming the others (they stay fixed: freezing).
+    updates only some, a UserWarning naming the others (they stay fixed: freezing).  One of
+    one's own, not an ``ng.optim.Optimizer``, needs ``params``, ``lr``, ``zero_grad()`` and
+    ``step()`` and trains on the engine; arguments of the wrong kind are one-line TypeErrors
+    (:mod:`nudgenet.fit_arguments`).  A ``class_weight`` of a class no training row has is an
+    :class:`~nudgenet.AbsentClassWeightWarning`.
     ``distributed=True`` (under ``mpiexec -n N``, with a ``seed``): data-parallel over MPI, each
     rank training on its share of every batch, the update and the History the same as one
     process's on the whole batch (:mod:`nudgenet.distributed`; ``DataParallel(comm)``: on the

@@ -38,6 +38,7 @@ _LEGACY = {
     "Rescale": ("Unstandardize", {"offset": "mean"}),
     "Standardize": ("Standardize", {"std": "scale"}),
 }
+LEGACY_NAMES = {old: new for old, (new, _) in _LEGACY.items()}  # an older file's layer names
 
 
 def describe(model: Module) -> dict:
