@@ -478,3 +478,17 @@ def test_a_resumed_schedule_rounds_to_0_as_the_run_it_resumes(tmp_path):
     assert straight[-2:] == [0.0, 0.0]
     run(2, ng.Checkpoint(tmp_path))  # stopped after the largest rate
     assert run(4, ng.Checkpoint(tmp_path)).history["lr"] == straight
+
+
+def test_a_checkpoint_of_a_schedule_written_before_its_largest_rate_was_kept_resumes():
+    """Such a checkpoint holds no state of a function schedule ({}): the rate it left (the
+    optimiser's, restored first) is the scale of the rounding taken as 0, as it was then."""
+    model = ng.Sequential(ng.Linear(2, 1, seed=0))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)  # the rate the old checkpoint left
+    tenth = np.float32(0.1)
+    schedule = ng.LearningRateScheduler(lambda epoch: tenth - 3 * (tenth / np.float32(3)))
+    schedule.optimizer = optimizer
+    schedule.on_train_begin()
+    schedule.load_state_dict({})
+    schedule.on_epoch_begin(2)
+    assert optimizer.lr == 0.0  # -7.45e-9 of rounding, not an error

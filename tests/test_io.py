@@ -356,8 +356,7 @@ def test_a_malformed_layer_record_loads_into_a_model_without_a_word(tmp_path, re
     model = ng.Sequential(ng.Linear(2, 1, seed=0))
     ng.save(model, tmp_path / "m.safetensors")
     tensors = st.load_file(tmp_path / "m.safetensors")
-    header = json.loads((tmp_path / "m.safetensors").read_bytes()[8:].split(b"}}", 1)[0] + b"}}")
-    metadata = {**header["__metadata__"], "architecture": record}
+    metadata = {**_metadata_of(tmp_path / "m.safetensors"), "architecture": record}
     st.save_file(tensors, tmp_path / "bad.safetensors", metadata=metadata)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -372,12 +371,38 @@ def test_an_older_file_s_layer_names_are_today_s_for_the_warning(tmp_path):
 
     model = ng.Sequential(ng.Linear(2, 1, seed=0), ng.Unstandardize(mean=[1.0], scale=[2.0]))
     ng.save(model, tmp_path / "m.safetensors")
-    header = json.loads((tmp_path / "m.safetensors").read_bytes()[8:].split(b"}}", 1)[0] + b"}}")
-    old = header["__metadata__"]["architecture"].replace('"Unstandardize"', '"Rescale"')
+    metadata = _metadata_of(tmp_path / "m.safetensors")
+    old = metadata["architecture"].replace('"Unstandardize"', '"Rescale"')
     assert '"Rescale"' in old
     st.save_file(st.load_file(tmp_path / "m.safetensors"), tmp_path / "old.safetensors",
-                 metadata={**header["__metadata__"], "architecture": old})  # fmt: skip
+                 metadata={**metadata, "architecture": old})  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ng.load(tmp_path / "old.safetensors", model=ng.Sequential(
             ng.Linear(2, 1), ng.Unstandardize(mean=[0.0], scale=[1.0])))  # fmt: skip
+
+
+def _metadata_of(path) -> dict:
+    """A safetensors file's metadata: the JSON header after its 8-byte little-endian length."""
+    raw = path.read_bytes()
+    return json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+
+
+class Rescale(ng.Module):  # a user's class named as an older nudgenet layer
+    def __init__(self):
+        super().__init__()
+        self.inner = ng.Linear(2, 1)
+
+
+class Unstandardize(Rescale):  # another user's class, named as today's layer
+    pass
+
+
+def test_a_user_s_class_is_not_renamed_as_an_older_layer():
+    """Only nudgenet's own layer records ("type") take today's names: a user's class Rescale
+    compared equal to a user's class Unstandardize."""
+    from nudgenet.io import _layer_types, outline
+
+    assert _layer_types(outline(Rescale())) == "Rescale(Linear)"
+    assert _layer_types(outline(Unstandardize())) == "Unstandardize(Linear)"
+    assert _layer_types({"type": "Rescale"}) == "Unstandardize"

@@ -450,7 +450,8 @@ def test_a_schedule_of_another_optimizer_or_a_rate_below_0_is_refused_and_keras_
         history = ng.fit(model, loss, opt, x, y, verbose=0, epochs=3,
                          callbacks=[ng.LearningRateScheduler(schedule)])  # fmt: skip
         assert history.history["lr"] == pytest.approx(rates, rel=1e-12)
-    for wrong, shown in ((lambda epoch: None, "None"), (lambda epoch: [0.1, 0.2], r"\[0.1, 0.2\]")):
+    for wrong, shown in ((lambda epoch: None, "None"), (lambda epoch: [0.1, 0.2], r"\[0.1, 0.2\]"),
+                         (lambda epoch: "0.1", "'0.1'"), (lambda epoch: 10**400, "1" + "0" * 400)):
         with pytest.raises(ValueError, match=f"gave {shown} for epoch 0; expected a number$"):
             ng.fit(model, loss, opt, x, y, verbose=0,
                    callbacks=[ng.LearningRateScheduler(wrong)])  # fmt: skip

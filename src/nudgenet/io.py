@@ -212,10 +212,13 @@ def _layer_types(described) -> str:
     """The layer types of an :func:`outline`, in order: a Sequential's as a list (``Linear,
     ReLU, Linear``), another container's in its name (``Net(Linear, Tanh)``; a class by its
     name, not where it was defined).  ValueError for a record of another shape."""
-    kind = described.get("type") or described.get("class") if isinstance(described, dict) else None
-    if not isinstance(kind, str):
+    if not isinstance(described, dict):
         raise ValueError("not a layer's record")
-    kind = LEGACY_NAMES.get(kind, kind).rpartition(".")[2]  # (main.<locals>.Net is Net)
+    layer, custom = described.get("type"), described.get("class")  # a nudgenet layer, or not
+    if not isinstance(layer or custom, str):
+        raise ValueError("not a layer's record")
+    # an older file's name for a nudgenet layer is today's; a.<locals>.Net is Net
+    kind = LEGACY_NAMES.get(layer, layer) if layer else custom.rpartition(".")[2]
     inner = described.get("layers") or list((described.get("children") or {}).values())
     if not inner:
         return kind

@@ -46,10 +46,13 @@ class LearningRateScheduler(Callback):
         return {"largest": self._largest} if hasattr(self, "_largest") else {}
 
     def load_state_dict(self, state: dict) -> None:
-        if isinstance(self.schedule, LRScheduler) and state:
-            self.schedule.load_state_dict(state)
+        if isinstance(self.schedule, LRScheduler):
+            if state:
+                self.schedule.load_state_dict(state)
         elif "largest" in state:
             self._largest = float(state["largest"])
+        else:  # a checkpoint written before the largest rate was kept: the rate it left
+            self._largest = max(getattr(self, "_largest", 0.0), self.optimizer.lr)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._largest = 0.0  # the largest rate set yet: the scale of a decay's rounding below 0
@@ -62,8 +65,10 @@ class LearningRateScheduler(Callback):
         if not isinstance(self.schedule, LRScheduler):
             value = self.schedule(*_schedule_arguments(self.schedule, epoch, self.optimizer))
             try:
+                if isinstance(value, (str, bytes, bool)):  # float() takes them; a rate is not
+                    raise TypeError
                 lr = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"LearningRateScheduler: the schedule gave {value!r} for epoch "
                                  f"{epoch}; expected a number") from None  # fmt: skip
             largest = getattr(self, "_largest", 0.0)

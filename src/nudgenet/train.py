@@ -154,7 +154,8 @@ def fit(
     An ``optimizer`` that updates none of the model's parameters is a ValueError; one that
     updates only some, a UserWarning naming the others (they stay fixed: freezing).  One of
     one's own, not an ``ng.optim.Optimizer``, needs ``params``, ``lr``, ``zero_grad()`` and
-    ``step()`` and trains on the engine; arguments of the wrong kind are one-line TypeErrors
+    ``step()`` and trains on the engine (``compile=True``, a ``checkpoint`` and
+    ``distributed=True`` refuse it); arguments of the wrong kind are one-line TypeErrors
     (:mod:`nudgenet.fit_arguments`).  A ``class_weight`` of a class no training row has is an
     :class:`~nudgenet.AbsentClassWeightWarning`.
     ``distributed=True`` (under ``mpiexec -n N``, with a ``seed``): data-parallel over MPI, each
