@@ -26,6 +26,7 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule: LRScheduler | Callable[[int], float]):
         self.schedule = schedule
+        self._largest = 0.0  # the largest rate set yet: the scale of a decay's rounding below 0
 
     def training_settings(self) -> dict:
         """The schedule: a function's qualified name, or an LRScheduler's class and its numbers
@@ -43,7 +44,7 @@ class LearningRateScheduler(Callback):
         same rates as the run it resumes."""
         if isinstance(self.schedule, LRScheduler):
             return self.schedule.state_dict()
-        return {"largest": self._largest} if hasattr(self, "_largest") else {}
+        return {"largest": self._largest}
 
     def load_state_dict(self, state: dict) -> None:
         if isinstance(self.schedule, LRScheduler):
@@ -52,10 +53,10 @@ class LearningRateScheduler(Callback):
         elif "largest" in state:
             self._largest = float(state["largest"])
         else:  # a checkpoint written before the largest rate was kept: the rate it left
-            self._largest = max(getattr(self, "_largest", 0.0), self.optimizer.lr)
+            self._largest = max(self._largest, self.optimizer.lr)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._largest = 0.0  # the largest rate set yet: the scale of a decay's rounding below 0
+        self._largest = 0.0  # a new run: no rate set yet
         schedule = self.schedule
         if isinstance(schedule, LRScheduler) and schedule.optimizer is not self.optimizer:
             raise ValueError("LearningRateScheduler: the schedule steps another optimizer than "
@@ -71,13 +72,12 @@ class LearningRateScheduler(Callback):
             except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"LearningRateScheduler: the schedule gave {value!r} for epoch "
                                  f"{epoch}; expected a number") from None  # fmt: skip
-            largest = getattr(self, "_largest", 0.0)
-            if -max(_ROUNDING, 1e-6 * largest) <= lr <= 0:  # rounding: 0.1 - 11 * 0.1/11, -0.0
+            if -max(_ROUNDING, 1e-6 * self._largest) <= lr <= 0:  # 0.1 - 11 * 0.1/11, or -0.0
                 lr = 0.0
             if not lr >= 0 or math.isinf(lr):
                 raise ValueError(f"LearningRateScheduler: the schedule gave lr={lr!r} for epoch "
                                  f"{epoch}; expected a finite number >= 0")  # fmt: skip
-            self.optimizer.lr, self._largest = lr, max(largest, lr)
+            self.optimizer.lr, self._largest = lr, max(self._largest, lr)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if isinstance(self.schedule, LRScheduler):

@@ -74,7 +74,8 @@ _COUNTED = ("{path}: the first row ({row}) is read as data, as a first row of nu
 
 
 def counts_columns(cells: list[str]) -> bool:
-    """Whether a row reads ``0,1,2,...`` across, or over 3 cells or more and then only words:
+    """Whether a row reads ``0,1,2,...`` over its first 3 cells or more, any cells after them
+    words:
     pandas' column names of a DataFrame made from an array (``0,1,2`` from
     ``DataFrame(array).to_csv(index=False)``, ``0,1,2,species`` with a named column added), or
     a row of data (labels after features) that happens to read so."""
@@ -216,10 +217,10 @@ def check_rereadable(path: PathLike) -> None:
     the commands read a CSV file more than once (its first rows, then all of it), and a pipe
     gives its content once (the second read waited for ever).  Other files, missing ones and
     folders are left to the loaders' errors."""
-    if _is_csv(path) and os.path.exists(path) and not os.path.isfile(path):
-        if not os.path.isdir(path):
-            raise DataError(f"{path}: not a regular file (a named pipe?); a CSV file is read more "
-                            "than once: save the rows to a file first")  # fmt: skip
+    special = os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path))
+    if special and _is_csv(path):
+        raise DataError(f"{path}: not a regular file (a named pipe?); a CSV file is read more "
+                        "than once: save the rows to a file first")  # fmt: skip
 
 
 CSV_SUFFIXES = (".csv", ".csv.gz")  # the names of the files read as CSV

@@ -258,8 +258,9 @@ switches to it when a hook is registered during training)."""
         in place; returns self.  Optimisers created before notice and re-pack their flat buffers
         at the next step.  PyTorch's ``to("cpu")`` changes nothing (NumPy's arrays are on the
         CPU); another device is a ValueError."""
-        if isinstance(dtype, str) and dtype.split(":")[0] in _DEVICES:
-            if dtype.split(":")[0] != "cpu":  # ("cpu:0" too)
+        device = dtype.partition(":")[0] if isinstance(dtype, str) else None  # ("cpu:0" too)
+        if device in _DEVICES:
+            if device != "cpu":
                 raise ValueError(f"to: nudgenet runs on the CPU (NumPy), got device {dtype!r}")
             return self
         dtype = as_float_dtype(dtype)

@@ -1,10 +1,11 @@
 """Row weights for training, from Keras's ``class_weight`` and ``sample_weight``.
 
 ``class_weight`` is a dict ``{class: weight}`` (a class it leaves out weighs 1, as in scikit-learn;
-a class no training row has is an error) or ``"balanced"``: n_samples / (n_classes · count(class))
-over the classes present, as scikit-learn's ``compute_class_weight`` computes it, so every class
-weighs the same in total. ``sample_weight`` is one weight per row. With both, a row's weight is
-their product. A row's class is read from its target by :func:`~nudgenet.nn.losses.target_classes`.
+a class no training row has is warned about) or ``"balanced"``: n_samples / (n_classes ·
+count(class)) over the classes present, as scikit-learn's ``compute_class_weight`` computes it, so
+every class weighs the same in total. ``sample_weight`` is one weight per row. With both, a row's
+weight is their product. A row's class is read from its target by
+:func:`~nudgenet.nn.losses.target_classes`.
 """
 
 from __future__ import annotations
