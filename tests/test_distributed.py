@@ -157,6 +157,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert after["gradient_error"] <= (0 if ranks == 1 else 1e-12)
     assert all(after["own_parameters"]) and all(after["own_state"])
     assert after["same_parameters_before"]
+    assert after["arrays_kept"] == [[True, True]] * ranks, "arrays taken before fit are live"
     assert found["ranks"] == ranks
     assert found["rank_and_size"] == [[rank, ranks] for rank in range(ranks)]
     for name, case in found["cases"].items():
@@ -515,12 +516,15 @@ def test_evaluate_distributed_scores_each_row_once_as_one_process_does(ranks, tm
     ("bad-labels", "rank 1 of 2: ValueError: CrossEntropyLoss: labels must be in [0, 2]"),
     ("alone", "waited 2 s at the start of evaluate(distributed=True) for the other ranks"),
     ("exit", "rank 1 of 2: left evaluate(distributed=True) with sys.exit(0) while the other"),
+    ("crossed", "rank 0 starts evaluate(distributed=True) where rank 1 starts "
+                "fit(distributed=True): every rank must make the same distributed calls"),
 ])  # fmt: skip
 def test_evaluate_distributed_refuses_or_ends_ranks_that_differ(mode, message, tmp_path):
     """Ranks with other rows or weights are refused at the start (the scores would mix); an
     error on one rank ends them all (sys.exit(0) too, named as leaving evaluate: it was called
     leaving fit); one rank calling it alone ends by the stall check (it
-    spun, silent, for ever)."""
+    spun, silent, for ever); one rank starting the next fit instead is refused at once (the two
+    calls' first barriers met, then their next collectives hung for ever)."""
     result, seconds = launch(2, str(SCRIPTS / "evaluate.py"), str(tmp_path / "f.json"), mode,
                              env={"NUDGENET_STALL_SHUTDOWN_SECONDS": "2"})  # fmt: skip
     assert result.returncode != 0 and seconds < 30

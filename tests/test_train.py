@@ -374,6 +374,11 @@ def test_arguments_of_the_wrong_kind_are_one_line_type_errors():
         ((model, loss, opt), {"epochs": 2.5}, "epochs must be a whole number"),
         ((model, loss, opt), {"validation_data": x}, r"validation_data must be a pair \(x_val, "
                                                      r"y_val\), got ndarray$"),
+        ((model, loss, opt), {"validation_data": (x, y, np.ones(len(y)))},
+         r"got a tuple of 3 items \(weighted validation rows are not taken: score them with "
+         r"ng.evaluate\(model, loss_fn, x_val, y_val, sample_weight=...\)\)$"),
+        ((model, loss, opt), {"validation_data": [x]}, r"pair \(x_val, y_val\), got a list of 1 "
+                                                       r"item$"),
         ((model, loss, opt), {"callbacks": ng.EarlyStopping()}, r"^fit: callbacks must be a list, "
                                                                r"got EarlyStopping \(write"),
         ((model, loss, opt), {"callbacks": [ng.optim.StepLR(opt, 1)]},

@@ -42,10 +42,15 @@ def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_da
     if isinstance(callbacks, (Callback, str)) or not (callbacks is None or _iterable(callbacks)):
         raise TypeError(f"fit: callbacks must be a list, got {type(callbacks).__name__} "
                         "(write callbacks=[...])")  # fmt: skip
-    pair = isinstance(validation_data, (tuple, list)) and len(validation_data) == 2
-    if validation_data is not None and not pair:
-        raise TypeError(f"fit: validation_data must be a pair (x_val, y_val), got "
-                        f"{type(validation_data).__name__}")  # fmt: skip
+    sequence = isinstance(validation_data, (tuple, list))
+    if validation_data is not None and not (sequence and len(validation_data) == 2):
+        got = type(validation_data).__name__
+        if sequence:
+            got = f"a {got} of {len(validation_data)} item{'s' * (len(validation_data) != 1)}"
+        weights = sequence and len(validation_data) == 3  # Keras's (x_val, y_val, weights)
+        raise TypeError(f"fit: validation_data must be a pair (x_val, y_val), got {got}" + (
+            " (weighted validation rows are not taken: score them with ng.evaluate(model, "
+            "loss_fn, x_val, y_val, sample_weight=...))" if weights else ""))  # fmt: skip
 
 
 def check_callbacks(callbacks: list) -> None:

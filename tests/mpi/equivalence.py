@@ -283,16 +283,24 @@ results["own_step_reduction"] = ng.distributed.last_run()["reduction"]
 
 # after a run, each rank's parameters, optimiser state and gradients are its own again (the
 # node's shared memory is freed), and its .grad the last batch's whole gradient, as one process's
-def last_gradient(distributed):
+# (and the very arrays they were in before: arrays taken from them then see the fit's values)
+def last_gradient(distributed, opt="adam"):
     model = classifier("float64")
-    optimizer = OPTIMIZERS["adam"](model.parameters())
+    optimizer = OPTIMIZERS[opt](model.parameters())
+    taken = [(p.data, p.grad) for p in model.parameters()] + list(optimizer.state.values())
     ng.fit(model, ng.CrossEntropyLoss(), optimizer, x64, labels, epochs=1, batch_size=64, seed=0,
            verbose=0, distributed=distributed)  # fmt: skip
-    return model, optimizer, np.concatenate([p.grad.ravel() for p in model.parameters()])
+    now = [(p.data, p.grad) for p in model.parameters()] + list(optimizer.state.values())
+    kept = all(a is b for pair, pair_now in zip(taken[:4], now[:4])
+               for a, b in zip(pair, pair_now)) and all(a is b for a, b in zip(taken[4:], now[4:]))
+    return model, optimizer, np.concatenate([p.grad.ravel() for p in model.parameters()]), kept
 
 
-_, _, alone = last_gradient(False)
-model, optimizer, together = last_gradient(True)
+_, _, alone, _ = last_gradient(False)
+model, optimizer, together, kept = last_gradient(True)
+OPTIMIZERS["sgd"] = lambda p: LoggedSGD(p, lr=0.1, momentum=0.9)  # the Allreduce's buffer
+kept_allreduce = last_gradient(True, "sgd")[3]
+OPTIMIZERS["sgd"] = plain_sgd
 before, state_before = flat(model), optimizer.state["m"].copy()
 model.parameters()[0].data[...] += comm.rank + 1  # each rank its own change
 optimizer.state["m"][...] += comm.rank + 1
@@ -307,6 +315,7 @@ results["after"] = {
         bool(np.array_equal(optimizer.state["m"], state_before + (comm.rank + 1)))
     ),
     "same_parameters_before": len({b.tobytes() for b in comm.allgather(before)}) == 1,
+    "arrays_kept": comm.allgather([kept, kept_allreduce]),
 }
 
 # Dropout: masks differ per rank (their generators' states after the run), the same again

@@ -7,7 +7,8 @@ the scores of both calls and the rows each rank's model saw (a forward hook; the
 ``evaluate`` reads first to check the targets included).  MODE, on the last rank only:
 ``other-rows`` or ``other-weights`` (refused at the start), ``bad-labels`` (an error there ends
 every rank), ``exit`` (its loss function calls ``sys.exit(0)``: the others would wait),
-``alone`` (only rank 0 calls it: the stall check ends the job); ``in-a-fit``: a
+``alone`` (only rank 0 calls it: the stall check ends the job), ``crossed`` (it starts the next
+``fit(distributed=True)`` while rank 0 scores: refused at once); ``in-a-fit``: a
 ``DataParallel`` made by hand also scores inside its own fit of a summed loss, whose History
 must be one process's.
 """
@@ -68,6 +69,10 @@ if mode == "in-a-fit":
     sys.exit(0)
 if mode == "alone" and comm.rank:
     sys.exit(0)  # joined MPI (mpi4py's import), never calls evaluate: rank 0 waits for it
+if mode == "crossed" and last:  # skips the scoring, straight on to the next fit
+    model = model_of(3)
+    ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), 1e-3), x, labels,
+           epochs=1, seed=0, verbose=0, distributed=True)  # fmt: skip
 
 
 

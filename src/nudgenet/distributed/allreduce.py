@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ..nn.flat import FlatParameters
+from ..nn.flat import FlatParameters, flatten
 from ..optim import Optimizer
 
 
@@ -32,6 +32,7 @@ class GradientAllreduce:
 
         self.comm, self.optimizer = comm, optimizer
         self._in_place, self._sum = MPI.IN_PLACE, MPI.SUM
+        self._home = flatten(optimizer.params)  # the buffer the parameters return to
         self.flat = FlatParameters(optimizer.params, spare=1)  # the optimiser adopts it
         self.seconds, self.calls = 0.0, 0
 
@@ -55,3 +56,9 @@ class GradientAllreduce:
         self.seconds += time.perf_counter() - started
         self.calls += 1
         return float(self.flat.spare[0])
+
+    def release(self) -> None:
+        """The parameters back in the buffer they lived in before fit, with their values and
+        gradients now (:meth:`~nudgenet.nn.FlatParameters.restore`), at the end of fit."""
+        self._home.restore()
+        self.optimizer.flat_params  # noqa: B018  (the optimiser adopts it again)

@@ -219,8 +219,12 @@ def _seconds(variable: str, default: float) -> float:
 
 
 def rendezvous(comm, what: str) -> None:
-    """Return once every rank of ``comm`` has called this (:func:`barrier`); see the module doc
-    for the stall line and shutdown.  ``what``: what the ranks are starting, for those words."""
+    """Return once every rank of ``comm`` has called this (:func:`barrier`) for the same
+    ``what`` (what the ranks are starting, also for the stall line; see the module doc for it
+    and the shutdown).  Ranks starting different calls (one in ``evaluate`` while another went
+    on to the next ``fit``) meet here too, so they compare ``what`` before going on: a
+    DistributedError naming the first rank that differs from rank 0, on every rank (the calls'
+    next collectives would not match: a silent hang)."""
     warn_after, shutdown_after = _seconds(STALL_WARNING, 60.0), _seconds(STALL_SHUTDOWN, 0.0)
     warned = False
     for waited in _waiting(comm):
@@ -232,6 +236,13 @@ def rendezvous(comm, what: str) -> None:
             _say(comm, f"{_stalled(what, waited)}; still waiting ({STALL_SHUTDOWN}=<seconds> "
                        "ends the job)")  # fmt: skip
             warned = True
+    everyone = comm.allgather(what)
+    other = next((rank for rank, theirs in enumerate(everyone) if theirs != everyone[0]), None)
+    if other is not None:
+        raise DistributedError(
+            f"rank 0 starts {everyone[0]} where rank {other} starts {everyone[other]}: every "
+            "rank must make the same distributed calls in the same order"
+        )
 
 
 def barrier(comm) -> None:

@@ -57,7 +57,7 @@ import numpy as np
 
 from ..callbacks import may_write_parameters
 from ..errors import DistributedError, caller_stacklevel
-from ..nn.flat import FlatParameters
+from ..nn.flat import FlatParameters, flatten
 from ..optim import Optimizer
 from .allreduce import GradientAllreduce
 from .shard import bounds
@@ -158,6 +158,7 @@ class NodeReduction:
         self.settle = True  # every part summed before any rank's update (module doc)
         self.pieces = [slice(i, min(i + _PIECE, stop)) for i in range(start, stop, _PIECE)]
         self.work = np.empty((2, _PIECE), dtype)
+        self._home = flatten(optimizer.params), dict(optimizer.state)  # where release() returns
         self._pack()
 
     @staticmethod
@@ -256,15 +257,19 @@ class NodeReduction:
 
     def release(self) -> None:
         """The parameters, the last batch's whole gradient and the optimiser's state back in
-        this rank's own memory, then the window freed (every rank calls it, at the end of
-        fit)."""
+        this rank's own memory, the very arrays they were in before fit (arrays taken from them
+        then see the values after it, as in one process), then the window freed (every rank
+        calls it, at the end of fit)."""
         if not self.whole:  # each part of the last gradient to every rank
             self._sync()
             self._share_part()
         self._sync()
-        self.flat = FlatParameters(self.optimizer.params)
-        self.optimizer.flat_params  # noqa: B018
-        self.optimizer.state = {name: array.copy() for name, array in self.states.items()}
+        home, state = self._home
+        home.restore()
+        self.flat = home
+        self.optimizer.flat_params  # noqa: B018  (the optimiser adopts it again)
+        self.optimizer.state = {name: _into(state.get(name), array)
+                                for name, array in self.states.items()}  # fmt: skip
         self.node.Barrier()  # nobody frees what another still copies
         self.buffers = self.states = self.data = self.shares = None
         self.window.Unlock_all()
@@ -272,3 +277,12 @@ class NodeReduction:
         if self.across is not None:
             self.across.Free()
         self.node.Free()
+
+
+def _into(home: np.ndarray | None, values: np.ndarray) -> np.ndarray:
+    """``values`` copied into ``home`` (the array an optimiser's state was in before fit) where
+    it fits them, else a copy of its own."""
+    if home is None or home.shape != values.shape or home.dtype != values.dtype:
+        return values.copy()
+    home[...] = values
+    return home

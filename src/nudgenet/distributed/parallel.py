@@ -346,9 +346,10 @@ def wanted(distributed, what: str = "fit") -> bool:
 
 
 def _release(reduction) -> None:
-    """The parameters back in this rank's own memory after a fit whose step ``reduction`` held
-    them in a node's shared window (:class:`~.node.NodeReduction`)."""
-    if isinstance(reduction, NodeReduction):
+    """The parameters back in the arrays they were in before the fit whose step ``reduction``
+    held them elsewhere (a node's shared window, :class:`~.node.NodeReduction`, or the buffer
+    of an Allreduce's)."""
+    if reduction is not None:
         reduction.release()
 
 

@@ -90,6 +90,20 @@ class FlatParameters:
                 return False
         return True
 
+    def restore(self) -> None:
+        """Bind the parameters back to this buffer's views, which take the values and
+        gradients the parameters hold now, where another buffer packed them meanwhile (a
+        data-parallel fit's, :mod:`nudgenet.distributed`): arrays taken from the parameters
+        before it hold the values after it, as they do after a fit in one process.  A parameter
+        converted to another dtype or shape meanwhile is left where it is."""
+        for p, data, grad in self._views:
+            if p.data is data or p.data.shape != data.shape or p.data.dtype != data.dtype:
+                continue
+            data[...] = p.data
+            grad[...] = 0 if p.grad is None else p.grad
+            p.data, p.grad = data, grad
+            _packed_by[id(p)] = self
+
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero with one fill, and drop its ``.grad_tensor``
         (as :meth:`Tensor.zero_grad` does: a recorded backward's, with that step's graph)."""
