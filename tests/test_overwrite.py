@@ -98,12 +98,54 @@ def test_a_kept_model_s_score_is_shown_apart_from_the_run_s(tmp_path, capsys):
     from nudgenet.cli.output import save_unless_worse
 
     prices = TrainingRecord(dataset="black-scholes", task="regression", loss="MSELoss")
-    kept = save_unless_worse(None, tmp_path / "m.st", prices.scored({"rmse": 1.48612}),
-                             prices.scored({"rmse": 1.48597}))  # fmt: skip
-    assert not kept and not (tmp_path / "m.st").exists()
+    model = ng.Sequential(ng.Linear(1, 1, seed=0))
+    ng.save(model, tmp_path / "m.st", prices.scored({"rmse": 1.48597}).to_dict())
+    before = (tmp_path / "m.st").read_bytes()
+    kept = save_unless_worse(model, tmp_path / "m.st", prices.scored({"rmse": 1.48612}), False)
+    assert kept is None and (tmp_path / "m.st").read_bytes() == before
     assert f"kept {tmp_path / 'm.st'}: its held-out rmse 1.486 beats this run's 1.4861;" in (
         capsys.readouterr().err
     )  # it was "1.486 beats this run's 1.486"
+
+
+def test_a_file_saved_at_the_output_during_training_is_judged_as_the_run_ends(
+    tmp_path, monkeypatch, capsys
+):
+    """The file at --output was read before training only: a better model saved there meanwhile
+    (by another run aimed at it) was replaced by this worse run's, and so was a file that is no
+    model."""
+    from nudgenet.cli import main
+    from nudgenet.cli import train as command
+
+    assert train("-q", "-o", "better.safetensors", cwd=tmp_path).returncode == 0
+    better = (tmp_path / "better.safetensors").read_bytes()
+    fit = command._fit
+
+    def meanwhile(content: bytes):
+        def fit_then_another_run_saves(*args, **kwargs):
+            history = fit(*args, **kwargs)
+            (tmp_path / MODEL).write_bytes(content)
+            return history
+
+        return fit_then_another_run_saves
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(command, "_fit", meanwhile(better))
+    assert main(["train", *WORSE, "-q"]) == 4  # no file before training: it was saved
+    assert (tmp_path / MODEL).read_bytes() == better
+    assert f"nudgenet: kept {MODEL}: its held-out accuracy" in capsys.readouterr().err
+    monkeypatch.setattr(command, "_fit", meanwhile(b"my notes\n"))
+    assert main(["train", *WORSE, "-q", "--json"]) == 0
+    assert (tmp_path / MODEL).read_bytes() == b"my notes\n"
+    out = capsys.readouterr()
+    beside = "nudgenet-digits-new.safetensors"
+    assert out.err == (
+        f"nudgenet: {MODEL} changed during training and this run cannot be compared with it (it "
+        f"is no nudgenet model): kept it; this run's model is saved to {beside}\n"
+    )
+    result = json.loads(out.out.strip().splitlines()[-1])
+    assert result["saved"] and result["model_path"] == beside
+    assert ng.load(tmp_path / beside).metadata["dataset"] == "digits"
 
 
 def test_the_record_keeps_the_held_out_score_and_compares_by_the_tasks_metric():

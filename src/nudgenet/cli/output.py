@@ -5,16 +5,23 @@ outputs (figures, logs, checkpoints), checked before training too (:func:`check_
 Before training (fail fast): the path must be writable, and a file already there must be a
 nudgenet model whose :class:`~nudgenet.recipes.TrainingRecord` holds a score this run can be
 compared with (same held-out rows, same metric); anything else is kept, with a one-line error,
-unless ``--overwrite``.  After training: a run scoring worse than that model is not saved (one
-line says so; exit code :data:`KEPT_BETTER_MODEL`).  Writes are atomic (:func:`nudgenet.save`).
+unless ``--overwrite``.  After training, the file is read again (another run may have saved
+there meanwhile), with the output's folder locked until the model is saved (two runs ending at
+once compare and save one after the other): a run scoring worse than the model there is not
+saved (one line says so; exit code :data:`KEPT_BETTER_MODEL`); a file there that it cannot be
+compared with any more is kept, and the run's model saved beside it (one line says where).
+Writes are atomic (:func:`nudgenet.save`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ModelFileError, NudgenetError
@@ -127,24 +134,59 @@ def check_comparable(path: Path, record: TrainingRecord, existing: TrainingRecor
         )
 
 
-def save_unless_worse(model, path: Path, record: TrainingRecord, existing) -> bool:
-    """Save ``model`` with its scored ``record`` at ``path``, unless the model there (its record
-    ``existing``) scored better: then one line on stderr says so and nothing is written.
-    Whether the model was saved (on a data-parallel rank other than 0, which writes nothing:
-    True, as rank 0 saves it)."""
+def save_unless_worse(model, path: Path, record: TrainingRecord, overwrite: bool) -> Path | None:
+    """Save ``model`` with its scored ``record`` at ``path`` (replacing whatever is there when
+    ``overwrite``), unless the model there now scored better: then one line on stderr says so
+    and nothing is written.  A file there now that cannot be compared with this run (saved there
+    during training: not a nudgenet model, or one scored on other rows) is kept, and the model
+    saved beside it (:func:`unused_name`), one line saying where.  The path the model was saved
+    to, None where it was not (on a data-parallel rank other than 0, which writes nothing:
+    ``path``, where rank 0 saves it)."""
     if not may_write():
-        return True
-    if existing is not None and existing.beats(record):
-        metric = SCORES[record.task]
-        theirs, ours = _apart(existing.score, record.score)
-        print(
-            f"nudgenet: kept {path}: its held-out {metric} {theirs} beats this run's {ours}; "
-            "this run's model is not saved (--overwrite replaces it)",
-            file=sys.stderr,
-        )
-        return False
-    save(model, path, record.to_dict())
-    return True
+        return path
+    with _locked(path.parent):
+        why, existing = None, None
+        if not overwrite and path.exists():
+            try:
+                existing = TrainingRecord.from_dict(read_metadata(path))
+                why = record.not_comparable(existing)
+            except ModelFileError:
+                why = "it is no nudgenet model"
+        if why:
+            beside = unused_name(path, "new", path.suffix or ".safetensors")
+            print(f"nudgenet: {path} changed during training and this run cannot be compared "
+                  f"with it ({why}): kept it; this run's model is saved to {beside}",
+                  file=sys.stderr)  # fmt: skip
+            path = beside
+        elif existing is not None and existing.beats(record):
+            metric = SCORES[record.task]
+            theirs, ours = _apart(existing.score, record.score)
+            print(
+                f"nudgenet: kept {path}: its held-out {metric} {theirs} beats this run's {ours}; "
+                "this run's model is not saved (--overwrite replaces it)",
+                file=sys.stderr,
+            )
+            return None
+        save(model, path, record.to_dict())
+    return path
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` (made if missing) while the block runs, where the system
+    has ``flock`` (another run's compare and save waits for this one's)."""
+    try:
+        import fcntl
+    except ImportError:  # (Windows: no lock)
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # (releases the lock)
 
 
 def _apart(a: float, b: float) -> tuple[str, str]:

@@ -135,7 +135,8 @@ def run(args) -> int:
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scoring = partial(evaluate, distributed=args.distributed)  # under mpiexec: a share a rank
     scores = scoring(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
-    saved = save_unless_worse(model, output, record.scored(scores), existing)
+    saved_to = save_unless_worse(model, output, record.scored(scores), args.overwrite)
+    saved = saved_to is not None
     result = {
         "dataset": data.name,
         "task": data.task,
@@ -147,7 +148,7 @@ def run(args) -> int:
         **_fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validation_split),
         "test_loss": scores["loss"],
         "units": "target" if data.task == "regression" else None,
-        "model_path": str(output),
+        "model_path": str(saved_to or output),  # beside --output: it changed meanwhile
         "saved": saved,  # False: the model already at model_path scored better and is kept
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
@@ -173,7 +174,7 @@ def run(args) -> int:
         units = " (in the targets' units)" if data.task == "regression" else ""
         print(f"held-out: {held_out}{units}")
         if saved:
-            print(f"model saved to {output}")
+            print(f"model saved to {saved_to}")
     if shared is not None:  # every rank is done with the rows (collective)
         shared.free()
     return 0 if saved else KEPT_BETTER_MODEL
