@@ -184,3 +184,28 @@ def test_a_regression_model_keeps_its_rmse_and_a_worse_run_is_not_saved(tmp_path
     worse = train(*options, "--epochs", "1", "--json", cwd=tmp_path)
     assert worse.returncode == 4 and summary(worse)["test_rmse"] > good["test_rmse"]
     assert "its held-out rmse" in worse.stderr
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    (["-o", "run.png", "--plot", "run.png"], "--output and --plot name the same path, run.png"),
+    (["--plot", "c.png", "--log-csv", "c-gradients.png"],
+     "--plot's gradients figure and --log-csv name the same path, c-gradients.png"),
+    (["-o", "cz", "--checkpoint", "cz"], "--output and --checkpoint name the same path, cz"),
+    (["--tensorboard", MODEL], f"the model (the default --output) and --tensorboard name the "
+                               f"same path, {MODEL}"),
+])  # fmt: skip
+def test_two_outputs_naming_one_path_are_refused_before_anything_runs(
+    options, said, tmp_path, monkeypatch, capsys
+):
+    """-o run.png --plot run.png trained, said "model saved to run.png" and left the figure
+    there; --checkpoint cz -o cz trained the whole run, then failed to save."""
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *options]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == (
+        f"nudgenet train: error: {said}; each writes its own: name another for one of them (see "
+        "nudgenet train --help)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -28,6 +28,7 @@ from ..errors import ModelFileError, NudgenetError
 from ..files import may_write
 from ..io import read_metadata, save
 from ..recipes.record import SCORES, TrainingRecord
+from .common import UsageError
 
 KEPT_BETTER_MODEL = 4  # exit code of `train` when the model already at --output scored better
 
@@ -107,6 +108,32 @@ def _check_folder(folder: Path, path: Path, option: str) -> None:
         raise NudgenetError(
             f"{option} {path}: cannot write in {folder} ({error.strerror or error})"
         ) from None
+
+
+def gradients_figure(curves: Path) -> Path:
+    """The gradient norms' figure ``--plot`` writes beside its curves: ``<stem>-gradients``."""
+    return curves.with_name(f"{curves.stem}-gradients{curves.suffix or '.png'}")
+
+
+def check_distinct(args, output: Path) -> None:
+    """Before anything runs: the files and folders ``nudgenet train`` writes (the model at
+    ``output``, ``--plot`` and its gradients figure, ``--log-csv``, ``--checkpoint``,
+    ``--tensorboard``) are different paths; two options naming one (one output would replace
+    the other's: a model by a figure) are a UsageError naming both."""
+    named = [("--output" if args.output else "the model (the default --output)", output)]
+    if args.plot:
+        named += [("--plot", Path(args.plot)), ("--plot's gradients figure",
+                                                gradients_figure(Path(args.plot)))]  # fmt: skip
+    for option, value in (("--log-csv", args.log_csv), ("--checkpoint", args.checkpoint),
+                          ("--tensorboard", args.tensorboard)):  # fmt: skip
+        if value:
+            named.append((option, Path(value)))
+    seen: dict[Path, str] = {}
+    for option, path in named:
+        first = seen.setdefault(path.resolve(), option)
+        if first != option:
+            raise UsageError(f"{first} and {option} name the same path, {path}; each writes its "
+                             "own: name another for one of them")  # fmt: skip
 
 
 def check_outputs(args) -> None:

@@ -42,8 +42,10 @@ from .mpi import load_once_per_machine, under_mpi
 from .output import (
     KEPT_BETTER_MODEL,
     check_comparable,
+    check_distinct,
     check_output,
     check_outputs,
+    gradients_figure,
     save_unless_worse,
 )
 from .train_options import DEFAULT_VALIDATION_SPLIT, add_train_options
@@ -57,6 +59,7 @@ def run(args) -> int:
     if args.plot:  # a missing matplotlib fails now, not after training (the parser took the suffix)
         check_figure_path(args.plot)
     output = Path(args.output or f"nudgenet-{Path(args.dataset).stem}.safetensors")
+    check_distinct(args, output)  # two options naming one path: one would replace the other
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
     if args.log_csv:  # (on every rank: the run's options)
         check_log_file(args, output)
@@ -163,7 +166,7 @@ def run(args) -> int:
         from ..plot import plot_gradient_norms, plot_history
 
         curves = Path(args.plot)
-        gradients = curves.with_name(f"{curves.stem}-gradients{curves.suffix or '.png'}")
+        gradients = gradients_figure(curves)
         plot_history(history, curves)
         plot_gradient_norms(history, gradients)
         result["figures"] = [str(curves), str(gradients)]
