@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -492,3 +494,62 @@ def test_a_checkpoint_of_a_schedule_written_before_its_largest_rate_was_kept_res
     schedule.load_state_dict({})
     schedule.on_epoch_begin(2)
     assert optimizer.lr == 0.0  # -7.45e-9 of rounding, not an error
+
+
+def _run_with(callback_of, epochs, folder):
+    """A short run with the callback ``callback_of(optimizer)``, checkpointed in ``folder``."""
+    x, y = data()
+    model = ng.Sequential(ng.Linear(FEATURES, CLASSES, seed=0))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=epochs, batch_size=BATCH,
+                  seed=0, verbose=0, validation_split=0.25, callbacks=[callback_of(optimizer)],
+                  checkpoint=ng.Checkpoint(folder))  # fmt: skip
+
+
+@pytest.mark.parametrize(("first", "then", "named"), [
+    (lambda o: ng.EarlyStopping(patience=1), lambda o: ng.EarlyStopping(patience=50),
+     "callbacks[0].patience 1 there, 50 here"),
+    (lambda o: ng.ReduceLROnPlateau(factor=0.5), lambda o: ng.ReduceLROnPlateau(factor=0.01),
+     "callbacks[0].factor 0.5 there, 0.01 here"),
+    (lambda o: ng.LearningRateScheduler(StepLR(o, step_size=1, gamma=0.5)),
+     lambda o: ng.LearningRateScheduler(StepLR(o, step_size=100, gamma=0.5)),
+     "callbacks[0].step_size 1 there, 100 here"),
+    (lambda o: ng.LearningRateScheduler(lambda epoch: 0.1),
+     lambda o: ng.LearningRateScheduler(lambda epoch: 0.001),
+     "callbacks[0].numbers[0] 0.1 there, 0.001 here"),
+])  # fmt: skip
+def test_a_run_whose_callbacks_have_other_settings_is_refused_naming_them(
+    first, then, named, tmp_path
+):
+    """Only the callbacks' classes were compared: a run resumed with EarlyStopping's patience
+    50 got the patience-1 run's model back, and a StepLR of another step size set rates neither
+    run would."""
+    _run_with(first, 3, tmp_path)
+    with pytest.raises(ng.CheckpointError, match=re.escape(f"is of another run: {named};")):
+        _run_with(then, 8, tmp_path)
+    assert len(_run_with(first, 4, tmp_path)) == 4  # the same settings resume
+
+
+def test_a_checkpoint_that_names_its_callbacks_only_still_resumes(tmp_path):
+    """Checkpoints written before the callbacks' settings were kept compare their classes."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from nudgenet.checkpoint import _digest
+
+    def stop(optimizer):
+        return ng.EarlyStopping(patience=1)
+
+    _run_with(stop, 2, tmp_path)
+    path = ng.Checkpoint(tmp_path).files()[-1]
+    with safe_open(str(path), "numpy") as f:
+        metadata, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    fingerprint = json.loads(metadata["fingerprint"])
+    fingerprint["callbacks"] = [c["class"] for c in fingerprint["callbacks"]]
+    metadata["fingerprint"] = json.dumps(fingerprint)
+    metadata["sha256"] = _digest(metadata, arrays)  # as the older version wrote it
+    save_file(arrays, str(path), metadata)
+    with pytest.raises(ng.CheckpointError, match=r"callbacks\[0\] \"EarlyStopping\" there, "
+                                                 r"\"ReduceLROnPlateau\" here"):  # fmt: skip
+        _run_with(lambda o: ng.ReduceLROnPlateau(), 4, tmp_path)
+    assert len(_run_with(stop, 3, tmp_path)) == 3

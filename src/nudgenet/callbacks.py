@@ -171,6 +171,13 @@ def check_signatures(callback: Callback) -> None:
 _FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def described(callbacks) -> list[dict]:
+    """Each callback's class and :meth:`~Callback.training_settings`, as JSON-able values: what
+    two runs that must train alike compare (the ranks of a distributed fit, a checkpoint and
+    the run resuming it)."""
+    return [{"class": type(cb).__name__, **type(cb).training_settings(cb)} for cb in callbacks]
+
+
 def may_write_parameters(callback: Callback) -> bool:
     """Whether ``callback`` may change the parameters or the optimiser's state in place during
     training: unless its own class says ``writes_parameters = False`` (a subclass of a callback

@@ -50,6 +50,7 @@ except ImportError:  # Windows: no advisory locks, so the folder is not held
 import numpy as np
 from safetensors import numpy as st
 
+from .callbacks import described
 from .data.sparse_rows import crc32
 from .errors import CheckpointError, caller_stacklevel, first_difference
 from .files import may_write, sorted_header, write_atomic
@@ -123,7 +124,7 @@ class Checkpoint:
         ones are set aside (renamed ``*.corrupt``) with a warning; one of another run is a
         CheckpointError.  Holds the folder first, until :meth:`release` (a CheckpointError when
         another run holds it)."""
-        self.fingerprint = json.loads(json.dumps(fingerprint))
+        self.fingerprint = json.loads(json.dumps(fingerprint, default=str))  # as compared
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -313,7 +314,8 @@ def _fsync_folder(folder: Path) -> None:
 
 def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
     """What a checkpoint must share with the run resuming from it, as JSON-able values: the
-    model, the optimiser and its settings, the callbacks, the data ``arrays`` (training inputs and
+    model, the optimiser and its settings, the callbacks and theirs
+    (:func:`~nudgenet.callbacks.described`), the data ``arrays`` (training inputs and
     targets, validation ones), the ``seed`` and the loop's ``settings`` (batch size, ...)."""
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         seed = int(seed)
@@ -324,7 +326,7 @@ def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
         "architecture": outline(run.model),
         "parameters": {k: [list(v.shape), v.dtype.str] for k, v in state.items()},
         "optimizer": [type(run.optimizer).__name__, run.optimizer.hyperparameters()],
-        "callbacks": [type(cb).__name__ for cb in run.callbacks],
+        "callbacks": described(run.callbacks),
         "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],
         "data checksum": [crc32(a) for a in arrays],
         **settings,
@@ -333,6 +335,10 @@ def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
 
 
 def _check_same_run(path: Path, mine: dict, theirs: dict) -> None:
+    older = theirs.get("callbacks")
+    if isinstance(older, list) and all(isinstance(name, str) for name in older):
+        # written before the callbacks' settings were kept: their classes alone are compared
+        mine = {**mine, "callbacks": [callback["class"] for callback in mine["callbacks"]]}
     difference = first_difference(mine, theirs)
     if difference:
         raise CheckpointError(

@@ -29,11 +29,14 @@ class LearningRateScheduler(Callback):
         self._largest = 0.0  # the largest rate set yet: the scale of a decay's rounding below 0
 
     def training_settings(self) -> dict:
-        """The schedule: a function's qualified name, or an LRScheduler's class and its numbers
-        (``base_lr``, ``gamma``, ``step_size``, ...; not its ``epoch``, which is state)."""
+        """The schedule: a function's qualified name and the numbers written in it
+        (:func:`_numbers_in`: ``lambda epoch: 0.1`` and ``lambda epoch: 0.001`` differ), or an
+        LRScheduler's class and its numbers (``base_lr``, ``gamma``, ``step_size``, ...; not its
+        ``epoch``, which is state)."""
         schedule = self.schedule
         if not isinstance(schedule, LRScheduler):
-            return {"schedule": getattr(schedule, "__qualname__", type(schedule).__name__)}
+            return {"schedule": getattr(schedule, "__qualname__", type(schedule).__name__),
+                    "numbers": _numbers_in(schedule)}  # fmt: skip
         numbers = {k: v for k, v in vars(schedule).items()
                    if isinstance(v, (int, float)) and k != "epoch"}  # fmt: skip
         return {"schedule": type(schedule).__name__, **numbers}
@@ -173,3 +176,31 @@ class ReduceLROnPlateau(_MonitorCallback):
                         flush=True,
                     )
                 self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+def _numbers_in(function) -> list[float]:
+    """The numbers a Python function is written with, in order of value, each once: the
+    constants of its code (and of the functions defined in it), its defaults and the numbers
+    its closure holds.  Its code itself is not compared: Python versions compile it
+    differently, and a run resumed under another one is the same run."""
+    function = getattr(function, "__func__", function)  # a bound method's function
+    if not hasattr(function, "__code__"):  # a builtin (dict.get), a partial, ...
+        return []
+    found = [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values(),
+             *(cell.cell_contents for cell in function.__closure__ or () if _filled(cell))]
+    codes = [function.__code__]
+    while codes:
+        code = codes.pop()
+        found += code.co_consts
+        codes += [c for c in code.co_consts if inspect.iscode(c)]
+    numbers = {float(n) for n in found if isinstance(n, (int, float)) and not isinstance(n, bool)}
+    return sorted(n for n in numbers if math.isfinite(n))
+
+
+def _filled(cell) -> bool:
+    """Whether a closure's cell holds a value (one defined later in its scope may not yet)."""
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True

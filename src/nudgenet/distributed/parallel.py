@@ -28,6 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .. import files
+from ..callbacks import described
 from ..checkpoint import check_checkpoint
 from ..data.sparse_rows import rows_of
 from ..errors import DistributedError, caller_stacklevel
@@ -142,8 +143,7 @@ class DataParallel:
             "ranks": self.size,
             **description(run.model, {name: data.get(name) for name in FIT_ARRAYS}),
             "optimizer": [type(optimizer).__name__, optimizer.hyperparameters()],
-            "callbacks": [{"class": type(cb).__name__, **type(cb).training_settings(cb)}
-                          for cb in run.callbacks],  # fmt: skip
+            "callbacks": described(run.callbacks),
             "row order": str(run.rngs["fit"].bit_generator.state),
         })  # fmt: skip
 
