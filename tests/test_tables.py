@@ -387,6 +387,26 @@ def test_predict_drops_the_label_column_the_model_was_trained_on(tmp_path, monke
     assert run_cli(capsys, "predict", "plain.st", "rows.csv")[2] == ""
 
 
+def test_predict_names_a_missing_column_or_another_model_s_count_not_a_label_cell(
+    tmp_path, monkeypatch, capsys
+):
+    """A file lacking a feature column, or a model of another data set, was blamed on the label
+    column's first name: "line 2, column 3 ('kind'): 'cat' is not a number"."""
+    x = train_pets(tmp_path, monkeypatch, capsys)
+    write_pets(tmp_path / "short.csv", x[:, :2], ["cat"] * len(x), header="a,b,kind")  # no c
+    code, out, err = run_cli(capsys, "predict", "pets.st", "short.csv")
+    assert (code, out) == (1, "") and err == (
+        "nudgenet predict: error: short.csv: the model was trained on the columns 'a', 'b', 'c'; "
+        "this file lacks 'c'\n"
+    )
+    assert run_cli(capsys, "train", "--epochs", "1", "-q", "-o", "digits.st")[0] == 0
+    code, out, err = run_cli(capsys, "predict", "digits.st", "pets.csv")
+    assert (code, out) == (1, "") and err == (
+        "nudgenet predict: error: pets.csv: expected 64 feature columns, as the model takes, "
+        "got 4\n"
+    )
+
+
 def test_predict_drops_the_label_column_it_is_given(tmp_path, monkeypatch, capsys):
     """--label-column drops a CSV file's column by name or index, whatever it holds (blank
     labels of rows to predict), for a model that records no label column (as est.save's);

@@ -115,32 +115,38 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
     column = record.label_column
     if column is not None and has_label_column(path, column):
         x = _load(path, column)
-        if x.shape[1] == inputs:
-            if not getattr(args, "quiet", False):
+        # a column of that name is the labels, whatever else the file lacks (said below); one
+        # at that index only where the rest is as many features as the model takes
+        if x.shape[1] == inputs or isinstance(column, str):
+            if x.shape[1] == inputs and not getattr(args, "quiet", False):
                 print(
                     f"nudgenet: {path}: dropped column {column!r}, the label column the "
                     "model was trained on",
                     file=sys.stderr,
                 )
             return x, column
+    columns = _csv_columns(path)
     try:
         x = _load(path, None)
     except DataError:  # a cell that is no number: a label column of names, say
-        if _one_column_too_many(path, inputs):
-            raise _label_column_error(path, inputs) from None
-        raise
-    if _one_column_too_many(path, inputs):
+        if columns is None or inputs is None or columns == inputs:
+            raise
+        x = None  # the count of columns says more than the cell: the model's other data?
+    if columns is not None and inputs is not None and columns == inputs + 1:
         raise _label_column_error(path, inputs)
+    if x is None:
+        raise count_error(path, inputs, columns)
     return x, None
 
 
-def _one_column_too_many(path, inputs: int | None) -> bool:
-    """Whether ``path`` is a CSV file of one column more than the model's ``inputs``."""
+def _csv_columns(path) -> int | None:
+    """The number of columns of the CSV file ``path`` (its first row's); None for other files
+    and unreadable ones (the loader's error says why)."""
     try:
         columns = datasets.first_row(path)  # None: no CSV file
-    except (OSError, ValueError):  # unreadable (DataError too): the loader's error says why
-        return False
-    return columns is not None and inputs is not None and len(columns) == inputs + 1
+    except (OSError, ValueError):  # (DataError too)
+        return None
+    return None if columns is None else len(columns)
 
 
 def _label_column_error(path, inputs: int) -> DataError:
