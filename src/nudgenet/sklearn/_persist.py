@@ -117,7 +117,9 @@ def metadata(est) -> dict:
     if hasattr(est, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in est.feature_names_in_]
     if hasattr(est, "classes_"):
-        fitted["classes_"] = {"values": _plain(est.classes_), "dtype": est.classes_.dtype.str}
+        classes = est.classes_  # dates and durations as their counts of the dtype's unit
+        values = classes.view(np.int64) if classes.dtype.kind in "mM" else classes
+        fitted["classes_"] = {"values": _plain(values), "dtype": classes.dtype.str}
         fitted["y_type_"] = est._label_binarizer.y_type_
         fitted["sparse_input_"] = bool(est._label_binarizer.sparse_input_)  # predict's type
     params = {k: _plain(v) for k, v in est.get_params(deep=False).items() if k != "callbacks"}
