@@ -28,6 +28,7 @@ from .errors import (
     ModelFileError,
     NudgenetError,
     ShapeError,
+    SharedMemoryWarning,
     UndefinedMetricWarning,
     ValidationRowsWarning,
 )
@@ -84,7 +85,7 @@ __all__ = [
     "TerminateOnDivergence", "Checkpoint", "CheckpointError",
     "CompileError", "DataError", "ModelFileError", "NudgenetError", "ShapeError",
     "distributed", "DistributedError", "DivergenceWarning", "ValidationRowsWarning",
-    "UndefinedMetricWarning", "AbsentClassWeightWarning",
+    "UndefinedMetricWarning", "AbsentClassWeightWarning", "SharedMemoryWarning",
     "GradcheckError", "GradientReport", "check_gradients", "gradcheck",
     "grad", "gradgradcheck", "DifferentialLoss",
     "Explanation", "NudgeTest", "explain", "input_gradient", "nudge_test", "GradientDiagnostics",

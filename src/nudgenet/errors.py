@@ -64,6 +64,14 @@ class DivergenceWarning(RuntimeWarning):
     reports such a stop itself runs fit with a callback saying ``reports_divergence``."""
 
 
+class SharedMemoryWarning(RuntimeWarning):
+    """A machine's shared memory (``/dev/shm``) lacks room for what its data-parallel ranks would
+    share (the data set, the parameters and gradients): each rank keeps its own copy, or the
+    gradients are summed with ``Allreduce``; slower or larger, not wrong.  A RuntimeWarning of
+    its own class, so that ``nudgenet train``, which silences NumPy's RuntimeWarnings, still
+    says it."""
+
+
 class UndefinedMetricWarning(UserWarning):
     """A metric is not defined on the rows it was given (ROC AUC of labels of one class): its
     value is NaN (scikit-learn's name; its ``roc_auc_score`` raises instead).  A warning, not

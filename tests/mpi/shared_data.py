@@ -4,7 +4,7 @@ ends (just before the machine's shared copy of the data set is freed), what memo
 ``python shared_data.py DATA OUT [no-room]``: rank r writes ``OUT/rank-<r>.json``, the bytes of
 the shared copy (``shared``) and the fields of ``/proc/self/smaps_rollup`` in bytes; the model
 goes to ``OUT/m.safetensors``; rank 0 prints the run's JSON result.  ``no-room``: ``/dev/shm`` is
-said to have no room.
+said to have no room (for the data set, and for the step's parameters and gradients).
 """
 
 import json
@@ -14,12 +14,12 @@ from pathlib import Path
 from mpi4py import MPI
 
 from nudgenet.cli import main
-from nudgenet.distributed import shared_arrays
+from nudgenet.distributed import node, shared_arrays
 from nudgenet.distributed.shared_arrays import SharedArrays
 
 data, out = sys.argv[1:3]
 if sys.argv[3:] == ["no-room"]:
-    shared_arrays.shared_memory_free = lambda: 0
+    shared_arrays.shared_memory_free = node.shared_memory_free = lambda: 0
 free = SharedArrays.free
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import data as datasets
 from .. import recipes
-from ..errors import DataError, NudgenetError
+from ..errors import DataError, NudgenetError, SharedMemoryWarning
 from ..evaluation import predict
 from ..plot import check_figure_path
 from .columns import check_feature_count, in_model_order
@@ -123,15 +123,19 @@ def emit_json(payload: dict) -> None:
     print(json.dumps(payload, sort_keys=True))
 
 
+NOTES = (UserWarning, SharedMemoryWarning)  # warnings meant for the command's user
+
+
 def warning_notes(args, wording=str, write=None):
-    """``warnings.showwarning`` for a command: a warning meant for its user (a UserWarning: a
-    CSV file's first row 0,1,2,... read as data, fit's notes) as one line ``nudgenet: note:
-    <wording(message)>`` (through ``write``, else on stderr), each once, none with ``-q``; any
-    other (numpy's RuntimeWarnings, ResourceWarning, DeprecationWarning) as Python shows it."""
+    """``warnings.showwarning`` for a command: a warning meant for its user (:data:`NOTES`: a
+    CSV file's first row 0,1,2,... read as data, fit's notes, a machine's shared memory short
+    for the ranks of ``mpiexec``) as one line ``nudgenet: note: <wording(message)>`` (through
+    ``write``, else on stderr), each once, none with ``-q``; any other (numpy's
+    RuntimeWarnings, ResourceWarning, DeprecationWarning) as Python shows it."""
     shown, said = warnings.showwarning, set()
 
     def note(message, category, *where, **more) -> None:
-        if not issubclass(category, UserWarning):
+        if not issubclass(category, NOTES):
             shown(message, category, *where, **more)
             return
         line = f"nudgenet: note: {wording(message)}"

@@ -18,7 +18,13 @@ from ..callbacks import EarlyStopping
 from ..checkpoint import Checkpoint
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
-from ..errors import AbsentClassWeightWarning, DataError, NudgenetError, ValidationRowsWarning
+from ..errors import (
+    AbsentClassWeightWarning,
+    DataError,
+    NudgenetError,
+    SharedMemoryWarning,
+    ValidationRowsWarning,
+)
 from ..evaluation import evaluate
 from ..files import may_write
 from ..holdout import validation_rows
@@ -259,6 +265,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     with lines, np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", RuntimeWarning)  # the outcome is said once, below
+        warnings.simplefilter("always", SharedMemoryWarning)  # (a note, not NumPy's)
         warnings.showwarning = warning_notes(  # (catch_warnings restores it)
             args,
             partial(_in_command_terms, early_stopping=args.early_stopping,

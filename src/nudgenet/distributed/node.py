@@ -56,7 +56,7 @@ import warnings
 import numpy as np
 
 from ..callbacks import may_write_parameters
-from ..errors import DistributedError, caller_stacklevel
+from ..errors import DistributedError, SharedMemoryWarning, caller_stacklevel
 from ..nn.flat import FlatParameters, flatten
 from ..optim import Optimizer
 from .allreduce import GradientAllreduce
@@ -106,7 +106,7 @@ def reduction_for(comm, optimizer: Optimizer, callbacks: list):
             f"the ranks of a machine would share {needed / 2**20:.0f} MiB of parameters, "
             "optimiser state and gradients; summing with Allreduce instead (give the machine "
             "or container more, e.g. docker run --shm-size)",
-            RuntimeWarning,
+            SharedMemoryWarning,
             stacklevel=caller_stacklevel(),
         )
     node.Free()

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import caller_stacklevel
+from ..errors import SharedMemoryWarning, caller_stacklevel
 from .shared_memory import SHARED_MEMORY, aligned, has_room, shared_memory_free, synchronize
 
 
@@ -78,7 +78,7 @@ def _layout(arrays: dict[str, np.ndarray], what: str) -> tuple[list[tuple] | Non
             f"{SHARED_MEMORY} has {free / 2**20:.0f} MiB free where the ranks of a machine would "
             f"share the {offset / 2**20:.3g} MiB of {what}: each rank holds its own copy (give "
             "the machine or container more, e.g. docker run --shm-size)",
-            RuntimeWarning,
+            SharedMemoryWarning,
             stacklevel=caller_stacklevel(),
         )
         return None, 0
