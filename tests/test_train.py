@@ -960,7 +960,19 @@ def test_callbacks_training_settings_are_what_they_were_built_with_that_changes_
     def halve(epoch):
         return 0.1 / 2**epoch
 
-    assert ng.LearningRateScheduler(halve).training_settings() == {"schedule": halve.__qualname__}
+    assert ng.LearningRateScheduler(halve).training_settings() == {
+        "schedule": halve.__qualname__, "numbers": [0.1, 2.0]
+    }  # the numbers written in it: another rate is another schedule
+
+    def rate(epoch, start=0.3, *, floor=1e-3):
+        inner = lambda e: 0.5 * e  # noqa: E731  (a function in it: its numbers too)
+        return max(start * scale - inner(epoch), floor)
+
+    scale = 7  # (its closure's)
+    assert ng.LearningRateScheduler(rate).training_settings()["numbers"] == [1e-3, 0.3, 0.5, 7.0]
+    assert ng.LearningRateScheduler({0: 0.1}.get).training_settings() == {
+        "schedule": "dict.get", "numbers": []  # a builtin's are not read
+    }  # fmt: skip
     assert ng.LambdaCallback().training_settings() == {} and ng.Callback().training_settings() == {}
 
 

@@ -65,22 +65,19 @@ def log_callbacks(args, data) -> list[Callback]:
     return callbacks
 
 
-def check_log_file(args, output: Path) -> None:
+def check_log_file(args) -> None:
     """Before anything is read or trained: ``--log-csv`` must not name the data set file the
-    run reads nor its model file ``output`` (``--output`` or its default), and a file already
-    there must be a CSV log (its first line ``epoch,...``) or empty: the log replaces its file
-    when training starts (a UsageError says so)."""
-    files = {"--output" if args.output else "model (the default --output)": output}
-    if args.dataset not in recipes.DATASETS:  # a file, not a bundled data set's name
-        files["--dataset"] = args.dataset
+    run reads, and a file already there must be a CSV log (its first line ``epoch,...``) or
+    empty: the log replaces its file when training starts (a UsageError says so; the run's
+    other outputs: :func:`~nudgenet.cli.output.check_distinct`)."""
     log = args.log_csv.resolve()
     other = unused_name(log, "log", ".csv").name
-    for option, path in files.items():
-        if Path(path).resolve() == log:
-            raise UsageError(
-                f"--log-csv {args.log_csv} is the {option} file; the log would replace it: "
-                f"name another file, such as {other}"
-            )
+    data = args.dataset not in recipes.DATASETS  # a file, not a bundled data set's name
+    if data and Path(args.dataset).resolve() == log:
+        raise UsageError(
+            f"--log-csv {args.log_csv} is the --dataset file; the log would replace it: name "
+            f"another file, such as {other}"
+        )
     if log.is_file() and not starts_as(args.log_csv, _LOG_START, "--log-csv", UsageError):
         raise UsageError(
             f"--log-csv {args.log_csv} exists and is not a CSV log (its first line is no header "

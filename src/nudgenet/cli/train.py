@@ -68,7 +68,7 @@ def run(args) -> int:
     check_distinct(args, output)  # two options naming one path: one would replace the other
     existing = check_output(output, args.overwrite)  # so does a file that must not be replaced
     if args.log_csv:  # (on every rank: the run's options)
-        check_log_file(args, output)
+        check_log_file(args)
     if may_write():  # and the other files it writes (rank 0's, under mpiexec)
         check_outputs(args)
     loading = partial(load_data, args, args.test_size, args.seed, args.samples)
