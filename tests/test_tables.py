@@ -906,3 +906,25 @@ def test_the_explain_figure_names_the_bars_in_the_model_s_column_order(tmp_path,
     assert run_cli(capsys, "explain", "m.st", "--dataset", "moved.csv", "--out", "e.png",
                    "-q")[0] == 0  # fmt: skip
     assert seen["feature_names"] == ["a", "b", "c"]  # the rows' order: the model's
+
+
+def test_a_class_of_one_row_is_named_as_the_file_names_it(tmp_path, monkeypatch, capsys):
+    """It said "stratify: class 0 has only 1 row": a code, and an option train does not have;
+    a header of numbers read as data made its label cell such a class, unsaid."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rare.csv").write_text("a,b,label\n1,2,x\n3,4,y\n5,6,y\n7,8,y\n9,1,y\n")
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{a:.3f},{b:.3f},{'up' if a > 0 else 'down'}\n"
+                   for a, b in rng.normal(size=(40, 2)))  # fmt: skip
+    (tmp_path / "sales.csv").write_text("2023,2024,outcome\n" + rows)
+    for table, said in [
+        (["rare.csv"], "rare.csv: class 'x' has only 1 row (data row 1)"),
+        (["sales.csv", "--label-column", "2"], "sales.csv: class 'outcome' has only 1 row (the "
+                                               "file's first row, read as data: is it a header of "
+                                               "numbers?)"),
+    ]:  # fmt: skip
+        code, out, err = run_cli(capsys, "train", "--dataset", *table)
+        assert (code, out) == (1, "") and err == (
+            f"nudgenet train: error: {said}; every class needs 2 or more, to be in both the "
+            "training and the held-out rows\n"
+        )

@@ -275,6 +275,8 @@ def load_dataset(
             note = f"too few rows to hold any out: trained and scored on all {len(x):,}"
         else:
             stratify = y if task == "classification" else None
+            if stratify is not None and y.ndim == 1:
+                _check_rows_per_class(name, y, names)
             x_train, x_test, y_train, y_test = data.train_test_split(
                 x, y, test_size=test_size, seed=seed, stratify=stratify
             )
@@ -292,6 +294,24 @@ def load_dataset(
         record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope, reason,
         dydx_train, dydx_test,
     )  # fmt: skip
+
+
+def _check_rows_per_class(name: str, y: np.ndarray, names: Sequence[str] | None) -> None:
+    """A DataError naming a class of one row (the held-out rows take each class's share: one of
+    one row cannot be in both parts), by its name (``names``, for labels that are names; else
+    its number), and where it is a CSV file's first row, read as data: a header of numbers?"""
+    values, first, counts = np.unique(y, return_index=True, return_counts=True)
+    if counts.min() >= 2:
+        return
+    k = int(counts.argmin())
+    label = names[int(values[k])] if names is not None else _number_classes(name, values, None)[0][k]
+    where = f"data row {first[k] + 1}"
+    if first[k] == 0 and data.first_row(name) is not None and data.header_row(name) is None:
+        where = "the file's first row, read as data: is it a header of numbers?"
+    raise DataError(
+        f"{name}: class {label!r} has only 1 row ({where}); every class needs 2 or more, to be "
+        "in both the training and the held-out rows"
+    )
 
 
 def _number_classes(name: str, y: np.ndarray, known: Sequence[str] | None):
