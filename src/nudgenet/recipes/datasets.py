@@ -304,7 +304,8 @@ def _check_rows_per_class(name: str, y: np.ndarray, names: Sequence[str] | None)
     if counts.min() >= 2:
         return
     k = int(counts.argmin())
-    label = names[int(values[k])] if names is not None else _number_classes(name, values, None)[0][k]
+    number_names = None if names is not None else _number_classes(name, values, None)[0]
+    label = names[int(values[k])] if names is not None else number_names[k]
     where = f"data row {first[k] + 1}"
     if first[k] == 0 and data.first_row(name) is not None and data.header_row(name) is None:
         where = "the file's first row, read as data: is it a header of numbers?"
