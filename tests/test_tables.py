@@ -725,6 +725,25 @@ def test_a_file_of_another_separator_is_named_as_such(separator, named, tmp_path
         load_arrays(path, label_column=-1)
 
 
+@pytest.mark.parametrize(("hint", "shown"), [("sep=,", "sep=,"), ("sep=;", "sep=;"),
+                                             ("SEP=\t", "SEP=")])  # fmt: skip
+def test_excel_s_separator_line_is_named_not_read_as_a_row(hint, shown, tmp_path):
+    """A first line sep=, (Excel reads and skips it) was read as a row of two cells: "line 1,
+    column 2: no label", or "the file has no header row" for a label column by name."""
+    path = tmp_path / "excel.csv"
+    path.write_text(f"{hint}\nweight,height,label\n1.5,0.1,up\n1.2,0.3,down\n")
+    for label_column in ("auto", "label", -1):
+        with pytest.raises(DataError) as error:
+            load_arrays(path, label_column=label_column)
+        assert str(error.value) == (
+            f"{path}: line 1 ({shown}) is "
+            "Excel's separator hint, not a row of the table; delete that line (the table starts "
+            "on line 2)"
+        )
+    path.write_text("separator,label\n1,x\n2,y\n")  # a column named sep... is a column
+    assert load_arrays(path, label_column="label", return_classes=True)[2] == ["x", "y"]
+
+
 def test_a_tab_separated_file_with_semicolons_in_its_text_is_named_tab_separated(tmp_path):
     path = tmp_path / "table.csv"
     path.write_text("a\tb\tlabel\n1\t2\tcat; dog\n3\t4\tbird\n")

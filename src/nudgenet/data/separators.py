@@ -18,7 +18,13 @@ def separators(row: list[str]) -> list[str]:
 def check_first_rows(path: PathLike, first: list[str], second: list[str] | None) -> None:
     """A DataError where the first row is one cell holding semicolons or tabs and the next row
     (if any) holds them too: values of another separator, read as one column.  (A one-column
-    file whose header holds a semicolon, ``"weight; kg"``, is no such file.)"""
+    file whose header holds a semicolon, ``"weight; kg"``, is no such file.)  Also where the
+    first line is Excel's separator hint ``sep=,`` (``sep=;``, ...), which Excel reads and
+    skips: here it would be a row of the table."""
+    if first and first[0].strip().lower().startswith("sep=") and len(first) <= 2:
+        line = ",".join(first).strip()
+        raise DataError(f"{path}: line 1 ({line}) is Excel's separator hint, not a row of the "
+                        "table; delete that line (the table starts on line 2)")  # fmt: skip
     found = [name for name in (separators(first) if len(first) == 1 else [])
              if second is None or name in separators(second)]  # fmt: skip
     if found:  # tabs before semicolons, which text holds more often
