@@ -145,7 +145,8 @@ def test_a_finished_run_of_more_epochs_than_asked_is_kept_with_a_warning(tmp_pat
     model, optimizer, callbacks, keywords = setup("adam")
     keywords["epochs"] = 2
     said = (r"^fit\(epochs=2\): .*checkpoint-000006-0000000\.safetensors is of a run trained "
-            r"for 6 epochs; its model is kept \(restart=True trains 2 anew\)$")  # fmt: skip
+            r"for 6 epochs; its model is kept \(restart=True, nudgenet train --restart, "
+            r"trains 2 anew\)$")  # fmt: skip
     with pytest.warns(UserWarning, match=said):
         history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, *data(), checkpoint=checkpoint,
                          callbacks=[*callbacks, Kill()], **keywords)  # fmt: skip

@@ -947,3 +947,23 @@ def test_a_class_of_one_row_is_named_as_the_file_names_it(tmp_path, monkeypatch,
             f"nudgenet train: error: {said}; every class needs 2 or more, to be in both the "
             "training and the held-out rows\n"
         )
+
+
+def test_a_task_the_model_sets_is_not_advised_as_an_option(tmp_path, monkeypatch, capsys):
+    """evaluate of a regression model on labels that are names advised "leave --task at auto",
+    an option evaluate does not have: the model sets the task there."""
+    x = train_pets(tmp_path, monkeypatch, capsys)
+    values = np.c_[x, x[:, 0] + x[:, 1]]
+    np.savetxt(tmp_path / "values.csv", values, delimiter=",", header="a,b,c,kind", comments="")
+    assert run_cli(capsys, "train", "--dataset", "values.csv", "--label-column", "kind",
+                   "--epochs", "2", "-q", "-o", "values.st")[0] == 0  # fmt: skip
+    for argv, advice in [
+        (("evaluate", "values.st", "--dataset", "pets.csv"), "(the model is one)"),
+        (("train", "--dataset", "pets.csv", "--label-column", "kind", "--task", "regression"),
+         "(leave --task at auto or classification)"),
+    ]:  # fmt: skip
+        code, out, err = run_cli(capsys, *argv)
+        assert (code, out) == (1, "") and err == (
+            f"nudgenet {argv[0]}: error: pets.csv: the labels are names, not values: a "
+            f"regression needs numbers {advice}\n"
+        )

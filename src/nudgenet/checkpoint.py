@@ -202,7 +202,8 @@ class Checkpoint:
         at = run.restore(state)
         if at.epoch > epochs:  # (verbose=0 said nothing: the longer run's model came back)
             warnings.warn(f"fit(epochs={epochs}): {path} is of a run trained for {at.epoch} "
-                          f"epochs; its model is kept (restart=True trains {epochs} anew)",
+                          f"epochs; its model is kept (restart=True, nudgenet train --restart, "
+                          f"trains {epochs} anew)",
                           UserWarning, stacklevel=caller_stacklevel())  # fmt: skip
         if verbose:
             history = run.history

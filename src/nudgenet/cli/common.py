@@ -263,6 +263,7 @@ def held_out(args, model) -> HeldOut:
         label_column=column,
         task=record.task,
         class_names=record.class_names if record.task == "classification" else None,
+        task_given_by="the model",
     )
     if same and column == record.label_column:  # the rows it was trained on, or a DataError
         record.check_rows(data)

@@ -240,6 +240,7 @@ def load_dataset(
     label_column: str | int = "auto",
     task: str = "auto",
     class_names: Sequence[str] | None = None,
+    task_given_by: str = "--task",
 ) -> Dataset:
     """Load a named data set (or a user's file) and split it into train / held-out rows;
     ``task`` is ``"auto"`` (the record's own; a file's guessed from its targets, see
@@ -248,6 +249,7 @@ def load_dataset(
     target, y or class, else an error; the last column of a CSV without a header).  Labels that
     are names are encoded as scikit-learn's LabelEncoder does (sorted names → 0..k-1), or, given
     ``class_names`` (a saved model's), with those: a label not among them is an error.
+    ``task_given_by``: what chose ``task``, for the errors' advice (``"--task"``, ``"the model"``).
 
     ``test_size=None``: no split; every row is held out (``x_train`` is empty, ``scope`` is
     ``"all"``), to score a model on data it was not trained on; for ``mnist``, the test set.
@@ -259,13 +261,13 @@ def load_dataset(
     column, names, scope = None, None, "held-out"
     if record.split_rows is not None and test_size is not None:
         x_train, y_train, x_test, y_test, note = record.split_rows(source, test_size)
-        task, reason = task_of(name, y_train, task)
+        task, reason = task_of(name, y_train, task, given_by=task_given_by)
         y_train, y_test = _targets(y_train, task), _targets(y_test, task)
     else:
         x, y, column, names = Rows(*record.load(source))
         if y is None:
             raise DataError(f"{name}: the file has no label column to train on")
-        task, reason = task_of(name, y, task, names=names is not None)
+        task, reason = task_of(name, y, task, names=names is not None, given_by=task_given_by)
         y = _targets(y, task)
         if test_size is None:
             x_train, x_test, y_train, y_test, scope = x[:0], x, y[:0], y, "all"

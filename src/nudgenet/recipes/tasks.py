@@ -36,10 +36,13 @@ class Task(NamedTuple):
     reason: str = ""  # "task guessed: ..., read as classes (override: --task regression)"
 
 
-def task_of(name: str, y: np.ndarray, task: str, names: bool = False) -> Task:
+def task_of(
+    name: str, y: np.ndarray, task: str, names: bool = False, given_by: str = "--task"
+) -> Task:
     """The task for targets ``y`` of the data set ``name``: ``task`` when it is
     ``"classification"`` or ``"regression"`` (checked against the targets), else guessed (see
-    the module's rules); ``names``: ``y`` holds the codes of labels that were names.
+    the module's rules); ``names``: ``y`` holds the codes of labels that were names;
+    ``given_by``: what set ``task`` (``"--task"``, or ``"the model"``: no option to change).
 
     Raises:
         NudgenetError: an unknown ``task``.
@@ -49,15 +52,17 @@ def task_of(name: str, y: np.ndarray, task: str, names: bool = False) -> Task:
     if task not in TASKS:
         raise NudgenetError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     whole = y.dtype.kind in "iub" and y.ndim == 1
+    option = given_by == "--task"
     if names and task == "regression":
         raise DataError(
             f"{name}: the labels are names, not values: a regression needs numbers "
-            "(leave --task at auto or classification)"
+            + ("(leave --task at auto or classification)" if option else f"({given_by} is one)")
         )
     if task == "classification" and not whole:
         raise DataError(
             f"{name}: classification needs one column of whole-number labels, got "
-            f"{y.dtype} targets of shape {y.shape}; pass --task regression for values"
+            f"{y.dtype} targets of shape {y.shape}"
+            + ("; pass --task regression for values" if option else f" ({given_by} is one)")
         )
     if task != "auto":
         return Task(task)
