@@ -38,6 +38,8 @@ BAD_VALUES = [
     (["train", "--batch-size", "-3"], "--batch-size", "expected a whole number >= 1, got '-3'"),
     (["train", "--samples", "1.5"], "--samples", "expected a whole number >= 1, got '1.5'"),
     (["train", "--momentum", "1"], "--momentum", "0 or a fraction between 0 and 1, got '1'"),
+    (["train", "--class-weight", "yes:1,yes:3"], "--class-weight",
+     "expected each class once, got 'yes:1,yes:3', which weighs 'yes' twice"),
     (["train", "--test-size", "0"], "--test-size", "a fraction between 0 and 1, got '0'"),
     (["train", "--validation-split", "-0.1"], "--validation-split", "got '-0.1'"),
     (["train", "--early-stopping", "-1"], "--early-stopping", "a whole number >= 0, got '-1'"),
@@ -77,6 +79,10 @@ def test_options_that_contradict_each_other_exit_2(tmp_path, monkeypatch, capsys
     assert "(see nudgenet train --help)" in err and list(tmp_path.iterdir()) == []
     code, _, err = outcome(["train", "--restart"], capsys)
     assert code == 2 and "--restart starts a --checkpoint folder's run over" in err
+    code, _, err = outcome(["train", "--optimizer", "adam", "--momentum", "0.5"], capsys)
+    assert code == 2 and list(tmp_path.iterdir()) == []  # it was ignored, unsaid
+    assert "--momentum is for sgd/rmsprop; --optimizer adam takes none" in err
+    assert outcome(["train", "--optimizer", "adam", "--epochs", "1", "-q"], capsys)[0] == 0
 
 
 def test_version(capsys):

@@ -24,6 +24,9 @@ def class_weight_option(text: str) -> str | dict[str, float]:
             weight = math.nan
         if not colon or not name.strip() or not (0 <= weight < math.inf):
             raise argparse.ArgumentTypeError(f"expected {USAGE}, got {text!r}")
+        if name.strip() in weights:  # (the last one won, unsaid)
+            raise argparse.ArgumentTypeError(f"expected each class once, got {text!r}, which "
+                                             f"weighs {name.strip()!r} twice")  # fmt: skip
         weights[name.strip()] = weight
     return weights
 

@@ -54,7 +54,7 @@ from .output import (
     gradients_figure,
     save_unless_worse,
 )
-from .train_options import DEFAULT_VALIDATION_SPLIT, add_train_options
+from .train_options import DEFAULT_VALIDATION_SPLIT, add_train_options, momentum_for
 
 
 def run(args) -> int:
@@ -114,7 +114,8 @@ def run(args) -> int:
     if standardize and data.task == "regression":  # train on z-scored targets (see --help)
         target_scaler = datasets.Standardizer().fit(y_train)
         y_fit = target_scaler.transform(y_train)
-    optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum)
+    optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr,
+                                        momentum_for(args))  # fmt: skip
     validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
     stopping = None
     if args.early_stopping:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .. import recipes
 from .class_weight import USAGE, class_weight_option
 from .common import (
+    UsageError,
     add_data_options,
     add_output_options,
     figure_path,
@@ -24,6 +25,18 @@ from .output import KEPT_BETTER_MODEL
 DEFAULT_VALIDATION_SPLIT = 0.1
 GENERATED = [record.name for record in recipes.DATASETS.values() if record.generated]
 MOMENTUM = [name for name, recipe in recipes.OPTIMIZERS.items() if recipe.momentum]
+DEFAULT_MOMENTUM = 0.9
+
+
+def momentum_for(args) -> float:
+    """``--momentum`` (default :data:`DEFAULT_MOMENTUM`) for an ``--optimizer`` that takes one;
+    given for one that takes none, a UsageError (it was ignored without a word)."""
+    if args.momentum is None:
+        return DEFAULT_MOMENTUM
+    if args.optimizer not in MOMENTUM:
+        raise UsageError(f"--momentum is for {'/'.join(MOMENTUM)}; --optimizer {args.optimizer} "
+                         "takes none")  # fmt: skip
+    return args.momentum
 
 
 def add_train_options(train) -> None:
@@ -77,8 +90,7 @@ def add_train_options(train) -> None:
     train.add_argument(
         "--momentum",
         type=fraction_or_zero,
-        default=0.9,
-        help=f"momentum for {'/'.join(MOMENTUM)}, in [0, 1) (default: %(default)s)",
+        help=f"momentum for {'/'.join(MOMENTUM)}, in [0, 1) (default: {DEFAULT_MOMENTUM})",
     )
     train.add_argument(
         "--class-weight",
