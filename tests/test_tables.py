@@ -936,6 +936,12 @@ def test_a_class_of_one_row_is_named_as_the_file_names_it(tmp_path, monkeypatch,
     rows = "".join(f"{a:.3f},{b:.3f},{'up' if a > 0 else 'down'}\n"
                    for a, b in rng.normal(size=(40, 2)))  # fmt: skip
     (tmp_path / "sales.csv").write_text("2023,2024,outcome\n" + rows)
+    (tmp_path / "one.csv").write_text("a,b,label\n1,2,1.5\n")  # a regression of one row
+    code, out, err = run_cli(capsys, "train", "--dataset", "one.csv")
+    assert (code, out) == (1, "") and err == (
+        "nudgenet train: error: one.csv: 1 row; the training and the held-out rows need one each "
+        "at least\n"
+    )  # it was "test_size=0.2 gives 1 test rows out of 1; ...", naming no file
     for table, said in [
         (["rare.csv"], "rare.csv: class 'x' has only 1 row (data row 1)"),
         (["sales.csv", "--label-column", "2"], "sales.csv: class 'outcome' has only 1 row (the "

@@ -279,6 +279,9 @@ def load_dataset(
             stratify = y if task == "classification" else None
             if stratify is not None and y.ndim == 1:
                 _check_rows_per_class(name, y, names)
+            if len(y) < 2:  # (the split's own error names test_size=, not the file)
+                raise DataError(f"{name}: 1 row; the training and the held-out rows need one "
+                                "each at least")  # fmt: skip
             x_train, x_test, y_train, y_test = data.train_test_split(
                 x, y, test_size=test_size, seed=seed, stratify=stratify
             )
