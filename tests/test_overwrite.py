@@ -135,7 +135,7 @@ def test_a_file_saved_at_the_output_during_training_is_judged_as_the_run_ends(
     assert (tmp_path / MODEL).read_bytes() == better
     assert f"nudgenet: kept {MODEL}: its held-out accuracy" in capsys.readouterr().err
     monkeypatch.setattr(command, "_fit", meanwhile(b"my notes\n"))
-    assert main(["train", *WORSE, "-q", "--json"]) == 0
+    assert main(["train", *WORSE, "-q", "--json"]) == 4  # --output kept: `&& predict` stops
     assert (tmp_path / MODEL).read_bytes() == b"my notes\n"
     out = capsys.readouterr()
     beside = "nudgenet-digits-new.safetensors"
@@ -193,6 +193,7 @@ def test_a_regression_model_keeps_its_rmse_and_a_worse_run_is_not_saved(tmp_path
     (["-o", "cz", "--checkpoint", "cz"], "--output and --checkpoint name the same path, cz"),
     (["--tensorboard", MODEL], f"the model (the default --output) and --tensorboard name the "
                                f"same path, {MODEL}"),
+    (["--plot", "run", "-o", "run.png"], "--output and --plot name the same path, run.png"),
 ])  # fmt: skip
 def test_two_outputs_naming_one_path_are_refused_before_anything_runs(
     options, said, tmp_path, monkeypatch, capsys
@@ -209,3 +210,50 @@ def test_two_outputs_naming_one_path_are_refused_before_anything_runs(
         "nudgenet train --help)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_data_file_as_an_output_is_refused_even_with_overwrite(tmp_path, monkeypatch, capsys):
+    """-o d.csv --overwrite replaced the training data with the model."""
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    data = "a,b,y\n" + "".join(f"{i % 3},{i % 5},{i % 2}\n" for i in range(40))
+    (tmp_path / "d.csv").write_text(data)
+    assert main(["train", "--dataset", "d.csv", "-o", "./d.csv", "--overwrite", "-q"]) == 2
+    assert capsys.readouterr().err == (
+        "nudgenet train: error: --dataset and --output name the same path, d.csv; --output would "
+        "replace the data the run reads: name another for one of them (see nudgenet train "
+        "--help)\n"
+    )
+    assert (tmp_path / "d.csv").read_text() == data
+
+
+def test_a_plot_without_a_suffix_is_the_png_matplotlib_writes(tmp_path, monkeypatch, capsys):
+    """--plot run wrote run.png, which --json's figures called "run"."""
+    from nudgenet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--dataset", "xor", "--epochs", "2", "-q", "--plot", "run",
+                 "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["figures"] == ["run.png", "run-gradients.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "nudgenet-xor.safetensors", "run-gradients.png", "run.png"
+    ]
+
+
+def test_an_output_folder_that_cannot_be_locked_still_gets_the_model(tmp_path, monkeypatch):
+    """The lock on --output's folder (so two runs ending at once compare one after the other)
+    raised where it cannot be had (no flock on some network file systems): the trained model
+    was lost."""
+    import fcntl
+
+    from nudgenet.cli import main
+
+    def no_locks(*args):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert main(["train", "--dataset", "xor", "--epochs", "2", "-q", "-o",
+                 "out/m.safetensors"]) == 0  # fmt: skip
+    assert ng.load(tmp_path / "out" / "m.safetensors").metadata["dataset"] == "xor"

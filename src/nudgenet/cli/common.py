@@ -73,13 +73,17 @@ def layer_sizes(text: str) -> list[int]:
 
 
 def figure_path(text: str) -> Path:
-    """An argparse type: a path whose suffix matplotlib writes (see :func:`check_figure_path`).
-    Without matplotlib the path is taken as it is: the command then says which extra to
-    install (a missing package is no usage mistake)."""
+    """An argparse type: a path whose suffix matplotlib writes (see :func:`check_figure_path`),
+    ``.png`` added where it has none (matplotlib writes a PNG there: the path the file gets, for
+    the checks before the run and the results).  Without matplotlib the path is taken as it is:
+    the command then says which extra to install (a missing package is no usage mistake)."""
+    path = Path(text)
+    if not path.suffix and path.name:
+        path = path.with_name(f"{path.name}.png")
     try:
-        return check_figure_path(text)
+        return check_figure_path(path)
     except ImportError:
-        return Path(text)
+        return path
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

@@ -7,7 +7,6 @@ import math
 import re
 from pathlib import Path
 
-from .. import recipes
 from ..callbacks import Callback
 from ..logs import CSVLogger, TensorBoard
 from .common import UsageError
@@ -66,18 +65,12 @@ def log_callbacks(args, data) -> list[Callback]:
 
 
 def check_log_file(args) -> None:
-    """Before anything is read or trained: ``--log-csv`` must not name the data set file the
-    run reads, and a file already there must be a CSV log (its first line ``epoch,...``) or
-    empty: the log replaces its file when training starts (a UsageError says so; the run's
-    other outputs: :func:`~nudgenet.cli.output.check_distinct`)."""
+    """Before anything is read or trained: a file already at ``--log-csv`` must be a CSV log
+    (its first line ``epoch,...``) or empty: the log replaces its file when training starts (a
+    UsageError says so; the run's other files, data sets among them:
+    :func:`~nudgenet.cli.output.check_distinct`)."""
     log = args.log_csv.resolve()
     other = unused_name(log, "log", ".csv").name
-    data = args.dataset not in recipes.DATASETS  # a file, not a bundled data set's name
-    if data and Path(args.dataset).resolve() == log:
-        raise UsageError(
-            f"--log-csv {args.log_csv} is the --dataset file; the log would replace it: name "
-            f"another file, such as {other}"
-        )
     if log.is_file() and not starts_as(args.log_csv, _LOG_START, "--log-csv", UsageError):
         raise UsageError(
             f"--log-csv {args.log_csv} exists and is not a CSV log (its first line is no header "

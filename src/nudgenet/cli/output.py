@@ -27,6 +27,7 @@ from pathlib import Path
 from ..errors import ModelFileError, NudgenetError
 from ..files import may_write
 from ..io import read_metadata, save
+from ..recipes import DATASETS
 from ..recipes.record import SCORES, TrainingRecord
 from .common import UsageError
 
@@ -111,16 +112,21 @@ def _check_folder(folder: Path, path: Path, option: str) -> None:
 
 
 def gradients_figure(curves: Path) -> Path:
-    """The gradient norms' figure ``--plot`` writes beside its curves: ``<stem>-gradients``."""
-    return curves.with_name(f"{curves.stem}-gradients{curves.suffix or '.png'}")
+    """The gradient norms' figure ``--plot`` writes beside its curves: ``<stem>-gradients``
+    (``--plot`` has a suffix: :func:`~.common.figure_path`)."""
+    return curves.with_name(f"{curves.stem}-gradients{curves.suffix}")
 
 
 def check_distinct(args, output: Path) -> None:
     """Before anything runs: the files and folders ``nudgenet train`` writes (the model at
     ``output``, ``--plot`` and its gradients figure, ``--log-csv``, ``--checkpoint``,
     ``--tensorboard``) are different paths; two options naming one (one output would replace
-    the other's: a model by a figure) are a UsageError naming both."""
-    named = [("--output" if args.output else "the model (the default --output)", output)]
+    the other's: a model by a figure), or naming a file the run reads (``--dataset``,
+    ``--labels``: ``--overwrite`` would replace the data), are a UsageError naming both."""
+    named = [(option, Path(value)) for option, value in
+             (("--dataset", args.dataset), ("--labels", args.labels))
+             if value and value not in DATASETS]  # a file, not a bundled data set's name
+    named.append(("--output" if args.output else "the model (the default --output)", output))
     if args.plot:
         named += [("--plot", Path(args.plot)), ("--plot's gradients figure",
                                                 gradients_figure(Path(args.plot)))]  # fmt: skip
@@ -132,8 +138,10 @@ def check_distinct(args, output: Path) -> None:
     for option, path in named:
         first = seen.setdefault(path.resolve(), option)
         if first != option:
-            raise UsageError(f"{first} and {option} name the same path, {path}; each writes its "
-                             "own: name another for one of them")  # fmt: skip
+            clash = (f"{option} would replace the data the run reads"
+                     if first in ("--dataset", "--labels") else "each writes its own")
+            raise UsageError(f"{first} and {option} name the same path, {path}; {clash}: name "
+                             "another for one of them")  # fmt: skip
 
 
 def check_outputs(args) -> None:
@@ -200,20 +208,26 @@ def save_unless_worse(model, path: Path, record: TrainingRecord, overwrite: bool
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive lock on ``folder`` (made if missing) while the block runs, where the system
-    has ``flock`` (another run's compare and save waits for this one's)."""
+    """An exclusive lock on ``folder`` (made if missing) while the block runs, so that another
+    run's compare and save on this machine waits for this one's; where the folder cannot be
+    locked (no ``flock``: Windows, some network file systems; a folder this process may write in
+    but not read), the block runs unlocked, as before the lock: a trained model is not lost to
+    it."""
     try:
         import fcntl
-    except ImportError:  # (Windows: no lock)
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = os.open(folder, os.O_RDONLY)
+    except ImportError:
+        fcntl = None
+    folder.mkdir(parents=True, exist_ok=True)  # (save would make it too)
+    handle = None
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(handle)  # (releases the lock)
+        if handle is not None:
+            os.close(handle)  # (releases the lock)
 
 
 def _apart(a: float, b: float) -> tuple[str, str]:

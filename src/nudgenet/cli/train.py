@@ -187,7 +187,7 @@ def run(args) -> int:
             print(f"model saved to {saved_to}")
     if shared is not None:  # every rank is done with the rows (collective)
         shared.free()
-    return 0 if saved else KEPT_BETTER_MODEL
+    return 0 if saved_to == output else KEPT_BETTER_MODEL  # (none saved, or beside it)
 
 
 def _classes(names: list[str], shown: int = 6) -> str:
