@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import math
 import os
@@ -497,6 +498,43 @@ def test_a_checkpoint_of_a_schedule_written_before_its_largest_rate_was_kept_res
     assert optimizer.lr == 0.0  # -7.45e-9 of rounding, not an error
 
 
+def _decay(epoch, base):
+    return base * 0.5**epoch
+
+
+class _Rate:
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, epoch):
+        return self.rate
+
+
+class _Clipped(ng.Callback):
+    """A callback of one's own whose training setting is a function."""
+
+    writes_parameters = False
+    _training_settings = ("rule",)
+
+    def __init__(self, rule):
+        self.rule = rule
+
+
+def test_a_callback_s_setting_that_is_a_function_resumes(tmp_path):
+    """Its repr holds an address, another in every process: the checkpoint was refused as of
+    another run by the very code that wrote it."""
+    run = [sys.executable, "-c", f"""
+import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_checkpoint import _run_with, _Clipped
+import numpy as np
+print(len(_run_with(lambda o: _Clipped(np.clip), int(sys.argv[1]), {str(tmp_path)!r})))
+"""]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    for epochs in ("2", "4"):  # two processes: two addresses
+        done = subprocess.run([*run, epochs], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0 and done.stdout.strip() == epochs, done.stderr[-2000:]
+
+
 def _run_with(callback_of, epochs, folder):
     """A short run with the callback ``callback_of(optimizer)``, checkpointed in ``folder``."""
     x, y = data()
@@ -518,6 +556,17 @@ def _run_with(callback_of, epochs, folder):
     (lambda o: ng.LearningRateScheduler(lambda epoch: 0.1),
      lambda o: ng.LearningRateScheduler(lambda epoch: 0.001),
      "callbacks[0].numbers[0] 0.1 there, 0.001 here"),
+    (lambda o: ng.LearningRateScheduler(lambda e: [0.1, 0.05, 0.01][min(e, 2)]),
+     lambda o: ng.LearningRateScheduler(lambda e: [5.0, 5.0, 5.0][min(e, 2)]),
+     "callbacks[0].numbers[0] 0.1 there, 5.0 here"),  # a list of rates: one constant
+    (lambda o: ng.LearningRateScheduler(lambda e: 0.1 if e < 2 else 0.001),
+     lambda o: ng.LearningRateScheduler(lambda e: 0.001 if e < 2 else 0.1),
+     "callbacks[0].numbers[1] 0.1 there, 0.001 here"),  # the same numbers, swapped
+    (lambda o: ng.LearningRateScheduler(functools.partial(_decay, base=0.1)),
+     lambda o: ng.LearningRateScheduler(functools.partial(_decay, base=5.0)),
+     "callbacks[0].numbers[0] 0.1 there, 5.0 here"),
+    (lambda o: ng.LearningRateScheduler(_Rate(0.1)), lambda o: ng.LearningRateScheduler(_Rate(5.0)),
+     "callbacks[0].numbers[0] 0.1 there, 5.0 here"),  # an object with __call__
 ])  # fmt: skip
 def test_a_run_whose_callbacks_have_other_settings_is_refused_naming_them(
     first, then, named, tmp_path

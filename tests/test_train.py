@@ -969,7 +969,7 @@ def test_callbacks_training_settings_are_what_they_were_built_with_that_changes_
         return max(start * scale - inner(epoch), floor)
 
     scale = 7  # (its closure's)
-    assert ng.LearningRateScheduler(rate).training_settings()["numbers"] == [1e-3, 0.3, 0.5, 7.0]
+    assert ng.LearningRateScheduler(rate).training_settings()["numbers"] == [0.3, 1e-3, 7.0, 0.5]
     assert ng.LearningRateScheduler({0: 0.1}.get).training_settings() == {
         "schedule": "dict.get", "numbers": []  # a builtin's are not read
     }  # fmt: skip

@@ -49,6 +49,8 @@ import warnings
 import weakref
 from collections.abc import Callable
 
+import numpy as np
+
 from .errors import caller_stacklevel
 from .files import may_write
 from .metrics import higher_is_better
@@ -172,10 +174,28 @@ _FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def described(callbacks) -> list[dict]:
-    """Each callback's class and :meth:`~Callback.training_settings`, as JSON-able values: what
-    two runs that must train alike compare (the ranks of a distributed fit, a checkpoint and
-    the run resuming it)."""
-    return [{"class": type(cb).__name__, **type(cb).training_settings(cb)} for cb in callbacks]
+    """Each callback's class and :meth:`~Callback.training_settings`, as JSON-able values the
+    same in every process (:func:`_stable`): what two runs that must train alike compare (the
+    ranks of a distributed fit, a checkpoint and the run resuming it)."""
+    return [{"class": type(cb).__name__,
+             **{name: _stable(value) for name, value in type(cb).training_settings(cb).items()}}
+            for cb in callbacks]  # fmt: skip
+
+
+def _stable(value):
+    """A setting as JSON holds it, the same in every process that made it alike: numbers,
+    strings, booleans and None as they are; lists, tuples, NumPy arrays and dicts item by item;
+    a function or class by its qualified name; anything else by its type's (a ``repr`` may hold
+    a memory address, another in every process)."""
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_stable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _stable(item) for key, item in value.items()}
+    return getattr(value, "__qualname__", None) or type(value).__qualname__
 
 
 def may_write_parameters(callback: Callback) -> bool:

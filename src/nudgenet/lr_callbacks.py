@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
+
+import numpy as np
 
 from .callbacks import Callback, _MonitorCallback
 from .files import may_write
@@ -29,7 +32,7 @@ class LearningRateScheduler(Callback):
         self._largest = 0.0  # the largest rate set yet: the scale of a decay's rounding below 0
 
     def training_settings(self) -> dict:
-        """The schedule: a function's qualified name and the numbers written in it
+        """The schedule: a function's qualified name and the numbers written in it, in order
         (:func:`_numbers_in`: ``lambda epoch: 0.1`` and ``lambda epoch: 0.001`` differ), or an
         LRScheduler's class and its numbers (``base_lr``, ``gamma``, ``step_size``, ...; not its
         ``epoch``, which is state)."""
@@ -178,23 +181,47 @@ class ReduceLROnPlateau(_MonitorCallback):
                 self.cooldown_counter, self.wait = self.cooldown, 0
 
 
-def _numbers_in(function) -> list[float]:
-    """The numbers a Python function is written with, in order of value, each once: the
-    constants of its code (and of the functions defined in it), its defaults and the numbers
-    its closure holds.  Its code itself is not compared: Python versions compile it
-    differently, and a run resumed under another one is the same run."""
-    function = getattr(function, "__func__", function)  # a bound method's function
-    if not hasattr(function, "__code__"):  # a builtin (dict.get), a partial, ...
-        return []
-    found = [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values(),
-             *(cell.cell_contents for cell in function.__closure__ or () if _filled(cell))]
+def _numbers_in(schedule) -> list[float]:
+    """The numbers a schedule is written with, in the order they appear: a Python function's
+    constants (numbers in tuples and lists of them too, and those of the functions defined in
+    it), its defaults, the numbers its closure and the module globals it names hold; a
+    ``functools.partial``'s function, arguments and keywords; an object's number attributes and
+    its ``__call__``'s (or its method's, for a bound method).  Its code itself is not compared:
+    Python versions compile it differently, and a run resumed under another one is the same run.
+    A builtin (``dict.get``) gives none."""
+    found: list[float] = []
+    while isinstance(schedule, functools.partial):
+        found += _numbers([schedule.args, list(schedule.keywords.values())])
+        schedule = schedule.func
+    owner = schedule.__self__ if inspect.ismethod(schedule) else None  # a method's object
+    if callable(schedule) and not inspect.isroutine(schedule):  # an object with __call__
+        owner, schedule = schedule, type(schedule).__call__
+    if owner is not None and hasattr(owner, "__dict__"):
+        found += _numbers(list(vars(owner).values()))
+    function = getattr(schedule, "__func__", schedule)
+    if not hasattr(function, "__code__"):
+        return found
+    found += _numbers([function.__defaults__ or (), list((function.__kwdefaults__ or {}).values()),
+                       [c.cell_contents for c in function.__closure__ or () if _filled(c)]])
     codes = [function.__code__]
     while codes:
-        code = codes.pop()
-        found += code.co_consts
+        code = codes.pop(0)
+        found += _numbers([code.co_consts, [function.__globals__.get(n) for n in code.co_names]])
         codes += [c for c in code.co_consts if inspect.iscode(c)]
-    numbers = {float(n) for n in found if isinstance(n, (int, float)) and not isinstance(n, bool)}
-    return sorted(n for n in numbers if math.isfinite(n))
+    return found
+
+
+def _numbers(value) -> list[float]:
+    """The finite numbers in ``value``: a number, or lists, tuples and NumPy arrays of them."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return [float(value)] if math.isfinite(value) else []
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
+        return _numbers(value.ravel().tolist())
+    if isinstance(value, (list, tuple)):
+        return [n for item in value for n in _numbers(item)]
+    return []
 
 
 def _filled(cell) -> bool:

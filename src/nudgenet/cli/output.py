@@ -31,7 +31,7 @@ from ..recipes import DATASETS
 from ..recipes.record import SCORES, TrainingRecord
 from .common import UsageError
 
-KEPT_BETTER_MODEL = 4  # exit code of `train` when the model already at --output scored better
+KEPT_BETTER_MODEL = 4  # `train`'s exit code when the file at --output is kept (it scored better)
 
 _CHOICES = "pass --overwrite to replace it, or choose another --output"
 
