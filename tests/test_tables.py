@@ -399,6 +399,17 @@ def test_predict_names_a_missing_column_or_another_model_s_count_not_a_label_cel
         "nudgenet predict: error: short.csv: the model was trained on the columns 'a', 'b', 'c'; "
         "this file lacks 'c'\n"
     )
+    first = [line.rsplit(",", 1) for line in (tmp_path / "pets.csv").read_text().splitlines()[1:]]
+    (tmp_path / "first.csv").write_text("".join(f"{kind},{row}\n" for row, kind in first))
+    (tmp_path / "first-short.csv").write_text(
+        "".join(f"{kind},{row.rsplit(',', 1)[0]}\n" for row, kind in first[:3]))  # fmt: skip
+    run_cli(capsys, "train", "--dataset", "first.csv", "--label-column", "0", "--epochs", "1",
+            "-q", "-o", "first.st")  # fmt: skip  (a file without a header: by index)
+    code, out, err = run_cli(capsys, "predict", "first.st", "first-short.csv")
+    assert (code, out) == (1, "") and err == (
+        "nudgenet predict: error: first-short.csv: expected 3 feature columns, as the model "
+        "takes, got 2 beside label column 0, the one the model was trained with\n"
+    )
     assert run_cli(capsys, "train", "--epochs", "1", "-q", "-o", "digits.st")[0] == 0
     code, out, err = run_cli(capsys, "predict", "digits.st", "pets.csv")
     assert (code, out) == (1, "") and err == (

@@ -112,9 +112,10 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
                 f"column (--label-column {trained})"
             )
         return _load(path, column), chosen  # (chosen: the column resolved, -1 made an index)
-    column = record.label_column
+    column, beside = record.label_column, None  # beside: the features without that column
     if column is not None and has_label_column(path, column):
         x = _load(path, column)
+        beside = x.shape[1]
         # a column of that name is the labels, whatever else the file lacks (said below); one
         # at that index only where the rest is as many features as the model takes
         if x.shape[1] == inputs or isinstance(column, str):
@@ -129,6 +130,9 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
     try:
         x = _load(path, None)
     except DataError:  # a cell that is no number: a label column of names, say
+        if beside is not None:  # the model's label column at its index, the rest too few/many
+            raise count_error(path, inputs, beside, f" beside label column {column}, the one "
+                              "the model was trained with") from None  # fmt: skip
         if columns is None or inputs is None or columns == inputs:
             raise
         x = None  # the count of columns says more than the cell: the model's other data?
