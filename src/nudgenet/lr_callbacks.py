@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -211,17 +212,27 @@ def _numbers_in(schedule) -> list[float]:
     return found
 
 
-def _numbers(value) -> list[float]:
-    """The finite numbers in ``value``: a number, or lists, tuples and NumPy arrays of them."""
-    if isinstance(value, bool):
+def _numbers(value, depth: int = 0) -> list[float]:
+    """The finite numbers in ``value``: a number, or lists, tuples and NumPy arrays of them,
+    nested at most :data:`_NESTED` deep (a list holding itself ends there); an array or list of
+    more than :data:`_LONG` numbers by its length and a checksum of its bytes (a data set read
+    by a schedule is not written into every checkpoint)."""
+    if isinstance(value, bool) or depth > _NESTED:
         return []
     if isinstance(value, (int, float, np.integer, np.floating)):
         return [float(value)] if math.isfinite(value) else []
+    if isinstance(value, (list, tuple)) and len(value) > _LONG:
+        value = np.asarray(value) if all(isinstance(v, (int, float)) for v in value) else ()
     if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
-        return _numbers(value.ravel().tolist())
+        if value.size > _LONG:
+            return [float(value.size), float(zlib.crc32(np.ascontiguousarray(value).tobytes()))]
+        return _numbers(value.ravel().tolist(), depth)
     if isinstance(value, (list, tuple)):
-        return [n for item in value for n in _numbers(item)]
+        return [n for item in value for n in _numbers(item, depth + 1)]
     return []
+
+
+_NESTED, _LONG = 4, 1000  # how deep and how many numbers a schedule's are read
 
 
 def _filled(cell) -> bool:
