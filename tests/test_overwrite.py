@@ -239,6 +239,13 @@ def test_a_plot_without_a_suffix_is_the_png_matplotlib_writes(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "nudgenet-xor.safetensors", "run-gradients.png", "run.png"
     ]
+    (tmp_path / "results").mkdir()
+    for folder in ("results", "results/", ".."):  # a folder is no figure (not results.png)
+        assert main(["train", "--dataset", "xor", "-q", "--plot", folder, "-o", "x.st"]) == 1
+        assert f"--plot {folder.rstrip('/')} is a folder; expected a figure path such as" in (
+            capsys.readouterr().err
+        )
+    assert not (tmp_path / "results.png").exists() and not (tmp_path / "x.st").exists()
 
 
 def test_an_output_folder_that_cannot_be_locked_still_gets_the_model(tmp_path, monkeypatch):

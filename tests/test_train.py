@@ -965,19 +965,16 @@ def test_callbacks_training_settings_are_what_they_were_built_with_that_changes_
     }  # the numbers written in it: another rate is another schedule
 
     def rate(epoch, start=0.3, *, floor=1e-3):
-        inner = lambda e: 0.5 * e  # noqa: E731  (a function in it: its numbers too)
-        return max(start * scale - inner(epoch), floor)
+        inner = lambda e: (0.5, 2) * e  # noqa: E731  (a function in it: its numbers too)
+        return max(start * scale - inner(epoch)[0], floor)
 
     scale = 7  # (its closure's)
-    assert ng.LearningRateScheduler(rate).training_settings()["numbers"] == [0.3, 1e-3, 7.0, 0.5]
-    rows = np.arange(5000.0)  # a long array it reads: its length and a checksum, not its values
-    long = ng.LearningRateScheduler(lambda epoch: rows[epoch]).training_settings()["numbers"]
-    assert len(long) == 2 and long[0] == 5000.0
-    nested = [0.5]
-    nested.append(nested)  # a list holding itself: read a few levels deep
-    assert ng.LearningRateScheduler(lambda epoch: nested[0]).training_settings()["numbers"][:2] == [
-        0.5, 0.5
-    ]
+    assert ng.LearningRateScheduler(rate).training_settings()["numbers"] == [
+        0.3, 1e-3, 7.0, 0.0, 0.5, 2.0
+    ]  # fmt: skip  (defaults, closure, its constants (the index 0), then inner's
+    rows, rates = np.arange(5000.0), [0.1]  # state, not settings: its arrays, lists, globals
+    assert ng.LearningRateScheduler(lambda e: rows[e] * sum(rates) * np.pi).training_settings()[
+        "numbers"] == []  # fmt: skip
     assert ng.LearningRateScheduler({0: 0.1}.get).training_settings() == {
         "schedule": "dict.get", "numbers": []  # a builtin's are not read
     }  # fmt: skip

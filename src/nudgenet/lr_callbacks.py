@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -183,56 +182,45 @@ class ReduceLROnPlateau(_MonitorCallback):
 
 
 def _numbers_in(schedule) -> list[float]:
-    """The numbers a schedule is written with, in the order they appear: a Python function's
-    constants (numbers in tuples and lists of them too, and those of the functions defined in
-    it), its defaults, the numbers its closure and the module globals it names hold; a
-    ``functools.partial``'s function, arguments and keywords; an object's number attributes and
-    its ``__call__``'s (or its method's, for a bound method).  Its code itself is not compared:
+    """The numbers a schedule is written or built with, in the order they appear: a Python
+    function's constants (tuples of them too, and those of the functions defined in it) and the
+    numbers among its defaults and its closure's values; a ``functools.partial``'s numbers among
+    its arguments and keywords, then its function's; an object's ``__call__``'s (a method's
+    function's, for a bound method).  Only numbers given as such count: a list, an array, a
+    module global or an object's attributes may change as the run goes (a counter, the rates
+    so far, the rank), so they are state, not settings; and the code itself is not compared:
     Python versions compile it differently, and a run resumed under another one is the same run.
     A builtin (``dict.get``) gives none."""
     found: list[float] = []
     while isinstance(schedule, functools.partial):
-        found += _numbers([schedule.args, list(schedule.keywords.values())])
+        found += _numbers([*schedule.args, *schedule.keywords.values()])
         schedule = schedule.func
-    owner = schedule.__self__ if inspect.ismethod(schedule) else None  # a method's object
     if callable(schedule) and not inspect.isroutine(schedule):  # an object with __call__
-        owner, schedule = schedule, type(schedule).__call__
-    if owner is not None and hasattr(owner, "__dict__"):
-        found += _numbers(list(vars(owner).values()))
-    function = getattr(schedule, "__func__", schedule)
+        schedule = type(schedule).__call__
+    function = getattr(schedule, "__func__", schedule)  # a bound method's function
     if not hasattr(function, "__code__"):
         return found
-    found += _numbers([function.__defaults__ or (), list((function.__kwdefaults__ or {}).values()),
-                       [c.cell_contents for c in function.__closure__ or () if _filled(c)]])
+    found += _numbers([*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values(),
+                       *(c.cell_contents for c in function.__closure__ or () if _filled(c))])
     codes = [function.__code__]
     while codes:
         code = codes.pop(0)
-        found += _numbers([code.co_consts, [function.__globals__.get(n) for n in code.co_names]])
+        found += _numbers(code.co_consts, literals=True)
         codes += [c for c in code.co_consts if inspect.iscode(c)]
     return found
 
 
-def _numbers(value, depth: int = 0) -> list[float]:
-    """The finite numbers in ``value``: a number, or lists, tuples and NumPy arrays of them,
-    nested at most :data:`_NESTED` deep (a list holding itself ends there); an array or list of
-    more than :data:`_LONG` numbers by its length and a checksum of its bytes (a data set read
-    by a schedule is not written into every checkpoint)."""
-    if isinstance(value, bool) or depth > _NESTED:
-        return []
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return [float(value)] if math.isfinite(value) else []
-    if isinstance(value, (list, tuple)) and len(value) > _LONG:
-        value = np.asarray(value) if all(isinstance(v, (int, float)) for v in value) else ()
-    if isinstance(value, np.ndarray) and value.dtype.kind in "iuf":
-        if value.size > _LONG:
-            return [float(value.size), float(zlib.crc32(np.ascontiguousarray(value).tobytes()))]
-        return _numbers(value.ravel().tolist(), depth)
-    if isinstance(value, (list, tuple)):
-        return [n for item in value for n in _numbers(item, depth + 1)]
-    return []
-
-
-_NESTED, _LONG = 4, 1000  # how deep and how many numbers a schedule's are read
+def _numbers(values, literals: bool = False) -> list[float]:
+    """The finite numbers among ``values``; with ``literals`` (a code object's constants, which
+    cannot change) those inside their tuples and frozensets too."""
+    found = []
+    for value in values:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            found += [float(value)] if math.isfinite(value) else []
+        elif literals and isinstance(value, (tuple, frozenset)):
+            found += _numbers(sorted(value, key=repr) if isinstance(value, frozenset) else value,
+                              literals)  # fmt: skip
+    return found
 
 
 def _filled(cell) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import warnings
 from dataclasses import replace
@@ -75,10 +76,12 @@ def layer_sizes(text: str) -> list[int]:
 def figure_path(text: str) -> Path:
     """An argparse type: a path whose suffix matplotlib writes (see :func:`check_figure_path`),
     ``.png`` added where it has none (matplotlib writes a PNG there: the path the file gets, for
-    the checks before the run and the results).  Without matplotlib the path is taken as it is:
-    the command then says which extra to install (a missing package is no usage mistake)."""
+    the checks before the run and the results), not to a folder's (refused as one later).
+    Without matplotlib the path is taken as it is: the command then says which extra to install
+    (a missing package is no usage mistake)."""
     path = Path(text)
-    if not path.suffix and path.name:
+    suffixed = path.suffix and os.path.splitext(text)[1]  # both pathlib's and matplotlib's
+    if not suffixed and not _a_folder(text):
         path = path.with_name(f"{path.name}.png")
     try:
         return check_figure_path(path)
@@ -86,6 +89,12 @@ def figure_path(text: str) -> Path:
         return path
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _a_folder(text: str) -> bool:
+    """Whether ``text`` names a folder: an existing one, or a path ending in a separator or in
+    ``.`` / ``..`` (the check of the path says so, rather than a figure beside it)."""
+    return text.endswith(("/", os.sep)) or Path(text).name in ("", ".", "..") or Path(text).is_dir()
 
 
 def fraction(text: str) -> float:

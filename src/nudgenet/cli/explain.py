@@ -63,7 +63,7 @@ def run(args) -> int:
         from ..plot import plot_explanation, plot_network, plot_weights
 
         out = Path(args.out)
-        suffix = out.suffix or ".png"
+        suffix = out.suffix  # (--out has one: figure_path)
         # an image set's rows as images (None: a square inferred), a table's as bars (False)
         shape = data.record.image_shape if data.record.images else False
         target = result.get("target_name", _target_text(y_row[0]))  # a class by its name
