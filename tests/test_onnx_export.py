@@ -175,6 +175,18 @@ class Custom(ng.Module):
         return ng.functional.log_softmax(self.head(h)) + ng.functional.leaky_relu(h[:, :3], 0.3)
 
 
+def test_a_float32_model_exports_a_float64_graph_of_its_float64_statistics(tmp_path):
+    """Traced in float32, the graph's Standardize constants came out rounded to float32: 2.9999999
+    where the float64 model gives 3 (a trained file's outputs 9e-7 apart, not to rounding)."""
+    model = ng.Sequential(ng.Standardize([0.1], [0.3]), ng.Linear(1, 1, seed=0))  # float32
+    model[1].weight.data[...], model[1].bias.data[...] = 1.0, 0.0
+    path = ng.export_onnx(model, tmp_path / "s.onnx", dtype="float64")
+    x = np.array([[1.0], [-2.5]])
+    served = session(path).run(None, {"input": x})[0]
+    np.testing.assert_array_equal(served, ng.predict(model.double(), x))
+    assert served[0, 0] == 3.0
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_a_custom_module_of_exported_operations_exports(dtype, tmp_path):
     error = max_error(Custom(), tmp_path, random_rows(6) / 3.0, dtype)

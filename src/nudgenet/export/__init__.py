@@ -29,6 +29,7 @@ function of the network's output: ``"exp"`` for ``PoissonLoss`` (scikit-learn's 
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -119,14 +120,15 @@ def onnx_model(
         loss = record.loss  # None where the metadata names none
     if class_names is None and record.class_names:
         class_names = record.class_names
-    names = _array_names(model)
+    traced_model = _in_dtype(model, dtype)
+    names = _array_names(traced_model)
     head = None if loss is None else head_for(loss)
     values = None if loss is None or head is not None else values_op(loss)
     rng = np.random.default_rng(0)
     builders, traces = [], []
     for rows in TRACE_ROWS:
-        sample = rng.normal(size=(rows, features)).astype(model.dtype or dtype)
-        traced = trace(model, sample)
+        sample = rng.normal(size=(rows, features)).astype(traced_model.dtype or dtype)
+        traced = trace(traced_model, sample)
         builders.append(_body(onnx, traced, dtype, names, values))
         traces.append(traced)
     _check_same(*builders)
@@ -189,6 +191,16 @@ def _names(argument: str, names, count: int | None, what: str) -> str:
     if count is not None and len(names) != count:
         raise ExportError(f"{argument}: expected {count} names (one per {what}), got {len(names)}")
     return json.dumps(names)
+
+
+def _in_dtype(model: Module, dtype: np.dtype) -> Module:
+    """``model`` to trace for a graph in ``dtype``: itself, or a float64 copy of a float32 model
+    for a float64 graph (traced in float32, its float64 constants, such as ``Standardize``'s
+    statistics, came out rounded to float32: the graph then differed from the float64 model
+    by 1e-7, not to rounding)."""
+    if dtype != np.float64 or model.dtype in (None, np.float64):
+        return model
+    return copy.deepcopy(model).double()
 
 
 def _array_names(model: Module) -> dict[int, str]:
