@@ -12,7 +12,7 @@ import pytest
 
 import nudgenet as ng
 import nudgenet.functional as F
-from nudgenet.functional.graph_backward import RULES, ScatterAdd
+from nudgenet.functional.graph_backward import RULES, Masked, ScatterAdd
 from nudgenet.functional.layers import ActivationFunction
 from nudgenet.tensor import Function
 from test_functional import CASES, make_inputs, spec
@@ -24,7 +24,13 @@ SCATTER = pytest.param(
     (spec((3,)),),
     id="scatter_add-repeats",
 )
-TABLE = [*CASES, SCATTER]
+MASKED = pytest.param(
+    lambda g, x: Masked.apply(g, x, mask=np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])),
+    None,
+    (spec((2, 3)), spec((2, 3))),
+    id="masked-gradient",
+)
+TABLE = [*CASES, SCATTER, MASKED]
 
 
 def _primitives() -> set[type]:
@@ -459,3 +465,18 @@ def test_backward_without_create_graph_records_nothing():
     x = _x()
     (x * x).sum().backward()
     assert x.grad_tensor is None and isinstance(x.grad, np.ndarray)
+
+
+@pytest.mark.parametrize("layer", [ng.ReLU, lambda: ng.LeakyReLU(0.1)])
+def test_a_gradient_through_a_relu_differentiates_to_zeros_in_its_input(layer):
+    """The gamma of a ReLU pricer (∂²y/∂x²) raised "not used to compute the outputs", and a
+    ReLU's gradient differentiated again "taken without create_graph=True": the mask entered as
+    a constant, cutting the gradient from the input.  PyTorch gives zeros."""
+    model = ng.Sequential(ng.Linear(2, 8, seed=0), layer(), ng.Linear(8, 1, seed=1)).double()
+    x = ng.tensor(np.random.default_rng(0).standard_normal((4, 2)), requires_grad=True)
+    (delta,) = ng.grad(model(x).sum(), x, create_graph=True)
+    (gamma,) = ng.grad(delta[:, 0].sum(), x)
+    np.testing.assert_array_equal(gamma.data, np.zeros((4, 2)))
+    t = ng.tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    (g,) = ng.grad(layer()(t).sum(), t, create_graph=True)
+    assert ng.grad(g.sum(), t)[0].data.tolist() == [0.0, 0.0]

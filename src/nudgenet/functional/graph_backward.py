@@ -42,6 +42,31 @@ class ScatterAdd(Function):
         return (g[self.index],)
 
 
+class Masked(Function):
+    """out = g ⊙ m, for a factor m of the input x that is constant almost everywhere (a ReLU's
+    mask, the sign of |x|, a dropout mask);  dg = gₒᵤₜ ⊙ m,  dx = 0.  x is an input, so the
+    gradient of a gradient through a ReLU with respect to x is zero, not "unused" (PyTorch's
+    ``threshold_backward`` takes x too)."""
+
+    def forward(self, g, x, mask):
+        self.mask, self.x_like = mask, (x.shape, x.dtype)
+        return g * mask
+
+    def backward(self, g):
+        return (
+            g * self.mask if self.needs_grad[0] else None,
+            np.zeros(*self.x_like) if self.needs_grad[1] else None,
+        )
+
+
+def _masked(fn, g):
+    return _each(
+        fn,
+        lambda: Masked.apply(g, fn.inputs[1], mask=fn.mask),
+        lambda: _const(np.zeros(*fn.x_like), g),
+    )
+
+
 def _expand(g: Tensor, shape, axis, keepdims) -> Tensor:
     """A reduction's gradient broadcast back over the reduced axes (to ``shape``)."""
     if not keepdims:
@@ -172,8 +197,11 @@ def _squared_error(fn, g):
 
 
 def _by_mask(mask_of):
-    """The rule dz = g ⊙ m for a factor m constant almost everywhere."""
-    return lambda fn, g: (g * _const(mask_of(fn), g),)
+    """The rule dz = g ⊙ m for a factor m constant almost everywhere (:class:`Masked`: its
+    derivative in the input is 0)."""
+    return lambda fn, g: (
+        Masked.apply(g, fn.inputs[0], mask=np.asarray(mask_of(fn), dtype=g.dtype)),
+    )
 
 
 def _softmax(fn, g):
@@ -210,6 +238,7 @@ RULES = {
     ),
     A.GetItem: lambda fn, g: (ScatterAdd.apply(g, shape=fn.shape, index=fn.index),),
     ScatterAdd: lambda fn, g: (A.GetItem.apply(g, index=fn.index),),
+    Masked: _masked,
     L.LinearFunction: _linear,
     L.ReLUFunction: _by_mask(lambda fn: fn.out > 0),
     L.SigmoidFunction: lambda fn, g: (
