@@ -216,6 +216,9 @@ def test_input_gradient_matches_finite_differences_through_standardize():
     np.testing.assert_allclose(ng.input_gradient(model, raw, output=1), jac[:, 1])
     with pytest.raises(IndexError):
         ng.input_gradient(model, raw, output=2)
+    # one row as a 1-D array, as predict takes it (one option's Greeks): "expected outputs (N, K)"
+    np.testing.assert_allclose(ng.input_gradient(model, raw[3]), jac[3], rtol=1e-12)
+    np.testing.assert_allclose(ng.input_gradient(model, raw[3], output=0), jac[3, 0], rtol=1e-12)
 
 
 def test_a_layer_used_in_two_places_is_explained_at_each_place_and_no_hook_is_left():

@@ -197,9 +197,10 @@ def input_gradient(model: Module, x, output: int | None = None) -> np.ndarray:
     Rows are independent in a feed-forward net, so one backward pass gives every row's gradient.
     Returns ``(N, features)`` for output column ``output`` (default: the only output of a
     one-output model), or, with ``output=None`` on a model with K > 1 outputs, the Jacobian
-    ``(N, K, features)``.  Preprocessing inside the model (``Standardize``) is differentiated
-    through, so the gradient is with respect to the raw inputs: for a pricing net taking
-    (S/K, T, r, σ) and giving C/K, column 0 is delta and column 3 vega.
+    ``(N, K, features)``; for one row given as a 1-D array (as :func:`~nudgenet.predict` takes
+    it), the same without the leading N.  Preprocessing inside the model (``Standardize``) is
+    differentiated through, so the gradient is with respect to the raw inputs: for a pricing
+    net taking (S/K, T, r, σ) and giving C/K, column 0 is delta and column 3 vega.
 
     >>> import numpy as np, nudgenet as ng
     >>> model = ng.Sequential(ng.Linear(2, 1, seed=0)).double()
@@ -207,6 +208,8 @@ def input_gradient(model: Module, x, output: int | None = None) -> np.ndarray:
     True
     """
     x = prepare_data(model, as_array(x))
+    if x.ndim == 1:  # one row
+        return input_gradient(model, x[np.newaxis], output)[0]
     with preserved_state(model), enable_grad():
         xt = Tensor(np.array(x, copy=True), requires_grad=True)
         out = model(xt)
