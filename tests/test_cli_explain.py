@@ -89,6 +89,27 @@ def test_figures_that_cannot_be_written_fail_before_any_work(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []  # nothing trained, nothing saved
 
 
+def test_explain_s_figures_never_replace_the_model_it_reads(trained, tmp_path, monkeypatch,
+                                                              capsys):  # fmt: skip
+    """explain model.png --out model.png wrote the figure over the model it read (and the
+    -network figure over a model of that name)."""
+    folder, _ = trained
+    model = (folder / "nudgenet-digits.safetensors").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    for name, out, said in [
+        ("model.png", "model.png", "the model file and --out name the same path, model.png; --out "
+                                   "would replace the model it reads"),
+        ("e-network.png", "e.png", "the model file and --out's network figure name the same path, "
+                                   "e-network.png; --out's network figure would replace the model "
+                                   "it reads"),
+    ]:  # fmt: skip
+        (tmp_path / name).write_bytes(model)
+        assert cli.main(["explain", name, "--out", out]) == 2
+        assert said in capsys.readouterr().err
+        assert (tmp_path / name).read_bytes() == model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e-network.png", "model.png"]
+
+
 def test_explain_draws_a_table_of_a_square_number_of_features_as_bars(
     tmp_path, monkeypatch, capsys
 ):

@@ -185,7 +185,7 @@ def test_the_train_command_refuses_a_log_that_would_replace_its_data_or_model(
     base = ["train", "--dataset", "data.csv", "--epochs", "1", "-q"]
     for extra, said in (
         (["--log-csv", "data.csv"], "--dataset and --log-csv name the same path, data.csv; "
-                                     "--log-csv would replace the data the run reads"),
+                                     "--log-csv would replace the data it reads"),
         (["--log-csv", "./sub/../data.csv", "-o", "m.safetensors"],
          "--dataset and --log-csv name the same path"),
         (["--log-csv", "m.safetensors", "-o", "m.safetensors"],

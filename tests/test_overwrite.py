@@ -222,7 +222,7 @@ def test_the_data_file_as_an_output_is_refused_even_with_overwrite(tmp_path, mon
     assert main(["train", "--dataset", "d.csv", "-o", "./d.csv", "--overwrite", "-q"]) == 2
     assert capsys.readouterr().err == (
         "nudgenet train: error: --dataset and --output name the same path, d.csv; --output would "
-        "replace the data the run reads: name another for one of them (see nudgenet train "
+        "replace the data it reads: name another for one of them (see nudgenet train "
         "--help)\n"
     )
     assert (tmp_path / "d.csv").read_text() == data

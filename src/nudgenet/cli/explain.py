@@ -24,11 +24,15 @@ from .common import (
     positive_int,
 )
 from .mpi import one_process
+from .output import MODEL_FILE, data_files, refuse_same_paths
 
 
 def run(args) -> int:
     if args.out:  # a missing matplotlib fails before any work (the parser took the suffix)
         check_figure_path(args.out)
+        refuse_same_paths([*data_files(args), (MODEL_FILE, Path(args.model)), *(
+            (f"--out's {kind} figure" if kind else "--out", path)
+            for kind, path in _figures(Path(args.out)).items())])  # fmt: skip
     model = load(args.model)
     data, loss_fn, y = held_out(args, model)
     held = "held-out " if data.scope == "held-out" else ""
@@ -63,7 +67,7 @@ def run(args) -> int:
         from ..plot import plot_explanation, plot_network, plot_weights
 
         out = Path(args.out)
-        suffix = out.suffix  # (--out has one: figure_path)
+        figures = _figures(out)
         # an image set's rows as images (None: a square inferred), a table's as bars (False)
         shape = data.record.image_shape if data.record.images else False
         target = result.get("target_name", _target_text(y_row[0]))  # a class by its name
@@ -80,12 +84,11 @@ def run(args) -> int:
         result["figures"].append(str(out))
         units = [layer.weight.shape[1] for layer in explanation.layers]
         if explanation.layers and max([explanation.layers[0].weight.shape[0], *units]) <= 10:
-            network = out.with_name(f"{out.stem}-network{suffix}")
-            plot_network(model, explanation, network, label=label, **names)
-            result["figures"].append(str(network))
+            plot_network(model, explanation, figures["network"], label=label, **names)
+            result["figures"].append(str(figures["network"]))
         if shape:
-            plot_weights(model, out.with_name(f"{out.stem}-weights{suffix}"), image_shape=shape)
-            result["figures"].append(str(out.with_name(f"{out.stem}-weights{suffix}")))
+            plot_weights(model, figures["weights"], image_shape=shape)
+            result["figures"].append(str(figures["weights"]))
     if args.json:
         emit_json(result)
         return 0
@@ -97,6 +100,13 @@ def run(args) -> int:
     for path in result["figures"]:
         print(f"figure written to {path}")
     return 0
+
+
+def _figures(out: Path) -> dict[str, Path]:
+    """The figures ``--out`` names: the explanation's (key ""), and beside it the network's and
+    the weights' (drawn where the network is small, or the rows are images)."""
+    return {"": out, **{kind: out.with_name(f"{out.stem}-{kind}{out.suffix}")
+                        for kind in ("network", "weights")}}  # fmt: skip
 
 
 def _target_text(target) -> str:

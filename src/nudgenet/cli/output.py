@@ -120,12 +120,9 @@ def gradients_figure(curves: Path) -> Path:
 def check_distinct(args, output: Path) -> None:
     """Before anything runs: the files and folders ``nudgenet train`` writes (the model at
     ``output``, ``--plot`` and its gradients figure, ``--log-csv``, ``--checkpoint``,
-    ``--tensorboard``) are different paths; two options naming one (one output would replace
-    the other's: a model by a figure), or naming a file the run reads (``--dataset``,
-    ``--labels``: ``--overwrite`` would replace the data), are a UsageError naming both."""
-    named = [(option, Path(value)) for option, value in
-             (("--dataset", args.dataset), ("--labels", args.labels))
-             if value and value not in DATASETS]  # a file, not a bundled data set's name
+    ``--tensorboard``) are different paths, and none is a file it reads (``--dataset``,
+    ``--labels``) (:func:`refuse_same_paths`)."""
+    named = data_files(args)
     named.append(("--output" if args.output else "the model (the default --output)", output))
     if args.plot:
         named += [("--plot", Path(args.plot)), ("--plot's gradients figure",
@@ -134,14 +131,33 @@ def check_distinct(args, output: Path) -> None:
                           ("--tensorboard", args.tensorboard)):  # fmt: skip
         if value:
             named.append((option, Path(value)))
+    refuse_same_paths(named)
+
+
+def data_files(args) -> list[tuple[str, Path]]:
+    """The files a command reads its rows from, by option: ``--dataset`` and ``--labels`` where
+    they name files (not bundled data sets)."""
+    given = (("--dataset", getattr(args, "dataset", None)), ("--labels", args.labels))
+    return [(option, Path(value)) for option, value in given if value and value not in DATASETS]
+
+
+def refuse_same_paths(named: list[tuple[str, Path]]) -> None:
+    """A UsageError where two of the ``(option, path)`` pairs, files a command writes after the
+    files it reads (:data:`READS`), name one path: one output would replace the other's (a
+    model by a figure), or the data or model the command reads."""
     seen: dict[Path, str] = {}
     for option, path in named:
         first = seen.setdefault(path.resolve(), option)
         if first != option:
-            clash = (f"{option} would replace the data the run reads"
-                     if first in ("--dataset", "--labels") else "each writes its own")
+            read = "model" if first == MODEL_FILE else "data"
+            clash = f"{option} would replace the {read} it reads" if first in READS else (
+                "each writes its own")  # fmt: skip
             raise UsageError(f"{first} and {option} name the same path, {path}; {clash}: name "
                              "another for one of them")  # fmt: skip
+
+
+MODEL_FILE = "the model file"  # (explain's first argument)
+READS = ("--dataset", "--labels", MODEL_FILE)  # options naming files a command reads
 
 
 def check_outputs(args) -> None:
