@@ -304,3 +304,27 @@ def test_example_differential_beats_value_only_at_1024_samples(tmp_path):
     assert basket["ratio"]["price_rmse"] < at_1024["ratio"]["price_rmse"]  # the gap is larger
     assert basket["ratio"]["delta_mae"] < at_1024["ratio"]["delta_mae"]
     assert (tmp_path / "f.png").stat().st_size > 10_000
+
+
+def test_value_only_targets_are_refused_by_their_own_shape_before_training():
+    """It said "got shape (32, 1)", the first batch's, once training had started."""
+    d = ng.datasets.black_scholes_mc(256, seed=1, volatility=(0.1, 0.4))
+    model = ng.Sequential(ng.Linear(2, 8, seed=0), ng.Softplus(), ng.Linear(8, 1, seed=1)).double()
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(ng.ShapeError, match=r"expected targets \(N, 3\): .* got shape \(256, 1\)"):
+        ng.fit(model, ng.DifferentialLoss.from_labels(d.payoff, d.differentials),
+               ng.optim.Adam(model.parameters(), lr=0.01), d.x, d.payoff, epochs=2, verbose=0)
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, model.parameters()))
+
+
+def test_a_model_trained_with_the_differential_loss_exports_its_values(tmp_path):
+    """export_onnx(loss=DifferentialLoss()) said no classifier outputs are known for it."""
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    model = ng.Sequential(ng.Linear(1, 8, seed=0), ng.Softplus(), ng.Linear(8, 1, seed=1))
+    path = ng.export_onnx(model, tmp_path / "p.onnx", loss=ng.DifferentialLoss())
+    x = np.linspace(-1, 1, 5, dtype=np.float32).reshape(-1, 1)
+    served = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]  # fmt: skip
+    np.testing.assert_allclose(served, ng.predict(model, x), rtol=1e-6)

@@ -64,8 +64,13 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
 def targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``y`` as ``loss_fn.check_targets`` gives it for the model's outputs (read from one row of
     ``x``), floats in the model's dtype; as it is for a loss without ``check_targets`` or a
-    model whose outputs are not rows of units ``(N, units)``.  A model that refuses that row
-    refuses all of ``x``: its ShapeError names the shape of all the rows, not the row's."""
+    model whose outputs are not rows of units ``(N, units)``; a loss of the inputs'
+    derivatives too (``DifferentialLoss``) checks that ``y`` holds them (its ``split``).  A
+    model that refuses that row refuses all of ``x``: its ShapeError names the shape of all the
+    rows, not the row's."""
+    split = getattr(loss_fn, "split", None)  # DifferentialLoss: values, then derivatives
+    if split is not None and getattr(loss_fn, "wants_inputs", False) and np.ndim(x) == 2:
+        split(y, x.shape[1])  # all the targets, before training (not a batch's, in a step)
     check_targets = getattr(loss_fn, "check_targets", None)
     if check_targets is None:
         return y

@@ -46,7 +46,8 @@ HEADS = {
 }
 # a regression's losses (no label, no probabilities): the ONNX operation that makes the
 # network's outputs the values it predicts (the loss's predict_values), None where they are them
-REGRESSION = {"MSELoss": None, "PoissonLoss": "Exp"}  # Poisson: the means, exp of log-means
+REGRESSION = {"MSELoss": None, "DifferentialLoss": None,  # (values, fitted with derivatives)
+              "PoissonLoss": "Exp"}  # Poisson: the means, exp of log-means  # fmt: skip
 
 
 def loss_name(loss) -> str:
