@@ -503,6 +503,14 @@ def _decay(epoch, base):
     return base * 0.5**epoch
 
 
+def _stepwise(milestones, gamma=0.5):
+    return lambda epoch: 0.1 * gamma ** sum(epoch >= m for m in milestones)
+
+
+def _table(epoch, rates):
+    return rates[min(epoch, len(rates) - 1)]
+
+
 class _Clipped(ng.Callback):
     """A callback of one's own whose training setting is a function."""
 
@@ -541,17 +549,18 @@ def test_a_schedule_s_state_resumes_and_a_setting_s_member_is_compared(tmp_path)
         _run_with(lambda o: _Clipped(np.array(0.1)), 4, tmp_path / "scalar")
 
 
-def test_a_callback_s_setting_that_is_a_function_resumes(tmp_path):
-    """Its repr holds an address, another in every process: the checkpoint was refused as of
-    another run by the very code that wrote it."""
+@pytest.mark.parametrize("rule", ["np.clip", "{'0.weight', '0.bias', 'b', 'c'}"])
+def test_a_callback_s_setting_that_is_a_function_or_a_set_resumes(rule, tmp_path):
+    """A function's repr holds an address, a set's str follows the hash order, another in every
+    process: the checkpoint was refused as of another run by the very code that wrote it."""
     run = [sys.executable, "-c", f"""
 import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_checkpoint import _run_with, _Clipped
 import numpy as np
-print(len(_run_with(lambda o: _Clipped(np.clip), int(sys.argv[1]), {str(tmp_path)!r})))
+print(len(_run_with(lambda o: _Clipped({rule}), int(sys.argv[1]), {str(tmp_path)!r})))
 """]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    for epochs in ("2", "4"):  # two processes: two addresses
+    for epochs, hash_seed in (("2", "1"), ("4", "2")):  # two processes
+        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONHASHSEED": hash_seed}
         done = subprocess.run([*run, epochs], capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0 and done.stdout.strip() == epochs, done.stderr[-2000:]
 
@@ -586,6 +595,12 @@ def _run_with(callback_of, epochs, folder):
     (lambda o: ng.LearningRateScheduler(functools.partial(_decay, base=0.1)),
      lambda o: ng.LearningRateScheduler(functools.partial(_decay, base=5.0)),
      "callbacks[0].numbers[0] 0.1 there, 5.0 here"),
+    (lambda o: ng.LearningRateScheduler(_stepwise((10, 20))),
+     lambda o: ng.LearningRateScheduler(_stepwise((1, 2))),
+     "callbacks[0].numbers[1] 10.0 there, 1.0 here"),  # milestones in its closure: a tuple
+    (lambda o: ng.LearningRateScheduler(functools.partial(_table, rates=(0.1, 0.01))),
+     lambda o: ng.LearningRateScheduler(functools.partial(_table, rates=(5.0, 5.0))),
+     "callbacks[0].numbers[0] 0.1 there, 5.0 here"),  # a partial's tuple of rates
 ])  # fmt: skip
 def test_a_run_whose_callbacks_have_other_settings_is_refused_naming_them(
     first, then, named, tmp_path

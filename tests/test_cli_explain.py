@@ -110,6 +110,24 @@ def test_explain_s_figures_never_replace_the_model_it_reads(trained, tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e-network.png", "model.png"]
 
 
+def test_explain_s_figure_never_replaces_the_data_its_model_s_record_names(tmp_path, monkeypatch,
+                                                                          capsys):  # fmt: skip
+    """Without --dataset, explain reads the files the model's record names: --out labs.raw wrote
+    the figure over the IDX labels (matplotlib writes .raw), and the next explain failed."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    images = (rng.random((200, 4, 4)) * 255).astype(np.uint8)
+    ng.data.save_idx("imgs.raw", images)
+    ng.data.save_idx("labs.raw", (images.reshape(200, -1).mean(1) > 127).astype(np.uint8))
+    assert cli.main(["train", "--dataset", "imgs.raw", "--labels", "labs.raw", "-o", "m.st",
+                     "--epochs", "2", "--layers", "4", "-q"]) == 0  # fmt: skip
+    labels = (tmp_path / "labs.raw").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["explain", "m.st", "--out", "labs.raw"]) == 2
+    assert "--labels and --out name the same path" in capsys.readouterr().err
+    assert (tmp_path / "labs.raw").read_bytes() == labels
+
+
 def test_explain_draws_a_table_of_a_square_number_of_features_as_bars(
     tmp_path, monkeypatch, capsys
 ):

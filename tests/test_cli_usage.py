@@ -45,6 +45,8 @@ BAD_VALUES = [
     (["train", "--early-stopping", "-1"], "--early-stopping", "a whole number >= 0, got '-1'"),
     (["train", "--seed", "-1"], "--seed", "expected a whole number >= 0, got '-1'"),
     (["train", "--plot", "curves.txt"], "--plot", "expected one of the suffixes"),
+    (["train", "--plot", "newdir/"], "--plot", "expected a figure path such as "
+                                               "newdir/curves.png, got the folder 'newdir/'"),
     (["train", "--tensorboard", __file__], "--tensorboard", "expected a folder for the logs, got"),
     (["train", "--log-csv", ""], "--log-csv", "expected a file path, got ''"),
     (["train", "--log-csv", "logs/"], "--log-csv", "expected a file path, got 'logs/'"),

@@ -219,6 +219,8 @@ def test_input_gradient_matches_finite_differences_through_standardize():
     # one row as a 1-D array, as predict takes it (one option's Greeks): "expected outputs (N, K)"
     np.testing.assert_allclose(ng.input_gradient(model, raw[3]), jac[3], rtol=1e-12)
     np.testing.assert_allclose(ng.input_gradient(model, raw[3], output=0), jac[3, 0], rtol=1e-12)
+    with pytest.raises(ng.ShapeError, match=r"got shape \(3,\)$"):  # the row's, as predict says
+        ng.input_gradient(model, raw[3, :3])
 
 
 def test_a_layer_used_in_two_places_is_explained_at_each_place_and_no_hook_is_left():

@@ -185,6 +185,14 @@ def test_a_float32_model_exports_a_float64_graph_of_its_float64_statistics(tmp_p
     served = session(path).run(None, {"input": x})[0]
     np.testing.assert_array_equal(served, ng.predict(model.double(), x))
     assert served[0, 0] == 3.0
+    import threading
+
+    model = ng.Sequential(ng.Linear(1, 1, seed=0))  # float32 (predict made the other float64)
+    model.lock = threading.Lock()  # a model that cannot be copied: one line, not a TypeError
+    with pytest.raises(ng.ExportError, match=r"traced from a float64 copy, and this model cannot "
+                       r"be copied \(TypeError: .*\); export model\.double\(\), or float32$"):
+        ng.export_onnx(model, tmp_path / "l.onnx", dtype="float64")
+    ng.export_onnx(model, tmp_path / "l.onnx")  # float32: as it is
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

@@ -184,20 +184,23 @@ def described(callbacks) -> list[dict]:
 
 def _stable(value, depth: int = 0):
     """A setting as JSON holds it, the same in every process that made it alike: numbers,
-    strings, booleans and None as they are; lists, tuples, NumPy arrays and dicts item by item
-    (a few levels deep); a function or class by its qualified name; anything else by its
-    ``str`` (an Enum's member, a path), unless that is Python's default ``<... at 0x...>``,
-    which holds a memory address, another in every process: then by its type's name."""
+    strings, booleans and None as they are; lists, tuples, NumPy arrays and dicts item by item,
+    sets sorted (a few levels deep); a function or class by its qualified name; anything else
+    by its ``str`` (an Enum's member, a path), unless that is Python's default
+    ``<... at 0x...>``, which holds a memory address, another in every process: then by its
+    type's name."""
     if value is None or isinstance(value, (bool, str, int, float)):
         return value
     if isinstance(value, (np.generic, np.ndarray)):
         value = value.tolist()  # (a 0-d array: its number)
         if not isinstance(value, list):
             return _stable(value, depth)
-    if isinstance(value, (list, tuple, dict)) and depth >= _NESTED:
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and depth >= _NESTED:
         return type(value).__name__
     if isinstance(value, (list, tuple)):
         return [_stable(item, depth + 1) for item in value]
+    if isinstance(value, (set, frozenset)):  # (in a hash order, another in every process)
+        return sorted((_stable(item, depth + 1) for item in value), key=repr)
     if isinstance(value, dict):
         return {str(key): _stable(item, depth + 1) for key, item in value.items()}
     if inspect.isroutine(value) or inspect.isclass(value):

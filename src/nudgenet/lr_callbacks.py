@@ -183,12 +183,13 @@ class ReduceLROnPlateau(_MonitorCallback):
 
 def _numbers_in(schedule) -> list[float]:
     """The numbers a schedule is written or built with, in the order they appear: a Python
-    function's constants (tuples of them too, and those of the functions defined in it) and the
-    numbers among its defaults and its closure's values; a ``functools.partial``'s numbers among
-    its arguments and keywords, then its function's; an object's ``__call__``'s (a method's
-    function's, for a bound method).  Only numbers given as such count: a list, an array, a
-    module global or an object's attributes may change as the run goes (a counter, the rates
-    so far, the rank), so they are state, not settings; and the code itself is not compared:
+    function's constants (and those of the functions defined in it) and the numbers among its
+    defaults and its closure's values; a ``functools.partial``'s numbers among its arguments and
+    keywords, then its function's; an object's ``__call__``'s (a method's function's, for a
+    bound method); numbers inside tuples too (:func:`_numbers`).  Only numbers given as such
+    count: a list, an array, a module global or an object's attributes may change as the run
+    goes (a counter, the rates so far, the rank), so they are state, not settings (a schedule
+    object with its rate in an attribute is compared by its class); and the code is not compared:
     Python versions compile it differently, and a run resumed under another one is the same run.
     A builtin (``dict.get``) gives none."""
     found: list[float] = []
@@ -205,21 +206,21 @@ def _numbers_in(schedule) -> list[float]:
     codes = [function.__code__]
     while codes:
         code = codes.pop(0)
-        found += _numbers(code.co_consts, literals=True)
+        found += _numbers(code.co_consts)
         codes += [c for c in code.co_consts if inspect.iscode(c)]
     return found
 
 
-def _numbers(values, literals: bool = False) -> list[float]:
-    """The finite numbers among ``values``; with ``literals`` (a code object's constants, which
-    cannot change) those inside their tuples and frozensets too."""
+def _numbers(values) -> list[float]:
+    """The finite numbers among ``values``, and inside their tuples and frozensets (which cannot
+    change: milestones, a table of rates); not inside lists, arrays or other objects, which may
+    (state)."""
     found = []
     for value in values:
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
             found += [float(value)] if math.isfinite(value) else []
-        elif literals and isinstance(value, (tuple, frozenset)):
-            found += _numbers(sorted(value, key=repr) if isinstance(value, frozenset) else value,
-                              literals)  # fmt: skip
+        elif isinstance(value, (tuple, frozenset)):
+            found += _numbers(sorted(value, key=repr) if isinstance(value, frozenset) else value)
     return found
 
 

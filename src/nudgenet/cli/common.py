@@ -79,6 +79,10 @@ def figure_path(text: str) -> Path:
     the checks before the run and the results), not to a folder's (refused as one later).
     Without matplotlib the path is taken as it is: the command then says which extra to install
     (a missing package is no usage mistake)."""
+    if text.endswith(("/", os.sep)):  # (Path drops the separator: it would be a file)
+        raise argparse.ArgumentTypeError(
+            f"expected a figure path such as {text}curves.png, got the folder {text!r}"
+        )
     path = Path(text)
     suffixed = path.suffix and os.path.splitext(text)[1]  # both pathlib's and matplotlib's
     if not suffixed and not _a_folder(text):
@@ -92,9 +96,9 @@ def figure_path(text: str) -> Path:
 
 
 def _a_folder(text: str) -> bool:
-    """Whether ``text`` names a folder: an existing one, or a path ending in a separator or in
-    ``.`` / ``..`` (the check of the path says so, rather than a figure beside it)."""
-    return text.endswith(("/", os.sep)) or Path(text).name in ("", ".", "..") or Path(text).is_dir()
+    """Whether ``text`` names a folder: an existing one, or a path ending in ``.`` / ``..`` (the
+    check of the path says so, rather than a figure beside it)."""
+    return Path(text).name in ("", ".", "..") or Path(text).is_dir()
 
 
 def fraction(text: str) -> float:

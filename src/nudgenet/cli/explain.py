@@ -30,10 +30,13 @@ from .output import MODEL_FILE, data_files, refuse_same_paths
 def run(args) -> int:
     if args.out:  # a missing matplotlib fails before any work (the parser took the suffix)
         check_figure_path(args.out)
-        refuse_same_paths([*data_files(args), (MODEL_FILE, Path(args.model)), *(
+    model = load(args.model)
+    if args.out:  # the figures never replace what it reads: the model, the data (its record's)
+        record = TrainingRecord.of(model)
+        reads = data_files(args.dataset or record.dataset, args.labels or record.labels)
+        refuse_same_paths([*reads, (MODEL_FILE, Path(args.model)), *(
             (f"--out's {kind} figure" if kind else "--out", path)
             for kind, path in _figures(Path(args.out)).items())])  # fmt: skip
-    model = load(args.model)
     data, loss_fn, y = held_out(args, model)
     held = "held-out " if data.scope == "held-out" else ""
     if not -len(y) <= args.index < len(y):

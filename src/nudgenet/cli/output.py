@@ -122,7 +122,7 @@ def check_distinct(args, output: Path) -> None:
     ``output``, ``--plot`` and its gradients figure, ``--log-csv``, ``--checkpoint``,
     ``--tensorboard``) are different paths, and none is a file it reads (``--dataset``,
     ``--labels``) (:func:`refuse_same_paths`)."""
-    named = data_files(args)
+    named = data_files(args.dataset, args.labels)
     named.append(("--output" if args.output else "the model (the default --output)", output))
     if args.plot:
         named += [("--plot", Path(args.plot)), ("--plot's gradients figure",
@@ -134,10 +134,10 @@ def check_distinct(args, output: Path) -> None:
     refuse_same_paths(named)
 
 
-def data_files(args) -> list[tuple[str, Path]]:
+def data_files(dataset, labels) -> list[tuple[str, Path]]:
     """The files a command reads its rows from, by option: ``--dataset`` and ``--labels`` where
-    they name files (not bundled data sets)."""
-    given = (("--dataset", getattr(args, "dataset", None)), ("--labels", args.labels))
+    they name files (not bundled data sets): given, or a model's training record's."""
+    given = (("--dataset", dataset), ("--labels", labels))
     return [(option, Path(value)) for option, value in given if value and value not in DATASETS]
 
 

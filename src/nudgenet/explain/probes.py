@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..evaluation import as_array, prepare_data
 from ..grad_mode import enable_grad, no_grad
 from ..nn.layers import LeakyReLU, ReLU
@@ -209,7 +210,11 @@ def input_gradient(model: Module, x, output: int | None = None) -> np.ndarray:
     """
     x = prepare_data(model, as_array(x))
     if x.ndim == 1:  # one row
-        return input_gradient(model, x[np.newaxis], output)[0]
+        try:
+            return input_gradient(model, x[np.newaxis], output)[0]
+        except ShapeError as error:  # named as the row came, as predict names it
+            error.args = (str(error).replace(f"shape {(1, *x.shape)}", f"shape {x.shape}"),)
+            raise
     with preserved_state(model), enable_grad():
         xt = Tensor(np.array(x, copy=True), requires_grad=True)
         out = model(xt)

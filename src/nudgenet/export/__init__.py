@@ -200,7 +200,14 @@ def _in_dtype(model: Module, dtype: np.dtype) -> Module:
     by 1e-7, not to rounding)."""
     if dtype != np.float64 or model.dtype in (None, np.float64):
         return model
-    return copy.deepcopy(model).double()
+    try:
+        return copy.deepcopy(model).double()
+    except Exception as error:  # (an attribute that cannot be copied: a lock, a file)
+        raise ExportError(
+            f"a float64 graph of a float32 model is traced from a float64 copy, and this model "
+            f"cannot be copied ({type(error).__name__}: {error}); export model.double(), or "
+            "float32"
+        ) from None
 
 
 def _array_names(model: Module) -> dict[int, str]:
