@@ -509,7 +509,10 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     command = [sys.executable, "-m", "nudgenet", "train", "--epochs", "100000"]
     with subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as a terminal delivers it, even where the suite runs with SIGINT ignored (a
+        # background job of a shell without job control: the child would inherit that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as process:
         assert process.stderr.readline().startswith("nudgenet: digits:")  # the info line
         assert process.stdout.readline().startswith("Epoch 1/100000")  # training is under way
