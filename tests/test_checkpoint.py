@@ -549,7 +549,8 @@ def test_a_schedule_s_state_resumes_and_a_setting_s_member_is_compared(tmp_path)
         _run_with(lambda o: _Clipped(np.array(0.1)), 4, tmp_path / "scalar")
 
 
-@pytest.mark.parametrize("rule", ["np.clip", "{'0.weight', '0.bias', 'b', 'c'}"])
+@pytest.mark.parametrize("rule", ["np.clip", "{'0.weight', '0.bias', 'b', 'c'}",
+                                  "{np.clip: 0.5, frozenset({'a', 'b', 'c'}): 1}"])
 def test_a_callback_s_setting_that_is_a_function_or_a_set_resumes(rule, tmp_path):
     """A function's repr holds an address, a set's str follows the hash order, another in every
     process: the checkpoint was refused as of another run by the very code that wrote it."""
@@ -598,6 +599,9 @@ def _run_with(callback_of, epochs, folder):
     (lambda o: ng.LearningRateScheduler(_stepwise((10, 20))),
      lambda o: ng.LearningRateScheduler(_stepwise((1, 2))),
      "callbacks[0].numbers[1] 10.0 there, 1.0 here"),  # milestones in its closure: a tuple
+    (lambda o: ng.LearningRateScheduler(_stepwise(range(10, 30, 10))),
+     lambda o: ng.LearningRateScheduler(_stepwise(range(1, 3))),
+     "callbacks[0].numbers[1] 10.0 there, 1.0 here"),  # milestones as a range
     (lambda o: ng.LearningRateScheduler(functools.partial(_table, rates=(0.1, 0.01))),
      lambda o: ng.LearningRateScheduler(functools.partial(_table, rates=(5.0, 5.0))),
      "callbacks[0].numbers[0] 0.1 there, 5.0 here"),  # a partial's tuple of rates

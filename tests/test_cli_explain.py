@@ -124,8 +124,15 @@ def test_explain_s_figure_never_replaces_the_data_its_model_s_record_names(tmp_p
     labels = (tmp_path / "labs.raw").read_bytes()
     capsys.readouterr()
     assert cli.main(["explain", "m.st", "--out", "labs.raw"]) == 2
-    assert "--labels and --out name the same path" in capsys.readouterr().err
+    assert "the model's labels file and --out name the same path, labs.raw; --out would " \
+           "replace the data it reads" in capsys.readouterr().err  # fmt: skip
     assert (tmp_path / "labs.raw").read_bytes() == labels
+    ng.data.save_idx("more.raw", images[:50])  # another data set: the model's labels unread
+    ng.data.save_idx("more-labs.raw", np.zeros(50, np.uint8))
+    code = cli.main(["explain", "m.st", "--dataset", "more.raw", "--labels", "more-labs.raw",
+                     "--out", "labs.raw"])  # fmt: skip
+    assert "name the same path" not in capsys.readouterr().err
+    assert code == 0 and (tmp_path / "labs.raw").read_bytes() != labels  # (asked for: a figure)
 
 
 def test_explain_draws_a_table_of_a_square_number_of_features_as_bars(

@@ -239,3 +239,19 @@ def test_a_layer_used_in_two_places_is_explained_at_each_place_and_no_hook_is_le
             np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
     np.testing.assert_array_equal(e.layers[1].inputs, np.tanh(e.layers[0].z))
     assert all(m._forward_hooks == {} for m in model.modules())
+
+
+def test_a_model_that_cannot_be_copied_is_said_so_by_the_probes_that_copy_it():
+    """nudge_test and check_gradients work on a float64 copy: a model holding a lock raised
+    "cannot pickle '_thread.lock' object"."""
+    import threading
+
+    model = ng.Sequential(ng.Linear(2, 2, seed=0))
+    model.lock = threading.Lock()
+    x, y = np.ones((3, 2), np.float32), np.array([0, 1, 0])
+    for probe, name in [(lambda: ng.nudge_test(model, ng.CrossEntropyLoss(), x, y), "nudge_test"),
+                        (lambda: ng.check_gradients(model, ng.CrossEntropyLoss(), x, y),
+                         "check_gradients")]:  # fmt: skip
+        with pytest.raises(TypeError, match=rf"^{name} works on a float64 copy of the model, and "
+                           r"this model cannot be copied \(TypeError: "):  # fmt: skip
+            probe()

@@ -201,8 +201,9 @@ def _stable(value, depth: int = 0):
         return [_stable(item, depth + 1) for item in value]
     if isinstance(value, (set, frozenset)):  # (in a hash order, another in every process)
         return sorted((_stable(item, depth + 1) for item in value), key=repr)
-    if isinstance(value, dict):
-        return {str(key): _stable(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, dict):  # keys described as values are (1 and "1" apart)
+        return {repr(_stable(key, depth + 1)): _stable(item, depth + 1)
+                for key, item in value.items()}  # fmt: skip
     if inspect.isroutine(value) or inspect.isclass(value):
         return getattr(value, "__qualname__", None) or type(value).__qualname__
     text = str(value)

@@ -8,7 +8,6 @@ differences ``(f(θ + ε) − f(θ − ε)) / 2ε`` in float64, whose error is O
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -19,6 +18,7 @@ from .backend import SeedLike, generator
 from .data.sparse_rows import dense
 from .errors import NudgenetError, ShapeError
 from .grad_mode import enable_grad, no_grad
+from .nn.copies import float64_copy
 from .nn.differential import loss_inputs, wants_inputs
 from .tensor import Tensor
 
@@ -266,7 +266,7 @@ def check_gradients(
     (``None`` checks all).  Relative error is ``|a − n| / max(|a|, |n|, atol)``; an entry passes
     when ``|a − n| <= atol + rtol·|n|``.
     """
-    model = copy.deepcopy(model).double().eval()
+    model = float64_copy(model, "check_gradients").eval()
     x64 = dense(x.data if isinstance(x, Tensor) else x).astype(np.float64)
     target = y.data if isinstance(y, Tensor) else np.asarray(y)
     if target.dtype.kind == "f":

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
+import decimal
 import functools
 import inspect
 import math
+import numbers
 from collections.abc import Callable
-
-import numpy as np
 
 from .callbacks import Callback, _MonitorCallback
 from .files import may_write
@@ -212,13 +212,15 @@ def _numbers_in(schedule) -> list[float]:
 
 
 def _numbers(values) -> list[float]:
-    """The finite numbers among ``values``, and inside their tuples and frozensets (which cannot
-    change: milestones, a table of rates); not inside lists, arrays or other objects, which may
-    (state)."""
+    """The finite numbers among ``values`` (Fractions and Decimals too), and inside their tuples,
+    frozensets and ranges (which cannot change: milestones, a table of rates); not inside lists,
+    arrays or other objects, which may (state)."""
     found = []
     for value in values:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        if isinstance(value, (numbers.Real, decimal.Decimal)) and not isinstance(value, bool):
             found += [float(value)] if math.isfinite(value) else []
+        elif isinstance(value, range):  # (its bounds: a range may be long)
+            found += [float(value.start), float(value.stop), float(value.step)]
         elif isinstance(value, (tuple, frozenset)):
             found += _numbers(sorted(value, key=repr) if isinstance(value, frozenset) else value)
     return found

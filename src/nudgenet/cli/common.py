@@ -76,16 +76,16 @@ def layer_sizes(text: str) -> list[int]:
 def figure_path(text: str) -> Path:
     """An argparse type: a path whose suffix matplotlib writes (see :func:`check_figure_path`),
     ``.png`` added where it has none (matplotlib writes a PNG there: the path the file gets, for
-    the checks before the run and the results), not to a folder's (refused as one later).
-    Without matplotlib the path is taken as it is: the command then says which extra to install
-    (a missing package is no usage mistake)."""
-    if text.endswith(("/", os.sep)):  # (Path drops the separator: it would be a file)
-        raise argparse.ArgumentTypeError(
-            f"expected a figure path such as {text}curves.png, got the folder {text!r}"
-        )
+    the checks before the run and the results); a folder (an existing one, or a path ending in a
+    separator, ``.`` or ``..``, or empty) is refused.  Without matplotlib the path is taken as it
+    is: the command then says which extra to install (a missing package is no usage mistake)."""
+    if os.path.basename(text) in ("", ".", "..") or os.path.isdir(text):
+        folder = text.rstrip("/" + os.sep) or text
+        raise argparse.ArgumentTypeError(f"expected a figure path such as "
+                                         f"{os.path.join(folder, 'curves.png')}, got the folder "
+                                         f"{text!r}")  # fmt: skip
     path = Path(text)
-    suffixed = path.suffix and os.path.splitext(text)[1]  # both pathlib's and matplotlib's
-    if not suffixed and not _a_folder(text):
+    if not (path.suffix and os.path.splitext(text)[1]):  # pathlib's suffix and matplotlib's
         path = path.with_name(f"{path.name}.png")
     try:
         return check_figure_path(path)
@@ -93,12 +93,6 @@ def figure_path(text: str) -> Path:
         return path
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _a_folder(text: str) -> bool:
-    """Whether ``text`` names a folder: an existing one, or a path ending in ``.`` / ``..`` (the
-    check of the path says so, rather than a figure beside it)."""
-    return Path(text).name in ("", ".", "..") or Path(text).is_dir()
 
 
 def fraction(text: str) -> float:
@@ -242,6 +236,20 @@ class HeldOut(NamedTuple):
     y: np.ndarray
 
 
+def data_read(args, record) -> tuple[str | None, str | None, bool]:
+    """``(data set, labels file, same)``: what :func:`held_out` reads for a model of training
+    record ``record``: ``--dataset`` (else the record's) and ``--labels`` (else the record's,
+    where the data set is the one the model was trained on: ``same``)."""
+    dataset = args.dataset or record.dataset
+    same = (
+        record.dataset is not None
+        and dataset is not None
+        and _same_data(dataset, record.dataset)
+        and _same_data(args.labels, record.labels)
+    )
+    return dataset, args.labels or (record.labels if same else None), same
+
+
 def held_out(args, model) -> HeldOut:
     """The rows to score a saved model on, from its :class:`~nudgenet.recipes.TrainingRecord`
     and the command line (``args`` is only read).
@@ -255,15 +263,10 @@ def held_out(args, model) -> HeldOut:
     are matched to the model's class names (a label it never saw is an error), so a file lacking
     a class keeps the model's numbering."""
     record = recipes.TrainingRecord.of(model)
-    dataset = args.dataset or record.dataset
+    dataset, labels, same = data_read(args, record)
     if dataset is None:
         raise NudgenetError("the model file does not name its data set; pass --dataset")
     datasets.check_rereadable(dataset)  # before its first rows are read for the label column
-    same = (
-        record.dataset is not None
-        and _same_data(dataset, record.dataset)
-        and _same_data(args.labels, record.labels)
-    )
     column = label_column(args.label_column)
     if args.label_column is None and record.label_column is not None:
         if same or has_label_column(dataset, record.label_column):
@@ -276,7 +279,7 @@ def held_out(args, model) -> HeldOut:
         test_size=record.test_size if same else None,
         seed=record.seed,
         samples=record.samples,
-        labels=args.labels or (record.labels if same else None),
+        labels=labels,
         label_column=column,
         task=record.task,
         class_names=record.class_names if record.task == "classification" else None,

@@ -17,6 +17,7 @@ from .columns import feature_names, model_feature_names
 from .common import (
     add_data_options,
     add_output_options,
+    data_read,
     emit_json,
     figure_path,
     held_out,
@@ -24,17 +25,18 @@ from .common import (
     positive_int,
 )
 from .mpi import one_process
-from .output import MODEL_FILE, data_files, refuse_same_paths
+from .output import MODEL_DATA, MODEL_FILE, data_files, refuse_same_paths
 
 
 def run(args) -> int:
     if args.out:  # a missing matplotlib fails before any work (the parser took the suffix)
         check_figure_path(args.out)
     model = load(args.model)
-    if args.out:  # the figures never replace what it reads: the model, the data (its record's)
-        record = TrainingRecord.of(model)
-        reads = data_files(args.dataset or record.dataset, args.labels or record.labels)
-        refuse_same_paths([*reads, (MODEL_FILE, Path(args.model)), *(
+    if args.out:  # the figures never replace what it reads: the model, the data (held_out's)
+        dataset, labels, _ = data_read(args, TrainingRecord.of(model))
+        names = ("--dataset" if args.dataset else MODEL_DATA[0],
+                 "--labels" if args.labels else MODEL_DATA[1])  # fmt: skip
+        refuse_same_paths([*data_files(dataset, labels, names), (MODEL_FILE, Path(args.model)), *(
             (f"--out's {kind} figure" if kind else "--out", path)
             for kind, path in _figures(Path(args.out)).items())])  # fmt: skip
     data, loss_fn, y = held_out(args, model)

@@ -134,11 +134,13 @@ def check_distinct(args, output: Path) -> None:
     refuse_same_paths(named)
 
 
-def data_files(dataset, labels) -> list[tuple[str, Path]]:
-    """The files a command reads its rows from, by option: ``--dataset`` and ``--labels`` where
-    they name files (not bundled data sets): given, or a model's training record's."""
-    given = (("--dataset", dataset), ("--labels", labels))
-    return [(option, Path(value)) for option, value in given if value and value not in DATASETS]
+def data_files(dataset, labels, names=("--dataset", "--labels")) -> list[tuple[str, Path]]:
+    """The files a command reads its rows from that exist (what is not there is not replaced:
+    its reader says so), by ``names``: ``dataset`` and ``labels`` where they are files, not
+    bundled data sets."""
+    given = zip(names, (dataset, labels))
+    return [(name, Path(value)) for name, value in given
+            if value and value not in DATASETS and Path(value).exists()]  # fmt: skip
 
 
 def refuse_same_paths(named: list[tuple[str, Path]]) -> None:
@@ -157,7 +159,8 @@ def refuse_same_paths(named: list[tuple[str, Path]]) -> None:
 
 
 MODEL_FILE = "the model file"  # (explain's first argument)
-READS = ("--dataset", "--labels", MODEL_FILE)  # options naming files a command reads
+MODEL_DATA = ("the model's data set", "the model's labels file")  # its record's, not given
+READS = ("--dataset", "--labels", MODEL_FILE, *MODEL_DATA)  # the files a command reads
 
 
 def check_outputs(args) -> None:

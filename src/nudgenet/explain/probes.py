@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..evaluation import as_array, prepare_data
 from ..grad_mode import enable_grad, no_grad
+from ..nn.copies import float64_copy
 from ..nn.layers import LeakyReLU, ReLU
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -148,9 +149,7 @@ def nudge_test(
         raise ValueError(f"nudge_test: eps must be > 0, got {eps}")
     if not tolerance > 0:
         raise ValueError(f"nudge_test: tolerance must be > 0, got {tolerance}")
-    work = copy.deepcopy(model)
-    if float64:
-        work.double()
+    work = float64_copy(model, "nudge_test") if float64 else copy.deepcopy(model)
     work.eval()
     x, y = prepare_data(work, as_array(x), y)
     params = work.parameters()

@@ -29,7 +29,6 @@ function of the network's output: ``"exp"`` for ``PoissonLoss`` (scikit-learn's 
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from ..backend import as_float_dtype
 from ..errors import ExportError
 from ..extras import require
 from ..files import write_atomic
+from ..nn.copies import float64_copy
 from ..nn.module import Module
 from ..recipes.record import TrainingRecord
 from .converters import CONVERTERS
@@ -200,14 +200,8 @@ def _in_dtype(model: Module, dtype: np.dtype) -> Module:
     by 1e-7, not to rounding)."""
     if dtype != np.float64 or model.dtype in (None, np.float64):
         return model
-    try:
-        return copy.deepcopy(model).double()
-    except Exception as error:  # (an attribute that cannot be copied: a lock, a file)
-        raise ExportError(
-            f"a float64 graph of a float32 model is traced from a float64 copy, and this model "
-            f"cannot be copied ({type(error).__name__}: {error}); export model.double(), or "
-            "float32"
-        ) from None
+    return float64_copy(model, "a float64 export of a float32 model (or: export model.double())",
+                        ExportError)  # fmt: skip
 
 
 def _array_names(model: Module) -> dict[int, str]:
