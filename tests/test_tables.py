@@ -984,3 +984,13 @@ def test_a_task_the_model_sets_is_not_advised_as_an_option(tmp_path, monkeypatch
             f"nudgenet {argv[0]}: error: pets.csv: the labels are names, not values: a "
             f"regression needs numbers {advice}\n"
         )
+
+
+def test_explain_with_figures_names_a_data_file_it_cannot_read(tmp_path, monkeypatch, capsys):
+    """The check that explain's figures replace no data file it reads raised the system's error
+    itself ("[Errno 36] File name too long") before the reader could name the file."""
+    pytest.importorskip("matplotlib")
+    train_pets(tmp_path, monkeypatch, capsys)
+    too_long = "a" * 300 + ".csv"
+    code, out, err = run_cli(capsys, "explain", "pets.st", "--dataset", too_long, "--out", "x.png")
+    assert code == 1 and err.startswith(f"nudgenet explain: error: {too_long}: cannot read (")

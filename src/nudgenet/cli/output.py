@@ -140,7 +140,8 @@ def data_files(dataset, labels, names=("--dataset", "--labels")) -> list[tuple[s
     bundled data sets."""
     given = zip(names, (dataset, labels))
     return [(name, Path(value)) for name, value in given
-            if value and value not in DATASETS and Path(value).exists()]  # fmt: skip
+            if value and value not in DATASETS and os.path.exists(value)]  # fmt: skip  (an
+    # unreadable or too long name is False here: its reader then says why, naming the file)
 
 
 def refuse_same_paths(named: list[tuple[str, Path]]) -> None:
