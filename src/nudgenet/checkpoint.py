@@ -124,7 +124,7 @@ class Checkpoint:
         ones are set aside (renamed ``*.corrupt``) with a warning; one of another run is a
         CheckpointError.  Holds the folder first, until :meth:`release` (a CheckpointError when
         another run holds it)."""
-        self.fingerprint = json.loads(json.dumps(fingerprint, default=str))  # as compared
+        self.fingerprint = json.loads(json.dumps(fingerprint))  # as compared
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:

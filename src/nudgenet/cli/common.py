@@ -243,7 +243,6 @@ def data_read(args, record) -> tuple[str | None, str | None, bool]:
     dataset = args.dataset or record.dataset
     same = (
         record.dataset is not None
-        and dataset is not None
         and _same_data(dataset, record.dataset)
         and _same_data(args.labels, record.labels)
     )

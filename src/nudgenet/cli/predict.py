@@ -127,6 +127,7 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
                 )
             return x, column
     columns = _csv_columns(path)
+    one_too_many = columns is not None and inputs is not None and columns == inputs + 1
     try:
         x = _load(path, None)
     except DataError:  # a cell that is no number: a label column of names, say
@@ -135,11 +136,11 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
                               "the model was trained with") from None  # fmt: skip
         if columns is None or inputs is None or columns == inputs:
             raise
-        x = None  # the count of columns says more than the cell: the model's other data?
-    if columns is not None and inputs is not None and columns == inputs + 1:
+        if one_too_many:
+            raise _label_column_error(path, inputs) from None
+        raise count_error(path, inputs, columns) from None  # the model's other data?
+    if one_too_many:
         raise _label_column_error(path, inputs)
-    if x is None:
-        raise count_error(path, inputs, columns)
     return x, None
 
 
