@@ -1,13 +1,12 @@
 """`explain` figures for table data: a title that fits and says what the example was predicted,
 features named by the CSV header, labelled ∂C/∂W panels with colour bars, never "Loss = 0"."""
 
+import matplotlib  # noqa: F401  (the test extra installs it: missing, this fails)
 import numpy as np
 import pytest
 
 import nudgenet as ng
 from nudgenet import cli
-
-pytest.importorskip("matplotlib")
 
 HEADER = ["sepal_length", "sepal_width", "label", "petal_length", "petal_width"]
 
