@@ -250,14 +250,16 @@ def test_assigning_coefs_of_other_shapes_is_a_one_line_error():
     {"hidden_layer_sizes": (6,), "dtype": np.dtype("float64")},
     {"hidden_layer_sizes": 5, "dtype": "float32", "dropout": (0.1,)},
     {"hidden_layer_sizes": range(6, 8), "random_state": True},
-], ids=["list-numpy-type", "tuple-numpy-dtype", "int-string", "range"])  # fmt: skip
+    {"hidden_layer_sizes": np.array([6, 4], dtype=np.int32), "dropout": np.array([0.1, 0.0])},
+], ids=["list-numpy-type", "tuple-numpy-dtype", "int-string", "range", "arrays"])  # fmt: skip
 def test_save_and_load_keep_the_parameters_and_their_types(params, tmp_path):
     with pytest.warns(ConvergenceWarning):
         est = MLPClassifier(**{"max_iter": 2, "random_state": 0, **params}).fit(X, Y)
     loaded = MLPClassifier.load(est.save(tmp_path / "m.safetensors"))
-    kept = {"hidden_layer_sizes": list(est.hidden_layer_sizes)} if "range" in str(params) else {}
-    for name, value in {**est.get_params(), **kept}.items():  # a range comes back as its list
-        assert loaded.get_params()[name] == value and type(loaded.get_params()[name]) is type(value)
+    for name, value in est.get_params().items():
+        again = loaded.get_params()[name]
+        assert type(again) is type(value) and np.array_equal(again, value)
+        assert getattr(again, "dtype", None) == getattr(value, "dtype", None)
     assert loaded._model.parameters()[0].dtype == est._model.parameters()[0].dtype
     with pytest.warns(ConvergenceWarning):
         loaded.fit(X, Y)  # its parameters fit again

@@ -47,17 +47,24 @@ REQUIRED = (
 )  # fmt: skip
 
 
-def _plain(value):
-    """``value`` as JSON holds it, so that :func:`_restored` gives it back: lists as lists
-    (arrays and ranges too), tuples as ``{"tuple": [...]}``, NumPy numbers as numbers, NumPy
-    scalar types and dtypes as ``{"numpy_type": name}`` / ``{"numpy_dtype": name}``, dicts as
-    ``{"pairs": [[key, value], ...]}`` (keys of any type); None for what JSON cannot hold."""
+def _plain(value, typed: bool = False):
+    """``value`` as JSON holds it, so that :func:`_restored` gives it back: lists as lists,
+    tuples as ``{"tuple": [...]}``, NumPy numbers as numbers, NumPy scalar types and dtypes as
+    ``{"numpy_type": name}`` / ``{"numpy_dtype": name}``, dicts as
+    ``{"pairs": [[key, value], ...]}`` (keys of any type); None for what JSON cannot hold.
+    Ranges and arrays of numbers as lists, or where ``typed`` (a parameter, which ``get_params``
+    must give back as it was set) as ``{"range": [start, stop, step]}`` and
+    ``{"array": [...], "dtype": name}``."""
     if isinstance(value, dict):
-        return {"pairs": [[_plain(k), _plain(v)] for k, v in value.items()]}
+        return {"pairs": [[_plain(k, typed), _plain(v, typed)] for k, v in value.items()]}
     if isinstance(value, tuple):
-        return {"tuple": [_plain(v) for v in value]}
+        return {"tuple": [_plain(v, typed) for v in value]}
+    if typed and isinstance(value, range):
+        return {"range": [value.start, value.stop, value.step]}
+    if typed and isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return {"array": value.tolist(), "dtype": value.dtype.str}
     if isinstance(value, (list, range, np.ndarray)):
-        return [_plain(v) for v in value]
+        return [_plain(v, typed) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (str, bool, Integral, Real)):
@@ -79,6 +86,10 @@ def _restored(value):
         return {_restored(k): _restored(v) for k, v in value["pairs"]}
     if "tuple" in value:
         return tuple(_restored(v) for v in value["tuple"])
+    if "range" in value:
+        return range(*value["range"])
+    if "array" in value:
+        return np.array(value["array"], dtype=value["dtype"])
     if "numpy_type" in value:
         return np.dtype(value["numpy_type"]).type
     return np.dtype(value["numpy_dtype"])
@@ -122,7 +133,9 @@ def metadata(est) -> dict:
         fitted["classes_"] = {"values": _plain(values), "dtype": classes.dtype.str}
         fitted["y_type_"] = est._label_binarizer.y_type_
         fitted["sparse_input_"] = bool(est._label_binarizer.sparse_input_)  # predict's type
-    params = {k: _plain(v) for k, v in est.get_params(deep=False).items() if k != "callbacks"}
+    params = {
+        k: _plain(v, typed=True) for k, v in est.get_params(deep=False).items() if k != "callbacks"
+    }
     sklearn = {"class": type(est).__name__, "params": params, "fitted": fitted}
     return {**record(est).to_dict(), "sklearn": sklearn}
 
