@@ -255,3 +255,65 @@ def test_a_model_that_cannot_be_copied_is_said_so_by_the_probes_that_copy_it():
         with pytest.raises(TypeError, match=rf"^{name} works on a float64 copy of the model, and "
                            r"this model cannot be copied \(TypeError: "):  # fmt: skip
             probe()
+
+
+def test_a_layer_s_activation_is_found_past_normalisation_and_dropout():
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 8, seed=0), ng.BatchNorm1d(8), ng.ReLU(),
+                          ng.Linear(8, 6, seed=1), ng.Dropout(0.5), ng.Tanh(),
+                          ng.Linear(6, 10, seed=2)).double()  # fmt: skip
+    model(x[:50])  # running statistics that are not the initial ones
+    e = ng.explain(model, ng.CrossEntropyLoss(), x[3], y[3])
+    assert [t.activation for t in e.layers] == ["BatchNorm1d+ReLU", "Tanh", "Identity"]
+    model.eval()
+    normalised = model[1](model[0](x[3:4].astype(np.float64))).data
+    np.testing.assert_array_equal(e.layers[0].a, np.maximum(normalised, 0))  # ReLU's, not z
+    np.testing.assert_array_equal(e.layers[1].a, np.tanh(e.layers[1].z))
+    assert "-> BatchNorm1d+ReLU" in str(e)
+
+
+def test_a_model_with_its_own_forward_says_why_no_layer_is_shown():
+    class Own(ng.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = ng.Linear(4, 3, seed=0)
+
+        def forward(self, x):
+            return self.first(x).relu()
+
+    e = ng.explain(Own(), ng.CrossEntropyLoss(), np.ones(4, np.float32), np.array(1))
+    assert e.layers == [] and "none: explain sees the Linear layers a Sequential" in str(e)
+
+
+def test_to_dict_holds_what_each_layer_computed_and_the_input():
+    model = _tanh_net()
+    x = np.array([0.3, -1.2, 0.8, 2.0])
+    e = ng.explain(model, ng.CrossEntropyLoss(), x, np.array(2))
+    payload = json.loads(e.to_json())
+    assert payload["x"] == [x.tolist()]
+    for layer, trace in zip(payload["layers"], e.layers):
+        for key in ("inputs", "z", "a", "delta", "weight", "weight_grad", "bias_grad"):
+            np.testing.assert_array_equal(layer[key], getattr(trace, key))
+
+
+def test_each_example_is_compared_with_the_step_a_class_weighted_loss_takes():
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 16, seed=0), ng.ReLU(), ng.Linear(16, 10, seed=1)).double()
+    loss_fn = ng.CrossEntropyLoss(weight=[10.0] + [1.0] * 9)
+    e = ng.explain(model, loss_fn, x[:20], y[:20])
+    step = np.concatenate([np.r_[t.weight_grad.ravel(), t.bias_grad] for t in e.layers])
+    assert e.mean_grad_norm == pytest.approx(np.linalg.norm(step), rel=1e-12)
+    for n in (0, 5):
+        alone = ng.explain(model, loss_fn, x[n], y[n])
+        g = np.concatenate([np.r_[t.weight_grad.ravel(), t.bias_grad] for t in alone.layers])
+        cosine = g @ step / (np.linalg.norm(g) * np.linalg.norm(step))
+        assert e.examples[n].cosine_with_mean == pytest.approx(cosine, rel=1e-10)
+
+
+def test_explain_refuses_a_loss_of_the_inputs_derivatives_saying_what_to_use():
+    d = ng.datasets.black_scholes_mc(32, seed=1)
+    model = ng.Sequential(ng.Linear(1, 4, seed=0), ng.Softplus(), ng.Linear(4, 1, seed=1)).double()
+    loss_fn = ng.DifferentialLoss.from_labels(d.payoff, d.differentials)
+    with pytest.raises(TypeError, match=r"^explain: DifferentialLoss weighs the outputs' "
+                                        r"derivatives .* explain the values with MSELoss"):  # fmt: skip
+        ng.explain(model, loss_fn, d.x[:4], np.hstack([d.payoff, d.differentials])[:4])

@@ -87,6 +87,25 @@ def test_a_cost_of_zero_says_the_test_cannot_check_the_example():
         assert "eps" not in check.reason
 
 
+def test_one_example_given_as_a_1d_row_is_a_batch_of_one_as_explain_takes_it():
+    model, x, y = _smooth()
+    alone = ng.nudge_test(model, ng.CrossEntropyLoss(), x[2], y[2])
+    assert alone.to_dict() == ng.nudge_test(model, ng.CrossEntropyLoss(), x[2:3], y[2:3]).to_dict()
+    with pytest.raises(ng.ShapeError, match=r"^x: inputs have 3 rows but targets have 1 rows "
+                                            r"\(shape \(1,\)\); a 1-D x is 3 rows of one "
+                                            r"feature: pass one example of 3 features as "
+                                            r"x\[None\]"):  # fmt: skip
+        ng.evaluate(model, ng.CrossEntropyLoss(), x[2], y[2:3])
+
+
+def test_a_loss_of_the_inputs_derivatives_is_nudged_with_its_inputs():
+    d = ng.datasets.black_scholes_mc(64, seed=1)
+    model = ng.Sequential(ng.Linear(1, 8, seed=0), ng.Softplus(), ng.Linear(8, 1, seed=1))
+    loss_fn = ng.DifferentialLoss.from_labels(d.payoff, d.differentials)
+    check = ng.nudge_test(model, loss_fn, d.x, np.hstack([d.payoff, d.differentials]))
+    assert check.passed and check.relative_error < 1e-3
+
+
 def test_tolerance_must_be_positive():
     model, x, y = _smooth()
     with pytest.raises(ValueError, match="tolerance must be > 0, got 0"):

@@ -27,6 +27,18 @@ def as_array(value) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else dense_array(value)
 
 
+def example_rows(x, y) -> tuple[np.ndarray, object]:
+    """``(x, y)`` as rows for the tools that look at a few examples (explain, nudge_test): one
+    row given as a 1-D ``x`` is a batch of one, its target too (a class label, or a float
+    row of targets); rows as they came otherwise."""
+    x = as_array(x)
+    if x.ndim != 1:
+        return x, y
+    target = as_array(y)
+    one = target.ndim == 0 or (target.dtype.kind == "f" and target.ndim == 1)
+    return x[None, :], target[None] if one else y
+
+
 def _as_rows(value):
     """Inputs as rows: a sparse matrix read a batch at a time (SparseRows), else an array."""
     if is_sparse(value):
@@ -52,9 +64,13 @@ def prepare_data(model: Module, x, y=None, what: str = "x"):
         return x
     y = as_array(y)
     if y.ndim == 0 or len(y) != len(x):
+        one_row = (  # a 1-D x is N rows of one feature, as scikit-learn reads a column
+            f"; a 1-D {what} is {len(x)} rows of one feature: pass one example of {len(x)} "
+            f"features as {what}[None] (or rows k:k+1)" if x.ndim == 1 and len(x) > 1 else ""
+        )
         raise ShapeError(
             f"{what}: inputs have {len(x)} rows but targets have "
-            f"{len(y) if y.ndim else 'no'} rows (shape {y.shape})"
+            f"{len(y) if y.ndim else 'no'} rows (shape {y.shape}){one_row}"
         )
     if y.dtype.kind == "f" and y.dtype != dtype:
         y = within_range("y" if what == "x" else what, "targets", y, dtype, wider)

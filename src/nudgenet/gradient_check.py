@@ -19,7 +19,7 @@ from .data.sparse_rows import dense
 from .errors import NudgenetError, ShapeError
 from .grad_mode import enable_grad, no_grad
 from .nn.copies import float64_copy
-from .nn.differential import loss_inputs, wants_inputs
+from .nn.differential import loss_value, model_loss
 from .tensor import Tensor
 
 
@@ -239,13 +239,6 @@ class GradientReport:
         return "\n".join(rows)
 
 
-def _model_loss(model, loss_fn, x: np.ndarray, target) -> Tensor:
-    """``loss_fn(model(x), target)``, given ``inputs=`` where the loss wants them (as ``fit``'s
-    step: :func:`~nudgenet.nn.differential.loss_inputs`)."""
-    rows, keywords = loss_inputs(loss_fn, x)
-    return loss_fn(model(rows), target, **keywords)
-
-
 def check_gradients(
     model,
     loss_fn: Callable[[Tensor, object], Tensor],
@@ -277,14 +270,11 @@ def check_gradients(
     for p in model.parameters():
         p.grad = None
     with enable_grad():
-        loss = _model_loss(model, loss_fn, x64, target)
+        loss = model_loss(model, loss_fn, x64, target)
         loss.backward()
-    # a loss of the input gradient (DifferentialLoss) needs the graph to compute its value
-    recording = enable_grad if wants_inputs(loss_fn) else no_grad
 
     def evaluate() -> float:
-        with recording():
-            return float(_model_loss(model, loss_fn, x64, target).data)
+        return loss_value(model, loss_fn, x64, target)
 
     results = []
     for name, p in model.named_parameters():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluation import as_array, prepare_data
+from ..evaluation import example_rows, prepare_data
 from ..grad_mode import enable_grad
+from ..nn.differential import wants_inputs
 from ..nn.layers import Dropout, Linear, leaf_layers, trace
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -22,9 +23,25 @@ def _loss_name(loss_fn) -> str:
     return getattr(loss_fn, "__name__", None) or type(loss_fn).__name__
 
 
+def _after(leaves: list, k: int) -> list:
+    """The leaf layers between the Linear ``leaves[k]`` and its activation, with it: those with
+    parameters of their own (normalisation) or a Dropout, then the first other parameter-free
+    layer (the activation); none past the next Linear."""
+    chain = []
+    for name, layer in leaves[k + 1 :]:
+        if isinstance(layer, Linear):
+            break
+        chain.append((name, layer))
+        if not layer.parameters() and not isinstance(layer, Dropout):
+            break
+    return chain
+
+
 def _layer_traces(model: Module, x: Tensor, outputs: dict[str, Tensor]) -> list[LayerTrace]:
     """A LayerTrace for every Linear leaf layer, from :func:`trace`'s ``outputs`` of the forward
-    of ``x`` (their gradients retained by the backward since)."""
+    of ``x`` (their gradients retained by the backward since): ``a`` is the output of the layers
+    up to its activation (:func:`_after`), named by them (``"BatchNorm1d+ReLU"``; a Dropout,
+    the identity in eval mode, unnamed), or ``z`` itself and ``"Identity"`` where none follow."""
     leaves = list(leaf_layers(model))
     inputs = [x] + [outputs[name] for name, _ in leaves[:-1]]  # what each leaf layer was given
     traces = []
@@ -32,15 +49,10 @@ def _layer_traces(model: Module, x: Tensor, outputs: dict[str, Tensor]) -> list[
         if not isinstance(layer, Linear):
             continue
         z = outputs[name]
-        following = leaves[k + 1] if k + 1 < len(leaves) else None
-        if (
-            following is not None
-            and not following[1].parameters()
-            and not isinstance(following[1], Dropout)  # the identity in eval mode
-        ):
-            activation, a = type(following[1]).__name__, outputs[following[0]].data
-        else:
-            activation, a = "Identity", z.data
+        chain = _after(leaves, k)
+        named = [type(f).__name__ for _, f in chain if not isinstance(f, Dropout)]
+        activation = "+".join(named) or "Identity"
+        a = outputs[chain[-1][0]].data if chain else z.data
         bias = layer.bias
         traces.append(
             LayerTrace(
@@ -90,8 +102,10 @@ def _top_parameters(model: Module, traces: list[LayerTrace], top: int) -> list[P
     return result
 
 
-def _per_example(model, loss_fn, x: np.ndarray, y, params) -> tuple[list, float]:
-    """Each row's own gradient gₙ = ∇θ C(xₙ, yₙ) and its cosine with the mean ḡ."""
+def _per_example(model, loss_fn, x: np.ndarray, y, params, step: np.ndarray) -> tuple[list, float]:
+    """Each row's own gradient gₙ = ∇θ C(xₙ, yₙ) and its cosine with the batch's gradient
+    ``step`` = ḡ, the step the loss takes: the mean of the gₙ for a mean loss, their mean
+    weighted as the loss weighs its rows otherwise (class weights); returns ‖ḡ‖ too."""
     grads, losses, wants = [], [], []
     for n in range(len(x)):
         for p in params:
@@ -104,8 +118,7 @@ def _per_example(model, loss_fn, x: np.ndarray, y, params) -> tuple[list, float]
         grads.append(flat_grads(params))
         losses.append(float(loss.data))
         wants.append(_most_wanted(-out.grad.reshape(-1)))
-    g = np.stack(grads).astype(np.float64)
-    mean = g.mean(axis=0)
+    g, mean = np.stack(grads).astype(np.float64), step.astype(np.float64)
     norms = np.linalg.norm(g, axis=1)
     mean_norm = float(np.linalg.norm(mean))
     cosines = g @ mean / np.maximum(norms * mean_norm, np.finfo(np.float64).tiny)
@@ -136,8 +149,8 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
     ``x`` is one example (a 1-D row is treated as a batch of one) or a batch.  Returns an
     :class:`Explanation`: ``nudges = −∂C/∂a`` of the outputs, every Linear layer's ``δ = ∂C/∂z``
     and gradients, the ``top`` parameters by ``|∂C/∂θ|``, and, for a batch (with
-    ``per_example``), each example's gradient against the batch mean (one extra backward pass
-    per row).  The model (values, ``.grad``, mode) is left as it was.
+    ``per_example``), each example's gradient against the batch's, the step the loss takes
+    (one extra backward pass per row).  The model (values, ``.grad``, mode) is left as it was.
 
     >>> import numpy as np, nudgenet as ng
     >>> model = ng.Sequential(ng.Linear(2, 3, seed=0), ng.Tanh(), ng.Linear(3, 2, seed=1))
@@ -149,12 +162,14 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
     """
     if top < 0:
         raise ValueError(f"explain: top must be >= 0, got {top}")
-    x_arr = as_array(x)
-    if x_arr.ndim == 1:
-        x_arr = x_arr[None, :]
-        y_arr = np.asarray(y.data if isinstance(y, Tensor) else y)
-        y = y_arr[None] if y_arr.ndim == 0 or (y_arr.dtype.kind == "f" and y_arr.ndim == 1) else y
-    x_arr, y = prepare_data(model, x_arr, y)
+    if wants_inputs(loss_fn):
+        raise TypeError(
+            f"explain: {_loss_name(loss_fn)} weighs the outputs' derivatives in the inputs, so "
+            "backprop's δ = ∂C/∂z are not its gradients; explain the values with MSELoss (as "
+            "nudgenet explain does), and check its gradients with ng.nudge_test or "
+            "ng.check_gradients"
+        )
+    x_arr, y = prepare_data(model, *example_rows(x, y))
     with preserved_state(model) as params, enable_grad():
         x_in = Tensor(x_arr)
         out, outputs = trace(model, x_in)
@@ -168,7 +183,8 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
         ranked = _top_parameters(model, traces, top)
         examples, mean_norm = [], None
         if per_example and len(x_arr) > 1:
-            examples, mean_norm = _per_example(model, loss_fn, x_arr, y, params)
+            step = flat_grads(params)
+            examples, mean_norm = _per_example(model, loss_fn, x_arr, y, params, step)
     probabilities = None
     if getattr(loss_fn, "task", None) == "classification":  # a loss that knows its task
         probabilities = loss_fn.probabilities(out.data.astype(np.float64))

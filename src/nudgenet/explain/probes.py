@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError
-from ..evaluation import as_array, prepare_data
+from ..evaluation import as_array, example_rows, prepare_data
 from ..grad_mode import enable_grad, no_grad
 from ..nn.copies import float64_copy
+from ..nn.differential import loss_value, model_loss
 from ..nn.layers import LeakyReLU, ReLU
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -151,12 +152,12 @@ def nudge_test(
         raise ValueError(f"nudge_test: tolerance must be > 0, got {tolerance}")
     work = float64_copy(model, "nudge_test") if float64 else copy.deepcopy(model)
     work.eval()
-    x, y = prepare_data(work, as_array(x), y)
+    x, y = prepare_data(work, *example_rows(x, y))
     params = work.parameters()
     for p in params:
         p.grad = None
     with enable_grad():
-        loss = loss_fn(work(x), y)
+        loss = model_loss(work, loss_fn, x, y)
     loss.backward()
     norm = float(np.linalg.norm(flat_grads(params).astype(np.float64)))
     if norm == 0:
@@ -165,8 +166,7 @@ def nudge_test(
     for p in params:
         if p.grad is not None:
             p.data -= (eps / norm) * p.grad
-    with no_grad():
-        after = float(loss_fn(work(x), y).data)
+    after = loss_value(work, loss_fn, x, y)
     crossed = int(np.count_nonzero(_kink_signs(work, x) != signs))
     return NudgeTest(
         float(eps), norm, float(loss.data), after, str(work.dtype), float(tolerance), crossed

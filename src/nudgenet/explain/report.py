@@ -14,7 +14,8 @@ class LayerTrace:
     """One ``Linear`` layer ℓ and what backprop computed there for the explained rows.
 
     ``inputs`` is the activation feeding the layer ``x`` (N, in); ``z = x W + b`` and
-    ``a = f(z)`` (N, out), ``f`` the activation layer that follows (``"Identity"`` if none);
+    ``a = f(z)`` (N, out), ``f`` the layers that follow up to the activation, ``activation``
+    their names (``"ReLU"``, ``"BatchNorm1d+ReLU"``; ``"Identity"`` if none);
     ``delta = ∂C/∂z`` (N, out); ``weight_grad = xᵀ δ`` (in, out); ``bias_grad = Σₙ δ`` (out,).
     """
 
@@ -42,7 +43,13 @@ class LayerTrace:
             "shape": list(self.weight.shape),
             "activation": self.activation,
             "grad_norm": self.grad_norm,
+            "inputs": self.inputs.tolist(),
+            "z": self.z.tolist(),
+            "a": self.a.tolist(),
             "delta": self.delta.tolist(),
+            "weight": self.weight.tolist(),
+            "weight_grad": self.weight_grad.tolist(),
+            "bias_grad": None if self.bias_grad is None else self.bias_grad.tolist(),
         }
 
 
@@ -85,9 +92,11 @@ class ParameterNudge:
 @dataclass
 class ExampleGradient:
     """What example ``index`` of a batch wants: its own loss, gradient norm ``‖gₙ‖``, the cosine
-    of ``gₙ`` with the batch mean ``ḡ``, and the output unit it most wants moved, ``wants`` (the
-    largest |nudge|), and which way, ``direction``: ``"up"`` or ``"down"`` by the nudge's sign
-    (None and ``"none"`` where every nudge is 0, ``"not finite"`` where one is not)."""
+    of ``gₙ`` with the batch's gradient ``ḡ`` (the step the loss takes: the mean of the ``gₙ``,
+    weighted as the loss weighs rows, e.g. by class weights), and the output unit it most wants
+    moved, ``wants`` (the largest |nudge|), and which way, ``direction``: ``"up"`` or ``"down"``
+    by the nudge's sign (None and ``"none"`` where every nudge is 0, ``"not finite"`` where one
+    is not)."""
 
     index: int
     loss: float
@@ -105,7 +114,7 @@ class Explanation:
     """What :func:`explain` found; ``str()`` is a readable report, ``to_dict()``/``to_json()`` the
     same as plain data.  ``nudges`` is ``−∂C/∂a`` of the outputs, shape (N, outputs);
     ``probabilities`` (N, classes), for a classifier's loss, the loss's reading of the outputs
-    (in float64), else None."""
+    (in float64), else None; ``mean_grad_norm`` the norm of the batch's gradient ḡ."""
 
     loss: float
     loss_name: str
@@ -167,6 +176,7 @@ class Explanation:
             "loss": self.loss,
             "loss_name": self.loss_name,
             "batch_size": self.batch_size,
+            "x": self.x.tolist(),
             "outputs": self.outputs.tolist(),
             "nudges": self.nudges.tolist(),
             "ranked_outputs": [{"unit": k, "nudge": v} for k, v in self.ranked_outputs()],
@@ -194,6 +204,9 @@ class Explanation:
                 f"  output {unit:>3}  value {out[unit]:>+10.4f}  nudge {push:>+11.4e}  {arrow}"
             )
         rows += ["", "layers (delta = dC/dz):"]
+        if not self.layers:
+            rows.append("  none: explain sees the Linear layers a Sequential applies in order, and "
+                        "this model's forward is its own")  # fmt: skip
         for layer in self.layers:
             d = np.abs(layer.delta).mean(axis=0)
             rows.append(
@@ -218,7 +231,7 @@ class Explanation:
         if self.examples:
             rows += [
                 "",
-                "each example's gradient g_n against the batch mean (cos = g_n . g / |g_n||g|):",
+                "each example's gradient g_n against the batch's g (cos = g_n . g / |g_n||g|):",
             ]
             for e in self.examples:
                 wants = f"output {e.wants} {e.direction}" if e.wants is not None else (

@@ -22,7 +22,7 @@ from .. import functional as F
 from ..autograd import grad
 from ..errors import ShapeError
 from ..functional.layers import NormalizationFunction
-from ..grad_mode import enable_grad
+from ..grad_mode import enable_grad, no_grad
 from ..graph import graph_order
 from ..tensor import Tensor
 from .module import Module
@@ -155,6 +155,20 @@ def loss_inputs(loss_fn, x) -> tuple[Tensor | np.ndarray, dict]:
         return x, {}
     rows = Tensor(x.data if isinstance(x, Tensor) else x, requires_grad=True)
     return rows, {"inputs": rows}
+
+
+def model_loss(model, loss_fn, x, target) -> Tensor:
+    """``loss_fn(model(x), target)``, given ``inputs=`` where the loss wants them, as ``fit``'s
+    step gives them (:func:`loss_inputs`)."""
+    rows, keywords = loss_inputs(loss_fn, x)
+    return loss_fn(model(rows), target, **keywords)
+
+
+def loss_value(model, loss_fn, x, target) -> float:
+    """The value of :func:`model_loss`, recording no graph but what a loss of the inputs'
+    derivatives needs to compute its value (:func:`wants_inputs`)."""
+    with enable_grad() if wants_inputs(loss_fn) else no_grad():
+        return float(model_loss(model, loss_fn, x, target).data)
 
 
 def _normalized_over_rows(prediction: Tensor) -> bool:
