@@ -207,3 +207,18 @@ def test_early_stopping_can_watch_a_diagnostic():
                      callbacks=[stopper])  # fmt: skip
     assert history["dead_units/3"] == [1.0, 1.0]
     assert history.stop_reason == "early_stopping" and history.stopped_epoch == 1
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_gradient_norms_are_backprop_s_before_fit_clips_them(compile):
+    x, y = _data()
+    runs = {}
+    for clip in (None, 1e-3):
+        model = _model().double()
+        history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=1e-9),
+                         x, y, epochs=1, batch_size=len(x), seed=0, verbose=0, diagnostics=True,
+                         clip_grad_norm=clip, compile=compile)  # fmt: skip
+        runs[clip] = {k: v for k, v in history.history.items() if k.startswith("grad_norm")}
+        total = np.sqrt(sum(g[0] ** 2 for g in runs[clip].values()))  # one batch: its norms
+        assert total > 1e-2  # the gradient, far above the clipping norm
+    assert runs[1e-3] == runs[None]

@@ -173,6 +173,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert {"loss", "accuracy", "f1_macro", "val_loss", "val_accuracy", "val_f1_macro"} <= set(val)
     tiny = found["cases"]["regression-tiny-batches"]["keys"]
     assert {"val_r2", "val_mae", "r2", "grad_norm/0", "dead_units/1"} <= set(tiny)
+    assert "grad_norm/0" in found["cases"]["clip-sum-loss"]["keys"], "before clipping, as 1 process"
     dropout = found["dropout"]
     assert all(dropout["repeatable"]) and dropout["same_parameters_on_every_rank"]
     assert dropout["streams_differ"]

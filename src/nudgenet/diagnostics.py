@@ -6,7 +6,8 @@ the epoch's ``logs``, and so to the History, to the callbacks after it and to an
 
 * ``grad_norm/<layer>`` for every ``Linear`` layer: the mean over the epoch's batches of the
   layer's batch-gradient norm ``‖(∂C/∂W, ∂C/∂b)‖₂`` — vanishing gradients shrink towards the
-  input layers, exploding ones grow;
+  input layers, exploding ones grow; as backprop computed it, before ``fit``'s
+  ``clip_grad_norm`` (which would hide the growth: ``fit`` has the callback measure first);
 * ``dead_units/<layer>`` for every ``ReLU`` layer that follows a ``Linear``: the fraction of its
   units that never fired (output > 0) on any training row of the epoch.  A dead unit passes no
   gradient back and stops learning.
@@ -70,10 +71,19 @@ class GradientDiagnostics(Callback):
         self._norms = np.zeros(len(self.layers))
         self._steps = 0
         self._fired = [np.zeros(linear.out_features, dtype=bool) for _, _, linear in self.relus]
+        self._measured = False
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def measure_gradients(self) -> None:
+        """Add the batch's per-layer gradient norms to the epoch's: ``fit`` calls it before it
+        clips the gradient (``clip_grad_norm``), else :meth:`on_train_batch_end` does."""
         squares = [0.0 if p.grad is None else np.vdot(p.grad, p.grad) for p in self._params]
         self._norms += np.sqrt(np.bincount(self._owner, squares, minlength=len(self.layers)))
+        self._measured = True
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self._measured:
+            self.measure_gradients()
+        self._measured = False
         outputs = self.outputs  # none yet on a data-parallel rank that has had no rows
         for fired, (name, _, _) in zip(self._fired, self.relus):
             if name in outputs:

@@ -136,10 +136,12 @@ def _compiled_until_hooked(model: Module, compiled_step, engine_step, required: 
     return step
 
 
-def update_step(optimizer: Optimizer, max_norm: float | None, part: slice | None = None):
+def update_step(optimizer: Optimizer, max_norm: float | None, part: slice | None = None,
+                before_clip=None):  # fmt: skip
     """``optimizer.step`` (of the flat buffer's ``part`` only, when given), after
     :func:`~nudgenet.nn.utils.clip_grad_norm_` of its gradients (one norm over its whole flat
-    buffer) when ``max_norm`` is given."""
+    buffer) when ``max_norm`` is given, and before that ``before_clip()`` (a callback's look at
+    the gradient as backprop computed it: :class:`~nudgenet.diagnostics.GradientDiagnostics`)."""
     update = optimizer.step if part is None else partial(optimizer.step, part)
     if max_norm is None:
         return update
@@ -147,6 +149,8 @@ def update_step(optimizer: Optimizer, max_norm: float | None, part: slice | None
         raise ValueError(f"fit: clip_grad_norm must be a number > 0 or None, got {max_norm!r}")
 
     def step() -> None:
+        if before_clip is not None:
+            before_clip()
         clip_grad_norm_(optimizer.params, max_norm)
         update()
 

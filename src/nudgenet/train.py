@@ -93,6 +93,20 @@ def _stop_reason(
     return reason or ("stopped" if model.stop_training else None)
 
 
+def _measuring(callbacks: list):
+    """What to call before the gradient is clipped: the :class:`GradientDiagnostics` among
+    ``callbacks`` measure it as backprop computed it; None without them."""
+    diagnostics = [cb for cb in callbacks if isinstance(cb, GradientDiagnostics)]
+    if not diagnostics:
+        return None
+
+    def measure() -> None:
+        for cb in diagnostics:
+            cb.measure_gradients()
+
+    return measure
+
+
 def fit(
     model: Module,
     loss_fn,
@@ -195,10 +209,11 @@ def fit(
             f"nudgenet loss but DifferentialLoss does), got {loss_fn!r}"
         )
     metric_fns = resolve(metrics, loss_fn)
-    update = update_step(optimizer, clip_grad_norm)  # optimizer.step, clipping first if asked
     first = [GradientDiagnostics()] if diagnostics else []  # before the others: they see its logs
     callbacks = first + list(callbacks or ())
     check_callbacks(callbacks)
+    # optimizer.step, clipping first if asked (the diagnostics measure the gradient before that)
+    update = update_step(optimizer, clip_grad_norm, before_clip=_measuring(callbacks))
     was_training = model.training
     n = len(x)
     steps = n // batch_size if drop_last else math.ceil(n / batch_size)
@@ -231,7 +246,9 @@ def fit(
         if parallel:  # rank 0's state everywhere; each step on this rank's rows, then the sum
             at = parallel.start(run, at)
             train_step = parallel.sharded(train_step, weights)
-            update = parallel.updating(optimizer, clip_grad_norm, callbacks)
+            update = parallel.updating(
+                optimizer, clip_grad_norm, callbacks, _measuring(callbacks)
+            )
         every_steps = checkpoint.every_steps if checkpoint is not None else None
         # the epoch loss: the mean per row for reduction="mean", the total for "sum" (as evaluate)
         mean_loss = is_mean_over_rows(loss_fn)

@@ -195,13 +195,14 @@ record(
     ),
 )  # fmt: skip
 
-# gradient clipping (of the summed gradient) and a sum-reduced loss
+# gradient clipping (of the summed gradient) and a sum-reduced loss; the diagnostics' norms of
+# the summed gradient before clipping
 record(
     "clip-sum-loss",
     both(
         lambda: classifier("float64"), x64, labels, "sgd",
         loss_fn=ng.CrossEntropyLoss(reduction="sum"), epochs=2, batch_size=32,
-        clip_grad_norm=0.5, metrics=["accuracy"],
+        clip_grad_norm=0.5, metrics=["accuracy"], diagnostics=True,
     ),
 )  # fmt: skip
 

@@ -189,17 +189,18 @@ class DataParallel:
 
         return step
 
-    def updating(self, optimizer, max_norm: float | None, callbacks: list):
-        """fit's update (clipping first to ``max_norm``, if given): with the node's shared
-        memory, the optimiser's step on this rank's part of the buffer, then a wait for the
-        node's other parts (:mod:`.node`; every rank's ``.grad`` then holds the whole gradient
-        only when clipping or ``callbacks`` may read it); with an Allreduce, the whole step."""
+    def updating(self, optimizer, max_norm: float | None, callbacks: list, before_clip=None):
+        """fit's update (clipping first to ``max_norm``, if given, after ``before_clip()``:
+        :func:`~nudgenet.step.update_step`): with the node's shared memory, the optimiser's step
+        on this rank's part of the buffer, then a wait for the node's other parts (:mod:`.node`;
+        every rank's ``.grad`` then holds the whole gradient only when clipping or
+        ``callbacks`` may read it); with an Allreduce, the whole step."""
         reduction = self.reduction
         if isinstance(reduction, GradientAllreduce):
-            return update_step(optimizer, max_norm)
+            return update_step(optimizer, max_norm, before_clip=before_clip)
         reduction.settle = max_norm is not None  # the clipping norm reads every part
         reduction.whole = reduction.settle or bool(callbacks)
-        step = update_step(optimizer, max_norm, reduction.part)
+        step = update_step(optimizer, max_norm, reduction.part, before_clip)
 
         def update() -> None:
             step()
