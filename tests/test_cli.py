@@ -132,6 +132,8 @@ def test_regression_on_black_scholes(tmp_path):
     summary = last_json(result)
     assert summary["task"] == "regression" and summary["test_rmse"] < 0.05
     assert summary["model_path"] == "bs.safetensors"
+    names = ng.load(tmp_path / "bs.safetensors").metadata["feature_names"]
+    assert names == list(ng.datasets.black_scholes(1).columns)  # explain's figures name them
     rows = ng.datasets.black_scholes(3, seed=9).x
     np.save(tmp_path / "options.npy", rows)
     values = last_json(run("predict", "bs.safetensors", "options.npy", "--json", cwd=tmp_path))

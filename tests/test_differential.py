@@ -284,6 +284,8 @@ def test_train_command_differential(tmp_path):
     assert done["test_loss"] != plain["test_loss"] and math.isfinite(done["test_loss"])
     model = ng.load(tmp_path / "d.safetensors")
     assert ng.predict(model, np.array([[1.0, 0.2, 1.0]])).shape == (1, 1)  # values, 3 inputs
+    drawn = ng.datasets.black_scholes_mc(2, volatility=(0.1, 0.4), maturity=(0.25, 2.0))
+    assert model.metadata["feature_names"] == list(drawn.columns)  # the data set's, named
     # the README's command as it stands: its defaults (softplus, adam) train, where relu and
     # sgd's rate and momentum diverged within the first epoch
     bare = last_json(run("train", "--dataset", "black-scholes-mc", "--differential", "--samples",

@@ -103,7 +103,9 @@ def run(args) -> int:
         task=data.task,
         loss=type(loss_fn).__name__,
         class_names=tuple(data.class_names),
-        feature_names=tuple(feature_names(data.name, data.label_column, data.features) or ()),
+        feature_names=tuple(
+            feature_names(data.name, data.label_column, data.features) or data.record.columns
+        ),
         test_size=args.test_size,
         seed=args.seed,
         samples=args.samples,

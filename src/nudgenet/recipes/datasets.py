@@ -70,6 +70,7 @@ class DatasetRecord:
     split_rows: Callable[[Source, float], Split] | None = None  # its own train / held-out split
     differential: bool = False  # y's first column the value, the others its ∂/∂x (Dataset.dydx_*)
     downloads: bool = False  # fetches missing files (under mpiexec: rank 0 first, cli/mpi.py)
+    columns: tuple[str, ...] = ()  # a named set's feature names, in the order of its columns
 
 
 def _mnist_split(source: Source, test_size: float) -> Split:
@@ -131,9 +132,13 @@ DATASETS: dict[str, DatasetRecord] = {
             split_rows=_mnist_split,
             downloads=True,
         ),
-        DatasetRecord("black-scholes", _black_scholes, "regression", generated=True),
         DatasetRecord(
-            "black-scholes-mc", _black_scholes_mc, "regression", generated=True, differential=True
+            "black-scholes", _black_scholes, "regression", generated=True,
+            columns=data.OptionSamples.columns,
+        ),
+        DatasetRecord(
+            "black-scholes-mc", _black_scholes_mc, "regression", generated=True, differential=True,
+            columns=("spot", "volatility", "maturity"),  # every input drawn (_black_scholes_mc)
         ),
         DatasetRecord(
             "spirals",
