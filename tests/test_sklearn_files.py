@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_classification, make_multilabel_classification
@@ -298,3 +299,53 @@ def test_load_refuses_a_damaged_or_inconsistent_file_in_one_line(change, message
     with pytest.raises(ng.ModelFileError, match=message) as error:
         MLPClassifier.load(path)
     assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def test_every_route_to_onnx_names_the_features_of_the_data_frame_fitted_on(tmp_path, capsys):
+    """``nudgenet export``, ``ng.export_onnx(ng.load(file))`` and
+    ``ng.export_onnx(est.to_nudgenet())`` write the same ``feature_names`` (the Python routes
+    wrote none: the record held no names); a file saved before the record held them (its
+    names only under ``"sklearn"``) still exports and predicts by them."""
+    columns = ["age", "income", "score", "height", "weight"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier((8,), max_iter=40, random_state=0)
+        est.fit(pd.DataFrame(X, columns=columns), np.array(list("abc"))[Y])
+    path = est.save(tmp_path / "m.safetensors")
+    metadata = copy.deepcopy(ng.load(path).metadata)
+    del metadata["feature_names"]
+    older = ng.save(est.to_nudgenet(), tmp_path / "older.safetensors", metadata=metadata)
+    assert _run(capsys, "export", str(path), str(tmp_path / "cli.onnx"), "-q")[0] == 0
+    exported = [tmp_path / "cli.onnx"] + [
+        ng.export_onnx(model, tmp_path / f"{name}.onnx")
+        for name, model in [("loaded", ng.load(path)), ("network", est.to_nudgenet()),
+                            ("older", ng.load(older))]  # fmt: skip
+    ]
+    for onnx_file in exported:
+        props = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+        assert json.loads(props["feature_names"]) == columns, onnx_file
+    table = tmp_path / "rows.csv"  # the columns in another order: read in the model's
+    np.savetxt(table, ROWS[:, ::-1], delimiter=",", header=",".join(columns[::-1]), comments="")
+    code, out, _ = _run(capsys, "predict", str(older), str(table), "--json")
+    predicted = est.predict(pd.DataFrame(ROWS, columns=columns))
+    assert code == 0 and json.loads(out)["predictions"] == predicted.tolist()
+
+
+def test_an_estimator_s_record_claims_no_data_set_split_or_score(tmp_path, capsys):
+    """The record holds what the estimator knows (task, loss, class and feature names), not
+    ``nudgenet train``'s defaults (``samples: 50000``, ``test_size``, ``seed``): the file
+    names no data set; evaluate and explain score a data set given them, predict its rows."""
+    est = _fitted("binary-str")
+    path = est.save(tmp_path / "m.safetensors")
+    metadata = ng.load(path).metadata
+    assert sorted(set(metadata) - {"sklearn"}) == ["class_names", "feature_names", "loss", "task"]
+    table = tmp_path / "rows.csv"  # its labels the class names, no and yes
+    rows = [",".join([*map(str, x), label]) for x, label in zip(X, np.array(["no", "yes"])[Y % 2])]
+    table.write_text("\n".join(["a,b,c,d,e,label", *rows]) + "\n")
+    code, out, err = _run(capsys, "evaluate", str(path), "--dataset", str(table), "--json")
+    assert (code, err) == (0, "") and json.loads(out)["rows"] == len(X)
+    code, out, err = _run(capsys, "explain", str(path), "--dataset", str(table), "--json")
+    assert (code, err) == (0, "") and json.loads(out)["predicted_name"] == est.predict(X[:1])[0]
+    np.save(tmp_path / "rows.npy", ROWS)
+    code, out, _ = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--json")
+    assert code == 0 and json.loads(out)["predictions"] == est.predict(ROWS).tolist()

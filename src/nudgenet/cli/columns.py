@@ -33,14 +33,9 @@ def feature_names(path, label_column, features: int) -> list[str] | None:
 
 
 def model_feature_names(model) -> list[str] | None:
-    """The feature columns ``model`` was trained on, by name: its record's (``nudgenet train``,
+    """The feature columns ``model`` was trained on, by name: its record's (``nudgenet train``'s,
     or an estimator's ``feature_names_in_``); else None."""
-    metadata = getattr(model, "metadata", None) or {}
-    names = list(TrainingRecord.from_dict(metadata).feature_names)
-    if not names:  # an estimator's file: the names of the DataFrame it was fitted on
-        fitted = metadata.get("sklearn", {}).get("fitted", {}) if isinstance(metadata, dict) else {}
-        names = [str(name) for name in fitted.get("feature_names_in_", [])]
-    return names or None
+    return list(TrainingRecord.from_dict(getattr(model, "metadata", None)).feature_names) or None
 
 
 def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False) -> np.ndarray:

@@ -166,8 +166,8 @@ def onnx_model(
         doc_string=_summary(model),
     )
     properties = {"nudgenet_version": __version__}
-    if feature_names is None:  # a record's; [] where the rows had no column names
-        feature_names = metadata.get("feature_names") or None
+    if feature_names is None and record.feature_names:  # () where the rows had no names
+        feature_names = record.feature_names
     if class_names is not None:
         properties["class_names"] = _names("class_names", class_names, classes, "class")
     if feature_names is not None:

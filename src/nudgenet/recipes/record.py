@@ -18,6 +18,10 @@ SCORE_TIE = 1e-6  # relative: held-out scores closer than this are equal (float3
 # The fields that decide which rows a model is scored on (and with which metric, by the task):
 # two scores compare only when the records agree on all of them.
 HELD_OUT = ("dataset", "data_dir", "labels", "label_column", "test_size", "seed", "samples", "task")
+# The fields that describe the data set a model was trained on, its split and its score there:
+# a record of no data set (an estimator's, fitted on arrays) has none of them to tell.
+TRAINING_DATA = (*(name for name in HELD_OUT if name != "task"), "rows_checksum", "score_metric",
+                 "score")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,8 @@ class TrainingRecord:
     task: str | None = None  # "classification" or "regression"
     loss: str | None = None  # the loss class's name
     class_names: tuple[str, ...] = ()
-    feature_names: tuple[str, ...] = ()  # the CSV header's feature columns, in the model's order
+    # the CSV header's feature columns (an estimator's feature_names_in_), in the model's order
+    feature_names: tuple[str, ...] = ()
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = 0
     samples: int = DEFAULT_SAMPLES
@@ -48,19 +53,28 @@ class TrainingRecord:
     score: float | None = None  # the model's score on its held-out rows; None: not scored
 
     def to_dict(self) -> dict:
-        """The JSON-able metadata to save with the model."""
-        return {
+        """The JSON-able metadata to save with the model; without a data set, none of the
+        fields of :data:`TRAINING_DATA`, whose defaults (a split of 0.2 of 50000 rows) would say
+        what is false of a model fitted on arrays."""
+        values = {
             **asdict(self),
             "class_names": list(self.class_names),
             "feature_names": list(self.feature_names),
         }
+        if self.dataset is None:
+            return {key: value for key, value in values.items() if key not in TRAINING_DATA}
+        return values
 
     @classmethod
     def from_dict(cls, metadata: dict | None) -> TrainingRecord:
         """The record in ``metadata``: missing keys take their defaults, unknown keys are
-        ignored."""
+        ignored.  An estimator's file saved before its record held ``feature_names`` has them
+        as the fitted ``feature_names_in_`` under ``"sklearn"``: those are its feature names."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in (metadata or {}).items() if key in known}
+        if not values.get("feature_names"):
+            fitted = (metadata or {}).get("sklearn", {}).get("fitted", {})
+            values["feature_names"] = [str(name) for name in fitted.get("feature_names_in_", [])]
         for names in ("class_names", "feature_names"):
             if names in values:
                 values[names] = tuple(values[names])

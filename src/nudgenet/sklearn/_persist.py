@@ -3,8 +3,8 @@
 The file is an ordinary nudgenet model (safetensors, no pickle; :func:`nudgenet.io.save`): the
 network as ``to_nudgenet()`` gives it, so ``ng.load`` and the command line read it too.  Its
 metadata holds the training record ``nudgenet train`` writes (:func:`record`: the task, the loss
-the network's scores were trained with, the class names), which ``nudgenet predict`` and
-``export`` read, and under ``"sklearn"`` the estimator's class, its parameters (those JSON can
+the network's scores were trained with, the class and feature names), which ``nudgenet predict``
+and ``export`` read, and under ``"sklearn"`` the estimator's class, its parameters (those JSON can
 hold) and its fitted attributes.  Not kept: ``callbacks`` (Python objects; files hold no
 pickle), so the loaded estimator's are None, its default; a ``RandomState`` given as
 ``random_state``, which loads as None (an int is kept); the solver's state (Adam's moments),
@@ -112,13 +112,17 @@ def record(est) -> TrainingRecord:
     """The fitted ``est`` as ``nudgenet train`` records a model: the task and the nudgenet loss
     its network's scores were trained with (``BCEWithLogitsLoss`` for two classes or
     multilabel targets under ``log_loss``, ``CrossEntropyLoss`` for several classes, ``MSELoss``
-    or ``PoissonLoss`` for a regressor), and ``classes_`` as the class names where they are the
-    classes a row is one of (not the label columns of multilabel targets)."""
+    or ``PoissonLoss`` for a regressor), ``classes_`` as the class names where they are the
+    classes a row is one of (not the label columns of multilabel targets), and
+    ``feature_names_in_`` (a DataFrame's columns) as the feature names.  Nothing of a data set
+    (``TrainingRecord.to_dict`` leaves its fields out): the estimator was fitted on arrays."""
     loss = RULES[est._loss_rule].make()
     binarizer = getattr(est, "_label_binarizer", None)  # a classifier's
     classes = binarizer is not None and not binarizer.y_type_.startswith("multilabel")
     names = tuple(str(c) for c in est.classes_) if classes else ()
-    return TrainingRecord(task=loss.task, loss=type(loss).__name__, class_names=names)
+    features = tuple(str(name) for name in getattr(est, "feature_names_in_", ()))
+    return TrainingRecord(task=loss.task, loss=type(loss).__name__, class_names=names,
+                          feature_names=features)  # fmt: skip
 
 
 def metadata(est) -> dict:
