@@ -232,6 +232,21 @@ def test_bad_parameters_raise_scikit_learns_invalid_parameter_error(params):
             MLPRegressor(**params).fit(X, Y * 1.0)
 
 
+@pytest.mark.parametrize("fraction, leaves", [(0.0, "validate"), (0.99, "train")])
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor])
+def test_a_validation_fraction_holding_out_no_row_or_every_row_is_named_before_training(
+    make, fraction, leaves
+):
+    """With ``early_stopping`` it failed inside ``train_test_split``, naming its ``test_size``."""
+    est = make(hidden_layer_sizes=(8,), early_stopping=True, validation_fraction=fraction)
+    with pytest.raises(ValueError, match=(
+        f"^{make.__name__}: validation_fraction must hold out some but not all of the 90 rows "
+        f"with early_stopping=True, got {fraction}, which leaves no row to {leaves} on$"
+    )):  # fmt: skip
+        est.fit(X[:90], Y[:90])
+    assert not hasattr(est, "coefs_")
+
+
 def test_assigning_coefs_of_other_shapes_is_a_one_line_error():
     with pytest.warns(ConvergenceWarning):
         est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, Y)

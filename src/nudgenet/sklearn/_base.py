@@ -20,17 +20,15 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ..data.sparse_rows import rows_of
 from ..distributed.launch import alone_by_design
 from ..train import fit
 from . import _lbfgs, _persist
-from ._epochs import SklearnEpochs, curves_to_go_on, new_curves
+from ._epochs import SklearnEpochs, curves_to_go_on, new_curves, validation_split
 from ._losses import RULES, WeightTotal, in_units, output_function
 from ._network import build_network, check_fitted, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
@@ -196,20 +194,9 @@ class BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         validation = None  # (split, and refused if too small, before the estimator changes)
         if self.early_stopping:
-            stratify = columns if is_classifier(self) and columns.shape[1] == 1 else None
-            train, held = train_test_split(
-                np.arange(len(X)), random_state=rng, test_size=self.validation_fraction,
-                stratify=stratify,
-            )  # fmt: skip
-            if len(held) < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' or the "
-                    "size of your dataset."
-                )
-            held_weights = None if weights is None else weights[held]
-            validation = (X[held], y[held], targets[held], held_weights)
-            X, targets = rows_of(X, train), targets[train]
-            weights = None if weights is None else weights[train]
+            X, targets, weights, validation = validation_split(
+                self, X, y, columns, targets, weights, rng
+            )
         if not incremental or self._solver_kind() != self.solver:  # (solver changed: a new one)
             self._new_solver(rule)
         self._solver.alpha = float(self.alpha)  # read at every fit, as scikit-learn's backprop

@@ -10,15 +10,49 @@ validation score or loss (``early_stopping_on``), ``tol`` and ``n_iter_no_change
 learning-rate schedules (``invscaling`` after each epoch; ``adaptive`` divides by 5 instead of
 stopping, until below 1e-6); and stopping (``stop_reason = "converged"``).  The epoch's logs
 gain ``sklearn_loss`` and, with a validation set, ``val_score`` and ``val_loss``, shown by
-``verbose`` and seen by the user's callbacks.
+``verbose`` and seen by the user's callbacks.  The validation set ``early_stopping`` scores is
+split off by :func:`validation_split`.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from sklearn.base import is_classifier
+from sklearn.model_selection import train_test_split
 
 from ..callbacks import Callback
+from ..data.sparse_rows import rows_of
 from ..evaluation import predict
+
+
+def validation_split(est, X, y, columns, targets, weights, rng):
+    """scikit-learn's split for ``early_stopping``: ``validation_fraction`` of the rows held
+    out (stratified by a classifier's single label column, drawn from ``rng``); returns the
+    training rows' ``X``, ``targets`` and ``weights`` (None: unweighted) and the validation
+    set ``(x, y, targets, sample_weight)``.  A one-line ValueError naming
+    ``validation_fraction`` where it holds out no row or every row (scikit-learn's named
+    ``train_test_split``'s ``test_size``), and scikit-learn's where it holds out one."""
+    n, fraction = len(X), est.validation_fraction
+    if not 0 < math.ceil(fraction * n) < n:  # the rows train_test_split holds out
+        leaves = "no row to validate on" if fraction * n <= 0 else "no row to train on"
+        raise ValueError(
+            f"{type(est).__name__}: validation_fraction must hold out some but not all of the "
+            f"{n} rows with early_stopping=True, got {fraction!r}, which leaves {leaves}"
+        )
+    stratify = columns if is_classifier(est) and columns.shape[1] == 1 else None
+    train, held = train_test_split(
+        np.arange(n), random_state=rng, test_size=fraction, stratify=stratify
+    )
+    if len(held) < 2:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' or the size of your "
+            "dataset."
+        )
+    held_weights, weights = (None, None) if weights is None else (weights[held], weights[train])
+    validation = (X[held], y[held], targets[held], held_weights)
+    return rows_of(X, train), targets[train], weights, validation
 
 
 class SklearnEpochs(Callback):
