@@ -247,6 +247,19 @@ def test_a_validation_fraction_holding_out_no_row_or_every_row_is_named_before_t
     assert not hasattr(est, "coefs_")
 
 
+@pytest.mark.parametrize("params", [{}, {"early_stopping": True}, {"solver": "lbfgs"}],
+                         ids=["adam", "early-stopping", "lbfgs"])  # fmt: skip
+def test_a_missing_regression_target_is_named_by_the_estimator_at_its_row_of_y(params):
+    """An object ``y`` holding None passes scikit-learn's check; the loss refused its NaN at a
+    row of the training split, which ``early_stopping`` shuffles (row 62 for the user's 237)."""
+    y = np.arange(len(X), dtype=float).astype(object)
+    y[237] = None
+    with pytest.raises(ValueError, match=r"^MLPRegressor: y holds 1 NaN or infinite values "
+                                         r"\(missing data\?\), the first in sample 237 "
+                                         r"\(0-based\)$"):  # fmt: skip
+        MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0, **params).fit(X, y)
+
+
 def test_assigning_coefs_of_other_shapes_is_a_one_line_error():
     with pytest.warns(ConvergenceWarning):
         est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, Y)

@@ -8,6 +8,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from ..data._convert import require_finite
 from ._base import BaseMLP
 
 
@@ -76,7 +77,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return columns.shape[1]
 
     def _train_targets(self, columns, rule, dtype) -> np.ndarray:
-        return self._in_dtype("y", columns, dtype)
+        """``y``'s columns in ``dtype``, checked finite here, where a row is the user's row
+        (the loss's own check sees the training split's, shuffled by ``early_stopping``): an
+        object ``y`` holding None passes scikit-learn's check and becomes NaN."""
+        return require_finite(type(self).__name__, "y", self._in_dtype("y", columns, dtype))
 
     def _predict_rows(self, X) -> np.ndarray:
         values = self._outputs(X)
