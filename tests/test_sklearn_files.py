@@ -349,3 +349,11 @@ def test_an_estimator_s_record_claims_no_data_set_split_or_score(tmp_path, capsy
     np.save(tmp_path / "rows.npy", ROWS)
     code, out, _ = _run(capsys, "predict", str(path), str(tmp_path / "rows.npy"), "--json")
     assert code == 0 and json.loads(out)["predictions"] == est.predict(ROWS).tolist()
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regressor"])
+def test_export_onnx_given_an_estimator_says_to_pass_its_network(kind, tmp_path):
+    with pytest.raises(TypeError, match=r"^export_onnx: expected a nudgenet Module, got "
+                                        r"MLP\w+; pass its network, est.to_nudgenet\(\)$"):
+        ng.export_onnx(_fitted(kind), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -106,8 +106,11 @@ def onnx_model(
 ):
     """The ``onnx.ModelProto`` :func:`export_onnx` writes (same arguments, no file)."""
     onnx = require("onnx", "onnx", "ONNX export")
-    if not isinstance(model, Module):
-        raise TypeError(f"export_onnx: expected a nudgenet Module, got {type(model).__name__}")
+    if not isinstance(model, Module):  # an estimator (MLPClassifier) holds one: say how to get it
+        network = "; pass its network, est.to_nudgenet()" if hasattr(model, "to_nudgenet") else ""
+        raise TypeError(
+            f"export_onnx: expected a nudgenet Module, got {type(model).__name__}{network}"
+        )
     dtype = as_float_dtype(dtype or model.dtype or np.float32)
     features = features or input_features(model)
     if features is None:
