@@ -44,8 +44,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     - ``warm_start`` and ``partial_fit`` train the fitted network on, so a change since it was
       built of ``hidden_layer_sizes``, ``activation``, ``dropout``, ``dtype`` (None: the fitted
       network's) or ``loss`` is a one-line ValueError (a fit without ``warm_start`` builds a
-      new network); scikit-learn's MLP re-reads ``activation`` at every forward pass, so there
-      a new activation acts on the fitted weights.
+      new network).  Until then ``predict``, ``to_nudgenet`` and ``save`` use the fitted
+      network, whatever ``set_params`` changed (``get_params`` says what the next fit builds):
+      scikit-learn's MLP re-reads ``activation`` at every forward pass, so there a new
+      activation acts on the fitted weights at the next ``predict``; here the network is the
+      model, one for prediction, export and the file alike.
+    - ``partial_fit`` after ``set_params(solver=...)`` makes a solver of the new kind (its
+      state begins afresh); scikit-learn's keeps the optimizer its first call made, so after a
+      switch to ``"sgd"`` it still runs Adam.
     - ``random_state``: the same starting weights as scikit-learn's for the same seed; the
       shuffling differs.
     - ``loss`` (nudgenet's): ``"log_loss"`` (scikit-learn's: softmax for several classes,
