@@ -23,10 +23,10 @@ the start of ``fit`` to its end the run holds the folder (an advisory lock, ``fl
 ``.checkpoint.lock``, or on the folder itself where this process cannot write it; it dies with
 the process; none where the system or file system has no such locks, Windows say): a second
 run there at the same time is a :class:`~nudgenet.errors.CheckpointError` naming the folder,
-before it touches a file.  A
-checkpoint of another run (architecture, parameters, optimiser and its settings, callbacks, data
-shapes or contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError`
-naming the difference; ``restart=True`` (``nudgenet train --restart``) deletes the folder's
+before it touches a file.  A checkpoint of another run (architecture, parameters' shapes,
+optimiser and its settings, the learning rate the run started with, callbacks, data shapes or
+contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError` naming
+the difference; ``restart=True`` (``nudgenet train --restart``) deletes the folder's
 checkpoints and starts over.  A state with non-finite parameters is never written, so a run that
 diverges keeps its last good checkpoint.
 """
@@ -40,6 +40,7 @@ import os
 import re
 import sys
 import warnings
+import weakref
 from pathlib import Path
 
 try:
@@ -61,6 +62,9 @@ FORMAT = "nudgenet-checkpoint"
 FORMAT_VERSION = "1"
 LOCK = ".checkpoint.lock"  # in the folder: locked while a run trains there
 _NAME = re.compile(r"checkpoint-(\d+)-(\d+)\.safetensors")
+# per optimiser, the last fit in this process that held a checkpoint folder with it: the folder,
+# the learning rate its fingerprint named, and the rate that fit left the optimiser at
+_LEFT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _every(name: str, value) -> int | None:
@@ -184,6 +188,22 @@ class Checkpoint:
             os.close(held)
             return
         self._held = held
+
+    def run_lr(self, optimizer) -> float:
+        """The learning rate the fingerprint names for ``optimizer``: its own, unless the last
+        fit here with it, in this process, left it at that rate (an LR callback changed it):
+        then the rate that fit named, the one its run started with.  Running an interrupted
+        ``fit`` again (a notebook's cell after Ctrl-C), or again with more epochs, is so the same
+        run, its checkpoint bringing back the rate reached; a rate set by hand in between is
+        another run's."""
+        folder, named, left = _LEFT.get(optimizer, (None, None, None))
+        here = folder == self.directory.resolve() and left == optimizer.lr
+        return named if here else optimizer.lr
+
+    def left(self, optimizer, named_lr: float) -> None:
+        """Remember, for :meth:`run_lr`, that a fit here whose fingerprint named ``named_lr``
+        left ``optimizer`` at its rate now (``fit`` calls this when it ends, however it ends)."""
+        _LEFT[optimizer] = (self.directory.resolve(), named_lr, optimizer.lr)
 
     def release(self) -> None:
         """Let other runs use the folder (``fit`` calls this when it ends, however it ends)."""
@@ -313,9 +333,10 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
+def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
     """What a checkpoint must share with the run resuming from it, as JSON-able values: the
-    model, the optimiser and its settings, the callbacks and theirs
+    model, the optimiser and its settings (its learning rate ``lr``, :meth:`Checkpoint.run_lr`),
+    the callbacks and theirs
     (:func:`~nudgenet.callbacks.described`), the data ``arrays`` (training inputs and
     targets, validation ones), the ``seed`` and the loop's ``settings`` (batch size, ...)."""
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
@@ -326,7 +347,7 @@ def fingerprint(run: Run, arrays, seed, settings: dict) -> dict:
     return {
         "architecture": outline(run.model),
         "parameters": {k: [list(v.shape), v.dtype.str] for k, v in state.items()},
-        "optimizer": [type(run.optimizer).__name__, run.optimizer.hyperparameters()],
+        "optimizer": [type(run.optimizer).__name__, {**run.optimizer.hyperparameters(), "lr": lr}],
         "callbacks": described(run.callbacks),
         "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],
         "data checksum": [crc32(a) for a in arrays],

@@ -232,12 +232,13 @@ def fit(
                 "loss": loss_identity(loss_fn), "metrics": list(metric_fns),
                 "clip_grad_norm": clip_grad_norm}  # fmt: skip
     holds = checkpoint is not None and not (parallel and parallel.rank)  # rank 0's folder
+    run_lr = checkpoint.run_lr(optimizer) if holds else None  # the rate the run started with
     try:
         if parallel:  # the same run on every rank?  Rank 0 alone resumes and writes checkpoints
             parallel.check(run, loss_fn, settings, data)  # (before its folder is touched)
         if holds:  # the folder judged, held, its checkpoint read and compared before a callback
             checkpoint.check_writable(epochs)  # starts (a CSV log starts afresh then)
-            found = checkpoint.start(fingerprint(run, arrays, seed, settings))
+            found = checkpoint.start(fingerprint(run, arrays, seed, settings, run_lr))
         begin_logs: dict = {}  # one dict per hook call: what a callback adds, the next one sees
         for cb in callbacks:
             cb.on_train_begin(begin_logs)
@@ -343,4 +344,6 @@ def fit(
         model.train(was_training)
         if checkpoint is not None:
             checkpoint.release()
+        if holds:
+            checkpoint.left(optimizer, run_lr)
     return history
