@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.plugin_event_accumulator import (
+    EventAccumulator as ServedEvents,
+)
 from tensorboard.util import tensor_util
 
 import nudgenet as ng
@@ -191,6 +194,75 @@ def test_a_run_resumed_from_a_checkpoint_replaces_the_steps_a_killed_run_logged(
     history = run()  # resumes at epoch 2: TensorBoard drops the killed run's step 2
     read = events(tmp_path / "tb" / "train").Scalars("loss")
     assert [e.step for e in read] == [0, 1, 2, 3]
+    assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]
+
+
+@pytest.mark.parametrize(("every_steps", "killed_at"), [(None, 2), (3, 1)],
+                         ids=["no-checkpoint-yet", "mid-epoch-0"])
+def test_a_run_resumed_from_the_start_replaces_the_steps_a_killed_run_logged(tmp_path,
+                                                                            every_steps, killed_at):
+    """A run that resumed at epoch 0 (no checkpoint yet, or one in epoch 0) purged nothing: the
+    killed run's epochs were logged twice, the curves zig-zagging back to step 0."""
+    x, y = ng.datasets.digits()
+    boards = []
+
+    def kill_once(epoch, logs):  # after TensorBoard wrote the epochs before, the newest
+        if epoch == killed_at and len(boards) == 1:  # checkpoint (if any) in epoch 0
+            boards[0].close()  # what the interpreter's exit does (atexit)
+            raise KeyboardInterrupt
+
+    def run():
+        model = ng.Sequential(ng.Linear(64, 10, seed=0))
+        optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
+        boards.append(ng.TensorBoard(tmp_path / "tb"))
+        callbacks = [boards[-1], ng.LambdaCallback(on_epoch_begin=kill_once)]
+        checkpoint = ng.Checkpoint(tmp_path / "ck", every_epochs=5, every_steps=every_steps)
+        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:256], y[:256], epochs=4,
+                      seed=0, verbose=0, callbacks=callbacks, checkpoint=checkpoint)  # fmt: skip
+
+    with pytest.raises(KeyboardInterrupt):  # 8 steps an epoch: every_steps=3 saves at 3 and 6
+        run()
+    logged = [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")]
+    assert logged == list(range(killed_at))
+    history = run()
+    train = events(tmp_path / "tb" / "train")
+    assert [e.step for e in train.Scalars("loss")] == [0, 1, 2, 3]
+    expected = [float(np.float32(v)) for v in history["loss"]]
+    assert [e.value for e in train.Scalars("loss")] == expected
+    assert [e.step for e in train.Histograms("weights/0.weight")] == [0, 1, 2, 3]
+    # the layer table: written again, the killed run's purged (by the reader TensorBoard's server
+    # runs; EventAccumulator purges no text)
+    served = ServedEvents(str(tmp_path / "tb" / "train"))
+    served.Reload()
+    assert [e.step for e in served.Tensors("model/text_summary")] == [0]
+
+
+def test_the_interrupted_fit_run_again_with_the_same_tensorboard_logs_each_epoch_once(tmp_path):
+    """In a notebook (Ctrl-C, then the same cell again) the writers the interrupted fit left
+    open were written on, with no purge: the epoch after the checkpoint was logged twice."""
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 10, seed=0))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
+    interrupted = []
+
+    def interrupt(batch, logs):  # Ctrl-C in the middle of epoch 3, after epoch 2's events
+        if len(interrupted) == 0 and board.history.epoch[-1:] == [2] and batch == 2:
+            interrupted.append(batch)
+            raise KeyboardInterrupt
+
+    board = ng.TensorBoard(tmp_path / "tb", histogram_freq=0)
+    callbacks = [board, ng.LambdaCallback(on_train_batch_end=interrupt)]
+
+    def cell():
+        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:80], y[:80], epochs=5,
+                      seed=0, verbose=0, callbacks=callbacks,
+                      checkpoint=ng.Checkpoint(tmp_path / "ck", every_epochs=2))  # fmt: skip
+
+    with pytest.raises(KeyboardInterrupt):
+        cell()
+    history = cell()  # resumes at epoch 2 (the checkpoint after epoch 1)
+    read = events(tmp_path / "tb" / "train").Scalars("loss")
+    assert [e.step for e in read] == [0, 1, 2, 3, 4]
     assert [e.value for e in read] == [float(np.float32(v)) for v in history["loss"]]
 
 

@@ -17,8 +17,10 @@ class EpochLogWriter(Callback):
     _pending: tuple[int, dict] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        """Forget an epoch a run ended by an exception left unwritten: it is not this run's."""
+        """Forget an epoch a run ended by an exception left unwritten: it is not this run's; and
+        close what that run left open (its events in the files, this run's in new ones)."""
         self._pending = None
+        self.close()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._pending = (epoch, logs if logs is not None else {})

@@ -56,10 +56,11 @@ class TensorBoard(EpochLogWriter):
     Writing starts when the first epoch ends; tensorboardX's writer thread puts the events in
     the files within ``FLUSH_SECONDS`` (10 s), all of them before a checkpoint is saved (the
     files are closed then, and the next events go into new ones), and the rest when training
-    ends or, if an exception (Ctrl-C) ended it, when the interpreter exits.  A run resumed from
-    a checkpoint at epoch ``e`` has TensorBoard purge the events of steps ``>= e`` a killed run
-    left (its first event is of step ``e``), and the files then hold every epoch once, as the
-    History does.
+    ends or, if an exception (Ctrl-C) ended it, when the next ``fit`` with this callback begins
+    or the interpreter exits.  A run starting at epoch ``e`` (0, or a checkpoint's) has
+    TensorBoard purge the events of steps ``>= e`` that earlier files hold (a killed run's, an
+    earlier run's in this folder), and the files then hold every epoch once, as the History
+    does.
     Nothing is written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
 
     A copy (``copy.deepcopy``, scikit-learn's ``clone``) or a pickle (joblib's processes) holds
@@ -99,11 +100,12 @@ class TensorBoard(EpochLogWriter):
         self._writers: dict = {}
 
     def _writer(self, run: str, first_step: int):
-        """The event writer of ``run`` (``train`` or ``validation``), opened at its first use."""
+        """The event writer of ``run`` (``train`` or ``validation``), opened at its first use,
+        at step ``first_step``: TensorBoard purges the steps from it on that earlier files hold
+        (a killed run's, or an earlier run's in this folder), epoch 0 included."""
         if run not in self._writers:
             if not self._writers:  # a run ended by an exception (Ctrl-C) still gets its events out
                 atexit.register(self.close)
-            purge = {"purge_step": first_step} if first_step > 0 else {}
             # tensorboardX names a file by the second it opened it, and TensorBoard reads a
             # run's files in the order of their names: the time in ns keeps them in the order
             # they were opened (a killed run's last file read after a resumed run's, opened in
@@ -111,7 +113,8 @@ class TensorBoard(EpochLogWriter):
             # and a count keep two files apart
             suffix = f".{time.time_ns()}.{os.getpid()}.{next(_OPENED)}"
             self._writers[run] = _tensorboardx().SummaryWriter(
-                str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix, **purge
+                str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix,
+                purge_step=first_step,
             )
         return self._writers[run]
 
