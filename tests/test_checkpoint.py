@@ -641,3 +641,42 @@ def test_a_checkpoint_that_names_its_callbacks_only_still_resumes(tmp_path):
                                                  r"\"ReduceLROnPlateau\" here"):  # fmt: skip
         _run_with(lambda o: ng.ReduceLROnPlateau(), 4, tmp_path)
     assert len(_run_with(stop, 3, tmp_path)) == 3
+
+
+class _Budget(ng.Callback):
+    """Stops training with its own flag after ``at`` batches (its count kept in ``_state``)."""
+
+    _state = ("batches",)
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_train_begin(self, logs=None):
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches == self.at:
+            self.stop_training = True
+
+
+def test_a_callback_s_own_stop_flag_set_mid_epoch_survives_a_kill(tmp_path):
+    """Only EarlyStopping and TerminateOnDivergence saved their ``stop_training`` (in their
+    ``_state``): any other callback's flag, set mid-epoch and killed before the epoch ended, was
+    lost, and the resumed run trained on to the last epoch."""
+    x, y = data()
+
+    def run(kill=None, checkpoint=None):
+        model, optimizer, _, keywords = setup("adam")
+        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y,
+                      callbacks=[_Budget(at=11), Kill(kill)], checkpoint=checkpoint,
+                      **keywords)  # fmt: skip
+
+    expected = run()
+    assert (expected.epoch, expected.stop_reason) == ([0, 1], "stopped")
+    checkpoint = ng.Checkpoint(tmp_path, every_steps=3)  # saves at step 12, after the flag
+    with pytest.raises(Killed):
+        run(kill=14, checkpoint=checkpoint)
+    history = run(checkpoint=checkpoint)
+    assert (history.epoch, history.stop_reason) == ([0, 1], "stopped")
+    assert repr(history.history["loss"]) == repr(expected.history["loss"])

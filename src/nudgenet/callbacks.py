@@ -99,7 +99,7 @@ class Callback:
         """What a checkpoint saves of this callback (:class:`~nudgenet.Checkpoint`): the
         attributes named in ``_state`` that are set (numbers, strings, lists, dicts, arrays).
         A callback keeping other state across epochs or batches names it there, or overrides
-        this and :meth:`load_state_dict`."""
+        this and :meth:`load_state_dict`; its ``stop_training`` the checkpoint saves itself."""
         return {name: getattr(self, name) for name in self._state if hasattr(self, name)}
 
     def load_state_dict(self, state: dict) -> None:
@@ -291,7 +291,7 @@ class EarlyStopping(_MonitorCallback):
     writes_parameters = False
 
     stop_reason = "early_stopping"
-    _state = ("best", "best_epoch", "wait", "best_state", "stop_training", "stopped_epoch")
+    _state = ("best", "best_epoch", "wait", "best_state", "stopped_epoch")
     _training_settings = (*_MonitorCallback._training_settings, "patience", "restore_best")
 
     def __init__(

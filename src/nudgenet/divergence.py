@@ -53,7 +53,7 @@ class TerminateOnDivergence(Callback):
 
     stop_reason = "diverged"
     START_ROWS = 32
-    _state = ("stop_training", "losses", "diverged_epoch", "message", "_start", "_epoch")
+    _state = ("losses", "diverged_epoch", "message", "_start", "_epoch")
 
     def __init__(self, factor: float = 100.0, patience: int = 5):
         if not (isinstance(factor, (int, float)) and 1 < factor < math.inf):

@@ -6,8 +6,10 @@ the model's parameters and buffers (``state_dict``: BatchNorm's running statisti
 optimiser's ``state_dict`` (moments, step count, learning rate), every random generator's state
 (``fit``'s, the global one of :func:`~nudgenet.manual_seed`, each layer's own, such as
 Dropout's), each callback's ``state_dict`` (early stopping with its best weights, schedules,
-the divergence guard, diagnostics' accumulators), the History so far, and the loop's position:
-the next (epoch, step), and mid-epoch the epoch's row order and running sums.
+the divergence guard, diagnostics' accumulators) and its ``stop_training`` flag, the model's
+``stop_training`` (Keras's flag; either, set mid-epoch, stops the resumed run after that epoch
+too), the History so far, and the loop's position: the next (epoch, step), and mid-epoch the
+epoch's row order and running sums.
 :meth:`Run.restore` puts it back into a freshly set-up run.  :func:`encode` splits nested
 values into JSON and a dict of arrays (safetensors), keeping NumPy scalar and array dtypes, so a
 restored run computes with the very same values, bit for bit; :func:`decode` reverses it.
@@ -90,6 +92,7 @@ class Run:
             "optimizer": self.optimizer.state_dict(),
             "generators": {name: g.bit_generator.state for name, g in self.rngs.items()},
             "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "callback stops": [bool(cb.stop_training) for cb in self.callbacks],
             "history": {
                 "history": history.history,
                 "epoch": history.epoch,
@@ -108,6 +111,8 @@ class Run:
             g.bit_generator.state = state["generators"][name]
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(cb_state)
+        for cb, stop in zip(self.callbacks, state.get("callback stops", ())):  # (older: none)
+            cb.stop_training = stop
         saved, history = state["history"], self.history
         history.history.update(saved["history"])
         history.epoch[:] = saved["epoch"]
