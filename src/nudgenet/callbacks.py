@@ -83,6 +83,9 @@ class Callback:
     # True: whoever runs this callback reports a training loss that is not finite itself (the
     # scikit-learn estimators raise ValueError), so fit does not warn about it as well
     reports_divergence = False
+    # True: the callback only records the run (a log), so a checkpoint's run is the same with it
+    # or without it (added or dropped when resuming: nudgenet.checkpoint_callbacks)
+    records_only = False
     _state: tuple[str, ...] = ()  # the attributes state_dict saves
     _training_settings: tuple[str, ...] = ()  # the attributes training_settings() gives
 

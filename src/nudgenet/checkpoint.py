@@ -51,7 +51,7 @@ except ImportError:  # Windows: no advisory locks, so the folder is not held
 import numpy as np
 from safetensors import numpy as st
 
-from .callbacks import described
+from .checkpoint_callbacks import as_written_now, compared, describe, reordered, saved_places
 from .data.sparse_rows import crc32
 from .errors import CheckpointError, caller_stacklevel, first_difference
 from .files import may_write, sorted_header, write_atomic
@@ -160,8 +160,9 @@ class Checkpoint:
                     stacklevel=caller_stacklevel(),
                 )
                 continue
+            theirs = as_written_now(theirs)
             _check_same_run(path, self.fingerprint, theirs)
-            return path, state
+            return path, reordered(state, saved_places(self.fingerprint, theirs))
         return None
 
     def _hold(self) -> None:
@@ -336,9 +337,9 @@ def _fsync_folder(folder: Path) -> None:
 def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
     """What a checkpoint must share with the run resuming from it, as JSON-able values: the
     model, the optimiser and its settings (its learning rate ``lr``, :meth:`Checkpoint.run_lr`),
-    the callbacks and theirs
-    (:func:`~nudgenet.callbacks.described`), the data ``arrays`` (training inputs and
-    targets, validation ones), the ``seed`` and the loop's ``settings`` (batch size, ...)."""
+    the callbacks and theirs, the loggers apart (:mod:`~nudgenet.checkpoint_callbacks`), the
+    data ``arrays`` (training inputs and targets, validation ones), the ``seed`` and the loop's
+    ``settings`` (batch size, ...)."""
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         seed = int(seed)
     else:
@@ -348,7 +349,7 @@ def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
         "architecture": outline(run.model),
         "parameters": {k: [list(v.shape), v.dtype.str] for k, v in state.items()},
         "optimizer": [type(run.optimizer).__name__, {**run.optimizer.hyperparameters(), "lr": lr}],
-        "callbacks": described(run.callbacks),
+        **describe(run.callbacks),
         "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],
         "data checksum": [crc32(a) for a in arrays],
         **settings,
@@ -358,10 +359,10 @@ def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
 
 def _check_same_run(path: Path, mine: dict, theirs: dict) -> None:
     older = theirs.get("callbacks")
-    if isinstance(older, list) and all(isinstance(name, str) for name in older):
+    if isinstance(older, list) and older and all(isinstance(name, str) for name in older):
         # written before the callbacks' settings were kept: their classes alone are compared
         mine = {**mine, "callbacks": [callback["class"] for callback in mine["callbacks"]]}
-    difference = first_difference(mine, theirs)
+    difference = first_difference(compared(mine), compared(theirs))
     if difference:
         raise CheckpointError(
             f"checkpoint {path} is of another run: {difference}; use another directory, or "

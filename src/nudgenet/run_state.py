@@ -110,9 +110,11 @@ class Run:
         for name, g in self.rngs.items():
             g.bit_generator.state = state["generators"][name]
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):
-            cb.load_state_dict(cb_state)
+            if cb_state is not None:  # (None: a logger added, checkpoint_callbacks)
+                cb.load_state_dict(cb_state)
         for cb, stop in zip(self.callbacks, state.get("callback stops", ())):  # (older: none)
-            cb.stop_training = stop
+            if stop is not None:
+                cb.stop_training = stop
         saved, history = state["history"], self.history
         history.history.update(saved["history"])
         history.epoch[:] = saved["epoch"]

@@ -14,6 +14,7 @@ class EpochLogWriter(Callback):
     this one adds (or changes) is written too, and the values written are the History's.
     Nothing is written where :func:`~nudgenet.files.may_write` is False."""
 
+    records_only = True  # a log: a checkpoint's run is the same with it or without it
     _pending: tuple[int, dict] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
