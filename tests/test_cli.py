@@ -593,9 +593,9 @@ def test_xor_trains_with_default_options(tmp_path):
     assert "no validation rows (4 training rows are too few)" in result.stderr
     assert "held-out: loss" in result.stdout and (tmp_path / "nudgenet-xor.safetensors").is_file()
     assert last_json(run("train", "--dataset", "xor", "--json", cwd=tmp_path))["val_loss"] is None
-    asked = run("train", "--dataset", "xor", "--validation-split", "0.1", cwd=tmp_path, check=False)
-    assert _error(asked).endswith(
-        "--validation-split 0.1 of 4 training rows leaves no validation rows; use 0 (none) or "
+    asked = run("train", "--dataset", "xor", "--validation-split", "0.8", cwd=tmp_path, check=False)
+    assert _error(asked).endswith(  # Keras's rule: training on int(4 · 0.2) rows
+        "--validation-split 0.8 of 4 training rows leaves no training rows; use 0 (none) or "
         "another fraction"
     )
 

@@ -312,7 +312,8 @@ def test_mismatched_rows_and_bad_settings_raise_clearly():
         ng.fit(model, ng.CrossEntropyLoss(), opt, x, y[:-1], verbose=0)
     with pytest.raises(ValueError, match="validation_split"):
         ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, validation_split=1.5, verbose=0)
-    for split, empty in ((0.001, "validation"), (0.999, "training")):  # 0.4 and 399.6 rows
+    # Keras's rule trains on int(n · (1 - split)) rows: 1 - 1e-17 rounds to 1; int(0.4) is 0
+    for split, empty in ((1e-17, "validation"), (0.999, "training")):
         with pytest.raises(ValueError, match=f"validation_split {split} of 400 .* no {empty} rows"):
             ng.fit(model, ng.CrossEntropyLoss(), opt, x, y, validation_split=split, verbose=0)
     with pytest.raises(ValueError, match="unknown metric 'f2'"):

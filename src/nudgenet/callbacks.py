@@ -216,6 +216,15 @@ def _stable(value, depth: int = 0):
 _NESTED = 8  # how deep a setting's lists and dicts are described
 
 
+def check_whole(owner: str, **counts) -> None:
+    """A one-line ValueError naming ``owner`` and the first of ``counts`` (a callback's
+    ``patience``, ``cooldown``) that is no whole number >= 0 (2.5 is not truncated to 2)."""
+    for name, value in counts.items():
+        whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not whole or value < 0:
+            raise ValueError(f"{owner}: {name} must be a whole number >= 0, got {value!r}")
+
+
 def may_write_parameters(callback: Callback) -> bool:
     """Whether ``callback`` may change the parameters or the optimiser's state in place during
     training: unless its own class says ``writes_parameters = False`` (a subclass of a callback
@@ -308,8 +317,7 @@ class EarlyStopping(_MonitorCallback):
         restore_best_weights: bool | None = None,
         verbose: int = 0,
     ):
-        if patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        check_whole("EarlyStopping", patience=patience)
         super().__init__(monitor, mode, min_delta)
         if restore_best_weights is not None:  # Keras's name
             restore_best = restore_best_weights

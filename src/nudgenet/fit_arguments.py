@@ -2,8 +2,8 @@
 naming the argument, not an error from deep inside the loop: a loss object; an optimiser
 (not a name or a class; one of one's own, with ``params``, ``lr``, ``zero_grad()`` and
 ``step()``, trains on the engine; a checkpoint or a data-parallel fit needs an
-``ng.optim.Optimizer``); whole numbers of epochs and rows; callbacks in a list or other
-iterable; a pair of validation arrays."""
+``ng.optim.Optimizer``); whole numbers of epochs and rows; a number as ``validation_split``;
+callbacks in a list or other iterable; a pair of validation arrays."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _OWN_OPTIMIZER = ("params", "lr", "zero_grad", "step")  # what fit reads of any 
 
 
 def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data,
-                checkpoint=None, distributed=False) -> None:  # fmt: skip
+                checkpoint=None, distributed=False, validation_split=0.0) -> None:  # fmt: skip
     """TypeError for the first argument of the wrong kind (the rule: module docstring)."""
     if isinstance(loss_fn, type):
         raise TypeError(f"fit: loss_fn is the class {loss_fn.__name__}; pass an instance, "
@@ -39,6 +39,10 @@ def check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_da
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"fit: {name} must be a whole number (an int), got {value!r}")
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float,
+                                                                              np.number)):
+        raise TypeError(f"fit: validation_split must be a fraction in [0, 1) (a float, 0: "
+                        f"none), got {validation_split!r}")  # fmt: skip
     if isinstance(callbacks, (Callback, str)) or not (callbacks is None or _iterable(callbacks)):
         raise TypeError(f"fit: callbacks must be a list, got {type(callbacks).__name__} "
                         "(write callbacks=[...])")  # fmt: skip

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .data.sparse_rows import rows_of
 from .data.split import unshared_classes, validation_split_rows
 from .errors import ValidationRowsWarning, caller_stacklevel
@@ -26,6 +28,11 @@ def split_validation(
         return x, y, sample_weight, None
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+    if mode == "stratify" and not _class_labels(y):
+        raise ValueError(
+            'fit: validation_split_mode="stratify" keeps each class\'s share, so it needs class '
+            f"labels (whole numbers), got targets such as {np.ravel(y)[0]!r}; use \"shuffle\""
+        )
     held = validation_rows(len(x), validation_split)
     fit_rows, val_rows = validation_split_rows(len(x), held, mode, y, rng)
     unshared = task != "regression" and unshared_classes(y[fit_rows], y[val_rows])
@@ -42,12 +49,19 @@ def split_validation(
     return rows_of(x, fit_rows), y[fit_rows], weights, (rows_of(x, val_rows), y[val_rows])
 
 
+def _class_labels(y: np.ndarray) -> bool:
+    """Whether targets ``y`` can be class labels: integers, booleans or whole floats (one-hot
+    rows too), not a regression's values or probabilities."""
+    return y.dtype.kind in "iub" or (y.dtype.kind == "f" and bool(np.all(y == np.round(y))))
+
+
 def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:
     """How many of ``n`` training rows a validation split of ``split`` (in (0, 1)) holds back:
-    ``round(n · split)`` (``fit``'s ``validation_split``; its mode picks which).  ValueError, naming
+    Keras's rule, the rows after the first ``int(n · (1 − split))`` (``fit``'s
+    ``validation_split``; its mode picks which).  ValueError, naming
     ``option`` and whether the training or the validation set is left empty, when that is not at
     least one row and less than ``n``."""
-    held = round(n * split)
+    held = n - int(n * (1.0 - split))
     if not 0 < held < n:
         raise ValueError(
             f"{option} {split} of {n} training rows leaves no "

@@ -11,7 +11,7 @@ import math
 import numbers
 from collections.abc import Callable
 
-from .callbacks import Callback, _MonitorCallback
+from .callbacks import Callback, _MonitorCallback, check_whole
 from .files import may_write
 from .optim import LRScheduler
 
@@ -147,11 +147,9 @@ class ReduceLROnPlateau(_MonitorCallback):
     ):
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
-        if patience < 0 or cooldown < 0 or min_lr < 0:
-            raise ValueError(
-                f"ReduceLROnPlateau: expected patience, cooldown and min_lr >= 0, got "
-                f"{patience}, {cooldown} and {min_lr}"
-            )
+        check_whole("ReduceLROnPlateau", patience=patience, cooldown=cooldown)
+        if min_lr < 0:
+            raise ValueError(f"ReduceLROnPlateau: min_lr must be >= 0, got {min_lr}")
         super().__init__(monitor, mode, min_delta)
         self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
         self.verbose, self.min_lr = verbose, float(min_lr)

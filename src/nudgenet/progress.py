@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from .files import may_write
 
 INDENT = "  "  # before the metrics lines under a bar
@@ -44,6 +46,16 @@ def wrap_items(items: list[str], width: int) -> list[str]:
         else:
             lines.append(item)
     return lines
+
+
+def verbose_level(verbose) -> int:
+    """``fit``'s ``verbose`` as a level: 0, 1 or 2 (True and False as 1 and 0), ``"auto"``
+    (Keras's default) as 1; anything else a one-line ValueError."""
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, (int, np.integer)) and verbose in (0, 1, 2):
+        return int(verbose)
+    raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
 
 
 class EpochReporter:

@@ -37,7 +37,7 @@ from .nn.losses import is_mean_over_rows, loss_identity
 from .nn.module import Module
 from .nn.weights import row_weights
 from .optim import Optimizer
-from .progress import EpochReporter
+from .progress import EpochReporter, verbose_level
 from .run_state import Position, Run, fit_arrays, generators
 from .step import choose_step, update_step
 
@@ -122,7 +122,7 @@ def fit(
     drop_last: bool = False,
     metrics: Sequence[str] | None = None,
     callbacks: Sequence[Callback] | None = None,
-    verbose: int = 1,
+    verbose: int | str = 1,
     diagnostics: bool = False,
     compile: bool | str = "auto",
     clip_grad_norm: float | None = None,
@@ -139,7 +139,8 @@ def fit(
     ``"stratify"`` keeps each class's share in both parts.  A warning says when the validation
     rows hold classes the training rows lack or vice versa (class-sorted rows and ``"last"``).
     The last partial batch is kept unless ``drop_last``.  ``verbose``: 0 silent, 1 a
-    progress bar on a terminal (a line per epoch otherwise), 2 a line per epoch.
+    progress bar on a terminal (a line per epoch otherwise), 2 a line per epoch, ``"auto"``
+    (Keras's default) 1.
     ``diagnostics=True`` runs a :class:`~nudgenet.diagnostics.GradientDiagnostics` callback
     before the others (per-layer gradient norms and dead ReLU units in each epoch's logs; opt-in
     because it costs a measurable share of an epoch, see docs/performance.md).  Callbacks get
@@ -185,7 +186,8 @@ def fit(
         warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
     parallel = distributed or None  # the DataParallel fit_data_parallel runs this fit in
     check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data, checkpoint,
-                parallel)  # fmt: skip
+                parallel, validation_split)  # fmt: skip
+    verbose = verbose_level(verbose)
     if epochs < 0 or batch_size < 1:
         raise ValueError(
             f"fit: expected epochs >= 0 and batch_size >= 1, got {epochs} and {batch_size}"

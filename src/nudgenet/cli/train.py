@@ -230,16 +230,14 @@ def _fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validatio
 
 def _validation_split(fraction: float | None, rows: int) -> tuple[float, str]:
     """The fraction of the training rows held back for validation, and a note when the default
-    is dropped: a set too small to spare a row (XOR's 4 rows) trains on them all."""
+    is dropped: a set too small to spare a row at its share (XOR's 4 rows: 0.4 of a row) trains
+    on them all."""
     chosen = DEFAULT_VALIDATION_SPLIT if fraction is None else fraction
     if not chosen:
         return 0.0, ""
-    try:
-        validation_rows(rows, chosen, option="--validation-split")  # as fit will hold them
-    except ValueError:
-        if fraction is not None:  # asked for: the one-line error, in the option's terms
-            raise
+    if fraction is None and rows * chosen < 1:
         return 0.0, f", no validation rows ({rows} training rows are too few)"
+    validation_rows(rows, chosen, option="--validation-split")  # as fit will hold them
     return chosen, ""
 
 
