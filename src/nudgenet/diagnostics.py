@@ -46,6 +46,7 @@ class GradientDiagnostics(Callback):
 
     wants_outputs = True  # fit fills self.outputs: the ReLU layers' outputs on each batch
     _state = ("_norms", "_steps", "_fired")  # the epoch's sums so far
+    _measured = False  # this batch's gradient already measured (before clipping)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         layers = list(leaf_layers(self.model))
@@ -71,7 +72,6 @@ class GradientDiagnostics(Callback):
         self._norms = np.zeros(len(self.layers))
         self._steps = 0
         self._fired = [np.zeros(linear.out_features, dtype=bool) for _, _, linear in self.relus]
-        self._measured = False
 
     def measure_gradients(self) -> None:
         """Add the batch's per-layer gradient norms to the epoch's: ``fit`` calls it before it
