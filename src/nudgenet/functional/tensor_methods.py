@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from . import arithmetic as A
+from . import inplace
 from . import layers as L
 
 
@@ -54,6 +55,7 @@ def _install() -> None:
     }
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
+    inplace.install()
     Tensor.T = property(lambda self: A.transpose(self), doc="The tensor with its axes reversed.")
 
 

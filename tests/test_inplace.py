@@ -1,0 +1,99 @@
+"""In-place operators (``+= -= *= /= **=``) follow PyTorch's rules: an update in place where
+no graph is recorded, an error on a parameter while one is, the recorded result otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nudgenet as ng
+
+
+def _batch():
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    return x, (x.sum(axis=1, keepdims=True) > 0).astype(np.float32)
+
+
+def test_a_hand_written_sgd_loop_under_no_grad_updates_the_parameters_as_sgd_does():
+    x, y = _batch()
+    by_hand = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 1, seed=1))
+    by_optimizer = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 1, seed=1))
+    optimizer = ng.optim.SGD(by_optimizer.parameters(), lr=0.1)
+    parameters = list(by_hand.parameters())
+    for _ in range(3):
+        by_hand.zero_grad()
+        ng.MSELoss()(by_hand(x), y).backward()
+        with ng.no_grad():
+            for p in by_hand.parameters():
+                p -= 0.1 * p.grad
+        optimizer.zero_grad()
+        ng.MSELoss()(by_optimizer(x), y).backward()
+        optimizer.step()
+    assert all(p is q for p, q in zip(parameters, by_hand.parameters()))
+    for p, q in zip(by_hand.parameters(), by_optimizer.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-6)
+
+
+def test_an_in_place_update_keeps_a_parameter_a_view_of_the_optimiser_s_buffer():
+    model = ng.Linear(2, 1, seed=0)
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.1)
+    with ng.no_grad():
+        model.weight *= 2.0
+        model.bias += 1.0
+    assert all(np.shares_memory(p.data, optimizer.flat_params) for p in model.parameters())
+    np.testing.assert_array_equal(np.concatenate([p.data.ravel() for p in model.parameters()]),
+                                  optimizer.flat_params)  # fmt: skip
+
+
+@pytest.mark.parametrize("update", ["+=", "-=", "*=", "/=", "**="])
+def test_an_in_place_update_of_a_parameter_while_recording_raises(update):
+    w = ng.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"leaf tensor that requires gradients.*ng\.no_grad"):
+        exec(f"w {update} 2.0", {}, {"w": w})
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+
+
+def test_plain_tensors_update_in_place_and_stay_themselves():
+    t = ng.tensor([1.0, 2.0])
+    alias = t
+    t += ng.tensor([1.0, 1.0])
+    t -= 0.5
+    t *= 4
+    t /= 3
+    t **= 2
+    assert t is alias and t.dtype == np.float32
+    np.testing.assert_allclose(t.data, [4.0, 100 / 9], rtol=1e-6)
+
+
+def test_a_tensor_in_a_graph_gets_the_recorded_result_with_its_gradient():
+    a = ng.tensor([1.0, 2.0], requires_grad=True)
+    h = a * a
+    before = h
+    h *= 3.0
+    h.sum().backward()
+    assert h is not before
+    np.testing.assert_array_equal(before.data, [1.0, 4.0])
+    np.testing.assert_allclose(a.grad, 6 * a.data)
+
+
+def test_a_plain_tensor_combined_with_one_that_requires_gradients_is_recorded():
+    w = ng.tensor([1.0, 2.0], requires_grad=True)
+    total = ng.tensor([0.0, 0.0])
+    total += w * 2
+    total.sum().backward()
+    assert total.requires_grad
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0])
+
+
+def test_a_result_of_another_dtype_is_a_one_line_error():
+    t = ng.tensor([1, 2])
+    with pytest.raises(TypeError, match=r"^\+= on a tensor of dtype int64: the result is float64"):
+        t += 0.5
+    np.testing.assert_array_equal(t.data, [1, 2])
+
+
+@pytest.mark.parametrize("other", [np.ones((2, 2)), np.ones(3)])
+def test_a_result_of_another_shape_is_a_one_line_error(other):
+    t = ng.tensor([1.0, 2.0])
+    with pytest.raises(ng.ShapeError, match=r"of shape \(2,\) needs an operand that broadcasts"):
+        t += other
