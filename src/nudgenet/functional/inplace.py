@@ -48,7 +48,11 @@ def _in_place(name: str, ufunc, operation, symbol: str):
         return self
 
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"``t {symbol} other``: see :mod:`nudgenet.functional.inplace`."
+    method.__doc__ = (
+        f"``t {symbol} other``: in place where no graph is recorded; a RuntimeError on a leaf "
+        "that requires gradients while recording; on a tensor in a graph the out-of-place "
+        "(recorded) result, which is gradient-correct (:mod:`nudgenet.functional.inplace`)."
+    )
     return method
 
 
