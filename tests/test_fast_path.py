@@ -178,6 +178,12 @@ def _tied():
     return ng.Sequential(shared, ng.Tanh(), shared, ng.Tanh(), ng.Linear(4, 3, seed=1))
 
 
+def _first_layer_frozen():
+    model = _mlp(ng.ReLU())
+    model[0].weight.requires_grad = False
+    return model
+
+
 class _OwnForward(ng.Sequential):
     def forward(self, x):
         return super().forward(x) * 2
@@ -208,6 +214,8 @@ REFUSED = {
                        "the loss has a pos_weight"),
     "frozen": (_mlp, None, None, lambda m: m[0].parameters(),
                "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
+    "requires-grad-false": (_first_layer_frozen, None, None, None,
+                            "a parameter of Linear(4 -> 3) is frozen (requires_grad=False)"),
     "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],
               "the optimizer also updates parameters outside the model"),
 }  # fmt: skip

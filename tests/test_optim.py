@@ -398,9 +398,74 @@ def test_bad_hyperparameters_raise(build, message):
         build(_fresh_params())
 
 
-def test_parameters_must_require_grad():
-    with pytest.raises(TypeError, match="parameter 1 must be a tensor with requires_grad=True"):
-        optim.SGD([ng.Tensor(np.ones(2), requires_grad=True), ng.Tensor(np.ones(2))], lr=0.1)
+@pytest.mark.parametrize(
+    "bad, got", [(np.ones(2), "got ndarray"), (ng.tensor([1, 2]), "got dtype int64")]
+)
+def test_parameters_must_be_floating_tensors(bad, got):
+    with pytest.raises(TypeError, match=f"parameter 1 must be a floating tensor, {got}$"):
+        optim.SGD([ng.Tensor(np.ones(2), requires_grad=True), bad], lr=0.1)
+
+
+FREEZING = {  # each moves a parameter whose gradient is zero: momentum, moments, weight decay
+    "sgd-momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+    "sgd-weight-decay": lambda p: optim.SGD(p, lr=0.1, weight_decay=0.1),
+    "adam": lambda p: optim.Adam(p, lr=0.1),
+    "adamw": lambda p: optim.AdamW(p, lr=0.1),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=0.1, momentum=0.5, weight_decay=0.1),
+}
+
+
+@pytest.mark.parametrize("name", FREEZING)
+def test_a_parameter_frozen_after_the_optimiser_was_built_keeps_its_values_and_state(name):
+    params = _fresh_params()
+    opt = FREEZING[name](params)
+    alone = _fresh_params()[1:]  # the same optimiser over the parameter that keeps training
+    reference = FREEZING[name](alone)
+    for step, grads in enumerate(GRADS):
+        if step == 2:
+            params[0].requires_grad = False
+            frozen = params[0].data.copy()
+            state = {k: v[: frozen.size].copy() for k, v in opt.state.items()}
+        for p, g in zip(params, grads):
+            p.grad[...] = g
+        alone[0].grad[...] = grads[1]
+        opt.step()
+        reference.step()
+    np.testing.assert_array_equal(params[0].data, frozen)
+    for k, v in opt.state.items():
+        np.testing.assert_array_equal(v[: frozen.size], state[k])
+    np.testing.assert_array_equal(params[1].data, alone[0].data)
+    params[0].requires_grad = True  # unfrozen: it trains again
+    opt.step()
+    assert not np.array_equal(params[0].data, frozen)
+
+
+def test_an_optimiser_takes_frozen_parameters_and_leaves_them_alone():
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
+    model[2].bias.requires_grad = False
+    opt = optim.Adam(model.parameters(), lr=0.1, weight_decay=0.1)
+    bias = model[2].bias.data.copy()
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    for _ in range(3):
+        opt.zero_grad()
+        ng.CrossEntropyLoss()(model(x), np.arange(5) % 2).backward()
+        opt.step()
+    np.testing.assert_array_equal(model[2].bias.data, bias)
+    assert not np.array_equal(model[2].weight.data, ng.Linear(4, 2, seed=1).weight.data)
+
+
+def test_a_step_over_pieces_and_part_of_the_buffer_skips_the_frozen_parameter():
+    sizes = (50_000, 30_000, 50_000)  # a buffer updated in pieces of _CHUNK elements
+    params = [ng.Tensor(np.ones(n), requires_grad=True) for n in sizes]
+    opt = optim.SGD(params, lr=0.5)
+    params[1].requires_grad = False
+    for p in params:
+        p.grad[...] = 1.0
+    opt.step(part=slice(20_000, 120_000))
+    moved = opt.flat_params != 1.0
+    expected = np.zeros(sum(sizes), bool)
+    expected[20_000:50_000] = expected[80_000:120_000] = True
+    np.testing.assert_array_equal(moved, expected)
 
 
 # --- the flat buffers -------------------------------------------------------------------------

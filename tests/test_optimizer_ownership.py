@@ -54,3 +54,27 @@ def test_an_optimizer_owning_every_parameter_trains_without_a_warning():
                          epochs=3, verbose=0)
     assert history["loss"][-1] < history["loss"][0]
 
+
+
+def _frozen_first_layer_fit(compile, filtered=False):
+    x, y = _data()
+    model = _model()
+    for p in model[0].parameters():
+        p.requires_grad = False
+    params = [p for p in model.parameters() if p.requires_grad] if filtered else model.parameters()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the frozen layer left out of the optimiser: on purpose
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.Adam(params, lr=0.01, weight_decay=0.1), x,
+               y, epochs=2, seed=0, verbose=0, compile=compile)  # fmt: skip
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_frozen_layer_stays_where_it_is_on_either_backend(filtered):
+    before = _model().state_dict()
+    auto, engine = _frozen_first_layer_fit("auto", filtered), _frozen_first_layer_fit(False)
+    for key in ("0.weight", "0.bias"):
+        assert np.array_equal(auto[key], before[key]), key
+    for key in engine:
+        assert np.array_equal(auto[key], engine[key]), key
+    assert not np.array_equal(auto["2.weight"], before["2.weight"])

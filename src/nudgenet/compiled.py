@@ -23,8 +23,8 @@ compares every parameter exactly.
 :meth:`CompiledMLP.compile` accepts the model, loss, optimiser and data, else the engine;
 ``True`` requires it (:class:`~nudgenet.errors.CompileError` names what it does not cover: a
 layer, a forward hook, a layer whose ``forward`` was replaced on the instance, probability
-targets, class weights or weighted rows, parameters the optimiser does not own, ...); ``False``
-always runs the engine.
+targets, class weights or weighted rows, parameters the optimiser does not own or frozen
+ones, ...); ``False`` always runs the engine.
 
 Layer outputs: after each step, :attr:`CompiledMLP.outputs` maps the name of every layer the
 model applies (as :func:`~nudgenet.nn.layers.leaf_layers` names it, ``"1"`` for ``model[1]``)
@@ -279,7 +279,8 @@ def _plan(model: Module) -> tuple[list[_Block], list[tuple[str, int, str]]]:
 def _check_parameters(model: Module, blocks: list[_Block], optimizer: Optimizer) -> np.dtype:
     """The parameters' dtype; CompileError unless the optimiser owns exactly the model's
     parameters, each used by one layer once (the step writes each gradient, it does not add to
-    it)."""
+    it) and none frozen (the step computes every gradient, where the engine's backward gives a
+    frozen one none)."""
     if not isinstance(optimizer, Optimizer):  # an optimiser of one's own: no flat buffers
         raise CompileError(f"the optimizer ({type(optimizer).__name__}) is no ng.optim.Optimizer")
     seen: dict[int, str] = {}
@@ -292,6 +293,8 @@ def _check_parameters(model: Module, blocks: list[_Block], optimizer: Optimizer)
                 )
             if p is not None:
                 seen[id(p)] = f"Linear({block.linear.in_features} -> {block.linear.out_features})"
+            if p is not None and not p.requires_grad:
+                raise CompileError(f"a parameter of {seen[id(p)]} is frozen (requires_grad=False)")
     params = model.parameters()
     owned = {id(p) for p in optimizer.params}
     mine = sum(id(p) in owned for p in params)

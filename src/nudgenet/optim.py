@@ -66,10 +66,10 @@ class Optimizer:
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         for i, p in enumerate(self.params):
-            if not isinstance(p, Tensor) or not p.requires_grad:
+            if not isinstance(p, Tensor) or p.dtype.kind != "f":
+                got = f"dtype {p.dtype}" if isinstance(p, Tensor) else type(p).__name__
                 raise TypeError(
-                    f"{type(self).__name__}: parameter {i} must be a tensor with "
-                    f"requires_grad=True, got {type(p).__name__}"
+                    f"{type(self).__name__}: parameter {i} must be a floating tensor, got {got}"
                 )
         self.lr = _positive("lr", lr)
         self.step_count = 0
@@ -108,7 +108,9 @@ class Optimizer:
     def step(self, part: slice | None = None) -> None:
         """Apply one update to every parameter from its accumulated ``.grad``: ``_update`` on
         the whole buffer, or on pieces of ``_CHUNK`` elements when it is larger (the same
-        arithmetic per element, without model-sized temporaries).  ``part``: update only this
+        arithmetic per element, without model-sized temporaries).  A frozen parameter
+        (``requires_grad=False``) keeps its values and state, as PyTorch skips it (but Adam's
+        bias correction counts the optimiser's steps, not each parameter's).  ``part``: only this
         slice of the flat buffer (a data-parallel rank's share of a buffer its node shares,
         :mod:`nudgenet.distributed.node`); it still counts as one step."""
         flat = self._buffer()
@@ -116,10 +118,14 @@ class Optimizer:
         theta, grad, state = flat.data, flat.grad, list(self.state.values())  # _state_names order
         if part is not None:
             theta, grad, state = theta[part], grad[part], [s[part] for s in state]
-        if theta.size <= _CHUNK:  # one piece: no slicing
+        if flat.trained is not None:  # frozen parameters: their values and state stay
+            pieces = flat.trained_pieces(part, _CHUNK)
+        elif theta.size <= _CHUNK:  # one piece: no slicing
             self._update(theta, grad, *state)
             return
-        for piece in _chunks(theta.size):
+        else:
+            pieces = _chunks(theta.size)
+        for piece in pieces:
             self._update(theta[piece], grad[piece], *[s[piece] for s in state])
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, *state: np.ndarray) -> None:

@@ -45,11 +45,13 @@ from .step import choose_step, update_step
 def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
     """The optimiser must update the model's parameters: ValueError when it updates none of them
     (built for another model: training would change nothing), a UserWarning naming those it
-    leaves out when it updates only some (PyTorch's way to freeze parameters, or a mistake)."""
+    leaves out when it updates only some (PyTorch's way to freeze parameters, or a mistake),
+    unless those are frozen (``requires_grad=False``: left out on purpose)."""
     params = list(model.named_parameters())
     owned = {id(p) for p in getattr(optimizer, "params", ())}
-    left_out = [name for name, p in params if id(p) not in owned]
-    if params and len(left_out) == len(params):
+    updated = sum(id(p) in owned for _, p in params)
+    left_out = [name for name, p in params if id(p) not in owned and p.requires_grad]
+    if params and not updated:
         raise ValueError(
             f"fit: the optimizer updates none of the model's {len(params)} parameters (was it "
             "built for another model?); build it from this one's, e.g. "
@@ -58,7 +60,7 @@ def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
     if left_out:
         shown = ", ".join(left_out[:4]) + (", ..." if len(left_out) > 4 else "")
         warnings.warn(
-            f"fit: the optimizer updates {len(params) - len(left_out)} of the model's "
+            f"fit: the optimizer updates {updated} of the model's "
             f"{len(params)} parameters; {shown} stay fixed (build it from model.parameters() "
             "to train them all)",
             UserWarning,

@@ -5,11 +5,13 @@ rebinds the parameter's ``.data`` (and ``.grad``) to a view of that slice.  Zero
 gradient is then one ``fill``, an optimiser step is a few vectorised operations on the whole
 buffer, and an allreduce across processes is one call.
 
-A buffer stays *current* while every parameter still holds the very views it was given; a
-parameter moved, converted (``Module.to``) or rebound to any other array makes it stale, and
-whoever holds it re-packs (a new ``FlatParameters`` of the same parameters).  Optimisers own
-their buffer and show it as ``optimizer.flat_params`` / ``optimizer.flat_grads``;
-:func:`zero_grad` serves ``Module.zero_grad``.
+A buffer stays *current* while every parameter still holds the very views it was given and the
+``requires_grad`` it had; a parameter moved, converted (``Module.to``), rebound to any other
+array, frozen or unfrozen makes it stale, and whoever holds it re-packs (a new
+``FlatParameters`` of the same parameters).  A frozen parameter (``requires_grad=False``) keeps
+its place in the buffer; :attr:`FlatParameters.trained` says which stretches an update touches.
+Optimisers own their buffer and show it as ``optimizer.flat_params`` /
+``optimizer.flat_grads``; :func:`zero_grad` serves ``Module.zero_grad``.
 """
 
 from __future__ import annotations
@@ -78,17 +80,31 @@ class FlatParameters:
             p.grad = self.grad[offset:end].reshape(p.data.shape)
             _packed_by[id(p)] = self
             offset = end
-        # the very view objects handed out: a parameter still holding them lives in this buffer
-        self._views = [(p, p.data, p.grad) for p in params]
+        # the very view objects handed out, and requires_grad: a parameter still holding them
+        # lives in this buffer as packed
+        self._views = [(p, p.data, p.grad, p.requires_grad) for p in params]
+        self.trained = _trained_stretches(params)  # what an update touches; None: all of it
 
     def is_current(self) -> bool:
         """True while every parameter still holds the views of this buffer that it was given
-        (none was re-packed, converted or rebound, not even to another view of the buffer):
-        identity checks only, since this runs before every optimiser step."""
-        for p, data, grad in self._views:
-            if p.data is not data or p.grad is not grad:
+        (none was re-packed, converted or rebound, not even to another view of the buffer) and
+        the ``requires_grad`` it had (none was frozen or unfrozen): identity checks only, since
+        this runs before every optimiser step."""
+        for p, data, grad, trained in self._views:
+            if p.data is not data or p.grad is not grad or p.requires_grad is not trained:
                 return False
         return True
+
+    def trained_pieces(self, part: slice | None, most: int) -> list[slice]:
+        """The :attr:`trained` stretches inside ``part`` of the buffer (None: all of it), as
+        slices of that part, cut into pieces of at most ``most`` elements."""
+        start, stop, _ = (part or slice(None)).indices(self.data.size)
+        pieces = []
+        for run in self.trained:
+            low, high = max(run.start, start), min(run.stop, stop)
+            pieces += [slice(i - start, min(i + most, high) - start)
+                       for i in range(low, high, most)]  # fmt: skip
+        return pieces
 
     def restore(self) -> None:
         """Bind the parameters back to this buffer's views, which take the values and
@@ -96,7 +112,7 @@ class FlatParameters:
         data-parallel fit's, :mod:`nudgenet.distributed`): arrays taken from the parameters
         before it hold the values after it, as they do after a fit in one process.  A parameter
         converted to another dtype or shape meanwhile is left where it is."""
-        for p, data, grad in self._views:
+        for p, data, grad, _ in self._views:
             if p.data is data or p.data.shape != data.shape or p.data.dtype != data.dtype:
                 continue
             data[...] = p.data
@@ -110,6 +126,23 @@ class FlatParameters:
         self.grad.fill(0)
         for p in self.params:
             p._grad_tensor = None
+
+
+def _trained_stretches(params: list[Tensor]) -> tuple[slice, ...] | None:
+    """The stretches of the buffer whose parameters require gradients, neighbours merged, as
+    slices; None when every parameter does (the common case: an update takes the whole
+    buffer)."""
+    if all(p.requires_grad for p in params):
+        return None
+    stretches, offset = [], 0
+    for p in params:
+        end = offset + p.data.size
+        if p.requires_grad and stretches and stretches[-1][1] == offset:
+            stretches[-1][1] = end
+        elif p.requires_grad:
+            stretches.append([offset, end])
+        offset = end
+    return tuple(slice(a, b) for a, b in stretches)
 
 
 def packed(params: Sequence[Tensor]) -> FlatParameters | None:
