@@ -122,7 +122,7 @@ def test_gradcheck_leaves_existing_gradients_and_values_alone(x):
 
 def test_gradcheck_perturbs_non_contiguous_inputs_in_place():
     a = np.random.default_rng(2).standard_normal((3, 4))
-    transposed = ng.tensor(a.T, requires_grad=True)  # a view no flat reshape can alias
+    transposed = ng.Tensor(a.T, requires_grad=True)  # a view no flat reshape can alias
     assert not transposed.data.flags["C_CONTIGUOUS"]
     assert ng.gradcheck(Square.apply, transposed)
     with pytest.raises(ng.GradcheckError):

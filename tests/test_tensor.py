@@ -218,6 +218,20 @@ def test_numpy_returns_the_tensors_array_itself():
     assert (t * 2).numpy()[0, 0] == 14.0
 
 
+@pytest.mark.parametrize("dtype", [None, np.float64])
+def test_tensor_copies_its_data_and_Tensor_wraps_it(dtype):
+    init = np.zeros((2, 3), np.float32)
+    a, b = ng.tensor(init, dtype=dtype), ng.tensor(init[:, 1:], dtype=dtype)
+    c = ng.tensor(a)
+    init += 1.0
+    assert not (a.data.any() or b.data.any() or c.data.any())
+    c.data -= 1.0
+    assert not a.data.any()
+    wrapped = ng.Tensor(init)  # as torch.as_tensor: the caller's array itself
+    init[0, 0] = 5.0
+    assert wrapped.data[0, 0] == 5.0
+
+
 def test_new_tensor_dtypes():
     assert ng.tensor(1.5).dtype == np.float32
     assert ng.tensor([1.0, 2.0]).dtype == np.float32

@@ -50,7 +50,8 @@ def _as_array(data, dtype=None) -> np.ndarray:
 
 
 class Tensor:
-    """An ndarray plus what backprop needs: ``requires_grad``, ``.grad`` and its creator."""
+    """An ndarray plus what backprop needs: ``requires_grad``, ``.grad`` and its creator.
+    ``Tensor(array)`` wraps the array itself (:func:`tensor` copies)."""
 
     __slots__ = (
         "data",
@@ -161,8 +162,6 @@ class Tensor:
             backpropagate([self], [seed], retain, create_graph)
         else:  # the ordinary pass, straight to the walk
             _walk(graph_order([self]), {id(self): seed}, retain, None, _accumulate_leaf)
-
-    # Operators and math methods are installed by nudgenet.functional.
 
 
 def seed_gradient(output: Tensor, grad, caller: str, create_graph: bool = False):
@@ -383,11 +382,13 @@ class Function:
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """Create a tensor.  Python floats and lists become the default dtype (float32);
-    float32/float64 arrays keep theirs; integer arrays stay integer (labels)."""
-    if isinstance(data, Tensor):
-        data = data.data
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """A new tensor holding a copy of ``data``, as ``torch.tensor`` (``Tensor(array)`` wraps an
+    array without copying, as ``torch.as_tensor``).  Python floats and lists become the default
+    dtype (float32); float32/float64 arrays keep theirs; integer arrays stay integer (labels)."""
+    out = Tensor(data.data if isinstance(data, Tensor) else data, requires_grad, dtype)
+    if isinstance(data, (np.ndarray, Tensor)) or not out.data.flags.owndata:  # may be shared
+        out.data = out.data.copy()
+    return out
 
 
 def as_tensor(value, like: Tensor | None = None) -> Tensor:
