@@ -160,6 +160,13 @@ def test_layers_name_what_is_wrong_with_their_input_or_arguments():
         ng.BatchNorm1d(4, momentum=1.5)
 
 
+def test_momentum_none_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"^BatchNorm1d: momentum=None \(PyTorch's cumulative "
+                       r"average.*\) is not supported; give a number in \[0, 1\]") as error:
+        ng.BatchNorm1d(4, momentum=None)
+    assert "\n" not in str(error.value)
+
+
 def test_parameters_are_gamma_ones_and_beta_zeros_and_follow_the_dtype():
     layer = ng.LayerNorm(3, dtype="float64")
     assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]

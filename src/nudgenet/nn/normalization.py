@@ -104,7 +104,9 @@ class BatchNorm1d(_Normalization):
     In training, μ and σ² are the batch's mean and biased variance, and the buffers
     ``running_mean`` (zeros) and ``running_var`` (ones) move toward the batch's mean and
     unbiased variance: r ← (1 − momentum) r + momentum b (PyTorch's convention).  In eval, μ and
-    σ² are the running statistics, so a row's output does not depend on the others.  With
+    σ² are the running statistics, so a row's output does not depend on the others.
+    ``momentum=None`` (PyTorch's cumulative average) is refused: it would need a count of the
+    batches seen saved with the statistics, which model files do not hold.  With
     ``track_running_stats=False`` there are none and batch statistics are used in both modes.
     γ (ones) and β (zeros) are parameters when ``affine``.  Training needs batches of 2 rows or
     more.
@@ -121,6 +123,11 @@ class BatchNorm1d(_Normalization):
     ):
         dtype = _float(dtype)
         super().__init__(num_features, eps, affine, dtype)
+        if momentum is None:  # PyTorch's cumulative average needs a batch count kept in files
+            raise ValueError(
+                "BatchNorm1d: momentum=None (PyTorch's cumulative average of every batch's "
+                "statistics) is not supported; give a number in [0, 1], e.g. momentum=0.1"
+            )
         self.momentum = float(momentum)
         if not 0.0 <= self.momentum <= 1.0:
             raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum!r}")
