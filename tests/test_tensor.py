@@ -104,6 +104,23 @@ def test_no_grad_as_decorator(x):
     assert ng.is_grad_enabled()
 
 
+def test_no_grad_and_enable_grad_decorate_without_parentheses(x):
+    @ng.no_grad
+    def infer(t):
+        return t * 3
+
+    @ng.enable_grad
+    def record(t):
+        return t * 3
+
+    assert not infer(x).requires_grad and infer.__name__ == "infer"
+    with ng.no_grad():
+        assert record(x).requires_grad and not ng.is_grad_enabled()
+    assert ng.is_grad_enabled()
+    with pytest.raises(TypeError, match=r"^no_grad takes no arguments .*, got True$"):
+        ng.no_grad(True)
+
+
 def test_no_grad_restores_mode_after_an_exception():
     with pytest.raises(ZeroDivisionError), ng.no_grad():
         1 / 0  # noqa: B018

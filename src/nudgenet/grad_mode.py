@@ -43,13 +43,34 @@ class _SetGradMode(contextlib.ContextDecorator):
         MODE.enabled = MODE.saved.pop()
 
 
-class no_grad(_SetGradMode):
-    """Context manager (or decorator) inside which no graph is recorded: inference, updates."""
+class _ModeBlock(_SetGradMode):
+    """A mode block that also decorates a function bare, as PyTorch 2's: ``@ng.no_grad`` is
+    ``@ng.no_grad()``."""
+
+    enabled: bool
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        if not callable(func):
+            raise TypeError(
+                f"{cls.__name__} takes no arguments (`with ng.{cls.__name__}():`, "
+                f"`@ng.{cls.__name__}()` or `@ng.{cls.__name__}`), got {func!r}"
+            )
+        return cls()(func)
 
     def __init__(self) -> None:
-        super().__init__(False)
+        super().__init__(type(self).enabled)
 
 
-def enable_grad() -> contextlib.AbstractContextManager:
-    """Context manager that turns graph recording back on inside a ``no_grad`` block."""
-    return _SetGradMode(True)
+class no_grad(_ModeBlock):
+    """Context manager (or decorator) inside which no graph is recorded: inference, updates."""
+
+    enabled = False
+
+
+class enable_grad(_ModeBlock):
+    """Context manager (or decorator) that turns graph recording back on inside a ``no_grad``
+    block."""
+
+    enabled = True
