@@ -336,6 +336,20 @@ def test_cosine_schedule_ends_at_eta_min_and_stays():
     assert lrs[3:] == pytest.approx([0.1, 0.1, 0.1])
 
 
+def test_schedules_are_closed_form_from_base_lr_not_chained():
+    """As nudgenet.schedules documents: a rate set by hand is overridden at the next step,
+    base_lr changes the schedule, and of two schedules the last one stepped sets the rate."""
+    opt = optim.SGD(_fresh_params(), lr=0.1)
+    step_lr = optim.StepLR(opt, step_size=2, gamma=0.5)
+    opt.lr = 0.01
+    assert step_lr.step() == pytest.approx(0.1)
+    step_lr.base_lr = 0.01
+    assert step_lr.step() == pytest.approx(0.005)
+    exponential = optim.ExponentialLR(opt, gamma=0.9)  # its base_lr: 0.005
+    assert exponential.step() == pytest.approx(0.0045)
+    assert step_lr.step() == pytest.approx(0.005)
+
+
 def test_optimizer_step_uses_the_scheduled_lr():
     params = _fresh_params()
     opt = optim.SGD(params, lr=0.1)

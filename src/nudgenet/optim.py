@@ -1,4 +1,4 @@
-"""Optimisers and learning-rate schedules.
+"""Optimisers (and, from :mod:`nudgenet.schedules`, the learning-rate schedules).
 
 Every optimiser packs its parameters into one flat buffer (:class:`~nudgenet.nn.FlatParameters`),
 so ``zero_grad()`` is one fill and ``step()`` is a few vectorised in-place operations on the whole
@@ -10,35 +10,21 @@ model.  The usual loop::
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable
 
 import numpy as np
 
+from .hyperparameters import below_one, positive
 from .nn.flat import FlatParameters, flatten
 from .nn.module import Module
+from .schedules import (  # noqa: F401 (ng.optim.StepLR, ...: PyTorch's place for them)
+    CosineAnnealingLR,
+    ExponentialLR,
+    InverseTimeLR,
+    LRScheduler,
+    StepLR,
+)
 from .tensor import Tensor
-
-
-def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    value = float(value)
-    if not (value >= 0 if allow_zero else value > 0) or not math.isfinite(value):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value}")
-    return value
-
-
-def _below_one(owner: str, name: str, value: float) -> float:
-    """``value`` as a float in [0, 1): a momentum or decay rate (1 or more would let the kept
-    part of the past grow instead of fade, and training diverge)."""
-    value = float(value)
-    if not 0 <= value < 1:
-        raise ValueError(
-            f"{owner}: {name} must be in [0, 1), got {value} (the share of the past kept at "
-            "each step: 1 or more makes it grow instead of fade)"
-        )
-    return value
-
 
 _CHUNK = 1 << 15  # elements per piece of an update: the piece and its temporaries stay in cache
 
@@ -71,7 +57,7 @@ class Optimizer:
                 raise TypeError(
                     f"{type(self).__name__}: parameter {i} must be a floating tensor, got {got}"
                 )
-        self.lr = _positive("lr", lr)
+        self.lr = positive("lr", lr)
         self.step_count = 0
         self._flat = flatten(self.params)
         self.state = {name: np.zeros_like(self._flat.data) for name in self._state_names}
@@ -187,9 +173,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ):
-        self.momentum = _below_one("SGD", "momentum", momentum)
+        self.momentum = below_one("SGD", "momentum", momentum)
         self.nesterov = bool(nesterov)
-        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+        self.weight_decay = positive("weight_decay", weight_decay, allow_zero=True)
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self._state_names = ("velocity",) if self.momentum else ()
@@ -230,10 +216,10 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ):
-        b1, b2 = (_below_one(type(self).__name__, "betas", b) for b in betas)
+        b1, b2 = (below_one(type(self).__name__, "betas", b) for b in betas)
         self.betas = (b1, b2)
-        self.eps = _positive("eps", eps)
-        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+        self.eps = positive("eps", eps)
+        self.weight_decay = positive("weight_decay", weight_decay, allow_zero=True)
         super().__init__(params, lr)
 
     def hyperparameters(self) -> dict:
@@ -290,10 +276,10 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ):
-        self.alpha = _below_one("RMSprop", "alpha", alpha)
-        self.eps = _positive("eps", eps)
-        self.momentum = _below_one("RMSprop", "momentum", momentum)
-        self.weight_decay = _positive("weight_decay", weight_decay, allow_zero=True)
+        self.alpha = below_one("RMSprop", "alpha", alpha)
+        self.eps = positive("eps", eps)
+        self.momentum = below_one("RMSprop", "momentum", momentum)
+        self.weight_decay = positive("weight_decay", weight_decay, allow_zero=True)
         self._state_names = ("square_avg", "momentum_buffer") if self.momentum else ("square_avg",)
         super().__init__(params, lr)
 
@@ -317,83 +303,3 @@ class RMSprop(Optimizer):
             b += u
             u = b
         theta -= self.lr * u
-
-
-# --- learning-rate schedules -----------------------------------------------------------------
-
-
-class LRScheduler:
-    """Sets ``optimizer.lr`` from the epoch count; call ``step()`` once per epoch."""
-
-    def __init__(self, optimizer: Optimizer):
-        self.optimizer = optimizer
-        self.base_lr = optimizer.lr
-        self.epoch = 0
-
-    def lr_at(self, epoch: int) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def step(self) -> float:
-        """Advance one epoch and return the new learning rate."""
-        self.epoch += 1
-        self.optimizer.lr = self.lr_at(self.epoch)
-        return self.optimizer.lr
-
-    def state_dict(self) -> dict:
-        return {"type": type(self).__name__, "base_lr": self.base_lr, "epoch": self.epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.base_lr, self.epoch = float(state["base_lr"]), int(state["epoch"])
-        self.optimizer.lr = self.lr_at(self.epoch)
-
-
-class StepLR(LRScheduler):
-    """η_t = η₀ · γ^⌊t / step_size⌋"""
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = int(step_size), _positive("gamma", gamma)
-        super().__init__(optimizer)
-
-    def lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
-
-
-class ExponentialLR(LRScheduler):
-    """η_t = η₀ · γᵗ"""
-
-    def __init__(self, optimizer: Optimizer, gamma: float):
-        self.gamma = _positive("gamma", gamma)
-        super().__init__(optimizer)
-
-    def lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma**epoch
-
-
-class CosineAnnealingLR(LRScheduler):
-    """η_t = η_min + (η₀ − η_min)(1 + cos(π·min(t, T)/T)) / 2"""
-
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):  # noqa: N803
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = int(T_max), _positive("eta_min", eta_min, allow_zero=True)
-        super().__init__(optimizer)
-
-    def lr_at(self, epoch: int) -> float:
-        t = min(epoch, self.T_max)
-        return (
-            self.eta_min
-            + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
-        )
-
-
-class InverseTimeLR(LRScheduler):
-    """η_t = η₀ / (1 + decay·t)   (the classic 1/t schedule)"""
-
-    def __init__(self, optimizer: Optimizer, decay: float = 1.0):
-        self.decay = _positive("decay", decay, allow_zero=True)
-        super().__init__(optimizer)
-
-    def lr_at(self, epoch: int) -> float:
-        return self.base_lr / (1 + self.decay * epoch)
