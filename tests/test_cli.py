@@ -628,6 +628,35 @@ def test_evaluate_from_another_folder_and_on_another_file(tmp_path):
     assert scores["accuracy"] == expected["accuracy"]
 
 
+def test_a_moved_or_copied_training_file_is_scored_on_its_held_out_rows(tmp_path):
+    x, y = ng.datasets.spirals(300, classes=3, seed=0)
+    table = np.column_stack([x, y])[np.random.default_rng(0).permutation(300)]
+    (tmp_path / "proj").mkdir()
+    np.savetxt(tmp_path / "proj" / "data.csv", table, delimiter=",", header="a,b,label",
+               comments="")  # fmt: skip
+    command = ("train", "--dataset", "data.csv", "--epochs", "3", "--json", "-o", "m.st")
+    summary = last_json(run(*command, cwd=tmp_path / "proj"))
+    (tmp_path / "proj").rename(tmp_path / "moved")
+    gone = run("evaluate", "m.st", cwd=tmp_path / "moved", check=False)
+    assert gone.returncode == 1
+    assert _error(gone) == (
+        f"nudgenet evaluate: error: {tmp_path / 'proj' / 'data.csv'}: no such file (the model "
+        "was trained on it); if it moved, give its new path with --dataset PATH"
+    )
+    (tmp_path / "moved" / "copy.csv").write_bytes((tmp_path / "moved" / "data.csv").read_bytes())
+    for name in ("data.csv", "copy.csv"):
+        result = run("evaluate", "m.st", "--dataset", name, "--json", cwd=tmp_path / "moved")
+        scores = last_json(result)
+        assert scores["rows"] == 60 and scores["scope"] == "held-out", name
+        assert scores["loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+        assert result.stderr == (
+            f"nudgenet: note: {name} holds the rows the model was trained on (from "
+            f"{tmp_path / 'proj' / 'data.csv'}): scored on its held-out rows\n"
+        )
+    explained = run("explain", "m.st", "--dataset", "copy.csv", "-q", cwd=tmp_path / "moved")
+    assert explained.stdout.startswith("copy.csv held-out row 0: target")
+
+
 def test_evaluate_on_another_file_reads_labels_from_the_column_the_model_was_trained_on(tmp_path):
     x, y = ng.datasets.spirals(300, classes=3, seed=0)
     order = np.random.default_rng(0).permutation(300)
@@ -860,7 +889,7 @@ def test_a_data_set_is_one_record_in_the_registry(tmp_path, monkeypatch, capsys)
 def test_held_out_reads_the_command_line_without_changing_it(digits_model):
     import argparse
 
-    from nudgenet.cli.common import held_out
+    from nudgenet.cli.scoring_rows import held_out
 
     folder, summary = digits_model
     args = argparse.Namespace(dataset=None, labels=None, data_dir=None, label_column=None)

@@ -1,4 +1,5 @@
-"""What the commands share: data options, the saved model's metadata, JSON output."""
+"""What the commands share: data options and argument types, notes, JSON output (the rows to
+score a saved model on: :mod:`.scoring_rows`)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,13 @@ import math
 import os
 import sys
 import warnings
-from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
-
-import numpy as np
 
 from .. import data as datasets
 from .. import recipes
 from ..errors import DataError, NudgenetError, SharedMemoryWarning
 from ..evaluation import predict
 from ..plot import check_figure_path
-from .columns import check_feature_count, in_model_order
 
 CLASSIFICATION_METRICS = ["accuracy"]
 REGRESSION_METRICS = ["rmse", "mae"]
@@ -216,104 +212,6 @@ def output_units(model, x) -> int:
 def absolute(path: str | None) -> str | None:
     """``path`` made absolute (for model metadata that must work from any folder)."""
     return None if path is None else str(Path(path).expanduser().resolve())
-
-
-def _same_data(given: str | None, trained_on: str | None) -> bool:
-    """Whether a ``--dataset`` or ``--labels`` value names what the model's metadata names (not
-    given: the model's own)."""
-    if given is None or given == trained_on:
-        return True
-    if trained_on is None or given in recipes.DATASETS or trained_on in recipes.DATASETS:
-        return False
-    return absolute(given) == absolute(trained_on)
-
-
-class HeldOut(NamedTuple):
-    """The rows to score a saved model on, its loss, and the targets as that loss wants them."""
-
-    data: recipes.Dataset
-    loss_fn: object
-    y: np.ndarray
-
-
-def data_read(args, record) -> tuple[str | None, str | None, bool]:
-    """``(data set, labels file, same)``: what :func:`held_out` reads for a model of training
-    record ``record``: ``--dataset`` (else the record's) and ``--labels`` (else the record's,
-    where the data set is the one the model was trained on: ``same``)."""
-    dataset = args.dataset or record.dataset
-    same = (
-        record.dataset is not None
-        and _same_data(dataset, record.dataset)
-        and _same_data(args.labels, record.labels)
-    )
-    return dataset, args.labels or (record.labels if same else None), same
-
-
-def held_out(args, model) -> HeldOut:
-    """The rows to score a saved model on, from its :class:`~nudgenet.recipes.TrainingRecord`
-    and the command line (``args`` is only read).
-
-    Without ``--dataset``, or when it names the data the model was trained on: the held-out rows
-    it was scored on (the split rebuilt from its record, the files found where training found
-    them).  Any other data set: every row of it (``data.scope == "all"``), since the model's
-    split says nothing about a file it never saw.  Without ``--label-column`` the labels are read
-    from the column the model was trained on, where the file has it (a CSV of the same columns),
-    else from the column ``"auto"`` picks.  The targets are read for the model's task; labels
-    are matched to the model's class names (a label it never saw is an error), so a file lacking
-    a class keeps the model's numbering."""
-    record = recipes.TrainingRecord.of(model)
-    dataset, labels, same = data_read(args, record)
-    if dataset is None:
-        raise NudgenetError("the model file does not name its data set; pass --dataset")
-    datasets.check_rereadable(dataset)  # before its first rows are read for the label column
-    column = label_column(args.label_column)
-    if args.label_column is None and record.label_column is not None:
-        if same or has_label_column(dataset, record.label_column):
-            column = record.label_column
-        else:
-            _check_recognised(dataset, record.label_column)
-    data = recipes.load_dataset(
-        dataset,
-        args.data_dir or (record.data_dir if same else None),
-        test_size=record.test_size if same else None,
-        seed=record.seed,
-        samples=record.samples,
-        labels=labels,
-        label_column=column,
-        task=record.task,
-        class_names=record.class_names if record.task == "classification" else None,
-        task_given_by="the model",
-    )
-    if same and column == record.label_column:  # the rows it was trained on, or a DataError
-        record.check_rows(data)
-    if isinstance(data.x_test, np.ndarray):  # a CSV's columns by name, where both have names
-        x_test = in_model_order(
-            dataset, data.x_test, data.label_column, model, getattr(args, "quiet", False)
-        )
-        data = replace(data, x_test=x_test)
-    check_feature_count(dataset, data.x_test, model)
-    loss_fn = record.loss_fn()
-    return HeldOut(
-        data, loss_fn, loss_fn.check_targets(data.y_test, output_units(model, data.x_test))
-    )
-
-
-def _check_recognised(path: str, trained: str | int) -> None:
-    """Where the CSV file ``path`` lacks the column ``trained`` the model's labels came from and
-    ``"auto"`` recognises none either: a DataError naming both.  Any other fault of the file
-    (two columns of that name, one column, unreadable) is its own error."""
-    try:
-        datasets.resolve_label_column(path, trained)
-    except datasets.NoLabelColumn:
-        pass
-    try:
-        datasets.resolve_label_column(path, "auto")
-    except datasets.NoLabelColumn as error:
-        where = repr(trained) if isinstance(trained, str) else f"{trained} (from 0)"
-        reason = str(error).removeprefix(f"{path}: ")
-        raise datasets.NoLabelColumn(
-            f"{path}: the model's labels were in column {where}, which this file lacks; {reason}"
-        ) from None
 
 
 def has_label_column(path: str, column: str | int) -> bool:

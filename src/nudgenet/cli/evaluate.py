@@ -8,8 +8,9 @@ from .. import recipes
 from ..evaluation import evaluate, predict
 from ..io import load
 from ..metrics import confusion_matrix
-from .common import add_data_options, add_output_options, emit_json, format_figure, held_out
+from .common import add_data_options, add_output_options, emit_json, format_figure
 from .mpi import one_process
+from .scoring_rows import held_out
 
 BINARY_METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]  # class 1 is the positive
 MULTICLASS_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]

@@ -17,15 +17,14 @@ from .columns import feature_names, model_feature_names
 from .common import (
     add_data_options,
     add_output_options,
-    data_read,
     emit_json,
     figure_path,
-    held_out,
     positive_float,
     positive_int,
 )
 from .mpi import one_process
 from .output import MODEL_DATA, MODEL_FILE, data_files, refuse_same_paths
+from .scoring_rows import data_read, held_out
 
 
 def run(args) -> int:
