@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,53 @@ def test_the_record_keeps_the_held_out_score_and_compares_by_the_tasks_metric():
     )
     renamed = TrainingRecord(dataset="digits", score_metric="f1", score=0.9, **classes)
     assert digits.not_comparable(renamed) == "it is scored by f1, this run by accuracy"
+
+
+def test_a_tie_of_scores_is_decided_by_the_held_out_loss():
+    """Accuracy moves in steps of 1/60 on 60 held-out rows: a 3-epoch run tying a 20-epoch
+    model's accuracy replaced it, its loss 0.19 against 0.075."""
+    classes = {"task": "classification", "loss": "CrossEntropyLoss", "dataset": "digits"}
+    trained = TrainingRecord(**classes)
+    good = trained.scored({"loss": 0.075, "accuracy": 0.9833})
+    hasty = trained.scored({"loss": 0.1939, "accuracy": 0.9833})
+    assert good.held_out_loss == 0.075 and good.ties(hasty)
+    assert good.beats(hasty) and not hasty.beats(good)
+    assert not good.beats(trained.scored({"loss": 0.0750000001, "accuracy": 0.9833}))  # rounding
+    assert hasty.scored({"loss": 0.3, "accuracy": 0.99}).beats(good)  # the score comes first
+    older = TrainingRecord(**classes, score_metric="accuracy", score=0.9833)  # no loss recorded
+    assert not older.beats(hasty) and not hasty.beats(older)  # a tie: at least as well
+
+
+def test_a_replaced_model_is_named_with_both_scores_and_a_tie_lost_on_loss_is_kept(tmp_path):
+    options = ("--dataset", "spirals", "--samples", "300", "--epochs", "2", "-q")
+    first = train(*options, "--json", cwd=tmp_path)
+    path = tmp_path / "nudgenet-spirals.safetensors"
+    again = train(*options, cwd=tmp_path)  # the same run: a tie of score and loss, replaced
+    record = TrainingRecord.of(ng.load(path))
+    scores = f"accuracy {record.score:.4f}, loss {record.held_out_loss:.4f}"
+    assert again.returncode == 0 and again.stdout.endswith(
+        f"model saved to {path.name}, replacing the model there (held-out {scores}; this run's "
+        f"{scores})\n"
+    )
+    assert summary(first)["replaced"] is None
+    model = ng.load(path)
+    better = replace(record, held_out_loss=record.held_out_loss / 2)  # the same accuracy
+    ng.save(model, path, better.to_dict())
+    before = path.read_bytes()
+    tied = train(*options, "--json", cwd=tmp_path)
+    assert tied.returncode == 4 and path.read_bytes() == before and not summary(tied)["saved"]
+    theirs, ours = f"{better.held_out_loss:.4g}", f"{record.held_out_loss:.4g}"
+    assert tied.stderr == (
+        f"nudgenet: kept {path.name}: its held-out accuracy {record.score:.4g} ties this run's, "
+        f"and its loss {theirs} beats this run's {ours}; this run's model is not saved "
+        "(--overwrite replaces it)\n"
+    )
+    worse = replace(record, held_out_loss=record.held_out_loss * 2)
+    ng.save(model, path, worse.to_dict())
+    replaced = summary(train(*options, "--json", cwd=tmp_path))
+    assert replaced["saved"] and replaced["replaced"] == {
+        "metric": "accuracy", "score": worse.score, "loss": worse.held_out_loss
+    }
 
 
 def test_a_regression_model_keeps_its_rmse_and_a_worse_run_is_not_saved(tmp_path):

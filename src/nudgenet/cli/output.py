@@ -1,5 +1,6 @@
 """The model file ``nudgenet train`` writes: checked before training, and replaced only by a run
-that scores at least as well on the same held-out rows, or with ``--overwrite``; and its other
+that scores at least as well on the same held-out rows (a tie: by the held-out loss,
+:meth:`~nudgenet.recipes.TrainingRecord.beats`), or with ``--overwrite``; and its other
 outputs (figures, logs, checkpoints), checked before training too (:func:`check_outputs`).
 
 Before training (fail fast): the path must be writable, and a file already there must be a
@@ -8,9 +9,9 @@ compared with (same held-out rows, same metric); anything else is kept, with a o
 unless ``--overwrite``.  After training, the file is read again (another run may have saved
 there meanwhile), with the output's folder locked until the model is saved (two runs ending at
 once compare and save one after the other): a run scoring worse than the model there is not
-saved (one line says so; exit code :data:`KEPT_BETTER_MODEL`); a file there that it cannot be
-compared with any more is kept, and the run's model saved beside it (one line says where).
-Writes are atomic (:func:`nudgenet.save`).
+saved (one line says so; exit code :data:`KEPT_BETTER_MODEL`), one that replaces it says so, with
+both models' scores; a file there that it cannot be compared with any more is kept, and the
+run's model saved beside it (one line says where).  Writes are atomic (:func:`nudgenet.save`).
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import ModelFileError, NudgenetError
 from ..files import may_write
 from ..io import read_metadata, save
 from ..recipes import DATASETS
 from ..recipes.record import SCORES, TrainingRecord
-from .common import UsageError
+from .common import UsageError, format_figure
 
-KEPT_BETTER_MODEL = 4  # `train`'s exit code when the file at --output is kept (it scored better)
+KEPT_BETTER_MODEL = 4  # `train`'s exit code when the file at --output is kept (it did better)
 
 _CHOICES = "pass --overwrite to replace it, or choose another --output"
 
@@ -189,16 +191,25 @@ def check_comparable(path: Path, record: TrainingRecord, existing: TrainingRecor
         )
 
 
-def save_unless_worse(model, path: Path, record: TrainingRecord, overwrite: bool) -> Path | None:
+class Saved(NamedTuple):
+    """Where :func:`save_unless_worse` saved the model, and the record of the scored model it
+    replaced there (None: none compared, a new file or ``--overwrite``)."""
+
+    path: Path
+    replaced: TrainingRecord | None = None
+
+
+def save_unless_worse(model, path: Path, record: TrainingRecord, overwrite: bool) -> Saved | None:
     """Save ``model`` with its scored ``record`` at ``path`` (replacing whatever is there when
-    ``overwrite``), unless the model there now scored better: then one line on stderr says so
-    and nothing is written.  A file there now that cannot be compared with this run (saved there
-    during training: not a nudgenet model, or one scored on other rows) is kept, and the model
-    saved beside it (:func:`unused_name`), one line saying where.  The path the model was saved
-    to, None where it was not (on a data-parallel rank other than 0, which writes nothing:
-    ``path``, where rank 0 saves it)."""
+    ``overwrite``), unless the model there now did better (:meth:`TrainingRecord.beats`: its
+    held-out score; a tie, its held-out loss): then one line on stderr says so and nothing is
+    written.  A file there now that cannot be compared with this run (saved there during
+    training: not a nudgenet model, or one scored on other rows) is kept, and the model saved
+    beside it (:func:`unused_name`), one line saying where.  Where the model was saved and the
+    record of the one it replaced (:class:`Saved`), None where it was not saved (on a
+    data-parallel rank other than 0, which writes nothing: ``path``, where rank 0 saves it)."""
     if not may_write():
-        return path
+        return Saved(path)
     with _locked(path.parent):
         why, existing = None, None
         if not overwrite and path.exists():
@@ -212,18 +223,33 @@ def save_unless_worse(model, path: Path, record: TrainingRecord, overwrite: bool
             print(f"nudgenet: {path} changed during training and this run cannot be compared "
                   f"with it ({why}): kept it; this run's model is saved to {beside}",
                   file=sys.stderr)  # fmt: skip
-            path = beside
+            path, existing = beside, None
         elif existing is not None and existing.beats(record):
-            metric = SCORES[record.task]
-            theirs, ours = _apart(existing.score, record.score)
-            print(
-                f"nudgenet: kept {path}: its held-out {metric} {theirs} beats this run's {ours}; "
-                "this run's model is not saved (--overwrite replaces it)",
-                file=sys.stderr,
-            )
+            print(f"nudgenet: kept {path}: its held-out {_better(existing, record)}; this run's "
+                  "model is not saved (--overwrite replaces it)", file=sys.stderr)  # fmt: skip
             return None
         save(model, path, record.to_dict())
-    return path
+    return Saved(path, existing)
+
+
+def _better(better: TrainingRecord, worse: TrainingRecord) -> str:
+    """Why ``better``'s held-out result beats ``worse``'s (:meth:`TrainingRecord.beats`), the
+    numbers to as many digits as tell them apart: ``accuracy 0.98 beats this run's 0.97``, or,
+    the scores tied, ``accuracy 0.98 ties this run's, and its loss 0.07 beats this run's 0.19``."""
+    metric = SCORES[better.task]
+    if not better.ties(worse):
+        return "{} {} beats this run's {}".format(metric, *_apart(better.score, worse.score))
+    loss = "its loss {} beats this run's {}".format(*_apart(better.held_out_loss,
+                                                             worse.held_out_loss))  # fmt: skip
+    return f"{metric} {better.score:.4g} ties this run's, and {loss}"
+
+
+def scores_text(record: TrainingRecord) -> str:
+    """A scored record's held-out score and loss for a line of text, as ``train`` prints its
+    own: ``accuracy 0.9833, loss 0.0750`` (no loss: a file written before it was recorded)."""
+    text = f"{SCORES[record.task]} {format_figure(record.score)}"
+    loss = record.held_out_loss
+    return text if loss is None else f"{text}, loss {format_figure(loss)}"
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ from .output import (
     check_outputs,
     gradients_figure,
     save_unless_worse,
+    scores_text,
 )
 from .train_options import DEFAULT_VALIDATION_SPLIT, add_train_options, momentum_for
 
@@ -147,8 +148,9 @@ def run(args) -> int:
         model.append(Unstandardize(target_scaler.mean_, target_scaler.scale_))
     scoring = partial(evaluate, distributed=args.distributed)  # under mpiexec: a share a rank
     scores = scoring(model, loss_fn, data.x_test, y_test, metrics=metrics_for(data.task))
-    saved_to = save_unless_worse(model, output, record.scored(scores), args.overwrite)
-    saved = saved_to is not None
+    scored = record.scored(scores)
+    saved = save_unless_worse(model, output, scored, args.overwrite)
+    saved_to = saved and saved.path
     result = {
         "dataset": data.name,
         "task": data.task,
@@ -161,7 +163,8 @@ def run(args) -> int:
         "test_loss": scores["loss"],
         "units": "target" if data.task == "regression" else None,
         "model_path": str(saved_to or output),  # beside --output: it changed meanwhile
-        "saved": saved,  # False: the model already at model_path scored better and is kept
+        "saved": saved is not None,  # False: the model already at model_path did better: kept
+        "replaced": _replaced(saved),  # the scores of the model this run replaced there
         "parameters": model.num_parameters(),
         "seconds": time.perf_counter() - started,
     }
@@ -185,7 +188,10 @@ def run(args) -> int:
         held_out = ", ".join(f"{k} {format_figure(v)}" for k, v in scores.items())
         units = " (in the targets' units)" if data.task == "regression" else ""
         print(f"held-out: {held_out}{units}")
-        if saved:
+        if saved and saved.replaced:
+            print(f"model saved to {saved_to}, replacing the model there (held-out "
+                  f"{scores_text(saved.replaced)}; this run's {scores_text(scored)})")  # fmt: skip
+        elif saved:
             print(f"model saved to {saved_to}")
     if shared is not None:  # every rank is done with the rows (collective)
         shared.free()
@@ -332,6 +338,13 @@ def _kept_epoch(history, stopping) -> int:
 
 def _all_finite(model) -> bool:
     return all(np.isfinite(p.data).all() for p in model.parameters())
+
+
+def _replaced(saved) -> dict | None:
+    """The held-out score and loss of the model a run replaced at ``--output`` (None: none
+    compared: a new file, or ``--overwrite``)."""
+    old = saved and saved.replaced
+    return old and {"metric": old.score_metric, "score": old.score, "loss": old.held_out_loss}
 
 
 def _finite(value: float | None) -> float | None:

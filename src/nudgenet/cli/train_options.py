@@ -135,7 +135,8 @@ def add_train_options(train) -> None:
         action="store_true",
         help="replace the file at --output whatever it holds; without it, only a nudgenet model "
         "scored on the same held-out rows is replaced, and only by a run scoring at least as "
-        f"well (a worse run is not saved: exit code {KEPT_BETTER_MODEL})",
+        "well, a tie of scores decided by the held-out loss (a worse run is not saved: exit "
+        f"code {KEPT_BETTER_MODEL})",
     )
     train.add_argument(
         "--plot",

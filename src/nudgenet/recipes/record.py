@@ -11,7 +11,7 @@ from .builders import loss_by_class_name
 from .datasets import DEFAULT_SAMPLES, DEFAULT_TEST_SIZE
 
 # The held-out score saved with a model, per task: a metric of nudgenet.metrics.METRICS, whose
-# higher_is_better says which score beats another.
+# higher_is_better says which score beats another (a tie: the held-out loss, TrainingRecord.beats).
 SCORES = {"classification": "accuracy", "regression": "rmse"}
 SCORE_TIE = 1e-6  # relative: held-out scores closer than this are equal (float32 rounding)
 
@@ -51,6 +51,7 @@ class TrainingRecord:
     rows_checksum: int | None = None
     score_metric: str | None = None  # the metric of ``score``: SCORES[task]
     score: float | None = None  # the model's score on its held-out rows; None: not scored
+    held_out_loss: float | None = None  # its loss on those rows; None: not recorded (older file)
 
     def to_dict(self) -> dict:
         """The JSON-able metadata to save with the model; without a data set, none of the
@@ -108,9 +109,11 @@ class TrainingRecord:
         return record
 
     def scored(self, scores: dict[str, float]) -> TrainingRecord:
-        """This record with the held-out score taken from ``scores`` (metric name -> value)."""
+        """This record with the held-out score and loss taken from ``scores`` (metric name ->
+        value; ``"loss"``, as :func:`nudgenet.evaluate` gives it, where it has one)."""
         metric = SCORES[self.task]
-        return replace(self, score_metric=metric, score=float(scores[metric]))
+        loss = None if "loss" not in scores else float(scores["loss"])
+        return replace(self, score_metric=metric, score=float(scores[metric]), held_out_loss=loss)
 
     def not_comparable(self, other: TrainingRecord) -> str | None:
         """Why ``other``'s score cannot be compared with this run's, in a few words; None when
@@ -133,13 +136,20 @@ class TrainingRecord:
         return None
 
     def beats(self, other: TrainingRecord) -> bool:
-        """Whether this record's held-out score is better than ``other``'s (both scored by one
-        metric) by more than :data:`SCORE_TIE` of the larger: scores within rounding of each
-        other (the same run on another number of ranks, say) are a tie."""
-        margin = SCORE_TIE * max(abs(self.score), abs(other.score))
-        if METRICS[SCORES[self.task]].higher_is_better:
-            return self.score > other.score + margin
-        return self.score < other.score - margin
+        """Whether this record's held-out result is better than ``other``'s (both scored by one
+        metric): its score by more than :data:`SCORE_TIE` of the larger, or, the scores tied so
+        (:meth:`ties`), its held-out loss lower by that much, where both record one (a score
+        such as accuracy moves in coarse steps, 1/60 on 60 rows: ties are common, and the loss
+        still tells a better fit).  Within rounding of each other (the same run on another
+        number of ranks, say) is a tie: neither beats the other."""
+        order = _order(self.score, other.score, METRICS[SCORES[self.task]].higher_is_better)
+        if order == 0 and None not in (self.held_out_loss, other.held_out_loss):
+            order = _order(self.held_out_loss, other.held_out_loss, higher_is_better=False)
+        return order > 0
+
+    def ties(self, other: TrainingRecord) -> bool:
+        """Whether the two held-out scores are equal to within :data:`SCORE_TIE`."""
+        return _order(self.score, other.score, higher_is_better=True) == 0
 
     def check_rows(self, data) -> None:
         """A DataError unless ``data`` (a :class:`~nudgenet.recipes.Dataset` loaded and split
@@ -155,6 +165,14 @@ class TrainingRecord:
     def loss_fn(self):
         """A new loss object of the saved class."""
         return loss_by_class_name(self.loss)
+
+
+def _order(a: float, b: float, higher_is_better: bool) -> int:
+    """1 where ``a`` is better than ``b`` by more than :data:`SCORE_TIE` of the larger, -1
+    where worse so, 0 where they tie."""
+    margin = SCORE_TIE * max(abs(a), abs(b))
+    sign = 1 if higher_is_better else -1
+    return 1 if sign * (a - b) > margin else -1 if sign * (b - a) > margin else 0
 
 
 def rows_checksum(data) -> int:
