@@ -447,6 +447,26 @@ def test_a_diverged_run_ends_with_one_line_and_saves_nothing(tmp_path):
     assert "--momentum: expected 0 or a fraction between 0 and 1, got '5'" in _error(momentum)
 
 
+def test_a_regression_trains_with_the_default_options_for_every_seed(tmp_path):
+    """sgd's 0.05 (momentum 0.9) diverged on a two-feature, almost noise-free linear target
+    with seed 0 (and fit others poorly): a regression's default rate is 0.01; an explicit --lr
+    still rules, and a checkpoint made with one resumes with it."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 2))
+    y = 3 * x[:, 0] - x[:, 1] + 0.01 * rng.normal(size=400)
+    np.savetxt(tmp_path / "lin.csv", np.c_[x, y], delimiter=",", header="a,b,y", comments="",
+               fmt="%.4f")  # fmt: skip
+    for seed in range(8):
+        command = ("train", "--dataset", "lin.csv", "--seed", seed, "--json", "-q", "--overwrite")
+        assert last_json(run(*command, cwd=tmp_path))["test_rmse"] < 0.2, seed
+    checkpointed = ("train", "--dataset", "lin.csv", "--checkpoint", "ck", "--overwrite")
+    run(*checkpointed, "--lr", "0.05", "--epochs", "1", "-q", cwd=tmp_path)
+    resumed = run(*checkpointed, "--lr", "0.05", "--epochs", "2", cwd=tmp_path)
+    assert "fit: resuming from ck" in resumed.stderr
+    default = run(*checkpointed, "--epochs", "3", "-q", cwd=tmp_path, check=False)
+    assert "is of another run: optimizer[1].lr 0.05 there, 0.01 here" in _error(default)
+
+
 def test_a_diverged_run_with_early_stopping_saves_its_best_epoch_with_a_note(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 2))

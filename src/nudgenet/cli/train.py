@@ -118,7 +118,7 @@ def run(args) -> int:
         target_scaler = datasets.Standardizer().fit(y_train)
         y_fit = target_scaler.transform(y_train)
     optimizer = recipes.build_optimizer(args.optimizer, model.parameters(), args.lr,
-                                        momentum_for(args))  # fmt: skip
+                                        momentum_for(args), data.task)  # fmt: skip
     validation_split, validation_note = _validation_split(args.validation_split, len(y_train))
     stopping = None
     if args.early_stopping:

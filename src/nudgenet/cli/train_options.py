@@ -85,7 +85,11 @@ def add_train_options(train) -> None:
         choices=sorted(recipes.OPTIMIZERS),
         help="(default: sgd; adam with --differential)",
     )
-    rates = ", ".join(f"{name} {recipe.lr:g}" for name, recipe in recipes.OPTIMIZERS.items())
+    rates = ", ".join(
+        f"{name} {recipe.lr:g}" + (f" ({recipe.regression_lr:g} for a regression)"
+                                   if recipe.regression_lr else "")  # fmt: skip
+        for name, recipe in recipes.OPTIMIZERS.items()
+    )
     train.add_argument("--lr", type=positive_float, help=f"learning rate (default: {rates})")
     train.add_argument(
         "--momentum",
