@@ -147,8 +147,7 @@ def test_a_finished_run_of_more_epochs_than_asked_is_kept_with_a_warning(tmp_pat
     model, optimizer, callbacks, keywords = setup("adam")
     keywords["epochs"] = 2
     said = (r"^fit\(epochs=2\): .*checkpoint-000006-0000000\.safetensors is of a run trained "
-            r"for 6 epochs; its model is kept \(restart=True, nudgenet train --restart, "
-            r"trains 2 anew\)$")  # fmt: skip
+            r"for 6 epochs; its model is kept \(restart=True trains 2 anew\)$")  # fmt: skip
     with pytest.warns(UserWarning, match=said):
         history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, *data(), checkpoint=checkpoint,
                          callbacks=[*callbacks, Kill()], **keywords)  # fmt: skip
@@ -445,7 +444,7 @@ def test_a_forward_overflow_is_named_by_its_first_layer_not_the_output_layer():
     [
         ({"metrics": ["accuracy", "f1_macro"]}, "metrics"),
         ({"clip_grad_norm": 0.01}, "clip_grad_norm"),
-        ({"class_weight": {0: 5.0}}, "data shapes"),
+        ({"class_weight": {0: 5.0}}, "other training data: x, y there, x, y, sample_weight here;"),
     ],
     ids=["metrics", "clipping", "row-weights"],
 )
@@ -459,6 +458,33 @@ def test_a_run_with_other_settings_is_refused_naming_them(tmp_path, change, name
     with pytest.raises(ng.CheckpointError, match=rf"is of another run: {named}[ \[]"):
         ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=ng.Checkpoint(tmp_path),
                **{**options, **change})  # fmt: skip
+
+
+def test_a_run_on_other_data_is_refused_naming_the_data_first(tmp_path):
+    """A run on another data set was refused by the first setting fitted to it: "architecture
+    .layers[0].mean[0] -0.0928 there, 199.3 here" (a Standardize layer's mean), or a layer's
+    JSON cut short; the data come first, by fit's names."""
+    x, y = data()
+    options = dict(epochs=1, batch_size=BATCH, verbose=0, seed=0)
+
+    def fit(x, y, **more):
+        model, optimizer, _, _ = setup("adam")
+        model = ng.Sequential(ng.Standardize(x.mean(axis=0), x.std(axis=0)), *model)
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=ng.Checkpoint(tmp_path),
+               **{**options, **more})  # fmt: skip
+
+    fit(x, y)
+    for other, said in (
+        ((x[:-8], y[:-8]), f"x of shape ({ROWS}, {FEATURES}) there, ({ROWS - 8}, {FEATURES}) here"),
+        ((x + 1, y), "x holds other values"),
+        ((x, (y + 1) % CLASSES), "y holds other values"),
+        ((x, y, {"validation_split": 0.25}), "x, y there, x, y, validation x, validation y here"),
+    ):
+        with pytest.raises(ng.CheckpointError) as refused:
+            fit(*other[:2], **(other[2] if len(other) > 2 else {}))
+        message = str(refused.value)
+        assert f"is of another run: other training data: {said}" in message.split(";")[0]
+        assert message.endswith("; use another directory, or restart=True to start over")
 
 
 def test_a_resumed_schedule_rounds_to_0_as_the_run_it_resumes(tmp_path):

@@ -806,6 +806,25 @@ def test_a_finished_runs_read_only_checkpoint_folder_resumes_one_with_training_l
     assert (tmp_path / "log.csv").read_text() == log  # refused before the CSV log started afresh
 
 
+def test_a_checkpoint_of_another_data_set_is_refused_naming_the_data_and_restart(tmp_path):
+    """It named a Standardize layer's mean (architecture.layers[0].mean[0]) and the Python
+    spelling restart=True to a command-line user."""
+    x, y = ng.datasets.spirals(300, classes=3, seed=0)
+    np.savetxt(tmp_path / "a.csv", np.column_stack([x, y]), delimiter=",", header="a,b,label",
+               comments="")  # fmt: skip
+    np.savetxt(tmp_path / "b.csv", np.column_stack([x, y])[:200], delimiter=",",
+               header="a,b,label", comments="")  # fmt: skip
+    train = ("train", "--checkpoint", "ck", "--epochs", "1", "-q", "--overwrite")
+    run(*train, "--dataset", "a.csv", cwd=tmp_path)
+    refused = run(*train, "--dataset", "b.csv", cwd=tmp_path, check=False)
+    assert refused.returncode == 1
+    assert _error(refused) == (
+        f"nudgenet train: error: checkpoint {Path('ck', 'checkpoint-000001-0000000.safetensors')} "
+        "is of another run: other training data: x of shape (216, 2) there, (144, 2) here; use "
+        "another directory, or --restart to start over"
+    )
+
+
 def test_predict_top_must_be_positive(digits_model, tmp_path):
     folder, summary = digits_model
     np.save(tmp_path / "rows.npy", ng.datasets.digits()[0][:2])

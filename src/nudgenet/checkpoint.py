@@ -26,9 +26,10 @@ run there at the same time is a :class:`~nudgenet.errors.CheckpointError` naming
 before it touches a file.  A checkpoint of another run (architecture, parameters' shapes,
 optimiser and its settings, the learning rate the run started with, callbacks, data shapes or
 contents, batch size, seed) is refused with a :class:`~nudgenet.errors.CheckpointError` naming
-the difference; ``restart=True`` (``nudgenet train --restart``) deletes the folder's
-checkpoints and starts over.  A state with non-finite parameters is never written, so a run that
-diverges keeps its last good checkpoint.
+the difference, other data first (the shape or contents of ``x``, ``y``, ...: what a run on
+another data set differs by, before the settings fitted to it); ``restart=True`` (``nudgenet
+train --restart``) deletes the folder's checkpoints and starts over.  A state with non-finite
+parameters is never written, so a run that diverges keeps its last good checkpoint.
 """
 
 from __future__ import annotations
@@ -51,11 +52,10 @@ except ImportError:  # Windows: no advisory locks, so the folder is not held
 import numpy as np
 from safetensors import numpy as st
 
-from .checkpoint_callbacks import as_written_now, compared, describe, reordered, saved_places
-from .data.sparse_rows import crc32
-from .errors import CheckpointError, caller_stacklevel, first_difference
+from .checkpoint_callbacks import as_written_now, reordered, saved_places
+from .checkpoint_match import check_same_run
+from .errors import CheckpointError, caller_stacklevel
 from .files import may_write, sorted_header, write_atomic
-from .io import outline
 from .run_state import Position, Run, decode, encode
 
 FORMAT = "nudgenet-checkpoint"
@@ -90,6 +90,9 @@ class Checkpoint:
     ``every_epochs`` epochs (None: never at an epoch's end), every ``every_steps`` optimiser
     steps counted over the whole run (None: never mid-epoch), and always when training ends;
     the newest ``keep`` files stay.  ``restart=True`` deletes the folder's checkpoints first."""
+
+    # how the messages say to start over: the argument, or the option (``nudgenet train``'s)
+    restart_words = "restart=True"
 
     def __init__(
         self,
@@ -161,7 +164,7 @@ class Checkpoint:
                 )
                 continue
             theirs = as_written_now(theirs)
-            _check_same_run(path, self.fingerprint, theirs)
+            check_same_run(path, self.fingerprint, theirs, self.restart_words)
             return path, reordered(state, saved_places(self.fingerprint, theirs))
         return None
 
@@ -223,8 +226,8 @@ class Checkpoint:
         at = run.restore(state)
         if at.epoch > epochs:  # (verbose=0 said nothing: the longer run's model came back)
             warnings.warn(f"fit(epochs={epochs}): {path} is of a run trained for {at.epoch} "
-                          f"epochs; its model is kept (restart=True, nudgenet train --restart, "
-                          f"trains {epochs} anew)",
+                          f"epochs; its model is kept ({self.restart_words} trains {epochs} "
+                          "anew)",
                           UserWarning, stacklevel=caller_stacklevel())  # fmt: skip
         if verbose:
             history = run.history
@@ -332,39 +335,3 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
-    """What a checkpoint must share with the run resuming from it, as JSON-able values: the
-    model, the optimiser and its settings (its learning rate ``lr``, :meth:`Checkpoint.run_lr`),
-    the callbacks and theirs, the loggers apart (:mod:`~nudgenet.checkpoint_callbacks`), the
-    data ``arrays`` (training inputs and targets, validation ones), the ``seed`` and the loop's
-    ``settings`` (batch size, ...)."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        seed = int(seed)
-    else:
-        seed = "the global generator" if seed is None else "a Generator"
-    state = run.model.state_dict()
-    return {
-        "architecture": outline(run.model),
-        "parameters": {k: [list(v.shape), v.dtype.str] for k, v in state.items()},
-        "optimizer": [type(run.optimizer).__name__, {**run.optimizer.hyperparameters(), "lr": lr}],
-        **describe(run.callbacks),
-        "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],
-        "data checksum": [crc32(a) for a in arrays],
-        **settings,
-        "seed": seed,
-    }
-
-
-def _check_same_run(path: Path, mine: dict, theirs: dict) -> None:
-    older = theirs.get("callbacks")
-    if isinstance(older, list) and older and all(isinstance(name, str) for name in older):
-        # written before the callbacks' settings were kept: their classes alone are compared
-        mine = {**mine, "callbacks": [callback["class"] for callback in mine["callbacks"]]}
-    difference = first_difference(compared(mine), compared(theirs))
-    if difference:
-        raise CheckpointError(
-            f"checkpoint {path} is of another run: {difference}; use another directory, or "
-            "restart=True (nudgenet train --restart) to start over"
-        )

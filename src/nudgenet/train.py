@@ -21,7 +21,8 @@ import numpy as np
 from .backend import SeedLike, generator
 from .blas_threads import blas_threads_for
 from .callbacks import Callback, check_signatures
-from .checkpoint import Checkpoint, check_checkpoint, fingerprint
+from .checkpoint import Checkpoint, check_checkpoint
+from .checkpoint_match import fingerprint
 from .diagnostics import GradientDiagnostics
 from .distributed.launch import warn_copies
 from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, wanted

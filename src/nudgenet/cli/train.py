@@ -260,6 +260,8 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     one-line notes as they come, before training for most (not with -q)."""
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
     checkpoint = Checkpoint(args.checkpoint, restart=args.restart) if args.checkpoint else None
+    if checkpoint is not None:
+        checkpoint.restart_words = "--restart"  # its messages' advice, as this command spells it
 
     def above_the_bar(line: str) -> None:  # a line of its own, also while an epoch's bar is drawn
         from tqdm import tqdm
