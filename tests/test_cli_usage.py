@@ -87,6 +87,32 @@ def test_options_that_contradict_each_other_exit_2(tmp_path, monkeypatch, capsys
     assert outcome(["train", "--optimizer", "adam", "--epochs", "1", "-q"], capsys)[0] == 0
 
 
+@pytest.mark.parametrize(("argv", "said"), [
+    (["train", "--resume", "ck"], "nudgenet train: error: unrecognized arguments: --resume ck; to "
+     "resume a run, pass its folder: --checkpoint DIR (see nudgenet train --help)\n"),
+    (["train", "--resume=ck"], "nudgenet train: error: unrecognized arguments: --resume=ck; to "
+     "resume a run, pass its folder: --checkpoint DIR (see nudgenet train --help)\n"),
+    (["predict", MODEL, "rows.csv", "--output", "p.csv"], "nudgenet predict: error: "
+     "unrecognized arguments: --output p.csv (see nudgenet predict --help)\n"),
+    (["evaluate", MODEL, "--resume", "ck"], "nudgenet evaluate: error: unrecognized arguments: "
+     "--resume ck (see nudgenet evaluate --help)\n"),  # no --checkpoint to point to
+])  # fmt: skip
+def test_an_unknown_option_names_its_command_s_help(argv, said, model, capsys):
+    """It was "nudgenet: error: unrecognized arguments: --resume ck (see nudgenet --help)"."""
+    argv = [model if a == MODEL else a for a in argv]
+    assert outcome(argv, capsys) == (2, "", said)
+
+
+def test_predict_with_its_arguments_swapped_says_they_may_be(model, tmp_path, capsys):
+    (tmp_path / "rows.csv").write_text("a,b\n0,1\n")
+    code, out, err = outcome(["predict", tmp_path / "rows.csv", model], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.endswith(f"; {model} is a model file: are the two arguments swapped? (the model "
+                        "comes first: nudgenet predict model input)\n")  # fmt: skip
+    code, _, err = outcome(["predict", tmp_path / "rows.csv", tmp_path / "rows.csv"], capsys)
+    assert code == 1 and "swapped" not in err
+
+
 def test_version(capsys):
     code, out, _ = outcome(["--version"], capsys)
     assert code == 0 and out.strip() == f"nudgenet {__version__}"

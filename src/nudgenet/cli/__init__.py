@@ -28,6 +28,10 @@ from .gradcheck import GRADIENT_MISMATCH
 __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
 
 
+# options users guess, by the option a command has for it (its dest) and what to say instead
+GUESSES = {"--resume": ("checkpoint", "to resume a run, pass its folder: --checkpoint DIR")}
+
+
 class _OneLineErrors(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, pointing at ``--help`` (exit code 2).
     Under an MPI launcher every rank says its own: the ranks may run other commands (``mpiexec
@@ -35,6 +39,19 @@ class _OneLineErrors(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, but arguments no parser knows are the command's error (``nudgenet train:
+        ... (see nudgenet train --help)``, not the top level's), with a hint for a likely
+        guess (:data:`GUESSES`) where the command has the option meant."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            parser = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            given = {argument.split("=")[0] for argument in unknown}  # (--resume=ck too)
+            hints = [f"; {hint}" for option, (dest, hint) in GUESSES.items()
+                     if option in given and hasattr(parsed, dest)]  # fmt: skip
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}{''.join(hints)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in (train, evaluate, predict, explain, gradcheck, export):
         command.register(commands)
+    parser.commands = commands.choices  # each command's parser, by name: its own usage errors
     return parser
 
 

@@ -12,7 +12,7 @@ from .. import data as datasets
 from ..errors import DataError, ModelFileError
 from ..evaluation import predict
 from ..export.trace import input_features
-from ..io import load
+from ..io import load, read_metadata
 from ..recipes import TrainingRecord
 from .columns import check_feature_count, count_error, in_model_order
 from .common import (
@@ -26,7 +26,7 @@ from .mpi import one_process
 
 
 def run(args) -> int:
-    model = load(args.model)
+    model = _model(args)
     record = TrainingRecord.of(model)
     loss_fn = record.loss_fn()
     rows = rows_to_predict(args, model, record)
@@ -157,6 +157,21 @@ def _csv_columns(path) -> int | None:
 def _label_column_error(path, inputs: int) -> DataError:
     return count_error(path, inputs, inputs + 1, "; if one is the label column, drop it with "
                        "--label-column (its name, or its index from 0)")  # fmt: skip
+
+
+def _model(args):
+    """The model file ``args.model``; where it is none and the rows' file is one, the error
+    asks whether the two arguments are swapped."""
+    try:
+        return load(args.model)
+    except ModelFileError as error:
+        try:
+            read_metadata(args.input)
+        except (ModelFileError, OSError):
+            raise error from None
+        raise ModelFileError(f"{error}; {args.input} is a model file: are the two arguments "
+                             "swapped? (the model comes first: nudgenet predict model input)"
+                             ) from None  # fmt: skip
 
 
 def _load(path, column) -> np.ndarray:
