@@ -449,7 +449,7 @@ def test_a_diverged_run_ends_with_one_line_and_saves_nothing(tmp_path):
 
 def test_a_regression_trains_with_the_default_options_for_every_seed(tmp_path):
     """sgd's 0.05 (momentum 0.9) diverged on a two-feature, almost noise-free linear target
-    with seed 0 (and fit others poorly): a regression's default rate is 0.01; an explicit --lr
+    with seed 0 (and fit others poorly): a regression's default rate is 0.005; an explicit --lr
     still rules, and a checkpoint made with one resumes with it."""
     rng = np.random.default_rng(3)
     x = rng.normal(size=(400, 2))
@@ -464,7 +464,7 @@ def test_a_regression_trains_with_the_default_options_for_every_seed(tmp_path):
     resumed = run(*checkpointed, "--lr", "0.05", "--epochs", "2", cwd=tmp_path)
     assert "fit: resuming from ck" in resumed.stderr
     default = run(*checkpointed, "--epochs", "3", "-q", cwd=tmp_path, check=False)
-    assert "is of another run: optimizer[1].lr 0.05 there, 0.01 here" in _error(default)
+    assert "is of another run: optimizer[1].lr 0.05 there, 0.005 here" in _error(default)
 
 
 def test_a_diverged_run_with_early_stopping_saves_its_best_epoch_with_a_note(tmp_path):

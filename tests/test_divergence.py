@@ -182,16 +182,20 @@ def test_the_cli_stops_a_run_that_learns_nothing(tmp_path):
 
 
 def test_a_swinging_run_that_settles_is_not_stopped(monkeypatch, tmp_path):
-    """SGD's default rate on a small regression swings up to 35 times its start, then settles
-    below it: not a runaway (a default factor of 10 stopped it in epoch 3)."""
+    """SGD at 0.05 (the classification default) on a small regression swings up to 35 times its
+    start, then settles below it: not a runaway (a default factor of 10 stopped it in epoch 3)."""
     x = np.random.default_rng(1).normal(size=(150, 2))
     y = x @ [1.5, -2.0] + 0.1 * np.random.default_rng(2).normal(size=150)
     table = np.column_stack([x, y])
     np.savetxt(tmp_path / "small.csv", table, delimiter=",", header="a,b,label", comments="")
     guard = _guard_of_a_cli_run(monkeypatch, tmp_path, "--dataset", str(tmp_path / "small.csv"),
-                                "--task", "regression", "--epochs", "20")  # fmt: skip
+                                "--task", "regression", "--epochs", "20", "--lr", "0.05")  # fmt: skip
     assert not guard.stop_training
     assert max(guard.losses) > 20 * guard.start and guard.losses[-1] < 0.1 * guard.start
+    # a regression's own default rate (0.01 swung above the start for ten epochs here, refused)
+    calm = _guard_of_a_cli_run(monkeypatch, tmp_path, "--dataset", str(tmp_path / "small.csv"),
+                               "--task", "regression", "--epochs", "20", "--overwrite")  # fmt: skip
+    assert not calm.stop_training and calm.losses[-1] < 0.1 * calm.start
 
 
 def test_a_loss_of_probabilities_still_reports_the_divergence_not_its_range():
