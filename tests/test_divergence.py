@@ -189,7 +189,8 @@ def test_a_swinging_run_that_settles_is_not_stopped(monkeypatch, tmp_path):
     table = np.column_stack([x, y])
     np.savetxt(tmp_path / "small.csv", table, delimiter=",", header="a,b,label", comments="")
     guard = _guard_of_a_cli_run(monkeypatch, tmp_path, "--dataset", str(tmp_path / "small.csv"),
-                                "--task", "regression", "--epochs", "20", "--lr", "0.05")  # fmt: skip
+                                "--task", "regression", "--epochs", "20",
+                                "--lr", "0.05")  # fmt: skip
     assert not guard.stop_training
     assert max(guard.losses) > 20 * guard.start and guard.losses[-1] < 0.1 * guard.start
     # a regression's own default rate (0.01 swung above the start for ten epochs here, refused)

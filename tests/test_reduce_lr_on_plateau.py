@@ -90,8 +90,10 @@ def test_fit_records_the_reduced_rate_from_the_next_epoch_and_starts_afresh_each
 def test_bad_arguments_and_a_missing_metric_are_refused():
     with pytest.raises(ValueError, match=r"factor must be in \(0, 1\), got 1.0"):
         ng.ReduceLROnPlateau(factor=1.0)
-    with pytest.raises(ValueError, match="patience, cooldown and min_lr >= 0"):
+    with pytest.raises(ValueError, match="patience must be a whole number >= 0, got -1"):
         ng.ReduceLROnPlateau(patience=-1)
+    with pytest.raises(ValueError, match="min_lr must be >= 0, got -0.1"):
+        ng.ReduceLROnPlateau(min_lr=-0.1)
     with pytest.raises(ValueError, match="mode must be 'auto', 'min' or 'max', got 'up'"):
         ng.ReduceLROnPlateau(mode="up")
     callback = ng.ReduceLROnPlateau()

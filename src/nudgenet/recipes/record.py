@@ -21,7 +21,7 @@ HELD_OUT = ("dataset", "data_dir", "labels", "label_column", "test_size", "seed"
 # The fields that describe the data set a model was trained on, its split and its score there:
 # a record of no data set (an estimator's, fitted on arrays) has none of them to tell.
 TRAINING_DATA = (*(name for name in HELD_OUT if name != "task"), "rows_checksum", "score_metric",
-                 "score")  # fmt: skip
+                 "score", "held_out_loss")  # fmt: skip
 
 
 @dataclass(frozen=True)
