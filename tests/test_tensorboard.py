@@ -170,12 +170,15 @@ def test_the_train_command_writes_tensorboard_logs_and_a_csv_log(tmp_path):
     assert [i.step for i in runs["train"].Images("first_layer_weights")] == [0, 1, 2]  # digits
 
 
-def test_a_run_resumed_from_a_checkpoint_replaces_the_steps_a_killed_run_logged(tmp_path):
+def _killed_once(tmp_path, killed_at: int, rows: int, **checkpoint):
+    """A fit of 4 epochs logging to TensorBoard whose first call is killed as epoch
+    ``killed_at`` begins (after TensorBoard wrote the epochs before), as the interpreter's exit
+    leaves it; called again, it resumes from its checkpoint folder."""
     x, y = ng.datasets.digits()
     boards = []
 
-    def kill_once(epoch, logs):  # after TensorBoard wrote epoch 2, before its checkpoint
-        if epoch == 3 and len(boards) == 1:
+    def kill_once(epoch, logs):
+        if epoch == killed_at and len(boards) == 1:
             boards[0].close()  # what the interpreter's exit does (atexit)
             raise KeyboardInterrupt
 
@@ -184,10 +187,15 @@ def test_a_run_resumed_from_a_checkpoint_replaces_the_steps_a_killed_run_logged(
         optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
         boards.append(ng.TensorBoard(tmp_path / "tb"))
         callbacks = [boards[-1], ng.LambdaCallback(on_epoch_begin=kill_once)]
-        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:300], y[:300], epochs=4,
+        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:rows], y[:rows], epochs=4,
                       seed=0, verbose=0, callbacks=callbacks,
-                      checkpoint=ng.Checkpoint(tmp_path / "ck", every_epochs=2))  # fmt: skip
+                      checkpoint=ng.Checkpoint(tmp_path / "ck", **checkpoint))  # fmt: skip
 
+    return run
+
+
+def test_a_run_resumed_from_a_checkpoint_replaces_the_steps_a_killed_run_logged(tmp_path):
+    run = _killed_once(tmp_path, 3, 300, every_epochs=2)  # killed before epoch 2's checkpoint
     with pytest.raises(KeyboardInterrupt):
         run()
     assert [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")] == [0, 1, 2]
@@ -203,23 +211,7 @@ def test_a_run_resumed_from_the_start_replaces_the_steps_a_killed_run_logged(tmp
                                                                             every_steps, killed_at):
     """A run that resumed at epoch 0 (no checkpoint yet, or one in epoch 0) purged nothing: the
     killed run's epochs were logged twice, the curves zig-zagging back to step 0."""
-    x, y = ng.datasets.digits()
-    boards = []
-
-    def kill_once(epoch, logs):  # after TensorBoard wrote the epochs before, the newest
-        if epoch == killed_at and len(boards) == 1:  # checkpoint (if any) in epoch 0
-            boards[0].close()  # what the interpreter's exit does (atexit)
-            raise KeyboardInterrupt
-
-    def run():
-        model = ng.Sequential(ng.Linear(64, 10, seed=0))
-        optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
-        boards.append(ng.TensorBoard(tmp_path / "tb"))
-        callbacks = [boards[-1], ng.LambdaCallback(on_epoch_begin=kill_once)]
-        checkpoint = ng.Checkpoint(tmp_path / "ck", every_epochs=5, every_steps=every_steps)
-        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:256], y[:256], epochs=4,
-                      seed=0, verbose=0, callbacks=callbacks, checkpoint=checkpoint)  # fmt: skip
-
+    run = _killed_once(tmp_path, killed_at, 256, every_epochs=5, every_steps=every_steps)
     with pytest.raises(KeyboardInterrupt):  # 8 steps an epoch: every_steps=3 saves at 3 and 6
         run()
     logged = [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")]
