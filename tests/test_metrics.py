@@ -267,3 +267,38 @@ def test_a_regression_metric_for_a_classifier_and_a_lone_string_are_refused():
     history = ng.fit(model, ng.MSELoss(), optimizer, x, one_hot, verbose=0, epochs=1,
                      metrics=["accuracy", "mse"])  # fmt: skip
     assert 0 <= history.history["accuracy"][0] <= 1
+
+
+@pytest.mark.parametrize("kind", ["precision", "recall", "f1"])
+@pytest.mark.parametrize("average", ["binary", "macro", "weighted", "micro"])
+def test_a_score_of_a_class_without_rows_or_predictions_warns_as_scikit_learn_does(kind, average):
+    """Precision, recall and F1 printed 0 without a word where a class they count had no
+    predicted rows (precision) or no rows (recall): scikit-learn warns (zero_division="warn")."""
+    y = np.array([0, 0, 1, 1, 2, 0])
+    outputs = np.eye(3)[[0, 0, 0, 0, 2, 0]] if average != "binary" else np.eye(2)[[0] * 6]
+    y = y if average != "binary" else np.array([0, 0, 1, 1, 0, 0])
+    name = kind if average == "binary" else f"{kind}_{average}"
+    reference = getattr(skm, f"{kind}_score")
+    with warnings.catch_warnings(record=True) as theirs:
+        warnings.simplefilter("always")
+        expected = reference(y, outputs.argmax(axis=1), average=average)
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always")
+        assert ng.metrics.METRICS[name](outputs, y, CE) == pytest.approx(expected)
+    sklearn_warned = any(issubclass(w.category, skm._classification.UndefinedMetricWarning)
+                         for w in theirs)  # fmt: skip
+    undefined = [w for w in ours if issubclass(w.category, ng.UndefinedMetricWarning)]
+    assert bool(undefined) == sklearn_warned, (name, [str(w.message) for w in undefined])
+    if undefined:
+        assert str(undefined[0].message).startswith(f"{name}: class 1 has no ")
+
+
+def test_evaluate_of_one_held_out_row_says_row_and_why_its_scores_are_0(main_in, tmp_path, capsys):
+    from nudgenet.cli import main
+
+    (tmp_path / "t4.csv").write_text("a,b,label\n1,2,cat\n2,3,cat\n3,1,dog\n4,0,dog\n")
+    main_in("train", "--dataset", "t4.csv", "-q", "-o", "m.st")
+    assert main(["evaluate", "m.st"]) == 0
+    out, err = capsys.readouterr()
+    assert " held-out (1 row): loss" in out.splitlines()[0]
+    assert "note: recall: class 1 has no rows, so its recall is not defined: counted as 0" in err

@@ -73,10 +73,11 @@ class SharedMemoryWarning(RuntimeWarning):
 
 
 class UndefinedMetricWarning(UserWarning):
-    """A metric is not defined on the rows it was given (ROC AUC of labels of one class): its
-    value is NaN (scikit-learn's name; its ``roc_auc_score`` raises instead).  A warning, not
-    an error, so that ``fit``'s per-epoch metrics and ``evaluate``'s other scores go on; with
-    Python's default filter it shows once per line of the caller, not every epoch."""
+    """A metric is not defined on the rows it was given: ROC AUC of labels of one class (NaN;
+    scikit-learn's ``roc_auc_score`` raises instead), or precision, recall or F1 of a class with
+    no predicted rows or no rows (counted as 0, scikit-learn's ``zero_division="warn"``).  A
+    warning, not an error, so that ``fit``'s per-epoch metrics and ``evaluate``'s other scores
+    go on; with Python's default filter it shows once per line of the caller, not every epoch."""
 
 
 class AbsentClassWeightWarning(UserWarning):

@@ -40,7 +40,8 @@ def run(args) -> int:
     if args.json:  # NaN (roc_auc of one class) is no JSON: null
         emit_json({**result, **{k: v if math.isfinite(v) else None for k, v in scores.items()}})
         return 0
-    scope = f"held-out ({len(y):,} rows)" if data.scope == "held-out" else f"all {len(y):,} rows"
+    rows = f"{len(y):,} row{'' if len(y) == 1 else 's'}"
+    scope = f"held-out ({rows})" if data.scope == "held-out" else f"all {rows}"
     if data.scope != "held-out" and record.dataset is not None:  # a file of est.save names none
         scope += " (not the data set the model was trained on)"
     figures = ", ".join(f"{k} {format_figure(v)}" for k, v in scores.items())

@@ -66,19 +66,44 @@ def score_of(matrix: np.ndarray, kind: str, average: str) -> float:
     """``kind`` ("precision", "recall" or "f1") from a confusion matrix, averaged as
     scikit-learn's ``average=``: "binary" (class 1's), "macro" (the mean over the classes that
     occur among the labels or the predictions), "weighted" (weighted by each class's rows),
-    "micro" (from the summed counts: for one label per row, the accuracy)."""
+    "micro" (from the summed counts: for one label per row, the accuracy).  A class's score
+    whose denominator is 0 (no predicted rows for precision, no rows for recall) is 0 with an
+    :class:`~nudgenet.UndefinedMetricWarning`, scikit-learn's ``zero_division="warn"``."""
     tp = np.diag(matrix).astype(np.float64)
     predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
     denominator = _DENOMINATORS[kind](predicted, actual)
-    if average == "micro":
+    if average == "micro":  # (a sum over every row: 0 only without rows)
         return float(_ratio(tp.sum(), denominator.sum()))
     per_class = _ratio(tp, denominator)
+    counted = {"binary": np.arange(len(tp)) == 1, "weighted": actual > 0}.get(
+        average, (predicted + actual) > 0
+    )
+    name = kind if average == "binary" else f"{kind}_{average}"
+    _warn_undefined(name, kind, counted & (denominator == 0))
     if average == "binary":
         return float(per_class[1])
     if average == "weighted":
         return float(per_class @ actual / actual.sum()) if actual.sum() else 0.0
-    present = (predicted + actual) > 0
-    return float(per_class[present].mean()) if present.any() else 0.0
+    return float(per_class[counted].mean()) if counted.any() else 0.0
+
+
+# what a class lacks where its score divides by 0
+_LACKING = {"precision": "no predicted rows", "recall": "no rows", "f1": "no rows nor predictions"}
+
+
+def _warn_undefined(name: str, kind: str, undefined: np.ndarray) -> None:
+    """An :class:`~nudgenet.UndefinedMetricWarning` naming the classes whose ``kind`` divides
+    by 0 (``undefined``, one flag per class): counted as 0, as scikit-learn's
+    ``zero_division="warn"`` does."""
+    if undefined.any():
+        classes = ", ".join(str(c) for c in np.flatnonzero(undefined))
+        warnings.warn(
+            f"{name}: class{'es' if undefined.sum() > 1 else ''} {classes} "
+            f"{'have' if undefined.sum() > 1 else 'has'} {_LACKING[kind]}, so its {kind} is "
+            "not defined: counted as 0",
+            UndefinedMetricWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
 
 def _binary_confusion(name: str):
