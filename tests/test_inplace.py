@@ -97,3 +97,49 @@ def test_a_result_of_another_shape_is_a_one_line_error(other):
     t = ng.tensor([1.0, 2.0])
     with pytest.raises(ng.ShapeError, match=r"of shape \(2,\) needs an operand that broadcasts"):
         t += other
+
+
+def test_a_change_in_place_after_the_forward_refuses_the_backward_as_pytorch_does():
+    """The graph saves arrays: x += 10 after the forward made w's gradient 11 (true: 1), and a
+    parameter changed under no_grad gave its partner the new values; PyTorch's version check
+    raises.  So does a backward after an optimiser's step through a retained graph."""
+    w = ng.tensor(np.array([2.0, 3.0]), requires_grad=True)
+    x = ng.tensor(np.array([1.0, 1.0]))
+    y = (w * x).sum()
+    x += 10
+    with pytest.raises(RuntimeError, match=r"^a tensor Mul used \(input 1, shape \(2,\)\) was "
+                                           r"changed in place after the forward"):  # fmt: skip
+        y.backward()
+    x2 = ng.tensor(np.array([1.0, 1.0]), requires_grad=True)
+    y = (w * x2).sum()
+    with ng.no_grad():
+        w -= 1
+    with pytest.raises(RuntimeError, match="changed in place after the forward"):
+        y.backward()
+    model = ng.Sequential(ng.Linear(3, 1, seed=0)).double()
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.5)
+    loss = (model(np.ones((2, 3))) ** 2).mean()
+    loss.backward(retain_graph=True)
+    optimizer.step()
+    with pytest.raises(RuntimeError, match="or an optimiser's step"):
+        loss.backward()
+    fresh = (model(np.ones((2, 3))) ** 2).mean()  # a forward after the change: fine
+    fresh.backward()
+
+
+def test_in_a_graph_a_result_keeps_the_tensor_s_shape_and_dtype_or_is_refused():
+    w = ng.tensor(np.ones(3, np.float32), requires_grad=True)
+    h = w * 2
+    h += np.ones(3, np.float64)  # taken as float32, as NumPy's in-place cast does
+    assert h.dtype == np.float32 and h.requires_grad
+    with pytest.raises(ng.ShapeError, match=r"of shape \(3,\) needs an operand that broadcasts"):
+        h += np.ones((5, 3))
+    labels = ng.tensor(np.array([1, 2, 3]))
+    with pytest.raises(TypeError, match=r"^\*= on a tensor of dtype int64: the result is float"):
+        labels *= w
+
+
+def test_true_division_of_an_integer_tensor_is_a_one_line_error():
+    t = ng.tensor(np.array([1, 2, 3]))
+    with pytest.raises(TypeError, match=r"^/= on a tensor of dtype int64: the result is float64"):
+        t /= 2

@@ -24,7 +24,7 @@ from .schedules import (  # noqa: F401 (ng.optim.StepLR, ...: PyTorch's place fo
     LRScheduler,
     StepLR,
 )
-from .tensor import Tensor
+from .tensor import Tensor, changed
 
 _CHUNK = 1 << 15  # elements per piece of an update: the piece and its temporaries stay in cache
 
@@ -98,9 +98,12 @@ class Optimizer:
         (``requires_grad=False``) keeps its values and state, as PyTorch skips it (but Adam's
         bias correction counts the optimiser's steps, not each parameter's).  ``part``: only this
         slice of the flat buffer (a data-parallel rank's share of a buffer its node shares,
-        :mod:`nudgenet.distributed.node`); it still counts as one step."""
+        :mod:`nudgenet.distributed.node`); it still counts as one step.  A graph recorded
+        before the step refuses a backward through the parameters it changed (PyTorch's
+        version check)."""
         flat = self._buffer()
         self.step_count += 1
+        changed(self.params)
         theta, grad, state = flat.data, flat.grad, list(self.state.values())  # _state_names order
         if part is not None:
             theta, grad, state = theta[part], grad[part], [s[part] for s in state]

@@ -60,6 +60,7 @@ class Tensor:
         "_creator",
         "_retains_grad",
         "_grad_tensor",
+        "_version",
         "name",
         "__weakref__",
     )
@@ -75,6 +76,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._creator: Function | None = None
         self._retains_grad = False
+        self._version = 0  # the CLOCK tick of its last change in place (0: none)
         self.name = name
 
     # --- array facts -------------------------------------------------------------------------
@@ -291,6 +293,8 @@ def _walk(order: list, grads: dict, retain_graph: bool, rule, accumulate, skip=N
                 "values were released after the first pass; pass retain_graph=True to the "
                 "first backward() to walk the graph again"
             )
+        if CLOCK.now != creator.recorded_at:
+            _check_unchanged(creator)
         input_grads = creator.backward(grad) if rule is None else rule(creator, grad)
         if input_grads is None:  # a rule written without its return
             raise TypeError(
@@ -312,6 +316,18 @@ def _walk(order: list, grads: dict, retain_graph: bool, rule, accumulate, skip=N
             grads[key] = grads[key] + g if key in grads else g
 
 
+def _check_unchanged(creator) -> None:
+    """RuntimeError where an input of ``creator`` changed in place after it was recorded."""
+    for k, t in enumerate(creator.inputs):
+        if t._version > creator.recorded_at:
+            raise RuntimeError(
+                f"a tensor {type(creator).__name__} used (input {k}, shape {t.shape}) was changed "
+                "in place after the forward (by an in-place operator such as -=, or an "
+                "optimiser's step), so its gradient would be wrong: run the forward again after "
+                "the change, or change a copy"
+            )
+
+
 def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple:
     """``creator``'s recorded (``create_graph``) or array backward; with ``reach``, only for
     its inputs in it (asked through ``needs_grad``, restored after; the others get None)."""
@@ -326,6 +342,30 @@ def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) ->
     if grads is None:  # a rule without its return: said by the walk
         return None
     return tuple(g if id(p) in reach else None for g, p in zip(grads, creator.inputs))
+
+
+class _Clock:
+    """Ticks at every change of a tensor's values in place (an in-place operator, an optimiser's
+    step): a recorded node notes the tick it was recorded at, and backward refuses a node one of
+    whose inputs changed since (its saved arrays no longer hold what the forward used), as
+    PyTorch's version counters do.  One integer comparison per node when nothing changed."""
+
+    now = 0
+
+    @classmethod
+    def tick(cls) -> int:
+        cls.now += 1
+        return cls.now
+
+
+CLOCK = _Clock
+
+
+def changed(tensors) -> None:
+    """Mark ``tensors`` as changed in place now (:class:`_Clock`)."""
+    now = CLOCK.tick()
+    for t in tensors:
+        t._version = now
 
 
 class Function:
@@ -343,6 +383,7 @@ class Function:
     needs_grad: tuple[bool, ...]
     options: dict
     released = False
+    recorded_at = 0  # the CLOCK tick apply recorded it at
 
     def forward(self, *arrays: np.ndarray, **options) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -375,7 +416,7 @@ class Function:
         # np.asarray: a NumPy scalar result (a full reduction, 0-d arithmetic) keeps its dtype
         out = Tensor(np.asarray(fn.forward(*[t.data for t in inputs], **options)))
         if MODE.enabled and any(needs):
-            fn.inputs, fn.options = inputs, options
+            fn.inputs, fn.options, fn.recorded_at = inputs, options, CLOCK.now
             out.requires_grad = True
             out._creator = fn
         return out

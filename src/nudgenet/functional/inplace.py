@@ -3,12 +3,14 @@
 - No graph to record (under ``no_grad``, or neither operand requires gradients): ``.data`` is
   updated in place and the tensor itself is the result, so ``p -= lr * p.grad`` under
   ``no_grad`` updates the parameter (its ``.data`` stays a view into an optimiser's flat buffer).
+  A graph recorded before that used the tensor then refuses to backpropagate through it (its
+  saved arrays changed: :func:`~nudgenet.tensor.changed`), as PyTorch's version check does.
 - A leaf that requires gradients, while recording: a RuntimeError, as PyTorch's (a parameter
   changed in place would have no gradient to give).
 - A tensor in a graph while recording (a non-leaf, or a tensor combined in place with one that
   requires gradients): the out-of-place result, which Python binds to the name, so gradients
-  are right; other names for the old tensor keep its value, where PyTorch records the change on
-  the tensor itself (a graph here saves arrays, not versions of a tensor, so it cannot).
+  are right, keeping the tensor's shape and dtype (else a one-line error); other names for the
+  old tensor keep its value, where PyTorch records the change on the tensor itself.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..grad_mode import MODE
-from ..tensor import Tensor
+from ..tensor import Tensor, changed
 from . import arithmetic as A
 
 # name: (the array update, the recorded operation, the operator as written)
@@ -39,12 +41,13 @@ def _in_place(name: str, ufunc, operation, symbol: str):
                     "graph is recorded: update it inside `with ng.no_grad():`, or use an optimiser"
                 )
             if self.requires_grad or (isinstance(other, Tensor) and other.requires_grad):
-                return operation(self, other)
+                return _recorded(self, other, operation, symbol)
         value = other.data if isinstance(other, Tensor) else other
         try:
             ufunc(self.data, value, out=self.data)
         except (TypeError, ValueError) as error:
-            raise _refused(self.data, value, symbol, error) from None
+            raise _refused(self.data, value, symbol, error, ufunc) from None
+        changed((self,))  # a graph that saved it refuses to backpropagate through it
         return self
 
     method.__name__ = method.__qualname__ = name
@@ -56,29 +59,55 @@ def _in_place(name: str, ufunc, operation, symbol: str):
     return method
 
 
-def _refused(data: np.ndarray, value, symbol: str, error: Exception) -> Exception:
-    """Why NumPy would not update ``data`` in place, said in one line."""
+def _recorded(self: Tensor, other, operation, symbol: str) -> Tensor:
+    """The recorded result of ``self <op> other``, which must keep ``self``'s shape and dtype as
+    an in-place result does (a plain float operand taken in ``self``'s dtype, as NumPy's
+    in-place cast does); a one-line error otherwise."""
+    if not isinstance(other, Tensor) and self.dtype.kind == "f":
+        value = np.asarray(other)
+        other = value.astype(self.dtype) if value.dtype.kind in "fiub" else other
+    result = operation(self, other)
+    if result.shape != self.shape:
+        given = other.shape if isinstance(other, Tensor) else np.shape(other)
+        raise _shape_refused(self.shape, given, symbol)
+    if result.dtype != self.dtype:
+        raise _dtype_refused(self.dtype, result.dtype, symbol)
+    return result
+
+
+def _shape_refused(shape: tuple, other: tuple, symbol: str) -> ShapeError:
+    return ShapeError(
+        f"{symbol} on a tensor of shape {shape} needs an operand that broadcasts to that shape, "
+        f"got shape {other}"
+    )
+
+
+def _dtype_refused(dtype, result, symbol: str) -> TypeError:
+    return TypeError(
+        f"{symbol} on a tensor of dtype {dtype}: the result is {result}, which cannot be stored "
+        f"in place; write t = t {symbol[:-1]} other for a new tensor"
+    )
+
+
+def _refused(data: np.ndarray, value, symbol: str, error: Exception, ufunc) -> Exception:
+    """Why NumPy would not update ``data`` in place with ``ufunc``, said in one line."""
     value = value if isinstance(value, (int, float, complex)) else np.asarray(value)
     try:
         fits = np.broadcast_shapes(data.shape, np.shape(value)) == data.shape
     except ValueError:
         fits = False
     if not fits:
-        return ShapeError(
-            f"{symbol} on a tensor of shape {data.shape} needs an operand that broadcasts to "
-            f"that shape, got shape {np.shape(value)}"
-        )
-    result = np.result_type(data, value)
+        return _shape_refused(data.shape, np.shape(value), symbol)
+    empty = value if isinstance(value, (int, float, complex)) else value.ravel()[:0]
+    result = ufunc(data.ravel()[:0], empty).dtype  # the ufunc's own result type (/ of ints)
     if not np.can_cast(result, data.dtype, "same_kind"):
-        return TypeError(
-            f"{symbol} on a tensor of dtype {data.dtype}: the result is {result}, which cannot "
-            f"be stored in place; write t = t {symbol[:-1]} other for a new tensor"
-        )
+        return _dtype_refused(data.dtype, result, symbol)
     if not data.flags.writeable:
         return ValueError(
             f"{symbol}: the tensor's data is read-only; write t = t {symbol[:-1]} other"
         )
-    return type(error)(f"{symbol}: {error}")
+    kind = TypeError if isinstance(error, TypeError) else ValueError  # (NumPy's own classes
+    return kind(f"{symbol}: {error}")  # need more than a message)
 
 
 def install() -> None:
