@@ -706,3 +706,37 @@ def test_a_callback_s_own_stop_flag_set_mid_epoch_survives_a_kill(tmp_path):
     history = run(checkpoint=checkpoint)
     assert (history.epoch, history.stop_reason) == ([0, 1], "stopped")
     assert repr(history.history["loss"]) == repr(expected.history["loss"])
+
+
+class _FreezeFirstLayer(ng.Callback):
+    """Freezes the first layer as epoch 1 begins (once: a resumed run does not pass there)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            for p in self.model[0].parameters():
+                p.requires_grad = False
+
+
+def test_a_layer_frozen_during_the_run_stays_frozen_after_a_kill(tmp_path):
+    """The checkpoint kept no frozen flags: a layer a callback froze trained again after the
+    resume; and a run resumed with another layer frozen from the start was not refused."""
+    x, y = data()
+
+    def run(kill=None, checkpoint=None, freeze_output=False):
+        model, optimizer, _, keywords = setup("adam")
+        for p in model[2].parameters() if freeze_output else ():
+            p.requires_grad = False
+        result = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, checkpoint=checkpoint,
+                        callbacks=[_FreezeFirstLayer(), Kill(kill)], **keywords)  # fmt: skip
+        return result, model
+
+    expected, model = run()
+    checkpoint = ng.Checkpoint(tmp_path, every_steps=3)
+    with pytest.raises(Killed):
+        run(kill=20, checkpoint=checkpoint)  # epoch 2, after the freeze and a checkpoint
+    history, resumed = run(checkpoint=checkpoint)
+    assert repr(history.history["loss"]) == repr(expected.history["loss"])
+    for (name, p), q in zip(model.named_parameters(), resumed.parameters()):
+        assert np.array_equal(p.data, q.data) and p.requires_grad == q.requires_grad, name
+    with pytest.raises(ng.CheckpointError, match=r"frozen parameters absent there"):
+        run(checkpoint=ng.Checkpoint(tmp_path), freeze_output=True)

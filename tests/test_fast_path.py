@@ -441,3 +441,28 @@ def test_fits_in_threads_share_the_one_thread_limit_and_leave_the_pools_as_they_
         finally:
             second.__exit__(None, None, None)
         assert blas_threads() == before
+
+
+def test_a_layer_frozen_during_training_trains_the_others_as_the_engine_does():
+    """The compiled step wrote a frozen layer's gradient: the optimiser skipped it, but
+    clip_grad_norm counted it (and the diagnostics showed it), so "auto" trained otherwise."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((256, 5)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+    class Freeze(ng.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            for p in self.model[0].parameters():
+                p.requires_grad = epoch not in (1, 2)
+
+    def run(compile):
+        model = ng.Sequential(ng.Linear(5, 16, seed=0), ng.ReLU(), ng.Linear(16, 2, seed=1))
+        optimizer = ng.optim.SGD(model.parameters(), 0.1, momentum=0.9)
+        history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=4, batch_size=32,
+                         seed=1, verbose=0, callbacks=[Freeze()], compile=compile,
+                         clip_grad_norm=0.1, diagnostics=True)  # fmt: skip
+        return history.history, model.state_dict()
+
+    (compiled, params), (engine, expected) = run(True), run(False)
+    assert compiled["loss"] == engine["loss"] and compiled["grad_norm/0"][1:3] == [0.0, 0.0]
+    assert all(np.array_equal(params[k], expected[k]) for k in expected)

@@ -12,7 +12,7 @@ from .checkpoint_callbacks import compared, describe
 from .data.sparse_rows import crc32
 from .errors import CheckpointError, first_difference
 from .io import outline
-from .run_state import FIT_ARRAYS, Run
+from .run_state import FIT_ARRAYS, Run, frozen
 
 
 def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
@@ -29,6 +29,7 @@ def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
     return {
         "architecture": outline(run.model),
         "parameters": {k: [list(v.shape), v.dtype.str] for k, v in state.items()},
+        **({"frozen parameters": names} if (names := frozen(run.model)) else {}),
         "optimizer": [type(run.optimizer).__name__, {**run.optimizer.hyperparameters(), "lr": lr}],
         **describe(run.callbacks),
         "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],

@@ -142,6 +142,7 @@ class CompiledMLP:
         self.optimizer = optimizer
         self.dtype = dtype
         self._buffers: dict[int, _Buffers] = {}
+        self._frozen: list[np.ndarray] = []  # gradients of parameters frozen during training
 
     @classmethod
     def compile(
@@ -173,8 +174,9 @@ class CompiledMLP:
         (overwritten, as after ``zero_grad()``); returns ``(outputs, targets, loss)``."""
         flat = self.optimizer.flat_params  # re-packed first if a parameter moved: rebind then
         buf = self._buffers.get(len(rows)) or self._new_buffers(len(rows), x, y)
-        if buf.bound is not flat:
+        if buf.bound is not flat:  # (a parameter frozen since re-packs the buffer too)
             buf.bind(self.blocks, flat)
+            self._frozen = [p.grad for p in self.optimizer.params if not p.requires_grad]
         if buf is not self._current:  # another batch size: outputs now live in these buffers
             self._current = buf
             self.outputs.update({name: buf.output(i, kind) for name, i, kind in self.places})
@@ -201,6 +203,8 @@ class CompiledMLP:
                 delta = grad_input(delta, w_t, upstream)
                 if below_delta is not None:  # a below is this block's input
                     delta = below_delta(delta, a_in, delta)
+        for grad in self._frozen:  # none, as the engine's backward gives it (a callback froze it)
+            grad.fill(0)
         return out, buf.y, loss
 
 

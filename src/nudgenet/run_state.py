@@ -2,7 +2,8 @@
 and how it is written without pickle.
 
 :meth:`Run.capture` gathers it as nested values (numbers, strings, lists, dicts, NumPy arrays):
-the model's parameters and buffers (``state_dict``: BatchNorm's running statistics too), the
+the model's parameters and buffers (``state_dict``: BatchNorm's running statistics too) and
+which parameters are frozen (``requires_grad=False``, a callback may freeze one), the
 optimiser's ``state_dict`` (moments, step count, learning rate), every random generator's state
 (``fit``'s, the global one of :func:`~nudgenet.manual_seed`, each layer's own, such as
 Dropout's), each callback's ``state_dict`` (early stopping with its best weights, schedules,
@@ -28,6 +29,11 @@ from .nn.module import Module
 from .optim import Optimizer
 
 FIT_ARRAYS = ("x", "y", "validation x", "validation y", "sample_weight")  # by name, in order
+
+
+def frozen(model: Module) -> list[str]:
+    """The names of ``model``'s frozen parameters (``requires_grad=False``)."""
+    return [name for name, p in model.named_parameters() if not p.requires_grad]
 
 
 def fit_arrays(x, y, validation, sample_weight) -> dict[str, np.ndarray]:
@@ -88,6 +94,7 @@ class Run:
             else {"order": at.order, "loss_sum": at.loss_sum, "seen": at.seen, "parts": at.parts,
                   "steps": at.steps},  # fmt: skip
             "model": self.model.state_dict(),
+            "frozen": frozen(self.model),
             "stop_training": bool(self.model.stop_training),
             "optimizer": self.optimizer.state_dict(),
             "generators": {name: g.bit_generator.state for name, g in self.rngs.items()},
@@ -105,6 +112,9 @@ class Run:
         """Put ``state`` (from :meth:`capture`) back, after the callbacks' ``on_train_begin``;
         returns its position."""
         self.model.load_state_dict(state["model"])
+        if "frozen" in state:  # (older: none saved, none frozen)
+            for name, p in self.model.named_parameters():
+                p.requires_grad = name not in state["frozen"]
         self.model.stop_training = state["stop_training"]
         self.optimizer.load_state_dict(state["optimizer"])
         for name, g in self.rngs.items():
