@@ -372,3 +372,18 @@ def test_a_copy_or_a_pickle_holds_the_settings_and_opens_its_own_writers(tmp_pat
     ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.05), x[:200],
            y[:200], epochs=2, verbose=0, callbacks=[again])  # fmt: skip
     assert events(tmp_path / "b" / "train").Scalars("loss")[-1].step == 1  # its own files
+
+
+def test_a_run_without_checkpoints_adds_to_the_folder_as_keras_does(tmp_path):
+    """Every writer purged from its first step, epoch 0 included: a second fit with the same
+    callback (training on), or a short run into a folder of a long one, hid the earlier events."""
+    x, y = ng.datasets.digits()
+    model = ng.Sequential(ng.Linear(64, 10, seed=0))
+    optimizer = ng.optim.SGD(model.parameters(), lr=0.05)
+    board = ng.TensorBoard(tmp_path / "tb")
+    for epochs in (3, 2):
+        ng.fit(model, ng.CrossEntropyLoss(), optimizer, x[:200], y[:200], epochs=epochs, seed=0,
+               verbose=0, callbacks=[board])  # fmt: skip
+    board.close()
+    steps = [e.step for e in events(tmp_path / "tb" / "train").Scalars("loss")]
+    assert sorted(steps) == [0, 0, 1, 1, 2]

@@ -73,6 +73,7 @@ class Callback:
     model = None
     optimizer = None
     history = None
+    checkpointed = False  # fit sets it: whether this run saves checkpoints (may be resumed)
     stop_training = False
     stop_reason = "stopped"  # the History's stop_reason when this callback stops training
     wants_outputs = False  # True: fit fills self.outputs with the batch's layer outputs

@@ -229,6 +229,7 @@ def fit(
     for cb in callbacks:
         check_signatures(cb)
         cb.model, cb.optimizer, cb.history = model, optimizer, history
+        cb.checkpointed = checkpoint is not None
     train_step = choose_step(model, loss_fn, optimizer, x, y, callbacks, compile, weights)
     run, at = Run(model, optimizer, callbacks, history, generators(model, rng)), Position()
     data = fit_arrays(x, y, validation, weights)

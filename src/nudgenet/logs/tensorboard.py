@@ -57,10 +57,11 @@ class TensorBoard(EpochLogWriter):
     the files within ``FLUSH_SECONDS`` (10 s), all of them before a checkpoint is saved (the
     files are closed then, and the next events go into new ones), and the rest when training
     ends or, if an exception (Ctrl-C) ended it, when the next ``fit`` with this callback begins
-    or the interpreter exits.  A run starting at epoch ``e`` (0, or a checkpoint's) has
-    TensorBoard purge the events of steps ``>= e`` that earlier files hold (a killed run's, an
-    earlier run's in this folder), and the files then hold every epoch once, as the History
-    does.
+    or the interpreter exits.  A run resumed at epoch ``e`` has TensorBoard purge the events of
+    steps ``>= e`` that earlier files hold (a killed run's), and the files then hold every epoch
+    once, as the History does; a run that saves checkpoints purges from epoch 0 too (it may
+    resume a run killed before its first checkpoint), one without them adds its events to what
+    the folder holds, as Keras's does.
     Nothing is written where :func:`~nudgenet.files.may_write` is False (ranks other than 0).
 
     A copy (``copy.deepcopy``, scikit-learn's ``clone``) or a pickle (joblib's processes) holds
@@ -102,7 +103,8 @@ class TensorBoard(EpochLogWriter):
     def _writer(self, run: str, first_step: int):
         """The event writer of ``run`` (``train`` or ``validation``), opened at its first use,
         at step ``first_step``: TensorBoard purges the steps from it on that earlier files hold
-        (a killed run's, or an earlier run's in this folder), epoch 0 included."""
+        (a killed run's), from epoch 0 too where this run saves checkpoints (it may be a resume
+        of a run killed before its first; a run without them adds to the folder, as Keras's)."""
         if run not in self._writers:
             if not self._writers:  # a run ended by an exception (Ctrl-C) still gets its events out
                 atexit.register(self.close)
@@ -114,7 +116,7 @@ class TensorBoard(EpochLogWriter):
             suffix = f".{time.time_ns()}.{os.getpid()}.{next(_OPENED)}"
             self._writers[run] = _tensorboardx().SummaryWriter(
                 str(self.log_dir / run), flush_secs=FLUSH_SECONDS, filename_suffix=suffix,
-                purge_step=first_step,
+                purge_step=first_step if first_step or self.checkpointed else None,
             )
         return self._writers[run]
 
