@@ -677,6 +677,19 @@ def test_a_moved_or_copied_training_file_is_scored_on_its_held_out_rows(tmp_path
     assert explained.stdout.startswith("copy.csv held-out row 0: target")
 
 
+def test_a_copied_npz_training_file_is_scored_on_its_held_out_rows_too(tmp_path):
+    """An .npz file's record names no label column where evaluate asks for "auto": the
+    checksum was never compared, and every row was scored (inflated accuracy)."""
+    x, y = ng.datasets.spirals(300, classes=3, seed=0)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    summary = last_json(run("train", "--dataset", "d.npz", "--epochs", "3", "--json", "-o",
+                            "m.st", cwd=tmp_path))  # fmt: skip
+    (tmp_path / "d2.npz").write_bytes((tmp_path / "d.npz").read_bytes())
+    scores = last_json(run("evaluate", "m.st", "--dataset", "d2.npz", "--json", cwd=tmp_path))
+    assert scores["rows"] == 60 and scores["scope"] == "held-out"
+    assert scores["loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+
+
 def test_evaluate_on_another_file_reads_labels_from_the_column_the_model_was_trained_on(tmp_path):
     x, y = ng.datasets.spirals(300, classes=3, seed=0)
     order = np.random.default_rng(0).permutation(300)
