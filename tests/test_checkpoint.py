@@ -444,7 +444,7 @@ def test_a_forward_overflow_is_named_by_its_first_layer_not_the_output_layer():
     [
         ({"metrics": ["accuracy", "f1_macro"]}, "metrics"),
         ({"clip_grad_norm": 0.01}, "clip_grad_norm"),
-        ({"class_weight": {0: 5.0}}, "other training data: x, y there, x, y, sample_weight here;"),
+        ({"class_weight": {0: 5.0}}, "the data differ: x, y there, x, y, sample_weight here"),
     ],
     ids=["metrics", "clipping", "row-weights"],
 )
@@ -483,7 +483,7 @@ def test_a_run_on_other_data_is_refused_naming_the_data_first(tmp_path):
         with pytest.raises(ng.CheckpointError) as refused:
             fit(*other[:2], **(other[2] if len(other) > 2 else {}))
         message = str(refused.value)
-        assert f"is of another run: other training data: {said}" in message.split(";")[0]
+        assert f"is of another run: the data differ: {said}" in message.split(";")[0]
         assert message.endswith("; use another directory, or restart=True to start over")
 
 

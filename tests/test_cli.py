@@ -833,8 +833,9 @@ def test_a_checkpoint_of_another_data_set_is_refused_naming_the_data_and_restart
     assert refused.returncode == 1
     assert _error(refused) == (
         f"nudgenet train: error: checkpoint {Path('ck', 'checkpoint-000001-0000000.safetensors')} "
-        "is of another run: other training data: x of shape (216, 2) there, (144, 2) here; use "
-        "another directory, or --restart to start over"
+        "is of another run: the data differ: x of shape (216, 2) there, (144, 2) here (another "
+        "data set, or another split, dtype or weighting of it); use another directory, or "
+        "--restart to start over"
     )
 
 

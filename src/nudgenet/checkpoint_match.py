@@ -53,26 +53,36 @@ def check_same_run(path: Path, mine: dict, theirs: dict, restart_words: str) -> 
 
 
 def _other_data(mine: dict, theirs: dict) -> str | None:
-    """How two fingerprints' data differ, by fit's names of the arrays (``x``, ``y``,
-    :data:`~nudgenet.run_state.FIT_ARRAYS`): which arrays, else the first one's shape (rows,
-    columns) or dtype, else its contents; None where the data agree.  Named first: a run on
-    another data set also differs in what is fitted to the data (a Standardize layer's mean, the
-    output layer's size), which says less."""
+    """How two fingerprints' data differ (:func:`_data_difference`), and what may have made
+    them differ: another data set, or other options splitting, converting or weighing it (the
+    same file with another validation split or dtype).  Named first: a run on another data set
+    also differs in what is fitted to the data (a Standardize layer's mean, the output layer's
+    size), which says less."""
+    difference = _data_difference(mine, theirs)
+    return difference and (
+        f"the data differ: {difference} (another data set, or another split, dtype or "
+        "weighting of it)"
+    )
+
+
+def _data_difference(mine: dict, theirs: dict) -> str | None:
+    """By fit's names of the arrays (``x``, ``y``, :data:`~nudgenet.run_state.FIT_ARRAYS`):
+    which arrays, else the first one's shape (rows, columns) or dtype, else its contents; None
+    where the data agree."""
     shapes, other_shapes = mine.get("data shapes"), theirs.get("data shapes")
     if not (isinstance(shapes, list) and isinstance(other_shapes, list)):
         return None  # (first_difference names what they hold)
     names, other_names = _array_names(len(shapes)), _array_names(len(other_shapes))
     if names != other_names:
-        return f"other training data: {', '.join(other_names)} there, {', '.join(names)} here"
+        return f"{', '.join(other_names)} there, {', '.join(names)} here"
     for name, (shape, dtype), (other, other_dtype) in zip(names, shapes, other_shapes):
         if shape != other:
-            return (f"other training data: {name} of shape {tuple(other)} there, "
-                    f"{tuple(shape)} here")  # fmt: skip
+            return f"{name} of shape {tuple(other)} there, {tuple(shape)} here"
         if dtype != other_dtype:
-            return f"other training data: {name} of dtype {other_dtype} there, {dtype} here"
+            return f"{name} of dtype {other_dtype} there, {dtype} here"
     sums = zip(names, mine.get("data checksum", ()), theirs.get("data checksum", ()))
     changed = [name for name, crc, other in sums if crc != other]
-    return f"other training data: {changed[0]} holds other values" if changed else None
+    return f"{changed[0]} holds other values" if changed else None
 
 
 def _array_names(count: int) -> tuple[str, ...]:
