@@ -48,8 +48,17 @@ def check_same_run(path: Path, mine: dict, theirs: dict, restart_words: str) -> 
     if difference:
         raise CheckpointError(
             f"checkpoint {path} is of another run: {difference}; use another directory, or "
-            f"{restart_words} to start over"
+            f"{restart_words} to start over{_resumed_with(mine, theirs)}"
         )
+
+
+def _resumed_with(mine: dict, theirs: dict) -> str:
+    """How to resume a checkpoint whose run started at another learning rate (a default that
+    changed, say): give that rate."""
+    rates = [run.get("optimizer", [None, {}])[1] for run in (mine, theirs)]
+    if not all(isinstance(r, dict) for r in rates) or rates[0].get("lr") == rates[1].get("lr"):
+        return ""
+    return f" (or, to resume it, give the learning rate it started at, {rates[1].get('lr')})"
 
 
 def _other_data(mine: dict, theirs: dict) -> str | None:
