@@ -465,7 +465,8 @@ def test_a_regression_trains_with_the_default_options_for_every_seed(tmp_path):
     assert "fit: resuming from ck" in resumed.stderr
     default = run(*checkpointed, "--epochs", "3", "-q", cwd=tmp_path, check=False)
     assert "is of another run: optimizer[1].lr 0.05 there, 0.005 here" in _error(default)
-    assert _error(default).endswith("(or, to resume it, give the learning rate it started at, 0.05)")
+    assert _error(default).endswith("(or, to resume it, give the learning rate it started at, "
+                                    "0.05)")  # fmt: skip
 
 
 def test_a_diverged_run_with_early_stopping_saves_its_best_epoch_with_a_note(tmp_path):
