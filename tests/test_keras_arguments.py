@@ -40,7 +40,7 @@ def test_an_unknown_verbose_is_a_one_line_value_error(verbose):
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("split", ["0.2", [0.2], None])
+@pytest.mark.parametrize("split", ["0.2", [0.2]])
 def test_a_validation_split_not_a_number_is_a_one_line_type_error(split):
     """ "0.2" gave a bare "'<' not supported between instances of 'float' and 'str'"."""
     with pytest.raises(TypeError, match=r"^fit: validation_split must be a fraction") as e:
@@ -72,3 +72,16 @@ def test_a_patience_that_is_no_whole_number_is_a_one_line_error(make):
     """patience=2.5 was truncated to 2, silently."""
     with pytest.raises(ValueError, match=r"(patience|cooldown) must be a whole number >= 0, got "):
         make()
+
+
+def test_a_whole_number_written_as_a_float_is_taken_as_keras_takes_it():
+    assert ng.EarlyStopping(patience=2.0).patience == 2
+    assert ng.ReduceLROnPlateau(cooldown=1.0, patience=np.float64(3)).cooldown == 1
+
+
+def test_validation_split_none_is_no_split_as_keras_reads_it():
+    x, y = np.random.default_rng(0).normal(size=(40, 2)), np.arange(40) % 2
+    model = ng.Sequential(ng.Linear(2, 2, seed=0))
+    history = ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1), x,
+                     y, epochs=1, verbose=0, validation_split=None)  # fmt: skip
+    assert "val_loss" not in history.history

@@ -219,9 +219,11 @@ _NESTED = 8  # how deep a setting's lists and dicts are described
 
 def check_whole(owner: str, **counts) -> None:
     """A one-line ValueError naming ``owner`` and the first of ``counts`` (a callback's
-    ``patience``, ``cooldown``) that is no whole number >= 0 (2.5 is not truncated to 2)."""
+    ``patience``, ``cooldown``) that is no whole number >= 0: 2.5 is not truncated to 2; 2.0
+    is 2, as Keras takes it."""
     for name, value in counts.items():
-        whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        number = isinstance(value, (int, float, np.integer, np.floating))
+        whole = number and not isinstance(value, bool) and float(value).is_integer()
         if not whole or value < 0:
             raise ValueError(f"{owner}: {name} must be a whole number >= 0, got {value!r}")
 

@@ -188,6 +188,7 @@ def fit(
         check_checkpoint(checkpoint)
         warn_copies(checkpoint)  # under mpiexec, distributed=True forgotten?
     parallel = distributed or None  # the DataParallel fit_data_parallel runs this fit in
+    validation_split = 0.0 if validation_split is None else validation_split  # Keras's None: 0
     check_kinds(loss_fn, optimizer, epochs, batch_size, callbacks, validation_data, checkpoint,
                 parallel, validation_split)  # fmt: skip
     verbose = verbose_level(verbose)
