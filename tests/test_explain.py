@@ -272,6 +272,16 @@ def test_a_layer_s_activation_is_found_past_normalisation_and_dropout():
     assert "-> BatchNorm1d+ReLU" in str(e)
 
 
+@pytest.mark.parametrize("norm", [ng.BatchNorm1d(4, affine=False),
+                                  ng.LayerNorm(4, elementwise_affine=False)])  # fmt: skip
+def test_a_normalisation_layer_without_parameters_is_not_taken_for_the_activation(norm):
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), norm, ng.ReLU(), ng.Linear(4, 2, seed=1))
+    e = ng.explain(model.double(), ng.CrossEntropyLoss(), x, np.array([0, 1, 0, 1, 1, 0]))
+    assert [t.activation for t in e.layers] == [f"{type(norm).__name__}+ReLU", "Identity"]
+    assert (e.layers[0].a >= 0).all()  # after the ReLU
+
+
 def test_a_model_with_its_own_forward_says_why_no_layer_is_shown():
     class Own(ng.Module):
         def __init__(self):

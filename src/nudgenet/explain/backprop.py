@@ -9,6 +9,7 @@ from ..grad_mode import enable_grad
 from ..nn.differential import wants_inputs
 from ..nn.layers import Dropout, Linear, leaf_layers, trace
 from ..nn.module import Module
+from ..nn.normalization import BatchNorm1d, LayerNorm
 from ..tensor import Tensor
 from .report import ExampleGradient, Explanation, LayerTrace, ParameterNudge
 from .state import flat_grads, grad_copy, preserved_state
@@ -23,16 +24,19 @@ def _loss_name(loss_fn) -> str:
     return getattr(loss_fn, "__name__", None) or type(loss_fn).__name__
 
 
+BEFORE_ACTIVATION = (BatchNorm1d, LayerNorm, Dropout)  # with or without parameters of their own
+
+
 def _after(leaves: list, k: int) -> list:
-    """The leaf layers between the Linear ``leaves[k]`` and its activation, with it: those with
-    parameters of their own (normalisation) or a Dropout, then the first other parameter-free
-    layer (the activation); none past the next Linear."""
+    """The leaf layers between the Linear ``leaves[k]`` and its activation, with it: those of
+    :data:`BEFORE_ACTIVATION` (normalisation, Dropout), then the first other layer (the
+    activation); none past the next Linear."""
     chain = []
     for name, layer in leaves[k + 1 :]:
         if isinstance(layer, Linear):
             break
         chain.append((name, layer))
-        if not layer.parameters() and not isinstance(layer, Dropout):
+        if not isinstance(layer, BEFORE_ACTIVATION):
             break
     return chain
 
