@@ -223,6 +223,21 @@ def test_check_gradients_samples_large_parameters(batch):
     assert report.passed
 
 
+def test_check_gradients_skips_frozen_parameters_and_names_them(batch):
+    model = _small_mlp()
+    for p in model[0].parameters():
+        p.requires_grad = False
+    report = ng.check_gradients(model, ng.CrossEntropyLoss(), *batch)
+    assert [p.name for p in report.parameters] == ["2.weight", "2.bias", "4.weight", "4.bias"]
+    assert report.passed and report.frozen == ["0.weight", "0.bias"]
+    assert report.to_dict()["frozen"] == ["0.weight", "0.bias"]
+    assert "not checked, frozen (requires_grad=False): 0.weight, 0.bias" in str(report)
+    for p in model.parameters():
+        p.requires_grad = False
+    with pytest.raises(ValueError, match="^check_gradients: expected a parameter with "):
+        ng.check_gradients(model, ng.CrossEntropyLoss(), *batch)
+
+
 # --- check_gradients with a loss that takes the inputs (DifferentialLoss) ---------------------
 
 

@@ -9,7 +9,7 @@ differences ``(f(θ + ε) − f(θ − ε)) / 2ε`` in float64, whose error is O
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -205,11 +205,13 @@ class ParameterCheck:
 
 @dataclass
 class GradientReport:
-    """Per-parameter results of :func:`check_gradients`; ``str(report)`` is a table."""
+    """Per-parameter results of :func:`check_gradients`; ``str(report)`` is a table.
+    ``frozen`` names the parameters not checked: those with ``requires_grad=False``."""
 
     parameters: list[ParameterCheck]
     loss: float
     eps: float
+    frozen: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -221,6 +223,7 @@ class GradientReport:
             "loss": self.loss,
             "eps": self.eps,
             "parameters": [asdict(p) | {"shape": list(p.shape)} for p in self.parameters],
+            "frozen": list(self.frozen),
         }
 
     def __str__(self) -> str:
@@ -234,6 +237,8 @@ class GradientReport:
                 f"{p.name:<24}{str(p.shape):<14}{p.checked:>8}{p.max_abs_error:>14.3e}"
                 f"{p.max_rel_error:>14.3e}  {'pass' if p.passed else 'FAIL'}"
             )
+        if self.frozen:
+            rows.append(f"not checked, frozen (requires_grad=False): {', '.join(self.frozen)}")
         verdict = "all gradients match" if self.passed else "GRADIENT MISMATCH"
         rows.append(f"loss {self.loss:.6g}, eps {self.eps:g}: {verdict}")
         return "\n".join(rows)
@@ -252,7 +257,9 @@ def check_gradients(
 ) -> GradientReport:
     """Check every parameter's gradient of ``loss_fn(model(x), y)`` against central differences.
 
-    Runs on a float64 copy of the model in eval mode (the model itself is untouched).  A loss
+    Runs on a float64 copy of the model in eval mode (the model itself is untouched).  As
+    ``torch.autograd.gradcheck``, only parameters that require gradients are checked: frozen
+    ones (``requires_grad=False``) get none, and the report names them (``frozen``).  A loss
     that ``wants_inputs`` (:class:`~nudgenet.DifferentialLoss`) is given ``inputs=`` as ``fit``
     gives it, so the check covers the second derivatives its gradients take.  For large
     parameters a seeded random sample of ``max_checks_per_parameter`` entries is checked
@@ -260,6 +267,9 @@ def check_gradients(
     when ``|a − n| <= atol + rtol·|n|``.
     """
     model = float64_copy(model, "check_gradients").eval()
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    if len(frozen) == len(model.parameters()):
+        raise ValueError("check_gradients: expected a parameter with requires_grad=True, got none")
     x64 = dense(x.data if isinstance(x, Tensor) else x).astype(np.float64)
     target = y.data if isinstance(y, Tensor) else np.asarray(y)
     if target.dtype.kind == "f":
@@ -278,6 +288,8 @@ def check_gradients(
 
     results = []
     for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
         analytic = np.zeros(p.shape) if p.grad is None else p.grad
         if max_checks_per_parameter is None or p.size <= max_checks_per_parameter:
             positions = np.arange(p.size)
@@ -297,4 +309,4 @@ def check_gradients(
                 passed=bool(np.all(error <= atol + rtol * np.abs(numeric))),
             )
         )
-    return GradientReport(parameters=results, loss=float(loss.data), eps=eps)
+    return GradientReport(parameters=results, loss=float(loss.data), eps=eps, frozen=frozen)
