@@ -282,6 +282,33 @@ def test_a_normalisation_layer_without_parameters_is_not_taken_for_the_activatio
     assert (e.layers[0].a >= 0).all()  # after the ReLU
 
 
+def test_a_frozen_layer_is_said_to_be_frozen_and_still_shows_its_delta():
+    x, y = np.random.default_rng(0).standard_normal((6, 3)), np.array([0, 1, 0, 1, 1, 0])
+    model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.ReLU(), ng.Linear(4, 2, seed=1)).double()
+    trained = ng.explain(model, ng.CrossEntropyLoss(), x, y)
+    for p in model[0].parameters():
+        p.requires_grad = False
+    model[2].bias.requires_grad = False
+    e = ng.explain(model, ng.CrossEntropyLoss(), x, y)
+    first, second = e.layers
+    assert (first.frozen, second.frozen) == (("weight", "bias"), ("bias",))
+    np.testing.assert_allclose(first.delta, trained.layers[0].delta)  # computed, not zeros
+    assert first.grad_norm is None
+    assert second.grad_norm == pytest.approx(np.linalg.norm(trained.layers[1].weight_grad))
+    text = str(e)
+    assert "-> ReLU      frozen (requires_grad=False)   mean |delta|" in text
+    assert f"|grad| {second.grad_norm:.4e} (bias frozen)" in text
+    assert {p.parameter.split(".")[0] for p in e.top} == {"2"}  # only gradients computed
+    assert all(p.kind == "weight" for p in e.top)
+    layer = json.loads(e.to_json())["layers"][0]
+    assert layer["frozen"] == ["weight", "bias"]
+    assert layer["weight_grad"] is layer["bias_grad"] is layer["grad_norm"] is None
+    for p in model.parameters():
+        p.requires_grad = False
+    with pytest.raises(ValueError, match="^explain: expected a parameter with requires_grad"):
+        ng.explain(model, ng.CrossEntropyLoss(), x, y)
+
+
 def test_a_model_with_its_own_forward_says_why_no_layer_is_shown():
     class Own(ng.Module):
         def __init__(self):

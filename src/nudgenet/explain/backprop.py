@@ -69,13 +69,16 @@ def _layer_traces(model: Module, x: Tensor, outputs: dict[str, Tensor]) -> list[
                 weight=layer.weight.data,
                 weight_grad=grad_copy(layer.weight),
                 bias_grad=None if bias is None else grad_copy(bias),
+                frozen=tuple(k for k, p in layer.named_parameters() if not p.requires_grad),
             )
         )
     return traces
 
 
 def _top_parameters(model: Module, traces: list[LayerTrace], top: int) -> list[ParameterNudge]:
-    named = list(model.named_parameters())
+    """The ``top`` parameter entries by ``|∂C/∂θ|``, of the parameters that get a gradient
+    (frozen ones, ``requires_grad=False``, get none)."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     grads = flat_grads([p for _, p in named])
     order = np.argsort(-np.abs(grads), kind="stable")[:top]
     offsets = np.cumsum([0] + [p.size for _, p in named])
@@ -155,6 +158,8 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
     and gradients, the ``top`` parameters by ``|∂C/∂θ|``, and, for a batch (with
     ``per_example``), each example's gradient against the batch's, the step the loss takes
     (one extra backward pass per row).  The model (values, ``.grad``, mode) is left as it was.
+    Frozen parameters (``requires_grad=False``) get no gradient and are not ranked; their
+    layers say so (``LayerTrace.frozen``), and still show δ.
 
     >>> import numpy as np, nudgenet as ng
     >>> model = ng.Sequential(ng.Linear(2, 3, seed=0), ng.Tanh(), ng.Linear(3, 2, seed=1))
@@ -173,9 +178,11 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
             "nudgenet explain does), and check its gradients with ng.nudge_test or "
             "ng.check_gradients"
         )
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("explain: expected a parameter with requires_grad=True, got none")
     x_arr, y = prepare_data(model, *example_rows(x, y))
     with preserved_state(model) as params, enable_grad():
-        x_in = Tensor(x_arr)
+        x_in = Tensor(x_arr, requires_grad=True)  # δ below frozen layers too
         out, outputs = trace(model, x_in)
         for output in (*outputs.values(), out):
             if output.requires_grad:

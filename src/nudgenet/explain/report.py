@@ -17,6 +17,9 @@ class LayerTrace:
     ``a = f(z)`` (N, out), ``f`` the layers that follow up to the activation, ``activation``
     their names (``"ReLU"``, ``"BatchNorm1d+ReLU"``; ``"Identity"`` if none);
     ``delta = ∂C/∂z`` (N, out); ``weight_grad = xᵀ δ`` (in, out); ``bias_grad = Σₙ δ`` (out,).
+    ``frozen`` names the layer's parameters (``"weight"``, ``"bias"``) with
+    ``requires_grad=False``: backprop gives them no gradient (their ``*_grad`` are zeros here,
+    None in ``to_dict``), though δ is still computed.
     """
 
     name: str
@@ -28,28 +31,41 @@ class LayerTrace:
     weight: np.ndarray
     weight_grad: np.ndarray
     bias_grad: np.ndarray | None
+    frozen: tuple[str, ...] = ()
+
+    def _gradients(self) -> dict[str, np.ndarray]:
+        """The gradients backprop computed: of the parameters that are not frozen."""
+        grads = {"weight": self.weight_grad, "bias": self.bias_grad}
+        return {k: g for k, g in grads.items() if g is not None and k not in self.frozen}
 
     @property
-    def grad_norm(self) -> float:
-        """‖(∂C/∂W, ∂C/∂b)‖₂ for this layer."""
-        total = float(np.vdot(self.weight_grad, self.weight_grad))
-        if self.bias_grad is not None:
-            total += float(np.vdot(self.bias_grad, self.bias_grad))
-        return total**0.5
+    def grad_norm(self) -> float | None:
+        """‖(∂C/∂W, ∂C/∂b)‖₂ for this layer, of the parameters not frozen; None if all are."""
+        grads = self._gradients()
+        return sum(float(np.vdot(g, g)) for g in grads.values()) ** 0.5 if grads else None
+
+    def grad_text(self) -> str:
+        """``|grad| 1.2345e-01``, with the frozen parameters named; ``frozen`` if all are."""
+        if self.grad_norm is None:
+            return "frozen (requires_grad=False)"
+        frozen = f" ({' and '.join(self.frozen)} frozen)" if self.frozen else ""
+        return f"|grad| {self.grad_norm:.4e}{frozen}"
 
     def to_dict(self) -> dict:
+        grads = {k: g.tolist() for k, g in self._gradients().items()}
         return {
             "name": self.name,
             "shape": list(self.weight.shape),
             "activation": self.activation,
             "grad_norm": self.grad_norm,
+            "frozen": list(self.frozen),
             "inputs": self.inputs.tolist(),
             "z": self.z.tolist(),
             "a": self.a.tolist(),
             "delta": self.delta.tolist(),
             "weight": self.weight.tolist(),
-            "weight_grad": self.weight_grad.tolist(),
-            "bias_grad": None if self.bias_grad is None else self.bias_grad.tolist(),
+            "weight_grad": grads.get("weight"),
+            "bias_grad": grads.get("bias"),
         }
 
 
@@ -211,7 +227,7 @@ class Explanation:
             d = np.abs(layer.delta).mean(axis=0)
             rows.append(
                 f"  {layer.name or 'model':<6} {str(layer.weight.shape):<12}"
-                f" -> {layer.activation:<9} |grad| {layer.grad_norm:.4e}"
+                f" -> {layer.activation:<9} {layer.grad_text()}"
                 f"   mean |delta| {d.mean():.3e}"
                 f" (largest at unit {int(np.argmax(d))})"
             )
