@@ -137,10 +137,13 @@ def test_each_example_names_the_output_with_the_largest_nudge_and_its_sign():
     lines = str(e).splitlines()[-4:-1]
     assert "wants output 1 down" in lines[0] and "wants no change" in lines[1]
     assert json.loads(e.to_json())["examples"][1]["wants"] is None
-    # a tie goes to the output wanted up; nudges that are not finite say so
+    # a tie goes to the output wanted up; nudges that are not finite (an infinite input times
+    # a zero weight; NaN targets are refused, as fit refuses them) say so
     tie = ng.explain(model, ng.MSELoss(), np.zeros((2, 2)), np.array([[-1.0, 1.0], [0.5, 0]]))
     assert (tie.examples[0].wants, tie.examples[0].direction) == (1, "up")
-    nan = ng.explain(model, ng.MSELoss(), np.zeros((2, 2)), np.array([[np.nan, 1.0], [0.5, 0]]))
+    with np.errstate(invalid="ignore"):
+        nan = ng.explain(model, ng.MSELoss(), np.array([[np.inf, 0], [0, 0]]),
+                         np.array([[0.0, 1.0], [0.5, 0]]))  # fmt: skip
     assert (nan.examples[0].wants, nan.examples[0].direction) == (None, "not finite")
     lines = str(nan).splitlines()
     assert "wants ? (its nudges are not finite)" in lines[-3]
@@ -307,6 +310,17 @@ def test_a_frozen_layer_is_said_to_be_frozen_and_still_shows_its_delta():
         p.requires_grad = False
     with pytest.raises(ValueError, match="^explain: expected a parameter with requires_grad"):
         ng.explain(model, ng.CrossEntropyLoss(), x, y)
+
+
+@pytest.mark.parametrize("loss_fn, target", [(ng.MSELoss(), 0.5), (ng.BCEWithLogitsLoss(), 1)])
+def test_one_output_takes_a_scalar_target_for_one_row_and_shape_n_for_a_batch(loss_fn, target):
+    model = ng.Sequential(ng.Linear(3, 8, seed=0), ng.Tanh(), ng.Linear(8, 1, seed=1))
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    one = ng.explain(model, loss_fn, x[0], target)  # a (1,) target for (1, 1) outputs, as fit
+    assert one.loss == pytest.approx(ng.evaluate(model, loss_fn, x[:1], [target])["loss"])
+    y = np.array([0.0, 1, 1, 0, 1])
+    batch = ng.explain(model, loss_fn, x, y)
+    assert batch.loss == pytest.approx(ng.evaluate(model, loss_fn, x, y)["loss"])
 
 
 def test_a_model_with_its_own_forward_says_why_no_layer_is_shown():

@@ -276,3 +276,10 @@ def test_check_gradients_catches_a_wrong_second_derivative(monkeypatch):
     verdicts = {p.name: p.passed for p in report.parameters}
     # the output layer's gradients never pass through σ'; the first layer's do
     assert verdicts == {"0.weight": False, "0.bias": False, "2.weight": True, "2.bias": True}
+
+
+@pytest.mark.parametrize("loss_fn", [ng.MSELoss(), ng.BCEWithLogitsLoss()])
+def test_check_gradients_takes_targets_of_shape_n_for_one_output(loss_fn):
+    model = ng.Sequential(ng.Linear(3, 8, seed=0), ng.Tanh(), ng.Linear(8, 1, seed=1))
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    assert ng.check_gradients(model, loss_fn, x, np.array([0.0, 1, 1, 0, 1])).passed

@@ -130,3 +130,15 @@ def test_explain_flags_a_failed_nudge_test_in_text_and_json(xor_model, capsys):
     assert cli.main(["explain", xor_model, "--json"]) == 0  # the default eps passes
     check = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["nudge_test"]
     assert check["passed"] is True and check["reason"] is None
+
+
+def _one_output():
+    return ng.Sequential(ng.Linear(3, 8, seed=0), ng.Tanh(), ng.Linear(8, 1, seed=1))
+
+
+@pytest.mark.parametrize("loss_fn, target", [(ng.MSELoss(), 0.5), (ng.BCEWithLogitsLoss(), 1)])
+def test_nudge_test_takes_one_row_with_a_scalar_target_and_targets_of_shape_n(loss_fn, target):
+    model, row = _one_output(), np.ones(3, np.float32)
+    assert ng.nudge_test(model, loss_fn, row, target).passed  # a (1,) target for (1, 1) outputs
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    assert ng.nudge_test(model, loss_fn, x, np.array([0.0, 1, 1, 0, 1])).passed

@@ -17,6 +17,7 @@ from .autograd import grad
 from .backend import SeedLike, generator
 from .data.sparse_rows import dense
 from .errors import NudgenetError, ShapeError
+from .evaluation import targets_for
 from .grad_mode import enable_grad, no_grad
 from .nn.copies import float64_copy
 from .nn.differential import loss_value, model_loss
@@ -274,6 +275,7 @@ def check_gradients(
     target = y.data if isinstance(y, Tensor) else np.asarray(y)
     if target.dtype.kind == "f":
         target = target.astype(np.float64)
+    target = targets_for(model, loss_fn, x64, target)  # as fit takes them: (N,) for one output
     rng = generator(seed)
 
     model.zero_grad()

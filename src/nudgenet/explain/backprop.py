@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluation import example_rows, prepare_data
+from ..evaluation import example_rows, prepare_data, targets_for
 from ..grad_mode import enable_grad
 from ..nn.differential import wants_inputs
 from ..nn.layers import Dropout, Linear, leaf_layers, trace
@@ -181,6 +181,7 @@ def explain(model: Module, loss_fn, x, y, top: int = 10, per_example: bool = Tru
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("explain: expected a parameter with requires_grad=True, got none")
     x_arr, y = prepare_data(model, *example_rows(x, y))
+    y = targets_for(model, loss_fn, x_arr, y)  # as fit takes them: (N,) for one output, too
     with preserved_state(model) as params, enable_grad():
         x_in = Tensor(x_arr, requires_grad=True)  # δ below frozen layers too
         out, outputs = trace(model, x_in)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError
-from ..evaluation import as_array, example_rows, prepare_data
+from ..evaluation import as_array, example_rows, prepare_data, targets_for
 from ..grad_mode import enable_grad, no_grad
 from ..nn.copies import float64_copy
 from ..nn.differential import loss_value, model_loss
@@ -153,6 +153,7 @@ def nudge_test(
     work = float64_copy(model, "nudge_test") if float64 else copy.deepcopy(model)
     work.eval()
     x, y = prepare_data(work, *example_rows(x, y))
+    y = targets_for(work, loss_fn, x, y)  # as fit takes them: (N,) for one output, too
     params = work.parameters()
     for p in params:
         p.grad = None
