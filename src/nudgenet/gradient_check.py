@@ -17,7 +17,6 @@ from .autograd import grad
 from .backend import SeedLike, generator
 from .data.sparse_rows import dense
 from .errors import NudgenetError, ShapeError
-from .evaluation import targets_for
 from .grad_mode import enable_grad, no_grad
 from .nn.copies import float64_copy
 from .nn.differential import loss_value, model_loss
@@ -245,6 +244,18 @@ class GradientReport:
         return "\n".join(rows)
 
 
+def _targets(model, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y`` as the loss's ``check_targets`` gives it for the model's outputs (``(N,)`` made a
+    column for one output), as ``fit`` takes it (``evaluation.targets_for``, a row above this
+    module), floats in float64."""
+    check_targets = getattr(loss_fn, "check_targets", None)
+    if check_targets is not None:
+        with no_grad():
+            outputs = model(x[:1])
+        y = check_targets(y, outputs.shape[1]) if outputs.ndim == 2 else y
+    return y.astype(np.float64) if y.dtype.kind == "f" else y
+
+
 def check_gradients(
     model,
     loss_fn: Callable[[Tensor, object], Tensor],
@@ -272,10 +283,7 @@ def check_gradients(
     if len(frozen) == len(model.parameters()):
         raise ValueError("check_gradients: expected a parameter with requires_grad=True, got none")
     x64 = dense(x.data if isinstance(x, Tensor) else x).astype(np.float64)
-    target = y.data if isinstance(y, Tensor) else np.asarray(y)
-    if target.dtype.kind == "f":
-        target = target.astype(np.float64)
-    target = targets_for(model, loss_fn, x64, target)  # as fit takes them: (N,) for one output
+    target = _targets(model, loss_fn, x64, y.data if isinstance(y, Tensor) else np.asarray(y))
     rng = generator(seed)
 
     model.zero_grad()
