@@ -409,6 +409,11 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
     assert cli.main(["export", "m.safetensors", "m2.ONNX"]) == 1
     assert "model file; choose another, such as m2-new.onnx\n" in capsys.readouterr().err
     (tmp_path / "m2.ONNX").unlink()
+    # the .onnx name suggested for another output is taken (here by a model file): another one
+    (tmp_path / "m.onnx").write_bytes((tmp_path / "m.safetensors").read_bytes())
+    assert cli.main(["export", "m.safetensors", "m.safetensors"]) == 1
+    assert "model file; choose another, such as m-new.onnx\n" in capsys.readouterr().err
+    (tmp_path / "m.onnx").unlink()
     # an output not named .onnx: a data file given by mistake, a protobuf model of another kind
     for name, content in (("data.csv", b"f0,f1,label\n1,2,0\n"),
                           ("saved_model.pb", b"\x08\x01\x12"), ("model", None)):  # fmt: skip

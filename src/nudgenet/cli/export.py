@@ -21,9 +21,9 @@ def run(args) -> int:
     model = load(args.model)
     check_writable(args.output, "output", "an ONNX file", "model.onnx")
     output, other = args.output, args.output.with_suffix(".onnx")
+    if output.suffix.lower() == ".onnx" or other.exists():  # (the refused name, or one taken)
+        other = unused_name(output, "new", ".onnx")
     if output.is_file() and _is_model_file(output):  # the model itself, or another
-        if output.suffix.lower() == ".onnx":  # (other: the refused name itself, in any case)
-            other = unused_name(output, "new", ".onnx")
         raise NudgenetError(f"output {output} is a nudgenet model file; choose another, such as "
                             f"{other}")  # fmt: skip
     if output.suffix.lower() != ".onnx":  # (other protobuf models start as ONNX files do)
