@@ -277,3 +277,32 @@ def test_float32_scalar_operands_do_not_upcast():
 def test_repr_names_dtype_and_grad_flag():
     text = repr(ng.tensor(np.array([1.0, 2.0]), requires_grad=True))
     assert text.startswith("tensor([1., 2.]") and "float64" in text and "requires_grad" in text
+
+
+def test_a_decorated_generator_runs_its_body_in_the_mode_at_every_resumption():
+    """The mode was set only while the generator was made: its body recorded the graph."""
+    w = ng.tensor([1.0], requires_grad=True)
+    seen = []
+
+    @ng.no_grad
+    def values():
+        try:
+            while True:
+                received = yield (w * 2).requires_grad
+                seen.append((received, ng.is_grad_enabled()))
+        finally:
+            seen.append(("closed", ng.is_grad_enabled()))
+
+    stream = values()
+    assert next(stream) is False and ng.is_grad_enabled()
+    assert stream.send("x") is False and seen == [("x", False)]
+    stream.close()
+    assert seen[-1] == ("closed", False) and ng.is_grad_enabled()
+
+    @ng.enable_grad()
+    def counted():
+        yield ng.is_grad_enabled()
+        return "done"
+
+    with ng.no_grad():
+        assert list(counted()) == [True] and not ng.is_grad_enabled()

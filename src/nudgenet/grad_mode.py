@@ -7,6 +7,8 @@ say) leaves the other threads recording.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import threading
 
 
@@ -41,6 +43,33 @@ class _SetGradMode(contextlib.ContextDecorator):
 
     def __exit__(self, *exc) -> None:
         MODE.enabled = MODE.saved.pop()
+
+    def __call__(self, func):
+        """``func`` run in this mode; a generator function's body in it at each resumption
+        (not only while the generator is made, as a plain decorator would: PyTorch's rule),
+        the caller's mode between them."""
+        if not inspect.isgeneratorfunction(func):
+            return super().__call__(func)
+
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            inner, value, error = func(*args, **kwargs), None, None
+            while True:
+                with self._recreate_cm():
+                    try:
+                        item = inner.send(value) if error is None else inner.throw(error)
+                    except StopIteration as stop:
+                        return stop.value
+                try:
+                    value, error = (yield item), None
+                except GeneratorExit:
+                    with self._recreate_cm():
+                        inner.close()
+                    raise
+                except BaseException as thrown:  # thrown in: on to the body, in its mode
+                    value, error = None, thrown
+
+        return generator
 
 
 class _ModeBlock(_SetGradMode):
