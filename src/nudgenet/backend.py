@@ -35,6 +35,21 @@ def as_float_dtype(dtype) -> np.dtype:
     return d
 
 
+def tensor_array(data, dtype=None) -> np.ndarray:
+    """``data`` as a tensor holds it: floats in the default dtype unless they already are
+    float32/float64 arrays (an array is not copied), ``dtype`` where given."""
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray):
+        if data.dtype.kind == "f" and data.dtype.itemsize < 4:
+            return data.astype(get_default_dtype())
+        return data
+    array = np.asarray(data)
+    if array.dtype.kind == "f" or array.dtype == object:
+        return array.astype(get_default_dtype())
+    return array
+
+
 def manual_seed(seed: int) -> np.random.Generator:
     """Reset the global generator used wherever no seed or generator is passed."""
     global _global_generator

@@ -1,5 +1,6 @@
 """Walking a recorded graph: the order of a backward pass, the part of it leading to chosen
-tensors, and reducing a broadcast gradient to its operand's shape.  Works on any objects with
+tensors, reducing a broadcast gradient to its operand's shape, and refusing a node whose inputs
+changed in place since it was recorded (:class:`_Clock`).  Works on any objects with
 ``_creator``, ``requires_grad`` and ``shape`` (the :class:`~nudgenet.tensor.Tensor` API)."""
 
 from __future__ import annotations
@@ -68,3 +69,39 @@ def leading_to(order: list, targets: set[int]) -> set[int]:
         ):
             reach.add(id(tensor))
     return reach
+
+
+class _Clock:
+    """Ticks at every change of a tensor's values in place (an in-place operator, an optimiser's
+    step): a recorded node notes the tick it was recorded at, and backward refuses a node one of
+    whose inputs changed since (its saved arrays no longer hold what the forward used), as
+    PyTorch's version counters do.  One integer comparison per node when nothing changed."""
+
+    now = 0
+
+    @classmethod
+    def tick(cls) -> int:
+        cls.now += 1
+        return cls.now
+
+
+CLOCK = _Clock
+
+
+def changed(tensors) -> None:
+    """Mark ``tensors`` as changed in place now (:class:`_Clock`)."""
+    now = CLOCK.tick()
+    for t in tensors:
+        t._version = now
+
+
+def check_unchanged(creator) -> None:
+    """RuntimeError where an input of ``creator`` changed in place after it was recorded."""
+    for k, t in enumerate(creator.inputs):
+        if t._version > creator.recorded_at:
+            raise RuntimeError(
+                f"a tensor {type(creator).__name__} used (input {k}, shape {t.shape}) was changed "
+                "in place after the forward (by an in-place operator such as -=, or an "
+                "optimiser's step), so its gradient would be wrong: run the forward again after "
+                "the change, or change a copy"
+            )

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .graph import changed
 from .hyperparameters import below_one, positive
 from .nn.flat import FlatParameters, flatten
 from .nn.module import Module
@@ -24,7 +25,7 @@ from .schedules import (  # noqa: F401 (ng.optim.StepLR, ...: PyTorch's place fo
     LRScheduler,
     StepLR,
 )
-from .tensor import Tensor, changed
+from .tensor import Tensor
 
 _CHUNK = 1 << 15  # elements per piece of an update: the piece and its temporaries stay in cache
 

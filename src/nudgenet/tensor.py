@@ -29,24 +29,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .backend import get_default_dtype
+from .backend import tensor_array
 from .errors import ShapeError
 from .grad_mode import MODE, enable_grad
-from .graph import NO_GRAPH, graph_order, leading_to, unbroadcast
-
-
-def _as_array(data, dtype=None) -> np.ndarray:
-    """Floats become the default dtype unless they already are float32/float64 arrays."""
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray):
-        if data.dtype.kind == "f" and data.dtype.itemsize < 4:
-            return data.astype(get_default_dtype())
-        return data
-    array = np.asarray(data)
-    if array.dtype.kind == "f" or array.dtype == object:
-        return array.astype(get_default_dtype())
-    return array
+from .graph import CLOCK, NO_GRAPH, check_unchanged, graph_order, leading_to, unbroadcast
 
 
 class Tensor:
@@ -67,7 +53,7 @@ class Tensor:
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
-        self.data: np.ndarray = _as_array(data, dtype)
+        self.data: np.ndarray = tensor_array(data, dtype)
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
                 f"only floating tensors can require gradients, got dtype {self.data.dtype}"
@@ -294,7 +280,7 @@ def _walk(order: list, grads: dict, retain_graph: bool, rule, accumulate, skip=N
                 "first backward() to walk the graph again"
             )
         if CLOCK.now != creator.recorded_at:
-            _check_unchanged(creator)
+            check_unchanged(creator)
         input_grads = creator.backward(grad) if rule is None else rule(creator, grad)
         if input_grads is None:  # a rule written without its return
             raise TypeError(
@@ -316,18 +302,6 @@ def _walk(order: list, grads: dict, retain_graph: bool, rule, accumulate, skip=N
             grads[key] = grads[key] + g if key in grads else g
 
 
-def _check_unchanged(creator) -> None:
-    """RuntimeError where an input of ``creator`` changed in place after it was recorded."""
-    for k, t in enumerate(creator.inputs):
-        if t._version > creator.recorded_at:
-            raise RuntimeError(
-                f"a tensor {type(creator).__name__} used (input {k}, shape {t.shape}) was changed "
-                "in place after the forward (by an in-place operator such as -=, or an "
-                "optimiser's step), so its gradient would be wrong: run the forward again after "
-                "the change, or change a copy"
-            )
-
-
 def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) -> tuple:
     """``creator``'s recorded (``create_graph``) or array backward; with ``reach``, only for
     its inputs in it (asked through ``needs_grad``, restored after; the others get None)."""
@@ -342,30 +316,6 @@ def _backward_rule(creator, grad, create_graph: bool, reach: set[int] | None) ->
     if grads is None:  # a rule without its return: said by the walk
         return None
     return tuple(g if id(p) in reach else None for g, p in zip(grads, creator.inputs))
-
-
-class _Clock:
-    """Ticks at every change of a tensor's values in place (an in-place operator, an optimiser's
-    step): a recorded node notes the tick it was recorded at, and backward refuses a node one of
-    whose inputs changed since (its saved arrays no longer hold what the forward used), as
-    PyTorch's version counters do.  One integer comparison per node when nothing changed."""
-
-    now = 0
-
-    @classmethod
-    def tick(cls) -> int:
-        cls.now += 1
-        return cls.now
-
-
-CLOCK = _Clock
-
-
-def changed(tensors) -> None:
-    """Mark ``tensors`` as changed in place now (:class:`_Clock`)."""
-    now = CLOCK.tick()
-    for t in tensors:
-        t._version = now
 
 
 class Function:

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..grad_mode import MODE
-from ..tensor import Tensor, changed
+from ..graph import changed
+from ..tensor import Tensor
 from . import arithmetic as A
 
 # name: (the array update, the recorded operation, the operator as written)
