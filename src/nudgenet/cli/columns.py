@@ -12,23 +12,23 @@ from collections import Counter
 import numpy as np
 
 from .. import data as datasets
-from ..data.csvfile import counts_columns
+from ..data.csv_cells import counts_columns
 from ..errors import DataError
 from ..export.trace import input_features
 from ..recipes import TrainingRecord
 
 
-def feature_names(path, label_column, features: int) -> list[str] | None:
-    """The names of a data set's ``features``: the header row of the CSV file at ``path``
-    without its ``label_column``; None where the data set has none (no header row, an .npz
-    file, a named set).  The data sets do not carry column names, so the header row is read
-    here."""
+def feature_names(path, label_column, features: int, unused=()) -> list[str] | None:
+    """The names of a data set's ``features``: the header row of the CSV file at ``path`` without
+    its ``label_column`` and its ``unused`` columns (ignored, weights); None where the data set has
+    none (no header row, an .npz file, a named set). The data sets do not carry column names, so the
+    header row is read here."""
     if not isinstance(label_column, str):  # a CSV label column is a name iff a header names it
         return None
     header = datasets.first_row(path)
     if header is None or label_column not in header:
         return None
-    names = _names_of(header, label_column)
+    names = _names_of(header, label_column, unused)
     return names if len(names) == features else None
 
 
@@ -38,22 +38,24 @@ def model_feature_names(model) -> list[str] | None:
     return list(TrainingRecord.from_dict(getattr(model, "metadata", None)).feature_names) or None
 
 
-def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False) -> np.ndarray:
-    """The features ``x`` read from ``path`` (without its ``label_column``: a name, an index
-    from 0, or None), with their columns in the order of the columns ``model`` was trained on,
-    where both have names.  The same names in another order: reordered, with a note on stderr
-    (not with ``quiet``).  Other names, or names counted another number of times: a DataError
-    naming the columns missing and those the model never saw.  The same names, some repeated,
-    in another order (which cannot say which column is which): a DataError.  A file without a
-    header row, or a model without names: ``x`` as it is, by position (with a note where the
-    first row holds the model's names of numbers, :func:`_note_names_read_as_a_row`)."""
+def in_model_order(
+    path, x: np.ndarray, label_column, model, quiet: bool = False, unused=()
+) -> np.ndarray:
+    """The features ``x`` read from ``path`` (without its ``label_column``: a name, an index from 0,
+    or None, and its ``unused`` columns, :func:`unused_in`), with their columns in the order of the
+    columns ``model`` was trained on, where both have names. The same names in another order:
+    reordered, with a note on stderr (not with ``quiet``). Other names, or names counted another
+    number of times: a DataError naming the columns missing and those the model never saw. The same
+    names, some repeated, in another order (which cannot say which column is which): a DataError. A
+    file without a header row, or a model without names: ``x`` as it is, by position (with a note
+    where the first row holds the model's names of numbers, :func:`_note_names_read_as_a_row`)."""
     expected = model_feature_names(model)
     header = datasets.header_row(path) if expected else None
     if header is None:
         if expected and not quiet:
-            _note_names_read_as_a_row(path, label_column, expected)
+            _note_names_read_as_a_row(path, label_column, expected, unused)
         return x
-    given = _names_of(header, label_column)
+    given = _names_of(header, label_column, unused)
     if given == expected:
         return x
     expected, given = _in_one_form(expected, given)
@@ -83,19 +85,37 @@ def in_model_order(path, x: np.ndarray, label_column, model, quiet: bool = False
     return x[:, [given.index(name) for name in expected]]
 
 
-def _note_names_read_as_a_row(path, label_column, expected: list[str]) -> None:
+def _note_names_read_as_a_row(path, label_column, expected: list[str], unused) -> None:
     """A note where a file without a header row begins with a row of the model's column names
     (names of numbers, ``1,2,3``): it is read as a row of data, as any first row of numbers."""
     first = datasets.first_row(path)
     if first is None or counts_columns(first):  # the loader's note (0,1,2,...) said so
         return
-    if Counter(_names_of(first, label_column)) == Counter(expected):
+    if Counter(_names_of(first, label_column, unused)) == Counter(expected):
         print(
             f"nudgenet: {path}: the first row ({_quoted(first)}) holds the model's column names "
             "but is read as a row of numbers, as a first row of numbers always is; if it is the "
             "header, give the columns names with a letter in them",
             file=sys.stderr,
         )
+
+
+def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | str, ...]:
+    """The columns the model of ``record`` did not use (ignored, weights: its
+    ``unused_columns``) that the CSV file ``path`` has, to drop as the training file's were: by
+    name where its header has them; by index in a file without a header that has columns
+    beyond the model's ``inputs`` (a file of the training file's layout).  Other files, and a
+    file without them (rows to predict from, say): none."""
+    unused = record.unused_columns()
+    first = datasets.first_row(path) if unused else None
+    if first is None:
+        return ()
+    header = datasets.header_row(path)
+    if header is not None:
+        return tuple(c for c in unused if isinstance(c, str)
+                     and datasets.named_column(header, c) is not None)  # fmt: skip
+    wide = inputs is None or len(first) > inputs
+    return tuple(c for c in unused if isinstance(c, int) and c < len(first)) if wide else ()
 
 
 def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:
@@ -113,14 +133,16 @@ def count_error(path, inputs: int, got: int, advice: str = "") -> DataError:
                      + advice)  # fmt: skip
 
 
-def _names_of(header: list[str], label_column) -> list[str]:
-    """The header's names but the label column's (given by name, in any Unicode form, or by
-    index from 0)."""
-    drop = label_column
-    if isinstance(label_column, str) and label_column not in header:  # in another form?
-        col = datasets.named_column(header, label_column)
-        drop = label_column if col is None else col
-    return [name for j, name in enumerate(header) if name != drop and j != drop]
+def _names_of(header: list[str], label_column, unused=()) -> list[str]:
+    """The header's names but the label column's and the ``unused`` columns' (each given by
+    name, in any Unicode form, or by index from 0)."""
+    drop = set()
+    for column in (label_column, *unused):
+        if isinstance(column, str) and column not in header:  # in another form?
+            col = datasets.named_column(header, column)
+            column = column if col is None else col
+        drop.add(column)
+    return [name for j, name in enumerate(header) if name not in drop and j not in drop]
 
 
 def _in_one_form(*lists: list[str]) -> list[list[str]]:

@@ -201,6 +201,8 @@ def load_data(args, test_size: float | None, seed: int, samples: int) -> recipes
         labels=args.labels,
         label_column=label_column(args.label_column),
         task=getattr(args, "task", "auto"),
+        ignore_columns=getattr(args, "ignore_columns", ()),  # (nudgenet train's options)
+        weight_column=getattr(args, "weight_column", None),
     )
 
 

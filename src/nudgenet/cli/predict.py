@@ -14,7 +14,7 @@ from ..evaluation import predict
 from ..export.trace import input_features
 from ..io import load, read_metadata
 from ..recipes import TrainingRecord
-from .columns import check_feature_count, count_error, in_model_order
+from .columns import check_feature_count, count_error, in_model_order, unused_in
 from .common import (
     add_output_options,
     emit_json,
@@ -83,14 +83,16 @@ def rows_to_predict(args, model, record: TrainingRecord) -> np.ndarray:
     many as the model takes (:func:`.columns.check_feature_count`)."""
     datasets.check_rereadable(args.input)
     datasets.header_row(args.input)  # a header's unnamed column: its own error, not the guess
-    rows, dropped = _features(args, model, record)  # of a label column to drop below
-    rows = in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False))
+    unused = unused_in(args.input, record, input_features(model))  # ignored, weights: dropped
+    rows, dropped = _features(args, model, record, unused)  # of a label column to drop below
+    rows = in_model_order(args.input, rows, dropped, model, getattr(args, "quiet", False), unused)
     return check_feature_count(args.input, rows, model)
 
 
-def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | int | None]:
-    """The rows of ``args.input`` to predict from, and the CSV column dropped from them (None:
-    none).  A CSV file's ``--label-column`` is dropped
+def _features(args, model, record: TrainingRecord, unused) -> tuple[np.ndarray, str | int | None]:
+    """The rows of ``args.input`` to predict from, without its ``unused`` columns (those the
+    model was trained without, :func:`.columns.unused_in`), and the CSV column dropped from them
+    (None: none).  A CSV file's ``--label-column`` is dropped
     (by name or index, whatever its cells hold); without it, the label column the model was
     trained on (by its name, or by its index in a file without a header), with a note on
     stderr, when the file has it and the rest is as many features as the model takes.  Else a
@@ -111,10 +113,10 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
                 f"--label-column {args.label_column} would give it as a feature; drop that "
                 f"column (--label-column {trained})"
             )
-        return _load(path, column), chosen  # (chosen: the column resolved, -1 made an index)
+        return _load(path, column, unused), chosen  # (chosen: resolved, -1 made an index)
     column, beside = record.label_column, None  # beside: the features without that column
     if column is not None and has_label_column(path, column):
-        x = _load(path, column)
+        x = _load(path, column, unused)
         beside = x.shape[1]
         # a column of that name is the labels, whatever else the file lacks (said below); one
         # at that index only where the rest is as many features as the model takes
@@ -127,9 +129,10 @@ def _features(args, model, record: TrainingRecord) -> tuple[np.ndarray, str | in
                 )
             return x, column
     columns = _csv_columns(path)
+    columns = None if columns is None else columns - len(unused)
     one_too_many = columns is not None and inputs is not None and columns == inputs + 1
     try:
-        x = _load(path, None)
+        x = _load(path, None, unused)
     except DataError:  # a cell that is no number: a label column of names, say
         if beside is not None:  # the model's label column at its index, the rest too few/many
             raise count_error(path, inputs, beside, f" beside label column {column}, the one "
@@ -174,9 +177,11 @@ def _model(args):
                              ) from None  # fmt: skip
 
 
-def _load(path, column) -> np.ndarray:
-    """The features of ``path`` without the CSV column ``column`` (None: every column)."""
-    return datasets.load_arrays(path, label_column=column, read_labels=False)[0]
+def _load(path, column, unused) -> np.ndarray:
+    """The features of ``path`` without the CSV column ``column`` (None: every column) and the
+    ``unused`` ones."""
+    return datasets.load_arrays(path, label_column=column, read_labels=False,
+                                ignore_columns=unused)[0]  # fmt: skip
 
 
 def register(commands) -> None:
@@ -196,7 +201,8 @@ def register(commands) -> None:
     predict_cmd.add_argument(
         "input",
         help="rows of features: .npy, .npz (key x), or .csv (a label column the model was "
-        "trained on is dropped; --label-column names one)",
+        "trained on is dropped, --label-column names one; so are the columns it was trained "
+        "without, nudgenet train's --ignore-columns and --weight-column, where the file has them)",
     )
     predict_cmd.add_argument(
         "--label-column",

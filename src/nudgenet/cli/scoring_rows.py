@@ -13,7 +13,8 @@ import numpy as np
 from .. import data as datasets
 from .. import recipes
 from ..errors import DataNotFoundError, NudgenetError
-from .columns import check_feature_count, in_model_order
+from ..export.trace import input_features
+from .columns import check_feature_count, in_model_order, unused_in
 from .common import absolute, has_label_column, label_column, output_units
 
 
@@ -74,15 +75,17 @@ def held_out(args, model) -> HeldOut:
             column = record.label_column
         else:
             _check_recognised(dataset, record.label_column)
-    data = None if same else _training_rows_in(dataset, labels, column, model)
+    unused = unused_in(dataset, record, input_features(model))  # ignored, weights: dropped
+    data = None if same else _training_rows_in(dataset, labels, column, model, unused)
     if data is None:
         data_dir = args.data_dir or (record.data_dir if same else None)
-        data = _load(dataset, record, record.test_size if same else None, labels, column, data_dir)
+        test_size = record.test_size if same else None
+        data = _load(dataset, record, test_size, labels, column, unused, data_dir)
     if same and column == record.label_column:  # the rows it was trained on, or a DataError
         record.check_rows(data)
     if isinstance(data.x_test, np.ndarray):  # a CSV's columns by name, where both have names
         x_test = in_model_order(
-            dataset, data.x_test, data.label_column, model, getattr(args, "quiet", False)
+            dataset, data.x_test, data.label_column, model, getattr(args, "quiet", False), unused
         )
         data = replace(data, x_test=x_test)
     check_feature_count(dataset, data.x_test, model)
@@ -92,9 +95,10 @@ def held_out(args, model) -> HeldOut:
     )
 
 
-def _load(path, record, test_size, labels, column, data_dir=None) -> recipes.Dataset:
+def _load(path, record, test_size, labels, column, unused, data_dir=None) -> recipes.Dataset:
     """The data set ``path`` read for the model of ``record`` (its task, class names, seed),
-    split by ``test_size`` (None: every row)."""
+    split by ``test_size`` (None: every row), without its ``unused`` columns (the record's
+    ignored and weight columns the file has: the held-out rows are scored unweighted)."""
     return recipes.load_dataset(
         path,
         data_dir,
@@ -106,10 +110,12 @@ def _load(path, record, test_size, labels, column, data_dir=None) -> recipes.Dat
         task=record.task,
         class_names=record.class_names if record.task == "classification" else None,
         task_given_by="the model",
+        ignore_columns=unused,
     )
 
 
-def _training_rows_in(path: str, labels: str | None, column, model) -> recipes.Dataset | None:
+def _training_rows_in(path: str, labels: str | None, column, model, unused
+                      ) -> recipes.Dataset | None:  # fmt: skip
     """The file ``path`` split as ``model``'s training data was, with a note, where its rows
     are the ones the model was trained on (the record's ``rows_checksum``, of the columns in the
     model's order: the training file moved, copied, renamed or its columns reordered); else
@@ -118,10 +124,10 @@ def _training_rows_in(path: str, labels: str | None, column, model) -> recipes.D
     if record.rows_checksum is None or path in recipes.DATASETS:  # (the rows' checksum decides:
         return None  # a label column given otherwise reads other rows)
     try:
-        data = _load(path, record, record.test_size, labels, column)
+        data = _load(path, record, record.test_size, labels, column, unused)
         ordered = data
         if isinstance(data.x_test, np.ndarray):  # (the split is of rows: any column order)
-            x_train, x_test = (in_model_order(path, x, data.label_column, model, quiet=True)
+            x_train, x_test = (in_model_order(path, x, data.label_column, model, True, unused)
                                for x in (data.x_train, data.x_test))  # fmt: skip
             ordered = replace(data, x_train=x_train, x_test=x_test)
     except ValueError:  # the training rows split so; these do not: other rows (or no file)

@@ -42,6 +42,7 @@ from .common import (
     metrics_for,
     warning_notes,
 )
+from .data_columns import note_row_ids, unused_columns
 from .differential import differential_defaults, training_loss
 from .logs import check_log_file, log_callbacks
 from .mpi import load_once_per_machine, under_mpi
@@ -95,18 +96,21 @@ def run(args) -> int:
         model.double()
     y_train = loss_fn.check_targets(data.y_train, outputs)
     y_test = loss_fn.check_targets(data.y_test, outputs)
+    ignored, weight_column = unused_columns(args, data)
+    unused = tuple(column for column in (*ignored, weight_column) if column is not None)
+    names = feature_names(data.name, data.label_column, data.features, unused)
     record = recipes.TrainingRecord(
         # absolute paths: evaluate and explain find the files again from any folder
         dataset=data.name if data.name in recipes.DATASETS else absolute(data.name),
         data_dir=absolute(args.data_dir),
         labels=absolute(args.labels),
         label_column=data.label_column,
+        ignore_columns=ignored,
+        weight_column=weight_column,
         task=data.task,
         loss=type(loss_fn).__name__,
         class_names=tuple(data.class_names),
-        feature_names=tuple(
-            feature_names(data.name, data.label_column, data.features) or data.record.columns
-        ),
+        feature_names=tuple(names or data.record.columns),
         test_size=args.test_size,
         seed=args.seed,
         samples=args.samples,
@@ -134,6 +138,7 @@ def run(args) -> int:
             f"{labels}{why}",
             file=sys.stderr,
         )
+    note_row_ids(data, names, unused)  # (a note: not with -q)
     fit_loss, y_fit = training_loss(args, data, loss_fn, y_fit, target_scaler)  # --differential
     history = _fit(args, model, fit_loss, optimizer, data, y_fit, validation_split, stopping)
     kept = _kept_epoch(history, stopping)
@@ -289,6 +294,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
+            sample_weight=data.w_train,  # --weight-column's (times class_weight's)
             checkpoint=checkpoint,
             distributed=args.distributed,  # under mpiexec (cli/mpi.py)
         )  # fmt: skip

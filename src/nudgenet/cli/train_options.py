@@ -17,6 +17,7 @@ from .common import (
     positive_float,
     positive_int,
 )
+from .data_columns import add_column_options
 from .differential import add_differential_option
 from .logs import add_log_options
 from .mpi import BATCH_SIZE_HELP
@@ -42,6 +43,7 @@ def momentum_for(args) -> float:
 def add_train_options(train) -> None:
     """Add ``nudgenet train``'s options to its parser ``train``."""
     add_data_options(train, "digits")
+    add_column_options(train)  # --ignore-columns, --weight-column
     train.add_argument(
         "--test-size",
         type=fraction,

@@ -17,7 +17,13 @@ random choice takes a ``seed`` (int or ``numpy.random.Generator``); bad files ra
 """
 
 from .column_names import name_form, named_column
-from .csvfile import check_rereadable, first_row, header_row, resolve_label_column
+from .csvfile import (
+    check_rereadable,
+    first_row,
+    header_row,
+    resolve_label_column,
+    resolve_unused_columns,
+)
 from .handwritten import digits, mnist
 from .idx import load_idx, load_idx_pair, save_idx
 from .label_column import NoLabelColumn
@@ -62,6 +68,7 @@ __all__ = [
     "name_form",
     "named_column",
     "resolve_label_column",
+    "resolve_unused_columns",
     "save_arrays",
     "save_idx",
     "spirals",

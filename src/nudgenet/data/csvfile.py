@@ -10,13 +10,15 @@ import itertools
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from ..errors import DataError, caller_stacklevel
 from . import separators
 from ._io import PathLike, open_bytes
+from .column_roles import first_negative, unused_indices
+from .csv_cells import COUNTED, counts_columns, header_of, is_number, shortened
 from .label_column import LabelColumn, label_index
 
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
@@ -25,68 +27,63 @@ _BLANK_LINE = re.compile(r"^[^\S\r\n]*(?:,[^\S\r\n]*)*(?=\r?$)", re.MULTILINE)
 
 
 def read_csv(
-    path: PathLike, raw: bytes, label_column: LabelColumn, read_labels: bool = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features and labels of the CSV file ``path`` whose content is ``raw`` (the rules:
-    :func:`nudgenet.data.load_arrays`): the whole table at once when every cell is a number, else
-    the features (numbers) and the label column's stripped cells (names).  ``read_labels``
-    False: the features alone, the label column's cells unread (labels None)."""
+    path: PathLike,
+    raw: bytes,
+    label_column: LabelColumn,
+    read_labels: bool = True,
+    ignore: Sequence[str | int] = (),
+    weight: str | int | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Features, labels and row weights (None: no ``weight`` column) of the CSV file ``path``
+    whose content is ``raw`` (the rules: :func:`nudgenet.data.load_arrays`): the whole table at
+    once when every cell is a number, else the features and weights (numbers) and the label
+    column's stripped cells (names).  ``read_labels`` False: the label column's cells unread
+    (labels None); the ``ignore`` columns are never read."""
     text, first, second, header = _csv_start(path, raw)
     n_columns = len(first)
     if header is None and counts_columns(first):
-        warnings.warn(_COUNTED.format(path=path, row=_shortened(first)), UserWarning,
+        warnings.warn(COUNTED.format(path=path, row=shortened(first)), UserWarning,
                       stacklevel=caller_stacklevel())  # fmt: skip
     col = label_index(path, label_column, header, n_columns)
+    skip, weights = unused_indices(path, header, n_columns, col, ignore, weight)
+    features = [j for j in range(n_columns) if j not in (col, weights, *skip)]
+    read = features + [j for j in (weights, col if read_labels else None) if j is not None]
     row = first if header is None else second  # the first data row (None: there is none)
-    unread = col is not None and not read_labels
     try:
-        if unread and row is not None and col < len(row) and not _is_number(row[col]):
-            raise ValueError("the label column holds names or blanks")  # (read apart, below)
+        if row is not None and any(j < len(row) and not is_number(row[j])
+                                   for j in range(n_columns) if j not in read):  # fmt: skip
+            raise ValueError("a column left unread holds names or blanks")  # (read apart, below)
         table = _numbers(path, text, header, n_columns)
     except DataError:  # no data rows: said as it is
         raise
     except ValueError as e:
-        if col is None:
+        if len(read) == n_columns and col is None:  # every cell must be a number
             _raise_bad_cell(path, text, header, n_columns)
             raise DataError(f"{path}: cannot parse as CSV ({e})") from e
-        if unread:  # labels that are names or blank, or a row of another width
+        if col is None or not read_labels:  # a column unread holds names, or a row is ragged
             for _ in _data_rows(path, text, header, n_columns):  # the width: refused
                 pass  # (NumPy's reader of some columns does not count the others)
-            return _features_without(path, text, header, n_columns, col), None
-        return _features_and_names(path, text, header, n_columns, col)
+            table, labels = _features_without(path, text, header, n_columns, read), None
+        else:
+            table, labels = _features_and_names(path, text, header, n_columns, col, read[:-1])
+        return _parts(path, text, header, n_columns, table, features, weights, labels)
     if table.shape[1] != n_columns:  # every data row narrower or wider than the first row
         _raise_bad_cell(path, text, header, n_columns)
         raise DataError(f"{path}: the first row has {n_columns} cells, the others {table.shape[1]}")
-    if unread:  # the label column unread: whatever it holds
-        features = [j for j in range(n_columns) if j != col]
-        return _check_finite(path, text, header, n_columns, np.delete(table, col, axis=1),
-                             features), None  # fmt: skip
-    _check_finite(path, text, header, n_columns, table, list(range(n_columns)))
-    if col is None:
-        return table, None
-    return np.delete(table, col, axis=1), table[:, col]
+    table = _check_finite(path, text, header, n_columns, table[:, read], read)
+    labels = table[:, -1] if col is not None and read_labels else None
+    return _parts(path, text, header, n_columns, table, features, weights, labels)
 
 
-# pandas' column names of a DataFrame made from an array, the header to_csv writes by default
-_COUNTED = ("{path}: the first row ({row}) is read as data, as a first row of numbers or "
-            "labels always is; if it is pandas' default column names, save with "
-            "to_csv(header=False) or name the columns")  # fmt: skip
-
-
-def counts_columns(cells: list[str]) -> bool:
-    """Whether a row reads ``0,1,2,...`` over its first 3 cells or more, any cells after them
-    words:
-    pandas' column names of a DataFrame made from an array (``0,1,2`` from
-    ``DataFrame(array).to_csv(index=False)``, ``0,1,2,species`` with a named column added), or
-    a row of data (labels after features) that happens to read so."""
-    counted = next((j for j, cell in enumerate(cells) if cell.strip() != str(j)), len(cells))
-    return counted >= 3 and not any(_is_number(cell) for cell in cells[counted:])
-
-
-def _shortened(cells: list[str]) -> str:
-    """A row's stripped cells joined by commas, the middle of a long row left out."""
-    cells = [cell.strip() for cell in cells]
-    return ",".join(cells if len(cells) <= 6 else [*cells[:3], "...", *cells[-2:]])
+def _parts(path, text, header, n_columns: int, table, features: list[int], weights, labels):
+    """``(features, labels, weights)`` of a table read with the ``features`` columns first, then
+    the ``weights`` column (None: none); a DataError naming the first weight below 0."""
+    w = None if weights is None else table[:, len(features)]
+    if w is not None and (row := first_negative(w)) is not None:
+        line, cells = next(itertools.islice(_data_rows(path, text, header, n_columns), row, None))
+        raise DataError(f"{path}: line {line}, column {weights + 1}{_named(header, weights)}: "
+                        f"{cells[weights].strip()!r} is not a row weight (a number >= 0)")
+    return np.ascontiguousarray(table[:, : len(features)]), labels, w
 
 
 def _numbers(
@@ -127,45 +124,46 @@ def _cells_as_numbers(
     path: PathLike, text: str, header: list[str] | None, n_columns: int, columns
 ) -> np.ndarray:
     """The data rows' cells of ``columns`` (None: all) as float64, read by Python's CSV reader;
-    ValueError at the first that is not a number (:func:`_is_number`)."""
+    ValueError at the first that is not a number (:func:`is_number`)."""
     keep = range(n_columns) if columns is None else columns
     rows = []
     for _, row in _data_rows(path, text, header, n_columns):
-        if not all(_is_number(row[j]) for j in keep):
+        if not all(is_number(row[j]) for j in keep):
             raise ValueError("a cell is not a number")
         rows.append([float(row[j]) for j in keep])
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(keep))
 
 
 def _features_and_names(
-    path: PathLike, text: str, header: list[str] | None, n_columns: int, col: int
+    path: PathLike, text: str, header: list[str] | None, n_columns: int, col: int, read: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The features (every column but ``col``, numbers) and the stripped cells of the label
-    column ``col`` (names: an empty one is an error) of a CSV file."""
+    """The ``read`` columns (numbers) and the stripped cells of the label column ``col`` of a
+    CSV file: names (an empty one is an error), or numbers where every cell is one (the other
+    cells unread held names)."""
     names = []
     for line, row in _data_rows(path, text, header, n_columns):
         if not row[col].strip():
             raise DataError(f"{path}: line {line}, column {col + 1}{_named(header, col)}: no label")
         names.append(row[col].strip())
-    features = _features_without(path, text, header, n_columns, col)
+    features = _features_without(path, text, header, n_columns, read)
     if len(features) != len(names):  # rows NumPy and Python's csv module count differently
         raise DataError(f"{path}: cannot parse as CSV (blank or malformed lines)")
-    return features, np.array(names)
+    numbers = all(is_number(name) for name in names)
+    return features, np.array(names, dtype=np.float64 if numbers else None)
 
 
 def _features_without(
-    path: PathLike, text: str, header: list[str] | None, n_columns: int, col: int
+    path: PathLike, text: str, header: list[str] | None, n_columns: int, columns: list[int]
 ) -> np.ndarray:
-    """Every column of a CSV file but ``col`` (the label column, whatever its cells hold), as
-    numbers; a DataError naming the first cell that is not one, or not finite."""
-    columns = [j for j in range(n_columns) if j != col]
+    """The ``columns`` of a CSV file (the others unread, whatever their cells hold), as numbers;
+    a DataError naming the first cell that is not one, or not finite."""
     try:
         return _check_finite(path, text, header, n_columns,
                              _numbers(path, text, header, n_columns, columns), columns)  # fmt: skip
     except DataError:
         raise
     except ValueError as e:
-        _raise_bad_cell(path, text, header, n_columns, label=col)
+        _raise_bad_cell(path, text, header, n_columns, columns)
         raise DataError(f"{path}: cannot parse as CSV ({e})") from e
 
 
@@ -183,11 +181,33 @@ def resolve_label_column(path: PathLike, label_column: LabelColumn = "auto") -> 
     if label_column is None or not _is_csv(path):
         return None
     first, second = _start_of(path)
-    header = _header(path, first, second)
+    header = header_of(path, first, second)
     col = label_index(path, label_column, header, len(first))
     if header is None or col is None or header.count(header[col]) > 1:
         return col
     return header[col]
+
+
+def resolve_unused_columns(
+    path: PathLike,
+    label_column: LabelColumn = "auto",
+    ignore: Sequence[str | int] = (),
+    weight: str | int | None = None,
+) -> tuple[tuple[int | str, ...], int | str | None]:
+    """The columns of a CSV file that ``load_arrays(path, label_column, ignore_columns=ignore,
+    weight_column=weight)`` ignores, and its weight column, each named as
+    :func:`resolve_label_column` names a column (its name where the header has it once, else
+    its index); with its errors, and those of columns that are none of the file's."""
+    first, second = _start_of(path)
+    header = header_of(path, first, second)
+    col = label_index(path, label_column, header, len(first))
+    ignored, weights = unused_indices(path, header, len(first), col, ignore, weight)
+
+    def named(j: int | None) -> int | str | None:
+        once = header is not None and j is not None and header.count(header[j]) == 1
+        return header[j] if once else j
+
+    return tuple(named(j) for j in ignored), named(weights)
 
 
 def first_row(path: PathLike) -> list[str] | None:
@@ -209,7 +229,7 @@ def header_row(path: PathLike) -> list[str] | None:
     """
     if not _is_csv(path):
         return None
-    return _header(path, *_start_of(path))
+    return header_of(path, *_start_of(path))
 
 
 def check_rereadable(path: PathLike) -> None:
@@ -255,7 +275,7 @@ def _csv_start(
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise DataError(f"{path}: line {line} holds a NUL byte; a CSV file is text")
     first, second = _first_rows(path, io.StringIO(text))
-    return text, first, second, _header(path, first, second)
+    return text, first, second, header_of(path, first, second)
 
 
 def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
@@ -292,59 +312,9 @@ def _not_utf8(path: PathLike, error: UnicodeDecodeError) -> DataError:
     return DataError(f"{path}: not a UTF-8 text file ({error})")
 
 
-def _header(path: PathLike, first: list[str], second: list[str] | None) -> list[str] | None:
-    """The stripped cells of a CSV file's first row if it is a header, else None.
-
-    The first row is a header when one of its cells is not a number where the next row has a
-    number (a column name above values), so a first row whose only words are labels (``cat``,
-    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header.
-    A header names every column of numbers: a cell above one that is empty or pandas' name for
-    a column without one (``Unnamed: 0``) is a DataError (:func:`_unnamed_column`), where it
-    would otherwise be read as a feature (a row index), or the first row of data as a header."""
-    if not any(cell.strip() for cell in first):
-        raise DataError(f"{path}: empty CSV file (no cells on the first line)")
-    words = [j for j, cell in enumerate(first) if not _is_number(cell)]
-    if second is not None:
-        words = [j for j in words if j < len(second) and _is_number(second[j])]
-    if not words:
-        return None
-    header = [cell.strip() for cell in first]
-    unnamed = [j for j in words if _UNNAMED.fullmatch(header[j])]
-    if unnamed and second is not None:  # (a file of one row: no data rows, said as such)
-        raise _unnamed_column(path, header, unnamed[0], words)
-    return header
-
-
-_UNNAMED = re.compile(r"|Unnamed: \d+")  # pandas reads an empty name as "Unnamed: <index>"
-
-
-def _unnamed_column(path: PathLike, header: list[str], j: int, words: list[int]) -> DataError:
-    """The error for the unnamed first-row cell ``j`` above a number (:func:`_header`);
-    ``words``: the first row's cells that are not numbers above numbers."""
-    index = (" (a row index? pandas: to_csv(index=False); R: write.csv(row.names=FALSE))"
-             if j == 0 else "")  # fmt: skip
-    if header[j] or any(header[k] for k in words if k != j):  # pandas' name, or other names
-        named = f"is named {header[j]!r}, pandas' name for none," if header[j] else "has no name"
-        return DataError(f"{path}: column {j + 1} {named} in the header row{index}; a header "
-                         "names every column")  # fmt: skip
-    return DataError(f"{path}: line 1, column {j + 1} is empty above numbers: a missing value, "
-                     f"or a header's unnamed column{index}")  # fmt: skip
-
-
 def _blank(row: list[str]) -> bool:
     """Whether a CSV row is a blank line (skipped, as NumPy's reader skips it)."""
     return not any(cell.strip() for cell in row)
-
-
-def _is_number(cell: str) -> bool:
-    """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
-    digit separators such as ``1_000`` and other scripts' digits such as ``١``; NumPy does
-    not)."""
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return "_" not in cell and cell.strip().isascii()
 
 
 def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: int):
@@ -384,13 +354,13 @@ def _named(header: list[str] | None, j: int) -> str:
 
 
 def _raise_bad_cell(
-    path: PathLike, text: str, header: list[str] | None, n_columns: int, label: int | None = None
+    path: PathLike, text: str, header: list[str] | None, n_columns: int, read=None
 ) -> None:
-    """Raise a DataError naming the first ragged row or non-numeric cell (outside the ``label``
-    column, which may hold names), if there is one."""
+    """Raise a DataError naming the first ragged row or non-numeric cell of the columns ``read``
+    (None: every column; the others may hold names), if there is one."""
     for line, row in _data_rows(path, text, header, n_columns):
         for j, cell in enumerate(row):
-            if j != label and not _is_number(cell):
+            if (read is None or j in read) and not is_number(cell):
                 raise DataError(
                     f"{path}: line {line}, column {j + 1}{_named(header, j)}: {cell!r} is not a "
                     "number" + separators.hint(row)

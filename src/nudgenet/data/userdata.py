@@ -35,11 +35,14 @@ def load_arrays(
     classes: Sequence[str] | None = None,
     return_classes: bool = False,
     read_labels: bool = True,
+    ignore_columns: Sequence[str | int] = (),
+    weight_column: str | int | None = None,
 ) -> tuple:
     """Load ``(x, y)`` from an ``.npz`` or ``.csv`` file (either may be gzip-compressed), or
     features alone from an ``.npy`` file (``label_column=None``); with ``return_classes``,
-    ``(x, y, classes)``.  ``read_labels=False``: a CSV file's label column is dropped unread
-    (``y`` None), so rows to predict from load whatever it holds (blank cells, say).
+    ``(x, y, classes)``; with ``weight_column``, the rows' weights after those.
+    ``read_labels=False``: a CSV file's label column is dropped unread (``y`` None), so rows to
+    predict from load whatever it holds (blank cells, say).
 
     Rules:
 
@@ -56,6 +59,9 @@ def load_arrays(
       error listing the columns; without a header, the last column.
       :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be names
       (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class names* below.
+      ``ignore_columns`` (names or indices, as ``label_column``) are no features and are not
+      read (a row ID, a note); ``weight_column`` holds each row's weight (a number >= 0), no
+      feature either.
     * ``.npy`` (no object arrays either): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
@@ -92,6 +98,9 @@ def load_arrays(
     name = str(path).lower()
     if Path(path).is_dir():
         raise folder_error(path)
+    if (ignore_columns or weight_column is not None) and not name.endswith(CSV_SUFFIXES):
+        raise DataError(f"{path}: ignored and weight columns are columns of a CSV file; this "
+                        "file has no columns by name or index")  # fmt: skip
     if name.endswith(NPZ_SUFFIXES):
         if label_column not in (-1, "auto", None):
             raise ValueError(
@@ -99,10 +108,12 @@ def load_arrays(
                 "keeps its labels under key 'y'"
             )
         x, y = _read_npz(path, labels=label_column is not None)
+        weights = None
     elif name.endswith(CSV_SUFFIXES):
-        x, y = read_csv(path, read_bytes(path), label_column, read_labels)
+        x, y, weights = read_csv(path, read_bytes(path), label_column, read_labels,
+                                 ignore_columns, weight_column)  # fmt: skip
     elif name.endswith(".npy") and label_column is None:
-        x, y = _read_npy(path), None
+        x, y, weights = _read_npy(path), None, None
     elif name.endswith(".npy"):
         raise DataError(
             f"{path}: an .npy file holds one array, features only, no labels; "
@@ -124,7 +135,8 @@ def load_arrays(
     names = None
     if y is not None and (is_text(y) or (classes is not None and len(classes))):
         y, names = encode_labels(y, classes, path)
-    return (features, y, names) if return_classes else (features, y)
+    found = (features, y, names) if return_classes else (features, y)
+    return found if weight_column is None else (*found, weights)
 
 
 def _read_npy(path: PathLike) -> np.ndarray:

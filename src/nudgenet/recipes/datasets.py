@@ -38,12 +38,14 @@ class Source(NamedTuple):
 
 class Rows(NamedTuple):
     """Every row of a data set; ``label_column``: a CSV file's label column (name or index);
-    ``classes``: the class names when the labels were names (``y`` holds their codes)."""
+    ``classes``: the class names when the labels were names (``y`` holds their codes);
+    ``weights``: each row's weight, from a CSV file's weight column (None: none)."""
 
     x: np.ndarray
     y: np.ndarray | None
     label_column: int | str | None = None
     classes: list[str] | None = None
+    weights: np.ndarray | None = None
 
 
 class Split(NamedTuple):
@@ -156,10 +158,12 @@ def file_record(
     labels=None,
     label_column: str | int | None = "auto",
     classes: Sequence[str] | None = None,
+    ignore_columns: Sequence[str | int] = (),
+    weight_column: str | int | None = None,
 ) -> DatasetRecord:
     """The record of a user's file: an IDX images file with its ``labels`` file, else a .npz /
-    .csv file (labels as in :func:`nudgenet.data.load_arrays`, names encoded with ``classes``
-    when given); its task read from its targets."""
+    .csv file (labels, ignored and weight columns as in :func:`nudgenet.data.load_arrays`, names
+    encoded with ``classes`` when given); its task read from its targets."""
     path = Path(name)
     if not path.exists() and (path.suffix or len(path.parts) > 1):  # a file's name
         raise DataNotFoundError(f"{name}: no such file")
@@ -169,6 +173,9 @@ def file_record(
             ".npz / .csv / IDX file"
         )
     data.check_rereadable(path)  # (read by load_arrays, then resolve_label_column)
+    if labels is not None and (ignore_columns or weight_column is not None):
+        raise DataError(f"{name}: ignored and weight columns are columns of a CSV file; an IDX "
+                        "images file has none")  # fmt: skip
     if labels is not None:
         return DatasetRecord(name, lambda s: data.load_idx_pair(path, labels), "auto", images=True)
     if "idx" in path.name.lower() and not reads_as_table(path):  # (rapidx.csv is a table)
@@ -178,8 +185,12 @@ def file_record(
         )
 
     def load(source: Source) -> Rows:
-        x, y, names = data.load_arrays(path, label_column, classes, return_classes=True)
-        return Rows(x, y, data.resolve_label_column(path, label_column), names)  # the header only
+        x, y, names, *weights = data.load_arrays(
+            path, label_column, classes, return_classes=True, ignore_columns=ignore_columns,
+            weight_column=weight_column,
+        )  # (the weights where there is a weight column)
+        column = data.resolve_label_column(path, label_column)  # the header only
+        return Rows(x, y, column, names, *weights)
 
     return DatasetRecord(name, load, "auto")
 
@@ -189,10 +200,17 @@ def record_for(
     labels=None,
     label_column: str | int | None = "auto",
     classes: Sequence[str] | None = None,
+    ignore_columns: Sequence[str | int] = (),
+    weight_column: str | int | None = None,
 ) -> DatasetRecord:
     """The record of the data set ``name``: one the commands know by name, else a user's file
-    (:func:`file_record`)."""
-    return DATASETS.get(name) or file_record(name, labels, label_column, classes)
+    (:func:`file_record`); a named set has no columns to ignore or weigh rows by."""
+    if name in DATASETS and (ignore_columns or weight_column is not None):
+        raise DataError(f"{name} is a named data set; ignored and weight columns are columns of "
+                        "a CSV file")  # fmt: skip
+    return DATASETS.get(name) or file_record(
+        name, labels, label_column, classes, ignore_columns, weight_column
+    )
 
 
 @dataclass
@@ -212,6 +230,7 @@ class Dataset:
     task_reason: str = ""  # why this task, when it was guessed (recipes.tasks)
     dydx_train: np.ndarray | None = None  # a differential record's ∂y/∂x labels (y: the values)
     dydx_test: np.ndarray | None = None
+    w_train: np.ndarray | None = None  # the training rows' weights (a weight column's; None: 1)
 
     @property
     def name(self) -> str:
@@ -246,6 +265,8 @@ def load_dataset(
     task: str = "auto",
     class_names: Sequence[str] | None = None,
     task_given_by: str = "--task",
+    ignore_columns: Sequence[str | int] = (),
+    weight_column: str | int | None = None,
 ) -> Dataset:
     """Load a named data set (or a user's file) and split it into train / held-out rows;
     ``task`` is ``"auto"`` (the record's own; a file's guessed from its targets, see
@@ -255,30 +276,33 @@ def load_dataset(
     are names are encoded as scikit-learn's LabelEncoder does (sorted names → 0..k-1), or, given
     ``class_names`` (a saved model's), with those: a label not among them is an error.
     ``task_given_by``: what chose ``task``, for the errors' advice (``"--task"``, ``"the model"``).
+    ``ignore_columns``, ``weight_column``: a CSV file's columns that are no features (as in
+    :func:`nudgenet.data.load_arrays`); the training rows' weights are ``w_train``.
 
     ``test_size=None``: no split; every row is held out (``x_train`` is empty, ``scope`` is
     ``"all"``), to score a model on data it was not trained on; for ``mnist``, the test set.
     """
     class_names_given = class_names
-    record = record_for(name, labels, label_column, class_names)
+    record = record_for(name, labels, label_column, class_names, ignore_columns, weight_column)
     source = Source(data_dir, samples, seed)
     task = record.task if task == "auto" else task
-    column, names, scope = None, None, "held-out"
+    column, names, scope, w_train = None, None, "held-out", None
     if record.split_rows is not None and test_size is not None:
         x_train, y_train, x_test, y_test, note = record.split_rows(source, test_size)
         task, reason = task_of(name, y_train, task, given_by=task_given_by)
         y_train, y_test = _targets(y_train, task), _targets(y_test, task)
     else:
-        x, y, column, names = Rows(*record.load(source))
+        x, y, column, names, weights = Rows(*record.load(source))
         if y is None:
             raise DataError(f"{name}: the file has no label column to train on")
         task, reason = task_of(name, y, task, names=names is not None, given_by=task_given_by)
         y = _targets(y, task)
         if test_size is None:
             x_train, x_test, y_train, y_test, scope = x[:0], x, y[:0], y, "all"
+            w_train = None if weights is None else weights[:0]
             note = f"all {len(x):,} rows"
         elif not record.split:
-            x_train, x_test, y_train, y_test = x, x, y, y
+            x_train, x_test, y_train, y_test, w_train = x, x, y, y, weights
             note = f"too few rows to hold any out: trained and scored on all {len(x):,}"
         else:
             stratify = y if task == "classification" else None
@@ -287,9 +311,11 @@ def load_dataset(
             if len(y) < 2:  # (the split's own error names test_size=, not the file)
                 raise DataError(f"{name}: 1 row; the training and the held-out rows need one "
                                 "each at least")  # fmt: skip
-            x_train, x_test, y_train, y_test = data.train_test_split(
-                x, y, test_size=test_size, seed=seed, stratify=stratify
+            rows = np.arange(len(y))  # (the weights' rows split as the others)
+            x_train, x_test, y_train, y_test, train_rows, _ = data.train_test_split(
+                x, y, rows, test_size=test_size, seed=seed, stratify=stratify
             )
+            w_train = None if weights is None else weights[train_rows]
             note = f"{len(x_train):,} train / {len(x_test):,} held out"
     dydx_train = dydx_test = None
     if record.differential:  # the values are the targets; their derivatives kept beside
@@ -302,7 +328,7 @@ def load_dataset(
         y_train, y_test = codes[: len(y_train)], codes[len(y_train) :]
     return Dataset(
         record, x_train, y_train, x_test, y_test, task, class_names, note, column, scope, reason,
-        dydx_train, dydx_test,
+        dydx_train, dydx_test, w_train,
     )  # fmt: skip
 
 

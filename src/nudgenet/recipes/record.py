@@ -21,7 +21,7 @@ HELD_OUT = ("dataset", "data_dir", "labels", "label_column", "test_size", "seed"
 # The fields that describe the data set a model was trained on, its split and its score there:
 # a record of no data set (an estimator's, fitted on arrays) has none of them to tell.
 TRAINING_DATA = (*(name for name in HELD_OUT if name != "task"), "rows_checksum", "score_metric",
-                 "score", "held_out_loss")  # fmt: skip
+                 "score", "held_out_loss", "ignore_columns", "weight_column")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class TrainingRecord:
     data_dir: str | None = None  # absolute
     labels: str | None = None  # an IDX labels file, absolute
     label_column: int | str | None = None  # a CSV file's label column: its name, or its index
+    # a CSV file's columns that are no features, named so too: ignored, and the rows' weights
+    ignore_columns: tuple[int | str, ...] = ()
+    weight_column: int | str | None = None
     task: str | None = None  # "classification" or "regression"
     loss: str | None = None  # the loss class's name
     class_names: tuple[str, ...] = ()
@@ -61,6 +64,7 @@ class TrainingRecord:
             **asdict(self),
             "class_names": list(self.class_names),
             "feature_names": list(self.feature_names),
+            "ignore_columns": list(self.ignore_columns),
         }
         if self.dataset is None:
             return {key: value for key, value in values.items() if key not in TRAINING_DATA}
@@ -76,7 +80,7 @@ class TrainingRecord:
         if not values.get("feature_names"):
             fitted = (metadata or {}).get("sklearn", {}).get("fitted", {})
             values["feature_names"] = [str(name) for name in fitted.get("feature_names_in_", [])]
-        for names in ("class_names", "feature_names"):
+        for names in ("class_names", "feature_names", "ignore_columns"):
             if names in values:
                 values[names] = tuple(values[names])
         return cls(**values)
@@ -161,6 +165,12 @@ class TrainingRecord:
                 "changed since), so its held-out rows cannot be found again; score a copy of "
                 "it under another name (every row of a file the model never saw is scored)"
             )
+
+    def unused_columns(self) -> tuple[int | str, ...]:
+        """The data file's columns that are no features: those ignored, then the weight column
+        (the held-out rows are scored unweighted, so predict and evaluate drop both)."""
+        weight = () if self.weight_column is None else (self.weight_column,)
+        return (*self.ignore_columns, *weight)
 
     def loss_fn(self):
         """A new loss object of the saved class."""

@@ -1,0 +1,80 @@
+"""CSV columns read but not used as features: columns to ignore (a row ID, a note) and the
+column of row weights, named as the label column is (by header name, or by index from 0 in a
+file without a header); and which feature columns look like a row ID, for a note."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from ._io import PathLike
+from .column_names import named_column
+
+ID_NAMES = ("id", "index", "row", "row_id", "rowid", "idx", "#")  # a row ID's names, any case
+
+
+def unused_indices(
+    path: PathLike,
+    header: list[str] | None,
+    n_columns: int,
+    label: int | None,
+    ignore: Sequence[str | int] = (),
+    weight: str | int | None = None,
+) -> tuple[list[int], int | None]:
+    """The indices of the columns to ``ignore`` and of the ``weight`` column (None: none), of a
+    CSV file of ``n_columns`` whose label column is ``label``; a DataError where one is no column
+    of the file (naming its columns), is the label column, is both ignored and the weights, or
+    where no feature column would be left."""
+    ignored = sorted({_index(path, header, n_columns, name, "to ignore") for name in ignore})
+    col = None if weight is None else _index(path, header, n_columns, weight, "of row weights")
+    for j in [*ignored, col]:
+        if j is not None and j == label:
+            raise DataError(f"{path}: column {_shown(header, j)} is the label column; it cannot "
+                            "be ignored or hold the row weights too")  # fmt: skip
+    if col is not None and col in ignored:
+        raise DataError(f"{path}: column {_shown(header, col)} is ignored and holds the row "
+                        "weights; name it once")  # fmt: skip
+    used = n_columns - len(ignored) - (col is not None) - (label is not None)
+    if (ignored or col is not None) and used < 1:
+        raise DataError(f"{path}: no feature column is left once the ignored columns and the "
+                        f"weights are left out; the columns are {header or n_columns}")  # fmt: skip
+    return ignored, col
+
+
+def _index(path: PathLike, header: list[str] | None, n_columns: int, name, role: str) -> int:
+    """The index of the column ``name`` (a header name, or an index from 0, negative from the
+    end) of a CSV file."""
+    if isinstance(name, str):
+        col = None if header is None else named_column(header, name)
+        if col is None:
+            columns = f"the columns are {header}" if header else "the file has no header row: " \
+                "name columns by index from 0"
+            raise DataError(f"{path}: no column named {name!r} {role}; {columns}")
+        return col
+    if not -n_columns <= name < n_columns:
+        raise DataError(f"{path}: no column {name} {role}; the file has {n_columns} columns "
+                        f"(0..{n_columns - 1})")  # fmt: skip
+    return int(name) % n_columns
+
+
+def _shown(header: list[str] | None, j: int) -> str:
+    return repr(header[j]) if header is not None else str(j)
+
+
+def first_negative(weights: np.ndarray) -> int | None:
+    """The row of the first weight below 0 (None: none), the one rule of a row's weight (NaN and
+    infinity are refused as every cell's are)."""
+    negative = np.flatnonzero(weights < 0)
+    return int(negative[0]) if len(negative) else None
+
+
+def row_id_columns(names: Sequence[str], x: np.ndarray) -> list[str]:
+    """The feature columns (``names``, ``x``'s columns) that look like a row ID: named as in
+    :data:`ID_NAMES` (any case), or holding the row numbers 1..n or 0..n-1, each once (in file
+    order or shuffled), which tell a model the rows' order in the file, not what they hold."""
+    numbers = np.arange(len(x))
+    counted = [j for j in range(x.shape[1]) if len(x) > 2 and (
+        np.array_equal(np.sort(x[:, j]), numbers) or np.array_equal(np.sort(x[:, j]), numbers + 1))]
+    return [name for j, name in enumerate(names) if name.lower() in ID_NAMES or j in counted]

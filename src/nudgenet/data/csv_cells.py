@@ -1,0 +1,82 @@
+"""How a CSV file's cells are told apart: a number (as NumPy's reader reads one), a first row
+that is a header (:func:`header_of`), and a first row that counts its columns (pandas' default
+column names)."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import DataError
+from ._io import PathLike
+
+
+def is_number(cell: str) -> bool:
+    """Whether NumPy's CSV reader reads ``cell`` as a number (Python's ``float`` also takes
+    digit separators such as ``1_000`` and other scripts' digits such as ``١``; NumPy does
+    not)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return "_" not in cell and cell.strip().isascii()
+
+
+def header_of(path: PathLike, first: list[str], second: list[str] | None) -> list[str] | None:
+    """The stripped cells of a CSV file's first row if it is a header, else None.
+
+    The first row is a header when one of its cells is not a number where the next row has a
+    number (a column name above values), so a first row whose only words are labels (``cat``,
+    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header.
+    A header names every column of numbers: a cell above one that is empty or pandas' name for
+    a column without one (``Unnamed: 0``) is a DataError (:func:`_unnamed_column`), where it
+    would otherwise be read as a feature (a row index), or the first row of data as a header."""
+    if not any(cell.strip() for cell in first):
+        raise DataError(f"{path}: empty CSV file (no cells on the first line)")
+    words = [j for j, cell in enumerate(first) if not is_number(cell)]
+    if second is not None:
+        words = [j for j in words if j < len(second) and is_number(second[j])]
+    if not words:
+        return None
+    header = [cell.strip() for cell in first]
+    unnamed = [j for j in words if _UNNAMED.fullmatch(header[j])]
+    if unnamed and second is not None:  # (a file of one row: no data rows, said as such)
+        raise _unnamed_column(path, header, unnamed[0], words)
+    return header
+
+
+_UNNAMED = re.compile(r"|Unnamed: \d+")  # pandas reads an empty name as "Unnamed: <index>"
+
+
+def _unnamed_column(path: PathLike, header: list[str], j: int, words: list[int]) -> DataError:
+    """The error for the unnamed first-row cell ``j`` above a number (:func:`header_of`);
+    ``words``: the first row's cells that are not numbers above numbers."""
+    index = (" (a row index? pandas: to_csv(index=False); R: write.csv(row.names=FALSE))"
+             if j == 0 else "")  # fmt: skip
+    if header[j] or any(header[k] for k in words if k != j):  # pandas' name, or other names
+        named = f"is named {header[j]!r}, pandas' name for none," if header[j] else "has no name"
+        return DataError(f"{path}: column {j + 1} {named} in the header row{index}; a header "
+                         "names every column")  # fmt: skip
+    return DataError(f"{path}: line 1, column {j + 1} is empty above numbers: a missing value, "
+                     f"or a header's unnamed column{index}")  # fmt: skip
+
+
+# pandas' column names of a DataFrame made from an array, the header to_csv writes by default
+COUNTED = ("{path}: the first row ({row}) is read as data, as a first row of numbers or "
+            "labels always is; if it is pandas' default column names, save with "
+            "to_csv(header=False) or name the columns")  # fmt: skip
+
+
+def counts_columns(cells: list[str]) -> bool:
+    """Whether a row reads ``0,1,2,...`` over its first 3 cells or more, any cells after them
+    words:
+    pandas' column names of a DataFrame made from an array (``0,1,2`` from
+    ``DataFrame(array).to_csv(index=False)``, ``0,1,2,species`` with a named column added), or
+    a row of data (labels after features) that happens to read so."""
+    counted = next((j for j, cell in enumerate(cells) if cell.strip() != str(j)), len(cells))
+    return counted >= 3 and not any(is_number(cell) for cell in cells[counted:])
+
+
+def shortened(cells: list[str]) -> str:
+    """A row's stripped cells joined by commas, the middle of a long row left out."""
+    cells = [cell.strip() for cell in cells]
+    return ",".join(cells if len(cells) <= 6 else [*cells[:3], "...", *cells[-2:]])
