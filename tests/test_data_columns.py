@@ -1,0 +1,268 @@
+"""CSV columns that are no features (review 59, finding 3): ``nudgenet train`` trained on an ID
+column (1..n, which gave away the label of a file sorted by class) and on a column of row
+weights, with no way to leave one out.  ``--ignore-columns`` and ``--weight-column`` (and
+``load_arrays``'s ``ignore_columns`` / ``weight_column``), recorded in the model so predict,
+evaluate and explain drop them; a note on a feature column that looks like a row ID."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nudgenet import data, recipes
+from nudgenet.cli import main
+from nudgenet.data import load_arrays
+from nudgenet.errors import DataError
+from nudgenet.io import read_metadata
+
+
+def write_ids(path, n: int = 400, header: bool = True) -> np.ndarray:
+    """A file sorted by class whose features are noise: ``id`` (1..n), ``a``, ``b``, a weight
+    ``w`` (1, 2 or 3) and a ``label``; returns the weights."""
+    rng = np.random.default_rng(0)
+    x, weights = rng.normal(size=(n, 2)), 1 + np.arange(n) % 3
+    labels = np.repeat(["bad", "good"], n // 2)
+    lines = ["id,a,b,w,label"] if header else []
+    lines += [f"{i + 1},{x[i, 0]:.3f},{x[i, 1]:.3f},{weights[i]},{labels[i]}" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return weights
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- load_arrays ----------------------------------------------------------------------------
+
+
+def test_load_arrays_leaves_ignored_columns_unread_and_returns_the_weights(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("id,a,w,note,y\nu7,0.5,1,hello,1.5\nu8,0.1,2,,2\nu9,0.3,0,x,3\n")
+    x, y, w = load_arrays(path, "y", ignore_columns=["id", "note"], weight_column="w")
+    assert x.tolist() == [[0.5], [pytest.approx(0.1)], [pytest.approx(0.3)]]
+    assert y.dtype == np.float32 and y.tolist() == [1.5, 2.0, 3.0]  # numbers, not names
+    assert w.tolist() == [1.0, 2.0, 0.0] and x.flags.c_contiguous
+    x, y = load_arrays(path, "y", ignore_columns=["id", "note"])  # the weights as a feature
+    assert x.shape == (3, 2)
+    x, y = load_arrays(path, "y", ignore_columns=["id", 3], read_labels=False)  # rows to predict
+    assert x.shape == (3, 2) and y is None
+    assert data.resolve_unused_columns(path, "y", ["note", 0], "w") == (("id", "note"), "w")
+    (tmp_path / "h.csv").write_text("7,0.5,1,0\n8,0.1,2,1\n9,0.3,0,1\n")  # no header: indices
+    x, y, w = load_arrays(tmp_path / "h.csv", -1, ignore_columns=[0], weight_column=2)
+    assert x.tolist() == [[0.5], [pytest.approx(0.1)], [pytest.approx(0.3)]]
+    assert y.tolist() == [0, 1, 1] and w.tolist() == [1, 2, 0]
+    assert data.resolve_unused_columns(tmp_path / "h.csv", -1, [-4], 2) == ((0,), 2)
+
+
+@pytest.mark.parametrize(
+    "text, options, message",
+    [
+        ("id,a,w,y\n1,0.5,1,0\n2,0.1,-2,1\n", dict(weight_column="w"),
+         r"line 3, column 3 \('w'\): '-2' is not a row weight \(a number >= 0\)"),
+        ("id,a,w,y\n1,0.5,1,0\n2,0.1,x,1\n", dict(weight_column="w"),
+         r"line 3, column 3 \('w'\): 'x' is not a number"),
+        ("id,a,w,y\n1,0.5,1,0\n2,0.1,nan,1\n", dict(weight_column="w"),
+         r"line 3, column 3 \('w'\): 'nan' is not a finite number"),
+        ("id,a,w,y\n1,0.5,1,0\n", dict(ignore_columns=["ID"]),
+         r"no column named 'ID' to ignore; the columns are \['id', 'a', 'w', 'y'\]"),
+        ("id,a,w,y\n1,0.5,1,0\n", dict(weight_column="v"), r"no column named 'v' to weigh rows"),
+        ("id,a,w,y\n1,0.5,1,0\n", dict(ignore_columns=["y"]), r"'y' is the label column"),
+        ("id,a,w,y\n1,0.5,1,0\n", dict(ignore_columns=["w"], weight_column="w"),
+         r"'w' is ignored and holds the row weights"),
+        ("id,a,w,y\n1,0.5,1,0\n", dict(ignore_columns=["id", "a"], weight_column="w"),
+         r"no feature column is left"),
+        ("1,0.5,1,0\n", dict(ignore_columns=["id"]), r"no column named 'id' to ignore; the file "
+         r"has no header row: name columns by index from 0"),
+        ("1,0.5,1,0\n", dict(ignore_columns=[4]), r"no column 4 to ignore; the file has 4 columns"),
+    ],
+)  # fmt: skip
+def test_bad_ignored_or_weight_columns_are_one_line_errors(tmp_path, text, options, message):
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_arrays(tmp_path / "t.csv", "auto" if "y" in text else -1, **options)
+
+
+def test_ignored_columns_are_columns_of_a_csv_file(tmp_path):
+    np.savez(tmp_path / "t.npz", x=np.zeros((4, 2)), y=np.arange(4))
+    with pytest.raises(DataError, match="ignored and weight columns are columns of a CSV file"):
+        load_arrays(tmp_path / "t.npz", ignore_columns=["id"])
+    with pytest.raises(DataError, match="digits is a named data set; ignored and weight"):
+        recipes.load_dataset("digits", ignore_columns=["id"])
+
+
+# --- nudgenet train, predict, evaluate, explain ----------------------------------------------
+
+
+def test_an_id_column_gets_a_note_and_ignoring_it_stops_the_leak(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "ids.csv")
+    train = ("train", "--dataset", "ids.csv", "--epochs", "5", "--json")
+    code, out, err = run_cli(capsys, *train, "-o", "leak.safetensors", "-v")
+    assert code == 0 and last_json(out)["test_accuracy"] > 0.9  # the ID gives the label away
+    assert "note: ids.csv: column 'id' looks like a row ID" in err
+    assert "leave it out with --ignore-columns id" in err
+    code, out, err = run_cli(capsys, *train, "-o", "m.safetensors", "-v", "--ignore-columns", "id")
+    assert code == 0 and last_json(out)["test_accuracy"] < 0.75  # noise: no better than chance
+    assert "row ID" not in err and "3 features (a, b, w)" in err
+    code, out, err = run_cli(capsys, *train, "-o", "q.safetensors", "-q")
+    assert code == 0 and err == ""  # no note with -q
+    record = recipes.TrainingRecord.from_dict(read_metadata(tmp_path / "m.safetensors"))
+    assert record.ignore_columns == ("id",) and record.feature_names == ("a", "b", "w")
+
+
+def test_ids_by_their_values_and_by_other_names_get_the_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    order, x = rng.permutation(60), rng.normal(size=60)  # row numbers 0..59 in shuffled rows
+    rows = [f"{k},{k + 1},{v:.3f},{j % 2}" for j, (k, v) in enumerate(zip(order, x))]
+    (tmp_path / "s.csv").write_text("k,Row,a,label\n" + "\n".join(rows) + "\n")
+    code, _, err = run_cli(capsys, "train", "--dataset", "s.csv", "--epochs", "1")
+    assert code == 0
+    assert "column 'k' looks like a row ID" in err and "column 'Row' looks like a row ID" in err
+    assert "column 'a' looks" not in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "s.csv", "--epochs", "1",
+                           "--ignore-columns", "k,Row", "--overwrite")  # fmt: skip
+    assert code == 0 and "row ID" not in err and "features (a)," in err
+
+
+def test_a_model_trained_without_some_columns_drops_them_at_predict_evaluate_and_explain(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "ids.csv")
+    code, out, _ = run_cli(capsys, "train", "--dataset", "ids.csv", "--ignore-columns", "id",
+                           "--weight-column", "w", "--epochs", "3", "--json", "-q")  # fmt: skip
+    assert code == 0
+    held_out = last_json(out)
+    record = recipes.TrainingRecord.from_dict(read_metadata(tmp_path / "nudgenet-ids.safetensors"))
+    assert (record.ignore_columns, record.weight_column) == (("id",), "w")
+    assert record.feature_names == ("a", "b")
+    model = "nudgenet-ids.safetensors"
+    code, out, _ = run_cli(capsys, "predict", model, "ids.csv", "--json")
+    assert code == 0
+    with_all = last_json(out)["probabilities"]
+    text = (tmp_path / "ids.csv").read_text().splitlines()
+    (tmp_path / "ab.csv").write_text("\n".join(",".join(line.split(",")[1:3]) for line in text))
+    code, out, _ = run_cli(capsys, "predict", model, "ab.csv", "--json")  # without them
+    assert code == 0 and last_json(out)["probabilities"] == with_all
+    (tmp_path / "ba.csv").write_text("\n".join(  # reordered, with the ID and weights
+        ",".join(np.array(line.split(","))[[2, 3, 0, 1]]) for line in text))  # fmt: skip
+    code, out, _ = run_cli(capsys, "predict", model, "ba.csv", "--json", "-q")
+    assert code == 0 and last_json(out)["probabilities"] == with_all
+    code, out, _ = run_cli(capsys, "evaluate", model, "--json")  # unweighted, as train's
+    assert code == 0 and last_json(out)["loss"] == pytest.approx(held_out["test_loss"])
+    code, out, _ = run_cli(capsys, "evaluate", model, "--dataset", "ids.csv", "--json")
+    assert code == 0 and last_json(out)["accuracy"] == pytest.approx(held_out["test_accuracy"])
+    (tmp_path / "copy.csv").write_text((tmp_path / "ids.csv").read_text())  # found by checksum
+    code, out, err = run_cli(capsys, "evaluate", model, "--dataset", "copy.csv", "--json")
+    assert code == 0 and "holds the rows the model was trained on" in err
+    assert last_json(out)["loss"] == pytest.approx(held_out["test_loss"])
+    code, out, _ = run_cli(capsys, "explain", model, "--dataset", "ids.csv", "--json")
+    assert code == 0 and np.shape(last_json(out)["x"]) == (1, 2)
+
+
+def test_row_weights_reach_fit_times_the_class_weights(tmp_path, monkeypatch, capsys):
+    from nudgenet.cli import train as train_command
+
+    monkeypatch.chdir(tmp_path)
+    weights = write_ids(tmp_path / "ids.csv")
+    given = {}
+
+    def fit(*args, **kwargs):
+        given.update(kwargs)
+        return real_fit(*args, **kwargs)
+
+    real_fit = train_command.fit
+    monkeypatch.setattr(train_command, "fit", fit)
+    code, _, _ = run_cli(capsys, "train", "--dataset", "ids.csv", "--ignore-columns", "id",
+                         "--weight-column", "w", "--class-weight", "bad:1,good:3", "--epochs",
+                         "1", "-q")  # fmt: skip
+    assert code == 0 and given["class_weight"] == {0: 1.0, 1: 3.0}
+    data = recipes.load_dataset("ids.csv", ignore_columns=["id"], weight_column="w")
+    assert len(given["sample_weight"]) == len(data.x_train) == 320
+    assert np.array_equal(given["sample_weight"], data.w_train)
+    assert sorted(np.unique(data.w_train)) == sorted(np.unique(weights))
+    # the weights follow their rows through the split: the rows' a and b, then their weight
+    every = load_arrays("ids.csv", "label", ignore_columns=["id"], weight_column="w")
+    by_row = {tuple(row): w for row, w in zip(every[0].tolist(), every[2].tolist())}
+    assert [by_row[tuple(row)] for row in data.x_train.tolist()] == data.w_train.tolist()
+
+
+def test_rows_of_weight_0_are_not_learnt_from(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    good = x[:, 0] > 0
+    rows = [f"{a:.3f},{b:.3f},{int(not g)},{'good' if g else 'bad'}" for (a, b), g in zip(x, good)]
+    (tmp_path / "w.csv").write_text("a,b,w,label\n" + "\n".join(rows) + "\n")
+    code, out, _ = run_cli(capsys, "train", "--dataset", "w.csv", "--weight-column", "w",
+                           "--epochs", "5", "--json", "-q")  # fmt: skip
+    assert code == 0 and last_json(out)["test_accuracy"] < 0.7  # 'bad' for (nearly) every row
+    code, out, _ = run_cli(capsys, "train", "--dataset", "w.csv", "--ignore-columns", "w",
+                           "--epochs", "5", "--json", "-q", "--overwrite")  # fmt: skip
+    assert code == 0 and last_json(out)["test_accuracy"] > 0.9
+
+
+def test_a_checkpoint_of_a_run_without_some_columns_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "ids.csv")
+    command = ("train", "--dataset", "ids.csv", "--ignore-columns", "id", "--weight-column", "w",
+               "--checkpoint", "ck", "--overwrite")  # fmt: skip
+    assert run_cli(capsys, *command, "--epochs", "1", "-q")[0] == 0
+    code, _, err = run_cli(capsys, *command, "--epochs", "2")
+    assert code == 0 and "resuming from ck" in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--checkpoint", "ck",
+                           "--epochs", "3", "-q", "--overwrite")  # fmt: skip
+    assert code == 1 and "is of another run" in err  # the ID column too: other training data
+
+
+def test_a_headerless_file_names_the_columns_by_index(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "h.csv", header=False)
+    code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--epochs", "1")
+    assert code == 0 and "column '0' looks like a row ID; " in err.replace(
+        ", which tells a model the rows' order in the file, not what they hold", "")
+    assert "--ignore-columns 0" in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--ignore-columns", "0",
+                           "--weight-column", "3", "--epochs", "1", "--overwrite")  # fmt: skip
+    assert code == 0 and "row ID" not in err and "2 features" in err
+    record = recipes.TrainingRecord.from_dict(read_metadata(tmp_path / "nudgenet-h.safetensors"))
+    assert (record.ignore_columns, record.weight_column) == ((0,), 3)
+    code, out, _ = run_cli(capsys, "predict", "nudgenet-h.safetensors", "h.csv", "--json", "-q")
+    assert code == 0 and len(last_json(out)["predictions"]) == 400
+    assert run_cli(capsys, "evaluate", "nudgenet-h.safetensors", "-q")[0] == 0
+
+
+def test_the_command_line_s_errors_name_the_columns(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "ids.csv")
+    code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--ignore-columns", "ID")
+    assert code == 1 and err == (
+        "nudgenet train: error: ids.csv: no column named 'ID' to ignore; the columns are "
+        "['id', 'a', 'b', 'w', 'label']\n"
+    )
+    code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--weight-column", "label")
+    assert code == 1 and "column 'label' is the label column" in err
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--dataset", "ids.csv", "--ignore-columns", "id,,a"])
+    assert stop.value.code == 2
+    assert "--ignore-columns: expected column names or indices" in capsys.readouterr().err
+    code, _, err = run_cli(capsys, "train", "--ignore-columns", "3")  # digits
+    assert code == 1 and "digits is a named data set" in err
+
+
+def test_the_record_keeps_the_columns_and_an_estimator_s_has_none():
+    record = recipes.TrainingRecord(dataset="/d.csv", task="regression", loss="MSELoss",
+                                    ignore_columns=("id", "note"), weight_column="w")  # fmt: skip
+    again = recipes.TrainingRecord.from_dict(json.loads(json.dumps(record.to_dict())))
+    assert again == record and again.unused_columns() == ("id", "note", "w")
+    fitted = recipes.TrainingRecord(task="regression", loss="MSELoss").to_dict()
+    assert "ignore_columns" not in fitted and "weight_column" not in fitted
