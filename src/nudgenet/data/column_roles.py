@@ -28,7 +28,7 @@ def unused_indices(
     of the file (naming its columns), is the label column, is both ignored and the weights, or
     where no feature column would be left."""
     ignored = sorted({_index(path, header, n_columns, name, "to ignore") for name in ignore})
-    col = None if weight is None else _index(path, header, n_columns, weight, "of row weights")
+    col = None if weight is None else _index(path, header, n_columns, weight, "to weigh rows by")
     for j in [*ignored, col]:
         if j is not None and j == label:
             raise DataError(f"{path}: column {_shown(header, j)} is the label column; it cannot "
