@@ -266,3 +266,40 @@ def test_the_record_keeps_the_columns_and_an_estimator_s_has_none():
     assert again == record and again.unused_columns() == ("id", "note", "w")
     fitted = recipes.TrainingRecord(task="regression", loss="MSELoss").to_dict()
     assert "ignore_columns" not in fitted and "weight_column" not in fitted
+
+
+def test_a_headerless_file_to_predict_from_keeps_its_columns_unless_laid_out_as_trained(
+    tmp_path, monkeypatch, capsys
+):
+    """By index, the columns trained without are dropped only from a file of the training
+    file's layout (the model's features and those columns, with or without the label)."""
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "h.csv", header=False)
+    run_cli(capsys, "train", "--dataset", "h.csv", "--ignore-columns", "0", "--weight-column",
+            "3", "--epochs", "1", "-q")  # fmt: skip
+    rows = [line.split(",") for line in (tmp_path / "h.csv").read_text().splitlines()]
+    expected = last_json(run_cli(capsys, "predict", "nudgenet-h.safetensors", "h.csv",
+                                 "--json", "-q")[1])["probabilities"]  # fmt: skip
+    for name, columns in (("ab.csv", [1, 2]), ("idabw.csv", [0, 1, 2, 3])):
+        (tmp_path / name).write_text("\n".join(",".join(r[j] for j in columns) for r in rows))
+        code, out, _ = run_cli(capsys, "predict", "nudgenet-h.safetensors", name, "--json", "-q")
+        assert code == 0 and last_json(out)["probabilities"] == expected, name
+    (tmp_path / "abl.csv").write_text("\n".join(",".join(r[j] for j in (1, 2, 4)) for r in rows))
+    code, _, err = run_cli(capsys, "predict", "nudgenet-h.safetensors", "abl.csv", "-q")
+    assert code == 1 and "expected 2 feature columns" in err  # column 0 a feature, not dropped
+
+
+def test_a_model_of_other_columns_at_output_is_not_compared(tmp_path, monkeypatch, capsys):
+    """A model trained on the ID column scores better on the same rows: compared, it would be
+    kept over the one trained without it; the two are of other columns (and the rows'
+    checksums differ although the file did not change)."""
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "ids.csv")
+    assert run_cli(capsys, "train", "--dataset", "ids.csv", "--epochs", "3", "-q")[0] == 0
+    code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--epochs", "3", "-q",
+                           "--ignore-columns", "id")  # fmt: skip
+    assert code == 1 and "cannot be compared with (other columns: ignore_columns (), this " \
+        "run's ('id',))" in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--epochs", "3", "-q",
+                           "--ignore-columns", "id", "--overwrite")  # fmt: skip
+    assert code == 0

@@ -103,9 +103,9 @@ def _note_names_read_as_a_row(path, label_column, expected: list[str], unused) -
 def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | str, ...]:
     """The columns the model of ``record`` did not use (ignored, weights: its
     ``unused_columns``) that the CSV file ``path`` has, to drop as the training file's were: by
-    name where its header has them; by index in a file without a header that has columns
-    beyond the model's ``inputs`` (a file of the training file's layout).  Other files, and a
-    file without them (rows to predict from, say): none."""
+    name where its header has them; by index in a file without a header of the training file's
+    layout: the model's ``inputs`` and those columns, the label column too or not.  Other files,
+    and a file without them (rows to predict from, say): none."""
     unused = record.unused_columns()
     first = datasets.first_row(path) if unused else None
     if first is None:
@@ -114,8 +114,9 @@ def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | s
     if header is not None:
         return tuple(c for c in unused if isinstance(c, str)
                      and datasets.named_column(header, c) is not None)  # fmt: skip
-    wide = inputs is None or len(first) > inputs
-    return tuple(c for c in unused if isinstance(c, int) and c < len(first)) if wide else ()
+    indices = tuple(c for c in unused if isinstance(c, int))
+    layout = inputs is None or len(first) - len(indices) in (inputs, inputs + 1)
+    return indices if layout and all(c < len(first) for c in indices) else ()
 
 
 def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:

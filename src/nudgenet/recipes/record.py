@@ -18,10 +18,14 @@ SCORE_TIE = 1e-6  # relative: held-out scores closer than this are equal (float3
 # The fields that decide which rows a model is scored on (and with which metric, by the task):
 # two scores compare only when the records agree on all of them.
 HELD_OUT = ("dataset", "data_dir", "labels", "label_column", "test_size", "seed", "samples", "task")
+# The fields naming a data file's columns that are no features: two runs of other columns are
+# not compared (a model trained on an ID column would be kept over one trained without it), and
+# their rows' checksums differ (other features) although the file did not change.
+COLUMNS = ("ignore_columns", "weight_column")
 # The fields that describe the data set a model was trained on, its split and its score there:
 # a record of no data set (an estimator's, fitted on arrays) has none of them to tell.
 TRAINING_DATA = (*(name for name in HELD_OUT if name != "task"), "rows_checksum", "score_metric",
-                 "score", "held_out_loss", "ignore_columns", "weight_column")  # fmt: skip
+                 "score", "held_out_loss", *COLUMNS)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,16 +125,18 @@ class TrainingRecord:
 
     def not_comparable(self, other: TrainingRecord) -> str | None:
         """Why ``other``'s score cannot be compared with this run's, in a few words; None when
-        it can: scored by this run's metric, on the same held-out rows (:data:`HELD_OUT`)."""
+        it can: scored by this run's metric, on the same held-out rows (:data:`HELD_OUT`), of
+        the same columns (:data:`COLUMNS`)."""
         if other.score is None:
             return "it records no held-out score"
-        differ = [
-            f"{name} {getattr(other, name)!r}, this run's {getattr(self, name)!r}"
-            for name in HELD_OUT
-            if getattr(other, name) != getattr(self, name)
-        ]
-        if differ:
-            return "other held-out rows: " + "; ".join(differ)
+        for what, names in (("other held-out rows", HELD_OUT), ("other columns", COLUMNS)):
+            differ = [
+                f"{name} {getattr(other, name)!r}, this run's {getattr(self, name)!r}"
+                for name in names
+                if getattr(other, name) != getattr(self, name)
+            ]
+            if differ:
+                return f"{what}: " + "; ".join(differ)
         if None not in (self.rows_checksum, other.rows_checksum) and (
             self.rows_checksum != other.rows_checksum
         ):
