@@ -247,7 +247,7 @@ def test_the_command_line_s_errors_name_the_columns(tmp_path, monkeypatch, capsy
     code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--ignore-columns", "ID")
     assert code == 1 and err == (
         "nudgenet train: error: ids.csv: no column named 'ID' to ignore; the columns are "
-        "['id', 'a', 'b', 'w', 'label']\n"
+        "['id', 'a', 'b', 'w', 'label'] (did you mean 'id'? names are matched exactly)\n"
     )
     code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--weight-column", "label")
     assert code == 1 and "column 'label' is the label column" in err

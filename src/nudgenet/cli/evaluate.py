@@ -72,7 +72,9 @@ def register(commands) -> None:
         "any other --dataset (for mnist, the 10k test set), as for a file that names no data "
         "set (an estimator's est.save). A classifier's scores: accuracy, "
         "precision, recall, F1 (class 1 of two; else their macro averages), ROC AUC (two "
-        "classes) and the confusion matrix; a regression's: RMSE, MAE and R².",
+        "classes) and the confusion matrix; a regression's: RMSE, MAE and R². Columns the "
+        "model was trained without (nudgenet train --ignore-columns, --weight-column) are "
+        "dropped; the scores are unweighted.",
     )
     evaluate_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
     add_data_options(evaluate_cmd, None)

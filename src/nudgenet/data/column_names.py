@@ -20,3 +20,11 @@ def named_column(header: list[str], name: str) -> int | None:
         return header.index(name)
     same = [k for k, cell in enumerate(header) if name_form(cell) == name_form(name)]
     return same[0] if len(same) == 1 else None
+
+
+def alike_hint(header: list[str], name: str) -> str:
+    """`` (did you mean 'Label'? ...)`` where a column of ``header`` differs from ``name`` only
+    in case or spaces; else nothing."""
+    wanted = name_form(name.strip()).casefold()
+    alike = [cell for cell in header if name_form(cell).casefold() == wanted]
+    return f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._io import PathLike
-from .column_names import named_column
+from .column_names import alike_hint, named_column
 
 ID_NAMES = ("id", "index", "row", "row_id", "rowid", "idx", "#")  # a row ID's names, any case
 
@@ -49,8 +49,8 @@ def _index(path: PathLike, header: list[str] | None, n_columns: int, name, role:
     if isinstance(name, str):
         col = None if header is None else named_column(header, name)
         if col is None:
-            columns = f"the columns are {header}" if header else "the file has no header row: " \
-                "name columns by index from 0"
+            columns = (f"the columns are {header}{alike_hint(header, name)}" if header
+                       else "the file has no header row: name columns by index from 0")
             raise DataError(f"{path}: no column named {name!r} {role}; {columns}")
         return col
     if not -n_columns <= name < n_columns:

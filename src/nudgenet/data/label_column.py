@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._io import PathLike
-from .column_names import name_form, named_column
+from .column_names import alike_hint, named_column
 
 LabelColumn = int | str | None
 LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
@@ -42,12 +42,8 @@ def label_index(
         if label_column not in header:  # the same name in another Unicode form, if only one
             if (col := named_column(header, label_column)) is not None:
                 return col
-            wanted = name_form(label_column.strip()).casefold()
-            alike = [name for name in header if name_form(name).casefold() == wanted]
-            hint = f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""
-            raise NoLabelColumn(
-                f"{path}: no column named {label_column!r}; the header has {header}{hint}"
-            )
+            raise NoLabelColumn(f"{path}: no column named {label_column!r}; the header has "
+                                f"{header}{alike_hint(header, label_column)}")  # fmt: skip
         named = [k for k, name in enumerate(header) if name == label_column]
         if len(named) > 1:
             raise DataError(
