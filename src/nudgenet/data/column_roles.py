@@ -74,7 +74,8 @@ def row_id_columns(names: Sequence[str], x: np.ndarray) -> list[str]:
     """The feature columns (``names``, ``x``'s columns) that look like a row ID: named as in
     :data:`ID_NAMES` (any case), or holding the row numbers 1..n or 0..n-1, each once (in file
     order or shuffled), which tell a model the rows' order in the file, not what they hold."""
-    numbers = np.arange(len(x))
-    counted = [j for j in range(x.shape[1]) if len(x) > 2 and (
-        np.array_equal(np.sort(x[:, j]), numbers) or np.array_equal(np.sort(x[:, j]), numbers + 1))]
+    low, high = (x.min(axis=0), x.max(axis=0)) if len(x) > 2 else (np.ones(0), np.ones(0))
+    spans = np.flatnonzero(np.isin(low, (0, 1)) & (high - low == len(x) - 1))  # (sorted: those)
+    counted = [j for j in spans.tolist()
+               if np.array_equal(np.sort(x[:, j]), np.arange(len(x)) + low[j])]  # fmt: skip
     return [name for j, name in enumerate(names) if name.lower() in ID_NAMES or j in counted]
