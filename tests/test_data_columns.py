@@ -2,7 +2,8 @@
 column (1..n, which gave away the label of a file sorted by class) and on a column of row
 weights, with no way to leave one out.  ``--ignore-columns`` and ``--weight-column`` (and
 ``load_arrays``'s ``ignore_columns`` / ``weight_column``), recorded in the model so predict,
-evaluate and explain drop them; a note on a feature column that looks like a row ID."""
+evaluate and explain drop them; notes on a feature column that looks like a row ID and on classes
+typed two ways."""
 
 from __future__ import annotations
 
@@ -303,3 +304,18 @@ def test_a_model_of_other_columns_at_output_is_not_compared(tmp_path, monkeypatc
     code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--epochs", "3", "-q",
                            "--ignore-columns", "id", "--overwrite")  # fmt: skip
     assert code == 0
+
+
+def test_classes_typed_two_ways_get_a_note(tmp_path, monkeypatch, capsys):
+    """'yes' and 'YES' trained as two classes with no word but the info line's class list."""
+    monkeypatch.chdir(tmp_path)
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    labels = np.where(x[:, 0] > 0, "yes", "no").astype(object)
+    labels[[3, 20, 41]] = "YES"
+    rows = "".join(f"{a:.3f},{b:.3f},{k}\n" for (a, b), k in zip(x, labels))
+    (tmp_path / "case.csv").write_text("a,b,answer\n" + rows)
+    code, _, err = run_cli(capsys, "train", "--dataset", "case.csv", "--label-column", "answer",
+                           "--epochs", "1", "-o", "m.st")  # fmt: skip
+    assert code == 0
+    assert "note: case.csv: the classes 'YES', 'yes' differ only in case or spaces" in err
+    assert "'no'" not in err.split("differ only")[0].split("the classes")[-1]

@@ -1,7 +1,8 @@
 """``nudgenet train --ignore-columns`` and ``--weight-column``: a CSV file's columns that are no
 features (a row ID, a note; each row's weight), named as ``--label-column`` names the labels'
 and recorded in the model so ``predict``, ``evaluate`` and ``explain`` drop them too (see
-:func:`.columns.unused_in`); and the note on a feature column that looks like a row ID."""
+:func:`.columns.unused_in`); and the notes on what a file's columns may hold by mistake: a
+feature column that looks like a row ID, class names typed two ways."""
 
 from __future__ import annotations
 
@@ -76,3 +77,20 @@ def note_row_ids(data, names, unused) -> None:
             UserWarning,
             stacklevel=2,
         )
+
+
+def note_look_alike_classes(data) -> None:
+    """A note for class names that differ only in case or surrounding spaces (``yes``, ``YES``):
+    separate classes, as scikit-learn's encoder keeps them, but more often one typed two ways."""
+    groups: dict[str, list[str]] = {}
+    for name in data.class_names:
+        groups.setdefault(name.strip().casefold(), []).append(name)
+    for alike in (names for names in groups.values() if len(names) > 1):
+        warnings.warn(
+            f"{data.name}: the classes {', '.join(repr(n) for n in alike)} differ only in case "
+            "or spaces: they are trained as separate classes (make them one in the file if "
+            "they are one)",
+            UserWarning,
+            stacklevel=2,
+        )
+

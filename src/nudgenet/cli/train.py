@@ -42,7 +42,7 @@ from .common import (
     metrics_for,
     warning_notes,
 )
-from .data_columns import note_row_ids, unused_columns
+from .data_columns import note_look_alike_classes, note_row_ids, unused_columns
 from .differential import differential_defaults, training_loss
 from .logs import check_log_file, log_callbacks
 from .mpi import load_once_per_machine, under_mpi
@@ -138,7 +138,8 @@ def run(args) -> int:
             f"{labels}{why}",
             file=sys.stderr,
         )
-    note_row_ids(data, names, unused)  # (a note: not with -q)
+    note_row_ids(data, names, unused)  # (notes: not with -q)
+    note_look_alike_classes(data)
     fit_loss, y_fit = training_loss(args, data, loss_fn, y_fit, target_scaler)  # --differential
     history = _fit(args, model, fit_loss, optimizer, data, y_fit, validation_split, stopping)
     kept = _kept_epoch(history, stopping)
