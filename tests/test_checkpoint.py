@@ -738,5 +738,54 @@ def test_a_layer_frozen_during_the_run_stays_frozen_after_a_kill(tmp_path):
     assert repr(history.history["loss"]) == repr(expected.history["loss"])
     for (name, p), q in zip(model.named_parameters(), resumed.parameters()):
         assert np.array_equal(p.data, q.data) and p.requires_grad == q.requires_grad, name
-    with pytest.raises(ng.CheckpointError, match=r"frozen parameters absent there"):
+    with pytest.raises(ng.CheckpointError, match=r"of another run: frozen parameters"):
         run(checkpoint=ng.Checkpoint(tmp_path), freeze_output=True)
+
+
+def test_a_checkpoint_written_before_frozen_parameters_were_kept_resumes_with_a_frozen_layer(
+    tmp_path,
+):
+    """Its fingerprint names no frozen parameters: a run frozen from the start (fine-tuning)
+    was refused as 'frozen parameters absent there' after an upgrade."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    from nudgenet.checkpoint import _digest
+
+    x, y = data()
+
+    def run(kill=None):
+        model, optimizer, _, keywords = setup("adam")
+        for p in model[0].parameters():
+            p.requires_grad = False
+        return ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, callbacks=[Kill(kill)],
+                      checkpoint=ng.Checkpoint(tmp_path, every_steps=5), **keywords)  # fmt: skip
+
+    with pytest.raises(Killed):
+        run(kill=12)
+    path = ng.Checkpoint(tmp_path).files()[-1]
+    with safe_open(str(path), "numpy") as f:
+        metadata, arrays = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    fingerprint = json.loads(metadata["fingerprint"])
+    del fingerprint["frozen parameters"]
+    metadata["fingerprint"] = json.dumps(fingerprint)
+    metadata["sha256"] = _digest(metadata, arrays)  # as the older version wrote it
+    save_file(arrays, str(path), metadata)
+    assert run().stop_reason == "completed"
+
+
+def test_the_learning_rate_hint_comes_only_where_the_rate_is_the_difference():
+    from nudgenet.checkpoint_match import check_same_run
+
+    def print_of(**run):
+        return {"data shapes": [[[8, 2], "<f4"]], "data checksum": [1],
+                "optimizer": ["SGD", {"lr": 0.05}], **run}  # fmt: skip
+
+    hint = "give the learning rate it started at, 0.05"
+    slower = ["SGD", {"lr": 0.005}]
+    with pytest.raises(ng.CheckpointError, match=hint):
+        check_same_run(Path("c"), print_of(optimizer=slower), print_of(), "--restart")
+    with pytest.raises(ng.CheckpointError) as refused:  # other data too: the rate would not do
+        check_same_run(Path("c"), print_of(optimizer=slower, **{"data checksum": [2]}),
+                       print_of(), "--restart")  # fmt: skip
+    assert "the data differ" in str(refused.value) and hint not in str(refused.value)

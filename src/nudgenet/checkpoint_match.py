@@ -29,7 +29,7 @@ def fingerprint(run: Run, arrays, seed, settings: dict, lr: float) -> dict:
     return {
         "architecture": outline(run.model),
         "parameters": {k: [list(v.shape), v.dtype.str] for k, v in state.items()},
-        **({"frozen parameters": names} if (names := frozen(run.model)) else {}),
+        "frozen parameters": frozen(run.model),
         "optimizer": [type(run.optimizer).__name__, {**run.optimizer.hyperparameters(), "lr": lr}],
         **describe(run.callbacks),
         "data shapes": [[list(a.shape), a.dtype.str] for a in arrays],
@@ -44,21 +44,23 @@ def check_same_run(path: Path, mine: dict, theirs: dict, restart_words: str) -> 
     if isinstance(older, list) and older and all(isinstance(name, str) for name in older):
         # written before the callbacks' settings were kept: their classes alone are compared
         mine = {**mine, "callbacks": [callback["class"] for callback in mine["callbacks"]]}
+    if "frozen parameters" not in theirs:  # written before they were kept: not compared
+        mine = {key: value for key, value in mine.items() if key != "frozen parameters"}
     difference = _other_data(mine, theirs) or first_difference(compared(mine), compared(theirs))
     if difference:
         raise CheckpointError(
             f"checkpoint {path} is of another run: {difference}; use another directory, or "
-            f"{restart_words} to start over{_resumed_with(mine, theirs)}"
+            f"{restart_words} to start over{_resumed_with(difference, theirs)}"
         )
 
 
-def _resumed_with(mine: dict, theirs: dict) -> str:
-    """How to resume a checkpoint whose run started at another learning rate (a default that
-    changed, say): give that rate."""
-    rates = [run.get("optimizer", [None, {}])[1] for run in (mine, theirs)]
-    if not all(isinstance(r, dict) for r in rates) or rates[0].get("lr") == rates[1].get("lr"):
+def _resumed_with(difference: str, theirs: dict) -> str:
+    """How to resume a checkpoint whose only difference named is the learning rate its run
+    started at (a default that changed, say): give that rate."""
+    if not difference.startswith("optimizer[1].lr "):
         return ""
-    return f" (or, to resume it, give the learning rate it started at, {rates[1].get('lr')})"
+    rate = theirs["optimizer"][1]["lr"]
+    return f" (or, to resume it, give the learning rate it started at, {rate})"
 
 
 def _other_data(mine: dict, theirs: dict) -> str | None:

@@ -5,7 +5,10 @@ changed in place since it was recorded (:class:`_Clock`).  Works on any objects 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+
+import numpy as np
 
 # why a tensor has no graph to differentiate (the errors of backward() and grad())
 NO_GRAPH = (
@@ -72,36 +75,53 @@ def leading_to(order: list, targets: set[int]) -> set[int]:
 
 
 class _Clock:
-    """Ticks at every change of a tensor's values in place (an in-place operator, an optimiser's
-    step): a recorded node notes the tick it was recorded at, and backward refuses a node one of
-    whose inputs changed since (its saved arrays no longer hold what the forward used), as
-    PyTorch's version counters do.  One integer comparison per node when nothing changed."""
+    """Ticks at every change of arrays' values in place (an in-place operator on a tensor, an
+    optimiser's step, ``load_state_dict``), noting the memory changed by its root array, so that
+    views, detached tensors and the outputs a node saved, which share it, count too.  A
+    recorded node notes the tick it was recorded at; backward refuses a node whose inputs' or
+    saved arrays' memory changed since (its saved values are no longer what the forward used),
+    as PyTorch's version counters do, a little more strictly: any input counts, whether its
+    backward reads it or not.  One integer comparison per node when nothing changed."""
 
     now = 0
-
-    @classmethod
-    def tick(cls) -> int:
-        cls.now += 1
-        return cls.now
+    changes: dict[int, tuple] = {}  # id(root array) -> (a weak reference to it, the tick)
 
 
 CLOCK = _Clock
 
 
-def changed(tensors) -> None:
-    """Mark ``tensors`` as changed in place now (:class:`_Clock`)."""
-    now = CLOCK.tick()
-    for t in tensors:
-        t._version = now
+def _root(array: np.ndarray) -> np.ndarray:
+    """The array owning ``array``'s memory (itself, or the base of the view)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def changed(arrays) -> None:
+    """Note that the memory of ``arrays`` (tensors or arrays) changed in place now."""
+    CLOCK.now += 1
+    changes = CLOCK.changes
+    for array in arrays:
+        root = _root(array if isinstance(array, np.ndarray) else array.data)
+        key, entry = id(root), changes.get(id(root))
+        if entry is None or entry[0]() is not root:  # (forgotten when the array is freed)
+            entry = (weakref.ref(root, lambda _, key=key: changes.pop(key, None)), 0)
+        changes[key] = (entry[0], CLOCK.now)
 
 
 def check_unchanged(creator) -> None:
-    """RuntimeError where an input of ``creator`` changed in place after it was recorded."""
-    for k, t in enumerate(creator.inputs):
-        if t._version > creator.recorded_at:
+    """RuntimeError where the memory of an input of ``creator``, or of an array it saved for its
+    backward, changed in place after it was recorded (:class:`_Clock`)."""
+    saved = [(f"input {k}", t.data) for k, t in enumerate(creator.inputs)]
+    saved += [(name, v) for name, v in vars(creator).items() if isinstance(v, np.ndarray)]
+    for name, array in saved:
+        root = _root(array)
+        entry = CLOCK.changes.get(id(root))
+        if entry is not None and entry[1] > creator.recorded_at and entry[0]() is root:
             raise RuntimeError(
-                f"a tensor {type(creator).__name__} used (input {k}, shape {t.shape}) was changed "
-                "in place after the forward (by an in-place operator such as -=, or an "
-                "optimiser's step), so its gradient would be wrong: run the forward again after "
-                "the change, or change a copy"
+                f"an array {type(creator).__name__} used ({name}, shape {array.shape}) was "
+                "changed in place after the forward (by an in-place operator such as -=, through "
+                "a view or a detached tensor, by an optimiser's step or load_state_dict), so its "
+                "gradient would be wrong: run the forward again after the change, or change a "
+                "copy"
             )

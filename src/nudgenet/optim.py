@@ -104,7 +104,7 @@ class Optimizer:
         version check)."""
         flat = self._buffer()
         self.step_count += 1
-        changed(self.params)
+        changed((flat.data,))  # (every parameter's memory: views of it)
         theta, grad, state = flat.data, flat.grad, list(self.state.values())  # _state_names order
         if part is not None:
             theta, grad, state = theta[part], grad[part], [s[part] for s in state]

@@ -46,7 +46,6 @@ class Tensor:
         "_creator",
         "_retains_grad",
         "_grad_tensor",
-        "_version",
         "name",
         "__weakref__",
     )
@@ -62,7 +61,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._creator: Function | None = None
         self._retains_grad = False
-        self._version = 0  # the CLOCK tick of its last change in place (0: none)
         self.name = name
 
     # --- array facts -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..backend import as_float_dtype
 from ..errors import ShapeError
+from ..graph import changed
 from ..tensor import Tensor
 from . import flat
 
@@ -293,7 +294,8 @@ switches to it when a hook is registered during training)."""
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         """Copy values into the existing parameters and persistent buffers (views into flat
-        buffers stay views; each keeps its dtype)."""
+        buffers stay views; each keeps its dtype): a graph recorded before then refuses a
+        backward through them (:func:`~nudgenet.graph.changed`)."""
         own = dict(self._named_state())
         if strict:
             missing = sorted(set(own) - set(state))
@@ -311,6 +313,7 @@ switches to it when a hook is registered during training)."""
                     f"load_state_dict: {name!r} expected shape {own[name].shape}, got {value.shape}"
                 )
             own[name][...] = value
+            changed((own[name],))
 
     # --- configuration (Keras's get_config / from_config) ----------------------------------
     def get_config(self) -> dict:
