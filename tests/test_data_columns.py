@@ -317,5 +317,18 @@ def test_classes_typed_two_ways_get_a_note(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(capsys, "train", "--dataset", "case.csv", "--label-column", "answer",
                            "--epochs", "1", "-o", "m.st")  # fmt: skip
     assert code == 0
-    assert "note: case.csv: the classes 'YES', 'yes' differ only in case or spaces" in err
+    assert "note: case.csv: the classes 'YES', 'yes' differ only in case or in how" in err
     assert "'no'" not in err.split("differ only")[0].split("the classes")[-1]
+
+
+def test_classes_whose_letters_are_encoded_two_ways_get_the_note(tmp_path, monkeypatch, capsys):
+    """'café' as one character and as 'e' with a combining accent: two classes, shown alike."""
+    monkeypatch.chdir(tmp_path)
+    x = np.random.default_rng(0).normal(size=(30, 1))
+    names = ["caf\u00e9", "cafe\u0301", "tea"]
+    rows = "".join(f"{v:.3f},{names[k % 3]}\n" for k, v in enumerate(x[:, 0]))
+    (tmp_path / "u.csv").write_text("a,drink\n" + rows, encoding="utf-8")
+    code, _, err = run_cli(capsys, "train", "--dataset", "u.csv", "--label-column", "drink",
+                           "--epochs", "1", "-o", "m.st")  # fmt: skip
+    assert code == 0 and "1 feature (a)" in err
+    assert "the classes 'cafe\\u0301', 'caf\\xe9' differ only in case or in how" in err

@@ -7,6 +7,7 @@ feature column that looks like a row ID, class names typed two ways."""
 from __future__ import annotations
 
 import argparse
+import unicodedata
 import warnings
 
 import numpy as np
@@ -80,16 +81,17 @@ def note_row_ids(data, names, unused) -> None:
 
 
 def note_look_alike_classes(data) -> None:
-    """A note for class names that differ only in case or surrounding spaces (``yes``, ``YES``):
-    separate classes, as scikit-learn's encoder keeps them, but more often one typed two ways."""
+    """A note for class names that differ only in case (``yes``, ``YES``) or in how Unicode
+    writes their letters (``café`` as one character or as ``e`` and an accent): separate
+    classes, as scikit-learn's encoder keeps them, but more often one typed two ways."""
     groups: dict[str, list[str]] = {}
     for name in data.class_names:
-        groups.setdefault(name.strip().casefold(), []).append(name)
+        groups.setdefault(unicodedata.normalize("NFKC", name).casefold(), []).append(name)
     for alike in (names for names in groups.values() if len(names) > 1):
         warnings.warn(
-            f"{data.name}: the classes {', '.join(repr(n) for n in alike)} differ only in case "
-            "or spaces: they are trained as separate classes (make them one in the file if "
-            "they are one)",
+            f"{data.name}: the classes {', '.join(ascii(n) for n in alike)} differ only in case "
+            "or in how their letters are encoded: they are trained as separate classes (make "
+            "them one in the file if they are one)",
             UserWarning,
             stacklevel=2,
         )

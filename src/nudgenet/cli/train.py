@@ -213,7 +213,8 @@ def _classes(names: list[str], shown: int = 6) -> str:
 def _features(count: int, names: tuple[str, ...], shown: int = 8) -> str:
     """``"3 features (a, b, c)"``: the feature columns for the info line, by name where the file
     has a header, so a column that is no feature (an id, a weight) shows at once."""
-    return f"{count} features" + (f" ({_listed(names, shown)})" if names else "")
+    features = f"{count} feature{'' if count == 1 else 's'}"
+    return features + (f" ({_listed(names, shown)})" if names else "")
 
 
 def _listed(names, shown: int) -> str:
