@@ -131,7 +131,7 @@ def test_ids_by_their_values_and_by_other_names_get_the_note(tmp_path, monkeypat
     assert "column 'a' looks" not in err
     code, _, err = run_cli(capsys, "train", "--dataset", "s.csv", "--epochs", "1",
                            "--ignore-columns", "k,Row", "--overwrite")  # fmt: skip
-    assert code == 0 and "row ID" not in err and "features (a)," in err
+    assert code == 0 and "row ID" not in err and "1 feature (a)," in err
 
 
 def test_a_model_trained_without_some_columns_drops_them_at_predict_evaluate_and_explain(
