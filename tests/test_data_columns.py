@@ -332,3 +332,45 @@ def test_classes_whose_letters_are_encoded_two_ways_get_the_note(tmp_path, monke
                            "--epochs", "1", "-o", "m.st")  # fmt: skip
     assert code == 0 and "1 feature (a)" in err
     assert "the classes 'cafe\\u0301', 'caf\\xe9' differ only in case or in how" in err
+
+
+def test_a_headerless_file_without_its_label_column_drops_the_columns_moved_left(
+    tmp_path, monkeypatch, capsys
+):
+    """Review 68, finding 1: with the label column before the ignored one, a file without the
+    label had its columns dropped at the training file's indices: a feature dropped, the ID fed
+    to the model in its place (wrong predictions, no word)."""
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "ids.csv", header=False)
+    rows = [line.split(",") for line in (tmp_path / "ids.csv").read_text().splitlines()]
+    layouts = {"h.csv": [4, 0, 1, 3, 2], "nolabel.csv": [0, 1, 3, 2], "ab.csv": [1, 2]}
+    for name, columns in layouts.items():  # label, id, a, w, b; then without label; features
+        (tmp_path / name).write_text("\n".join(",".join(r[j] for j in columns) for r in rows))
+    code, _, _ = run_cli(capsys, "train", "--dataset", "h.csv", "--label-column", "0",
+                         "--ignore-columns", "1", "--weight-column", "3", "--epochs", "2", "-q")
+    assert code == 0
+    predicted = {name: run_cli(capsys, "predict", "nudgenet-h.safetensors", name, "--json",
+                               "-q")[1] for name in layouts}  # fmt: skip
+    expected = last_json(predicted["ab.csv"])["probabilities"]
+    for name in ("h.csv", "nolabel.csv"):
+        assert last_json(predicted[name])["probabilities"] == expected, name
+
+
+@pytest.mark.parametrize("options", [("--weight-column", "3"), ("--ignore-columns", "1,3")])
+def test_columns_of_a_repeated_name_are_dropped_by_index_from_the_training_file(
+    tmp_path, monkeypatch, capsys, options
+):
+    """Review 68, finding 2: a column recorded by index (its name repeated in the header) was
+    never dropped from a file with a header: evaluate, predict and explain failed on the
+    training file itself."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(100, 2)).round(3)
+    lines = ["a,w,b,w,label"] + [f"{x[i, 0]},{i % 2},{x[i, 1]},{i % 3 + 1},{int(x[i, 0] > 0)}"
+                                 for i in range(100)]  # fmt: skip
+    (tmp_path / "dup.csv").write_text("\n".join(lines) + "\n")
+    assert run_cli(capsys, "train", "--dataset", "dup.csv", *options, "--epochs", "2", "-q")[0] == 0
+    model = "nudgenet-dup.safetensors"
+    for command in (("evaluate", model), ("predict", model, "dup.csv"), ("explain", model)):
+        code, _, err = run_cli(capsys, *command, "-q")
+        assert code == 0, (command, err)

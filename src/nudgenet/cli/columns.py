@@ -102,21 +102,34 @@ def _note_names_read_as_a_row(path, label_column, expected: list[str], unused) -
 
 def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | str, ...]:
     """The columns the model of ``record`` did not use (ignored, weights: its
-    ``unused_columns``) that the CSV file ``path`` has, to drop as the training file's were: by
-    name where its header has them; by index in a file without a header of the training file's
-    layout: the model's ``inputs`` and those columns, the label column too or not.  Other files,
+    ``unused_columns``) that the CSV file ``path`` has, to drop as the training file's were.
+    With a header: those it names, and those recorded by index (a name the training header
+    repeats) where the rest of its header is the model's feature names (the training
+    layout).  Without a header, by index in the training file's layout: the model's
+    ``inputs`` and those columns, with the label column, or one column fewer: the training
+    layout without its label column, whose later columns move one to the left.  Other files,
     and a file without them (rows to predict from, say): none."""
     unused = record.unused_columns()
     first = datasets.first_row(path) if unused else None
     if first is None:
         return ()
+    indices = tuple(c for c in unused if isinstance(c, int))
     header = datasets.header_row(path)
     if header is not None:
-        return tuple(c for c in unused if isinstance(c, str)
-                     and datasets.named_column(header, c) is not None)  # fmt: skip
-    indices = tuple(c for c in unused if isinstance(c, int))
-    layout = inputs is None or len(first) - len(indices) in (inputs, inputs + 1)
-    return indices if layout and all(c < len(first) for c in indices) else ()
+        names = tuple(c for c in unused if isinstance(c, str)
+                      and datasets.named_column(header, c) is not None)  # fmt: skip
+        if indices and all(c < len(header) for c in indices):
+            rest = _names_of(header, record.label_column, (*names, *indices))
+            given, expected = _in_one_form(rest, list(record.feature_names))
+            if given == expected:
+                return (*names, *indices)
+        return names
+    if inputs is None or len(first) == inputs + len(indices) + 1:  # the training layout
+        return indices if all(c < len(first) for c in indices) else ()
+    label = record.label_column
+    if len(first) == inputs + len(indices) and isinstance(label, int):  # without the label
+        return tuple(c - (c > label) for c in indices)
+    return ()
 
 
 def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:

@@ -92,11 +92,12 @@ def rows_to_predict(args, model, record: TrainingRecord) -> np.ndarray:
 def _features(args, model, record: TrainingRecord, unused) -> tuple[np.ndarray, str | int | None]:
     """The rows of ``args.input`` to predict from, without its ``unused`` columns (those the
     model was trained without, :func:`.columns.unused_in`), and the CSV column dropped from them
-    (None: none).  A CSV file's ``--label-column`` is dropped
-    (by name or index, whatever its cells hold); without it, the label column the model was
-    trained on (by its name, or by its index in a file without a header), with a note on
-    stderr, when the file has it and the rest is as many features as the model takes.  Else a
-    CSV file of one column more than the model takes is a DataError naming --label-column."""
+    (None: none).  A CSV file's ``--label-column`` is dropped (by name or index, whatever its
+    cells hold); without it, the label column the model was trained on (by its name, or by its
+    index in a file without a header, unless an unused column is there: the file lacks the
+    label column), with a note on stderr, when the file has it and the rest is as many
+    features as the model takes.  Else a CSV file of one column more than the model takes is
+    a DataError naming --label-column."""
     path, inputs = args.input, input_features(model)
     if args.label_column is not None:
         column = label_column(args.label_column)
@@ -115,7 +116,7 @@ def _features(args, model, record: TrainingRecord, unused) -> tuple[np.ndarray, 
             )
         return _load(path, column, unused), chosen  # (chosen: resolved, -1 made an index)
     column, beside = record.label_column, None  # beside: the features without that column
-    if column is not None and has_label_column(path, column):
+    if column is not None and column not in unused and has_label_column(path, column):
         x = _load(path, column, unused)
         beside = x.shape[1]
         # a column of that name is the labels, whatever else the file lacks (said below); one
