@@ -374,3 +374,26 @@ def test_columns_of_a_repeated_name_are_dropped_by_index_from_the_training_file(
     for command in (("evaluate", model), ("predict", model, "dup.csv"), ("explain", model)):
         code, _, err = run_cli(capsys, *command, "-q")
         assert code == 0, (command, err)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (("--weight-column", "w"), "the column to weigh rows by"),
+        (("--ignore-columns", "w"), "the column to ignore"),
+    ],
+)
+def test_a_repeated_name_given_by_name_is_an_error_asking_for_an_index(
+    tmp_path, monkeypatch, capsys, options, message
+):
+    """Review 68, finding 3: the first of the columns of that name was taken, the other trained
+    on as a feature (or refused as a cell that is no number), without a word."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dup.csv").write_text("a,w,b,w,label\n0.5,1,0.2,3,0\n0.1,1,0.4,2,1\n")
+    code, _, err = run_cli(capsys, "train", "--dataset", "dup.csv", *options, "--epochs", "1")
+    assert code == 1 and err == (
+        f"nudgenet train: error: dup.csv: 2 columns are named 'w' (1, 3); give the index of "
+        f"{message} instead\n"
+    )
+    with pytest.raises(DataError, match=r"2 columns are named 'w' \(1, 3\)"):
+        load_arrays(tmp_path / "dup.csv", "label", weight_column="w")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from ..errors import DataError
+
 
 def name_form(name: str) -> str:
     """``name`` in one Unicode form (NFC), as names are compared."""
@@ -28,3 +30,12 @@ def alike_hint(header: list[str], name: str) -> str:
     wanted = name_form(name.strip()).casefold()
     alike = [cell for cell in header if name_form(cell).casefold() == wanted]
     return f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""
+
+
+def check_named_once(path, header: list[str], name: str, column: str) -> None:
+    """A DataError where several columns of ``header`` are named ``name`` exactly (which is
+    meant cannot be told): it says how many, their indices, and to give ``column``'s index."""
+    named = [k for k, cell in enumerate(header) if cell == name]
+    if len(named) > 1:
+        raise DataError(f"{path}: {len(named)} columns are named {name!r} "
+                        f"({', '.join(map(str, named))}); give the index of {column} instead")

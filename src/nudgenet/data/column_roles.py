@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._io import PathLike
-from .column_names import alike_hint, named_column
+from .column_names import alike_hint, check_named_once, named_column
 
 ID_NAMES = ("id", "index", "row", "row_id", "rowid", "idx", "#")  # a row ID's names, any case
 
@@ -52,6 +52,7 @@ def _index(path: PathLike, header: list[str] | None, n_columns: int, name, role:
             columns = (f"the columns are {header}{alike_hint(header, name)}" if header
                        else "the file has no header row: name columns by index from 0")
             raise DataError(f"{path}: no column named {name!r} {role}; {columns}")
+        check_named_once(path, header, name, f"the column {role}")
         return col
     if not -n_columns <= name < n_columns:
         raise DataError(f"{path}: no column {name} {role}; the file has {n_columns} columns "

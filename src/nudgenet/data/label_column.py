@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._io import PathLike
-from .column_names import alike_hint, named_column
+from .column_names import alike_hint, check_named_once, named_column
 
 LabelColumn = int | str | None
 LABEL_NAMES = ("label", "target", "y", "class")  # what label_column="auto" looks for, any case
@@ -44,13 +44,8 @@ def label_index(
                 return col
             raise NoLabelColumn(f"{path}: no column named {label_column!r}; the header has "
                                 f"{header}{alike_hint(header, label_column)}")  # fmt: skip
-        named = [k for k, name in enumerate(header) if name == label_column]
-        if len(named) > 1:
-            raise DataError(
-                f"{path}: {len(named)} columns are named {label_column!r} "
-                f"({', '.join(map(str, named))}); give the index of the label column instead"
-            )
-        return named[0]
+        check_named_once(path, header, label_column, "the label column")
+        return header.index(label_column)
     if isinstance(label_column, bool) or not isinstance(label_column, int | np.integer):
         raise TypeError(
             f"label_column must be a column name, an int index or None, "
