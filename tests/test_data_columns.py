@@ -397,3 +397,19 @@ def test_a_repeated_name_given_by_name_is_an_error_asking_for_an_index(
     )
     with pytest.raises(DataError, match=r"2 columns are named 'w' \(1, 3\)"):
         load_arrays(tmp_path / "dup.csv", "label", weight_column="w")
+
+
+def test_ignore_columns_given_twice_adds_up_and_weight_column_twice_is_refused(
+    tmp_path, monkeypatch, capsys
+):
+    """Review 68, finding 4: the last --ignore-columns was kept, the ID of the first trained on
+    (and the note on it asked for the option already given)."""
+    monkeypatch.chdir(tmp_path)
+    write_ids(tmp_path / "ids.csv")
+    code, _, err = run_cli(capsys, "train", "--dataset", "ids.csv", "--ignore-columns", "id",
+                           "--ignore-columns", "w", "--epochs", "1")  # fmt: skip
+    assert code == 0 and "2 features (a, b)" in err and "row ID" not in err
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--dataset", "ids.csv", "--weight-column", "w", "--weight-column", "a"])
+    assert stop.value.code == 2
+    assert "--weight-column is given twice; give it once" in capsys.readouterr().err

@@ -22,20 +22,31 @@ def add_column_options(train) -> None:
     train.add_argument(
         "--ignore-columns",
         type=column_list,
-        default=(),
+        action="extend",  # given twice: the columns of both
+        default=[],
         metavar="NAME[,NAME...]",
         help="CSV columns that are no features (a row ID, a note: they may hold text), by name "
-        "or index from 0 as --label-column takes them; the model remembers them, and predict, "
-        "evaluate and explain drop them from a file that has them",
+        "or index from 0 as --label-column takes them (given again: more columns); the model "
+        "remembers them, and predict, evaluate and explain drop them from a file that has them",
     )
     train.add_argument(
         "--weight-column",
         type=label_column,
+        action=Once,
         metavar="NAME",
         help="CSV column of each row's weight (a number >= 0), no feature: the training loss "
         "is the weighted mean (times --class-weight's, where both are given); validation and "
         "held-out scores stay unweighted, and predict and evaluate drop the column",
     )
+
+
+class Once(argparse.Action):
+    """An option given at most once: given again, a usage error (argparse keeps the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest) is not None:
+            parser.error(f"{option_string} is given twice; give it once")
+        setattr(namespace, self.dest, values)
 
 
 def column_list(text: str) -> tuple[int | str, ...]:
