@@ -189,7 +189,7 @@ def test_row_weights_reach_fit_times_the_class_weights(tmp_path, monkeypatch, ca
     assert code == 0 and given["class_weight"] == {0: 1.0, 1: 3.0}
     data = recipes.load_dataset("ids.csv", ignore_columns=["id"], weight_column="w")
     assert len(given["sample_weight"]) == len(data.x_train) == 320
-    assert np.array_equal(given["sample_weight"], data.w_train)
+    assert np.array_equal(given["sample_weight"], data.w_train / 4)  # in units: 3 < 2^2
     assert sorted(np.unique(data.w_train)) == sorted(np.unique(weights))
     # the weights follow their rows through the split: the rows' a and b, then their weight
     every = load_arrays("ids.csv", "label", ignore_columns=["id"], weight_column="w")
@@ -413,3 +413,22 @@ def test_ignore_columns_given_twice_adds_up_and_weight_column_twice_is_refused(
         main(["train", "--dataset", "ids.csv", "--weight-column", "w", "--weight-column", "a"])
     assert stop.value.code == 2
     assert "--weight-column is given twice; give it once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("weight", ["1e38", "1e39", "1e-300"])
+def test_weights_of_any_scale_train_as_equal_weights_do(tmp_path, monkeypatch, capsys, weight):
+    """Review 68, finding 5: weights beyond float32's range (1e39, 1e-300), or whose sum is
+    (1e38), left the model untrained (a loss of 0) or diverged: the loss is a weighted mean,
+    which their scale does not change."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2)).round(4)
+    held_out = {}
+    for name, w in (("one", "1"), ("far", weight)):
+        (tmp_path / f"{name}.csv").write_text("x1,x2,w,label\n" + "".join(
+            f"{a},{b},{w},{int(a + b > 0)}\n" for a, b in x))  # fmt: skip
+        code, out, err = run_cli(capsys, "train", "--dataset", f"{name}.csv", "--weight-column",
+                                 "w", "--epochs", "3", "--json", "-q")  # fmt: skip
+        assert code == 0, err
+        held_out[name] = last_json(out)["test_loss"]
+    assert held_out["far"] == pytest.approx(held_out["one"], rel=1e-3)

@@ -30,6 +30,7 @@ from ..files import may_write
 from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
 from ..plot import check_figure_path
+from ..sklearn._losses import in_units
 from ..train import fit
 from .class_weight import class_weight_for
 from .columns import feature_names
@@ -296,7 +297,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
             class_weight=class_weight_for(args.class_weight, data),
-            sample_weight=data.w_train,  # --weight-column's (times class_weight's)
+            sample_weight=in_units(data.w_train)[0],  # any scale; times class_weight's
             checkpoint=checkpoint,
             distributed=args.distributed,  # under mpiexec (cli/mpi.py)
         )  # fmt: skip
