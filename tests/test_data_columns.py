@@ -432,3 +432,20 @@ def test_weights_of_any_scale_train_as_equal_weights_do(tmp_path, monkeypatch, c
         assert code == 0, err
         held_out[name] = last_json(out)["test_loss"]
     assert held_out["far"] == pytest.approx(held_out["one"], rel=1e-3)
+
+
+def test_one_column_to_ignore_is_that_column_and_other_types_are_type_errors(tmp_path):
+    """Review 68, finding 8: ``ignore_columns="id"`` was read as the columns 'i' and 'd'; a list
+    in a list, or None, a bare comparison's TypeError."""
+    path = tmp_path / "t.csv"
+    path.write_text("id,a,w,y\nu7,0.5,1,0\nu8,0.1,2,1\n")
+    x, _ = load_arrays(path, "y", ignore_columns="id")
+    assert x.shape == (2, 2)
+    assert load_arrays(path, "y", ignore_columns=0)[0].shape == (2, 2)
+    with pytest.raises(TypeError, match="^weight_column must name columns by name or int index, "
+                       r"got list \['w'\]$"):  # fmt: skip
+        load_arrays(path, "y", weight_column=["w"])
+    with pytest.raises(TypeError, match="^ignore_columns must name .* got NoneType None$"):
+        load_arrays(path, "y", ignore_columns=[None])
+    with pytest.raises(TypeError, match="^ignore_columns must be column names .* got float$"):
+        load_arrays(path, "y", ignore_columns=1.5)

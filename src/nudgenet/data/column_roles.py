@@ -20,15 +20,17 @@ def unused_indices(
     header: list[str] | None,
     n_columns: int,
     label: int | None,
-    ignore: Sequence[str | int] = (),
+    ignore: Sequence[str | int] | str | int = (),
     weight: str | int | None = None,
 ) -> tuple[list[int], int | None]:
     """The indices of the columns to ``ignore`` and of the ``weight`` column (None: none), of a
     CSV file of ``n_columns`` whose label column is ``label``; a DataError where one is no column
     of the file (naming its columns), is the label column, is both ignored and the weights, or
     where no feature column would be left."""
-    ignored = sorted({_index(path, header, n_columns, name, "to ignore") for name in ignore})
-    col = None if weight is None else _index(path, header, n_columns, weight, "to weigh rows by")
+    ignored = sorted({_index(path, header, n_columns, name, "to ignore", "ignore_columns")
+                      for name in _one_or_many(ignore)})  # fmt: skip
+    col = None if weight is None else _index(path, header, n_columns, weight,
+                                             "to weigh rows by", "weight_column")  # fmt: skip
     for j in [*ignored, col]:
         if j is not None and j == label:
             raise DataError(f"{path}: column {_shown(header, j)} is the label column; it cannot "
@@ -43,9 +45,25 @@ def unused_indices(
     return ignored, col
 
 
-def _index(path: PathLike, header: list[str] | None, n_columns: int, name, role: str) -> int:
+def _one_or_many(ignore) -> list:
+    """The columns to ignore: one name or index is that column (as pandas' ``drop(columns=)``
+    takes it), not a name's letters; else a TypeError unless they are a list of columns."""
+    if isinstance(ignore, str | int | np.integer):
+        return [ignore]
+    try:
+        return list(ignore)
+    except TypeError:
+        raise TypeError(f"ignore_columns must be column names or int indices, or one of them, "
+                        f"got {type(ignore).__name__}") from None  # fmt: skip
+
+
+def _index(path: PathLike, header: list[str] | None, n_columns: int, name, role: str,
+           option: str) -> int:  # fmt: skip
     """The index of the column ``name`` (a header name, or an index from 0, negative from the
-    end) of a CSV file."""
+    end) of a CSV file; a TypeError naming ``option`` where ``name`` is neither."""
+    if isinstance(name, bool) or not isinstance(name, str | int | np.integer):
+        raise TypeError(f"{option} must name columns by name or int index, got "
+                        f"{type(name).__name__} {name!r}")  # fmt: skip
     if isinstance(name, str):
         col = None if header is None else named_column(header, name)
         if col is None:

@@ -35,7 +35,7 @@ def load_arrays(
     classes: Sequence[str] | None = None,
     return_classes: bool = False,
     read_labels: bool = True,
-    ignore_columns: Sequence[str | int] = (),
+    ignore_columns: Sequence[str | int] | str | int = (),
     weight_column: str | int | None = None,
 ) -> tuple:
     """Load ``(x, y)`` from an ``.npz`` or ``.csv`` file (either may be gzip-compressed), or
@@ -59,9 +59,9 @@ def load_arrays(
       error listing the columns; without a header, the last column.
       :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be names
       (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class names* below.
-      ``ignore_columns`` (names or indices, as ``label_column``) are no features and are not
-      read (a row ID, a note); ``weight_column`` holds each row's weight (a number >= 0), no
-      feature either.
+      ``ignore_columns`` (names or indices, as ``label_column``; one alone is one column) are no
+      features and are not read (a row ID, a note); ``weight_column`` holds each row's weight
+      (a number >= 0), no feature either.
     * ``.npy`` (no object arrays either): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
