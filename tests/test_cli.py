@@ -1024,3 +1024,20 @@ def test_train_json_writes_the_json_alone_to_stdout(tmp_path, monkeypatch, capsy
     out, err = capsys.readouterr()
     assert json.loads(out)["epochs"] == 2 and out.count("\n") == 1
     assert "Epoch 2/2 - " in err
+
+
+def test_train_and_its_options_need_no_extra_installed(tmp_path):
+    """nudgenet train imported the scikit-learn package (a helper of its weights), which needs
+    the sklearn extra: the command failed where only the core was installed."""
+    table = "a,b,w,label\n" + "".join(f"{i % 7},{i % 3},{1 + i % 2},{i % 2}\n" for i in range(60))
+    (tmp_path / "t.csv").write_text(table)
+    code = ("import sys\n"
+            "for name in ('sklearn', 'scipy', 'matplotlib', 'onnx', 'tensorboardX', 'mpi4py'):\n"
+            "    sys.modules[name] = None\n"
+            "from nudgenet.cli import main\n"
+            "sys.exit(main(['train', '--dataset', 't.csv', '--weight-column', 'w', '--epochs',"
+            " '1', '-q', '-o', 'm.st']))")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, env=env, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -29,8 +29,8 @@ from ..evaluation import evaluate
 from ..files import may_write
 from ..holdout import validation_rows
 from ..nn.layers import Unstandardize
+from ..nn.weights import in_units
 from ..plot import check_figure_path
-from ..sklearn._losses import in_units
 from ..train import fit
 from .class_weight import class_weight_for
 from .columns import feature_names

@@ -10,6 +10,7 @@ weight is their product. A row's class is read from its target by
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -72,3 +73,17 @@ def row_weights(op: str, loss_fn, y: np.ndarray, class_weight=None, sample_weigh
     if not weights.sum() > 0:
         raise ValueError(f"{op}: the row weights add up to {weights.sum():g}; no row would count")
     return weights
+
+
+def in_units(weights: np.ndarray | None) -> tuple[np.ndarray | None, float]:
+    """Row ``weights`` (float64) divided by their unit ``2^e``, e the binary exponent of the
+    largest, so that it lies in [0.5, 1): weights beyond the training dtype's range (1e39 in
+    float32, finite in float64) would become infinities in the loss, which takes them in the
+    network's dtype.  A power of two changes no bit of a weighted mean (the loss divides by
+    the weight total): each weight, product and sum is the same number times 2^-e, so a fit
+    is the same bit for bit (unless some weight lies below 2^-126 of the largest, float32's
+    normal range).  Returns the weights and the unit (1 for None)."""
+    if weights is None:
+        return None, 1.0
+    unit = math.ldexp(1.0, math.frexp(float(weights.max()))[1])
+    return weights / unit, unit

@@ -26,10 +26,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..distributed.launch import alone_by_design
+from ..nn.weights import in_units
 from ..train import fit
 from . import _lbfgs, _persist
 from ._epochs import SklearnEpochs, curves_to_go_on, new_curves, validation_split
-from ._losses import RULES, WeightTotal, in_units, output_function
+from ._losses import RULES, WeightTotal, output_function
 from ._network import build_network, check_fitted, linears
 from ._optim import Regularized, SklearnAdam, SklearnSGD
 from ._params import check_params
@@ -186,7 +187,7 @@ class BaseMLP(BaseEstimator):
 
     def _fit_stochastic(self, X, y, columns, targets, weights, unit, rule, rng, incremental):
         """``adam``/``sgd`` through :func:`nudgenet.fit` (``weights``: the row weights or None,
-        in ``unit``, :func:`._losses.in_units`); returns None, or where a batch's loss
+        in ``unit``, :func:`~nudgenet.nn.weights.in_units`); returns None, or where a batch's loss
         stopped being finite (the History's ``stop_message``: fit stops before its update).
         Ctrl-C (KeyboardInterrupt) ends training as in scikit-learn: a warning, and the fit
         returns with the weights trained so far (the best epoch's with ``early_stopping``)."""

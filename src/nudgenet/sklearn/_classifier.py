@@ -73,7 +73,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
       which counts rows, as scikit-learn's); weights must be >= 0 (scikit-learn's MLP also
       takes negative ones).  Any finite weights are taken, beyond the network dtype's range
       too: they are divided by a power of two near their largest first, which changes no bit
-      of the fit (:func:`nudgenet.sklearn._losses.in_units`).
+      of the fit (:func:`nudgenet.nn.weights.in_units`).
     - ``dtype``: the network's (module :mod:`nudgenet.sklearn._base`).  ``X`` (and a
       regressor's ``y``) must lie within its range: in float32 a value beyond ±3.4e38, finite
       in float64, is a one-line ValueError naming its sample and column in ``fit``,

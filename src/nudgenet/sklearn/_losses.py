@@ -22,7 +22,6 @@ and its gradient ``(p − y)/N`` summed over outputs (hence C/2); ``mse`` is nud
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -72,24 +71,11 @@ def output_function(out_activation: str, scores: np.ndarray) -> np.ndarray:
     return scores.copy()
 
 
-def in_units(weights: np.ndarray | None) -> tuple[np.ndarray | None, float]:
-    """Row ``weights`` (float64) divided by their unit ``2^e``, e the binary exponent of the
-    largest, so that it lies in [0.5, 1): weights beyond the training dtype's range (1e39 in
-    float32, finite in float64) would become infinities in the loss, which takes them in the
-    network's dtype.  A power of two changes no bit of a weighted mean (the loss divides by
-    the weight total): each weight, product and sum is the same number times 2^-e, so a fit
-    is the same bit for bit (unless some weight lies below 2^-126 of the largest, float32's
-    normal range).  Returns the weights and the unit (1 for None)."""
-    if weights is None:
-        return None, 1.0
-    unit = math.ldexp(1.0, math.frexp(float(weights.max()))[1])
-    return weights / unit, unit
-
-
 class WeightTotal:
     """``loss`` that also tells ``solver`` each batch's weight total (``solver.rows``): with
     ``sample_weight``, scikit-learn divides the L2 term by it instead of the row count.  The
-    weights come divided by ``unit`` (:func:`in_units`); the total is the weights' own."""
+    weights come divided by ``unit`` (:func:`~nudgenet.nn.weights.in_units`); the total is the
+    weights' own."""
 
     def __init__(self, loss, solver, unit: float = 1.0):
         self.loss, self.solver, self.unit = loss, solver, unit
