@@ -8,6 +8,7 @@ typed two ways."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -287,7 +288,7 @@ def test_a_headerless_file_to_predict_from_keeps_its_columns_unless_laid_out_as_
         assert code == 0 and last_json(out)["probabilities"] == expected, name
     (tmp_path / "abl.csv").write_text("\n".join(",".join(r[j] for j in (1, 2, 4)) for r in rows))
     code, _, err = run_cli(capsys, "predict", "nudgenet-h.safetensors", "abl.csv", "-q")
-    assert code == 1 and "expected 2 feature columns" in err  # column 0 a feature, not dropped
+    assert code == 1 and "abl.csv: 3 columns and no header row" in err  # no layout it can tell
 
 
 def test_a_model_of_other_columns_at_output_is_not_compared(tmp_path, monkeypatch, capsys):
@@ -449,3 +450,53 @@ def test_one_column_to_ignore_is_that_column_and_other_types_are_type_errors(tmp
         load_arrays(path, "y", ignore_columns=[None])
     with pytest.raises(TypeError, match="^ignore_columns must be column names .* got float$"):
         load_arrays(path, "y", ignore_columns=1.5)
+
+
+def test_a_headerless_file_of_another_layout_is_refused_not_misread(tmp_path, monkeypatch, capsys):
+    """Review 69: a headerless file with the label but without the ignored and weight columns
+    had its column 2 dropped as 'the label' (a feature), the real label read as a feature: r2
+    -36.8 with no word.  A width that is no layout it can tell is now a one-line error."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 3)).round(3)
+    y = (x @ [1.0, -2.0, 0.5]).round(3)
+    full = [[i, x[i, 0], y[i], x[i, 1], 1 + i % 2, x[i, 2]] for i in range(80)]  # id,a,y,b,w,c
+    (tmp_path / "t.csv").write_text("".join(",".join(map(str, r)) + "\n" for r in full))
+    (tmp_path / "ayb.csv").write_text("".join(f"{r[1]},{r[2]},{r[3]},{r[5]}\n" for r in full))
+    assert run_cli(capsys, "train", "--dataset", "t.csv", "--label-column", "2", "--ignore-columns",
+                   "0", "--weight-column", "4", "--epochs", "2", "-q", "-o", "m.st")[0] == 0
+    for command in (("evaluate", "m.st", "--dataset", "ayb.csv"), ("predict", "m.st", "ayb.csv")):
+        code, _, err = run_cli(capsys, *command, "-q")
+        assert code == 1 and "ayb.csv: 4 columns and no header row; for this model such a file " \
+            "holds the training file's 6 columns, or those 5 without the label column, or its " \
+            "3 features alone" in err, err
+
+
+def test_columns_by_index_are_dropped_only_from_a_file_as_wide_as_the_training_header(
+    tmp_path, monkeypatch, capsys
+):
+    """Review 69: the training header a,label,a,a with --ignore-columns 2 (a repeated name):
+    a file a,a,a had its third column dropped, a feature, and predicted all zeros."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 2)).round(3)
+    rows = [f"{x[i, 0]},{int(x[i, 0] > 0)},{i},{x[i, 1]}" for i in range(60)]
+    (tmp_path / "t.csv").write_text("a,label,a,a\n" + "\n".join(rows) + "\n")
+    (tmp_path / "aaa.csv").write_text("a,a,a\n" + "\n".join(
+        f"{x[i, 0]},{i},{x[i, 1]}" for i in range(60)) + "\n")  # fmt: skip
+    assert run_cli(capsys, "train", "--dataset", "t.csv", "--ignore-columns", "2", "--epochs",
+                   "2", "-q", "-o", "m.st")[0] == 0  # fmt: skip
+    code, out, err = run_cli(capsys, "predict", "m.st", "aaa.csv", "-q")
+    assert code == 1 and out == "" and "aaa.csv" in err
+
+
+def test_the_look_alike_note_leaves_classes_that_only_compatibility_folding_joins():
+    """NFKC folded 'm²' into 'm2': two different classes were said to be one typed two ways."""
+    from types import SimpleNamespace
+
+    from nudgenet.cli.data_columns import note_look_alike_classes
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        note_look_alike_classes(SimpleNamespace(name="f.csv", class_names=["m2", "m\u00b2", "x"]))
+    assert caught == []

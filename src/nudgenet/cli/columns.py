@@ -105,10 +105,12 @@ def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | s
     ``unused_columns``) that the CSV file ``path`` has, to drop as the training file's were.
     With a header: those it names, and those recorded by index (a name the training header
     repeats) where the rest of its header is the model's feature names (the training
-    layout).  Without a header, by index in the training file's layout: the model's
-    ``inputs`` and those columns, with the label column, or one column fewer: the training
-    layout without its label column, whose later columns move one to the left.  Other files,
-    and a file without them (rows to predict from, say): none."""
+    layout, as wide as the training header).  Without a header, by index in the training
+    file's layout: the model's ``inputs`` and those columns, with the label column, or one
+    column fewer, the training layout without its label column (whose later columns move one
+    to the left; not where one column is unused: the file could lack it instead); none for the
+    features alone; a one-line DataError for another width, which would drop the wrong
+    columns."""
     unused = record.unused_columns()
     first = datasets.first_row(path) if unused else None
     if first is None:
@@ -118,18 +120,35 @@ def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | s
     if header is not None:
         names = tuple(c for c in unused if isinstance(c, str)
                       and datasets.named_column(header, c) is not None)  # fmt: skip
-        if indices and all(c < len(header) for c in indices):
+        width = len(record.feature_names) + len(unused) + 1  # the training header's
+        if indices and len(header) == width:  # (else the indices may name other columns)
             rest = _names_of(header, record.label_column, (*names, *indices))
             given, expected = _in_one_form(rest, list(record.feature_names))
             if given == expected:
                 return (*names, *indices)
         return names
-    if inputs is None or len(first) == inputs + len(indices) + 1:  # the training layout
+    full = None if inputs is None else inputs + len(indices) + 1  # the training layout's width
+    if full is None or len(first) == full:
         return indices if all(c < len(first) for c in indices) else ()
     label = record.label_column
-    if len(first) == inputs + len(indices) and isinstance(label, int):  # without the label
+    if len(first) == full - 1 and isinstance(label, int) and len(indices) > 1:  # no label
         return tuple(c - (c > label) for c in indices)
-    return ()
+    if len(first) == inputs:  # the features alone
+        return ()
+    raise DataError(
+        f"{path}: {len(first)} columns and no header row; for this model such a file holds the "
+        f"training file's {full} columns{_or_without_label(full, label, indices)}, or its "
+        f"{inputs} features alone (columns {', '.join(map(str, indices))} held no features): "
+        "give the file a header row naming its columns, or one of those layouts"
+    )
+
+
+def _or_without_label(full: int, label, indices: tuple) -> str:
+    """", or those without the label (N)" where that layout is unambiguous: with one unused
+    column, a file one column short could lack either."""
+    if isinstance(label, int) and len(indices) > 1:
+        return f", or those {full - 1} without the label column"
+    return ""
 
 
 def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:

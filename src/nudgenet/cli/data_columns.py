@@ -97,7 +97,7 @@ def note_look_alike_classes(data) -> None:
     classes, as scikit-learn's encoder keeps them, but more often one typed two ways."""
     groups: dict[str, list[str]] = {}
     for name in data.class_names:
-        groups.setdefault(unicodedata.normalize("NFKC", name).casefold(), []).append(name)
+        groups.setdefault(unicodedata.normalize("NFC", name).casefold(), []).append(name)
     for alike in (names for names in groups.values() if len(names) > 1):
         warnings.warn(
             f"{data.name}: the classes {', '.join(ascii(n) for n in alike)} differ only in case "
