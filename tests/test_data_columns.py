@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
+from cli_helpers import last_json, run_cli
 from nudgenet import data, recipes
 from nudgenet.cli import main
 from nudgenet.data import load_arrays
@@ -32,14 +33,6 @@ def write_ids(path, n: int = 400, header: bool = True) -> np.ndarray:
     return weights
 
 
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
 
 
 # --- load_arrays ----------------------------------------------------------------------------

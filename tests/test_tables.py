@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import nudgenet as ng
+from cli_helpers import last_json, run_cli
 from nudgenet import recipes
 from nudgenet.data import load_arrays, resolve_label_column
 from nudgenet.errors import DataError
@@ -117,16 +118,6 @@ def test_text_label_files_with_bad_cells(tmp_path, text, message):
         load_arrays(tmp_path / "d.csv", "kind")
 
 
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    from nudgenet.cli import main
-
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_the_commands_print_and_return_class_names(tmp_path, monkeypatch, capsys):
