@@ -31,11 +31,22 @@ def is_grad_enabled() -> bool:
     return MODE.enabled
 
 
-class _SetGradMode(contextlib.ContextDecorator):
-    """Inside the block (or the decorated function) this thread records the graph or not."""
+class _ModeBlock(contextlib.ContextDecorator):
+    """Inside the block (or the decorated function) this thread records the graph or not, as
+    the subclass's ``enabled`` says; it also decorates a function bare, as PyTorch 2's:
+    ``@ng.no_grad`` is ``@ng.no_grad()``."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    enabled: bool
+
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        if not callable(func):
+            raise TypeError(
+                f"{cls.__name__} takes no arguments (`with ng.{cls.__name__}():`, "
+                f"`@ng.{cls.__name__}()` or `@ng.{cls.__name__}`), got {func!r}"
+            )
+        return cls()(func)
 
     def __enter__(self) -> None:
         MODE.saved.append(MODE.enabled)
@@ -70,26 +81,6 @@ class _SetGradMode(contextlib.ContextDecorator):
                     value, error = None, thrown
 
         return generator
-
-
-class _ModeBlock(_SetGradMode):
-    """A mode block that also decorates a function bare, as PyTorch 2's: ``@ng.no_grad`` is
-    ``@ng.no_grad()``."""
-
-    enabled: bool
-
-    def __new__(cls, func=None):
-        if func is None:
-            return super().__new__(cls)
-        if not callable(func):
-            raise TypeError(
-                f"{cls.__name__} takes no arguments (`with ng.{cls.__name__}():`, "
-                f"`@ng.{cls.__name__}()` or `@ng.{cls.__name__}`), got {func!r}"
-            )
-        return cls()(func)
-
-    def __init__(self) -> None:
-        super().__init__(type(self).enabled)
 
 
 class no_grad(_ModeBlock):
