@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from .data._convert import whole
 from .data.sparse_rows import rows_of
 from .data.split import unshared_classes, validation_split_rows
 from .errors import ValidationRowsWarning, caller_stacklevel
@@ -52,7 +53,7 @@ def split_validation(
 def _class_labels(y: np.ndarray) -> bool:
     """Whether targets ``y`` can be class labels: integers, booleans or whole floats (one-hot
     rows too), not a regression's values or probabilities."""
-    return y.dtype.kind in "iub" or (y.dtype.kind == "f" and bool(np.all(y == np.round(y))))
+    return y.dtype.kind in "iub" or (y.dtype.kind == "f" and bool(whole(y).all()))
 
 
 def validation_rows(n: int, split: float, option: str = "fit: validation_split") -> int:

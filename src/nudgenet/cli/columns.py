@@ -131,24 +131,19 @@ def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | s
     if full is None or len(first) == full:
         return indices if all(c < len(first) for c in indices) else ()
     label = record.label_column
-    if len(first) == full - 1 and isinstance(label, int) and len(indices) > 1:  # no label
+    # one column short, the label missing: unambiguous only where more than one column is unused
+    shorter = isinstance(label, int) and len(indices) > 1
+    if len(first) == full - 1 and shorter:
         return tuple(c - (c > label) for c in indices)
     if len(first) == inputs:  # the features alone
         return ()
+    without = f", or those {full - 1} without the label column" if shorter else ""
     raise DataError(
         f"{path}: {len(first)} columns and no header row; for this model such a file holds the "
-        f"training file's {full} columns{_or_without_label(full, label, indices)}, or its "
-        f"{inputs} features alone (columns {', '.join(map(str, indices))} held no features): "
-        "give the file a header row naming its columns, or one of those layouts"
+        f"training file's {full} columns{without}, or its {inputs} features alone (columns "
+        f"{', '.join(map(str, indices))} held no features): give the file a header row naming "
+        "its columns, or one of those layouts"
     )
-
-
-def _or_without_label(full: int, label, indices: tuple) -> str:
-    """", or those without the label (N)" where that layout is unambiguous: with one unused
-    column, a file one column short could lack either."""
-    if isinstance(label, int) and len(indices) > 1:
-        return f", or those {full - 1} without the label column"
-    return ""
 
 
 def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:

@@ -7,7 +7,6 @@ feature column that looks like a row ID, class names typed two ways."""
 from __future__ import annotations
 
 import argparse
-import unicodedata
 import warnings
 
 import numpy as np
@@ -97,7 +96,7 @@ def note_look_alike_classes(data) -> None:
     classes, as scikit-learn's encoder keeps them, but more often one typed two ways."""
     groups: dict[str, list[str]] = {}
     for name in data.class_names:
-        groups.setdefault(unicodedata.normalize("NFC", name).casefold(), []).append(name)
+        groups.setdefault(datasets.name_form(name).casefold(), []).append(name)
     for alike in (names for names in groups.values() if len(names) > 1):
         warnings.warn(
             f"{data.name}: the classes {', '.join(ascii(n) for n in alike)} differ only in case "

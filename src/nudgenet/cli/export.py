@@ -31,7 +31,7 @@ def run(args) -> int:
                             f"as {other}")  # fmt: skip
     if output.is_file() and not starts_as(output, _ONNX_START, "output"):  # exported again: ok
         raise NudgenetError(f"output {output} exists and is not an ONNX model; choose another, "
-                            f"such as {unused_name(output, 'new', '.onnx')}")  # fmt: skip
+                            f"such as {other}")  # fmt: skip
     names = _feature_names(model)
     # the loss and the class names: from the model's metadata (its training record)
     path = export_onnx(model, args.output, dtype=args.dtype, feature_names=names)

@@ -76,7 +76,7 @@ def held_out(args, model) -> HeldOut:
         else:
             _check_recognised(dataset, record.label_column)
     unused = unused_in(dataset, record, input_features(model))  # ignored, weights: dropped
-    data = None if same else _training_rows_in(dataset, labels, column, model, unused)
+    data = None if same else _training_rows_in(dataset, labels, column, model, record, unused)
     if data is None:
         data_dir = args.data_dir or (record.data_dir if same else None)
         test_size = record.test_size if same else None
@@ -114,13 +114,12 @@ def _load(path, record, test_size, labels, column, unused, data_dir=None) -> rec
     )
 
 
-def _training_rows_in(path: str, labels: str | None, column, model, unused
+def _training_rows_in(path: str, labels: str | None, column, model, record, unused
                       ) -> recipes.Dataset | None:  # fmt: skip
-    """The file ``path`` split as ``model``'s training data was, with a note, where its rows
-    are the ones the model was trained on (the record's ``rows_checksum``, of the columns in the
-    model's order: the training file moved, copied, renamed or its columns reordered); else
-    None (another file: every row of it is scored)."""
-    record = recipes.TrainingRecord.of(model)
+    """The file ``path`` split as ``model``'s training data was (``record``, its training
+    record), with a note, where its rows are the ones the model was trained on (the record's
+    ``rows_checksum``, of the columns in the model's order: the training file moved, copied,
+    renamed or its columns reordered); else None (another file: every row of it is scored)."""
     if record.rows_checksum is None or path in recipes.DATASETS:  # (the rows' checksum decides:
         return None  # a label column given otherwise reads other rows)
     try:

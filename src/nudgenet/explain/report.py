@@ -46,10 +46,11 @@ class LayerTrace:
 
     def grad_text(self) -> str:
         """``|grad| 1.2345e-01``, with the frozen parameters named; ``frozen`` if all are."""
-        if self.grad_norm is None:
+        norm = self.grad_norm
+        if norm is None:
             return "frozen (requires_grad=False)"
         frozen = f" ({' and '.join(self.frozen)} frozen)" if self.frozen else ""
-        return f"|grad| {self.grad_norm:.4e}{frozen}"
+        return f"|grad| {norm:.4e}{frozen}"
 
     def to_dict(self) -> dict:
         grads = {k: g.tolist() for k, g in self._gradients().items()}
