@@ -398,15 +398,25 @@ def test_compiled_step_hands_callbacks_the_same_layer_outputs_as_the_engine(laye
             assert np.array_equal(fast[name], slow[name]), name
 
 
+def blas_threads() -> list[int]:
+    """The thread counts of numpy's BLAS pools (the one that runs nudgenet's products)."""
+    from threadpoolctl import threadpool_info
+
+    return [
+        pool["num_threads"]
+        for pool in threadpool_info()
+        if pool["user_api"] == "blas" and "numpy" in pool["filepath"]
+    ]
+
+
 def test_blas_threads_for_small_products_is_one_thread_then_restores():
     """Small products run on one BLAS thread, the pools' settings restored after, at every call
-    (the handle on the thread pools is made once and reused); large ones keep every thread."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    (the handle on the thread pools is made once and reused); large ones keep every thread.
+    numpy's BLAS is the one that counts (a library loaded after the handle was made, such as
+    scipy's own BLAS, runs none of nudgenet's products)."""
+    from threadpoolctl import threadpool_limits
 
     from nudgenet.blas_threads import blas_threads_for
-
-    def blas_threads():
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
     with threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()
@@ -423,12 +433,9 @@ def test_fits_in_threads_share_the_one_thread_limit_and_leave_the_pools_as_they_
     entered and left in one thread, in the order that broke it), the first to start ending
     first, leave the pools as they found them (each restoring what it found left the process
     on one thread for good: the second had found the first's "1")."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     from nudgenet.blas_threads import blas_threads_for
-
-    def blas_threads():
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
     small = ng.nn.Sequential(ng.nn.Linear(4, 3))
     with threadpool_limits(limits=2, user_api="blas"):

@@ -33,8 +33,9 @@ SMALL_GEMM = 1 << 24
 
 @cache
 def _thread_pools() -> ThreadpoolController:
-    """threadpoolctl's handle on the thread pools of the libraries loaded now (numpy's BLAS
-    among them), made once: finding them reads the process's memory map, milliseconds that a
+    """threadpoolctl's handle on the thread pools of the libraries loaded now (numpy's BLAS,
+    which runs nudgenet's products, among them; one loaded later, such as scipy's own, is not
+    limited), made once: finding them reads the process's memory map, milliseconds that a
     short fit would pay every time."""
     return ThreadpoolController()
 
