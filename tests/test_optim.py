@@ -207,6 +207,7 @@ def test_chunked_step_is_bit_identical_to_one_whole_buffer_update(make_opt, dtyp
         chunked.step()
         whole.flat_grads[...] = grad
         whole.step_count += 1
+        whole._t = whole.step_count  # (Adam's count for the parameters it updates)
         whole._update(whole.flat_params, whole.flat_grads, *whole.state.values())
     assert np.array_equal(chunked.flat_params, whole.flat_params)
     for name in chunked.state:
@@ -452,6 +453,65 @@ def test_a_parameter_frozen_after_the_optimiser_was_built_keeps_its_values_and_s
     params[0].requires_grad = True  # unfrozen: it trains again
     opt.step()
     assert not np.array_equal(params[0].data, frozen)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_counts_each_parameter_s_own_steps_as_pytorch(name):
+    """Frozen for two steps, then trained again: the parameter's bias correction counts its own
+    steps (PyTorch's state[p]["step"]), so it moves, bit for bit, as under an Adam of its own
+    that never took those two steps, while the other goes on as under one that never held it."""
+    params = _fresh_params()
+    opt = FREEZING[name](params)
+    kept = FREEZING[name](_fresh_params()[1:])  # the parameter trained throughout
+    late = None  # the frozen parameter's own Adam, from its unfreezing on
+    for step, grads in enumerate(GRADS):
+        params[0].requires_grad = step not in (1, 2)
+        if step == 3:
+            late = FREEZING[name]([ng.Tensor(params[0].data.copy(), requires_grad=True)])
+            late.state = {k: v[: params[0].data.size].copy() for k, v in opt.state.items()}
+            late.step_count = 1  # its one step so far: step 0
+        for p, g in zip(params, grads):
+            p.grad[...] = g
+        kept.params[0].grad[...] = grads[1]
+        opt.step()
+        kept.step()
+        if late is not None:
+            late.params[0].grad[...] = grads[0]
+            late.step()
+    np.testing.assert_array_equal(params[1].data, kept.params[0].data)
+    np.testing.assert_array_equal(params[0].data, late.params[0].data)
+
+
+def test_adam_s_steps_sat_out_frozen_survive_state_dict_and_part_of_the_buffer():
+    params = _fresh_params()
+    opt = optim.Adam(params, lr=0.1)
+    params[0].requires_grad = False
+    trajectory(lambda p: opt, params=params, grads=GRADS[:2])
+    params[0].requires_grad = True
+    state, values = opt.state_dict(), [p.data.copy() for p in params]
+    assert state["frozen_steps"] == [2, 0]
+    continued = trajectory(lambda p: opt, params=params, grads=GRADS[2:])
+    restored_params = _fresh_params(values)
+    restored = optim.Adam(restored_params, lr=0.1)
+    restored.load_state_dict(state)
+    resumed = trajectory(lambda p: restored, params=restored_params, grads=GRADS[2:])
+    np.testing.assert_array_equal(resumed, continued)
+    halves = _fresh_params(values)  # one step, in two parts (two ranks' shares of a buffer)
+    split = optim.Adam(halves, lr=0.1)
+    split.load_state_dict(state)
+    for p, g in zip(halves, GRADS[2]):
+        p.grad[...] = g
+    split.step(part=slice(0, 5))
+    split.step_count -= 1  # (the other rank's part of the same step)
+    split.step(part=slice(5, None))
+    np.testing.assert_array_equal(split.flat_params, continued[0])
+
+
+def test_adam_refuses_frozen_steps_for_another_number_of_parameters():
+    state = optim.Adam(_fresh_params(), lr=0.1).state_dict()
+    state["frozen_steps"] = [0, 0, 0]
+    with pytest.raises(ValueError, match="expected frozen_steps for 2 parameters, got 3"):
+        optim.Adam(_fresh_params(), lr=0.1).load_state_dict(state)
 
 
 def test_an_optimiser_takes_frozen_parameters_and_leaves_them_alone():

@@ -96,20 +96,30 @@ class Optimizer:
         """Apply one update to every parameter from its accumulated ``.grad``: ``_update`` on
         the whole buffer, or on pieces of ``_CHUNK`` elements when it is larger (the same
         arithmetic per element, without model-sized temporaries).  A frozen parameter
-        (``requires_grad=False``) keeps its values and state, as PyTorch skips it (but Adam's
-        bias correction counts the optimiser's steps, not each parameter's).  ``part``: only this
-        slice of the flat buffer (a data-parallel rank's share of a buffer its node shares,
-        :mod:`nudgenet.distributed.node`); it still counts as one step.  A graph recorded
-        before the step refuses a backward through the parameters it changed (PyTorch's
-        version check)."""
+        (``requires_grad=False``) keeps its values and state, as PyTorch skips it.  ``part``:
+        only this slice of the flat buffer (a data-parallel rank's share of a buffer its node
+        shares, :mod:`nudgenet.distributed.node`); it still counts as one step.  A graph
+        recorded before the step refuses a backward through the parameters it changed
+        (PyTorch's version check)."""
         flat = self._buffer()
         self.step_count += 1
         changed((flat.data,))  # (every parameter's memory: views of it)
+        for stretches in self._update_groups(flat):
+            self._update_stretches(flat, stretches, part)
+
+    def _update_groups(self, flat: FlatParameters) -> tuple:
+        """The stretches of the buffer (:meth:`FlatParameters.stretches`; None: all of it) that
+        ``step`` updates, one group per ``_update`` setting: the trained parameters, in one
+        group here."""
+        return (flat.trained,)
+
+    def _update_stretches(self, flat: FlatParameters, stretches, part: slice | None) -> None:
+        """``_update`` on ``stretches`` of the buffer (None: all of it) inside ``part``."""
         theta, grad, state = flat.data, flat.grad, list(self.state.values())  # _state_names order
         if part is not None:
             theta, grad, state = theta[part], grad[part], [s[part] for s in state]
-        if flat.trained is not None:  # frozen parameters: their values and state stay
-            pieces = flat.trained_pieces(part, _CHUNK)
+        if stretches is not None:  # frozen parameters: their values and state stay
+            pieces = flat.pieces(stretches, part, _CHUNK)
         elif theta.size <= _CHUNK:  # one piece: no slicing
             self._update(theta, grad, *state)
             return
@@ -135,7 +145,17 @@ class Optimizer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned (same optimiser type and parameter sizes)."""
+        """Restore what :meth:`state_dict` returned (same optimiser type and parameter sizes;
+        checked before anything is restored)."""
+        self._check_state(state)
+        for name, value in state["state"].items():
+            self.state[name][...] = value
+        for name, value in state["hyperparameters"].items():
+            setattr(self, name, value)
+        self.step_count = int(state["step_count"])
+
+    def _check_state(self, state: dict) -> None:
+        """Raise unless ``state`` is this optimiser type's, with state arrays of its shapes."""
         if state.get("type") != type(self).__name__:
             raise ValueError(
                 f"load_state_dict: expected state of a {type(self).__name__}, "
@@ -147,16 +167,11 @@ class Optimizer:
                 f"load_state_dict: expected state arrays {sorted(self.state)}, got {sorted(arrays)}"
             )
         for name, value in arrays.items():
-            value = np.asarray(value)
-            if value.shape != self.state[name].shape:
+            if np.shape(value) != self.state[name].shape:
                 raise ValueError(
                     f"load_state_dict: state {name!r} expected shape {self.state[name].shape}, "
-                    f"got {value.shape}"
+                    f"got {np.shape(value)}"
                 )
-            self.state[name][...] = value
-        for name, value in state["hyperparameters"].items():
-            setattr(self, name, value)
-        self.step_count = int(state["step_count"])
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
@@ -225,6 +240,45 @@ class Adam(Optimizer):
         self.eps = positive("eps", eps)
         self.weight_decay = positive("weight_decay", weight_decay, allow_zero=True)
         super().__init__(params, lr)
+        self._frozen_steps: dict[int, int] = {}  # parameter index -> the steps it sat out frozen
+        self._t = 0  # the step count of the parameters ``_update`` is given
+
+    def _update_groups(self, flat: FlatParameters):
+        """Each parameter's bias correction counts its own steps, as PyTorch's
+        ``state[p]["step"]``: the optimiser's steps less those it sat out frozen.  The trained
+        parameters are updated in groups of equal count, ``_t`` set for each: one group, as
+        the base class's, unless a parameter was frozen for a while and then trained again."""
+        if flat.trained is not None:
+            for i, p in enumerate(flat.params):
+                if not p.requires_grad:
+                    self._frozen_steps[i] = self._frozen_steps.get(i, 0) + 1
+        if not self._frozen_steps:
+            self._t = self.step_count
+            yield flat.trained
+            return
+        own = [self.step_count - self._frozen_steps.get(i, 0) for i in range(len(flat.params))]
+        trained = [p.requires_grad for p in flat.params]
+        for t in sorted({t for t, take in zip(own, trained) if take}):
+            self._t = t
+            yield flat.stretches([take and t_i == t for t_i, take in zip(own, trained)])
+
+    def state_dict(self) -> dict:
+        """The base class's, and each parameter's steps sat out frozen (``"frozen_steps"``)."""
+        state = super().state_dict()
+        state["frozen_steps"] = [self._frozen_steps.get(i, 0) for i in range(len(self.params))]
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """The base class's, and the steps sat out frozen (none in an older state)."""
+        counts = state.get("frozen_steps", [0] * len(self.params))  # (older: none saved)
+        self._check_state(state)
+        if len(counts) != len(self.params):
+            raise ValueError(
+                f"load_state_dict: expected frozen_steps for {len(self.params)} parameters, "
+                f"got {len(counts)}"
+            )
+        super().load_state_dict(state)
+        self._frozen_steps = {i: int(n) for i, n in enumerate(counts) if n}
 
     def hyperparameters(self) -> dict:
         return {
@@ -244,7 +298,7 @@ class Adam(Optimizer):
         m += (1 - b1) * grad
         v *= b2
         v += (1 - b2) * (grad * grad)
-        t = self.step_count
+        t = self._t
         m_hat_scale = self.lr / (1 - b1**t)
         v_hat = v / (1 - b2**t)
         theta -= m_hat_scale * m / (np.sqrt(v_hat) + self.eps)

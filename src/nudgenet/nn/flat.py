@@ -83,7 +83,7 @@ class FlatParameters:
         # the very view objects handed out, and requires_grad: a parameter still holding them
         # lives in this buffer as packed
         self._views = [(p, p.data, p.grad, p.requires_grad) for p in params]
-        self.trained = _trained_stretches(params)  # what an update touches; None: all of it
+        self.trained = self.stretches([p.requires_grad for p in params])  # None: all of it
 
     def is_current(self) -> bool:
         """True while every parameter still holds the views of this buffer that it was given
@@ -95,12 +95,28 @@ class FlatParameters:
                 return False
         return True
 
-    def trained_pieces(self, part: slice | None, most: int) -> list[slice]:
-        """The :attr:`trained` stretches inside ``part`` of the buffer (None: all of it), as
-        slices of that part, cut into pieces of at most ``most`` elements."""
+    def stretches(self, chosen: Sequence[bool]) -> tuple[slice, ...] | None:
+        """The stretches of the buffer whose parameters are ``chosen`` (one flag per parameter,
+        in order), neighbours merged, as slices; None when every one is (the common case: an
+        update takes the whole buffer)."""
+        if all(chosen):
+            return None
+        runs, offset = [], 0
+        for p, take in zip(self.params, chosen):
+            end = offset + p.data.size
+            if take and runs and runs[-1][1] == offset:
+                runs[-1][1] = end
+            elif take:
+                runs.append([offset, end])
+            offset = end
+        return tuple(slice(a, b) for a, b in runs)
+
+    def pieces(self, stretches: tuple[slice, ...], part: slice | None, most: int) -> list[slice]:
+        """The ``stretches`` (:meth:`stretches`) inside ``part`` of the buffer (None: all of
+        it), as slices of that part, cut into pieces of at most ``most`` elements."""
         start, stop, _ = (part or slice(None)).indices(self.data.size)
         pieces = []
-        for run in self.trained:
+        for run in stretches:
             low, high = max(run.start, start), min(run.stop, stop)
             pieces += [slice(i - start, min(i + most, high) - start)
                        for i in range(low, high, most)]  # fmt: skip
@@ -126,23 +142,6 @@ class FlatParameters:
         self.grad.fill(0)
         for p in self.params:
             p._grad_tensor = None
-
-
-def _trained_stretches(params: list[Tensor]) -> tuple[slice, ...] | None:
-    """The stretches of the buffer whose parameters require gradients, neighbours merged, as
-    slices; None when every parameter does (the common case: an update takes the whole
-    buffer)."""
-    if all(p.requires_grad for p in params):
-        return None
-    stretches, offset = [], 0
-    for p in params:
-        end = offset + p.data.size
-        if p.requires_grad and stretches and stretches[-1][1] == offset:
-            stretches[-1][1] = end
-        elif p.requires_grad:
-            stretches.append([offset, end])
-        offset = end
-    return tuple(slice(a, b) for a, b in stretches)
 
 
 def packed(params: Sequence[Tensor]) -> FlatParameters | None:
