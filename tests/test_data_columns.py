@@ -206,6 +206,34 @@ def test_rows_of_weight_0_are_not_learnt_from(tmp_path, monkeypatch, capsys):
     assert code == 0 and last_json(out)["test_accuracy"] > 0.9
 
 
+def test_a_regression_s_train_loss_is_weighted_by_the_weight_column(tmp_path, monkeypatch, capsys):
+    """The JSON's ``train_loss`` is the training rows' loss weighted as ``fit`` weighs it (a
+    classifier's comes from fit's History; a regression's was scored without the weights)."""
+    import nudgenet as ng
+    from nudgenet.cli.train_options import DEFAULT_VALIDATION_SPLIT
+    from nudgenet.holdout import validation_rows
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x, weights = rng.normal(size=(300, 2)), 1 + np.arange(300) % 3
+    y = x[:, 0] + (weights == 3) * rng.normal(size=300)  # the heavy rows are the noisy ones
+    rows = [f"{a:.4f},{b:.4f},{w},{t:.4f}" for (a, b), w, t in zip(x, weights, y)]
+    (tmp_path / "r.csv").write_text("a,b,w,target\n" + "\n".join(rows) + "\n")
+    code, out, _ = run_cli(capsys, "train", "--dataset", "r.csv", "--weight-column", "w",
+                           "--epochs", "3", "-o", "r.safetensors", "--json", "-q")  # fmt: skip
+    assert code == 0
+    data = recipes.load_dataset("r.csv", weight_column="w")
+    fitted = len(data.y_train) - validation_rows(len(data.y_train), DEFAULT_VALIDATION_SPLIT)
+    model, rows = ng.load("r.safetensors"), slice(0, fitted)
+
+    def loss(weights=None):
+        return ng.evaluate(model, ng.MSELoss(), data.x_train[rows], data.y_train[rows],
+                           sample_weight=weights)["loss"]  # fmt: skip
+
+    assert last_json(out)["train_loss"] == pytest.approx(loss(data.w_train[rows]), rel=1e-5)
+    assert loss(data.w_train[rows]) > 1.2 * loss()  # (so the test tells them apart)
+
+
 def test_a_checkpoint_of_a_run_without_some_columns_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_ids(tmp_path / "ids.csv")

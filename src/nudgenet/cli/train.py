@@ -226,18 +226,22 @@ def _fit_losses(scoring, model, loss_fn, data, y_train, history, kept, validatio
     """``train_loss`` and ``val_loss`` for the results: a classifier's from the History (the
     kept epoch's); a regression's in the targets' own units, like its test scores: the saved
     model's loss (``scoring``'s) on the training rows and the validation rows (the last, as ``fit``
-    held them), since the History of z-scored targets is in standardised units."""
+    held them), since the History of z-scored targets is in standardised units.  Either way the
+    training rows' loss is weighted by the weight column, as ``fit``'s; the validation rows' is
+    not."""
     if data.task != "regression":
         val = history.history["val_loss"][kept] if validation_split else None
         return {"train_loss": _finite(history["loss"][kept]), "val_loss": _finite(val)}
     held = validation_rows(len(y_train), validation_split) if validation_split else 0
     fitted = len(y_train) - held
 
-    def loss(rows: slice) -> float | None:
-        return _finite(scoring(model, loss_fn, data.x_train[rows], y_train[rows])["loss"])
+    def loss(rows: slice, weights: np.ndarray | None = None) -> float | None:
+        x, y = data.x_train[rows], y_train[rows]
+        return _finite(scoring(model, loss_fn, x, y, sample_weight=weights)["loss"])
 
+    fitting = slice(0, fitted)
     return {
-        "train_loss": loss(slice(0, fitted)),
+        "train_loss": loss(fitting, None if data.w_train is None else data.w_train[fitting]),
         "val_loss": loss(slice(fitted, None)) if held else None,
     }
 
