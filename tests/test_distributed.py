@@ -194,6 +194,7 @@ def test_n_ranks_train_as_one_process_does(ranks, nodes, reduction, tmp_path):
     assert result.stdout.count("ReduceLROnPlateau reducing") == 1, "and callbacks' lines"
     assert found["log_files"] == ["log-0.csv", "tb-0"], "CSVLogger, TensorBoard: rank 0 writes"
     assert {"sparse-x", "sparse-x-engine", "class-weighted-loss-rows"} <= set(found["cases"])
+    assert {"freeze-then-unfreeze", "freeze-then-unfreeze-engine"} <= set(found["cases"])
     stopped = found["cases"]["early-stopping"]
     assert stopped["epochs"][0] < 20 and stopped["lr_changed"], "the callbacks acted"
 

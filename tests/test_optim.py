@@ -514,6 +514,22 @@ def test_adam_refuses_frozen_steps_for_another_number_of_parameters():
         optim.Adam(_fresh_params(), lr=0.1).load_state_dict(state)
 
 
+def test_freezing_or_unfreezing_keeps_the_buffer_where_it_is():
+    """Only requires_grad changed: the buffer is not re-packed (a data-parallel node's shared
+    copy cannot be), so arrays taken from it stay the parameters' own."""
+    params = _fresh_params()
+    opt = optim.Adam(params, lr=0.1)
+    values, grads = opt.flat_params, opt.flat_grads
+    params[0].requires_grad = False
+    opt.zero_grad()
+    assert opt.flat_params is values and opt.flat_grads is grads
+    params[0].requires_grad = True
+    for p, g in zip(params, GRADS[0]):
+        p.grad[...] = g
+    opt.step()
+    assert opt.flat_params is values and params[0].data.base is values
+
+
 def test_an_optimiser_takes_frozen_parameters_and_leaves_them_alone():
     model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.Tanh(), ng.Linear(4, 2, seed=1))
     model[2].bias.requires_grad = False

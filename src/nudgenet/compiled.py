@@ -143,6 +143,7 @@ class CompiledMLP:
         self.dtype = dtype
         self._buffers: dict[int, _Buffers] = {}
         self._frozen: list[np.ndarray] = []  # gradients of parameters frozen during training
+        self._trained = None  # the buffer's trained stretches _frozen was read for (all: None)
 
     @classmethod
     def compile(
@@ -172,11 +173,14 @@ class CompiledMLP:
     def train_step(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray):
         """Gradients of the loss on ``x[rows], y[rows]`` into every parameter's ``.grad``
         (overwritten, as after ``zero_grad()``); returns ``(outputs, targets, loss)``."""
-        flat = self.optimizer.flat_params  # re-packed first if a parameter moved: rebind then
+        packed = self.optimizer.flat_buffer  # re-packed first if a parameter moved: rebind then
+        flat = packed.data
         buf = self._buffers.get(len(rows)) or self._new_buffers(len(rows), x, y)
-        if buf.bound is not flat:  # (a parameter frozen since re-packs the buffer too)
+        if buf.bound is not flat:
             buf.bind(self.blocks, flat)
-            self._frozen = [p.grad for p in self.optimizer.params if not p.requires_grad]
+        if packed.trained is not self._trained:  # a parameter frozen or unfrozen, or re-packed
+            self._trained = packed.trained
+            self._frozen = [p.grad for p in packed.params if not p.requires_grad]
         if buf is not self._current:  # another batch size: outputs now live in these buffers
             self._current = buf
             self.outputs.update({name: buf.output(i, kind) for name, i, kind in self.places})

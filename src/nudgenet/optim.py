@@ -66,12 +66,19 @@ class Optimizer:
     def _buffer(self) -> FlatParameters:
         """The flat buffer, re-packed if a parameter was moved or converted since the last step
         (or the current buffer that re-packed them, such as a data-parallel run's; the state
-        arrays follow its dtype)."""
+        arrays follow its dtype); one frozen or unfrozen meanwhile stays where it is."""
         flat = self._flat
-        if not flat.is_current():
+        if not flat.is_current() and not flat.follow_freezing():
             self._flat = flat = flatten(flat.params)
             self.state = {k: v.astype(flat.data.dtype, copy=False) for k, v in self.state.items()}
         return flat
+
+    @property
+    def flat_buffer(self) -> FlatParameters:
+        """The :class:`~nudgenet.nn.FlatParameters` behind :attr:`flat_params` and
+        :attr:`flat_grads` (its :attr:`~nudgenet.nn.FlatParameters.trained` stretches: what a
+        step updates), re-packed first as they are."""
+        return self._buffer()
 
     @property
     def flat_params(self) -> np.ndarray:

@@ -174,6 +174,27 @@ record(
 )  # fmt: skip
 
 
+# a callback freezing the first layer for epoch 1 and training it again from epoch 2 (Adam's
+# bias correction counting each parameter's own steps), on the compiled step and the engine
+class FreezesTheFirstLayerForEpoch1(ng.Callback):
+    writes_parameters = False  # it changes requires_grad only
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for p in self.model[0].parameters():
+            p.requires_grad = epoch != 1
+
+
+for step in ("", "-engine"):
+    record(
+        f"freeze-then-unfreeze{step}",
+        both(
+            lambda: classifier("float64"), x64, labels, "adam", loss_fn=ng.CrossEntropyLoss(),
+            epochs=3, batch_size=32, compile=not step,
+            callbacks=lambda: [FreezesTheFirstLayerForEpoch1()],
+        ),
+    )  # fmt: skip
+
+
 # Keras's self.model.stop_training set on one rank only (its own budget, say) stops every rank
 class StopsAfterSecondEpoch(ng.Callback):
     writes_parameters = False

@@ -197,7 +197,7 @@ class NodeReduction:
     def __call__(self, share: float, loss: float) -> float:
         """Sum the node's (and the other nodes') ``share``-weighted gradients and losses
         (module doc); returns the global batch's loss."""
-        if not self.flat.is_current():  # only a callback could have: reduction_for refuses it
+        if not self.flat.is_current() and not self.flat.follow_freezing():  # (by a callback)
             raise DistributedError(
                 "fit(distributed=True): a parameter was rebound or converted during training, "
                 "which the machine's shared copy of the parameters cannot follow"

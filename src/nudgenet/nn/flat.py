@@ -6,10 +6,11 @@ gradient is then one ``fill``, an optimiser step is a few vectorised operations 
 buffer, and an allreduce across processes is one call.
 
 A buffer stays *current* while every parameter still holds the very views it was given and the
-``requires_grad`` it had; a parameter moved, converted (``Module.to``), rebound to any other
-array, frozen or unfrozen makes it stale, and whoever holds it re-packs (a new
-``FlatParameters`` of the same parameters).  A frozen parameter (``requires_grad=False``) keeps
-its place in the buffer; :attr:`FlatParameters.trained` says which stretches an update touches.
+``requires_grad`` it had; a parameter moved, converted (``Module.to``) or rebound to any other
+array makes it stale, and whoever holds it re-packs (a new ``FlatParameters`` of the same
+parameters).  A frozen parameter (``requires_grad=False``) keeps its place in the buffer;
+:attr:`FlatParameters.trained` says which stretches an update touches, and follows a parameter
+frozen or unfrozen later (:meth:`FlatParameters.follow_freezing`) without re-packing.
 Optimisers own their buffer and show it as ``optimizer.flat_params`` /
 ``optimizer.flat_grads``; :func:`zero_grad` serves ``Module.zero_grad``.
 """
@@ -93,6 +94,17 @@ class FlatParameters:
         for p, data, grad, trained in self._views:
             if p.data is not data or p.grad is not grad or p.requires_grad is not trained:
                 return False
+        return True
+
+    def follow_freezing(self) -> bool:
+        """Take each parameter's ``requires_grad`` as it is now (frozen or unfrozen since it was
+        packed; :attr:`trained` follows) and return True, where every parameter still holds this
+        buffer's views; False, changing nothing, where one was rebound or converted.  For a
+        buffer that cannot be re-packed (a data-parallel node's shared memory)."""
+        if any(p.data is not data or p.grad is not grad for p, data, grad, _ in self._views):
+            return False
+        self._views = [(p, data, grad, p.requires_grad) for p, data, grad, _ in self._views]
+        self.trained = self.stretches([p.requires_grad for p in self.params])
         return True
 
     def stretches(self, chosen: Sequence[bool]) -> tuple[slice, ...] | None:
