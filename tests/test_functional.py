@@ -447,6 +447,85 @@ def _weighted_loss_cases():
     ]
 
 
+def _target_gradient_cases():
+    """Targets that require gradients (distillation, reconstruction): the gradient flows into
+    them too, as PyTorch's losses give it, weights and reductions included."""
+    return [
+        case(
+            "mse_loss-target-requires-grad",
+            F.mse_loss,
+            lambda p, y: ((p - y) ** 2).mean(),
+            spec((N, 2)),
+            spec((N, 2)),
+        ),
+        case(
+            "mse_loss-target-requires-grad-row-weights-sum",
+            lambda p, y: F.mse_loss(p, y, "sum", sample_weight=ROW_W),
+            lambda p, y: (ROW_W[:, None] * (p - y) ** 2).sum(),
+            spec((N, 2)),
+            spec((N, 2)),
+        ),
+        case(
+            "cross_entropy-probs-target-requires-grad",
+            F.cross_entropy,
+            lambda z, y: -(y * np_log_softmax(z)).sum() / N,
+            spec((N, C)),
+            spec((N, C), "prob"),
+        ),
+        case(
+            "cross_entropy-probs-target-requires-grad-class-and-row-weights",
+            lambda z, y: F.cross_entropy(z, y, weight=CLASS_W, sample_weight=ROW_W),
+            lambda z, y: np_weighted_mean(-(CLASS_W * y * np_log_softmax(z)).sum(axis=1), ROW_W),
+            spec((N, C)),
+            spec((N, C), "prob"),
+        ),
+        case(
+            "categorical_cross_entropy-target-requires-grad-sum",
+            lambda p, y: F.categorical_cross_entropy(p, y, "sum"),
+            lambda p, y: -(y * np.log(p)).sum(),
+            spec((N, C), "prob"),
+            spec((N, C), "prob"),
+        ),
+        case(
+            "binary_cross_entropy-target-requires-grad-row-weights",
+            lambda p, y: F.binary_cross_entropy(p, y, sample_weight=ROW_W),
+            lambda p, y: np_weighted_mean(np_bce(p, y), ROW_W),
+            spec((N, 2), "prob"),
+            spec((N, 2), "prob"),
+        ),
+        case(
+            "binary_cross_entropy_with_logits-target-requires-grad",
+            F.binary_cross_entropy_with_logits,
+            lambda z, y: np_bce(np_sigmoid(z), y).mean(),
+            spec((N, 2)),
+            spec((N, 2), "prob"),
+        ),
+        case(
+            "binary_cross_entropy_with_logits-target-requires-grad-pos-weight-sum",
+            lambda z, y: F.binary_cross_entropy_with_logits(z, y, "sum", pos_weight=POS_W),
+            lambda z, y: (
+                -(POS_W * y * np.log(np_sigmoid(z)) + (1 - y) * np.log(1 - np_sigmoid(z))).sum()
+            ),
+            spec((N, 2)),
+            spec((N, 2), "prob"),
+        ),
+        case(
+            "poisson_loss-target-requires-grad",
+            F.poisson_loss,
+            lambda z, y: (np.exp(z) - y * z + y * np.log(y) - y).mean(),
+            spec((N, 2)),
+            spec((N, 2), "pos"),
+        ),
+        case(
+            "poisson_loss-target-requires-grad-row-weights-sum",
+            lambda z, y: F.poisson_loss(z, y, "sum", sample_weight=ROW_W),
+            lambda z, y: (ROW_W[:, None] * (np.exp(z) - y * z + y * np.log(y) - y)).sum(),
+            spec((N, 2)),
+            spec((N, 2), "pos"),
+        ),
+    ]
+
+
 def _operator_cases():
     """Tensor's operators and methods, reflected forms with numbers and ndarrays included."""
     s = (3, 4)
@@ -577,6 +656,7 @@ CASES = (
     + _layer_cases()
     + _loss_cases()
     + _weighted_loss_cases()
+    + _target_gradient_cases()
     + _operator_cases()
 )
 

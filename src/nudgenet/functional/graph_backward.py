@@ -19,6 +19,7 @@ from ..tensor import Function, Tensor
 from . import arithmetic as A
 from . import layers as L
 from . import losses as S
+from .target_gradients import unclipped
 
 
 def _const(value, like: Tensor) -> Tensor:
@@ -170,18 +171,13 @@ def _cross_entropy(fn, g):
     return (delta * (g * _const(fn.scale, g)),)
 
 
-def _unclipped(p: Tensor, fn) -> Tensor:
-    """p̂ = clip(p): p where it was not clipped, else the clipped constant."""
-    return p * _const(fn.inside, p) + _const(np.where(fn.inside, 0, fn.clipped), p)
-
-
 def _categorical_cross_entropy(fn, g):
-    p_hat = _unclipped(fn.inputs[0], fn)
+    p_hat = unclipped(fn.inputs[0], fn.clipped, fn.inside)
     return (-(_const(fn.y, g) / p_hat) * _const(fn.inside * fn.scale, g) * g,)
 
 
 def _binary_cross_entropy(fn, g):
-    p_hat = _unclipped(fn.inputs[0], fn)
+    p_hat = unclipped(fn.inputs[0], fn.clipped, fn.inside)
     delta = (p_hat - _const(fn.y, g)) / (p_hat * (1 - p_hat))
     return (delta * _const(fn.inside * fn.scale, g) * g,)
 

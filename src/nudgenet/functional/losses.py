@@ -1,9 +1,11 @@
 """Cost functions, each a fused primitive: a ``<Name>Function`` calling the value and delta
 kernels of :mod:`.kernels` (shared with the compiled training step).
 
-Targets are constants (no gradient flows into them).  ``reduction="mean"`` averages over the
-batch (for :func:`mse_loss`, over every element, as PyTorch does); ``"sum"`` adds.  A target
-whose shape does not match is an error, never silently broadcast.
+A target that requires gradients gets them, as in PyTorch: the loss is then the same equation
+written with differentiable primitives (:mod:`.target_gradients`); any other target is a constant
+and takes the fused primitive.  ``reduction="mean"`` averages over the batch (for
+:func:`mse_loss`, over every element, as PyTorch does); ``"sum"`` adds.  A target whose shape
+does not match is an error, never silently broadcast.
 
 Weights.  Every loss takes ``sample_weight``, one weight wₙ ≥ 0 per row (Keras's name): the loss
 is then the weighted mean Σ wₙℓₙ / Σ wₙ (for the element-wise losses, over the row's elements
@@ -23,6 +25,7 @@ from ..errors import ShapeError
 from ..tensor import Function, Tensor, as_tensor
 from . import arithmetic as A
 from . import kernels as K
+from . import target_gradients as T
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -214,6 +217,8 @@ def cross_entropy(
     elif weight is not None:  # each class's term weighted
         y = y * weight
     scale = _scale(reduction, logits.shape, rows, per_element=False)
+    if T.requires_grad(target):
+        return T.cross_entropy(logits, T.checked("cross_entropy", target, logits), scale, weight)
     return CrossEntropyFunction.apply(logits, y=y, scale=scale)
 
 
@@ -240,6 +245,9 @@ def categorical_cross_entropy(
     y = class_targets("categorical_cross_entropy", target, probs.shape, probs.dtype)
     rows = _sample_weights("categorical_cross_entropy", sample_weight, probs)
     scale = _scale(reduction, probs.shape, rows, per_element=False)
+    if T.requires_grad(target):
+        target = T.checked("categorical_cross_entropy", target, probs)
+        return T.categorical_cross_entropy(probs, target, scale, eps)
     return CategoricalCrossEntropyFunction.apply(probs, y=y, scale=scale, eps=eps)
 
 
@@ -253,6 +261,9 @@ def binary_cross_entropy(
     y = _same_shape_target("binary_cross_entropy", probs, target)
     rows = _sample_weights("binary_cross_entropy", sample_weight, probs)
     scale = _scale(reduction, probs.shape, rows, per_element=True)
+    if T.requires_grad(target):
+        target = T.checked("binary_cross_entropy", target, probs)
+        return T.binary_cross_entropy(probs, target, scale, eps)
     return BinaryCrossEntropyFunction.apply(probs, y=y, scale=scale, eps=eps)
 
 
@@ -272,6 +283,9 @@ def binary_cross_entropy_with_logits(
         q = np.broadcast_to(pos_weight, columns) if np.size(pos_weight) == 1 else pos_weight
         pos_weight = check_weights(op, "pos_weight", q, columns, logits.dtype, "column")
     scale = _scale(reduction, logits.shape, rows, per_element=True)
+    if T.requires_grad(target):
+        target = T.checked(op, target, logits)
+        return T.binary_cross_entropy_with_logits(logits, target, scale, pos_weight)
     return BinaryCrossEntropyWithLogitsFunction.apply(
         logits, y=y, scale=scale, pos_weight=pos_weight
     )
@@ -290,14 +304,20 @@ def poisson_loss(prediction, target, reduction: str = "mean", sample_weight=None
     """Half the Poisson deviance of log-means z against counts or rates y ≥ 0: the mean (or sum)
     over every element of ``e^z − y z + y ln y − y`` (0 where z = ln y; ``y ln y`` is 0 at
     y = 0); shapes must match exactly.  Gradient ``e^z − y``: built from ``exp``, products and
-    a sum, whose rules give its gradients of every order."""
+    a sum, whose rules give its gradients of every order.  A target that requires gradients gets
+    ``ln y − z`` (PyTorch's ``poisson_nll_loss``, without the terms in y alone: −z), so it must
+    be > 0."""
     check_reduction("poisson_loss", reduction)
     z = as_tensor(prediction)
     y = counts("poisson_loss", _same_shape_target("poisson_loss", z, target))
     rows = _sample_weights("poisson_loss", sample_weight, z)
     scale = _scale(reduction, z.shape, rows, per_element=True)
-    constant = y * np.log(np.where(y > 0, y, 1)) - y
-    return A.sum((A.exp(z) - z * y + constant) * scale)
+    if T.requires_grad(target):
+        y = T.checked("poisson_loss", target, z)
+        y_terms = T.counts_log_counts("poisson_loss", y) - y
+    else:
+        y_terms = y * np.log(np.where(y > 0, y, 1)) - y
+    return A.sum((A.exp(z) - z * y + y_terms) * scale)
 
 
 def mse_loss(prediction, target, reduction: str = "mean", sample_weight=None) -> Tensor:
@@ -307,4 +327,6 @@ def mse_loss(prediction, target, reduction: str = "mean", sample_weight=None) ->
     y = _same_shape_target("mse_loss", prediction, target)
     rows = _sample_weights("mse_loss", sample_weight, prediction)
     scale = _scale(reduction, prediction.shape, rows, per_element=True)
+    if T.requires_grad(target):
+        return T.squared_error(prediction, T.checked("mse_loss", target, prediction), scale)
     return SquaredErrorFunction.apply(prediction, y=y, scale=scale)

@@ -268,8 +268,8 @@ class PoissonLoss(_Loss):
     regression of counts or rates y ≥ 0, scikit-learn's ``poisson`` loss per output.  The
     network outputs log-means z, so the predicted values are their exponential
     (:meth:`predict_values`), as ``MLPRegressor(loss="poisson")`` predicts.  PyTorch's
-    ``PoissonNLLLoss(log_input=True)`` is ``e^z − y z``: the same gradient; the constant terms
-    here make a perfect fit's loss 0, as scikit-learn's, whose numbers the estimators report.
+    ``PoissonNLLLoss(log_input=True)`` is ``e^z − y z``: the same gradient in z; the terms in y
+    alone here make a perfect fit's loss 0, as scikit-learn's, whose numbers the estimators report.
     Keras's ``Poisson`` takes the means themselves, not their logarithms."""
 
     _fn = staticmethod(F.poisson_loss)
