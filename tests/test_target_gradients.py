@@ -105,3 +105,20 @@ def test_clipped_probabilities_give_the_fused_gradient_and_a_finite_target_gradi
     np.testing.assert_allclose(p.grad, fused, rtol=1e-12)
     assert np.all(np.isfinite(y.grad))  # ln(1 − p̂) − ln p̂ of the clipped p̂, over 3
     np.testing.assert_allclose(y.grad[0, 2], 0.0, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("loss", "option"),
+    [
+        (F.mse_loss, "sample_weight"),
+        (F.cross_entropy, "weight"),
+        (F.binary_cross_entropy_with_logits, "pos_weight"),
+    ],
+)
+def test_loss_weights_that_require_gradients_are_refused_not_silently_constant(loss, option):
+    z = ng.tensor(RNG.standard_normal((3, 3)), requires_grad=True)
+    w = ng.tensor(np.array([1.0, 2.0, 0.5]), requires_grad=True)
+    with pytest.raises(ValueError, match=f"^{loss.__name__}: {option} requires gradients, but "
+                       "loss weights are constants: pass it detached$"):
+        loss(z, np.full((3, 3), 0.5), **{option: w})
+    assert loss(z, np.full((3, 3), 0.5), **{option: w.detach()}).requires_grad

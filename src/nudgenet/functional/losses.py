@@ -43,9 +43,14 @@ def check_weights(
     op: str, name: str, weights, length: int, dtype, per: str = "row"
 ) -> np.ndarray | None:
     """``weights`` (None: none) as an array of ``length`` non-negative finite numbers in
-    ``dtype``, one per ``per``, or a one-line error naming what came."""
+    ``dtype``, one per ``per``, or a one-line error naming what came; weights are constants, so
+    a tensor that requires gradients is refused (PyTorch's binary losses refuse it too)."""
     if weights is None:
         return None
+    if T.requires_grad(weights):
+        raise ValueError(
+            f"{op}: {name} requires gradients, but loss weights are constants: pass it detached"
+        )
     w = _target_array(weights)
     if w.shape != (length,) or w.dtype.kind not in "iubf":
         raise ShapeError(
