@@ -303,13 +303,13 @@ def test_a_headerless_file_to_predict_from_keeps_its_columns_unless_laid_out_as_
     rows = [line.split(",") for line in (tmp_path / "h.csv").read_text().splitlines()]
     expected = last_json(run_cli(capsys, "predict", "nudgenet-h.safetensors", "h.csv",
                                  "--json", "-q")[1])["probabilities"]  # fmt: skip
-    for name, columns in (("ab.csv", [1, 2]), ("idabw.csv", [0, 1, 2, 3])):
+    (tmp_path / "ab.csv").write_text("\n".join(",".join(r[j] for j in [1, 2]) for r in rows))
+    code, out, _ = run_cli(capsys, "predict", "nudgenet-h.safetensors", "ab.csv", "--json", "-q")
+    assert code == 0 and last_json(out)["probabilities"] == expected
+    for name, columns in (("abl.csv", (1, 2, 4)), ("idabw.csv", (0, 1, 2, 3))):  # no layout
         (tmp_path / name).write_text("\n".join(",".join(r[j] for j in columns) for r in rows))
-        code, out, _ = run_cli(capsys, "predict", "nudgenet-h.safetensors", name, "--json", "-q")
-        assert code == 0 and last_json(out)["probabilities"] == expected, name
-    (tmp_path / "abl.csv").write_text("\n".join(",".join(r[j] for j in (1, 2, 4)) for r in rows))
-    code, _, err = run_cli(capsys, "predict", "nudgenet-h.safetensors", "abl.csv", "-q")
-    assert code == 1 and "abl.csv: 3 columns and no header row" in err  # no layout it can tell
+        code, _, err = run_cli(capsys, "predict", "nudgenet-h.safetensors", name, "-q")
+        assert code == 1 and f"{name}: {len(columns)} columns and no header row" in err
 
 
 def test_a_model_of_other_columns_at_output_is_not_compared(tmp_path, monkeypatch, capsys):
@@ -361,15 +361,16 @@ def test_a_headerless_file_without_its_label_column_drops_the_columns_moved_left
 ):
     """Review 68, finding 1: with the label column before the ignored one, a file without the
     label had its columns dropped at the training file's indices: a feature dropped, the ID fed
-    to the model in its place (wrong predictions, no word)."""
+    to the model in its place (wrong predictions, no word).  (Review 70: read so only where the
+    label, ID and weights sit side by side: the file could lack any of them.)"""
     monkeypatch.chdir(tmp_path)
     write_ids(tmp_path / "ids.csv", header=False)
     rows = [line.split(",") for line in (tmp_path / "ids.csv").read_text().splitlines()]
-    layouts = {"h.csv": [4, 0, 1, 3, 2], "nolabel.csv": [0, 1, 3, 2], "ab.csv": [1, 2]}
-    for name, columns in layouts.items():  # label, id, a, w, b; then without label; features
+    layouts = {"h.csv": [4, 0, 3, 1, 2], "nolabel.csv": [0, 3, 1, 2], "ab.csv": [1, 2]}
+    for name, columns in layouts.items():  # label, id, w, a, b; then without label; features
         (tmp_path / name).write_text("\n".join(",".join(r[j] for j in columns) for r in rows))
     code, _, _ = run_cli(capsys, "train", "--dataset", "h.csv", "--label-column", "0",
-                         "--ignore-columns", "1", "--weight-column", "3", "--epochs", "2", "-q")
+                         "--ignore-columns", "1", "--weight-column", "2", "--epochs", "2", "-q")
     assert code == 0
     predicted = {name: run_cli(capsys, "predict", "nudgenet-h.safetensors", name, "--json",
                                "-q")[1] for name in layouts}  # fmt: skip
@@ -489,8 +490,8 @@ def test_a_headerless_file_of_another_layout_is_refused_not_misread(tmp_path, mo
     for command in (("evaluate", "m.st", "--dataset", "ayb.csv"), ("predict", "m.st", "ayb.csv")):
         code, _, err = run_cli(capsys, *command, "-q")
         assert code == 1 and "ayb.csv: 4 columns and no header row; for this model such a file " \
-            "holds the training file's 6 columns, or those 5 without the label column, or its " \
-            "3 features alone" in err, err
+            "holds its 3 features alone, or the training file's 6 columns (label 2, ignored 0, " \
+            "weights 4); 4 columns could lack any 2 of columns 0, 2, 4" in err, err
 
 
 def test_columns_by_index_are_dropped_only_from_a_file_as_wide_as_the_training_header(

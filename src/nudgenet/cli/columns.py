@@ -100,49 +100,79 @@ def _note_names_read_as_a_row(path, label_column, expected: list[str], unused) -
         )
 
 
-def unused_in(path, record: TrainingRecord, inputs: int | None) -> tuple[int | str, ...]:
+def unused_in(path, record: TrainingRecord, inputs: int | None, labelled: bool = False
+              ) -> tuple[int | str, ...]:  # fmt: skip
     """The columns the model of ``record`` did not use (ignored, weights: its
     ``unused_columns``) that the CSV file ``path`` has, to drop as the training file's were.
     With a header: those it names, and those recorded by index (a name the training header
     repeats) where the rest of its header is the model's feature names (the training
-    layout, as wide as the training header).  Without a header, by index in the training
-    file's layout: the model's ``inputs`` and those columns, with the label column, or one
-    column fewer, the training layout without its label column (whose later columns move one
-    to the left; not where one column is unused: the file could lack it instead); none for the
-    features alone; a one-line DataError for another width, which would drop the wrong
-    columns."""
+    layout, as wide as the training header).  Without a header, by index:
+    :func:`_by_position` (``labelled``: the file's labels are read too)."""
     unused = record.unused_columns()
     first = datasets.first_row(path) if unused else None
     if first is None:
         return ()
     indices = tuple(c for c in unused if isinstance(c, int))
     header = datasets.header_row(path)
-    if header is not None:
-        names = tuple(c for c in unused if isinstance(c, str)
-                      and datasets.named_column(header, c) is not None)  # fmt: skip
-        width = len(record.feature_names) + len(unused) + 1  # the training header's
-        if indices and len(header) == width:  # (else the indices may name other columns)
-            rest = _names_of(header, record.label_column, (*names, *indices))
-            given, expected = _in_one_form(rest, list(record.feature_names))
-            if given == expected:
-                return (*names, *indices)
-        return names
-    full = None if inputs is None else inputs + len(indices) + 1  # the training layout's width
-    if full is None or len(first) == full:
-        return indices if all(c < len(first) for c in indices) else ()
-    label = record.label_column
-    # one column short, the label missing: unambiguous only where more than one column is unused
-    shorter = isinstance(label, int) and len(indices) > 1
-    if len(first) == full - 1 and shorter:
-        return tuple(c - (c > label) for c in indices)
-    if len(first) == inputs:  # the features alone
+    if header is None:
+        return _by_position(path, len(first), record, inputs, labelled)
+    names = tuple(c for c in unused if isinstance(c, str)
+                  and datasets.named_column(header, c) is not None)  # fmt: skip
+    width = len(record.feature_names) + len(unused) + 1  # the training header's
+    if indices and len(header) == width:  # (else the indices may name other columns)
+        rest = _names_of(header, record.label_column, (*names, *indices))
+        given, expected = _in_one_form(rest, list(record.feature_names))
+        if given == expected:
+            return (*names, *indices)
+    return names
+
+
+def _by_position(path, width: int, record: TrainingRecord, inputs: int | None, labelled: bool
+                 ) -> tuple[int, ...]:  # fmt: skip
+    """The unused columns of a file of ``width`` columns without a header, by index: read only
+    where its width tells which columns are the model's ``inputs`` features.  The training
+    file's layout holds those and the columns that are no features (the label, the unused
+    ones); a file may lack any of the latter.  Its features alone: none.  The training file's
+    width: the recorded indices.  A width between: where the columns that are no features sit
+    side by side (no feature between them), the first of them, as many as the file has beyond
+    the features, whichever of them it lacks (not ``labelled``: which one is the label is not
+    told); else the file could lack other columns, which would read other features.  Any
+    other width, or one of columns recorded by name (whose place is not recorded): a one-line
+    DataError naming the layouts this model reads."""
+    unused, label = record.unused_columns(), record.label_column
+    if inputs is None:  # a custom first layer: the features are not counted
+        return tuple(c for c in unused if isinstance(c, int) and c < width)
+    if width == inputs:
         return ()
-    without = f", or those {full - 1} without the label column" if shorter else ""
+    named = [repr(c) for c in (*unused, label) if isinstance(c, str)]
+    if any(isinstance(c, str) for c in unused):
+        raise DataError(
+            f"{path}: {width} columns and no header row; this model's columns "
+            f"{', '.join(named)} were recorded by name, so a file without a header row is read "
+            f"as its {inputs} features alone: give the file a header row naming its columns, "
+            "or those features alone"
+        )
+    full = inputs + len(unused) + (label is not None)  # the training file's width
+    if width == full:
+        return unused
+    others = sorted({*unused, *([label] if isinstance(label, int) else [])})
+    side_by_side = others == list(range(others[0], others[0] + len(others))) and not named
+    if inputs < width < full and side_by_side and not labelled:
+        return tuple(range(others[0], others[0] + width - inputs))
+    roles = [f"label {label if isinstance(label, int) else repr(label)}"] * (label is not None)
+    roles += [f"ignored {c}" for c in record.ignore_columns]
+    roles += [f"weights {record.weight_column}"] * (record.weight_column is not None)
+    between = ", or as wide as any between" if side_by_side and not labelled else ""
+    lacks = ""
+    if inputs < width < full:
+        lacks = (f"; {width} columns could lack any {full - width} of columns "
+                 f"{', '.join(map(str, others))}, which reads other columns as features"
+                 if not side_by_side else "; which of them is the label is not told")  # fmt: skip
     raise DataError(
-        f"{path}: {len(first)} columns and no header row; for this model such a file holds the "
-        f"training file's {full} columns{without}, or its {inputs} features alone (columns "
-        f"{', '.join(map(str, indices))} held no features): give the file a header row naming "
-        "its columns, or one of those layouts"
+        f"{path}: {width} columns and no header row; for this model such a file holds its "
+        f"{inputs} features alone, or the training file's {full} columns ({', '.join(roles)})"
+        f"{between}{lacks}: give the file a header row naming its columns, or one of those "
+        "layouts"
     )
 
 

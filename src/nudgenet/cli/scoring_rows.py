@@ -75,7 +75,7 @@ def held_out(args, model) -> HeldOut:
             column = record.label_column
         else:
             _check_recognised(dataset, record.label_column)
-    unused = unused_in(dataset, record, input_features(model))  # ignored, weights: dropped
+    unused = unused_in(dataset, record, input_features(model), labelled=True)  # ignored, weights
     data = None if same else _training_rows_in(dataset, labels, column, model, record, unused)
     if data is None:
         data_dir = args.data_dir or (record.data_dir if same else None)
