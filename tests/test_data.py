@@ -848,13 +848,34 @@ def test_lines_of_spaces_or_tabs_are_blank_lines(tmp_path):
     assert features.shape == (2, 2)
     (tmp_path / "n.csv").write_text("a,b,label\n1,2,0\n3,4,1\n   \n")
     assert load_arrays(tmp_path / "n.csv", label_column=None)[0].shape == (2, 3)
-    # CRLF line ends, a row of empty cells (a spreadsheet's), other kinds of spaces
-    for blank in (" \r\n", ",,\n", "\u00a0\n", "\f\n", " , ,\t\n"):
+    # CRLF line ends, other kinds of spaces (a row of empty cells is no blank line: below)
+    for blank in (" \r\n", "\u00a0\n", "\f\n", "\t\r\n"):
         lines = "a,b,label\n1,2,0\n" + blank + "3,4,1\n"
         (tmp_path / "b.csv").write_bytes(lines.replace("\n", "\r\n" if "\r" in blank else "\n")
                                          .replace("\r\r", "\r").encode())  # fmt: skip
         for column in ("label", None):
             assert len(load_arrays(tmp_path / "b.csv", label_column=column)[0]) == 2, blank
+
+
+@pytest.mark.parametrize("empty", [",,,", " , ,\t,", '"","","",""'])
+@pytest.mark.parametrize(
+    "options",
+    [{"label_column": "label"}, {"label_column": None}, {"label_column": "label",
+     "read_labels": False}, {"label_column": "label", "ignore_columns": "id"}],  # fmt: skip
+)
+def test_a_row_of_empty_cells_is_an_error_naming_its_line(tmp_path, empty, options):
+    """Review 70, finding 2: a row whose cells were all empty (a spreadsheet's deleted record)
+    was skipped without a word, so predict's row numbers after it named the wrong lines; a row
+    with one empty cell was an error naming its line.  Blank lines are still skipped."""
+    rows = ["id,a,b,label", "u1,1,2,0", empty, "", "u3,3,4,1"]
+    for end in ("\n", "\r\n"):
+        (tmp_path / "e.csv").write_bytes(end.join(rows + [""]).encode())
+        with pytest.raises(DataError, match=r"^\S+e.csv: line 3: all 4 cells are empty \(a "
+                           r"deleted record\?\); delete the line or fill its cells$"):  # fmt: skip
+            load_arrays(tmp_path / "e.csv", **{"ignore_columns": "id", **options})
+    del rows[2]  # the blank line alone
+    (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
+    assert len(load_arrays(tmp_path / "b.csv", "label", ignore_columns="id")[0]) == 2
 
 
 def test_lines_ending_in_a_carriage_return_alone_are_named_as_such(tmp_path):

@@ -22,8 +22,8 @@ from .csv_cells import COUNTED, counts_columns, header_of, is_number, shortened
 from .label_column import LabelColumn, label_index
 
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
-# a line of blank cells (spaces of any kind, commas), which Python's reader skips as blank
-_BLANK_LINE = re.compile(r"^[^\S\r\n]*(?:,[^\S\r\n]*)*(?=\r?$)", re.MULTILINE)
+# a line of spaces of any kind, a blank line (:func:`_blank_line`) NumPy's reader would not skip
+_BLANK_LINE = re.compile(r"^[^\S\r\n]+(?=\r?$)", re.MULTILINE)
 
 
 def read_csv(
@@ -279,7 +279,7 @@ def _csv_start(
 
 
 def _first_rows(path: PathLike, stream) -> tuple[list[str], list[str] | None]:
-    """A CSV stream's first row, and its next row that is not blank (None: there is none)."""
+    """A CSV stream's first row, and its next row that holds a value (None: there is none)."""
     rows = _reader(stream)
     with _csv_errors(path):
         first = next(rows, [])
@@ -313,20 +313,30 @@ def _not_utf8(path: PathLike, error: UnicodeDecodeError) -> DataError:
 
 
 def _blank(row: list[str]) -> bool:
-    """Whether a CSV row is a blank line (skipped, as NumPy's reader skips it)."""
+    """Whether a CSV row holds no value: a blank line (:func:`_blank_line`) or empty cells."""
     return not any(cell.strip() for cell in row)
+
+
+def _blank_line(row: list[str]) -> bool:
+    """Whether a CSV row is a blank line (no comma, at most spaces): skipped, as pandas and
+    NumPy's reader skip it.  A row of empty cells (``,,,``: a spreadsheet's deleted record) is
+    no blank line: skipped, it would move every later row's number against the file's."""
+    return len(row) <= 1 and _blank(row)
 
 
 def _data_rows(path: PathLike, text: str, header: list[str] | None, n_columns: int):
     """``(line, cells)`` of each data row of a CSV file (blank lines skipped); a DataError for
-    the first row with another number of cells."""
+    the first row of empty cells or with another number of cells."""
     rows = _reader(io.StringIO(text))
     with _csv_errors(path):
         if header is not None:
             next(rows)
         for row in rows:
-            if _blank(row):
+            if _blank_line(row):
                 continue
+            if _blank(row):
+                raise DataError(f"{path}: line {rows.line_num}: all {len(row)} cells are empty "
+                                "(a deleted record?); delete the line or fill its cells")
             if len(row) != n_columns:
                 raise DataError(
                     f"{path}: line {rows.line_num} has {len(row)} cells, expected {n_columns}"
