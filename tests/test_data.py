@@ -25,6 +25,7 @@ from nudgenet.data import (
     black_scholes_call,
     digits,
     handwritten,
+    header_row,
     load_arrays,
     load_idx,
     load_idx_pair,
@@ -876,6 +877,21 @@ def test_a_row_of_empty_cells_is_an_error_naming_its_line(tmp_path, empty, optio
     del rows[2]  # the blank line alone
     (tmp_path / "b.csv").write_text("\n".join(rows) + "\n")
     assert len(load_arrays(tmp_path / "b.csv", "label", ignore_columns="id")[0]) == 2
+
+
+@pytest.mark.parametrize("row", ["NA,NA,yes", ",,yes", "null,NA,yes", "N/A,2,yes"])
+def test_missing_values_below_the_header_are_named_not_the_header(tmp_path, row):
+    """Review 70, finding 4: missing values in every numeric cell of the first data row hid the
+    header (no name above a number), and the error blamed it: "line 1, column 1: 'a' is not a
+    number"."""
+    (tmp_path / "m.csv").write_text(f"a,b,label\n{row}\n1,2,no\n3,4,yes\n")
+    cell = row.split(",")[0]
+    with pytest.raises(DataError, match=rf"m.csv: line 2, column 1 \('a'\): '{cell}' is not a "):
+        load_arrays(tmp_path / "m.csv", "label")
+    assert header_row(tmp_path / "m.csv") == ["a", "b", "label"]
+    # a first row of data above a row without its label (rows to predict from) stays data
+    (tmp_path / "p.csv").write_text("0.5,1.2,yes\n0.3,0.1,\nNA,NA,no\n1,2,\n")
+    assert header_row(tmp_path / "p.csv") is None
 
 
 def test_lines_ending_in_a_carriage_return_alone_are_named_as_such(tmp_path):

@@ -21,20 +21,35 @@ def is_number(cell: str) -> bool:
     return "_" not in cell and cell.strip().isascii()
 
 
+# pandas' marks of a missing value that are no number (its "NaN" and "nan" are; NumPy reads them)
+MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN",
+                     "<NA>", "N/A", "NA", "NULL", "None", "n/a", "null"})  # fmt: skip
+
+
+def is_missing(cell: str) -> bool:
+    """Whether ``cell`` marks a missing value (:data:`MISSING`), as pandas reads one."""
+    return cell.strip() in MISSING
+
+
 def header_of(path: PathLike, first: list[str], second: list[str] | None) -> list[str] | None:
     """The stripped cells of a CSV file's first row if it is a header, else None.
 
     The first row is a header when one of its cells is not a number where the next row has a
     number (a column name above values), so a first row whose only words are labels (``cat``,
-    ``yes``) is data; in a file of one row, any cell that is not a number makes it a header.
+    ``yes``) is data; a first row of names alone (no number, no missing value: a row of data
+    holds numbers) is one above a missing value too (``NA``, an empty cell: :func:`is_missing`),
+    so the error names that value, not the header; in a file of one row, any cell that is not a
+    number makes it a header.
     A header names every column of numbers: a cell above one that is empty or pandas' name for
     a column without one (``Unnamed: 0``) is a DataError (:func:`_unnamed_column`), where it
     would otherwise be read as a feature (a row index), or the first row of data as a header."""
     if not any(cell.strip() for cell in first):
         raise DataError(f"{path}: empty CSV file (no cells on the first line)")
     words = [j for j, cell in enumerate(first) if not is_number(cell)]
+    names = len(words) == len(first) and not any(map(is_missing, first))
     if second is not None:
-        words = [j for j in words if j < len(second) and is_number(second[j])]
+        words = [j for j in words if j < len(second)
+                 and (is_number(second[j]) or names and is_missing(second[j]))]  # fmt: skip
     if not words:
         return None
     header = [cell.strip() for cell in first]

@@ -50,19 +50,20 @@ def load_arrays(
       ``x`` (or ``X``), labels under ``y`` (or ``Y``). ``label_column`` must be left at ``-1``
       (or ``"auto"``), or be ``None`` to load features only.
     * ``.csv`` / ``.csv.gz``: comma-separated numbers, one sample per row. The first row is a header
-      when any of its cells is not a number above a number; a header names every column of numbers
-      (an unnamed one, as pandas' row index, is an error); a first row of numbers is data (a
-      UserWarning where it counts ``0,1,2,...``: pandas' default names). ``label_column`` picks the
-      label column by header name or by index (negative counts from the end; default: the last
-      column); every other column is a feature. ``None``: no label column. ``"auto"``: with a
+      when any of its cells is not a number above a number (a row of names alone: above a missing
+      value too, ``NA`` or an empty cell, so the error names that value); a header names every
+      column of numbers (an unnamed one, as pandas' row index, is an error); a first row of numbers
+      is data (a UserWarning where it counts ``0,1,2,...``: pandas' default names). ``label_column``
+      picks the label column by header name or by index (negative counts from the end; default: the
+      last column); every other column is a feature. ``None``: no label column. ``"auto"``: with a
       header, the one column named ``label``, ``target``, ``y`` or ``class`` (any case), else an
       error listing the columns; without a header, the last column.
       :func:`~nudgenet.data.resolve_label_column` says which column that is.  Labels may be names
       (``cat``, ``"yes"``, quoted or not; surrounding spaces are dropped): see *Class names* below.
       ``ignore_columns`` (names or indices, as ``label_column``; one alone is one column) are no
-      features and are not read (a row ID, a note); ``weight_column`` holds each row's weight
-      (a number >= 0), no feature either.  Blank lines are skipped, as pandas skips them; a
-      line of empty cells (``,,,``) is an error naming it, as a line with one empty cell is.
+      features and are not read (a row ID, a note); ``weight_column`` holds each row's weight (a
+      number >= 0), no feature either.  Blank lines are skipped, as pandas skips them; a line of
+      empty cells (``,,,``) is an error naming it, as a line with one empty cell is.
     * ``.npy`` (no object arrays either): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
