@@ -522,3 +522,38 @@ def test_the_look_alike_note_leaves_classes_that_only_compatibility_folding_join
         warnings.simplefilter("always")
         note_look_alike_classes(SimpleNamespace(name="f.csv", class_names=["m2", "m\u00b2", "x"]))
     assert caught == []
+
+
+def test_errors_and_notes_name_columns_as_the_command_line_takes_them(
+    tmp_path, monkeypatch, capsys
+):
+    """Review 70, finding 5: a text feature column had no hint that features are numbers; a
+    value beyond float32's range was named by sample and feature number (``column 2 (0-based)``,
+    counted without the ignored ID); the row-ID note's ``--ignore-columns Customer ID`` split in
+    a shell; a name with a comma cannot be given to --ignore-columns, and its error said not
+    to give the index."""
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{i},{i % 3 * 0.5},{7 - i},{'red' if i > 1 else 2},{i % 2}\n"
+                   for i in range(1, 7))  # fmt: skip
+    (tmp_path / "t.csv").write_text('"Customer ID",a,"Amount, USD",color,label\n' + rows)
+    code, _, err = run_cli(capsys, "train", "--dataset", "t.csv", "--epochs", "1")
+    assert code == 1 and err.endswith(
+        "t.csv: line 3, column 4 ('color'): 'red' is not a number; features are numbers: leave a "
+        "column of text out (--ignore-columns color; ignore_columns in Python) or encode it as "
+        "numbers\n")
+    code, _, err = run_cli(capsys, "train", "--dataset", "t.csv", "--ignore-columns",
+                           "color,Amount, USD", "--epochs", "1")  # fmt: skip
+    assert code == 1 and err.endswith(
+        "no column named 'Amount' to ignore; the columns are ['Customer ID', 'a', 'Amount, USD', "
+        "'color', 'label'] (column 2 is named 'Amount, USD': --ignore-columns splits names at "
+        "commas; give its index, 2)\n")
+    code, _, err = run_cli(capsys, "train", "--dataset", "t.csv", "--ignore-columns", "color",
+                           "--epochs", "1")  # fmt: skip
+    assert code == 0 and "leave it out with --ignore-columns 'Customer ID'\n" in err
+    assert "column 'Amount, USD' looks like a row ID" in err and "--ignore-columns 2\n" in err
+    (tmp_path / "h.csv").write_text("id,a,b,c,label\n" + "".join(
+        f"{i},{i * 0.1},{-i},{'1e39' if i == 9 else i % 4},{i % 2}\n" for i in range(12)))
+    code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--ignore-columns", "id")
+    assert code == 1 and err.endswith(
+        "h.csv: line 11, column 4 ('c'): '1e39' is beyond float32's range (±3.403e+38); scale "
+        "the data\n")

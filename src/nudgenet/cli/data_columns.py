@@ -7,6 +7,7 @@ feature column that looks like a row ID, class names typed two ways."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import warnings
 
 import numpy as np
@@ -82,9 +83,11 @@ def note_row_ids(data, names, unused) -> None:
         width = x.shape[1] + len(skipped - {None})
         names = [str(j) for j in range(width) if j not in skipped]
     for name in row_id_columns(names, x):
+        # (quoted for a shell; a name with a comma, at which the option splits, by its index)
+        shown = datasets.first_row(data.name).index(name) if "," in name else shlex.quote(name)
         warnings.warn(
             f"{data.name}: column {name!r} looks like a row ID, which tells a model the rows' "
-            f"order in the file, not what they hold; leave it out with --ignore-columns {name}",
+            f"order in the file, not what they hold; leave it out with --ignore-columns {shown}",
             UserWarning,
             stacklevel=2,
         )

@@ -32,6 +32,18 @@ def alike_hint(header: list[str], name: str) -> str:
     return f" (did you mean {alike[0]!r}? names are matched exactly)" if alike else ""
 
 
+def comma_hint(header: list[str], name: str) -> str:
+    """`` (column 1 is named 'Amount, USD': ...)`` where ``name`` is a part of a column's name
+    between commas, at which the command line's ``--ignore-columns`` splits its names: give
+    that column's index; else nothing."""
+    split = [k for k, cell in enumerate(header)
+             if "," in cell and name.strip() in map(str.strip, cell.split(","))]  # fmt: skip
+    if not split:
+        return ""
+    return (f" (column {split[0]} is named {header[split[0]]!r}: --ignore-columns splits names "
+            f"at commas; give its index, {split[0]})")
+
+
 def check_named_once(path, header: list[str], name: str, column: str) -> None:
     """A DataError where several columns of ``header`` are named ``name`` exactly (which is
     meant cannot be told): it says how many, their indices, and to give ``column``'s index."""

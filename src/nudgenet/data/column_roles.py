@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._io import PathLike
-from .column_names import alike_hint, check_named_once, named_column
+from .column_names import alike_hint, check_named_once, comma_hint, named_column
 
 ID_NAMES = ("id", "index", "row", "row_id", "rowid", "idx", "#")  # a row ID's names, any case
 
@@ -67,7 +67,8 @@ def _index(path: PathLike, header: list[str] | None, n_columns: int, name, role:
     if isinstance(name, str):
         col = None if header is None else named_column(header, name)
         if col is None:
-            columns = (f"the columns are {header}{alike_hint(header, name)}" if header
+            split = comma_hint(header, name) if header and option == "ignore_columns" else ""
+            columns = (f"the columns are {header}{alike_hint(header, name) or split}" if header
                        else "the file has no header row: name columns by index from 0")
             raise DataError(f"{path}: no column named {name!r} {role}; {columns}")
         check_named_once(path, header, name, f"the column {role}")

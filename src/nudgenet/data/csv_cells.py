@@ -1,10 +1,11 @@
 """How a CSV file's cells are told apart: a number (as NumPy's reader reads one), a first row
-that is a header (:func:`header_of`), and a first row that counts its columns (pandas' default
-column names)."""
+that is a header (:func:`header_of`), a first row that counts its columns (pandas' default
+column names), and the advice for a cell of text where a number belongs (:func:`text_hint`)."""
 
 from __future__ import annotations
 
 import re
+import shlex
 
 from ..errors import DataError
 from ._io import PathLike
@@ -95,3 +96,15 @@ def shortened(cells: list[str]) -> str:
     """A row's stripped cells joined by commas, the middle of a long row left out."""
     cells = [cell.strip() for cell in cells]
     return ",".join(cells if len(cells) <= 6 else [*cells[:3], "...", *cells[-2:]])
+
+
+def text_hint(header: list[str] | None, j: int, cell: str) -> str:
+    """The advice added to the error of a ``cell`` of column ``j`` that is text (a letter in
+    it, no missing value's mark): a category or an ID, which no feature may hold.  The column
+    by name (quoted for a shell), or by index where its name holds a comma (which the option
+    splits at)."""
+    if is_missing(cell) or not any(c.isalpha() for c in cell):
+        return ""
+    name = shlex.quote(header[j]) if header is not None and "," not in header[j] else j
+    return (f"; features are numbers: leave a column of text out (--ignore-columns {name}; "
+            "ignore_columns in Python) or encode it as numbers")

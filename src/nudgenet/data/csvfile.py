@@ -16,9 +16,10 @@ import numpy as np
 
 from ..errors import DataError, caller_stacklevel
 from . import separators
+from ._convert import within_range
 from ._io import PathLike, open_bytes
 from .column_roles import first_negative, unused_indices
-from .csv_cells import COUNTED, counts_columns, header_of, is_number, shortened
+from .csv_cells import COUNTED, counts_columns, header_of, is_number, shortened, text_hint
 from .label_column import LabelColumn, label_index
 
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
@@ -83,7 +84,8 @@ def _parts(path, text, header, n_columns: int, table, features: list[int], weigh
         line, cells = next(itertools.islice(_data_rows(path, text, header, n_columns), row, None))
         raise DataError(f"{path}: line {line}, column {weights + 1}{_named(header, weights)}: "
                         f"{cells[weights].strip()!r} is not a row weight (a number >= 0)")
-    return np.ascontiguousarray(table[:, : len(features)]), labels, w
+    x = _as_float32(path, text, header, n_columns, table[:, : len(features)], features)
+    return np.ascontiguousarray(x), labels, w
 
 
 def _numbers(
@@ -373,5 +375,21 @@ def _raise_bad_cell(
             if (read is None or j in read) and not is_number(cell):
                 raise DataError(
                     f"{path}: line {line}, column {j + 1}{_named(header, j)}: {cell!r} is not a "
-                    "number" + separators.hint(row)
+                    "number" + (separators.hint(row) or text_hint(header, j, cell))
                 )
+
+
+def _as_float32(path, text, header, n_columns: int, x: np.ndarray, columns) -> np.ndarray:
+    """``x`` (the file's ``columns``) as float32, or a DataError naming the line and column of
+    its first value beyond float32's range (:func:`._convert.within_range`'s rule)."""
+    try:
+        return within_range(path, "x", x, np.float32, "scale the data")
+    except DataError:
+        with np.errstate(over="ignore"):
+            row, j = np.argwhere(np.isinf(x.astype(np.float32)) & np.isfinite(x))[0]
+    line, cells = next(itertools.islice(_data_rows(path, text, header, n_columns), row, None))
+    raise DataError(
+        f"{path}: line {line}, column {columns[j] + 1}{_named(header, columns[j])}: "
+        f"{cells[columns[j]].strip()!r} is beyond float32's range "
+        f"(±{np.finfo(np.float32).max:.4g}); scale the data"
+    )

@@ -94,7 +94,8 @@ def load_arrays(
         DataError: unreadable or unsupported file (or a folder), missing keys (the message
             lists the keys found), a non-numeric feature or an empty cell (the message names
             line and column), a ragged row, an unknown label column, NaN or infinite values or
-            values beyond float32's range (the message names the first's sample and column),
+            values beyond float32's range (the message names the first's sample and column; a
+            CSV feature's, as its other cells: line and column),
             ``x`` and ``y`` of different lengths, or a label not in ``classes``.
     """
     name = str(path).lower()
