@@ -987,3 +987,17 @@ def test_explain_with_figures_names_a_data_file_it_cannot_read(tmp_path, monkeyp
     too_long = "a" * 300 + ".csv"
     code, out, err = run_cli(capsys, "explain", "pets.st", "--dataset", too_long, "--out", "x.png")
     assert code == 1 and err.startswith(f"nudgenet explain: error: {too_long}: cannot read (")
+
+
+def test_evaluate_s_metric_notes_name_the_classes_by_their_names(tmp_path, monkeypatch, capsys):
+    """Review 70, finding 6: the roc_auc note said "the labels hold only class 1" where the
+    model's classes are no/yes, named so everywhere else in evaluate's output."""
+    monkeypatch.chdir(tmp_path)
+    x = np.random.default_rng(0).normal(size=(60, 2)).round(3)
+    rows = [f"{a},{b},{'yes' if a + b > 0 else 'no'}" for a, b in x]
+    (tmp_path / "t.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    (tmp_path / "yes.csv").write_text("a,b,label\n" + "\n".join(r for r in rows if "yes" in r))
+    assert run_cli(capsys, "train", "--dataset", "t.csv", "--epochs", "1", "-q")[0] == 0
+    code, _, err = run_cli(capsys, "evaluate", "nudgenet-t.safetensors", "--dataset", "yes.csv")
+    assert code == 0 and "note: roc_auc: the labels hold only class 'yes'; ROC AUC needs rows " \
+        "of both classes 'no' and 'yes', so it is not defined (nan)\n" in err, err

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from itertools import zip_longest
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -77,7 +78,20 @@ class UndefinedMetricWarning(UserWarning):
     scikit-learn's ``roc_auc_score`` raises instead), or precision, recall or F1 of a class with
     no predicted rows or no rows (counted as 0, scikit-learn's ``zero_division="warn"``).  A
     warning, not an error, so that ``fit``'s per-epoch metrics and ``evaluate``'s other scores
-    go on; with Python's default filter it shows once per line of the caller, not every epoch."""
+    go on; with Python's default filter it shows once per line of the caller, not every epoch.
+    ``template`` is the message with a ``{0}``, ``{1}``, ... for each of the ``classes`` it
+    names (indices), so :meth:`named` can name them by a model's class names."""
+
+    def __init__(self, template: str, classes: Sequence[int] = ()):
+        super().__init__(template.format(*classes) if classes else template)
+        self.template, self.classes = template, tuple(classes)
+
+    def named(self, names: Sequence[str]) -> str:
+        """The message with each class by its name in ``names`` (quoted), where it has one."""
+        if not self.classes:
+            return str(self)
+        return self.template.format(*(repr(names[k]) if k < len(names) else k
+                                      for k in self.classes))  # fmt: skip
 
 
 class AbsentClassWeightWarning(UserWarning):

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
+import warnings
+from functools import partial
 
 from .. import recipes
+from ..errors import UndefinedMetricWarning
 from ..evaluation import evaluate, predict
 from ..io import load
 from ..metrics import confusion_matrix
-from .common import add_data_options, add_output_options, emit_json, format_figure
+from .common import (
+    add_data_options,
+    add_output_options,
+    emit_json,
+    format_figure,
+    warning_notes,
+)
 from .mpi import one_process
 from .scoring_rows import held_out
 
@@ -36,7 +45,10 @@ def run(args) -> int:
         names += [str(c) for c in range(len(names), len(matrix))]  # older files: numbers
         result.update(confusion_matrix=matrix.tolist(), class_names=names[: len(matrix)])
     metrics = report_metrics(data.task, 0 if matrix is None else len(matrix))
-    scores = evaluate(model, loss_fn, data.x_test, y, metrics=metrics)
+    with warnings.catch_warnings():  # a metric's note names the classes as the output does
+        warnings.showwarning = warning_notes(args, partial(_in_class_names,
+                                                           names=record.class_names))  # fmt: skip
+        scores = evaluate(model, loss_fn, data.x_test, y, metrics=metrics)
     if args.json:  # NaN (roc_auc of one class) is no JSON: null
         emit_json({**result, **{k: v if math.isfinite(v) else None for k, v in scores.items()}})
         return 0
@@ -49,6 +61,14 @@ def run(args) -> int:
     if matrix is not None:
         print(_matrix_text(matrix, result["class_names"]))
     return 0
+
+
+def _in_class_names(message: Warning, names: tuple[str, ...]) -> str:
+    """A note of a metric not defined (:class:`~nudgenet.UndefinedMetricWarning`) with its
+    classes by the model's class names, where it has them; any other as it is."""
+    if isinstance(message, UndefinedMetricWarning) and names:
+        return message.named(names)
+    return str(message)
 
 
 def _matrix_text(matrix, names: list[str]) -> str:

@@ -96,12 +96,15 @@ def _warn_undefined(name: str, kind: str, undefined: np.ndarray) -> None:
     by 0 (``undefined``, one flag per class): counted as 0, as scikit-learn's
     ``zero_division="warn"`` does."""
     if undefined.any():
-        classes = ", ".join(str(c) for c in np.flatnonzero(undefined))
+        classes = np.flatnonzero(undefined).tolist()
+        fields = ", ".join(f"{{{i}}}" for i in range(len(classes)))  # {0}, {1}, ...: the classes
         warnings.warn(
-            f"{name}: class{'es' if undefined.sum() > 1 else ''} {classes} "
-            f"{'have' if undefined.sum() > 1 else 'has'} {_LACKING[kind]}, so its {kind} is "
-            "not defined: counted as 0",
-            UndefinedMetricWarning,
+            UndefinedMetricWarning(
+                f"{name}: class{'es' if len(classes) > 1 else ''} {fields} "
+                f"{'have' if len(classes) > 1 else 'has'} {_LACKING[kind]}, so its {kind} is "
+                "not defined: counted as 0",
+                classes,
+            ),
             stacklevel=caller_stacklevel(),
         )
 
@@ -153,9 +156,9 @@ def _undefined_auc(true: np.ndarray) -> float:
     """NaN, with an :class:`~nudgenet.UndefinedMetricWarning` saying which class the labels
     lack (scikit-learn raises ValueError: "Only one class present in y_true")."""
     warnings.warn(
-        f"roc_auc: the labels hold only class {int(true[0])}; ROC AUC needs rows of both "
-        "classes 0 and 1, so it is not defined (nan)",
-        UndefinedMetricWarning,
+        UndefinedMetricWarning("roc_auc: the labels hold only class {0}; ROC AUC needs rows of "
+                               "both classes {1} and {2}, so it is not defined (nan)",
+                               [int(true[0]), 0, 1]),  # fmt: skip
         stacklevel=caller_stacklevel(),
     )
     return math.nan
