@@ -879,6 +879,18 @@ def test_a_row_of_empty_cells_is_an_error_naming_its_line(tmp_path, empty, optio
     assert len(load_arrays(tmp_path / "b.csv", "label", ignore_columns="id")[0]) == 2
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+@pytest.mark.parametrize("tail", [",,,", ",,,\n,,,\n\n , ,\t,", ",,,\n\n,,,\n"])
+def test_rows_of_empty_cells_after_the_table_are_skipped(tmp_path, end, tail):
+    """A spreadsheet exports its blank rows below the table as lines of commas: they move no
+    row's number, so they are skipped (one between rows is an error, above)."""
+    text = end.join(["id,a,b,label", "u1,1,2,0", "u3,3,4,1", *tail.split("\n")])
+    (tmp_path / "t.csv").write_bytes(text.encode())
+    for options in ({"label_column": "label"}, {"label_column": None},
+                    {"label_column": "label", "read_labels": False}):  # fmt: skip
+        assert len(load_arrays(tmp_path / "t.csv", ignore_columns="id", **options)[0]) == 2
+
+
 @pytest.mark.parametrize("row", ["NA,NA,yes", ",,yes", "null,NA,yes", "N/A,2,yes"])
 def test_missing_values_below_the_header_are_named_not_the_header(tmp_path, row):
     """Review 70, finding 4: missing values in every numeric cell of the first data row hid the

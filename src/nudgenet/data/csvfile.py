@@ -25,6 +25,9 @@ from .label_column import LabelColumn, label_index
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
 # a line of spaces of any kind, a blank line (:func:`_blank_line`) NumPy's reader would not skip
 _BLANK_LINE = re.compile(r"^[^\S\r\n]+(?=\r?$)", re.MULTILINE)
+# the lines of empty cells (,,,) after the last that holds a value: a spreadsheet's export of
+# its blank rows below the table, which move no row's number (one between rows is an error)
+_EMPTY_ROWS_AT_END = re.compile(r"(?:^[\s,]*,[\s,]*$\n?)+\Z", re.MULTILINE)
 
 
 def read_csv(
@@ -276,6 +279,7 @@ def _csv_start(
     if "\x00" in text:  # NumPy's CSV reader would end the cell there, silently
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise DataError(f"{path}: line {line} holds a NUL byte; a CSV file is text")
+    text = _EMPTY_ROWS_AT_END.sub("", text)
     first, second = _first_rows(path, io.StringIO(text))
     return text, first, second, header_of(path, first, second)
 

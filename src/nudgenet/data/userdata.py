@@ -63,7 +63,8 @@ def load_arrays(
       ``ignore_columns`` (names or indices, as ``label_column``; one alone is one column) are no
       features and are not read (a row ID, a note); ``weight_column`` holds each row's weight (a
       number >= 0), no feature either.  Blank lines are skipped, as pandas skips them; a line of
-      empty cells (``,,,``) is an error naming it, as a line with one empty cell is.
+      empty cells (``,,,``) between rows is an error naming it, as a line with one empty cell
+      is (after the last row, a spreadsheet's blank rows below its table, skipped).
     * ``.npy`` (no object arrays either): one array of rows, features only.
     * Every feature and label must be finite: NaN or infinity (a missing value) is an error.
     * For an IDX image/label pair use :func:`nudgenet.data.load_idx_pair`.
