@@ -235,6 +235,26 @@ def test_numpy_returns_the_tensors_array_itself():
     assert (t * 2).numpy()[0, 0] == 14.0
 
 
+def test_numpy_functions_read_a_tensor_as_its_array_as_pytorch_s_do():
+    t = ng.tensor([[1.0, 2.0], [3.0, 4.0]])
+    a = np.asarray(t)
+    assert a.dtype == np.float32 and a.shape == (2, 2)
+    assert np.shares_memory(a, t.data)  # torch: np.asarray(t) shares a CPU tensor's memory
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert not np.shares_memory(np.array(t, copy=True), t.data)
+    np.testing.assert_allclose(t, [[1, 2], [3, 4]])
+    assert np.concatenate([t, t]).dtype == np.float32
+    np.testing.assert_allclose(np.exp(ng.tensor([0.0, 1.0])), [1.0, np.e], rtol=1e-6)
+
+
+def test_numpy_refuses_a_tensor_that_requires_grad_as_pytorch_does():
+    t = ng.tensor([1.0, 2.0], requires_grad=True)
+    for convert in (np.asarray, np.array, lambda t: np.array(t, dtype=np.float64)):
+        with pytest.raises(RuntimeError, match=r"requires grad.*detach\(\)"):
+            convert(t)
+    np.testing.assert_array_equal(np.asarray(t.detach()), [1.0, 2.0])
+
+
 @pytest.mark.parametrize("dtype", [None, np.float64])
 def test_tensor_copies_its_data_and_Tensor_wraps_it(dtype):
     init = np.zeros((2, 3), np.float32)

@@ -5,6 +5,8 @@ Kept here (not in ``tensor.py``) so the engine module never imports the primitiv
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..tensor import Tensor
 from . import arithmetic as A
 from . import inplace
@@ -21,9 +23,22 @@ def _as_float(self) -> float:
     return float(self.item())
 
 
+def _as_array(self, dtype=None, copy=None) -> np.ndarray:
+    """``np.asarray(t)``: the tensor's array (shared, as PyTorch's is for a CPU tensor), in
+    ``dtype`` where given; a tensor that requires gradients is refused, as PyTorch's is, since
+    NumPy would drop its graph without a word (``t.detach()`` or ``t.numpy()`` say so)."""
+    if self.requires_grad:
+        raise RuntimeError(
+            "can't convert a tensor that requires grad to a NumPy array: use "
+            "tensor.detach() (or tensor.numpy(), its array) instead"
+        )
+    return np.array(self.data, dtype=dtype, copy=copy)
+
+
 def _install() -> None:
     methods = {
         "__float__": _as_float,
+        "__array__": _as_array,
         "__add__": A.add,
         "__radd__": _reflected(A.add),
         "__sub__": A.sub,
