@@ -255,6 +255,26 @@ def test_numpy_refuses_a_tensor_that_requires_grad_as_pytorch_does():
     np.testing.assert_array_equal(np.asarray(t.detach()), [1.0, 2.0])
 
 
+@pytest.mark.parametrize(
+    "values, truth", [([0.0], False), (0.0, False), ([[3.0]], True), (-0.5, True), ([1], True)]
+)
+def test_the_truth_of_a_one_element_tensor_is_its_value_s_as_in_pytorch(values, truth):
+    assert bool(ng.tensor(values)) is truth
+    assert bool(ng.tensor(np.asarray(values, np.float64), requires_grad=True)) is truth
+
+
+@pytest.mark.parametrize("shape, amount", [((2, 2), "more than one value"), ((0, 3), "no values")])
+def test_the_truth_of_more_or_no_elements_is_ambiguous_as_in_pytorch(shape, amount):
+    with pytest.raises(ValueError, match=f"Boolean value of Tensor with {amount} is ambiguous"):
+        bool(ng.tensor(np.zeros(shape)))
+
+
+def test_a_layer_s_repr_tests_its_bias_by_presence_not_truth():
+    for out in (1, 3):  # a one-element bias of zeros is present, though false
+        assert ng.Linear(2, out).extra_repr() == f"2 -> {out}"
+        assert ng.Linear(2, out, bias=False).extra_repr() == f"2 -> {out}, bias=False"
+
+
 @pytest.mark.parametrize("dtype", [None, np.float64])
 def test_tensor_copies_its_data_and_Tensor_wraps_it(dtype):
     init = np.zeros((2, 3), np.float32)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..tensor import Tensor
 from . import arithmetic as A
 from . import inplace
@@ -21,6 +22,16 @@ def _as_float(self) -> float:
     """``float(t)`` of a one-element tensor, as PyTorch's: its :meth:`~Tensor.item` (a
     ShapeError for more elements)."""
     return float(self.item())
+
+
+def _truth(self) -> bool:
+    """``bool(t)`` (``if t:``), as PyTorch's: the truth of a one-element tensor's value; with
+    more or no elements it is ambiguous, a ShapeError (a ValueError, as NumPy's and ``item()``'s;
+    PyTorch's is a RuntimeError).  ``==`` stays identity: tensors are dict keys and set members."""
+    if self.data.size != 1:
+        amount = "no values" if self.data.size == 0 else "more than one value"
+        raise ShapeError(f"Boolean value of Tensor with {amount} is ambiguous (shape {self.shape})")
+    return bool(self.data.item())
 
 
 def _as_array(self, dtype=None, copy=None) -> np.ndarray:
@@ -38,6 +49,7 @@ def _as_array(self, dtype=None, copy=None) -> np.ndarray:
 def _install() -> None:
     methods = {
         "__float__": _as_float,
+        "__bool__": _truth,
         "__array__": _as_array,
         "__add__": A.add,
         "__radd__": _reflected(A.add),

@@ -62,7 +62,8 @@ class Linear(Module):
         return f"Linear({self.in_features} -> {self.out_features})"
 
     def extra_repr(self) -> str:
-        return f"{self.in_features} -> {self.out_features}" + ("" if self.bias else ", bias=False")
+        bias = "" if self.bias is not None else ", bias=False"
+        return f"{self.in_features} -> {self.out_features}{bias}"
 
     def get_config(self) -> dict:
         return {
