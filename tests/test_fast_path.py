@@ -216,7 +216,7 @@ REFUSED = {
                "parameters not all owned by the optimizer (it updates 2 of the model's 4)"),
     "requires-grad-false": (_first_layer_frozen, None, None, None,
                             "a parameter of Linear(4 -> 3) is frozen (requires_grad=False)"),
-    "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2))],
+    "extra": (_mlp, None, None, lambda m: m.parameters() + [ng.Parameter(np.zeros(2, np.float32))],
               "the optimizer also updates parameters outside the model"),
 }  # fmt: skip
 

@@ -421,6 +421,23 @@ def test_parameters_must_be_floating_tensors(bad, got):
         optim.SGD([ng.Tensor(np.ones(2), requires_grad=True), bad], lr=0.1)
 
 
+def test_parameters_of_mixed_dtypes_are_refused_not_converted():
+    model = ng.Sequential(ng.Linear(2, 2, seed=0), ng.Linear(2, 2, seed=1).double())
+    with pytest.raises(TypeError, match=r"mixed dtypes \(float32, float64\).*model\.to\(dtype\)"):
+        optim.SGD(model.parameters(), lr=0.1)
+    assert [p.dtype for p in model.parameters()] == [np.float32] * 2 + [np.float64] * 2
+    optim.SGD(model.double(), lr=0.1)  # made one: accepted
+
+
+def test_a_model_converted_in_part_after_the_optimiser_was_built_is_refused_at_its_step():
+    model = ng.Sequential(ng.Linear(2, 2, seed=0), ng.Linear(2, 2, seed=1))
+    opt = optim.SGD(model, lr=0.1)
+    model[1].double()
+    with pytest.raises(TypeError, match=r"mixed dtypes \(float32, float64\)"):
+        opt.step()
+    assert model[0].weight.dtype == np.float32
+
+
 FREEZING = {  # each moves a parameter whose gradient is zero: momentum, moments, weight decay
     "sgd-momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
     "sgd-weight-decay": lambda p: optim.SGD(p, lr=0.1, weight_decay=0.1),

@@ -5,6 +5,9 @@ rebinds the parameter's ``.data`` (and ``.grad``) to a view of that slice.  Zero
 gradient is then one ``fill``, an optimiser step is a few vectorised operations on the whole
 buffer, and an allreduce across processes is one call.
 
+The buffer holds one dtype: unlike PyTorch's optimisers, which keep each parameter's own,
+parameters of mixed dtypes are refused (``model.to(dtype)`` makes them one).
+
 A buffer stays *current* while every parameter still holds the very views it was given and the
 ``requires_grad`` it had; a parameter moved, converted (``Module.to``) or rebound to any other
 array makes it stale, and whoever holds it re-packs (a new ``FlatParameters`` of the same
@@ -52,7 +55,7 @@ class FlatParameters:
             raise ValueError("expected at least one parameter, got an empty list")
         if len({id(p) for p in params}) != len(params):
             raise ValueError("the same parameter appears more than once in the list")
-        dtype = np.result_type(*[p.data for p in params])
+        dtype = _one_dtype(params)
         total = sum(p.data.size for p in params)
         self.params = params
         if storage is None:
@@ -168,6 +171,20 @@ def packed(params: Sequence[Tensor]) -> FlatParameters | None:
     ):
         return owner
     return None
+
+
+def _one_dtype(params: Sequence[Tensor]) -> np.dtype:
+    """The parameters' one dtype: a buffer holds one, so parameters of mixed dtypes are refused
+    (PyTorch's optimisers keep each its own; converting them silently would change what a layer
+    computes)."""
+    dtypes = sorted({p.dtype for p in params}, key=str)
+    if len(dtypes) > 1:
+        found = ", ".join(str(d) for d in dtypes)
+        raise TypeError(
+            f"parameters of mixed dtypes ({found}): one flat buffer holds one dtype; make them "
+            "one first (model.to(dtype), model.float() or model.double())"
+        )
+    return dtypes[0]
 
 
 def flatten(params: Sequence[Tensor]) -> FlatParameters:
