@@ -19,8 +19,9 @@ from .compiled import CompiledMLP
 from .errors import CompileError
 from .grad_mode import enable_grad, no_grad
 from .nn.differential import loss_inputs, wants_inputs
+from .nn.hooks import RemovableHandle
 from .nn.layers import trace
-from .nn.module import Module, RemovableHandle
+from .nn.module import Module
 from .nn.utils import clip_grad_norm_
 from .optim import Optimizer
 from .tensor import Tensor

@@ -6,6 +6,7 @@ from .config import LAYERS, build, describe
 from .containers import ModuleDict, ModuleList
 from .differential import DifferentialLoss
 from .flat import FlatParameters, flatten
+from .hooks import RemovableHandle
 from .layers import (
     Dropout,
     Identity,
@@ -30,7 +31,7 @@ from .losses import (
     MSELoss,
     PoissonLoss,
 )
-from .module import Module, Parameter, RemovableHandle
+from .module import Module, Parameter
 from .normalization import BatchNorm1d, LayerNorm
 
 __all__ = [

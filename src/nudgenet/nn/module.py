@@ -14,6 +14,7 @@ from ..errors import ShapeError
 from ..graph import changed
 from ..tensor import Tensor
 from . import flat
+from .hooks import RemovableHandle
 
 _DEVICES = ("cpu", "cuda", "mps", "xpu", "xla")  # PyTorch's device names, for to()
 
@@ -28,27 +29,6 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
-
-
-class RemovableHandle:
-    """What ``register_forward_hook`` returns: ``remove()`` unregisters the hook (a second call
-    does nothing); used as a context manager, the hook is removed when the block ends."""
-
-    registered = 0  # hooks registered so far on any module (fit's compiled step watches it)
-
-    def __init__(self, hooks: dict) -> None:
-        self._hooks = hooks
-        RemovableHandle.registered += 1
-        self.id = RemovableHandle.registered
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 def _holds_modules(value) -> bool:
