@@ -410,6 +410,18 @@ def test_load_state_dict_errors_name_the_key_and_shapes():
     model.load_state_dict(missing, strict=False)  # a partial load is allowed when not strict
 
 
+def test_a_pytorch_layout_linear_weight_is_refused_with_the_transpose_hint():
+    layer = ng.Linear(3, 4, seed=0)
+    torch_state = {"weight": np.ones((4, 3), np.float32), "bias": np.zeros(4, np.float32)}
+    with pytest.raises(ng.ShapeError, match=r"\(3, 4\), got \(4, 3\) \(transposed: .*"
+                       r"Linear weight is \(in, out\), PyTorch's \(out, in\): load its \.T\)$"):
+        layer.load_state_dict(torch_state)
+    layer.load_state_dict(dict(torch_state, weight=torch_state["weight"].T))
+    with pytest.raises(ng.ShapeError) as other:  # another shape: no hint
+        layer.load_state_dict(dict(torch_state, weight=np.ones((2, 6), np.float32)))
+    assert "transposed" not in str(other.value)
+
+
 def test_same_seed_gives_bit_identical_weights_and_other_seed_differs():
     a, b, c = _mlp(5, 7, 3, seed=42), _mlp(5, 7, 3, seed=42), _mlp(5, 7, 3, seed=43)
     for pa, pb in zip(a.parameters(), b.parameters()):

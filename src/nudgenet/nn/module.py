@@ -17,6 +17,9 @@ from . import flat
 from .hooks import RemovableHandle
 
 _DEVICES = ("cpu", "cuda", "mps", "xpu", "xla")  # PyTorch's device names, for to()
+_TRANSPOSED = (
+    " (transposed: nudgenet's Linear weight is (in, out), PyTorch's (out, in): load its .T)"
+)
 
 
 class Parameter(Tensor):
@@ -275,7 +278,9 @@ switches to it when a hook is registered during training)."""
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         """Copy values into the existing parameters and persistent buffers (views into flat
         buffers stay views; each keeps its dtype): a graph recorded before then refuses a
-        backward through them (:func:`~nudgenet.graph.changed`)."""
+        backward through them (:func:`~nudgenet.graph.changed`).  A value of the transposed
+        shape is refused with a hint: PyTorch's Linear weight, (out, in), is the transpose of
+        nudgenet's (a square one fits both layouts, so porting one takes ``.T`` by hand)."""
         own = dict(self._named_state())
         if strict:
             missing = sorted(set(own) - set(state))
@@ -289,8 +294,10 @@ switches to it when a hook is registered during training)."""
                 continue
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
             if value.shape != own[name].shape:
+                transposed = value.ndim == 2 and value.shape == own[name].shape[::-1]
                 raise ShapeError(
                     f"load_state_dict: {name!r} expected shape {own[name].shape}, got {value.shape}"
+                    + (_TRANSPOSED if transposed else "")
                 )
             own[name][...] = value
             changed((own[name],))
