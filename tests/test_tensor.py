@@ -54,6 +54,16 @@ def test_backward_with_explicit_seed_gives_vector_jacobian_product(x):
     np.testing.assert_allclose(x.grad, 2 * x.data * seed)
 
 
+def test_backward_takes_its_seed_as_pytorch_s_gradient_keyword_or_the_older_grad(x):
+    seed = np.arange(6.0).reshape(2, 3)
+    (x * x).backward(gradient=seed)
+    np.testing.assert_allclose(x.grad, 2 * x.data * seed)
+    (x * x).backward(grad=seed)
+    np.testing.assert_allclose(x.grad, 4 * x.data * seed)
+    with pytest.raises(TypeError, match="both gradient and grad"):
+        (x * x).backward(gradient=seed, grad=seed)
+
+
 def test_shared_subexpression_sums_both_paths(x):
     h = x.exp()  # used by two branches
     (h * h + h).sum().backward()

@@ -128,11 +128,12 @@ class Tensor:
 
     # --- backprop -----------------------------------------------------------------------------
     def backward(
-        self, grad=None, retain_graph: bool | None = None, create_graph: bool = False
+        self, gradient=None, retain_graph=None, create_graph: bool = False, *, grad=None
     ) -> None:
         """Accumulate ∂self/∂leaf into every leaf's ``.grad`` that requires gradients.
 
-        ``grad`` is the seed ∂C/∂self; it may be omitted only for a one-element tensor (seed 1).
+        ``gradient`` (PyTorch's name; ``grad=``, nudgenet's older one, still works) is the seed
+        ∂C/∂self; it may be omitted only for a one-element tensor (seed 1).
         ``create_graph=True`` (PyTorch's): the backward pass is itself recorded, and each leaf's
         accumulated gradient is also kept as a tensor in ``.grad_tensor``, with this pass's graph,
         so a loss built from it backpropagates again; ``.grad`` stays an array (a view of an
@@ -142,7 +143,9 @@ class Tensor:
             raise RuntimeError(
                 f"backward() called on a tensor that does not require gradients: {NO_GRAPH}"
             )
-        seed = seed_gradient(self, grad, "backward()", create_graph)
+        if grad is not None and gradient is not None:
+            raise TypeError("backward() got both gradient and grad, two names for its seed")
+        seed = seed_gradient(self, gradient if grad is None else grad, "backward()", create_graph)
         retain = create_graph if retain_graph is None else retain_graph
         if create_graph:
             backpropagate([self], [seed], retain, create_graph)
