@@ -619,6 +619,7 @@ def _operator_cases():
             spec((2, 3, 4)),
         ),
         case(".T", lambda a: a.T, lambda a: a.T, spec(s)),
+        case(".clone()", lambda a: a.clone() * 2, lambda a: a * 2, spec(s)),
         case("op-reuse-x*x+x", lambda a: a * a + a, lambda a: a * a + a, spec(s)),
         # an input that also feeds a later input: its gradient must be complete before it is used
         case("op-reuse-x+tanh(x)", lambda a: a + a.tanh(), lambda a: a + np.tanh(a), spec(s)),

@@ -285,6 +285,37 @@ def test_a_layer_s_repr_tests_its_bias_by_presence_not_truth():
         assert ng.Linear(2, out, bias=False).extra_repr() == f"2 -> {out}, bias=False"
 
 
+def test_tolist_and_dim_as_pytorch_s():
+    t = ng.tensor(np.array([[1.0, 2.0]]), requires_grad=True)
+    assert t.tolist() == [[1.0, 2.0]] and t.dim() == 2
+    assert ng.tensor(2.5).tolist() == 2.5 and ng.tensor(2.5).dim() == 0
+    assert ng.tensor([1, 2]).tolist() == [1, 2]
+
+
+def test_clone_is_a_copy_that_gradients_flow_through_as_pytorch_s():
+    x = ng.tensor([1.0, 2.0], requires_grad=True)
+    c = x.clone()
+    assert not c.is_leaf and c.requires_grad and not np.shares_memory(c.data, x.data)
+    (c * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])  # torch: tensor([3., 3.])
+    with ng.no_grad():
+        assert not x.clone().requires_grad
+    assert ng.tensor([1.0]).clone().is_leaf
+
+
+def test_requires_grad_sets_the_flag_in_place_and_returns_the_tensor_as_pytorch_s():
+    t = ng.tensor([1.0, 2.0])
+    assert t.requires_grad_() is t and t.requires_grad
+    assert t.requires_grad_(False) is t and not t.requires_grad
+    with pytest.raises(TypeError, match="only floating tensors can require gradients, got dtype"):
+        ng.tensor([1, 2]).requires_grad_()
+    assert not ng.tensor([1, 2]).requires_grad_(False).requires_grad
+    y = t.requires_grad_() * 2
+    assert y.requires_grad_() is y  # a computed tensor already requires gradients
+    with pytest.raises(RuntimeError, match=r"only a leaf's flag can change.*detach\(\)"):
+        y.requires_grad_(False)
+
+
 @pytest.mark.parametrize("dtype", [None, np.float64])
 def test_tensor_copies_its_data_and_Tensor_wraps_it(dtype):
     init = np.zeros((2, 3), np.float32)

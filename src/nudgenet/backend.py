@@ -35,6 +35,12 @@ def as_float_dtype(dtype) -> np.dtype:
     return d
 
 
+def check_can_require_grad(dtype: np.dtype) -> None:
+    """Only floating tensors can require gradients (PyTorch's rule): TypeError otherwise."""
+    if dtype.kind != "f":
+        raise TypeError(f"only floating tensors can require gradients, got dtype {dtype}")
+
+
 def tensor_array(data, dtype=None) -> np.ndarray:
     """``data`` as a tensor holds it: floats in the default dtype unless they already are
     float32/float64 arrays (an array is not copied), ``dtype`` where given."""

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .backend import tensor_array
+from .backend import check_can_require_grad, tensor_array
 from .errors import ShapeError
 from .grad_mode import MODE, enable_grad
 from .graph import CLOCK, NO_GRAPH, check_unchanged, graph_order, leading_to, unbroadcast
@@ -53,10 +53,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         self.data: np.ndarray = tensor_array(data, dtype)
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(
-                f"only floating tensors can require gradients, got dtype {self.data.dtype}"
-            )
+        if requires_grad:
+            check_can_require_grad(self.data.dtype)
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self._creator: Function | None = None

@@ -39,6 +39,7 @@ ELEMENTWISE = {
     A.Log: "Log",
     A.Abs: "Abs",
     A.MatMul: "MatMul",
+    A.Clone: "Identity",
 }
 INT64_MAX = np.iinfo(np.int64).max
 

@@ -9,6 +9,7 @@ from . import tensor_methods as _tensor_methods  # noqa: F401  (binds Tensor's o
 from .arithmetic import (
     abs,
     add,
+    clone,
     div,
     exp,
     getitem,
@@ -51,6 +52,7 @@ _graph_backward.install()  # each primitive's backward_graph (create_graph=True)
 __all__ = [
     "abs",
     "add",
+    "clone",
     "div",
     "exp",
     "getitem",

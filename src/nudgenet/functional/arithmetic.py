@@ -260,6 +260,16 @@ class Transpose(Function):
         return (np.transpose(g, inverse),)
 
 
+class Clone(Function):
+    """out = a copy of a;  da = g"""
+
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, g):
+        return (g,)
+
+
 class GetItem(Function):
     """out = a[index];  da = g scattered back into zeros (added where indices repeat)"""
 
@@ -364,6 +374,12 @@ def transpose(a, *axes) -> Tensor:
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     return Transpose.apply(as_tensor(a), axes=axes or None)
+
+
+def clone(a) -> Tensor:
+    """A copy of ``a`` in new memory that gradients flow through (PyTorch's ``clone``; where
+    ``detach()`` shares the memory and cuts the graph)."""
+    return Clone.apply(as_tensor(a))
 
 
 def getitem(a, index) -> Tensor:

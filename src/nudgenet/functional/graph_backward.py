@@ -232,6 +232,7 @@ RULES = {
     A.Transpose: lambda fn, g: (
         A.transpose(g) if fn.axes is None else A.transpose(g, np.argsort(fn.axes).tolist()),
     ),
+    A.Clone: lambda fn, g: (g,),
     A.GetItem: lambda fn, g: (ScatterAdd.apply(g, shape=fn.shape, index=fn.index),),
     ScatterAdd: lambda fn, g: (A.GetItem.apply(g, index=fn.index),),
     Masked: _masked,

@@ -1,4 +1,6 @@
-"""Tensor's operators and math methods, bound to the primitives that implement them.
+"""Tensor's operators and math methods, bound to the primitives that implement them, and
+PyTorch's conversions and small methods (``bool``, ``np.asarray``, ``tolist``, ``dim``,
+``requires_grad_``).
 
 Kept here (not in ``tensor.py``) so the engine module never imports the primitives above it.
 """
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import check_can_require_grad
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import arithmetic as A
@@ -37,13 +40,37 @@ def _truth(self) -> bool:
 def _as_array(self, dtype=None, copy=None) -> np.ndarray:
     """``np.asarray(t)``: the tensor's array (shared, as PyTorch's is for a CPU tensor), in
     ``dtype`` where given; a tensor that requires gradients is refused, as PyTorch's is, since
-    NumPy would drop its graph without a word (``t.detach()`` or ``t.numpy()`` say so)."""
+    NumPy would drop its graph without a word (``t.detach()`` first says so)."""
     if self.requires_grad:
         raise RuntimeError(
             "can't convert a tensor that requires grad to a NumPy array: use "
             "tensor.detach() (or tensor.numpy(), its array) instead"
         )
     return np.array(self.data, dtype=dtype, copy=copy)
+
+
+def _tolist(self) -> list | float | int | bool:
+    """The values as nested Python lists (a Python number for a 0-d tensor), as PyTorch's."""
+    return self.data.tolist()
+
+
+def _dim(self) -> int:
+    """The number of dimensions, ``ndim`` (PyTorch's name)."""
+    return self.data.ndim
+
+
+def _requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    """Set ``requires_grad`` in place and return the tensor, as PyTorch's: a floating tensor
+    only, and a computed tensor cannot be taken out of its graph this way (``detach()`` it)."""
+    if requires_grad:
+        check_can_require_grad(self.dtype)
+    elif not self.is_leaf:
+        raise RuntimeError(
+            "requires_grad_(False) on a computed tensor: only a leaf's flag can change; use "
+            "tensor.detach() for the same values out of the graph"
+        )
+    self.requires_grad = bool(requires_grad)
+    return self
 
 
 def _install() -> None:
@@ -66,6 +93,10 @@ def _install() -> None:
         "__neg__": A.neg,
         "__abs__": A.abs,
         "__getitem__": A.getitem,
+        "requires_grad_": _requires_grad_,
+        "tolist": _tolist,
+        "dim": _dim,
+        "clone": A.clone,
         "sum": A.sum,
         "mean": A.mean,
         "max": A.max,
