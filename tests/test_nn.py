@@ -332,6 +332,28 @@ def test_module_zero_grad_of_part_of_a_buffer_leaves_the_other_gradients(monkeyp
         np.testing.assert_array_equal(p.grad, grad)
 
 
+def test_pytorch_s_zero_grad_set_to_none_is_accepted_and_zeroes_the_buffer_s_views():
+    model = _mlp(3, 4, 2, act=ng.Tanh)
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    for zero_grad in (model.zero_grad, opt.zero_grad):
+        _with_gradients(model)
+        zero_grad(set_to_none=True)
+        assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
+        assert opt._flat.is_current()  # the views stay bound: no re-packing at the next step
+
+
+def test_module_requires_grad_sets_every_parameter_s_flag_and_returns_the_module():
+    model = _mlp(3, 4, 2, act=ng.Tanh)
+    opt = ng.optim.SGD(model.parameters(), lr=0.1)
+    assert model[0].requires_grad_(False) is model[0]  # torch: freezes the layer
+    assert [p.requires_grad for p in model.parameters()] == [False, False, True, True]
+    frozen = model[0].weight.data.copy()
+    F.mse_loss(model(np.ones((2, 3), np.float32)), np.zeros((2, 2), np.float32)).backward()
+    opt.step()
+    np.testing.assert_array_equal(model[0].weight.data, frozen)
+    assert all(p.requires_grad for p in model.requires_grad_().parameters())
+
+
 # --- parameters, names, state -----------------------------------------------------------------
 
 

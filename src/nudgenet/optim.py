@@ -95,8 +95,10 @@ class Optimizer:
         here and ``step()`` reads it (re-packed first, as :attr:`flat_params`)."""
         return self._buffer().grad
 
-    def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero (one fill of the flat gradient buffer)."""
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Set every parameter's gradient to zero (one fill of the flat gradient buffer);
+        PyTorch's ``set_to_none=True`` zeroes too (:func:`~nudgenet.nn.flat.zero_grad` says
+        why)."""
         self._buffer().zero_grad()
 
     def step(self, part: slice | None = None) -> None:

@@ -196,7 +196,12 @@ def flatten(params: Sequence[Tensor]) -> FlatParameters:
 
 def zero_grad(params: Sequence[Tensor]) -> None:
     """Zero the gradients of ``params``: one fill when they are exactly one current buffer's,
-    else each parameter's own (so a buffer shared with other parameters is left alone)."""
+    else each parameter's own (so a buffer shared with other parameters is left alone).
+
+    Never None, whatever ``set_to_none`` Module's and Optimizer's ``zero_grad`` are given
+    (PyTorch's default is True): a packed gradient is a view of the buffer, and None would
+    unbind it, so the buffer would be re-packed at every step.  Unlike PyTorch, which skips a
+    parameter whose gradient is None, a step then still applies weight decay and momentum."""
     buffer = packed(params)
     if buffer is not None:
         buffer.zero_grad()

@@ -222,9 +222,17 @@ switches to it when a hook is registered during training)."""
         """Set evaluation mode (Dropout is the identity)."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter, as PyTorch's (``requires_grad_(False)``
+        freezes the module; an optimiser built before follows at its next step); returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
         """Set every parameter's gradient to zero: one fill when this module's parameters are
-        exactly one optimiser's flat buffer, else each gradient on its own (:mod:`.flat`)."""
+        exactly one optimiser's flat buffer, else each gradient on its own; PyTorch's
+        ``set_to_none=True`` zeroes too (:func:`.flat.zero_grad` says why)."""
         flat.zero_grad(self.parameters())
 
     # --- dtype --------------------------------------------------------------------------------
