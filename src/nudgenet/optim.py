@@ -58,7 +58,7 @@ class Optimizer:
                 raise TypeError(
                     f"{type(self).__name__}: parameter {i} must be a floating tensor, got {got}"
                 )
-        self.lr = positive("lr", lr)
+        self.lr = positive("lr", lr, allow_zero=True)  # PyTorch's: 0 (a schedule reaches it)
         self.step_count = 0
         self._flat = flatten(self.params)
         self.state = {name: np.zeros_like(self._flat.data) for name in self._state_names}
