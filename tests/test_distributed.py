@@ -227,6 +227,8 @@ def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
         ("model", 1, "rank 1 runs another fit than rank 0: parameters[0][0][1] 9 there, 8 on"),
         ("data", 1, 'rank 1 runs another fit than rank 0: x "(399, 5) float32" there, "(400, 5)'),
         ("options", 1, "rank 1 runs another fit than rank 0: batch_size 64 there, 32 on rank 0"),
+        # an argument error on one rank only: it ends the job (rank 0 went on to compare)
+        ("bad-batch-size", 1, "rank 1 of 2: ValueError: fit: expected epochs >= 0 and batch_si"),
         ("activation", 1, "rank 1 runs another fit than rank 0: architecture"),
         ("data-values", 1, "rank 1 runs another fit than rank 0: x (CRC-32 of 16 rows) "),
         ("batchnorm", 1, "the model holds a BatchNorm1d, which normalises by the statistics"),
@@ -283,11 +285,44 @@ def test_a_failing_rank_ends_every_rank(case, code, message):
     assert seconds < 20
     lines = [line for line in result.stderr.splitlines() if "nudgenet: rank" in line]
     assert all(line.startswith("nudgenet: rank") for line in lines), "one line each, not cut"
+    if case in ("batchnorm", "no-seed", "by-hand-no-seed"):  # every rank's alike: said once
+        assert len(lines) == 1 and lines[0].startswith("nudgenet: rank 0 of 2"), result.stderr
+        assert result.stderr.count("Traceback (most recent call last):") == 1
     if case in ("leaves", "second-fit-alone"):
         assert "rank 0 of 2: waited 1 s at the start of fit(distributed=True)" in result.stderr
         assert "still waiting (NUDGENET_STALL_SHUTDOWN_SECONDS=<seconds> ends the job)" in (
             result.stderr
         )
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_an_error_every_rank_s_checks_raise_alike_reaches_the_script(ranks, tmp_path):
+    """A script's try/except around a distributed fit or evaluate works under mpiexec as alone:
+    an argument error every rank raises alike before any collective (a sweep's batch_size=0, a
+    refused BatchNorm1d) passes to the caller on every rank (it aborted the job); the script
+    then trains and scores as usual."""
+    out = tmp_path / "caught"
+    result, _ = launch(ranks, str(SCRIPTS / "caught.py"), str(out), timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "nudgenet: rank" not in result.stderr and "Traceback" not in result.stderr
+    found = [(tmp_path / f"caught.{rank}").read_text() for rank in range(ranks)]
+    assert found == [found[0]] * ranks
+    assert found[0].splitlines()[-1].startswith("then trained 2 epochs, loss ")
+    assert found[0].splitlines()[:-1] == [
+        "batch_size=0: caught ValueError: fit: expected epochs >= 0 and batch_size >= 1, got 1 "
+        "and 0",
+        "drop_last: caught ValueError: fit: drop_last with batch_size=128 > 100 rows leaves no "
+        "batch",
+        "seed=None: caught DistributedError: fit(distributed=True) needs seed= (an int): every "
+        "rank draws the same row order from it (None would draw from the global generator, "
+        "which is each rank's own)",
+        "BatchNorm1d: caught DistributedError: fit(distributed=True): the model holds a "
+        "BatchNorm1d, which normalises by the statistics of each rank's share of the batch, not "
+        "of the global batch; data-parallel training refuses it (LayerNorm normalises each row "
+        "alone)",
+        "evaluate rows: caught ShapeError: x: inputs have 100 rows but targets have 99 rows "
+        "(shape (99,))",
+    ]
 
 
 def test_mpi4py_s_runner_ends_the_job_on_a_non_zero_exit_outside_guard():
@@ -359,6 +394,38 @@ def test_in_a_world_of_one_rank_an_error_passes(monkeypatch):
         with pytest.raises(type(error)):
             with abort_on_error(FakeComm(1, rank=0), exit_line="left"):
                 raise error
+
+
+def test_the_start_handshake_lets_pass_only_a_check_s_error_every_rank_raised_alike():
+    """Before open() (the rendezvous) and after the exchange (training) nothing passes; nor do
+    Ctrl-C, MemoryError and sys.exit; an error passes when every rank's line is the same."""
+    from nudgenet.distributed.faults import Handshake
+
+    class Gathering(FakeComm):
+        def __init__(self, others):
+            super().__init__(len(others) + 1)
+            self.others, self.sent = others, []
+
+        def allgather(self, line):
+            self.sent.append(line)
+            return [line, *self.others]
+
+    error = ValueError("fit: expected epochs >= 0 and batch_size >= 1, got 1 and 0")
+    line = "ValueError: fit: expected epochs >= 0 and batch_size >= 1, got 1 and 0"
+    for others, alike in (([line, line], True), ([line, None], False), (["KeyError: x"], False)):
+        handshake = Handshake(comm := Gathering(others))
+        assert not handshake.failed_alike(error) and comm.sent == []  # not yet open
+        handshake.open()
+        assert handshake.failed_alike(error) == alike and comm.sent == [line]
+        assert not handshake.failed_alike(error) and len(comm.sent) == 1  # exchanged once
+    for unsaid in (KeyboardInterrupt(), MemoryError(), SystemExit(2)):
+        handshake = Handshake(comm := Gathering([None]))
+        handshake.open()
+        assert not handshake.failed_alike(unsaid) and comm.sent == []
+    handshake = Handshake(comm := Gathering([line]))
+    handshake.open()
+    handshake.agree()  # this rank's checks passed: "ok" said, errors from now on abort
+    assert comm.sent == [None] and not handshake.failed_alike(error)
 
 
 def _failing_callback():

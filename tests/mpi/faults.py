@@ -4,7 +4,8 @@
 out of memory at its 3rd batch), ``interrupt`` (Ctrl-C on rank 0 at its 3rd batch: a
 KeyboardInterrupt raised), ``sigint`` (the signal SIGINT to rank 1 at its 3rd batch), ``kill``
 (rank 1 killed with SIGKILL at its 3rd batch), ``model`` / ``data`` / ``options`` (rank 1 builds
-another model, has one row fewer, another batch size), ``activation`` (rank 1's hidden layer
+another model, has one row fewer, another batch size), ``bad-batch-size`` (rank 1 alone
+passes batch_size=0: refused there, not on rank 0), ``activation`` (rank 1's hidden layer
 is a Tanh: the same parameter shapes), ``data-values`` (rank 1 draws its own data: the same
 shapes), ``batchnorm``, ``no-seed``, ``uncaught`` (the script's own code raises on rank 1
 before ``fit``, rank 0 goes on into ``fit``), ``leaves`` (rank 1 exits normally, rank 0 goes on
@@ -66,6 +67,8 @@ if rank == 1 and case == "data":
     x, y = x[:-1], y[:-1]
 if rank == 1 and case == "options":
     batch_size = 64
+if rank == 1 and case == "bad-batch-size":
+    batch_size = 0
 distributed = True
 if case in ("no-seed", "by-hand-no-seed"):
     seed = None

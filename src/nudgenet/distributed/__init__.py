@@ -17,7 +17,9 @@ computing the gradient of its share of every batch (mpi4py, the ``mpi`` extra:
 * an epoch's metrics and validation scores are computed over all rows exactly once (and
   ``ng.evaluate(..., distributed=True)``'s, after training); the History holds rank 0's logs,
   the same on every rank, and any rank's stop stops all; only rank 0 prints and writes files;
-* an error on one rank ends every rank; ranks that differ are caught at the start (and, for
+* an error on one rank ends every rank (one that every rank's argument checks raise alike,
+  before any collective, reaches the caller as in one process); ranks that differ are caught
+  at the start (and, for
   the optimiser's settings, as each epoch begins and after it) (:mod:`.faults`,
   :mod:`.compared`).
 

@@ -13,7 +13,10 @@ rank other than 0 after a pause, so that the same mistake on rank 0 is reported 
 (:func:`exit_code`: 130 for Ctrl-C, a ``sys.exit``'s number, the error class's own
 ``exit_code``, 1 otherwise; MPICH's launcher adds a line of its own).  In a
 communicator of one rank the exception passes to the caller (nothing there waits for it); left
-uncaught, :func:`abort_on_uncaught` ends a world of several.  A rank killed
+uncaught, :func:`abort_on_uncaught` ends a world of several.  An error that every rank raises
+alike in a distributed call's argument checks, before its first collective, passes to the
+caller too (:class:`Handshake`: ``batch_size=0`` on every rank): nothing waits for it, so a
+script may catch it as it would alone (left uncaught, rank 0 alone reports it).  A rank killed
 outright (SIGKILL, the kernel's OOM killer) is the launcher's to clean up: MPICH's Hydra ends
 the job at once with the signal's exit code.
 
@@ -51,6 +54,7 @@ _FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
 _DEFERRED = 2.0  # seconds a rank other than 0 waits before reporting a one-line mistake
 STALL_WARNING = "NUDGENET_STALL_WARNING_SECONDS"  # a line after this long waiting (default 60)
 STALL_SHUTDOWN = "NUDGENET_STALL_SHUTDOWN_SECONDS"  # the job ended after this long (default: never)
+_ALIKE = "_nudgenet_every_rank"  # set on an error every rank raised alike (Handshake)
 _POLL = (1e-4, 0.05)  # seconds between looks at a pending rendezvous: first, at most
 # errors abort_on_error reports by their line alone, without a traceback (a command line's user
 # mistakes: `nudgenet train` promises one line for them); set by abort_on_error(one_line=...)
@@ -88,14 +92,18 @@ def exit_code(error: BaseException) -> int:
 
 
 @contextlib.contextmanager
-def abort_on_error(comm, exit_line: str = "", one_line: tuple = ()) -> Iterator[None]:
+def abort_on_error(
+    comm, exit_line: str = "", one_line: tuple = (), passes=None
+) -> Iterator[None]:
     """Run the block; on any exception print Python's report of it and one line naming this rank
     and the error to stderr and ``Abort`` every rank with its :func:`exit_code` (see the module
     doc).  A ``SystemExit`` of code 0 (or None) is a rank leaving normally and passes, unless
     ``exit_line`` is given, its line then: inside a distributed ``fit`` or ``evaluate`` the
     others wait for this one in the next collective, for ever.  In a communicator of one rank
-    every exception passes.  Errors of the types ``one_line`` (here and in the
-    ``abort_on_error`` blocks within: a command line's user mistakes) get the line alone, and
+    every exception passes, and so does one for which ``passes(error)`` is true
+    (:meth:`Handshake.failed_alike`: every rank raised it alike, before any could wait).
+    Errors of the types ``one_line`` (here and in the ``abort_on_error`` blocks within: a
+    command line's user mistakes) get the line alone, and
     on ranks other than 0 only after :data:`_DEFERRED` seconds: a mistake every rank makes is
     then reported once, by rank 0, whose abort ends the others first."""
     reset = _one_line.set(one_line or _one_line.get())
@@ -104,6 +112,8 @@ def abort_on_error(comm, exit_line: str = "", one_line: tuple = ()) -> Iterator[
     except BaseException as error:
         clean = isinstance(error, SystemExit) and error.code in (0, None)
         if comm.Get_size() == 1 or (clean and not exit_line):
+            raise
+        if not clean and passes is not None and passes(error):
             raise
         mistake = isinstance(error, _one_line.get())
         if mistake and comm.Get_rank():  # the same mistake on rank 0 ends the job first,
@@ -123,7 +133,8 @@ def abort_on_uncaught() -> None:
     :class:`~.parallel.DataParallel`, whatever its communicator, ``COMM_SELF`` included (the
     ranks of a one-run-per-rank sweep may meet in a collective afterwards).  ``sys.exit``
     reaches no hook: a script started as ``python -m mpi4py script.py`` (mpi4py's runner) ends
-    the job on a non-zero one too."""
+    the job on a non-zero one too.  An error every rank raised alike (:class:`Handshake`) is
+    reported by rank 0 alone: the others wait :func:`_deferral` first, and its abort ends them."""
     from mpi4py import MPI
 
     comm, previous = MPI.COMM_WORLD, sys.excepthook
@@ -131,6 +142,8 @@ def abort_on_uncaught() -> None:
         return
 
     def hook(kind, error, trace) -> None:
+        if getattr(error, _ALIKE, False) and comm.Get_rank():  # rank 0 reports it for all
+            time.sleep(_deferral())
         report = ""
         if previous is sys.__excepthook__:  # Python's report, written with our line at once
             report = "".join(traceback.format_exception(kind, error, trace))
@@ -243,6 +256,45 @@ def rendezvous(comm, what: str) -> None:
             f"rank 0 starts {everyone[0]} where rank {other} starts {everyone[other]}: every "
             "rank must make the same distributed calls in the same order"
         )
+
+
+class Handshake:
+    """How the argument checks of one distributed call (``fit``'s, ``evaluate``'s) went on
+    every rank, told to every rank before the call's first collective that a failing rank would
+    leave the others waiting in: after :func:`rendezvous` (and the collectives every rank makes
+    whatever its arguments), :meth:`open`; then each rank runs the checks and says "ok"
+    (:meth:`agree`) or, from :func:`abort_on_error` (``passes``), the error's line
+    (:meth:`failed_alike`), in one ``allgather`` that every rank reaches, failing or not.
+    Every rank failed with the same line (``batch_size=0`` everywhere): each raises its own
+    error as one process does, and a script may catch it.  Some failed: they abort as ever,
+    the others go on to the call's next collective, where that abort ends them.  Errors before
+    :meth:`open` (the rendezvous's) or after the exchange (training's: the others may be in a
+    collective), and Ctrl-C, ``MemoryError`` or ``sys.exit``, abort."""
+
+    def __init__(self, comm):
+        self.comm, self.pending = comm, False
+
+    def open(self) -> None:
+        """The ranks met: errors from here to the exchange are told to every rank."""
+        self.pending = True
+
+    def agree(self) -> None:
+        """This rank's checks passed: say so (whether another's failed, its abort will say)."""
+        self._exchange(None)
+
+    def failed_alike(self, error: BaseException) -> bool:
+        """Say this rank's ``error`` (while the exchange is pending, for an ``Exception`` but
+        ``MemoryError``); whether every rank failed with the same line."""
+        if not self.pending or not isinstance(error, Exception) or isinstance(error, MemoryError):
+            return False
+        line = describe(error)
+        alike = set(self._exchange(line)) == {line}
+        setattr(error, _ALIKE, alike)  # left uncaught, rank 0 alone reports it
+        return alike
+
+    def _exchange(self, line: str | None) -> list:
+        self.pending = False
+        return self.comm.allgather(line)
 
 
 def barrier(comm) -> None:

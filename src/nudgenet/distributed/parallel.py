@@ -39,7 +39,7 @@ from ..run_state import FIT_ARRAYS, Position, Run
 from ..step import EVALUATION_BATCH, update_step, whole_loss
 from .allreduce import GradientAllreduce
 from .compared import description, fit_options, parameters_checksum
-from .faults import abort_on_error, abort_on_uncaught, check_same, rendezvous
+from .faults import Handshake, abort_on_error, abort_on_uncaught, check_same, rendezvous
 from .launch import launcher, world
 from .node import NodeReduction, reduction_for
 from .shard import bounds, class_weights, share, weight_of
@@ -79,17 +79,20 @@ class DataParallel:
         self.fitting = False  # inside running(): a fit runs in this object on this rank
         self.unclaimed = False  # running() began and its fit has not yet claimed this object
         self.reduction: NodeReduction | GradientAllreduce | None = None
+        self.handshake: Handshake | None = None  # fit's checks told to every rank (running())
         self.mean_loss = True  # the loss is a mean over rows (else a sum: shares add as they are)
         self.class_weights = None  # a class-weighted cross-entropy's (a share weighs by them)
 
     @contextlib.contextmanager
     def running(self, arguments: dict) -> Iterator[None]:
         """Abort every rank on an error here (``sys.exit(0)`` too: the others would wait for
-        this rank in the next collective); wait for every rank to start this fit
-        (:func:`~.faults.rendezvous`); then refuse a ``checkpoint`` that is not a Checkpoint and
-        a missing seed, and keep fit's options the ranks compare (:func:`~.compared.fit_options`);
-        files and warnings from rank 0 only; the BLAS threads of the ranks on one machine
-        sharing its cores (:mod:`.threads`)."""
+        this rank in the next collective), but for one every rank raised alike in fit's
+        argument checks, up to :meth:`check`'s comparison (:class:`~.faults.Handshake`: it
+        passes to the caller); wait for every rank to start this fit
+        (:func:`~.faults.rendezvous`); files and warnings from rank 0 only; the BLAS threads of
+        the ranks on one machine sharing its cores (:mod:`.threads`); then refuse a
+        ``checkpoint`` that is not a Checkpoint and a missing seed, and keep fit's options the
+        ranks compare (:func:`~.compared.fit_options`)."""
         if self.fitting:  # a fit called with this object inside its own fit (from a callback)
             raise DistributedError(
                 "this DataParallel already runs a fit: a fit started inside it (from a callback, "
@@ -98,28 +101,31 @@ class DataParallel:
         previous = files.set_may_write(files.may_write() and self.rank == 0)
         self.reduction = None
         self.fitting = self.unclaimed = True
+        self.handshake = handshake = Handshake(self.comm)
         try:
-            with abort_on_error(self.comm, exit_line=_EXIT_IN_FIT):
+            with abort_on_error(self.comm, _EXIT_IN_FIT, passes=handshake.failed_alike):
                 rendezvous(self.comm, "fit(distributed=True)")  # every rank is in this fit
-                check_checkpoint(arguments["checkpoint"])
-                self.options = fit_options(arguments)
-                if arguments["seed"] is None:
-                    raise DistributedError(
-                        "fit(distributed=True) needs seed= (an int): every rank draws the same "
-                        "row order from it (None would draw from the global generator, which is "
-                        "each rank's own)"
-                    )
                 with warnings.catch_warnings():
                     if self.rank:
                         warnings.simplefilter("ignore")
                     with blas_threads_per_rank(self.comm):
+                        handshake.open()  # fit's checks, until check() agrees
+                        check_checkpoint(arguments["checkpoint"])
+                        self.options = fit_options(arguments)
+                        if arguments["seed"] is None:
+                            raise DistributedError(
+                                "fit(distributed=True) needs seed= (an int): every rank draws "
+                                "the same row order from it (None would draw from the global "
+                                "generator, which is each rank's own)"
+                            )
                         yield
         finally:
             self.fitting = self.unclaimed = False
             files.set_may_write(previous)
 
     def check(self, run: Run, loss_fn, settings: dict, data: dict[str, np.ndarray]) -> None:
-        """Refuse a model with BatchNorm1d; compare the ranks' runs: fit's ``settings`` and
+        """Refuse a model with BatchNorm1d (the last of fit's checks that an error every rank
+        raises alike passes: :meth:`running`); compare the ranks' runs: fit's ``settings`` and
         options (:func:`~.compared.fit_options`), the model (outline, parameters' shapes), the
         optimiser (class and ``hyperparameters()``), the callbacks (class and
         ``training_settings()``), the number of ranks, the shape of each of fit's ``data`` arrays
@@ -137,6 +143,7 @@ class DataParallel:
         self.mean_loss = is_mean_over_rows(loss_fn)
         self.class_weights = class_weights(loss_fn)
         optimizer = run.optimizer
+        self.handshake.agree()  # fit's checks passed here: the ranks' first collective
         check_same(self.comm, {
             **settings,
             **self.options,
@@ -255,11 +262,15 @@ class DataParallel:
         rows (``prepare() -> (x, y, metric_fns)``) and is compared with rank 0 (the model and
         its weights, the loss, the metrics, the rows' shape and a sample of them:
         DistributedError naming the first difference), then :meth:`evaluate`; an error on any
-        rank, in any of this, ends every rank."""
-        with abort_on_error(self.comm, exit_line=_EXIT_IN_EVALUATE):
+        rank, in any of this, ends every rank, but for one every rank's checks of its rows
+        raised alike (:class:`~.faults.Handshake`: it passes to the caller)."""
+        handshake = Handshake(self.comm)
+        with abort_on_error(self.comm, _EXIT_IN_EVALUATE, passes=handshake.failed_alike):
             rendezvous(self.comm, "evaluate(distributed=True)")
+            handshake.open()
             x, y, metric_fns = prepare()
             weights = check_weights("evaluate", "sample_weight", sample_weight, len(x), np.float64)
+            handshake.agree()
             check_same(self.comm, {
                 **description(model, {"x": x, "y": y, "sample_weight": weights}),
                 "weights (CRC-32)": parameters_checksum(model),
