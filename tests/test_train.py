@@ -1020,3 +1020,51 @@ def test_every_built_in_callback_copies_and_pickles_before_during_and_after_fit(
            callbacks=[*callbacks, ng.LambdaCallback(on_epoch_end=copy_all)])  # fmt: skip
     copy_all(None, None)
     assert copied == [type(c) for c in callbacks for _ in range(2)] * 4
+
+
+def test_validation_and_evaluated_rows_that_are_not_finite_are_named_once_before_training():
+    """A NaN or inf in a validation row made val_loss nan and EarlyStopping stop after one epoch
+    without a word (a training row's stops fit with a DivergenceWarning): the rows are named
+    once, as fit starts, by their numbers in x (validation_split, any mode) or in
+    validation_data; evaluate names those its loss cannot score, sparse rows too."""
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(100, 3)), (np.arange(100) % 2)
+    x[95, 1] = np.nan
+    spoilt = "val_loss will be nan, and callbacks watching it (EarlyStopping, ReduceLROnPlateau)"
+
+    def run(**options):
+        model = ng.Sequential(ng.Linear(3, 4, seed=0), ng.ReLU(), ng.Linear(4, 2, seed=1))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ng.fit(model, ng.CrossEntropyLoss(), ng.optim.SGD(model.parameters(), lr=0.1),
+                   *options.pop("rows", (x, y)), epochs=3, seed=0, verbose=0,
+                   callbacks=[ng.EarlyStopping(patience=1)], **options)  # fmt: skip
+        ours = [w for w in caught if w.category is ng.DivergenceWarning]
+        assert all(w.filename == __file__ for w in ours)
+        return model, [str(w.message) for w in ours]
+
+    _, said = run(validation_split=0.2)
+    assert said == [f"fit: 1 validation row holds NaN or infinite inputs (row 95 of x): {spoilt} "
+                    "act on nan; drop or fix it"]  # fmt: skip
+    bad = x.copy()
+    bad[::2, 0] = np.inf  # every other row: some are drawn for validation, by their numbers in x
+    _, said = run(rows=(bad, y), validation_split=0.5, validation_split_mode="stratify")
+    named = re.search(r"validation rows hold NaN or infinite inputs \(rows ([\d, ]+), ", said[0])
+    assert named and all(int(row) % 2 == 0 for row in named[1].split(", ")), said
+    held = x[80:].copy()
+    held[[3, 7], 0] = np.inf
+    model, said = run(rows=(x[:80], y[:80]), validation_data=(held, y[80:]))
+    assert said == [f"fit: 3 validation rows hold NaN or infinite inputs (rows 3, 7, 15 of "
+                    f"validation_data): {spoilt} act on nan; drop or fix them"]  # fmt: skip
+    _, said = run(rows=(x[:80], y[:80]), validation_data=(x[:20], y[:20]))
+    assert said == [], "finite rows: no warning"
+    for rows in (held, scipy.sparse.csr_matrix(held)):
+        with pytest.warns(ng.DivergenceWarning) as caught:
+            scores = ng.evaluate(model, ng.CrossEntropyLoss(), rows, y[80:], metrics=["accuracy"])
+        ours = [str(w.message) for w in caught if w.category is ng.DivergenceWarning]
+        assert np.isnan(scores["loss"]) and ours == [
+            "evaluate: 3 rows hold NaN or infinite inputs (rows 3, 7, 15 of x): the loss is nan; "
+            "drop or fix them"
+        ]

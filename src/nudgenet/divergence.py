@@ -2,7 +2,9 @@
 
 :class:`TerminateOnDivergence` stops a run whose finite loss runs away; :func:`non_finite`
 names why a batch's loss stopped being finite (``fit`` stops on it at once, before the update,
-so the parameters stay the last finite ones).
+so the parameters stay the last finite ones); :func:`warn_non_finite_rows` names the rows whose
+inputs are not finite where a loss would be NaN before any training (fit's validation rows, the
+rows ``evaluate`` scores), by the same rule (:func:`non_finite_rows`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from .callbacks import Callback
 from .errors import DivergenceWarning, caller_stacklevel
 from .grad_mode import no_grad
 from .nn.layers import trace
+
+_BLOCK_ROWS = 4096  # rows whose values warn_non_finite_rows looks at a time
 
 
 class TerminateOnDivergence(Callback):
@@ -139,7 +143,7 @@ def non_finite(model, epoch: int, step: int, loss: float, inputs: np.ndarray) ->
     for name, p in model.named_parameters():
         if not np.isfinite(p.data).all():
             return f"{where}; the parameters of {name} were already not finite"
-    bad_rows = np.flatnonzero(~np.isfinite(inputs.reshape(len(inputs), -1)).all(axis=1))
+    bad_rows = non_finite_rows(inputs)
     if bad_rows.size:
         return f"{where}; {bad_rows.size} of the batch's rows hold NaN or infinite inputs"
     was_training = model.training
@@ -153,3 +157,30 @@ def non_finite(model, epoch: int, step: int, loss: float, inputs: np.ndarray) ->
         if not np.isfinite(output.data).all():
             return f"{where}; the forward pass first overflowed in layer {layer!r}"
     return f"{where}; every layer's output is finite: the loss itself overflowed"
+
+
+def non_finite_rows(inputs: np.ndarray) -> np.ndarray:
+    """The numbers of the rows of ``inputs`` that hold a NaN or infinite value."""
+    return np.flatnonzero(~np.isfinite(inputs.reshape(len(inputs), -1)).all(axis=1))
+
+
+def warn_non_finite_rows(inputs, who: str, noun: str, source: str, effect: str, numbers=None):
+    """A DivergenceWarning from ``who`` when rows of ``inputs`` (an array or SparseRows, read
+    :data:`_BLOCK_ROWS` at a time) hold NaN or infinite values (:func:`non_finite_rows`): how
+    many ``noun`` rows, the first of their numbers in ``source`` (``numbers[i]`` for row i
+    where given: the rows ``source`` holds them at) and ``effect``, what they spoil."""
+    block = getattr(inputs, "block_rows", lambda rows: rows)(_BLOCK_ROWS)
+    found = np.concatenate([start + non_finite_rows(inputs[start : start + block])
+                            for start in range(0, len(inputs), block)])  # fmt: skip
+    if not found.size:
+        return
+    first = found[:5]
+    named = first if numbers is None else [numbers[i] for i in first]
+    shown = ", ".join(str(int(r)) for r in named) + (", ..." if found.size > 5 else "")
+    many = found.size > 1
+    warnings.warn(
+        f"{who}: {found.size} {noun}{'s hold' if many else ' holds'} NaN or infinite inputs "
+        f"(row{'s' * many} {shown} of {source}): {effect}; drop or fix {'them' if many else 'it'}",
+        DivergenceWarning,
+        stacklevel=caller_stacklevel(),
+    )

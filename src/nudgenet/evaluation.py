@@ -4,6 +4,7 @@ rows and targets that ``fit`` shares."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
 
@@ -13,6 +14,7 @@ from .data._convert import sparse_within_range, within_range
 from .data.sparse_rows import SparseRows, is_sparse
 from .data.sparse_rows import dense as dense_array
 from .distributed.parallel import joined, wanted
+from .divergence import warn_non_finite_rows
 from .errors import ShapeError, name_all_rows
 from .grad_mode import no_grad
 from .metrics import resolve
@@ -145,13 +147,29 @@ def evaluate(
     rank calls it with the same model, weights and rows, scores its contiguous share of the
     rows once, and gets the scores over all of them, those of one process to rounding
     (:meth:`~nudgenet.distributed.DataParallel.scores`: ranks that differ are refused, an error
-    on one ends them all); outside a launcher, a warning and this process alone."""
+    on one ends them all); outside a launcher, a warning and this process alone.  A loss
+    that is not finite because rows of ``x`` are not warns, naming them (rank 0 alone:
+    :func:`~nudgenet.divergence.warn_non_finite_rows`)."""
     prepare = partial(_prepared, model, loss_fn, x, y, metrics)
-    if wanted(distributed, "evaluate"):
-        parallel = joined(distributed, "evaluate(distributed=True)")
-        if parallel is not None:
-            return parallel.scores(prepare, predict, model, loss_fn, batch_size, sample_weight)
-    x, y, metric_fns = prepare()
+    wants = wanted(distributed, "evaluate")
+    parallel = joined(distributed, "evaluate(distributed=True)") if wants else None
+    if parallel is not None:
+        scores = parallel.scores(prepare, predict, model, loss_fn, batch_size, sample_weight)
+    else:
+        x, y, metric_fns = prepare()
+        scores = scores_of(model, loss_fn, x, y, metric_fns, batch_size, sample_weight)
+    if not math.isfinite(scores["loss"]) and (parallel is None or parallel.rank == 0):
+        warn_non_finite_rows(prepare_data(model, x), "evaluate", "row", "x",
+                             f"the loss is {scores['loss']}")  # fmt: skip
+    return scores
+
+
+def scores_of(
+    model: Module, loss_fn, x, y, metric_fns: dict, batch_size: int = EVALUATION_BATCH,
+    sample_weight=None,
+) -> dict[str, float]:
+    """``evaluate``'s scores in this process of rows and targets it prepared, by metrics
+    resolved (fit's validation scores, each epoch)."""
     outputs = predict(model, x, batch_size)
     loss, y = whole_loss(model, loss_fn, x, y, outputs, batch_size, sample_weight)
     scores = {"loss": loss}

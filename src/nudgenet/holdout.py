@@ -11,7 +11,12 @@ import numpy as np
 from .data._convert import whole
 from .data.sparse_rows import rows_of
 from .data.split import unshared_classes, validation_split_rows
+from .divergence import warn_non_finite_rows
 from .errors import ValidationRowsWarning, caller_stacklevel
+
+# what validation rows that are not finite spoil (warn_non_finite_rows), at the start of fit
+VALIDATION_SPOILT = ("val_loss will be nan, and callbacks watching it (EarlyStopping, "
+                     "ReduceLROnPlateau) act on nan")  # fmt: skip
 
 
 def split_validation(
@@ -20,7 +25,8 @@ def split_validation(
     """The training rows (and their ``sample_weight``) and the validation data:
     ``validation_data``, or the rows ``validation_split`` holds back as ``mode`` picks them, with
     one warning when the class labels of one part are missing from the other (see
-    :mod:`nudgenet.data.split`)."""
+    :mod:`nudgenet.data.split`) and one naming those whose inputs are NaN or infinite
+    (:func:`~nudgenet.divergence.warn_non_finite_rows`; by their numbers in ``x``)."""
     if validation_data is not None and validation_split:
         raise ValueError("fit: pass validation_data or validation_split, not both")
     if validation_data is not None:
@@ -47,7 +53,10 @@ def split_validation(
         problem = f"fit: the validation rows ({rows}) {unshared}: val_* scores will mislead"
         warnings.warn(ValidationRowsWarning(problem, fix), stacklevel=caller_stacklevel())
     weights = None if sample_weight is None else sample_weight[fit_rows]
-    return rows_of(x, fit_rows), y[fit_rows], weights, (rows_of(x, val_rows), y[val_rows])
+    held_x = rows_of(x, val_rows)
+    numbers = range(len(x))[val_rows] if isinstance(val_rows, slice) else val_rows
+    warn_non_finite_rows(held_x, "fit", "validation row", "x", VALIDATION_SPOILT, numbers)
+    return rows_of(x, fit_rows), y[fit_rows], weights, (held_x, y[val_rows])
 
 
 def _class_labels(y: np.ndarray) -> bool:

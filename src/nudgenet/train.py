@@ -26,13 +26,13 @@ from .checkpoint_match import fingerprint
 from .diagnostics import GradientDiagnostics
 from .distributed.launch import warn_copies
 from .distributed.parallel import DataParallel, fit_data_parallel, in_progress, wanted
-from .divergence import non_finite
+from .divergence import non_finite, warn_non_finite_rows
 from .errors import DivergenceWarning, caller_stacklevel
-from .evaluation import evaluate, predict, prepare_data, targets_for
+from .evaluation import predict, prepare_data, scores_of, targets_for
 from .fit_arguments import check_callbacks, check_kinds
 from .functional.losses import check_weights
 from .history import History
-from .holdout import split_validation
+from .holdout import VALIDATION_SPOILT, split_validation
 from .metrics import resolve
 from .nn.losses import is_mean_over_rows, loss_identity
 from .nn.module import Module
@@ -208,6 +208,9 @@ def fit(
     if validation is not None:
         validation = prepare_data(model, *validation, what="validation_data")
         validation = (validation[0], targets_for(model, loss_fn, *validation))
+    if validation_data is not None:  # (validation_split's rows: split_validation warns)
+        warn_non_finite_rows(validation[0], "fit", "validation row", "validation_data",
+                             VALIDATION_SPOILT)  # fmt: skip
     weights = row_weights("fit", loss_fn, y, class_weight, sample_weight)
     if weights is not None and not _takes_sample_weight(loss_fn):
         raise TypeError(
@@ -321,7 +324,7 @@ def fit(
                     scores = (
                         parallel.evaluate(predict, model, loss_fn, *validation, metric_fns)
                         if parallel
-                        else evaluate(model, loss_fn, *validation, metrics=list(metric_fns))
+                        else scores_of(model, loss_fn, *validation, metric_fns)
                     )
                     logs.update({f"val_{name}": value for name, value in scores.items()})
                 logs.update(lr=optimizer.lr, seconds=time.perf_counter() - started)
