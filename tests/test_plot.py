@@ -183,3 +183,32 @@ def test_network_drawing_refuses_an_explanation_of_another_model_of_the_same_lay
     for other, layer in ((model(5, 1), "0"), (model(0, 5), "2")):
         with pytest.raises(ValueError, match=f"its layer '{layer}' has other weights than the"):
             ng.plot.plot_network(other, e)
+
+
+def test_a_figure_is_written_atomically_and_a_failed_save_leaves_the_old_file(
+    trained, tmp_path, monkeypatch
+):
+    """As the model files: a kill while saving (``--plot`` at the end of a long run) left a
+    truncated PNG under the final name, which was opened and written in place."""
+    from matplotlib.figure import Figure
+
+    _, history, _, _ = trained
+    old = tmp_path / "curves.png"
+    ng.plot.plot_history(history, old)
+    before = old.read_bytes()
+
+    def interrupted(self, fname, **options):  # killed after a first write
+        if hasattr(fname, "write"):
+            fname.write(b"\x89PNG partial")
+        else:
+            with open(fname, "wb") as file:
+                file.write(b"\x89PNG partial")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Figure, "savefig", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            ng.plot.plot_history(history, old)
+    assert old.read_bytes() == before and sorted(tmp_path.iterdir()) == [old]
+    ng.plot.plot_history(history, tmp_path / "named")  # no suffix: a PNG, named as matplotlib
+    assert png_size(tmp_path / "named.png") == (1000, 400)

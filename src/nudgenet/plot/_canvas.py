@@ -3,11 +3,13 @@ size in pixels, writing it, titles that fit, and when a row of inputs is drawn a
 
 from __future__ import annotations
 
+import io
 import math
 import textwrap
 from pathlib import Path
 
 from ..extras import require
+from ..files import write_atomic
 from ..nn.layers import Linear, leaf_layers
 from ..nn.module import Module
 
@@ -49,11 +51,16 @@ def new_figure(size: tuple[int, int]):
 
 
 def finish(figure, path):
-    """Write ``figure`` to ``path`` (when given; its folders are created) and return it."""
+    """Write ``figure`` to ``path`` (when given; without a suffix, to ``path.png``, as matplotlib
+    names it) atomically, as the model files (:func:`nudgenet.files.write_atomic`: a kill while
+    saving leaves the old file or none, never a truncated image), and return it."""
     if path is not None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=DPI)
+        kind = path.suffix[1:].lower() or "png"
+        image = io.BytesIO()
+        figure.savefig(image, format=kind, dpi=DPI)
+        write_atomic(path if path.suffix else Path(f"{str(path).rstrip('.')}.{kind}"),
+                     image.getvalue())  # fmt: skip
     return figure
 
 
