@@ -788,9 +788,14 @@ def _fit(distributed, seed=0):
 
 
 def test_distributed_outside_a_launcher_warns_and_is_plain_fit(no_launcher):
+    """last_run() then says so (the README's last_run()["reduction"] was a KeyError alone)."""
     with pytest.warns(RuntimeWarning, match="not started by an MPI launcher"):
         weights = _fit(True)
     np.testing.assert_array_equal(weights, _fit(False))
+    assert ng.distributed.last_run() == {
+        "ranks": 1, "reduction": "none (one process)", "allreduce_calls": 0,
+        "allreduce_seconds": 0.0, "allreduce_bytes": 0,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("distributed", [False, True])

@@ -46,6 +46,7 @@ from .shard import bounds, class_weights, share, weight_of
 from .threads import blas_threads_per_rank
 
 _last_run: dict = {}  # what the last data-parallel fit of this process measured
+ALONE = "none (one process)"  # last_run()'s reduction after distributed=True without a launcher
 # a rank's line when it leaves a distributed call with sys.exit(0) (the others would wait for it)
 _EXIT_IN_FIT = ("left fit(distributed=True) with sys.exit(0) while the other ranks train; to "
                 "stop every rank, set model.stop_training = True in a callback")  # fmt: skip
@@ -55,7 +56,8 @@ _EXIT_IN_EVALUATE = ("left evaluate(distributed=True) with sys.exit(0) while the
 
 def last_run() -> dict:
     """The last data-parallel ``fit`` of this process: ``ranks``, ``reduction`` (``"node
-    shared memory"`` or ``"Allreduce"``, :mod:`.node`), ``allreduce_calls`` (one per step),
+    shared memory"`` or ``"Allreduce"``, :mod:`.node`; :data:`ALONE` where no launcher started
+    this process, which then trained alone), ``allreduce_calls`` (one per step),
     ``allreduce_seconds`` (in all, waiting for the other ranks included) and ``allreduce_bytes``
     (the gradients and loss summed per step); empty before one ran.  The names are the
     ``Allreduce``'s; through the node's shared memory they count its sums (the bytes then are
@@ -370,8 +372,12 @@ def fit_data_parallel(fit, arguments: dict):
     :class:`DataParallel` made by hand: it needs a ``seed`` (every rank draws the same row order
     from it)."""
     parallel = joined(arguments["distributed"], "fit(distributed=True)")
-    if parallel is None:
-        return fit(**{**arguments, "distributed": False})
+    if parallel is None:  # one process, as last_run() says
+        history = fit(**{**arguments, "distributed": False})
+        _last_run.clear()
+        _last_run.update(ranks=1, reduction=ALONE, allreduce_calls=0, allreduce_seconds=0.0,
+                         allreduce_bytes=0)  # fmt: skip
+        return history
     with parallel.running(arguments):
         try:
             history = fit(**{**arguments, "distributed": parallel})
