@@ -997,11 +997,29 @@ def test_a_usage_mistake_under_mpiexec_is_one_line_and_exit_code_2(tmp_path):
     assert ours == ["nudgenet: rank 0 of 3: UsageError: --early-stopping watches val_loss: it "
                     "needs --validation-split > 0"], result.stderr  # fmt: skip
     assert seconds < 30 and not list(tmp_path.iterdir())
-    result, _ = launch(2, "-m", "nudgenet", "train", "--epochs", "many", cwd=tmp_path)
-    assert result.returncode == 2  # a value argparse refuses, before MPI: every rank says its own
-    ours = [line for line in result.stderr.splitlines() if "error:" in line]  # (ranks may run
-    assert ours == ["nudgenet train: error: argument --epochs: expected a whole number >= 1, got "
-                    "'many' (see nudgenet train --help)"] * 2, result.stderr  # other commands)
+    for ranks, option, value in ((2, "--epochs", "many"), (3, "--batch-size", "0")):
+        result, _ = launch(ranks, "-m", "nudgenet", "train", option, value, cwd=tmp_path)
+        assert result.returncode == 2  # a value argparse refuses: rank 0's line (it was one a rank)
+        ours = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+        assert ours == [f"nudgenet: rank 0 of {ranks}: UsageError: argument {option}: expected a "
+                        f"whole number >= 1, got '{value}' (see nudgenet train --help)"], (
+            result.stderr)  # fmt: skip
+
+
+def test_a_usage_mistake_of_one_rank_s_own_ends_the_job_with_its_line(tmp_path):
+    """``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet train --epochs many``: the second
+    process's parser refused before it joined MPI, and the first waited at MPI's start for
+    ever; it refuses through MPI now, ending the job with its line."""
+    train = [sys.executable, "-m", "nudgenet", "train", "--epochs", "50", "-o", "m.safetensors"]
+    started = time.perf_counter()
+    done = run_job(
+        [mpiexec(), "-n", "1", *train, ":", "-n", "1", *train[:4], "--epochs", "many"],
+        timeout=30, env=environment(), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2 and time.perf_counter() - started < 20, done.stderr[-2000:]
+    said = "nudgenet: rank 1 of 2: UsageError: argument --epochs: expected a whole number >= 1"
+    assert said in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5])

@@ -15,15 +15,18 @@ informational on stderr).  Each subcommand lives in its own module, with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
 from typing import NoReturn
 
 from .._version import __version__
+from ..distributed.launch import launcher
 from . import evaluate, explain, export, gradcheck, predict, train
 from .common import USER_ERRORS, UsageError, warning_notes
 from .gradcheck import GRADIENT_MISMATCH
+from .mpi import through_mpi
 
 __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
 
@@ -34,11 +37,18 @@ GUESSES = {"--resume": ("checkpoint", "to resume a run, pass its folder: --check
 
 class _OneLineErrors(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, pointing at ``--help`` (exit code 2).
-    Under an MPI launcher every rank says its own: the ranks may run other commands (``mpiexec
-    -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``), whose mistakes are their own."""
+    Under an MPI launcher of several processes, through MPI (:func:`~.mpi.through_mpi`): the
+    line of rank 0, when every rank makes the mistake, not one line per rank; a rank whose
+    mistake is its own (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) says
+    its own and ends the job."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        said = f"{message} (see {self.prog} --help)"
+        found = launcher()
+        if found is not None and found[1] != 1:  # (a variable holding only a rank: several)
+            with contextlib.suppress(UsageError):  # raised again where MPI cannot be joined
+                through_mpi(UsageError(said), self.prog)
+        self.exit(2, f"{self.prog}: error: {said}\n")
 
     def parse_args(self, args=None, namespace=None):
         """argparse's, but arguments no parser knows are the command's error (``nudgenet train:

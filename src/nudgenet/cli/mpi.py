@@ -9,10 +9,11 @@ command line reports in one line alone); ranks other than 0 print nothing and wr
 (:func:`nudgenet.files.may_write`).  A launcher that claims more than one process while mpi4py
 is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wraps the other
 commands, which run in one process: started as several processes, they refuse in one line, and
-through MPI where they can join it (then aborting the job): the job's other processes
-(``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) would otherwise wait at MPI's
-start for ever for one that never joins.  :func:`load_once_per_machine` loads the data set
-on one rank of each machine, whose other ranks read it from the memory they share.
+through MPI where they can join it (then aborting the job, :func:`through_mpi`, as the parser's
+usage errors do): the job's other processes (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet
+evaluate ...``) would otherwise wait at MPI's start for ever for one that never joins.
+:func:`load_once_per_machine` loads the data set on one rank of each machine, whose other ranks
+read it from the memory they share.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from typing import NoReturn
 
 import numpy as np
 
@@ -139,11 +141,22 @@ def one_process(run):
             f"{f'{size} processes' if size else 'it'} ({name} is set): run it without "
             f"{NOT_MPI.get(name, 'mpiexec')} (only nudgenet train trains data-parallel)"
         )
-        try:
-            comm = world(f"nudgenet {args.command}")
-        except DistributedError:  # no mpi4py, or each process a world of its own: none waits
-            raise refusal from None
-        with abort_on_error(comm, one_line=ONE_LINE):
-            raise refusal
+        through_mpi(refusal, f"nudgenet {args.command}")
 
     return wrapped
+
+
+def through_mpi(mistake: Exception, what: str) -> NoReturn:
+    """Raise ``mistake``, a user's one-line mistake in the command ``what`` under a launcher of
+    several processes, inside :func:`~nudgenet.distributed.abort_on_error` where MPI can be
+    joined: the job then ends with rank 0's line alone when every rank makes it (the others
+    defer theirs), and a job whose other processes run another command (``mpiexec -n 1
+    nudgenet train ... : -n 1 nudgenet evaluate ...``) does not wait at MPI's start for ever for
+    this one; as it is where MPI cannot be joined (no mpi4py, or each process a world of its
+    own: none waits)."""
+    try:
+        comm = world(what)
+    except DistributedError:
+        raise mistake from None
+    with abort_on_error(comm, one_line=ONE_LINE):
+        raise mistake
