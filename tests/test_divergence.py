@@ -211,3 +211,46 @@ def test_a_loss_of_probabilities_still_reports_the_divergence_not_its_range():
         history = ng.fit(model, ng.BCELoss(), optimizer, x, y, epochs=3, verbose=0, seed=0)
     assert history.stop_reason == "diverged"
     assert "the forward pass first overflowed in layer" in history.stop_message
+
+
+@pytest.mark.parametrize(
+    "options, saying",
+    [
+        (("--lr", "2", "--early-stopping", "3"), "try a smaller --lr, e.g. 0.2"),  # kept epoch 2
+        (("--lr", "1"), "try a smaller --lr, e.g. 0.1"),  # below its start (2.742) from epoch 1
+        (("--lr", "1e-5", "--epochs", "12"), "its loss fell in every epoch: try a larger --lr, "
+                                             "e.g. 0.0001, or more --epochs"),
+    ],
+    ids=["early-stopping", "chance-below-the-start", "too-slow"],
+)
+def test_the_cli_saves_no_model_at_chance_level(tmp_path, options, saying):
+    """The digits at --lr 2 or 1 end at accuracy 0.1 with a loss below its start, which the
+    guard cannot tell; the trained model's loss is no better than predicting the class
+    frequencies (their entropy, ln 10 for ten balanced classes): exit 1 and no model."""
+    result = _train(*options, "-q", cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "is not 1% below 2.302, the loss of predicting the targets' distribution alone: " \
+           f"nothing was learnt; no model saved ({saying})\n" in result.stderr  # fmt: skip
+    assert result.stderr.count("\n") == 1 and not list(tmp_path.glob("*.safetensors"))
+
+
+def test_the_baseline_is_the_loss_of_predicting_the_targets_distribution():
+    from nudgenet.cli.baseline import prior_loss
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3)).astype(np.float32)
+    model = recipes.build_mlp(3, [4], 3, "relu", None, 0)
+    classes = rng.choice(3, size=400, p=[0.6, 0.3, 0.1])
+    weights = rng.uniform(0.5, 2.0, size=400)
+    for w in (None, weights):
+        share = np.ones(400) if w is None else w
+        p = np.bincount(classes, weights=share) / share.sum()
+        entropy = -(p * np.log(p)).sum()
+        assert prior_loss(model, ng.CrossEntropyLoss(), x, classes, w) == pytest.approx(entropy)
+    binary = (classes == 0).astype(np.float32)[:, None]
+    p, one_output = binary.mean(), recipes.build_mlp(3, [4], 1, "relu", None, 0)
+    entropy = -p * np.log(p) - (1 - p) * np.log(1 - p)
+    assert prior_loss(one_output, ng.BCEWithLogitsLoss(), x, binary) == pytest.approx(entropy)
+    values = (x @ [1.0, 2.0, -1.0] + 3).astype(np.float32)[:, None]
+    regression = recipes.build_mlp(3, [4], 1, "relu", None, 0)
+    assert prior_loss(regression, ng.MSELoss(), x, values) == pytest.approx(values.var(), 1e-5)

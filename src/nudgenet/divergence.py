@@ -1,10 +1,11 @@
-"""Divergence: training whose loss runs away or stops being a number.
+"""Divergence: training whose loss runs away or stops being a number, or that learnt nothing.
 
 :class:`TerminateOnDivergence` stops a run whose finite loss runs away; :func:`non_finite`
 names why a batch's loss stopped being finite (``fit`` stops on it at once, before the update,
 so the parameters stay the last finite ones); :func:`warn_non_finite_rows` names the rows whose
 inputs are not finite where a loss would be NaN before any training (fit's validation rows, the
-rows ``evaluate`` scores), by the same rule (:func:`non_finite_rows`).
+rows ``evaluate`` scores), by the same rule (:func:`non_finite_rows`); :func:`nothing_learnt`
+says whether a trained model's loss beats that of predicting the targets' distribution alone.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class TerminateOnDivergence(Callback):
       epoch's, which undoes all that training had learnt;
     * **stuck**: all of at least ``2 × patience`` epochs ended above L₀: nothing was learnt (the
       digits at ``--lr 10`` hover at 2-3 × L₀, accuracy 0.1).  A run stuck at chance level
-      *below* L₀ is not caught: the loss alone cannot tell it.
+      *below* L₀ (the digits at ``--lr 1``: 0.87 × L₀) is not caught: the loss alone cannot
+      tell it; :func:`nothing_learnt`, which ``nudgenet train`` asks before it saves a model,
+      can.
 
     Healthy training breaks none: its loss falls below L₀ within the first epoch and its noise
     does not climb for ``patience`` epochs in a row back above the first epoch's
@@ -131,6 +134,24 @@ class TerminateOnDivergence(Callback):
     def healthy(self, epoch: int) -> bool:
         """Whether ``epoch``'s weights come from before any divergence."""
         return self.diverged_epoch is None or epoch < self.diverged_epoch
+
+
+LEARNT = 0.99  # a loss clearly below the baseline: below 99% of it
+
+
+def nothing_learnt(loss: float, baseline: float) -> str | None:
+    """One line saying that a trained model's ``loss`` (on its training rows) is not clearly
+    below ``baseline`` (below ``LEARNT`` × it), the loss of a model that learnt only the
+    targets' distribution (for cross-entropy the entropy of the class frequencies, for the
+    squared error the targets' variance): nothing was learnt; None when it is, and for a
+    baseline of 0 (constant targets: nothing to learn)."""
+    if not baseline or loss < LEARNT * baseline:
+        return None
+    return (
+        f"the trained model's training loss, {loss:.4g}, is not {1 - LEARNT:.0%} below "
+        f"{baseline:.4g}, the loss of predicting the targets' distribution alone: nothing was "
+        "learnt"
+    )
 
 
 def non_finite(model, epoch: int, step: int, loss: float, inputs: np.ndarray) -> str:

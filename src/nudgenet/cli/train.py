@@ -32,6 +32,7 @@ from ..nn.layers import Unstandardize
 from ..nn.weights import in_units
 from ..plot import check_figure_path
 from ..train import fit
+from .baseline import learnt_nothing
 from .class_weight import class_weight_for
 from .columns import feature_names
 from .common import (
@@ -266,11 +267,16 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     A run that diverged (``history.stop_reason == "diverged"``: the training loss became NaN or
     infinite, or ran away while finite) ends with one line naming the epoch and a smaller
     ``--lr``, and saves nothing, unless ``--early-stopping`` restored the weights of a best
-    epoch from before the divergence: then a one-line note says so and those are saved.  No
-    numpy warnings or Python warning lines on the way: the outcome is reported here, once, and
-    fit's other warnings (validation rows lacking classes, more ranks than cores, ...) as
-    one-line notes as they come, before training for most (not with -q)."""
+    epoch from before the divergence: then a one-line note says so and those are saved.  So
+    does a run whose model learnt nothing, its training loss not clearly below a constant
+    model's, once training had its chance (:func:`~nudgenet.cli.baseline.learnt_nothing`:
+    chance level, as the digits at ``--lr 1``).  No numpy warnings or Python warning lines on
+    the way: the outcome is reported here, once, and fit's other warnings (validation rows
+    lacking classes, more ranks than cores, ...) as one-line notes as they come, before
+    training for most (not with -q)."""
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
+    class_weight = class_weight_for(args.class_weight, data)
+    weights = in_units(data.w_train)[0]  # any scale; times class_weight's
     checkpoint = Checkpoint(args.checkpoint, restart=args.restart) if args.checkpoint else None
     if checkpoint is not None:
         checkpoint.restart_words = "--restart"  # its messages' advice, as this command spells it
@@ -300,22 +306,24 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
             callbacks=[guard, *([stopping] if stopping else []), *log_callbacks(args, data)],
             verbose=0 if args.quiet else (2 if args.verbose else 1),
             diagnostics=True,  # per-layer grad_norm/<layer>, dead_units/<layer>: --plot, --json
-            class_weight=class_weight_for(args.class_weight, data),
-            sample_weight=in_units(data.w_train)[0],  # any scale; times class_weight's
+            class_weight=class_weight,
+            sample_weight=weights,
             checkpoint=checkpoint,
             distributed=args.distributed,  # under mpiexec (cli/mpi.py)
         )  # fmt: skip
-    if history.stop_reason != "diverged":
-        return history
     kept = _kept_epoch(history, stopping)
+    diverged = history.stop_reason == "diverged"
     restored = stopping is not None and stopping.best_state is not None
-    if not (restored and guard.healthy(kept) and _all_finite(model)):
+    if diverged and not (restored and guard.healthy(kept) and _all_finite(model)):
         data_hint = "" if math.isfinite(guard.losses[-1]) else ", or check the data for NaN/inf"
-        raise NudgenetError(
-            f"training diverged: {history.stop_message or guard.message}; no model saved "
-            "(try a smaller --lr, e.g. "
-            f"{optimizer.lr / 10:g}{data_hint})"
-        )
+        raise _failed("training diverged", history.stop_message or guard.message,
+                      f"try a smaller --lr, e.g. {optimizer.lr / 10:g}{data_hint}")  # fmt: skip
+    unlearnt = learnt_nothing(model, loss_fn, data.x_train, y_train, history, guard,
+                              optimizer.lr, validation_split, class_weight, weights)  # fmt: skip
+    if unlearnt:  # at chance level (the kept weights: fit restored them)
+        raise _failed(*unlearnt)
+    if not diverged:
+        return history
     epoch = history.stopped_epoch
     print(
         f"nudgenet: training diverged in epoch {epoch + 1} (training loss "
@@ -324,6 +332,11 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
         file=sys.stderr,
     )
     return history
+
+
+def _failed(what: str, message: str, hint: str) -> NudgenetError:
+    """The error of a run that saves nothing: what went wrong, and what to try."""
+    return NudgenetError(f"{what}: {message}; no model saved ({hint})")
 
 
 def _in_command_terms(message: Warning, early_stopping: int, class_names=()) -> str:

@@ -1,0 +1,75 @@
+"""``nudgenet train``'s check that a run learnt something: the trained model's loss on its
+training rows against a constant model's, which predicts the targets' distribution alone
+(:func:`~nudgenet.divergence.nothing_learnt`).  A run at chance level below its start, which
+:class:`~nudgenet.TerminateOnDivergence` cannot tell from the loss alone, saves no model."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..divergence import nothing_learnt
+from ..evaluation import evaluate, predict
+from ..holdout import validation_rows
+from ..nn.layers import Linear
+from ..nn.losses import BCEWithLogitsLoss, CrossEntropyLoss
+from ..nn.weights import row_weights
+from ..step import EVALUATION_BATCH, whole_loss
+
+
+def learnt_nothing(model, loss_fn, x, y, history, guard, lr: float, validation_split: float,
+                   class_weight=None, sample_weight=None) -> tuple[str, ...] | None:  # fmt: skip
+    """``(what, message, hint)`` for the one-line error of a run whose trained ``model`` learnt
+    nothing (:func:`~nudgenet.divergence.nothing_learnt`): its loss against the constant
+    model's (:func:`prior_loss`), both on the rows ``fit`` trained on (the first:
+    ``validation_split`` held back the last) with their weights, as ``fit`` computes it; the
+    hint a larger ``lr`` where the loss fell in every epoch (too slow), else a smaller one.
+    None when it learnt, and for a run judged as it is: one of fewer epochs than the ``guard``'s
+    stuck rule needs (2 × patience), unless early stopping ended it, or one ended by its
+    divergence (the guard judged it; ``--early-stopping`` kept an epoch from before)."""
+    if history.stop_reason != "early_stopping" and (
+        history.stop_reason == "diverged" or len(history) < 2 * guard.patience
+    ):
+        return None
+    fitted = len(y) - (validation_rows(len(y), validation_split) if validation_split else 0)
+    x, y = x[:fitted], y[:fitted]
+    sample_weight = None if sample_weight is None else sample_weight[:fitted]
+    with warnings.catch_warnings():  # fit warned of an absent class's weight itself
+        warnings.simplefilter("ignore")
+        weights = row_weights("fit", loss_fn, y, class_weight, sample_weight)
+    trained = evaluate(model, loss_fn, x, y, sample_weight=weights)["loss"]
+    message = nothing_learnt(trained, prior_loss(model, loss_fn, x, y, weights))
+    if message is None:
+        return None
+    losses = [guard.start, *guard.losses]
+    if all(after < before for before, after in zip(losses, losses[1:])):
+        return ("training was too slow", message,
+                f"its loss fell in every epoch: try a larger --lr, e.g. {lr * 10:g}, or more "
+                "--epochs")  # fmt: skip
+    return "training diverged", message, f"try a smaller --lr, e.g. {lr / 10:g}"
+
+
+def prior_loss(model, loss_fn, x, y, weights=None) -> float:
+    """The loss of a constant model of ``model``'s outputs and dtype on ``(x, y)``, each row
+    weighted by ``weights``: zero weights and a bias predicting the targets' weighted
+    distribution: for cross-entropy the logarithm of each class's frequency (the loss is then
+    the entropy of the class frequencies), for BCE-with-logits each column's log-odds, else the
+    targets' mean (for the squared error the loss is their variance; a loss of the inputs'
+    derivatives gets derivatives of 0)."""
+    outputs = predict(model, x[:1])
+    units = outputs.shape[1]
+    share = np.ones(len(y)) if weights is None else weights
+    share = share / share.sum()
+    if isinstance(loss_fn, CrossEntropyLoss):
+        frequencies = np.bincount(y, weights=share, minlength=units)
+        bias = np.log(np.maximum(frequencies, np.finfo(np.float64).tiny))
+    elif isinstance(loss_fn, BCEWithLogitsLoss):
+        frequencies = np.clip(share @ y.reshape(len(y), -1), 1e-12, 1 - 1e-12)
+        bias = np.log(frequencies / (1 - frequencies))
+    else:
+        bias = share @ y.reshape(len(y), -1)[:, :units]
+    constant = Linear(x.shape[1], units, init="zeros", dtype=outputs.dtype)
+    constant.bias.data[...] = bias
+    predictions = np.broadcast_to(constant.bias.data, (len(y), units))
+    return whole_loss(constant, loss_fn, x, y, predictions, EVALUATION_BATCH, weights)[0]
