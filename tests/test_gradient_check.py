@@ -283,3 +283,20 @@ def test_check_gradients_takes_targets_of_shape_n_for_one_output(loss_fn):
     model = ng.Sequential(ng.Linear(3, 8, seed=0), ng.Tanh(), ng.Linear(8, 1, seed=1))
     x = np.random.default_rng(0).standard_normal((5, 3))
     assert ng.check_gradients(model, loss_fn, x, np.array([0.0, 1, 1, 0, 1])).passed
+
+
+def test_check_gradients_takes_one_example_as_explain_and_nudge_test_do():
+    """A 1-D row with a scalar target (a value, or a class for BCE's one output), as explain
+    and nudge_test take it (one rule for the three: nudgenet.rows)."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    regression = ng.Sequential(ng.Linear(3, 1, seed=0))
+    for loss, target in ((ng.MSELoss(), 1.5), (ng.BCEWithLogitsLoss(), 1)):
+        report = ng.check_gradients(regression, loss, x[0], target)
+        assert report.passed and report.parameters[0].checked == 3
+        same = ng.check_gradients(regression, loss, x[:1], np.array([target]))
+        assert report.loss == same.loss == pytest.approx(float(
+            ng.explain(regression, loss, x[0], target).loss))  # fmt: skip
+    with pytest.raises(ng.ShapeError, match="inputs have 1 rows but targets have no rows"):
+        ng.explain(regression, ng.MSELoss(), x[:1], 1.5)  # rows of 2-D x: a target per row
+    with pytest.raises(ng.ShapeError, match="inputs have 1 rows but targets have no rows"):
+        ng.check_gradients(regression, ng.MSELoss(), x[:1], 1.5)

@@ -15,11 +15,11 @@ import numpy as np
 
 from .autograd import grad
 from .backend import SeedLike, generator
-from .data.sparse_rows import dense
 from .errors import NudgenetError, ShapeError
 from .grad_mode import enable_grad, no_grad
 from .nn.copies import float64_copy
 from .nn.differential import loss_value, model_loss
+from .rows import example_rows, prepare_data, targets_for
 from .tensor import Tensor
 
 
@@ -244,18 +244,6 @@ class GradientReport:
         return "\n".join(rows)
 
 
-def _targets(model, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``y`` as the loss's ``check_targets`` gives it for the model's outputs (``(N,)`` made a
-    column for one output), as ``fit`` takes it (``evaluation.targets_for``, a row above this
-    module), floats in float64."""
-    check_targets = getattr(loss_fn, "check_targets", None)
-    if check_targets is not None:
-        with no_grad():
-            outputs = model(x[:1])
-        y = check_targets(y, outputs.shape[1]) if outputs.ndim == 2 else y
-    return y.astype(np.float64) if y.dtype.kind == "f" else y
-
-
 def check_gradients(
     model,
     loss_fn: Callable[[Tensor, object], Tensor],
@@ -275,15 +263,17 @@ def check_gradients(
     that ``wants_inputs`` (:class:`~nudgenet.DifferentialLoss`) is given ``inputs=`` as ``fit``
     gives it, so the check covers the second derivatives its gradients take.  For large
     parameters a seeded random sample of ``max_checks_per_parameter`` entries is checked
-    (``None`` checks all).  Relative error is ``|a − n| / max(|a|, |n|, atol)``; an entry passes
+    (``None`` checks all).  Rows and targets are taken as ``explain`` and ``nudge_test`` take
+    them: one example as a 1-D row, its target a scalar, and ``(N,)`` targets for one output.
+    Relative error is ``|a − n| / max(|a|, |n|, atol)``; an entry passes
     when ``|a − n| <= atol + rtol·|n|``.
     """
     model = float64_copy(model, "check_gradients").eval()
     frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
     if len(frozen) == len(model.parameters()):
         raise ValueError("check_gradients: expected a parameter with requires_grad=True, got none")
-    x64 = dense(x.data if isinstance(x, Tensor) else x).astype(np.float64)
-    target = _targets(model, loss_fn, x64, y.data if isinstance(y, Tensor) else np.asarray(y))
+    x64, target = prepare_data(model, *example_rows(x, y))  # float64, as the copy takes them
+    target = targets_for(model, loss_fn, x64, target)
     rng = generator(seed)
 
     model.zero_grad()

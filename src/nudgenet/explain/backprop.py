@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluation import example_rows, prepare_data, targets_for
 from ..grad_mode import enable_grad
 from ..nn.differential import wants_inputs
 from ..nn.layers import Dropout, Linear, leaf_layers, trace
 from ..nn.module import Module
 from ..nn.normalization import BatchNorm1d, LayerNorm
+from ..rows import example_rows, prepare_data, targets_for
 from ..tensor import Tensor
 from .report import ExampleGradient, Explanation, LayerTrace, ParameterNudge
 from .state import flat_grads, grad_copy, preserved_state

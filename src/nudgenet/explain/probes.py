@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError
-from ..evaluation import as_array, example_rows, prepare_data, targets_for
 from ..grad_mode import enable_grad, no_grad
 from ..nn.copies import float64_copy
 from ..nn.differential import loss_value, model_loss
 from ..nn.layers import LeakyReLU, ReLU
 from ..nn.module import Module
+from ..rows import as_array, example_rows, prepare_data, targets_for
 from ..tensor import Tensor
 from .state import flat_grads, preserved_state
 
