@@ -689,6 +689,19 @@ def test_constant_zeros_names_and_dtype():
         ng.init.uniform(0.1, -0.1)
 
 
+def test_an_initialiser_function_given_uncalled_says_to_call_it():
+    """init=ng.init.he_normal (as PyTorch passes nn.init.kaiming_normal_) was Python's raw
+    "he_normal() takes 0 positional arguments but 3 were given"."""
+    for given, call in ((ng.init.he_normal, "he_normal()"), (ng.init.constant, "constant(value)"),
+                        (ng.init.uniform, "uniform()")):  # fmt: skip
+        with pytest.raises(TypeError) as error:
+            ng.Linear(FAN_IN, FAN_OUT, init=given, seed=0)
+        assert str(error.value) == (f"got ng.init.{given.__name__}, a function that makes an "
+                                    f"initialiser; call it: ng.init.{call}")  # fmt: skip
+    with pytest.raises(TypeError, match=r"call it: ng\.init\.zeros\(\)$"):
+        ng.Linear(FAN_IN, FAN_OUT, bias_init=ng.init.zeros)
+
+
 def test_tied_weights_are_listed_once_and_train():
     shared = ng.Linear(3, 3, seed=0)
     model = ng.Sequential(shared, ng.Tanh(), shared)

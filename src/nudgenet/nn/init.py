@@ -7,6 +7,7 @@ thing and receives the same gradient, forever.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 
@@ -99,8 +100,22 @@ _BY_NAME = {
 }
 
 
+_FACTORIES = {uniform, normal, constant, zeros, glorot_uniform, glorot_normal, he_uniform,
+              he_normal}  # fmt: skip
+
+
 def get(init) -> Initializer:
-    """An initialiser from a callable or a name such as ``"he_uniform"`` or ``"glorot_normal"``."""
+    """An initialiser from a callable or a name such as ``"he_uniform"`` or ``"glorot_normal"``;
+    one of this module's functions given uncalled (``init=ng.init.he_normal``, as PyTorch
+    passes ``nn.init.kaiming_normal_``) is a TypeError saying to call it: they return the
+    initialiser (``ng.init.he_normal()``)."""
+    if init in _FACTORIES:
+        required = [name for name, p in inspect.signature(init).parameters.items()
+                    if p.default is p.empty]  # fmt: skip
+        raise TypeError(
+            f"got ng.init.{init.__name__}, a function that makes an initialiser; call "
+            f"it: ng.init.{init.__name__}({', '.join(required)})"
+        )
     if callable(init):
         return init
     if isinstance(init, str) and init in _BY_NAME:
