@@ -164,3 +164,25 @@ def test_predict_help_says_what_its_json_holds(capsys):
     flat = " ".join(text.split())
     assert code == 0 and "'predictions'" in flat and "'classes' (each row's class index" in flat
     assert "--label-column LABEL_COLUMN a CSV file's label column, dropped from" in flat
+
+
+def test_every_option_says_what_it_does_and_train_s_defaults_are_in_its_help(capsys):
+    """--epochs, --seed and --loss had no help text: their defaults (30, 0, and what auto
+    picks) were nowhere in the CLI."""
+    import argparse
+
+    from nudgenet.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices  # fmt: skip
+    for name, command in commands.items():
+        for action in command._actions:
+            assert not action.option_strings or action.help, (name, action.option_strings)
+    code, text, _ = outcome(["train", "--help"], capsys)
+    flat = " ".join(text.split())
+    assert code == 0 and "passes over the training rows (default: 30)" in flat
+    assert "the batch order (default: 0)" in flat
+    assert "auto: cross_entropy for a classification (two classes too), mse for a regression " \
+           "(default: auto)" in flat  # fmt: skip
+    code, text, _ = outcome(["gradcheck", "--help"], capsys)
+    assert "auto: cross_entropy for several output units, mse for one" in " ".join(text.split())

@@ -122,7 +122,13 @@ def register(commands) -> None:
         choices=sorted(recipes.ACTIVATIONS),
         help="hidden activation for an architecture (default: %(default)s)",
     )
-    gradcheck_cmd.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
+    gradcheck_cmd.add_argument(
+        "--loss",
+        default="auto",
+        choices=["auto", *recipes.LOSSES],
+        help="loss for an architecture (a model file's is its own); auto: cross_entropy for "
+        "several output units, mse for one (default: %(default)s)",
+    )
     gradcheck_cmd.add_argument(
         "--rows", type=positive_int, default=8, help="batch size checked (default: %(default)s)"
     )
@@ -132,6 +138,9 @@ def register(commands) -> None:
         default=200,
         help="entries sampled per parameter (default: %(default)s)",
     )
-    gradcheck_cmd.add_argument("--seed", type=non_negative_int, default=0)
+    gradcheck_cmd.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of an architecture's weights, the "
+        "random rows and the entries sampled (default: %(default)s)"
+    )  # fmt: skip
     add_output_options(gradcheck_cmd)
     gradcheck_cmd.set_defaults(run=one_process(run))

@@ -81,7 +81,14 @@ def add_train_options(train) -> None:
         choices=sorted(recipes.ACTIVATIONS),
         help="hidden layers' activation (default: relu; softplus with --differential)",
     )
-    train.add_argument("--loss", default="auto", choices=["auto", *recipes.LOSSES])
+    train.add_argument(
+        "--loss",
+        default="auto",
+        choices=["auto", *recipes.LOSSES],
+        help=f"auto: {recipes.DEFAULT_LOSSES['classification']} for a classification (two "
+        f"classes too), {recipes.DEFAULT_LOSSES['regression']} for a regression (default: "
+        "%(default)s)",
+    )
     train.add_argument(
         "--optimizer",
         choices=sorted(recipes.OPTIMIZERS),
@@ -107,8 +114,14 @@ def add_train_options(train) -> None:
         "weighted mean; validation and test scores stay unweighted",
     )
     train.add_argument("--batch-size", type=positive_int, default=32, help=BATCH_SIZE_HELP)
-    train.add_argument("--epochs", type=positive_int, default=30)
-    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument(
+        "--epochs", type=positive_int, default=30, help="passes over the training rows "
+        "(default: %(default)s)"
+    )  # fmt: skip
+    train.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of the held-out split, a "
+        "generated data set's rows, the initial weights and the batch order (default: %(default)s)"
+    )  # fmt: skip
     train.add_argument(
         "--dtype",
         choices=["float32", "float64"],
@@ -134,7 +147,9 @@ def add_train_options(train) -> None:
         "--plot curves are in standardised units; the results, held-out line and --json, in "
         "the targets' own); default for non-image data",
     )
-    scaling.add_argument("--no-standardize", dest="standardize", action="store_false")
+    scaling.add_argument("--no-standardize", dest="standardize", action="store_false",
+                         help="train on the inputs and targets as they are; default for "
+                         "image data")  # fmt: skip
     train.add_argument("--output", "-o", help="model file (default: nudgenet-DATASET.safetensors)")
     train.add_argument(
         "--overwrite",
