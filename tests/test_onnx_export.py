@@ -419,11 +419,12 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
                           ("saved_model.pb", b"\x08\x01\x12"), ("model", None)):  # fmt: skip
         if content is not None:
             (tmp_path / name).write_bytes(content)
-        assert cli.main(["export", "m.safetensors", name]) == 1
+        assert cli.main(["export", "m.safetensors", name]) == 2  # a usage mistake, as --plot's
         err = capsys.readouterr().err
         stem = name.split(".")[0]
-        assert f"output {name}: expected an ONNX file name ending in .onnx, such as {stem}.onnx" \
-            in err, err
+        assert err == f"nudgenet export: error: argument output: cannot export to {name}: " \
+                      f"expected an ONNX file name ending in .onnx, such as {stem}.onnx (see " \
+                      "nudgenet export --help)\n"  # fmt: skip
         assert content is None or (tmp_path / name).read_bytes() == content
     assert not (tmp_path / "model").exists()
     assert cli.main(["export", "m.safetensors", "m.onnx", "-q"]) == 0

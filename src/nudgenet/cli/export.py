@@ -12,7 +12,7 @@ from ..export.trace import input_features
 from ..io import load, read_metadata
 from ..recipes import TrainingRecord
 from .columns import feature_names, model_feature_names
-from .common import add_output_options, emit_json
+from .common import UsageError, add_output_options, emit_json
 from .mpi import one_process
 from .output import check_writable, starts_as, unused_name
 
@@ -27,8 +27,8 @@ def run(args) -> int:
         raise NudgenetError(f"output {output} is a nudgenet model file; choose another, such as "
                             f"{other}")  # fmt: skip
     if output.suffix.lower() != ".onnx":  # (other protobuf models start as ONNX files do)
-        raise NudgenetError(f"output {output}: expected an ONNX file name ending in .onnx, such "
-                            f"as {other}")  # fmt: skip
+        raise UsageError(f"argument output: cannot export to {output}: expected an ONNX file "
+                         f"name ending in .onnx, such as {other}")  # a usage mistake: exit 2
     if output.is_file() and not starts_as(output, _ONNX_START, "output"):  # exported again: ok
         raise NudgenetError(f"output {output} exists and is not an ONNX model; choose another, "
                             f"such as {other}")  # fmt: skip
