@@ -258,6 +258,22 @@ def test_what_cannot_be_exported_is_refused_in_one_line_naming_it(forward, messa
     assert not (tmp_path / "m.onnx").exists()
 
 
+class IndexingBetweenLayers(ng.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = ng.Linear(3, 3, seed=0), ng.Linear(2, 1, seed=1)
+
+    def forward(self, x):
+        return self.b(self.a(x)[:, np.array([0, 2])])  # fancy indexing in this forward
+
+
+def test_an_operation_is_blamed_on_the_module_whose_forward_did_it_not_the_next_layer(tmp_path):
+    """It named layer 'b', which only took the indexing's result as its input."""
+    with pytest.raises(ng.ExportError, match=r"^cannot export the model \(IndexingBetweenLayers\)"
+                                             r": indexing with"):  # fmt: skip
+        ng.export_onnx(IndexingBetweenLayers(), tmp_path / "m.onnx", features=3)
+
+
 def quick_fit(model, loss, x, y, epochs=2):
     optimizer = ng.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     ng.fit(model, loss, optimizer, x, y, epochs=epochs, batch_size=64, seed=0, verbose=0)

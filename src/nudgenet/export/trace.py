@@ -128,7 +128,8 @@ def _named_modules(module: Module, name: str) -> Iterator[tuple[str, Module]]:
 
 
 def _computes(call: Call, tensor: Tensor) -> bool:
-    """Whether ``tensor`` lies between the call's inputs and its output in the graph."""
+    """Whether ``tensor`` lies between the call's inputs and its output in the graph: one of
+    the inputs the call was given is not (the module that made it named that one)."""
     if not isinstance(call.output, Tensor):
         return False
     given = {id(t) for t in call.inputs if isinstance(t, Tensor)}
@@ -136,9 +137,11 @@ def _computes(call: Call, tensor: Tensor) -> bool:
     stack = [call.output]
     while stack:
         t = stack.pop()
+        if id(t) in given:
+            continue
         if t is tensor:
             return True
-        if id(t) in seen or id(t) in given or t._creator is None:
+        if id(t) in seen or t._creator is None:
             continue
         seen.add(id(t))
         stack.extend(t._creator.inputs)
