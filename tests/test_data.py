@@ -983,7 +983,7 @@ def test_load_csv_gz(tmp_path):
     ("text", "kwargs", "message"),
     [
         ("a,b,y\n1,2,0\n3,oops,1\n", {}, r"line 3, column 2 \('b'\): 'oops' is not a number"),
-        ("1,2,0\n3,,1\n", {}, "line 2, column 2: '' is not a number"),
+        ("1,2,0\n3,,1\n", {}, "line 2, column 2 \\(index 1\\): '' is not a number"),
         ("a,b,y\n1,2,0\n3,4\n", {}, "line 3 has 2 cells, expected 3"),
         ("1,2,0\n", {"label_column": "y"}, "is a name but the file has no header"),
         (
@@ -995,7 +995,7 @@ def test_load_csv_gz(tmp_path):
         ("a,b,y\n", {}, "no data rows"),
         ("", {}, "empty CSV"),
         ("1\n2\n", {}, "has 1 column"),
-        ("1,2,0\n1,1_000,0\n", {}, "line 2, column 2: '1_000' is not a number"),
+        ("1,2,0\n1,1_000,0\n", {}, "line 2, column 2 \\(index 1\\): '1_000' is not a number"),
         ("a,b\n1,0\nnan,1\n", {}, r"line 3, column 1 \('a'\): 'nan' is not a finite number "
          r"\(missing data\?\); drop or fill it"),
         ("a,b\n1,0\n\n2,inf\n", {}, r"line 4, column 2 \('b'\): 'inf' is not a finite number"),

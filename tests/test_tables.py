@@ -723,7 +723,7 @@ def test_a_file_of_another_separator_is_named_as_such(separator, named, tmp_path
     # bad cell is named, with the advice
     path.write_text("\n".join(separator.join(row) for row in [["1,5", "2,0", "cat"]] * 2))
     cell = re.escape(repr(f"5{separator}2"))
-    with pytest.raises(DataError, match=f"line 1, column 2: {cell} is not a number "
+    with pytest.raises(DataError, match=rf"line 1, column 2 \(index 1\): {cell} is not a number "
                        rf"\(its cells hold {named}: if they separate the values, save the file "
                        "with commas between the cells"):  # fmt: skip
         load_arrays(path, label_column=-1)
