@@ -473,3 +473,33 @@ def test_a_layer_frozen_during_training_trains_the_others_as_the_engine_does():
     (compiled, params), (engine, expected) = run(True), run(False)
     assert compiled["loss"] == engine["loss"] and compiled["grad_norm/0"][1:3] == [0.0, 0.0]
     assert all(np.array_equal(params[k], expected[k]) for k in expected)
+
+
+def test_a_model_frozen_whole_trains_nothing_on_either_backend_with_a_warning():
+    """Review 79: a callback freezing every parameter for an epoch: the compiled step went on
+    without updates, the engine's backward raised (no input required gradients); a model frozen
+    whole before fit is warned of (Keras warns of a model without trainable weights)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+
+    class FreezeAll(ng.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            for p in self.model.parameters():
+                p.requires_grad = epoch != 1
+
+    def run(compile):
+        model = ng.Sequential(ng.Linear(5, 8, seed=0), ng.ReLU(), ng.Linear(8, 2, seed=1))
+        optimizer = ng.optim.SGD(model.parameters(), 0.1, momentum=0.9)
+        history = ng.fit(model, ng.CrossEntropyLoss(), optimizer, x, y, epochs=3, batch_size=16,
+                         seed=1, verbose=0, callbacks=[FreezeAll()], compile=compile)  # fmt: skip
+        return history.history["loss"], model.state_dict()
+
+    (compiled, params), (engine, expected) = run(True), run(False)
+    assert compiled == engine and all(np.array_equal(params[k], expected[k]) for k in expected)
+    model = ng.Sequential(ng.Linear(5, 2, seed=0)).requires_grad_(False)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.warns(UserWarning, match="every one of the model's 2 parameters is frozen"):
+        ng.fit(model, ng.CrossEntropyLoss(), ng.optim.Adam(model.parameters()), x, y, epochs=1,
+               verbose=0, seed=0)  # fmt: skip
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())

@@ -387,3 +387,15 @@ def test_a_decorated_generator_runs_its_body_in_the_mode_at_every_resumption():
 
     with ng.no_grad():
         assert list(counted()) == [True] and not ng.is_grad_enabled()
+
+
+def test_a_tensor_or_parameter_made_of_a_tensor_that_requires_grad_takes_its_array():
+    """Review 79: Tensor(t) and Parameter(t) read t through np.asarray, which refuses a tensor
+    that requires grad (Tensor.__array__, as PyTorch's); they take its array, as
+    torch.nn.Parameter(t) shares t's storage: a new leaf, t's dtype kept."""
+    layer = ng.Linear(3, 2, seed=0, dtype=np.float64)
+    w = layer.weight
+    for made in (ng.Parameter(w), ng.Tensor(w), ng.Parameter(w * 2)):
+        assert made.dtype == np.float64 and made.is_leaf and made.data.shape == (3, 2)
+    assert ng.Parameter(layer.weight).data is layer.weight.data
+    assert ng.Tensor(layer.weight, dtype=np.float32).dtype == np.float32

@@ -55,7 +55,8 @@ def _engine_step(model: Module, loss_fn, optimizer: Optimizer, x, y, rows, kept=
             loss = loss_fn(out, yb)
         else:
             loss = loss_fn(out, yb, sample_weight=weights[rows])
-    loss.backward()
+    if loss.requires_grad:  # (else every parameter is frozen: no gradient, as compiled)
+        loss.backward()
     return out.data, yb, float(loss.data)
 
 

@@ -52,6 +52,8 @@ class Tensor:
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        if isinstance(data, Tensor):  # its array, shared (a new leaf: torch.nn.Parameter(t)'s)
+            data = data.data
         self.data: np.ndarray = tensor_array(data, dtype)
         if requires_grad:
             check_can_require_grad(self.data.dtype)

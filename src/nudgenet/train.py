@@ -47,7 +47,8 @@ def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
     """The optimiser must update the model's parameters: ValueError when it updates none of them
     (built for another model: training would change nothing), a UserWarning naming those it
     leaves out when it updates only some (PyTorch's way to freeze parameters, or a mistake),
-    unless those are frozen (``requires_grad=False``: left out on purpose)."""
+    unless those are frozen (``requires_grad=False``: left out on purpose); a UserWarning too
+    where every parameter is frozen."""
     params = list(model.named_parameters())
     owned = {id(p) for p in getattr(optimizer, "params", ())}
     updated = sum(id(p) in owned for _, p in params)
@@ -57,6 +58,14 @@ def _check_optimizer(model: Module, optimizer: Optimizer) -> None:
             f"fit: the optimizer updates none of the model's {len(params)} parameters (was it "
             "built for another model?); build it from this one's, e.g. "
             "ng.optim.SGD(model.parameters(), lr=0.05)"
+        )
+    if params and not any(p.requires_grad for _, p in params):
+        warnings.warn(
+            f"fit: every one of the model's {len(params)} parameters is frozen "
+            "(requires_grad=False), so training changes none (as Keras warns of a model "
+            "without trainable weights); set requires_grad = True on those to train",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
         )
     if left_out:
         shown = ", ".join(left_out[:4]) + (", ..." if len(left_out) > 4 else "")
