@@ -218,19 +218,19 @@ def test_a_loss_of_probabilities_still_reports_the_divergence_not_its_range():
     [
         (("--lr", "2", "--early-stopping", "3"), "try a smaller --lr, e.g. 0.2"),  # kept epoch 2
         (("--lr", "1"), "try a smaller --lr, e.g. 0.1"),  # below its start (2.742) from epoch 1
-        (("--lr", "1e-5", "--epochs", "12"), "its loss fell in every epoch: try a larger --lr, "
-                                             "e.g. 0.0001, or more --epochs"),
     ],
-    ids=["early-stopping", "chance-below-the-start", "too-slow"],
+    ids=["early-stopping", "chance-below-the-start"],
 )
 def test_the_cli_saves_no_model_at_chance_level(tmp_path, options, saying):
     """The digits at --lr 2 or 1 end at accuracy 0.1 with a loss below its start, which the
-    guard cannot tell; the trained model's loss is no better than predicting the class
-    frequencies (their entropy, ln 10 for ten balanced classes): exit 1 and no model."""
+    guard cannot tell: every unit died, the model predicts the same for every row, its loss no
+    better than predicting the class frequencies (their entropy, ln 10 for ten balanced
+    classes): exit 1 and no model."""
     result = _train(*options, "-q", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
-    assert "is not 1% below 2.302, the loss of predicting the targets' distribution alone: " \
-           f"nothing was learnt; no model saved ({saying})\n" in result.stderr  # fmt: skip
+    assert "predicts the same for every training row (its training loss " in result.stderr
+    assert "against 2.302 for predicting the targets' distribution alone): nothing was learnt; " \
+           f"no model saved ({saying})\n" in result.stderr  # fmt: skip
     assert result.stderr.count("\n") == 1 and not list(tmp_path.glob("*.safetensors"))
 
 
@@ -254,3 +254,33 @@ def test_the_baseline_is_the_loss_of_predicting_the_targets_distribution():
     values = (x @ [1.0, 2.0, -1.0] + 3).astype(np.float32)[:, None]
     regression = recipes.build_mlp(3, [4], 1, "relu", None, 0)
     assert prior_loss(regression, ng.MSELoss(), x, values) == pytest.approx(values.var(), 1e-5)
+
+
+def test_nothing_learnt_is_the_same_outputs_for_every_row_not_a_loss_near_the_baseline():
+    """Review 80: a model of a weak but real signal (a held-out ROC AUC of 0.57) has a loss
+    within 1% of a constant model's and was refused; the rule is the dead network's: the same
+    outputs for every row."""
+    from nudgenet.divergence import nothing_learnt
+
+    varying = np.array([[0.10, -0.20], [0.12, -0.19], [0.09, -0.21]])
+    assert nothing_learnt(varying, 0.6105, 0.6109) is None  # barely below: saved
+    assert nothing_learnt(varying, 0.7, 0.6109) is None  # worse, yet it varies: its own verdict
+    dead = np.repeat([[0.3, -1.2]], 3, axis=0)
+    message = nothing_learnt(dead, 2.395, 2.302)
+    assert message.startswith("the trained model predicts the same for every training row")
+    assert nothing_learnt(dead[:1], 2.395, 2.302) is None  # one row tells nothing
+
+
+def test_the_cli_saves_a_model_of_a_weak_but_real_signal(tmp_path):
+    """Review 80: churn-like rows (29% positives, one feature of small effect): the trained
+    model's loss is within 1% of the class frequencies' entropy, as the model that made the
+    data is, and the run was refused as "nothing learnt"; its predictions vary: saved."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 4))
+    y = rng.random(3000) < 1 / (1 + np.exp(0.85 - 0.25 * x[:, 0]))
+    rows = [",".join(f"{v:.4f}" for v in r) + f",{int(t)}" for r, t in zip(x, y)]
+    (tmp_path / "weak.csv").write_text("a,b,c,d,churn\n" + "\n".join(rows) + "\n")
+    result = _train("--dataset", "weak.csv", "--label-column", "churn", "--epochs", "12", "-q",
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.glob("*.safetensors"))

@@ -268,12 +268,11 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     infinite, or ran away while finite) ends with one line naming the epoch and a smaller
     ``--lr``, and saves nothing, unless ``--early-stopping`` restored the weights of a best
     epoch from before the divergence: then a one-line note says so and those are saved.  So
-    does a run whose model learnt nothing, its training loss not clearly below a constant
-    model's, once training had its chance (:func:`~nudgenet.cli.baseline.learnt_nothing`:
-    chance level, as the digits at ``--lr 1``).  No numpy warnings or Python warning lines on
-    the way: the outcome is reported here, once, and fit's other warnings (validation rows
-    lacking classes, more ranks than cores, ...) as one-line notes as they come, before
-    training for most (not with -q)."""
+    does a run whose model learnt nothing, predicting the same for every training row
+    (:func:`~nudgenet.cli.baseline.learnt_nothing`: chance level, as the digits at
+    ``--lr 1``).  No numpy warnings or Python warning lines on the way: the outcome is
+    reported here, once, and fit's other warnings (validation rows lacking classes, more ranks
+    than cores, ...) as one-line notes as they come, before training for most (not with -q)."""
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
     class_weight = class_weight_for(args.class_weight, data)
     weights = in_units(data.w_train)[0]  # any scale; times class_weight's
@@ -318,8 +317,8 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
         data_hint = "" if math.isfinite(guard.losses[-1]) else ", or check the data for NaN/inf"
         raise _failed("training diverged", history.stop_message or guard.message,
                       f"try a smaller --lr, e.g. {optimizer.lr / 10:g}{data_hint}")  # fmt: skip
-    unlearnt = learnt_nothing(model, loss_fn, data.x_train, y_train, history, guard,
-                              optimizer.lr, validation_split, class_weight, weights)  # fmt: skip
+    unlearnt = learnt_nothing(model, loss_fn, data.x_train, y_train, history, optimizer.lr,
+                              validation_split, class_weight, weights)  # fmt: skip
     if unlearnt:  # at chance level (the kept weights: fit restored them)
         raise _failed(*unlearnt)
     if not diverged:
