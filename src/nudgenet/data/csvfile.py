@@ -365,9 +365,8 @@ def _check_finite(path, text, header, n_columns: int, table: np.ndarray, columns
 
 
 def _named(header: list[str] | None, j: int) -> str:
-    """`` ('name')`` for column ``j`` (counted from 1 in messages, as editors count) of a file
-    with a header, else `` (index j)``: the options name a headerless file's columns by index
-    from 0."""
+    """`` ('name')`` for column ``j`` of a file with a header, else `` (index j)``: messages
+    count columns from 1, as editors do; options, a headerless file's by index from 0."""
     return f" ({header[j]!r})" if header is not None else f" (index {j})"
 
 
