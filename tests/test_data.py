@@ -891,6 +891,16 @@ def test_rows_of_empty_cells_after_the_table_are_skipped(tmp_path, end, tail):
         assert len(load_arrays(tmp_path / "t.csv", ignore_columns="id", **options)[0]) == 2
 
 
+@pytest.mark.parametrize("first", ["0.5,NA,1", "0.5,null,1", "NA,2.5,0"])
+def test_a_first_row_of_numbers_and_a_missing_value_is_data_not_a_header(tmp_path, first):
+    """Review 80: a headerless file's first row with a missing value was read as a header (the
+    missing value a column name above a number), its row dropped without a word."""
+    (tmp_path / "h.csv").write_text(f"{first}\n0.7,2,0\n0.1,3,1\n0.2,4,0\n")
+    cell = [c for c in first.split(",") if c in ("NA", "null")][0]
+    with pytest.raises(DataError, match=rf"h.csv: line 1, column \d \(index \d\): '{cell}' is "):
+        load_arrays(tmp_path / "h.csv")
+
+
 @pytest.mark.parametrize("row", ["NA,NA,yes", ",,yes", "null,NA,yes", "N/A,2,yes"])
 def test_missing_values_below_the_header_are_named_not_the_header(tmp_path, row):
     """Review 70, finding 4: missing values in every numeric cell of the first data row hid the

@@ -39,15 +39,18 @@ def header_of(path: PathLike, first: list[str], second: list[str] | None) -> lis
     number (a column name above values), so a first row whose only words are labels (``cat``,
     ``yes``) is data; a first row of names alone (no number, no missing value: a row of data
     holds numbers) is one above a missing value too (``NA``, an empty cell: :func:`is_missing`),
-    so the error names that value, not the header; in a file of one row, any cell that is not a
-    number makes it a header.
+    so the error names that value, not the header; a missing value's mark beside a number in the
+    first row (``NA``; an empty cell is :func:`_unnamed_column`'s) makes it data, not a header;
+    in a file of one row, any cell that is not a number makes it a header.
     A header names every column of numbers: a cell above one that is empty or pandas' name for
     a column without one (``Unnamed: 0``) is a DataError (:func:`_unnamed_column`), where it
     would otherwise be read as a feature (a row index), or the first row of data as a header."""
     if not any(cell.strip() for cell in first):
         raise DataError(f"{path}: empty CSV file (no cells on the first line)")
-    words = [j for j, cell in enumerate(first) if not is_number(cell)]
-    names = len(words) == len(first) and not any(map(is_missing, first))
+    numbers = sum(map(is_number, first))  # a missing value's mark beside them: a row of data
+    words = [j for j, cell in enumerate(first)  # (an empty cell: its own error, below)
+             if not is_number(cell) and not (numbers and cell.strip() and is_missing(cell))]
+    names = not numbers and not any(map(is_missing, first))
     if second is not None:
         words = [j for j in words if j < len(second)
                  and (is_number(second[j]) or names and is_missing(second[j]))]  # fmt: skip
