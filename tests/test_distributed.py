@@ -1136,3 +1136,44 @@ def test_a_warning_from_a_context_manager_of_nudgenet_s_points_at_the_user_s_lin
         with namespace["running"]():
             pass
     assert [w.filename for w in record] == [__file__]
+
+
+@pytest.mark.parametrize("first, second, asking", [
+    (["train", "--epochs", "50", "-o", "m.safetensors"], ["train", "--help"], 1),
+    (["--version"], ["train", "--epochs", "50", "-o", "m.safetensors"], 0),
+])  # fmt: skip
+def test_help_or_version_beside_a_running_command_ends_the_job(first, second, asking, tmp_path):
+    """``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet train --help``: --help (or --version)
+    answered and exited without joining MPI, and train waited at MPI's start for ever; they
+    join now, and the job ends with one line naming the rank that asked."""
+    command = [sys.executable, "-m", "nudgenet"]
+    started = time.perf_counter()
+    done = run_job(
+        [mpiexec(), "-n", "1", *command, *first, ":", "-n", "1", *command, *second],
+        timeout=30, env=environment(), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and time.perf_counter() - started < 20, done.stderr[-2000:]
+    asked = " ".join(["nudgenet", *(second if asking else first)])
+    ours = [line for line in done.stderr.splitlines() if line.startswith("nudgenet:")]
+    assert ours == [f"nudgenet: rank 0 of 2: DistributedError: rank {asking} asked for "
+                    f"{asked!r}, which answers and exits, while rank {1 - asking} runs "
+                    "'nudgenet train': every process of the job must run the same nudgenet "
+                    "command"], done.stderr  # fmt: skip
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_help_and_version_under_mpiexec_are_said_once(tmp_path):
+    """``mpiexec -n 2 nudgenet train --help`` printed the help once a rank; once now, exit 0
+    (each answer asked for, once, where the ranks asked for different ones)."""
+    for asked, starts in ((["train", "--help"], "usage: nudgenet train [-h]"),
+                          (["--version"], f"nudgenet {ng.__version__}")):  # fmt: skip
+        result, _ = launch(2, "-m", "nudgenet", *asked, cwd=tmp_path, timeout=30)
+        assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]
+        assert result.stdout.startswith(starts) and result.stdout.count(starts) == 1
+    command = [sys.executable, "-m", "nudgenet"]
+    done = run_job(
+        [mpiexec(), "-n", "1", *command, "--version", ":", "-n", "1", *command, "-h"],
+        timeout=30, env=environment(), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"nudgenet {ng.__version__}\nusage: nudgenet [-h]")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import sys
 import warnings
@@ -26,7 +27,7 @@ from ..distributed.launch import launcher
 from . import evaluate, explain, export, gradcheck, predict, train
 from .common import USER_ERRORS, UsageError, warning_notes
 from .gradcheck import GRADIENT_MISMATCH
-from .mpi import through_mpi
+from .mpi import answer_once, through_mpi
 
 __all__ = ["GRADIENT_MISMATCH", "build_parser", "main"]
 
@@ -40,7 +41,8 @@ class _OneLineErrors(argparse.ArgumentParser):
     Under an MPI launcher of several processes, through MPI (:func:`~.mpi.through_mpi`): the
     line of rank 0, when every rank makes the mistake, not one line per rank; a rank whose
     mistake is its own (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet evaluate ...``) says
-    its own and ends the job."""
+    its own and ends the job.  So do ``--help`` and ``--version`` (:func:`~.mpi.answer_once`):
+    said once, by rank 0, where every rank asked; ending the job where some run a command."""
 
     def error(self, message: str) -> NoReturn:
         said = f"{message} (see {self.prog} --help)"
@@ -53,8 +55,17 @@ class _OneLineErrors(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         """argparse's, but arguments no parser knows are the command's error (``nudgenet train:
         ... (see nudgenet train --help)``, not the top level's), with a hint for a likely
-        guess (:data:`GUESSES`) where the command has the option meant."""
-        parsed, unknown = self.parse_known_args(args, namespace)
+        guess (:data:`GUESSES`) where the command has the option meant; ``--help``'s and
+        ``--version``'s text said through :func:`~.mpi.answer_once`."""
+        answer = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(answer):
+                parsed, unknown = self.parse_known_args(args, namespace)
+        except SystemExit as leaving:
+            if leaving.code == 0:  # argparse's exit after --help's or --version's text
+                asked = [self.prog, *(sys.argv[1:] if args is None else args)]
+                answer_once(answer.getvalue(), " ".join(asked))
+            raise
         if unknown:
             parser = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
             given = {argument.split("=")[0] for argument in unknown}  # (--resume=ck too)

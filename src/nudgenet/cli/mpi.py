@@ -11,7 +11,9 @@ is missing is a one-line error naming the ``mpi`` extra.  :func:`one_process` wr
 commands, which run in one process: started as several processes, they refuse in one line, and
 through MPI where they can join it (then aborting the job, :func:`through_mpi`, as the parser's
 usage errors do): the job's other processes (``mpiexec -n 1 nudgenet train ... : -n 1 nudgenet
-evaluate ...``) would otherwise wait at MPI's start for ever for one that never joins.
+evaluate ...``) would otherwise wait at MPI's start for ever for one that never joins; so does
+``--help`` and ``--version`` (:func:`answer_once`): every process of the job asked, rank 0 says
+it once; some run a command meanwhile, the job ends with a line naming the rank that asked.
 :func:`load_once_per_machine` loads the data set on one rank of each machine, whose other ranks
 read it from the memory they share.
 """
@@ -62,6 +64,7 @@ def under_mpi(command: str, run):
         previous = files.set_may_write(rank == 0)
         try:
             with abort_on_error(comm, one_line=ONE_LINE), _silent(rank != 0):
+                _meet(comm, f"nudgenet {command}", None)
                 return run(args)
         finally:
             files.set_may_write(previous)
@@ -160,3 +163,42 @@ def through_mpi(mistake: Exception, what: str) -> NoReturn:
         raise mistake from None
     with abort_on_error(comm, one_line=ONE_LINE):
         raise mistake
+
+
+def answer_once(answer: str, asked: str) -> None:
+    """Print ``answer``, what the command line ``asked`` (``nudgenet train --help``,
+    ``nudgenet --version``) says before it exits 0.  Under a launcher of several processes it
+    joins MPI (the job's others would wait at MPI's start for ever for one that never joins):
+    every process asked, rank 0 prints each answer they asked for once (not once a rank); some
+    run a command, the job ends (:func:`_meet`).  Alone, or where MPI cannot be joined (no
+    mpi4py, or each process a world of its own: none waits), it prints it."""
+    comm, found = None, launcher()
+    if found is not None and found[1] != 1:
+        with contextlib.suppress(DistributedError):
+            comm = world(asked)
+    if comm is None or comm.Get_size() == 1:
+        print(answer, end="")
+        return
+    with abort_on_error(comm, one_line=ONE_LINE):
+        answers = _meet(comm, asked, answer)
+    if comm.Get_rank() == 0:
+        print("".join(dict.fromkeys(answers)), end="")
+
+
+def _meet(comm, asked: str, answer: str | None) -> list[str | None]:
+    """Every rank's answer (None for a rank that runs its command) from the first collective of
+    nudgenet's command line under a launcher, where each rank says what it ``asked``; a
+    DistributedError, alike on every rank (rank 0's line alone), where some asked for an answer
+    (``--help``) while others run a command, which would wait for them in its next collective
+    for ever."""
+    everyone = comm.allgather((asked, answer))
+    answering = [rank for rank, (_, said) in enumerate(everyone) if said is not None]
+    running = [rank for rank, (_, said) in enumerate(everyone) if said is None]
+    if answering and running:
+        one, other = answering[0], running[0]
+        raise DistributedError(
+            f"rank {one} asked for {everyone[one][0]!r}, which answers and exits, while rank "
+            f"{other} runs {everyone[other][0]!r}: every process of the job must run the same "
+            "nudgenet command"
+        )
+    return [said for _, said in everyone]
