@@ -299,8 +299,9 @@ def test_a_failing_rank_ends_every_rank(case, code, message):
 def test_an_error_every_rank_s_checks_raise_alike_reaches_the_script(ranks, tmp_path):
     """A script's try/except around a distributed fit or evaluate works under mpiexec as alone:
     an argument error every rank raises alike before any collective (a sweep's batch_size=0, a
-    refused BatchNorm1d) passes to the caller on every rank (it aborted the job); the script
-    then trains and scores as usual."""
+    refused BatchNorm1d) passes to the caller on every rank (it aborted the job), one naming a
+    function by its repr too (whose address differs by rank: it aborted); the script then
+    trains and scores as usual."""
     out = tmp_path / "caught"
     result, _ = launch(ranks, str(SCRIPTS / "caught.py"), str(out), timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -320,6 +321,10 @@ def test_an_error_every_rank_s_checks_raise_alike_reaches_the_script(ranks, tmp_
         "BatchNorm1d, which normalises by the statistics of each rank's share of the batch, not "
         "of the global batch; data-parallel training refuses it (LayerNorm normalises each row "
         "alone)",
+        "metrics=[function]: caught ValueError: unknown metric <function my_accuracy at 0x...>; "
+        "expected one of ['accuracy', 'f1', 'f1_macro', 'f1_micro', 'f1_weighted', 'mae', 'mse', "
+        "'precision', 'precision_macro', 'precision_micro', 'precision_weighted', 'r2', 'recall', "
+        "'recall_macro', 'recall_micro', 'recall_weighted', 'rmse', 'roc_auc']",
         "evaluate rows: caught ShapeError: x: inputs have 100 rows but targets have 99 rows "
         "(shape (99,))",
     ]
@@ -411,13 +416,23 @@ def test_the_start_handshake_lets_pass_only_a_check_s_error_every_rank_raised_al
             return [line, *self.others]
 
     error = ValueError("fit: expected epochs >= 0 and batch_size >= 1, got 1 and 0")
-    line = "ValueError: fit: expected epochs >= 0 and batch_size >= 1, got 1 and 0"
-    for others, alike in (([line, line], True), ([line, None], False), (["KeyError: x"], False)):
+    line = ("builtins.ValueError",
+            "ValueError: fit: expected epochs >= 0 and batch_size >= 1, got 1 and 0")  # fmt: skip
+    for others, alike in (([line, line], True), ([line, None], False),
+                          ([("builtins.KeyError", "KeyError: x")], False)):  # fmt: skip
         handshake = Handshake(comm := Gathering(others))
         assert not handshake.failed_alike(error) and comm.sent == []  # not yet open
         handshake.open()
         assert handshake.failed_alike(error) == alike and comm.sent == [line]
         assert not handshake.failed_alike(error) and len(comm.sent) == 1  # exchanged once
+    # a repr's address differs by rank (it aborted); a type of the same name from elsewhere does
+    # not pass as the same error
+    named = ValueError("unknown metric <function my_acc at 0x7f9c77714720>")
+    said = ("builtins.ValueError", "ValueError: unknown metric <function my_acc>")
+    for others, alike in (([said], True), ([("mine.ValueError", said[1])], False)):
+        handshake = Handshake(comm := Gathering(others))
+        handshake.open()
+        assert handshake.failed_alike(named) == alike and comm.sent == [said]
     for unsaid in (KeyboardInterrupt(), MemoryError(), SystemExit(2)):
         handshake = Handshake(comm := Gathering([None]))
         handshake.open()

@@ -43,6 +43,7 @@ import contextlib
 import contextvars
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -55,6 +56,7 @@ _DEFERRED = 2.0  # seconds a rank other than 0 waits before reporting a one-line
 STALL_WARNING = "NUDGENET_STALL_WARNING_SECONDS"  # a line after this long waiting (default 60)
 STALL_SHUTDOWN = "NUDGENET_STALL_SHUTDOWN_SECONDS"  # the job ended after this long (default: never)
 _ALIKE = "_nudgenet_every_rank"  # set on an error every rank raised alike (Handshake)
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # in a default repr: <function f at 0x7f...>
 _POLL = (1e-4, 0.05)  # seconds between looks at a pending rendezvous: first, at most
 # errors abort_on_error reports by their line alone, without a traceback (a command line's user
 # mistakes: `nudgenet train` promises one line for them); set by abort_on_error(one_line=...)
@@ -75,6 +77,13 @@ def describe(error: BaseException) -> str:
     text = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def without_addresses(line: str) -> str:
+    """``line`` less the memory addresses of Python's default reprs (``<function f at
+    0x7f...>``: ``<function f>``), which differ between processes holding alike objects: what
+    the ranks compare of an error's line."""
+    return _ADDRESS.sub("", line)
 
 
 def exit_code(error: BaseException) -> int:
@@ -284,17 +293,19 @@ class Handshake:
 
     def failed_alike(self, error: BaseException) -> bool:
         """Say this rank's ``error`` (while the exchange is pending, for an ``Exception`` but
-        ``MemoryError``); whether every rank failed with the same line."""
+        ``MemoryError``); whether every rank failed with the same type and line (less
+        addresses, :func:`without_addresses`: ``metrics=[my_acc]``'s repr differs by rank)."""
         if not self.pending or not isinstance(error, Exception) or isinstance(error, MemoryError):
             return False
-        line = describe(error)
-        alike = set(self._exchange(line)) == {line}
+        kind = type(error)
+        said = (f"{kind.__module__}.{kind.__qualname__}", without_addresses(describe(error)))
+        alike = set(self._exchange(said)) == {said}
         setattr(error, _ALIKE, alike)  # left uncaught, rank 0 alone reports it
         return alike
 
-    def _exchange(self, line: str | None) -> list:
+    def _exchange(self, said: tuple[str, str] | None) -> list:
         self.pending = False
-        return self.comm.allgather(line)
+        return self.comm.allgather(said)
 
 
 def barrier(comm) -> None:
