@@ -327,6 +327,7 @@ def test_an_error_every_rank_s_checks_raise_alike_reaches_the_script(ranks, tmp_
         "'recall_macro', 'recall_micro', 'recall_weighted', 'rmse', 'roc_auc']",
         "evaluate rows: caught ShapeError: x: inputs have 100 rows but targets have 99 rows "
         "(shape (99,))",
+        "evaluate batch_size=0: caught ValueError: expected batch_size >= 1, got 0",
     ]
 
 

@@ -511,6 +511,9 @@ def test_inputs_of_the_wrong_width_name_their_whole_shape():
     for batch_size in (0, -3):  # x[:-3] would quietly drop rows
         with pytest.raises(ValueError, match=f"^expected batch_size >= 1, got {batch_size}$"):
             ng.predict(model, x, batch_size=batch_size)
+    for batch_size in ("64", 64.0):  # failed mid-way, a TypeError of range() or of "<"
+        with pytest.raises(ValueError, match=r"^expected batch_size >= 1 \(an int\), got "):
+            ng.predict(model, x, batch_size=batch_size)
     model = _model()
     opt = ng.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ng.ShapeError, match=r"got shape \(80, 3\)"):

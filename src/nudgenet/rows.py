@@ -5,6 +5,8 @@ outputs."""
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .data._convert import sparse_within_range, within_range
@@ -97,14 +99,22 @@ def targets_for(model: Module, loss_fn, x: np.ndarray, y: np.ndarray) -> np.ndar
     return y.astype(outputs.dtype) if y.dtype.kind == "f" and y.dtype != outputs.dtype else y
 
 
+def check_batch_size(batch_size) -> None:
+    """A ValueError unless ``batch_size``, rows per batch of predict and evaluate, is a whole
+    number >= 1 (``x[:-3]`` would quietly drop rows; ``"64"`` or ``64.0`` failed mid-way)."""
+    if not isinstance(batch_size, numbers.Integral):
+        raise ValueError(f"expected batch_size >= 1 (an int), got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
+
+
 def predict(model: Module, x, batch_size: int = EVALUATION_BATCH) -> np.ndarray:
     """The model's outputs for every row of ``x``, in eval mode without recording a graph, in
     batches of ``batch_size`` rows (a ShapeError names all the rows' shape: ``name_all_rows``);
     sparse rows in batches of at most 16 MiB of dense values
     (:meth:`~nudgenet.data.sparse_rows.SparseRows.block_rows`).  A model in train mode is
     switched to eval and back: from threads, ``model.eval()`` first."""
-    if batch_size < 1:
-        raise ValueError(f"expected batch_size >= 1, got {batch_size}")
+    check_batch_size(batch_size)
     x = prepare_data(model, x)
     if isinstance(x, SparseRows):
         batch_size = x.block_rows(batch_size)

@@ -40,6 +40,8 @@ cases = {
     "metrics=[function]": lambda: fit(model_of(), metrics=[my_accuracy]),  # its repr's address
     "evaluate rows": lambda: ng.evaluate(model_of(), ng.CrossEntropyLoss(), x, y[:-1],
                                          distributed=True),  # fmt: skip
+    "evaluate batch_size=0": lambda: ng.evaluate(model_of(), ng.CrossEntropyLoss(), x, y,
+                                                 batch_size=0, distributed=True),  # fmt: skip
 }
 lines = []
 for name, call in cases.items():

@@ -35,6 +35,7 @@ from ..errors import DistributedError, caller_stacklevel
 from ..functional.losses import check_weights
 from ..nn.losses import is_mean_over_rows, loss_identity
 from ..nn.normalization import BatchNorm1d
+from ..rows import check_batch_size
 from ..run_state import FIT_ARRAYS, Position, Run
 from ..step import EVALUATION_BATCH, update_step, whole_loss
 from .allreduce import GradientAllreduce
@@ -264,14 +265,15 @@ class DataParallel:
         rows (``prepare() -> (x, y, metric_fns)``) and is compared with rank 0 (the model and
         its weights, the loss, the metrics, the rows' shape and a sample of them:
         DistributedError naming the first difference), then :meth:`evaluate`; an error on any
-        rank, in any of this, ends every rank, but for one every rank's checks of its rows
-        raised alike (:class:`~.faults.Handshake`: it passes to the caller)."""
+        rank, in any of this, ends every rank, but for one every rank's checks of its rows and
+        ``batch_size`` raised alike (:class:`~.faults.Handshake`: it passes to the caller)."""
         handshake = Handshake(self.comm)
         with abort_on_error(self.comm, _EXIT_IN_EVALUATE, passes=handshake.failed_alike):
             rendezvous(self.comm, "evaluate(distributed=True)")
             handshake.open()
             x, y, metric_fns = prepare()
             weights = check_weights("evaluate", "sample_weight", sample_weight, len(x), np.float64)
+            check_batch_size(batch_size)
             handshake.agree()
             check_same(self.comm, {
                 **description(model, {"x": x, "y": y, "sample_weight": weights}),
