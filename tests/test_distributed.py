@@ -237,11 +237,16 @@ def test_a_data_parallel_made_by_hand_runs_as_distributed_true(tmp_path):
         ("uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),  # after Python's report
         ("by-hand-uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),
         ("by-hand-self-uncaught", 1, "rank 1 of 2: FileNotFoundError: data.npz"),
-        ("lr-on-rank-0", 1, "rank 1 runs another fit (its optimiser's settings after epoch 1) "
-                            "than rank 0: optimizer.lr 0.1 there, 0.05 on rank 0 (every rank"),
+        ("lr-on-rank-0", 1, "rank 1 runs another fit (its optimiser's settings and frozen "
+                            "parameters after epoch 1) than rank 0: optimizer.lr 0.1 there, "
+                            "0.05 on rank 0 (every rank"),
         # refused before any step of the epoch whose settings differ (it was after that epoch)
-        ("lr-at-begin-on-rank-0", 1, "rank 1 runs another fit (its optimiser's settings as "
-                                     "epoch 2 begins) than rank 0: optimizer.lr 0.1 there, 0.05"),
+        ("lr-at-begin-on-rank-0", 1, "rank 1 runs another fit (its optimiser's settings and "
+                                     "frozen parameters as epoch 2 begins) than rank 0: "
+                                     "optimizer.lr 0.1 there, 0.05"),
+        # a parameter frozen on some ranks only: the Allreduce's ranks' models parted, silently
+        ("freeze-on-rank-0", 1, 'parameters as epoch 2 begins) than rank 0: frozen "none" '
+                                'there, "0.weight, 0.bias" on rank 0'),
         ("checkpoint-on-rank-0", 1, 'another fit than rank 0: checkpoint "none" there, {"every_'),
         ("checkpoint-path-on-rank-0", 1, "rank 0 of 2: TypeError: fit: checkpoint must be a Che"),
         ("sample-weight", 1, 'sample_weight "(400,) float64" there, "absent" on rank 0'),

@@ -284,7 +284,7 @@ def fit(
                     order = rng.permutation(n) if shuffle else np.arange(n)
                     at = Position(epoch, 0, order, parts={name: [] for name in metric_fns})
                 if parallel:  # the settings of this epoch's steps alike on every rank
-                    parallel.check_optimizer(optimizer, epoch, ended=False)
+                    parallel.check_optimizer(model, optimizer, epoch, ended=False)
                 model.train()
                 started = time.perf_counter()
                 # Σ of the batch losses times their rows (weights), and each batch's statistics
@@ -340,7 +340,7 @@ def fit(
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 if parallel:  # the optimiser's settings alike on every rank; rank 0's logs
-                    parallel.check_optimizer(optimizer, epoch, ended=True)
+                    parallel.check_optimizer(model, optimizer, epoch, ended=True)
                     logs = parallel.epoch_logs(logs)
                 history.append(epoch, logs)
                 reporter.end_epoch(epoch, logs)

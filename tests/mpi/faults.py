@@ -113,6 +113,8 @@ class Fail(ng.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if case == "lr-at-begin-on-rank-0" and rank == 0 and epoch == 1:
             self.optimizer.lr *= 0.5  # a schedule "on rank 0 only"
+        if case == "freeze-on-rank-0" and rank == 0 and epoch == 1:
+            self.model[0].requires_grad_(False)  # the ranks' models would part, silently
 
     def on_epoch_end(self, epoch, logs=None):
         if case == "lr-on-rank-0" and rank == 0:

@@ -11,11 +11,11 @@ the ranks), :meth:`~DataParallel.start` (rank 0's state on every rank, and the s
 :mod:`.node` or :mod:`.allreduce`), :meth:`~DataParallel.sharded` (each step on this rank's share of
 the batch, then the ranks' gradients summed by that reduction), :meth:`~DataParallel.gather` and
 :meth:`~DataParallel.evaluate` (an epoch's metrics and validation scores over all rows, each exactly
-once), :meth:`~DataParallel.check_optimizer` (the optimiser's settings alike as each epoch begins
-and after it), :meth:`~DataParallel.epoch_logs` (rank 0's logs on every rank: one History),
-:meth:`~DataParallel.stopping` (any rank's stop decision, for all), :meth:`~DataParallel.any_rank`
-(Keras's stop flag of every rank, before a mid-epoch checkpoint) and :meth:`~DataParallel.trained`
-(every rank done, before ``on_train_end``); fit's optimiser update is
+once), :meth:`~DataParallel.check_optimizer` (the optimiser's settings and frozen parameters alike
+as each epoch begins and after it), :meth:`~DataParallel.epoch_logs` (rank 0's logs on every rank:
+one History), :meth:`~DataParallel.stopping` (any rank's stop decision, for all),
+:meth:`~DataParallel.any_rank` (Keras's stop flag of every rank, before a mid-epoch checkpoint) and
+:meth:`~DataParallel.trained` (every rank done, before ``on_train_end``); fit's optimiser update is
 :meth:`~DataParallel.updating`.
 """
 
@@ -289,17 +289,17 @@ class DataParallel:
         (EarlyStopping's best weights, the same on every rank)."""
         self.comm.Barrier()
 
-    def check_optimizer(self, optimizer, epoch: int, ended: bool) -> None:
-        """The ``optimizer``'s settings (``hyperparameters()``) the same on every rank
-        (:func:`~.faults.check_same`: DistributedError on rank 0 naming the first difference),
-        as epoch ``epoch`` begins (after the callbacks' ``on_epoch_begin``, before its first
-        step) and once it ``ended`` (a change within the epoch, the last one's too): settings
-        changed on some ranks only would have the ranks update by different ones."""
+    def check_optimizer(self, model, optimizer, epoch: int, ended: bool) -> None:
+        """The ``optimizer``'s settings (``hyperparameters()``) and the ``model``'s frozen
+        parameters (by name) alike on every rank (:func:`~.faults.check_same`), as epoch ``epoch``
+        begins (after ``on_epoch_begin``, before its first step) and once it ``ended``: changed on
+        some ranks only, the ranks would update by other settings or other parameters."""
         when = f"after epoch {epoch + 1}" if ended else f"as epoch {epoch + 1} begins"
-        check_same(self.comm, {"optimizer": optimizer.hyperparameters()},
-                   what=f"fit (its optimiser's settings {when})",
-                   must="keep the optimiser's settings alike: a callback that changes them runs "
-                        "on every rank and must change them alike there")
+        frozen = ", ".join(n for n, p in model.named_parameters() if not p.requires_grad) or "none"
+        check_same(self.comm, {"optimizer": optimizer.hyperparameters(), "frozen": frozen},
+                   what=f"fit (its optimiser's settings and frozen parameters {when})",
+                   must="change the optimiser's settings and requires_grad alike: a callback "
+                        "that changes them runs on every rank and must change them alike there")
 
     def epoch_logs(self, logs: dict) -> dict:
         """Rank 0's epoch ``logs`` on every rank (its ``seconds``, ...): one History."""
