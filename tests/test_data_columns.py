@@ -487,11 +487,16 @@ def test_a_headerless_file_of_another_layout_is_refused_not_misread(tmp_path, mo
     (tmp_path / "ayb.csv").write_text("".join(f"{r[1]},{r[2]},{r[3]},{r[5]}\n" for r in full))
     assert run_cli(capsys, "train", "--dataset", "t.csv", "--label-column", "2", "--ignore-columns",
                    "0", "--weight-column", "4", "--epochs", "2", "-q", "-o", "m.st")[0] == 0
-    for command in (("evaluate", "m.st", "--dataset", "ayb.csv"), ("predict", "m.st", "ayb.csv")):
+    for command, alone in ((("evaluate", "m.st", "--dataset", "ayb.csv"), ""),
+                           (("predict", "m.st", "ayb.csv"), "its 3 features alone, or ")):
         code, _, err = run_cli(capsys, *command, "-q")
         assert code == 1 and "ayb.csv: 4 columns and no header row; for this model such a file " \
-            "holds its 3 features alone, or the training file's 6 columns (label 2, ignored 0, " \
-            "weights 4); 4 columns could lack any 2 of columns 0, 2, 4" in err, err
+            f"holds {alone}the training file's 6 columns (label 2, ignored 0, weights 4)" in err
+        assert "4 columns could lack any 2 of columns 0, 2, 4" in err, err
+    # (review 80: evaluate told where the label is reads it: the file lacks the ID and weights)
+    code, _, err = run_cli(capsys, "evaluate", "m.st", "--dataset", "ayb.csv", "--label-column",
+                           "1", "-q")  # fmt: skip
+    assert code == 0, err
 
 
 def test_columns_by_index_are_dropped_only_from_a_file_as_wide_as_the_training_header(

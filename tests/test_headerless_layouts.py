@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cli_helpers import run_cli
 from nudgenet import nn
 from nudgenet.cli.columns import unused_in
 from nudgenet.cli.predict import rows_to_predict
@@ -82,3 +83,87 @@ def test_a_headerless_file_for_a_model_of_columns_by_name_holds_its_features_alo
                            r"model's columns 'id', 'label' were recorded by name, so a file "
                            r"without a header row is read as its 3 features alone: "):  # fmt: skip
             unused_in(str(path), record, 3)
+
+
+def told_readings(layout: str, width: int, label: int) -> set[tuple[int, ...]]:
+    """Where the features sit in each file of ``width`` columns, its label in column ``label``,
+    that lacks some of the training file's unused columns (ignored, weights)."""
+    unused = [j for j, role in enumerate(layout) if role in "IW"]
+    places = set()
+    for lacked in itertools.combinations(unused, len(layout) - width):
+        kept = [role for j, role in enumerate(layout) if j not in lacked]
+        if kept.index("L") == label:
+            places.add(tuple(j for j, role in enumerate(kept) if role == "F"))
+    return places
+
+
+@pytest.mark.parametrize("layout", [layout for layout in LAYOUTS if "L" in layout])
+def test_evaluate_told_the_label_column_reads_a_width_it_then_reads_one_way(tmp_path, layout):
+    """Review 80, finding 5c: with --label-column given, a headerless file narrower than the
+    training file was still refused as 'which of them is the label is not told'.  Told, it is
+    read where that leaves one reading; else the error says why the option does not tell."""
+    features = layout.count("F")
+    record = record_of(layout)
+    for width in range(features + 1, len(layout)):
+        path = tmp_path / f"w{width}.csv"
+        path.write_text(",".join(map(str, range(width))) + "\n")
+        for label in range(width):
+            places = told_readings(layout, width, label)
+            if len(places) == 1:
+                unused = unused_in(str(path), record, features, labelled=True, label=label)
+                rest = [j for j in range(width) if j != label and j not in unused]
+                assert rest == list(*places), (layout, width, label)
+            else:
+                why = "still leaves the file lacking any" if places else "have the label in"
+                with pytest.raises(DataError, match=rf"; (--label-column {label} {why}|no "
+                                   rf"{width} of them {why} column {label} )"):  # fmt: skip
+                    unused_in(str(path), record, features, labelled=True, label=label)
+
+
+@pytest.mark.parametrize("layout", ["FFIWL", "IFFF"])
+def test_evaluate_refuses_a_headerless_file_of_the_features_alone(tmp_path, layout):
+    """Review 80, finding 5a: evaluate and explain read a file of the features alone with its
+    last feature as the labels ('class labels must be names or whole numbers, got float32')."""
+    path = tmp_path / "x.csv"
+    path.write_text("0.5,1.5,2.5\n" if layout.count("F") == 3 else "0.5,1.5\n")
+    with pytest.raises(DataError, match=r"as many as the model's features, which hold no labels"):
+        unused_in(str(path), record_of(layout), layout.count("F"), labelled=True)
+
+
+def test_evaluate_advises_a_header_for_a_model_of_columns_by_name(tmp_path):
+    """Review 80, finding 5a: for a model of columns recorded by name, evaluate and explain
+    advised 'a header row ..., or those features alone', which hold no labels to score."""
+    record = TrainingRecord(dataset="/t.csv", task="classification", loss="CrossEntropyLoss",
+                            label_column="label", ignore_columns=("id",))  # fmt: skip
+    for width in (3, 4, 5):
+        path = tmp_path / f"w{width}.csv"
+        path.write_text(",".join(map(str, range(width))) + "\n")
+        with pytest.raises(DataError, match=r"without a header row can only be its 3 features "
+                           r"alone, which hold no labels to score: give the file a header row "
+                           r"naming its columns$"):  # fmt: skip
+            unused_in(str(path), record, 3, labelled=True)
+
+
+def test_evaluate_names_the_layouts_of_a_headerless_file_lacking_a_column(
+    tmp_path, monkeypatch, capsys
+):
+    """Review 80, finding 5b: evaluate of a headerless file lacking one of the training file's
+    columns said 'label column 4 is out of range for 4 columns' where predict named the
+    layouts; with --label-column 2 (c), the file lacking the weights, it said the label was
+    not told."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(3)
+    a, b, w = rng.normal(size=60).round(3), rng.normal(size=60).round(3), 1 + np.arange(60) % 2
+    rows = np.c_[np.arange(60), a, b, w, (a + b > 0)]
+    np.savetxt("t.csv", rows, delimiter=",", fmt="%g")  # id, a, b, w, label
+    np.savetxt("noid.csv", rows[:, 1:], delimiter=",", fmt="%g")
+    np.savetxt("abl.csv", rows[:, [1, 2, 4]], delimiter=",", fmt="%g")
+    assert run_cli(capsys, "train", "--dataset", "t.csv", "--ignore-columns", "0",
+                   "--weight-column", "3", "--epochs", "2", "-q", "-o", "m.st")[0] == 0
+    code, _, err = run_cli(capsys, "evaluate", "m.st", "--dataset", "noid.csv")
+    assert code == 1 and "out of range" not in err
+    assert "4 columns could lack any 1 of columns 0, 3, 4, which reads other columns" in err
+    assert run_cli(capsys, "evaluate", "m.st", "--dataset", "abl.csv", "--label-column", "2",
+                   "-q")[0] == 0  # fmt: skip
+    code, _, err = run_cli(capsys, "evaluate", "m.st", "--dataset", "abl.csv", "-q")
+    assert code == 1 and "3 columns could lack any 2 of columns 0, 3, 4, which reads" in err

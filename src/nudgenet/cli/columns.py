@@ -6,6 +6,7 @@ header row, and models trained on named data sets, are read by position, as befo
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections import Counter
 
@@ -100,22 +101,23 @@ def _note_names_read_as_a_row(path, label_column, expected: list[str], unused) -
         )
 
 
-def unused_in(path, record: TrainingRecord, inputs: int | None, labelled: bool = False
-              ) -> tuple[int | str, ...]:  # fmt: skip
+def unused_in(path, record: TrainingRecord, inputs: int | None, labelled: bool = False,
+              label: int | str | None = None) -> tuple[int | str, ...]:  # fmt: skip
     """The columns the model of ``record`` did not use (ignored, weights: its
     ``unused_columns``) that the CSV file ``path`` has, to drop as the training file's were.
     With a header: those it names, and those recorded by index (a name the training header
     repeats) where the rest of its header is the model's feature names (the training
     layout, as wide as the training header).  Without a header, by index:
-    :func:`_by_position` (``labelled``: the file's labels are read too)."""
+    :func:`_by_position` (``labelled``: the file's labels are read too, from the column
+    ``label`` where the command line names it)."""
     unused = record.unused_columns()
-    first = datasets.first_row(path) if unused else None
+    first = datasets.first_row(path) if unused or labelled else None
     if first is None:
         return ()
     indices = tuple(c for c in unused if isinstance(c, int))
     header = datasets.header_row(path)
     if header is None:
-        return _by_position(path, len(first), record, inputs, labelled)
+        return _by_position(path, len(first), record, inputs, labelled, label)
     names = tuple(c for c in unused if isinstance(c, str)
                   and datasets.named_column(header, c) is not None)  # fmt: skip
     width = len(record.feature_names) + len(unused) + 1  # the training header's
@@ -127,53 +129,112 @@ def unused_in(path, record: TrainingRecord, inputs: int | None, labelled: bool =
     return names
 
 
-def _by_position(path, width: int, record: TrainingRecord, inputs: int | None, labelled: bool
-                 ) -> tuple[int, ...]:  # fmt: skip
+def _by_position(path, width: int, record: TrainingRecord, inputs: int | None, labelled: bool,
+                 label: int | str | None = None) -> tuple[int, ...]:  # fmt: skip
     """The unused columns of a file of ``width`` columns without a header, by index: read only
     where its width tells which columns are the model's ``inputs`` features.  The training
     file's layout holds those and the columns that are no features (the label, the unused
-    ones); a file may lack any of the latter.  Its features alone: none.  The training file's
-    width: the recorded indices.  A width between: where the columns that are no features sit
-    side by side (no feature between them), the first of them, as many as the file has beyond
-    the features, whichever of them it lacks (not ``labelled``: which one is the label is not
-    told); else the file could lack other columns, which would read other features.  Any
-    other width, or one of columns recorded by name (whose place is not recorded): a one-line
-    DataError naming the layouts this model reads."""
-    unused, label = record.unused_columns(), record.label_column
+    ones); a file may lack any of the latter.  Its features alone: none (``labelled``: an
+    error, they hold no labels).  The training file's width: the recorded indices.  A width
+    between: where the columns that are no features sit side by side (no feature between
+    them), the first of them, as many as the file has beyond the features, whichever of them
+    it lacks; ``labelled``, where ``label`` (the command line's label column) leaves one way to
+    lack them (:func:`_with_label_at`); else the file could lack other columns, which would
+    read other features.  Any other width, or one of columns recorded by name (whose place is
+    not recorded): a one-line DataError naming the layouts this model reads."""
+    unused, label_at = record.unused_columns(), record.label_column
     if inputs is None:  # a custom first layer: the features are not counted
         return tuple(c for c in unused if isinstance(c, int) and c < width)
-    if width == inputs:
+    if width == inputs and not labelled:
         return ()
-    named = [repr(c) for c in (*unused, label) if isinstance(c, str)]
+    named = [repr(c) for c in (*unused, label_at) if isinstance(c, str)]
     if any(isinstance(c, str) for c in unused):
+        reads = (f"can only be its {inputs} features alone, which hold no labels to score: "
+                 "give the file a header row naming its columns" if labelled else "is read as "
+                 f"its {inputs} features alone: give the file a header row naming its columns, "
+                 "or those features alone")  # fmt: skip
         raise DataError(
             f"{path}: {width} columns and no header row; this model's columns "
-            f"{', '.join(named)} were recorded by name, so a file without a header row is read "
-            f"as its {inputs} features alone: give the file a header row naming its columns, "
-            "or those features alone"
+            f"{', '.join(named)} were recorded by name, so a file without a header row {reads}"
         )
-    full = inputs + len(unused) + (label is not None)  # the training file's width
+    if width == inputs:  # (labelled)
+        raise _layout_error(path, width, record, inputs, labelled, f"; {width} columns are "
+                            "as many as the model's features, which hold no labels to score")
+    if not unused:
+        return ()
+    full = inputs + len(unused) + (label_at is not None)  # the training file's width
     if width == full:
         return unused
-    others = sorted({*unused, *([label] if isinstance(label, int) else [])})
-    side_by_side = others == list(range(others[0], others[0] + len(others))) and not named
-    if inputs < width < full and side_by_side and not labelled:
+    others, side_by_side = _no_features(record)
+    between = inputs < width < full
+    if between and labelled and isinstance(label, int) and isinstance(label_at, int):
+        return _with_label_at(path, width, record, inputs, label)
+    if between and side_by_side and not labelled:
         return tuple(range(others[0], others[0] + width - inputs))
+    lacks = ""
+    if between:
+        lacks = (f"; {width} columns could lack any {full - width} of columns "
+                 f"{', '.join(map(str, others))}, which reads other columns as features"
+                 if not side_by_side else "; which of them is the label is not told "
+                 + ("(give --label-column)" if label is None else f"(--label-column {label!r} "
+                    "names no column of a file without a header row)"))  # fmt: skip
+    raise _layout_error(path, width, record, inputs, labelled, lacks)
+
+
+def _with_label_at(path, width: int, record: TrainingRecord, inputs: int, label: int
+                   ) -> tuple[int, ...]:  # fmt: skip
+    """The unused columns of a headerless file of ``width`` columns whose labels the command
+    line places in column ``label`` (from 0, or from the end where negative): the file lacks
+    some of the training file's unused columns (keeping the label); read where every way to
+    lack them that leaves the label there leaves the other columns at the same places; else a
+    DataError saying why ``--label-column`` does not tell the layout."""
+    unused = record.unused_columns()
+    full = inputs + len(unused) + 1
+    at = label % width if -width <= label < width else label
+    readings = set()
+    for lacked in itertools.combinations(unused, full - width):
+        kept = [j for j in range(full) if j not in lacked]
+        if kept.index(record.label_column) == at:
+            readings.add(tuple(i for i, j in enumerate(kept) if j in unused))
+    if len(readings) == 1:
+        return readings.pop()
+    why = (f"--label-column {label} still leaves the file lacking any {full - width} of "
+           f"columns {', '.join(map(str, sorted(unused)))}, which reads other columns as "
+           "features" if readings else f"no {width} of them have the label in column "
+           f"{label} (--label-column)")  # fmt: skip
+    raise _layout_error(path, width, record, inputs, True, f"; {why}")
+
+
+def _layout_error(path, width: int, record: TrainingRecord, inputs: int, labelled: bool,
+                  why: str) -> DataError:  # fmt: skip
+    """The one-line error of a headerless file of ``width`` columns that is no layout this
+    model reads (``why``: what is wrong with it): its features alone (not ``labelled``:
+    evaluate and explain need the labels too), the training file's columns, or as many as
+    its features and some of the others, where that tells which (predict: side by side;
+    evaluate and explain: with --label-column)."""
+    unused, label = record.unused_columns(), record.label_column
+    full = inputs + len(unused) + (label is not None)
     roles = [f"label {label if isinstance(label, int) else repr(label)}"] * (label is not None)
     roles += [f"ignored {c}" for c in record.ignore_columns]
     roles += [f"weights {record.weight_column}"] * (record.weight_column is not None)
-    between = ", or as wide as any between" if side_by_side and not labelled else ""
-    lacks = ""
-    if inputs < width < full:
-        lacks = (f"; {width} columns could lack any {full - width} of columns "
-                 f"{', '.join(map(str, others))}, which reads other columns as features"
-                 if not side_by_side else "; which of them is the label is not told")  # fmt: skip
-    raise DataError(
-        f"{path}: {width} columns and no header row; for this model such a file holds its "
-        f"{inputs} features alone, or the training file's {full} columns ({', '.join(roles)})"
-        f"{between}{lacks}: give the file a header row naming its columns, or one of those "
-        "layouts"
+    alone = "" if labelled else f"its {inputs} features alone, or "
+    between = (", or fewer of them where --label-column tells which it lacks" if labelled
+               else ", or as wide as any between" if _no_features(record)[1] else "")  # fmt: skip
+    return DataError(
+        f"{path}: {width} columns and no header row; for this model such a file holds "
+        f"{alone}the training file's {full} columns ({', '.join(roles)}){between}{why}: give "
+        "the file a header row naming its columns, or one of those layouts"
     )
+
+
+def _no_features(record: TrainingRecord) -> tuple[list[int], bool]:
+    """The training file's columns that are no features (the label, the unused ones), by
+    index, and whether they sit side by side (none recorded by name)."""
+    label = record.label_column
+    others = sorted({*record.unused_columns(), *([label] if isinstance(label, int) else [])})
+    named = any(isinstance(c, str) for c in (*record.unused_columns(), label))
+    side_by_side = bool(others) and others == list(range(others[0], others[0] + len(others)))
+    return others, side_by_side and not named
 
 
 def check_feature_count(path, x: np.ndarray, model) -> np.ndarray:

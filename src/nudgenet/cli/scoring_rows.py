@@ -70,12 +70,14 @@ def held_out(args, model) -> HeldOut:
         _check_training_file_found(dataset)
     datasets.check_rereadable(dataset)  # before its first rows are read for the label column
     column = label_column(args.label_column)
+    # the unused columns (ignored, weights) first: a headerless file's width may be no layout
+    told = column if args.label_column is not None else None
+    unused = unused_in(dataset, record, input_features(model), labelled=True, label=told)
     if args.label_column is None and record.label_column is not None:
         if same or has_label_column(dataset, record.label_column):
             column = record.label_column
         else:
             _check_recognised(dataset, record.label_column)
-    unused = unused_in(dataset, record, input_features(model), labelled=True)  # ignored, weights
     data = None if same else _training_rows_in(dataset, labels, column, model, record, unused)
     if data is None:
         data_dir = args.data_dir or (record.data_dir if same else None)
