@@ -152,6 +152,15 @@ def test_train_help_keeps_its_progress_options(capsys):
     assert code == 0 and "--verbose" in text and "--quiet" in text and "epoch" in text
 
 
+def test_train_help_says_a_run_that_diverged_or_learnt_nothing_saves_no_model(capsys):
+    """Review 80, finding 7: only the README said that such a run saves no model (exit 1)."""
+    code, text, _ = outcome(["train", "--help"], capsys)
+    flat = " ".join(text.split())
+    assert code == 0 and "A run that diverges" in flat and "whose model learnt nothing (it " \
+        "predicts the same for every training row) saves no model" in flat
+    assert "exit code 1" in flat
+
+
 def test_train_help_says_the_batch_is_the_global_one_under_mpiexec(capsys):
     """A Horovod user scales the batch and the rate with the ranks; here neither changes."""
     code, text, _ = outcome(["train", "--help"], capsys)

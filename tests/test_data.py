@@ -1015,7 +1015,8 @@ def test_load_csv_gz(tmp_path):
             "a,b\n1e39,0\n",
             {},
             r"d.csv: line 2, column 1 \('a'\): '1e39' is beyond float32's range "
-            r"\(±3.403e\+38\); scale the data$",  # as other cells are named (review 70)
+            r"\(±3.403e\+38\), in which CSV files are read, --dtype float64 too: scale the "
+            r"column \(divide it by a power of ten\)$",  # named as other cells (review 70, 80)
         ),
         ("a,b\n1,0\n2,-4e38\n", {}, r"expected y within float32's range .* -4e\+38 in sample 1"),
     ],

@@ -396,14 +396,17 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("")
     for output, problem in (
-        ("m.safetensors", "output m.safetensors is a nudgenet model file; choose another, such "
-                          "as m.onnx"),
         ("folder", "output folder is a folder; expected an ONNX file path such as folder/"),
         ("file/m.onnx", "output file/m.onnx: file is a file, not a folder"),
     ):
         assert cli.main(["export", "m.safetensors", output]) == 1
         err = capsys.readouterr().err
         assert problem in err and err.count("\n") == 1, err
+    # review 80: the model's own name (any but .onnx) is the usage mistake other names are
+    assert cli.main(["export", "m.safetensors", "m.safetensors"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot export to m.safetensors, a nudgenet model file: expected an ONNX file name " \
+        "ending in .onnx, such as m.onnx" in err and err.count("\n") == 1, err
     assert (tmp_path / "m.safetensors").read_bytes() == before  # the model file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "m.safetensors"]
     # a file that is no ONNX model (arguments swapped or mistyped) was replaced, exit 0
@@ -427,8 +430,9 @@ def test_the_export_command_refuses_an_output_it_would_destroy_or_cannot_write(
     (tmp_path / "m2.ONNX").unlink()
     # the .onnx name suggested for another output is taken (here by a model file): another one
     (tmp_path / "m.onnx").write_bytes((tmp_path / "m.safetensors").read_bytes())
-    assert cli.main(["export", "m.safetensors", "m.safetensors"]) == 1
-    assert "model file; choose another, such as m-new.onnx\n" in capsys.readouterr().err
+    assert cli.main(["export", "m.safetensors", "m.safetensors"]) == 2
+    assert "a nudgenet model file: expected an ONNX file name ending in .onnx, such as " \
+        "m-new.onnx (see" in capsys.readouterr().err
     (tmp_path / "m.onnx").unlink()
     # an output not named .onnx: a data file given by mistake, a protobuf model of another kind
     for name, content in (("data.csv", b"f0,f1,label\n1,2,0\n"),

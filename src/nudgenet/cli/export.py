@@ -23,12 +23,14 @@ def run(args) -> int:
     output, other = args.output, args.output.with_suffix(".onnx")
     if output.suffix.lower() == ".onnx" or other.exists():  # (the refused name, or one taken)
         other = unused_name(output, "new", ".onnx")
-    if output.is_file() and _is_model_file(output):  # the model itself, or another
+    model_file = output.is_file() and _is_model_file(output)  # the model itself, or another
+    if output.suffix.lower() != ".onnx":  # (other protobuf models start as ONNX files do)
+        what = ", a nudgenet model file" if model_file else ""
+        raise UsageError(f"argument output: cannot export to {output}{what}: expected an ONNX "
+                         f"file name ending in .onnx, such as {other}")  # a usage mistake: exit 2
+    if model_file:  # named .onnx
         raise NudgenetError(f"output {output} is a nudgenet model file; choose another, such as "
                             f"{other}")  # fmt: skip
-    if output.suffix.lower() != ".onnx":  # (other protobuf models start as ONNX files do)
-        raise UsageError(f"argument output: cannot export to {output}: expected an ONNX file "
-                         f"name ending in .onnx, such as {other}")  # a usage mistake: exit 2
     if output.is_file() and not starts_as(output, _ONNX_START, "output"):  # exported again: ok
         raise NudgenetError(f"output {output} exists and is not an ONNX model; choose another, "
                             f"such as {other}")  # fmt: skip

@@ -386,6 +386,9 @@ def register(commands) -> None:
         help="train an MLP and save it",
         description="Train an MLP on a data set, report held-out scores, save the model. With no "
         "options: the bundled 8x8 digits, offline, in seconds.",
+        epilog="A run that diverges (a training loss that becomes NaN or infinite, or runs away) "
+        "or whose model learnt nothing (it predicts the same for every training row) saves no "
+        "model: one line says why and what to try, exit code 1.",
     )
     add_train_options(train)
     train.set_defaults(run=under_mpi("train", run), distributed=False)

@@ -127,7 +127,8 @@ def add_train_options(train) -> None:
         choices=["float32", "float64"],
         default="float32",
         help="the network's floats: float64 is slower, and keeps a long run's rounding small "
-        "(under mpiexec: close to one process's run for longer) (default: %(default)s)",
+        "(under mpiexec: close to one process's run for longer); a CSV file is read in float32 "
+        "either way, so its values must be within float32's range (default: %(default)s)",
     )
     train.add_argument(
         "--early-stopping",

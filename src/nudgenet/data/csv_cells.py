@@ -101,13 +101,40 @@ def shortened(cells: list[str]) -> str:
     return ",".join(cells if len(cells) <= 6 else [*cells[:3], "...", *cells[-2:]])
 
 
-def text_hint(header: list[str] | None, j: int, cell: str) -> str:
+def named(header: list[str] | None, j: int) -> str:
+    """`` ('name')`` for column ``j`` of a file with a header, else `` (index j)``: messages
+    count columns from 1, as editors do; options, a headerless file's by index from 0."""
+    return f" ({header[j]!r})" if header is not None else f" (index {j})"
+
+
+def text_hint(header: list[str] | None, j: int, cell: str, rows=()) -> str:
     """The advice added to the error of a ``cell`` of column ``j`` that is text (a letter in
     it, no missing value's mark): a category or an ID, which no feature may hold.  The column
     by name (quoted for a shell), or by index where its name holds a comma (which the option
-    splits at)."""
+    splits at).  Where the rest of the column is numbers (``rows``: the file's ``(line,
+    cells)``, read on this error path only), the cell is a typo: correct it, keep the column."""
     if is_missing(cell) or not any(c.isalpha() for c in cell):
         return ""
+    if _one_cell_not_a_number(rows, j):
+        return "; every other cell of the column is a number: correct this one"
     name = shlex.quote(header[j]) if header is not None and "," not in header[j] else j
     return (f"; features are numbers: leave a column of text out (--ignore-columns {name}; "
             "ignore_columns in Python) or encode it as numbers")
+
+
+def _one_cell_not_a_number(rows, j: int) -> bool:
+    """Whether column ``j`` of ``rows`` (``(line, cells)``) holds numbers but in one cell (a
+    missing value counted neither way); stops at the second that is no number.  A row that
+    cannot be read (the file's own error, said where it is reached): False."""
+    numbers, others = 0, 0
+    try:
+        for _, cells in rows:
+            if is_number(cells[j]):
+                numbers += 1
+            elif not is_missing(cells[j]):
+                others += 1
+                if others > 1:
+                    return False
+    except DataError:
+        return False
+    return numbers > 0 and others == 1

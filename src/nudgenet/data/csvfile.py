@@ -19,7 +19,7 @@ from . import separators
 from ._convert import within_range
 from ._io import PathLike, open_bytes
 from .column_roles import first_negative, unused_indices
-from .csv_cells import COUNTED, counts_columns, header_of, is_number, shortened, text_hint
+from .csv_cells import COUNTED, counts_columns, header_of, is_number, named, shortened, text_hint
 from .label_column import LabelColumn, label_index
 
 _SPACED_QUOTE = re.compile(r'(?:^|,)[ \t]+"', re.MULTILINE)  # a cell's quote after spaces
@@ -85,7 +85,7 @@ def _parts(path, text, header, n_columns: int, table, features: list[int], weigh
     w = None if weights is None else table[:, len(features)]
     if w is not None and (row := first_negative(w)) is not None:
         line, cells = next(itertools.islice(_data_rows(path, text, header, n_columns), row, None))
-        raise DataError(f"{path}: line {line}, column {weights + 1}{_named(header, weights)}: "
+        raise DataError(f"{path}: line {line}, column {weights + 1}{named(header, weights)}: "
                         f"{cells[weights].strip()!r} is not a row weight (a number >= 0)")
     x = _as_float32(path, text, header, n_columns, table[:, : len(features)], features)
     return np.ascontiguousarray(x), labels, w
@@ -148,7 +148,7 @@ def _features_and_names(
     names = []
     for line, row in _data_rows(path, text, header, n_columns):
         if not row[col].strip():
-            raise DataError(f"{path}: line {line}, column {col + 1}{_named(header, col)}: no label")
+            raise DataError(f"{path}: line {line}, column {col + 1}{named(header, col)}: no label")
         names.append(row[col].strip())
     features = _features_without(path, text, header, n_columns, read)
     if len(features) != len(names):  # rows NumPy and Python's csv module count differently
@@ -359,15 +359,9 @@ def _check_finite(path, text, header, n_columns: int, table: np.ndarray, columns
     row, j = np.argwhere(~np.isfinite(table))[0]
     line, cells = next(itertools.islice(_data_rows(path, text, header, n_columns), row, None))
     raise DataError(
-        f"{path}: line {line}, column {columns[j] + 1}{_named(header, columns[j])}: "
+        f"{path}: line {line}, column {columns[j] + 1}{named(header, columns[j])}: "
         f"{cells[columns[j]].strip()!r} is not a finite number (missing data?); drop or fill it"
     )
-
-
-def _named(header: list[str] | None, j: int) -> str:
-    """`` ('name')`` for column ``j`` of a file with a header, else `` (index j)``: messages
-    count columns from 1, as editors do; options, a headerless file's by index from 0."""
-    return f" ({header[j]!r})" if header is not None else f" (index {j})"
 
 
 def _raise_bad_cell(
@@ -378,9 +372,10 @@ def _raise_bad_cell(
     for line, row in _data_rows(path, text, header, n_columns):
         for j, cell in enumerate(row):
             if (read is None or j in read) and not is_number(cell):
+                rows = _data_rows(path, text, header, n_columns)  # (the hint reads its column)
                 raise DataError(
-                    f"{path}: line {line}, column {j + 1}{_named(header, j)}: {cell!r} is not a "
-                    "number" + (separators.hint(row) or text_hint(header, j, cell))
+                    f"{path}: line {line}, column {j + 1}{named(header, j)}: {cell!r} is not a "
+                    "number" + (separators.hint(row) or text_hint(header, j, cell, rows))
                 )
 
 
@@ -394,7 +389,8 @@ def _as_float32(path, text, header, n_columns: int, x: np.ndarray, columns) -> n
             row, j = np.argwhere(np.isinf(x.astype(np.float32)) & np.isfinite(x))[0]
     line, cells = next(itertools.islice(_data_rows(path, text, header, n_columns), row, None))
     raise DataError(
-        f"{path}: line {line}, column {columns[j] + 1}{_named(header, columns[j])}: "
+        f"{path}: line {line}, column {columns[j] + 1}{named(header, columns[j])}: "
         f"{cells[columns[j]].strip()!r} is beyond float32's range "
-        f"(±{np.finfo(np.float32).max:.4g}); scale the data"
+        f"(±{np.finfo(np.float32).max:.4g}), in which CSV files are read, --dtype float64 "
+        "too: scale the column (divide it by a power of ten)"
     )
