@@ -120,7 +120,7 @@ def test_evaluate_told_the_label_column_reads_a_width_it_then_reads_one_way(tmp_
                     unused_in(str(path), record, features, labelled=True, label=label)
 
 
-@pytest.mark.parametrize("layout", ["FFIWL", "IFFF"])
+@pytest.mark.parametrize("layout", ["FFIWL", "IFFF", "FFL"])
 def test_evaluate_refuses_a_headerless_file_of_the_features_alone(tmp_path, layout):
     """Review 80, finding 5a: evaluate and explain read a file of the features alone with its
     last feature as the labels ('class labels must be names or whole numbers, got float32')."""

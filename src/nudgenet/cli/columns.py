@@ -111,7 +111,8 @@ def unused_in(path, record: TrainingRecord, inputs: int | None, labelled: bool =
     :func:`_by_position` (``labelled``: the file's labels are read too, from the column
     ``label`` where the command line names it)."""
     unused = record.unused_columns()
-    first = datasets.first_row(path) if unused or labelled else None
+    labels = labelled and record.label_column is not None  # (a file's: a CSV-trained model's)
+    first = datasets.first_row(path) if unused or labels else None
     if first is None:
         return ()
     indices = tuple(c for c in unused if isinstance(c, int))
@@ -218,8 +219,9 @@ def _layout_error(path, width: int, record: TrainingRecord, inputs: int, labelle
     roles += [f"ignored {c}" for c in record.ignore_columns]
     roles += [f"weights {record.weight_column}"] * (record.weight_column is not None)
     alone = "" if labelled else f"its {inputs} features alone, or "
-    between = (", or fewer of them where --label-column tells which it lacks" if labelled
-               else ", or as wide as any between" if _no_features(record)[1] else "")  # fmt: skip
+    fewer = ", or fewer of them where --label-column tells which it lacks" if unused else ""
+    between = (fewer if labelled else ", or as wide as any between" if _no_features(record)[1]
+               else "")  # fmt: skip
     return DataError(
         f"{path}: {width} columns and no header row; for this model such a file holds "
         f"{alone}the training file's {full} columns ({', '.join(roles)}){between}{why}: give "
