@@ -891,7 +891,7 @@ def test_rows_of_empty_cells_after_the_table_are_skipped(tmp_path, end, tail):
         assert len(load_arrays(tmp_path / "t.csv", ignore_columns="id", **options)[0]) == 2
 
 
-@pytest.mark.parametrize("first", ["0.5,NA,1", "0.5,null,1", "NA,2.5,0"])
+@pytest.mark.parametrize("first", ["0.5,NA,1", "0.5,null,1", "NA,2.5,0", "NA,NA,NA", "NA,null,1"])
 def test_a_first_row_of_numbers_and_a_missing_value_is_data_not_a_header(tmp_path, first):
     """Review 80: a headerless file's first row with a missing value was read as a header (the
     missing value a column name above a number), its row dropped without a word."""
@@ -899,6 +899,30 @@ def test_a_first_row_of_numbers_and_a_missing_value_is_data_not_a_header(tmp_pat
     cell = [c for c in first.split(",") if c in ("NA", "null")][0]
     with pytest.raises(DataError, match=rf"h.csv: line 1, column \d \(index \d\): '{cell}' is "):
         load_arrays(tmp_path / "h.csv")
+
+
+def test_missing_values_beside_a_label_name_in_the_first_row_are_data(tmp_path):
+    """Review 84: NA,NA,cat above 1,2,dog was a header (NA a column's name above a number), its
+    row dropped without a word; a missing value's mark names no column."""
+    (tmp_path / "n.csv").write_text("NA,NA,cat\n1,2,dog\n3,4,cat\n")
+    with pytest.raises(DataError, match=r"n.csv: line 1, column 1 \(index 0\): 'NA' is not a "):
+        load_arrays(tmp_path / "n.csv")
+    (tmp_path / "h.csv").write_text("id,NA,value\n1,2,3\n4,5,6\n")  # one named NA: a header
+    assert load_arrays(tmp_path / "h.csv", label_column="value")[0].shape == (2, 2)
+
+
+def test_a_first_line_of_empty_cells_or_a_single_row_of_numbers_and_text(tmp_path):
+    """Review 84: ,, on line 1 was "an empty CSV file" (between rows: all cells empty, a
+    deleted record); one row holding numbers and text was a header ("no data rows")."""
+    (tmp_path / "e.csv").write_text(",,\n1,2,0\n3,4,1\n")
+    with pytest.raises(DataError, match=r"e.csv: line 1: all 3 cells are empty \(a deleted"):
+        load_arrays(tmp_path / "e.csv")
+    (tmp_path / "one.csv").write_text("1,0.5,cat\n")
+    x, y = load_arrays(tmp_path / "one.csv")[:2]
+    assert x.shape == (1, 2) and len(y) == 1
+    (tmp_path / "names.csv").write_text("a,b,label\n")
+    with pytest.raises(DataError, match="no data rows after the header"):
+        load_arrays(tmp_path / "names.csv")
 
 
 @pytest.mark.parametrize("row", ["NA,NA,yes", ",,yes", "null,NA,yes", "N/A,2,yes"])

@@ -39,21 +39,26 @@ def header_of(path: PathLike, first: list[str], second: list[str] | None) -> lis
     number (a column name above values), so a first row whose only words are labels (``cat``,
     ``yes``) is data; a first row of names alone (no number, no missing value: a row of data
     holds numbers) is one above a missing value too (``NA``, an empty cell: :func:`is_missing`),
-    so the error names that value, not the header; a missing value's mark beside a number in the
-    first row (``NA``; an empty cell is :func:`_unnamed_column`'s) makes it data, not a header;
-    in a file of one row, any cell that is not a number makes it a header.
+    so the error names that value, not the header; a missing value's mark (``NA``; an empty cell
+    is :func:`_unnamed_column`'s) names no column, so a first row whose only words are such marks
+    and labels is data; in a file of one row, names alone make it a header.
     A header names every column of numbers: a cell above one that is empty or pandas' name for
     a column without one (``Unnamed: 0``) is a DataError (:func:`_unnamed_column`), where it
     would otherwise be read as a feature (a row index), or the first row of data as a header."""
     if not any(cell.strip() for cell in first):
+        if len(first) > 1:  # as between rows (csvfile's rows of empty cells)
+            raise DataError(f"{path}: line 1: all {len(first)} cells are empty (a deleted "
+                            "record?); delete the line or fill its cells")  # fmt: skip
         raise DataError(f"{path}: empty CSV file (no cells on the first line)")
-    numbers = sum(map(is_number, first))  # a missing value's mark beside them: a row of data
-    words = [j for j, cell in enumerate(first)  # (an empty cell: its own error, below)
-             if not is_number(cell) and not (numbers and cell.strip() and is_missing(cell))]
+    numbers = sum(map(is_number, first))
+    words = [j for j, cell in enumerate(first)  # a missing value's mark (NA) names no column
+             if not is_number(cell) and not (cell.strip() and is_missing(cell))]  # fmt: skip
     names = not numbers and not any(map(is_missing, first))
     if second is not None:
         words = [j for j in words if j < len(second)
                  and (is_number(second[j]) or names and is_missing(second[j]))]  # fmt: skip
+    elif numbers:  # one row: a header holds names alone (0.5,abc,1 is data, its abc named)
+        words = []
     if not words:
         return None
     header = [cell.strip() for cell in first]
