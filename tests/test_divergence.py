@@ -228,7 +228,8 @@ def test_the_cli_saves_no_model_at_chance_level(tmp_path, options, saying):
     classes): exit 1 and no model."""
     result = _train(*options, "-q", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
-    assert "predicts the same for every training row (its training loss " in result.stderr
+    assert "nudgenet train: error: training learnt nothing: the trained model predicts the same " \
+           "for every training row (its training loss " in result.stderr  # fmt: skip
     assert "against 2.302 for predicting the targets' distribution alone): nothing was learnt; " \
            f"no model saved ({saying})\n" in result.stderr  # fmt: skip
     assert result.stderr.count("\n") == 1 and not list(tmp_path.glob("*.safetensors"))
@@ -284,3 +285,15 @@ def test_the_cli_saves_a_model_of_a_weak_but_real_signal(tmp_path):
                     cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.glob("*.safetensors"))
+
+
+def test_training_rows_whose_features_are_all_the_same_are_refused_before_training(tmp_path):
+    """Review 84: a table without information (every row 1,2) ran, ended as "training
+    diverged" and hinted a smaller --lr at every rate; no rate helps: refused before training."""
+    rows = "".join(f"1,2,{i % 3}\n" for i in range(300))
+    (tmp_path / "same.csv").write_text("a,b,label\n" + rows)
+    result = _train("--dataset", "same.csv", "-q", cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr == (
+        "nudgenet train: error: every one of the 240 training rows has the same features, so a "
+        "model can learn nothing from them; no model trained (check the feature columns)\n"
+    )

@@ -2,7 +2,8 @@
 same for every training row (:func:`~nudgenet.divergence.nothing_learnt`), its loss then no
 better than a constant model's, which predicts the targets' distribution alone.  A run at chance
 level below its start, which :class:`~nudgenet.TerminateOnDivergence` cannot tell from the loss
-alone, saves no model."""
+alone, saves no model; training rows whose features are all the same are refused before
+training (:func:`check_features_vary`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import warnings
 import numpy as np
 
 from ..divergence import nothing_learnt
+from ..errors import NudgenetError
 from ..evaluation import predict
 from ..holdout import validation_rows
 from ..nn.layers import Linear
@@ -41,7 +43,18 @@ def learnt_nothing(model, loss_fn, x, y, history, lr: float, validation_split: f
     message = nothing_learnt(outputs, trained, prior_loss(model, loss_fn, x, y, weights))
     if message is None:
         return None
-    return "training diverged", message, f"try a smaller --lr, e.g. {lr / 10:g}"
+    return "training learnt nothing", message, f"try a smaller --lr, e.g. {lr / 10:g}"
+
+
+def check_features_vary(x: np.ndarray) -> None:
+    """A one-line error, before training, where every training row has the same features: no
+    model can learn anything from them, and no learning rate helps (such a run would end as
+    one that learnt nothing)."""
+    if len(x) > 1 and not np.ptp(x, axis=0).any():
+        raise NudgenetError(
+            f"every one of the {len(x)} training rows has the same features, so a model can "
+            "learn nothing from them; no model trained (check the feature columns)"
+        )
 
 
 def prior_loss(model, loss_fn, x, y, weights=None) -> float:

@@ -32,7 +32,7 @@ from ..nn.layers import Unstandardize
 from ..nn.weights import in_units
 from ..plot import check_figure_path
 from ..train import fit
-from .baseline import learnt_nothing
+from .baseline import check_features_vary, learnt_nothing
 from .class_weight import class_weight_for
 from .columns import feature_names
 from .common import (
@@ -273,6 +273,7 @@ def _fit(args, model, loss_fn, optimizer, data, y_train, validation_split, stopp
     ``--lr 1``).  No numpy warnings or Python warning lines on the way: the outcome is
     reported here, once, and fit's other warnings (validation rows lacking classes, more ranks
     than cores, ...) as one-line notes as they come, before training for most (not with -q)."""
+    check_features_vary(data.x_train)
     guard = TerminateOnDivergence()  # first: it names the stop when another stops too
     class_weight = class_weight_for(args.class_weight, data)
     weights = in_units(data.w_train)[0]  # any scale; times class_weight's
