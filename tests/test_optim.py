@@ -673,3 +673,10 @@ def test_flat_parameters_pack_into_given_storage():
     wrong = r"storage must be float64 arrays of shapes \(8,\) and \(9,\)"
     with pytest.raises(ValueError, match=wrong):
         ng.nn.FlatParameters([a, b], spare=1, storage=(np.zeros(8, np.float32), np.zeros(9)))
+
+
+@pytest.mark.parametrize("lr", ["0.1", None, True])
+def test_a_learning_rate_that_is_no_number_is_a_one_line_error(lr):
+    """Review 84: lr="0.1" was taken (float reads text), lr=None was Python's own message."""
+    with pytest.raises(TypeError, match=rf"^lr must be a number, got {type(lr).__name__} "):
+        optim.SGD(_fresh_params(), lr=lr)

@@ -399,3 +399,17 @@ def test_a_tensor_or_parameter_made_of_a_tensor_that_requires_grad_takes_its_arr
         assert made.dtype == np.float64 and made.is_leaf and made.data.shape == (3, 2)
     assert ng.Parameter(layer.weight).data is layer.weight.data
     assert ng.Tensor(layer.weight, dtype=np.float32).dtype == np.float32
+
+
+def test_numpy_s_reductions_and_int_of_a_tensor_work_as_pytorch_s():
+    """Review 84: np.sum(t), np.mean(t), np.max(t) call t.sum(axis, dtype=None, out=None),
+    which the methods refused (a TypeError), and int(t) was one; as PyTorch's, they give a
+    tensor (differentiable) and a Python int."""
+    t = ng.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert float(np.sum(t)) == 10 and np.mean(t, axis=0).tolist() == [2, 3]
+    assert float(np.max(t)) == 4 and int(ng.tensor([3.7])) == 3
+    w = ng.tensor([1.0, 2.0], requires_grad=True)
+    np.sum(w * w).backward()
+    assert w.grad.tolist() == [2, 4]
+    with pytest.raises(TypeError, match=r"^Tensor.sum: a tensor reduces in its own dtype"):
+        np.sum(t, dtype=np.float64)

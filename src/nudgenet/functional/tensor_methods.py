@@ -1,6 +1,6 @@
 """Tensor's operators and math methods, bound to the primitives that implement them, and
-PyTorch's conversions and small methods (``bool``, ``np.asarray``, ``tolist``, ``dim``,
-``requires_grad_``).
+PyTorch's conversions and small methods (``bool``, ``int``, ``np.asarray``, ``tolist``,
+``dim``, ``requires_grad_``; reductions that NumPy's ``np.sum(t)`` may call).
 
 Kept here (not in ``tensor.py``) so the engine module never imports the primitives above it.
 """
@@ -25,6 +25,30 @@ def _as_float(self) -> float:
     """``float(t)`` of a one-element tensor, as PyTorch's: its :meth:`~Tensor.item` (a
     ShapeError for more elements)."""
     return float(self.item())
+
+
+def _as_int(self) -> int:
+    """``int(t)`` of a one-element tensor, as PyTorch's (a ShapeError for more elements)."""
+    return int(self.item())
+
+
+def _reduction(op):
+    """The method ``t.sum`` / ``t.mean`` / ``t.max`` of the primitive ``op``, taking too the
+    ``dtype=None, out=None`` that NumPy passes when it reduces a tensor (``np.sum(t)`` calls
+    ``t.sum(axis=None, dtype=None, out=None)``), as PyTorch's methods do: the result is a tensor
+    (differentiable); another dtype or an output array is refused in one line."""
+
+    def method(self, axis=None, keepdims: bool = False, dtype=None, out=None) -> Tensor:
+        if dtype is not None or out is not None:
+            raise TypeError(
+                f"Tensor.{op.__name__}: a tensor reduces in its own dtype, into a new tensor "
+                f"(got dtype={dtype!r}, out={type(out).__name__}); for NumPy's, reduce "
+                "np.asarray(t.detach())"
+            )
+        return op(self, axis=axis, keepdims=keepdims)
+
+    method.__name__, method.__doc__ = op.__name__, op.__doc__
+    return method
 
 
 def _truth(self) -> bool:
@@ -76,6 +100,7 @@ def _requires_grad_(self, requires_grad: bool = True) -> Tensor:
 def _install() -> None:
     methods = {
         "__float__": _as_float,
+        "__int__": _as_int,
         "__bool__": _truth,
         "__array__": _as_array,
         "__add__": A.add,
@@ -97,9 +122,9 @@ def _install() -> None:
         "tolist": _tolist,
         "dim": _dim,
         "clone": A.clone,
-        "sum": A.sum,
-        "mean": A.mean,
-        "max": A.max,
+        "sum": _reduction(A.sum),
+        "mean": _reduction(A.mean),
+        "max": _reduction(A.max),
         "exp": A.exp,
         "log": A.log,
         "abs": A.abs,
