@@ -724,23 +724,25 @@ _INDEX = r" \(a row index\? pandas: to_csv\(index=False\); R: write.csv\(row.nam
     [
         # pandas' to_csv(), index=True by default: its row index, unnamed, as a first column
         (",a,b,label\n0,5.1,3.5,0\n1,4.9,3.0,1\n",
-         f"d.csv: column 1 has no name in the header row{_INDEX}; a header names every column$"),
+         rf"d.csv: column 1 \(index 0\) has no name in the header row{_INDEX}; a header names "
+         "every column$"),
         # R's write.csv(), row.names=TRUE by default: the same, quoted
-        ('"","a","label"\n"1",1.5,0\n"2",3,1\n', "column 1 has no name in the header row"),
+        ('"","a","label"\n"1",1.5,0\n"2",3,1\n', r"column 1 \(index 0\) has no name"),
         # pandas' file read and saved again: the index column named as pandas names it
         ("Unnamed: 0,a,label\n0,1.5,0\n1,3,1\n",
-         f"column 1 is named 'Unnamed: 0', pandas' name for none, in the header row{_INDEX}"),
-        ("Unnamed: 0,0,1\n0,1.5,0\n1,3,1\n", "column 1 is named 'Unnamed: 0', pandas' name"),
+         rf"column 1 \(index 0\) is named 'Unnamed: 0', pandas' name for none, in the header "
+         f"row{_INDEX}"),
+        ("Unnamed: 0,0,1\n0,1.5,0\n1,3,1\n", r"column 1 \(index 0\) is named 'Unnamed: 0'"),
         # a nameless column elsewhere: no hint of an index
-        ("a,,label\n1,2,0\n3,4,1\n", r"column 2 has no name in the header row; a header"),
+        ("a,,label\n1,2,0\n3,4,1\n", r"column 2 \(index 1\) has no name in the header row;"),
         # pandas' index above numbered columns, or a missing first value: either way, said
         (",0,1,2\n0,0.5,1.5,1\n1,2.5,3.5,0\n",
-         f"line 1, column 1 is empty above numbers: a missing value, or a header's unnamed "
-         f"column{_INDEX}$"),
+         rf"line 1, column 1 \(index 0\) is empty above numbers: a missing value, or a header's "
+         f"unnamed column{_INDEX}$"),
         # a missing value in a first row of data whose labels are names (no header at all)
         ("0.1,,0.6,dog\n0.2,-0.5,0.3,dog\n1.3,0.9,-0.7,cat\n",
-         r"line 1, column 2 is empty above numbers: a missing value, or a header's unnamed "
-         r"column$"),
+         r"line 1, column 2 \(index 1\) is empty above numbers: a missing value, or a header's "
+         r"unnamed column$"),
         # a header over no rows: said as such, not as a nameless column
         (",a,label\n", "d.csv: no data rows after the header$"),
     ],
@@ -1025,7 +1027,7 @@ def test_load_csv_gz(tmp_path):
             {"label_column": "label"},
             r"no column named 'label'; .*\['a', 'b', 'y'\]",
         ),
-        ("1,2,0\n", {"label_column": 3}, "label column 3 is out of range for 3 columns"),
+        ("1,2,0\n", {"label_column": 3}, "label column index 3 is out of range for 3 columns"),
         ("a,b,y\n", {}, "no data rows"),
         ("", {}, "empty CSV"),
         ("1\n2\n", {}, "has 1 column"),

@@ -76,7 +76,8 @@ def test_load_arrays_leaves_ignored_columns_unread_and_returns_the_weights(tmp_p
          r"no feature column is left"),
         ("1,0.5,1,0\n", dict(ignore_columns=["id"]), r"no column named 'id' to ignore; the file "
          r"has no header row: name columns by index from 0"),
-        ("1,0.5,1,0\n", dict(ignore_columns=[4]), r"no column 4 to ignore; the file has 4 columns"),
+        ("1,0.5,1,0\n", dict(ignore_columns=[4]), r"no column at index 4 to ignore; the file has 4 "
+         r"columns \(indices 0..3\)"),
     ],
 )  # fmt: skip
 def test_bad_ignored_or_weight_columns_are_one_line_errors(tmp_path, text, options, message):
@@ -251,7 +252,7 @@ def test_a_headerless_file_names_the_columns_by_index(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     write_ids(tmp_path / "h.csv", header=False)
     code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--epochs", "1")
-    assert code == 0 and "column '0' looks like a row ID; " in err.replace(
+    assert code == 0 and "column 1 (index 0) looks like a row ID; " in err.replace(
         ", which tells a model the rows' order in the file, not what they hold", "")
     assert "--ignore-columns 0" in err
     code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--ignore-columns", "0",
@@ -490,9 +491,11 @@ def test_a_headerless_file_of_another_layout_is_refused_not_misread(tmp_path, mo
     for command, alone in ((("evaluate", "m.st", "--dataset", "ayb.csv"), ""),
                            (("predict", "m.st", "ayb.csv"), "its 3 features alone, or ")):
         code, _, err = run_cli(capsys, *command, "-q")
-        assert code == 1 and "ayb.csv: 4 columns and no header row; for this model such a file " \
-            f"holds {alone}the training file's 6 columns (label 2, ignored 0, weights 4)" in err
-        assert "4 columns could lack any 2 of columns 0, 2, 4" in err, err
+        assert code == 1 and "ayb.csv: 4 columns and no header row; for this model such a " \
+            f"file holds {alone}the training file's 6 columns (label in column 3 (index 2), " \
+            "ignored column 1 (index 0), weights in column 5 (index 4))" in err
+        assert "4 columns could lack any 2 of columns 1 (index 0), 3 (index 2), 5 (index 4)" \
+            in err, err
     # (review 80: evaluate told where the label is reads it: the file lacks the ID and weights)
     code, _, err = run_cli(capsys, "evaluate", "m.st", "--dataset", "ayb.csv", "--label-column",
                            "1", "-q")  # fmt: skip
@@ -573,8 +576,8 @@ def test_errors_and_notes_name_columns_as_the_command_line_takes_them(
                            "color,Amount, USD", "--epochs", "1")  # fmt: skip
     assert code == 1 and err.endswith(
         "no column named 'Amount' to ignore; the columns are ['Customer ID', 'a', 'Amount, USD', "
-        "'color', 'label'] (column 2 is named 'Amount, USD': --ignore-columns splits names at "
-        "commas; give its index, 2)\n")
+        "'color', 'label'] (column 3 (index 2) is named 'Amount, USD': --ignore-columns splits "
+        "names at commas; give its index, 2)\n")
     code, _, err = run_cli(capsys, "train", "--dataset", "t.csv", "--ignore-columns", "color",
                            "--epochs", "1")  # fmt: skip
     assert code == 0 and "leave it out with --ignore-columns 'Customer ID'\n" in err

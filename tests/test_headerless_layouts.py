@@ -114,9 +114,10 @@ def test_evaluate_told_the_label_column_reads_a_width_it_then_reads_one_way(tmp_
                 rest = [j for j in range(width) if j != label and j not in unused]
                 assert rest == list(*places), (layout, width, label)
             else:
-                why = "still leaves the file lacking any" if places else "have the label in"
-                with pytest.raises(DataError, match=rf"; (--label-column {label} {why}|no "
-                                   rf"{width} of them {why} column {label} )"):  # fmt: skip
+                why = (rf"--label-column {label} still leaves the file lacking any" if places
+                       else rf"no {width} of them have the label where --label-column {label} "
+                       "places it")  # fmt: skip
+                with pytest.raises(DataError, match=f"; {why}"):
                     unused_in(str(path), record, features, labelled=True, label=label)
 
 
@@ -162,8 +163,38 @@ def test_evaluate_names_the_layouts_of_a_headerless_file_lacking_a_column(
                    "--weight-column", "3", "--epochs", "2", "-q", "-o", "m.st")[0] == 0
     code, _, err = run_cli(capsys, "evaluate", "m.st", "--dataset", "noid.csv")
     assert code == 1 and "out of range" not in err
-    assert "4 columns could lack any 1 of columns 0, 3, 4, which reads other columns" in err
+    assert ("4 columns could lack any 1 of columns 1 (index 0), 4 (index 3), 5 (index 4), "
+            "which reads other columns") in err
     assert run_cli(capsys, "evaluate", "m.st", "--dataset", "abl.csv", "--label-column", "2",
                    "-q")[0] == 0  # fmt: skip
     code, _, err = run_cli(capsys, "evaluate", "m.st", "--dataset", "abl.csv", "-q")
-    assert code == 1 and "3 columns could lack any 2 of columns 0, 3, 4, which reads" in err
+    assert code == 1 and "3 columns could lack any 2 of columns 1 (index 0), 4 (index 3), 5 " \
+        "(index 4), which reads" in err
+
+
+def test_messages_count_a_headerless_file_s_columns_from_1_with_the_index_in_brackets(
+    tmp_path, monkeypatch, capsys
+):
+    """Review 84, finding 3: on one headerless file, 'column 4 (index 3)' (a cell) stood beside
+    'column 3 is the label column' (index 3), 'dropped column 4' (index 4) and 'line 1, column 3
+    is empty' (counted from 1, no index): every message now counts from 1, index in brackets."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    (tmp_path / "h.csv").write_text("".join(
+        f"{i},{a:.3f},{b:.3f},note{i},{i % 2}\n" for i, (a, b) in enumerate(rng.random((60, 2)))))
+    code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--ignore-columns", "3",
+                           "--label-column", "3", "-o", "h.st")  # fmt: skip
+    assert code == 1 and "h.csv: column 4 (index 3) is the label column; it cannot" in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--ignore-columns", "3",
+                           "--epochs", "2", "-o", "h.st")  # fmt: skip
+    assert code == 0 and "labels in column 5 (index 4);" in err
+    assert "column 1 (index 0) looks like a row ID" in err
+    (tmp_path / "p1.csv").write_text("".join((tmp_path / "h.csv").read_text().splitlines(True)[:2]))
+    code, _, err = run_cli(capsys, "predict", "h.st", "p1.csv")
+    assert code == 0 and "p1.csv: dropped column 5 (index 4), the label column the model" in err
+    (tmp_path / "p6.csv").write_text("1,0.5,,n,1\n2,0.1,0.2,n,0\n")
+    code, _, err = run_cli(capsys, "predict", "h.st", "p6.csv")
+    assert code == 1 and "p6.csv: line 1, column 3 (index 2) is empty above numbers" in err
+    code, _, err = run_cli(capsys, "train", "--dataset", "h.csv", "--ignore-columns", "7")
+    assert code == 1 and "no column at index 7 to ignore; the file has 5 columns (indices 0..4)" \
+        in err

@@ -372,7 +372,7 @@ def test_predict_drops_the_label_column_the_model_was_trained_on(tmp_path, monke
     (tmp_path / "plain.csv").write_text((tmp_path / "plain.csv").read_text().lstrip("\n"))
     run_cli(capsys, "train", "--dataset", "plain.csv", "--epochs", "2", "-q", "-o", "plain.st")
     code, out, err = run_cli(capsys, "predict", "plain.st", "plain.csv", "--json")
-    assert code == 0 and "dropped column 3" in err
+    assert code == 0 and "dropped column 4 (index 3), the label column" in err
     assert last_json(out)["classes"] == ng.predict(ng.load("plain.st"), x).argmax(1).tolist()
     np.savetxt(tmp_path / "rows.csv", x[:2], delimiter=",")  # features only: as they are
     assert run_cli(capsys, "predict", "plain.st", "rows.csv")[2] == ""
@@ -399,7 +399,7 @@ def test_predict_names_a_missing_column_or_another_model_s_count_not_a_label_cel
     code, out, err = run_cli(capsys, "predict", "first.st", "first-short.csv")
     assert (code, out) == (1, "") and err == (
         "nudgenet predict: error: first-short.csv: expected 3 feature columns, as the model "
-        "takes, got 2 beside label column 0, the one the model was trained with\n"
+        "takes, got 2 beside label column 1 (index 0), the one the model was trained with\n"
     )
     assert run_cli(capsys, "train", "--epochs", "1", "-q", "-o", "digits.st")[0] == 0
     code, out, err = run_cli(capsys, "predict", "digits.st", "pets.csv")
@@ -436,7 +436,7 @@ def test_predict_drops_the_label_column_it_is_given(tmp_path, monkeypatch, capsy
         assert (code, err, last_json(out)) == (0, "", expected), (table, column)
     for table, column, message in [
         ("pets.csv", "size", "pets.csv: no column named 'size'; the header has "),
-        ("first.csv", "4", "first.csv: label column 4 is out of range for 4 columns"),
+        ("first.csv", "4", "first.csv: label column index 4 is out of range for 4 columns"),
         ("rows.npy", "kind", "rows.npy: --label-column names a column of a CSV file; an .npy "
                              "file holds features only, an .npz file its features under key 'x'"),
     ]:  # fmt: skip
@@ -590,9 +590,9 @@ def test_predict_names_a_header_s_unnamed_column_not_a_label_column(tmp_path, mo
     np.savetxt("new.csv", indexed, delimiter=",", header=",a,b", comments="", fmt="%.4f")
     assert main(["predict", "m.st", "new.csv"]) == 1
     assert capsys.readouterr().err == (
-        "nudgenet predict: error: new.csv: column 1 has no name in the header row (a row "
-        "index? pandas: to_csv(index=False); R: write.csv(row.names=FALSE)); a header names "
-        "every column\n"
+        "nudgenet predict: error: new.csv: column 1 (index 0) has no name in the header row (a "
+        "row index? pandas: to_csv(index=False); R: write.csv(row.names=FALSE)); a header "
+        "names every column\n"
     )
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from .. import data as datasets
-from ..data.csv_cells import counts_columns
+from ..data.csv_cells import column_shown, counts_columns
 from ..errors import DataError
 from ..export.trace import input_features
 from ..recipes import TrainingRecord
@@ -175,7 +175,7 @@ def _by_position(path, width: int, record: TrainingRecord, inputs: int | None, l
     lacks = ""
     if between:
         lacks = (f"; {width} columns could lack any {full - width} of columns "
-                 f"{', '.join(map(str, others))}, which reads other columns as features"
+                 f"{_indices_shown(others)}, which reads other columns as features"
                  if not side_by_side else "; which of them is the label is not told "
                  + ("(give --label-column)" if label is None else f"(--label-column {label!r} "
                     "names no column of a file without a header row)"))  # fmt: skip
@@ -200,9 +200,9 @@ def _with_label_at(path, width: int, record: TrainingRecord, inputs: int, label:
     if len(readings) == 1:
         return readings.pop()
     why = (f"--label-column {label} still leaves the file lacking any {full - width} of "
-           f"columns {', '.join(map(str, sorted(unused)))}, which reads other columns as "
-           "features" if readings else f"no {width} of them have the label in column "
-           f"{label} (--label-column)")  # fmt: skip
+           f"columns {_indices_shown(sorted(unused))}, which reads other columns as features"
+           if readings else f"no {width} of them have the label where --label-column {label} "
+           "places it")  # fmt: skip
     raise _layout_error(path, width, record, inputs, True, f"; {why}")
 
 
@@ -215,9 +215,10 @@ def _layout_error(path, width: int, record: TrainingRecord, inputs: int, labelle
     evaluate and explain: with --label-column)."""
     unused, label = record.unused_columns(), record.label_column
     full = inputs + len(unused) + (label is not None)
-    roles = [f"label {label if isinstance(label, int) else repr(label)}"] * (label is not None)
-    roles += [f"ignored {c}" for c in record.ignore_columns]
-    roles += [f"weights {record.weight_column}"] * (record.weight_column is not None)
+    weights = record.weight_column
+    roles = [] if label is None else [f"label in column {column_shown(label)}"]
+    roles += [f"ignored column {column_shown(c)}" for c in record.ignore_columns]
+    roles += [] if weights is None else [f"weights in column {column_shown(weights)}"]
     alone = "" if labelled else f"its {inputs} features alone, or "
     fewer = ", or fewer of them where --label-column tells which it lacks" if unused else ""
     between = (fewer if labelled else ", or as wide as any between" if _no_features(record)[1]
@@ -285,3 +286,8 @@ def _listed(names: list[str], shown: int = 10) -> str:
     """The first ``shown`` of ``names`` (an empty one as ``''``), then how many more."""
     more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
     return ", ".join(name or "''" for name in names[:shown]) + more
+
+
+def _indices_shown(columns) -> str:
+    """Columns by index, each as messages show one (:func:`column_shown`), joined by commas."""
+    return ", ".join(map(column_shown, columns))

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import data as datasets
 from ..data.column_roles import row_id_columns
+from ..data.csv_cells import column_shown
 from .common import label_column
 
 
@@ -78,15 +79,17 @@ def note_row_ids(data, names, unused) -> None:
         return
     split = data.x_test is not data.x_train  # (too few rows to split: both are every row)
     x = np.concatenate([data.x_train, data.x_test]) if split else data.x_test
-    if names is None:
+    headerless = names is None
+    if headerless:
         skipped = {data.label_column, *unused}
         width = x.shape[1] + len(skipped - {None})
         names = [str(j) for j in range(width) if j not in skipped]
     for name in row_id_columns(names, x):
         # (quoted for a shell; a name with a comma, at which the option splits, by its index)
         shown = datasets.first_row(data.name).index(name) if "," in name else shlex.quote(name)
+        column = column_shown(int(name)) if headerless else repr(name)
         warnings.warn(
-            f"{data.name}: column {name!r} looks like a row ID, which tells a model the rows' "
+            f"{data.name}: column {column} looks like a row ID, which tells a model the rows' "
             f"order in the file, not what they hold; leave it out with --ignore-columns {shown}",
             UserWarning,
             stacklevel=2,

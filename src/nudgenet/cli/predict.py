@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from .. import data as datasets
+from ..data.csv_cells import column_shown
 from ..errors import DataError, ModelFileError
 from ..evaluation import predict
 from ..export.trace import input_features
@@ -124,8 +125,8 @@ def _features(args, model, record: TrainingRecord, unused) -> tuple[np.ndarray, 
         if x.shape[1] == inputs or isinstance(column, str):
             if x.shape[1] == inputs and not getattr(args, "quiet", False):
                 print(
-                    f"nudgenet: {path}: dropped column {column!r}, the label column the "
-                    "model was trained on",
+                    f"nudgenet: {path}: dropped column {column_shown(column)}, the label column "
+                    "the model was trained on",
                     file=sys.stderr,
                 )
             return x, column
@@ -136,8 +137,9 @@ def _features(args, model, record: TrainingRecord, unused) -> tuple[np.ndarray, 
         x = _load(path, None, unused)
     except DataError:  # a cell that is no number: a label column of names, say
         if beside is not None:  # the model's label column at its index, the rest too few/many
-            raise count_error(path, inputs, beside, f" beside label column {column}, the one "
-                              "the model was trained with") from None  # fmt: skip
+            raise count_error(path, inputs, beside, f" beside label column "
+                              f"{column_shown(column)}, the one the model was trained "
+                              "with") from None  # fmt: skip
         if columns is None or inputs is None or columns == inputs:
             raise
         if one_too_many:

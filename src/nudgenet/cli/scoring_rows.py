@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import data as datasets
 from .. import recipes
+from ..data.csv_cells import column_shown
 from ..errors import DataNotFoundError, NudgenetError
 from ..export.trace import input_features
 from .columns import check_feature_count, in_model_order, unused_in
@@ -165,7 +166,7 @@ def _check_recognised(path: str, trained: str | int) -> None:
     try:
         datasets.resolve_label_column(path, "auto")
     except datasets.NoLabelColumn as error:
-        where = repr(trained) if isinstance(trained, str) else f"{trained} (from 0)"
+        where = column_shown(trained)
         reason = str(error).removeprefix(f"{path}: ")
         raise datasets.NoLabelColumn(
             f"{path}: the model's labels were in column {where}, which this file lacks; {reason}"

@@ -16,6 +16,7 @@ from .. import data as datasets
 from .. import recipes
 from ..callbacks import EarlyStopping
 from ..checkpoint import Checkpoint
+from ..data.csv_cells import column_shown
 from ..diagnostics import per_layer
 from ..divergence import TerminateOnDivergence
 from ..errors import (
@@ -132,7 +133,8 @@ def run(args) -> int:
             raise UsageError("--early-stopping watches val_loss: it needs --validation-split > 0")
         stopping = EarlyStopping(patience=args.early_stopping, restore_best=True)
     if args.verbose or not (args.json or args.quiet):
-        labels = "" if data.label_column is None else f", labels in column {data.label_column!r}"
+        labels = ("" if data.label_column is None
+                  else f", labels in column {column_shown(data.label_column)}")  # fmt: skip
         why = f"; {data.task_reason}" if data.task_reason else ""
         print(
             f"nudgenet: {data.name}: {data.note}{validation_note}; {data.task}, "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import unicodedata
 
 from ..errors import DataError
+from .csv_cells import column_shown
 
 
 def name_form(name: str) -> str:
@@ -33,15 +34,15 @@ def alike_hint(header: list[str], name: str) -> str:
 
 
 def comma_hint(header: list[str], name: str) -> str:
-    """`` (column 1 is named 'Amount, USD': ...)`` where ``name`` is a part of a column's name
-    between commas, at which the command line's ``--ignore-columns`` splits its names: give
-    that column's index; else nothing."""
+    """`` (column 2 (index 1) is named 'Amount, USD': ...)`` where ``name`` is a part of a
+    column's name between commas, at which the command line's ``--ignore-columns`` splits its
+    names: give that column's index; else nothing."""
     split = [k for k, cell in enumerate(header)
              if "," in cell and name.strip() in map(str.strip, cell.split(","))]  # fmt: skip
     if not split:
         return ""
-    return (f" (column {split[0]} is named {header[split[0]]!r}: --ignore-columns splits names "
-            f"at commas; give its index, {split[0]})")
+    return (f" (column {column_shown(split[0])} is named {header[split[0]]!r}: --ignore-columns "
+            f"splits names at commas; give its index, {split[0]})")
 
 
 def check_named_once(path, header: list[str], name: str, column: str) -> None:

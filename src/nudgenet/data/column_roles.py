@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import DataError
 from ._io import PathLike
 from .column_names import alike_hint, check_named_once, comma_hint, named_column
+from .csv_cells import column_shown
 
 ID_NAMES = ("id", "index", "row", "row_id", "rowid", "idx", "#")  # a row ID's names, any case
 
@@ -74,13 +75,13 @@ def _index(path: PathLike, header: list[str] | None, n_columns: int, name, role:
         check_named_once(path, header, name, f"the column {role}")
         return col
     if not -n_columns <= name < n_columns:
-        raise DataError(f"{path}: no column {name} {role}; the file has {n_columns} columns "
-                        f"(0..{n_columns - 1})")  # fmt: skip
+        raise DataError(f"{path}: no column at index {name} {role}; the file has {n_columns} "
+                        f"columns (indices 0..{n_columns - 1})")  # fmt: skip
     return int(name) % n_columns
 
 
 def _shown(header: list[str] | None, j: int) -> str:
-    return repr(header[j]) if header is not None else str(j)
+    return column_shown(header[j] if header is not None else j)
 
 
 def first_negative(weights: np.ndarray) -> int | None:

@@ -76,11 +76,12 @@ def _unnamed_column(path: PathLike, header: list[str], j: int, words: list[int])
     ``words``: the first row's cells that are not numbers above numbers."""
     index = (" (a row index? pandas: to_csv(index=False); R: write.csv(row.names=FALSE))"
              if j == 0 else "")  # fmt: skip
+    column = column_shown(j)  # (no name to show)
     if header[j] or any(header[k] for k in words if k != j):  # pandas' name, or other names
         named = f"is named {header[j]!r}, pandas' name for none," if header[j] else "has no name"
-        return DataError(f"{path}: column {j + 1} {named} in the header row{index}; a header "
+        return DataError(f"{path}: column {column} {named} in the header row{index}; a header "
                          "names every column")  # fmt: skip
-    return DataError(f"{path}: line 1, column {j + 1} is empty above numbers: a missing value, "
+    return DataError(f"{path}: line 1, column {column} is empty above numbers: a missing value, "
                      f"or a header's unnamed column{index}")  # fmt: skip
 
 
@@ -110,6 +111,15 @@ def named(header: list[str] | None, j: int) -> str:
     """`` ('name')`` for column ``j`` of a file with a header, else `` (index j)``: messages
     count columns from 1, as editors do; options, a headerless file's by index from 0."""
     return f" ({header[j]!r})" if header is not None else f" (index {j})"
+
+
+def column_shown(column: str | int) -> str:
+    """A column in a message (after the word "column"): a header's name quoted, an index from
+    0 counted from 1 with the index in brackets (``3 (index 2)``), the rule of :func:`named`; an
+    index from the end (negative) as given."""
+    if isinstance(column, str):
+        return repr(column)
+    return f"{column + 1} (index {column})" if column >= 0 else f"index {column}"
 
 
 def text_hint(header: list[str] | None, j: int, cell: str, rows=()) -> str:

@@ -53,8 +53,8 @@ def label_index(
         )
     if not -n_columns <= label_column < n_columns:
         raise DataError(
-            f"{path}: label column {label_column} is out of range for {n_columns} columns "
-            f"(0..{n_columns - 1}, or -1..-{n_columns} from the end)"
+            f"{path}: label column index {label_column} is out of range for {n_columns} "
+            f"columns (indices 0..{n_columns - 1}, or -1..-{n_columns} from the end)"
         )
     return int(label_column) % n_columns
 
