@@ -195,3 +195,32 @@ def test_every_option_says_what_it_does_and_train_s_defaults_are_in_its_help(cap
            "(default: auto)" in flat  # fmt: skip
     code, text, _ = outcome(["gradcheck", "--help"], capsys)
     assert "auto: cross_entropy for several output units, mse for one" in " ".join(text.split())
+
+
+@pytest.mark.parametrize("command, without", [
+    ("evaluate", "the model's held-out rows of the data it was trained on"),
+    ("explain", "the model's held-out rows of the data it was trained on"),
+    ("gradcheck", "a random batch of --rows rows"),
+])  # fmt: skip
+def test_data_options_help_says_what_is_read_by_default(command, without, capsys):
+    """Review 84, finding 5: --dataset said '(default: None)'; train's --label-column spoke of
+    'a saved model' (evaluate's text), --dataset of 'numbers with decimal points' (whole
+    numbers and label names work too), and --plot named no extra as --tensorboard does."""
+    code, text, _ = outcome([command, "--help"], capsys)
+    flat = " ".join(text.split())
+    assert code == 0 and "None" not in flat and f"--labels (default: {without})" in flat
+    assert "decimal" not in flat and "features are numbers, labels numbers or names" in flat
+    trained = "the column the model was trained on where the file has it; else "
+    assert (trained in flat) == (command != "gradcheck")
+
+
+def test_train_help_says_train_s_own_label_column_default_and_the_plot_extra(capsys):
+    """Review 84, finding 5: the rest of it, for train."""
+    code, text, _ = outcome(["train", "--help"], capsys)
+    flat = " ".join(text.split())
+    assert code == 0 and "for a saved model" not in flat and "the model was trained on" not in flat
+    assert "features are numbers, labels numbers or names), or an IDX images file with " \
+        "--labels (default: digits)" in flat
+    assert "(default: the column named label, target, y or class, in any case; the last column " \
+        "of a file without a header row)" in flat
+    assert '(needs matplotlib: pip install "nudgenet[plot]")' in flat

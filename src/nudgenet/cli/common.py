@@ -156,13 +156,21 @@ def warning_notes(args, wording=str, write=None):
     return note
 
 
-def add_data_options(parser: argparse.ArgumentParser, dataset_default) -> None:
+HELD_OUT = "the model's held-out rows of the data it was trained on"  # evaluate's, explain's
+
+
+def add_data_options(parser: argparse.ArgumentParser, dataset_default: str | None, *,
+                     without: str = "", saved_model: bool = False) -> None:  # fmt: skip
+    """``--dataset`` (default ``dataset_default``; None: ``without`` says what is read without
+    one), ``--data-dir``, ``--labels`` and ``--label-column`` (whose default, for a command
+    reading a ``saved_model``, is first the column that model was trained on)."""
     parser.add_argument(
         "--dataset",
         default=dataset_default,
         help=f"one of {', '.join(recipes.DATASETS)}, or a .npz file, a .csv file (comma-separated, "
-        "numbers with decimal points, an optional header row), or an IDX images file with "
-        "--labels (default: %(default)s)",
+        "an optional header row; features are numbers, labels numbers or names), or an IDX "
+        "images file with --labels (default: "
+        + ("%(default)s)" if dataset_default is not None else f"{without})"),
     )
     parser.add_argument(
         "--data-dir",
@@ -170,11 +178,13 @@ def add_data_options(parser: argparse.ArgumentParser, dataset_default) -> None:
         "then the user cache; downloaded when missing)",
     )
     parser.add_argument("--labels", help="IDX labels file, when --dataset is an IDX images file")
+    trained = ("the column the model was trained on where the file has it; else "
+               if saved_model else "")  # fmt: skip
     parser.add_argument(
         "--label-column",
-        help="CSV label column, by name or index from 0 (default: for a saved model, the "
-        "column it was trained on where the file has it; else the column named label, target, "
-        "y or class; the last column of a file without a header row)",
+        help=f"CSV label column, by name or index from 0 (default: {trained}the column named "
+        "label, target, y or class, in any case; the last column of a file without a header "
+        "row)",
     )
 
 

@@ -12,6 +12,7 @@ from ..evaluation import evaluate, predict
 from ..io import load
 from ..metrics import confusion_matrix
 from .common import (
+    HELD_OUT,
     add_data_options,
     add_output_options,
     emit_json,
@@ -97,6 +98,6 @@ def register(commands) -> None:
         "dropped; the scores are unweighted.",
     )
     evaluate_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
-    add_data_options(evaluate_cmd, None)
+    add_data_options(evaluate_cmd, None, without=HELD_OUT, saved_model=True)
     add_output_options(evaluate_cmd)
     evaluate_cmd.set_defaults(run=one_process(run))

@@ -15,6 +15,7 @@ from ..plot import check_figure_path
 from ..recipes import TrainingRecord
 from .columns import feature_names, model_feature_names
 from .common import (
+    HELD_OUT,
     add_data_options,
     add_output_options,
     emit_json,
@@ -136,7 +137,7 @@ def register(commands) -> None:
         "|dC/dtheta|, and the nudge test. --out also writes figures.",
     )
     explain_cmd.add_argument("model", help="a .safetensors model file written by nudgenet")
-    add_data_options(explain_cmd, None)
+    add_data_options(explain_cmd, None, without=HELD_OUT, saved_model=True)
     explain_cmd.add_argument(
         "--index",
         type=int,

@@ -115,7 +115,7 @@ def register(commands) -> None:
         "gradient disagrees.",
     )
     gradcheck_cmd.add_argument("model", metavar="MODEL_OR_ARCH")
-    add_data_options(gradcheck_cmd, None)
+    add_data_options(gradcheck_cmd, None, without="a random batch of --rows rows")
     gradcheck_cmd.add_argument(
         "--activation",
         default="relu",

@@ -165,7 +165,8 @@ def add_train_options(train) -> None:
         type=figure_path,
         metavar="PNG",
         help="write the training curves (loss, accuracy/rmse; train and validation) to PNG and "
-        "the per-layer gradient norms to PNG's name + -gradients (needs matplotlib)",
+        "the per-layer gradient norms to PNG's name + -gradients (needs matplotlib: pip install "
+        '"nudgenet[plot]")',
     )
     train.add_argument(
         "--checkpoint",
