@@ -1198,3 +1198,13 @@ def test_help_and_version_under_mpiexec_are_said_once(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith(f"nudgenet {ng.__version__}\nusage: nudgenet [-h]")
+
+
+def test_an_error_raised_alike_on_a_sub_communicator_is_reported_once():
+    """Review 81: "rank 0 alone reports it" read the world's rank, so on a communicator
+    without world rank 0 every one of its ranks reported the error; its own rank 0 does."""
+    result, seconds = launch(3, str(SCRIPTS / "sub_alike.py"), timeout=30)
+    assert result.returncode == 1 and "finished" not in result.stdout, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("nudgenet: rank")]
+    assert len(lines) == 1 and "ValueError: fit: expected epochs >= 0" in lines[0], lines
+    assert result.stderr.count("Traceback (most recent call last):") == 1 and seconds < 20

@@ -55,7 +55,9 @@ _FORWARDED = 0.5  # seconds the launcher gets to pass a failing rank's line on
 _DEFERRED = 2.0  # seconds a rank other than 0 waits before reporting a one-line mistake
 STALL_WARNING = "NUDGENET_STALL_WARNING_SECONDS"  # a line after this long waiting (default 60)
 STALL_SHUTDOWN = "NUDGENET_STALL_SHUTDOWN_SECONDS"  # the job ended after this long (default: never)
-_ALIKE = "_nudgenet_every_rank"  # set on an error every rank raised alike (Handshake)
+# set on an error every rank raised alike (Handshake) where another rank reports it: one not
+# rank 0 of the handshake's communicator (a sub-communicator's rank 0 need not be the world's)
+_ALIKE = "_nudgenet_reported_by_another"
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # in a default repr: <function f at 0x7f...>
 _POLL = (1e-4, 0.05)  # seconds between looks at a pending rendezvous: first, at most
 # errors abort_on_error reports by their line alone, without a traceback (a command line's user
@@ -151,7 +153,7 @@ def abort_on_uncaught() -> None:
         return
 
     def hook(kind, error, trace) -> None:
-        if getattr(error, _ALIKE, False) and comm.Get_rank():  # rank 0 reports it for all
+        if getattr(error, _ALIKE, False):  # its communicator's rank 0 reports it for all
             time.sleep(_deferral())
         report = ""
         if previous is sys.__excepthook__:  # Python's report, written with our line at once
@@ -300,7 +302,7 @@ class Handshake:
         kind = type(error)
         said = (f"{kind.__module__}.{kind.__qualname__}", without_addresses(describe(error)))
         alike = set(self._exchange(said)) == {said}
-        setattr(error, _ALIKE, alike)  # left uncaught, rank 0 alone reports it
+        setattr(error, _ALIKE, alike and self.comm.Get_rank() != 0)  # left uncaught: rank 0
         return alike
 
     def _exchange(self, said: tuple[str, str] | None) -> list:
