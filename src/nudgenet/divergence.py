@@ -136,6 +136,12 @@ class TerminateOnDivergence(Callback):
         return self.diverged_epoch is None or epoch < self.diverged_epoch
 
 
+def same_for_every_row(outputs: np.ndarray) -> bool:
+    """Whether a model's ``outputs`` (two rows or more) are the same for every row, to a
+    millionth of their size: :func:`nothing_learnt`'s rule."""
+    return len(outputs) > 1 and np.ptp(outputs, axis=0).max() <= 1e-6 * (1 + np.abs(outputs).max())
+
+
 def nothing_learnt(outputs: np.ndarray, loss: float, baseline: float) -> str | None:
     """One line saying that a trained model learnt nothing: its ``outputs`` on its training
     rows are the same for every row (a network whose units all died: the digits at ``--lr 1``),
@@ -143,7 +149,7 @@ def nothing_learnt(outputs: np.ndarray, loss: float, baseline: float) -> str | N
     alone (for cross-entropy the entropy of the class frequencies, for the squared error the
     targets' variance); None otherwise.  A model whose outputs vary from row to row is never
     judged by its loss alone: a weak but real signal is barely below the baseline."""
-    if len(outputs) < 2 or np.ptp(outputs, axis=0).max() > 1e-6 * (1 + np.abs(outputs).max()):
+    if not same_for_every_row(outputs):
         return None
     return (
         f"the trained model predicts the same for every training row (its training loss "

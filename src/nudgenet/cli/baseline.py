@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ..divergence import nothing_learnt
+from ..divergence import nothing_learnt, same_for_every_row
 from ..errors import NudgenetError
 from ..evaluation import predict
 from ..holdout import validation_rows
@@ -34,11 +34,13 @@ def learnt_nothing(model, loss_fn, x, y, history, lr: float, validation_split: f
         return None
     fitted = len(y) - (validation_rows(len(y), validation_split) if validation_split else 0)
     x, y = x[:fitted], y[:fitted]
+    outputs = predict(model, x)
+    if not same_for_every_row(outputs):  # (the losses below: the message of one that did)
+        return None
     sample_weight = None if sample_weight is None else sample_weight[:fitted]
     with warnings.catch_warnings():  # fit warned of an absent class's weight itself
         warnings.simplefilter("ignore")
         weights = row_weights("fit", loss_fn, y, class_weight, sample_weight)
-    outputs = predict(model, x)
     trained = whole_loss(model, loss_fn, x, y, outputs, EVALUATION_BATCH, weights)[0]
     message = nothing_learnt(outputs, trained, prior_loss(model, loss_fn, x, y, weights))
     if message is None:
